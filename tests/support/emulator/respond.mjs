@@ -1,0 +1,73 @@
+// Turns a scripted Reply into a response Plan using one provider format's primitives.
+import { jsonPlan, streamPlan, JSON_HEADERS } from "./wire.mjs";
+
+/** @typedef {import("./script.mjs").Conversation} Conversation */
+/** @typedef {import("./script.mjs").Reply} Reply */
+/** @typedef {import("./script.mjs").MessageReply} MessageReply */
+/** @typedef {import("./script.mjs").FailureReply} FailureReply */
+/** @typedef {import("./wire.mjs").Plan} Plan */
+/** @typedef {import("./wire.mjs").RenderContext} RenderContext */
+/** @typedef {"server" | "invalid_request" | "overloaded"} ErrorKind */
+
+/**
+ * What each provider module (anthropic.mjs, openai.mjs, ollama.mjs) exports.
+ * @typedef {object} ProviderFormat
+ * @property {"anthropic" | "openai" | "ollama"} name
+ * @property {Readonly<Record<string, string>>} streamHeaders
+ * @property {(body: any) => boolean} isStream
+ * @property {(body: any) => Conversation} parse
+ * @property {(reply: MessageReply, ctx: RenderContext) => string[]} streamFrames
+ * @property {(reply: MessageReply, ctx: RenderContext) => unknown} messageBody
+ * @property {(text: string, ctx: RenderContext) => string[]} partialFrames
+ * @property {(message: string) => string} errorFrame
+ * @property {(kind: ErrorKind, message: string) => {status: number, body: unknown}} errorResponse
+ */
+
+/**
+ * @param {ProviderFormat} provider
+ * @param {Reply} reply
+ * @param {RenderContext} ctx
+ * @returns {Plan}
+ */
+export function planReply(provider, reply, ctx) {
+  if (reply.kind === "failure") return planFailure(provider, reply, ctx);
+  return ctx.stream
+    ? streamPlan(provider.streamHeaders, provider.streamFrames(reply, ctx))
+    : jsonPlan(200, provider.messageBody(reply, ctx));
+}
+
+/**
+ * @param {ProviderFormat} provider
+ * @param {ErrorKind} kind
+ * @param {string} message
+ * @returns {Plan}
+ */
+export function planError(provider, kind, message) {
+  const { status, body } = provider.errorResponse(kind, message);
+  return jsonPlan(status, body);
+}
+
+/**
+ * @param {ProviderFormat} provider
+ * @param {FailureReply} reply
+ * @param {RenderContext} ctx
+ * @returns {Plan}
+ */
+function planFailure(provider, reply, ctx) {
+  switch (reply.mode) {
+    case "http_500":
+      return planError(provider, "server", reply.message);
+    case "http_400":
+      return planError(provider, "invalid_request", reply.message);
+    case "cut":
+      // Non-streamed: headers and the start of a JSON body, then the socket dies.
+      return ctx.stream
+        ? streamPlan(provider.streamHeaders, provider.partialFrames(reply.partial, ctx), "destroy")
+        : streamPlan(JSON_HEADERS, ['{"id":'], "destroy");
+    case "error_event":
+      // Non-streamed requests have no event channel: answer with an overloaded HTTP error.
+      return ctx.stream
+        ? streamPlan(provider.streamHeaders, [...provider.partialFrames(reply.partial, ctx), provider.errorFrame(reply.message)])
+        : planError(provider, "overloaded", reply.message);
+  }
+}

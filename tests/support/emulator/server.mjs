@@ -1,0 +1,286 @@
+// HTTP routing for the LLM provider emulator: one node:http server speaking the Anthropic,
+// OpenAI and Ollama chat wire formats, plus a few control endpoints.
+import http from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as anthropic from "./anthropic.mjs";
+import * as ollama from "./ollama.mjs";
+import * as openai from "./openai.mjs";
+import { planError, planReply } from "./respond.mjs";
+import { decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs";
+
+/** @typedef {import("./respond.mjs").ProviderFormat} ProviderFormat */
+/** @typedef {import("./wire.mjs").Plan} Plan */
+
+/**
+ * @typedef {object} RecordedRequest
+ * @property {"anthropic" | "openai" | "ollama"} provider
+ * @property {string} path    URL path without the query string
+ * @property {http.IncomingHttpHeaders} headers
+ * @property {any} body       the parsed JSON body (the raw text when it is not JSON)
+ */
+
+/**
+ * @typedef {object} EmulatorOptions
+ * @property {number} [port]      0 (default) picks a free port
+ * @property {string} [host]      default "127.0.0.1"
+ * @property {number} [latencyMs] delay before the first byte of every model response
+ */
+
+/**
+ * @typedef {object} Emulator
+ * @property {string} url         e.g. "http://127.0.0.1:43123" (no trailing slash)
+ * @property {number} port
+ * @property {RecordedRequest[]} requests live list of model requests received
+ * @property {() => void} reset   clears `requests`
+ * @property {() => Promise<void>} close
+ */
+
+/** @type {ReadonlyMap<string, ProviderFormat>} */
+const MODEL_ROUTES = new Map([
+  ["/v1/messages", anthropic],
+  ["/v1/chat/completions", openai],
+  ["/api/chat", ollama],
+]);
+
+const DEFAULT_MODEL = "emulator";
+const DELAY_HEADER = "x-emulator-delay-ms";
+
+const OLLAMA_TAGS = {
+  models: [
+    {
+      name: `${DEFAULT_MODEL}:latest`,
+      model: `${DEFAULT_MODEL}:latest`,
+      modified_at: "2025-01-01T00:00:00Z",
+      size: 0,
+      digest: "0".repeat(64),
+      details: {
+        parent_model: "",
+        format: "gguf",
+        family: DEFAULT_MODEL,
+        families: [DEFAULT_MODEL],
+        parameter_size: "0B",
+        quantization_level: "none",
+      },
+    },
+  ],
+};
+
+/**
+ * Start the emulator.
+ * @param {EmulatorOptions} [options]
+ * @returns {Promise<Emulator>}
+ */
+export async function startEmulator({ port = 0, host = "127.0.0.1", latencyMs = 0 } = {}) {
+  /** @type {RecordedRequest[]} */
+  const requests = [];
+  const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+    route(req, res, requests, latencyMs).catch((error) => abort(res, error));
+  });
+  server.keepAliveTimeout = 65_000;
+  await listen(server, port, host);
+  const address = /** @type {import("node:net").AddressInfo} */ (server.address());
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
+    port: address.port,
+    requests,
+    reset: () => void (requests.length = 0),
+    close: () => close(server),
+  };
+}
+
+/**
+ * @param {http.Server} server
+ * @param {number} port
+ * @param {string} host
+ * @returns {Promise<void>}
+ */
+function listen(server, port, host) {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * @param {http.Server} server
+ * @returns {Promise<void>}
+ */
+function close(server) {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * @param {http.IncomingMessage} req
+ * @param {http.ServerResponse} res
+ * @param {RecordedRequest[]} requests
+ * @param {number} latencyMs
+ */
+async function route(req, res, requests, latencyMs) {
+  const path = (req.url ?? "/").split("?")[0] ?? "/";
+  const provider = req.method === "POST" ? MODEL_ROUTES.get(path) : undefined;
+  if (provider) {
+    await handleModel(provider, req, res, { path, requests, latencyMs });
+  } else {
+    handleControl(req, res, path, requests);
+  }
+}
+
+/**
+ * @param {ProviderFormat} provider
+ * @param {http.IncomingMessage} req
+ * @param {http.ServerResponse} res
+ * @param {{path: string, requests: RecordedRequest[], latencyMs: number}} state
+ */
+async function handleModel(provider, req, res, { path, requests, latencyMs }) {
+  const raw = await readBody(req);
+  const body = parseJsonObject(raw);
+  requests.push({ provider: provider.name, path, headers: req.headers, body: body ?? raw.toString("utf8") });
+  if (!body) {
+    await writePlan(res, planError(provider, "invalid_request", "Request body is not a JSON object"), latencyMs, 0);
+    return;
+  }
+  const conversation = provider.parse(body);
+  const reply = decide(conversation);
+  const ctx = {
+    model: typeof body.model === "string" ? body.model : DEFAULT_MODEL,
+    stream: provider.isStream(body),
+    inputTokens: inputTokens(raw.length),
+    outputTokens: outputTokens(reply),
+    body,
+  };
+  const chunkDelayMs = headerDelay(req) || slowTokenDelay(conversation.lastUserText);
+  await writePlan(res, planReply(provider, reply, ctx), latencyMs, chunkDelayMs);
+}
+
+/**
+ * Control and metadata endpoints.
+ * @param {http.IncomingMessage} req
+ * @param {http.ServerResponse} res
+ * @param {string} path
+ * @param {RecordedRequest[]} requests
+ */
+function handleControl(req, res, path, requests) {
+  req.resume();
+  switch (`${req.method} ${path}`) {
+    case "GET /_requests":
+      return sendJson(res, 200, requests);
+    case "POST /_reset":
+      requests.length = 0;
+      return sendJson(res, 200, { ok: true });
+    case "GET /api/tags":
+      return sendJson(res, 200, OLLAMA_TAGS);
+    case "GET /api/version":
+      return sendJson(res, 200, { version: "0.0.0" });
+    case "GET /":
+    case "HEAD /":
+      res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+      return void res.end("Ollama is running");
+    default:
+      return sendJson(res, 404, { error: `no route for ${req.method} ${path}` });
+  }
+}
+
+/**
+ * Write a plan: optional latency before the first byte, frames separated by
+ * `chunkDelayMs`, then end (or destroy the socket for a cut connection).
+ * @param {http.ServerResponse} res
+ * @param {Plan} plan
+ * @param {number} latencyMs
+ * @param {number} chunkDelayMs
+ */
+async function writePlan(res, plan, latencyMs, chunkDelayMs) {
+  if (latencyMs > 0) await sleep(latencyMs);
+  if (res.destroyed) return;
+  res.writeHead(plan.status, plan.headers);
+  if (plan.ending === "end" && chunkDelayMs === 0) {
+    res.end(plan.frames.join(""));
+    return;
+  }
+  res.flushHeaders();
+  for (const [i, frame] of plan.frames.entries()) {
+    if (i > 0 && chunkDelayMs > 0) await sleep(chunkDelayMs);
+    if (res.destroyed) return;
+    await writeFrame(res, frame);
+  }
+  if (plan.ending === "destroy") res.destroy();
+  else res.end();
+}
+
+/**
+ * Write one frame and wait until it is flushed (or the response closed).
+ * @param {http.ServerResponse} res
+ * @param {string} frame
+ * @returns {Promise<void>}
+ */
+function writeFrame(res, frame) {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("close", done);
+      resolve();
+    };
+    res.once("close", done);
+    res.write(frame, done);
+  });
+}
+
+/**
+ * @param {http.IncomingMessage} req
+ * @returns {number}
+ */
+function headerDelay(req) {
+  const value = Number(req.headers[DELAY_HEADER]);
+  return Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+/**
+ * @param {http.IncomingMessage} req
+ * @returns {Promise<Buffer>}
+ */
+async function readBody(req) {
+  /** @type {Buffer[]} */
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * @param {Buffer} raw
+ * @returns {Record<string, any> | null}
+ */
+function parseJsonObject(raw) {
+  try {
+    const value = JSON.parse(raw.toString("utf8"));
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * @param {http.ServerResponse} res
+ * @param {number} status
+ * @param {unknown} body
+ */
+function sendJson(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * Last-resort handler for a bug in the emulator itself.
+ * @param {http.ServerResponse} res
+ * @param {unknown} error
+ */
+function abort(res, error) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, 500, { error: `emulator failure: ${error instanceof Error ? error.message : String(error)}` });
+}

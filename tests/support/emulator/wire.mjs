@@ -1,0 +1,94 @@
+// Low-level wire helpers shared by the provider formats: response plans, SSE/NDJSON
+// framing and provider-style ids.
+import { randomBytes } from "node:crypto";
+
+/**
+ * What the server writes for one request: status, headers, body frames (written in
+ * order, with the per-chunk delay between them) and how the response ends.
+ * "destroy" flushes the frames and then kills the socket mid-response.
+ * @typedef {object} Plan
+ * @property {number} status
+ * @property {Record<string, string>} headers
+ * @property {string[]} frames
+ * @property {"end" | "destroy"} ending
+ */
+
+/**
+ * Per-request values every renderer needs.
+ * @typedef {object} RenderContext
+ * @property {string} model
+ * @property {boolean} stream
+ * @property {number} inputTokens
+ * @property {number} outputTokens
+ * @property {any} body the parsed request body (for provider-specific options)
+ */
+
+export const JSON_HEADERS = Object.freeze({ "content-type": "application/json" });
+export const SSE_HEADERS = Object.freeze({
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+});
+export const NDJSON_HEADERS = Object.freeze({ "content-type": "application/x-ndjson" });
+
+/**
+ * @param {number} status
+ * @param {unknown} body
+ * @returns {Plan}
+ */
+export function jsonPlan(status, body) {
+  return { status, headers: { ...JSON_HEADERS }, frames: [JSON.stringify(body)], ending: "end" };
+}
+
+/**
+ * @param {Readonly<Record<string, string>>} headers
+ * @param {string[]} frames
+ * @param {"end" | "destroy"} [ending]
+ * @returns {Plan}
+ */
+export function streamPlan(headers, frames, ending = "end") {
+  return { status: 200, headers: { ...headers }, frames, ending };
+}
+
+/**
+ * A named SSE event (Anthropic style).
+ * @param {string} event
+ * @param {unknown} data
+ */
+export function sseEvent(event, data) {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * An unnamed SSE event (OpenAI style). Strings are sent verbatim (`[DONE]`).
+ * @param {unknown} data
+ */
+export function sseData(data) {
+  return `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * One NDJSON line (Ollama style).
+ * @param {unknown} data
+ */
+export function ndjsonLine(data) {
+  return `${JSON.stringify(data)}\n`;
+}
+
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/**
+ * `prefix` followed by `length` random base62 characters.
+ * @param {string} prefix
+ * @param {number} length
+ */
+export function randomId(prefix, length) {
+  const bytes = randomBytes(length);
+  let id = prefix;
+  for (const b of bytes) id += BASE62[b % 62];
+  return id;
+}
+
+/** Unix time in seconds. */
+export function unixSeconds() {
+  return Math.floor(Date.now() / 1000);
+}
