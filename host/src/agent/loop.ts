@@ -1,0 +1,112 @@
+import { ErrorCode, RpcError } from "../protocol/errors.js";
+import type { ToolResult, ToolSpec } from "../plugins/types.js";
+import type { ChatMessage, ContentBlock, ModelProvider, StopReason, TurnEvent, TurnOutcome } from "./types.js";
+
+/** The tools a turn may use: what to offer the model, and how to run a call. */
+export interface TurnTools {
+  specs: ToolSpec[];
+  /** Runs one call; must not throw for tool faults (return `isError: true`). */
+  call(name: string, input: unknown, signal: AbortSignal): Promise<ToolResult>;
+}
+
+/** Everything one turn needs. */
+export interface TurnInput {
+  provider: ModelProvider;
+  model: string;
+  system?: string;
+  maxTokens: number;
+  /** Model calls allowed in this turn. */
+  maxIterations: number;
+  /** The session's history before this turn. */
+  history: ChatMessage[];
+  /** The user's message. */
+  content: string;
+  tools: TurnTools;
+}
+
+/** A finished turn: its outcome and the messages to append to the session. */
+export interface TurnRecord {
+  outcome: TurnOutcome;
+  messages: ChatMessage[];
+}
+
+/**
+ * The streaming tool-use loop. Calls the model, streams text deltas through `emit` as they
+ * arrive, collects tool calls, runs them in parallel, feeds the results back, and repeats until
+ * the model stops asking for tools or `maxIterations` model calls have been made.
+ *
+ * A tool that fails becomes an error `tool_result` for the model; it does not end the turn.
+ *
+ * @throws ProviderError when the provider fails; RpcError -32002 when the model still wants
+ *   tools after `maxIterations` calls; the signal's reason when aborted
+ */
+export async function runTurn(input: TurnInput, emit: (ev: TurnEvent) => void, signal: AbortSignal): Promise<TurnRecord> {
+  const offered = new Set(input.tools.specs.map((t) => t.name));
+  const added: ChatMessage[] = [{ role: "user", content: [{ type: "text", text: input.content }] }];
+  const usage = { inputTokens: 0, outputTokens: 0 };
+  let finalText = "";
+
+  for (let iteration = 1; iteration <= input.maxIterations; iteration++) {
+    signal.throwIfAborted();
+    const blocks: ContentBlock[] = [];
+    const toolUses: { id: string; name: string; input: unknown }[] = [];
+    const callUsage = { inputTokens: 0, outputTokens: 0 };
+    let text = "";
+    let stopReason: StopReason = "other";
+
+    for await (const ev of input.provider.stream(
+      { model: input.model, system: input.system, messages: [...input.history, ...added], tools: input.tools.specs, maxTokens: input.maxTokens },
+      signal,
+    )) {
+      switch (ev.type) {
+        case "text":
+          text += ev.delta;
+          emit({ type: "text", data: { delta: ev.delta } });
+          break;
+        case "tool_use":
+          toolUses.push({ id: ev.id, name: ev.name, input: ev.input });
+          emit({ type: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
+          break;
+        case "usage":
+          if (ev.inputTokens !== undefined) callUsage.inputTokens = ev.inputTokens;
+          if (ev.outputTokens !== undefined) callUsage.outputTokens = ev.outputTokens;
+          break;
+        case "stop":
+          stopReason = ev.reason;
+          break;
+      }
+    }
+    usage.inputTokens += callUsage.inputTokens;
+    usage.outputTokens += callUsage.outputTokens;
+    emit({ type: "usage", data: callUsage });
+
+    if (text) blocks.push({ type: "text", text });
+    for (const t of toolUses) blocks.push({ type: "tool_use", ...t });
+    if (text) finalText = text;
+
+    if (toolUses.length === 0) {
+      if (blocks.length) added.push({ role: "assistant", content: blocks });
+      return { outcome: { text: finalText, stopReason, usage, iterations: iteration }, messages: added };
+    }
+    if (iteration === input.maxIterations) {
+      throw new RpcError(
+        ErrorCode.MaxIterations,
+        `turn stopped after ${input.maxIterations} model calls (the agent's max_iterations) while the model still asked for tools`,
+      );
+    }
+    added.push({ role: "assistant", content: blocks });
+    const results = await Promise.all(
+      toolUses.map(async (t): Promise<ContentBlock> => {
+        const r = offered.has(t.name)
+          ? await input.tools.call(t.name, t.input, signal)
+          : { content: `tool "${t.name}" is not available to this agent`, isError: true };
+        emit({ type: "tool_result", data: { toolUseId: t.id, content: r.content, isError: r.isError } });
+        return { type: "tool_result", toolUseId: t.id, content: r.content, isError: r.isError };
+      }),
+    );
+    signal.throwIfAborted();
+    added.push({ role: "user", content: results });
+  }
+  // Unreachable: the loop returns or throws on its last iteration.
+  throw new RpcError(ErrorCode.InternalError, "agent loop ended unexpectedly");
+}

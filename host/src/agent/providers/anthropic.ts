@@ -1,0 +1,124 @@
+import type Anthropic from "@anthropic-ai/sdk";
+import type { ProviderEndpoint } from "../../config/types.js";
+import { ErrorCode } from "../../protocol/errors.js";
+import { ProviderError, toProviderError } from "../errors.js";
+import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
+import { parseToolInput } from "./tool-input.js";
+
+type MessageParam = Anthropic.MessageParam;
+type ContentBlockParam = Anthropic.ContentBlockParam;
+
+/** Maps neutral messages onto Anthropic Messages API `messages` (tool results as `tool_result` blocks). */
+export function toAnthropicMessages(messages: ChatMessage[]): MessageParam[] {
+  return messages.map((m) => ({
+    role: m.role,
+    content: m.content.map((b): ContentBlockParam => {
+      switch (b.type) {
+        case "text":
+          return { type: "text", text: b.text };
+        case "tool_use":
+          return { type: "tool_use", id: b.id, name: b.name, input: b.input as Record<string, unknown> };
+        case "tool_result":
+          return { type: "tool_result", tool_use_id: b.toolUseId, content: b.content, is_error: b.isError };
+      }
+    }),
+  }));
+}
+
+function stopReason(r: string | null | undefined): StopReason {
+  switch (r) {
+    case "end_turn":
+    case "tool_use":
+    case "max_tokens":
+    case "stop_sequence":
+    case "refusal":
+      return r;
+    default:
+      return "other";
+  }
+}
+
+/**
+ * Anthropic Messages API, streaming, through `@anthropic-ai/sdk`. Reads the raw SSE events
+ * (`message_start`, `content_block_start/delta/stop` with `text_delta` / `input_json_delta`,
+ * `message_delta`, `message_stop`; source: Anthropic "Streaming Messages" docs). A stream that
+ * ends without `message_stop` is a ProviderError, never a silent short reply.
+ */
+export function createAnthropicProvider(endpoint: ProviderEndpoint): ModelProvider {
+  let client: Promise<Anthropic> | undefined;
+  const where = endpoint.baseUrl ?? "https://api.anthropic.com";
+  const getClient = () =>
+    (client ??= import("@anthropic-ai/sdk").then(
+      ({ default: Sdk }) =>
+        new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0 }),
+    ));
+
+  return {
+    name: "anthropic",
+    async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
+      if (!endpoint.apiKey && !endpoint.baseUrl) {
+        throw new ProviderError(ErrorCode.ProviderUnavailable, "provider anthropic has no API key: set ANTHROPIC_API_KEY");
+      }
+      const sdk = await getClient();
+      const tools = new Map<number, { id: string; name: string; json: string }>();
+      let stopped = false;
+      try {
+        const stream = await sdk.messages.create(
+          {
+            model: request.model,
+            max_tokens: request.maxTokens,
+            messages: toAnthropicMessages(request.messages),
+            ...(request.system ? { system: request.system } : {}),
+            ...(request.tools.length
+              ? { tools: request.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema as Anthropic.Tool.InputSchema })) }
+              : {}),
+            stream: true,
+          },
+          { signal },
+        );
+        let reason: StopReason = "other";
+        for await (const ev of stream) {
+          switch (ev.type) {
+            case "message_start":
+              yield { type: "usage", inputTokens: ev.message.usage.input_tokens, outputTokens: ev.message.usage.output_tokens };
+              break;
+            case "content_block_start":
+              if (ev.content_block.type === "tool_use") tools.set(ev.index, { id: ev.content_block.id, name: ev.content_block.name, json: "" });
+              else if (ev.content_block.type === "text" && ev.content_block.text) yield { type: "text", delta: ev.content_block.text };
+              break;
+            case "content_block_delta":
+              if (ev.delta.type === "text_delta") yield { type: "text", delta: ev.delta.text };
+              else if (ev.delta.type === "input_json_delta") {
+                const t = tools.get(ev.index);
+                if (t) t.json += ev.delta.partial_json;
+              }
+              break;
+            case "content_block_stop": {
+              const t = tools.get(ev.index);
+              if (t) {
+                tools.delete(ev.index);
+                yield { type: "tool_use", id: t.id, name: t.name, input: parseToolInput(t.json, "anthropic", t.name) };
+              }
+              break;
+            }
+            case "message_delta":
+              reason = stopReason(ev.delta.stop_reason);
+              yield {
+                type: "usage",
+                outputTokens: ev.usage.output_tokens,
+                ...(typeof ev.usage.input_tokens === "number" ? { inputTokens: ev.usage.input_tokens } : {}),
+              };
+              break;
+            case "message_stop":
+              stopped = true;
+              break;
+          }
+        }
+        if (!stopped) throw new ProviderError(ErrorCode.ProviderError, "provider anthropic: stream ended before message_stop");
+        yield { type: "stop", reason };
+      } catch (err) {
+        throw toProviderError(err, "anthropic", where);
+      }
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import type OpenAI from "openai";
+import type { ProviderEndpoint } from "../../config/types.js";
+import { ErrorCode } from "../../protocol/errors.js";
+import { ProviderError, toProviderError } from "../errors.js";
+import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
+import { parseToolInput } from "./tool-input.js";
+
+type Msg = OpenAI.Chat.ChatCompletionMessageParam;
+
+/**
+ * Maps neutral messages onto Chat Completions messages: assistant `tool_calls` with JSON-string
+ * `arguments`, and each tool result as its own `role:"tool"` message with `tool_call_id`.
+ * A failed tool's content is prefixed `Error: ` since the format has no error flag.
+ */
+export function toOpenAIMessages(system: string | undefined, messages: ChatMessage[]): Msg[] {
+  const out: Msg[] = system ? [{ role: "system", content: system }] : [];
+  for (const m of messages) {
+    if (m.role === "assistant") {
+      const text = m.content.flatMap((b) => (b.type === "text" ? [b.text] : [])).join("");
+      const calls = m.content.flatMap((b) =>
+        b.type === "tool_use" ? [{ id: b.id, type: "function" as const, function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } }] : [],
+      );
+      out.push({ role: "assistant", content: text || null, ...(calls.length ? { tool_calls: calls } : {}) });
+      continue;
+    }
+    const text = m.content.flatMap((b) => (b.type === "text" ? [b.text] : [])).join("");
+    for (const b of m.content) {
+      if (b.type === "tool_result") out.push({ role: "tool", tool_call_id: b.toolUseId, content: b.isError ? `Error: ${b.content}` : b.content });
+    }
+    if (text) out.push({ role: "user", content: text });
+  }
+  return out;
+}
+
+function stopReason(r: string | null | undefined): StopReason {
+  switch (r) {
+    case "stop":
+      return "end_turn";
+    case "tool_calls":
+    case "function_call":
+      return "tool_use";
+    case "length":
+      return "max_tokens";
+    case "content_filter":
+      return "refusal";
+    default:
+      return "other";
+  }
+}
+
+/**
+ * OpenAI Chat Completions, streaming, through the `openai` SDK — the API every
+ * OpenAI-compatible server speaks. Tool calls arrive as `delta.tool_calls[]` fragments keyed by
+ * `index` (id and name first, `function.arguments` in pieces); usage comes in a final chunk with
+ * empty `choices` when `stream_options.include_usage` is set (source: OpenAI API reference,
+ * "The chat completion chunk object"). A stream without a `finish_reason` is a ProviderError.
+ */
+export function createOpenAIProvider(endpoint: ProviderEndpoint): ModelProvider {
+  let client: Promise<OpenAI> | undefined;
+  const where = endpoint.baseUrl ?? "https://api.openai.com/v1";
+  const getClient = () =>
+    (client ??= import("openai").then(
+      ({ default: Sdk }) => new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0 }),
+    ));
+
+  return {
+    name: "openai",
+    async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
+      if (!endpoint.apiKey && !endpoint.baseUrl) {
+        throw new ProviderError(ErrorCode.ProviderUnavailable, "provider openai has no API key: set OPENAI_API_KEY");
+      }
+      const sdk = await getClient();
+      const calls = new Map<number, { id: string; name: string; args: string }>();
+      let finish: string | null | undefined;
+      try {
+        const stream = await sdk.chat.completions.create(
+          {
+            model: request.model,
+            max_completion_tokens: request.maxTokens,
+            messages: toOpenAIMessages(request.system, request.messages),
+            ...(request.tools.length
+              ? { tools: request.tools.map((t) => ({ type: "function" as const, function: { name: t.name, description: t.description, parameters: t.inputSchema } })) }
+              : {}),
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+          { signal },
+        );
+        for await (const chunk of stream) {
+          if (chunk.usage) yield { type: "usage", inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+          const choice = chunk.choices[0];
+          if (!choice) continue;
+          if (choice.delta?.content) yield { type: "text", delta: choice.delta.content };
+          for (const tc of choice.delta?.tool_calls ?? []) {
+            const call = calls.get(tc.index) ?? { id: "", name: "", args: "" };
+            if (tc.id) call.id = tc.id;
+            if (tc.function?.name) call.name += tc.function.name;
+            if (tc.function?.arguments) call.args += tc.function.arguments;
+            calls.set(tc.index, call);
+          }
+          if (choice.finish_reason) finish = choice.finish_reason;
+        }
+        if (!finish) throw new ProviderError(ErrorCode.ProviderError, "provider openai: stream ended without a finish_reason");
+        for (const [index, c] of [...calls.entries()].sort((a, b) => a[0] - b[0])) {
+          yield { type: "tool_use", id: c.id || `call_${index}`, name: c.name, input: parseToolInput(c.args, "openai", c.name) };
+        }
+        yield { type: "stop", reason: calls.size ? "tool_use" : stopReason(finish) };
+      } catch (err) {
+        throw toProviderError(err, "openai", where);
+      }
+    },
+  };
+}

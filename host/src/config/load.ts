@@ -1,0 +1,177 @@
+import { readFileSync, existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parse as parseToml } from "smol-toml";
+import { z } from "zod";
+import { FileConfigSchema, type FileConfig } from "./schema.js";
+import type { AgentConfig, Config, ProviderName } from "./types.js";
+
+/** A configuration problem; the message names the file (or variable) and the field. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Overrides from the command line; each wins over file and environment. */
+export interface ConfigFlags {
+  config?: string;
+  port?: number;
+  bind?: string;
+  pluginsDir?: string;
+}
+
+/** Default model per provider when neither config nor `EXOCLAW_MODEL` names one. */
+export const DEFAULT_MODELS: Record<ProviderName, string> = {
+  anthropic: "claude-sonnet-4-5",
+  openai: "gpt-4.1-mini",
+  ollama: "llama3.2",
+};
+
+const DEFAULT_PORT = 7200;
+const DEFAULT_BIND = "127.0.0.1";
+const PROVIDERS: readonly ProviderName[] = ["anthropic", "openai", "ollama"];
+
+/** The state directory: `EXOCLAW_STATE_DIR` or `~/.exoclaw`. */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.EXOCLAW_STATE_DIR ? resolve(env.EXOCLAW_STATE_DIR) : join(homedir(), ".exoclaw");
+}
+
+/**
+ * Picks the provider with zero config: `EXOCLAW_PROVIDER` when set; else `ANTHROPIC_API_KEY` ->
+ * anthropic, `OPENAI_API_KEY` -> openai, else ollama.
+ * @throws ConfigError if `EXOCLAW_PROVIDER` names an unknown provider
+ */
+export function detectProvider(env: NodeJS.ProcessEnv): ProviderName {
+  const named = env.EXOCLAW_PROVIDER?.trim().toLowerCase();
+  if (named) {
+    if ((PROVIDERS as readonly string[]).includes(named)) return named as ProviderName;
+    throw new ConfigError(`EXOCLAW_PROVIDER="${env.EXOCLAW_PROVIDER}" is not one of ${PROVIDERS.join(", ")}`);
+  }
+  if (env.ANTHROPIC_API_KEY) return "anthropic";
+  if (env.OPENAI_API_KEY) return "openai";
+  return "ollama";
+}
+
+function expandHome(p: string): string {
+  return p === "~" || p.startsWith("~/") ? join(homedir(), p.slice(1)) : p;
+}
+
+function parseIntVar(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}="${raw}" is not a port number (0-65535)`);
+  return n;
+}
+
+function formatZodError(file: string, error: z.ZodError): string {
+  const lines = error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+  return `${file}: invalid configuration\n${lines.join("\n")}`;
+}
+
+/**
+ * Reads and validates a TOML config file.
+ * @throws ConfigError naming the file and the offending field, for unreadable files, TOML syntax errors and schema violations
+ */
+export function readConfigFile(path: string): FileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read config file (${(err as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: TOML syntax error: ${(err as Error).message}`);
+  }
+  const parsed = FileConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(formatZodError(path, parsed.error));
+  return parsed.data;
+}
+
+/**
+ * Resolves the configuration: built-in defaults, then the config file (`--config`,
+ * `EXOCLAW_CONFIG`, or `<state dir>/exoclaw.toml` if it exists), then environment variables
+ * (`EXOCLAW_PORT`, `EXOCLAW_BIND`, `EXOCLAW_TOKEN`, `EXOCLAW_PLUGINS_DIR`, `EXOCLAW_PROVIDER`,
+ * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
+ *
+ * @param builtinPluginDirs directories of first-party plugins, scanned before user directories
+ * @throws ConfigError for any invalid value, naming where it came from
+ */
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPluginDirs: string[]): Config {
+  const explicit = flags.config ?? env.EXOCLAW_CONFIG;
+  const implicit = join(stateDir(env), "exoclaw.toml");
+  const source = explicit ? resolve(explicit) : existsSync(implicit) ? implicit : undefined;
+  const file: FileConfig = source ? readConfigFile(source) : {};
+  const where = source ?? "defaults";
+
+  const provider = detectProvider(env);
+  const agents: AgentConfig[] = (file.agents?.length ? file.agents : [{ id: "main" }]).map((a) => {
+    const p = a.provider ?? provider;
+    return {
+      id: a.id,
+      provider: p,
+      model: a.model ?? (p === provider && env.EXOCLAW_MODEL ? env.EXOCLAW_MODEL : DEFAULT_MODELS[p]),
+      systemPrompt: a.system_prompt,
+      maxIterations: a.max_iterations ?? 10,
+      maxTokens: a.max_tokens ?? 4096,
+      tools: a.tools ?? ["*"],
+    };
+  });
+  const ids = new Set<string>();
+  for (const a of agents) {
+    if (ids.has(a.id)) throw new ConfigError(`${where}: agents: duplicate agent id "${a.id}"`);
+    ids.add(a.id);
+  }
+  const defaultAgent = file.default_agent ?? agents[0]!.id;
+  if (!ids.has(defaultAgent)) throw new ConfigError(`${where}: default_agent "${defaultAgent}" is not an agent id`);
+
+  const transportVar = env.EXOCLAW_TRANSPORT;
+  if (transportVar && !["auto", "uws", "ws"].includes(transportVar)) {
+    throw new ConfigError(`EXOCLAW_TRANSPORT="${transportVar}" is not one of auto, uws, ws`);
+  }
+
+  const g = file.gateway ?? {};
+  const token = env.EXOCLAW_TOKEN || g.token;
+  if (token !== undefined && token.length < 16) throw new ConfigError("EXOCLAW_TOKEN must be at least 16 characters");
+
+  const providers = Object.fromEntries(
+    PROVIDERS.map((p) => {
+      const f = file.providers?.[p];
+      const envBase = p === "anthropic" ? env.ANTHROPIC_BASE_URL : p === "openai" ? env.OPENAI_BASE_URL : env.OLLAMA_HOST;
+      const keyVar = f?.api_key_env ?? (p === "anthropic" ? "ANTHROPIC_API_KEY" : p === "openai" ? "OPENAI_API_KEY" : undefined);
+      return [p, { baseUrl: f?.base_url ?? (envBase || undefined), apiKey: keyVar ? env[keyVar] : undefined, timeoutMs: f?.timeout_ms ?? 600_000 }];
+    }),
+  ) as Config["providers"];
+
+  const userDirs = flags.pluginsDir
+    ? [flags.pluginsDir]
+    : env.EXOCLAW_PLUGINS_DIR
+      ? [env.EXOCLAW_PLUGINS_DIR]
+      : (file.plugins?.dirs ?? [join(stateDir(env), "plugins")]);
+
+  return {
+    gateway: {
+      bind: flags.bind ?? (env.EXOCLAW_BIND || undefined) ?? g.bind ?? DEFAULT_BIND,
+      port: flags.port ?? parseIntVar(env, "EXOCLAW_PORT") ?? g.port ?? DEFAULT_PORT,
+      token,
+      maxFrameBytes: g.max_frame_bytes ?? 1024 * 1024,
+      maxBufferedBytes: g.max_buffered_bytes ?? 16 * 1024 * 1024,
+      shutdownGraceMs: g.shutdown_grace_ms ?? 10_000,
+      transport: (transportVar as Config["gateway"]["transport"] | undefined) ?? g.transport ?? "auto",
+    },
+    agents,
+    defaultAgent,
+    bindings: file.bindings ?? [],
+    providers,
+    plugins: {
+      dirs: [...builtinPluginDirs, ...userDirs.map((d) => resolve(expandHome(d)))],
+      maxInstances: file.plugins?.max_instances ?? 4,
+    },
+    source,
+  };
+}

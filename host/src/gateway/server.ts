@@ -1,0 +1,69 @@
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../config/types.js";
+import { assertBindAllowed, createAuthorizer } from "./auth.js";
+import { createMethods, type MethodDeps } from "./methods.js";
+import { createRpcHandler } from "./rpc.js";
+import { chooseTransport } from "./transport.js";
+import type { TransportName } from "./types.js";
+
+/** A gateway that is listening. */
+export interface RunningGateway {
+  port: number;
+  host: string;
+  transport: TransportName;
+  /** Stops listening and closes every connection (1001). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Hard cap on a frame at the transport; above the protocol limit so oversize frames get an error, bytes. */
+const hardFrameCap = (maxFrameBytes: number) => Math.max(16 * 1024 * 1024, maxFrameBytes * 4);
+
+/**
+ * Starts the HTTP + WebSocket gateway: `GET /health`, JSON-RPC over WebSocket at `/ws`.
+ * @throws Error when binding off loopback without a token, when `uws` is forced but does not
+ *   load, or when the address cannot be bound
+ */
+export async function startGateway(
+  config: GatewayConfig,
+  deps: Omit<MethodDeps, "transport" | "logger"> & { logger: Logger },
+): Promise<RunningGateway> {
+  assertBindAllowed(config.bind, config.token);
+  const { transport, fallbackReason } = chooseTransport(config.transport, config.maxBufferedBytes);
+  if (fallbackReason) deps.logger.warn({ reason: fallbackReason }, "uWebSockets.js unavailable; using the ws transport");
+  const log = deps.logger;
+  const rpc = createRpcHandler({
+    methods: createMethods({ ...deps, transport: () => transport.name }),
+    logger: log,
+    maxFrameBytes: config.maxFrameBytes,
+    maxBufferedBytes: config.maxBufferedBytes,
+    maxInflightPerConnection: 128,
+  });
+  const authorize = createAuthorizer(config.token);
+  const port = await transport.listen(
+    { host: config.bind, port: config.port, maxPayloadBytes: hardFrameCap(config.maxFrameBytes) },
+    {
+      authorize(req) {
+        const ok = authorize(req);
+        if (!ok) log.warn({ remote: req.remoteAddress }, "refused WebSocket upgrade: bad or missing token");
+        return ok;
+      },
+      open(conn) {
+        log.debug({ conn: conn.id, remote: conn.remoteAddress }, "connection opened");
+      },
+      message(conn, data, isBinary) {
+        rpc.message(conn, data, isBinary);
+      },
+      close(conn, code) {
+        rpc.close(conn);
+        log.debug({ conn: conn.id, code }, "connection closed");
+      },
+    },
+  );
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    host: config.bind,
+    transport: transport.name,
+    close: () => (closing ??= transport.close()),
+  };
+}

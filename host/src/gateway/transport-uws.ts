@@ -1,0 +1,143 @@
+import { createRequire } from "node:module";
+import type * as UWS from "@trufflesuite/uws-js-unofficial";
+import {
+  HEALTH_BODY,
+  NOT_FOUND_BODY,
+  UNAUTHORIZED_BODY,
+  UPGRADE_REQUIRED_BODY,
+  type Connection,
+  type ListenOptions,
+  type Transport,
+  type TransportHandlers,
+} from "./types.js";
+
+type UwsModule = typeof UWS;
+
+/**
+ * Loads the uWebSockets.js native binary for this platform and Node ABI, directly: the package's
+ * own entry point would silently swap in its JavaScript emulation on failure, and we want our
+ * `ws` transport instead, named as such in the log and in `status`.
+ * @returns the module, or the reason it does not load here
+ */
+export function loadUws(): { ok: true; uws: UwsModule } | { ok: false; reason: string } {
+  const require = createRequire(import.meta.url);
+  const file = `@trufflesuite/uws-js-unofficial/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+  try {
+    return { ok: true, uws: require(file) as UwsModule };
+  } catch (err) {
+    return { ok: false, reason: `${file}: ${(err as Error).message.split("\n")[0]}` };
+  }
+}
+
+let nextId = 1;
+
+interface UserData {
+  conn?: Connection & { closed: boolean };
+  remoteAddress: string;
+}
+
+const text = (ab: ArrayBuffer) => Buffer.from(ab).toString("utf8");
+
+/**
+ * The uWebSockets.js transport. uWS invalidates request headers after the handler returns and
+ * message ArrayBuffers after the callback returns, so both are copied synchronously.
+ * @param maxBufferedBytes send buffer per socket; set above the gateway's slow-consumer limit so
+ *   uWS never drops a frame on its own
+ */
+export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Transport {
+  const app = uws.App();
+  const sockets = new Set<UWS.WebSocket<UserData>>();
+  let listenSocket: UWS.us_listen_socket | undefined;
+
+  return {
+    name: "uws",
+    listen(options: ListenOptions, handlers: TransportHandlers): Promise<number> {
+      app.ws<UserData>("/ws", {
+        compression: uws.DISABLED,
+        maxPayloadLength: options.maxPayloadBytes,
+        maxBackpressure: maxBufferedBytes * 2,
+        closeOnBackpressureLimit: 0,
+        idleTimeout: 120,
+        sendPingsAutomatically: true,
+        upgrade(res, req, context) {
+          const remoteAddress = text(res.getRemoteAddressAsText());
+          const authorization = req.getHeader("authorization") || undefined;
+          const query = req.getQuery() ?? "";
+          const key = req.getHeader("sec-websocket-key");
+          const protocol = req.getHeader("sec-websocket-protocol");
+          const extensions = req.getHeader("sec-websocket-extensions");
+          if (!handlers.authorize({ remoteAddress, authorization, query })) {
+            res.writeStatus("401 Unauthorized").writeHeader("content-type", "application/json").end(UNAUTHORIZED_BODY);
+            return;
+          }
+          res.upgrade<UserData>({ remoteAddress }, key, protocol, extensions, context);
+        },
+        open(ws) {
+          sockets.add(ws);
+          const data = ws.getUserData();
+          const conn: Connection & { closed: boolean } = {
+            id: nextId++,
+            remoteAddress: data.remoteAddress,
+            closed: false,
+            send(frame) {
+              if (conn.closed) return;
+              const status = typeof frame === "string" ? ws.send(frame, false) : ws.send(frame, true);
+              // 2 = dropped at uWS's backpressure limit: never lose a frame silently.
+              if (status === 2) conn.close(1008, "slow consumer: send buffer full");
+            },
+            bufferedBytes: () => (conn.closed ? 0 : ws.getBufferedAmount()),
+            close(code, reason) {
+              if (conn.closed) return;
+              conn.closed = true;
+              ws.end(code, reason);
+            },
+          };
+          data.conn = conn;
+          handlers.open(conn);
+        },
+        message(ws, message, isBinary) {
+          const conn = ws.getUserData().conn;
+          if (conn) handlers.message(conn, new Uint8Array(message.slice(0)), isBinary);
+        },
+        close(ws, code) {
+          sockets.delete(ws);
+          const conn = ws.getUserData().conn;
+          if (conn) {
+            conn.closed = true;
+            handlers.close(conn, code);
+          }
+        },
+      });
+      app.get("/health", (res) => {
+        res.writeStatus("200 OK").writeHeader("content-type", "application/json").end(HEALTH_BODY);
+      });
+      app.head("/health", (res) => {
+        res.writeStatus("200 OK").end();
+      });
+      app.any("/ws", (res) => {
+        res.writeStatus("426 Upgrade Required").writeHeader("content-type", "application/json").end(UPGRADE_REQUIRED_BODY);
+      });
+      app.any("/*", (res) => {
+        res.writeStatus("404 Not Found").writeHeader("content-type", "application/json").end(NOT_FOUND_BODY);
+      });
+      return new Promise((resolve, reject) => {
+        app.listen(options.host, options.port, (token) => {
+          if (!token) return reject(new Error(`cannot listen on ${options.host}:${options.port} (address in use or not available)`));
+          listenSocket = token;
+          resolve(uws.us_socket_local_port(token as unknown as UWS.us_socket));
+        });
+      });
+    },
+    async close(): Promise<void> {
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+      for (const ws of [...sockets]) {
+        const conn = ws.getUserData().conn;
+        if (conn && !conn.closed) conn.close(1001, "server shutting down");
+      }
+      // Let close frames flush before the process ends.
+      await new Promise((r) => setTimeout(r, 20));
+      for (const ws of [...sockets]) ws.close();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import {
+  HEALTH_BODY,
+  NOT_FOUND_BODY,
+  UNAUTHORIZED_BODY,
+  UPGRADE_REQUIRED_BODY,
+  type Connection,
+  type ListenOptions,
+  type Transport,
+  type TransportHandlers,
+} from "./types.js";
+
+let nextId = 1;
+
+/** Splits `/ws?token=x` into path and query. */
+export function splitUrl(url: string): { path: string; query: string } {
+  const q = url.indexOf("?");
+  return q < 0 ? { path: url, query: "" } : { path: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+function answer(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function refuseUpgrade(socket: Duplex, status: string, body: string): void {
+  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** The pure-JavaScript transport: `node:http` + the `ws` package. Used where uWebSockets.js does not load. */
+export function createWsTransport(): Transport {
+  const server = createServer();
+  const sockets = new Set<WebSocket>();
+  let wss: WebSocketServer | undefined;
+
+  return {
+    name: "ws",
+    listen(options: ListenOptions, handlers: TransportHandlers): Promise<number> {
+      const ws = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false });
+      wss = ws;
+      server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+        const { path } = splitUrl(req.url ?? "/");
+        if (path === "/health" && (req.method === "GET" || req.method === "HEAD")) answer(res, 200, HEALTH_BODY);
+        else if (path === "/ws") answer(res, 426, UPGRADE_REQUIRED_BODY);
+        else answer(res, 404, NOT_FOUND_BODY);
+      });
+      server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        socket.on("error", () => socket.destroy());
+        const { path, query } = splitUrl(req.url ?? "/");
+        if (path !== "/ws") return refuseUpgrade(socket, "404 Not Found", NOT_FOUND_BODY);
+        const remoteAddress = req.socket.remoteAddress ?? "";
+        if (!handlers.authorize({ remoteAddress, authorization: req.headers.authorization, query })) {
+          return refuseUpgrade(socket, "401 Unauthorized", UNAUTHORIZED_BODY);
+        }
+        ws.handleUpgrade(req, socket, head, (socketWs) => {
+          sockets.add(socketWs);
+          const conn: Connection & { closed: boolean } = {
+            id: nextId++,
+            remoteAddress,
+            closed: false,
+            send(frame) {
+              if (!conn.closed) socketWs.send(frame, { binary: typeof frame !== "string" });
+            },
+            bufferedBytes: () => socketWs.bufferedAmount,
+            close(code, reason) {
+              if (!conn.closed) socketWs.close(code, reason);
+            },
+          };
+          socketWs.on("message", (data: Buffer, isBinary: boolean) => handlers.message(conn, data, isBinary));
+          socketWs.on("error", () => socketWs.terminate());
+          socketWs.on("close", (code: number) => {
+            conn.closed = true;
+            sockets.delete(socketWs);
+            handlers.close(conn, code);
+          });
+          handlers.open(conn);
+        });
+      });
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(options.port, options.host, () => {
+          server.off("error", reject);
+          const addr = server.address();
+          resolve(typeof addr === "object" && addr ? addr.port : options.port);
+        });
+      });
+    },
+    async close(): Promise<void> {
+      for (const s of sockets) s.close(1001, "server shutting down");
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      wss?.close();
+      // Give close frames a moment to flush, then cut anything that did not answer.
+      for (const s of sockets) s.terminate();
+      server.closeAllConnections();
+    },
+  };
+}

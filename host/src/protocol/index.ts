@@ -1,0 +1,8 @@
+export { ErrorCode, RpcError } from "./errors.js";
+export type { ErrorCodeValue } from "./errors.js";
+export { decodeFrame, encodeFrame, packMsgpack, unpackMsgpack } from "./codec.js";
+export type { DecodeResult } from "./codec.js";
+export { parseEnvelope, resultResponse, errorResponse, notification, toErrorObject } from "./jsonrpc.js";
+export type { EnvelopeResult } from "./jsonrpc.js";
+export { ChatSendParamsSchema, NoParamsSchema, parseParams, parseChatSendParams } from "./params.js";
+export type * from "./types.js";

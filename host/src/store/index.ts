@@ -1,0 +1,2 @@
+export { createMemoryStore } from "./memory.js";
+export type { SessionStore } from "./types.js";
