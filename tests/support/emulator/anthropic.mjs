@@ -1,7 +1,7 @@
 // Anthropic Messages API wire format (POST /v1/messages).
 // Streaming: named SSE events message_start → (content_block_start, content_block_delta*,
 // content_block_stop)* with a ping after the first block start → message_delta → message_stop.
-import { contentText, lastUserText, messageList } from "./conversation.mjs";
+import { contentText, lastUserText, messageList, toolNames } from "./conversation.mjs";
 import { jsonChunks, partText } from "./script.mjs";
 import { SSE_HEADERS, randomId, sseEvent } from "./wire.mjs";
 
@@ -25,8 +25,7 @@ export function isStream(body) {
  */
 export function parse(body) {
   const messages = messageList(body?.messages);
-  const tools = Array.isArray(body?.tools) ? body.tools.map((t) => t?.name).filter(Boolean) : [];
-  return { tools, lastUserText: lastUserText(messages), toolResults: toolResults(messages.at(-1)) };
+  return { tools: toolNames(body?.tools), lastUserText: lastUserText(messages), toolResults: toolResults(messages.at(-1)) };
 }
 
 /**
@@ -36,7 +35,9 @@ export function parse(body) {
  */
 function toolResults(message) {
   if (message?.role !== "user" || !Array.isArray(message.content)) return null;
-  const results = message.content.filter((block) => block?.type === "tool_result");
+  /** @type {any[]} */
+  const blocks = message.content;
+  const results = blocks.filter((block) => block?.type === "tool_result");
   return results.length > 0 ? results.map((block) => contentText(block.content)) : null;
 }
 

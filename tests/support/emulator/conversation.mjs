@@ -43,12 +43,12 @@ export function trailing(messages, predicate) {
 }
 
 /**
- * Names of tools in the OpenAI/Ollama shape `{type: "function", function: {name}}`
- * (a bare `{name}` is accepted too).
+ * Names of the tools offered: OpenAI/Ollama `{type: "function", function: {name}}` or
+ * Anthropic `{name, input_schema}`.
  * @param {unknown} tools
  * @returns {string[]}
  */
-export function functionToolNames(tools) {
+export function toolNames(tools) {
   if (!Array.isArray(tools)) return [];
   return tools.map((tool) => tool?.function?.name ?? tool?.name).filter((n) => typeof n === "string");
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// CLI: `node tests/support/emulator/main.mjs [--port N] [--host H] [--latency-ms N]`
+// CLI: `node tests/support/emulator/main.mjs [--port N] [--host H] [--latency-ms N] [--no-record]`
 // Prints exactly one line `{"url":"http://127.0.0.1:PORT"}` when ready; exits on SIGTERM/SIGINT.
 import { parseArgs } from "node:util";
 import { startEmulator } from "./server.mjs";
@@ -15,9 +15,15 @@ function parseOptions(argv) {
       port: { type: "string", default: "0" },
       host: { type: "string", default: "127.0.0.1" },
       "latency-ms": { type: "string", default: "0" },
+      "no-record": { type: "boolean", default: false },
     },
   });
-  return { port: Number(values.port), host: values.host, latencyMs: Number(values["latency-ms"]) };
+  return {
+    port: Number(values.port),
+    host: values.host,
+    latencyMs: Number(values["latency-ms"]),
+    record: !values["no-record"],
+  };
 }
 
 async function main() {

@@ -1,7 +1,7 @@
 // Ollama chat wire format (POST /api/chat). Streams by default: NDJSON lines
 // `{model, created_at, message, done: false}` then a final `{done: true, done_reason, ...counts}`.
 // Tool calls arrive whole in one line, arguments as an object, without ids.
-import { contentText, functionToolNames, lastUserText, messageList, trailing } from "./conversation.mjs";
+import { contentText, toolNames, lastUserText, messageList, trailing } from "./conversation.mjs";
 import { partText } from "./script.mjs";
 import { NDJSON_HEADERS, ndjsonLine } from "./wire.mjs";
 
@@ -25,7 +25,7 @@ export function parse(body) {
   const messages = messageList(body?.messages);
   const results = trailing(messages, (m) => m?.role === "tool");
   return {
-    tools: functionToolNames(body?.tools),
+    tools: toolNames(body?.tools),
     lastUserText: lastUserText(messages),
     toolResults: results.length > 0 ? results.map((m) => contentText(m.content)) : null,
   };

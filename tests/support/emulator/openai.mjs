@@ -1,7 +1,7 @@
 // OpenAI Chat Completions wire format (POST /v1/chat/completions).
 // Streaming: `data: {chat.completion.chunk}` SSE lines, a finish chunk with an empty delta,
 // an optional usage chunk (`choices: []`) when stream_options.include_usage, then `data: [DONE]`.
-import { contentText, functionToolNames, lastUserText, messageList, trailing } from "./conversation.mjs";
+import { contentText, toolNames, lastUserText, messageList, trailing } from "./conversation.mjs";
 import { jsonChunks, partText } from "./script.mjs";
 import { SSE_HEADERS, randomId, sseData, unixSeconds } from "./wire.mjs";
 
@@ -27,7 +27,7 @@ export function parse(body) {
   const messages = messageList(body?.messages);
   const results = trailing(messages, (m) => m?.role === "tool");
   return {
-    tools: functionToolNames(body?.tools),
+    tools: toolNames(body?.tools),
     lastUserText: lastUserText(messages),
     toolResults: results.length > 0 ? results.map((m) => contentText(m.content)) : null,
   };
@@ -89,9 +89,13 @@ function toolCallDeltas(part, index) {
  */
 function contentDeltas(reply) {
   let toolIndex = 0;
-  return reply.parts.flatMap((part) =>
-    part.type === "text" ? part.chunks.map((content) => ({ content })) : toolCallDeltas(part, toolIndex++),
-  );
+  /** @type {Record<string, unknown>[]} */
+  const deltas = [];
+  for (const part of reply.parts) {
+    if (part.type === "text") deltas.push(...part.chunks.map((content) => ({ content })));
+    else deltas.push(...toolCallDeltas(part, toolIndex++));
+  }
+  return deltas;
 }
 
 const ROLE_DELTA = Object.freeze({ role: "assistant", content: "", refusal: null });

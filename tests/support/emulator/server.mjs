@@ -24,6 +24,8 @@ import { decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs"
  * @property {number} [port]      0 (default) picks a free port
  * @property {string} [host]      default "127.0.0.1"
  * @property {number} [latencyMs] delay before the first byte of every model response
+ * @property {boolean} [record]   keep model requests in `requests` (default true; turn off
+ *                                for long benchmarks so memory stays flat)
  */
 
 /**
@@ -36,11 +38,13 @@ import { decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs"
  */
 
 /** @type {ReadonlyMap<string, ProviderFormat>} */
-const MODEL_ROUTES = new Map([
-  ["/v1/messages", anthropic],
-  ["/v1/chat/completions", openai],
-  ["/api/chat", ollama],
-]);
+const MODEL_ROUTES = new Map(
+  /** @type {[string, ProviderFormat][]} */ ([
+    ["/v1/messages", anthropic],
+    ["/v1/chat/completions", openai],
+    ["/api/chat", ollama],
+  ]),
+);
 
 const DEFAULT_MODEL = "emulator";
 const DELAY_HEADER = "x-emulator-delay-ms";
@@ -70,11 +74,12 @@ const OLLAMA_TAGS = {
  * @param {EmulatorOptions} [options]
  * @returns {Promise<Emulator>}
  */
-export async function startEmulator({ port = 0, host = "127.0.0.1", latencyMs = 0 } = {}) {
+export async function startEmulator({ port = 0, host = "127.0.0.1", latencyMs = 0, record = true } = {}) {
   /** @type {RecordedRequest[]} */
   const requests = [];
+  const state = { requests, latencyMs, record };
   const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
-    route(req, res, requests, latencyMs).catch((error) => abort(res, error));
+    route(req, res, state).catch((error) => abort(res, error));
   });
   server.keepAliveTimeout = 65_000;
   await listen(server, port, host);
@@ -116,18 +121,24 @@ function close(server) {
 }
 
 /**
+ * @typedef {object} ServerState
+ * @property {RecordedRequest[]} requests
+ * @property {number} latencyMs
+ * @property {boolean} record
+ */
+
+/**
  * @param {http.IncomingMessage} req
  * @param {http.ServerResponse} res
- * @param {RecordedRequest[]} requests
- * @param {number} latencyMs
+ * @param {ServerState} state
  */
-async function route(req, res, requests, latencyMs) {
+async function route(req, res, state) {
   const path = (req.url ?? "/").split("?")[0] ?? "/";
   const provider = req.method === "POST" ? MODEL_ROUTES.get(path) : undefined;
   if (provider) {
-    await handleModel(provider, req, res, { path, requests, latencyMs });
+    await handleModel(provider, req, res, path, state);
   } else {
-    handleControl(req, res, path, requests);
+    handleControl(req, res, path, state.requests);
   }
 }
 
@@ -135,12 +146,15 @@ async function route(req, res, requests, latencyMs) {
  * @param {ProviderFormat} provider
  * @param {http.IncomingMessage} req
  * @param {http.ServerResponse} res
- * @param {{path: string, requests: RecordedRequest[], latencyMs: number}} state
+ * @param {string} path
+ * @param {ServerState} state
  */
-async function handleModel(provider, req, res, { path, requests, latencyMs }) {
+async function handleModel(provider, req, res, path, { requests, latencyMs, record }) {
   const raw = await readBody(req);
   const body = parseJsonObject(raw);
-  requests.push({ provider: provider.name, path, headers: req.headers, body: body ?? raw.toString("utf8") });
+  if (record) {
+    requests.push({ provider: provider.name, path, headers: req.headers, body: body ?? raw.toString("utf8") });
+  }
   if (!body) {
     await writePlan(res, planError(provider, "invalid_request", "Request body is not a JSON object"), latencyMs, 0);
     return;
