@@ -1,0 +1,71 @@
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { AgentRuntime, createProviderSet } from "../agent/index.js";
+import type { ChatMessage } from "../agent/types.js";
+import { loadConfig, type ConfigFlags } from "../config/index.js";
+import { startGateway } from "../gateway/index.js";
+import { loadPlugins } from "../plugins/index.js";
+import { compileRouter } from "../router/index.js";
+import { createMemoryStore } from "../store/index.js";
+
+/** First-party plugins built by `npm install` (scripts/build-plugins.mjs). */
+export const BUILTIN_PLUGINS_DIR = fileURLToPath(new URL("../../build/plugins", import.meta.url));
+
+/** A running gateway process, as the CLI holds it. */
+export interface GatewayProcess {
+  port: number;
+  /** Drains turns (up to the grace period), closes sockets and plugins. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts everything `exoclaw gateway` runs: config, plugins, router, agent runtime, gateway.
+ * @throws ConfigError / RouterConfigError for bad configuration; Error when the port cannot be bound
+ */
+export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<GatewayProcess> {
+  const config = loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
+  const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
+  const plugins = await loadPlugins({ dirs: config.plugins.dirs, logger, maxInstancesPerPlugin: config.plugins.maxInstances });
+  const runtime = new AgentRuntime({
+    agents: config.agents,
+    providers: createProviderSet(config.providers),
+    plugins,
+    store: createMemoryStore<ChatMessage>(),
+  });
+  let gateway;
+  try {
+    gateway = await startGateway(config.gateway, { router, runtime, plugins, logger, startedAt: 0 });
+  } catch (err) {
+    await plugins.close();
+    throw err;
+  }
+  const main = config.agents.find((a) => a.id === config.defaultAgent)!;
+  logger.info(
+    {
+      url: `ws://${gateway.host.includes(":") ? `[${gateway.host}]` : gateway.host}:${gateway.port}/ws`,
+      host: gateway.host,
+      port: gateway.port,
+      transport: gateway.transport,
+      plugins: plugins.list().map((p) => p.name),
+      tools: plugins.tools().map((t) => t.name),
+      agent: main.id,
+      provider: main.provider,
+      model: main.model,
+      config: config.source ?? null,
+      readyMs: Math.round(performance.now()),
+    },
+    "gateway ready",
+  );
+  let done: Promise<void> | undefined;
+  return {
+    port: gateway.port,
+    shutdown: () =>
+      (done ??= (async () => {
+        logger.info({ activeTurns: runtime.activeTurns(), graceMs: config.gateway.shutdownGraceMs }, "shutting down");
+        await runtime.drain(config.gateway.shutdownGraceMs);
+        await gateway.close();
+        await plugins.close();
+        logger.info("stopped");
+      })()),
+  };
+}

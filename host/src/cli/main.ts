@@ -1,0 +1,69 @@
+import { Command, InvalidArgumentError } from "commander";
+import { createLogger } from "../log/index.js";
+import { VERSION } from "../version.js";
+import { runGateway } from "./gateway.js";
+
+function portArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("must be a port number (0-65535)");
+  return n;
+}
+
+/**
+ * The `exoclaw` command line.
+ * @param argv full process argv (`process.argv`)
+ */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name("exoclaw")
+    .description("An AI agent gateway: channels and tools run as capability-gated WASM plugins.")
+    .version(VERSION, "-v, --version")
+    .showHelpAfterError();
+
+  program
+    .command("gateway")
+    .description("Run the gateway: HTTP + WebSocket (JSON-RPC 2.0, JSON or MessagePack) on 127.0.0.1:7200")
+    .option("-p, --port <port>", "TCP port (env EXOCLAW_PORT; 0 = any free port)", portArg)
+    .option("-b, --bind <host>", "interface to bind (env EXOCLAW_BIND); off loopback needs EXOCLAW_TOKEN")
+    .option("-c, --config <file>", "exoclaw.toml to read (env EXOCLAW_CONFIG; default ~/.exoclaw/exoclaw.toml if present)")
+    .option("--plugins-dir <dir>", "directory of .wasm plugins (env EXOCLAW_PLUGINS_DIR; default ~/.exoclaw/plugins)")
+    .addHelpText(
+      "after",
+      `
+Provider (zero config): EXOCLAW_PROVIDER=anthropic|openai|ollama and EXOCLAW_MODEL choose explicitly;
+otherwise ANTHROPIC_API_KEY -> anthropic, OPENAI_API_KEY -> openai, else Ollama at OLLAMA_HOST
+(default 127.0.0.1:11434). ANTHROPIC_BASE_URL and OPENAI_BASE_URL are honoured.
+Other: EXOCLAW_TOKEN, EXOCLAW_LOG_LEVEL (info), EXOCLAW_TRANSPORT=auto|uws|ws, EXOCLAW_STATE_DIR.`,
+    )
+    .action(async (opts: { port?: number; bind?: string; config?: string; pluginsDir?: string }) => {
+      const logger = createLogger();
+      let gateway;
+      try {
+        gateway = await runGateway(opts, logger);
+      } catch (err) {
+        logger.fatal({ err: { message: (err as Error).message, name: (err as Error).name } }, "gateway failed to start");
+        process.stderr.write(`exoclaw: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      let signals = 0;
+      const stop = (signal: NodeJS.Signals) => {
+        if (++signals > 1) {
+          logger.warn({ signal }, "second signal: exiting now");
+          process.exit(130);
+        }
+        logger.info({ signal }, "signal received");
+        gateway.shutdown().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+
+  await program.parseAsync(argv);
+}
