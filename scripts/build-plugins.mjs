@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+// Builds every first-party plugin: plugins/{tools,channels}/<dir>/assembly/index.ts is compiled
+// with the AssemblyScript compiler (in-process, no Cargo/Rust toolchain), and the manifest from
+// plugin.toml is embedded as the `exoclaw.manifest` custom section.
+// Output: build/plugins/<name>.wasm.  Usage: node scripts/build-plugins.mjs [name ...]
+
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import asc from "assemblyscript/asc";
+import { parse as parseToml } from "smol-toml";
+import { ABI_VERSION, embedManifest, validateManifest } from "./lib/manifest-section.mjs";
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const PLUGIN_GROUPS = ["plugins/tools", "plugins/channels"];
+const SDK_PACKAGE = "@exoclaw/plugin-sdk";
+// Internal AssemblyScript name of the SDK's abort handler (see plugin-sdk/assembly/abort.ts).
+const ABORT_HANDLER = `~lib/${SDK_PACKAGE}/assembly/abort/exoclawAbort`;
+const ALLOWED_IMPORT_MODULE = "extism:host/env";
+// 16 MiB unless plugin.toml says otherwise ([build] max_memory_pages): a runaway plugin then
+// fails its own allocation instead of growing the gateway's memory.
+const DEFAULT_MAX_MEMORY_PAGES = 256;
+
+/** Raised by `buildPlugins` when at least one plugin failed; `failures` names each. */
+export class PluginBuildError extends Error {
+  /**
+   * @param {Array<{name: string, dir: string, message: string}>} failures
+   */
+  constructor(failures) {
+    super(
+      failures.map((f) => `plugin "${f.name}" (${f.dir}) failed to build:\n${f.message.trimEnd()}`).join("\n\n"),
+    );
+    this.name = "PluginBuildError";
+    this.failures = failures;
+  }
+}
+
+/**
+ * Plugin source directories (those holding a plugin.toml), sorted, relative to `root`.
+ * @param {string} root
+ * @returns {Promise<string[]>}
+ */
+export async function findPluginDirs(root = REPO_ROOT) {
+  const dirs = [];
+  for (const group of PLUGIN_GROUPS) {
+    let entries;
+    try {
+      entries = await readdir(path.join(root, group), { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      if (e.isDirectory() && existsSync(path.join(root, group, e.name, "plugin.toml"))) {
+        dirs.push(path.join(group, e.name));
+      }
+    }
+  }
+  return dirs.sort();
+}
+
+/**
+ * Turns a parsed plugin.toml into the manifest JSON object (`PluginManifest`).
+ * plugin.toml uses snake_case (`input_schema`); the manifest uses the ABI's camelCase.
+ * @param {Record<string, any>} toml
+ * @returns {object}
+ */
+export function manifestFromToml(toml) {
+  const tools = Array.isArray(toml.tools) ? toml.tools : [];
+  return {
+    abi: toml.abi ?? ABI_VERSION,
+    name: toml.name,
+    version: toml.version,
+    kind: toml.kind,
+    ...(toml.description !== undefined ? { description: toml.description } : {}),
+    tools: tools.map((t) => ({
+      name: t?.name,
+      description: typeof t?.description === "string" ? t.description.trim() : t?.description,
+      inputSchema: t?.input_schema ?? t?.inputSchema,
+    })),
+    capabilities: toml.capabilities ?? [],
+  };
+}
+
+/**
+ * Compiles one plugin directory and embeds its manifest. Does not write anything.
+ * @param {string} dir plugin directory relative to `root`
+ * @param {string} root repository root
+ * @returns {Promise<{name: string, wasm: Uint8Array}>}
+ * @throws {Error} with the compiler's diagnostics or the manifest problems.
+ */
+export async function buildPlugin(dir, root = REPO_ROOT) {
+  const tomlPath = path.join(root, dir, "plugin.toml");
+  let toml;
+  try {
+    toml = parseToml(await readFile(tomlPath, "utf8"));
+  } catch (err) {
+    throw new Error(`${path.join(dir, "plugin.toml")}: ${err instanceof Error ? err.message : err}`);
+  }
+  const manifest = manifestFromToml(toml);
+  const problems = validateManifest(manifest);
+  if (problems.length > 0) {
+    throw new Error(`${path.join(dir, "plugin.toml")}: invalid manifest:\n  ${problems.join("\n  ")}`);
+  }
+
+  const entry = path.join(dir, "assembly", "index.ts");
+  if (!existsSync(path.join(root, entry))) throw new Error(`missing entry file ${entry}`);
+  const maxPages = toml.build?.max_memory_pages ?? DEFAULT_MAX_MEMORY_PAGES;
+
+  let binary = null;
+  const stdout = asc.createMemoryStream();
+  const stderr = asc.createMemoryStream();
+  const result = await asc.main(
+    [
+      entry,
+      "--baseDir", root,
+      "--outFile", `${manifest.name}.wasm`,
+      "-Os",
+      "--runtime", "minimal",
+      "--use", `abort=${ABORT_HANDLER}`,
+      "--maximumMemory", String(maxPages),
+      "--noColors",
+    ],
+    {
+      stdout,
+      stderr,
+      // Keep the binary in memory: the manifest still has to be appended before writing.
+      writeFile: (name, contents) => {
+        if (name.endsWith(".wasm") && typeof contents !== "string") binary = contents;
+      },
+    },
+  );
+  if (result.error) {
+    const diagnostics = stderr.toString().trim();
+    throw new Error(diagnostics.length > 0 ? diagnostics : String(result.error.message ?? result.error));
+  }
+  if (binary === null) throw new Error("the compiler produced no binary");
+
+  // Deny by default starts at build time: anything but the Extism kernel (WASI, env.abort,
+  // env.seed from Math.random, env.trace ...) would be refused by the host anyway.
+  const mod = await WebAssembly.compile(binary);
+  const foreign = WebAssembly.Module.imports(mod).filter((i) => i.module !== ALLOWED_IMPORT_MODULE);
+  if (foreign.length > 0) {
+    throw new Error(
+      `imports outside "${ALLOWED_IMPORT_MODULE}" are not allowed: ` +
+        foreign.map((i) => `${i.module}.${i.name}`).join(", "),
+    );
+  }
+  const exports = new Set(WebAssembly.Module.exports(mod).map((e) => e.name));
+  if ((manifest.kind === "tool" || manifest.kind === "both") && !exports.has("call")) {
+    throw new Error(`a "${manifest.kind}" plugin must export "call" (export function call(): i32)`);
+  }
+  return { name: manifest.name, wasm: embedManifest(binary, manifest) };
+}
+
+/**
+ * Builds all plugins (or those named in `only`) into `outDir`.
+ * @param {{root?: string, outDir?: string, only?: string[], log?: (line: string) => void}} [options]
+ *   `root` defaults to the repository root, `outDir` to `<root>/build/plugins`, `log` to
+ *   console.log (pass `() => {}` to silence).
+ * @returns {Promise<Array<{name: string, dir: string, path: string, bytes: number, ms: number}>>}
+ * @throws {PluginBuildError} after trying every plugin, if any failed.
+ */
+export async function buildPlugins(options = {}) {
+  const root = options.root ?? REPO_ROOT;
+  const outDir = options.outDir ?? path.join(root, "build", "plugins");
+  const log = options.log ?? ((line) => console.log(line));
+  if (!existsSync(path.join(root, "node_modules", SDK_PACKAGE, "assembly", "index.ts"))) {
+    throw new PluginBuildError([
+      {
+        name: "*",
+        dir: "plugin-sdk",
+        message: `${SDK_PACKAGE} is not linked into node_modules; run \`npm install\` at the repository root`,
+      },
+    ]);
+  }
+  let dirs = await findPluginDirs(root);
+  if (options.only && options.only.length > 0) {
+    const wanted = new Set(options.only);
+    dirs = dirs.filter((d) => wanted.has(path.basename(d)));
+  }
+  await mkdir(outDir, { recursive: true });
+
+  const built = [];
+  const failures = [];
+  const names = new Map();
+  for (const dir of dirs) {
+    const t0 = performance.now();
+    try {
+      const { name, wasm } = await buildPlugin(dir, root);
+      if (names.has(name)) throw new Error(`plugin name "${name}" is already used by ${names.get(name)}`);
+      names.set(name, dir);
+      const out = path.join(outDir, `${name}.wasm`);
+      await writeFile(out, wasm);
+      const ms = Math.round(performance.now() - t0);
+      built.push({ name, dir, path: out, bytes: wasm.length, ms });
+      log(`${name.padEnd(20)} ${String(wasm.length).padStart(8)} bytes ${String(ms).padStart(6)} ms  ${path.relative(root, out)}`);
+    } catch (err) {
+      failures.push({ name: path.basename(dir), dir, message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  if (failures.length > 0) throw new PluginBuildError(failures);
+  return built;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const t0 = performance.now();
+  try {
+    const built = await buildPlugins({ only: process.argv.slice(2) });
+    console.log(`built ${built.length} plugin(s) in ${Math.round(performance.now() - t0)} ms`);
+  } catch (err) {
+    console.error(`build-plugins: ${err instanceof Error ? err.message : err}`);
+    process.exitCode = 1;
+  }
+}
