@@ -182,6 +182,8 @@ export function formatNumber(v: f64): string {
   if (isNaN(v)) return "NaN";
   if (!isFinite(v)) return v > 0 ? "Infinity" : "-Infinity";
   if (v == 0) return "0";
+  // Integers below 2^53 are exact and JavaScript prints them as plain digits: skip the bignums.
+  if (Math.abs(v) < 9007199254740992.0 && Math.floor(v) == v) return (<i64>v).toString();
   const neg = v < 0;
   const d = shortest(neg ? -v : v);
   const s = d.digits;
@@ -202,6 +204,13 @@ export function formatNumber(v: f64): string {
   return neg ? "-" + out : out;
 }
 
+/** 10^k for 0 <= k <= 22, exactly. */
+function pow10(k: i32): f64 {
+  let p: f64 = 1;
+  for (let i = 0; i < k; i++) p *= 10;
+  return p;
+}
+
 /** ~target: up to 19 leading digits, scaled by exact powers of ten (each step rounds once). */
 function estimate(target: Dec): f64 {
   const used = min(target.digits.length, 19);
@@ -211,8 +220,7 @@ function estimate(target: Dec): f64 {
   let e = target.exp + (target.digits.length - used);
   while (e >= 22) { v *= 1e22; e -= 22; }
   while (e <= -22) { v /= 1e22; e += 22; }
-  let p: f64 = 1;
-  for (let i = 0; i < abs(e); i++) p *= 10; // 10^0..10^21 are all exact doubles
+  const p = pow10(abs(e));
   return e >= 0 ? v * p : v / p;
 }
 
@@ -260,6 +268,13 @@ export function parseNumber(text: string): f64 {
   if (target.digits.length == 0) return 0;
   if (target.point > 400) return Infinity;
   if (target.point < -400) return 0;
+  // Clinger's fast path: up to 15 digits are exact in a double, and so is 10^k for k <= 22,
+  // so one multiplication or division rounds correctly by IEEE rules.
+  if (target.digits.length <= 15 && target.exp >= -22 && target.exp <= 22) {
+    const m = <f64>I64.parseInt(target.digits);
+    const scale = pow10(abs(target.exp));
+    return target.exp >= 0 ? m * scale : m / scale;
+  }
 
   // Start from an estimate a few ulps off at most and step towards the exact answer by
   // comparing against rounding boundaries. (The built-in parseFloat is not used: it can be

@@ -77,3 +77,15 @@ export interface PluginRegistry {
   /** Release every plugin instance. */
   close(): Promise<void>;
 }
+
+/**
+ * The logging the plugin host needs. A pino `Logger` satisfies it; calls use pino's shape:
+ * an object of fields first, then the message (`logger.warn({ file, reason }, "skipped")`).
+ */
+export interface PluginLogger {
+  info(objOrMsg: unknown, msg?: string, ...args: unknown[]): void;
+  warn(objOrMsg: unknown, msg?: string, ...args: unknown[]): void;
+  debug(objOrMsg: unknown, msg?: string, ...args: unknown[]): void;
+  /** If present (pino has it), plugin log forwarding is switched off when debug is disabled. */
+  isLevelEnabled?(level: string): boolean;
+}

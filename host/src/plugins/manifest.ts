@@ -1,0 +1,141 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import type { PluginManifest } from "./types.js";
+import { wasmApi, type WasmModule } from "./wasm.js";
+
+/** Name of the custom section holding a plugin's manifest (UTF-8 JSON). */
+export const MANIFEST_SECTION = "exoclaw.manifest";
+
+/** The plugin ABI version this host speaks. */
+export const HOST_ABI_VERSION = 1;
+
+/** Plugin names double as file names and log keys, so keep them boring. */
+const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
+/** What both Anthropic and OpenAI accept as a tool name. */
+const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/**
+ * A plugin file whose manifest is missing or invalid. `field` is the dotted path of the
+ * offending manifest field (e.g. `tools[0].inputSchema.type`), or null when the problem is
+ * the section itself.
+ */
+export class ManifestError extends Error {
+  constructor(
+    readonly file: string,
+    readonly field: string | null,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${field === null ? "" : `manifest field ${field}: `}${reason}`);
+    this.name = "ManifestError";
+  }
+}
+
+const toolSpecSchema = z.object({
+  name: z.string().regex(TOOL_NAME_RE, "must match [a-zA-Z0-9_-]{1,64}"),
+  description: z.string().min(1, "must not be empty"),
+  // Models require an object schema at the top level; the rest is the plugin's business.
+  inputSchema: z.looseObject({ type: z.literal("object") }),
+});
+
+/** zod schema of the embedded manifest (`PluginManifest`, ABI v1). Unknown keys are dropped. */
+export const pluginManifestSchema = z
+  .object({
+    abi: z.literal(HOST_ABI_VERSION, {
+      error: (issue) => `unsupported ABI version ${JSON.stringify(issue.input)} (this host speaks ${HOST_ABI_VERSION})`,
+    }),
+    name: z.string().regex(PLUGIN_NAME_RE, "must be lowercase [a-z][a-z0-9_-]{0,63}"),
+    version: z.string().min(1, "must not be empty"),
+    kind: z.enum(["tool", "channel", "both"]),
+    description: z.string().optional(),
+    tools: z.array(toolSpecSchema),
+    capabilities: z.array(z.string()),
+  })
+  .superRefine((m, ctx) => {
+    const seen = new Set<string>();
+    m.tools.forEach((t, i) => {
+      if (seen.has(t.name)) {
+        ctx.addIssue({ code: "custom", path: ["tools", i, "name"], message: `duplicate tool name "${t.name}"` });
+      }
+      seen.add(t.name);
+    });
+    if (m.kind !== "channel" && m.tools.length === 0) {
+      ctx.addIssue({ code: "custom", path: ["tools"], message: `a "${m.kind}" plugin must declare at least one tool` });
+    }
+  });
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out === "" ? "" : "."}${String(p)}`;
+  return out === "" ? "(root)" : out;
+}
+
+/**
+ * Validates an already-parsed manifest object.
+ * @param value the JSON value from the manifest section
+ * @param file the plugin file, for error messages
+ * @throws ManifestError naming the first offending field (all problems are in the message).
+ */
+export function parseManifest(value: unknown, file: string): PluginManifest {
+  const result = pluginManifestSchema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues;
+  const first = issues[0];
+  const field = first === undefined ? null : formatPath(first.path);
+  const reason = issues.map((i) => (issues.length > 1 ? `${formatPath(i.path)}: ${i.message}` : i.message)).join("; ");
+  throw new ManifestError(file, field, reason);
+}
+
+/**
+ * Reads and validates the manifest of a compiled module. Runs no plugin code: custom sections
+ * are read from the compiled module's metadata.
+ * @param module a compiled (not instantiated) module
+ * @param file the plugin file, for error messages
+ * @throws ManifestError if the section is missing, duplicated, not UTF-8 JSON, or invalid.
+ */
+export function readManifest(module: WasmModule, file: string): PluginManifest {
+  const sections = wasmApi.Module.customSections(module, MANIFEST_SECTION);
+  if (sections.length === 0) {
+    throw new ManifestError(file, null, `no "${MANIFEST_SECTION}" custom section (not an exoclaw plugin?)`);
+  }
+  if (sections.length > 1) {
+    throw new ManifestError(file, null, `${sections.length} "${MANIFEST_SECTION}" custom sections, expected one`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(sections[0]));
+  } catch (err) {
+    throw new ManifestError(file, null, `"${MANIFEST_SECTION}" is not UTF-8 JSON: ${(err as Error).message}`);
+  }
+  return parseManifest(json, file);
+}
+
+/** A plugin file compiled and described, but not instantiated. */
+export interface InspectedPlugin {
+  /** The path as given. */
+  path: string;
+  /** sha256 of the file bytes, hex. */
+  sha256: string;
+  /** File size in bytes. */
+  size: number;
+  module: WasmModule;
+  manifest: PluginManifest;
+}
+
+/**
+ * Reads, compiles and describes one plugin file without running any of its code.
+ * @throws Error if the file cannot be read or is not a valid WebAssembly module (message
+ *   prefixed with the path); ManifestError if its manifest is missing or invalid.
+ */
+export async function inspectPluginFile(path: string): Promise<InspectedPlugin> {
+  const bytes = await readFile(path);
+  let module: WasmModule;
+  try {
+    module = await wasmApi.compile(bytes);
+  } catch (err) {
+    throw new Error(`${path}: not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+  const manifest = readManifest(module, path);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  return { path, sha256, size: bytes.length, module, manifest };
+}
