@@ -131,7 +131,10 @@ export async function buildPlugin(dir, root = REPO_ROOT) {
     },
   );
   if (result.error) {
-    const diagnostics = stderr.toString().trim();
+    let diagnostics = stderr.toString().trim();
+    if (diagnostics.includes("AS111") && diagnostics.includes("exoclawAbort")) {
+      diagnostics += `\nhint: the plugin must import ${SDK_PACKAGE} (its abort handler is linked in), e.g. \`import { runTool } from "${SDK_PACKAGE}/assembly";\``;
+    }
     throw new Error(diagnostics.length > 0 ? diagnostics : String(result.error.message ?? result.error));
   }
   if (binary === null) throw new Error("the compiler produced no binary");
