@@ -46,9 +46,9 @@ describe("bad frames get JSON-RPC errors and the connection keeps working", () =
 
   it("not a request -> -32600", async () => {
     expect((await rawError('"hello"')).code).toBe(-32600);
-    expect((await rawError(JSON.stringify({ id: 5, method: "ping" }), 5)).code).toBe(-32600);
-    expect((await rawError(pack({ jsonrpc: "2.0", id: 6 }), 6)).code).toBe(-32600);
-    expect((await rawError(JSON.stringify([{ jsonrpc: "2.0", id: 7, method: "ping" }]))).message).toMatch(/batch/);
+    expect((await rawError(JSON.stringify({ id: "raw-5", method: "ping" }), "raw-5")).code).toBe(-32600);
+    expect((await rawError(pack({ jsonrpc: "2.0", id: "raw-6" }), "raw-6")).code).toBe(-32600);
+    expect((await rawError(JSON.stringify([{ jsonrpc: "2.0", id: "raw-7", method: "ping" }]))).message).toMatch(/batch/);
     await stillServes();
   });
 
@@ -72,11 +72,11 @@ describe("bad frames get JSON-RPC errors and the connection keeps working", () =
   });
 
   it("a frame over 1 MiB -> -32003, not a crash", async () => {
-    const big = JSON.stringify({ jsonrpc: "2.0", id: 9, method: "chat.send", params: { content: "x".repeat(1_100_000) } });
+    const big = JSON.stringify({ jsonrpc: "2.0", id: "raw-9", method: "chat.send", params: { content: "x".repeat(1_100_000) } });
     const err = await rawError(big);
     expect(err.code).toBe(-32003);
     expect(err.message).toMatch(/1048576/);
-    const bigBin = pack({ jsonrpc: "2.0", id: 10, method: "chat.send", params: { content: "y".repeat(1_100_000) } });
+    const bigBin = pack({ jsonrpc: "2.0", id: "raw-10", method: "chat.send", params: { content: "y".repeat(1_100_000) } });
     expect((await rawError(bigBin)).code).toBe(-32003);
     await stillServes();
   });

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
@@ -49,7 +50,12 @@ describe.each(["anthropic", "openai", "ollama"] as const)("%s failing mid-turn",
 
 describe("no provider reachable", () => {
   it("the gateway starts and chat.send says how to configure one", async () => {
-    const gateway = await startGateway({ EXOCLAW_PROVIDER: "ollama", OLLAMA_HOST: "http://127.0.0.1:9" });
+    // A port that was free a moment ago: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const gateway = await startGateway({ EXOCLAW_PROVIDER: "ollama", OLLAMA_HOST: `http://127.0.0.1:${port}` });
     try {
       const client = await RpcClient.connect(gateway.url);
       expect((await client.call("ping")).response.msg.result).toBe("pong");
