@@ -1,4 +1,3 @@
-import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { AgentRuntime, createProviderSet } from "../agent/index.js";
 import type { ChatMessage } from "../agent/types.js";
@@ -7,9 +6,8 @@ import { startGateway } from "../gateway/index.js";
 import { loadPlugins } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { createMemoryStore } from "../store/index.js";
+import { BUILTIN_PLUGINS_DIR } from "../paths.js";
 
-/** First-party plugins built by `npm install` (scripts/build-plugins.mjs). */
-export const BUILTIN_PLUGINS_DIR = fileURLToPath(new URL("../../build/plugins", import.meta.url));
 
 /** A running gateway process, as the CLI holds it. */
 export interface GatewayProcess {
@@ -23,9 +21,11 @@ export interface GatewayProcess {
  * @throws ConfigError / RouterConfigError for bad configuration; Error when the port cannot be bound
  */
 export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<GatewayProcess> {
+  const t0 = performance.now();
   const config = loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
   const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
   const plugins = await loadPlugins({ dirs: config.plugins.dirs, logger, maxInstancesPerPlugin: config.plugins.maxInstances });
+  const t1 = performance.now();
   const runtime = new AgentRuntime({
     agents: config.agents,
     providers: createProviderSet(config.providers),
@@ -53,6 +53,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       model: main.model,
       config: config.source ?? null,
       readyMs: Math.round(performance.now()),
+      startupMs: { modules: Math.round(t0), configAndPlugins: Math.round(t1 - t0), listen: Math.round(performance.now() - t1) },
     },
     "gateway ready",
   );

@@ -24,8 +24,8 @@ export interface ConfigFlags {
 
 /** Default model per provider when neither config nor `EXOCLAW_MODEL` names one. */
 export const DEFAULT_MODELS: Record<ProviderName, string> = {
-  anthropic: "claude-sonnet-4-5",
-  openai: "gpt-4.1-mini",
+  anthropic: "claude-sonnet-4-6",
+  openai: "gpt-5.4-mini",
   ollama: "llama3.2",
 };
 

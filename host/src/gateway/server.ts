@@ -28,7 +28,7 @@ export async function startGateway(
   deps: Omit<MethodDeps, "transport" | "logger"> & { logger: Logger },
 ): Promise<RunningGateway> {
   assertBindAllowed(config.bind, config.token);
-  const { transport, fallbackReason } = chooseTransport(config.transport, config.maxBufferedBytes);
+  const { transport, fallbackReason } = await chooseTransport(config.transport, config.maxBufferedBytes);
   if (fallbackReason) deps.logger.warn({ reason: fallbackReason }, "uWebSockets.js unavailable; using the ws transport");
   const log = deps.logger;
   const rpc = createRpcHandler({

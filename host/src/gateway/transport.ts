@@ -1,5 +1,4 @@
 import { createUwsTransport, loadUws } from "./transport-uws.js";
-import { createWsTransport } from "./transport-ws.js";
 import type { Transport } from "./types.js";
 
 /** The chosen transport, and why, for the log. */
@@ -15,10 +14,12 @@ export interface TransportChoice {
  * always uses the pure-JavaScript one.
  * @throws Error when `uws` is required but not loadable
  */
-export function chooseTransport(preference: "auto" | "uws" | "ws", maxBufferedBytes: number): TransportChoice {
-  if (preference === "ws") return { transport: createWsTransport() };
+export async function chooseTransport(preference: "auto" | "uws" | "ws", maxBufferedBytes: number): Promise<TransportChoice> {
+  // `ws` is imported only when used: it is not needed (or paid for at start-up) when uWS runs.
+  const wsTransport = async () => (await import("./transport-ws.js")).createWsTransport();
+  if (preference === "ws") return { transport: await wsTransport() };
   const loaded = loadUws();
   if (loaded.ok) return { transport: createUwsTransport(loaded.uws, maxBufferedBytes) };
   if (preference === "uws") throw new Error(`uWebSockets.js does not load on this platform: ${loaded.reason}`);
-  return { transport: createWsTransport(), fallbackReason: loaded.reason };
+  return { transport: await wsTransport(), fallbackReason: loaded.reason };
 }
