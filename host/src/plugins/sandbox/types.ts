@@ -1,0 +1,63 @@
+import type { EffectiveGrant, PluginLimits } from "../capabilities.js";
+import type { PluginLogger } from "../types.js";
+
+/** Why a sandboxed call failed; each maps to a clear message for the model and the operator. */
+export type CallFailureKind =
+  | "timeout" // exceeded limits.timeoutMs (loop, or blocked in a host call); instance recycled
+  | "memory" // hit the guest memory limit; instance recycled
+  | "trap" // the guest trapped (unreachable, abort, out-of-bounds); instance recycled
+  | "plugin_error" // the guest reported an error through Extism's error_set and returned
+  | "output_too_large" // output over limits.maxOutputBytes
+  | "busy" // maxInFlight running and maxQueued waiting
+  | "closed"; // the pool was closed (plugin unloaded / replaced / shutdown)
+
+/** The outcome of one call. `durationMs` is wall time from acquire to result. */
+export type CallOutcome =
+  | { ok: true; output: Uint8Array; durationMs: number }
+  | { ok: false; kind: CallFailureKind; message: string; durationMs: number };
+
+/** Main-thread services that host functions need and a worker cannot do itself. */
+export interface HostServices {
+  /**
+   * Performs an HTTP request on the plugin's behalf. The sandbox has already checked the grant;
+   * this substitutes `{{secret:NAME}}` placeholders in URL and headers from `grant.secrets`.
+   */
+  http(req: { method: string; url: string; headers: Record<string, string>; body?: Uint8Array }, grant: EffectiveGrant, signal: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
+}
+
+/** Options of a sandbox pool (one per loaded plugin). */
+export interface SandboxPoolOptions {
+  /** Plugin name, for logs and errors. */
+  name: string;
+  /** The module bytes as loaded (the pool rewrites the memory maximum itself). */
+  wasm: Uint8Array;
+  grant: EffectiveGrant;
+  limits: PluginLimits;
+  /** Directory for this plugin's persistent state (kv), created on demand. */
+  stateDir: string;
+  services: HostServices;
+  logger: PluginLogger;
+}
+
+/** A pool of isolated instances of one plugin. Never throws from `call`. */
+export interface SandboxPool {
+  /**
+   * Calls an export with bytes in, bytes out.
+   * @param signal aborts waiting or running (the instance is recycled if it was running)
+   */
+  call(fn: string, input: Uint8Array, signal?: AbortSignal): Promise<CallOutcome>;
+  /** Counters for plugin.list / health: instances, busy, queued, calls, failures by kind, p50/p99 ms. */
+  stats(): SandboxStats;
+  /** Lets running calls finish (up to their timeout), fails queued ones with `closed`, frees instances. */
+  close(): Promise<void>;
+}
+
+export interface SandboxStats {
+  instances: number;
+  busy: number;
+  queued: number;
+  calls: number;
+  failures: Partial<Record<CallFailureKind, number>>;
+  p50Ms: number;
+  p99Ms: number;
+}
