@@ -10,14 +10,15 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import asc from "assemblyscript/asc";
 import { parse as parseToml } from "smol-toml";
-import { ABI_VERSION, embedManifest, validateManifest } from "./lib/manifest-section.mjs";
+import { embedManifest, manifestFromToml, validateManifest } from "./lib/manifest-section.mjs";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PLUGIN_GROUPS = ["plugins/tools", "plugins/channels"];
 const SDK_PACKAGE = "@exoclaw/plugin-sdk";
 // Internal AssemblyScript name of the SDK's abort handler (see plugin-sdk/assembly/abort.ts).
 const ABORT_HANDLER = `~lib/${SDK_PACKAGE}/assembly/abort/exoclawAbort`;
-const ALLOWED_IMPORT_MODULE = "extism:host/env";
+// The Extism kernel and exoclaw's own host functions (capability-gated at run time).
+const ALLOWED_IMPORT_MODULES = ["extism:host/env", "exoclaw:host/v1"];
 // 16 MiB unless plugin.toml says otherwise ([build] max_memory_pages): a runaway plugin then
 // fails its own allocation instead of growing the gateway's memory.
 const DEFAULT_MAX_MEMORY_PAGES = 256;
@@ -59,28 +60,8 @@ export async function findPluginDirs(root = REPO_ROOT) {
   return dirs.sort();
 }
 
-/**
- * Turns a parsed plugin.toml into the manifest JSON object (`PluginManifest`).
- * plugin.toml uses snake_case (`input_schema`); the manifest uses the ABI's camelCase.
- * @param {Record<string, any>} toml
- * @returns {object}
- */
-export function manifestFromToml(toml) {
-  const tools = Array.isArray(toml.tools) ? toml.tools : [];
-  return {
-    abi: toml.abi ?? ABI_VERSION,
-    name: toml.name,
-    version: toml.version,
-    kind: toml.kind,
-    ...(toml.description !== undefined ? { description: toml.description } : {}),
-    tools: tools.map((t) => ({
-      name: t?.name,
-      description: typeof t?.description === "string" ? t.description.trim() : t?.description,
-      inputSchema: t?.input_schema ?? t?.inputSchema,
-    })),
-    capabilities: toml.capabilities ?? [],
-  };
-}
+/** Re-exported for compatibility: plugin.toml -> manifest lives in lib/manifest-section.mjs. */
+export { manifestFromToml };
 
 /**
  * Compiles one plugin directory and embeds its manifest. Does not write anything.
@@ -142,10 +123,10 @@ export async function buildPlugin(dir, root = REPO_ROOT) {
   // Deny by default starts at build time: anything but the Extism kernel (WASI, env.abort,
   // env.seed from Math.random, env.trace ...) would be refused by the host anyway.
   const mod = await WebAssembly.compile(binary);
-  const foreign = WebAssembly.Module.imports(mod).filter((i) => i.module !== ALLOWED_IMPORT_MODULE);
+  const foreign = WebAssembly.Module.imports(mod).filter((i) => !ALLOWED_IMPORT_MODULES.includes(i.module));
   if (foreign.length > 0) {
     throw new Error(
-      `imports outside "${ALLOWED_IMPORT_MODULE}" are not allowed: ` +
+      `imports outside ${ALLOWED_IMPORT_MODULES.map((m) => `"${m}"`).join(" and ")} are not allowed: ` +
         foreign.map((i) => `${i.module}.${i.name}`).join(", "),
     );
   }

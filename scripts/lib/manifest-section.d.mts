@@ -22,3 +22,6 @@ export declare function appendCustomSection(wasm: Uint8Array, name: string, payl
 export declare function validateManifest(manifest: unknown): string[];
 export declare function embedManifest(wasm: Uint8Array, manifest: object): Uint8Array;
 export declare function extractManifest(wasm: Uint8Array): Record<string, unknown>;
+export declare function validateCapabilities(capabilities: unknown): string[];
+export declare function capabilitiesFromToml(capabilities: unknown): unknown;
+export declare function manifestFromToml(toml: Record<string, unknown>): Record<string, unknown>;

@@ -173,9 +173,7 @@ export function validateManifest(m) {
   if (typeof m.version !== "string" || m.version.length === 0) errors.push("version: expected a non-empty string");
   if (!KINDS.includes(m.kind)) errors.push(`kind: expected one of ${KINDS.join(", ")}, got ${JSON.stringify(m.kind)}`);
   if (m.description !== undefined && typeof m.description !== "string") errors.push("description: expected a string");
-  if (!Array.isArray(m.capabilities) || m.capabilities.some((c) => typeof c !== "string")) {
-    errors.push("capabilities: expected an array of strings");
-  }
+  errors.push(...validateCapabilities(m.capabilities));
   if (!Array.isArray(m.tools)) {
     errors.push("tools: expected an array");
   } else {
@@ -204,6 +202,120 @@ export function validateManifest(m) {
     }
   }
   return errors;
+}
+
+const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+const HOST_PATTERN_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+const CONFIG_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
+const SECRET_NAME_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const CAPABILITY_KEYS = ["http", "kv", "fs", "config", "secrets", "clock", "random", "log"];
+
+/**
+ * Checks the `capabilities` object of a manifest (`CapabilityRequest` in
+ * host/src/plugins/capabilities.ts). `undefined` and a legacy empty array both mean "nothing".
+ * Mirrors the host's zod schema (host/src/plugins/manifest.ts); the host is authoritative.
+ * @param {unknown} c
+ * @returns {string[]} problems as `capabilities.<field>: reason`; empty when valid
+ */
+export function validateCapabilities(c) {
+  if (c === undefined || (Array.isArray(c) && c.length === 0)) return [];
+  const isObj = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObj(c)) {
+    return ["capabilities: expected a table of capabilities (http, kv, fs, config, secrets, clock, random, log)"];
+  }
+  const errors = [];
+  for (const key of Object.keys(c)) {
+    if (!CAPABILITY_KEYS.includes(key)) errors.push(`capabilities.${key}: unknown capability (expected one of ${CAPABILITY_KEYS.join(", ")})`);
+  }
+  const strings = (v) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (c.http !== undefined) {
+    if (!isObj(c.http)) errors.push("capabilities.http: expected a table {hosts, methods?}");
+    else {
+      if (!strings(c.http.hosts) || c.http.hosts.length === 0) errors.push("capabilities.http.hosts: expected a non-empty array of host names");
+      else c.http.hosts.forEach((h, i) => {
+        if (!HOST_PATTERN_RE.test(h)) errors.push(`capabilities.http.hosts[${i}]: ${JSON.stringify(h)} is not a host name like api.example.com or *.example.com`);
+      });
+      if (c.http.methods !== undefined) {
+        if (!strings(c.http.methods)) errors.push("capabilities.http.methods: expected an array of HTTP methods");
+        else c.http.methods.forEach((m, i) => {
+          if (!HTTP_METHODS.includes(m)) errors.push(`capabilities.http.methods[${i}]: expected one of ${HTTP_METHODS.join(", ")}, got ${JSON.stringify(m)}`);
+        });
+      }
+    }
+  }
+  if (c.kv !== undefined) {
+    if (!isObj(c.kv)) errors.push("capabilities.kv: expected a table {quotaBytes?}");
+    else if (c.kv.quotaBytes !== undefined && !(Number.isInteger(c.kv.quotaBytes) && c.kv.quotaBytes > 0)) {
+      errors.push("capabilities.kv.quotaBytes: expected a positive integer");
+    }
+  }
+  if (c.fs !== undefined) {
+    if (!Array.isArray(c.fs)) errors.push("capabilities.fs: expected an array of {guest, write?}");
+    else c.fs.forEach((f, i) => {
+      if (!isObj(f) || typeof f.guest !== "string" || !/^\/[^\0]*$/.test(f.guest) || f.guest.split("/").includes("..")) {
+        errors.push(`capabilities.fs[${i}].guest: expected an absolute guest path without ".."`);
+      } else if (f.write !== undefined && typeof f.write !== "boolean") {
+        errors.push(`capabilities.fs[${i}].write: expected a boolean`);
+      }
+    });
+  }
+  if (c.config !== undefined) {
+    if (!strings(c.config)) errors.push("capabilities.config: expected an array of config names");
+    else c.config.forEach((n, i) => {
+      if (!CONFIG_NAME_RE.test(n)) errors.push(`capabilities.config[${i}]: ${JSON.stringify(n)} must match ${CONFIG_NAME_RE}`);
+    });
+  }
+  if (c.secrets !== undefined) {
+    if (!strings(c.secrets)) errors.push("capabilities.secrets: expected an array of secret names");
+    else c.secrets.forEach((n, i) => {
+      if (!SECRET_NAME_RE.test(n)) errors.push(`capabilities.secrets[${i}]: ${JSON.stringify(n)} must match ${SECRET_NAME_RE}`);
+    });
+  }
+  for (const flag of ["clock", "random", "log"]) {
+    if (c[flag] !== undefined && typeof c[flag] !== "boolean") errors.push(`capabilities.${flag}: expected a boolean`);
+  }
+  return errors;
+}
+
+/**
+ * Turns the `[capabilities]` table of a plugin.toml (snake_case: `kv = { quota_bytes = 4096 }`)
+ * into the manifest's `CapabilityRequest` (camelCase). A legacy `capabilities = []` becomes `{}`.
+ * Values of the wrong type are passed through so that validation can name them.
+ * @param {unknown} caps
+ * @returns {unknown}
+ */
+export function capabilitiesFromToml(caps) {
+  if (caps === undefined || (Array.isArray(caps) && caps.length === 0)) return {};
+  if (typeof caps !== "object" || caps === null || Array.isArray(caps)) return caps;
+  const out = { ...caps };
+  if (typeof out.kv === "object" && out.kv !== null && !Array.isArray(out.kv)) {
+    const { quota_bytes, ...rest } = out.kv;
+    out.kv = { ...rest, ...(quota_bytes !== undefined ? { quotaBytes: quota_bytes } : {}) };
+  }
+  return out;
+}
+
+/**
+ * Turns a parsed plugin.toml into the manifest JSON object (`PluginManifest`).
+ * plugin.toml uses snake_case (`input_schema`); the manifest uses the ABI's camelCase.
+ * @param {Record<string, any>} toml
+ * @returns {Record<string, unknown>}
+ */
+export function manifestFromToml(toml) {
+  const tools = Array.isArray(toml.tools) ? toml.tools : [];
+  return {
+    abi: toml.abi ?? ABI_VERSION,
+    name: toml.name,
+    version: toml.version,
+    kind: toml.kind,
+    ...(toml.description !== undefined ? { description: toml.description } : {}),
+    tools: tools.map((t) => ({
+      name: t?.name,
+      description: typeof t?.description === "string" ? t.description.trim() : t?.description,
+      inputSchema: t?.input_schema ?? t?.inputSchema,
+    })),
+    capabilities: capabilitiesFromToml(toml.capabilities),
+  };
 }
 
 /**

@@ -94,7 +94,22 @@ describe("bad frames get JSON-RPC errors and the connection keeps working", () =
     expect(status.uptimeMs).toBeGreaterThanOrEqual(0);
     expect(typeof status.sessions).toBe("number");
     const list = (await client.call("plugin.list", undefined, "msgpack")).response.msg.result;
-    expect(list).toEqual([{ name: "calculator", version: expect.any(String), kind: "tool", tools: ["calculator"] }]);
+    expect(list).toEqual([
+      {
+        name: "calculator",
+        version: expect.any(String),
+        kind: "tool",
+        tools: ["calculator"],
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        path: expect.stringMatching(/calculator\.wasm$/),
+        status: "loaded",
+        capabilities: { requested: {}, granted: {}, pending: {} },
+        calls: expect.any(Number),
+        errors: 0,
+        p50Ms: expect.any(Number),
+        p99Ms: expect.any(Number),
+      },
+    ]);
   });
 
   it("GET /health answers 200 and unknown paths 404", async () => {

@@ -24,7 +24,14 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   const t0 = performance.now();
   const config = loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
   const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
-  const plugins = await loadPlugins({ dirs: config.plugins.dirs, logger, maxInstancesPerPlugin: config.plugins.maxInstances });
+  const plugins = await loadPlugins({
+    dirs: config.plugins.dirs,
+    logger,
+    defaultLimits: config.plugins.defaultLimits,
+    limits: config.plugins.limits,
+    grants: config.plugins.grants,
+    stateDir: config.stateDir,
+  });
   const t1 = performance.now();
   const runtime = new AgentRuntime({
     agents: config.agents,
@@ -46,7 +53,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       host: gateway.host,
       port: gateway.port,
       transport: gateway.transport,
-      plugins: plugins.list().map((p) => p.name),
+      plugins: plugins.plugins().map((p) => p.manifest.name),
       tools: plugins.tools().map((t) => t.name),
       agent: main.id,
       provider: main.provider,

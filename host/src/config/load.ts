@@ -1,8 +1,10 @@
 import { readFileSync, existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
+import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
+import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, type FileConfig } from "./schema.js";
 import type { AgentConfig, Config, ProviderName } from "./types.js";
 
@@ -69,6 +71,34 @@ function parseIntVar(env: NodeJS.ProcessEnv, name: string): number | undefined {
 function formatZodError(file: string, error: z.ZodError): string {
   const lines = error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
   return `${file}: invalid configuration\n${lines.join("\n")}`;
+}
+
+type LimitsTable = { timeout_ms?: number; memory_mb?: number; max_output_bytes?: number; max_in_flight?: number; max_queued?: number };
+type GrantTable = NonNullable<NonNullable<FileConfig["plugins"]>["grants"]>[string];
+const LIMIT_KEYS = ["timeout_ms", "memory_mb", "max_output_bytes", "max_in_flight", "max_queued"];
+
+function applyLimits(base: PluginLimits, t: LimitsTable): PluginLimits {
+  return {
+    timeoutMs: t.timeout_ms ?? base.timeoutMs,
+    memoryBytes: t.memory_mb !== undefined ? t.memory_mb * 1024 * 1024 : base.memoryBytes,
+    maxOutputBytes: t.max_output_bytes ?? base.maxOutputBytes,
+    maxInFlight: t.max_in_flight ?? base.maxInFlight,
+    maxQueued: t.max_queued ?? base.maxQueued,
+  };
+}
+
+/** `[plugins.grants.<plugin>]` as an `OperatorGrant`; relative fs host paths are resolved against `baseDir`. */
+function toOperatorGrant(t: GrantTable, baseDir: string): OperatorGrant {
+  const g: OperatorGrant = {};
+  if (t.http) g.http = { hosts: t.http.hosts, ...(t.http.methods ? { methods: t.http.methods } : {}) };
+  if (t.kv) g.kv = { quotaBytes: t.kv.quota_bytes ?? DEFAULT_KV_QUOTA_BYTES };
+  if (t.fs) g.fs = t.fs.map((f) => ({ guest: f.guest, host: resolve(baseDir, expandHome(f.host)), write: f.write === true }));
+  if (t.config) g.config = { ...t.config };
+  if (t.secrets) g.secrets = Object.fromEntries(Object.entries(t.secrets).map(([k, v]) => [k, { env: v.env }]));
+  if (t.clock) g.clock = true;
+  if (t.random) g.random = true;
+  if (t.log) g.log = true;
+  return g;
 }
 
 /**
@@ -154,6 +184,19 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       ? [env.EXOCLAW_PLUGINS_DIR]
       : (file.plugins?.dirs ?? [join(stateDir(env), "plugins")]);
 
+  const limitsFile = (file.plugins?.limits ?? {}) as Record<string, unknown>;
+  const defaultsTable = Object.fromEntries(Object.entries(limitsFile).filter(([k]) => LIMIT_KEYS.includes(k))) as LimitsTable;
+  const maxInstances = file.plugins?.max_instances ?? 4;
+  const defaultLimits = applyLimits({ ...DEFAULT_LIMITS, maxInFlight: maxInstances }, defaultsTable);
+  const perPluginLimits = Object.fromEntries(
+    Object.entries(limitsFile)
+      .filter(([k]) => !LIMIT_KEYS.includes(k))
+      .map(([name, t]) => [name, applyLimits(defaultLimits, t as LimitsTable)]),
+  );
+  const baseDir = source ? dirname(source) : process.cwd();
+  const grants = Object.fromEntries(Object.entries(file.plugins?.grants ?? {}).map(([name, t]) => [name, toOperatorGrant(t, baseDir)]));
+  const resolvedUserDirs = userDirs.map((d) => resolve(expandHome(d)));
+
   return {
     gateway: {
       bind: flags.bind ?? (env.EXOCLAW_BIND || undefined) ?? g.bind ?? DEFAULT_BIND,
@@ -169,9 +212,15 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     bindings: file.bindings ?? [],
     providers,
     plugins: {
-      dirs: [...builtinPluginDirs, ...userDirs.map((d) => resolve(expandHome(d)))],
-      maxInstances: file.plugins?.max_instances ?? 4,
+      dirs: [...builtinPluginDirs, ...resolvedUserDirs],
+      userDirs: resolvedUserDirs,
+      maxInstances,
+      watch: file.plugins?.watch ?? true,
+      defaultLimits,
+      limits: perPluginLimits,
+      grants,
     },
+    stateDir: stateDir(env),
     source,
   };
 }

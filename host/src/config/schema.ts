@@ -10,6 +10,55 @@ const providerSchema = z.strictObject({
   timeout_ms: z.number().int().positive().optional(),
 });
 
+/** Plugin names as in manifests; used as table keys under `[plugins.grants]` / `[plugins.limits]`. */
+const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
+const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+const limitFields = {
+  timeout_ms: z.number().int().min(1).max(600_000).optional(),
+  memory_mb: z.number().int().min(1).max(4096).optional(),
+  max_output_bytes: z.number().int().min(1).max(256 * 1024 * 1024).optional(),
+  max_in_flight: z.number().int().min(1).max(64).optional(),
+  max_queued: z.number().int().min(0).max(100_000).optional(),
+};
+
+/** `[plugins.limits.<plugin>]`: per-plugin overrides of the defaults. */
+export const LimitsTableSchema = z.strictObject(limitFields);
+
+/** `[plugins.grants.<plugin>]`: what the operator allows one plugin (still subject to approval). */
+export const GrantTableSchema = z.strictObject({
+  http: z
+    .strictObject({
+      hosts: z
+        .array(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, "must be a lowercase host name like api.example.com or *.example.com"))
+        .min(1),
+      methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
+    })
+    .optional(),
+  kv: z.strictObject({ quota_bytes: z.number().int().positive().optional() }).optional(),
+  fs: z
+    .array(
+      z.strictObject({
+        guest: z.string().regex(/^\/[^\0]*$/, "must be an absolute guest path").refine((p) => !p.split("/").includes(".."), 'must not contain ".."'),
+        host: z.string().min(1),
+        write: z.boolean().optional(),
+      }),
+    )
+    .optional(),
+  config: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, "config names must match [a-z][a-z0-9_]{0,63}"), z.string()).optional(),
+  secrets: z
+    .record(
+      z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "secret names must match [A-Z][A-Z0-9_]{0,63}"),
+      z.strictObject({ env: z.string().min(1) }),
+    )
+    .optional(),
+  clock: z.boolean().optional(),
+  random: z.boolean().optional(),
+  log: z.boolean().optional(),
+});
+
+const pluginKey = z.string().regex(PLUGIN_NAME_RE, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}");
+
 /** Schema of `exoclaw.toml` (snake_case keys, every section optional). */
 export const FileConfigSchema = z.strictObject({
   gateway: z
@@ -56,6 +105,21 @@ export const FileConfigSchema = z.strictObject({
     .strictObject({
       dirs: z.array(z.string().min(1)).optional(),
       max_instances: z.number().int().min(1).max(64).optional(),
+      /** Hot loading of the user plugin directories (default true). */
+      watch: z.boolean().optional(),
+      // Defaults for every plugin, plus `[plugins.limits.<plugin>]` tables.
+      limits: z
+        .object(limitFields)
+        .catchall(z.union([LimitsTableSchema, z.never()], { error: "unknown limit (expected timeout_ms, memory_mb, max_output_bytes, max_in_flight, max_queued, or a [plugins.limits.<plugin>] table)" }))
+        .superRefine((t, ctx) => {
+          for (const k of Object.keys(t)) {
+            if (!(k in limitFields) && !PLUGIN_NAME_RE.test(k)) {
+              ctx.addIssue({ code: "custom", path: [k], message: "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}" });
+            }
+          }
+        })
+        .optional(),
+      grants: z.record(pluginKey, GrantTableSchema).optional(),
     })
     .optional(),
 });

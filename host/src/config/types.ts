@@ -1,3 +1,5 @@
+import type { PluginLimits } from "../plugins/capabilities.js";
+import type { OperatorGrant } from "../plugins/grants.js";
 import type { Binding } from "../router/types.js";
 
 /** The LLM providers exoclaw speaks to, each through its official SDK. */
@@ -51,11 +53,23 @@ export interface Config {
   bindings: Binding[];
   providers: Record<ProviderName, ProviderEndpoint>;
   plugins: {
-    /** Directories scanned for `*.wasm`, in order (first tool name wins). */
+    /** Directories scanned for `*.wasm`, in order (first tool name wins): first-party, then user. */
     dirs: string[];
-    /** Instances per plugin for parallel calls; default 4. */
+    /** The user directories among `dirs` (watched for hot loading when `watch`). */
+    userDirs: string[];
+    /** Instances per plugin for parallel calls; default 4 (= `defaultLimits.maxInFlight` unless `[plugins.limits] max_in_flight` is set). */
     maxInstances: number;
+    /** Hot-load changes to `userDirs`; default true. */
+    watch: boolean;
+    /** `[plugins.limits]` over `DEFAULT_LIMITS`. */
+    defaultLimits: PluginLimits;
+    /** `[plugins.limits.<plugin>]` over `defaultLimits`, by plugin name. */
+    limits: Record<string, PluginLimits>;
+    /** `[plugins.grants.<plugin>]`, by plugin name (fs host paths absolute; secrets still as env variable names). */
+    grants: Record<string, OperatorGrant>;
   };
+  /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state. */
+  stateDir: string;
   /** The config file that was read, if any. */
   source?: string;
 }

@@ -42,7 +42,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       version: VERSION,
       uptimeMs: Math.round(performance.now() - deps.startedAt),
       transport: deps.transport(),
-      plugins: deps.plugins.list().length,
+      plugins: deps.plugins.list().filter((p) => p.status !== "error").length,
       sessions: deps.runtime.sessionCount(),
     };
   });

@@ -1,17 +1,13 @@
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
-import createPlugin, { type CallContext, type Plugin } from "@extism/extism";
 import { Packr, Unpackr } from "msgpackr";
-import { inspectPluginFile, type InspectedPlugin } from "./manifest.js";
-import { memoryPages, wasmApi, type WasmMemory, type WasmModule } from "./wasm.js";
-import type {
-  LoadedPlugin,
-  PluginInfo,
-  PluginLogger,
-  PluginRegistry,
-  ToolResult,
-  ToolSpec,
-} from "./types.js";
+import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "./capabilities.js";
+import { ApprovalStore, describeRequest, normalizeRequest, resolveGrant, type GrantResolution, type OperatorGrant } from "./grants.js";
+import { createPool as defaultCreatePool, createServices } from "./pool-factory.js";
+import type { CallOutcome, HostServices, SandboxPool, SandboxPoolOptions, SandboxStats } from "./sandbox/types.js";
+import type { LoadedPlugin, PluginInfo, PluginLogger, PluginManifest, PluginRegistry, PluginStatus, ToolResult, ToolSpec } from "./types.js";
+import { PluginRejectedError, sha256Hex, validatePluginBytes, ValidationCache, type ValidatedPlugin } from "./validate.js";
 
 /** Options of {@link loadPlugins}. */
 export interface LoadPluginsOptions {
@@ -22,55 +18,72 @@ export interface LoadPluginsOptions {
   dirs: string[];
   /** Where load warnings and (at debug) plugin log lines go; default: discard. */
   logger?: PluginLogger;
-  /**
-   * Most instances kept per plugin, i.e. how many calls to one plugin run concurrently;
-   * further calls queue. One Extism instance cannot run two calls at once. Default 4.
-   */
+  /** Shorthand for `defaultLimits.maxInFlight` (calls of one plugin running at once). */
   maxInstancesPerPlugin?: number;
+  /** Limits of plugins without their own entry in `limits`; default `DEFAULT_LIMITS`. */
+  defaultLimits?: PluginLimits;
+  /** Limits by plugin name. */
+  limits?: Record<string, PluginLimits>;
+  /** Operator grants by plugin name (`[plugins.grants.<name>]`); absent = nothing granted. */
+  grants?: Record<string, OperatorGrant>;
+  /**
+   * State directory: approvals are read from `<stateDir>/plugins/approvals.json`, plugin state
+   * lives under `<stateDir>/plugins/state/<name>`. Default: no approvals, state under the OS temp dir.
+   */
+  stateDir?: string;
+  /** Where secret values are read; default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Sandbox pool factory (tests inject fakes); default the sandbox of this build. */
+  createPool?: (options: SandboxPoolOptions) => SandboxPool;
+  /** Host services for the sandbox; default `createServices(logger)`. */
+  services?: HostServices;
 }
 
-/** Runtime counters of one plugin, for health output and tests. */
-export interface PluginStats {
+/** Runtime counters of one loaded plugin (its current sandbox pool). */
+export interface PluginStats extends SandboxStats {
   name: string;
-  /** Live instances (idle + busy). */
-  instances: number;
-  busy: number;
-  /** Calls waiting for a free instance. */
-  waiting: number;
-  /** Linear memory size of each live instance, in 64 KiB pages. */
-  memoryPages: number[];
-  calls: number;
-  /** Calls that trapped (the instance was discarded). */
-  traps: number;
 }
 
-/** The registry returned by {@link loadPlugins}: the `PluginRegistry` contract plus introspection. */
+/** The registry returned by {@link loadPlugins}: the `PluginRegistry` contract plus management. */
 export interface PluginHost extends PluginRegistry {
   /** Loaded plugins with their full manifests, in load order. */
   plugins(): LoadedPlugin[];
-  /** Current per-plugin counters, in load order. */
+  /** Current per-plugin sandbox counters, in load order (loaded plugins only). */
   stats(): PluginStats[];
+  /**
+   * Loads (or reloads, if its content changed) one file, explicitly. The swap is atomic: calls
+   * already running finish on the previous version.
+   * @returns the plugin's `plugin.list` entry
+   * @throws PluginRejectedError naming the file and the reason (unreadable, not a plugin,
+   *   invalid manifest, unsupported imports, missing exports, name already used by another file)
+   */
+  load(file: string): Promise<PluginInfo>;
+  /**
+   * Unloads a plugin by name: its tools disappear at once, running calls finish, then its
+   * sandbox closes. A watched file stays unloaded until its content changes.
+   * @returns the entry as it was
+   * @throws Error if no plugin of that name is loaded
+   */
+  unload(name: string): Promise<PluginInfo>;
+  /**
+   * Brings one file in line with the disk (hot loading): a new or changed valid file is
+   * loaded (swapped in atomically), a deleted one unloaded, an invalid one listed as `error`
+   * with a warning. Never throws.
+   */
+  syncFile(file: string): Promise<void>;
+  /** Syncs every `*.wasm` in `dirs` and drops entries of files gone from them. Never throws. */
+  rescan(dirs: string[]): Promise<void>;
+  /** Re-reads the approvals file and re-resolves every plugin's grant (swapping pools whose grant changed). */
+  reloadApprovals(): Promise<void>;
+  /** Validation cache counters (hits = modules not recompiled). */
+  cacheStats(): { hits: number; misses: number };
 }
-
-const DEFAULT_MAX_INSTANCES = 4;
-const EXTISM_ENV = "extism:host/env";
-/** The kernel functions Extism provides; anything else a module imports cannot be satisfied. */
-const EXTISM_KERNEL = new Set([
-  "alloc", "free", "length", "length_unsafe", "load_u8", "load_u64", "store_u8", "store_u64",
-  "input_offset", "input_length", "input_load_u8", "input_load_u64", "output_set", "error_set",
-  "error_get", "config_get", "var_get", "var_set", "http_request", "http_status_code",
-  "http_headers", "log_trace", "log_debug", "log_info", "log_warn", "log_error", "get_log_level",
-]);
-// Extism-side buffers (input, output, vars) per instance; plugin linear memory is capped at build time.
-const EXTISM_MAX_PAGES = 1024;
-const EXTISM_MAX_VAR_BYTES = 1 << 20;
-// An instance whose linear memory grew past this after a call is recycled to give memory back.
-const RECYCLE_MEMORY_PAGES = 1024;
 
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-
 const noopLogger: PluginLogger = { info() {}, warn() {}, debug() {} };
+/** Call durations kept per plugin for p50/p99. */
+const DURATION_WINDOW = 512;
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -80,223 +93,32 @@ function toolError(content: string): ToolResult {
   return { content, isError: true };
 }
 
-class ClosedError extends Error {
-  constructor() {
-    super("plugin host is closed");
-  }
+/** One sandbox pool plus the calls currently using it. */
+interface Generation {
+  pool: SandboxPool;
+  inFlight: number;
+  retired: boolean;
+  drained: (() => void) | null;
 }
 
-/** One Extism instance plus what the host tracks about it. */
-interface Instance {
-  plugin: Plugin;
-  memory: WasmMemory | null;
-  /** Last message the guest passed to `error_set` during the current call. */
-  lastError: string | null;
-}
-
-interface Waiter {
-  resolve(inst: Instance): void;
-  reject(err: unknown): void;
-}
-
-/**
- * The instances of one plugin: created lazily up to `max`, reused, replaced after a trap.
- * All instances come from one compiled module, so adding one costs an instantiation only.
- */
-class Pool {
-  private readonly idle: Instance[] = [];
-  private readonly live = new Set<Instance>();
-  private readonly waiters: Waiter[] = [];
-  private creating = 0;
-  private closed = false;
-  calls = 0;
-  traps = 0;
-
-  constructor(
-    private readonly create: () => Promise<Instance>,
-    private readonly max: number,
-  ) {}
-
-  /**
-   * An instance for exclusive use until `release`/`discard`.
-   * @throws the abort reason if `signal` aborts while waiting; ClosedError after `close`;
-   *   the instantiation error if a new instance cannot be created.
-   */
-  async acquire(signal?: AbortSignal): Promise<Instance> {
-    if (this.closed) throw new ClosedError();
-    const ready = this.idle.pop();
-    if (ready !== undefined) return ready;
-    if (this.live.size + this.creating < this.max) return this.spawn();
-    return new Promise<Instance>((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(signal?.reason);
-      };
-      const waiter: Waiter = {
-        resolve: (inst) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(inst);
-        },
-        reject: (err) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      };
-      this.waiters.push(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  private async spawn(): Promise<Instance> {
-    this.creating++;
-    try {
-      const inst = await this.create();
-      if (this.closed) {
-        await inst.plugin.close();
-        throw new ClosedError();
-      }
-      this.live.add(inst);
-      return inst;
-    } finally {
-      this.creating--;
-    }
-  }
-
-  release(inst: Instance): void {
-    if (this.closed) {
-      this.live.delete(inst);
-      void inst.plugin.close();
-      return;
-    }
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) waiter.resolve(inst);
-    else this.idle.push(inst);
-  }
-
-  /** Drops a broken instance; a waiting call gets a fresh one. */
-  discard(inst: Instance): void {
-    this.live.delete(inst);
-    void inst.plugin.close().catch(() => {});
-    if (this.closed || this.waiters.length === 0) return;
-    this.spawn().then(
-      (fresh) => this.release(fresh),
-      (err: unknown) => this.waiters.shift()?.reject(err),
-    );
-  }
-
-  stats(): Omit<PluginStats, "name"> {
-    const all = [...this.live];
-    return {
-      instances: all.length,
-      busy: all.length - this.idle.length,
-      waiting: this.waiters.length,
-      memoryPages: all.map((i) => (i.memory ? memoryPages(i.memory) : 0)),
-      calls: this.calls,
-      traps: this.traps,
-    };
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) w.reject(new ClosedError());
-    const idle = this.idle.splice(0);
-    for (const inst of idle) this.live.delete(inst);
-    await Promise.all(idle.map((i) => i.plugin.close().catch(() => {})));
-  }
-}
-
+/** A plugin file known to the registry. */
 interface Entry {
-  loaded: LoadedPlugin;
-  pool: Pool;
-  /** Tools routed to this plugin (duplicates lost to an earlier plugin are absent). */
+  path: string;
+  /** Loaded version (null when status is error and nothing runs). */
+  manifest: PluginManifest | null;
+  /** Manifest of a rejected version, when it was readable (for name/version/kind in the list). */
+  rejectedManifest: PluginManifest | null;
+  sha256: string | null;
+  bytes: Uint8Array | null;
+  error: string | null;
+  /** Rejected because another file holds the name; retried on rescan. */
+  conflict: boolean;
+  resolution: GrantResolution | null;
+  gen: Generation | null;
   tools: ToolSpec[];
-}
-
-/**
- * Creates one Extism instance of `module`, deny-by-default: no WASI, no network, no file
- * system, no host functions beyond the Extism kernel.
- */
-async function instantiate(name: string, module: WasmModule, logger: PluginLogger): Promise<Instance> {
-  const forward =
-    (level: string) =>
-    (...args: unknown[]): void =>
-      logger.debug({ plugin: name, level }, args.map((a) => (typeof a === "string" ? a : String(a))).join(" "));
-  const extismLogger = {
-    trace: forward("trace"),
-    debug: forward("debug"),
-    info: forward("info"),
-    warn: forward("warn"),
-    error: forward("error"),
-  } as unknown as Console;
-  const wantLogs = logger.isLevelEnabled ? logger.isLevelEnabled("debug") : true;
-
-  const inst: Instance = { plugin: undefined as unknown as Plugin, memory: null, lastError: null };
-  inst.plugin = await createPlugin(
-    { wasm: [{ module, name: "main" }] },
-    {
-      useWasi: false,
-      runInWorker: false,
-      allowedHosts: [],
-      allowedPaths: {},
-      config: {},
-      memory: { maxPages: EXTISM_MAX_PAGES, maxVarBytes: EXTISM_MAX_VAR_BYTES },
-      logger: extismLogger,
-      // The guest SDK asks for the level first, so with "silent" it does not even format lines.
-      logLevel: wantLogs ? "trace" : "silent",
-      fetch: (async () => {
-        throw new Error("network access is not granted to plugins");
-      }) as typeof fetch,
-      functions: {
-        // Same behaviour as Extism's own error_set, but keeps the message: when a guest
-        // reports and then traps (an AssemblyScript abort), Extism surfaces only the trap.
-        [EXTISM_ENV]: {
-          error_set: (ctx: CallContext, handle: bigint) => {
-            const text = ctx.read(handle)?.text() ?? "(unreadable error message)";
-            inst.lastError = text;
-            ctx.setError(text);
-          },
-        },
-      },
-    },
-  );
-  const instance = (await inst.plugin.getInstance()) as { exports: Record<string, unknown> };
-  const memory = instance.exports["memory"];
-  inst.memory = memory instanceof wasmApi.Memory ? memory : null;
-  return inst;
-}
-
-/** Why a module cannot run here, or null. Checked before any instantiation. */
-function checkModule(inspected: InspectedPlugin): string | null {
-  for (const imp of wasmApi.Module.imports(inspected.module)) {
-    if (imp.module !== EXTISM_ENV || imp.kind !== "function" || !EXTISM_KERNEL.has(imp.name)) {
-      return `imports ${imp.kind} "${imp.module}"."${imp.name}", which this host does not provide (deny by default)`;
-    }
-  }
-  const kind = inspected.manifest.kind;
-  if (kind !== "channel") {
-    const call = wasmApi.Module.exports(inspected.module).find((e) => e.name === "call");
-    if (call?.kind !== "function") return `a "${kind}" plugin must export a function "call"`;
-  }
-  return null;
-}
-
-async function listWasmFiles(dir: string, logger: PluginLogger): Promise<string[]> {
-  try {
-    const entries = await readdir(dir, { withFileTypes: true });
-    return entries
-      .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith(".wasm"))
-      .map((e) => path.resolve(dir, e.name))
-      .sort();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") {
-      logger.debug({ dir }, "plugin directory does not exist; skipped");
-    } else {
-      logger.warn({ dir, reason: errorMessage(err) }, "cannot read plugin directory; skipped");
-    }
-    return [];
-  }
+  calls: number;
+  errors: number;
+  durations: number[];
 }
 
 function decodeResult(bytes: Uint8Array): ToolResult | string {
@@ -313,94 +135,378 @@ function decodeResult(bytes: Uint8Array): ToolResult | string {
   return { content, isError };
 }
 
+/** The tool result for a failed sandbox call: names the plugin, the tool and the reason. */
+function failureResult(plugin: string, tool: string, outcome: Extract<CallOutcome, { ok: false }>): ToolResult {
+  const p = `plugin '${plugin}'`;
+  switch (outcome.kind) {
+    case "timeout":
+      return toolError(`${p} timed out on tool '${tool}': ${outcome.message}`);
+    case "memory":
+      return toolError(`${p} ran out of memory on tool '${tool}': ${outcome.message}`);
+    case "trap":
+      return toolError(`${p} crashed on tool '${tool}': ${outcome.message}`);
+    case "plugin_error":
+      return toolError(`${p} failed on tool '${tool}': ${outcome.message}`);
+    case "output_too_large":
+      return toolError(`${p} returned too much output for tool '${tool}': ${outcome.message}`);
+    case "busy":
+      return toolError(`${p} is busy (${outcome.message}); try tool '${tool}' again later`);
+    case "closed":
+      return toolError(`${p} was unloaded before tool '${tool}' could run: ${outcome.message}`);
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return +sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(3);
+}
+
+async function listWasmFiles(dir: string, logger: PluginLogger): Promise<string[] | null> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries
+      .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith(".wasm"))
+      .map((e) => path.resolve(dir, e.name))
+      .sort();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      logger.debug({ dir }, "plugin directory does not exist; skipped");
+    } else {
+      logger.warn({ dir, reason: errorMessage(err) }, "cannot read plugin directory; skipped");
+    }
+    return null;
+  }
+}
+
 /**
  * Loads every plugin found in `options.dirs` and returns the registry that runs their tools.
  *
- * Never throws for a bad plugin: an unreadable file, a non-Wasm file, a missing or invalid
- * manifest, an import this host does not provide, a failing instantiation, or a duplicate
- * plugin name each produce one warning (naming the file and the reason) and the file is
- * skipped. A tool name already offered by an earlier plugin is dropped from the later one,
- * with a warning. Every plugin is instantiated once here, so start-up faults surface at load.
+ * Validates each file without running it (manifest, ABI version, imports, required exports;
+ * see validate.ts) and resolves its capabilities (grants.ts); sandbox instances are created
+ * lazily on the first call. Never throws for a bad plugin: each problem produces one warning
+ * naming the file and the reason, and the file is listed with status `error`. A tool name
+ * already offered by an earlier plugin is dropped from the later one, with a warning.
  */
 export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHost> {
   const logger = options.logger ?? noopLogger;
-  const maxInstances = Math.max(1, Math.floor(options.maxInstancesPerPlugin ?? DEFAULT_MAX_INSTANCES));
-  const entries: Entry[] = [];
-  const byName = new Map<string, Entry>();
-  const routes = new Map<string, Entry>();
+  const defaultLimits: PluginLimits = {
+    ...(options.defaultLimits ?? DEFAULT_LIMITS),
+    ...(options.maxInstancesPerPlugin !== undefined ? { maxInFlight: Math.max(1, Math.floor(options.maxInstancesPerPlugin)) } : {}),
+  };
+  const grants = options.grants ?? {};
+  const env = options.env ?? process.env;
+  const createPool = options.createPool ?? defaultCreatePool;
+  const services = options.services ?? createServices(logger);
+  const stateRoot = options.stateDir ?? path.join(tmpdir(), "exoclaw-state");
+  const cache = new ValidationCache();
 
-  for (const dir of options.dirs) {
-    for (const file of await listWasmFiles(dir, logger)) {
-      let inspected: InspectedPlugin;
-      try {
-        inspected = await inspectPluginFile(file);
-      } catch (err) {
-        logger.warn({ file, reason: errorMessage(err) }, "skipping plugin");
+  let approvals: ApprovalStore | null = null;
+  if (options.stateDir !== undefined) {
+    try {
+      approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));
+    } catch (err) {
+      logger.warn({ reason: errorMessage(err) }, "cannot read plugin approvals; every plugin runs without approved capabilities");
+    }
+  }
+
+  const entries: Entry[] = [];
+  let routes = new Map<string, Entry>();
+  /** Files unloaded by `unload(name)`, with the sha256 they had; skipped until their content changes. */
+  const suppressed = new Map<string, string>();
+  const closing = new Set<Promise<void>>();
+  let closed = false;
+  let chain: Promise<unknown> = Promise.resolve();
+
+  /** Runs registry mutations one at a time, in call order. */
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = chain.then(fn, fn);
+    chain = run.catch(() => {});
+    return run;
+  }
+
+  const limitsFor = (name: string): PluginLimits => options.limits?.[name] ?? defaultLimits;
+  const nameOf = (e: Entry): string => e.manifest?.name ?? e.rejectedManifest?.name ?? path.basename(e.path, ".wasm");
+  const isLoaded = (e: Entry): boolean => e.gen !== null && e.manifest !== null;
+
+  function statusOf(e: Entry): PluginStatus {
+    if (!isLoaded(e)) return "error";
+    return e.resolution !== null && Object.keys(e.resolution.pending).length > 0 ? "pending_approval" : "loaded";
+  }
+
+  function info(e: Entry): PluginInfo {
+    const m = e.manifest ?? e.rejectedManifest;
+    const out: PluginInfo = {
+      name: nameOf(e),
+      version: m?.version ?? "",
+      kind: m?.kind ?? null,
+      tools: e.tools.map((t) => t.name),
+      sha256: e.sha256,
+      path: e.path,
+      status: statusOf(e),
+      capabilities: {
+        requested: normalizeRequest(m?.capabilities ?? {}),
+        granted: e.resolution?.granted ?? {},
+        pending: e.resolution?.pending ?? {},
+      },
+      calls: e.calls,
+      errors: e.errors,
+      p50Ms: percentile(e.durations, 50),
+      p99Ms: percentile(e.durations, 99),
+    };
+    if (e.error !== null) out.error = e.error;
+    return out;
+  }
+
+  /** Retires a pool generation: it gets no new calls and closes once its running calls finish. */
+  function retire(gen: Generation | null): void {
+    if (gen === null || gen.retired) return;
+    gen.retired = true;
+    const done = (async () => {
+      if (gen.inFlight > 0) await new Promise<void>((resolve) => (gen.drained = resolve));
+      await gen.pool.close().catch((err: unknown) => logger.warn({ reason: errorMessage(err) }, "closing a plugin sandbox failed"));
+    })();
+    closing.add(done);
+    void done.finally(() => closing.delete(done));
+  }
+
+  /** Recomputes tool routing in entry order; warns about duplicates of `announce` only. */
+  function rebuildRoutes(announce: Entry | null): void {
+    const next = new Map<string, Entry>();
+    for (const e of entries) {
+      if (!isLoaded(e)) {
+        e.tools = [];
         continue;
       }
-      const { manifest } = inspected;
-      const problem = checkModule(inspected);
-      if (problem !== null) {
-        logger.warn({ file, plugin: manifest.name, reason: problem }, "skipping plugin");
-        continue;
-      }
-      const previous = byName.get(manifest.name);
-      if (previous !== undefined) {
-        logger.warn(
-          { file, plugin: manifest.name, reason: `plugin "${manifest.name}" is already loaded from ${previous.loaded.path}` },
-          "skipping plugin",
-        );
-        continue;
-      }
-      const pool = new Pool(() => instantiate(manifest.name, inspected.module, logger), maxInstances);
-      try {
-        // Instantiate one up front: start-up faults belong to load time, not to the first call.
-        pool.release(await pool.acquire());
-      } catch (err) {
-        await pool.close();
-        logger.warn({ file, plugin: manifest.name, reason: `instantiation failed: ${errorMessage(err)}` }, "skipping plugin");
-        continue;
-      }
-      if (manifest.capabilities.length > 0) {
-        logger.warn(
-          { file, plugin: manifest.name, capabilities: manifest.capabilities },
-          "plugin requests capabilities; none are granted (deny by default)",
-        );
-      }
-      const entry: Entry = {
-        loaded: { manifest, path: file, sha256: inspected.sha256 },
-        pool,
-        tools: [],
-      };
-      for (const tool of manifest.tools) {
-        const owner = routes.get(tool.name);
+      e.tools = [];
+      for (const tool of e.manifest!.tools) {
+        const owner = next.get(tool.name);
         if (owner !== undefined) {
-          logger.warn(
-            { file, plugin: manifest.name, tool: tool.name, keptFrom: owner.loaded.manifest.name },
-            "duplicate tool name; the first plugin keeps it",
-          );
+          if (e === announce) {
+            logger.warn(
+              { file: e.path, plugin: nameOf(e), tool: tool.name, keptFrom: nameOf(owner) },
+              "duplicate tool name; the first plugin keeps it",
+            );
+          }
           continue;
         }
-        routes.set(tool.name, entry);
-        entry.tools.push(tool);
+        next.set(tool.name, e);
+        e.tools.push(tool);
       }
-      entries.push(entry);
-      byName.set(manifest.name, entry);
-      logger.info(
-        { plugin: manifest.name, version: manifest.version, file, tools: entry.tools.map((t) => t.name) },
-        "plugin loaded",
+    }
+    routes = next;
+  }
+
+  function newEntry(file: string): Entry {
+    return {
+      path: file, manifest: null, rejectedManifest: null, sha256: null, bytes: null, error: null, conflict: false,
+      resolution: null, gen: null, tools: [], calls: 0, errors: 0, durations: [],
+    };
+  }
+
+  function resolveFor(manifest: PluginManifest, sha256: string): GrantResolution {
+    return resolveGrant(
+      manifest.capabilities,
+      grants[manifest.name] ?? {},
+      approvals?.exact(manifest.name, sha256),
+      approvals?.previous(manifest.name, sha256),
+      env,
+    );
+  }
+
+  function makePool(manifest: PluginManifest, bytes: Uint8Array, grant: EffectiveGrant): Generation {
+    const pool = createPool({
+      name: manifest.name,
+      wasm: bytes,
+      grant,
+      limits: limitsFor(manifest.name),
+      stateDir: path.join(stateRoot, "plugins", "state", manifest.name),
+      services,
+      logger,
+    });
+    return { pool, inFlight: 0, retired: false, drained: null };
+  }
+
+  function announceResolution(e: Entry, r: GrantResolution): void {
+    const name = nameOf(e);
+    for (const w of r.warnings) logger.warn({ plugin: name, file: e.path, reason: w }, "capability not granted");
+    if (Object.keys(r.pending).length > 0) {
+      logger.warn(
+        { plugin: name, file: e.path, pending: describeRequest(r.pending), granted: describeRequest(r.granted), approval: r.approval },
+        `plugin runs without capabilities pending approval; run: exoclaw plugin approve ${e.path}`,
       );
     }
   }
 
-  let closed = false;
+  /**
+   * Validates and (re)loads `file` into its entry. Returns the entry, or throws
+   * PluginRejectedError (then the entry records the error, and an earlier version keeps serving).
+   */
+  async function loadFile(file: string, bytes: Uint8Array | null, explicit: boolean): Promise<Entry> {
+    let entry = entries.find((e) => e.path === file);
+    const fresh = entry === undefined;
+    if (entry === undefined) entry = newEntry(file);
+    const target = entry;
+    const reject = (err: PluginRejectedError): never => {
+      target.error = err.reason;
+      target.conflict = false;
+      if (!isLoaded(target)) {
+        target.sha256 = bytes === null ? null : sha256Hex(bytes);
+        target.rejectedManifest = err.manifest ?? null;
+      }
+      if (!explicit && fresh) entries.push(target);
+      throw err;
+    };
+
+    if (bytes === null) {
+      try {
+        bytes = new Uint8Array(await readFile(file));
+      } catch (err) {
+        reject(new PluginRejectedError(file, `cannot read: ${errorMessage(err)}`));
+      }
+    }
+    let v: ValidatedPlugin;
+    try {
+      v = await validatePluginBytes(bytes!, file, cache);
+    } catch (err) {
+      return reject(err instanceof PluginRejectedError ? err : new PluginRejectedError(file, errorMessage(err)));
+    }
+    const holder = entries.find((e) => e !== target && isLoaded(e) && e.manifest!.name === v.manifest.name);
+    if (holder !== undefined) {
+      try {
+        reject(new PluginRejectedError(file, `plugin "${v.manifest.name}" is already loaded from ${holder.path}`, v.manifest));
+      } finally {
+        target.conflict = true;
+      }
+    }
+    if (isLoaded(target) && target.sha256 === v.sha256) {
+      target.error = null;
+      return target; // unchanged
+    }
+    const resolution = resolveFor(v.manifest, v.sha256);
+    const previous = target.gen;
+    const replacing = previous !== null;
+    target.gen = makePool(v.manifest, v.bytes, resolution.effective);
+    target.manifest = v.manifest;
+    target.rejectedManifest = null;
+    target.sha256 = v.sha256;
+    target.bytes = v.bytes;
+    target.error = null;
+    target.conflict = false;
+    target.resolution = resolution;
+    if (fresh) entries.push(target);
+    rebuildRoutes(target);
+    retire(previous);
+    announceResolution(target, resolution);
+    logger.info(
+      { plugin: v.manifest.name, version: v.manifest.version, file, sha256: v.sha256, tools: target.tools.map((t) => t.name), status: statusOf(target) },
+      replacing ? "plugin reloaded" : "plugin loaded",
+    );
+    return target;
+  }
+
+  function removeEntry(e: Entry, why: string): void {
+    const i = entries.indexOf(e);
+    if (i >= 0) entries.splice(i, 1);
+    const wasLoaded = isLoaded(e);
+    retire(e.gen);
+    e.gen = null;
+    rebuildRoutes(null);
+    if (wasLoaded) logger.info({ plugin: nameOf(e), file: e.path }, why);
+  }
+
+  /** Retries files rejected only because their name was taken (the holder may be gone now). */
+  async function retryConflicts(): Promise<void> {
+    for (const e of entries.filter((x) => x.conflict && !isLoaded(x))) {
+      try {
+        await loadFile(e.path, null, false);
+      } catch {
+        // still rejected; the entry keeps the reason
+      }
+    }
+  }
+
+  async function syncOne(file: string): Promise<void> {
+    const abs = path.resolve(file);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(abs));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const e = entries.find((x) => x.path === abs);
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") {
+        suppressed.delete(abs);
+        if (e !== undefined) {
+          removeEntry(e, "plugin unloaded (file removed)");
+          await retryConflicts();
+        }
+        return;
+      }
+      if (e === undefined || !isLoaded(e)) {
+        try {
+          await loadFile(abs, null, false);
+        } catch (rejected) {
+          logger.warn({ file: abs, reason: (rejected as PluginRejectedError).reason ?? errorMessage(rejected) }, "skipping plugin");
+        }
+      }
+      return;
+    }
+    const sha = sha256Hex(bytes);
+    const held = suppressed.get(abs);
+    if (held !== undefined) {
+      if (held === sha) return;
+      suppressed.delete(abs);
+    }
+    const e = entries.find((x) => x.path === abs);
+    if (e !== undefined && e.sha256 === sha) {
+      if (isLoaded(e)) {
+        e.error = null; // unchanged, or back to the running version after a rejected update
+        return;
+      }
+      if (!e.conflict) return; // the same invalid content again: already warned
+    }
+    try {
+      await loadFile(abs, bytes, false);
+    } catch (err) {
+      const reason = err instanceof PluginRejectedError ? err.reason : errorMessage(err);
+      const still = entries.find((x) => x.path === abs);
+      if (still !== undefined && isLoaded(still)) {
+        still.error = `the file changed but the new version was rejected (${reason}); version ${still.sha256} keeps running`;
+        logger.warn({ file: abs, plugin: nameOf(still), reason }, "plugin update rejected; previous version keeps running");
+      } else {
+        logger.warn({ file: abs, reason }, "skipping plugin");
+      }
+    }
+  }
+
+  async function rescanDirs(dirs: string[]): Promise<void> {
+    const seen = new Set<string>();
+    for (const dir of dirs) {
+      const files = await listWasmFiles(dir, logger);
+      if (files === null) continue;
+      for (const f of files) {
+        seen.add(f);
+        await syncOne(f);
+      }
+    }
+    const scanned = dirs.map((d) => path.resolve(d));
+    for (const e of [...entries]) {
+      if (scanned.includes(path.dirname(e.path)) && !seen.has(e.path)) removeEntry(e, "plugin unloaded (file removed)");
+    }
+    await retryConflicts();
+  }
+
+  // Initial load.
+  await rescanDirs(options.dirs);
 
   async function callTool(name: string, input: unknown, signal?: AbortSignal): Promise<ToolResult> {
     signal?.throwIfAborted();
     if (closed) return toolError("plugin host is closed");
     const entry = routes.get(name);
-    if (entry === undefined) return toolError(`unknown tool '${name}'`);
-    const pluginName = entry.loaded.manifest.name;
+    const gen = entry?.gen;
+    if (entry === undefined || gen === null || gen === undefined) return toolError(`unknown tool '${name}'`);
+    const pluginName = nameOf(entry);
 
     let payload: Uint8Array;
     try {
@@ -409,80 +515,94 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       return toolError(`cannot encode the input of tool '${name}': ${errorMessage(err)}`);
     }
 
-    let inst: Instance;
+    gen.inFlight++;
+    let outcome: CallOutcome;
     try {
-      inst = await entry.pool.acquire(signal);
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (err instanceof ClosedError) return toolError("plugin host is closed");
-      return toolError(`plugin '${pluginName}' could not start: ${errorMessage(err)}`);
+      outcome = await gen.pool.call("call", payload, signal);
+    } finally {
+      gen.inFlight--;
+      if (gen.inFlight === 0 && gen.drained !== null) gen.drained();
     }
-
-    entry.pool.calls++;
-    inst.lastError = null;
-    let result: ToolResult;
-    try {
-      const output = await inst.plugin.call("call", payload);
-      const pages = inst.memory === null ? 0 : memoryPages(inst.memory);
-      if (pages > RECYCLE_MEMORY_PAGES) {
-        logger.debug({ plugin: pluginName, pages }, "recycling large instance");
-        entry.pool.discard(inst);
-      } else {
-        entry.pool.release(inst);
-      }
-      if (output === null) {
-        result = toolError(`plugin '${pluginName}' returned no output for tool '${name}'`);
-      } else {
-        const decoded = decodeResult(output.bytes());
-        result =
-          typeof decoded === "string"
-            ? toolError(`plugin '${pluginName}' returned malformed output for tool '${name}': ${decoded}`)
-            : decoded;
-      }
-    } catch (err) {
-      const message = errorMessage(err);
-      if (message.startsWith("Plugin-originated error:") && !(err instanceof wasmApi.RuntimeError)) {
-        // The guest reported an error and returned normally: the instance is still sound.
-        entry.pool.release(inst);
-        result = toolError(`plugin '${pluginName}' failed on tool '${name}': ${inst.lastError ?? message}`);
-      } else {
-        // A trap (or a host-side fault mid-call) can leave the instance's memory in any state.
-        entry.pool.traps++;
-        entry.pool.discard(inst);
-        const reason = inst.lastError === null ? message : `${inst.lastError} (${message})`;
-        logger.warn({ plugin: pluginName, tool: name, reason }, "plugin instance crashed; replaced");
-        result = toolError(`plugin '${pluginName}' crashed on tool '${name}': ${reason}`);
-      }
-    }
-    // The call itself cannot be interrupted on this thread; an abort that arrived meanwhile
-    // still wins so that callers see one consistent outcome for aborted calls.
     signal?.throwIfAborted();
-    return result;
+
+    entry.calls++;
+    entry.durations.push(outcome.durationMs);
+    if (entry.durations.length > DURATION_WINDOW) entry.durations.shift();
+    if (!outcome.ok) {
+      entry.errors++;
+      if (outcome.kind === "trap" || outcome.kind === "timeout" || outcome.kind === "memory") {
+        logger.warn({ plugin: pluginName, tool: name, kind: outcome.kind, reason: outcome.message }, "plugin call failed; instance replaced");
+      }
+      return failureResult(pluginName, name, outcome);
+    }
+    if (outcome.output.length === 0) {
+      entry.errors++;
+      return toolError(`plugin '${pluginName}' returned no output for tool '${name}'`);
+    }
+    const decoded = decodeResult(outcome.output);
+    if (typeof decoded === "string") {
+      entry.errors++;
+      return toolError(`plugin '${pluginName}' returned malformed output for tool '${name}': ${decoded}`);
+    }
+    return decoded;
   }
 
   return {
-    list(): PluginInfo[] {
-      return entries.map((e) => ({
-        name: e.loaded.manifest.name,
-        version: e.loaded.manifest.version,
-        kind: e.loaded.manifest.kind,
-        tools: e.tools.map((t) => t.name),
-      }));
-    },
-    tools(): ToolSpec[] {
-      return entries.flatMap((e) => e.tools);
-    },
-    plugins(): LoadedPlugin[] {
-      return entries.map((e) => e.loaded);
-    },
-    stats(): PluginStats[] {
-      return entries.map((e) => ({ name: e.loaded.manifest.name, ...e.pool.stats() }));
-    },
+    list: () => entries.map(info),
+    tools: () => entries.flatMap((e) => e.tools),
+    plugins: () =>
+      entries.filter(isLoaded).map((e) => ({ manifest: e.manifest!, path: e.path, sha256: e.sha256! })),
+    stats: () => entries.filter(isLoaded).map((e) => ({ name: nameOf(e), ...e.gen!.pool.stats() })),
     callTool,
+    cacheStats: () => ({ hits: cache.hits, misses: cache.misses }),
+    load: (file) =>
+      serial(async () => {
+        if (closed) throw new Error("plugin host is closed");
+        const abs = path.resolve(file);
+        suppressed.delete(abs);
+        const e = await loadFile(abs, null, true);
+        return info(e);
+      }),
+    unload: (name) =>
+      serial(async () => {
+        const e = entries.find((x) => isLoaded(x) && x.manifest!.name === name);
+        if (e === undefined) throw new Error(`no plugin named "${name}" is loaded`);
+        const before = info(e);
+        if (e.sha256 !== null) suppressed.set(e.path, e.sha256);
+        removeEntry(e, "plugin unloaded (request)");
+        await retryConflicts();
+        return before;
+      }),
+    syncFile: (file) => serial(() => (closed ? Promise.resolve() : syncOne(file))),
+    rescan: (dirs) => serial(() => (closed ? Promise.resolve() : rescanDirs(dirs))),
+    reloadApprovals: () =>
+      serial(async () => {
+        if (approvals === null || closed) return;
+        try {
+          await approvals.reload();
+        } catch (err) {
+          logger.warn({ reason: errorMessage(err) }, "cannot re-read plugin approvals; keeping the previous ones");
+          return;
+        }
+        for (const e of entries) {
+          if (!isLoaded(e)) continue;
+          const r = resolveFor(e.manifest!, e.sha256!);
+          const before = e.resolution;
+          e.resolution = r;
+          if (JSON.stringify(before?.effective) !== JSON.stringify(r.effective)) {
+            const previous = e.gen;
+            e.gen = makePool(e.manifest!, e.bytes!, r.effective);
+            retire(previous);
+            logger.info({ plugin: nameOf(e), granted: describeRequest(r.granted), pending: describeRequest(r.pending) }, "plugin capabilities changed");
+          }
+        }
+      }),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      await Promise.all(entries.map((e) => e.pool.close()));
+      await chain;
+      for (const e of entries) retire(e.gen);
+      await Promise.all([...closing]);
     },
   };
 }

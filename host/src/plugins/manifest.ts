@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import type { CapabilityRequest } from "./capabilities.js";
 import type { PluginManifest } from "./types.js";
 import { wasmApi, type WasmModule } from "./wasm.js";
 
@@ -38,6 +39,59 @@ const toolSpecSchema = z.object({
   inputSchema: z.looseObject({ type: z.literal("object") }),
 });
 
+const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+/** `api.example.com` or `*.example.com`, lowercase. */
+const HOST_PATTERN_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+const CONFIG_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
+const SECRET_NAME_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const CAPABILITY_KEYS = ["http", "kv", "fs", "config", "secrets", "clock", "random", "log"];
+
+/**
+ * zod schema of a manifest's `capabilities` (`CapabilityRequest`). Strict: an unknown
+ * capability is an error, not silently dropped, so a typo never looks like "granted nothing".
+ * `undefined` and a legacy empty array are read as `{}`.
+ */
+export const capabilityRequestSchema = z.preprocess(
+  (v) => (v === undefined || (Array.isArray(v) && v.length === 0) ? {} : v),
+  z.strictObject(
+    {
+      http: z
+        .strictObject({
+          hosts: z
+            .array(z.string().regex(HOST_PATTERN_RE, "must be a lowercase host name like api.example.com or *.example.com"))
+            .min(1, "must list at least one host"),
+          methods: z.array(z.enum(HTTP_METHODS)).min(1, "must list at least one method (omit it for all)").optional(),
+        })
+        .optional(),
+      kv: z.strictObject({ quotaBytes: z.number().int().positive().optional() }).optional(),
+      fs: z
+        .array(
+          z.strictObject({
+            guest: z
+              .string()
+              .regex(/^\/[^\0]*$/, "must be an absolute guest path")
+              .refine((p) => !p.split("/").includes(".."), 'must not contain ".."'),
+            write: z.boolean().optional(),
+          }),
+        )
+        .optional(),
+      config: z.array(z.string().regex(CONFIG_NAME_RE, `must match ${CONFIG_NAME_RE.source}`)).optional(),
+      secrets: z.array(z.string().regex(SECRET_NAME_RE, `must match ${SECRET_NAME_RE.source}`)).optional(),
+      clock: z.boolean().optional(),
+      random: z.boolean().optional(),
+      log: z.boolean().optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === "invalid_type"
+          ? `must be a table of capabilities (${CAPABILITY_KEYS.join(", ")}); the old list form is only accepted empty`
+          : issue.code === "unrecognized_keys"
+            ? `unknown capability ${issue.keys.map((k) => `"${k}"`).join(", ")} (expected ${CAPABILITY_KEYS.join(", ")})`
+            : undefined,
+    },
+  ),
+) as unknown as z.ZodType<CapabilityRequest>;
+
 /** zod schema of the embedded manifest (`PluginManifest`, ABI v1). Unknown keys are dropped. */
 export const pluginManifestSchema = z
   .object({
@@ -49,7 +103,7 @@ export const pluginManifestSchema = z
     kind: z.enum(["tool", "channel", "both"]),
     description: z.string().optional(),
     tools: z.array(toolSpecSchema),
-    capabilities: z.array(z.string()),
+    capabilities: capabilityRequestSchema,
   })
   .superRefine((m, ctx) => {
     const seen = new Set<string>();

@@ -1,3 +1,5 @@
+import type { CapabilityRequest } from "./capabilities.js";
+
 /**
  * Plugin ABI v1 (first cut) — the shapes exchanged between the host and a `.wasm` plugin.
  * The WIT file `wit/exoclaw.wit` is the contract these mirror.
@@ -25,8 +27,11 @@ export interface PluginManifest {
   kind: PluginKind;
   description?: string;
   tools: ToolSpec[];
-  /** Capabilities the plugin requests (granted deny-by-default; empty = pure computation). */
-  capabilities: string[];
+  /**
+   * Capabilities the plugin requests (granted deny-by-default; `{}` = pure computation). A legacy
+   * empty array in the section is read as `{}`.
+   */
+  capabilities: CapabilityRequest;
 }
 
 /** Input of the plugin's `call` export, MessagePack-encoded: `{name, input}`. */
@@ -53,19 +58,57 @@ export interface LoadedPlugin {
   sha256: string;
 }
 
+/**
+ * State of a plugin file in the registry:
+ * - `loaded`: serving its tools with everything it requested that the operator granted and approved;
+ * - `pending_approval`: serving its tools, but `capabilities.pending` lists granted-but-unapproved
+ *   capabilities it runs without until `exoclaw plugin approve <file>`;
+ * - `error`: not loaded (`error` says why); its tools are not offered.
+ */
+export type PluginStatus = "loaded" | "pending_approval" | "error";
+
+/** Capabilities of one plugin, names only (never config or secret values, never host paths). */
+export interface PluginCapabilities {
+  /** What the manifest requests. */
+  requested: CapabilityRequest;
+  /** What it runs with: request ∩ operator grant ∩ approval. */
+  granted: CapabilityRequest;
+  /** Granted by the operator, requested, not yet approved for this sha256. */
+  pending: CapabilityRequest;
+}
+
 /** One entry of `plugin.list` (wire protocol v1). */
 export interface PluginInfo {
+  /** Manifest name; for a file whose manifest cannot be read, the file name without `.wasm`. */
   name: string;
+  /** Manifest version; `""` when unknown (status `error`). */
   version: string;
-  kind: PluginKind;
+  /** Manifest kind; null when unknown (status `error`). */
+  kind: PluginKind | null;
+  /** Tools routed to this plugin (a name already offered by an earlier plugin is absent). */
   tools: string[];
+  /** sha256 of the module that runs (or was rejected), hex; null when the file could not be read. */
+  sha256: string | null;
+  /** Absolute path of the `.wasm` file. */
+  path: string;
+  status: PluginStatus;
+  /** Why the file is not loaded (status `error`), or why its latest version was rejected while the previous one keeps serving. */
+  error?: string;
+  capabilities: PluginCapabilities;
+  /** Tool calls since load (across reloads of the same file). */
+  calls: number;
+  /** Calls that failed in the plugin (trap, timeout, memory, error_set, bad or oversized output, busy). */
+  errors: number;
+  /** Median and 99th percentile call duration over the last 512 calls, ms (0 before any call). */
+  p50Ms: number;
+  p99Ms: number;
 }
 
 /**
  * The host-side registry of loaded plugins. Tool names are unique across plugins.
  */
 export interface PluginRegistry {
-  /** Plugins loaded, in load order. */
+  /** Plugin files known, in load order: loaded ones and (status `error`) rejected ones. */
   list(): PluginInfo[];
   /** Every tool of every loaded plugin, for offering to a model. */
   tools(): ToolSpec[];
