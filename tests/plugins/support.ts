@@ -1,6 +1,7 @@
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { buildPlugin } from "../../scripts/build-plugins.mjs";
 import type { PluginLogger } from "../../host/src/plugins/index.js";
 
@@ -46,3 +47,24 @@ export function captureLogger(): PluginLogger & { records: LogRecord[]; warnings
     isLevelEnabled: () => true,
   };
 }
+
+/**
+ * Compiles a hand-written WAT file (relative to the repository root) to Wasm bytes with wabt.
+ * @throws Error with wabt's diagnostics if the text does not parse or validate
+ */
+export async function compileWat(file: string): Promise<Uint8Array> {
+  const { default: wabtInit } = await import("wabt");
+  const wabt = await wabtInit();
+  const text = await readFile(path.join(REPO_ROOT, file), "utf8");
+  const mod = wabt.parseWat(file, text);
+  try {
+    mod.resolveNames();
+    mod.validate();
+    return new Uint8Array(mod.toBinary({}).buffer);
+  } finally {
+    mod.destroy();
+  }
+}
+
+/** The repository root. */
+export const REPO_ROOT = path.resolve(fileURLToPath(new URL("../..", import.meta.url)));

@@ -3,7 +3,7 @@ import { AgentRuntime, createProviderSet } from "../agent/index.js";
 import type { ChatMessage } from "../agent/types.js";
 import { loadConfig, type ConfigFlags } from "../config/index.js";
 import { startGateway } from "../gateway/index.js";
-import { loadPlugins } from "../plugins/index.js";
+import { ApprovalStore, loadPlugins, watchPluginDirs } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { createMemoryStore } from "../store/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
@@ -32,6 +32,9 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     grants: config.plugins.grants,
     stateDir: config.stateDir,
   });
+  const watcher = config.plugins.watch
+    ? watchPluginDirs(plugins, config.plugins.userDirs, { logger, approvalsFile: ApprovalStore.pathFor(config.stateDir) })
+    : null;
   const t1 = performance.now();
   const runtime = new AgentRuntime({
     agents: config.agents,
@@ -43,6 +46,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   try {
     gateway = await startGateway(config.gateway, { router, runtime, plugins, logger, startedAt: 0 });
   } catch (err) {
+    await watcher?.close();
     await plugins.close();
     throw err;
   }
@@ -72,6 +76,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
         logger.info({ activeTurns: runtime.activeTurns(), graceMs: config.gateway.shutdownGraceMs }, "shutting down");
         await runtime.drain(config.gateway.shutdownGraceMs);
         await gateway.close();
+        await watcher?.close();
         await plugins.close();
         logger.info("stopped");
       })()),

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { createLogger } from "../log/index.js";
 import { VERSION } from "../version.js";
 import { runGateway } from "./gateway.js";
+import { registerPluginCommands } from "./plugin.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -64,6 +65,8 @@ Other: EXOCLAW_TOKEN, EXOCLAW_LOG_LEVEL (info), EXOCLAW_TRANSPORT=auto|uws|ws, E
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
     });
+
+  registerPluginCommands(program);
 
   await program.parseAsync(argv);
 }

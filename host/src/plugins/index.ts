@@ -5,10 +5,43 @@ export {
   HOST_ABI_VERSION,
   MANIFEST_SECTION,
   ManifestError,
+  capabilityRequestSchema,
   inspectPluginFile,
   parseManifest,
   pluginManifestSchema,
   readManifest,
 } from "./manifest.js";
 export type { InspectedPlugin } from "./manifest.js";
+export {
+  ApprovalStore,
+  DEFAULT_KV_QUOTA_BYTES,
+  approvalFor,
+  describeRequest,
+  effectiveAsRequest,
+  grantAsRequest,
+  intersectRequests,
+  isEmptyRequest,
+  materializeGrant,
+  normalizeRequest,
+  resolveGrant,
+  subtractRequests,
+} from "./grants.js";
+export type { ApprovalRecord, GrantResolution, OperatorGrant } from "./grants.js";
+export {
+  EXOCLAW_HOST_FUNCTIONS,
+  EXOCLAW_HOST_V1,
+  EXTISM_ENV,
+  EXTISM_KERNEL,
+  PluginRejectedError,
+  ValidationCache,
+  checkInterface,
+  sha256Hex,
+  validatePluginBytes,
+  validatePluginFile,
+} from "./validate.js";
+export type { ValidatedPlugin } from "./validate.js";
+export { watchPluginDirs } from "./watcher.js";
+export type { PluginWatcher, WatchOptions, WatchTarget } from "./watcher.js";
+export { DEFAULT_LIMITS } from "./capabilities.js";
+export type { CapabilityRequest, EffectiveGrant, PluginLimits } from "./capabilities.js";
 export type * from "./types.js";

@@ -121,6 +121,20 @@ export interface PluginRegistry {
   close(): Promise<void>;
 }
 
+/** Loading and unloading at run time (`plugin.load` / `plugin.unload`). */
+export interface PluginManager {
+  /**
+   * Loads (or reloads) one `.wasm` file.
+   * @throws Error whose message names the file and why it cannot be loaded
+   */
+  load(file: string): Promise<PluginInfo>;
+  /**
+   * Unloads a plugin by name after its running calls finish.
+   * @throws Error if no plugin of that name is loaded
+   */
+  unload(name: string): Promise<PluginInfo>;
+}
+
 /**
  * The logging the plugin host needs. A pino `Logger` satisfies it; calls use pino's shape:
  * an object of fields first, then the message (`logger.warn({ file, reason }, "skipped")`).

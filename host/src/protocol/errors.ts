@@ -23,6 +23,8 @@ export const ErrorCode = {
   ShuttingDown: -32005,
   /** The turn was aborted (shutdown or client gone). */
   Aborted: -32006,
+  /** `plugin.load` / `plugin.unload` failed: the file is not a loadable plugin, or no such plugin is loaded. */
+  PluginError: -32007,
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
