@@ -1,3 +1,5 @@
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, createProviderSet } from "../agent/index.js";
 import type { ChatMessage } from "../agent/types.js";
@@ -32,6 +34,9 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     grants: config.plugins.grants,
     stateDir: config.stateDir,
   });
+  // The approvals directory exists from the start, so that its watch is in place before the
+  // first `exoclaw plugin approve` (best effort: without it approvals apply on restart).
+  if (config.plugins.watch) await mkdir(dirname(ApprovalStore.pathFor(config.stateDir)), { recursive: true }).catch(() => {});
   const watcher = config.plugins.watch
     ? watchPluginDirs(plugins, config.plugins.userDirs, { logger, approvalsFile: ApprovalStore.pathFor(config.stateDir) })
     : null;
