@@ -5,6 +5,7 @@ import {
   inspectPluginFile,
   loadPlugins,
   ManifestError,
+  ValidationCache,
   type PluginHost,
 } from "../../host/src/plugins/index.js";
 import {
@@ -270,5 +271,43 @@ describe("calling", () => {
     const h = await loadPlugins({ dirs: [good] });
     await h.close();
     expect(await h.callTool("calculator", { expression: "1" })).toEqual({ content: "plugin host is closed", isError: true });
+  });
+});
+
+describe("validation cache", () => {
+  it("persists module metadata by sha256 and skips compiling on the next load", async () => {
+    const file = path.join(root, "cache", "validated.json");
+    const first = await ValidationCache.open(file);
+    const h1 = await loadPlugins({ dirs: [good], validationCache: first });
+    expect(h1.cacheStats()).toEqual({ hits: 0, misses: 1 });
+    await h1.close(); // saves
+    const second = await ValidationCache.open(file);
+    const h2 = await loadPlugins({ dirs: [good], validationCache: second });
+    expect(h2.cacheStats()).toEqual({ hits: 1, misses: 0 });
+    expect(await h2.callTool("calculator", { expression: "6*7" })).toEqual({ content: "42", isError: false });
+    await h2.close();
+  });
+
+  it("drops invalid entries and still applies the interface rules to cached ones", async () => {
+    const file = path.join(root, "cache", "tampered.json");
+    const sha = host.plugins()[0]!.sha256;
+    const manifest = host.plugins()[0]!.manifest;
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 1,
+        entries: {
+          [sha]: { manifest, imports: [{ module: "wasi_snapshot_preview1", name: "fd_write", kind: "function" }], exports: [] },
+          ["f".repeat(64)]: { manifest: { nope: true }, imports: [], exports: [] },
+        },
+      }),
+    );
+    const cache = await ValidationCache.open(file);
+    const quiet = captureLogger();
+    const h = await loadPlugins({ dirs: [good], validationCache: cache, logger: quiet });
+    expect(h.list()[0]).toMatchObject({ status: "error", error: expect.stringMatching(/wasi_snapshot_preview1.*deny by default/) });
+    await h.close();
+    await writeFile(file, "{corrupt");
+    expect((await ValidationCache.open(file)).get(sha)).toBeUndefined();
   });
 });

@@ -1,11 +1,11 @@
 import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, createProviderSet } from "../agent/index.js";
 import type { ChatMessage } from "../agent/types.js";
 import { loadConfig, type ConfigFlags } from "../config/index.js";
 import { startGateway } from "../gateway/index.js";
-import { ApprovalStore, loadPlugins, watchPluginDirs } from "../plugins/index.js";
+import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { createMemoryStore } from "../store/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
@@ -33,6 +33,8 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     limits: config.plugins.limits,
     grants: config.plugins.grants,
     stateDir: config.stateDir,
+    // Module metadata by sha256 survives restarts: validating then skips compiling.
+    validationCache: await ValidationCache.open(join(config.stateDir, "plugins", "validated.json")),
   });
   // The approvals directory exists from the start, so that its watch is in place before the
   // first `exoclaw plugin approve` (best effort: without it approvals apply on restart).

@@ -37,6 +37,8 @@ export interface LoadPluginsOptions {
   createPool?: (options: SandboxPoolOptions) => SandboxPool;
   /** Host services for the sandbox; default `createServices(logger)`. */
   services?: HostServices;
+  /** Validated modules by sha256, shared across registries; default a fresh in-memory cache. */
+  validationCache?: ValidationCache;
 }
 
 /** Runtime counters of one loaded plugin (its current sandbox pool). */
@@ -200,7 +202,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   const createPool = options.createPool ?? defaultCreatePool;
   const services = options.services ?? createServices(logger);
   const stateRoot = options.stateDir ?? path.join(tmpdir(), "exoclaw-state");
-  const cache = new ValidationCache();
+  const cache = options.validationCache ?? new ValidationCache();
 
   let approvals: ApprovalStore | null = null;
   if (options.stateDir !== undefined) {
@@ -497,8 +499,14 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     await retryConflicts();
   }
 
+  /** Persists the validation cache (when it has a file) after loads; failures only warn. */
+  const persistCache = (): void => {
+    cache.save().catch((err: unknown) => logger.warn({ file: cache.file, reason: errorMessage(err) }, "cannot write the plugin validation cache"));
+  };
+
   // Initial load.
   await rescanDirs(options.dirs);
+  persistCache();
 
   async function callTool(name: string, input: unknown, signal?: AbortSignal): Promise<ToolResult> {
     signal?.throwIfAborted();
@@ -573,8 +581,8 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
         await retryConflicts();
         return before;
       }),
-    syncFile: (file) => serial(() => (closed ? Promise.resolve() : syncOne(file))),
-    rescan: (dirs) => serial(() => (closed ? Promise.resolve() : rescanDirs(dirs))),
+    syncFile: (file) => serial(() => (closed ? Promise.resolve() : syncOne(file).then(persistCache))),
+    rescan: (dirs) => serial(() => (closed ? Promise.resolve() : rescanDirs(dirs).then(persistCache))),
     reloadApprovals: () =>
       serial(async () => {
         if (approvals === null || closed) return;
@@ -603,6 +611,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       await chain;
       for (const e of entries) retire(e.gen);
       await Promise.all([...closing]);
+      await cache.save().catch(() => {});
     },
   };
 }

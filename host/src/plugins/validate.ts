@@ -1,6 +1,7 @@
-import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { readManifest } from "./manifest.js";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseManifest, readManifest } from "./manifest.js";
 import type { PluginManifest } from "./types.js";
 import { wasmApi, type WasmExportDescriptor, type WasmImportDescriptor, type WasmModule } from "./wasm.js";
 
@@ -89,21 +90,75 @@ interface CachedValidation {
   exports: WasmExportDescriptor[];
 }
 
+const KINDS = ["function", "table", "memory", "global", "tag"];
+const isDescriptor = (d: unknown, withModule: boolean): boolean =>
+  typeof d === "object" && d !== null &&
+  typeof (d as { name?: unknown }).name === "string" &&
+  KINDS.includes((d as { kind?: unknown }).kind as string) &&
+  (!withModule || typeof (d as { module?: unknown }).module === "string");
+
 /**
  * Validated modules by sha256 (successes only), so that reloading an unchanged file, or the
- * same module under another path, skips compiling. Bounded (oldest evicted first).
+ * same module under another path, skips compiling. Bounded (least recently used evicted).
+ *
+ * Optionally persisted (`open(file)` / `save()`): compiling is most of the cost of validating
+ * (measured: 22 modules, 20 x 30 KB + 2 x 1.5 MB, load in 65-83 ms cold vs 19-20 ms with the
+ * metadata known), so a restart reads it back. Entries are re-checked when read (manifest schema,
+ * import/export shapes); the interface rules are applied again on every hit, so a cache written
+ * by an older host cannot smuggle in what this one refuses. Only WebAssembly validity is taken
+ * from the cache, and it is keyed by sha256.
  */
 export class ValidationCache {
   private readonly map = new Map<string, CachedValidation>();
+  private dirty = false;
+  private saving: Promise<void> = Promise.resolve();
   hits = 0;
   misses = 0;
 
-  constructor(private readonly max = 256) {}
+  constructor(
+    private readonly max = 256,
+    /** JSON file this cache persists to, or null (memory only). */
+    readonly file: string | null = null,
+  ) {}
+
+  /**
+   * A cache persisted in `file` (`{"version":1,"entries":{<sha256>:{manifest,imports,exports}}}`).
+   * A missing, unreadable or corrupt file gives an empty cache (it is only a cache); invalid
+   * entries are dropped.
+   */
+  static async open(file: string, max = 256): Promise<ValidationCache> {
+    const cache = new ValidationCache(max, file);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(file, "utf8"));
+    } catch {
+      return cache;
+    }
+    const entries = (raw as { version?: unknown; entries?: unknown })?.entries;
+    if ((raw as { version?: unknown }).version !== 1 || typeof entries !== "object" || entries === null) return cache;
+    for (const [sha, v] of Object.entries(entries as Record<string, unknown>)) {
+      if (!/^[0-9a-f]{64}$/.test(sha) || typeof v !== "object" || v === null) continue;
+      const { manifest, imports, exports } = v as Record<string, unknown>;
+      if (!Array.isArray(imports) || !imports.every((d) => isDescriptor(d, true))) continue;
+      if (!Array.isArray(exports) || !exports.every((d) => isDescriptor(d, false))) continue;
+      try {
+        cache.map.set(sha, { manifest: parseManifest(manifest, "(cache)"), imports: imports as WasmImportDescriptor[], exports: exports as WasmExportDescriptor[] });
+      } catch {
+        // an entry this host no longer accepts: validate from scratch when seen
+      }
+    }
+    return cache;
+  }
 
   get(sha256: string): CachedValidation | undefined {
     const v = this.map.get(sha256);
-    if (v === undefined) this.misses++;
-    else this.hits++;
+    if (v === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.map.delete(sha256);
+    this.map.set(sha256, v);
     return v;
   }
 
@@ -111,6 +166,32 @@ export class ValidationCache {
     this.map.delete(sha256);
     this.map.set(sha256, v);
     while (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+    this.dirty = true;
+  }
+
+  /**
+   * Writes the cache to its file if it changed (temporary file + rename). No-op without a file.
+   * @throws Error if the file cannot be written
+   */
+  save(): Promise<void> {
+    const file = this.file;
+    if (file === null) return Promise.resolve();
+    this.saving = this.saving.then(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      const body = JSON.stringify({ version: 1, entries: Object.fromEntries(this.map) });
+      await mkdir(path.dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+      try {
+        await writeFile(tmp, body);
+        await rename(tmp, file);
+      } catch (err) {
+        this.dirty = true;
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    });
+    return this.saving;
   }
 }
 
@@ -126,7 +207,11 @@ export class ValidationCache {
 export async function validatePluginBytes(bytes: Uint8Array, file: string, cache?: ValidationCache): Promise<ValidatedPlugin> {
   const sha256 = sha256Hex(bytes);
   const cached = cache?.get(sha256);
-  if (cached !== undefined) return { path: file, sha256, bytes, ...cached };
+  if (cached !== undefined) {
+    const problem = checkInterface(cached.manifest, cached.imports, cached.exports);
+    if (problem !== null) throw new PluginRejectedError(file, problem, cached.manifest);
+    return { path: file, sha256, bytes, ...cached };
+  }
   let module: WasmModule;
   try {
     module = await wasmApi.compile(bytes);
