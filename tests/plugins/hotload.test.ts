@@ -190,6 +190,29 @@ describe("hot loading in process", () => {
   });
 });
 
+describe("watched directory lifecycle", () => {
+  it("follows a directory that is created late, deleted and created again", async () => {
+    const dir = path.join(root, "late");
+    const host = await loadPlugins({ dirs: [dir] });
+    const watcher = watchPluginDirs(host, [dir], { debounceMs: 20, retryMs: 100 });
+    try {
+      expect(host.list()).toEqual([]);
+      await mkdir(dir);
+      await writeFile(path.join(dir, "hello.wasm"), variant({}));
+      await within(2000, () => host.list()[0]?.status === "loaded", "loaded after the directory appeared");
+      expect(await host.callTool("hello_wat", {})).toEqual({ content: "hello from wat", isError: false });
+      await rm(dir, { recursive: true });
+      await within(2000, () => host.list().length === 0, "unloaded with its directory");
+      await mkdir(dir);
+      await atomicWrite(path.join(dir, "hello.wasm"), variant({ version: "5" }));
+      await within(2000, () => host.list()[0]?.version === "5", "loaded from the new directory");
+    } finally {
+      await watcher.close();
+      await host.close();
+    }
+  });
+});
+
 const run = promisify(execFile);
 
 describe("hot loading in a running gateway", () => {

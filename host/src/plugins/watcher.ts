@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from "node:fs";
+import { statSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import type { PluginLogger } from "./types.js";
 
@@ -43,6 +43,8 @@ export function watchPluginDirs(target: WatchTarget, dirs: string[], options: Wa
   const retryMs = options.retryMs ?? 1000;
   const logger = options.logger ?? noopLogger;
   const watchers = new Map<string, FSWatcher>();
+  /** Inode of each watched directory when its watch started (a replaced directory needs a new watch). */
+  const inodes = new Map<string, number>();
   const timers = new Map<string, NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
   let closed = false;
@@ -69,13 +71,31 @@ export function watchPluginDirs(target: WatchTarget, dirs: string[], options: Wa
     );
   }
 
+  function inode(dir: string): number | null {
+    try {
+      return statSync(dir).ino;
+    } catch {
+      return null;
+    }
+  }
+
   function attach(dir: string): boolean {
     let w: FSWatcher;
+    const ino = inode(dir);
+    if (ino === null) return false;
     try {
       w = watch(dir, { persistent: false }, (_event, filename) => {
         const name = filename === null ? null : filename.toString();
         if (approvals !== null && dir === approvalsDir && name === path.basename(approvals)) {
           debounce(`approvals:${approvals}`, () => target.reloadApprovals?.() ?? Promise.resolve());
+          return;
+        }
+        if (name === path.basename(dir) && inode(dir) !== ino) {
+          // The directory itself was deleted or renamed (inotify ends the watch): watch it again
+          // when it reappears (see `retry`), and rescan now.
+          w.close();
+          if (watchers.get(dir) === w) watchers.delete(dir);
+          if (dirs.includes(dir)) debounce(`dir:${dir}`, () => target.rescan([dir]));
           return;
         }
         if (!dirs.includes(dir)) return;
@@ -94,6 +114,7 @@ export function watchPluginDirs(target: WatchTarget, dirs: string[], options: Wa
       if (dirs.includes(dir)) debounce(`dir:${dir}`, () => target.rescan([dir]));
     });
     watchers.set(dir, w);
+    inodes.set(dir, ino);
     return true;
   }
 
@@ -106,7 +127,16 @@ export function watchPluginDirs(target: WatchTarget, dirs: string[], options: Wa
   // it is rescanned, since files may have arrived before the watch existed.
   const retry = setInterval(() => {
     for (const d of all) {
-      if (watchers.has(d) || closed) continue;
+      if (closed) return;
+      const w = watchers.get(d);
+      if (w !== undefined) {
+        // A deleted or replaced directory silently ends its watch: drop it and rescan.
+        if (inode(d) === inodes.get(d)) continue;
+        w.close();
+        watchers.delete(d);
+        logger.debug({ dir: d }, "plugin directory went away or was replaced");
+        if (dirs.includes(d)) debounce(`dir:${d}`, () => target.rescan([d]));
+      }
       if (attach(d)) {
         logger.debug({ dir: d }, "watching plugin directory");
         if (dirs.includes(d)) debounce(`dir:${d}`, () => target.rescan([d]));
