@@ -24,9 +24,11 @@ export interface BuildPluginsOptions {
   outDir?: string;
   only?: string[];
   log?: (line: string) => void;
+  /** Build the test fixtures (plugins/fixtures/*) instead; `outDir` then defaults to build/fixtures. */
+  fixtures?: boolean;
 }
 
-export declare function findPluginDirs(root?: string): Promise<string[]>;
+export declare function findPluginDirs(root?: string, groups?: string[]): Promise<string[]>;
 export declare function manifestFromToml(toml: Record<string, unknown>): Record<string, unknown>;
 export declare function buildPlugin(dir: string, root?: string): Promise<{ name: string; wasm: Uint8Array }>;
 export declare function buildPlugins(options?: BuildPluginsOptions): Promise<BuiltPlugin[]>;

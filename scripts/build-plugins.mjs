@@ -3,6 +3,7 @@
 // with the AssemblyScript compiler (in-process, no Cargo/Rust toolchain), and the manifest from
 // plugin.toml is embedded as the `exoclaw.manifest` custom section.
 // Output: build/plugins/<name>.wasm.  Usage: node scripts/build-plugins.mjs [name ...]
+// With --fixtures: the test fixtures plugins/fixtures/<dir> instead, into build/fixtures/.
 
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { embedManifest, manifestFromToml, validateManifest } from "./lib/manifes
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PLUGIN_GROUPS = ["plugins/tools", "plugins/channels"];
+const FIXTURE_GROUPS = ["plugins/fixtures"];
 const SDK_PACKAGE = "@exoclaw/plugin-sdk";
 // Internal AssemblyScript name of the SDK's abort handler (see plugin-sdk/assembly/abort.ts).
 const ABORT_HANDLER = `~lib/${SDK_PACKAGE}/assembly/abort/exoclawAbort`;
@@ -40,11 +42,12 @@ export class PluginBuildError extends Error {
 /**
  * Plugin source directories (those holding a plugin.toml), sorted, relative to `root`.
  * @param {string} root
+ * @param {string[]} groups parent directories to scan, relative to `root`
  * @returns {Promise<string[]>}
  */
-export async function findPluginDirs(root = REPO_ROOT) {
+export async function findPluginDirs(root = REPO_ROOT, groups = PLUGIN_GROUPS) {
   const dirs = [];
-  for (const group of PLUGIN_GROUPS) {
+  for (const group of groups) {
     let entries;
     try {
       entries = await readdir(path.join(root, group), { withFileTypes: true });
@@ -139,15 +142,16 @@ export async function buildPlugin(dir, root = REPO_ROOT) {
 
 /**
  * Builds all plugins (or those named in `only`) into `outDir`.
- * @param {{root?: string, outDir?: string, only?: string[], log?: (line: string) => void}} [options]
+ * @param {{root?: string, outDir?: string, only?: string[], log?: (line: string) => void, fixtures?: boolean}} [options]
  *   `root` defaults to the repository root, `outDir` to `<root>/build/plugins`, `log` to
- *   console.log (pass `() => {}` to silence).
+ *   console.log (pass `() => {}` to silence). `fixtures`: build plugins/fixtures/* instead,
+ *   into `<root>/build/fixtures` by default.
  * @returns {Promise<Array<{name: string, dir: string, path: string, bytes: number, ms: number}>>}
  * @throws {PluginBuildError} after trying every plugin, if any failed.
  */
 export async function buildPlugins(options = {}) {
   const root = options.root ?? REPO_ROOT;
-  const outDir = options.outDir ?? path.join(root, "build", "plugins");
+  const outDir = options.outDir ?? path.join(root, "build", options.fixtures ? "fixtures" : "plugins");
   const log = options.log ?? ((line) => console.log(line));
   if (!existsSync(path.join(root, "node_modules", SDK_PACKAGE, "assembly", "index.ts"))) {
     throw new PluginBuildError([
@@ -158,7 +162,7 @@ export async function buildPlugins(options = {}) {
       },
     ]);
   }
-  let dirs = await findPluginDirs(root);
+  let dirs = await findPluginDirs(root, options.fixtures ? FIXTURE_GROUPS : PLUGIN_GROUPS);
   if (options.only && options.only.length > 0) {
     const wanted = new Set(options.only);
     dirs = dirs.filter((d) => wanted.has(path.basename(d)));
@@ -190,7 +194,9 @@ export async function buildPlugins(options = {}) {
 if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   const t0 = performance.now();
   try {
-    const built = await buildPlugins({ only: process.argv.slice(2) });
+    const args = process.argv.slice(2);
+    const fixtures = args.includes("--fixtures");
+    const built = await buildPlugins({ only: args.filter((a) => a !== "--fixtures"), fixtures });
     console.log(`built ${built.length} plugin(s) in ${Math.round(performance.now() - t0)} ms`);
   } catch (err) {
     console.error(`build-plugins: ${err instanceof Error ? err.message : err}`);
