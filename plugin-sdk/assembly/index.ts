@@ -9,6 +9,7 @@
 // `scripts/build-plugins.mjs` does both.
 
 export * from "./extism";
+export * from "./host";
 export * from "./msgpack";
 export * from "./number";
 export { exoclawAbort } from "./abort";

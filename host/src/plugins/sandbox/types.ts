@@ -3,7 +3,7 @@ import type { PluginLogger } from "../types.js";
 
 /** Why a sandboxed call failed; each maps to a clear message for the model and the operator. */
 export type CallFailureKind =
-  | "timeout" // exceeded limits.timeoutMs (loop, or blocked in a host call); instance recycled
+  | "timeout" // exceeded limits.timeoutMs (loop, or blocked in a host call), or the caller's signal aborted; instance recycled
   | "memory" // hit the guest memory limit; instance recycled
   | "trap" // the guest trapped (unreachable, abort, out-of-bounds); instance recycled
   | "plugin_error" // the guest reported an error through Extism's error_set and returned
@@ -21,6 +21,9 @@ export interface HostServices {
   /**
    * Performs an HTTP request on the plugin's behalf. The sandbox has already checked the grant;
    * this substitutes `{{secret:NAME}}` placeholders in URL and headers from `grant.secrets`.
+   * `signal` fires when the call's time budget ends or its instance is terminated. A thrown
+   * error's message is shown to the plugin, so it must not contain secret values.
+   * Default implementation: `createHostServices()`.
    */
   http(req: { method: string; url: string; headers: Record<string, string>; body?: Uint8Array }, grant: EffectiveGrant, signal: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
 }
@@ -37,6 +40,8 @@ export interface SandboxPoolOptions {
   stateDir: string;
   services: HostServices;
   logger: PluginLogger;
+  /** An instance idle this long is stopped (its worker terminated), ms; default 60 000. */
+  idleTimeoutMs?: number;
 }
 
 /** A pool of isolated instances of one plugin. Never throws from `call`. */
@@ -48,16 +53,28 @@ export interface SandboxPool {
   call(fn: string, input: Uint8Array, signal?: AbortSignal): Promise<CallOutcome>;
   /** Counters for plugin.list / health: instances, busy, queued, calls, failures by kind, p50/p99 ms. */
   stats(): SandboxStats;
+  /**
+   * Starts one instance now if none is running (calls do that lazily anyway), so that load-time
+   * faults show at load time. Rejects with the reason the instance cannot start (compile error,
+   * start function trapped, ...). Resolves immediately when an instance is already up.
+   */
+  ready?(): Promise<void>;
   /** Lets running calls finish (up to their timeout), fails queued ones with `closed`, frees instances. */
   close(): Promise<void>;
 }
 
+/** Runtime counters of one pool. */
 export interface SandboxStats {
+  /** Live instances (workers), starting ones included. */
   instances: number;
+  /** Instances running a call. */
   busy: number;
+  /** Calls waiting for an instance. */
   queued: number;
+  /** Calls made (all outcomes). */
   calls: number;
   failures: Partial<Record<CallFailureKind, number>>;
+  /** Call duration percentiles over the last 1024 calls, ms (0 before any call). */
   p50Ms: number;
   p99Ms: number;
 }
