@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const t0 = performance.now();
+// Bundled CommonJS dependencies call require(); give the ESM bundles one.
+const banner = { js: "import { createRequire as __exoclawCreateRequire } from 'node:module'; const require = __exoclawCreateRequire(import.meta.url);" };
 try {
   await build({
     absWorkingDir: root,
@@ -20,11 +22,24 @@ try {
     sourcemap: "linked",
     logLevel: "warning",
     external: ["@trufflesuite/uws-js-unofficial", "@anthropic-ai/sdk", "openai", "ollama"],
-    // Bundled CommonJS dependencies call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __exoclawCreateRequire } from 'node:module'; const require = __exoclawCreateRequire(import.meta.url);" },
+    banner,
+  });
+  // The plugin sandbox's worker thread script, self-contained (Extism, msgpackr) next to the
+  // bundle: sandbox/pool.ts resolves it as new URL("./sandbox-worker.mjs", import.meta.url).
+  await build({
+    absWorkingDir: root,
+    entryPoints: ["host/src/plugins/sandbox/sandbox-worker.mjs"],
+    outfile: "dist/sandbox-worker.mjs",
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    sourcemap: "linked",
+    logLevel: "warning",
+    banner,
   });
 } catch (err) {
   process.stderr.write(`bundle-host: esbuild failed: ${err.message}\n`);
   process.exit(1);
 }
-console.log(`bundled host -> dist/exoclaw.mjs in ${Math.round(performance.now() - t0)} ms`);
+console.log(`bundled host -> dist/exoclaw.mjs, dist/sandbox-worker.mjs in ${Math.round(performance.now() - t0)} ms`);
