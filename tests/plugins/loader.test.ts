@@ -1,16 +1,20 @@
-import { copyFile, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   inspectPluginFile,
   loadPlugins,
+  ApprovalStore,
   ManifestError,
   ValidationCache,
+  sha256Hex,
   type PluginHost,
 } from "../../host/src/plugins/index.js";
 import {
   appendCustomSection,
+  embedManifest,
   encodeULEB128,
+  extractManifest,
   MANIFEST_SECTION,
   removeCustomSections,
 } from "../../scripts/lib/manifest-section.mjs";
@@ -155,7 +159,7 @@ describe("loading", () => {
   it("reports a module that cannot start when it is called", async () => {
     const r = await host.callTool("starttrap_tool", {});
     expect(r.isError).toBe(true);
-    expect(r.content).toMatch(/^plugin 'starttrap' crashed on tool 'starttrap_tool': could not start: .*unreachable/);
+    expect(r.content).toMatch(/^plugin 'starttrap' crashed on tool 'starttrap_tool': could not start an instance: .*unreachable/);
   });
 
   it("reads a manifest without running the module", async () => {
@@ -216,9 +220,32 @@ describe("calling", () => {
     expect(await host.callTool("echo", { text: "still here" })).toEqual({ content: "still here", isError: false });
   });
 
-  it("routes guest log lines to the logger at debug", async () => {
+  it("drops guest log lines without the log capability", async () => {
     expect(await host.callTool("log", {})).toEqual({ content: "logged", isError: false });
-    expect(logger.records).toContainEqual({ level: "debug", fields: { plugin: "faulty", level: "info" }, msg: "hello from the guest: ñ" });
+    expect(logger.records.some((r) => r.msg.includes("hello from the guest"))).toBe(false);
+  });
+
+  it("routes guest log lines to the logger at debug once log is requested, granted and approved", async () => {
+    // The faulty fixture re-packed to request `log`; the operator grants it; an approval for this sha256.
+    const dir = path.join(root, "logging");
+    const state = path.join(root, "logging-state");
+    const faulty = new Uint8Array(await readFile(path.join(bad, "faulty.wasm")));
+    const manifest = { ...extractManifest(faulty), capabilities: { log: true } };
+    const wasm = embedManifest(faulty, manifest);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, "faulty.wasm"), wasm);
+    const store = await ApprovalStore.open(ApprovalStore.pathFor(state));
+    await store.add({ name: "faulty", sha256: sha256Hex(wasm), approved: { log: true }, at: new Date().toISOString() });
+    const records = captureLogger();
+    const h = await loadPlugins({ dirs: [dir], logger: records, grants: { faulty: { log: true } }, stateDir: state });
+    try {
+      expect(h.list()[0]).toMatchObject({ status: "loaded", capabilities: { requested: { log: true }, granted: { log: true }, pending: {} } });
+      expect(await h.callTool("log", {})).toEqual({ content: "logged", isError: false });
+      // Log lines travel from the sandbox worker by message, so they may land just after the result.
+      await expect.poll(() => records.records, { timeout: 2000 }).toContainEqual({ level: "debug", fields: { plugin: "faulty", level: "info" }, msg: "hello from the guest: ñ" });
+    } finally {
+      await h.close();
+    }
   });
 
   it("throws only when the signal aborts", async () => {

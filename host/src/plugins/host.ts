@@ -137,24 +137,32 @@ function decodeResult(bytes: Uint8Array): ToolResult | string {
   return { content, isError };
 }
 
-/** The tool result for a failed sandbox call: names the plugin, the tool and the reason. */
+/**
+ * The tool result for a failed sandbox call: `plugin '<plugin>' <what happened> on tool '<tool>':
+ * <reason>`. The sandbox's own `plugin '<plugin>'` prefix is not repeated.
+ */
 function failureResult(plugin: string, tool: string, outcome: Extract<CallOutcome, { ok: false }>): ToolResult {
   const p = `plugin '${plugin}'`;
+  const reason = outcome.message.startsWith(`${p}: `)
+    ? outcome.message.slice(p.length + 2)
+    : outcome.message.startsWith(`${p} `)
+      ? outcome.message.slice(p.length + 1)
+      : outcome.message;
   switch (outcome.kind) {
     case "timeout":
-      return toolError(`${p} timed out on tool '${tool}': ${outcome.message}`);
+      return toolError(`${p} timed out on tool '${tool}': ${reason}`);
     case "memory":
-      return toolError(`${p} ran out of memory on tool '${tool}': ${outcome.message}`);
+      return toolError(`${p} ran out of memory on tool '${tool}': ${reason}`);
     case "trap":
-      return toolError(`${p} crashed on tool '${tool}': ${outcome.message}`);
+      return toolError(`${p} crashed on tool '${tool}': ${reason}`);
     case "plugin_error":
-      return toolError(`${p} failed on tool '${tool}': ${outcome.message}`);
+      return toolError(`${p} failed on tool '${tool}': ${reason}`);
     case "output_too_large":
-      return toolError(`${p} returned too much output for tool '${tool}': ${outcome.message}`);
+      return toolError(`${p} returned too much output for tool '${tool}': ${reason}`);
     case "busy":
-      return toolError(`${p} is busy (${outcome.message}); try tool '${tool}' again later`);
+      return toolError(`${p} is busy; tool '${tool}' was not run (${reason.replace(/^is busy: /, "")}); try again later`);
     case "closed":
-      return toolError(`${p} was unloaded before tool '${tool}' could run: ${outcome.message}`);
+      return toolError(`${p} was unloaded before tool '${tool}' could run`);
   }
 }
 
@@ -537,10 +545,8 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     entry.durations.push(outcome.durationMs);
     if (entry.durations.length > DURATION_WINDOW) entry.durations.shift();
     if (!outcome.ok) {
+      // The sandbox logs failures that replace an instance; the model sees this result.
       entry.errors++;
-      if (outcome.kind === "trap" || outcome.kind === "timeout" || outcome.kind === "memory") {
-        logger.warn({ plugin: pluginName, tool: name, kind: outcome.kind, reason: outcome.message }, "plugin call failed; instance replaced");
-      }
       return failureResult(pluginName, name, outcome);
     }
     if (outcome.output.length === 0) {

@@ -2,30 +2,23 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseManifest, readManifest } from "./manifest.js";
+import { EXTISM_KERNEL as SANDBOX_EXTISM_KERNEL, EXTISM_MODULE, HOST_FUNCTIONS, HOST_MODULE } from "./sandbox/protocol.mjs";
 import type { PluginManifest } from "./types.js";
 import { wasmApi, type WasmExportDescriptor, type WasmImportDescriptor, type WasmModule } from "./wasm.js";
 
 /** Import module of the Extism kernel (memory blocks, input/output, errors, logging). */
-export const EXTISM_ENV = "extism:host/env";
+export const EXTISM_ENV = EXTISM_MODULE;
 /** Import module of exoclaw's capability-gated host functions (http, kv, fs, clock, ...). */
-export const EXOCLAW_HOST_V1 = "exoclaw:host/v1";
+export const EXOCLAW_HOST_V1 = HOST_MODULE;
 
-/** The Extism kernel functions a plugin may import (what Extism's JS runtime provides). */
-export const EXTISM_KERNEL: ReadonlySet<string> = new Set([
-  "alloc", "free", "length", "length_unsafe", "load_u8", "load_u64", "store_u8", "store_u64",
-  "input_offset", "input_length", "input_load_u8", "input_load_u64", "output_set", "error_set",
-  "error_get", "config_get", "var_get", "var_set", "http_request", "http_status_code",
-  "http_headers", "log_trace", "log_debug", "log_info", "log_warn", "log_error", "get_log_level",
-]);
+/** The Extism kernel functions a plugin may import (the sandbox's list). */
+export const EXTISM_KERNEL: ReadonlySet<string> = new Set(SANDBOX_EXTISM_KERNEL);
 
 /**
- * The `exoclaw:host/v1` functions (each `fn(request: u64) -> u64`, MessagePack in and out; see
- * plugin-sdk/assembly/host.ts). Kept in sync with the sandbox by hand until it exports the list.
+ * The `exoclaw:host/v1` functions the sandbox provides (each `fn(request: u64) -> u64`,
+ * MessagePack in and out; see plugin-sdk/assembly/host.ts).
  */
-export const EXOCLAW_HOST_FUNCTIONS: ReadonlySet<string> = new Set([
-  "log", "clock_now", "random_bytes", "config_get", "kv_get", "kv_set", "kv_delete", "kv_list",
-  "fs_read", "fs_write", "fs_list", "http_request",
-]);
+export const EXOCLAW_HOST_FUNCTIONS: ReadonlySet<string> = new Set(Object.keys(HOST_FUNCTIONS));
 
 /** A plugin file that cannot be loaded; `reason` says why, `file` which one. */
 export class PluginRejectedError extends Error {
