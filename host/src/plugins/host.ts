@@ -28,7 +28,8 @@ export interface LoadPluginsOptions {
   grants?: Record<string, OperatorGrant>;
   /**
    * State directory: approvals are read from `<stateDir>/plugins/approvals.json`, plugin state
-   * lives under `<stateDir>/plugins/state/<name>`. Default: no approvals, state under the OS temp dir.
+   * lives under `<stateDir>/plugins/state/<name>`. Default: no approvals, state under
+   * `<OS temp dir>/exoclaw-state-<pid>`.
    */
   stateDir?: string;
   /** Where secret values are read; default `process.env`. */
@@ -209,7 +210,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   const env = options.env ?? process.env;
   const createPool = options.createPool ?? defaultCreatePool;
   const services = options.services ?? createServices(logger);
-  const stateRoot = options.stateDir ?? path.join(tmpdir(), "exoclaw-state");
+  const stateRoot = options.stateDir ?? path.join(tmpdir(), `exoclaw-state-${process.pid}`);
   const cache = options.validationCache ?? new ValidationCache();
 
   let approvals: ApprovalStore | null = null;
