@@ -439,6 +439,10 @@ class Pool implements SandboxPool {
       }
       const w = waitAsync(ctl, CTL_RESP, seq - 1, left);
       if (w.async) await w.value;
+      else if (w.value === "not-equal" && Atomics.load(ctl, CTL_RESP) !== seq) {
+        // Cannot happen with a sound worker; never spin on it.
+        this.interrupt(slot, "trap", `plugin '${this.name}': the sandbox worker broke the call protocol; the instance was stopped`);
+      }
     }
     if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
 

@@ -31,6 +31,7 @@ export declare const EXTISM_KERNEL: readonly string[];
 export declare const MAX_RANDOM_BYTES: number;
 export declare const MAX_HTTP_BODY_BYTES: number;
 export declare const MAX_FS_BYTES: number;
+export declare const MAX_REQUEST_BYTES: number;
 export declare const MAX_KV_KEY_BYTES: number;
 export declare const MAX_LOG_BYTES: number;
 export declare const MAX_LOG_LINES_PER_CALL: number;

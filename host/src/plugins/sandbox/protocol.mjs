@@ -90,6 +90,8 @@ export const MAX_RANDOM_BYTES = 64 * 1024;
 export const MAX_HTTP_BODY_BYTES = 4 * 1024 * 1024;
 /** Largest file fs_read returns / fs_write accepts, bytes. */
 export const MAX_FS_BYTES = 4 * 1024 * 1024;
+/** Largest encoded host-function request, bytes (the largest payloads plus room for the rest). */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 /** Longest kv key, UTF-8 bytes. */
 export const MAX_KV_KEY_BYTES = 1024;
 /** Longest log message forwarded, UTF-8 bytes (longer ones are cut). */

@@ -20,7 +20,7 @@ import {
   CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
   CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, EXTISM_MODULE, HOST_MODULE,
   MAX_FS_BYTES, MAX_HTTP_BODY_BYTES, MAX_KV_KEY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES_PER_CALL,
-  MAX_RANDOM_BYTES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE, ST_PLUGIN_ERROR, ST_START_FAILED,
+  MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE, ST_PLUGIN_ERROR, ST_START_FAILED,
   ST_TIMEOUT, ST_TRAP, httpDenial,
 } from "./protocol.mjs";
 
@@ -74,13 +74,12 @@ let hostSeq = 0;
 // ---- host function helpers ------------------------------------------------------------------
 
 const DENIED = new Map();
-/** @param {string} capability */
-function deniedResponse(capability) {
-  let r = DENIED.get(capability);
+/** `{ok: false}` for a capability that is not granted, cached per function. */
+function deniedResponse(/** @type {string} */ fnName, /** @type {string} */ capability) {
+  let r = DENIED.get(fnName);
   if (r === undefined) {
-    r = packr.pack({ ok: false, error: `capability '${capability}' is not granted to this plugin` });
-    r = Uint8Array.from(r);
-    DENIED.set(capability, r);
+    r = Uint8Array.from(packr.pack({ ok: false, error: `${fnName}: capability '${capability}' is not granted to this plugin` }));
+    DENIED.set(fnName, r);
   }
   return r;
 }
@@ -136,13 +135,16 @@ function respond(ctx, bytes) {
  */
 function hostFunction(fnName, granted, capability, impl) {
   return (/** @type {import("@extism/extism").CallContext} */ ctx, /** @type {bigint} */ reqHandle) => {
-    if (!granted) return respond(ctx, deniedResponse(capability));
+    if (!granted) return respond(ctx, deniedResponse(fnName, capability));
     let resp;
     try {
       let req;
       if (reqHandle !== 0n) {
         const block = ctx.read(reqHandle);
         if (block === null) throw new GuestError("invalid request handle");
+        if (block.byteLength > MAX_REQUEST_BYTES) {
+          throw new GuestError(`request is ${block.byteLength} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`);
+        }
         try {
           req = unpackr.unpack(block.bytes());
         } catch (err) {
@@ -178,7 +180,7 @@ class HostRequestError extends Error {}
 function hostRequest(what, msg, transfer) {
   const id = ++hostSeq;
   const left = deadline - performance.now();
-  if (left <= 0) throw new HostTimeout(`the call exceeded its ${budgetMs} ms time limit before ${what}`);
+  if (left <= 0) throw new HostTimeout(`the call exceeded its time limit of ${budgetMs} ms before ${what}`);
   port.postMessage({ t: "host", id, ...msg, budgetMs: left }, transfer ?? []);
   for (;;) {
     const cur = Atomics.load(ctl, CTL_HOST_REPLY);
@@ -186,7 +188,7 @@ function hostRequest(what, msg, transfer) {
     const wait = deadline - performance.now();
     if (wait <= 0 || Atomics.wait(ctl, CTL_HOST_REPLY, cur, wait) === "timed-out") {
       if (Atomics.load(ctl, CTL_HOST_REPLY) >= id) break;
-      throw new HostTimeout(`the call exceeded its ${budgetMs} ms time limit while waiting for ${what}`);
+      throw new HostTimeout(`the call exceeded its time limit of ${budgetMs} ms while waiting for ${what}`);
     }
   }
   for (;;) {
