@@ -1,2 +1,28 @@
 export { createMemoryStore } from "./memory.js";
-export type { SessionStore } from "./types.js";
+export { createMemorySessionLog } from "./memory-log.js";
+export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
+export { StoreError, SeqConflictError, DuplicateEventError, type StoreErrorCode } from "./errors.js";
+export { formatSessionKey, parseSessionKey } from "./session-key.js";
+export { pendingMessages, TEXT_FIELD } from "./events.js";
+export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } from "./projection.js";
+export { redactEvent, redactText, REDACTION_PATTERNS, type RedactionPattern } from "./redact.js";
+export { EVENT_KINDS } from "./types.js";
+export type {
+  AppendOptions,
+  EventDataMap,
+  EventKind,
+  ListSessionsOptions,
+  NewSessionEvent,
+  ReadOptions,
+  SearchHit,
+  SearchOptions,
+  SessionEvent,
+  SessionEventOf,
+  SessionInfo,
+  SessionKeyParts,
+  SessionLog,
+  SessionLogOptions,
+  SessionPage,
+  SessionStore,
+  TurnStopReason,
+} from "./types.js";

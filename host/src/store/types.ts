@@ -10,3 +10,214 @@ export interface SessionStore<M> {
   /** Number of sessions with at least one message. */
   count(): number;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Event-sourced sessions
+// ---------------------------------------------------------------------------------------------
+
+/** Why a model turn stopped; mirrors the agent's `StopReason` plus room for future values. */
+export type TurnStopReason = "end_turn" | "tool_use" | "max_tokens" | "stop_sequence" | "refusal" | "other" | (string & {});
+
+/**
+ * The payload of each event kind.
+ *
+ * - `message_received`: a user's message arrived. `platformMessageId` (unique per channel +
+ *   account) and `idempotencyKey` (unique per store) are dedupe keys; appending a second event
+ *   with a key already stored fails with {@link DuplicateEventError}.
+ * - `turn_started` / `turn_ended`: bracket one agent run. A turn is *completed* when its
+ *   `turn_ended` is stored; an `error` event instead marks it failed.
+ * - `assistant_text`: model text (one event per model call, or several that concatenate).
+ * - `tool_use` / `tool_result`: a tool call and its outcome, matched by id.
+ * - `usage`: tokens of one model call.
+ * - `error`: the turn failed (`code` is the JSON-RPC error code the runtime raised).
+ * - `compaction`: `summary` replaces every event with `seq <= upToSeq` in the projection.
+ * - `reset`: logically clears the history: the projection and pending turns ignore everything up
+ *   to and including the latest reset. Written by `SessionLog.reset`; events stay readable.
+ */
+export interface EventDataMap {
+  message_received: {
+    content: string;
+    channel: string;
+    account: string;
+    peer: string;
+    platformMessageId?: string;
+    idempotencyKey?: string;
+  };
+  turn_started: { runId: string };
+  assistant_text: { text: string };
+  tool_use: { id: string; name: string; input: unknown };
+  tool_result: { toolUseId: string; content: string; isError: boolean };
+  usage: { inputTokens: number; outputTokens: number };
+  error: { code: number; message: string };
+  turn_ended: { runId: string; stopReason: TurnStopReason };
+  compaction: { summary: string; upToSeq: number };
+  reset: { reason?: string };
+}
+
+/** The kinds of session events. */
+export type EventKind = keyof EventDataMap;
+
+/** Every event kind, in a fixed order (useful for validation and schema checks). */
+export const EVENT_KINDS: readonly EventKind[] = [
+  "message_received",
+  "turn_started",
+  "assistant_text",
+  "tool_use",
+  "tool_result",
+  "usage",
+  "error",
+  "turn_ended",
+  "compaction",
+  "reset",
+];
+
+/**
+ * A stored event. `seq` numbers a session's events 1, 2, 3, … with no gaps; `at` is the time
+ * it happened (ms since the Unix epoch); `runId` ties events to one agent run.
+ */
+export type SessionEvent = {
+  [K in EventKind]: { sessionKey: string; seq: number; kind: K; data: EventDataMap[K]; at: number; runId?: string };
+}[EventKind];
+
+/** An event to append: the store assigns `sessionKey` and `seq`; `at` defaults to now (ms epoch). */
+export type NewSessionEvent = {
+  [K in EventKind]: { kind: K; data: EventDataMap[K]; at?: number; runId?: string };
+}[EventKind];
+
+/** The stored event of one kind. */
+export type SessionEventOf<K extends EventKind> = Extract<SessionEvent, { kind: K }>;
+
+/** The parts of a session key `agent:<agent>:<channel>:<account>:<peer>`, unescaped. */
+export interface SessionKeyParts {
+  agent: string;
+  channel: string;
+  account: string;
+  peer: string;
+}
+
+/** What the store knows about one session (its key's parts are stored as columns). */
+export interface SessionInfo extends SessionKeyParts {
+  sessionKey: string;
+  /** Seq of the newest event (= number of events). */
+  lastSeq: number;
+  /** Seq of the latest `reset` marker; 0 when never reset. */
+  resetSeq: number;
+  /** The latest `compaction` after the latest reset, if any. */
+  compaction?: { seq: number; upToSeq: number };
+  /** First and latest append, ms since the Unix epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Options of {@link SessionLog.append}. */
+export interface AppendOptions {
+  /**
+   * Optimistic concurrency: the caller's idea of the session's current last seq (0 for a new
+   * session). When it differs, nothing is written and {@link SeqConflictError} is thrown.
+   */
+  expectedSeq?: number;
+}
+
+/** Options of {@link SessionLog.read}. */
+export interface ReadOptions {
+  /** Return events with `seq > afterSeq`; default 0 (from the start). */
+  afterSeq?: number;
+  /** At most this many events; default: all. Page on with `afterSeq` = the last seq returned. */
+  limit?: number;
+}
+
+/** Options of {@link SessionLog.listSessions}. Filters compare the unescaped key parts exactly. */
+export interface ListSessionsOptions {
+  agent?: string;
+  channel?: string;
+  peer?: string;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+  /** Page size; default 100, at most 1000. */
+  limit?: number;
+}
+
+/** One page of sessions, ordered by session key. `nextCursor` is absent on the last page. */
+export interface SessionPage {
+  sessions: SessionInfo[];
+  nextCursor?: string;
+}
+
+/** Options of {@link SessionLog.search}. */
+export interface SearchOptions {
+  /** At most this many hits; default 20, at most 200. */
+  limit?: number;
+  /** Only this session. */
+  sessionKey?: string;
+}
+
+/** A search hit: the event and a relevance score (higher is better; comparable within one result). */
+export interface SearchHit {
+  event: SessionEvent;
+  score: number;
+}
+
+/**
+ * A durable, append-only log of session events. Every method throws {@link StoreError} (or a
+ * subclass) for store faults: `closed` after `close()`, `invalid_argument` for a malformed
+ * session key or event, `unavailable` when the database cannot be reached.
+ *
+ * **Reset** appends a `reset` marker (it does not delete): seqs keep growing, earlier events stay
+ * readable by `read` and `search`, dedupe keys stay taken, and the projection, `readHistory` and
+ * `pendingTurns` ignore everything up to the marker. Use `delete` to erase a session.
+ */
+export interface SessionLog {
+  /** Which back end this is, e.g. `memory`, `surrealkv`, `mem`, `ws`. */
+  readonly kind: string;
+  /**
+   * Appends events atomically (all or none) and returns their seqs, consecutive and in order.
+   * Appends to one session are serialized; different sessions proceed concurrently.
+   * `[]` appends nothing and returns `[]`.
+   * @throws StoreError `invalid_argument` (bad key or event), SeqConflictError (`expectedSeq`
+   *   differs), DuplicateEventError (a platform message id or idempotency key is taken)
+   */
+  append(sessionKey: string, events: readonly NewSessionEvent[], options?: AppendOptions): Promise<number[]>;
+  /** Events in seq order, paginated; `[]` for an unknown session. */
+  read(sessionKey: string, options?: ReadOptions): Promise<SessionEvent[]>;
+  /**
+   * The events the projection needs: those after the latest reset, starting at the latest
+   * compaction's covered range (the compaction event itself included). Feed to `projectHistory`.
+   */
+  readHistory(sessionKey: string): Promise<SessionEvent[]>;
+  /** The session's row, or `undefined` for an unknown session. */
+  info(sessionKey: string): Promise<SessionInfo | undefined>;
+  /** Sessions ordered by key, filtered by key parts, paginated with an opaque cursor. */
+  listSessions(options?: ListSessionsOptions): Promise<SessionPage>;
+  /** Appends a `reset` marker (see above); returns its seq. Creates the session if unknown. */
+  reset(sessionKey: string, reason?: string): Promise<number>;
+  /** Erases the session and all its events (and frees its dedupe keys); false if unknown. */
+  delete(sessionKey: string): Promise<boolean>;
+  /**
+   * Full-text search over text content (user messages, assistant text, tool results,
+   * compaction summaries, error messages), best first. Empty/blank query → `[]`.
+   */
+  search(query: string, options?: SearchOptions): Promise<SearchHit[]>;
+  /** The `message_received` event with this platform message id, if stored. */
+  findByPlatformMessageId(channel: string, account: string, platformMessageId: string): Promise<SessionEventOf<"message_received"> | undefined>;
+  /** The `message_received` event with this idempotency key, if stored. */
+  findByIdempotencyKey(idempotencyKey: string): Promise<SessionEventOf<"message_received"> | undefined>;
+  /**
+   * Messages whose turn never finished: `message_received` events after the session's latest
+   * reset that no `turn_ended`/`error` answered (see `pendingMessages` for the matching rule),
+   * oldest first per session. For crash recovery at start-up.
+   */
+  pendingTurns(): Promise<SessionEventOf<"message_received">[]>;
+  /** Releases the back end; later calls throw StoreError `closed`. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options shared by every {@link SessionLog} back end. */
+export interface SessionLogOptions {
+  /**
+   * Redact secrets from text fields before they are written (see `redact.ts`). `true` uses the
+   * default patterns; a function replaces the redactor. Default: off.
+   */
+  redact?: boolean | ((event: NewSessionEvent) => NewSessionEvent);
+  /** Clock for defaulted `at` and session timestamps, ms epoch; default `Date.now`. */
+  now?: () => number;
+}

@@ -1,0 +1,206 @@
+import { DuplicateEventError, SeqConflictError, StoreError } from "./errors.js";
+import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, TEXT_FIELD, tokenize } from "./events.js";
+import { decodeCursor, encodeCursor, pageLimit, searchLimit } from "./paging.js";
+import { parseSessionKey } from "./session-key.js";
+import type {
+  AppendOptions,
+  ListSessionsOptions,
+  NewSessionEvent,
+  ReadOptions,
+  SearchHit,
+  SearchOptions,
+  SessionEvent,
+  SessionEventOf,
+  SessionInfo,
+  SessionLog,
+  SessionLogOptions,
+  SessionPage,
+} from "./types.js";
+
+interface MemSession {
+  info: SessionInfo;
+  events: SessionEvent[];
+  openTurns: number;
+}
+
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+/**
+ * An in-process {@link SessionLog}: everything is lost when the process exits. Same semantics
+ * as the SurrealDB back end (the shared test suite runs against both), except `search`, which
+ * matches whole lower-cased words (all query words must occur; score = occurrences) where
+ * SurrealDB stems words and ranks with BM25. Events are stored as JSON copies, so callers may
+ * mutate what they pass in or get back.
+ */
+export function createMemorySessionLog(options: SessionLogOptions = {}): SessionLog {
+  const sessions = new Map<string, MemSession>();
+  const byPlatformKey = new Map<string, { key: string; seq: number }>();
+  const byIdempotencyKey = new Map<string, { key: string; seq: number }>();
+  const now = options.now ?? Date.now;
+  let closed = false;
+
+  const open = () => {
+    if (closed) throw new StoreError("closed", "the session log is closed");
+  };
+  const eventAt = (ref: { key: string; seq: number } | undefined): SessionEventOf<"message_received"> | undefined => {
+    if (!ref) return undefined;
+    const e = sessions.get(ref.key)?.events[ref.seq - 1];
+    return e?.kind === "message_received" ? clone(e) : undefined;
+  };
+
+  return {
+    kind: "memory",
+
+    async append(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<number[]> {
+      open();
+      const plan = prepareAppend(sessionKey, events, options);
+      const s = sessions.get(sessionKey);
+      const last = s?.info.lastSeq ?? 0;
+      if (opts.expectedSeq !== undefined && opts.expectedSeq !== last) throw new SeqConflictError(sessionKey, opts.expectedSeq, last);
+      if (plan.events.length === 0) return [];
+      for (const k of plan.platformKeys) if (byPlatformKey.has(k)) throw new DuplicateEventError("platformMessageId", (JSON.parse(k) as string[])[2]!);
+      for (const k of plan.idempotencyKeys) if (byIdempotencyKey.has(k)) throw new DuplicateEventError("idempotencyKey", k);
+      if (last < plan.minLastSeq) throw compactionRangeError(last, plan.minLastSeq);
+
+      const t = now();
+      const session: MemSession = s ?? {
+        info: { sessionKey, ...plan.parts, lastSeq: 0, resetSeq: 0, createdAt: t, updatedAt: t },
+        events: [],
+        openTurns: 0,
+      };
+      const seqs = plan.events.map((e, i) => {
+        const seq = last + 1 + i;
+        session.events.push(clone({ sessionKey, seq, ...e }) as SessionEvent);
+        if (e.kind === "message_received") {
+          if (e.data.platformMessageId !== undefined) byPlatformKey.set(platformKey(e.data.channel, e.data.account, e.data.platformMessageId), { key: sessionKey, seq });
+          if (e.data.idempotencyKey !== undefined) byIdempotencyKey.set(e.data.idempotencyKey, { key: sessionKey, seq });
+        }
+        return seq;
+      });
+      session.info.lastSeq = last + plan.events.length;
+      session.info.updatedAt = t;
+      session.openTurns = Math.max(plan.openFloor, session.openTurns + plan.openDelta);
+      if (plan.lastResetIndex >= 0) {
+        session.info.resetSeq = last + 1 + plan.lastResetIndex;
+        delete session.info.compaction;
+      }
+      if (plan.lastCompactionIndex >= 0) {
+        const c = plan.events[plan.lastCompactionIndex] as SessionEventOf<"compaction">;
+        session.info.compaction = { seq: last + 1 + plan.lastCompactionIndex, upToSeq: c.data.upToSeq };
+      }
+      sessions.set(sessionKey, session);
+      return seqs;
+    },
+
+    async read(sessionKey: string, opts: ReadOptions = {}): Promise<SessionEvent[]> {
+      open();
+      parseSessionKey(sessionKey);
+      const after = Math.max(0, Math.floor(opts.afterSeq ?? 0));
+      const events = sessions.get(sessionKey)?.events ?? [];
+      const end = opts.limit === undefined ? events.length : Math.min(events.length, after + Math.max(0, Math.floor(opts.limit)));
+      return clone(events.slice(after, end));
+    },
+
+    async readHistory(sessionKey: string): Promise<SessionEvent[]> {
+      open();
+      const s = sessions.get(sessionKey);
+      if (!s) return (parseSessionKey(sessionKey), []);
+      return clone(s.events.slice(historyStart(s.info.resetSeq, s.info.compaction)));
+    },
+
+    async info(sessionKey: string): Promise<SessionInfo | undefined> {
+      open();
+      parseSessionKey(sessionKey);
+      const s = sessions.get(sessionKey);
+      return s ? clone(s.info) : undefined;
+    },
+
+    async listSessions(opts: ListSessionsOptions = {}): Promise<SessionPage> {
+      open();
+      const limit = pageLimit(opts.limit);
+      const after = opts.cursor !== undefined ? decodeCursor(opts.cursor) : undefined;
+      const keys = [...sessions.keys()].sort();
+      const page: SessionInfo[] = [];
+      for (const key of keys) {
+        if (after !== undefined && key <= after) continue;
+        const info = sessions.get(key)!.info;
+        if (opts.agent !== undefined && info.agent !== opts.agent) continue;
+        if (opts.channel !== undefined && info.channel !== opts.channel) continue;
+        if (opts.peer !== undefined && info.peer !== opts.peer) continue;
+        if (page.length === limit) return { sessions: page, nextCursor: encodeCursor(page[page.length - 1]!.sessionKey) };
+        page.push(clone(info));
+      }
+      return { sessions: page };
+    },
+
+    async reset(sessionKey: string, reason?: string): Promise<number> {
+      const [seq] = await this.append(sessionKey, [{ kind: "reset", data: reason === undefined ? {} : { reason } }]);
+      return seq!;
+    },
+
+    async delete(sessionKey: string): Promise<boolean> {
+      open();
+      parseSessionKey(sessionKey);
+      const s = sessions.get(sessionKey);
+      if (!s) return false;
+      for (const e of s.events) {
+        if (e.kind !== "message_received") continue;
+        if (e.data.platformMessageId !== undefined) byPlatformKey.delete(platformKey(e.data.channel, e.data.account, e.data.platformMessageId));
+        if (e.data.idempotencyKey !== undefined) byIdempotencyKey.delete(e.data.idempotencyKey);
+      }
+      sessions.delete(sessionKey);
+      return true;
+    },
+
+    async search(query: string, opts: SearchOptions = {}): Promise<SearchHit[]> {
+      open();
+      const limit = searchLimit(opts.limit);
+      const terms = [...new Set(tokenize(String(query)))];
+      if (terms.length === 0) return [];
+      if (opts.sessionKey !== undefined) parseSessionKey(opts.sessionKey);
+      const hits: SearchHit[] = [];
+      for (const [key, s] of sessions) {
+        if (opts.sessionKey !== undefined && key !== opts.sessionKey) continue;
+        for (const e of s.events) {
+          const field = TEXT_FIELD[e.kind];
+          if (!field) continue;
+          const tokens = tokenize((e.data as unknown as Record<string, string>)[field]!);
+          let score = 0;
+          let all = true;
+          for (const t of terms) {
+            const n = tokens.reduce((c, x) => (x === t ? c + 1 : c), 0);
+            if (n === 0) all = false;
+            score += n;
+          }
+          if (all) hits.push({ event: e, score: score / Math.sqrt(tokens.length) });
+        }
+      }
+      hits.sort((a, b) => b.score - a.score || a.event.sessionKey.localeCompare(b.event.sessionKey) || a.event.seq - b.event.seq);
+      return clone(hits.slice(0, limit));
+    },
+
+    async findByPlatformMessageId(channel: string, account: string, platformMessageId: string) {
+      open();
+      return eventAt(byPlatformKey.get(platformKey(channel, account, platformMessageId)));
+    },
+
+    async findByIdempotencyKey(idempotencyKey: string) {
+      open();
+      return eventAt(byIdempotencyKey.get(idempotencyKey));
+    },
+
+    async pendingTurns(): Promise<SessionEventOf<"message_received">[]> {
+      open();
+      const out: SessionEventOf<"message_received">[] = [];
+      for (const key of [...sessions.keys()].sort()) {
+        const s = sessions.get(key)!;
+        if (s.openTurns > 0) out.push(...pendingMessages(s.events.slice(s.info.resetSeq)));
+      }
+      return clone(out);
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,17 @@
+import { sql as initial } from "./0001-initial.js";
+
+/** One schema change, applied once per database in version order. */
+export interface Migration {
+  /** 1, 2, 3, … without gaps. */
+  version: number;
+  name: string;
+  /** SurrealQL (SurrealDB 3.x syntax), run inside one transaction with the version's record. */
+  sql: string;
+}
+
+/**
+ * Every migration, oldest first. Add new ones at the end as `NNNN-name.ts` exporting `sql`;
+ * never edit an applied one. They are TypeScript strings (not `.surql` files) so the bundled
+ * host carries them.
+ */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "sessions and events", sql: initial }];

@@ -1,0 +1,202 @@
+/**
+ * Loading the SurrealDB SDK lazily, and the embedded engine exoclaw uses instead of
+ * `@surrealdb/node`'s `NodeEngine`.
+ *
+ * Why a own engine (measured with surrealdb 2.0.8 / @surrealdb/node 3.0.3 / SurrealDB 3.0.2):
+ * - `NodeEngine` reports a failed open (e.g. a directory locked by another process) only as an
+ *   engine `error` event the SDK never forwards, so `connect()` hangs for ever.
+ * - its `close()` does not await the native `free()`, so an immediate re-open races the lock;
+ * - it keeps a native `recv()` for live-query notifications pending; once the schema has an
+ *   index the native datastore is not released on `free()` (it holds a reference to itself),
+ *   that `recv()` never settles and the Node process never exits.
+ * This engine talks to the same native binding (loaded by `@surrealdb/node`'s own
+ * platform-specific loader), reports open failures, skips live queries (the store needs none)
+ * and keeps each on-disk datastore open once per process (see {@link acquireEmbedded}).
+ */
+import { createRequire } from "node:module";
+import type * as Sdk from "surrealdb";
+import { StoreError } from "../errors.js";
+
+/** The SDK module's type. */
+export type SurrealSdk = typeof Sdk;
+
+/** The native `SurrealNodeEngine` of `@surrealdb/node`. */
+interface NativeEngine {
+  execute(data: Uint8Array): Promise<Uint8Array>;
+  free(): Promise<void>;
+}
+
+interface NativeBinding {
+  SurrealNodeEngine: { connect(endpoint: string, options?: unknown): Promise<NativeEngine>; version(): string };
+}
+
+// A variable specifier keeps bundlers from pulling the packages into the host bundle, so the
+// gateway pays for them only when a SurrealDB store is configured.
+const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
+
+let sdkPromise: Promise<SurrealSdk> | undefined;
+let nativePromise: Promise<NativeBinding> | undefined;
+
+/**
+ * Imports the `surrealdb` SDK (once).
+ * @throws StoreError `unavailable` when the package is not installed
+ */
+export function loadSdk(): Promise<SurrealSdk> {
+  sdkPromise ??= dynamicImport("surrealdb").then(
+    (m) => m as SurrealSdk,
+    (err: unknown) => {
+      sdkPromise = undefined;
+      throw new StoreError("unavailable", `the SurrealDB store needs the "surrealdb" package: ${(err as Error).message}`, { cause: err });
+    },
+  );
+  return sdkPromise;
+}
+
+/**
+ * Loads `@surrealdb/node`'s native binding (once): imports the package, which loads the right
+ * binary for this platform with `require`, then takes the binding from the `require` cache.
+ * @throws StoreError `unavailable` when the package or its binary for this platform is missing
+ */
+export function loadNativeBinding(): Promise<NativeBinding> {
+  nativePromise ??= (async () => {
+    try {
+      await dynamicImport("@surrealdb/node");
+    } catch (err) {
+      throw new StoreError("unavailable", `the embedded SurrealDB engine (@surrealdb/node) does not load on ${process.platform}-${process.arch}: ${(err as Error).message}`, { cause: err });
+    }
+    const cache = createRequire(import.meta.url).cache;
+    for (const [file, mod] of Object.entries(cache)) {
+      if (!file.endsWith(".node")) continue;
+      const exports = mod?.exports as Partial<NativeBinding> | undefined;
+      if (typeof exports?.SurrealNodeEngine?.connect === "function") return exports as NativeBinding;
+    }
+    throw new StoreError("unavailable", "the embedded SurrealDB engine (@surrealdb/node) loaded, but its native binding was not found");
+  })().catch((err: unknown) => {
+    nativePromise = undefined;
+    throw err;
+  });
+  return nativePromise;
+}
+
+/** An embedded datastore shared by the logs of one process. */
+interface Shared {
+  native: Promise<NativeEngine>;
+  namespace: string;
+  database: string;
+}
+
+const onDisk = new Map<string, Shared>();
+
+function openError(displayUrl: string, err: unknown): StoreError {
+  const msg = err instanceof Error ? err.message : String(err);
+  const hint = /lock/i.test(msg) ? " (is another exoclaw process using this directory?)" : "";
+  return new StoreError("unavailable", `cannot open the SurrealDB store ${displayUrl}: ${msg}${hint}`, { cause: err });
+}
+
+/**
+ * A handle on an embedded datastore. `mem://` gives a fresh datastore freed on release. An
+ * on-disk (`surrealkv`) datastore is opened once per process and stays open until the process
+ * exits: the native engine does not release a datastore whose schema has indexes (so a second
+ * open of the directory in the same process would wait for a lock for ever), and keeping it
+ * lets a log be closed and reopened in one process. Every log on one directory must use the
+ * same namespace and database, because they share the native connection's session.
+ * @throws StoreError `unavailable` when the datastore cannot be opened; `invalid_argument` when
+ *   the directory is already open here with another namespace/database
+ */
+export async function acquireEmbedded(
+  target: { engine: "mem" | "surrealkv"; url: string; displayUrl: string; namespace: string; database: string },
+): Promise<{ native: NativeEngine; release(): Promise<void> }> {
+  const binding = await loadNativeBinding();
+  if (target.engine === "mem") {
+    const native = await binding.SurrealNodeEngine.connect(target.url).catch((err: unknown) => {
+      throw openError(target.displayUrl, err);
+    });
+    let released = false;
+    return {
+      native,
+      async release() {
+        if (released) return;
+        released = true;
+        await native.free();
+      },
+    };
+  }
+  let shared = onDisk.get(target.url);
+  if (shared && (shared.namespace !== target.namespace || shared.database !== target.database)) {
+    throw new StoreError(
+      "invalid_argument",
+      `${target.displayUrl} is already open in this process with namespace ${shared.namespace} and database ${shared.database}`,
+    );
+  }
+  if (!shared) {
+    const entry: Shared = { native: binding.SurrealNodeEngine.connect(target.url), namespace: target.namespace, database: target.database };
+    entry.native.catch(() => {
+      if (onDisk.get(target.url) === entry) onDisk.delete(target.url);
+    });
+    onDisk.set(target.url, entry);
+    shared = entry;
+  }
+  const native = await shared.native.catch((err: unknown) => {
+    throw openError(target.displayUrl, err);
+  });
+  return { native, release: async () => {} };
+}
+
+/**
+ * Builds the SDK engine class for embedded datastores (after the SDK is loaded). `acquire`
+ * opens the datastore; a failure is passed to `onFailure` (the SDK itself would wait for ever).
+ */
+export function embeddedEngineFactory(
+  sdk: SurrealSdk,
+  acquire: () => Promise<{ native: NativeEngine; release(): Promise<void> }>,
+  onFailure: (err: unknown) => void,
+): Sdk.EngineFactory {
+  class EmbeddedEngine extends sdk.RpcEngine implements Sdk.SurrealEngine {
+    features = new Set([sdk.Features.Transactions]);
+    readonly #events = new sdk.Publisher<Sdk.EngineEvents>();
+    #handle?: { native: NativeEngine; release(): Promise<void> };
+    #opening?: Promise<void>;
+
+    subscribe<K extends keyof Sdk.EngineEvents>(event: K, listener: (...payload: Sdk.EngineEvents[K]) => void): () => void {
+      return this.#events.subscribe(event, listener);
+    }
+
+    open(state: Sdk.ConnectionState): void {
+      this._state = state;
+      this.#opening = acquire().then(
+        (handle) => {
+          this.#handle = handle;
+          this.#events.publish("connected");
+        },
+        (err: unknown) => onFailure(err),
+      );
+    }
+
+    async close(): Promise<void> {
+      await this.#opening;
+      const handle = this.#handle;
+      this.#handle = undefined;
+      this._state = undefined;
+      if (handle) await handle.release();
+      this.#events.publish("disconnected");
+    }
+
+    ready(): void {}
+
+    liveQuery(): AsyncIterable<Sdk.LiveMessage> {
+      throw new sdk.UnsupportedFeatureError(sdk.Features.LiveQueries);
+    }
+
+    async send<Method extends string, Params extends unknown[] | undefined, Result>(request: Sdk.RpcRequest<Method, Params>): Promise<Result> {
+      const handle = this.#handle;
+      if (!handle) throw new sdk.ConnectionUnavailableError();
+      const payload = this._context.codecs.cbor.encode({ id: this._context.uniqueId(), ...request });
+      const response = this._context.codecs.cbor.decode(await handle.native.execute(payload)) as unknown;
+      if (response !== null && typeof response === "object" && "error" in response) {
+        throw sdk.parseRpcError((response as { error: Parameters<SurrealSdk["parseRpcError"]>[0] }).error);
+      }
+      return response as Result;
+    }
+  }
+  return (context) => new EmbeddedEngine(context);
+}

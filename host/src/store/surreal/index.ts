@@ -1,0 +1,608 @@
+/**
+ * The SurrealDB {@link SessionLog}: embedded (`mem://`, `surrealkv:///dir`) through
+ * `@surrealdb/node`, or a SurrealDB 3.x server (`ws://`, `wss://`) through the `surrealdb` SDK.
+ * Both packages are imported on first use, so a gateway with another store never loads them.
+ *
+ * **Server connections.** Opening fails fast: if the first connection attempt fails (refused,
+ * DNS, TLS, bad credentials) `createSurrealSessionLog` rejects with a StoreError naming the URL
+ * (never the credentials), or after `connectTimeoutMs`. Once connected, the SDK reconnects by
+ * itself when the socket drops (here: unlimited attempts, 0.5 s doubling to 10 s, ±10 %
+ * jitter), then signs in again and re-selects namespace and database. Calls made while it is
+ * reconnecting wait in the SDK and are re-sent once it is back; each store call gives up after
+ * `queryTimeoutMs` with StoreError `unavailable`. A re-sent append whose first send had
+ * committed is recognised by its batch id and answered with the original seqs instead of being
+ * applied twice (for the session's latest append; an earlier one could only be replayed after
+ * another append to the same session, which the in-process lane rules out).
+ */
+import { randomUUID } from "node:crypto";
+import type * as Sdk from "surrealdb";
+import { DuplicateEventError, SeqConflictError, StoreError } from "../errors.js";
+import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, splitText } from "../events.js";
+import { MIGRATIONS } from "../migrations/index.js";
+import { decodeCursor, encodeCursor, pageLimit, searchLimit } from "../paging.js";
+import { parseSessionKey } from "../session-key.js";
+import type {
+  AppendOptions,
+  EventKind,
+  ListSessionsOptions,
+  NewSessionEvent,
+  ReadOptions,
+  SearchHit,
+  SearchOptions,
+  SessionEvent,
+  SessionEventOf,
+  SessionInfo,
+  SessionLog,
+  SessionLogOptions,
+  SessionPage,
+} from "../types.js";
+import { acquireEmbedded, embeddedEngineFactory, loadSdk, type SurrealSdk } from "./engine.js";
+import { parseSurrealUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
+
+export { parseSurrealUrl, redactUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
+
+/** Options of {@link createSurrealSessionLog}. */
+export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlOptions {
+  /** `mem://`, `surrealkv:///abs/dir` (e.g. `<stateDir>/data`), `ws://host:8000`, `wss://…`. */
+  url: string;
+  /**
+   * Level of the server's system user: `root` (default), `namespace` or `database` (the
+   * user is defined on the configured namespace / database).
+   */
+  authLevel?: "root" | "namespace" | "database";
+  /** How long opening may take (connect, sign-in, migrations), ms; default 15000. */
+  connectTimeoutMs?: number;
+  /** How long one store call may take, ms; default 30000. */
+  queryTimeoutMs?: number;
+  /** Receives connection state changes in server mode (reconnecting, reconnected). */
+  logger?: { info(message: string): void; warn(message: string): void };
+}
+
+const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
+const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
+
+interface EventRow {
+  id: Sdk.RecordId;
+  kind: EventKind;
+  at: number | bigint;
+  run_id?: string;
+  data: string;
+  text?: string;
+}
+
+interface SessionRow {
+  id: Sdk.RecordId;
+  agent: string;
+  channel: string;
+  account: string;
+  peer: string;
+  last_seq: number | bigint;
+  reset_seq: number | bigint;
+  compaction_seq?: number | bigint;
+  compaction_up_to?: number | bigint;
+  open_turns: number | bigint;
+  created_at: number | bigint;
+  updated_at: number | bigint;
+}
+
+function toEvent(row: EventRow): SessionEvent {
+  const [sessionKey, seq] = row.id.id as [string, number | bigint];
+  const e: Record<string, unknown> = {
+    sessionKey,
+    seq: Number(seq),
+    kind: row.kind,
+    data: joinText(row.kind, JSON.parse(row.data) as Record<string, unknown>, row.text),
+    at: Number(row.at),
+  };
+  if (row.run_id !== undefined && row.run_id !== null) e.runId = row.run_id;
+  return e as SessionEvent;
+}
+
+function toInfo(row: SessionRow): SessionInfo {
+  const info: SessionInfo = {
+    sessionKey: String(row.id.id),
+    agent: row.agent,
+    channel: row.channel,
+    account: row.account,
+    peer: row.peer,
+    lastSeq: Number(row.last_seq),
+    resetSeq: Number(row.reset_seq),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+  if (row.compaction_seq !== undefined && row.compaction_seq !== null) {
+    info.compaction = { seq: Number(row.compaction_seq), upToSeq: Number(row.compaction_up_to) };
+  }
+  return info;
+}
+
+const SQL = {
+  append: `
+BEGIN TRANSACTION;
+LET $s = SELECT * FROM ONLY type::record('session', $key);
+IF $s != NONE AND $s.last_batch = $batch { THROW 'exoclaw:replay:' + <string> $s.last_batch_first; };
+LET $last = $s.last_seq ?? 0;
+IF $expected != NONE AND $expected != $last { THROW 'exoclaw:conflict:' + <string> $last; };
+IF $last < $min_last { THROW 'exoclaw:compaction:' + <string> $last; };
+UPSERT type::record('session', $key) CONTENT {
+  agent: $parts.agent, channel: $parts.channel, account: $parts.account, peer: $parts.peer,
+  last_seq: $last + array::len($events),
+  reset_seq: IF $reset_i != NONE { $last + 1 + $reset_i } ELSE { $s.reset_seq ?? 0 },
+  compaction_seq: IF $comp_i != NONE { $last + 1 + $comp_i } ELSE IF $reset_i != NONE { NONE } ELSE { $s.compaction_seq },
+  compaction_up_to: IF $comp_i != NONE { $comp_up } ELSE IF $reset_i != NONE { NONE } ELSE { $s.compaction_up_to },
+  open_turns: math::max([$open_floor, ($s.open_turns ?? 0) + $open_delta]),
+  created_at: $s.created_at ?? $now,
+  updated_at: $now,
+  last_batch: $batch,
+  last_batch_first: $last + 1
+} RETURN NONE;
+FOR $i IN 0..array::len($events) {
+  CREATE type::record('event', [$key, $last + 1 + $i]) CONTENT $events[$i] RETURN NONE;
+};
+RETURN $last;
+COMMIT TRANSACTION;`,
+  read: `SELECT * FROM event:[$key, $lo]..=[$key, $hi];`,
+  info: `SELECT * FROM ONLY type::record('session', $key);`,
+  history: `
+LET $s = SELECT * FROM ONLY type::record('session', $key);
+LET $lo = IF $s = NONE { 1 } ELSE { math::max([$s.reset_seq, IF $s.compaction_seq != NONE { math::min([$s.compaction_up_to, $s.compaction_seq - 1]) } ELSE { 0 }]) + 1 };
+LET $hi = $s.last_seq ?? 0;
+SELECT * FROM event:[$key, $lo]..=[$key, $hi];`,
+  list: `
+SELECT * FROM session
+WHERE ($agent = NONE OR agent = $agent) AND ($channel = NONE OR channel = $channel) AND ($peer = NONE OR peer = $peer)
+  AND ($after = NONE OR id > type::record('session', $after))
+ORDER BY id LIMIT $limit;`,
+  delete: `
+BEGIN TRANSACTION;
+LET $s = SELECT * FROM ONLY type::record('session', $key);
+LET $hi = $s.last_seq ?? 0;
+IF $s != NONE { DELETE event:[$key, 1]..=[$key, $hi]; DELETE type::record('session', $key); };
+RETURN $s != NONE;
+COMMIT TRANSACTION;`,
+  search: `SELECT *, search::score(1) AS score FROM event WHERE text @1@ $q ORDER BY score DESC LIMIT $limit;`,
+  searchSession: `SELECT *, search::score(1) AS score FROM event WHERE text @1@ $q AND record::id(id)[0] = $key ORDER BY score DESC LIMIT $limit;`,
+  byPm: `SELECT * FROM event WHERE pm_key = $k LIMIT 1;`,
+  byIdem: `SELECT * FROM event WHERE idem_key = $k LIMIT 1;`,
+  open: `SELECT * FROM session WHERE open_turns > 0 ORDER BY id;`,
+};
+
+/** A server error that only says an earlier statement of the transaction failed. */
+function isKnockOn(err: unknown): boolean {
+  const kind = (err as { details?: { kind?: string } } | undefined)?.details?.kind;
+  return kind === "NotExecuted" || kind === "Cancelled";
+}
+
+function isRetryable(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return !/exoclaw:/.test(msg) && /conflict|can be retried|resource busy/i.test(msg);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StoreError("unavailable", what())), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Opens a SurrealDB session log and applies pending schema migrations.
+ * @throws StoreError `invalid_argument` (bad URL/options), `unavailable` (cannot open or reach
+ *   the database, bad credentials, timeout; the message names the URL without credentials),
+ *   `schema` (server older than 3.0, or a database migrated by a newer exoclaw)
+ */
+export async function createSurrealSessionLog(options: SurrealSessionLogOptions): Promise<SessionLog> {
+  const target = parseSurrealUrl(options.url, options);
+  const sdk = await loadSdk();
+  const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
+  const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
+  const db = await withTimeout(connect(sdk, target, options), connectTimeoutMs, () => `cannot reach the SurrealDB store ${target.displayUrl}: no connection within ${connectTimeoutMs} ms`).catch(
+    (err: unknown) => {
+      throw err instanceof StoreError ? err : new StoreError("unavailable", `cannot open the SurrealDB store ${target.displayUrl}: ${(err as Error).message}`, { cause: err });
+    },
+  );
+  try {
+    await withTimeout(migrate(db, target), connectTimeoutMs, () => `SurrealDB store ${target.displayUrl}: schema set-up took longer than ${connectTimeoutMs} ms`);
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+  return surrealLog(db, target, options, queryTimeoutMs);
+}
+
+async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealSessionLogOptions): Promise<Sdk.Surreal> {
+  let fail: (err: unknown) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => {});
+
+  if (target.engine === "mem" || target.engine === "surrealkv") {
+    const engine = embeddedEngineFactory(sdk, () => acquireEmbedded({ ...target, engine: target.engine as "mem" | "surrealkv" }), fail);
+    const db = new sdk.Surreal({ engines: { [target.engine]: engine } });
+    await Promise.race([db.connect(target.url, { namespace: target.namespace, database: target.database }), failed]);
+    return db;
+  }
+
+  const websocketImpl = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket ?? ((await dynamicImport("ws")) as { WebSocket: typeof WebSocket }).WebSocket;
+  const db = new sdk.Surreal({ engines: sdk.createRemoteEngines(), websocketImpl });
+  const creds = target.credentials!;
+  const level = options.authLevel ?? "root";
+  const authentication =
+    level === "root"
+      ? { username: creds.username, password: creds.password }
+      : level === "namespace"
+        ? { namespace: target.namespace, username: creds.username, password: creds.password }
+        : { namespace: target.namespace, database: target.database, username: creds.username, password: creds.password };
+  let lastError: unknown;
+  let connected = false;
+  const stop = (why: string) => {
+    if (connected) return;
+    const cause = lastError instanceof Error ? `: ${lastError.message}` : "";
+    void db.close().catch(() => {});
+    fail(new StoreError("unavailable", `cannot reach the SurrealDB server ${target.displayUrl} (${why}${cause})`, { cause: lastError }));
+  };
+  const unsubscribe = [
+    db.subscribe("reconnecting", () => {
+      if (!connected) stop("connection failed");
+      else options.logger?.warn(`SurrealDB store ${target.displayUrl}: connection lost, reconnecting`);
+    }),
+    db.subscribe("disconnected", () => stop("disconnected")),
+    db.subscribe("connected", () => {
+      if (connected) options.logger?.info(`SurrealDB store ${target.displayUrl}: reconnected`);
+    }),
+  ];
+  try {
+    await Promise.race([
+      db.connect(target.url, {
+        namespace: target.namespace,
+        database: target.database,
+        authentication,
+        reconnect: {
+          enabled: true,
+          attempts: -1,
+          retryDelay: 500,
+          retryDelayMax: 10_000,
+          retryDelayMultiplier: 2,
+          retryDelayJitter: 0.1,
+          catch: (err: Error) => {
+            lastError = err;
+            return true;
+          },
+        },
+      }),
+      failed,
+    ]);
+  } catch (err) {
+    for (const u of unsubscribe) u();
+    await db.close().catch(() => {});
+    if (err instanceof StoreError) throw err;
+    // Sign-in and version errors come from the server; their messages hold no credentials.
+    throw new StoreError("unavailable", `cannot open the SurrealDB store ${target.displayUrl}: ${(err as Error).message}`, { cause: err });
+  }
+  connected = true;
+  return db;
+}
+
+/** Runs the migrations this database has not seen, each in its own transaction. */
+async function migrate(db: Sdk.Surreal, target: SurrealTarget): Promise<void> {
+  const { version } = await db.version();
+  const major = Number(/(\d+)\.\d+/.exec(version)?.[1] ?? "0");
+  if (major < 3) throw new StoreError("schema", `SurrealDB store ${target.displayUrl}: server ${version} is too old; the schema needs SurrealDB 3.x`);
+  if (target.engine === "ws" || target.engine === "wss") {
+    // Best effort: a namespace- or database-level user may not define these, but then they exist.
+    await db
+      .query(`DEFINE NAMESPACE IF NOT EXISTS ${target.namespace}; USE NS ${target.namespace}; DEFINE DATABASE IF NOT EXISTS ${target.database};`)
+      .collect()
+      .catch(() => {});
+    await db.use({ namespace: target.namespace, database: target.database });
+  }
+  await db
+    .query(
+      `DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS name ON migration TYPE string;
+DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
+    )
+    .collect();
+  const applied = async () => {
+    const [rows] = await db.query<[{ id: Sdk.RecordId }[]]>(`SELECT id FROM migration;`).collect();
+    return new Set(rows.map((r) => Number(r.id.id)));
+  };
+  let done = await applied();
+  const newest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+  const ahead = [...done].filter((v) => v > newest);
+  if (ahead.length > 0) {
+    throw new StoreError("schema", `SurrealDB store ${target.displayUrl} has schema version ${Math.max(...ahead)}, newer than this exoclaw knows (${newest})`);
+  }
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    const responses = await db
+      .query(`BEGIN TRANSACTION;\n${m.sql}\nCREATE type::record('migration', $version) CONTENT { name: $name, applied_at: $now };\nCOMMIT TRANSACTION;`, {
+        version: m.version,
+        name: m.name,
+        now: Date.now(),
+      })
+      .responses();
+    const failure = responses.find((r) => !r.success && !isKnockOn(r.error)) ?? responses.find((r) => !r.success);
+    if (failure && !failure.success) {
+      // Another process may have applied it at the same time.
+      done = await applied();
+      if (done.has(m.version)) continue;
+      throw new StoreError("schema", `SurrealDB store ${target.displayUrl}: migration ${m.version} (${m.name}) failed: ${failure.error.message}`, { cause: failure.error });
+    }
+  }
+}
+
+function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSessionLogOptions, queryTimeoutMs: number): SessionLog {
+  const lanes = new Map<string, Promise<void>>();
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  const now = options.now ?? Date.now;
+
+  const ensureOpen = () => {
+    if (closed) throw new StoreError("closed", "the session log is closed");
+  };
+
+  /** Runs one query; returns each statement's result; throws the first real statement error. */
+  const exec = async (sql: string, vars: Record<string, unknown>): Promise<unknown[]> => {
+    const responses = await withTimeout(db.query(sql, vars).responses(), queryTimeoutMs, () => `no answer from the SurrealDB store ${target.displayUrl} within ${queryTimeoutMs} ms`);
+    const failure = responses.find((r) => !r.success && !isKnockOn(r.error)) ?? responses.find((r) => !r.success);
+    if (failure && !failure.success) throw failure.error;
+    return responses.map((r) => (r.success ? r.result : undefined));
+  };
+
+  /** `exec` with retries on transaction conflicts, and any other failure as a StoreError. */
+  const run = async (sql: string, vars: Record<string, unknown>): Promise<unknown[]> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await exec(sql, vars);
+      } catch (err) {
+        if (err instanceof StoreError) throw err;
+        if (isRetryable(err) && attempt < 8) {
+          await new Promise((r) => setTimeout(r, Math.random() * 2 ** attempt));
+          continue;
+        }
+        throw err;
+      }
+    }
+  };
+
+  const internal = (what: string, err: unknown): StoreError =>
+    err instanceof StoreError ? err : new StoreError("internal", `SurrealDB store ${target.displayUrl}: ${what} failed: ${(err as Error).message}`, { cause: err });
+
+  /** One operation per session key at a time, in call order. */
+  const inLane = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    const prev = lanes.get(key) ?? Promise.resolve();
+    const result = prev.then(fn);
+    const tail = result.then(
+      () => {},
+      () => {},
+    );
+    lanes.set(key, tail);
+    void tail.then(() => {
+      if (lanes.get(key) === tail) lanes.delete(key);
+    });
+    return result;
+  };
+
+  const readEvents = async (sessionKey: string, lo: number, hi: number): Promise<SessionEvent[]> => {
+    if (hi < lo) return [];
+    const [rows] = (await run(SQL.read, { key: sessionKey, lo, hi })) as [EventRow[]];
+    return rows.map(toEvent);
+  };
+
+  const findOne = async (sql: string, k: string): Promise<SessionEventOf<"message_received"> | undefined> => {
+    ensureOpen();
+    try {
+      const [rows] = (await run(sql, { k })) as [EventRow[]];
+      const e = rows[0] ? toEvent(rows[0]) : undefined;
+      return e?.kind === "message_received" ? e : undefined;
+    } catch (err) {
+      throw internal("lookup", err);
+    }
+  };
+
+  const log: SessionLog = {
+    kind: target.engine,
+
+    append(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<number[]> {
+      try {
+        ensureOpen();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      let plan: ReturnType<typeof prepareAppend>;
+      try {
+        plan = prepareAppend(sessionKey, events, options);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return inLane(sessionKey, async () => {
+        if (plan.events.length === 0) {
+          if (opts.expectedSeq !== undefined) {
+            const info = await log.info(sessionKey);
+            const last = info?.lastSeq ?? 0;
+            if (last !== opts.expectedSeq) throw new SeqConflictError(sessionKey, opts.expectedSeq, last);
+          }
+          return [];
+        }
+        const rows = plan.events.map((e, i) => {
+          const { text, rest } = splitText(e);
+          const row: Record<string, unknown> = { kind: e.kind, at: e.at, data: JSON.stringify(rest) };
+          if (e.runId !== undefined) row.run_id = e.runId;
+          if (text !== undefined) row.text = text;
+          if (e.kind === "message_received") {
+            if (e.data.platformMessageId !== undefined) row.pm_key = platformKey(e.data.channel, e.data.account, e.data.platformMessageId);
+            if (e.data.idempotencyKey !== undefined) row.idem_key = e.data.idempotencyKey;
+          }
+          return [i, row] as const;
+        });
+        const compaction = plan.lastCompactionIndex >= 0 ? (plan.events[plan.lastCompactionIndex] as SessionEventOf<"compaction">) : undefined;
+        const vars = {
+          key: sessionKey,
+          parts: plan.parts,
+          events: rows.map(([, r]) => r),
+          batch: randomUUID(),
+          expected: opts.expectedSeq,
+          min_last: plan.minLastSeq,
+          now: now(),
+          reset_i: plan.lastResetIndex >= 0 ? plan.lastResetIndex : undefined,
+          comp_i: compaction ? plan.lastCompactionIndex : undefined,
+          comp_up: compaction?.data.upToSeq,
+          open_floor: plan.openFloor,
+          open_delta: plan.openDelta,
+        };
+        const n = plan.events.length;
+        let last: number;
+        try {
+          const results = await run(SQL.append, vars);
+          last = Number(results[results.length - 2]);
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          const thrown = /exoclaw:(\w+):(-?\d+)/.exec(msg);
+          if (thrown?.[1] === "replay") last = Number(thrown[2]) - 1;
+          else if (thrown?.[1] === "conflict") throw new SeqConflictError(sessionKey, opts.expectedSeq!, Number(thrown[2]));
+          else if (thrown?.[1] === "compaction") throw compactionRangeError(Number(thrown[2]), plan.minLastSeq);
+          else if (/event_pm_key|event_idem_key/.test(msg)) throw await duplicateOf(plan, err);
+          else throw internal("append", err);
+        }
+        return Array.from({ length: n }, (_, i) => last + 1 + i);
+      });
+    },
+
+    async read(sessionKey: string, opts: ReadOptions = {}): Promise<SessionEvent[]> {
+      ensureOpen();
+      parseSessionKey(sessionKey);
+      const after = Math.max(0, Math.floor(opts.afterSeq ?? 0));
+      const limit = opts.limit === undefined ? EVENT_LIMIT_ALL : Math.max(0, Math.floor(opts.limit));
+      try {
+        return await readEvents(sessionKey, after + 1, Math.min(EVENT_LIMIT_ALL, after + limit));
+      } catch (err) {
+        throw internal("read", err);
+      }
+    },
+
+    async readHistory(sessionKey: string): Promise<SessionEvent[]> {
+      ensureOpen();
+      parseSessionKey(sessionKey);
+      try {
+        const results = await run(SQL.history, { key: sessionKey });
+        return (results[results.length - 1] as EventRow[]).map(toEvent);
+      } catch (err) {
+        throw internal("readHistory", err);
+      }
+    },
+
+    async info(sessionKey: string): Promise<SessionInfo | undefined> {
+      ensureOpen();
+      parseSessionKey(sessionKey);
+      try {
+        const [row] = (await run(SQL.info, { key: sessionKey })) as [SessionRow | undefined];
+        return row ? toInfo(row) : undefined;
+      } catch (err) {
+        throw internal("info", err);
+      }
+    },
+
+    async listSessions(opts: ListSessionsOptions = {}): Promise<SessionPage> {
+      ensureOpen();
+      const limit = pageLimit(opts.limit);
+      const after = opts.cursor !== undefined ? decodeCursor(opts.cursor) : undefined;
+      try {
+        const [rows] = (await run(SQL.list, { agent: opts.agent, channel: opts.channel, peer: opts.peer, after, limit: limit + 1 })) as [SessionRow[]];
+        const sessions = rows.slice(0, limit).map(toInfo);
+        return rows.length > limit ? { sessions, nextCursor: encodeCursor(sessions[sessions.length - 1]!.sessionKey) } : { sessions };
+      } catch (err) {
+        throw internal("listSessions", err);
+      }
+    },
+
+    async reset(sessionKey: string, reason?: string): Promise<number> {
+      const [seq] = await log.append(sessionKey, [{ kind: "reset", data: reason === undefined ? {} : { reason } }]);
+      return seq!;
+    },
+
+    delete(sessionKey: string): Promise<boolean> {
+      try {
+        ensureOpen();
+        parseSessionKey(sessionKey);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return inLane(sessionKey, async () => {
+        try {
+          const results = await run(SQL.delete, { key: sessionKey });
+          return results[results.length - 2] === true;
+        } catch (err) {
+          throw internal("delete", err);
+        }
+      });
+    },
+
+    async search(query: string, opts: SearchOptions = {}): Promise<SearchHit[]> {
+      ensureOpen();
+      const limit = searchLimit(opts.limit);
+      const q = String(query).trim();
+      if (!/[\p{L}\p{N}]/u.test(q)) return [];
+      if (opts.sessionKey !== undefined) parseSessionKey(opts.sessionKey);
+      try {
+        const [rows] = (await run(opts.sessionKey === undefined ? SQL.search : SQL.searchSession, { q, limit, key: opts.sessionKey })) as [(EventRow & { score: number })[]];
+        return rows.map((r) => ({ event: toEvent(r), score: Number(r.score) }));
+      } catch (err) {
+        throw internal("search", err);
+      }
+    },
+
+    findByPlatformMessageId(channel: string, account: string, platformMessageId: string) {
+      return findOne(SQL.byPm, platformKey(channel, account, platformMessageId));
+    },
+
+    findByIdempotencyKey(idempotencyKey: string) {
+      return findOne(SQL.byIdem, idempotencyKey);
+    },
+
+    async pendingTurns(): Promise<SessionEventOf<"message_received">[]> {
+      ensureOpen();
+      try {
+        const [rows] = (await run(SQL.open, {})) as [SessionRow[]];
+        const out: SessionEventOf<"message_received">[] = [];
+        for (const row of rows) {
+          const info = toInfo(row);
+          out.push(...pendingMessages(await readEvents(info.sessionKey, info.resetSeq + 1, info.lastSeq)));
+        }
+        return out;
+      } catch (err) {
+        throw internal("pendingTurns", err);
+      }
+    },
+
+    close(): Promise<void> {
+      closing ??= (async () => {
+        closed = true;
+        await Promise.all([...lanes.values()]);
+        await db.close().catch(() => {});
+      })();
+      return closing;
+    },
+  };
+
+  /** Which dedupe key of the batch is taken (the unique index error does not say it reliably). */
+  async function duplicateOf(plan: ReturnType<typeof prepareAppend>, cause: unknown): Promise<StoreError> {
+    for (const k of plan.platformKeys) {
+      if (await findOne(SQL.byPm, k).catch(() => undefined)) return new DuplicateEventError("platformMessageId", (JSON.parse(k) as string[])[2]!);
+    }
+    for (const k of plan.idempotencyKeys) {
+      if (await findOne(SQL.byIdem, k).catch(() => undefined)) return new DuplicateEventError("idempotencyKey", k);
+    }
+    return internal("append", cause);
+  }
+
+  return log;
+}

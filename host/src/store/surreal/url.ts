@@ -1,0 +1,89 @@
+import { isAbsolute } from "node:path";
+import { StoreError } from "../errors.js";
+
+/** Where a SurrealDB session log lives, parsed from its URL and options. */
+export interface SurrealTarget {
+  /** `mem` (embedded, in memory), `surrealkv` (embedded, on disk) or `ws`/`wss` (a server). */
+  engine: "mem" | "surrealkv" | "ws" | "wss";
+  /** The URL handed to the SDK: credentials removed; `surrealkv:///abs/path`, `mem://`, `ws://host:port/rpc`. */
+  url: string;
+  /** The URL for messages and logs: like `url`, without query string either. Never contains credentials. */
+  displayUrl: string;
+  /** Absolute directory of a `surrealkv` store. */
+  path?: string;
+  namespace: string;
+  database: string;
+  /** Sign-in for server mode (from the options, else from the URL's user info). */
+  credentials?: { username: string; password: string };
+}
+
+/** Options that complete a URL. */
+export interface SurrealUrlOptions {
+  namespace?: string;
+  database?: string;
+  username?: string;
+  password?: string;
+}
+
+/** Default namespace and database. */
+export const DEFAULT_NAMESPACE = "exoclaw";
+export const DEFAULT_DATABASE = "sessions";
+
+/** The URL with any user info and query string removed, for messages. Never throws. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return u.toString();
+  } catch {
+    // Not a URL: drop anything that looks like user info.
+    return String(url).replace(/\/\/[^/@]*@/, "//***@").replace(/\?.*$/, "");
+  }
+}
+
+/**
+ * Parses a SurrealDB URL: `mem://`, `surrealkv:///abs/dir` (also `surrealkv://` + an absolute
+ * path), `ws://host:port[/rpc]`, `wss://…`. Credentials may come as options or as URL user info
+ * (`ws://user:pass@host:8000`, percent-encoded); options win. They are removed from `url`.
+ * @throws StoreError `invalid_argument` for another scheme, a relative surrealkv path, a server
+ *   URL without credentials, or a namespace/database name other than letters, digits and `_`
+ */
+export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): SurrealTarget {
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
+  const database = options.database ?? DEFAULT_DATABASE;
+  for (const [what, v] of [["namespace", namespace], ["database", database]] as const) {
+    if (!/^[A-Za-z0-9_]+$/.test(v)) throw new StoreError("invalid_argument", `SurrealDB ${what} may use letters, digits and _: ${JSON.stringify(v)}`);
+  }
+  const display = redactUrl(url);
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(String(url))?.[1]?.toLowerCase();
+  if (scheme === "mem") return { engine: "mem", url: "mem://", displayUrl: "mem://", namespace, database };
+  if (scheme === "surrealkv") {
+    const path = String(url).slice("surrealkv://".length);
+    if (!String(url).toLowerCase().startsWith("surrealkv://") || !isAbsolute(path) || path.includes("?")) {
+      throw new StoreError("invalid_argument", `a surrealkv URL needs an absolute directory, like surrealkv:///var/lib/exoclaw/data; got ${display}`);
+    }
+    return { engine: "surrealkv", url: `surrealkv://${path}`, displayUrl: `surrealkv://${path}`, path, namespace, database };
+  }
+  if (scheme === "ws" || scheme === "wss") {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new StoreError("invalid_argument", `not a valid SurrealDB server URL: ${display}`);
+    }
+    const fromUrl = u.username ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined;
+    u.username = "";
+    u.password = "";
+    if (!u.pathname.endsWith("/rpc")) u.pathname = u.pathname.replace(/\/$/, "") + "/rpc";
+    const username = options.username ?? fromUrl?.username;
+    const password = options.password ?? fromUrl?.password;
+    if (!username || password === undefined) {
+      throw new StoreError("invalid_argument", `SurrealDB server ${redactUrl(u.toString())} needs a username and password (options or user info in the URL)`);
+    }
+    return { engine: scheme, url: u.toString(), displayUrl: redactUrl(u.toString()), namespace, database, credentials: { username, password } };
+  }
+  throw new StoreError("invalid_argument", `unsupported SurrealDB URL ${display}: use mem://, surrealkv:///abs/dir, ws:// or wss://`);
+}
