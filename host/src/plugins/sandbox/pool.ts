@@ -7,8 +7,8 @@ import { wasmApi, type WasmModule } from "../wasm.js";
 import { KvError, openKvStore, releaseKvStore, type KvStore } from "./kv.js";
 import { prepareModule, type PreparedModule } from "./module.js";
 import {
-  CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
-  CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE,
+  CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
+  CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, MAIN_SPIN_MS, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE,
   ST_PLUGIN_ERROR, ST_START_FAILED, ST_TIMEOUT, ST_TRAP, type HostReply, type HostRequest, type WorkerToMain,
 } from "./protocol.mjs";
 import { HostHttpError, redactSecrets } from "./services.js";
@@ -63,6 +63,28 @@ interface Slot {
 }
 
 type Failure = { ok: false; kind: CallFailureKind; message: string };
+
+// A call that finishes within the main-thread spin completes without yielding to the event
+// loop; a caller looping over such calls would starve timers and I/O. So after this many
+// consecutive such completions (across all pools) a call waits for the next macrotask.
+const MAX_SYNC_COMPLETIONS = 32;
+let syncCompletions = 0;
+let syncResetScheduled = false;
+
+function resetSyncCompletions(): void {
+  syncCompletions = 0;
+  syncResetScheduled = false;
+}
+
+/** Counts a call that completed without yielding; resolves at once, or after a macrotask turn. */
+function yieldIfStarving(): Promise<void> | null {
+  syncCompletions++;
+  if (!syncResetScheduled) {
+    syncResetScheduled = true;
+    setImmediate(resetSyncCompletions);
+  }
+  return syncCompletions > MAX_SYNC_COMPLETIONS ? new Promise((resolve) => setImmediate(resolve)) : null;
+}
 type Waiter = (got: Slot | Failure) => void;
 
 function errorMessage(err: unknown): string {
@@ -99,6 +121,8 @@ class Pool implements SandboxPool {
   private readonly durations = new Float64Array(DURATION_SAMPLES);
   private durationCount = 0;
   private readonly debugLogs: boolean;
+  /** Moving average of the worker-side execution time of calls, ms (decides the main-thread spin). */
+  private execAvgMs = 0;
 
   constructor(options: SandboxPoolOptions) {
     this.options = options;
@@ -430,6 +454,12 @@ class Pool implements SandboxPool {
     if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
     const deadline = performance.now() + timeoutMs;
     let timedOut = false;
+    let yielded = false;
+    if (this.execAvgMs < MAIN_SPIN_MS) {
+      // Quick plugin: poll briefly instead of paying a thread wake-up (see protocol.mjs).
+      const until = performance.now() + MAIN_SPIN_MS;
+      while (Atomics.load(ctl, CTL_RESP) !== seq && performance.now() < until);
+    }
     for (;;) {
       if (slot.interrupt !== null || Atomics.load(ctl, CTL_RESP) === seq) break;
       const left = deadline - performance.now();
@@ -438,13 +468,19 @@ class Pool implements SandboxPool {
         break;
       }
       const w = waitAsync(ctl, CTL_RESP, seq - 1, left);
-      if (w.async) await w.value;
-      else if (w.value === "not-equal" && Atomics.load(ctl, CTL_RESP) !== seq) {
+      if (w.async) {
+        yielded = true;
+        await w.value;
+      } else if (w.value === "not-equal" && Atomics.load(ctl, CTL_RESP) !== seq) {
         // Cannot happen with a sound worker; never spin on it.
         this.interrupt(slot, "trap", `plugin '${this.name}': the sandbox worker broke the call protocol; the instance was stopped`);
       }
     }
     if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
+    if (!yielded) {
+      const turn = yieldIfStarving();
+      if (turn !== null) await turn;
+    }
 
     if (slot.interrupt !== null) {
       const { kind, message } = slot.interrupt;
@@ -461,6 +497,7 @@ class Pool implements SandboxPool {
 
     const status = ctl[CTL_STATUS] as number;
     const len = ctl[CTL_OUT_LEN] as number;
+    this.execAvgMs = this.execAvgMs * 0.9 + ((ctl[CTL_EXEC_US] as number) / 1000) * 0.1;
     if (status === ST_OK) {
       let output: Uint8Array;
       if (ctl[CTL_OUT_MODE] === 0) {

@@ -10,9 +10,13 @@ export declare const CTL_STATUS: 6;
 export declare const CTL_OUT_LEN: 7;
 export declare const CTL_OUT_MODE: 8;
 export declare const CTL_HOST_REPLY: 9;
+export declare const CTL_EXEC_US: 10;
 export declare const CTL_SLOTS: 16;
 export declare const DATA_OFFSET: number;
 export declare const DATA_BYTES: number;
+
+export declare const WORKER_SPIN_MS: number;
+export declare const MAIN_SPIN_MS: number;
 
 export declare const ST_OK: 0;
 export declare const ST_PLUGIN_ERROR: 1;

@@ -10,6 +10,11 @@
 //   main:   wakes (Atomics.waitAsync on RESP) and reads the result.
 // Payloads larger than the data area travel as messages on a MessageChannel that both sides
 // read synchronously (receiveMessageOnPort), so the worker never needs its event loop.
+//
+// Waking a sleeping thread costs tens of microseconds on a virtual machine, more than a small
+// call itself, so both sides spin briefly before sleeping: the worker for WORKER_SPIN_MS after
+// each call (back-to-back calls find it awake), the main thread for at most MAIN_SPIN_MS, and
+// only while the plugin's calls usually finish within that (it never spins on slow plugins).
 
 /** Int32 index: call sequence number written by main (worker waits on it). */
 export const CTL_REQ = 0;
@@ -31,12 +36,19 @@ export const CTL_OUT_LEN = 7;
 export const CTL_OUT_MODE = 8;
 /** Int32 index: id of the last host-request reply posted by main (worker waits on it). */
 export const CTL_HOST_REPLY = 9;
+/** Int32 index: how long the worker spent on the call, microseconds (main tunes its spin on it). */
+export const CTL_EXEC_US = 10;
 /** Number of Int32 header slots (64 bytes). */
 export const CTL_SLOTS = 16;
 /** Bytes of the header, i.e. where the data area starts. */
 export const DATA_OFFSET = CTL_SLOTS * 4;
 /** Size of the inline data area, bytes. Larger payloads go through a MessagePort. */
 export const DATA_BYTES = 256 * 1024;
+
+/** How long a worker polls for the next call after finishing one before it sleeps, ms. */
+export const WORKER_SPIN_MS = 0.1;
+/** Longest the main thread polls for a result before it yields to its event loop, ms. */
+export const MAIN_SPIN_MS = 0.05;
 
 /** Call finished, output available. */
 export const ST_OK = 0;

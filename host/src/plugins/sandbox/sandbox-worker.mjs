@@ -17,11 +17,11 @@ import { parentPort, receiveMessageOnPort, workerData } from "node:worker_thread
 import createPlugin from "@extism/extism";
 import { Packr, Unpackr } from "msgpackr";
 import {
-  CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
+  CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
   CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, EXTISM_MODULE, HOST_MODULE,
   MAX_FS_BYTES, MAX_HTTP_BODY_BYTES, MAX_KV_KEY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES_PER_CALL,
   MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE, ST_PLUGIN_ERROR, ST_START_FAILED,
-  ST_TIMEOUT, ST_TRAP, httpDenial,
+  ST_TIMEOUT, ST_TRAP, WORKER_SPIN_MS, httpDenial,
 } from "./protocol.mjs";
 
 /**
@@ -583,11 +583,16 @@ async function serve() {
   let seen = 0;
   for (;;) {
     let req = Atomics.load(ctl, CTL_REQ);
+    if (req === seen) {
+      const until = performance.now() + WORKER_SPIN_MS;
+      while (req === seen && performance.now() < until) req = Atomics.load(ctl, CTL_REQ);
+    }
     while (req === seen) {
       Atomics.wait(ctl, CTL_REQ, seen);
       req = Atomics.load(ctl, CTL_REQ);
     }
     seen = req;
+    const started = performance.now();
     let fn;
     let input;
     if (ctl[CTL_IN_MODE] === 0) {
@@ -624,6 +629,7 @@ async function serve() {
       ctl[CTL_OUT_MODE] = 1;
     }
     ctl[CTL_STATUS] = status;
+    ctl[CTL_EXEC_US] = Math.min(0x7fffffff, Math.round((performance.now() - started) * 1000));
     Atomics.store(ctl, CTL_RESP, seen);
     Atomics.notify(ctl, CTL_RESP);
     // Off the caller's clock: a replaced instance is rebuilt before the next call arrives.
@@ -640,7 +646,7 @@ async function serve() {
 try {
   await instantiate();
 } catch (err) {
-  port.postMessage({ t: "start_failed", message: `the plugin could not be instantiated: ${errorMessage(err)}` });
+  port.postMessage({ t: "start_failed", message: errorMessage(err) });
   // Stay parked until the main thread terminates this worker.
   await new Promise(() => {});
 }
