@@ -178,6 +178,14 @@ function isRetryable(err: unknown): boolean {
   return !/exoclaw:/.test(msg) && /conflict|can be retried|resource busy/i.test(msg);
 }
 
+/** `: message: cause` of a connection error (the SDK's own message is generic; the socket's cause names the problem). */
+function describeCause(err: unknown): string {
+  if (!(err instanceof Error)) return "";
+  const cause = (err as { cause?: unknown }).cause;
+  const detail = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : "";
+  return `: ${err.message}${detail ? `: ${detail}` : ""}`;
+}
+
 async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -203,65 +211,61 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
   const sdk = await loadSdk();
   const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
-  const db = await withTimeout(connect(sdk, target, options), connectTimeoutMs, () => `cannot reach the SurrealDB store ${target.displayUrl}: no connection within ${connectTimeoutMs} ms`).catch(
-    (err: unknown) => {
-      throw err instanceof StoreError ? err : new StoreError("unavailable", `cannot open the SurrealDB store ${target.displayUrl}: ${(err as Error).message}`, { cause: err });
-    },
-  );
+  const db = await connect(sdk, target, options, connectTimeoutMs);
   try {
     await withTimeout(migrate(db, target), connectTimeoutMs, () => `SurrealDB store ${target.displayUrl}: schema set-up took longer than ${connectTimeoutMs} ms`);
   } catch (err) {
-    await db.close().catch(() => {});
-    throw err;
+    void db.close().catch(() => {});
+    throw err instanceof StoreError ? err : new StoreError("schema", `SurrealDB store ${target.displayUrl}: schema set-up failed: ${(err as Error).message}`, { cause: err });
   }
   return surrealLog(db, target, options, queryTimeoutMs);
 }
 
-async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealSessionLogOptions): Promise<Sdk.Surreal> {
+/**
+ * Connects (and for servers signs in), failing fast instead of waiting: the SDK's `connect()`
+ * itself never rejects for an unreachable server or an embedded open error.
+ */
+async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealSessionLogOptions, timeoutMs: number): Promise<Sdk.Surreal> {
   let fail: (err: unknown) => void = () => {};
   const failed = new Promise<never>((_, reject) => {
     fail = reject;
   });
   failed.catch(() => {});
-
-  if (target.engine === "mem" || target.engine === "surrealkv") {
-    const engine = embeddedEngineFactory(sdk, () => acquireEmbedded({ ...target, engine: target.engine as "mem" | "surrealkv" }), fail);
-    const db = new sdk.Surreal({ engines: { [target.engine]: engine } });
-    await Promise.race([db.connect(target.url, { namespace: target.namespace, database: target.database }), failed]);
-    return db;
-  }
-
-  const websocketImpl = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket ?? ((await dynamicImport("ws")) as { WebSocket: typeof WebSocket }).WebSocket;
-  const db = new sdk.Surreal({ engines: sdk.createRemoteEngines(), websocketImpl });
-  const creds = target.credentials!;
-  const level = options.authLevel ?? "root";
-  const authentication =
-    level === "root"
-      ? { username: creds.username, password: creds.password }
-      : level === "namespace"
-        ? { namespace: target.namespace, username: creds.username, password: creds.password }
-        : { namespace: target.namespace, database: target.database, username: creds.username, password: creds.password };
-  let lastError: unknown;
-  let connected = false;
-  const stop = (why: string) => {
-    if (connected) return;
-    const cause = lastError instanceof Error ? `: ${lastError.message}` : "";
-    void db.close().catch(() => {});
-    fail(new StoreError("unavailable", `cannot reach the SurrealDB server ${target.displayUrl} (${why}${cause})`, { cause: lastError }));
-  };
-  const unsubscribe = [
-    db.subscribe("reconnecting", () => {
-      if (!connected) stop("connection failed");
-      else options.logger?.warn(`SurrealDB store ${target.displayUrl}: connection lost, reconnecting`);
-    }),
-    db.subscribe("disconnected", () => stop("disconnected")),
-    db.subscribe("connected", () => {
-      if (connected) options.logger?.info(`SurrealDB store ${target.displayUrl}: reconnected`);
-    }),
-  ];
+  const timer = setTimeout(
+    () => fail(new StoreError("unavailable", `cannot reach the SurrealDB store ${target.displayUrl}: no connection within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const cleanup: (() => void)[] = [() => clearTimeout(timer)];
+  let db: Sdk.Surreal | undefined;
   try {
+    if (target.engine === "mem" || target.engine === "surrealkv") {
+      const engine = embeddedEngineFactory(sdk, () => acquireEmbedded({ ...target, engine: target.engine as "mem" | "surrealkv" }), fail);
+      db = new sdk.Surreal({ engines: { [target.engine]: engine } });
+      await Promise.race([db.connect(target.url, { namespace: target.namespace, database: target.database }), failed]);
+      return db;
+    }
+    const websocketImpl = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket ?? ((await dynamicImport("ws")) as { WebSocket: typeof WebSocket }).WebSocket;
+    const server = new sdk.Surreal({ engines: sdk.createRemoteEngines(), websocketImpl });
+    db = server;
+    const creds = target.credentials!;
+    const level = options.authLevel ?? "root";
+    const authentication =
+      level === "root"
+        ? { username: creds.username, password: creds.password }
+        : level === "namespace"
+          ? { namespace: target.namespace, username: creds.username, password: creds.password }
+          : { namespace: target.namespace, database: target.database, username: creds.username, password: creds.password };
+    let lastError: unknown;
+    let connected = false;
+    const stop = (why: string) => {
+      if (!connected) fail(new StoreError("unavailable", `cannot reach the SurrealDB server ${target.displayUrl} (${why}${describeCause(lastError)})`, { cause: lastError }));
+    };
+    cleanup.push(
+      server.subscribe("reconnecting", () => stop("connection failed")),
+      server.subscribe("disconnected", () => stop("disconnected")),
+    );
     await Promise.race([
-      db.connect(target.url, {
+      server.connect(target.url, {
         namespace: target.namespace,
         database: target.database,
         authentication,
@@ -280,15 +284,19 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
       }),
       failed,
     ]);
+    connected = true;
+    server.subscribe("reconnecting", () => options.logger?.warn(`SurrealDB store ${target.displayUrl}: connection lost, reconnecting`));
+    server.subscribe("connected", () => options.logger?.info(`SurrealDB store ${target.displayUrl}: reconnected`));
+    return server;
   } catch (err) {
-    for (const u of unsubscribe) u();
-    await db.close().catch(() => {});
+    // Not awaited: closing an embedded engine whose open is stuck would wait for that open.
+    void db?.close().catch(() => {});
     if (err instanceof StoreError) throw err;
     // Sign-in and version errors come from the server; their messages hold no credentials.
     throw new StoreError("unavailable", `cannot open the SurrealDB store ${target.displayUrl}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    for (const c of cleanup) c();
   }
-  connected = true;
-  return db;
 }
 
 /** Runs the migrations this database has not seen, each in its own transaction. */
