@@ -178,9 +178,9 @@ class Pool implements SandboxPool {
     this.closing ??= (async () => {
       this.closed = true;
       for (const w of this.waiters.splice(0)) w(this.closedFailure());
-      for (const s of this.idle.splice(0)) this.kill(s);
+      const exits = this.idle.splice(0).map((s) => this.kill(s));
       await Promise.allSettled([...this.running]);
-      const exits = [...this.slots].map((s) => this.kill(s));
+      exits.push(...[...this.slots].map((s) => this.kill(s)));
       await Promise.allSettled(exits);
       if (this.reaper !== null) clearInterval(this.reaper);
       this.reaper = null;
