@@ -15,7 +15,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import createPlugin from "@extism/extism";
-import { Packr, Unpackr } from "msgpackr";
+// The pure-JavaScript build: the default Node entry loads a native addon, ~10 ms per worker start.
+import { Packr } from "msgpackr/pack";
+import { Unpackr } from "msgpackr/unpack";
 import {
   CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
   CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, EXTISM_MODULE, HOST_MODULE,
@@ -451,7 +453,9 @@ const extismLog = (level) => (/** @type {unknown[]} */ ...args) => {
 
 async function instantiate() {
   const p = await createPlugin(
-    { wasm: [{ module: wasmModule, name: "main" }] },
+    // The bare Module rather than a manifest object: for an object, Extism checks
+    // `instanceof Response`, and touching that global loads undici (~25 ms per worker start).
+    wasmModule,
     {
       useWasi: false,
       runInWorker: false,
