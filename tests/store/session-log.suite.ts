@@ -120,6 +120,8 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       expect((await log.read(k, { afterSeq: 10, limit: 3 })).map((e) => e.seq)).toEqual([11, 12, 13]);
       expect(await log.read(k, { afterSeq: 25 })).toEqual([]);
       expect(await log.read(k, { limit: 0 })).toEqual([]);
+      await expect(log.read(k, { afterSeq: -1 })).rejects.toMatchObject({ code: "invalid_argument" });
+      await expect(log.read(k, { limit: Number.NaN })).rejects.toMatchObject({ code: "invalid_argument" });
       const all: number[] = [];
       for (let after = 0; ; ) {
         const page = await log.read(k, { afterSeq: after, limit: 7 });

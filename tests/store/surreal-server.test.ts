@@ -23,6 +23,8 @@ describe("SurrealDB URLs", () => {
       namespace: "ns1",
       database: "db_2",
     });
+    expect(parseSurrealUrl("surrealkv:///d?sync=never")).toMatchObject({ url: "surrealkv:///d?sync=never", path: "/d" });
+    expect(() => parseSurrealUrl("surrealkv:///d?x=1")).toThrow(/sync/);
   });
 
   it("takes server credentials from options or the URL and strips them from the URL", () => {

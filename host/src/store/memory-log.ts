@@ -1,6 +1,6 @@
 import { DuplicateEventError, SeqConflictError, StoreError } from "./errors.js";
 import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, TEXT_FIELD, tokenize } from "./events.js";
-import { decodeCursor, encodeCursor, pageLimit, searchLimit } from "./paging.js";
+import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "./paging.js";
 import { parseSessionKey } from "./session-key.js";
 import type {
   AppendOptions,
@@ -95,9 +95,9 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
     async read(sessionKey: string, opts: ReadOptions = {}): Promise<SessionEvent[]> {
       open();
       parseSessionKey(sessionKey);
-      const after = Math.max(0, Math.floor(opts.afterSeq ?? 0));
+      const { after, count } = readBounds(opts);
       const events = sessions.get(sessionKey)?.events ?? [];
-      const end = opts.limit === undefined ? events.length : Math.min(events.length, after + Math.max(0, Math.floor(opts.limit)));
+      const end = Math.min(events.length, after + count);
       return clone(events.slice(after, end));
     },
 

@@ -30,3 +30,16 @@ export function decodeCursor(cursor: string): string {
   if (!key.startsWith("agent:")) throw new StoreError("invalid_argument", "invalid listSessions cursor");
   return key;
 }
+
+/**
+ * Validated `read` bounds: events with `after < seq <= after + count`.
+ * @throws StoreError `invalid_argument` for a negative or non-numeric `afterSeq`/`limit`
+ */
+export function readBounds(options: { afterSeq?: number; limit?: number }): { after: number; count: number } {
+  const check = (name: string, v: number | undefined, dflt: number) => {
+    if (v === undefined) return dflt;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new StoreError("invalid_argument", `${name} must be a non-negative number, got ${String(v)}`);
+    return Math.floor(v);
+  };
+  return { after: check("afterSeq", options.afterSeq, 0), count: check("limit", options.limit, Number.MAX_SAFE_INTEGER) };
+}

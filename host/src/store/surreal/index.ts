@@ -19,7 +19,7 @@ import type * as Sdk from "surrealdb";
 import { DuplicateEventError, SeqConflictError, StoreError } from "../errors.js";
 import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, splitText } from "../events.js";
 import { MIGRATIONS } from "../migrations/index.js";
-import { decodeCursor, encodeCursor, pageLimit, searchLimit } from "../paging.js";
+import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
 import { parseSessionKey } from "../session-key.js";
 import type {
   AppendOptions,
@@ -488,10 +488,9 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     async read(sessionKey: string, opts: ReadOptions = {}): Promise<SessionEvent[]> {
       ensureOpen();
       parseSessionKey(sessionKey);
-      const after = Math.max(0, Math.floor(opts.afterSeq ?? 0));
-      const limit = opts.limit === undefined ? EVENT_LIMIT_ALL : Math.max(0, Math.floor(opts.limit));
+      const { after, count } = readBounds(opts);
       try {
-        return await readEvents(sessionKey, after + 1, Math.min(EVENT_LIMIT_ALL, after + limit));
+        return await readEvents(sessionKey, after + 1, Math.min(EVENT_LIMIT_ALL, after + count));
       } catch (err) {
         throw internal("read", err);
       }

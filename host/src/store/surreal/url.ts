@@ -45,8 +45,8 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Parses a SurrealDB URL: `mem://`, `surrealkv:///abs/dir` (also `surrealkv://` + an absolute
- * path), `ws://host:port[/rpc]`, `wss://…`. Credentials may come as options or as URL user info
+ * Parses a SurrealDB URL: `mem://`, `surrealkv:///abs/dir[?sync=every|never|5s]` (SurrealKV's
+ * WAL sync policy; default `every`, i.e. each commit is fsynced), `ws://host:port[/rpc]`, `wss://…`. Credentials may come as options or as URL user info
  * (`ws://user:pass@host:8000`, percent-encoded); options win. They are removed from `url`.
  * @throws StoreError `invalid_argument` for another scheme, a relative surrealkv path, a server
  *   URL without credentials, or a namespace/database name other than letters, digits and `_`
@@ -61,11 +61,15 @@ export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): S
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(String(url))?.[1]?.toLowerCase();
   if (scheme === "mem") return { engine: "mem", url: "mem://", displayUrl: "mem://", namespace, database };
   if (scheme === "surrealkv") {
-    const path = String(url).slice("surrealkv://".length);
-    if (!String(url).toLowerCase().startsWith("surrealkv://") || !isAbsolute(path) || path.includes("?")) {
+    const [path = "", query] = String(url).slice("surrealkv://".length).split("?", 2);
+    if (!String(url).toLowerCase().startsWith("surrealkv://") || !isAbsolute(path)) {
       throw new StoreError("invalid_argument", `a surrealkv URL needs an absolute directory, like surrealkv:///var/lib/exoclaw/data; got ${display}`);
     }
-    return { engine: "surrealkv", url: `surrealkv://${path}`, displayUrl: `surrealkv://${path}`, path, namespace, database };
+    if (query !== undefined && !/^sync=(every|never|\d+(ms|s|m))$/.test(query)) {
+      throw new StoreError("invalid_argument", `a surrealkv URL takes only ?sync=every|never|<duration> (default every: each commit is fsynced); got ${display}`);
+    }
+    const full = `surrealkv://${path}${query !== undefined ? `?${query}` : ""}`;
+    return { engine: "surrealkv", url: full, displayUrl: full, path, namespace, database };
   }
   if (scheme === "ws" || scheme === "wss") {
     let u: URL;
