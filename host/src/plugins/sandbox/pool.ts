@@ -8,7 +8,7 @@ import { KvError, openKvStore, releaseKvStore, type KvStore } from "./kv.js";
 import { prepareModule, type PreparedModule } from "./module.js";
 import {
   CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
-  CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, MAIN_SPIN_MS, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE,
+  CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, MAIN_SPIN_MS, SPIN_COOLDOWN, SPIN_MISSES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE,
   ST_PLUGIN_ERROR, ST_START_FAILED, ST_TIMEOUT, ST_TRAP, type HostReply, type HostRequest, type WorkerToMain,
 } from "./protocol.mjs";
 import { HostHttpError, redactSecrets } from "./services.js";
@@ -123,6 +123,9 @@ class Pool implements SandboxPool {
   private readonly debugLogs: boolean;
   /** Moving average of the worker-side execution time of calls, ms (decides the main-thread spin). */
   private execAvgMs = 0;
+  /** Fruitless main-thread polls in a row, and calls left without polling (see protocol.mjs). */
+  private spinMisses = 0;
+  private spinCooldown = 0;
 
   constructor(options: SandboxPoolOptions) {
     this.options = options;
@@ -455,10 +458,17 @@ class Pool implements SandboxPool {
     const deadline = performance.now() + timeoutMs;
     let timedOut = false;
     let yielded = false;
-    if (this.execAvgMs < MAIN_SPIN_MS) {
+    if (this.spinCooldown > 0) {
+      this.spinCooldown--;
+    } else if (this.execAvgMs < MAIN_SPIN_MS) {
       // Quick plugin: poll briefly instead of paying a thread wake-up (see protocol.mjs).
       const until = performance.now() + MAIN_SPIN_MS;
       while (Atomics.load(ctl, CTL_RESP) !== seq && performance.now() < until);
+      if (Atomics.load(ctl, CTL_RESP) === seq) this.spinMisses = 0;
+      else if (++this.spinMisses >= SPIN_MISSES) {
+        this.spinMisses = 0;
+        this.spinCooldown = SPIN_COOLDOWN;
+      }
     }
     for (;;) {
       if (slot.interrupt !== null || Atomics.load(ctl, CTL_RESP) === seq) break;

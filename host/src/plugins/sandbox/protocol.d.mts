@@ -17,6 +17,8 @@ export declare const DATA_BYTES: number;
 
 export declare const WORKER_SPIN_MS: number;
 export declare const MAIN_SPIN_MS: number;
+export declare const SPIN_MISSES: number;
+export declare const SPIN_COOLDOWN: number;
 
 export declare const ST_OK: 0;
 export declare const ST_PLUGIN_ERROR: 1;

@@ -11,10 +11,12 @@
 // Payloads larger than the data area travel as messages on a MessageChannel that both sides
 // read synchronously (receiveMessageOnPort), so the worker never needs its event loop.
 //
-// Waking a sleeping thread costs tens of microseconds on a virtual machine, more than a small
-// call itself, so both sides spin briefly before sleeping: the worker for WORKER_SPIN_MS after
-// each call (back-to-back calls find it awake), the main thread for at most MAIN_SPIN_MS, and
-// only while the plugin's calls usually finish within that (it never spins on slow plugins).
+// Waking a sleeping thread costs tens of microseconds on a virtual machine with idle cores, more
+// than a small call itself, so both sides poll briefly before sleeping: the worker for up to
+// WORKER_SPIN_MS after each call (back-to-back calls find it awake), the main thread for up to
+// MAIN_SPIN_MS (only for plugins whose calls usually finish within that). On a busy machine a
+// spinning thread takes the core the other side needs, so each side stops spinning after
+// SPIN_MISSES polls in a row that found nothing, and tries again SPIN_COOLDOWN calls later.
 
 /** Int32 index: call sequence number written by main (worker waits on it). */
 export const CTL_REQ = 0;
@@ -46,9 +48,13 @@ export const DATA_OFFSET = CTL_SLOTS * 4;
 export const DATA_BYTES = 256 * 1024;
 
 /** How long a worker polls for the next call after finishing one before it sleeps, ms. */
-export const WORKER_SPIN_MS = 0.1;
+export const WORKER_SPIN_MS = 0.02;
 /** Longest the main thread polls for a result before it yields to its event loop, ms. */
 export const MAIN_SPIN_MS = 0.05;
+/** Consecutive fruitless polls after which a side stops polling. */
+export const SPIN_MISSES = 4;
+/** Calls without polling before a side tries again. */
+export const SPIN_COOLDOWN = 256;
 
 /** Call finished, output available. */
 export const ST_OK = 0;

@@ -23,7 +23,7 @@ import {
   CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, EXTISM_MODULE, HOST_MODULE,
   MAX_FS_BYTES, MAX_HTTP_BODY_BYTES, MAX_KV_KEY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES_PER_CALL,
   MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE, ST_PLUGIN_ERROR, ST_START_FAILED,
-  ST_TIMEOUT, ST_TRAP, WORKER_SPIN_MS, httpDenial,
+  SPIN_COOLDOWN, SPIN_MISSES, ST_TIMEOUT, ST_TRAP, WORKER_SPIN_MS, httpDenial,
 } from "./protocol.mjs";
 
 /**
@@ -585,11 +585,23 @@ async function runCall(fn, input) {
 
 async function serve() {
   let seen = 0;
+  // Adaptive polling (see protocol.mjs): fruitless polls in a row, and calls left to skip polling.
+  let misses = 0;
+  let cooldown = 0;
   for (;;) {
     let req = Atomics.load(ctl, CTL_REQ);
     if (req === seen) {
-      const until = performance.now() + WORKER_SPIN_MS;
-      while (req === seen && performance.now() < until) req = Atomics.load(ctl, CTL_REQ);
+      if (cooldown > 0) {
+        cooldown--;
+      } else {
+        const until = performance.now() + WORKER_SPIN_MS;
+        while (req === seen && performance.now() < until) req = Atomics.load(ctl, CTL_REQ);
+        if (req !== seen) misses = 0;
+        else if (++misses >= SPIN_MISSES) {
+          misses = 0;
+          cooldown = SPIN_COOLDOWN;
+        }
+      }
     }
     while (req === seen) {
       Atomics.wait(ctl, CTL_REQ, seen);
