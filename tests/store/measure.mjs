@@ -113,7 +113,9 @@ try {
     await log.close();
   }
   const dir = join(dataRoot, "turns");
+  const tOpen = performance.now();
   const log = await store.createSurrealSessionLog({ url: `surrealkv://${dir}` });
+  results.open = { freshSurrealkvWithMigrationsMs: performance.now() - tOpen };
   const empty = dirBytes(dir);
   const t = performance.now();
   await writeTurns(log, TURNS);
