@@ -47,6 +47,8 @@ export function decide(conv) {
   }
   const failure = failureFor(text);
   if (failure) return failure;
+  const use = useToolCall(text, conv.tools);
+  if (use) return { kind: "message", parts: [use], stop: "tool_use" };
   const expressions = hasCalculator ? calculatorExpressions(text) : null;
   if (expressions) {
     return toolCalls(expressions, expressions.length === 1 ? "Let me calculate." : undefined);
@@ -81,6 +83,27 @@ export function calculatorExpressions(text) {
   }
   const question = /what is (.+?)\?/i.exec(text);
   return question ? [question[1] ?? ""] : null;
+}
+
+/**
+ * `use:<tool> <json>` → one call to `<tool>` with that JSON object as input, when the request
+ * offers that tool (`use:<tool>` alone means `{}`); otherwise null. Lets tests drive any plugin.
+ * @param {string} text
+ * @param {string[]} tools
+ * @returns {ToolCallPart | null}
+ */
+export function useToolCall(text, tools) {
+  const m = /^\s*use:(\S+)\s*(.*)$/s.exec(text);
+  if (!m || !tools.includes(m[1] ?? "")) return null;
+  let input = {};
+  if ((m[2] ?? "").trim()) {
+    try {
+      input = JSON.parse(m[2] ?? "{}");
+    } catch {
+      return null;
+    }
+  }
+  return { type: "tool_call", name: m[1] ?? "", input };
 }
 
 /**

@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import { decide } from "./support/emulator/script.mjs";
+
+describe("emulator script: use:<tool> <json>", () => {
+  it("calls an offered tool with the given JSON input", () => {
+    expect(decide({ tools: ["loop"], lastUserText: 'use:loop {"n": 3}', toolResults: null })).toEqual({
+      kind: "message",
+      parts: [{ type: "tool_call", name: "loop", input: { n: 3 } }],
+      stop: "tool_use",
+    });
+    expect(decide({ tools: ["trap"], lastUserText: "use:trap", toolResults: null })).toMatchObject({ parts: [{ name: "trap", input: {} }] });
+  });
+
+  it("falls back to an echo for tools not offered or bad JSON, and answers tool results", () => {
+    expect(decide({ tools: [], lastUserText: "use:loop", toolResults: null })).toMatchObject({ stop: "end_turn" });
+    expect(decide({ tools: ["loop"], lastUserText: "use:loop {nope", toolResults: null })).toMatchObject({ stop: "end_turn" });
+    expect(decide({ tools: ["loop"], lastUserText: "use:loop", toolResults: ["boom"] })).toMatchObject({ stop: "end_turn" });
+  });
+});
