@@ -1,0 +1,12 @@
+// Types for script.mjs, so TypeScript tests can import the emulator's model rules.
+export interface Conversation {
+  tools: string[];
+  lastUserText: string;
+  toolResults: string[] | null;
+}
+export type Part = { type: "text"; chunks: string[] } | { type: "tool_call"; name: string; input: Record<string, unknown> };
+export type Reply =
+  | { kind: "message"; parts: Part[]; stop: "end_turn" | "tool_use" }
+  | { kind: "failure"; mode: "http_500" | "http_400" | "cut" | "error_event"; message: string; partial: string };
+export function decide(conv: Conversation): Reply;
+export function useToolCall(text: string, tools: string[]): Extract<Part, { type: "tool_call" }> | null;
