@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
+import { fixture } from "../sandbox/support.js";
+
+let emulator: Emulator;
+let gateway: GatewayHandle;
+let baseline: number[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  const plugins = mkdtempSync(join(tmpdir(), "exoclaw-test-plugins-"));
+  writeFileSync(join(plugins, "hostile.wasm"), await fixture("hostile"));
+  const config = join(plugins, "exoclaw.toml");
+  // A short CPU budget keeps the test quick; the limits are per plugin.
+  writeFileSync(config, '[plugins.limits.hostile]\ntimeout_ms = 300\nmemory_mb = 8\nmax_output_bytes = 65536\n');
+  gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url }, ["--plugins-dir", plugins, "--config", config]);
+  // Warm up (SDK import, first worker of each plugin) so the figures below are steady state.
+  const client = await RpcClient.connect(gateway.url);
+  await client.call("chat.send", { content: "use:count", peer: "warmup" });
+  const t = performance.now();
+  const stop = new Promise((r) => setTimeout(r, 500));
+  baseline = await bystander(client, stop);
+  console.log(`baseline: ${baseline.length} bystander turns in ${(performance.now() - t).toFixed(0)} ms, p50 ${p(baseline, 0.5).toFixed(1)} ms, max ${Math.max(...baseline).toFixed(1)} ms`);
+  client.close();
+});
+afterAll(async () => {
+  await gateway?.stop();
+  await emulator?.close();
+});
+
+/**
+ * Runs calculator turns on another session back to back until `until` settles, and returns
+ * their latencies (ms). Every one of them must succeed.
+ */
+async function bystander(client: RpcClient, until: Promise<unknown>): Promise<number[]> {
+  let done = false;
+  void until.finally(() => (done = true));
+  const latencies: number[] = [];
+  while (!done) {
+    const t = performance.now();
+    const { response } = await client.call("chat.send", { content: "what is 6 * 7?", peer: "bystander" });
+    expect(response.msg.result?.text).toBe("The answer is 42.");
+    latencies.push(performance.now() - t);
+  }
+  return latencies;
+}
+
+const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+
+describe("a hostile plugin in a chat turn fails that tool call; other sessions carry on", () => {
+  it.each([
+    ["loop", /timed out|time limit|timeout/i],
+    ["membomb", /memory/i],
+    ["huge_output", /output/i],
+    ["trap", /crash|trap|unreachable/i],
+    ["bad_output", /malformed|MessagePack|not a/i],
+  ])("%s", async (tool, reason) => {
+    const attacker = await RpcClient.connect(gateway.url);
+    const other = await RpcClient.connect(gateway.url);
+    const t0 = performance.now();
+    const turn = attacker.call("chat.send", { content: `use:${tool}`, peer: `attacker-${tool}` });
+    const latencies = await bystander(other, turn);
+    const { response, events } = await turn;
+    const elapsed = performance.now() - t0;
+
+    // The hostile call became an error tool_result for the model; the turn itself completed.
+    const result = events.map((e) => e.msg.params).find((e) => e.type === "tool_result");
+    expect(result.data.isError).toBe(true);
+    expect(result.data.content).toMatch(reason);
+    expect(response.msg.result.text).toMatch(/^The answer is /);
+    expect(elapsed).toBeLessThan(5_000);
+
+    console.log(
+      `${tool}: hostile turn ${elapsed.toFixed(0)} ms; ${latencies.length} bystander turns meanwhile, p50 ${p(latencies, 0.5).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (baseline p50 ${p(baseline, 0.5).toFixed(1)} ms)`,
+    );
+    expect(latencies.length).toBeGreaterThan(0);
+    expect(Math.max(...latencies)).toBeLessThan(250);
+
+    // The plugin's instance was recycled: the next call works.
+    const again = await attacker.call("chat.send", { content: "use:count", peer: `attacker-${tool}-after` });
+    const next = again.events.map((e) => e.msg.params).find((e) => e.type === "tool_result");
+    expect(next.data.isError).toBe(false);
+    attacker.close();
+    other.close();
+  });
+});
