@@ -1,7 +1,13 @@
 // A small standard-MessagePack codec (https://github.com/msgpack/msgpack/blob/master/spec.md):
-// nil, bool, int (up to 64-bit), float32/64, str, bin, array, map. Ext types (including the
-// timestamp ext) are rejected on decode and never produced on encode — the exoclaw wire
-// shapes do not use them.
+// nil, bool, int (signed and unsigned, up to 64-bit), float32/64, str, bin, array, map, ext.
+// Ext values (the timestamp ext -1 included) are kept opaque: type and payload bytes, re-encoded
+// unchanged. The exoclaw wire shapes do not use ext.
+//
+// Encoding is canonical within a family: an integer gets its smallest encoding, a float the
+// smallest encoding that holds it exactly (float32 when the value survives the narrowing, else
+// float64), str/bin/array/map/ext the smallest header for their length. Integers and floats
+// are never converted into each other. Checked against the msgpack-test-suite data set inside
+// the guest (tests/sdk/msgpack-suite.test.ts).
 
 /** Which MessagePack family a `Value` holds. Integers and floats are kept apart so that an
  *  integer survives a round trip without turning into a float on the host. */
@@ -14,16 +20,24 @@ export const enum ValueKind {
   Bin = 5,
   Array = 6,
   Map = 7,
+  /** An extension value: `extType` (-128..127) and the payload bytes in `binValue`. */
+  Ext = 8,
 }
 
 /** A decoded (or to-be-encoded) MessagePack value. */
 export class Value {
   kind: ValueKind = ValueKind.Nil;
   boolValue: bool = false;
+  /** The integer; when `bigUnsigned` is set, the bits of a u64 above i64.MAX_VALUE. */
   intValue: i64 = 0;
+  /** Set for an integer above i64.MAX_VALUE (MessagePack uint64): read it as `uintValue`. */
+  bigUnsigned: bool = false;
   floatValue: f64 = 0;
   strValue: string = "";
+  /** Bytes of a bin value, or the payload of an ext value. */
   binValue: Uint8Array | null = null;
+  /** Type of an ext value (negative types are reserved by the spec; -1 is the timestamp). */
+  extType: i8 = 0;
   /** Array elements, or map values (parallel to `keys`). */
   items: Array<Value> | null = null;
   /** Map keys; MessagePack allows any type, lookups by name only match string keys. */
@@ -47,6 +61,15 @@ export class Value {
     return r;
   }
 
+  /** An unsigned 64-bit integer; values above i64.MAX_VALUE are flagged `bigUnsigned`. */
+  static uint(v: u64): Value {
+    const r = new Value();
+    r.kind = ValueKind.Int;
+    r.intValue = <i64>v;
+    r.bigUnsigned = v > <u64>i64.MAX_VALUE;
+    return r;
+  }
+
   static float(v: f64): Value {
     const r = new Value();
     r.kind = ValueKind.Float;
@@ -65,6 +88,15 @@ export class Value {
     const r = new Value();
     r.kind = ValueKind.Bin;
     r.binValue = v;
+    return r;
+  }
+
+  /** An ext value of `type` with payload `data` (kept as given, not copied). */
+  static ext(type: i8, data: Uint8Array): Value {
+    const r = new Value();
+    r.kind = ValueKind.Ext;
+    r.extType = type;
+    r.binValue = data;
     return r;
   }
 
@@ -92,10 +124,16 @@ export class Value {
   isBin(): bool { return this.kind == ValueKind.Bin; }
   isArray(): bool { return this.kind == ValueKind.Array; }
   isMap(): bool { return this.kind == ValueKind.Map; }
+  isExt(): bool { return this.kind == ValueKind.Ext; }
+
+  /** The integer as u64 (meaningful for non-negative integers, and for `bigUnsigned` ones). */
+  get uintValue(): u64 {
+    return <u64>this.intValue;
+  }
 
   /** The number as f64 (ints converted), or NaN if this is not a number. */
   asNumber(): f64 {
-    if (this.kind == ValueKind.Int) return <f64>this.intValue;
+    if (this.kind == ValueKind.Int) return this.bigUnsigned ? <f64><u64>this.intValue : <f64>this.intValue;
     if (this.kind == ValueKind.Float) return this.floatValue;
     return NaN;
   }
@@ -216,8 +254,31 @@ export class Encoder {
     }
   }
 
-  /** Always float64: float32 would silently lose precision. */
+  /** Writes an unsigned integer in its smallest standard encoding. */
+  writeUint(v: u64): void {
+    if (v <= <u64>i64.MAX_VALUE) this.writeInt(<i64>v);
+    else { this.u8(0xcf); this.be64(v); }
+  }
+
+  /**
+   * Writes a float in the smallest encoding that holds it exactly: float32 when narrowing to
+   * f32 and back gives the same value (0.5, 1.0, ±Infinity, -0.0), else float64. NaN is always
+   * float64 (its payload survives). A MessagePack reader widens float32 to the same double.
+   */
   writeFloat(v: f64): void {
+    const narrow = <f32>v;
+    // The conversion keeps the sign of zero; NaN != NaN keeps NaN on the float64 path.
+    if (<f64>narrow == v) {
+      this.u8(0xca);
+      this.be32(reinterpret<u32>(narrow));
+    } else {
+      this.u8(0xcb);
+      this.be64(reinterpret<u64>(v));
+    }
+  }
+
+  /** Writes a float as float64 regardless of its value. */
+  writeFloat64(v: f64): void {
     this.u8(0xcb);
     this.be64(reinterpret<u64>(v));
   }
@@ -247,6 +308,23 @@ export class Encoder {
     this.pos += n;
   }
 
+  /** Writes an ext value: fixext for 1/2/4/8/16-byte payloads, else the smallest ext 8/16/32. */
+  writeExt(type: i8, data: Uint8Array): void {
+    const n = data.length;
+    if (n == 1) this.u8(0xd4);
+    else if (n == 2) this.u8(0xd5);
+    else if (n == 4) this.u8(0xd6);
+    else if (n == 8) this.u8(0xd7);
+    else if (n == 16) this.u8(0xd8);
+    else if (n < 256) { this.u8(0xc7); this.u8(<u32>n); }
+    else if (n < 65536) { this.u8(0xc8); this.be16(<u32>n); }
+    else { this.u8(0xc9); this.be32(<u32>n); }
+    this.u8(<u32>(<u8>type));
+    this.ensure(n);
+    memory.copy(this.buf.dataStart + <usize>this.pos, data.dataStart, <usize>n);
+    this.pos += n;
+  }
+
   /** Starts an array of `n` elements; write exactly `n` values after it. */
   writeArrayHeader(n: i32): void {
     if (n < 16) this.u8(0x90 | <u32>n);
@@ -265,10 +343,15 @@ export class Encoder {
     switch (v.kind) {
       case ValueKind.Nil: this.writeNil(); break;
       case ValueKind.Bool: this.writeBool(v.boolValue); break;
-      case ValueKind.Int: this.writeInt(v.intValue); break;
+      case ValueKind.Int: {
+        if (v.bigUnsigned) this.writeUint(<u64>v.intValue);
+        else this.writeInt(v.intValue);
+        break;
+      }
       case ValueKind.Float: this.writeFloat(v.floatValue); break;
       case ValueKind.Str: this.writeString(v.strValue); break;
       case ValueKind.Bin: this.writeBin(<Uint8Array>v.binValue); break;
+      case ValueKind.Ext: this.writeExt(v.extType, <Uint8Array>v.binValue); break;
       case ValueKind.Array: {
         const items = <Array<Value>>v.items;
         this.writeArrayHeader(items.length);
@@ -392,6 +475,15 @@ export class Decoder {
     return v;
   }
 
+  /** Reads an ext type byte and `n` payload bytes. */
+  private readExt(n: i64): Value | null {
+    if (n < 0 || !this.need(n + 1)) return null;
+    const type = <i8>this.rd8();
+    const v = Value.ext(type, this.buf.slice(this.pos, this.pos + <i32>n));
+    this.pos += <i32>n;
+    return v;
+  }
+
   private readArray(n: i64, depth: i32): Value | null {
     if (n < 0) return null;
     // Every element takes at least one byte: checking first stops a forged header from
@@ -443,6 +535,9 @@ export class Decoder {
       case 0xc4: return this.readBin(this.readLen(1));
       case 0xc5: return this.readBin(this.readLen(2));
       case 0xc6: return this.readBin(this.readLen(4));
+      case 0xc7: return this.readExt(this.readLen(1));
+      case 0xc8: return this.readExt(this.readLen(2));
+      case 0xc9: return this.readExt(this.readLen(4));
       case 0xca: {
         if (!this.need(4)) return null;
         return Value.float(<f64>reinterpret<f32>(this.rd32()));
@@ -456,15 +551,18 @@ export class Decoder {
       case 0xce: { if (!this.need(4)) return null; return Value.int(<i64>this.rd32()); }
       case 0xcf: {
         if (!this.need(8)) return null;
-        const u = this.rd64();
-        // Beyond i64 range: keep the magnitude as a float rather than wrapping negative.
-        if (u > <u64>i64.MAX_VALUE) return Value.float(<f64>u);
-        return Value.int(<i64>u);
+        // Beyond i64 range the value is flagged bigUnsigned, never wrapped negative or rounded.
+        return Value.uint(this.rd64());
       }
       case 0xd0: { if (!this.need(1)) return null; return Value.int(<i64>(<i8>this.rd8())); }
       case 0xd1: { if (!this.need(2)) return null; return Value.int(<i64>(<i16>this.rd16())); }
       case 0xd2: { if (!this.need(4)) return null; return Value.int(<i64>(<i32>this.rd32())); }
       case 0xd3: { if (!this.need(8)) return null; return Value.int(<i64>this.rd64()); }
+      case 0xd4: return this.readExt(1);
+      case 0xd5: return this.readExt(2);
+      case 0xd6: return this.readExt(4);
+      case 0xd7: return this.readExt(8);
+      case 0xd8: return this.readExt(16);
       case 0xd9: return this.readStr(this.readLen(1));
       case 0xda: return this.readStr(this.readLen(2));
       case 0xdb: return this.readStr(this.readLen(4));
@@ -474,7 +572,7 @@ export class Decoder {
       case 0xdf: return this.readMap(this.readLen(4), depth);
       default: {
         this.pos -= 1;
-        this.fail("unsupported type byte 0x" + b.toString(16) + " (ext types are not supported)");
+        this.fail("unsupported type byte 0x" + b.toString(16) + " (0xc1 is never used)");
         return null;
       }
     }
