@@ -16,7 +16,7 @@ beforeAll(async () => {
   writeFileSync(join(plugins, "hostile.wasm"), await fixture("hostile"));
   const config = join(plugins, "exoclaw.toml");
   // A short CPU budget keeps the test quick; the limits are per plugin.
-  writeFileSync(config, '[plugins.limits.hostile]\ntimeout_ms = 300\nmemory_mb = 8\nmax_output_bytes = 65536\n');
+  writeFileSync(config, '[plugins.limits.hostile]\ntimeout_ms = 300\nmemory_mb = 32\nmax_output_bytes = 65536\n');
   gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url }, ["--plugins-dir", plugins, "--config", config]);
   // Warm up (SDK import, first worker of each plugin) so the figures below are steady state.
   const client = await RpcClient.connect(gateway.url);
@@ -53,24 +53,34 @@ const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs
 
 describe("a hostile plugin in a chat turn fails that tool call; other sessions carry on", () => {
   it.each([
-    ["loop", /timed out|time limit|timeout/i],
-    ["membomb", /memory/i],
-    ["huge_output", /output/i],
-    ["trap", /crash|trap|unreachable/i],
-    ["bad_output", /malformed|MessagePack|not a/i],
-  ])("%s", async (tool, reason) => {
+    // Limits: the call fails with an error result naming the limit.
+    ["loop", "", true, /exceeded its time limit of 300 ms/],
+    // A refused memory.grow is not observable from outside; the sandbox names the memory limit
+    // when the guest traps with its memory nearly full, else it reports the trap.
+    ["membomb", "", true, /memory limit of 32 MiB|crashed on tool .membomb./],
+    ["huge_output", "", true, /too much output for tool .huge_output.: the output is 8388608 bytes, over the plugin.s limit of 65536 bytes/],
+    ["trap", "", true, /crashed on tool 'trap'/],
+    ["bad_output", "", true, /malformed output/],
+    // Not approved, so the plugin runs with pure computation only: every host call is denied
+    // with a clear message (the plugin reports it as its own result).
+    ["http_denied", "", false, /capability 'http' is not granted/],
+    ["fs_escape", ' {"paths": ["/data/../../etc/passwd", "/etc/passwd"]}', false, /capability 'fs' is not granted/],
+    ["kv_quota", "", false, /capability 'kv' is not granted/],
+    ["secret_read", "", false, /capability 'config' is not granted/],
+  ] as const)("%s", async (tool, input, isError, reason) => {
     const attacker = await RpcClient.connect(gateway.url);
     const other = await RpcClient.connect(gateway.url);
     const t0 = performance.now();
-    const turn = attacker.call("chat.send", { content: `use:${tool}`, peer: `attacker-${tool}` });
+    const turn = attacker.call("chat.send", { content: `use:${tool}${input}`, peer: `attacker-${tool}` });
     const latencies = await bystander(other, turn);
     const { response, events } = await turn;
     const elapsed = performance.now() - t0;
 
     // The hostile call became an error tool_result for the model; the turn itself completed.
     const result = events.map((e) => e.msg.params).find((e) => e.type === "tool_result");
-    expect(result.data.isError).toBe(true);
+    expect(result.data.isError).toBe(isError);
     expect(result.data.content).toMatch(reason);
+    expect(result.data.content).not.toMatch(/root:/); // nothing of /etc/passwd came back
     expect(response.msg.result.text).toMatch(/^The answer is /);
     expect(elapsed).toBeLessThan(5_000);
 
