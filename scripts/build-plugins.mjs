@@ -9,7 +9,6 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import asc from "assemblyscript/asc";
 import { parse as parseToml } from "smol-toml";
 import { embedManifest, manifestFromToml, validateManifest } from "./lib/manifest-section.mjs";
 
@@ -67,13 +66,115 @@ export async function findPluginDirs(root = REPO_ROOT, groups = PLUGIN_GROUPS) {
 export { manifestFromToml };
 
 /**
- * Compiles one plugin directory and embeds its manifest. Does not write anything.
- * @param {string} dir plugin directory relative to `root`
- * @param {string} root repository root
- * @returns {Promise<{name: string, wasm: Uint8Array}>}
- * @throws {Error} with the compiler's diagnostics or the manifest problems.
+ * One compiler diagnostic, as parsed from the AssemblyScript compiler's report.
+ * @typedef {object} Diagnostic
+ * @property {"error" | "warning" | "info"} severity
+ * @property {number | null} code     the TS/AS diagnostic code (e.g. 2304), null if unknown
+ * @property {string} message
+ * @property {string | null} file     path as the compiler saw it, relative to the build root
+ *                                    (`~lib/...` for library and SDK files), null if unknown
+ * @property {number | null} line     1-based
+ * @property {number | null} column   1-based
+ * @property {string} excerpt         the compiler's source excerpt (may be empty)
  */
-export async function buildPlugin(dir, root = REPO_ROOT) {
+
+/** Raised by `buildPlugin` when the compiler reports errors; `diagnostics` has each one. */
+export class PluginCompileError extends Error {
+  /**
+   * @param {Diagnostic[]} diagnostics
+   * @param {string} text the diagnostics formatted as `file:line:column: error TS1234: message`
+   */
+  constructor(diagnostics, text) {
+    super(text);
+    this.name = "PluginCompileError";
+    this.diagnostics = diagnostics;
+  }
+}
+
+const SEVERITIES = { ERROR: "error", WARNING: "warning", INFO: "info", PEDANTIC: "info" };
+
+/**
+ * Parses the AssemblyScript compiler's text report into diagnostics. Each block looks like
+ * `ERROR TS2304: Cannot find name 'foo'.` + an excerpt + `└─ in assembly/index.ts(4,24)`.
+ * @param {string} report
+ * @returns {Diagnostic[]}
+ */
+export function parseDiagnostics(report) {
+  const out = [];
+  for (const block of report.split(/\r?\n\s*\r?\n/)) {
+    const lines = block.split(/\r?\n/).filter((l) => l.trim() !== "");
+    const head = /^(ERROR|WARNING|INFO|PEDANTIC)(?: (?:TS|AS)(\d+))?: (.*)$/.exec(lines[0]?.trim() ?? "");
+    if (!head) continue;
+    let file = null;
+    let line = null;
+    let column = null;
+    const excerpt = [];
+    for (const l of lines.slice(1)) {
+      const at = /in (.+)\((\d+),(\d+)\)\s*$/.exec(l);
+      if (at && file === null) {
+        file = at[1];
+        line = Number(at[2]);
+        column = Number(at[3]);
+      } else if (!at) {
+        excerpt.push(l);
+      }
+    }
+    out.push({
+      severity: /** @type {"error" | "warning" | "info"} */ (SEVERITIES[head[1]]),
+      code: head[2] !== undefined ? Number(head[2]) : null,
+      message: head[3],
+      file,
+      line,
+      column,
+      excerpt: excerpt.join("\n"),
+    });
+  }
+  return out;
+}
+
+/**
+ * Formats diagnostics the way editors and terminals link them: `file:line:column: error TS2304:
+ * message`, then the compiler's excerpt indented.
+ * @param {Diagnostic[]} diagnostics
+ * @param {(file: string) => string} [showPath] maps the compiler's path for display (default: as is)
+ * @returns {string}
+ */
+export function formatDiagnostics(diagnostics, showPath = (f) => f) {
+  return diagnostics
+    .map((d) => {
+      const where = d.file === null ? "" : `${showPath(d.file)}:${d.line}:${d.column}: `;
+      const code = d.code === null ? "" : ` TS${d.code}`;
+      const excerpt = d.excerpt ? `\n${d.excerpt.replace(/^/gm, "  ")}` : "";
+      return `${where}${d.severity}${code}: ${d.message}${excerpt}`;
+    })
+    .join("\n");
+}
+
+let defaultAsc = null;
+
+/**
+ * The AssemblyScript compiler API (`assemblyscript/asc`), loaded on first use.
+ * @returns {Promise<typeof import("assemblyscript/asc")>}
+ */
+function loadAsc() {
+  defaultAsc ??= import("assemblyscript/asc");
+  return defaultAsc;
+}
+
+/**
+ * Compiles one plugin directory and embeds its manifest. Does not write anything.
+ * @param {string} dir plugin directory relative to `root` (`"."` for `root` itself)
+ * @param {string} root build root: the compiler's base directory, and where `node_modules`
+ *   lookup for `@exoclaw/plugin-sdk` starts (walking up from the plugin directory)
+ * @param {{asc?: typeof import("assemblyscript/asc"), paths?: string[]}} [options]
+ *   `asc`: the compiler module to use (default: this package's `assemblyscript`);
+ *   `paths`: extra directories searched for packages after `node_modules` (asc `--path`),
+ *   e.g. a `node_modules` that holds `@exoclaw/plugin-sdk` when the plugin's own does not.
+ * @returns {Promise<{name: string, wasm: Uint8Array, manifest: Record<string, unknown>, warnings: Diagnostic[]}>}
+ * @throws {PluginCompileError} with the compiler's diagnostics (paths relative to `root`);
+ *   {Error} for manifest problems, a missing entry file or a module the host would refuse.
+ */
+export async function buildPlugin(dir, root = REPO_ROOT, options = {}) {
   const tomlPath = path.join(root, dir, "plugin.toml");
   let toml;
   try {
@@ -90,6 +191,7 @@ export async function buildPlugin(dir, root = REPO_ROOT) {
   const entry = path.join(dir, "assembly", "index.ts");
   if (!existsSync(path.join(root, entry))) throw new Error(`missing entry file ${entry}`);
   const maxPages = toml.build?.max_memory_pages ?? DEFAULT_MAX_MEMORY_PAGES;
+  const asc = options.asc ?? (await loadAsc());
 
   let binary = null;
   const stdout = asc.createMemoryStream();
@@ -104,6 +206,7 @@ export async function buildPlugin(dir, root = REPO_ROOT) {
       "--use", `abort=${ABORT_HANDLER}`,
       "--maximumMemory", String(maxPages),
       "--noColors",
+      ...(options.paths ?? []).flatMap((p) => ["--path", p]),
     ],
     {
       stdout,
@@ -114,12 +217,18 @@ export async function buildPlugin(dir, root = REPO_ROOT) {
       },
     },
   );
+  const report = stderr.toString().trim();
+  const diagnostics = parseDiagnostics(report);
   if (result.error) {
-    let diagnostics = stderr.toString().trim();
-    if (diagnostics.includes("AS111") && diagnostics.includes("exoclawAbort")) {
-      diagnostics += `\nhint: the plugin must import ${SDK_PACKAGE} (its abort handler is linked in), e.g. \`import { runTool } from "${SDK_PACKAGE}/assembly";\``;
+    const errors = diagnostics.filter((d) => d.severity === "error");
+    let text = errors.length > 0 ? formatDiagnostics(errors) : report.length > 0 ? report : String(result.error.message ?? result.error);
+    if (report.includes("AS111") && report.includes("exoclawAbort")) {
+      text += `\nhint: the plugin must import ${SDK_PACKAGE} (its abort handler is linked in), e.g. \`import { runTool } from "${SDK_PACKAGE}/assembly";\``;
     }
-    throw new Error(diagnostics.length > 0 ? diagnostics : String(result.error.message ?? result.error));
+    if (/TS6054|File '~lib\/@exoclaw\/plugin-sdk/.test(report)) {
+      text += `\nhint: ${SDK_PACKAGE} was not found; install it (npm install) or build from a directory that can see it`;
+    }
+    throw new PluginCompileError(errors, text);
   }
   if (binary === null) throw new Error("the compiler produced no binary");
 
@@ -130,14 +239,20 @@ export async function buildPlugin(dir, root = REPO_ROOT) {
   if (foreign.length > 0) {
     throw new Error(
       `imports outside ${ALLOWED_IMPORT_MODULES.map((m) => `"${m}"`).join(" and ")} are not allowed: ` +
-        foreign.map((i) => `${i.module}.${i.name}`).join(", "),
+        foreign.map((i) => `${i.module}.${i.name}`).join(", ") +
+        (foreign.some((i) => i.name === "seed") ? " (env.seed comes from Math.random: use randomBytes from the SDK, capability 'random')" : ""),
     );
   }
   const exports = new Set(WebAssembly.Module.exports(mod).map((e) => e.name));
   if ((manifest.kind === "tool" || manifest.kind === "both") && !exports.has("call")) {
     throw new Error(`a "${manifest.kind}" plugin must export "call" (export function call(): i32)`);
   }
-  return { name: manifest.name, wasm: embedManifest(binary, manifest) };
+  return {
+    name: manifest.name,
+    wasm: embedManifest(binary, manifest),
+    manifest,
+    warnings: diagnostics.filter((d) => d.severity !== "error"),
+  };
 }
 
 /**

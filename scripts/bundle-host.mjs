@@ -21,7 +21,8 @@ try {
     target: "node20",
     sourcemap: "linked",
     logLevel: "warning",
-    external: ["@trufflesuite/uws-js-unofficial", "@anthropic-ai/sdk", "openai", "ollama"],
+    // ajv: only `exoclaw plugin test` loads it; the gateway should not parse it at start-up.
+    external: ["@trufflesuite/uws-js-unofficial", "@anthropic-ai/sdk", "openai", "ollama", "ajv"],
     banner,
   });
   // The plugin sandbox's worker thread script, self-contained (Extism, msgpackr) next to the

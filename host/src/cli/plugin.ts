@@ -21,6 +21,9 @@ import {
 } from "../plugins/index.js";
 import { wasmApi } from "../plugins/wasm.js";
 import { embedManifest, manifestFromToml } from "../../../scripts/lib/manifest-section.mjs";
+import { registerPluginBuild } from "./plugin-build.js";
+import { registerPluginNew } from "./plugin-new.js";
+import { registerPluginTest } from "./plugin-test.js";
 
 /** Where CLI subcommands write; tests substitute buffers. */
 export interface CliIo {
@@ -270,7 +273,7 @@ export async function inspectPlugin(file: string): Promise<InspectReport> {
 }
 
 /**
- * Adds `exoclaw plugin pack|approve|list|inspect` to `program`. Failures print
+ * Adds `exoclaw plugin new|build|test|pack|approve|list|inspect` to `program`. Failures print
  * `exoclaw: <reason>` on stderr and set exit code 1.
  */
 export function registerPluginCommands(program: Command, io: CliIo = processIo): void {
@@ -278,7 +281,10 @@ export function registerPluginCommands(program: Command, io: CliIo = processIo):
     io.err(`exoclaw: ${(err as Error).message}`);
     process.exitCode = 1;
   };
-  const plugin = program.command("plugin").description("Manage plugins: pack, approve, list, inspect");
+  const plugin = program.command("plugin").description("Write and manage plugins: new, build, test, pack, approve, list, inspect");
+  registerPluginNew(plugin, io, fail);
+  registerPluginBuild(plugin, io, fail);
+  registerPluginTest(plugin, io, fail);
 
   plugin
     .command("pack <in.wasm>")
