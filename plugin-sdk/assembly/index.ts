@@ -12,6 +12,8 @@ export * from "./extism";
 export * from "./host";
 export * from "./msgpack";
 export * from "./number";
+export * from "./json";
+export * from "./context";
 export { exoclawAbort } from "./abort";
 
 import { inputBytes, outputBytes, setError } from "./extism";

@@ -1,0 +1,71 @@
+// Who a tool call is for. The call envelope `{name, input}` may carry a third, host-filled field
+// `context: {peer?, sessionKey?, agentId?}` (strings): the conversation the call belongs to.
+// Unlike `input`, the model cannot write it, so a tool can use it to keep per-peer data apart.
+//
+// Status: reserved in ABI v1 and not sent by the gateway yet — every field reads null today.
+// Tools must work without it (e.g. fall back to a shared namespace) and say so in their docs.
+
+import { inputBytes, setError } from "./extism";
+import { Decoder, Value } from "./msgpack";
+import { ToolResult, writeToolResult } from "./index";
+
+/** The host-supplied context of one tool call; a field is null when the host did not send it. */
+export class ToolContext {
+  /** Who the conversation is with (the `peer` of `chat.send`). */
+  peer: string | null = null;
+  /** The session key, `agent:<agent>:<channel>:<account>:<peer>`. */
+  sessionKey: string | null = null;
+  /** The agent running the turn. */
+  agentId: string | null = null;
+}
+
+/** A tool implementation that also receives the call's context. */
+export type ContextToolHandler = (name: string, input: Value, context: ToolContext) => ToolResult;
+
+function str(map: Value, key: string): string | null {
+  const v = map.get(key);
+  return v != null && v.isString() ? v.strValue : null;
+}
+
+/** Reads `context` from a decoded call envelope (all fields null when absent or malformed). */
+export function readToolContext(call: Value): ToolContext {
+  const ctx = new ToolContext();
+  const c = call.get("context");
+  if (c == null || !c.isMap()) return ctx;
+  ctx.peer = str(c, "peer");
+  ctx.sessionKey = str(c, "sessionKey");
+  ctx.agentId = str(c, "agentId");
+  return ctx;
+}
+
+/**
+ * Like `runTool`, but the handler also gets the call's `ToolContext`. Returns the status code
+ * the `call` export should return: 0 on success, 1 after reporting a protocol fault.
+ */
+export function runToolWithContext(handler: ContextToolHandler): i32 {
+  const status = runInner(handler);
+  __collect();
+  return status;
+}
+
+function runInner(handler: ContextToolHandler): i32 {
+  const dec = new Decoder(inputBytes());
+  const call = dec.decode();
+  if (call == null) {
+    setError("invalid tool call: " + dec.error);
+    return 1;
+  }
+  if (!call.isMap()) {
+    setError("invalid tool call: expected a map {name, input}");
+    return 1;
+  }
+  const name = call.get("name");
+  if (name == null || !name.isString()) {
+    setError("invalid tool call: 'name' must be a string");
+    return 1;
+  }
+  const inputOrNull = call.get("input");
+  const input = inputOrNull != null ? inputOrNull : Value.nil();
+  writeToolResult(handler(name.strValue, input, readToolContext(call)));
+  return 0;
+}
