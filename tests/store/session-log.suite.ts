@@ -98,6 +98,25 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       expect(await log.info(key("nobody"))).toBeUndefined();
     });
 
+    it("returns copies: mutating what was passed in or read back changes nothing stored", async () => {
+      const log = await make();
+      const k = key("copies");
+      const input = { nested: { list: [1, 2] } };
+      const events: NewSessionEvent[] = [msg("original"), { kind: "tool_use", data: { id: "t1", name: "calc", input } }];
+      await log.append(k, events);
+      input.nested.list.push(3);
+      (events[0]!.data as { content: string }).content = "changed";
+      const read = await log.read(k);
+      (read[0]!.data as { content: string }).content = "changed again";
+      ((read[1]!.data as { input: typeof input }).input.nested.list as number[]).push(4);
+      const again = await log.read(k);
+      expect((again[0]!.data as { content: string }).content).toBe("original");
+      expect((again[1]!.data as { input: unknown }).input).toEqual({ nested: { list: [1, 2] } });
+      const history = await log.readHistory(k);
+      (history[0]!.data as { content: string }).content = "x";
+      expect(((await log.readHistory(k))[0]!.data as { content: string }).content).toBe("original");
+    });
+
     it("keeps arbitrary tool input and empty strings intact", async () => {
       const log = await make();
       const k = key("u-json");
@@ -219,6 +238,7 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
 
     it("lists sessions with filters and pagination", async () => {
       const log = await make();
+      expect(await log.countSessions()).toBe(0);
       const specs = [
         ["alice", "main", "telegram"],
         ["bob", "main", "telegram"],
@@ -228,6 +248,7 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
         ["x:y", "main", "web:chat"],
       ] as const;
       for (const [peer, agent, channel] of specs) await log.append(key(peer, agent, channel), [text(`hi ${peer}`)]);
+      expect(await log.countSessions()).toBe(specs.length);
       const all = await log.listSessions();
       expect(all.nextCursor).toBeUndefined();
       expect(all.sessions.map((s) => s.sessionKey)).toEqual(specs.map(([p, a, c]) => key(p, a, c)).sort());
@@ -289,8 +310,10 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       const k = key("gone");
       await log.append(k, [msg("secret plans", { platformMessageId: "pm-del", idempotencyKey: "idem-del" }), text("noted")]);
       await log.append(key("stays"), [text("secret plans too")]);
+      expect(await log.countSessions()).toBe(2);
       expect(await log.delete(k)).toBe(true);
       expect(await log.delete(k)).toBe(false);
+      expect(await log.countSessions()).toBe(1);
       expect(await log.read(k)).toEqual([]);
       expect(await log.info(k)).toBeUndefined();
       expect((await log.listSessions()).sessions.map((s) => s.sessionKey)).toEqual([key("stays")]);

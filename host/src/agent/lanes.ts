@@ -17,13 +17,24 @@ export class SessionLanes {
     return n;
   }
 
+  /** Tasks running or waiting for `key`. */
+  pendingFor(key: string): number {
+    return this.lanes.get(key)?.pending ?? 0;
+  }
+
+  /** Whether `run(key, …)` would reject because the key already has `maxPending` tasks. */
+  isFull(key: string): boolean {
+    return this.pendingFor(key) >= this.maxPending;
+  }
+
   /**
    * Runs `task` after every earlier task of `key` has settled.
+   * @param options.force queue even when the key is full (crash recovery re-queues accepted turns)
    * @throws RpcError -32004 when the key already has `maxPending` tasks
    */
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  run<T>(key: string, task: () => Promise<T>, options: { force?: boolean } = {}): Promise<T> {
     let lane = this.lanes.get(key);
-    if (lane && lane.pending >= this.maxPending) {
+    if (lane && lane.pending >= this.maxPending && options.force !== true) {
       return Promise.reject(new RpcError(ErrorCode.SessionBusy, `session ${key} already has ${this.maxPending} turns queued`));
     }
     if (!lane) {

@@ -2,12 +2,11 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, createProviderSet } from "../agent/index.js";
-import type { ChatMessage } from "../agent/types.js";
 import { loadConfig, type ConfigFlags } from "../config/index.js";
 import { startGateway } from "../gateway/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
-import { createMemoryStore } from "../store/index.js";
+import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
 
 
@@ -26,7 +25,13 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   const t0 = performance.now();
   const config = loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
   const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
-  const plugins = await loadPlugins({
+  // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
+  const opening = openSessionLog({
+    ...config.store,
+    logger: { info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m), warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m) },
+  });
+  opening.catch(() => {});
+  const pluginsLoading = loadPlugins({
     dirs: config.plugins.dirs,
     logger,
     defaultLimits: config.plugins.defaultLimits,
@@ -36,6 +41,20 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     // Module metadata by sha256 survives restarts: validating then skips compiling.
     validationCache: await ValidationCache.open(join(config.stateDir, "plugins", "validated.json")),
   });
+  let plugins: Awaited<typeof pluginsLoading>;
+  let log: SessionLog;
+  try {
+    plugins = await pluginsLoading;
+  } catch (err) {
+    await opening.then((l) => l.close(), () => {});
+    throw err;
+  }
+  try {
+    log = await opening;
+  } catch (err) {
+    await plugins.close();
+    throw err;
+  }
   // The approvals directory exists from the start, so that its watch is in place before the
   // first `exoclaw plugin approve` (best effort: without it approvals apply on restart).
   if (config.plugins.watch) await mkdir(dirname(ApprovalStore.pathFor(config.stateDir)), { recursive: true }).catch(() => {});
@@ -47,14 +66,20 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     agents: config.agents,
     providers: createProviderSet(config.providers),
     plugins,
-    store: createMemoryStore<ChatMessage>(),
+    log,
+    logger,
   });
   let gateway;
   try {
-    gateway = await startGateway(config.gateway, { router, runtime, plugins, logger, startedAt: 0 });
+    // Turns a previous process accepted but did not finish are re-queued (or failed) before any
+    // new request can take their place in a session's lane.
+    await runtime.recover();
+    gateway = await startGateway(config.gateway, { router, runtime, log, plugins, logger, startedAt: 0 });
   } catch (err) {
+    await runtime.drain(0);
     await watcher?.close();
     await plugins.close();
+    await log.close();
     throw err;
   }
   const main = config.agents.find((a) => a.id === config.defaultAgent)!;
@@ -70,6 +95,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       provider: main.provider,
       model: main.model,
       config: config.source ?? null,
+      store: describeStoreUrl(config.store.url),
       readyMs: Math.round(performance.now()),
       startupMs: { modules: Math.round(t0), configAndPlugins: Math.round(t1 - t0), listen: Math.round(performance.now() - t1) },
     },
@@ -85,6 +111,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
         await gateway.close();
         await watcher?.close();
         await plugins.close();
+        await log.close();
         logger.info("stopped");
       })()),
   };

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, type FileConfig } from "./schema.js";
-import type { AgentConfig, Config, ProviderName } from "./types.js";
+import type { AgentConfig, Config, ProviderName, StoreConfig } from "./types.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
 export class ConfigError extends Error {
@@ -30,6 +30,22 @@ export const DEFAULT_MODELS: Record<ProviderName, string> = {
   openai: "gpt-5.4-mini",
   ollama: "llama3.2",
 };
+
+/** Default `context_window` of an agent, tokens. */
+export const DEFAULT_CONTEXT_WINDOW = 100_000;
+
+const STORE_URL_RE = /^(memory|mem:\/\/|surrealkv:\/\/.+|wss?:\/\/.+)$/;
+
+/**
+ * `surrealkv://<dir>` with `~` expanded and a relative directory resolved against `baseDir`;
+ * other URLs unchanged.
+ */
+function resolveStoreUrl(url: string, baseDir: string): string {
+  if (!url.startsWith("surrealkv://")) return url;
+  const [path = "", query] = url.slice("surrealkv://".length).split("?", 2);
+  const abs = resolve(baseDir, expandHome(path));
+  return `surrealkv://${abs}${query !== undefined ? `?${query}` : ""}`;
+}
 
 const DEFAULT_PORT = 7200;
 const DEFAULT_BIND = "127.0.0.1";
@@ -127,7 +143,7 @@ export function readConfigFile(path: string): FileConfig {
  * Resolves the configuration: built-in defaults, then the config file (`--config`,
  * `EXOCLAW_CONFIG`, or `<state dir>/exoclaw.toml` if it exists), then environment variables
  * (`EXOCLAW_PORT`, `EXOCLAW_BIND`, `EXOCLAW_TOKEN`, `EXOCLAW_PLUGINS_DIR`, `EXOCLAW_PROVIDER`,
- * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
+ * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_STORE`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
  *
  * @param builtinPluginDirs directories of first-party plugins, scanned before user directories
  * @throws ConfigError for any invalid value, naming where it came from
@@ -150,6 +166,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       maxIterations: a.max_iterations ?? 10,
       maxTokens: a.max_tokens ?? 4096,
       tools: a.tools ?? ["*"],
+      contextWindow: a.context_window ?? DEFAULT_CONTEXT_WINDOW,
     };
   });
   const ids = new Set<string>();
@@ -194,6 +211,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       .map(([name, t]) => [name, applyLimits(defaultLimits, t as LimitsTable)]),
   );
   const baseDir = source ? dirname(source) : process.cwd();
+  const store = resolveStore(file, env, baseDir);
   const grants = Object.fromEntries(Object.entries(file.plugins?.grants ?? {}).map(([name, t]) => [name, toOperatorGrant(t, baseDir)]));
   const resolvedUserDirs = userDirs.map((d) => resolve(expandHome(d)));
 
@@ -220,7 +238,34 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       limits: perPluginLimits,
       grants,
     },
+    store,
     stateDir: stateDir(env),
     source,
+  };
+}
+
+/**
+ * `[store]` with `EXOCLAW_STORE` over `url`; default `surrealkv://<state dir>/data`.
+ * @throws ConfigError for a bad `EXOCLAW_STORE` or an unset `password_env` variable
+ */
+function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, baseDir: string): StoreConfig {
+  const fromEnv = env.EXOCLAW_STORE?.trim();
+  if (fromEnv && !STORE_URL_RE.test(fromEnv)) {
+    throw new ConfigError(`EXOCLAW_STORE="${fromEnv.replace(/\/\/[^/@]*@/, "//***@")}" is not "memory", "mem://", "surrealkv://<dir>", "ws://host:port" or "wss://host:port"`);
+  }
+  const s = file.store ?? {};
+  const url = resolveStoreUrl(fromEnv || s.url || `surrealkv://${join(stateDir(env), "data")}`, fromEnv ? process.cwd() : baseDir);
+  let password: string | undefined;
+  if (s.password_env !== undefined) {
+    password = env[s.password_env];
+    if (password === undefined) throw new ConfigError(`store.password_env names ${s.password_env}, which is not set`);
+  }
+  return {
+    url,
+    namespace: s.namespace,
+    database: s.database,
+    username: s.username,
+    password,
+    redact: s.redact ?? false,
   };
 }

@@ -85,6 +85,7 @@ export const FileConfigSchema = z.strictObject({
         max_iterations: z.number().int().min(1).max(1000).optional(),
         max_tokens: z.number().int().min(1).optional(),
         tools: z.array(z.string().min(1)).optional(),
+        context_window: z.number().int().min(100).optional(),
       }),
     )
     .optional(),
@@ -100,6 +101,19 @@ export const FileConfigSchema = z.strictObject({
         team: selector.optional(),
       }),
     )
+    .optional(),
+  store: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^(memory|mem:\/\/|surrealkv:\/\/.+|wss?:\/\/.+)$/, 'must be "memory", "mem://", "surrealkv://<dir>", "ws://host:port" or "wss://host:port"')
+        .optional(),
+      namespace: z.string().regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _").optional(),
+      database: z.string().regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _").optional(),
+      username: z.string().min(1).optional(),
+      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name").optional(),
+      redact: z.boolean().optional(),
+    })
     .optional(),
   plugins: z
     .strictObject({

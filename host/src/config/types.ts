@@ -35,6 +35,31 @@ export interface AgentConfig {
   maxTokens: number;
   /** Tool allowlist: exact names or `*` globs; default `["*"]`. */
   tools: string[];
+  /**
+   * Input budget of one model call, tokens (estimated as characters / 4); default 100000. When
+   * the session's history would exceed it, older turns are folded into a summary (compaction).
+   */
+  contextWindow: number;
+}
+
+/** Where session logs live (`[store]`, `EXOCLAW_STORE`). */
+export interface StoreConfig {
+  /**
+   * `memory` (in process, lost on exit), `mem://` (embedded SurrealDB in memory),
+   * `surrealkv:///abs/dir[?sync=every|never|<duration>]` (embedded SurrealDB on disk; default
+   * `surrealkv://<state dir>/data`), or `ws://` / `wss://` for a SurrealDB 3.x server.
+   */
+  url: string;
+  /** SurrealDB namespace; default `exoclaw`. */
+  namespace?: string;
+  /** SurrealDB database; default `sessions`. */
+  database?: string;
+  /** Server user name. */
+  username?: string;
+  /** Server password, read from the environment variable `[store] password_env` names. Never logged. */
+  password?: string;
+  /** Redact secrets (API keys, tokens, passwords) from session text before it is written; default false. */
+  redact: boolean;
 }
 
 /** Where each provider is reached. `baseUrl` undefined = the SDK's own default / env variable. */
@@ -68,7 +93,9 @@ export interface Config {
     /** `[plugins.grants.<plugin>]`, by plugin name (fs host paths absolute; secrets still as env variable names). */
     grants: Record<string, OperatorGrant>;
   };
-  /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state. */
+  /** Session log back end. */
+  store: StoreConfig;
+  /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state, session data. */
   stateDir: string;
   /** The config file that was read, if any. */
   source?: string;

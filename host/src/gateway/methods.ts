@@ -1,15 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { isAbsolute } from "node:path";
 import type { Logger } from "pino";
-import type { AgentRuntime } from "../agent/runtime.js";
+import { ReplayedTurnError, type AgentRuntime } from "../agent/runtime.js";
 import type { TurnEvent } from "../agent/types.js";
 import { z } from "zod";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
-import { NoParamsSchema, parseChatSendParams, parseParams } from "../protocol/params.js";
+import { ChatSendParamsSchema, NoParamsSchema, parseParams } from "../protocol/params.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
 import type { ChatEventParams, ChatSendResult, StatusResult } from "../protocol/index.js";
 import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/types.js";
 import type { Router } from "../router/types.js";
+import { StoreError } from "../store/errors.js";
+import type { SearchHit, SessionEvent, SessionInfo, SessionLog } from "../store/types.js";
 import { VERSION } from "../version.js";
 import type { MethodHandler } from "./rpc.js";
 import type { TransportName } from "./types.js";
@@ -27,10 +29,57 @@ const PluginUnloadParamsSchema = z.object({
   name: z.string({ error: (i) => (i.input === undefined ? "name is required" : "name must be a string") }).min(1, "name must not be empty"),
 });
 
+const sessionKeyField = z
+  .string({ error: (i) => (i.input === undefined ? "sessionKey is required" : "sessionKey must be a string") })
+  .min(1, "sessionKey must not be empty")
+  .max(4096, "sessionKey is longer than 4096 characters");
+const limitField = (max: number) => z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
+const partField = (name: string) => z.string({ error: `${name} must be a string` }).min(1, `${name} must not be empty`).max(256, `${name} is longer than 256 characters`);
+
+/** `chat.send` params of protocol v1 plus the optional `idempotencyKey` (1-256 characters). */
+const ChatSendSchema = ChatSendParamsSchema.extend({ idempotencyKey: partField("idempotencyKey").optional() });
+const SessionsListSchema = z.object({
+  agent: partField("agent").optional(),
+  channel: partField("channel").optional(),
+  peer: partField("peer").optional(),
+  cursor: z.string({ error: "cursor must be a string" }).min(1, "cursor must not be empty").optional(),
+  limit: limitField(1000).optional(),
+});
+const ChatHistorySchema = z.object({
+  sessionKey: sessionKeyField,
+  afterSeq: z.number({ error: "afterSeq must be a number" }).int("afterSeq must be an integer").min(0, "afterSeq must not be negative").optional(),
+  limit: limitField(1000).optional(),
+});
+const SessionKeySchema = z.object({ sessionKey: sessionKeyField });
+const SessionsResetSchema = z.object({ sessionKey: sessionKeyField, reason: z.string({ error: "reason must be a string" }).max(1000, "reason is longer than 1000 characters").optional() });
+const SessionsSearchSchema = z.object({
+  query: z.string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") }).min(1, "query must not be empty").max(1000, "query is longer than 1000 characters"),
+  limit: limitField(200).optional(),
+  sessionKey: sessionKeyField.optional(),
+});
+
+/** Default page size of `chat.history`, events. */
+export const HISTORY_PAGE = 100;
+
+/**
+ * Runs a store call for a method: a StoreError `invalid_argument` (bad session key, bad cursor)
+ * becomes -32602; every other failure stays an internal error (-32603, logged by the dispatcher).
+ */
+async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof StoreError && err.code === "invalid_argument") throw new RpcError(ErrorCode.InvalidParams, `Invalid params: ${err.message}`);
+    throw err;
+  }
+}
+
 /** What the protocol methods reach into. */
 export interface MethodDeps {
   router: Router;
-  runtime: Pick<AgentRuntime, "run" | "sessionCount">;
+  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "inSessionLane">;
+  /** The session log behind `sessions.*` and `chat.history`. */
+  log: SessionLog;
   /** `load`/`unload` are optional: without them `plugin.load` / `plugin.unload` answer -32007. */
   plugins: Pick<PluginRegistry, "list"> & Partial<PluginManager>;
   logger: Logger;
@@ -41,7 +90,8 @@ export interface MethodDeps {
 
 /**
  * The method table of wire protocol v1 (docs/protocol.md): `ping`, `status`, `plugin.list`,
- * `plugin.load`, `plugin.unload`, `chat.send`.
+ * `plugin.load`, `plugin.unload`, `chat.send`, `chat.history`, `sessions.list`,
+ * `sessions.reset`, `sessions.delete`, `sessions.search`.
  */
 export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   const methods = new Map<string, MethodHandler>();
@@ -51,14 +101,15 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     return "pong";
   });
 
-  methods.set("status", (params): StatusResult => {
+  methods.set("status", async (params): Promise<StatusResult> => {
     parseParams(NoParamsSchema, params);
+    const sessions = await deps.runtime.sessionCount();
     return {
       version: VERSION,
       uptimeMs: Math.round(performance.now() - deps.startedAt),
       transport: deps.transport(),
       plugins: deps.plugins.list().filter((p) => p.status !== "error").length,
-      sessions: deps.runtime.sessionCount(),
+      sessions,
     };
   });
 
@@ -91,8 +142,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     }
   });
 
-  methods.set("chat.send", async (params, ctx): Promise<ChatSendResult> => {
-    const p = parseChatSendParams(params);
+  methods.set("chat.send", async (params, ctx): Promise<ChatSendResult & { replayed?: true }> => {
+    const p = parseParams(ChatSendSchema, params);
     const route = deps.router.resolve({ channel: p.channel, account: p.account, peer: p.peer, guild: p.guild, team: p.team });
     const runId = randomUUID();
     let seq = 0;
@@ -102,18 +153,75 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     };
     const started = performance.now();
     try {
-      const out = await deps.runtime.run({ agentId: route.agentId, sessionKey: route.sessionKey, content: p.content, runId }, emit);
+      const out = await deps.runtime.run(
+        {
+          agentId: route.agentId,
+          sessionKey: route.sessionKey,
+          content: p.content,
+          runId,
+          channel: p.channel,
+          account: p.account,
+          peer: p.peer,
+          ...(p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : {}),
+        },
+        emit,
+      );
       deps.logger.debug(
-        { runId, sessionKey: route.sessionKey, agentId: route.agentId, matchedBy: route.matchedBy, ms: +(performance.now() - started).toFixed(2), iterations: out.iterations, usage: out.usage },
+        { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, matchedBy: route.matchedBy, ms: +(performance.now() - started).toFixed(2), iterations: out.iterations, usage: out.usage, replayed: out.replayed },
         "turn finished",
       );
-      return { runId, sessionKey: route.sessionKey, agentId: route.agentId, text: out.text, stopReason: out.stopReason, usage: out.usage };
+      const result: ChatSendResult = { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, text: out.text, stopReason: out.stopReason, usage: out.usage };
+      return out.replayed ? { ...result, replayed: true } : result;
     } catch (err) {
+      // A repeated idempotencyKey whose turn failed: the original error, without events.
+      if (err instanceof ReplayedTurnError) throw new RpcError(err.code, err.message, { runId: err.runId, replayed: true });
       const error = toErrorObject(err);
       deps.logger.warn({ runId, sessionKey: route.sessionKey, code: error.code, error: error.message }, "turn failed");
       emit({ type: "error", data: { code: error.code, message: error.message } });
       throw err;
     }
+  });
+
+  // `sessions.list {agent?, channel?, peer?, cursor?, limit?}`: sessions by key, paginated.
+  methods.set("sessions.list", async (params): Promise<{ sessions: SessionInfo[]; nextCursor?: string }> => {
+    const p = parseParams(SessionsListSchema, params);
+    return storeCall(() => deps.log.listSessions(p));
+  });
+
+  // `chat.history {sessionKey, afterSeq?, limit?}`: a session's events in seq order, paginated.
+  methods.set("chat.history", async (params): Promise<{ sessionKey: string; events: SessionEvent[]; nextAfterSeq?: number }> => {
+    const p = parseParams(ChatHistorySchema, params);
+    const limit = p.limit ?? HISTORY_PAGE;
+    const events = await storeCall(() => deps.log.read(p.sessionKey, { afterSeq: p.afterSeq ?? 0, limit: limit + 1 }));
+    if (events.length <= limit) return { sessionKey: p.sessionKey, events };
+    const page = events.slice(0, limit);
+    return { sessionKey: p.sessionKey, events: page, nextAfterSeq: page[page.length - 1]!.seq };
+  });
+
+  // `sessions.reset {sessionKey, reason?}`: a reset marker after the session's queued turns.
+  methods.set("sessions.reset", async (params): Promise<{ sessionKey: string; reset: boolean; seq?: number }> => {
+    const p = parseParams(SessionsResetSchema, params);
+    return storeCall(() =>
+      deps.runtime.inSessionLane(p.sessionKey, async () => {
+        if (!(await deps.log.info(p.sessionKey))) return { sessionKey: p.sessionKey, reset: false };
+        const seq = await deps.log.reset(p.sessionKey, p.reason);
+        return { sessionKey: p.sessionKey, reset: true, seq };
+      }),
+    );
+  });
+
+  // `sessions.delete {sessionKey}`: erases the session after its queued turns.
+  methods.set("sessions.delete", async (params): Promise<{ sessionKey: string; deleted: boolean }> => {
+    const p = parseParams(SessionKeySchema, params);
+    const deleted = await storeCall(() => deps.runtime.inSessionLane(p.sessionKey, () => deps.log.delete(p.sessionKey)));
+    return { sessionKey: p.sessionKey, deleted };
+  });
+
+  // `sessions.search {query, limit?, sessionKey?}`: full-text search over session text, best first.
+  methods.set("sessions.search", async (params): Promise<{ hits: SearchHit[] }> => {
+    const p = parseParams(SessionsSearchSchema, params);
+    const hits = await storeCall(() => deps.log.search(p.query, { limit: p.limit, sessionKey: p.sessionKey }));
+    return { hits };
   });
 
   return methods;

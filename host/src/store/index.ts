@@ -1,5 +1,6 @@
 export { createMemoryStore } from "./memory.js";
 export { createMemorySessionLog } from "./memory-log.js";
+export { openSessionLog, describeStoreUrl, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
 export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
 export { StoreError, SeqConflictError, DuplicateEventError, type StoreErrorCode } from "./errors.js";
 export { formatSessionKey, parseSessionKey } from "./session-key.js";

@@ -26,10 +26,21 @@ interface MemSession {
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 /**
+ * A copy of an event that shares nothing mutable with it. Event data holds only primitives
+ * except `tool_use.input` (any JSON), so only that is deep-copied — several times faster than
+ * a JSON round trip of the whole event, which matters on the turn hot path.
+ */
+function copyEvent<E extends SessionEvent>(e: E): E {
+  const data = e.kind === "tool_use" ? { ...e.data, input: clone(e.data.input) } : { ...e.data };
+  return { ...e, data } as E;
+}
+const copyEvents = <E extends SessionEvent>(events: readonly E[]): E[] => events.map(copyEvent);
+
+/**
  * An in-process {@link SessionLog}: everything is lost when the process exits. Same semantics
  * as the SurrealDB back end (the shared test suite runs against both), except `search`, which
  * matches whole lower-cased words (all query words must occur; score = occurrences) where
- * SurrealDB stems words and ranks with BM25. Events are stored as JSON copies, so callers may
+ * SurrealDB stems words and ranks with BM25. Events are stored as copies (tool input as a JSON copy), so callers may
  * mutate what they pass in or get back.
  */
 export function createMemorySessionLog(options: SessionLogOptions = {}): SessionLog {
@@ -45,7 +56,7 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
   const eventAt = (ref: { key: string; seq: number } | undefined): SessionEventOf<"message_received"> | undefined => {
     if (!ref) return undefined;
     const e = sessions.get(ref.key)?.events[ref.seq - 1];
-    return e?.kind === "message_received" ? clone(e) : undefined;
+    return e?.kind === "message_received" ? copyEvent(e) : undefined;
   };
 
   return {
@@ -70,7 +81,7 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
       };
       const seqs = plan.events.map((e, i) => {
         const seq = last + 1 + i;
-        session.events.push(clone({ sessionKey, seq, ...e }) as SessionEvent);
+        session.events.push(copyEvent({ sessionKey, seq, ...e } as SessionEvent));
         if (e.kind === "message_received") {
           if (e.data.platformMessageId !== undefined) byPlatformKey.set(platformKey(e.data.channel, e.data.account, e.data.platformMessageId), { key: sessionKey, seq });
           if (e.data.idempotencyKey !== undefined) byIdempotencyKey.set(e.data.idempotencyKey, { key: sessionKey, seq });
@@ -98,14 +109,14 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
       const { after, count } = readBounds(opts);
       const events = sessions.get(sessionKey)?.events ?? [];
       const end = Math.min(events.length, after + count);
-      return clone(events.slice(after, end));
+      return copyEvents(events.slice(after, end));
     },
 
     async readHistory(sessionKey: string): Promise<SessionEvent[]> {
       open();
       const s = sessions.get(sessionKey);
       if (!s) return (parseSessionKey(sessionKey), []);
-      return clone(s.events.slice(historyStart(s.info.resetSeq, s.info.compaction)));
+      return copyEvents(s.events.slice(historyStart(s.info.resetSeq, s.info.compaction)));
     },
 
     async info(sessionKey: string): Promise<SessionInfo | undefined> {
@@ -131,6 +142,11 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         page.push(clone(info));
       }
       return { sessions: page };
+    },
+
+    async countSessions(): Promise<number> {
+      open();
+      return sessions.size;
     },
 
     async reset(sessionKey: string, reason?: string): Promise<number> {
@@ -176,7 +192,7 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         }
       }
       hits.sort((a, b) => b.score - a.score || a.event.sessionKey.localeCompare(b.event.sessionKey) || a.event.seq - b.event.seq);
-      return clone(hits.slice(0, limit));
+      return hits.slice(0, limit).map((h) => ({ event: copyEvent(h.event), score: h.score }));
     },
 
     async findByPlatformMessageId(channel: string, account: string, platformMessageId: string) {
@@ -196,7 +212,7 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         const s = sessions.get(key)!;
         if (s.openTurns > 0) out.push(...pendingMessages(s.events.slice(s.info.resetSeq)));
       }
-      return clone(out);
+      return copyEvents(out);
     },
 
     async close(): Promise<void> {

@@ -188,6 +188,8 @@ export interface SessionLog {
   info(sessionKey: string): Promise<SessionInfo | undefined>;
   /** Sessions ordered by key, filtered by key parts, paginated with an opaque cursor. */
   listSessions(options?: ListSessionsOptions): Promise<SessionPage>;
+  /** Number of sessions stored (reset sessions count; deleted ones do not). */
+  countSessions(): Promise<number>;
   /** Appends a `reset` marker (see above); returns its seq. Creates the session if unknown. */
   reset(sessionKey: string, reason?: string): Promise<number>;
   /** Erases the session and all its events (and frees its dedupe keys); false if unknown. */

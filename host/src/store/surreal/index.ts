@@ -165,6 +165,7 @@ COMMIT TRANSACTION;`,
   byPm: `SELECT * FROM event WHERE pm_key = $k LIMIT 1;`,
   byIdem: `SELECT * FROM event WHERE idem_key = $k LIMIT 1;`,
   open: `SELECT * FROM session WHERE open_turns > 0 ORDER BY id;`,
+  count: `SELECT count() AS n FROM session GROUP ALL;`,
 };
 
 /** A server error that only says an earlier statement of the transaction failed. */
@@ -528,6 +529,16 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         return rows.length > limit ? { sessions, nextCursor: encodeCursor(sessions[sessions.length - 1]!.sessionKey) } : { sessions };
       } catch (err) {
         throw internal("listSessions", err);
+      }
+    },
+
+    async countSessions(): Promise<number> {
+      ensureOpen();
+      try {
+        const [rows] = (await run(SQL.count, {})) as [{ n: number | bigint }[]];
+        return Number(rows[0]?.n ?? 0);
+      } catch (err) {
+        throw internal("countSessions", err);
       }
     },
 

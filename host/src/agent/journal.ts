@@ -1,0 +1,101 @@
+/**
+ * How a turn becomes session events, and back: the recorder turns the loop's `TurnEvent`s into
+ * `NewSessionEvent`s (one `assistant_text` per stretch of text deltas), and
+ * {@link outcomeFromEvents} rebuilds a finished turn's outcome from its stored events, which is
+ * what a repeated `idempotencyKey` is answered with.
+ */
+import type { NewSessionEvent, SessionEvent } from "../store/types.js";
+import type { StopReason, TurnEvent, TurnOutcome } from "./types.js";
+
+/** Collects one run's events for the session log, in emission order. */
+export class TurnRecorder {
+  private readonly events: NewSessionEvent[] = [];
+  private text = "";
+
+  constructor(private readonly runId: string) {}
+
+  /** Records one loop event (text deltas are joined until the next non-text event). `error` is not recorded here. */
+  record(ev: TurnEvent): void {
+    if (ev.type === "text") {
+      this.text += ev.data.delta;
+      return;
+    }
+    this.flush();
+    const runId = this.runId;
+    switch (ev.type) {
+      case "tool_use":
+        this.events.push({ kind: "tool_use", runId, data: { id: ev.data.id, name: ev.data.name, input: ev.data.input ?? null } });
+        break;
+      case "tool_result":
+        this.events.push({ kind: "tool_result", runId, data: { toolUseId: ev.data.toolUseId, content: ev.data.content, isError: ev.data.isError } });
+        break;
+      case "usage":
+        this.events.push({ kind: "usage", runId, data: { inputTokens: ev.data.inputTokens, outputTokens: ev.data.outputTokens } });
+        break;
+      case "error":
+        break;
+    }
+  }
+
+  /** The recorded events followed by the run's terminator (`turn_ended` or `error`); the recorder is empty afterwards. */
+  finish(terminator: { kind: "turn_ended"; stopReason: StopReason } | { kind: "error"; code: number; message: string }): NewSessionEvent[] {
+    this.flush();
+    const runId = this.runId;
+    const end: NewSessionEvent =
+      terminator.kind === "turn_ended"
+        ? { kind: "turn_ended", runId, data: { runId, stopReason: terminator.stopReason } }
+        : { kind: "error", runId, data: { code: terminator.code, message: terminator.message } };
+    return this.events.splice(0).concat(end);
+  }
+
+  private flush(): void {
+    if (this.text.length === 0) return;
+    this.events.push({ kind: "assistant_text", runId: this.runId, data: { text: this.text } });
+    this.text = "";
+  }
+}
+
+/** What a stored run ended with. */
+export type StoredOutcome =
+  | { status: "ended"; outcome: TurnOutcome }
+  | { status: "failed"; code: number; message: string }
+  | { status: "open" };
+
+const STOP_REASONS = new Set<string>(["end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "other"]);
+
+/**
+ * Rebuilds a run's outcome from its events (those with its `runId`, in seq order), the way the
+ * loop computed it: `text` is the text of the last model call that produced text (calls end at
+ * their `usage` event), `usage` sums the calls, `iterations` counts them.
+ */
+export function outcomeFromEvents(events: readonly SessionEvent[], runId: string): StoredOutcome {
+  let finalText = "";
+  let callText = "";
+  let iterations = 0;
+  const usage = { inputTokens: 0, outputTokens: 0 };
+  for (const e of events) {
+    if (e.runId !== runId) continue;
+    switch (e.kind) {
+      case "assistant_text":
+        callText += e.data.text;
+        break;
+      case "usage":
+        usage.inputTokens += e.data.inputTokens;
+        usage.outputTokens += e.data.outputTokens;
+        iterations++;
+        if (callText) finalText = callText;
+        callText = "";
+        break;
+      case "error":
+        return { status: "failed", code: e.data.code, message: e.data.message };
+      case "turn_ended": {
+        if (callText) finalText = callText;
+        const stopReason = (STOP_REASONS.has(e.data.stopReason) ? e.data.stopReason : "other") as StopReason;
+        return { status: "ended", outcome: { text: finalText, stopReason, usage, iterations } };
+      }
+      default:
+        break;
+    }
+  }
+  return { status: "open" };
+}

@@ -1,0 +1,56 @@
+import { mkdir } from "node:fs/promises";
+import { StoreError } from "./errors.js";
+import { createMemorySessionLog } from "./memory-log.js";
+import { createSurrealSessionLog, parseSurrealUrl, redactUrl } from "./surreal/index.js";
+import type { SessionLog } from "./types.js";
+
+/** The in-process store's name in `[store] url` / `EXOCLAW_STORE`. */
+export const MEMORY_STORE_URL = "memory";
+
+/** What {@link openSessionLog} needs: the resolved `[store]` settings. */
+export interface OpenSessionLogOptions {
+  /**
+   * `memory` (in process, lost on exit), `mem://` (embedded SurrealDB in memory),
+   * `surrealkv:///abs/dir[?sync=…]` (embedded SurrealDB on disk), `ws://` / `wss://` (server).
+   */
+  url: string;
+  namespace?: string;
+  database?: string;
+  username?: string;
+  /** Server password (already read from its environment variable; never logged). */
+  password?: string;
+  /** Redact secrets before writing (see `redact.ts`). */
+  redact?: boolean;
+  /** Receives server reconnect notices. */
+  logger?: { info(message: string): void; warn(message: string): void };
+}
+
+/**
+ * Opens the session log a gateway or CLI is configured with; creates a surrealkv directory's
+ * parent directories first.
+ * @throws StoreError `invalid_argument` (bad URL), `unavailable` (cannot open/reach, e.g. the
+ *   directory is locked by a running gateway), `schema` (see `createSurrealSessionLog`)
+ */
+export async function openSessionLog(options: OpenSessionLogOptions): Promise<SessionLog> {
+  if (options.url === MEMORY_STORE_URL) return createMemorySessionLog({ redact: options.redact === true });
+  const target = parseSurrealUrl(options.url, options);
+  if (target.engine === "surrealkv") {
+    await mkdir(target.path!, { recursive: true }).catch((err: unknown) => {
+      throw new StoreError("unavailable", `cannot create the store directory ${target.path}: ${(err as Error).message}`, { cause: err });
+    });
+  }
+  return createSurrealSessionLog({
+    url: options.url,
+    namespace: options.namespace,
+    database: options.database,
+    username: options.username,
+    password: options.password,
+    redact: options.redact === true,
+    logger: options.logger,
+  });
+}
+
+/** The store URL for logs and messages: credentials and query string removed. */
+export function describeStoreUrl(url: string): string {
+  return url === MEMORY_STORE_URL ? url : redactUrl(url);
+}
