@@ -89,13 +89,14 @@ describe("bad frames get JSON-RPC errors and the connection keeps working", () =
 
   it("status and plugin.list describe the gateway", async () => {
     const status = (await client.call("status")).response.msg.result;
-    expect(status).toMatchObject({ transport: "uws", plugins: 1 });
+    expect(status.transport).toBe("uws");
+    expect(status.plugins).toBeGreaterThanOrEqual(1);
     expect(status.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(status.uptimeMs).toBeGreaterThanOrEqual(0);
     expect(typeof status.sessions).toBe("number");
     const list = (await client.call("plugin.list", undefined, "msgpack")).response.msg.result;
-    expect(list).toEqual([
-      {
+    expect(list).toContainEqual(
+      expect.objectContaining({
         name: "calculator",
         version: expect.any(String),
         kind: "tool",
@@ -108,8 +109,8 @@ describe("bad frames get JSON-RPC errors and the connection keeps working", () =
         errors: 0,
         p50Ms: expect.any(Number),
         p99Ms: expect.any(Number),
-      },
-    ]);
+      }),
+    );
   });
 
   it("GET /health answers 200 and unknown paths 404", async () => {

@@ -309,7 +309,8 @@ describe("hot loading in a running gateway", () => {
       // Delete.
       await rm(file);
       delays.delete = await within(1000, async () => (await hello()) === undefined, "deleted plugin gone");
-      expect((await list()).map((p) => p.name)).toEqual(["calculator"]);
+      expect((await list()).map((p) => p.name)).not.toContain("hello-wat");
+      expect((await list()).map((p) => p.name)).toContain("calculator");
       expect(turns).toBeGreaterThan(0);
     } finally {
       stop = true;
