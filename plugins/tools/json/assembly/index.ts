@@ -10,7 +10,7 @@ const MAX_OUTPUT_CHARS: i32 = 100000;
 const MAX_DOCUMENT_CHARS: i32 = 4 * 1024 * 1024;
 
 function handle(tool: string, input: Value): ToolResult {
-  if (tool != "json_query") return ToolResult.error("unknown tool '" + tool + "'");
+  if (tool != "json_query") return ToolResult.error("unknown tool '" + (tool.length <= 40 ? tool : tool.substring(0, 40) + "...") + "'");
   if (!input.isMap()) return ToolResult.error("input must be an object {document, path}");
   const path = input.get("path");
   if (path == null || !path.isString()) return ToolResult.error("'path' must be a JSONPath string such as \"$.items[0].name\"");
