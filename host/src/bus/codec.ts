@@ -1,0 +1,24 @@
+/**
+ * Payload encoding: standard MessagePack (no msgpackr records/extensions), so any MessagePack
+ * implementation in any language can read bus payloads.
+ */
+import { Packr } from "msgpackr";
+
+const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: "number" });
+
+/** The header carrying the message id; JetStream dedupes on it within the stream's window. */
+export const MSG_ID_HEADER = "Nats-Msg-Id";
+/** Set on a message replayed from the dead-letter store: the original message id. */
+export const REPLAY_OF_HEADER = "Exoclaw-Replay-Of";
+/** Publication time of the first attempt (ms since the Unix epoch, decimal). */
+export const PUBLISHED_AT_HEADER = "Exoclaw-Published-At";
+
+/** Encodes a payload as standard MessagePack. */
+export function encodePayload(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/** Decodes a standard MessagePack payload. @throws Error on malformed input */
+export function decodePayload(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}

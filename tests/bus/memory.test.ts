@@ -1,0 +1,56 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createMemoryBus } from "../../host/src/bus/memory.js";
+import { inboundSubject } from "../../host/src/bus/subjects.js";
+import { busSuite, sleep, waitFor } from "./bus.suite.js";
+
+busSuite("in-process", { make: (stateDir) => createMemoryBus({ stateDir }) });
+
+describe("in-process bus specifics", () => {
+  const subject = inboundSubject({ channel: "c", account: "a", peer: "p" });
+
+  it("a full stream makes publishes wait (no drop) and fails only after the timeout", async () => {
+    const bus = await createMemoryBus({ capacity: 5, publishTimeoutMs: 300 });
+    try {
+      for (let n = 0; n < 5; n++) await bus.publish(subject, n, { msgId: `f${n}` });
+      const started = Date.now();
+      await expect(bus.publish(subject, 5, { msgId: "f5" })).rejects.toMatchObject({ code: "backpressure" });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      // a consumer frees room: the waiting publish goes through, in order
+      const got: number[] = [];
+      const waiting = bus.publish(subject, 6, { msgId: "f6" });
+      await sleep(20);
+      await bus.consume<number>({ stream: "in", durable: "d", handler: async (m) => void got.push(m.data) });
+      await waiting;
+      await waitFor(() => got.length === 6);
+      expect(got).toEqual([0, 1, 2, 3, 4, 6]);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it("keeps dead letters under the state dir across restarts", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "exoclaw-bus-"));
+    try {
+      const a = await createMemoryBus({ stateDir: dir });
+      await a.consume({ stream: "in", durable: "d", maxDeliver: 1, handler: () => Promise.reject(new Error("no")) });
+      await a.publish(subject, { x: 1 }, { msgId: "persist" });
+      await sleep(50);
+      expect(await a.deadLetters.count()).toBe(1);
+      await a.close();
+      const b = await createMemoryBus({ stateDir: dir });
+      const list = await b.deadLetters.list();
+      expect(list).toHaveLength(1);
+      expect(list[0]).toMatchObject({ msgId: "persist", data: { x: 1 }, attempts: 1 });
+      expect(await b.deadLetters.purge()).toBe(1);
+      await b.close();
+      const c = await createMemoryBus({ stateDir: dir });
+      expect(await c.deadLetters.count()).toBe(0);
+      await c.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
