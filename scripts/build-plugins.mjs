@@ -201,7 +201,10 @@ export async function buildPlugin(dir, root = REPO_ROOT, options = {}) {
       entry,
       "--baseDir", root,
       "--outFile", `${manifest.name}.wasm`,
-      "-Os",
+      // -O3, not -Os: with a shrink level above 0 and the minimal (or stub) runtime,
+      // AssemblyScript 0.28's Array<string>#join over a few hundred strings requests megabytes
+      // and runs the plugin out of memory (measured: 1,000 x "ab" joined -> 8 MiB of pages).
+      "-O3",
       "--runtime", "minimal",
       "--use", `abort=${ABORT_HANDLER}`,
       "--maximumMemory", String(maxPages),
