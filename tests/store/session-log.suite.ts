@@ -98,6 +98,17 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       expect(await log.info(key("nobody"))).toBeUndefined();
     });
 
+    it("appendEvents returns the events exactly as a read returns them", async () => {
+      const log = await make({ redact: true });
+      const k = key("stored");
+      await log.append(k, [text("before")]);
+      const stored = await log.appendEvents(k, [msg("my key is sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", {}, "r1"), { kind: "tool_use", data: { id: "t", name: "n", input: { a: [1, { b: null }] } }, runId: "r1" }, started("r1")]);
+      expect(stored.map((e) => e.seq)).toEqual([2, 3, 4]);
+      expect(stored).toEqual(await log.read(k, { afterSeq: 1 }));
+      expect(JSON.stringify(stored)).not.toContain("sk-ant-api03");
+      expect(await log.appendEvents(k, [])).toEqual([]);
+    });
+
     it("returns copies: mutating what was passed in or read back changes nothing stored", async () => {
       const log = await make();
       const k = key("copies");

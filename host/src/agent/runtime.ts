@@ -10,6 +10,7 @@ import { projectHistory } from "../store/projection.js";
 import { parseSessionKey } from "../store/session-key.js";
 import type { NewSessionEvent, SessionEvent, SessionEventOf, SessionLog } from "../store/types.js";
 import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";
+import { HistoryCache } from "./history-cache.js";
 import { outcomeFromEvents, TurnRecorder } from "./journal.js";
 import { SessionLanes } from "./lanes.js";
 import { runTurn, type TurnTools } from "./loop.js";
@@ -63,6 +64,11 @@ export interface AgentRuntimeOptions {
   logger?: Logger;
   /** Turns allowed per session (running + queued); default 32. */
   maxQueuedPerSession?: number;
+  /**
+   * Sessions whose history events are kept in process between turns (saves a store read per
+   * turn); default 256; 0 reads every turn's history from the store.
+   */
+  historyCacheSessions?: number;
 }
 
 /** What {@link AgentRuntime.recover} did with the turns a previous process left unfinished. */
@@ -105,6 +111,7 @@ export class AgentRuntime {
   private readonly keyed = new Map<string, { runId?: string; promise: Promise<TurnResult> }>();
   private readonly log: SessionLog;
   private readonly logger: Logger;
+  private readonly cache: HistoryCache;
   private closing = false;
   private aborting = false;
 
@@ -113,6 +120,7 @@ export class AgentRuntime {
     this.lanes = new SessionLanes(options.maxQueuedPerSession ?? 32);
     this.log = options.log;
     this.logger = options.logger ?? silentLogger();
+    this.cache = new HistoryCache(options.historyCacheSessions ?? 256);
   }
 
   /** Sessions in the store. @throws StoreError when the store fails */
@@ -186,7 +194,7 @@ export class AgentRuntime {
         else if (m.runId !== undefined && started.has(m.runId)) failures.push({ kind: "error", runId, data: { code: ErrorCode.Aborted, message: INTERRUPTED_MESSAGE } });
         else rerun.push({ message: m, runId });
       }
-      if (failures.length > 0) await this.log.append(sessionKey, failures);
+      if (failures.length > 0) await this.append(sessionKey, failures);
       report.failed += failures.length;
       for (const { message, runId } of rerun) {
         const promise = this.lanes.run(sessionKey, () => this.execute(agent!, sessionKey, message.data.content, runId, Promise.resolve(), false, () => {}), { force: true });
@@ -217,12 +225,45 @@ export class AgentRuntime {
   }
 
   /**
-   * Runs `task` in the session's lane, after its running and queued turns (for `sessions.reset`
-   * and `sessions.delete`, which must not cut a turn in half).
-   * @throws RpcError -32004 when the session's queue is full
+   * Appends a `reset` marker after the session's running and queued turns (a reset never cuts a
+   * turn in half; turns accepted before it do not enter the new history).
+   * @returns the marker's seq, or undefined for an unknown session (nothing is written)
+   * @throws RpcError -32004 when the session's queue is full; StoreError
    */
-  inSessionLane<T>(sessionKey: string, task: () => Promise<T>): Promise<T> {
-    return this.lanes.run(sessionKey, task);
+  resetSession(sessionKey: string, reason?: string): Promise<number | undefined> {
+    return this.lanes.run(sessionKey, async () => {
+      this.cache.drop(sessionKey);
+      if (!(await this.log.info(sessionKey))) return undefined;
+      return this.log.reset(sessionKey, reason);
+    });
+  }
+
+  /**
+   * Erases the session after its running and queued turns.
+   * @returns false for an unknown session
+   * @throws RpcError -32004 when the session's queue is full; StoreError
+   */
+  deleteSession(sessionKey: string): Promise<boolean> {
+    return this.lanes.run(sessionKey, async () => {
+      this.cache.drop(sessionKey);
+      return this.log.delete(sessionKey);
+    });
+  }
+
+  /** Appends through the history cache. */
+  private async append(sessionKey: string, events: NewSessionEvent[]): Promise<SessionEvent[]> {
+    const stored = await this.log.appendEvents(sessionKey, events);
+    this.cache.appended(sessionKey, stored);
+    return stored;
+  }
+
+  /** The session's `readHistory` events, from the cache when it has them. */
+  private async readHistory(sessionKey: string): Promise<SessionEvent[]> {
+    const cached = this.cache.get(sessionKey);
+    if (cached) return cached;
+    const events = await this.log.readHistory(sessionKey);
+    this.cache.fill(sessionKey, events);
+    return events;
   }
 
   private track(key: string, slot: { runId?: string; promise: Promise<TurnResult> }): void {
@@ -290,7 +331,7 @@ export class AgentRuntime {
     };
     // An idle session starts the turn right away: journal its start with the message (one write).
     const startNow = this.lanes.pendingFor(sessionKey) === 0;
-    const journal = this.log.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
+    const journal = this.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
     journal.catch(() => {});
     return this.lanes.run(sessionKey, () => this.execute(agent, sessionKey, request.content, runId, journal, startNow, emit, signal));
   }
@@ -319,9 +360,9 @@ export class AgentRuntime {
     let journaled = false;
     try {
       // The history does not depend on this turn's own message: read it while that is written.
-      const [, events] = await Promise.all([journal, this.log.readHistory(sessionKey)]);
+      const [, events] = await Promise.all([journal, this.readHistory(sessionKey)]);
       journaled = true;
-      if (!startJournaled) await this.log.append(sessionKey, [startedEvent(runId)]);
+      if (!startJournaled) await this.append(sessionKey, [startedEvent(runId)]);
       const { config } = agent;
       const provider = this.options.providers(config.provider);
       const tools: TurnTools = {
@@ -349,7 +390,7 @@ export class AgentRuntime {
         record,
         controller.signal,
       );
-      await this.log.append(sessionKey, recorder.finish({ kind: "turn_ended", stopReason: turn.outcome.stopReason }));
+      await this.append(sessionKey, recorder.finish({ kind: "turn_ended", stopReason: turn.outcome.stopReason }));
       const { outcome } = turn;
       if (compaction.calls === 0) return { ...outcome, runId };
       return {
@@ -366,7 +407,7 @@ export class AgentRuntime {
       if (journaled) {
         const e = toErrorObject(failure);
         if (e.code === ErrorCode.InternalError) this.logger.error({ err, sessionKey, runId }, "turn failed with an internal error");
-        await this.log.append(sessionKey, recorder.finish({ kind: "error", code: e.code, message: e.message })).catch((appendErr: unknown) => {
+        await this.append(sessionKey, recorder.finish({ kind: "error", code: e.code, message: e.message })).catch((appendErr: unknown) => {
           this.logger.error({ err: appendErr, sessionKey, runId }, "cannot record a failed turn in the session log");
         });
       }
@@ -415,9 +456,10 @@ export class AgentRuntime {
       return messages;
     }
     if (summary.length === 0) return messages;
+    this.cache.drop(sessionKey);
     await this.log.append(sessionKey, [{ kind: "compaction", runId, data: { summary, upToSeq: plan.upToSeq } }]);
     this.logger.info({ sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window }, "session compacted");
-    return projectHistory(await this.log.readHistory(sessionKey));
+    return projectHistory(await this.readHistory(sessionKey));
   }
 
   /** Every event of a session after `afterSeq`. */

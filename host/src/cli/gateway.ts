@@ -26,10 +26,12 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   const config = loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
   const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
   // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
+  const tStore = performance.now();
+  let storeOpenMs = 0;
   const opening = openSessionLog({
     ...config.store,
     logger: { info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m), warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m) },
-  });
+  }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
   opening.catch(() => {});
   const pluginsLoading = loadPlugins({
     dirs: config.plugins.dirs,
@@ -70,10 +72,13 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     logger,
   });
   let gateway;
+  let recoverMs = 0;
   try {
     // Turns a previous process accepted but did not finish are re-queued (or failed) before any
     // new request can take their place in a session's lane.
+    const tRecover = performance.now();
     await runtime.recover();
+    recoverMs = performance.now() - tRecover;
     gateway = await startGateway(config.gateway, { router, runtime, log, plugins, logger, startedAt: 0 });
   } catch (err) {
     await runtime.drain(0);
@@ -97,7 +102,13 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       config: config.source ?? null,
       store: describeStoreUrl(config.store.url),
       readyMs: Math.round(performance.now()),
-      startupMs: { modules: Math.round(t0), configAndPlugins: Math.round(t1 - t0), listen: Math.round(performance.now() - t1) },
+      startupMs: {
+        modules: Math.round(t0),
+        configAndPlugins: Math.round(t1 - t0),
+        storeOpen: Math.round(storeOpenMs),
+        recover: Math.round(recoverMs),
+        listen: Math.round(performance.now() - t1),
+      },
     },
     "gateway ready",
   );

@@ -77,7 +77,7 @@ async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
 /** What the protocol methods reach into. */
 export interface MethodDeps {
   router: Router;
-  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "inSessionLane">;
+  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "resetSession" | "deleteSession">;
   /** The session log behind `sessions.*` and `chat.history`. */
   log: SessionLog;
   /** `load`/`unload` are optional: without them `plugin.load` / `plugin.unload` answer -32007. */
@@ -201,19 +201,14 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   // `sessions.reset {sessionKey, reason?}`: a reset marker after the session's queued turns.
   methods.set("sessions.reset", async (params): Promise<{ sessionKey: string; reset: boolean; seq?: number }> => {
     const p = parseParams(SessionsResetSchema, params);
-    return storeCall(() =>
-      deps.runtime.inSessionLane(p.sessionKey, async () => {
-        if (!(await deps.log.info(p.sessionKey))) return { sessionKey: p.sessionKey, reset: false };
-        const seq = await deps.log.reset(p.sessionKey, p.reason);
-        return { sessionKey: p.sessionKey, reset: true, seq };
-      }),
-    );
+    const seq = await storeCall(() => deps.runtime.resetSession(p.sessionKey, p.reason));
+    return seq === undefined ? { sessionKey: p.sessionKey, reset: false } : { sessionKey: p.sessionKey, reset: true, seq };
   });
 
   // `sessions.delete {sessionKey}`: erases the session after its queued turns.
   methods.set("sessions.delete", async (params): Promise<{ sessionKey: string; deleted: boolean }> => {
     const p = parseParams(SessionKeySchema, params);
-    const deleted = await storeCall(() => deps.runtime.inSessionLane(p.sessionKey, () => deps.log.delete(p.sessionKey)));
+    const deleted = await storeCall(() => deps.runtime.deleteSession(p.sessionKey));
     return { sessionKey: p.sessionKey, deleted };
   });
 

@@ -63,6 +63,10 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
     kind: "memory",
 
     async append(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<number[]> {
+      return (await this.appendEvents(sessionKey, events, opts)).map((e) => e.seq);
+    },
+
+    async appendEvents(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<SessionEvent[]> {
       open();
       const plan = prepareAppend(sessionKey, events, options);
       const s = sessions.get(sessionKey);
@@ -79,14 +83,15 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         events: [],
         openTurns: 0,
       };
-      const seqs = plan.events.map((e, i) => {
+      const stored = plan.events.map((e, i) => {
         const seq = last + 1 + i;
-        session.events.push(copyEvent({ sessionKey, seq, ...e } as SessionEvent));
+        const event = copyEvent({ sessionKey, seq, ...e } as SessionEvent);
+        session.events.push(event);
         if (e.kind === "message_received") {
           if (e.data.platformMessageId !== undefined) byPlatformKey.set(platformKey(e.data.channel, e.data.account, e.data.platformMessageId), { key: sessionKey, seq });
           if (e.data.idempotencyKey !== undefined) byIdempotencyKey.set(e.data.idempotencyKey, { key: sessionKey, seq });
         }
-        return seq;
+        return event;
       });
       session.info.lastSeq = last + plan.events.length;
       session.info.updatedAt = t;
@@ -100,7 +105,7 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         session.info.compaction = { seq: last + 1 + plan.lastCompactionIndex, upToSeq: c.data.upToSeq };
       }
       sessions.set(sessionKey, session);
-      return seqs;
+      return copyEvents(stored);
     },
 
     async read(sessionKey: string, opts: ReadOptions = {}): Promise<SessionEvent[]> {

@@ -177,6 +177,12 @@ export interface SessionLog {
    *   differs), DuplicateEventError (a platform message id or idempotency key is taken)
    */
   append(sessionKey: string, events: readonly NewSessionEvent[], options?: AppendOptions): Promise<number[]>;
+  /**
+   * {@link append} that returns the events as stored — `seq`, `at`, `runId`, and `data` after
+   * redaction, exactly what `read` would return — so a caller can keep a copy without reading
+   * back. Same atomicity and errors as `append`.
+   */
+  appendEvents(sessionKey: string, events: readonly NewSessionEvent[], options?: AppendOptions): Promise<SessionEvent[]>;
   /** Events in seq order, paginated; `[]` for an unknown session. */
   read(sessionKey: string, options?: ReadOptions): Promise<SessionEvent[]>;
   /**

@@ -136,9 +136,7 @@ UPSERT type::record('session', $key) CONTENT {
   last_batch: $batch,
   last_batch_first: $last + 1
 } RETURN NONE;
-FOR $i IN 0..array::len($events) {
-  CREATE type::record('event', [$key, $last + 1 + $i]) CONTENT $events[$i] RETURN NONE;
-};
+INSERT INTO event array::map($events, |$e, $i| object::extend($e, { id: type::record('event', [$key, $last + 1 + $i]) })) RETURN NONE;
 RETURN $last;
 COMMIT TRANSACTION;`,
   read: `SELECT * FROM event:[$key, $lo]..=[$key, $hi];`,
@@ -209,6 +207,9 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Pr
  */
 export async function createSurrealSessionLog(options: SurrealSessionLogOptions): Promise<SessionLog> {
   const target = parseSurrealUrl(options.url, options);
+  // Start opening an on-disk datastore (~40 ms in the native engine) while the SDK loads; the
+  // engine's own acquire below gets the same shared open. Failures surface there.
+  if (target.engine === "surrealkv") acquireEmbedded({ ...target, engine: "surrealkv" }).catch(() => {});
   const sdk = await loadSdk();
   const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
@@ -421,7 +422,11 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
   const log: SessionLog = {
     kind: target.engine,
 
-    append(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<number[]> {
+    async append(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<number[]> {
+      return (await log.appendEvents(sessionKey, events, opts)).map((e) => e.seq);
+    },
+
+    appendEvents(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<SessionEvent[]> {
       try {
         ensureOpen();
       } catch (err) {
@@ -468,7 +473,6 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           open_floor: plan.openFloor,
           open_delta: plan.openDelta,
         };
-        const n = plan.events.length;
         let last: number;
         try {
           const results = await run(SQL.append, vars);
@@ -482,7 +486,12 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           else if (/event_pm_key|event_idem_key/.test(msg)) throw await duplicateOf(plan, err);
           else throw internal("append", err);
         }
-        return Array.from({ length: n }, (_, i) => last + 1 + i);
+        // What a read would return: the stored JSON parsed back.
+        return rows.map(([i, r]) => {
+          const e: Record<string, unknown> = { sessionKey, seq: last + 1 + i, kind: r.kind, data: joinText(r.kind as EventKind, JSON.parse(r.data as string) as Record<string, unknown>, r.text as string | undefined), at: r.at };
+          if (r.run_id !== undefined) e.runId = r.run_id;
+          return e as SessionEvent;
+        });
       });
     },
 
