@@ -3,7 +3,7 @@
 // whitespace collapsed.
 
 /** Elements whose content is never text for a reader. */
-const SKIP: string[] = ["script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head"];
+const SKIP: string[] = ["script", "style", "noscript", "template", "svg", "iframe", "object", "canvas"];
 /** Elements that start a new line. */
 const BLOCK: string[] = [
   "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section", "article", "header",
@@ -193,7 +193,8 @@ export function htmlToText(html: string): HtmlText {
     if (end < 0) break;
     i = end + 1;
     if (closing) {
-      if (BLOCK.includes(name)) parts.push("\n");
+      // Each <li> starts its own line, so </li> adds none (no blank lines inside lists).
+      if (name != "li" && BLOCK.includes(name)) parts.push("\n");
       continue;
     }
     if (name == "title") {
