@@ -251,15 +251,20 @@ export function busSuite(name: string, factory: BusFactory): void {
       const got: number[] = [];
       let gate: () => void = () => {};
       const blocked = new Promise<void>((r) => (gate = r));
+      let started = false;
       const first = await bus.consume<{ n: number }>({
         stream: "in",
         durable: "resume",
         handler: async (m) => {
-          if (m.data.n === 0) await blocked;
+          if (m.data.n === 0) {
+            started = true;
+            await blocked;
+          }
           got.push(m.data.n);
         },
       });
       for (let n = 0; n < 10; n++) await bus.publish(addr("z"), { n }, { msgId: `z-${n}` });
+      await waitFor(() => started, 20_000, "first handler call");
       await sleep(100);
       const stopping = first.stop();
       gate();

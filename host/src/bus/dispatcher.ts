@@ -44,6 +44,10 @@ export interface DispatcherOptions<T> {
   dedupeFirstDeliveries?: boolean;
   onError?: ((error: unknown, message: BusMessage<T>) => void) | undefined;
   hooks: SettleHooks;
+  /** A window shared with other dispatchers; default: a private one of `maxAckPending`. */
+  window?: Window;
+  /** Counters shared with other dispatchers; default: private. */
+  counters?: Counters;
 }
 
 /** Default retry delays (ms). */
@@ -74,6 +78,33 @@ export class MemoryDedupe implements DedupeStore {
   }
 }
 
+/**
+ * A bound on messages held, shareable by several dispatchers (the NATS back end runs one per
+ * owned partition under one subscription-wide window). `reserved` counts slots promised to a
+ * fetch in progress.
+ */
+export class Window {
+  held = 0;
+  reserved = 0;
+  private waiters: Array<() => void> = [];
+  constructor(readonly max: number) {}
+  get free(): number {
+    return Math.max(0, this.max - this.held - this.reserved);
+  }
+  /** Resolves when a slot may be free (re-check `free`). */
+  room(): Promise<void> {
+    if (this.free > 0) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+  /** Wakes every waiter (after a release or a reservation returned). */
+  wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/** Counters shared by the dispatchers of one subscription. */
+export type Counters = Omit<ConsumerStats, "held">;
+
 interface Lane {
   queue: Delivery[];
   running: boolean;
@@ -102,34 +133,37 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 export class Dispatcher<T = unknown> {
   private readonly lanes = new Map<string, Lane>();
   private heldCount = 0;
-  private roomWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
   private readonly abort = new AbortController();
   private stopping = false;
-  private readonly counters = { handled: 0, failures: 0, deadLettered: 0, duplicatesSkipped: 0 };
+  private readonly counters: Counters;
+  readonly window: Window;
   /** Deliveries that were held when `stop` ran and were never settled. */
   private readonly unsettled = new Set<Delivery>();
 
-  constructor(private readonly opts: DispatcherOptions<T>) {}
+  constructor(private readonly opts: DispatcherOptions<T>) {
+    this.window = opts.window ?? new Window(opts.maxAckPending);
+    this.counters = opts.counters ?? { handled: 0, failures: 0, deadLettered: 0, duplicatesSkipped: 0 };
+  }
 
-  /** Messages held now (running, retrying, or queued). */
+  /** Messages held now by this dispatcher (running, retrying, or queued). */
   get held(): number {
     return this.heldCount;
   }
 
-  /** How many more deliveries may be pushed now. */
+  /** How many more deliveries may be pushed now (window-wide). */
   get free(): number {
-    return Math.max(0, this.opts.maxAckPending - this.heldCount);
+    return this.window.free;
   }
 
   stats(): ConsumerStats {
-    return { ...this.counters, held: this.heldCount };
+    return { ...this.counters, held: this.window.held };
   }
 
-  /** Resolves when at least one more delivery may be pushed (or the dispatcher stops). */
+  /** Resolves when at least one more delivery may be pushed (re-check `free`), or at once when stopping. */
   room(): Promise<void> {
-    if (this.free > 0 || this.stopping) return Promise.resolve();
-    return new Promise((r) => this.roomWaiters.push(r));
+    if (this.stopping) return Promise.resolve();
+    return this.window.room();
   }
 
   /** Resolves when nothing is held. */
@@ -150,6 +184,7 @@ export class Dispatcher<T = unknown> {
       return;
     }
     this.heldCount++;
+    this.window.held++;
     let lane = this.lanes.get(d.subject);
     if (!lane) {
       lane = { queue: [], running: false };
@@ -166,20 +201,22 @@ export class Dispatcher<T = unknown> {
   async stop(): Promise<Delivery[]> {
     this.stopping = true;
     this.abort.abort();
-    for (const w of this.roomWaiters.splice(0)) w();
+    this.window.wake();
     while ([...this.lanes.values()].some((l) => l.running)) {
       await new Promise<void>((r) => this.idleWaiters.push(r));
     }
     for (const lane of this.lanes.values()) for (const d of lane.queue) this.unsettled.add(d);
     this.lanes.clear();
+    this.window.held -= this.heldCount;
     this.heldCount = 0;
+    this.window.wake();
     return [...this.unsettled].sort((a, b) => a.seq - b.seq);
   }
 
   private release(): void {
     this.heldCount--;
-    const w = this.roomWaiters.shift();
-    if (w) w();
+    this.window.held--;
+    this.window.wake();
     if (this.heldCount === 0) for (const i of this.idleWaiters.splice(0)) i();
   }
 

@@ -176,6 +176,7 @@ class MemorySubscription implements Subscription {
     while (!this.stopped) {
       await this.dispatcher.room();
       if (this.stopped) break;
+      if (this.dispatcher.free === 0) continue;
       const d = this.next();
       if (d) {
         this.dispatcher.push(d);

@@ -162,8 +162,20 @@ export class RecordLog {
 
   /** Empties the file (after waiting for pending appends; appends made meanwhile land after it). */
   async truncate(): Promise<void> {
-    await this.flush();
+    await this.truncateIf(() => true);
+  }
+
+  /**
+   * Empties the file if `check()` holds once every pending append is on disk, with no append in
+   * between (appends made meanwhile wait and land after it). `before` runs first, inside the
+   * same exclusive section. Resolves to whether it truncated.
+   */
+  async truncateIf(check: () => boolean, before?: () => Promise<void>): Promise<boolean> {
+    // inline (not `await this.flush()`): nothing may run between the last wait and the check
+    while (this.flushing) await this.flushing;
+    if (!check()) return false;
     const op = (async () => {
+      if (before) await before();
       await this.fh.truncate(0);
       if (this.durable) await this.fh.sync();
       this.sizeBytes = 0;
@@ -174,6 +186,7 @@ export class RecordLog {
       () => this.afterExclusive(),
     );
     await op;
+    return true;
   }
 
   private afterExclusive(): Promise<void> | void {

@@ -1,0 +1,32 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { createNatsBus, type NatsBusOptions } from "../../host/src/bus/nats.js";
+import { busSuite } from "./bus.suite.js";
+import { NatsServer } from "./nats-server.js";
+
+/** Fast timings for tests: partitions move within ~3 s. */
+export const TEST_TIMINGS: Partial<NatsBusOptions> = { partitions: 8, ackWaitMs: 1_000, leaseTtlMs: 3_000 };
+
+let server: NatsServer;
+
+/** Deletes every stream (the bus's and the KV buckets') so each test starts clean. */
+async function wipe(url: string): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
+}
+
+busSuite("NATS JetStream", {
+  setup: async () => {
+    server = await NatsServer.start();
+  },
+  teardown: async () => {
+    await server?.destroy();
+  },
+  reset: async () => wipe(server.url),
+  make: (stateDir) => createNatsBus({ servers: server.url, stateDir, ...TEST_TIMINGS }),
+});
