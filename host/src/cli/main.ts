@@ -3,6 +3,7 @@ import { createLogger } from "../log/index.js";
 import { VERSION } from "../version.js";
 import { runGateway } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
+import { registerSessionCommands } from "./sessions.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -34,7 +35,8 @@ export async function main(argv: string[]): Promise<void> {
 Provider (zero config): EXOCLAW_PROVIDER=anthropic|openai|ollama and EXOCLAW_MODEL choose explicitly;
 otherwise ANTHROPIC_API_KEY -> anthropic, OPENAI_API_KEY -> openai, else Ollama at OLLAMA_HOST
 (default 127.0.0.1:11434). ANTHROPIC_BASE_URL and OPENAI_BASE_URL are honoured.
-Other: EXOCLAW_TOKEN, EXOCLAW_LOG_LEVEL (info), EXOCLAW_TRANSPORT=auto|uws|ws, EXOCLAW_STATE_DIR.`,
+Other: EXOCLAW_TOKEN, EXOCLAW_LOG_LEVEL (info), EXOCLAW_TRANSPORT=auto|uws|ws, EXOCLAW_STATE_DIR,
+EXOCLAW_STORE=memory|mem://|surrealkv://<dir>|ws://host:port (default surrealkv://<state dir>/data).`,
     )
     .action(async (opts: { port?: number; bind?: string; config?: string; pluginsDir?: string }) => {
       const logger = createLogger();
@@ -67,6 +69,7 @@ Other: EXOCLAW_TOKEN, EXOCLAW_LOG_LEVEL (info), EXOCLAW_TRANSPORT=auto|uws|ws, E
     });
 
   registerPluginCommands(program);
+  registerSessionCommands(program);
 
   await program.parseAsync(argv);
 }
