@@ -7,7 +7,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { NatsBusOptions } from "../../host/src/bus/nats.js";
 import { PACKAGE_ROOT } from "../../host/src/paths.js";
+
+/** Fast timings for tests: a dead process's partitions move within ~3 s. */
+export const TEST_TIMINGS: Partial<NatsBusOptions> = { partitions: 8, ackWaitMs: 1_000, leaseTtlMs: 3_000 };
 
 let binary: string | undefined;
 
@@ -66,8 +70,13 @@ export class NatsServer {
   }
 
   static async start(): Promise<NatsServer> {
+    return NatsServer.startOn(await freePort());
+  }
+
+  /** Starts a server on a given port (with a new store directory). */
+  static async startOn(port: number): Promise<NatsServer> {
     const dir = await mkdtemp(join(tmpdir(), "exoclaw-nats-"));
-    const server = new NatsServer(await freePort(), dir);
+    const server = new NatsServer(port, dir);
     await server.restart();
     return server;
   }

@@ -1,11 +1,8 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { createNatsBus, type NatsBusOptions } from "../../host/src/bus/nats.js";
+import { createNatsBus } from "../../host/src/bus/nats.js";
 import { busSuite } from "./bus.suite.js";
-import { NatsServer } from "./nats-server.js";
-
-/** Fast timings for tests: partitions move within ~3 s. */
-export const TEST_TIMINGS: Partial<NatsBusOptions> = { partitions: 8, ackWaitMs: 1_000, leaseTtlMs: 3_000 };
+import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
 
 let server: NatsServer;
 

@@ -744,11 +744,21 @@ class NatsSubscription implements Subscription {
     }
   }
 
+  /**
+   * Live members: the member keys the lease bucket holds (expired ones are gone; a member that
+   * stopped left a delete marker). One stream-info request plus one get per member, each bounded
+   * by the request timeout (a key-listing iterator could hang while disconnected).
+   */
   private async members(): Promise<string[]> {
     const kv = this.bus.leases!;
+    const prefix = `$KV.${LEASE_BUCKET}.${this.memberPrefix()}.`;
+    const info = await this.bus.jsm!.streams.info(`KV_${LEASE_BUCKET}`, { subjects_filter: `${prefix}*` });
     const ids: string[] = [];
-    const it = await kv.keys(`${this.memberPrefix()}.*`);
-    for await (const k of it) ids.push(k.slice(this.memberPrefix().length + 1));
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const id = subject.slice(prefix.length);
+      const e = await kv.get(`${this.memberPrefix()}.${id}`);
+      if (e && e.operation === "PUT") ids.push(id);
+    }
     return ids;
   }
 
