@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+// `npm run bench:persistence`: what durable sessions cost. In one run, against the same instant
+// provider (the emulator, in its own process):
+//   - the gateway with the in-process memory store vs embedded SurrealDB (surrealkv, fsync per
+//     commit — the default): turn p50/p99, turns/s with parallel sessions, ready time;
+//   - the store alone: append latency and throughput (memory, surrealkv);
+//   - disk used per 1,000 turns on surrealkv.
+// A turn journals its message (+ turn_started) durably before it starts and its other events in
+// one batch before it is answered: two commits per turn.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { build } from "esbuild";
+import WebSocket from "ws";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const { values: opts } = parseArgs({
+  options: {
+    turns: { type: "string", default: "1000" },
+    parallel: { type: "string", default: "50" },
+    seconds: { type: "string", default: "5" },
+    starts: { type: "string", default: "5" },
+    appends: { type: "string", default: "1000" },
+  },
+});
+const TURNS = Number(opts.turns);
+const PARALLEL = Number(opts.parallel);
+const SECONDS = Number(opts.seconds);
+const STARTS = Number(opts.starts);
+const APPENDS = Number(opts.appends);
+const log = (s) => process.stderr.write(`${s}\n`);
+
+function spawnUntil(args, env, pick, timeoutMs = 20_000) {
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in ${timeoutMs} ms`)), timeoutMs);
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      let v;
+      try {
+        v = pick(JSON.parse(line));
+      } catch {
+        return;
+      }
+      if (v !== undefined) {
+        clearTimeout(timer);
+        resolve({ proc, value: v });
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)));
+  });
+}
+
+const stop = (proc) =>
+  new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    proc.once("exit", () => resolve());
+    proc.kill("SIGTERM");
+  });
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const stats = (samples) => {
+  const s = [...samples].sort((a, b) => a - b);
+  return { p50: pct(s, 50), p99: pct(s, 99) };
+};
+
+function dirBytes(dir) {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    total += entry.isDirectory() ? dirBytes(p) : statSync(p).size;
+  }
+  return total;
+}
+
+async function connect(url) {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  const pending = new Map();
+  let nextId = 1;
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString());
+    if (msg.id === undefined) return;
+    const p = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(`${msg.error.code} ${msg.error.message}`));
+    else p.resolve(msg.result);
+  });
+  return {
+    send(content, peer) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        ws.send(JSON.stringify({ jsonrpc: "2.0", id, method: "chat.send", params: { content, peer } }));
+      });
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** A message of ~100 characters; the emulator echoes it ("You said: ..."). */
+const message = (i) => `message ${i}: tell me something about the weather in a city of your choice, in one sentence`;
+
+/** Gateway turns with one store: sequential latency, parallel throughput, turns made. */
+async function measureGateway(store, providerUrl) {
+  const state = mkdtempSync(join(tmpdir(), "exoclaw-bench-persist-"));
+  const env = { EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "info", ANTHROPIC_API_KEY: "sk-bench", ANTHROPIC_BASE_URL: providerUrl, EXOCLAW_TRANSPORT: "uws" };
+  const gw = await spawnUntil([join(ROOT, "bin/exoclaw.js"), "gateway", "--port", "0"], { ...env, EXOCLAW_STORE: store === "memory" ? "memory" : "" }, (l) =>
+    l.msg === "gateway ready" ? l : undefined,
+  );
+  let turns = 0;
+  try {
+    const url = `ws://127.0.0.1:${gw.value.port}/ws`;
+    const conn = await connect(url);
+    for (let i = 0; i < Math.min(100, TURNS / 5); i++, turns++) await conn.send(message(i), `warm-${Math.floor(i / 20)}`);
+    const lat = [];
+    for (let i = 0; i < TURNS; i++, turns++) {
+      const t = performance.now();
+      await conn.send(message(i), `seq-${Math.floor(i / 20)}`);
+      lat.push(performance.now() - t);
+    }
+    conn.close();
+    const conns = await Promise.all(Array.from({ length: Math.min(PARALLEL, 10) }, () => connect(url)));
+    let done = 0;
+    const stopAt = performance.now() + SECONDS * 1000;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: PARALLEL }, async (_, w) => {
+        const c = conns[w % conns.length];
+        for (let i = 0; performance.now() < stopAt; i++) {
+          await c.send(message(i), `load-${w}-${Math.floor(i / 20)}`);
+          done++;
+        }
+      }),
+    );
+    const rate = done / ((performance.now() - t0) / 1000);
+    turns += done;
+    conns.forEach((c) => c.close());
+    return { turn: stats(lat), rate, turns, state, readyMs: gw.value.readyMs, storeOpenMs: gw.value.startupMs?.storeOpen };
+  } finally {
+    await stop(gw.proc);
+  }
+}
+
+/** Spawn to first `GET /health` 200, ms; a fresh state directory each time unless `reuse`. */
+async function measureStart(store, providerUrl, reuse) {
+  const samples = [];
+  const shared = mkdtempSync(join(tmpdir(), "exoclaw-bench-persist-"));
+  for (let i = 0; i < STARTS + (reuse ? 1 : 0); i++) {
+    const state = reuse ? shared : mkdtempSync(join(tmpdir(), "exoclaw-bench-persist-"));
+    const port = 17_500 + i;
+    const t0 = performance.now();
+    const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
+      env: { ...process.env, EXOCLAW_STORE: store === "memory" ? "memory" : "", EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "warn", ANTHROPIC_API_KEY: "x", ANTHROPIC_BASE_URL: providerUrl },
+      stdio: "ignore",
+    });
+    for (;;) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/health`)).status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    if (!reuse || i > 0) samples.push(performance.now() - t0); // reuse: the first start creates the store
+    await stop(proc);
+    if (!reuse) rmSync(state, { recursive: true, force: true });
+  }
+  rmSync(shared, { recursive: true, force: true });
+  return stats(samples);
+}
+
+/** The store alone (bundled from host/src/store): append latency, sequential and parallel throughput. */
+async function measureAppends() {
+  const bundleDir = join(ROOT, `.exoclaw-test-bench-${process.pid}`);
+  await build({ entryPoints: [join(ROOT, "host/src/store/index.ts")], outfile: join(bundleDir, "store.mjs"), bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "error" });
+  const store = await import(pathToFileURL(join(bundleDir, "store.mjs")).href);
+  const out = {};
+  const key = (p) => store.formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: p });
+  const event = (i) => ({ kind: "assistant_text", data: { text: `reply ${i}: it is sunny with a light breeze and a chance of rain later` } });
+  try {
+    for (const kind of ["memory", "surrealkv"]) {
+      const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-store-"));
+      const sessionLog = await store.openSessionLog({ url: kind === "memory" ? "memory" : `surrealkv://${dir}/data` });
+      const lat = [];
+      const t0 = performance.now();
+      for (let i = 0; i < APPENDS; i++) {
+        const t = performance.now();
+        await sessionLog.append(key("seq"), [event(i)]);
+        lat.push(performance.now() - t);
+      }
+      const seqRate = APPENDS / ((performance.now() - t0) / 1000);
+      let done = 0;
+      const stopAt = performance.now() + 2000;
+      const t1 = performance.now();
+      await Promise.all(
+        Array.from({ length: 32 }, async (_, w) => {
+          for (let i = 0; performance.now() < stopAt; i++) {
+            await sessionLog.append(key(`par-${w}`), [event(i)]);
+            done++;
+          }
+        }),
+      );
+      out[kind] = { append: stats(lat), seqRate, parRate: done / ((performance.now() - t1) / 1000) };
+      await sessionLog.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(bundleDir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
+
+async function main() {
+  log(`exoclaw persistence bench: ${TURNS} sequential turns, ${PARALLEL} sessions x ${SECONDS} s, ${STARTS} starts, ${APPENDS} appends per store`);
+  const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
+  const providerUrl = emulator.value;
+  const gw = {};
+  const start = {};
+  try {
+    for (const store of ["memory", "surrealkv"]) {
+      log(`gateway with the ${store} store...`);
+      gw[store] = await measureGateway(store, providerUrl);
+      if (store === "surrealkv") gw[store].diskBytes = dirBytes(join(gw[store].state, "data"));
+      rmSync(gw[store].state, { recursive: true, force: true });
+      start[store] = await measureStart(store, providerUrl, false);
+      if (store === "surrealkv") start.surrealkvReuse = await measureStart(store, providerUrl, true);
+    }
+  } finally {
+    await stop(emulator.proc);
+  }
+  log("store appends...");
+  const appends = await measureAppends();
+
+  const m = gw.memory;
+  const k = gw.surrealkv;
+  const rows = [
+    ["gateway (uws, instant provider)", "memory", "surrealkv", "persistence adds"],
+    ["turn p50 ms", f(m.turn.p50), f(k.turn.p50), f(k.turn.p50 - m.turn.p50)],
+    ["turn p99 ms", f(m.turn.p99), f(k.turn.p99), f(k.turn.p99 - m.turn.p99)],
+    [`turns/s (${PARALLEL} sessions)`, f(m.rate, 0), f(k.rate, 0), ""],
+    ["ready p50 ms (fresh state dir)", f(start.memory.p50, 0), f(start.surrealkv.p50, 0), f(start.surrealkv.p50 - start.memory.p50, 0)],
+    ["ready p50 ms (existing store)", "", f(start.surrealkvReuse.p50, 0), f(start.surrealkvReuse.p50 - start.memory.p50, 0)],
+    ["", "", "", ""],
+    ["store alone", "memory", "surrealkv", ""],
+    ["append 1 event p50 ms", f(appends.memory.append.p50, 3), f(appends.surrealkv.append.p50), ""],
+    ["append 1 event p99 ms", f(appends.memory.append.p99, 3), f(appends.surrealkv.append.p99), ""],
+    ["sequential appends/s", f(appends.memory.seqRate, 0), f(appends.surrealkv.seqRate, 0), ""],
+    ["appends/s (32 sessions)", f(appends.memory.parRate, 0), f(appends.surrealkv.parRate, 0), ""],
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  console.log(
+    `\ndisk (surrealkv): ${(k.diskBytes / 1e6).toFixed(1)} MB after ${k.turns} turns = ${((k.diskBytes / k.turns) * 1000 / 1e6).toFixed(2)} MB per 1,000 turns ` +
+      "(turn = ~100-char message + echo reply: message_received, turn_started, assistant_text, usage, turn_ended; no compaction of the write-ahead log yet)",
+  );
+}
+
+main().catch((err) => {
+  log(`bench failed: ${err.stack ?? err}`);
+  process.exit(1);
+});
