@@ -54,3 +54,41 @@ describe("in-process bus specifics", () => {
     }
   });
 });
+
+describe("createBus and the dlq command functions", () => {
+  it("createBus picks the back end; dlq list/replay/purge work through the command functions", async () => {
+    const { createBus, dlqList, dlqPurge, dlqReplay, formatDeadLetters } = await import("../../host/src/bus/index.js");
+    const bus = await createBus({ kind: "memory" });
+    try {
+      expect(bus.kind).toBe("memory");
+      let fail = true;
+      const ok: string[] = [];
+      await bus.consume<string>({ stream: "in", durable: "cli", maxDeliver: 1, handler: (m) => (fail ? Promise.reject(new Error("boom\nstack")) : void ok.push(m.data)) });
+      const subject = inboundSubject({ channel: "c", account: "a", peer: "p" });
+      await bus.publish(subject, "one", { msgId: "cli-1" });
+      await bus.publish(subject, "two", { msgId: "cli-2" });
+      await waitFor(() => bus.status().connected, 1_000);
+      let list = await dlqList(bus);
+      for (let i = 0; i < 100 && list.length < 2; i++) {
+        await sleep(10);
+        list = await dlqList(bus);
+      }
+      expect(list.map((e) => e.msgId)).toEqual(["cli-1", "cli-2"]);
+      const table = formatDeadLetters(list);
+      expect(table.split("\n")[0]).toMatch(/^ID\s+FAILED AT\s+CONSUMER\s+TRIES\s+SUBJECT\s+MSG ID\s+ERROR$/);
+      expect(table).toContain("Error: boom");
+      expect(table).not.toContain("stack");
+      await expect(dlqReplay(bus, [])).rejects.toThrow(/--all/);
+      await expect(dlqPurge(bus, [])).rejects.toThrow(/--all/);
+      fail = false;
+      const replayed = await dlqReplay(bus, [list[0]!.id]);
+      expect(replayed[0]!.msgId).toBe(`cli-1~r${list[0]!.id}`);
+      await waitFor(() => ok.length === 1);
+      expect(ok).toEqual(["one"]);
+      expect(await dlqPurge(bus, [], { all: true })).toBe(1);
+      expect(formatDeadLetters(await dlqList(bus))).toBe("no dead letters\n");
+    } finally {
+      await bus.close();
+    }
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * The message bus (issue 7): subjects, payloads, the {@link Bus} interface and its two back
+ * ends. See docs/bus.md.
+ */
+import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
+import { createNatsBus, type NatsBusOptions } from "./nats.js";
+import type { Bus } from "./types.js";
+
+export { createMemoryBus, MemoryBus, type MemoryBusOptions } from "./memory.js";
+export { createNatsBus, NatsBus, rendezvousOwner, NATS_STREAMS, DLQ_STREAM, LEASE_BUCKET, DEDUPE_BUCKET, type NatsBusOptions } from "./nats.js";
+export { BusError, type BusErrorCode } from "./errors.js";
+export { encodePayload, decodePayload, MSG_ID_HEADER, REPLAY_OF_HEADER, PUBLISHED_AT_HEADER } from "./codec.js";
+export { MemoryDedupe, DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER } from "./dispatcher.js";
+export {
+  escapeToken,
+  unescapeToken,
+  inboundSubject,
+  outboundSubject,
+  eventsSubject,
+  parseSubject,
+  partitionOf,
+  SubjectError,
+  STREAM_NAMES,
+  type Address,
+  type ParsedSubject,
+} from "./subjects.js";
+export { dlqList, dlqReplay, dlqPurge, formatDeadLetters } from "./dlq-cli.js";
+export type {
+  Bus,
+  BusMessage,
+  BusStatus,
+  ConsumeOptions,
+  ConsumerStats,
+  DeadLetter,
+  DeadLetterStore,
+  DedupeStore,
+  Handler,
+  PublishAck,
+  PublishOptions,
+  ReplayResult,
+  StreamName,
+  Subscription,
+} from "./types.js";
+
+/** Which bus to create: in-process (the default) or NATS. */
+export type BusConfig = ({ kind: "memory" } & MemoryBusOptions) | ({ kind: "nats" } & NatsBusOptions);
+
+/**
+ * Creates a bus. The in-process one needs nothing; the NATS one resolves also when NATS is down
+ * (publishes are spooled under `stateDir` until it is reachable).
+ * @throws BusError `invalid_argument` for bad options
+ */
+export async function createBus(config: BusConfig): Promise<Bus> {
+  if (config.kind === "nats") {
+    const { kind: _kind, ...options } = config;
+    return createNatsBus(options);
+  }
+  const { kind: _kind, ...options } = config;
+  return createMemoryBus(options);
+}
