@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildPlugin } from "../../scripts/build-plugins.mjs";
+import { fixture } from "../sandbox/support.js";
 import { CLI, ROOT } from "../support/gateway.js";
 
 const run = promisify(execFile);
@@ -88,7 +88,7 @@ describe("exoclaw plugin build", () => {
 describe("exoclaw plugin test", () => {
   it("fails a plugin that hangs, crashes and returns garbage, with each failure named", async () => {
     const file = path.join(root, "hostile.wasm");
-    await writeFile(file, (await buildPlugin(path.join("plugins", "fixtures", "hostile"))).wasm);
+    await writeFile(file, await fixture("hostile"));
     const r = await exoclaw(["plugin", "test", file, "--timeout", "200"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^FAIL {2}calls {5}loop: .*\n {8}x valid input 1 \{\}: timeout: /m);
