@@ -35,9 +35,9 @@ describe("in-process bus specifics", () => {
     const dir = await mkdtemp(join(tmpdir(), "exoclaw-bus-"));
     try {
       const a = await createMemoryBus({ stateDir: dir });
-      await a.consume({ stream: "in", durable: "d", maxDeliver: 1, handler: () => Promise.reject(new Error("no")) });
+      const sub = await a.consume({ stream: "in", durable: "d", maxDeliver: 1, handler: () => Promise.reject(new Error("no")) });
       await a.publish(subject, { x: 1 }, { msgId: "persist" });
-      await sleep(50);
+      await waitFor(() => sub.stats().deadLettered === 1, 5_000, "dead-lettered");
       expect(await a.deadLetters.count()).toBe(1);
       await a.close();
       const b = await createMemoryBus({ stateDir: dir });
