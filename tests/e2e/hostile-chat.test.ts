@@ -88,7 +88,10 @@ describe("a hostile plugin in a chat turn fails that tool call; other sessions c
       `${tool}: hostile turn ${elapsed.toFixed(0)} ms; ${latencies.length} bystander turns meanwhile, p50 ${p(latencies, 0.5).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (baseline p50 ${p(baseline, 0.5).toFixed(1)} ms)`,
     );
     expect(latencies.length).toBeGreaterThan(0);
-    expect(Math.max(...latencies)).toBeLessThan(250);
+    // Not stalled: a blocked event loop would hold a bystander turn for the whole hostile call.
+    // The bound is loose because CI runs other suites on the same two cores.
+    expect(Math.max(...latencies)).toBeLessThan(Math.max(1_000, 4 * Math.max(...baseline)));
+    if (tool === "loop") expect(latencies.length).toBeGreaterThanOrEqual(3);
 
     // The plugin's instance was recycled: the next call works.
     const again = await attacker.call("chat.send", { content: "use:count", peer: `attacker-${tool}-after` });
