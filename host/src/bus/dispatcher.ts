@@ -298,8 +298,8 @@ export class Dispatcher<T = unknown> {
         decision ??= { kind: "nak" };
       }
       if (decision.kind === "ack") {
-        await this.retrying(() => this.opts.dedupe.add(key), d);
-        await this.retrying(() => this.opts.hooks.ack(d), d);
+        // Both at once: the mark only matters for a redelivery, which needs the ack to fail.
+        await Promise.all([this.retrying(() => this.opts.dedupe.add(key), d), this.retrying(() => this.opts.hooks.ack(d), d)]);
         this.counters.handled++;
         return true;
       }
