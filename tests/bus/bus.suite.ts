@@ -175,6 +175,7 @@ export function busSuite(name: string, factory: BusFactory): void {
       expect(dead).toHaveLength(1);
       expect(dead[0]).toMatchObject({ subject: addr("d"), stream: "in", msgId: "dead-1", data: { n: 1 }, consumer: "dlq", attempts: 3 });
       expect(dead[0]!.error).toContain("always fails");
+      await waitFor(() => sub.stats().handled === 1, 5_000, "ack of the second message");
       expect(sub.stats()).toMatchObject({ handled: 1, failures: 3, deadLettered: 1 });
 
       failing = false;

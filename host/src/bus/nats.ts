@@ -516,7 +516,7 @@ class PartitionRunner {
         consumer ??= await this.consumer();
         if (!guarded) {
           // messages still pending on this consumer belong to a previous holder: take them first
-          const info = await consumer.info(true);
+          const info = await consumer.info(); // fresh, not the cached copy
           if (info.num_ack_pending > 0) this.guard = { missing: info.num_ack_pending, deadline: Date.now() + 2 * bus.ackWaitMs + 2_000 };
           guarded = true;
         }
