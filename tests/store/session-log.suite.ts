@@ -190,6 +190,19 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       for (const k of keys) expect((await log.read(k)).map((e) => e.seq)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
     });
 
+    it("appends to many sessions at once; one failing append fails alone", async () => {
+      const log = await make();
+      await log.append(key("grp-taken"), [msg("first", { idempotencyKey: "grp-taken" })]);
+      const results = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) => log.append(key(`grp${i}`), [msg(`m${i}`, i === 5 ? { idempotencyKey: "grp-taken" } : {}), text(`r${i}`)])),
+      );
+      expect(results.map((r) => r.status)).toEqual(results.map((_, i) => (i === 5 ? "rejected" : "fulfilled")));
+      expect((results[5] as PromiseRejectedResult).reason).toBeInstanceOf(DuplicateEventError);
+      for (const [i, r] of results.entries()) if (i !== 5) expect((r as PromiseFulfilledResult<number[]>).value).toEqual([1, 2]);
+      expect(await log.read(key("grp5"))).toEqual([]);
+      expect((await log.read(key("grp7"))).map((e) => e.kind)).toEqual(["message_received", "assistant_text"]);
+    });
+
     it("writes all or nothing", async () => {
       const log = await make();
       const k = key("atomic");

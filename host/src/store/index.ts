@@ -1,4 +1,3 @@
-export { createMemoryStore } from "./memory.js";
 export { createMemorySessionLog } from "./memory-log.js";
 export { openSessionLog, describeStoreUrl, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
 export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
@@ -24,6 +23,5 @@ export type {
   SessionLog,
   SessionLogOptions,
   SessionPage,
-  SessionStore,
   TurnStopReason,
 } from "./types.js";

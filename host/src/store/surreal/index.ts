@@ -116,10 +116,12 @@ function toInfo(row: SessionRow): SessionInfo {
   return info;
 }
 
-const SQL = {
-  append: `
-BEGIN TRANSACTION;
-LET $s = SELECT * FROM ONLY type::record('session', $key);
+/**
+ * The statements of one append (inside a transaction): checks the replay guard, `expectedSeq`
+ * and the compaction range, updates the session row, inserts the events; leaves the previous
+ * last seq in `$last`.
+ */
+const APPEND_BODY = `LET $s = SELECT * FROM ONLY type::record('session', $key);
 IF $s != NONE AND $s.last_batch = $batch { THROW 'exoclaw:replay:' + <string> $s.last_batch_first; };
 LET $last = $s.last_seq ?? 0;
 IF $expected != NONE AND $expected != $last { THROW 'exoclaw:conflict:' + <string> $last; };
@@ -137,7 +139,36 @@ UPSERT type::record('session', $key) CONTENT {
   last_batch_first: $last + 1
 } RETURN NONE;
 INSERT INTO event array::map($events, |$e, $i| object::extend($e, { id: type::record('event', [$key, $last + 1 + $i]) })) RETURN NONE;
-RETURN $last;
+`;
+
+/** The parameters of {@link APPEND_BODY}. */
+const APPEND_VARS = ["key", "parts", "events", "batch", "expected", "min_last", "now", "reset_i", "comp_i", "comp_up", "open_floor", "open_delta"];
+
+/** Appends to at most this many sessions go into one transaction (group commit). */
+const MAX_GROUP = 64;
+
+const groupSqlCache = new Map<number, string>();
+
+/**
+ * One transaction appending to `n` different sessions: item `i` reads its parameters from
+ * `$b<i>` and leaves its previous last seq in `$last_<i>`; the result is the array of those.
+ */
+function groupAppendSql(n: number): string {
+  let sql = groupSqlCache.get(n);
+  if (sql) return sql;
+  const vars = new RegExp(`\\$(${APPEND_VARS.join("|")})\\b`, "g");
+  const items = Array.from({ length: n }, (_, i) =>
+    APPEND_BODY.replace(/\$(s|last)\b/g, `$$$1_${i}`).replace(vars, `$b${i}.$1`),
+  );
+  sql = `BEGIN TRANSACTION;\n${items.join("")}RETURN [${items.map((_, i) => `$last_${i}`).join(", ")}];\nCOMMIT TRANSACTION;`;
+  groupSqlCache.set(n, sql);
+  return sql;
+}
+
+const SQL = {
+  append: `
+BEGIN TRANSACTION;
+${APPEND_BODY}RETURN $last;
 COMMIT TRANSACTION;`,
   read: `SELECT * FROM event:[$key, $lo]..=[$key, $hi];`,
   info: `SELECT * FROM ONLY type::record('session', $key);`,
@@ -402,6 +433,53 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     return result;
   };
 
+  /**
+   * Group commit: one append transaction in flight at a time; appends (to different sessions —
+   * the lanes keep one per session) that arrive meanwhile go into the next transaction
+   * together, so concurrent sessions share its fixed cost (query overhead, fsync). If a group
+   * fails, its appends are retried one by one so each gets its own outcome (a duplicate key in
+   * one session must not fail another's append).
+   * @returns the session's last seq before the append
+   */
+  const writes: { vars: Record<string, unknown>; resolve(last: number): void; reject(err: unknown): void }[] = [];
+  let writing = false;
+  const lastOf = (results: unknown[]) => results[results.length - 2];
+  const write = (vars: Record<string, unknown>): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      writes.push({ vars, resolve, reject });
+      if (!writing) void flushWrites();
+    });
+  const flushWrites = async (): Promise<void> => {
+    writing = true;
+    try {
+      while (writes.length > 0) {
+        const group = writes.splice(0, MAX_GROUP);
+        if (group.length > 1) {
+          try {
+            const lasts = lastOf(await run(groupAppendSql(group.length), Object.fromEntries(group.map((g, i) => [`b${i}`, g.vars])))) as unknown[];
+            group.forEach((g, i) => g.resolve(Number(lasts[i])));
+            continue;
+          } catch (err) {
+            if (err instanceof StoreError) {
+              for (const g of group) g.reject(err);
+              continue;
+            }
+            // Fall through: one by one.
+          }
+        }
+        for (const g of group) {
+          try {
+            g.resolve(Number(lastOf(await run(SQL.append, g.vars))));
+          } catch (err) {
+            g.reject(err);
+          }
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  };
+
   const readEvents = async (sessionKey: string, lo: number, hi: number): Promise<SessionEvent[]> => {
     if (hi < lo) return [];
     const [rows] = (await run(SQL.read, { key: sessionKey, lo, hi })) as [EventRow[]];
@@ -475,8 +553,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         };
         let last: number;
         try {
-          const results = await run(SQL.append, vars);
-          last = Number(results[results.length - 2]);
+          last = await write(vars);
         } catch (err) {
           const msg = err instanceof Error ? err.message : String(err);
           const thrown = /exoclaw:(\w+):(-?\d+)/.exec(msg);
