@@ -76,6 +76,9 @@ describe("sessions over the wire", () => {
     const again = await client.call("chat.send", { content: "remember the walrus", peer: "idem", idempotencyKey: "idem-1" });
     expect(again.response.msg.result).toEqual({ ...first.response.msg.result, replayed: true });
     expect(again.events).toEqual([]);
+    // The key names the message: a repeat with other params still gets the original turn.
+    const elsewhere = await call("chat.send", { content: "something else", peer: "elsewhere", idempotencyKey: "idem-1" });
+    expect(elsewhere.result).toEqual({ ...first.response.msg.result, replayed: true });
     expect(emulator.requests).toHaveLength(1);
 
     // Concurrent duplicates: one turn, every request answered with it.

@@ -35,8 +35,11 @@ export interface TurnRequest {
   idempotencyKey?: string;
 }
 
-/** A finished turn: its outcome and run id; `replayed` when it answers a repeated idempotency key. */
-export type TurnResult = TurnOutcome & { runId: string; replayed?: true };
+/**
+ * A finished turn: its outcome, run id and session (for a replay: the original turn's, which
+ * may differ from the repeated request's); `replayed` when it answers a repeated idempotency key.
+ */
+export type TurnResult = TurnOutcome & { runId: string; sessionKey: string; agentId: string; replayed?: true };
 
 /**
  * The answer to a repeated idempotency key whose turn failed: the original failure's code and
@@ -301,7 +304,7 @@ export class AgentRuntime {
       for (let after = message.seq; ; ) {
         const page = await this.log.read(message.sessionKey, { afterSeq: after, limit: 512 });
         const stored = outcomeFromEvents(page, runId);
-        if (stored.status === "ended") return { ...stored.outcome, runId, replayed: true };
+        if (stored.status === "ended") return { ...stored.outcome, runId, sessionKey: message.sessionKey, agentId: parseSessionKey(message.sessionKey).agent, replayed: true };
         if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId);
         if (page.length < 512) break;
         after = page[page.length - 1]!.seq;
@@ -392,12 +395,14 @@ export class AgentRuntime {
       );
       await this.append(sessionKey, recorder.finish({ kind: "turn_ended", stopReason: turn.outcome.stopReason }));
       const { outcome } = turn;
-      if (compaction.calls === 0) return { ...outcome, runId };
+      if (compaction.calls === 0) return { ...outcome, runId, sessionKey, agentId: config.id };
       return {
         ...outcome,
         usage: { inputTokens: outcome.usage.inputTokens + compaction.usage.inputTokens, outputTokens: outcome.usage.outputTokens + compaction.usage.outputTokens },
         iterations: outcome.iterations + compaction.calls,
         runId,
+        sessionKey,
+        agentId: config.id,
       };
     } catch (err) {
       let failure = err;

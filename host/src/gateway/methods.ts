@@ -170,7 +170,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
         { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, matchedBy: route.matchedBy, ms: +(performance.now() - started).toFixed(2), iterations: out.iterations, usage: out.usage, replayed: out.replayed },
         "turn finished",
       );
-      const result: ChatSendResult = { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, text: out.text, stopReason: out.stopReason, usage: out.usage };
+      const result: ChatSendResult = { runId: out.runId, sessionKey: out.sessionKey, agentId: out.agentId, text: out.text, stopReason: out.stopReason, usage: out.usage };
       return out.replayed ? { ...result, replayed: true } : result;
     } catch (err) {
       // A repeated idempotencyKey whose turn failed: the original error, without events.
