@@ -91,6 +91,12 @@ interface Agent {
   allows: (tool: string) => boolean;
 }
 
+/** A turn with an idempotency key in this process: its run id (the original's, once known) and outcome. */
+interface KeyedTurn {
+  runId?: string;
+  promise: Promise<TurnResult>;
+}
+
 const startedEvent = (runId: string): NewSessionEvent => ({ kind: "turn_started", runId, data: { runId } });
 
 /**
@@ -111,7 +117,7 @@ export class AgentRuntime {
   private readonly lanes: SessionLanes;
   private readonly inflight = new Map<string, AbortController>();
   /** Turns with an idempotency key that are being decided or run in this process. */
-  private readonly keyed = new Map<string, { runId?: string; promise: Promise<TurnResult> }>();
+  private readonly keyed = new Map<string, KeyedTurn>();
   private readonly log: SessionLog;
   private readonly logger: Logger;
   private readonly cache: HistoryCache;
@@ -159,8 +165,9 @@ export class AgentRuntime {
     if (key === undefined) return this.accept(agent, request, emit, signal);
     const running = this.keyed.get(key);
     if (running) return asReplay(running);
-    const slot: { runId?: string; promise: Promise<TurnResult> } = { runId: request.runId ?? randomUUID(), promise: Promise.resolve() as never };
-    slot.promise = this.runKeyed(agent, { ...request, runId: slot.runId }, key, slot, emit, signal);
+    const runId = request.runId ?? randomUUID();
+    const slot = { runId } as KeyedTurn;
+    slot.promise = this.runKeyed(agent, { ...request, runId }, key, slot, emit, signal);
     this.track(key, slot);
     return slot.promise;
   }
@@ -269,7 +276,7 @@ export class AgentRuntime {
     return events;
   }
 
-  private track(key: string, slot: { runId?: string; promise: Promise<TurnResult> }): void {
+  private track(key: string, slot: KeyedTurn): void {
     this.keyed.set(key, slot);
     const forget = () => {
       if (this.keyed.get(key) === slot) this.keyed.delete(key);
@@ -480,7 +487,7 @@ export class AgentRuntime {
 }
 
 /** A waiting duplicate's view of the original turn: the same outcome, marked as a replay. */
-function asReplay(slot: { runId?: string; promise: Promise<TurnResult> }): Promise<TurnResult> {
+function asReplay(slot: KeyedTurn): Promise<TurnResult> {
   return slot.promise.then(
     (r) => ({ ...r, replayed: true as const }),
     (err: unknown) => {
