@@ -530,8 +530,15 @@ class PartitionRunner {
         const n = Math.max(1, batch);
         window.reserved += n;
         try {
-          const iter = await consumer.fetch({ max_messages: n, expires: 1_000 });
-          for await (const m of iter) this.deliver(m);
+          // idle heartbeats end the fetch when the server goes away mid-pull; the watchdog is the
+          // last resort (a pull whose 408 never comes must not stall the partition)
+          const iter = await consumer.fetch({ max_messages: n, expires: 1_000, idle_heartbeat: 500 });
+          const watchdog = setTimeout(() => void iter.stop(), 4_000);
+          try {
+            for await (const m of iter) this.deliver(m);
+          } finally {
+            clearTimeout(watchdog);
+          }
         } finally {
           window.reserved -= n;
           window.wake();
