@@ -1,0 +1,515 @@
+/**
+ * A {@link SessionLog} on NATS JetStream: session state shared by every gateway process on one
+ * NATS (the scale-out deployment in docs/bus.md).
+ *
+ * Layout (namespace `ns`, default `default`):
+ * - stream `EXOCLAW_SESSIONS_<ns>`, subjects `exoclaw.session.<ns>.<escaped session key>`, file
+ *   storage. One message per append (so an append is atomic), MessagePack
+ *   `{ prev, events, info, open }`: `prev` is the stream sequence of the session's previous
+ *   message (0 for the first), `events` the stored events, `info` the {@link SessionInfo} after
+ *   this append, `open` the open-turn count. The session's last message is its current state.
+ * - Appends publish with `Nats-Expected-Last-Subject-Sequence` = the sequence of the message they
+ *   were computed from: the server rejects an append computed from stale state, which is
+ *   `expectedSeq` across processes. Within a process appends to one session are queued, so the
+ *   cached head is usually current and an append costs one round trip.
+ * - KV bucket `exoclaw_session_keys_<ns>`: one entry per platform message id / idempotency key
+ *   (SHA-256 of the key), value `{ sessionKey, seq, at }`, claimed with `create` (atomic) before
+ *   the append is published and released if it fails. A claim whose event never appeared and
+ *   that is older than `claimTimeoutMs` (a process died between claim and publish) is taken over.
+ * - Reads walk a session's messages backwards through `prev` from its last message (message get
+ *   by sequence), stopping at what this process has cached.
+ *
+ * Costs: `listSessions`/`countSessions` use the stream's per-subject state (one request);
+ * `search` and `pendingTurns` read every session (fine for thousands of sessions, not millions:
+ * put a search index next to it for that). `search` matches whole lower-cased words like the
+ * in-memory log.
+ */
+import { createHash } from "node:crypto";
+import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { DuplicateEventError, SeqConflictError, StoreError } from "../store/errors.js";
+import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, TEXT_FIELD, tokenize, type PreparedAppend } from "../store/events.js";
+import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../store/paging.js";
+import { parseSessionKey } from "../store/session-key.js";
+import type {
+  AppendOptions,
+  ListSessionsOptions,
+  NewSessionEvent,
+  ReadOptions,
+  SearchHit,
+  SearchOptions,
+  SessionEvent,
+  SessionEventOf,
+  SessionInfo,
+  SessionLog,
+  SessionLogOptions,
+  SessionPage,
+} from "../store/types.js";
+import { decodePayload, encodePayload } from "./codec.js";
+import { escapeToken, unescapeToken } from "./subjects.js";
+
+/** Options of {@link createJetStreamSessionLog}. */
+export interface JetStreamSessionLogOptions extends SessionLogOptions {
+  /** NATS server URL(s); or pass `connection`. */
+  servers?: string | string[];
+  /** An open connection to use (not closed by `close()`). */
+  connection?: NatsConnection;
+  /** Separates independent logs on one server ([A-Za-z0-9_-]); default `default`. */
+  namespace?: string;
+  /** Request timeout, ms; default 5,000. */
+  timeoutMs?: number;
+  /** Age after which a dedupe-key claim without its event is considered abandoned, ms; default 30,000. */
+  claimTimeoutMs?: number;
+}
+
+interface Batch {
+  prev: number;
+  events: SessionEvent[];
+  info: SessionInfo;
+  open: number;
+}
+
+interface State {
+  /** Stream sequence of the session's last message. */
+  streamSeq: number;
+  events: SessionEvent[];
+  info: SessionInfo;
+  open: number;
+}
+
+interface Claim {
+  sessionKey: string;
+  seq: number;
+  at: number;
+}
+
+const copy = <T>(v: T): T => structuredClone(v);
+
+function wrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10164);
+}
+
+function unavailable(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError("unavailable", `NATS JetStream: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+class JetStreamSessionLog implements SessionLog {
+  readonly kind = "jetstream";
+  private closed = false;
+  private readonly cache = new Map<string, State>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly root: string;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly ownsConnection: boolean,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly kv: KV,
+    private readonly stream: string,
+    namespace: string,
+    private readonly options: JetStreamSessionLogOptions,
+  ) {
+    this.root = `exoclaw.session.${namespace}`;
+    this.now = options.now ?? Date.now;
+  }
+
+  private open(): void {
+    if (this.closed) throw new StoreError("closed", "the session log is closed");
+  }
+
+  private subject(sessionKey: string): string {
+    return `${this.root}.${escapeToken(sessionKey)}`;
+  }
+
+  private static keyId(kind: "p" | "i", key: string): string {
+    return createHash("sha256").update(`${kind}\u0000${key}`).digest("base64url");
+  }
+
+  /** The session's last message, or undefined for an unknown (or deleted) session. */
+  private async head(sessionKey: string): Promise<{ seq: number; batch: Batch } | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(sessionKey) });
+      if (!m) return undefined;
+      return { seq: m.seq, batch: decodePayload(m.data) as Batch };
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === 10037) return undefined;
+      throw unavailable(err);
+    }
+  }
+
+  /** The session's state, read from the server (using the cache for what it already has). */
+  private async load(sessionKey: string): Promise<State | undefined> {
+    const head = await this.head(sessionKey);
+    if (!head) {
+      this.cache.delete(sessionKey);
+      return undefined;
+    }
+    const cached = this.cache.get(sessionKey);
+    if (cached && cached.streamSeq === head.seq) return cached;
+    const batches: Batch[] = [head.batch];
+    let prev = head.batch.prev;
+    while (prev !== 0 && !(cached && prev === cached.streamSeq)) {
+      let m;
+      try {
+        m = await this.jsm.streams.getMessage(this.stream, { seq: prev });
+      } catch (err) {
+        throw unavailable(err);
+      }
+      if (!m) throw new StoreError("internal", `session ${sessionKey}: message ${prev} is missing from ${this.stream}`);
+      const b = decodePayload(m.data) as Batch;
+      batches.push(b);
+      prev = b.prev;
+    }
+    const base = cached && prev !== 0 && prev === cached.streamSeq ? cached.events : [];
+    const events = base.concat(...batches.reverse().map((b) => b.events));
+    const state: State = { streamSeq: head.seq, events, info: head.batch.info, open: head.batch.open };
+    this.cache.set(sessionKey, state);
+    return state;
+  }
+
+  /** Runs `fn` after every earlier queued call for this session (appends of one process are serialized). */
+  private serial<T>(sessionKey: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(sessionKey) ?? Promise.resolve();
+    const mine = prev.catch(() => {}).then(fn);
+    this.queues.set(sessionKey, mine);
+    void mine
+      .catch(() => {})
+      .finally(() => {
+        if (this.queues.get(sessionKey) === mine) this.queues.delete(sessionKey);
+      });
+    return mine;
+  }
+
+  /** The stored event a claim points to, if it is there and carries that key. */
+  private async claimedEvent(claim: Claim, kind: "p" | "i", key: string): Promise<SessionEventOf<"message_received"> | undefined> {
+    const s = await this.load(claim.sessionKey);
+    const e = s?.events[claim.seq - 1];
+    if (!e || e.kind !== "message_received") return undefined;
+    const k = kind === "i" ? e.data.idempotencyKey : e.data.platformMessageId !== undefined ? platformKey(e.data.channel, e.data.account, e.data.platformMessageId) : undefined;
+    return k === key ? e : undefined;
+  }
+
+  /** Whether a dedupe key is taken: by a stored event, or by a fresh claim of an append in flight. */
+  private async taken(kind: "p" | "i", key: string): Promise<{ entry: KvEntry | null; taken: boolean }> {
+    let entry: KvEntry | null;
+    try {
+      entry = await this.kv.get(JetStreamSessionLog.keyId(kind, key));
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (!entry || entry.operation !== "PUT") return { entry, taken: false };
+    const claim = decodePayload(entry.value) as Claim;
+    if (await this.claimedEvent(claim, kind, key)) return { entry, taken: true };
+    const fresh = Date.now() - claim.at < (this.options.claimTimeoutMs ?? 30_000);
+    return { entry, taken: fresh };
+  }
+
+  private duplicate(kind: "p" | "i", key: string): DuplicateEventError {
+    return kind === "i" ? new DuplicateEventError("idempotencyKey", key) : new DuplicateEventError("platformMessageId", (JSON.parse(key) as string[])[2]!);
+  }
+
+  /** Claims every dedupe key of the batch; on failure releases what it claimed and throws. */
+  private async claim(sessionKey: string, stored: SessionEvent[]): Promise<Array<{ id: string; rev: number }>> {
+    const wanted: Array<{ kind: "p" | "i"; key: string; seq: number }> = [];
+    for (const e of stored) {
+      if (e.kind !== "message_received") continue;
+      if (e.data.platformMessageId !== undefined) wanted.push({ kind: "p", key: platformKey(e.data.channel, e.data.account, e.data.platformMessageId), seq: e.seq });
+      if (e.data.idempotencyKey !== undefined) wanted.push({ kind: "i", key: e.data.idempotencyKey, seq: e.seq });
+    }
+    const claims: Array<{ id: string; rev: number }> = [];
+    try {
+      for (const w of wanted) {
+        const id = JetStreamSessionLog.keyId(w.kind, w.key);
+        const value = encodePayload({ sessionKey, seq: w.seq, at: Date.now() } satisfies Claim);
+        try {
+          claims.push({ id, rev: await this.kv.create(id, value) });
+          continue;
+        } catch {
+          // exists: taken, or an abandoned claim we may take over
+        }
+        const { entry, taken } = await this.taken(w.kind, w.key);
+        if (taken || !entry) throw this.duplicate(w.kind, w.key);
+        try {
+          claims.push({ id, rev: await this.kv.update(id, value, entry.revision) });
+        } catch {
+          throw this.duplicate(w.kind, w.key);
+        }
+      }
+      return claims;
+    } catch (err) {
+      await this.release(claims);
+      throw err instanceof StoreError ? err : unavailable(err);
+    }
+  }
+
+  private async release(claims: Array<{ id: string; rev: number }>): Promise<void> {
+    for (const c of claims) await this.kv.delete(c.id, { previousSeq: c.rev }).catch(() => {});
+  }
+
+  async append(sessionKey: string, events: readonly NewSessionEvent[], options: AppendOptions = {}): Promise<number[]> {
+    return (await this.appendEvents(sessionKey, events, options)).map((e) => e.seq);
+  }
+
+  async appendEvents(sessionKey: string, events: readonly NewSessionEvent[], options: AppendOptions = {}): Promise<SessionEvent[]> {
+    this.open();
+    const plan = prepareAppend(sessionKey, events, this.options);
+    return this.serial(sessionKey, () => this.appendNow(sessionKey, plan, options));
+  }
+
+  private async appendNow(sessionKey: string, plan: PreparedAppend, options: AppendOptions): Promise<SessionEvent[]> {
+    for (let attempt = 0; ; attempt++) {
+      this.open();
+      let s = this.cache.get(sessionKey);
+      let fromServer = false;
+      if (!s) {
+        s = await this.load(sessionKey);
+        fromServer = true;
+      }
+      let last = s?.info.lastSeq ?? 0;
+      if (options.expectedSeq !== undefined && options.expectedSeq !== last && !fromServer) {
+        s = await this.load(sessionKey); // the cache may be behind another process
+        last = s?.info.lastSeq ?? 0;
+      }
+      if (options.expectedSeq !== undefined && options.expectedSeq !== last) throw new SeqConflictError(sessionKey, options.expectedSeq, last);
+      if (plan.events.length === 0) return [];
+      for (const k of plan.platformKeys) if ((await this.taken("p", k)).taken) throw this.duplicate("p", k);
+      for (const k of plan.idempotencyKeys) if ((await this.taken("i", k)).taken) throw this.duplicate("i", k);
+      if (last < plan.minLastSeq) throw compactionRangeError(last, plan.minLastSeq);
+
+      const t = this.now();
+      const info: SessionInfo = s ? copy(s.info) : { sessionKey, ...plan.parts, lastSeq: 0, resetSeq: 0, createdAt: t, updatedAt: t };
+      // a deep copy: the cache must not share objects with the caller's events
+      const stored = copy(plan.events.map((e, i) => ({ sessionKey, seq: last + 1 + i, ...e }) as SessionEvent));
+      info.lastSeq = last + plan.events.length;
+      info.updatedAt = t;
+      const open = Math.max(plan.openFloor, (s?.open ?? 0) + plan.openDelta);
+      if (plan.lastResetIndex >= 0) {
+        info.resetSeq = last + 1 + plan.lastResetIndex;
+        delete info.compaction;
+      }
+      if (plan.lastCompactionIndex >= 0) {
+        const c = plan.events[plan.lastCompactionIndex] as SessionEventOf<"compaction">;
+        info.compaction = { seq: last + 1 + plan.lastCompactionIndex, upToSeq: c.data.upToSeq };
+      }
+      const claims = await this.claim(sessionKey, stored);
+      const batch: Batch = { prev: s?.streamSeq ?? 0, events: stored, info, open };
+      let seq: number;
+      try {
+        const ack = await this.js.publish(this.subject(sessionKey), encodePayload(batch), { expect: { lastSubjectSequence: s?.streamSeq ?? 0 }, timeout: this.options.timeoutMs ?? 5_000 });
+        seq = ack.seq;
+      } catch (err) {
+        await this.release(claims);
+        if (wrongLastSequence(err) && attempt < 100) {
+          this.cache.delete(sessionKey); // another process appended: recompute from its state
+          continue;
+        }
+        throw unavailable(err);
+      }
+      this.cache.set(sessionKey, { streamSeq: seq, events: [...(s?.events ?? []), ...stored], info, open });
+      return copy(stored);
+    }
+  }
+
+  async read(sessionKey: string, options: ReadOptions = {}): Promise<SessionEvent[]> {
+    this.open();
+    parseSessionKey(sessionKey);
+    const { after, count } = readBounds(options);
+    const events = (await this.load(sessionKey))?.events ?? [];
+    return copy(events.slice(after, Math.min(events.length, after + count)));
+  }
+
+  async readHistory(sessionKey: string): Promise<SessionEvent[]> {
+    this.open();
+    parseSessionKey(sessionKey);
+    const s = await this.load(sessionKey);
+    if (!s) return [];
+    return copy(s.events.slice(historyStart(s.info.resetSeq, s.info.compaction)));
+  }
+
+  async info(sessionKey: string): Promise<SessionInfo | undefined> {
+    this.open();
+    parseSessionKey(sessionKey);
+    const head = await this.head(sessionKey);
+    return head ? copy(head.batch.info) : undefined;
+  }
+
+  /** Every stored session key, sorted. */
+  private async keys(): Promise<string[]> {
+    try {
+      const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.root}.>` });
+      return Object.keys(info.state.subjects ?? {})
+        .map((s) => unescapeToken(s.slice(this.root.length + 1)))
+        .sort();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async listSessions(options: ListSessionsOptions = {}): Promise<SessionPage> {
+    this.open();
+    const limit = pageLimit(options.limit);
+    const after = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
+    const page: SessionInfo[] = [];
+    for (const key of await this.keys()) {
+      if (after !== undefined && key <= after) continue;
+      const parts = parseSessionKey(key);
+      if (options.agent !== undefined && parts.agent !== options.agent) continue;
+      if (options.channel !== undefined && parts.channel !== options.channel) continue;
+      if (options.peer !== undefined && parts.peer !== options.peer) continue;
+      if (page.length === limit) return { sessions: page, nextCursor: encodeCursor(page[page.length - 1]!.sessionKey) };
+      const head = await this.head(key);
+      if (head) page.push(copy(head.batch.info));
+    }
+    return { sessions: page };
+  }
+
+  async countSessions(): Promise<number> {
+    this.open();
+    return (await this.keys()).length;
+  }
+
+  async reset(sessionKey: string, reason?: string): Promise<number> {
+    const [seq] = await this.append(sessionKey, [{ kind: "reset", data: reason === undefined ? {} : { reason } }]);
+    return seq!;
+  }
+
+  async delete(sessionKey: string): Promise<boolean> {
+    this.open();
+    parseSessionKey(sessionKey);
+    return this.serial(sessionKey, async () => {
+      const s = await this.load(sessionKey);
+      if (!s) return false;
+      try {
+        for (const e of s.events) {
+          if (e.kind !== "message_received") continue;
+          if (e.data.platformMessageId !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("p", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
+          if (e.data.idempotencyKey !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("i", e.data.idempotencyKey));
+        }
+        await this.jsm.streams.purge(this.stream, { filter: this.subject(sessionKey) });
+      } catch (err) {
+        throw unavailable(err);
+      }
+      this.cache.delete(sessionKey);
+      return true;
+    });
+  }
+
+  async search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
+    this.open();
+    const limit = searchLimit(options.limit);
+    const terms = [...new Set(tokenize(String(query)))];
+    if (terms.length === 0) return [];
+    if (options.sessionKey !== undefined) parseSessionKey(options.sessionKey);
+    const keys = options.sessionKey !== undefined ? [options.sessionKey] : await this.keys();
+    const hits: SearchHit[] = [];
+    for (const key of keys) {
+      const s = await this.load(key);
+      for (const e of s?.events ?? []) {
+        const field = TEXT_FIELD[e.kind];
+        if (!field) continue;
+        const tokens = tokenize((e.data as unknown as Record<string, string>)[field]!);
+        let score = 0;
+        let all = true;
+        for (const t of terms) {
+          const n = tokens.reduce((c, x) => (x === t ? c + 1 : c), 0);
+          if (n === 0) all = false;
+          score += n;
+        }
+        if (all) hits.push({ event: e, score: score / Math.sqrt(tokens.length) });
+      }
+    }
+    hits.sort((a, b) => b.score - a.score || a.event.sessionKey.localeCompare(b.event.sessionKey) || a.event.seq - b.event.seq);
+    return hits.slice(0, limit).map((h) => ({ event: copy(h.event), score: h.score }));
+  }
+
+  private async findClaimed(kind: "p" | "i", key: string): Promise<SessionEventOf<"message_received"> | undefined> {
+    this.open();
+    let entry: KvEntry | null;
+    try {
+      entry = await this.kv.get(JetStreamSessionLog.keyId(kind, key));
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (!entry || entry.operation !== "PUT") return undefined;
+    const e = await this.claimedEvent(decodePayload(entry.value) as Claim, kind, key);
+    return e ? copy(e) : undefined;
+  }
+
+  findByPlatformMessageId(channel: string, account: string, platformMessageId: string): Promise<SessionEventOf<"message_received"> | undefined> {
+    return this.findClaimed("p", platformKey(channel, account, platformMessageId));
+  }
+
+  findByIdempotencyKey(idempotencyKey: string): Promise<SessionEventOf<"message_received"> | undefined> {
+    return this.findClaimed("i", idempotencyKey);
+  }
+
+  async pendingTurns(): Promise<SessionEventOf<"message_received">[]> {
+    this.open();
+    const out: SessionEventOf<"message_received">[] = [];
+    for (const key of await this.keys()) {
+      const head = await this.head(key);
+      if (!head || head.batch.open <= 0) continue;
+      const s = await this.load(key);
+      if (s) out.push(...pendingMessages(s.events.slice(s.info.resetSeq)));
+    }
+    return copy(out);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.queues.values()]);
+    if (this.ownsConnection) await this.nc.close().catch(() => {});
+  }
+}
+
+/**
+ * Opens (creating the stream and bucket if needed) a session log on NATS JetStream.
+ * @throws StoreError `invalid_argument` (bad namespace, neither servers nor connection),
+ *   `unavailable` (NATS unreachable or JetStream disabled)
+ */
+export async function createJetStreamSessionLog(options: JetStreamSessionLogOptions): Promise<SessionLog> {
+  const namespace = options.namespace ?? "default";
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(namespace)) throw new StoreError("invalid_argument", `namespace must match [A-Za-z0-9_-]{1,64}, got ${JSON.stringify(namespace)}`);
+  if (!options.connection && !options.servers) throw new StoreError("invalid_argument", "give servers or a connection");
+  let nc: NatsConnection;
+  try {
+    nc = options.connection ?? (await connect({ servers: options.servers!, timeout: options.timeoutMs ?? 5_000 }));
+  } catch (err) {
+    throw unavailable(err);
+  }
+  try {
+    const timeout = options.timeoutMs ?? 5_000;
+    const jsm = await jetstreamManager(nc, { timeout });
+    const stream = `EXOCLAW_SESSIONS_${namespace}`;
+    try {
+      await jsm.streams.info(stream);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== 10059) throw err;
+      await jsm.streams
+        .add({ name: stream, subjects: [`exoclaw.session.${namespace}.>`], storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.New, description: "exoclaw session logs" })
+        .catch(async (e) => {
+          await jsm.streams.info(stream).catch(() => {
+            throw e;
+          });
+        });
+    }
+    const js = jetstream(nc, { timeout });
+    const kvm = new Kvm(js);
+    const bucket = `exoclaw_session_keys_${namespace}`;
+    let kv: KV;
+    try {
+      kv = await kvm.create(bucket, { history: 1, storage: StorageType.File });
+    } catch {
+      kv = await kvm.open(bucket);
+    }
+    return new JetStreamSessionLog(nc, !options.connection, js, jsm, kv, stream, namespace, options);
+  } catch (err) {
+    if (!options.connection) await nc.close().catch(() => {});
+    throw unavailable(err);
+  }
+}
