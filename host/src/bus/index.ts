@@ -3,11 +3,16 @@
  * ends. See docs/bus.md.
  */
 import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
-import { createNatsBus, type NatsBusOptions } from "./nats.js";
+import type { NatsBusOptions } from "./nats.js";
+import type { JetStreamSessionLogOptions } from "./jetstream-store.js";
+import type { SessionLog } from "../store/types.js";
 import type { Bus } from "./types.js";
 
+// The NATS client (~65 ms to import) is loaded only when a NATS bus or store is created: import
+// `./nats.js` / `./jetstream-store.js` directly for their classes and constants.
 export { createMemoryBus, MemoryBus, type MemoryBusOptions } from "./memory.js";
-export { createNatsBus, NatsBus, rendezvousOwner, NATS_STREAMS, DLQ_STREAM, LEASE_BUCKET, DEDUPE_BUCKET, type NatsBusOptions } from "./nats.js";
+export type { NatsBus, NatsBusOptions } from "./nats.js";
+export type { JetStreamSessionLogOptions } from "./jetstream-store.js";
 export { BusError, type BusErrorCode } from "./errors.js";
 export { encodePayload, decodePayload, MSG_ID_HEADER, REPLAY_OF_HEADER, PUBLISHED_AT_HEADER } from "./codec.js";
 export { MemoryDedupe, DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER } from "./dispatcher.js";
@@ -53,8 +58,19 @@ export type BusConfig = ({ kind: "memory" } & MemoryBusOptions) | ({ kind: "nats
 export async function createBus(config: BusConfig): Promise<Bus> {
   if (config.kind === "nats") {
     const { kind: _kind, ...options } = config;
+    const { createNatsBus } = await import("./nats.js");
     return createNatsBus(options);
   }
   const { kind: _kind, ...options } = config;
   return createMemoryBus(options);
+}
+
+/**
+ * Opens the JetStream-backed session log (see jetstream-store.ts), loading the NATS client on
+ * first use.
+ * @throws StoreError `invalid_argument`, `unavailable`
+ */
+export async function openJetStreamSessionLog(options: JetStreamSessionLogOptions): Promise<SessionLog> {
+  const { createJetStreamSessionLog } = await import("./jetstream-store.js");
+  return createJetStreamSessionLog(options);
 }
