@@ -377,7 +377,10 @@ export class AgentRuntime {
       const provider = this.options.providers(config.provider);
       const tools: TurnTools = {
         specs: this.options.plugins.tools().filter((t) => agent.allows(t.name)),
-        call: (name, input, s) => this.options.plugins.callTool(name, input, s),
+        // The conversation the call belongs to, written by the host (the model cannot forge it):
+        // tools such as `memory` keep per-peer data apart with it.
+        call: (name, input, s) =>
+          this.options.plugins.callTool(name, input, s, { peer: parseSessionKey(sessionKey).peer, sessionKey, agentId: config.id }),
       };
       const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
       const history = await this.history(config, provider, sessionKey, events, content, runId, tools.specs, controller.signal, (usage) => {

@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "./capabi
 import { ApprovalStore, describeRequest, normalizeRequest, resolveGrant, type GrantResolution, type OperatorGrant } from "./grants.js";
 import { createPool as defaultCreatePool, createServices } from "./pool-factory.js";
 import type { CallOutcome, HostServices, SandboxPool, SandboxPoolOptions, SandboxStats } from "./sandbox/types.js";
-import type { LoadedPlugin, PluginInfo, PluginLogger, PluginManifest, PluginRegistry, PluginStatus, ToolResult, ToolSpec } from "./types.js";
+import type { LoadedPlugin, PluginInfo, PluginLogger, PluginManifest, PluginRegistry, PluginStatus, ToolCallContext, ToolResult, ToolSpec } from "./types.js";
 import { PluginRejectedError, sha256Hex, validatePluginBytes, ValidationCache, type ValidatedPlugin } from "./validate.js";
 
 /** Options of {@link loadPlugins}. */
@@ -517,7 +517,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   await rescanDirs(options.dirs);
   persistCache();
 
-  async function callTool(name: string, input: unknown, signal?: AbortSignal): Promise<ToolResult> {
+  async function callTool(name: string, input: unknown, signal?: AbortSignal, context?: ToolCallContext): Promise<ToolResult> {
     signal?.throwIfAborted();
     if (closed) return toolError("plugin host is closed");
     const entry = routes.get(name);
@@ -527,7 +527,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
 
     let payload: Uint8Array;
     try {
-      payload = packr.pack({ name, input });
+      payload = packr.pack(context ? { name, input, context } : { name, input });
     } catch (err) {
       return toolError(`cannot encode the input of tool '${name}': ${errorMessage(err)}`);
     }

@@ -34,6 +34,16 @@ export interface PluginManifest {
   capabilities: CapabilityRequest;
 }
 
+/**
+ * Who a tool call is for, sent in the call envelope as `context` (see plugin-sdk
+ * `assembly/context.ts`). Host-written: the model cannot set it, so tools may key data on it.
+ */
+export interface ToolCallContext {
+  peer?: string;
+  sessionKey?: string;
+  agentId?: string;
+}
+
 /** Input of the plugin's `call` export, MessagePack-encoded: `{name, input}`. */
 export interface ToolCall {
   name: string;
@@ -116,7 +126,7 @@ export interface PluginRegistry {
    * Run one tool call. Never throws for plugin faults: a trap, an Extism error, a timeout or
    * garbage output become `{isError: true, content: <reason>}`. Throws only if `signal` aborts.
    */
-  callTool(name: string, input: unknown, signal?: AbortSignal): Promise<ToolResult>;
+  callTool(name: string, input: unknown, signal?: AbortSignal, context?: ToolCallContext): Promise<ToolResult>;
   /** Release every plugin instance. */
   close(): Promise<void>;
 }
