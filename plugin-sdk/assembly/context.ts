@@ -2,8 +2,8 @@
 // `context: {peer?, sessionKey?, agentId?}` (strings): the conversation the call belongs to.
 // Unlike `input`, the model cannot write it, so a tool can use it to keep per-peer data apart.
 //
-// Status: reserved in ABI v1 and not sent by the gateway yet — every field reads null today.
-// Tools must work without it (e.g. fall back to a shared namespace) and say so in their docs.
+// The gateway sends it with every tool call of a chat turn. Tools must still work without it
+// (a call from `exoclaw plugin test` or another host): every field then reads null.
 
 import { inputBytes, setError } from "./extism";
 import { Decoder, Value } from "./msgpack";

@@ -1,9 +1,8 @@
 // memory: remember, recall and forget short notes, kept in the plugin's key-value store (`kv`).
 //
 // Notes belong to a peer (who the conversation is with), taken from the host-filled call
-// context — never from the model's input, so one peer cannot ask for another's notes. The
-// gateway does not send the context yet: until it does, every call lands in the "shared"
-// notebook (see docs/plugins.md).
+// context — never from the model's input, so one peer cannot ask for another's notes. A call
+// without context (e.g. from `exoclaw plugin test`) lands in the "shared" notebook.
 //
 // Keys: "n/<peer>/<id, 10 digits>" -> the note (UTF-8); "seq/<peer>" -> the last id used.
 
