@@ -29,7 +29,7 @@ import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, Retentio
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { DuplicateEventError, SeqConflictError, StoreError } from "../store/errors.js";
-import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, TEXT_FIELD, tokenize, type PreparedAppend } from "../store/events.js";
+import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, compareHits, tokenMatchScore, tokenize, type PreparedAppend } from "../store/events.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../store/paging.js";
 import { parseSessionKey } from "../store/session-key.js";
 import type {
@@ -409,20 +409,11 @@ class JetStreamSessionLog implements SessionLog {
     for (const key of keys) {
       const s = await this.load(key);
       for (const e of s?.events ?? []) {
-        const field = TEXT_FIELD[e.kind];
-        if (!field) continue;
-        const tokens = tokenize((e.data as unknown as Record<string, string>)[field]!);
-        let score = 0;
-        let all = true;
-        for (const t of terms) {
-          const n = tokens.reduce((c, x) => (x === t ? c + 1 : c), 0);
-          if (n === 0) all = false;
-          score += n;
-        }
-        if (all) hits.push({ event: e, score: score / Math.sqrt(tokens.length) });
+        const score = tokenMatchScore(e, terms);
+        if (score !== undefined) hits.push({ event: e, score });
       }
     }
-    hits.sort((a, b) => b.score - a.score || a.event.sessionKey.localeCompare(b.event.sessionKey) || a.event.seq - b.event.seq);
+    hits.sort(compareHits);
     return hits.slice(0, limit).map((h) => ({ event: copy(h.event), score: h.score }));
   }
 

@@ -260,3 +260,29 @@ export function tokenize(text: string): string[] {
       .match(/[\p{L}\p{N}]+/gu) ?? []
   );
 }
+
+/**
+ * Scores one event against search terms for the token-matching back ends (memory, JetStream):
+ * every term must occur in the event's text field; the score is the number of occurrences over
+ * the square root of the field's token count. Pure.
+ * @param terms lower-cased tokens, as `tokenize` returns them
+ * @returns the score, or `undefined` when the event has no text field or misses a term
+ */
+export function tokenMatchScore(event: SessionEvent, terms: readonly string[]): number | undefined {
+  const field = TEXT_FIELD[event.kind];
+  if (!field) return undefined;
+  const tokens = tokenize((event.data as unknown as Record<string, string>)[field]!);
+  let score = 0;
+  for (const t of terms) {
+    const n = tokens.reduce((c, x) => (x === t ? c + 1 : c), 0);
+    if (n === 0) return undefined;
+    score += n;
+  }
+  return score / Math.sqrt(tokens.length);
+}
+
+/** Orders search hits: best score first, then by session key and sequence number. */
+export function compareHits(a: { event: SessionEvent; score: number }, b: { event: SessionEvent; score: number }): number {
+  return b.score - a.score || a.event.sessionKey.localeCompare(b.event.sessionKey) || a.event.seq - b.event.seq;
+}
+

@@ -1,5 +1,5 @@
 import { DuplicateEventError, SeqConflictError, StoreError } from "./errors.js";
-import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, TEXT_FIELD, tokenize } from "./events.js";
+import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, compareHits, tokenMatchScore, tokenize } from "./events.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "./paging.js";
 import { parseSessionKey } from "./session-key.js";
 import type {
@@ -183,20 +183,11 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
       for (const [key, s] of sessions) {
         if (opts.sessionKey !== undefined && key !== opts.sessionKey) continue;
         for (const e of s.events) {
-          const field = TEXT_FIELD[e.kind];
-          if (!field) continue;
-          const tokens = tokenize((e.data as unknown as Record<string, string>)[field]!);
-          let score = 0;
-          let all = true;
-          for (const t of terms) {
-            const n = tokens.reduce((c, x) => (x === t ? c + 1 : c), 0);
-            if (n === 0) all = false;
-            score += n;
-          }
-          if (all) hits.push({ event: e, score: score / Math.sqrt(tokens.length) });
+          const score = tokenMatchScore(e, terms);
+          if (score !== undefined) hits.push({ event: e, score });
         }
       }
-      hits.sort((a, b) => b.score - a.score || a.event.sessionKey.localeCompare(b.event.sessionKey) || a.event.seq - b.event.seq);
+      hits.sort(compareHits);
       return hits.slice(0, limit).map((h) => ({ event: copyEvent(h.event), score: h.score }));
     },
 
