@@ -11,11 +11,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
-import WebSocket from "ws";
+import { connect, spawnUntil, stats, stop } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -34,39 +33,6 @@ const STARTS = Number(opts.starts);
 const APPENDS = Number(opts.appends);
 const log = (s) => process.stderr.write(`${s}\n`);
 
-function spawnUntil(args, env, pick, timeoutMs = 20_000) {
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in ${timeoutMs} ms`)), timeoutMs);
-    createInterface({ input: proc.stdout }).on("line", (line) => {
-      let v;
-      try {
-        v = pick(JSON.parse(line));
-      } catch {
-        return;
-      }
-      if (v !== undefined) {
-        clearTimeout(timer);
-        resolve({ proc, value: v });
-      }
-    });
-    proc.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)));
-  });
-}
-
-const stop = (proc) =>
-  new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve();
-    proc.once("exit", () => resolve());
-    proc.kill("SIGTERM");
-  });
-
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const stats = (samples) => {
-  const s = [...samples].sort((a, b) => a - b);
-  return { p50: pct(s, 50), p99: pct(s, 99) };
-};
-
 function dirBytes(dir) {
   let total = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -74,34 +40,6 @@ function dirBytes(dir) {
     total += entry.isDirectory() ? dirBytes(p) : statSync(p).size;
   }
   return total;
-}
-
-async function connect(url) {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  const pending = new Map();
-  let nextId = 1;
-  ws.on("message", (data) => {
-    const msg = JSON.parse(data.toString());
-    if (msg.id === undefined) return;
-    const p = pending.get(msg.id);
-    pending.delete(msg.id);
-    if (msg.error) p.reject(new Error(`${msg.error.code} ${msg.error.message}`));
-    else p.resolve(msg.result);
-  });
-  return {
-    send(content, peer) {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        ws.send(JSON.stringify({ jsonrpc: "2.0", id, method: "chat.send", params: { content, peer } }));
-      });
-    },
-    close: () => ws.close(),
-  };
 }
 
 /** A message of ~100 characters; the emulator echoes it ("You said: ..."). */

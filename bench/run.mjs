@@ -3,14 +3,13 @@
 // time, with uWebSockets.js and with the ws fallback side by side, against a direct SDK call to
 // the same instant provider (the floor). The provider emulator runs in its own process.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { connect, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
-import WebSocket from "ws";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -28,85 +27,12 @@ const STARTS = Number(opts.starts);
 
 const log = (s) => process.stderr.write(`${s}\n`);
 
-/** Spawns a process and resolves with the first stdout line for which `pick` returns a value. */
-function spawnUntil(args, env, pick, timeoutMs = 15_000) {
-  const t0 = performance.now();
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in ${timeoutMs} ms`)), timeoutMs);
-    createInterface({ input: proc.stdout }).on("line", (line) => {
-      let v;
-      try {
-        v = pick(JSON.parse(line));
-      } catch {
-        return;
-      }
-      if (v !== undefined) {
-        clearTimeout(timer);
-        resolve({ proc, value: v, ms: performance.now() - t0 });
-      }
-    });
-    proc.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)));
-  });
-}
-
-function stop(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve();
-    proc.once("exit", () => resolve());
-    proc.kill("SIGTERM");
-  });
-}
-
-function rssMb(pid) {
-  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function stats(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  return { p50: percentile(s, 50), p99: percentile(s, 99), n: s.length };
-}
-
 /** The floor: the same request through the Anthropic SDK straight to the emulator. */
 async function directCall(client) {
   const stream = await client.messages.create({ model: "bench", max_tokens: 64, messages: [{ role: "user", content: "ping" }], stream: true });
   let text = "";
   for await (const ev of stream) if (ev.type === "content_block_delta" && ev.delta.type === "text_delta") text += ev.delta.text;
   if (text !== "pong") throw new Error(`direct call answered ${JSON.stringify(text)}`);
-}
-
-/** A minimal protocol v1 client: resolves each chat.send on its response. */
-async function connect(url) {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  const pending = new Map();
-  let nextId = 1;
-  ws.on("message", (data) => {
-    const msg = JSON.parse(data.toString());
-    if (msg.id === undefined) return;
-    const p = pending.get(msg.id);
-    pending.delete(msg.id);
-    if (msg.error) p.reject(new Error(`${msg.error.code} ${msg.error.message}`));
-    else p.resolve(msg.result);
-  });
-  return {
-    send(content, peer) {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        ws.send(JSON.stringify({ jsonrpc: "2.0", id, method: "chat.send", params: { content, peer } }));
-      });
-    },
-    close: () => ws.close(),
-  };
 }
 
 async function measureSequential(fn, n) {

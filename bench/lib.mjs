@@ -1,0 +1,81 @@
+// Helpers shared by the benchmarks: child processes, a minimal protocol-v1 client, statistics.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import WebSocket from "ws";
+
+/**
+ * Spawns `node <args>` and resolves with the first stdout JSON line for which `pick` returns a
+ * value: `{proc, value, ms}` (ms from spawn). Rejects if the process exits first or after `timeoutMs`.
+ */
+export function spawnUntil(args, env, pick, timeoutMs = 20_000) {
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in ${timeoutMs} ms`)), timeoutMs);
+    createInterface({ input: proc.stdout }).on("line", (line) => {
+      let v;
+      try {
+        v = pick(JSON.parse(line));
+      } catch {
+        return;
+      }
+      if (v !== undefined) {
+        clearTimeout(timer);
+        resolve({ proc, value: v, ms: performance.now() - t0 });
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`${args.join(" ")} exited with ${code}`)));
+  });
+}
+
+/** SIGTERM and wait for exit. */
+export function stop(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    proc.once("exit", () => resolve());
+    proc.kill("SIGTERM");
+  });
+}
+
+/** Resident set size of a process, MB (Linux /proc). */
+export function rssMb(pid) {
+  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** p50, p99 and max of samples (same unit as the samples). */
+export function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (p) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+  return { p50: at(50), p99: at(99), max: s[s.length - 1], n: s.length };
+}
+
+/** A minimal protocol v1 client over JSON: `send(content, peer)` resolves with the chat.send result. */
+export async function connect(url) {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  const pending = new Map();
+  let nextId = 1;
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString());
+    if (msg.id === undefined) return;
+    const p = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(`${msg.error.code} ${msg.error.message}`));
+    else p.resolve(msg.result);
+  });
+  return {
+    send(content, peer) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        ws.send(JSON.stringify({ jsonrpc: "2.0", id, method: "chat.send", params: { content, peer } }));
+      });
+    },
+    close: () => ws.close(),
+  };
+}
