@@ -5,9 +5,8 @@
 // The gateway sends it with every tool call of a chat turn. Tools must still work without it
 // (a call from `exoclaw plugin test` or another host): every field then reads null.
 
-import { inputBytes, setError } from "./extism";
-import { Decoder, Value } from "./msgpack";
-import { ToolResult, writeToolResult } from "./index";
+import { Value } from "./msgpack";
+import { readToolCall, ToolResult, toolInput, writeToolResult } from "./index";
 
 /** The host-supplied context of one tool call; a field is null when the host did not send it. */
 export class ToolContext {
@@ -49,23 +48,8 @@ export function runToolWithContext(handler: ContextToolHandler): i32 {
 }
 
 function runInner(handler: ContextToolHandler): i32 {
-  const dec = new Decoder(inputBytes());
-  const call = dec.decode();
-  if (call == null) {
-    setError("invalid tool call: " + dec.error);
-    return 1;
-  }
-  if (!call.isMap()) {
-    setError("invalid tool call: expected a map {name, input}");
-    return 1;
-  }
-  const name = call.get("name");
-  if (name == null || !name.isString()) {
-    setError("invalid tool call: 'name' must be a string");
-    return 1;
-  }
-  const inputOrNull = call.get("input");
-  const input = inputOrNull != null ? inputOrNull : Value.nil();
-  writeToolResult(handler(name.strValue, input, readToolContext(call)));
+  const call = readToolCall();
+  if (call == null) return 1;
+  writeToolResult(handler(call.get("name")!.strValue, toolInput(call), readToolContext(call)));
   return 0;
 }

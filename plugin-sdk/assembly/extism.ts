@@ -110,6 +110,27 @@ export function hostStore(src: usize, len: i32): u64 {
   return handle;
 }
 
+/**
+ * Copies a host block into a new byte array and frees the block.
+ * @param handle a host block returned by a kernel or host function (not 0)
+ */
+export function hostLoad(handle: u64): Uint8Array {
+  const len = <i32>extism_length(handle);
+  const out = new Uint8Array(len);
+  const dst = out.dataStart;
+  let i = 0;
+  while (i + 8 <= len) {
+    store<u64>(dst + <usize>i, extism_load_u64(handle + <u64>i));
+    i += 8;
+  }
+  while (i < len) {
+    store<u8>(dst + <usize>i, extism_load_u8(handle + <u64>i));
+    i++;
+  }
+  extism_free(handle);
+  return out;
+}
+
 /** Copies a string into a new host block as UTF-8 (lone surrogates become U+FFFD). */
 export function hostStoreString(s: string): u64 {
   const buf = String.UTF8.encode(s, false, String.UTF8.ErrorMode.REPLACE);
@@ -170,18 +191,5 @@ export function configGet(key: string): string | null {
   const keyHandle = hostStoreString(key);
   const handle = extism_config_get(keyHandle);
   if (handle == 0) return null;
-  const len = <i32>extism_length(handle);
-  const out = new Uint8Array(len);
-  const dst = out.dataStart;
-  let i = 0;
-  while (i + 8 <= len) {
-    store<u64>(dst + <usize>i, extism_load_u64(handle + <u64>i));
-    i += 8;
-  }
-  while (i < len) {
-    store<u8>(dst + <usize>i, extism_load_u8(handle + <u64>i));
-    i++;
-  }
-  extism_free(handle);
-  return String.UTF8.decode(out.buffer);
+  return String.UTF8.decode(hostLoad(handle).buffer);
 }

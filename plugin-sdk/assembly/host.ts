@@ -13,10 +13,7 @@
 // Like the rest of the SDK, these helpers allocate; a plugin built with the minimal runtime
 // should return to the host (`runTool` collects) rather than make millions of calls in one go.
 
-import {
-  extism_alloc, extism_free, extism_length, extism_load_u64, extism_load_u8, extism_store_u64,
-  extism_store_u8,
-} from "./extism";
+import { extism_free, extism_length, extism_load_u64, extism_load_u8, hostLoad, hostStore } from "./extism";
 import { Decoder, Encoder, Value } from "./msgpack";
 
 // @ts-ignore: decorator
@@ -106,39 +103,13 @@ export class HttpResponse {
   }
 }
 
+// Host blocks in and out go through the kernel copy helpers of ./extism.
 function storeBytes(data: Uint8Array): u64 {
-  const len = data.length;
-  const handle = extism_alloc(<u64>len);
-  // The host refused the block: the plugin is at its memory limit, nothing sane is left to do.
-  if (handle == 0) unreachable();
-  const src = data.dataStart;
-  let i = 0;
-  while (i + 8 <= len) {
-    extism_store_u64(handle + <u64>i, load<u64>(src + <usize>i));
-    i += 8;
-  }
-  while (i < len) {
-    extism_store_u8(handle + <u64>i, load<u8>(src + <usize>i));
-    i++;
-  }
-  return handle;
+  return hostStore(data.dataStart, data.length);
 }
 
 function loadBytes(handle: u64): Uint8Array {
-  const len = <i32>extism_length(handle);
-  const out = new Uint8Array(len);
-  const dst = out.dataStart;
-  let i = 0;
-  while (i + 8 <= len) {
-    store<u64>(dst + <usize>i, extism_load_u64(handle + <u64>i));
-    i += 8;
-  }
-  while (i < len) {
-    store<u8>(dst + <usize>i, extism_load_u8(handle + <u64>i));
-    i++;
-  }
-  extism_free(handle);
-  return out;
+  return hostLoad(handle);
 }
 
 function decodeResponse(handle: u64): HostResult {

@@ -59,26 +59,40 @@ export function runTool(handler: ToolHandler): i32 {
 }
 
 function runToolInner(handler: ToolHandler): i32 {
+  const call = readToolCall();
+  if (call == null) return 1;
+  writeToolResult(handler(call.get("name")!.strValue, toolInput(call)));
+  return 0;
+}
+
+/**
+ * Decodes this call's envelope `{name: string, input?, context?}` from the input. On a protocol
+ * fault (not MessagePack, not a map, no string `name`) reports it through `error_set` and
+ * returns null; the `call` export should then return 1.
+ */
+export function readToolCall(): Value | null {
   const dec = new Decoder(inputBytes());
   const call = dec.decode();
   if (call == null) {
     setError("invalid tool call: " + dec.error);
-    return 1;
+    return null;
   }
   if (!call.isMap()) {
     setError("invalid tool call: expected a map {name, input}");
-    return 1;
+    return null;
   }
   const name = call.get("name");
   if (name == null || !name.isString()) {
     setError("invalid tool call: 'name' must be a string");
-    return 1;
+    return null;
   }
-  const inputOrNull = call.get("input");
-  const input = inputOrNull != null ? inputOrNull : Value.nil();
-  const result = handler(name.strValue, input);
-  writeToolResult(result);
-  return 0;
+  return call;
+}
+
+/** The `input` of a decoded call envelope; nil when absent. */
+export function toolInput(call: Value): Value {
+  const input = call.get("input");
+  return input != null ? input : Value.nil();
 }
 
 /** Encodes `{content, isError}` and sets it as the call output. */

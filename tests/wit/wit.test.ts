@@ -394,7 +394,10 @@ describe("exoclaw:host/v1 functions match the WIT interface", () => {
 describe("the SDK's tool ABI keys are the WIT tool-call / tool-result fields", () => {
   const index = read("plugin-sdk/assembly/index.ts");
   it("runTool reads tool-call's fields and writeToolResult writes tool-result's", () => {
-    const run = /function runToolInner[\s\S]*?\n\}/.exec(index)?.[0] ?? "";
+    // The envelope is read by readToolCall (name) and toolInput (input), which runTool uses.
+    const run = ["runToolInner", "readToolCall", "toolInput"]
+      .map((fn) => new RegExp(`function ${fn}[\\s\\S]*?\\n\\}`).exec(index)?.[0] ?? "")
+      .join("\n");
     expect([...literalKeys(run, /call\.get\("(\w+)"\)/g)].sort()).toEqual(types.records.get("tool-call")!.fields.map((f) => camelCase(f.name)).sort());
     const write = /export function writeToolResult[\s\S]*?\n\}/.exec(index)?.[0] ?? "";
     const written = [...write.matchAll(/writeString\("(\w+)"\)/g)].map((m) => m[1]!);
