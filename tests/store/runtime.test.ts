@@ -21,6 +21,8 @@ const agent = (over: Partial<AgentConfig> = {}): AgentConfig => ({
   maxTokens: 4096,
   tools: ["*"],
   contextWindow: 100_000,
+  outbound: [],
+  queue: { mode: "followup", cap: 32, drop: "new" },
   ...over,
 });
 

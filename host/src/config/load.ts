@@ -6,7 +6,7 @@ import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, type FileConfig } from "./schema.js";
-import type { AgentConfig, Config, ProviderName, StoreConfig } from "./types.js";
+import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, type AgentConfig, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
 export class ConfigError extends Error {
@@ -155,6 +155,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   const file: FileConfig = source ? readConfigFile(source) : {};
   const where = source ?? "defaults";
 
+  const baseDir = source ? dirname(source) : process.cwd();
   const provider = detectProvider(env);
   const agents: AgentConfig[] = (file.agents?.length ? file.agents : [{ id: "main" }]).map((a) => {
     const p = a.provider ?? provider;
@@ -167,6 +168,9 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       maxTokens: a.max_tokens ?? 4096,
       tools: a.tools ?? ["*"],
       contextWindow: a.context_window ?? DEFAULT_CONTEXT_WINDOW,
+      ...(a.soul !== undefined ? { soulFile: resolve(baseDir, expandHome(a.soul)) } : {}),
+      outbound: a.outbound ?? [],
+      queue: { mode: a.queue?.mode ?? DEFAULT_QUEUE.mode, cap: a.queue?.cap ?? DEFAULT_QUEUE.cap, drop: a.queue?.drop ?? DEFAULT_QUEUE.drop },
     };
   });
   const ids = new Set<string>();
@@ -210,7 +214,6 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       .filter(([k]) => !LIMIT_KEYS.includes(k))
       .map(([name, t]) => [name, applyLimits(defaultLimits, t as LimitsTable)]),
   );
-  const baseDir = source ? dirname(source) : process.cwd();
   const store = resolveStore(file, env, baseDir);
   const grants = Object.fromEntries(Object.entries(file.plugins?.grants ?? {}).map(([name, t]) => [name, toOperatorGrant(t, baseDir)]));
   const resolvedUserDirs = userDirs.map((d) => resolve(expandHome(d)));
@@ -228,6 +231,16 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     agents,
     defaultAgent,
     bindings: file.bindings ?? [],
+    channels: Object.entries(file.channels ?? {}).map(([name, c]): ChannelConfig => ({
+      name,
+      plugin: c.plugin ?? name,
+      allow: c.allow ?? [],
+      ...(c.refusal !== undefined ? { refusal: c.refusal } : {}),
+      maxMessageBytes: c.max_message_bytes ?? CHANNEL_DEFAULTS.maxMessageBytes,
+      maxAttachments: c.max_attachments ?? CHANNEL_DEFAULTS.maxAttachments,
+      maxBodyBytes: c.max_body_bytes ?? CHANNEL_DEFAULTS.maxBodyBytes,
+      ...(c.poll ? { poll: { intervalMs: c.poll.interval_ms ?? CHANNEL_DEFAULTS.pollIntervalMs, accounts: c.poll.accounts ?? ["default"] } } : {}),
+    })),
     providers,
     plugins: {
       dirs: [...builtinPluginDirs, ...resolvedUserDirs],

@@ -12,6 +12,10 @@ const providerSchema = z.strictObject({
 
 /** Plugin names as in manifests; used as table keys under `[plugins.grants]` / `[plugins.limits]`. */
 const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
+/** Channel names (`[channels.<name>]`, `/webhook/<name>`); `ws` is the WebSocket clients' own. */
+const CHANNEL_NAME_RE = /^(?!ws$)[a-z][a-z0-9_-]{0,63}$/;
+/** `[[agents]] outbound` entries: `<channel>:<peer>`, the peer exact, a prefix ending in `*`, or `*`. */
+const OUTBOUND_RE = /^[a-z][a-z0-9_-]{0,63}:[^\s]+$/;
 const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
 const limitFields = {
@@ -86,6 +90,15 @@ export const FileConfigSchema = z.strictObject({
         max_tokens: z.number().int().min(1).optional(),
         tools: z.array(z.string().min(1)).optional(),
         context_window: z.number().int().min(100).optional(),
+        soul: z.string().min(1).optional(),
+        outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
+        queue: z
+          .strictObject({
+            mode: z.enum(["followup", "collect", "interrupt"]).optional(),
+            cap: z.number().int().min(1).max(10_000).optional(),
+            drop: z.enum(["new", "oldest"]).optional(),
+          })
+          .optional(),
       }),
     )
     .optional(),
@@ -99,6 +112,25 @@ export const FileConfigSchema = z.strictObject({
         peer: selector.optional(),
         guild: selector.optional(),
         team: selector.optional(),
+      }),
+    )
+    .optional(),
+  channels: z
+    .record(
+      z.string().regex(CHANNEL_NAME_RE, "channel names must be lowercase [a-z][a-z0-9_-]{0,63} (and not \"ws\")"),
+      z.strictObject({
+        plugin: z.string().regex(PLUGIN_NAME_RE, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}").optional(),
+        allow: z.array(z.string().min(1)).optional(),
+        refusal: z.string().min(1).max(4096).optional(),
+        max_message_bytes: z.number().int().min(1).max(1024 * 1024).optional(),
+        max_attachments: z.number().int().min(0).max(100).optional(),
+        max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+        poll: z
+          .strictObject({
+            interval_ms: z.number().int().min(10).max(3_600_000).optional(),
+            accounts: z.array(z.string().min(1)).min(1).optional(),
+          })
+          .optional(),
       }),
     )
     .optional(),

@@ -40,7 +40,70 @@ export interface AgentConfig {
    * the session's history would exceed it, older turns are folded into a summary (compaction).
    */
   contextWindow: number;
+  /**
+   * Soul file (`soul`, absolute path): markdown appended to `systemPrompt` as the agent's system
+   * prompt, re-read when its modification time changes (checked at each turn's start).
+   */
+  soulFile?: string;
+  /**
+   * Outbound allowlist: peers this agent may message besides the one it is answering, as
+   * `<channel>:<peer>` (`<peer>` exact, a prefix ending in `*`, or `*`); default `[]`. Enforced by
+   * the host on the built-in `message_send` tool, whatever the model asks.
+   */
+  outbound: string[];
+  /** What happens to a message that arrives while its session is running a turn. */
+  queue: QueuePolicy;
 }
+
+/**
+ * Per-session queueing (`[[agents]] queue`). Modes: `followup` (default) runs queued messages
+ * one turn each, in order; `collect` merges every message queued when a turn ends into the next
+ * turn; `interrupt` aborts the running turn and runs the new message next.
+ */
+export interface QueuePolicy {
+  mode: "followup" | "collect" | "interrupt";
+  /** Turns allowed per session, running + queued; default 32. */
+  cap: number;
+  /**
+   * When the queue is full: `new` (default) refuses the arriving message (-32004, session busy);
+   * `oldest` drops the oldest queued, not yet running, message (its turn ends with an `error`
+   * event, -32004) and queues the new one.
+   */
+  drop: "new" | "oldest";
+}
+
+/** Defaults of `[[agents]] queue`. */
+export const DEFAULT_QUEUE: QueuePolicy = { mode: "followup", cap: 32, drop: "new" };
+
+/**
+ * One messaging channel served by a channel plugin (`[channels.<name>]`). Inbound doors are
+ * closed by default: only peers matched by `allow` reach an agent.
+ */
+export interface ChannelConfig {
+  /** Channel name: the session key's channel part and the webhook route `/webhook/<name>[/<account>]`. */
+  name: string;
+  /** Name of the channel plugin serving it; default the channel name. */
+  plugin: string;
+  /**
+   * Allowlist; default `[]` (nobody). Entries: a peer id (`12345`), `guild:<id>`, `team:<id>`,
+   * any of those ending in `*` as a prefix (`-100*`, `team:T0*`), or `*` (everyone; only when
+   * written explicitly).
+   */
+  allow: string[];
+  /** Reply sent to a refused stranger; default none (silently dropped, but logged and counted). */
+  refusal?: string;
+  /** Largest accepted message content, bytes of UTF-8; default 16384. Larger messages are refused. */
+  maxMessageBytes: number;
+  /** Attachments accepted per message; default 4. A message with more is refused. */
+  maxAttachments: number;
+  /** Largest webhook request body, bytes; default 1 MiB. Larger requests get HTTP 413. */
+  maxBodyBytes: number;
+  /** Polling (for plugins that export `poll`): absent = webhook only. */
+  poll?: { intervalMs: number; accounts: string[] };
+}
+
+/** Defaults of `[channels.<name>]` limits. */
+export const CHANNEL_DEFAULTS = { maxMessageBytes: 16 * 1024, maxAttachments: 4, maxBodyBytes: 1024 * 1024, pollIntervalMs: 1000 } as const;
 
 /** Where session logs live (`[store]`, `EXOCLAW_STORE`). */
 export interface StoreConfig {
@@ -76,6 +139,8 @@ export interface Config {
   agents: AgentConfig[];
   defaultAgent: string;
   bindings: Binding[];
+  /** `[channels.<name>]` in file order. */
+  channels: ChannelConfig[];
   providers: Record<ProviderName, ProviderEndpoint>;
   plugins: {
     /** Directories scanned for `*.wasm`, in order (first tool name wins): first-party, then user. */

@@ -1,0 +1,127 @@
+/**
+ * The channel plugin contract (ABI v1), TypeScript mirror of `wit/exoclaw.wit` world `channel`.
+ *
+ * A channel plugin is a core Wasm module run by Extism, like a tool plugin, with manifest kind
+ * `channel` (or `both`) and these exports, each `func() -> i32` reading MessagePack from the
+ * Extism input and writing MessagePack to the Extism output (0 = ok; a failure goes through
+ * Extism's error channel with a message):
+ *
+ * - `parse` (required): {@link WebhookRequest} -> {@link ParseResult}
+ * - `send` (required): {@link OutboundMessage} -> {@link SendReceipt}
+ * - `poll` (optional): {@link PollRequest} -> {@link PollResult}
+ *
+ * The channel's name in config (`[channels.<name>]`) selects the plugin (`plugin`, default the
+ * same name). All platform I/O goes through the host's `http_request` with `{{secret:NAME}}`
+ * substitution; webhook signatures are checked with the host functions `hmac_verify` and
+ * `secret_equals`, so the plugin never reads a secret.
+ */
+
+/** Header list as pairs, names lower-case; a header sent twice appears twice. */
+export type HeaderList = [name: string, value: string][];
+
+/**
+ * Input of `parse`: one inbound HTTP request to `/webhook/<channel>[/<account>]`.
+ * MessagePack map `{channel, account, method, path, query, headers, body}`; `headers` is a map
+ * of lower-case name to value (repeated headers joined with `, `), `body` is bin.
+ */
+export interface WebhookRequest {
+  channel: string;
+  /** From the URL (`/webhook/<channel>/<account>`), else `default`. */
+  account: string;
+  /** Upper-case HTTP method (`GET` for verification handshakes, `POST` for events). */
+  method: string;
+  /** The path after `/webhook/<channel>[/<account>]`, usually `` (empty). */
+  path: string;
+  /** The raw query string without `?` (e.g. WhatsApp's `hub.mode=subscribe&...`). */
+  query: string;
+  headers: Record<string, string>;
+  /** The raw request body, bytes (signatures are computed over these exact bytes). */
+  body: Uint8Array;
+}
+
+/** What kind of conversation a peer is. */
+export type PeerKind = "direct" | "group" | "channel";
+
+/** An attachment's metadata; the content stays on the platform (fetched by tools, if at all). */
+export interface Attachment {
+  /** `image`, `audio`, `video`, `file`, `sticker`, ... (platform's word, lower-case). */
+  kind: string;
+  /** Platform file id or URL. */
+  ref?: string;
+  name?: string;
+  mime?: string;
+  /** Bytes, when the platform says. */
+  size?: number;
+}
+
+/**
+ * One normalized inbound message, as a channel plugin produces it. MessagePack map with these
+ * camelCase keys; absent optional fields may be nil.
+ */
+export interface InboundMessage {
+  /** Overrides the request's account (e.g. a Slack `team_id`-scoped bot); default the request's. */
+  account?: string;
+  /** Conversation id the reply goes to (Telegram chat id, Slack channel id, WhatsApp phone). */
+  peer: string;
+  peerKind: PeerKind;
+  /** Who wrote it, when the peer is a group (user id); informational. */
+  sender?: string;
+  /** Server/guild id (Discord-like platforms). */
+  guild?: string;
+  /** Team/workspace id (Slack `team_id`). */
+  team?: string;
+  /** Thread the reply belongs in (Slack `thread_ts`, Telegram `message_thread_id`). */
+  thread?: string;
+  /** Text content (UTF-8). */
+  content: string;
+  attachments: Attachment[];
+  /** The platform's id of this message: redelivery of the same id is never answered twice. */
+  platformMessageId: string;
+}
+
+/** The HTTP answer the platform expects; the host sends it after the messages are journaled. */
+export interface WebhookResponse {
+  /** HTTP status; 401 for a bad signature (the host then ignores `messages`). */
+  status: number;
+  headers?: Record<string, string>;
+  /** Body bytes (or a UTF-8 string); default empty. */
+  body?: Uint8Array | string;
+}
+
+/** Output of `parse`: MessagePack `{response, messages}`. */
+export interface ParseResult {
+  response: WebhookResponse;
+  /** Zero or more messages (verification handshakes and ignored events carry none). */
+  messages: InboundMessage[];
+}
+
+/** Input of `send`: MessagePack `{account, peer, thread?, content, replyTo?}`. */
+export interface OutboundMessage {
+  account: string;
+  peer: string;
+  thread?: string;
+  content: string;
+  /** Platform message id being answered, when there is one. */
+  replyTo?: string;
+}
+
+/** Output of `send`: MessagePack `{platformMessageId?}`. A failed send is an Extism error. */
+export interface SendReceipt {
+  platformMessageId?: string;
+}
+
+/** Input of `poll`: MessagePack `{account, cursor?}`; the cursor is the last `PollResult.cursor`. */
+export interface PollRequest {
+  account: string;
+  cursor?: string;
+}
+
+/**
+ * Output of `poll`: MessagePack `{messages, cursor?}`. The host persists `cursor` (under the
+ * state directory) only after every message is journaled, so a crash re-polls, and the
+ * platform message id dedupe answers each message once.
+ */
+export interface PollResult {
+  messages: InboundMessage[];
+  cursor?: string;
+}
