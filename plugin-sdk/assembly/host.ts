@@ -8,7 +8,8 @@
 // Each call is checked against the plugin's grant, every time: a capability that was not
 // granted answers `{ok: false, error: "... not granted ..."}` naming the capability, it does not
 // trap. Secrets are never readable: write `{{secret:NAME}}` into an HTTP URL or header value and
-// the host substitutes it on the way out (only for granted names, only to granted hosts).
+// the host substitutes it on the way out (only for granted names, only to granted hosts), or
+// let the host compare against one (`hmacVerifyResult`, `secretEqualsResult`).
 //
 // Like the rest of the SDK, these helpers allocate; a plugin built with the minimal runtime
 // should return to the host (`runTool` collects) rather than make millions of calls in one go.
@@ -52,6 +53,12 @@ declare function exoclaw_fs_list(req: u64): u64;
 // @ts-ignore: decorator
 @external("exoclaw:host/v1", "http_request")
 declare function exoclaw_http_request(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "hmac_verify")
+declare function exoclaw_hmac_verify(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "secret_equals")
+declare function exoclaw_secret_equals(req: u64): u64;
 
 /**
  * The answer of one host call: `ok` with a decoded `value` (nil when the call returns nothing),
@@ -142,6 +149,8 @@ export const enum HostFn {
   FsWrite = 9,
   FsList = 10,
   HttpRequest = 11,
+  HmacVerify = 12,
+  SecretEquals = 13,
 }
 
 /**
@@ -169,6 +178,8 @@ export function hostCall(fn: HostFn, request: Value | null): HostResult {
     case HostFn.FsWrite: resp = exoclaw_fs_write(req); break;
     case HostFn.FsList: resp = exoclaw_fs_list(req); break;
     case HostFn.HttpRequest: resp = exoclaw_http_request(req); break;
+    case HostFn.HmacVerify: resp = exoclaw_hmac_verify(req); break;
+    case HostFn.SecretEquals: resp = exoclaw_secret_equals(req); break;
     default: unreachable();
   }
   if (req != 0) extism_free(req);
@@ -328,4 +339,27 @@ export function httpRequest(
   }
   if (respBody != null && respBody.isBin()) out.body = <Uint8Array>respBody.binValue;
   return out;
+}
+
+/**
+ * Asks the host whether `signatureHex` is HMAC-`algorithm` ("sha256" or "sha1") of `data`, keyed
+ * with the granted secret `secret` (needs `secrets` with that name; `data` at most 4 MiB).
+ * `.value` is a bool; the comparison is constant-time on the host and the plugin never sees the
+ * key. A signature that is not hex or has the wrong length is `false`, not an error.
+ */
+export function hmacVerifyResult(algorithm: string, secret: string, data: Uint8Array, signatureHex: string): HostResult {
+  const req = Value.map()
+    .set("algorithm", Value.str(algorithm))
+    .set("secret", Value.str(secret))
+    .set("data", Value.bin(data))
+    .set("signature", Value.str(signatureHex));
+  return hostCall(HostFn.HmacVerify, req);
+}
+
+/**
+ * Asks the host whether `value` (e.g. a webhook token header) equals the granted secret
+ * `secret` (needs `secrets` with that name). `.value` is a bool, compared in constant time.
+ */
+export function secretEqualsResult(secret: string, value: string): HostResult {
+  return hostCall(HostFn.SecretEquals, Value.map().set("secret", Value.str(secret)).set("value", Value.str(value)));
 }

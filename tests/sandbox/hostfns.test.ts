@@ -1,5 +1,6 @@
 // exoclaw:host/v1 host functions through the hostcalls fixture: each works when granted and is
 // refused with a message naming the capability when not (checked on every call).
+import { createHmac } from "node:crypto";
 import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Packr, Unpackr } from "msgpackr";
@@ -282,5 +283,53 @@ describe("http_request", () => {
     const call = await pool({});
     expect(await call("http", { url: `${server.url}/hello` })).toEqual(err("http_request: capability 'http' is not granted to this plugin"));
     expect(server.requests.length).toBe(before);
+  });
+});
+
+describe("hmac_verify and secret_equals", () => {
+  const KEY = "whsec-Very-Secret-7";
+  const body = '{"peer":"42","content":"hi ü"}';
+  const mac = (alg: string, data = body, key = KEY): string => createHmac(alg, key).update(data, "utf8").digest("hex");
+
+  it("verify a correct HMAC (sha256, sha1, either hex case) and reject a wrong one, in constant time on the host", async () => {
+    const call = await pool({ secrets: { HOOK_KEY: KEY, TOKEN: "t0ken" } });
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: mac("sha256") })).toEqual(ok("true"));
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: mac("sha256").toUpperCase() })).toEqual(ok("true"));
+    expect(await call("hmac", { algorithm: "sha1", secret: "HOOK_KEY", data: body, signature: mac("sha1") })).toEqual(ok("true"));
+    // Tampered body, wrong key, wrong algorithm's MAC, truncated, not hex, empty: false, never an error.
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: `${body} `, signature: mac("sha256") })).toEqual(ok("false"));
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: mac("sha256", body, "other") })).toEqual(ok("false"));
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: mac("sha1") })).toEqual(ok("false"));
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: mac("sha256").slice(0, 63) })).toEqual(ok("false"));
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: `zz${mac("sha256").slice(2)}` })).toEqual(ok("false"));
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: "" })).toEqual(ok("false"));
+    expect(await call("hmac", { algorithm: "md5", secret: "HOOK_KEY", data: body, signature: "00" })).toEqual(
+      err("hmac_verify: algorithm 'md5' is not supported (use 'sha256' or 'sha1')"),
+    );
+  });
+
+  it("secret_equals compares a presented value with a granted secret", async () => {
+    const call = await pool({ secrets: { HOOK_KEY: KEY, TOKEN: "t0ken" } });
+    expect(await call("secret_equals", { secret: "TOKEN", value: "t0ken" })).toEqual(ok("true"));
+    expect(await call("secret_equals", { secret: "TOKEN", value: "t0ke" })).toEqual(ok("false"));
+    expect(await call("secret_equals", { secret: "TOKEN", value: "t0kenX" })).toEqual(ok("false"));
+    expect(await call("secret_equals", { secret: "TOKEN", value: "" })).toEqual(ok("false"));
+  });
+
+  it("refuse a secret that is not granted, naming it and the granted ones, never showing a value", async () => {
+    const call = await pool({ secrets: { TOKEN: "t0ken" } });
+    const r1 = await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: mac("sha256") });
+    expect(r1).toEqual(err("hmac_verify: secret 'HOOK_KEY' is not granted to this plugin (capability 'secrets' grants 'TOKEN')"));
+    const r2 = await call("secret_equals", { secret: "HOOK_KEY", value: KEY });
+    expect(r2).toEqual(err("secret_equals: secret 'HOOK_KEY' is not granted to this plugin (capability 'secrets' grants 'TOKEN')"));
+    for (const r of [r1, r2]) expect(r.content).not.toContain("t0ken");
+  });
+
+  it("are refused without the grant", async () => {
+    const call = await pool({ http: { hosts: ["127.0.0.1"] } });
+    expect(await call("hmac", { algorithm: "sha256", secret: "HOOK_KEY", data: body, signature: mac("sha256") })).toEqual(
+      err("hmac_verify: capability 'secrets' is not granted to this plugin"),
+    );
+    expect(await call("secret_equals", { secret: "TOKEN", value: "x" })).toEqual(err("secret_equals: capability 'secrets' is not granted to this plugin"));
   });
 });

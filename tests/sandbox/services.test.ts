@@ -36,3 +36,18 @@ describe("secrets", () => {
     expect(redactSecrets("nothing here", undefined)).toBe("nothing here");
   });
 });
+
+describe("hmacVerify / secretEquals (main-thread side)", () => {
+  const grant = { secrets: { K: "key" } };
+  it("limit data to 4 MiB and never name a secret's value in an error", async () => {
+    const { hmacVerify, secretEquals, HostSecretError } = await import("../../host/src/plugins/sandbox/services.js");
+    const big = new Uint8Array(4 * 1024 * 1024 + 1);
+    expect(() => hmacVerify(grant, { algorithm: "sha256", secret: "K", data: big, signature: "00" })).toThrow(
+      new HostSecretError("data is 4194305 bytes, over the 4194304-byte limit"),
+    );
+    expect(() => secretEquals(grant, { secret: "NOPE", value: "key" })).toThrow(/secret 'NOPE' is not granted to this plugin \(capability 'secrets' grants 'K'\)$/);
+    expect(() => secretEquals({}, { secret: "K", value: "key" })).toThrow(/grants no secrets/);
+    expect(secretEquals(grant, { secret: "K", value: "key" })).toBe(true);
+    expect(secretEquals(grant, { secret: "K", value: "key\0" })).toBe(false);
+  });
+});

@@ -376,6 +376,7 @@ describe("exoclaw:host/v1 functions match the WIT interface", () => {
     const block = /const hostFunctions = \{\n([\s\S]*?)\n\};/.exec(worker)?.[1] ?? "";
     const entries = [...block.matchAll(/^ {2}(\w+):([\s\S]*?)(?=^ {2}\w+:|(?![\s\S]))/gm)];
     const kvKey = /function kvKey\(req\) \{[\s\S]*?\n\}/.exec(worker)?.[0] ?? "";
+    const secretName = /function secretName\(req\) \{[\s\S]*?\n\}/.exec(worker)?.[0] ?? "";
     for (const fn of witHostFns) {
       const body = entries.find((e) => e[1] === snakeCase(fn))?.[2] ?? "";
       const keys = new Set([
@@ -383,6 +384,7 @@ describe("exoclaw:host/v1 functions match the WIT interface", () => {
         ...literalKeys(body, /\(req\)\["(\w+)"\]/g),
         ...literalKeys(body, /\br\["(\w+)"\]/g),
         ...(body.includes("kvKey(req)") ? literalKeys(kvKey, /str\(req, "(\w+)"\)/g) : []),
+        ...(body.includes("secretName(req)") ? literalKeys(secretName, /str\(req, "(\w+)"\)/g) : []),
       ]);
       const record = paramsRecord(fn);
       const want = record === null ? [] : record.fields.map((f) => camelCase(f.name)).sort();

@@ -14,7 +14,7 @@ export interface CapabilityRequest {
   fs?: { guest: string; write?: boolean }[];
   /** Names of config values it reads. */
   config?: string[];
-  /** Names of secrets the host may substitute into its outbound HTTP requests (never readable). */
+  /** Names of secrets the host may substitute into its outbound HTTP requests or check with hmac_verify / secret_equals (never readable). */
   secrets?: string[];
   clock?: boolean;
   random?: boolean;
@@ -28,7 +28,7 @@ export interface EffectiveGrant {
   fs?: { guest: string; host: string; write: boolean }[];
   /** Config values by name. */
   config?: Record<string, string>;
-  /** Secret values by name; used only by the host when it sends HTTP. */
+  /** Secret values by name; used only by the host (HTTP substitution, hmac_verify, secret_equals). */
   secrets?: Record<string, string>;
   clock?: boolean;
   random?: boolean;

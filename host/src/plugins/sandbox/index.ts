@@ -1,6 +1,6 @@
 // Public API of the plugin sandbox: isolated, limited, capability-checked plugin instances.
 export { createSandboxPool, SANDBOX_WORKER_URL } from "./pool.js";
-export { createHostServices, HostHttpError, redactSecrets, substituteSecrets } from "./services.js";
+export { createHostServices, HostHttpError, HostSecretError, hmacVerify, redactSecrets, secretEquals, substituteSecrets } from "./services.js";
 export type { HostServicesOptions } from "./services.js";
 export { prepareModule, SandboxModuleError, WASM_PAGE_BYTES } from "./module.js";
 export type { MemoryLimits, PreparedModule } from "./module.js";

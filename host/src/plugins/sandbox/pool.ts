@@ -11,7 +11,7 @@ import {
   CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, MAIN_SPIN_MS, SPIN_COOLDOWN, SPIN_MISSES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE,
   ST_PLUGIN_ERROR, ST_START_FAILED, ST_TIMEOUT, ST_TRAP, type HostReply, type HostRequest, type WorkerToMain,
 } from "./protocol.mjs";
-import { HostHttpError, redactSecrets } from "./services.js";
+import { HostHttpError, HostSecretError, hmacVerify, redactSecrets, secretEquals } from "./services.js";
 import type { CallFailureKind, CallOutcome, SandboxPool, SandboxPoolOptions, SandboxStats } from "./types.js";
 
 /**
@@ -91,10 +91,13 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The grant as the worker sees it: everything but the secret values. */
-function workerGrant(grant: EffectiveGrant): Omit<EffectiveGrant, "secrets"> {
-  const { secrets: _secrets, ...rest } = grant;
-  return rest;
+/**
+ * The grant as the worker sees it: everything but the secret values, plus the granted secret
+ * names (so that hmac_verify / secret_equals can refuse an ungranted name without a round trip).
+ */
+function workerGrant(grant: EffectiveGrant): Omit<EffectiveGrant, "secrets"> & { secretNames?: string[] } {
+  const { secrets, ...rest } = grant;
+  return secrets === undefined ? rest : { ...rest, secretNames: Object.keys(secrets) };
 }
 
 class Pool implements SandboxPool {
@@ -586,7 +589,7 @@ class Pool implements SandboxPool {
     return { ok: false, kind: "trap", message: `plugin '${this.name}' could not start an instance: ${errorMessage(err)}` };
   }
 
-  // ---- host requests from workers (kv, http) -------------------------------------------------
+  // ---- host requests from workers (kv, http, secrets) -----------------------------------------
 
   private async onHostRequest(slot: Slot, msg: HostRequest): Promise<void> {
     let reply: HostReply;
@@ -602,7 +605,7 @@ class Pool implements SandboxPool {
       reply = { t: "reply", id: msg.id, ok: true, value };
     } catch (err) {
       let error: string;
-      if (err instanceof KvError || err instanceof HostHttpError) error = err.message;
+      if (err instanceof KvError || err instanceof HostHttpError || err instanceof HostSecretError) error = err.message;
       else if (msg.op === "http") error = redactSecrets(errorMessage(err), this.grant.secrets);
       else {
         this.logger.warn({ plugin: this.name, op: msg.op, reason: errorMessage(err) }, "plugin kv store failed");
@@ -622,6 +625,8 @@ class Pool implements SandboxPool {
       const signal = AbortSignal.any([slot.hostAbort.signal, AbortSignal.timeout(Math.max(1, Math.ceil(msg.budgetMs)))]);
       return this.options.services.http(msg.req, this.grant, signal);
     }
+    if (msg.op === "hmac_verify") return hmacVerify(this.grant, msg);
+    if (msg.op === "secret_equals") return secretEquals(this.grant, msg);
     const kv = this.kv;
     const quota = this.grant.kv?.quotaBytes;
     if (kv === null || quota === undefined) throw new KvError("capability 'kv' is not granted to this plugin");

@@ -29,7 +29,7 @@ export declare const ST_OUTPUT_TOO_LARGE: 5;
 export declare const ST_START_FAILED: 6;
 
 export declare const HOST_MODULE: "exoclaw:host/v1";
-export type HostCapability = "log" | "clock" | "random" | "config" | "kv" | "fs" | "http";
+export type HostCapability = "log" | "clock" | "random" | "config" | "kv" | "fs" | "http" | "secrets";
 export declare const HOST_FUNCTIONS: Readonly<Record<string, HostCapability>>;
 export declare const EXTISM_MODULE: "extism:host/env";
 export declare const EXTISM_KERNEL: readonly string[];
@@ -37,6 +37,8 @@ export declare const EXTISM_KERNEL: readonly string[];
 export declare const MAX_RANDOM_BYTES: number;
 export declare const MAX_HTTP_BODY_BYTES: number;
 export declare const MAX_FS_BYTES: number;
+export declare const MAX_HMAC_DATA_BYTES: number;
+export declare const HMAC_ALGORITHMS: readonly string[];
 export declare const MAX_REQUEST_BYTES: number;
 export declare const MAX_KV_KEY_BYTES: number;
 export declare const MAX_LOG_BYTES: number;
@@ -68,7 +70,9 @@ export type HostRequest =
       op: "http";
       req: { method: string; url: string; headers: Record<string, string>; body?: Uint8Array };
       budgetMs: number;
-    };
+    }
+  | { t: "host"; id: number; op: "hmac_verify"; algorithm: string; secret: string; data: Uint8Array; signature: string; budgetMs: number }
+  | { t: "host"; id: number; op: "secret_equals"; secret: string; value: string; budgetMs: number };
 
 /** Reply of the main thread to a `host` request, posted on the worker's down port. */
 export type HostReply = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: string };

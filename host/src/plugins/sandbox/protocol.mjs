@@ -76,7 +76,7 @@ export const HOST_MODULE = "exoclaw:host/v1";
 
 /**
  * exoclaw:host/v1 functions and the grant field each needs. Signature of each: (i64) -> i64.
- * @type {Readonly<Record<string, "log" | "clock" | "random" | "config" | "kv" | "fs" | "http">>}
+ * @type {Readonly<Record<string, "log" | "clock" | "random" | "config" | "kv" | "fs" | "http" | "secrets">>}
  */
 export const HOST_FUNCTIONS = Object.freeze({
   log: "log",
@@ -91,6 +91,8 @@ export const HOST_FUNCTIONS = Object.freeze({
   fs_write: "fs",
   fs_list: "fs",
   http_request: "http",
+  hmac_verify: "secrets",
+  secret_equals: "secrets",
 });
 
 /** The Extism kernel functions (`extism:host/env`) a module may import. */
@@ -108,6 +110,10 @@ export const MAX_RANDOM_BYTES = 64 * 1024;
 export const MAX_HTTP_BODY_BYTES = 4 * 1024 * 1024;
 /** Largest file fs_read returns / fs_write accepts, bytes. */
 export const MAX_FS_BYTES = 4 * 1024 * 1024;
+/** Largest `data` hmac_verify accepts, bytes. */
+export const MAX_HMAC_DATA_BYTES = 4 * 1024 * 1024;
+/** HMAC algorithms hmac_verify accepts (node:crypto names). */
+export const HMAC_ALGORITHMS = Object.freeze(["sha256", "sha1"]);
 /** Largest encoded host-function request, bytes (the largest payloads plus room for the rest). */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 /** Longest kv key, UTF-8 bytes. */

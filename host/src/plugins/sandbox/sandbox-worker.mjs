@@ -21,7 +21,7 @@ import { Unpackr } from "msgpackr/unpack";
 import {
   CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
   CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, EXTISM_MODULE, HOST_MODULE,
-  MAX_FS_BYTES, MAX_HTTP_BODY_BYTES, MAX_KV_KEY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES_PER_CALL,
+  HMAC_ALGORITHMS, MAX_FS_BYTES, MAX_HMAC_DATA_BYTES, MAX_HTTP_BODY_BYTES, MAX_KV_KEY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES_PER_CALL,
   MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE, ST_PLUGIN_ERROR, ST_START_FAILED,
   SPIN_COOLDOWN, SPIN_MISSES, ST_TIMEOUT, ST_TRAP, WORKER_SPIN_MS, httpDenial,
 } from "./protocol.mjs";
@@ -33,7 +33,9 @@ import {
  *   fs?: {guest: string, host: string, write: boolean}[],
  *   config?: Record<string, string>,
  *   clock?: boolean, random?: boolean, log?: boolean,
- * }} WorkerGrant  the EffectiveGrant minus secret values (those never leave the main thread)
+ *   secretNames?: string[],
+ * }} WorkerGrant  the EffectiveGrant minus secret values (those never leave the main thread),
+ *   plus the names of the granted secrets
  */
 
 const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort);
@@ -290,6 +292,20 @@ function realInside(/** @type {string} */ root, /** @type {string} */ hostPath, 
 }
 
 const kvGranted = grant.kv !== undefined;
+const secretsGranted = grant.secretNames !== undefined;
+
+/**
+ * The `secret` field of a hmac_verify / secret_equals request, refused here when not granted.
+ * @param {unknown} req
+ */
+function secretName(req) {
+  const name = str(req, "secret");
+  const names = grant.secretNames ?? [];
+  if (!names.includes(name)) {
+    throw new GuestError(`secret '${name}' is not granted to this plugin (capability 'secrets' grants ${names.length > 0 ? names.map((n) => `'${n}'`).join(", ") : "no secrets"})`);
+  }
+  return name;
+}
 const fsGranted = grant.fs !== undefined && grant.fs.length > 0;
 
 /** @param {unknown} req */
@@ -421,6 +437,24 @@ const hostFunctions = {
       if (body.length > MAX_HTTP_BODY_BYTES) throw new GuestError(`request body is ${body.length} bytes, over the ${MAX_HTTP_BODY_BYTES}-byte limit`);
     }
     return hostRequest(`http_request (${method} ${url.origin})`, { op: "http", req: { method, url: rawUrl, headers, ...(body ? { body } : {}) } }, body ? [body.buffer] : []);
+  }),
+
+  // The secret values live on the main thread: the MAC is computed and compared there.
+  hmac_verify: hostFunction("hmac_verify", secretsGranted, "secrets", (req) => {
+    const algorithm = str(req, "algorithm").toLowerCase();
+    if (!HMAC_ALGORITHMS.includes(algorithm)) {
+      throw new GuestError(`algorithm '${algorithm}' is not supported (use ${HMAC_ALGORITHMS.map((a) => `'${a}'`).join(" or ")})`);
+    }
+    const secret = secretName(req);
+    const data = Uint8Array.from(bin(req, "data"));
+    if (data.length > MAX_HMAC_DATA_BYTES) throw new GuestError(`data is ${data.length} bytes, over the ${MAX_HMAC_DATA_BYTES}-byte limit`);
+    const signature = str(req, "signature");
+    return hostRequest("hmac_verify", { op: "hmac_verify", algorithm, secret, data, signature }, [data.buffer]);
+  }),
+
+  secret_equals: hostFunction("secret_equals", secretsGranted, "secrets", (req) => {
+    const secret = secretName(req);
+    return hostRequest("secret_equals", { op: "secret_equals", secret, value: str(req, "value") });
   }),
 };
 

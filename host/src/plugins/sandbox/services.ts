@@ -1,7 +1,9 @@
-// The main-thread half of http_request: secret substitution, the grant re-checked on every hop,
-// redirects followed by hand, response size capped.
+// The main-thread half of the host functions that touch secret values: http_request (secret
+// substitution, the grant re-checked on every hop, redirects followed by hand, response size
+// capped), hmac_verify and secret_equals. Secret values never leave the main thread.
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { EffectiveGrant } from "../capabilities.js";
-import { MAX_HTTP_BODY_BYTES, httpDenial } from "./protocol.mjs";
+import { HMAC_ALGORITHMS, MAX_HMAC_DATA_BYTES, MAX_HTTP_BODY_BYTES, httpDenial } from "./protocol.mjs";
 import type { HostServices } from "./types.js";
 
 /** Options of {@link createHostServices}. */
@@ -159,4 +161,62 @@ export function createHostServices(options: HostServicesOptions = {}): HostServi
       }
     },
   };
+}
+
+/** A hmac_verify / secret_equals request the host refuses; the message is safe to show the plugin. */
+export class HostSecretError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HostSecretError";
+  }
+}
+
+function grantedSecret(secrets: Record<string, string> | undefined, name: string): string {
+  if (secrets === undefined || !Object.hasOwn(secrets, name)) {
+    const names = Object.keys(secrets ?? {});
+    throw new HostSecretError(
+      `secret '${name}' is not granted to this plugin (capability 'secrets' grants ${names.length > 0 ? names.map((n) => `'${n}'`).join(", ") : "no secrets"})`,
+    );
+  }
+  return secrets[name] as string;
+}
+
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+
+/**
+ * Host side of `hmac_verify`: whether `signature` (hex, either case) is HMAC-`algorithm` of
+ * `data` keyed with the granted secret `secret`. The comparison is constant-time
+ * (`crypto.timingSafeEqual`); a signature of the wrong length or not hex is simply `false`, so
+ * a forged header cannot make the host throw.
+ * @throws HostSecretError when the secret is not granted, the algorithm is not sha256/sha1, or
+ *   `data` is over 4 MiB. Messages name the secret, never its value.
+ */
+export function hmacVerify(
+  grant: EffectiveGrant,
+  params: { algorithm: string; secret: string; data: Uint8Array; signature: string },
+): boolean {
+  const algorithm = params.algorithm.toLowerCase();
+  if (!HMAC_ALGORITHMS.includes(algorithm)) {
+    throw new HostSecretError(`algorithm '${params.algorithm}' is not supported (use ${HMAC_ALGORITHMS.map((a) => `'${a}'`).join(" or ")})`);
+  }
+  if (params.data.length > MAX_HMAC_DATA_BYTES) {
+    throw new HostSecretError(`data is ${params.data.length} bytes, over the ${MAX_HMAC_DATA_BYTES}-byte limit`);
+  }
+  const key = grantedSecret(grant.secrets, params.secret);
+  const mac = createHmac(algorithm, key).update(params.data).digest();
+  if (!HEX.test(params.signature) || params.signature.length !== mac.length * 2) return false;
+  return timingSafeEqual(mac, Buffer.from(params.signature, "hex"));
+}
+
+/**
+ * Host side of `secret_equals`: whether `value` equals the granted secret `secret`. Both sides
+ * are hashed (SHA-256) before the constant-time comparison, so neither the content nor the
+ * length of the secret leaks through timing.
+ * @throws HostSecretError when the secret is not granted (the message names it, not its value).
+ */
+export function secretEquals(grant: EffectiveGrant, params: { secret: string; value: string }): boolean {
+  const secret = grantedSecret(grant.secrets, params.secret);
+  const a = createHash("sha256").update(params.value, "utf8").digest();
+  const b = createHash("sha256").update(secret, "utf8").digest();
+  return timingSafeEqual(a, b);
 }
