@@ -1,0 +1,85 @@
+// Types for slack.mjs, so TypeScript tests can import the fake Slack (no allowJs in tsconfig).
+import type { IncomingHttpHeaders } from "node:http";
+
+/** One HTTP request the fake received. */
+export interface SlackCall {
+  method: string;
+  /** URL path without the query string. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** Raw body text. */
+  body: string;
+  /** Parsed JSON (or form) body, null when neither. */
+  json: any;
+}
+
+/** One accepted chat.postMessage. */
+export interface SlackPost {
+  channel: string;
+  text: string;
+  thread_ts: string | undefined;
+  /** The message timestamp the fake assigned (the plugin's receipt). */
+  ts: string;
+}
+
+export interface DeliverOptions {
+  /** Adds `x-slack-retry-num` and `x-slack-retry-reason: http_timeout`. */
+  retryNum?: number;
+  /** Signing timestamp, unix seconds (default now). */
+  timestampSec?: number;
+  /** Sign with this secret instead of the fake's (a forged request). */
+  signingSecret?: string;
+  /** Send this `x-slack-signature` verbatim. */
+  signature?: string;
+  /** Send no signature headers. */
+  unsigned?: boolean;
+}
+
+export interface FakeSlack {
+  /** Web API base URL, e.g. "http://127.0.0.1:43123/api": the plugin's `base_url`. */
+  url: string;
+  port: number;
+  botToken: string;
+  signingSecret: string;
+  calls: SlackCall[];
+  posts: SlackPost[];
+  /** The next chat.postMessage answers HTTP 200 `{ok: false, error}`. */
+  failNext(error: string): void;
+  /** The next call answers HTTP 429 with `Retry-After`. */
+  rateLimitNext(retryAfterSec: number): void;
+  /** Resolves once at least `n` posts arrived; rejects after `timeoutMs` (default 30 000). */
+  waitForPosts(n: number, timeoutMs?: number): Promise<SlackPost[]>;
+  /** POSTs an Events API payload to `webhookUrl` as Slack does (JSON, signed). */
+  deliver(webhookUrl: string, payload: unknown, options?: DeliverOptions): Promise<{ status: number; headers: Headers; body: string }>;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface MessageEventOptions {
+  channel: string;
+  text: string;
+  user?: string;
+  team?: string;
+  channelType?: "im" | "channel" | "group" | "mpim";
+  eventId?: string;
+  ts?: string;
+  threadTs?: string;
+  botId?: string;
+  subtype?: string;
+  files?: Record<string, unknown>[];
+}
+
+export function signSlackRequest(
+  signingSecret: string,
+  body: string | Buffer,
+  timestampSec?: number,
+): { "x-slack-signature": string; "x-slack-request-timestamp": string };
+export function slackMessageEvent(o: MessageEventOptions): {
+  type: "event_callback";
+  event_id: string;
+  team_id: string;
+  event: Record<string, unknown>;
+  [key: string]: unknown;
+};
+export function slackUrlVerification(challenge: string): { token: string; challenge: string; type: "url_verification" };
+export function startFakeSlack(options?: { botToken?: string; signingSecret?: string; channels?: string[] }): Promise<FakeSlack>;
