@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "./capabi
 import { ApprovalStore, describeRequest, normalizeRequest, resolveGrant, type GrantResolution, type OperatorGrant } from "./grants.js";
 import { createPool as defaultCreatePool, createServices } from "./pool-factory.js";
 import type { CallOutcome, HostServices, SandboxPool, SandboxPoolOptions, SandboxStats } from "./sandbox/types.js";
-import type { LoadedPlugin, PluginInfo, PluginLogger, PluginManifest, PluginRegistry, PluginStatus, ToolCallContext, ToolResult, ToolSpec } from "./types.js";
+import type { ChannelExport, ChannelPluginInfo, LoadedPlugin, PluginInfo, PluginLogger, PluginManifest, PluginRegistry, PluginStatus, ToolCallContext, ToolResult, ToolSpec } from "./types.js";
 import { PluginRejectedError, sha256Hex, validatePluginBytes, ValidationCache, type ValidatedPlugin } from "./validate.js";
 
 /** Options of {@link loadPlugins}. */
@@ -80,7 +80,65 @@ export interface PluginHost extends PluginRegistry {
   reloadApprovals(): Promise<void>;
   /** Validation cache counters (hits = modules not recompiled). */
   cacheStats(): { hits: number; misses: number };
+  /** Loaded plugins of kind `channel` or `both`, in load order, with their optional exports. */
+  channelPlugins(): ChannelPluginInfo[];
+  /**
+   * Calls a channel plugin export: `input` is packed as MessagePack (fields whose value is
+   * `undefined` are left out), the output is unpacked (maps as plain objects, bin as bytes).
+   * The caller checks the output's shape against channels/types.ts.
+   * @param plugin the plugin's name
+   * @param fn `parse` (WebhookRequest -> ParseResult), `send` (OutboundMessage -> SendReceipt)
+   *   or `poll` (PollRequest -> PollResult)
+   * @param signal aborts the call (rejects with the signal's reason)
+   * @throws ChannelPluginError naming the plugin, the export and why: not loaded (or not a channel
+   *   plugin), `poll` not exported, the sandbox failed (timeout, trap, memory, plugin error, busy,
+   *   unloaded meanwhile), or the output is not a MessagePack map
+   */
+  callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown>;
 }
+
+/** Why a channel plugin call failed: `kind` classifies it, `reason` is the detail. */
+export type ChannelFailureKind = "not_loaded" | "no_export" | "malformed" | Extract<CallOutcome, { ok: false }>["kind"];
+
+/**
+ * A channel plugin call that produced no usable output. The message reads
+ * `channel plugin '<plugin>' <what> in '<export>': <reason>`; it never holds a stack or secret
+ * (the sandbox's messages are the plugin's own error text).
+ */
+export class ChannelPluginError extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly exportName: ChannelExport,
+    readonly kind: ChannelFailureKind,
+    readonly reason: string,
+  ) {
+    const what: Record<ChannelFailureKind, string> = {
+      not_loaded: "is not loaded; cannot call",
+      no_export: "does not export",
+      malformed: "returned malformed output",
+      timeout: "timed out",
+      memory: "ran out of memory",
+      trap: "crashed",
+      plugin_error: "failed",
+      output_too_large: "returned too much output",
+      busy: "is busy",
+      closed: "was unloaded",
+    };
+    super(`channel plugin '${plugin}' ${what[kind]} in '${exportName}': ${reason}`);
+    this.name = "ChannelPluginError";
+  }
+}
+
+/** A copy of `value` without `undefined` fields (msgpackr would write them as an extension type). */
+function withoutUndefined(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutUndefined);
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = withoutUndefined(v);
+  return out;
+}
+
+const channelPackr = new Packr({ useRecords: false });
 
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
@@ -119,6 +177,8 @@ interface Entry {
   resolution: GrantResolution | null;
   gen: Generation | null;
   tools: ToolSpec[];
+  /** Function exports of the loaded version. */
+  exports: string[];
   calls: number;
   errors: number;
   durations: number[];
@@ -312,7 +372,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   function newEntry(file: string): Entry {
     return {
       path: file, manifest: null, rejectedManifest: null, sha256: null, bytes: null, error: null, conflict: false,
-      resolution: null, gen: null, tools: [], calls: 0, errors: 0, durations: [],
+      resolution: null, gen: null, tools: [], exports: [], calls: 0, errors: 0, durations: [],
     };
   }
 
@@ -406,6 +466,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     target.error = null;
     target.conflict = false;
     target.resolution = resolution;
+    target.exports = v.exports.filter((x) => x.kind === "function").map((x) => x.name);
     if (fresh) entries.push(target);
     rebuildRoutes(target);
     retire(previous);
@@ -562,7 +623,61 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     return decoded;
   }
 
+  async function callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown> {
+    signal?.throwIfAborted();
+    const entry = closed ? undefined : entries.find((e) => isLoaded(e) && e.manifest!.name === plugin);
+    const gen = entry?.gen;
+    if (entry === undefined || gen === null || gen === undefined) {
+      throw new ChannelPluginError(plugin, fn, "not_loaded", closed ? "the plugin host is closed" : `no plugin named '${plugin}' is loaded`);
+    }
+    if (entry.manifest!.kind === "tool") throw new ChannelPluginError(plugin, fn, "not_loaded", `plugin '${plugin}' is a tool plugin, not a channel plugin`);
+    if (!entry.exports.includes(fn)) throw new ChannelPluginError(plugin, fn, "no_export", `the module has no function export '${fn}'`);
+
+    let payload: Uint8Array;
+    try {
+      payload = channelPackr.pack(withoutUndefined(input));
+    } catch (err) {
+      throw new ChannelPluginError(plugin, fn, "malformed", `cannot encode the input: ${errorMessage(err)}`);
+    }
+    gen.inFlight++;
+    let outcome: CallOutcome;
+    try {
+      outcome = await gen.pool.call(fn, payload, signal);
+    } finally {
+      gen.inFlight--;
+      if (gen.inFlight === 0 && gen.drained !== null) gen.drained();
+    }
+    signal?.throwIfAborted();
+    entry.calls++;
+    entry.durations.push(outcome.durationMs);
+    if (entry.durations.length > DURATION_WINDOW) entry.durations.shift();
+    if (!outcome.ok) {
+      entry.errors++;
+      const p = `plugin '${plugin}'`;
+      const reason = outcome.message.startsWith(`${p}: `) ? outcome.message.slice(p.length + 2) : outcome.message.startsWith(`${p} `) ? outcome.message.slice(p.length + 1) : outcome.message;
+      throw new ChannelPluginError(plugin, fn, outcome.kind, reason);
+    }
+    let value: unknown;
+    try {
+      if (outcome.output.length === 0) throw new Error("no output");
+      value = unpackr.unpack(outcome.output);
+    } catch (err) {
+      entry.errors++;
+      throw new ChannelPluginError(plugin, fn, "malformed", `output is not MessagePack (${errorMessage(err)})`);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
+      entry.errors++;
+      throw new ChannelPluginError(plugin, fn, "malformed", `output is not a MessagePack map (got ${value === null ? "nil" : Array.isArray(value) ? "an array" : typeof value})`);
+    }
+    return value;
+  }
+
   return {
+    channelPlugins: () =>
+      entries
+        .filter((e) => isLoaded(e) && (e.manifest!.kind === "channel" || e.manifest!.kind === "both"))
+        .map((e) => ({ name: nameOf(e), exports: { poll: e.exports.includes("poll") } })),
+    callChannel,
     list: () => entries.map(info),
     tools: () => entries.flatMap((e) => e.tools),
     plugins: () =>

@@ -68,6 +68,17 @@ export interface LoadedPlugin {
   sha256: string;
 }
 
+/** A loaded channel plugin (manifest kind `channel` or `both`), as `PluginHost.channelPlugins()` lists it. */
+export interface ChannelPluginInfo {
+  /** Plugin name (the manifest's), which `[channels.<name>] plugin` refers to. */
+  name: string;
+  /** Optional exports present (`parse` and `send` always are: validation requires them). */
+  exports: { poll: boolean };
+}
+
+/** A channel plugin export (see channels/types.ts for each one's input and output). */
+export type ChannelExport = "parse" | "send" | "poll";
+
 /**
  * State of a plugin file in the registry:
  * - `loaded`: serving its tools with everything it requested that the operator granted and approved;

@@ -46,10 +46,14 @@ export interface ValidatedPlugin {
   exports: WasmExportDescriptor[];
 }
 
+/** Functions every channel plugin (kind `channel` or `both`) must export; `poll` is optional. */
+export const CHANNEL_REQUIRED_EXPORTS = ["parse", "send"] as const;
+
 /**
  * Why a module cannot run here, or null: every import must be an `extism:host/env` kernel
  * function or an `exoclaw:host/v1` function (deny by default: no WASI, no memory/table/global
- * imports), and a "tool"/"both" plugin must export a function `call`. A manifest that claims a
+ * imports), a "tool"/"both" plugin must export a function `call`, and a "channel"/"both" plugin
+ * the functions `parse` and `send` (`poll` optional; see channels/types.ts). A manifest that claims a
  * kind its exports cannot serve is rejected here.
  */
 export function checkInterface(manifest: PluginManifest, imports: WasmImportDescriptor[], exports: WasmExportDescriptor[]): string | null {
@@ -60,13 +64,22 @@ export function checkInterface(manifest: PluginManifest, imports: WasmImportDesc
         (imp.module === EXOCLAW_HOST_V1 && EXOCLAW_HOST_FUNCTIONS.has(imp.name)));
     if (!ok) return `imports ${imp.kind} "${imp.module}"."${imp.name}", which this host does not provide (deny by default)`;
   }
+  const listed = exports.length === 0 ? "none" : exports.map((e) => `${e.kind} ${e.name}`).join(", ");
   if (manifest.kind !== "channel") {
     const call = exports.find((e) => e.name === "call");
     if (call?.kind !== "function") {
-      return `the manifest declares kind "${manifest.kind}" but the module does not export a function "call" (exports: ${
-        exports.length === 0 ? "none" : exports.map((e) => `${e.kind} ${e.name}`).join(", ")
-      })`;
+      return `the manifest declares kind "${manifest.kind}" but the module does not export a function "call" (exports: ${listed})`;
     }
+  }
+  if (manifest.kind === "channel" || manifest.kind === "both") {
+    const missing = CHANNEL_REQUIRED_EXPORTS.filter((name) => exports.find((e) => e.name === name)?.kind !== "function");
+    if (missing.length > 0) {
+      return `the manifest declares kind "${manifest.kind}" but the module does not export ${missing
+        .map((m) => `a function "${m}"`)
+        .join(" and ")} (a channel plugin needs "parse" and "send", "poll" is optional; exports: ${listed})`;
+    }
+    const poll = exports.find((e) => e.name === "poll");
+    if (poll !== undefined && poll.kind !== "function") return `export "poll" is a ${poll.kind}, not a function (exports: ${listed})`;
   }
   return null;
 }
