@@ -14,6 +14,7 @@ export * from "./msgpack";
 export * from "./number";
 export * from "./json";
 export * from "./context";
+export * from "./channel";
 export { exoclawAbort } from "./abort";
 
 import { inputBytes, outputBytes, setError } from "./extism";

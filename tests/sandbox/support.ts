@@ -29,7 +29,7 @@ export function fixture(name: string): Promise<Uint8Array> {
       try {
         const outTime = (await stat(out)).mtimeMs;
         const inputs = [path.join(src, "assembly", "index.ts"), path.join(src, "plugin.toml")];
-        const sdkFiles = ["index.ts", "host.ts", "extism.ts", "msgpack.ts", "number.ts", "abort.ts"].map((f) => path.join(sdk, f));
+        const sdkFiles = ["index.ts", "host.ts", "extism.ts", "msgpack.ts", "number.ts", "abort.ts", "json.ts", "context.ts", "channel.ts"].map((f) => path.join(sdk, f));
         const times = await Promise.all([...inputs, ...sdkFiles].map(async (f) => (await stat(f)).mtimeMs));
         if (times.every((t) => t < outTime)) return new Uint8Array(await readFile(out));
       } catch {

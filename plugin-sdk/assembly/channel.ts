@@ -1,0 +1,460 @@
+// Channel plugins: the readers and writers of the channel contract (wit/exoclaw.wit, interface
+// `channel-types`, world `channel`; TypeScript mirror host/src/channels/types.ts), and the two
+// host functions that check webhook credentials without the plugin ever reading a secret.
+//
+// A channel plugin exports up to three functions, each `func() -> i32` (0 = ok, 1 = failed after
+// `setError`), MessagePack in through the Extism input and out through the Extism output:
+//
+//   parse: WebhookRequest -> ParseResult    readWebhookRequest / writeParseResult
+//   send:  OutboundMessage -> SendReceipt   readOutboundMessage / writeSendReceipt
+//   poll:  PollRequest -> PollResult        readPollRequest / writePollResult   (optional)
+//
+// ```ts
+// export function parse(): i32 {
+//   const req = readWebhookRequest();
+//   if (req == null) return 1;                       // the reason is already reported
+//   const token = req.header("x-token");
+//   if (token == null || !secretEquals("TOKEN", token)) {
+//     writeParseResult(401, null, "{\"error\":\"bad token\"}", []);
+//     return 0;
+//   }
+//   const msgs = [new InboundMessage("peer-1", req.bodyText(), "msg-1")];
+//   writeParseResult(200, null, "ok", msgs);
+//   return 0;
+// }
+// ```
+//
+// Like `runTool`, a channel export should end with `__collect()` under the minimal runtime
+// (`channelDone(status)` does that and returns the status).
+
+import { inputBytes, outputBytes, setError } from "./extism";
+import { hmacVerifyResult, secretEqualsResult } from "./host";
+import { Decoder, Encoder, Value } from "./msgpack";
+
+// ---- host functions ----------------------------------------------------------------------------
+
+/**
+ * Whether `signatureHex` (either case) is HMAC-`algorithm` ("sha256" or "sha1") of `data` keyed
+ * with the granted secret named `secret`. Computed and compared (constant time) by the host;
+ * needs the `secrets` capability with that name. False when the MAC does not match, the
+ * signature is not hex, or the host refused (secret not granted, unknown algorithm, data over
+ * 4 MiB): `hmacVerifyResult` (in host.ts) gives the reason.
+ */
+export function hmacVerify(algorithm: string, secret: string, data: Uint8Array, signatureHex: string): bool {
+  const r = hmacVerifyResult(algorithm, secret, data, signatureHex);
+  return r.ok && r.value.isBool() && r.value.boolValue;
+}
+
+/**
+ * Whether `value` (a token header, a verify token) equals the granted secret named `secret`,
+ * compared in constant time by the host. False on a mismatch or when the host refused;
+ * `secretEqualsResult` (in host.ts) gives the reason.
+ */
+export function secretEquals(secret: string, value: string): bool {
+  const r = secretEqualsResult(secret, value);
+  return r.ok && r.value.isBool() && r.value.boolValue;
+}
+
+// ---- small helpers -----------------------------------------------------------------------------
+
+const HEX_DIGITS = "0123456789abcdef";
+
+/** Bytes as lower-case hex. */
+export function toHex(bytes: Uint8Array): string {
+  const parts = new Array<string>(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const b = <i32>bytes[i];
+    parts[i] = HEX_DIGITS.charAt(b >> 4) + HEX_DIGITS.charAt(b & 15);
+  }
+  return parts.join("");
+}
+
+function hexNibble(c: i32): i32 {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
+}
+
+/** Hex (either case) as bytes; null when the length is odd or a character is not hex. */
+export function fromHex(s: string): Uint8Array | null {
+  if ((s.length & 1) != 0) return null;
+  const out = new Uint8Array(s.length >> 1);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexNibble(s.charCodeAt(2 * i));
+    const lo = hexNibble(s.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) return null;
+    out[i] = <u8>((hi << 4) | lo);
+  }
+  return out;
+}
+
+/** A string's UTF-8 bytes. */
+export function utf8Bytes(s: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(s));
+}
+
+/**
+ * Percent-decodes a query component (`+` is a space, as in HTML forms). A malformed escape is
+ * kept as written; the bytes are decoded as UTF-8.
+ */
+export function urlDecode(s: string): string {
+  if (s.indexOf("%") < 0 && s.indexOf("+") < 0) return s;
+  const src = utf8Bytes(s);
+  const out = new Uint8Array(src.length);
+  let n = 0;
+  for (let i = 0; i < src.length; i++) {
+    const c = <i32>src[i];
+    if (c == 0x2b) {
+      out[n++] = 0x20;
+    } else if (c == 0x25 && i + 2 < src.length && hexNibble(<i32>src[i + 1]) >= 0 && hexNibble(<i32>src[i + 2]) >= 0) {
+      out[n++] = <u8>((hexNibble(<i32>src[i + 1]) << 4) | hexNibble(<i32>src[i + 2]));
+      i += 2;
+    } else {
+      out[n++] = <u8>c;
+    }
+  }
+  return String.UTF8.decode(out.subarray(0, n).slice().buffer);
+}
+
+/**
+ * The first value of parameter `name` in a raw query string (`a=1&b=x%20y`, no `?`),
+ * percent-decoded; "" for `name` without `=`; null when absent.
+ */
+export function queryParam(query: string, name: string): string | null {
+  if (query.length == 0) return null;
+  const pairs = query.split("&");
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i];
+    const eq = pair.indexOf("=");
+    const key = urlDecode(eq < 0 ? pair : pair.substring(0, eq));
+    if (key == name) return eq < 0 ? "" : urlDecode(pair.substring(eq + 1));
+  }
+  return null;
+}
+
+/** Ends an export: runs the collector (minimal runtime) and returns `status`. */
+export function channelDone(status: i32): i32 {
+  __collect();
+  return status;
+}
+
+/** Reports `message` as the call's error (the host logs it); returns 1 for the export to return. */
+export function channelError(message: string): i32 {
+  setError(message);
+  return 1;
+}
+
+function strField(map: Value, key: string): string | null {
+  const v = map.get(key);
+  return v != null && v.isString() ? v.strValue : null;
+}
+
+/** The Extism input decoded as a map, or null after reporting what was wrong (`what` names the export). */
+function readInputMap(what: string): Value | null {
+  const dec = new Decoder(inputBytes());
+  const v = dec.decode();
+  if (v == null) {
+    setError("invalid " + what + " input: " + dec.error);
+    return null;
+  }
+  if (!v.isMap()) {
+    setError("invalid " + what + " input: expected a MessagePack map");
+    return null;
+  }
+  return v;
+}
+
+function requireStr(map: Value, key: string, what: string): string | null {
+  const s = strField(map, key);
+  if (s == null) setError("invalid " + what + " input: '" + key + "' must be a string");
+  return s;
+}
+
+// ---- parse -------------------------------------------------------------------------------------
+
+/** Input of `parse`: one HTTP request to `/webhook/<channel>[/<account>]`. */
+export class WebhookRequest {
+  /** The channel's name in the host config. */
+  channel: string = "";
+  /** From the URL (`/webhook/<channel>/<account>`), else "default". */
+  account: string = "default";
+  /** Upper-case HTTP method. */
+  method: string = "";
+  /** The path after `/webhook/<channel>[/<account>]`, usually "". */
+  path: string = "";
+  /** The raw query string without `?`; read parameters with `queryParam`. */
+  query: string = "";
+  /** The raw body (signatures are computed over these exact bytes). */
+  body: Uint8Array = new Uint8Array(0);
+  private headerNames: Array<string> = new Array<string>();
+  private headerValues: Array<string> = new Array<string>();
+
+  /** A header's value (name case-insensitive; repeats arrive joined with ", "), null if absent. */
+  header(name: string): string | null {
+    const lower = name.toLowerCase();
+    for (let i = 0; i < this.headerNames.length; i++) {
+      if (this.headerNames[i] == lower) return this.headerValues[i];
+    }
+    return null;
+  }
+
+  /** The body decoded as UTF-8. */
+  bodyText(): string {
+    return String.UTF8.decode(this.body.buffer);
+  }
+
+  /** The query parameter `name`, percent-decoded; null if absent. */
+  queryParam(name: string): string | null {
+    return queryParam(this.query, name);
+  }
+
+  /** @internal Adds a header (stored lower-case). */
+  addHeader(name: string, value: string): void {
+    this.headerNames.push(name.toLowerCase());
+    this.headerValues.push(value);
+  }
+}
+
+/**
+ * Reads the `parse` input `{channel, account, method, path, query, headers, body}`. On a
+ * protocol fault (not MessagePack, a field of the wrong type) reports it with `setError` and
+ * returns null; `parse` should then return 1.
+ */
+export function readWebhookRequest(): WebhookRequest | null {
+  const m = readInputMap("parse");
+  if (m == null) return null;
+  const req = new WebhookRequest();
+  const channel = requireStr(m, "channel", "parse");
+  if (channel == null) return null;
+  req.channel = channel;
+  const account = strField(m, "account");
+  if (account != null) req.account = account;
+  const method = strField(m, "method");
+  if (method != null) req.method = method.toUpperCase();
+  const path = strField(m, "path");
+  if (path != null) req.path = path;
+  const query = strField(m, "query");
+  if (query != null) req.query = query;
+  const headers = m.get("headers");
+  if (headers != null && headers.isMap()) {
+    for (let i = 0; i < headers.length; i++) {
+      const k = headers.keyAt(i);
+      const v = headers.at(i);
+      if (k.isString() && v.isString()) req.addHeader(k.strValue, v.strValue);
+    }
+  }
+  const body = m.get("body");
+  if (body != null) {
+    if (body.isBin()) req.body = <Uint8Array>body.binValue;
+    else if (body.isString()) req.body = utf8Bytes(body.strValue);
+    else if (!body.isNil()) {
+      setError("invalid parse input: 'body' must be bytes");
+      return null;
+    }
+  }
+  return req;
+}
+
+/** Peer kinds (`InboundMessage.peerKind`). */
+export const PEER_DIRECT = "direct";
+export const PEER_GROUP = "group";
+export const PEER_CHANNEL = "channel";
+
+/** An attachment's metadata; the content stays on the platform. */
+export class Attachment {
+  /** "image", "audio", "video", "file", "sticker", ... */
+  kind: string;
+  /** Platform file id or URL. */
+  ref: string | null = null;
+  name: string | null = null;
+  mime: string | null = null;
+  /** Bytes; -1 = unknown. */
+  size: i64 = -1;
+
+  constructor(kind: string) {
+    this.kind = kind;
+  }
+
+  withRef(ref: string | null): Attachment { this.ref = ref; return this; }
+  withName(name: string | null): Attachment { this.name = name; return this; }
+  withMime(mime: string | null): Attachment { this.mime = mime; return this; }
+  withSize(size: i64): Attachment { this.size = size; return this; }
+}
+
+/**
+ * One normalized inbound message. Built with the constructor plus the `with*` setters, e.g.
+ * `new InboundMessage(chatId, text, chatId + ":" + msgId).withPeerKind(PEER_GROUP).withSender(userId)`.
+ */
+export class InboundMessage {
+  /** Overrides the request's account; null = the request's. */
+  account: string | null = null;
+  /** Where the reply goes (chat id, channel id, phone number). */
+  peer: string;
+  /** "direct" (default), "group" or "channel". */
+  peerKind: string = PEER_DIRECT;
+  /** Author inside a group. */
+  sender: string | null = null;
+  guild: string | null = null;
+  team: string | null = null;
+  /** Thread the reply belongs in. */
+  thread: string | null = null;
+  /** Text content. */
+  content: string;
+  attachments: Array<Attachment> = new Array<Attachment>();
+  /** The platform's message id: a redelivered id is never answered twice. */
+  platformMessageId: string;
+
+  constructor(peer: string, content: string, platformMessageId: string) {
+    this.peer = peer;
+    this.content = content;
+    this.platformMessageId = platformMessageId;
+  }
+
+  withAccount(account: string | null): InboundMessage { this.account = account; return this; }
+  withPeerKind(kind: string): InboundMessage { this.peerKind = kind; return this; }
+  withSender(sender: string | null): InboundMessage { this.sender = sender; return this; }
+  withGuild(guild: string | null): InboundMessage { this.guild = guild; return this; }
+  withTeam(team: string | null): InboundMessage { this.team = team; return this; }
+  withThread(thread: string | null): InboundMessage { this.thread = thread; return this; }
+  withAttachment(a: Attachment): InboundMessage { this.attachments.push(a); return this; }
+}
+
+function optStr(map: Value, key: string, v: string | null): void {
+  if (v != null) map.set(key, Value.str(v));
+}
+
+/** `InboundMessage` as the contract's MessagePack map (absent optional fields omitted). */
+export function inboundMessageValue(msg: InboundMessage): Value {
+  const m = Value.map();
+  optStr(m, "account", msg.account);
+  m.set("peer", Value.str(msg.peer));
+  m.set("peerKind", Value.str(msg.peerKind));
+  optStr(m, "sender", msg.sender);
+  optStr(m, "guild", msg.guild);
+  optStr(m, "team", msg.team);
+  optStr(m, "thread", msg.thread);
+  m.set("content", Value.str(msg.content));
+  const atts = Value.array();
+  for (let i = 0; i < msg.attachments.length; i++) {
+    const a = msg.attachments[i];
+    const av = Value.map().set("kind", Value.str(a.kind));
+    optStr(av, "ref", a.ref);
+    optStr(av, "name", a.name);
+    optStr(av, "mime", a.mime);
+    if (a.size >= 0) av.set("size", Value.int(a.size));
+    atts.push(av);
+  }
+  m.set("attachments", atts);
+  m.set("platformMessageId", Value.str(msg.platformMessageId));
+  return m;
+}
+
+function messagesValue(messages: Array<InboundMessage>): Value {
+  const arr = Value.array();
+  for (let i = 0; i < messages.length; i++) arr.push(inboundMessageValue(messages[i]));
+  return arr;
+}
+
+function writeOutput(v: Value): void {
+  const enc = new Encoder(256);
+  enc.writeValue(v);
+  outputBytes(enc.finish());
+}
+
+/**
+ * Writes the `parse` output `{response: {status, headers?, body?}, messages}`. `body` is sent as
+ * text ("" = no body). A 401 tells the host the request was not authentic: it ignores `messages`.
+ */
+export function writeParseResult(status: i32, headers: Map<string, string> | null, body: string, messages: Array<InboundMessage>): void {
+  const resp = Value.map().set("status", Value.int(<i64>status));
+  if (headers != null) {
+    const h = Value.map();
+    const names = headers.keys();
+    for (let i = 0; i < names.length; i++) h.set(names[i], Value.str(headers.get(names[i])));
+    resp.set("headers", h);
+  }
+  if (body.length > 0) resp.set("body", Value.str(body));
+  writeOutput(Value.map().set("response", resp).set("messages", messagesValue(messages)));
+}
+
+/** `writeParseResult` with a JSON body and `content-type: application/json`. */
+export function writeJsonParseResult(status: i32, json: string, messages: Array<InboundMessage>): void {
+  const h = new Map<string, string>();
+  h.set("content-type", "application/json");
+  writeParseResult(status, h, json, messages);
+}
+
+// ---- send --------------------------------------------------------------------------------------
+
+/** Input of `send`. */
+export class OutboundMessage {
+  account: string = "default";
+  peer: string = "";
+  /** Thread to reply in, null for none. */
+  thread: string | null = null;
+  content: string = "";
+  /** The platform message id being answered, null for none. */
+  replyTo: string | null = null;
+}
+
+/**
+ * Reads the `send` input `{account, peer, thread?, content, replyTo?}`. On a protocol fault
+ * reports it with `setError` and returns null; `send` should then return 1.
+ */
+export function readOutboundMessage(): OutboundMessage | null {
+  const m = readInputMap("send");
+  if (m == null) return null;
+  const out = new OutboundMessage();
+  const peer = requireStr(m, "peer", "send");
+  if (peer == null) return null;
+  const content = requireStr(m, "content", "send");
+  if (content == null) return null;
+  out.peer = peer;
+  out.content = content;
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.thread = strField(m, "thread");
+  out.replyTo = strField(m, "replyTo");
+  return out;
+}
+
+/** Writes the `send` output `{platformMessageId?}` (null = the platform gave no id). */
+export function writeSendReceipt(platformMessageId: string | null): void {
+  const m = Value.map();
+  optStr(m, "platformMessageId", platformMessageId);
+  writeOutput(m);
+}
+
+// ---- poll --------------------------------------------------------------------------------------
+
+/** Input of `poll`. */
+export class PollRequest {
+  account: string = "default";
+  /** The cursor the last poll returned (persisted by the host), null on the first poll. */
+  cursor: string | null = null;
+}
+
+/**
+ * Reads the `poll` input `{account, cursor?}`. On a protocol fault reports it with `setError`
+ * and returns null; `poll` should then return 1.
+ */
+export function readPollRequest(): PollRequest | null {
+  const m = readInputMap("poll");
+  if (m == null) return null;
+  const out = new PollRequest();
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.cursor = strField(m, "cursor");
+  return out;
+}
+
+/**
+ * Writes the `poll` output `{messages, cursor?}`. The host persists `cursor` only after every
+ * message is journaled and hands it back on the next poll (null keeps the previous one).
+ */
+export function writePollResult(messages: Array<InboundMessage>, cursor: string | null): void {
+  const m = Value.map().set("messages", messagesValue(messages));
+  optStr(m, "cursor", cursor);
+  writeOutput(m);
+}
