@@ -93,7 +93,7 @@ describe("parse: readWebhookRequest and writeParseResult", () => {
     const sig = createHmac("sha256", KEY).update(body).digest("hex");
     expect(contentOf(await parse(request({ query: "auth", body, headers: { "x-signature": sig } })))["signed"]).toBe("yes");
     expect(contentOf(await parse(request({ query: "auth", body, headers: { "x-token": "tok-7" } })))["token"]).toBe("yes");
-    for (const headers of [{ "x-signature": sig.replace(/^./, sig[0] === "0" ? "1" : "0") }, { "x-token": "tok-8" }, {}]) {
+    for (const headers of [{ "x-signature": sig.replace(/^./, sig[0] === "0" ? "1" : "0") }, { "x-token": "tok-8" }, {}] as Record<string, string>[]) {
       const r = await parse(request({ query: "auth", body, headers }));
       expect(r).toEqual({ response: { status: 401, headers: { "content-type": "application/json" }, body: '{"error":"bad signature"}' }, messages: [] });
     }
