@@ -1,0 +1,286 @@
+// slack: a channel plugin for the Slack Events API (inbound) and the Web API method
+// chat.postMessage (outbound).
+//
+// Inbound (`parse`), per https://api.slack.com/authentication/verifying-requests-from-slack and
+// https://api.slack.com/apis/events-api:
+// - every request must carry `x-slack-signature: v0=<hex HMAC-SHA256>` over
+//   `v0:<x-slack-request-timestamp>:<raw body>` keyed with the signing secret; the host computes
+//   the HMAC (hmac_verify), the plugin never sees the secret. Missing or wrong -> 401.
+// - with the clock capability, a timestamp more than 5 minutes away from now -> 401 (replay).
+// - `url_verification` -> 200 with the challenge as text/plain.
+// - `event_callback` with a `message` event from a person -> one message; bot messages (bot_id)
+//   and edits/deletions/joins (subtypes other than file_share, thread_broadcast, me_message) are
+//   acknowledged with 200 and produce nothing. Slack retries (x-slack-retry-num) carry the same
+//   event_id, which is the platform message id the host deduplicates on.
+//
+// Outbound (`send`): POST <base_url>/chat.postMessage with the bot token injected by the host,
+// JSON {channel, text, thread_ts?}; Slack answers HTTP 200 with {ok: false, error} on failure.
+
+import {
+  Attachment,
+  clockNow,
+  hmacVerifyResult,
+  hostConfigGet,
+  httpRequest,
+  InboundMessage,
+  OutboundMessage,
+  channelDone,
+  PEER_DIRECT,
+  PEER_GROUP,
+  parseJson,
+  readOutboundMessage,
+  readWebhookRequest,
+  setError,
+  toJson,
+  Value,
+  WebhookRequest,
+  writeParseResult,
+  writeSendReceipt,
+} from "@exoclaw/plugin-sdk/assembly";
+
+const SIGNING_SECRET = "SLACK_SIGNING_SECRET";
+const DEFAULT_BASE_URL = "https://slack.com/api";
+// Slack's own recommendation for replay protection.
+const MAX_SKEW_SECONDS: f64 = 300;
+// chat.postMessage truncates `text` beyond 40,000 characters; longer replies are split.
+const MAX_TEXT_CHARS: i32 = 40000;
+// Subtypes that are still a person writing to us; every other subtype is an edit, deletion,
+// join, topic change, bot post, ...
+const USER_SUBTYPES: string[] = ["file_share", "thread_broadcast", "me_message"];
+
+function str(v: Value | null, key: string): string | null {
+  if (v == null) return null;
+  const x = v.get(key);
+  if (x == null || !x.isString()) return null;
+  return x.strValue;
+}
+
+/** What `parse` answers: the HTTP status, a text/plain body ("" for none) and the messages. */
+class Reply {
+  messages: Array<InboundMessage> = new Array<InboundMessage>();
+  constructor(public status: i32, public text: string = "") {}
+}
+
+function textResponse(status: i32, text: string): Reply {
+  return new Reply(status, text);
+}
+
+function isDigits(s: string): bool {
+  if (s.length == 0 || s.length > 12) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The signature check: ok; or the 401 answer in `failure`; or `hostError` when the host could not check (secret not granted). */
+class Verdict {
+  constructor(public ok: bool, public failure: Reply | null, public hostError: string) {}
+}
+
+function verify(req: WebhookRequest): Verdict {
+  const sig = req.header("x-slack-signature");
+  const ts = req.header("x-slack-request-timestamp");
+  if (sig == null || ts == null) {
+    return new Verdict(false, textResponse(401, "missing x-slack-signature or x-slack-request-timestamp"), "");
+  }
+  if (!sig.startsWith("v0=")) return new Verdict(false, textResponse(401, "x-slack-signature must start with v0="), "");
+  if (!isDigits(ts)) return new Verdict(false, textResponse(401, "x-slack-request-timestamp must be unix seconds"), "");
+  const now = clockNow();
+  if (!isNaN(now)) {
+    const skew = Math.abs(now / 1000 - parseFloat(ts));
+    if (skew > MAX_SKEW_SECONDS) {
+      return new Verdict(false, textResponse(401, "x-slack-request-timestamp is more than 5 minutes from now (replayed or delayed request)"), "");
+    }
+  }
+  const signed = concat(Uint8Array.wrap(String.UTF8.encode("v0:" + ts + ":")), req.body);
+  const r = hmacVerifyResult("sha256", SIGNING_SECRET, signed, sig.substring(3));
+  if (!r.ok) return new Verdict(false, null, "cannot verify the Slack signature: " + r.error);
+  if (!r.value.isBool() || !r.value.boolValue) return new Verdict(false, textResponse(401, "x-slack-signature does not match"), "");
+  return new Verdict(true, null, "");
+}
+
+function attachmentKind(mime: string | null): string {
+  if (mime == null) return "file";
+  if (mime.startsWith("image/")) return "image";
+  if (mime.startsWith("audio/")) return "audio";
+  if (mime.startsWith("video/")) return "video";
+  return "file";
+}
+
+function messageFrom(payload: Value, event: Value): InboundMessage | null {
+  if (event.get("bot_id") != null) return null;
+  const subtype = str(event, "subtype");
+  if (subtype != null && !USER_SUBTYPES.includes(subtype)) return null;
+  const channel = str(event, "channel");
+  if (channel == null || channel.length == 0) return null;
+
+  // event_id is what Slack keeps across retries of one delivery.
+  let id = str(payload, "event_id");
+  if (id == null) {
+    const ts = str(event, "ts");
+    if (ts == null) return null;
+    id = channel + ":" + ts;
+  }
+  const text = str(event, "text");
+  const m = new InboundMessage(channel, text != null ? text : "", id);
+  const channelType = str(event, "channel_type");
+  m.peerKind = channelType != null && channelType == "im" ? PEER_DIRECT : PEER_GROUP;
+  m.team = str(payload, "team_id");
+  if (m.team == null) m.team = str(event, "team");
+  m.sender = str(event, "user");
+  m.thread = str(event, "thread_ts");
+  const files = event.get("files");
+  if (files != null && files.isArray()) {
+    for (let i = 0; i < files.length; i++) {
+      const f = files.at(i);
+      if (!f.isMap()) continue;
+      const mime = str(f, "mimetype");
+      const a = new Attachment(attachmentKind(mime)).withRef(str(f, "id")).withName(str(f, "name")).withMime(mime);
+      const size = f.get("size");
+      if (size != null && size.isNumber()) a.size = <i64>size.asNumber();
+      m.attachments.push(a);
+    }
+  }
+  return m;
+}
+
+function handleParse(req: WebhookRequest): Reply | null {
+  if (req.method != "POST") return textResponse(405, "Slack sends events with POST");
+  const v = verify(req);
+  if (!v.ok) {
+    if (v.failure != null) return v.failure;
+    setError(v.hostError);
+    return null;
+  }
+  const payload = parseJson(String.UTF8.decode(req.body.buffer));
+  if (payload == null || !payload.isMap()) return textResponse(400, "expected a JSON Events API payload");
+  const type = str(payload, "type");
+  if (type != null && type == "url_verification") {
+    const challenge = str(payload, "challenge");
+    if (challenge == null) return textResponse(400, "url_verification without a challenge");
+    return textResponse(200, challenge);
+  }
+  const result = new Reply(200);
+  if (type == null || type != "event_callback") return result;
+  const event = payload.get("event");
+  if (event == null || !event.isMap()) return result;
+  const eventType = str(event, "type");
+  if (eventType == null || eventType != "message") return result;
+  const m = messageFrom(payload, event);
+  if (m != null) result.messages.push(m);
+  return result;
+}
+
+export function parse(): i32 {
+  const req = readWebhookRequest();
+  if (req == null) return channelDone(1);
+  const r = handleParse(req);
+  if (r == null) return channelDone(1);
+  let headers: Map<string, string> | null = null;
+  if (r.text.length > 0) {
+    headers = new Map<string, string>();
+    headers.set("content-type", "text/plain; charset=utf-8");
+  }
+  writeParseResult(r.status, headers, r.text, r.messages);
+  return channelDone(0);
+}
+
+function baseUrl(): string {
+  const r = hostConfigGet("base_url");
+  let base = DEFAULT_BASE_URL;
+  if (r.ok) {
+    const s = r.string();
+    if (s != null && s.trim().length > 0) base = s.trim();
+  }
+  while (base.endsWith("/")) base = base.substring(0, base.length - 1);
+  return base;
+}
+
+/** Splits `text` into pieces of at most `max` UTF-16 units, preferring line then word breaks and never splitting a surrogate pair. */
+function split(text: string, max: i32): string[] {
+  const out = new Array<string>();
+  let rest = text;
+  while (rest.length > max) {
+    let cut = rest.lastIndexOf("\n", max);
+    if (cut < max / 2) cut = rest.lastIndexOf(" ", max);
+    if (cut < max / 2) {
+      cut = max;
+      const c = rest.charCodeAt(cut - 1);
+      if (c >= 0xd800 && c <= 0xdbff) cut--;
+    }
+    out.push(rest.substring(0, cut));
+    rest = rest.substring(cut);
+    // The break character itself is not worth a message of its own.
+    if (rest.startsWith("\n") || rest.startsWith(" ")) rest = rest.substring(1);
+  }
+  if (rest.length > 0) out.push(rest);
+  return out;
+}
+
+function cut(s: string, n: i32): string {
+  return s.length <= n ? s : s.substring(0, n) + "...";
+}
+
+/** Posts one chunk; returns its ts, or null after setError. */
+function post(url: string, channel: string, text: string, thread: string | null): string | null {
+  const body = Value.map().set("channel", Value.str(channel)).set("text", Value.str(text));
+  if (thread != null) body.set("thread_ts", Value.str(thread));
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bearer {{secret:SLACK_BOT_TOKEN}}");
+  headers.set("content-type", "application/json; charset=utf-8");
+  const r = httpRequest("POST", url, headers, Uint8Array.wrap(String.UTF8.encode(toJson(body))));
+  if (!r.ok) {
+    setError("cannot reach Slack chat.postMessage at " + url + ": " + r.error);
+    return null;
+  }
+  if (r.status == 429) {
+    const after = r.headers.has("retry-after") ? r.headers.get("retry-after") : "?";
+    setError("Slack chat.postMessage is rate limited (HTTP 429, retry after " + after + " s)");
+    return null;
+  }
+  const answer = parseJson(r.text());
+  if (r.status < 200 || r.status >= 300 || answer == null || !answer.isMap()) {
+    setError("Slack chat.postMessage answered HTTP " + r.status.toString() + ": " + cut(r.text(), 200));
+    return null;
+  }
+  const ok = answer.get("ok");
+  if (ok == null || !ok.isBool() || !ok.boolValue) {
+    const err = str(answer, "error");
+    setError("Slack chat.postMessage failed: " + (err != null ? err : "ok is not true") + " (channel " + channel + ")");
+    return null;
+  }
+  const ts = str(answer, "ts");
+  return ts != null ? ts : "";
+}
+
+export function send(): i32 {
+  const msg = readOutboundMessage();
+  if (msg == null) return channelDone(1);
+  if (msg.peer.length == 0) {
+    setError("cannot send to Slack: the peer (channel id) is empty");
+    return channelDone(1);
+  }
+  if (msg.content.length == 0) {
+    setError("cannot send to Slack: the message is empty");
+    return channelDone(1);
+  }
+  const url = baseUrl() + "/chat.postMessage";
+  const parts = split(msg.content, MAX_TEXT_CHARS);
+  let first: string | null = null;
+  for (let i = 0; i < parts.length; i++) {
+    const ts = post(url, msg.peer, parts[i], msg.thread);
+    if (ts == null) return channelDone(1);
+    if (first == null) first = ts;
+  }
+  writeSendReceipt(first != null && first.length > 0 ? first : null);
+  return channelDone(0);
+}
