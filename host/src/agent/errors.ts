@@ -50,3 +50,19 @@ export function toProviderError(err: unknown, provider: string, endpoint: string
   if (typeof status === "number") return new ProviderError(ErrorCode.ProviderError, `provider ${provider} returned HTTP ${status}: ${msg}`);
   return new ProviderError(ErrorCode.ProviderError, `provider ${provider} failed: ${msg}`);
 }
+
+/**
+ * The rejection of a turn that a newer message in the same session aborted (agent queue mode
+ * `interrupt`), or that such a message superseded while it was still queued. Code -32006
+ * (aborted); an `error` event with the same code and message closes the turn in the session log.
+ * Channels send no failure reply for it: the newer message gets the answer.
+ */
+export class InterruptedTurnError extends RpcError {
+  constructor(
+    readonly runId: string,
+    message = "turn interrupted: a newer message in this session replaced it (queue mode interrupt)",
+  ) {
+    super(ErrorCode.Aborted, message);
+    this.name = "InterruptedTurnError";
+  }
+}

@@ -59,6 +59,8 @@ export class TurnRecorder {
 export type StoredOutcome =
   | { status: "ended"; outcome: TurnOutcome }
   | { status: "failed"; code: number; message: string }
+  /** The message was folded into run `into` (queue mode `collect`): its outcome is that run's. */
+  | { status: "merged"; into: string }
   | { status: "open" };
 
 const STOP_REASONS = new Set<string>(["end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "other"]);
@@ -66,7 +68,8 @@ const STOP_REASONS = new Set<string>(["end_turn", "tool_use", "max_tokens", "sto
 /**
  * Rebuilds a run's outcome from its events (those with its `runId`, in seq order), the way the
  * loop computed it: `text` is the text of the last model call that produced text (calls end at
- * their `usage` event), `usage` sums the calls, `iterations` counts them.
+ * their `usage` event), `usage` sums the calls, `iterations` counts them. A run closed by a
+ * `turn_ended` whose `data.runId` names another run was folded into that run: `merged`.
  */
 export function outcomeFromEvents(events: readonly SessionEvent[], runId: string): StoredOutcome {
   let finalText = "";
@@ -89,6 +92,7 @@ export function outcomeFromEvents(events: readonly SessionEvent[], runId: string
       case "error":
         return { status: "failed", code: e.data.code, message: e.data.message };
       case "turn_ended": {
+        if (e.data.runId !== runId) return { status: "merged", into: e.data.runId };
         if (callText) finalText = callText;
         const stopReason = (STOP_REASONS.has(e.data.stopReason) ? e.data.stopReason : "other") as StopReason;
         return { status: "ended", outcome: { text: finalText, stopReason, usage, iterations } };

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { AgentConfig, ProviderName } from "../config/types.js";
+import { DEFAULT_QUEUE, type AgentConfig, type ProviderName } from "../config/types.js";
 import { silentLogger } from "../log/index.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
@@ -9,13 +9,17 @@ import { DuplicateEventError } from "../store/errors.js";
 import { projectHistory } from "../store/projection.js";
 import { parseSessionKey } from "../store/session-key.js";
 import type { NewSessionEvent, SessionEvent, SessionEventOf, SessionLog } from "../store/types.js";
+import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
 import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";
+import { InterruptedTurnError } from "./errors.js";
 import { HistoryCache } from "./history-cache.js";
 import { outcomeFromEvents, TurnRecorder } from "./journal.js";
-import { SessionLanes } from "./lanes.js";
 import { runTurn, type TurnTools } from "./loop.js";
+import { compileOutboundAllowlist, type OutboundPolicy } from "./outbound-policy.js";
+import { SessionQueues, type QueueItem } from "./queue.js";
+import { SoulFiles } from "./soul.js";
 import { compileToolAllowlist } from "./tool-policy.js";
-import type { ChatMessage, ModelProvider, TurnEvent, TurnOutcome } from "./types.js";
+import type { ChatMessage, ModelProvider, OutboundSender, TurnEvent, TurnOutcome } from "./types.js";
 
 /** A turn to run: which agent, which session, what the user said. */
 export interface TurnRequest {
@@ -29,6 +33,16 @@ export interface TurnRequest {
   account?: string;
   peer?: string;
   /**
+   * Platform thread the message came in (Slack `thread_ts`, Telegram `message_thread_id`),
+   * stored in `message_received` so a reply — even one written after a crash — goes there.
+   */
+  thread?: string;
+  /**
+   * The platform's id of the message, stored in `message_received` (a dedupe key per channel +
+   * account: a second message with the same id is answered like a repeated idempotency key).
+   */
+  platformMessageId?: string;
+  /**
    * The client's key for this message (unique per store). A repeated key never runs a second
    * turn: it is answered with the first turn's outcome (see {@link AgentRuntime.run}).
    */
@@ -37,9 +51,43 @@ export interface TurnRequest {
 
 /**
  * A finished turn: its outcome, run id and session (for a replay: the original turn's, which
- * may differ from the repeated request's); `replayed` when it answers a repeated idempotency key.
+ * may differ from the repeated request's); `replayed` when it answers a repeated idempotency key;
+ * `merged` when this message was folded into a later message's turn (queue mode `collect`):
+ * the outcome and `runId` are that turn's, and only that turn's own message resolves unmarked,
+ * so a channel sends one reply, not one per message.
  */
-export type TurnResult = TurnOutcome & { runId: string; sessionKey: string; agentId: string; replayed?: true };
+export type TurnResult = TurnOutcome & { runId: string; sessionKey: string; agentId: string; replayed?: true; merged?: true };
+
+/** Callbacks of one {@link AgentRuntime.run} call. */
+export interface RunHooks {
+  /**
+   * The message is accepted: its `message_received` event is written (durably, for a durable
+   * store) under this run id. For a repeated idempotency key whose message is already stored or
+   * running, called at once with the original run id. Not called when the message is refused
+   * before journaling (queue full, shutting down, unknown agent). Called before the turn's
+   * outcome is delivered; an exception it throws is logged and ignored.
+   */
+  onAccepted?: (runId: string) => void;
+}
+
+/**
+ * A turn {@link AgentRuntime.recover} handled, with where its message came from (from the
+ * stored `message_received`), so a channel can deliver the reply, or a "could not answer",
+ * after a crash: `result` when a re-run turn finished, `error` when it failed or when a turn
+ * that had started before the crash was closed as failed.
+ */
+export interface RecoveredTurn {
+  sessionKey: string;
+  agentId: string;
+  runId: string;
+  channel: string;
+  account: string;
+  peer: string;
+  thread?: string;
+  platformMessageId?: string;
+  result?: TurnResult;
+  error?: { code: number; message: string };
+}
 
 /**
  * The answer to a repeated idempotency key whose turn failed: the original failure's code and
@@ -63,15 +111,26 @@ export interface AgentRuntimeOptions {
   plugins: Pick<PluginRegistry, "tools" | "callTool">;
   /** Where sessions live: every turn is journaled here and its model input projected from it. */
   log: SessionLog;
-  /** Recovery, compaction and store warnings; default silent. */
+  /** Recovery, compaction, soul file, outbound and store warnings; default silent. */
   logger?: Logger;
-  /** Turns allowed per session (running + queued); default 32. */
+  /**
+   * Turns allowed per session (running + queued) for every agent, overriding each agent's
+   * `queue.cap` (tests); default: the agent's cap.
+   */
   maxQueuedPerSession?: number;
   /**
    * Sessions whose history events are kept in process between turns (saves a store read per
    * turn); default 256; 0 reads every turn's history from the store.
    */
   historyCacheSessions?: number;
+  /** Called for each turn {@link AgentRuntime.recover} re-ran (when it settles) or closed as failed (at once). */
+  onRecovered?: (turn: RecoveredTurn) => void;
+  /**
+   * Delivers messages on platforms. When set, agents whose tool allowlist allows it get the
+   * built-in `message_send` tool (see `builtin-tools.ts`), limited to their own conversation's
+   * peer and their outbound allowlist.
+   */
+  outbound?: OutboundSender;
 }
 
 /** What {@link AgentRuntime.recover} did with the turns a previous process left unfinished. */
@@ -86,18 +145,68 @@ export interface RecoveryReport {
 export const INTERRUPTED_MESSAGE =
   "turn interrupted: the gateway stopped while this turn was running; it was not re-run because it may already have called tools";
 
+/** Message of the `error` event that closes a queued message dropped for a newer one (`drop = "oldest"`). */
+export const DROPPED_MESSAGE = "dropped: the session queue was full";
+
+/** Separator between the contents of messages folded into one turn (queue mode `collect`). */
+export const COLLECT_SEPARATOR = "\n\n";
+
 interface Agent {
   config: AgentConfig;
   allows: (tool: string) => boolean;
+  outbound: OutboundPolicy;
 }
 
-/** A turn with an idempotency key in this process: its run id (the original's, once known) and outcome. */
+/** A turn with an idempotency key in this process: its run id (the original's, once known), acceptance and outcome. */
 interface KeyedTurn {
   runId?: string;
+  /** Resolves with the run id once the message is journaled (or found stored); undefined when it was refused. */
+  accepted: Promise<string | undefined>;
   promise: Promise<TurnResult>;
 }
 
-const startedEvent = (runId: string): NewSessionEvent => ({ kind: "turn_started", runId, data: { runId } });
+/** One accepted message waiting for, or running in, its session's queue. */
+interface TurnJob extends QueueItem {
+  readonly kind: "turn";
+  readonly collect: boolean;
+  agent: Agent;
+  sessionKey: string;
+  runId: string;
+  content: string;
+  thread?: string;
+  /** The `message_received` append (with `turn_started` when `startJournaled`). */
+  journal: Promise<unknown>;
+  startJournaled: boolean;
+  emit: (ev: TurnEvent) => void;
+  signal?: AbortSignal;
+  promise: Promise<TurnResult>;
+  resolve: (r: TurnResult) => void;
+  reject: (err: unknown) => void;
+  /** The running batch's controller (set when the job starts): aborting it ends the batch. */
+  controller?: AbortController;
+}
+
+/** Session work that is not a turn (reset, delete): runs alone, in order with the turns. */
+interface TaskJob extends QueueItem {
+  readonly kind: "task";
+  run(): Promise<void>;
+}
+
+type Job = TurnJob | TaskJob;
+
+/** `turn_started` of `runId`; `answeredBy` is the run that answers it (itself, or the turn it was folded into). */
+const startedEvent = (runId: string, answeredBy = runId): NewSessionEvent => ({ kind: "turn_started", runId, data: { runId: answeredBy } });
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
 
 /**
  * Runs turns on the session log: one at a time per session key (later ones wait their turn),
@@ -111,25 +220,51 @@ const startedEvent = (runId: string): NewSessionEvent => ({ kind: "turn_started"
  * sees `projectHistory` of the session's events: completed turns only, so a failed turn leaves
  * the history valid for the next one. When that history would exceed the agent's
  * `contextWindow`, older turns are first folded into a summary (a `compaction` event).
+ *
+ * Queueing follows each agent's `queue` policy:
+ * - `followup`: queued messages run one turn each, in arrival order.
+ * - `collect`: when a turn ends, every message queued behind it runs as ONE turn whose user
+ *   content is their contents joined by a blank line. Each message keeps its own
+ *   `message_received`; each gets a `turn_started` and a `turn_ended` (or `error`) whose
+ *   `data.runId` names the run that answered it (the last message's). The projection renders
+ *   them as one user message. The folded messages resolve with that run's result,
+ *   `merged: true`; events stream to the last message's caller only.
+ * - `interrupt`: a new message aborts the running turn (rejects with
+ *   {@link InterruptedTurnError}, closed by an `error` event -32006) and supersedes any message
+ *   still queued (the same error), then runs. Superseded messages leave the history, like any
+ *   failed turn.
+ * - At `cap` (running + queued messages): `drop = "new"` refuses the newcomer before journaling
+ *   (-32004); `drop = "oldest"` drops the oldest queued, not running, message (an `error` event
+ *   -32004 {@link DROPPED_MESSAGE}; its promise rejects) and accepts the newcomer (refused when
+ *   nothing is queued to drop). Every accepted message ends with `turn_ended` or `error`.
  */
 export class AgentRuntime {
   private readonly agents: Map<string, Agent>;
-  private readonly lanes: SessionLanes;
-  private readonly inflight = new Map<string, AbortController>();
+  private readonly queues: SessionQueues<Job>;
+  private readonly inflight = new Set<AbortController>();
   /** Turns with an idempotency key that are being decided or run in this process. */
   private readonly keyed = new Map<string, KeyedTurn>();
   private readonly log: SessionLog;
   private readonly logger: Logger;
   private readonly cache: HistoryCache;
+  private readonly souls: SoulFiles;
+  /** Plugin tools hidden because a built-in tool has their name (warned once each). */
+  private readonly shadowed = new Set<string>();
+  /** Failure records of dropped or superseded messages still being written. */
+  private detached = 0;
   private closing = false;
   private aborting = false;
 
+  /** @throws Error when an agent's outbound allowlist has a malformed entry */
   constructor(private readonly options: AgentRuntimeOptions) {
-    this.agents = new Map(options.agents.map((a) => [a.id, { config: a, allows: compileToolAllowlist(a.tools) }]));
-    this.lanes = new SessionLanes(options.maxQueuedPerSession ?? 32);
+    this.agents = new Map(
+      options.agents.map((a) => [a.id, { config: a, allows: compileToolAllowlist(a.tools), outbound: compileOutboundAllowlist(a.outbound ?? []) }]),
+    );
+    this.queues = new SessionQueues<Job>((key, batch) => (batch[0]!.kind === "task" ? (batch[0] as TaskJob).run() : this.executeBatch(key, batch as TurnJob[])));
     this.log = options.log;
     this.logger = options.logger ?? silentLogger();
     this.cache = new HistoryCache(options.historyCacheSessions ?? 256);
+    this.souls = new SoulFiles(this.logger);
   }
 
   /** Sessions in the store. @throws StoreError when the store fails */
@@ -137,37 +272,57 @@ export class AgentRuntime {
     return this.log.countSessions();
   }
 
-  /** Turns running or queued. */
+  /** Turns running or queued (messages, counting each message folded into a turn). */
   activeTurns(): number {
-    return this.lanes.size;
+    return this.queues.size;
   }
 
   /**
-   * Runs one turn in its session's lane.
+   * Runs one turn in its session's queue (see the class comment for the queue modes).
    *
    * With `idempotencyKey`: if a turn with that key is running or queued in this process, waits
    * for it and returns its outcome (`replayed: true`, no events); if the store has it, returns
    * its stored outcome the same way, or throws {@link ReplayedTurnError} with its failure;
    * otherwise runs the turn. The key is taken by the store's unique index, so even two
-   * processes on one server database never both run it.
+   * processes on one server database never both run it. A repeated `platformMessageId` (same
+   * channel and account) is answered the same way.
    *
    * @param emit receives the turn's events in order (text, tool_use, tool_result, usage)
    * @param signal aborts this turn (e.g. the client went away)
-   * @throws RpcError: -32005 shutting down, -32004 session queue full (or a stored turn with this
-   *   key has not finished), -32602 unknown agent, -32002 iteration limit, -32000/-32001 provider
-   *   failures, -32006 aborted; ReplayedTurnError; StoreError when the store fails
+   * @param hooks `onAccepted` once the message is journaled
+   * @throws RpcError: -32005 shutting down, -32004 session queue full or the message dropped
+   *   from a full queue (or a stored turn with this key has not finished), -32602 unknown
+   *   agent, -32002 iteration limit, -32000/-32001 provider failures, -32006 aborted;
+   *   InterruptedTurnError (-32006) when a newer message interrupted it; ReplayedTurnError;
+   *   StoreError when the store fails
    */
-  async run(request: TurnRequest, emit: (ev: TurnEvent) => void, signal?: AbortSignal): Promise<TurnResult> {
+  async run(request: TurnRequest, emit: (ev: TurnEvent) => void, signal?: AbortSignal, hooks?: RunHooks): Promise<TurnResult> {
     if (this.closing) throw new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down");
     const agent = this.agents.get(request.agentId);
     if (!agent) throw new RpcError(ErrorCode.InvalidParams, `unknown agent "${request.agentId}"`);
     const key = request.idempotencyKey;
-    if (key === undefined) return this.accept(agent, request, emit, signal);
+    if (key === undefined) {
+      const runId = request.runId ?? randomUUID();
+      return this.runDeduped(agent, { ...request, runId }, (id) => this.accepted(hooks, id), emit, signal);
+    }
     const running = this.keyed.get(key);
-    if (running) return asReplay(running);
+    if (running) {
+      void running.accepted.then((id) => id !== undefined && this.accepted(hooks, id));
+      return asReplay(running);
+    }
     const runId = request.runId ?? randomUUID();
-    const slot = { runId } as KeyedTurn;
-    slot.promise = this.runKeyed(agent, { ...request, runId }, key, slot, emit, signal);
+    const accepted = deferred<string | undefined>();
+    const slot: KeyedTurn = { runId, accepted: accepted.promise, promise: undefined as unknown as Promise<TurnResult> };
+    const onAccepted = (id: string) => {
+      slot.runId = id;
+      accepted.resolve(id);
+      this.accepted(hooks, id);
+    };
+    slot.promise = this.runDeduped(agent, { ...request, runId }, onAccepted, emit, signal);
+    slot.promise.then(
+      () => accepted.resolve(undefined),
+      () => accepted.resolve(undefined),
+    );
     this.track(key, slot);
     return slot.promise;
   }
@@ -175,10 +330,11 @@ export class AgentRuntime {
   /**
    * Crash recovery, once at start-up before taking requests: finds the turns the store says were
    * accepted but never finished. A turn that had not started (no `turn_started`) is queued again
-   * in its session's lane, in order — its outcome goes to the log, and a client repeating its
+   * in its session's queue, in order — its outcome goes to the log, and a client repeating its
    * idempotency key gets it. A turn that had started is closed with an `error` event (-32006,
    * {@link INTERRUPTED_MESSAGE}) and not re-run: it may have called tools with side effects.
-   * A turn whose agent is no longer configured is closed with -32602.
+   * A turn whose agent is no longer configured is closed with -32602. Each handled turn is
+   * reported to `options.onRecovered`.
    * @throws StoreError when the store cannot be read
    */
   async recover(): Promise<RecoveryReport> {
@@ -196,24 +352,38 @@ export class AgentRuntime {
       const started = new Set(later.filter((e) => e.kind === "turn_started").map((e) => e.runId ?? (e as SessionEventOf<"turn_started">).data.runId));
       const agentId = parseSessionKey(sessionKey).agent;
       const agent = this.agents.get(agentId);
-      const failures: NewSessionEvent[] = [];
+      const failures: { message: SessionEventOf<"message_received">; runId: string; code: number; text: string }[] = [];
       const rerun: { message: SessionEventOf<"message_received">; runId: string }[] = [];
       for (const m of messages) {
         const runId = m.runId ?? randomUUID();
-        if (!agent) failures.push({ kind: "error", runId, data: { code: ErrorCode.InvalidParams, message: `agent "${agentId}" is no longer configured` } });
-        else if (m.runId !== undefined && started.has(m.runId)) failures.push({ kind: "error", runId, data: { code: ErrorCode.Aborted, message: INTERRUPTED_MESSAGE } });
+        if (!agent) failures.push({ message: m, runId, code: ErrorCode.InvalidParams, text: `agent "${agentId}" is no longer configured` });
+        else if (m.runId !== undefined && started.has(m.runId)) failures.push({ message: m, runId, code: ErrorCode.Aborted, text: INTERRUPTED_MESSAGE });
         else rerun.push({ message: m, runId });
       }
-      if (failures.length > 0) await this.append(sessionKey, failures);
+      if (failures.length > 0) {
+        await this.append(
+          sessionKey,
+          failures.map((f): NewSessionEvent => ({ kind: "error", runId: f.runId, data: { code: f.code, message: f.text } })),
+        );
+        for (const f of failures) this.recovered(f.message, agentId, f.runId, { error: { code: f.code, message: f.text } });
+      }
       report.failed += failures.length;
       for (const { message, runId } of rerun) {
-        const promise = this.lanes.run(sessionKey, () => this.execute(agent!, sessionKey, message.data.content, runId, Promise.resolve(), false, () => {}), { force: true });
-        promise.then(
-          (r) => this.logger.info({ sessionKey, runId, stopReason: r.stopReason }, "recovered turn finished"),
-          (err: unknown) => this.logger.warn({ sessionKey, runId, error: toErrorObject(err).message }, "recovered turn failed"),
+        const job = this.makeJob(agent!, sessionKey, runId, message.data.content, message.data.thread, Promise.resolve(), false, () => {});
+        this.queues.push(sessionKey, job);
+        job.promise.then(
+          (r) => {
+            this.logger.info({ sessionKey, runId, stopReason: r.stopReason, merged: r.merged }, "recovered turn finished");
+            this.recovered(message, agentId, runId, { result: r });
+          },
+          (err: unknown) => {
+            const error = toErrorObject(err);
+            this.logger.warn({ sessionKey, runId, error: error.message }, "recovered turn failed");
+            this.recovered(message, agentId, runId, { error: { code: error.code, message: error.message } });
+          },
         );
         const key = message.data.idempotencyKey;
-        if (key !== undefined) this.track(key, { runId, promise });
+        if (key !== undefined) this.track(key, { runId, accepted: Promise.resolve(runId), promise: job.promise });
         report.rerun++;
       }
     }
@@ -228,10 +398,11 @@ export class AgentRuntime {
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
     const deadline = Date.now() + graceMs;
-    while (this.lanes.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const busy = () => this.queues.size > 0 || this.detached > 0;
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     this.aborting = true;
-    for (const c of this.inflight.values()) c.abort(new Error("shutdown"));
-    while (this.lanes.size > 0) await new Promise((r) => setTimeout(r, 10));
+    for (const c of this.inflight) c.abort(new Error("shutdown"));
+    while (busy()) await new Promise((r) => setTimeout(r, 10));
   }
 
   /**
@@ -241,7 +412,7 @@ export class AgentRuntime {
    * @throws RpcError -32004 when the session's queue is full; StoreError
    */
   resetSession(sessionKey: string, reason?: string): Promise<number | undefined> {
-    return this.lanes.run(sessionKey, async () => {
+    return this.task(sessionKey, async () => {
       this.cache.drop(sessionKey);
       if (!(await this.log.info(sessionKey))) return undefined;
       return this.log.reset(sessionKey, reason);
@@ -254,10 +425,58 @@ export class AgentRuntime {
    * @throws RpcError -32004 when the session's queue is full; StoreError
    */
   deleteSession(sessionKey: string): Promise<boolean> {
-    return this.lanes.run(sessionKey, async () => {
+    return this.task(sessionKey, async () => {
       this.cache.drop(sessionKey);
       return this.log.delete(sessionKey);
     });
+  }
+
+  /** Queues non-turn session work behind the session's turns. */
+  private task<T>(sessionKey: string, fn: () => Promise<T>): Promise<T> {
+    const cap = this.capFor(sessionKey);
+    if (this.queues.pendingFor(sessionKey) >= cap) return Promise.reject(busyError(sessionKey, cap));
+    const d = deferred<T>();
+    this.queues.push(sessionKey, {
+      kind: "task",
+      run: () => fn().then(d.resolve, d.reject),
+    });
+    return d.promise;
+  }
+
+  /** The queue cap for a session: the override, else its agent's `queue.cap`. */
+  private capFor(sessionKey: string, agent?: Agent): number {
+    if (this.options.maxQueuedPerSession !== undefined) return this.options.maxQueuedPerSession;
+    if (!agent) {
+      try {
+        agent = this.agents.get(parseSessionKey(sessionKey).agent);
+      } catch {
+        // A malformed key: the store reports it when the task runs.
+      }
+    }
+    return agent?.config.queue?.cap ?? DEFAULT_QUEUE.cap;
+  }
+
+  private accepted(hooks: RunHooks | undefined, runId: string): void {
+    if (!hooks?.onAccepted) return;
+    try {
+      hooks.onAccepted(runId);
+    } catch (err) {
+      this.logger.error({ err, runId }, "onAccepted hook threw");
+    }
+  }
+
+  private recovered(message: SessionEventOf<"message_received">, agentId: string, runId: string, outcome: { result?: TurnResult; error?: { code: number; message: string } }): void {
+    const cb = this.options.onRecovered;
+    if (!cb) return;
+    const d = message.data;
+    const turn: RecoveredTurn = { sessionKey: message.sessionKey, agentId, runId, channel: d.channel, account: d.account, peer: d.peer, ...outcome };
+    if (d.thread !== undefined) turn.thread = d.thread;
+    if (d.platformMessageId !== undefined) turn.platformMessageId = d.platformMessageId;
+    try {
+      cb(turn);
+    } catch (err) {
+      this.logger.error({ err, sessionKey: message.sessionKey, runId }, "onRecovered callback threw");
+    }
   }
 
   /** Appends through the history cache. */
@@ -284,167 +503,328 @@ export class AgentRuntime {
     slot.promise.then(forget, forget);
   }
 
-  private async runKeyed(
+  /**
+   * Accepts the message; when the store says its idempotency key or platform message id is
+   * taken, answers with the stored turn's outcome instead.
+   */
+  private async runDeduped(
     agent: Agent,
-    request: TurnRequest,
-    key: string,
-    slot: { runId?: string },
+    request: TurnRequest & { runId: string },
+    onAccepted: (runId: string) => void,
     emit: (ev: TurnEvent) => void,
     signal?: AbortSignal,
   ): Promise<TurnResult> {
+    let duplicate: DuplicateEventError;
     try {
       // The store's unique index decides: no lookup on the common path (a new key).
-      return await this.accept(agent, request, emit, signal);
+      return await this.accept(agent, request, onAccepted, emit, signal);
     } catch (err) {
       if (!(err instanceof DuplicateEventError)) throw err;
+      duplicate = err;
     }
-    const stored = await this.log.findByIdempotencyKey(key);
-    if (!stored) throw new RpcError(ErrorCode.InternalError, "idempotency key reported taken but not found");
-    slot.runId = stored.runId;
+    const parts = this.sourceOf(request);
+    const stored =
+      duplicate.key === "idempotencyKey" && request.idempotencyKey !== undefined
+        ? await this.log.findByIdempotencyKey(request.idempotencyKey)
+        : request.platformMessageId !== undefined
+          ? await this.log.findByPlatformMessageId(parts.channel, parts.account, request.platformMessageId)
+          : undefined;
+    if (!stored) throw new RpcError(ErrorCode.InternalError, `the ${duplicate.key} was reported taken but its message was not found`);
+    if (stored.runId !== undefined) onAccepted(stored.runId);
     return this.replayStored(stored);
   }
 
-  /** The outcome of a stored turn, as a replay. */
+  /** The outcome of a stored turn, as a replay (a message folded into a later turn: that turn's, `merged`). */
   private async replayStored(message: SessionEventOf<"message_received">): Promise<TurnResult> {
     const runId = message.runId;
     if (runId !== undefined) {
-      for (let after = message.seq; ; ) {
-        const page = await this.log.read(message.sessionKey, { afterSeq: after, limit: 512 });
-        const stored = outcomeFromEvents(page, runId);
-        if (stored.status === "ended") return { ...stored.outcome, runId, sessionKey: message.sessionKey, agentId: parseSessionKey(message.sessionKey).agent, replayed: true };
-        if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId);
-        if (page.length < 512) break;
-        after = page[page.length - 1]!.seq;
+      const later = await this.readAll(message.sessionKey, message.seq);
+      let stored = outcomeFromEvents(later, runId);
+      let answeredBy = runId;
+      if (stored.status === "merged") {
+        answeredBy = stored.into;
+        stored = outcomeFromEvents(later, answeredBy);
       }
+      const agentId = parseSessionKey(message.sessionKey).agent;
+      if (stored.status === "ended") {
+        const result: TurnResult = { ...stored.outcome, runId: answeredBy, sessionKey: message.sessionKey, agentId, replayed: true };
+        if (answeredBy !== runId) result.merged = true;
+        return result;
+      }
+      if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId);
     }
     throw new RpcError(ErrorCode.SessionBusy, "the message with this idempotencyKey was accepted and its turn has not finished yet; retry later");
   }
 
-  /** Journals the message and queues the turn in its session's lane. */
-  private accept(agent: Agent, request: TurnRequest, emit: (ev: TurnEvent) => void, signal?: AbortSignal): Promise<TurnResult> {
+  /** Where a message came from: the request's channel/account/peer, else the session key's. */
+  private sourceOf(request: TurnRequest): { channel: string; account: string; peer: string } {
+    return request.channel !== undefined && request.account !== undefined && request.peer !== undefined
+      ? { channel: request.channel, account: request.account, peer: request.peer }
+      : parseSessionKey(request.sessionKey);
+  }
+
+  private makeJob(
+    agent: Agent,
+    sessionKey: string,
+    runId: string,
+    content: string,
+    thread: string | undefined,
+    journal: Promise<unknown>,
+    startJournaled: boolean,
+    emit: (ev: TurnEvent) => void,
+    signal?: AbortSignal,
+  ): TurnJob {
+    const d = deferred<TurnResult>();
+    const job: TurnJob = {
+      kind: "turn",
+      collect: agent.config.queue?.mode === "collect",
+      agent,
+      sessionKey,
+      runId,
+      content,
+      journal,
+      startJournaled,
+      emit,
+      promise: d.promise,
+      resolve: d.resolve,
+      reject: d.reject,
+    };
+    if (thread !== undefined) job.thread = thread;
+    if (signal !== undefined) job.signal = signal;
+    return job;
+  }
+
+  /** Journals the message and queues its turn, applying the agent's queue policy. */
+  private accept(
+    agent: Agent,
+    request: TurnRequest & { runId: string },
+    onAccepted: (runId: string) => void,
+    emit: (ev: TurnEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<TurnResult> {
     if (this.closing) return Promise.reject(new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down"));
-    const { sessionKey } = request;
-    // Checked before journaling: a message the lane would refuse must not be stored as accepted.
-    if (this.lanes.isFull(sessionKey)) return this.lanes.run(sessionKey, () => Promise.reject(new Error("unreachable: the lane is full")));
-    const runId = request.runId ?? randomUUID();
-    const parts = request.channel !== undefined && request.account !== undefined && request.peer !== undefined ? request : parseSessionKey(sessionKey);
+    const { sessionKey, runId } = request;
+    const policy = agent.config.queue ?? DEFAULT_QUEUE;
+    const cap = this.capFor(sessionKey, agent);
+    // Checked before journaling: a message the queue refuses must not be stored as accepted.
+    if (this.queues.pendingFor(sessionKey) >= cap) {
+      const victim = policy.drop === "oldest" ? this.queues.waiting(sessionKey).find((j): j is TurnJob => j.kind === "turn") : undefined;
+      if (!victim) return Promise.reject(busyError(sessionKey, cap));
+      this.queues.remove(sessionKey, victim);
+      this.logger.warn({ sessionKey, dropped: victim.runId, cap }, "session queue full: dropped the oldest queued message");
+      this.failQueued(victim, new RpcError(ErrorCode.SessionBusy, DROPPED_MESSAGE));
+    }
+    const parts = this.sourceOf(request);
     const message: NewSessionEvent = {
       kind: "message_received",
       runId,
       data: {
         content: request.content,
-        channel: parts.channel!,
-        account: parts.account!,
-        peer: parts.peer!,
+        channel: parts.channel,
+        account: parts.account,
+        peer: parts.peer,
+        ...(request.platformMessageId !== undefined ? { platformMessageId: request.platformMessageId } : {}),
         ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
+        ...(request.thread !== undefined ? { thread: request.thread } : {}),
       },
     };
     // An idle session starts the turn right away: journal its start with the message (one write).
-    const startNow = this.lanes.pendingFor(sessionKey) === 0;
+    const startNow = this.queues.pendingFor(sessionKey) === 0;
     const journal = this.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
-    journal.catch(() => {});
-    return this.lanes.run(sessionKey, () => this.execute(agent, sessionKey, request.content, runId, journal, startNow, emit, signal));
+    const job = this.makeJob(agent, sessionKey, runId, request.content, request.thread, journal, startNow, emit, signal);
+    // Registered before the job can await the journal: acceptance is reported before any outcome.
+    journal.then(
+      () => onAccepted(runId),
+      (err: unknown) => {
+        // Not stored (e.g. a duplicate key): answer now rather than after the queue ahead of it.
+        if (this.queues.remove(sessionKey, job)) job.reject(err);
+      },
+    );
+    this.queues.push(sessionKey, job);
+    if (policy.mode === "interrupt") this.interrupt(sessionKey, job);
+    return job.promise;
   }
 
-  /** Runs a journaled turn (in its lane) and appends its events. */
-  private async execute(
-    agent: Agent,
-    sessionKey: string,
-    content: string,
-    runId: string,
-    journal: Promise<unknown>,
-    startJournaled: boolean,
-    emit: (ev: TurnEvent) => void,
-    signal?: AbortSignal,
-  ): Promise<TurnResult> {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal?.reason);
-    if (signal?.aborted || this.aborting) controller.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.inflight.set(runId, controller);
-    const recorder = new TurnRecorder(runId);
-    const record = (ev: TurnEvent) => {
-      recorder.record(ev);
-      emit(ev);
+  /** Queue mode `interrupt`: the newcomer aborts the running turn and supersedes queued ones. */
+  private interrupt(sessionKey: string, newcomer: TurnJob): void {
+    for (const j of this.queues.waiting(sessionKey)) {
+      if (j.kind !== "turn" || j === newcomer) continue;
+      this.queues.remove(sessionKey, j);
+      this.failQueued(j, new InterruptedTurnError(j.runId));
+    }
+    const running = this.queues.running(sessionKey);
+    const head = running?.[0];
+    if (head?.kind === "turn" && !running!.includes(newcomer) && head.controller && !head.controller.signal.aborted) {
+      this.logger.info({ sessionKey, interrupted: running!.map((j) => (j as TurnJob).runId), by: newcomer.runId }, "turn interrupted by a newer message");
+      head.controller.abort(new InterruptedTurnError(head.runId));
+    }
+  }
+
+  /** Closes a message taken out of the queue before it ran: an `error` event after its `message_received`, then rejects. */
+  private failQueued(job: TurnJob, error: RpcError): void {
+    this.detached++;
+    job.journal
+      .then(
+        async () => {
+          await this.append(job.sessionKey, [{ kind: "error", runId: job.runId, data: { code: error.code, message: error.message } }]).catch((appendErr: unknown) => {
+            this.logger.error({ err: appendErr, sessionKey: job.sessionKey, runId: job.runId }, "cannot record a dropped message in the session log");
+          });
+          job.reject(error);
+        },
+        (journalErr: unknown) => job.reject(journalErr),
+      )
+      .finally(() => this.detached--);
+  }
+
+  /** The tools a turn offers: the agent's allowed plugin tools and built-ins. */
+  private turnTools(agent: Agent, sessionKey: string, thread: string | undefined): TurnTools {
+    const { config } = agent;
+    const sender = this.options.outbound;
+    const specs: ToolSpec[] = [];
+    for (const t of this.options.plugins.tools()) {
+      if (BUILTIN_TOOL_NAMES.has(t.name)) {
+        // Built-in names are reserved: a plugin cannot stand in for a host-enforced tool.
+        if (!this.shadowed.has(t.name)) {
+          this.shadowed.add(t.name);
+          this.logger.warn({ tool: t.name }, "a plugin tool has the name of a built-in tool; the plugin's tool is hidden");
+        }
+        continue;
+      }
+      if (agent.allows(t.name)) specs.push(t);
+    }
+    const sendOffered = sender !== undefined && agent.allows(MESSAGE_SEND);
+    if (sendOffered) specs.push(MESSAGE_SEND_SPEC);
+    const session = parseSessionKey(sessionKey);
+    return {
+      specs,
+      // The conversation the call belongs to, written by the host (the model cannot forge it):
+      // tools such as `memory` keep per-peer data apart with it.
+      call: (name, input, s) => {
+        if (sendOffered && name === MESSAGE_SEND) {
+          return messageSend(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}), policy: agent.outbound, sender: sender!, logger: this.logger }, s);
+        }
+        return this.options.plugins.callTool(name, input, s, { peer: session.peer, sessionKey, agentId: config.id });
+      },
     };
-    let journaled = false;
+  }
+
+  /**
+   * Runs one batch of journaled messages (one message, or several folded by `collect`) as one
+   * turn and appends its events. Settles every job's promise; never rejects.
+   */
+  private async executeBatch(sessionKey: string, batch: TurnJob[]): Promise<void> {
+    const controller = new AbortController();
+    for (const j of batch) j.controller = controller;
+    // The turn belongs to every caller in the batch: it stops only when all of them went away.
+    const signals = batch.map((j) => j.signal);
+    const onAbort = () => {
+      if (signals.every((s) => s?.aborted === true)) controller.abort(signals[signals.length - 1]!.reason);
+    };
+    if (this.aborting) controller.abort(new Error("shutdown"));
+    onAbort();
+    for (const s of signals) s?.addEventListener("abort", onAbort, { once: true });
+    this.inflight.add(controller);
+    let live: TurnJob[] = [];
+    let recorder: TurnRecorder | undefined;
     try {
-      // The history does not depend on this turn's own message: read it while that is written.
-      const [, events] = await Promise.all([journal, this.readHistory(sessionKey)]);
-      journaled = true;
-      if (!startJournaled) await this.append(sessionKey, [startedEvent(runId)]);
+      // The history does not depend on this turn's own messages: read it while they are written.
+      const [journals, events] = await Promise.all([Promise.allSettled(batch.map((j) => j.journal)), this.readHistory(sessionKey)]);
+      journals.forEach((r, i) => (r.status === "fulfilled" ? live.push(batch[i]!) : batch[i]!.reject(r.reason)));
+      if (live.length === 0) return;
+      const own = live[live.length - 1]!;
+      const runId = own.runId;
+      const agent = own.agent;
       const { config } = agent;
-      const provider = this.options.providers(config.provider);
-      const tools: TurnTools = {
-        specs: this.options.plugins.tools().filter((t) => agent.allows(t.name)),
-        // The conversation the call belongs to, written by the host (the model cannot forge it):
-        // tools such as `memory` keep per-peer data apart with it.
-        call: (name, input, s) =>
-          this.options.plugins.callTool(name, input, s, { peer: parseSessionKey(sessionKey).peer, sessionKey, agentId: config.id }),
+      recorder = new TurnRecorder(runId);
+      const rec = recorder;
+      const record = (ev: TurnEvent) => {
+        rec.record(ev);
+        own.emit(ev);
       };
+      const starts = live.filter((j) => !j.startJournaled).map((j) => startedEvent(j.runId, runId));
+      if (starts.length > 0) await this.append(sessionKey, starts);
+      const content = live.map((j) => j.content).join(COLLECT_SEPARATOR);
+      const system = await this.souls.systemPrompt(config);
+      const provider = this.options.providers(config.provider);
+      const tools = this.turnTools(agent, sessionKey, own.thread);
       const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
-      const history = await this.history(config, provider, sessionKey, events, content, runId, tools.specs, controller.signal, (usage) => {
+      const history = await this.history(config, system, provider, sessionKey, events, content, live[0]!.runId, tools.specs, controller.signal, (usage) => {
         compaction.calls++;
         compaction.usage.inputTokens += usage.inputTokens;
         compaction.usage.outputTokens += usage.outputTokens;
         record({ type: "usage", data: usage });
       });
       const turn = await runTurn(
-        {
-          provider,
-          model: config.model,
-          system: config.systemPrompt,
-          maxTokens: config.maxTokens,
-          maxIterations: config.maxIterations,
-          history,
-          content,
-          tools,
-        },
+        { provider, model: config.model, system, maxTokens: config.maxTokens, maxIterations: config.maxIterations, history, content, tools },
         record,
         controller.signal,
       );
-      await this.append(sessionKey, recorder.finish({ kind: "turn_ended", stopReason: turn.outcome.stopReason }));
+      const stopReason = turn.outcome.stopReason;
+      const folded = live.slice(0, -1);
+      await this.append(sessionKey, [
+        ...rec.finish({ kind: "turn_ended", stopReason }),
+        ...folded.map((j): NewSessionEvent => ({ kind: "turn_ended", runId: j.runId, data: { runId, stopReason } })),
+      ]);
       const { outcome } = turn;
-      if (compaction.calls === 0) return { ...outcome, runId, sessionKey, agentId: config.id };
-      return {
-        ...outcome,
-        usage: { inputTokens: outcome.usage.inputTokens + compaction.usage.inputTokens, outputTokens: outcome.usage.outputTokens + compaction.usage.outputTokens },
-        iterations: outcome.iterations + compaction.calls,
-        runId,
-        sessionKey,
-        agentId: config.id,
-      };
+      const result: TurnResult =
+        compaction.calls === 0
+          ? { ...outcome, runId, sessionKey, agentId: config.id }
+          : {
+              ...outcome,
+              usage: { inputTokens: outcome.usage.inputTokens + compaction.usage.inputTokens, outputTokens: outcome.usage.outputTokens + compaction.usage.outputTokens },
+              iterations: outcome.iterations + compaction.calls,
+              runId,
+              sessionKey,
+              agentId: config.id,
+            };
+      for (const j of folded) j.resolve({ ...result, merged: true });
+      own.resolve(result);
     } catch (err) {
       let failure = err;
-      if (controller.signal.aborted && !(err instanceof RpcError && err.code !== ErrorCode.Aborted)) {
-        failure = new RpcError(ErrorCode.Aborted, this.closing ? "turn aborted: the gateway is shutting down" : "turn aborted");
+      const reason: unknown = controller.signal.reason;
+      if (controller.signal.aborted) {
+        if (reason instanceof InterruptedTurnError) failure = reason;
+        else if (!(err instanceof RpcError && err.code !== ErrorCode.Aborted)) {
+          failure = new RpcError(ErrorCode.Aborted, this.closing ? "turn aborted: the gateway is shutting down" : "turn aborted");
+        }
       }
-      if (journaled) {
+      if (live.length > 0) {
         const e = toErrorObject(failure);
-        if (e.code === ErrorCode.InternalError) this.logger.error({ err, sessionKey, runId }, "turn failed with an internal error");
-        await this.append(sessionKey, recorder.finish({ kind: "error", code: e.code, message: e.message })).catch((appendErr: unknown) => {
-          this.logger.error({ err: appendErr, sessionKey, runId }, "cannot record a failed turn in the session log");
+        const own = live[live.length - 1]!;
+        if (e.code === ErrorCode.InternalError) this.logger.error({ err, sessionKey, runId: own.runId }, "turn failed with an internal error");
+        const end = { kind: "error" as const, code: e.code, message: e.message };
+        const events = [
+          ...(recorder ?? new TurnRecorder(own.runId)).finish(end),
+          ...live.slice(0, -1).map((j): NewSessionEvent => ({ kind: "error", runId: j.runId, data: { code: e.code, message: e.message } })),
+        ];
+        await this.append(sessionKey, events).catch((appendErr: unknown) => {
+          this.logger.error({ err: appendErr, sessionKey, runId: own.runId }, "cannot record a failed turn in the session log");
         });
+        for (const j of live) j.reject(failure instanceof InterruptedTurnError ? new InterruptedTurnError(j.runId, failure.message) : failure);
+      } else {
+        for (const j of batch) j.reject(failure);
       }
-      throw failure;
     } finally {
-      signal?.removeEventListener("abort", onAbort);
-      this.inflight.delete(runId);
+      for (const s of signals) s?.removeEventListener("abort", onAbort);
+      this.inflight.delete(controller);
     }
   }
 
   /**
    * The model input for a turn: the projection of the session's events, compacted first when
-   * it would not fit the agent's context window. A failed summarization is logged and the full
-   * history is used (the provider then decides).
+   * it would not fit the agent's context window (estimated with the turn's effective system
+   * prompt, soul file included). A failed summarization is logged and the full history is used
+   * (the provider then decides).
+   * @param firstRunId the run id of the turn's first message (nothing from it on is folded)
    */
   private async history(
     config: AgentConfig,
+    system: string | undefined,
     provider: ModelProvider,
     sessionKey: string,
     events: SessionEvent[],
     content: string,
-    runId: string,
+    firstRunId: string,
     specs: ToolSpec[],
     signal: AbortSignal,
     onUsage: (usage: { inputTokens: number; outputTokens: number }) => void,
@@ -452,12 +832,12 @@ export class AgentRuntime {
     const messages = projectHistory(events);
     const window = config.contextWindow;
     const historyTokens = estimateTokens(messageChars(messages));
-    const contentTokens = estimateTokens(content.length + (config.systemPrompt?.length ?? 0));
+    const contentTokens = estimateTokens(content.length + (system?.length ?? 0));
     if (historyTokens + contentTokens <= window / 2) return messages; // far from the limit: skip the tool-spec estimate
     const fixed = contentTokens + (specs.length > 0 ? estimateTokens(JSON.stringify(specs).length) : 0);
     if (historyTokens + fixed <= window) return messages;
     const budget = summaryBudget(window, config.maxTokens);
-    const plan = planCompaction(events, runId, window, fixed, budget);
+    const plan = planCompaction(events, firstRunId, window, fixed, budget);
     if (!plan) return messages;
     let summary: string;
     try {
@@ -467,13 +847,13 @@ export class AgentRuntime {
       summary = out.summary;
     } catch (err) {
       if (signal.aborted) throw err;
-      this.logger.warn({ sessionKey, runId, error: toErrorObject(err).message }, "compaction failed: the summarization call failed; using the full history");
+      this.logger.warn({ sessionKey, runId: firstRunId, error: toErrorObject(err).message }, "compaction failed: the summarization call failed; using the full history");
       return messages;
     }
     if (summary.length === 0) return messages;
     this.cache.drop(sessionKey);
-    await this.log.append(sessionKey, [{ kind: "compaction", runId, data: { summary, upToSeq: plan.upToSeq } }]);
-    this.logger.info({ sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window }, "session compacted");
+    await this.log.append(sessionKey, [{ kind: "compaction", runId: firstRunId, data: { summary, upToSeq: plan.upToSeq } }]);
+    this.logger.info({ sessionKey, runId: firstRunId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window }, "session compacted");
     return projectHistory(await this.readHistory(sessionKey));
   }
 
@@ -487,6 +867,10 @@ export class AgentRuntime {
       after = page[page.length - 1]!.seq;
     }
   }
+}
+
+function busyError(sessionKey: string, cap: number): RpcError {
+  return new RpcError(ErrorCode.SessionBusy, `session ${sessionKey} already has ${cap} turns queued`);
 }
 
 /** A waiting duplicate's view of the original turn: the same outcome, marked as a replay. */

@@ -62,3 +62,31 @@ export interface TurnOutcome {
   /** Model calls made. */
   iterations: number;
 }
+
+/**
+ * One message an agent sends on its own initiative (the built-in `message_send` tool), already
+ * allowed by the host's outbound policy. `channel`/`account`/`peer` name the conversation as in
+ * a session key; `thread` is the platform thread to post in (Slack `thread_ts`, Telegram
+ * `message_thread_id`); `content` is the text to send.
+ */
+export interface OutboundTarget {
+  channel: string;
+  account: string;
+  peer: string;
+  thread?: string;
+  content: string;
+}
+
+/**
+ * Delivers outbound messages to messaging platforms (the channels service implements it).
+ * The runtime calls it only for targets the agent's outbound allowlist (or its own session)
+ * allows.
+ */
+export interface OutboundSender {
+  /**
+   * Sends one message.
+   * @returns the platform's id for the sent message, when it reports one
+   * @throws Error with a readable message when the channel is unknown or the platform refuses
+   */
+  send(target: OutboundTarget, signal?: AbortSignal): Promise<{ platformMessageId?: string }>;
+}

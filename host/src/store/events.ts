@@ -74,6 +74,7 @@ function checkData(i: number, e: NewSessionEvent): void {
       for (const f of ["channel", "account", "peer"]) need(f, isStr, "a string");
       optional("platformMessageId");
       optional("idempotencyKey");
+      optional("thread");
       break;
     case "turn_started":
       need("runId", isStr, "a string");

@@ -30,6 +30,9 @@ interface Turn {
  *   the user's message — the same as the runtime's rule that a failed turn leaves history as
  *   it was. A completed turn whose tool calls and results do not pair up is dropped too, so the
  *   result is always valid provider input.
+ * - Consecutive user messages (a turn with no reply of its own, e.g. a message folded into the
+ *   next one's turn by queue mode `collect`, whose `turn_ended.data.runId` names that turn)
+ *   become one user message, their texts joined by a blank line, so roles keep alternating.
  * - `usage`, `turn_started` and dedupe fields do not show.
  *
  * Turns are matched to messages by run id when `message_received` carries the run's `runId`,
@@ -81,7 +84,9 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
       case "turn_ended":
       case "error": {
         const runId = e.runId ?? (e.kind === "turn_ended" ? e.data.runId : undefined);
-        const t = (runId !== undefined ? byRun.get(runId) : undefined) ?? current;
+        // An error for a message that never started (dropped from a full queue, superseded)
+        // names a run not in `byRun`: it must not close the turn in progress.
+        const t = runId !== undefined ? byRun.get(runId) : current;
         if (t && t.started && !t.outcome) t.outcome = e.kind === "turn_ended" ? "ended" : "failed";
         if (t === current) current = undefined;
         break;
@@ -106,10 +111,23 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
   for (const t of turns) {
     if (t.outcome !== "ended" || t.message.seq <= cutoff) continue;
     const messages = turnMessages(t);
-    if (messages) out.push(...messages);
+    if (!messages) continue;
+    const prev = out[out.length - 1];
+    const first = messages[0]!;
+    if (prev && prev.role === "user" && first.role === "user" && isText(prev) && isText(first)) {
+      // Messages answered together (queue mode `collect`: each but the last closes with no
+      // reply of its own) read as one user message, joined the way the turn's input was.
+      (prev.content[0] as { text: string }).text += USER_TEXT_SEPARATOR + (first.content[0] as { text: string }).text;
+      out.push(...messages.slice(1));
+    } else out.push(...messages);
   }
   return out;
 }
+
+/** How consecutive user messages are joined: the runtime's `COLLECT_SEPARATOR`. */
+const USER_TEXT_SEPARATOR = "\n\n";
+
+const isText = (m: ChatMessage): boolean => m.content.length === 1 && m.content[0]!.type === "text";
 
 /** The messages of one completed turn, or undefined when its tool calls and results do not pair up. */
 function turnMessages(t: Turn): ChatMessage[] | undefined {

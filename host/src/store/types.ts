@@ -10,9 +10,13 @@ export type TurnStopReason = "end_turn" | "tool_use" | "max_tokens" | "stop_sequ
  *
  * - `message_received`: a user's message arrived. `platformMessageId` (unique per channel +
  *   account) and `idempotencyKey` (unique per store) are dedupe keys; appending a second event
- *   with a key already stored fails with {@link DuplicateEventError}.
+ *   with a key already stored fails with {@link DuplicateEventError}. `thread` is the platform
+ *   thread the message came in (so a reply, even one written after a crash, goes there).
  * - `turn_started` / `turn_ended`: bracket one agent run. A turn is *completed* when its
- *   `turn_ended` is stored; an `error` event instead marks it failed.
+ *   `turn_ended` is stored; an `error` event instead marks it failed. `data.runId` is the run
+ *   that answers the message: the event's own `runId`, except for a message folded into a later
+ *   message's turn (agent queue mode `collect`), whose events carry its own `runId` and name
+ *   that turn's run in `data.runId`.
  * - `assistant_text`: model text (one event per model call, or several that concatenate).
  * - `tool_use` / `tool_result`: a tool call and its outcome, matched by id.
  * - `usage`: tokens of one model call.
@@ -29,6 +33,7 @@ export interface EventDataMap {
     peer: string;
     platformMessageId?: string;
     idempotencyKey?: string;
+    thread?: string;
   };
   turn_started: { runId: string };
   assistant_text: { text: string };
