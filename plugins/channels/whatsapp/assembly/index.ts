@@ -1,0 +1,304 @@
+// whatsapp: a channel plugin for the WhatsApp Cloud API (Meta Graph API).
+//
+// Inbound (`parse`), per Meta's webhook documentation:
+// - GET verification handshake: `hub.mode=subscribe`, `hub.verify_token` (compared with the
+//   secret WHATSAPP_VERIFY_TOKEN by the host, constant-time) and `hub.challenge` -> 200 with the
+//   challenge as the body; anything else -> 403.
+// - POST notifications must carry `x-hub-signature-256: sha256=<hex HMAC-SHA256 of the raw body>`
+//   keyed with the app secret (WHATSAPP_APP_SECRET, checked by the host) -> else 401.
+// - `entry[].changes[].value.messages[]` become messages: peer = `from` (the user's WhatsApp id,
+//   a phone number), account = `metadata.phone_number_id` (the business number that received
+//   it, which is also what sending needs), peer kind direct, content = text body, caption,
+//   button or list reply title; media (image, video, audio, document, sticker) become
+//   attachments with the media id and MIME type. Reactions, system and unsupported messages
+//   are acknowledged and produce nothing; `statuses` (delivery receipts) produce nothing.
+//
+// Outbound (`send`): POST <base_url>/<api_version>/<phone_number_id>/messages with the access
+// token injected by the host, JSON {messaging_product: "whatsapp", to, type: "text",
+// text: {body}, context?: {message_id}}. The account is the phone_number_id (config
+// `phone_number_id` when it is not one). Text over 4096 characters is split into several
+// messages; the receipt is the first message's id.
+
+import {
+  Attachment,
+  hmacVerifyResult,
+  hostConfigGet,
+  httpRequest,
+  InboundMessage,
+  channelDone,
+  PEER_DIRECT,
+  parseJson,
+  queryParam,
+  readOutboundMessage,
+  readWebhookRequest,
+  secretEqualsResult,
+  setError,
+  toJson,
+  Value,
+  WebhookRequest,
+  writeParseResult,
+  writeSendReceipt,
+} from "@exoclaw/plugin-sdk/assembly";
+
+const DEFAULT_BASE_URL = "https://graph.facebook.com";
+const DEFAULT_API_VERSION = "v21.0";
+// Cloud API limit of text.body.
+const MAX_TEXT_CHARS: i32 = 4096;
+const MEDIA_TYPES: string[] = ["image", "video", "audio", "document", "sticker"];
+// Message types that are not something to answer.
+const IGNORED_TYPES: string[] = ["reaction", "system", "unsupported", "ephemeral", "request_welcome"];
+
+function str(v: Value | null, key: string): string | null {
+  if (v == null) return null;
+  const x = v.get(key);
+  if (x == null || !x.isString()) return null;
+  return x.strValue;
+}
+
+/** What `parse` answers: the HTTP status, a text/plain body ("" for none) and the messages. */
+class Reply {
+  messages: Array<InboundMessage> = new Array<InboundMessage>();
+  constructor(public status: i32, public text: string = "") {}
+}
+
+function textResponse(status: i32, text: string): Reply {
+  return new Reply(status, text);
+}
+
+function isDigits(s: string): bool {
+  if (s.length == 0 || s.length > 32) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+function handshake(req: WebhookRequest): Reply | null {
+  const mode = queryParam(req.query, "hub.mode");
+  const token = queryParam(req.query, "hub.verify_token");
+  const challenge = queryParam(req.query, "hub.challenge");
+  if (mode == null || mode != "subscribe" || token == null || challenge == null) {
+    return textResponse(403, "expected hub.mode=subscribe, hub.verify_token and hub.challenge");
+  }
+  const r = secretEqualsResult("WHATSAPP_VERIFY_TOKEN", token);
+  if (!r.ok) {
+    setError("cannot check hub.verify_token: " + r.error);
+    return null;
+  }
+  if (!r.value.isBool() || !r.value.boolValue) return textResponse(403, "hub.verify_token does not match");
+  return textResponse(200, challenge);
+}
+
+function attachmentOf(type: string, media: Value): Attachment {
+  return new Attachment(type == "document" ? "file" : type)
+    .withRef(str(media, "id"))
+    .withMime(str(media, "mime_type"))
+    .withName(str(media, "filename"));
+}
+
+/** The normalized message, or null for message types that need no answer. */
+function messageOf(m: Value, phoneNumberId: string | null): InboundMessage | null {
+  const from = str(m, "from");
+  const id = str(m, "id");
+  if (from == null || id == null || from.length == 0 || id.length == 0) return null;
+  const t = str(m, "type");
+  const type = t != null ? t : "text";
+  if (IGNORED_TYPES.includes(type)) return null;
+
+  const msg = new InboundMessage(from, "", id).withAccount(phoneNumberId).withPeerKind(PEER_DIRECT).withSender(from);
+  let content: string | null = null;
+  if (type == "text") {
+    content = str(m.get("text"), "body");
+  } else if (MEDIA_TYPES.includes(type)) {
+    const media = m.get(type);
+    if (media != null && media.isMap()) {
+      msg.attachments.push(attachmentOf(type, media));
+      content = str(media, "caption");
+    }
+  } else if (type == "button") {
+    content = str(m.get("button"), "text");
+  } else if (type == "interactive") {
+    const it = m.get("interactive");
+    content = str(it != null ? it.get("button_reply") : null, "title");
+    if (content == null) content = str(it != null ? it.get("list_reply") : null, "title");
+  } else if (type == "location") {
+    const loc = m.get("location");
+    if (loc != null && loc.isMap()) {
+      const lat = loc.get("latitude");
+      const lon = loc.get("longitude");
+      const name = str(loc, "name");
+      const address = str(loc, "address");
+      let s = "[location";
+      if (lat != null && lon != null) s += " " + toJson(lat) + "," + toJson(lon);
+      if (name != null) s += " " + name;
+      if (address != null) s += " (" + address + ")";
+      content = s + "]";
+    }
+  }
+  // A type this plugin does not know still reaches the agent, so nothing vanishes unseen.
+  if (content != null) msg.content = content;
+  else if (msg.attachments.length == 0) msg.content = "[" + type + " message]";
+  return msg;
+}
+
+function handleParse(req: WebhookRequest): Reply | null {
+  if (req.method == "GET") return handshake(req);
+  if (req.method != "POST") return textResponse(405, "WhatsApp webhooks use GET (verification) and POST (notifications)");
+  const sig = req.header("x-hub-signature-256");
+  if (sig == null || !sig.startsWith("sha256=")) return textResponse(401, "missing x-hub-signature-256: sha256=<hex>");
+  const r = hmacVerifyResult("sha256", "WHATSAPP_APP_SECRET", req.body, sig.substring(7));
+  if (!r.ok) {
+    setError("cannot verify the WhatsApp signature: " + r.error);
+    return null;
+  }
+  if (!r.value.isBool() || !r.value.boolValue) return textResponse(401, "x-hub-signature-256 does not match");
+
+  const payload = parseJson(String.UTF8.decode(req.body.buffer));
+  if (payload == null || !payload.isMap()) return textResponse(400, "expected a JSON webhook notification");
+  const result = new Reply(200);
+  const entries = payload.get("entry");
+  if (entries == null || !entries.isArray()) return result;
+  for (let i = 0; i < entries.length; i++) {
+    const changes = entries.at(i).get("changes");
+    if (changes == null || !changes.isArray()) continue;
+    for (let j = 0; j < changes.length; j++) {
+      const change = changes.at(j);
+      const field = str(change, "field");
+      if (field != null && field != "messages") continue;
+      const value = change.get("value");
+      if (value == null || !value.isMap()) continue;
+      const phoneNumberId = str(value.get("metadata"), "phone_number_id");
+      const messages = value.get("messages");
+      if (messages == null || !messages.isArray()) continue;
+      for (let k = 0; k < messages.length; k++) {
+        const m = messages.at(k);
+        if (!m.isMap()) continue;
+        const msg = messageOf(m, phoneNumberId);
+        if (msg != null) result.messages.push(msg);
+      }
+    }
+  }
+  return result;
+}
+
+export function parse(): i32 {
+  const req = readWebhookRequest();
+  if (req == null) return channelDone(1);
+  const r = handleParse(req);
+  if (r == null) return channelDone(1);
+  let headers: Map<string, string> | null = null;
+  if (r.text.length > 0) {
+    headers = new Map<string, string>();
+    headers.set("content-type", "text/plain; charset=utf-8");
+  }
+  writeParseResult(r.status, headers, r.text, r.messages);
+  return channelDone(0);
+}
+
+function configValue(key: string): string | null {
+  const r = hostConfigGet(key);
+  if (!r.ok) return null;
+  const s = r.string();
+  if (s == null) return null;
+  const t = s.trim();
+  return t.length > 0 ? t : null;
+}
+
+function split(text: string, max: i32): string[] {
+  const out = new Array<string>();
+  let rest = text;
+  while (rest.length > max) {
+    let cut = rest.lastIndexOf("\n", max);
+    if (cut < max / 2) cut = rest.lastIndexOf(" ", max);
+    if (cut < max / 2) {
+      cut = max;
+      const c = rest.charCodeAt(cut - 1);
+      if (c >= 0xd800 && c <= 0xdbff) cut--;
+    }
+    out.push(rest.substring(0, cut));
+    rest = rest.substring(cut);
+    if (rest.startsWith("\n") || rest.startsWith(" ")) rest = rest.substring(1);
+  }
+  if (rest.length > 0) out.push(rest);
+  return out;
+}
+
+function cut(s: string, n: i32): string {
+  return s.length <= n ? s : s.substring(0, n) + "...";
+}
+
+/** Sends one text message; returns its wamid ("" when the answer has none), or null after setError. */
+function post(url: string, to: string, text: string, replyTo: string | null): string | null {
+  const body = Value.map()
+    .set("messaging_product", Value.str("whatsapp"))
+    .set("recipient_type", Value.str("individual"))
+    .set("to", Value.str(to))
+    .set("type", Value.str("text"))
+    .set("text", Value.map().set("preview_url", Value.bool(false)).set("body", Value.str(text)));
+  if (replyTo != null) body.set("context", Value.map().set("message_id", Value.str(replyTo)));
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bearer {{secret:WHATSAPP_TOKEN}}");
+  headers.set("content-type", "application/json");
+  const r = httpRequest("POST", url, headers, Uint8Array.wrap(String.UTF8.encode(toJson(body))));
+  if (!r.ok) {
+    setError("cannot reach the WhatsApp Cloud API at " + url + ": " + r.error);
+    return null;
+  }
+  const answer = parseJson(r.text());
+  const err = answer != null ? answer.get("error") : null;
+  if (r.status < 200 || r.status >= 300 || err != null) {
+    let detail = cut(r.text(), 200);
+    if (err != null && err.isMap()) {
+      const message = str(err, "message");
+      const code = err.get("code");
+      if (message != null) detail = message + (code != null && code.isNumber() ? " (code " + toJson(code) + ")" : "");
+    }
+    setError("WhatsApp Cloud API send failed (HTTP " + r.status.toString() + "): " + detail);
+    return null;
+  }
+  const msgs = answer != null ? answer.get("messages") : null;
+  if (msgs != null && msgs.isArray() && msgs.length > 0) {
+    const id = str(msgs.at(0), "id");
+    if (id != null) return id;
+  }
+  return "";
+}
+
+export function send(): i32 {
+  const msg = readOutboundMessage();
+  if (msg == null) return channelDone(1);
+  let phoneNumberId: string | null = isDigits(msg.account) ? msg.account : configValue("phone_number_id");
+  if (phoneNumberId == null || !isDigits(phoneNumberId)) {
+    setError(
+      "cannot send to WhatsApp: account '" + cut(msg.account, 64) +
+        "' is not a phone_number_id (digits) and no config value phone_number_id is granted to plugin 'whatsapp'",
+    );
+    return channelDone(1);
+  }
+  const to = msg.peer.startsWith("+") ? msg.peer.substring(1) : msg.peer;
+  if (!isDigits(to)) {
+    setError("cannot send to WhatsApp: peer '" + cut(msg.peer, 64) + "' is not a WhatsApp id (phone number digits)");
+    return channelDone(1);
+  }
+  if (msg.content.length == 0) {
+    setError("cannot send to WhatsApp: the message is empty");
+    return channelDone(1);
+  }
+  const b = configValue("base_url");
+  let base = b != null ? b : DEFAULT_BASE_URL;
+  while (base.endsWith("/")) base = base.substring(0, base.length - 1);
+  const v = configValue("api_version");
+  const version = v != null ? v : DEFAULT_API_VERSION;
+  const url = base + "/" + version + "/" + phoneNumberId + "/messages";
+  const parts = split(msg.content, MAX_TEXT_CHARS);
+  let first: string | null = null;
+  for (let i = 0; i < parts.length; i++) {
+    // Only the first part quotes the message being answered.
+    const id = post(url, to, parts[i], i == 0 ? msg.replyTo : null);
+    if (id == null) return channelDone(1);
+    if (first == null) first = id;
+  }
+  writeSendReceipt(first != null && first.length > 0 ? first : null);
+  return channelDone(0);
+}
