@@ -1,4 +1,7 @@
-/** Where an inbound message came from, normalized across channels. */
+/**
+ * Where an inbound message came from, normalized across channels. `channel`, `account` and
+ * `peer` make the session key and should be non-empty; `guild` and `team` only select bindings.
+ */
 export interface InboundAddress {
   /** Channel name, e.g. `ws`, `telegram`. */
   channel: string;
@@ -13,8 +16,9 @@ export interface InboundAddress {
 }
 
 /**
- * A binding routes matching messages to an agent. Every selector it sets must equal the
- * message's field; at least one selector must be set.
+ * A binding (`[[bindings]]` in `exoclaw.toml`) routes matching messages to an agent. Every
+ * selector it sets must equal the message's field exactly (case-sensitive, no globs); at least
+ * one selector must be set, each a non-empty string.
  */
 export interface Binding {
   agent: string;
@@ -40,7 +44,11 @@ export interface Route {
   matchedBy: MatchedBy;
 }
 
-/** A router compiled from config: resolution is index lookups, not a scan of all bindings. */
+/**
+ * A router compiled from config by `compileRouter`: resolution is a bounded number of index
+ * lookups (at most 31, one per selector mask in use), not a scan of all bindings.
+ */
 export interface Router {
+  /** The agent, session key and `matchedBy` for one inbound message. Pure; never throws. */
   resolve(address: InboundAddress): Route;
 }

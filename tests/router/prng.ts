@@ -1,0 +1,15 @@
+/**
+ * A seeded PRNG (mulberry32): uniform floats in [0, 1). Property tests use it instead of a
+ * property-testing library (none is a dependency) so every run checks the same cases and a
+ * failure names its seed and case.
+ */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
