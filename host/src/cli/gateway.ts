@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, createProviderSet } from "../agent/index.js";
+import { createChannelService, type ChannelService } from "../channels/index.js";
 import { loadConfig, type ConfigFlags } from "../config/index.js";
 import { startGateway } from "../gateway/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "../plugins/index.js";
@@ -64,13 +65,35 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     ? watchPluginDirs(plugins, config.plugins.userDirs, { logger, approvalsFile: ApprovalStore.pathFor(config.stateDir) })
     : null;
   const t1 = performance.now();
+  // The runtime and the channels service need each other (the `message_send` tool and recovered
+  // turns go out through channels; channels run turns): late-bound through `channels`.
+  let channels: ChannelService | undefined;
   const runtime = new AgentRuntime({
     agents: config.agents,
     providers: createProviderSet(config.providers),
     plugins,
     log,
     logger,
+    outbound: {
+      send: (target, signal) => {
+        if (channels === undefined) return Promise.reject(new Error("channels are not started yet"));
+        return channels.send(target, signal);
+      },
+    },
+    onRecovered: (turn) => channels?.onRecovered(turn),
   });
+  try {
+    channels = createChannelService({ channels: config.channels, plugins, router, runtime, stateDir: config.stateDir, logger });
+  } catch (err) {
+    await runtime.drain(0);
+    await watcher?.close();
+    await plugins.close();
+    await log.close();
+    throw err;
+  }
+  // A channel whose plugin is not loaded is not fatal: the plugin may be hot-loaded later.
+  for (const warning of channels.check()) logger.warn({ reason: warning }, "channel configuration");
+  const channelService = channels;
   let gateway;
   let recoverMs = 0;
   try {
@@ -79,8 +102,19 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     const tRecover = performance.now();
     await runtime.recover();
     recoverMs = performance.now() - tRecover;
-    gateway = await startGateway(config.gateway, { router, runtime, log, plugins, logger, startedAt: 0 });
+    gateway = await startGateway(config.gateway, {
+      router,
+      runtime,
+      log,
+      plugins,
+      logger,
+      startedAt: 0,
+      webhooks: channelService,
+      channels: () => channelService.counters(),
+    });
+    channelService.startPolling();
   } catch (err) {
+    await channelService.stop();
     await runtime.drain(0);
     await watcher?.close();
     await plugins.close();
@@ -96,6 +130,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       transport: gateway.transport,
       plugins: plugins.plugins().map((p) => p.manifest.name),
       tools: plugins.tools().map((t) => t.name),
+      channels: config.channels.map((c) => c.name),
       agent: main.id,
       provider: main.provider,
       model: main.model,
@@ -118,7 +153,11 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     shutdown: () =>
       (done ??= (async () => {
         logger.info({ activeTurns: runtime.activeTurns(), graceMs: config.gateway.shutdownGraceMs }, "shutting down");
+        // Pollers stop first (a poll in flight is admitted), so no new turn starts while draining.
+        await channelService.stop();
         await runtime.drain(config.gateway.shutdownGraceMs);
+        // Replies of the drained turns go out before the plugins close (bounded: a platform may hang).
+        await channelService.idle(Math.min(5000, config.gateway.shutdownGraceMs + 1000));
         await gateway.close();
         await watcher?.close();
         await plugins.close();

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isAbsolute } from "node:path";
 import type { Logger } from "pino";
 import { ReplayedTurnError, type AgentRuntime } from "../agent/runtime.js";
+import type { ChannelCounters } from "../channels/service.js";
 import type { TurnEvent } from "../agent/types.js";
 import { z } from "zod";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
@@ -86,6 +87,8 @@ export interface MethodDeps {
   transport: () => TransportName;
   /** `performance.now()` at process start, ms. */
   startedAt: number;
+  /** Per-channel counters for `status` (received, accepted, refused, answered, ...); absent = no channels. */
+  channels?: () => Record<string, ChannelCounters>;
 }
 
 /**
@@ -101,7 +104,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     return "pong";
   });
 
-  methods.set("status", async (params): Promise<StatusResult> => {
+  methods.set("status", async (params): Promise<StatusResult & { channels?: Record<string, ChannelCounters> }> => {
     parseParams(NoParamsSchema, params);
     const sessions = await deps.runtime.sessionCount();
     return {
@@ -110,6 +113,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       transport: deps.transport(),
       plugins: deps.plugins.list().filter((p) => p.status !== "error").length,
       sessions,
+      ...(deps.channels ? { channels: deps.channels() } : {}),
     };
   });
 

@@ -5,6 +5,7 @@ import { createMethods, type MethodDeps } from "./methods.js";
 import { createRpcHandler } from "./rpc.js";
 import { chooseTransport } from "./transport.js";
 import type { TransportName } from "./types.js";
+import { createWebhookHandler, type WebhookTarget } from "./webhook.js";
 
 /** A gateway that is listening. */
 export interface RunningGateway {
@@ -19,13 +20,18 @@ export interface RunningGateway {
 const hardFrameCap = (maxFrameBytes: number) => Math.max(16 * 1024 * 1024, maxFrameBytes * 4);
 
 /**
- * Starts the HTTP + WebSocket gateway: `GET /health`, JSON-RPC over WebSocket at `/ws`.
+ * Starts the HTTP + WebSocket gateway: `GET /health`, JSON-RPC over WebSocket at `/ws`, and
+ * the channel webhooks at `/webhook/<channel>[/<account>]` when `deps.webhooks` is given.
  * @throws Error when binding off loopback without a token, when `uws` is forced but does not
  *   load, or when the address cannot be bound
  */
 export async function startGateway(
   config: GatewayConfig,
-  deps: Omit<MethodDeps, "transport" | "logger"> & { logger: Logger },
+  deps: Omit<MethodDeps, "transport" | "logger"> & {
+    logger: Logger;
+    /** Serves `/webhook/<channel>[/<account>]` (not behind the token); absent = those paths answer 404. */
+    webhooks?: WebhookTarget;
+  },
 ): Promise<RunningGateway> {
   assertBindAllowed(config.bind, config.token);
   const { transport, fallbackReason } = await chooseTransport(config.transport, config.maxBufferedBytes);
@@ -57,6 +63,7 @@ export async function startGateway(
         rpc.close(conn);
         log.debug({ conn: conn.id, code }, "connection closed");
       },
+      http: deps.webhooks ? createWebhookHandler(deps.webhooks) : undefined,
     },
   );
   let closing: Promise<void> | undefined;

@@ -5,7 +5,12 @@ import {
   NOT_FOUND_BODY,
   UNAUTHORIZED_BODY,
   UPGRADE_REQUIRED_BODY,
+  STATUS_TEXT,
+  tooLargeBody,
   type Connection,
+  type HttpAnswer,
+  type HttpHandler,
+  type HttpRequestHead,
   type ListenOptions,
   type Transport,
   type TransportHandlers,
@@ -37,6 +42,67 @@ interface UserData {
 }
 
 const text = (ab: ArrayBuffer) => Buffer.from(ab).toString("utf8");
+
+/** Headers uWS sets itself; a handler's are dropped. */
+const FRAMING_HEADERS = new Set(["content-length", "transfer-encoding", "connection"]);
+
+/** Writes a whole answer; call corked (synchronously in the route handler, or inside `res.cork`). */
+function writeAnswer(res: UWS.HttpResponse, a: HttpAnswer, close = false): void {
+  res.writeStatus(`${a.status} ${STATUS_TEXT[a.status] ?? ""}`.trimEnd());
+  for (const [k, v] of Object.entries(a.headers)) if (!FRAMING_HEADERS.has(k.toLowerCase())) res.writeHeader(k, v);
+  res.end(typeof a.body === "string" ? a.body : a.body, close);
+}
+
+/**
+ * Serves one request through the HTTP handler. Everything needed from `req` is read before
+ * returning (uWS invalidates it then); each body chunk is copied (its ArrayBuffer is reused
+ * after the callback); the answer is written corked, unless the client went away meanwhile.
+ */
+function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpRequest): void {
+  const headers: Record<string, string> = {};
+  req.forEach((k, v) => {
+    headers[k] = k in headers ? `${headers[k]}, ${v}` : v;
+  });
+  const head: HttpRequestHead = {
+    method: req.getMethod().toUpperCase(),
+    path: req.getUrl(),
+    query: req.getQuery() ?? "",
+    headers,
+    remoteAddress: text(res.getRemoteAddressAsText()),
+  };
+  const route = http.route(head);
+  if (route === null) {
+    res.writeStatus("404 Not Found").writeHeader("content-type", "application/json").end(NOT_FOUND_BODY);
+    return;
+  }
+  if ("status" in route) return writeAnswer(res, route);
+  const limit = route.maxBodyBytes;
+  const tooLarge: HttpAnswer = { status: 413, headers: { "content-type": "application/json" }, body: tooLargeBody(limit) };
+  if (Number(headers["content-length"]) > limit) return writeAnswer(res, tooLarge, true);
+  let aborted = false;
+  let done = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.onData((chunk, isLast) => {
+    if (done) return;
+    size += chunk.byteLength;
+    if (size > limit) {
+      done = true;
+      chunks.length = 0;
+      res.cork(() => writeAnswer(res, tooLarge, true));
+      return;
+    }
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (!isLast) return;
+    done = true;
+    void http.handle(head, Buffer.concat(chunks)).then((a) => {
+      if (!aborted) res.cork(() => writeAnswer(res, a));
+    });
+  });
+}
 
 /**
  * The uWebSockets.js transport. uWS invalidates request headers after the handler returns and
@@ -117,7 +183,8 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
       app.any("/ws", (res) => {
         res.writeStatus("426 Upgrade Required").writeHeader("content-type", "application/json").end(UPGRADE_REQUIRED_BODY);
       });
-      app.any("/*", (res) => {
+      app.any("/*", (res, req) => {
+        if (handlers.http) return serveHttp(handlers.http, res, req);
         res.writeStatus("404 Not Found").writeHeader("content-type", "application/json").end(NOT_FOUND_BODY);
       });
       return new Promise((resolve, reject) => {

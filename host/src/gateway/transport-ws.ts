@@ -6,7 +6,12 @@ import {
   NOT_FOUND_BODY,
   UNAUTHORIZED_BODY,
   UPGRADE_REQUIRED_BODY,
+  STATUS_TEXT,
+  tooLargeBody,
   type Connection,
+  type HttpAnswer,
+  type HttpHandler,
+  type HttpRequestHead,
   type ListenOptions,
   type Transport,
   type TransportHandlers,
@@ -29,6 +34,61 @@ function refuseUpgrade(socket: Duplex, status: string, body: string): void {
   socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
+/** Headers the transport sets itself; a handler's are dropped. */
+const FRAMING_HEADERS = new Set(["content-length", "transfer-encoding", "connection"]);
+
+function sendAnswer(res: ServerResponse, a: HttpAnswer, close = false): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = typeof a.body === "string" ? Buffer.from(a.body, "utf8") : a.body;
+  const headers: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(a.headers)) if (!FRAMING_HEADERS.has(k.toLowerCase())) headers[k] = v;
+  headers["content-length"] = body.byteLength;
+  if (close) headers.connection = "close";
+  res.writeHead(a.status, STATUS_TEXT[a.status], headers);
+  res.end(body);
+}
+
+/**
+ * Serves one request through the HTTP handler: head first, then the body up to the route's
+ * limit (413 and the connection closed past it), then the handler's answer.
+ */
+function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const k = req.rawHeaders[i]!.toLowerCase();
+    const v = req.rawHeaders[i + 1]!;
+    headers[k] = k in headers ? `${headers[k]}, ${v}` : v;
+  }
+  const head: HttpRequestHead = { method: (req.method ?? "GET").toUpperCase(), path, query, headers, remoteAddress: req.socket.remoteAddress ?? "" };
+  const route = http.route(head);
+  if (route === null) return answer(res, 404, NOT_FOUND_BODY);
+  if ("status" in route) return sendAnswer(res, route);
+  const limit = route.maxBodyBytes;
+  const tooLarge = () => {
+    req.removeAllListeners("data");
+    req.resume();
+    sendAnswer(res, { status: 413, headers: { "content-type": "application/json" }, body: tooLargeBody(limit) }, true);
+  };
+  if (Number(headers["content-length"]) > limit) return tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  req.on("data", (c: Buffer) => {
+    size += c.length;
+    if (size > limit) {
+      over = true;
+      chunks.length = 0;
+      return tooLarge();
+    }
+    chunks.push(c);
+  });
+  req.on("error", () => {});
+  req.on("end", () => {
+    if (over) return;
+    void http.handle(head, Buffer.concat(chunks)).then((a) => sendAnswer(res, a));
+  });
+}
+
 /** The pure-JavaScript transport: `node:http` + the `ws` package. Used where uWebSockets.js does not load. */
 export function createWsTransport(): Transport {
   const server = createServer();
@@ -41,9 +101,10 @@ export function createWsTransport(): Transport {
       const ws = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false });
       wss = ws;
       server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-        const { path } = splitUrl(req.url ?? "/");
+        const { path, query } = splitUrl(req.url ?? "/");
         if (path === "/health" && (req.method === "GET" || req.method === "HEAD")) answer(res, 200, HEALTH_BODY);
         else if (path === "/ws") answer(res, 426, UPGRADE_REQUIRED_BODY);
+        else if (handlers.http) serveHttp(handlers.http, req, res, path, query);
         else answer(res, 404, NOT_FOUND_BODY);
       });
       server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {

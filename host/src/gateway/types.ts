@@ -25,6 +25,52 @@ export interface UpgradeRequest {
   query: string;
 }
 
+/** An HTTP request's head, read before its body (uWS invalidates the request object after the handler's first await). */
+export interface HttpRequestHead {
+  /** Upper-case. */
+  method: string;
+  /** The raw (still percent-encoded) path, without the query string. */
+  path: string;
+  /** The raw query string, without `?`. */
+  query: string;
+  /** Lower-case names; a repeated header's values joined with `, `. */
+  headers: Record<string, string>;
+  remoteAddress: string;
+}
+
+/** An HTTP answer a handler gives. */
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  /** Bytes, or UTF-8 text. */
+  body: Uint8Array | string;
+}
+
+/**
+ * Serves plain HTTP routes beside `/health` and `/ws` (the channel webhooks). Not behind the
+ * gateway token: each route authenticates its own callers (webhook signatures).
+ */
+export interface HttpHandler {
+  /**
+   * Decides, from the head alone, whether to read the body: the largest body accepted, bytes
+   * (a larger one gets 413 while it streams in), or an immediate answer (404, 400, ...).
+   * Null: not a route of this handler (404).
+   */
+  route(head: HttpRequestHead): { maxBodyBytes: number } | HttpAnswer | null;
+  /** Answers a request whose body was read completely. Must not throw. */
+  handle(head: HttpRequestHead, body: Uint8Array): Promise<HttpAnswer>;
+}
+
+/** Status line text of the statuses the gateway answers (uWS needs the full status line). */
+export const STATUS_TEXT: Record<number, string> = {
+  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+  404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
+  429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
+
+/** `413` answer body for a request body over the route's limit. */
+export const tooLargeBody = (limit: number): string => JSON.stringify({ error: `request body larger than ${limit} bytes` });
+
 /** Callbacks a transport drives. They must not throw. */
 export interface TransportHandlers {
   /** Decides whether an upgrade is allowed; a refusal answers HTTP 401. */
@@ -33,6 +79,8 @@ export interface TransportHandlers {
   /** A complete message. `data` is a private copy the handler may keep. */
   message(conn: Connection, data: Uint8Array, isBinary: boolean): void;
   close(conn: Connection, code: number): void;
+  /** Plain HTTP routes (webhooks); absent = every other path answers 404. */
+  http?: HttpHandler;
 }
 
 /** Listener options. */

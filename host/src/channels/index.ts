@@ -1,0 +1,17 @@
+// Public API of the channels service: webhooks and polls in, agent replies out, via channel plugins.
+export { AllowlistError, compileAllowlist } from "./allowlist.js";
+export type { Allowlist, AllowSubject } from "./allowlist.js";
+export { createChannelService, failureReply } from "./service.js";
+export type {
+  ChannelCounters,
+  ChannelOutboundTarget,
+  ChannelPlugins,
+  ChannelRuntime,
+  ChannelService,
+  ChannelServiceOptions,
+  HttpAnswer,
+  RecoveredChannelTurn,
+  WebhookHttpRequest,
+} from "./service.js";
+export { cursorPath, readCursor, writeCursor } from "./cursor.js";
+export { limitViolation, normalizeInbound } from "./messages.js";

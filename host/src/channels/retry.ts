@@ -1,0 +1,43 @@
+/** Retrying outbound sends: platforms have transient failures (rate limits, 5xx, timeouts). */
+
+/** Waits before each retry of a failed send, ms: three retries, then give up. */
+export const SEND_BACKOFF_MS: readonly number[] = [200, 800, 2000];
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs `attempt` until it succeeds, waiting `backoffMs[i]` before retry i+1.
+ * @param onRetry told about each failure that will be retried (for logs)
+ * @returns the first success
+ * @throws the last failure when every attempt failed, or the signal's reason when aborted
+ */
+export async function withRetry<T>(
+  attempt: () => Promise<T>,
+  backoffMs: readonly number[] = SEND_BACKOFF_MS,
+  onRetry?: (err: unknown, attemptNo: number) => void,
+  signal?: AbortSignal,
+): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (signal?.aborted || i >= backoffMs.length) throw err;
+      onRetry?.(err, i + 1);
+      await sleep(backoffMs[i]!, signal);
+    }
+  }
+}

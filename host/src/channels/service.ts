@@ -1,0 +1,531 @@
+/**
+ * The channels service: from a platform's webhook (or poll) to the right agent and session,
+ * and the agent's reply back to the platform, through the channel's plugin.
+ *
+ * Inbound, per message: shape check -> allowlist -> limits -> router -> `runtime.run` with the
+ * idempotency key `channel:<channel>:<account>:<platformMessageId>`. The platform gets its HTTP
+ * answer only once every message of the request is journaled or refused (a crash after the
+ * answer loses nothing: recovery re-runs journaled turns); if journaling fails it gets 503 and
+ * redelivers, and the key makes the redelivery answer once.
+ *
+ * Outbound: a turn's reply goes out through the plugin's `send` (retried 3 times); a replayed or
+ * merged result is never sent again.
+ */
+import type { InboundAddress, Route } from "../router/types.js";
+import type { ChannelConfig } from "../config/types.js";
+import type { ChannelExport, ChannelPluginInfo } from "../plugins/types.js";
+import { compileAllowlist, type Allowlist } from "./allowlist.js";
+import { cursorPath } from "./cursor.js";
+import { checkParseResult, limitViolation, normalizeInbound, turnContent } from "./messages.js";
+import { Poller } from "./poller.js";
+import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
+import type { InboundMessage, OutboundMessage, SendReceipt, WebhookResponse } from "./types.js";
+
+/** An inbound HTTP request for `/webhook/<channel>[/<account>][<path>]`, names already decoded and checked. */
+export interface WebhookHttpRequest {
+  channel: string;
+  /** `default` when the URL has none. */
+  account: string;
+  /** Upper-case. */
+  method: string;
+  /** The rest of the path after the account, usually empty. */
+  path: string;
+  /** Raw query string without `?`. */
+  query: string;
+  /** Lower-case names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  body: Uint8Array;
+  remoteAddress: string;
+}
+
+/** An HTTP answer: status, headers, body (bytes or UTF-8 text). */
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array | string;
+}
+
+/** Per-channel counters (the `status` method shows them). */
+export interface ChannelCounters {
+  /** Messages the plugin produced (well-formed or not). */
+  received: number;
+  /** Messages journaled for a turn (including redeliveries answered by their first turn). */
+  accepted: number;
+  /** Messages dropped: strangers, over the limits, malformed, or refused by the runtime. */
+  refused: number;
+  /** Of `refused`: messages the plugin produced with a bad shape. */
+  malformed: number;
+  /** Replies delivered to the platform. */
+  answered: number;
+  /** Outbound sends that failed after every retry. */
+  sendFailures: number;
+  /** Webhook requests the plugin answered 401 (bad signature). */
+  badSignature: number;
+}
+
+/** The channel plugin calls the service needs (PluginHost implements them). */
+export interface ChannelPlugins {
+  channelPlugins(): ChannelPluginInfo[];
+  callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown>;
+}
+
+/** A turn request as channels make it (the runtime's TurnRequest with the channel fields). */
+export interface ChannelTurnRequest {
+  agentId: string;
+  sessionKey: string;
+  content: string;
+  channel: string;
+  account: string;
+  peer: string;
+  idempotencyKey: string;
+  thread?: string;
+  platformMessageId?: string;
+}
+
+/** The parts of a TurnResult channels use. */
+export interface ChannelTurnResult {
+  text: string;
+  runId: string;
+  /** Answer to a repeated idempotency key: the reply was already sent. */
+  replayed?: true;
+  /** Folded into a later turn (queue mode collect): that turn's own message gets the reply. */
+  merged?: true;
+}
+
+/** The runtime API channels use (AgentRuntime implements it; see host/src/agent). */
+export interface ChannelRuntime {
+  /**
+   * Runs (or queues) a turn. `hooks.onAccepted` fires once the message is journaled; a
+   * rejection before it means the message was not journaled.
+   */
+  run(request: ChannelTurnRequest, emit: (ev: unknown) => void, signal: AbortSignal | undefined, hooks: { onAccepted?: (runId: string) => void }): Promise<ChannelTurnResult>;
+}
+
+/** A turn that crash recovery settled (the runtime's RecoveredTurn). */
+export interface RecoveredChannelTurn {
+  sessionKey: string;
+  agentId: string;
+  runId: string;
+  channel: string;
+  account: string;
+  peer: string;
+  thread?: string;
+  platformMessageId?: string;
+  result?: ChannelTurnResult;
+  error?: { code: number; message: string };
+}
+
+/** A message sent on an agent's own initiative (the runtime's OutboundTarget). */
+export interface ChannelOutboundTarget {
+  channel: string;
+  account: string;
+  peer: string;
+  thread?: string;
+  content: string;
+}
+
+/** Log sink (pino's Logger fits). */
+export interface ChannelLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Options of {@link createChannelService}. */
+export interface ChannelServiceOptions {
+  channels: ChannelConfig[];
+  plugins: ChannelPlugins;
+  router: { resolve(address: InboundAddress): Route };
+  runtime: ChannelRuntime;
+  /** Poll cursors live under `<stateDir>/channels/`. */
+  stateDir: string;
+  logger: ChannelLogger;
+  /** Waits before each send retry, ms; default 200, 800, 2000 (tests shorten it). */
+  sendBackoffMs?: readonly number[];
+}
+
+/** The running service. */
+export interface ChannelService {
+  /** Answers one webhook request (never throws; failures become 4xx/5xx answers). */
+  handleWebhook(req: WebhookHttpRequest): Promise<HttpAnswer>;
+  /** Largest webhook body of `channel`, bytes; undefined when no such channel is configured. */
+  maxBodyBytes(channel: string): number | undefined;
+  /**
+   * Sends an agent-initiated message (the runtime's OutboundSender, `message_send` tool).
+   * @throws Error naming the channel when it is not configured or its plugin is not loaded, or
+   *   the plugin's error after the retries
+   */
+  send(target: ChannelOutboundTarget, signal?: AbortSignal): Promise<{ platformMessageId?: string }>;
+  /** Delivers the reply (or failure notice) of a turn crash recovery settled; ignores channels it does not serve. */
+  onRecovered(turn: RecoveredChannelTurn): void;
+  /** Warnings about the configuration against the loaded plugins (channel whose plugin is not loaded, poll without a `poll` export). */
+  check(): string[];
+  /** Starts one poll loop per configured account of every channel with `poll`. Idempotent. */
+  startPolling(): void;
+  /** Ends the poll loops and waits for polls in flight (their messages are processed first). */
+  stop(): Promise<void>;
+  /** Waits until no reply is being delivered, at most `timeoutMs`. */
+  idle(timeoutMs: number): Promise<void>;
+  /** Counters by channel name, in config order. */
+  counters(): Record<string, ChannelCounters>;
+}
+
+/** What happened to one message on the way in. */
+export type Admission =
+  | { kind: "accepted" }
+  | { kind: "refused" }
+  /** Not journaled for a reason that may pass (store failure, session busy, shutting down): the platform should redeliver. */
+  | { kind: "retry"; reason: string };
+
+/** A configured channel with its compiled allowlist and counters. */
+interface Channel {
+  config: ChannelConfig;
+  allow: Allowlist;
+  counters: ChannelCounters;
+}
+
+const JSON_HEADERS = { "content-type": "application/json" };
+
+function jsonAnswer(status: number, error: string): HttpAnswer {
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** RpcError-like codes of runtime refusals that may pass if the platform redelivers later. */
+const RETRYABLE_CODES = new Set([-32004 /* session busy / queue full */, -32005 /* shutting down */]);
+
+/** Headers a plugin may not set: the host frames the HTTP answer itself. */
+const HOP_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "date"]);
+
+/** The failure notice a peer gets when its message could not be answered (no stack, one line, bounded). */
+export function failureReply(message: string): string {
+  const line = message.split("\n")[0]!.slice(0, 300);
+  return `Sorry, your message could not be answered: ${line}`;
+}
+
+/**
+ * Builds the channels service.
+ * @throws AllowlistError naming the channel and entry for a malformed `allow` entry
+ */
+export function createChannelService(options: ChannelServiceOptions): ChannelService {
+  const { plugins, router, runtime, logger } = options;
+  const backoff = options.sendBackoffMs ?? SEND_BACKOFF_MS;
+  const channels = new Map<string, Channel>();
+  for (const config of options.channels) {
+    channels.set(config.name, {
+      config,
+      allow: compileAllowlist(config.allow, config.name),
+      counters: { received: 0, accepted: 0, refused: 0, malformed: 0, answered: 0, sendFailures: 0, badSignature: 0 },
+    });
+  }
+  /** Replies being delivered (including their retries). */
+  const deliveries = new Set<Promise<void>>();
+  /** Idempotency keys of refused messages, so a redelivery is not refused (and answered) twice. Bounded. */
+  const refusedKeys = new Set<string>();
+  const pollers: Poller[] = [];
+  let polling = false;
+
+  const pluginInfo = (ch: Channel): ChannelPluginInfo | undefined => plugins.channelPlugins().find((p) => p.name === ch.config.plugin);
+
+  function track(p: Promise<void>): void {
+    deliveries.add(p);
+    void p.finally(() => deliveries.delete(p));
+  }
+
+  function rememberRefused(key: string): boolean {
+    if (refusedKeys.has(key)) return false;
+    refusedKeys.add(key);
+    if (refusedKeys.size > 4096) refusedKeys.delete(refusedKeys.values().next().value!);
+    return true;
+  }
+
+  /** Calls the plugin's `send` with retries. @throws the last error */
+  async function sendVia(ch: Channel, message: OutboundMessage, signal?: AbortSignal): Promise<SendReceipt> {
+    const out = await withRetry(
+      () => plugins.callChannel(ch.config.plugin, "send", message, signal),
+      backoff,
+      (err, n) => logger.warn({ channel: ch.config.name, account: message.account, peer: message.peer, attempt: n, error: errorMessage(err) }, "channel send failed; retrying"),
+      signal,
+    );
+    const id = (out as Record<string, unknown>).platformMessageId;
+    return typeof id === "string" && id.length > 0 ? { platformMessageId: id } : {};
+  }
+
+  /** Sends in the background (tracked for `idle`); a final failure is logged and counted. */
+  function deliver(ch: Channel, message: OutboundMessage, what: "reply" | "refusal" | "failure notice"): void {
+    track(
+      sendVia(ch, message).then(
+        () => {
+          if (what === "reply") ch.counters.answered++;
+          logger.debug({ channel: ch.config.name, account: message.account, peer: message.peer, what }, "channel message sent");
+        },
+        (err: unknown) => {
+          ch.counters.sendFailures++;
+          logger.error(
+            { channel: ch.config.name, plugin: ch.config.plugin, account: message.account, peer: message.peer, what, attempts: backoff.length + 1, error: errorMessage(err) },
+            "channel send failed; giving up",
+          );
+        },
+      ),
+    );
+  }
+
+  /** What a settled turn sends: its reply, a failure notice, or nothing. */
+  function settle(ch: Channel, to: { account: string; peer: string; thread?: string; replyTo?: string }, result: ChannelTurnResult | undefined, error: { name?: string; code?: number; message: string } | undefined): void {
+    if (result !== undefined) {
+      if (result.replayed || result.merged || result.text.length === 0) return;
+      deliver(ch, { account: to.account, peer: to.peer, thread: to.thread, content: result.text, replyTo: to.replyTo }, "reply");
+      return;
+    }
+    if (error === undefined || error.name === "InterruptedTurnError" || error.name === "ReplayedTurnError") return;
+    logger.warn({ channel: ch.config.name, account: to.account, peer: to.peer, code: error.code, error: error.message }, "channel turn failed; telling the peer");
+    deliver(ch, { account: to.account, peer: to.peer, thread: to.thread, content: failureReply(error.message), replyTo: to.replyTo }, "failure notice");
+  }
+
+  /**
+   * Takes one message from the plugin to a journaled turn (or a refusal). Resolves once it is
+   * journaled or refused; the reply is delivered later, when the turn ends.
+   */
+  async function admit(ch: Channel, account: string, raw: unknown, source: string): Promise<Admission> {
+    const name = ch.config.name;
+    ch.counters.received++;
+    const msg = normalizeInbound(raw, account);
+    if (typeof msg === "string") {
+      ch.counters.refused++;
+      ch.counters.malformed++;
+      logger.warn({ channel: name, account, plugin: ch.config.plugin, source, reason: msg }, "malformed message from channel plugin; skipped");
+      return { kind: "refused" };
+    }
+    const key = `channel:${name}:${msg.account}:${msg.platformMessageId}`;
+    const to = { account: msg.account!, peer: msg.peer, thread: msg.thread, replyTo: msg.platformMessageId };
+    if (!ch.allow({ peer: msg.peer, guild: msg.guild, team: msg.team })) {
+      ch.counters.refused++;
+      logger.warn({ channel: name, account: msg.account, peer: msg.peer, guild: msg.guild, team: msg.team, source }, "message from a peer not in the channel allowlist; dropped");
+      if (ch.config.refusal !== undefined && rememberRefused(key)) deliver(ch, { ...to, content: ch.config.refusal }, "refusal");
+      return { kind: "refused" };
+    }
+    const over = limitViolation(msg, ch.config);
+    if (over !== null) {
+      ch.counters.refused++;
+      logger.warn({ channel: name, account: msg.account, peer: msg.peer, bytes: Buffer.byteLength(msg.content), attachments: msg.attachments.length, source }, "message over the channel limits; refused");
+      if (rememberRefused(key)) deliver(ch, { ...to, content: over }, "refusal");
+      return { kind: "refused" };
+    }
+    if (msg.content.length === 0 && msg.attachments.length === 0) {
+      ch.counters.refused++;
+      logger.info({ channel: name, account: msg.account, peer: msg.peer, source }, "message without content or attachments; skipped");
+      return { kind: "refused" };
+    }
+    let route: Route;
+    try {
+      route = router.resolve({ channel: name, account: msg.account!, peer: msg.peer, guild: msg.guild, team: msg.team });
+    } catch (err) {
+      ch.counters.refused++;
+      logger.error({ channel: name, account: msg.account, peer: msg.peer, error: errorMessage(err) }, "cannot route channel message; dropped");
+      return { kind: "refused" };
+    }
+    const request: ChannelTurnRequest = {
+      agentId: route.agentId,
+      sessionKey: route.sessionKey,
+      content: turnContent(msg),
+      channel: name,
+      account: msg.account!,
+      peer: msg.peer,
+      idempotencyKey: key,
+      thread: msg.thread,
+      platformMessageId: msg.platformMessageId,
+    };
+    let accept!: () => void;
+    let notAccepted!: (err: unknown) => void;
+    let accepted = false;
+    const acceptance = new Promise<void>((resolve, reject) => {
+      accept = () => ((accepted = true), resolve());
+      notAccepted = reject;
+    });
+    let turn: Promise<ChannelTurnResult>;
+    try {
+      turn = runtime.run(request, () => {}, undefined, { onAccepted: () => accept() });
+    } catch (err) {
+      turn = Promise.reject(err);
+    }
+    turn.then(
+      // A settled turn was journaled, even if the hook was not called.
+      () => accept(),
+      (err: unknown) => (accepted ? undefined : notAccepted(err)),
+    );
+    try {
+      await acceptance;
+    } catch (err) {
+      const e = err as { name?: string; code?: number };
+      if (e.name === "ReplayedTurnError") {
+        ch.counters.accepted++; // a redelivery of a message whose turn already failed (and was answered)
+        return { kind: "accepted" };
+      }
+      if (typeof e.code !== "number" || RETRYABLE_CODES.has(e.code)) {
+        logger.warn({ channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) }, "channel message not journaled; the platform should redeliver");
+        return { kind: "retry", reason: errorMessage(err) };
+      }
+      ch.counters.refused++;
+      logger.error({ channel: name, account: msg.account, peer: msg.peer, code: e.code, error: errorMessage(err) }, "channel message refused by the runtime");
+      settle(ch, to, undefined, { name: e.name, code: e.code, message: errorMessage(err) });
+      return { kind: "refused" };
+    }
+    ch.counters.accepted++;
+    logger.info({ channel: name, account: msg.account, peer: msg.peer, agent: route.agentId, matchedBy: route.matchedBy, sessionKey: route.sessionKey, source }, "channel message accepted");
+    track(
+      turn.then(
+        (result) => settle(ch, to, result, undefined),
+        (err: unknown) => {
+          const e = err as { name?: string; code?: number };
+          settle(ch, to, undefined, { name: e.name, code: e.code, message: errorMessage(err) });
+        },
+      ),
+    );
+    return { kind: "accepted" };
+  }
+
+  /** Admits messages in order (one session's messages keep their order); stops nothing on a failure. */
+  async function admitAll(ch: Channel, account: string, messages: unknown[], source: string): Promise<Admission[]> {
+    const out: Admission[] = [];
+    for (const m of messages) out.push(await admit(ch, account, m, source));
+    return out;
+  }
+
+  function toAnswer(response: WebhookResponse): HttpAnswer {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(response.headers ?? {})) if (!HOP_HEADERS.has(k)) headers[k] = v;
+    return { status: response.status, headers, body: response.body ?? "" };
+  }
+
+  async function handleWebhook(req: WebhookHttpRequest): Promise<HttpAnswer> {
+    const ch = channels.get(req.channel);
+    if (ch === undefined) return jsonAnswer(404, `unknown channel "${req.channel}"`);
+    if (pluginInfo(ch) === undefined) {
+      logger.warn({ channel: ch.config.name, plugin: ch.config.plugin }, "webhook for a channel whose plugin is not loaded");
+      return jsonAnswer(503, `channel "${ch.config.name}": its plugin "${ch.config.plugin}" is not loaded`);
+    }
+    let output: unknown;
+    try {
+      output = await plugins.callChannel(ch.config.plugin, "parse", {
+        channel: req.channel,
+        account: req.account,
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: req.body,
+      });
+    } catch (err) {
+      logger.error({ channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) }, "channel plugin failed to parse a webhook");
+      return jsonAnswer(500, `channel "${ch.config.name}": the plugin failed to parse the request`);
+    }
+    const parsed = checkParseResult(output);
+    if (typeof parsed === "string") {
+      logger.error({ channel: ch.config.name, plugin: ch.config.plugin, reason: parsed }, "channel plugin returned a malformed parse result");
+      return jsonAnswer(500, `channel "${ch.config.name}": the plugin returned a malformed result`);
+    }
+    if (parsed.response.status === 401) {
+      ch.counters.badSignature++;
+      logger.warn({ channel: ch.config.name, account: req.account, remote: req.remoteAddress }, "webhook refused by the channel plugin (bad signature); ignored");
+      return toAnswer(parsed.response);
+    }
+    const admissions = await admitAll(ch, req.account, parsed.messages, "webhook");
+    const retry = admissions.find((a): a is Extract<Admission, { kind: "retry" }> => a.kind === "retry");
+    if (retry !== undefined) return jsonAnswer(503, `could not accept every message now (${retry.reason}); redeliver later`);
+    return toAnswer(parsed.response);
+  }
+
+  async function send(target: ChannelOutboundTarget, signal?: AbortSignal): Promise<{ platformMessageId?: string }> {
+    const ch = channels.get(target.channel);
+    if (ch === undefined) {
+      throw new Error(`unknown channel "${target.channel}" (configured channels: ${[...channels.keys()].join(", ") || "none"})`);
+    }
+    if (pluginInfo(ch) === undefined) throw new Error(`channel "${target.channel}": its plugin "${ch.config.plugin}" is not loaded`);
+    try {
+      const receipt = await sendVia(ch, { account: target.account, peer: target.peer, thread: target.thread, content: target.content }, signal);
+      ch.counters.answered++;
+      return receipt;
+    } catch (err) {
+      if (!signal?.aborted) ch.counters.sendFailures++;
+      throw err;
+    }
+  }
+
+  function onRecovered(turn: RecoveredChannelTurn): void {
+    const ch = channels.get(turn.channel);
+    if (ch === undefined) return; // `ws` and channels no longer configured: nobody to tell
+    settle(
+      ch,
+      { account: turn.account, peer: turn.peer, thread: turn.thread, replyTo: turn.platformMessageId },
+      turn.result,
+      turn.error ? { code: turn.error.code, message: turn.error.message } : undefined,
+    );
+  }
+
+  function check(): string[] {
+    const warnings: string[] = [];
+    for (const ch of channels.values()) {
+      const info = pluginInfo(ch);
+      if (info === undefined) {
+        warnings.push(`channel "${ch.config.name}": plugin "${ch.config.plugin}" is not loaded (webhooks answer 503 until it is)`);
+      } else if (ch.config.poll !== undefined && !info.exports.poll) {
+        warnings.push(`channel "${ch.config.name}": poll is configured but plugin "${ch.config.plugin}" does not export "poll"`);
+      }
+      if (ch.config.allow.length === 0) warnings.push(`channel "${ch.config.name}": the allowlist is empty, so every message is refused`);
+    }
+    return warnings;
+  }
+
+  function startPolling(): void {
+    if (polling) return;
+    polling = true;
+    for (const ch of channels.values()) {
+      const poll = ch.config.poll;
+      if (poll === undefined) continue;
+      for (const account of poll.accounts) {
+        const poller = new Poller({
+          channel: ch.config.name,
+          account,
+          intervalMs: poll.intervalMs,
+          cursorFile: cursorPath(options.stateDir, ch.config.name, account),
+          logger,
+          ready: () => pluginInfo(ch)?.exports.poll === true,
+          poll: (cursor, signal) => plugins.callChannel(ch.config.plugin, "poll", { account, cursor }, signal),
+          admit: (messages) => admitAll(ch, account, messages, "poll"),
+        });
+        pollers.push(poller);
+        poller.start();
+      }
+    }
+  }
+
+  return {
+    handleWebhook: async (req) => {
+      try {
+        return await handleWebhook(req);
+      } catch (err) {
+        logger.error({ channel: req.channel, error: errorMessage(err) }, "webhook handling failed");
+        return jsonAnswer(500, "internal error");
+      }
+    },
+    maxBodyBytes: (channel) => channels.get(channel)?.config.maxBodyBytes,
+    send,
+    onRecovered,
+    check,
+    startPolling,
+    async stop() {
+      await Promise.all(pollers.map((p) => p.stop()));
+    },
+    async idle(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (deliveries.size > 0 && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled([...deliveries]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
+      }
+    },
+    counters: () => Object.fromEntries([...channels.values()].map((c) => [c.config.name, { ...c.counters }])),
+  };
+}
