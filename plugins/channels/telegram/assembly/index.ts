@@ -1,0 +1,297 @@
+// Telegram channel (Telegram Bot API, https://core.telegram.org/bots/api).
+//
+// parse: a webhook POST carrying one `Update`. The header X-Telegram-Bot-Api-Secret-Token must
+//   equal the secret TELEGRAM_SECRET_TOKEN (host-side secret_equals), else 401 and no messages.
+//   `message`, `edited_message`, `channel_post` and `edited_channel_post` become one message;
+//   other updates (callback queries, member changes, ...) and messages with neither text nor an
+//   attachment are acknowledged with 200 and no messages.
+// poll: getUpdates with offset = cursor (the last update_id + 1), timeout 0; the new cursor is
+//   the highest update_id + 1 (unchanged when there is nothing new).
+// send: sendMessage {chat_id, text, message_thread_id?, reply_parameters?}; text over 4096
+//   characters is split into several messages; the receipt id is "<chat_id>:<message_id>" of
+//   the first one.
+//
+// Mapping: peer = chat.id (decimal string); peerKind from chat.type (private -> direct, group and
+// supergroup -> group, channel -> channel); sender = from.id (else sender_chat.id); thread =
+// message_thread_id; content = text, else caption; attachments from photo (largest size),
+// document, audio, video, voice, video_note, animation, sticker (kind, ref = file_id, size =
+// file_size, mime = mime_type, name = file_name).
+// platformMessageId = "<chat.id>:<message_id>" — stable across webhook redeliveries and getUpdates
+// repeats, and the same for a message whether it came by webhook or poll. An edit is a new
+// message to answer: "<chat.id>:<message_id>:edit:<edit_date>".
+import {
+  Attachment, channelDone, channelError, hostConfigGet, httpRequest, HttpResponse, InboundMessage, parseJson,
+  PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readWebhookRequest, secretEquals, toJson,
+  utf8Bytes, Value, writeJsonParseResult, writePollResult, writeSendReceipt,
+} from "@exoclaw/plugin-sdk/assembly";
+
+const DEFAULT_BASE_URL = "https://api.telegram.org";
+const SECRET_HEADER = "x-telegram-bot-api-secret-token";
+/** Longest text of one sendMessage (Telegram counts UTF-16 code units after entity parsing). */
+const MAX_TEXT = 4096;
+/** getUpdates batch size (Telegram's maximum is 100). */
+const POLL_LIMIT = 100;
+
+// ---- JSON helpers ---------------------------------------------------------------------------------
+
+function str(v: Value | null, key: string): string | null {
+  if (v == null) return null;
+  const f = v.get(key);
+  return f != null && f.isString() ? f.strValue : null;
+}
+
+/** An integer field as its decimal text (Telegram ids exceed 32 bits), null if absent. */
+function intText(v: Value | null, key: string): string | null {
+  if (v == null) return null;
+  const f = v.get(key);
+  if (f == null) return null;
+  if (f.isInt()) return f.intValue.toString();
+  if (f.isFloat() && Math.floor(f.floatValue) == f.floatValue && Math.abs(f.floatValue) < 9007199254740992.0) {
+    return (<i64>f.floatValue).toString();
+  }
+  return null;
+}
+
+function intOr(v: Value | null, key: string, dflt: i64): i64 {
+  if (v == null) return dflt;
+  const f = v.get(key);
+  return f != null && f.isNumber() ? <i64>f.asNumber() : dflt;
+}
+
+function obj(v: Value | null, key: string): Value | null {
+  if (v == null) return null;
+  const f = v.get(key);
+  return f != null && f.isMap() ? f : null;
+}
+
+// ---- Update -> InboundMessage ---------------------------------------------------------------------
+
+function attachment(kind: string, file: Value): Attachment {
+  const a = new Attachment(kind).withRef(str(file, "file_id")).withName(str(file, "file_name")).withMime(str(file, "mime_type"));
+  const size = intOr(file, "file_size", -1);
+  if (size >= 0) a.withSize(size);
+  return a;
+}
+
+const FILE_KINDS = ["document", "audio", "video", "voice", "video_note", "animation", "sticker"];
+const FILE_NAMES = ["file", "audio", "video", "audio", "video", "video", "sticker"];
+
+/**
+ * The message of an Update, or null when the update carries none we answer (no chat or ids, or
+ * neither text, caption nor attachment).
+ */
+function fromUpdate(update: Value): InboundMessage | null {
+  let msg = obj(update, "message");
+  let edited = false;
+  if (msg == null) msg = obj(update, "channel_post");
+  if (msg == null) {
+    msg = obj(update, "edited_message");
+    edited = msg != null;
+  }
+  if (msg == null) {
+    msg = obj(update, "edited_channel_post");
+    edited = msg != null;
+  }
+  if (msg == null) return null;
+  const chat = obj(msg, "chat");
+  const chatId = intText(chat, "id");
+  const messageId = intText(msg, "message_id");
+  if (chat == null || chatId == null || messageId == null) return null;
+
+  let content = str(msg, "text");
+  if (content == null) content = str(msg, "caption");
+  const atts = new Array<Attachment>();
+  const photo = msg.get("photo");
+  if (photo != null && photo.isArray() && photo.length > 0) {
+    // PhotoSize[] lists the sizes smallest first; the largest is the one worth fetching.
+    const largest = photo.at(photo.length - 1);
+    if (largest.isMap()) atts.push(attachment("image", largest).withMime("image/jpeg"));
+  }
+  for (let i = 0; i < FILE_KINDS.length; i++) {
+    const f = obj(msg, FILE_KINDS[i]);
+    if (f != null) atts.push(attachment(FILE_NAMES[i], f));
+  }
+  if (content == null && atts.length == 0) return null;
+
+  let id = chatId + ":" + messageId;
+  if (edited) {
+    const editDate = intText(msg, "edit_date");
+    id += ":edit:" + (editDate != null ? editDate : "0");
+  }
+  const type = str(chat, "type");
+  let kind = PEER_DIRECT;
+  if (type == "group" || type == "supergroup") kind = PEER_GROUP;
+  else if (type == "channel") kind = PEER_CHANNEL;
+  let sender = intText(obj(msg, "from"), "id");
+  if (sender == null) sender = intText(obj(msg, "sender_chat"), "id");
+  const m = new InboundMessage(chatId, content != null ? content : "", id)
+    .withPeerKind(kind)
+    .withSender(sender)
+    .withThread(intText(msg, "message_thread_id"));
+  for (let i = 0; i < atts.length; i++) m.withAttachment(atts[i]);
+  return m;
+}
+
+function plainResult(status: i32, json: string): i32 {
+  writeJsonParseResult(status, json, []);
+  return channelDone(0);
+}
+
+export function parse(): i32 {
+  const req = readWebhookRequest();
+  if (req == null) return 1;
+  if (req.method != "POST") return plainResult(405, "{\"error\":\"use POST\"}");
+  const token = req.header(SECRET_HEADER);
+  if (token == null || token.length == 0 || !secretEquals("TELEGRAM_SECRET_TOKEN", token)) {
+    return plainResult(401, "{\"error\":\"bad secret token\"}");
+  }
+  const update = parseJson(req.bodyText());
+  if (update == null || !update.isMap()) return plainResult(400, "{\"error\":\"the body is not a JSON Update object\"}");
+  if (intText(update, "update_id") == null) return plainResult(400, "{\"error\":\"the Update has no integer update_id\"}");
+  const m = fromUpdate(update);
+  const messages = new Array<InboundMessage>();
+  if (m != null) messages.push(m);
+  writeJsonParseResult(200, "{\"ok\":true}", messages);
+  return channelDone(0);
+}
+
+// ---- Bot API calls --------------------------------------------------------------------------------
+
+function baseUrl(): string {
+  const r = hostConfigGet("base_url");
+  const v = r.string();
+  if (!r.ok || v == null || v.length == 0) return DEFAULT_BASE_URL;
+  return v.endsWith("/") ? v.substring(0, v.length - 1) : v;
+}
+
+/** The Bot API answer's `result`, or null after setting `error`. */
+class ApiCall {
+  error: string = "";
+  result: Value | null = null;
+}
+
+function callApi(method: string, params: Value): ApiCall {
+  const call = new ApiCall();
+  const headers = new Map<string, string>();
+  headers.set("content-type", "application/json");
+  const res: HttpResponse = httpRequest("POST", baseUrl() + "/bot{{secret:TELEGRAM_BOT_TOKEN}}/" + method, headers, utf8Bytes(toJson(params)));
+  if (!res.ok) {
+    call.error = "telegram " + method + " failed: " + res.error;
+    return call;
+  }
+  const body = parseJson(res.text());
+  if (body == null || !body.isMap()) {
+    const t = res.text();
+    call.error = "telegram " + method + " answered HTTP " + res.status.toString() + " without a JSON body: " + (t.length > 200 ? t.substring(0, 200) + "…" : t);
+    return call;
+  }
+  const ok = body.get("ok");
+  if (ok == null || !ok.isBool() || !ok.boolValue) {
+    const desc = str(body, "description");
+    call.error = "telegram " + method + " failed (HTTP " + res.status.toString() + ", error_code " + intOr(body, "error_code", 0).toString() + "): " + (desc != null ? desc : "no description");
+    return call;
+  }
+  const result = body.get("result");
+  call.result = result != null ? result : Value.nil();
+  return call;
+}
+
+/** A decimal id as a JSON integer when it is one (chat ids), else the string (@channelusername). */
+function idValue(s: string): Value {
+  if (s.length == 0 || s.length > 18) return Value.str(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (i == 0 && c == 0x2d && s.length > 1))) return Value.str(s);
+  }
+  return Value.int(I64.parseInt(s));
+}
+
+/** The message_id inside a platformMessageId "<chat>:<message_id>[:edit:<date>]", or null. */
+function replyMessageId(platformId: string): string | null {
+  const parts = platformId.split(":");
+  if (parts.length < 2) return null;
+  const id = parts[1];
+  if (id.length == 0) return null;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return null;
+  }
+  return id;
+}
+
+/** Splits text into chunks of at most MAX_TEXT UTF-16 units, preferring line breaks, never inside a surrogate pair. */
+function chunks(text: string): Array<string> {
+  const out = new Array<string>();
+  let rest = text;
+  while (rest.length > MAX_TEXT) {
+    let cut = rest.lastIndexOf("\n", MAX_TEXT);
+    if (cut < MAX_TEXT / 2) cut = MAX_TEXT;
+    const c = rest.charCodeAt(cut - 1);
+    if (c >= 0xd800 && c <= 0xdbff) cut--;
+    out.push(rest.substring(0, cut));
+    rest = rest.substring(cut);
+    if (rest.startsWith("\n")) rest = rest.substring(1);
+  }
+  out.push(rest);
+  return out;
+}
+
+export function send(): i32 {
+  const out = readOutboundMessage();
+  if (out == null) return 1;
+  const parts = chunks(out.content);
+  let first: string | null = null;
+  for (let i = 0; i < parts.length; i++) {
+    const params = Value.map().set("chat_id", idValue(out.peer)).set("text", Value.str(parts[i]));
+    const thread = out.thread;
+    if (thread != null && thread.length > 0) params.set("message_thread_id", idValue(thread));
+    const replyTo = out.replyTo;
+    if (i == 0 && replyTo != null) {
+      const mid = replyMessageId(replyTo);
+      if (mid != null) {
+        // The answered message may be gone by now; the reply is worth sending anyway.
+        params.set("reply_parameters", Value.map().set("message_id", idValue(mid)).set("allow_sending_without_reply", Value.bool(true)));
+      }
+    }
+    const r = callApi("sendMessage", params);
+    if (r.result == null) {
+      const sent = i > 0 ? " (after " + i.toString() + " of " + parts.length.toString() + " parts were sent)" : "";
+      return channelDone(channelError(r.error + sent));
+    }
+    if (first == null) {
+      const mid = intText(r.result, "message_id");
+      const chat = intText(obj(r.result, "chat"), "id");
+      const chatText: string = chat != null ? chat : out.peer;
+      if (mid != null) first = chatText + ":" + mid;
+    }
+  }
+  writeSendReceipt(first);
+  return channelDone(0);
+}
+
+export function poll(): i32 {
+  const req = readPollRequest();
+  if (req == null) return 1;
+  const params = Value.map().set("timeout", Value.int(0)).set("limit", Value.int(POLL_LIMIT));
+  const cursor = req.cursor;
+  if (cursor != null && cursor.length > 0) params.set("offset", idValue(cursor));
+  const allowed = Value.array();
+  allowed.push(Value.str("message")).push(Value.str("edited_message")).push(Value.str("channel_post")).push(Value.str("edited_channel_post"));
+  params.set("allowed_updates", allowed);
+  const r = callApi("getUpdates", params);
+  const result = r.result;
+  if (result == null) return channelDone(channelError(r.error));
+  if (!result.isArray()) return channelDone(channelError("telegram getUpdates: 'result' is not an array"));
+  const messages = new Array<InboundMessage>();
+  let next: i64 = -1;
+  for (let i = 0; i < result.length; i++) {
+    const u = result.at(i);
+    if (!u.isMap()) continue;
+    const id = intOr(u, "update_id", -1);
+    if (id >= 0 && id + 1 > next) next = id + 1;
+    const m = fromUpdate(u);
+    if (m != null) messages.push(m);
+  }
+  writePollResult(messages, next >= 0 ? next.toString() : cursor);
+  return channelDone(0);
+}

@@ -1,0 +1,235 @@
+// The `telegram` channel plugin (plugins/channels/telegram), compiled from source and run in a
+// real sandbox pool against the fake Bot API (tests/support/platforms/telegram.mjs): Update ->
+// message mapping, the secret-token check, sendMessage and getUpdates polling with a cursor.
+import { Packr, Unpackr } from "msgpackr";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { InboundMessage, OutboundMessage, ParseResult, PollResult, SendReceipt, WebhookRequest } from "../../host/src/channels/types.js";
+import { DEFAULT_LIMITS, type EffectiveGrant } from "../../host/src/plugins/capabilities.js";
+import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
+import { buildPlugin } from "../../scripts/build-plugins.mjs";
+import { captureLogger, tempDir } from "../sandbox/support.js";
+import { startFakeTelegram, telegramUpdate, type FakeTelegram } from "../support/platforms/telegram.mjs";
+
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const SECRET_TOKEN = "s3cret-T0ken_xyz";
+
+let wasm: Uint8Array;
+let tg: FakeTelegram;
+let p: SandboxPool;
+const pools: SandboxPool[] = [];
+
+async function pool(grant: EffectiveGrant): Promise<SandboxPool> {
+  const created = createSandboxPool({
+    name: "telegram",
+    wasm,
+    grant,
+    limits: { ...DEFAULT_LIMITS, timeoutMs: 5_000 },
+    stateDir: await tempDir("exoclaw-state-"),
+    services: createHostServices(),
+    logger: captureLogger(),
+  });
+  pools.push(created);
+  return created;
+}
+
+const grant = (): EffectiveGrant => ({
+  http: { hosts: ["127.0.0.1"], methods: ["POST"] },
+  secrets: { TELEGRAM_BOT_TOKEN: tg.token, TELEGRAM_SECRET_TOKEN: SECRET_TOKEN },
+  config: { base_url: tg.url },
+});
+
+beforeAll(async () => {
+  ({ wasm } = await buildPlugin("plugins/channels/telegram"));
+  tg = await startFakeTelegram();
+  p = await pool(grant());
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(pools.map((x) => x.close()));
+  await tg?.close();
+});
+
+beforeEach(() => tg.reset());
+
+function out<T>(r: CallOutcome): T {
+  if (!r.ok) throw new Error(`call failed: ${r.kind}: ${r.message}`);
+  return unpackr.unpack(r.output) as T;
+}
+
+/** `token` null = no secret-token header. */
+function webhook(update: unknown, token: string | null = SECRET_TOKEN, over: Partial<WebhookRequest> = {}): WebhookRequest {
+  return {
+    channel: "telegram",
+    account: "default",
+    method: "POST",
+    path: "",
+    query: "",
+    headers: { "content-type": "application/json", ...(token !== null ? { "x-telegram-bot-api-secret-token": token } : {}) },
+    body: new TextEncoder().encode(typeof update === "string" ? update : JSON.stringify(update)),
+    ...over,
+  };
+}
+
+async function parse(req: WebhookRequest, on: SandboxPool = p): Promise<ParseResult> {
+  return out<ParseResult>(await on.call("parse", packr.pack(req)));
+}
+
+async function parsedMessages(update: unknown): Promise<InboundMessage[]> {
+  const r = await parse(webhook(update));
+  expect(r.response.status).toBe(200);
+  return r.messages;
+}
+
+describe("telegram parse: Update -> message", () => {
+  it("a private text message", async () => {
+    const u = telegramUpdate({ chatId: 4242, text: "hello ü", messageId: 17 });
+    expect(await parsedMessages(u)).toEqual([
+      { peer: "4242", peerKind: "direct", sender: "4242", content: "hello ü", attachments: [], platformMessageId: "4242:17" },
+    ]);
+  });
+
+  it("supergroup with a forum topic, large negative chat ids; group; channel post", async () => {
+    const sg = telegramUpdate({ chatId: -1001234567890, chatType: "supergroup", fromId: 99, text: "in topic", messageId: 5, threadId: 321 });
+    expect(await parsedMessages(sg)).toEqual([
+      { peer: "-1001234567890", peerKind: "group", sender: "99", thread: "321", content: "in topic", attachments: [], platformMessageId: "-1001234567890:5" },
+    ]);
+    const g = telegramUpdate({ chatId: -555, chatType: "group", fromId: 7, text: "hi all", messageId: 6 });
+    expect((await parsedMessages(g))[0]).toMatchObject({ peer: "-555", peerKind: "group", sender: "7" });
+    const ch = telegramUpdate({ chatId: -100777, chatType: "channel", text: "news", messageId: 8, field: "channel_post" });
+    expect(await parsedMessages(ch)).toEqual([
+      { peer: "-100777", peerKind: "channel", sender: "-100777", content: "news", attachments: [], platformMessageId: "-100777:8" },
+    ]);
+  });
+
+  it("an edit is a new message id; a redelivered update keeps its id", async () => {
+    const u = telegramUpdate({ chatId: 1, text: "v1", messageId: 40 });
+    const [a] = await parsedMessages(u);
+    const [b] = await parsedMessages(u);
+    expect(a!.platformMessageId).toBe(b!.platformMessageId);
+    const edit = telegramUpdate({ chatId: 1, text: "v2", messageId: 40, field: "edited_message", editDate: 1700000000 });
+    expect((await parsedMessages(edit))[0]).toMatchObject({ content: "v2", platformMessageId: "1:40:edit:1700000000" });
+  });
+
+  it("attachments: photo (largest size), document, voice, sticker; caption as content", async () => {
+    const u = telegramUpdate({
+      chatId: 9,
+      caption: "look",
+      messageId: 50,
+      extra: {
+        photo: [
+          { file_id: "small", file_unique_id: "s", width: 90, height: 90, file_size: 1000 },
+          { file_id: "big", file_unique_id: "b", width: 1280, height: 1280, file_size: 98765 },
+        ],
+        document: { file_id: "doc1", file_unique_id: "d", file_name: "report.pdf", mime_type: "application/pdf", file_size: 12345 },
+      },
+    });
+    expect((await parsedMessages(u))[0]).toEqual({
+      peer: "9",
+      peerKind: "direct",
+      sender: "9",
+      content: "look",
+      attachments: [
+        { kind: "image", ref: "big", mime: "image/jpeg", size: 98765 },
+        { kind: "file", ref: "doc1", name: "report.pdf", mime: "application/pdf", size: 12345 },
+      ],
+      platformMessageId: "9:50",
+    });
+    const voice = telegramUpdate({ chatId: 9, messageId: 51, extra: { voice: { file_id: "v1", file_unique_id: "v", duration: 3, mime_type: "audio/ogg" } } });
+    expect((await parsedMessages(voice))[0]).toMatchObject({ content: "", attachments: [{ kind: "audio", ref: "v1", mime: "audio/ogg" }] });
+    const sticker = telegramUpdate({ chatId: 9, messageId: 52, extra: { sticker: { file_id: "st", file_unique_id: "x", width: 512, height: 512, is_animated: false, is_video: false, type: "regular" } } });
+    expect((await parsedMessages(sticker))[0]?.attachments).toEqual([{ kind: "sticker", ref: "st" }]);
+  });
+
+  it("updates without a message to answer are acknowledged with 200 and no messages", async () => {
+    const callback = { update_id: 1, callback_query: { id: "cb", from: { id: 1, is_bot: false, first_name: "A" }, data: "x" } };
+    expect(await parse(webhook(callback))).toEqual({ response: { status: 200, headers: { "content-type": "application/json" }, body: '{"ok":true}' }, messages: [] });
+    const joined = telegramUpdate({ chatId: -5, chatType: "group", messageId: 3, extra: { new_chat_members: [{ id: 2, is_bot: false, first_name: "B" }] } });
+    expect(await parsedMessages(joined)).toEqual([]);
+  });
+
+  it("a missing or wrong secret token gets 401 and no messages, as does a plugin without the secret granted", async () => {
+    const u = telegramUpdate({ chatId: 1, text: "hi" });
+    for (const token of [null, "", "wrong", `${SECRET_TOKEN}x`, SECRET_TOKEN.slice(0, -1)]) {
+      expect(await parse(webhook(u, token)), String(token)).toEqual({
+        response: { status: 401, headers: { "content-type": "application/json" }, body: '{"error":"bad secret token"}' },
+        messages: [],
+      });
+    }
+    const noSecret = await pool({ ...grant(), secrets: { TELEGRAM_BOT_TOKEN: tg.token } });
+    expect((await parse(webhook(u), noSecret)).response.status).toBe(401);
+  });
+
+  it("malformed bodies get 400, other methods 405", async () => {
+    expect((await parse(webhook("{oops"))).response).toMatchObject({ status: 400, body: '{"error":"the body is not a JSON Update object"}' });
+    expect((await parse(webhook({ message: {} }))).response).toMatchObject({ status: 400, body: '{"error":"the Update has no integer update_id"}' });
+    expect((await parse(webhook("", SECRET_TOKEN, { method: "GET" }))).response.status).toBe(405);
+  });
+});
+
+describe("telegram send: sendMessage", () => {
+  it("posts {chat_id, text, message_thread_id, reply_parameters} to /bot<token>/sendMessage; receipt chat:message_id", async () => {
+    const msg: OutboundMessage = { account: "default", peer: "-1001234567890", thread: "321", content: "answer ü", replyTo: "-1001234567890:5" };
+    const receipt = out<SendReceipt>(await p.call("send", packr.pack(msg)));
+    expect(tg.calls).toHaveLength(1);
+    expect(tg.calls[0]!.token).toBe(tg.token);
+    expect(tg.calls[0]!.json).toEqual({
+      chat_id: -1001234567890,
+      text: "answer ü",
+      message_thread_id: 321,
+      reply_parameters: { message_id: 5, allow_sending_without_reply: true },
+    });
+    expect(receipt).toEqual({ platformMessageId: `-1001234567890:${tg.sent[0]!.message_id}` });
+    // A username peer stays a string; no thread, no reply.
+    await p.call("send", packr.pack({ account: "default", peer: "@mychannel", content: "x" }));
+    expect(tg.calls[1]!.json).toEqual({ chat_id: "@mychannel", text: "x" });
+  });
+
+  it("splits text over 4096 characters into several messages, at a line break when there is one", async () => {
+    const long = `${"a".repeat(3000)}\n${"b".repeat(3000)}\n${"c".repeat(10)}`;
+    const receipt = out<SendReceipt>(await p.call("send", packr.pack({ account: "default", peer: "1", content: long })));
+    expect(tg.sent.map((s) => s.text)).toEqual(["a".repeat(3000), `${"b".repeat(3000)}\n${"c".repeat(10)}`]);
+    expect(receipt.platformMessageId).toBe(`1:${tg.sent[0]!.message_id}`);
+    const noBreaks = "x".repeat(9000);
+    await p.call("send", packr.pack({ account: "default", peer: "1", content: noBreaks }));
+    expect(tg.sent.slice(2).map((s) => s.text.length)).toEqual([4096, 4096, 808]);
+  });
+
+  it("a Bot API error is a send failure naming the description, never the token", async () => {
+    tg.failNextSend(403, "Forbidden: bot was blocked by the user");
+    const r = await p.call("send", packr.pack({ account: "default", peer: "1", content: "x" }));
+    expect(r).toMatchObject({ ok: false, kind: "plugin_error" });
+    expect(!r.ok && r.message).toBe("plugin 'telegram': telegram sendMessage failed (HTTP 403, error_code 403): Forbidden: bot was blocked by the user");
+    const badToken = await pool({ ...grant(), secrets: { TELEGRAM_BOT_TOKEN: "999:wrong", TELEGRAM_SECRET_TOKEN: SECRET_TOKEN } });
+    const r2 = await badToken.call("send", packr.pack({ account: "default", peer: "1", content: "x" }));
+    expect(!r2.ok && r2.message).toBe("plugin 'telegram': telegram sendMessage failed (HTTP 401, error_code 401): Unauthorized");
+    for (const x of [r, r2]) expect(JSON.stringify(x)).not.toContain(tg.token);
+  });
+});
+
+describe("telegram poll: getUpdates", () => {
+  it("returns the queued messages and cursor = last update_id + 1; the next poll confirms them with offset", async () => {
+    tg.enqueue(telegramUpdate({ chatId: 1, text: "one", messageId: 1, updateId: 1000 }));
+    tg.enqueue({ update_id: 1001, callback_query: { id: "x" } } as never); // filtered by allowed_updates
+    tg.enqueue(telegramUpdate({ chatId: 2, text: "two", messageId: 2, updateId: 1002 }));
+    const first = out<PollResult>(await p.call("poll", packr.pack({ account: "default" })));
+    expect(first.messages.map((m) => [m.peer, m.content, m.platformMessageId])).toEqual([
+      ["1", "one", "1:1"],
+      ["2", "two", "2:2"],
+    ]);
+    expect(first.cursor).toBe("1003");
+    expect(tg.calls[0]!.json).toMatchObject({ timeout: 0, limit: 100, allowed_updates: ["message", "edited_message", "channel_post", "edited_channel_post"] });
+    expect(tg.calls[0]!.json.offset).toBeUndefined();
+
+    const again = out<PollResult>(await p.call("poll", packr.pack({ account: "default", cursor: first.cursor })));
+    expect(tg.calls[1]!.json.offset).toBe(1003);
+    expect(again).toEqual({ messages: [], cursor: "1003" }); // nothing new: the cursor is kept
+    expect(tg.pending()).toEqual([]);
+  });
+
+  it("a failed getUpdates is a poll failure with the description", async () => {
+    const badToken = await pool({ ...grant(), secrets: { TELEGRAM_BOT_TOKEN: "999:wrong", TELEGRAM_SECRET_TOKEN: SECRET_TOKEN } });
+    const r = await badToken.call("poll", packr.pack({ account: "default", cursor: "5" }));
+    expect(!r.ok && r.message).toBe("plugin 'telegram': telegram getUpdates failed (HTTP 401, error_code 401): Unauthorized");
+  });
+});

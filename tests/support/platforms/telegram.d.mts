@@ -1,0 +1,63 @@
+// Types for telegram.mjs, so TypeScript tests can import the fake Telegram (no allowJs in tsconfig).
+import type { IncomingHttpHeaders } from "node:http";
+
+/** One Bot API request the fake received. */
+export interface TelegramCall {
+  /** The Bot API method (sendMessage, getUpdates, ...). */
+  method: string;
+  /** The token from the path. */
+  token: string;
+  json: any;
+  headers: IncomingHttpHeaders;
+}
+
+/** One accepted sendMessage. */
+export interface TelegramSent {
+  chat_id: number | string;
+  text: string;
+  message_thread_id: number | undefined;
+  reply_parameters: any;
+  /** The id the fake assigned. */
+  message_id: number;
+}
+
+export interface TelegramUpdateOptions {
+  chatId: number;
+  text?: string;
+  caption?: string;
+  chatType?: "private" | "group" | "supergroup" | "channel";
+  fromId?: number;
+  messageId?: number;
+  updateId?: number;
+  threadId?: number;
+  field?: "message" | "edited_message" | "channel_post" | "edited_channel_post";
+  editDate?: number;
+  extra?: Record<string, unknown>;
+}
+
+/** A Telegram Update object ({update_id, message | edited_message | channel_post | ...}). */
+export type TelegramUpdate = { update_id: number; [field: string]: any };
+
+export declare function telegramUpdate(o: TelegramUpdateOptions): TelegramUpdate;
+export declare function deliverTelegramUpdate(url: string, update: unknown, secretToken: string | undefined): Promise<{ status: number; body: string }>;
+
+export interface FakeTelegram {
+  /** Bot API base URL, e.g. "http://127.0.0.1:43123": the plugin's `base_url`. */
+  url: string;
+  port: number;
+  token: string;
+  calls: TelegramCall[];
+  sent: TelegramSent[];
+  /** Queues an Update for getUpdates. */
+  enqueue(update: TelegramUpdate): void;
+  /** Updates not yet confirmed by an offset. */
+  pending(): TelegramUpdate[];
+  /** The next sendMessage fails with this error_code (HTTP status) and description. */
+  failNextSend(code: number, description: string): void;
+  /** Resolves once at least `n` messages were sent; rejects after `timeoutMs` (default 30 000). */
+  waitForSent(n: number, timeoutMs?: number): Promise<TelegramSent[]>;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export declare function startFakeTelegram(options?: { token?: string }): Promise<FakeTelegram>;

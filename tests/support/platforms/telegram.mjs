@@ -1,0 +1,217 @@
+// A fake Telegram Bot API for tests: the methods the telegram channel plugin calls (sendMessage,
+// getUpdates) and helpers that build Updates and deliver them to a webhook URL as Telegram does.
+// Follows https://core.telegram.org/bots/api:
+// - requests: `POST <base>/bot<token>/<method>` with a JSON body; a wrong token answers HTTP 401
+//   `{ok: false, error_code: 401, description: "Unauthorized"}`, an unknown method 404
+//   `{ok: false, error_code: 404, description: "Not Found"}`;
+// - every answer is `{ok: true, result}` or `{ok: false, error_code, description}` with the HTTP
+//   status equal to error_code;
+// - sendMessage {chat_id, text, message_thread_id?, reply_parameters?} -> the sent Message
+//   {message_id, from, chat, date, text, message_thread_id?}; empty text -> 400 "Bad Request:
+//   message text is empty", over 4096 characters -> 400 "Bad Request: message is too long";
+// - getUpdates {offset?, limit?, timeout?, allowed_updates?} -> Update[] with update_id >= offset;
+//   like Telegram, an offset confirms (and forgets) every update below it;
+// - webhook delivery: `POST <url>` with the Update as JSON and, when a secret token is set,
+//   `X-Telegram-Bot-Api-Secret-Token: <token>`.
+import http from "node:http";
+
+/**
+ * @typedef {object} TelegramCall one Bot API request the fake received
+ * @property {string} method     the Bot API method (sendMessage, getUpdates, ...)
+ * @property {string} token      the token from the path
+ * @property {any} json          the parsed JSON body ({} when empty)
+ * @property {http.IncomingHttpHeaders} headers
+ */
+
+/**
+ * @typedef {object} TelegramSent one accepted sendMessage
+ * @property {number | string} chat_id
+ * @property {string} text
+ * @property {number | undefined} message_thread_id
+ * @property {any} reply_parameters
+ * @property {number} message_id the id the fake assigned
+ */
+
+let updateSeq = 100_000;
+let messageSeq = 500;
+
+/**
+ * An Update with a `message` (or `edited_message` / `channel_post`), as Telegram sends it.
+ * @param {object} o
+ * @param {number} o.chatId
+ * @param {string} [o.text]
+ * @param {string} [o.caption]
+ * @param {"private" | "group" | "supergroup" | "channel"} [o.chatType] default "private"
+ * @param {number} [o.fromId]             default = chatId for private chats, else 777
+ * @param {number} [o.messageId]          default a fresh id
+ * @param {number} [o.updateId]           default a fresh id
+ * @param {number} [o.threadId]           message_thread_id (forum topics)
+ * @param {"message" | "edited_message" | "channel_post" | "edited_channel_post"} [o.field] default "message"
+ * @param {number} [o.editDate]           for edits
+ * @param {Record<string, unknown>} [o.extra] more Message fields (photo, document, ...)
+ * @returns {{update_id: number, [k: string]: any}}
+ */
+export function telegramUpdate(o) {
+  const chatType = o.chatType ?? "private";
+  const chat = chatType === "private" ? { id: o.chatId, type: "private", first_name: "Test", username: `user${o.chatId}` } : { id: o.chatId, type: chatType, title: `Chat ${o.chatId}` };
+  /** @type {Record<string, unknown>} */
+  const message = {
+    message_id: o.messageId ?? ++messageSeq,
+    date: Math.floor(Date.now() / 1000),
+    chat,
+    ...(chatType === "channel" ? { sender_chat: chat } : { from: { id: o.fromId ?? (chatType === "private" ? o.chatId : 777), is_bot: false, first_name: "Test" } }),
+    ...(o.text !== undefined ? { text: o.text } : {}),
+    ...(o.caption !== undefined ? { caption: o.caption } : {}),
+    ...(o.threadId !== undefined ? { message_thread_id: o.threadId, is_topic_message: true } : {}),
+    ...(o.editDate !== undefined ? { edit_date: o.editDate } : {}),
+    ...(o.extra ?? {}),
+  };
+  return { update_id: o.updateId ?? ++updateSeq, [o.field ?? "message"]: message };
+}
+
+/**
+ * POSTs an Update to a webhook URL as Telegram does.
+ * @param {string} url
+ * @param {unknown} update
+ * @param {string | undefined} secretToken sent as X-Telegram-Bot-Api-Secret-Token (omitted when undefined)
+ * @returns {Promise<{status: number, body: string}>}
+ */
+export async function deliverTelegramUpdate(url, update, secretToken) {
+  /** @type {Record<string, string>} */
+  const headers = { "content-type": "application/json" };
+  if (secretToken !== undefined) headers["x-telegram-bot-api-secret-token"] = secretToken;
+  const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(update) });
+  return { status: res.status, body: await res.text() };
+}
+
+/**
+ * Starts the fake Bot API on 127.0.0.1 (a random port).
+ * @param {{token?: string}} [options] the bot token the fake accepts; default "123456:TEST-token_abc"
+ */
+export async function startFakeTelegram(options = {}) {
+  const token = options.token ?? "123456:TEST-token_abc";
+  /** @type {TelegramCall[]} */
+  const calls = [];
+  /** @type {TelegramSent[]} */
+  const sent = [];
+  /** Updates not yet confirmed by an offset. @type {any[]} */
+  let queue = [];
+  /** @type {Array<{n: number, resolve: (s: TelegramSent[]) => void}>} */
+  let waiters = [];
+  /** @type {{code: number, description: string} | null} */
+  let failNextSend = null;
+
+  const answer = (/** @type {http.ServerResponse} */ res, /** @type {number} */ status, /** @type {unknown} */ body) => {
+    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+  };
+  const fail = (/** @type {http.ServerResponse} */ res, /** @type {number} */ code, /** @type {string} */ description) =>
+    answer(res, code, { ok: false, error_code: code, description });
+
+  const server = http.createServer((req, res) => {
+    const chunks = /** @type {Buffer[]} */ ([]);
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const m = /^\/bot([^/]+)\/(\w+)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
+      if (m === null) return fail(res, 404, "Not Found");
+      const [, pathToken, method] = /** @type {[string, string, string]} */ (m);
+      let json;
+      try {
+        const text = Buffer.concat(chunks).toString();
+        json = text.length > 0 ? JSON.parse(text) : {};
+      } catch {
+        return fail(res, 400, "Bad Request: can't parse JSON");
+      }
+      calls.push({ method, token: decodeURIComponent(pathToken), json, headers: req.headers });
+      if (decodeURIComponent(pathToken) !== token) return fail(res, 401, "Unauthorized");
+      if (method === "sendMessage") {
+        if (failNextSend !== null) {
+          const f = failNextSend;
+          failNextSend = null;
+          return fail(res, f.code, f.description);
+        }
+        if (json.chat_id === undefined) return fail(res, 400, "Bad Request: chat_id is empty");
+        if (typeof json.text !== "string" || json.text.length === 0) return fail(res, 400, "Bad Request: message text is empty");
+        if (json.text.length > 4096) return fail(res, 400, "Bad Request: message is too long");
+        const message_id = ++messageSeq;
+        /** @type {TelegramSent} */
+        const s = { chat_id: json.chat_id, text: json.text, message_thread_id: json.message_thread_id, reply_parameters: json.reply_parameters, message_id };
+        sent.push(s);
+        const ready = waiters.filter((w) => sent.length >= w.n);
+        waiters = waiters.filter((w) => sent.length < w.n);
+        for (const w of ready) w.resolve(sent.slice());
+        return answer(res, 200, {
+          ok: true,
+          result: {
+            message_id,
+            from: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot" },
+            chat: { id: Number(json.chat_id), type: "private" },
+            date: Math.floor(Date.now() / 1000),
+            text: json.text,
+            ...(json.message_thread_id !== undefined ? { message_thread_id: json.message_thread_id } : {}),
+          },
+        });
+      }
+      if (method === "getUpdates") {
+        if (typeof json.offset === "number") queue = queue.filter((u) => u.update_id >= json.offset);
+        const limit = typeof json.limit === "number" ? Math.max(1, Math.min(100, json.limit)) : 100;
+        const allowed = Array.isArray(json.allowed_updates) && json.allowed_updates.length > 0 ? json.allowed_updates : null;
+        const result = queue.filter((u) => allowed === null || Object.keys(u).some((k) => allowed.includes(k))).slice(0, limit);
+        return answer(res, 200, { ok: true, result });
+      }
+      if (method === "getMe") return answer(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
+      return fail(res, 404, "Not Found");
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(undefined)));
+  const port = /** @type {import("node:net").AddressInfo} */ (server.address()).port;
+
+  return {
+    /** The Bot API base URL, e.g. "http://127.0.0.1:43123": the plugin's `base_url`. */
+    url: `http://127.0.0.1:${port}`,
+    port,
+    token,
+    calls,
+    sent,
+    /** Queues an Update for getUpdates. @param {any} update */
+    enqueue(update) {
+      queue.push(update);
+    },
+    /** Updates not yet confirmed by an offset. */
+    pending() {
+      return queue.slice();
+    },
+    /** The next sendMessage fails with this error_code (HTTP status) and description. */
+    failNextSend(/** @type {number} */ code, /** @type {string} */ description) {
+      failNextSend = { code, description };
+    },
+    /**
+     * Resolves once at least `n` messages were sent; rejects after `timeoutMs` (default 30 000).
+     * @param {number} n
+     * @param {number} [timeoutMs]
+     * @returns {Promise<TelegramSent[]>}
+     */
+    waitForSent(n, timeoutMs = 30_000) {
+      if (sent.length >= n) return Promise.resolve(sent.slice());
+      return new Promise((resolve, reject) => {
+        const w = { n, resolve: (/** @type {TelegramSent[]} */ s) => { clearTimeout(timer); resolve(s); } };
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((x) => x !== w);
+          reject(new Error(`fake Telegram: ${sent.length} of ${n} messages sent after ${timeoutMs} ms: ${JSON.stringify(sent)}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+    reset() {
+      calls.length = 0;
+      sent.length = 0;
+      queue = [];
+      failNextSend = null;
+    },
+    close() {
+      for (const w of waiters) w.resolve(sent.slice());
+      waiters = [];
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve(undefined)));
+    },
+  };
+}
