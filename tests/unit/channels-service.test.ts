@@ -1,0 +1,311 @@
+// The channels service on the real agent runtime (memory session log, real provider adapters
+// against the emulator) and the real router. The channel plugin is a TypeScript stand-in at the
+// ChannelPlugins boundary (the Wasm side is covered end to end in tests/e2e/channel-webhook.test.ts),
+// so each check can feed exactly the malformed or hostile output it is about.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createChannelService, type ChannelPlugins, type ChannelService, type WebhookHttpRequest } from "../../host/src/channels/service.js";
+import { cursorPath } from "../../host/src/channels/cursor.js";
+import { limitViolation, normalizeInbound } from "../../host/src/channels/messages.js";
+import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
+import { compileRouter } from "../../host/src/router/index.js";
+import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
+import { agentConfig, lastUserText, makeRuntime, recordingLogger, until } from "../agent/support.js";
+import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+
+let emulator: Emulator;
+beforeAll(async () => {
+  emulator = await startEmulator();
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+
+/** A stand-in channel plugin: `parse` returns the queued result; `send` records (and can fail). */
+function fakePlugin() {
+  const state = {
+    parseResult: { response: { status: 200, body: "ok" }, messages: [] as unknown[] } as unknown,
+    polls: [] as unknown[],
+    sent: [] as Record<string, unknown>[],
+    sendFailures: 0,
+    loaded: true,
+    pollCalls: [] as unknown[],
+  };
+  const plugins: ChannelPlugins = {
+    channelPlugins: () => (state.loaded ? [{ name: "fake", exports: { poll: true } }] : []),
+    async callChannel(_plugin, fn, input) {
+      if (fn === "parse") return state.parseResult;
+      if (fn === "send") {
+        if (state.sendFailures > 0) {
+          state.sendFailures--;
+          throw new Error("channel plugin 'fake' failed in 'send': platform said 502");
+        }
+        state.sent.push(input as Record<string, unknown>);
+        return { platformMessageId: `out-${state.sent.length}` };
+      }
+      state.pollCalls.push(input);
+      const next = state.polls.shift();
+      if (next instanceof Error) throw next;
+      return next ?? { messages: [] };
+    },
+  };
+  return { state, plugins };
+}
+
+function channel(over: Partial<ChannelConfig> = {}): ChannelConfig {
+  return {
+    name: "chat",
+    plugin: "fake",
+    allow: ["alice", "bob", "team:T1"],
+    maxMessageBytes: CHANNEL_DEFAULTS.maxMessageBytes,
+    maxAttachments: CHANNEL_DEFAULTS.maxAttachments,
+    maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,
+    ...over,
+  };
+}
+
+const msg = (peer: string, content: string, id: string, extra: Record<string, unknown> = {}) => ({ peer, peerKind: "direct", content, attachments: [], platformMessageId: id, ...extra });
+
+const request = (over: Partial<WebhookHttpRequest> = {}): WebhookHttpRequest => ({
+  channel: "chat",
+  account: "default",
+  method: "POST",
+  path: "",
+  query: "",
+  headers: {},
+  body: new Uint8Array(),
+  remoteAddress: "127.0.0.1",
+  ...over,
+});
+
+let stateDir: string;
+let service: ChannelService | undefined;
+beforeEach(() => {
+  stateDir = mkdtempSync(join(tmpdir(), "exoclaw-channels-unit-"));
+  emulator.reset();
+});
+afterEach(async () => {
+  await service?.stop();
+  service = undefined;
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+function setup(over: Partial<ChannelConfig> = {}, log: SessionLog = createMemorySessionLog()) {
+  const fake = fakePlugin();
+  const logger = recordingLogger();
+  const { runtime } = makeRuntime(emulator, [agentConfig()], {}, log);
+  const router = compileRouter([], ["main"], "main");
+  service = createChannelService({ channels: [channel(over)], plugins: fake.plugins, router, runtime, stateDir, logger, sendBackoffMs: [5, 5, 5] });
+  return { ...fake, logger, runtime, log, service };
+}
+
+describe("message checks", () => {
+  it("normalizes a well-formed message and fills defaults", () => {
+    expect(normalizeInbound({ peer: "p", content: "hi", platformMessageId: "1", attachments: null, thread: "", guild: null }, "acct")).toEqual({
+      account: "acct",
+      peer: "p",
+      peerKind: "direct",
+      content: "hi",
+      attachments: [],
+      platformMessageId: "1",
+    });
+  });
+
+  it.each([
+    [null, "message is not a map"],
+    [{ content: "x", platformMessageId: "1" }, "field 'peer' is missing or empty"],
+    [{ peer: "", content: "x", platformMessageId: "1" }, "field 'peer' is missing or empty"],
+    [{ peer: 7, content: "x", platformMessageId: "1" }, "field 'peer' is not a string"],
+    [{ peer: "p", content: "x" }, "field 'platformMessageId' is missing or empty"],
+    [{ peer: "p", content: 3, platformMessageId: "1" }, "field 'content' is not a string"],
+    [{ peer: "p", content: "x", platformMessageId: "1", attachments: "a" }, "field 'attachments' is not an array"],
+    [{ peer: "p", content: "x", platformMessageId: "1", attachments: [{}] }, "attachments[0].kind"],
+    [{ peer: "p", content: "x", platformMessageId: "1", peerKind: "room" }, "field 'peerKind' is not one of"],
+    [{ peer: "p".repeat(513), content: "x", platformMessageId: "1" }, "longer than 512"],
+  ])("rejects %o: %s", (value, reason) => {
+    expect(normalizeInbound(value, "default")).toContain(reason);
+  });
+
+  it("names the limit a message is over", () => {
+    const base = normalizeInbound(msg("p", "é".repeat(10), "1"), "d");
+    if (typeof base === "string") throw new Error(base);
+    expect(limitViolation(base, { maxMessageBytes: 20, maxAttachments: 1 })).toBeNull();
+    expect(limitViolation(base, { maxMessageBytes: 19, maxAttachments: 1 })).toBe("Your message is too long (20 bytes); the limit is 19 bytes. It was not passed on.");
+    expect(limitViolation({ ...base, attachments: [{ kind: "image" }, { kind: "file" }] }, { maxMessageBytes: 100, maxAttachments: 1 })).toMatch(/has 2 attachments; the limit is 1/);
+  });
+});
+
+describe("channels service", () => {
+  it("answers an allowed peer: journaled before the HTTP answer, reply sent in the thread", async () => {
+    const { state, service, log } = setup();
+    state.parseResult = { response: { status: 200, headers: { "x-ok": "1", "content-length": "999" }, body: "thanks" }, messages: [msg("alice", "hello", "m1", { thread: "t9" })] };
+    const answer = await service.handleWebhook(request());
+    expect(answer).toEqual({ status: 200, headers: { "x-ok": "1" }, body: "thanks" });
+    // The HTTP answer came after the message was journaled.
+    const key = "agent:main:chat:default:alice";
+    expect((await log.read(key)).some((e) => e.kind === "message_received")).toBe(true);
+    await until(() => state.sent.length === 1, 15_000, "reply");
+    expect(state.sent[0]).toEqual({ account: "default", peer: "alice", thread: "t9", content: "You said: hello", replyTo: "m1" });
+    expect(service.counters().chat).toMatchObject({ received: 1, accepted: 1, refused: 0, answered: 1 });
+  });
+
+  it("drops a stranger before the agent, with the configured refusal", async () => {
+    const { state, service, logger } = setup({ refusal: "This bot is private." });
+    state.parseResult = { response: { status: 200 }, messages: [msg("mallory", "hello", "s1")] };
+    expect((await service.handleWebhook(request())).status).toBe(200);
+    await until(() => state.sent.length === 1, 5000, "refusal");
+    expect(state.sent[0]).toMatchObject({ peer: "mallory", content: "This bot is private.", replyTo: "s1" });
+    expect(emulator.requests).toHaveLength(0);
+    expect(logger.lines.find((l) => l.level === "warn" && /not in the channel allowlist/.test(l.msg))?.obj).toMatchObject({ channel: "chat", account: "default", peer: "mallory" });
+    // A redelivery is dropped again but not answered twice.
+    await service.handleWebhook(request());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(state.sent).toHaveLength(1);
+    expect(service.counters().chat).toMatchObject({ received: 2, accepted: 0, refused: 2 });
+  });
+
+  it("admits a peer through its team entry", async () => {
+    const { state, service } = setup();
+    state.parseResult = { response: { status: 200 }, messages: [msg("C9", "from slack", "t1", { team: "T1" })] };
+    await service.handleWebhook(request());
+    await until(() => state.sent.length === 1, 15_000, "reply");
+    expect(state.sent[0]!.content).toBe("You said: from slack");
+  });
+
+  it("skips malformed messages, counts them, and still serves the good one", async () => {
+    const { state, service, logger } = setup();
+    state.parseResult = {
+      response: { status: 200 },
+      messages: [{ peer: "", content: "x", platformMessageId: "1" }, 42, { peer: "alice", content: ["no"], platformMessageId: "2" }, msg("alice", "fine", "3")],
+    };
+    expect((await service.handleWebhook(request())).status).toBe(200);
+    await until(() => state.sent.length === 1, 15_000, "reply");
+    expect(state.sent[0]!.content).toBe("You said: fine");
+    expect(service.counters().chat).toMatchObject({ received: 4, accepted: 1, refused: 3, malformed: 3 });
+    expect(logger.lines.filter((l) => /malformed message/.test(l.msg))).toHaveLength(3);
+  });
+
+  it("refuses a message over the limits with a reply naming the limit", async () => {
+    const { state, service } = setup({ maxMessageBytes: 10, maxAttachments: 1 });
+    state.parseResult = {
+      response: { status: 200 },
+      messages: [msg("alice", "x".repeat(11), "big"), msg("bob", "pics", "att", { attachments: [{ kind: "image" }, { kind: "image" }] })],
+    };
+    await service.handleWebhook(request());
+    await until(() => state.sent.length === 2, 5000, "refusals");
+    expect(state.sent.find((s) => s.peer === "alice")!.content).toMatch(/too long \(11 bytes\); the limit is 10 bytes/);
+    expect(state.sent.find((s) => s.peer === "bob")!.content).toMatch(/2 attachments; the limit is 1/);
+    expect(emulator.requests).toHaveLength(0);
+  });
+
+  it("answers a redelivered platform message id once", async () => {
+    const { state, service } = setup();
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "once", "dup")] };
+    await service.handleWebhook(request());
+    await until(() => state.sent.length === 1, 15_000, "reply");
+    expect((await service.handleWebhook(request())).status).toBe(200);
+    await service.idle(5000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(state.sent).toHaveLength(1);
+    expect(emulator.requests).toHaveLength(1);
+    expect(service.counters().chat).toMatchObject({ received: 2, accepted: 2, answered: 1 });
+  });
+
+  it("ignores the messages of a 401 (bad signature) and counts it", async () => {
+    const { state, service } = setup();
+    state.parseResult = { response: { status: 401, body: "bad signature" }, messages: [msg("alice", "forged", "f1")] };
+    expect(await service.handleWebhook(request())).toMatchObject({ status: 401, body: "bad signature" });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(emulator.requests).toHaveLength(0);
+    expect(state.sent).toHaveLength(0);
+    expect(service.counters().chat).toMatchObject({ received: 0, badSignature: 1 });
+  });
+
+  it("answers 404 for an unknown channel, 503 when its plugin is not loaded, 500 for a malformed parse result", async () => {
+    const { state, service } = setup();
+    expect(await service.handleWebhook(request({ channel: "nope" }))).toMatchObject({ status: 404, body: JSON.stringify({ error: 'unknown channel "nope"' }) });
+    state.parseResult = { response: { status: "ok" }, messages: [] };
+    expect((await service.handleWebhook(request())).status).toBe(500);
+    state.loaded = false;
+    const down = await service.handleWebhook(request());
+    expect(down.status).toBe(503);
+    expect(JSON.parse(String(down.body)).error).toBe('channel "chat": its plugin "fake" is not loaded');
+  });
+
+  it("answers 503 when the message cannot be journaled, so the platform redelivers", async () => {
+    const log = createMemorySessionLog();
+    const { state, service } = setup({}, log);
+    await log.close();
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "lost?", "j1")] };
+    const answer = await service.handleWebhook(request());
+    expect(answer.status).toBe(503);
+    expect(String(answer.body)).toMatch(/redeliver/);
+  });
+
+  it("tells the peer when its turn failed, without a stack", async () => {
+    const { state, service } = setup();
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "FAIL_400 please", "e1")] };
+    await service.handleWebhook(request());
+    await until(() => state.sent.length === 1, 15_000, "failure notice");
+    expect(state.sent[0]!.content).toMatch(/^Sorry, your message could not be answered: /);
+    expect(state.sent[0]!.content).not.toMatch(/\n|    at /);
+  });
+
+  it("retries a failed send 3 times, then counts the failure", async () => {
+    const { state, service, logger } = setup();
+    state.sendFailures = 2;
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "retry me", "r1")] };
+    await service.handleWebhook(request());
+    await until(() => state.sent.length === 1, 15_000, "reply after retries");
+    state.sendFailures = 4;
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "give up", "r2")] };
+    await service.handleWebhook(request());
+    await until(() => service.counters().chat!.sendFailures === 1, 15_000, "give up");
+    expect(state.sent).toHaveLength(1);
+    expect(logger.lines.find((l) => l.msg === "channel send failed; giving up")?.obj).toMatchObject({ channel: "chat", attempts: 4, error: expect.stringContaining("platform said 502") });
+  });
+
+  it("send() delivers through the plugin and names an unknown channel", async () => {
+    const { state, service } = setup();
+    await expect(service.send({ channel: "chat", account: "default", peer: "carol", content: "note" })).resolves.toEqual({ platformMessageId: "out-1" });
+    expect(state.sent[0]).toEqual({ account: "default", peer: "carol", content: "note" });
+    await expect(service.send({ channel: "nope", account: "default", peer: "x", content: "y" })).rejects.toThrow('unknown channel "nope" (configured channels: chat)');
+  });
+
+  it("polls, admits the messages, then persists the cursor; backs off on errors", async () => {
+    const { state, service } = setup({ poll: { intervalMs: 20, accounts: ["bot1"] } });
+    state.polls.push(new Error("platform down"), { messages: [msg("alice", "polled", "p1")], cursor: "c1" }, { messages: [], cursor: "c2" });
+    service.startPolling();
+    await until(() => state.sent.length === 1, 20_000, "reply to the polled message");
+    expect(state.sent[0]).toMatchObject({ account: "bot1", peer: "alice", content: "You said: polled" });
+    const file = cursorPath(stateDir, "chat", "bot1");
+    await until(() => { try { return readFileSync(file, "utf8") === "c2"; } catch { return false; } }, 10_000, "cursor c2");
+    // Polls after the error carried the cursor the previous poll returned.
+    expect(state.pollCalls.slice(0, 3)).toEqual([{ account: "bot1", cursor: undefined }, { account: "bot1", cursor: undefined }, { account: "bot1", cursor: "c1" }]);
+    await service.stop();
+  });
+
+  it("delivers a recovered turn's reply for its own channels only", async () => {
+    const { state, service } = setup();
+    const base = { sessionKey: "k", agentId: "main", runId: "r", account: "default", peer: "alice" };
+    service.onRecovered({ ...base, channel: "ws", result: { text: "nope", runId: "r" } });
+    service.onRecovered({ ...base, channel: "chat", platformMessageId: "m7", result: { text: "late answer", runId: "r" } });
+    service.onRecovered({ ...base, channel: "chat", result: { text: "merged", runId: "r", merged: true } });
+    service.onRecovered({ ...base, channel: "chat", error: { code: -32006, message: "turn interrupted: the gateway stopped" } });
+    await until(() => state.sent.length === 2, 5000, "recovered replies");
+    expect(state.sent.map((s) => s.content)).toEqual(["late answer", "Sorry, your message could not be answered: turn interrupted: the gateway stopped"]);
+    expect(state.sent[0]).toMatchObject({ replyTo: "m7" });
+  });
+});
+
+describe("the emulator saw the routed text", () => {
+  it("attachments are listed for the agent", async () => {
+    const { state, service } = setup();
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "look", "a1", { attachments: [{ kind: "image", name: "cat.jpg", mime: "image/jpeg", size: 1234 }] })] };
+    await service.handleWebhook(request());
+    await until(() => state.sent.length === 1, 15_000, "reply");
+    expect(lastUserText(emulator.requests[0]!)).toBe("look\n[attachments: image cat.jpg (image/jpeg) 1234 bytes]");
+  });
+});
