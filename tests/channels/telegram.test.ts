@@ -141,11 +141,13 @@ describe("telegram parse: Update -> message", () => {
     expect((await parsedMessages(sticker))[0]?.attachments).toEqual([{ kind: "sticker", ref: "st" }]);
   });
 
-  it("updates without a message to answer are acknowledged with 200 and no messages", async () => {
+  it("updates without a message to answer (callbacks, member changes, bots) are acknowledged with 200 and no messages", async () => {
     const callback = { update_id: 1, callback_query: { id: "cb", from: { id: 1, is_bot: false, first_name: "A" }, data: "x" } };
     expect(await parse(webhook(callback))).toEqual({ response: { status: 200, headers: { "content-type": "application/json" }, body: '{"ok":true}' }, messages: [] });
     const joined = telegramUpdate({ chatId: -5, chatType: "group", messageId: 3, extra: { new_chat_members: [{ id: 2, is_bot: false, first_name: "B" }] } });
     expect(await parsedMessages(joined)).toEqual([]);
+    const fromBot = telegramUpdate({ chatId: -5, chatType: "group", text: "You said: hi", extra: { from: { id: 8, is_bot: true, first_name: "OtherBot" } } });
+    expect(await parsedMessages(fromBot)).toEqual([]);
   });
 
   it("a missing or wrong secret token gets 401 and no messages, as does a plugin without the secret granted", async () => {

@@ -3,8 +3,8 @@
 // parse: a webhook POST carrying one `Update`. The header X-Telegram-Bot-Api-Secret-Token must
 //   equal the secret TELEGRAM_SECRET_TOKEN (host-side secret_equals), else 401 and no messages.
 //   `message`, `edited_message`, `channel_post` and `edited_channel_post` become one message;
-//   other updates (callback queries, member changes, ...) and messages with neither text nor an
-//   attachment are acknowledged with 200 and no messages.
+//   other updates (callback queries, member changes, ...), messages from bots and messages with
+//   neither text nor an attachment are acknowledged with 200 and no messages.
 // poll: getUpdates with offset = cursor (the last update_id + 1), timeout 0; the new cursor is
 //   the highest update_id + 1 (unchanged when there is nothing new).
 // send: sendMessage {chat_id, text, message_thread_id?, reply_parameters?}; text over 4096
@@ -97,6 +97,13 @@ function fromUpdate(update: Value): InboundMessage | null {
   const chatId = intText(chat, "id");
   const messageId = intText(msg, "message_id");
   if (chat == null || chatId == null || messageId == null) return null;
+  // Bots do not see each other's messages on Telegram; one that shows up anyway (a relay, a
+  // misconfigured forward) is not answered, so that two bots cannot talk in a loop.
+  const from = obj(msg, "from");
+  if (from != null) {
+    const isBot = from.get("is_bot");
+    if (isBot != null && isBot.isBool() && isBot.boolValue) return null;
+  }
 
   let content = str(msg, "text");
   if (content == null) content = str(msg, "caption");
