@@ -1,0 +1,138 @@
+// End to end: the real gateway process, the first-party `webhook` channel plugin (real Wasm,
+// approved with the CLI), the provider emulator, and a fake platform receiving the replies.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RpcClient } from "../support/gateway.js";
+import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+
+const SECRET = "test-webhook-secret-0123456789";
+
+/** Signs a JSON body the way the webhook plugin checks it. */
+function signed(body: object): { text: string; headers: Record<string, string> } {
+  const text = JSON.stringify(body);
+  return { text, headers: { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex(SECRET, text)}` } };
+}
+
+const settle = (ms = 600) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)", (transport) => {
+  let platform: FakePlatform;
+  let gw: ChannelGateway;
+
+  beforeAll(async () => {
+    platform = await startFakePlatform();
+    gw = await startChannelGateway({
+      config: {
+        gateway: { transport },
+        channels: { webhook: { allow: ["alice", "bob"], max_message_bytes: 64, max_body_bytes: 2048 } },
+        plugins: {
+          grants: {
+            webhook: {
+              http: { hosts: ["127.0.0.1"] },
+              config: { base_url: `${platform.url}/inbox` },
+              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+            },
+          },
+        },
+      },
+      env: { TEST_WEBHOOK_SECRET: SECRET },
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await platform?.close();
+  });
+
+  const post = (body: object, account?: string) => {
+    const s = signed(body);
+    return gw.postWebhook("webhook", account, s.text, s.headers);
+  };
+  const repliesTo = (peer: string) => platform.requests.filter((r) => r.json?.peer === peer);
+  const modelSaw = (text: string) => gw.emulator.requests.filter((r) => JSON.stringify(r.body).includes(text));
+
+  it("answers an allowed peer on the platform", async () => {
+    const answer = await post({ peer: "alice", content: "hello there", messageId: "m1" });
+    expect(answer.status).toBe(200);
+    const reply = await platform.waitFor((r) => r.json?.peer === "alice" && r.json?.replyTo === "m1", 20_000);
+    expect(reply.method).toBe("POST");
+    expect(reply.url).toBe("/inbox");
+    expect(reply.json).toMatchObject({ account: "default", peer: "alice", content: "You said: hello there", replyTo: "m1" });
+    // The secret was substituted by the host into the plugin's request.
+    expect(reply.headers.authorization).toBe(`Bearer ${SECRET}`);
+  });
+
+  it("routes by account from the URL", async () => {
+    expect((await post({ peer: "bob", content: "via bot2", messageId: "a1" }, "bot2")).status).toBe(200);
+    const reply = await platform.waitFor((r) => r.json?.peer === "bob" && r.json?.replyTo === "a1", 20_000);
+    expect(reply.json.account).toBe("bot2");
+  });
+
+  it("drops a stranger: no reply, and the model is never asked", async () => {
+    const answer = await post({ peer: "mallory", content: "let me in STRANGER_MARK", messageId: "s1" });
+    expect(answer.status).toBe(200);
+    await gw.waitForLog((l) => l.msg === "message from a peer not in the channel allowlist; dropped" && l.peer === "mallory");
+    await settle();
+    expect(repliesTo("mallory")).toHaveLength(0);
+    expect(modelSaw("STRANGER_MARK")).toHaveLength(0);
+  });
+
+  it("answers a bad signature 401 and does nothing else", async () => {
+    const body = JSON.stringify({ peer: "alice", content: "forged FORGED_MARK", messageId: "f1" });
+    const bad = await gw.postWebhook("webhook", undefined, body, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex("wrong", body)}` });
+    expect(bad.status).toBe(401);
+    const missing = await gw.postWebhook("webhook", undefined, body, { "content-type": "application/json" });
+    expect(missing.status).toBe(401);
+    await settle();
+    expect(modelSaw("FORGED_MARK")).toHaveLength(0);
+    expect(platform.requests.filter((r) => r.json?.replyTo === "f1")).toHaveLength(0);
+  });
+
+  it("answers a redelivered message id once", async () => {
+    const body = { peer: "alice", content: "only once ONCE_MARK", messageId: "dup-1" };
+    const [a, b] = await Promise.all([post(body), post(body)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    await platform.waitFor((r) => r.json?.replyTo === "dup-1", 20_000);
+    expect((await post(body)).status).toBe(200);
+    await settle(1000);
+    expect(platform.requests.filter((r) => r.json?.replyTo === "dup-1")).toHaveLength(1);
+    expect(modelSaw("ONCE_MARK")).toHaveLength(1);
+  });
+
+  it("refuses an oversize message with a reply naming the limit, without asking the model", async () => {
+    const content = `BIG_MARK ${"x".repeat(80)}`;
+    expect((await post({ peer: "alice", content, messageId: "big-1" })).status).toBe(200);
+    const reply = await platform.waitFor((r) => r.json?.replyTo === "big-1", 20_000);
+    expect(reply.json.content).toMatch(/too long \(\d+ bytes\); the limit is 64 bytes/);
+    expect(modelSaw("BIG_MARK")).toHaveLength(0);
+  });
+
+  it("answers 413 for a body over max_body_bytes, 404 for an unknown channel, 400 for a bad name", async () => {
+    const huge = await post({ peer: "alice", content: "y".repeat(4000), messageId: "h1" });
+    expect(huge.status).toBe(413);
+    expect(huge.json.error).toMatch(/larger than 2048 bytes/);
+    const unknown = await gw.postWebhook("nochannel", undefined, "{}");
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error).toBe('unknown channel "nochannel"');
+    // A body-less GET reaches the plugin too (it decides: the generic webhook wants POST).
+    const get = await gw.postWebhook("webhook", undefined, undefined, {}, { method: "GET" });
+    expect(get.status).toBe(405);
+    const res = await fetch(`${gw.baseUrl}/webhook/bad%20name`, { method: "POST", body: "{}" });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatch(/invalid channel name "bad name"/);
+  });
+
+  it("shows the channel counters in status", async () => {
+    const client = await RpcClient.connect(gw.gateway.url);
+    try {
+      const counters = async () => (await client.call("status")).response.msg.result.channels.webhook;
+      // Earlier tests waited for their replies, so `answered` is final here.
+      const c = await counters();
+      expect(c).toMatchObject({ badSignature: 2 });
+      expect(c.accepted).toBeGreaterThanOrEqual(4);
+      expect(c.refused).toBeGreaterThanOrEqual(2);
+      expect(c.answered).toBeGreaterThanOrEqual(3);
+      expect(c.sendFailures).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+});
