@@ -117,7 +117,7 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
     expect(get.status).toBe(405);
     const res = await fetch(`${gw.baseUrl}/webhook/bad%20name`, { method: "POST", body: "{}" });
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toMatch(/invalid channel name "bad name"/);
+    expect(((await res.json()) as { error: string }).error).toMatch(/invalid channel name "bad name"/);
   });
 
   it("shows the channel counters in status", async () => {
