@@ -230,6 +230,28 @@ describe("slack parse: events", () => {
     expect(retry.messages[0]?.platformMessageId).toBe("Ev0RETRY");
   });
 
+  it("hostile but correctly signed bodies never crash the plugin: deep nesting, invalid UTF-8, odd shapes, a 512 KiB text", async () => {
+    const deep = "[".repeat(5000) + "]".repeat(5000);
+    expect((await parse(request(deep))).response.status).toBe(400);
+    const badUtf8 = request("x");
+    const raw = new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]);
+    const signed = { ...badUtf8, body: raw, headers: { ...badUtf8.headers, ...signSlackRequest(SIGNING_SECRET, Buffer.from(raw)) } };
+    expect([200, 400]).toContain((await parse(signed)).response.status);
+    for (const odd of [
+      { type: "event_callback", event: "not a map" },
+      { type: "event_callback", event: { type: "message", channel: 42, text: ["x"] } },
+      { type: "event_callback", event: { type: "message", channel: "D0ALICE", files: "nope" } },
+      { type: "url_verification" },
+      [1, 2, 3],
+    ]) {
+      const r = await parse(request(odd));
+      expect([200, 400], JSON.stringify(odd)).toContain(r.response.status);
+    }
+    const big = "y".repeat(512 * 1024);
+    const r = await parse(request(slackMessageEvent({ channel: "D0ALICE", text: big })));
+    expect(r.messages[0]?.content.length).toBe(big.length);
+  });
+
   it("non-JSON bodies are 400, other methods 405", async () => {
     expect((await parse(request("not json"))).response.status).toBe(400);
     expect((await parse(request(slackUrlVerification("c"), { method: "GET" }))).response.status).toBe(405);

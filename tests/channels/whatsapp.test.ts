@@ -193,6 +193,21 @@ describe("whatsapp parse: notifications (POST)", () => {
     await expect(parse(post(whatsappMessage({ phoneNumberId: PHONE_ID, from: USER, text: "x" })), h)).rejects.toThrow(/WHATSAPP_APP_SECRET/);
   });
 
+  it("hostile but correctly signed bodies never crash the plugin: deep nesting, odd shapes", async () => {
+    expect((await parse(post("[".repeat(5000) + "]".repeat(5000)))).response.status).toBe(400);
+    for (const odd of [
+      { entry: "x" },
+      { entry: [1, "two", null, { changes: 5 }, { changes: [null, { value: [] }, { field: "messages", value: { messages: [7, { from: 1, id: 2 }] } }] }] },
+      { entry: [{ changes: [{ field: "messages", value: { metadata: 9, messages: [{ from: USER, id: "wamid.odd", type: "image", image: "nope" }] } }] }] },
+    ]) {
+      const r = await parse(post(odd));
+      expect(r.response.status, JSON.stringify(odd)).toBe(200);
+    }
+    // An image whose media object is not a map still reaches the agent, as a note.
+    const r = await parse(post({ entry: [{ changes: [{ field: "messages", value: { messages: [{ from: USER, id: "wamid.odd2", type: "image", image: "nope" }] } }] }] }));
+    expect(r.messages).toEqual([{ peer: USER, peerKind: "direct", sender: USER, content: "[image message]", attachments: [], platformMessageId: "wamid.odd2" }]);
+  });
+
   it("non-JSON bodies are 400, other methods 405", async () => {
     expect((await parse(post("nope"))).response.status).toBe(400);
     expect((await parse({ ...post("{}"), method: "PUT" })).response.status).toBe(405);

@@ -180,6 +180,7 @@ function handleParse(req: WebhookRequest): Reply | null {
   return result;
 }
 
+/** Export `parse`: a Slack Events API request -> `{response, messages}` (see the header comment). 0 = ok, 1 = failed with the reason set. */
 export function parse(): i32 {
   const req = readWebhookRequest();
   if (req == null) return channelDone(1);
@@ -262,6 +263,7 @@ function post(url: string, channel: string, text: string, thread: string | null)
   return ts != null ? ts : "";
 }
 
+/** Export `send`: `{account, peer, thread?, content, replyTo?}` -> `{platformMessageId}` through chat.postMessage. 0 = ok, 1 = failed with the reason set. */
 export function send(): i32 {
   const msg = readOutboundMessage();
   if (msg == null) return channelDone(1);

@@ -182,6 +182,7 @@ function handleParse(req: WebhookRequest): Reply | null {
   return result;
 }
 
+/** Export `parse`: a WhatsApp Cloud API webhook request (GET handshake or POST notification) -> `{response, messages}` (see the header comment). 0 = ok, 1 = failed with the reason set. */
 export function parse(): i32 {
   const req = readWebhookRequest();
   if (req == null) return channelDone(1);
@@ -265,6 +266,7 @@ function post(url: string, to: string, text: string, replyTo: string | null): st
   return "";
 }
 
+/** Export `send`: `{account, peer, thread?, content, replyTo?}` -> `{platformMessageId}` through the Graph API messages endpoint. 0 = ok, 1 = failed with the reason set. */
 export function send(): i32 {
   const msg = readOutboundMessage();
   if (msg == null) return channelDone(1);
