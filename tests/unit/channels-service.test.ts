@@ -40,7 +40,7 @@ function fakePlugin() {
       if (fn === "send") {
         if (state.sendFailures > 0) {
           state.sendFailures--;
-          throw new Error("channel plugin 'fake' failed in 'send': platform said 502");
+          throw new Error("channel plugin 'fake' failed (export 'send'): platform said 502");
         }
         state.sent.push(input as Record<string, unknown>);
         return { platformMessageId: `out-${state.sent.length}` };

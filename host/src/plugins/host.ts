@@ -102,7 +102,7 @@ export type ChannelFailureKind = "not_loaded" | "no_export" | "malformed" | Extr
 
 /**
  * A channel plugin call that produced no usable output. The message reads
- * `channel plugin '<plugin>' <what> in '<export>': <reason>`; it never holds a stack or secret
+ * `channel plugin '<plugin>' <what happened> (export '<export>'): <reason>`; it never holds a stack or secret
  * (the sandbox's messages are the plugin's own error text).
  */
 export class ChannelPluginError extends Error {
@@ -113,8 +113,8 @@ export class ChannelPluginError extends Error {
     readonly reason: string,
   ) {
     const what: Record<ChannelFailureKind, string> = {
-      not_loaded: "is not loaded; cannot call",
-      no_export: "does not export",
+      not_loaded: "is not available",
+      no_export: "lacks the export",
       malformed: "returned malformed output",
       timeout: "timed out",
       memory: "ran out of memory",
@@ -124,7 +124,7 @@ export class ChannelPluginError extends Error {
       busy: "is busy",
       closed: "was unloaded",
     };
-    super(`channel plugin '${plugin}' ${what[kind]} in '${exportName}': ${reason}`);
+    super(`channel plugin '${plugin}' ${what[kind]} (export '${exportName}'): ${reason}`);
     this.name = "ChannelPluginError";
   }
 }
