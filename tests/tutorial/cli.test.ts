@@ -33,10 +33,11 @@ afterAll(async () => {
 });
 
 describe("exoclaw plugin new", () => {
-  it("refuses channel plugins with the reason, bad names, and non-empty directories", async () => {
-    const channel = await exoclaw(["plugin", "new", "chan", "--kind", "channel"]);
-    expect(channel.code).toBe(1);
-    expect(channel.stderr).toMatch(/^exoclaw: channel plugins cannot be scaffolded yet: the channel ABI .* arrives with the channels issue/);
+  it("refuses kind both with the reason, bad names, and non-empty directories", async () => {
+    // --kind channel is scaffolded now: tests/cli/plugin-new-channel.test.ts.
+    const both = await exoclaw(["plugin", "new", "chan", "--kind", "both"]);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/^exoclaw: kind "both" has no scaffold: generate a channel plugin \(--kind channel\)/);
     const bad = await exoclaw(["plugin", "new", "Bad Name"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('invalid plugin name "Bad Name"');

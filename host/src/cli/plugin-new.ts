@@ -1,5 +1,6 @@
-// `exoclaw plugin new <name>`: scaffolds a tool plugin project that builds and passes its own
-// test as generated (package.json, plugin.toml, assembly/index.ts, test/cases.json).
+// `exoclaw plugin new <name>`: scaffolds a tool plugin project (default) or, with
+// `--kind channel`, a channel plugin project, that builds and passes its own test as generated
+// (package.json, plugin.toml, assembly/index.ts, test/cases.json for tools).
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -7,20 +8,20 @@ import type { Command } from "commander";
 import { PACKAGE_ROOT } from "../paths.js";
 import { VERSION } from "../version.js";
 import type { CliIo } from "./plugin.js";
+import { channelProjectFiles } from "./templates/channel.js";
 import { toolProjectFiles, type TemplateDeps } from "./templates/tool.js";
 
 /** Plugin names: lowercase, as the manifest requires (they double as file names). */
 const NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 
-/** Why `--kind channel` / `--kind both` is refused (see docs/plugins.md). */
-export const CHANNEL_NOT_YET =
-  "channel plugins cannot be scaffolded yet: the channel ABI (how a plugin receives and sends " +
-  "messages) arrives with the channels issue, and code written against a guess would have to be " +
-  "rewritten. Scaffold a tool plugin instead (--kind tool, the default).";
+/** Why `--kind both` is refused. */
+export const BOTH_NOT_SCAFFOLDED =
+  "kind \"both\" has no scaffold: generate a channel plugin (--kind channel), then add [[tools]] " +
+  "to its plugin.toml, a `call` export (runTool) to assembly/index.ts and set kind = \"both\".";
 
 /** Options of {@link scaffoldPlugin}. */
 export interface NewPluginOptions {
-  /** `tool` (default); `channel` and `both` are refused for now. */
+  /** `tool` (default) or `channel`; `both` is refused (start from a channel plugin). */
   kind?: string;
   /** Parent directory of the new project; default the current directory. */
   dir?: string;
@@ -71,20 +72,20 @@ export function templateDeps(registry = false): TemplateDeps {
 }
 
 /**
- * Creates `<dir>/<name>/` with a working tool plugin project.
+ * Creates `<dir>/<name>/` with a working tool or channel plugin project.
  * @throws Error for an invalid name, a refused kind, or a target directory that exists and is not empty
  */
 export async function scaffoldPlugin(name: string, options: NewPluginOptions = {}): Promise<NewPluginResult> {
   const kind = options.kind ?? "tool";
-  if (kind === "channel" || kind === "both") throw new Error(CHANNEL_NOT_YET);
-  if (kind !== "tool") throw new Error(`unknown kind "${kind}" (expected tool; channel plugins come later)`);
+  if (kind === "both") throw new Error(BOTH_NOT_SCAFFOLDED);
+  if (kind !== "tool" && kind !== "channel") throw new Error(`unknown kind "${kind}" (expected tool or channel)`);
   if (!NAME_RE.test(name)) {
     throw new Error(`invalid plugin name "${name}": use 1-64 characters, lowercase letters, digits, "_" or "-", starting with a letter`);
   }
   const dir = path.resolve(options.dir ?? ".", name);
   if (existsSync(dir) && (await readdir(dir)).length > 0) throw new Error(`${dir} already exists and is not empty`);
   const deps = templateDeps(options.registry === true);
-  const files = toolProjectFiles(name, deps);
+  const files = kind === "channel" ? channelProjectFiles(name, deps) : toolProjectFiles(name, deps);
   for (const [rel, content] of Object.entries(files)) {
     const file = path.join(dir, rel);
     await mkdir(path.dirname(file), { recursive: true });
@@ -97,8 +98,8 @@ export async function scaffoldPlugin(name: string, options: NewPluginOptions = {
 export function registerPluginNew(plugin: Command, io: CliIo, fail: (err: unknown) => void): void {
   plugin
     .command("new <name>")
-    .description("Scaffold a plugin project (plugin.toml, assembly/index.ts, package.json, test cases) that builds and passes its test as is")
-    .option("-k, --kind <kind>", "tool (channel plugins arrive with the channels issue)", "tool")
+    .description("Scaffold a tool or channel plugin project (plugin.toml, assembly/index.ts, package.json, test cases for tools) that builds and passes its test as is")
+    .option("-k, --kind <kind>", "tool or channel", "tool")
     .option("-d, --dir <parent>", "where to create the <name> directory (default: the current directory)")
     .option("--registry", "depend on registry versions of the SDK and CLI even from a source checkout")
     .action(async (name: string, opts: { kind: string; dir?: string; registry?: boolean }) => {
@@ -111,7 +112,11 @@ export function registerPluginNew(plugin: Command, io: CliIo, fail: (err: unknow
         io.out("next:");
         io.out(`  cd ${rel.includes(" ") ? JSON.stringify(rel) : rel}`);
         io.out("  npm install");
-        io.out("  npm test        # builds build/" + name + ".wasm and runs the conformance checks and test/cases.json");
+        io.out(
+          opts.kind === "channel"
+            ? "  npm test        # builds build/" + name + ".wasm and runs the static conformance checks (manifest, ABI, imports, exports)"
+            : "  npm test        # builds build/" + name + ".wasm and runs the conformance checks and test/cases.json",
+        );
       } catch (err) {
         fail(err);
       }
