@@ -83,6 +83,31 @@ describe("onRecovered", () => {
     expect(emulator.requests).toHaveLength(1);
   });
 
+  it("a collected turn cut by a crash fails every folded message (they had started); the session stays usable", async () => {
+    const log = createMemorySessionLog();
+    const key = keyOf("alice");
+    const source = { channel: "ws", account: "default", peer: "alice" };
+    await log.append(key, [
+      { kind: "message_received", runId: "a", data: { content: "a", ...source } },
+      { kind: "message_received", runId: "b", data: { content: "b", ...source } },
+      { kind: "turn_started", runId: "a", data: { runId: "b" } },
+      { kind: "turn_started", runId: "b", data: { runId: "b" } },
+      { kind: "assistant_text", runId: "b", data: { text: "half an ans" } },
+    ]);
+    const turns: RecoveredTurn[] = [];
+    const collect = agentConfig({ queue: { mode: "collect", cap: 32, drop: "new" } });
+    const { runtime } = makeRuntime(emulator, [collect], { onRecovered: (t) => turns.push(t) }, log);
+    expect(await runtime.recover()).toEqual({ rerun: 0, failed: 2 });
+    expect(turns.map((t) => [t.runId, t.error?.code])).toEqual([
+      ["a", -32006],
+      ["b", -32006],
+    ]);
+    expect(await log.pendingTurns()).toEqual([]);
+    const out = await send(runtime, "after the crash");
+    expect(out.text).toBe("You said: after the crash");
+    expect(emulator.requests[0]!.body.messages).toHaveLength(1);
+  });
+
   it("stores thread and platformMessageId with the message; a repeated platform message id is answered from the store", async () => {
     const { runtime, log } = makeRuntime(emulator, [agentConfig()]);
     const key = formatSessionKey({ agent: "main", channel: "slack", account: "T1", peer: "U1" });

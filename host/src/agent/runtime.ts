@@ -748,7 +748,7 @@ export class AgentRuntime {
       const provider = this.options.providers(config.provider);
       const tools = this.turnTools(agent, sessionKey, own.thread);
       const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
-      const history = await this.history(config, system, provider, sessionKey, events, content, live[0]!.runId, tools.specs, controller.signal, (usage) => {
+      const history = await this.history(config, system, provider, sessionKey, events, content, runId, live[0]!.runId, tools.specs, controller.signal, (usage) => {
         compaction.calls++;
         compaction.usage.inputTokens += usage.inputTokens;
         compaction.usage.outputTokens += usage.outputTokens;
@@ -815,6 +815,7 @@ export class AgentRuntime {
    * it would not fit the agent's context window (estimated with the turn's effective system
    * prompt, soul file included). A failed summarization is logged and the full history is used
    * (the provider then decides).
+   * @param runId the turn's run (the compaction event carries it)
    * @param firstRunId the run id of the turn's first message (nothing from it on is folded)
    */
   private async history(
@@ -824,6 +825,7 @@ export class AgentRuntime {
     sessionKey: string,
     events: SessionEvent[],
     content: string,
+    runId: string,
     firstRunId: string,
     specs: ToolSpec[],
     signal: AbortSignal,
@@ -847,13 +849,13 @@ export class AgentRuntime {
       summary = out.summary;
     } catch (err) {
       if (signal.aborted) throw err;
-      this.logger.warn({ sessionKey, runId: firstRunId, error: toErrorObject(err).message }, "compaction failed: the summarization call failed; using the full history");
+      this.logger.warn({ sessionKey, runId, error: toErrorObject(err).message }, "compaction failed: the summarization call failed; using the full history");
       return messages;
     }
     if (summary.length === 0) return messages;
     this.cache.drop(sessionKey);
-    await this.log.append(sessionKey, [{ kind: "compaction", runId: firstRunId, data: { summary, upToSeq: plan.upToSeq } }]);
-    this.logger.info({ sessionKey, runId: firstRunId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window }, "session compacted");
+    await this.log.append(sessionKey, [{ kind: "compaction", runId, data: { summary, upToSeq: plan.upToSeq } }]);
+    this.logger.info({ sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window }, "session compacted");
     return projectHistory(await this.readHistory(sessionKey));
   }
 
