@@ -12,7 +12,9 @@
 //     "Capability `x`"), and the functions the sandbox worker implements;
 //   - the request fields the SDK sends and the worker reads per host function, and the
 //     http-response fields the SDK reads, against the parameter records;
-//   - the tool-call / tool-result keys the SDK's runTool reads and writes.
+//   - the tool-call / tool-result keys the SDK's runTool reads and writes;
+//   - the channel contract (interface channel-types, world channel): host/src/channels/types.ts,
+//     and the keys the SDK's channel readers and writers (plugin-sdk/assembly/channel.ts) use.
 // The source scans are deliberately simple (string literals in the function that handles each
 // host function); a refactor that hides them fails here with a message saying what to update.
 import { readFileSync } from "node:fs";
@@ -52,7 +54,7 @@ const JSON_VALUED = new Map([
 
 // ---- TypeScript side, through the compiler API -------------------------------------------------
 
-const TS_FILES = ["host/src/plugins/types.ts", "host/src/plugins/capabilities.ts"].map((f) => path.join(ROOT, f));
+const TS_FILES = ["host/src/plugins/types.ts", "host/src/plugins/capabilities.ts", "host/src/channels/types.ts"].map((f) => path.join(ROOT, f));
 const program = ts.createProgram(TS_FILES, {
   strict: true,
   target: ts.ScriptTarget.ES2022,
@@ -92,6 +94,16 @@ function compareType(i: WitInterface, wit: WitType, t: ts.Type, where: string): 
       if (wit.name === "bool") return t.flags & ts.TypeFlags.BooleanLike ? [] : bad("boolean");
       return t.flags & ts.TypeFlags.NumberLike ? [] : bad("number");
     case "list": {
+      // Wire mappings: list<u8> is MessagePack bin (Uint8Array; `string` also allowed where the
+      // contract says "bin or str"); list<tuple<string, string>> is a MessagePack map of strings.
+      if (wit.of.kind === "prim" && wit.of.name === "u8") {
+        const names = (t.isUnion() ? t.types : [t]).map((m) => (m.flags & ts.TypeFlags.StringLike ? "string" : (m.getSymbol()?.name ?? checker.typeToString(m))));
+        return names.includes("Uint8Array") && names.every((n) => n === "Uint8Array" || n === "string") ? [] : bad("Uint8Array");
+      }
+      if (wit.of.kind === "tuple" && wit.of.of.length === 2 && wit.of.of.every((x) => x.kind === "prim" && x.name === "string")) {
+        const index = checker.getIndexInfoOfType(t, ts.IndexKind.String);
+        return index !== undefined && index.type.flags & ts.TypeFlags.StringLike ? [] : bad("Record<string, string>");
+      }
       if (!checker.isArrayType(t)) return bad("an array");
       const el = checker.getTypeArguments(t as ts.TypeReference)[0];
       return el === undefined ? bad("an array") : compareType(i, wit.of, el, `${where}[]`);
@@ -405,5 +417,67 @@ describe("the SDK's tool ABI keys are the WIT tool-call / tool-result fields", (
     const written = [...write.matchAll(/writeString\("(\w+)"\)/g)].map((m) => m[1]!);
     expect(written.sort()).toEqual(types.records.get("tool-result")!.fields.map((f) => camelCase(f.name)).sort());
     expect(write).toContain(`writeMapHeader(${types.records.get("tool-result")!.fields.length})`);
+  });
+});
+
+// ---- the channel contract ---------------------------------------------------------------------
+
+describe("the channel contract (channel-types, world channel) matches its mirrors", () => {
+  const channelTypes = iface(pkg("exoclaw:plugin"), "channel-types");
+  const pairs: [string, string][] = [
+    ["webhook-request", "WebhookRequest"],
+    ["inbound-message", "InboundMessage"],
+    ["attachment", "Attachment"],
+    ["webhook-response", "WebhookResponse"],
+    ["parse-result", "ParseResult"],
+    ["outbound-message", "OutboundMessage"],
+    ["send-receipt", "SendReceipt"],
+    ["poll-request", "PollRequest"],
+    ["poll-result", "PollResult"],
+  ];
+
+  it("the world exports parse, send and poll with the records of channel-types", () => {
+    const world = pkg("exoclaw:plugin").worlds.get("channel");
+    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["parse", "poll", "send"]);
+    expect([...channelTypes.records.keys()].sort()).toEqual(pairs.map(([w]) => w).sort());
+    expect([...channelTypes.enums.keys()]).toEqual(["peer-kind"]);
+  });
+
+  for (const [wit, tsName] of pairs) {
+    it(`${wit} is host/src/channels/types.ts ${tsName}`, () => {
+      expect(compareRecord(channelTypes, channelTypes.records.get(wit)!, tsExport(tsName), tsName)).toEqual([]);
+    });
+  }
+
+  it("peer-kind is PeerKind", () => {
+    expect(compareType(channelTypes, { kind: "named", name: "peer-kind" }, tsExport("PeerKind"), "PeerKind")).toEqual([]);
+  });
+
+  const sdk = read("plugin-sdk/assembly/channel.ts");
+  const fns = functionBodies(sdk);
+  const fields = (...records: string[]) => [...new Set(records.flatMap((r) => channelTypes.records.get(r)!.fields.map((f) => camelCase(f.name))))].sort();
+  const body = (fn: string): string => {
+    const b = fns.get(fn);
+    expect(b, `plugin-sdk/assembly/channel.ts: export function ${fn} not found; update this check`).toBeDefined();
+    return b!;
+  };
+  /** Keys a reader takes from the input map `m`. */
+  const readKeys = (b: string) => [...new Set([...literalKeys(b, /(?:strField|requireStr)\(m, "(\w+)"/g), ...literalKeys(b, /\bm\.get\("(\w+)"\)/g)])].sort();
+
+  it("the SDK readers take the input records' fields", () => {
+    expect(readKeys(body("readWebhookRequest"))).toEqual(fields("webhook-request"));
+    expect(readKeys(body("readOutboundMessage"))).toEqual(fields("outbound-message"));
+    expect(readKeys(body("readPollRequest"))).toEqual(fields("poll-request"));
+  });
+
+  it("the SDK writers write the output records' fields", () => {
+    const msg = body("inboundMessageValue");
+    const keysOf = (v: string) => [...new Set([...literalKeys(msg, new RegExp(`\\b${v}\\.set\\("(\\w+)"`, "g")), ...literalKeys(msg, new RegExp(`optStr\\(${v}, "(\\w+)"`, "g")), ...literalKeys(msg, new RegExp(`const ${v} = Value\\.map\\(\\)\\.set\\("(\\w+)"`, "g"))])].sort();
+    expect(keysOf("m")).toEqual(fields("inbound-message"));
+    expect(keysOf("av")).toEqual(fields("attachment"));
+    const set = (b: string) => [...new Set([...literalKeys(b, /\.set\("(\w+)"/g), ...literalKeys(b, /optStr\(\w+, "(\w+)"/g)])].sort();
+    expect(set(body("writeParseResult"))).toEqual(fields("parse-result", "webhook-response"));
+    expect(set(body("writeSendReceipt"))).toEqual(fields("send-receipt"));
+    expect(set(body("writePollResult"))).toEqual(fields("poll-result"));
   });
 });
