@@ -2,6 +2,7 @@
 // A burst of 50 messages into one session is answered in order with none lost; 50 sessions in
 // parallel finish in about the time of one (the emulator's SLOW_<n>MS rule makes each model
 // call take a known time, so the comparison measures the gateway's concurrency, not the model).
+// Agents bound to their own peers show the `collect` and `interrupt` queue modes in the process.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChannelGateway, type ChannelGateway } from "../support/channel-gateway.js";
 import { RpcClient } from "../support/gateway.js";
@@ -11,7 +12,16 @@ let gw: ChannelGateway;
 beforeAll(async () => {
   gw = await startChannelGateway({
     config: {
-      agents: [{ id: "main", provider: "anthropic", model: "emu-queue", tools: [], queue: { mode: "followup", cap: 64, drop: "new" } }],
+      agents: [
+        { id: "main", provider: "anthropic", model: "emu-queue", tools: [], queue: { mode: "followup", cap: 64, drop: "new" } },
+        { id: "collector", provider: "anthropic", model: "emu-collect", tools: [], queue: { mode: "collect" } },
+        { id: "impatient", provider: "anthropic", model: "emu-interrupt", tools: [], queue: { mode: "interrupt" } },
+      ],
+      default_agent: "main",
+      bindings: [
+        { agent: "collector", peer: "collector" },
+        { agent: "impatient", peer: "impatient" },
+      ],
     },
   });
 }, 60_000);
@@ -93,4 +103,43 @@ describe("sessions under load", () => {
     expect(parallel).toBeLessThan(10 * single);
     for (const c of clients) c.close();
   }, 120_000);
+
+  it("collect: messages queued behind a turn are answered by one model call that sees them all", async () => {
+    const client = await RpcClient.connect(gw.gateway.url);
+    const first = client.call("chat.send", { content: "SLOW_50MS collect opener", peer: "collector" });
+    await waitFor(() => gw.emulator.requests.some((r) => JSON.stringify(r.body).includes("collect opener")));
+    const later = ["collect one", "collect two", "collect three"].map((content) => client.call("chat.send", { content, peer: "collector" }));
+    const answers = [await first, ...(await Promise.all(later))].map((c) => c.response.msg);
+    for (const a of answers) expect(a.error, JSON.stringify(a.error)).toBeUndefined();
+    const calls = gw.emulator.requests.filter((r) => r.body.model === "emu-collect");
+    expect(calls).toHaveLength(2);
+    const merged = "collect one\n\ncollect two\n\ncollect three";
+    expect(calls[1]!.body.messages.at(-1).content.map((b: { text: string }) => b.text).join("")).toBe(merged);
+    // Every folded message is answered with the one reply (the gateway does not run three turns).
+    for (const a of answers.slice(1)) expect(a.result.text).toBe(`You said: ${merged}`);
+    client.close();
+  }, 60_000);
+
+  it("interrupt: a new message aborts the running turn, which fails with -32006, and is answered", async () => {
+    const client = await RpcClient.connect(gw.gateway.url);
+    const t0 = performance.now();
+    const slow = client.call("chat.send", { content: "SLOW_2000MS a very long story", peer: "impatient" });
+    await waitFor(() => gw.emulator.requests.some((r) => JSON.stringify(r.body).includes("a very long story")));
+    const { response } = await client.call("chat.send", { content: "stop, just say hi", peer: "impatient" });
+    expect(response.msg.result.text).toBe("You said: stop, just say hi");
+    const interrupted = (await slow).response.msg;
+    expect(interrupted.error).toMatchObject({ code: -32006 });
+    expect(interrupted.error.message).toContain("interrupted");
+    // The slow reply alone would stream for ~20 s.
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    client.close();
+  }, 60_000);
 });
+
+async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
