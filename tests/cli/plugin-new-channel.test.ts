@@ -4,7 +4,7 @@
 // local platform with the token substituted.
 import { execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParseResult, SendReceipt } from "../../host/src/channels/types.js";
 import { DEFAULT_LIMITS } from "../../host/src/plugins/capabilities.js";
 import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
+import { buildPlugin } from "../../scripts/build-plugins.mjs";
 import { captureLogger } from "../sandbox/support.js";
 import { CLI } from "../support/gateway.js";
 
@@ -111,6 +112,18 @@ describe("exoclaw plugin new --kind channel", () => {
     expect(seen[0]!.headers.authorization).toBe("Bearer api-tok");
     expect(JSON.parse(seen[0]!.body)).toEqual({ peer: "alice", text: "hello" });
   });
+
+  it("the first-party channel plugins pass plugin test too (built from source here)", async () => {
+    for (const dir of ["plugins/channels/webhook", "plugins/channels/telegram"]) {
+      const { name, wasm } = await buildPlugin(dir);
+      const file = path.join(root, `${name}.wasm`);
+      await writeFile(file, wasm);
+      const r = await exoclaw(["plugin", "test", file]);
+      expect(r.code, `${name}\n${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`${name} 0\\.1\\.0 \\(channel\\)`));
+      expect(r.stdout).toMatch(/parse \(function\).*send \(function\)/);
+    }
+  }, 120_000);
 
   it("refuses kind both with what to do instead", async () => {
     const both = await exoclaw(["plugin", "new", "b", "--kind", "both"]);
