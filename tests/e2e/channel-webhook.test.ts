@@ -1,7 +1,8 @@
 // End to end: the real gateway process, the first-party `webhook` channel plugin (real Wasm,
 // approved with the CLI), the provider emulator, and a fake platform receiving the replies.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RpcClient } from "../support/gateway.js";
+import { startEmulator } from "../support/emulator/server.mjs";
+import { RpcClient, startGateway } from "../support/gateway.js";
 import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
@@ -136,3 +137,59 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
     }
   });
 });
+
+describe("webhook channel: durability and config errors", () => {
+  it("a crash after the webhook answer loses nothing: the queued message is answered after restart, the interrupted one gets a notice", async () => {
+    // Slow model: the first turn is mid-call when the gateway is killed, the second queued behind it.
+    const emulator = await startEmulator({ latencyMs: 2500 });
+    const platform = await startFakePlatform();
+    const config = {
+      channels: { webhook: { allow: ["alice"] } },
+      plugins: { grants: { webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } } } },
+    };
+    const env = { TEST_WEBHOOK_SECRET: SECRET };
+    const gw = await startChannelGateway({ config, env, emulator });
+    let again: Awaited<ReturnType<typeof startGateway>> | undefined;
+    try {
+      for (const [id, content] of [["c1", "first"], ["c2", "second"]]) {
+        const s = signed({ peer: "alice", content, messageId: id });
+        // 200 means journaled: the platform will not redeliver, so the gateway owns the message now.
+        expect((await gw.postWebhook("webhook", undefined, s.text, s.headers)).status).toBe(200);
+      }
+      await waitUntilTrue(() => emulator.requests.length === 1, "the first model call");
+      await gw.gateway.stop("SIGKILL");
+      expect(platform.requests).toHaveLength(0);
+
+      again = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: gw.stateDir, ...env }, ["--config", gw.configFile]);
+      const notice = await platform.waitFor((r) => r.json?.replyTo === "c1", 30_000);
+      expect(notice.json.content).toMatch(/^Sorry, your message could not be answered: turn interrupted/);
+      const reply = await platform.waitFor((r) => r.json?.replyTo === "c2", 30_000);
+      expect(reply.json).toMatchObject({ peer: "alice", content: "You said: second" });
+    } catch (err) {
+      console.log(JSON.stringify(again?.logs.filter((l) => (l.level as number) >= 40 || /recover|channel/.test(String(l.msg))), null, 1));
+      console.log(JSON.stringify(platform.requests.map((r) => r.json)));
+      throw err;
+    } finally {
+      await again?.stop();
+      await gw.stop();
+      await platform.close();
+      await emulator.close();
+    }
+  }, 90_000);
+
+  it("a malformed allowlist entry stops the gateway at start, naming the channel and entry", async () => {
+    const err = await startChannelGateway({ config: { channels: { webhook: { allow: ["alice", "guild:"] } } } }).then(
+      async (gw) => (await gw.stop(), null),
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toContain('[channels.webhook] allow entry "guild:": has no guild id after "guild:"');
+  });
+});
+
+async function waitUntilTrue(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

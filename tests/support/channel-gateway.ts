@@ -138,7 +138,9 @@ export async function startChannelGateway(options: ChannelGatewayOptions): Promi
       return waitUntil(() => gateway.logs.find(pred), timeoutMs, "gateway log line");
     },
     async stop() {
-      await gateway.stop();
+      // A process already killed by a signal has exitCode null: gateway.stop() would wait for an
+      // exit event that already happened.
+      if (gateway.proc.exitCode === null && gateway.proc.signalCode === null) await gateway.stop();
       if (ownEmulator) await emulator.close();
       rmSync(stateDir, { recursive: true, force: true });
     },
