@@ -71,7 +71,8 @@ export async function startGateway(env: Record<string, string> = {}, args: strin
     ready,
     stop(signal: NodeJS.Signals = "SIGTERM") {
       return new Promise((resolve) => {
-        if (proc.exitCode !== null) {
+        // A process killed by a signal keeps exitCode null: check signalCode too, or this waits forever.
+        if (proc.exitCode !== null || proc.signalCode !== null) {
           rmSync(state, { recursive: true, force: true });
           return resolve(proc.exitCode);
         }
