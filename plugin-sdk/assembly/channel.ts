@@ -133,6 +133,59 @@ export function queryParam(query: string, name: string): string | null {
   return null;
 }
 
+// ---- helpers for platform plugins ---------------------------------------------------------------
+
+/**
+ * Splits `text` into pieces of at most `max` UTF-16 code units (the unit platforms such as
+ * Telegram, WhatsApp and Slack count their text limits in), for sending a long reply as several
+ * messages. A cut prefers the last line break, then the last space, in the second half of the
+ * window; failing both it cuts at `max`, one unit earlier when that would split a surrogate pair.
+ * The line break or space a cut is made at is dropped; nothing else is. "" gives no pieces.
+ * `max` must be at least 2.
+ */
+export function splitText(text: string, max: i32): string[] {
+  const out = new Array<string>();
+  let rest = text;
+  while (rest.length > max) {
+    let cut = rest.lastIndexOf("\n", max);
+    if (cut < max / 2) cut = rest.lastIndexOf(" ", max);
+    if (cut < max / 2) {
+      cut = max;
+      const c = rest.charCodeAt(cut - 1);
+      if (c >= 0xd800 && c <= 0xdbff) cut--;
+    }
+    out.push(rest.substring(0, cut));
+    rest = rest.substring(cut);
+    // The break character itself is not worth a message of its own.
+    if (rest.startsWith("\n") || rest.startsWith(" ")) rest = rest.substring(1);
+  }
+  if (rest.length > 0) out.push(rest);
+  return out;
+}
+
+/** `s` cut to its first `max` UTF-16 code units followed by "..." when longer; for quoting platform answers in errors. */
+export function truncate(s: string, max: i32): string {
+  return s.length <= max ? s : s.substring(0, max) + "...";
+}
+
+/** Whether `s` is 1 to `maxLength` ASCII digits (platform ids such as phone numbers or unix seconds). */
+export function isAsciiDigits(s: string, maxLength: i32): bool {
+  if (s.length == 0 || s.length > maxLength) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** The string at `key` of map `v`; null when `v` is null or not a map, or the field is absent or not a string. */
+export function stringField(v: Value | null, key: string): string | null {
+  if (v == null || !v.isMap()) return null;
+  const x = v.get(key);
+  if (x == null || !x.isString()) return null;
+  return x.strValue;
+}
+
 /** Ends an export: runs the collector (minimal runtime) and returns `status`. */
 export function channelDone(status: i32): i32 {
   __collect();
@@ -383,6 +436,16 @@ export function writeJsonParseResult(status: i32, json: string, messages: Array<
   const h = new Map<string, string>();
   h.set("content-type", "application/json");
   writeParseResult(status, h, json, messages);
+}
+
+/** `writeParseResult` with a `text/plain; charset=utf-8` body, or no body and no headers when `text` is "". */
+export function writeTextParseResult(status: i32, text: string, messages: Array<InboundMessage>): void {
+  let h: Map<string, string> | null = null;
+  if (text.length > 0) {
+    h = new Map<string, string>();
+    h.set("content-type", "text/plain; charset=utf-8");
+  }
+  writeParseResult(status, h, text, messages);
 }
 
 // ---- send --------------------------------------------------------------------------------------

@@ -197,6 +197,13 @@ describe("telegram send: sendMessage", () => {
     expect(tg.sent.slice(2).map((s) => s.text.length)).toEqual([4096, 4096, 808]);
   });
 
+  it("an empty message is refused before any request", async () => {
+    const before = tg.calls.length;
+    const r = await p.call("send", packr.pack({ account: "default", peer: "1", content: "" }));
+    expect(!r.ok && r.message).toBe("plugin 'telegram': cannot send to Telegram: the message is empty");
+    expect(tg.calls.length).toBe(before);
+  });
+
   it("a Bot API error is a send failure naming the description, never the token", async () => {
     tg.failNextSend(403, "Forbidden: bot was blocked by the user");
     const r = await p.call("send", packr.pack({ account: "default", peer: "1", content: "x" }));

@@ -126,3 +126,45 @@ describe("send and poll", () => {
     expect(next.messages[0]?.content).toBe("poll a1 1");
   });
 });
+
+describe("platform-plugin helpers: splitText, truncate, isAsciiDigits, stringField, writeTextParseResult", () => {
+  interface Helpers { pieces: string[]; truncated: string; digits: boolean; field: string | null }
+  const helpers = async (text: string, max: number, extra: { digitsMax?: number; obj?: unknown; key?: string } = {}): Promise<Helpers> =>
+    out<Helpers>(await pool.call("helpers", packr.pack({ text, max, digitsMax: extra.digitsMax ?? 12, obj: extra.obj ?? null, key: extra.key ?? "k" })));
+
+  it("splitText prefers a line break, then a space, in the second half of the window and drops only that break", async () => {
+    expect((await helpers(`${"a".repeat(6)}\n${"b".repeat(6)}`, 10)).pieces).toEqual(["aaaaaa", "bbbbbb"]);
+    expect((await helpers("aaaaaa bbbbbb", 10)).pieces).toEqual(["aaaaaa", "bbbbbb"]);
+    // A break in the first half would leave a short piece: cut hard at max instead.
+    expect((await helpers(`ab\n${"c".repeat(12)}`, 10)).pieces).toEqual(["ab\nccccccc", "ccccc"]);
+    expect((await helpers("", 10)).pieces).toEqual([]);
+    expect((await helpers("short", 10)).pieces).toEqual(["short"]);
+    const long = "x".repeat(25);
+    const pieces = (await helpers(long, 10)).pieces;
+    expect(pieces.map((p) => p.length)).toEqual([10, 10, 5]);
+    expect(pieces.join("")).toBe(long);
+  });
+
+  it("splitText never cuts a surrogate pair", async () => {
+    const text = `${"a".repeat(9)}😀${"b".repeat(5)}`; // the emoji's high surrogate is unit 10
+    const pieces = (await helpers(text, 10)).pieces;
+    expect(pieces).toEqual(["a".repeat(9), `😀${"b".repeat(5)}`]);
+    for (const p of pieces) expect(p.length).toBeLessThanOrEqual(10);
+  });
+
+  it("truncate, isAsciiDigits and stringField", async () => {
+    expect((await helpers("abcdefghijkl", 5)).truncated).toBe("abcde...");
+    expect((await helpers("abc", 5)).truncated).toBe("abc");
+    expect((await helpers("0123456789", 5, { digitsMax: 10 })).digits).toBe(true);
+    expect((await helpers("0123456789", 5, { digitsMax: 9 })).digits).toBe(false);
+    for (const s of ["", "12a", "-1", "1.5", "١٢"]) expect((await helpers(s, 5)).digits, s).toBe(false);
+    expect((await helpers("x", 5, { obj: { k: "v" } })).field).toBe("v");
+    for (const obj of [{ k: 1 }, { other: "v" }, ["v"], null, "k"]) expect((await helpers("x", 5, { obj })).field).toBeNull();
+  });
+
+  it("writeTextParseResult: a text/plain body, or neither body nor headers for an empty text", async () => {
+    const r = await parse(request({ query: "text", body: new TextEncoder().encode("challenge-ü") }));
+    expect(r).toEqual({ response: { status: 200, headers: { "content-type": "text/plain; charset=utf-8" }, body: "challenge-ü" }, messages: [] });
+    expect(await parse(request({ query: "text", body: new Uint8Array(0) }))).toEqual({ response: { status: 200 }, messages: [] });
+  });
+});

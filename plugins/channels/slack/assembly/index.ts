@@ -22,6 +22,7 @@ import {
   hmacVerifyResult,
   hostConfigGet,
   httpRequest,
+  isAsciiDigits,
   InboundMessage,
   OutboundMessage,
   channelDone,
@@ -31,10 +32,13 @@ import {
   readOutboundMessage,
   readWebhookRequest,
   setError,
+  splitText,
+  stringField,
   toJson,
+  truncate,
   Value,
   WebhookRequest,
-  writeParseResult,
+  writeTextParseResult,
   writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
 
@@ -48,13 +52,6 @@ const MAX_TEXT_CHARS: i32 = 40000;
 // join, topic change, bot post, ...
 const USER_SUBTYPES: string[] = ["file_share", "thread_broadcast", "me_message"];
 
-function str(v: Value | null, key: string): string | null {
-  if (v == null) return null;
-  const x = v.get(key);
-  if (x == null || !x.isString()) return null;
-  return x.strValue;
-}
-
 /** What `parse` answers: the HTTP status, a text/plain body ("" for none) and the messages. */
 class Reply {
   messages: Array<InboundMessage> = new Array<InboundMessage>();
@@ -63,15 +60,6 @@ class Reply {
 
 function textResponse(status: i32, text: string): Reply {
   return new Reply(status, text);
-}
-
-function isDigits(s: string): bool {
-  if (s.length == 0 || s.length > 12) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
-  return true;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -93,7 +81,7 @@ function verify(req: WebhookRequest): Verdict {
     return new Verdict(false, textResponse(401, "missing x-slack-signature or x-slack-request-timestamp"), "");
   }
   if (!sig.startsWith("v0=")) return new Verdict(false, textResponse(401, "x-slack-signature must start with v0="), "");
-  if (!isDigits(ts)) return new Verdict(false, textResponse(401, "x-slack-request-timestamp must be unix seconds"), "");
+  if (!isAsciiDigits(ts, 12)) return new Verdict(false, textResponse(401, "x-slack-request-timestamp must be unix seconds"), "");
   const now = clockNow();
   if (!isNaN(now)) {
     const skew = Math.abs(now / 1000 - parseFloat(ts));
@@ -118,33 +106,33 @@ function attachmentKind(mime: string | null): string {
 
 function messageFrom(payload: Value, event: Value): InboundMessage | null {
   if (event.get("bot_id") != null) return null;
-  const subtype = str(event, "subtype");
+  const subtype = stringField(event, "subtype");
   if (subtype != null && !USER_SUBTYPES.includes(subtype)) return null;
-  const channel = str(event, "channel");
+  const channel = stringField(event, "channel");
   if (channel == null || channel.length == 0) return null;
 
   // event_id is what Slack keeps across retries of one delivery.
-  let id = str(payload, "event_id");
+  let id = stringField(payload, "event_id");
   if (id == null) {
-    const ts = str(event, "ts");
+    const ts = stringField(event, "ts");
     if (ts == null) return null;
     id = channel + ":" + ts;
   }
-  const text = str(event, "text");
+  const text = stringField(event, "text");
   const m = new InboundMessage(channel, text != null ? text : "", id);
-  const channelType = str(event, "channel_type");
+  const channelType = stringField(event, "channel_type");
   m.peerKind = channelType != null && channelType == "im" ? PEER_DIRECT : PEER_GROUP;
-  m.team = str(payload, "team_id");
-  if (m.team == null) m.team = str(event, "team");
-  m.sender = str(event, "user");
-  m.thread = str(event, "thread_ts");
+  m.team = stringField(payload, "team_id");
+  if (m.team == null) m.team = stringField(event, "team");
+  m.sender = stringField(event, "user");
+  m.thread = stringField(event, "thread_ts");
   const files = event.get("files");
   if (files != null && files.isArray()) {
     for (let i = 0; i < files.length; i++) {
       const f = files.at(i);
       if (!f.isMap()) continue;
-      const mime = str(f, "mimetype");
-      const a = new Attachment(attachmentKind(mime)).withRef(str(f, "id")).withName(str(f, "name")).withMime(mime);
+      const mime = stringField(f, "mimetype");
+      const a = new Attachment(attachmentKind(mime)).withRef(stringField(f, "id")).withName(stringField(f, "name")).withMime(mime);
       const size = f.get("size");
       if (size != null && size.isNumber()) a.size = <i64>size.asNumber();
       m.attachments.push(a);
@@ -163,9 +151,9 @@ function handleParse(req: WebhookRequest): Reply | null {
   }
   const payload = parseJson(String.UTF8.decode(req.body.buffer));
   if (payload == null || !payload.isMap()) return textResponse(400, "expected a JSON Events API payload");
-  const type = str(payload, "type");
+  const type = stringField(payload, "type");
   if (type != null && type == "url_verification") {
-    const challenge = str(payload, "challenge");
+    const challenge = stringField(payload, "challenge");
     if (challenge == null) return textResponse(400, "url_verification without a challenge");
     return textResponse(200, challenge);
   }
@@ -173,7 +161,7 @@ function handleParse(req: WebhookRequest): Reply | null {
   if (type == null || type != "event_callback") return result;
   const event = payload.get("event");
   if (event == null || !event.isMap()) return result;
-  const eventType = str(event, "type");
+  const eventType = stringField(event, "type");
   if (eventType == null || eventType != "message") return result;
   const m = messageFrom(payload, event);
   if (m != null) result.messages.push(m);
@@ -186,12 +174,7 @@ export function parse(): i32 {
   if (req == null) return channelDone(1);
   const r = handleParse(req);
   if (r == null) return channelDone(1);
-  let headers: Map<string, string> | null = null;
-  if (r.text.length > 0) {
-    headers = new Map<string, string>();
-    headers.set("content-type", "text/plain; charset=utf-8");
-  }
-  writeParseResult(r.status, headers, r.text, r.messages);
+  writeTextParseResult(r.status, r.text, r.messages);
   return channelDone(0);
 }
 
@@ -204,31 +187,6 @@ function baseUrl(): string {
   }
   while (base.endsWith("/")) base = base.substring(0, base.length - 1);
   return base;
-}
-
-/** Splits `text` into pieces of at most `max` UTF-16 units, preferring line then word breaks and never splitting a surrogate pair. */
-function split(text: string, max: i32): string[] {
-  const out = new Array<string>();
-  let rest = text;
-  while (rest.length > max) {
-    let cut = rest.lastIndexOf("\n", max);
-    if (cut < max / 2) cut = rest.lastIndexOf(" ", max);
-    if (cut < max / 2) {
-      cut = max;
-      const c = rest.charCodeAt(cut - 1);
-      if (c >= 0xd800 && c <= 0xdbff) cut--;
-    }
-    out.push(rest.substring(0, cut));
-    rest = rest.substring(cut);
-    // The break character itself is not worth a message of its own.
-    if (rest.startsWith("\n") || rest.startsWith(" ")) rest = rest.substring(1);
-  }
-  if (rest.length > 0) out.push(rest);
-  return out;
-}
-
-function cut(s: string, n: i32): string {
-  return s.length <= n ? s : s.substring(0, n) + "...";
 }
 
 /** Posts one chunk; returns its ts, or null after setError. */
@@ -250,16 +208,16 @@ function post(url: string, channel: string, text: string, thread: string | null)
   }
   const answer = parseJson(r.text());
   if (r.status < 200 || r.status >= 300 || answer == null || !answer.isMap()) {
-    setError("Slack chat.postMessage answered HTTP " + r.status.toString() + ": " + cut(r.text(), 200));
+    setError("Slack chat.postMessage answered HTTP " + r.status.toString() + ": " + truncate(r.text(), 200));
     return null;
   }
   const ok = answer.get("ok");
   if (ok == null || !ok.isBool() || !ok.boolValue) {
-    const err = str(answer, "error");
+    const err = stringField(answer, "error");
     setError("Slack chat.postMessage failed: " + (err != null ? err : "ok is not true") + " (channel " + channel + ")");
     return null;
   }
-  const ts = str(answer, "ts");
+  const ts = stringField(answer, "ts");
   return ts != null ? ts : "";
 }
 
@@ -276,7 +234,7 @@ export function send(): i32 {
     return channelDone(1);
   }
   const url = baseUrl() + "/chat.postMessage";
-  const parts = split(msg.content, MAX_TEXT_CHARS);
+  const parts = splitText(msg.content, MAX_TEXT_CHARS);
   let first: string | null = null;
   for (let i = 0; i < parts.length; i++) {
     const ts = post(url, msg.peer, parts[i], msg.thread);

@@ -8,8 +8,8 @@
 // poll: getUpdates with offset = cursor (the last update_id + 1), timeout 0; the new cursor is
 //   the highest update_id + 1 (unchanged when there is nothing new).
 // send: sendMessage {chat_id, text, message_thread_id?, reply_parameters?}; text over 4096
-//   characters is split into several messages; the receipt id is "<chat_id>:<message_id>" of
-//   the first one.
+//   characters is split into several messages (at a line break or space when there is one); the
+//   receipt id is "<chat_id>:<message_id>" of the first one. An empty text is refused.
 //
 // Mapping: peer = chat.id (decimal string); peerKind from chat.type (private -> direct, group and
 // supergroup -> group, channel -> channel); sender = from.id (else sender_chat.id); thread =
@@ -21,8 +21,8 @@
 // message to answer: "<chat.id>:<message_id>:edit:<edit_date>".
 import {
   Attachment, channelDone, channelError, hostConfigGet, httpRequest, HttpResponse, InboundMessage, parseJson,
-  PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readWebhookRequest, secretEquals, toJson,
-  utf8Bytes, Value, writeJsonParseResult, writePollResult, writeSendReceipt,
+  PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readWebhookRequest, secretEquals, splitText,
+  stringField, toJson, utf8Bytes, Value, writeJsonParseResult, writePollResult, writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_BASE_URL = "https://api.telegram.org";
@@ -33,12 +33,6 @@ const MAX_TEXT = 4096;
 const POLL_LIMIT = 100;
 
 // ---- JSON helpers ---------------------------------------------------------------------------------
-
-function str(v: Value | null, key: string): string | null {
-  if (v == null) return null;
-  const f = v.get(key);
-  return f != null && f.isString() ? f.strValue : null;
-}
 
 /** An integer field as its decimal text (Telegram ids exceed 32 bits), null if absent. */
 function intText(v: Value | null, key: string): string | null {
@@ -67,7 +61,7 @@ function obj(v: Value | null, key: string): Value | null {
 // ---- Update -> InboundMessage ---------------------------------------------------------------------
 
 function attachment(kind: string, file: Value): Attachment {
-  const a = new Attachment(kind).withRef(str(file, "file_id")).withName(str(file, "file_name")).withMime(str(file, "mime_type"));
+  const a = new Attachment(kind).withRef(stringField(file, "file_id")).withName(stringField(file, "file_name")).withMime(stringField(file, "mime_type"));
   const size = intOr(file, "file_size", -1);
   if (size >= 0) a.withSize(size);
   return a;
@@ -105,8 +99,8 @@ function fromUpdate(update: Value): InboundMessage | null {
     if (isBot != null && isBot.isBool() && isBot.boolValue) return null;
   }
 
-  let content = str(msg, "text");
-  if (content == null) content = str(msg, "caption");
+  let content = stringField(msg, "text");
+  if (content == null) content = stringField(msg, "caption");
   const atts = new Array<Attachment>();
   const photo = msg.get("photo");
   if (photo != null && photo.isArray() && photo.length > 0) {
@@ -125,7 +119,7 @@ function fromUpdate(update: Value): InboundMessage | null {
     const editDate = intText(msg, "edit_date");
     id += ":edit:" + (editDate != null ? editDate : "0");
   }
-  const type = str(chat, "type");
+  const type = stringField(chat, "type");
   let kind = PEER_DIRECT;
   if (type == "group" || type == "supergroup") kind = PEER_GROUP;
   else if (type == "channel") kind = PEER_CHANNEL;
@@ -194,7 +188,7 @@ function callApi(method: string, params: Value): ApiCall {
   }
   const ok = body.get("ok");
   if (ok == null || !ok.isBool() || !ok.boolValue) {
-    const desc = str(body, "description");
+    const desc = stringField(body, "description");
     call.error = "telegram " + method + " failed (HTTP " + res.status.toString() + ", error_code " + intOr(body, "error_code", 0).toString() + "): " + (desc != null ? desc : "no description");
     return call;
   }
@@ -226,27 +220,11 @@ function replyMessageId(platformId: string): string | null {
   return id;
 }
 
-/** Splits text into chunks of at most MAX_TEXT UTF-16 units, preferring line breaks, never inside a surrogate pair. */
-function chunks(text: string): Array<string> {
-  const out = new Array<string>();
-  let rest = text;
-  while (rest.length > MAX_TEXT) {
-    let cut = rest.lastIndexOf("\n", MAX_TEXT);
-    if (cut < MAX_TEXT / 2) cut = MAX_TEXT;
-    const c = rest.charCodeAt(cut - 1);
-    if (c >= 0xd800 && c <= 0xdbff) cut--;
-    out.push(rest.substring(0, cut));
-    rest = rest.substring(cut);
-    if (rest.startsWith("\n")) rest = rest.substring(1);
-  }
-  out.push(rest);
-  return out;
-}
-
 export function send(): i32 {
   const out = readOutboundMessage();
   if (out == null) return 1;
-  const parts = chunks(out.content);
+  if (out.content.length == 0) return channelDone(channelError("cannot send to Telegram: the message is empty"));
+  const parts = splitText(out.content, MAX_TEXT);
   let first: string | null = null;
   for (let i = 0; i < parts.length; i++) {
     const params = Value.map().set("chat_id", idValue(out.peer)).set("text", Value.str(parts[i]));

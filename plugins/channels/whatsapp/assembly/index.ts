@@ -25,6 +25,7 @@ import {
   hostConfigGet,
   httpRequest,
   InboundMessage,
+  isAsciiDigits,
   channelDone,
   PEER_DIRECT,
   parseJson,
@@ -33,10 +34,13 @@ import {
   readWebhookRequest,
   secretEqualsResult,
   setError,
+  splitText,
+  stringField,
   toJson,
+  truncate,
   Value,
   WebhookRequest,
-  writeParseResult,
+  writeTextParseResult,
   writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
 
@@ -44,16 +48,11 @@ const DEFAULT_BASE_URL = "https://graph.facebook.com";
 const DEFAULT_API_VERSION = "v21.0";
 // Cloud API limit of text.body.
 const MAX_TEXT_CHARS: i32 = 4096;
+// Longest phone_number_id or WhatsApp id (a phone number in digits) accepted.
+const MAX_ID_DIGITS: i32 = 32;
 const MEDIA_TYPES: string[] = ["image", "video", "audio", "document", "sticker"];
 // Message types that are not something to answer.
 const IGNORED_TYPES: string[] = ["reaction", "system", "unsupported", "ephemeral", "request_welcome"];
-
-function str(v: Value | null, key: string): string | null {
-  if (v == null) return null;
-  const x = v.get(key);
-  if (x == null || !x.isString()) return null;
-  return x.strValue;
-}
 
 /** What `parse` answers: the HTTP status, a text/plain body ("" for none) and the messages. */
 class Reply {
@@ -63,15 +62,6 @@ class Reply {
 
 function textResponse(status: i32, text: string): Reply {
   return new Reply(status, text);
-}
-
-function isDigits(s: string): bool {
-  if (s.length == 0 || s.length > 32) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
-  return true;
 }
 
 function handshake(req: WebhookRequest): Reply | null {
@@ -92,43 +82,43 @@ function handshake(req: WebhookRequest): Reply | null {
 
 function attachmentOf(type: string, media: Value): Attachment {
   return new Attachment(type == "document" ? "file" : type)
-    .withRef(str(media, "id"))
-    .withMime(str(media, "mime_type"))
-    .withName(str(media, "filename"));
+    .withRef(stringField(media, "id"))
+    .withMime(stringField(media, "mime_type"))
+    .withName(stringField(media, "filename"));
 }
 
 /** The normalized message, or null for message types that need no answer. */
 function messageOf(m: Value, phoneNumberId: string | null): InboundMessage | null {
-  const from = str(m, "from");
-  const id = str(m, "id");
+  const from = stringField(m, "from");
+  const id = stringField(m, "id");
   if (from == null || id == null || from.length == 0 || id.length == 0) return null;
-  const t = str(m, "type");
+  const t = stringField(m, "type");
   const type = t != null ? t : "text";
   if (IGNORED_TYPES.includes(type)) return null;
 
   const msg = new InboundMessage(from, "", id).withAccount(phoneNumberId).withPeerKind(PEER_DIRECT).withSender(from);
   let content: string | null = null;
   if (type == "text") {
-    content = str(m.get("text"), "body");
+    content = stringField(m.get("text"), "body");
   } else if (MEDIA_TYPES.includes(type)) {
     const media = m.get(type);
     if (media != null && media.isMap()) {
       msg.attachments.push(attachmentOf(type, media));
-      content = str(media, "caption");
+      content = stringField(media, "caption");
     }
   } else if (type == "button") {
-    content = str(m.get("button"), "text");
+    content = stringField(m.get("button"), "text");
   } else if (type == "interactive") {
     const it = m.get("interactive");
-    content = str(it != null ? it.get("button_reply") : null, "title");
-    if (content == null) content = str(it != null ? it.get("list_reply") : null, "title");
+    content = stringField(it != null ? it.get("button_reply") : null, "title");
+    if (content == null) content = stringField(it != null ? it.get("list_reply") : null, "title");
   } else if (type == "location") {
     const loc = m.get("location");
     if (loc != null && loc.isMap()) {
       const lat = loc.get("latitude");
       const lon = loc.get("longitude");
-      const name = str(loc, "name");
-      const address = str(loc, "address");
+      const name = stringField(loc, "name");
+      const address = stringField(loc, "address");
       let s = "[location";
       if (lat != null && lon != null) s += " " + toJson(lat) + "," + toJson(lon);
       if (name != null) s += " " + name;
@@ -164,11 +154,11 @@ function handleParse(req: WebhookRequest): Reply | null {
     if (changes == null || !changes.isArray()) continue;
     for (let j = 0; j < changes.length; j++) {
       const change = changes.at(j);
-      const field = str(change, "field");
+      const field = stringField(change, "field");
       if (field != null && field != "messages") continue;
       const value = change.get("value");
       if (value == null || !value.isMap()) continue;
-      const phoneNumberId = str(value.get("metadata"), "phone_number_id");
+      const phoneNumberId = stringField(value.get("metadata"), "phone_number_id");
       const messages = value.get("messages");
       if (messages == null || !messages.isArray()) continue;
       for (let k = 0; k < messages.length; k++) {
@@ -188,12 +178,7 @@ export function parse(): i32 {
   if (req == null) return channelDone(1);
   const r = handleParse(req);
   if (r == null) return channelDone(1);
-  let headers: Map<string, string> | null = null;
-  if (r.text.length > 0) {
-    headers = new Map<string, string>();
-    headers.set("content-type", "text/plain; charset=utf-8");
-  }
-  writeParseResult(r.status, headers, r.text, r.messages);
+  writeTextParseResult(r.status, r.text, r.messages);
   return channelDone(0);
 }
 
@@ -204,29 +189,6 @@ function configValue(key: string): string | null {
   if (s == null) return null;
   const t = s.trim();
   return t.length > 0 ? t : null;
-}
-
-function split(text: string, max: i32): string[] {
-  const out = new Array<string>();
-  let rest = text;
-  while (rest.length > max) {
-    let cut = rest.lastIndexOf("\n", max);
-    if (cut < max / 2) cut = rest.lastIndexOf(" ", max);
-    if (cut < max / 2) {
-      cut = max;
-      const c = rest.charCodeAt(cut - 1);
-      if (c >= 0xd800 && c <= 0xdbff) cut--;
-    }
-    out.push(rest.substring(0, cut));
-    rest = rest.substring(cut);
-    if (rest.startsWith("\n") || rest.startsWith(" ")) rest = rest.substring(1);
-  }
-  if (rest.length > 0) out.push(rest);
-  return out;
-}
-
-function cut(s: string, n: i32): string {
-  return s.length <= n ? s : s.substring(0, n) + "...";
 }
 
 /** Sends one text message; returns its wamid ("" when the answer has none), or null after setError. */
@@ -249,9 +211,9 @@ function post(url: string, to: string, text: string, replyTo: string | null): st
   const answer = parseJson(r.text());
   const err = answer != null ? answer.get("error") : null;
   if (r.status < 200 || r.status >= 300 || err != null) {
-    let detail = cut(r.text(), 200);
+    let detail = truncate(r.text(), 200);
     if (err != null && err.isMap()) {
-      const message = str(err, "message");
+      const message = stringField(err, "message");
       const code = err.get("code");
       if (message != null) detail = message + (code != null && code.isNumber() ? " (code " + toJson(code) + ")" : "");
     }
@@ -260,7 +222,7 @@ function post(url: string, to: string, text: string, replyTo: string | null): st
   }
   const msgs = answer != null ? answer.get("messages") : null;
   if (msgs != null && msgs.isArray() && msgs.length > 0) {
-    const id = str(msgs.at(0), "id");
+    const id = stringField(msgs.at(0), "id");
     if (id != null) return id;
   }
   return "";
@@ -270,17 +232,17 @@ function post(url: string, to: string, text: string, replyTo: string | null): st
 export function send(): i32 {
   const msg = readOutboundMessage();
   if (msg == null) return channelDone(1);
-  let phoneNumberId: string | null = isDigits(msg.account) ? msg.account : configValue("phone_number_id");
-  if (phoneNumberId == null || !isDigits(phoneNumberId)) {
+  let phoneNumberId: string | null = isAsciiDigits(msg.account, MAX_ID_DIGITS) ? msg.account : configValue("phone_number_id");
+  if (phoneNumberId == null || !isAsciiDigits(phoneNumberId, MAX_ID_DIGITS)) {
     setError(
-      "cannot send to WhatsApp: account '" + cut(msg.account, 64) +
+      "cannot send to WhatsApp: account '" + truncate(msg.account, 64) +
         "' is not a phone_number_id (digits) and no config value phone_number_id is granted to plugin 'whatsapp'",
     );
     return channelDone(1);
   }
   const to = msg.peer.startsWith("+") ? msg.peer.substring(1) : msg.peer;
-  if (!isDigits(to)) {
-    setError("cannot send to WhatsApp: peer '" + cut(msg.peer, 64) + "' is not a WhatsApp id (phone number digits)");
+  if (!isAsciiDigits(to, MAX_ID_DIGITS)) {
+    setError("cannot send to WhatsApp: peer '" + truncate(msg.peer, 64) + "' is not a WhatsApp id (phone number digits)");
     return channelDone(1);
   }
   if (msg.content.length == 0) {
@@ -293,7 +255,7 @@ export function send(): i32 {
   const v = configValue("api_version");
   const version = v != null ? v : DEFAULT_API_VERSION;
   const url = base + "/" + version + "/" + phoneNumberId + "/messages";
-  const parts = split(msg.content, MAX_TEXT_CHARS);
+  const parts = splitText(msg.content, MAX_TEXT_CHARS);
   let first: string | null = null;
   for (let i = 0; i < parts.length; i++) {
     // Only the first part quotes the message being answered.
