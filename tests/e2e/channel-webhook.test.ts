@@ -139,7 +139,7 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
 });
 
 describe("webhook channel: durability and config errors", () => {
-  it("a crash after the webhook answer loses nothing: the queued message is answered after restart, the interrupted one gets a notice", async () => {
+  it("a crash after the webhook answer loses nothing: the queued message is answered after restart, the interrupted one gets a notice, redeliveries get no second reply", async () => {
     // Slow model: the first turn is mid-call when the gateway is killed, the second queued behind it.
     const emulator = await startEmulator({ latencyMs: 2500 });
     const platform = await startFakePlatform();
@@ -165,6 +165,17 @@ describe("webhook channel: durability and config errors", () => {
       expect(notice.json.content).toMatch(/^Sorry, your message could not be answered: turn interrupted/);
       const reply = await platform.waitFor((r) => r.json?.replyTo === "c2", 30_000);
       expect(reply.json).toMatchObject({ peer: "alice", content: "You said: second" });
+
+      // The platform redelivers both (it may have missed our 200s): neither is run or answered again.
+      const modelCalls = emulator.requests.length;
+      for (const [id, content] of [["c1", "first"], ["c2", "second"]]) {
+        const s = signed({ peer: "alice", content, messageId: id });
+        const res = await fetch(`http://127.0.0.1:${again.port}/webhook/webhook`, { method: "POST", headers: s.headers, body: s.text });
+        expect(res.status).toBe(200);
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(platform.requests.map((r) => r.json?.replyTo).sort()).toEqual(["c1", "c2"]);
+      expect(emulator.requests.length).toBe(modelCalls);
     } catch (err) {
       console.log(JSON.stringify(again?.logs.filter((l) => (l.level as number) >= 40 || /recover|channel/.test(String(l.msg))), null, 1));
       console.log(JSON.stringify(platform.requests.map((r) => r.json)));
