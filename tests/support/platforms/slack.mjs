@@ -12,13 +12,13 @@
 //   `{ok: false, error: "<code>"}` (not_authed, invalid_auth, channel_not_found,
 //   no_text, invalid_arguments), except rate limiting: HTTP 429 with `Retry-After`.
 import { createHmac } from "node:crypto";
-import http from "node:http";
+import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
 
 /**
  * @typedef {object} SlackCall one HTTP request the fake received
  * @property {string} method
  * @property {string} path       URL path without the query string
- * @property {http.IncomingHttpHeaders} headers
+ * @property {import("node:http").IncomingHttpHeaders} headers
  * @property {string} body       raw body text
  * @property {any} json          the parsed JSON body, or null
  */
@@ -147,92 +147,78 @@ export async function startFakeSlack(options = {}) {
   const failures = [];
   /** @type {number[]} */
   const rateLimits = [];
-  /** @type {Array<() => void>} */
-  let waiters = [];
+  const posted = arrivals(posts, "fake Slack: chat.postMessage calls");
   let tsSeq = 0;
 
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const raw = Buffer.concat(chunks).toString("utf8");
-      const url = new URL(req.url ?? "/", "http://fake");
-      let json = null;
-      const type = String(req.headers["content-type"] ?? "");
-      if (type.includes("json")) {
-        try {
-          json = JSON.parse(raw);
-        } catch {
-          json = null;
-        }
-      } else if (type.includes("x-www-form-urlencoded")) {
-        json = Object.fromEntries(new URLSearchParams(raw));
-      }
-      calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
-      const answer = (status, body, headers = {}) => {
-        res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers }).end(JSON.stringify(body));
-      };
-      if (url.pathname !== "/api/chat.postMessage") {
-        answer(404, { ok: false, error: "unknown_method" });
-        return;
-      }
-      if (req.method !== "POST") {
-        answer(200, { ok: false, error: "method_not_supported_for_channel_type" });
-        return;
-      }
-      const retryAfter = rateLimits.shift();
-      if (retryAfter !== undefined) {
-        answer(429, { ok: false, error: "ratelimited" }, { "retry-after": String(retryAfter) });
-        return;
-      }
-      const auth = req.headers.authorization;
-      if (auth === undefined) {
-        answer(200, { ok: false, error: "not_authed" });
-        return;
-      }
-      if (auth !== `Bearer ${botToken}`) {
-        answer(200, { ok: false, error: "invalid_auth" });
-        return;
-      }
-      if (json === null || typeof json !== "object") {
-        answer(200, { ok: false, error: "invalid_arguments" });
-        return;
-      }
-      const failure = failures.shift();
-      if (failure !== undefined) {
-        answer(200, { ok: false, error: failure });
-        return;
-      }
-      const channel = json.channel;
-      if (typeof channel !== "string" || channel === "") {
-        answer(200, { ok: false, error: "channel_not_found" });
-        return;
-      }
-      if (known ? !known.has(channel) : !/^[CDG]/.test(channel)) {
-        answer(200, { ok: false, error: "channel_not_found" });
-        return;
-      }
-      if (typeof json.text !== "string" || json.text === "") {
-        answer(200, { ok: false, error: "no_text" });
-        return;
-      }
-      tsSeq++;
-      const ts = `${Math.floor(Date.now() / 1000)}.${String(tsSeq).padStart(6, "0")}`;
-      const threadTs = typeof json.thread_ts === "string" ? json.thread_ts : undefined;
-      posts.push({ channel, text: json.text, thread_ts: threadTs, ts });
-      const w = waiters;
-      waiters = [];
-      for (const f of w) f();
-      answer(200, {
-        ok: true,
-        channel,
-        ts,
-        message: { type: "message", bot_id: "B0BOT", text: json.text, user: "U0BOT", ts, ...(threadTs ? { thread_ts: threadTs } : {}) },
-      });
+  const { port, close } = await startServer(async (req, res) => {
+    const raw = await readBody(req);
+    const url = new URL(req.url ?? "/", "http://fake");
+    let json = null;
+    const type = String(req.headers["content-type"] ?? "");
+    if (type.includes("json")) {
+      json = parseJsonOrNull(raw);
+    } else if (type.includes("x-www-form-urlencoded")) {
+      json = Object.fromEntries(new URLSearchParams(raw));
+    }
+    calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
+    const answer = (status, body, headers = {}) =>
+      sendJson(res, status, body, { "content-type": "application/json; charset=utf-8", ...headers });
+    if (url.pathname !== "/api/chat.postMessage") {
+      answer(404, { ok: false, error: "unknown_method" });
+      return;
+    }
+    if (req.method !== "POST") {
+      answer(200, { ok: false, error: "method_not_supported_for_channel_type" });
+      return;
+    }
+    const retryAfter = rateLimits.shift();
+    if (retryAfter !== undefined) {
+      answer(429, { ok: false, error: "ratelimited" }, { "retry-after": String(retryAfter) });
+      return;
+    }
+    const auth = req.headers.authorization;
+    if (auth === undefined) {
+      answer(200, { ok: false, error: "not_authed" });
+      return;
+    }
+    if (auth !== `Bearer ${botToken}`) {
+      answer(200, { ok: false, error: "invalid_auth" });
+      return;
+    }
+    if (json === null || typeof json !== "object") {
+      answer(200, { ok: false, error: "invalid_arguments" });
+      return;
+    }
+    const failure = failures.shift();
+    if (failure !== undefined) {
+      answer(200, { ok: false, error: failure });
+      return;
+    }
+    const channel = json.channel;
+    if (typeof channel !== "string" || channel === "") {
+      answer(200, { ok: false, error: "channel_not_found" });
+      return;
+    }
+    if (known ? !known.has(channel) : !/^[CDG]/.test(channel)) {
+      answer(200, { ok: false, error: "channel_not_found" });
+      return;
+    }
+    if (typeof json.text !== "string" || json.text === "") {
+      answer(200, { ok: false, error: "no_text" });
+      return;
+    }
+    tsSeq++;
+    const ts = `${Math.floor(Date.now() / 1000)}.${String(tsSeq).padStart(6, "0")}`;
+    const threadTs = typeof json.thread_ts === "string" ? json.thread_ts : undefined;
+    posts.push({ channel, text: json.text, thread_ts: threadTs, ts });
+    posted.notify();
+    answer(200, {
+      ok: true,
+      channel,
+      ts,
+      message: { type: "message", bot_id: "B0BOT", text: json.text, user: "U0BOT", ts, ...(threadTs ? { thread_ts: threadTs } : {}) },
     });
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(undefined)));
-  const port = /** @type {import("node:net").AddressInfo} */ (server.address()).port;
 
   return {
     url: `http://127.0.0.1:${port}/api`,
@@ -247,22 +233,8 @@ export async function startFakeSlack(options = {}) {
     rateLimitNext(retryAfterSec) {
       rateLimits.push(retryAfterSec);
     },
-    async waitForPosts(n, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (posts.length < n) {
-        const left = deadline - Date.now();
-        if (left <= 0) {
-          throw new Error(`fake Slack: expected ${n} chat.postMessage call(s), got ${posts.length}: ${JSON.stringify(posts)}`);
-        }
-        await new Promise((resolve) => {
-          const t = setTimeout(resolve, Math.min(left, 250));
-          waiters.push(() => {
-            clearTimeout(t);
-            resolve(undefined);
-          });
-        });
-      }
-      return posts.slice();
+    waitForPosts(n, timeoutMs) {
+      return posted.waitFor(n, timeoutMs);
     },
     async deliver(webhookUrl, payload, o = {}) {
       const body = typeof payload === "string" ? payload : JSON.stringify(payload);
@@ -284,10 +256,8 @@ export async function startFakeSlack(options = {}) {
       posts.length = 0;
     },
     close() {
-      return new Promise((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve(undefined));
-      });
+      posted.release();
+      return close();
     },
   };
 }

@@ -13,14 +13,14 @@
 //   like Telegram, an offset confirms (and forgets) every update below it;
 // - webhook delivery: `POST <url>` with the Update as JSON and, when a secret token is set,
 //   `X-Telegram-Bot-Api-Secret-Token: <token>`.
-import http from "node:http";
+import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
 
 /**
  * @typedef {object} TelegramCall one Bot API request the fake received
  * @property {string} method     the Bot API method (sendMessage, getUpdates, ...)
  * @property {string} token      the token from the path
  * @property {any} json          the parsed JSON body ({} when empty)
- * @property {http.IncomingHttpHeaders} headers
+ * @property {import("node:http").IncomingHttpHeaders} headers
  */
 
 /**
@@ -96,74 +96,58 @@ export async function startFakeTelegram(options = {}) {
   const sent = [];
   /** Updates not yet confirmed by an offset. @type {any[]} */
   let queue = [];
-  /** @type {Array<{n: number, resolve: (s: TelegramSent[]) => void}>} */
-  let waiters = [];
+  const delivered = arrivals(sent, "fake Telegram: sendMessage calls");
   /** @type {{code: number, description: string} | null} */
   let failNextSend = null;
 
-  const answer = (/** @type {http.ServerResponse} */ res, /** @type {number} */ status, /** @type {unknown} */ body) => {
-    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-  };
-  const fail = (/** @type {http.ServerResponse} */ res, /** @type {number} */ code, /** @type {string} */ description) =>
-    answer(res, code, { ok: false, error_code: code, description });
+  const fail = (/** @type {import("node:http").ServerResponse} */ res, /** @type {number} */ code, /** @type {string} */ description) =>
+    sendJson(res, code, { ok: false, error_code: code, description });
 
-  const server = http.createServer((req, res) => {
-    const chunks = /** @type {Buffer[]} */ ([]);
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const m = /^\/bot([^/]+)\/(\w+)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
-      if (m === null) return fail(res, 404, "Not Found");
-      const [, pathToken, method] = /** @type {[string, string, string]} */ (m);
-      let json;
-      try {
-        const text = Buffer.concat(chunks).toString();
-        json = text.length > 0 ? JSON.parse(text) : {};
-      } catch {
-        return fail(res, 400, "Bad Request: can't parse JSON");
+  const { port, close } = await startServer(async (req, res) => {
+    const text = await readBody(req);
+    const m = /^\/bot([^/]+)\/(\w+)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
+    if (m === null) return fail(res, 404, "Not Found");
+    const [, pathToken, method] = /** @type {[string, string, string]} */ (m);
+    const json = text.length > 0 ? parseJsonOrNull(text) : {};
+    if (json === null || typeof json !== "object") return fail(res, 400, "Bad Request: can't parse JSON");
+    calls.push({ method, token: decodeURIComponent(pathToken), json, headers: req.headers });
+    if (decodeURIComponent(pathToken) !== token) return fail(res, 401, "Unauthorized");
+    if (method === "sendMessage") {
+      if (failNextSend !== null) {
+        const f = failNextSend;
+        failNextSend = null;
+        return fail(res, f.code, f.description);
       }
-      calls.push({ method, token: decodeURIComponent(pathToken), json, headers: req.headers });
-      if (decodeURIComponent(pathToken) !== token) return fail(res, 401, "Unauthorized");
-      if (method === "sendMessage") {
-        if (failNextSend !== null) {
-          const f = failNextSend;
-          failNextSend = null;
-          return fail(res, f.code, f.description);
-        }
-        if (json.chat_id === undefined) return fail(res, 400, "Bad Request: chat_id is empty");
-        if (typeof json.text !== "string" || json.text.length === 0) return fail(res, 400, "Bad Request: message text is empty");
-        if (json.text.length > 4096) return fail(res, 400, "Bad Request: message is too long");
-        const message_id = ++messageSeq;
-        /** @type {TelegramSent} */
-        const s = { chat_id: json.chat_id, text: json.text, message_thread_id: json.message_thread_id, reply_parameters: json.reply_parameters, message_id };
-        sent.push(s);
-        const ready = waiters.filter((w) => sent.length >= w.n);
-        waiters = waiters.filter((w) => sent.length < w.n);
-        for (const w of ready) w.resolve(sent.slice());
-        return answer(res, 200, {
-          ok: true,
-          result: {
-            message_id,
-            from: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot" },
-            chat: { id: Number(json.chat_id), type: "private" },
-            date: Math.floor(Date.now() / 1000),
-            text: json.text,
-            ...(json.message_thread_id !== undefined ? { message_thread_id: json.message_thread_id } : {}),
-          },
-        });
-      }
-      if (method === "getUpdates") {
-        if (typeof json.offset === "number") queue = queue.filter((u) => u.update_id >= json.offset);
-        const limit = typeof json.limit === "number" ? Math.max(1, Math.min(100, json.limit)) : 100;
-        const allowed = Array.isArray(json.allowed_updates) && json.allowed_updates.length > 0 ? json.allowed_updates : null;
-        const result = queue.filter((u) => allowed === null || Object.keys(u).some((k) => allowed.includes(k))).slice(0, limit);
-        return answer(res, 200, { ok: true, result });
-      }
-      if (method === "getMe") return answer(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
-      return fail(res, 404, "Not Found");
-    });
+      if (json.chat_id === undefined) return fail(res, 400, "Bad Request: chat_id is empty");
+      if (typeof json.text !== "string" || json.text.length === 0) return fail(res, 400, "Bad Request: message text is empty");
+      if (json.text.length > 4096) return fail(res, 400, "Bad Request: message is too long");
+      const message_id = ++messageSeq;
+      /** @type {TelegramSent} */
+      const s = { chat_id: json.chat_id, text: json.text, message_thread_id: json.message_thread_id, reply_parameters: json.reply_parameters, message_id };
+      sent.push(s);
+      delivered.notify();
+      return sendJson(res, 200, {
+        ok: true,
+        result: {
+          message_id,
+          from: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot" },
+          chat: { id: Number(json.chat_id), type: "private" },
+          date: Math.floor(Date.now() / 1000),
+          text: json.text,
+          ...(json.message_thread_id !== undefined ? { message_thread_id: json.message_thread_id } : {}),
+        },
+      });
+    }
+    if (method === "getUpdates") {
+      if (typeof json.offset === "number") queue = queue.filter((u) => u.update_id >= json.offset);
+      const limit = typeof json.limit === "number" ? Math.max(1, Math.min(100, json.limit)) : 100;
+      const allowed = Array.isArray(json.allowed_updates) && json.allowed_updates.length > 0 ? json.allowed_updates : null;
+      const result = queue.filter((u) => allowed === null || Object.keys(u).some((k) => allowed.includes(k))).slice(0, limit);
+      return sendJson(res, 200, { ok: true, result });
+    }
+    if (method === "getMe") return sendJson(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
+    return fail(res, 404, "Not Found");
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(undefined)));
-  const port = /** @type {import("node:net").AddressInfo} */ (server.address()).port;
 
   return {
     /** The Bot API base URL, e.g. "http://127.0.0.1:43123": the plugin's `base_url`. */
@@ -190,16 +174,8 @@ export async function startFakeTelegram(options = {}) {
      * @param {number} [timeoutMs]
      * @returns {Promise<TelegramSent[]>}
      */
-    waitForSent(n, timeoutMs = 30_000) {
-      if (sent.length >= n) return Promise.resolve(sent.slice());
-      return new Promise((resolve, reject) => {
-        const w = { n, resolve: (/** @type {TelegramSent[]} */ s) => { clearTimeout(timer); resolve(s); } };
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((x) => x !== w);
-          reject(new Error(`fake Telegram: ${sent.length} of ${n} messages sent after ${timeoutMs} ms: ${JSON.stringify(sent)}`));
-        }, timeoutMs);
-        waiters.push(w);
-      });
+    waitForSent(n, timeoutMs) {
+      return delivered.waitFor(n, timeoutMs);
     },
     reset() {
       calls.length = 0;
@@ -208,10 +184,8 @@ export async function startFakeTelegram(options = {}) {
       failNextSend = null;
     },
     close() {
-      for (const w of waiters) w.resolve(sent.slice());
-      waiters = [];
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve(undefined)));
+      delivered.release();
+      return close();
     },
   };
 }

@@ -12,13 +12,13 @@
 //   {messaging_product, contacts: [{input, wa_id}], messages: [{id: "wamid..."}]}; errors are
 //   {error: {message, type, code, error_subcode?, fbtrace_id}} with HTTP 400/401.
 import { createHmac } from "node:crypto";
-import http from "node:http";
+import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
 
 /**
  * @typedef {object} WhatsAppCall one HTTP request the fake received
  * @property {string} method
  * @property {string} path
- * @property {http.IncomingHttpHeaders} headers
+ * @property {import("node:http").IncomingHttpHeaders} headers
  * @property {string} body
  * @property {any} json   parsed JSON body or null
  */
@@ -161,91 +161,73 @@ export async function startFakeWhatsApp(options = {}) {
   const sent = [];
   /** @type {Array<{message: string, code: number}>} */
   const failures = [];
-  /** @type {Array<() => void>} */
-  let waiters = [];
+  const delivered = arrivals(sent, "fake WhatsApp: sends", (l) => l.map((s) => s.json));
   let idSeq = 0;
 
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const raw = Buffer.concat(chunks).toString("utf8");
-      const url = new URL(req.url ?? "/", "http://fake");
-      let json = null;
-      try {
-        json = raw === "" ? null : JSON.parse(raw);
-      } catch {
-        json = null;
-      }
-      calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
-      const graphError = (status, message, code, type = "OAuthException", extra = {}) => {
-        res
-          .writeHead(status, { "content-type": "application/json" })
-          .end(JSON.stringify({ error: { message, type, code, ...extra, fbtrace_id: "AbCdEfGh123" } }));
-      };
-      const m = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/.exec(url.pathname);
-      if (!m || req.method !== "POST") {
-        graphError(400, `Unknown path components: ${url.pathname}`, 2500);
-        return;
-      }
-      const auth = req.headers.authorization;
-      if (auth !== `Bearer ${token}`) {
-        graphError(401, auth === undefined ? "An access token is required to request this resource." : "Invalid OAuth access token - Cannot parse access token", 190);
-        return;
-      }
-      const [, version, phoneId] = m;
-      if (phoneId !== phoneNumberId) {
-        graphError(
-          400,
-          `Unsupported post request. Object with ID '${phoneId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`,
-          100,
-          "GraphMethodException",
-          { error_subcode: 33 },
-        );
-        return;
-      }
-      const failure = failures.shift();
-      if (failure !== undefined) {
-        graphError(400, failure.message, failure.code);
-        return;
-      }
-      if (json === null || typeof json !== "object" || json.messaging_product !== "whatsapp") {
-        graphError(400, "(#100) The parameter messaging_product is required.", 100);
-        return;
-      }
-      if (typeof json.to !== "string" || !/^\+?\d{5,20}$/.test(json.to)) {
-        graphError(400, "(#100) Invalid parameter", 100);
-        return;
-      }
-      if ((json.type ?? "text") !== "text" || typeof json.text?.body !== "string" || json.text.body === "") {
-        graphError(400, "(#100) Param text['body'] is required.", 100);
-        return;
-      }
-      if (json.text.body.length > 4096) {
-        graphError(400, "(#100) Param text['body'] must be at most 4096 characters long.", 100);
-        return;
-      }
-      idSeq++;
-      const id = `wamid.FAKE${String(idSeq).padStart(8, "0")}`;
-      sent.push({
-        phoneNumberId: phoneId,
-        version,
-        to: json.to,
-        body: json.text.body,
-        replyTo: typeof json.context?.message_id === "string" ? json.context.message_id : undefined,
-        id,
-        json,
-      });
-      const w = waiters;
-      waiters = [];
-      for (const f of w) f();
-      res
-        .writeHead(200, { "content-type": "application/json" })
-        .end(JSON.stringify({ messaging_product: "whatsapp", contacts: [{ input: json.to, wa_id: json.to.replace(/^\+/, "") }], messages: [{ id }] }));
+  const { port, close } = await startServer(async (req, res) => {
+    const raw = await readBody(req);
+    const url = new URL(req.url ?? "/", "http://fake");
+    const json = parseJsonOrNull(raw);
+    calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
+    const graphError = (status, message, code, type = "OAuthException", extra = {}) => {
+      sendJson(res, status, { error: { message, type, code, ...extra, fbtrace_id: "AbCdEfGh123" } });
+    };
+    const m = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/.exec(url.pathname);
+    if (!m || req.method !== "POST") {
+      graphError(400, `Unknown path components: ${url.pathname}`, 2500);
+      return;
+    }
+    const auth = req.headers.authorization;
+    if (auth !== `Bearer ${token}`) {
+      graphError(401, auth === undefined ? "An access token is required to request this resource." : "Invalid OAuth access token - Cannot parse access token", 190);
+      return;
+    }
+    const [, version, phoneId] = m;
+    if (phoneId !== phoneNumberId) {
+      graphError(
+        400,
+        `Unsupported post request. Object with ID '${phoneId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`,
+        100,
+        "GraphMethodException",
+        { error_subcode: 33 },
+      );
+      return;
+    }
+    const failure = failures.shift();
+    if (failure !== undefined) {
+      graphError(400, failure.message, failure.code);
+      return;
+    }
+    if (json === null || typeof json !== "object" || json.messaging_product !== "whatsapp") {
+      graphError(400, "(#100) The parameter messaging_product is required.", 100);
+      return;
+    }
+    if (typeof json.to !== "string" || !/^\+?\d{5,20}$/.test(json.to)) {
+      graphError(400, "(#100) Invalid parameter", 100);
+      return;
+    }
+    if ((json.type ?? "text") !== "text" || typeof json.text?.body !== "string" || json.text.body === "") {
+      graphError(400, "(#100) Param text['body'] is required.", 100);
+      return;
+    }
+    if (json.text.body.length > 4096) {
+      graphError(400, "(#100) Param text['body'] must be at most 4096 characters long.", 100);
+      return;
+    }
+    idSeq++;
+    const id = `wamid.FAKE${String(idSeq).padStart(8, "0")}`;
+    sent.push({
+      phoneNumberId: phoneId,
+      version,
+      to: json.to,
+      body: json.text.body,
+      replyTo: typeof json.context?.message_id === "string" ? json.context.message_id : undefined,
+      id,
+      json,
     });
+    delivered.notify();
+    sendJson(res, 200, { messaging_product: "whatsapp", contacts: [{ input: json.to, wa_id: json.to.replace(/^\+/, "") }], messages: [{ id }] });
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(undefined)));
-  const port = /** @type {import("node:net").AddressInfo} */ (server.address()).port;
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -259,20 +241,8 @@ export async function startFakeWhatsApp(options = {}) {
     failNext(message, code = 131000) {
       failures.push({ message, code });
     },
-    async waitForSent(n, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (sent.length < n) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`fake WhatsApp: expected ${n} send(s), got ${sent.length}: ${JSON.stringify(sent.map((s) => s.json))}`);
-        await new Promise((resolve) => {
-          const t = setTimeout(resolve, Math.min(left, 250));
-          waiters.push(() => {
-            clearTimeout(t);
-            resolve(undefined);
-          });
-        });
-      }
-      return sent.slice();
+    waitForSent(n, timeoutMs) {
+      return delivered.waitFor(n, timeoutMs);
     },
     async deliver(webhookUrl, payload, o = {}) {
       const body = typeof payload === "string" ? payload : JSON.stringify(payload);
@@ -295,10 +265,8 @@ export async function startFakeWhatsApp(options = {}) {
       sent.length = 0;
     },
     close() {
-      return new Promise((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve(undefined));
-      });
+      delivered.release();
+      return close();
     },
   };
 }
