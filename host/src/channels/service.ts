@@ -11,6 +11,10 @@
  * Outbound: a turn's reply goes out through the plugin's `send` (retried 3 times); a replayed or
  * merged result is never sent again.
  */
+// Type-only: channels describe what they need of the agent runtime by its own types, without
+// depending on its code (the gateway wires the two together).
+import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult } from "../agent/runtime.js";
+import type { OutboundTarget } from "../agent/types.js";
 import type { InboundAddress, Route } from "../router/types.js";
 import type { ChannelConfig } from "../config/types.js";
 import type { ChannelExport, ChannelPluginInfo } from "../plugins/types.js";
@@ -19,22 +23,16 @@ import { cursorPath } from "./cursor.js";
 import { checkParseResult, limitViolation, normalizeInbound, turnContent } from "./messages.js";
 import { Poller } from "./poller.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
-import type { InboundMessage, OutboundMessage, SendReceipt, WebhookResponse } from "./types.js";
+import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
+import type { Bus } from "../bus/types.js";
+import type { InboundMessage, OutboundMessage, SendReceipt, WebhookRequest, WebhookResponse } from "./types.js";
 
-/** An inbound HTTP request for `/webhook/<channel>[/<account>][<path>]`, names already decoded and checked. */
-export interface WebhookHttpRequest {
-  channel: string;
-  /** `default` when the URL has none. */
-  account: string;
-  /** Upper-case. */
-  method: string;
-  /** The rest of the path after the account, usually empty. */
-  path: string;
-  /** Raw query string without `?`. */
-  query: string;
-  /** Lower-case names; repeated headers joined with `, `. */
-  headers: Record<string, string>;
-  body: Uint8Array;
+/**
+ * An inbound HTTP request for `/webhook/<channel>[/<account>][<path>]`, names already decoded and
+ * checked: the plugin's {@link WebhookRequest} plus where it came from.
+ */
+export interface WebhookHttpRequest extends WebhookRequest {
+  /** The client's IP address (for logs; platforms are authenticated by the plugin's signature check). */
   remoteAddress: string;
 }
 
@@ -69,28 +67,19 @@ export interface ChannelPlugins {
   callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown>;
 }
 
-/** A turn request as channels make it (the runtime's TurnRequest with the channel fields). */
-export interface ChannelTurnRequest {
-  agentId: string;
-  sessionKey: string;
-  content: string;
-  channel: string;
-  account: string;
-  peer: string;
-  idempotencyKey: string;
-  thread?: string;
-  platformMessageId?: string;
-}
+/**
+ * A turn request as channels make it: the runtime's {@link TurnRequest} with the message's
+ * origin (`channel`, `account`, `peer`) and `idempotencyKey` always set, and no `runId`.
+ */
+export type ChannelTurnRequest = Pick<TurnRequest, "agentId" | "sessionKey" | "content" | "thread" | "platformMessageId"> &
+  Required<Pick<TurnRequest, "channel" | "account" | "peer" | "idempotencyKey">>;
 
-/** The parts of a TurnResult channels use. */
-export interface ChannelTurnResult {
-  text: string;
-  runId: string;
-  /** Answer to a repeated idempotency key: the reply was already sent. */
-  replayed?: true;
-  /** Folded into a later turn (queue mode collect): that turn's own message gets the reply. */
-  merged?: true;
-}
+/**
+ * The parts of a {@link TurnResult} channels use. `replayed`: the answer to a repeated
+ * idempotency key, whose reply was already sent; `merged`: folded into a later turn (queue mode
+ * `collect`), whose own message gets the reply. Neither is sent.
+ */
+export type ChannelTurnResult = Pick<TurnResult, "text" | "runId" | "replayed" | "merged">;
 
 /** The runtime API channels use (AgentRuntime implements it; see host/src/agent). */
 export interface ChannelRuntime {
@@ -98,31 +87,17 @@ export interface ChannelRuntime {
    * Runs (or queues) a turn. `hooks.onAccepted` fires once the message is journaled; a
    * rejection before it means the message was not journaled.
    */
-  run(request: ChannelTurnRequest, emit: (ev: unknown) => void, signal: AbortSignal | undefined, hooks: { onAccepted?: (runId: string) => void }): Promise<ChannelTurnResult>;
+  run(request: ChannelTurnRequest, emit: (ev: unknown) => void, signal: AbortSignal | undefined, hooks: RunHooks): Promise<ChannelTurnResult>;
 }
 
-/** A turn that crash recovery settled (the runtime's RecoveredTurn). */
-export interface RecoveredChannelTurn {
-  sessionKey: string;
-  agentId: string;
-  runId: string;
-  channel: string;
-  account: string;
-  peer: string;
-  thread?: string;
-  platformMessageId?: string;
-  result?: ChannelTurnResult;
-  error?: { code: number; message: string };
-}
+/**
+ * A turn that crash recovery settled: the runtime's {@link RecoveredTurn} (where the message
+ * came from, and `result` or `error`), with only the parts of the result channels use.
+ */
+export type RecoveredChannelTurn = Omit<RecoveredTurn, "result"> & { result?: ChannelTurnResult };
 
-/** A message sent on an agent's own initiative (the runtime's OutboundTarget). */
-export interface ChannelOutboundTarget {
-  channel: string;
-  account: string;
-  peer: string;
-  thread?: string;
-  content: string;
-}
+/** A message sent on an agent's own initiative (the runtime's {@link OutboundTarget}). */
+export type ChannelOutboundTarget = OutboundTarget;
 
 /** Log sink (pino's Logger fits). */
 export interface ChannelLogger {
@@ -143,6 +118,11 @@ export interface ChannelServiceOptions {
   logger: ChannelLogger;
   /** Waits before each send retry, ms; default 200, 800, 2000 (tests shorten it). */
   sendBackoffMs?: readonly number[];
+  /**
+   * The NATS bus (`[bus]`): admitted messages are published to it instead of run here, and
+   * `bus.start()` consumes them (see bus.ts). Absent: the direct path.
+   */
+  bus?: { bus: Bus; maxDeliver: number };
 }
 
 /** The running service. */
@@ -169,6 +149,8 @@ export interface ChannelService {
   idle(timeoutMs: number): Promise<void>;
   /** Counters by channel name, in config order. */
   counters(): Record<string, ChannelCounters>;
+  /** The bus side (consumers to start and stop), when `options.bus` was given. */
+  readonly bus?: ChannelBus;
 }
 
 /** What happened to one message on the way in. */
@@ -228,6 +210,28 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   const refusedKeys = new Set<string>();
   const pollers: Poller[] = [];
   let polling = false;
+  const channelBus: ChannelBus | undefined =
+    options.bus === undefined
+      ? undefined
+      : createChannelBus({
+          bus: options.bus.bus,
+          maxDeliver: options.bus.maxDeliver,
+          channelNames: [...channels.keys()],
+          router,
+          run: (request, hooks) => runtime.run(request, () => {}, undefined, hooks),
+          async send(name, message) {
+            const ch = channels.get(name);
+            if (ch === undefined) throw new Error(`unknown channel "${name}"`);
+            if (pluginInfo(ch) === undefined) throw new Error(`channel "${name}": its plugin "${ch.config.plugin}" is not loaded`);
+            await plugins.callChannel(ch.config.plugin, "send", message);
+          },
+          count(name, what) {
+            const ch = channels.get(name);
+            if (ch !== undefined) ch.counters[what]++;
+          },
+          failureReply,
+          logger,
+        });
 
   const pluginInfo = (ch: Channel): ChannelPluginInfo | undefined => plugins.channelPlugins().find((p) => p.name === ch.config.plugin);
 
@@ -319,6 +323,19 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       ch.counters.refused++;
       logger.info({ channel: name, account: msg.account, peer: msg.peer, source }, "message without content or attachments; skipped");
       return { kind: "refused" };
+    }
+    if (channelBus !== undefined) {
+      // Routing and the turn happen in whichever gateway consumes it; the platform's answer waits
+      // only until the message is durable (in JetStream, or in the disk spool while NATS is down).
+      try {
+        const ack = await channelBus.publishInbound(inboundPayload(name, msg, turnContent(msg)));
+        ch.counters.accepted++;
+        logger.info({ channel: name, account: msg.account, peer: msg.peer, msgId: ack.msgId, storedIn: ack.storedIn, duplicate: ack.duplicate, source }, "channel message published to the bus");
+        return { kind: "accepted" };
+      } catch (err) {
+        logger.warn({ channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) }, "channel message not published to the bus; the platform should redeliver");
+        return { kind: "retry", reason: errorMessage(err) };
+      }
     }
     let route: Route;
     try {
@@ -458,6 +475,21 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   function onRecovered(turn: RecoveredChannelTurn): void {
     const ch = channels.get(turn.channel);
     if (ch === undefined) return; // `ws` and channels no longer configured: nobody to tell
+    if (channelBus !== undefined && turn.platformMessageId !== undefined) {
+      // The same reply id as the redelivered message's consumer would publish: sent once.
+      const result = turn.result;
+      const error = turn.error;
+      if (result !== undefined ? result.replayed || result.merged || result.text.length === 0 : error === undefined) return;
+      const content = result !== undefined ? result.text : failureReply(error!.message);
+      const msgId = replyMsgId(inboundMsgId(turn.channel, turn.account, turn.platformMessageId));
+      channelBus
+        .publishOutbound(
+          { v: 1, channel: turn.channel, account: turn.account, peer: turn.peer, ...(turn.thread !== undefined ? { thread: turn.thread } : {}), content, replyTo: turn.platformMessageId, what: result !== undefined ? "reply" : "failure notice" },
+          msgId,
+        )
+        .catch((err: unknown) => logger.error({ channel: turn.channel, peer: turn.peer, msgId, error: errorMessage(err) }, "could not publish the reply of a recovered turn"));
+      return;
+    }
     settle(
       ch,
       { account: turn.account, peer: turn.peer, thread: turn.thread, replyTo: turn.platformMessageId },
@@ -527,5 +559,6 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       }
     },
     counters: () => Object.fromEntries([...channels.values()].map((c) => [c.config.name, { ...c.counters }])),
+    ...(channelBus !== undefined ? { bus: channelBus } : {}),
   };
 }

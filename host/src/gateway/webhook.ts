@@ -3,6 +3,7 @@
  * channel plugin decides what each means, e.g. a GET verification handshake). Not behind the
  * gateway token: platforms cannot present it; the plugin's signature check authenticates them.
  */
+import type { WebhookHttpRequest } from "../channels/service.js";
 import type { HttpAnswer, HttpHandler, HttpRequestHead } from "./types.js";
 
 /** Channel and account names in a webhook URL (after percent-decoding). */
@@ -12,16 +13,7 @@ export const WEBHOOK_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 export interface WebhookTarget {
   /** Largest body of `channel`, bytes; undefined when the channel is not configured (404). */
   maxBodyBytes(channel: string): number | undefined;
-  handleWebhook(req: {
-    channel: string;
-    account: string;
-    method: string;
-    path: string;
-    query: string;
-    headers: Record<string, string>;
-    body: Uint8Array;
-    remoteAddress: string;
-  }): Promise<HttpAnswer>;
+  handleWebhook(req: WebhookHttpRequest): Promise<HttpAnswer>;
 }
 
 /** A webhook URL split into its parts. */
