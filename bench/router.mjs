@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
+import { prng } from "../tests/support/prng.mjs";
 import { stats } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -39,18 +40,6 @@ async function importRouter() {
   const out = join(ROOT, "dist", "bench-router.mjs");
   await build({ absWorkingDir: ROOT, entryPoints: ["host/src/router/index.ts"], outfile: out, bundle: true, packages: "external", platform: "node", format: "esm", target: "node20", logLevel: "warning" });
   return import(pathToFileURL(out).href);
-}
-
-/** Deterministic PRNG (mulberry32) so every run routes the same bindings and messages. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const CHANNELS = ["telegram", "slack", "whatsapp", "discord", "webhook"];

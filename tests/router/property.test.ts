@@ -7,7 +7,7 @@
 // shadow each other often. Seeded, so a failure is reproducible from the seed in its message.
 import { describe, expect, it } from "vitest";
 import { compileRouter, RouterConfigError, type Binding, type InboundAddress, type Route } from "../../host/src/router/index.js";
-import { prng } from "./prng.js";
+import { prng } from "../support/prng.mjs";
 
 const ORDER = ["peer", "guild", "team", "account", "channel"] as const; // most specific first
 type Field = (typeof ORDER)[number];

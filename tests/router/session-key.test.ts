@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { compileRouter, escapeKeyPart, sessionKey } from "../../host/src/router/index.js";
 import { formatSessionKey, parseSessionKey } from "../../host/src/store/index.js";
-import { prng } from "./prng.js";
+import { prng } from "../support/prng.mjs";
 
 describe("session key", () => {
   it.each([

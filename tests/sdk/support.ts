@@ -113,18 +113,6 @@ function describeJs(v: unknown): string {
   throw new Error(`cannot describe ${String(v)}`);
 }
 
-/** mulberry32: a small seeded PRNG, so a failing property run can be replayed by its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A random value msgpackr can pack (`useRecords: false`) covering every SDK family and every
  * header size: small and 8/16/32/64-bit integers (BigInt beyond 2^53, up to 2^64-1), float64
