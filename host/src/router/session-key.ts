@@ -4,7 +4,7 @@ const NEEDS_ESCAPE = /[%:]/;
  * Escapes one session-key part so that `:` (the separator) and `%` (the escape) inside an id
  * cannot forge another key: `%` -> `%25`, `:` -> `%3A`; everything else (including any Unicode)
  * is kept as is. Injective: distinct parts give distinct escaped parts, and an escaped part
- * never contains `:`. Same format as the store's `formatSessionKey` / `parseSessionKey`.
+ * never contains `:`. The store's `formatSessionKey` is built on it and `parseSessionKey` undoes it.
  */
 export function escapeKeyPart(part: string): string {
   // Most ids (numeric user ids, Slack U/T ids) need nothing; skip the two replaces for them.

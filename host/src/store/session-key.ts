@@ -1,20 +1,20 @@
+// The key's format is the router's (a pure, lower-level module): the store only adds parsing
+// and its own error type, so the two can never drift apart.
+import { sessionKey } from "../router/session-key.js";
 import { StoreError } from "./errors.js";
 import type { SessionKeyParts } from "./types.js";
 
-function escapePart(part: string): string {
-  return part.replace(/%/g, "%25").replace(/:/g, "%3A");
-}
-
+/** Inverse of the router's `escapeKeyPart`. */
 function unescapePart(part: string): string {
   return part.replace(/%3A|%25/g, (m) => (m === "%3A" ? ":" : "%"));
 }
 
 /**
  * Builds `agent:<agent>:<channel>:<account>:<peer>`, escaping `%` → `%25` and `:` → `%3A` in
- * each part (the same format as the router's `sessionKey`).
+ * each part: the router's `sessionKey` taking the parts as an object.
  */
 export function formatSessionKey(parts: SessionKeyParts): string {
-  return ["agent", parts.agent, parts.channel, parts.account, parts.peer].map((p, i) => (i === 0 ? p : escapePart(p))).join(":");
+  return sessionKey(parts.agent, parts.channel, parts.account, parts.peer);
 }
 
 /**
