@@ -280,23 +280,36 @@ export interface ReplyCheck {
   wrongContent: Array<{ messageId: string; content: unknown }>;
   /** Replies per sending gateway index. */
   perGateway: Map<number, number>;
+  /**
+   * Message ids answered with the "turn interrupted" notice instead of the echo (a turn cut by a
+   * killed process); only collected with `allowInterrupted`, else they count as wrong content.
+   */
+  interrupted: string[];
 }
+
+/** The reply a peer gets for a turn that was running in a process that died (channels/service.ts). */
+export const INTERRUPTED_NOTICE = /^Sorry, your message could not be answered: turn interrupted/;
 
 /**
  * Checks the platform's replies for `peers` × `perPeer` messages with ids `<peer>-<n>` and
- * content `<n>`: each answered exactly once with "You said: <n>", and each peer's replies in
- * n order (by arrival).
+ * content `<n>`: each answered exactly once with "You said: <n>" (or, with `allowInterrupted`,
+ * the interrupted-turn notice), and each peer's replies in n order (by arrival).
  */
-export function checkReplies(g: BusGateways, peers: string[], perPeer: number): ReplyCheck {
+export function checkReplies(g: BusGateways, peers: string[], perPeer: number, opts: { allowInterrupted?: boolean } = {}): ReplyCheck {
   const byId = g.repliesByReplyTo();
-  const result: ReplyCheck = { missing: [], duplicated: [], outOfOrder: [], wrongContent: [], perGateway: new Map() };
+  const result: ReplyCheck = { missing: [], duplicated: [], outOfOrder: [], wrongContent: [], perGateway: new Map(), interrupted: [] };
   for (const peer of peers) {
     for (let n = 0; n < perPeer; n++) {
       const id = messageId(peer, n);
       const list = byId.get(id) ?? [];
       if (list.length === 0) result.missing.push(id);
       if (list.length > 1) result.duplicated.push([id, list.length]);
-      for (const r of list) if (r.json?.content !== `You said: ${n}`) result.wrongContent.push({ messageId: id, content: r.json?.content });
+      for (const r of list) {
+        const content = r.json?.content;
+        if (content === `You said: ${n}`) continue;
+        if (opts.allowInterrupted && typeof content === "string" && INTERRUPTED_NOTICE.test(content)) result.interrupted.push(id);
+        else result.wrongContent.push({ messageId: id, content });
+      }
     }
   }
   const seen = new Map<string, number[]>();
@@ -320,9 +333,11 @@ export function checkReplies(g: BusGateways, peers: string[], perPeer: number): 
 /**
  * Reads each peer's session history through gateway `via` and returns the problems: a session
  * whose `message_received` contents are not exactly 0..perPeer-1 in seq order, or whose
- * assistant texts are not "You said: 0".."You said: perPeer-1" in seq order.
+ * assistant texts are not "You said: 0".."You said: perPeer-1" in seq order — leaving out the
+ * messages in `interrupted` (ids `<peer>-<n>`), whose turns may have ended in an error event.
  */
-export async function checkHistories(g: BusGateways, via: number, peers: string[], perPeer: number): Promise<string[]> {
+export async function checkHistories(g: BusGateways, via: number, peers: string[], perPeer: number, interrupted: string[] = []): Promise<string[]> {
+  const cut = new Set(interrupted);
   const problems: string[] = [];
   const expected = Array.from({ length: perPeer }, (_, n) => String(n));
   // A few sessions at a time: each read is a WebSocket and a walk of the session's log.
@@ -333,7 +348,8 @@ export async function checkHistories(g: BusGateways, via: number, peers: string[
         const received = events.filter((e) => e.kind === "message_received").map((e) => String(e.data.content));
         const answers = events.filter((e) => e.kind === "assistant_text").map((e) => String(e.data.text));
         if (JSON.stringify(received) !== JSON.stringify(expected)) problems.push(`${peer}: message_received ${JSON.stringify(received)}`);
-        if (JSON.stringify(answers) !== JSON.stringify(expected.map((n) => `You said: ${n}`))) problems.push(`${peer}: assistant_text ${JSON.stringify(answers)}`);
+        const answered = expected.filter((n) => !cut.has(messageId(peer, Number(n))));
+        if (JSON.stringify(answers) !== JSON.stringify(answered.map((n) => `You said: ${n}`))) problems.push(`${peer}: assistant_text ${JSON.stringify(answers)}`);
         const seqs = events.map((e) => e.seq);
         if (seqs.some((s, j) => j > 0 && s <= seqs[j - 1]!)) problems.push(`${peer}: seqs not increasing`);
       }),
@@ -403,4 +419,31 @@ export async function postAll(
     }),
   );
   return { statuses, failovers, ms: Date.now() - t0 };
+}
+
+/**
+ * Partitions of the inbound consumer that gateway `i` holds leases on, from `status.bus.partitions`
+ * (keys name the durable consumer; outbound consumers, `out-<channel>`, are left out).
+ */
+export async function heldPartitions(g: BusGateways, i: number): Promise<number[]> {
+  const bus = (await g.rpc(i, "status")).bus as { partitions?: Record<string, number[]> } | null | undefined;
+  return Object.entries(bus?.partitions ?? {})
+    .filter(([consumer]) => !/(^|[^a-z])out-/.test(consumer))
+    .flatMap(([, ps]) => ps);
+}
+
+/**
+ * Waits until the live gateways `among` together hold each of the `total` inbound partitions
+ * exactly once, each holding at least one: the work is spread before the load starts.
+ * @throws Error after `timeoutMs` with the last assignment seen
+ */
+export async function waitForPartitionsSpread(g: BusGateways, among: number[], total: number, timeoutMs = 30_000): Promise<number[][]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const held = await Promise.all(among.map((i) => heldPartitions(g, i)));
+    const all = held.flat();
+    if (all.length === total && new Set(all).size === total && held.every((h) => h.length > 0)) return held;
+    if (Date.now() > deadline) throw new Error(`inbound partitions not spread over gateways ${among.join(",")} in ${timeoutMs} ms: ${JSON.stringify(held)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
