@@ -438,6 +438,21 @@ export function writeJsonParseResult(status: i32, json: string, messages: Array<
   writeParseResult(status, h, json, messages);
 }
 
+/**
+ * A `parse` answer being built: HTTP status, a text/plain body ("" for none) and the messages;
+ * `write()` sets it as the output (through {@link writeTextParseResult}). For plugins that decide
+ * the answer in several places, e.g. `return new ParseReply(401, "bad signature")`.
+ */
+export class ParseReply {
+  messages: Array<InboundMessage> = new Array<InboundMessage>();
+  constructor(public status: i32, public text: string = "") {}
+
+  /** Writes `{response, messages}` as the `parse` output. */
+  write(): void {
+    writeTextParseResult(this.status, this.text, this.messages);
+  }
+}
+
 /** `writeParseResult` with a `text/plain; charset=utf-8` body, or no body and no headers when `text` is "". */
 export function writeTextParseResult(status: i32, text: string, messages: Array<InboundMessage>): void {
   let h: Map<string, string> | null = null;

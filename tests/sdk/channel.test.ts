@@ -127,7 +127,7 @@ describe("send and poll", () => {
   });
 });
 
-describe("platform-plugin helpers: splitText, truncate, isAsciiDigits, stringField, writeTextParseResult", () => {
+describe("platform-plugin helpers: splitText, truncate, isAsciiDigits, stringField, ParseReply", () => {
   interface Helpers { pieces: string[]; truncated: string; digits: boolean; field: string | null }
   const helpers = async (text: string, max: number, extra: { digitsMax?: number; obj?: unknown; key?: string } = {}): Promise<Helpers> =>
     out<Helpers>(await pool.call("helpers", packr.pack({ text, max, digitsMax: extra.digitsMax ?? 12, obj: extra.obj ?? null, key: extra.key ?? "k" })));
@@ -162,7 +162,7 @@ describe("platform-plugin helpers: splitText, truncate, isAsciiDigits, stringFie
     for (const obj of [{ k: 1 }, { other: "v" }, ["v"], null, "k"]) expect((await helpers("x", 5, { obj })).field).toBeNull();
   });
 
-  it("writeTextParseResult: a text/plain body, or neither body nor headers for an empty text", async () => {
+  it("ParseReply.write (writeTextParseResult): a text/plain body, or neither body nor headers for an empty text", async () => {
     const r = await parse(request({ query: "text", body: new TextEncoder().encode("challenge-ü") }));
     expect(r).toEqual({ response: { status: 200, headers: { "content-type": "text/plain; charset=utf-8" }, body: "challenge-ü" }, messages: [] });
     expect(await parse(request({ query: "text", body: new Uint8Array(0) }))).toEqual({ response: { status: 200 }, messages: [] });

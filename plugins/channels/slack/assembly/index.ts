@@ -29,6 +29,7 @@ import {
   PEER_DIRECT,
   PEER_GROUP,
   parseJson,
+  ParseReply,
   readOutboundMessage,
   readWebhookRequest,
   setError,
@@ -38,7 +39,6 @@ import {
   truncate,
   Value,
   WebhookRequest,
-  writeTextParseResult,
   writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
 
@@ -52,16 +52,6 @@ const MAX_TEXT_CHARS: i32 = 40000;
 // join, topic change, bot post, ...
 const USER_SUBTYPES: string[] = ["file_share", "thread_broadcast", "me_message"];
 
-/** What `parse` answers: the HTTP status, a text/plain body ("" for none) and the messages. */
-class Reply {
-  messages: Array<InboundMessage> = new Array<InboundMessage>();
-  constructor(public status: i32, public text: string = "") {}
-}
-
-function textResponse(status: i32, text: string): Reply {
-  return new Reply(status, text);
-}
-
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length);
   out.set(a, 0);
@@ -71,28 +61,28 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** The signature check: ok; or the 401 answer in `failure`; or `hostError` when the host could not check (secret not granted). */
 class Verdict {
-  constructor(public ok: bool, public failure: Reply | null, public hostError: string) {}
+  constructor(public ok: bool, public failure: ParseReply | null, public hostError: string) {}
 }
 
 function verify(req: WebhookRequest): Verdict {
   const sig = req.header("x-slack-signature");
   const ts = req.header("x-slack-request-timestamp");
   if (sig == null || ts == null) {
-    return new Verdict(false, textResponse(401, "missing x-slack-signature or x-slack-request-timestamp"), "");
+    return new Verdict(false, new ParseReply(401, "missing x-slack-signature or x-slack-request-timestamp"), "");
   }
-  if (!sig.startsWith("v0=")) return new Verdict(false, textResponse(401, "x-slack-signature must start with v0="), "");
-  if (!isAsciiDigits(ts, 12)) return new Verdict(false, textResponse(401, "x-slack-request-timestamp must be unix seconds"), "");
+  if (!sig.startsWith("v0=")) return new Verdict(false, new ParseReply(401, "x-slack-signature must start with v0="), "");
+  if (!isAsciiDigits(ts, 12)) return new Verdict(false, new ParseReply(401, "x-slack-request-timestamp must be unix seconds"), "");
   const now = clockNow();
   if (!isNaN(now)) {
     const skew = Math.abs(now / 1000 - parseFloat(ts));
     if (skew > MAX_SKEW_SECONDS) {
-      return new Verdict(false, textResponse(401, "x-slack-request-timestamp is more than 5 minutes from now (replayed or delayed request)"), "");
+      return new Verdict(false, new ParseReply(401, "x-slack-request-timestamp is more than 5 minutes from now (replayed or delayed request)"), "");
     }
   }
   const signed = concat(Uint8Array.wrap(String.UTF8.encode("v0:" + ts + ":")), req.body);
   const r = hmacVerifyResult("sha256", SIGNING_SECRET, signed, sig.substring(3));
   if (!r.ok) return new Verdict(false, null, "cannot verify the Slack signature: " + r.error);
-  if (!r.value.isBool() || !r.value.boolValue) return new Verdict(false, textResponse(401, "x-slack-signature does not match"), "");
+  if (!r.value.isBool() || !r.value.boolValue) return new Verdict(false, new ParseReply(401, "x-slack-signature does not match"), "");
   return new Verdict(true, null, "");
 }
 
@@ -141,8 +131,8 @@ function messageFrom(payload: Value, event: Value): InboundMessage | null {
   return m;
 }
 
-function handleParse(req: WebhookRequest): Reply | null {
-  if (req.method != "POST") return textResponse(405, "Slack sends events with POST");
+function handleParse(req: WebhookRequest): ParseReply | null {
+  if (req.method != "POST") return new ParseReply(405, "Slack sends events with POST");
   const v = verify(req);
   if (!v.ok) {
     if (v.failure != null) return v.failure;
@@ -150,14 +140,14 @@ function handleParse(req: WebhookRequest): Reply | null {
     return null;
   }
   const payload = parseJson(String.UTF8.decode(req.body.buffer));
-  if (payload == null || !payload.isMap()) return textResponse(400, "expected a JSON Events API payload");
+  if (payload == null || !payload.isMap()) return new ParseReply(400, "expected a JSON Events API payload");
   const type = stringField(payload, "type");
   if (type != null && type == "url_verification") {
     const challenge = stringField(payload, "challenge");
-    if (challenge == null) return textResponse(400, "url_verification without a challenge");
-    return textResponse(200, challenge);
+    if (challenge == null) return new ParseReply(400, "url_verification without a challenge");
+    return new ParseReply(200, challenge);
   }
-  const result = new Reply(200);
+  const result = new ParseReply(200);
   if (type == null || type != "event_callback") return result;
   const event = payload.get("event");
   if (event == null || !event.isMap()) return result;
@@ -174,7 +164,7 @@ export function parse(): i32 {
   if (req == null) return channelDone(1);
   const r = handleParse(req);
   if (r == null) return channelDone(1);
-  writeTextParseResult(r.status, r.text, r.messages);
+  r.write();
   return channelDone(0);
 }
 

@@ -29,6 +29,7 @@ import {
   channelDone,
   PEER_DIRECT,
   parseJson,
+  ParseReply,
   queryParam,
   readOutboundMessage,
   readWebhookRequest,
@@ -40,7 +41,6 @@ import {
   truncate,
   Value,
   WebhookRequest,
-  writeTextParseResult,
   writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
 
@@ -54,30 +54,20 @@ const MEDIA_TYPES: string[] = ["image", "video", "audio", "document", "sticker"]
 // Message types that are not something to answer.
 const IGNORED_TYPES: string[] = ["reaction", "system", "unsupported", "ephemeral", "request_welcome"];
 
-/** What `parse` answers: the HTTP status, a text/plain body ("" for none) and the messages. */
-class Reply {
-  messages: Array<InboundMessage> = new Array<InboundMessage>();
-  constructor(public status: i32, public text: string = "") {}
-}
-
-function textResponse(status: i32, text: string): Reply {
-  return new Reply(status, text);
-}
-
-function handshake(req: WebhookRequest): Reply | null {
+function handshake(req: WebhookRequest): ParseReply | null {
   const mode = queryParam(req.query, "hub.mode");
   const token = queryParam(req.query, "hub.verify_token");
   const challenge = queryParam(req.query, "hub.challenge");
   if (mode == null || mode != "subscribe" || token == null || challenge == null) {
-    return textResponse(403, "expected hub.mode=subscribe, hub.verify_token and hub.challenge");
+    return new ParseReply(403, "expected hub.mode=subscribe, hub.verify_token and hub.challenge");
   }
   const r = secretEqualsResult("WHATSAPP_VERIFY_TOKEN", token);
   if (!r.ok) {
     setError("cannot check hub.verify_token: " + r.error);
     return null;
   }
-  if (!r.value.isBool() || !r.value.boolValue) return textResponse(403, "hub.verify_token does not match");
-  return textResponse(200, challenge);
+  if (!r.value.isBool() || !r.value.boolValue) return new ParseReply(403, "hub.verify_token does not match");
+  return new ParseReply(200, challenge);
 }
 
 function attachmentOf(type: string, media: Value): Attachment {
@@ -132,21 +122,21 @@ function messageOf(m: Value, phoneNumberId: string | null): InboundMessage | nul
   return msg;
 }
 
-function handleParse(req: WebhookRequest): Reply | null {
+function handleParse(req: WebhookRequest): ParseReply | null {
   if (req.method == "GET") return handshake(req);
-  if (req.method != "POST") return textResponse(405, "WhatsApp webhooks use GET (verification) and POST (notifications)");
+  if (req.method != "POST") return new ParseReply(405, "WhatsApp webhooks use GET (verification) and POST (notifications)");
   const sig = req.header("x-hub-signature-256");
-  if (sig == null || !sig.startsWith("sha256=")) return textResponse(401, "missing x-hub-signature-256: sha256=<hex>");
+  if (sig == null || !sig.startsWith("sha256=")) return new ParseReply(401, "missing x-hub-signature-256: sha256=<hex>");
   const r = hmacVerifyResult("sha256", "WHATSAPP_APP_SECRET", req.body, sig.substring(7));
   if (!r.ok) {
     setError("cannot verify the WhatsApp signature: " + r.error);
     return null;
   }
-  if (!r.value.isBool() || !r.value.boolValue) return textResponse(401, "x-hub-signature-256 does not match");
+  if (!r.value.isBool() || !r.value.boolValue) return new ParseReply(401, "x-hub-signature-256 does not match");
 
   const payload = parseJson(String.UTF8.decode(req.body.buffer));
-  if (payload == null || !payload.isMap()) return textResponse(400, "expected a JSON webhook notification");
-  const result = new Reply(200);
+  if (payload == null || !payload.isMap()) return new ParseReply(400, "expected a JSON webhook notification");
+  const result = new ParseReply(200);
   const entries = payload.get("entry");
   if (entries == null || !entries.isArray()) return result;
   for (let i = 0; i < entries.length; i++) {
@@ -178,7 +168,7 @@ export function parse(): i32 {
   if (req == null) return channelDone(1);
   const r = handleParse(req);
   if (r == null) return channelDone(1);
-  writeTextParseResult(r.status, r.text, r.messages);
+  r.write();
   return channelDone(0);
 }
 
