@@ -9,6 +9,7 @@ import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "..
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
+import { createBus, type Bus } from "../bus/index.js";
 
 
 /** A running gateway process, as the CLI holds it. */
@@ -44,18 +45,42 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     // Module metadata by sha256 survives restarts: validating then skips compiling.
     validationCache: await ValidationCache.open(join(config.stateDir, "plugins", "validated.json")),
   });
+  // The bus never blocks start-up on NATS for more than its connect wait (2 s): with NATS down
+  // the gateway serves, and channel messages wait in the disk spool.
+  const busOpening: Promise<Bus | undefined> =
+    config.bus === undefined
+      ? Promise.resolve(undefined)
+      : createBus({
+          kind: "nats",
+          servers: config.bus.servers,
+          stateDir: config.stateDir,
+          ...(config.bus.partitions !== undefined ? { partitions: config.bus.partitions } : {}),
+          name: `exoclaw-gateway-${process.pid}`,
+          onWarning: (message, error) => logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
+        });
+  busOpening.catch(() => {});
   let plugins: Awaited<typeof pluginsLoading>;
   let log: SessionLog;
+  let bus: Bus | undefined;
   try {
     plugins = await pluginsLoading;
   } catch (err) {
     await opening.then((l) => l.close(), () => {});
+    await busOpening.then((b) => b?.close(), () => {});
     throw err;
   }
   try {
     log = await opening;
   } catch (err) {
     await plugins.close();
+    await busOpening.then((b) => b?.close(), () => {});
+    throw err;
+  }
+  try {
+    bus = await busOpening;
+  } catch (err) {
+    await plugins.close();
+    await log.close();
     throw err;
   }
   // The approvals directory exists from the start, so that its watch is in place before the
@@ -83,12 +108,21 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     onRecovered: (turn) => channels?.onRecovered(turn),
   });
   try {
-    channels = createChannelService({ channels: config.channels, plugins, router, runtime, stateDir: config.stateDir, logger });
+    channels = createChannelService({
+      channels: config.channels,
+      plugins,
+      router,
+      runtime,
+      stateDir: config.stateDir,
+      logger,
+      ...(bus !== undefined ? { bus: { bus, maxDeliver: config.bus!.maxDeliver } } : {}),
+    });
   } catch (err) {
     await runtime.drain(0);
     await watcher?.close();
     await plugins.close();
     await log.close();
+    await bus?.close();
     throw err;
   }
   // A channel whose plugin is not loaded is not fatal: the plugin may be hot-loaded later.
@@ -100,7 +134,14 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     // Turns a previous process accepted but did not finish are re-queued (or failed) before any
     // new request can take their place in a session's lane.
     const tRecover = performance.now();
-    await runtime.recover();
+    const sharedStore = config.store.url.startsWith("nats://") || /^wss?:\/\//.test(config.store.url);
+    if (bus !== undefined && sharedStore) {
+      // Other live gateways share this store: their running turns look unfinished from here.
+      // Channel messages left by a dead process come back from the bus instead (see bus.ts).
+      logger.info({ store: describeStoreUrl(config.store.url) }, "shared session store with a bus: start-up recovery skipped (the bus redelivers unfinished channel messages)");
+    } else {
+      await runtime.recover();
+    }
     recoverMs = performance.now() - tRecover;
     gateway = await startGateway(config.gateway, {
       router,
@@ -111,14 +152,20 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       startedAt: 0,
       webhooks: channelService,
       channels: () => channelService.counters(),
+      bus: () => (bus === undefined ? null : bus.status()),
     });
+    // Consuming starts after recovery, so a redelivered message finds its recovered turn.
+    await channelService.bus?.start();
     channelService.startPolling();
   } catch (err) {
     await channelService.stop();
+    await channelService.bus?.stopInbound();
     await runtime.drain(0);
+    await channelService.bus?.stopOutbound();
     await watcher?.close();
     await plugins.close();
     await log.close();
+    await bus?.close();
     throw err;
   }
   const main = config.agents.find((a) => a.id === config.defaultAgent)!;
@@ -136,6 +183,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       model: main.model,
       config: config.source ?? null,
       store: describeStoreUrl(config.store.url),
+      bus: bus === undefined ? null : { kind: bus.kind, servers: config.bus!.servers.map((u) => u.replace(/\/\/[^/@]*@/, "//")), connected: bus.status().connected },
       readyMs: Math.round(performance.now()),
       startupMs: {
         modules: Math.round(t0),
@@ -155,9 +203,13 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
         logger.info({ activeTurns: runtime.activeTurns(), graceMs: config.gateway.shutdownGraceMs }, "shutting down");
         // Pollers stop first (a poll in flight is admitted), so no new turn starts while draining.
         await channelService.stop();
-        await runtime.drain(config.gateway.shutdownGraceMs);
+        // The bus consumer stops taking messages and waits for its running turns, which the
+        // drain bounds; messages not handled go back to NATS for the next gateway.
+        await Promise.all([channelService.bus?.stopInbound(), runtime.drain(config.gateway.shutdownGraceMs)]);
         // Replies of the drained turns go out before the plugins close (bounded: a platform may hang).
         await channelService.idle(Math.min(5000, config.gateway.shutdownGraceMs + 1000));
+        await channelService.bus?.stopOutbound();
+        await bus?.close();
         await gateway.close();
         await watcher?.close();
         await plugins.close();

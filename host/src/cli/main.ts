@@ -4,6 +4,7 @@ import { VERSION } from "../version.js";
 import { runGateway } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
 import { registerSessionCommands } from "./sessions.js";
+import { registerDlqCommands } from "./dlq.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -36,7 +37,8 @@ Provider (zero config): EXOCLAW_PROVIDER=anthropic|openai|ollama and EXOCLAW_MOD
 otherwise ANTHROPIC_API_KEY -> anthropic, OPENAI_API_KEY -> openai, else Ollama at OLLAMA_HOST
 (default 127.0.0.1:11434). ANTHROPIC_BASE_URL and OPENAI_BASE_URL are honoured.
 Other: EXOCLAW_TOKEN, EXOCLAW_LOG_LEVEL (info), EXOCLAW_TRANSPORT=auto|uws|ws, EXOCLAW_STATE_DIR,
-EXOCLAW_STORE=memory|mem://|surrealkv://<dir>|ws://host:port (default surrealkv://<state dir>/data).`,
+EXOCLAW_STORE=memory|mem://|surrealkv://<dir>|ws://host:port|nats://host:port (default surrealkv://<state dir>/data),
+EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by several gateways; default none).`,
     )
     .action(async (opts: { port?: number; bind?: string; config?: string; pluginsDir?: string }) => {
       const logger = createLogger();
@@ -70,6 +72,7 @@ EXOCLAW_STORE=memory|mem://|surrealkv://<dir>|ws://host:port (default surrealkv:
 
   registerPluginCommands(program);
   registerSessionCommands(program);
+  registerDlqCommands(program);
 
   await program.parseAsync(argv);
 }

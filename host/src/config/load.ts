@@ -5,8 +5,8 @@ import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
-import { FileConfigSchema, type FileConfig } from "./schema.js";
-import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, type AgentConfig, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
+import { FileConfigSchema, NATS_URL_RE, STORE_URL_RE, type FileConfig } from "./schema.js";
+import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
 export class ConfigError extends Error {
@@ -34,7 +34,24 @@ export const DEFAULT_MODELS: Record<ProviderName, string> = {
 /** Default `context_window` of an agent, tokens. */
 export const DEFAULT_CONTEXT_WINDOW = 100_000;
 
-const STORE_URL_RE = /^(memory|mem:\/\/|surrealkv:\/\/.+|wss?:\/\/.+)$/;
+/** Default `[bus] max_deliver`: handler attempts before a channel message is dead-lettered. */
+export const DEFAULT_BUS_MAX_DELIVER = 3;
+
+/**
+ * Splits `nats://a:4222,nats://b:4222` into server URLs.
+ * @throws ConfigError naming `where` when an entry is not `nats://host[:port]`
+ */
+export function parseNatsUrls(value: string, where: string): string[] {
+  const servers = value
+    .split(",")
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+  const bad = servers.find((u) => !NATS_URL_RE.test(u));
+  if (servers.length === 0 || bad !== undefined) {
+    throw new ConfigError(`${where}="${(bad ?? value).replace(/\/\/[^/@]*@/, "//***@")}" is not "nats://host:port" (or a comma-separated list of them)`);
+  }
+  return servers;
+}
 
 /**
  * `surrealkv://<dir>` with `~` expanded and a relative directory resolved against `baseDir`;
@@ -143,7 +160,7 @@ export function readConfigFile(path: string): FileConfig {
  * Resolves the configuration: built-in defaults, then the config file (`--config`,
  * `EXOCLAW_CONFIG`, or `<state dir>/exoclaw.toml` if it exists), then environment variables
  * (`EXOCLAW_PORT`, `EXOCLAW_BIND`, `EXOCLAW_TOKEN`, `EXOCLAW_PLUGINS_DIR`, `EXOCLAW_PROVIDER`,
- * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_STORE`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
+ * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_STORE`, `EXOCLAW_NATS_URL`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
  *
  * @param builtinPluginDirs directories of first-party plugins, scanned before user directories
  * @throws ConfigError for any invalid value, naming where it came from
@@ -215,6 +232,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       .map(([name, t]) => [name, applyLimits(defaultLimits, t as LimitsTable)]),
   );
   const store = resolveStore(file, env, baseDir);
+  const bus = resolveBus(file, env, where);
   const grants = Object.fromEntries(Object.entries(file.plugins?.grants ?? {}).map(([name, t]) => [name, toOperatorGrant(t, baseDir)]));
   const resolvedUserDirs = userDirs.map((d) => resolve(expandHome(d)));
 
@@ -252,9 +270,23 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       grants,
     },
     store,
+    ...(bus !== undefined ? { bus } : {}),
     stateDir: stateDir(env),
     source,
   };
+}
+
+/**
+ * `[bus]` with `EXOCLAW_NATS_URL` over `url`; undefined when neither names a server.
+ * @throws ConfigError for a URL that is not `nats://host[:port]`
+ */
+function resolveBus(file: FileConfig, env: NodeJS.ProcessEnv, where: string): BusSettings | undefined {
+  const fromEnv = env.EXOCLAW_NATS_URL?.trim();
+  const b = file.bus ?? {};
+  const url = fromEnv || b.url;
+  if (!url) return undefined;
+  const servers = parseNatsUrls(url, fromEnv ? "EXOCLAW_NATS_URL" : `${where}: bus.url`);
+  return { servers, ...(b.partitions !== undefined ? { partitions: b.partitions } : {}), maxDeliver: b.max_deliver ?? DEFAULT_BUS_MAX_DELIVER };
 }
 
 /**
@@ -264,9 +296,11 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
 function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, baseDir: string): StoreConfig {
   const fromEnv = env.EXOCLAW_STORE?.trim();
   if (fromEnv && !STORE_URL_RE.test(fromEnv)) {
-    throw new ConfigError(`EXOCLAW_STORE="${fromEnv.replace(/\/\/[^/@]*@/, "//***@")}" is not "memory", "mem://", "surrealkv://<dir>", "ws://host:port" or "wss://host:port"`);
+    throw new ConfigError(`EXOCLAW_STORE="${fromEnv.replace(/\/\/[^/@]*@/, "//***@")}" is not "memory", "mem://", "surrealkv://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"`);
   }
   const s = file.store ?? {};
+  const named = fromEnv || s.url;
+  if (named?.startsWith("nats://")) parseNatsUrls(named, fromEnv ? "EXOCLAW_STORE" : "store.url");
   const url = resolveStoreUrl(fromEnv || s.url || `surrealkv://${join(stateDir(env), "data")}`, fromEnv ? process.cwd() : baseDir);
   let password: string | undefined;
   if (s.password_env !== undefined) {

@@ -16,6 +16,11 @@ const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 const CHANNEL_NAME_RE = /^(?!ws$)[a-z][a-z0-9_-]{0,63}$/;
 /** `[[agents]] outbound` entries: `<channel>:<peer>`, the peer exact, a prefix ending in `*`, or `*`. */
 const OUTBOUND_RE = /^[a-z][a-z0-9_-]{0,63}:[^\s]+$/;
+/** `[store] url` / `EXOCLAW_STORE` forms. */
+export const STORE_URL_RE = /^(memory|mem:\/\/|surrealkv:\/\/.+|wss?:\/\/.+|nats:\/\/.+)$/;
+export const STORE_URL_HINT = 'must be "memory", "mem://", "surrealkv://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"';
+/** One NATS server URL of `[bus] url` / `[store] url` (comma-separated lists are split first). */
+export const NATS_URL_RE = /^nats:\/\/([^/@\s]+@)?[^/\s:@]+(:\d{1,5})?\/?$/;
 const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
 const limitFields = {
@@ -138,13 +143,23 @@ export const FileConfigSchema = z.strictObject({
     .strictObject({
       url: z
         .string()
-        .regex(/^(memory|mem:\/\/|surrealkv:\/\/.+|wss?:\/\/.+)$/, 'must be "memory", "mem://", "surrealkv://<dir>", "ws://host:port" or "wss://host:port"')
+        .regex(STORE_URL_RE, STORE_URL_HINT)
         .optional(),
       namespace: z.string().regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _").optional(),
       database: z.string().regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _").optional(),
       username: z.string().min(1).optional(),
       password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name").optional(),
       redact: z.boolean().optional(),
+    })
+    .optional(),
+  bus: z
+    .strictObject({
+      url: z
+        .string()
+        .refine((v) => v.split(",").every((u) => NATS_URL_RE.test(u.trim())), 'must be "nats://host:port" or a comma-separated list of them')
+        .optional(),
+      partitions: z.number().int().min(1).max(1024).optional(),
+      max_deliver: z.number().int().min(1).max(100).optional(),
     })
     .optional(),
   plugins: z

@@ -110,7 +110,9 @@ export interface StoreConfig {
   /**
    * `memory` (in process, lost on exit), `mem://` (embedded SurrealDB in memory),
    * `surrealkv:///abs/dir[?sync=every|never|<duration>]` (embedded SurrealDB on disk; default
-   * `surrealkv://<state dir>/data`), or `ws://` / `wss://` for a SurrealDB 3.x server.
+   * `surrealkv://<state dir>/data`), `ws://` / `wss://` for a SurrealDB 3.x server, or
+   * `nats://host:port[,nats://...]` for the JetStream session log shared by several gateways
+   * (`namespace` separates logs on one server).
    */
   url: string;
   /** SurrealDB namespace; default `exoclaw`. */
@@ -123,6 +125,19 @@ export interface StoreConfig {
   password?: string;
   /** Redact secrets (API keys, tokens, passwords) from session text before it is written; default false. */
   redact: boolean;
+}
+
+/**
+ * The message bus (`[bus]`, `EXOCLAW_NATS_URL`): NATS JetStream shared by several gateways.
+ * Absent = no NATS: channel messages go straight to the agent runtime (the in-process mode).
+ */
+export interface BusSettings {
+  /** NATS server URLs (`[bus] url = "nats://host:port[,nats://...]"`), at least one. */
+  servers: string[];
+  /** Partitions per stream; every gateway on one NATS must agree; default the bus module's (16). */
+  partitions?: number;
+  /** Handler attempts before a channel message goes to the dead-letter store; default 3. */
+  maxDeliver: number;
 }
 
 /** Where each provider is reached. `baseUrl` undefined = the SDK's own default / env variable. */
@@ -160,6 +175,8 @@ export interface Config {
   };
   /** Session log back end. */
   store: StoreConfig;
+  /** The NATS message bus; undefined = none (in-process mode). */
+  bus?: BusSettings;
   /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state, session data. */
   stateDir: string;
   /** The config file that was read, if any. */

@@ -3,6 +3,7 @@ import { isAbsolute } from "node:path";
 import type { Logger } from "pino";
 import { ReplayedTurnError, type AgentRuntime } from "../agent/runtime.js";
 import type { ChannelCounters } from "../channels/service.js";
+import type { BusStatus } from "../bus/types.js";
 import type { TurnEvent } from "../agent/types.js";
 import { z } from "zod";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
@@ -89,6 +90,8 @@ export interface MethodDeps {
   startedAt: number;
   /** Per-channel counters for `status` (received, accepted, refused, answered, ...); absent = no channels. */
   channels?: () => Record<string, ChannelCounters>;
+  /** The message bus's health for `status` (`null`: no bus configured); absent = not reported. */
+  bus?: () => BusStatus | null;
 }
 
 /**
@@ -104,7 +107,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     return "pong";
   });
 
-  methods.set("status", async (params): Promise<StatusResult & { channels?: Record<string, ChannelCounters> }> => {
+  methods.set("status", async (params): Promise<StatusResult & { channels?: Record<string, ChannelCounters>; bus?: BusStatus | null }> => {
     parseParams(NoParamsSchema, params);
     const sessions = await deps.runtime.sessionCount();
     return {
@@ -114,6 +117,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       plugins: deps.plugins.list().filter((p) => p.status !== "error").length,
       sessions,
       ...(deps.channels ? { channels: deps.channels() } : {}),
+      ...(deps.bus ? { bus: deps.bus() } : {}),
     };
   });
 

@@ -11,7 +11,8 @@ export const MEMORY_STORE_URL = "memory";
 export interface OpenSessionLogOptions {
   /**
    * `memory` (in process, lost on exit), `mem://` (embedded SurrealDB in memory),
-   * `surrealkv:///abs/dir[?sync=…]` (embedded SurrealDB on disk), `ws://` / `wss://` (server).
+   * `surrealkv:///abs/dir[?sync=…]` (embedded SurrealDB on disk), `ws://` / `wss://` (server),
+   * `nats://host:port[,nats://...]` (the JetStream session log, shared by several gateways).
    */
   url: string;
   namespace?: string;
@@ -21,7 +22,7 @@ export interface OpenSessionLogOptions {
   password?: string;
   /** Redact secrets before writing (see `redact.ts`). */
   redact?: boolean;
-  /** Receives server reconnect notices. */
+  /** Receives server reconnect notices (SurrealDB server only). */
   logger?: { info(message: string): void; warn(message: string): void };
 }
 
@@ -33,6 +34,20 @@ export interface OpenSessionLogOptions {
  */
 export async function openSessionLog(options: OpenSessionLogOptions): Promise<SessionLog> {
   if (options.url === MEMORY_STORE_URL) return createMemorySessionLog({ redact: options.redact === true });
+  if (options.url.startsWith("nats://")) {
+    const servers = options.url
+      .split(",")
+      .map((u) => u.trim())
+      .filter((u) => u.length > 0);
+    // Loaded on demand: the NATS client costs ~65 ms to import and most gateways never need it.
+    const { openJetStreamSessionLog } = await import("../bus/index.js");
+    try {
+      return await openJetStreamSessionLog({ servers, namespace: options.namespace, redact: options.redact === true });
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError("unavailable", `cannot open the JetStream session log at ${describeStoreUrl(options.url)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const target = parseSurrealUrl(options.url, options);
   if (target.engine === "surrealkv") {
     await mkdir(target.path!, { recursive: true }).catch((err: unknown) => {
@@ -50,7 +65,14 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
   });
 }
 
-/** The store URL for logs and messages: credentials and query string removed. */
+/** The store URL for logs and messages: credentials and query string removed (each server of a `nats://` list). */
 export function describeStoreUrl(url: string): string {
-  return url === MEMORY_STORE_URL ? url : redactUrl(url);
+  if (url === MEMORY_STORE_URL) return url;
+  if (url.startsWith("nats://")) {
+    return url
+      .split(",")
+      .map((u) => u.trim().replace(/\/\/[^/@]*@/, "//"))
+      .join(",");
+  }
+  return redactUrl(url);
 }

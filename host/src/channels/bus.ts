@@ -1,0 +1,361 @@
+/**
+ * Channels over the message bus (docs/bus.md, "Wiring into the gateway"): with `[bus]`
+ * configured, a channel message that passed the allowlist and limits is published to
+ * `exoclaw.in.<channel>.<account>.<peer>` instead of being run here; every gateway consumes the
+ * `in` stream (durable `gateway`, partitioned so that one peer's messages are handled by one
+ * process at a time, in order), runs the turn, and publishes the reply to
+ * `exoclaw.out.<channel>.<account>.<peer>`; a consumer `out-<channel>` per channel calls the
+ * plugin's `send`.
+ *
+ * Exactly-once, end to end:
+ * - publish: the message id `channel:<channel>:<account>:<platformMessageId>` makes JetStream
+ *   drop a platform redelivery (duplicate window) and the consumer skip an id it handled;
+ * - turn: the message id is the turn's idempotency key, so a redelivery (lost ack, crash) gets
+ *   the stored outcome instead of a second model call;
+ * - reply: published with id `<message id>:reply`, so re-publishing it (a redelivered message
+ *   whose turn had ended) is dropped by the stream / skipped by the `out` consumer.
+ */
+import { createHash } from "node:crypto";
+import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type Subscription } from "../bus/index.js";
+import type { InboundAddress, Route } from "../router/types.js";
+import type { InboundMessage } from "./types.js";
+
+/**
+ * An inbound channel message on the bus (MessagePack map, version 1): everything the consuming
+ * gateway needs to route and run the turn and to address the reply. `content` is the turn's
+ * text (attachments already described in it, see `turnContent`).
+ */
+export interface InboundPayload {
+  v: 1;
+  channel: string;
+  account: string;
+  peer: string;
+  peerKind?: string;
+  sender?: string;
+  guild?: string;
+  team?: string;
+  thread?: string;
+  content: string;
+  platformMessageId: string;
+  /** Attachments the message carried (their description is in `content`). */
+  attachments: number;
+  /** When the gateway received it, ms since the Unix epoch. */
+  receivedAt: number;
+}
+
+/** A message to send on a channel (MessagePack map, version 1): a reply or a failure notice. */
+export interface OutboundPayload {
+  v: 1;
+  channel: string;
+  account: string;
+  peer: string;
+  thread?: string;
+  content: string;
+  /** The platform message id answered (the plugin may quote or thread on it). */
+  replyTo?: string;
+  what: "reply" | "failure notice";
+}
+
+/** Longest message id the bus accepts (validate.ts), characters. */
+const MAX_MSG_ID = 256;
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+/**
+ * The bus message id (and turn idempotency key) of a channel message:
+ * `channel:<channel>:<account>:<platformMessageId>`, the same key as the direct path. When that
+ * is not 1..256 printable ASCII (long or non-ASCII platform ids), `channel:<channel>:h:<sha-256
+ * hex of account NUL platformMessageId>`, still one id per message.
+ */
+export function inboundMsgId(channel: string, account: string, platformMessageId: string): string {
+  const plain = `channel:${channel}:${account}:${platformMessageId}`;
+  if (plain.length <= MAX_MSG_ID && PRINTABLE.test(plain) && plain.trim() === plain) return plain;
+  return `channel:${channel}:h:${createHash("sha256").update(`${account}\0${platformMessageId}`).digest("hex")}`;
+}
+
+/** The reply's message id: one per inbound message id, so a repeated publish is deduped. */
+export function replyMsgId(msgId: string): string {
+  return `${msgId}:reply`;
+}
+
+/** The payload of an admitted message. */
+export function inboundPayload(channel: string, msg: InboundMessage, content: string, now = Date.now()): InboundPayload {
+  const p: InboundPayload = {
+    v: 1,
+    channel,
+    account: msg.account!,
+    peer: msg.peer,
+    peerKind: msg.peerKind,
+    content,
+    platformMessageId: msg.platformMessageId,
+    attachments: msg.attachments.length,
+    receivedAt: now,
+  };
+  for (const f of ["sender", "guild", "team", "thread"] as const) if (msg[f] !== undefined) p[f] = msg[f];
+  return p;
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+const str = (v: unknown) => typeof v === "string" && v.length > 0;
+const optStr = (v: unknown) => v === undefined || v === null || typeof v === "string";
+
+/** Checks a decoded inbound payload (other processes wrote it). @returns the payload or why it is malformed */
+export function checkInboundPayload(v: unknown): InboundPayload | string {
+  if (!isMap(v)) return "payload is not a map";
+  if (v.v !== 1) return `unknown payload version ${JSON.stringify(v.v)}`;
+  for (const f of ["channel", "account", "peer", "platformMessageId"]) if (!str(v[f])) return `field '${f}' is missing or not a string`;
+  if (typeof v.content !== "string") return "field 'content' is not a string";
+  for (const f of ["peerKind", "sender", "guild", "team", "thread"]) if (!optStr(v[f])) return `field '${f}' is not a string`;
+  return v as unknown as InboundPayload;
+}
+
+/** Checks a decoded outbound payload. @returns the payload or why it is malformed */
+export function checkOutboundPayload(v: unknown): OutboundPayload | string {
+  if (!isMap(v)) return "payload is not a map";
+  if (v.v !== 1) return `unknown payload version ${JSON.stringify(v.v)}`;
+  for (const f of ["channel", "account", "peer"]) if (!str(v[f])) return `field '${f}' is missing or not a string`;
+  if (typeof v.content !== "string") return "field 'content' is not a string";
+  if (!optStr(v.thread) || !optStr(v.replyTo)) return "field 'thread' or 'replyTo' is not a string";
+  if (v.what !== "reply" && v.what !== "failure notice") return "field 'what' is not reply or failure notice";
+  return v as unknown as OutboundPayload;
+}
+
+/** The parts of a turn result the consumer uses (ChannelTurnResult). */
+interface TurnResultLike {
+  text: string;
+  replayed?: true;
+  merged?: true;
+}
+
+/** What the bus side of the channels service needs from it. */
+export interface ChannelBusDeps {
+  bus: Bus;
+  /** Handler attempts before a message is dead-lettered (`[bus] max_deliver`). */
+  maxDeliver: number;
+  /** Channel names served by this process (config order). */
+  channelNames: string[];
+  router: { resolve(address: InboundAddress): Route };
+  run(
+    request: {
+      agentId: string;
+      sessionKey: string;
+      content: string;
+      channel: string;
+      account: string;
+      peer: string;
+      idempotencyKey: string;
+      thread?: string;
+      platformMessageId?: string;
+    },
+    hooks: { onAccepted?: (runId: string) => void },
+  ): Promise<TurnResultLike>;
+  /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
+  send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string }): Promise<void>;
+  /** Counter hooks (the service's per-channel counters). */
+  count(channel: string, what: "accepted" | "refused" | "answered" | "sendFailures"): void;
+  failureReply(message: string): string;
+  logger: { debug(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+/** Provider failures (-32000, -32001), session busy (-32004, not journaled) and shutting down (-32005): worth another attempt. */
+const RETRYABLE = new Set([-32000, -32001, -32004, -32005]);
+/** Turn aborted (shutdown, crash recovery) or interrupted. */
+const ABORTED = -32006;
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The idempotency key of handler attempt `n` (1-based) of a message: the message id itself,
+ * then `<id>#<n>` for attempts after one whose turn failed for a retryable reason (a failed turn
+ * is stored under its key, and asking again with the same key only replays the failure).
+ */
+function attemptKey(msgId: string, n: number): string {
+  return n === 1 ? msgId : `${msgId}#${n}`;
+}
+
+/** The bus side of the channels service: publishing admitted messages and the two consumers. */
+export interface ChannelBus {
+  /** Publishes an admitted message; resolves when it is durable (stream or disk spool). @throws BusError */
+  publishInbound(payload: InboundPayload): Promise<{ msgId: string; storedIn: "stream" | "spool"; duplicate: boolean }>;
+  /** Publishes a reply or failure notice (e.g. of a turn crash recovery settled). @throws BusError */
+  publishOutbound(payload: OutboundPayload, msgId: string): Promise<void>;
+  /** Starts the `gateway` consumer on `in` and one `out-<channel>` consumer per channel. Idempotent. */
+  start(): Promise<void>;
+  /** Stops taking inbound messages; waits for the running handlers (their turns). */
+  stopInbound(): Promise<void>;
+  /** Stops the outbound consumers (after the replies of drained turns went out). */
+  stopOutbound(): Promise<void>;
+}
+
+/** Builds the bus side of the channels service. */
+export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
+  const { bus, logger } = deps;
+  let inbound: Subscription | undefined;
+  const outbound: Subscription[] = [];
+  let starting: Promise<void> | undefined;
+
+  async function publishOutbound(payload: OutboundPayload, msgId: string): Promise<void> {
+    await bus.publish(outboundSubject({ channel: payload.channel, account: payload.account, peer: payload.peer }), payload, { msgId });
+  }
+
+  async function reply(m: BusMessage, p: InboundPayload, content: string, what: OutboundPayload["what"]): Promise<void> {
+    const out: OutboundPayload = { v: 1, channel: p.channel, account: p.account, peer: p.peer, content, replyTo: p.platformMessageId, what };
+    if (p.thread !== undefined) out.thread = p.thread;
+    await publishOutbound(out, replyMsgId(m.msgId));
+  }
+
+  /** Handles one inbound message: returns when its outcome is persisted (the bus then acks). */
+  async function handleInbound(m: BusMessage<unknown>): Promise<void> {
+    const p = checkInboundPayload(m.data);
+    if (typeof p === "string") {
+      logger.error({ msgId: m.msgId, subject: m.subject, reason: p }, "malformed inbound message on the bus; dead-lettered");
+      m.term(`malformed inbound payload: ${p}`);
+      return;
+    }
+    const where = { channel: p.channel, account: p.account, peer: p.peer, msgId: m.msgId, attempt: m.attempt };
+    if (!deps.channelNames.includes(p.channel)) {
+      // Every gateway on one bus should serve the same channels; this one cannot answer it.
+      logger.error(where, "bus message for a channel this gateway does not serve; dead-lettered");
+      m.term(`channel "${p.channel}" is not configured on this gateway`);
+      return;
+    }
+    let route: Route;
+    try {
+      route = deps.router.resolve({ channel: p.channel, account: p.account, peer: p.peer, guild: p.guild, team: p.team });
+    } catch (err) {
+      deps.count(p.channel, "refused");
+      logger.error({ ...where, error: errorMessage(err) }, "cannot route channel message; dead-lettered");
+      m.term(`cannot route: ${errorMessage(err)}`);
+      return;
+    }
+    // A replayed dead letter has its own id (`<id>~r<n>`): a fresh turn, but its platform message
+    // id is already stored under the original, so it is not passed again.
+    const replay = m.headers[REPLAY_OF_HEADER] !== undefined;
+    for (let n = 1; ; n++) {
+      const key = attemptKey(m.msgId, n);
+      let accepted = false;
+      let result: TurnResultLike;
+      try {
+        result = await deps.run(
+          {
+            agentId: route.agentId,
+            sessionKey: route.sessionKey,
+            content: p.content,
+            channel: p.channel,
+            account: p.account,
+            peer: p.peer,
+            idempotencyKey: key,
+            ...(p.thread !== undefined ? { thread: p.thread } : {}),
+            ...(n === 1 && !replay ? { platformMessageId: p.platformMessageId } : {}),
+          },
+          { onAccepted: () => (accepted = true) },
+        );
+      } catch (err) {
+        const e = err as { name?: string; code?: number };
+        const code = typeof e.code === "number" ? e.code : undefined;
+        if (e.name === "ReplayedTurnError") {
+          // An earlier attempt's turn failed. Retryable: go on with the next attempt's key.
+          if (code !== undefined && RETRYABLE.has(code)) continue;
+          // Otherwise it was answered (failure notice) when it failed; nothing more to do.
+          logger.info({ ...where, code }, "bus message already handled (its turn had failed)");
+          return;
+        }
+        if (e.name === "InterruptedTurnError") return; // a newer message of the session took over
+        if (code === -32004 && accepted) {
+          // Journaled under this key, not finished, and not running here: the process that ran it
+          // died (we hold its partition now). Its turn may have called tools, so it is not
+          // resumed; the message gets a fresh turn under the next key.
+          logger.warn({ ...where, key }, "turn of a bus message was left unfinished by another process; running it again");
+          continue;
+        }
+        if (code === undefined || RETRYABLE.has(code)) {
+          if (m.attempt >= deps.maxDeliver) {
+            logger.error({ ...where, code, error: errorMessage(err) }, "channel turn failed on its last attempt; dead-lettering the message and telling the peer");
+            await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice").catch((e2: unknown) =>
+              logger.error({ ...where, error: errorMessage(e2) }, "could not publish the failure notice"),
+            );
+          } else {
+            logger.warn({ ...where, code, error: errorMessage(err) }, "channel turn failed; the bus retries it");
+          }
+          throw err;
+        }
+        // Not worth retrying (unknown agent, iteration limit, aborted): the peer is told once.
+        logger.warn({ ...where, code, error: errorMessage(err) }, "channel turn failed; telling the peer");
+        await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
+        if (!accepted && code !== ABORTED) {
+          deps.count(p.channel, "refused");
+          m.term(`refused by the runtime (${code}): ${errorMessage(err)}`);
+        }
+        return;
+      }
+      if (result.merged || result.text.length === 0) return;
+      // Also for a replayed result: a process that died between the turn's end and this publish
+      // left the reply unsent; if it was sent, the id makes this publish a no-op.
+      await reply(m, p, result.text, "reply");
+      logger.debug({ ...where, agent: route.agentId, sessionKey: route.sessionKey, replayed: result.replayed === true }, "bus message handled");
+      return;
+    }
+  }
+
+  async function handleOutbound(m: BusMessage<unknown>): Promise<void> {
+    const p = checkOutboundPayload(m.data);
+    if (typeof p === "string") {
+      logger.error({ msgId: m.msgId, subject: m.subject, reason: p }, "malformed outbound message on the bus; dead-lettered");
+      m.term(`malformed outbound payload: ${p}`);
+      return;
+    }
+    await deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo });
+    if (p.what === "reply") deps.count(p.channel, "answered");
+    logger.debug({ channel: p.channel, account: p.account, peer: p.peer, what: p.what, msgId: m.msgId }, "channel message sent");
+  }
+
+  return {
+    async publishInbound(payload) {
+      const msgId = inboundMsgId(payload.channel, payload.account, payload.platformMessageId);
+      const ack = await bus.publish(inboundSubject({ channel: payload.channel, account: payload.account, peer: payload.peer }), payload, { msgId });
+      return { msgId, storedIn: ack.storedIn, duplicate: ack.duplicate };
+    },
+    publishOutbound,
+    start() {
+      return (starting ??= (async () => {
+        inbound = await bus.consume({
+          stream: "in",
+          durable: "gateway",
+          handler: handleInbound,
+          maxDeliver: deps.maxDeliver,
+          onError: (err, m) => {
+            if (m.attempt >= deps.maxDeliver) logger.error({ msgId: m.msgId, subject: m.subject, attempts: m.attempt, error: errorMessage(err) }, "channel message moved to the dead-letter store");
+          },
+        });
+        for (const channel of deps.channelNames) {
+          outbound.push(
+            await bus.consume({
+              stream: "out",
+              durable: `out-${channel}`,
+              channel,
+              handler: handleOutbound,
+              maxDeliver: deps.maxDeliver,
+              onError: (err, m) => {
+                const last = m.attempt >= deps.maxDeliver;
+                if (last) deps.count(channel, "sendFailures");
+                logger[last ? "error" : "warn"](
+                  { channel, msgId: m.msgId, subject: m.subject, attempt: m.attempt, error: errorMessage(err) },
+                  last ? "channel send failed; moved to the dead-letter store" : "channel send failed; the bus retries it",
+                );
+              },
+            }),
+          );
+        }
+      })());
+    },
+    async stopInbound() {
+      await starting?.catch(() => {});
+      await inbound?.stop();
+    },
+    async stopOutbound() {
+      await starting?.catch(() => {});
+      await Promise.all(outbound.map((s) => s.stop()));
+    },
+  };
+}
