@@ -330,32 +330,56 @@ export function checkReplies(g: BusGateways, peers: string[], perPeer: number, o
   return result;
 }
 
+/** What {@link checkHistories} found. */
+export interface HistoryCheck {
+  /** One line per session whose history is wrong. */
+  problems: string[];
+  /**
+   * Messages journaled twice in a row (only with `allowReruns`): the turn of a message was left
+   * unfinished by a killed process and run again by the one that took its session over.
+   */
+  reruns: string[];
+}
+
 /**
- * Reads each peer's session history through gateway `via` and returns the problems: a session
- * whose `message_received` contents are not exactly 0..perPeer-1 in seq order, or whose
- * assistant texts are not "You said: 0".."You said: perPeer-1" in seq order — leaving out the
- * messages in `interrupted` (ids `<peer>-<n>`), whose turns may have ended in an error event.
+ * Reads each peer's session history through gateway `via` and reports a session whose
+ * `message_received` contents are not exactly 0..perPeer-1 in seq order, or whose assistant
+ * texts are not "You said: 0".."You said: perPeer-1" in seq order — leaving out the messages in
+ * `interrupted` (ids `<peer>-<n>`), whose turns may have ended in an error event. With
+ * `allowReruns`, a message (and its answer) repeated right after itself counts as one and is
+ * listed in `reruns`; anything else out of place is still a problem.
  */
-export async function checkHistories(g: BusGateways, via: number, peers: string[], perPeer: number, interrupted: string[] = []): Promise<string[]> {
-  const cut = new Set(interrupted);
-  const problems: string[] = [];
+export async function checkHistories(
+  g: BusGateways,
+  via: number,
+  peers: string[],
+  perPeer: number,
+  opts: { interrupted?: string[]; allowReruns?: boolean } = {},
+): Promise<HistoryCheck> {
+  const cut = new Set(opts.interrupted ?? []);
+  const result: HistoryCheck = { problems: [], reruns: [] };
   const expected = Array.from({ length: perPeer }, (_, n) => String(n));
+  const collapse = (list: string[], onRepeat?: (v: string) => void) =>
+    opts.allowReruns ? list.filter((v, j) => (j > 0 && list[j - 1] === v ? (onRepeat?.(v), false) : true)) : list;
   // A few sessions at a time: each read is a WebSocket and a walk of the session's log.
   for (let k = 0; k < peers.length; k += 10) {
     await Promise.all(
       peers.slice(k, k + 10).map(async (peer) => {
         const events = await g.history(via, webhookSessionKey(peer));
-        const received = events.filter((e) => e.kind === "message_received").map((e) => String(e.data.content));
-        const answers = events.filter((e) => e.kind === "assistant_text").map((e) => String(e.data.text));
-        if (JSON.stringify(received) !== JSON.stringify(expected)) problems.push(`${peer}: message_received ${JSON.stringify(received)}`);
+        const received = collapse(
+          events.filter((e) => e.kind === "message_received").map((e) => String(e.data.content)),
+          (n) => result.reruns.push(messageId(peer, Number(n))),
+        );
+        const answers = collapse(events.filter((e) => e.kind === "assistant_text").map((e) => String(e.data.text)));
+        if (JSON.stringify(received) !== JSON.stringify(expected)) result.problems.push(`${peer}: message_received ${JSON.stringify(received)}`);
         const answered = expected.filter((n) => !cut.has(messageId(peer, Number(n))));
-        if (JSON.stringify(answers) !== JSON.stringify(answered.map((n) => `You said: ${n}`))) problems.push(`${peer}: assistant_text ${JSON.stringify(answers)}`);
+        if (JSON.stringify(answers) !== JSON.stringify(answered.map((n) => `You said: ${n}`))) result.problems.push(`${peer}: assistant_text ${JSON.stringify(answers)}`);
         const seqs = events.map((e) => e.seq);
-        if (seqs.some((s, j) => j > 0 && s <= seqs[j - 1]!)) problems.push(`${peer}: seqs not increasing`);
+        if (seqs.some((s, j) => j > 0 && s <= seqs[j - 1]!)) result.problems.push(`${peer}: seqs not increasing`);
       }),
     );
   }
-  return problems;
+  return result;
 }
 
 /** The platform message id the tests give message `n` of `peer`. */
