@@ -156,7 +156,10 @@ export const FileConfigSchema = z.strictObject({
     .strictObject({
       url: z
         .string()
-        .refine((v) => v.split(",").every((u) => NATS_URL_RE.test(u.trim())), 'must be "nats://host:port" or a comma-separated list of them')
+        .refine((v) => {
+          const urls = v.split(",").map((u) => u.trim()).filter((u) => u.length > 0);
+          return urls.length > 0 && urls.every((u) => NATS_URL_RE.test(u));
+        }, 'must be "nats://host:port" or a comma-separated list of them')
         .optional(),
       partitions: z.number().int().min(1).max(1024).optional(),
       max_deliver: z.number().int().min(1).max(100).optional(),

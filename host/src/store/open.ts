@@ -44,8 +44,8 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     try {
       return await openJetStreamSessionLog({ servers, namespace: options.namespace, redact: options.redact === true });
     } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw new StoreError("unavailable", `cannot open the JetStream session log at ${describeStoreUrl(options.url)}: ${(err as Error).message}`, { cause: err });
+      const code = err instanceof StoreError ? err.code : "unavailable";
+      throw new StoreError(code, `cannot open the JetStream session log at ${describeStoreUrl(options.url)}: ${(err as Error).message}`, { cause: err });
     }
   }
   const target = parseSurrealUrl(options.url, options);
