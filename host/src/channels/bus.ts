@@ -153,6 +153,12 @@ export interface ChannelBusDeps {
   /** Counter hooks (the service's per-channel counters). */
   count(channel: string, what: "accepted" | "refused" | "answered" | "sendFailures"): void;
   failureReply(message: string): string;
+  /**
+   * Most `send` calls running at once per channel; default 2. The plugin's instances (default
+   * 4) also parse the channel's webhooks: a backlog of replies must not take them all, or
+   * webhooks would be refused as busy.
+   */
+  sendConcurrency?: number;
   logger: { debug(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
@@ -174,6 +180,28 @@ function attemptKey(msgId: string, n: number): string {
   return n === 1 ? msgId : `${msgId}#${n}`;
 }
 
+const DEFAULT_SEND_CONCURRENCY = 2;
+/** Replies one process holds per channel (sending or waiting for a slot). */
+const OUT_MAX_ACK_PENDING = 32;
+
+/** A counting semaphore (FIFO). */
+class Semaphore {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.running++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
 /** The bus side of the channels service: publishing admitted messages and the two consumers. */
 export interface ChannelBus {
   /** Publishes an admitted message; resolves when it is durable (stream or disk spool). @throws BusError */
@@ -191,6 +219,7 @@ export interface ChannelBus {
 /** Builds the bus side of the channels service. */
 export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
   const { bus, logger } = deps;
+  const sendSlots = new Map(deps.channelNames.map((c) => [c, new Semaphore(deps.sendConcurrency ?? DEFAULT_SEND_CONCURRENCY)]));
   let inbound: Subscription | undefined;
   const outbound: Subscription[] = [];
   let starting: Promise<void> | undefined;
@@ -305,7 +334,12 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       m.term(`malformed outbound payload: ${p}`);
       return;
     }
-    await deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo });
+    const slots = sendSlots.get(p.channel);
+    if (slots === undefined) {
+      m.term(`channel "${p.channel}" is not configured on this gateway`);
+      return;
+    }
+    await slots.run(() => deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo }));
     if (p.what === "reply") deps.count(p.channel, "answered");
     logger.debug({ channel: p.channel, account: p.account, peer: p.peer, what: p.what, msgId: m.msgId }, "channel message sent");
   }
@@ -335,6 +369,8 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
               durable: `out-${channel}`,
               channel,
               handler: handleOutbound,
+              // Held replies wait for a send slot; the rest stay in the stream (backpressure).
+              maxAckPending: OUT_MAX_ACK_PENDING,
               maxDeliver: deps.maxDeliver,
               onError: (err, m) => {
                 const last = m.attempt >= deps.maxDeliver;
