@@ -45,6 +45,11 @@ export interface BusGatewaysOptions {
   bus?: Record<string, unknown>;
   /** Extra top-level exoclaw.toml tables (e.g. `agents`), merged over the harness's. */
   config?: Record<string, unknown>;
+  /**
+   * `[plugins.limits.webhook]` (snake_case: `timeout_ms`, `max_in_flight`, `max_queued`, ...);
+   * default the host's.
+   */
+  webhookLimits?: Record<string, number>;
   /** `[channels.webhook] allow` (default `["*"]`). */
   allow?: string[];
   /** Extra environment for every gateway. */
@@ -120,6 +125,7 @@ export async function startBusGateways(options: BusGatewaysOptions = {}): Promis
     const config: Record<string, unknown> = {
       channels: { webhook: { allow: options.allow ?? ["*"] } },
       plugins: {
+        ...(options.webhookLimits ? { limits: { webhook: options.webhookLimits } } : {}),
         grants: {
           webhook: {
             http: { hosts: ["127.0.0.1"] },
@@ -247,21 +253,23 @@ export async function postWithFailover(
   first: number,
   message: WebhookMessage,
   timeoutMs = 30_000,
-): Promise<{ answer: WebhookAnswer; gateway: number; attempts: number }> {
+): Promise<{ answer: WebhookAnswer; gateway: number; attempts: number; errors: string[] }> {
   const deadline = Date.now() + timeoutMs;
   let attempts = 0;
   let lastError = "";
+  const errors: string[] = [];
   for (let k = 0; ; k++) {
     const i = (first + k) % g.gateways.length;
     if (g.alive(i)) {
       attempts++;
       try {
         const answer = await g.post(i, message);
-        if (answer.status < 500) return { answer, gateway: i, attempts };
-        lastError = `HTTP ${answer.status} ${answer.text}`;
+        if (answer.status < 500) return { answer, gateway: i, attempts, errors };
+        lastError = `gateway ${i}: HTTP ${answer.status} ${answer.text}`;
       } catch (err) {
-        lastError = String(err);
+        lastError = `gateway ${i}: ${String(err)}${(err as { cause?: unknown }).cause ? ` (${String((err as { cause?: unknown }).cause)})` : ""}`;
       }
+      errors.push(lastError);
     }
     if (Date.now() > deadline) throw new Error(`no gateway accepted ${message.messageId} in ${timeoutMs} ms; last: ${lastError}`);
     if (k % g.gateways.length === g.gateways.length - 1) await new Promise((r) => setTimeout(r, 100));
@@ -408,6 +416,8 @@ export interface PostReport {
   statuses: Map<string, number>;
   /** Posts that had to go to another gateway (connection failed or 5xx). */
   failovers: number;
+  /** Why posts failed over (the first 20 reasons). */
+  failoverErrors: string[];
   /** Wall time from the first post to the last answer, ms. */
   ms: number;
 }
@@ -418,31 +428,41 @@ export interface PostReport {
  * peers concurrently. Message number `k = n * peers.length + p` goes first to gateway
  * `k mod gateways` (round robin), then fails over (see {@link postWithFailover}).
  * @param afterEach called after each accepted answer with the count so far
+ * @param opts.ratePerSec spread the posts over time: post number `i` (over all peers) starts no
+ *   earlier than `i / ratePerSec` seconds after the first
  */
 export async function postAll(
   g: BusGateways,
   peers: string[],
   perPeer: number,
   afterEach?: (posted: number) => void | Promise<void>,
+  opts: { ratePerSec?: number } = {},
 ): Promise<PostReport> {
   const statuses = new Map<string, number>();
   let failovers = 0;
+  const failoverErrors: string[] = [];
   let posted = 0;
+  let started = 0;
   const t0 = Date.now();
   await Promise.all(
     peers.map(async (peer, p) => {
       for (let n = 0; n < perPeer; n++) {
+        if (opts.ratePerSec !== undefined) {
+          const at = t0 + (started++ * 1000) / opts.ratePerSec;
+          if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now()));
+        }
         const k = n * peers.length + p;
         const first = k % g.gateways.length;
         const r = await postWithFailover(g, first, { peer, content: String(n), messageId: messageId(peer, n) });
         if (r.attempts > 1 || r.gateway !== first) failovers++;
+        for (const e of r.errors) if (failoverErrors.length < 20) failoverErrors.push(`${messageId(peer, n)}: ${e}`);
         statuses.set(messageId(peer, n), r.answer.status);
         posted++;
         await afterEach?.(posted);
       }
     }),
   );
-  return { statuses, failovers, ms: Date.now() - t0 };
+  return { statuses, failovers, failoverErrors, ms: Date.now() - t0 };
 }
 
 /**
