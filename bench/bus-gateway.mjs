@@ -9,7 +9,7 @@
 // own embedded store, and `[bus]` + `[store] url = "nats://..."` (the JetStream session log, what
 // several gateways share).
 //
-//   npm run bench:bus-gateway [-- --latency 200 --messages 1000 --sessions 50 --modes local,nats,natsstore]
+//   npm run bench:bus-gateway [-- --latency 200 --messages 800 --sessions 50 --modes local,nats,natsstore]
 //
 // Needs the host bundle and plugins (`npm run build`) and nats-server
 // (`node scripts/ensure-nats.mjs` installs it).
@@ -31,7 +31,7 @@ const log = (s) => process.stderr.write(`${s}\n`);
 const { values: args } = parseArgs({
   options: {
     latency: { type: "string", default: "200" },
-    messages: { type: "string", default: "1000" },
+    messages: { type: "string", default: "800" },
     sessions: { type: "string", default: "50" },
     modes: { type: "string", default: "local,nats,natsstore" },
   },
