@@ -231,4 +231,12 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
       }
     }, 40_000);
   });
+
+  it("shuts down cleanly on SIGTERM: stops consuming, closes the bus, exit code 0", async () => {
+    const t0 = Date.now();
+    const code = await gw.gateway.stop();
+    expect(code).toBe(0);
+    expect(gw.gateway.logs.some((l) => l.msg === "stopped")).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 30_000);
 });

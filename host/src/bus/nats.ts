@@ -623,6 +623,8 @@ class NatsSubscription implements Subscription {
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
+  /** Ends the tick loop's current sleep. */
+  private wakeTick: (() => void) | undefined;
   private consumersReady = false;
   private ticks = 0;
   private readonly tickMs: number;
@@ -747,7 +749,14 @@ class NatsSubscription implements Subscription {
       } catch (err) {
         this.bus.warn(`consumer ${this.durable}: lease tick failed`, err);
       }
-      if (!this.stopped) await sleep(this.tickMs);
+      if (!this.stopped) {
+        // interruptible, so that stop() does not wait out a whole tick
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.tickMs);
+          this.wakeTick = () => (clearTimeout(t), resolve());
+        });
+        this.wakeTick = undefined;
+      }
     }
   }
 
@@ -838,6 +847,7 @@ class NatsSubscription implements Subscription {
       // release partitions while the tick loop keeps renewing their leases
       await Promise.all([...this.owned.keys()].map((k) => this.releasePartition(k)));
       this.stopped = true;
+      this.wakeTick?.();
       await this.loop;
       await Promise.all([...this.owned.keys()].map((k) => this.releasePartition(k)));
       if (this.bus.ready) await this.bus.leases?.delete(`${this.memberPrefix()}.${this.bus.instanceId}`).catch(() => {});

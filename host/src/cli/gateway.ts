@@ -205,11 +205,15 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
         await channelService.stop();
         // The bus consumer stops taking messages and waits for its running turns, which the
         // drain bounds; messages not handled go back to NATS for the next gateway.
+        const t = performance.now();
         await Promise.all([channelService.bus?.stopInbound(), runtime.drain(config.gateway.shutdownGraceMs)]);
+        const tDrained = performance.now();
         // Replies of the drained turns go out before the plugins close (bounded: a platform may hang).
         await channelService.idle(Math.min(5000, config.gateway.shutdownGraceMs + 1000));
         await channelService.bus?.stopOutbound();
+        const tOut = performance.now();
         await bus?.close();
+        if (bus !== undefined) logger.debug({ drainMs: Math.round(tDrained - t), outboundMs: Math.round(tOut - tDrained), busCloseMs: Math.round(performance.now() - tOut) }, "bus stopped");
         await gateway.close();
         await watcher?.close();
         await plugins.close();
