@@ -1,0 +1,92 @@
+// A gateway with `[bus]` (and its own embedded store) killed with SIGKILL in the middle of a
+// turn, then started again on the same state directory: start-up recovery closes the cut turn
+// (its tools may have run, so it is not re-run) and tells the peer once; the bus redelivers the
+// unacknowledged message, which is answered from the store, not run again; the message queued
+// behind it in the stream is then answered normally, in order.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FileConfig } from "../../host/src/config/schema.js";
+import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+import { startGateway, type GatewayHandle } from "../support/gateway.js";
+import { NatsServer } from "./nats-server.js";
+
+const SECRET = "bus-gateway-crash-secret-0123456";
+
+describe("gateway with [bus]: kill -9 during a turn, restart on the same state directory", () => {
+  let nats: NatsServer;
+  let platform: FakePlatform;
+  let emulator: Emulator;
+  let gw: ChannelGateway;
+  let second: GatewayHandle | undefined;
+
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+    platform = await startFakePlatform();
+    emulator = await startEmulator();
+    gw = await startChannelGateway({
+      config: {
+        bus: { url: nats.url },
+        channels: { webhook: { allow: ["*"] } },
+        plugins: {
+          grants: {
+            webhook: {
+              http: { hosts: ["127.0.0.1"] },
+              config: { base_url: `${platform.url}/inbox` },
+              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+            },
+          },
+        },
+      } as FileConfig,
+      emulator,
+      env: { TEST_WEBHOOK_SECRET: SECRET },
+    });
+  });
+  afterAll(async () => {
+    await second?.stop().catch(() => {});
+    await gw?.stop();
+    await emulator?.close();
+    await platform?.close();
+    await nats?.destroy();
+  });
+
+  const post = (body: object) => {
+    const text = JSON.stringify(body);
+    return gw.postWebhook("webhook", undefined, text, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex(SECRET, text)}` });
+  };
+  const repliesTo = (id: string) => platform.requests.filter((r) => r.json?.replyTo === id);
+  const modelSaw = (text: string) => emulator.requests.filter((r) => JSON.stringify(r.body).includes(text));
+
+  it("the cut turn is reported once and not re-run; the next message is answered after it", async () => {
+    // Streams its answer slowly (a pause between chunks), so the kill lands inside the turn.
+    expect((await post({ peer: "gina", content: "CRASH_MARK please SLOW_1500MS", messageId: "c1" })).status).toBe(200);
+    expect((await post({ peer: "gina", content: "after the crash", messageId: "c2" })).status).toBe(200);
+    await waitUntil(() => modelSaw("CRASH_MARK").length > 0, 20_000, "the slow turn's model call");
+    await new Promise((r) => setTimeout(r, 300));
+    const proc = gw.gateway.proc;
+    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+    proc.kill("SIGKILL");
+    await exited;
+    expect(repliesTo("c1")).toHaveLength(0);
+
+    second = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, TEST_WEBHOOK_SECRET: SECRET, EXOCLAW_STATE_DIR: gw.stateDir }, ["--config", gw.configFile]);
+    const t0 = Date.now();
+    // Recovery closes the started turn as interrupted and publishes the notice under the reply id.
+    const notice = await platform.waitFor((r) => r.json?.replyTo === "c1", 60_000);
+    expect(notice.json.content).toMatch(/^Sorry, your message could not be answered: /);
+    // c1 comes back from the bus (after the dead process's partition lease and ack wait run
+    // out) and is answered from the store; then c2, which waited behind it, gets its turn.
+    const reply = await platform.waitFor((r) => r.json?.replyTo === "c2", 90_000);
+    expect(reply.json.content).toBe("You said: after the crash");
+    const handOverMs = Date.now() - t0;
+    const handled = second.logs.find((l) => l.msg === "bus message already handled (its turn had failed)" && l.msgId === "channel:webhook:default:c1");
+    expect(handled).toBeDefined();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(repliesTo("c1")).toHaveLength(1);
+    expect(repliesTo("c2")).toHaveLength(1);
+    // The cut turn was not run again: one model call for it.
+    expect(modelSaw("CRASH_MARK")).toHaveLength(1);
+    const order = platform.requests.filter((r) => r.json?.peer === "gina").map((r) => r.json.replyTo);
+    expect(order).toEqual(["c1", "c2"]);
+    console.log(`bus crash: restart to c2's reply ${handOverMs} ms (partition lease TTL 25 s, ack wait 10 s)`);
+  }, 150_000);
+});
