@@ -30,6 +30,7 @@ export {
   type ParsedSubject,
 } from "./subjects.js";
 export { dlqList, dlqReplay, dlqPurge, formatDeadLetters } from "./dlq-cli.js";
+export { claimBusInstance, type BusInstance } from "./instance.js";
 export type {
   Bus,
   BusMessage,

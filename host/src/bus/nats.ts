@@ -78,7 +78,11 @@ export interface NatsBusOptions {
   dedupeTtlMs?: number;
   /** Wait between reconnect attempts, ms (the client adds jitter); default 1,000. */
   reconnectWaitMs?: number;
-  /** This process's member id (default random). */
+  /**
+   * This process's member id (default random). A lease held under this id that this process
+   * never held is taken over at once: pass an id only one live process uses (the gateway keeps
+   * one per state directory, see instance.ts), so a restart after a crash resumes at once.
+   */
   instanceId?: string;
   /**
    * How long `createNatsBus` waits for the first connection before resolving anyway (publishes
@@ -620,6 +624,8 @@ class NatsSubscription implements Subscription {
   private readonly window: Window;
   private readonly counters: Counters = { handled: 0, failures: 0, deadLettered: 0, duplicatesSkipped: 0 };
   private readonly owned = new Map<number, { runner: PartitionRunner; rev: number; renewedAt: number; releasing?: Promise<void> }>();
+  /** Partitions this process has held at some point (their leases under our id are not a previous process's). */
+  private readonly everOwned = new Set<number>();
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private loop: Promise<void> | undefined;
@@ -816,9 +822,25 @@ class NatsSubscription implements Subscription {
       } else if (desired === me && (this.ticks >= 2 || members.length === 1)) {
         try {
           const rev = await kv.create(this.leaseKey(k), me);
+          this.everOwned.add(k);
           this.owned.set(k, { runner: new PartitionRunner(this, k), rev, renewedAt: Date.now() });
         } catch {
-          // still held by someone (or just released and not yet visible): next tick
+          // still held by someone (or just released and not yet visible): next tick — unless it
+          // is held under our own id by a previous process (a restart after a crash), which is
+          // dead: take it over now rather than after the lease TTL. Its unacked messages come
+          // back after the ack wait, and the runner takes them first, in order.
+          if (!this.everOwned.has(k)) {
+            const e = await kv.get(this.leaseKey(k)).catch(() => null);
+            if (e && e.operation === "PUT" && e.string() === me) {
+              try {
+                const rev = await kv.update(this.leaseKey(k), me, e.revision);
+                this.everOwned.add(k);
+                this.owned.set(k, { runner: new PartitionRunner(this, k), rev, renewedAt: Date.now() });
+              } catch {
+                // changed meanwhile: next tick
+              }
+            }
+          }
         }
       }
     }

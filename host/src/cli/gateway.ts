@@ -9,7 +9,7 @@ import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "..
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
-import { createBus, type Bus } from "../bus/index.js";
+import { claimBusInstance, createBus, type Bus, type BusInstance } from "../bus/index.js";
 
 
 /** A running gateway process, as the CLI holds it. */
@@ -47,16 +47,26 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   });
   // The bus never blocks start-up on NATS for more than its connect wait (2 s): with NATS down
   // the gateway serves, and channel messages wait in the disk spool.
+  // The member id is kept in the state directory, so a restart after a crash takes its
+  // partitions back at once instead of after the lease TTL.
+  let busInstance: BusInstance | undefined;
   const busOpening: Promise<Bus | undefined> =
     config.bus === undefined
       ? Promise.resolve(undefined)
-      : createBus({
-          kind: "nats",
-          servers: config.bus.servers,
-          stateDir: config.stateDir,
-          ...(config.bus.partitions !== undefined ? { partitions: config.bus.partitions } : {}),
-          name: `exoclaw-gateway-${process.pid}`,
-          onWarning: (message, error) => logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
+      : claimBusInstance(config.stateDir).then((instance) => {
+          busInstance = instance;
+          return createBus({
+            kind: "nats",
+            servers: config.bus!.servers,
+            stateDir: config.stateDir,
+            instanceId: instance.id,
+            ...(config.bus!.partitions !== undefined ? { partitions: config.bus!.partitions } : {}),
+            name: `exoclaw-gateway-${instance.id}`,
+            onWarning: (message, error) => logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
+          }).catch(async (err: unknown) => {
+            await instance.release();
+            throw err;
+          });
         });
   busOpening.catch(() => {});
   let plugins: Awaited<typeof pluginsLoading>;
@@ -66,14 +76,14 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     plugins = await pluginsLoading;
   } catch (err) {
     await opening.then((l) => l.close(), () => {});
-    await busOpening.then((b) => b?.close(), () => {});
+    await busOpening.then((b) => b?.close().then(() => busInstance?.release()), () => {});
     throw err;
   }
   try {
     log = await opening;
   } catch (err) {
     await plugins.close();
-    await busOpening.then((b) => b?.close(), () => {});
+    await busOpening.then((b) => b?.close().then(() => busInstance?.release()), () => {});
     throw err;
   }
   try {
@@ -123,6 +133,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     await plugins.close();
     await log.close();
     await bus?.close();
+    await busInstance?.release();
     throw err;
   }
   // A channel whose plugin is not loaded is not fatal: the plugin may be hot-loaded later.
@@ -166,6 +177,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     await plugins.close();
     await log.close();
     await bus?.close();
+    await busInstance?.release();
     throw err;
   }
   const main = config.agents.find((a) => a.id === config.defaultAgent)!;
@@ -213,6 +225,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
         await channelService.bus?.stopOutbound();
         const tOut = performance.now();
         await bus?.close();
+        await busInstance?.release();
         if (bus !== undefined) logger.debug({ drainMs: Math.round(tDrained - t), outboundMs: Math.round(tOut - tDrained), busCloseMs: Math.round(performance.now() - tOut) }, "bus stopped");
         await gateway.close();
         await watcher?.close();
