@@ -38,7 +38,7 @@ describe("bus: no NATS configured (in-process, one gateway)", () => {
     expect(g.platform.requests).toHaveLength(ids.length);
     // One model call per message: nothing was run twice.
     expect(g.emulator.requests).toHaveLength(ids.length);
-    expect(await checkHistories(g, 0, PEERS, PER_PEER)).toEqual({ problems: [], reruns: [] });
+    expect(await checkHistories(g, 0, PEERS, PER_PEER)).toEqual({ problems: [], reruns: [], rerunDetails: [] });
     const counters = (await g.rpc(0, "status")).channels.webhook;
     expect(counters).toMatchObject({ answered: ids.length, sendFailures: 0 });
     console.log(`bus-local: ${ids.length} messages over ${PEERS.length} sessions posted in ${posted.ms} ms, all answered once and in order`);

@@ -74,7 +74,7 @@ describe("bus: NATS outage under a gateway", () => {
     expect(check.outOfOrder).toEqual([]);
     expect(h.platform.requests).toHaveLength(TOTAL);
     expect(h.emulator.requests).toHaveLength(TOTAL);
-    expect(await checkHistories(h, 0, PEERS, PER_PEER)).toEqual({ problems: [], reruns: [] });
+    expect(await checkHistories(h, 0, PEERS, PER_PEER)).toEqual({ problems: [], reruns: [], rerunDetails: [] });
     const bus = (await h.rpc(0, "status")).bus;
     expect(bus).toMatchObject({ connected: true, spooled: 0 });
     console.log(

@@ -3,8 +3,11 @@
 // platform, one provider emulator. 100 sessions (peers), 2,000 webhook messages posted round
 // robin over the 3 gateways' ports. Each message must be answered exactly once on the platform,
 // each peer's replies and session history in order, and the work shared by the processes. Then
-// the same with `kill -9` of one gateway in the middle: nothing lost or answered twice, and its
-// sessions continue on the others (the hand-over time is printed).
+// the same with `kill -9` of one gateway in the middle: nothing lost, every turn run once, and its
+// sessions continue on the others (the hand-over time is printed). The one duplicate allowed is
+// a reply whose HTTP send was in flight in the killed process (the platform got it, the process
+// died before acknowledging it): at-least-once is the best any sender can do towards a platform
+// without idempotent sends.
 import { afterEach, describe, expect, it } from "vitest";
 import {
   checkHistories,
@@ -77,7 +80,7 @@ describe("bus: scale-out over NATS through 3 gateway processes", () => {
     // Each process handled some of the work (the reply path names the sender).
     for (const i of [0, 1, 2]) expect(check.perGateway.get(i) ?? 0, `replies sent by gateway ${i}`).toBeGreaterThan(0);
     // The shared session log holds each session's turns in order, read through any gateway.
-    expect(await checkHistories(h, 1, PEERS, PER_PEER)).toEqual({ problems: [], reruns: [] });
+    expect(await checkHistories(h, 1, PEERS, PER_PEER)).toEqual({ problems: [], reruns: [], rerunDetails: [] });
     const counters = await Promise.all([0, 1, 2].map(async (i) => (await h.rpc(i, "status")).channels?.webhook));
     console.log(
       `bus scale-out: ${TOTAL} messages, ${PEERS.length} sessions, 3 gateways; partitions ${spread.map((p) => p.length).join("/")}; ` +
@@ -87,7 +90,7 @@ describe("bus: scale-out over NATS through 3 gateway processes", () => {
     );
   }, 180_000);
 
-  it(`the same with one gateway killed (kill -9) in the middle: nothing lost or answered twice, its sessions move to the others`, async () => {
+  it(`the same with one gateway killed (kill -9) in the middle: nothing lost, no turn run twice, its sessions move to the others`, async () => {
     const h = (g = await startBusGateways({ gateways: 3, bus: { partitions: PARTITIONS }, webhookLimits: LIMITS }));
     await waitForPartitionsSpread(h, [0, 1, 2], PARTITIONS);
 
@@ -134,12 +137,29 @@ describe("bus: scale-out over NATS through 3 gateway processes", () => {
     const doneMs = Date.now() - t0;
     await new Promise((r) => setTimeout(r, 2_000)); // a late redelivery answered twice would show up here
 
-    const check = checkReplies(h, PEERS, PER_PEER, { allowInterrupted: true });
+    const check = checkReplies(h, PEERS, PER_PEER, { allowInterrupted: true, allowRepeats: true });
+    // The one duplicate a crash cannot avoid: a reply whose `send` (an HTTP request to the
+    // platform) was in flight in the killed process reached the platform, but the process died
+    // before acknowledging it, so the survivor that took the partition sends it again. Allowed
+    // only in exactly that shape — first copy from the killed gateway at the moment of the kill,
+    // second from a survivor — and at most one per concurrent plugin call of the dead process.
+    const byId = h.repliesByReplyTo();
+    const describe = (id: string) =>
+      `${id}: ${byId.get(id)!.map((r) => `gw${h.senderOf(r)} at kill${h.replyTimes.get(r)! >= killedAt ? "+" : ""}${h.replyTimes.get(r)! - killedAt} ms`).join(", ")}`;
+    const inFlightAtKill = (id: string) => {
+      const [a, b, ...more] = byId.get(id)!;
+      const at = h.replyTimes.get(a!)! - killedAt;
+      return more.length === 0 && h.senderOf(a!) === 0 && at > -2_000 && at < 500 && h.senderOf(b!) !== 0;
+    };
+    const resent = check.duplicated.filter(([id]) => inFlightAtKill(id)).map(([id]) => describe(id));
+    const twice = check.duplicated.filter(([id]) => !inFlightAtKill(id)).map(([id]) => describe(id));
+    if (resent.length > 0) console.log(`replies in flight in the killed gateway, sent again by a survivor:\n${resent.join("\n")}`);
     expect(check.missing).toEqual([]);
-    expect(check.duplicated).toEqual([]);
+    expect(twice).toEqual([]);
+    expect(resent.length).toBeLessThanOrEqual(LIMITS.max_in_flight);
     expect(check.wrongContent).toEqual([]);
     expect(check.outOfOrder).toEqual([]);
-    expect(h.platform.requests).toHaveLength(TOTAL);
+    expect(h.platform.requests).toHaveLength(TOTAL + resent.length);
     // At most the turns that were running in the killed process end as "interrupted" (one per
     // session it was handling), never a large share.
     expect(check.interrupted.length).toBeLessThanOrEqual(PEERS.length);
@@ -147,6 +167,7 @@ describe("bus: scale-out over NATS through 3 gateway processes", () => {
     expect(history.problems).toEqual([]);
     // Only turns that were in flight in the killed process can have been run again.
     expect(history.reruns.length).toBeLessThanOrEqual(PEERS.length);
+    if (history.rerunDetails.length > 0) console.log(`re-run turns (events between the two journal entries):\n${history.rerunDetails.join("\n")}`);
 
     // Hand-over: the peers the killed gateway answered before it died, and when each next got a
     // reply from a surviving gateway.
@@ -168,7 +189,7 @@ describe("bus: scale-out over NATS through 3 gateway processes", () => {
       `bus scale-out + kill -9: ${TOTAL} messages; killed gateway 0 after ${repliesAtKill} replies; ` +
         `${posted.failovers} posts failed over to another gateway (posting ended ${Math.round((t0 + posted.ms - killedAt) / 1000)} s after the kill); ${killedPeers.size} of its sessions; ` +
         `they were answered again by the survivors ${gaps[0]}-${gaps[gaps.length - 1]} ms after the kill (median ${gaps[Math.floor(gaps.length / 2)]} ms); ` +
-        `${check.interrupted.length} interrupted turns, ${history.reruns.length} turns re-run by a survivor; ${h.emulator.requests.length - TOTAL} extra model calls; ` +
+        `${resent.length} replies in flight at the kill sent again; ${check.interrupted.length} interrupted turns, ${history.reruns.length} turns re-run by a survivor; ${h.emulator.requests.length - TOTAL} extra model calls; ` +
         `all answered ${doneMs} ms after the first post; replies per gateway ${[0, 1, 2].map((i) => check.perGateway.get(i) ?? 0).join("/")}`,
     );
     // "Within seconds": the lease TTL plus a turn, with room for a loaded 2-core machine.

@@ -301,9 +301,11 @@ export const INTERRUPTED_NOTICE = /^Sorry, your message could not be answered: t
 /**
  * Checks the platform's replies for `peers` × `perPeer` messages with ids `<peer>-<n>` and
  * content `<n>`: each answered exactly once with "You said: <n>" (or, with `allowInterrupted`,
- * the interrupted-turn notice), and each peer's replies in n order (by arrival).
+ * the interrupted-turn notice), and each peer's replies in n order (by arrival; with
+ * `allowRepeats` a reply right after an identical one is not an ordering fault — it is listed
+ * in `duplicated` anyway).
  */
-export function checkReplies(g: BusGateways, peers: string[], perPeer: number, opts: { allowInterrupted?: boolean } = {}): ReplyCheck {
+export function checkReplies(g: BusGateways, peers: string[], perPeer: number, opts: { allowInterrupted?: boolean; allowRepeats?: boolean } = {}): ReplyCheck {
   const byId = g.repliesByReplyTo();
   const result: ReplyCheck = { missing: [], duplicated: [], outOfOrder: [], wrongContent: [], perGateway: new Map(), interrupted: [] };
   for (const peer of peers) {
@@ -333,7 +335,8 @@ export function checkReplies(g: BusGateways, peers: string[], perPeer: number, o
   }
   for (const peer of peers) {
     const got = seen.get(peer) ?? [];
-    if (got.some((v, k) => k > 0 && v <= got[k - 1]!)) result.outOfOrder.push({ peer, got });
+    const bad = (v: number, k: number) => k > 0 && (opts.allowRepeats ? v < got[k - 1]! : v <= got[k - 1]!);
+    if (got.some(bad)) result.outOfOrder.push({ peer, got });
   }
   return result;
 }
@@ -347,6 +350,8 @@ export interface HistoryCheck {
    * unfinished by a killed process and run again by the one that took its session over.
    */
   reruns: string[];
+  /** For each re-run: the event kinds journaled between the two `message_received` of the message. */
+  rerunDetails: string[];
 }
 
 /**
@@ -365,7 +370,7 @@ export async function checkHistories(
   opts: { interrupted?: string[]; allowReruns?: boolean } = {},
 ): Promise<HistoryCheck> {
   const cut = new Set(opts.interrupted ?? []);
-  const result: HistoryCheck = { problems: [], reruns: [] };
+  const result: HistoryCheck = { problems: [], reruns: [], rerunDetails: [] };
   const expected = Array.from({ length: perPeer }, (_, n) => String(n));
   const collapse = (list: string[], onRepeat?: (v: string) => void) =>
     opts.allowReruns ? list.filter((v, j) => (j > 0 && list[j - 1] === v ? (onRepeat?.(v), false) : true)) : list;
@@ -379,6 +384,15 @@ export async function checkHistories(
           (n) => result.reruns.push(messageId(peer, Number(n))),
         );
         const answers = collapse(events.filter((e) => e.kind === "assistant_text").map((e) => String(e.data.text)));
+        if (opts.allowReruns) {
+          const recv = events.map((e, j) => [e, j] as const).filter(([e]) => e.kind === "message_received");
+          for (let r = 1; r < recv.length; r++) {
+            const [prev, pj] = recv[r - 1]!;
+            const [cur, cj] = recv[r]!;
+            if (String(prev.data.content) !== String(cur.data.content)) continue;
+            result.rerunDetails.push(`${peer} message ${cur.data.content}: ${events.slice(pj, cj + 1).map((e) => e.kind).join(", ")}`);
+          }
+        }
         if (JSON.stringify(received) !== JSON.stringify(expected)) result.problems.push(`${peer}: message_received ${JSON.stringify(received)}`);
         const answered = expected.filter((n) => !cut.has(messageId(peer, Number(n))));
         if (JSON.stringify(answers) !== JSON.stringify(answered.map((n) => `You said: ${n}`))) result.problems.push(`${peer}: assistant_text ${JSON.stringify(answers)}`);
