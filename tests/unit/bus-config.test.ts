@@ -36,6 +36,7 @@ describe("[bus] configuration", () => {
     expect(DEFAULT_BUS_MAX_DELIVER).toBe(3);
     const c = load('[bus]\nurl = "nats://a:4222, nats://user:pw@b:4223"\npartitions = 8\nmax_deliver = 5\n');
     expect(c.bus).toEqual({ servers: ["nats://a:4222", "nats://user:pw@b:4223"], partitions: 8, maxDeliver: 5 });
+    expect(load('[bus]\nurl = "nats://a:4222"\nack_wait_ms = 2000\nlease_ttl_ms = 6000\n').bus).toMatchObject({ ackWaitMs: 2000, leaseTtlMs: 6000 });
   });
 
   it("EXOCLAW_NATS_URL wins over the file (keeping the file's other keys)", () => {
@@ -50,6 +51,7 @@ describe("[bus] configuration", () => {
     expect(() => load('[bus]\nurl = "nats://a:4222"\npartitions = 0\n')).toThrow(/bus\.partitions/);
     expect(() => load('[bus]\nurl = "nats://a:4222"\nmax_deliver = 0\n')).toThrow(/bus\.max_deliver/);
     expect(() => load('[bus]\nurl = "nats://a:4222"\nretries = 1\n')).toThrow(/retries/);
+    expect(() => load('[bus]\nurl = "nats://a:4222"\nack_wait_ms = 5000\nlease_ttl_ms = 5000\n')).toThrow(/bus\.lease_ttl_ms: lease_ttl_ms must be larger than ack_wait_ms/);
     expect(() => load(undefined, { EXOCLAW_NATS_URL: "tcp://u:secret@h:4222" })).toThrow(ConfigError);
     expect(() => load(undefined, { EXOCLAW_NATS_URL: "tcp://u:secret@h:4222" })).toThrow(/EXOCLAW_NATS_URL/);
     expect(() => load(undefined, { EXOCLAW_NATS_URL: "tcp://u:secret@h:4222" })).not.toThrow(/secret/);

@@ -61,6 +61,8 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
             stateDir: config.stateDir,
             instanceId: instance.id,
             ...(config.bus!.partitions !== undefined ? { partitions: config.bus!.partitions } : {}),
+            ...(config.bus!.ackWaitMs !== undefined ? { ackWaitMs: config.bus!.ackWaitMs } : {}),
+            ...(config.bus!.leaseTtlMs !== undefined ? { leaseTtlMs: config.bus!.leaseTtlMs } : {}),
             name: `exoclaw-gateway-${instance.id}`,
             onWarning: (message, error) => logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
           }).catch(async (err: unknown) => {

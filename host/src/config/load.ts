@@ -286,7 +286,13 @@ function resolveBus(file: FileConfig, env: NodeJS.ProcessEnv, where: string): Bu
   const url = fromEnv || b.url;
   if (!url) return undefined;
   const servers = parseNatsUrls(url, fromEnv ? "EXOCLAW_NATS_URL" : `${where}: bus.url`);
-  return { servers, ...(b.partitions !== undefined ? { partitions: b.partitions } : {}), maxDeliver: b.max_deliver ?? DEFAULT_BUS_MAX_DELIVER };
+  return {
+    servers,
+    ...(b.partitions !== undefined ? { partitions: b.partitions } : {}),
+    maxDeliver: b.max_deliver ?? DEFAULT_BUS_MAX_DELIVER,
+    ...(b.ack_wait_ms !== undefined ? { ackWaitMs: b.ack_wait_ms } : {}),
+    ...(b.lease_ttl_ms !== undefined ? { leaseTtlMs: b.lease_ttl_ms } : {}),
+  };
 }
 
 /**

@@ -163,7 +163,10 @@ export const FileConfigSchema = z.strictObject({
         .optional(),
       partitions: z.number().int().min(1).max(1024).optional(),
       max_deliver: z.number().int().min(1).max(100).optional(),
+      ack_wait_ms: z.number().int().min(500).max(600_000).optional(),
+      lease_ttl_ms: z.number().int().min(1_000).max(3_600_000).optional(),
     })
+    .refine((b) => b.ack_wait_ms === undefined || b.lease_ttl_ms === undefined || b.lease_ttl_ms > b.ack_wait_ms, { message: "lease_ttl_ms must be larger than ack_wait_ms", path: ["lease_ttl_ms"] })
     .optional(),
   plugins: z
     .strictObject({

@@ -138,6 +138,13 @@ export interface BusSettings {
   partitions?: number;
   /** Handler attempts before a channel message goes to the dead-letter store; default 3. */
   maxDeliver: number;
+  /**
+   * How long a dead process's in-flight messages wait before redelivery, ms (JetStream ack wait;
+   * held messages are kept alive, so it does not bound a turn); default the bus module's (10 s).
+   */
+  ackWaitMs?: number;
+  /** How long a dead process's partitions stay unowned, ms; must exceed `ackWaitMs`; default 2 × ack wait + 5 s. */
+  leaseTtlMs?: number;
 }
 
 /** Where each provider is reached. `baseUrl` undefined = the SDK's own default / env variable. */
