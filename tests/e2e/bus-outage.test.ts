@@ -1,8 +1,9 @@
-// A NATS outage under a gateway process: one gateway with `[bus] url` (and its own embedded
-// session store, so only the bus depends on the server), the webhook channel, a fake platform.
-// nats-server is stopped while 1,000 webhook messages (50 sessions) are posted: the webhook keeps
-// answering 200 (the messages go to the disk spool), and after a restart every message is
-// answered exactly once, in order per session.
+// A NATS outage under a gateway process: one gateway on the bus, its NATS URL from
+// `EXOCLAW_NATS_URL` and `[bus] partitions` from the file (the scale-out test covers `[bus] url`),
+// with its own embedded session store so that only the bus depends on the server; the webhook
+// channel and a fake platform. nats-server is stopped while 1,000 webhook messages (50 sessions)
+// are posted: the webhook keeps answering 200 (the messages go to the disk spool), and after a
+// restart every message is answered exactly once, in order per session.
 import { afterEach, describe, expect, it } from "vitest";
 import { checkHistories, checkReplies, messageId, startBusGateways, waitForPartitionsSpread, waitForReplies, type BusGateways } from "../support/bus-gateways.js";
 
@@ -19,7 +20,7 @@ afterEach(async () => {
 
 describe("bus: NATS outage under a gateway", () => {
   it(`stop nats-server while ${TOTAL} webhook messages are posted, restart it: all answered exactly once, in order per session`, async () => {
-    const h = (g = await startBusGateways({ gateways: 1, nats: true, natsStore: false, bus: { partitions: PARTITIONS } }));
+    const h = (g = await startBusGateways({ gateways: 1, nats: true, natsStore: false, natsUrlFrom: "env", bus: { partitions: PARTITIONS } }));
     expect(h.gateways[0]!.gateway.ready.bus).toMatchObject({ kind: "nats", connected: true });
     await waitForPartitionsSpread(h, [0], PARTITIONS);
     const nats = h.nats!;

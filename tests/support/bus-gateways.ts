@@ -43,6 +43,11 @@ export interface BusGatewaysOptions {
   natsStore?: boolean;
   /** Extra `[bus]` keys (snake_case, as in exoclaw.toml), e.g. `{ partitions: 8, max_deliver: 3 }`. */
   bus?: Record<string, unknown>;
+  /**
+   * Where the gateways get the NATS URL of the bus: `[bus] url` (default) or the environment
+   * variable `EXOCLAW_NATS_URL` (the `[bus]` table then holds only the other keys).
+   */
+  natsUrlFrom?: "config" | "env";
   /** Extra top-level exoclaw.toml tables (e.g. `agents`), merged over the harness's. */
   config?: Record<string, unknown>;
   /**
@@ -134,7 +139,7 @@ export async function startBusGateways(options: BusGatewaysOptions = {}): Promis
           },
         },
       },
-      ...(nats ? { bus: { url: nats.url, ...options.bus } } : {}),
+      ...(nats ? { bus: { ...(options.natsUrlFrom === "env" ? {} : { url: nats.url }), ...options.bus } } : {}),
       ...(nats && natsStore ? { store: { url: nats.url } } : {}),
       ...options.config,
     };
@@ -147,7 +152,12 @@ export async function startBusGateways(options: BusGatewaysOptions = {}): Promis
     const gw = await startChannelGateway({
       config: configFor(i),
       emulator,
-      env: { TEST_WEBHOOK_SECRET: BUS_WEBHOOK_SECRET, EXOCLAW_LOG_LEVEL: "info", ...options.env },
+      env: {
+        TEST_WEBHOOK_SECRET: BUS_WEBHOOK_SECRET,
+        EXOCLAW_LOG_LEVEL: "info",
+        ...(nats && options.natsUrlFrom === "env" ? { EXOCLAW_NATS_URL: nats.url } : {}),
+        ...options.env,
+      },
     });
     gateways.push(gw);
     return i;
