@@ -1,0 +1,212 @@
+// The channels service with a bus (host/src/channels/bus.ts) on the real in-process bus, the real
+// agent runtime (memory session log, provider adapters against the emulator) and the real
+// router; the channel plugin is a TypeScript stand-in at the ChannelPlugins boundary, as in
+// channels-service.test.ts. Covers the consumer's outcomes one by one: reply once, retries and
+// their idempotency keys, dead letters, terms, a turn already handled, a turn left unfinished.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createMemoryBus, inboundSubject, type Bus } from "../../host/src/bus/index.js";
+import { inboundMsgId } from "../../host/src/channels/bus.js";
+import { createChannelService, type ChannelPlugins, type ChannelService, type WebhookHttpRequest } from "../../host/src/channels/service.js";
+import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
+import { compileRouter } from "../../host/src/router/index.js";
+import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
+import { agentConfig, makeRuntime, recordingLogger, until } from "../agent/support.js";
+import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+
+let emulator: Emulator;
+beforeAll(async () => {
+  emulator = await startEmulator();
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+
+function fakePlugin() {
+  const state = { parseMessages: [] as unknown[], sent: [] as Record<string, unknown>[], sendFailures: 0 };
+  const plugins: ChannelPlugins = {
+    channelPlugins: () => [{ name: "fake", exports: { poll: false } }],
+    async callChannel(_plugin, fn, input) {
+      if (fn === "parse") return { response: { status: 200, body: "ok" }, messages: state.parseMessages };
+      if (fn === "send") {
+        if (state.sendFailures > 0) {
+          state.sendFailures--;
+          throw new Error("channel plugin 'fake' failed (export 'send'): platform said 502");
+        }
+        state.sent.push(input as Record<string, unknown>);
+        return { platformMessageId: `out-${state.sent.length}` };
+      }
+      return { messages: [] };
+    },
+  };
+  return { state, plugins };
+}
+
+const CHANNEL: ChannelConfig = {
+  name: "chat",
+  plugin: "fake",
+  allow: ["*"],
+  maxMessageBytes: CHANNEL_DEFAULTS.maxMessageBytes,
+  maxAttachments: CHANNEL_DEFAULTS.maxAttachments,
+  maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,
+};
+
+const webhook: WebhookHttpRequest = { channel: "chat", account: "default", method: "POST", path: "", query: "", headers: {}, body: new Uint8Array(), remoteAddress: "127.0.0.1" };
+
+let stateDir: string;
+let service: ChannelService | undefined;
+let bus: Bus | undefined;
+beforeEach(() => {
+  stateDir = mkdtempSync(join(tmpdir(), "exoclaw-bus-channels-"));
+  emulator.reset();
+});
+afterEach(async () => {
+  await service?.bus?.stopInbound();
+  await service?.bus?.stopOutbound();
+  await bus?.close();
+  service = undefined;
+  bus = undefined;
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+async function setup(log: SessionLog = createMemorySessionLog()) {
+  const fake = fakePlugin();
+  const logger = recordingLogger();
+  const { runtime } = makeRuntime(emulator, [agentConfig()], {}, log);
+  const router = compileRouter([], ["main"], "main");
+  const b = await createMemoryBus({ stateDir });
+  bus = b;
+  service = createChannelService({ channels: [CHANNEL], plugins: fake.plugins, router, runtime, stateDir, logger, bus: { bus: b, maxDeliver: 3 } });
+  await service.bus!.start();
+  const post = async (peer: string, content: string, id: string) => {
+    fake.state.parseMessages = [{ peer, peerKind: "direct", content, attachments: [], platformMessageId: id }];
+    return service!.handleWebhook(webhook);
+  };
+  const modelCalls = (text: string) => emulator.requests.filter((r) => JSON.stringify(r.body).includes(text)).length;
+  return { ...fake, logger, runtime, log, service, bus: b, post, modelCalls };
+}
+
+const key = (id: string) => inboundMsgId("chat", "default", id);
+const sessionKey = (peer: string) => `agent:main:chat:default:${peer}`;
+const settle = (ms = 300) => new Promise((r) => setTimeout(r, ms));
+
+/** Dead letters, once there are some (the failure log line comes just before the entry is stored). */
+async function stored(b: Bus, consumer?: string) {
+  for (let i = 0; ; i++) {
+    const dead = await b.deadLetters.list(consumer === undefined ? {} : { consumer });
+    if (dead.length > 0 || i >= 100) return dead;
+    await settle(20);
+  }
+}
+
+describe("channels over the bus (in-process bus)", () => {
+  it("publishes the admitted message, runs the turn with the message id as key, replies once via the out stream", async () => {
+    const t = await setup();
+    const answer = await t.post("alice", "hello bus", "m1");
+    expect(answer.status).toBe(200);
+    await until(() => t.state.sent.length === 1, 10_000, "the reply");
+    expect(t.state.sent[0]).toMatchObject({ account: "default", peer: "alice", content: "You said: hello bus", replyTo: "m1" });
+    const events = await t.log.read(sessionKey("alice"));
+    expect(events.find((e) => e.kind === "message_received")?.data).toMatchObject({ idempotencyKey: key("m1"), platformMessageId: "m1" });
+    expect(t.service.counters().chat).toMatchObject({ received: 1, accepted: 1, answered: 1 });
+    // The platform redelivers: the bus drops the same id; nothing more is sent or asked.
+    expect((await t.post("alice", "hello bus", "m1")).status).toBe(200);
+    await settle();
+    expect(t.state.sent).toHaveLength(1);
+    expect(t.modelCalls("hello bus")).toBe(1);
+  });
+
+  it("a turn already handled (outcome stored, bus id not recorded) is answered from the store: no second model call, one reply", async () => {
+    const t = await setup();
+    // As if a process ran the turn and died before its bus ack and before publishing the reply.
+    await t.runtime.run(
+      { agentId: "main", sessionKey: sessionKey("bob"), content: "done before", channel: "chat", account: "default", peer: "bob", idempotencyKey: key("b1"), platformMessageId: "b1" },
+      () => {},
+    );
+    await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "bob" }), { v: 1, channel: "chat", account: "default", peer: "bob", content: "done before", platformMessageId: "b1", attachments: 0, receivedAt: Date.now() }, { msgId: key("b1") });
+    await until(() => t.state.sent.length === 1, 10_000, "the reply");
+    expect(t.state.sent[0]).toMatchObject({ peer: "bob", content: "You said: done before", replyTo: "b1" });
+    await settle();
+    expect(t.modelCalls("done before")).toBe(1);
+    expect(t.state.sent).toHaveLength(1);
+  });
+
+  it("a turn another process journaled and never finished is run again under the next key, once", async () => {
+    const t = await setup();
+    // What a process killed between journaling and its turn leaves (no local turn, no outcome).
+    await t.log.append(sessionKey("carl"), [
+      { kind: "message_received", runId: "dead-run", data: { content: "left behind", channel: "chat", account: "default", peer: "carl", platformMessageId: "c1", idempotencyKey: key("c1") } },
+      { kind: "turn_started", runId: "dead-run", data: { runId: "dead-run" } },
+    ]);
+    await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "carl" }), { v: 1, channel: "chat", account: "default", peer: "carl", content: "left behind", platformMessageId: "c1", attachments: 0, receivedAt: Date.now() }, { msgId: key("c1") });
+    await until(() => t.state.sent.length === 1, 10_000, "the reply");
+    expect(t.state.sent[0]).toMatchObject({ content: "You said: left behind", replyTo: "c1" });
+    expect(t.logger.lines.some((l) => l.msg === "turn of a bus message was left unfinished by another process; running it again")).toBe(true);
+    const keys = (await t.log.read(sessionKey("carl"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    expect(keys).toEqual([key("c1"), `${key("c1")}#2`]);
+    await settle();
+    expect(t.state.sent).toHaveLength(1);
+  });
+
+  it("a provider that always fails: 3 attempts under keys <id>, <id>#2, <id>#3, one failure notice, one dead letter", async () => {
+    const t = await setup();
+    expect((await t.post("dana", "FAIL_500 now", "d1")).status).toBe(200);
+    await until(() => t.state.sent.length === 1, 15_000, "the failure notice");
+    expect(t.state.sent[0]!.content).toMatch(/^Sorry, your message could not be answered: /);
+    await until(() => t.logger.lines.some((l) => l.msg === "channel message moved to the dead-letter store"), 10_000, "the dead letter");
+    const dead = await stored(t.bus);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ msgId: key("d1"), consumer: "gateway", attempts: 3, subject: "exoclaw.in.chat.default.dana" });
+    expect(t.modelCalls("FAIL_500 now")).toBe(3);
+    const keys = (await t.log.read(sessionKey("dana"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    expect(keys).toEqual([key("d1"), `${key("d1")}#2`, `${key("d1")}#3`]);
+    // Replayed: a fresh turn under the replay's id (the platform id is not passed again).
+    const [r] = await t.bus.deadLetters.replay();
+    await until(() => t.modelCalls("FAIL_500 now") === 6, 15_000, "three more attempts");
+    await until(() => t.state.sent.length === 2, 10_000, "the replay's notice");
+    const replayKeys = (await t.log.read(sessionKey("dana"))).filter((e) => e.kind === "message_received").map((e) => e.data as { idempotencyKey?: string; platformMessageId?: string });
+    expect(replayKeys[3]).toEqual(expect.objectContaining({ idempotencyKey: r!.msgId }));
+    expect(replayKeys[3]?.platformMessageId).toBeUndefined();
+  }, 40_000);
+
+  it("a platform send that fails is retried by the bus; one that keeps failing is dead-lettered on out-<channel> and counted", async () => {
+    const t = await setup();
+    t.state.sendFailures = 2;
+    await t.post("erin", "flaky platform", "e1");
+    await until(() => t.state.sent.length === 1, 15_000, "the reply after two failed sends");
+    expect(t.service.counters().chat).toMatchObject({ answered: 1, sendFailures: 0 });
+    t.state.sendFailures = 100;
+    await t.post("erin", "dead platform", "e2");
+    await until(() => t.logger.lines.some((l) => l.msg === "channel send failed; moved to the dead-letter store"), 15_000, "the send's dead letter");
+    const dead = await stored(t.bus, "out-chat");
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ msgId: `${key("e2")}:reply`, attempts: 3, subject: "exoclaw.out.chat.default.erin" });
+    expect(t.service.counters().chat!.sendFailures).toBe(1);
+    // The platform is back: replaying the dead letter sends the reply.
+    t.state.sendFailures = 0;
+    await t.bus.deadLetters.replay();
+    await until(() => t.state.sent.length === 2, 10_000, "the replayed reply");
+    expect(t.state.sent[1]).toMatchObject({ content: "You said: dead platform", replyTo: "e2" });
+  }, 40_000);
+
+  it("terms what no retry can fix: a malformed payload, a channel this gateway does not serve", async () => {
+    const t = await setup();
+    await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "x" }), { v: 1, channel: "chat" }, { msgId: "bad-1" });
+    await t.bus.publish(inboundSubject({ channel: "other", account: "default", peer: "y" }), { v: 1, channel: "other", account: "default", peer: "y", content: "hi", platformMessageId: "o1", attachments: 0, receivedAt: 0 }, { msgId: "other-1" });
+    await until(() => t.logger.lines.filter((l) => /dead-lettered$/.test(l.msg)).length === 2, 10_000, "two terms");
+    let dead = await t.bus.deadLetters.list();
+    for (let i = 0; i < 100 && dead.length < 2; i++) {
+      await settle(20);
+      dead = await t.bus.deadLetters.list();
+    }
+    expect(dead.map((d) => [d.msgId, d.attempts])).toEqual([
+      ["bad-1", 1],
+      ["other-1", 1],
+    ]);
+    expect(dead[0]!.error).toMatch(/malformed inbound payload: field 'account'/);
+    expect(dead[1]!.error).toMatch(/channel "other" is not configured on this gateway/);
+    expect(emulator.requests).toHaveLength(0);
+  });
+});
