@@ -5,10 +5,10 @@
 // each peer's replies and session history in order, and the work shared by the processes. Then
 // the same with `kill -9` of one gateway in the middle: nothing lost, and its sessions continue on
 // the others (the hand-over time is printed). A turn the killed process left unfinished is run
-// again by the survivor (its message is journaled twice in a row; counted and bounded). The one duplicate allowed is
-// a reply whose HTTP send was in flight in the killed process (the platform got it, the process
-// died before acknowledging it): at-least-once is the best any sender can do towards a platform
-// without idempotent sends.
+// again by the survivor (its message is journaled twice in a row; counted and bounded). The one
+// duplicate allowed is a reply whose HTTP send was in flight in the killed process (the platform
+// got it, the process died before acknowledging it): at-least-once is the best any sender can do
+// towards a platform without idempotent sends.
 import { afterEach, describe, expect, it } from "vitest";
 import {
   checkHistories,
