@@ -10,6 +10,10 @@
  *
  * Outbound: a turn's reply goes out through the plugin's `send` (retried 3 times); a replayed or
  * merged result is never sent again.
+ *
+ * With a bus (`options.bus`, `[bus]` in the config) the message is published to NATS after the
+ * limits instead (the answer waits for the publish), and routing, the turn and the reply happen
+ * in whichever gateway consumes it: see bus.ts.
  */
 // Type-only: channels describe what they need of the agent runtime by its own types, without
 // depending on its code (the gateway wires the two together).
