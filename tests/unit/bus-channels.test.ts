@@ -150,6 +150,25 @@ describe("channels over the bus (in-process bus)", () => {
     expect(t.state.sent).toHaveLength(1);
   });
 
+  it("walks the keys of earlier attempts: a failed first attempt, then a second one a dead process left unfinished -> the third runs, once", async () => {
+    const t = await setup();
+    await t.log.append(sessionKey("dora"), [
+      { kind: "message_received", runId: "r1", data: { content: "walk the keys", channel: "chat", account: "default", peer: "dora", platformMessageId: "w1", idempotencyKey: key("w1") } },
+      { kind: "turn_started", runId: "r1", data: { runId: "r1" } },
+      { kind: "error", runId: "r1", data: { code: -32000, message: "provider said 500" } },
+      { kind: "message_received", runId: "r2", data: { content: "walk the keys", channel: "chat", account: "default", peer: "dora", idempotencyKey: `${key("w1")}#2` } },
+      { kind: "turn_started", runId: "r2", data: { runId: "r2" } },
+    ]);
+    await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "dora" }), { v: 1, channel: "chat", account: "default", peer: "dora", content: "walk the keys", platformMessageId: "w1", attachments: 0, receivedAt: Date.now() }, { msgId: key("w1") });
+    await until(() => t.state.sent.length === 1, 10_000, "the reply");
+    expect(t.state.sent[0]).toMatchObject({ content: "You said: walk the keys", replyTo: "w1" });
+    const keys = (await t.log.read(sessionKey("dora"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    expect(keys).toEqual([key("w1"), `${key("w1")}#2`, `${key("w1")}#3`]);
+    await settle();
+    expect(t.modelCalls("walk the keys")).toBe(1);
+    expect(t.state.sent).toHaveLength(1);
+  });
+
   it("a provider that always fails: 3 attempts under keys <id>, <id>#2, <id>#3, one failure notice, one dead letter", async () => {
     const t = await setup();
     expect((await t.post("dana", "FAIL_500 now", "d1")).status).toBe(200);

@@ -286,8 +286,11 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         if (e.name === "ReplayedTurnError") {
           // An earlier attempt's turn failed. Retryable: go on with the next attempt's key.
           if (code !== undefined && RETRYABLE.has(code)) continue;
-          // Otherwise it was answered (failure notice) when it failed; nothing more to do.
+          // Otherwise the peer was told when it failed (or by crash recovery). Publishing the notice
+          // again under the same reply id is a no-op then, and covers a process that died
+          // between the failure and its notice.
           logger.info({ ...where, code }, "bus message already handled (its turn had failed)");
+          await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
           return;
         }
         if (e.name === "InterruptedTurnError") return; // a newer message of the session took over

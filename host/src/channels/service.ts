@@ -479,7 +479,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   function onRecovered(turn: RecoveredChannelTurn): void {
     const ch = channels.get(turn.channel);
     if (ch === undefined) return; // `ws` and channels no longer configured: nobody to tell
-    if (channelBus !== undefined && turn.platformMessageId !== undefined) {
+    if (channelBus !== undefined) {
+      // A retry attempt's turn carries no platform message id, so its reply id is unknown here;
+      // the bus redelivers its unacknowledged message, whose handler answers from the store.
+      if (turn.platformMessageId === undefined) return;
       // The same reply id as the redelivered message's consumer would publish: sent once.
       const result = turn.result;
       const error = turn.error;
