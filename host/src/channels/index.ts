@@ -15,3 +15,5 @@ export type {
 } from "./service.js";
 export { cursorPath, readCursor, writeCursor } from "./cursor.js";
 export { limitViolation, normalizeInbound } from "./messages.js";
+export { createChannelBus, inboundMsgId, replyMsgId, inboundPayload, checkInboundPayload, checkOutboundPayload } from "./bus.js";
+export type { ChannelBus, ChannelBusDeps, InboundPayload, OutboundPayload } from "./bus.js";
