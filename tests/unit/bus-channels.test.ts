@@ -11,6 +11,7 @@ import { createMemoryBus, inboundSubject, type Bus } from "../../host/src/bus/in
 import { inboundMsgId } from "../../host/src/channels/bus.js";
 import { createChannelService, type ChannelPlugins, type ChannelService, type WebhookHttpRequest } from "../../host/src/channels/service.js";
 import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
+import { ChannelPluginError } from "../../host/src/plugins/host.js";
 import { compileRouter } from "../../host/src/router/index.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
 import { agentConfig, makeRuntime, recordingLogger, until } from "../agent/support.js";
@@ -25,11 +26,14 @@ afterAll(async () => {
 });
 
 function fakePlugin() {
-  const state = { parseMessages: [] as unknown[], sent: [] as Record<string, unknown>[], sendFailures: 0 };
+  const state = { parseMessages: [] as unknown[], sent: [] as Record<string, unknown>[], sendFailures: 0, parseError: undefined as Error | undefined };
   const plugins: ChannelPlugins = {
     channelPlugins: () => [{ name: "fake", exports: { poll: false } }],
     async callChannel(_plugin, fn, input) {
-      if (fn === "parse") return { response: { status: 200, body: "ok" }, messages: state.parseMessages };
+      if (fn === "parse") {
+        if (state.parseError) throw state.parseError;
+        return { response: { status: 200, body: "ok" }, messages: state.parseMessages };
+      }
       if (fn === "send") {
         if (state.sendFailures > 0) {
           state.sendFailures--;
@@ -209,6 +213,17 @@ describe("channels over the bus (in-process bus)", () => {
     await until(() => t.state.sent.length === 2, 10_000, "the replayed reply");
     expect(t.state.sent[1]).toMatchObject({ content: "You said: dead platform", replyTo: "e2" });
   }, 40_000);
+
+  it("a plugin too busy to parse gets the platform a 503 with Retry-After (redeliver), not a 500; other parse failures stay 500", async () => {
+    const t = await setup();
+    t.state.parseError = new ChannelPluginError("fake", "parse", "busy", "is busy: 4 calls running and 64 waiting");
+    const busy = await t.service.handleWebhook(webhook);
+    expect(busy.status).toBe(503);
+    expect(busy.headers["retry-after"]).toBe("1");
+    expect(JSON.parse(String(busy.body)).error).toBe('channel "chat": the plugin is busy; redeliver later');
+    t.state.parseError = new ChannelPluginError("fake", "parse", "trap", "unreachable");
+    expect((await t.service.handleWebhook(webhook)).status).toBe(500);
+  });
 
   it("terms what no retry can fix: a malformed payload, a channel this gateway does not serve", async () => {
     const t = await setup();

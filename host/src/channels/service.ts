@@ -441,6 +441,13 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         body: req.body,
       });
     } catch (err) {
+      if ((err as { kind?: unknown }).kind === "busy") {
+        // Every instance is taken and the queue is full: a moment's overload, not a bad request.
+        logger.warn({ channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) }, "channel plugin busy; webhook refused for redelivery");
+        const busy = jsonAnswer(503, `channel "${ch.config.name}": the plugin is busy; redeliver later`);
+        busy.headers["retry-after"] = "1";
+        return busy;
+      }
       logger.error({ channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) }, "channel plugin failed to parse a webhook");
       return jsonAnswer(500, `channel "${ch.config.name}": the plugin failed to parse the request`);
     }
