@@ -296,8 +296,9 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         if (e.name === "InterruptedTurnError") return; // a newer message of the session took over
         if (code === -32004 && accepted) {
           // Journaled under this key, not finished, and not running here: the process that ran it
-          // died (we hold its partition now). Its turn may have called tools, so it is not
-          // resumed; the message gets a fresh turn under the next key.
+          // died (we hold its partition now). The cut turn cannot be resumed from here; the
+          // message gets a fresh turn under the next key, so the peer is answered (a tool call
+          // the cut turn made may run again: see docs/bus.md, limits).
           logger.warn({ ...where, key }, "turn of a bus message was left unfinished by another process; running it again");
           continue;
         }
