@@ -14,6 +14,7 @@ import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/type
 import { ChannelPluginError } from "../../host/src/plugins/host.js";
 import { compileRouter } from "../../host/src/router/index.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
+import { DuplicateEventError } from "../../host/src/store/errors.js";
 import { agentConfig, makeRuntime, recordingLogger, until } from "../agent/support.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 
@@ -171,6 +172,38 @@ describe("channels over the bus (in-process bus)", () => {
     await settle();
     expect(t.modelCalls("walk the keys")).toBe(1);
     expect(t.state.sent).toHaveLength(1);
+  });
+
+  it("a key claimed by a dead process that never journaled it (JetStream store) is skipped on the redelivery: answered once under the next key", async () => {
+    // The JetStream session log claims a key in KV before the append; a process killed in between
+    // leaves a claim without a message, which the store honours until its claim timeout.
+    const inner = createMemorySessionLog();
+    const orphan = key("o1");
+    const log = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === "appendEvents") {
+          return async (sessionKey: string, events: Parameters<SessionLog["appendEvents"]>[1], ...rest: unknown[]) => {
+            const m = events.find((e) => e.kind === "message_received");
+            const d = m?.data as { idempotencyKey?: string; platformMessageId?: string } | undefined;
+            if (d?.idempotencyKey === orphan) throw new DuplicateEventError("idempotencyKey", orphan);
+            if (d?.platformMessageId === "o1") throw new DuplicateEventError("platformMessageId", "o1");
+            return (target.appendEvents as (...a: unknown[]) => unknown)(sessionKey, events, ...rest);
+          };
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const t = await setup(log);
+    expect((await t.post("olga", "orphaned claim", "o1")).status).toBe(200);
+    await until(() => t.state.sent.length === 1, 15_000, "the reply");
+    expect(t.state.sent[0]).toMatchObject({ content: "You said: orphaned claim", replyTo: "o1" });
+    // First delivery: retried (not taken over); the redelivery moves on to the next key.
+    expect(t.logger.lines.filter((l) => l.msg === "a dead process claimed this message's key without journaling it; running it under the next key")).toHaveLength(1);
+    const keys = (await inner.read(sessionKey("olga"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    expect(keys).toEqual([`${orphan}#2`]);
+    await settle();
+    expect(t.state.sent).toHaveLength(1);
+    expect(await t.bus.deadLetters.count()).toBe(0);
   });
 
   it("a provider that always fails: 3 attempts under keys <id>, <id>#2, <id>#3, one failure notice, one dead letter", async () => {

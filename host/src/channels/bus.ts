@@ -162,8 +162,17 @@ export interface ChannelBusDeps {
   logger: { debug(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
-/** Provider failures (-32000, -32001), session busy (-32004, not journaled) and shutting down (-32005): worth another attempt. */
-const RETRYABLE = new Set([-32000, -32001, -32004, -32005]);
+/**
+ * Provider failures (-32000, -32001), session busy (-32004, not journaled), shutting down
+ * (-32005) and internal errors (-32603, e.g. a store in an odd state): worth another attempt.
+ */
+const RETRYABLE = new Set([-32000, -32001, -32004, -32005, -32603]);
+/**
+ * The runtime's answer when the store says a key is taken but has no message under it: with the
+ * JetStream session log, a claim left by a process that died between claiming the key and
+ * journaling the message (the store takes such a claim over only after its claim timeout).
+ */
+const ORPHAN_CLAIM = /was reported taken but its message was not found/;
 /** Turn aborted (shutdown, crash recovery) or interrupted. */
 const ABORTED = -32006;
 
@@ -294,6 +303,12 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           return;
         }
         if (e.name === "InterruptedTurnError") return; // a newer message of the session took over
+        if (code === -32603 && ORPHAN_CLAIM.test(errorMessage(err)) && (m.deliveryCount > 1 || m.attempt > 1)) {
+          // A redelivery (we hold the partition): the process that claimed the key is gone and
+          // never journaled the message. The next key (which carries no platform id) is free.
+          logger.warn({ ...where, key }, "a dead process claimed this message's key without journaling it; running it under the next key");
+          continue;
+        }
         if (code === -32004 && accepted) {
           // Journaled under this key, not finished, and not running here: the process that ran it
           // died (we hold its partition now). The cut turn cannot be resumed from here; the
