@@ -267,6 +267,19 @@ describe("channels service", () => {
     expect(logger.lines.find((l) => l.msg === "channel send failed; giving up")?.obj).toMatchObject({ channel: "chat", attempts: 4, error: expect.stringContaining("platform said 502") });
   });
 
+  it("keeps one peer's replies in order while an earlier send is being retried", async () => {
+    const fake = fakePlugin();
+    const { runtime } = makeRuntime(emulator, [agentConfig()], {}, createMemorySessionLog());
+    // A 300 ms backoff: the second turn ends long before the first reply's retry, so without
+    // per-peer ordering its reply would overtake the first.
+    service = createChannelService({ channels: [channel()], plugins: fake.plugins, router: compileRouter([], ["main"], "main"), runtime, stateDir, logger: recordingLogger(), sendBackoffMs: [300, 300, 300] });
+    fake.state.sendFailures = 1;
+    fake.state.parseResult = { response: { status: 200 }, messages: [msg("alice", "one", "o1"), msg("alice", "two", "o2")] };
+    await service.handleWebhook(request());
+    await until(() => fake.state.sent.length === 2, 15_000, "two replies");
+    expect(fake.state.sent.map((m) => m.content)).toEqual(["You said: one", "You said: two"]);
+  });
+
   it("send() delivers through the plugin and names an unknown channel", async () => {
     const { state, service } = setup();
     await expect(service.send({ channel: "chat", account: "default", peer: "carol", content: "note" })).resolves.toEqual({ platformMessageId: "out-1" });

@@ -208,6 +208,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       counters: { received: 0, accepted: 0, refused: 0, malformed: 0, answered: 0, sendFailures: 0, badSignature: 0 },
     });
   }
+  /** Last send queued per `channel\0account\0peer`, so one peer's messages keep their order. */
+  const peerTails = new Map<string, Promise<void>>();
   /** Replies being delivered (including their retries). */
   const deliveries = new Set<Promise<void>>();
   /** Idempotency keys of refused messages, so a redelivery is not refused (and answered) twice. Bounded. */
@@ -265,8 +267,21 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
 
   /** Sends in the background (tracked for `idle`); a final failure is logged and counted. */
   function deliver(ch: Channel, message: OutboundMessage, what: "reply" | "refusal" | "failure notice"): void {
+    // One peer's messages go out in the order their turns ended: a send (or its retries) must not
+    // be overtaken by the next one on another plugin instance. Different peers send in parallel.
+    const peerKey = `${ch.config.name}\u0000${message.account}\u0000${message.peer}`;
+    const previous = peerTails.get(peerKey) ?? Promise.resolve();
+    const sent = previous.then(() => sendVia(ch, message));
+    const tail = sent.then(
+      () => {},
+      () => {},
+    );
+    peerTails.set(peerKey, tail);
+    void tail.then(() => {
+      if (peerTails.get(peerKey) === tail) peerTails.delete(peerKey);
+    });
     track(
-      sendVia(ch, message).then(
+      sent.then(
         () => {
           if (what === "reply") ch.counters.answered++;
           logger.debug({ channel: ch.config.name, account: message.account, peer: message.peer, what }, "channel message sent");
