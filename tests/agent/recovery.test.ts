@@ -122,3 +122,33 @@ describe("onRecovered", () => {
     expect(emulator.requests).toHaveLength(1);
   });
 });
+
+describe("closeAbandoned", () => {
+  it("closes a turn another process left open under a key, once; ended turns and unknown keys are left alone", async () => {
+    const log = createMemorySessionLog();
+    const key = keyOf("alice");
+    const source = { channel: "webhook", account: "default", peer: "alice" };
+    // A dead gateway accepted and started "cut"; "done" ended normally.
+    await log.append(key, [
+      { kind: "message_received", runId: "r-done", data: { content: "done", ...source, idempotencyKey: "k-done" } },
+      { kind: "turn_started", runId: "r-done", data: { runId: "r-done" } },
+      { kind: "turn_ended", runId: "r-done", data: { runId: "r-done", stopReason: "end_turn" } },
+      { kind: "message_received", runId: "r-cut", data: { content: "cut", ...source, idempotencyKey: "k-cut" } },
+      { kind: "turn_started", runId: "r-cut", data: { runId: "r-cut" } },
+    ]);
+    const { runtime } = makeRuntime(emulator, [agentConfig()], {}, log);
+    expect(await runtime.closeAbandoned("k-cut", "run again elsewhere")).toBe(true);
+    expect(await runtime.closeAbandoned("k-cut", "run again elsewhere")).toBe(false);
+    expect(await runtime.closeAbandoned("k-done", "x")).toBe(false);
+    expect(await runtime.closeAbandoned("k-unknown", "x")).toBe(false);
+    const errors = (await log.read(key)).filter((e) => e.kind === "error");
+    expect(errors).toEqual([expect.objectContaining({ runId: "r-cut", data: { code: -32006, message: "run again elsewhere" } })]);
+    expect(await log.pendingTurns()).toEqual([]);
+    // The session goes on: the next turn sees the ended turn, not the cut one.
+    const next = await runtime.run({ agentId: "main", sessionKey: key, content: "next", ...source }, () => {});
+    expect(next.text).toBe("You said: next");
+    const sent = JSON.stringify(emulator.requests.at(-1)!.body);
+    expect(sent).toContain("done");
+    expect(sent).not.toContain('"cut"');
+  });
+});

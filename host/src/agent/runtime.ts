@@ -420,6 +420,26 @@ export class AgentRuntime {
   }
 
   /**
+   * Closes a turn that another process accepted under `idempotencyKey` and left unfinished (it
+   * died, and the caller now holds its work): appends an `error` event (-32006, `message`) for
+   * it, in its session's lane, unless it ended, failed or was folded meanwhile. The bus consumer
+   * calls this before running such a message again under a new key, so the log keeps no open turn.
+   * @returns true when an error event was written; false for an unknown key or a closed turn
+   * @throws RpcError -32004 when the session's queue is full; StoreError when the store fails
+   */
+  async closeAbandoned(idempotencyKey: string, message: string): Promise<boolean> {
+    const stored = await this.log.findByIdempotencyKey(idempotencyKey);
+    const runId = stored?.runId;
+    if (stored === undefined || runId === undefined) return false;
+    return this.task(stored.sessionKey, async () => {
+      const later = await this.readAll(stored.sessionKey, stored.seq - 1);
+      if (outcomeFromEvents(later, runId).status !== "open") return false;
+      await this.append(stored.sessionKey, [{ kind: "error", runId, data: { code: ErrorCode.Aborted, message } }]);
+      return true;
+    });
+  }
+
+  /**
    * Erases the session after its running and queued turns.
    * @returns false for an unknown session
    * @throws RpcError -32004 when the session's queue is full; StoreError

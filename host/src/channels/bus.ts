@@ -148,6 +148,11 @@ export interface ChannelBusDeps {
     },
     hooks: { onAccepted?: (runId: string) => void },
   ): Promise<TurnResultLike>;
+  /**
+   * Closes the open turn of a key whose process died (an `error` event), before the message runs
+   * again under the next key; returns whether it wrote one. Absent: the cut turn stays open.
+   */
+  closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
   send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string }): Promise<void>;
   /** Counter hooks (the service's per-channel counters). */
@@ -172,6 +177,9 @@ const RETRYABLE = new Set([-32000, -32001, -32004, -32005, -32603]);
  * JetStream session log, a claim left by a process that died between claiming the key and
  * journaling the message (the store takes such a claim over only after its claim timeout).
  */
+/** The `error` event message of a turn a dead gateway left unfinished and another one re-ran. */
+export const ABANDONED_MESSAGE = "turn interrupted: the gateway running it stopped; the message was run again by another gateway";
+
 const ORPHAN_CLAIM = /was reported taken but its message was not found/;
 /** Turn aborted (shutdown, crash recovery) or interrupted. */
 const ABORTED = -32006;
@@ -315,6 +323,10 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           // message gets a fresh turn under the next key, so the peer is answered (a tool call
           // the cut turn made may run again: see docs/bus.md, limits).
           logger.warn({ ...where, key }, "turn of a bus message was left unfinished by another process; running it again");
+          // Close the cut turn first, so the session log keeps no open turn (and no projection of it).
+          await deps.closeAbandoned?.(key, ABANDONED_MESSAGE).catch((e2: unknown) =>
+            logger.warn({ ...where, key, error: errorMessage(e2) }, "could not close the cut turn in the session log"),
+          );
           continue;
         }
         if (code === undefined || RETRYABLE.has(code)) {

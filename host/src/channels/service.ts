@@ -92,6 +92,11 @@ export interface ChannelRuntime {
    * rejection before it means the message was not journaled.
    */
   run(request: ChannelTurnRequest, emit: (ev: unknown) => void, signal: AbortSignal | undefined, hooks: RunHooks): Promise<ChannelTurnResult>;
+  /**
+   * Closes a turn a dead process left open under `idempotencyKey` (the runtime's
+   * `closeAbandoned`); optional, used on the bus path only.
+   */
+  closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
 }
 
 /**
@@ -225,6 +230,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           channelNames: [...channels.keys()],
           router,
           run: (request, hooks) => runtime.run(request, () => {}, undefined, hooks),
+          ...(runtime.closeAbandoned !== undefined ? { closeAbandoned: (key: string, message: string) => runtime.closeAbandoned!(key, message) } : {}),
           async send(name, message) {
             const ch = channels.get(name);
             if (ch === undefined) throw new Error(`unknown channel "${name}"`);
