@@ -13,16 +13,15 @@
 //
 // Needs the host bundle and plugins (`npm run build`) and nats-server
 // (`node scripts/ensure-nats.mjs` installs it).
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { spawnUntil, stats, stop } from "./lib.mjs";
+import { spawnUntil, startNats, stats, stop } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "bin", "exoclaw.js");
@@ -40,42 +39,6 @@ const LAT_N = Number(args.latency);
 const MSGS = Number(args.messages);
 const SESSIONS = Number(args.sessions);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startNats() {
-  const bin = execFileSync(process.execPath, [join(ROOT, "scripts", "ensure-nats.mjs"), "--print"], { encoding: "utf8" }).trim();
-  const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-nats-"));
-  const port = await freePort();
-  const proc = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], { stdio: ["ignore", "ignore", "pipe"] });
-  let logText = "";
-  await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`nats-server did not start: ${logText}`)), 15_000);
-    proc.stderr.on("data", (d) => {
-      logText += d;
-      if (/Server is ready/.test(logText)) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    proc.once("exit", (code) => reject(new Error(`nats-server exited ${code}: ${logText}`)));
-  });
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    async stop() {
-      await stop(proc);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** The fake platform: resolves the waiter of each reply by its `replyTo` and records the arrival time. */
 async function startPlatform() {

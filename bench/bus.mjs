@@ -7,14 +7,13 @@
 //
 // Starts its own nats-server (JetStream, a temporary store, a free loopback port); needs the
 // binary (`node scripts/ensure-nats.mjs` installs it).
-import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
+import { startNats } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -35,44 +34,6 @@ async function importBus() {
   return import(out);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startNats() {
-  const bin = execFileSync(process.execPath, [join(ROOT, "scripts", "ensure-nats.mjs"), "--print"], { encoding: "utf8" }).trim();
-  const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-nats-"));
-  const port = await freePort();
-  const proc = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], { stdio: ["ignore", "ignore", "pipe"] });
-  let logText = "";
-  await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`nats-server did not start: ${logText}`)), 15_000);
-    proc.stderr.on("data", (d) => {
-      logText += d;
-      if (/Server is ready/.test(logText)) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    proc.once("exit", (code) => reject(new Error(`nats-server exited ${code}: ${logText}`)));
-  });
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    async stop() {
-      const done = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      await done;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 function stats(samples) {
   const s = Float64Array.from(samples).sort();

@@ -1,6 +1,10 @@
 // Helpers shared by the benchmarks: child processes, a minimal protocol-v1 client, statistics.
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import WebSocket from "ws";
 
@@ -77,5 +81,50 @@ export async function connect(url) {
       });
     },
     close: () => ws.close(),
+  };
+}
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** A free TCP port on 127.0.0.1 (bound and released). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a throwaway `nats-server` with JetStream on a free port in a temp directory (installed by
+ * `scripts/ensure-nats.mjs` when missing): `{url, stop()}`; `stop` ends it and removes the directory.
+ * Rejects when it does not report ready within 15 s.
+ */
+export async function startNats() {
+  const bin = execFileSync(process.execPath, [join(ROOT, "scripts", "ensure-nats.mjs"), "--print"], { encoding: "utf8" }).trim();
+  const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-nats-"));
+  const port = await freePort();
+  const proc = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], { stdio: ["ignore", "ignore", "pipe"] });
+  let logText = "";
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`nats-server did not start: ${logText}`)), 15_000);
+    proc.stderr.on("data", (d) => {
+      logText += d;
+      if (/Server is ready/.test(logText)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`nats-server exited ${code}: ${logText}`)));
+  });
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    async stop() {
+      await stop(proc);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
