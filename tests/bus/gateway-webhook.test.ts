@@ -6,6 +6,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { Unpackr } from "msgpackr";
+import { eventsSubject, wireSubject } from "../../host/src/bus/subjects.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FileConfig } from "../../host/src/config/schema.js";
 import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
@@ -105,6 +109,29 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
     await gw.waitForLog((l) => l.msg === "channel message sent" && l.msgId === "channel:webhook:default:m1:reply");
     await settle(500);
     expect(repliesTo("m1")).toHaveLength(1);
+  });
+
+  it("publishes each settled turn to exoclaw.events.<agent> (metadata only, no content)", async () => {
+    const answer = await post({ peer: "erin", content: "observe me", messageId: "ev1" });
+    expect(answer.status).toBe(200);
+    await platform.waitFor((r) => r.json?.replyTo === "ev1", 20_000);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      let event: Record<string, unknown> | undefined;
+      const deadline = Date.now() + 10_000;
+      while (event === undefined || event.sessionKey !== "agent:main:webhook:default:erin") {
+        if (Date.now() > deadline) throw new Error(`no turn event for erin; last: ${JSON.stringify(event)}`);
+        const msg = await jsm.streams.getMessage("EXOCLAW_EVENTS", { last_by_subj: wireSubject(eventsSubject("main"), 4) }).catch(() => null);
+        event = msg ? (new Unpackr({ useRecords: false, mapsAsObjects: true }).unpack(msg.data) as Record<string, unknown>) : undefined;
+        if (event?.sessionKey !== "agent:main:webhook:default:erin") await settle(100);
+      }
+      expect(event).toMatchObject({ type: "turn_settled", agentId: "main", ok: true, stopReason: "end_turn", messages: 1, iterations: 1 });
+      expect(typeof event.runId).toBe("string");
+      expect(JSON.stringify(event)).not.toContain("observe me");
+    } finally {
+      await nc.close();
+    }
   });
 
   it("answers a redelivered message once (JetStream dedupe on the message id, and the turn's idempotency key)", async () => {

@@ -1,5 +1,5 @@
 export { AgentRuntime, ReplayedTurnError, INTERRUPTED_MESSAGE, DROPPED_MESSAGE, COLLECT_SEPARATOR } from "./runtime.js";
-export type { AgentRuntimeOptions, TurnRequest, TurnResult, RunHooks, RecoveredTurn, RecoveryReport } from "./runtime.js";
+export type { AgentRuntimeOptions, TurnRequest, TurnResult, RunHooks, RecoveredTurn, RecoveryReport, SettledTurn } from "./runtime.js";
 export { SessionQueues } from "./queue.js";
 export type { QueueItem } from "./queue.js";
 export { SoulFiles, joinSystemPrompt, MAX_SOUL_BYTES } from "./soul.js";

@@ -131,7 +131,20 @@ export interface AgentRuntimeOptions {
    * peer and their outbound allowlist.
    */
   outbound?: OutboundSender;
+  /**
+   * Called once per turn this process ran, after its outcome is in the session log: its run id,
+   * session, agent, and either the stop reason, usage (tokens) and model calls, or the error.
+   * Folded (`collect`) messages are not reported separately. Must not throw (a throw is logged).
+   * The gateway publishes these to `exoclaw.events.<agent>` when a bus is configured.
+   */
+  onTurnSettled?: (turn: SettledTurn) => void;
 }
+
+/** A finished turn, as {@link AgentRuntimeOptions.onTurnSettled} reports it (no content: metadata only). */
+export type SettledTurn = { runId: string; sessionKey: string; agentId: string; messages: number } & (
+  | { ok: true; stopReason: string; usage: { inputTokens: number; outputTokens: number }; iterations: number }
+  | { ok: false; error: { code: number; message: string } }
+);
 
 /** What {@link AgentRuntime.recover} did with the turns a previous process left unfinished. */
 export interface RecoveryReport {
@@ -499,6 +512,14 @@ export class AgentRuntime {
     }
   }
 
+  private settled(turn: SettledTurn): void {
+    try {
+      this.options.onTurnSettled?.(turn);
+    } catch (err) {
+      this.logger.error({ err, runId: turn.runId }, "onTurnSettled callback threw");
+    }
+  }
+
   /** Appends through the history cache. */
   private async append(sessionKey: string, events: NewSessionEvent[]): Promise<SessionEvent[]> {
     const stored = await this.log.appendEvents(sessionKey, events);
@@ -799,6 +820,7 @@ export class AgentRuntime {
             };
       for (const j of folded) j.resolve({ ...result, merged: true });
       own.resolve(result);
+      this.settled({ runId, sessionKey, agentId: config.id, messages: live.length, ok: true, stopReason, usage: result.usage, iterations: result.iterations });
     } catch (err) {
       let failure = err;
       const reason: unknown = controller.signal.reason;
@@ -821,6 +843,7 @@ export class AgentRuntime {
           this.logger.error({ err: appendErr, sessionKey, runId: own.runId }, "cannot record a failed turn in the session log");
         });
         for (const j of live) j.reject(failure instanceof InterruptedTurnError ? new InterruptedTurnError(j.runId, failure.message) : failure);
+        this.settled({ runId: own.runId, sessionKey, agentId: own.agent.config.id, messages: live.length, ok: false, error: { code: e.code, message: e.message } });
       } else {
         for (const j of batch) j.reject(failure);
       }

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, createProviderSet } from "../agent/index.js";
+import { AgentRuntime, createProviderSet, type SettledTurn } from "../agent/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import { loadConfig, type ConfigFlags } from "../config/index.js";
 import { startGateway } from "../gateway/index.js";
@@ -9,7 +9,7 @@ import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "..
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
-import { claimBusInstance, createBus, type Bus, type BusInstance } from "../bus/index.js";
+import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 
 
 /** A running gateway process, as the CLI holds it. */
@@ -118,6 +118,9 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       },
     },
     onRecovered: (turn) => channels?.onRecovered(turn),
+    // Turn outcomes for observers on other processes (metadata only, no content: the session
+    // log, with its redactor, is where content lives). With NATS down they wait in the spool.
+    ...(bus !== undefined ? { onTurnSettled: (turn: SettledTurn) => publishTurnEvent(bus!, turn, logger) } : {}),
   });
   try {
     channels = createChannelService({
@@ -236,4 +239,15 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
         logger.info("stopped");
       })()),
   };
+}
+
+/**
+ * Publishes a settled turn to `exoclaw.events.<agent>` (MessagePack, msg id `turn:<runId>`, so a
+ * re-publish is dropped by the stream): `{type: "turn_settled", at (ms since epoch), ...turn}`.
+ * Never throws; a failed publish is logged at warn.
+ */
+function publishTurnEvent(bus: Bus, turn: SettledTurn, logger: Logger): void {
+  bus.publish(eventsSubject(turn.agentId), { type: "turn_settled", at: Date.now(), ...turn }, { msgId: `turn:${turn.runId}` }).catch((err: unknown) => {
+    logger.warn({ runId: turn.runId, agent: turn.agentId, error: err instanceof Error ? err.message : String(err) }, "cannot publish the turn event to the bus");
+  });
 }
