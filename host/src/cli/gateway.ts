@@ -71,6 +71,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
           });
         });
   busOpening.catch(() => {});
+  const closeBus = () => busOpening.then((b) => b?.close().then(() => busInstance?.release()), () => {});
   let plugins: Awaited<typeof pluginsLoading>;
   let log: SessionLog;
   let bus: Bus | undefined;
@@ -78,14 +79,14 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     plugins = await pluginsLoading;
   } catch (err) {
     await opening.then((l) => l.close(), () => {});
-    await busOpening.then((b) => b?.close().then(() => busInstance?.release()), () => {});
+    await closeBus();
     throw err;
   }
   try {
     log = await opening;
   } catch (err) {
     await plugins.close();
-    await busOpening.then((b) => b?.close().then(() => busInstance?.release()), () => {});
+    await closeBus();
     throw err;
   }
   try {

@@ -578,6 +578,27 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   await rescanDirs(options.dirs);
   persistCache();
 
+  /**
+   * Calls one export on the plugin's current pool, keeping the generation's in-flight count (a
+   * retired generation closes when it reaches 0) and the entry's call counters.
+   * @throws the signal's reason when aborted (the call's outcome is then dropped)
+   */
+  async function callExport(entry: Entry, gen: Generation, fn: string, payload: Uint8Array, signal?: AbortSignal): Promise<CallOutcome> {
+    gen.inFlight++;
+    let outcome: CallOutcome;
+    try {
+      outcome = await gen.pool.call(fn, payload, signal);
+    } finally {
+      gen.inFlight--;
+      if (gen.inFlight === 0 && gen.drained !== null) gen.drained();
+    }
+    signal?.throwIfAborted();
+    entry.calls++;
+    entry.durations.push(outcome.durationMs);
+    if (entry.durations.length > DURATION_WINDOW) entry.durations.shift();
+    return outcome;
+  }
+
   async function callTool(name: string, input: unknown, signal?: AbortSignal, context?: ToolCallContext): Promise<ToolResult> {
     signal?.throwIfAborted();
     if (closed) return toolError("plugin host is closed");
@@ -593,19 +614,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       return toolError(`cannot encode the input of tool '${name}': ${errorMessage(err)}`);
     }
 
-    gen.inFlight++;
-    let outcome: CallOutcome;
-    try {
-      outcome = await gen.pool.call("call", payload, signal);
-    } finally {
-      gen.inFlight--;
-      if (gen.inFlight === 0 && gen.drained !== null) gen.drained();
-    }
-    signal?.throwIfAborted();
-
-    entry.calls++;
-    entry.durations.push(outcome.durationMs);
-    if (entry.durations.length > DURATION_WINDOW) entry.durations.shift();
+    const outcome = await callExport(entry, gen, "call", payload, signal);
     if (!outcome.ok) {
       // The sandbox logs failures that replace an instance; the model sees this result.
       entry.errors++;
@@ -639,18 +648,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     } catch (err) {
       throw new ChannelPluginError(plugin, fn, "malformed", `cannot encode the input: ${errorMessage(err)}`);
     }
-    gen.inFlight++;
-    let outcome: CallOutcome;
-    try {
-      outcome = await gen.pool.call(fn, payload, signal);
-    } finally {
-      gen.inFlight--;
-      if (gen.inFlight === 0 && gen.drained !== null) gen.drained();
-    }
-    signal?.throwIfAborted();
-    entry.calls++;
-    entry.durations.push(outcome.durationMs);
-    if (entry.durations.length > DURATION_WINDOW) entry.durations.shift();
+    const outcome = await callExport(entry, gen, fn, payload, signal);
     if (!outcome.ok) {
       entry.errors++;
       const p = `plugin '${plugin}'`;

@@ -1,7 +1,7 @@
 // Files of a new channel plugin project (`exoclaw plugin new <name> --kind channel`). Kept as
 // code so that the bundled CLI carries them; docs/plugins.md ("Channel plugins") explains the
 // contract they implement.
-import type { TemplateDeps } from "./tool.js";
+import { projectSkeleton, type TemplateDeps } from "./tool.js";
 
 /**
  * The files of a channel plugin project, by relative path: a minimal JSON webhook channel
@@ -12,29 +12,10 @@ import type { TemplateDeps } from "./tool.js";
  * @param name plugin name, already validated
  */
 export function channelProjectFiles(name: string, deps: TemplateDeps): Record<string, string> {
-  const devDependencies: Record<string, string> = {
-    "@exoclaw/plugin-sdk": deps.sdk,
-    assemblyscript: deps.assemblyscript,
-    ...(deps.exoclaw !== null ? { exoclaw: deps.exoclaw } : {}),
-  };
-  const pkg = {
-    name,
-    version: "0.1.0",
-    private: true,
-    description: `exoclaw channel plugin "${name}"`,
-    type: "module",
-    scripts: {
-      build: `${deps.cli} plugin build`,
-      test: `${deps.cli} plugin build && ${deps.cli} plugin test build/${name}.wasm`,
-    },
-    devDependencies,
-  };
   return {
-    "package.json": `${JSON.stringify(pkg, null, 2)}\n`,
+    ...projectSkeleton(name, "channel", `${deps.cli} plugin build && ${deps.cli} plugin test build/${name}.wasm`, deps),
     "plugin.toml": pluginToml(name),
     "assembly/index.ts": indexTs(name),
-    "assembly/tsconfig.json": `${JSON.stringify({ extends: "assemblyscript/std/assembly.json", include: ["./**/*.ts"] }, null, 2)}\n`,
-    ".gitignore": "node_modules/\nbuild/\n",
     "README.md": readme(name),
   };
 }

@@ -21,6 +21,23 @@ export interface TemplateDeps {
  * @param name plugin name (also the tool's name), already validated
  */
 export function toolProjectFiles(name: string, deps: TemplateDeps): Record<string, string> {
+  return {
+    ...projectSkeleton(name, "tool", `${deps.cli} plugin build && ${deps.cli} plugin test build/${name}.wasm --cases test/cases.json`, deps),
+    "plugin.toml": pluginToml(name),
+    "assembly/index.ts": indexTs(name),
+    "test/cases.json": casesJson(name),
+    "README.md": readme(name, deps),
+  };
+}
+
+/**
+ * The files every generated plugin project shares: `package.json` (build/test scripts, the SDK,
+ * AssemblyScript and, when known, exoclaw as dev dependencies), the AssemblyScript tsconfig and
+ * `.gitignore`.
+ * @param kind the word used in the package description
+ * @param test the `npm test` script
+ */
+export function projectSkeleton(name: string, kind: "tool" | "channel", test: string, deps: TemplateDeps): Record<string, string> {
   const devDependencies: Record<string, string> = {
     "@exoclaw/plugin-sdk": deps.sdk,
     assemblyscript: deps.assemblyscript,
@@ -30,22 +47,15 @@ export function toolProjectFiles(name: string, deps: TemplateDeps): Record<strin
     name,
     version: "0.1.0",
     private: true,
-    description: `exoclaw tool plugin "${name}"`,
+    description: `exoclaw ${kind} plugin "${name}"`,
     type: "module",
-    scripts: {
-      build: `${deps.cli} plugin build`,
-      test: `${deps.cli} plugin build && ${deps.cli} plugin test build/${name}.wasm --cases test/cases.json`,
-    },
+    scripts: { build: `${deps.cli} plugin build`, test },
     devDependencies,
   };
   return {
     "package.json": `${JSON.stringify(pkg, null, 2)}\n`,
-    "plugin.toml": pluginToml(name),
-    "assembly/index.ts": indexTs(name),
     "assembly/tsconfig.json": `${JSON.stringify({ extends: "assemblyscript/std/assembly.json", include: ["./**/*.ts"] }, null, 2)}\n`,
-    "test/cases.json": casesJson(name),
     ".gitignore": "node_modules/\nbuild/\n",
-    "README.md": readme(name, deps),
   };
 }
 
