@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
+    // Installs nats-server once (fresh machine, as root) before the workers start.
+    globalSetup: ["tests/support/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // The end-to-end suites start real gateway processes; keep CPU contention sane on 2 cores.

@@ -4,7 +4,12 @@
 //   node scripts/ensure-nats.mjs          # find it, or install it (root on Debian), or fail
 //   node scripts/ensure-nats.mjs --print  # same, then print the absolute path on stdout
 //
-// Search order: $NATS_SERVER (an explicit path), PATH, /usr/sbin, /usr/bin, /usr/local/bin.
+// Only the path ever goes to stdout: apt-get's own output is sent to stderr, so a caller reading
+// stdout (`--print`) gets a path and nothing else. Callers that may run at the same time (test
+// workers) are serialized by dpkg's lock: apt-get waits for it instead of failing.
+//
+// Search order: $NATS_SERVER (an explicit path), PATH, /usr/sbin, /usr/bin, /usr/local/bin
+// ($ENSURE_NATS_DIRS, colon-separated, replaces PATH and those three: for tests and odd layouts).
 // When it is missing and we are root on Debian/Ubuntu, runs `apt-get install -y nats-server`
 // (with `apt-get update` first when the package is unknown to apt). Otherwise exits 1 with the
 // exact command to run. Importable: `findNatsServer()` and `ensureNatsServer()`.
@@ -29,7 +34,10 @@ function isExecutable(path) {
 export function findNatsServer() {
   const explicit = process.env.NATS_SERVER;
   if (explicit && isExecutable(explicit)) return explicit;
-  const dirs = [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+  const only = process.env.ENSURE_NATS_DIRS;
+  const dirs = only
+    ? only.split(delimiter).filter(Boolean)
+    : [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), ...EXTRA_DIRS];
   for (const dir of dirs) {
     const candidate = join(dir, "nats-server");
     if (isExecutable(candidate)) return candidate;
@@ -68,15 +76,19 @@ export function ensureNatsServer({ quiet = false } = {}) {
     throw new Error(`nats-server was not found. Install it with:\n  sudo sh -c '${INSTALL_CMD}'`);
   }
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  // stdout of apt-get goes to our stderr (fd 2): stdout is reserved for the path (--print).
+  const stdio = quiet ? "ignore" : ["ignore", 2, 2];
+  // Wait up to 5 minutes for another apt-get/dpkg (a parallel caller) instead of failing on its lock.
+  const lockWait = ["-o", "DPkg::Lock::Timeout=300"];
   if (!aptKnows("nats-server")) {
     log("running apt-get update");
-    execFileSync("apt-get", ["update"], { stdio: quiet ? "ignore" : ["ignore", "inherit", "inherit"], env });
+    execFileSync("apt-get", [...lockWait, "update"], { stdio, env });
   }
   log("running apt-get install -y nats-server");
-  execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "nats-server"], {
-    stdio: quiet ? "ignore" : ["ignore", "inherit", "inherit"],
-    env,
-  });
+  // A parallel caller may have installed it while we waited for the lock.
+  if (!findNatsServer()) {
+    execFileSync("apt-get", [...lockWait, "install", "-y", "--no-install-recommends", "nats-server"], { stdio, env });
+  }
   const installed = findNatsServer();
   if (!installed) throw new Error(`apt-get installed nats-server but it is not on PATH; run: ${INSTALL_CMD}`);
   return installed;
