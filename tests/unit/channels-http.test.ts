@@ -104,7 +104,7 @@ describe.each(transports)("webhook route on the %s transport", (_name, make) => 
   beforeAll(async () => {
     transport = make();
     if (transport === null) return;
-    const handlers: TransportHandlers = { authorize: () => false, open() {}, message() {}, close() {}, http: createWebhookHandler(target) };
+    const handlers: TransportHandlers = { authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }), open() {}, message() {}, close() {}, http: createWebhookHandler(target) };
     port = await transport.listen({ host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 }, handlers);
   });
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
-import { FileConfigSchema, NATS_URL_RE, STORE_URL_RE, type FileConfig } from "./schema.js";
+import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
 import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
@@ -101,6 +101,22 @@ function parseIntVar(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
+/**
+ * A comma-separated list variable (`EXOCLAW_ALLOWED_ORIGINS=a,b`), each entry checked by `entry`.
+ * @returns undefined when unset or empty
+ * @throws ConfigError naming the variable and the bad entry
+ */
+function parseListVar(env: NodeJS.ProcessEnv, name: string, entry: z.ZodType<string>): string[] | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  const items = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const item of items) {
+    const r = entry.safeParse(item);
+    if (!r.success) throw new ConfigError(`${name}: "${item}" ${r.error.issues[0]?.message ?? "is not valid"}`);
+  }
+  return items;
+}
+
 function formatZodError(file: string, error: z.ZodError): string {
   const lines = error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
   return `${file}: invalid configuration\n${lines.join("\n")}`;
@@ -160,7 +176,7 @@ export function readConfigFile(path: string): FileConfig {
  * Resolves the configuration: built-in defaults, then the config file (`--config`,
  * `EXOCLAW_CONFIG`, or `<state dir>/exoclaw.toml` if it exists), then environment variables
  * (`EXOCLAW_PORT`, `EXOCLAW_BIND`, `EXOCLAW_TOKEN`, `EXOCLAW_PLUGINS_DIR`, `EXOCLAW_PROVIDER`,
- * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_STORE`, `EXOCLAW_NATS_URL`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
+ * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_ALLOWED_ORIGINS`, `EXOCLAW_ALLOWED_HOSTS`, `EXOCLAW_STORE`, `EXOCLAW_NATS_URL`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
  *
  * @param builtinPluginDirs directories of first-party plugins, scanned before user directories
  * @throws ConfigError for any invalid value, naming where it came from
@@ -245,6 +261,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       maxBufferedBytes: g.max_buffered_bytes ?? 16 * 1024 * 1024,
       shutdownGraceMs: g.shutdown_grace_ms ?? 10_000,
       transport: (transportVar as Config["gateway"]["transport"] | undefined) ?? g.transport ?? "auto",
+      allowedOrigins: parseListVar(env, "EXOCLAW_ALLOWED_ORIGINS", originEntry) ?? g.allowed_origins ?? [],
+      allowedHosts: parseListVar(env, "EXOCLAW_ALLOWED_HOSTS", hostEntry) ?? g.allowed_hosts ?? [],
     },
     agents,
     defaultAgent,

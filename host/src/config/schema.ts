@@ -10,6 +10,26 @@ const providerSchema = z.strictObject({
   timeout_ms: z.number().int().positive().optional(),
 });
 
+/**
+ * `[gateway] allowed_origins` entries: `self` (the gateway's own origins) or an http(s) origin,
+ * scheme + host + optional port and nothing else (`https://app.example:8443`).
+ */
+export const originEntry = z.string().refine((v) => {
+  if (v === "self") return true;
+  try {
+    const u = new URL(v);
+    const bare = u.pathname === "/" && !/^[a-z]+:\/\/[^/]+\/./i.test(v) && !u.search && !u.hash && !u.username && !u.password;
+    return (u.protocol === "http:" || u.protocol === "https:") && bare;
+  } catch {
+    return false;
+  }
+}, 'must be "self" or an origin like "https://app.example" or "http://localhost:5173" (scheme, host and port only)');
+
+/** `[gateway] allowed_hosts` entries: a host name or IP (`bot.example.com`, `192.168.1.5`, `[fd00::1]`), no port. */
+export const hostEntry = z
+  .string()
+  .regex(/^([a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*\.?|\[[0-9a-fA-F:.]+\])$/, 'must be a host name or IP without scheme or port, like "bot.example.com" or "[fd00::1]"');
+
 /** Plugin names as in manifests; used as table keys under `[plugins.grants]` / `[plugins.limits]`. */
 const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 /** Channel names (`[channels.<name>]`, `/webhook/<name>`); `ws` is the WebSocket clients' own. */
@@ -79,6 +99,8 @@ export const FileConfigSchema = z.strictObject({
       max_buffered_bytes: z.number().int().min(64 * 1024).optional(),
       shutdown_grace_ms: z.number().int().min(0).optional(),
       transport: z.enum(["auto", "uws", "ws"]).optional(),
+      allowed_origins: z.array(originEntry).optional(),
+      allowed_hosts: z.array(hostEntry).optional(),
     })
     .optional(),
   providers: z

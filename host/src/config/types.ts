@@ -21,6 +21,18 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   /** Force a transport; default `auto` (uWebSockets.js, falling back to `ws`). */
   transport: "auto" | "uws" | "ws";
+  /**
+   * Browser origins allowed to open a WebSocket (`Origin` header), e.g. `https://app.example`;
+   * `self` = the gateway's own (`http://<bind>:<port>`, `http://localhost:<port>`,
+   * `http://127.0.0.1:<port>`). Default empty: every browser page is refused; clients that send
+   * no `Origin` (CLI, SDKs) are not affected.
+   */
+  allowedOrigins: string[];
+  /**
+   * Host names the `Host` header may carry besides the bind address, `localhost` and loopback
+   * IPs (DNS rebinding defence), e.g. the name a reverse proxy forwards. Default empty.
+   */
+  allowedHosts: string[];
 }
 
 /** One agent: which model it uses and how it behaves. */

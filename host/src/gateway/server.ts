@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/types.js";
-import { assertBindAllowed, createAuthorizer } from "./auth.js";
+import { assertBindAllowed, createUpgradeGuard, isWildcard } from "./auth.js";
 import { createMethods, type MethodDeps } from "./methods.js";
 import { createRpcHandler } from "./rpc.js";
 import { chooseTransport } from "./transport.js";
@@ -19,11 +19,15 @@ export interface RunningGateway {
 /** Hard cap on a frame at the transport; above the protocol limit so oversize frames get an error, bytes. */
 const hardFrameCap = (maxFrameBytes: number) => Math.max(16 * 1024 * 1024, maxFrameBytes * 4);
 
+/** `?token=` is logged once per process: the URL (and so the token) lands in proxy and access logs. */
+let queryTokenWarned = false;
+
 /**
  * Starts the HTTP + WebSocket gateway: `GET /health`, JSON-RPC over WebSocket at `/ws`, and
  * the channel webhooks at `/webhook/<channel>[/<account>]` when `deps.webhooks` is given.
+ * Upgrades to `/ws` pass the guard of {@link createUpgradeGuard} (Host, Origin, token).
  * @throws Error when binding off loopback without a token, when `uws` is forced but does not
- *   load, or when the address cannot be bound
+ *   load, or when the address cannot be bound (`cannot listen on <host>:<port>: address in use ...`)
  */
 export async function startGateway(
   config: GatewayConfig,
@@ -44,14 +48,29 @@ export async function startGateway(
     maxBufferedBytes: config.maxBufferedBytes,
     maxInflightPerConnection: 128,
   });
-  const authorize = createAuthorizer(config.token);
+  let boundPort = config.port;
+  const guard = createUpgradeGuard({
+    bind: config.bind,
+    port: () => boundPort,
+    token: config.token,
+    allowedOrigins: config.allowedOrigins,
+    allowedHosts: config.allowedHosts,
+    onQueryToken() {
+      if (queryTokenWarned) return;
+      queryTokenWarned = true;
+      log.warn("a client presented the gateway token as ?token= in the URL: URLs end up in proxy and access logs; send it as Authorization: Bearer <token> instead (?token= is deprecated)");
+    },
+  });
+  if (isWildcard(config.bind) && config.allowedHosts.length === 0) {
+    log.info({ bind: config.bind }, "wildcard bind without [gateway] allowed_hosts: the Host header is not checked (the token protects /ws)");
+  }
   const port = await transport.listen(
     { host: config.bind, port: config.port, maxPayloadBytes: hardFrameCap(config.maxFrameBytes) },
     {
       authorize(req) {
-        const ok = authorize(req);
-        if (!ok) log.warn({ remote: req.remoteAddress }, "refused WebSocket upgrade: bad or missing token");
-        return ok;
+        const verdict = guard(req);
+        if (!verdict.ok) log.warn({ remote: req.remoteAddress, status: verdict.status, reason: verdict.error }, "refused WebSocket upgrade");
+        return verdict;
       },
       open(conn) {
         log.debug({ conn: conn.id, remote: conn.remoteAddress }, "connection opened");
@@ -66,6 +85,7 @@ export async function startGateway(
       http: deps.webhooks ? createWebhookHandler(deps.webhooks) : undefined,
     },
   );
+  boundPort = port;
   let closing: Promise<void> | undefined;
   return {
     port,

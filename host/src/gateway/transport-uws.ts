@@ -3,7 +3,6 @@ import type * as UWS from "@trufflesuite/uws-js-unofficial";
 import {
   HEALTH_BODY,
   NOT_FOUND_BODY,
-  UNAUTHORIZED_BODY,
   UPGRADE_REQUIRED_BODY,
   STATUS_TEXT,
   tooLargeBody,
@@ -14,7 +13,9 @@ import {
   type ListenOptions,
   type Transport,
   type TransportHandlers,
+  upgradeRefusalBody,
 } from "./types.js";
+import { listenError, probeBindError } from "./listen.js";
 
 type UwsModule = typeof UWS;
 
@@ -104,6 +105,17 @@ function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpReques
   });
 }
 
+/** uSockets' `LIBUS_LISTEN_EXCLUSIVE_PORT`: listen without SO_REUSEPORT, so a busy port fails. */
+const LISTEN_EXCLUSIVE_PORT = 1;
+
+/**
+ * uWS's own frame limit, relative to the gateway's hard cap. uWS (every version up to 20.x)
+ * cuts the TCP connection without a close frame (1006) on a frame over its limit, so its limit
+ * sits above the cap and the cap is enforced here with a proper 1009. Frames over twice the cap
+ * still get uWS's cut: it reserves a frame's declared length up front, so this bounds memory.
+ */
+const UWS_LIMIT_FACTOR = 2;
+
 /**
  * The uWebSockets.js transport. uWS invalidates request headers after the handler returns and
  * message ArrayBuffers after the callback returns, so both are copied synchronously.
@@ -120,20 +132,27 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
     listen(options: ListenOptions, handlers: TransportHandlers): Promise<number> {
       app.ws<UserData>("/ws", {
         compression: uws.DISABLED,
-        maxPayloadLength: options.maxPayloadBytes,
+        maxPayloadLength: options.maxPayloadBytes * UWS_LIMIT_FACTOR,
         maxBackpressure: maxBufferedBytes * 2,
         closeOnBackpressureLimit: 0,
         idleTimeout: 120,
         sendPingsAutomatically: true,
         upgrade(res, req, context) {
           const remoteAddress = text(res.getRemoteAddressAsText());
+          // Every header is read here, synchronously: uWS invalidates `req` when this returns.
           const authorization = req.getHeader("authorization") || undefined;
+          const origin = req.getHeader("origin") || undefined;
+          const host = req.getHeader("host") || undefined;
           const query = req.getQuery() ?? "";
           const key = req.getHeader("sec-websocket-key");
           const protocol = req.getHeader("sec-websocket-protocol");
           const extensions = req.getHeader("sec-websocket-extensions");
-          if (!handlers.authorize({ remoteAddress, authorization, query })) {
-            res.writeStatus("401 Unauthorized").writeHeader("content-type", "application/json").end(UNAUTHORIZED_BODY);
+          const verdict = handlers.authorize({ remoteAddress, authorization, query, origin, host });
+          if (!verdict.ok) {
+            res
+              .writeStatus(`${verdict.status} ${STATUS_TEXT[verdict.status]}`)
+              .writeHeader("content-type", "application/json")
+              .end(upgradeRefusalBody(verdict.error), true);
             return;
           }
           res.upgrade<UserData>({ remoteAddress }, key, protocol, extensions, context);
@@ -163,7 +182,10 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
         },
         message(ws, message, isBinary) {
           const conn = ws.getUserData().conn;
-          if (conn) handlers.message(conn, new Uint8Array(message.slice(0)), isBinary);
+          if (!conn) return;
+          // RFC 6455 section 7.4.1: 1009 = a message too big to process (uWS would send no close frame).
+          if (message.byteLength > options.maxPayloadBytes) return conn.close(1009, "frame too large");
+          handlers.message(conn, new Uint8Array(message.slice(0)), isBinary);
         },
         close(ws, code) {
           sockets.delete(ws);
@@ -188,10 +210,15 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
         res.writeStatus("404 Not Found").writeHeader("content-type", "application/json").end(NOT_FOUND_BODY);
       });
       return new Promise((resolve, reject) => {
-        app.listen(options.host, options.port, (token) => {
-          if (!token) return reject(new Error(`cannot listen on ${options.host}:${options.port} (address in use or not available)`));
-          listenSocket = token;
-          resolve(uws.us_socket_local_port(token as unknown as UWS.us_socket));
+        // listen(host, port, options, cb) exists in 20.30's native binding, not in its typings.
+        const listen = app.listen as unknown as (host: string, port: number, opts: number, cb: (t: UWS.us_listen_socket | false) => void) => void;
+        listen.call(app, options.host, options.port, LISTEN_EXCLUSIVE_PORT, (token) => {
+          if (token) {
+            listenSocket = token;
+            return resolve(uws.us_socket_local_port(token as unknown as UWS.us_socket));
+          }
+          // uWS says only "no": a Node probe of the same address names the errno.
+          void probeBindError(options.host, options.port).then((code) => reject(listenError(options.host, options.port, code)));
         });
       });
     },

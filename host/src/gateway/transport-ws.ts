@@ -4,7 +4,6 @@ import { WebSocketServer, type WebSocket } from "ws";
 import {
   HEALTH_BODY,
   NOT_FOUND_BODY,
-  UNAUTHORIZED_BODY,
   UPGRADE_REQUIRED_BODY,
   STATUS_TEXT,
   tooLargeBody,
@@ -15,7 +14,9 @@ import {
   type ListenOptions,
   type Transport,
   type TransportHandlers,
+  upgradeRefusalBody,
 } from "./types.js";
+import { listenError } from "./listen.js";
 
 let nextId = 1;
 
@@ -112,9 +113,9 @@ export function createWsTransport(): Transport {
         const { path, query } = splitUrl(req.url ?? "/");
         if (path !== "/ws") return refuseUpgrade(socket, "404 Not Found", NOT_FOUND_BODY);
         const remoteAddress = req.socket.remoteAddress ?? "";
-        if (!handlers.authorize({ remoteAddress, authorization: req.headers.authorization, query })) {
-          return refuseUpgrade(socket, "401 Unauthorized", UNAUTHORIZED_BODY);
-        }
+        const { authorization, origin, host } = req.headers;
+        const verdict = handlers.authorize({ remoteAddress, authorization, query, origin, host });
+        if (!verdict.ok) return refuseUpgrade(socket, `${verdict.status} ${STATUS_TEXT[verdict.status]}`, upgradeRefusalBody(verdict.error));
         ws.handleUpgrade(req, socket, head, (socketWs) => {
           sockets.add(socketWs);
           const conn: Connection & { closed: boolean } = {
@@ -140,9 +141,10 @@ export function createWsTransport(): Transport {
         });
       });
       return new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(options.port, options.host, () => {
-          server.off("error", reject);
+        const failed = (err: NodeJS.ErrnoException) => reject(listenError(options.host, options.port, err.code));
+        server.once("error", failed);
+        server.listen({ port: options.port, host: options.host, exclusive: true }, () => {
+          server.off("error", failed);
           const addr = server.address();
           resolve(typeof addr === "object" && addr ? addr.port : options.port);
         });

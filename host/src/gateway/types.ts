@@ -16,14 +16,27 @@ export interface Connection {
   close(code: number, reason: string): void;
 }
 
-/** What the transport asks the gateway when a client tries to upgrade to WebSocket. */
+/**
+ * What the transport asks the gateway when a client tries to upgrade to WebSocket. Both
+ * transports fill it from the request head the same way (uWS: before the upgrade handler returns).
+ */
 export interface UpgradeRequest {
   remoteAddress: string;
   /** The `Authorization` header, if any. */
   authorization?: string;
   /** The raw query string (without `?`). */
   query: string;
+  /** The `Origin` header, if any (browsers always send it on a WebSocket upgrade). */
+  origin?: string;
+  /** The `Host` header, if any. */
+  host?: string;
 }
+
+/** The gateway's answer to an upgrade: go ahead, or the HTTP status and error to refuse it with. */
+export type UpgradeVerdict = { ok: true } | { ok: false; status: 401 | 403; error: string };
+
+/** JSON body of a refused upgrade: `{"error": "..."}`. */
+export const upgradeRefusalBody = (error: string): string => JSON.stringify({ error });
 
 /** An HTTP request's head, read before its body (uWS invalidates the request object after the handler's first await). */
 export interface HttpRequestHead {
@@ -73,8 +86,8 @@ export const tooLargeBody = (limit: number): string => JSON.stringify({ error: `
 
 /** Callbacks a transport drives. They must not throw. */
 export interface TransportHandlers {
-  /** Decides whether an upgrade is allowed; a refusal answers HTTP 401. */
-  authorize(req: UpgradeRequest): boolean;
+  /** Decides whether an upgrade is allowed; a refusal is answered with its status and `{"error"}` body, no upgrade. */
+  authorize(req: UpgradeRequest): UpgradeVerdict;
   open(conn: Connection): void;
   /** A complete message. `data` is a private copy the handler may keep. */
   message(conn: Connection, data: Uint8Array, isBinary: boolean): void;
@@ -89,8 +102,9 @@ export interface ListenOptions {
   /** 0 picks a free port. */
   port: number;
   /**
-   * Hard cap on one frame, bytes: larger frames close the connection (1009). The protocol's
-   * own, smaller, frame limit answers with an error instead.
+   * Hard cap on one frame, bytes: larger frames close the connection with 1009 (uWS: up to twice
+   * the cap; beyond that uWS cuts the TCP connection itself, 1006). The protocol's own, smaller,
+   * frame limit answers with an error instead.
    */
   maxPayloadBytes: number;
 }
@@ -98,7 +112,12 @@ export interface ListenOptions {
 /** An HTTP + WebSocket server implementation: `GET /health`, WebSocket at `/ws`. */
 export interface Transport {
   readonly name: TransportName;
-  /** @returns the bound port. @throws Error if the address cannot be bound */
+  /**
+   * Listens exclusively (never sharing the port with another process through SO_REUSEPORT).
+   * @returns the bound port
+   * @throws Error `cannot listen on <host>:<port>: address in use ...` (or the other cause) if
+   *   the address cannot be bound
+   */
   listen(options: ListenOptions, handlers: TransportHandlers): Promise<number>;
   /** Stops listening and closes every connection with 1001 (going away). */
   close(): Promise<void>;
@@ -107,4 +126,3 @@ export interface Transport {
 export const HEALTH_BODY = '{"status":"ok"}';
 export const NOT_FOUND_BODY = '{"error":"not found"}';
 export const UPGRADE_REQUIRED_BODY = '{"error":"use a WebSocket upgrade on /ws"}';
-export const UNAUTHORIZED_BODY = '{"error":"unauthorized: present the gateway token as Authorization: Bearer <token> or ?token=<token>"}';

@@ -1,9 +1,12 @@
 import { Packr, Unpackr } from "msgpackr";
+import { checkStandardMsgpack } from "./msgpack-check.js";
 import type { Encoding } from "./types.js";
 
 // Standard MessagePack only: the msgpackr record extension would be garbage to other decoders.
 const packr = new Packr({ useRecords: false, variableMapSize: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// Inbound frames are checked by checkStandardMsgpack first (no extension types reach msgpackr).
+// int64/uint64 become numbers, as the same value in JSON would, never BigInts.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Result of decoding one frame: the value, or why it is not decodable. */
@@ -11,7 +14,8 @@ export type DecodeResult = { ok: true; value: unknown } | { ok: false; reason: s
 
 /**
  * Decodes one WebSocket frame: text frames are UTF-8 JSON, binary frames are one MessagePack
- * value (trailing bytes are an error). Never throws.
+ * value of standard types (extension types, reserved 0xc1 and trailing bytes are errors; see
+ * `checkStandardMsgpack`). Never throws.
  * @param data the frame payload (a string for text frames the transport already decoded)
  */
 export function decodeFrame(data: string | Uint8Array, encoding: Encoding): DecodeResult {
@@ -22,11 +26,9 @@ export function decodeFrame(data: string | Uint8Array, encoding: Encoding): Deco
     }
     if (typeof data === "string") return { ok: false, reason: "MessagePack frame must be binary" };
     if (data.byteLength === 0) return { ok: false, reason: "empty MessagePack frame" };
-    const value = unpackr.unpack(data);
-    if (value !== null && typeof value === "object" && (value as object).constructor?.name === "C1Type") {
-      return { ok: false, reason: "invalid MessagePack: reserved byte 0xc1" };
-    }
-    return { ok: true, value };
+    const check = checkStandardMsgpack(data);
+    if (!check.ok) return check;
+    return { ok: true, value: unpackr.unpack(data) };
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }
@@ -45,7 +47,12 @@ export function packMsgpack(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
-/** Decodes one standard MessagePack value. @throws Error on malformed input */
+/**
+ * Decodes one standard MessagePack value, as inbound frames are.
+ * @throws Error on malformed input or an extension type, naming the byte offset
+ */
 export function unpackMsgpack(data: Uint8Array): unknown {
+  const check = checkStandardMsgpack(data);
+  if (!check.ok) throw new Error(check.reason);
   return unpackr.unpack(data);
 }
