@@ -131,7 +131,10 @@ export function createWsTransport(): Transport {
             },
           };
           socketWs.on("message", (data: Buffer, isBinary: boolean) => handlers.message(conn, data, isBinary));
-          socketWs.on("error", () => socketWs.terminate());
+          // A protocol error (invalid UTF-8: 1007, a frame over the cap: 1009) has already queued
+          // the close frame; terminating at once could cut it off (the client would see 1006). The
+          // peer's answer may never be read (ws discards the rest of the input), so cut after 1 s.
+          socketWs.on("error", () => setTimeout(() => socketWs.terminate(), 1000).unref());
           socketWs.on("close", (code: number) => {
             conn.closed = true;
             sockets.delete(socketWs);
