@@ -1,13 +1,31 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { processSecrets, type SecretRegistry } from "../log/secrets.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
+import { redactText } from "../store/redact.js";
 
 /**
  * A provider failure, already mapped onto a protocol error code: -32000 (the provider answered
- * with an error or the stream broke) or -32001 (no provider reachable / not configured).
+ * with an error or the stream broke) or -32001 (no provider reachable / not configured). Its
+ * message is the gateway's own fixed text — never the provider's error body, which may quote a
+ * credential — and, for failures reported by {@link toProviderError}, ends with the request id
+ * an operator finds in the log (`requestId`).
  */
 export class ProviderError extends RpcError {
-  constructor(code: typeof ErrorCode.ProviderError | typeof ErrorCode.ProviderUnavailable, message: string) {
+  /** The provider's request id (from its response header) or a gateway-generated `gw_…` id. */
+  readonly requestId?: string;
+  /** The HTTP status the provider answered with, when it answered. */
+  readonly status?: number;
+
+  constructor(
+    code: typeof ErrorCode.ProviderError | typeof ErrorCode.ProviderUnavailable,
+    message: string,
+    details: { requestId?: string; status?: number } = {},
+  ) {
     super(code, message);
     this.name = "ProviderError";
+    if (details.requestId !== undefined) this.requestId = details.requestId;
+    if (details.status !== undefined) this.status = details.status;
   }
 }
 
@@ -29,26 +47,103 @@ export const CONFIGURE_HINT =
   "EXOCLAW_PROVIDER=anthropic|openai|ollama and EXOCLAW_MODEL choose explicitly, and " +
   "ANTHROPIC_BASE_URL / OPENAI_BASE_URL point the SDKs at another server.";
 
+/** Where a provider failure is reported (see {@link toProviderError}). */
+export interface ProviderErrorContext {
+  /** Provider name, for the message. */
+  provider: string;
+  /** Where it was reached (base URL), for the message; user info and query are dropped. */
+  endpoint: string;
+  /**
+   * Gets one warn line per failure (provider, status, request id) and, at debug, the error
+   * body scrubbed of secrets. Default: nothing is logged.
+   */
+  logger?: Pick<Logger, "warn" | "debug" | "isLevelEnabled">;
+  /** Known secret values scrubbed from the debug body; default the process registry. */
+  secrets?: SecretRegistry;
+}
+
+/** Request ids and error types are echoed only when they look like identifiers. */
+const ID_LIKE = /^[A-Za-z0-9_.:-]{1,128}$/;
+const TYPE_LIKE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+/** Longest error body kept for the debug log, characters. */
+const MAX_DETAIL_CHARS = 4000;
+
+/** A base URL without user info, query or fragment (they can carry credentials). */
+function displayEndpoint(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return u.toString().replace(/\/$/, "");
+  } catch {
+    return endpoint.replace(/^[^/@]*@/, "");
+  }
+}
+
+/** The provider's own error type (`api_error`, `invalid_request_error`, `model_not_found`) if the SDK parsed one. */
+function errorType(err: unknown): string | undefined {
+  const e = err as { type?: unknown; code?: unknown; error?: { type?: unknown; error?: { type?: unknown } } };
+  const t = e.error?.error?.type ?? e.type ?? e.error?.type ?? (typeof e.code === "string" && !CONNECT_CODES.has(e.code) ? e.code : undefined);
+  return typeof t === "string" && TYPE_LIKE.test(t) ? t : undefined;
+}
+
+/** Message and cause chain of an error, for the debug log (bounded). */
+function errorDetail(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (msg && !parts.includes(msg)) parts.push(msg);
+    e = (e as { cause?: unknown }).cause;
+  }
+  const text = parts.join(": caused by: ");
+  return text.length > MAX_DETAIL_CHARS ? `${text.slice(0, MAX_DETAIL_CHARS)}…` : text;
+}
+
 /**
- * Maps any error thrown by an SDK onto a ProviderError with a readable message that never
- * contains credentials. Abort errors pass through unchanged.
- * @param provider provider name for the message
- * @param endpoint where it was reached (base URL), for the message
+ * Maps any error thrown by an SDK onto a ProviderError whose message is fixed text: what failed
+ * (unreachable, credentials rejected, HTTP status and the provider's error type, a broken
+ * stream) and a request id — the provider's (`request-id` / `x-request-id` header, as the
+ * Anthropic and OpenAI SDKs expose it in `requestID`) or a gateway-generated `gw_<16 hex>`.
+ * The provider's error text never enters the message: bodies and proxies can quote the API key.
+ * With `context.logger`, the failure is logged at warn (same request id) and the error text at
+ * debug, after scrubbing every registered secret value and the well-known key formats.
+ * Errors that already are RpcErrors (the adapters' own) and abort errors pass through unchanged.
  */
-export function toProviderError(err: unknown, provider: string, endpoint: string): unknown {
+export function toProviderError(err: unknown, context: ProviderErrorContext): unknown {
   if (err instanceof RpcError) return err;
   if ((err as Error)?.name === "AbortError") return err;
+  const { provider } = context;
+  const secrets = context.secrets ?? processSecrets;
   const status = (err as { status?: unknown }).status ?? (err as { status_code?: unknown }).status_code;
   const code = causeCode(err);
-  const msg = (err as Error)?.message ?? String(err);
+  const sdkId = (err as { requestID?: unknown }).requestID;
+  const requestId = typeof sdkId === "string" && ID_LIKE.test(sdkId) && secrets.scrub(sdkId) === sdkId ? sdkId : `gw_${randomBytes(8).toString("hex")}`;
+  const type = errorType(err);
+  const endpoint = secrets.scrub(displayEndpoint(context.endpoint));
+  const ids = { requestId, ...(typeof status === "number" ? { status } : {}) };
+  let failure: ProviderError;
   if (code && CONNECT_CODES.has(code)) {
-    return new ProviderError(ErrorCode.ProviderUnavailable, `provider ${provider} at ${endpoint} is unreachable (${code}). ${CONFIGURE_HINT}`);
+    failure = new ProviderError(ErrorCode.ProviderUnavailable, `provider ${provider} at ${endpoint} is unreachable (${code}); request id ${requestId}. ${CONFIGURE_HINT}`, ids);
+  } else if (status === 401 || status === 403) {
+    failure = new ProviderError(ErrorCode.ProviderUnavailable, `provider ${provider} rejected the credentials (HTTP ${status}); request id ${requestId}. ${CONFIGURE_HINT}`, ids);
+  } else if (typeof status === "number") {
+    failure = new ProviderError(ErrorCode.ProviderError, `provider ${provider} failed (HTTP ${status}${type ? ` ${type}` : ""}); request id ${requestId}`, ids);
+  } else {
+    const name = (err as Error)?.name;
+    const what = name === "APIConnectionTimeoutError" ? "timed out" : name === "APIConnectionError" ? "connection lost" : type ? `stream error ${type}` : "stream error";
+    failure = new ProviderError(ErrorCode.ProviderError, `provider ${provider} failed (${what}); request id ${requestId}`, ids);
   }
-  if (status === 401 || status === 403) {
-    return new ProviderError(ErrorCode.ProviderUnavailable, `provider ${provider} rejected the credentials (HTTP ${status}). ${CONFIGURE_HINT}`);
+  const logger = context.logger;
+  if (logger !== undefined) {
+    logger.warn({ provider, endpoint, status, type, code, requestId }, "model provider failed");
+    if (logger.isLevelEnabled("debug")) {
+      const detail = redactText(errorDetail(err), undefined, secrets).text;
+      logger.debug({ provider, requestId, detail }, "model provider error detail (secrets scrubbed)");
+    }
   }
-  if (typeof status === "number") return new ProviderError(ErrorCode.ProviderError, `provider ${provider} returned HTTP ${status}: ${msg}`);
-  return new ProviderError(ErrorCode.ProviderError, `provider ${provider} failed: ${msg}`);
+  return failure;
 }
 
 /**

@@ -29,6 +29,7 @@ import { Poller } from "./poller.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import type { Bus } from "../bus/types.js";
+import { processSecrets } from "../log/secrets.js";
 import type { InboundMessage, OutboundMessage, SendReceipt, WebhookRequest, WebhookResponse } from "./types.js";
 
 /**
@@ -194,7 +195,8 @@ const HOP_HEADERS = new Set(["content-length", "transfer-encoding", "connection"
 
 /** The failure notice a peer gets when its message could not be answered (no stack, one line, bounded). */
 export function failureReply(message: string): string {
-  const line = message.split("\n")[0]!.slice(0, 300);
+  // Known secret values never reach a peer, whatever produced the message.
+  const line = processSecrets.scrub(message.split("\n")[0]!).slice(0, 300);
   return `Sorry, your message could not be answered: ${line}`;
 }
 

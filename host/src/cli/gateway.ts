@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, createProviderSet, type SettledTurn } from "../agent/index.js";
@@ -9,6 +9,8 @@ import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "..
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
+import { processSecrets, registerConfigSecrets } from "../log/index.js";
+import type { Config } from "../config/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 
 
@@ -26,7 +28,12 @@ export interface GatewayProcess {
 export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<GatewayProcess> {
   const t0 = performance.now();
   const config = loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
+  // Secret values are scrubbed from every log line from here on (and from provider error text
+  // and channel failure notices), whatever field or message carries them.
+  const short = registerConfigSecrets(processSecrets, configSecretSources(config), process.env);
+  for (const name of short) logger.warn({ secret: name }, "a secret is shorter than 8 characters: it is not scrubbed from logs");
   const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
+  await secureStateDir(config.stateDir, logger);
   // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
   const tStore = performance.now();
   let storeOpenMs = 0;
@@ -108,7 +115,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   let channels: ChannelService | undefined;
   const runtime = new AgentRuntime({
     agents: config.agents,
-    providers: createProviderSet(config.providers),
+    providers: createProviderSet(config.providers, { logger }),
     plugins,
     log,
     logger,
@@ -251,4 +258,33 @@ function publishTurnEvent(bus: Bus, turn: SettledTurn, logger: Logger): void {
   bus.publish(eventsSubject(turn.agentId), { type: "turn_settled", at: Date.now(), ...turn }, { msgId: `turn:${turn.runId}` }).catch((err: unknown) => {
     logger.warn({ runId: turn.runId, agent: turn.agentId, error: err instanceof Error ? err.message : String(err) }, "cannot publish the turn event to the bus");
   });
+}
+
+/** Where the configuration keeps secret values (for the log scrubber; see `registerConfigSecrets`). */
+function configSecretSources(config: Config): Parameters<typeof registerConfigSecrets>[1] {
+  return {
+    gatewayToken: config.gateway.token,
+    providerKeys: Object.fromEntries(Object.entries(config.providers).map(([name, p]) => [name, p.apiKey])),
+    pluginSecrets: Object.fromEntries(Object.entries(config.plugins.grants).map(([name, g]) => [name, g.secrets])),
+    storePassword: config.store.password,
+    urls: [...config.store.url.split(","), ...(config.bus?.servers ?? [])],
+  };
+}
+
+/**
+ * The state directory holds conversations, plugin state and approvals: it is created 0700, and
+ * an existing one that group or others can open is narrowed to 0700 (logged at warn). Files and
+ * directories inside get 0600 / 0700 from the process umask (set by the CLI, `main.ts`).
+ * @throws Error when the directory cannot be created
+ */
+export async function secureStateDir(dir: string, logger: Logger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const mode = (await stat(dir)).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  try {
+    await chmod(dir, 0o700);
+    logger.warn({ stateDir: dir, mode: mode.toString(8) }, "the state directory was open to other users; its mode is now 700");
+  } catch (err) {
+    logger.warn({ stateDir: dir, mode: mode.toString(8), error: (err as Error).message }, "the state directory is open to other users and cannot be narrowed to 700");
+  }
 }

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
-import { createLogger } from "../log/index.js";
+import { createLogger, processSecrets } from "../log/index.js";
 import { VERSION } from "../version.js";
 import { runGateway } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
@@ -12,6 +12,12 @@ function portArg(value: string): number {
   return n;
 }
 
+/** The umask of every command that touches the state directory: no access for group and others. */
+export const PRIVATE_UMASK = 0o077;
+
+/** `exoclaw plugin <command>`s that write into the user's project, not the state directory. */
+const AUTHORING_COMMANDS = new Set(["new", "build", "pack", "test", "inspect"]);
+
 /**
  * The `exoclaw` command line.
  * @param argv full process argv (`process.argv`)
@@ -22,6 +28,13 @@ export async function main(argv: string[]): Promise<void> {
     .description("An AI agent gateway: channels and tools run as capability-gated WASM plugins.")
     .version(VERSION, "-v, --version")
     .showHelpAfterError();
+  // Everything the gateway and the state-directory commands create (session store, kv files,
+  // approvals, spool, cursors, SurrealDB's own files) is private to the user: 0600 files, 0700
+  // directories. The project-authoring commands write into the user's source tree and keep the
+  // user's umask.
+  program.hook("preAction", (_root, action) => {
+    if (!(action.parent?.name() === "plugin" && AUTHORING_COMMANDS.has(action.name()))) process.umask(PRIVATE_UMASK);
+  });
 
   program
     .command("gateway")
@@ -47,7 +60,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
         gateway = await runGateway(opts, logger);
       } catch (err) {
         logger.fatal({ err: { message: (err as Error).message, name: (err as Error).name } }, "gateway failed to start");
-        process.stderr.write(`exoclaw: ${(err as Error).message}\n`);
+        process.stderr.write(`exoclaw: ${processSecrets.scrub((err as Error).message)}\n`);
         process.exitCode = 1;
         return;
       }

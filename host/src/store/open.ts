@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
 import { StoreError } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
 import { createSurrealSessionLog, parseSurrealUrl, redactUrl } from "./surreal/index.js";
@@ -27,8 +27,8 @@ export interface OpenSessionLogOptions {
 }
 
 /**
- * Opens the session log a gateway or CLI is configured with; creates a surrealkv directory's
- * parent directories first.
+ * Opens the session log a gateway or CLI is configured with; creates a surrealkv directory (and
+ * its parents) with mode 0700 first, and narrows an existing one group or others can open.
  * @throws StoreError `invalid_argument` (bad URL), `unavailable` (cannot open/reach, e.g. the
  *   directory is locked by a running gateway), `schema` (see `createSurrealSessionLog`)
  */
@@ -50,9 +50,17 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
   }
   const target = parseSurrealUrl(options.url, options);
   if (target.engine === "surrealkv") {
-    await mkdir(target.path!, { recursive: true }).catch((err: unknown) => {
+    // The directory holds every conversation: private to the user (an existing one is narrowed).
+    await mkdir(target.path!, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
       throw new StoreError("unavailable", `cannot create the store directory ${target.path}: ${(err as Error).message}`, { cause: err });
     });
+    const mode = (await stat(target.path!)).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      await chmod(target.path!, 0o700).then(
+        () => options.logger?.warn(`the store directory ${target.path} was open to other users (mode ${mode.toString(8)}); its mode is now 700`),
+        (err: unknown) => options.logger?.warn(`the store directory ${target.path} is open to other users (mode ${mode.toString(8)}) and cannot be narrowed: ${(err as Error).message}`),
+      );
+    }
   }
   return createSurrealSessionLog({
     url: options.url,

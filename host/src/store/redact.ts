@@ -1,3 +1,4 @@
+import { processSecrets, type SecretRegistry } from "../log/secrets.js";
 import type { NewSessionEvent } from "./types.js";
 
 /**
@@ -66,13 +67,21 @@ export const REDACTION_PATTERNS: readonly RedactionPattern[] = [
 ];
 
 /**
- * Replaces every secret in `text` with `[redacted:<kind>]` (pure).
+ * Replaces every secret in `text`: first the exact values the gateway knows (its API keys,
+ * tokens, plugin secrets: `secrets`) with `[REDACTED]`, then every pattern match with
+ * `[redacted:<kind>]`.
  * @param patterns the patterns to apply; default {@link REDACTION_PATTERNS}
+ * @param secrets known secret values; default the process registry (empty outside a gateway)
  * @returns the redacted text and how many replacements were made
  */
-export function redactText(text: string, patterns: readonly RedactionPattern[] = REDACTION_PATTERNS): { text: string; count: number } {
-  let count = 0;
-  let out = text;
+export function redactText(
+  text: string,
+  patterns: readonly RedactionPattern[] = REDACTION_PATTERNS,
+  secrets: SecretRegistry = processSecrets,
+): { text: string; count: number } {
+  const known = secrets.scrubCount(text);
+  let count = known.count;
+  let out = known.text;
   for (const p of patterns) {
     out = out.replace(p.regex, (match: string, ...groups: unknown[]) => {
       if (match.startsWith("[redacted:")) return match;
@@ -84,29 +93,34 @@ export function redactText(text: string, patterns: readonly RedactionPattern[] =
   return { text: out, count };
 }
 
-function redactDeep(value: unknown, patterns: readonly RedactionPattern[]): unknown {
-  if (typeof value === "string") return redactText(value, patterns).text;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, patterns));
+function redactDeep(value: unknown, patterns: readonly RedactionPattern[], secrets: SecretRegistry): unknown {
+  if (typeof value === "string") return redactText(value, patterns, secrets).text;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, patterns, secrets));
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, patterns)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, patterns, secrets)]));
   }
   return value;
 }
 
 /**
- * Returns a copy of the event with secrets redacted from its free-text fields (pure): message
+ * Returns a copy of the event with secrets redacted from its free-text fields (pure apart from
+ * the process's secret registry, see {@link redactText}): message
  * content, assistant text, tool results, every string inside a tool call's input, error
  * messages, compaction summaries and reset reasons. Ids, names and addresses are left alone.
  */
-export function redactEvent(event: NewSessionEvent, patterns: readonly RedactionPattern[] = REDACTION_PATTERNS): NewSessionEvent {
-  const r = (s: string) => redactText(s, patterns).text;
+export function redactEvent(
+  event: NewSessionEvent,
+  patterns: readonly RedactionPattern[] = REDACTION_PATTERNS,
+  secrets: SecretRegistry = processSecrets,
+): NewSessionEvent {
+  const r = (s: string) => redactText(s, patterns, secrets).text;
   switch (event.kind) {
     case "message_received":
       return { ...event, data: { ...event.data, content: r(event.data.content) } };
     case "assistant_text":
       return { ...event, data: { ...event.data, text: r(event.data.text) } };
     case "tool_use":
-      return { ...event, data: { ...event.data, input: redactDeep(event.data.input, patterns) } };
+      return { ...event, data: { ...event.data, input: redactDeep(event.data.input, patterns, secrets) } };
     case "tool_result":
       return { ...event, data: { ...event.data, content: r(event.data.content) } };
     case "error":

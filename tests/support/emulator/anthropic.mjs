@@ -184,6 +184,7 @@ const ERRORS = {
   server: { status: 500, type: "api_error" },
   invalid_request: { status: 400, type: "invalid_request_error" },
   overloaded: { status: 529, type: "overloaded_error" },
+  authentication: { status: 401, type: "authentication_error" },
 };
 
 /**
@@ -192,5 +193,7 @@ const ERRORS = {
  */
 export function errorResponse(kind, message) {
   const { status, type } = ERRORS[kind];
-  return { status, body: { type: "error", error: { type, message }, request_id: randomId("req_01", 22) } };
+  // The id is in the body and in the `request-id` header, where the SDK reads it (`requestID`).
+  const id = randomId("req_01", 22);
+  return { status, body: { type: "error", error: { type, message }, request_id: id }, headers: { "request-id": id } };
 }

@@ -100,7 +100,7 @@ export function errorFrame(message) {
   return ndjsonLine({ error: message });
 }
 
-const STATUS = { server: 500, invalid_request: 400, overloaded: 503 };
+const STATUS = { server: 500, invalid_request: 400, overloaded: 503, authentication: 401 };
 
 /**
  * @param {keyof typeof STATUS} kind

@@ -170,6 +170,7 @@ const ERRORS = {
   server: { status: 500, type: "server_error" },
   invalid_request: { status: 400, type: "invalid_request_error" },
   overloaded: { status: 503, type: "server_error" },
+  authentication: { status: 401, type: "invalid_request_error" },
 };
 
 /**
@@ -178,5 +179,6 @@ const ERRORS = {
  */
 export function errorResponse(kind, message) {
   const { status, type } = ERRORS[kind];
-  return { status, body: errorObject(message, type) };
+  // OpenAI names each request in the `x-request-id` header (the SDK's `requestID`).
+  return { status, body: errorObject(message, type), headers: { "x-request-id": randomId("req_", 32) } };
 }

@@ -7,7 +7,7 @@ import { jsonPlan, streamPlan, JSON_HEADERS } from "./wire.mjs";
 /** @typedef {import("./script.mjs").FailureReply} FailureReply */
 /** @typedef {import("./wire.mjs").Plan} Plan */
 /** @typedef {import("./wire.mjs").RenderContext} RenderContext */
-/** @typedef {"server" | "invalid_request" | "overloaded"} ErrorKind */
+/** @typedef {"server" | "invalid_request" | "overloaded" | "authentication"} ErrorKind */
 
 /**
  * What each provider module (anthropic.mjs, openai.mjs, ollama.mjs) exports.
@@ -20,7 +20,7 @@ import { jsonPlan, streamPlan, JSON_HEADERS } from "./wire.mjs";
  * @property {(reply: MessageReply, ctx: RenderContext) => unknown} messageBody
  * @property {(text: string, ctx: RenderContext) => string[]} partialFrames
  * @property {(message: string) => string} errorFrame
- * @property {(kind: ErrorKind, message: string) => {status: number, body: unknown}} errorResponse
+ * @property {(kind: ErrorKind, message: string) => {status: number, body: unknown, headers?: Record<string, string>}} errorResponse
  */
 
 /**
@@ -43,8 +43,9 @@ export function planReply(provider, reply, ctx) {
  * @returns {Plan}
  */
 export function planError(provider, kind, message) {
-  const { status, body } = provider.errorResponse(kind, message);
-  return jsonPlan(status, body);
+  const { status, body, headers } = provider.errorResponse(kind, message);
+  const plan = jsonPlan(status, body);
+  return headers ? { ...plan, headers: { ...plan.headers, ...headers } } : plan;
 }
 
 /**
@@ -59,6 +60,8 @@ function planFailure(provider, reply, ctx) {
       return planError(provider, "server", reply.message);
     case "http_400":
       return planError(provider, "invalid_request", reply.message);
+    case "http_401":
+      return planError(provider, "authentication", reply.message);
     case "cut":
       // Non-streamed: headers and the start of a JSON body, then the socket dies.
       return ctx.stream

@@ -15,16 +15,21 @@
  * @typedef {{type: "tool_call", name: string, input: Record<string, unknown>}} ToolCallPart
  * @typedef {TextPart | ToolCallPart} Part
  * @typedef {{kind: "message", parts: Part[], stop: "end_turn" | "tool_use"}} MessageReply
- * @typedef {"http_500" | "http_400" | "cut" | "error_event"} FailureMode
- * @typedef {{kind: "failure", mode: FailureMode, message: string, partial: string}} FailureReply
+ * @typedef {"http_500" | "http_400" | "http_401" | "cut" | "error_event"} FailureMode
+ * @typedef {{kind: "failure", mode: FailureMode, message: string, partial: string, quoteCredential: boolean}} FailureReply
  * @typedef {MessageReply | FailureReply} Reply
  */
 
 const CALCULATOR = "calculator";
 
-/** Content tokens that trigger a failure, checked in this order. */
+/**
+ * Content tokens that trigger a failure, checked in this order. `QUOTE_KEY` anywhere in the text
+ * makes the failure's message quote the credential the request carried (`x-api-key` or
+ * `Authorization`), as a careless provider or proxy might.
+ */
 const FAILURES = /** @type {const} */ ([
   ["FAIL_500", "http_500", "Emulated internal server error"],
+  ["FAIL_401", "http_401", "Emulated invalid credentials"],
   ["FAIL_400", "http_400", "Emulated invalid request"],
   ["FAIL_CUT", "cut", "Emulated connection cut"],
   ["FAIL_ERROR_EVENT", "error_event", "Overloaded"],
@@ -65,7 +70,7 @@ export function decide(conv) {
  */
 function failureFor(text) {
   for (const [token, mode, message] of FAILURES) {
-    if (text.includes(token)) return { kind: "failure", mode, message, partial: "Partial " };
+    if (text.includes(token)) return { kind: "failure", mode, message, partial: "Partial ", quoteCredential: text.includes("QUOTE_KEY") };
   }
   return null;
 }

@@ -160,7 +160,8 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
     return;
   }
   const conversation = provider.parse(body);
-  const reply = decide(conversation);
+  const decided = decide(conversation);
+  const reply = decided.kind === "failure" && decided.quoteCredential ? { ...decided, message: `${decided.message}; credential received: ${credential(req)}` } : decided;
   const ctx = {
     model: typeof body.model === "string" ? body.model : DEFAULT_MODEL,
     stream: provider.isStream(body),
@@ -170,6 +171,17 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
   };
   const chunkDelayMs = headerDelay(req) || slowTokenDelay(conversation.lastUserText);
   await writePlan(res, planReply(provider, reply, ctx), latencyMs, chunkDelayMs);
+}
+
+/**
+ * The credential a model request carried, verbatim (`x-api-key`, else `Authorization`), for
+ * failures scripted to quote it.
+ * @param {http.IncomingMessage} req
+ * @returns {string}
+ */
+function credential(req) {
+  const value = req.headers["x-api-key"] ?? req.headers.authorization ?? "(none)";
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 /**

@@ -2,6 +2,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import type { ProviderEndpoint } from "../../config/types.js";
 import { ErrorCode } from "../../protocol/errors.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 import { parseToolInput } from "./tool-input.js";
 
@@ -44,7 +45,7 @@ function stopReason(r: string | null | undefined): StopReason {
  * `message_delta`, `message_stop`; source: Anthropic "Streaming Messages" docs). A stream that
  * ends without `message_stop` is a ProviderError, never a silent short reply.
  */
-export function createAnthropicProvider(endpoint: ProviderEndpoint): ModelProvider {
+export function createAnthropicProvider(endpoint: ProviderEndpoint, options: ProviderOptions = {}): ModelProvider {
   let client: Promise<Anthropic> | undefined;
   const where = endpoint.baseUrl ?? "https://api.anthropic.com";
   const getClient = () =>
@@ -117,7 +118,7 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint): ModelProvid
         if (!stopped) throw new ProviderError(ErrorCode.ProviderError, "provider anthropic: stream ended before message_stop");
         yield { type: "stop", reason };
       } catch (err) {
-        throw toProviderError(err, "anthropic", where);
+        throw toProviderError(err, { provider: "anthropic", endpoint: where, logger: options.logger });
       }
     },
   };

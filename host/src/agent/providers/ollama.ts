@@ -2,6 +2,7 @@ import type { Message, Ollama, Tool } from "ollama";
 import type { ProviderEndpoint } from "../../config/types.js";
 import { ErrorCode } from "../../protocol/errors.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 
 /**
@@ -38,7 +39,7 @@ export function toOllamaMessages(system: string | undefined, messages: ChatMessa
  * has `done: true` with `prompt_eval_count` / `eval_count` (source: Ollama API docs, "Generate
  * a chat completion"). A stream without `done: true` is a ProviderError.
  */
-export function createOllamaProvider(endpoint: ProviderEndpoint): ModelProvider {
+export function createOllamaProvider(endpoint: ProviderEndpoint, options: ProviderOptions = {}): ModelProvider {
   let client: Promise<Ollama> | undefined;
   const host = endpoint.baseUrl ?? "http://127.0.0.1:11434";
   const getClient = () => (client ??= import("ollama").then(({ Ollama: Sdk }) => new Sdk({ host })));
@@ -86,7 +87,7 @@ export function createOllamaProvider(endpoint: ProviderEndpoint): ModelProvider 
         yield { type: "stop", reason };
       } catch (err) {
         if (signal.aborted) throw signal.reason;
-        throw toProviderError(err, "ollama", host);
+        throw toProviderError(err, { provider: "ollama", endpoint: host, logger: options.logger });
       }
     },
   };

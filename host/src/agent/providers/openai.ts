@@ -2,6 +2,7 @@ import type OpenAI from "openai";
 import type { ProviderEndpoint } from "../../config/types.js";
 import { ErrorCode } from "../../protocol/errors.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 import { parseToolInput } from "./tool-input.js";
 
@@ -55,7 +56,7 @@ function stopReason(r: string | null | undefined): StopReason {
  * empty `choices` when `stream_options.include_usage` is set (source: OpenAI API reference,
  * "The chat completion chunk object"). A stream without a `finish_reason` is a ProviderError.
  */
-export function createOpenAIProvider(endpoint: ProviderEndpoint): ModelProvider {
+export function createOpenAIProvider(endpoint: ProviderEndpoint, options: ProviderOptions = {}): ModelProvider {
   let client: Promise<OpenAI> | undefined;
   const where = endpoint.baseUrl ?? "https://api.openai.com/v1";
   const getClient = () =>
@@ -106,7 +107,7 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint): ModelProvider 
         }
         yield { type: "stop", reason: calls.size ? "tool_use" : stopReason(finish) };
       } catch (err) {
-        throw toProviderError(err, "openai", where);
+        throw toProviderError(err, { provider: "openai", endpoint: where, logger: options.logger });
       }
     },
   };
