@@ -17,6 +17,8 @@ export interface GatewayHandle {
   proc: ChildProcess;
   /** Every JSON log line the process printed so far. */
   logs: Record<string, unknown>[];
+  /** Every stdout line as printed (JSON or not), for checks on the raw text. */
+  stdout: string[];
   stderr: string[];
   ready: Record<string, unknown>;
   /** SIGTERM, wait for exit; returns the exit code. */
@@ -39,11 +41,13 @@ export async function startGateway(env: Record<string, string> = {}, args: strin
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];
+  const stdout: string[] = [];
   const stderr: string[] = [];
   createInterface({ input: proc.stderr! }).on("line", (l) => stderr.push(l));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway not ready in 15 s; stderr: ${stderr.join("\n")}`)), 15_000);
     createInterface({ input: proc.stdout! }).on("line", (line) => {
+      stdout.push(line);
       let entry: Record<string, unknown>;
       try {
         entry = JSON.parse(line);
@@ -67,6 +71,7 @@ export async function startGateway(env: Record<string, string> = {}, args: strin
     url: `ws://127.0.0.1:${port}/ws`,
     proc,
     logs,
+    stdout,
     stderr,
     ready,
     stop(signal: NodeJS.Signals = "SIGTERM") {

@@ -1,4 +1,5 @@
-import { chmod, mkdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { StoreError } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
 import { createSurrealSessionLog, parseSurrealUrl, redactUrl } from "./surreal/index.js";
@@ -62,7 +63,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       );
     }
   }
-  return createSurrealSessionLog({
+  const log = await createSurrealSessionLog({
     url: options.url,
     namespace: options.namespace,
     database: options.database,
@@ -71,6 +72,25 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     redact: options.redact === true,
     logger: options.logger,
   });
+  // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
+  if (target.engine === "surrealkv") await narrowDirectories(target.path!);
+  return log;
+}
+
+/**
+ * Removes group and other permissions from every directory under `dir` (not `dir` itself;
+ * files keep their mode: the process umask already made them 0600). Best effort: an entry that
+ * vanishes meanwhile is skipped.
+ */
+async function narrowDirectories(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const path = join(dir, e.name);
+    const mode = await stat(path).then((st) => st.mode & 0o777, () => 0);
+    if ((mode & 0o077) !== 0) await chmod(path, mode & 0o700).catch(() => {});
+    await narrowDirectories(path);
+  }
 }
 
 /** The store URL for logs and messages: credentials and query string removed (each server of a `nats://` list). */

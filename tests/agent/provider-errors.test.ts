@@ -1,0 +1,88 @@
+// The provider adapters (real SDKs) against the provider emulator scripted to fail with a body
+// that quotes the API key: the error a client sees is fixed text with a request id, and the
+// log has the same id at warn and the scrubbed body only at debug.
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAnthropicProvider, createOllamaProvider, createOpenAIProvider } from "../../host/src/agent/providers/index.js";
+import { ProviderError } from "../../host/src/agent/errors.js";
+import type { ModelProvider } from "../../host/src/agent/types.js";
+import { createLogger, processSecrets, SECRET_MARKER } from "../../host/src/log/index.js";
+import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+
+const KEY = "sk-test-QUOTED-0123456789abcdefghij";
+
+function capturingLogger(level: "info" | "debug") {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  return { lines, logger: createLogger({ level, destination }) };
+}
+
+async function fail(provider: ModelProvider, content: string): Promise<ProviderError> {
+  const request = { model: "emulator", maxTokens: 100, messages: [{ role: "user" as const, content: [{ type: "text" as const, text: content }] }], tools: [] };
+  try {
+    for await (const _ of provider.stream(request, new AbortController().signal)) {
+      // drain
+    }
+  } catch (err) {
+    return err as ProviderError;
+  }
+  throw new Error("the provider did not fail");
+}
+
+describe.each(["anthropic", "openai", "ollama"] as const)("%s failures never carry the provider's body", (name) => {
+  let emulator: Emulator;
+  beforeAll(async () => {
+    emulator = await startEmulator();
+    processSecrets.add("test key", KEY);
+  });
+  afterAll(async () => {
+    processSecrets.clear();
+    await emulator?.close();
+  });
+  const make = (logger: ReturnType<typeof capturingLogger>["logger"]) => {
+    const endpoint = { apiKey: KEY, timeoutMs: 10_000 };
+    if (name === "anthropic") return createAnthropicProvider({ ...endpoint, baseUrl: emulator.url }, { logger });
+    if (name === "openai") return createOpenAIProvider({ ...endpoint, baseUrl: `${emulator.url}/v1` }, { logger });
+    return createOllamaProvider({ ...endpoint, baseUrl: emulator.url }, { logger });
+  };
+
+  it.each([
+    ["FAIL_500 QUOTE_KEY", -32000, /failed \(HTTP 500/],
+    ["FAIL_401 QUOTE_KEY", -32001, /rejected the credentials \(HTTP 401\)/],
+    ["FAIL_ERROR_EVENT QUOTE_KEY", -32000, /failed \(/],
+  ])("%s", async (content, code, shape) => {
+    const { lines, logger } = capturingLogger("debug");
+    const err = await fail(make(logger), content);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err.code).toBe(code);
+    expect(err.message).toMatch(shape);
+    expect(err.message).not.toMatch(/Emulated|Overloaded|credential received/);
+    // Ollama never sends a key (nothing to quote but "(none)"); the others quote theirs.
+    expect(err.message).not.toContain(KEY);
+    const id = /request id (\S+?)\.?(?: |$)/.exec(err.message)?.[1];
+    expect(id).toBe(err.requestId);
+    // The SDK's request id (response header) when the provider answered with one.
+    if (name !== "ollama" && !content.startsWith("FAIL_ERROR_EVENT")) expect(id).toMatch(/^req_/);
+    else expect(id).toMatch(/^gw_[0-9a-f]{16}$/);
+    const log = lines.join("");
+    expect(log).not.toContain(KEY);
+    const warn = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "model provider failed");
+    expect(warn).toMatchObject({ level: 40, provider: name, requestId: id });
+    const debug = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "model provider error detail (secrets scrubbed)");
+    expect(debug).toMatchObject({ level: 20, requestId: id });
+    expect(debug.detail).toMatch(/Emulated|Overloaded/);
+    if (name !== "ollama") expect(debug.detail).toContain(SECRET_MARKER);
+  });
+
+  it("at info the body is not logged at all", async () => {
+    const { lines, logger } = capturingLogger("info");
+    await fail(make(logger), "FAIL_500 QUOTE_KEY");
+    expect(lines.join("")).not.toMatch(/Emulated|credential received/);
+    expect(lines.some((l) => l.includes("model provider failed"))).toBe(true);
+  });
+});
