@@ -1,6 +1,7 @@
 // The provider adapters (real SDKs) against the provider emulator scripted to fail with a body
 // that quotes the API key: the error a client sees is fixed text with a request id, and the
 // log has the same id at warn and the scrubbed body only at debug.
+import { createServer, type AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnthropicProvider, createOllamaProvider, createOpenAIProvider } from "../../host/src/agent/providers/index.js";
@@ -84,5 +85,25 @@ describe.each(["anthropic", "openai", "ollama"] as const)("%s failures never car
     await fail(make(logger), "FAIL_500 QUOTE_KEY");
     expect(lines.join("")).not.toMatch(/Emulated|credential received/);
     expect(lines.some((l) => l.includes("model provider failed"))).toBe(true);
+  });
+});
+
+describe("an unreachable provider", () => {
+  it("is named without the query or user info of its URL", async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const { lines, logger } = capturingLogger("debug");
+    const withQuery = createOllamaProvider({ baseUrl: `http://127.0.0.1:${port}/?key=query-secret-0123`, timeoutMs: 5000 }, { logger });
+    const refused = await fail(withQuery, "hi");
+    expect(refused.code).toBe(-32001);
+    expect(refused.message).toMatch(new RegExp(`^provider ollama at http://127.0.0.1:${port} is unreachable \\(ECONNREFUSED\\); request id gw_[0-9a-f]{16}\\. Set`));
+    // fetch refuses a URL with user info before connecting: still no password in the message.
+    const withUser = createOpenAIProvider({ apiKey: KEY, baseUrl: `http://user:url-password-0123@127.0.0.1:${port}/v1`, timeoutMs: 5000 }, { logger });
+    const refusedUser = await fail(withUser, "hi");
+    expect(refusedUser.message).toMatch(/^provider openai failed \(no answer: Error\); request id gw_/);
+    expect(refused.message + refusedUser.message).not.toMatch(/url-password|query-secret/);
+    expect(lines.filter((l) => l.includes('"level":40')).join("")).not.toMatch(/url-password|query-secret/);
   });
 });

@@ -2,6 +2,8 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger, registerConfigSecrets, SecretRegistry, SECRET_MARKER } from "../../host/src/log/index.js";
 import { redactEvent, redactText } from "../../host/src/store/redact.js";
+import { failureReply } from "../../host/src/channels/service.js";
+import { processSecrets } from "../../host/src/log/index.js";
 
 const KEY = "sk-ant-api03-Secret_Value-0123456789";
 
@@ -113,5 +115,16 @@ describe("store redaction reuses the registry", () => {
     r.add("k", "opaque-secret-without-format");
     const e = redactEvent({ kind: "error", runId: "r", data: { code: -32000, message: "x opaque-secret-without-format" } }, undefined, r);
     expect(e).toMatchObject({ data: { message: `x ${SECRET_MARKER}` } });
+  });
+});
+
+describe("channel failure notices", () => {
+  it("never carry a registered secret value, whatever the message", () => {
+    processSecrets.add("test", KEY);
+    try {
+      expect(failureReply(`plugin failed: ${KEY}\nstack`)).toBe(`Sorry, your message could not be answered: plugin failed: ${SECRET_MARKER}`);
+    } finally {
+      processSecrets.clear();
+    }
   });
 });

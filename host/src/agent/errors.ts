@@ -131,8 +131,19 @@ export function toProviderError(err: unknown, context: ProviderErrorContext): un
   } else if (typeof status === "number") {
     failure = new ProviderError(ErrorCode.ProviderError, `provider ${provider} failed (HTTP ${status}${type ? ` ${type}` : ""}); request id ${requestId}`, ids);
   } else {
+    // No HTTP status: the connection failed, timed out, or the stream broke (an error event,
+    // a cut). Only the SDK's error class name or the provider's error type is shown.
     const name = (err as Error)?.name;
-    const what = name === "APIConnectionTimeoutError" ? "timed out" : name === "APIConnectionError" ? "connection lost" : type ? `stream error ${type}` : "stream error";
+    const what =
+      name === "APIConnectionTimeoutError"
+        ? "timed out"
+        : name === "APIConnectionError"
+          ? "connection failed"
+          : type
+            ? `error in the stream: ${type}`
+            : typeof name === "string" && TYPE_LIKE.test(name)
+              ? `no answer: ${name}`
+              : "no answer";
     failure = new ProviderError(ErrorCode.ProviderError, `provider ${provider} failed (${what}); request id ${requestId}`, ids);
   }
   const logger = context.logger;

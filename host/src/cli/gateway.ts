@@ -267,7 +267,7 @@ function configSecretSources(config: Config): Parameters<typeof registerConfigSe
     providerKeys: Object.fromEntries(Object.entries(config.providers).map(([name, p]) => [name, p.apiKey])),
     pluginSecrets: Object.fromEntries(Object.entries(config.plugins.grants).map(([name, g]) => [name, g.secrets])),
     storePassword: config.store.password,
-    urls: [...config.store.url.split(","), ...(config.bus?.servers ?? [])],
+    urls: [...config.store.url.split(","), ...(config.bus?.servers ?? []), ...Object.values(config.providers).flatMap((p) => (p.baseUrl ? [p.baseUrl] : []))],
   };
 }
 
