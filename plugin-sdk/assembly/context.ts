@@ -1,6 +1,9 @@
 // Who a tool call is for. The call envelope `{name, input}` may carry a third, host-filled field
-// `context: {peer?, sessionKey?, agentId?}` (strings): the conversation the call belongs to.
-// Unlike `input`, the model cannot write it, so a tool can use it to keep per-peer data apart.
+// `context: {agentId?, channel?, account?, peer?, sender?, sessionKey?}` (strings): the
+// conversation the call belongs to. Unlike `input`, the model cannot write it, and the gateway
+// derives it from the session (for WebSocket clients: from the connection's identity), so a tool
+// can use it to keep data apart. Key on all of agentId, channel and account as well as peer:
+// the same peer id on two channels (or under two agents) is two different conversations.
 //
 // The gateway sends it with every tool call of a chat turn. Tools must still work without it
 // (a call from `exoclaw plugin test` or another host): every field then reads null.
@@ -10,12 +13,18 @@ import { readToolCall, ToolResult, toolInput, writeToolResult } from "./index";
 
 /** The host-supplied context of one tool call; a field is null when the host did not send it. */
 export class ToolContext {
-  /** Who the conversation is with (the `peer` of `chat.send`). */
+  /** Who the conversation is with (a chat id, a WebSocket client's peer id). */
   peer: string | null = null;
   /** The session key, `agent:<agent>:<channel>:<account>:<peer>`. */
   sessionKey: string | null = null;
   /** The agent running the turn. */
   agentId: string | null = null;
+  /** The channel of the conversation (`ws`, `telegram`, ...). */
+  channel: string | null = null;
+  /** The account on that channel (a bot account, a WebSocket client's account). */
+  account: string | null = null;
+  /** Who wrote the message: the peer in a direct conversation (groups: the member). */
+  sender: string | null = null;
 }
 
 /** A tool implementation that also receives the call's context. */
@@ -34,6 +43,9 @@ export function readToolContext(call: Value): ToolContext {
   ctx.peer = str(c, "peer");
   ctx.sessionKey = str(c, "sessionKey");
   ctx.agentId = str(c, "agentId");
+  ctx.channel = str(c, "channel");
+  ctx.account = str(c, "account");
+  ctx.sender = str(c, "sender");
   return ctx;
 }
 

@@ -4,7 +4,7 @@ import { DEFAULT_QUEUE, type AgentConfig, type ProviderName } from "../config/ty
 import { silentLogger } from "../log/index.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
-import type { PluginRegistry, ToolSpec } from "../plugins/types.js";
+import type { PluginRegistry, ToolCallContext, ToolSpec } from "../plugins/types.js";
 import { DuplicateEventError } from "../store/errors.js";
 import { projectHistory } from "../store/projection.js";
 import { parseSessionKey } from "../store/session-key.js";
@@ -98,6 +98,8 @@ export class ReplayedTurnError extends RpcError {
     code: number,
     message: string,
     readonly runId: string,
+    /** The session of the original turn (the gateway checks the caller may see it before answering). */
+    readonly sessionKey: string,
   ) {
     super(code, message);
     this.name = "ReplayedTurnError";
@@ -173,6 +175,8 @@ interface Agent {
 /** A turn with an idempotency key in this process: its run id (the original's, once known), acceptance and outcome. */
 interface KeyedTurn {
   runId?: string;
+  /** The session of the turn that holds the key. */
+  sessionKey: string;
   /** Resolves with the run id once the message is journaled (or found stored); undefined when it was refused. */
   accepted: Promise<string | undefined>;
   promise: Promise<TurnResult>;
@@ -325,7 +329,7 @@ export class AgentRuntime {
     }
     const runId = request.runId ?? randomUUID();
     const accepted = deferred<string | undefined>();
-    const slot: KeyedTurn = { runId, accepted: accepted.promise, promise: undefined as unknown as Promise<TurnResult> };
+    const slot: KeyedTurn = { runId, sessionKey: request.sessionKey, accepted: accepted.promise, promise: undefined as unknown as Promise<TurnResult> };
     const onAccepted = (id: string) => {
       slot.runId = id;
       accepted.resolve(id);
@@ -396,7 +400,7 @@ export class AgentRuntime {
           },
         );
         const key = message.data.idempotencyKey;
-        if (key !== undefined) this.track(key, { runId, accepted: Promise.resolve(runId), promise: job.promise });
+        if (key !== undefined) this.track(key, { runId, sessionKey, accepted: Promise.resolve(runId), promise: job.promise });
         report.rerun++;
       }
     }
@@ -592,7 +596,7 @@ export class AgentRuntime {
         if (answeredBy !== runId) result.merged = true;
         return result;
       }
-      if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId);
+      if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId, message.sessionKey);
     }
     throw new RpcError(ErrorCode.SessionBusy, "the message with this idempotencyKey was accepted and its turn has not finished yet; retry later");
   }
@@ -736,15 +740,25 @@ export class AgentRuntime {
     const sendOffered = sender !== undefined && agent.allows(MESSAGE_SEND);
     if (sendOffered) specs.push(MESSAGE_SEND_SPEC);
     const session = parseSessionKey(sessionKey);
+    // The conversation the call belongs to, written by the host from the session key (the model
+    // cannot forge it, and the gateway built that key from the connection's identity, never from
+    // client text): tools such as `memory` keep data apart per agent, channel, account and peer.
+    // `sender` is the peer until group chats carry their own sender.
+    const toolContext: ToolCallContext = {
+      agentId: config.id,
+      channel: session.channel,
+      account: session.account,
+      peer: session.peer,
+      sender: session.peer,
+      sessionKey,
+    };
     return {
       specs,
-      // The conversation the call belongs to, written by the host (the model cannot forge it):
-      // tools such as `memory` keep per-peer data apart with it.
       call: (name, input, s) => {
         if (sendOffered && name === MESSAGE_SEND) {
           return messageSend(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}), policy: agent.outbound, sender: sender!, logger: this.logger }, s);
         }
-        return this.options.plugins.callTool(name, input, s, { peer: session.peer, sessionKey, agentId: config.id });
+        return this.options.plugins.callTool(name, input, s, toolContext);
       },
     };
   }
@@ -925,7 +939,7 @@ function asReplay(slot: KeyedTurn): Promise<TurnResult> {
     (err: unknown) => {
       if (err instanceof ReplayedTurnError) throw err;
       const e = toErrorObject(err);
-      throw new ReplayedTurnError(e.code, e.message, slot.runId ?? "");
+      throw new ReplayedTurnError(e.code, e.message, slot.runId ?? "", slot.sessionKey);
     },
   );
 }

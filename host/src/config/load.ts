@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
 import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
+import type { ClientEntry } from "../gateway/identity.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
 export class ConfigError extends Error {
@@ -222,6 +223,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   const g = file.gateway ?? {};
   const token = env.EXOCLAW_TOKEN || g.token;
   if (token !== undefined && token.length < 16) throw new ConfigError("EXOCLAW_TOKEN must be at least 16 characters");
+  const clients = resolveClients(g.clients ?? [], token, env, where);
 
   const providers = Object.fromEntries(
     PROVIDERS.map((p) => {
@@ -263,6 +265,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       transport: (transportVar as Config["gateway"]["transport"] | undefined) ?? g.transport ?? "auto",
       allowedOrigins: parseListVar(env, "EXOCLAW_ALLOWED_ORIGINS", originEntry) ?? g.allowed_origins ?? [],
       allowedHosts: parseListVar(env, "EXOCLAW_ALLOWED_HOSTS", hostEntry) ?? g.allowed_hosts ?? [],
+      clients,
     },
     agents,
     defaultAgent,
@@ -339,4 +342,30 @@ function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, baseDir: string)
     password,
     redact: s.redact ?? false,
   };
+}
+
+/**
+ * Resolves `[[gateway.clients]]`: reads `token_env` tokens from the environment and checks that
+ * names and tokens are unique and that no client reuses the gateway token.
+ * @throws ConfigError naming `gateway.clients[i]` and the problem
+ */
+function resolveClients(
+  entries: NonNullable<NonNullable<FileConfig["gateway"]>["clients"]>,
+  gatewayToken: string | undefined,
+  env: NodeJS.ProcessEnv,
+  where: string,
+): ClientEntry[] {
+  const names = new Set<string>();
+  const tokens = new Set<string>(gatewayToken ? [gatewayToken] : []);
+  return entries.map((c, i) => {
+    const at = `${where}: gateway.clients[${i}]`;
+    const token = c.token ?? env[c.token_env!];
+    if (token === undefined || token === "") throw new ConfigError(`${at}: token_env ${c.token_env} is not set`);
+    if (token.length < 16) throw new ConfigError(`${at}: the token in ${c.token_env} must be at least 16 characters`);
+    if (names.has(c.name)) throw new ConfigError(`${at}: duplicate client name "${c.name}"`);
+    if (tokens.has(token)) throw new ConfigError(`${at}: token is the same as the gateway token or another client's; give each client its own`);
+    names.add(c.name);
+    tokens.add(token);
+    return { name: c.name, token, scopes: [...new Set(c.scopes)] };
+  });
 }

@@ -101,6 +101,18 @@ export const FileConfigSchema = z.strictObject({
       transport: z.enum(["auto", "uws", "ws"]).optional(),
       allowed_origins: z.array(originEntry).optional(),
       allowed_hosts: z.array(hostEntry).optional(),
+      clients: z
+        .array(
+          z
+            .strictObject({
+              name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "name must match [A-Za-z0-9_.-]{1,64} (it becomes the client's account on channel ws)"),
+              token: z.string().min(16, "token must be at least 16 characters").optional(),
+              token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name").optional(),
+              scopes: z.array(z.enum(["chat", "admin", "impersonate"])).min(1, "scopes must name at least one of chat, admin, impersonate").default(["chat"]),
+            })
+            .refine((c) => (c.token === undefined) !== (c.token_env === undefined), "give exactly one of token and token_env"),
+        )
+        .optional(),
     })
     .optional(),
   providers: z

@@ -1,3 +1,4 @@
+import type { ClientEntry } from "../gateway/identity.js";
 import type { PluginLimits } from "../plugins/capabilities.js";
 import type { OperatorGrant } from "../plugins/grants.js";
 import type { Binding } from "../router/types.js";
@@ -33,6 +34,11 @@ export interface GatewayConfig {
    * IPs (DNS rebinding defence), e.g. the name a reverse proxy forwards. Default empty.
    */
   allowedHosts: string[];
+  /**
+   * Extra client tokens (`[[gateway.clients]]`), each its own account on channel `ws` with its
+   * own scopes; default none. The gateway token is account `default` with `chat` + `admin`.
+   */
+  clients: ClientEntry[];
 }
 
 /** One agent: which model it uses and how it behaves. */

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
+import { createIdentifier, type ClientEntry } from "./identity.js";
 import type { UpgradeRequest, UpgradeVerdict } from "./types.js";
 
 /** True for addresses that only this machine can reach (127.0.0.0/8, ::1, localhost). */
@@ -14,16 +14,8 @@ export function isWildcard(host: string): boolean {
   return h === "0.0.0.0" || h === "::" || h === "0:0:0:0:0:0:0:0";
 }
 
-const digest = (s: string) => createHash("sha256").update(s, "utf8").digest();
-
-/**
- * Constant-time token comparison: both sides are hashed first, so neither the content nor the
- * length of the expected token leaks through timing.
- */
-export function tokenMatches(presented: string | undefined, expected: string): boolean {
-  if (presented === undefined) return false;
-  return timingSafeEqual(digest(presented), digest(expected));
-}
+// The constant-time comparison lives with the token -> identity step; re-exported for callers.
+export { tokenMatches } from "./identity.js";
 
 /**
  * The token a client presented: `Authorization: Bearer <token>`, else the (deprecated) `token`
@@ -85,6 +77,8 @@ export interface UpgradeGuardOptions {
   port: () => number;
   /** The gateway token; undefined = no token (only allowed on loopback binds). */
   token?: string;
+  /** `[[gateway.clients]]`: extra tokens, each with its own account and scopes; default none. */
+  clients?: readonly ClientEntry[];
   /** `gateway.allowed_origins`: origins (`https://app.example`) or `self`; empty = no browser origin. */
   allowedOrigins: readonly string[];
   /** `gateway.allowed_hosts`: extra host names the `Host` header may carry (ports ignored). */
@@ -105,10 +99,11 @@ const refuse = (status: 401 | 403, error: string): UpgradeVerdict => ({ ok: fals
  * 2. `Origin` (cross-site WebSocket hijacking): browsers send it on every WebSocket upgrade;
  *    when present it must be on `allowedOrigins` (`self` = {@link selfOrigins}). Requests without
  *    `Origin` are not from a browser page and pass.
- * 3. The token, when configured, compared in constant time.
+ * 3. The token -> the connection's identity ({@link createIdentifier}): the gateway token or a
+ *    client token, each compared in constant time; none on a token-less (loopback) gateway.
  *
- * @returns `{ok: true}` or a refusal: 403 for Host/Origin, 401 for the token, with an error
- *   message that names the header and the config key that would admit it (never the token)
+ * @returns `{ok: true, identity}` or a refusal: 403 for Host/Origin, 401 for the token, with an
+ *   error message that names the header and the config key that would admit it (never the token)
  */
 export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeRequest) => UpgradeVerdict {
   const hosts = new Set<string>(["localhost"]);
@@ -118,6 +113,7 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeR
   const anyHost = isWildcard(options.bind) && options.allowedHosts.length === 0 && options.token !== undefined;
   const explicitOrigins = new Set(options.allowedOrigins.filter((o) => o !== SELF_ORIGIN).map((o) => normalizeOrigin(o) ?? o));
   const allowSelf = options.allowedOrigins.includes(SELF_ORIGIN);
+  const identify = createIdentifier({ token: options.token, clients: options.clients });
 
   return (req) => {
     if (!anyHost) {
@@ -134,13 +130,11 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeR
         return refuse(403, `Origin "${req.origin.slice(0, 200)}" is not allowed: add it to [gateway] allowed_origins (browser pages need it; clients that send no Origin are not affected)`);
       }
     }
-    if (options.token === undefined) return { ok: true };
     const presented = presentedToken(req);
     if (presented?.via === "query") options.onQueryToken?.();
-    if (!tokenMatches(presented?.token, options.token)) {
-      return refuse(401, "unauthorized: present the gateway token as Authorization: Bearer <token>");
-    }
-    return { ok: true };
+    const identity = identify(presented?.token);
+    if (identity === null) return refuse(401, "unauthorized: present the gateway token (or a [[gateway.clients]] token) as Authorization: Bearer <token>");
+    return { ok: true, identity };
   };
 }
 

@@ -7,3 +7,5 @@ export type { MethodContext, MethodHandler, RpcOptions } from "./rpc.js";
 export { chooseTransport } from "./transport.js";
 export { isLoopback, tokenMatches, assertBindAllowed } from "./auth.js";
 export type { Connection, Transport, TransportName } from "./types.js";
+export { createIdentifier, SCOPES } from "./identity.js";
+export type { ClientEntry, ClientIdentity, Scope } from "./identity.js";

@@ -13,8 +13,10 @@ import type { ChatEventParams, ChatSendResult, StatusResult } from "../protocol/
 import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/types.js";
 import type { Router } from "../router/types.js";
 import { StoreError } from "../store/errors.js";
-import type { SearchHit, SessionEvent, SessionInfo, SessionLog } from "../store/types.js";
+import { parseSessionKey } from "../store/session-key.js";
+import type { SearchHit, SessionEvent, SessionInfo, SessionKeyParts, SessionLog } from "../store/types.js";
 import { VERSION } from "../version.js";
+import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
 import type { TransportName } from "./types.js";
 
@@ -38,8 +40,11 @@ const sessionKeyField = z
 const limitField = (max: number) => z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
 const partField = (name: string) => z.string({ error: `${name} must be a string` }).min(1, `${name} must not be empty`).max(256, `${name} is longer than 256 characters`);
 
-/** `chat.send` params of protocol v1 plus the optional `idempotencyKey` (1-256 characters). */
-const ChatSendSchema = ChatSendParamsSchema.extend({ idempotencyKey: partField("idempotencyKey").optional() });
+/**
+ * `chat.send` params of protocol v1 plus the optional `idempotencyKey` (1-256 characters).
+ * `account` has no fixed default here: it defaults to the connection's own account.
+ */
+const ChatSendSchema = ChatSendParamsSchema.extend({ account: partField("account").optional(), idempotencyKey: partField("idempotencyKey").optional() });
 const SessionsListSchema = z.object({
   agent: partField("agent").optional(),
   channel: partField("channel").optional(),
@@ -76,6 +81,31 @@ async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Largest number of store hits a chat-only `sessions.search` filters down to its own sessions. */
+const SEARCH_FILTER_POOL = 200;
+
+/** Session key parts, or -32602 for a malformed key (the store's message). */
+function keyParts(sessionKey: string): SessionKeyParts {
+  try {
+    return parseSessionKey(sessionKey);
+  } catch (err) {
+    if (err instanceof StoreError) throw new RpcError(ErrorCode.InvalidParams, `Invalid params: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Checks that the identity may read or reset the session: its own `ws` session (scope `chat`),
+ * or any session (scope `admin`).
+ * @throws RpcError -32602 for a malformed key, -32010 for another identity's session
+ */
+function assertSessionAccess(identity: ClientIdentity, sessionKey: string): void {
+  const parts = keyParts(sessionKey);
+  if (identity.scopes.has("admin") || ownsSession(identity, parts)) return;
+  if (!identity.scopes.has("chat")) throw forbidden("chat", "sessions are reached with scope chat (own ws sessions) or admin (any)");
+  throw forbidden("admin", `session ${sessionKey} is not one of this client's (channel ws, account ${identity.account})`);
+}
+
 /** What the protocol methods reach into. */
 export interface MethodDeps {
   router: Router;
@@ -97,7 +127,8 @@ export interface MethodDeps {
 /**
  * The method table of wire protocol v1 (docs/protocol.md): `ping`, `status`, `plugin.list`,
  * `plugin.load`, `plugin.unload`, `chat.send`, `chat.history`, `sessions.list`,
- * `sessions.reset`, `sessions.delete`, `sessions.search`.
+ * `sessions.reset`, `sessions.delete`, `sessions.search`. Each method checks the scopes of the
+ * caller's identity (`ctx.identity`) before doing anything; a refusal is -32010.
  */
 export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   const methods = new Map<string, MethodHandler>();
@@ -127,7 +158,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   });
 
   // `plugin.load {path}`: loads or reloads a .wasm file; result: its plugin.list entry.
-  methods.set("plugin.load", async (params): Promise<PluginInfo> => {
+  methods.set("plugin.load", async (params, ctx): Promise<PluginInfo> => {
+    requireScope(ctx.identity, "admin", "plugin.load");
     const p = parseParams(PluginLoadParamsSchema, params);
     const load = deps.plugins.load;
     if (load === undefined) throw new RpcError(ErrorCode.PluginError, "this gateway cannot load plugins at run time");
@@ -139,7 +171,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   });
 
   // `plugin.unload {name}`: unloads a plugin by name; result: its plugin.list entry as it was.
-  methods.set("plugin.unload", async (params): Promise<PluginInfo> => {
+  methods.set("plugin.unload", async (params, ctx): Promise<PluginInfo> => {
+    requireScope(ctx.identity, "admin", "plugin.unload");
     const p = parseParams(PluginUnloadParamsSchema, params);
     const unload = deps.plugins.unload;
     if (unload === undefined) throw new RpcError(ErrorCode.PluginError, "this gateway cannot unload plugins at run time");
@@ -151,8 +184,21 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   });
 
   methods.set("chat.send", async (params, ctx): Promise<ChatSendResult & { replayed?: true }> => {
+    const { identity } = ctx;
+    requireScope(identity, "chat", "chat.send");
     const p = parseParams(ChatSendSchema, params);
-    const route = deps.router.resolve({ channel: p.channel, account: p.account, peer: p.peer, guild: p.guild, team: p.team });
+    const account = p.account ?? identity.account;
+    // A client speaks as itself: its own account on channel ws (any peer id, for several
+    // conversations). Acting as a platform user or another client needs `impersonate`.
+    if ((p.channel !== "ws" || account !== identity.account) && !identity.scopes.has("impersonate")) {
+      throw forbidden("impersonate", `chat.send as channel ${p.channel}, account ${account} (this client is channel ws, account ${identity.account})`);
+    }
+    // `channel:<channel>:<account>:<id>` keys name platform messages: a client must not claim one
+    // (its turn would answer the platform's message) unless it may act as that channel anyway.
+    if (p.idempotencyKey?.startsWith("channel:") && !identity.scopes.has("impersonate")) {
+      throw forbidden("impersonate", "idempotencyKey starting with channel: is reserved for channel messages");
+    }
+    const route = deps.router.resolve({ channel: p.channel, account, peer: p.peer, guild: p.guild, team: p.team });
     const runId = randomUUID();
     let seq = 0;
     const emit = (ev: TurnEvent) => {
@@ -168,7 +214,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
           content: p.content,
           runId,
           channel: p.channel,
-          account: p.account,
+          account,
           peer: p.peer,
           ...(p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : {}),
         },
@@ -178,11 +224,17 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
         { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, matchedBy: route.matchedBy, ms: +(performance.now() - started).toFixed(2), iterations: out.iterations, usage: out.usage, replayed: out.replayed },
         "turn finished",
       );
+      // A replayed key may name another client's turn: answer it only to whoever may read that session.
+      if (out.replayed) assertSessionAccess(identity, out.sessionKey);
       const result: ChatSendResult = { runId: out.runId, sessionKey: out.sessionKey, agentId: out.agentId, text: out.text, stopReason: out.stopReason, usage: out.usage };
       return out.replayed ? { ...result, replayed: true } : result;
     } catch (err) {
+      if (err instanceof RpcError && err.code === ErrorCode.Forbidden) throw err;
       // A repeated idempotencyKey whose turn failed: the original error, without events.
-      if (err instanceof ReplayedTurnError) throw new RpcError(err.code, err.message, { runId: err.runId, replayed: true });
+      if (err instanceof ReplayedTurnError) {
+        assertSessionAccess(identity, err.sessionKey);
+        throw new RpcError(err.code, err.message, { runId: err.runId, replayed: true });
+      }
       const error = toErrorObject(err);
       deps.logger.warn({ runId, sessionKey: route.sessionKey, code: error.code, error: error.message }, "turn failed");
       emit({ type: "error", data: { code: error.code, message: error.message } });
@@ -191,14 +243,31 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   });
 
   // `sessions.list {agent?, channel?, peer?, cursor?, limit?}`: sessions by key, paginated.
-  methods.set("sessions.list", async (params): Promise<{ sessions: SessionInfo[]; nextCursor?: string }> => {
+  methods.set("sessions.list", async (params, ctx): Promise<{ sessions: SessionInfo[]; nextCursor?: string }> => {
+    const { identity } = ctx;
     const p = parseParams(SessionsListSchema, params);
-    return storeCall(() => deps.log.listSessions(p));
+    if (identity.scopes.has("admin")) return storeCall(() => deps.log.listSessions(p));
+    requireScope(identity, "chat", "sessions.list");
+    if (p.channel !== undefined && p.channel !== "ws") throw forbidden("admin", `sessions.list of channel ${p.channel} (this client sees its own ws sessions)`);
+    // The store filters by channel, not account: page through the ws sessions and keep this
+    // client's. Each store page asks only for what is still missing, so the cursor of the last
+    // page read is exactly where the next call must go on.
+    const want = p.limit ?? HISTORY_PAGE;
+    const sessions: SessionInfo[] = [];
+    let cursor = p.cursor;
+    for (;;) {
+      const page = await storeCall(() => deps.log.listSessions({ ...p, channel: "ws", cursor, limit: want - sessions.length }));
+      sessions.push(...page.sessions.filter((s) => s.account === identity.account));
+      cursor = page.nextCursor;
+      if (cursor === undefined) return { sessions };
+      if (sessions.length >= want) return { sessions, nextCursor: cursor };
+    }
   });
 
   // `chat.history {sessionKey, afterSeq?, limit?}`: a session's events in seq order, paginated.
-  methods.set("chat.history", async (params): Promise<{ sessionKey: string; events: SessionEvent[]; nextAfterSeq?: number }> => {
+  methods.set("chat.history", async (params, ctx): Promise<{ sessionKey: string; events: SessionEvent[]; nextAfterSeq?: number }> => {
     const p = parseParams(ChatHistorySchema, params);
+    assertSessionAccess(ctx.identity, p.sessionKey);
     const limit = p.limit ?? HISTORY_PAGE;
     const events = await storeCall(() => deps.log.read(p.sessionKey, { afterSeq: p.afterSeq ?? 0, limit: limit + 1 }));
     if (events.length <= limit) return { sessionKey: p.sessionKey, events };
@@ -207,24 +276,36 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   });
 
   // `sessions.reset {sessionKey, reason?}`: a reset marker after the session's queued turns.
-  methods.set("sessions.reset", async (params): Promise<{ sessionKey: string; reset: boolean; seq?: number }> => {
+  methods.set("sessions.reset", async (params, ctx): Promise<{ sessionKey: string; reset: boolean; seq?: number }> => {
     const p = parseParams(SessionsResetSchema, params);
+    assertSessionAccess(ctx.identity, p.sessionKey);
     const seq = await storeCall(() => deps.runtime.resetSession(p.sessionKey, p.reason));
     return seq === undefined ? { sessionKey: p.sessionKey, reset: false } : { sessionKey: p.sessionKey, reset: true, seq };
   });
 
   // `sessions.delete {sessionKey}`: erases the session after its queued turns.
-  methods.set("sessions.delete", async (params): Promise<{ sessionKey: string; deleted: boolean }> => {
+  // Erasing a log (and freeing its idempotency keys) is an operator's act: scope admin.
+  methods.set("sessions.delete", async (params, ctx): Promise<{ sessionKey: string; deleted: boolean }> => {
+    requireScope(ctx.identity, "admin", "sessions.delete");
     const p = parseParams(SessionKeySchema, params);
     const deleted = await storeCall(() => deps.runtime.deleteSession(p.sessionKey));
     return { sessionKey: p.sessionKey, deleted };
   });
 
   // `sessions.search {query, limit?, sessionKey?}`: full-text search over session text, best first.
-  methods.set("sessions.search", async (params): Promise<{ hits: SearchHit[] }> => {
+  methods.set("sessions.search", async (params, ctx): Promise<{ hits: SearchHit[] }> => {
+    const { identity } = ctx;
     const p = parseParams(SessionsSearchSchema, params);
-    const hits = await storeCall(() => deps.log.search(p.query, { limit: p.limit, sessionKey: p.sessionKey }));
-    return { hits };
+    if (p.sessionKey !== undefined) assertSessionAccess(identity, p.sessionKey);
+    if (identity.scopes.has("admin") || p.sessionKey !== undefined) {
+      return { hits: await storeCall(() => deps.log.search(p.query, { limit: p.limit, sessionKey: p.sessionKey })) };
+    }
+    requireScope(identity, "chat", "sessions.search");
+    // The store searches everything or one session: take the best hits overall and keep this
+    // client's (documented: a chat-only search sees its hits among the best 200).
+    const pool = await storeCall(() => deps.log.search(p.query, { limit: SEARCH_FILTER_POOL }));
+    const own = pool.filter((h) => ownsSession(identity, keyParts(h.event.sessionKey)));
+    return { hits: own.slice(0, p.limit ?? 20) };
   });
 
   return methods;

@@ -3,11 +3,14 @@ import { decodeFrame, encodeFrame } from "../protocol/codec.js";
 import { ErrorCode } from "../protocol/errors.js";
 import { errorResponse, notification, parseEnvelope, resultResponse, toErrorObject } from "../protocol/jsonrpc.js";
 import type { Encoding, RequestId, RpcErrorObject } from "../protocol/types.js";
+import type { ClientIdentity } from "./identity.js";
 import type { Connection } from "./types.js";
 
 /** What a method handler gets besides its params. */
 export interface MethodContext {
   conn: Connection;
+  /** Who sent the request (the connection's identity from the upgrade); methods check scopes on it. */
+  identity: ClientIdentity;
   requestId: RequestId;
   encoding: Encoding;
   /** Sends a notification on this connection in the request's encoding. */
@@ -81,6 +84,7 @@ export function createRpcHandler(options: RpcOptions): {
     inflight.set(conn, count + 1);
     const ctx: MethodContext = {
       conn,
+      identity: conn.identity,
       requestId: id,
       encoding,
       notify: (m, p) => send(conn, notification(m, p), encoding),

@@ -53,6 +53,7 @@ export async function startGateway(
     bind: config.bind,
     port: () => boundPort,
     token: config.token,
+    clients: config.clients,
     allowedOrigins: config.allowedOrigins,
     allowedHosts: config.allowedHosts,
     onQueryToken() {
@@ -73,7 +74,7 @@ export async function startGateway(
         return verdict;
       },
       open(conn) {
-        log.debug({ conn: conn.id, remote: conn.remoteAddress }, "connection opened");
+        log.debug({ conn: conn.id, remote: conn.remoteAddress, account: conn.identity.account, scopes: [...conn.identity.scopes] }, "connection opened");
       },
       message(conn, data, isBinary) {
         rpc.message(conn, data, isBinary);

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import type * as UWS from "@trufflesuite/uws-js-unofficial";
+import type { ClientIdentity } from "./identity.js";
 import {
   HEALTH_BODY,
   NOT_FOUND_BODY,
@@ -40,6 +41,7 @@ let nextId = 1;
 interface UserData {
   conn?: Connection & { closed: boolean };
   remoteAddress: string;
+  identity: ClientIdentity;
 }
 
 const text = (ab: ArrayBuffer) => Buffer.from(ab).toString("utf8");
@@ -155,7 +157,7 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
               .end(upgradeRefusalBody(verdict.error), true);
             return;
           }
-          res.upgrade<UserData>({ remoteAddress }, key, protocol, extensions, context);
+          res.upgrade<UserData>({ remoteAddress, identity: verdict.identity }, key, protocol, extensions, context);
         },
         open(ws) {
           sockets.add(ws);
@@ -163,6 +165,7 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
           const conn: Connection & { closed: boolean } = {
             id: nextId++,
             remoteAddress: data.remoteAddress,
+            identity: data.identity,
             closed: false,
             send(frame) {
               if (conn.closed) return;

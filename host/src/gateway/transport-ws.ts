@@ -121,6 +121,7 @@ export function createWsTransport(): Transport {
           const conn: Connection & { closed: boolean } = {
             id: nextId++,
             remoteAddress,
+            identity: verdict.identity,
             closed: false,
             send(frame) {
               if (!conn.closed) socketWs.send(frame, { binary: typeof frame !== "string" });

@@ -1,3 +1,5 @@
+import type { ClientIdentity } from "./identity.js";
+
 /** Which WebSocket/HTTP implementation serves the gateway. */
 export type TransportName = "uws" | "ws";
 
@@ -6,6 +8,8 @@ export interface Connection {
   /** Process-unique connection number, for logs. */
   readonly id: number;
   readonly remoteAddress: string;
+  /** Who the client is, decided once at the upgrade by `TransportHandlers.authorize`. */
+  readonly identity: ClientIdentity;
   /** True once the socket closed; `send` is then a no-op. */
   readonly closed: boolean;
   /** Sends a frame: a string as a text frame, bytes as a binary frame. No-op when closed. */
@@ -32,8 +36,8 @@ export interface UpgradeRequest {
   host?: string;
 }
 
-/** The gateway's answer to an upgrade: go ahead, or the HTTP status and error to refuse it with. */
-export type UpgradeVerdict = { ok: true } | { ok: false; status: 401 | 403; error: string };
+/** The gateway's answer to an upgrade: go ahead as this identity, or the HTTP status and error to refuse it with. */
+export type UpgradeVerdict = { ok: true; identity: ClientIdentity } | { ok: false; status: 401 | 403; error: string };
 
 /** JSON body of a refused upgrade: `{"error": "..."}`. */
 export const upgradeRefusalBody = (error: string): string => JSON.stringify({ error });
@@ -86,7 +90,10 @@ export const tooLargeBody = (limit: number): string => JSON.stringify({ error: `
 
 /** Callbacks a transport drives. They must not throw. */
 export interface TransportHandlers {
-  /** Decides whether an upgrade is allowed; a refusal is answered with its status and `{"error"}` body, no upgrade. */
+  /**
+   * Decides whether an upgrade is allowed and as whom: `{ok: true, identity}`, or a refusal
+   * answered with its status and `{"error"}` body, no upgrade.
+   */
   authorize(req: UpgradeRequest): UpgradeVerdict;
   open(conn: Connection): void;
   /** A complete message. `data` is a private copy the handler may keep. */

@@ -39,9 +39,18 @@ export interface PluginManifest {
  * `assembly/context.ts`). Host-written: the model cannot set it, so tools may key data on it.
  */
 export interface ToolCallContext {
-  peer?: string;
-  sessionKey?: string;
+  /** The agent running the turn. */
   agentId?: string;
+  /** The channel of the conversation (`ws`, `telegram`, ...). */
+  channel?: string;
+  /** The account on that channel (a WebSocket client's account, a bot account). */
+  account?: string;
+  /** Who the conversation is with (a chat id, a WS client's peer id). */
+  peer?: string;
+  /** Who wrote the message: the peer in a direct conversation; a group member once groups land. */
+  sender?: string;
+  /** `agent:<agent>:<channel>:<account>:<peer>`, parts escaped. */
+  sessionKey?: string;
 }
 
 /** Input of the plugin's `call` export, MessagePack-encoded: `{name, input}`. */

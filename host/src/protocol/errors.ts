@@ -25,6 +25,11 @@ export const ErrorCode = {
   Aborted: -32006,
   /** `plugin.load` / `plugin.unload` failed: the file is not a loadable plugin, or no such plugin is loaded. */
   PluginError: -32007,
+  /**
+   * The connection's identity lacks the scope the method (or its target session/channel) needs;
+   * nothing was run. `data.scope` names the missing scope.
+   */
+  Forbidden: -32010,
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

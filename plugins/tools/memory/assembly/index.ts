@@ -1,14 +1,21 @@
 // memory: remember, recall and forget short notes, kept in the plugin's key-value store (`kv`).
 //
-// Notes belong to a peer (who the conversation is with), taken from the host-filled call
-// context — never from the model's input, so one peer cannot ask for another's notes. A call
-// without context (e.g. from `exoclaw plugin test`) lands in the "shared" notebook.
+// Notes belong to one conversation: (agent, channel, account, peer, sender), all taken from the
+// host-filled call context — never from the model's input, so one peer cannot ask for another's
+// notes, and Telegram chat 111, webhook peer 111 and WebSocket peer 111 (or two agents talking
+// to the same peer) keep separate notebooks. `sender` falls back to `peer` (direct chats). A
+// missing field is the empty string; a call without context (e.g. `exoclaw plugin test`) lands
+// in one notebook of its own.
 //
-// Keys: "n/<peer>/<id, 10 digits>" -> the note (UTF-8); "seq/<peer>" -> the last id used.
+// Keys: "v2/n/<notebook>/<id, 10 digits>" -> the note (UTF-8); "v2/seq/<notebook>" -> the last
+// id used, where <notebook> is the five fields, each escaped ("%" -> "%25", "/" -> "%2F") and
+// joined with "/": escaped fields never contain "/", so the encoding is unambiguous ("a/b"+"c"
+// and "a"+"b/c" differ). Notes written by 0.1.0 under "n/<peer>/..." (one notebook per bare peer
+// id, shared across channels and agents) are not migrated: which conversation wrote them cannot
+// be told any more, so they stay unread (delete the plugin's kv file to reclaim their space).
 
 import { kvDelete, kvGet, kvList, kvSet, runToolWithContext, ToolContext, ToolResult, Value } from "@exoclaw/plugin-sdk/assembly";
 
-const SHARED = "shared";
 const MAX_NOTE_CHARS: i32 = 2000;
 const MAX_NOTES: i32 = 1000;
 const MAX_RECALL: i32 = 20;
@@ -29,8 +36,14 @@ function hostFailure(error: string): void {
   }
 }
 
-function escapePeer(peer: string): string {
-  return peer.replaceAll("%", "%25").replaceAll("/", "%2F");
+function escapePart(part: string | null): string {
+  return part == null ? "" : part.replaceAll("%", "%25").replaceAll("/", "%2F");
+}
+
+/** The notebook of the call's conversation (see the key layout above). */
+function notebookOf(c: ToolContext): string {
+  const sender = c.sender != null ? c.sender : c.peer;
+  return escapePart(c.agentId) + "/" + escapePart(c.channel) + "/" + escapePart(c.account) + "/" + escapePart(c.peer) + "/" + escapePart(sender);
 }
 
 function pad10(id: i64): string {
@@ -39,12 +52,12 @@ function pad10(id: i64): string {
   return s;
 }
 
-function noteKey(peer: string, id: i64): string {
-  return "n/" + escapePeer(peer) + "/" + pad10(id);
+function noteKey(book: string, id: i64): string {
+  return "v2/n/" + book + "/" + pad10(id);
 }
 
-function notePrefix(peer: string): string {
-  return "n/" + escapePeer(peer) + "/";
+function notePrefix(book: string): string {
+  return "v2/n/" + book + "/";
 }
 
 function utf8(s: string): Uint8Array {
@@ -55,9 +68,9 @@ function text(b: Uint8Array): string {
   return String.UTF8.decode(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-/** Keys of the peer's notes, oldest first (empty on failure; `failure` set). */
-function keys(peer: string): Array<string> {
-  const r = kvList(notePrefix(peer));
+/** Keys of the notebook's notes, oldest first (empty on failure; `failure` set). */
+function keys(book: string): Array<string> {
+  const r = kvList(notePrefix(book));
   if (!r.ok) {
     hostFailure(r.error);
     return new Array<string>();
@@ -69,14 +82,14 @@ function idOf(key: string): i64 {
   return I64.parseInt(key.substring(key.lastIndexOf("/") + 1), 10);
 }
 
-function remember(peer: string, note: string): string {
-  const existing = keys(peer);
+function remember(book: string, note: string): string {
+  const existing = keys(book);
   if (failure != null) return "";
   if (existing.length >= MAX_NOTES) {
     failure = new Fail("this notebook is full (" + MAX_NOTES.toString() + " notes); forget some first");
     return "";
   }
-  const seqKey = "seq/" + escapePeer(peer);
+  const seqKey = "v2/seq/" + book;
   const seq = kvGet(seqKey);
   if (!seq.ok) {
     hostFailure(seq.error);
@@ -84,7 +97,7 @@ function remember(peer: string, note: string): string {
   }
   const last = seq.bytes();
   const id: i64 = (last != null ? I64.parseInt(text(last), 10) : 0) + 1;
-  const w = kvSet(noteKey(peer, id), utf8(note));
+  const w = kvSet(noteKey(book, id), utf8(note));
   if (!w.ok) {
     hostFailure(w.error);
     return "";
@@ -104,8 +117,8 @@ function words(q: string): Array<string> {
   return out;
 }
 
-function recall(peer: string, query: string): string {
-  const all = keys(peer);
+function recall(book: string, query: string): string {
+  const all = keys(book);
   if (failure != null) return "";
   const want = words(query);
   const lines = new Array<string>();
@@ -141,8 +154,8 @@ function recall(peer: string, query: string): string {
   return head + (matches > lines.length ? " (the first " + lines.length.toString() + " shown)" : "") + ":\n" + lines.join("\n");
 }
 
-function forget(peer: string, id: i64): string {
-  const r = kvDelete(noteKey(peer, id));
+function forget(book: string, id: i64): string {
+  const r = kvDelete(noteKey(book, id));
   if (!r.ok) {
     hostFailure(r.error);
     return "";
@@ -167,25 +180,24 @@ function handle(tool: string, input: Value, context: ToolContext): ToolResult {
   const actionV = input.get("action");
   if (actionV == null || !actionV.isString()) return ToolResult.error("'action' must be \"remember\", \"recall\" or \"forget\"");
   const action = actionV.strValue;
-  const p = context.peer;
-  const peer = p != null && p.length > 0 ? p : SHARED;
+  const book = notebookOf(context);
   let out = "";
   if (action == "remember") {
     const n = input.get("note");
     if (n == null || !n.isString() || n.strValue.trim().length == 0) return ToolResult.error("'remember' needs 'note', a non-empty string");
     if (n.strValue.length > MAX_NOTE_CHARS) return ToolResult.error("'note' is longer than " + MAX_NOTE_CHARS.toString() + " characters; keep notes short");
-    out = remember(peer, n.strValue.trim());
+    out = remember(book, n.strValue.trim());
   } else if (action == "recall") {
     const q = input.get("query");
     if (q != null && !q.isNil() && !q.isString()) return ToolResult.error("'query' must be a string");
     const query = q != null && q.isString() ? q.strValue.trim() : "";
     if (query.length > MAX_QUERY_CHARS) return ToolResult.error("'query' is longer than " + MAX_QUERY_CHARS.toString() + " characters");
-    out = recall(peer, query);
+    out = recall(book, query);
   } else if (action == "forget") {
     const idV = input.get("id");
     const id = idV != null ? idV.asNumber() : NaN;
     if (isNaN(id) || id < 1 || id > 9999999999 || Math.floor(id) != id) return ToolResult.error("'forget' needs 'id', the number of a note (as shown by recall)");
-    out = forget(peer, <i64>id);
+    out = forget(book, <i64>id);
   } else {
     return ToolResult.error("unknown action '" + clip(action) + "' (expected remember, recall or forget)");
   }
