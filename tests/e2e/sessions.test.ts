@@ -4,7 +4,7 @@
  * The gateway runs with its default store (embedded SurrealDB under the state directory).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,12 +17,16 @@ let gateway: GatewayHandle;
 let client: RpcClient;
 
 const env = () => ({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: state });
+// A client allowed to speak as a platform user (scope impersonate), to put a telegram session in the store.
+const BRIDGE_TOKEN = "bridge-token-0123456789";
+const args = () => ["--config", join(state, "exoclaw.toml")];
 const key = (peer: string) => `agent:main:ws:default:${peer}`;
 
 beforeAll(async () => {
   emulator = await startEmulator();
   state = mkdtempSync(join(tmpdir(), "exoclaw-sessions-"));
-  gateway = await startGateway(env());
+  writeFileSync(join(state, "exoclaw.toml"), `[[gateway.clients]]\nname = "bridge"\ntoken = "${BRIDGE_TOKEN}"\nscopes = ["chat", "impersonate"]\n`);
+  gateway = await startGateway(env(), args());
   client = await RpcClient.connect(gateway.url);
 });
 afterAll(async () => {
@@ -102,7 +106,9 @@ describe("sessions over the wire", () => {
 
   it("sessions.list filters and pages; sessions.search finds text", async () => {
     await call("chat.send", { content: "the aardvark sleeps", peer: "list-a" });
-    await call("chat.send", { content: "the pangolin wakes", peer: "list-b", channel: "telegram" });
+    const bridge = await RpcClient.connect(gateway.url, { authorization: `Bearer ${BRIDGE_TOKEN}` });
+    expect((await bridge.call("chat.send", { content: "the pangolin wakes", peer: "list-b", channel: "telegram", account: "default" })).response.msg.error).toBeUndefined();
+    bridge.close();
     const all = (await call("sessions.list")).result;
     expect(all.sessions.map((s: any) => s.sessionKey)).toEqual(expect.arrayContaining([key("list-a"), "agent:main:telegram:default:list-b"]));
     const s = all.sessions.find((x: any) => x.sessionKey === key("list-a"));
@@ -181,7 +187,7 @@ describe("sessions over the wire", () => {
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/no session agent:main:ws:default:nobody/);
 
-    gateway = await startGateway(env());
+    gateway = await startGateway(env(), args());
     client = await RpcClient.connect(gateway.url);
     expect((await call("chat.history", { sessionKey: key("hist") })).result.events).toEqual(before);
     emulator.reset();

@@ -1,5 +1,5 @@
 // memory through the real sandbox, on the kv host functions: remember / recall / forget,
-// notebooks kept apart by the host-filled call context (peer), persistence across instances,
+// notebooks kept apart by the host-filled call context (agent, channel, account, peer, sender), persistence across instances,
 // the quota, and a clear answer without the kv grant.
 import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,10 +51,35 @@ describe("memory", () => {
     expect((await c.call("memory", { action: "recall", query: "secret" }, { peer: "carol" })).content).toBe("No notes yet.");
     expect((await c.call("memory", { action: "recall" }, { peer: "a/b%c" })).content).toBe("1 note, newest first:\n#1: a/b%c peer");
     expect((await c.call("memory", { action: "recall" }, { peer: "a" })).content).toBe("No notes yet.");
-    // No context (today's gateway): the "shared" notebook; an input field cannot pick a peer.
+    // No context (`exoclaw plugin test`): a notebook of its own; an input field cannot pick a peer.
     await c.call("memory", { action: "remember", note: "shared note" });
     expect((await c.call("memory", { action: "recall", peer: "bob" } as Record<string, unknown>)).content).toBe("1 note, newest first:\n#1: shared note");
-    expect((await c.call("memory", { action: "recall" }, { peer: "shared" })).content).toBe("1 note, newest first:\n#1: shared note");
+    expect((await c.call("memory", { action: "recall" }, { peer: "shared" })).content).toBe("No notes yet.");
+  });
+
+  it("keys a notebook on agent, channel, account, peer and sender, unambiguously", async () => {
+    const c = await client(undefined, await tempDir());
+    const base = { agentId: "main", channel: "telegram", account: "default", peer: "111", sender: "111" };
+    await c.call("memory", { action: "remember", note: "telegram 111's secret" }, base);
+    expect((await c.call("memory", { action: "recall" }, base)).content).toBe("1 note, newest first:\n#1: telegram 111's secret");
+    // The same peer id anywhere else is somebody else.
+    for (const other of [
+      { ...base, channel: "ws" },
+      { ...base, channel: "webhook" },
+      { ...base, account: "other-bot" },
+      { ...base, agentId: "helper" },
+      { ...base, sender: "222" },
+      { peer: "111" },
+    ]) {
+      expect((await c.call("memory", { action: "recall" }, other)).content, JSON.stringify(other)).toBe("No notes yet.");
+    }
+    // A missing sender is the peer (direct chats), so older hosts land in the same notebook.
+    const { sender: _, ...noSender } = base;
+    expect((await c.call("memory", { action: "recall" }, noSender)).content).toBe("1 note, newest first:\n#1: telegram 111's secret");
+    // Separators inside ids cannot shift one field into the next: "a/b" + "c" is not "a" + "b/c".
+    await c.call("memory", { action: "remember", note: "split one way" }, { ...base, channel: "a/b", account: "c" });
+    expect((await c.call("memory", { action: "recall" }, { ...base, channel: "a", account: "b/c" })).content).toBe("No notes yet.");
+    expect((await c.call("memory", { action: "recall" }, { ...base, channel: "a%2Fb", account: "c" })).content).toBe("No notes yet.");
   });
 
   it("persists across instances (the kv store is on disk)", async () => {
