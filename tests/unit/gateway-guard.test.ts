@@ -66,7 +66,7 @@ describe("the upgrade guard", () => {
     const g = createUpgradeGuard({ ...base, bind: "192.168.1.5", token: "t".repeat(16) });
     const auth = { authorization: `Bearer ${"t".repeat(16)}` };
     expect(g(req({ ...auth, host: undefined }))).toEqual({ ok: false, status: 403, error: "missing Host header" });
-    expect(g(req({ ...auth, host: "192.168.1.5:7200" }))).toEqual({ ok: true });
+    expect(g(req({ ...auth, host: "192.168.1.5:7200" }))).toMatchObject({ ok: true, identity: { account: "default" } });
     expect(g(req({ ...auth, host: "192.168.1.6:7200" }))).toMatchObject({ ok: false, status: 403 });
     expect(g(req({ host: "192.168.1.5:7200" }))).toMatchObject({ ok: false, status: 401 });
   });
@@ -80,8 +80,8 @@ describe("the upgrade guard", () => {
   it("calls onQueryToken only for a token presented in the query", () => {
     let calls = 0;
     const g = createUpgradeGuard({ ...base, token: "t".repeat(16), onQueryToken: () => calls++ });
-    expect(g(req({ query: `token=${"t".repeat(16)}` }))).toEqual({ ok: true });
-    expect(g(req({ authorization: `Bearer ${"t".repeat(16)}`, query: "token=x" }))).toEqual({ ok: true });
+    expect(g(req({ query: `token=${"t".repeat(16)}` }))).toMatchObject({ ok: true, identity: { account: "default" } });
+    expect(g(req({ authorization: `Bearer ${"t".repeat(16)}`, query: "token=x" }))).toMatchObject({ ok: true, identity: { account: "default" } });
     expect(calls).toBe(1);
   });
 });
