@@ -107,8 +107,10 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
     const alice = await connect(ALICE_TOKEN);
     const admin = await connect(ADMIN_TOKEN);
     // Only an explicit impersonate client reaches a platform user's session.
-    const tg = await msg(bridge, "chat.send", { content: "the okapi secret", channel: "telegram", account: "default", peer: "111" });
+    const tg = await msg(bridge, "chat.send", { content: "the okapi secret", channel: "telegram", account: "default", peer: "111", idempotencyKey: "bridge-1" });
     expect(tg.result).toMatchObject({ sessionKey: "agent:main:telegram:default:111" });
+    // ... and gets its own turn replayed.
+    expect((await msg(bridge, "chat.send", { content: "the okapi secret", channel: "telegram", account: "default", peer: "111", idempotencyKey: "bridge-1" })).result).toEqual({ ...tg.result, replayed: true });
     const adminTurn = await msg(admin, "chat.send", { content: "the admin's quokka", peer: "ops", idempotencyKey: "shared-key" });
     expect(adminTurn.result.sessionKey).toBe("agent:main:ws:default:ops");
 

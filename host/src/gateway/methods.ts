@@ -199,6 +199,11 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       throw forbidden("impersonate", "idempotencyKey starting with channel: is reserved for channel messages");
     }
     const route = deps.router.resolve({ channel: p.channel, account, peer: p.peer, guild: p.guild, team: p.team });
+    // A replayed key may name another client's turn: answer it only to whoever may read that
+    // session (or could have sent that turn as anyone: `impersonate`).
+    const checkReplay = (sessionKey: string) => {
+      if (!identity.scopes.has("impersonate")) assertSessionAccess(identity, sessionKey);
+    };
     const runId = randomUUID();
     let seq = 0;
     const emit = (ev: TurnEvent) => {
@@ -224,15 +229,14 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
         { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, matchedBy: route.matchedBy, ms: +(performance.now() - started).toFixed(2), iterations: out.iterations, usage: out.usage, replayed: out.replayed },
         "turn finished",
       );
-      // A replayed key may name another client's turn: answer it only to whoever may read that session.
-      if (out.replayed) assertSessionAccess(identity, out.sessionKey);
+      if (out.replayed) checkReplay(out.sessionKey);
       const result: ChatSendResult = { runId: out.runId, sessionKey: out.sessionKey, agentId: out.agentId, text: out.text, stopReason: out.stopReason, usage: out.usage };
       return out.replayed ? { ...result, replayed: true } : result;
     } catch (err) {
       if (err instanceof RpcError && err.code === ErrorCode.Forbidden) throw err;
       // A repeated idempotencyKey whose turn failed: the original error, without events.
       if (err instanceof ReplayedTurnError) {
-        assertSessionAccess(identity, err.sessionKey);
+        checkReplay(err.sessionKey);
         throw new RpcError(err.code, err.message, { runId: err.runId, replayed: true });
       }
       const error = toErrorObject(err);
