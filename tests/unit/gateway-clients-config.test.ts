@@ -29,6 +29,7 @@ describe("[[gateway.clients]]", () => {
     [client('name = "a b"\ntoken = "alice-token-0123456789"'), /gateway\.clients\.0\.name: name must match/],
     [client('name = "a"\ntoken = "short"'), /gateway\.clients\.0\.token: token must be at least 16 characters/],
     [client('name = "a"'), /gateway\.clients\.0: give exactly one of token and token_env/],
+    [client('name = "default"\ntoken = "alice-token-0123456789"'), /gateway\.clients\[0\]: name "default" is the gateway token's account/],
     [client('name = "a"\ntoken = "alice-token-0123456789"\nscopes = ["root"]'), /gateway\.clients\.0\.scopes\.0/],
     [client('name = "a"\ntoken = "alice-token-0123456789"\nscopes = []'), /scopes must name at least one of chat, admin, impersonate/],
     [client('name = "a"\ntoken_env = "UNSET_TOKEN_VAR"'), /gateway\.clients\[0\]: token_env UNSET_TOKEN_VAR is not set/],

@@ -7,7 +7,7 @@ import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
 import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
-import type { ClientEntry } from "../gateway/identity.js";
+import { GATEWAY_ACCOUNT, type ClientEntry } from "../gateway/identity.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
 export class ConfigError extends Error {
@@ -363,6 +363,8 @@ function resolveClients(
     if (token === undefined || token === "") throw new ConfigError(`${at}: token_env ${c.token_env} is not set`);
     if (token.length < 16) throw new ConfigError(`${at}: the token in ${c.token_env} must be at least 16 characters`);
     if (names.has(c.name)) throw new ConfigError(`${at}: duplicate client name "${c.name}"`);
+    // Its ws sessions would be the gateway token's (account default): pick a name of its own.
+    if (c.name === GATEWAY_ACCOUNT) throw new ConfigError(`${at}: name "${GATEWAY_ACCOUNT}" is the gateway token's account; give the client a name of its own`);
     if (tokens.has(token)) throw new ConfigError(`${at}: token is the same as the gateway token or another client's; give each client its own`);
     names.add(c.name);
     tokens.add(token);
