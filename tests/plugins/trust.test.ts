@@ -4,7 +4,7 @@
 // `plugin.load` from another path. Real modules (the hostcalls fixture, the first-party webhook
 // channel) through the real plugin host and sandbox.
 import { createHmac } from "node:crypto";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildPlugin } from "../../scripts/build-plugins.mjs";
@@ -19,6 +19,7 @@ import {
   type PluginHost,
 } from "../../host/src/plugins/index.js";
 import { ChannelPluginError } from "../../host/src/plugins/host.js";
+import { KV_FILE, KvStore } from "../../host/src/plugins/sandbox/index.js";
 import { captureLogger, tempDir } from "./support.js";
 
 const KEY = "hook-key-0123456789";
@@ -181,6 +182,22 @@ describe("a look-alike of an approved plugin gets nothing", () => {
     expect(info).toMatchObject({ status: "loaded", sha256: sha256Hex(genuine) });
     expect(h.list().find((p) => p.path === file)).toMatchObject({ status: "error", error: expect.stringMatching(/claimed by the approved module/) });
     expect((await probe(h)).hmac).toBe("true");
+  });
+});
+
+describe("plugin state lives outside the plugin directory", () => {
+  it("kv data under <state>/plugins/state (the default drop folder) moves once to <state>/plugin-state, and the approved plugin keeps it", async () => {
+    const { dir, state } = await setup("migrate");
+    const old = path.join(state, "plugins", "state", "hostcalls");
+    const kv = new KvStore(old);
+    await kv.set("notes", new TextEncoder().encode("bob: allergic to nuts"), 65536);
+    await kv.flush();
+    const logger = captureLogger();
+    const h = await host([dir], state, logger);
+    expect((await probe(h)).kv).toBe("bob: allergic to nuts");
+    await expect(stat(path.join(state, "plugins", "state"))).rejects.toThrow(/ENOENT/);
+    expect((await stat(path.join(state, "plugin-state", "hostcalls", KV_FILE))).isFile()).toBe(true);
+    expect(logger.records.some((r) => r.msg === "plugin state moved out of the plugin directory")).toBe(true);
   });
 });
 

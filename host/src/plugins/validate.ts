@@ -177,6 +177,15 @@ export class ValidationCache {
     return v;
   }
 
+  /** Drops an entry that `get` just returned but that did not match the module (the lookup counts as a miss). */
+  forget(sha256: string): void {
+    if (this.map.delete(sha256)) {
+      this.hits--;
+      this.misses++;
+      this.dirty = true;
+    }
+  }
+
   set(sha256: string, v: CachedValidation): void {
     this.map.delete(sha256);
     this.map.set(sha256, v);
@@ -233,8 +242,12 @@ function sameManifest(bytes: Uint8Array, manifest: PluginManifest): boolean {
  */
 export async function validatePluginBytes(bytes: Uint8Array, file: string, cache?: ValidationCache): Promise<ValidatedPlugin> {
   const sha256 = sha256Hex(bytes);
-  const cached = cache?.get(sha256);
-  if (cached !== undefined && sameManifest(bytes, cached.manifest)) {
+  let cached = cache?.get(sha256);
+  if (cached !== undefined && !sameManifest(bytes, cached.manifest)) {
+    cache!.forget(sha256); // an edited entry: validate from the bytes
+    cached = undefined;
+  }
+  if (cached !== undefined) {
     const problem = checkInterface(cached.manifest, cached.imports, cached.exports);
     if (problem !== null) throw new PluginRejectedError(file, problem, cached.manifest);
     return { path: file, sha256, bytes, ...cached };
