@@ -120,7 +120,7 @@ describe("webhook plugin: parse", () => {
   });
 
   it("without the signing secret granted every request is refused 503 (a configuration fault the platform redelivers), never 401, never accepted", async () => {
-    for (const secrets of [{}, { WEBHOOK_TOKEN: TOKEN }]) {
+    for (const secrets of [{}, { WEBHOOK_TOKEN: TOKEN }] as Record<string, string>[]) {
       const p = await pool({ ...fullGrant(), secrets });
       const body = JSON.stringify({ peer: "alice", content: "hi", messageId: "m-3" });
       const r = await parse(p, request(body, { "x-exoclaw-signature": sign(body) }));
