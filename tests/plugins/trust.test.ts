@@ -202,6 +202,23 @@ describe("plugin state lives outside the plugin directory", () => {
 });
 
 describe("a look-alike channel plugin serves no channel", () => {
+  it("a channel plugin never approved serves no channel until approved (no 401 from a plugin without its secrets)", async () => {
+    const dir = path.join(root, "unapproved", "plugins");
+    const state = path.join(root, "unapproved", "state");
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, "webhook.wasm");
+    await writeFile(file, webhook);
+    const wgrant: OperatorGrant = { secrets: { WEBHOOK_SECRET: { env: "TRUST_HOOK_KEY" } } };
+    const logger = captureLogger();
+    const h = await loadPlugins({ dirs: [dir], grants: { webhook: wgrant }, stateDir: state, env, logger });
+    hosts.push(h);
+    expect(h.channelPlugins().map((p) => p.name)).not.toContain("webhook");
+    expect(logger.warnings().map((w) => w.msg)).toContain(`channel plugin not approved: it serves no channel (webhooks answer 503) until: exoclaw plugin approve ${file}`);
+    await approve(state, "webhook", webhook, wgrant, file);
+    await h.reloadApprovals();
+    expect(h.channelPlugins().map((p) => p.name)).toContain("webhook");
+  });
+
   it("a replaced webhook plugin is not offered to channels (webhooks answer 503) and cannot use the signing secret", async () => {
     const dir = path.join(root, "channel", "plugins");
     const state = path.join(root, "channel", "state");

@@ -353,12 +353,14 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   }
 
   /**
-   * Whether a loaded channel plugin may serve its channel: not when its name is bound to other,
-   * approved modules (approval `changed`: a replaced file or a look-alike). It would answer
-   * without the channel's secrets; the channel answers 503 (platforms redeliver) until the
-   * operator approves this module.
+   * Whether a loaded channel plugin may serve its channel: only a module approved for its exact
+   * sha256, or one that requests nothing under a name never approved. A channel plugin is the
+   * channel's authentication; a replaced file, a look-alike claiming the name (`changed`) or a
+   * module never approved (`none`) would run without the channel's secrets, accepting forged
+   * requests or refusing genuine ones with a 401 the platform never redelivers. Instead the
+   * channel answers 503 (redelivered) until the operator approves the module.
    */
-  const mayServeChannel = (e: Entry): boolean => e.resolution?.approval !== "changed";
+  const mayServeChannel = (e: Entry): boolean => e.resolution?.approval === "exact" || e.resolution?.approval === "not_needed";
 
   function info(e: Entry): PluginInfo {
     const m = e.manifest ?? e.rejectedManifest;
@@ -474,6 +476,13 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
           requested: describeRequest(r.pending),
         },
         `module not approved: plugin "${name}" was approved for another module (sha256 ${r.previous?.sha256.slice(0, 12)}); this one runs with no capabilities${e.manifest?.kind === "tool" ? "" : " and serves no channel"} until: exoclaw plugin approve ${e.path}`,
+      );
+      return;
+    }
+    if (r.approval === "none" && e.manifest?.kind !== "tool") {
+      logger.warn(
+        { plugin: name, file: e.path, sha256: e.sha256, requested: describeRequest(r.pending) },
+        `channel plugin not approved: it serves no channel (webhooks answer 503) until: exoclaw plugin approve ${e.path}`,
       );
       return;
     }
