@@ -1,7 +1,7 @@
 // The slack channel plugin (plugins/channels/slack), built from source and run in the real
 // plugin host (grants, approval, sandbox, hmac_verify on the host) through `callChannel`, against
 // the fake Slack of tests/support/platforms/slack.mjs.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,10 +26,13 @@ const cleanup: Array<() => Promise<void>> = [];
 async function hostWith(grant: OperatorGrant, env: Record<string, string>): Promise<PluginHost> {
   const dir = await mkdtemp(path.join(tmpdir(), "exoclaw-slack-"));
   const state = path.join(dir, "state");
-  await writeFile(path.join(dir, "slack.wasm"), wasm);
+  // The plugin directory must not contain the trust store (state/trust): a sibling of state.
+  const plugins = path.join(dir, "plugins");
+  await mkdir(plugins);
+  await writeFile(path.join(plugins, "slack.wasm"), wasm);
   const { record } = approvalFor("slack", sha256Hex(wasm), manifest.capabilities as CapabilityRequest, grant);
   await (await ApprovalStore.open(ApprovalStore.pathFor(state))).add(record);
-  const host = await loadPlugins({ dirs: [dir], grants: { slack: grant }, stateDir: state, env });
+  const host = await loadPlugins({ dirs: [plugins], grants: { slack: grant }, stateDir: state, env });
   cleanup.push(async () => {
     await host.close();
     await rm(dir, { recursive: true, force: true });

@@ -14,6 +14,8 @@ import { captureLogger, tempDir } from "../sandbox/support.js";
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const SECRET = "whsec_0123-abc";
+/** The outbound bearer token: a separate secret from the inbound signing key. */
+const TOKEN = "out-token-4567";
 
 interface Seen {
   method: string;
@@ -46,7 +48,7 @@ async function pool(grant: EffectiveGrant): Promise<SandboxPool> {
 
 const fullGrant = (): EffectiveGrant => ({
   http: { hosts: ["127.0.0.1"], methods: ["POST"] },
-  secrets: { WEBHOOK_SECRET: SECRET },
+  secrets: { WEBHOOK_SECRET: SECRET, WEBHOOK_TOKEN: TOKEN },
   config: { base_url: `${receiverUrl}/hook/in` },
 });
 
@@ -117,10 +119,15 @@ describe("webhook plugin: parse", () => {
     for (const headers of variants) expect(await parse(p, request(body, headers)), JSON.stringify(headers)).toEqual({ response: json401, messages: [] });
   });
 
-  it("without the secret granted every request is refused (401), never accepted", async () => {
-    const p = await pool({ ...fullGrant(), secrets: {} });
-    const body = JSON.stringify({ peer: "alice", content: "hi", messageId: "m-3" });
-    expect(await parse(p, request(body, { "x-exoclaw-signature": sign(body) }))).toEqual({ response: json401, messages: [] });
+  it("without the signing secret granted every request is refused 503 (a configuration fault the platform redelivers), never 401, never accepted", async () => {
+    for (const secrets of [{}, { WEBHOOK_TOKEN: TOKEN }] as Record<string, string>[]) {
+      const p = await pool({ ...fullGrant(), secrets });
+      const body = JSON.stringify({ peer: "alice", content: "hi", messageId: "m-3" });
+      const r = await parse(p, request(body, { "x-exoclaw-signature": sign(body) }));
+      expect(r.messages).toEqual([]);
+      expect(r.response.status).toBe(503);
+      expect(JSON.parse(String(r.response.body)).error).toMatch(/^cannot verify signatures: .*secret 'WEBHOOK_SECRET' is not granted/);
+    }
   });
 
   it("signed but malformed bodies get 400 naming the problem; other methods 405", async () => {
@@ -156,13 +163,25 @@ describe("webhook plugin: send", () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]!.method).toBe("POST");
     expect(seen[0]!.url).toBe("/hook/in");
-    expect(seen[0]!.headers["authorization"]).toBe(`Bearer ${SECRET}`);
+    // The outbound token, never the inbound signing key.
+    expect(seen[0]!.headers["authorization"]).toBe(`Bearer ${TOKEN}`);
+    expect(JSON.stringify(seen[0])).not.toContain(SECRET);
     expect(seen[0]!.headers["content-type"]).toBe("application/json");
     expect(JSON.parse(seen[0]!.body)).toEqual({ account: "default", peer: "alice", content: "hi there", thread: "t-9", replyTo: "m-1" });
     // No id in the answer: a receipt without one.
     reply = { status: 204, body: "" };
     expect(out<SendReceipt>(await p.call("send", packr.pack({ account: "default", peer: "bob", content: "x" })))).toEqual({});
     expect(JSON.parse(seen[1]!.body)).toEqual({ account: "default", peer: "bob", content: "x" });
+  });
+
+  it("without WEBHOOK_TOKEN granted, replies carry no authorization header (and never the signing secret)", async () => {
+    const p = await pool({ ...fullGrant(), secrets: { WEBHOOK_SECRET: SECRET } });
+    seen.length = 0;
+    reply = { status: 200, body: "{}" };
+    expect(out<SendReceipt>(await p.call("send", packr.pack({ account: "default", peer: "alice", content: "hi" })))).toEqual({});
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers["authorization"]).toBeUndefined();
+    expect(JSON.stringify(seen[0])).not.toContain(SECRET);
   });
 
   it("a non-2xx answer, a missing base_url or an ungranted host is a send failure naming the cause", async () => {
@@ -175,6 +194,9 @@ describe("webhook plugin: send", () => {
     expect(!noUrl.ok && noUrl.message).toMatch(/config value 'base_url' is not set .*config key 'base_url' is not granted/);
     const noHost = await (await pool({ ...fullGrant(), http: { hosts: ["example.com"] } })).call("send", packr.pack({ account: "default", peer: "a", content: "x" }));
     expect(!noHost.ok && noHost.message).toMatch(/host '127\.0\.0\.1' is not granted/);
-    for (const r of [failed, noUrl, noHost]) expect(JSON.stringify(r)).not.toContain(SECRET);
+    for (const r of [failed, noUrl, noHost]) {
+      expect(JSON.stringify(r)).not.toContain(SECRET);
+      expect(JSON.stringify(r)).not.toContain(TOKEN);
+    }
   });
 });

@@ -1,7 +1,7 @@
 // The whatsapp channel plugin (plugins/channels/whatsapp), built from source and run in the real
 // plugin host (grants, approval, sandbox, hmac_verify / secret_equals on the host) through
 // `callChannel`, against the fake Cloud API of tests/support/platforms/whatsapp.mjs.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,10 +26,13 @@ const cleanup: Array<() => Promise<void>> = [];
 async function hostWith(grant: OperatorGrant, env: Record<string, string>): Promise<PluginHost> {
   const dir = await mkdtemp(path.join(tmpdir(), "exoclaw-whatsapp-"));
   const state = path.join(dir, "state");
-  await writeFile(path.join(dir, "whatsapp.wasm"), wasm);
+  // The plugin directory must not contain the trust store (state/trust): a sibling of state.
+  const plugins = path.join(dir, "plugins");
+  await mkdir(plugins);
+  await writeFile(path.join(plugins, "whatsapp.wasm"), wasm);
   const { record } = approvalFor("whatsapp", sha256Hex(wasm), manifest.capabilities as CapabilityRequest, grant);
   await (await ApprovalStore.open(ApprovalStore.pathFor(state))).add(record);
-  const host = await loadPlugins({ dirs: [dir], grants: { whatsapp: grant }, stateDir: state, env });
+  const host = await loadPlugins({ dirs: [plugins], grants: { whatsapp: grant }, stateDir: state, env });
   cleanup.push(async () => {
     await host.close();
     await rm(dir, { recursive: true, force: true });

@@ -6,6 +6,8 @@ import { RpcClient, startGateway } from "../support/gateway.js";
 import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
+/** The outbound bearer token: its own secret, so the reply receiver never learns the signing key. */
+const TOKEN = "test-webhook-token-9876543210";
 
 /** Signs a JSON body the way the webhook plugin checks it. */
 function signed(body: object): { text: string; headers: Record<string, string> } {
@@ -30,12 +32,12 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
             webhook: {
               http: { hosts: ["127.0.0.1"] },
               config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" }, WEBHOOK_TOKEN: { env: "TEST_WEBHOOK_TOKEN" } },
             },
           },
         },
       },
-      env: { TEST_WEBHOOK_SECRET: SECRET },
+      env: { TEST_WEBHOOK_SECRET: SECRET, TEST_WEBHOOK_TOKEN: TOKEN },
     });
   });
   afterAll(async () => {
@@ -57,8 +59,9 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
     expect(reply.method).toBe("POST");
     expect(reply.url).toBe("/inbox");
     expect(reply.json).toMatchObject({ account: "default", peer: "alice", content: "You said: hello there", replyTo: "m1" });
-    // The secret was substituted by the host into the plugin's request.
-    expect(reply.headers.authorization).toBe(`Bearer ${SECRET}`);
+    // The token was substituted by the host into the plugin's request; the signing key never leaves.
+    expect(reply.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(JSON.stringify(platform.requests)).not.toContain(SECRET);
   });
 
   it("routes by account from the URL", async () => {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../host/src/config/index.js";
@@ -6,8 +6,13 @@ import {
   ApprovalStore,
   DEFAULT_KV_QUOTA_BYTES,
   DEFAULT_LIMITS,
+  TrustStoreError,
+  approvalDiff,
   approvalFor,
+  approvalRank,
+  checkTrustStoreLocation,
   intersectRequests,
+  isPendingApproval,
   parseManifest,
   resolveGrant,
   subtractRequests,
@@ -137,18 +142,45 @@ describe("resolveGrant", () => {
     expect(r.effective.log).toBeUndefined();
   });
 
-  it("file changed (new sha256, older approval of the same name): old approval ∩ new request; the rest pending", () => {
+  it("file changed (new sha256, older approval of the same name): nothing at all until approved; everything grantable pending", () => {
     const newRequest: CapabilityRequest = { http: { hosts: ["api.weather.com", "new.example.com"] }, clock: true, random: true };
     const r = resolveGrant(newRequest, grant, undefined, record(SHA_A, grantable), env);
-    expect(r.approval).toBe("previous");
-    // Keeps what was approved and still requested; the old approval's kv/fs/secrets are dropped (no longer requested).
-    expect(r.effective).toEqual({ http: { hosts: ["api.weather.com"], methods: ["GET", "POST"] }, clock: true });
-    expect(r.pending).toEqual({ http: { hosts: ["new.example.com"], methods: ["GET", "POST"] }, random: true });
+    expect(r.approval).toBe("changed");
+    expect(r.previous?.sha256).toBe(SHA_A);
+    // The old approval is not carried over, not even for what it still requests.
+    expect(r.effective).toEqual({});
+    expect(r.granted).toEqual({});
+    expect(r.pending).toEqual({ http: { hosts: ["api.weather.com", "new.example.com"], methods: ["GET", "POST"] }, clock: true, random: true });
+    expect(isPendingApproval(r)).toBe(true);
   });
 
-  it("file changed to request less: runs with the smaller set, nothing pending", () => {
-    const r = resolveGrant({ clock: true }, grant, undefined, record(SHA_A, grantable), env);
-    expect(r).toMatchObject({ approval: "previous", effective: { clock: true }, pending: {} });
+  it("file changed to request less, or nothing: still nothing, and still pending approval (the name is bound to approved modules)", () => {
+    expect(resolveGrant({ clock: true }, grant, undefined, record(SHA_A, grantable), env)).toMatchObject({ approval: "changed", effective: {}, pending: { clock: true } });
+    const empty = resolveGrant({}, grant, undefined, record(SHA_A, grantable), env);
+    expect(empty).toMatchObject({ approval: "changed", effective: {}, pending: {} });
+    expect(isPendingApproval(empty)).toBe(true);
+  });
+
+  it("approvalDiff: same / added / removed between two approvals", () => {
+    expect(approvalDiff({ clock: true, secrets: ["A", "B"] }, { clock: true, secrets: ["B", "C"], random: true })).toEqual({
+      same: { clock: true, secrets: ["B"] },
+      added: { secrets: ["C"], random: true },
+      removed: { secrets: ["A"] },
+    });
+    expect(approvalDiff(grantable, grantable)).toEqual({ same: grantable, added: {}, removed: {} });
+  });
+
+  it("approvalRank: an approved module outranks any other, the newer approval the older", () => {
+    const older = record(SHA_A, { clock: true }, "2026-01-01T00:00:00.000Z");
+    const newer = record(SHA_B, { clock: true }, "2026-02-01T00:00:00.000Z");
+    const exactOld = resolveGrant({ clock: true }, grant, older, undefined, env);
+    const exactNew = resolveGrant({ clock: true }, grant, newer, older, env);
+    const changed = resolveGrant({ clock: true }, grant, undefined, newer, env);
+    const none = resolveGrant({ clock: true }, grant, undefined, undefined, env);
+    expect(approvalRank(changed, undefined)).toBe(0);
+    expect(approvalRank(none, undefined)).toBe(0);
+    expect(approvalRank(exactOld, older)).toBeGreaterThan(0);
+    expect(approvalRank(exactNew, newer)).toBeGreaterThan(approvalRank(exactOld, older));
   });
 
   it("an exact approval wins over an older one", () => {
@@ -194,7 +226,7 @@ describe("ApprovalStore", () => {
 
   it("starts empty, writes atomically, finds exact and previous approvals, survives reopening", async () => {
     const file = ApprovalStore.pathFor(path.join(dir, "state"));
-    expect(file).toBe(path.join(dir, "state", "plugins", "approvals.json"));
+    expect(file).toBe(path.join(dir, "state", "trust", "approvals.json"));
     const store = await ApprovalStore.open(file);
     expect(store.all()).toEqual([]);
     await store.add(record(SHA_A, { clock: true }, "2026-01-01T00:00:00.000Z"));
@@ -208,6 +240,9 @@ describe("ApprovalStore", () => {
     expect(again.exact("other", SHA_A)).toBeUndefined();
     expect((await readdir(path.dirname(file))).filter((f) => f.endsWith(".tmp"))).toEqual([]);
     expect(JSON.parse(await readFile(file, "utf8")).version).toBe(1);
+    // Owner only: the directory 0700, the file 0600.
+    expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 
   it("keeps at most 8 records per plugin name", async () => {
@@ -221,7 +256,44 @@ describe("ApprovalStore", () => {
   it("rejects a corrupt file, naming it", async () => {
     const file = path.join(dir, "corrupt.json");
     await writeFile(file, "{not json");
-    await expect(ApprovalStore.open(file)).rejects.toThrow(/corrupt\.json: not a valid approvals file/);
+    await expect(ApprovalStore.open(file)).rejects.toThrow(/corrupt\.json: not a valid approvals file .*restore it from a backup, or delete it and approve each plugin again with: exoclaw plugin approve <file>/);
+  });
+});
+
+describe("trust store location", () => {
+  let dir = "";
+  beforeAll(async () => {
+    dir = await tempDir();
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("accepts the default layout: <state>/plugins for plugins, <state>/trust for approvals", async () => {
+    const state = path.join(dir, "ok");
+    await mkdir(path.join(state, "plugins"), { recursive: true });
+    await expect(checkTrustStoreLocation(state, [path.join(state, "plugins"), "/nonexistent/builtin"])).resolves.toBeUndefined();
+  });
+
+  it("refuses a trust directory inside a plugin directory (whoever writes the parent can replace it)", async () => {
+    const state = path.join(dir, "inside");
+    await mkdir(state, { recursive: true });
+    const err = await checkTrustStoreLocation(state, [state]).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TrustStoreError);
+    expect((err as Error).message).toContain(`the trust directory ${path.join(state, "trust")} (plugin approvals) is inside the plugin directory ${state}`);
+  });
+
+  it("refuses old approvals left in the plugin directory, with the command that moves them", async () => {
+    const state = path.join(dir, "legacy");
+    await mkdir(path.join(state, "plugins"), { recursive: true });
+    const old = path.join(state, "plugins", "approvals.json");
+    await writeFile(old, JSON.stringify({ version: 1, approvals: [] }));
+    const err = await checkTrustStoreLocation(state, [path.join(state, "plugins")]).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TrustStoreError);
+    expect((err as Error).message).toMatch(new RegExp(`^${old.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: plugin approvals found in a plugin directory`));
+    expect((err as Error).message).toContain(`mv ${old} ${path.join(state, "trust", "approvals.json")}`);
+    // Also when the old place is no longer a configured plugin directory: the approvals would silently vanish.
+    await expect(checkTrustStoreLocation(state, [path.join(dir, "elsewhere")])).rejects.toThrow(TrustStoreError);
   });
 });
 
@@ -291,7 +363,7 @@ http = { hosts = ["api.weather.com"], methods = ["GET"] }
 kv = {}
 fs = [{ guest = "/data", host = "data", write = true }, { guest = "/ro", host = "/srv/ro" }]
 config = { units = "metric" }
-secrets = { WEATHER_KEY = { env = "WEATHER_API_KEY" } }
+secrets = { WEATHER_KEY = { env = "WEATHER_API_KEY" }, PLAIN = { env = "PLAIN", allow_insecure = true } }
 clock = true
 log = false
 `);
@@ -307,7 +379,7 @@ log = false
           { guest: "/ro", host: "/srv/ro", write: false },
         ],
         config: { units: "metric" },
-        secrets: { WEATHER_KEY: { env: "WEATHER_API_KEY" } },
+        secrets: { WEATHER_KEY: { env: "WEATHER_API_KEY" }, PLAIN: { env: "PLAIN", allowInsecure: true } },
         clock: true,
       },
     });

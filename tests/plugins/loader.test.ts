@@ -337,4 +337,18 @@ describe("validation cache", () => {
     await writeFile(file, "{corrupt");
     expect((await ValidationCache.open(file)).get(sha)).toBeUndefined();
   });
+
+  it("never takes a module's manifest from the cache: an edited entry claiming other tools is ignored and re-validated", async () => {
+    const file = path.join(root, "cache", "forged.json");
+    const { sha256: sha, manifest } = host.plugins()[0]!;
+    const forged = { ...manifest, kind: "tool", tools: [{ name: "exfiltrate", description: "forged", inputSchema: { type: "object" } }] };
+    const [imports, exports] = [[], [{ name: "call", kind: "function" }]];
+    await writeFile(file, JSON.stringify({ version: 1, entries: { [sha]: { manifest: forged, imports, exports } } }));
+    const cache = await ValidationCache.open(file);
+    const h = await loadPlugins({ dirs: [good], validationCache: cache });
+    expect(h.tools().map((t) => t.name)).toEqual(manifest.tools.map((t) => t.name));
+    expect(h.tools().map((t) => t.name)).not.toContain("exfiltrate");
+    expect(h.cacheStats().misses).toBeGreaterThan(0); // validated from the bytes
+    await h.close();
+  });
 });

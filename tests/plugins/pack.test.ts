@@ -2,7 +2,7 @@
 // WAT plugins compiled with wabt; the packed module is then loaded and called.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -192,18 +192,47 @@ describe("exoclaw plugin inspect / approve / list", () => {
     expect(approve.code).toBe(0);
     expect(approve.stdout).toMatch(/^approved hello-wat sha256 [0-9a-f]{64}: config\(units\) clock\n/);
     expect(approve.stdout).toContain("not granted in exoclaw.toml (add [plugins.grants.hello-wat] first): log");
-    const store = JSON.parse(await readFile(path.join(state, "plugins", "approvals.json"), "utf8"));
-    expect(store).toMatchObject({ version: 1, approvals: [{ name: "hello-wat", approved: { clock: true, config: ["units"] }, at: expect.any(String) }] });
+    // The trust store is outside every plugin directory, owner-only.
+    const storeFile = path.join(state, "trust", "approvals.json");
+    expect(approve.stdout).toContain(`recorded in ${storeFile}`);
+    expect((await stat(storeFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(path.dirname(storeFile))).mode & 0o777).toBe(0o700);
+    const store = JSON.parse(await readFile(storeFile, "utf8"));
+    expect(store).toMatchObject({ version: 1, approvals: [{ name: "hello-wat", approved: { clock: true, config: ["units"] }, at: expect.any(String), path: file }] });
     expect(JSON.stringify(store)).not.toContain("metric"); // names only, never values
     expect(await list()).toMatchObject({ status: "loaded", granted: "config(units) clock", pending: "-" });
 
-    // A new module under the same name: runs with the old approval ∩ its request; the rest is pending.
+    // A new module under the same name: nothing until approved, even what the old one had.
     await pack({ clock: true, random: true });
-    expect(await list()).toMatchObject({ status: "pending_approval", granted: "clock", pending: "random" });
+    expect(await list()).toMatchObject({ status: "pending_approval", granted: "-", pending: "clock random", error: expect.stringMatching(/^not approved: plugin "hello-wat" was approved for sha256 [0-9a-f]{64} \(.*hello\.wasm\)/) });
 
     const table = await cli(["plugin", "list", "-c", config]);
     expect(table.stdout).toMatch(/^NAME\s+VERSION\s+KIND\s+STATUS\s+SHA256\s+GRANTED\s+PENDING\s+PATH\n/);
-    expect(table.stdout).toMatch(/hello-wat\s+1\.0\.0\s+tool\s+pending_approval\s+[0-9a-f]{12}\s+clock\s+random\s+/);
+    expect(table.stdout).toMatch(/hello-wat\s+1\.0\.0\s+tool\s+pending_approval\s+[0-9a-f]{12}\s+-\s+clock random\s+/);
     expect(table.stdout).toContain("exoclaw plugin approve <path>");
+
+    // Re-approval is one command and says how the requests compare with the approved version.
+    const again = await cli(["plugin", "approve", file, "-c", config]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^approved hello-wat sha256 [0-9a-f]{64}: clock random\n/);
+    expect(again.stdout).toMatch(/replaces the approval of sha256 [0-9a-f]{64} \(.*hello\.wasm\), /);
+    expect(again.stdout).toContain("compared with the approved version: same: clock; added: random; removed: config(units)");
+    expect(await list()).toMatchObject({ status: "loaded", granted: "clock random", pending: "-" });
+
+    // The same requests again (a rebuilt module): said in so many words.
+    await writeFile(manifest, JSON.stringify(await manifestOf("plugins/fixtures/wat/hello.toml", { capabilities: { clock: true, random: true }, description: "rebuilt" })));
+    expect((await cli(["plugin", "pack", "hello.raw.wasm", "-m", manifest, "-o", file])).code).toBe(0);
+    const same = await cli(["plugin", "approve", file, "-c", config]);
+    expect(same.stdout).toContain("same requests as the approved version: clock random");
+  });
+
+  it("refuses a corrupt approvals file, naming it and the fix", async () => {
+    const own = path.join(dir, "corrupt-state");
+    await mkdir(path.join(own, "trust"), { recursive: true });
+    await writeFile(path.join(own, "trust", "approvals.json"), "{\"version\": 1, \"approvals\": [");
+    const r = await cli(["plugin", "approve", path.join(dir, "plugins", "hello.wasm")], { EXOCLAW_STATE_DIR: own });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${path.join(own, "trust", "approvals.json")}: not a valid approvals file`);
+    expect(r.stderr).toContain("delete it and approve each plugin again");
   });
 });

@@ -51,3 +51,56 @@ describe("hmacVerify / secretEquals (main-thread side)", () => {
     expect(secretEquals(grant, { secret: "K", value: "key\0" })).toBe(false);
   });
 });
+
+describe("secrets go only over https, or http to loopback, unless allow_insecure", () => {
+  /** A fetch that records what would be sent and answers 200: the hosts below are not reachable from here. */
+  function recorder() {
+    const sent: { url: string; headers: Record<string, string> }[] = [];
+    const fetch = (async (url: URL, init: RequestInit) => {
+      sent.push({ url: String(url), headers: init.headers as Record<string, string> });
+      return new Response("ok", { status: 200 });
+    }) as unknown as typeof globalThis.fetch;
+    return { sent, fetch };
+  }
+  const request = (url: string, headers: Record<string, string> = {}) => ({ method: "GET", url, headers });
+  const grant = { http: { hosts: ["api.example.com", "127.0.0.1", "localhost"] }, secrets: { TOKEN: "t0ken-value" } };
+
+  it("refuses a secret in a header or the URL of a plain-http request to another machine, sending nothing", async () => {
+    const { createHostServices } = await import("../../host/src/plugins/sandbox/services.js");
+    const r = recorder();
+    const services = createHostServices({ fetch: r.fetch });
+    const signal = new AbortController().signal;
+    await expect(services.http(request("http://api.example.com/x", { authorization: "Bearer {{secret:TOKEN}}" }), grant, signal)).rejects.toThrow(
+      new HostHttpError("secret 'TOKEN' is sent only over https (or http to loopback), not to http://api.example.com; the operator can allow it with allow_insecure = true on the secret in [plugins.grants]"),
+    );
+    await expect(services.http(request("http://api.example.com/x?key={{secret:TOKEN}}"), grant, signal)).rejects.toThrow(/secret 'TOKEN' is sent only over https/);
+    expect(r.sent).toEqual([]);
+    // Without a secret, plain http is the grant's business.
+    await services.http(request("http://api.example.com/plain"), grant, signal);
+    expect(r.sent.map((s) => s.url)).toEqual(["http://api.example.com/plain"]);
+  });
+
+  it("allows https, loopback, and a secret the operator marked allow_insecure", async () => {
+    const { createHostServices } = await import("../../host/src/plugins/sandbox/services.js");
+    const r = recorder();
+    const services = createHostServices({ fetch: r.fetch });
+    const signal = new AbortController().signal;
+    const auth = { authorization: "Bearer {{secret:TOKEN}}" };
+    await services.http(request("https://api.example.com/x", auth), grant, signal);
+    await services.http(request("http://127.0.0.1:8080/x", auth), grant, signal);
+    await services.http(request("http://localhost:8080/x", auth), grant, signal);
+    await services.http(request("http://api.example.com/insecure", auth), { ...grant, insecureSecrets: ["TOKEN"] }, signal);
+    expect(r.sent.map((s) => [s.url, s.headers.authorization])).toEqual([
+      ["https://api.example.com/x", "Bearer t0ken-value"],
+      ["http://127.0.0.1:8080/x", "Bearer t0ken-value"],
+      ["http://localhost:8080/x", "Bearer t0ken-value"],
+      ["http://api.example.com/insecure", "Bearer t0ken-value"],
+    ]);
+  });
+
+  it("materializeGrant passes allow_insecure through as insecureSecrets (names only)", async () => {
+    const { materializeGrant } = await import("../../host/src/plugins/grants.js");
+    const { effective } = materializeGrant({ secrets: ["A", "B"] }, { secrets: { A: { env: "A" }, B: { env: "B", allowInsecure: true } } }, { A: "a", B: "b" });
+    expect(effective).toEqual({ secrets: { A: "a", B: "b" }, insecureSecrets: ["B"] });
+  });
+});

@@ -17,7 +17,8 @@ import { CLI, ROOT, startGateway, type GatewayHandle } from "./gateway.js";
 export interface ChannelGatewayOptions {
   /**
    * The `exoclaw.toml` content as an object with the file's snake_case keys, e.g.
-   * `{ channels: { webhook: { allow: ["alice"] } }, plugins: { grants: { webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: platform.url }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } } } } }`.
+   * `{ channels: { webhook: { allow: ["alice"] } }, plugins: { grants: { webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: platform.url }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" }, WEBHOOK_TOKEN: { env: "TEST_WEBHOOK_TOKEN" } } } } } }`
+   * (WEBHOOK_SECRET signs inbound requests; WEBHOOK_TOKEN, optional, is the bearer token of replies).
    * Written with smol-toml's `stringify`.
    */
   config: FileConfig;

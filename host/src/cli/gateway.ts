@@ -50,7 +50,8 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     grants: config.plugins.grants,
     stateDir: config.stateDir,
     // Module metadata by sha256 survives restarts: validating then skips compiling.
-    validationCache: await ValidationCache.open(join(config.stateDir, "plugins", "validated.json")),
+    // (kept in the trust directory, outside every plugin directory; see docs/security.md)
+    validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
   });
   // The bus never blocks start-up on NATS for more than its connect wait (2 s): with NATS down
   // the gateway serves, and channel messages wait in the disk spool.
@@ -105,7 +106,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   }
   // The approvals directory exists from the start, so that its watch is in place before the
   // first `exoclaw plugin approve` (best effort: without it approvals apply on restart).
-  if (config.plugins.watch) await mkdir(dirname(ApprovalStore.pathFor(config.stateDir)), { recursive: true }).catch(() => {});
+  if (config.plugins.watch) await mkdir(dirname(ApprovalStore.pathFor(config.stateDir)), { recursive: true, mode: 0o700 }).catch(() => {});
   const watcher = config.plugins.watch
     ? watchPluginDirs(plugins, config.plugins.userDirs, { logger, approvalsFile: ApprovalStore.pathFor(config.stateDir) })
     : null;

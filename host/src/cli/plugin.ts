@@ -7,9 +7,13 @@ import { loadConfig, type Config } from "../config/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
 import {
   ApprovalStore,
+  approvalDiff,
   approvalFor,
+  approvalRank,
+  checkTrustStoreLocation,
   describeRequest,
   isEmptyRequest,
+  isPendingApproval,
   normalizeRequest,
   parseManifest,
   readManifest,
@@ -102,20 +106,50 @@ function loadCliConfig(opts: { config?: string; pluginsDir?: string }, env: Node
   return loadConfig({ config: opts.config, pluginsDir: opts.pluginsDir }, env, [BUILTIN_PLUGINS_DIR]);
 }
 
+/** What `exoclaw plugin approve` did. Capability sets are one-line summaries (`describeRequest`; `-` = none). */
+export interface ApproveResult {
+  name: string;
+  sha256: string;
+  /** What was approved for this module (request ∩ grant). */
+  approved: string;
+  /** What the manifest requests that exoclaw.toml does not grant. */
+  notGranted: string;
+  /** The approvals file written. */
+  store: string;
+  /** The newest earlier approval of another module of this name (what this one replaces), or null. */
+  previous: { sha256: string; at: string; path?: string } | null;
+  /** This approval compared with `previous`: kept, added, removed (null without a previous approval). */
+  diff: { same: string; added: string; removed: string } | null;
+}
+
 /**
  * `exoclaw plugin approve`: records, for this exact module (sha256), the capabilities it
- * requests that the operator grants in exoclaw.toml. A running gateway picks the change up.
- * @returns what was recorded (null when the plugin requests nothing) and what could not be approved
- * @throws Error if the file is not a loadable plugin or the config is invalid
+ * requests that the operator grants in exoclaw.toml, and the path it was approved from. A module
+ * that requests nothing is recorded too: the record binds the plugin name to this module, so a
+ * look-alike of that name stays `pending_approval`. A running gateway picks the change up.
+ * @returns what was recorded, what could not be approved, and the difference from the
+ *   previously approved module of the same name
+ * @throws Error if the file is not a loadable plugin or the config is invalid; TrustStoreError
+ *   when the trust store sits in a plugin directory (or old approvals are found there)
  */
-export async function approvePlugin(file: string, config: Config): Promise<{ name: string; sha256: string; approved: string; notGranted: string; store: string } | { name: string; sha256: string; approved: null; notGranted: string; store: string }> {
+export async function approvePlugin(file: string, config: Config): Promise<ApproveResult> {
+  await checkTrustStoreLocation(config.stateDir, config.plugins.dirs);
   const v = await validatePluginFile(file);
   const store = await ApprovalStore.open(ApprovalStore.pathFor(config.stateDir));
   const name = v.manifest.name;
-  if (isEmptyRequest(v.manifest.capabilities)) return { name, sha256: v.sha256, approved: null, notGranted: "-", store: store.file };
-  const { record, notGranted } = approvalFor(name, v.sha256, v.manifest.capabilities, config.plugins.grants[name] ?? {});
+  const before = store.previous(name, v.sha256);
+  const { record, notGranted } = approvalFor(name, v.sha256, v.manifest.capabilities, config.plugins.grants[name] ?? {}, new Date(), path.resolve(file));
   await store.add(record);
-  return { name, sha256: v.sha256, approved: describeRequest(record.approved), notGranted: describeRequest(notGranted), store: store.file };
+  const d = before === undefined ? null : approvalDiff(before.approved, record.approved);
+  return {
+    name,
+    sha256: v.sha256,
+    approved: describeRequest(record.approved),
+    notGranted: describeRequest(notGranted),
+    store: store.file,
+    previous: before === undefined ? null : { sha256: before.sha256, at: before.at, ...(before.path !== undefined ? { path: before.path } : {}) },
+    diff: d === null ? null : { same: describeRequest(d.same), added: describeRequest(d.added), removed: describeRequest(d.removed) },
+  };
 }
 
 async function validatePluginFile(file: string) {
@@ -148,14 +182,14 @@ export interface LocalPluginRow {
  * A name already taken by an earlier file is reported as an error, as the gateway would.
  */
 export async function listLocalPlugins(config: Config, env: NodeJS.ProcessEnv): Promise<LocalPluginRow[]> {
-  let store: ApprovalStore | null = null;
-  try {
-    store = await ApprovalStore.open(ApprovalStore.pathFor(config.stateDir));
-  } catch {
-    store = null;
-  }
+  await checkTrustStoreLocation(config.stateDir, config.plugins.dirs);
+  const store = await ApprovalStore.open(ApprovalStore.pathFor(config.stateDir));
   const rows: LocalPluginRow[] = [];
-  const names = new Map<string, string>();
+  /** Holder of each name: the row, and its rank (an approved module outranks the others; see approvalRank). */
+  const names = new Map<string, { row: LocalPluginRow; rank: number }>();
+  const refuse = (row: LocalPluginRow, reason: string): void => {
+    Object.assign(row, { status: "error", granted: "-", pending: "-", error: reason });
+  };
   for (const dir of config.plugins.dirs) {
     let files: string[];
     try {
@@ -168,21 +202,30 @@ export async function listLocalPlugins(config: Config, env: NodeJS.ProcessEnv): 
       try {
         const v = await validatePluginFile(file);
         const m = v.manifest;
-        const holder = names.get(m.name);
-        if (holder !== undefined) throw Object.assign(new Error(`plugin "${m.name}" is already loaded from ${holder}`), { manifest: m, sha256: v.sha256 });
-        names.set(m.name, file);
-        const r = resolveGrant(m.capabilities, config.plugins.grants[m.name] ?? {}, store?.exact(m.name, v.sha256), store?.previous(m.name, v.sha256), env);
-        rows.push({
+        const exact = store.exact(m.name, v.sha256);
+        const r = resolveGrant(m.capabilities, config.plugins.grants[m.name] ?? {}, exact, store.previous(m.name, v.sha256), env);
+        const row: LocalPluginRow = {
           name: m.name,
           version: m.version,
           kind: m.kind,
-          status: isEmptyRequest(r.pending) ? "loaded" : "pending_approval",
+          status: isPendingApproval(r) ? "pending_approval" : "loaded",
           sha256: v.sha256,
           path: file,
           requested: describeRequest(normalizeRequest(m.capabilities)),
           granted: describeRequest(r.granted),
           pending: describeRequest(r.pending),
-        });
+        };
+        if (r.approval === "changed") row.error = `not approved: plugin "${m.name}" was approved for sha256 ${r.previous!.sha256}${r.previous!.path ? ` (${r.previous!.path})` : ""}; this module runs with nothing until approved`;
+        rows.push(row);
+        const rank = approvalRank(r, exact);
+        const holder = names.get(m.name);
+        if (holder === undefined) names.set(m.name, { row, rank });
+        else if (rank > holder.rank) {
+          refuse(holder.row, `plugin "${m.name}" is claimed by the approved module ${file}; this module is not approved`);
+          names.set(m.name, { row, rank });
+        } else {
+          refuse(row, holder.rank > 0 ? `plugin "${m.name}" is already loaded from ${holder.row.path} (approved); this module is not approved for that name` : `plugin "${m.name}" is already loaded from ${holder.row.path}`);
+        }
       } catch (err) {
         const e = err as Error & { manifest?: PluginManifest; sha256?: string; reason?: string };
         let sha: string | null = e.sha256 ?? null;
@@ -310,12 +353,13 @@ export function registerPluginCommands(program: Command, io: CliIo = processIo):
       try {
         const config = loadCliConfig(opts, io.env);
         const r = await approvePlugin(file, config);
-        if (r.approved === null) {
-          io.out(`${r.name} (sha256 ${r.sha256}) requests no capabilities; nothing to approve`);
-          return;
-        }
-        io.out(`approved ${r.name} sha256 ${r.sha256}: ${r.approved}`);
+        io.out(`approved ${r.name} sha256 ${r.sha256}: ${r.approved === "-" ? "no capabilities (binds the name to this module)" : r.approved}`);
         if (r.notGranted !== "-") io.out(`not granted in exoclaw.toml (add [plugins.grants.${r.name}] first): ${r.notGranted}`);
+        if (r.previous !== null && r.diff !== null) {
+          io.out(`replaces the approval of sha256 ${r.previous.sha256}${r.previous.path !== undefined ? ` (${r.previous.path})` : ""}, ${r.previous.at}`);
+          if (r.diff.added === "-" && r.diff.removed === "-") io.out(`same requests as the approved version: ${r.diff.same}`);
+          else io.out(`compared with the approved version: same: ${r.diff.same}; added: ${r.diff.added}; removed: ${r.diff.removed}`);
+        }
         io.out(`recorded in ${r.store}`);
       } catch (err) {
         fail(err);

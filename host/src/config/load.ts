@@ -144,7 +144,7 @@ function toOperatorGrant(t: GrantTable, baseDir: string): OperatorGrant {
   if (t.kv) g.kv = { quotaBytes: t.kv.quota_bytes ?? DEFAULT_KV_QUOTA_BYTES };
   if (t.fs) g.fs = t.fs.map((f) => ({ guest: f.guest, host: resolve(baseDir, expandHome(f.host)), write: f.write === true }));
   if (t.config) g.config = { ...t.config };
-  if (t.secrets) g.secrets = Object.fromEntries(Object.entries(t.secrets).map(([k, v]) => [k, { env: v.env }]));
+  if (t.secrets) g.secrets = Object.fromEntries(Object.entries(t.secrets).map(([k, v]) => [k, { env: v.env, ...(v.allow_insecure ? { allowInsecure: true } : {}) }]));
   if (t.clock) g.clock = true;
   if (t.random) g.random = true;
   if (t.log) g.log = true;

@@ -78,7 +78,9 @@ export const GrantTableSchema = z.strictObject({
   secrets: z
     .record(
       z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "secret names must match [A-Z][A-Z0-9_]{0,63}"),
-      z.strictObject({ env: z.string().min(1) }),
+      // allow_insecure: the host may also put this secret into plain-http requests to
+      // non-loopback hosts (default false: https or loopback only).
+      z.strictObject({ env: z.string().min(1), allow_insecure: z.boolean().optional() }),
     )
     .optional(),
   clock: z.boolean().optional(),

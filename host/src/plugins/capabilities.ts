@@ -30,6 +30,8 @@ export interface EffectiveGrant {
   config?: Record<string, string>;
   /** Secret values by name; used only by the host (HTTP substitution, hmac_verify, secret_equals). */
   secrets?: Record<string, string>;
+  /** Names of granted secrets the operator lets the host send over plain http to non-loopback hosts (`allow_insecure`). */
+  insecureSecrets?: string[];
   clock?: boolean;
   random?: boolean;
   log?: boolean;

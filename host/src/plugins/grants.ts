@@ -3,14 +3,19 @@
  *   - what its manifest requests (`CapabilityRequest`),
  *   - what the operator grants in exoclaw.toml (`[plugins.grants.<name>]`, `OperatorGrant`), and
  *   - what the operator approved for that exact module (`exoclaw plugin approve`, bound to the
- *     module's sha256, stored in `<state dir>/plugins/approvals.json`).
+ *     module's sha256, stored in `<state dir>/trust/approvals.json`, outside every plugin
+ *     directory: whoever can drop a plugin must not be able to approve it).
+ *
+ * Approvals bind to module bytes, never to the name in a manifest: a module whose sha256 has no
+ * approval gets nothing, even when its manifest names an approved plugin. Earlier approvals of
+ * the same name only explain what changed (`approvalDiff`) and rank modules competing for a name.
  *
  * Everything here except `ApprovalStore` is pure. Capability sets are compared at the level of
  * names (`CapabilityRequest`); values (config values, secret values, host paths) only enter in
  * `materializeGrant`, and approvals never store them.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, writeFile, rm } from "node:fs/promises";
+import { access, chmod, mkdir, readFile, realpath, rename, writeFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import type { CapabilityRequest, EffectiveGrant } from "./capabilities.js";
@@ -28,8 +33,12 @@ export interface OperatorGrant {
   fs?: { guest: string; host: string; write: boolean }[];
   /** Config values by name. */
   config?: Record<string, string>;
-  /** Secrets by name, each read from an environment variable when the plugin is loaded. */
-  secrets?: Record<string, { env: string }>;
+  /**
+   * Secrets by name, each read from an environment variable when the plugin is loaded.
+   * `allowInsecure`: the host may substitute it into plain-http requests to non-loopback hosts
+   * too (default: only https, or http to loopback).
+   */
+  secrets?: Record<string, { env: string; allowInsecure?: boolean }>;
   clock?: boolean;
   random?: boolean;
   log?: boolean;
@@ -45,12 +54,24 @@ export interface ApprovalRecord {
   approved: CapabilityRequest;
   /** ISO 8601 time of the approval. */
   at: string;
+  /**
+   * Absolute path the module was approved from (for `plugin list` and messages; the binding is
+   * the sha256: the same bytes elsewhere are the same code). Absent in records written before it existed.
+   */
+  path?: string;
 }
 
 /** The result of resolving one plugin's capabilities at load. */
 export interface GrantResolution {
-  /** How the approval was found: exact sha256, an earlier version of the same plugin, or none. */
-  approval: "exact" | "previous" | "none" | "not_needed";
+  /**
+   * How the module stands: `exact` (this sha256 is approved), `changed` (other modules of this
+   * name were approved, this one was not: it gets nothing and is `pending_approval` until
+   * approved), `none` (the name was never approved), `not_needed` (requests nothing and the name
+   * was never approved).
+   */
+  approval: "exact" | "changed" | "none" | "not_needed";
+  /** The newest approval of another module of the same name (what a `changed` module replaced), if any. */
+  previous?: ApprovalRecord;
   /** What the plugin runs with, names only (what `effective` holds). */
   granted: CapabilityRequest;
   /** What `exoclaw plugin approve` would add: (request ∩ operator grant) − approval. */
@@ -252,7 +273,11 @@ export function materializeGrant(
       if (value === undefined || value === "") warnings.push(`secret ${n}: environment variable ${variable} is not set; not granted`);
       else secrets[n] = value;
     }
-    if (Object.keys(secrets).length > 0) effective.secrets = secrets;
+    if (Object.keys(secrets).length > 0) {
+      effective.secrets = secrets;
+      const insecure = Object.keys(secrets).filter((n) => grant.secrets![n]!.allowInsecure === true);
+      if (insecure.length > 0) effective.insecureSecrets = insecure;
+    }
   }
   if (c.clock) effective.clock = true;
   if (c.random) effective.random = true;
@@ -261,12 +286,15 @@ export function materializeGrant(
 }
 
 /**
- * Resolves what one plugin runs with (pure):
- * - requests nothing → nothing to approve (`not_needed`);
- * - an approval for this exact sha256 → approved ∩ operator grant ∩ request, pending = (request ∩ grant) − approved;
- * - only an approval of an earlier module of the same name (the file changed) → that old
- *   approval ∩ grant ∩ new request; pending = (request ∩ grant) − old approval;
- * - never approved → `{}` (pure computation); pending = request ∩ grant.
+ * Resolves what one plugin runs with (pure). Capabilities come only from an approval of this
+ * exact module (sha256):
+ * - an approval for this sha256 → approved ∩ operator grant ∩ request; pending = (request ∩ grant) − approved;
+ * - no approval of this sha256 but one of another module of the same name (the file changed, or
+ *   a look-alike claims the name) → `changed`: nothing (pure computation), pending = request ∩
+ *   grant; the plugin is `pending_approval` even when that is empty, since the name is bound to
+ *   the approved modules;
+ * - requests nothing, name never approved → `not_needed`;
+ * - never approved → `none`: nothing; pending = request ∩ grant.
  * @param request the manifest's capabilities
  * @param grant the operator's grant for this plugin (`{}` when exoclaw.toml has none)
  * @param exact the approval recorded for this sha256, if any
@@ -281,18 +309,49 @@ export function resolveGrant(
   env: Record<string, string | undefined>,
 ): GrantResolution {
   const req = normalizeRequest(request);
-  if (isEmptyRequest(req)) return { approval: "not_needed", granted: {}, pending: {}, effective: {}, warnings: [] };
+  const prev = previous !== undefined ? { previous } : {};
   const grantable = intersectRequests(req, grantAsRequest(grant));
-  const record = exact ?? previous;
-  const approved = record === undefined ? {} : normalizeRequest(record.approved);
+  if (exact === undefined) {
+    if (previous !== undefined) return { approval: "changed", ...prev, granted: {}, pending: grantable, effective: {}, warnings: [] };
+    if (isEmptyRequest(req)) return { approval: "not_needed", granted: {}, pending: {}, effective: {}, warnings: [] };
+    return { approval: "none", granted: {}, pending: grantable, effective: {}, warnings: [] };
+  }
+  const approved = normalizeRequest(exact.approved);
   const { effective, warnings } = materializeGrant(intersectRequests(approved, grantable), grant, env);
-  return {
-    approval: exact !== undefined ? "exact" : previous !== undefined ? "previous" : "none",
-    granted: effectiveAsRequest(effective),
-    pending: subtractRequests(grantable, approved),
-    effective,
-    warnings,
-  };
+  return { approval: "exact", ...prev, granted: effectiveAsRequest(effective), pending: subtractRequests(grantable, approved), effective, warnings };
+}
+
+/** Whether a resolution leaves the plugin waiting for `exoclaw plugin approve` (`plugin.list` status `pending_approval`). */
+export function isPendingApproval(r: GrantResolution): boolean {
+  return r.approval === "changed" || !isEmptyRequest(r.pending);
+}
+
+/**
+ * How two modules claiming the same plugin name rank (higher wins the name): an approved module
+ * (exact sha256) beats any other, the newer approval beating the older; everything else ranks 0
+ * (then the first loaded keeps the name). So which file holds an approved name never depends on
+ * directory order.
+ * @returns 0 for an unapproved module, else 1 + the approval time in ms
+ */
+export function approvalRank(r: GrantResolution, exact: ApprovalRecord | undefined): number {
+  if (r.approval !== "exact" || exact === undefined) return 0;
+  const t = Date.parse(exact.at);
+  return 1 + (Number.isFinite(t) ? t : 0);
+}
+
+/** What changed between two approvals (names level): kept as before, added, removed. */
+export interface ApprovalDiff {
+  /** In both. */
+  same: CapabilityRequest;
+  /** In the new one only. */
+  added: CapabilityRequest;
+  /** In the old one only. */
+  removed: CapabilityRequest;
+}
+
+/** `same` / `added` / `removed` between the capabilities of an earlier approval and a new one. */
+export function approvalDiff(before: CapabilityRequest, after: CapabilityRequest): ApprovalDiff {
+  return { same: intersectRequests(before, after), added: subtractRequests(after, before), removed: subtractRequests(before, after) };
 }
 
 /**
@@ -306,11 +365,12 @@ export function approvalFor(
   request: CapabilityRequest,
   grant: OperatorGrant,
   now: Date = new Date(),
+  file?: string,
 ): { record: ApprovalRecord; notGranted: CapabilityRequest } {
   const req = normalizeRequest(request);
   const grantable = grantAsRequest(grant);
   return {
-    record: { name, sha256, approved: intersectRequests(req, grantable), at: now.toISOString() },
+    record: { name, sha256, approved: intersectRequests(req, grantable), at: now.toISOString(), ...(file !== undefined ? { path: file } : {}) },
     notGranted: subtractRequests(req, grantable),
   };
 }
@@ -339,6 +399,7 @@ const approvalFileSchema = z.object({
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
       approved: z.record(z.string(), z.unknown()),
       at: z.string(),
+      path: z.string().optional(),
     }),
   ),
 });
@@ -346,9 +407,82 @@ const approvalFileSchema = z.object({
 /** Approval records kept per plugin name (older ones are dropped). */
 const MAX_RECORDS_PER_NAME = 8;
 
+/** The trust directory, `<stateDir>/trust` (mode 0700): approvals and the validation cache. */
+export function trustDir(stateDir: string): string {
+  return path.join(stateDir, "trust");
+}
+
+/** Where approvals lived before they moved to the trust directory: `<stateDir>/plugins/approvals.json` (the default plugin directory). */
+export function legacyApprovalsPath(stateDir: string): string {
+  return path.join(stateDir, "plugins", "approvals.json");
+}
+
+/** The trust store is somewhere a plugin dropper could write it; `message` says where and what to do. */
+export class TrustStoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TrustStoreError";
+  }
+}
+
+/** `p` with symlinks resolved as far as it exists (a missing tail is appended as is). */
+async function realish(p: string): Promise<string> {
+  const abs = path.resolve(p);
+  try {
+    return await realpath(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(await realish(parent), path.basename(abs));
+  }
+}
+
+const isInside = (child: string, parent: string): boolean => {
+  const rel = path.relative(parent, child);
+  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+};
+
 /**
- * The approvals file, `<state dir>/plugins/approvals.json`:
- * `{"version": 1, "approvals": [{name, sha256, approved, at}, ...]}`. Written atomically
+ * Checks that the trust store of `stateDir` is out of reach of whoever can write a plugin
+ * directory, before anything reads it:
+ * - the trust directory must not be a plugin directory or inside one (who can write a directory
+ *   can rename its subdirectories and put their own in place);
+ * - no `approvals.json` may sit in a plugin directory or at the legacy place
+ *   `<stateDir>/plugins/approvals.json`: exoclaw no longer reads it there, and moving it
+ *   silently would trust a file anyone who can drop a plugin could have written. The operator
+ *   reviews and moves it (the message has the command) or deletes it and approves again.
+ * @param pluginDirs every configured plugin directory (first-party ones included)
+ * @throws TrustStoreError naming the file or directory and what to do
+ */
+export async function checkTrustStoreLocation(stateDir: string, pluginDirs: string[]): Promise<void> {
+  const trust = await realish(trustDir(stateDir));
+  for (const dir of pluginDirs) {
+    const d = await realish(dir);
+    if (isInside(trust, d)) {
+      throw new TrustStoreError(
+        `the trust directory ${trustDir(stateDir)} (plugin approvals) is inside the plugin directory ${dir}, where anyone who can drop a plugin could approve it; ` +
+          `set [plugins] dirs (or EXOCLAW_PLUGINS_DIR) to a directory that does not contain the state directory, or move the state directory (EXOCLAW_STATE_DIR)`,
+      );
+    }
+  }
+  const target = ApprovalStore.pathFor(stateDir);
+  const candidates = [...new Set([legacyApprovalsPath(stateDir), ...pluginDirs.map((d) => path.join(path.resolve(d), "approvals.json"))])];
+  for (const file of candidates) {
+    const exists = await access(file).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) continue;
+    throw new TrustStoreError(
+      `${file}: plugin approvals found in a plugin directory, where anyone who can drop a plugin can edit them; exoclaw reads approvals only from ${target}. ` +
+        `Review the file (every entry approves a module by sha256), then move it: mkdir -p -m 700 ${trustDir(stateDir)} && mv ${file} ${target} && chmod 600 ${target} ` +
+        `(or delete it and approve each plugin again with: exoclaw plugin approve <file>)`,
+    );
+  }
+}
+
+/**
+ * The approvals file, `<state dir>/trust/approvals.json` (directory 0700, file 0600):
+ * `{"version": 1, "approvals": [{name, sha256, approved, at, path?}, ...]}`. Written atomically
  * (temporary file in the same directory, then rename), so a reader never sees half a file.
  */
 export class ApprovalStore {
@@ -356,9 +490,9 @@ export class ApprovalStore {
 
   private constructor(readonly file: string) {}
 
-  /** `<stateDir>/plugins/approvals.json`. */
+  /** `<stateDir>/trust/approvals.json`. */
   static pathFor(stateDir: string): string {
-    return path.join(stateDir, "plugins", "approvals.json");
+    return path.join(trustDir(stateDir), "approvals.json");
   }
 
   /**
@@ -390,7 +524,10 @@ export class ApprovalStore {
     try {
       parsed = approvalFileSchema.parse(JSON.parse(text));
     } catch (err) {
-      throw new Error(`${this.file}: not a valid approvals file (${(err as Error).message.split("\n")[0]})`);
+      throw new Error(
+        `${this.file}: not a valid approvals file (${(err as Error).message.split("\n")[0]}); ` +
+          `restore it from a backup, or delete it and approve each plugin again with: exoclaw plugin approve <file>`,
+      );
     }
     this.records = parsed.approvals as ApprovalRecord[];
   }
@@ -403,6 +540,11 @@ export class ApprovalStore {
   /** The approval for exactly this module, if any. */
   exact(name: string, sha256: string): ApprovalRecord | undefined {
     return this.records.find((r) => r.name === name && r.sha256 === sha256);
+  }
+
+  /** The newest approval of any module with this plugin name, if any. */
+  latest(name: string): ApprovalRecord | undefined {
+    return this.records.filter((r) => r.name === name).sort((a, b) => a.at.localeCompare(b.at)).at(-1);
   }
 
   /** The latest approval of another module with the same plugin name, if any. */
@@ -423,7 +565,9 @@ export class ApprovalStore {
   }
 
   private async write(): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true });
+    // Owner only: the approvals decide what every plugin may touch.
+    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    await chmod(path.dirname(this.file), 0o700).catch(() => {});
     const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     try {
       await writeFile(tmp, `${JSON.stringify({ version: 1, approvals: this.records }, null, 2)}\n`, { mode: 0o600 });

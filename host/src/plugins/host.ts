@@ -1,9 +1,19 @@
-import { readdir, readFile } from "node:fs/promises";
+import { chmod, readdir, readFile, rename, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Packr, Unpackr } from "msgpackr";
 import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "./capabilities.js";
-import { ApprovalStore, describeRequest, normalizeRequest, resolveGrant, type GrantResolution, type OperatorGrant } from "./grants.js";
+import {
+  ApprovalStore,
+  approvalRank,
+  checkTrustStoreLocation,
+  describeRequest,
+  isPendingApproval,
+  normalizeRequest,
+  resolveGrant,
+  type GrantResolution,
+  type OperatorGrant,
+} from "./grants.js";
 import { createPool as defaultCreatePool, createServices } from "./pool-factory.js";
 import type { CallOutcome, HostServices, SandboxPool, SandboxPoolOptions, SandboxStats } from "./sandbox/types.js";
 import type { ChannelExport, ChannelPluginInfo, LoadedPlugin, PluginInfo, PluginLogger, PluginManifest, PluginRegistry, PluginStatus, ToolCallContext, ToolResult, ToolSpec } from "./types.js";
@@ -27,9 +37,9 @@ export interface LoadPluginsOptions {
   /** Operator grants by plugin name (`[plugins.grants.<name>]`); absent = nothing granted. */
   grants?: Record<string, OperatorGrant>;
   /**
-   * State directory: approvals are read from `<stateDir>/plugins/approvals.json`, plugin state
-   * lives under `<stateDir>/plugins/state/<name>`. Default: no approvals, state under
-   * `<OS temp dir>/exoclaw-state-<pid>`.
+   * State directory: approvals are read from `<stateDir>/trust/approvals.json` (see
+   * `checkTrustStoreLocation`), plugin state lives under `<stateDir>/plugin-state/<name>`.
+   * Default: no approvals, state under `<OS temp dir>/exoclaw-state-<pid>`.
    */
   stateDir?: string;
   /** Where secret values are read; default `process.env`. */
@@ -252,13 +262,48 @@ async function listWasmFiles(dir: string, logger: PluginLogger): Promise<string[
 }
 
 /**
+ * Moves plugin state from `<stateDir>/plugins/state` (inside the default plugin directory,
+ * where whoever drops a plugin could read or plant it) to `<stateDir>/plugin-state`, once, when
+ * the new place does not exist yet. Logged; a failure only warns (the data stays where it was).
+ */
+async function migratePluginState(stateDir: string, logger: PluginLogger): Promise<void> {
+  const from = path.join(stateDir, "plugins", "state");
+  const to = path.join(stateDir, "plugin-state");
+  try {
+    await stat(from);
+  } catch {
+    return;
+  }
+  try {
+    await stat(to);
+    logger.warn({ from, to }, "old plugin state directory left in place: the new one exists; remove the old one once checked");
+    return;
+  } catch {
+    // to be created
+  }
+  try {
+    await rename(from, to);
+    await chmod(to, 0o700).catch(() => {});
+    logger.info({ from, to }, "plugin state moved out of the plugin directory");
+  } catch (err) {
+    logger.warn({ from, to, reason: errorMessage(err) }, "cannot move plugin state out of the plugin directory; plugins start with empty state");
+  }
+}
+
+/**
  * Loads every plugin found in `options.dirs` and returns the registry that runs their tools.
  *
  * Validates each file without running it (manifest, ABI version, imports, required exports;
  * see validate.ts) and resolves its capabilities (grants.ts); sandbox instances are created
  * lazily on the first call. Never throws for a bad plugin: each problem produces one warning
  * naming the file and the reason, and the file is listed with status `error`. A tool name
- * already offered by an earlier plugin is dropped from the later one, with a warning.
+ * already offered by an earlier plugin is dropped from the later one, with a warning. Two files
+ * claiming one plugin name: the one approved for its exact sha256 keeps it, whatever the order
+ * (see `approvalRank`); the other is listed as `error` with the reason.
+ * @throws TrustStoreError (grants.ts) when, with `stateDir`, the trust store sits in or under a
+ *   plugin directory or old approvals are found there; Error naming `approvals.json` and the fix
+ *   when that file is unreadable or corrupt. These are configuration faults: the caller should
+ *   refuse to start.
  */
 export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHost> {
   const logger = options.logger ?? noopLogger;
@@ -273,13 +318,14 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   const stateRoot = options.stateDir ?? path.join(tmpdir(), `exoclaw-state-${process.pid}`);
   const cache = options.validationCache ?? new ValidationCache();
 
+  // A trust store a plugin dropper could write, or one that cannot be read, is a configuration
+  // fault: refusing to start says so. Running on without approvals would turn every channel's
+  // signature check into a 401 that platforms do not redeliver.
   let approvals: ApprovalStore | null = null;
   if (options.stateDir !== undefined) {
-    try {
-      approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));
-    } catch (err) {
-      logger.warn({ reason: errorMessage(err) }, "cannot read plugin approvals; every plugin runs without approved capabilities");
-    }
+    await checkTrustStoreLocation(options.stateDir, options.dirs);
+    approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));
+    await migratePluginState(options.stateDir, logger);
   }
 
   const entries: Entry[] = [];
@@ -303,8 +349,18 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
 
   function statusOf(e: Entry): PluginStatus {
     if (!isLoaded(e)) return "error";
-    return e.resolution !== null && Object.keys(e.resolution.pending).length > 0 ? "pending_approval" : "loaded";
+    return e.resolution !== null && isPendingApproval(e.resolution) ? "pending_approval" : "loaded";
   }
+
+  /**
+   * Whether a loaded channel plugin may serve its channel: only a module approved for its exact
+   * sha256, or one that requests nothing under a name never approved. A channel plugin is the
+   * channel's authentication; a replaced file, a look-alike claiming the name (`changed`) or a
+   * module never approved (`none`) would run without the channel's secrets, accepting forged
+   * requests or refusing genuine ones with a 401 the platform never redelivers. Instead the
+   * channel answers 503 (redelivered) until the operator approves the module.
+   */
+  const mayServeChannel = (e: Entry): boolean => e.resolution?.approval === "exact" || e.resolution?.approval === "not_needed";
 
   function info(e: Entry): PluginInfo {
     const m = e.manifest ?? e.rejectedManifest;
@@ -376,6 +432,11 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     };
   }
 
+  /** Rank of a module in a contest for its name (see `approvalRank`). */
+  function rankOf(manifest: PluginManifest, sha256: string, r: GrantResolution): number {
+    return approvalRank(r, approvals?.exact(manifest.name, sha256));
+  }
+
   function resolveFor(manifest: PluginManifest, sha256: string): GrantResolution {
     return resolveGrant(
       manifest.capabilities,
@@ -392,7 +453,9 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       wasm: bytes,
       grant,
       limits: limitsFor(manifest.name),
-      stateDir: path.join(stateRoot, "plugins", "state", manifest.name),
+      // kv is granted only with an approval of this exact module, so a look-alike claiming the
+      // name never opens this directory; an approved upgrade (same name) keeps its data.
+      stateDir: path.join(stateRoot, "plugin-state", manifest.name),
       services,
       logger,
     });
@@ -402,6 +465,27 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   function announceResolution(e: Entry, r: GrantResolution): void {
     const name = nameOf(e);
     for (const w of r.warnings) logger.warn({ plugin: name, file: e.path, reason: w }, "capability not granted");
+    if (r.approval === "changed") {
+      logger.warn(
+        {
+          plugin: name,
+          file: e.path,
+          sha256: e.sha256,
+          approvedSha256: r.previous?.sha256,
+          ...(r.previous?.path !== undefined ? { approvedPath: r.previous.path } : {}),
+          requested: describeRequest(r.pending),
+        },
+        `module not approved: plugin "${name}" was approved for another module (sha256 ${r.previous?.sha256.slice(0, 12)}); this one runs with no capabilities${e.manifest?.kind === "tool" ? "" : " and serves no channel"} until: exoclaw plugin approve ${e.path}`,
+      );
+      return;
+    }
+    if (r.approval === "none" && e.manifest?.kind !== "tool") {
+      logger.warn(
+        { plugin: name, file: e.path, sha256: e.sha256, requested: describeRequest(r.pending) },
+        `channel plugin not approved: it serves no channel (webhooks answer 503) until: exoclaw plugin approve ${e.path}`,
+      );
+      return;
+    }
     if (Object.keys(r.pending).length > 0) {
       logger.warn(
         { plugin: name, file: e.path, pending: describeRequest(r.pending), granted: describeRequest(r.granted), approval: r.approval },
@@ -445,10 +529,22 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     }
     const holder = entries.find((e) => e !== target && isLoaded(e) && e.manifest!.name === v.manifest.name);
     if (holder !== undefined) {
-      try {
-        reject(new PluginRejectedError(file, `plugin "${v.manifest.name}" is already loaded from ${holder.path}`, v.manifest));
-      } finally {
-        target.conflict = true;
+      // Two files claim one name: the approved module wins whichever was seen first, so a
+      // look-alike sorting earlier (or loaded by hand) cannot take an approved plugin's place.
+      const mine = rankOf(v.manifest, v.sha256, resolveFor(v.manifest, v.sha256));
+      const theirs = rankOf(holder.manifest!, holder.sha256!, holder.resolution ?? resolveFor(holder.manifest!, holder.sha256!));
+      if (mine > theirs) {
+        demote(holder, `plugin "${v.manifest.name}" is claimed by the approved module ${file} (sha256 ${v.sha256}); this module (sha256 ${holder.sha256}) is not approved`);
+      } else {
+        const why =
+          theirs > 0
+            ? `plugin "${v.manifest.name}" is already loaded from ${holder.path} (approved sha256 ${holder.sha256}); this module (sha256 ${v.sha256}) is not approved for that name`
+            : `plugin "${v.manifest.name}" is already loaded from ${holder.path}`;
+        try {
+          reject(new PluginRejectedError(file, why, v.manifest));
+        } finally {
+          target.conflict = true;
+        }
       }
     }
     if (isLoaded(target) && target.sha256 === v.sha256) {
@@ -476,6 +572,19 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       replacing ? "plugin reloaded" : "plugin loaded",
     );
     return target;
+  }
+
+  /** Takes the name from a loaded module that lost it to an approved one: it stays listed as an `error` (conflict). */
+  function demote(e: Entry, reason: string): void {
+    logger.warn({ plugin: nameOf(e), file: e.path, sha256: e.sha256, reason }, "plugin refused: its name belongs to an approved module");
+    retire(e.gen);
+    e.gen = null;
+    e.rejectedManifest = e.manifest;
+    e.manifest = null;
+    e.resolution = null;
+    e.error = reason;
+    e.conflict = true;
+    rebuildRoutes(null);
   }
 
   function removeEntry(e: Entry, why: string): void {
@@ -640,6 +749,9 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       throw new ChannelPluginError(plugin, fn, "not_loaded", closed ? "the plugin host is closed" : `no plugin named '${plugin}' is loaded`);
     }
     if (entry.manifest!.kind === "tool") throw new ChannelPluginError(plugin, fn, "not_loaded", `plugin '${plugin}' is a tool plugin, not a channel plugin`);
+    if (!mayServeChannel(entry)) {
+      throw new ChannelPluginError(plugin, fn, "not_loaded", `module ${entry.path} (sha256 ${entry.sha256}) is not approved; run: exoclaw plugin approve ${entry.path}`);
+    }
     if (!entry.exports.includes(fn)) throw new ChannelPluginError(plugin, fn, "no_export", `the module has no function export '${fn}'`);
 
     let payload: Uint8Array;
@@ -673,7 +785,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
   return {
     channelPlugins: () =>
       entries
-        .filter((e) => isLoaded(e) && (e.manifest!.kind === "channel" || e.manifest!.kind === "both"))
+        .filter((e) => isLoaded(e) && (e.manifest!.kind === "channel" || e.manifest!.kind === "both") && mayServeChannel(e))
         .map((e) => ({ name: nameOf(e), exports: { poll: e.exports.includes("poll") } })),
     callChannel,
     list: () => entries.map(info),
@@ -724,6 +836,8 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
             logger.info({ plugin: nameOf(e), granted: describeRequest(r.granted), pending: describeRequest(r.pending) }, "plugin capabilities changed");
           }
         }
+        // A newly approved module may now outrank the file holding its name.
+        await retryConflicts();
       }),
     async close(): Promise<void> {
       if (closed) return;

@@ -15,7 +15,14 @@ export type { InspectedPlugin } from "./manifest.js";
 export {
   ApprovalStore,
   DEFAULT_KV_QUOTA_BYTES,
+  TrustStoreError,
+  approvalDiff,
   approvalFor,
+  approvalRank,
+  checkTrustStoreLocation,
+  isPendingApproval,
+  legacyApprovalsPath,
+  trustDir,
   describeRequest,
   effectiveAsRequest,
   grantAsRequest,
@@ -26,7 +33,7 @@ export {
   resolveGrant,
   subtractRequests,
 } from "./grants.js";
-export type { ApprovalRecord, GrantResolution, OperatorGrant } from "./grants.js";
+export type { ApprovalDiff, ApprovalRecord, GrantResolution, OperatorGrant } from "./grants.js";
 export {
   EXOCLAW_HOST_FUNCTIONS,
   EXOCLAW_HOST_V1,

@@ -92,7 +92,9 @@ export type ChannelExport = "parse" | "send" | "poll";
  * State of a plugin file in the registry:
  * - `loaded`: serving its tools with everything it requested that the operator granted and approved;
  * - `pending_approval`: serving its tools, but `capabilities.pending` lists granted-but-unapproved
- *   capabilities it runs without until `exoclaw plugin approve <file>`;
+ *   capabilities it runs without until `exoclaw plugin approve <file>`; a module whose name was
+ *   approved for another sha256 (a changed file, a look-alike) runs with no capabilities at all
+ *   and serves no channel;
  * - `error`: not loaded (`error` says why); its tools are not offered.
  */
 export type PluginStatus = "loaded" | "pending_approval" | "error";

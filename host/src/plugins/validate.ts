@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseManifest, readManifest } from "./manifest.js";
+import { readCustomSections } from "../../../scripts/lib/manifest-section.mjs";
+import { MANIFEST_SECTION, parseManifest, readManifest } from "./manifest.js";
 import { EXTISM_KERNEL as SANDBOX_EXTISM_KERNEL, EXTISM_MODULE, HOST_FUNCTIONS, HOST_MODULE } from "./sandbox/protocol.mjs";
 import type { PluginManifest } from "./types.js";
 import { wasmApi, type WasmExportDescriptor, type WasmImportDescriptor, type WasmModule } from "./wasm.js";
@@ -111,8 +112,11 @@ const isDescriptor = (d: unknown, withModule: boolean): boolean =>
  * (measured: 22 modules, 20 x 30 KB + 2 x 1.5 MB, load in 65-83 ms cold vs 19-20 ms with the
  * metadata known), so a restart reads it back. Entries are re-checked when read (manifest schema,
  * import/export shapes); the interface rules are applied again on every hit, so a cache written
- * by an older host cannot smuggle in what this one refuses. Only WebAssembly validity is taken
- * from the cache, and it is keyed by sha256.
+ * by an older host cannot smuggle in what this one refuses. Only WebAssembly validity and the
+ * import/export lists are taken from the cache, keyed by sha256; the manifest of a hit is read
+ * again from the module's bytes (no compiling needed) and a cached one that differs is ignored,
+ * so an edited cache cannot change what a module claims to be. The persisted file lives in the
+ * trust directory (`ValidationCache.pathFor`), outside every plugin directory, mode 0600.
  */
 export class ValidationCache {
   private readonly map = new Map<string, CachedValidation>();
@@ -126,6 +130,11 @@ export class ValidationCache {
     /** JSON file this cache persists to, or null (memory only). */
     readonly file: string | null = null,
   ) {}
+
+  /** `<stateDir>/trust/validated.json`: next to the approvals, out of every plugin directory. */
+  static pathFor(stateDir: string): string {
+    return path.join(stateDir, "trust", "validated.json");
+  }
 
   /**
    * A cache persisted in `file` (`{"version":1,"entries":{<sha256>:{manifest,imports,exports}}}`).
@@ -168,6 +177,15 @@ export class ValidationCache {
     return v;
   }
 
+  /** Drops an entry that `get` just returned but that did not match the module (the lookup counts as a miss). */
+  forget(sha256: string): void {
+    if (this.map.delete(sha256)) {
+      this.hits--;
+      this.misses++;
+      this.dirty = true;
+    }
+  }
+
   set(sha256: string, v: CachedValidation): void {
     this.map.delete(sha256);
     this.map.set(sha256, v);
@@ -186,10 +204,10 @@ export class ValidationCache {
       if (!this.dirty) return;
       this.dirty = false;
       const body = JSON.stringify({ version: 1, entries: Object.fromEntries(this.map) });
-      await mkdir(path.dirname(file), { recursive: true });
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
       try {
-        await writeFile(tmp, body);
+        await writeFile(tmp, body, { mode: 0o600 });
         await rename(tmp, file);
       } catch (err) {
         this.dirty = true;
@@ -198,6 +216,18 @@ export class ValidationCache {
       }
     });
     return this.saving;
+  }
+}
+
+/** Whether the module's own manifest section says what `manifest` says (false when it cannot be read: validate from scratch). */
+function sameManifest(bytes: Uint8Array, manifest: PluginManifest): boolean {
+  try {
+    const sections = readCustomSections(bytes, MANIFEST_SECTION);
+    if (sections.length !== 1) return false;
+    const fromBytes = parseManifest(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(sections[0])), "(module)");
+    return JSON.stringify(fromBytes) === JSON.stringify(manifest);
+  } catch {
+    return false;
   }
 }
 
@@ -212,7 +242,11 @@ export class ValidationCache {
  */
 export async function validatePluginBytes(bytes: Uint8Array, file: string, cache?: ValidationCache): Promise<ValidatedPlugin> {
   const sha256 = sha256Hex(bytes);
-  const cached = cache?.get(sha256);
+  let cached = cache?.get(sha256);
+  if (cached !== undefined && !sameManifest(bytes, cached.manifest)) {
+    cache!.forget(sha256); // an edited entry: validate from the bytes
+    cached = undefined;
+  }
   if (cached !== undefined) {
     const problem = checkInterface(cached.manifest, cached.imports, cached.exports);
     if (problem !== null) throw new PluginRejectedError(file, problem, cached.manifest);

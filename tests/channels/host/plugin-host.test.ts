@@ -1,17 +1,30 @@
 // The plugin host's channel API on the real first-party channel plugins (build/plugins).
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChannelPluginError, loadPlugins, type PluginHost } from "../../../host/src/plugins/host.js";
+import { ApprovalStore, approvalFor, sha256Hex } from "../../../host/src/plugins/index.js";
 import type { PluginManifest } from "../../../host/src/plugins/types.js";
 import { checkInterface } from "../../../host/src/plugins/validate.js";
 import { ROOT } from "../../support/gateway.js";
 
 let host: PluginHost;
+let state = "";
 beforeAll(async () => {
-  host = await loadPlugins({ dirs: [path.join(ROOT, "build", "plugins")] });
+  // Channel plugins serve only once approved for their exact module: approve each, with nothing granted.
+  state = await mkdtemp(path.join(tmpdir(), "exoclaw-channel-host-"));
+  const dir = path.join(ROOT, "build", "plugins");
+  const store = await ApprovalStore.open(ApprovalStore.pathFor(state));
+  for (const name of ["webhook", "telegram", "slack", "whatsapp"]) {
+    const bytes = new Uint8Array(await readFile(path.join(dir, `${name}.wasm`)));
+    await store.add(approvalFor(name, sha256Hex(bytes), {}, {}).record);
+  }
+  host = await loadPlugins({ dirs: [dir], stateDir: state });
 });
 afterAll(async () => {
   await host?.close();
+  if (state) await rm(state, { recursive: true, force: true });
 });
 
 async function failure(p: Promise<unknown>): Promise<ChannelPluginError> {

@@ -42,6 +42,27 @@ export function substituteSecrets(text: string, secrets: Record<string, string> 
   });
 }
 
+/** Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `::1`): plain http there does not cross a network. */
+export function isLoopbackUrl(url: URL): boolean {
+  const h = url.hostname.toLowerCase();
+  return h === "localhost" || h.endsWith(".localhost") || h === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * Refuses to send secrets `used` in clear text: only over https, or http to loopback, unless the
+ * operator set `allow_insecure` on every one of them.
+ * @throws HostHttpError naming the first secret (never its value) and the origin
+ */
+export function checkSecretTransport(url: URL, used: Iterable<string>, grant: EffectiveGrant): void {
+  if (url.protocol === "https:" || isLoopbackUrl(url)) return;
+  for (const name of used) {
+    if (grant.insecureSecrets?.includes(name)) continue;
+    throw new HostHttpError(
+      `secret '${name}' is sent only over https (or http to loopback), not to ${url.origin}; the operator can allow it with allow_insecure = true on the secret in [plugins.grants]`,
+    );
+  }
+}
+
 /** Replaces every occurrence of a secret value (raw and URL-encoded) in `text` by its placeholder. */
 export function redactSecrets(text: string, secrets: Record<string, string> | undefined): string {
   if (secrets === undefined) return text;
@@ -99,6 +120,8 @@ async function readCapped(res: Response, max: number): Promise<Uint8Array> {
  * - `{{secret:NAME}}` in the URL or a header value is replaced by `grant.secrets[NAME]`; a name
  *   not granted fails the request. Secrets cannot appear in the host name (the worker parses the
  *   URL before substitution), and the substituted URL is checked against the grant again.
+ * - Secrets go only over https, or http to loopback, unless every secret used has the
+ *   operator's `allow_insecure` (`insecureSecrets`); otherwise the request is refused unsent.
  * - Redirects are followed by hand (`redirect: "manual"`), up to `maxRedirects`, each target
  *   checked against the grant; headers that carried a secret are dropped when a redirect leaves
  *   the origin. 303 (and 301/302 after a POST) continue as GET without a body, like fetch.
@@ -123,7 +146,11 @@ export function createHostServices(options: HostServicesOptions = {}): HostServi
           headers[name] = substituteSecrets(value, secrets, used);
           if (used.size > 0) secretHeaders.add(name);
         }
-        let url = new URL(substituteSecrets(req.url, secrets));
+        const urlSecrets = new Set<string>();
+        let url = new URL(substituteSecrets(req.url, secrets, urlSecrets));
+        const allUsed = new Set([...urlSecrets]);
+        for (const [name, value] of Object.entries(req.headers)) if (secretHeaders.has(name)) substituteSecrets(value, secrets, allUsed);
+        checkSecretTransport(url, allUsed, grant);
         let method = req.method.toUpperCase();
         let body: Uint8Array | undefined = req.body;
         for (let hop = 0; ; hop++) {
@@ -140,6 +167,7 @@ export function createHostServices(options: HostServicesOptions = {}): HostServi
           if (res.status >= 300 && res.status < 400 && location !== null && hop < maxRedirects) {
             await res.body?.cancel().catch(() => {});
             const next = new URL(location, url);
+            // A header secret never leaves its origin (a scheme change, https -> http, is another origin).
             if (next.origin !== url.origin) for (const h of secretHeaders) delete headers[h];
             if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) {
               if (method !== "HEAD") method = "GET";

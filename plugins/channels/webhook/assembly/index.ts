@@ -4,17 +4,24 @@
 //   {peer, content, messageId, account?, guild?, team?, thread?, peerKind?, sender?}
 //   peer / messageId: string or integer; peerKind: "direct" (default) | "group" | "channel".
 // Answers: 401 {"error":"bad signature"} (missing or wrong x-exoclaw-signature, no messages),
+// 503 {"error":"..."} when the host refuses the check (WEBHOOK_SECRET not granted: a
+// configuration fault, so the platform redelivers once it is fixed, instead of a 401 it would not),
 // 405 for a method other than POST, 400 {"error":"..."} naming what is wrong with the body,
 // 200 {"ok":true} with one message.
-// Outbound: POST <base_url> {account, peer, content, thread?, replyTo?}; a 2xx answer is a
-// delivery, its JSON `id` or `messageId` (if any) the receipt id.
+// Outbound: POST <base_url> {account, peer, content, thread?, replyTo?}, with
+// `authorization: Bearer <WEBHOOK_TOKEN>` when that secret is granted (a separate secret: the
+// inbound signing key WEBHOOK_SECRET never leaves the host); a 2xx answer is a delivery, its
+// JSON `id` or `messageId` (if any) the receipt id.
 import {
-  channelDone, channelError, hmacVerify, hostConfigGet, httpRequest, InboundMessage, jsonString, parseJson,
+  channelDone, channelError, hmacVerifyResult, hostConfigGet, httpRequest, InboundMessage, jsonString, parseJson,
   PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readWebhookRequest, toJson, utf8Bytes, Value,
-  writeJsonParseResult, writeSendReceipt,
+  secretEqualsResult, writeJsonParseResult, writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
 
-const SECRET = "WEBHOOK_SECRET";
+/** Inbound signing key (HMAC-SHA256 of the raw body); only ever used by the host's hmac_verify. */
+const SIGNING_SECRET = "WEBHOOK_SECRET";
+/** Outbound bearer token, substituted by the host into the reply POST; optional. */
+const TOKEN_SECRET = "WEBHOOK_TOKEN";
 const SIGNATURE_HEADER = "x-exoclaw-signature";
 const SIGNATURE_PREFIX = "sha256=";
 
@@ -47,7 +54,20 @@ export function parse(): i32 {
     return channelDone(0);
   }
   const sig = req.header(SIGNATURE_HEADER);
-  if (sig == null || !sig.startsWith(SIGNATURE_PREFIX) || !hmacVerify("sha256", SECRET, req.body, sig.substring(SIGNATURE_PREFIX.length))) {
+  if (sig == null || !sig.startsWith(SIGNATURE_PREFIX)) {
+    writeJsonParseResult(401, "{\"error\":\"bad signature\"}", []);
+    return channelDone(0);
+  }
+  // secret_equals fails only for a secret that is not granted: then the signature cannot be
+  // checked at all, which is the operator's fault, not the sender's (503: redelivered later).
+  const granted = secretEqualsResult(SIGNING_SECRET, "");
+  if (!granted.ok) {
+    writeJsonParseResult(503, "{\"error\":" + jsonString("cannot verify signatures: " + granted.error) + "}", []);
+    return channelDone(0);
+  }
+  const check = hmacVerifyResult("sha256", SIGNING_SECRET, req.body, sig.substring(SIGNATURE_PREFIX.length));
+  if (!check.ok) return badRequest("cannot verify the signature: " + check.error);
+  if (!check.value.isBool() || !check.value.boolValue) {
     writeJsonParseResult(401, "{\"error\":\"bad signature\"}", []);
     return channelDone(0);
   }
@@ -101,7 +121,8 @@ export function send(): i32 {
   if (replyTo != null) payload.set("replyTo", Value.str(replyTo));
   const headers = new Map<string, string>();
   headers.set("content-type", "application/json");
-  headers.set("authorization", "Bearer {{secret:" + SECRET + "}}");
+  // Whether WEBHOOK_TOKEN is granted: secret_equals fails only for a secret not granted.
+  if (secretEqualsResult(TOKEN_SECRET, "").ok) headers.set("authorization", "Bearer {{secret:" + TOKEN_SECRET + "}}");
   const res = httpRequest("POST", url, headers, utf8Bytes(toJson(payload)));
   if (!res.ok) return channelDone(channelError("POST " + url + " failed: " + res.error));
   if (res.status < 200 || res.status >= 300) {
