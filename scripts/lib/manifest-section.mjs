@@ -13,6 +13,8 @@ const NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 // What Anthropic and OpenAI both accept as a tool name.
 const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
 const KINDS = ["tool", "channel", "both"];
+// signature_headers entries: lower-case HTTP header names.
+const HEADER_NAME_RE = /^[a-z0-9-]{1,64}$/;
 
 /**
  * Unsigned LEB128 encoding of a non-negative safe integer.
@@ -174,6 +176,14 @@ export function validateManifest(m) {
   if (!KINDS.includes(m.kind)) errors.push(`kind: expected one of ${KINDS.join(", ")}, got ${JSON.stringify(m.kind)}`);
   if (m.description !== undefined && typeof m.description !== "string") errors.push("description: expected a string");
   errors.push(...validateCapabilities(m.capabilities));
+  if (m.signatureHeaders !== undefined) {
+    const h = m.signatureHeaders;
+    if (!Array.isArray(h) || h.length === 0 || h.length > 8 || !h.every((x) => typeof x === "string" && HEADER_NAME_RE.test(x))) {
+      errors.push(`signature_headers: expected 1 to 8 lower-case header names matching ${HEADER_NAME_RE}, got ${JSON.stringify(h)}`);
+    } else if (m.kind === "tool") {
+      errors.push('signature_headers: only a "channel" or "both" plugin receives webhooks');
+    }
+  }
   if (!Array.isArray(m.tools)) {
     errors.push("tools: expected an array");
   } else {
@@ -315,6 +325,7 @@ export function manifestFromToml(toml) {
       inputSchema: t?.input_schema ?? t?.inputSchema,
     })),
     capabilities: capabilitiesFromToml(toml.capabilities),
+    ...(toml.signature_headers !== undefined ? { signatureHeaders: toml.signature_headers } : {}),
   };
 }
 

@@ -29,7 +29,7 @@ afterAll(async () => {
 function fakePlugin() {
   const state = { parseMessages: [] as unknown[], sent: [] as Record<string, unknown>[], sendFailures: 0, parseError: undefined as Error | undefined };
   const plugins: ChannelPlugins = {
-    channelPlugins: () => [{ name: "fake", exports: { poll: false } }],
+    channelPlugins: () => [{ name: "fake", exports: { poll: false }, signatureHeaders: [] }],
     async callChannel(_plugin, fn, input) {
       if (fn === "parse") {
         if (state.parseError) throw state.parseError;
@@ -53,6 +53,7 @@ const CHANNEL: ChannelConfig = {
   name: "chat",
   plugin: "fake",
   allow: ["*"],
+  accounts: ["default"],
   maxMessageBytes: CHANNEL_DEFAULTS.maxMessageBytes,
   maxAttachments: CHANNEL_DEFAULTS.maxAttachments,
   maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,

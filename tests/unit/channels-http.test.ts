@@ -8,6 +8,7 @@ import { createUwsTransport, loadUws } from "../../host/src/gateway/transport-uw
 import { createWsTransport } from "../../host/src/gateway/transport-ws.js";
 import type { Transport, TransportHandlers } from "../../host/src/gateway/types.js";
 import { createWebhookHandler, parseWebhookPath, type WebhookTarget } from "../../host/src/gateway/webhook.js";
+import { WEBHOOK_LIMIT_DEFAULTS } from "../../host/src/config/types.js";
 
 describe("webhook paths", () => {
   it.each([
@@ -41,7 +42,11 @@ describe("webhook paths", () => {
 function echoTarget() {
   const seen: Parameters<WebhookTarget["handleWebhook"]>[0][] = [];
   const target: WebhookTarget = {
-    maxBodyBytes: (channel) => (channel === "small" ? 1024 : channel === "known" ? 4 * 1024 * 1024 : undefined),
+    webhookPolicy: (channel: string) =>
+      channel === "small" || channel === "known"
+        ? { maxBodyBytes: channel === "small" ? 1024 : 4 * 1024 * 1024, accounts: ["default", "acc.1"], signatureHeaders: [] }
+        : undefined,
+    intakeRefused() {},
     async handleWebhook(req) {
       seen.push(req);
       await new Promise((r) => setTimeout(r, 5)); // answer after an await, as the real service does
@@ -104,7 +109,7 @@ describe.each(transports)("webhook route on the %s transport", (_name, make) => 
   beforeAll(async () => {
     transport = make();
     if (transport === null) return;
-    const handlers: TransportHandlers = { authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }), open() {}, message() {}, close() {}, http: createWebhookHandler(target) };
+    const handlers: TransportHandlers = { authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }), open() {}, message() {}, close() {}, http: createWebhookHandler(target, WEBHOOK_LIMIT_DEFAULTS) };
     port = await transport.listen({ host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 }, handlers);
   });
   afterAll(async () => {

@@ -34,7 +34,7 @@ function fakePlugin() {
     pollCalls: [] as unknown[],
   };
   const plugins: ChannelPlugins = {
-    channelPlugins: () => (state.loaded ? [{ name: "fake", exports: { poll: true } }] : []),
+    channelPlugins: () => (state.loaded ? [{ name: "fake", exports: { poll: true }, signatureHeaders: [] }] : []),
     async callChannel(_plugin, fn, input) {
       if (fn === "parse") return state.parseResult;
       if (fn === "send") {
@@ -59,6 +59,7 @@ function channel(over: Partial<ChannelConfig> = {}): ChannelConfig {
     name: "chat",
     plugin: "fake",
     allow: ["alice", "bob", "team:T1"],
+    accounts: ["default"],
     maxMessageBytes: CHANNEL_DEFAULTS.maxMessageBytes,
     maxAttachments: CHANNEL_DEFAULTS.maxAttachments,
     maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,

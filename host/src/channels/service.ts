@@ -31,6 +31,8 @@ import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type Channe
 import type { Bus } from "../bus/types.js";
 import { processSecrets } from "../log/secrets.js";
 import type { InboundMessage, OutboundMessage, SendReceipt, WebhookRequest, WebhookResponse } from "./types.js";
+// Type-only: the shapes the gateway's webhook route asks for (the service implements them).
+import type { IntakeRefusal, WebhookPolicy } from "../gateway/webhook.js";
 
 /**
  * An inbound HTTP request for `/webhook/<channel>[/<account>][<path>]`, names already decoded and
@@ -64,6 +66,14 @@ export interface ChannelCounters {
   sendFailures: number;
   /** Webhook requests the plugin answered 401 (bad signature). */
   badSignature: number;
+  /** Webhook requests answered 401 by the host: none of the plugin's declared signature headers (the plugin was not called). */
+  missingSignature: number;
+  /** Webhook requests answered 404: the URL's account is not in the channel's `accounts`. */
+  unknownAccount: number;
+  /** Webhook requests answered 429: their client address was over its `[gateway.webhooks]` rate. */
+  throttled: number;
+  /** Webhook requests answered 503 before their body was read: the in-flight budget was full (or the plugin not loaded). */
+  overloaded: number;
 }
 
 /** The channel plugin calls the service needs (PluginHost implements them). */
@@ -139,8 +149,10 @@ export interface ChannelServiceOptions {
 export interface ChannelService {
   /** Answers one webhook request (never throws; failures become 4xx/5xx answers). */
   handleWebhook(req: WebhookHttpRequest): Promise<HttpAnswer>;
-  /** Largest webhook body of `channel`, bytes; undefined when no such channel is configured. */
-  maxBodyBytes(channel: string): number | undefined;
+  /** What the gateway checks before reading a webhook body of `channel`; undefined when no such channel is configured. */
+  webhookPolicy(channel: string): WebhookPolicy | undefined;
+  /** Counts and logs a webhook request the gateway refused from its head (never throws). */
+  intakeRefused(refusal: { channel: string; account: string; reason: IntakeRefusal; remoteAddress: string }): void;
   /**
    * Sends an agent-initiated message (the runtime's OutboundSender, `message_send` tool).
    * @throws Error naming the channel when it is not configured or its plugin is not loaded, or
@@ -212,7 +224,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     channels.set(config.name, {
       config,
       allow: compileAllowlist(config.allow, config.name),
-      counters: { received: 0, accepted: 0, refused: 0, malformed: 0, answered: 0, sendFailures: 0, badSignature: 0 },
+      counters: { received: 0, accepted: 0, refused: 0, malformed: 0, answered: 0, sendFailures: 0, badSignature: 0, missingSignature: 0, unknownAccount: 0, throttled: 0, overloaded: 0 },
     });
   }
   /** Last send queued per `channel\0account\0peer`, so one peer's messages keep their order. */
@@ -439,6 +451,40 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     return out;
   }
 
+  /** Last warn-level log of a throttled/overloaded refusal per channel and reason, ms: floods are counted, not logged line by line. */
+  const lastFloodWarn = new Map<string, number>();
+
+  function intakeRefused(r: { channel: string; account: string; reason: IntakeRefusal; remoteAddress: string }): void {
+    const ch = channels.get(r.channel);
+    if (ch === undefined) return;
+    const fields = { channel: r.channel, account: r.account, remote: r.remoteAddress };
+    switch (r.reason) {
+      case "unknownAccount":
+        ch.counters.unknownAccount++;
+        logger.warn({ ...fields, accounts: ch.config.accounts }, "webhook for an account the channel does not serve; answered 404");
+        return;
+      case "missingSignature":
+        ch.counters.missingSignature++;
+        logger.warn(fields, "webhook without the plugin's signature header; answered 401 without calling the plugin");
+        return;
+      case "pluginNotLoaded":
+        ch.counters.overloaded++;
+        logger.warn({ ...fields, plugin: ch.config.plugin }, "webhook for a channel whose plugin is not loaded");
+        return;
+      case "throttled":
+      case "overloaded": {
+        ch.counters[r.reason]++;
+        const key = `${r.channel}\0${r.reason}`;
+        const now = Date.now();
+        const quiet = now - (lastFloodWarn.get(key) ?? -Infinity) < 10_000;
+        if (!quiet) lastFloodWarn.set(key, now);
+        const msg = r.reason === "throttled" ? "webhook requests over the per-address rate; answered 429" : "webhook requests over the in-flight budget; answered 503";
+        (quiet ? logger.debug : logger.warn).call(logger, { ...fields, counters: { throttled: ch.counters.throttled, overloaded: ch.counters.overloaded } }, msg);
+        return;
+      }
+    }
+  }
+
   function toAnswer(response: WebhookResponse): HttpAnswer {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(response.headers ?? {})) if (!HOP_HEADERS.has(k)) headers[k] = v;
@@ -581,7 +627,12 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         return jsonAnswer(500, "internal error");
       }
     },
-    maxBodyBytes: (channel) => channels.get(channel)?.config.maxBodyBytes,
+    webhookPolicy(channel) {
+      const ch = channels.get(channel);
+      if (ch === undefined) return undefined;
+      return { maxBodyBytes: ch.config.maxBodyBytes, accounts: ch.config.accounts, signatureHeaders: pluginInfo(ch)?.signatureHeaders };
+    },
+    intakeRefused,
     send,
     onRecovered,
     check,

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
-import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
+import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, WEBHOOK_LIMIT_DEFAULTS, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
 import { GATEWAY_ACCOUNT, type ClientEntry } from "../gateway/identity.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
@@ -266,6 +266,13 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       allowedOrigins: parseListVar(env, "EXOCLAW_ALLOWED_ORIGINS", originEntry) ?? g.allowed_origins ?? [],
       allowedHosts: parseListVar(env, "EXOCLAW_ALLOWED_HOSTS", hostEntry) ?? g.allowed_hosts ?? [],
       clients,
+      webhooks: {
+        maxInFlightBytes: g.webhooks?.max_in_flight_bytes ?? WEBHOOK_LIMIT_DEFAULTS.maxInFlightBytes,
+        maxInFlight: g.webhooks?.max_in_flight ?? WEBHOOK_LIMIT_DEFAULTS.maxInFlight,
+        unsignedShare: g.webhooks?.unsigned_share ?? WEBHOOK_LIMIT_DEFAULTS.unsignedShare,
+        perAddressRate: g.webhooks?.per_address_rate ?? WEBHOOK_LIMIT_DEFAULTS.perAddressRate,
+        perAddressBurst: g.webhooks?.per_address_burst ?? WEBHOOK_LIMIT_DEFAULTS.perAddressBurst,
+      },
     },
     agents,
     defaultAgent,
@@ -278,7 +285,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       maxMessageBytes: c.max_message_bytes ?? CHANNEL_DEFAULTS.maxMessageBytes,
       maxAttachments: c.max_attachments ?? CHANNEL_DEFAULTS.maxAttachments,
       maxBodyBytes: c.max_body_bytes ?? CHANNEL_DEFAULTS.maxBodyBytes,
-      ...(c.poll ? { poll: { intervalMs: c.poll.interval_ms ?? CHANNEL_DEFAULTS.pollIntervalMs, accounts: c.poll.accounts ?? ["default"] } } : {}),
+      // One account list serves webhooks and polling; a config that names accounts only under
+      // `poll` (written before `accounts` existed) keeps working with those.
+      accounts: c.accounts ?? c.poll?.accounts ?? ["default"],
+      ...(c.poll ? { poll: { intervalMs: c.poll.interval_ms ?? CHANNEL_DEFAULTS.pollIntervalMs, accounts: c.poll.accounts ?? c.accounts ?? ["default"] } } : {}),
     })),
     providers,
     plugins: {

@@ -34,6 +34,8 @@ export const hostEntry = z
 const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 /** Channel names (`[channels.<name>]`, `/webhook/<name>`); `ws` is the WebSocket clients' own. */
 const CHANNEL_NAME_RE = /^(?!ws$)[a-z][a-z0-9_-]{0,63}$/;
+/** Account names (`[channels.<name>] accounts`): the `/webhook/<channel>/<account>` URL segment. */
+const ACCOUNT_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** `[[agents]] outbound` entries: `<channel>:<peer>`, the peer exact, a prefix ending in `*`, or `*`. */
 const OUTBOUND_RE = /^[a-z][a-z0-9_-]{0,63}:[^\s]+$/;
 /** `[store] url` / `EXOCLAW_STORE` forms. */
@@ -115,6 +117,15 @@ export const FileConfigSchema = z.strictObject({
             .refine((c) => (c.token === undefined) !== (c.token_env === undefined), "give exactly one of token and token_env"),
         )
         .optional(),
+      webhooks: z
+        .strictObject({
+          max_in_flight_bytes: z.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).optional(),
+          max_in_flight: z.number().int().min(1).max(100_000).optional(),
+          unsigned_share: z.number().min(0).max(1).optional(),
+          per_address_rate: z.number().min(0).max(1_000_000).optional(),
+          per_address_burst: z.number().int().min(1).max(1_000_000).optional(),
+        })
+        .optional(),
     })
     .optional(),
   providers: z
@@ -166,12 +177,17 @@ export const FileConfigSchema = z.strictObject({
         max_message_bytes: z.number().int().min(1).max(1024 * 1024).optional(),
         max_attachments: z.number().int().min(0).max(100).optional(),
         max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+        accounts: z.array(z.string().regex(ACCOUNT_NAME_RE, "account names must match [A-Za-z0-9_.-]{1,64}")).min(1).optional(),
         poll: z
           .strictObject({
             interval_ms: z.number().int().min(10).max(3_600_000).optional(),
             accounts: z.array(z.string().min(1)).min(1).optional(),
           })
           .optional(),
+      })
+      .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
+        message: "every polled account must also be listed in the channel's accounts",
+        path: ["poll", "accounts"],
       }),
     )
     .optional(),

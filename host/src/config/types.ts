@@ -39,7 +39,39 @@ export interface GatewayConfig {
    * own scopes; default none. The gateway token is account `default` with `chat` + `admin`.
    */
   clients: ClientEntry[];
+  /** Intake limits of `/webhook/...` (`[gateway.webhooks]`), checked before a body is read. */
+  webhooks: WebhookLimits;
 }
+
+/**
+ * Limits on webhook requests, across every channel (`[gateway.webhooks]`). Checked from the
+ * request head, before the body is read or any plugin runs; see docs/channels.md "Intake limits".
+ */
+export interface WebhookLimits {
+  /** Body bytes of all webhook requests being read or handled at once (a request reserves its Content-Length, else its channel's `max_body_bytes`); default 64 MiB. Over it: 503 + Retry-After. */
+  maxInFlightBytes: number;
+  /** Webhook requests being read or handled at once; default 256. Over it: 503 + Retry-After. */
+  maxInFlight: number;
+  /**
+   * Fraction (0..1) of both in-flight budgets that requests without a declared signature header
+   * may use (GET/HEAD handshakes, channels whose plugin declares no `signature_headers`); the
+   * rest is kept for signed deliveries. Default 0.25.
+   */
+  unsignedShare: number;
+  /** Requests per second per client address (token bucket refill); default 32; 0 = no per-address limit. Over it: 429 + Retry-After. */
+  perAddressRate: number;
+  /** Token bucket size per client address (requests in a burst); default 64. */
+  perAddressBurst: number;
+}
+
+/** Defaults of `[gateway.webhooks]`. */
+export const WEBHOOK_LIMIT_DEFAULTS: WebhookLimits = {
+  maxInFlightBytes: 64 * 1024 * 1024,
+  maxInFlight: 256,
+  unsignedShare: 0.25,
+  perAddressRate: 32,
+  perAddressBurst: 64,
+};
 
 /** One agent: which model it uses and how it behaves. */
 export interface AgentConfig {
@@ -116,6 +148,11 @@ export interface ChannelConfig {
   maxAttachments: number;
   /** Largest webhook request body, bytes; default 1 MiB. Larger requests get HTTP 413. */
   maxBodyBytes: number;
+  /**
+   * Accounts this channel serves, default `["default"]`: `/webhook/<channel>/<account>` for any
+   * other account is answered 404 before its body is read, and polling channels poll these.
+   */
+  accounts: string[];
   /** Polling (for plugins that export `poll`): absent = webhook only. */
   poll?: { intervalMs: number; accounts: string[] };
 }

@@ -83,7 +83,7 @@ export async function startGateway(
         rpc.close(conn);
         log.debug({ conn: conn.id, code }, "connection closed");
       },
-      http: deps.webhooks ? createWebhookHandler(deps.webhooks) : undefined,
+      http: deps.webhooks ? createWebhookHandler(deps.webhooks, config.webhooks) : undefined,
     },
   );
   boundPort = port;

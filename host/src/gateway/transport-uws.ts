@@ -60,6 +60,8 @@ function writeAnswer(res: UWS.HttpResponse, a: HttpAnswer, close = false): void 
  * Serves one request through the HTTP handler. Everything needed from `req` is read before
  * returning (uWS invalidates it then); each body chunk is copied (its ArrayBuffer is reused
  * after the callback); the answer is written corked, unless the client went away meanwhile.
+ * The route's `release` runs once: when the answer settles, or when the body will never be
+ * handled (413, client abort); chunks read so far are dropped then.
  */
 function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpRequest): void {
   const headers: Record<string, string> = {};
@@ -80,14 +82,27 @@ function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpReques
   }
   if ("status" in route) return writeAnswer(res, route);
   const limit = route.maxBodyBytes;
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    route.release?.();
+  };
   const tooLarge: HttpAnswer = { status: 413, headers: { "content-type": "application/json" }, body: tooLargeBody(limit) };
-  if (Number(headers["content-length"]) > limit) return writeAnswer(res, tooLarge, true);
+  if (Number(headers["content-length"]) > limit) {
+    release();
+    return writeAnswer(res, tooLarge, true);
+  }
   let aborted = false;
   let done = false;
+  const chunks: Buffer[] = [];
   res.onAborted(() => {
     aborted = true;
+    if (done) return; // the body is with the handler: released when its answer settles
+    done = true;
+    chunks.length = 0;
+    release();
   });
-  const chunks: Buffer[] = [];
   let size = 0;
   res.onData((chunk, isLast) => {
     if (done) return;
@@ -95,15 +110,21 @@ function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpReques
     if (size > limit) {
       done = true;
       chunks.length = 0;
+      release();
       res.cork(() => writeAnswer(res, tooLarge, true));
       return;
     }
     chunks.push(Buffer.from(chunk.slice(0)));
     if (!isLast) return;
     done = true;
-    void http.handle(head, Buffer.concat(chunks)).then((a) => {
-      if (!aborted) res.cork(() => writeAnswer(res, a));
-    });
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    chunks.length = 0;
+    void http
+      .handle(head, body)
+      .then((a) => {
+        if (!aborted) res.cork(() => writeAnswer(res, a));
+      })
+      .finally(release);
   });
 }
 

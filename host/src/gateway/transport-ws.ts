@@ -51,7 +51,9 @@ function sendAnswer(res: ServerResponse, a: HttpAnswer, close = false): void {
 
 /**
  * Serves one request through the HTTP handler: head first, then the body up to the route's
- * limit (413 and the connection closed past it), then the handler's answer.
+ * limit (413 and the connection closed past it), then the handler's answer. The route's
+ * `release` runs once: when the answer settles, or when the body will never be handled (413,
+ * client abort, stream error); chunks read so far are dropped then.
  */
 function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
   const headers: Record<string, string> = {};
@@ -65,28 +67,47 @@ function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse,
   if (route === null) return answer(res, 404, NOT_FOUND_BODY);
   if ("status" in route) return sendAnswer(res, route);
   const limit = route.maxBodyBytes;
-  const tooLarge = () => {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    route.release?.();
+  };
+  const chunks: Buffer[] = [];
+  /** Set once the body is handed to the handler or given up: later events change nothing. */
+  let done = false;
+  const giveUp = () => {
+    if (done) return;
+    done = true;
+    chunks.length = 0;
     req.removeAllListeners("data");
+    release();
+  };
+  const tooLarge = () => {
+    giveUp();
     req.resume();
     sendAnswer(res, { status: 413, headers: { "content-type": "application/json" }, body: tooLargeBody(limit) }, true);
   };
   if (Number(headers["content-length"]) > limit) return tooLarge();
-  const chunks: Buffer[] = [];
   let size = 0;
-  let over = false;
   req.on("data", (c: Buffer) => {
     size += c.length;
-    if (size > limit) {
-      over = true;
-      chunks.length = 0;
-      return tooLarge();
-    }
+    if (size > limit) return tooLarge();
     chunks.push(c);
   });
-  req.on("error", () => {});
+  req.on("error", giveUp);
+  // The client went away before the whole body arrived (`close` also follows a normal `end`,
+  // by which time `done` is set).
+  req.on("close", giveUp);
   req.on("end", () => {
-    if (over) return;
-    void http.handle(head, Buffer.concat(chunks)).then((a) => sendAnswer(res, a));
+    if (done) return;
+    done = true;
+    const body = Buffer.concat(chunks);
+    chunks.length = 0;
+    void http
+      .handle(head, body)
+      .then((a) => sendAnswer(res, a))
+      .finally(release);
   });
 }
 

@@ -70,10 +70,14 @@ export interface HttpAnswer {
 export interface HttpHandler {
   /**
    * Decides, from the head alone, whether to read the body: the largest body accepted, bytes
-   * (a larger one gets 413 while it streams in), or an immediate answer (404, 400, ...).
+   * (a larger one gets 413 while it streams in), or an immediate answer (404, 400, 429, ...).
    * Null: not a route of this handler (404).
+   *
+   * `release` (capacity the handler reserved for the request) is called by the transport exactly
+   * once, when it no longer holds the body: after `handle`'s answer settles, or as soon as the
+   * body will never reach `handle` (413, client abort, stream error).
    */
-  route(head: HttpRequestHead): { maxBodyBytes: number } | HttpAnswer | null;
+  route(head: HttpRequestHead): { maxBodyBytes: number; release?: () => void } | HttpAnswer | null;
   /** Answers a request whose body was read completely. Must not throw. */
   handle(head: HttpRequestHead, body: Uint8Array): Promise<HttpAnswer>;
 }

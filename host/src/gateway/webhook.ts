@@ -4,15 +4,39 @@
  * gateway token: platforms cannot present it; the plugin's signature check authenticates them.
  */
 import type { WebhookHttpRequest } from "../channels/service.js";
+import type { WebhookLimits } from "../config/types.js";
 import type { HttpAnswer, HttpHandler, HttpRequestHead } from "./types.js";
+import { AddressBuckets, InFlightBudget } from "./webhook-intake.js";
 
 /** Channel and account names in a webhook URL (after percent-decoding). */
 export const WEBHOOK_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/**
+ * What the host checks of a channel's webhook request before reading its body (from the
+ * channel's config and its plugin's manifest).
+ */
+export interface WebhookPolicy {
+  /** Largest body, bytes (`max_body_bytes`); a larger one gets 413. */
+  maxBodyBytes: number;
+  /** Accounts served (`accounts`); a URL naming another gets 404. */
+  accounts: readonly string[];
+  /**
+   * Lower-case header names of which a request other than GET/HEAD must carry one (the plugin
+   * manifest's `signatureHeaders`; empty = no check), or undefined while the plugin is not
+   * loaded (503).
+   */
+  signatureHeaders: readonly string[] | undefined;
+}
+
+/** Why a webhook request was answered from its head alone (the status counters' names). */
+export type IntakeRefusal = "unknownAccount" | "missingSignature" | "throttled" | "overloaded" | "pluginNotLoaded";
+
 /** What the webhook routes call (the channels service implements it). */
 export interface WebhookTarget {
-  /** Largest body of `channel`, bytes; undefined when the channel is not configured (404). */
-  maxBodyBytes(channel: string): number | undefined;
+  /** The policy of `channel`; undefined when the channel is not configured (404). */
+  webhookPolicy(channel: string): WebhookPolicy | undefined;
+  /** Notes (counts, logs) a request refused before its body was read. Must not throw. */
+  intakeRefused(refusal: { channel: string; account: string; reason: IntakeRefusal; remoteAddress: string }): void;
   handleWebhook(req: WebhookHttpRequest): Promise<HttpAnswer>;
 }
 
@@ -26,6 +50,13 @@ export interface WebhookPath {
 }
 
 const json = (status: number, error: string): HttpAnswer => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify({ error }) });
+
+/** An error answer with `Retry-After: <seconds>` (RFC 9110 section 10.2.3). */
+function retryLater(status: number, error: string, seconds: number): HttpAnswer {
+  const a = json(status, error);
+  a.headers["retry-after"] = String(seconds);
+  return a;
+}
 
 /**
  * Splits `/webhook/<channel>[/<account>][/rest]` (percent-decoded per segment).
@@ -51,18 +82,46 @@ export function parseWebhookPath(path: string): WebhookPath | HttpAnswer | null 
   return { channel, account: account || "default", rest: rest.length > 0 ? `/${rest.join("/")}` : "" };
 }
 
-/** The HTTP handler serving the webhook routes for `target`. */
-export function createWebhookHandler(target: WebhookTarget): HttpHandler {
+/** Methods that carry no signed body (verification handshakes): exempt from the signature header check. */
+const BODYLESS_METHODS = new Set(["GET", "HEAD"]);
+
+/**
+ * The HTTP handler serving the webhook routes for `target`. From the head alone, in this order:
+ * path (400), channel (404), per-address token bucket (429 + Retry-After), account (404),
+ * plugin loaded (503), declared signature header present (401), in-flight budget (503 +
+ * Retry-After); only then is the body read. The reservation is released by the transport when
+ * the request is done with (see {@link HttpHandler.route}).
+ * @param limits `[gateway.webhooks]`
+ */
+export function createWebhookHandler(target: WebhookTarget, limits: WebhookLimits): HttpHandler {
   const parsed = new WeakMap<HttpRequestHead, WebhookPath>();
+  const buckets = new AddressBuckets(limits.perAddressRate, limits.perAddressBurst);
+  const budget = new InFlightBudget(limits);
   return {
     route(head) {
       const p = parseWebhookPath(head.path);
       if (p === null) return null;
       if ("status" in p) return p;
-      const limit = target.maxBodyBytes(p.channel);
-      if (limit === undefined) return json(404, `unknown channel "${p.channel}"`);
+      const policy = target.webhookPolicy(p.channel);
+      if (policy === undefined) return json(404, `unknown channel "${p.channel}"`);
+      const refuse = (reason: IntakeRefusal, answer: HttpAnswer): HttpAnswer => {
+        target.intakeRefused({ channel: p.channel, account: p.account, reason, remoteAddress: head.remoteAddress });
+        return answer;
+      };
+      const wait = buckets.take(head.remoteAddress);
+      if (wait > 0) return refuse("throttled", retryLater(429, `too many webhook requests from ${head.remoteAddress}; retry in ${wait} s`, wait));
+      if (!policy.accounts.includes(p.account)) return refuse("unknownAccount", json(404, `unknown account "${p.account}" of channel "${p.channel}"`));
+      if (policy.signatureHeaders === undefined) return refuse("pluginNotLoaded", retryLater(503, `channel "${p.channel}": its plugin is not loaded`, 1));
+      const declared = policy.signatureHeaders.length > 0 && !BODYLESS_METHODS.has(head.method);
+      const signed = declared && policy.signatureHeaders.some((h) => head.headers[h] !== undefined);
+      if (declared && !signed) return refuse("missingSignature", json(401, `missing signature header (${policy.signatureHeaders.join(" or ")})`));
+      const length = Number(head.headers["content-length"]);
+      // A chunked body (no Content-Length) may grow to the channel's limit: reserve that much.
+      const expected = Number.isSafeInteger(length) && length >= 0 && length <= policy.maxBodyBytes ? length : policy.maxBodyBytes;
+      const release = budget.reserve(expected, signed);
+      if (release === null) return refuse("overloaded", retryLater(503, "too many webhook requests in flight; retry later", 1));
       parsed.set(head, p);
-      return { maxBodyBytes: limit };
+      return { maxBodyBytes: policy.maxBodyBytes, release };
     },
     async handle(head, body) {
       const p = parsed.get(head) ?? (parseWebhookPath(head.path) as WebhookPath);

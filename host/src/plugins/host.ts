@@ -786,7 +786,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     channelPlugins: () =>
       entries
         .filter((e) => isLoaded(e) && (e.manifest!.kind === "channel" || e.manifest!.kind === "both") && mayServeChannel(e))
-        .map((e) => ({ name: nameOf(e), exports: { poll: e.exports.includes("poll") } })),
+        .map((e) => ({ name: nameOf(e), exports: { poll: e.exports.includes("poll") }, signatureHeaders: e.manifest!.signatureHeaders ?? [] })),
     callChannel,
     list: () => entries.map(info),
     tools: () => entries.flatMap((e) => e.tools),

@@ -15,6 +15,8 @@ export const HOST_ABI_VERSION = 1;
 const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 /** What both Anthropic and OpenAI accept as a tool name. */
 const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
+/** `signatureHeaders` entries: lower-case HTTP header names (the host compares lower-cased names). */
+const HEADER_NAME_RE = /^[a-z0-9-]{1,64}$/;
 
 /**
  * A plugin file whose manifest is missing or invalid. `field` is the dotted path of the
@@ -104,8 +106,16 @@ export const pluginManifestSchema = z
     description: z.string().optional(),
     tools: z.array(toolSpecSchema),
     capabilities: capabilityRequestSchema,
+    signatureHeaders: z
+      .array(z.string().regex(HEADER_NAME_RE, "must be a lower-case header name [a-z0-9-]{1,64}"))
+      .min(1, "must list at least one header (omit it for none)")
+      .max(8, "at most 8 headers")
+      .optional(),
   })
   .superRefine((m, ctx) => {
+    if (m.signatureHeaders !== undefined && m.kind === "tool") {
+      ctx.addIssue({ code: "custom", path: ["signatureHeaders"], message: 'only a "channel" or "both" plugin receives webhooks' });
+    }
     const seen = new Set<string>();
     m.tools.forEach((t, i) => {
       if (seen.has(t.name)) {

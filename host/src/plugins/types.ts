@@ -32,6 +32,12 @@ export interface PluginManifest {
    * empty array in the section is read as `{}`.
    */
   capabilities: CapabilityRequest;
+  /**
+   * Channel plugins: lower-case request header names carrying the platform's authentication
+   * (e.g. `x-hub-signature-256`). A webhook request other than GET/HEAD with none of them is
+   * answered 401 by the host before its body is read or the plugin runs. Absent = no check.
+   */
+  signatureHeaders?: string[];
 }
 
 /**
@@ -83,6 +89,8 @@ export interface ChannelPluginInfo {
   name: string;
   /** Optional exports present (`parse` and `send` always are: validation requires them). */
   exports: { poll: boolean };
+  /** The manifest's `signatureHeaders` (lower-case); empty when it declares none. */
+  signatureHeaders: string[];
 }
 
 /** A channel plugin export (see channels/types.ts for each one's input and output). */

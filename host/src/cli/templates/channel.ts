@@ -27,6 +27,9 @@ name = "${name}"
 version = "0.1.0"
 kind = "channel"
 description = "An example channel: signed JSON webhooks in, JSON POSTs out."
+# Headers carrying the platform's signature: a POST with none of them is answered 401 by the
+# host before its body is read or this plugin runs (cheap refusal of unsigned floods).
+signature_headers = ["x-signature"]
 
 # Host capabilities this plugin requests. Deny by default: the operator grants them in
 # exoclaw.toml ([plugins.grants.${name}]) and approves them with \`exoclaw plugin approve\`.
