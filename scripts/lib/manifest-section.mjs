@@ -180,8 +180,6 @@ export function validateManifest(m) {
     const h = m.signatureHeaders;
     if (!Array.isArray(h) || h.length === 0 || h.length > 8 || !h.every((x) => typeof x === "string" && HEADER_NAME_RE.test(x))) {
       errors.push(`signature_headers: expected 1 to 8 lower-case header names matching ${HEADER_NAME_RE}, got ${JSON.stringify(h)}`);
-    } else if (m.kind === "tool") {
-      errors.push('signature_headers: only a "channel" or "both" plugin receives webhooks');
     }
   }
   if (!Array.isArray(m.tools)) {

@@ -1,9 +1,13 @@
 // End to end: the real gateway process, the first-party `webhook` channel plugin (real Wasm,
 // approved with the CLI), the provider emulator, and a fake platform receiving the replies.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { embedManifest, extractManifest } from "../../scripts/lib/manifest-section.mjs";
 import { startEmulator } from "../support/emulator/server.mjs";
-import { RpcClient, startGateway } from "../support/gateway.js";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import { ROOT, RpcClient, startGateway } from "../support/gateway.js";
+import { hmacSha256Hex, openRequest, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
 /** The outbound bearer token: its own secret, so the reply receiver never learns the signing key. */
@@ -26,7 +30,7 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
     gw = await startChannelGateway({
       config: {
         gateway: { transport },
-        channels: { webhook: { allow: ["alice", "bob"], max_message_bytes: 64, max_body_bytes: 2048 } },
+        channels: { webhook: { allow: ["alice", "bob"], accounts: ["default", "bot2"], max_message_bytes: 64, max_body_bytes: 2048 } },
         plugins: {
           grants: {
             webhook: {
@@ -83,11 +87,45 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
     const body = JSON.stringify({ peer: "alice", content: "forged FORGED_MARK", messageId: "f1" });
     const bad = await gw.postWebhook("webhook", undefined, body, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex("wrong", body)}` });
     expect(bad.status).toBe(401);
-    const missing = await gw.postWebhook("webhook", undefined, body, { "content-type": "application/json" });
-    expect(missing.status).toBe(401);
     await settle();
     expect(modelSaw("FORGED_MARK")).toHaveLength(0);
     expect(platform.requests.filter((r) => r.json?.replyTo === "f1")).toHaveLength(0);
+  });
+
+  it("answers a post without the declared signature header 401 before reading its body, without calling the plugin", async () => {
+    const client = await RpcClient.connect(gw.gateway.url);
+    try {
+      const counters = async () => (await client.call("status")).response.msg.result.channels.webhook;
+      const before = await counters();
+      // Head only: the body (declared 1000 bytes) is never sent, yet the answer comes.
+      const open = openRequest(gw.port, "/webhook/webhook", { headers: { "content-type": "application/json", "content-length": "1000" } });
+      const answer = await open.answer;
+      open.abort();
+      expect(answer.status).toBe(401);
+      expect(JSON.parse(answer.text).error).toBe("missing signature header (x-exoclaw-signature)");
+      const after = await counters();
+      expect(after.missingSignature).toBe(before.missingSignature + 1);
+      // The plugin answers every unsigned request 401 itself, counted as badSignature: unchanged,
+      // so it never ran.
+      expect(after.badSignature).toBe(before.badSignature);
+      await gw.waitForLog((l) => l.msg === "webhook without the plugin's signature header; answered 401 without calling the plugin");
+    } finally {
+      client.close();
+    }
+  });
+
+  it("refuses a captured signed request replayed to another account's path: 404, one reply, one model call", async () => {
+    const captured = signed({ peer: "alice", content: "pay once REPLAY_MARK", messageId: "r1" });
+    expect((await gw.postWebhook("webhook", undefined, captured.text, captured.headers)).status).toBe(200);
+    await platform.waitFor((r) => r.json?.replyTo === "r1", 20_000);
+    for (const account of ["elsewhere", "bot3", "default2"]) {
+      const replay = await gw.postWebhook("webhook", account, captured.text, captured.headers);
+      expect(replay.status).toBe(404);
+      expect(replay.json.error).toBe(`unknown account "${account}" of channel "webhook"`);
+    }
+    await settle(1000);
+    expect(platform.requests.filter((r) => r.json?.replyTo === "r1")).toHaveLength(1);
+    expect(modelSaw("REPLAY_MARK")).toHaveLength(1);
   });
 
   it("answers a redelivered message id once", async () => {
@@ -130,11 +168,127 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
       const counters = async () => (await client.call("status")).response.msg.result.channels.webhook;
       // Earlier tests waited for their replies, so `answered` is final here.
       const c = await counters();
-      expect(c).toMatchObject({ badSignature: 2 });
+      expect(c).toMatchObject({ badSignature: 1, missingSignature: 1, unknownAccount: 3, throttled: 0, overloaded: 0 });
       expect(c.accepted).toBeGreaterThanOrEqual(4);
       expect(c.refused).toBeGreaterThanOrEqual(2);
       expect(c.answered).toBeGreaterThanOrEqual(3);
       expect(c.sendFailures).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+/**
+ * A copy of the first-party webhook plugin whose manifest declares no signature header, named
+ * `webhook_open`: a channel plugin from before `signatureHeaders`, whose requests the host cannot
+ * tell signed from unsigned (so they may use only the unsigned share of the in-flight budget).
+ */
+function writeOpenPlugin(dir: string): string {
+  const manifest = extractManifest(readFileSync(join(ROOT, "build", "plugins", "webhook.wasm")));
+  delete manifest.signatureHeaders;
+  manifest.name = "webhook_open";
+  const file = join(dir, "webhook_open.wasm");
+  writeFileSync(file, embedManifest(readFileSync(join(ROOT, "build", "plugins", "webhook.wasm")), manifest));
+  return file;
+}
+
+describe.each(["uws", "ws"] as const)("webhook intake limits (%s transport)", (transport) => {
+  const KiB = 1024;
+  let platform: FakePlatform;
+  let gw: ChannelGateway;
+  let pluginDir: string;
+  /** Each probe gets its own source address, so polling never spends the flood's or the bucket test's tokens. */
+  let nextAddress = 10;
+  const fresh = () => `127.0.0.${nextAddress++}`;
+
+  beforeAll(async () => {
+    platform = await startFakePlatform();
+    pluginDir = mkdtempSync(join(tmpdir(), "exoclaw-open-plugin-"));
+    const open = writeOpenPlugin(pluginDir);
+    const grant = { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } };
+    gw = await startChannelGateway({
+      config: {
+        gateway: {
+          transport,
+          // 256 KiB in flight, half of it for unsigned requests: two 64 KiB uploads fill that half.
+          webhooks: { max_in_flight_bytes: 256 * KiB, max_in_flight: 16, unsigned_share: 0.5, per_address_rate: 1, per_address_burst: 40 },
+        },
+        channels: {
+          webhook: { allow: ["alice"] },
+          open: { plugin: "webhook_open", allow: ["alice"], max_body_bytes: 64 * KiB },
+        },
+        plugins: { grants: { webhook: grant, webhook_open: grant } },
+      },
+      approve: [join(ROOT, "build", "plugins", "webhook.wasm"), open],
+      args: ["--plugins-dir", pluginDir],
+      env: { TEST_WEBHOOK_SECRET: SECRET },
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await platform?.close();
+    if (pluginDir) rmSync(pluginDir, { recursive: true, force: true });
+  });
+
+  /** A complete small unsigned post to the `open` channel from a fresh address; its status. */
+  const probe = async () => {
+    const r = openRequest(gw.port, "/webhook/open", { headers: { "content-type": "application/json", "content-length": "2" }, localAddress: fresh() });
+    r.finish(Buffer.from("{}"));
+    return (await r.answer).status;
+  };
+  /** Opens an unsigned 64 KiB upload to `open` and sends only its first KiB. */
+  const hold = () => openRequest(gw.port, "/webhook/open", { headers: { "content-type": "application/json", "content-length": String(64 * KiB) }, first: Buffer.alloc(KiB, 0x20), localAddress: "127.0.0.1" });
+
+  it("a flood of unsigned uploads held open gets further unsigned posts 503 before their body, while a signed delivery gets through; aborting the uploads frees the capacity", async () => {
+    const held = [hold(), hold()];
+    try {
+      // Once both uploads hold their reservation, every further unsigned request is refused.
+      await waitUntilTrue(async () => (await probe()) === 503, "the unsigned share to fill up");
+      const refused = openRequest(gw.port, "/webhook/open", { headers: { "content-type": "application/json", "content-length": String(64 * KiB) }, localAddress: fresh() });
+      const answer = await refused.answer; // no body byte was sent
+      refused.abort();
+      expect(answer.status).toBe(503);
+      expect(answer.headers["retry-after"]).toBe("1");
+      expect(JSON.parse(answer.text).error).toBe("too many webhook requests in flight; retry later");
+
+      // The signed share is still free.
+      const s = signed({ peer: "alice", content: "signed through the flood", messageId: "flood-1" });
+      const delivery = await gw.postWebhook("webhook", undefined, s.text, s.headers);
+      expect(delivery.status).toBe(200);
+      await platform.waitFor((r) => r.json?.replyTo === "flood-1", 20_000);
+    } finally {
+      for (const h of held) h.abort();
+    }
+    // Aborted uploads release what they reserved: a full-size unsigned upload is admitted again.
+    await waitUntilTrue(async () => (await probe()) !== 503, "the aborted uploads' capacity to come back");
+    const again = openRequest(gw.port, "/webhook/open", { headers: { "content-type": "application/json", "content-length": String(64 * KiB) }, localAddress: fresh() });
+    again.finish(Buffer.alloc(64 * KiB, 0x20));
+    // Admitted and read: the plugin refuses it for its missing signature (not 503).
+    expect((await again.answer).status).toBe(401);
+  });
+
+  it("answers 429 with Retry-After once an address spends its bucket, and other addresses are unaffected", async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 60 }, async () => {
+        const r = openRequest(gw.port, "/webhook/webhook", { headers: { "content-length": "2" }, localAddress: "127.0.0.3" });
+        r.finish(Buffer.from("{}"));
+        return r.answer;
+      }),
+    );
+    const throttled = statuses.filter((a) => a.status === 429);
+    // A burst of 40 refilled at 1 per second: 60 at once cannot all pass.
+    expect(throttled.length).toBeGreaterThanOrEqual(1);
+    expect(Number(throttled[0]!.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(throttled[0]!.text).error).toMatch(/^too many webhook requests from .*127\.0\.0\.3/);
+    // The others were refused for their missing signature header, by the host.
+    expect(statuses.every((a) => a.status === 429 || a.status === 401)).toBe(true);
+    expect(await probe()).not.toBe(429);
+    const client = await RpcClient.connect(gw.gateway.url);
+    try {
+      const c = (await client.call("status")).response.msg.result.channels;
+      expect(c.webhook.throttled).toBe(throttled.length);
+      expect(c.open.overloaded).toBeGreaterThanOrEqual(2);
     } finally {
       client.close();
     }
@@ -200,9 +354,9 @@ describe("webhook channel: durability and config errors", () => {
   });
 });
 
-async function waitUntilTrue(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function waitUntilTrue(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "smol-toml";
@@ -230,6 +230,49 @@ export async function startFakePlatform(responder?: (req: PlatformRequest) => Pl
     close() {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A webhook request whose body may be left unfinished (see {@link openRequest}). */
+export interface OpenRequest {
+  /** The answer; status -1 (and the error in `text`) when the connection failed before one arrived. */
+  answer: Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>;
+  /** Sends the rest of the body (`bytes` more) and ends the request. */
+  finish(bytes: Buffer): void;
+  /** Destroys the connection (a client that goes away mid-upload). */
+  abort(): void;
+}
+
+/**
+ * Starts an HTTP request with `node:http` and sends its head and `first` body bytes only, so
+ * that the upload stays open until `finish` or `abort`. `localAddress` picks the client's source
+ * address (any of 127.0.0.0/8 on Linux), i.e. its per-address rate bucket at the gateway.
+ */
+export function openRequest(
+  port: number,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; first?: Buffer; localAddress?: string } = {},
+): OpenRequest {
+  const req = request({ host: "127.0.0.1", port, path, method: options.method ?? "POST", headers: options.headers, localAddress: options.localAddress, agent: false });
+  const answer = new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve) => {
+    req.on("response", (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (c: Buffer) => parts.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(parts).toString("utf8") }));
+      res.on("error", (err) => resolve({ status: -1, headers: {}, text: err.message }));
+    });
+    req.on("error", (err) => resolve({ status: -1, headers: {}, text: err.message }));
+  });
+  req.flushHeaders();
+  if (options.first !== undefined && options.first.length > 0) req.write(options.first);
+  return {
+    answer,
+    finish(bytes) {
+      req.end(bytes);
+    },
+    abort() {
+      req.destroy();
     },
   };
 }

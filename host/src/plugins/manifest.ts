@@ -113,9 +113,6 @@ export const pluginManifestSchema = z
       .optional(),
   })
   .superRefine((m, ctx) => {
-    if (m.signatureHeaders !== undefined && m.kind === "tool") {
-      ctx.addIssue({ code: "custom", path: ["signatureHeaders"], message: 'only a "channel" or "both" plugin receives webhooks' });
-    }
     const seen = new Set<string>();
     m.tools.forEach((t, i) => {
       if (seen.has(t.name)) {

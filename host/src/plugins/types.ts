@@ -36,6 +36,7 @@ export interface PluginManifest {
    * Channel plugins: lower-case request header names carrying the platform's authentication
    * (e.g. `x-hub-signature-256`). A webhook request other than GET/HEAD with none of them is
    * answered 401 by the host before its body is read or the plugin runs. Absent = no check.
+   * Ignored for tool plugins.
    */
   signatureHeaders?: string[];
 }
