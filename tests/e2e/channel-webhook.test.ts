@@ -199,8 +199,11 @@ describe.each(["uws", "ws"] as const)("webhook intake limits (%s transport)", (t
   let gw: ChannelGateway;
   let pluginDir: string;
   /** Each probe gets its own source address, so polling never spends the flood's or the bucket test's tokens. */
-  let nextAddress = 10;
-  const fresh = () => `127.0.0.${nextAddress++}`;
+  let probes = 0;
+  const fresh = () => {
+    const n = probes++;
+    return `127.1.${Math.floor(n / 254) % 256}.${(n % 254) + 1}`;
+  };
 
   beforeAll(async () => {
     platform = await startFakePlatform();
