@@ -1,0 +1,141 @@
+// The webhook intake's token buckets and in-flight budget (pure logic, injected clock), and the
+// transports' side of the contract: `release` runs exactly once per admitted request, whether it
+// is answered, over the limit, or aborted mid-body (real uWS and node:http servers, real clients).
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AddressBuckets, InFlightBudget } from "../../host/src/gateway/webhook-intake.js";
+import { createUwsTransport, loadUws } from "../../host/src/gateway/transport-uws.js";
+import { createWsTransport } from "../../host/src/gateway/transport-ws.js";
+import type { HttpHandler, Transport } from "../../host/src/gateway/types.js";
+
+describe("AddressBuckets", () => {
+  it("allows a burst, then refuses with the seconds until the next token, and refills with time", () => {
+    let now = 0;
+    const b = new AddressBuckets(2, 3, 100, () => now);
+    expect([b.take("a"), b.take("a"), b.take("a")]).toEqual([0, 0, 0]);
+    expect(b.take("a")).toBe(1);
+    expect(b.take("b")).toBe(0); // another address has its own bucket
+    now += 500; // one token back at 2 per second
+    expect(b.take("a")).toBe(0);
+    expect(b.take("a")).toBe(1);
+  });
+
+  it("names a wait of several seconds at a slow rate; rate 0 disables the limit", () => {
+    let now = 0;
+    const slow = new AddressBuckets(0.25, 1, 100, () => now);
+    expect(slow.take("a")).toBe(0);
+    expect(slow.take("a")).toBe(4);
+    const off = new AddressBuckets(0, 1);
+    for (let i = 0; i < 100; i++) expect(off.take("a")).toBe(0);
+  });
+
+  it("keeps at most maxAddresses buckets, forgetting the least recently seen", () => {
+    const now = 0;
+    const b = new AddressBuckets(1, 1, 2, () => now);
+    b.take("a");
+    b.take("b");
+    b.take("a"); // a is now the most recent (and empty)
+    b.take("c"); // forgets b
+    expect(b.take("a")).toBe(1);
+    expect(b.take("b")).toBe(0); // a new, full bucket
+  });
+});
+
+describe("InFlightBudget", () => {
+  it("caps requests and bytes, keeps the signed reserve from unsigned requests, and releases once", () => {
+    const budget = new InFlightBudget({ maxInFlight: 4, maxInFlightBytes: 1000, unsignedShare: 0.5 });
+    const u1 = budget.reserve(400, false)!;
+    expect(u1).not.toBeNull();
+    expect(budget.reserve(200, false)).toBeNull(); // 600 > the unsigned half (500)
+    const s1 = budget.reserve(500, true)!;
+    expect(s1).not.toBeNull();
+    expect(budget.reserve(200, true)).toBeNull(); // 1100 > 1000
+    expect(budget.stats()).toEqual({ requests: 2, bytes: 900 });
+    u1();
+    u1(); // idempotent
+    expect(budget.stats()).toEqual({ requests: 1, bytes: 500 });
+    expect(budget.reserve(500, false)).not.toBeNull();
+    s1();
+    expect(budget.reserve(0, true)).not.toBeNull();
+    expect(budget.reserve(0, true)).not.toBeNull();
+    expect(budget.reserve(0, true)).not.toBeNull();
+    expect(budget.reserve(0, true)).toBeNull(); // 4 requests in flight
+  });
+});
+
+const transports: [string, () => Transport | null][] = [
+  ["uws", () => {
+    const l = loadUws();
+    return l.ok ? createUwsTransport(l.uws, 16 * 1024 * 1024) : null;
+  }],
+  ["ws", () => createWsTransport()],
+];
+
+describe.each(transports)("route release on the %s transport", (_name, make) => {
+  let transport: Transport | null;
+  let port = 0;
+  let released = 0;
+  let handled = 0;
+  let answer: () => void = () => {};
+
+  beforeAll(async () => {
+    transport = make();
+    if (transport === null) return;
+    const http: HttpHandler = {
+      route: () => ({ maxBodyBytes: 1024, release: () => released++ }),
+      async handle() {
+        handled++;
+        await new Promise<void>((r) => (answer = r));
+        return { status: 200, headers: {}, body: "ok" };
+      },
+    };
+    port = await transport.listen({ host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 }, { authorize: () => false, open() {}, message() {}, close() {}, http });
+  });
+  afterAll(async () => {
+    await transport?.close();
+  });
+
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(cond()).toBe(true);
+  };
+
+  it("releases after the answer settles, not before", async ({ skip }) => {
+    if (transport === null) return skip();
+    const before = released;
+    const res = new Promise<number>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port, path: "/x", method: "POST", agent: false }, (r) => {
+        r.resume();
+        r.on("end", () => resolve(r.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end("body");
+    });
+    await until(() => handled > 0);
+    expect(released).toBe(before); // the handler still holds the body
+    answer();
+    expect(await res).toBe(200);
+    await until(() => released === before + 1);
+  });
+
+  it("releases once when the client aborts mid-body, and once on 413", async ({ skip }) => {
+    if (transport === null) return skip();
+    const before = released;
+    const req = request({ host: "127.0.0.1", port, path: "/x", method: "POST", headers: { "content-length": "1000" }, agent: false });
+    req.on("error", () => {});
+    req.write(Buffer.alloc(100));
+    await new Promise((r) => setTimeout(r, 50));
+    req.destroy();
+    await until(() => released === before + 1);
+    const big = request({ host: "127.0.0.1", port, path: "/x", method: "POST", headers: { "content-length": "5000" }, agent: false });
+    const status = await new Promise<number>((resolve) => {
+      big.on("response", (r) => resolve(r.statusCode ?? 0));
+      big.on("error", () => resolve(-1));
+      big.end(Buffer.alloc(5000));
+    });
+    expect([413, -1]).toContain(status);
+    await until(() => released === before + 2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(released).toBe(before + 2);
+  });
+});
