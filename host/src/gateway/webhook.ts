@@ -2,6 +2,8 @@
  * The webhook routes: `/webhook/<channel>` and `/webhook/<channel>/<account>` (any method; the
  * channel plugin decides what each means, e.g. a GET verification handshake). Not behind the
  * gateway token: platforms cannot present it; the plugin's signature check authenticates them.
+ * What can be decided from the head (account served, signature header present, rate, in-flight
+ * budget) is decided here, before the body is read or a plugin runs.
  */
 import type { WebhookHttpRequest } from "../channels/service.js";
 import type { WebhookLimits } from "../config/types.js";
