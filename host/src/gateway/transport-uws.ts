@@ -7,6 +7,7 @@ import {
   UPGRADE_REQUIRED_BODY,
   STATUS_TEXT,
   tooLargeBody,
+  hasBody,
   type Connection,
   type HttpAnswer,
   type HttpHandler,
@@ -80,7 +81,7 @@ function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpReques
     res.writeStatus("404 Not Found").writeHeader("content-type", "application/json").end(NOT_FOUND_BODY);
     return;
   }
-  if ("status" in route) return writeAnswer(res, route);
+  if ("status" in route) return writeAnswer(res, route, hasBody(headers));
   const limit = route.maxBodyBytes;
   let released = false;
   const release = () => {

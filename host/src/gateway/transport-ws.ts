@@ -7,6 +7,7 @@ import {
   UPGRADE_REQUIRED_BODY,
   STATUS_TEXT,
   tooLargeBody,
+  hasBody,
   type Connection,
   type HttpAnswer,
   type HttpHandler,
@@ -65,7 +66,7 @@ function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse,
   const head: HttpRequestHead = { method: (req.method ?? "GET").toUpperCase(), path, query, headers, remoteAddress: req.socket.remoteAddress ?? "" };
   const route = http.route(head);
   if (route === null) return answer(res, 404, NOT_FOUND_BODY);
-  if ("status" in route) return sendAnswer(res, route);
+  if ("status" in route) return sendAnswer(res, route, hasBody(headers));
   const limit = route.maxBodyBytes;
   let released = false;
   const release = () => {

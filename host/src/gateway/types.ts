@@ -89,6 +89,13 @@ export const STATUS_TEXT: Record<number, string> = {
   429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 };
 
+/**
+ * Whether a request announces a body (a positive `Content-Length`, or `Transfer-Encoding`): one
+ * answered from its head alone is answered with the connection closed, so the unread rest of the
+ * body is never received.
+ */
+export const hasBody = (headers: Record<string, string>): boolean => headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? 0) > 0;
+
 /** `413` answer body for a request body over the route's limit. */
 export const tooLargeBody = (limit: number): string => JSON.stringify({ error: `request body larger than ${limit} bytes` });
 
