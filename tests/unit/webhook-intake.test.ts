@@ -89,7 +89,7 @@ describe.each(transports)("route release on the %s transport", (_name, make) => 
         return { status: 200, headers: {}, body: "ok" };
       },
     };
-    port = await transport.listen({ host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 }, { authorize: () => false, open() {}, message() {}, close() {}, http });
+    port = await transport.listen({ host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 }, { authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }), open() {}, message() {}, close() {}, http });
   });
   afterAll(async () => {
     await transport?.close();
