@@ -39,13 +39,16 @@ describe("channel accounts", () => {
 describe("[gateway.webhooks]", () => {
   it("has defaults, and reads every key", () => {
     expect(load("").gateway.webhooks).toEqual(WEBHOOK_LIMIT_DEFAULTS);
-    const w = load("[gateway.webhooks]\nmax_in_flight_bytes = 1048576\nmax_in_flight = 8\nunsigned_share = 0.5\nper_address_rate = 2.5\nper_address_burst = 10\n").gateway.webhooks;
-    expect(w).toEqual({ maxInFlightBytes: 1048576, maxInFlight: 8, unsignedShare: 0.5, perAddressRate: 2.5, perAddressBurst: 10 });
+    const w = load(
+      "[gateway.webhooks]\nmax_in_flight_bytes = 1048576\nmax_in_flight = 8\nunsigned_share = 0.5\nper_address_rate = 2.5\nper_address_burst = 10\nper_address_in_flight = 2\nbody_timeout_ms = 5000\n",
+    ).gateway.webhooks;
+    expect(w).toEqual({ maxInFlightBytes: 1048576, maxInFlight: 8, unsignedShare: 0.5, perAddressRate: 2.5, perAddressBurst: 10, perAddressInFlight: 2, bodyTimeoutMs: 5000 });
   });
 
   it("refuses out-of-range values naming the key", () => {
     expect(() => load("[gateway.webhooks]\nunsigned_share = 1.5\n")).toThrow(/gateway\.webhooks\.unsigned_share/);
     expect(() => load("[gateway.webhooks]\nmax_in_flight_bytes = 10\n")).toThrow(/gateway\.webhooks\.max_in_flight_bytes/);
     expect(() => load("[gateway.webhooks]\nmax_in_flight_request = 10\n")).toThrow(/max_in_flight_request/);
+    expect(() => load("[gateway.webhooks]\nbody_timeout_ms = 5\n")).toThrow(/gateway\.webhooks\.body_timeout_ms/);
   });
 });

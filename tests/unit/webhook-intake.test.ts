@@ -43,23 +43,33 @@ describe("AddressBuckets", () => {
 
 describe("InFlightBudget", () => {
   it("caps requests and bytes, keeps the signed reserve from unsigned requests, and releases once", () => {
-    const budget = new InFlightBudget({ maxInFlight: 4, maxInFlightBytes: 1000, unsignedShare: 0.5 });
-    const u1 = budget.reserve(400, false)!;
-    expect(u1).not.toBeNull();
-    expect(budget.reserve(200, false)).toBeNull(); // 600 > the unsigned half (500)
-    const s1 = budget.reserve(500, true)!;
-    expect(s1).not.toBeNull();
-    expect(budget.reserve(200, true)).toBeNull(); // 1100 > 1000
+    const budget = new InFlightBudget({ maxInFlight: 4, maxInFlightBytes: 1000, unsignedShare: 0.5, perAddressInFlight: 10 });
+    const u1 = budget.reserve(400, false, "a");
+    expect(typeof u1).toBe("function");
+    expect(budget.reserve(200, false, "b")).toBe("budget"); // 600 > the unsigned half (500)
+    const s1 = budget.reserve(500, true, "c");
+    expect(typeof s1).toBe("function");
+    expect(budget.reserve(200, true, "d")).toBe("budget"); // 1100 > 1000
     expect(budget.stats()).toEqual({ requests: 2, bytes: 900 });
-    u1();
-    u1(); // idempotent
+    (u1 as () => void)();
+    (u1 as () => void)(); // idempotent
     expect(budget.stats()).toEqual({ requests: 1, bytes: 500 });
-    expect(budget.reserve(500, false)).not.toBeNull();
-    s1();
-    expect(budget.reserve(0, true)).not.toBeNull();
-    expect(budget.reserve(0, true)).not.toBeNull();
-    expect(budget.reserve(0, true)).not.toBeNull();
-    expect(budget.reserve(0, true)).toBeNull(); // 4 requests in flight
+    expect(typeof budget.reserve(500, false, "a")).toBe("function");
+    (s1 as () => void)();
+    expect(typeof budget.reserve(0, true, "e")).toBe("function");
+    expect(typeof budget.reserve(0, true, "e")).toBe("function");
+    expect(typeof budget.reserve(0, true, "e")).toBe("function");
+    expect(budget.reserve(0, true, "f")).toBe("budget"); // 4 requests in flight
+  });
+
+  it("lets one address hold only its share of requests, and gives it back on release", () => {
+    const budget = new InFlightBudget({ maxInFlight: 100, maxInFlightBytes: 1 << 20, unsignedShare: 1, perAddressInFlight: 2 });
+    const a1 = budget.reserve(10, true, "a") as () => void;
+    budget.reserve(10, true, "a");
+    expect(budget.reserve(10, true, "a")).toBe("address");
+    expect(typeof budget.reserve(10, true, "b")).toBe("function");
+    a1();
+    expect(typeof budget.reserve(10, true, "a")).toBe("function");
   });
 });
 
@@ -82,7 +92,7 @@ describe.each(transports)("route release on the %s transport", (_name, make) => 
     transport = make();
     if (transport === null) return;
     const http: HttpHandler = {
-      route: () => ({ maxBodyBytes: 1024, release: () => released++ }),
+      route: (head) => ({ maxBodyBytes: 1024, release: () => released++, ...(head.path === "/slow" ? { bodyTimeoutMs: 300 } : {}) }),
       async handle() {
         handled++;
         await new Promise<void>((r) => (answer = r));
@@ -137,5 +147,27 @@ describe.each(transports)("route release on the %s transport", (_name, make) => 
     await until(() => released === before + 2);
     await new Promise((r) => setTimeout(r, 50));
     expect(released).toBe(before + 2);
+  });
+
+  it("answers 408 and releases once when the body does not arrive within bodyTimeoutMs", async ({ skip }) => {
+    if (transport === null) return skip();
+    const before = released;
+    const handledBefore = handled;
+    const slow = request({ host: "127.0.0.1", port, path: "/slow", method: "POST", headers: { "content-length": "1000" }, agent: false });
+    const reply = new Promise<{ status: number; text: string }>((resolve) => {
+      slow.on("response", (r) => {
+        const parts: Buffer[] = [];
+        r.on("data", (c: Buffer) => parts.push(c));
+        r.on("end", () => resolve({ status: r.statusCode ?? 0, text: Buffer.concat(parts).toString("utf8") }));
+      });
+      slow.on("error", (err) => resolve({ status: -1, text: err.message }));
+    });
+    slow.write(Buffer.alloc(100)); // and never the rest
+    const r = await reply;
+    expect(r.status).toBe(408);
+    expect(JSON.parse(r.text).error).toBe("request body not received within 300 ms");
+    await until(() => released === before + 1);
+    expect(handled).toBe(handledBefore);
+    slow.destroy();
   });
 });

@@ -272,6 +272,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
         unsignedShare: g.webhooks?.unsigned_share ?? WEBHOOK_LIMIT_DEFAULTS.unsignedShare,
         perAddressRate: g.webhooks?.per_address_rate ?? WEBHOOK_LIMIT_DEFAULTS.perAddressRate,
         perAddressBurst: g.webhooks?.per_address_burst ?? WEBHOOK_LIMIT_DEFAULTS.perAddressBurst,
+        perAddressInFlight: g.webhooks?.per_address_in_flight ?? WEBHOOK_LIMIT_DEFAULTS.perAddressInFlight,
+        bodyTimeoutMs: g.webhooks?.body_timeout_ms ?? WEBHOOK_LIMIT_DEFAULTS.bodyTimeoutMs,
       },
     },
     agents,

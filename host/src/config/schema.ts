@@ -124,6 +124,8 @@ export const FileConfigSchema = z.strictObject({
           unsigned_share: z.number().min(0).max(1).optional(),
           per_address_rate: z.number().min(0).max(1_000_000).optional(),
           per_address_burst: z.number().int().min(1).max(1_000_000).optional(),
+          per_address_in_flight: z.number().int().min(1).max(100_000).optional(),
+          body_timeout_ms: z.number().int().min(100).max(600_000).optional(),
         })
         .optional(),
     })

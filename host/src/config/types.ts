@@ -62,6 +62,13 @@ export interface WebhookLimits {
   perAddressRate: number;
   /** Token bucket size per client address (requests in a burst); default 64. */
   perAddressBurst: number;
+  /**
+   * Webhook requests one client address may have in flight at once; default 8. Over it: 429 +
+   * Retry-After. Keeps one sender of slow uploads from holding the whole budget.
+   */
+  perAddressInFlight: number;
+  /** Time from a request's head to the end of its body, ms; default 30000. Over it: 408, the connection closed, the reservation released. */
+  bodyTimeoutMs: number;
 }
 
 /** Defaults of `[gateway.webhooks]`. */
@@ -71,6 +78,8 @@ export const WEBHOOK_LIMIT_DEFAULTS: WebhookLimits = {
   unsignedShare: 0.25,
   perAddressRate: 32,
   perAddressBurst: 64,
+  perAddressInFlight: 8,
+  bodyTimeoutMs: 30_000,
 };
 
 /** One agent: which model it uses and how it behaves. */

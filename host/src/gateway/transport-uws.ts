@@ -8,6 +8,7 @@ import {
   STATUS_TEXT,
   tooLargeBody,
   hasBody,
+  bodyTimeoutAnswer,
   type Connection,
   type HttpAnswer,
   type HttpHandler,
@@ -62,7 +63,7 @@ function writeAnswer(res: UWS.HttpResponse, a: HttpAnswer, close = false): void 
  * returning (uWS invalidates it then); each body chunk is copied (its ArrayBuffer is reused
  * after the callback); the answer is written corked, unless the client went away meanwhile.
  * The route's `release` runs once: when the answer settles, or when the body will never be
- * handled (413, client abort); chunks read so far are dropped then.
+ * handled (413, 408 past `bodyTimeoutMs`, client abort); chunks read so far are dropped then.
  */
 function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpRequest): void {
   const headers: Record<string, string> = {};
@@ -97,27 +98,40 @@ function serveHttp(http: HttpHandler, res: UWS.HttpResponse, req: UWS.HttpReques
   let aborted = false;
   let done = false;
   const chunks: Buffer[] = [];
+  /** Drops the body read so far and releases the reservation; the body will never be handled. */
+  const giveUp = () => {
+    done = true;
+    clearTimeout(timer);
+    chunks.length = 0;
+    release();
+  };
+  const timeoutMs = route.bodyTimeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          if (done || aborted) return;
+          giveUp();
+          res.cork(() => writeAnswer(res, bodyTimeoutAnswer(timeoutMs), true));
+        }, timeoutMs);
   res.onAborted(() => {
     aborted = true;
     if (done) return; // the body is with the handler: released when its answer settles
-    done = true;
-    chunks.length = 0;
-    release();
+    giveUp();
   });
   let size = 0;
   res.onData((chunk, isLast) => {
     if (done) return;
     size += chunk.byteLength;
     if (size > limit) {
-      done = true;
-      chunks.length = 0;
-      release();
+      giveUp();
       res.cork(() => writeAnswer(res, tooLarge, true));
       return;
     }
     chunks.push(Buffer.from(chunk.slice(0)));
     if (!isLast) return;
     done = true;
+    clearTimeout(timer);
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     chunks.length = 0;
     void http

@@ -8,6 +8,7 @@ import {
   STATUS_TEXT,
   tooLargeBody,
   hasBody,
+  bodyTimeoutAnswer,
   type Connection,
   type HttpAnswer,
   type HttpHandler,
@@ -54,7 +55,7 @@ function sendAnswer(res: ServerResponse, a: HttpAnswer, close = false): void {
  * Serves one request through the HTTP handler: head first, then the body up to the route's
  * limit (413 and the connection closed past it), then the handler's answer. The route's
  * `release` runs once: when the answer settles, or when the body will never be handled (413,
- * client abort, stream error); chunks read so far are dropped then.
+ * 408 past `bodyTimeoutMs`, client abort, stream error); chunks read so far are dropped then.
  */
 function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
   const headers: Record<string, string> = {};
@@ -80,10 +81,22 @@ function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse,
   const giveUp = () => {
     if (done) return;
     done = true;
+    clearTimeout(timer);
     chunks.length = 0;
     req.removeAllListeners("data");
     release();
   };
+  const timeoutMs = route.bodyTimeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          if (done) return;
+          giveUp();
+          sendAnswer(res, bodyTimeoutAnswer(timeoutMs), true);
+          // The client may never send the rest: do not wait for it to close the connection.
+          res.once("finish", () => req.socket.destroy());
+        }, timeoutMs);
   const tooLarge = () => {
     giveUp();
     req.resume();
@@ -103,6 +116,7 @@ function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse,
   req.on("end", () => {
     if (done) return;
     done = true;
+    clearTimeout(timer);
     const body = Buffer.concat(chunks);
     chunks.length = 0;
     void http

@@ -75,9 +75,11 @@ export interface HttpHandler {
    *
    * `release` (capacity the handler reserved for the request) is called by the transport exactly
    * once, when it no longer holds the body: after `handle`'s answer settles, or as soon as the
-   * body will never reach `handle` (413, client abort, stream error).
+   * body will never reach `handle` (413, 408, client abort, stream error). `bodyTimeoutMs`: time
+   * from the head to the end of the body, ms; past it the transport answers 408 and closes the
+   * connection (absent = no limit but the transport's own).
    */
-  route(head: HttpRequestHead): { maxBodyBytes: number; release?: () => void } | HttpAnswer | null;
+  route(head: HttpRequestHead): { maxBodyBytes: number; release?: () => void; bodyTimeoutMs?: number } | HttpAnswer | null;
   /** Answers a request whose body was read completely. Must not throw. */
   handle(head: HttpRequestHead, body: Uint8Array): Promise<HttpAnswer>;
 }
@@ -85,7 +87,7 @@ export interface HttpHandler {
 /** Status line text of the statuses the gateway answers (uWS needs the full status line). */
 export const STATUS_TEXT: Record<number, string> = {
   200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-  404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
+  404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
   429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 };
 
@@ -95,6 +97,13 @@ export const STATUS_TEXT: Record<number, string> = {
  * body is never received.
  */
 export const hasBody = (headers: Record<string, string>): boolean => headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? 0) > 0;
+
+/** `408` answer to a request whose body did not arrive within the route's `bodyTimeoutMs`. */
+export const bodyTimeoutAnswer = (ms: number): HttpAnswer => ({
+  status: 408,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ error: `request body not received within ${ms} ms` }),
+});
 
 /** `413` answer body for a request body over the route's limit. */
 export const tooLargeBody = (limit: number): string => JSON.stringify({ error: `request body larger than ${limit} bytes` });

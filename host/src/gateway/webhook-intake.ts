@@ -63,26 +63,33 @@ export interface InFlightStats {
  * reserves its expected body size before the body is read and releases it when the transport is
  * done with it (answered, refused, or aborted). Unsigned requests (no declared signature
  * header) may fill only `unsignedShare` of each budget, so a flood of them cannot take the
- * capacity signed deliveries need.
+ * capacity signed deliveries need; one client address may hold only `perAddressInFlight`
+ * requests, so one sender of slow uploads cannot take all of it either.
  */
 export class InFlightBudget {
   private requests = 0;
   private bytes = 0;
   private unsignedRequests = 0;
   private unsignedBytes = 0;
+  /** Requests in flight per client address (entries removed at zero). */
+  private readonly byAddress = new Map<string, number>();
 
-  constructor(private readonly limits: Pick<WebhookLimits, "maxInFlight" | "maxInFlightBytes" | "unsignedShare">) {}
+  constructor(private readonly limits: Pick<WebhookLimits, "maxInFlight" | "maxInFlightBytes" | "unsignedShare" | "perAddressInFlight">) {}
 
   /**
-   * Reserves one request of `bytes` body bytes.
-   * @returns the release function (idempotent), or null when the budget of the request's class is full
+   * Reserves one request of `bytes` body bytes from `address`.
+   * @returns the release function (idempotent); `"address"` when `address` already holds its
+   *   share of requests; `"budget"` when the budget of the request's class is full
    */
-  reserve(bytes: number, signed: boolean): (() => void) | null {
-    const { maxInFlight, maxInFlightBytes, unsignedShare } = this.limits;
-    if (this.requests + 1 > maxInFlight || this.bytes + bytes > maxInFlightBytes) return null;
-    if (!signed && (this.unsignedRequests + 1 > Math.floor(maxInFlight * unsignedShare) || this.unsignedBytes + bytes > Math.floor(maxInFlightBytes * unsignedShare))) return null;
+  reserve(bytes: number, signed: boolean, address: string): (() => void) | "address" | "budget" {
+    const { maxInFlight, maxInFlightBytes, unsignedShare, perAddressInFlight } = this.limits;
+    const held = this.byAddress.get(address) ?? 0;
+    if (held + 1 > perAddressInFlight) return "address";
+    if (this.requests + 1 > maxInFlight || this.bytes + bytes > maxInFlightBytes) return "budget";
+    if (!signed && (this.unsignedRequests + 1 > Math.floor(maxInFlight * unsignedShare) || this.unsignedBytes + bytes > Math.floor(maxInFlightBytes * unsignedShare))) return "budget";
     this.requests++;
     this.bytes += bytes;
+    this.byAddress.set(address, held + 1);
     if (!signed) {
       this.unsignedRequests++;
       this.unsignedBytes += bytes;
@@ -93,6 +100,9 @@ export class InFlightBudget {
       released = true;
       this.requests--;
       this.bytes -= bytes;
+      const left = (this.byAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.byAddress.set(address, left);
+      else this.byAddress.delete(address);
       if (!signed) {
         this.unsignedRequests--;
         this.unsignedBytes -= bytes;

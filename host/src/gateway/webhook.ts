@@ -90,8 +90,9 @@ const BODYLESS_METHODS = new Set(["GET", "HEAD"]);
 /**
  * The HTTP handler serving the webhook routes for `target`. From the head alone, in this order:
  * path (400), channel (404), per-address token bucket (429 + Retry-After), account (404),
- * plugin loaded (503), declared signature header present (401), in-flight budget (503 +
- * Retry-After); only then is the body read. The reservation is released by the transport when
+ * plugin loaded (503), declared signature header present (401), requests in flight from the
+ * address (429 + Retry-After), in-flight budget (503 + Retry-After); only then is the body read,
+ * within `bodyTimeoutMs` (408 past it). The reservation is released by the transport when
  * the request is done with (see {@link HttpHandler.route}).
  * @param limits `[gateway.webhooks]`
  */
@@ -120,10 +121,11 @@ export function createWebhookHandler(target: WebhookTarget, limits: WebhookLimit
       const length = Number(head.headers["content-length"]);
       // A chunked body (no Content-Length) may grow to the channel's limit: reserve that much.
       const expected = Number.isSafeInteger(length) && length >= 0 && length <= policy.maxBodyBytes ? length : policy.maxBodyBytes;
-      const release = budget.reserve(expected, signed);
-      if (release === null) return refuse("overloaded", retryLater(503, "too many webhook requests in flight; retry later", 1));
+      const release = budget.reserve(expected, signed, head.remoteAddress);
+      if (release === "address") return refuse("throttled", retryLater(429, `too many webhook requests in flight from ${head.remoteAddress}; retry later`, 1));
+      if (release === "budget") return refuse("overloaded", retryLater(503, "too many webhook requests in flight; retry later", 1));
       parsed.set(head, p);
-      return { maxBodyBytes: policy.maxBodyBytes, release };
+      return { maxBodyBytes: policy.maxBodyBytes, release, bodyTimeoutMs: limits.bodyTimeoutMs };
     },
     async handle(head, body) {
       const p = parsed.get(head) ?? (parseWebhookPath(head.path) as WebhookPath);
