@@ -102,6 +102,33 @@ function setup(over: Partial<ChannelConfig> = {}, log: SessionLog = createMemory
   return { ...fake, logger, runtime, log, service };
 }
 
+describe("configuration warnings", () => {
+  it("names a channel whose plugin declares no signature headers, and one whose plugin is not loaded", () => {
+    const { state, service } = setup();
+    expect(service.check()).toEqual([expect.stringMatching(/^channel "chat": plugin "fake" declares no signature_headers/)]);
+    state.loaded = false;
+    expect(service.check()).toEqual([expect.stringMatching(/^channel "chat": plugin "fake" is not loaded/)]);
+  });
+});
+
+describe("webhook policy", () => {
+  it("gives the gateway the body limit, the accounts and the plugin's signature headers (undefined while not loaded)", () => {
+    const { state, service } = setup({ accounts: ["default", "bot2"], maxBodyBytes: 4096 });
+    expect(service.webhookPolicy("chat")).toEqual({ maxBodyBytes: 4096, accounts: ["default", "bot2"], signatureHeaders: [] });
+    expect(service.webhookPolicy("nope")).toBeUndefined();
+    state.loaded = false;
+    expect(service.webhookPolicy("chat")!.signatureHeaders).toBeUndefined();
+  });
+
+  it("counts intake refusals per channel", () => {
+    const { service } = setup();
+    for (const reason of ["unknownAccount", "missingSignature", "throttled", "overloaded", "throttled"] as const) {
+      service.intakeRefused({ channel: "chat", account: "default", reason, remoteAddress: "127.0.0.1" });
+    }
+    expect(service.counters().chat).toMatchObject({ unknownAccount: 1, missingSignature: 1, throttled: 2, overloaded: 1 });
+  });
+});
+
 describe("message checks", () => {
   it("normalizes a well-formed message and fills defaults", () => {
     expect(normalizeInbound({ peer: "p", content: "hi", platformMessageId: "1", attachments: null, thread: "", guild: null }, "acct")).toEqual({

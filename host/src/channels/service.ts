@@ -589,6 +589,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         warnings.push(`channel "${ch.config.name}": plugin "${ch.config.plugin}" is not loaded (webhooks answer 503 until it is)`);
       } else if (ch.config.poll !== undefined && !info.exports.poll) {
         warnings.push(`channel "${ch.config.name}": poll is configured but plugin "${ch.config.plugin}" does not export "poll"`);
+      } else if (info.signatureHeaders.length === 0) {
+        warnings.push(
+          `channel "${ch.config.name}": plugin "${ch.config.plugin}" declares no signature_headers, so every webhook request reaches it and counts as unsigned ([gateway.webhooks] unsigned_share)`,
+        );
       }
       if (ch.config.allow.length === 0) warnings.push(`channel "${ch.config.name}": the allowlist is empty, so every message is refused`);
     }
