@@ -75,7 +75,7 @@ describe("two agents bound to two peers", () => {
     client.close();
   });
 
-  it("an agent cannot use a tool outside its allowlist, even when the model asks for it", async () => {
+  it("a tool outside an agent's allowlist is not offered to its model", async () => {
     const client = await RpcClient.connect(gw.gateway.url);
     // The support agent is not offered the calculator: the emulator's "what is ...?" rule does not fire.
     const b = await chat(client, "bob", "what is 6*7? bob-2");
@@ -84,6 +84,46 @@ describe("two agents bound to two peers", () => {
     const a = await chat(client, "alice", "what is 6*7? alice-2");
     expect(a.text).toBe("The answer is 42.");
     client.close();
+  });
+
+  it("a model that calls a tool outside its agent's allowlist gets an error tool_result; the plugin never runs", async () => {
+    // `force:` makes the emulator ask for the tool although the request did not offer it, as a
+    // prompt-injected model would. The host must refuse it, whatever the provider's wire format.
+    const client = await RpcClient.connect(gw.gateway.url);
+    try {
+      const calls = async () => {
+        const list = (await client.call("plugin.list")).response.msg.result as { name: string; calls: number }[];
+        return Object.fromEntries(list.map((p) => [p.name, p.calls]));
+      };
+      const before = await calls();
+      const cases = [
+        { peer: "bob", agent: "support", tool: "calculator", content: 'force:calculator {"expression": "6*7"}' }, // openai wire
+        { peer: "alice", agent: "sales", tool: "time", content: "force:time {}" }, // anthropic wire
+      ];
+      for (const c of cases) {
+        const { response, events } = await client.call("chat.send", { content: c.content, peer: c.peer });
+        expect(response.msg.error, JSON.stringify(response.msg.error)).toBeUndefined();
+        expect(response.msg.result.agentId).toBe(c.agent);
+        const params = events.map((e) => e.msg.params);
+        const use = params.find((e) => e.type === "tool_use");
+        expect(use?.data.name, c.tool).toBe(c.tool);
+        const result = params.find((e) => e.type === "tool_result");
+        expect(result?.data, c.tool).toEqual({ toolUseId: use.data.id, content: `tool "${c.tool}" is not available to this agent`, isError: true });
+        // The refusal is what the model saw next, and it ended the turn.
+        const [first, second] = requestsWith(`force:${c.tool}`);
+        expect(first && second, c.tool).toBeTruthy();
+        expect(JSON.stringify(second!.body.messages)).toContain(`tool \\"${c.tool}\\" is not available to this agent`);
+        // (The OpenAI wire has no error flag on tool results: the host prefixes "Error: " there.)
+        expect(response.msg.result.text).toMatch(new RegExp(`^The answer is (Error: )?tool "${c.tool}" is not available to this agent\\.$`));
+      }
+      // Neither plugin ran: their call counters did not move.
+      const after = await calls();
+      expect(before.calculator).toBeTypeOf("number");
+      expect(after.calculator).toBe(before.calculator);
+      expect(after.time).toBe(before.time);
+    } finally {
+      client.close();
+    }
   });
 
   it("a peer with no binding gets the default agent", async () => {

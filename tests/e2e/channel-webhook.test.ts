@@ -83,13 +83,20 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
     expect(modelSaw("STRANGER_MARK")).toHaveLength(0);
   });
 
-  it("answers a bad signature 401 and does nothing else", async () => {
+  it("answers a bad signature 401 and does nothing else but log it at warn", async () => {
+    const logsBefore = gw.gateway.logs.length;
     const body = JSON.stringify({ peer: "alice", content: "forged FORGED_MARK", messageId: "f1" });
     const bad = await gw.postWebhook("webhook", undefined, body, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex("wrong", body)}` });
     expect(bad.status).toBe(401);
     await settle();
     expect(modelSaw("FORGED_MARK")).toHaveLength(0);
     expect(platform.requests.filter((r) => r.json?.replyTo === "f1")).toHaveLength(0);
+    // docs/security.md: "the event is logged": one warn line per refused request, naming the
+    // channel and account, and never the signing secret.
+    const refusals = gw.gateway.logs.slice(logsBefore).filter((l) => typeof l.msg === "string" && /bad signature/.test(l.msg));
+    expect(refusals).toHaveLength(2);
+    for (const line of refusals) expect(line).toMatchObject({ level: 40, channel: "webhook", account: "default" });
+    expect(gw.gateway.stdout.join("\n")).not.toContain(SECRET);
   });
 
   it("answers a post without the declared signature header 401 before reading its body, without calling the plugin", async () => {

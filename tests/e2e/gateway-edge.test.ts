@@ -140,6 +140,58 @@ describe.each(["uws", "ws"])("the %s transport", (transport) => {
     });
   });
 
+  describe("slow consumers", () => {
+    const MiB = 1024 * 1024;
+
+    it("a client 16 MiB behind on reads is closed with 1008 after everything queued before reaches it, never skipped", async () => {
+      const ws = new WebSocket(gateway.url, { maxPayload: 0 });
+      ws.on("error", () => {}); // a cut connection also emits close (1006), which the assertion names
+      await new Promise<void>((resolve, reject) => {
+        ws.once("open", () => resolve());
+        ws.once("unexpected-response", () => reject(new Error("upgrade refused")));
+      });
+      const ids: string[] = [];
+      ws.on("message", (data: Buffer) => ids.push(String(JSON.parse(data.toString("utf8")).id).split(":")[0]!));
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString("utf8") })));
+      // Stop reading: the kernel buffers fill, then the server's send buffer grows.
+      const socket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      socket.pause();
+
+      // Each ping echoes its ~1 MB string id (the request stays under the 1 MiB frame limit), so a
+      // bounded number of requests pushes the server past 16 MiB plus what the kernel holds.
+      const pad = "x".repeat(1_000_000);
+      const logsBefore = gateway.logs.length;
+      const slowLog = () => gateway.logs.slice(logsBefore).find((l) => l.msg === "closing slow consumer");
+      let sent = 0;
+      for (; sent < 96 && !slowLog(); sent++) {
+        await new Promise<void>((resolve, reject) => ws.send(JSON.stringify({ jsonrpc: "2.0", id: `${sent}:${pad}`, method: "ping" }), (err) => (err ? reject(err) : resolve())));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const warn = await new Promise<Record<string, unknown> | undefined>((resolve) => {
+        const deadline = Date.now() + 5_000;
+        const poll = () => (slowLog() || Date.now() > deadline ? resolve(slowLog()) : setTimeout(poll, 20));
+        poll();
+      });
+      expect(warn, `no slow-consumer close after ${sent} requests of 1 MB`).toMatchObject({ level: 40 });
+      // The limit is 16 MiB (gateway.max_buffered_bytes): crossed by at most one response.
+      expect(warn!.buffered as number).toBeGreaterThan(16 * MiB);
+      expect(warn!.buffered as number).toBeLessThan(16 * MiB + 1.1 * 1_000_000);
+
+      socket.resume();
+      const noClose = new Promise<{ code: number; reason: string }>((resolve) => setTimeout(() => resolve({ code: 0, reason: "no close within 20 s" }), 20_000).unref());
+      expect(await Promise.race([closed, noClose])).toEqual({ code: 1008, reason: "slow consumer: send buffer full" });
+      ws.terminate();
+      // Every response queued before the close arrived, in order, none skipped: more than 16 MiB of them.
+      expect(ids).toEqual(ids.map((_, i) => String(i)));
+      expect(ids.length * 1_000_000).toBeGreaterThan(16 * MiB);
+      expect(ids.length).toBeLessThanOrEqual(sent);
+
+      const client = await RpcClient.connect(gateway.url);
+      expect((await client.call("ping")).response.msg.result).toBe("pong");
+      client.close();
+    }, 60_000);
+  });
+
   describe("MessagePack extension types", () => {
     const withExt = new Packr({ useRecords: false, moreTypes: true, structuredClone: true, useBigIntExtension: true });
     const cyclic: Record<string, unknown> = {};

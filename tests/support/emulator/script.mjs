@@ -93,22 +93,28 @@ export function calculatorExpressions(text) {
 /**
  * `use:<tool> <json>` → one call to `<tool>` with that JSON object as input, when the request
  * offers that tool (`use:<tool>` alone means `{}`); otherwise null. Lets tests drive any plugin.
+ *
+ * `force:<tool> <json>` → the same call whether or not the request offers `<tool>`: a model that
+ * was prompt-injected (or is simply wrong) asking for a tool outside its agent's allowlist, so
+ * tests can check that the host, not the model, enforces the allowlist.
  * @param {string} text
  * @param {string[]} tools
  * @returns {ToolCallPart | null}
  */
 export function useToolCall(text, tools) {
-  const m = /^\s*use:(\S+)\s*(.*)$/s.exec(text);
-  if (!m || !tools.includes(m[1] ?? "")) return null;
+  const m = /^\s*(use|force):(\S+)\s*(.*)$/s.exec(text);
+  if (!m) return null;
+  const name = m[2] ?? "";
+  if (m[1] === "use" && !tools.includes(name)) return null;
   let input = {};
-  if ((m[2] ?? "").trim()) {
+  if ((m[3] ?? "").trim()) {
     try {
-      input = JSON.parse(m[2] ?? "{}");
+      input = JSON.parse(m[3] ?? "{}");
     } catch {
       return null;
     }
   }
-  return { type: "tool_call", name: m[1] ?? "", input };
+  return { type: "tool_call", name, input };
 }
 
 /**
