@@ -4,7 +4,7 @@
  * stream must hold the messages in publish order (publish side: spool drain vs live publishes)
  * and the handler must see them in that order (consumer side), each exactly once.
  *
- * Bounded: 3 cycles of about 100 + 150 + (up to 1,000, until 60 went direct) publishes; 2 busy
+ * Bounded: 3 cycles of 100 + 150 (server down) + 150 + (up to 1,000, until 60 went direct) publishes; 2 busy
  * threads per core, stopped in `afterEach`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -79,6 +79,8 @@ describe("bus: NATS outages under CPU pressure", () => {
         if (c === 1 && j === 75) await sleep(TEST_TIMINGS.leaseTtlMs! + 500);
       }
       await server.restart();
+      // a burst while the consumers reconnect and the spool starts draining
+      for (let j = 0; j < 150; j++) await publish();
       // publish on while the spool drains, slower than the drain, until publishes have gone
       // straight to the stream for a while: the switch-over happens with publishes in flight
       let direct = 0;
