@@ -18,7 +18,9 @@
  * - A process that dies stops renewing: its leases expire after `leaseTtlMs`, its messages after
  *   `ackWaitMs` (< lease TTL, so they are back in the redelivery queue before anyone can take the
  *   partition); the new holder first collects the `num_ack_pending` redeliveries and handles them
- *   in stream order before anything newer.
+ *   in stream order before anything newer. The same holds for deliveries lost on the way (a
+ *   connection drop or a stopped fetch): a gap in the consumer's delivery sequence holds newer
+ *   messages back until the lost ones are redelivered.
  * - Publishes while NATS is unreachable go to the disk spool and are forwarded in order when it
  *   returns; while the spool is not empty every publish goes through it (order is kept).
  * - Handled message ids are recorded in the KV bucket `exoclaw_bus_dedupe` (shared by every
@@ -602,9 +604,10 @@ class PartitionRunner {
     // dropped, or a fetch was stopped, while they were on the way). Each is a message now pending
     // on the server that comes back only after the ack wait, behind newer ones like this one.
     const dseq = m.info.deliverySequence;
+    // (A number at or below the last one means the consumer was re-created — the server lost its
+    // state — and starts over from the first message of the stream, in order: nothing is missing.)
     if (dseq > this.lastDeliverySeq + 1) this.expect(dseq - this.lastDeliverySeq - 1);
-    else if (dseq <= this.lastDeliverySeq) this.expect(Infinity); // the server lost consumer state: wait out the deadline
-    this.lastDeliverySeq = Math.max(this.lastDeliverySeq, dseq);
+    this.lastDeliverySeq = dseq;
     if (this.guard) {
       this.stash.push(d);
       // a redelivery of a message already held is not one of the missing ones
