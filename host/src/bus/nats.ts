@@ -18,7 +18,9 @@
  * - A process that dies stops renewing: its leases expire after `leaseTtlMs`, its messages after
  *   `ackWaitMs` (< lease TTL, so they are back in the redelivery queue before anyone can take the
  *   partition); the new holder first collects the `num_ack_pending` redeliveries and handles them
- *   in stream order before anything newer.
+ *   in stream order before anything newer. The same holds for deliveries lost on the way (a
+ *   connection drop or a stopped fetch): a gap in the consumer's delivery sequence holds newer
+ *   messages back until the lost ones are redelivered.
  * - Publishes while NATS is unreachable go to the disk spool and are forwarded in order when it
  *   returns; while the spool is not empty every publish goes through it (order is kept).
  * - Handled message ids are recorded in the KV bucket `exoclaw_bus_dedupe` (shared by every
@@ -501,7 +503,17 @@ class PartitionRunner {
   private abandoned = false;
   private readonly loop: Promise<void>;
   private stash: Delivery[] = [];
-  private guard: { missing: number; deadline: number } | undefined;
+  /**
+   * Set while deliveries this runner never received are still unacknowledged on the server: a
+   * previous holder's (at start) or ones lost on the way (a connection dropped or a fetch stopped
+   * while the server was sending). The server redelivers them only after the ack wait, and
+   * meanwhile sends newer messages: those wait in the stash until `missing` redeliveries of
+   * messages not already held (`known`) arrived, or until `deadline` (ms since the epoch), so
+   * the handler still sees stream order per subject.
+   */
+  private guard: { missing: number; deadline: number; known: Set<number> } | undefined;
+  /** Consumer delivery sequence of the last delivery received; a jump means deliveries were lost. */
+  private lastDeliverySeq = 0;
 
   constructor(
     private readonly sub: NatsSubscription,
@@ -531,7 +543,10 @@ class PartitionRunner {
         if (!guarded) {
           // messages still pending on this consumer belong to a previous holder: take them first
           const info = await consumer.info(); // fresh, not the cached copy
-          if (info.num_ack_pending > 0) this.guard = { missing: info.num_ack_pending, deadline: Date.now() + 2 * bus.ackWaitMs + 2_000 };
+          if (info.num_ack_pending > 0) this.expect(info.num_ack_pending);
+          // deliveries after this point that do not reach this runner (a previous holder still
+          // pulling, or lost on the way) show up as gaps in the delivery sequence
+          this.lastDeliverySeq = info.delivered.consumer_seq;
           guarded = true;
         }
         if (this.guard && Date.now() > this.guard.deadline) this.flushStash();
@@ -584,13 +599,36 @@ class PartitionRunner {
       this.stash.push(d);
       return;
     }
+    // The consumer numbers its deliveries 1, 2, 3, ... (redeliveries included) and this is the
+    // only runner pulling from it: a gap is deliveries sent and never received (the connection
+    // dropped, or a fetch was stopped, while they were on the way). Each is a message now pending
+    // on the server that comes back only after the ack wait, behind newer ones like this one.
+    const dseq = m.info.deliverySequence;
+    // (A number at or below the last one means the consumer was re-created — the server lost its
+    // state — and starts over from the first message of the stream, in order: nothing is missing.)
+    if (dseq > this.lastDeliverySeq + 1) this.expect(dseq - this.lastDeliverySeq - 1);
+    this.lastDeliverySeq = dseq;
     if (this.guard) {
       this.stash.push(d);
-      if (m.info.redelivered) this.guard.missing--;
+      // a redelivery of a message already held is not one of the missing ones
+      if (m.info.redelivered && !this.guard.known.has(d.seq)) {
+        this.guard.known.add(d.seq);
+        this.guard.missing--;
+      }
       if (this.guard.missing <= 0) this.flushStash();
       return;
     }
     this.dispatcher.push(d);
+  }
+
+  /** Starts (or extends) the guard: `n` more unacknowledged messages are on their way back. */
+  private expect(n: number): void {
+    const deadline = Date.now() + 2 * this.sub.bus.ackWaitMs + 2_000;
+    const g = (this.guard ??= { missing: 0, deadline, known: new Set() });
+    g.missing += n;
+    g.deadline = Math.max(g.deadline, deadline);
+    for (const d of this.dispatcher.heldDeliveries()) g.known.add(d.seq);
+    for (const d of this.stash) g.known.add(d.seq);
   }
 
   private flushStash(): void {
