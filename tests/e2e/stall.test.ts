@@ -14,7 +14,7 @@ import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
 
 const AGENTS: FileConfig["agents"] = [
-  // Idle timeout from [providers.anthropic] (300 ms).
+  // Idle timeout from [providers.anthropic] (500 ms).
   { id: "main", provider: "anthropic" },
   // A long idle timeout, a short turn deadline: the deadline ends a stalled turn.
   { id: "deadline", provider: "anthropic", idle_timeout_ms: 3_600_000, turn_timeout_ms: 400 },
@@ -37,7 +37,7 @@ describe("a hung provider, WebSocket clients", () => {
   beforeAll(async () => {
     emulator = await startEmulator();
     dir = mkdtempSync(join(tmpdir(), "exoclaw-stall-"));
-    const config: FileConfig = { providers: { anthropic: { idle_timeout_ms: 300 } }, agents: AGENTS, bindings: BINDINGS };
+    const config: FileConfig = { providers: { anthropic: { idle_timeout_ms: 500 } }, agents: AGENTS, bindings: BINDINGS };
     writeFileSync(join(dir, "exoclaw.toml"), stringify(config));
     gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url }, ["--config", join(dir, "exoclaw.toml")]);
   });
@@ -54,8 +54,8 @@ describe("a hung provider, WebSocket clients", () => {
     const { response, events } = await stalled;
     expect(response.msg.error).toEqual({
       code: -32000,
-      message: "provider anthropic stopped sending: no stream event for 300 ms (idle_timeout_ms)",
-      data: { reason: "idle_timeout", idleTimeoutMs: 300 },
+      message: "provider anthropic stopped sending: no stream event for 500 ms (idle_timeout_ms)",
+      data: { reason: "idle_timeout", idleTimeoutMs: 500 },
     });
     expect(events.map((e) => e.msg.params.type)).toEqual(["text", "error"]);
     expect(events.at(-1)!.msg.params.data).toEqual({ code: -32000, message: response.msg.error.message });
@@ -67,7 +67,7 @@ describe("a hung provider, WebSocket clients", () => {
   it("(a') a provider that never sends its headers ends the same way", async () => {
     const client = await RpcClient.connect(gateway.url);
     const { response } = await client.call("chat.send", { content: "STALL_BEFORE_HEADERS mark-a2", peer: "a2" });
-    expect(response.msg.error.data).toEqual({ reason: "idle_timeout", idleTimeoutMs: 300 });
+    expect(response.msg.error.data).toEqual({ reason: "idle_timeout", idleTimeoutMs: 500 });
     await abandoned(emulator, "mark-a2");
     expect((await client.call("chat.send", { content: "ping", peer: "a2" })).response.msg.result.text).toBe("pong");
     client.close();
@@ -136,7 +136,7 @@ describe("a hung provider, webhook channel", () => {
     platform = await startFakePlatform();
     gw = await startChannelGateway({
       config: {
-        providers: { anthropic: { idle_timeout_ms: 300 } },
+        providers: { anthropic: { idle_timeout_ms: 500 } },
         channels: { webhook: { allow: ["alice", "bob"] } },
         plugins: {
           grants: {
@@ -168,7 +168,7 @@ describe("a hung provider, webhook channel", () => {
 
     expect((await post({ peer: "bob", content: "STALL_AFTER_HEADERS mark-d2", messageId: "d2" })).status).toBe(200);
     const notice = await platform.waitFor((r) => r.json?.replyTo === "d2", 20_000);
-    expect(notice.json.content).toBe("Sorry, your message could not be answered: provider anthropic stopped sending: no stream event for 300 ms (idle_timeout_ms)");
+    expect(notice.json.content).toBe("Sorry, your message could not be answered: provider anthropic stopped sending: no stream event for 500 ms (idle_timeout_ms)");
     expect((await post({ peer: "bob", content: "ping", messageId: "d3" })).status).toBe(200);
     expect((await platform.waitFor((r) => r.json?.replyTo === "d3", 20_000)).json.content).toBe("pong");
   });

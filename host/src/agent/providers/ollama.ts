@@ -50,8 +50,7 @@ export function toOllamaMessages(system: string | undefined, messages: ChatMessa
 export function createOllamaProvider(endpoint: ProviderEndpoint, options: ProviderOptions = {}): ModelProvider {
   let sdkModule: Promise<typeof import("ollama")> | undefined;
   const host = endpoint.baseUrl ?? "http://127.0.0.1:11434";
-  const clientFor = async (signal: AbortSignal) => {
-    const { Ollama: Sdk } = await (sdkModule ??= import("ollama"));
+  const clientFor = (Sdk: typeof import("ollama").Ollama, signal: AbortSignal) => {
     const linked: typeof fetch = (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
     return new Sdk({ host, fetch: linked });
   };
@@ -60,6 +59,7 @@ export function createOllamaProvider(endpoint: ProviderEndpoint, options: Provid
   return {
     name: "ollama",
     async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
+      const { Ollama: Sdk } = await (sdkModule ??= import("ollama"));
       const watch = new IdleWatch({ provider: "ollama", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
       let done = false;
       let toolCalls = 0;
@@ -70,7 +70,7 @@ export function createOllamaProvider(endpoint: ProviderEndpoint, options: Provid
       }));
       try {
         watch.signal.throwIfAborted();
-        const sdk = await clientFor(watch.signal);
+        const sdk = clientFor(Sdk, watch.signal);
         const stream = await sdk.chat({
           model: request.model,
           messages: toOllamaMessages(request.system, request.messages),
