@@ -33,3 +33,10 @@ describe("emulator script: use:<tool> <json> and force:<tool> <json>", () => {
     });
   });
 });
+
+describe("emulator script: stalls", () => {
+  it("STALL_AFTER_HEADERS and STALL_BEFORE_HEADERS script a hung provider", () => {
+    expect(decide({ tools: [], lastUserText: "x STALL_AFTER_HEADERS", toolResults: null })).toMatchObject({ kind: "failure", mode: "stall_after_headers" });
+    expect(decide({ tools: [], lastUserText: "STALL_BEFORE_HEADERS y", toolResults: null })).toMatchObject({ kind: "failure", mode: "stall_before_headers" });
+  });
+});

@@ -21,8 +21,9 @@ export class ProviderError extends RpcError {
     code: typeof ErrorCode.ProviderError | typeof ErrorCode.ProviderUnavailable,
     message: string,
     details: { requestId?: string; status?: number } = {},
+    data?: unknown,
   ) {
-    super(code, message);
+    super(code, message, data);
     this.name = "ProviderError";
     if (details.requestId !== undefined) this.requestId = details.requestId;
     if (details.status !== undefined) this.status = details.status;
@@ -170,5 +171,70 @@ export class InterruptedTurnError extends RpcError {
   ) {
     super(ErrorCode.Aborted, message);
     this.name = "InterruptedTurnError";
+  }
+}
+
+/**
+ * Why the gateway itself ended a model call or a turn that had not failed on its own: the
+ * `reason` in the JSON-RPC error's `data`, so a caller can tell a timeout from an abort without
+ * parsing the message.
+ * - `idle_timeout` (-32000): the provider sent no stream event for `idle_timeout_ms`.
+ * - `turn_timeout` (-32006): the turn ran longer than `turn_timeout_ms`.
+ * - `client_gone` (-32006): the only client that could see the turn disconnected.
+ */
+export type GatewayStopReason = "idle_timeout" | "turn_timeout" | "client_gone";
+
+/** A duration for a message: whole seconds as "60 s", anything else as "300 ms". */
+export function formatDuration(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/**
+ * A model call the provider stopped feeding: no stream event (or no response at all) for
+ * `idleTimeoutMs` since the request was sent or since the last event. Code -32000 (a provider
+ * failure); `data` is `{ reason: "idle_timeout", idleTimeoutMs }`. The message is fixed text
+ * naming the provider and the limit.
+ */
+export class ProviderStallError extends ProviderError {
+  readonly reason = "idle_timeout" satisfies GatewayStopReason;
+
+  constructor(
+    readonly provider: string,
+    /** The idle limit that passed, ms. */
+    readonly idleTimeoutMs: number,
+  ) {
+    super(ErrorCode.ProviderError, `provider ${provider} stopped sending: no stream event for ${formatDuration(idleTimeoutMs)} (idle_timeout_ms)`, {}, { reason: "idle_timeout", idleTimeoutMs });
+    this.name = "ProviderStallError";
+  }
+}
+
+/**
+ * A turn that outlived its agent's turn deadline (`turn_timeout_ms`: the whole turn, model calls,
+ * tool calls and compaction included). Code -32006; `data` is `{ reason: "turn_timeout", turnTimeoutMs }`.
+ * The runtime aborts the turn's signal with it, which cancels the running model or tool call.
+ */
+export class TurnTimeoutError extends RpcError {
+  readonly reason = "turn_timeout" satisfies GatewayStopReason;
+
+  constructor(
+    /** The deadline that passed, ms after the turn started. */
+    readonly turnTimeoutMs: number,
+  ) {
+    super(ErrorCode.Aborted, `turn stopped: the turn deadline of ${formatDuration(turnTimeoutMs)} (turn_timeout_ms) passed`, { reason: "turn_timeout", turnTimeoutMs });
+    this.name = "TurnTimeoutError";
+  }
+}
+
+/**
+ * The abort reason of a WebSocket request whose connection closed: a turn started by it (a
+ * `chat.send` without `idempotencyKey`) is cancelled, since no one is left to see its answer.
+ * Code -32006; `data` is `{ reason: "client_gone" }`.
+ */
+export class ClientGoneError extends RpcError {
+  readonly reason = "client_gone" satisfies GatewayStopReason;
+
+  constructor() {
+    super(ErrorCode.Aborted, "turn aborted: the client that sent it disconnected", { reason: "client_gone" });
+    this.name = "ClientGoneError";
   }
 }

@@ -10,6 +10,7 @@ export type { MessageSendContext } from "./builtin-tools.js";
 export { runTurn } from "./loop.js";
 export type { TurnInput, TurnRecord, TurnTools } from "./loop.js";
 export { compileToolAllowlist } from "./tool-policy.js";
-export { ProviderError, InterruptedTurnError, CONFIGURE_HINT } from "./errors.js";
+export { ProviderError, InterruptedTurnError, ProviderStallError, TurnTimeoutError, ClientGoneError, CONFIGURE_HINT } from "./errors.js";
+export type { GatewayStopReason } from "./errors.js";
 export { createProviderSet } from "./providers/index.js";
 export type * from "./types.js";

@@ -17,6 +17,8 @@ export interface TurnInput {
   maxTokens: number;
   /** Model calls allowed in this turn. */
   maxIterations: number;
+  /** The agent's provider idle timeout, ms (passed on to each model call); default the provider's. */
+  idleTimeoutMs?: number;
   /** The session's history before this turn. */
   history: ChatMessage[];
   /** The user's message. */
@@ -37,10 +39,29 @@ export interface TurnRecord {
  *
  * A tool that fails becomes an error `tool_result` for the model; it does not end the turn.
  *
- * @throws ProviderError when the provider fails; RpcError -32002 when the model still wants
- *   tools after `maxIterations` calls; the signal's reason when aborted
+ * The turn deadline is the caller's: it aborts `signal` (which cancels the model call or the
+ * tool calls in progress); the provider's idle timeout ends a stalled model call on its own.
+ *
+ * It settles as soon as `signal` aborts, even if a model or tool call does not honour the signal
+ * (that call's late result is dropped, and nothing more is emitted): an abort or a deadline
+ * always frees the session.
+ *
+ * @throws ProviderError when the provider fails (ProviderStallError when it stopped sending);
+ *   RpcError -32002 when the model still wants tools after `maxIterations` calls; the signal's
+ *   reason when aborted
  */
-export async function runTurn(input: TurnInput, emit: (ev: TurnEvent) => void, signal: AbortSignal): Promise<TurnRecord> {
+export function runTurn(input: TurnInput, emit: (ev: TurnEvent) => void, signal: AbortSignal): Promise<TurnRecord> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<TurnRecord>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    loop(input, (ev) => signal.aborted || emit(ev), signal)
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: AbortSignal): Promise<TurnRecord> {
   const offered = new Set(input.tools.specs.map((t) => t.name));
   const added: ChatMessage[] = [{ role: "user", content: [{ type: "text", text: input.content }] }];
   const usage = { inputTokens: 0, outputTokens: 0 };
@@ -55,7 +76,14 @@ export async function runTurn(input: TurnInput, emit: (ev: TurnEvent) => void, s
     let stopReason: StopReason = "other";
 
     for await (const ev of input.provider.stream(
-      { model: input.model, system: input.system, messages: [...input.history, ...added], tools: input.tools.specs, maxTokens: input.maxTokens },
+      {
+        model: input.model,
+        system: input.system,
+        messages: [...input.history, ...added],
+        tools: input.tools.specs,
+        maxTokens: input.maxTokens,
+        ...(input.idleTimeoutMs !== undefined ? { idleTimeoutMs: input.idleTimeoutMs } : {}),
+      },
       signal,
     )) {
       switch (ev.type) {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { DEFAULT_QUEUE, type AgentConfig, type ProviderName } from "../config/types.js";
+import { DEFAULT_QUEUE, DEFAULT_TURN_TIMEOUT_MS, type AgentConfig, type ProviderName } from "../config/types.js";
 import { silentLogger } from "../log/index.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
@@ -11,7 +11,7 @@ import { parseSessionKey } from "../store/session-key.js";
 import type { NewSessionEvent, SessionEvent, SessionEventOf, SessionLog } from "../store/types.js";
 import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
 import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";
-import { InterruptedTurnError } from "./errors.js";
+import { InterruptedTurnError, TurnTimeoutError } from "./errors.js";
 import { HistoryCache } from "./history-cache.js";
 import { outcomeFromEvents, TurnRecorder } from "./journal.js";
 import { runTurn, type TurnTools } from "./loop.js";
@@ -305,11 +305,14 @@ export class AgentRuntime {
    * channel and account) is answered the same way.
    *
    * @param emit receives the turn's events in order (text, tool_use, tool_result, usage)
-   * @param signal aborts this turn (e.g. the client went away)
+   * @param signal aborts this turn (e.g. the client went away; its reason, when an RpcError,
+   *   is the turn's error). Ignored for a request with `idempotencyKey`: such a client can
+   *   reconnect and repeat the key for the outcome, so the turn runs on (within its deadline).
    * @param hooks `onAccepted` once the message is journaled
    * @throws RpcError: -32005 shutting down, -32004 session queue full or the message dropped
    *   from a full queue (or a stored turn with this key has not finished), -32602 unknown
-   *   agent, -32002 iteration limit, -32000/-32001 provider failures, -32006 aborted;
+   *   agent, -32002 iteration limit, -32000/-32001 provider failures (ProviderStallError: the
+   *   provider went silent), -32006 aborted (TurnTimeoutError: past the agent's turn deadline);
    *   InterruptedTurnError (-32006) when a newer message interrupted it; ReplayedTurnError;
    *   StoreError when the store fails
    */
@@ -322,6 +325,8 @@ export class AgentRuntime {
       const runId = request.runId ?? randomUUID();
       return this.runDeduped(agent, { ...request, runId }, (id) => this.accepted(hooks, id), emit, signal);
     }
+    // A keyed turn belongs to the key, not to the connection that sent it (see `signal` above).
+    signal = undefined;
     const running = this.keyed.get(key);
     if (running) {
       void running.accepted.then((id) => id !== undefined && this.accepted(hooks, id));
@@ -778,6 +783,9 @@ export class AgentRuntime {
     if (this.aborting) controller.abort(new Error("shutdown"));
     onAbort();
     for (const s of signals) s?.addEventListener("abort", onAbort, { once: true });
+    // The turn deadline: from the start of the batch, over everything it does.
+    const turnTimeoutMs = batch[batch.length - 1]!.agent.config.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS;
+    const deadline = setTimeout(() => controller.abort(new TurnTimeoutError(turnTimeoutMs)), turnTimeoutMs);
     this.inflight.add(controller);
     let live: TurnJob[] = [];
     let recorder: TurnRecorder | undefined;
@@ -810,7 +818,17 @@ export class AgentRuntime {
         record({ type: "usage", data: usage });
       });
       const turn = await runTurn(
-        { provider, model: config.model, system, maxTokens: config.maxTokens, maxIterations: config.maxIterations, history, content, tools },
+        {
+          provider,
+          model: config.model,
+          system,
+          maxTokens: config.maxTokens,
+          maxIterations: config.maxIterations,
+          ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
+          history,
+          content,
+          tools,
+        },
         record,
         controller.signal,
       );
@@ -839,7 +857,8 @@ export class AgentRuntime {
       let failure = err;
       const reason: unknown = controller.signal.reason;
       if (controller.signal.aborted) {
-        if (reason instanceof InterruptedTurnError) failure = reason;
+        // The abort's own reason names why: interrupted, turn deadline, client gone.
+        if (reason instanceof RpcError) failure = reason;
         else if (!(err instanceof RpcError && err.code !== ErrorCode.Aborted)) {
           failure = new RpcError(ErrorCode.Aborted, this.closing ? "turn aborted: the gateway is shutting down" : "turn aborted");
         }
@@ -862,6 +881,7 @@ export class AgentRuntime {
         for (const j of batch) j.reject(failure);
       }
     } finally {
+      clearTimeout(deadline);
       for (const s of signals) s?.removeEventListener("abort", onAbort);
       this.inflight.delete(controller);
     }

@@ -23,6 +23,12 @@ export interface ModelRequest {
   tools: ToolSpec[];
   /** Max output tokens. */
   maxTokens: number;
+  /**
+   * Longest silence allowed from the provider (before the first stream event, and between
+   * events), ms; over it the call ends with a ProviderStallError. Default: the provider
+   * endpoint's `idleTimeoutMs` (the agent's `idle_timeout_ms` overrides it).
+   */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -40,8 +46,11 @@ export type ModelEvent =
 export interface ModelProvider {
   readonly name: "anthropic" | "openai" | "ollama";
   /**
-   * Streams one model call.
-   * @throws ProviderError (HTTP error, connection failure, cut stream, provider `error` event)
+   * Streams one model call. `signal` cancels the HTTP request (the provider sees the
+   * connection close).
+   * @throws ProviderError (HTTP error, connection failure, cut stream, provider `error` event);
+   *   ProviderStallError (-32000, `data.reason` "idle_timeout") when the provider stays silent
+   *   longer than the idle timeout; the signal's reason when `signal` aborts
    */
   stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent>;
 }

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
-import { CHANNEL_DEFAULTS, DEFAULT_QUEUE, WEBHOOK_LIMIT_DEFAULTS, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
+import { CHANNEL_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_QUEUE, DEFAULT_TURN_TIMEOUT_MS, WEBHOOK_LIMIT_DEFAULTS, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
 import { GATEWAY_ACCOUNT, type ClientEntry } from "../gateway/identity.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
@@ -205,6 +205,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       ...(a.soul !== undefined ? { soulFile: resolve(baseDir, expandHome(a.soul)) } : {}),
       outbound: a.outbound ?? [],
       queue: { mode: a.queue?.mode ?? DEFAULT_QUEUE.mode, cap: a.queue?.cap ?? DEFAULT_QUEUE.cap, drop: a.queue?.drop ?? DEFAULT_QUEUE.drop },
+      ...(a.idle_timeout_ms !== undefined ? { idleTimeoutMs: a.idle_timeout_ms } : {}),
+      turnTimeoutMs: a.turn_timeout_ms ?? DEFAULT_TURN_TIMEOUT_MS,
     };
   });
   const ids = new Set<string>();
@@ -230,7 +232,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       const f = file.providers?.[p];
       const envBase = p === "anthropic" ? env.ANTHROPIC_BASE_URL : p === "openai" ? env.OPENAI_BASE_URL : env.OLLAMA_HOST;
       const keyVar = f?.api_key_env ?? (p === "anthropic" ? "ANTHROPIC_API_KEY" : p === "openai" ? "OPENAI_API_KEY" : undefined);
-      return [p, { baseUrl: f?.base_url ?? (envBase || undefined), apiKey: keyVar ? env[keyVar] : undefined, timeoutMs: f?.timeout_ms ?? 600_000 }];
+      return [p, { baseUrl: f?.base_url ?? (envBase || undefined), apiKey: keyVar ? env[keyVar] : undefined, timeoutMs: f?.timeout_ms ?? 600_000, idleTimeoutMs: f?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS }];
     }),
   ) as Config["providers"];
 

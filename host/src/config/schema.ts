@@ -4,10 +4,16 @@ const PROVIDERS = ["anthropic", "openai", "ollama"] as const;
 
 const selector = z.string().min(1);
 
+/** Longest idle timeout or turn deadline accepted, ms (one day: beyond it, a typo more likely than intent). */
+const MAX_TIMEOUT_MS = 86_400_000;
+/** `idle_timeout_ms` (provider or agent) and `turn_timeout_ms` (agent). */
+const timeoutMs = z.number().int().min(1).max(MAX_TIMEOUT_MS);
+
 const providerSchema = z.strictObject({
   base_url: z.url().optional(),
   api_key_env: z.string().min(1).optional(),
   timeout_ms: z.number().int().positive().optional(),
+  idle_timeout_ms: timeoutMs.optional(),
 });
 
 /**
@@ -144,6 +150,8 @@ export const FileConfigSchema = z.strictObject({
         max_tokens: z.number().int().min(1).optional(),
         tools: z.array(z.string().min(1)).optional(),
         context_window: z.number().int().min(100).optional(),
+        idle_timeout_ms: timeoutMs.optional(),
+        turn_timeout_ms: timeoutMs.optional(),
         soul: z.string().min(1).optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
         queue: z

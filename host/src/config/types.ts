@@ -112,7 +112,21 @@ export interface AgentConfig {
   outbound: string[];
   /** What happens to a message that arrives while its session is running a turn. */
   queue: QueuePolicy;
+  /** The provider idle timeout for this agent's model calls, ms; default: its provider's `idleTimeoutMs`. */
+  idleTimeoutMs?: number;
+  /**
+   * Deadline of a whole turn (model calls, tool calls, compaction), ms from its start; past it
+   * the turn is aborted with -32006 (`data.reason` "turn_timeout"); default 600000
+   * (`DEFAULT_TURN_TIMEOUT_MS`).
+   */
+  turnTimeoutMs?: number;
 }
+
+/** Default of {@link AgentConfig.turnTimeoutMs}, ms (10 minutes). */
+export const DEFAULT_TURN_TIMEOUT_MS = 600_000;
+
+/** Default of {@link ProviderEndpoint.idleTimeoutMs}, ms. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * Per-session queueing (`[[agents]] queue`). Modes: `followup` (default) runs queued messages
@@ -215,8 +229,17 @@ export interface BusSettings {
 export interface ProviderEndpoint {
   baseUrl?: string;
   apiKey?: string;
-  /** Request timeout, ms; default 600000 (the SDKs' default). */
+  /**
+   * Time until the response headers, ms; default 600000 (the SDKs' default). The SDKs stop this
+   * timer at the headers: a stream that stalls later is ended by `idleTimeoutMs`.
+   */
   timeoutMs: number;
+  /**
+   * Longest silence of a streaming call — from sending the request to the first stream event,
+   * and between events — before the call ends with -32000 (`data.reason` "idle_timeout"), ms;
+   * default 60000 (`DEFAULT_IDLE_TIMEOUT_MS`). An agent's `idleTimeoutMs` overrides it.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** The whole resolved configuration (defaults < config file < environment < CLI flags). */

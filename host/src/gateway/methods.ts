@@ -224,6 +224,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
           ...(p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : {}),
         },
         emit,
+        // A client that disconnects cancels its turn, unless it sent an idempotencyKey (it may reconnect and repeat it).
+        ctx.signal,
       );
       deps.logger.debug(
         { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, matchedBy: route.matchedBy, ms: +(performance.now() - started).toFixed(2), iterations: out.iterations, usage: out.usage, replayed: out.replayed },

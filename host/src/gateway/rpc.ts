@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { decodeFrame, encodeFrame } from "../protocol/codec.js";
+import { ClientGoneError } from "../agent/errors.js";
 import { ErrorCode } from "../protocol/errors.js";
 import { errorResponse, notification, parseEnvelope, resultResponse, toErrorObject } from "../protocol/jsonrpc.js";
 import type { Encoding, RequestId, RpcErrorObject } from "../protocol/types.js";
@@ -15,6 +16,11 @@ export interface MethodContext {
   encoding: Encoding;
   /** Sends a notification on this connection in the request's encoding. */
   notify(method: string, params: unknown): void;
+  /**
+   * Aborted when the connection closes, with a ClientGoneError (-32006, `data.reason`
+   * "client_gone") as its reason: work done only for this client can stop.
+   */
+  signal: AbortSignal;
 }
 
 /**
@@ -46,6 +52,17 @@ export function createRpcHandler(options: RpcOptions): {
   close(conn: Connection): void;
 } {
   const inflight = new WeakMap<Connection, number>();
+  /** Per connection, aborted when it closes (created on its first request). */
+  const lifetimes = new WeakMap<Connection, AbortController>();
+  const lifetimeOf = (conn: Connection): AbortSignal => {
+    let c = lifetimes.get(conn);
+    if (!c) {
+      c = new AbortController();
+      if (conn.closed) c.abort(new ClientGoneError());
+      lifetimes.set(conn, c);
+    }
+    return c.signal;
+  };
 
   function send(conn: Connection, message: unknown, encoding: Encoding): void {
     if (conn.closed) return;
@@ -88,6 +105,7 @@ export function createRpcHandler(options: RpcOptions): {
       requestId: id,
       encoding,
       notify: (m, p) => send(conn, notification(m, p), encoding),
+      signal: lifetimeOf(conn),
     };
     try {
       const result = await handler(params, ctx);
@@ -117,6 +135,8 @@ export function createRpcHandler(options: RpcOptions): {
     },
     close(conn) {
       inflight.delete(conn);
+      lifetimes.get(conn)?.abort(new ClientGoneError());
+      lifetimes.delete(conn);
     },
   };
 }

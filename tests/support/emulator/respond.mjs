@@ -72,5 +72,14 @@ function planFailure(provider, reply, ctx) {
       return ctx.stream
         ? streamPlan(provider.streamHeaders, [...provider.partialFrames(reply.partial, ctx), provider.errorFrame(reply.message)])
         : planError(provider, "overloaded", reply.message);
+    case "stall_after_headers":
+      // Headers and the first events (non-streamed: the start of a JSON body), then silence
+      // until the client closes the connection.
+      return ctx.stream
+        ? streamPlan(provider.streamHeaders, provider.partialFrames(reply.partial, ctx), "stall")
+        : streamPlan(JSON_HEADERS, ['{"id":'], "stall");
+    case "stall_before_headers":
+      // The request is read, then nothing is ever written: not even the status line.
+      return { status: 200, headers: {}, frames: [], ending: "stall_before_headers" };
   }
 }

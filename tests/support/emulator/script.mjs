@@ -15,7 +15,7 @@
  * @typedef {{type: "tool_call", name: string, input: Record<string, unknown>}} ToolCallPart
  * @typedef {TextPart | ToolCallPart} Part
  * @typedef {{kind: "message", parts: Part[], stop: "end_turn" | "tool_use"}} MessageReply
- * @typedef {"http_500" | "http_400" | "http_401" | "cut" | "error_event"} FailureMode
+ * @typedef {"http_500" | "http_400" | "http_401" | "cut" | "error_event" | "stall_after_headers" | "stall_before_headers"} FailureMode
  * @typedef {{kind: "failure", mode: FailureMode, message: string, partial: string, quoteCredential: boolean}} FailureReply
  * @typedef {MessageReply | FailureReply} Reply
  */
@@ -33,6 +33,10 @@ const FAILURES = /** @type {const} */ ([
   ["FAIL_400", "http_400", "Emulated invalid request"],
   ["FAIL_CUT", "cut", "Emulated connection cut"],
   ["FAIL_ERROR_EVENT", "error_event", "Overloaded"],
+  // A hung provider: headers and the first events (message start, one text delta), then nothing
+  // until the client gives up; or nothing at all, not even the status line.
+  ["STALL_AFTER_HEADERS", "stall_after_headers", "Emulated stall after the first events"],
+  ["STALL_BEFORE_HEADERS", "stall_before_headers", "Emulated stall before the headers"],
 ]);
 
 /**

@@ -27,7 +27,14 @@ export interface Emulator {
   port: number;
   /** Live list of model requests received. */
   requests: RecordedRequest[];
-  /** Clears `requests`. */
+  /**
+   * Live list of model requests whose client closed the connection before the response was
+   * complete (an aborted or timed-out call); a cut the emulator scripts itself is not listed.
+   */
+  abandoned: RecordedRequest[];
+  /** Resolves with the first abandoned request matching `pred` (listed or future); rejects after `timeoutMs` (default 15000). */
+  waitForAbandoned(pred: (r: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
+  /** Clears `requests` and `abandoned`. */
   reset(): void;
   close(): Promise<void>;
 }

@@ -33,7 +33,13 @@ import { decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs"
  * @property {string} url         e.g. "http://127.0.0.1:43123" (no trailing slash)
  * @property {number} port
  * @property {RecordedRequest[]} requests live list of model requests received
- * @property {() => void} reset   clears `requests`
+ * @property {RecordedRequest[]} abandoned live list of model requests whose client closed the
+ *                                connection before the response was complete (an aborted or
+ *                                timed-out call); a cut the emulator makes itself is not listed
+ * @property {(pred: (r: RecordedRequest) => boolean, timeoutMs?: number) => Promise<RecordedRequest>} waitForAbandoned
+ *                                resolves with the first abandoned request matching `pred`
+ *                                (already listed or future); rejects after `timeoutMs` (default 15000)
+ * @property {() => void} reset   clears `requests` and `abandoned`
  * @property {() => Promise<void>} close
  */
 
@@ -77,7 +83,15 @@ const OLLAMA_TAGS = {
 export async function startEmulator({ port = 0, host = "127.0.0.1", latencyMs = 0, record = true } = {}) {
   /** @type {RecordedRequest[]} */
   const requests = [];
-  const state = { requests, latencyMs, record };
+  /** @type {RecordedRequest[]} */
+  const abandoned = [];
+  /** @type {Set<() => void>} */
+  const watchers = new Set();
+  const onAbandoned = (/** @type {RecordedRequest} */ entry) => {
+    abandoned.push(entry);
+    for (const w of watchers) w();
+  };
+  const state = { requests, latencyMs, record, onAbandoned };
   const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
     route(req, res, state).catch((error) => abort(res, error));
   });
@@ -88,7 +102,27 @@ export async function startEmulator({ port = 0, host = "127.0.0.1", latencyMs = 
     url: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
     port: address.port,
     requests,
-    reset: () => void (requests.length = 0),
+    abandoned,
+    waitForAbandoned: (pred, timeoutMs = 15_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const hit = abandoned.find(pred);
+          if (!hit) return;
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve(hit);
+        };
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error("no matching abandoned request"));
+        }, timeoutMs);
+        watchers.add(check);
+        check();
+      }),
+    reset: () => {
+      requests.length = 0;
+      abandoned.length = 0;
+    },
     close: () => close(server),
   };
 }
@@ -125,6 +159,7 @@ function close(server) {
  * @property {RecordedRequest[]} requests
  * @property {number} latencyMs
  * @property {boolean} record
+ * @property {(entry: RecordedRequest) => void} onAbandoned
  */
 
 /**
@@ -149,11 +184,17 @@ async function route(req, res, state) {
  * @param {string} path
  * @param {ServerState} state
  */
-async function handleModel(provider, req, res, path, { requests, latencyMs, record }) {
+async function handleModel(provider, req, res, path, { requests, latencyMs, record, onAbandoned }) {
   const raw = await readBody(req);
   const body = parseJsonObject(raw);
   if (record) {
-    requests.push({ provider: provider.name, path, headers: req.headers, body: body ?? raw.toString("utf8") });
+    const entry = { provider: provider.name, path, headers: req.headers, body: body ?? raw.toString("utf8") };
+    requests.push(entry);
+    // Closed before the response was complete, and not by the emulator's own cut: the client
+    // gave up (abort signal, timeout) — what stall tests check.
+    res.once("close", () => {
+      if (!res.writableFinished && !cutByEmulator.has(res)) onAbandoned(entry);
+    });
   }
   if (!body) {
     await writePlan(res, planError(provider, "invalid_request", "Request body is not a JSON object"), latencyMs, 0);
@@ -223,6 +264,7 @@ function handleControl(req, res, path, requests) {
 async function writePlan(res, plan, latencyMs, chunkDelayMs) {
   if (latencyMs > 0) await sleep(latencyMs);
   if (res.destroyed) return;
+  if (plan.ending === "stall_before_headers") return untilClosed(res);
   res.writeHead(plan.status, plan.headers);
   if (plan.ending === "end" && chunkDelayMs === 0) {
     res.end(plan.frames.join(""));
@@ -234,8 +276,26 @@ async function writePlan(res, plan, latencyMs, chunkDelayMs) {
     if (res.destroyed) return;
     await writeFrame(res, frame);
   }
-  if (plan.ending === "destroy") res.destroy();
+  if (plan.ending === "destroy") {
+    cutByEmulator.add(res);
+    res.destroy();
+  } else if (plan.ending === "stall") await untilClosed(res);
   else res.end();
+}
+
+/** Responses the emulator destroyed itself (scripted cuts), not abandoned by the client. */
+const cutByEmulator = new WeakSet();
+
+/**
+ * Resolves when the response's connection closes (the client gave up, or the server closed).
+ * @param {http.ServerResponse} res
+ * @returns {Promise<void>}
+ */
+function untilClosed(res) {
+  return new Promise((resolve) => {
+    if (res.destroyed || res.closed) return resolve();
+    res.once("close", () => resolve());
+  });
 }
 
 /**

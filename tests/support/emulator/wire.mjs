@@ -5,12 +5,14 @@ import { randomBytes } from "node:crypto";
 /**
  * What the server writes for one request: status, headers, body frames (written in
  * order, with the per-chunk delay between them) and how the response ends.
- * "destroy" flushes the frames and then kills the socket mid-response.
+ * "destroy" flushes the frames and then kills the socket mid-response; "stall" flushes them and
+ * then writes nothing more until the client closes the connection; "stall_before_headers"
+ * writes nothing at all (not even the status line) until the client closes it.
  * @typedef {object} Plan
  * @property {number} status
  * @property {Record<string, string>} headers
  * @property {string[]} frames
- * @property {"end" | "destroy"} ending
+ * @property {"end" | "destroy" | "stall" | "stall_before_headers"} ending
  */
 
 /**
@@ -42,7 +44,7 @@ export function jsonPlan(status, body) {
 /**
  * @param {Readonly<Record<string, string>>} headers
  * @param {string[]} frames
- * @param {"end" | "destroy"} [ending]
+ * @param {"end" | "destroy" | "stall"} [ending]
  * @returns {Plan}
  */
 export function streamPlan(headers, frames, ending = "end") {

@@ -2,6 +2,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import type { ProviderEndpoint } from "../../config/types.js";
 import { ErrorCode } from "../../protocol/errors.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 import { parseToolInput } from "./tool-input.js";
@@ -43,7 +44,8 @@ function stopReason(r: string | null | undefined): StopReason {
  * Anthropic Messages API, streaming, through `@anthropic-ai/sdk`. Reads the raw SSE events
  * (`message_start`, `content_block_start/delta/stop` with `text_delta` / `input_json_delta`,
  * `message_delta`, `message_stop`; source: Anthropic "Streaming Messages" docs). A stream that
- * ends without `message_stop` is a ProviderError, never a silent short reply.
+ * ends without `message_stop` is a ProviderError, never a silent short reply. The idle timeout
+ * counts SSE events the SDK yields (it drops `ping` events, so pings do not keep a call alive).
  */
 export function createAnthropicProvider(endpoint: ProviderEndpoint, options: ProviderOptions = {}): ModelProvider {
   let client: Promise<Anthropic> | undefined;
@@ -63,6 +65,7 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
       const sdk = await getClient();
       const tools = new Map<number, { id: string; name: string; json: string }>();
       let stopped = false;
+      const watch = new IdleWatch({ provider: "anthropic", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
       try {
         const stream = await sdk.messages.create(
           {
@@ -75,10 +78,11 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
               : {}),
             stream: true,
           },
-          { signal },
+          { signal: watch.signal },
         );
         let reason: StopReason = "other";
         for await (const ev of stream) {
+          watch.touch();
           switch (ev.type) {
             case "message_start":
               yield { type: "usage", inputTokens: ev.message.usage.input_tokens, outputTokens: ev.message.usage.output_tokens };
@@ -118,7 +122,10 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
         if (!stopped) throw new ProviderError(ErrorCode.ProviderError, "provider anthropic: stream ended before message_stop");
         yield { type: "stop", reason };
       } catch (err) {
-        throw toProviderError(err, { provider: "anthropic", endpoint: where, logger: options.logger });
+        // An aborted SDK stream ends early without an error: the abort's own reason is the answer.
+        throw watch.stopped() ?? toProviderError(err, { provider: "anthropic", endpoint: where, logger: options.logger });
+      } finally {
+        watch.dispose();
       }
     },
   };

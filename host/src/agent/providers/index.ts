@@ -9,6 +9,8 @@ export { createAnthropicProvider, toAnthropicMessages } from "./anthropic.js";
 export { createOpenAIProvider, toOpenAIMessages } from "./openai.js";
 export { createOllamaProvider, toOllamaMessages } from "./ollama.js";
 export type { ProviderOptions } from "./options.js";
+export { IdleWatch, DEFAULT_IDLE_TIMEOUT_MS } from "./idle.js";
+export type { IdleWatchOptions } from "./idle.js";
 
 /**
  * One provider instance per provider name, created on first use and shared by every agent that

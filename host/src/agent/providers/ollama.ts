@@ -1,7 +1,8 @@
-import type { Message, Ollama, Tool } from "ollama";
+import type { Message, Tool } from "ollama";
 import type { ProviderEndpoint } from "../../config/types.js";
 import { ErrorCode } from "../../protocol/errors.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 
@@ -38,17 +39,28 @@ export function toOllamaMessages(system: string | undefined, messages: ChatMessa
  * whole, with object `arguments` and no id, so ids are synthesized per turn; the final line
  * has `done: true` with `prompt_eval_count` / `eval_count` (source: Ollama API docs, "Generate
  * a chat completion"). A stream without `done: true` is a ProviderError.
+ *
+ * The SDK's `chat` takes no abort signal (its `abort()` would cancel every call of a shared
+ * client), so each call gets its own light client whose `fetch` carries the call's signal: an
+ * abort or the idle timeout then cancels the request before the headers as well as mid-stream.
+ * Connections are pooled by Node's global fetch dispatcher, not by the client. The idle timeout
+ * counts NDJSON lines the SDK yields; Ollama answers only after loading the model, so a cold load
+ * of a large model counts against it.
  */
 export function createOllamaProvider(endpoint: ProviderEndpoint, options: ProviderOptions = {}): ModelProvider {
-  let client: Promise<Ollama> | undefined;
+  let sdkModule: Promise<typeof import("ollama")> | undefined;
   const host = endpoint.baseUrl ?? "http://127.0.0.1:11434";
-  const getClient = () => (client ??= import("ollama").then(({ Ollama: Sdk }) => new Sdk({ host })));
+  const clientFor = (Sdk: typeof import("ollama").Ollama, signal: AbortSignal) => {
+    const linked: typeof fetch = (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
+    return new Sdk({ host, fetch: linked });
+  };
   let callSeq = 0;
 
   return {
     name: "ollama",
     async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
-      const sdk = await getClient();
+      const { Ollama: Sdk } = await (sdkModule ??= import("ollama"));
+      const watch = new IdleWatch({ provider: "ollama", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
       let done = false;
       let toolCalls = 0;
       let reason: StopReason = "other";
@@ -57,7 +69,8 @@ export function createOllamaProvider(endpoint: ProviderEndpoint, options: Provid
         function: { name: t.name, description: t.description, parameters: t.inputSchema as Tool["function"]["parameters"] },
       }));
       try {
-        if (signal.aborted) throw signal.reason;
+        watch.signal.throwIfAborted();
+        const sdk = clientFor(Sdk, watch.signal);
         const stream = await sdk.chat({
           model: request.model,
           messages: toOllamaMessages(request.system, request.messages),
@@ -65,29 +78,25 @@ export function createOllamaProvider(endpoint: ProviderEndpoint, options: Provid
           options: { num_predict: request.maxTokens },
           stream: true,
         });
-        const onAbort = () => stream.abort();
-        signal.addEventListener("abort", onAbort, { once: true });
-        try {
-          for await (const chunk of stream) {
-            if (chunk.message?.content) yield { type: "text", delta: chunk.message.content };
-            for (const tc of chunk.message?.tool_calls ?? []) {
-              toolCalls++;
-              yield { type: "tool_use", id: `ollama_call_${++callSeq}`, name: tc.function.name, input: tc.function.arguments ?? {} };
-            }
-            if (chunk.done) {
-              done = true;
-              reason = toolCalls ? "tool_use" : chunk.done_reason === "length" ? "max_tokens" : chunk.done_reason === "stop" ? "end_turn" : "other";
-              yield { type: "usage", inputTokens: chunk.prompt_eval_count ?? 0, outputTokens: chunk.eval_count ?? 0 };
-            }
+        for await (const chunk of stream) {
+          watch.touch();
+          if (chunk.message?.content) yield { type: "text", delta: chunk.message.content };
+          for (const tc of chunk.message?.tool_calls ?? []) {
+            toolCalls++;
+            yield { type: "tool_use", id: `ollama_call_${++callSeq}`, name: tc.function.name, input: tc.function.arguments ?? {} };
           }
-        } finally {
-          signal.removeEventListener("abort", onAbort);
+          if (chunk.done) {
+            done = true;
+            reason = toolCalls ? "tool_use" : chunk.done_reason === "length" ? "max_tokens" : chunk.done_reason === "stop" ? "end_turn" : "other";
+            yield { type: "usage", inputTokens: chunk.prompt_eval_count ?? 0, outputTokens: chunk.eval_count ?? 0 };
+          }
         }
         if (!done) throw new ProviderError(ErrorCode.ProviderError, "provider ollama: stream ended before done:true");
         yield { type: "stop", reason };
       } catch (err) {
-        if (signal.aborted) throw signal.reason;
-        throw toProviderError(err, { provider: "ollama", endpoint: host, logger: options.logger });
+        throw watch.stopped() ?? toProviderError(err, { provider: "ollama", endpoint: host, logger: options.logger });
+      } finally {
+        watch.dispose();
       }
     },
   };

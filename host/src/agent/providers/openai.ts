@@ -2,6 +2,7 @@ import type OpenAI from "openai";
 import type { ProviderEndpoint } from "../../config/types.js";
 import { ErrorCode } from "../../protocol/errors.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 import { parseToolInput } from "./tool-input.js";
@@ -55,6 +56,7 @@ function stopReason(r: string | null | undefined): StopReason {
  * `index` (id and name first, `function.arguments` in pieces); usage comes in a final chunk with
  * empty `choices` when `stream_options.include_usage` is set (source: OpenAI API reference,
  * "The chat completion chunk object"). A stream without a `finish_reason` is a ProviderError.
+ * The idle timeout counts chunks the SDK yields.
  */
 export function createOpenAIProvider(endpoint: ProviderEndpoint, options: ProviderOptions = {}): ModelProvider {
   let client: Promise<OpenAI> | undefined;
@@ -73,6 +75,7 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
       const sdk = await getClient();
       const calls = new Map<number, { id: string; name: string; args: string }>();
       let finish: string | null | undefined;
+      const watch = new IdleWatch({ provider: "openai", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
       try {
         const stream = await sdk.chat.completions.create(
           {
@@ -85,9 +88,10 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
             stream: true,
             stream_options: { include_usage: true },
           },
-          { signal },
+          { signal: watch.signal },
         );
         for await (const chunk of stream) {
+          watch.touch();
           if (chunk.usage) yield { type: "usage", inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
           const choice = chunk.choices[0];
           if (!choice) continue;
@@ -107,7 +111,10 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
         }
         yield { type: "stop", reason: calls.size ? "tool_use" : stopReason(finish) };
       } catch (err) {
-        throw toProviderError(err, { provider: "openai", endpoint: where, logger: options.logger });
+        // An aborted SDK stream may end early without an error: the abort's own reason is the answer.
+        throw watch.stopped() ?? toProviderError(err, { provider: "openai", endpoint: where, logger: options.logger });
+      } finally {
+        watch.dispose();
       }
     },
   };
