@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
+    // Stress tests load every core on purpose: `npm run test:stress` runs them alone.
+    exclude: ["tests/**/*.stress.test.ts", "**/node_modules/**"],
     // Installs nats-server once (fresh machine, as root) before the workers start.
     globalSetup: ["tests/support/global-setup.ts"],
     testTimeout: 30_000,

@@ -10,6 +10,8 @@ import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGate
 
 const API_KEY = "sk-ant-api03-LEAKCHECK-0123456789abcdefghijklmnop";
 const WEBHOOK_SECRET = "webhook-secret-LEAKCHECK-0123456789";
+/** The bearer token of the plugin's replies (separate from the signing secret). */
+const WEBHOOK_TOKEN = "webhook-token-LEAKCHECK-9876543210";
 
 /** Every file under `dir`, recursively. */
 function files(dir: string): string[] {
@@ -33,12 +35,12 @@ describe.each(["info", "debug"] as const)("no secret leaks at log level %s", (le
             webhook: {
               http: { hosts: ["127.0.0.1"] },
               config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" }, WEBHOOK_TOKEN: { env: "TEST_WEBHOOK_TOKEN" } },
             },
           },
         },
       },
-      env: { ANTHROPIC_API_KEY: API_KEY, TEST_WEBHOOK_SECRET: WEBHOOK_SECRET, EXOCLAW_LOG_LEVEL: level },
+      env: { ANTHROPIC_API_KEY: API_KEY, TEST_WEBHOOK_SECRET: WEBHOOK_SECRET, TEST_WEBHOOK_TOKEN: WEBHOOK_TOKEN, EXOCLAW_LOG_LEVEL: level },
     });
   });
   afterAll(async () => {
@@ -95,10 +97,12 @@ describe.each(["info", "debug"] as const)("no secret leaks at log level %s", (le
       const bytes = readFileSync(f);
       expect(bytes.includes(API_KEY), f).toBe(false);
       expect(bytes.includes(WEBHOOK_SECRET), f).toBe(false);
+      expect(bytes.includes(WEBHOOK_TOKEN), f).toBe(false);
     }
     const output = [...gw.gateway.stdout, ...gw.gateway.stderr].join("\n");
     expect(output).not.toContain(API_KEY);
     expect(output).not.toContain(WEBHOOK_SECRET);
+    expect(output).not.toContain(WEBHOOK_TOKEN);
     const details = gw.gateway.logs.filter((l) => l.msg === "model provider error detail (secrets scrubbed)");
     if (level === "debug") {
       // The body is there for the operator, with the key replaced.

@@ -58,12 +58,12 @@ export interface WebhookLimits {
    * rest is kept for signed deliveries. Default 0.25.
    */
   unsignedShare: number;
-  /** Requests per second per client address (token bucket refill); default 32; 0 = no per-address limit. Over it: 429 + Retry-After. */
+  /** Requests per second per client address (token bucket refill); default 64; 0 = no per-address limit. Over it: 429 + Retry-After. */
   perAddressRate: number;
-  /** Token bucket size per client address (requests in a burst); default 64. */
+  /** Token bucket size per client address (requests in a burst); default 256. */
   perAddressBurst: number;
   /**
-   * Webhook requests one client address may have in flight at once; default 8. Over it: 429 +
+   * Webhook requests one client address may have in flight at once; default 48 (above Telegram's default of 40 concurrent webhook connections). Over it: 429 +
    * Retry-After. Keeps one sender of slow uploads from holding the whole budget.
    */
   perAddressInFlight: number;
@@ -76,9 +76,9 @@ export const WEBHOOK_LIMIT_DEFAULTS: WebhookLimits = {
   maxInFlightBytes: 64 * 1024 * 1024,
   maxInFlight: 256,
   unsignedShare: 0.25,
-  perAddressRate: 32,
-  perAddressBurst: 64,
-  perAddressInFlight: 8,
+  perAddressRate: 64,
+  perAddressBurst: 256,
+  perAddressInFlight: 48,
   bodyTimeoutMs: 30_000,
 };
 
