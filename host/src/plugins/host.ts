@@ -480,7 +480,10 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       return;
     }
     if (r.approval === "none" && e.manifest?.kind !== "tool") {
-      logger.warn(
+      // Nothing granted either: the operator has not set this channel up (the first-party channel
+      // plugins sit in every zero-config gateway), so this is not worth a warning at each start.
+      const level = Object.keys(r.pending).length > 0 ? "warn" : "debug";
+      logger[level](
         { plugin: name, file: e.path, sha256: e.sha256, requested: describeRequest(r.pending) },
         `channel plugin not approved: it serves no channel (webhooks answer 503) until: exoclaw plugin approve ${e.path}`,
       );
