@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { AgentRuntime, createProviderSet, type SettledTurn } from "../agent/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import { loadConfig, type ConfigFlags } from "../config/index.js";
-import { startGateway } from "../gateway/index.js";
+import { HEALTH_BODY, startGateway } from "../gateway/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
@@ -17,8 +17,21 @@ import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance 
 /** A running gateway process, as the CLI holds it. */
 export interface GatewayProcess {
   port: number;
+  /** `[gateway] shutdown_grace_ms`: how long `shutdown` lets running turns finish, ms. */
+  shutdownGraceMs: number;
   /** Drains turns (up to the grace period), closes sockets and plugins. Idempotent. */
   shutdown(): Promise<void>;
+  /**
+   * Resolves (never rejects) with the reason when the gateway can no longer serve and must be
+   * restarted: the session store stopped taking writes (e.g. its disk filled up). `/health`
+   * answers 503 from then on; the CLI shuts down and exits non-zero so a supervisor restarts it.
+   */
+  broken: Promise<string>;
+}
+
+/** The `/health` body while the session store takes no writes (no paths: `/health` needs no token). */
+function storeUnavailableHealth(reason: string): { status: 503; body: string } {
+  return { status: 503, body: JSON.stringify({ status: "store_unavailable", reason, message: "the session store takes no writes; the gateway is restarting" }) };
 }
 
 /**
@@ -37,9 +50,17 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
   const tStore = performance.now();
   let storeOpenMs = 0;
+  let markBroken: (reason: string) => void = () => {};
+  const broken = new Promise<string>((resolve) => (markBroken = resolve));
+  let storeDown: string | undefined;
   const opening = openSessionLog({
     ...config.store,
     logger: { info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m), warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m) },
+    onUnhealthy: (h) => {
+      storeDown = h.reason;
+      logger.fatal({ store: describeStoreUrl(config.store.url), reason: h.reason, error: h.message }, "the session store takes no writes: the gateway is not ready and shuts down so that a supervisor restarts it");
+      markBroken(h.reason);
+    },
   }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
   opening.catch(() => {});
   const pluginsLoading = loadPlugins({
@@ -178,6 +199,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       webhooks: channelService,
       channels: () => channelService.counters(),
       bus: () => (bus === undefined ? null : bus.status()),
+      health: () => (storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown)),
     });
     // Consuming starts after recovery, so a redelivered message finds its recovered turn.
     await channelService.bus?.start();
@@ -224,6 +246,8 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
   let done: Promise<void> | undefined;
   return {
     port: gateway.port,
+    shutdownGraceMs: config.gateway.shutdownGraceMs,
+    broken,
     shutdown: () =>
       (done ??= (async () => {
         logger.info({ activeTurns: runtime.activeTurns(), graceMs: config.gateway.shutdownGraceMs }, "shutting down");

@@ -4,6 +4,9 @@ import { VERSION } from "../version.js";
 import { runGateway } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
 import { registerSessionCommands } from "./sessions.js";
+
+/** Time the shutdown may take beyond the grace period (closing channels, sockets, plugins, store), ms. */
+const SHUTDOWN_CLOSE_MS = 5_000;
 import { registerDlqCommands } from "./dlq.js";
 
 function portArg(value: string): number {
@@ -65,22 +68,42 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
         return;
       }
       let signals = 0;
-      const stop = (signal: NodeJS.Signals) => {
-        if (++signals > 1) {
-          logger.warn({ signal }, "second signal: exiting now");
-          process.exit(130);
-        }
-        logger.info({ signal }, "signal received");
+      let exitCode = 0;
+      let stopping = false;
+      // Shuts down once, then exits with `exitCode`. A hard deadline bounds the whole shutdown
+      // (drain up to the grace period, then closing channels, sockets, plugins and the store):
+      // a step that hangs (a wedged store, a platform that never answers) must not keep the
+      // process alive past what a supervisor waits for. See docs/reliability.md ("Shutdown").
+      const shutDown = (code: number) => {
+        exitCode = Math.max(exitCode, code);
+        if (stopping) return;
+        stopping = true;
+        const deadlineMs = gateway.shutdownGraceMs + SHUTDOWN_CLOSE_MS;
+        setTimeout(() => {
+          logger.error({ deadlineMs }, "shutdown did not finish within the grace period plus 5 s: exiting now");
+          process.exit(exitCode === 0 ? 1 : exitCode);
+        }, deadlineMs).unref();
         gateway.shutdown().then(
-          () => process.exit(0),
+          () => process.exit(exitCode),
           (err: unknown) => {
             logger.error({ err }, "shutdown failed");
             process.exit(1);
           },
         );
       };
+      const stop = (signal: NodeJS.Signals) => {
+        if (++signals > 1) {
+          logger.warn({ signal }, "second signal: exiting now");
+          process.exit(130);
+        }
+        logger.info({ signal }, "signal received");
+        shutDown(0);
+      };
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
+      // The session store stopped taking writes (e.g. its disk filled up): not recoverable in
+      // this process, so shut down and exit 1 for the supervisor to restart the gateway.
+      void gateway.broken.then(() => shutDown(1));
     });
 
   registerPluginCommands(program);

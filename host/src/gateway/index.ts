@@ -6,6 +6,7 @@ export { createRpcHandler } from "./rpc.js";
 export type { MethodContext, MethodHandler, RpcOptions } from "./rpc.js";
 export { chooseTransport } from "./transport.js";
 export { isLoopback, tokenMatches, assertBindAllowed } from "./auth.js";
-export type { Connection, Transport, TransportName } from "./types.js";
+export type { Connection, HealthAnswer, Transport, TransportName } from "./types.js";
+export { HEALTH_BODY } from "./types.js";
 export { createIdentifier, SCOPES } from "./identity.js";
 export type { ClientEntry, ClientIdentity, Scope } from "./identity.js";

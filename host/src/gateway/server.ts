@@ -4,7 +4,7 @@ import { assertBindAllowed, createUpgradeGuard, isWildcard } from "./auth.js";
 import { createMethods, type MethodDeps } from "./methods.js";
 import { createRpcHandler } from "./rpc.js";
 import { chooseTransport } from "./transport.js";
-import type { TransportName } from "./types.js";
+import type { HealthAnswer, TransportName } from "./types.js";
 import { createWebhookHandler, type WebhookTarget } from "./webhook.js";
 
 /** A gateway that is listening. */
@@ -35,6 +35,8 @@ export async function startGateway(
     logger: Logger;
     /** Serves `/webhook/<channel>[/<account>]` (not behind the token); absent = those paths answer 404. */
     webhooks?: WebhookTarget;
+    /** Readiness for `/health` (e.g. 503 when the session store broke); absent = always 200 `{"status":"ok"}`. */
+    health?: () => HealthAnswer;
   },
 ): Promise<RunningGateway> {
   assertBindAllowed(config.bind, config.token);
@@ -84,6 +86,7 @@ export async function startGateway(
         log.debug({ conn: conn.id, code }, "connection closed");
       },
       http: deps.webhooks ? createWebhookHandler(deps.webhooks, config.webhooks) : undefined,
+      health: deps.health,
     },
   );
   boundPort = port;

@@ -235,11 +235,14 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
           }
         },
       });
+      const health = () => handlers.health?.() ?? { status: 200 as const, body: HEALTH_BODY };
+      const statusLine = (status: 200 | 503) => (status === 200 ? "200 OK" : "503 Service Unavailable");
       app.get("/health", (res) => {
-        res.writeStatus("200 OK").writeHeader("content-type", "application/json").end(HEALTH_BODY);
+        const h = health();
+        res.writeStatus(statusLine(h.status)).writeHeader("content-type", "application/json").end(h.body);
       });
       app.head("/health", (res) => {
-        res.writeStatus("200 OK").end();
+        res.writeStatus(statusLine(health().status)).end();
       });
       app.any("/ws", (res) => {
         res.writeStatus("426 Upgrade Required").writeHeader("content-type", "application/json").end(UPGRADE_REQUIRED_BODY);

@@ -139,7 +139,10 @@ export function createWsTransport(): Transport {
       wss = ws;
       server.on("request", (req: IncomingMessage, res: ServerResponse) => {
         const { path, query } = splitUrl(req.url ?? "/");
-        if (path === "/health" && (req.method === "GET" || req.method === "HEAD")) answer(res, 200, HEALTH_BODY);
+        if (path === "/health" && (req.method === "GET" || req.method === "HEAD")) {
+          const h = handlers.health?.() ?? { status: 200, body: HEALTH_BODY };
+          answer(res, h.status, h.body);
+        }
         else if (path === "/ws") answer(res, 426, UPGRADE_REQUIRED_BODY);
         else if (handlers.http) serveHttp(handlers.http, req, res, path, query);
         else answer(res, 404, NOT_FOUND_BODY);

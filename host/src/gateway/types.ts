@@ -121,6 +121,14 @@ export interface TransportHandlers {
   close(conn: Connection, code: number): void;
   /** Plain HTTP routes (webhooks); absent = every other path answers 404. */
   http?: HttpHandler;
+  /** The answer of `GET`/`HEAD /health` (readiness); absent = always 200 {@link HEALTH_BODY}. */
+  health?: () => HealthAnswer;
+}
+
+/** What `/health` answers: an HTTP status (200 ready, 503 not ready) and a JSON body. */
+export interface HealthAnswer {
+  status: 200 | 503;
+  body: string;
 }
 
 /** Listener options. */

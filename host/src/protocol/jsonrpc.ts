@@ -52,11 +52,18 @@ export function notification(method: string, params: unknown): RpcNotification {
 
 /**
  * Maps anything thrown by a handler onto a JSON-RPC error object. `RpcError`s keep their code;
- * anything else is -32603 with a generic message (details go to the log, not the client).
+ * an error carrying a `publicFailure` (`{reason, message}`: the session store's full disk or
+ * broken state, host/src/store/errors.ts) is -32603 with that fixed message and
+ * `data: {reason}`; anything else is -32603 with a generic message (details go to the log, not
+ * the client). See docs/protocol.md ("Errors").
  */
 export function toErrorObject(err: unknown): RpcErrorObject {
   if (err instanceof RpcError) {
     return err.data === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, data: err.data };
+  }
+  const known = (err as { publicFailure?: { reason?: unknown; message?: unknown } } | undefined)?.publicFailure;
+  if (known && typeof known.reason === "string" && typeof known.message === "string") {
+    return { code: ErrorCode.InternalError, message: known.message, data: { reason: known.reason } };
   }
   return { code: ErrorCode.InternalError, message: "Internal error" };
 }

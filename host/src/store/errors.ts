@@ -12,20 +12,56 @@ export type StoreErrorCode =
   | "unavailable"
   /** The database schema is unknown or newer than this build. */
   | "schema"
+  /** The disk under the store is full (ENOSPC); nothing was written. */
+  | "disk_full"
   /** Any other database failure. */
   | "internal";
 
+/**
+ * What a client may be told about a store failure: a fixed text without paths or URLs, and a
+ * machine-readable reason. The JSON-RPC layer (`toErrorObject`, host/src/protocol/jsonrpc.ts)
+ * answers an error carrying one with -32603, this message and `data.reason`; see
+ * docs/protocol.md ("Errors") and docs/reliability.md ("Full disk").
+ */
+export interface PublicStoreFailure {
+  /** `disk_full` (the disk is full now) or `store_unavailable` (the store stopped accepting writes). */
+  reason: "disk_full" | "store_unavailable";
+  message: string;
+}
+
 /** A session-store failure. Messages never contain credentials. */
 export class StoreError extends Error {
+  /** Set on failures a client should hear about as such (full disk, broken store); see {@link PublicStoreFailure}. */
+  readonly publicFailure?: PublicStoreFailure;
+
   constructor(
     readonly code: StoreErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; publicFailure?: PublicStoreFailure },
   ) {
     super(message, options);
     this.name = "StoreError";
+    if (options?.publicFailure) this.publicFailure = options.publicFailure;
   }
 }
+
+/** Messages of the operating system and of SurrealKV for "no space left on device" (errno 28). */
+const DISK_FULL = /no space left on device|no storage space|os error 28|ENOSPC|disk quota exceeded|EDQUOT/i;
+
+/** True when a database error says the disk (or the user's quota) is full. */
+export function isDiskFullError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (DISK_FULL.test(msg) || (e as { code?: unknown }).code === "ENOSPC") return true;
+  }
+  return false;
+}
+
+/**
+ * The health of a session store, for readiness (`GET /health`): `ok`, or the reason it cannot
+ * take writes. `message` is operator text (may name the store's directory, never credentials).
+ */
+export type StoreHealth = { ok: true } | { ok: false; reason: "disk_full" | "store_unavailable"; message: string };
 
 /** `append` with `expectedSeq` found another last seq; nothing was written. */
 export class SeqConflictError extends StoreError {

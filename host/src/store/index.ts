@@ -1,7 +1,7 @@
 export { createMemorySessionLog } from "./memory-log.js";
 export { openSessionLog, describeStoreUrl, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
 export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
-export { StoreError, SeqConflictError, DuplicateEventError, type StoreErrorCode } from "./errors.js";
+export { StoreError, SeqConflictError, DuplicateEventError, isDiskFullError, type PublicStoreFailure, type StoreErrorCode, type StoreHealth } from "./errors.js";
 export { formatSessionKey, parseSessionKey } from "./session-key.js";
 export { pendingMessages, TEXT_FIELD } from "./events.js";
 export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } from "./projection.js";

@@ -1,6 +1,6 @@
 import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { StoreError } from "./errors.js";
+import { StoreError, type StoreHealth } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
 import { createSurrealSessionLog, parseSurrealUrl, redactUrl } from "./surreal/index.js";
 import type { SessionLog } from "./types.js";
@@ -23,8 +23,10 @@ export interface OpenSessionLogOptions {
   password?: string;
   /** Redact secrets before writing (see `redact.ts`). */
   redact?: boolean;
-  /** Receives server reconnect notices (SurrealDB server only). */
+  /** Receives server reconnect notices (SurrealDB server only) and the store turning broken. */
   logger?: { info(message: string): void; warn(message: string): void };
+  /** Called once when the store stops taking writes for good (embedded SurrealDB; see `SessionLog.health`). */
+  onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
 }
 
 /**
@@ -71,6 +73,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     password: options.password,
     redact: options.redact === true,
     logger: options.logger,
+    onUnhealthy: options.onUnhealthy,
   });
   // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
   if (target.engine === "surrealkv") await narrowDirectories(target.path!);

@@ -1,3 +1,4 @@
+import type { StoreHealth } from "./errors.js";
 // ---------------------------------------------------------------------------------------------
 // Event-sourced sessions
 // ---------------------------------------------------------------------------------------------
@@ -161,6 +162,12 @@ export interface SearchHit {
 export interface SessionLog {
   /** Which back end this is, e.g. `memory`, `surrealkv`, `mem`, `ws`. */
   readonly kind: string;
+  /**
+   * Whether the store takes writes (for readiness, `GET /health`). Absent = always `{ok: true}`
+   * (the memory log). The embedded SurrealDB log turns `{ok: false}` for good once its engine
+   * stops taking writes (a full disk); see docs/reliability.md ("Full disk").
+   */
+  health?(): StoreHealth;
   /**
    * Appends events atomically (all or none) and returns their seqs, consecutive and in order.
    * Appends to one session are serialized; different sessions proceed concurrently.

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type * as Sdk from "surrealdb";
-import { DuplicateEventError, SeqConflictError, StoreError } from "../errors.js";
+import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreError, type StoreHealth } from "../errors.js";
 import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, splitText } from "../events.js";
 import { MIGRATIONS } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
@@ -54,8 +54,14 @@ export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlO
   connectTimeoutMs?: number;
   /** How long one store call may take, ms; default 30000. */
   queryTimeoutMs?: number;
-  /** Receives connection state changes in server mode (reconnecting, reconnected). */
+  /** Receives connection state changes in server mode (reconnecting, reconnected), and the store turning broken. */
   logger?: { info(message: string): void; warn(message: string): void };
+  /**
+   * Called once when the store stops taking writes for good (see the log's `health()`): an
+   * embedded engine whose write failed with a full disk or did not answer within
+   * `queryTimeoutMs`. The gateway turns not-ready and restarts through its supervisor.
+   */
+  onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
 }
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
@@ -415,8 +421,49 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     }
   };
 
-  const internal = (what: string, err: unknown): StoreError =>
-    err instanceof StoreError ? err : new StoreError("internal", `SurrealDB store ${target.displayUrl}: ${what} failed: ${(err as Error).message}`, { cause: err });
+  const internal = (what: string, err: unknown): StoreError => {
+    if (err instanceof StoreError) return err;
+    const msg = `SurrealDB store ${target.displayUrl}: ${what} failed: ${(err as Error).message}`;
+    if (isDiskFullError(err)) {
+      return new StoreError("disk_full", `${msg} (the disk is full)`, {
+        cause: err,
+        publicFailure: { reason: "disk_full", message: "session store: the disk is full; nothing was written" },
+      });
+    }
+    return new StoreError("internal", msg, { cause: err });
+  };
+
+  /**
+   * Broken: the embedded engine stopped taking writes. Measured with SurrealDB 3.0.2 (surrealkv):
+   * after one commit fails with ENOSPC, every later write waits for ever, also once space is
+   * free, while reads still answer; the datastore cannot be reopened in this process (see
+   * engine.ts). So the first such failure (or a write the engine never answers) makes every
+   * queued and later write fail at once with this error instead of each waiting
+   * `queryTimeoutMs`, and tells the owner (`onUnhealthy`) so the process can restart. A server
+   * (`ws://`) is never marked broken: its disk filling up is the server's to recover from.
+   */
+  let broken: StoreError | undefined;
+  let health: StoreHealth = { ok: true };
+  const embedded = target.engine === "surrealkv" || target.engine === "mem";
+  /** Records a failed write; marks the store broken when the embedded engine cannot take more. */
+  const noteWriteFailure = (err: unknown): void => {
+    if (!embedded || broken) return;
+    const diskFull = isDiskFullError(err);
+    const timedOut = err instanceof StoreError && err.code === "unavailable";
+    if (!diskFull && !timedOut) return;
+    const why = diskFull ? "a write failed because the disk is full" : `a write got no answer within ${queryTimeoutMs} ms`;
+    const message = `SurrealDB store ${target.displayUrl}: writes stopped: ${why}; the embedded engine does not take writes again in this process, restart it (data written so far is intact)`;
+    broken = new StoreError("unavailable", message, {
+      cause: err,
+      publicFailure: {
+        reason: "store_unavailable",
+        message: diskFull ? "session store unavailable: its disk filled up and it takes no writes until the gateway restarts" : "session store unavailable: it stopped answering writes; the gateway must restart",
+      },
+    });
+    health = { ok: false, reason: diskFull ? "disk_full" : "store_unavailable", message };
+    options.logger?.warn(message);
+    options.onUnhealthy?.(health);
+  };
 
   /** One operation per session key at a time, in call order. */
   const inLane = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
@@ -446,13 +493,20 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
   const lastOf = (results: unknown[]) => results[results.length - 2];
   const write = (vars: Record<string, unknown>): Promise<number> =>
     new Promise<number>((resolve, reject) => {
+      if (broken) return reject(broken);
       writes.push({ vars, resolve, reject });
       if (!writing) void flushWrites();
     });
+  // Every queued write settles: each `run` is bounded by `queryTimeoutMs`, and once the store is
+  // broken the rest of the queue is rejected at once instead of being tried one after another.
   const flushWrites = async (): Promise<void> => {
     writing = true;
     try {
       while (writes.length > 0) {
+        if (broken) {
+          for (const g of writes.splice(0)) g.reject(broken);
+          break;
+        }
         const group = writes.splice(0, MAX_GROUP);
         if (group.length > 1) {
           try {
@@ -460,7 +514,8 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
             group.forEach((g, i) => g.resolve(Number(lasts[i])));
             continue;
           } catch (err) {
-            if (err instanceof StoreError) {
+            noteWriteFailure(err);
+            if (err instanceof StoreError || broken) {
               for (const g of group) g.reject(err);
               continue;
             }
@@ -468,13 +523,21 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           }
         }
         for (const g of group) {
+          if (broken) {
+            g.reject(broken);
+            continue;
+          }
           try {
             g.resolve(Number(lastOf(await run(SQL.append, g.vars))));
           } catch (err) {
+            noteWriteFailure(err);
             g.reject(err);
           }
         }
       }
+    } catch (err) {
+      // Not expected (every step above catches); never leave a caller waiting.
+      for (const g of writes.splice(0)) g.reject(err);
     } finally {
       writing = false;
     }
@@ -499,6 +562,8 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
 
   const log: SessionLog = {
     kind: target.engine,
+
+    health: () => health,
 
     async append(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions = {}): Promise<number[]> {
       return (await log.appendEvents(sessionKey, events, opts)).map((e) => e.seq);
@@ -641,10 +706,12 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         return Promise.reject(err);
       }
       return inLane(sessionKey, async () => {
+        if (broken) throw broken;
         try {
           const results = await run(SQL.delete, { key: sessionKey });
           return results[results.length - 2] === true;
         } catch (err) {
+          noteWriteFailure(err);
           throw internal("delete", err);
         }
       });
