@@ -26,7 +26,8 @@ let configDir: string;
 let mounted = false;
 const gateways: GatewayHandle[] = [];
 
-const env = () => ({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: mountDir });
+/** Each transport's gateway keeps its state in its own directory on the one tmpfs mount. */
+const env = (transport: string) => ({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: join(mountDir, transport), EXOCLAW_TRANSPORT: transport });
 const args = () => ["--config", join(configDir, "exoclaw.toml")];
 
 /** Resolves with the exit code, or rejects after `ms`. */
@@ -71,10 +72,11 @@ afterAll(async () => {
   if (configDir) rmSync(configDir, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot)("full disk under the embedded store (needs root to mount a tmpfs; skipped when not root)", () => {
+describe.skipIf(!isRoot).each(["uws", "ws"])("full disk under the embedded store, transport %s (needs root to mount a tmpfs; skipped when not root)", (transport) => {
   it("names the full disk, turns not-ready, exits 1 within the grace period; a restart after space is freed answers with the history intact", async () => {
-    const gw = await startGateway(env(), args());
+    const gw = await startGateway(env(transport), args());
     gateways.push(gw);
+    expect(gw.ready.transport).toBe(transport);
     const client = await RpcClient.connect(gw.url);
     const first = await client.call("chat.send", { content: "written before the disk filled up", peer: "disk" });
     expect(first.response.msg.result?.text).toBe("You said: written before the disk filled up");
@@ -101,7 +103,7 @@ describe.skipIf(!isRoot)("full disk under the embedded store (needs root to moun
 
     // Space is freed; the supervisor's restart finds the store intact and writable.
     rmSync(join(mountDir, "filler"));
-    const gw2 = await startGateway(env(), args());
+    const gw2 = await startGateway(env(transport), args());
     gateways.push(gw2);
     const c2 = await RpcClient.connect(gw2.url);
     const after = await c2.call("chat.send", { content: "sent after space was freed", peer: "disk" });

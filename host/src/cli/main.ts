@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { createLogger, processSecrets } from "../log/index.js";
 import { VERSION } from "../version.js";
-import { runGateway } from "./gateway.js";
+import { runGateway, type GatewayProcess } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
 import { registerSessionCommands } from "./sessions.js";
 
@@ -58,7 +58,43 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
     )
     .action(async (opts: { port?: number; bind?: string; config?: string; pluginsDir?: string }) => {
       const logger = createLogger();
-      let gateway;
+      let gateway: GatewayProcess | undefined;
+      let signals = 0;
+      let exitCode = 0;
+      let stopping = false;
+      // Shuts down once, then exits with `exitCode`. A hard deadline bounds the whole shutdown
+      // (drain up to the grace period, then closing channels, sockets, plugins and the store):
+      // a step that hangs (a wedged store, a client that never finishes its request) must not
+      // keep the process alive past what a supervisor waits for. See docs/reliability.md.
+      const shutDown = (running: GatewayProcess, code: number) => {
+        exitCode = Math.max(exitCode, code);
+        if (stopping) return;
+        stopping = true;
+        const deadlineMs = running.shutdownGraceMs + SHUTDOWN_CLOSE_MS;
+        setTimeout(() => {
+          logger.error({ deadlineMs }, "shutdown did not finish within the grace period plus 5 s: exiting now");
+          process.exit(exitCode === 0 ? 1 : exitCode);
+        }, deadlineMs).unref();
+        running.shutdown().then(
+          () => process.exit(exitCode),
+          (err: unknown) => {
+            logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      // Installed before start-up: a signal that arrives while the gateway starts (or right
+      // after its "gateway ready" line) shuts it down once it runs, instead of killing it mid-write.
+      const stop = (signal: NodeJS.Signals) => {
+        if (++signals > 1) {
+          logger.warn({ signal }, "second signal: exiting now");
+          process.exit(130);
+        }
+        logger.info({ signal }, "signal received");
+        if (gateway) shutDown(gateway, 0);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
       try {
         gateway = await runGateway(opts, logger);
       } catch (err) {
@@ -67,43 +103,11 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
         process.exitCode = 1;
         return;
       }
-      let signals = 0;
-      let exitCode = 0;
-      let stopping = false;
-      // Shuts down once, then exits with `exitCode`. A hard deadline bounds the whole shutdown
-      // (drain up to the grace period, then closing channels, sockets, plugins and the store):
-      // a step that hangs (a wedged store, a platform that never answers) must not keep the
-      // process alive past what a supervisor waits for. See docs/reliability.md ("Shutdown").
-      const shutDown = (code: number) => {
-        exitCode = Math.max(exitCode, code);
-        if (stopping) return;
-        stopping = true;
-        const deadlineMs = gateway.shutdownGraceMs + SHUTDOWN_CLOSE_MS;
-        setTimeout(() => {
-          logger.error({ deadlineMs }, "shutdown did not finish within the grace period plus 5 s: exiting now");
-          process.exit(exitCode === 0 ? 1 : exitCode);
-        }, deadlineMs).unref();
-        gateway.shutdown().then(
-          () => process.exit(exitCode),
-          (err: unknown) => {
-            logger.error({ err }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-      };
-      const stop = (signal: NodeJS.Signals) => {
-        if (++signals > 1) {
-          logger.warn({ signal }, "second signal: exiting now");
-          process.exit(130);
-        }
-        logger.info({ signal }, "signal received");
-        shutDown(0);
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
+      const running = gateway;
+      if (signals > 0) shutDown(running, 0);
       // The session store stopped taking writes (e.g. its disk filled up): not recoverable in
       // this process, so shut down and exit 1 for the supervisor to restart the gateway.
-      void gateway.broken.then(() => shutDown(1));
+      void running.broken.then(() => shutDown(running, 1));
     });
 
   registerPluginCommands(program);
