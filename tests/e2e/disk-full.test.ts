@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+import { hmacSha256Hex, startChannelGateway, startFakePlatform } from "../support/channel-gateway.js";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -119,5 +120,40 @@ describe.skipIf(!isRoot).each(["uws", "ws"])("full disk under the embedded store
     gw2.proc.kill("SIGTERM");
     expect(await exited(gw2, DEADLINE_MS + 2000)).toBe(0);
     c2.close();
+  }, 90_000);
+
+  it("answers a webhook at once while the disk is full (no hang), and exits 1 for its supervisor", async () => {
+    const secret = "test-webhook-secret-0123456789";
+    const platform = await startFakePlatform();
+    const gw = await startChannelGateway({
+      config: {
+        gateway: { transport: transport as "uws" | "ws", shutdown_grace_ms: GRACE_MS },
+        channels: { webhook: { allow: ["alice"] } },
+        plugins: { grants: { webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } } } },
+      },
+      // Only the store is on the small mount: plugin state and config stay on the big disk.
+      env: { TEST_WEBHOOK_SECRET: secret, EXOCLAW_STORE: `surrealkv://${join(mountDir, `webhook-${transport}`)}` },
+      emulator,
+    });
+    gateways.push(gw.gateway);
+    try {
+      const post = (body: object) => {
+        const text = JSON.stringify(body);
+        return gw.postWebhook("webhook", undefined, text, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex(secret, text)}` });
+      };
+      expect((await post({ peer: "alice", content: "before", messageId: "w1" })).status).toBe(200);
+      await platform.waitFor((r) => r.json?.replyTo === "w1", 20_000);
+      fillDisk();
+      const answer = await post({ peer: "alice", content: "while full", messageId: "w2" });
+      // At once, with the cause, and nothing of the store's path or engine internals for the platform.
+      expect(answer.status).toBe(503);
+      expect(answer.json).toEqual({ error: "could not accept every message now (session store: the disk is full; nothing was written); redeliver later" });
+      expect(await exited(gw.gateway, DEADLINE_MS + 2000)).toBe(1);
+      expect(gw.gateway.logs.some((l) => l.level === 60 && l.reason === "disk_full")).toBe(true);
+    } finally {
+      rmSync(join(mountDir, "filler"), { force: true });
+      await gw.stop();
+      await platform.close();
+    }
   }, 90_000);
 });

@@ -30,6 +30,7 @@ import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import type { Bus } from "../bus/types.js";
 import { processSecrets } from "../log/secrets.js";
+import { toErrorObject } from "../protocol/jsonrpc.js";
 import type { InboundMessage, OutboundMessage, SendReceipt, WebhookRequest, WebhookResponse } from "./types.js";
 // Type-only: the shapes the gateway's webhook route asks for (the service implements them).
 import type { IntakeRefusal, WebhookPolicy } from "../gateway/webhook.js";
@@ -423,7 +424,9 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       }
       if (typeof e.code !== "number" || RETRYABLE_CODES.has(e.code)) {
         logger.warn({ channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) }, "channel message not journaled; the platform should redeliver");
-        return { kind: "retry", reason: errorMessage(err) };
+        // The platform sees the runtime's fixed texts or the store's public one (a full disk), never
+        // a raw store error (it names the store's path and the engine's internals).
+        return { kind: "retry", reason: typeof e.code === "number" ? errorMessage(err) : toErrorObject(err).message };
       }
       ch.counters.refused++;
       logger.error({ channel: name, account: msg.account, peer: msg.peer, code: e.code, error: errorMessage(err) }, "channel message refused by the runtime");
