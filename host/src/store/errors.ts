@@ -14,6 +14,8 @@ export type StoreErrorCode =
   | "schema"
   /** The disk under the store is full (ENOSPC); nothing was written. */
   | "disk_full"
+  /** The store's files are damaged: opening would lose committed data (see {@link StoreCorruptError}). */
+  | "corrupt"
   /** Any other database failure. */
   | "internal";
 
@@ -83,5 +85,24 @@ export class DuplicateEventError extends StoreError {
   ) {
     super("duplicate", `a message with this ${key} is already stored: ${JSON.stringify(value)}`);
     this.name = "DuplicateEventError";
+  }
+}
+
+/**
+ * The embedded store's write-ahead log is damaged in the middle: opening it would make the
+ * engine cut the log at the damage and silently drop every commit after it (see
+ * `surreal/wal-check.ts`). Nothing was opened or changed. The message names the file, the byte
+ * offset and what to do.
+ */
+export class StoreCorruptError extends StoreError {
+  constructor(
+    /** The damaged `.wal` file (absolute path). */
+    readonly file: string,
+    /** Byte offset in `file` of the first record that does not verify. */
+    readonly offset: number,
+    message: string,
+  ) {
+    super("corrupt", message);
+    this.name = "StoreCorruptError";
   }
 }

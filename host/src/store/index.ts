@@ -1,7 +1,8 @@
 export { createMemorySessionLog } from "./memory-log.js";
 export { openSessionLog, describeStoreUrl, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
 export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
-export { StoreError, SeqConflictError, DuplicateEventError, isDiskFullError, type PublicStoreFailure, type StoreErrorCode, type StoreHealth } from "./errors.js";
+export { checkSurrealKvWal, describeWalDamage, type WalCheck, type WalDamage } from "./surreal/wal-check.js";
+export { StoreError, StoreCorruptError, SeqConflictError, DuplicateEventError, isDiskFullError, type PublicStoreFailure, type StoreErrorCode, type StoreHealth } from "./errors.js";
 export { formatSessionKey, parseSessionKey } from "./session-key.js";
 export { pendingMessages, TEXT_FIELD } from "./events.js";
 export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } from "./projection.js";

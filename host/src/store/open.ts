@@ -25,6 +25,8 @@ export interface OpenSessionLogOptions {
   redact?: boolean;
   /** Receives server reconnect notices (SurrealDB server only) and the store turning broken. */
   logger?: { info(message: string): void; warn(message: string): void };
+  /** Open an embedded store whose WAL is damaged, dropping what follows the damage (see `SurrealSessionLogOptions.acceptWalDamage`). */
+  acceptWalDamage?: boolean;
   /** Called once when the store stops taking writes for good (embedded SurrealDB; see `SessionLog.health`). */
   onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
 }
@@ -33,7 +35,8 @@ export interface OpenSessionLogOptions {
  * Opens the session log a gateway or CLI is configured with; creates a surrealkv directory (and
  * its parents) with mode 0700 first, and narrows an existing one group or others can open.
  * @throws StoreError `invalid_argument` (bad URL), `unavailable` (cannot open/reach, e.g. the
- *   directory is locked by a running gateway), `schema` (see `createSurrealSessionLog`)
+ *   directory is locked by a running gateway), `schema` (see `createSurrealSessionLog`);
+ *   StoreCorruptError (`corrupt`) when a surrealkv WAL is damaged in the middle
  */
 export async function openSessionLog(options: OpenSessionLogOptions): Promise<SessionLog> {
   if (options.url === MEMORY_STORE_URL) return createMemorySessionLog({ redact: options.redact === true });
@@ -74,6 +77,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     redact: options.redact === true,
     logger: options.logger,
     onUnhealthy: options.onUnhealthy,
+    acceptWalDamage: options.acceptWalDamage === true,
   });
   // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
   if (target.engine === "surrealkv") await narrowDirectories(target.path!);

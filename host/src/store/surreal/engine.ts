@@ -87,6 +87,11 @@ interface Shared {
 
 const onDisk = new Map<string, Shared>();
 
+/** True when the on-disk datastore at `url` is already open in this process (its WAL was replayed then). */
+export function isEmbeddedOpen(url: string): boolean {
+  return onDisk.has(url);
+}
+
 function openError(displayUrl: string, err: unknown): StoreError {
   const msg = err instanceof Error ? err.message : String(err);
   const hint = /lock/i.test(msg) ? " (is another exoclaw process using this directory?)" : "";

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type * as Sdk from "surrealdb";
-import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreError, type StoreHealth } from "../errors.js";
+import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreCorruptError, StoreError, type StoreHealth } from "../errors.js";
 import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, splitText } from "../events.js";
 import { MIGRATIONS } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
@@ -36,7 +36,8 @@ import type {
   SessionLogOptions,
   SessionPage,
 } from "../types.js";
-import { acquireEmbedded, embeddedEngineFactory, loadSdk, type SurrealSdk } from "./engine.js";
+import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type SurrealSdk } from "./engine.js";
+import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
 import { parseSurrealUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
 
 export { parseSurrealUrl, redactUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
@@ -50,6 +51,12 @@ export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlO
    * user is defined on the configured namespace / database).
    */
   authLevel?: "root" | "namespace" | "database";
+  /**
+   * Open an embedded `surrealkv` store even though its write-ahead log is damaged in the middle
+   * (default false: refuse with StoreCorruptError). The engine then drops every commit after the
+   * damage; this is logged (warn). Set only by `exoclaw store check --accept-loss`.
+   */
+  acceptWalDamage?: boolean;
   /** How long opening may take (connect, sign-in, migrations), ms; default 15000. */
   connectTimeoutMs?: number;
   /** How long one store call may take, ms; default 30000. */
@@ -240,14 +247,21 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Pr
  * Opens a SurrealDB session log and applies pending schema migrations.
  * @throws StoreError `invalid_argument` (bad URL/options), `unavailable` (cannot open or reach
  *   the database, bad credentials, timeout; the message names the URL without credentials),
- *   `schema` (server older than 3.0, or a database migrated by a newer exoclaw)
+ *   `schema` (server older than 3.0, or a database migrated by a newer exoclaw); StoreCorruptError
+ *   (`corrupt`) when a surrealkv WAL is damaged in the middle (checked before the engine opens it)
  */
 export async function createSurrealSessionLog(options: SurrealSessionLogOptions): Promise<SessionLog> {
   const target = parseSurrealUrl(options.url, options);
-  // Start opening an on-disk datastore (~40 ms in the native engine) while the SDK loads; the
-  // engine's own acquire below gets the same shared open. Failures surface there.
-  if (target.engine === "surrealkv") acquireEmbedded({ ...target, engine: "surrealkv" }).catch(() => {});
-  const sdk = await loadSdk();
+  const sdkLoading = loadSdk();
+  sdkLoading.catch(() => {});
+  if (target.engine === "surrealkv") {
+    // Before the engine replays (and truncates) a damaged WAL; once open in this process it was checked.
+    if (!isEmbeddedOpen(target.url)) await verifyWal(target.path!, options);
+    // Start opening the datastore (~40 ms in the native engine) while the SDK loads; the
+    // engine's own acquire below gets the same shared open. Failures surface there.
+    acquireEmbedded({ ...target, engine: "surrealkv" }).catch(() => {});
+  }
+  const sdk = await sdkLoading;
   const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
   const db = await connect(sdk, target, options, connectTimeoutMs);
@@ -258,6 +272,27 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
     throw err instanceof StoreError ? err : new StoreError("schema", `SurrealDB store ${target.displayUrl}: schema set-up failed: ${(err as Error).message}`, { cause: err });
   }
   return surrealLog(db, target, options, queryTimeoutMs);
+}
+
+/**
+ * Refuses to open a surrealkv directory whose WAL is damaged in the middle (see wal-check.ts).
+ * @throws StoreCorruptError naming the file and offset (unless `acceptWalDamage`); StoreError
+ *   `unavailable` when a WAL file cannot be read
+ */
+async function verifyWal(dir: string, options: SurrealSessionLogOptions): Promise<void> {
+  let check: Awaited<ReturnType<typeof checkSurrealKvWal>>;
+  try {
+    check = await checkSurrealKvWal(dir);
+  } catch (err) {
+    throw new StoreError("unavailable", `cannot read the store's write-ahead log under ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  if (check.tornTail) {
+    options.logger?.info(`the store's write-ahead log ends in a torn record (${check.tornTail.file}, byte ${check.tornTail.offset}): a write cut short by a crash, never acknowledged; the engine drops it`);
+  }
+  if (!check.damage) return;
+  const message = describeWalDamage(dir, check.damage);
+  if (!options.acceptWalDamage) throw new StoreCorruptError(check.damage.file, check.damage.offset, message);
+  options.logger?.warn(`opening anyway (accept loss): ${message}`);
 }
 
 /**

@@ -1,0 +1,124 @@
+/**
+ * A damaged record in the middle of the embedded store's write-ahead log (issue 21, finding 1).
+ * Real SurrealKV on disk: a child process writes commits and exits, the test damages the real
+ * `data/wal/*.wal` file, then opens the store. Without the check the engine opened such a
+ * store silently, cut the WAL at the damage and kept only the commits before it.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkSurrealKvWal, createSurrealSessionLog, formatSessionKey, StoreCorruptError, type SessionLog } from "../../host/src/store/index.js";
+
+const root = mkdtempSync(join(tmpdir(), "exoclaw-wal-"));
+const repo = resolve(import.meta.dirname, "../..");
+// Inside the repository so the bundle resolves node_modules; matches .gitignore's .exoclaw-test-*/.
+const bundleDir = join(repo, `.exoclaw-test-wal-${process.pid}`);
+const child = join(bundleDir, "wal-child.mjs");
+let dirs = 0;
+
+/** A store directory with `appends` commits written by a child process (the first one 100 KB, so split into fragments). */
+function writtenStore(appends: number): { dir: string; url: string; wal: string } {
+  const dir = join(root, `db${++dirs}`);
+  const url = `surrealkv://${dir}`;
+  const r = spawnSync(process.execPath, [child, url, String(appends), String(100_000)], { encoding: "utf8", timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toEqual({ events: appends });
+  const wals = readdirSync(join(dir, "wal")).filter((n) => n.endsWith(".wal"));
+  expect(wals).toHaveLength(1);
+  return { dir, url, wal: join(dir, "wal", wals[0]!) };
+}
+
+/** Overwrites `length` bytes at `offset` of `file` with a pattern. */
+function damage(file: string, offset: number, length = 64): void {
+  const buf = readFileSync(file);
+  for (let i = 0; i < length; i++) buf[offset + i] = (buf[offset + i]! ^ 0xa5) & 0xff;
+  writeFileSync(file, buf);
+}
+
+async function countEvents(log: SessionLog): Promise<number> {
+  let n = 0;
+  for (let p = 0; p < 5; p++) n += (await log.read(formatSessionKey({ agent: "main", channel: "cli", account: "local", peer: `p${p}` }))).length;
+  return n;
+}
+
+beforeAll(async () => {
+  await build({
+    entryPoints: [join(import.meta.dirname, "fixtures/wal-child.ts")],
+    outfile: child,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "error",
+  });
+});
+afterAll(() => {
+  rmSync(bundleDir, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("write-ahead log damage (surrealkv)", () => {
+  it("verifies a sound WAL, fragments across 32 KiB blocks included", async () => {
+    const { dir } = writtenStore(40);
+    const check = await checkSurrealKvWal(dir);
+    expect(check.damage).toBeUndefined();
+    expect(check.tornTail).toBeUndefined();
+    expect(check.records).toBeGreaterThan(40);
+    const log = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    expect(await countEvents(log)).toBe(40);
+    await log.close();
+  });
+
+  it("refuses to open a store with 64 damaged bytes mid-WAL, names the file and offset, and changes nothing", async () => {
+    const { dir, url, wal } = writtenStore(120);
+    const size = statSync(wal).size;
+    damage(wal, Math.floor(size / 2));
+    const before = readFileSync(wal);
+    const err = await createSurrealSessionLog({ url }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreCorruptError);
+    const corrupt = err as StoreCorruptError;
+    expect(corrupt.code).toBe("corrupt");
+    expect(corrupt.file).toBe(wal);
+    expect(corrupt.offset).toBeGreaterThan(0);
+    expect(corrupt.offset).toBeLessThanOrEqual(Math.floor(size / 2));
+    expect(corrupt.message).toContain(`${wal} at byte ${corrupt.offset}`);
+    expect(corrupt.message).toMatch(/checksum mismatch/);
+    expect(corrupt.message).toMatch(/exoclaw store check --accept-loss/);
+    // The engine never saw the directory: the WAL is byte for byte what it was (nothing cut off).
+    expect(readFileSync(wal).equals(before)).toBe(true);
+    // The check itself reports where sound records resume (what a salvage could still read).
+    const check = await checkSurrealKvWal(dir);
+    expect(check.damage).toMatchObject({ file: wal, offset: corrupt.offset, laterFiles: [] });
+    expect(check.damage!.resumesAt).toBeGreaterThan(corrupt.offset);
+  });
+
+  it("opens with acceptWalDamage: the engine drops what follows the damage", async () => {
+    const { url, wal } = writtenStore(60);
+    // Past the 100 KB first commit, so some commits stay before the damage.
+    damage(wal, Math.floor(statSync(wal).size * 0.8));
+    const warnings: string[] = [];
+    const log = await createSurrealSessionLog({ url, acceptWalDamage: true, logger: { info: () => {}, warn: (m) => warnings.push(m) } });
+    const kept = await countEvents(log);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(60);
+    expect(warnings.some((w) => w.startsWith("opening anyway (accept loss)") && w.includes(wal))).toBe(true);
+    await log.close();
+  });
+
+  it("opens a store whose WAL ends in a torn record (crash while writing it)", async () => {
+    const { dir, url, wal } = writtenStore(30);
+    truncateSync(wal, statSync(wal).size - 5);
+    const check = await checkSurrealKvWal(dir);
+    expect(check.damage).toBeUndefined();
+    expect(check.tornTail).toMatchObject({ file: wal });
+    const infos: string[] = [];
+    const log = await createSurrealSessionLog({ url, logger: { info: (m) => infos.push(m), warn: () => {} } });
+    // The torn commit is dropped; every earlier one is there.
+    expect(await countEvents(log)).toBe(29);
+    expect(infos.some((m) => /torn record/.test(m))).toBe(true);
+    await log.close();
+  });
+});
