@@ -4,6 +4,7 @@ import { VERSION } from "../version.js";
 import { runGateway, type GatewayProcess } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
 import { registerSessionCommands } from "./sessions.js";
+import { registerStoreCommands } from "./store.js";
 
 /** Time the shutdown may take beyond the grace period (closing channels, sockets, plugins, store), ms. */
 const SHUTDOWN_CLOSE_MS = 5_000;
@@ -112,6 +113,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
 
   registerPluginCommands(program);
   registerSessionCommands(program);
+  registerStoreCommands(program);
   registerDlqCommands(program);
 
   await program.parseAsync(argv);
