@@ -5,9 +5,10 @@
  * store silently, cut the WAL at the damage and kept only the commits before it.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { crc32 } from "node:zlib";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkSurrealKvWal, createSurrealSessionLog, formatSessionKey, StoreCorruptError, type SessionLog } from "../../host/src/store/index.js";
@@ -120,5 +121,47 @@ describe("write-ahead log damage (surrealkv)", () => {
     expect(await countEvents(log)).toBe(29);
     expect(infos.some((m) => /torn record/.test(m))).toBe(true);
     await log.close();
+  });
+});
+
+describe("WAL framing (synthetic files in SurrealKV's format)", () => {
+  /** One record: CRC-32 (big-endian) over type + payload, u16 length, type, payload. */
+  const record = (type: number, payload: Buffer): Buffer => {
+    const head = Buffer.alloc(7);
+    head.writeUInt16BE(payload.length, 4);
+    head[6] = type;
+    head.writeUInt32BE(crc32(Buffer.concat([head.subarray(6), payload])), 0);
+    return Buffer.concat([head, payload]);
+  };
+  const walDir = (files: Buffer[]): string => {
+    const dir = join(root, `synthetic${++dirs}`);
+    mkdirSync(join(dir, "wal"), { recursive: true });
+    files.forEach((b, i) => writeFileSync(join(dir, "wal", `${String(i).padStart(20, "0")}.wal`), b));
+    return dir;
+  };
+  const p = (s: string) => Buffer.from(s);
+
+  it("takes zeros after the last record (space never written) as a torn tail", async () => {
+    const check = await checkSurrealKvWal(walDir([Buffer.concat([record(1, p("a")), record(1, p("b")), Buffer.alloc(100)])]));
+    expect(check).toMatchObject({ records: 2, tornTail: { offset: 16, bytes: 100 } });
+    expect(check.damage).toBeUndefined();
+  });
+
+  it("reports a bad record in a file that later files follow as damage, with those files", async () => {
+    const first = Buffer.concat([record(1, p("a")), record(1, p("b"))]);
+    first[10] = first[10]! ^ 1;
+    const dir = walDir([first, record(1, p("c"))]);
+    const check = await checkSurrealKvWal(dir);
+    expect(check.damage).toMatchObject({ offset: 8, reason: "checksum mismatch", laterFiles: [join(dir, "wal", `${"1".padStart(20, "0")}.wal`)] });
+  });
+
+  it("reports fragments out of order, and a file ending inside a fragmented record before a later file", async () => {
+    const stray = await checkSurrealKvWal(walDir([Buffer.concat([record(1, p("a")), record(4, p("b")), record(1, p("c"))])]));
+    expect(stray.damage).toMatchObject({ offset: 8, reason: "a last fragment without its first", resumesAt: 16 });
+    const cut = await checkSurrealKvWal(walDir([Buffer.concat([record(1, p("a")), record(2, p("b"))]), record(1, p("c"))]));
+    expect(cut.damage).toMatchObject({ reason: "the file ends before the last fragment of its last record" });
+    const tornFragments = await checkSurrealKvWal(walDir([Buffer.concat([record(1, p("a")), record(2, p("b"))])]));
+    expect(tornFragments.damage).toBeUndefined();
+    expect(tornFragments.tornTail).toBeDefined();
   });
 });
