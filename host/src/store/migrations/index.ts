@@ -1,4 +1,5 @@
 import { sql as initial } from "./0001-initial.js";
+import { sql as eventChecksum } from "./0002-event-checksum.js";
 
 /** One schema change, applied once per database in version order. */
 export interface Migration {
@@ -14,4 +15,7 @@ export interface Migration {
  * never edit an applied one. They are TypeScript strings (not `.surql` files) so the bundled
  * host carries them.
  */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "sessions and events", sql: initial }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "sessions and events", sql: initial },
+  { version: 2, name: "event checksums", sql: eventChecksum },
+];

@@ -15,6 +15,7 @@
  * another append to the same session, which the in-process lane rules out).
  */
 import { randomUUID } from "node:crypto";
+import { crc32 } from "node:zlib";
 import type * as Sdk from "surrealdb";
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreCorruptError, StoreError, type StoreHealth } from "../errors.js";
 import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, splitText } from "../events.js";
@@ -81,6 +82,8 @@ interface EventRow {
   run_id?: string;
   data: string;
   text?: string;
+  /** {@link eventChecksum} of the row (absent on events written before migration 2). */
+  sum?: number | bigint;
 }
 
 interface SessionRow {
@@ -98,8 +101,23 @@ interface SessionRow {
   updated_at: number | bigint;
 }
 
+/**
+ * CRC-32 of what an event row stores (kind, data JSON, free text), kept in its `sum` column and
+ * verified on every read: the embedded engine returns damaged value-log bytes without an error
+ * (see migrations/0002-event-checksum.ts).
+ */
+function eventChecksum(kind: string, data: string, text: string | undefined): number {
+  return crc32(`${kind}\n${data}\n${text ?? ""}`);
+}
+
 function toEvent(row: EventRow): SessionEvent {
   const [sessionKey, seq] = row.id.id as [string, number | bigint];
+  if (row.sum !== undefined && row.sum !== null && Number(row.sum) !== eventChecksum(row.kind, row.data, row.text ?? undefined)) {
+    throw new StoreError(
+      "corrupt",
+      `session ${sessionKey}, event ${Number(seq)}: the stored bytes do not match their checksum (the store's files are damaged; see docs/reliability.md, "Corrupted store")`,
+    );
+  }
   const e: Record<string, unknown> = {
     sessionKey,
     seq: Number(seq),
@@ -630,6 +648,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           const row: Record<string, unknown> = { kind: e.kind, at: e.at, data: JSON.stringify(rest) };
           if (e.runId !== undefined) row.run_id = e.runId;
           if (text !== undefined) row.text = text;
+          row.sum = eventChecksum(e.kind, row.data as string, text);
           if (e.kind === "message_received") {
             if (e.data.platformMessageId !== undefined) row.pm_key = platformKey(e.data.channel, e.data.account, e.data.platformMessageId);
             if (e.data.idempotencyKey !== undefined) row.idem_key = e.data.idempotencyKey;
