@@ -14,7 +14,7 @@ export type StoreErrorCode =
   | "schema"
   /** The disk under the store is full (ENOSPC); nothing was written. */
   | "disk_full"
-  /** The store's files are damaged: opening would lose committed data (see {@link StoreCorruptError}). */
+  /** The store's files are damaged: opening would lose committed data ({@link StoreCorruptError}), or a read found an event whose bytes do not match its checksum. */
   | "corrupt"
   /** Any other database failure. */
   | "internal";
