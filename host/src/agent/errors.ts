@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
+import { redactUrl } from "../log/redact-url.js";
 import { processSecrets, type SecretRegistry } from "../log/secrets.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
 import { redactText } from "../store/redact.js";
@@ -69,19 +70,6 @@ const TYPE_LIKE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 /** Longest error body kept for the debug log, characters. */
 const MAX_DETAIL_CHARS = 4000;
 
-/** A base URL without user info, query or fragment (they can carry credentials). */
-function displayEndpoint(endpoint: string): string {
-  try {
-    const u = new URL(endpoint);
-    u.username = "";
-    u.password = "";
-    u.search = "";
-    u.hash = "";
-    return u.toString().replace(/\/$/, "");
-  } catch {
-    return endpoint.replace(/^[^/@]*@/, "");
-  }
-}
 
 /** The provider's own error type (`api_error`, `invalid_request_error`, `model_not_found`) if the SDK parsed one. */
 function errorType(err: unknown): string | undefined {
@@ -122,7 +110,7 @@ export function toProviderError(err: unknown, context: ProviderErrorContext): un
   const sdkId = (err as { requestID?: unknown }).requestID;
   const requestId = typeof sdkId === "string" && ID_LIKE.test(sdkId) && secrets.scrub(sdkId) === sdkId ? sdkId : `gw_${randomBytes(8).toString("hex")}`;
   const type = errorType(err);
-  const endpoint = secrets.scrub(displayEndpoint(context.endpoint));
+  const endpoint = secrets.scrub(redactUrl(context.endpoint).replace(/\/$/, ""));
   const ids = { requestId, ...(typeof status === "number" ? { status } : {}) };
   let failure: ProviderError;
   if (code && CONNECT_CODES.has(code)) {

@@ -2,6 +2,7 @@ import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 
 import { processSecrets, type SecretRegistry } from "./secrets.js";
 
 export type { Logger } from "pino";
+export { redactUrl } from "./redact-url.js";
 export {
   MIN_SECRET_LENGTH,
   SECRET_MARKER,

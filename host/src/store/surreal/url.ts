@@ -1,5 +1,6 @@
 import { isAbsolute } from "node:path";
 import { StoreError } from "../errors.js";
+import { redactUrl } from "../../log/redact-url.js";
 
 /** Where a SurrealDB session log lives, parsed from its URL and options. */
 export interface SurrealTarget {
@@ -29,20 +30,8 @@ export interface SurrealUrlOptions {
 export const DEFAULT_NAMESPACE = "exoclaw";
 export const DEFAULT_DATABASE = "sessions";
 
-/** The URL with any user info and query string removed, for messages. Never throws. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    u.search = "";
-    u.hash = "";
-    return u.toString();
-  } catch {
-    // Not a URL: drop anything that looks like user info.
-    return String(url).replace(/\/\/[^/@]*@/, "//***@").replace(/\?.*$/, "");
-  }
-}
+/** The URL with any user info, query string and fragment removed, for messages (one copy, in `log/`). */
+export { redactUrl };
 
 /**
  * Parses a SurrealDB URL: `mem://`, `surrealkv:///abs/dir[?sync=every|never|5s]` (SurrealKV's
