@@ -3,8 +3,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
-    // Stress tests load every core on purpose: `npm run test:stress` runs them alone.
-    exclude: ["tests/**/*.stress.test.ts", "**/node_modules/**"],
+    // Stress tests load every core on purpose: `npm run test:stress` runs them alone; long fault
+    // runs (`*.fault.test.ts`, kill -9 bursts, NATS outages) run in `npm run test:faults`.
+    exclude: ["tests/**/*.stress.test.ts", "tests/**/*.fault.test.ts", "**/node_modules/**"],
     // Installs nats-server once (fresh machine, as root) before the workers start.
     globalSetup: ["tests/support/global-setup.ts"],
     testTimeout: 30_000,
