@@ -198,6 +198,16 @@ export function channelError(message: string): i32 {
   return 1;
 }
 
+/**
+ * Reports a `send` failure that retrying will not fix (the platform refused this message as
+ * invalid, e.g. HTTP 400): the error text is `permanent: <message>`, and the host gives the
+ * reply up (dead letter: logged, counted in `sendFailures`) instead of retrying it. Any other
+ * error is retried with backoff. Returns 1 for the export to return.
+ */
+export function channelPermanentError(message: string): i32 {
+  return channelError("permanent: " + message);
+}
+
 function strField(map: Value, key: string): string | null {
   const v = map.get(key);
   return v != null && v.isString() ? v.strValue : null;
@@ -474,10 +484,16 @@ export class OutboundMessage {
   content: string = "";
   /** The platform message id being answered, null for none. */
   replyTo: string | null = null;
+  /**
+   * The reply's id, the same on every resend of this reply (after a crash, a retry, a bus
+   * redelivery): pass it as the platform's idempotency key where it has one. Null for
+   * agent-initiated messages (and from hosts before it existed).
+   */
+  replyId: string | null = null;
 }
 
 /**
- * Reads the `send` input `{account, peer, thread?, content, replyTo?}`. On a protocol fault
+ * Reads the `send` input `{account, peer, thread?, content, replyTo?, replyId?}`. On a protocol fault
  * reports it with `setError` and returns null; `send` should then return 1.
  */
 export function readOutboundMessage(): OutboundMessage | null {
@@ -494,6 +510,7 @@ export function readOutboundMessage(): OutboundMessage | null {
   if (account != null) out.account = account;
   out.thread = strField(m, "thread");
   out.replyTo = strField(m, "replyTo");
+  out.replyId = strField(m, "replyId");
   return out;
 }
 

@@ -146,16 +146,20 @@ export function toProviderError(err: unknown, context: ProviderErrorContext): un
   return failure;
 }
 
+/** The default message of {@link InterruptedTurnError} (stored in the replaced turn's `error` event). */
+export const SUPERSEDED_MESSAGE = "turn interrupted: a newer message in this session replaced it (queue mode interrupt)";
+
 /**
  * The rejection of a turn that a newer message in the same session aborted (agent queue mode
  * `interrupt`), or that such a message superseded while it was still queued. Code -32006
  * (aborted); an `error` event with the same code and message closes the turn in the session log.
  * Channels send no failure reply for it: the newer message gets the answer.
  */
+
 export class InterruptedTurnError extends RpcError {
   constructor(
     readonly runId: string,
-    message = "turn interrupted: a newer message in this session replaced it (queue mode interrupt)",
+    message = SUPERSEDED_MESSAGE,
   ) {
     super(ErrorCode.Aborted, message);
     this.name = "InterruptedTurnError";

@@ -11,7 +11,7 @@ import { parseSessionKey } from "../store/session-key.js";
 import type { NewSessionEvent, SessionEvent, SessionEventOf, SessionLog } from "../store/types.js";
 import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
 import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";
-import { InterruptedTurnError, TurnTimeoutError } from "./errors.js";
+import { InterruptedTurnError, SUPERSEDED_MESSAGE, TurnTimeoutError } from "./errors.js";
 import { HistoryCache } from "./history-cache.js";
 import { outcomeFromEvents, TurnRecorder } from "./journal.js";
 import { runTurn, type TurnTools } from "./loop.js";
@@ -47,6 +47,11 @@ export interface TurnRequest {
    * turn: it is answered with the first turn's outcome (see {@link AgentRuntime.run}).
    */
   idempotencyKey?: string;
+  /**
+   * The channels service owes this message a reply through the store's reply outbox (stored as
+   * `message_received.data.awaitsReply`; needs `idempotencyKey`). See `SessionLog.pendingReplies`.
+   */
+  awaitsReply?: boolean;
 }
 
 /**
@@ -85,6 +90,10 @@ export interface RecoveredTurn {
   peer: string;
   thread?: string;
   platformMessageId?: string;
+  /** The message's idempotency key, when it had one. */
+  idempotencyKey?: string;
+  /** The message's reply is owed through the store's reply outbox (the channels service sends it from there, not from this report). */
+  awaitsReply?: true;
   result?: TurnResult;
   error?: { code: number; message: string };
 }
@@ -414,6 +423,28 @@ export class AgentRuntime {
   }
 
   /**
+   * The outcome of the turn that holds `idempotencyKey`, for the channels' reply outbox after a
+   * restart (call it after {@link recover}): waits for the turn when it runs or is queued in this
+   * process (a recovered re-run), else rebuilds it from the store. No events are written.
+   * @returns the result, `replayed`, and `merged` when the message was folded into a later turn
+   * @throws InterruptedTurnError when a newer message of the session replaced the turn (queue
+   *   mode `interrupt`: that message's turn answers); ReplayedTurnError with any other stored
+   *   failure; RpcError -32004 when the turn is open and not running here (nothing will finish
+   *   it), -32602 when no message has the key; StoreError when the store fails
+   */
+  async outcome(idempotencyKey: string): Promise<TurnResult> {
+    const running = this.keyed.get(idempotencyKey);
+    const stored = running ? undefined : await this.log.findByIdempotencyKey(idempotencyKey);
+    if (!running && !stored) throw new RpcError(ErrorCode.InvalidParams, `no message with idempotency key "${idempotencyKey}"`);
+    try {
+      return await (running ? asReplay(running) : this.replayStored(stored!));
+    } catch (err) {
+      if (err instanceof ReplayedTurnError && err.code === ErrorCode.Aborted && err.message === SUPERSEDED_MESSAGE) throw new InterruptedTurnError(err.runId);
+      throw err;
+    }
+  }
+
+  /**
    * Stops taking turns, waits up to `graceMs` for running and queued turns to finish, then
    * aborts the rest (each gets an `error` event in its session). Resolves when no turn is left.
    */
@@ -514,6 +545,8 @@ export class AgentRuntime {
     const turn: RecoveredTurn = { sessionKey: message.sessionKey, agentId, runId, channel: d.channel, account: d.account, peer: d.peer, ...outcome };
     if (d.thread !== undefined) turn.thread = d.thread;
     if (d.platformMessageId !== undefined) turn.platformMessageId = d.platformMessageId;
+    if (d.idempotencyKey !== undefined) turn.idempotencyKey = d.idempotencyKey;
+    if (d.awaitsReply === true) turn.awaitsReply = true;
     try {
       cb(turn);
     } catch (err) {
@@ -676,6 +709,7 @@ export class AgentRuntime {
         ...(request.platformMessageId !== undefined ? { platformMessageId: request.platformMessageId } : {}),
         ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
         ...(request.thread !== undefined ? { thread: request.thread } : {}),
+        ...(request.awaitsReply === true && request.idempotencyKey !== undefined ? { awaitsReply: true as const } : {}),
       },
     };
     // An idle session starts the turn right away: journal its start with the message (one write).

@@ -125,7 +125,8 @@ class JetStreamSessionLog implements SessionLog {
     return `${this.root}.${escapeToken(sessionKey)}`;
   }
 
-  private static keyId(kind: "p" | "i", key: string): string {
+  /** KV key of a claim: `p` platform message id, `i` idempotency key; `r` a settled reply (the outbox). */
+  private static keyId(kind: "p" | "i" | "r", key: string): string {
     return createHash("sha256").update(`${kind}\u0000${key}`).digest("base64url");
   }
 
@@ -388,6 +389,7 @@ class JetStreamSessionLog implements SessionLog {
           if (e.kind !== "message_received") continue;
           if (e.data.platformMessageId !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("p", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
           if (e.data.idempotencyKey !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("i", e.data.idempotencyKey));
+          if (e.data.awaitsReply === true) await this.kv.purge(JetStreamSessionLog.keyId("r", e.data.idempotencyKey!));
         }
         await this.jsm.streams.purge(this.stream, { filter: this.subject(sessionKey) });
       } catch (err) {
@@ -448,6 +450,39 @@ class JetStreamSessionLog implements SessionLog {
       if (s) out.push(...pendingMessages(s.events.slice(s.info.resetSeq)));
     }
     return copy(out);
+  }
+
+  /**
+   * The reply outbox, minimal: an owed reply is a `message_received` with `awaitsReply` (in the
+   * session's append, so atomic with the message); settling puts a KV entry `r` for its key.
+   * Reads every session, like `pendingTurns`.
+   */
+  async pendingReplies(): Promise<SessionEventOf<"message_received">[]> {
+    this.open();
+    const out: SessionEventOf<"message_received">[] = [];
+    for (const key of (await this.keys()).sort()) {
+      const s = await this.load(key);
+      for (const e of s?.events ?? []) {
+        if (e.kind !== "message_received" || e.data.awaitsReply !== true) continue;
+        let settled: KvEntry | null;
+        try {
+          settled = await this.kv.get(JetStreamSessionLog.keyId("r", e.data.idempotencyKey!));
+        } catch (err) {
+          throw unavailable(err);
+        }
+        if (!settled || settled.operation !== "PUT") out.push(e);
+      }
+    }
+    return copy(out);
+  }
+
+  async settleReplies(idempotencyKeys: readonly string[]): Promise<void> {
+    this.open();
+    try {
+      for (const k of idempotencyKeys) await this.kv.put(JetStreamSessionLog.keyId("r", k), new Uint8Array([1]));
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   async close(): Promise<void> {

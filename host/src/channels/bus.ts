@@ -13,7 +13,11 @@
  * - turn: the message id is the turn's idempotency key, so a redelivery (lost ack, crash) gets
  *   the stored outcome instead of a second model call;
  * - reply: published with id `<message id>:reply`, so re-publishing it (a redelivered message
- *   whose turn had ended) is dropped by the stream / skipped by the `out` consumer.
+ *   whose turn had ended) is dropped by the stream / skipped by the `out` consumer. The `out`
+ *   stream is the reply outbox here: a reply stays there until `send` succeeded and it is acked.
+ *   A crash between the plugin's `send` and the ack redelivers it: the same id goes to the
+ *   plugin as `replyId`, for platforms that dedupe on an idempotency key; on the others that
+ *   window is at least once (docs/reliability.md, "A crash between answer and reply").
  */
 import { createHash } from "node:crypto";
 import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type Subscription } from "../bus/index.js";
@@ -154,7 +158,9 @@ export interface ChannelBusDeps {
    */
   closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
-  send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string }): Promise<void>;
+  send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string }): Promise<void>;
+  /** Whether a failed `send` will fail again however often it is retried (outbox.ts `isPermanentSendError`); default never. */
+  permanent?(err: unknown): boolean;
   /** Counter hooks (the service's per-channel counters). */
   count(channel: string, what: "accepted" | "refused" | "answered" | "sendFailures"): void;
   failureReply(message: string): string;
@@ -370,7 +376,17 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       m.term(`channel "${p.channel}" is not configured on this gateway`);
       return;
     }
-    await slots.run(() => deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo }));
+    try {
+      // The reply's message id is its reply id: the same on a redelivery after a crash between
+      // this send and the ack.
+      await slots.run(() => deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo, replyId: m.msgId }));
+    } catch (err) {
+      if (deps.permanent?.(err) !== true) throw err;
+      deps.count(p.channel, "sendFailures");
+      logger.error({ channel: p.channel, msgId: m.msgId, subject: m.subject, error: errorMessage(err) }, "channel send failed permanently; moved to the dead-letter store (not retried)");
+      m.term(`send failed permanently: ${errorMessage(err)}`);
+      return;
+    }
     if (p.what === "reply") deps.count(p.channel, "answered");
     logger.debug({ channel: p.channel, account: p.account, peer: p.peer, what: p.what, msgId: m.msgId }, "channel message sent");
   }

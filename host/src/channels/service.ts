@@ -8,8 +8,11 @@
  * answer loses nothing: recovery re-runs journaled turns); if journaling fails it gets 503 and
  * redelivers, and the key makes the redelivery answer once.
  *
- * Outbound: a turn's reply goes out through the plugin's `send` (retried 3 times); a replayed or
- * merged result is never sent again.
+ * Outbound: a turn's reply (or failure notice) goes out through the plugin's `send` from the reply
+ * outbox (outbox.ts): the message is journaled with `awaitsReply`, so the store owes its reply
+ * until it is sent (retried with backoff, without giving up on transient failures) or given up
+ * as a dead letter, across restarts (`resumeReplies`). Each carries a reply id derived from the
+ * message's id, the same on every resend, for platforms that dedupe on one.
  *
  * With a bus (`options.bus`, `[bus]` in the config) the message is published to NATS after the
  * limits instead (the answer waits for the publish), and routing, the turn and the reply happen
@@ -21,12 +24,14 @@ import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult } from "../agent/
 import type { OutboundTarget } from "../agent/types.js";
 import type { InboundAddress, Route } from "../router/types.js";
 import type { ChannelConfig } from "../config/types.js";
+import type { SessionEventOf } from "../store/types.js";
 import type { ChannelExport, ChannelPluginInfo } from "../plugins/types.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
 import { cursorPath } from "./cursor.js";
 import { checkParseResult, limitViolation, normalizeInbound, turnContent } from "./messages.js";
 import { Poller } from "./poller.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
+import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import type { Bus } from "../bus/types.js";
 import { processSecrets } from "../log/secrets.js";
@@ -63,8 +68,13 @@ export interface ChannelCounters {
   malformed: number;
   /** Replies delivered to the platform. */
   answered: number;
-  /** Outbound sends that failed after every retry. */
+  /**
+   * Outbound sends given up: agent-initiated sends that failed after every retry, and replies
+   * dead-lettered by the outbox (a permanent failure; logged at error).
+   */
   sendFailures: number;
+  /** Reply sends that failed for a transient reason and are retried (each failed attempt counts). */
+  sendRetries: number;
   /** Webhook requests the plugin answered 401 (bad signature). */
   badSignature: number;
   /** Webhook requests answered 401 by the host: none of the plugin's declared signature headers (the plugin was not called). */
@@ -87,7 +97,7 @@ export interface ChannelPlugins {
  * A turn request as channels make it: the runtime's {@link TurnRequest} with the message's
  * origin (`channel`, `account`, `peer`) and `idempotencyKey` always set, and no `runId`.
  */
-export type ChannelTurnRequest = Pick<TurnRequest, "agentId" | "sessionKey" | "content" | "thread" | "platformMessageId"> &
+export type ChannelTurnRequest = Pick<TurnRequest, "agentId" | "sessionKey" | "content" | "thread" | "platformMessageId" | "awaitsReply"> &
   Required<Pick<TurnRequest, "channel" | "account" | "peer" | "idempotencyKey">>;
 
 /**
@@ -109,6 +119,12 @@ export interface ChannelRuntime {
    * `closeAbandoned`); optional, used on the bus path only.
    */
   closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
+  /**
+   * The outcome of the turn holding `idempotencyKey`, waiting for it when it runs here (the
+   * runtime's `outcome`); used by `resumeReplies`. Throws like it: InterruptedTurnError,
+   * ReplayedTurnError (a stored failure), RpcError, StoreError.
+   */
+  outcome?(idempotencyKey: string): Promise<ChannelTurnResult>;
 }
 
 /**
@@ -137,8 +153,16 @@ export interface ChannelServiceOptions {
   /** Poll cursors live under `<stateDir>/channels/`. */
   stateDir: string;
   logger: ChannelLogger;
-  /** Waits before each send retry, ms; default 200, 800, 2000 (tests shorten it). */
+  /** Waits before each retry of an agent-initiated send (`send`), ms; default 200, 800, 2000 (tests shorten it). */
   sendBackoffMs?: readonly number[];
+  /** Waits before each retry of a reply, ms, the last repeating for ever; default `REPLY_BACKOFF_MS` (outbox.ts). */
+  replyBackoffMs?: readonly number[];
+  /**
+   * The store's reply outbox (the session log). Present: channel turns are journaled with
+   * `awaitsReply`, their replies settled there once sent, and `resumeReplies` sends what a
+   * previous process left owed. Absent: replies are sent from memory only (lost in a crash).
+   */
+  replies?: { pendingReplies(): Promise<SessionEventOf<"message_received">[]>; settleReplies(keys: readonly string[]): Promise<void> };
   /**
    * The NATS bus (`[bus]`): admitted messages are published to it instead of run here, and
    * `bus.start()` consumes them (see bus.ts). Absent: the direct path.
@@ -160,8 +184,21 @@ export interface ChannelService {
    *   the plugin's error after the retries
    */
   send(target: ChannelOutboundTarget, signal?: AbortSignal): Promise<{ platformMessageId?: string }>;
-  /** Delivers the reply (or failure notice) of a turn crash recovery settled; ignores channels it does not serve. */
+  /**
+   * Delivers the reply (or failure notice) of a turn crash recovery settled; ignores channels it
+   * does not serve, and turns whose reply is owed in the outbox (`resumeReplies` sends those).
+   */
   onRecovered(turn: RecoveredChannelTurn): void;
+  /**
+   * Sends the replies the store's outbox still owes (a previous process ended between a turn's
+   * outcome and its reply): once at start-up, after the runtime's `recover` (a re-run turn's reply
+   * goes out when it ends). Needs `options.replies` and `runtime.outcome`; otherwise does nothing.
+   * @returns how many owed replies were found
+   * @throws StoreError when the outbox cannot be read
+   */
+  resumeReplies(): Promise<number>;
+  /** Abandons replies still being retried (they stay owed in the store for the next start). */
+  closeReplies(): Promise<void>;
   /** Warnings about the configuration against the loaded plugins (channel whose plugin is not loaded, poll without a `poll` export). */
   check(): string[];
   /** Starts one poll loop per configured account of every channel with `poll`. Idempotent. */
@@ -225,13 +262,41 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     channels.set(config.name, {
       config,
       allow: compileAllowlist(config.allow, config.name),
-      counters: { received: 0, accepted: 0, refused: 0, malformed: 0, answered: 0, sendFailures: 0, badSignature: 0, missingSignature: 0, unknownAccount: 0, throttled: 0, overloaded: 0 },
+      counters: { received: 0, accepted: 0, refused: 0, malformed: 0, answered: 0, sendFailures: 0, sendRetries: 0, badSignature: 0, missingSignature: 0, unknownAccount: 0, throttled: 0, overloaded: 0 },
     });
   }
-  /** Last send queued per `channel\0account\0peer`, so one peer's messages keep their order. */
-  const peerTails = new Map<string, Promise<void>>();
-  /** Replies being delivered (including their retries). */
+  /** Turns whose outcome is still to come (their reply is then pushed to the outbox). */
   const deliveries = new Set<Promise<void>>();
+  const replies = options.replies;
+  const outbox = new ReplyOutbox({
+    async send(name, message, signal) {
+      const ch = channels.get(name);
+      if (ch === undefined) throw new Error(`unknown channel "${name}"`);
+      await plugins.callChannel(ch.config.plugin, "send", message, signal);
+    },
+    permanent: isPermanentSendError,
+    settle: (keys) => (replies === undefined ? Promise.resolve() : replies.settleReplies(keys)),
+    ...(options.replyBackoffMs !== undefined ? { backoffMs: options.replyBackoffMs } : {}),
+    onSent(m) {
+      const ch = channels.get(m.channel);
+      if (ch !== undefined && m.what === "reply") ch.counters.answered++;
+      logger.debug({ channel: m.channel, account: m.message.account, peer: m.message.peer, what: m.what, replyId: m.message.replyId }, "channel message sent");
+    },
+    onRetry(m, attempt, waitMs, err) {
+      const ch = channels.get(m.channel);
+      if (ch !== undefined) ch.counters.sendRetries++;
+      logger.warn({ channel: m.channel, account: m.message.account, peer: m.message.peer, what: m.what, replyId: m.message.replyId, attempt, waitMs, error: errorMessage(err) }, "channel send failed; retrying");
+    },
+    onDead(m, attempts, err) {
+      const ch = channels.get(m.channel);
+      if (ch !== undefined) ch.counters.sendFailures++;
+      logger.error(
+        { channel: m.channel, plugin: ch?.config.plugin, account: m.message.account, peer: m.message.peer, what: m.what, replyId: m.message.replyId, attempts, error: errorMessage(err) },
+        "channel send failed permanently; reply dead-lettered (not retried)",
+      );
+    },
+    logger,
+  });
   /** Idempotency keys of refused messages, so a redelivery is not refused (and answered) twice. Bounded. */
   const refusedKeys = new Set<string>();
   const pollers: Poller[] = [];
@@ -252,6 +317,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
             if (pluginInfo(ch) === undefined) throw new Error(`channel "${name}": its plugin "${ch.config.plugin}" is not loaded`);
             await plugins.callChannel(ch.config.plugin, "send", message);
           },
+          permanent: isPermanentSendError,
           count(name, what) {
             const ch = channels.get(name);
             if (ch !== undefined) ch.counters[what]++;
@@ -286,48 +352,62 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     return typeof id === "string" && id.length > 0 ? { platformMessageId: id } : {};
   }
 
-  /** Sends in the background (tracked for `idle`); a final failure is logged and counted. */
-  function deliver(ch: Channel, message: OutboundMessage, what: "reply" | "refusal" | "failure notice"): void {
-    // One peer's messages go out in the order their turns ended: a send (or its retries) must not
-    // be overtaken by the next one on another plugin instance. Different peers send in parallel.
-    const peerKey = `${ch.config.name}\u0000${message.account}\u0000${message.peer}`;
-    const previous = peerTails.get(peerKey) ?? Promise.resolve();
-    const sent = previous.then(() => sendVia(ch, message));
-    const tail = sent.then(
-      () => {},
-      () => {},
-    );
-    peerTails.set(peerKey, tail);
-    void tail.then(() => {
-      if (peerTails.get(peerKey) === tail) peerTails.delete(peerKey);
-    });
-    track(
-      sent.then(
-        () => {
-          if (what === "reply") ch.counters.answered++;
-          logger.debug({ channel: ch.config.name, account: message.account, peer: message.peer, what }, "channel message sent");
-        },
-        (err: unknown) => {
-          ch.counters.sendFailures++;
-          logger.error(
-            { channel: ch.config.name, plugin: ch.config.plugin, account: message.account, peer: message.peer, what, attempts: backoff.length + 1, error: errorMessage(err) },
-            "channel send failed; giving up",
-          );
-        },
-      ),
-    );
+  /** The outbox's order key: one peer's messages go out in the order their turns ended. */
+  const peerKey = (channel: string, to: { account: string; peer: string }) => `${channel}\u0000${to.account}\u0000${to.peer}`;
+
+  /**
+   * Sends in the background through the outbox (in the peer's order, retried); `key` is the
+   * outbox entry it settles (the message's idempotency key), absent for a message the store does
+   * not owe (a refusal, a message journaled without `awaitsReply`).
+   */
+  function deliver(ch: Channel, message: OutboundMessage, what: ReplyKind, key?: string): void {
+    const m: OutboxMessage = { channel: ch.config.name, message, what };
+    outbox.push(peerKey(ch.config.name, message), key, async () => m);
   }
 
-  /** What a settled turn sends: its reply, a failure notice, or nothing. */
-  function settle(ch: Channel, to: { account: string; peer: string; thread?: string; replyTo?: string }, result: ChannelTurnResult | undefined, error: { name?: string; code?: number; message: string } | undefined): void {
+  /** Settles an owed entry without sending anything (in the peer's order, after its earlier replies). */
+  function settleOnly(channel: string, to: { account: string; peer: string }, key: string | undefined): void {
+    if (key !== undefined) outbox.push(peerKey(channel, to), key, async () => undefined);
+  }
+
+  /** The reply id of the answer to a message: one per inbound message, the same on every resend (bus.ts's reply message id). */
+  function replyIdField(channel: string, to: { account: string; replyTo?: string }): { replyId?: string } {
+    return to.replyTo === undefined ? {} : { replyId: replyMsgId(inboundMsgId(channel, to.account, to.replyTo)) };
+  }
+
+  /** What to send for a turn's outcome: its reply, a failure notice, or nothing (undefined). */
+  function replyFor(
+    ch: Channel,
+    to: { account: string; peer: string; thread?: string; replyTo?: string },
+    result: ChannelTurnResult | undefined,
+    error: { name?: string; code?: number; message: string } | undefined,
+  ): { message: OutboundMessage; what: ReplyKind } | undefined {
+    const base = { account: to.account, peer: to.peer, thread: to.thread, replyTo: to.replyTo, ...replyIdField(ch.config.name, to) };
     if (result !== undefined) {
-      if (result.replayed || result.merged || result.text.length === 0) return;
-      deliver(ch, { account: to.account, peer: to.peer, thread: to.thread, content: result.text, replyTo: to.replyTo }, "reply");
-      return;
+      if (result.merged || result.text.length === 0) return undefined;
+      return { message: { ...base, content: result.text }, what: "reply" };
     }
-    if (error === undefined || error.name === "InterruptedTurnError" || error.name === "ReplayedTurnError") return;
+    if (error === undefined || error.name === "InterruptedTurnError") return undefined;
     logger.warn({ channel: ch.config.name, account: to.account, peer: to.peer, code: error.code, error: error.message }, "channel turn failed; telling the peer");
-    deliver(ch, { account: to.account, peer: to.peer, thread: to.thread, content: failureReply(error.message), replyTo: to.replyTo }, "failure notice");
+    return { message: { ...base, content: failureReply(error.message) }, what: "failure notice" };
+  }
+
+  /**
+   * What a settled turn sends: its reply, a failure notice, or nothing. A replayed result or
+   * failure (a redelivered message) sends nothing: the first turn's entry owns the reply.
+   * `key`: the outbox entry the turn's message owes, settled once sent (or when nothing is sent).
+   */
+  function settle(
+    ch: Channel,
+    to: { account: string; peer: string; thread?: string; replyTo?: string },
+    result: ChannelTurnResult | undefined,
+    error: { name?: string; code?: number; message: string } | undefined,
+    key?: string,
+  ): void {
+    if (result?.replayed || error?.name === "ReplayedTurnError") return;
+    const r = replyFor(ch, to, result, error);
+    if (r === undefined) settleOnly(ch.config.name, to, key);
+    else deliver(ch, r.message, r.what, key);
   }
 
   /**
@@ -349,14 +429,14 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     if (!ch.allow({ peer: msg.peer, guild: msg.guild, team: msg.team })) {
       ch.counters.refused++;
       logger.warn({ channel: name, account: msg.account, peer: msg.peer, guild: msg.guild, team: msg.team, source }, "message from a peer not in the channel allowlist; dropped");
-      if (ch.config.refusal !== undefined && rememberRefused(key)) deliver(ch, { ...to, content: ch.config.refusal }, "refusal");
+      if (ch.config.refusal !== undefined && rememberRefused(key)) deliver(ch, { ...to, content: ch.config.refusal, ...replyIdField(name, to) }, "refusal");
       return { kind: "refused" };
     }
     const over = limitViolation(msg, ch.config);
     if (over !== null) {
       ch.counters.refused++;
       logger.warn({ channel: name, account: msg.account, peer: msg.peer, bytes: Buffer.byteLength(msg.content), attachments: msg.attachments.length, source }, "message over the channel limits; refused");
-      if (rememberRefused(key)) deliver(ch, { ...to, content: over }, "refusal");
+      if (rememberRefused(key)) deliver(ch, { ...to, content: over, ...replyIdField(name, to) }, "refusal");
       return { kind: "refused" };
     }
     if (msg.content.length === 0 && msg.attachments.length === 0) {
@@ -395,6 +475,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       idempotencyKey: key,
       thread: msg.thread,
       platformMessageId: msg.platformMessageId,
+      // The store owes this message its reply until the outbox settles it (survives a crash).
+      ...(replies !== undefined ? { awaitsReply: true } : {}),
     };
     let accept!: () => void;
     let notAccepted!: (err: unknown) => void;
@@ -430,17 +512,19 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       }
       ch.counters.refused++;
       logger.error({ channel: name, account: msg.account, peer: msg.peer, code: e.code, error: errorMessage(err) }, "channel message refused by the runtime");
+      // Not journaled: nothing is owed in the store, the notice is sent from memory.
       settle(ch, to, undefined, { name: e.name, code: e.code, message: errorMessage(err) });
       return { kind: "refused" };
     }
     ch.counters.accepted++;
+    const owedKey = replies !== undefined ? key : undefined;
     logger.info({ channel: name, account: msg.account, peer: msg.peer, agent: route.agentId, matchedBy: route.matchedBy, sessionKey: route.sessionKey, source }, "channel message accepted");
     track(
       turn.then(
-        (result) => settle(ch, to, result, undefined),
+        (result) => settle(ch, to, result, undefined, owedKey),
         (err: unknown) => {
           const e = err as { name?: string; code?: number };
-          settle(ch, to, undefined, { name: e.name, code: e.code, message: errorMessage(err) });
+          settle(ch, to, undefined, { name: e.name, code: e.code, message: errorMessage(err) }, owedKey);
         },
       ),
     );
@@ -576,12 +660,54 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         .catch((err: unknown) => logger.error({ channel: turn.channel, peer: turn.peer, msgId, error: errorMessage(err) }, "could not publish the reply of a recovered turn"));
       return;
     }
+    // Owed in the store's outbox: `resumeReplies` sends it (in the peer's order), not this report.
+    if (turn.awaitsReply === true && replies !== undefined) return;
     settle(
       ch,
       { account: turn.account, peer: turn.peer, thread: turn.thread, replyTo: turn.platformMessageId },
       turn.result,
       turn.error ? { code: turn.error.code, message: turn.error.message } : undefined,
     );
+  }
+
+  async function resumeReplies(): Promise<number> {
+    if (replies === undefined || runtime.outcome === undefined) return 0;
+    const outcomeOf = runtime.outcome.bind(runtime);
+    const owed = await replies.pendingReplies();
+    for (const m of owed) {
+      const d = m.data;
+      const key = d.idempotencyKey!;
+      const to = { account: d.account, peer: d.peer, thread: d.thread, replyTo: d.platformMessageId };
+      const ch = channels.get(d.channel);
+      if (ch === undefined) {
+        // Dead letter: nobody to send it through.
+        logger.error({ channel: d.channel, account: d.account, peer: d.peer, key }, "owed reply for a channel that is no longer configured; dead-lettered");
+        outbox.push(peerKey(d.channel, to), key, async () => undefined);
+        continue;
+      }
+      outbox.push(peerKey(d.channel, to), key, async () => {
+        let result: ChannelTurnResult | undefined;
+        let error: { name?: string; code?: number; message: string } | undefined;
+        try {
+          result = await outcomeOf(key);
+        } catch (err) {
+          const e = err as { name?: string; code?: number };
+          if (e.name !== "InterruptedTurnError" && e.name !== "ReplayedTurnError") {
+            if (typeof e.code === "number") {
+              // Open and not running here (nothing will finish it), or the message is gone.
+              logger.error({ channel: d.channel, peer: d.peer, key, code: e.code, error: errorMessage(err) }, "owed reply whose turn has no outcome; dead-lettered");
+              return undefined;
+            }
+            throw err; // the store: stays owed for the next start
+          }
+          error = { name: e.name, code: e.code, message: errorMessage(err) };
+        }
+        const r = replyFor(ch, to, result, error);
+        return r === undefined ? undefined : { channel: d.channel, message: r.message, what: r.what };
+      });
+    }
+    if (owed.length > 0) logger.warn({ replies: owed.length }, "replies owed by the previous gateway process are sent again");
+    return owed.length;
   }
 
   function check(): string[] {
@@ -642,6 +768,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     intakeRefused,
     send,
     onRecovered,
+    resumeReplies,
+    closeReplies: () => outbox.close(),
     check,
     startPolling,
     async stop() {
@@ -652,6 +780,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       while (deliveries.size > 0 && Date.now() < deadline) {
         await Promise.race([Promise.allSettled([...deliveries]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
       }
+      await outbox.idle(Math.max(0, deadline - Date.now()));
     },
     counters: () => Object.fromEntries([...channels.values()].map((c) => [c.config.name, { ...c.counters }])),
     ...(channelBus !== undefined ? { bus: channelBus } : {}),

@@ -95,7 +95,7 @@ export interface ParseResult {
   messages: InboundMessage[];
 }
 
-/** Input of `send`: MessagePack `{account, peer, thread?, content, replyTo?}`. */
+/** Input of `send`: MessagePack `{account, peer, thread?, content, replyTo?, replyId?}`. */
 export interface OutboundMessage {
   account: string;
   peer: string;
@@ -103,6 +103,14 @@ export interface OutboundMessage {
   content: string;
   /** Platform message id being answered, when there is one. */
   replyTo?: string;
+  /**
+   * The reply's id: one per inbound message answered (`channel:<channel>:<account>:<platform
+   * message id>:reply`, or the hashed form of bus.ts's `inboundMsgId`; 1..262 printable ASCII),
+   * the same on every resend of that reply (after a crash, a retry, a bus redelivery). A plugin
+   * whose platform takes an idempotency key should pass it, so the platform drops a resend.
+   * Absent for agent-initiated messages. Optional: plugins that ignore it keep working.
+   */
+  replyId?: string;
 }
 
 /** Output of `send`: MessagePack `{platformMessageId?}`. A failed send is an Extism error. */

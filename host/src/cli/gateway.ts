@@ -160,6 +160,8 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       runtime,
       stateDir: config.stateDir,
       logger,
+      // The reply outbox lives in the session log (docs/reliability.md, "A crash between answer and reply").
+      replies: log,
       ...(bus !== undefined ? { bus: { bus, maxDeliver: config.bus!.maxDeliver } } : {}),
     });
   } catch (err) {
@@ -187,6 +189,9 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
       logger.info({ store: describeStoreUrl(config.store.url) }, "shared session store with a bus: start-up recovery skipped (the bus redelivers unfinished channel messages)");
     } else {
       await runtime.recover();
+      // Replies a previous process owed (its turns ended, the replies had not gone out) go out
+      // again, in each peer's order; a re-run turn's reply when it ends.
+      await channelService.resumeReplies();
     }
     recoverMs = performance.now() - tRecover;
     gateway = await startGateway(config.gateway, {
@@ -260,6 +265,8 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
         const tDrained = performance.now();
         // Replies of the drained turns go out before the plugins close (bounded: a platform may hang).
         await channelService.idle(Math.min(5000, config.gateway.shutdownGraceMs + 1000));
+        // Replies still being retried stay owed in the store: the next start sends them.
+        await channelService.closeReplies();
         await channelService.bus?.stopOutbound();
         const tOut = performance.now();
         await bus?.close();

@@ -47,6 +47,8 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
   const sessions = new Map<string, MemSession>();
   const byPlatformKey = new Map<string, { key: string; seq: number }>();
   const byIdempotencyKey = new Map<string, { key: string; seq: number }>();
+  /** The reply outbox: idempotency keys of owed replies (see `pendingReplies`). */
+  const owed = new Set<string>();
   const now = options.now ?? Date.now;
   let closed = false;
 
@@ -90,6 +92,7 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         if (e.kind === "message_received") {
           if (e.data.platformMessageId !== undefined) byPlatformKey.set(platformKey(e.data.channel, e.data.account, e.data.platformMessageId), { key: sessionKey, seq });
           if (e.data.idempotencyKey !== undefined) byIdempotencyKey.set(e.data.idempotencyKey, { key: sessionKey, seq });
+          if (e.data.awaitsReply === true) owed.add(e.data.idempotencyKey!);
         }
         return event;
       });
@@ -167,7 +170,10 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
       for (const e of s.events) {
         if (e.kind !== "message_received") continue;
         if (e.data.platformMessageId !== undefined) byPlatformKey.delete(platformKey(e.data.channel, e.data.account, e.data.platformMessageId));
-        if (e.data.idempotencyKey !== undefined) byIdempotencyKey.delete(e.data.idempotencyKey);
+        if (e.data.idempotencyKey !== undefined) {
+          byIdempotencyKey.delete(e.data.idempotencyKey);
+          owed.delete(e.data.idempotencyKey);
+        }
       }
       sessions.delete(sessionKey);
       return true;
@@ -209,6 +215,21 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         if (s.openTurns > 0) out.push(...pendingMessages(s.events.slice(s.info.resetSeq)));
       }
       return copyEvents(out);
+    },
+
+    async pendingReplies(): Promise<SessionEventOf<"message_received">[]> {
+      open();
+      const out: SessionEventOf<"message_received">[] = [];
+      for (const k of owed) {
+        const e = eventAt(byIdempotencyKey.get(k));
+        if (e) out.push(e);
+      }
+      return out.sort((a, b) => (a.sessionKey < b.sessionKey ? -1 : a.sessionKey > b.sessionKey ? 1 : a.seq - b.seq));
+    },
+
+    async settleReplies(idempotencyKeys: readonly string[]): Promise<void> {
+      open();
+      for (const k of idempotencyKeys) owed.delete(k);
     },
 
     async close(): Promise<void> {

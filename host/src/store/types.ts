@@ -35,6 +35,12 @@ export interface EventDataMap {
     platformMessageId?: string;
     idempotencyKey?: string;
     thread?: string;
+    /**
+     * The channels service owes this message a reply (or failure notice) through the reply
+     * outbox: the store lists it in `pendingReplies` until `settleReplies` names its
+     * `idempotencyKey` (required with it). Absent: nobody tracks its reply in the store.
+     */
+    awaitsReply?: true;
   };
   turn_started: { runId: string };
   assistant_text: { text: string };
@@ -214,6 +220,20 @@ export interface SessionLog {
    * oldest first per session. For crash recovery at start-up.
    */
   pendingTurns(): Promise<SessionEventOf<"message_received">[]>;
+  /**
+   * The reply outbox (docs/reliability.md, "A crash between answer and reply"): the
+   * `message_received` events appended with `data.awaitsReply` whose reply `settleReplies` has
+   * not settled yet, in any state of their turn (open, ended, failed), whatever resets came
+   * after; ordered by session key, then seq. Written atomically with the message itself, so a
+   * journaled message's reply is owed until it is settled.
+   */
+  pendingReplies(): Promise<SessionEventOf<"message_received">[]>;
+  /**
+   * Settles owed replies by their messages' idempotency keys (sent, or given up): they leave
+   * `pendingReplies`. Keys that are unknown, not owed or already settled are ignored. Not
+   * atomic across keys: a failure may leave some settled (settling again is harmless).
+   */
+  settleReplies(idempotencyKeys: readonly string[]): Promise<void>;
   /** Releases the back end; later calls throw StoreError `closed`. Idempotent. */
   close(): Promise<void>;
 }

@@ -170,10 +170,11 @@ UPSERT type::record('session', $key) CONTENT {
   last_batch_first: $last + 1
 } RETURN NONE;
 INSERT INTO event array::map($events, |$e, $i| object::extend($e, { id: type::record('event', [$key, $last + 1 + $i]) })) RETURN NONE;
+IF array::len($owed) > 0 { INSERT INTO outbox array::map($owed, |$o| { id: type::record('outbox', $o.k), session: $key, seq: $last + 1 + $o.i }) RETURN NONE; };
 `;
 
 /** The parameters of {@link APPEND_BODY}. */
-const APPEND_VARS = ["key", "parts", "events", "batch", "expected", "min_last", "now", "reset_i", "comp_i", "comp_up", "open_floor", "open_delta"];
+const APPEND_VARS = ["key", "parts", "events", "batch", "expected", "min_last", "now", "reset_i", "comp_i", "comp_up", "open_floor", "open_delta", "owed"];
 
 /** Appends to at most this many sessions go into one transaction (group commit). */
 const MAX_GROUP = 64;
@@ -217,7 +218,7 @@ ORDER BY id LIMIT $limit;`,
 BEGIN TRANSACTION;
 LET $s = SELECT * FROM ONLY type::record('session', $key);
 LET $hi = $s.last_seq ?? 0;
-IF $s != NONE { DELETE event:[$key, 1]..=[$key, $hi]; DELETE type::record('session', $key); };
+IF $s != NONE { DELETE event:[$key, 1]..=[$key, $hi]; DELETE type::record('session', $key); DELETE outbox WHERE session = $key; };
 RETURN $s != NONE;
 COMMIT TRANSACTION;`,
   search: `SELECT *, search::score(1) AS score FROM event WHERE text @1@ $q ORDER BY score DESC LIMIT $limit;`,
@@ -225,6 +226,8 @@ COMMIT TRANSACTION;`,
   byPm: `SELECT * FROM event WHERE pm_key = $k LIMIT 1;`,
   byIdem: `SELECT * FROM event WHERE idem_key = $k LIMIT 1;`,
   open: `SELECT * FROM session WHERE open_turns > 0 ORDER BY id;`,
+  owed: `SELECT session, seq FROM outbox ORDER BY session, seq;`,
+  settle: `FOR $k IN $keys { DELETE type::record('outbox', $k); };`,
   count: `SELECT count() AS n FROM session GROUP ALL;`,
 };
 
@@ -669,6 +672,8 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           comp_up: compaction?.data.upToSeq,
           open_floor: plan.openFloor,
           open_delta: plan.openDelta,
+          // The reply outbox rows of the batch (index in the batch, idempotency key).
+          owed: plan.events.flatMap((e, i) => (e.kind === "message_received" && e.data.awaitsReply === true ? [{ i, k: e.data.idempotencyKey! }] : [])),
         };
         let last: number;
         try {
@@ -805,6 +810,34 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         return out;
       } catch (err) {
         throw internal("pendingTurns", err);
+      }
+    },
+
+    async pendingReplies(): Promise<SessionEventOf<"message_received">[]> {
+      ensureOpen();
+      try {
+        const [rows] = (await run(SQL.owed, {})) as [{ session: string; seq: number | bigint }[]];
+        const out: SessionEventOf<"message_received">[] = [];
+        for (const row of rows) {
+          const seq = Number(row.seq);
+          const [e] = await readEvents(row.session, seq, seq);
+          if (e?.kind === "message_received") out.push(e);
+        }
+        return out;
+      } catch (err) {
+        throw internal("pendingReplies", err);
+      }
+    },
+
+    async settleReplies(idempotencyKeys: readonly string[]): Promise<void> {
+      ensureOpen();
+      if (idempotencyKeys.length === 0) return;
+      if (broken) throw broken;
+      try {
+        await run(SQL.settle, { keys: [...idempotencyKeys] });
+      } catch (err) {
+        noteWriteFailure(err);
+        throw internal("settleReplies", err);
       }
     },
 

@@ -13,7 +13,7 @@
 // inbound signing key WEBHOOK_SECRET never leaves the host); a 2xx answer is a delivery, its
 // JSON `id` or `messageId` (if any) the receipt id.
 import {
-  channelDone, channelError, hmacVerifyResult, hostConfigGet, httpRequest, InboundMessage, jsonString, parseJson,
+  channelDone, channelError, channelPermanentError, hmacVerifyResult, hostConfigGet, httpRequest, InboundMessage, jsonString, parseJson,
   PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readWebhookRequest, toJson, utf8Bytes, Value,
   secretEqualsResult, writeJsonParseResult, writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
@@ -123,11 +123,19 @@ export function send(): i32 {
   headers.set("content-type", "application/json");
   // Whether WEBHOOK_TOKEN is granted: secret_equals fails only for a secret not granted.
   if (secretEqualsResult(TOKEN_SECRET, "").ok) headers.set("authorization", "Bearer {{secret:" + TOKEN_SECRET + "}}");
+  // The same key on every resend of this reply (crash, retry): a receiver that dedupes on it
+  // sees each reply once.
+  const replyId = out.replyId;
+  if (replyId != null) headers.set("idempotency-key", replyId);
   const res = httpRequest("POST", url, headers, utf8Bytes(toJson(payload)));
   if (!res.ok) return channelDone(channelError("POST " + url + " failed: " + res.error));
   if (res.status < 200 || res.status >= 300) {
     const text = res.text();
-    return channelDone(channelError("POST " + url + " answered " + res.status.toString() + ": " + (text.length > 300 ? text.substring(0, 300) + "…" : text)));
+    const what = "POST " + url + " answered " + res.status.toString() + ": " + (text.length > 300 ? text.substring(0, 300) + "…" : text);
+    // A 4xx other than timeout / conflict / too early / rate limit refuses this message for good.
+    const s = res.status;
+    const permanent = s >= 400 && s < 500 && s != 408 && s != 409 && s != 425 && s != 429;
+    return channelDone(permanent ? channelPermanentError(what) : channelError(what));
   }
   let id: string | null = null;
   const answer = parseJson(res.text());
