@@ -12,6 +12,7 @@ import { limitViolation, normalizeInbound } from "../../host/src/channels/messag
 import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
 import { compileRouter } from "../../host/src/router/index.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
+import { ChannelPluginError } from "../../host/src/plugins/host.js";
 import { agentConfig, lastUserText, makeRuntime, recordingLogger, until } from "../agent/support.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 
@@ -30,6 +31,8 @@ function fakePlugin() {
     polls: [] as unknown[],
     sent: [] as Record<string, unknown>[],
     sendFailures: 0,
+    /** Sends to fail with a permanent error (the SDK's `channelPermanentError`). */
+    permanentFailures: 0,
     loaded: true,
     pollCalls: [] as unknown[],
   };
@@ -38,6 +41,10 @@ function fakePlugin() {
     async callChannel(_plugin, fn, input) {
       if (fn === "parse") return state.parseResult;
       if (fn === "send") {
+        if (state.permanentFailures > 0) {
+          state.permanentFailures--;
+          throw new ChannelPluginError("fake", "send", "plugin_error", "permanent: POST https://platform answered 400: bad peer");
+        }
         if (state.sendFailures > 0) {
           state.sendFailures--;
           throw new Error("channel plugin 'fake' failed (export 'send'): platform said 502");
@@ -98,7 +105,7 @@ function setup(over: Partial<ChannelConfig> = {}, log: SessionLog = createMemory
   const logger = recordingLogger();
   const { runtime } = makeRuntime(emulator, [agentConfig()], {}, log);
   const router = compileRouter([], ["main"], "main");
-  service = createChannelService({ channels: [channel(over)], plugins: fake.plugins, router, runtime, stateDir, logger, sendBackoffMs: [5, 5, 5] });
+  service = createChannelService({ channels: [channel(over)], plugins: fake.plugins, router, runtime, stateDir, logger, sendBackoffMs: [5, 5, 5], replyBackoffMs: [5, 10], replies: log });
   return { ...fake, logger, runtime, log, service };
 }
 
@@ -175,7 +182,7 @@ describe("channels service", () => {
     const key = "agent:main:chat:default:alice";
     expect((await log.read(key)).some((e) => e.kind === "message_received")).toBe(true);
     await until(() => state.sent.length === 1, 15_000, "reply");
-    expect(state.sent[0]).toEqual({ account: "default", peer: "alice", thread: "t9", content: "You said: hello", replyTo: "m1" });
+    expect(state.sent[0]).toEqual({ account: "default", peer: "alice", replyId: "channel:chat:default:m1:reply", thread: "t9", content: "You said: hello", replyTo: "m1" });
     expect(service.counters().chat).toMatchObject({ received: 1, accepted: 1, refused: 0, answered: 1 });
   });
 
@@ -281,18 +288,56 @@ describe("channels service", () => {
     expect(state.sent[0]!.content).not.toMatch(/\n|    at /);
   });
 
-  it("retries a failed send 3 times, then counts the failure", async () => {
-    const { state, service, logger } = setup();
-    state.sendFailures = 2;
+  it("retries a transiently failing reply until it goes out (no give-up after 3), and settles its outbox entry", async () => {
+    const { state, service, log } = setup();
+    state.sendFailures = 8;
     state.parseResult = { response: { status: 200 }, messages: [msg("alice", "retry me", "r1")] };
     await service.handleWebhook(request());
     await until(() => state.sent.length === 1, 15_000, "reply after retries");
-    state.sendFailures = 4;
-    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "give up", "r2")] };
+    expect(state.sent[0]).toMatchObject({ content: "You said: retry me", replyId: "channel:chat:default:r1:reply" });
+    expect(service.counters().chat).toMatchObject({ answered: 1, sendRetries: 8, sendFailures: 0 });
+    await service.idle(2000);
+    expect(await log.pendingReplies()).toEqual([]);
+  });
+
+  it("dead-letters a reply the plugin refuses permanently: logged, counted, settled, not retried", async () => {
+    const { state, service, logger, log } = setup();
+    state.permanentFailures = 1;
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "bad", "d1")] };
     await service.handleWebhook(request());
-    await until(() => service.counters().chat!.sendFailures === 1, 15_000, "give up");
-    expect(state.sent).toHaveLength(1);
-    expect(logger.lines.find((l) => l.msg === "channel send failed; giving up")?.obj).toMatchObject({ channel: "chat", attempts: 4, error: expect.stringContaining("platform said 502") });
+    await until(() => service.counters().chat!.sendFailures === 1, 15_000, "dead letter");
+    await service.idle(2000);
+    expect(state.sent).toHaveLength(0);
+    expect(service.counters().chat!.sendRetries).toBe(0);
+    expect(logger.lines.find((l) => l.msg === "channel send failed permanently; reply dead-lettered (not retried)")?.obj).toMatchObject({
+      channel: "chat",
+      attempts: 1,
+      replyId: "channel:chat:default:d1:reply",
+      error: expect.stringContaining("permanent: POST https://platform answered 400"),
+    });
+    expect(await log.pendingReplies()).toEqual([]);
+  });
+
+  it("keeps a reply owed in the store until it is sent, and resumeReplies sends it (a new service on the same store)", async () => {
+    const log = createMemorySessionLog();
+    const first = setup({}, log);
+    // The platform is down for longer than this service lives.
+    first.state.sendFailures = 1_000;
+    first.state.parseResult = { response: { status: 200 }, messages: [msg("alice", "owed", "k1")] };
+    await first.service.handleWebhook(request());
+    await until(() => first.service.counters().chat!.sendRetries >= 2, 15_000, "retries");
+    const owed = await log.pendingReplies();
+    expect(owed.map((e) => e.data.idempotencyKey)).toEqual(["channel:chat:default:k1"]);
+    await first.service.closeReplies();
+    expect(await log.pendingReplies()).toHaveLength(1);
+    // A new process on the same store (the platform is back).
+    const second = setup({}, log);
+    expect(await second.service.resumeReplies()).toBe(1);
+    await until(() => second.state.sent.length === 1, 15_000, "resent reply");
+    expect(second.state.sent[0]).toMatchObject({ peer: "alice", content: "You said: owed", replyTo: "k1", replyId: "channel:chat:default:k1:reply" });
+    await second.service.idle(2000);
+    expect(await log.pendingReplies()).toEqual([]);
+    expect(emulator.requests.length).toBe(1); // the model was called once
   });
 
   it("keeps one peer's replies in order while an earlier send is being retried", async () => {
@@ -300,7 +345,7 @@ describe("channels service", () => {
     const { runtime } = makeRuntime(emulator, [agentConfig()], {}, createMemorySessionLog());
     // A 300 ms backoff: the second turn ends long before the first reply's retry, so without
     // per-peer ordering its reply would overtake the first.
-    service = createChannelService({ channels: [channel()], plugins: fake.plugins, router: compileRouter([], ["main"], "main"), runtime, stateDir, logger: recordingLogger(), sendBackoffMs: [300, 300, 300] });
+    service = createChannelService({ channels: [channel()], plugins: fake.plugins, router: compileRouter([], ["main"], "main"), runtime, stateDir, logger: recordingLogger(), replyBackoffMs: [300] });
     fake.state.sendFailures = 1;
     fake.state.parseResult = { response: { status: 200 }, messages: [msg("alice", "one", "o1"), msg("alice", "two", "o2")] };
     await service.handleWebhook(request());
