@@ -416,6 +416,33 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       expect(await log.pendingTurns()).toEqual([]);
     });
 
+    it("keeps the reply outbox: owed replies stay through turn ends and resets until settled, go with a deleted session", async () => {
+      const log = await make();
+      const owe = (content: string, k: string, runId: string): NewSessionEvent => ({
+        kind: "message_received",
+        data: { content, channel: "telegram", account: "bot1", peer: "p", idempotencyKey: k, platformMessageId: k, awaitsReply: true },
+        runId,
+      });
+      expect(await log.pendingReplies()).toEqual([]);
+      await log.append(key("o-a"), [owe("a1", "ka1", "ra1"), started("ra1"), ended("ra1")]);
+      await log.append(key("o-a"), [owe("a2", "ka2", "ra2")]);
+      await log.append(key("o-b"), [owe("b1", "kb1", "rb1"), started("rb1"), failed("rb1"), msg("not owed", { idempotencyKey: "kn" }, "rn")]);
+      await log.reset(key("o-b"));
+      await log.append(key("o-c"), [owe("c1", "kc1", "rc1")]);
+      const owed = await log.pendingReplies();
+      expect(owed.map((e) => `${e.sessionKey.split(":")[4]}:${e.data.content}:${e.seq}`)).toEqual(["o-a:a1:1", "o-a:a2:4", "o-b:b1:1", "o-c:c1:1"]);
+      expect(owed.every((e) => e.kind === "message_received" && e.data.awaitsReply === true)).toBe(true);
+      await log.settleReplies(["ka1", "kb1", "unknown", "kn"]);
+      expect((await log.pendingReplies()).map((e) => e.data.idempotencyKey)).toEqual(["ka2", "kc1"]);
+      await log.settleReplies(["ka1"]); // again: harmless
+      await log.delete(key("o-c"));
+      expect((await log.pendingReplies()).map((e) => e.data.idempotencyKey)).toEqual(["ka2"]);
+      await log.settleReplies(["ka2"]);
+      expect(await log.pendingReplies()).toEqual([]);
+      // awaitsReply needs the key the outbox settles by.
+      await expect(log.append(key("o-d"), [{ kind: "message_received", data: { content: "x", channel: "telegram", account: "bot1", peer: "p", awaitsReply: true } }])).rejects.toThrow(/awaitsReply needs an idempotencyKey/);
+    });
+
     it("redacts secrets before writing when asked", async () => {
       const log = await make({ redact: true });
       const k = key("redact");
