@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 function fakePlugin() {
-  const state = { parseMessages: [] as unknown[], sent: [] as Record<string, unknown>[], sendFailures: 0, parseError: undefined as Error | undefined };
+  const state = { parseMessages: [] as unknown[], sent: [] as Record<string, unknown>[], sendFailures: 0, permanentFailures: 0, parseError: undefined as Error | undefined };
   const plugins: ChannelPlugins = {
     channelPlugins: () => [{ name: "fake", exports: { poll: false }, signatureHeaders: [] }],
     async callChannel(_plugin, fn, input) {
@@ -36,6 +36,10 @@ function fakePlugin() {
         return { response: { status: 200, body: "ok" }, messages: state.parseMessages };
       }
       if (fn === "send") {
+        if (state.permanentFailures > 0) {
+          state.permanentFailures--;
+          throw new ChannelPluginError("fake", "send", "plugin_error", "permanent: POST https://platform answered 400: bad peer");
+        }
         if (state.sendFailures > 0) {
           state.sendFailures--;
           throw new Error("channel plugin 'fake' failed (export 'send'): platform said 502");
@@ -113,7 +117,7 @@ describe("channels over the bus (in-process bus)", () => {
     const answer = await t.post("alice", "hello bus", "m1");
     expect(answer.status).toBe(200);
     await until(() => t.state.sent.length === 1, 10_000, "the reply");
-    expect(t.state.sent[0]).toMatchObject({ account: "default", peer: "alice", content: "You said: hello bus", replyTo: "m1" });
+    expect(t.state.sent[0]).toMatchObject({ account: "default", peer: "alice", content: "You said: hello bus", replyTo: "m1", replyId: `${key("m1")}:reply` });
     const events = await t.log.read(sessionKey("alice"));
     expect(events.find((e) => e.kind === "message_received")?.data).toMatchObject({ idempotencyKey: key("m1"), platformMessageId: "m1" });
     expect(t.service.counters().chat).toMatchObject({ received: 1, accepted: 1, answered: 1 });
@@ -245,7 +249,19 @@ describe("channels over the bus (in-process bus)", () => {
     t.state.sendFailures = 0;
     await t.bus.deadLetters.replay();
     await until(() => t.state.sent.length === 2, 10_000, "the replayed reply");
-    expect(t.state.sent[1]).toMatchObject({ content: "You said: dead platform", replyTo: "e2" });
+    // The replayed dead letter carries the original reply id (a platform deduping on it sees one).
+    expect(t.state.sent[1]).toMatchObject({ content: "You said: dead platform", replyTo: "e2", replyId: `${key("e2")}:reply` });
+  }, 40_000);
+
+  it("a send the plugin reports as permanently failed is dead-lettered at once, not retried", async () => {
+    const t = await setup();
+    t.state.permanentFailures = 1;
+    await t.post("fay", "refused by the platform", "f1");
+    await until(() => t.logger.lines.some((l) => l.msg === "channel send failed permanently; moved to the dead-letter store (not retried)"), 15_000, "the permanent failure");
+    const dead = await stored(t.bus, "out-chat");
+    expect(dead.find((d) => d.msgId === `${key("f1")}:reply`)).toMatchObject({ attempts: 1 });
+    expect(t.service.counters().chat!.sendFailures).toBe(1);
+    expect(t.state.sent).toHaveLength(0);
   }, 40_000);
 
   it("a plugin too busy to parse gets the platform a 503 with Retry-After (redeliver), not a 500; other parse failures stay 500", async () => {

@@ -376,10 +376,11 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       m.term(`channel "${p.channel}" is not configured on this gateway`);
       return;
     }
+    // The reply's message id is its reply id: the same on a redelivery after a crash between this
+    // send and the ack, and on a replayed dead letter (`<id>~r<n>`, the original in its header).
+    const replyId = (m.headers[REPLAY_OF_HEADER] ?? m.msgId).replace(/(~r\d+)+$/, "");
     try {
-      // The reply's message id is its reply id: the same on a redelivery after a crash between
-      // this send and the ack.
-      await slots.run(() => deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo, replyId: m.msgId }));
+      await slots.run(() => deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo, replyId }));
     } catch (err) {
       if (deps.permanent?.(err) !== true) throw err;
       deps.count(p.channel, "sendFailures");
