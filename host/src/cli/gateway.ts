@@ -211,6 +211,7 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
     channelService.startPolling();
   } catch (err) {
     await channelService.stop();
+    await channelService.closeReplies();
     await channelService.bus?.stopInbound();
     await runtime.drain(0);
     await channelService.bus?.stopOutbound();

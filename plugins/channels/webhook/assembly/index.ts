@@ -132,9 +132,11 @@ export function send(): i32 {
   if (res.status < 200 || res.status >= 300) {
     const text = res.text();
     const what = "POST " + url + " answered " + res.status.toString() + ": " + (text.length > 300 ? text.substring(0, 300) + "…" : text);
-    // A 4xx other than timeout / conflict / too early / rate limit refuses this message for good.
+    // The receiver refused this message itself (malformed, too large, unprocessable): resending
+    // it cannot help. Other statuses (401/403/404: the operator's config, fixable; 408/429/5xx)
+    // are retried.
     const s = res.status;
-    const permanent = s >= 400 && s < 500 && s != 408 && s != 409 && s != 425 && s != 429;
+    const permanent = s == 400 || s == 413 || s == 414 || s == 415 || s == 422;
     return channelDone(permanent ? channelPermanentError(what) : channelError(what));
   }
   let id: string | null = null;
