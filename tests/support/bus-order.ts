@@ -82,7 +82,8 @@ export async function runOutageOrder(o: OutageOrderOptions): Promise<OutageOrder
         })();
       }
     },
-    o.ratePerSec !== undefined ? { ratePerSec: o.ratePerSec } : {},
+    // each peer's messages alternate between the two gateways (a round-robin front per request)
+    { first: (p, n) => p + n, ...(o.ratePerSec !== undefined ? { ratePerSec: o.ratePerSec } : {}) },
   );
   await outage;
   expect([...posted.statuses.values()].every((s) => s === 200)).toBe(true);
