@@ -679,6 +679,7 @@ class PartitionRunner {
     g.deadline = Math.max(g.deadline, deadline);
     for (const d of this.dispatcher.heldDeliveries()) g.known.add(d.seq);
     for (const d of this.stash) g.known.add(d.seq);
+    for (const d of this.reorder.held) g.known.add(d.seq);
   }
 
   private flushStash(): void {
