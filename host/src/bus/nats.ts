@@ -735,6 +735,8 @@ class NatsSubscription implements Subscription {
   private wakeTick: (() => void) | undefined;
   private consumersReady = false;
   private ticks = 0;
+  /** Reconnected after an outage: no claiming alone before two ticks (see onReady). */
+  private rejoining = false;
   private readonly tickMs: number;
 
   constructor(
@@ -812,6 +814,14 @@ class NatsSubscription implements Subscription {
   onReady(): void {
     if (this.stopped) return;
     this.consumersReady = false;
+    if (this.loop !== undefined) {
+      // A reconnect: after an outage longer than the lease TTL every member key has expired, and
+      // the first member back would see itself alone and claim every partition, taking sessions
+      // whose turns are still running in the others. Count ticks again, so that partitions are
+      // claimed only once the others had two ticks to announce themselves.
+      this.ticks = 0;
+      this.rejoining = true;
+    }
     this.loop ??= this.tickLoop();
   }
 
@@ -922,7 +932,7 @@ class NatsSubscription implements Subscription {
           continue;
         }
         if (desired !== me && !o.releasing) this.releasePartition(k);
-      } else if (desired === me && (this.ticks >= 2 || members.length === 1)) {
+      } else if (desired === me && (this.ticks >= 2 || (members.length === 1 && !this.rejoining))) {
         try {
           const rev = await kv.create(this.leaseKey(k), me);
           this.everOwned.add(k);
