@@ -11,7 +11,9 @@
  * - Appends publish with `Nats-Expected-Last-Subject-Sequence` = the sequence of the message they
  *   were computed from: the server rejects an append computed from stale state, which is
  *   `expectedSeq` across processes. Within a process appends to one session are queued, so the
- *   cached head is usually current and an append costs one round trip.
+ *   cached head is usually current and an append costs one round trip. Each append carries a
+ *   fresh `Nats-Msg-Id`; while NATS is unreachable its publish is retried under that id for up
+ *   to `outageRetryMs` (a turn that already has its model answer stores it when NATS is back).
  * - KV bucket `exoclaw_session_keys_<ns>`: one entry per platform message id / idempotency key
  *   (SHA-256 of the key), value `{ sessionKey, seq, at }`, claimed with `create` (atomic) before
  *   the append is published and released if it fails. A claim whose event never appeared and
