@@ -119,6 +119,7 @@ export async function runOutageOrder(o: OutageOrderOptions): Promise<OutageOrder
       `model calls ${h.emulator.requests.length} (${report.extraModelCalls} extra, by message number ${JSON.stringify(extraCallsByN)}); ` +
       `replies per gateway ${[0, 1].map((i) => check.perGateway.get(i) ?? 0).join("/")}`,
   );
+  // BUS_ORDER_DEBUG=<file>: every gateway log line, for diagnosing a failure
   if (process.env.BUS_ORDER_DEBUG) {
     const { writeFileSync } = await import("node:fs");
     writeFileSync(process.env.BUS_ORDER_DEBUG, h.gateways.map((gw, i) => gw.gateway.logs.map((l) => `gw${i} ${JSON.stringify(l)}`).join("\n")).join("\n"));
