@@ -453,7 +453,9 @@ export interface PostReport {
  * Posts `perPeer` messages (content `<n>`, id `<peer>-<n>`) for each peer: one chain per peer,
  * each message posted after the previous one's answer (so the platform's order is defined), all
  * peers concurrently. Message number `k = n * peers.length + p` goes first to gateway
- * `k mod gateways` (round robin), then fails over (see {@link postWithFailover}).
+ * `k mod gateways` (round robin; with an even number of peers and 2 gateways that pins each peer
+ * to one gateway: `opts.first(p, n)` picks another first gateway), then fails over (see
+ * {@link postWithFailover}).
  * @param afterEach called after each accepted answer with the count so far
  * @param opts.ratePerSec spread the posts over time: post number `i` (over all peers) starts no
  *   earlier than `i / ratePerSec` seconds after the first
@@ -463,7 +465,7 @@ export async function postAll(
   peers: string[],
   perPeer: number,
   afterEach?: (posted: number) => void | Promise<void>,
-  opts: { ratePerSec?: number } = {},
+  opts: { ratePerSec?: number; first?: (peerIndex: number, n: number) => number } = {},
 ): Promise<PostReport> {
   const statuses = new Map<string, number>();
   let failovers = 0;
@@ -479,7 +481,7 @@ export async function postAll(
           if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now()));
         }
         const k = n * peers.length + p;
-        const first = k % g.gateways.length;
+        const first = opts.first ? opts.first(p, n) % g.gateways.length : k % g.gateways.length;
         const r = await postWithFailover(g, first, { peer, content: String(n), messageId: messageId(peer, n) });
         if (r.attempts > 1 || r.gateway !== first) failovers++;
         for (const e of r.errors) if (failoverErrors.length < 20) failoverErrors.push(`${messageId(peer, n)}: ${e}`);

@@ -32,16 +32,16 @@ describe("[bus] configuration", () => {
   });
 
   it("reads url (a comma-separated list), partitions and max_deliver (default 3)", () => {
-    expect(load('[bus]\nurl = "nats://127.0.0.1:4222"\n').bus).toEqual({ servers: ["nats://127.0.0.1:4222"], maxDeliver: DEFAULT_BUS_MAX_DELIVER });
+    expect(load('[bus]\nurl = "nats://127.0.0.1:4222"\n').bus).toEqual({ servers: ["nats://127.0.0.1:4222"], maxDeliver: DEFAULT_BUS_MAX_DELIVER, outage: "spool" });
     expect(DEFAULT_BUS_MAX_DELIVER).toBe(3);
     const c = load('[bus]\nurl = "nats://a:4222, nats://user:pw@b:4223"\npartitions = 8\nmax_deliver = 5\n');
-    expect(c.bus).toEqual({ servers: ["nats://a:4222", "nats://user:pw@b:4223"], partitions: 8, maxDeliver: 5 });
+    expect(c.bus).toEqual({ servers: ["nats://a:4222", "nats://user:pw@b:4223"], partitions: 8, maxDeliver: 5, outage: "spool" });
     expect(load('[bus]\nurl = "nats://a:4222"\nack_wait_ms = 2000\nlease_ttl_ms = 6000\n').bus).toMatchObject({ ackWaitMs: 2000, leaseTtlMs: 6000 });
   });
 
   it("EXOCLAW_NATS_URL wins over the file (keeping the file's other keys)", () => {
     const c = load('[bus]\nurl = "nats://file:4222"\nmax_deliver = 2\n', { EXOCLAW_NATS_URL: "nats://env:4222" });
-    expect(c.bus).toEqual({ servers: ["nats://env:4222"], maxDeliver: 2 });
+    expect(c.bus).toEqual({ servers: ["nats://env:4222"], maxDeliver: 2, outage: "spool" });
     expect(load(undefined, { EXOCLAW_NATS_URL: "nats://127.0.0.1:1" }).bus?.servers).toEqual(["nats://127.0.0.1:1"]);
   });
 
@@ -50,6 +50,9 @@ describe("[bus] configuration", () => {
     expect(() => load('[bus]\nurl = "nats://a:4222,"\n')).not.toThrow(); // a trailing comma is harmless
     expect(() => load('[bus]\nurl = "nats://a:4222"\npartitions = 0\n')).toThrow(/bus\.partitions/);
     expect(() => load('[bus]\nurl = "nats://a:4222"\nmax_deliver = 0\n')).toThrow(/bus\.max_deliver/);
+    expect(() => load('[bus]\nurl = "nats://a:4222"\noutage = "drop"\n')).toThrow(/bus\.outage: must be "spool" or "refuse"/);
+    expect(() => load('[bus]\nurl = "nats://a:4222"\nreorder_window_ms = -1\n')).toThrow(/bus\.reorder_window_ms/);
+    expect(load('[bus]\nurl = "nats://a:4222"\noutage = "refuse"\nreorder_window_ms = 0\n').bus).toMatchObject({ outage: "refuse", reorderWindowMs: 0 });
     expect(() => load('[bus]\nurl = "nats://a:4222"\nretries = 1\n')).toThrow(/retries/);
     expect(() => load('[bus]\nurl = "nats://a:4222"\nack_wait_ms = 5000\nlease_ttl_ms = 5000\n')).toThrow(/bus\.lease_ttl_ms: lease_ttl_ms must be larger than ack_wait_ms/);
     expect(() => load(undefined, { EXOCLAW_NATS_URL: "tcp://u:secret@h:4222" })).toThrow(ConfigError);

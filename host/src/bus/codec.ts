@@ -12,6 +12,12 @@ export const MSG_ID_HEADER = "Nats-Msg-Id";
 export const REPLAY_OF_HEADER = "Exoclaw-Replay-Of";
 /** Publication time of the first attempt (ms since the Unix epoch, decimal). */
 export const PUBLISHED_AT_HEADER = "Exoclaw-Published-At";
+/**
+ * Set by the spool drain on a message that waited in a process's disk spool (value: when it was
+ * forwarded, ms since the Unix epoch): a consumer that sees one knows spools are draining and holds
+ * deliveries in its reorder window (docs/bus.md, "Order through an outage").
+ */
+export const SPOOLED_HEADER = "Exoclaw-Spooled";
 
 /** Encodes a payload as standard MessagePack. */
 export function encodePayload(value: unknown): Uint8Array {

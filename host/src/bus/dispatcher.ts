@@ -50,6 +50,9 @@ export interface DispatcherOptions<T> {
   counters?: Counters;
 }
 
+/** How long a dedupe mark is still retried after the dispatcher stopped, ms. */
+const LATE_MARK_MS = 60_000;
+
 /** Default retry delays (ms). */
 export const DEFAULT_BACKOFF_MS: readonly number[] = [200, 1000, 5000];
 export const DEFAULT_MAX_DELIVER = 3;
@@ -299,7 +302,12 @@ export class Dispatcher<T = unknown> {
       }
       if (decision.kind === "ack") {
         // Both at once: the mark only matters for a redelivery, which needs the ack to fail.
-        await Promise.all([this.retrying(() => this.opts.dedupe.add(key), d), this.retrying(() => this.opts.hooks.ack(d), d)]);
+        const marking = this.retrying(() => this.opts.dedupe.add(key), d);
+        // Stopped before the mark was stored (a lease given up while NATS is down): the message
+        // will be redelivered to the next holder, which must find it handled, so the mark is
+        // still written in the background once NATS is back.
+        marking.catch(() => void this.markLater(key));
+        await Promise.all([marking, this.retrying(() => this.opts.hooks.ack(d), d)]);
         this.counters.handled++;
         return true;
       }
@@ -322,6 +330,19 @@ export class Dispatcher<T = unknown> {
       const backoff = this.opts.backoffMs;
       const delay = decision.kind === "nak" && decision.delayMs !== undefined ? decision.delayMs : (backoff[Math.min(attempt, backoff.length) - 1] ?? 0);
       await sleep(delay, this.abort.signal);
+    }
+  }
+
+  /** Writes a dedupe mark after a stop: retried with backoff for up to {@link LATE_MARK_MS}. */
+  private async markLater(key: string): Promise<void> {
+    const deadline = Date.now() + LATE_MARK_MS;
+    for (let wait = 200; Date.now() < deadline; wait = Math.min(wait * 2, 2_000)) {
+      try {
+        await this.opts.dedupe.add(key);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, wait).unref());
+      }
     }
   }
 

@@ -11,7 +11,9 @@
  * - Appends publish with `Nats-Expected-Last-Subject-Sequence` = the sequence of the message they
  *   were computed from: the server rejects an append computed from stale state, which is
  *   `expectedSeq` across processes. Within a process appends to one session are queued, so the
- *   cached head is usually current and an append costs one round trip.
+ *   cached head is usually current and an append costs one round trip. Each append carries a
+ *   fresh `Nats-Msg-Id`; while NATS is unreachable its publish is retried under that id for up
+ *   to `outageRetryMs` (a turn that already has its model answer stores it when NATS is back).
  * - KV bucket `exoclaw_session_keys_<ns>`: one entry per platform message id / idempotency key
  *   (SHA-256 of the key), value `{ sessionKey, seq, at }`, claimed with `create` (atomic) before
  *   the append is published and released if it fails. A claim whose event never appeared and
@@ -24,7 +26,7 @@
  * put a search index next to it for that). `search` matches whole lower-cased words like the
  * in-memory log.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -61,7 +63,25 @@ export interface JetStreamSessionLogOptions extends SessionLogOptions {
   timeoutMs?: number;
   /** Age after which a dedupe-key claim without its event is considered abandoned, ms; default 30,000. */
   claimTimeoutMs?: number;
+  /**
+   * How long an append keeps retrying its publish while NATS is unreachable (timeouts, a
+   * dropped connection, JetStream 503) before it fails `unavailable`, ms; default 30,000.
+   * A turn whose model call already answered then stores that answer when NATS is back instead
+   * of failing (and being run again, model call included). 0: fail at the first error.
+   */
+  outageRetryMs?: number;
 }
+
+/** Default {@link JetStreamSessionLogOptions.outageRetryMs}. */
+export const DEFAULT_OUTAGE_RETRY_MS = 30_000;
+
+/** Whether a publish error means "NATS is not there right now" rather than "this append is refused". */
+function transientPublishError(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.status === 503 || err.status === 408;
+  return !(err instanceof StoreError);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Batch {
   prev: number;
@@ -300,8 +320,7 @@ class JetStreamSessionLog implements SessionLog {
       const batch: Batch = { prev: s?.streamSeq ?? 0, events: stored, info, open };
       let seq: number;
       try {
-        const ack = await this.js.publish(this.subject(sessionKey), encodePayload(batch), { expect: { lastSubjectSequence: s?.streamSeq ?? 0 }, timeout: this.options.timeoutMs ?? 5_000 });
-        seq = ack.seq;
+        seq = await this.publishBatch(sessionKey, batch, s?.streamSeq ?? 0);
       } catch (err) {
         await this.release(claims);
         if (wrongLastSequence(err) && attempt < 100) {
@@ -312,6 +331,29 @@ class JetStreamSessionLog implements SessionLog {
       }
       this.cache.set(sessionKey, { streamSeq: seq, events: [...(s?.events ?? []), ...stored], info, open });
       return copy(stored);
+    }
+  }
+
+  /**
+   * Publishes one append, riding out a NATS outage: a transient failure is retried with the same
+   * message id (so a publish that did land before its ack was lost is dropped as a duplicate by the
+   * stream's duplicate window, and its sequence returned) and the same expected last sequence (so
+   * an append computed on stale state is still refused), for up to `outageRetryMs`.
+   * @returns the stream sequence of the stored message
+   * @throws the last publish error (wrong last sequence at once; transient ones after the deadline)
+   */
+  private async publishBatch(sessionKey: string, batch: Batch, lastSubjectSequence: number): Promise<number> {
+    const msgID = randomUUID(); // one id per computed append: never shared with another process's batch
+    const deadline = Date.now() + (this.options.outageRetryMs ?? DEFAULT_OUTAGE_RETRY_MS);
+    const payload = encodePayload(batch);
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      try {
+        const ack = await this.js.publish(this.subject(sessionKey), payload, { msgID, expect: { lastSubjectSequence }, timeout: this.options.timeoutMs ?? 5_000 });
+        return ack.seq;
+      } catch (err) {
+        if (this.closed || wrongLastSequence(err) || !transientPublishError(err) || Date.now() + wait > deadline) throw err;
+        await sleep(wait);
+      }
     }
   }
 
@@ -504,7 +546,9 @@ export async function createJetStreamSessionLog(options: JetStreamSessionLogOpti
   if (!options.connection && !options.servers) throw new StoreError("invalid_argument", "give servers or a connection");
   let nc: NatsConnection;
   try {
-    nc = options.connection ?? (await connect({ servers: options.servers!, timeout: options.timeoutMs ?? 5_000 }));
+    // reconnect for ever (the client's default gives up after 10 attempts, ~20 s: a longer
+    // outage would leave the store closed for good)
+    nc = options.connection ?? (await connect({ servers: options.servers!, timeout: options.timeoutMs ?? 5_000, reconnect: true, maxReconnectAttempts: -1 }));
   } catch (err) {
     throw unavailable(err);
   }

@@ -47,10 +47,11 @@ import {
   type PubAck,
 } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { decodePayload, encodePayload, MSG_ID_HEADER, PUBLISHED_AT_HEADER, REPLAY_OF_HEADER } from "./codec.js";
+import { decodePayload, encodePayload, MSG_ID_HEADER, PUBLISHED_AT_HEADER, REPLAY_OF_HEADER, SPOOLED_HEADER } from "./codec.js";
 import { DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER, Dispatcher, MemoryDedupe, Window, type Counters, type Delivery } from "./dispatcher.js";
 import { replayMsgId } from "./dlq-file.js";
 import { BusError } from "./errors.js";
+import { ReorderBuffer, ReorderClock } from "./reorder.js";
 import { Spool, type SpoolRecord } from "./spool.js";
 import { logicalSubject, partitionFilter, STREAM_NAMES, wireSubject, type StreamName } from "./subjects.js";
 import type { Bus, BusMessage, BusStatus, ConsumeOptions, ConsumerStats, DeadLetter, DeadLetterStore, DedupeStore, PublishAck, PublishOptions, ReplayResult, Subscription } from "./types.js";
@@ -91,11 +92,29 @@ export interface NatsBusOptions {
    * are spooled until NATS is reachable), ms; default 2,000. 0: do not wait.
    */
   connectWaitMs?: number;
+  /**
+   * The reorder window, ms (docs/bus.md, "Order through an outage"): after this process
+   * reconnects, and after every delivery that came out of a spool, its consumers hold deliveries
+   * this long and then release them sorted by intake time (`Exoclaw-Published-At`), so the
+   * messages several processes spooled during an outage are handled in intake order per subject.
+   * Default 5,000; 0 turns it off.
+   */
+  reorderWindowMs?: number;
+  /**
+   * Streams whose publishes are never spooled (the default of {@link PublishOptions.spool} for
+   * them): when NATS is unreachable, a publish times out, or older messages still wait in the
+   * spool, the publish fails with `BusError` `unavailable`. The gateway sets `["in"]` for
+   * `[bus] outage = "refuse"`. Default none.
+   */
+  unspooledStreams?: readonly StreamName[];
   /** Connection name shown by the server. */
   name?: string;
   /** Warnings (connection loss, retries); default silent. */
   onWarning?: (message: string, error?: unknown) => void;
 }
+
+/** Default {@link NatsBusOptions.reorderWindowMs}. */
+export const DEFAULT_REORDER_WINDOW_MS = 5_000;
 
 /** JetStream stream names. */
 export const NATS_STREAMS: Readonly<Record<StreamName, string>> = { in: "EXOCLAW_IN", out: "EXOCLAW_OUT", events: "EXOCLAW_EVENTS" };
@@ -201,6 +220,8 @@ export class NatsBus implements Bus {
   readonly leaseTtlMs: number;
   readonly deadLetters: NatsDeadLetters;
   readonly dedupe: KvDedupe;
+  /** Until when this process's consumers hold deliveries (see reorder.ts). */
+  readonly reorder: ReorderClock;
   nc: NatsConnection | undefined;
   js: JetStreamClient | undefined;
   jsm: JetStreamManager | undefined;
@@ -214,6 +235,8 @@ export class NatsBus implements Bus {
   private readonly subs = new Set<NatsSubscription>();
   private draining = false;
   private connGen = 0;
+  /** Ready at least once: a later ready is a reconnect after an outage. */
+  private wasReady = false;
   private readyWaiters: Array<() => void> = [];
   private readonly connectLoopDone: Promise<void>;
 
@@ -230,6 +253,9 @@ export class NatsBus implements Bus {
     if (this.leaseTtlMs <= this.ackWaitMs) throw new BusError("invalid_argument", "leaseTtlMs must exceed ackWaitMs");
     this.deadLetters = new NatsDeadLetters(this);
     this.dedupe = new KvDedupe(() => (this.ready ? this.dedupeKv : undefined));
+    const reorderWindowMs = opts.reorderWindowMs ?? DEFAULT_REORDER_WINDOW_MS;
+    if (!Number.isInteger(reorderWindowMs) || reorderWindowMs < 0) throw new BusError("invalid_argument", "reorderWindowMs must be an integer >= 0");
+    this.reorder = new ReorderClock(reorderWindowMs);
     this.connectLoopDone = this.connectLoop();
   }
 
@@ -313,6 +339,10 @@ export class NatsBus implements Bus {
       }
     }
     if (this.closed || gen !== this.connGen || !this.nc || this.nc.isClosed()) return;
+    // Back after an outage: the other processes' spools (and ours) are about to drain, and a
+    // message published live from now on may be younger than one still in a spool.
+    if (this.wasReady) this.reorder.extend();
+    this.wasReady = true;
     this.ready = true;
     for (const w of this.readyWaiters.splice(0)) w();
     this.kickDrain();
@@ -391,7 +421,8 @@ export class NatsBus implements Bus {
     const record: SpoolRecord = { subject, msgId: options.msgId, headers: { ...options.headers, [PUBLISHED_AT_HEADER]: String(at) }, payload, at };
     // one publish per subject at a time: a message never overtakes the one before it
     const prev = this.chains.get(subject) ?? Promise.resolve();
-    const mine = prev.catch(() => {}).then(() => this.publishOne(record));
+    const spoolable = options.spool ?? !(this.opts.unspooledStreams ?? []).some((s) => subject.startsWith(`exoclaw.${s}.`));
+    const mine = prev.catch(() => {}).then(() => this.publishOne(record, spoolable));
     this.chains.set(subject, mine);
     void mine.catch(() => {}).finally(() => {
       if (this.chains.get(subject) === mine) this.chains.delete(subject);
@@ -399,10 +430,14 @@ export class NatsBus implements Bus {
     return mine;
   }
 
-  private async publishOne(record: SpoolRecord): Promise<PublishAck> {
+  private async publishOne(record: SpoolRecord, spoolable: boolean): Promise<PublishAck> {
     if (this.closed) throw new BusError("closed", "the bus is closed");
     // direct only when nothing older is waiting in the spool
-    if (this.ready && this.spool.pending === 0 && !this.spool.isDraining) {
+    const direct = this.ready && this.spool.pending === 0 && !this.spool.isDraining;
+    if (!spoolable && !direct) {
+      throw new BusError("unavailable", this.ready ? "older messages are still being forwarded from the spool" : "NATS is not connected");
+    }
+    if (direct) {
       try {
         const ack = await this.jsPublish(record);
         return { msgId: record.msgId, storedIn: "stream", seq: ack.seq, duplicate: ack.duplicate };
@@ -411,6 +446,8 @@ export class NatsBus implements Bus {
           const full = /maximum (bytes|messages)/i.test(errText(err));
           throw new BusError(full ? "backpressure" : "internal", `publish to ${record.subject} refused: ${errText(err)}`, { cause: err });
         }
+        // not spooled: the publish may still land (same msg id, so a retry is a duplicate)
+        if (!spoolable) throw new BusError("unavailable", `publish to ${record.subject} failed: ${errText(err)}`, { cause: err });
         this.warn("publish failed; spooling", err);
       }
     }
@@ -424,11 +461,12 @@ export class NatsBus implements Bus {
   }
 
   /** @internal */
-  async jsPublish(record: SpoolRecord): Promise<PubAck> {
+  async jsPublish(record: SpoolRecord, spooled = false): Promise<PubAck> {
     const js = this.js;
     if (!js || !this.ready) throw new BusError("unavailable", "NATS is not connected");
     const h = natsHeaders();
     for (const [k, v] of Object.entries(record.headers)) h.set(k, v);
+    if (spooled) h.set(SPOOLED_HEADER, String(Date.now()));
     return js.publish(wireSubject(record.subject, this.partitions), record.payload, { msgID: record.msgId, headers: h, timeout: this.opts.publishTimeoutMs ?? 5_000 });
   }
 
@@ -444,7 +482,7 @@ export class NatsBus implements Bus {
             continue;
           }
           const ok = await this.spool.drain(async (r) => {
-            await this.jsPublish(r);
+            await this.jsPublish(r, true);
           });
           if (!ok) {
             await sleep(delay);
@@ -514,12 +552,17 @@ class PartitionRunner {
   private guard: { missing: number; deadline: number; known: Set<number> } | undefined;
   /** Consumer delivery sequence of the last delivery received; a jump means deliveries were lost. */
   private lastDeliverySeq = 0;
+  /** Deliveries held by the reorder window (reorder.ts), on their way to the dispatcher. */
+  private readonly reorder: ReorderBuffer<Delivery>;
 
   constructor(
     private readonly sub: NatsSubscription,
     readonly k: number,
   ) {
     this.dispatcher = sub.newDispatcher();
+    this.reorder = new ReorderBuffer(sub.bus.reorder, (sorted) => {
+      for (const d of sorted) this.dispatcher.push(d);
+    });
     this.loop = this.run();
   }
 
@@ -618,7 +661,14 @@ class PartitionRunner {
       if (this.guard.missing <= 0) this.flushStash();
       return;
     }
-    this.dispatcher.push(d);
+    this.toDispatcher(d);
+  }
+
+  /** Passes a delivery on in stream order, through the reorder window. */
+  private toDispatcher(d: Delivery): void {
+    // out of a spool: other processes' spools may be draining too (an outage just ended)
+    if (d.headers[SPOOLED_HEADER] !== undefined) this.sub.bus.reorder.extend();
+    if (!this.reorder.offer(d)) this.dispatcher.push(d);
   }
 
   /** Starts (or extends) the guard: `n` more unacknowledged messages are on their way back. */
@@ -629,13 +679,14 @@ class PartitionRunner {
     g.deadline = Math.max(g.deadline, deadline);
     for (const d of this.dispatcher.heldDeliveries()) g.known.add(d.seq);
     for (const d of this.stash) g.known.add(d.seq);
+    for (const d of this.reorder.held) g.known.add(d.seq);
   }
 
   private flushStash(): void {
     this.guard = undefined;
     const all = this.stash.sort((a, b) => a.seq - b.seq);
     this.stash = [];
-    for (const d of all) this.dispatcher.push(d);
+    for (const d of all) this.toDispatcher(d);
   }
 
   /** Extends the ack deadline of everything held. */
@@ -643,15 +694,17 @@ class PartitionRunner {
     if (this.abandoned) return;
     for (const d of this.dispatcher.heldDeliveries()) (d.handle as JsMsg).working();
     for (const d of this.stash) (d.handle as JsMsg).working();
+    for (const d of this.reorder.held) (d.handle as JsMsg).working();
   }
 
   /** Graceful hand-over: finish running handlers, nak the rest in stream order. */
   async release(): Promise<void> {
     this.stopped = true;
     // no new handler attempts from now; a fetch still in progress lands in the stash
+    const held = this.reorder.take();
     const handedBack = await this.dispatcher.stop();
     await this.loop;
-    const unsettled = [...handedBack, ...this.stash].sort((a, b) => a.seq - b.seq);
+    const unsettled = [...handedBack, ...this.stash, ...held].sort((a, b) => a.seq - b.seq);
     this.stash = [];
     for (const d of unsettled) (d.handle as JsMsg).nak();
     await this.sub.bus.nc?.flush().catch(() => {});
@@ -661,6 +714,7 @@ class PartitionRunner {
   abandon(): void {
     this.stopped = true;
     this.abandoned = true;
+    this.reorder.take(); // redelivered to the next holder
     void this.loop.then(() => this.dispatcher.stop()).catch(() => {});
   }
 }
@@ -681,6 +735,8 @@ class NatsSubscription implements Subscription {
   private wakeTick: (() => void) | undefined;
   private consumersReady = false;
   private ticks = 0;
+  /** Reconnected after an outage: no claiming alone before two ticks (see onReady). */
+  private rejoining = false;
   private readonly tickMs: number;
 
   constructor(
@@ -758,6 +814,14 @@ class NatsSubscription implements Subscription {
   onReady(): void {
     if (this.stopped) return;
     this.consumersReady = false;
+    if (this.loop !== undefined) {
+      // A reconnect: after an outage longer than the lease TTL every member key has expired, and
+      // the first member back would see itself alone and claim every partition, taking sessions
+      // whose turns are still running in the others. Count ticks again, so that partitions are
+      // claimed only once the others had two ticks to announce themselves.
+      this.ticks = 0;
+      this.rejoining = true;
+    }
     this.loop ??= this.tickLoop();
   }
 
@@ -868,7 +932,7 @@ class NatsSubscription implements Subscription {
           continue;
         }
         if (desired !== me && !o.releasing) this.releasePartition(k);
-      } else if (desired === me && (this.ticks >= 2 || members.length === 1)) {
+      } else if (desired === me && (this.ticks >= 2 || (members.length === 1 && !this.rejoining))) {
         try {
           const rev = await kv.create(this.leaseKey(k), me);
           this.everOwned.add(k);
@@ -997,7 +1061,7 @@ class NatsDeadLetters implements DeadLetterStore {
     for (const e of chosen) {
       const msgId = replayMsgId(e.msgId, e.id);
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(e.headers)) if (!/^nats-|^exoclaw-published-at$/i.test(k)) headers[k] = v;
+      for (const [k, v] of Object.entries(e.headers)) if (!/^nats-|^exoclaw-published-at$|^exoclaw-spooled$/i.test(k)) headers[k] = v;
       headers[REPLAY_OF_HEADER] = e.msgId;
       const ack = await this.bus.publish(e.subject, e.data, { msgId, headers });
       await this.jsm().streams.deleteMessage(DLQ_STREAM, Number(e.id), false);

@@ -25,6 +25,14 @@ export interface PublishOptions {
   msgId: string;
   /** Extra headers (ASCII names and values); `Nats-*` names are reserved. */
   headers?: Record<string, string>;
+  /**
+   * false: never put this message in the disk spool. When it cannot go straight into the stream
+   * (NATS unreachable, a publish timeout, or older messages still waiting in the spool), the
+   * publish fails with `BusError` `unavailable` instead, so the caller can refuse it upstream
+   * (a channel webhook answers 503 and the platform redelivers, in order). Default true. The
+   * in-process bus has no spool and ignores it.
+   */
+  spool?: boolean;
 }
 
 /** What {@link Bus.publish} resolves to. */

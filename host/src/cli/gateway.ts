@@ -92,6 +92,9 @@ export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<Ga
             ...(config.bus!.partitions !== undefined ? { partitions: config.bus!.partitions } : {}),
             ...(config.bus!.ackWaitMs !== undefined ? { ackWaitMs: config.bus!.ackWaitMs } : {}),
             ...(config.bus!.leaseTtlMs !== undefined ? { leaseTtlMs: config.bus!.leaseTtlMs } : {}),
+            ...(config.bus!.reorderWindowMs !== undefined ? { reorderWindowMs: config.bus!.reorderWindowMs } : {}),
+            // `[bus] outage = "refuse"`: channel messages are never spooled; intake answers 503
+            ...(config.bus!.outage === "refuse" ? { unspooledStreams: ["in" as const] } : {}),
             name: `exoclaw-gateway-${instance.id}`,
             onWarning: (message, error) => logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
           }).catch(async (err: unknown) => {

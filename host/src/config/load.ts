@@ -327,6 +327,8 @@ function resolveBus(file: FileConfig, env: NodeJS.ProcessEnv, where: string): Bu
     maxDeliver: b.max_deliver ?? DEFAULT_BUS_MAX_DELIVER,
     ...(b.ack_wait_ms !== undefined ? { ackWaitMs: b.ack_wait_ms } : {}),
     ...(b.lease_ttl_ms !== undefined ? { leaseTtlMs: b.lease_ttl_ms } : {}),
+    outage: b.outage ?? "spool",
+    ...(b.reorder_window_ms !== undefined ? { reorderWindowMs: b.reorder_window_ms } : {}),
   };
 }
 

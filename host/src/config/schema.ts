@@ -227,6 +227,8 @@ export const FileConfigSchema = z.strictObject({
       max_deliver: z.number().int().min(1).max(100).optional(),
       ack_wait_ms: z.number().int().min(500).max(600_000).optional(),
       lease_ttl_ms: z.number().int().min(1_000).max(3_600_000).optional(),
+      outage: z.enum(["spool", "refuse"], { error: 'must be "spool" or "refuse"' }).optional(),
+      reorder_window_ms: z.number().int().min(0).max(600_000).optional(),
     })
     .refine((b) => b.ack_wait_ms === undefined || b.lease_ttl_ms === undefined || b.lease_ttl_ms > b.ack_wait_ms, { message: "lease_ttl_ms must be larger than ack_wait_ms", path: ["lease_ttl_ms"] })
     .optional(),

@@ -223,6 +223,15 @@ export interface BusSettings {
   ackWaitMs?: number;
   /** How long a dead process's partitions stay unowned, ms; must exceed `ackWaitMs`; default 2 × ack wait + 5 s. */
   leaseTtlMs?: number;
+  /**
+   * What channel intake does while a message cannot go straight into JetStream (docs/bus.md,
+   * "Order through an outage"): `spool` (default) keeps answering the platform and forwards the
+   * disk spool later, ordered across gateways by the reorder window; `refuse` answers 503 so the
+   * platform redelivers: strictly ordered, but the platform must redeliver.
+   */
+  outage: "spool" | "refuse";
+  /** The consumers' reorder window after an outage, ms (0 = off); default the bus module's (5 s). */
+  reorderWindowMs?: number;
 }
 
 /** Where each provider is reached. `baseUrl` undefined = the SDK's own default / env variable. */
