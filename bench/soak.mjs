@@ -11,12 +11,14 @@
 // noise hits both (absolute figures on a shared machine are noisy: compare within one run).
 //
 // Output: a table over time, then per gateway the RSS after warm-up vs at the end, the slope of
-// RSS after warm-up (least squares) in KiB per turn and MiB per minute, and a verdict: flat when
-// the slope is under 0.5 KiB/turn, else growing.
+// RSS after warm-up (least squares) in KiB per turn and MiB per minute (also for RSS minus the JS
+// heap: the native part, mostly the engine), and a verdict: flat when the RSS peak in the second
+// half after warm-up is at most 5 % above the first half's (the engine's memtable makes RSS a
+// sawtooth of ~150 MiB, so a slope over a few cycles alone is noisy), else growing.
 //
 //   node bench/soak.mjs [--minutes 30] [--rate 100] [--sessions 400] [--sample 10]
 //                       [--warmup <min>] [--baseline memory|none] [--env KEY=VALUE ...]
-//                       [--label text] [--json file]
+//                       [--label text] [--json file] [--from file]
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,6 +40,7 @@ const HELP = `npm run bench:soak -- [options]
                     --env SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY=64MiB
   --label TEXT      a name for this run in the summary
   --json FILE       also write the samples and summary as JSON
+  --from FILE       print the summary of a run saved with --json (no load; --warmup applies)
   --help            this text`;
 
 const { values: opts } = parseArgs({
@@ -51,6 +54,7 @@ const { values: opts } = parseArgs({
     env: { type: "string", multiple: true, default: [] },
     label: { type: "string", default: "" },
     json: { type: "string" },
+    from: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -199,16 +203,23 @@ function slope(xs, ys) {
   return den === 0 ? NaN : num / den;
 }
 
-const FLAT_KIB_PER_TURN = 0.5;
+/** Flat: the peak RSS of the second half after warm-up is at most 5 % above the first half's. */
+const FLAT_PEAK_GROWTH = 0.05;
 
-function summarize(gw) {
-  const after = gw.samples.filter((s) => s.min >= WARMUP_MIN);
+function summarize(gw, warmupMin) {
+  const after = gw.samples.filter((s) => s.min >= warmupMin);
   const first = after[0] ?? gw.samples[0];
   const last = gw.samples[gw.samples.length - 1];
   const kibPerTurn = slope(after.map((s) => s.turns), after.map((s) => s.rssMiB * 1024));
   const mibPerMin = slope(after.map((s) => s.min), after.map((s) => s.rssMiB));
   const heapKibPerTurn = slope(after.map((s) => s.turns), after.map((s) => s.heapUsedMiB * 1024));
   const peak = Math.max(...after.map((s) => s.rssMiB));
+  // The engine's memtable fills and is flushed in cycles (a sawtooth of ~150 MiB), so a slope over
+  // a few cycles is noisy: the verdict compares the RSS peaks of the two halves after warm-up.
+  const mid = after.length >> 1;
+  const peak1 = Math.max(...after.slice(0, mid).map((s) => s.rssMiB));
+  const peak2 = Math.max(...after.slice(mid).map((s) => s.rssMiB));
+  const native = (s) => (s.rssMiB - s.heapTotalMiB) * 1024;
   return {
     name: gw.name,
     turns: gw.done,
@@ -222,10 +233,13 @@ function summarize(gw) {
     kibPerTurn,
     mibPerMin,
     heapKibPerTurn,
+    nativeKibPerTurn: slope(after.map((s) => s.turns), after.map(native)),
+    peak1,
+    peak2,
     heapEndMiB: last.heapUsedMiB,
     storeEndMiB: last.storeMiB,
     storeParts: last.storeParts,
-    verdict: !Number.isFinite(kibPerTurn) ? "n/a (too few samples after warm-up)" : kibPerTurn < FLAT_KIB_PER_TURN ? "flat" : "growing",
+    verdict: after.length < 4 ? "n/a (too few samples after warm-up)" : peak2 <= peak1 * (1 + FLAT_PEAK_GROWTH) ? "flat" : "growing",
   };
 }
 
@@ -282,33 +296,54 @@ async function main() {
     await stop(emulator.proc);
   }
 
-  const sums = gws.map(summarize);
+  report(gws, { minutes: MINUTES, rate: RATE, sessions: SESSIONS, env: opts.env, label: opts.label, warmup: WARMUP_MIN });
+}
+
+/** Prints the summary table of a run (`meta`: the run's options); writes --json when asked. */
+function report(gws, meta) {
+  const sums = gws.map((g) => summarize(g, meta.warmup));
   const rows = [
     ["", ...sums.map((s) => `${s.name}`)],
     ["turns answered (failed, skipped)", ...sums.map((s) => `${s.turns} (${s.failed}, ${s.skipped})`)],
     ["turns/s achieved", ...sums.map((s) => f(s.rateAchieved))],
     ["RSS at start MiB", ...sums.map((s) => f(s.rssStartMiB))],
-    [`RSS after warm-up (${f(WARMUP_MIN, 1)} min) MiB`, ...sums.map((s) => f(s.rssWarmMiB))],
+    [`RSS after warm-up (${f(meta.warmup, 1)} min) MiB`, ...sums.map((s) => f(s.rssWarmMiB))],
     ["RSS at end MiB", ...sums.map((s) => f(s.rssEndMiB))],
     ["RSS peak after warm-up MiB", ...sums.map((s) => f(s.rssPeakAfterWarmMiB))],
+    ["RSS peak, 1st / 2nd half after warm-up MiB", ...sums.map((s) => `${f(s.peak1)} / ${f(s.peak2)}`)],
     ["RSS slope KiB/turn", ...sums.map((s) => f(s.kibPerTurn, 2))],
     ["RSS slope MiB/min", ...sums.map((s) => f(s.mibPerMin, 2))],
+    ["native (RSS - heap total) slope KiB/turn", ...sums.map((s) => f(s.nativeKibPerTurn, 2))],
     ["heap used slope KiB/turn", ...sums.map((s) => f(s.heapKibPerTurn, 3))],
     ["heap used at end MiB", ...sums.map((s) => f(s.heapEndMiB))],
     ["store dir at end MiB", ...sums.map((s) => (s.name === "memory" ? "-" : f(s.storeEndMiB)))],
-    [`verdict (flat: < ${FLAT_KIB_PER_TURN} KiB/turn)`, ...sums.map((s) => s.verdict)],
+    [`verdict (flat: 2nd-half peak <= 1st-half peak + ${FLAT_PEAK_GROWTH * 100} %)`, ...sums.map((s) => s.verdict)],
   ];
   if (sums.length === 2) rows.push(["RSS at end, surrealkv / memory", f(sums[0].rssEndMiB / sums[1].rssEndMiB, 2), ""]);
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  console.log(`\nsoak${opts.label ? ` [${opts.label}]` : ""}: ${MINUTES} min, ${RATE} turns/s offered, ${SESSIONS} sessions${opts.env.length ? `, env ${opts.env.join(" ")}` : ""}`);
+  console.log(`\nsoak${meta.label ? ` [${meta.label}]` : ""}: ${meta.minutes} min, ${meta.rate} turns/s offered, ${meta.sessions} sessions${meta.env.length ? `, env ${meta.env.join(" ")}` : ""}`);
   for (const r of rows) console.log(r.map((c, i) => String(c).padEnd(w[i])).join("  ").trimEnd());
   const parts = sums[0].storeParts;
   console.log(`store dir (surrealkv) by part, MiB: ${Object.entries(parts).map(([k, v]) => `${k} ${f(v / 2 ** 20)}`).join(", ")}`);
   for (const g of gws) if (g.lastError) console.log(`${g.name}: last error: ${g.lastError}`);
   console.log("Absolute figures vary with the machine's other load; compare the two gateways within one run.");
-  if (opts.json) writeFileSync(opts.json, JSON.stringify({ opts, summary: sums, samples: Object.fromEntries(gws.map((g) => [g.name, g.samples])) }, null, 1));
+  if (opts.json && !opts.from) writeFileSync(opts.json, JSON.stringify({ opts, summary: sums, samples: Object.fromEntries(gws.map((g) => [g.name, g.samples])) }, null, 1));
 }
 
+/** `--from FILE`: the summary of a run saved with --json, again (e.g. with another --warmup). */
+function reportSaved(file) {
+  const saved = JSON.parse(readFileSync(file, "utf8"));
+  const gws = saved.summary.map((s) => ({ name: s.name, done: s.turns, failed: s.failed, skipped: s.skipped, samples: saved.samples[s.name] }));
+  const o = saved.opts;
+  const minutes = Number(o.minutes);
+  const warmup = opts.warmup !== undefined ? Number(opts.warmup) : o.warmup !== undefined ? Number(o.warmup) : Math.min(5, minutes / 6);
+  report(gws, { minutes, rate: Number(o.rate), sessions: Number(o.sessions), env: o.env ?? [], label: o.label ?? "", warmup });
+}
+
+if (opts.from) {
+  reportSaved(opts.from);
+  process.exit(0);
+}
 main().catch((err) => {
   log(`soak failed: ${err.stack ?? err}`);
   process.exit(1);
