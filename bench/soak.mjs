@@ -171,6 +171,13 @@ function sendOne(gw) {
   return false;
 }
 
+/** Anonymous and file-backed resident memory of a process, MiB (/proc/<pid>/status). */
+function rssParts(pid) {
+  const text = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN) / 1024;
+  return { anonMiB: kb("RssAnon"), fileMiB: kb("RssFile") };
+}
+
 function sample(gw, t0) {
   const heap = lastProbe(gw.probe);
   const disk = storeSize(join(gw.state, "data"));
@@ -178,6 +185,7 @@ function sample(gw, t0) {
     min: (performance.now() - t0) / 60_000,
     turns: gw.done,
     rssMiB: rssMb(gw.proc.pid),
+    ...rssParts(gw.proc.pid),
     heapUsedMiB: heap ? heap.heapUsed / 2 ** 20 : NaN,
     heapTotalMiB: heap ? heap.heapTotal / 2 ** 20 : NaN,
     externalMiB: heap ? heap.external / 2 ** 20 : NaN,
@@ -230,6 +238,8 @@ function summarize(gw, warmupMin) {
     rssWarmMiB: first.rssMiB,
     rssEndMiB: last.rssMiB,
     rssPeakAfterWarmMiB: peak,
+    anonEndMiB: last.anonMiB,
+    fileEndMiB: last.fileMiB,
     kibPerTurn,
     mibPerMin,
     heapKibPerTurn,
@@ -311,6 +321,7 @@ function report(gws, meta) {
     ["RSS at end MiB", ...sums.map((s) => f(s.rssEndMiB))],
     ["RSS peak after warm-up MiB", ...sums.map((s) => f(s.rssPeakAfterWarmMiB))],
     ["RSS peak, 1st / 2nd half after warm-up MiB", ...sums.map((s) => `${f(s.peak1)} / ${f(s.peak2)}`)],
+    ["RSS at end: anonymous / file-backed MiB", ...sums.map((s) => `${f(s.anonEndMiB)} / ${f(s.fileEndMiB)}`)],
     ["RSS slope KiB/turn", ...sums.map((s) => f(s.kibPerTurn, 2))],
     ["RSS slope MiB/min", ...sums.map((s) => f(s.mibPerMin, 2))],
     ["native (RSS - heap total) slope KiB/turn", ...sums.map((s) => f(s.nativeKibPerTurn, 2))],
