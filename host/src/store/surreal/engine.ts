@@ -16,6 +16,7 @@
 import { createRequire } from "node:module";
 import type * as Sdk from "surrealdb";
 import { StoreError } from "../errors.js";
+import { applyEngineMemoryEnv } from "./memory.js";
 
 /** The SDK module's type. */
 export type SurrealSdk = typeof Sdk;
@@ -134,6 +135,8 @@ export async function acquireEmbedded(
     );
   }
   if (!shared) {
+    // Before the engine's first open: it reads its cache and memtable sizes once per process.
+    applyEngineMemoryEnv();
     const entry: Shared = { native: binding.SurrealNodeEngine.connect(target.url), namespace: target.namespace, database: target.database };
     entry.native.catch(() => {
       if (onDisk.get(target.url) === entry) onDisk.delete(target.url);

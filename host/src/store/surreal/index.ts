@@ -38,6 +38,7 @@ import type {
   SessionPage,
 } from "../types.js";
 import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type SurrealSdk } from "./engine.js";
+import { applyEngineMemoryEnv } from "./memory.js";
 import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
 import { parseSurrealUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
 
@@ -276,6 +277,8 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
   const sdkLoading = loadSdk();
   sdkLoading.catch(() => {});
   if (target.engine === "surrealkv") {
+    // A bad engine memory setting fails here, before anything opens (the engine would ignore it).
+    applyEngineMemoryEnv();
     // Before the engine replays (and truncates) a damaged WAL; once open in this process it was checked.
     if (!isEmbeddedOpen(target.url)) await verifyWal(target.path!, options);
     // Start opening the datastore (~40 ms in the native engine) while the SDK loads; the

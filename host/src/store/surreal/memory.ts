@@ -1,0 +1,90 @@
+/**
+ * Memory limits of the embedded SurrealKV engine, set before it first opens in this process.
+ *
+ * The engine sizes its memory from environment variables it reads once per process (SurrealDB
+ * `surrealdb/core/src/kvs/surrealkv/cnf.rs`, `lazy_env_parse!`, v3.0.2), and its defaults grow
+ * with the machine's RAM:
+ * - `SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY`: the cache of SSTable blocks (data, index, filter).
+ *   Default: half the RAM (or cgroup limit) minus 1 GiB, at least 16 MiB — 11 GiB on a 24 GiB
+ *   machine. The cache fills as SSTables are written and read, so the process's RSS follows it.
+ * - `SURREAL_SURREALKV_MAX_MEMTABLE_SIZE`: the write buffer's arena. SurrealDB 3.0.2 (the one in
+ *   `@surrealdb/node` 3.0.3) does not read it: its memtable is SurrealKV 0.20.2's fixed 100 MB,
+ *   and the engine keeps the last flushed one for conflict checks, so up to ~200 MB of RSS is
+ *   memtable. SurrealDB's main branch (after 3.0.5; commit 28755c5, #7187) reads it and sizes it
+ *   from RAM (1 GiB on 16-64 GiB machines), so it is set here for the engine an upgrade brings.
+ *
+ * Values use the engine's byte grammar (digits, then optional `b`, `k`/`kb`/`kib`, `m`/`mb`/`mib`,
+ * `g`/`gb`/`gib`, case-insensitive; SurrealDB `surrealdb/core/src/str/bytes.rs`). The engine
+ * silently falls back to its RAM-sized default for a value it cannot parse, so one is rejected
+ * here instead. See docs/reliability.md ("Memory under steady load") for the measurements.
+ */
+import { StoreError } from "../errors.js";
+
+/** One engine memory setting: its environment variable, exoclaw's default (bytes) and lower bound. */
+export interface EngineMemorySetting {
+  /** Environment variable the engine reads. */
+  name: string;
+  /** Value exoclaw sets when the operator has not, bytes. */
+  defaultBytes: number;
+  /** Smallest value accepted, bytes (a memtable smaller than one transaction fails that transaction). */
+  minBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** The settings, with exoclaw's defaults (measured with `npm run bench:soak`). */
+export const ENGINE_MEMORY_SETTINGS: readonly EngineMemorySetting[] = [
+  { name: "SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY", defaultBytes: 64 * MiB, minBytes: 1 * MiB },
+  { name: "SURREAL_SURREALKV_MAX_MEMTABLE_SIZE", defaultBytes: 64 * MiB, minBytes: 16 * MiB },
+];
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: MiB, mb: MiB, mib: MiB, g: 1024 * MiB, gb: 1024 * MiB, gib: 1024 * MiB };
+
+/**
+ * Parses a byte size the way the engine does (`64MiB`, `16m`, `1048576`).
+ * @returns bytes, or undefined when the engine would not parse it
+ */
+export function parseEngineBytes(text: string): number | undefined {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return undefined;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * The engine memory environment for `env`: each setting's operator value when set (validated),
+ * else exoclaw's default. Pure.
+ * @returns variable name to value (the operator's text, or the default in bytes as digits)
+ * @throws StoreError `invalid_argument` naming the variable when a value is not a byte size the
+ *   engine reads, or is below the setting's minimum
+ */
+export function engineMemoryEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of ENGINE_MEMORY_SETTINGS) {
+    const given = env[s.name];
+    if (given === undefined || given.trim() === "") {
+      out[s.name] = String(s.defaultBytes);
+      continue;
+    }
+    const bytes = parseEngineBytes(given);
+    if (bytes === undefined) {
+      throw new StoreError("invalid_argument", `${s.name}=${JSON.stringify(given)} is not a byte size (e.g. 64MiB, 256m, 1g, 1048576); the engine would ignore it and size this from the machine's RAM`);
+    }
+    if (bytes < s.minBytes) {
+      throw new StoreError("invalid_argument", `${s.name}=${JSON.stringify(given)} is below the minimum of ${s.minBytes / MiB} MiB`);
+    }
+    out[s.name] = given;
+  }
+  return out;
+}
+
+/**
+ * Puts {@link engineMemoryEnv} into `process.env` (the real environment the native engine reads
+ * with `getenv`), before the first embedded open; the engine reads each variable once per process,
+ * so later changes have no effect. Idempotent.
+ * @throws StoreError `invalid_argument` as {@link engineMemoryEnv}
+ */
+export function applyEngineMemoryEnv(): void {
+  for (const [name, value] of Object.entries(engineMemoryEnv(process.env))) process.env[name] = value;
+}

@@ -1,0 +1,94 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createSurrealSessionLog, formatSessionKey, StoreError } from "../../host/src/store/index.js";
+import { engineMemoryEnv, parseEngineBytes } from "../../host/src/store/surreal/memory.js";
+
+// The embedded engine sizes its block cache from the machine's RAM unless told otherwise (11 GiB
+// on a 24 GiB machine): the store must set the limits before the engine first opens.
+const CACHE = "SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY";
+const MEMTABLE = "SURREAL_SURREALKV_MAX_MEMTABLE_SIZE";
+const root = mkdtempSync(join(tmpdir(), "exoclaw-engine-mem-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("engine memory settings", () => {
+  it("parses byte sizes as the engine does", () => {
+    expect(parseEngineBytes("1048576")).toBe(1048576);
+    expect(parseEngineBytes("64MiB")).toBe(64 * 2 ** 20);
+    expect(parseEngineBytes(" 256m ")).toBe(256 * 2 ** 20);
+    expect(parseEngineBytes("1G")).toBe(2 ** 30);
+    expect(parseEngineBytes("2kb")).toBe(2048);
+    expect(parseEngineBytes("64 MB")).toBe(64 * 2 ** 20);
+    expect(parseEngineBytes("1.5g")).toBeUndefined();
+    expect(parseEngineBytes("lots")).toBeUndefined();
+    expect(parseEngineBytes("64TiB")).toBeUndefined();
+    expect(parseEngineBytes("")).toBeUndefined();
+  });
+
+  it("defaults both limits to 64 MiB and keeps an operator's valid values", () => {
+    expect(engineMemoryEnv({})).toEqual({ [CACHE]: String(64 * 2 ** 20), [MEMTABLE]: String(64 * 2 ** 20) });
+    expect(engineMemoryEnv({ [CACHE]: "256m", [MEMTABLE]: " " })).toEqual({ [CACHE]: "256m", [MEMTABLE]: String(64 * 2 ** 20) });
+  });
+
+  it("rejects a value the engine would ignore, or one below the minimum, naming the variable", () => {
+    const bad = (env: NodeJS.ProcessEnv) => {
+      try {
+        engineMemoryEnv(env);
+      } catch (err) {
+        return err as StoreError;
+      }
+      throw new Error("no error");
+    };
+    const e1 = bad({ [CACHE]: "lots" });
+    expect(e1).toBeInstanceOf(StoreError);
+    expect(e1.code).toBe("invalid_argument");
+    expect(e1.message).toContain(`${CACHE}="lots" is not a byte size`);
+    const e2 = bad({ [MEMTABLE]: "1m" });
+    expect(e2.code).toBe("invalid_argument");
+    expect(e2.message).toContain(`${MEMTABLE}="1m" is below the minimum of 16 MiB`);
+  });
+});
+
+describe("opening a surrealkv store", () => {
+  const saved: Record<string, string | undefined> = {};
+  beforeEach(() => {
+    for (const k of [CACHE, MEMTABLE]) {
+      saved[k] = process.env[k];
+      delete process.env[k];
+    }
+  });
+  afterEach(() => {
+    for (const k of [CACHE, MEMTABLE]) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+
+  // Runs first in this process: the engine reads the variables once, at its first open.
+  it("refuses a bad setting before the engine opens", async () => {
+    process.env[CACHE] = "12 parsecs";
+    const dir = join(root, "bad");
+    const err = await createSurrealSessionLog({ url: `surrealkv://${dir}` }).then(
+      () => undefined,
+      (e: unknown) => e as StoreError,
+    );
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err?.code).toBe("invalid_argument");
+    expect(err?.message).toContain(CACHE);
+    expect(existsSync(join(dir, "wal"))).toBe(false);
+  });
+
+  it("sets the limits in the environment the engine reads before it opens, and works with them", async () => {
+    const log = await createSurrealSessionLog({ url: `surrealkv://${join(root, "ok")}` });
+    try {
+      expect(process.env[CACHE]).toBe(String(64 * 2 ** 20));
+      expect(process.env[MEMTABLE]).toBe(String(64 * 2 ** 20));
+      const key = formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: "p" });
+      await log.append(key, [{ kind: "assistant_text", data: { text: "hello" } }]);
+      expect((await log.read(key)).map((e) => e.seq)).toEqual([1]);
+    } finally {
+      await log.close();
+    }
+  });
+});
