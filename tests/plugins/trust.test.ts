@@ -18,7 +18,7 @@ import {
   type OperatorGrant,
   type PluginHost,
 } from "../../host/src/plugins/index.js";
-import { ChannelPluginError } from "../../host/src/plugins/host.js";
+import { ChannelPluginError } from "../../host/src/plugins/index.js";
 import { KV_FILE, KvStore } from "../../host/src/plugins/sandbox/index.js";
 import { captureLogger, tempDir } from "./support.js";
 

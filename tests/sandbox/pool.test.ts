@@ -76,11 +76,11 @@ describe("abort and close", () => {
     setTimeout(() => ac.abort(), 50);
     const r = await pool.call("call", tool("loop"), ac.signal);
     expect(performance.now() - t0).toBeLessThan(500);
-    expect(r).toMatchObject({ ok: false, kind: "timeout", message: "plugin 'hostile': the call was aborted by the caller; the instance was stopped" });
+    expect(r).toMatchObject({ ok: false, kind: "aborted", message: "plugin 'hostile': the call was aborted by the caller; the instance was stopped" });
     expect(content(await pool.call("call", tool("count")))).toBe("1");
     const pre = new AbortController();
     pre.abort();
-    expect(await pool.call("call", tool("count"), pre.signal)).toMatchObject({ ok: false, kind: "timeout", message: "plugin 'hostile': the call was aborted by the caller" });
+    expect(await pool.call("call", tool("count"), pre.signal)).toMatchObject({ ok: false, kind: "aborted", message: "plugin 'hostile': the call was aborted by the caller" });
   });
 
   it("an abort takes a waiting call out of the queue", async () => {
@@ -90,7 +90,7 @@ describe("abort and close", () => {
     const waiting = pool.call("call", tool("count"), ac.signal);
     expect(pool.stats().queued).toBe(1);
     ac.abort();
-    expect(await waiting).toMatchObject({ ok: false, kind: "timeout", message: "plugin 'hostile': the call was aborted by the caller" });
+    expect(await waiting).toMatchObject({ ok: false, kind: "aborted", message: "plugin 'hostile': the call was aborted by the caller" });
     expect(pool.stats().queued).toBe(0);
     expect((await looping).ok).toBe(false);
   });

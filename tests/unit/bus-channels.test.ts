@@ -11,7 +11,7 @@ import { createMemoryBus, inboundSubject, type Bus } from "../../host/src/bus/in
 import { inboundMsgId } from "../../host/src/channels/bus.js";
 import { createChannelService, type ChannelPlugins, type ChannelService, type WebhookHttpRequest } from "../../host/src/channels/service.js";
 import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
-import { ChannelPluginError } from "../../host/src/plugins/host.js";
+import { ChannelPluginError } from "../../host/src/plugins/index.js";
 import { compileRouter } from "../../host/src/router/index.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
 import { DuplicateEventError } from "../../host/src/store/errors.js";

@@ -4,6 +4,7 @@ import { redactUrl } from "../log/redact-url.js";
 import { processSecrets, type SecretRegistry } from "../log/secrets.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
 import { redactText } from "../store/redact.js";
+import { errorMessage } from "../util/index.js";
 
 /**
  * A provider failure, already mapped onto a protocol error code: -32000 (the provider answered
@@ -82,7 +83,7 @@ function errorType(err: unknown): string | undefined {
 function errorDetail(err: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorMessage(e);
     if (msg && !parts.includes(msg)) parts.push(msg);
     e = (e as { cause?: unknown }).cause;
   }

@@ -2,9 +2,7 @@
  * Payload encoding: standard MessagePack (no msgpackr records/extensions), so any MessagePack
  * implementation in any language can read bus payloads.
  */
-import { Packr } from "msgpackr";
-
-const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: "number" });
+import { busMsgpack } from "../protocol/msgpack.mjs";
 
 /** The header carrying the message id; JetStream dedupes on it within the stream's window. */
 export const MSG_ID_HEADER = "Nats-Msg-Id";
@@ -21,10 +19,10 @@ export const SPOOLED_HEADER = "Exoclaw-Spooled";
 
 /** Encodes a payload as standard MessagePack. */
 export function encodePayload(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return busMsgpack.pack(value);
 }
 
 /** Decodes a standard MessagePack payload. @throws Error on malformed input */
 export function decodePayload(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+  return busMsgpack.unpack(bytes);
 }

@@ -56,6 +56,7 @@ import { Spool, type SpoolRecord } from "./spool.js";
 import { logicalSubject, partitionFilter, STREAM_NAMES, wireSubject, type StreamName } from "./subjects.js";
 import type { Bus, BusMessage, BusStatus, ConsumeOptions, ConsumerStats, DeadLetter, DeadLetterStore, DedupeStore, PublishAck, PublishOptions, ReplayResult, Subscription } from "./types.js";
 import { checkConsume, checkPublish, checkSize } from "./validate.js";
+import { errorMessage as errText, sleep } from "../util/index.js";
 
 /** Options of {@link createNatsBus}. */
 export interface NatsBusOptions {
@@ -126,11 +127,6 @@ export const LEASE_BUCKET = "exoclaw_bus_leases";
 export const DEDUPE_BUCKET = "exoclaw_bus_dedupe";
 
 const ACK = new TextEncoder().encode("+ACK");
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Whether a publish error means "NATS is not there right now" (spool) rather than "this message is refused". */
 function isTransient(err: unknown): boolean {

@@ -22,6 +22,7 @@
 import { createHash } from "node:crypto";
 import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type Subscription } from "../bus/index.js";
 import type { InboundAddress, Route } from "../router/types.js";
+import { errorMessage } from "../util/index.js";
 import type { InboundMessage } from "./types.js";
 
 /**
@@ -189,10 +190,6 @@ export const ABANDONED_MESSAGE = "turn interrupted: the gateway running it stopp
 const ORPHAN_CLAIM = /was reported taken but its message was not found/;
 /** Turn aborted (shutdown, crash recovery) or interrupted. */
 const ABORTED = -32006;
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * The idempotency key of handler attempt `n` (1-based) of a message: the message id itself,

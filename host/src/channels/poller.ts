@@ -6,7 +6,7 @@
  */
 import { readCursor, writeCursor } from "./cursor.js";
 import { checkPollResult } from "./messages.js";
-import { sleep } from "./retry.js";
+import { errorMessage, sleep } from "../util/index.js";
 import type { Admission, ChannelLogger } from "./service.js";
 
 /** Longest wait after repeated failures, ms. */
@@ -84,7 +84,7 @@ export class Poller {
         if (signal.aborted) break;
         failures++;
         delay = Math.min(MAX_POLL_BACKOFF_MS, Math.max(this.o.intervalMs, 500) * 2 ** Math.min(failures - 1, 16));
-        logger.warn({ channel, account, failures, retryInMs: delay, error: err instanceof Error ? err.message : String(err) }, "poll failed; backing off");
+        logger.warn({ channel, account, failures, retryInMs: delay, error: errorMessage(err) }, "poll failed; backing off");
       }
       if (delay > 0) await sleep(delay, signal).catch(() => {});
     }

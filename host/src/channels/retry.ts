@@ -1,23 +1,8 @@
 /** Retrying outbound sends: platforms have transient failures (rate limits, 5xx, timeouts). */
+import { sleep } from "../util/index.js";
 
 /** Waits before each retry of a failed send, ms: three retries, then give up. */
 export const SEND_BACKOFF_MS: readonly number[] = [200, 800, 2000];
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /**
  * Runs `attempt` until it succeeds, waiting `backoffMs[i]` before retry i+1.

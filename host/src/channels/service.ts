@@ -36,6 +36,7 @@ import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type Channe
 import type { Bus } from "../bus/types.js";
 import { processSecrets } from "../log/secrets.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
+import { errorMessage } from "../util/index.js";
 import type { InboundMessage, OutboundMessage, SendReceipt, WebhookRequest, WebhookResponse } from "./types.js";
 // Type-only: the shapes the gateway's webhook route asks for (the service implements them).
 import type { IntakeRefusal, WebhookPolicy } from "../gateway/webhook.js";
@@ -231,10 +232,6 @@ const JSON_HEADERS = { "content-type": "application/json" };
 
 function jsonAnswer(status: number, error: string): HttpAnswer {
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** RpcError-like codes of runtime refusals that may pass if the platform redelivers later. */

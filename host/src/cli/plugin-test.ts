@@ -8,13 +8,14 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
-import { Packr, Unpackr } from "msgpackr";
 import type { CapabilityRequest, EffectiveGrant } from "../plugins/capabilities.js";
 import { DEFAULT_LIMITS } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, EXOCLAW_HOST_FUNCTIONS, EXOCLAW_HOST_V1, EXTISM_ENV, EXTISM_KERNEL, HOST_ABI_VERSION, MANIFEST_SECTION, describeRequest, parseManifest, sha256Hex } from "../plugins/index.js";
 import { createSandboxPool, HostHttpError, type CallOutcome, type HostServices, type SandboxPool } from "../plugins/sandbox/index.js";
 import type { PluginLogger, PluginManifest, ToolSpec } from "../plugins/types.js";
 import { wasmApi, type WasmModule } from "../plugins/wasm.js";
+import { pluginEnvelope } from "../protocol/msgpack.mjs";
+import { percentile } from "../util/index.js";
 import type { CliIo } from "./plugin.js";
 import { malformedInputs, sampleValue, type LabeledInput, type Schema } from "./schema-inputs.js";
 
@@ -64,8 +65,6 @@ interface Case {
   expect: { content?: string; contains?: string; isError?: boolean };
 }
 
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 /** Timeouts of one tool after which its remaining inputs are skipped. */
 const MAX_TIMEOUTS_PER_TOOL = 2;
 
@@ -86,7 +85,7 @@ function malformedOutput(output: Uint8Array): string | null | { content: string;
   if (output.length === 0) return "no output";
   let v: unknown;
   try {
-    v = unpackr.unpack(output);
+    v = pluginEnvelope.unpack(output);
   } catch (err) {
     return `output is not MessagePack (${(err as Error).message})`;
   }
@@ -123,7 +122,7 @@ const offlineServices: HostServices = {
 /** Envelopes the SDK must refuse (error_set) or survive: never trap, never hang. */
 function garbageEnvelopes(tool: string, validInput: unknown): LabeledInput[] {
   const enc = new TextEncoder();
-  const good = packr.pack({ name: tool, input: validInput });
+  const good = pluginEnvelope.pack({ name: tool, input: validInput });
   let seed = 0x2545f491;
   const random = new Uint8Array(64).map(() => {
     seed ^= seed << 13;
@@ -139,15 +138,15 @@ function garbageEnvelopes(tool: string, validInput: unknown): LabeledInput[] {
     { label: "64 random bytes", input: random },
     { label: "a truncated envelope", input: good.subarray(0, Math.max(1, good.length >> 1)) },
     { label: "an envelope with trailing bytes", input: Uint8Array.from([...good, 0xc0, 0xc0]) },
-    { label: "an array instead of a map", input: packr.pack([tool, validInput]) },
-    { label: "a map without 'name'", input: packr.pack({ input: validInput }) },
-    { label: "'name' not a string", input: packr.pack({ name: 42, input: validInput }) },
-    { label: "an unknown tool name", input: packr.pack({ name: "no_such_tool_here", input: validInput }) },
+    { label: "an array instead of a map", input: pluginEnvelope.pack([tool, validInput]) },
+    { label: "a map without 'name'", input: pluginEnvelope.pack({ input: validInput }) },
+    { label: "'name' not a string", input: pluginEnvelope.pack({ name: 42, input: validInput }) },
+    { label: "an unknown tool name", input: pluginEnvelope.pack({ name: "no_such_tool_here", input: validInput }) },
     { label: "'name' of invalid UTF-8", input: Uint8Array.from([0x82, ...nameKey, 0xa3, 0xff, 0xfe, 0xfd, ...inputKey, 0x80]) },
     { label: "a string claiming 4 GiB", input: Uint8Array.from([0x82, ...nameKey, 0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]) },
     { label: "a map claiming 4 billion entries", input: Uint8Array.from([0xdf, 0xff, 0xff, 0xff, 0xff, ...nameKey]) },
-    { label: "an ext value as input", input: Uint8Array.from([0x82, ...nameKey, ...packr.pack(tool), ...inputKey, 0xd4, 0x01, 0x00]) },
-    { label: "a 200-deep array as input", input: Uint8Array.from([0x82, ...nameKey, ...packr.pack(tool), ...inputKey, ...new Array(200).fill(0x91), 0xc0]) },
+    { label: "an ext value as input", input: Uint8Array.from([0x82, ...nameKey, ...pluginEnvelope.pack(tool), ...inputKey, 0xd4, 0x01, 0x00]) },
+    { label: "a 200-deep array as input", input: Uint8Array.from([0x82, ...nameKey, ...pluginEnvelope.pack(tool), ...inputKey, ...new Array(200).fill(0x91), 0xc0]) },
   ].map((g) => ({ label: g.label, input: g.input }));
 }
 
@@ -167,10 +166,6 @@ async function loadCases(file: string, tools: ToolSpec[]): Promise<Case[]> {
     if (!tools.some((t) => t.name === tool)) throw new Error(`${file}: case ${i}: the plugin has no tool "${tool}"`);
     return { ...(c as Case), tool };
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
 const ms = (v: number): string => (v < 10 ? v.toFixed(1) : Math.round(v).toString());
@@ -332,7 +327,7 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
           skipped++;
           continue;
         }
-        const outcome = await run(packr.pack({ name: tool.name, input }));
+        const outcome = await run(pluginEnvelope.pack({ name: tool.name, input }));
         durations.push(outcome.durationMs);
         if (!outcome.ok) {
           if (outcome.kind === "timeout") timeouts++;
@@ -393,7 +388,7 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
       const cFailures: string[] = [];
       for (const [i, c] of cases.entries()) {
         const label = c.name ?? `case ${i + 1} (${c.tool} ${preview(c.input, 60)})`;
-        const outcome = await run(packr.pack({ name: c.tool, input: c.input }));
+        const outcome = await run(pluginEnvelope.pack({ name: c.tool, input: c.input }));
         durations.push(outcome.durationMs);
         if (!outcome.ok) {
           cFailures.push(`${label}: ${outcome.kind}: ${outcome.message}`);
@@ -420,7 +415,7 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
       );
     }
     const sorted = [...durations].sort((a, b) => a - b);
-    const timing = check("timing", true, `${calls} calls, p50 ${ms(percentile(sorted, 0.5))} ms, max ${ms(sorted[sorted.length - 1] ?? 0)} ms (budget ${options.timeoutMs ?? DEFAULT_LIMITS.timeoutMs} ms per call)`);
+    const timing = check("timing", true, `${calls} calls, p50 ${ms(percentile(sorted, 0.5, true))} ms, max ${ms(sorted[sorted.length - 1] ?? 0)} ms (budget ${options.timeoutMs ?? DEFAULT_LIMITS.timeoutMs} ms per call)`);
     if (logLines.length > 0) timing.notes.push(`the plugin logged ${logLines.length} line(s), e.g. ${preview(logLines[0], 100)}`);
     if (options.grants !== false && describeRequest(manifest.capabilities) !== "-") {
       timing.notes.push(`ran with the requested capabilities backed by test doubles (HTTP refused, kv/fs in temporary directories); --no-grants runs with none`);

@@ -1,6 +1,11 @@
 // Public API of the plugin host: load sandboxed Extism/Wasm plugins and run their tools.
+// loadPlugins joins the registry (registry.ts, hot loading driven by watcher.ts) and the call
+// path (calls.ts); failures.ts words every failed call and classifies a caller's abort.
 export { loadPlugins } from "./host.js";
-export type { LoadPluginsOptions, PluginHost, PluginStats } from "./host.js";
+export type { PluginHost } from "./host.js";
+export type { LoadPluginsOptions, PluginStats } from "./registry.js";
+export { ChannelPluginError, PluginCallAbortedError, isAborted } from "./failures.js";
+export type { ChannelFailureKind } from "./failures.js";
 export {
   HOST_ABI_VERSION,
   MANIFEST_SECTION,

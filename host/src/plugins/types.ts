@@ -155,7 +155,8 @@ export interface PluginRegistry {
   tools(): ToolSpec[];
   /**
    * Run one tool call. Never throws for plugin faults: a trap, an Extism error, a timeout or
-   * garbage output become `{isError: true, content: <reason>}`. Throws only if `signal` aborts.
+   * garbage output become `{isError: true, content: <reason>}`. Throws only if `signal` aborts:
+   * a `PluginCallAbortedError` (`isAborted(err)`, `cause` = the signal's reason), never a timeout.
    */
   callTool(name: string, input: unknown, signal?: AbortSignal, context?: ToolCallContext): Promise<ToolResult>;
   /** Release every plugin instance. */

@@ -1,12 +1,10 @@
-import { Packr, Unpackr } from "msgpackr";
 import { checkStandardMsgpack } from "./msgpack-check.js";
+import { frameMsgpack } from "./msgpack.mjs";
 import type { Encoding } from "./types.js";
 
-// Standard MessagePack only: the msgpackr record extension would be garbage to other decoders.
-const packr = new Packr({ useRecords: false, variableMapSize: true });
-// Inbound frames are checked by checkStandardMsgpack first (no extension types reach msgpackr).
-// int64/uint64 become numbers, as the same value in JSON would, never BigInts.
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
+// Standard MessagePack only (msgpack.mjs). Inbound frames are checked by checkStandardMsgpack
+// first (no extension types reach msgpackr); int64/uint64 become numbers, as the same value in
+// JSON would, never BigInts.
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Result of decoding one frame: the value, or why it is not decodable. */
@@ -28,7 +26,7 @@ export function decodeFrame(data: string | Uint8Array, encoding: Encoding): Deco
     if (data.byteLength === 0) return { ok: false, reason: "empty MessagePack frame" };
     const check = checkStandardMsgpack(data);
     if (!check.ok) return check;
-    return { ok: true, value: unpackr.unpack(data) };
+    return { ok: true, value: frameMsgpack.unpack(data) };
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }
@@ -39,12 +37,12 @@ export function decodeFrame(data: string | Uint8Array, encoding: Encoding): Deco
  * @throws TypeError if the value cannot be encoded (e.g. a BigInt in JSON, a cycle)
  */
 export function encodeFrame(value: unknown, encoding: Encoding): string | Uint8Array {
-  return encoding === "json" ? JSON.stringify(value) : packr.pack(value);
+  return encoding === "json" ? JSON.stringify(value) : frameMsgpack.pack(value);
 }
 
 /** Encodes a value as standard MessagePack (no msgpackr extensions). */
 export function packMsgpack(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return frameMsgpack.pack(value);
 }
 
 /**
@@ -54,5 +52,5 @@ export function packMsgpack(value: unknown): Uint8Array {
 export function unpackMsgpack(data: Uint8Array): unknown {
   const check = checkStandardMsgpack(data);
   if (!check.ok) throw new Error(check.reason);
-  return unpackr.unpack(data);
+  return frameMsgpack.unpack(data);
 }

@@ -5,10 +5,7 @@
 // for all instances, and an exact quota check.
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Packr, Unpackr } from "msgpackr";
-
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
+import { kvFileMsgpack } from "../../protocol/msgpack.mjs";
 
 /** File name of the store inside the plugin's state directory. */
 export const KV_FILE = "kv.msgpack";
@@ -60,7 +57,7 @@ export class KvStore {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       }
       if (bytes !== null && bytes.length > 0) {
-        const decoded: unknown = unpackr.unpack(bytes);
+        const decoded: unknown = kvFileMsgpack.unpack(bytes);
         if (!(decoded instanceof Map)) throw new Error(`${this.file}: not a MessagePack map`);
         for (const [k, v] of decoded) {
           if (typeof k === "string" && v instanceof Uint8Array) {
@@ -151,7 +148,7 @@ export class KvStore {
     await mkdir(this.dir, { recursive: true });
     const tmp = `${this.file}.${process.pid}.${++this.tmpSeq}.tmp`;
     try {
-      await writeFile(tmp, packr.pack(map));
+      await writeFile(tmp, kvFileMsgpack.pack(map));
       await rename(tmp, this.file);
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => {});

@@ -2,6 +2,7 @@
 // own worker thread (sandbox-worker.mjs), so the gateway's event loop never runs guest code.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import type { EffectiveGrant, PluginLimits } from "../capabilities.js";
+import { errorMessage, percentile } from "../../util/index.js";
 import type { PluginLogger } from "../types.js";
 import { wasmApi, type WasmModule } from "../wasm.js";
 import { KvError, openKvStore, releaseKvStore, type KvStore } from "./kv.js";
@@ -87,10 +88,6 @@ function yieldIfStarving(): Promise<void> | null {
 }
 type Waiter = (got: Slot | Failure) => void;
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
  * The grant as the worker sees it: everything but the secret values, plus the granted secret
  * names (so that hmac_verify / secret_equals can refuse an ungranted name without a round trip).
@@ -161,15 +158,14 @@ class Pool implements SandboxPool {
     for (const s of this.slots) if (s.busy) busy++;
     const n = Math.min(this.durationCount, DURATION_SAMPLES);
     const sorted = Array.from(this.durations.subarray(0, n)).sort((a, b) => a - b);
-    const at = (q: number): number => (n === 0 ? 0 : (sorted[Math.min(n - 1, Math.floor(q * n))] as number));
     return {
       instances: this.slots.size + this.starting,
       busy,
       queued: this.waiters.length,
       calls: this.calls,
       failures: { ...this.failures },
-      p50Ms: at(0.5),
-      p99Ms: at(0.99),
+      p50Ms: percentile(sorted, 0.5, true),
+      p99Ms: percentile(sorted, 0.99, true),
     };
   }
 
@@ -456,7 +452,7 @@ class Pool implements SandboxPool {
     const onAbort =
       signal === undefined
         ? undefined
-        : (): void => this.interrupt(slot, "timeout", `plugin '${this.name}': the call was aborted by the caller; the instance was stopped`);
+        : (): void => this.interrupt(slot, "aborted", this.abortedFailure(true).message);
     if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
     const deadline = performance.now() + timeoutMs;
     let timedOut = false;
@@ -497,7 +493,9 @@ class Pool implements SandboxPool {
 
     if (slot.interrupt !== null) {
       const { kind, message } = slot.interrupt;
-      this.logger.warn({ plugin: this.name, fn, kind, reason: message }, "plugin call failed; instance replaced");
+      // A caller's abort (a cancelled turn, a stopping poller) is not the plugin's fault: no warning.
+      if (kind === "aborted") this.logger.debug({ plugin: this.name, fn, kind, reason: message }, "plugin call aborted by the caller; instance replaced");
+      else this.logger.warn({ plugin: this.name, fn, kind, reason: message }, "plugin call failed; instance replaced");
       this.discard(slot);
       return this.finish({ ok: false, kind, message }, t0);
     }
@@ -580,7 +578,7 @@ class Pool implements SandboxPool {
   private abortedFailure(running: boolean): Failure {
     return {
       ok: false,
-      kind: "timeout",
+      kind: "aborted",
       message: `plugin '${this.name}': the call was aborted by the caller${running ? "; the instance was stopped" : ""}`,
     };
   }

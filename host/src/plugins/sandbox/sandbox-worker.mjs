@@ -15,9 +15,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import createPlugin from "@extism/extism";
-// The pure-JavaScript build: the default Node entry loads a native addon, ~10 ms per worker start.
-import { Packr } from "msgpackr/pack";
-import { Unpackr } from "msgpackr/unpack";
+import { pluginEnvelope } from "../../protocol/msgpack.mjs";
+import { errorMessage } from "../../util/error-message.mjs";
 import {
   CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
   CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, EXTISM_MODULE, HOST_MODULE,
@@ -53,8 +52,6 @@ const grant = rawGrant;
 
 const ctl = new Int32Array(sab, 0, CTL_SLOTS);
 const data = Buffer.from(sab, DATA_OFFSET, DATA_BYTES);
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const utf8 = new TextEncoder();
 
 /** Thrown by a host function when the call's budget ran out while it waited; ends the call. */
@@ -82,15 +79,10 @@ const DENIED = new Map();
 function deniedResponse(/** @type {string} */ fnName, /** @type {string} */ capability) {
   let r = DENIED.get(fnName);
   if (r === undefined) {
-    r = Uint8Array.from(packr.pack({ ok: false, error: `${fnName}: capability '${capability}' is not granted to this plugin` }));
+    r = Uint8Array.from(pluginEnvelope.pack({ ok: false, error: `${fnName}: capability '${capability}' is not granted to this plugin` }));
     DENIED.set(fnName, r);
   }
   return r;
-}
-
-/** @param {unknown} err */
-function errorMessage(err) {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -150,20 +142,20 @@ function hostFunction(fnName, granted, capability, impl) {
           throw new GuestError(`request is ${block.byteLength} bytes, over the ${MAX_REQUEST_BYTES}-byte limit`);
         }
         try {
-          req = unpackr.unpack(block.bytes());
+          req = pluginEnvelope.unpack(block.bytes());
         } catch (err) {
           throw new GuestError(`request is not MessagePack (${errorMessage(err)})`);
         }
       }
       const value = impl(req);
-      resp = packr.pack(value === undefined ? { ok: true } : { ok: true, value });
+      resp = pluginEnvelope.pack(value === undefined ? { ok: true } : { ok: true, value });
     } catch (err) {
       if (err instanceof HostTimeout) throw err;
       if (!(err instanceof GuestError) && !(err instanceof HostRequestError)) {
         // A bug on our side must not look like the plugin's fault, but must not crash the worker.
-        resp = packr.pack({ ok: false, error: `${fnName}: internal error: ${errorMessage(err)}` });
+        resp = pluginEnvelope.pack({ ok: false, error: `${fnName}: internal error: ${errorMessage(err)}` });
       } else {
-        resp = packr.pack({ ok: false, error: `${fnName}: ${errorMessage(err)}` });
+        resp = pluginEnvelope.pack({ ok: false, error: `${fnName}: ${errorMessage(err)}` });
       }
     }
     return respond(ctx, resp);

@@ -76,7 +76,8 @@ export function redactSecrets(text: string, secrets: Record<string, string> | un
   return out;
 }
 
-function errorMessage(err: unknown): string {
+/** `err.message`, followed by its cause's message when it adds one (fetch's "fetch failed" hides the reason in `cause`). */
+function messageWithCause(err: unknown): string {
   if (err instanceof Error) {
     const cause = (err as Error & { cause?: unknown }).cause;
     if (cause instanceof Error && cause.message && !err.message.includes(cause.message)) return `${err.message}: ${cause.message}`;
@@ -185,7 +186,7 @@ export function createHostServices(options: HostServicesOptions = {}): HostServi
         }
       } catch (err) {
         if (signal.aborted) throw new HostHttpError("the request was cancelled (time limit reached)");
-        throw new HostHttpError(redactSecrets(errorMessage(err), secrets));
+        throw new HostHttpError(redactSecrets(messageWithCause(err), secrets));
       }
     },
   };

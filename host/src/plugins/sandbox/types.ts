@@ -3,7 +3,8 @@ import type { PluginLogger } from "../types.js";
 
 /** Why a sandboxed call failed; each maps to a clear message for the model and the operator. */
 export type CallFailureKind =
-  | "timeout" // exceeded limits.timeoutMs (loop, or blocked in a host call), or the caller's signal aborted; instance recycled
+  | "timeout" // exceeded limits.timeoutMs (loop, or blocked in a host call); instance recycled
+  | "aborted" // the caller's signal aborted (waiting: dequeued; running: instance recycled); not a plugin fault
   | "memory" // hit the guest memory limit; instance recycled
   | "trap" // the guest trapped (unreachable, abort, out-of-bounds); instance recycled
   | "plugin_error" // the guest reported an error through Extism's error_set and returned

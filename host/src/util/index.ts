@@ -1,0 +1,6 @@
+// Small dependency-free helpers shared by every layer of host/src (they import nothing of the
+// host, so any folder may use them without reaching up the layer order).
+export { errorMessage } from "./error-message.mjs";
+export { KeyedChain } from "./keyed-chain.js";
+export { percentile } from "./percentile.js";
+export { sleep } from "./sleep.js";
