@@ -107,7 +107,7 @@ describe("createGatewayApp", () => {
     await expect(ctx!.log.info("agent:main:ws:default:x")).rejects.toThrow(/closed/);
     const tool = ctx!.plugins.tools()[0]!.name;
     expect(await ctx!.plugins.callTool(tool, {})).toMatchObject({ isError: true });
-    await expect(ctx!.runtime.run({ agentId: "main", sessionKey: "agent:main:ws:default:x", content: "hi" } as never, () => {})).rejects.toThrow(/shutting down/);
+    await expect(ctx!.runtime.run({ agentId: "main", sessionKey: "agent:main:ws:default:x", content: "hi" }, () => {})).rejects.toThrow(/shutting down/);
     // stop() after a failed start answers with that close's report, and logs no second shutdown.
     expect(await app.stop()).toMatchObject({ failed: [], unfinished: [] });
     expect(lines.some((l) => l.msg === "shutting down")).toBe(false);
