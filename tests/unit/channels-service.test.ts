@@ -12,7 +12,7 @@ import { limitViolation, normalizeInbound } from "../../host/src/channels/messag
 import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
 import { compileRouter } from "../../host/src/router/index.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
-import { ChannelPluginError } from "../../host/src/plugins/host.js";
+import { ChannelPluginError } from "../../host/src/plugins/index.js";
 import { agentConfig, lastUserText, makeRuntime, recordingLogger, until } from "../agent/support.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 

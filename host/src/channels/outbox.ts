@@ -10,7 +10,7 @@
  * (one store write per `SETTLE_BATCH` keys or `settleDelayMs`): losing one in a crash only
  * causes that reply to be sent again — at least once, with the same reply id.
  */
-import { sleep } from "./retry.js";
+import { errorMessage, sleep } from "../util/index.js";
 import type { OutboundMessage } from "./types.js";
 
 /**
@@ -52,10 +52,6 @@ export interface ReplyOutboxOptions {
   /** A message was given up: a permanent failure (dead letter). */
   onDead(m: OutboxMessage, attempts: number, err: unknown): void;
   logger: { warn(o: object, m: string): void };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -1,13 +1,11 @@
 import { Command, InvalidArgumentError } from "commander";
 import { createLogger, processSecrets } from "../log/index.js";
 import { VERSION } from "../version.js";
-import { runGateway, type GatewayProcess } from "./gateway.js";
+import type { GatewayApp } from "../gateway/index.js";
+import { runGateway } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
 import { registerSessionCommands } from "./sessions.js";
 import { registerStoreCommands } from "./store.js";
-
-/** Time the shutdown may take beyond the grace period (closing channels, sockets, plugins, store), ms. */
-const SHUTDOWN_CLOSE_MS = 5_000;
 import { registerDlqCommands } from "./dlq.js";
 
 function portArg(value: string): number {
@@ -59,30 +57,30 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
     )
     .action(async (opts: { port?: number; bind?: string; config?: string; pluginsDir?: string }) => {
       const logger = createLogger();
-      let gateway: GatewayProcess | undefined;
+      let gateway: GatewayApp | undefined;
       let signals = 0;
       let exitCode = 0;
       let stopping = false;
-      // Shuts down once, then exits with `exitCode`. A hard deadline bounds the whole shutdown
-      // (drain up to the grace period, then closing channels, sockets, plugins and the store):
-      // a step that hangs (a wedged store, a client that never finishes its request) must not
-      // keep the process alive past what a supervisor waits for. See docs/reliability.md.
-      const shutDown = (running: GatewayProcess, code: number) => {
+      // Shuts down once, then exits with `exitCode`. The app bounds the whole shutdown with a
+      // hard deadline (drain up to the grace period, then 5 s for closing channels, sockets,
+      // plugins and the store): a step that hangs (a wedged store, a client that never finishes
+      // its request) must not keep the process alive past what a supervisor waits for; this
+      // process exits then, whatever still runs. See docs/reliability.md.
+      const shutDown = (running: GatewayApp, code: number) => {
         exitCode = Math.max(exitCode, code);
         if (stopping) return;
         stopping = true;
-        const deadlineMs = running.shutdownGraceMs + SHUTDOWN_CLOSE_MS;
-        setTimeout(() => {
-          logger.error({ deadlineMs }, "shutdown did not finish within the grace period plus 5 s: exiting now");
-          process.exit(exitCode === 0 ? 1 : exitCode);
-        }, deadlineMs).unref();
-        running.shutdown().then(
-          () => process.exit(exitCode),
-          (err: unknown) => {
-            logger.error({ err }, "shutdown failed");
+        void running.stop().then((report) => {
+          if (report.unfinished.length > 0) {
+            logger.error({ deadlineMs: report.deadlineMs }, "shutdown did not finish within the grace period plus 5 s: exiting now");
+            process.exit(exitCode === 0 ? 1 : exitCode);
+          }
+          if (report.failed.length > 0) {
+            logger.error({ failed: report.failed }, "shutdown failed");
             process.exit(1);
-          },
-        );
+          }
+          process.exit(exitCode);
+        });
       };
       // Installed before start-up: a signal that arrives while the gateway starts (or right
       // after its "gateway ready" line) shuts it down once it runs, instead of killing it mid-write.

@@ -1,0 +1,443 @@
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Logger } from "pino";
+import { AgentRuntime, createProviderSet, type SettledTurn } from "../agent/index.js";
+import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
+import { createChannelService, type ChannelService } from "../channels/index.js";
+import type { Config, ProviderName } from "../config/index.js";
+import { processSecrets, registerConfigSecrets } from "../log/index.js";
+import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
+import { compileRouter } from "../router/index.js";
+import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
+import { CloseStack, type CloseReport } from "./close-stack.js";
+import { startGateway, type RunningGateway } from "./server.js";
+import { HEALTH_BODY, type HealthAnswer, type TransportName } from "./types.js";
+
+/** Time a shutdown may take beyond the grace period (replies, bus, sockets, plugins, store), ms. */
+export const SHUTDOWN_CLOSE_MS = 5_000;
+
+/** Options of {@link createGatewayApp}. */
+export interface GatewayAppOptions {
+  /** The loaded configuration (`loadConfig`). */
+  config: Config;
+  logger: Logger;
+  /** Where the config's secret references (`{ env = "NAME" }`) are read for the log scrubber; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * `performance.now()` when the process began loading the configuration, ms: the ready info's
+   * `startupMs.configAndPlugins` counts from there. Default: when `start()` is called.
+   */
+  loadStartedAt?: number;
+  /** Parts started after everything else and stopped first; see {@link GatewayComponent}. */
+  components?: GatewayComponent[];
+}
+
+/**
+ * Where a later part of the gateway plugs in (a scheduler, an MCP server, ...). Components start
+ * in order once the gateway listens, after crash recovery and after the channel consumers and
+ * pollers started (so their work queues behind recovered turns); on shutdown their closes run
+ * first, before the turns drain, so they admit no new work while running turns finish.
+ * (An HTTP route belongs in `startGateway`'s deps, server.ts, not here.)
+ */
+export interface GatewayComponent {
+  /** For logs (`starting <name>`) and close reports. */
+  name: string;
+  /**
+   * Starts the component. Register each close with `context.defer` as soon as the thing it
+   * closes exists: a throw fails start-up and everything registered so far is closed.
+   */
+  start(context: GatewayContext): Promise<void>;
+}
+
+/** What a {@link GatewayComponent} gets: the running parts and the app's close stack. */
+export interface GatewayContext {
+  config: Config;
+  logger: Logger;
+  runtime: AgentRuntime;
+  log: SessionLog;
+  plugins: PluginHost;
+  channels: ChannelService;
+  /** The NATS bus, when `[bus]` is configured. */
+  bus?: Bus;
+  /** Where the gateway listens. */
+  listening: { host: string; port: number };
+  /** Registers a close; it runs before everything registered earlier (see {@link CloseStack.defer}). */
+  defer(name: string, close: () => unknown): void;
+}
+
+/** What `start()` resolves with: the fields of the CLI's `gateway ready` log line, in its order. */
+export interface StartedInfo {
+  /** `ws://<host>:<port>/ws` (an IPv6 host in brackets). */
+  url: string;
+  host: string;
+  port: number;
+  transport: TransportName;
+  /** Loaded plugin names. */
+  plugins: string[];
+  /** Tool names offered to the models. */
+  tools: string[];
+  /** Configured channel names, in config order. */
+  channels: string[];
+  /** The default agent's id, provider and model. */
+  agent: string;
+  provider: ProviderName;
+  model: string;
+  /** The config file read, or null. */
+  config: string | null;
+  /** The store URL without credentials (`describeStoreUrl`). */
+  store: string;
+  /** The bus, servers without credentials; null without `[bus]`. */
+  bus: { kind: "memory" | "nats"; servers: string[]; connected: boolean } | null;
+  /** `performance.now()` when ready, ms since the process started. */
+  readyMs: number;
+  /** Start-up phases, ms: module loading (until the config load began), config + plugins + store, store open alone, crash recovery, the rest until ready. */
+  startupMs: { modules: number; configAndPlugins: number; storeOpen: number; recover: number; listen: number };
+}
+
+/** What `stop()` resolves with. */
+export interface StopReport extends CloseReport {
+  /** The shutdown's hard deadline, ms: the grace period plus {@link SHUTDOWN_CLOSE_MS}. */
+  deadlineMs: number;
+}
+
+/** A gateway application: everything `exoclaw gateway` runs, with one start-up and one shutdown. */
+export interface GatewayApp {
+  /**
+   * Opens the store, plugins and bus, starts the agent runtime and channels, re-queues turns a
+   * previous process left, listens, starts the channel consumers and the components. Once only
+   * (a second call gets the first call's promise). On failure everything opened so far is
+   * closed (in reverse order) before it rejects.
+   * @throws RouterConfigError for bad bindings; StoreError when the store does not open; Error
+   *   when the port cannot be bound or off-loopback binding lacks a token; Error when the app was stopped
+   */
+  start(): Promise<StartedInfo>;
+  /**
+   * Shuts down: components and channel pollers stop, running turns get `graceMs` (default
+   * `[gateway] shutdown_grace_ms`) to finish while the consumers stop, their replies go out
+   * (at most 5 s), then the bus, the listener (sockets close 1001), the plugin watcher, the
+   * plugins and the store close. Bounded by the grace period plus {@link SHUTDOWN_CLOSE_MS}: a
+   * step still running then is reported in `unfinished`. Logs `shutting down`, and `stopped`
+   * when every step finished cleanly. Idempotent; during `start()` it waits for start-up first.
+   * Never rejects.
+   */
+  stop(options?: { graceMs?: number }): Promise<StopReport>;
+  /** The `/health` answer: 200 `{"status":"ok"}`, or 503 `store_unavailable` once the store takes no writes. */
+  health(): HealthAnswer;
+  /**
+   * Resolves (never rejects) with the reason when the gateway can no longer serve and must be
+   * restarted: the session store stopped taking writes (e.g. its disk filled up). `/health`
+   * answers 503 from then on; the CLI shuts down and exits non-zero so a supervisor restarts it.
+   */
+  readonly broken: Promise<string>;
+}
+
+/** The `/health` body while the session store takes no writes (no paths: `/health` needs no token). */
+function storeUnavailableHealth(reason: string): HealthAnswer {
+  return { status: 503, body: JSON.stringify({ status: "store_unavailable", reason, message: "the session store takes no writes; the gateway is restarting" }) };
+}
+
+/**
+ * Builds the gateway application for `options.config`; nothing is opened until `start()`.
+ * This is the one place that wires the parts together (the CLI keeps flags, signals, printing).
+ */
+export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
+  const { config, logger } = options;
+  const stack = new CloseStack({ logger });
+  /** The grace running turns get on close: set by stop(); 0 when start-up fails. */
+  let graceMs = 0;
+  let storeDown: string | undefined;
+  let markBroken: (reason: string) => void = () => {};
+  const broken = new Promise<string>((resolve) => (markBroken = resolve));
+  const health = (): HealthAnswer => (storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown));
+
+  // What start-up opens, as far as it got.
+  let opening: Promise<SessionLog> | undefined;
+  let pluginsLoading: Promise<PluginHost> | undefined;
+  let busOpening: Promise<Bus | undefined> | undefined;
+  let busInstance: BusInstance | undefined;
+  let watcher: PluginWatcher | null = null;
+  let runtime: AgentRuntime | undefined;
+  let channels: ChannelService | undefined;
+  let gateway: RunningGateway | undefined;
+
+  // The shutdown order, registered before anything opens; the stack runs it bottom-up. Each step
+  // closes only what start-up reached, so a failed start-up and a stop release the same things
+  // the same way. The order is not the reverse of opening: the listener closes after the turns
+  // drained and their replies went out (clients get their answers), and the bus closes before
+  // the listener (a socket that never closes must not keep the bus lease).
+  stack.defer("session store", () => opening?.then((l) => l.close(), () => {}));
+  stack.defer("plugins", () => pluginsLoading?.then((p) => p.close(), () => {}));
+  stack.defer("plugin watcher", () => watcher?.close());
+  stack.defer("listener", () => gateway?.close());
+  stack.defer("bus", async () => {
+    const bus = await busOpening?.catch(() => undefined);
+    await bus?.close();
+    await busInstance?.release();
+  });
+  stack.defer("channel outbound consumer", () => channels?.bus?.stopOutbound());
+  // Replies of the drained turns go out before the plugins close (bounded: a platform may hang).
+  // Replies still being retried after that stay owed in the store: the next start sends them.
+  stack.defer("channel replies", async () => {
+    await channels?.idle(Math.min(5000, graceMs + 1000));
+    await channels?.closeReplies();
+  });
+  // The bus consumer stops taking messages and waits for its running turns, which the drain
+  // bounds; messages not handled go back to NATS for the next gateway.
+  stack.defer("turns", () => Promise.all([channels?.bus?.stopInbound(), runtime?.drain(graceMs)]));
+  // Pollers stop first (a poll in flight is admitted), so no new turn starts while draining.
+  stack.defer("channel pollers", () => channels?.stop());
+  // Components register their own closes as they start (after these: they close first).
+
+  async function run(): Promise<StartedInfo> {
+    const t0 = options.loadStartedAt ?? performance.now();
+    // Secret values are scrubbed from every log line from here on (and from provider error text
+    // and channel failure notices), whatever field or message carries them.
+    const short = registerConfigSecrets(processSecrets, configSecretSources(config), options.env ?? process.env);
+    for (const name of short) logger.warn({ secret: name }, "a secret is shorter than 8 characters: it is not scrubbed from logs");
+    const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
+    await secureStateDir(config.stateDir, logger);
+    // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
+    const tStore = performance.now();
+    let storeOpenMs = 0;
+    opening = openSessionLog({
+      ...config.store,
+      logger: { info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m), warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m) },
+      onUnhealthy: (h) => {
+        storeDown = h.reason;
+        logger.fatal({ store: describeStoreUrl(config.store.url), reason: h.reason, error: h.message }, "the session store takes no writes: the gateway is not ready and shuts down so that a supervisor restarts it");
+        markBroken(h.reason);
+      },
+    }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
+    opening.catch(() => {});
+    pluginsLoading = loadPlugins({
+      dirs: config.plugins.dirs,
+      logger,
+      defaultLimits: config.plugins.defaultLimits,
+      limits: config.plugins.limits,
+      grants: config.plugins.grants,
+      stateDir: config.stateDir,
+      // Module metadata by sha256 survives restarts: validating then skips compiling.
+      // (kept in the trust directory, outside every plugin directory; see docs/security.md)
+      validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
+    });
+    pluginsLoading.catch(() => {});
+    busOpening = openBus(config, logger, (instance) => (busInstance = instance));
+    busOpening.catch(() => {});
+    const plugins = await pluginsLoading;
+    const log = await opening;
+    const bus = await busOpening;
+    // The approvals directory exists from the start, so that its watch is in place before the
+    // first `exoclaw plugin approve` (best effort: without it approvals apply on restart).
+    if (config.plugins.watch) await mkdir(dirname(ApprovalStore.pathFor(config.stateDir)), { recursive: true, mode: 0o700 }).catch(() => {});
+    watcher = config.plugins.watch
+      ? watchPluginDirs(plugins, config.plugins.userDirs, { logger, approvalsFile: ApprovalStore.pathFor(config.stateDir) })
+      : null;
+    const t1 = performance.now();
+    // The runtime and the channels service need each other (the `message_send` tool and recovered
+    // turns go out through channels; channels run turns): late-bound through `channels`.
+    const agents = new AgentRuntime({
+      agents: config.agents,
+      providers: createProviderSet(config.providers, { logger }),
+      plugins,
+      log,
+      logger,
+      outbound: {
+        send: (target, signal) => {
+          if (channels === undefined) return Promise.reject(new Error("channels are not started yet"));
+          return channels.send(target, signal);
+        },
+      },
+      onRecovered: (turn) => channels?.onRecovered(turn),
+      // Turn outcomes for observers on other processes (metadata only, no content: the session
+      // log, with its redactor, is where content lives). With NATS down they wait in the spool.
+      ...(bus !== undefined ? { onTurnSettled: (turn: SettledTurn) => publishTurnEvent(bus, turn, logger) } : {}),
+    });
+    runtime = agents;
+    const channelService = createChannelService({
+      channels: config.channels,
+      plugins,
+      router,
+      runtime: agents,
+      stateDir: config.stateDir,
+      logger,
+      // The reply outbox lives in the session log (docs/reliability.md, "A crash between answer and reply").
+      replies: log,
+      ...(bus !== undefined ? { bus: { bus, maxDeliver: config.bus!.maxDeliver } } : {}),
+    });
+    channels = channelService;
+    // A channel whose plugin is not loaded is not fatal: the plugin may be hot-loaded later.
+    for (const warning of channelService.check()) logger.warn({ reason: warning }, "channel configuration");
+    // Turns a previous process accepted but did not finish are re-queued (or failed) before any
+    // new request can take their place in a session's lane.
+    const tRecover = performance.now();
+    const sharedStore = config.store.url.startsWith("nats://") || /^wss?:\/\//.test(config.store.url);
+    if (bus !== undefined && sharedStore) {
+      // Other live gateways share this store: their running turns look unfinished from here.
+      // Channel messages left by a dead process come back from the bus instead (see bus.ts).
+      logger.info({ store: describeStoreUrl(config.store.url) }, "shared session store with a bus: start-up recovery skipped (the bus redelivers unfinished channel messages)");
+    } else {
+      await agents.recover();
+      // Replies a previous process owed (its turns ended, the replies had not gone out) go out
+      // again, in each peer's order; a re-run turn's reply when it ends.
+      await channelService.resumeReplies();
+    }
+    const recoverMs = performance.now() - tRecover;
+    const listener = await startGateway(config.gateway, {
+      router,
+      runtime: agents,
+      log,
+      plugins,
+      logger,
+      startedAt: 0,
+      webhooks: channelService,
+      channels: () => channelService.counters(),
+      bus: () => (bus === undefined ? null : bus.status()),
+      health,
+    });
+    gateway = listener;
+    // Consuming starts after recovery, so a redelivered message finds its recovered turn.
+    await channelService.bus?.start();
+    channelService.startPolling();
+    const context: GatewayContext = {
+      config,
+      logger,
+      runtime: agents,
+      log,
+      plugins,
+      channels: channelService,
+      ...(bus !== undefined ? { bus } : {}),
+      listening: { host: listener.host, port: listener.port },
+      defer: (name, close) => stack.defer(name, close),
+    };
+    for (const component of options.components ?? []) {
+      logger.debug({ component: component.name }, `starting ${component.name}`);
+      await component.start(context);
+    }
+    const main = config.agents.find((a) => a.id === config.defaultAgent)!;
+    return {
+      url: `ws://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}/ws`,
+      host: listener.host,
+      port: listener.port,
+      transport: listener.transport,
+      plugins: plugins.plugins().map((p) => p.manifest.name),
+      tools: plugins.tools().map((t) => t.name),
+      channels: config.channels.map((c) => c.name),
+      agent: main.id,
+      provider: main.provider,
+      model: main.model,
+      config: config.source ?? null,
+      store: describeStoreUrl(config.store.url),
+      bus: bus === undefined ? null : { kind: bus.kind, servers: config.bus!.servers.map((u) => u.replace(/\/\/[^/@]*@/, "//")), connected: bus.status().connected },
+      readyMs: Math.round(performance.now()),
+      startupMs: {
+        modules: Math.round(t0),
+        configAndPlugins: Math.round(t1 - t0),
+        storeOpen: Math.round(storeOpenMs),
+        recover: Math.round(recoverMs),
+        listen: Math.round(performance.now() - t1),
+      },
+    };
+  }
+
+  let starting: Promise<StartedInfo> | undefined;
+  let stopping: Promise<StopReport> | undefined;
+  return {
+    broken,
+    health,
+    start() {
+      if (stopping !== undefined) return Promise.reject(new Error("the gateway app was stopped; create a new one to start again"));
+      return (starting ??= run().catch(async (err: unknown) => {
+        // The same closes as a stop, without a grace period: nothing was answered yet.
+        graceMs = 0;
+        await stack.close({ deadlineMs: SHUTDOWN_CLOSE_MS });
+        throw err;
+      }));
+    },
+    stop(stopOptions = {}) {
+      return (stopping ??= (async () => {
+        const grace = stopOptions.graceMs ?? config.gateway.shutdownGraceMs;
+        const deadlineMs = grace + SHUTDOWN_CLOSE_MS;
+        // A failed start-up closed the stack already: its report is the answer.
+        if (starting !== undefined && !(await starting.then(() => true, () => false))) return { ...(await stack.close()), deadlineMs };
+        logger.info({ activeTurns: runtime?.activeTurns() ?? 0, graceMs: grace }, "shutting down");
+        graceMs = grace;
+        const report = await stack.close({ deadlineMs });
+        if (report.failed.length === 0 && report.unfinished.length === 0) logger.info("stopped");
+        return { ...report, deadlineMs };
+      })());
+    },
+  };
+}
+
+/**
+ * Opens the NATS bus of `[bus]` (undefined without it). It never blocks start-up on NATS for more
+ * than its connect wait (2 s): with NATS down the gateway serves, and channel messages wait in the
+ * disk spool. The member id is kept in the state directory, so a restart after a crash takes its
+ * partitions back at once instead of after the lease TTL.
+ * @param onInstance gets the claimed member id, which the caller releases after closing the bus
+ * @throws BusError / Error when the bus cannot be created (the claimed id is released first)
+ */
+function openBus(config: Config, logger: Logger, onInstance: (instance: BusInstance) => void): Promise<Bus | undefined> {
+  const settings = config.bus;
+  if (settings === undefined) return Promise.resolve(undefined);
+  return claimBusInstance(config.stateDir).then((instance) => {
+    onInstance(instance);
+    return createBus({
+      kind: "nats",
+      servers: settings.servers,
+      stateDir: config.stateDir,
+      instanceId: instance.id,
+      ...(settings.partitions !== undefined ? { partitions: settings.partitions } : {}),
+      ...(settings.ackWaitMs !== undefined ? { ackWaitMs: settings.ackWaitMs } : {}),
+      ...(settings.leaseTtlMs !== undefined ? { leaseTtlMs: settings.leaseTtlMs } : {}),
+      ...(settings.reorderWindowMs !== undefined ? { reorderWindowMs: settings.reorderWindowMs } : {}),
+      // `[bus] outage = "refuse"`: channel messages are never spooled; intake answers 503
+      ...(settings.outage === "refuse" ? { unspooledStreams: ["in" as const] } : {}),
+      name: `exoclaw-gateway-${instance.id}`,
+      onWarning: (message, error) => logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
+    }).catch(async (err: unknown) => {
+      await instance.release();
+      throw err;
+    });
+  });
+}
+
+/**
+ * Publishes a settled turn to `exoclaw.events.<agent>` (MessagePack, msg id `turn:<runId>`, so a
+ * re-publish is dropped by the stream): `{type: "turn_settled", at (ms since epoch), ...turn}`.
+ * Never throws; a failed publish is logged at warn.
+ */
+function publishTurnEvent(bus: Bus, turn: SettledTurn, logger: Logger): void {
+  bus.publish(eventsSubject(turn.agentId), { type: "turn_settled", at: Date.now(), ...turn }, { msgId: `turn:${turn.runId}` }).catch((err: unknown) => {
+    logger.warn({ runId: turn.runId, agent: turn.agentId, error: err instanceof Error ? err.message : String(err) }, "cannot publish the turn event to the bus");
+  });
+}
+
+/** Where the configuration keeps secret values (for the log scrubber; see `registerConfigSecrets`). */
+function configSecretSources(config: Config): Parameters<typeof registerConfigSecrets>[1] {
+  return {
+    gatewayToken: config.gateway.token,
+    providerKeys: Object.fromEntries(Object.entries(config.providers).map(([name, p]) => [name, p.apiKey])),
+    pluginSecrets: Object.fromEntries(Object.entries(config.plugins.grants).map(([name, g]) => [name, g.secrets])),
+    storePassword: config.store.password,
+    urls: [...config.store.url.split(","), ...(config.bus?.servers ?? []), ...Object.values(config.providers).flatMap((p) => (p.baseUrl ? [p.baseUrl] : []))],
+  };
+}
+
+/**
+ * The state directory holds conversations, plugin state and approvals: it is created 0700, and
+ * an existing one that group or others can open is narrowed to 0700 (logged at warn). Files and
+ * directories inside get 0600 / 0700 from the process umask (set by the CLI, `main.ts`).
+ * @throws Error when the directory cannot be created
+ */
+async function secureStateDir(dir: string, logger: Logger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const mode = (await stat(dir)).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  try {
+    await chmod(dir, 0o700);
+    logger.warn({ stateDir: dir, mode: mode.toString(8) }, "the state directory was open to other users; its mode is now 700");
+  } catch (err) {
+    logger.warn({ stateDir: dir, mode: mode.toString(8), error: (err as Error).message }, "the state directory is open to other users and cannot be narrowed to 700");
+  }
+}
