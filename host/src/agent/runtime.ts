@@ -269,6 +269,8 @@ export class AgentRuntime {
   private readonly shadowed = new Set<string>();
   /** Failure records of dropped or superseded messages still being written. */
   private detached = 0;
+  /** Callers of {@link whenIdle} waiting for the last turn, task or failure record. */
+  private readonly idleWaiters: (() => void)[] = [];
   private closing = false;
   private aborting = false;
 
@@ -277,7 +279,10 @@ export class AgentRuntime {
     this.agents = new Map(
       options.agents.map((a) => [a.id, { config: a, allows: compileToolAllowlist(a.tools), outbound: compileOutboundAllowlist(a.outbound ?? []) }]),
     );
-    this.queues = new SessionQueues<Job>((key, batch) => (batch[0]!.kind === "task" ? (batch[0] as TaskJob).run() : this.executeBatch(key, batch as TurnJob[])));
+    this.queues = new SessionQueues<Job>(
+      (key, batch) => (batch[0]!.kind === "task" ? (batch[0] as TaskJob).run() : this.executeBatch(key, batch as TurnJob[])),
+      () => this.checkIdle(),
+    );
     this.log = options.log;
     this.logger = options.logger ?? silentLogger();
     this.cache = new HistoryCache(options.historyCacheSessions ?? 256);
@@ -419,12 +424,34 @@ export class AgentRuntime {
    */
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
-    const deadline = Date.now() + graceMs;
-    const busy = () => this.queues.size > 0 || this.detached > 0;
-    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (graceMs > 0 && this.busy()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
     this.aborting = true;
     for (const c of this.inflight) c.abort(new Error("shutdown"));
-    while (busy()) await new Promise((r) => setTimeout(r, 10));
+    await this.whenIdle();
+  }
+
+  /**
+   * Resolves once no turn or session task is running or queued and no failure record of a
+   * dropped or superseded message is still being written (at once when that is already so).
+   * New work accepted after it resolved is not waited for.
+   */
+  whenIdle(): Promise<void> {
+    if (!this.busy()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private busy(): boolean {
+    return this.queues.size > 0 || this.detached > 0;
+  }
+
+  /** Wakes {@link whenIdle} waiters when nothing is left (called when the queues empty and when a failure record is written). */
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0 || this.busy()) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /**
@@ -723,7 +750,10 @@ export class AgentRuntime {
         },
         (journalErr: unknown) => job.reject(journalErr),
       )
-      .finally(() => this.detached--);
+      .finally(() => {
+        this.detached--;
+        this.checkIdle();
+      });
   }
 
   /** The tools a turn offers: the agent's allowed plugin tools and built-ins. */
