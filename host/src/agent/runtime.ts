@@ -1,64 +1,33 @@
-import { randomUUID } from "node:crypto";
+/**
+ * The agent runtime's front: {@link AgentRuntime}, the one object the gateway and the channels
+ * talk to, wiring the parts that each do one job — session lanes and queue policy (`lanes.ts`),
+ * turn execution (`turn.ts`, with `turn-tools.ts` and `turn-history.ts`), idempotency and replay
+ * (`idempotency.ts`), crash recovery (`recovery.ts`) — over the session log (`cached-log.ts`).
+ */
 import type { Logger } from "pino";
-import { DEFAULT_QUEUE, type AgentConfig, type ProviderName } from "../config/types.js";
+import type { AgentConfig, ProviderName } from "../config/types.js";
 import { silentLogger } from "../log/index.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
 import type { PluginRegistry } from "../plugins/types.js";
-import { DuplicateEventError } from "../store/errors.js";
-import { parseSessionKey } from "../store/session-key.js";
-import type { NewSessionEvent, SessionEventOf, SessionLog } from "../store/types.js";
+import type { SessionLog } from "../store/types.js";
 import { compileAgents, type Agent } from "./agents.js";
 import { CachedSessionLog } from "./cached-log.js";
-import { deferred } from "./deferred.js";
-import { InterruptedTurnError } from "./errors.js";
-import { makeTurnJob, type Job, type TaskJob, type TurnJob } from "./jobs.js";
-import { outcomeFromEvents, startedEvent } from "./journal.js";
-import { SessionQueues } from "./queue.js";
+import { IdempotentTurns } from "./idempotency.js";
+import { outcomeFromEvents } from "./journal.js";
+import { SessionLanes } from "./lanes.js";
+import { recoverTurns, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
 import { SoulFiles } from "./soul.js";
 import { TurnExecutor, type SettledTurn } from "./turn.js";
-import { messageSource, type RunHooks, type TurnRequest, type TurnResult } from "./turn-request.js";
+import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 import { TurnToolbox } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 
+// The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
+export { ReplayedTurnError } from "./idempotency.js";
+export { DROPPED_MESSAGE } from "./lanes.js";
+export { INTERRUPTED_MESSAGE, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
 export { COLLECT_SEPARATOR, type SettledTurn } from "./turn.js";
 export type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
-
-/**
- * A turn {@link AgentRuntime.recover} handled, with where its message came from (from the
- * stored `message_received`), so a channel can deliver the reply, or a "could not answer",
- * after a crash: `result` when a re-run turn finished, `error` when it failed or when a turn
- * that had started before the crash was closed as failed.
- */
-export interface RecoveredTurn {
-  sessionKey: string;
-  agentId: string;
-  runId: string;
-  channel: string;
-  account: string;
-  peer: string;
-  thread?: string;
-  platformMessageId?: string;
-  result?: TurnResult;
-  error?: { code: number; message: string };
-}
-
-/**
- * The answer to a repeated idempotency key whose turn failed: the original failure's code and
- * message, and the original run id. No events are emitted for it.
- */
-export class ReplayedTurnError extends RpcError {
-  constructor(
-    code: number,
-    message: string,
-    readonly runId: string,
-    /** The session of the original turn (the gateway checks the caller may see it before answering). */
-    readonly sessionKey: string,
-  ) {
-    super(code, message);
-    this.name = "ReplayedTurnError";
-  }
-}
 
 /** Options of {@link AgentRuntime}. */
 export interface AgentRuntimeOptions {
@@ -96,31 +65,6 @@ export interface AgentRuntimeOptions {
   onTurnSettled?: (turn: SettledTurn) => void;
 }
 
-/** What {@link AgentRuntime.recover} did with the turns a previous process left unfinished. */
-export interface RecoveryReport {
-  /** Accepted turns that had not started: queued again, in their original order. */
-  rerun: number;
-  /** Turns that had started: closed with an `error` event (-32006), not re-run. */
-  failed: number;
-}
-
-/** Message of the `error` event that closes a turn a crash interrupted. */
-export const INTERRUPTED_MESSAGE =
-  "turn interrupted: the gateway stopped while this turn was running; it was not re-run because it may already have called tools";
-
-/** Message of the `error` event that closes a queued message dropped for a newer one (`drop = "oldest"`). */
-export const DROPPED_MESSAGE = "dropped: the session queue was full";
-
-/** A turn with an idempotency key in this process: its run id (the original's, once known), acceptance and outcome. */
-interface KeyedTurn {
-  runId?: string;
-  /** The session of the turn that holds the key. */
-  sessionKey: string;
-  /** Resolves with the run id once the message is journaled (or found stored); undefined when it was refused. */
-  accepted: Promise<string | undefined>;
-  promise: Promise<TurnResult>;
-}
-
 /**
  * Runs turns on the session log: one at a time per session key (later ones wait their turn),
  * different sessions concurrently.
@@ -153,38 +97,39 @@ interface KeyedTurn {
  */
 export class AgentRuntime {
   private readonly agents: Map<string, Agent>;
-  private readonly queues: SessionQueues<Job>;
-  /** Turns with an idempotency key that are being decided or run in this process. */
-  private readonly keyed = new Map<string, KeyedTurn>();
   private readonly log: SessionLog;
   private readonly logger: Logger;
   private readonly sessions: CachedSessionLog;
   private readonly executor: TurnExecutor;
-  /** Failure records of dropped or superseded messages still being written. */
-  private detached = 0;
-  /** Callers of {@link whenIdle} waiting for the last turn, task or failure record. */
-  private readonly idleWaiters: (() => void)[] = [];
+  private readonly lanes: SessionLanes;
+  private readonly keys: IdempotentTurns;
   private closing = false;
 
   /** @throws Error when an agent's outbound allowlist has a malformed entry */
   constructor(private readonly options: AgentRuntimeOptions) {
     this.agents = compileAgents(options.agents);
-    this.queues = new SessionQueues<Job>(
-      (key, batch) => (batch[0]!.kind === "task" ? (batch[0] as TaskJob).run() : this.executor.executeBatch(key, batch as TurnJob[])),
-      () => this.checkIdle(),
-    );
     this.log = options.log;
     this.logger = options.logger ?? silentLogger();
     this.sessions = new CachedSessionLog(options.log, options.historyCacheSessions ?? 256);
+    const closing = () => this.closing;
     this.executor = new TurnExecutor({
       providers: options.providers,
       sessions: this.sessions,
       souls: new SoulFiles(this.logger),
       tools: new TurnToolbox({ plugins: options.plugins, ...(options.outbound !== undefined ? { outbound: options.outbound } : {}), logger: this.logger }),
       logger: this.logger,
-      closing: () => this.closing,
+      closing,
       onTurnSettled: options.onTurnSettled,
     });
+    this.lanes = new SessionLanes({
+      agents: this.agents,
+      sessions: this.sessions,
+      logger: this.logger,
+      maxQueuedPerSession: options.maxQueuedPerSession,
+      runBatch: (sessionKey, batch) => this.executor.executeBatch(sessionKey, batch),
+      closing,
+    });
+    this.keys = new IdempotentTurns({ sessions: this.sessions, accept: (agent, request, call) => this.lanes.accept(agent, request, call) });
   }
 
   /** Sessions in the store. @throws StoreError when the store fails */
@@ -194,7 +139,7 @@ export class AgentRuntime {
 
   /** Turns running or queued (messages, counting each message folded into a turn). */
   activeTurns(): number {
-    return this.queues.size;
+    return this.lanes.size;
   }
 
   /**
@@ -223,33 +168,7 @@ export class AgentRuntime {
     if (this.closing) throw new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down");
     const agent = this.agents.get(request.agentId);
     if (!agent) throw new RpcError(ErrorCode.InvalidParams, `unknown agent "${request.agentId}"`);
-    const key = request.idempotencyKey;
-    if (key === undefined) {
-      const runId = request.runId ?? randomUUID();
-      return this.runDeduped(agent, { ...request, runId }, (id) => this.accepted(hooks, id), emit, signal);
-    }
-    // A keyed turn belongs to the key, not to the connection that sent it (see `signal` above).
-    signal = undefined;
-    const running = this.keyed.get(key);
-    if (running) {
-      void running.accepted.then((id) => id !== undefined && this.accepted(hooks, id));
-      return asReplay(running);
-    }
-    const runId = request.runId ?? randomUUID();
-    const accepted = deferred<string | undefined>();
-    const slot: KeyedTurn = { runId, sessionKey: request.sessionKey, accepted: accepted.promise, promise: undefined as unknown as Promise<TurnResult> };
-    const onAccepted = (id: string) => {
-      slot.runId = id;
-      accepted.resolve(id);
-      this.accepted(hooks, id);
-    };
-    slot.promise = this.runDeduped(agent, { ...request, runId }, onAccepted, emit, signal);
-    slot.promise.then(
-      () => accepted.resolve(undefined),
-      () => accepted.resolve(undefined),
-    );
-    this.track(key, slot);
-    return slot.promise;
+    return this.keys.run(agent, request, { onAccepted: (id) => this.accepted(hooks, id), emit, signal });
   }
 
   /**
@@ -262,58 +181,9 @@ export class AgentRuntime {
    * reported to `options.onRecovered`.
    * @throws StoreError when the store cannot be read
    */
-  async recover(): Promise<RecoveryReport> {
-    const pending = await this.log.pendingTurns();
-    const bySession = new Map<string, SessionEventOf<"message_received">[]>();
-    for (const m of pending) {
-      const list = bySession.get(m.sessionKey) ?? [];
-      list.push(m);
-      bySession.set(m.sessionKey, list);
-    }
-    const report: RecoveryReport = { rerun: 0, failed: 0 };
-    for (const [sessionKey, messages] of bySession) {
-      messages.sort((a, b) => a.seq - b.seq);
-      const later = await this.sessions.readAll(sessionKey, messages[0]!.seq - 1);
-      const started = new Set(later.filter((e) => e.kind === "turn_started").map((e) => e.runId ?? (e as SessionEventOf<"turn_started">).data.runId));
-      const agentId = parseSessionKey(sessionKey).agent;
-      const agent = this.agents.get(agentId);
-      const failures: { message: SessionEventOf<"message_received">; runId: string; code: number; text: string }[] = [];
-      const rerun: { message: SessionEventOf<"message_received">; runId: string }[] = [];
-      for (const m of messages) {
-        const runId = m.runId ?? randomUUID();
-        if (!agent) failures.push({ message: m, runId, code: ErrorCode.InvalidParams, text: `agent "${agentId}" is no longer configured` });
-        else if (m.runId !== undefined && started.has(m.runId)) failures.push({ message: m, runId, code: ErrorCode.Aborted, text: INTERRUPTED_MESSAGE });
-        else rerun.push({ message: m, runId });
-      }
-      if (failures.length > 0) {
-        await this.sessions.append(
-          sessionKey,
-          failures.map((f): NewSessionEvent => ({ kind: "error", runId: f.runId, data: { code: f.code, message: f.text } })),
-        );
-        for (const f of failures) this.recovered(f.message, agentId, f.runId, { error: { code: f.code, message: f.text } });
-      }
-      report.failed += failures.length;
-      for (const { message, runId } of rerun) {
-        const job = makeTurnJob({ agent: agent!, sessionKey, runId, content: message.data.content, thread: message.data.thread, journal: Promise.resolve(), startJournaled: false, emit: () => {} });
-        this.queues.push(sessionKey, job);
-        job.promise.then(
-          (r) => {
-            this.logger.info({ sessionKey, runId, stopReason: r.stopReason, merged: r.merged }, "recovered turn finished");
-            this.recovered(message, agentId, runId, { result: r });
-          },
-          (err: unknown) => {
-            const error = toErrorObject(err);
-            this.logger.warn({ sessionKey, runId, error: error.message }, "recovered turn failed");
-            this.recovered(message, agentId, runId, { error: { code: error.code, message: error.message } });
-          },
-        );
-        const key = message.data.idempotencyKey;
-        if (key !== undefined) this.track(key, { runId, sessionKey, accepted: Promise.resolve(runId), promise: job.promise });
-        report.rerun++;
-      }
-    }
-    if (report.rerun + report.failed > 0) this.logger.warn(report, "recovered turns left unfinished by the previous gateway process");
-    return report;
+  recover(): Promise<RecoveryReport> {
+    const { sessions, agents, lanes, keys, logger } = this;
+    return recoverTurns({ sessions, agents, lanes, keys, logger, onRecovered: this.options.onRecovered });
   }
 
   /**
@@ -322,33 +192,22 @@ export class AgentRuntime {
    */
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
-    if (graceMs > 0 && this.busy()) {
+    if (graceMs > 0 && this.lanes.busy()) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      await Promise.race([this.lanes.whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);
     }
     this.executor.abortAll();
-    await this.whenIdle();
+    await this.lanes.whenIdle();
   }
 
   /**
    * Resolves once no turn or session task is running or queued and no failure record of a
    * dropped or superseded message is still being written (at once when that is already so).
-   * New work accepted after it resolved is not waited for.
+   * Work accepted after it resolved is not waited for.
    */
   whenIdle(): Promise<void> {
-    if (!this.busy()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  private busy(): boolean {
-    return this.queues.size > 0 || this.detached > 0;
-  }
-
-  /** Wakes {@link whenIdle} waiters when nothing is left (called when the queues empty and when a failure record is written). */
-  private checkIdle(): void {
-    if (this.idleWaiters.length === 0 || this.busy()) return;
-    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    return this.lanes.whenIdle();
   }
 
   /**
@@ -358,7 +217,7 @@ export class AgentRuntime {
    * @throws RpcError -32004 when the session's queue is full; StoreError
    */
   resetSession(sessionKey: string, reason?: string): Promise<number | undefined> {
-    return this.task(sessionKey, async () => {
+    return this.lanes.task(sessionKey, async () => {
       this.sessions.drop(sessionKey);
       if (!(await this.log.info(sessionKey))) return undefined;
       return this.log.reset(sessionKey, reason);
@@ -377,7 +236,7 @@ export class AgentRuntime {
     const stored = await this.log.findByIdempotencyKey(idempotencyKey);
     const runId = stored?.runId;
     if (stored === undefined || runId === undefined) return false;
-    return this.task(stored.sessionKey, async () => {
+    return this.lanes.task(stored.sessionKey, async () => {
       const later = await this.sessions.readAll(stored.sessionKey, stored.seq - 1);
       if (outcomeFromEvents(later, runId).status !== "open") return false;
       await this.sessions.append(stored.sessionKey, [{ kind: "error", runId, data: { code: ErrorCode.Aborted, message } }]);
@@ -391,35 +250,10 @@ export class AgentRuntime {
    * @throws RpcError -32004 when the session's queue is full; StoreError
    */
   deleteSession(sessionKey: string): Promise<boolean> {
-    return this.task(sessionKey, async () => {
+    return this.lanes.task(sessionKey, async () => {
       this.sessions.drop(sessionKey);
       return this.log.delete(sessionKey);
     });
-  }
-
-  /** Queues non-turn session work behind the session's turns. */
-  private task<T>(sessionKey: string, fn: () => Promise<T>): Promise<T> {
-    const cap = this.capFor(sessionKey);
-    if (this.queues.pendingFor(sessionKey) >= cap) return Promise.reject(busyError(sessionKey, cap));
-    const d = deferred<T>();
-    this.queues.push(sessionKey, {
-      kind: "task",
-      run: () => fn().then(d.resolve, d.reject),
-    });
-    return d.promise;
-  }
-
-  /** The queue cap for a session: the override, else its agent's `queue.cap`. */
-  private capFor(sessionKey: string, agent?: Agent): number {
-    if (this.options.maxQueuedPerSession !== undefined) return this.options.maxQueuedPerSession;
-    if (!agent) {
-      try {
-        agent = this.agents.get(parseSessionKey(sessionKey).agent);
-      } catch {
-        // A malformed key: the store reports it when the task runs.
-      }
-    }
-    return agent?.config.queue?.cap ?? DEFAULT_QUEUE.cap;
   }
 
   private accepted(hooks: RunHooks | undefined, runId: string): void {
@@ -430,182 +264,4 @@ export class AgentRuntime {
       this.logger.error({ err, runId }, "onAccepted hook threw");
     }
   }
-
-  private recovered(message: SessionEventOf<"message_received">, agentId: string, runId: string, outcome: { result?: TurnResult; error?: { code: number; message: string } }): void {
-    const cb = this.options.onRecovered;
-    if (!cb) return;
-    const d = message.data;
-    const turn: RecoveredTurn = { sessionKey: message.sessionKey, agentId, runId, channel: d.channel, account: d.account, peer: d.peer, ...outcome };
-    if (d.thread !== undefined) turn.thread = d.thread;
-    if (d.platformMessageId !== undefined) turn.platformMessageId = d.platformMessageId;
-    try {
-      cb(turn);
-    } catch (err) {
-      this.logger.error({ err, sessionKey: message.sessionKey, runId }, "onRecovered callback threw");
-    }
-  }
-
-  private track(key: string, slot: KeyedTurn): void {
-    this.keyed.set(key, slot);
-    const forget = () => {
-      if (this.keyed.get(key) === slot) this.keyed.delete(key);
-    };
-    slot.promise.then(forget, forget);
-  }
-
-  /**
-   * Accepts the message; when the store says its idempotency key or platform message id is
-   * taken, answers with the stored turn's outcome instead.
-   */
-  private async runDeduped(
-    agent: Agent,
-    request: TurnRequest & { runId: string },
-    onAccepted: (runId: string) => void,
-    emit: (ev: TurnEvent) => void,
-    signal?: AbortSignal,
-  ): Promise<TurnResult> {
-    let duplicate: DuplicateEventError;
-    try {
-      // The store's unique index decides: no lookup on the common path (a new key).
-      return await this.accept(agent, request, onAccepted, emit, signal);
-    } catch (err) {
-      if (!(err instanceof DuplicateEventError)) throw err;
-      duplicate = err;
-    }
-    const parts = messageSource(request);
-    const stored =
-      duplicate.key === "idempotencyKey" && request.idempotencyKey !== undefined
-        ? await this.log.findByIdempotencyKey(request.idempotencyKey)
-        : request.platformMessageId !== undefined
-          ? await this.log.findByPlatformMessageId(parts.channel, parts.account, request.platformMessageId)
-          : undefined;
-    if (!stored) throw new RpcError(ErrorCode.InternalError, `the ${duplicate.key} was reported taken but its message was not found`);
-    if (stored.runId !== undefined) onAccepted(stored.runId);
-    return this.replayStored(stored);
-  }
-
-  /** The outcome of a stored turn, as a replay (a message folded into a later turn: that turn's, `merged`). */
-  private async replayStored(message: SessionEventOf<"message_received">): Promise<TurnResult> {
-    const runId = message.runId;
-    if (runId !== undefined) {
-      const later = await this.sessions.readAll(message.sessionKey, message.seq);
-      let stored = outcomeFromEvents(later, runId);
-      let answeredBy = runId;
-      if (stored.status === "merged") {
-        answeredBy = stored.into;
-        stored = outcomeFromEvents(later, answeredBy);
-      }
-      const agentId = parseSessionKey(message.sessionKey).agent;
-      if (stored.status === "ended") {
-        const result: TurnResult = { ...stored.outcome, runId: answeredBy, sessionKey: message.sessionKey, agentId, replayed: true };
-        if (answeredBy !== runId) result.merged = true;
-        return result;
-      }
-      if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId, message.sessionKey);
-    }
-    throw new RpcError(ErrorCode.SessionBusy, "the message with this idempotencyKey was accepted and its turn has not finished yet; retry later");
-  }
-
-  /** Journals the message and queues its turn, applying the agent's queue policy. */
-  private accept(
-    agent: Agent,
-    request: TurnRequest & { runId: string },
-    onAccepted: (runId: string) => void,
-    emit: (ev: TurnEvent) => void,
-    signal?: AbortSignal,
-  ): Promise<TurnResult> {
-    if (this.closing) return Promise.reject(new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down"));
-    const { sessionKey, runId } = request;
-    const policy = agent.config.queue ?? DEFAULT_QUEUE;
-    const cap = this.capFor(sessionKey, agent);
-    // Checked before journaling: a message the queue refuses must not be stored as accepted.
-    if (this.queues.pendingFor(sessionKey) >= cap) {
-      const victim = policy.drop === "oldest" ? this.queues.waiting(sessionKey).find((j): j is TurnJob => j.kind === "turn") : undefined;
-      if (!victim) return Promise.reject(busyError(sessionKey, cap));
-      this.queues.remove(sessionKey, victim);
-      this.logger.warn({ sessionKey, dropped: victim.runId, cap }, "session queue full: dropped the oldest queued message");
-      this.failQueued(victim, new RpcError(ErrorCode.SessionBusy, DROPPED_MESSAGE));
-    }
-    const parts = messageSource(request);
-    const message: NewSessionEvent = {
-      kind: "message_received",
-      runId,
-      data: {
-        content: request.content,
-        channel: parts.channel,
-        account: parts.account,
-        peer: parts.peer,
-        ...(request.platformMessageId !== undefined ? { platformMessageId: request.platformMessageId } : {}),
-        ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
-        ...(request.thread !== undefined ? { thread: request.thread } : {}),
-      },
-    };
-    // An idle session starts the turn right away: journal its start with the message (one write).
-    const startNow = this.queues.pendingFor(sessionKey) === 0;
-    const journal = this.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
-    const job = makeTurnJob({ agent, sessionKey, runId, content: request.content, thread: request.thread, journal, startJournaled: startNow, emit, signal });
-    // Registered before the job can await the journal: acceptance is reported before any outcome.
-    journal.then(
-      () => onAccepted(runId),
-      (err: unknown) => {
-        // Not stored (e.g. a duplicate key): answer now rather than after the queue ahead of it.
-        if (this.queues.remove(sessionKey, job)) job.reject(err);
-      },
-    );
-    this.queues.push(sessionKey, job);
-    if (policy.mode === "interrupt") this.interrupt(sessionKey, job);
-    return job.promise;
-  }
-
-  /** Queue mode `interrupt`: the newcomer aborts the running turn and supersedes queued ones. */
-  private interrupt(sessionKey: string, newcomer: TurnJob): void {
-    for (const j of this.queues.waiting(sessionKey)) {
-      if (j.kind !== "turn" || j === newcomer) continue;
-      this.queues.remove(sessionKey, j);
-      this.failQueued(j, new InterruptedTurnError(j.runId));
-    }
-    const running = this.queues.running(sessionKey);
-    const head = running?.[0];
-    if (head?.kind === "turn" && !running!.includes(newcomer) && head.controller && !head.controller.signal.aborted) {
-      this.logger.info({ sessionKey, interrupted: running!.map((j) => (j as TurnJob).runId), by: newcomer.runId }, "turn interrupted by a newer message");
-      head.controller.abort(new InterruptedTurnError(head.runId));
-    }
-  }
-
-  /** Closes a message taken out of the queue before it ran: an `error` event after its `message_received`, then rejects. */
-  private failQueued(job: TurnJob, error: RpcError): void {
-    this.detached++;
-    job.journal
-      .then(
-        async () => {
-          await this.sessions.append(job.sessionKey, [{ kind: "error", runId: job.runId, data: { code: error.code, message: error.message } }]).catch((appendErr: unknown) => {
-            this.logger.error({ err: appendErr, sessionKey: job.sessionKey, runId: job.runId }, "cannot record a dropped message in the session log");
-          });
-          job.reject(error);
-        },
-        (journalErr: unknown) => job.reject(journalErr),
-      )
-      .finally(() => {
-        this.detached--;
-        this.checkIdle();
-      });
-  }
-
-
-}
-
-function busyError(sessionKey: string, cap: number): RpcError {
-  return new RpcError(ErrorCode.SessionBusy, `session ${sessionKey} already has ${cap} turns queued`);
-}
-
-/** A waiting duplicate's view of the original turn: the same outcome, marked as a replay. */
-function asReplay(slot: KeyedTurn): Promise<TurnResult> {
-  return slot.promise.then(
-    (r) => ({ ...r, replayed: true as const }),
-    (err: unknown) => {
-      if (err instanceof ReplayedTurnError) throw err;
-      const e = toErrorObject(err);
-      throw new ReplayedTurnError(e.code, e.message, slot.runId ?? "", slot.sessionKey);
-    },
-  );
 }
