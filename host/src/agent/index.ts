@@ -1,3 +1,9 @@
+/**
+ * The agent folder's public API. `AgentRuntime` (runtime.ts) is the front the gateway, the CLI and
+ * the channels use; its parts (lanes.ts, turn.ts, idempotency.ts, recovery.ts, cached-log.ts, ...)
+ * are internal and not exported. The loop, the queues, the policies and the provider set are
+ * exported for tests and benches that drive them directly.
+ */
 export { AgentRuntime, ReplayedTurnError, INTERRUPTED_MESSAGE, DROPPED_MESSAGE, COLLECT_SEPARATOR } from "./runtime.js";
 export type { AgentRuntimeOptions, TurnRequest, TurnResult, RunHooks, RecoveredTurn, RecoveryReport, SettledTurn } from "./runtime.js";
 export { SessionQueues } from "./queue.js";

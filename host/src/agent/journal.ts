@@ -2,7 +2,8 @@
  * How a turn becomes session events, and back: the recorder turns the loop's `TurnEvent`s into
  * `NewSessionEvent`s (one `assistant_text` per stretch of text deltas), and
  * {@link outcomeFromEvents} rebuilds a finished turn's outcome from its stored events, which is
- * what a repeated `idempotencyKey` is answered with.
+ * what a repeated `idempotencyKey` is answered with. {@link startedEvent} builds the event that
+ * marks a message's turn as started.
  */
 import type { NewSessionEvent, SessionEvent } from "../store/types.js";
 import type { StopReason, TurnEvent, TurnOutcome } from "./types.js";
@@ -54,6 +55,12 @@ export class TurnRecorder {
     this.text = "";
   }
 }
+
+/**
+ * `turn_started` of `runId`; `answeredBy` is the run that answers it (itself, or the turn it was
+ * folded into by queue mode `collect`).
+ */
+export const startedEvent = (runId: string, answeredBy = runId): NewSessionEvent => ({ kind: "turn_started", runId, data: { runId: answeredBy } });
 
 /** What a stored run ended with. */
 export type StoredOutcome =

@@ -20,12 +20,16 @@ interface Lane<J extends QueueItem> {
 /**
  * A map of session queues. `start` runs one batch; it must settle (never hang) and handle its own
  * failures — a rejection is ignored. A lane is forgotten when it goes idle, so memory tracks
- * active sessions.
+ * active sessions. `onEmpty`, when given, is called each time the last lane goes (no job running
+ * or waiting in any session), so a caller can wait for idleness without polling.
  */
 export class SessionQueues<J extends QueueItem> {
   private readonly lanes = new Map<string, Lane<J>>();
 
-  constructor(private readonly start: (key: string, batch: J[]) => Promise<void>) {}
+  constructor(
+    private readonly start: (key: string, batch: J[]) => Promise<void>,
+    private readonly onEmpty?: () => void,
+  ) {}
 
   /** Jobs running or waiting, across all keys. */
   get size(): number {
@@ -67,7 +71,7 @@ export class SessionQueues<J extends QueueItem> {
     const i = lane ? lane.waiting.indexOf(job) : -1;
     if (!lane || i < 0) return false;
     lane.waiting.splice(i, 1);
-    if (!lane.running && lane.waiting.length === 0) this.lanes.delete(key);
+    if (!lane.running && lane.waiting.length === 0) this.forget(key);
     return true;
   }
 
@@ -75,7 +79,7 @@ export class SessionQueues<J extends QueueItem> {
     const first = lane.waiting.shift();
     if (!first) {
       lane.running = undefined;
-      if (this.lanes.get(key) === lane) this.lanes.delete(key);
+      if (this.lanes.get(key) === lane) this.forget(key);
       return;
     }
     const batch = [first];
@@ -92,5 +96,10 @@ export class SessionQueues<J extends QueueItem> {
     }
     const after = () => this.next(key, lane);
     done.then(after, after);
+  }
+
+  private forget(key: string): void {
+    this.lanes.delete(key);
+    if (this.lanes.size === 0) this.onEmpty?.();
   }
 }

@@ -1,119 +1,33 @@
-import { randomUUID } from "node:crypto";
+/**
+ * The agent runtime's front: {@link AgentRuntime}, the one object the gateway and the channels
+ * talk to, wiring the parts that each do one job — session lanes and queue policy (`lanes.ts`),
+ * turn execution (`turn.ts`, with `turn-tools.ts` and `turn-history.ts`), idempotency and replay
+ * (`idempotency.ts`), crash recovery (`recovery.ts`) — over the session log (`cached-log.ts`).
+ */
 import type { Logger } from "pino";
-import { DEFAULT_QUEUE, DEFAULT_TURN_TIMEOUT_MS, type AgentConfig, type ProviderName } from "../config/types.js";
+import type { AgentConfig, ProviderName } from "../config/types.js";
 import { silentLogger } from "../log/index.js";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
-import type { PluginRegistry, ToolCallContext, ToolSpec } from "../plugins/types.js";
-import { DuplicateEventError } from "../store/errors.js";
-import { projectHistory } from "../store/projection.js";
-import { parseSessionKey } from "../store/session-key.js";
-import type { NewSessionEvent, SessionEvent, SessionEventOf, SessionLog } from "../store/types.js";
-import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
-import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";
-import { InterruptedTurnError, SUPERSEDED_MESSAGE, TurnTimeoutError } from "./errors.js";
-import { HistoryCache } from "./history-cache.js";
-import { outcomeFromEvents, TurnRecorder } from "./journal.js";
-import { runTurn, type TurnTools } from "./loop.js";
-import { compileOutboundAllowlist, type OutboundPolicy } from "./outbound-policy.js";
-import { SessionQueues, type QueueItem } from "./queue.js";
+import type { PluginRegistry } from "../plugins/types.js";
+import type { SessionLog } from "../store/types.js";
+import { compileAgents, type Agent } from "./agents.js";
+import { CachedSessionLog } from "./cached-log.js";
+import { IdempotentTurns } from "./idempotency.js";
+import { outcomeFromEvents } from "./journal.js";
+import { SessionLanes } from "./lanes.js";
+import { recoverTurns, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
 import { SoulFiles } from "./soul.js";
-import { compileToolAllowlist } from "./tool-policy.js";
-import type { ChatMessage, ModelProvider, OutboundSender, TurnEvent, TurnOutcome } from "./types.js";
+import { TurnExecutor, type SettledTurn } from "./turn.js";
+import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
+import { TurnToolbox } from "./turn-tools.js";
+import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 
-/** A turn to run: which agent, which session, what the user said. */
-export interface TurnRequest {
-  agentId: string;
-  sessionKey: string;
-  content: string;
-  /** Run id to use (e.g. already announced to the client); generated when absent. */
-  runId?: string;
-  /** Where the message came from, stored with it; default: the session key's parts. */
-  channel?: string;
-  account?: string;
-  peer?: string;
-  /**
-   * Platform thread the message came in (Slack `thread_ts`, Telegram `message_thread_id`),
-   * stored in `message_received` so a reply — even one written after a crash — goes there.
-   */
-  thread?: string;
-  /**
-   * The platform's id of the message, stored in `message_received` (a dedupe key per channel +
-   * account: a second message with the same id is answered like a repeated idempotency key).
-   */
-  platformMessageId?: string;
-  /**
-   * The client's key for this message (unique per store). A repeated key never runs a second
-   * turn: it is answered with the first turn's outcome (see {@link AgentRuntime.run}).
-   */
-  idempotencyKey?: string;
-  /**
-   * The channels service owes this message a reply through the store's reply outbox (stored as
-   * `message_received.data.awaitsReply`; needs `idempotencyKey`). See `SessionLog.pendingReplies`.
-   */
-  awaitsReply?: boolean;
-}
-
-/**
- * A finished turn: its outcome, run id and session (for a replay: the original turn's, which
- * may differ from the repeated request's); `replayed` when it answers a repeated idempotency key;
- * `merged` when this message was folded into a later message's turn (queue mode `collect`):
- * the outcome and `runId` are that turn's, and only that turn's own message resolves unmarked,
- * so a channel sends one reply, not one per message.
- */
-export type TurnResult = TurnOutcome & { runId: string; sessionKey: string; agentId: string; replayed?: true; merged?: true };
-
-/** Callbacks of one {@link AgentRuntime.run} call. */
-export interface RunHooks {
-  /**
-   * The message is accepted: its `message_received` event is written (durably, for a durable
-   * store) under this run id. For a repeated idempotency key whose message is already stored or
-   * running, called at once with the original run id. Not called when the message is refused
-   * before journaling (queue full, shutting down, unknown agent). Called before the turn's
-   * outcome is delivered; an exception it throws is logged and ignored.
-   */
-  onAccepted?: (runId: string) => void;
-}
-
-/**
- * A turn {@link AgentRuntime.recover} handled, with where its message came from (from the
- * stored `message_received`), so a channel can deliver the reply, or a "could not answer",
- * after a crash: `result` when a re-run turn finished, `error` when it failed or when a turn
- * that had started before the crash was closed as failed.
- */
-export interface RecoveredTurn {
-  sessionKey: string;
-  agentId: string;
-  runId: string;
-  channel: string;
-  account: string;
-  peer: string;
-  thread?: string;
-  platformMessageId?: string;
-  /** The message's idempotency key, when it had one. */
-  idempotencyKey?: string;
-  /** The message's reply is owed through the store's reply outbox (the channels service sends it from there, not from this report). */
-  awaitsReply?: true;
-  result?: TurnResult;
-  error?: { code: number; message: string };
-}
-
-/**
- * The answer to a repeated idempotency key whose turn failed: the original failure's code and
- * message, and the original run id. No events are emitted for it.
- */
-export class ReplayedTurnError extends RpcError {
-  constructor(
-    code: number,
-    message: string,
-    readonly runId: string,
-    /** The session of the original turn (the gateway checks the caller may see it before answering). */
-    readonly sessionKey: string,
-  ) {
-    super(code, message);
-    this.name = "ReplayedTurnError";
-  }
-}
+// The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
+export { ReplayedTurnError } from "./idempotency.js";
+export { DROPPED_MESSAGE } from "./lanes.js";
+export { INTERRUPTED_MESSAGE, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
+export { COLLECT_SEPARATOR, type SettledTurn } from "./turn.js";
+export type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 
 /** Options of {@link AgentRuntime}. */
 export interface AgentRuntimeOptions {
@@ -151,89 +65,6 @@ export interface AgentRuntimeOptions {
   onTurnSettled?: (turn: SettledTurn) => void;
 }
 
-/** A finished turn, as {@link AgentRuntimeOptions.onTurnSettled} reports it (no content: metadata only). */
-export type SettledTurn = { runId: string; sessionKey: string; agentId: string; messages: number } & (
-  | { ok: true; stopReason: string; usage: { inputTokens: number; outputTokens: number }; iterations: number }
-  | { ok: false; error: { code: number; message: string } }
-);
-
-/** What {@link AgentRuntime.recover} did with the turns a previous process left unfinished. */
-export interface RecoveryReport {
-  /** Accepted turns that had not started: queued again, in their original order. */
-  rerun: number;
-  /** Turns that had started: closed with an `error` event (-32006), not re-run. */
-  failed: number;
-}
-
-/** Message of the `error` event that closes a turn a crash interrupted. */
-export const INTERRUPTED_MESSAGE =
-  "turn interrupted: the gateway stopped while this turn was running; it was not re-run because it may already have called tools";
-
-/** Message of the `error` event that closes a queued message dropped for a newer one (`drop = "oldest"`). */
-export const DROPPED_MESSAGE = "dropped: the session queue was full";
-
-/** Separator between the contents of messages folded into one turn (queue mode `collect`). */
-export const COLLECT_SEPARATOR = "\n\n";
-
-interface Agent {
-  config: AgentConfig;
-  allows: (tool: string) => boolean;
-  outbound: OutboundPolicy;
-}
-
-/** A turn with an idempotency key in this process: its run id (the original's, once known), acceptance and outcome. */
-interface KeyedTurn {
-  runId?: string;
-  /** The session of the turn that holds the key. */
-  sessionKey: string;
-  /** Resolves with the run id once the message is journaled (or found stored); undefined when it was refused. */
-  accepted: Promise<string | undefined>;
-  promise: Promise<TurnResult>;
-}
-
-/** One accepted message waiting for, or running in, its session's queue. */
-interface TurnJob extends QueueItem {
-  readonly kind: "turn";
-  readonly collect: boolean;
-  agent: Agent;
-  sessionKey: string;
-  runId: string;
-  content: string;
-  thread?: string;
-  /** The `message_received` append (with `turn_started` when `startJournaled`). */
-  journal: Promise<unknown>;
-  startJournaled: boolean;
-  emit: (ev: TurnEvent) => void;
-  signal?: AbortSignal;
-  promise: Promise<TurnResult>;
-  resolve: (r: TurnResult) => void;
-  reject: (err: unknown) => void;
-  /** The running batch's controller (set when the job starts): aborting it ends the batch. */
-  controller?: AbortController;
-}
-
-/** Session work that is not a turn (reset, delete): runs alone, in order with the turns. */
-interface TaskJob extends QueueItem {
-  readonly kind: "task";
-  run(): Promise<void>;
-}
-
-type Job = TurnJob | TaskJob;
-
-/** `turn_started` of `runId`; `answeredBy` is the run that answers it (itself, or the turn it was folded into). */
-const startedEvent = (runId: string, answeredBy = runId): NewSessionEvent => ({ kind: "turn_started", runId, data: { runId: answeredBy } });
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
-
 /**
  * Runs turns on the session log: one at a time per session key (later ones wait their turn),
  * different sessions concurrently.
@@ -266,31 +97,39 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
  */
 export class AgentRuntime {
   private readonly agents: Map<string, Agent>;
-  private readonly queues: SessionQueues<Job>;
-  private readonly inflight = new Set<AbortController>();
-  /** Turns with an idempotency key that are being decided or run in this process. */
-  private readonly keyed = new Map<string, KeyedTurn>();
   private readonly log: SessionLog;
   private readonly logger: Logger;
-  private readonly cache: HistoryCache;
-  private readonly souls: SoulFiles;
-  /** Plugin tools hidden because a built-in tool has their name (warned once each). */
-  private readonly shadowed = new Set<string>();
-  /** Failure records of dropped or superseded messages still being written. */
-  private detached = 0;
+  private readonly sessions: CachedSessionLog;
+  private readonly executor: TurnExecutor;
+  private readonly lanes: SessionLanes;
+  private readonly keys: IdempotentTurns;
   private closing = false;
-  private aborting = false;
 
   /** @throws Error when an agent's outbound allowlist has a malformed entry */
   constructor(private readonly options: AgentRuntimeOptions) {
-    this.agents = new Map(
-      options.agents.map((a) => [a.id, { config: a, allows: compileToolAllowlist(a.tools), outbound: compileOutboundAllowlist(a.outbound ?? []) }]),
-    );
-    this.queues = new SessionQueues<Job>((key, batch) => (batch[0]!.kind === "task" ? (batch[0] as TaskJob).run() : this.executeBatch(key, batch as TurnJob[])));
+    this.agents = compileAgents(options.agents);
     this.log = options.log;
     this.logger = options.logger ?? silentLogger();
-    this.cache = new HistoryCache(options.historyCacheSessions ?? 256);
-    this.souls = new SoulFiles(this.logger);
+    this.sessions = new CachedSessionLog(options.log, options.historyCacheSessions ?? 256);
+    const closing = () => this.closing;
+    this.executor = new TurnExecutor({
+      providers: options.providers,
+      sessions: this.sessions,
+      souls: new SoulFiles(this.logger),
+      tools: new TurnToolbox({ plugins: options.plugins, ...(options.outbound !== undefined ? { outbound: options.outbound } : {}), logger: this.logger }),
+      logger: this.logger,
+      closing,
+      onTurnSettled: options.onTurnSettled,
+    });
+    this.lanes = new SessionLanes({
+      agents: this.agents,
+      sessions: this.sessions,
+      logger: this.logger,
+      maxQueuedPerSession: options.maxQueuedPerSession,
+      runBatch: (sessionKey, batch) => this.executor.executeBatch(sessionKey, batch),
+      closing,
+    });
+    this.keys = new IdempotentTurns({ sessions: this.sessions, accept: (agent, request, call) => this.lanes.accept(agent, request, call) });
   }
 
   /** Sessions in the store. @throws StoreError when the store fails */
@@ -300,7 +139,7 @@ export class AgentRuntime {
 
   /** Turns running or queued (messages, counting each message folded into a turn). */
   activeTurns(): number {
-    return this.queues.size;
+    return this.lanes.size;
   }
 
   /**
@@ -329,33 +168,7 @@ export class AgentRuntime {
     if (this.closing) throw new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down");
     const agent = this.agents.get(request.agentId);
     if (!agent) throw new RpcError(ErrorCode.InvalidParams, `unknown agent "${request.agentId}"`);
-    const key = request.idempotencyKey;
-    if (key === undefined) {
-      const runId = request.runId ?? randomUUID();
-      return this.runDeduped(agent, { ...request, runId }, (id) => this.accepted(hooks, id), emit, signal);
-    }
-    // A keyed turn belongs to the key, not to the connection that sent it (see `signal` above).
-    signal = undefined;
-    const running = this.keyed.get(key);
-    if (running) {
-      void running.accepted.then((id) => id !== undefined && this.accepted(hooks, id));
-      return asReplay(running);
-    }
-    const runId = request.runId ?? randomUUID();
-    const accepted = deferred<string | undefined>();
-    const slot: KeyedTurn = { runId, sessionKey: request.sessionKey, accepted: accepted.promise, promise: undefined as unknown as Promise<TurnResult> };
-    const onAccepted = (id: string) => {
-      slot.runId = id;
-      accepted.resolve(id);
-      this.accepted(hooks, id);
-    };
-    slot.promise = this.runDeduped(agent, { ...request, runId }, onAccepted, emit, signal);
-    slot.promise.then(
-      () => accepted.resolve(undefined),
-      () => accepted.resolve(undefined),
-    );
-    this.track(key, slot);
-    return slot.promise;
+    return this.keys.run(agent, request, { onAccepted: (id) => this.accepted(hooks, id), emit, signal });
   }
 
   /**
@@ -368,58 +181,9 @@ export class AgentRuntime {
    * reported to `options.onRecovered`.
    * @throws StoreError when the store cannot be read
    */
-  async recover(): Promise<RecoveryReport> {
-    const pending = await this.log.pendingTurns();
-    const bySession = new Map<string, SessionEventOf<"message_received">[]>();
-    for (const m of pending) {
-      const list = bySession.get(m.sessionKey) ?? [];
-      list.push(m);
-      bySession.set(m.sessionKey, list);
-    }
-    const report: RecoveryReport = { rerun: 0, failed: 0 };
-    for (const [sessionKey, messages] of bySession) {
-      messages.sort((a, b) => a.seq - b.seq);
-      const later = await this.readAll(sessionKey, messages[0]!.seq - 1);
-      const started = new Set(later.filter((e) => e.kind === "turn_started").map((e) => e.runId ?? (e as SessionEventOf<"turn_started">).data.runId));
-      const agentId = parseSessionKey(sessionKey).agent;
-      const agent = this.agents.get(agentId);
-      const failures: { message: SessionEventOf<"message_received">; runId: string; code: number; text: string }[] = [];
-      const rerun: { message: SessionEventOf<"message_received">; runId: string }[] = [];
-      for (const m of messages) {
-        const runId = m.runId ?? randomUUID();
-        if (!agent) failures.push({ message: m, runId, code: ErrorCode.InvalidParams, text: `agent "${agentId}" is no longer configured` });
-        else if (m.runId !== undefined && started.has(m.runId)) failures.push({ message: m, runId, code: ErrorCode.Aborted, text: INTERRUPTED_MESSAGE });
-        else rerun.push({ message: m, runId });
-      }
-      if (failures.length > 0) {
-        await this.append(
-          sessionKey,
-          failures.map((f): NewSessionEvent => ({ kind: "error", runId: f.runId, data: { code: f.code, message: f.text } })),
-        );
-        for (const f of failures) this.recovered(f.message, agentId, f.runId, { error: { code: f.code, message: f.text } });
-      }
-      report.failed += failures.length;
-      for (const { message, runId } of rerun) {
-        const job = this.makeJob(agent!, sessionKey, runId, message.data.content, message.data.thread, Promise.resolve(), false, () => {});
-        this.queues.push(sessionKey, job);
-        job.promise.then(
-          (r) => {
-            this.logger.info({ sessionKey, runId, stopReason: r.stopReason, merged: r.merged }, "recovered turn finished");
-            this.recovered(message, agentId, runId, { result: r });
-          },
-          (err: unknown) => {
-            const error = toErrorObject(err);
-            this.logger.warn({ sessionKey, runId, error: error.message }, "recovered turn failed");
-            this.recovered(message, agentId, runId, { error: { code: error.code, message: error.message } });
-          },
-        );
-        const key = message.data.idempotencyKey;
-        if (key !== undefined) this.track(key, { runId, sessionKey, accepted: Promise.resolve(runId), promise: job.promise });
-        report.rerun++;
-      }
-    }
-    if (report.rerun + report.failed > 0) this.logger.warn(report, "recovered turns left unfinished by the previous gateway process");
-    return report;
+  recover(): Promise<RecoveryReport> {
+    const { sessions, agents, lanes, keys, logger } = this;
+    return recoverTurns({ sessions, agents, lanes, keys, logger, onRecovered: this.options.onRecovered });
   }
 
   /**
@@ -432,16 +196,8 @@ export class AgentRuntime {
    *   failure; RpcError -32004 when the turn is open and not running here (nothing will finish
    *   it), -32602 when no message has the key; StoreError when the store fails
    */
-  async outcome(idempotencyKey: string): Promise<TurnResult> {
-    const running = this.keyed.get(idempotencyKey);
-    const stored = running ? undefined : await this.log.findByIdempotencyKey(idempotencyKey);
-    if (!running && !stored) throw new RpcError(ErrorCode.InvalidParams, `no message with idempotency key "${idempotencyKey}"`);
-    try {
-      return await (running ? asReplay(running) : this.replayStored(stored!));
-    } catch (err) {
-      if (err instanceof ReplayedTurnError && err.code === ErrorCode.Aborted && err.message === SUPERSEDED_MESSAGE) throw new InterruptedTurnError(err.runId);
-      throw err;
-    }
+  outcome(idempotencyKey: string): Promise<TurnResult> {
+    return this.keys.outcome(idempotencyKey);
   }
 
   /**
@@ -450,12 +206,22 @@ export class AgentRuntime {
    */
   async drain(graceMs: number): Promise<void> {
     this.closing = true;
-    const deadline = Date.now() + graceMs;
-    const busy = () => this.queues.size > 0 || this.detached > 0;
-    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    this.aborting = true;
-    for (const c of this.inflight) c.abort(new Error("shutdown"));
-    while (busy()) await new Promise((r) => setTimeout(r, 10));
+    if (graceMs > 0 && this.lanes.busy()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.lanes.whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    this.executor.abortAll();
+    await this.lanes.whenIdle();
+  }
+
+  /**
+   * Resolves once no turn or session task is running or queued and no failure record of a
+   * dropped or superseded message is still being written (at once when that is already so).
+   * Work accepted after it resolved is not waited for.
+   */
+  whenIdle(): Promise<void> {
+    return this.lanes.whenIdle();
   }
 
   /**
@@ -465,8 +231,8 @@ export class AgentRuntime {
    * @throws RpcError -32004 when the session's queue is full; StoreError
    */
   resetSession(sessionKey: string, reason?: string): Promise<number | undefined> {
-    return this.task(sessionKey, async () => {
-      this.cache.drop(sessionKey);
+    return this.lanes.task(sessionKey, async () => {
+      this.sessions.drop(sessionKey);
       if (!(await this.log.info(sessionKey))) return undefined;
       return this.log.reset(sessionKey, reason);
     });
@@ -484,10 +250,10 @@ export class AgentRuntime {
     const stored = await this.log.findByIdempotencyKey(idempotencyKey);
     const runId = stored?.runId;
     if (stored === undefined || runId === undefined) return false;
-    return this.task(stored.sessionKey, async () => {
-      const later = await this.readAll(stored.sessionKey, stored.seq - 1);
+    return this.lanes.task(stored.sessionKey, async () => {
+      const later = await this.sessions.readAll(stored.sessionKey, stored.seq - 1);
       if (outcomeFromEvents(later, runId).status !== "open") return false;
-      await this.append(stored.sessionKey, [{ kind: "error", runId, data: { code: ErrorCode.Aborted, message } }]);
+      await this.sessions.append(stored.sessionKey, [{ kind: "error", runId, data: { code: ErrorCode.Aborted, message } }]);
       return true;
     });
   }
@@ -498,35 +264,10 @@ export class AgentRuntime {
    * @throws RpcError -32004 when the session's queue is full; StoreError
    */
   deleteSession(sessionKey: string): Promise<boolean> {
-    return this.task(sessionKey, async () => {
-      this.cache.drop(sessionKey);
+    return this.lanes.task(sessionKey, async () => {
+      this.sessions.drop(sessionKey);
       return this.log.delete(sessionKey);
     });
-  }
-
-  /** Queues non-turn session work behind the session's turns. */
-  private task<T>(sessionKey: string, fn: () => Promise<T>): Promise<T> {
-    const cap = this.capFor(sessionKey);
-    if (this.queues.pendingFor(sessionKey) >= cap) return Promise.reject(busyError(sessionKey, cap));
-    const d = deferred<T>();
-    this.queues.push(sessionKey, {
-      kind: "task",
-      run: () => fn().then(d.resolve, d.reject),
-    });
-    return d.promise;
-  }
-
-  /** The queue cap for a session: the override, else its agent's `queue.cap`. */
-  private capFor(sessionKey: string, agent?: Agent): number {
-    if (this.options.maxQueuedPerSession !== undefined) return this.options.maxQueuedPerSession;
-    if (!agent) {
-      try {
-        agent = this.agents.get(parseSessionKey(sessionKey).agent);
-      } catch {
-        // A malformed key: the store reports it when the task runs.
-      }
-    }
-    return agent?.config.queue?.cap ?? DEFAULT_QUEUE.cap;
   }
 
   private accepted(hooks: RunHooks | undefined, runId: string): void {
@@ -537,463 +278,4 @@ export class AgentRuntime {
       this.logger.error({ err, runId }, "onAccepted hook threw");
     }
   }
-
-  private recovered(message: SessionEventOf<"message_received">, agentId: string, runId: string, outcome: { result?: TurnResult; error?: { code: number; message: string } }): void {
-    const cb = this.options.onRecovered;
-    if (!cb) return;
-    const d = message.data;
-    const turn: RecoveredTurn = { sessionKey: message.sessionKey, agentId, runId, channel: d.channel, account: d.account, peer: d.peer, ...outcome };
-    if (d.thread !== undefined) turn.thread = d.thread;
-    if (d.platformMessageId !== undefined) turn.platformMessageId = d.platformMessageId;
-    if (d.idempotencyKey !== undefined) turn.idempotencyKey = d.idempotencyKey;
-    if (d.awaitsReply === true) turn.awaitsReply = true;
-    try {
-      cb(turn);
-    } catch (err) {
-      this.logger.error({ err, sessionKey: message.sessionKey, runId }, "onRecovered callback threw");
-    }
-  }
-
-  private settled(turn: SettledTurn): void {
-    try {
-      this.options.onTurnSettled?.(turn);
-    } catch (err) {
-      this.logger.error({ err, runId: turn.runId }, "onTurnSettled callback threw");
-    }
-  }
-
-  /** Appends through the history cache. */
-  private async append(sessionKey: string, events: NewSessionEvent[]): Promise<SessionEvent[]> {
-    const stored = await this.log.appendEvents(sessionKey, events);
-    this.cache.appended(sessionKey, stored);
-    return stored;
-  }
-
-  /** The session's `readHistory` events, from the cache when it has them. */
-  private async readHistory(sessionKey: string): Promise<SessionEvent[]> {
-    const cached = this.cache.get(sessionKey);
-    if (cached) return cached;
-    const events = await this.log.readHistory(sessionKey);
-    this.cache.fill(sessionKey, events);
-    return events;
-  }
-
-  private track(key: string, slot: KeyedTurn): void {
-    this.keyed.set(key, slot);
-    const forget = () => {
-      if (this.keyed.get(key) === slot) this.keyed.delete(key);
-    };
-    slot.promise.then(forget, forget);
-  }
-
-  /**
-   * Accepts the message; when the store says its idempotency key or platform message id is
-   * taken, answers with the stored turn's outcome instead.
-   */
-  private async runDeduped(
-    agent: Agent,
-    request: TurnRequest & { runId: string },
-    onAccepted: (runId: string) => void,
-    emit: (ev: TurnEvent) => void,
-    signal?: AbortSignal,
-  ): Promise<TurnResult> {
-    let duplicate: DuplicateEventError;
-    try {
-      // The store's unique index decides: no lookup on the common path (a new key).
-      return await this.accept(agent, request, onAccepted, emit, signal);
-    } catch (err) {
-      if (!(err instanceof DuplicateEventError)) throw err;
-      duplicate = err;
-    }
-    const parts = this.sourceOf(request);
-    const stored =
-      duplicate.key === "idempotencyKey" && request.idempotencyKey !== undefined
-        ? await this.log.findByIdempotencyKey(request.idempotencyKey)
-        : request.platformMessageId !== undefined
-          ? await this.log.findByPlatformMessageId(parts.channel, parts.account, request.platformMessageId)
-          : undefined;
-    if (!stored) throw new RpcError(ErrorCode.InternalError, `the ${duplicate.key} was reported taken but its message was not found`);
-    if (stored.runId !== undefined) onAccepted(stored.runId);
-    return this.replayStored(stored);
-  }
-
-  /** The outcome of a stored turn, as a replay (a message folded into a later turn: that turn's, `merged`). */
-  private async replayStored(message: SessionEventOf<"message_received">): Promise<TurnResult> {
-    const runId = message.runId;
-    if (runId !== undefined) {
-      const later = await this.readAll(message.sessionKey, message.seq);
-      let stored = outcomeFromEvents(later, runId);
-      let answeredBy = runId;
-      if (stored.status === "merged") {
-        answeredBy = stored.into;
-        stored = outcomeFromEvents(later, answeredBy);
-      }
-      const agentId = parseSessionKey(message.sessionKey).agent;
-      if (stored.status === "ended") {
-        const result: TurnResult = { ...stored.outcome, runId: answeredBy, sessionKey: message.sessionKey, agentId, replayed: true };
-        if (answeredBy !== runId) result.merged = true;
-        return result;
-      }
-      if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId, message.sessionKey);
-    }
-    throw new RpcError(ErrorCode.SessionBusy, "the message with this idempotencyKey was accepted and its turn has not finished yet; retry later");
-  }
-
-  /** Where a message came from: the request's channel/account/peer, else the session key's. */
-  private sourceOf(request: TurnRequest): { channel: string; account: string; peer: string } {
-    return request.channel !== undefined && request.account !== undefined && request.peer !== undefined
-      ? { channel: request.channel, account: request.account, peer: request.peer }
-      : parseSessionKey(request.sessionKey);
-  }
-
-  private makeJob(
-    agent: Agent,
-    sessionKey: string,
-    runId: string,
-    content: string,
-    thread: string | undefined,
-    journal: Promise<unknown>,
-    startJournaled: boolean,
-    emit: (ev: TurnEvent) => void,
-    signal?: AbortSignal,
-  ): TurnJob {
-    const d = deferred<TurnResult>();
-    const job: TurnJob = {
-      kind: "turn",
-      collect: agent.config.queue?.mode === "collect",
-      agent,
-      sessionKey,
-      runId,
-      content,
-      journal,
-      startJournaled,
-      emit,
-      promise: d.promise,
-      resolve: d.resolve,
-      reject: d.reject,
-    };
-    if (thread !== undefined) job.thread = thread;
-    if (signal !== undefined) job.signal = signal;
-    return job;
-  }
-
-  /** Journals the message and queues its turn, applying the agent's queue policy. */
-  private accept(
-    agent: Agent,
-    request: TurnRequest & { runId: string },
-    onAccepted: (runId: string) => void,
-    emit: (ev: TurnEvent) => void,
-    signal?: AbortSignal,
-  ): Promise<TurnResult> {
-    if (this.closing) return Promise.reject(new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down"));
-    const { sessionKey, runId } = request;
-    const policy = agent.config.queue ?? DEFAULT_QUEUE;
-    const cap = this.capFor(sessionKey, agent);
-    // Checked before journaling: a message the queue refuses must not be stored as accepted.
-    if (this.queues.pendingFor(sessionKey) >= cap) {
-      const victim = policy.drop === "oldest" ? this.queues.waiting(sessionKey).find((j): j is TurnJob => j.kind === "turn") : undefined;
-      if (!victim) return Promise.reject(busyError(sessionKey, cap));
-      this.queues.remove(sessionKey, victim);
-      this.logger.warn({ sessionKey, dropped: victim.runId, cap }, "session queue full: dropped the oldest queued message");
-      this.failQueued(victim, new RpcError(ErrorCode.SessionBusy, DROPPED_MESSAGE));
-    }
-    const parts = this.sourceOf(request);
-    const message: NewSessionEvent = {
-      kind: "message_received",
-      runId,
-      data: {
-        content: request.content,
-        channel: parts.channel,
-        account: parts.account,
-        peer: parts.peer,
-        ...(request.platformMessageId !== undefined ? { platformMessageId: request.platformMessageId } : {}),
-        ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
-        ...(request.thread !== undefined ? { thread: request.thread } : {}),
-        ...(request.awaitsReply === true && request.idempotencyKey !== undefined ? { awaitsReply: true as const } : {}),
-      },
-    };
-    // An idle session starts the turn right away: journal its start with the message (one write).
-    const startNow = this.queues.pendingFor(sessionKey) === 0;
-    const journal = this.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
-    const job = this.makeJob(agent, sessionKey, runId, request.content, request.thread, journal, startNow, emit, signal);
-    // Registered before the job can await the journal: acceptance is reported before any outcome.
-    journal.then(
-      () => onAccepted(runId),
-      (err: unknown) => {
-        // Not stored (e.g. a duplicate key): answer now rather than after the queue ahead of it.
-        if (this.queues.remove(sessionKey, job)) job.reject(err);
-      },
-    );
-    this.queues.push(sessionKey, job);
-    if (policy.mode === "interrupt") this.interrupt(sessionKey, job);
-    return job.promise;
-  }
-
-  /** Queue mode `interrupt`: the newcomer aborts the running turn and supersedes queued ones. */
-  private interrupt(sessionKey: string, newcomer: TurnJob): void {
-    for (const j of this.queues.waiting(sessionKey)) {
-      if (j.kind !== "turn" || j === newcomer) continue;
-      this.queues.remove(sessionKey, j);
-      this.failQueued(j, new InterruptedTurnError(j.runId));
-    }
-    const running = this.queues.running(sessionKey);
-    const head = running?.[0];
-    if (head?.kind === "turn" && !running!.includes(newcomer) && head.controller && !head.controller.signal.aborted) {
-      this.logger.info({ sessionKey, interrupted: running!.map((j) => (j as TurnJob).runId), by: newcomer.runId }, "turn interrupted by a newer message");
-      head.controller.abort(new InterruptedTurnError(head.runId));
-    }
-  }
-
-  /** Closes a message taken out of the queue before it ran: an `error` event after its `message_received`, then rejects. */
-  private failQueued(job: TurnJob, error: RpcError): void {
-    this.detached++;
-    job.journal
-      .then(
-        async () => {
-          await this.append(job.sessionKey, [{ kind: "error", runId: job.runId, data: { code: error.code, message: error.message } }]).catch((appendErr: unknown) => {
-            this.logger.error({ err: appendErr, sessionKey: job.sessionKey, runId: job.runId }, "cannot record a dropped message in the session log");
-          });
-          job.reject(error);
-        },
-        (journalErr: unknown) => job.reject(journalErr),
-      )
-      .finally(() => this.detached--);
-  }
-
-  /** The tools a turn offers: the agent's allowed plugin tools and built-ins. */
-  private turnTools(agent: Agent, sessionKey: string, thread: string | undefined): TurnTools {
-    const { config } = agent;
-    const sender = this.options.outbound;
-    const specs: ToolSpec[] = [];
-    for (const t of this.options.plugins.tools()) {
-      if (BUILTIN_TOOL_NAMES.has(t.name)) {
-        // Built-in names are reserved: a plugin cannot stand in for a host-enforced tool.
-        if (!this.shadowed.has(t.name)) {
-          this.shadowed.add(t.name);
-          this.logger.warn({ tool: t.name }, "a plugin tool has the name of a built-in tool; the plugin's tool is hidden");
-        }
-        continue;
-      }
-      if (agent.allows(t.name)) specs.push(t);
-    }
-    const sendOffered = sender !== undefined && agent.allows(MESSAGE_SEND);
-    if (sendOffered) specs.push(MESSAGE_SEND_SPEC);
-    const session = parseSessionKey(sessionKey);
-    // The conversation the call belongs to, written by the host from the session key (the model
-    // cannot forge it, and the gateway built that key from the connection's identity, never from
-    // client text): tools such as `memory` keep data apart per agent, channel, account and peer.
-    // `sender` is the peer until group chats carry their own sender.
-    const toolContext: ToolCallContext = {
-      agentId: config.id,
-      channel: session.channel,
-      account: session.account,
-      peer: session.peer,
-      sender: session.peer,
-      sessionKey,
-    };
-    return {
-      specs,
-      call: (name, input, s) => {
-        if (sendOffered && name === MESSAGE_SEND) {
-          return messageSend(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}), policy: agent.outbound, sender: sender!, logger: this.logger }, s);
-        }
-        return this.options.plugins.callTool(name, input, s, toolContext);
-      },
-    };
-  }
-
-  /**
-   * Runs one batch of journaled messages (one message, or several folded by `collect`) as one
-   * turn and appends its events. Settles every job's promise; never rejects.
-   */
-  private async executeBatch(sessionKey: string, batch: TurnJob[]): Promise<void> {
-    const controller = new AbortController();
-    for (const j of batch) j.controller = controller;
-    // The turn belongs to every caller in the batch: it stops only when all of them went away.
-    const signals = batch.map((j) => j.signal);
-    const onAbort = () => {
-      if (signals.every((s) => s?.aborted === true)) controller.abort(signals[signals.length - 1]!.reason);
-    };
-    if (this.aborting) controller.abort(new Error("shutdown"));
-    onAbort();
-    for (const s of signals) s?.addEventListener("abort", onAbort, { once: true });
-    // The turn deadline: from the start of the batch, over everything it does.
-    const turnTimeoutMs = batch[batch.length - 1]!.agent.config.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS;
-    const deadline = setTimeout(() => controller.abort(new TurnTimeoutError(turnTimeoutMs)), turnTimeoutMs);
-    this.inflight.add(controller);
-    let live: TurnJob[] = [];
-    let recorder: TurnRecorder | undefined;
-    try {
-      // The history does not depend on this turn's own messages: read it while they are written.
-      const [journals, events] = await Promise.all([Promise.allSettled(batch.map((j) => j.journal)), this.readHistory(sessionKey)]);
-      journals.forEach((r, i) => (r.status === "fulfilled" ? live.push(batch[i]!) : batch[i]!.reject(r.reason)));
-      if (live.length === 0) return;
-      const own = live[live.length - 1]!;
-      const runId = own.runId;
-      const agent = own.agent;
-      const { config } = agent;
-      recorder = new TurnRecorder(runId);
-      const rec = recorder;
-      const record = (ev: TurnEvent) => {
-        rec.record(ev);
-        own.emit(ev);
-      };
-      const starts = live.filter((j) => !j.startJournaled).map((j) => startedEvent(j.runId, runId));
-      if (starts.length > 0) await this.append(sessionKey, starts);
-      const content = live.map((j) => j.content).join(COLLECT_SEPARATOR);
-      const system = await this.souls.systemPrompt(config);
-      const provider = this.options.providers(config.provider);
-      const tools = this.turnTools(agent, sessionKey, own.thread);
-      const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
-      const history = await this.history(config, system, provider, sessionKey, events, content, runId, live[0]!.runId, tools.specs, controller.signal, (usage) => {
-        compaction.calls++;
-        compaction.usage.inputTokens += usage.inputTokens;
-        compaction.usage.outputTokens += usage.outputTokens;
-        record({ type: "usage", data: usage });
-      });
-      const turn = await runTurn(
-        {
-          provider,
-          model: config.model,
-          system,
-          maxTokens: config.maxTokens,
-          maxIterations: config.maxIterations,
-          ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
-          history,
-          content,
-          tools,
-        },
-        record,
-        controller.signal,
-      );
-      const stopReason = turn.outcome.stopReason;
-      const folded = live.slice(0, -1);
-      await this.append(sessionKey, [
-        ...rec.finish({ kind: "turn_ended", stopReason }),
-        ...folded.map((j): NewSessionEvent => ({ kind: "turn_ended", runId: j.runId, data: { runId, stopReason } })),
-      ]);
-      const { outcome } = turn;
-      const result: TurnResult =
-        compaction.calls === 0
-          ? { ...outcome, runId, sessionKey, agentId: config.id }
-          : {
-              ...outcome,
-              usage: { inputTokens: outcome.usage.inputTokens + compaction.usage.inputTokens, outputTokens: outcome.usage.outputTokens + compaction.usage.outputTokens },
-              iterations: outcome.iterations + compaction.calls,
-              runId,
-              sessionKey,
-              agentId: config.id,
-            };
-      for (const j of folded) j.resolve({ ...result, merged: true });
-      own.resolve(result);
-      this.settled({ runId, sessionKey, agentId: config.id, messages: live.length, ok: true, stopReason, usage: result.usage, iterations: result.iterations });
-    } catch (err) {
-      let failure = err;
-      const reason: unknown = controller.signal.reason;
-      if (controller.signal.aborted) {
-        // The abort's own reason names why: interrupted, turn deadline, client gone.
-        if (reason instanceof RpcError) failure = reason;
-        else if (!(err instanceof RpcError && err.code !== ErrorCode.Aborted)) {
-          failure = new RpcError(ErrorCode.Aborted, this.closing ? "turn aborted: the gateway is shutting down" : "turn aborted");
-        }
-      }
-      if (live.length > 0) {
-        const e = toErrorObject(failure);
-        const own = live[live.length - 1]!;
-        if (e.code === ErrorCode.InternalError) this.logger.error({ err, sessionKey, runId: own.runId }, "turn failed with an internal error");
-        const end = { kind: "error" as const, code: e.code, message: e.message };
-        const events = [
-          ...(recorder ?? new TurnRecorder(own.runId)).finish(end),
-          ...live.slice(0, -1).map((j): NewSessionEvent => ({ kind: "error", runId: j.runId, data: { code: e.code, message: e.message } })),
-        ];
-        await this.append(sessionKey, events).catch((appendErr: unknown) => {
-          this.logger.error({ err: appendErr, sessionKey, runId: own.runId }, "cannot record a failed turn in the session log");
-        });
-        for (const j of live) j.reject(failure instanceof InterruptedTurnError ? new InterruptedTurnError(j.runId, failure.message) : failure);
-        this.settled({ runId: own.runId, sessionKey, agentId: own.agent.config.id, messages: live.length, ok: false, error: { code: e.code, message: e.message } });
-      } else {
-        for (const j of batch) j.reject(failure);
-      }
-    } finally {
-      clearTimeout(deadline);
-      for (const s of signals) s?.removeEventListener("abort", onAbort);
-      this.inflight.delete(controller);
-    }
-  }
-
-  /**
-   * The model input for a turn: the projection of the session's events, compacted first when
-   * it would not fit the agent's context window (estimated with the turn's effective system
-   * prompt, soul file included). A failed summarization is logged and the full history is used
-   * (the provider then decides).
-   * @param runId the turn's run (the compaction event carries it)
-   * @param firstRunId the run id of the turn's first message (nothing from it on is folded)
-   */
-  private async history(
-    config: AgentConfig,
-    system: string | undefined,
-    provider: ModelProvider,
-    sessionKey: string,
-    events: SessionEvent[],
-    content: string,
-    runId: string,
-    firstRunId: string,
-    specs: ToolSpec[],
-    signal: AbortSignal,
-    onUsage: (usage: { inputTokens: number; outputTokens: number }) => void,
-  ): Promise<ChatMessage[]> {
-    const messages = projectHistory(events);
-    const window = config.contextWindow;
-    const historyTokens = estimateTokens(messageChars(messages));
-    const contentTokens = estimateTokens(content.length + (system?.length ?? 0));
-    if (historyTokens + contentTokens <= window / 2) return messages; // far from the limit: skip the tool-spec estimate
-    const fixed = contentTokens + (specs.length > 0 ? estimateTokens(JSON.stringify(specs).length) : 0);
-    if (historyTokens + fixed <= window) return messages;
-    const budget = summaryBudget(window, config.maxTokens);
-    const plan = planCompaction(events, firstRunId, window, fixed, budget);
-    if (!plan) return messages;
-    let summary: string;
-    try {
-      const transcript = renderTranscript(plan.folded, Math.max(4000, (window - budget) * 4));
-      const out = await summarize(provider, config.model, transcript, budget, signal);
-      onUsage(out.usage);
-      summary = out.summary;
-    } catch (err) {
-      if (signal.aborted) throw err;
-      this.logger.warn({ sessionKey, runId, error: toErrorObject(err).message }, "compaction failed: the summarization call failed; using the full history");
-      return messages;
-    }
-    if (summary.length === 0) return messages;
-    this.cache.drop(sessionKey);
-    await this.log.append(sessionKey, [{ kind: "compaction", runId, data: { summary, upToSeq: plan.upToSeq } }]);
-    this.logger.info({ sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window }, "session compacted");
-    return projectHistory(await this.readHistory(sessionKey));
-  }
-
-  /** Every event of a session after `afterSeq`. */
-  private async readAll(sessionKey: string, afterSeq: number): Promise<SessionEvent[]> {
-    const out: SessionEvent[] = [];
-    for (let after = afterSeq; ; ) {
-      const page = await this.log.read(sessionKey, { afterSeq: after, limit: 1000 });
-      out.push(...page);
-      if (page.length < 1000) return out;
-      after = page[page.length - 1]!.seq;
-    }
-  }
-}
-
-function busyError(sessionKey: string, cap: number): RpcError {
-  return new RpcError(ErrorCode.SessionBusy, `session ${sessionKey} already has ${cap} turns queued`);
-}
-
-/** A waiting duplicate's view of the original turn: the same outcome, marked as a replay. */
-function asReplay(slot: KeyedTurn): Promise<TurnResult> {
-  return slot.promise.then(
-    (r) => ({ ...r, replayed: true as const }),
-    (err: unknown) => {
-      if (err instanceof ReplayedTurnError) throw err;
-      const e = toErrorObject(err);
-      throw new ReplayedTurnError(e.code, e.message, slot.runId ?? "", slot.sessionKey);
-    },
-  );
 }

@@ -1,0 +1,81 @@
+/**
+ * What a session lane holds: a turn job per accepted message (with the promise its caller
+ * awaits) or a task job (reset, delete, closing an abandoned turn) that runs alone.
+ */
+import type { Agent } from "./agents.js";
+import { deferred } from "./deferred.js";
+import type { QueueItem } from "./queue.js";
+import type { TurnResult } from "./turn-request.js";
+import type { TurnEvent } from "./types.js";
+
+/** One accepted message waiting for, or running in, its session's queue. */
+export interface TurnJob extends QueueItem {
+  readonly kind: "turn";
+  readonly collect: boolean;
+  agent: Agent;
+  sessionKey: string;
+  runId: string;
+  content: string;
+  thread?: string;
+  /** The `message_received` append (with `turn_started` when `startJournaled`). */
+  journal: Promise<unknown>;
+  startJournaled: boolean;
+  emit: (ev: TurnEvent) => void;
+  signal?: AbortSignal;
+  promise: Promise<TurnResult>;
+  resolve: (r: TurnResult) => void;
+  reject: (err: unknown) => void;
+  /** The running batch's controller (set when the job starts): aborting it ends the batch. */
+  controller?: AbortController;
+}
+
+/** Session work that is not a turn (reset, delete): runs alone, in order with the turns. */
+export interface TaskJob extends QueueItem {
+  readonly kind: "task";
+  run(): Promise<void>;
+}
+
+/** What a session queue holds. */
+export type Job = TurnJob | TaskJob;
+
+/** The parts of a {@link TurnJob} its creator decides (see {@link makeTurnJob}). */
+export interface TurnJobSpec {
+  agent: Agent;
+  sessionKey: string;
+  runId: string;
+  /** The message's content (the user's text). */
+  content: string;
+  /** The platform thread a reply goes to. */
+  thread?: string | undefined;
+  /** The `message_received` append; a job recovered from the log passes a resolved promise. */
+  journal: Promise<unknown>;
+  /** Whether `turn_started` was appended with the message (the session was idle). */
+  startJournaled: boolean;
+  /** Receives the turn's events (the last message of a folded batch gets them). */
+  emit: (ev: TurnEvent) => void;
+  /** The caller's signal: the turn stops when every caller of its batch went away. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A pending turn job; `collect` follows the agent's queue mode. */
+export function makeTurnJob(spec: TurnJobSpec): TurnJob {
+  const { agent, sessionKey, runId, content, thread, journal, startJournaled, emit, signal } = spec;
+  const d = deferred<TurnResult>();
+  const job: TurnJob = {
+    kind: "turn",
+    collect: agent.config.queue?.mode === "collect",
+    agent,
+    sessionKey,
+    runId,
+    content,
+    journal,
+    startJournaled,
+    emit,
+    promise: d.promise,
+    resolve: d.resolve,
+    reject: d.reject,
+  };
+  if (thread !== undefined) job.thread = thread;
+  if (signal !== undefined) job.signal = signal;
+  return job;
+}

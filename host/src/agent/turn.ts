@@ -1,0 +1,200 @@
+/**
+ * Turn execution: runs one batch of journaled messages (one message, or several folded by queue
+ * mode `collect`) as one turn — system prompt, tools, history (compacted when needed), the
+ * tool-use loop under the turn deadline — and appends its events, settling every message's job.
+ */
+import type { Logger } from "pino";
+import { DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/types.js";
+import { ErrorCode, RpcError } from "../protocol/errors.js";
+import { toErrorObject } from "../protocol/jsonrpc.js";
+import type { NewSessionEvent } from "../store/types.js";
+import type { CachedSessionLog } from "./cached-log.js";
+import { InterruptedTurnError, TurnTimeoutError } from "./errors.js";
+import type { TurnJob } from "./jobs.js";
+import { startedEvent, TurnRecorder } from "./journal.js";
+import { runTurn } from "./loop.js";
+import type { SoulFiles } from "./soul.js";
+import { turnHistory } from "./turn-history.js";
+import type { TurnResult } from "./turn-request.js";
+import type { TurnToolbox } from "./turn-tools.js";
+import type { ModelProvider, TurnEvent } from "./types.js";
+
+/** Separator between the contents of messages folded into one turn (queue mode `collect`). */
+export const COLLECT_SEPARATOR = "\n\n";
+
+/** A finished turn, as {@link AgentRuntimeOptions.onTurnSettled} reports it (no content: metadata only). */
+export type SettledTurn = { runId: string; sessionKey: string; agentId: string; messages: number } & (
+  | { ok: true; stopReason: string; usage: { inputTokens: number; outputTokens: number }; iterations: number }
+  | { ok: false; error: { code: number; message: string } }
+);
+
+/** Options of {@link TurnExecutor}. */
+export interface TurnExecutorOptions {
+  providers: (name: ProviderName) => ModelProvider;
+  sessions: CachedSessionLog;
+  souls: SoulFiles;
+  tools: TurnToolbox;
+  logger: Logger;
+  /** Whether the runtime is shutting down (an aborted turn's error then says so). */
+  closing: () => boolean;
+  /** Called once per turn run, after its outcome is in the session log; must not throw (a throw is logged). */
+  onTurnSettled?: ((turn: SettledTurn) => void) | undefined;
+}
+
+/** Runs turn batches; tracks the running ones so a shutdown can abort them. */
+export class TurnExecutor {
+  private readonly inflight = new Set<AbortController>();
+  /** Set by {@link abortAll}: a batch starting afterwards is aborted at once. */
+  private aborting = false;
+
+  constructor(private readonly options: TurnExecutorOptions) {}
+
+  /** Aborts every running turn (shutdown past its grace) and every turn that starts from now on. */
+  abortAll(): void {
+    this.aborting = true;
+    for (const c of this.inflight) c.abort(new Error("shutdown"));
+  }
+
+  /**
+   * Runs one batch of journaled messages (one message, or several folded by `collect`) as one
+   * turn and appends its events. Settles every job's promise; never rejects.
+   */
+  async executeBatch(sessionKey: string, batch: TurnJob[]): Promise<void> {
+    const { sessions, logger } = this.options;
+    const controller = new AbortController();
+    for (const j of batch) j.controller = controller;
+    // The turn belongs to every caller in the batch: it stops only when all of them went away.
+    const signals = batch.map((j) => j.signal);
+    const onAbort = () => {
+      if (signals.every((s) => s?.aborted === true)) controller.abort(signals[signals.length - 1]!.reason);
+    };
+    if (this.aborting) controller.abort(new Error("shutdown"));
+    onAbort();
+    for (const s of signals) s?.addEventListener("abort", onAbort, { once: true });
+    // The turn deadline: from the start of the batch, over everything it does.
+    const turnTimeoutMs = batch[batch.length - 1]!.agent.config.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS;
+    const deadline = setTimeout(() => controller.abort(new TurnTimeoutError(turnTimeoutMs)), turnTimeoutMs);
+    this.inflight.add(controller);
+    let live: TurnJob[] = [];
+    let recorder: TurnRecorder | undefined;
+    try {
+      // The history does not depend on this turn's own messages: read it while they are written.
+      const [journals, events] = await Promise.all([Promise.allSettled(batch.map((j) => j.journal)), sessions.readHistory(sessionKey)]);
+      journals.forEach((r, i) => (r.status === "fulfilled" ? live.push(batch[i]!) : batch[i]!.reject(r.reason)));
+      if (live.length === 0) return;
+      const own = live[live.length - 1]!;
+      const runId = own.runId;
+      const agent = own.agent;
+      const { config } = agent;
+      recorder = new TurnRecorder(runId);
+      const rec = recorder;
+      const record = (ev: TurnEvent) => {
+        rec.record(ev);
+        own.emit(ev);
+      };
+      const starts = live.filter((j) => !j.startJournaled).map((j) => startedEvent(j.runId, runId));
+      if (starts.length > 0) await sessions.append(sessionKey, starts);
+      const content = live.map((j) => j.content).join(COLLECT_SEPARATOR);
+      const system = await this.options.souls.systemPrompt(config);
+      const provider = this.options.providers(config.provider);
+      const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
+      const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
+      const history = await turnHistory(
+        { sessions, logger },
+        {
+          config,
+          system,
+          provider,
+          sessionKey,
+          events,
+          content,
+          runId,
+          firstRunId: live[0]!.runId,
+          specs: tools.specs,
+          signal: controller.signal,
+          onUsage: (usage) => {
+            compaction.calls++;
+            compaction.usage.inputTokens += usage.inputTokens;
+            compaction.usage.outputTokens += usage.outputTokens;
+            record({ type: "usage", data: usage });
+          },
+        },
+      );
+      const turn = await runTurn(
+        {
+          provider,
+          model: config.model,
+          system,
+          maxTokens: config.maxTokens,
+          maxIterations: config.maxIterations,
+          ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
+          history,
+          content,
+          tools,
+        },
+        record,
+        controller.signal,
+      );
+      const stopReason = turn.outcome.stopReason;
+      const folded = live.slice(0, -1);
+      await sessions.append(sessionKey, [
+        ...rec.finish({ kind: "turn_ended", stopReason }),
+        ...folded.map((j): NewSessionEvent => ({ kind: "turn_ended", runId: j.runId, data: { runId, stopReason } })),
+      ]);
+      const { outcome } = turn;
+      const result: TurnResult =
+        compaction.calls === 0
+          ? { ...outcome, runId, sessionKey, agentId: config.id }
+          : {
+              ...outcome,
+              usage: { inputTokens: outcome.usage.inputTokens + compaction.usage.inputTokens, outputTokens: outcome.usage.outputTokens + compaction.usage.outputTokens },
+              iterations: outcome.iterations + compaction.calls,
+              runId,
+              sessionKey,
+              agentId: config.id,
+            };
+      for (const j of folded) j.resolve({ ...result, merged: true });
+      own.resolve(result);
+      this.settled({ runId, sessionKey, agentId: config.id, messages: live.length, ok: true, stopReason, usage: result.usage, iterations: result.iterations });
+    } catch (err) {
+      let failure = err;
+      const reason: unknown = controller.signal.reason;
+      if (controller.signal.aborted) {
+        // The abort's own reason names why: interrupted, turn deadline, client gone.
+        if (reason instanceof RpcError) failure = reason;
+        else if (!(err instanceof RpcError && err.code !== ErrorCode.Aborted)) {
+          failure = new RpcError(ErrorCode.Aborted, this.options.closing() ? "turn aborted: the gateway is shutting down" : "turn aborted");
+        }
+      }
+      if (live.length > 0) {
+        const e = toErrorObject(failure);
+        const own = live[live.length - 1]!;
+        if (e.code === ErrorCode.InternalError) logger.error({ err, sessionKey, runId: own.runId }, "turn failed with an internal error");
+        const end = { kind: "error" as const, code: e.code, message: e.message };
+        const events = [
+          ...(recorder ?? new TurnRecorder(own.runId)).finish(end),
+          ...live.slice(0, -1).map((j): NewSessionEvent => ({ kind: "error", runId: j.runId, data: { code: e.code, message: e.message } })),
+        ];
+        await sessions.append(sessionKey, events).catch((appendErr: unknown) => {
+          logger.error({ err: appendErr, sessionKey, runId: own.runId }, "cannot record a failed turn in the session log");
+        });
+        for (const j of live) j.reject(failure instanceof InterruptedTurnError ? new InterruptedTurnError(j.runId, failure.message) : failure);
+        this.settled({ runId: own.runId, sessionKey, agentId: own.agent.config.id, messages: live.length, ok: false, error: { code: e.code, message: e.message } });
+      } else {
+        for (const j of batch) j.reject(failure);
+      }
+    } finally {
+      clearTimeout(deadline);
+      for (const s of signals) s?.removeEventListener("abort", onAbort);
+      this.inflight.delete(controller);
+    }
+  }
+
+  private settled(turn: SettledTurn): void {
+    try {
+      this.options.onTurnSettled?.(turn);
+    } catch (err) {
+      this.options.logger.error({ err, runId: turn.runId }, "onTurnSettled callback threw");
+    }
+  }
+}
