@@ -46,6 +46,13 @@ async function providerGot(text: string): Promise<void> {
   expect(emulator.requests.some((r) => JSON.stringify(r.body).includes(text))).toBe(true);
 }
 
+/**
+ * Padding for messages sent while the disk is full: larger than a page (4 KiB), so no write fits
+ * in the slack of a page the store's files already hold (tmpfs counts whole pages: a small record
+ * can still land in the write-ahead log's last page after the filler took every free page).
+ */
+const PAST_PAGE_SLACK = " " + "x".repeat(8192);
+
 /** Fills the mount until the kernel says ENOSPC (dd exits non-zero then). */
 function fillDisk(): void {
   try {
@@ -87,7 +94,7 @@ describe.skipIf(!isRoot).each(["uws", "ws"])("full disk under the embedded store
     await providerGot("hold the drain");
 
     fillDisk();
-    const full = await client.call("chat.send", { content: "sent while the disk is full", peer: "disk" });
+    const full = await client.call("chat.send", { content: `sent while the disk is full${PAST_PAGE_SLACK}`, peer: "disk" });
     expect(full.response.msg.error).toEqual({ code: -32603, message: "session store: the disk is full; nothing was written", data: { reason: "disk_full" } });
 
     const health = await fetch(`http://127.0.0.1:${gw.port}/health`);
@@ -144,7 +151,7 @@ describe.skipIf(!isRoot).each(["uws", "ws"])("full disk under the embedded store
       expect((await post({ peer: "alice", content: "before", messageId: "w1" })).status).toBe(200);
       await platform.waitFor((r) => r.json?.replyTo === "w1", 20_000);
       fillDisk();
-      const answer = await post({ peer: "alice", content: "while full", messageId: "w2" });
+      const answer = await post({ peer: "alice", content: `while full${PAST_PAGE_SLACK}`, messageId: "w2" });
       // At once, with the cause, and nothing of the store's path or engine internals for the platform.
       expect(answer.status).toBe(503);
       expect(answer.json).toEqual({ error: "could not accept every message now (session store: the disk is full; nothing was written); redeliver later" });
