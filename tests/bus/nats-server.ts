@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { NatsBusOptions } from "../../host/src/bus/nats.js";
+import type { NatsBusOptions } from "../../host/src/bus/nats/index.js";
 import { PACKAGE_ROOT } from "../../host/src/paths.js";
 
 /** Fast timings for tests: a dead process's partitions move within ~3 s. */

@@ -1,6 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { createNatsBus } from "../../host/src/bus/nats.js";
+import { createNatsBus } from "../../host/src/bus/nats/index.js";
 import { busSuite } from "./bus.suite.js";
 import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
 

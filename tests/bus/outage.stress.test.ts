@@ -12,7 +12,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { createNatsBus } from "../../host/src/bus/nats.js";
+import { createNatsBus } from "../../host/src/bus/nats/index.js";
 import { inboundSubject } from "../../host/src/bus/subjects.js";
 import type { PublishAck } from "../../host/src/bus/types.js";
 import { sleep, waitFor } from "./bus.suite.js";

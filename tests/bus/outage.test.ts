@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createNatsBus, type NatsBus } from "../../host/src/bus/nats.js";
+import { createNatsBus, type NatsBus } from "../../host/src/bus/nats/index.js";
 import { inboundSubject } from "../../host/src/bus/subjects.js";
 import type { PublishAck } from "../../host/src/bus/types.js";
 import { waitFor } from "./bus.suite.js";

@@ -13,7 +13,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createNatsBus, type NatsBus, type NatsBusOptions } from "../../host/src/bus/nats.js";
+import { createNatsBus, type NatsBus, type NatsBusOptions } from "../../host/src/bus/nats/index.js";
 import { inboundSubject } from "../../host/src/bus/subjects.js";
 import { waitFor } from "./bus.suite.js";
 import { NatsServer, TEST_TIMINGS } from "./nats-server.js";

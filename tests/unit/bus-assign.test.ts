@@ -1,7 +1,7 @@
 // Partition assignment among bus members: every member computes the same owners from the same
 // member set, loads differ by at most one, and no member is left out while partitions >= members.
 import { describe, expect, it } from "vitest";
-import { assignPartitions } from "../../host/src/bus/nats.js";
+import { assignPartitions } from "../../host/src/bus/nats/index.js";
 import { prng } from "../support/prng.mjs";
 
 const randomId = (rand: () => number) => Math.floor(rand() * 2 ** 32).toString(16).padStart(8, "0");

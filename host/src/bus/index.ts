@@ -3,15 +3,15 @@
  * ends. See docs/bus.md.
  */
 import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
-import type { NatsBusOptions } from "./nats.js";
+import type { NatsBusOptions } from "./nats/index.js";
 import type { JetStreamSessionLogOptions } from "./jetstream-store.js";
 import type { SessionLog } from "../store/types.js";
 import type { Bus } from "./types.js";
 
 // The NATS client (~65 ms to import) is loaded only when a NATS bus or store is created: import
-// `./nats.js` / `./jetstream-store.js` directly for their classes and constants.
+// `./nats/index.js` / `./jetstream-store.js` directly for their classes and constants.
 export { createMemoryBus, MemoryBus, type MemoryBusOptions } from "./memory.js";
-export type { NatsBus, NatsBusOptions } from "./nats.js";
+export type { NatsBus, NatsBusOptions } from "./nats/index.js";
 export type { JetStreamSessionLogOptions } from "./jetstream-store.js";
 export { BusError, type BusErrorCode } from "./errors.js";
 export { encodePayload, decodePayload, MSG_ID_HEADER, REPLAY_OF_HEADER, PUBLISHED_AT_HEADER } from "./codec.js";
@@ -59,7 +59,7 @@ export type BusConfig = ({ kind: "memory" } & MemoryBusOptions) | ({ kind: "nats
 export async function createBus(config: BusConfig): Promise<Bus> {
   if (config.kind === "nats") {
     const { kind: _kind, ...options } = config;
-    const { createNatsBus } = await import("./nats.js");
+    const { createNatsBus } = await import("./nats/index.js");
     return createNatsBus(options);
   }
   const { kind: _kind, ...options } = config;

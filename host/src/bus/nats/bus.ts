@@ -47,16 +47,16 @@ import {
   type PubAck,
 } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { decodePayload, encodePayload, MSG_ID_HEADER, PUBLISHED_AT_HEADER, REPLAY_OF_HEADER, SPOOLED_HEADER } from "./codec.js";
-import { DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER, Dispatcher, MemoryDedupe, Window, type Counters, type Delivery } from "./dispatcher.js";
-import { replayMsgId } from "./dlq-file.js";
-import { BusError } from "./errors.js";
-import { ReorderBuffer, ReorderClock } from "./reorder.js";
-import { Spool, type SpoolRecord } from "./spool.js";
-import { logicalSubject, partitionFilter, STREAM_NAMES, wireSubject, type StreamName } from "./subjects.js";
-import type { Bus, BusMessage, BusStatus, ConsumeOptions, ConsumerStats, DeadLetter, DeadLetterStore, DedupeStore, PublishAck, PublishOptions, ReplayResult, Subscription } from "./types.js";
-import { checkConsume, checkPublish, checkSize } from "./validate.js";
-import { errorMessage as errText, sleep } from "../util/index.js";
+import { decodePayload, encodePayload, MSG_ID_HEADER, PUBLISHED_AT_HEADER, REPLAY_OF_HEADER, SPOOLED_HEADER } from "../codec.js";
+import { DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER, Dispatcher, MemoryDedupe, Window, type Counters, type Delivery } from "../dispatcher.js";
+import { replayMsgId } from "../dlq-file.js";
+import { BusError } from "../errors.js";
+import { ReorderBuffer, ReorderClock } from "../reorder.js";
+import { Spool, type SpoolRecord } from "../spool.js";
+import { logicalSubject, partitionFilter, STREAM_NAMES, wireSubject, type StreamName } from "../subjects.js";
+import type { Bus, BusMessage, BusStatus, ConsumeOptions, ConsumerStats, DeadLetter, DeadLetterStore, DedupeStore, PublishAck, PublishOptions, ReplayResult, Subscription } from "../types.js";
+import { checkConsume, checkPublish, checkSize } from "../validate.js";
+import { errorMessage as errText, sleep } from "../../util/index.js";
 
 /** Options of {@link createNatsBus}. */
 export interface NatsBusOptions {

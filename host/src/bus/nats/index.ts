@@ -1,0 +1,17 @@
+/**
+ * The NATS JetStream back end of the bus: the public surface of this folder (see bus.ts for the
+ * design, docs/bus.md for the wire format). `bus/index.ts` loads it lazily, so importing the bus
+ * does not load the NATS client.
+ */
+export {
+  createNatsBus,
+  NatsBus,
+  assignPartitions,
+  DEFAULT_REORDER_WINDOW_MS,
+  NATS_STREAMS,
+  DLQ_STREAM,
+  DLQ_SUBJECT_PREFIX,
+  LEASE_BUCKET,
+  DEDUPE_BUCKET,
+  type NatsBusOptions,
+} from "./bus.js";
