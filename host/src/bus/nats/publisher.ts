@@ -12,7 +12,7 @@ import type { Spool, SpoolRecord } from "../spool.js";
 import { wireSubject, type StreamName } from "../subjects.js";
 import type { PublishAck, PublishOptions } from "../types.js";
 import { checkPublish, checkSize } from "../validate.js";
-import { errorMessage as errText, sleep } from "../../util/index.js";
+import { errorMessage as errText, KeyedChain, sleep } from "../../util/index.js";
 import type { Connection } from "./connection.js";
 import { DEFAULT_PUBLISH_TIMEOUT_MS } from "./options.js";
 
@@ -41,7 +41,8 @@ export interface PublisherOptions {
 
 /** See the module comment. */
 export class Publisher {
-  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Publishes queued or running, per logical subject. */
+  private readonly chains = new KeyedChain();
   private draining = false;
 
   constructor(private readonly o: PublisherOptions) {}
@@ -58,20 +59,14 @@ export class Publisher {
     checkSize(payload);
     const at = Date.now();
     const record: SpoolRecord = { subject, msgId: options.msgId, headers: { ...options.headers, [PUBLISHED_AT_HEADER]: String(at) }, payload, at };
-    // one publish per subject at a time: a message never overtakes the one before it
-    const prev = this.chains.get(subject) ?? Promise.resolve();
     const spoolable = options.spool ?? !(this.o.unspooledStreams ?? []).some((s) => subject.startsWith(`exoclaw.${s}.`));
-    const mine = prev.catch(() => {}).then(() => this.publishOne(record, spoolable));
-    this.chains.set(subject, mine);
-    void mine.catch(() => {}).finally(() => {
-      if (this.chains.get(subject) === mine) this.chains.delete(subject);
-    });
-    return mine;
+    // one publish per subject at a time: a message never overtakes the one before it
+    return this.chains.run(subject, () => this.publishOne(record, spoolable));
   }
 
   /** Resolves once every publish started so far has settled (never rejects). */
-  async idle(): Promise<void> {
-    await Promise.allSettled([...this.chains.values()]);
+  idle(): Promise<void> {
+    return this.chains.idle();
   }
 
   private async publishOne(record: SpoolRecord, spoolable: boolean): Promise<PublishAck> {
