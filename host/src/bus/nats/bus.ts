@@ -80,7 +80,8 @@ export class NatsBus implements Bus {
     this.partitions = opts.partitions ?? 16;
     this.ackWaitMs = opts.ackWaitMs ?? 10_000;
     this.leaseTtlMs = opts.leaseTtlMs ?? 2 * this.ackWaitMs + 5_000;
-    if (!Number.isInteger(this.partitions) || this.partitions < 1 || this.partitions > 1024) throw new BusError("invalid_argument", "partitions must be an integer in 1..1024");
+    if (!Number.isInteger(this.partitions) || this.partitions < 1 || this.partitions > 1024)
+      throw new BusError("invalid_argument", "partitions must be an integer in 1..1024");
     if (this.leaseTtlMs <= this.ackWaitMs) throw new BusError("invalid_argument", "leaseTtlMs must exceed ackWaitMs");
     const reorderWindowMs = opts.reorderWindowMs ?? DEFAULT_REORDER_WINDOW_MS;
     if (!Number.isInteger(reorderWindowMs) || reorderWindowMs < 0) throw new BusError("invalid_argument", "reorderWindowMs must be an integer >= 0");

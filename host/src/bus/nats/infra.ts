@@ -86,7 +86,10 @@ export async function ensureInfra(o: InfraOptions): Promise<Infra> {
       }
     }
     if (existing && existing.config.description !== description(s)) {
-      throw new BusError("invalid_argument", `stream ${name} was created with "${existing.config.description}", this process uses partitions=${o.partitions}; all processes must agree`);
+      throw new BusError(
+        "invalid_argument",
+        `stream ${name} was created with "${existing.config.description}", this process uses partitions=${o.partitions}; all processes must agree`,
+      );
     }
   }
   try {
@@ -94,7 +97,14 @@ export async function ensureInfra(o: InfraOptions): Promise<Infra> {
   } catch (err) {
     if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NOT_FOUND) throw err;
     await jsm.streams
-      .add({ name: DLQ_STREAM, subjects: [`${DLQ_SUBJECT_PREFIX}.>`], storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.New, description: "exoclaw dead letters" })
+      .add({
+        name: DLQ_STREAM,
+        subjects: [`${DLQ_SUBJECT_PREFIX}.>`],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        discard: DiscardPolicy.New,
+        description: "exoclaw dead letters",
+      })
       .catch(async (e) => {
         await jsm.streams.info(DLQ_STREAM).catch(() => {
           throw e;
@@ -162,7 +172,10 @@ export async function ensurePartitionConsumers(o: PartitionConsumersOptions): Pr
           replay_policy: ReplayPolicy.Instant,
         });
       } else if (info.config.filter_subject !== filter) {
-        throw new BusError("invalid_argument", `consumer ${name} filters ${info.config.filter_subject}; a different channel filter needs a different durable name`);
+        throw new BusError(
+          "invalid_argument",
+          `consumer ${name} filters ${info.config.filter_subject}; a different channel filter needs a different durable name`,
+        );
       } else if (info.config.ack_wait !== ackWait || info.config.max_ack_pending !== o.maxAckPending) {
         await o.jsm.consumers.update(streamName, name, { ack_wait: ackWait, max_ack_pending: o.maxAckPending });
       }

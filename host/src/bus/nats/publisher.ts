@@ -107,7 +107,11 @@ export class Publisher {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(record.headers)) h.set(k, v);
     if (spooled) h.set(SPOOLED_HEADER, String(Date.now()));
-    return js.publish(wireSubject(record.subject, this.o.partitions), record.payload, { msgID: record.msgId, headers: h, timeout: this.o.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS });
+    return js.publish(wireSubject(record.subject, this.o.partitions), record.payload, {
+      msgID: record.msgId,
+      headers: h,
+      timeout: this.o.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+    });
   }
 
   /** Starts forwarding the spool (in order, with backoff while NATS refuses) unless already running or empty. */
