@@ -290,7 +290,8 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       } catch (err) {
         // Classified by the agent's failure vocabulary (agent/errors.ts; docs/reliability.md,
         // "Errors and retries"), never by code or text; `code` is for the log only.
-        const code = (err as { code?: unknown }).code;
+        const raw = (err as { code?: unknown }).code;
+        const code = typeof raw === "number" ? raw : undefined;
         const reason = failureReason(err);
         if (isReplay(err)) {
           // An earlier attempt's turn failed. Retryable: go on with the next attempt's key.
