@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { redactUrl } from "../log/redact-url.js";
 import { processSecrets, type SecretRegistry } from "../log/secrets.js";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
+import { ErrorCode, FailureCode, isFailureReason, reasonOfCode, RpcError, type FailureReason } from "../protocol/errors.js";
 import { redactText } from "../store/redact.js";
 import { errorMessage } from "../util/index.js";
 
@@ -14,6 +14,8 @@ import { errorMessage } from "../util/index.js";
  * an operator finds in the log (`requestId`).
  */
 export class ProviderError extends RpcError {
+  /** `provider_error` (-32000) or `provider_unavailable` (-32001); `idle_timeout` for {@link ProviderStallError}. */
+  readonly reason: FailureReason;
   /** The provider's request id (from its response header) or a gateway-generated `gw_…` id. */
   readonly requestId?: string;
   /** The HTTP status the provider answered with, when it answered. */
@@ -27,6 +29,7 @@ export class ProviderError extends RpcError {
   ) {
     super(code, message, data);
     this.name = "ProviderError";
+    this.reason = code === ErrorCode.ProviderUnavailable ? "provider_unavailable" : "provider_error";
     if (details.requestId !== undefined) this.requestId = details.requestId;
     if (details.status !== undefined) this.status = details.status;
   }
@@ -156,8 +159,9 @@ export const SUPERSEDED_MESSAGE = "turn interrupted: a newer message in this ses
  * (aborted); an `error` event with the same code and message closes the turn in the session log.
  * Channels send no failure reply for it: the newer message gets the answer.
  */
-
 export class InterruptedTurnError extends RpcError {
+  readonly reason = "interrupted" satisfies FailureReason;
+
   constructor(
     readonly runId: string,
     message = SUPERSEDED_MESSAGE,
@@ -189,7 +193,7 @@ export function formatDuration(ms: number): string {
  * naming the provider and the limit.
  */
 export class ProviderStallError extends ProviderError {
-  readonly reason = "idle_timeout" satisfies GatewayStopReason;
+  override readonly reason = "idle_timeout" satisfies GatewayStopReason;
 
   constructor(
     readonly provider: string,
@@ -230,4 +234,130 @@ export class ClientGoneError extends RpcError {
     super(ErrorCode.Aborted, "turn aborted: the client that sent it disconnected", { reason: "client_gone" });
     this.name = "ClientGoneError";
   }
+}
+
+export type { FailureReason } from "../protocol/errors.js";
+
+/**
+ * A failure of the agent runtime named by its {@link FailureReason}; its JSON-RPC code is the
+ * reason's (`FailureCode`, protocol/errors.ts), so no caller picks a number. Consumers
+ * classify it with the predicates below, never by its code or its text.
+ */
+export class AgentError extends RpcError {
+  constructor(
+    readonly reason: FailureReason,
+    message: string,
+    data?: unknown,
+  ) {
+    super(FailureCode[reason], message, data);
+    this.name = "AgentError";
+  }
+}
+
+/**
+ * The answer to a repeated idempotency key whose turn failed: the original failure's code and
+ * message, and the original run id. No events are emitted for it. `reason` is the original
+ * error's when it failed in this process, else derived from the stored code ({@link reasonOfCode}):
+ * a stored `error` event keeps `{code, message}` only.
+ */
+export class ReplayedTurnError extends RpcError {
+  readonly reason: FailureReason;
+
+  constructor(
+    code: number,
+    message: string,
+    readonly runId: string,
+    /** The session of the original turn (the gateway checks the caller may see it before answering). */
+    readonly sessionKey: string,
+    reason?: FailureReason,
+  ) {
+    super(code, message);
+    this.name = "ReplayedTurnError";
+    this.reason = reason ?? reasonOfCode(code);
+  }
+}
+
+/**
+ * Why `err` failed, as the agent's vocabulary names it: the error's own `reason` when it is one
+ * of the agent's typed errors, else the reason its JSON-RPC code stands for (an RpcError thrown
+ * with a bare code, a failure rebuilt from a stored `{code, message}`). Undefined for anything
+ * that is not a JSON-RPC failure: a store error (StoreError, host/src/store/errors.ts), a bug.
+ * The one classifier every consumer (channels, bus consumer, reply outbox) goes through.
+ */
+export function failureReason(err: unknown): FailureReason | undefined {
+  if (!(err instanceof RpcError)) return undefined;
+  const own = (err as { reason?: unknown }).reason;
+  return isFailureReason(own) ? own : reasonOfCode(err.code);
+}
+
+/**
+ * Refusals of a message before it was journaled that may pass if it comes again later: the
+ * channels answer the platform 503 so it redelivers (channels/service.ts, admission).
+ */
+const RETRIED_ON_ADMISSION: ReadonlySet<FailureReason> = new Set<FailureReason>(["session_busy", "shutting_down"]);
+
+/**
+ * Turn failures a fresh attempt may not repeat: the bus consumer runs the message again under
+ * its next attempt key, or naks it for redelivery with backoff (channels/bus.ts). Provider
+ * trouble passes; a full queue drains; another gateway takes over from one shutting down; an
+ * internal error may be a store in an odd state (an orphaned key claim expires).
+ */
+const RETRIED_AS_TURN: ReadonlySet<FailureReason> = new Set<FailureReason>([
+  "provider_error",
+  "idle_timeout",
+  "provider_unavailable",
+  "session_busy",
+  "shutting_down",
+  "internal",
+  "orphan_claim",
+]);
+
+/** Reasons of a turn the gateway stopped (JSON-RPC -32006): not a failure of the message itself. */
+const ABORTS: ReadonlySet<FailureReason> = new Set<FailureReason>(["aborted", "interrupted", "turn_timeout", "client_gone"]);
+
+/** Whether `err` answers a repeated idempotency key with the stored failure of its first turn. */
+export function isReplay(err: unknown): err is ReplayedTurnError {
+  return err instanceof ReplayedTurnError;
+}
+
+/** Whether a newer message of the session replaced the turn (queue mode `interrupt`); the newer one gets the answer. */
+export function isInterrupted(err: unknown): err is InterruptedTurnError {
+  return err instanceof InterruptedTurnError;
+}
+
+/**
+ * Whether a message the runtime refused before journaling it may pass when it comes again
+ * (session busy, shutting down, or not a runtime failure at all: the store could not journal it).
+ */
+export function isTransientRefusal(err: unknown): boolean {
+  const reason = failureReason(err);
+  return reason === undefined || RETRIED_ON_ADMISSION.has(reason);
+}
+
+/**
+ * Whether a failed turn (or a refusal) is worth another attempt of the same message (see
+ * RETRIED_AS_TURN; anything that is not a runtime failure, e.g. the store, counts as transient).
+ */
+export function isTransient(err: unknown): boolean {
+  const reason = failureReason(err);
+  return reason === undefined || RETRIED_AS_TURN.has(reason);
+}
+
+/** Whether the gateway stopped the turn (abort, interrupt, turn deadline, client gone) rather than the turn failing. */
+export function isTurnAborted(err: unknown): boolean {
+  const reason = failureReason(err);
+  return reason !== undefined && ABORTS.has(reason);
+}
+
+/** Whether the session was busy: its queue full, the message dropped for a newer one, or its turn open and not running here. */
+export function isSessionBusy(err: unknown): boolean {
+  return failureReason(err) === "session_busy";
+}
+
+/**
+ * Whether the store reported the message's key taken but holds no message under it: a claim a
+ * process left when it died between claiming the key and journaling the message.
+ */
+export function isOrphanClaim(err: unknown): boolean {
+  return failureReason(err) === "orphan_claim";
 }

@@ -13,27 +13,13 @@ import type { SessionEventOf } from "../store/types.js";
 import type { Agent } from "./agents.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { deferred } from "./deferred.js";
-import { InterruptedTurnError, SUPERSEDED_MESSAGE } from "./errors.js";
+import { AgentError, failureReason, InterruptedTurnError, ReplayedTurnError, SUPERSEDED_MESSAGE } from "./errors.js";
 import { outcomeFromEvents } from "./journal.js";
 import type { TurnCall } from "./lanes.js";
 import { messageSource, type IdentifiedTurnRequest, type TurnRequest, type TurnResult } from "./turn-request.js";
 
-/**
- * The answer to a repeated idempotency key whose turn failed: the original failure's code and
- * message, and the original run id. No events are emitted for it.
- */
-export class ReplayedTurnError extends RpcError {
-  constructor(
-    code: number,
-    message: string,
-    readonly runId: string,
-    /** The session of the original turn (the gateway checks the caller may see it before answering). */
-    readonly sessionKey: string,
-  ) {
-    super(code, message);
-    this.name = "ReplayedTurnError";
-  }
-}
+// Defined with the rest of the error vocabulary; re-exported for the modules that imported it here.
+export { ReplayedTurnError };
 
 /** A turn with an idempotency key in this process: its run id (the original's, once known), acceptance and outcome. */
 interface KeyedTurn {
@@ -116,7 +102,8 @@ export class IdempotentTurns {
     try {
       return await (running ? asReplay(running) : this.replayStored(stored!));
     } catch (err) {
-      if (err instanceof ReplayedTurnError && err.code === ErrorCode.Aborted && err.message === SUPERSEDED_MESSAGE) throw new InterruptedTurnError(err.runId);
+      // A stored `error` event keeps code and text only: a superseded turn is known by its fixed text.
+      if (err instanceof ReplayedTurnError && (err.reason === "interrupted" || (err.code === ErrorCode.Aborted && err.message === SUPERSEDED_MESSAGE))) throw new InterruptedTurnError(err.runId);
       throw err;
     }
   }
@@ -150,7 +137,7 @@ export class IdempotentTurns {
         : request.platformMessageId !== undefined
           ? await log.findByPlatformMessageId(parts.channel, parts.account, request.platformMessageId)
           : undefined;
-    if (!stored) throw new RpcError(ErrorCode.InternalError, `the ${duplicate.key} was reported taken but its message was not found`);
+    if (!stored) throw new AgentError("orphan_claim", `the ${duplicate.key} was reported taken but its message was not found`);
     if (stored.runId !== undefined) call.onAccepted(stored.runId);
     return this.replayStored(stored);
   }
@@ -174,7 +161,7 @@ export class IdempotentTurns {
       }
       if (stored.status === "failed") throw new ReplayedTurnError(stored.code, stored.message, runId, message.sessionKey);
     }
-    throw new RpcError(ErrorCode.SessionBusy, "the message with this idempotencyKey was accepted and its turn has not finished yet; retry later");
+    throw new AgentError("session_busy", "the message with this idempotencyKey was accepted and its turn has not finished yet; retry later");
   }
 }
 
@@ -185,7 +172,7 @@ function asReplay(slot: KeyedTurn): Promise<TurnResult> {
     (err: unknown) => {
       if (err instanceof ReplayedTurnError) throw err;
       const e = toErrorObject(err);
-      throw new ReplayedTurnError(e.code, e.message, slot.runId ?? "", slot.sessionKey);
+      throw new ReplayedTurnError(e.code, e.message, slot.runId ?? "", slot.sessionKey, failureReason(err));
     },
   );
 }

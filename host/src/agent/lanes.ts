@@ -12,7 +12,7 @@ import type { NewSessionEvent } from "../store/types.js";
 import type { Agent } from "./agents.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { deferred } from "./deferred.js";
-import { InterruptedTurnError } from "./errors.js";
+import { AgentError, InterruptedTurnError } from "./errors.js";
 import { makeTurnJob, type Job, type TaskJob, type TurnJob } from "./jobs.js";
 import { startedEvent } from "./journal.js";
 import { SessionQueues } from "./queue.js";
@@ -82,7 +82,7 @@ export class SessionLanes {
    *   when the store says the message's idempotency key or platform message id is taken)
    */
   accept(agent: Agent, request: IdentifiedTurnRequest, call: TurnCall): Promise<TurnResult> {
-    if (this.options.closing()) return Promise.reject(new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down"));
+    if (this.options.closing()) return Promise.reject(new AgentError("shutting_down", "the gateway is shutting down"));
     const { sessionKey, runId } = request;
     const { onAccepted, emit, signal } = call;
     const policy = agent.config.queue ?? DEFAULT_QUEUE;
@@ -93,7 +93,7 @@ export class SessionLanes {
       if (!victim) return Promise.reject(busyError(sessionKey, cap));
       this.queues.remove(sessionKey, victim);
       this.options.logger.warn({ sessionKey, dropped: victim.runId, cap }, "session queue full: dropped the oldest queued message");
-      this.failQueued(victim, new RpcError(ErrorCode.SessionBusy, DROPPED_MESSAGE));
+      this.failQueued(victim, new AgentError("session_busy", DROPPED_MESSAGE));
     }
     const parts = messageSource(request);
     const message: NewSessionEvent = {
@@ -219,5 +219,5 @@ export class SessionLanes {
 }
 
 function busyError(sessionKey: string, cap: number): RpcError {
-  return new RpcError(ErrorCode.SessionBusy, `session ${sessionKey} already has ${cap} turns queued`);
+  return new AgentError("session_busy", `session ${sessionKey} already has ${cap} turns queued`);
 }

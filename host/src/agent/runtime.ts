@@ -12,6 +12,7 @@ import type { PluginRegistry } from "../plugins/types.js";
 import type { SessionLog } from "../store/types.js";
 import { compileAgents, type Agent } from "./agents.js";
 import { CachedSessionLog } from "./cached-log.js";
+import { AgentError } from "./errors.js";
 import { IdempotentTurns } from "./idempotency.js";
 import { outcomeFromEvents } from "./journal.js";
 import { SessionLanes } from "./lanes.js";
@@ -165,7 +166,7 @@ export class AgentRuntime {
    *   StoreError when the store fails
    */
   async run(request: TurnRequest, emit: (ev: TurnEvent) => void, signal?: AbortSignal, hooks?: RunHooks): Promise<TurnResult> {
-    if (this.closing) throw new RpcError(ErrorCode.ShuttingDown, "the gateway is shutting down");
+    if (this.closing) throw new AgentError("shutting_down", "the gateway is shutting down");
     const agent = this.agents.get(request.agentId);
     if (!agent) throw new RpcError(ErrorCode.InvalidParams, `unknown agent "${request.agentId}"`);
     return this.keys.run(agent, request, { onAccepted: (id) => this.accepted(hooks, id), emit, signal });

@@ -9,7 +9,7 @@ import { ErrorCode, RpcError } from "../protocol/errors.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
 import type { NewSessionEvent } from "../store/types.js";
 import type { CachedSessionLog } from "./cached-log.js";
-import { InterruptedTurnError, TurnTimeoutError } from "./errors.js";
+import { AgentError, InterruptedTurnError, TurnTimeoutError } from "./errors.js";
 import type { TurnJob } from "./jobs.js";
 import { startedEvent, TurnRecorder } from "./journal.js";
 import { runTurn } from "./loop.js";
@@ -163,7 +163,7 @@ export class TurnExecutor {
         // The abort's own reason names why: interrupted, turn deadline, client gone.
         if (reason instanceof RpcError) failure = reason;
         else if (!(err instanceof RpcError && err.code !== ErrorCode.Aborted)) {
-          failure = new RpcError(ErrorCode.Aborted, this.options.closing() ? "turn aborted: the gateway is shutting down" : "turn aborted");
+          failure = new AgentError("aborted", this.options.closing() ? "turn aborted: the gateway is shutting down" : "turn aborted");
         }
       }
       if (live.length > 0) {

@@ -22,6 +22,7 @@
 import { createHash } from "node:crypto";
 import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type Subscription } from "../bus/index.js";
 import type { InboundAddress, Route } from "../router/types.js";
+import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, isTransient, isTurnAborted } from "../agent/errors.js";
 import { errorMessage } from "../util/index.js";
 import type { InboundMessage } from "./types.js";
 
@@ -174,22 +175,8 @@ export interface ChannelBusDeps {
   logger: { debug(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
-/**
- * Provider failures (-32000, -32001), session busy (-32004, not journaled), shutting down
- * (-32005) and internal errors (-32603, e.g. a store in an odd state): worth another attempt.
- */
-const RETRYABLE = new Set([-32000, -32001, -32004, -32005, -32603]);
-/**
- * The runtime's answer when the store says a key is taken but has no message under it: with the
- * JetStream session log, a claim left by a process that died between claiming the key and
- * journaling the message (the store takes such a claim over only after its claim timeout).
- */
 /** The `error` event message of a turn a dead gateway left unfinished and another one re-ran. */
 export const ABANDONED_MESSAGE = "turn interrupted: the gateway running it stopped; the message was run again by another gateway";
-
-const ORPHAN_CLAIM = /was reported taken but its message was not found/;
-/** Turn aborted (shutdown, crash recovery) or interrupted. */
-const ABORTED = -32006;
 
 /**
  * The idempotency key of handler attempt `n` (1-based) of a message: the message id itself,
@@ -301,26 +288,30 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           { onAccepted: () => (accepted = true) },
         );
       } catch (err) {
-        const e = err as { name?: string; code?: number };
-        const code = typeof e.code === "number" ? e.code : undefined;
-        if (e.name === "ReplayedTurnError") {
+        // Classified by the agent's failure vocabulary (agent/errors.ts; docs/reliability.md,
+        // "Errors and retries"), never by code or text; `code` is for the log only.
+        const raw = (err as { code?: unknown }).code;
+        const code = typeof raw === "number" ? raw : undefined;
+        const reason = failureReason(err);
+        if (isReplay(err)) {
           // An earlier attempt's turn failed. Retryable: go on with the next attempt's key.
-          if (code !== undefined && RETRYABLE.has(code)) continue;
+          if (isTransient(err)) continue;
           // Otherwise the peer was told when it failed (or by crash recovery). Publishing the notice
           // again under the same reply id is a no-op then, and covers a process that died
           // between the failure and its notice.
-          logger.info({ ...where, code }, "bus message already handled (its turn had failed)");
+          logger.info({ ...where, code, reason }, "bus message already handled (its turn had failed)");
           await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
           return;
         }
-        if (e.name === "InterruptedTurnError") return; // a newer message of the session took over
-        if (code === -32603 && ORPHAN_CLAIM.test(errorMessage(err)) && (m.deliveryCount > 1 || m.attempt > 1)) {
+        if (isInterrupted(err)) return; // a newer message of the session took over
+        if (isOrphanClaim(err) && (m.deliveryCount > 1 || m.attempt > 1)) {
           // A redelivery (we hold the partition): the process that claimed the key is gone and
           // never journaled the message. The next key (which carries no platform id) is free.
+          // (The store takes such a claim over only after its claim timeout.)
           logger.warn({ ...where, key }, "a dead process claimed this message's key without journaling it; running it under the next key");
           continue;
         }
-        if (code === -32004 && accepted) {
+        if (isSessionBusy(err) && accepted) {
           // Journaled under this key, not finished, and not running here: the process that ran it
           // died (we hold its partition now). The cut turn cannot be resumed from here; the
           // message gets a fresh turn under the next key, so the peer is answered (a tool call
@@ -332,21 +323,21 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           );
           continue;
         }
-        if (code === undefined || RETRYABLE.has(code)) {
+        if (isTransient(err)) {
           if (m.attempt >= deps.maxDeliver) {
-            logger.error({ ...where, code, error: errorMessage(err) }, "channel turn failed on its last attempt; dead-lettering the message and telling the peer");
+            logger.error({ ...where, code, reason, error: errorMessage(err) }, "channel turn failed on its last attempt; dead-lettering the message and telling the peer");
             await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice").catch((e2: unknown) =>
               logger.error({ ...where, error: errorMessage(e2) }, "could not publish the failure notice"),
             );
           } else {
-            logger.warn({ ...where, code, error: errorMessage(err) }, "channel turn failed; the bus retries it");
+            logger.warn({ ...where, code, reason, error: errorMessage(err) }, "channel turn failed; the bus retries it");
           }
           throw err;
         }
         // Not worth retrying (unknown agent, iteration limit, aborted): the peer is told once.
-        logger.warn({ ...where, code, error: errorMessage(err) }, "channel turn failed; telling the peer");
+        logger.warn({ ...where, code, reason, error: errorMessage(err) }, "channel turn failed; telling the peer");
         await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
-        if (!accepted && code !== ABORTED) {
+        if (!accepted && !isTurnAborted(err)) {
           deps.count(p.channel, "refused");
           m.term(`refused by the runtime (${code}): ${errorMessage(err)}`);
         }

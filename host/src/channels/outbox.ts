@@ -10,6 +10,7 @@
  * (one store write per `SETTLE_BATCH` keys or `settleDelayMs`): losing one in a crash only
  * causes that reply to be sent again — at least once, with the same reply id.
  */
+import { isPermanentChannelFailure } from "../plugins/failures.js";
 import { errorMessage, sleep } from "../util/index.js";
 import type { OutboundMessage } from "./types.js";
 
@@ -182,18 +183,5 @@ export class ReplyOutbox {
  * (network, 5xx, 429) is transient.
  */
 export function isPermanentSendError(err: unknown): boolean {
-  const e = err as { name?: unknown; kind?: unknown; reason?: unknown };
-  if (e?.name !== "ChannelPluginError") return false;
-  switch (e.kind) {
-    case "trap":
-    case "memory":
-    case "malformed":
-    case "output_too_large":
-    case "no_export":
-      return true;
-    case "plugin_error":
-      return typeof e.reason === "string" && /^permanent:/i.test(e.reason.trimStart());
-    default:
-      return false;
-  }
+  return isPermanentChannelFailure(err);
 }

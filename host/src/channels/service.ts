@@ -19,7 +19,8 @@
  * in whichever gateway consumes it: see bus.ts.
  */
 // Type-only: channels describe what they need of the agent runtime by its own types, without
-// depending on its code (the gateway wires the two together).
+// depending on its code (the gateway wires the two together). The one exception is the error
+// vocabulary (agent/errors.ts): channels classify the runtime's failures with its predicates.
 import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult } from "../agent/runtime.js";
 import type { OutboundTarget } from "../agent/types.js";
 import type { InboundAddress, Route } from "../router/types.js";
@@ -35,6 +36,8 @@ import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind }
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import type { Bus } from "../bus/types.js";
 import { processSecrets } from "../log/secrets.js";
+import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../agent/errors.js";
+import { isPluginBusy } from "../plugins/failures.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
 import { errorMessage } from "../util/index.js";
 import type { InboundMessage, OutboundMessage, SendReceipt, WebhookRequest, WebhookResponse } from "./types.js";
@@ -234,8 +237,23 @@ function jsonAnswer(status: number, error: string): HttpAnswer {
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ error }) };
 }
 
-/** RpcError-like codes of runtime refusals that may pass if the platform redelivers later. */
-const RETRYABLE_CODES = new Set([-32004 /* session busy / queue full */, -32005 /* shutting down */]);
+/**
+ * A turn's failure as the reply path needs it, classified once by the agent's predicates
+ * (agent/errors.ts), never by class name, code or text: its message, whether it replays a
+ * stored failure (a redelivery; the first turn's entry owns the notice), whether a newer message
+ * replaced the turn (that one answers). `code` is for the log.
+ */
+interface TurnFailure {
+  message: string;
+  code?: unknown;
+  replayed?: boolean;
+  interrupted?: boolean;
+}
+
+/** {@link TurnFailure} of a rejection of the runtime. */
+function turnFailure(err: unknown): TurnFailure {
+  return { message: errorMessage(err), code: (err as { code?: unknown } | undefined)?.code, replayed: isReplay(err), interrupted: isInterrupted(err) };
+}
 
 /** Headers a plugin may not set: the host frames the HTTP answer itself. */
 const HOP_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "date"]);
@@ -377,14 +395,14 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     ch: Channel,
     to: { account: string; peer: string; thread?: string; replyTo?: string },
     result: ChannelTurnResult | undefined,
-    error: { name?: string; code?: number; message: string } | undefined,
+    error: TurnFailure | undefined,
   ): { message: OutboundMessage; what: ReplyKind } | undefined {
     const base = { account: to.account, peer: to.peer, thread: to.thread, replyTo: to.replyTo, ...replyIdField(ch.config.name, to) };
     if (result !== undefined) {
       if (result.merged || result.text.length === 0) return undefined;
       return { message: { ...base, content: result.text }, what: "reply" };
     }
-    if (error === undefined || error.name === "InterruptedTurnError") return undefined;
+    if (error === undefined || error.interrupted === true) return undefined;
     logger.warn({ channel: ch.config.name, account: to.account, peer: to.peer, code: error.code, error: error.message }, "channel turn failed; telling the peer");
     return { message: { ...base, content: failureReply(error.message) }, what: "failure notice" };
   }
@@ -398,10 +416,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     ch: Channel,
     to: { account: string; peer: string; thread?: string; replyTo?: string },
     result: ChannelTurnResult | undefined,
-    error: { name?: string; code?: number; message: string } | undefined,
+    error: TurnFailure | undefined,
     key?: string,
   ): void {
-    if (result?.replayed || error?.name === "ReplayedTurnError") return;
+    if (result?.replayed || error?.replayed === true) return;
     const r = replyFor(ch, to, result, error);
     if (r === undefined) settleOnly(ch.config.name, to, key);
     else deliver(ch, r.message, r.what, key);
@@ -496,21 +514,22 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     try {
       await acceptance;
     } catch (err) {
-      const e = err as { name?: string; code?: number };
-      if (e.name === "ReplayedTurnError") {
+      if (isReplay(err)) {
         ch.counters.accepted++; // a redelivery of a message whose turn already failed (and was answered)
         return { kind: "accepted" };
       }
-      if (typeof e.code !== "number" || RETRYABLE_CODES.has(e.code)) {
+      // Session busy, shutting down, or the store could not journal it (agent/errors.ts).
+      if (isTransientRefusal(err)) {
         logger.warn({ channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) }, "channel message not journaled; the platform should redeliver");
         // The platform sees the runtime's fixed texts or the store's public one (a full disk), never
         // a raw store error (it names the store's path and the engine's internals).
-        return { kind: "retry", reason: typeof e.code === "number" ? errorMessage(err) : toErrorObject(err).message };
+        return { kind: "retry", reason: toErrorObject(err).message };
       }
+      const failure = turnFailure(err);
       ch.counters.refused++;
-      logger.error({ channel: name, account: msg.account, peer: msg.peer, code: e.code, error: errorMessage(err) }, "channel message refused by the runtime");
+      logger.error({ channel: name, account: msg.account, peer: msg.peer, code: failure.code, error: failure.message }, "channel message refused by the runtime");
       // Not journaled: nothing is owed in the store, the notice is sent from memory.
-      settle(ch, to, undefined, { name: e.name, code: e.code, message: errorMessage(err) });
+      settle(ch, to, undefined, failure);
       return { kind: "refused" };
     }
     ch.counters.accepted++;
@@ -519,10 +538,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     track(
       turn.then(
         (result) => settle(ch, to, result, undefined, owedKey),
-        (err: unknown) => {
-          const e = err as { name?: string; code?: number };
-          settle(ch, to, undefined, { name: e.name, code: e.code, message: errorMessage(err) }, owedKey);
-        },
+        (err: unknown) => settle(ch, to, undefined, turnFailure(err), owedKey),
       ),
     );
     return { kind: "accepted" };
@@ -594,7 +610,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         body: req.body,
       });
     } catch (err) {
-      if ((err as { kind?: unknown }).kind === "busy") {
+      if (isPluginBusy(err)) {
         // Every instance is taken and the queue is full: a moment's overload, not a bad request.
         logger.warn({ channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) }, "channel plugin busy; webhook refused for redelivery");
         const busy = jsonAnswer(503, `channel "${ch.config.name}": the plugin is busy; redeliver later`);
@@ -684,20 +700,19 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       }
       outbox.push(peerKey(d.channel, to), key, async () => {
         let result: ChannelTurnResult | undefined;
-        let error: { name?: string; code?: number; message: string } | undefined;
+        let error: TurnFailure | undefined;
         try {
           result = await outcomeOf(key);
         } catch (err) {
-          const e = err as { name?: string; code?: number };
-          if (e.name !== "InterruptedTurnError" && e.name !== "ReplayedTurnError") {
-            if (typeof e.code === "number") {
+          error = turnFailure(err);
+          if (!error.interrupted && !error.replayed) {
+            if (failureReason(err) !== undefined) {
               // Open and not running here (nothing will finish it), or the message is gone.
-              logger.error({ channel: d.channel, peer: d.peer, key, code: e.code, error: errorMessage(err) }, "owed reply whose turn has no outcome; dead-lettered");
+              logger.error({ channel: d.channel, peer: d.peer, key, code: error.code, error: error.message }, "owed reply whose turn has no outcome; dead-lettered");
               return undefined;
             }
             throw err; // the store: stays owed for the next start
           }
-          error = { name: e.name, code: e.code, message: errorMessage(err) };
         }
         const r = replyFor(ch, to, result, error);
         return r === undefined ? undefined : { channel: d.channel, message: r.message, what: r.what };

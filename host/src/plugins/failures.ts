@@ -101,3 +101,34 @@ export class PluginCallAbortedError extends Error {
 export function isAborted(err: unknown): err is PluginCallAbortedError {
   return err instanceof PluginCallAbortedError;
 }
+
+/**
+ * Whether a channel plugin call was refused because every instance of the plugin is taken and
+ * its queue is full (kind `busy`): a moment's overload, worth trying again shortly.
+ */
+export function isPluginBusy(err: unknown): boolean {
+  return err instanceof ChannelPluginError && err.kind === "busy";
+}
+
+/**
+ * Whether a failed channel plugin call will fail again however often it is retried: the plugin
+ * crashed on it (`trap`, `memory`), returned something unusable (`malformed`,
+ * `output_too_large`), lacks the export (`no_export`), or reported the failure as permanent (its
+ * error text starts with `permanent:`: the plugin SDK's `channelPermanentError`, the plugins'
+ * wire convention). Anything else, and anything that is not a ChannelPluginError, is transient.
+ */
+export function isPermanentChannelFailure(err: unknown): boolean {
+  if (!(err instanceof ChannelPluginError)) return false;
+  switch (err.kind) {
+    case "trap":
+    case "memory":
+    case "malformed":
+    case "output_too_large":
+    case "no_export":
+      return true;
+    case "plugin_error":
+      return /^permanent:/i.test(err.reason.trimStart());
+    default:
+      return false;
+  }
+}

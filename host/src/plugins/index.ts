@@ -4,7 +4,7 @@
 export { loadPlugins } from "./host.js";
 export type { PluginHost } from "./host.js";
 export type { LoadPluginsOptions, PluginStats } from "./registry.js";
-export { ChannelPluginError, PluginCallAbortedError, isAborted } from "./failures.js";
+export { ChannelPluginError, PluginCallAbortedError, isAborted, isPluginBusy, isPermanentChannelFailure } from "./failures.js";
 export type { ChannelFailureKind } from "./failures.js";
 export {
   HOST_ABI_VERSION,

@@ -45,3 +45,61 @@ export class RpcError extends Error {
     this.name = "RpcError";
   }
 }
+
+/**
+ * The JSON-RPC code of each failure reason of the agent's error vocabulary
+ * (`FailureReason`, host/src/agent/errors.ts; the table of who retries which is in
+ * docs/reliability.md, "Errors and retries"): the one place a reason becomes a number on the
+ * wire. Several reasons share a code (the wire keeps the codes of protocol v1; `data.reason`
+ * tells some of them apart, see docs/protocol.md).
+ */
+export const FailureCode = {
+  parse_error: ErrorCode.ParseError,
+  invalid_request: ErrorCode.InvalidRequest,
+  method_not_found: ErrorCode.MethodNotFound,
+  invalid_params: ErrorCode.InvalidParams,
+  /** A bug or a store in an odd state. */
+  internal: ErrorCode.InternalError,
+  /** The store reported a key taken but holds no message under it (a claim a dead process left). */
+  orphan_claim: ErrorCode.InternalError,
+  provider_error: ErrorCode.ProviderError,
+  /** The provider sent no stream event for `idle_timeout_ms`. */
+  idle_timeout: ErrorCode.ProviderError,
+  provider_unavailable: ErrorCode.ProviderUnavailable,
+  max_iterations: ErrorCode.MaxIterations,
+  frame_too_large: ErrorCode.FrameTooLarge,
+  /** The session's queue is full, a queued message was dropped for a newer one, or the turn is open elsewhere. */
+  session_busy: ErrorCode.SessionBusy,
+  shutting_down: ErrorCode.ShuttingDown,
+  /** Aborted: shutdown, crash recovery, a dead gateway's turn. */
+  aborted: ErrorCode.Aborted,
+  /** A newer message of the session replaced the turn (queue mode `interrupt`). */
+  interrupted: ErrorCode.Aborted,
+  turn_timeout: ErrorCode.Aborted,
+  client_gone: ErrorCode.Aborted,
+  plugin_error: ErrorCode.PluginError,
+  forbidden: ErrorCode.Forbidden,
+  /** A code this table does not know (e.g. from a newer peer): never retried. */
+  unknown: ErrorCode.InternalError,
+} as const satisfies Record<string, ErrorCodeValue>;
+
+/** A failure reason: why a request or a turn failed, independent of its wire code and wording. */
+export type FailureReason = keyof typeof FailureCode;
+
+/**
+ * The reason a bare code stands for, when nothing finer is known: a failure rebuilt from its
+ * wire or stored form (`{code, message}`: a replayed turn, a recovered one). Each code maps to
+ * its first, most general reason (-32006 is `aborted`, -32603 `internal`); an unknown code is
+ * `unknown`.
+ */
+export function reasonOfCode(code: number): FailureReason {
+  return CODE_REASON.get(code) ?? "unknown";
+}
+
+const CODE_REASON = new Map<number, FailureReason>();
+for (const [reason, code] of Object.entries(FailureCode) as [FailureReason, number][]) if (!CODE_REASON.has(code)) CODE_REASON.set(code, reason);
+
+/** Whether `value` is one of the {@link FailureReason}s. */
+export function isFailureReason(value: unknown): value is FailureReason {
+  return typeof value === "string" && Object.hasOwn(FailureCode, value);
+}
