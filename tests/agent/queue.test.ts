@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { COLLECT_SEPARATOR, DROPPED_MESSAGE, InterruptedTurnError } from "../../host/src/agent/index.js";
 import type { TurnResult } from "../../host/src/agent/runtime.js";
-import { projectHistory } from "../../host/src/store/index.js";
+import { projectHistory } from "../../host/src/agent/index.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 import { agentConfig, keyOf, lastUserText, makeRuntime, ofKind, send, until } from "./support.js";
 

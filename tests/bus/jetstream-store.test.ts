@@ -4,7 +4,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJetStreamSessionLog } from "../../host/src/bus/jetstream-store.js";
+import { createJetStreamSessionLog } from "../../host/src/store/jetstream-store.js";
 import { formatSessionKey, SeqConflictError } from "../../host/src/store/index.js";
 import { sessionLogSuite } from "../store/session-log.suite.js";
 import { NatsServer } from "./nats-server.js";

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createJetStreamSessionLog } from "../../host/src/bus/jetstream-store.js";
+import { createJetStreamSessionLog } from "../../host/src/store/jetstream-store.js";
 import { createNatsBus } from "../../host/src/bus/nats/index.js";
 import { inboundSubject, outboundSubject } from "../../host/src/bus/subjects.js";
 import { formatSessionKey } from "../../host/src/store/index.js";

@@ -1,16 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { openTurnsEffect } from "../../host/src/store/events.js";
 import {
-  COMPACTION_SUMMARY_ACK,
-  COMPACTION_SUMMARY_PREFIX,
   formatSessionKey,
   parseSessionKey,
   pendingMessages,
-  projectHistory,
   type EventKind,
   type NewSessionEvent,
   type SessionEvent,
 } from "../../host/src/store/index.js";
+import { COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX, projectHistory } from "../../host/src/agent/index.js";
 
 /** Numbers events as a log would. */
 function log(...events: NewSessionEvent[]): SessionEvent[] {

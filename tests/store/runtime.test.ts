@@ -9,7 +9,8 @@ import { SUMMARY_REQUEST_PREFIX } from "../../host/src/agent/compaction.js";
 import { ProviderError } from "../../host/src/agent/errors.js";
 import type { ModelEvent, ModelProvider, ModelRequest, TurnEvent } from "../../host/src/agent/types.js";
 import type { AgentConfig } from "../../host/src/config/types.js";
-import { COMPACTION_SUMMARY_PREFIX, createMemorySessionLog, formatSessionKey, projectHistory, type SessionEvent, type SessionLog } from "../../host/src/store/index.js";
+import { createMemorySessionLog, formatSessionKey, type SessionEvent, type SessionLog } from "../../host/src/store/index.js";
+import { COMPACTION_SUMMARY_PREFIX, projectHistory } from "../../host/src/agent/index.js";
 
 const KEY = formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: "alice" });
 

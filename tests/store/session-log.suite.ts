@@ -5,17 +5,15 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ChatMessage } from "../../host/src/agent/types.js";
 import {
-  COMPACTION_SUMMARY_ACK,
-  COMPACTION_SUMMARY_PREFIX,
   DuplicateEventError,
   formatSessionKey,
-  projectHistory,
   SeqConflictError,
   StoreError,
   type NewSessionEvent,
   type SessionLog,
   type SessionLogOptions,
 } from "../../host/src/store/index.js";
+import { COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX, projectHistory } from "../../host/src/agent/index.js";
 
 export type LogFactory = (options?: SessionLogOptions) => Promise<SessionLog>;
 

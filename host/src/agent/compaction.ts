@@ -6,7 +6,7 @@
  * with current tokenizers). They decide *when* to compact and *how much* to keep; the provider
  * still enforces its real limit.
  */
-import { projectHistory } from "../store/projection.js";
+import { projectHistory } from "./projection.js";
 import type { SessionEvent } from "../store/types.js";
 import type { ChatMessage, ModelProvider } from "./types.js";
 

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { AgentConfig } from "../config/types.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
 import type { ToolSpec } from "../plugins/types.js";
-import { projectHistory } from "../store/projection.js";
+import { projectHistory } from "./projection.js";
 import type { SessionEvent } from "../store/types.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";

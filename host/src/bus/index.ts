@@ -4,15 +4,13 @@
  */
 import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
 import type { NatsBusOptions } from "./nats/index.js";
-import type { JetStreamSessionLogOptions } from "./jetstream-store.js";
-import type { SessionLog } from "../store/types.js";
 import type { Bus } from "./types.js";
 
-// The NATS client (~65 ms to import) is loaded only when a NATS bus or store is created: import
-// `./nats/index.js` / `./jetstream-store.js` directly for their classes and constants.
+// The NATS client (~65 ms to import) is loaded only when a NATS bus is created: import
+// `./nats/index.js` directly for its classes and constants. (The JetStream session log is the
+// store's: store/jetstream-store.ts.)
 export { createMemoryBus, MemoryBus, type MemoryBusOptions } from "./memory.js";
 export type { NatsBus, NatsBusOptions } from "./nats/index.js";
-export type { JetStreamSessionLogOptions } from "./jetstream-store.js";
 export { BusError, type BusErrorCode } from "./errors.js";
 export { encodePayload, decodePayload, MSG_ID_HEADER, REPLAY_OF_HEADER, PUBLISHED_AT_HEADER } from "./codec.js";
 export { MemoryDedupe, DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER } from "./dispatcher.js";
@@ -66,12 +64,3 @@ export async function createBus(config: BusConfig): Promise<Bus> {
   return createMemoryBus(options);
 }
 
-/**
- * Opens the JetStream-backed session log (see jetstream-store.ts), loading the NATS client on
- * first use.
- * @throws StoreError `invalid_argument`, `unavailable`
- */
-export async function openJetStreamSessionLog(options: JetStreamSessionLogOptions): Promise<SessionLog> {
-  const { createJetStreamSessionLog } = await import("./jetstream-store.js");
-  return createJetStreamSessionLog(options);
-}

@@ -17,3 +17,4 @@ export { cursorPath, readCursor, writeCursor } from "./cursor.js";
 export { limitViolation, normalizeInbound } from "./messages.js";
 export { createChannelBus, inboundMsgId, replyMsgId, inboundPayload, checkInboundPayload, checkOutboundPayload } from "./bus.js";
 export type { ChannelBus, ChannelBusDeps, InboundPayload, OutboundPayload } from "./bus.js";
+export type { Admission, ChannelLogger, IntakeRefusal, WebhookPolicy } from "./types.js";

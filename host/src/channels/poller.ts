@@ -7,7 +7,7 @@
 import { readCursor, writeCursor } from "./cursor.js";
 import { checkPollResult } from "./messages.js";
 import { errorMessage, sleep } from "../util/index.js";
-import type { Admission, ChannelLogger } from "./service.js";
+import type { Admission, ChannelLogger } from "./types.js";
 
 /** Longest wait after repeated failures, ms. */
 export const MAX_POLL_BACKOFF_MS = 30_000;

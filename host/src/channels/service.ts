@@ -40,9 +40,9 @@ import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../a
 import { isPluginBusy } from "../plugins/failures.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
 import { errorMessage } from "../util/index.js";
-import type { InboundMessage, OutboundMessage, SendReceipt, WebhookRequest, WebhookResponse } from "./types.js";
-// Type-only: the shapes the gateway's webhook route asks for (the service implements them).
-import type { IntakeRefusal, WebhookPolicy } from "../gateway/webhook.js";
+import type { Admission, ChannelLogger, InboundMessage, IntakeRefusal, OutboundMessage, SendReceipt, WebhookPolicy, WebhookRequest, WebhookResponse } from "./types.js";
+
+export type { Admission, ChannelLogger };
 
 /**
  * An inbound HTTP request for `/webhook/<channel>[/<account>][<path>]`, names already decoded and
@@ -140,14 +140,6 @@ export type RecoveredChannelTurn = Omit<RecoveredTurn, "result"> & { result?: Ch
 /** A message sent on an agent's own initiative (the runtime's {@link OutboundTarget}). */
 export type ChannelOutboundTarget = OutboundTarget;
 
-/** Log sink (pino's Logger fits). */
-export interface ChannelLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
 /** Options of {@link createChannelService}. */
 export interface ChannelServiceOptions {
   channels: ChannelConfig[];
@@ -216,13 +208,6 @@ export interface ChannelService {
   /** The bus side (consumers to start and stop), when `options.bus` was given. */
   readonly bus?: ChannelBus;
 }
-
-/** What happened to one message on the way in. */
-export type Admission =
-  | { kind: "accepted" }
-  | { kind: "refused" }
-  /** Not journaled for a reason that may pass (store failure, session busy, shutting down): the platform should redeliver. */
-  | { kind: "retry"; reason: string };
 
 /** A configured channel with its compiled allowlist and counters. */
 interface Channel {

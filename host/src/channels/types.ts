@@ -133,3 +133,41 @@ export interface PollResult {
   messages: InboundMessage[];
   cursor?: string;
 }
+
+// Host-side types of the channels service (not part of the plugin ABI above). They live here, not in
+// service.ts, so poller.ts and the gateway's webhook routes use them without an import cycle.
+
+/** Log sink (pino's Logger fits). */
+export interface ChannelLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** What happened to one message on the way in. */
+export type Admission =
+  | { kind: "accepted" }
+  | { kind: "refused" }
+  /** Not journaled for a reason that may pass (store failure, session busy, shutting down): the platform should redeliver. */
+  | { kind: "retry"; reason: string };
+
+/**
+ * What the host checks of a channel's webhook request before reading its body (from the
+ * channel's config and its plugin's manifest).
+ */
+export interface WebhookPolicy {
+  /** Largest body, bytes (`max_body_bytes`); a larger one gets 413. */
+  maxBodyBytes: number;
+  /** Accounts served (`accounts`); a URL naming another gets 404. */
+  accounts: readonly string[];
+  /**
+   * Lower-case header names of which a request other than GET/HEAD must carry one (the plugin
+   * manifest's `signatureHeaders`; empty = no check), or undefined while the plugin is not
+   * loaded (503).
+   */
+  signatureHeaders: readonly string[] | undefined;
+}
+
+/** Why a webhook request was answered from its head alone (the status counters' names). */
+export type IntakeRefusal = "unknownAccount" | "missingSignature" | "throttled" | "overloaded" | "pluginNotLoaded";

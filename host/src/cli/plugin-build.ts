@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { PACKAGE_ROOT } from "../paths.js";
 import { sha256Hex } from "../plugins/index.js";
-import type { CliIo } from "./plugin.js";
+import type { CliIo } from "./io.js";
 
 type BuildScript = typeof import("../../../scripts/build-plugins.mjs");
 type Diagnostic = import("../../../scripts/build-plugins.mjs").Diagnostic;

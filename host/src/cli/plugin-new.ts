@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { PACKAGE_ROOT } from "../paths.js";
 import { VERSION } from "../version.js";
-import type { CliIo } from "./plugin.js";
+import type { CliIo } from "./io.js";
 import { channelProjectFiles } from "./templates/channel.js";
 import { toolProjectFiles, type TemplateDeps } from "./templates/tool.js";
 

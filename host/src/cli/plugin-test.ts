@@ -16,7 +16,7 @@ import type { PluginLogger, PluginManifest, ToolSpec } from "../plugins/types.js
 import { wasmApi, type WasmModule } from "../plugins/wasm.js";
 import { pluginEnvelope } from "../protocol/msgpack.mjs";
 import { percentile } from "../util/index.js";
-import type { CliIo } from "./plugin.js";
+import type { CliIo } from "./io.js";
 import { malformedInputs, sampleValue, type LabeledInput, type Schema } from "./schema-inputs.js";
 
 /** One line of the report. */

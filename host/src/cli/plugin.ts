@@ -25,16 +25,12 @@ import {
 } from "../plugins/index.js";
 import { wasmApi } from "../plugins/wasm.js";
 import { embedManifest, manifestFromToml } from "../../../scripts/lib/manifest-section.mjs";
+import type { CliIo } from "./io.js";
 import { registerPluginBuild } from "./plugin-build.js";
 import { registerPluginNew } from "./plugin-new.js";
 import { registerPluginTest } from "./plugin-test.js";
 
-/** Where CLI subcommands write; tests substitute buffers. */
-export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
-  env: NodeJS.ProcessEnv;
-}
+export type { CliIo };
 
 const processIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),

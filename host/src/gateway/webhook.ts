@@ -5,7 +5,7 @@
  * What can be decided from the head (account served, signature header present, rate, in-flight
  * budget) is decided here, before the body is read or a plugin runs.
  */
-import type { WebhookHttpRequest } from "../channels/service.js";
+import type { IntakeRefusal, WebhookHttpRequest, WebhookPolicy } from "../channels/index.js";
 import type { WebhookLimits } from "../config/types.js";
 import type { HttpAnswer, HttpHandler, HttpRequestHead } from "./types.js";
 import { AddressBuckets, InFlightBudget } from "./webhook-intake.js";
@@ -13,25 +13,9 @@ import { AddressBuckets, InFlightBudget } from "./webhook-intake.js";
 /** Channel and account names in a webhook URL (after percent-decoding). */
 export const WEBHOOK_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/**
- * What the host checks of a channel's webhook request before reading its body (from the
- * channel's config and its plugin's manifest).
- */
-export interface WebhookPolicy {
-  /** Largest body, bytes (`max_body_bytes`); a larger one gets 413. */
-  maxBodyBytes: number;
-  /** Accounts served (`accounts`); a URL naming another gets 404. */
-  accounts: readonly string[];
-  /**
-   * Lower-case header names of which a request other than GET/HEAD must carry one (the plugin
-   * manifest's `signatureHeaders`; empty = no check), or undefined while the plugin is not
-   * loaded (503).
-   */
-  signatureHeaders: readonly string[] | undefined;
-}
-
-/** Why a webhook request was answered from its head alone (the status counters' names). */
-export type IntakeRefusal = "unknownAccount" | "missingSignature" | "throttled" | "overloaded" | "pluginNotLoaded";
+// WebhookPolicy and IntakeRefusal are the channels' own types (channels/types.ts): the service
+// implements them and sits below the gateway.
+export type { IntakeRefusal, WebhookPolicy };
 
 /** What the webhook routes call (the channels service implements it). */
 export interface WebhookTarget {

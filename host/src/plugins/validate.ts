@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { readCustomSections } from "../../../scripts/lib/manifest-section.mjs";
+import { readCustomSections } from "./manifest-section.mjs";
 import { MANIFEST_SECTION, parseManifest, readManifest } from "./manifest.js";
 import { EXTISM_KERNEL as SANDBOX_EXTISM_KERNEL, EXTISM_MODULE, HOST_FUNCTIONS, HOST_MODULE } from "./sandbox/protocol.mjs";
 import type { PluginManifest } from "./types.js";

@@ -1,11 +1,13 @@
 export { createMemorySessionLog } from "./memory-log.js";
+// The JetStream session log (store/jetstream-store.ts) loads the NATS client: openSessionLog imports it
+// on demand for a nats:// URL, so only its options type is exported here.
+export type { JetStreamSessionLogOptions } from "./jetstream-store.js";
 export { openSessionLog, describeStoreUrl, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
 export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
 export { checkSurrealKvWal, describeWalDamage, type WalCheck, type WalDamage } from "./surreal/wal-check.js";
 export { StoreError, StoreCorruptError, SeqConflictError, DuplicateEventError, isDiskFullError, type PublicStoreFailure, type StoreErrorCode, type StoreHealth } from "./errors.js";
 export { formatSessionKey, parseSessionKey } from "./session-key.js";
 export { pendingMessages, TEXT_FIELD } from "./events.js";
-export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } from "./projection.js";
 export { redactEvent, redactText, REDACTION_PATTERNS, type RedactionPattern } from "./redact.js";
 export { EVENT_KINDS } from "./types.js";
 export type {

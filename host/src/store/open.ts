@@ -46,9 +46,9 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       .map((u) => u.trim())
       .filter((u) => u.length > 0);
     // Loaded on demand: the NATS client costs ~65 ms to import and most gateways never need it.
-    const { openJetStreamSessionLog } = await import("../bus/index.js");
+    const { createJetStreamSessionLog } = await import("./jetstream-store.js");
     try {
-      return await openJetStreamSessionLog({ servers, namespace: options.namespace, redact: options.redact === true });
+      return await createJetStreamSessionLog({ servers, namespace: options.namespace, redact: options.redact === true });
     } catch (err) {
       const code = err instanceof StoreError ? err.code : "unavailable";
       throw new StoreError(code, `cannot open the JetStream session log at ${describeStoreUrl(options.url)}: ${(err as Error).message}`, { cause: err });

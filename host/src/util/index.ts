@@ -4,3 +4,4 @@ export { errorMessage } from "./error-message.mjs";
 export { KeyedChain } from "./keyed-chain.js";
 export { percentile } from "./percentile.js";
 export { sleep } from "./sleep.js";
+export { escapeToken, unescapeToken, SubjectError } from "./subject-token.js";

@@ -1,5 +1,5 @@
-import type { ChatMessage, ContentBlock } from "../agent/types.js";
-import type { SessionEvent, SessionEventOf } from "./types.js";
+import type { SessionEvent, SessionEventOf } from "../store/index.js";
+import type { ChatMessage, ContentBlock } from "./types.js";
 
 /** Text of the user message that carries a compaction summary at the start of the projection. */
 export const COMPACTION_SUMMARY_PREFIX = "[Summary of the earlier conversation]\n\n";

@@ -30,10 +30,10 @@ import { createHash, randomUUID } from "node:crypto";
 import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { DuplicateEventError, SeqConflictError, StoreError } from "../store/errors.js";
-import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, compareHits, tokenMatchScore, tokenize, type PreparedAppend } from "../store/events.js";
-import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../store/paging.js";
-import { parseSessionKey } from "../store/session-key.js";
+import { DuplicateEventError, SeqConflictError, StoreError } from "./errors.js";
+import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, compareHits, tokenMatchScore, tokenize, type PreparedAppend } from "./events.js";
+import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "./paging.js";
+import { parseSessionKey } from "./session-key.js";
 import type {
   AppendOptions,
   ListSessionsOptions,
@@ -47,9 +47,11 @@ import type {
   SessionLog,
   SessionLogOptions,
   SessionPage,
-} from "../store/types.js";
-import { decodePayload, encodePayload } from "./codec.js";
-import { escapeToken, unescapeToken } from "./subjects.js";
+} from "./types.js";
+// The bus payload configuration (standard MessagePack, protocol/msgpack.mjs) and the bus's subject
+// token escaping (util/), so batches and subjects read the same as before the move from bus/.
+import { busMsgpack } from "../protocol/msgpack.mjs";
+import { escapeToken, unescapeToken } from "../util/index.js";
 
 /** Options of {@link createJetStreamSessionLog}. */
 export interface JetStreamSessionLogOptions extends SessionLogOptions {
@@ -155,7 +157,7 @@ class JetStreamSessionLog implements SessionLog {
     try {
       const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(sessionKey) });
       if (!m) return undefined;
-      return { seq: m.seq, batch: decodePayload(m.data) as Batch };
+      return { seq: m.seq, batch: busMsgpack.unpack(m.data) as Batch };
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === 10037) return undefined;
       throw unavailable(err);
@@ -181,7 +183,7 @@ class JetStreamSessionLog implements SessionLog {
         throw unavailable(err);
       }
       if (!m) throw new StoreError("internal", `session ${sessionKey}: message ${prev} is missing from ${this.stream}`);
-      const b = decodePayload(m.data) as Batch;
+      const b = busMsgpack.unpack(m.data) as Batch;
       batches.push(b);
       prev = b.prev;
     }
@@ -223,7 +225,7 @@ class JetStreamSessionLog implements SessionLog {
       throw unavailable(err);
     }
     if (!entry || entry.operation !== "PUT") return { entry, taken: false };
-    const claim = decodePayload(entry.value) as Claim;
+    const claim = busMsgpack.unpack(entry.value) as Claim;
     if (await this.claimedEvent(claim, kind, key)) return { entry, taken: true };
     const fresh = Date.now() - claim.at < (this.options.claimTimeoutMs ?? 30_000);
     return { entry, taken: fresh };
@@ -245,7 +247,7 @@ class JetStreamSessionLog implements SessionLog {
     try {
       for (const w of wanted) {
         const id = JetStreamSessionLog.keyId(w.kind, w.key);
-        const value = encodePayload({ sessionKey, seq: w.seq, at: Date.now() } satisfies Claim);
+        const value = busMsgpack.pack({ sessionKey, seq: w.seq, at: Date.now() } satisfies Claim);
         try {
           claims.push({ id, rev: await this.kv.create(id, value) });
           continue;
@@ -345,7 +347,7 @@ class JetStreamSessionLog implements SessionLog {
   private async publishBatch(sessionKey: string, batch: Batch, lastSubjectSequence: number): Promise<number> {
     const msgID = randomUUID(); // one id per computed append: never shared with another process's batch
     const deadline = Date.now() + (this.options.outageRetryMs ?? DEFAULT_OUTAGE_RETRY_MS);
-    const payload = encodePayload(batch);
+    const payload = busMsgpack.pack(batch);
     for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
       try {
         const ack = await this.js.publish(this.subject(sessionKey), payload, { msgID, expect: { lastSubjectSequence }, timeout: this.options.timeoutMs ?? 5_000 });
@@ -470,7 +472,7 @@ class JetStreamSessionLog implements SessionLog {
       throw unavailable(err);
     }
     if (!entry || entry.operation !== "PUT") return undefined;
-    const e = await this.claimedEvent(decodePayload(entry.value) as Claim, kind, key);
+    const e = await this.claimedEvent(busMsgpack.unpack(entry.value) as Claim, kind, key);
     return e ? copy(e) : undefined;
   }
 
