@@ -11,6 +11,7 @@
  *   (keeping its subject's order); after `maxDeliver` failed attempts it goes to the dead-letter store.
  * - A slow consumer slows delivery (bounded in-flight window, bounded queues); nothing is dropped.
  */
+import type { BusStatus } from "../protocol/index.js";
 import type { StreamName } from "./subjects.js";
 
 export type { StreamName } from "./subjects.js";
@@ -171,17 +172,8 @@ export interface DeadLetterStore {
   purge(ids?: readonly string[]): Promise<number>;
 }
 
-/** Health of a bus, for `status` and logs. */
-export interface BusStatus {
-  kind: "memory" | "nats";
-  /** NATS: connected to a server; memory: always true. */
-  connected: boolean;
-  /** Messages in the disk spool waiting for NATS. */
-  spooled: number;
-  /** NATS: partitions this process holds leases on, per durable consumer. */
-  partitions?: Record<string, number[]>;
-  lastError?: string;
-}
+/** Health of a bus, for `status` and logs (its wire shape is the protocol's, protocol/types.ts). */
+export type { BusStatus };
 
 /** The bus. Both back ends implement it; pick one with `createBus`. */
 export interface Bus {

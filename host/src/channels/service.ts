@@ -39,6 +39,7 @@ import { processSecrets } from "../log/secrets.js";
 import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../agent/errors.js";
 import { isPluginBusy } from "../plugins/failures.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
+import type { ChannelCounters } from "../protocol/index.js";
 import { errorMessage } from "../util/index.js";
 import type { Admission, ChannelLogger, InboundMessage, IntakeRefusal, OutboundMessage, SendReceipt, WebhookPolicy, WebhookRequest, WebhookResponse } from "./types.js";
 
@@ -60,36 +61,8 @@ export interface HttpAnswer {
   body: Uint8Array | string;
 }
 
-/** Per-channel counters (the `status` method shows them). */
-export interface ChannelCounters {
-  /** Messages the plugin produced (well-formed or not). */
-  received: number;
-  /** Messages journaled for a turn (including redeliveries answered by their first turn). */
-  accepted: number;
-  /** Messages dropped: strangers, over the limits, malformed, or refused by the runtime. */
-  refused: number;
-  /** Of `refused`: messages the plugin produced with a bad shape. */
-  malformed: number;
-  /** Replies delivered to the platform. */
-  answered: number;
-  /**
-   * Outbound sends given up: agent-initiated sends that failed after every retry, and replies
-   * dead-lettered by the outbox (a permanent failure; logged at error).
-   */
-  sendFailures: number;
-  /** Reply sends that failed for a transient reason and are retried (each failed attempt counts). */
-  sendRetries: number;
-  /** Webhook requests the plugin answered 401 (bad signature). */
-  badSignature: number;
-  /** Webhook requests answered 401 by the host: none of the plugin's declared signature headers (the plugin was not called). */
-  missingSignature: number;
-  /** Webhook requests answered 404: the URL's account is not in the channel's `accounts`. */
-  unknownAccount: number;
-  /** Webhook requests answered 429: their client address was over its `[gateway.webhooks]` rate. */
-  throttled: number;
-  /** Webhook requests answered 503 before their body was read: the in-flight budget was full (or the plugin not loaded). */
-  overloaded: number;
-}
+/** Counters of one channel (the wire shape of `status`'s `channels`, protocol/types.ts). */
+export type { ChannelCounters };
 
 /** The channel plugin calls the service needs (PluginHost implements them). */
 export interface ChannelPlugins {

@@ -1,13 +1,22 @@
 import { randomUUID } from "node:crypto";
-import { isAbsolute } from "node:path";
 import type { Logger } from "pino";
 import { ReplayedTurnError, type AgentRuntime } from "../agent/runtime.js";
 import type { ChannelCounters } from "../channels/service.js";
 import type { BusStatus } from "../bus/types.js";
 import type { TurnEvent } from "../agent/types.js";
-import { z } from "zod";
 import { ErrorCode, RpcError } from "../protocol/errors.js";
-import { ChatSendParamsSchema, NoParamsSchema, parseParams } from "../protocol/params.js";
+import {
+  ChatHistorySchema,
+  ChatSendSchema,
+  NoParamsSchema,
+  parseParams,
+  PluginLoadParamsSchema,
+  PluginUnloadParamsSchema,
+  SessionKeySchema,
+  SessionsListSchema,
+  SessionsResetSchema,
+  SessionsSearchSchema,
+} from "../protocol/index.js";
 import { toErrorObject } from "../protocol/jsonrpc.js";
 import type { ChatEventParams, ChatSendResult, StatusResult } from "../protocol/index.js";
 import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/types.js";
@@ -21,49 +30,6 @@ import type { MethodHandler } from "./rpc.js";
 import type { TransportName } from "./types.js";
 
 export type { PluginInfo };
-
-const PluginLoadParamsSchema = z.object({
-  path: z
-    .string({ error: (i) => (i.input === undefined ? "path is required" : "path must be a string") })
-    .min(1, "path must not be empty")
-    .refine((p) => isAbsolute(p), "path must be absolute")
-    .refine((p) => p.endsWith(".wasm"), "path must name a .wasm file"),
-});
-const PluginUnloadParamsSchema = z.object({
-  name: z.string({ error: (i) => (i.input === undefined ? "name is required" : "name must be a string") }).min(1, "name must not be empty"),
-});
-
-const sessionKeyField = z
-  .string({ error: (i) => (i.input === undefined ? "sessionKey is required" : "sessionKey must be a string") })
-  .min(1, "sessionKey must not be empty")
-  .max(4096, "sessionKey is longer than 4096 characters");
-const limitField = (max: number) => z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
-const partField = (name: string) => z.string({ error: `${name} must be a string` }).min(1, `${name} must not be empty`).max(256, `${name} is longer than 256 characters`);
-
-/**
- * `chat.send` params of protocol v1 plus the optional `idempotencyKey` (1-256 characters).
- * `account` has no fixed default here: it defaults to the connection's own account.
- */
-const ChatSendSchema = ChatSendParamsSchema.extend({ account: partField("account").optional(), idempotencyKey: partField("idempotencyKey").optional() });
-const SessionsListSchema = z.object({
-  agent: partField("agent").optional(),
-  channel: partField("channel").optional(),
-  peer: partField("peer").optional(),
-  cursor: z.string({ error: "cursor must be a string" }).min(1, "cursor must not be empty").optional(),
-  limit: limitField(1000).optional(),
-});
-const ChatHistorySchema = z.object({
-  sessionKey: sessionKeyField,
-  afterSeq: z.number({ error: "afterSeq must be a number" }).int("afterSeq must be an integer").min(0, "afterSeq must not be negative").optional(),
-  limit: limitField(1000).optional(),
-});
-const SessionKeySchema = z.object({ sessionKey: sessionKeyField });
-const SessionsResetSchema = z.object({ sessionKey: sessionKeyField, reason: z.string({ error: "reason must be a string" }).max(1000, "reason is longer than 1000 characters").optional() });
-const SessionsSearchSchema = z.object({
-  query: z.string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") }).min(1, "query must not be empty").max(1000, "query is longer than 1000 characters"),
-  limit: limitField(200).optional(),
-  sessionKey: sessionKeyField.optional(),
-});
 
 /** Default page size of `chat.history`, events. */
 export const HISTORY_PAGE = 100;
@@ -138,7 +104,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     return "pong";
   });
 
-  methods.set("status", async (params): Promise<StatusResult & { channels?: Record<string, ChannelCounters>; bus?: BusStatus | null }> => {
+  methods.set("status", async (params): Promise<StatusResult> => {
     parseParams(NoParamsSchema, params);
     const sessions = await deps.runtime.sessionCount();
     return {
@@ -183,7 +149,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     }
   });
 
-  methods.set("chat.send", async (params, ctx): Promise<ChatSendResult & { replayed?: true }> => {
+  methods.set("chat.send", async (params, ctx): Promise<ChatSendResult> => {
     const { identity } = ctx;
     requireScope(identity, "chat", "chat.send");
     const p = parseParams(ChatSendSchema, params);

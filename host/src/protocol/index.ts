@@ -4,5 +4,18 @@ export { decodeFrame, encodeFrame, packMsgpack, unpackMsgpack } from "./codec.js
 export type { DecodeResult } from "./codec.js";
 export { parseEnvelope, resultResponse, errorResponse, notification, toErrorObject } from "./jsonrpc.js";
 export type { EnvelopeResult } from "./jsonrpc.js";
-export { ChatSendParamsSchema, NoParamsSchema, parseParams, parseChatSendParams } from "./params.js";
+export {
+  ChatSendParamsSchema,
+  NoParamsSchema,
+  parseParams,
+  parseChatSendParams,
+  ChatSendSchema,
+  ChatHistorySchema,
+  PluginLoadParamsSchema,
+  PluginUnloadParamsSchema,
+  SessionKeySchema,
+  SessionsListSchema,
+  SessionsResetSchema,
+  SessionsSearchSchema,
+} from "./params.js";
 export type * from "./types.js";

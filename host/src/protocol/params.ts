@@ -1,3 +1,4 @@
+import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { ErrorCode, RpcError } from "./errors.js";
 import type { ChatSendParams } from "./types.js";
@@ -16,6 +17,58 @@ export const ChatSendParamsSchema = z.object({
 
 /** Params schema for methods that take none: absent, `{}` or `[]`. */
 export const NoParamsSchema = z.union([z.undefined(), z.object({}), z.array(z.unknown()).max(0)]);
+
+// The gateway methods' params (gateway/methods.ts validates with them; docs/protocol.md documents them).
+
+/** Schema of `plugin.load` params: an absolute path to a `.wasm` file. */
+export const PluginLoadParamsSchema = z.object({
+  path: z
+    .string({ error: (i) => (i.input === undefined ? "path is required" : "path must be a string") })
+    .min(1, "path must not be empty")
+    .refine((p) => isAbsolute(p), "path must be absolute")
+    .refine((p) => p.endsWith(".wasm"), "path must name a .wasm file"),
+});
+/** Schema of `plugin.unload` params: a plugin name. */
+export const PluginUnloadParamsSchema = z.object({
+  name: z.string({ error: (i) => (i.input === undefined ? "name is required" : "name must be a string") }).min(1, "name must not be empty"),
+});
+
+const sessionKeyField = z
+  .string({ error: (i) => (i.input === undefined ? "sessionKey is required" : "sessionKey must be a string") })
+  .min(1, "sessionKey must not be empty")
+  .max(4096, "sessionKey is longer than 4096 characters");
+const limitField = (max: number) => z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
+const partField = (name: string) => z.string({ error: `${name} must be a string` }).min(1, `${name} must not be empty`).max(256, `${name} is longer than 256 characters`);
+
+/**
+ * `chat.send` params of protocol v1 plus the optional `idempotencyKey` (1-256 characters).
+ * `account` has no fixed default here: it defaults to the connection's own account.
+ */
+export const ChatSendSchema = ChatSendParamsSchema.extend({ account: partField("account").optional(), idempotencyKey: partField("idempotencyKey").optional() });
+/** Schema of `sessions.list` params: filters, `cursor`, `limit` (1-1000). */
+export const SessionsListSchema = z.object({
+  agent: partField("agent").optional(),
+  channel: partField("channel").optional(),
+  peer: partField("peer").optional(),
+  cursor: z.string({ error: "cursor must be a string" }).min(1, "cursor must not be empty").optional(),
+  limit: limitField(1000).optional(),
+});
+/** Schema of `chat.history` params: `sessionKey`, `afterSeq`, `limit` (1-1000 events). */
+export const ChatHistorySchema = z.object({
+  sessionKey: sessionKeyField,
+  afterSeq: z.number({ error: "afterSeq must be a number" }).int("afterSeq must be an integer").min(0, "afterSeq must not be negative").optional(),
+  limit: limitField(1000).optional(),
+});
+/** Schema of params that name one session (`sessionKey`, at most 4096 characters). */
+export const SessionKeySchema = z.object({ sessionKey: sessionKeyField });
+/** Schema of `sessions.reset` params: `sessionKey` and an optional `reason` (at most 1000 characters). */
+export const SessionsResetSchema = z.object({ sessionKey: sessionKeyField, reason: z.string({ error: "reason must be a string" }).max(1000, "reason is longer than 1000 characters").optional() });
+/** Schema of `sessions.search` params: `query` (1-1000 characters), `limit` (1-200), optional `sessionKey`. */
+export const SessionsSearchSchema = z.object({
+  query: z.string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") }).min(1, "query must not be empty").max(1000, "query is longer than 1000 characters"),
+  limit: limitField(200).optional(),
+  sessionKey: sessionKeyField.optional(),
+});
 
 /**
  * Validates params with a schema.

@@ -71,6 +71,8 @@ export interface ChatSendResult {
   text: string;
   stopReason: string;
   usage: { inputTokens: number; outputTokens: number };
+  /** Set when a repeated `idempotencyKey` returned the stored outcome of an earlier turn. */
+  replayed?: true;
 }
 
 /** Result of `status`. */
@@ -80,4 +82,52 @@ export interface StatusResult {
   transport: "uws" | "ws";
   plugins: number;
   sessions: number;
+  /** Counters per channel, in config order (when channels are configured). */
+  channels?: Record<string, ChannelCounters>;
+  /** The bus's health; null while it is not open (when the gateway has a bus). */
+  bus?: BusStatus | null;
 }
+
+/** Per-channel counters (the `status` method shows them). */
+export interface ChannelCounters {
+  /** Messages the plugin produced (well-formed or not). */
+  received: number;
+  /** Messages journaled for a turn (including redeliveries answered by their first turn). */
+  accepted: number;
+  /** Messages dropped: strangers, over the limits, malformed, or refused by the runtime. */
+  refused: number;
+  /** Of `refused`: messages the plugin produced with a bad shape. */
+  malformed: number;
+  /** Replies delivered to the platform. */
+  answered: number;
+  /**
+   * Outbound sends given up: agent-initiated sends that failed after every retry, and replies
+   * dead-lettered by the outbox (a permanent failure; logged at error).
+   */
+  sendFailures: number;
+  /** Reply sends that failed for a transient reason and are retried (each failed attempt counts). */
+  sendRetries: number;
+  /** Webhook requests the plugin answered 401 (bad signature). */
+  badSignature: number;
+  /** Webhook requests answered 401 by the host: none of the plugin's declared signature headers (the plugin was not called). */
+  missingSignature: number;
+  /** Webhook requests answered 404: the URL's account is not in the channel's `accounts`. */
+  unknownAccount: number;
+  /** Webhook requests answered 429: their client address was over its `[gateway.webhooks]` rate. */
+  throttled: number;
+  /** Webhook requests answered 503 before their body was read: the in-flight budget was full (or the plugin not loaded). */
+  overloaded: number;
+}
+
+/** Health of a bus, for `status` and logs (the bus's `status()`). */
+export interface BusStatus {
+  kind: "memory" | "nats";
+  /** NATS: connected to a server; memory: always true. */
+  connected: boolean;
+  /** Messages in the disk spool waiting for NATS. */
+  spooled: number;
+  /** NATS: partitions this process holds leases on, per durable consumer. */
+  partitions?: Record<string, number[]>;
+  lastError?: string;
+}
+
