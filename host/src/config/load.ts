@@ -6,8 +6,8 @@ import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits } from "../plugins/capabilities.js";
 import { DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/grants.js";
 import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
-import { CHANNEL_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_QUEUE, DEFAULT_TURN_TIMEOUT_MS, WEBHOOK_LIMIT_DEFAULTS, type AgentConfig, type BusSettings, type ChannelConfig, type Config, type ProviderName, type StoreConfig } from "./types.js";
-import { GATEWAY_ACCOUNT, type ClientEntry } from "../gateway/identity.js";
+import { CHANNEL_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_QUEUE, DEFAULT_TURN_TIMEOUT_MS, WEBHOOK_LIMIT_DEFAULTS, type AgentConfig, type BusSettings, type ChannelConfig, type ClientEntry, type Config, type ProviderName, type StoreConfig } from "./types.js";
+import { GATEWAY_ACCOUNT } from "../protocol/index.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
 export class ConfigError extends Error {

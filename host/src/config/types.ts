@@ -1,7 +1,16 @@
-import type { ClientEntry } from "../gateway/identity.js";
+import type { Scope } from "../protocol/index.js";
 import type { PluginLimits } from "../plugins/capabilities.js";
 import type { OperatorGrant } from "../plugins/grants.js";
 import type { Binding } from "../router/types.js";
+
+/** An extra client token from `[[gateway.clients]]`. */
+export interface ClientEntry {
+  /** The client's name; becomes its account on channel `ws`. */
+  name: string;
+  /** At least 16 characters. */
+  token: string;
+  scopes: readonly Scope[];
+}
 
 /** The LLM providers exoclaw speaks to, each through its official SDK. */
 export type ProviderName = "anthropic" | "openai" | "ollama";

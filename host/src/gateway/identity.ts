@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
+import type { ClientEntry } from "../config/index.js";
+import { ErrorCode, GATEWAY_ACCOUNT, GATEWAY_SCOPES, RpcError, type Scope } from "../protocol/index.js";
 
 const digest = (s: string) => createHash("sha256").update(s, "utf8").digest();
 
@@ -12,36 +13,16 @@ export function tokenMatches(presented: string | undefined, expected: string): b
   return timingSafeEqual(digest(presented), digest(expected));
 }
 
-/**
- * What a WebSocket connection may do (docs/protocol.md, "Identities and scopes"):
- * - `chat`: `chat.send`, `chat.history` and `sessions.*` (except delete) on sessions of channel
- *   `ws` and the connection's own account; `status`, `plugin.list`.
- * - `admin`: `plugin.load` / `plugin.unload`, `sessions.delete`, reading and resetting any session.
- * - `impersonate`: `chat.send` as another channel or account (act as a platform user).
- */
-export type Scope = "chat" | "admin" | "impersonate";
-
-/** Every scope, in documentation order. */
-export const SCOPES: readonly Scope[] = ["chat", "admin", "impersonate"];
-
-/** The account and scopes of the gateway token (and of every client on a token-less loopback gateway). */
-export const GATEWAY_ACCOUNT = "default";
-export const GATEWAY_SCOPES: readonly Scope[] = ["chat", "admin"];
+// The scopes and the gateway account are protocol facts (protocol/scopes.ts); a client entry is
+// configuration (config/types.ts). Re-exported here, where connections get them.
+export { SCOPES, GATEWAY_ACCOUNT, GATEWAY_SCOPES, type Scope } from "../protocol/index.js";
+export type { ClientEntry } from "../config/index.js";
 
 /** Who a connection is, fixed at the WebSocket upgrade; the client cannot change it later. */
 export interface ClientIdentity {
   /** The account the client's `ws` sessions live under: `default` for the gateway token, else the client's name. */
   readonly account: string;
   readonly scopes: ReadonlySet<Scope>;
-}
-
-/** An extra client token from `[[gateway.clients]]`. */
-export interface ClientEntry {
-  /** The client's name; becomes its account on channel `ws`. */
-  name: string;
-  /** At least 16 characters. */
-  token: string;
-  scopes: readonly Scope[];
 }
 
 /** Options of {@link createIdentifier}. */

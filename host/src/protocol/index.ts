@@ -19,3 +19,5 @@ export {
   SessionsSearchSchema,
 } from "./params.js";
 export type * from "./types.js";
+export { SCOPES, GATEWAY_ACCOUNT, GATEWAY_SCOPES } from "./scopes.js";
+export type { Scope } from "./scopes.js";
