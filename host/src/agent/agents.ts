@@ -1,5 +1,5 @@
 /** An agent as the runtime holds it: its config with its tool and outbound allowlists compiled once, at start-up. */
-import type { AgentConfig } from "../config/types.js";
+import type { AgentConfig } from "../config/index.js";
 import { compileOutboundAllowlist, type OutboundPolicy } from "./outbound-policy.js";
 import { compileToolAllowlist } from "./tool-policy.js";
 

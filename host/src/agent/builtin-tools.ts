@@ -4,8 +4,8 @@
  * names. The host enforces the allowlist here, whatever the model (or a prompt injection) asks.
  */
 import type { Logger } from "pino";
-import type { ToolResult, ToolSpec } from "../plugins/types.js";
-import type { SessionKeyParts } from "../store/types.js";
+import type { ToolResult, ToolSpec } from "../plugins/index.js";
+import type { SessionKeyParts } from "../store/index.js";
 import type { OutboundPolicy } from "./outbound-policy.js";
 import type { OutboundSender, OutboundTarget } from "./types.js";
 

@@ -3,7 +3,7 @@
  * turn of a session reads its history from memory), history reads come from it when it has them,
  * and `readAll` pages through everything after a seq (recovery, replays, abandoned turns).
  */
-import type { NewSessionEvent, SessionEvent, SessionLog } from "../store/types.js";
+import type { NewSessionEvent, SessionEvent, SessionLog } from "../store/index.js";
 import { HistoryCache } from "./history-cache.js";
 
 /** Rows per `read` page in {@link CachedSessionLog.readAll}. */

@@ -7,7 +7,7 @@
  * still enforces its real limit.
  */
 import { projectHistory } from "./projection.js";
-import type { SessionEvent } from "../store/types.js";
+import type { SessionEvent } from "../store/index.js";
 import type { ChatMessage, ModelProvider } from "./types.js";
 
 /** System prompt of the summarization call. */

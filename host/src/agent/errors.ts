@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import { redactUrl } from "../log/redact-url.js";
-import { processSecrets, type SecretRegistry } from "../log/secrets.js";
-import { ErrorCode, FailureCode, isFailureReason, reasonOfCode, RpcError, type FailureReason } from "../protocol/errors.js";
-import { redactText } from "../store/redact.js";
+import { redactUrl, processSecrets, type SecretRegistry } from "../log/index.js";
+import { ErrorCode, FailureCode, isFailureReason, reasonOfCode, RpcError, type FailureReason } from "../protocol/index.js";
+import { redactText } from "../store/index.js";
 import { errorMessage } from "../util/index.js";
 
 /**

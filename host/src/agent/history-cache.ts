@@ -1,4 +1,4 @@
-import type { SessionEvent } from "../store/types.js";
+import type { SessionEvent } from "../store/index.js";
 
 interface Entry {
   /** `readHistory` events plus every later event this process appended, in seq order. */

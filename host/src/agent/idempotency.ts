@@ -5,11 +5,8 @@
  * events (see `journal.ts`, {@link outcomeFromEvents}).
  */
 import { randomUUID } from "node:crypto";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
-import { DuplicateEventError } from "../store/errors.js";
-import { parseSessionKey } from "../store/session-key.js";
-import type { SessionEventOf } from "../store/types.js";
+import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
+import { DuplicateEventError, parseSessionKey, type SessionEventOf } from "../store/index.js";
 import type { Agent } from "./agents.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { deferred } from "./deferred.js";

@@ -5,7 +5,7 @@
  * what a repeated `idempotencyKey` is answered with. {@link startedEvent} builds the event that
  * marks a message's turn as started.
  */
-import type { NewSessionEvent, SessionEvent } from "../store/types.js";
+import type { NewSessionEvent, SessionEvent } from "../store/index.js";
 import type { StopReason, TurnEvent, TurnOutcome } from "./types.js";
 
 /** Collects one run's events for the session log, in emission order. */

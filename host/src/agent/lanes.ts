@@ -5,10 +5,9 @@
  * with the turns, and tells when every lane is idle.
  */
 import type { Logger } from "pino";
-import { DEFAULT_QUEUE } from "../config/types.js";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
-import { parseSessionKey } from "../store/session-key.js";
-import type { NewSessionEvent } from "../store/types.js";
+import { DEFAULT_QUEUE } from "../config/index.js";
+import { ErrorCode, RpcError } from "../protocol/index.js";
+import { parseSessionKey, type NewSessionEvent } from "../store/index.js";
 import type { Agent } from "./agents.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { deferred } from "./deferred.js";

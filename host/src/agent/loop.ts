@@ -1,5 +1,5 @@
-import { ErrorCode, RpcError } from "../protocol/errors.js";
-import type { ToolResult, ToolSpec } from "../plugins/types.js";
+import { ErrorCode, RpcError } from "../protocol/index.js";
+import type { ToolResult, ToolSpec } from "../plugins/index.js";
 import type { ChatMessage, ContentBlock, ModelProvider, StopReason, TurnEvent, TurnOutcome } from "./types.js";
 
 /** The tools a turn may use: what to offer the model, and how to run a call. */

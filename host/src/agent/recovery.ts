@@ -6,10 +6,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { ErrorCode } from "../protocol/errors.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
-import { parseSessionKey } from "../store/session-key.js";
-import type { NewSessionEvent, SessionEventOf } from "../store/types.js";
+import { ErrorCode, toErrorObject } from "../protocol/index.js";
+import { parseSessionKey, type NewSessionEvent, type SessionEventOf } from "../store/index.js";
 import type { Agent } from "./agents.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import type { IdempotentTurns } from "./idempotency.js";

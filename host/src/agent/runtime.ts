@@ -5,11 +5,11 @@
  * (`idempotency.ts`), crash recovery (`recovery.ts`) — over the session log (`cached-log.ts`).
  */
 import type { Logger } from "pino";
-import type { AgentConfig, ProviderName } from "../config/types.js";
+import type { AgentConfig, ProviderName } from "../config/index.js";
 import { silentLogger } from "../log/index.js";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
-import type { PluginRegistry } from "../plugins/types.js";
-import type { SessionLog } from "../store/types.js";
+import { ErrorCode, RpcError } from "../protocol/index.js";
+import type { PluginRegistry } from "../plugins/index.js";
+import type { SessionLog } from "../store/index.js";
 import { compileAgents, type Agent } from "./agents.js";
 import { CachedSessionLog } from "./cached-log.js";
 import { AgentError } from "./errors.js";

@@ -5,8 +5,8 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import type { Logger } from "pino";
-import type { AgentConfig } from "../config/types.js";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
+import type { AgentConfig } from "../config/index.js";
+import { ErrorCode, RpcError } from "../protocol/index.js";
 
 /** Largest soul file read, bytes (a system prompt beyond this is almost certainly a mistake). */
 export const MAX_SOUL_BYTES = 1024 * 1024;

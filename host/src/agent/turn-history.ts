@@ -4,11 +4,11 @@
  * context window.
  */
 import type { Logger } from "pino";
-import type { AgentConfig } from "../config/types.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
-import type { ToolSpec } from "../plugins/types.js";
+import type { AgentConfig } from "../config/index.js";
+import { toErrorObject } from "../protocol/index.js";
+import type { ToolSpec } from "../plugins/index.js";
 import { projectHistory } from "./projection.js";
-import type { SessionEvent } from "../store/types.js";
+import type { SessionEvent } from "../store/index.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";
 import type { ChatMessage, ModelProvider } from "./types.js";

@@ -2,7 +2,7 @@
  * What a caller hands the runtime for one turn ({@link TurnRequest}, {@link RunHooks}) and what it
  * gets back ({@link TurnResult}), and where a message came from ({@link messageSource}).
  */
-import { parseSessionKey } from "../store/session-key.js";
+import { parseSessionKey } from "../store/index.js";
 import type { TurnOutcome } from "./types.js";
 
 /** A turn to run: which agent, which session, what the user said. */

@@ -3,8 +3,8 @@
  * tools (`message_send`), each call carrying the conversation it belongs to.
  */
 import type { Logger } from "pino";
-import type { PluginRegistry, ToolCallContext, ToolSpec } from "../plugins/types.js";
-import { parseSessionKey } from "../store/session-key.js";
+import type { PluginRegistry, ToolCallContext, ToolSpec } from "../plugins/index.js";
+import { parseSessionKey } from "../store/index.js";
 import type { Agent } from "./agents.js";
 import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
 import type { TurnTools } from "./loop.js";

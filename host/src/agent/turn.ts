@@ -4,10 +4,9 @@
  * tool-use loop under the turn deadline — and appends its events, settling every message's job.
  */
 import type { Logger } from "pino";
-import { DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/types.js";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
-import type { NewSessionEvent } from "../store/types.js";
+import { DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/index.js";
+import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
+import type { NewSessionEvent } from "../store/index.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { AgentError, InterruptedTurnError, TurnTimeoutError } from "./errors.js";
 import type { TurnJob } from "./jobs.js";

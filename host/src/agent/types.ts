@@ -1,4 +1,4 @@
-import type { ToolSpec } from "../plugins/types.js";
+import type { ToolSpec } from "../plugins/index.js";
 
 /** A block of a provider-neutral chat message. Each provider adapter maps these to its own shapes. */
 export type ContentBlock =

@@ -21,8 +21,8 @@
  */
 import { createHash } from "node:crypto";
 import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type Subscription } from "../bus/index.js";
-import type { InboundAddress, Route } from "../router/types.js";
-import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, isTransient, isTurnAborted } from "../agent/errors.js";
+import type { InboundAddress, Route } from "../router/index.js";
+import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, isTransient, isTurnAborted } from "../agent/index.js";
 import { errorMessage } from "../util/index.js";
 import type { InboundMessage } from "./types.js";
 

@@ -21,12 +21,11 @@
 // Type-only: channels describe what they need of the agent runtime by its own types, without
 // depending on its code (the gateway wires the two together). The one exception is the error
 // vocabulary (agent/errors.ts): channels classify the runtime's failures with its predicates.
-import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult } from "../agent/runtime.js";
-import type { OutboundTarget } from "../agent/types.js";
-import type { InboundAddress, Route } from "../router/types.js";
-import type { ChannelConfig } from "../config/types.js";
-import type { SessionEventOf } from "../store/types.js";
-import type { ChannelExport, ChannelPluginInfo } from "../plugins/types.js";
+import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult, OutboundTarget } from "../agent/index.js";
+import type { InboundAddress, Route } from "../router/index.js";
+import type { ChannelConfig } from "../config/index.js";
+import type { SessionEventOf } from "../store/index.js";
+import type { ChannelExport, ChannelPluginInfo } from "../plugins/index.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
 import { cursorPath } from "./cursor.js";
 import { checkParseResult, limitViolation, normalizeInbound, turnContent } from "./messages.js";
@@ -34,12 +33,11 @@ import { Poller } from "./poller.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
-import type { Bus } from "../bus/types.js";
-import { processSecrets } from "../log/secrets.js";
-import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../agent/errors.js";
-import { isPluginBusy } from "../plugins/failures.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
-import type { ChannelCounters } from "../protocol/index.js";
+import type { Bus } from "../bus/index.js";
+import { processSecrets } from "../log/index.js";
+import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../agent/index.js";
+import { isPluginBusy } from "../plugins/index.js";
+import { toErrorObject, type ChannelCounters } from "../protocol/index.js";
 import { errorMessage } from "../util/index.js";
 import type { Admission, ChannelLogger, InboundMessage, IntakeRefusal, OutboundMessage, SendReceipt, WebhookPolicy, WebhookRequest, WebhookResponse } from "./types.js";
 

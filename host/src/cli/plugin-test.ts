@@ -8,12 +8,25 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
-import type { CapabilityRequest, EffectiveGrant } from "../plugins/capabilities.js";
-import { DEFAULT_LIMITS } from "../plugins/capabilities.js";
-import { DEFAULT_KV_QUOTA_BYTES, EXOCLAW_HOST_FUNCTIONS, EXOCLAW_HOST_V1, EXTISM_ENV, EXTISM_KERNEL, HOST_ABI_VERSION, MANIFEST_SECTION, describeRequest, parseManifest, sha256Hex } from "../plugins/index.js";
-import { createSandboxPool, HostHttpError, type CallOutcome, type HostServices, type SandboxPool } from "../plugins/sandbox/index.js";
-import type { PluginLogger, PluginManifest, ToolSpec } from "../plugins/types.js";
-import { wasmApi, type WasmModule } from "../plugins/wasm.js";
+import {
+  type CapabilityRequest,
+  type EffectiveGrant,
+  DEFAULT_LIMITS,
+  DEFAULT_KV_QUOTA_BYTES,
+  EXOCLAW_HOST_FUNCTIONS,
+  EXOCLAW_HOST_V1,
+  EXTISM_ENV,
+  EXTISM_KERNEL,
+  HOST_ABI_VERSION,
+  MANIFEST_SECTION,
+  describeRequest,
+  parseManifest,
+  sha256Hex,
+  type PluginLogger,
+  type PluginManifest,
+  type ToolSpec,
+} from "../plugins/index.js";
+import { createSandboxPool, HostHttpError, type CallOutcome, type HostServices, type SandboxPool, wasmApi, type WasmModule } from "../plugins/internal.js";
 import { pluginEnvelope } from "../protocol/msgpack.mjs";
 import { percentile } from "../util/index.js";
 import type { CliIo } from "./io.js";

@@ -21,10 +21,11 @@ import {
   sha256Hex,
   validatePluginBytes,
   checkInterface,
+  embedManifest,
+  manifestFromToml,
   type PluginManifest,
 } from "../plugins/index.js";
-import { wasmApi } from "../plugins/wasm.js";
-import { embedManifest, manifestFromToml } from "../../../scripts/lib/manifest-section.mjs";
+import { wasmApi } from "../plugins/internal.js";
 import type { CliIo } from "./io.js";
 import { registerPluginBuild } from "./plugin-build.js";
 import { registerPluginNew } from "./plugin-new.js";

@@ -1,7 +1,6 @@
 import type { Scope } from "../protocol/index.js";
-import type { PluginLimits } from "../plugins/capabilities.js";
-import type { OperatorGrant } from "../plugins/grants.js";
-import type { Binding } from "../router/types.js";
+import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
+import type { Binding } from "../router/index.js";
 
 /** An extra client token from `[[gateway.clients]]`. */
 export interface ClientEntry {

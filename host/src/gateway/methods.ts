@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { ReplayedTurnError, type AgentRuntime } from "../agent/runtime.js";
-import type { ChannelCounters } from "../channels/service.js";
-import type { BusStatus } from "../bus/types.js";
-import type { TurnEvent } from "../agent/types.js";
-import { ErrorCode, RpcError } from "../protocol/errors.js";
+import { ReplayedTurnError, type AgentRuntime, type TurnEvent } from "../agent/index.js";
+import type { ChannelCounters } from "../channels/index.js";
+import type { BusStatus } from "../bus/index.js";
 import {
+  ErrorCode,
+  RpcError,
   ChatHistorySchema,
   ChatSendSchema,
   NoParamsSchema,
@@ -16,14 +16,14 @@ import {
   SessionsListSchema,
   SessionsResetSchema,
   SessionsSearchSchema,
+  toErrorObject,
+  type ChatEventParams,
+  type ChatSendResult,
+  type StatusResult,
 } from "../protocol/index.js";
-import { toErrorObject } from "../protocol/jsonrpc.js";
-import type { ChatEventParams, ChatSendResult, StatusResult } from "../protocol/index.js";
-import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/types.js";
-import type { Router } from "../router/types.js";
-import { StoreError } from "../store/errors.js";
-import { parseSessionKey } from "../store/session-key.js";
-import type { SearchHit, SessionEvent, SessionInfo, SessionKeyParts, SessionLog } from "../store/types.js";
+import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/index.js";
+import type { Router } from "../router/index.js";
+import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type SessionInfo, type SessionKeyParts, type SessionLog } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";

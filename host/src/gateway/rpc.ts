@@ -1,9 +1,18 @@
 import type { Logger } from "pino";
-import { decodeFrame, encodeFrame } from "../protocol/codec.js";
-import { ClientGoneError } from "../agent/errors.js";
-import { ErrorCode } from "../protocol/errors.js";
-import { errorResponse, notification, parseEnvelope, resultResponse, toErrorObject } from "../protocol/jsonrpc.js";
-import type { Encoding, RequestId, RpcErrorObject } from "../protocol/types.js";
+import {
+  decodeFrame,
+  encodeFrame,
+  ErrorCode,
+  errorResponse,
+  notification,
+  parseEnvelope,
+  resultResponse,
+  toErrorObject,
+  type Encoding,
+  type RequestId,
+  type RpcErrorObject,
+} from "../protocol/index.js";
+import { ClientGoneError } from "../agent/index.js";
 import type { ClientIdentity } from "./identity.js";
 import type { Connection } from "./types.js";
 

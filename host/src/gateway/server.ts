@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { GatewayConfig } from "../config/types.js";
+import type { GatewayConfig } from "../config/index.js";
 import { assertBindAllowed, createUpgradeGuard, isWildcard } from "./auth.js";
 import { createMethods, type MethodDeps } from "./methods.js";
 import { createRpcHandler } from "./rpc.js";

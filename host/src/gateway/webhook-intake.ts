@@ -4,7 +4,7 @@
  * in flight (503), part of which only signed requests may use. `/webhook/...` is reachable by
  * anyone, so these are what stand between a flood and the gateway's memory and plugin pool.
  */
-import type { WebhookLimits } from "../config/types.js";
+import type { WebhookLimits } from "../config/index.js";
 
 /**
  * Token buckets keyed by client address: each holds up to `burst` tokens, refilled at `rate`

@@ -6,7 +6,7 @@
  * budget) is decided here, before the body is read or a plugin runs.
  */
 import type { IntakeRefusal, WebhookHttpRequest, WebhookPolicy } from "../channels/index.js";
-import type { WebhookLimits } from "../config/types.js";
+import type { WebhookLimits } from "../config/index.js";
 import type { HttpAnswer, HttpHandler, HttpRequestHead } from "./types.js";
 import { AddressBuckets, InFlightBudget } from "./webhook-intake.js";
 

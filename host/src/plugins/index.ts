@@ -17,6 +17,8 @@ export {
   readManifest,
 } from "./manifest.js";
 export type { InspectedPlugin } from "./manifest.js";
+// The manifest custom section as bytes (plain JS, shared with scripts/build-plugins.mjs).
+export { embedManifest, manifestFromToml } from "./manifest-section.mjs";
 export {
   ApprovalStore,
   DEFAULT_KV_QUOTA_BYTES,

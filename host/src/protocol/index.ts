@@ -1,5 +1,5 @@
-export { ErrorCode, RpcError } from "./errors.js";
-export type { ErrorCodeValue } from "./errors.js";
+export { ErrorCode, FailureCode, RpcError, isFailureReason, reasonOfCode } from "./errors.js";
+export type { ErrorCodeValue, FailureReason } from "./errors.js";
 export { decodeFrame, encodeFrame, packMsgpack, unpackMsgpack } from "./codec.js";
 export type { DecodeResult } from "./codec.js";
 export { parseEnvelope, resultResponse, errorResponse, notification, toErrorObject } from "./jsonrpc.js";

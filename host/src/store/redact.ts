@@ -1,4 +1,4 @@
-import { processSecrets, type SecretRegistry } from "../log/secrets.js";
+import { processSecrets, type SecretRegistry } from "../log/index.js";
 import type { NewSessionEvent } from "./types.js";
 
 /**

@@ -1,6 +1,6 @@
 // The key's format is the router's (a pure, lower-level module): the store only adds parsing
 // and its own error type, so the two can never drift apart.
-import { sessionKey } from "../router/session-key.js";
+import { sessionKey } from "../router/index.js";
 import { StoreError } from "./errors.js";
 import type { SessionKeyParts } from "./types.js";
 

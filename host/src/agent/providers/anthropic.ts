@@ -1,6 +1,6 @@
 import type Anthropic from "@anthropic-ai/sdk";
-import type { ProviderEndpoint } from "../../config/types.js";
-import { ErrorCode } from "../../protocol/errors.js";
+import type { ProviderEndpoint } from "../../config/index.js";
+import { ErrorCode } from "../../protocol/index.js";
 import { ProviderError, toProviderError } from "../errors.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";

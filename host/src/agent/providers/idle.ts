@@ -1,4 +1,4 @@
-import { DEFAULT_IDLE_TIMEOUT_MS } from "../../config/types.js";
+import { DEFAULT_IDLE_TIMEOUT_MS } from "../../config/index.js";
 import { ProviderStallError } from "../errors.js";
 
 /** Idle timeout of a model call when neither the agent nor the provider sets one, ms. */

@@ -1,4 +1,4 @@
-import type { Config, ProviderName } from "../../config/types.js";
+import type { Config, ProviderName } from "../../config/index.js";
 import type { ModelProvider } from "../types.js";
 import type { ProviderOptions } from "./options.js";
 import { createAnthropicProvider } from "./anthropic.js";

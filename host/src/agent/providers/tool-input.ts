@@ -1,4 +1,4 @@
-import { ErrorCode } from "../../protocol/errors.js";
+import { ErrorCode } from "../../protocol/index.js";
 import { ProviderError } from "../errors.js";
 
 /**

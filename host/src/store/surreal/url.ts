@@ -1,6 +1,6 @@
 import { isAbsolute } from "node:path";
 import { StoreError } from "../errors.js";
-import { redactUrl } from "../../log/redact-url.js";
+import { redactUrl } from "../../log/index.js";
 
 /** Where a SurrealDB session log lives, parsed from its URL and options. */
 export interface SurrealTarget {
