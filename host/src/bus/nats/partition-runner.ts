@@ -14,7 +14,7 @@ import { ReorderBuffer } from "../reorder.js";
 import { logicalSubject } from "../subjects.js";
 import { sleep } from "../../util/index.js";
 import { NATS_STREAMS } from "./options.js";
-import type { NatsSubscription } from "./subscription.js";
+import type { PartitionOwner } from "./owners.js";
 
 function hdrsToRecord(h: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -45,7 +45,7 @@ export class PartitionRunner {
   private readonly reorder: ReorderBuffer<Delivery>;
 
   constructor(
-    private readonly sub: NatsSubscription,
+    private readonly sub: PartitionOwner,
     readonly k: number,
   ) {
     this.dispatcher = sub.newDispatcher();

@@ -12,10 +12,10 @@ import { BusError } from "../errors.js";
 import type { StreamName } from "../subjects.js";
 import type { BusMessage, ConsumeOptions, ConsumerStats, Subscription } from "../types.js";
 import { assignPartitions } from "./assign.js";
-import type { NatsBus } from "./bus.js";
 import { safeDecode } from "./dead-letters.js";
 import { ensurePartitionConsumers } from "./infra.js";
 import { LEASE_BUCKET } from "./options.js";
+import type { SubscriptionBus } from "./owners.js";
 import { PartitionRunner } from "./partition-runner.js";
 
 const ACK = new TextEncoder().encode("+ACK");
@@ -41,7 +41,7 @@ export class NatsSubscription implements Subscription {
   private readonly tickMs: number;
 
   constructor(
-    readonly bus: NatsBus,
+    readonly bus: SubscriptionBus,
     private readonly options: ConsumeOptions<unknown>,
   ) {
     this.durable = options.durable;
