@@ -235,7 +235,7 @@ export class ClientGoneError extends RpcError {
   }
 }
 
-export type { FailureReason } from "../protocol/errors.js";
+export type { FailureReason } from "../protocol/index.js";
 
 /**
  * A failure of the agent runtime named by its {@link FailureReason}; its JSON-RPC code is the

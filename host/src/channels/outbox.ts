@@ -10,7 +10,7 @@
  * (one store write per `SETTLE_BATCH` keys or `settleDelayMs`): losing one in a crash only
  * causes that reply to be sent again — at least once, with the same reply id.
  */
-import { isPermanentChannelFailure } from "../plugins/failures.js";
+import { isPermanentChannelFailure } from "../plugins/index.js";
 import { errorMessage, sleep } from "../util/index.js";
 import type { OutboundMessage } from "./types.js";
 
