@@ -39,7 +39,6 @@ const LAT_N = Number(args.latency);
 const MSGS = Number(args.messages);
 const SESSIONS = Number(args.sessions);
 
-
 /** The fake platform: resolves the waiter of each reply by its `replyTo` and records the arrival time. */
 async function startPlatform() {
   const waiters = new Map();
@@ -98,9 +97,19 @@ async function startGateway(mode, emulatorUrl, platform, nats) {
   if (mode.bus) lines.push("[bus]", `url = "${nats.url}"`);
   if (mode.natsStore) lines.push("[store]", `url = "${nats.url}"`, `namespace = "bench${Date.now()}"`);
   writeFileSync(configFile, `${lines.join("\n")}\n`);
-  const env = { ...process.env, EXOCLAW_STATE_DIR: stateDir, BENCH_WEBHOOK_SECRET: SECRET, ANTHROPIC_API_KEY: "sk-bench", ANTHROPIC_BASE_URL: emulatorUrl, EXOCLAW_LOG_LEVEL: "warn" };
+  const env = {
+    ...process.env,
+    EXOCLAW_STATE_DIR: stateDir,
+    BENCH_WEBHOOK_SECRET: SECRET,
+    ANTHROPIC_API_KEY: "sk-bench",
+    ANTHROPIC_BASE_URL: emulatorUrl,
+    EXOCLAW_LOG_LEVEL: "warn",
+  };
   for (const k of Object.keys(env)) if (/^EXOCLAW_(?!STATE_DIR|LOG_LEVEL)/.test(k)) delete env[k];
-  const approved = spawnSync(process.execPath, [CLI, "plugin", "approve", join(ROOT, "build", "plugins", "webhook.wasm"), "-c", configFile], { env, encoding: "utf8" });
+  const approved = spawnSync(process.execPath, [CLI, "plugin", "approve", join(ROOT, "build", "plugins", "webhook.wasm"), "-c", configFile], {
+    env,
+    encoding: "utf8",
+  });
   if (approved.status !== 0) throw new Error(`exoclaw plugin approve webhook.wasm failed: ${approved.stderr}`);
   // "gateway ready" is logged at info; keep the rest of the log quiet while measuring.
   const started = await spawnUntil([CLI, "gateway", "--port", "0", "--config", configFile], { ...env, EXOCLAW_LOG_LEVEL: "info" }, (l) =>
@@ -152,7 +161,16 @@ async function measure(mode, emulatorUrl, platform, nats) {
     const totalMs = last - t0;
     const dup = ids.filter((id) => platform.arrived.get(id) !== 1).length;
     const l = stats(lat);
-    return { label: mode.label, p50: l.p50, p99: l.p99, max: l.max, rate: (ids.length / totalMs) * 1000, postRate: (ids.length / postMs) * 1000, n: ids.length, dup };
+    return {
+      label: mode.label,
+      p50: l.p50,
+      p99: l.p99,
+      max: l.max,
+      rate: (ids.length / totalMs) * 1000,
+      postRate: (ids.length / postMs) * 1000,
+      n: ids.length,
+      dup,
+    };
   } finally {
     await stop(gw.proc);
     rmSync(gw.stateDir, { recursive: true, force: true });

@@ -30,10 +30,19 @@ const SESSIONS = Number(args.sessions);
 
 async function importBus() {
   const out = join(ROOT, "dist", "bench-bus.mjs");
-  await build({ absWorkingDir: ROOT, entryPoints: ["host/src/bus/index.ts"], outfile: out, bundle: true, packages: "external", platform: "node", format: "esm", target: "node20", logLevel: "warning" });
+  await build({
+    absWorkingDir: ROOT,
+    entryPoints: ["host/src/bus/index.ts"],
+    outfile: out,
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+  });
   return import(out);
 }
-
 
 function stats(samples) {
   const s = Float64Array.from(samples).sort();
@@ -87,7 +96,8 @@ async function measure(bus, mod, label) {
   let published = 0;
   const pubs = [];
   for (let n = 0; n < perSession && published < MSGS; n++) {
-    for (let s = 0; s < SESSIONS && published < MSGS; s++, published++) pubs.push(bus.publish(subjects[s], { n, text: "reply chunk" }, { msgId: `t-${s}-${n}` }));
+    for (let s = 0; s < SESSIONS && published < MSGS; s++, published++)
+      pubs.push(bus.publish(subjects[s], { n, text: "reply chunk" }, { msgId: `t-${s}-${n}` }));
     if (pubs.length >= 1000) await Promise.all(pubs.splice(0));
   }
   await Promise.all(pubs);
@@ -125,5 +135,7 @@ console.log(`\nbus: publish -> handler, ${LAT_N} messages one at a time; through
 console.log("| back end | latency p50 | p99 | max | publish rate | end-to-end throughput |");
 console.log("|---|---|---|---|---|---|");
 for (const r of results) {
-  console.log(`| ${r.label} | ${ms(r.p50)} ms | ${ms(r.p99)} ms | ${ms(r.max)} ms | ${Math.round(r.pubRate)} msg/s | ${Math.round(r.rate)} msg/s (${Math.round(r.totalMs)} ms) |`);
+  console.log(
+    `| ${r.label} | ${ms(r.p50)} ms | ${ms(r.p99)} ms | ${ms(r.max)} ms | ${Math.round(r.pubRate)} msg/s | ${Math.round(r.rate)} msg/s (${Math.round(r.totalMs)} ms) |`,
+  );
 }

@@ -95,7 +95,14 @@ async function measureStart(store, providerUrl, reuse) {
     const port = 17_500 + i;
     const t0 = performance.now();
     const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
-      env: { ...process.env, EXOCLAW_STORE: store === "memory" ? "memory" : "", EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "warn", ANTHROPIC_API_KEY: "x", ANTHROPIC_BASE_URL: providerUrl },
+      env: {
+        ...process.env,
+        EXOCLAW_STORE: store === "memory" ? "memory" : "",
+        EXOCLAW_STATE_DIR: state,
+        EXOCLAW_LOG_LEVEL: "warn",
+        ANTHROPIC_API_KEY: "x",
+        ANTHROPIC_BASE_URL: providerUrl,
+      },
       stdio: "ignore",
     });
     for (;;) {
@@ -117,7 +124,15 @@ async function measureStart(store, providerUrl, reuse) {
 /** The store alone (bundled from host/src/store): append latency, sequential and parallel throughput. */
 async function measureAppends() {
   const bundleDir = join(ROOT, `.exoclaw-test-bench-${process.pid}`);
-  await build({ entryPoints: [join(ROOT, "host/src/store/index.ts")], outfile: join(bundleDir, "store.mjs"), bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "error" });
+  await build({
+    entryPoints: [join(ROOT, "host/src/store/index.ts")],
+    outfile: join(bundleDir, "store.mjs"),
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "error",
+  });
   const store = await import(pathToFileURL(join(bundleDir, "store.mjs")).href);
   const out = {};
   const key = (p) => store.formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: p });
@@ -195,9 +210,15 @@ async function main() {
     ["appends/s (32 sessions)", f(appends.memory.parRate, 0), f(appends.surrealkv.parRate, 0), ""],
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  for (const r of rows)
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd(),
+    );
   console.log(
-    `\ndisk (surrealkv): ${(k.diskBytes / 1e6).toFixed(1)} MB after ${k.turns} turns = ${((k.diskBytes / k.turns) * 1000 / 1e6).toFixed(2)} MB per 1,000 turns ` +
+    `\ndisk (surrealkv): ${(k.diskBytes / 1e6).toFixed(1)} MB after ${k.turns} turns = ${(((k.diskBytes / k.turns) * 1000) / 1e6).toFixed(2)} MB per 1,000 turns ` +
       "(turn = ~100-char message + echo reply: message_received, turn_started, assistant_text, usage, turn_ended; no compaction of the write-ahead log yet)",
   );
 }

@@ -143,8 +143,12 @@ async function main() {
 
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
-  console.log(`\nhost function (clock_now) per call, measured inside the guest: ${Number.isFinite(perHostCallUs) ? perHostCallUs.toFixed(2) : "n/a"} us (target <= 5)`);
-  console.log(`${HOST_CALLS} sandboxed calls each making a host call: p50 ${us(many.p50)} us, p99 ${us(many.p99)} us, max ${many.max.toFixed(2)} ms (target: none over 10 ms)`);
+  console.log(
+    `\nhost function (clock_now) per call, measured inside the guest: ${Number.isFinite(perHostCallUs) ? perHostCallUs.toFixed(2) : "n/a"} us (target <= 5)`,
+  );
+  console.log(
+    `${HOST_CALLS} sandboxed calls each making a host call: p50 ${us(many.p50)} us, p99 ${us(many.p99)} us, max ${many.max.toFixed(2)} ms (target: none over 10 ms)`,
+  );
   console.log(`gateway ready with 20 plugins: p50 ${cold.p50.toFixed(0)} ms, max ${cold.max.toFixed(0)} ms (target < 300)`);
   console.log("targets: sandboxed 128 B p50 <= 50 us");
 }

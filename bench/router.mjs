@@ -38,7 +38,17 @@ const log = (s) => process.stderr.write(`${s}\n`);
 
 async function importRouter() {
   const out = join(ROOT, "dist", "bench-router.mjs");
-  await build({ absWorkingDir: ROOT, entryPoints: ["host/src/router/index.ts"], outfile: out, bundle: true, packages: "external", platform: "node", format: "esm", target: "node20", logLevel: "warning" });
+  await build({
+    absWorkingDir: ROOT,
+    entryPoints: ["host/src/router/index.ts"],
+    outfile: out,
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+  });
   return import(pathToFileURL(out).href);
 }
 
@@ -52,7 +62,12 @@ const AGENTS = ["main", "support", "sales", "ops", "research", "family", "work",
  */
 function makeBindings(n, rand) {
   const pick = (xs) => xs[Math.floor(rand() * xs.length)];
-  const kinds = { peer: Math.max(1, Math.round(n * 0.9)), guild: Math.max(1, Math.round(n * 0.04)), team: Math.max(1, Math.round(n * 0.03)), account: Math.max(1, Math.round(n * 0.02)) };
+  const kinds = {
+    peer: Math.max(1, Math.round(n * 0.9)),
+    guild: Math.max(1, Math.round(n * 0.04)),
+    team: Math.max(1, Math.round(n * 0.03)),
+    account: Math.max(1, Math.round(n * 0.02)),
+  };
   kinds.channel = Math.max(1, n - kinds.peer - kinds.guild - kinds.team - kinds.account);
   const bindings = [];
   const ids = { peer: [], guild: [], team: [], account: [], channel: [] };
@@ -210,15 +225,29 @@ async function main() {
 
   const f = (x, d = 0) => x.toFixed(d);
   const rows = [["bindings", "resolve p50 ns", "resolve p99 ns", "max ns", "fresh ids p50 ns", "fresh ids p99 ns", "bare Map.get p50 ns", "target"]];
-  for (const r of results) rows.push([r.n.toLocaleString("en"), f(r.p50), f(r.p99), f(r.max), f(r.fresh.p50), f(r.fresh.p99), f(r.floor.p50, 1), "p50 < 2000, flat"]);
+  for (const r of results)
+    rows.push([r.n.toLocaleString("en"), f(r.p50), f(r.p99), f(r.max), f(r.fresh.p50), f(r.fresh.p99), f(r.floor.p50, 1), "p50 < 2000, flat"]);
   const [lo, hi] = [results[0], results[2]];
-  rows.push(["ratio 100k/10", f(hi.p50 / lo.p50, 2), f(hi.p99 / lo.p99, 2), "", f(hi.fresh.p50 / lo.fresh.p50, 2), f(hi.fresh.p99 / lo.fresh.p99, 2), f(hi.floor.p50 / lo.floor.p50, 2), "~1"]);
+  rows.push([
+    "ratio 100k/10",
+    f(hi.p50 / lo.p50, 2),
+    f(hi.p99 / lo.p99, 2),
+    "",
+    f(hi.fresh.p50 / lo.fresh.p50, 2),
+    f(hi.fresh.p99 / lo.fresh.p99, 2),
+    f(hi.floor.p50 / lo.floor.p50, 2),
+    "~1",
+  ]);
   rows.push(["compile 100k, ms", `p50 ${f(compile.p50, 1)}`, `max ${f(compile.max, 1)}`, "", "", "", "", ""]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log("\nrouter: resolve one message (agent, session key, matchedBy)");
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
   const t = results[2].tally;
-  console.log(`\nmessage mix (100k bindings): ${Object.entries(t).map(([k, v]) => `${k} ${v}`).join(", ")} of 4096`);
+  console.log(
+    `\nmessage mix (100k bindings): ${Object.entries(t)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")} of 4096`,
+  );
   if (globalThis.gc) console.log(`heap held by a compiled 100k-binding router: ~${f(heapMb, 1)} MB`);
   if (!keep) throw new Error("unreachable");
   if (results.some((r) => r.p50 >= 2000)) console.log("NOTE: a p50 is above the 2 us target on this machine");

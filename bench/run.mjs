@@ -99,7 +99,15 @@ async function measureStart(transport, providerUrl) {
     const port = 17_300 + i;
     const t0 = performance.now();
     const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
-      env: { ...process.env, EXOCLAW_TRANSPORT: transport, EXOCLAW_STORE: "memory", EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "warn", ANTHROPIC_API_KEY: "x", ANTHROPIC_BASE_URL: providerUrl },
+      env: {
+        ...process.env,
+        EXOCLAW_TRANSPORT: transport,
+        EXOCLAW_STORE: "memory",
+        EXOCLAW_STATE_DIR: state,
+        EXOCLAW_LOG_LEVEL: "warn",
+        ANTHROPIC_API_KEY: "x",
+        ANTHROPIC_BASE_URL: providerUrl,
+      },
       stdio: "ignore",
     });
     for (;;) {

@@ -67,7 +67,13 @@ const RATE = Number(opts.rate);
 const SESSIONS = Number(opts.sessions);
 const SAMPLE_S = Number(opts.sample);
 const WARMUP_MIN = opts.warmup !== undefined ? Number(opts.warmup) : Math.min(5, MINUTES / 6);
-for (const [name, v] of [["minutes", MINUTES], ["rate", RATE], ["sessions", SESSIONS], ["sample", SAMPLE_S], ["warmup", WARMUP_MIN]]) {
+for (const [name, v] of [
+  ["minutes", MINUTES],
+  ["rate", RATE],
+  ["sessions", SESSIONS],
+  ["sample", SAMPLE_S],
+  ["warmup", WARMUP_MIN],
+]) {
   if (!Number.isFinite(v) || v < 0 || (name !== "warmup" && v === 0)) {
     console.error(`--${name} must be a positive number; got ${JSON.stringify(opts[name])}\n\n${HELP}`);
     process.exit(2);
@@ -142,7 +148,22 @@ async function startGateway(name, store, providerUrl) {
   );
   const url = `ws://127.0.0.1:${gw.value.port}/ws`;
   const conns = await Promise.all(Array.from({ length: CONNECTIONS }, () => connect(url)));
-  return { name, store, proc: gw.proc, state, probe, conns, sessions: Array.from({ length: SESSIONS }, () => ({ busy: false, turns: 0 })), next: 0, sent: 0, done: 0, failed: 0, skipped: 0, samples: [], lastError: undefined };
+  return {
+    name,
+    store,
+    proc: gw.proc,
+    state,
+    probe,
+    conns,
+    sessions: Array.from({ length: SESSIONS }, () => ({ busy: false, turns: 0 })),
+    next: 0,
+    sent: 0,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    samples: [],
+    lastError: undefined,
+  };
 }
 
 /** Sends one turn on the next idle session; false when every session is busy. */
@@ -218,9 +239,18 @@ function summarize(gw, warmupMin) {
   const after = gw.samples.filter((s) => s.min >= warmupMin);
   const first = after[0] ?? gw.samples[0];
   const last = gw.samples[gw.samples.length - 1];
-  const kibPerTurn = slope(after.map((s) => s.turns), after.map((s) => s.rssMiB * 1024));
-  const mibPerMin = slope(after.map((s) => s.min), after.map((s) => s.rssMiB));
-  const heapKibPerTurn = slope(after.map((s) => s.turns), after.map((s) => s.heapUsedMiB * 1024));
+  const kibPerTurn = slope(
+    after.map((s) => s.turns),
+    after.map((s) => s.rssMiB * 1024),
+  );
+  const mibPerMin = slope(
+    after.map((s) => s.min),
+    after.map((s) => s.rssMiB),
+  );
+  const heapKibPerTurn = slope(
+    after.map((s) => s.turns),
+    after.map((s) => s.heapUsedMiB * 1024),
+  );
   const peak = Math.max(...after.map((s) => s.rssMiB));
   // The engine's memtable fills and is flushed in cycles (a sawtooth of ~150 MiB), so a slope over
   // a few cycles is noisy: the verdict compares the RSS peaks of the two halves after warm-up.
@@ -243,7 +273,10 @@ function summarize(gw, warmupMin) {
     kibPerTurn,
     mibPerMin,
     heapKibPerTurn,
-    nativeKibPerTurn: slope(after.map((s) => s.turns), after.map(native)),
+    nativeKibPerTurn: slope(
+      after.map((s) => s.turns),
+      after.map(native),
+    ),
     peak1,
     peak2,
     heapEndMiB: last.heapUsedMiB,
@@ -332,13 +365,26 @@ function report(gws, meta) {
   ];
   if (sums.length === 2) rows.push(["RSS at end, surrealkv / memory", f(sums[0].rssEndMiB / sums[1].rssEndMiB, 2), ""]);
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  console.log(`\nsoak${meta.label ? ` [${meta.label}]` : ""}: ${meta.minutes} min, ${meta.rate} turns/s offered, ${meta.sessions} sessions${meta.env.length ? `, env ${meta.env.join(" ")}` : ""}`);
-  for (const r of rows) console.log(r.map((c, i) => String(c).padEnd(w[i])).join("  ").trimEnd());
+  console.log(
+    `\nsoak${meta.label ? ` [${meta.label}]` : ""}: ${meta.minutes} min, ${meta.rate} turns/s offered, ${meta.sessions} sessions${meta.env.length ? `, env ${meta.env.join(" ")}` : ""}`,
+  );
+  for (const r of rows)
+    console.log(
+      r
+        .map((c, i) => String(c).padEnd(w[i]))
+        .join("  ")
+        .trimEnd(),
+    );
   const parts = sums[0].storeParts;
-  console.log(`store dir (surrealkv) by part, MiB: ${Object.entries(parts).map(([k, v]) => `${k} ${f(v / 2 ** 20)}`).join(", ")}`);
+  console.log(
+    `store dir (surrealkv) by part, MiB: ${Object.entries(parts)
+      .map(([k, v]) => `${k} ${f(v / 2 ** 20)}`)
+      .join(", ")}`,
+  );
   for (const g of gws) if (g.lastError) console.log(`${g.name}: last error: ${g.lastError}`);
   console.log("Absolute figures vary with the machine's other load; compare the two gateways within one run.");
-  if (opts.json && !opts.from) writeFileSync(opts.json, JSON.stringify({ opts, summary: sums, samples: Object.fromEntries(gws.map((g) => [g.name, g.samples])) }, null, 1));
+  if (opts.json && !opts.from)
+    writeFileSync(opts.json, JSON.stringify({ opts, summary: sums, samples: Object.fromEntries(gws.map((g) => [g.name, g.samples])) }, null, 1));
 }
 
 /** `--from FILE`: the summary of a run saved with --json, again (e.g. with another --warmup). */

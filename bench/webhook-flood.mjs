@@ -24,7 +24,12 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "bin", "exoclaw.js");
 const SECRET = "bench-webhook-secret-0123456789";
 const { values: opts } = parseArgs({
-  options: { posts: { type: "string", default: "1000" }, concurrency: { type: "string", default: "300" }, "body-kib": { type: "string", default: "1024" }, "budget-mib": { type: "string" } },
+  options: {
+    posts: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "300" },
+    "body-kib": { type: "string", default: "1024" },
+    "budget-mib": { type: "string" },
+  },
 });
 const POSTS = Number(opts.posts);
 const CONCURRENCY = Number(opts.concurrency);
@@ -44,9 +49,18 @@ const lines = [
 ];
 if (opts["budget-mib"] !== undefined) lines.push("[gateway.webhooks]", `max_in_flight_bytes = ${Number(opts["budget-mib"]) * 1024 * 1024}`);
 writeFileSync(configFile, `${lines.join("\n")}\n`);
-const env = { ...process.env, EXOCLAW_STATE_DIR: stateDir, BENCH_WEBHOOK_SECRET: SECRET, ANTHROPIC_API_KEY: "sk-bench", ANTHROPIC_BASE_URL: "http://127.0.0.1:9" };
+const env = {
+  ...process.env,
+  EXOCLAW_STATE_DIR: stateDir,
+  BENCH_WEBHOOK_SECRET: SECRET,
+  ANTHROPIC_API_KEY: "sk-bench",
+  ANTHROPIC_BASE_URL: "http://127.0.0.1:9",
+};
 for (const k of Object.keys(env)) if (/^EXOCLAW_(?!STATE_DIR)/.test(k)) delete env[k];
-const approved = spawnSync(process.execPath, [CLI, "plugin", "approve", join(ROOT, "build", "plugins", "webhook.wasm"), "-c", configFile], { env, encoding: "utf8" });
+const approved = spawnSync(process.execPath, [CLI, "plugin", "approve", join(ROOT, "build", "plugins", "webhook.wasm"), "-c", configFile], {
+  env,
+  encoding: "utf8",
+});
 if (approved.status !== 0) throw new Error(`exoclaw plugin approve webhook.wasm failed: ${approved.stderr}`);
 const { proc, value: port } = await spawnUntil([CLI, "gateway", "--port", "0", "--config", configFile], { ...env, EXOCLAW_LOG_LEVEL: "info" }, (l) =>
   l.msg === "gateway ready" ? l.port : undefined,
@@ -78,11 +92,22 @@ const source = () => {
 /** One POST from `localAddress`; resolves with its status (-1 when the connection failed, e.g. reset after an early answer). */
 function post(headers, body, localAddress) {
   return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/webhook/webhook", method: "POST", agent, localAddress, headers: { "content-type": "application/json", "content-length": String(body.length), ...headers } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-      res.on("error", () => resolve(-1));
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/webhook/webhook",
+        method: "POST",
+        agent,
+        localAddress,
+        headers: { "content-type": "application/json", "content-length": String(body.length), ...headers },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+        res.on("error", () => resolve(-1));
+      },
+    );
     req.on("error", () => resolve(-1));
     req.end(body);
   });
@@ -104,7 +129,11 @@ async function flood(name, headers) {
   // One genuine delivery in the middle of the flood.
   await new Promise((r) => setTimeout(r, 200));
   const text = JSON.stringify({ peer: "alice", content: `through the ${name} flood`, messageId: `flood-${name}` });
-  const signedStatus = await post({ "x-exoclaw-signature": `sha256=${createHmac("sha256", SECRET).update(text).digest("hex")}` }, Buffer.from(text), "127.0.0.1");
+  const signedStatus = await post(
+    { "x-exoclaw-signature": `sha256=${createHmac("sha256", SECRET).update(text).digest("hex")}` },
+    Buffer.from(text),
+    "127.0.0.1",
+  );
   await Promise.all(workers);
   const ms = performance.now() - t0;
   const after = rssMb(proc.pid);

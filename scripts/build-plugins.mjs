@@ -30,9 +30,7 @@ export class PluginBuildError extends Error {
    * @param {Array<{name: string, dir: string, message: string}>} failures
    */
   constructor(failures) {
-    super(
-      failures.map((f) => `plugin "${f.name}" (${f.dir}) failed to build:\n${f.message.trimEnd()}`).join("\n\n"),
-    );
+    super(failures.map((f) => `plugin "${f.name}" (${f.dir}) failed to build:\n${f.message.trimEnd()}`).join("\n\n"));
     this.name = "PluginBuildError";
     this.failures = failures;
   }
@@ -199,15 +197,20 @@ export async function buildPlugin(dir, root = REPO_ROOT, options = {}) {
   const result = await asc.main(
     [
       entry,
-      "--baseDir", root,
-      "--outFile", `${manifest.name}.wasm`,
+      "--baseDir",
+      root,
+      "--outFile",
+      `${manifest.name}.wasm`,
       // -O3, not -Os: with a shrink level above 0 and the minimal (or stub) runtime,
       // AssemblyScript 0.28's Array<string>#join over a few hundred strings requests megabytes
       // and runs the plugin out of memory (measured: 1,000 x "ab" joined -> 8 MiB of pages).
       "-O3",
-      "--runtime", "minimal",
-      "--use", `abort=${ABORT_HANDLER}`,
-      "--maximumMemory", String(maxPages),
+      "--runtime",
+      "minimal",
+      "--use",
+      `abort=${ABORT_HANDLER}`,
+      "--maximumMemory",
+      String(maxPages),
       "--noColors",
       ...(options.paths ?? []).flatMap((p) => ["--path", p]),
     ],

@@ -35,9 +35,7 @@ export function findNatsServer() {
   const explicit = process.env.NATS_SERVER;
   if (explicit && isExecutable(explicit)) return explicit;
   const only = process.env.ENSURE_NATS_DIRS;
-  const dirs = only
-    ? only.split(delimiter).filter(Boolean)
-    : [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+  const dirs = only ? only.split(delimiter).filter(Boolean) : [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), ...EXTRA_DIRS];
   for (const dir of dirs) {
     const candidate = join(dir, "nats-server");
     if (isExecutable(candidate)) return candidate;

@@ -23,7 +23,10 @@ describe("emulator script: use:<tool> <json> and force:<tool> <json>", () => {
       parts: [{ type: "tool_call", name: "calculator", input: { expression: "6*7" } }],
       stop: "tool_use",
     });
-    expect(decide({ tools: ["time"], lastUserText: "force:memory", toolResults: null })).toMatchObject({ parts: [{ name: "memory", input: {} }], stop: "tool_use" });
+    expect(decide({ tools: ["time"], lastUserText: "force:memory", toolResults: null })).toMatchObject({
+      parts: [{ name: "memory", input: {} }],
+      stop: "tool_use",
+    });
     // Bad JSON still falls back to an echo; a tool result is answered, so the turn ends.
     expect(decide({ tools: [], lastUserText: "force:calculator {nope", toolResults: null })).toMatchObject({ stop: "end_turn" });
     expect(decide({ tools: [], lastUserText: "force:calculator", toolResults: ["refused"] })).toEqual({

@@ -36,8 +36,7 @@ describe("Anthropic Messages API", () => {
   const client = () => new Anthropic({ apiKey: "test", baseURL: emulator.url, maxRetries: 0 });
   const stream = (messages: Anthropic.MessageParam[], tools: Anthropic.Tool[] = [calculator]) =>
     client().messages.stream({ model: MODEL, max_tokens: 256, messages, tools });
-  const toolUses = (message: Anthropic.Message) =>
-    message.content.filter((b): b is Anthropic.ToolUseBlock => b.type === "tool_use");
+  const toolUses = (message: Anthropic.Message) => message.content.filter((b): b is Anthropic.ToolUseBlock => b.type === "tool_use");
 
   it("streams an echo as several text deltas", async () => {
     const s = stream([{ role: "user", content: "hello there friend" }]);
@@ -119,13 +118,17 @@ describe("Anthropic Messages API", () => {
   });
 
   it("surfaces FAIL_500 as InternalServerError", async () => {
-    const error = await stream([{ role: "user", content: "FAIL_500" }]).finalMessage().catch((e) => e);
+    const error = await stream([{ role: "user", content: "FAIL_500" }])
+      .finalMessage()
+      .catch((e) => e);
     expect(error).toBeInstanceOf(Anthropic.InternalServerError);
     expect(error.error).toMatchObject({ type: "error", error: { type: "api_error" } });
   });
 
   it("surfaces FAIL_400 as BadRequestError", async () => {
-    const error = await stream([{ role: "user", content: "FAIL_400" }]).finalMessage().catch((e) => e);
+    const error = await stream([{ role: "user", content: "FAIL_400" }])
+      .finalMessage()
+      .catch((e) => e);
     expect(error).toBeInstanceOf(Anthropic.BadRequestError);
     expect(error.error).toMatchObject({ error: { type: "invalid_request_error" } });
   });
@@ -145,8 +148,7 @@ describe("Anthropic Messages API", () => {
   });
 
   it("rejects every failure mode without streaming too", async () => {
-    const create = (content: string) =>
-      client().messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: "user", content }] });
+    const create = (content: string) => client().messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: "user", content }] });
     await expect(create("FAIL_500")).rejects.toBeInstanceOf(Anthropic.InternalServerError);
     await expect(create("FAIL_400")).rejects.toBeInstanceOf(Anthropic.BadRequestError);
     await expect(create("FAIL_ERROR_EVENT")).rejects.toMatchObject({ status: 529 });
@@ -243,11 +245,7 @@ describe("OpenAI Chat Completions", () => {
 
   it("emits parallel tool calls with unique ids", async () => {
     const out = await collect([{ role: "user", content: "calc: 1+1; 2*3; 10/4" }]);
-    expect(out.calls.map((c) => JSON.parse(c.arguments))).toEqual([
-      { expression: "1+1" },
-      { expression: "2*3" },
-      { expression: "10/4" },
-    ]);
+    expect(out.calls.map((c) => JSON.parse(c.arguments))).toEqual([{ expression: "1+1" }, { expression: "2*3" }, { expression: "10/4" }]);
     expect(new Set(out.calls.map((c) => c.id)).size).toBe(3);
   });
 
@@ -308,8 +306,7 @@ describe("OpenAI Chat Completions", () => {
   });
 
   it("rejects every failure mode without streaming too", async () => {
-    const create = (content: string) =>
-      client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content }] });
+    const create = (content: string) => client().chat.completions.create({ model: MODEL, messages: [{ role: "user", content }] });
     await expect(create("FAIL_500")).rejects.toBeInstanceOf(OpenAI.InternalServerError);
     await expect(create("FAIL_400")).rejects.toBeInstanceOf(OpenAI.BadRequestError);
     await expect(create("FAIL_ERROR_EVENT")).rejects.toMatchObject({ status: 503 });
@@ -387,7 +384,10 @@ describe("Ollama chat", () => {
   });
 
   it("surfaces FAIL_500 and FAIL_400 as ResponseErrors", async () => {
-    for (const [token, status] of [["FAIL_500", 500], ["FAIL_400", 400]] as const) {
+    for (const [token, status] of [
+      ["FAIL_500", 500],
+      ["FAIL_400", 400],
+    ] as const) {
       const error = await collect([{ role: "user", content: token }]).catch((e) => e);
       expect(error.name).toBe("ResponseError");
       expect(error.status_code).toBe(status);
@@ -405,8 +405,7 @@ describe("Ollama chat", () => {
   });
 
   it("rejects every failure mode without streaming too", async () => {
-    const chat = (content: string) =>
-      client().chat({ model: MODEL, messages: [{ role: "user", content }], stream: false });
+    const chat = (content: string) => client().chat({ model: MODEL, messages: [{ role: "user", content }], stream: false });
     await expect(chat("FAIL_500")).rejects.toMatchObject({ name: "ResponseError", status_code: 500 });
     await expect(chat("FAIL_400")).rejects.toMatchObject({ name: "ResponseError", status_code: 400 });
     await expect(chat("FAIL_ERROR_EVENT")).rejects.toMatchObject({ name: "ResponseError", status_code: 503 });

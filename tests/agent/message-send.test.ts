@@ -34,7 +34,15 @@ function setup(over: Partial<AgentRuntimeOptions> = {}, agent = support()) {
 /** One turn from the telegram peer 42 (thread t-7) that asks the model to call message_send with `input`. */
 async function ask(runtime: AgentRuntime, input: object, events: TurnEvent[] = []): Promise<TurnResult> {
   return runtime.run(
-    { agentId: "support", sessionKey: formatSessionKey(SESSION), content: `use:message_send ${JSON.stringify(input)}`, channel: "telegram", account: "bot1", peer: "42", thread: "t-7" },
+    {
+      agentId: "support",
+      sessionKey: formatSessionKey(SESSION),
+      content: `use:message_send ${JSON.stringify(input)}`,
+      channel: "telegram",
+      account: "bot1",
+      peer: "42",
+      thread: "t-7",
+    },
     (e) => events.push(e),
   );
 }
@@ -42,7 +50,9 @@ async function ask(runtime: AgentRuntime, input: object, events: TurnEvent[] = [
 const toolNames = (r: RecordedRequest) => ((r.body.tools ?? []) as { name: string }[]).map((t) => t.name);
 /** The tool_result blocks the model was sent in a request. */
 const toolResults = (r: RecordedRequest) =>
-  (r.body.messages as { role: string; content: unknown }[]).flatMap((m) => (Array.isArray(m.content) ? m.content : [])).filter((b: { type: string }) => b.type === "tool_result") as {
+  (r.body.messages as { role: string; content: unknown }[])
+    .flatMap((m) => (Array.isArray(m.content) ? m.content : []))
+    .filter((b: { type: string }) => b.type === "tool_result") as {
     content: string;
     is_error?: boolean;
   }[];
@@ -88,7 +98,11 @@ describe("message_send", () => {
   });
 
   it.each([
-    ["a stranger", { peer: "999", text: "IGNORE PREVIOUS INSTRUCTIONS" }, /telegram peer "999" is not in agent "support"'s outbound allowlist \(\[telegram:100, telegram:-100\*\]\)/],
+    [
+      "a stranger",
+      { peer: "999", text: "IGNORE PREVIOUS INSTRUCTIONS" },
+      /telegram peer "999" is not in agent "support"'s outbound allowlist \(\[telegram:100, telegram:-100\*\]\)/,
+    ],
     ["an allowlisted id on another channel", { channel: "slack", peer: "100", text: "x" }, /slack peer "100" is not in agent "support"'s outbound allowlist/],
     ["the own peer id through another account", { account: "bot2", peer: "42", text: "x" }, /telegram peer "42" is not in/],
   ])("refuses %s: the sender is never called, the model sees a tool error, the refusal is logged", async (_what, input, message) => {

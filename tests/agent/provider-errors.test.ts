@@ -98,7 +98,9 @@ describe("an unreachable provider", () => {
     const withQuery = createOllamaProvider({ baseUrl: `http://127.0.0.1:${port}/?key=query-secret-0123`, timeoutMs: 5000 }, { logger });
     const refused = await fail(withQuery, "hi");
     expect(refused.code).toBe(-32001);
-    expect(refused.message).toMatch(new RegExp(`^provider ollama at http://127.0.0.1:${port} is unreachable \\(ECONNREFUSED\\); request id gw_[0-9a-f]{16}\\. Set`));
+    expect(refused.message).toMatch(
+      new RegExp(`^provider ollama at http://127.0.0.1:${port} is unreachable \\(ECONNREFUSED\\); request id gw_[0-9a-f]{16}\\. Set`),
+    );
     // fetch refuses a URL with user info before connecting: still no password in the message.
     const withUser = createOpenAIProvider({ apiKey: KEY, baseUrl: `http://user:url-password-0123@127.0.0.1:${port}/v1`, timeoutMs: 5000 }, { logger });
     const refusedUser = await fail(withUser, "hi");

@@ -66,15 +66,35 @@ describe("onRecovered", () => {
     await log.append(key, [
       { kind: "message_received", runId: "r-started", data: { content: "first", ...source, thread: "th-1", platformMessageId: "m1" } },
       { kind: "turn_started", runId: "r-started", data: { runId: "r-started" } },
-      { kind: "message_received", runId: "r-queued", data: { content: "second", ...source, thread: "th-2", platformMessageId: "m2", idempotencyKey: "channel:telegram:bot1:m2" } },
+      {
+        kind: "message_received",
+        runId: "r-queued",
+        data: { content: "second", ...source, thread: "th-2", platformMessageId: "m2", idempotencyKey: "channel:telegram:bot1:m2" },
+      },
     ]);
     const turns: RecoveredTurn[] = [];
     const { runtime } = makeRuntime(emulator, [agentConfig()], { onRecovered: (t) => turns.push(t) }, log);
     expect(await runtime.recover()).toEqual({ rerun: 1, failed: 1 });
     // The failure is reported at once.
-    expect(turns[0]).toEqual({ sessionKey: key, agentId: "main", runId: "r-started", ...source, thread: "th-1", platformMessageId: "m1", error: { code: -32006, message: INTERRUPTED_MESSAGE } });
+    expect(turns[0]).toEqual({
+      sessionKey: key,
+      agentId: "main",
+      runId: "r-started",
+      ...source,
+      thread: "th-1",
+      platformMessageId: "m1",
+      error: { code: -32006, message: INTERRUPTED_MESSAGE },
+    });
     await until(() => turns.length === 2, 10_000, "the re-run turn");
-    expect(turns[1]).toMatchObject({ sessionKey: key, agentId: "main", runId: "r-queued", ...source, thread: "th-2", platformMessageId: "m2", result: { text: "You said: second", runId: "r-queued" } });
+    expect(turns[1]).toMatchObject({
+      sessionKey: key,
+      agentId: "main",
+      runId: "r-queued",
+      ...source,
+      thread: "th-2",
+      platformMessageId: "m2",
+      result: { text: "You said: second", runId: "r-queued" },
+    });
     expect(turns[1]!.error).toBeUndefined();
     expect(await log.pendingTurns()).toEqual([]);
     // A channel retrying the re-run message's key gets that result, not a second turn.

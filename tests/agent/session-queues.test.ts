@@ -30,7 +30,10 @@ describe("SessionQueues", () => {
     q.push("k", turn("c"));
     expect(q.pendingFor("k")).toBe(3);
     await releaseNext();
-    expect(started).toEqual([["k", "a"], ["k", "b"]]);
+    expect(started).toEqual([
+      ["k", "a"],
+      ["k", "b"],
+    ]);
     await releaseNext();
     await releaseNext();
     expect(started.map((s) => s[1])).toEqual(["a", "b", "c"]);
@@ -41,7 +44,10 @@ describe("SessionQueues", () => {
     const { q, started } = harness();
     q.push("k1", turn("a"));
     q.push("k2", turn("b"));
-    expect(started).toEqual([["k1", "a"], ["k2", "b"]]);
+    expect(started).toEqual([
+      ["k1", "a"],
+      ["k2", "b"],
+    ]);
   });
 
   it("collect folds the turns waiting at the head, stopping at a task (a barrier)", async () => {

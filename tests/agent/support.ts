@@ -98,7 +98,13 @@ export function lastUserText(req: RecordedRequest): string {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i]!;
     if (m.role !== "user") continue;
-    const text = typeof m.content === "string" ? m.content : m.content.filter((b) => b.type === "text").map((b) => b.text).join("\n");
+    const text =
+      typeof m.content === "string"
+        ? m.content
+        : m.content
+            .filter((b) => b.type === "text")
+            .map((b) => b.text)
+            .join("\n");
     if (text) return text;
   }
   return "";

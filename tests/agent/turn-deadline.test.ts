@@ -43,7 +43,11 @@ describe("turn deadline", () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(TurnTimeoutError);
-    expect(err).toMatchObject({ code: -32006, message: "turn stopped: the turn deadline of 1 s (turn_timeout_ms) passed", data: { reason: "turn_timeout", turnTimeoutMs: 1000 } });
+    expect(err).toMatchObject({
+      code: -32006,
+      message: "turn stopped: the turn deadline of 1 s (turn_timeout_ms) passed",
+      data: { reason: "turn_timeout", turnTimeoutMs: 1000 },
+    });
     expect(toolSignals).toHaveLength(1);
     expect(toolSignals[0]!.aborted).toBe(true);
     expect((await next).text).toBe("pong");
@@ -52,7 +56,11 @@ describe("turn deadline", () => {
   });
 
   it("frees the session even when the provider ignores the abort", async () => {
-    const real = createProviderSet({ anthropic: { apiKey: "sk-test", baseUrl: emulator.url, timeoutMs: 60_000 }, openai: { timeoutMs: 60_000 }, ollama: { timeoutMs: 60_000 } });
+    const real = createProviderSet({
+      anthropic: { apiKey: "sk-test", baseUrl: emulator.url, timeoutMs: 60_000 },
+      openai: { timeoutMs: 60_000 },
+      ollama: { timeoutMs: 60_000 },
+    });
     let calls = 0;
     // The first call never yields and never looks at its signal (a broken adapter); later calls are real.
     const deaf: ModelProvider = {

@@ -112,7 +112,8 @@ export function checkGraph(edges: readonly ImportEdge[]): Violation[] {
     const toRank = rankOf(to);
     if (fromRank < 0) violations.push(`${where}: folder ${from} is not in the import order (LAYERS)`);
     else if (toRank < 0) violations.push(`${where}: folder ${to} is not in the import order (LAYERS)`);
-    else if (toRank >= fromRank) violations.push(`${where}: upward import (${from} may import only folders below it: ${LAYERS.slice(0, fromRank).flat().join(", ")})`);
+    else if (toRank >= fromRank)
+      violations.push(`${where}: upward import (${from} may import only folders below it: ${LAYERS.slice(0, fromRank).flat().join(", ")})`);
     const entry = to === "(root)" || e.to === `${to}/index.ts` || e.to in EXPLICIT_ENTRIES;
     if (!entry) violations.push(`${where}: deep import (import ${to}/index.ts or an entry in EXPLICIT_ENTRIES)`);
   }

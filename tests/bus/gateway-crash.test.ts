@@ -74,7 +74,10 @@ describe.each(CASES)("gateway with [bus] ($timings): kill -9 during a turn, rest
     await exited;
     expect(repliesTo("c1")).toHaveLength(0);
 
-    second = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, TEST_WEBHOOK_SECRET: SECRET, EXOCLAW_STATE_DIR: gw.stateDir }, ["--config", gw.configFile]);
+    second = await startGateway(
+      { ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, TEST_WEBHOOK_SECRET: SECRET, EXOCLAW_STATE_DIR: gw.stateDir },
+      ["--config", gw.configFile],
+    );
     const t0 = Date.now();
     // Recovery closes the started turn as interrupted and publishes the notice under the reply id.
     const notice = await platform.waitFor((r) => r.json?.replyTo === "c1", 60_000);

@@ -203,10 +203,31 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
       const listed = await cli(["dlq", "list", "--json", "-c", gw.configFile], env());
       expect(listed.stderr).toBe("");
       expect(listed.code).toBe(0);
-      const entries = JSON.parse(listed.stdout) as Array<{ id: string; msgId: string; consumer: string; attempts: number; subject: string; data: any; error: string }>;
+      const entries = JSON.parse(listed.stdout) as Array<{
+        id: string;
+        msgId: string;
+        consumer: string;
+        attempts: number;
+        subject: string;
+        data: any;
+        error: string;
+      }>;
       expect(entries).toHaveLength(1);
-      expect(entries[0]).toMatchObject({ msgId: "channel:webhook:default:bad-1", consumer: "gateway", attempts: 3, subject: "exoclaw.in.webhook.default.frank" });
-      expect(entries[0]!.data).toMatchObject({ v: 1, channel: "webhook", account: "default", peer: "frank", content: "FAIL_500 always", platformMessageId: "bad-1", attachments: 0 });
+      expect(entries[0]).toMatchObject({
+        msgId: "channel:webhook:default:bad-1",
+        consumer: "gateway",
+        attempts: 3,
+        subject: "exoclaw.in.webhook.default.frank",
+      });
+      expect(entries[0]!.data).toMatchObject({
+        v: 1,
+        channel: "webhook",
+        account: "default",
+        peer: "frank",
+        content: "FAIL_500 always",
+        platformMessageId: "bad-1",
+        attachments: 0,
+      });
       expect(entries[0]!.error).toMatch(/500|internal server error/i);
 
       const table = await cli(["dlq", "list", "-c", gw.configFile], env());
@@ -227,7 +248,10 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
       expect(replayed.code).toBe(0);
       expect(replayed.stdout).toContain(`replayed ${entries[0]!.id} as channel:webhook:default:bad-1~r${entries[0]!.id}`);
       await waitUntil(() => modelSaw("FAIL_500 always").length >= 6, 40_000, "three more model calls after the replay");
-      await gw.waitForLog((l) => l.msg === "channel message moved to the dead-letter store" && l.msgId === `channel:webhook:default:bad-1~r${entries[0]!.id}`, 20_000);
+      await gw.waitForLog(
+        (l) => l.msg === "channel message moved to the dead-letter store" && l.msgId === `channel:webhook:default:bad-1~r${entries[0]!.id}`,
+        20_000,
+      );
       const again = JSON.parse((await cli(["dlq", "list", "--json", "-c", gw.configFile], env())).stdout) as typeof entries;
       expect(again.map((e) => e.msgId)).toEqual([`channel:webhook:default:bad-1~r${entries[0]!.id}`]);
 

@@ -40,7 +40,9 @@ describe("JetStream session log across processes", () => {
       // dedupe keys are shared
       await a.append(k, [{ kind: "message_received", data: { content: "hi", channel: "telegram", account: "bot", peer: "42", idempotencyKey: "k-1" } }]);
       expect(await b.findByIdempotencyKey("k-1")).toMatchObject({ sessionKey: k, seq: 4 });
-      await expect(b.append(k, [{ kind: "message_received", data: { content: "hi", channel: "telegram", account: "bot", peer: "42", idempotencyKey: "k-1" } }])).rejects.toMatchObject({ code: "duplicate" });
+      await expect(
+        b.append(k, [{ kind: "message_received", data: { content: "hi", channel: "telegram", account: "bot", peer: "42", idempotencyKey: "k-1" } }]),
+      ).rejects.toMatchObject({ code: "duplicate" });
       expect(await b.countSessions()).toBe(1);
       // concurrent appends from both: contiguous seqs, nothing lost
       await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append(k, [{ kind: "assistant_text", data: { text: `c${i}` } }])));

@@ -63,7 +63,12 @@ describe("createBus and the dlq command functions", () => {
       expect(bus.kind).toBe("memory");
       let fail = true;
       const ok: string[] = [];
-      await bus.consume<string>({ stream: "in", durable: "cli", maxDeliver: 1, handler: (m) => (fail ? Promise.reject(new Error("boom\nstack")) : void ok.push(m.data)) });
+      await bus.consume<string>({
+        stream: "in",
+        durable: "cli",
+        maxDeliver: 1,
+        handler: (m) => (fail ? Promise.reject(new Error("boom\nstack")) : void ok.push(m.data)),
+      });
       const subject = inboundSubject({ channel: "c", account: "a", peer: "p" });
       await bus.publish(subject, "one", { msgId: "cli-1" });
       await bus.publish(subject, "two", { msgId: "cli-2" });

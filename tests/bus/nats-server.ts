@@ -19,7 +19,10 @@ let binary: string | undefined;
 export function natsServerBinary(): string {
   if (binary) return binary;
   try {
-    binary = execFileSync(process.execPath, [join(PACKAGE_ROOT, "scripts", "ensure-nats.mjs"), "--print"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    binary = execFileSync(process.execPath, [join(PACKAGE_ROOT, "scripts", "ensure-nats.mjs"), "--print"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    }).trim();
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? String(err);
     throw new Error(`nats-server is required for the bus tests: ${stderr.trim()}`);
@@ -84,7 +87,9 @@ export class NatsServer {
   /** Starts the server (again) on the same port and store directory; resolves when it accepts connections. */
   async restart(): Promise<void> {
     if (this.proc) return;
-    const proc = spawn(natsServerBinary(), ["-js", "-a", "127.0.0.1", "-p", String(this.port), "-sd", this.storeDir, "--no_advertise"], { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn(natsServerBinary(), ["-js", "-a", "127.0.0.1", "-p", String(this.port), "-sd", this.storeDir, "--no_advertise"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     this.proc = proc;
     proc.stderr!.on("data", (b: Buffer) => {
       this.log = (this.log + b.toString()).slice(-20_000);

@@ -33,7 +33,10 @@ describe("NATS outage: session log and intake policy", () => {
     await server.stop("SIGKILL");
     const pending = log.append(k, [{ kind: "assistant_text", data: { text: "during" } }]);
     let settled = false;
-    void pending.then(() => (settled = true), () => (settled = true));
+    void pending.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await new Promise((r) => setTimeout(r, 2_500)); // longer than one publish timeout
     expect(settled).toBe(false);
     await server.restart();

@@ -107,7 +107,8 @@ describe("bus: NATS outages under CPU pressure", () => {
       if (JSON.stringify(bySeq) !== JSON.stringify(expected)) streamOrder.push(`peer${s}: ${bySeq.join(",")}`);
       // ... and the order the handler saw them in (consumer side); n@seq, xK = K-th delivery
       const seen = got.map(([n]) => n);
-      if (JSON.stringify(seen) !== JSON.stringify(expected)) handlerOrder.push(`peer${s}: ${got.map(([n, q, dc]) => `${n}@${q}${dc > 1 ? `x${dc}` : ""}`).join(",")}`);
+      if (JSON.stringify(seen) !== JSON.stringify(expected))
+        handlerOrder.push(`peer${s}: ${got.map(([n, q, dc]) => `${n}@${q}${dc > 1 ? `x${dc}` : ""}`).join(",")}`);
     }
     console.log(
       `outage stress: ${spooled} of ${total} spooled over ${cycles} outages, ${directAfterRestart.join("/")} direct after each restart; ${streamOrder.length} sessions out of order in the stream, ${handlerOrder.length} in the handler`,

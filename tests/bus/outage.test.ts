@@ -43,7 +43,13 @@ describe("bus: NATS outages", () => {
   it("stop nats-server while 1,000 messages are published, restart it: all handled exactly once, in order per session", async () => {
     const server = await NatsServer.start();
     cleanup.push(() => server.destroy());
-    const bus: NatsBus = await createNatsBus({ servers: server.url, stateDir: await stateDir(), ...TEST_TIMINGS, publishTimeoutMs: 1_000, reconnectWaitMs: 250 });
+    const bus: NatsBus = await createNatsBus({
+      servers: server.url,
+      stateDir: await stateDir(),
+      ...TEST_TIMINGS,
+      publishTimeoutMs: 1_000,
+      reconnectWaitMs: 250,
+    });
     cleanup.push(() => bus.close());
     const rec = recorder();
     await bus.consume<{ s: string; n: number }>({ stream: "in", durable: "gateway", handler: (m) => rec.handle(m.msgId, m.data.s, m.data.n) });
@@ -85,7 +91,13 @@ describe("bus: NATS outages", () => {
 
   it("starts and accepts publishes with no server at all; drains when one appears", async () => {
     const port = await freePort();
-    const bus = await createNatsBus({ servers: `nats://127.0.0.1:${port}`, stateDir: await stateDir(), ...TEST_TIMINGS, connectWaitMs: 300, reconnectWaitMs: 200 });
+    const bus = await createNatsBus({
+      servers: `nats://127.0.0.1:${port}`,
+      stateDir: await stateDir(),
+      ...TEST_TIMINGS,
+      connectWaitMs: 300,
+      reconnectWaitMs: 200,
+    });
     cleanup.push(() => bus.close());
     expect(bus.status()).toMatchObject({ kind: "nats", connected: false });
     const rec = recorder();

@@ -15,7 +15,13 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
-const rec = (n: number): SpoolRecord => ({ subject: "exoclaw.in.c.a.p", msgId: `m${n}`, headers: { "X-N": String(n) }, payload: new Uint8Array([n & 255, 1, 2]), at: 1_700_000_000_000 + n });
+const rec = (n: number): SpoolRecord => ({
+  subject: "exoclaw.in.c.a.p",
+  msgId: `m${n}`,
+  headers: { "X-N": String(n) },
+  payload: new Uint8Array([n & 255, 1, 2]),
+  at: 1_700_000_000_000 + n,
+});
 
 describe("record log", () => {
   it("group-commits appends and cuts a torn or corrupt tail on open", async () => {

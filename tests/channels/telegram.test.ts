@@ -137,13 +137,20 @@ describe("telegram parse: Update -> message", () => {
     });
     const voice = telegramUpdate({ chatId: 9, messageId: 51, extra: { voice: { file_id: "v1", file_unique_id: "v", duration: 3, mime_type: "audio/ogg" } } });
     expect((await parsedMessages(voice))[0]).toMatchObject({ content: "", attachments: [{ kind: "audio", ref: "v1", mime: "audio/ogg" }] });
-    const sticker = telegramUpdate({ chatId: 9, messageId: 52, extra: { sticker: { file_id: "st", file_unique_id: "x", width: 512, height: 512, is_animated: false, is_video: false, type: "regular" } } });
+    const sticker = telegramUpdate({
+      chatId: 9,
+      messageId: 52,
+      extra: { sticker: { file_id: "st", file_unique_id: "x", width: 512, height: 512, is_animated: false, is_video: false, type: "regular" } },
+    });
     expect((await parsedMessages(sticker))[0]?.attachments).toEqual([{ kind: "sticker", ref: "st" }]);
   });
 
   it("updates without a message to answer (callbacks, member changes, bots) are acknowledged with 200 and no messages", async () => {
     const callback = { update_id: 1, callback_query: { id: "cb", from: { id: 1, is_bot: false, first_name: "A" }, data: "x" } };
-    expect(await parse(webhook(callback))).toEqual({ response: { status: 200, headers: { "content-type": "application/json" }, body: '{"ok":true}' }, messages: [] });
+    expect(await parse(webhook(callback))).toEqual({
+      response: { status: 200, headers: { "content-type": "application/json" }, body: '{"ok":true}' },
+      messages: [],
+    });
     const joined = telegramUpdate({ chatId: -5, chatType: "group", messageId: 3, extra: { new_chat_members: [{ id: 2, is_bot: false, first_name: "B" }] } });
     expect(await parsedMessages(joined)).toEqual([]);
     const fromBot = telegramUpdate({ chatId: -5, chatType: "group", text: "You said: hi", extra: { from: { id: 8, is_bot: true, first_name: "OtherBot" } } });

@@ -92,11 +92,32 @@ const json401 = { status: 401, headers: { "content-type": "application/json" }, 
 describe("webhook plugin: parse", () => {
   it("a correctly signed message becomes one normalized message, answered 200 {ok:true}", async () => {
     const p = await pool(fullGrant());
-    const body = JSON.stringify({ peer: "alice", content: "hello ü", messageId: "m-1", thread: "t-9", peerKind: "group", guild: "g", team: "T", sender: "bob", account: "acct2" });
+    const body = JSON.stringify({
+      peer: "alice",
+      content: "hello ü",
+      messageId: "m-1",
+      thread: "t-9",
+      peerKind: "group",
+      guild: "g",
+      team: "T",
+      sender: "bob",
+      account: "acct2",
+    });
     const r = await parse(p, request(body, { "x-exoclaw-signature": sign(body) }));
     expect(r.response).toEqual({ status: 200, headers: { "content-type": "application/json" }, body: '{"ok":true}' });
     expect(r.messages).toEqual([
-      { account: "acct2", peer: "alice", peerKind: "group", sender: "bob", guild: "g", team: "T", thread: "t-9", content: "hello ü", attachments: [], platformMessageId: "m-1" },
+      {
+        account: "acct2",
+        peer: "alice",
+        peerKind: "group",
+        sender: "bob",
+        guild: "g",
+        team: "T",
+        thread: "t-9",
+        content: "hello ü",
+        attachments: [],
+        platformMessageId: "m-1",
+      },
     ]);
     // Integer ids are accepted as their decimal form; optional fields stay absent.
     const body2 = JSON.stringify({ peer: 4242, content: "x", messageId: 7 });
@@ -139,7 +160,7 @@ describe("webhook plugin: parse", () => {
       [JSON.stringify({ peer: "a", messageId: "1" }), "'content' is required (a string)"],
       [JSON.stringify({ peer: "a", content: "x" }), "'messageId' is required (a non-empty string, unique per message)"],
       [JSON.stringify({ peer: "a", content: "x", messageId: "1", thread: { x: 1 } }), "'thread' must be a string"],
-      [JSON.stringify({ peer: "a", content: "x", messageId: "1", peerKind: "room" }), "'peerKind' must be \"direct\", \"group\" or \"channel\""],
+      [JSON.stringify({ peer: "a", content: "x", messageId: "1", peerKind: "room" }), '\'peerKind\' must be "direct", "group" or "channel"'],
     ];
     for (const [body, problem] of cases) {
       const r = await parse(p, request(body, { "x-exoclaw-signature": sign(body) }));
@@ -192,7 +213,10 @@ describe("webhook plugin: send", () => {
     expect(!failed.ok && failed.message).toBe(`plugin 'webhook': POST ${receiverUrl}/hook/in answered 503: {"error":"down"}`);
     const noUrl = await (await pool({ ...fullGrant(), config: {} })).call("send", packr.pack({ account: "default", peer: "a", content: "x" }));
     expect(!noUrl.ok && noUrl.message).toMatch(/config value 'base_url' is not set .*config key 'base_url' is not granted/);
-    const noHost = await (await pool({ ...fullGrant(), http: { hosts: ["example.com"] } })).call("send", packr.pack({ account: "default", peer: "a", content: "x" }));
+    const noHost = await (await pool({ ...fullGrant(), http: { hosts: ["example.com"] } })).call(
+      "send",
+      packr.pack({ account: "default", peer: "a", content: "x" }),
+    );
     expect(!noHost.ok && noHost.message).toMatch(/host '127\.0\.0\.1' is not granted/);
     for (const r of [failed, noUrl, noHost]) {
       expect(JSON.stringify(r)).not.toContain(SECRET);

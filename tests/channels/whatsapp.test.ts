@@ -117,7 +117,12 @@ describe("whatsapp parse: verification handshake (GET)", () => {
 
 describe("whatsapp parse: notifications (POST)", () => {
   it("a text message: peer = from, account = metadata.phone_number_id, direct, message id", async () => {
-    const payload = whatsappMessage({ phoneNumberId: PHONE_ID, from: USER, text: "Hello!", id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=" });
+    const payload = whatsappMessage({
+      phoneNumberId: PHONE_ID,
+      from: USER,
+      text: "Hello!",
+      id: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=",
+    });
     const r = await parse(post(payload));
     expect(r.response.status).toBe(200);
     expect(r.messages).toEqual([
@@ -144,7 +149,11 @@ describe("whatsapp parse: notifications (POST)", () => {
       from: USER,
       message: { type: "document", document: { filename: "invoice.pdf", mime_type: "application/pdf", sha256: "aa", id: "99887766" } },
     });
-    const voice = whatsappMessage({ phoneNumberId: PHONE_ID, from: USER, message: { type: "audio", audio: { mime_type: "audio/ogg; codecs=opus", id: "555", voice: true } } });
+    const voice = whatsappMessage({
+      phoneNumberId: PHONE_ID,
+      from: USER,
+      message: { type: "audio", audio: { mime_type: "audio/ogg; codecs=opus", id: "555", voice: true } },
+    });
     const [ri, rd, rv] = await Promise.all([parse(post(image)), parse(post(doc)), parse(post(voice))]);
     expect(ri.messages[0]).toMatchObject({ content: "This is a caption", attachments: [{ kind: "image", ref: "2754859441498128", mime: "image/jpeg" }] });
     expect(rd.messages[0]).toMatchObject({ content: "", attachments: [{ kind: "file", ref: "99887766", mime: "application/pdf", name: "invoice.pdf" }] });
@@ -152,7 +161,11 @@ describe("whatsapp parse: notifications (POST)", () => {
   });
 
   it("button and list replies carry their title; an unknown type still reaches the agent as a note", async () => {
-    const button = whatsappMessage({ phoneNumberId: PHONE_ID, from: USER, message: { type: "interactive", interactive: { type: "button_reply", button_reply: { id: "yes", title: "Yes please" } } } });
+    const button = whatsappMessage({
+      phoneNumberId: PHONE_ID,
+      from: USER,
+      message: { type: "interactive", interactive: { type: "button_reply", button_reply: { id: "yes", title: "Yes please" } } },
+    });
     const contacts = whatsappMessage({ phoneNumberId: PHONE_ID, from: USER, message: { type: "contacts", contacts: [{ name: { formatted_name: "Bob" } }] } });
     expect((await parse(post(button))).messages[0]?.content).toBe("Yes please");
     expect((await parse(post(contacts))).messages[0]?.content).toBe("[contacts message]");
@@ -207,8 +220,12 @@ describe("whatsapp parse: notifications (POST)", () => {
       expect(r.response.status, JSON.stringify(odd)).toBe(200);
     }
     // An image whose media object is not a map still reaches the agent, as a note.
-    const r = await parse(post({ entry: [{ changes: [{ field: "messages", value: { messages: [{ from: USER, id: "wamid.odd2", type: "image", image: "nope" }] } }] }] }));
-    expect(r.messages).toEqual([{ peer: USER, peerKind: "direct", sender: USER, content: "[image message]", attachments: [], platformMessageId: "wamid.odd2" }]);
+    const r = await parse(
+      post({ entry: [{ changes: [{ field: "messages", value: { messages: [{ from: USER, id: "wamid.odd2", type: "image", image: "nope" }] } }] }] }),
+    );
+    expect(r.messages).toEqual([
+      { peer: USER, peerKind: "direct", sender: USER, content: "[image message]", attachments: [], platformMessageId: "wamid.odd2" },
+    ]);
   });
 
   it("non-JSON bodies are 400, other methods 405", async () => {
@@ -242,7 +259,9 @@ describe("whatsapp send: Graph API messages", () => {
       /HTTP 400\): \(#131047\) Re-engagement message \(code 131047\)/,
     );
     const wrongToken = await hostWith(fullGrant(), { ...ENV, T_WA_TOKEN: "expired" });
-    await expect(wrongToken.callChannel("whatsapp", "send", { account: PHONE_ID, peer: USER, content: "hi" })).rejects.toThrow(/Invalid OAuth access token.*code 190/);
+    await expect(wrongToken.callChannel("whatsapp", "send", { account: PHONE_ID, peer: USER, content: "hi" })).rejects.toThrow(
+      /Invalid OAuth access token.*code 190/,
+    );
   });
 
   it("the account is the phone_number_id; a non-numeric account uses config phone_number_id, else a clear error", async () => {

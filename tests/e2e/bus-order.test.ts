@@ -23,7 +23,15 @@ describe("bus: order per session through a NATS outage, 2 gateways (short)", () 
   }, 120_000);
 
   it('outage = "refuse": the same, answered 503 while NATS is down and posted again', async () => {
-    const r = await runOutageOrder({ peers: 6, perPeer: 8, killAfter: 12, downMs: 2_500, ratePerSec: 12, bus: { outage: "refuse" }, onStarted: (h) => (g = h) });
+    const r = await runOutageOrder({
+      peers: 6,
+      perPeer: 8,
+      killAfter: 12,
+      downMs: 2_500,
+      ratePerSec: 12,
+      bus: { outage: "refuse" },
+      onStarted: (h) => (g = h),
+    });
     expect(r.failovers).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -5,7 +5,15 @@
 // are posted: the webhook keeps answering 200 (the messages go to the disk spool), and after a
 // restart every message is answered exactly once, in order per session.
 import { afterEach, describe, expect, it } from "vitest";
-import { checkHistories, checkReplies, messageId, startBusGateways, waitForPartitionsSpread, waitForReplies, type BusGateways } from "../support/bus-gateways.js";
+import {
+  checkHistories,
+  checkReplies,
+  messageId,
+  startBusGateways,
+  waitForPartitionsSpread,
+  waitForReplies,
+  type BusGateways,
+} from "../support/bus-gateways.js";
 
 const PEERS = Array.from({ length: 50 }, (_, s) => `peer${s}`);
 const PER_PEER = 20;

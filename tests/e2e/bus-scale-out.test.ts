@@ -150,7 +150,10 @@ describe("bus: scale-out over NATS through 3 gateway processes", () => {
     // second from a survivor — and at most one per concurrent plugin call of the dead process.
     const byId = h.repliesByReplyTo();
     const describe = (id: string) =>
-      `${id}: ${byId.get(id)!.map((r) => `gw${h.senderOf(r)} at kill${h.replyTimes.get(r)! >= killedAt ? "+" : ""}${h.replyTimes.get(r)! - killedAt} ms`).join(", ")}`;
+      `${id}: ${byId
+        .get(id)!
+        .map((r) => `gw${h.senderOf(r)} at kill${h.replyTimes.get(r)! >= killedAt ? "+" : ""}${h.replyTimes.get(r)! - killedAt} ms`)
+        .join(", ")}`;
     const inFlightAtKill = (id: string) => {
       const [a, b, ...more] = byId.get(id)!;
       const at = h.replyTimes.get(a!)! - killedAt;

@@ -70,7 +70,14 @@ describe("slack channel through the gateway", () => {
 
   it("a team allowed by team:<id> is answered in the message's thread", async () => {
     const before = slack.posts.length;
-    const event = slackMessageEvent({ channel: "C0GENERAL", channelType: "channel", team: "T0ACME", user: "U0BOB", text: "thread question", threadTs: "1700000000.000100" });
+    const event = slackMessageEvent({
+      channel: "C0GENERAL",
+      channelType: "channel",
+      team: "T0ACME",
+      user: "U0BOB",
+      text: "thread question",
+      threadTs: "1700000000.000100",
+    });
     expect((await slack.deliver(hook, event)).status).toBe(200);
     const reply = (await slack.waitForPosts(before + 1))[before]!;
     expect(reply).toMatchObject({ channel: "C0GENERAL", thread_ts: "1700000000.000100", text: "You said: thread question" });

@@ -132,10 +132,10 @@ describe("telegram polling through the gateway", () => {
     await gw.gateway.stop();
     const callsAtStop = tg.calls.length;
     tg.enqueue(telegramUpdate({ chatId: ALICE, text: "after restart tg-9", messageId: 93, updateId: 5003 }));
-    restarted = await startGateway(
-      { ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir },
-      ["--config", gw.configFile],
-    );
+    restarted = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir }, [
+      "--config",
+      gw.configFile,
+    ]);
     await waitUntil(() => sentWith("tg-9").length > 0, 30_000, "the reply to tg-9 after the restart");
     // The first poll after the restart starts from the persisted cursor.
     const firstPoll = tg.calls.slice(callsAtStop).find((c) => c.method === "getUpdates");

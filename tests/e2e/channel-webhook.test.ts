@@ -86,7 +86,10 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
   it("answers a bad signature 401 and does nothing else but log it at warn", async () => {
     const logsBefore = gw.gateway.logs.length;
     const body = JSON.stringify({ peer: "alice", content: "forged FORGED_MARK", messageId: "f1" });
-    const bad = await gw.postWebhook("webhook", undefined, body, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex("wrong", body)}` });
+    const bad = await gw.postWebhook("webhook", undefined, body, {
+      "content-type": "application/json",
+      "x-exoclaw-signature": `sha256=${hmacSha256Hex("wrong", body)}`,
+    });
     expect(bad.status).toBe(401);
     await settle();
     expect(modelSaw("FORGED_MARK")).toHaveLength(0);
@@ -217,13 +220,24 @@ describe.each(["uws", "ws"] as const)("webhook intake limits (%s transport)", (t
     platform = await startFakePlatform();
     pluginDir = mkdtempSync(join(tmpdir(), "exoclaw-open-plugin-"));
     const open = writeOpenPlugin(pluginDir);
-    const grant = { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } };
+    const grant = {
+      http: { hosts: ["127.0.0.1"] },
+      config: { base_url: `${platform.url}/inbox` },
+      secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+    };
     gw = await startChannelGateway({
       config: {
         gateway: {
           transport,
           // 256 KiB in flight, half of it for unsigned requests: two 64 KiB uploads fill that half.
-          webhooks: { max_in_flight_bytes: 256 * KiB, max_in_flight: 16, unsigned_share: 0.5, per_address_rate: 1, per_address_burst: 40, per_address_in_flight: 3 },
+          webhooks: {
+            max_in_flight_bytes: 256 * KiB,
+            max_in_flight: 16,
+            unsigned_share: 0.5,
+            per_address_rate: 1,
+            per_address_burst: 40,
+            per_address_in_flight: 3,
+          },
         },
         channels: {
           webhook: { allow: ["alice"] },
@@ -249,14 +263,22 @@ describe.each(["uws", "ws"] as const)("webhook intake limits (%s transport)", (t
     return (await r.answer).status;
   };
   /** Opens an unsigned 64 KiB upload to `open` and sends only its first KiB. */
-  const hold = () => openRequest(gw.port, "/webhook/open", { headers: { "content-type": "application/json", "content-length": String(64 * KiB) }, first: Buffer.alloc(KiB, 0x20), localAddress: "127.0.0.1" });
+  const hold = () =>
+    openRequest(gw.port, "/webhook/open", {
+      headers: { "content-type": "application/json", "content-length": String(64 * KiB) },
+      first: Buffer.alloc(KiB, 0x20),
+      localAddress: "127.0.0.1",
+    });
 
   it("a flood of unsigned uploads held open gets further unsigned posts 503 before their body, while a signed delivery gets through; aborting the uploads frees the capacity", async () => {
     const held = [hold(), hold()];
     try {
       // Once both uploads hold their reservation, every further unsigned request is refused.
       await waitUntilTrue(async () => (await probe()) === 503, "the unsigned share to fill up");
-      const refused = openRequest(gw.port, "/webhook/open", { headers: { "content-type": "application/json", "content-length": String(64 * KiB) }, localAddress: fresh() });
+      const refused = openRequest(gw.port, "/webhook/open", {
+        headers: { "content-type": "application/json", "content-length": String(64 * KiB) },
+        localAddress: fresh(),
+      });
       const answer = await refused.answer; // no body byte was sent
       refused.abort();
       expect(answer.status).toBe(503);
@@ -273,7 +295,10 @@ describe.each(["uws", "ws"] as const)("webhook intake limits (%s transport)", (t
     }
     // Aborted uploads release what they reserved: a full-size unsigned upload is admitted again.
     await waitUntilTrue(async () => (await probe()) !== 503, "the aborted uploads' capacity to come back");
-    const again = openRequest(gw.port, "/webhook/open", { headers: { "content-type": "application/json", "content-length": String(64 * KiB) }, localAddress: fresh() });
+    const again = openRequest(gw.port, "/webhook/open", {
+      headers: { "content-type": "application/json", "content-length": String(64 * KiB) },
+      localAddress: fresh(),
+    });
     again.finish(Buffer.alloc(64 * KiB, 0x20));
     // Admitted and read: the plugin refuses it for its missing signature (not 503).
     expect((await again.answer).status).toBe(401);
@@ -302,7 +327,10 @@ describe.each(["uws", "ws"] as const)("webhook intake limits (%s transport)", (t
       expect(JSON.parse(answer.text).error).toMatch(/^too many webhook requests in flight from .*127\.0\.0\.4/);
       expect(answer.headers["retry-after"]).toBe("1");
       const s = signed({ peer: "alice", content: "from another address", messageId: "addr-1" });
-      const delivery = openRequest(gw.port, "/webhook/webhook", { headers: { ...s.headers, "content-length": String(Buffer.byteLength(s.text)) }, localAddress: "127.0.0.5" });
+      const delivery = openRequest(gw.port, "/webhook/webhook", {
+        headers: { ...s.headers, "content-length": String(Buffer.byteLength(s.text)) },
+        localAddress: "127.0.0.5",
+      });
       delivery.finish(Buffer.from(s.text));
       expect((await delivery.answer).status).toBe(200);
     } finally {
@@ -346,13 +374,24 @@ describe("webhook channel: durability and config errors", () => {
     const platform = await startFakePlatform();
     const config = {
       channels: { webhook: { allow: ["alice"] } },
-      plugins: { grants: { webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } } } },
+      plugins: {
+        grants: {
+          webhook: {
+            http: { hosts: ["127.0.0.1"] },
+            config: { base_url: `${platform.url}/inbox` },
+            secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+          },
+        },
+      },
     };
     const env = { TEST_WEBHOOK_SECRET: SECRET };
     const gw = await startChannelGateway({ config, env, emulator });
     let again: Awaited<ReturnType<typeof startGateway>> | undefined;
     try {
-      for (const [id, content] of [["c1", "first"], ["c2", "second"]]) {
+      for (const [id, content] of [
+        ["c1", "first"],
+        ["c2", "second"],
+      ]) {
         const s = signed({ peer: "alice", content, messageId: id });
         // 200 means journaled: the platform will not redeliver, so the gateway owns the message now.
         expect((await gw.postWebhook("webhook", undefined, s.text, s.headers)).status).toBe(200);
@@ -361,7 +400,10 @@ describe("webhook channel: durability and config errors", () => {
       await gw.gateway.stop("SIGKILL");
       expect(platform.requests).toHaveLength(0);
 
-      again = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: gw.stateDir, ...env }, ["--config", gw.configFile]);
+      again = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: gw.stateDir, ...env }, [
+        "--config",
+        gw.configFile,
+      ]);
       const notice = await platform.waitFor((r) => r.json?.replyTo === "c1", 30_000);
       expect(notice.json.content).toMatch(/^Sorry, your message could not be answered: turn interrupted/);
       const reply = await platform.waitFor((r) => r.json?.replyTo === "c2", 30_000);
@@ -369,7 +411,10 @@ describe("webhook channel: durability and config errors", () => {
 
       // The platform redelivers both (it may have missed our 200s): neither is run or answered again.
       const modelCalls = emulator.requests.length;
-      for (const [id, content] of [["c1", "first"], ["c2", "second"]]) {
+      for (const [id, content] of [
+        ["c1", "first"],
+        ["c2", "second"],
+      ]) {
         const s = signed({ peer: "alice", content, messageId: id });
         const res = await fetch(`http://127.0.0.1:${again.port}/webhook/webhook`, { method: "POST", headers: s.headers, body: s.text });
         expect(res.status).toBe(200);
@@ -378,7 +423,13 @@ describe("webhook channel: durability and config errors", () => {
       expect(platform.requests.map((r) => r.json?.replyTo).sort()).toEqual(["c1", "c2"]);
       expect(emulator.requests.length).toBe(modelCalls);
     } catch (err) {
-      console.log(JSON.stringify(again?.logs.filter((l) => (l.level as number) >= 40 || /recover|channel/.test(String(l.msg))), null, 1));
+      console.log(
+        JSON.stringify(
+          again?.logs.filter((l) => (l.level as number) >= 40 || /recover|channel/.test(String(l.msg))),
+          null,
+          1,
+        ),
+      );
       console.log(JSON.stringify(platform.requests.map((r) => r.json)));
       throw err;
     } finally {

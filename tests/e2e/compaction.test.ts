@@ -33,7 +33,12 @@ afterAll(async () => {
 });
 
 const text = (content: unknown): string =>
-  typeof content === "string" ? content : (content as { type: string; text?: string }[]).filter((b) => b.type === "text").map((b) => b.text).join("");
+  typeof content === "string"
+    ? content
+    : (content as { type: string; text?: string }[])
+        .filter((b) => b.type === "text")
+        .map((b) => b.text)
+        .join("");
 const isSummaryCall = (r: RecordedRequest) => text(r.body.messages.at(-1).content).startsWith("Summarize this conversation:");
 const inputChars = (r: RecordedRequest) => (r.body.messages as { content: unknown }[]).reduce((n, m) => n + text(m.content).length, 0);
 

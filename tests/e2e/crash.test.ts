@@ -26,12 +26,23 @@ const env = () => ({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.
 const peer = (i: number) => `crash-${i}`;
 const key = (i: number) => `agent:main:ws:default:${peer(i)}`;
 const content = (i: number, n: 1 | 2 | 3 | 4) =>
-  n === 1 ? `first message of session ${i}` : n === 2 ? `second message of session ${i} SLOW_150MS streams slowly` : n === 3 ? `third message of session ${i}` : `fourth message of session ${i}`;
+  n === 1
+    ? `first message of session ${i}`
+    : n === 2
+      ? `second message of session ${i} SLOW_150MS streams slowly`
+      : n === 3
+        ? `third message of session ${i}`
+        : `fourth message of session ${i}`;
 const idem = (i: number, n: number) => `crash-key-${i}-${n}`;
 
 function lastUserText(r: RecordedRequest): string {
   const m = (r.body.messages as { role: string; content: unknown }[]).filter((x) => x.role === "user").at(-1)!;
-  return typeof m.content === "string" ? m.content : (m.content as { type: string; text?: string }[]).filter((b) => b.type === "text").map((b) => b.text).join("");
+  return typeof m.content === "string"
+    ? m.content
+    : (m.content as { type: string; text?: string }[])
+        .filter((b) => b.type === "text")
+        .map((b) => b.text)
+        .join("");
 }
 
 beforeAll(async () => {
@@ -50,7 +61,9 @@ describe("kill -9 in the middle of streaming", () => {
     const client = await RpcClient.connect(gateway.url);
 
     // Phase 1: one completed turn per session.
-    const firsts = await Promise.all(Array.from({ length: SESSIONS }, (_, i) => client.call("chat.send", { content: content(i, 1), peer: peer(i), idempotencyKey: idem(i, 1) })));
+    const firsts = await Promise.all(
+      Array.from({ length: SESSIONS }, (_, i) => client.call("chat.send", { content: content(i, 1), peer: peer(i), idempotencyKey: idem(i, 1) })),
+    );
     for (const f of firsts) expect(f.response.msg.result?.text).toMatch(/^You said: first message/);
 
     // Phase 2: a slow turn per session, and a third one queued behind it.
@@ -59,7 +72,14 @@ describe("kill -9 in the middle of streaming", () => {
       void client.call("chat.send", { content: content(i, 3), peer: peer(i), idempotencyKey: idem(i, 3) }).catch(() => undefined);
     }
     // Every session's second turn is streaming (its first text delta arrived): kill -9.
-    const streaming = (i: number) => client.received.some((r) => r.msg.method === "chat.event" && r.msg.params.sessionKey === key(i) && r.msg.params.type === "text" && r.msg.params.runId !== firsts[i]!.response.msg.result.runId);
+    const streaming = (i: number) =>
+      client.received.some(
+        (r) =>
+          r.msg.method === "chat.event" &&
+          r.msg.params.sessionKey === key(i) &&
+          r.msg.params.type === "text" &&
+          r.msg.params.runId !== firsts[i]!.response.msg.result.runId,
+      );
     for (let t = 0; t < 500 && !Array.from({ length: SESSIONS }, (_, i) => streaming(i)).every(Boolean); t++) await new Promise((r) => setTimeout(r, 10));
     expect(Array.from({ length: SESSIONS }, (_, i) => streaming(i)).every(Boolean)).toBe(true);
     const responsesBeforeKill = client.received.filter((r) => r.msg.id !== undefined && ("result" in r.msg || "error" in r.msg)).length;

@@ -28,7 +28,12 @@ let mounted = false;
 const gateways: GatewayHandle[] = [];
 
 /** Each transport's gateway keeps its state in its own directory on the one tmpfs mount. */
-const env = (transport: string) => ({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: join(mountDir, transport), EXOCLAW_TRANSPORT: transport });
+const env = (transport: string) => ({
+  ANTHROPIC_API_KEY: "sk-test",
+  ANTHROPIC_BASE_URL: emulator.url,
+  EXOCLAW_STATE_DIR: join(mountDir, transport),
+  EXOCLAW_TRANSPORT: transport,
+});
 const args = () => ["--config", join(configDir, "exoclaw.toml")];
 
 /** Resolves with the exit code, or rejects after `ms`. */
@@ -80,87 +85,103 @@ afterAll(async () => {
   if (configDir) rmSync(configDir, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot).each(["uws", "ws"])("full disk under the embedded store, transport %s (needs root to mount a tmpfs; skipped when not root)", (transport) => {
-  it("names the full disk, turns not-ready, exits 1 within the grace period; a restart after space is freed answers with the history intact", async () => {
-    const gw = await startGateway(env(transport), args());
-    gateways.push(gw);
-    expect(gw.ready.transport).toBe(transport);
-    const client = await RpcClient.connect(gw.url);
-    const first = await client.call("chat.send", { content: "written before the disk filled up", peer: "disk" });
-    expect(first.response.msg.result?.text).toBe("You said: written before the disk filled up");
+describe.skipIf(!isRoot).each(["uws", "ws"])(
+  "full disk under the embedded store, transport %s (needs root to mount a tmpfs; skipped when not root)",
+  (transport) => {
+    it("names the full disk, turns not-ready, exits 1 within the grace period; a restart after space is freed answers with the history intact", async () => {
+      const gw = await startGateway(env(transport), args());
+      gateways.push(gw);
+      expect(gw.ready.transport).toBe(transport);
+      const client = await RpcClient.connect(gw.url);
+      const first = await client.call("chat.send", { content: "written before the disk filled up", peer: "disk" });
+      expect(first.response.msg.result?.text).toBe("You said: written before the disk filled up");
 
-    // A turn stuck on its provider keeps the drain (and so the listener) going for the grace period.
-    void client.call("chat.send", { content: "STALL_AFTER_HEADERS hold the drain", peer: "stall" }).catch(() => undefined);
-    await providerGot("hold the drain");
+      // A turn stuck on its provider keeps the drain (and so the listener) going for the grace period.
+      void client.call("chat.send", { content: "STALL_AFTER_HEADERS hold the drain", peer: "stall" }).catch(() => undefined);
+      await providerGot("hold the drain");
 
-    fillDisk();
-    const full = await client.call("chat.send", { content: `sent while the disk is full${PAST_PAGE_SLACK}`, peer: "disk" });
-    expect(full.response.msg.error).toEqual({ code: -32603, message: "session store: the disk is full; nothing was written", data: { reason: "disk_full" } });
-
-    const health = await fetch(`http://127.0.0.1:${gw.port}/health`);
-    expect(health.status).toBe(503);
-    expect(await health.json()).toMatchObject({ status: "store_unavailable", reason: "disk_full" });
-    // The gateway is shutting down: it takes no new turns (the store's own fast failure of later
-    // writes is covered by tests/store/disk-full.test.ts).
-    const later = await client.call("chat.send", { content: "sent after the store broke", peer: "other" });
-    expect(later.response.msg.error?.code).toBe(-32005);
-
-    expect(await exited(gw, DEADLINE_MS + 2000)).toBe(1);
-    expect(gw.logs.some((l) => l.level === 60 && /session store takes no writes/.test(String(l.msg)) && l.reason === "disk_full")).toBe(true);
-    client.close();
-
-    // Space is freed; the supervisor's restart finds the store intact and writable.
-    rmSync(join(mountDir, "filler"));
-    const gw2 = await startGateway(env(transport), args());
-    gateways.push(gw2);
-    const c2 = await RpcClient.connect(gw2.url);
-    const after = await c2.call("chat.send", { content: "sent after space was freed", peer: "disk" });
-    expect(after.response.msg.result?.text).toBe("You said: sent after space was freed");
-    const history = await c2.call("chat.history", { sessionKey: "agent:main:ws:default:disk" });
-    const texts = (history.response.msg.result.events as { kind: string; data: { content?: string } }[]).filter((e) => e.kind === "message_received").map((e) => e.data.content);
-    expect(texts).toEqual(["written before the disk filled up", "sent after space was freed"]);
-    expect((await fetch(`http://127.0.0.1:${gw2.port}/health`)).status).toBe(200);
-
-    // SIGTERM with a turn stuck on its provider: the process is gone within the grace period (+ closing).
-    void c2.call("chat.send", { content: "STALL_AFTER_HEADERS at shutdown", peer: "stall2" }).catch(() => undefined);
-    await providerGot("at shutdown");
-    gw2.proc.kill("SIGTERM");
-    expect(await exited(gw2, DEADLINE_MS + 2000)).toBe(0);
-    c2.close();
-  }, 90_000);
-
-  it("answers a webhook at once while the disk is full (no hang), and exits 1 for its supervisor", async () => {
-    const secret = "test-webhook-secret-0123456789";
-    const platform = await startFakePlatform();
-    const gw = await startChannelGateway({
-      config: {
-        gateway: { transport: transport as "uws" | "ws", shutdown_grace_ms: GRACE_MS },
-        channels: { webhook: { allow: ["alice"] } },
-        plugins: { grants: { webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } } } },
-      },
-      // Only the store is on the small mount: plugin state and config stay on the big disk.
-      env: { TEST_WEBHOOK_SECRET: secret, EXOCLAW_STORE: `surrealkv://${join(mountDir, `webhook-${transport}`)}` },
-      emulator,
-    });
-    gateways.push(gw.gateway);
-    try {
-      const post = (body: object) => {
-        const text = JSON.stringify(body);
-        return gw.postWebhook("webhook", undefined, text, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex(secret, text)}` });
-      };
-      expect((await post({ peer: "alice", content: "before", messageId: "w1" })).status).toBe(200);
-      await platform.waitFor((r) => r.json?.replyTo === "w1", 20_000);
       fillDisk();
-      const answer = await post({ peer: "alice", content: `while full${PAST_PAGE_SLACK}`, messageId: "w2" });
-      // At once, with the cause, and nothing of the store's path or engine internals for the platform.
-      expect(answer.status).toBe(503);
-      expect(answer.json).toEqual({ error: "could not accept every message now (session store: the disk is full; nothing was written); redeliver later" });
-      expect(await exited(gw.gateway, DEADLINE_MS + 2000)).toBe(1);
-      expect(gw.gateway.logs.some((l) => l.level === 60 && l.reason === "disk_full")).toBe(true);
-    } finally {
-      rmSync(join(mountDir, "filler"), { force: true });
-      await gw.stop();
-      await platform.close();
-    }
-  }, 90_000);
-});
+      const full = await client.call("chat.send", { content: `sent while the disk is full${PAST_PAGE_SLACK}`, peer: "disk" });
+      expect(full.response.msg.error).toEqual({ code: -32603, message: "session store: the disk is full; nothing was written", data: { reason: "disk_full" } });
+
+      const health = await fetch(`http://127.0.0.1:${gw.port}/health`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ status: "store_unavailable", reason: "disk_full" });
+      // The gateway is shutting down: it takes no new turns (the store's own fast failure of later
+      // writes is covered by tests/store/disk-full.test.ts).
+      const later = await client.call("chat.send", { content: "sent after the store broke", peer: "other" });
+      expect(later.response.msg.error?.code).toBe(-32005);
+
+      expect(await exited(gw, DEADLINE_MS + 2000)).toBe(1);
+      expect(gw.logs.some((l) => l.level === 60 && /session store takes no writes/.test(String(l.msg)) && l.reason === "disk_full")).toBe(true);
+      client.close();
+
+      // Space is freed; the supervisor's restart finds the store intact and writable.
+      rmSync(join(mountDir, "filler"));
+      const gw2 = await startGateway(env(transport), args());
+      gateways.push(gw2);
+      const c2 = await RpcClient.connect(gw2.url);
+      const after = await c2.call("chat.send", { content: "sent after space was freed", peer: "disk" });
+      expect(after.response.msg.result?.text).toBe("You said: sent after space was freed");
+      const history = await c2.call("chat.history", { sessionKey: "agent:main:ws:default:disk" });
+      const texts = (history.response.msg.result.events as { kind: string; data: { content?: string } }[])
+        .filter((e) => e.kind === "message_received")
+        .map((e) => e.data.content);
+      expect(texts).toEqual(["written before the disk filled up", "sent after space was freed"]);
+      expect((await fetch(`http://127.0.0.1:${gw2.port}/health`)).status).toBe(200);
+
+      // SIGTERM with a turn stuck on its provider: the process is gone within the grace period (+ closing).
+      void c2.call("chat.send", { content: "STALL_AFTER_HEADERS at shutdown", peer: "stall2" }).catch(() => undefined);
+      await providerGot("at shutdown");
+      gw2.proc.kill("SIGTERM");
+      expect(await exited(gw2, DEADLINE_MS + 2000)).toBe(0);
+      c2.close();
+    }, 90_000);
+
+    it("answers a webhook at once while the disk is full (no hang), and exits 1 for its supervisor", async () => {
+      const secret = "test-webhook-secret-0123456789";
+      const platform = await startFakePlatform();
+      const gw = await startChannelGateway({
+        config: {
+          gateway: { transport: transport as "uws" | "ws", shutdown_grace_ms: GRACE_MS },
+          channels: { webhook: { allow: ["alice"] } },
+          plugins: {
+            grants: {
+              webhook: {
+                http: { hosts: ["127.0.0.1"] },
+                config: { base_url: `${platform.url}/inbox` },
+                secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+              },
+            },
+          },
+        },
+        // Only the store is on the small mount: plugin state and config stay on the big disk.
+        env: { TEST_WEBHOOK_SECRET: secret, EXOCLAW_STORE: `surrealkv://${join(mountDir, `webhook-${transport}`)}` },
+        emulator,
+      });
+      gateways.push(gw.gateway);
+      try {
+        const post = (body: object) => {
+          const text = JSON.stringify(body);
+          return gw.postWebhook("webhook", undefined, text, {
+            "content-type": "application/json",
+            "x-exoclaw-signature": `sha256=${hmacSha256Hex(secret, text)}`,
+          });
+        };
+        expect((await post({ peer: "alice", content: "before", messageId: "w1" })).status).toBe(200);
+        await platform.waitFor((r) => r.json?.replyTo === "w1", 20_000);
+        fillDisk();
+        const answer = await post({ peer: "alice", content: `while full${PAST_PAGE_SLACK}`, messageId: "w2" });
+        // At once, with the cause, and nothing of the store's path or engine internals for the platform.
+        expect(answer.status).toBe(503);
+        expect(answer.json).toEqual({ error: "could not accept every message now (session store: the disk is full; nothing was written); redeliver later" });
+        expect(await exited(gw.gateway, DEADLINE_MS + 2000)).toBe(1);
+        expect(gw.gateway.logs.some((l) => l.level === 60 && l.reason === "disk_full")).toBe(true);
+      } finally {
+        rmSync(join(mountDir, "filler"), { force: true });
+        await gw.stop();
+        await platform.close();
+      }
+    }, 90_000);
+  },
+);

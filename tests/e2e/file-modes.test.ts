@@ -34,7 +34,10 @@ describe("state directory file modes", () => {
 
   it("after a turn with the memory tool and the embedded store: directories 0700, files 0600", async () => {
     const client = await RpcClient.connect(gw.gateway.url);
-    const { response, events } = await client.call("chat.send", { content: `use:memory ${JSON.stringify({ action: "remember", note: "the secret plan" })}`, peer: "p" });
+    const { response, events } = await client.call("chat.send", {
+      content: `use:memory ${JSON.stringify({ action: "remember", note: "the secret plan" })}`,
+      peer: "p",
+    });
     expect(response.msg.result.text).toBeTruthy();
     expect(events.some((e) => e.msg.params.type === "tool_result" && e.msg.params.data.isError === false)).toBe(true);
     client.close();
@@ -60,7 +63,11 @@ describe("an existing state directory open to others", () => {
       const gateway = await startGateway({ EXOCLAW_STATE_DIR: dir, EXOCLAW_STORE: "memory" });
       try {
         expect(statSync(dir).mode & 0o777).toBe(0o700);
-        expect(gateway.logs.find((l) => l.msg === "the state directory was open to other users; its mode is now 700")).toMatchObject({ level: 40, stateDir: dir, mode: "755" });
+        expect(gateway.logs.find((l) => l.msg === "the state directory was open to other users; its mode is now 700")).toMatchObject({
+          level: 40,
+          stateDir: dir,
+          mode: "755",
+        });
       } finally {
         await gateway.stop();
       }

@@ -152,7 +152,9 @@ describe.each(["uws", "ws"])("the %s transport", (transport) => {
       });
       const ids: string[] = [];
       ws.on("message", (data: Buffer) => ids.push(String(JSON.parse(data.toString("utf8")).id).split(":")[0]!));
-      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString("utf8") })));
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.once("close", (code, reason) => resolve({ code, reason: reason.toString("utf8") })),
+      );
       // Stop reading: the kernel buffers fill, then the server's send buffer grows.
       const socket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       socket.pause();
@@ -164,7 +166,9 @@ describe.each(["uws", "ws"])("the %s transport", (transport) => {
       const slowLog = () => gateway.logs.slice(logsBefore).find((l) => l.msg === "closing slow consumer");
       let sent = 0;
       for (; sent < 96 && !slowLog(); sent++) {
-        await new Promise<void>((resolve, reject) => ws.send(JSON.stringify({ jsonrpc: "2.0", id: `${sent}:${pad}`, method: "ping" }), (err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          ws.send(JSON.stringify({ jsonrpc: "2.0", id: `${sent}:${pad}`, method: "ping" }), (err) => (err ? reject(err) : resolve())),
+        );
         await new Promise((r) => setTimeout(r, 20));
       }
       const warn = await new Promise<Record<string, unknown> | undefined>((resolve) => {
@@ -178,7 +182,9 @@ describe.each(["uws", "ws"])("the %s transport", (transport) => {
       expect(warn!.buffered as number).toBeLessThan(16 * MiB + 1.1 * 1_000_000);
 
       socket.resume();
-      const noClose = new Promise<{ code: number; reason: string }>((resolve) => setTimeout(() => resolve({ code: 0, reason: "no close within 20 s" }), 20_000).unref());
+      const noClose = new Promise<{ code: number; reason: string }>((resolve) =>
+        setTimeout(() => resolve({ code: 0, reason: "no close within 20 s" }), 20_000).unref(),
+      );
       expect(await Promise.race([closed, noClose])).toEqual({ code: 1008, reason: "slow consumer: send buffer full" });
       ws.terminate();
       // Every response queued before the close arrived, in order, none skipped: more than 16 MiB of them.

@@ -92,7 +92,11 @@ describe("process lifecycle", () => {
     const dir = mkdtempSync(join(tmpdir(), "exoclaw-test-"));
     const file = join(dir, "exoclaw.toml");
     writeFileSync(file, '[gateway]\nport = "eighty"\n[[agents]]\nid = "main"\nmax_iterations = 0\n');
-    const r = spawnSync(process.execPath, [CLI, "gateway", "--config", file], { encoding: "utf8", timeout: 15_000, env: { ...process.env, EXOCLAW_STATE_DIR: dir } });
+    const r = spawnSync(process.execPath, [CLI, "gateway", "--config", file], {
+      encoding: "utf8",
+      timeout: 15_000,
+      env: { ...process.env, EXOCLAW_STATE_DIR: dir },
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(file);
     expect(r.stderr).toMatch(/gateway\.port/);

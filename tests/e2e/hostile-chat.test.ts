@@ -16,7 +16,7 @@ beforeAll(async () => {
   writeFileSync(join(plugins, "hostile.wasm"), await fixture("hostile"));
   const config = join(plugins, "exoclaw.toml");
   // A short CPU budget keeps the test quick; the limits are per plugin.
-  writeFileSync(config, '[plugins.limits.hostile]\ntimeout_ms = 1000\nmemory_mb = 32\nmax_output_bytes = 65536\n');
+  writeFileSync(config, "[plugins.limits.hostile]\ntimeout_ms = 1000\nmemory_mb = 32\nmax_output_bytes = 65536\n");
   gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url }, ["--plugins-dir", plugins, "--config", config]);
   // Warm up (SDK import, first worker of each plugin) so the figures below are steady state.
   const client = await RpcClient.connect(gateway.url);
@@ -24,7 +24,9 @@ beforeAll(async () => {
   const t = performance.now();
   const stop = new Promise((r) => setTimeout(r, 500));
   baseline = await bystander(client, stop);
-  console.log(`baseline: ${baseline.length} bystander turns in ${(performance.now() - t).toFixed(0)} ms, p50 ${p(baseline, 0.5).toFixed(1)} ms, max ${Math.max(...baseline).toFixed(1)} ms`);
+  console.log(
+    `baseline: ${baseline.length} bystander turns in ${(performance.now() - t).toFixed(0)} ms, p50 ${p(baseline, 0.5).toFixed(1)} ms, max ${Math.max(...baseline).toFixed(1)} ms`,
+  );
   client.close();
 });
 afterAll(async () => {

@@ -51,7 +51,14 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
     dir = mkdtempSync(join(tmpdir(), "exoclaw-identity-"));
     writeFileSync(join(dir, "exoclaw.toml"), CONFIG);
     gateway = await startGateway(
-      { ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STORE: "memory", EXOCLAW_TOKEN: ADMIN_TOKEN, EXOCLAW_TRANSPORT: transport, BOB_TOKEN },
+      {
+        ANTHROPIC_API_KEY: "sk-test",
+        ANTHROPIC_BASE_URL: emulator.url,
+        EXOCLAW_STORE: "memory",
+        EXOCLAW_TOKEN: ADMIN_TOKEN,
+        EXOCLAW_TRANSPORT: transport,
+        BOB_TOKEN,
+      },
       ["--config", join(dir, "exoclaw.toml")],
     );
   });
@@ -80,7 +87,11 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
       { content: "hi", idempotencyKey: "channel:telegram:default:42" },
     ]) {
       const r = await alice.call("chat.send", params);
-      expect(r.response.msg.error, JSON.stringify(params)).toMatchObject({ code: FORBIDDEN, message: expect.stringMatching(/^forbidden: needs scope impersonate: /), data: { scope: "impersonate" } });
+      expect(r.response.msg.error, JSON.stringify(params)).toMatchObject({
+        code: FORBIDDEN,
+        message: expect.stringMatching(/^forbidden: needs scope impersonate: /),
+        data: { scope: "impersonate" },
+      });
       expect(r.events).toEqual([]);
     }
     // The admin token reads everything but does not impersonate either.
@@ -107,10 +118,19 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
     const alice = await connect(ALICE_TOKEN);
     const admin = await connect(ADMIN_TOKEN);
     // Only an explicit impersonate client reaches a platform user's session.
-    const tg = await msg(bridge, "chat.send", { content: "the okapi secret", channel: "telegram", account: "default", peer: "111", idempotencyKey: "bridge-1" });
+    const tg = await msg(bridge, "chat.send", {
+      content: "the okapi secret",
+      channel: "telegram",
+      account: "default",
+      peer: "111",
+      idempotencyKey: "bridge-1",
+    });
     expect(tg.result).toMatchObject({ sessionKey: "agent:main:telegram:default:111" });
     // ... and gets its own turn replayed.
-    expect((await msg(bridge, "chat.send", { content: "the okapi secret", channel: "telegram", account: "default", peer: "111", idempotencyKey: "bridge-1" })).result).toEqual({ ...tg.result, replayed: true });
+    expect(
+      (await msg(bridge, "chat.send", { content: "the okapi secret", channel: "telegram", account: "default", peer: "111", idempotencyKey: "bridge-1" }))
+        .result,
+    ).toEqual({ ...tg.result, replayed: true });
     const adminTurn = await msg(admin, "chat.send", { content: "the admin's quokka", peer: "ops", idempotencyKey: "shared-key" });
     expect(adminTurn.result.sessionKey).toBe("agent:main:ws:default:ops");
 
@@ -132,7 +152,9 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
     expect(mine.every((k: string) => k.startsWith("agent:main:ws:alice:"))).toBe(true);
     const page = (await msg(alice, "sessions.list", { limit: 1 })).result;
     expect(page.sessions).toHaveLength(1);
-    expect((await msg(alice, "sessions.list", { limit: 1, cursor: page.nextCursor })).result.sessions[0].sessionKey.startsWith("agent:main:ws:alice:")).toBe(true);
+    expect((await msg(alice, "sessions.list", { limit: 1, cursor: page.nextCursor })).result.sessions[0].sessionKey.startsWith("agent:main:ws:alice:")).toBe(
+      true,
+    );
     expect((await msg(alice, "sessions.search", { query: "okapi" })).result.hits).toEqual([]);
     expect((await msg(alice, "sessions.search", { query: "quokka" })).result.hits).toEqual([]);
     // Another client's idempotency key does not replay its turn to you.
@@ -150,14 +172,20 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
     expect((await msg(admin, "sessions.search", { query: "okapi" })).result.hits.length).toBeGreaterThan(0);
     expect((await msg(admin, "sessions.list", { channel: "telegram" })).result.sessions.map((s: any) => s.peer)).toEqual(["111"]);
     expect((await msg(admin, "sessions.reset", { sessionKey: "agent:main:telegram:default:111" })).result).toMatchObject({ reset: true });
-    expect((await msg(admin, "sessions.delete", { sessionKey: "agent:main:ws:alice:p1" })).result).toEqual({ sessionKey: "agent:main:ws:alice:p1", deleted: true });
+    expect((await msg(admin, "sessions.delete", { sessionKey: "agent:main:ws:alice:p1" })).result).toEqual({
+      sessionKey: "agent:main:ws:alice:p1",
+      deleted: true,
+    });
   });
 
   it("plugin.load and plugin.unload need admin", async () => {
     const alice = await connect(ALICE_TOKEN);
     const admin = await connect(ADMIN_TOKEN);
     const wasm = join(ROOT, "build/plugins/calculator.wasm");
-    expect((await msg(alice, "plugin.unload", { name: "calculator" })).error).toMatchObject({ code: FORBIDDEN, message: "forbidden: needs scope admin: plugin.unload" });
+    expect((await msg(alice, "plugin.unload", { name: "calculator" })).error).toMatchObject({
+      code: FORBIDDEN,
+      message: "forbidden: needs scope admin: plugin.unload",
+    });
     expect((await msg(alice, "plugin.load", { path: wasm })).error).toMatchObject({ code: FORBIDDEN, message: "forbidden: needs scope admin: plugin.load" });
     expect((await msg(alice, "plugin.list")).result.find((p: any) => p.name === "calculator")).toMatchObject({ status: "loaded" });
     expect((await msg(admin, "plugin.unload", { name: "no-such-plugin" })).error).toMatchObject({ code: -32007 });

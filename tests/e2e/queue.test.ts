@@ -98,7 +98,9 @@ describe("sessions under load", () => {
     const t0 = performance.now();
     await Promise.all(clients.map((c, i) => turn(c, `parallel-${i}`)));
     const parallel = performance.now() - t0;
-    console.log(`one session: ${single.toFixed(0)} ms (runs: ${singles.map((s) => s.toFixed(0)).join(", ")}); ${N} sessions in parallel: ${parallel.toFixed(0)} ms (${(parallel / single).toFixed(2)}x one; sequential would be ~${N}x)`);
+    console.log(
+      `one session: ${single.toFixed(0)} ms (runs: ${singles.map((s) => s.toFixed(0)).join(", ")}); ${N} sessions in parallel: ${parallel.toFixed(0)} ms (${(parallel / single).toFixed(2)}x one; sequential would be ~${N}x)`,
+    );
     expect(single).toBeGreaterThanOrEqual(280);
     expect(parallel).toBeLessThan(10 * single);
     for (const c of clients) c.close();
@@ -114,7 +116,12 @@ describe("sessions under load", () => {
     const calls = gw.emulator.requests.filter((r) => r.body.model === "emu-collect");
     expect(calls).toHaveLength(2);
     const merged = "collect one\n\ncollect two\n\ncollect three";
-    expect(calls[1]!.body.messages.at(-1).content.map((b: { text: string }) => b.text).join("")).toBe(merged);
+    expect(
+      calls[1]!.body.messages
+        .at(-1)
+        .content.map((b: { text: string }) => b.text)
+        .join(""),
+    ).toBe(merged);
     // Every folded message is answered with the one reply (the gateway does not run three turns).
     for (const a of answers.slice(1)) expect(a.result.text).toBe(`You said: ${merged}`);
     client.close();

@@ -5,7 +5,15 @@
 // always with the same Idempotency-Key; a reply the platform refuses (400) is dead-lettered.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type GatewayHandle } from "../support/gateway.js";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, type ChannelGateway, type FakePlatform, type PlatformRequest } from "../support/channel-gateway.js";
+import {
+  hmacSha256Hex,
+  startChannelGateway,
+  startFakePlatform,
+  waitUntil,
+  type ChannelGateway,
+  type FakePlatform,
+  type PlatformRequest,
+} from "../support/channel-gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
 const ENV = { TEST_WEBHOOK_SECRET: SECRET };
@@ -25,7 +33,11 @@ describe("reply outbox (webhook plugin, real gateway)", () => {
         channels: { webhook: { allow: ["alice", "carol", "dave"] } },
         plugins: {
           grants: {
-            webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } },
+            webhook: {
+              http: { hosts: ["127.0.0.1"] },
+              config: { base_url: `${platform.url}/inbox` },
+              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+            },
           },
         },
       },
@@ -74,10 +86,10 @@ describe("reply outbox (webhook plugin, real gateway)", () => {
     await new Promise((r) => current.proc.once("exit", r));
     const before = repliesTo("k1").length;
     up = true;
-    current = await startGateway(
-      { ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir },
-      ["--config", gw.configFile],
-    );
+    current = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir }, [
+      "--config",
+      gw.configFile,
+    ]);
     const delivered = await platform.waitFor((r) => r.json?.replyTo === "k1" && repliesTo("k1").indexOf(r) >= before, 20_000);
     expect(delivered.json).toMatchObject({ peer: "carol", content: "You said: CRASH_MARK please answer" });
     expect(new Set(repliesTo("k1").map((r) => r.headers["idempotency-key"]))).toEqual(new Set(["channel:webhook:default:k1:reply"]));
@@ -87,10 +99,10 @@ describe("reply outbox (webhook plugin, real gateway)", () => {
     await waitUntil(() => current.logs.some((l) => l.msg === "channel message sent" && l.replyId === "channel:webhook:default:k1:reply"), 10_000, "sent log");
     expect(await current.stop()).toBe(0);
     const after = repliesTo("k1").length;
-    current = await startGateway(
-      { ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir },
-      ["--config", gw.configFile],
-    );
+    current = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir }, [
+      "--config",
+      gw.configFile,
+    ]);
     await new Promise((r) => setTimeout(r, 500));
     expect(repliesTo("k1").length).toBe(after);
   });
@@ -98,7 +110,11 @@ describe("reply outbox (webhook plugin, real gateway)", () => {
   it("dead-letters a reply the platform refuses with 400: one attempt, logged, counted", async () => {
     answers.set("dave", () => 400);
     expect(await post("dave", "REFUSED_MARK", "d1")).toBe(200);
-    const line = await waitUntil(() => current.logs.find((l) => l.msg === "channel send failed permanently; reply dead-lettered (not retried)"), 20_000, "dead letter");
+    const line = await waitUntil(
+      () => current.logs.find((l) => l.msg === "channel send failed permanently; reply dead-lettered (not retried)"),
+      20_000,
+      "dead letter",
+    );
     expect(line).toMatchObject({ channel: "webhook", peer: "dave", replyId: "channel:webhook:default:d1:reply", attempts: 1 });
     await new Promise((r) => setTimeout(r, 600));
     expect(repliesTo("d1")).toHaveLength(1);

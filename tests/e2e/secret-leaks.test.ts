@@ -50,12 +50,19 @@ describe.each(["info", "debug"] as const)("no secret leaks at log level %s", (le
 
   const post = (body: object) => {
     const text = JSON.stringify(body);
-    return gw.postWebhook("webhook", undefined, text, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex(WEBHOOK_SECRET, text)}` });
+    return gw.postWebhook("webhook", undefined, text, {
+      "content-type": "application/json",
+      "x-exoclaw-signature": `sha256=${hmacSha256Hex(WEBHOOK_SECRET, text)}`,
+    });
   };
 
   it("a WebSocket client gets fixed text with the provider's request id, in the response and the error event", async () => {
     const client = await RpcClient.connect(gw.gateway.url);
-    for (const [content, code] of [["FAIL_500 QUOTE_KEY", -32000], ["FAIL_401 QUOTE_KEY", -32001], ["FAIL_ERROR_EVENT QUOTE_KEY", -32000]] as const) {
+    for (const [content, code] of [
+      ["FAIL_500 QUOTE_KEY", -32000],
+      ["FAIL_401 QUOTE_KEY", -32001],
+      ["FAIL_ERROR_EVENT QUOTE_KEY", -32000],
+    ] as const) {
       const { response, events } = await client.call("chat.send", { content, peer: "ws-peer" });
       const error = response.msg.error;
       expect(JSON.stringify(response.msg)).not.toContain(API_KEY);

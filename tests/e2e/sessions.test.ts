@@ -58,7 +58,17 @@ describe("sessions over the wire", () => {
     const all = await call("chat.history", { sessionKey: key("hist") });
     expect(all.result.nextAfterSeq).toBeUndefined();
     const events = all.result.events as any[];
-    expect(events.map((e) => e.kind)).toEqual(["message_received", "turn_started", "assistant_text", "tool_use", "usage", "tool_result", "assistant_text", "usage", "turn_ended"]);
+    expect(events.map((e) => e.kind)).toEqual([
+      "message_received",
+      "turn_started",
+      "assistant_text",
+      "tool_use",
+      "usage",
+      "tool_result",
+      "assistant_text",
+      "usage",
+      "turn_ended",
+    ]);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(events.every((e) => e.runId === turn.result.runId && e.sessionKey === key("hist") && typeof e.at === "number")).toBe(true);
     expect(events[0].data).toEqual({ content: "what is 6 * 7?", channel: "ws", account: "default", peer: "hist" });
@@ -107,7 +117,9 @@ describe("sessions over the wire", () => {
   it("sessions.list filters and pages; sessions.search finds text", async () => {
     await call("chat.send", { content: "the aardvark sleeps", peer: "list-a" });
     const bridge = await RpcClient.connect(gateway.url, { authorization: `Bearer ${BRIDGE_TOKEN}` });
-    expect((await bridge.call("chat.send", { content: "the pangolin wakes", peer: "list-b", channel: "telegram", account: "default" })).response.msg.error).toBeUndefined();
+    expect(
+      (await bridge.call("chat.send", { content: "the pangolin wakes", peer: "list-b", channel: "telegram", account: "default" })).response.msg.error,
+    ).toBeUndefined();
     bridge.close();
     const all = (await call("sessions.list")).result;
     expect(all.sessions.map((s: any) => s.sessionKey)).toEqual(expect.arrayContaining([key("list-a"), "agent:main:telegram:default:list-b"]));

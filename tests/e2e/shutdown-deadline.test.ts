@@ -43,6 +43,8 @@ describe("shutdown deadline", () => {
       gw.proc.kill("SIGTERM");
     });
     expect(code).toBe(1);
-    expect(gw.logs.some((l) => l.msg === "shutdown did not finish within the grace period plus 5 s: exiting now" && l.deadlineMs === GRACE_MS + 5000)).toBe(true);
+    expect(gw.logs.some((l) => l.msg === "shutdown did not finish within the grace period plus 5 s: exiting now" && l.deadlineMs === GRACE_MS + 5000)).toBe(
+      true,
+    );
   }, 40_000);
 });

@@ -27,7 +27,8 @@ const BINDINGS: FileConfig["bindings"] = [
   { agent: "patient", peer: "keyed" },
 ];
 
-const sawRequest = (emulator: Emulator, marker: string) => waitUntil(() => emulator.requests.some((r) => JSON.stringify(r.body).includes(marker)), 15_000, `request ${marker}`);
+const sawRequest = (emulator: Emulator, marker: string) =>
+  waitUntil(() => emulator.requests.some((r) => JSON.stringify(r.body).includes(marker)), 15_000, `request ${marker}`);
 const abandoned = (emulator: Emulator, marker: string) => emulator.waitForAbandoned((r) => JSON.stringify(r.body).includes(marker));
 
 describe("a hung provider, WebSocket clients", () => {
@@ -124,7 +125,11 @@ describe("a hung provider, WebSocket clients", () => {
     await sender.waitFor((r) => r.msg.method === "chat.event" && r.msg.params.type === "text");
     sender.close();
     const again = await RpcClient.connect(gateway.url);
-    const { response } = await again.call("chat.send", { content: "SLOW_50MS mark-keyed one two three four five six", peer: "keyed", idempotencyKey: "stall-keyed-1" });
+    const { response } = await again.call("chat.send", {
+      content: "SLOW_50MS mark-keyed one two three four five six",
+      peer: "keyed",
+      idempotencyKey: "stall-keyed-1",
+    });
     expect(response.msg.result).toMatchObject({ text: "You said: SLOW_50MS mark-keyed one two three four five six", replayed: true });
     expect(emulator.abandoned.filter((r) => JSON.stringify(r.body).includes("mark-keyed"))).toEqual([]);
     again.close();
@@ -143,7 +148,11 @@ describe("a hung provider, webhook channel", () => {
         channels: { webhook: { allow: ["alice", "bob"] } },
         plugins: {
           grants: {
-            webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } },
+            webhook: {
+              http: { hosts: ["127.0.0.1"] },
+              config: { base_url: `${platform.url}/inbox` },
+              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+            },
           },
         },
       },
@@ -174,7 +183,9 @@ describe("a hung provider, webhook channel", () => {
 
     expect((await post({ peer: "bob", content: "STALL_AFTER_HEADERS mark-d2", messageId: "d2" })).status).toBe(200);
     const notice = await platform.waitFor((r) => r.json?.replyTo === "d2", 20_000);
-    expect(notice.json.content).toBe("Sorry, your message could not be answered: provider anthropic stopped sending: no stream event for 2 s (idle_timeout_ms)");
+    expect(notice.json.content).toBe(
+      "Sorry, your message could not be answered: provider anthropic stopped sending: no stream event for 2 s (idle_timeout_ms)",
+    );
     expect((await post({ peer: "bob", content: "ping", messageId: "d3" })).status).toBe(200);
     expect((await platform.waitFor((r) => r.json?.replyTo === "d3", 20_000)).json.content).toBe("pong");
   });

@@ -82,7 +82,10 @@ describe("damaged write-ahead log under the gateway", () => {
 
     const run = await runCli(["gateway", "--port", "0"], { ...env(state), EXOCLAW_LOG_LEVEL: "info" });
     expect(run.code).toBe(1);
-    const lines = run.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = run.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.msg === "gateway ready")).toBe(false);
     const fatal = lines.find((l) => l.msg === "gateway failed to start");
     const message = (fatal?.err as { message?: string } | undefined)?.message ?? "";

@@ -30,7 +30,11 @@ describe("webhook burst with kill -9 (no bus)", () => {
         channels: { webhook: { allow: ["*"] } },
         plugins: {
           grants: {
-            webhook: { http: { hosts: ["127.0.0.1"] }, config: { base_url: `${platform.url}/inbox` }, secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } } },
+            webhook: {
+              http: { hosts: ["127.0.0.1"] },
+              config: { base_url: `${platform.url}/inbox` },
+              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
+            },
           },
         },
       },
@@ -73,7 +77,10 @@ describe("webhook burst with kill -9 (no bus)", () => {
           const victim = current;
           victim.proc.kill("SIGKILL");
           await new Promise((r) => (victim.proc.exitCode !== null || victim.proc.signalCode !== null ? r(undefined) : victim.proc.once("exit", r)));
-          current = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir }, ["--config", gw.configFile]);
+          current = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir }, [
+            "--config",
+            gw.configFile,
+          ]);
         })().finally(() => (restarting = undefined));
       }
     };
@@ -96,7 +103,9 @@ describe("webhook burst with kill -9 (no bus)", () => {
       return m;
     };
     // Counted (and printed) also when some never come, so a failing run reports its figures.
-    await waitUntil(() => Array.from({ length: MESSAGES }, (_, i) => i).every((i) => byKey().has(keyOf(i))), 60_000, "a reply to every message").catch(() => {});
+    await waitUntil(() => Array.from({ length: MESSAGES }, (_, i) => i).every((i) => byKey().has(keyOf(i))), 60_000, "a reply to every message").catch(
+      () => {},
+    );
     // Let late resends land before counting.
     await new Promise((r) => setTimeout(r, 1000));
     const counts = byKey();

@@ -53,10 +53,24 @@ const record = (sha256: string, approved: CapabilityRequest, at = "2026-01-01T00
 
 describe("intersection and difference", () => {
   it("intersects host patterns, methods, quotas, fs write bits, names and flags", () => {
-    expect(intersectRequests(request, { http: { hosts: ["*.example.com", "api.weather.com"], methods: ["GET"] }, kv: { quotaBytes: 4096 }, fs: [{ guest: "/data", write: true }, { guest: "/ro", write: false }], config: ["units"], clock: true })).toEqual({
+    expect(
+      intersectRequests(request, {
+        http: { hosts: ["*.example.com", "api.weather.com"], methods: ["GET"] },
+        kv: { quotaBytes: 4096 },
+        fs: [
+          { guest: "/data", write: true },
+          { guest: "/ro", write: false },
+        ],
+        config: ["units"],
+        clock: true,
+      }),
+    ).toEqual({
       http: { hosts: ["api.weather.com", "cdn.example.com"], methods: ["GET"] },
       kv: { quotaBytes: 4096 },
-      fs: [{ guest: "/data", write: true }, { guest: "/ro", write: false }],
+      fs: [
+        { guest: "/data", write: true },
+        { guest: "/ro", write: false },
+      ],
       config: ["units"],
       clock: true,
     });
@@ -67,7 +81,9 @@ describe("intersection and difference", () => {
   });
 
   it("subtracts what is already covered", () => {
-    expect(subtractRequests({ http: { hosts: ["a.x.com", "b.com"] }, clock: true, config: ["u", "v"] }, { http: { hosts: ["*.x.com"] }, config: ["u"] })).toEqual({
+    expect(
+      subtractRequests({ http: { hosts: ["a.x.com", "b.com"] }, clock: true, config: ["u", "v"] }, { http: { hosts: ["*.x.com"] }, config: ["u"] }),
+    ).toEqual({
       http: { hosts: ["b.com"] },
       clock: true,
       config: ["v"],
@@ -85,7 +101,10 @@ describe("resolveGrant", () => {
   const grantable: CapabilityRequest = {
     http: { hosts: ["api.weather.com", "cdn.example.com"], methods: ["GET", "POST"] },
     kv: { quotaBytes: 4096 },
-    fs: [{ guest: "/data", write: true }, { guest: "/ro", write: false }],
+    fs: [
+      { guest: "/data", write: true },
+      { guest: "/ro", write: false },
+    ],
     config: ["units"],
     secrets: ["WEATHER_KEY"],
     clock: true,
@@ -155,7 +174,11 @@ describe("resolveGrant", () => {
   });
 
   it("file changed to request less, or nothing: still nothing, and still pending approval (the name is bound to approved modules)", () => {
-    expect(resolveGrant({ clock: true }, grant, undefined, record(SHA_A, grantable), env)).toMatchObject({ approval: "changed", effective: {}, pending: { clock: true } });
+    expect(resolveGrant({ clock: true }, grant, undefined, record(SHA_A, grantable), env)).toMatchObject({
+      approval: "changed",
+      effective: {},
+      pending: { clock: true },
+    });
     const empty = resolveGrant({}, grant, undefined, record(SHA_A, grantable), env);
     expect(empty).toMatchObject({ approval: "changed", effective: {}, pending: {} });
     expect(isPendingApproval(empty)).toBe(true);
@@ -198,7 +221,9 @@ describe("resolveGrant", () => {
 
   it("kv quota: the request's when smaller, else the operator's", () => {
     expect(resolveGrant({ kv: {} }, { kv: { quotaBytes: 777 } }, record(SHA_A, { kv: {} }), undefined, env).effective).toEqual({ kv: { quotaBytes: 777 } });
-    expect(resolveGrant({ kv: { quotaBytes: 10 } }, { kv: { quotaBytes: 777 } }, record(SHA_A, { kv: { quotaBytes: 10 } }), undefined, env).effective).toEqual({ kv: { quotaBytes: 10 } });
+    expect(resolveGrant({ kv: { quotaBytes: 10 } }, { kv: { quotaBytes: 777 } }, record(SHA_A, { kv: { quotaBytes: 10 } }), undefined, env).effective).toEqual({
+      kv: { quotaBytes: 10 },
+    });
   });
 
   it("approvalFor records request ∩ grant (names only) and reports what the operator did not grant", () => {
@@ -207,7 +232,10 @@ describe("resolveGrant", () => {
     expect(notGranted).toEqual({
       http: { hosts: ["api.weather.com", "cdn.example.com", "evil.org"] },
       kv: { quotaBytes: 1_000_000 },
-      fs: [{ guest: "/ro", write: true }, { guest: "/etc", write: false }],
+      fs: [
+        { guest: "/ro", write: true },
+        { guest: "/etc", write: false },
+      ],
       config: ["theme"],
       log: true,
     });
@@ -256,7 +284,9 @@ describe("ApprovalStore", () => {
   it("rejects a corrupt file, naming it", async () => {
     const file = path.join(dir, "corrupt.json");
     await writeFile(file, "{not json");
-    await expect(ApprovalStore.open(file)).rejects.toThrow(/corrupt\.json: not a valid approvals file .*restore it from a backup, or delete it and approve each plugin again with: exoclaw plugin approve <file>/);
+    await expect(ApprovalStore.open(file)).rejects.toThrow(
+      /corrupt\.json: not a valid approvals file .*restore it from a backup, or delete it and approve each plugin again with: exoclaw plugin approve <file>/,
+    );
   });
 });
 
@@ -278,7 +308,10 @@ describe("trust store location", () => {
   it("refuses a trust directory inside a plugin directory (whoever writes the parent can replace it)", async () => {
     const state = path.join(dir, "inside");
     await mkdir(state, { recursive: true });
-    const err = await checkTrustStoreLocation(state, [state]).then(() => null, (e: unknown) => e);
+    const err = await checkTrustStoreLocation(state, [state]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TrustStoreError);
     expect((err as Error).message).toContain(`the trust directory ${path.join(state, "trust")} (plugin approvals) is inside the plugin directory ${state}`);
   });
@@ -288,7 +321,10 @@ describe("trust store location", () => {
     await mkdir(path.join(state, "plugins"), { recursive: true });
     const old = path.join(state, "plugins", "approvals.json");
     await writeFile(old, JSON.stringify({ version: 1, approvals: [] }));
-    const err = await checkTrustStoreLocation(state, [path.join(state, "plugins")]).then(() => null, (e: unknown) => e);
+    const err = await checkTrustStoreLocation(state, [path.join(state, "plugins")]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TrustStoreError);
     expect((err as Error).message).toMatch(new RegExp(`^${old.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: plugin approvals found in a plugin directory`));
     expect((err as Error).message).toContain(`mv ${old} ${path.join(state, "trust", "approvals.json")}`);
@@ -303,7 +339,9 @@ describe("manifest capabilities", () => {
   it("accepts the object form, a legacy empty array, and a missing field", () => {
     expect(parseManifest({ ...base, capabilities: [] }, "f").capabilities).toEqual({});
     expect(parseManifest(base, "f").capabilities).toEqual({});
-    expect(parseManifest({ ...base, capabilities: { http: { hosts: ["*.x.com"], methods: ["GET"] }, kv: { quotaBytes: 5 }, clock: true } }, "f").capabilities).toEqual({
+    expect(
+      parseManifest({ ...base, capabilities: { http: { hosts: ["*.x.com"], methods: ["GET"] }, kv: { quotaBytes: 5 }, clock: true } }, "f").capabilities,
+    ).toEqual({
       http: { hosts: ["*.x.com"], methods: ["GET"] },
       kv: { quotaBytes: 5 },
       clock: true,
@@ -398,7 +436,7 @@ log = false
     ["[plugins.grants.Weather]\nclock = true\n", /plugins\.grants\.Weather/],
     ["[plugins.limits]\ntimeout_ms = -1\n", /plugins\.limits\.timeout_ms/],
     ["[plugins.limits.weather]\nmemory = 3\n", /plugins\.limits\.weather/],
-    ["[plugins.grants.weather]\nsecrets = { key = { env = \"X\" } }\n", /plugins\.grants\.weather\.secrets/],
+    ['[plugins.grants.weather]\nsecrets = { key = { env = "X" } }\n', /plugins\.grants\.weather\.secrets/],
   ])("rejects %j naming the field", async (toml, message) => {
     await expect(load(toml)).rejects.toThrow(ConfigError);
     await expect(load(toml)).rejects.toThrow(message);

@@ -135,7 +135,11 @@ describe("hot loading in process", () => {
   it("keeps the running version when the new content is invalid, and says so", async () => {
     await atomicWrite(file(), "not wasm at all");
     await within(1000, () => host.list()[0]?.error !== undefined, "error reported");
-    expect(host.list()[0]).toMatchObject({ version: "2", status: "loaded", error: expect.stringMatching(/new version was rejected \(not a valid WebAssembly module/) });
+    expect(host.list()[0]).toMatchObject({
+      version: "2",
+      status: "loaded",
+      error: expect.stringMatching(/new version was rejected \(not a valid WebAssembly module/),
+    });
     expect(await host.callTool("hello_wat", {})).toEqual({ content: "v2", isError: false });
     await atomicWrite(file(), variant({ version: "3" }));
     await within(1000, () => host.list()[0]?.version === "3", "v3 listed");
@@ -146,7 +150,12 @@ describe("hot loading in process", () => {
     const other = path.join(dir, "other.wasm");
     await atomicWrite(other, "garbage");
     await within(1000, () => host.list().some((p) => p.path === other), "error entry listed");
-    expect(host.list().find((p) => p.path === other)).toMatchObject({ name: "other", status: "error", tools: [], error: expect.stringMatching(/not a valid WebAssembly module/) });
+    expect(host.list().find((p) => p.path === other)).toMatchObject({
+      name: "other",
+      status: "error",
+      tools: [],
+      error: expect.stringMatching(/not a valid WebAssembly module/),
+    });
     expect(logger.warnings().some((w) => w.fields["file"] === other)).toBe(true);
     await atomicWrite(other, variant({ name: "other", version: "9", tools: [{ name: "other_tool", description: "d", inputSchema: { type: "object" } }] }));
     await within(1000, () => host.list().find((p) => p.path === other)?.status === "loaded", "other loaded");
@@ -236,10 +245,12 @@ describe("hot loading in a running gateway", () => {
     await writeFile(config, `[plugins.grants.hello-wat]\nclock = true\n`);
     await writeFile(path.join(root, "hello.raw.wasm"), raw);
     emulator = await startEmulator({ record: false });
-    gateway = await startGateway(
-      { ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: state },
-      ["--plugins-dir", pluginsDir, "--config", config],
-    );
+    gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: state }, [
+      "--plugins-dir",
+      pluginsDir,
+      "--config",
+      config,
+    ]);
     client = await RpcClient.connect(gateway.url);
   }, 60_000);
 
@@ -274,11 +285,21 @@ describe("hot loading in a running gateway", () => {
     try {
       // Drop: packed by the real CLI, straight into the watched directory.
       const file = path.join(pluginsDir, "hello.wasm");
-      const packed = await run(process.execPath, [CLI, "plugin", "pack", path.join(root, "hello.raw.wasm"), "-m", path.join(REPO_ROOT, "plugins/fixtures/wat/hello.toml"), "-o", file], { env: cliEnv() });
+      const packed = await run(
+        process.execPath,
+        [CLI, "plugin", "pack", path.join(root, "hello.raw.wasm"), "-m", path.join(REPO_ROOT, "plugins/fixtures/wat/hello.toml"), "-o", file],
+        { env: cliEnv() },
+      );
       expect(packed.stdout).toMatch(/^packed hello-wat/);
       delays.drop = await within(1000, async () => (await hello())?.status === "loaded", "dropped plugin listed");
       const first = await hello();
-      expect(first).toMatchObject({ version: "1.0.0", kind: "tool", tools: ["hello_wat"], path: file, capabilities: { requested: {}, granted: {}, pending: {} } });
+      expect(first).toMatchObject({
+        version: "1.0.0",
+        kind: "tool",
+        tools: ["hello_wat"],
+        path: file,
+        capabilities: { requested: {}, granted: {}, pending: {} },
+      });
 
       // Replace with a version that requests the clock, which exoclaw.toml grants: pending approval.
       await atomicWrite(file, variant({ version: "2.0.0", capabilities: { clock: true } }));
@@ -299,11 +320,17 @@ describe("hot loading in a running gateway", () => {
       expect(await hello()).toBeUndefined();
       const loaded = await client.call("plugin.load", { path: file });
       expect(loaded.response.msg.result).toMatchObject({ name: "hello-wat", version: "2.0.0", status: "loaded" });
-      expect((await client.call("plugin.unload", { name: "nope" })).response.msg.error).toEqual({ code: -32007, message: 'cannot unload plugin: no plugin named "nope" is loaded' });
+      expect((await client.call("plugin.unload", { name: "nope" })).response.msg.error).toEqual({
+        code: -32007,
+        message: 'cannot unload plugin: no plugin named "nope" is loaded',
+      });
       const missing = (await client.call("plugin.load", { path: path.join(pluginsDir, "missing.wasm") })).response.msg.error;
       expect(missing.code).toBe(-32007);
       expect(missing.message).toMatch(/^cannot load plugin: .*missing\.wasm: cannot read/);
-      expect((await client.call("plugin.load", { path: "relative.wasm" })).response.msg.error).toMatchObject({ code: -32602, message: "Invalid params: path: path must be absolute" });
+      expect((await client.call("plugin.load", { path: "relative.wasm" })).response.msg.error).toMatchObject({
+        code: -32602,
+        message: "Invalid params: path: path must be absolute",
+      });
       expect((await client.call("plugin.load", {})).response.msg.error).toMatchObject({ code: -32602, message: "Invalid params: path: path is required" });
 
       // Delete.

@@ -1,15 +1,7 @@
 import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  inspectPluginFile,
-  loadPlugins,
-  ApprovalStore,
-  ManifestError,
-  ValidationCache,
-  sha256Hex,
-  type PluginHost,
-} from "../../host/src/plugins/index.js";
+import { inspectPluginFile, loadPlugins, ApprovalStore, ManifestError, ValidationCache, sha256Hex, type PluginHost } from "../../host/src/plugins/index.js";
 import {
   appendCustomSection,
   embedManifest,
@@ -39,13 +31,7 @@ function wasmModule(sections: Array<[number, number[]]>): Uint8Array {
 const str = (s: string) => [s.length, ...Buffer.from(s)];
 const TYPE_VOID = [1, [0x01, 0x60, 0x00, 0x00]] as [number, number[]];
 /** Exports `call` = func 0 and runs it as the start function; func 0 is `unreachable`. */
-const trapsOnStart = wasmModule([
-  TYPE_VOID,
-  [3, [0x01, 0x00]],
-  [7, [0x01, ...str("call"), 0x00, 0x00]],
-  [8, [0x00]],
-  [10, [0x01, 0x03, 0x00, 0x00, 0x0b]],
-]);
+const trapsOnStart = wasmModule([TYPE_VOID, [3, [0x01, 0x00]], [7, [0x01, ...str("call"), 0x00, 0x00]], [8, [0x00]], [10, [0x01, 0x03, 0x00, 0x00, 0x0b]]]);
 /** Imports WASI's fd_write, which this host never provides. */
 const importsWasi = wasmModule([TYPE_VOID, [2, [0x01, ...str("wasi_snapshot_preview1"), ...str("fd_write"), 0x00, 0x00]]]);
 
@@ -68,10 +54,7 @@ beforeAll(async () => {
   await writeFile(path.join(bad, "not-wasm.wasm"), "hello, I am text");
   await writeFile(path.join(bad, "truncated.wasm"), calc.subarray(0, 200));
   await writeFile(path.join(bad, "no-manifest.wasm"), stripped);
-  await writeFile(
-    path.join(bad, "abi2.wasm"),
-    appendCustomSection(stripped, MANIFEST_SECTION, JSON.stringify(toolManifest("future", { abi: 2 }))),
-  );
+  await writeFile(path.join(bad, "abi2.wasm"), appendCustomSection(stripped, MANIFEST_SECTION, JSON.stringify(toolManifest("future", { abi: 2 }))));
   await writeFile(
     path.join(bad, "bad-schema.wasm"),
     appendCustomSection(
@@ -82,10 +65,7 @@ beforeAll(async () => {
   );
   await writeFile(path.join(bad, "not-json.wasm"), appendCustomSection(stripped, MANIFEST_SECTION, "{nope"));
   await writeFile(path.join(bad, "wasi.wasm"), appendCustomSection(importsWasi, MANIFEST_SECTION, JSON.stringify(toolManifest("wasi"))));
-  await writeFile(
-    path.join(bad, "start-trap.wasm"),
-    appendCustomSection(trapsOnStart, MANIFEST_SECTION, JSON.stringify(toolManifest("starttrap"))),
-  );
+  await writeFile(path.join(bad, "start-trap.wasm"), appendCustomSection(trapsOnStart, MANIFEST_SECTION, JSON.stringify(toolManifest("starttrap"))));
   await copyFile(calculatorWasm, path.join(bad, "calculator-copy.wasm"));
   await writeFile(path.join(bad, "README.txt"), "not a plugin, not even looked at");
   host = await loadPlugins({ dirs: [good, path.join(root, "missing"), bad], logger, maxInstancesPerPlugin: 4 });
@@ -124,9 +104,16 @@ describe("loading", () => {
       errors: 0,
     });
     const rejected = host.list().filter((p) => p.status === "error");
-    expect(rejected.map((p) => path.basename(p.path)).sort()).toEqual(
-      ["abi2.wasm", "bad-schema.wasm", "calculator-copy.wasm", "no-manifest.wasm", "not-json.wasm", "not-wasm.wasm", "truncated.wasm", "wasi.wasm"],
-    );
+    expect(rejected.map((p) => path.basename(p.path)).sort()).toEqual([
+      "abi2.wasm",
+      "bad-schema.wasm",
+      "calculator-copy.wasm",
+      "no-manifest.wasm",
+      "not-json.wasm",
+      "not-wasm.wasm",
+      "truncated.wasm",
+      "wasi.wasm",
+    ]);
     for (const p of rejected) expect(p).toMatchObject({ tools: [], error: expect.any(String) });
     expect(rejected.find((p) => p.path.endsWith("calculator-copy.wasm"))).toMatchObject({ name: "calculator", version: "0.1.0", kind: "tool" });
     expect(host.tools().map((t) => t.name)).toEqual(["calculator", "echo", "fail", "crash", "trap", "garbage", "badshape", "noop", "log", "starttrap_tool"]);
@@ -242,7 +229,9 @@ describe("calling", () => {
       expect(h.list()[0]).toMatchObject({ status: "loaded", capabilities: { requested: { log: true }, granted: { log: true }, pending: {} } });
       expect(await h.callTool("log", {})).toEqual({ content: "logged", isError: false });
       // Log lines travel from the sandbox worker by message, so they may land just after the result.
-      await expect.poll(() => records.records, { timeout: 2000 }).toContainEqual({ level: "debug", fields: { plugin: "faulty", level: "info" }, msg: "hello from the guest: ñ" });
+      await expect
+        .poll(() => records.records, { timeout: 2000 })
+        .toContainEqual({ level: "debug", fields: { plugin: "faulty", level: "info" }, msg: "hello from the guest: ñ" });
     } finally {
       await h.close();
     }

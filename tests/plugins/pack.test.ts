@@ -87,7 +87,9 @@ describe("exoclaw plugin pack", () => {
     const out = path.join(dir, "liar.wasm");
     const r = await cli(["plugin", "pack", "liar.raw.wasm", "-m", path.join(REPO_ROOT, "plugins/fixtures/wat/liar.toml"), "-o", out]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^exoclaw: .*liar\.wasm: the manifest declares kind "tool" but the module does not export a function "call" \(exports: memory memory, function run\)\n$/);
+    expect(r.stderr).toMatch(
+      /^exoclaw: .*liar\.wasm: the manifest declares kind "tool" but the module does not export a function "call" \(exports: memory memory, function run\)\n$/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
@@ -95,7 +97,10 @@ describe("exoclaw plugin pack", () => {
     const bad = path.join(dir, "bad.toml");
     await writeFile(
       bad,
-      (await readFile(path.join(REPO_ROOT, "plugins/fixtures/wat/hello.toml"), "utf8")).replace("[capabilities]", "[capabilities]\nnetwork = true\nclock = \"yes\""),
+      (await readFile(path.join(REPO_ROOT, "plugins/fixtures/wat/hello.toml"), "utf8")).replace(
+        "[capabilities]",
+        '[capabilities]\nnetwork = true\nclock = "yes"',
+      ),
     );
     const r = await cli(["plugin", "pack", "hello.raw.wasm", "-m", bad, "-o", path.join(dir, "never.wasm")]);
     expect(r.code).toBe(1);
@@ -168,10 +173,7 @@ describe("exoclaw plugin inspect / approve / list", () => {
     const pluginDir = path.join(dir, "caps");
     await mkdir(pluginDir, { recursive: true });
     const config = path.join(dir, "exoclaw.toml");
-    await writeFile(
-      config,
-      `[plugins]\ndirs = ["${pluginDir}"]\n[plugins.grants.hello-wat]\nclock = true\nrandom = true\nconfig = { units = "metric" }\n`,
-    );
+    await writeFile(config, `[plugins]\ndirs = ["${pluginDir}"]\n[plugins.grants.hello-wat]\nclock = true\nrandom = true\nconfig = { units = "metric" }\n`);
     const manifest = path.join(dir, "caps.json");
     const file = path.join(pluginDir, "hello.wasm");
     const pack = async (caps: Record<string, unknown>) => {
@@ -198,13 +200,21 @@ describe("exoclaw plugin inspect / approve / list", () => {
     expect((await stat(storeFile)).mode & 0o777).toBe(0o600);
     expect((await stat(path.dirname(storeFile))).mode & 0o777).toBe(0o700);
     const store = JSON.parse(await readFile(storeFile, "utf8"));
-    expect(store).toMatchObject({ version: 1, approvals: [{ name: "hello-wat", approved: { clock: true, config: ["units"] }, at: expect.any(String), path: file }] });
+    expect(store).toMatchObject({
+      version: 1,
+      approvals: [{ name: "hello-wat", approved: { clock: true, config: ["units"] }, at: expect.any(String), path: file }],
+    });
     expect(JSON.stringify(store)).not.toContain("metric"); // names only, never values
     expect(await list()).toMatchObject({ status: "loaded", granted: "config(units) clock", pending: "-" });
 
     // A new module under the same name: nothing until approved, even what the old one had.
     await pack({ clock: true, random: true });
-    expect(await list()).toMatchObject({ status: "pending_approval", granted: "-", pending: "clock random", error: expect.stringMatching(/^not approved: plugin "hello-wat" was approved for sha256 [0-9a-f]{64} \(.*hello\.wasm\)/) });
+    expect(await list()).toMatchObject({
+      status: "pending_approval",
+      granted: "-",
+      pending: "clock random",
+      error: expect.stringMatching(/^not approved: plugin "hello-wat" was approved for sha256 [0-9a-f]{64} \(.*hello\.wasm\)/),
+    });
 
     const table = await cli(["plugin", "list", "-c", config]);
     expect(table.stdout).toMatch(/^NAME\s+VERSION\s+KIND\s+STATUS\s+SHA256\s+GRANTED\s+PENDING\s+PATH\n/);
@@ -220,7 +230,10 @@ describe("exoclaw plugin inspect / approve / list", () => {
     expect(await list()).toMatchObject({ status: "loaded", granted: "clock random", pending: "-" });
 
     // The same requests again (a rebuilt module): said in so many words.
-    await writeFile(manifest, JSON.stringify(await manifestOf("plugins/fixtures/wat/hello.toml", { capabilities: { clock: true, random: true }, description: "rebuilt" })));
+    await writeFile(
+      manifest,
+      JSON.stringify(await manifestOf("plugins/fixtures/wat/hello.toml", { capabilities: { clock: true, random: true }, description: "rebuilt" })),
+    );
     expect((await cli(["plugin", "pack", "hello.raw.wasm", "-m", manifest, "-o", file])).code).toBe(0);
     const same = await cli(["plugin", "approve", file, "-c", config]);
     expect(same.stdout).toContain("same requests as the approved version: clock random");
@@ -229,7 +242,7 @@ describe("exoclaw plugin inspect / approve / list", () => {
   it("refuses a corrupt approvals file, naming it and the fix", async () => {
     const own = path.join(dir, "corrupt-state");
     await mkdir(path.join(own, "trust"), { recursive: true });
-    await writeFile(path.join(own, "trust", "approvals.json"), "{\"version\": 1, \"approvals\": [");
+    await writeFile(path.join(own, "trust", "approvals.json"), '{"version": 1, "approvals": [');
     const r = await cli(["plugin", "approve", path.join(dir, "plugins", "hello.wasm")], { EXOCLAW_STATE_DIR: own });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${path.join(own, "trust", "approvals.json")}: not a valid approvals file`);

@@ -126,7 +126,12 @@ describe("a look-alike of an approved plugin gets nothing", () => {
     await h.syncFile(file);
     expect(h.list()[0]).toMatchObject({ name: "hostcalls", sha256: sha256Hex(lookalike), status: "pending_approval", capabilities: { granted: {} } });
     expect(await probe(h)).toEqual(NOTHING);
-    expect(logger.warnings().map((w) => w.msg).join("\n")).toMatch(/module not approved: plugin "hostcalls" was approved for another module .* until: exoclaw plugin approve /);
+    expect(
+      logger
+        .warnings()
+        .map((w) => w.msg)
+        .join("\n"),
+    ).toMatch(/module not approved: plugin "hostcalls" was approved for another module .* until: exoclaw plugin approve /);
 
     // The operator approves the new module: the same name's data carries forward.
     await approve(state, "hostcalls", lookalike, grant, file);
@@ -149,7 +154,10 @@ describe("a look-alike of an approved plugin gets nothing", () => {
     const h = await host(dirs(dir, other), state, logger);
     const byPath = Object.fromEntries(h.list().map((p) => [p.path, p]));
     expect(byPath[path.join(dir, "hostcalls.wasm")]).toMatchObject({ status: "loaded", sha256: sha256Hex(genuine) });
-    expect(byPath[fake]).toMatchObject({ status: "error", error: expect.stringMatching(/plugin "hostcalls" is (claimed by the approved module|already loaded from .*\(approved sha256)/) });
+    expect(byPath[fake]).toMatchObject({
+      status: "error",
+      error: expect.stringMatching(/plugin "hostcalls" is (claimed by the approved module|already loaded from .*\(approved sha256)/),
+    });
     expect(h.plugins().map((p) => p.sha256)).toEqual([sha256Hex(genuine)]);
     expect((await probe(h)).hmac).toBe("true"); // the tools route to the approved module
     expect(logger.warnings().length).toBeGreaterThan(0);
@@ -161,7 +169,9 @@ describe("a look-alike of an approved plugin gets nothing", () => {
     const elsewhere = path.join(root, "load", "elsewhere");
     await mkdir(elsewhere, { recursive: true });
     await writeFile(path.join(elsewhere, "x.wasm"), lookalike);
-    await expect(h.load(path.join(elsewhere, "x.wasm"))).rejects.toThrow(/plugin "hostcalls" is already loaded from .* \(approved sha256 [0-9a-f]{64}\); this module \(sha256 [0-9a-f]{64}\) is not approved/);
+    await expect(h.load(path.join(elsewhere, "x.wasm"))).rejects.toThrow(
+      /plugin "hostcalls" is already loaded from .* \(approved sha256 [0-9a-f]{64}\); this module \(sha256 [0-9a-f]{64}\) is not approved/,
+    );
     expect(h.plugins().map((p) => p.sha256)).toEqual([sha256Hex(genuine)]);
     // With the approved module gone, the look-alike loads from there, but with nothing.
     await h.unload("hostcalls");
@@ -213,7 +223,9 @@ describe("a look-alike channel plugin serves no channel", () => {
     const h = await loadPlugins({ dirs: [dir], grants: { webhook: wgrant }, stateDir: state, env, logger });
     hosts.push(h);
     expect(h.channelPlugins().map((p) => p.name)).not.toContain("webhook");
-    expect(logger.warnings().map((w) => w.msg)).toContain(`channel plugin not approved: it serves no channel (webhooks answer 503) until: exoclaw plugin approve ${file}`);
+    expect(logger.warnings().map((w) => w.msg)).toContain(
+      `channel plugin not approved: it serves no channel (webhooks answer 503) until: exoclaw plugin approve ${file}`,
+    );
     await approve(state, "webhook", webhook, wgrant, file);
     await h.reloadApprovals();
     expect(h.channelPlugins().map((p) => p.name)).toContain("webhook");
@@ -225,14 +237,23 @@ describe("a look-alike channel plugin serves no channel", () => {
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, "webhook.wasm");
     await writeFile(file, webhook);
-    const wgrant: OperatorGrant = { secrets: { WEBHOOK_SECRET: { env: "TRUST_HOOK_KEY" } }, config: { base_url: "http://127.0.0.1:9/" }, http: { hosts: ["127.0.0.1"] } };
+    const wgrant: OperatorGrant = {
+      secrets: { WEBHOOK_SECRET: { env: "TRUST_HOOK_KEY" } },
+      config: { base_url: "http://127.0.0.1:9/" },
+      http: { hosts: ["127.0.0.1"] },
+    };
     await approve(state, "webhook", webhook, wgrant, file);
     const h = await loadPlugins({ dirs: [dir], grants: { webhook: wgrant }, stateDir: state, env });
     hosts.push(h);
     const body = new TextEncoder().encode('{"peer":"a","content":"b","messageId":"1"}');
     const request = {
-      channel: "webhook", account: "default", method: "POST", path: "", query: "",
-      headers: { "x-exoclaw-signature": `sha256=${createHmac("sha256", KEY).update(body).digest("hex")}` }, body,
+      channel: "webhook",
+      account: "default",
+      method: "POST",
+      path: "",
+      query: "",
+      headers: { "x-exoclaw-signature": `sha256=${createHmac("sha256", KEY).update(body).digest("hex")}` },
+      body,
     };
     expect(h.channelPlugins().map((p) => p.name)).toContain("webhook");
     expect(((await h.callChannel("webhook", "parse", request)) as { response: { status: number } }).response.status).toBe(200);
@@ -241,7 +262,10 @@ describe("a look-alike channel plugin serves no channel", () => {
     await h.syncFile(file);
     expect(h.list()[0]).toMatchObject({ name: "webhook", status: "pending_approval", capabilities: { granted: {} } });
     expect(h.channelPlugins().map((p) => p.name)).not.toContain("webhook");
-    const err = await h.callChannel("webhook", "parse", request).then(() => null, (e: unknown) => e);
+    const err = await h.callChannel("webhook", "parse", request).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ChannelPluginError);
     expect((err as ChannelPluginError).message).toMatch(/module .*webhook\.wasm \(sha256 [0-9a-f]{64}\) is not approved; run: exoclaw plugin approve /);
   });

@@ -47,7 +47,11 @@ function runGateway(toml: string): Promise<{ code: number | null; out: string; e
 
 describe("router in the gateway: config errors at load", () => {
   it.each([
-    ["unknown agent", `[[bindings]]\nagent = "helper"\npeer = "u1"\n\n[[bindings]]\nagent = "ghost"\nchannel = "telegram"\n`, /bindings\[1\].*unknown agent "ghost"/],
+    [
+      "unknown agent",
+      `[[bindings]]\nagent = "helper"\npeer = "u1"\n\n[[bindings]]\nagent = "ghost"\nchannel = "telegram"\n`,
+      /bindings\[1\].*unknown agent "ghost"/,
+    ],
     ["no selector", `[[bindings]]\nagent = "helper"\n`, /bindings\[0\].*(no selector|at least one of)/],
   ])("%s: exits 1 before serving, naming the binding", async (_name, bindings, message) => {
     const { code, out, err } = await runGateway(AGENTS + bindings);

@@ -41,7 +41,7 @@ const VALUES = ["1", "2", "3", ":", "1:2", "%3A", "ü"];
 
 function generator(seed: number, values = VALUES) {
   const rand = prng(seed);
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   return {
     rand,
     pick,
@@ -74,7 +74,9 @@ describe("router: property, against a brute-force reference", () => {
         const want = reference(bindings, def, m);
         const got = router.resolve(m);
         if (got.agentId !== want.agentId || got.matchedBy !== want.matchedBy || got.sessionKey !== want.sessionKey) {
-          expect.fail(`seed ${seed}, message ${i}: ${JSON.stringify(m)}\nbindings ${JSON.stringify(bindings)}\nwant ${JSON.stringify(want)}\ngot  ${JSON.stringify(got)}`);
+          expect.fail(
+            `seed ${seed}, message ${i}: ${JSON.stringify(m)}\nbindings ${JSON.stringify(bindings)}\nwant ${JSON.stringify(want)}\ngot  ${JSON.stringify(got)}`,
+          );
         }
         seen.set(want.matchedBy, (seen.get(want.matchedBy) ?? 0) + 1);
       }

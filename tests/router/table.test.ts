@@ -94,7 +94,13 @@ const rows: Row[] = [
     matchedBy: "binding.channel",
   },
   // The peer selector is compared alone: a peer-only binding follows that id on every channel.
-  { name: "peer-only binding on any channel", bindings: [{ agent: "a", peer: "u1" }], message: msg({ channel: "whatsapp", account: "x" }), agent: "a", matchedBy: "binding.peer" },
+  {
+    name: "peer-only binding on any channel",
+    bindings: [{ agent: "a", peer: "u1" }],
+    message: msg({ channel: "whatsapp", account: "x" }),
+    agent: "a",
+    matchedBy: "binding.peer",
+  },
   // Ties within a tier: first in config order, whatever else the bindings set.
   {
     name: "same selectors twice: first wins",
@@ -172,9 +178,23 @@ const rows: Row[] = [
   { name: "'*' is a literal id, not a glob", bindings: [{ agent: "a", peer: "*" }], message: msg(), agent: "main", matchedBy: "default" },
   { name: "'*' peer matches only the id '*'", bindings: [{ agent: "a", peer: "*" }], message: msg({ peer: "*" }), agent: "a", matchedBy: "binding.peer" },
   ...["__proto__", "constructor", "toString", "hasOwnProperty"].map(
-    (id): Row => ({ name: `id ${id} behaves like any id`, bindings: [{ agent: "a", peer: id }], message: msg({ peer: id }), agent: "a", matchedBy: "binding.peer" }),
+    (id): Row => ({
+      name: `id ${id} behaves like any id`,
+      bindings: [{ agent: "a", peer: id }],
+      message: msg({ peer: id }),
+      agent: "a",
+      matchedBy: "binding.peer",
+    }),
   ),
-  ...["__proto__", "constructor"].map((id): Row => ({ name: `unbound id ${id}: default`, bindings: [{ agent: "a", peer: "u1" }], message: msg({ peer: id }), agent: "main", matchedBy: "default" })),
+  ...["__proto__", "constructor"].map(
+    (id): Row => ({
+      name: `unbound id ${id}: default`,
+      bindings: [{ agent: "a", peer: "u1" }],
+      message: msg({ peer: id }),
+      agent: "main",
+      matchedBy: "default",
+    }),
+  ),
   // Values containing separators cannot splice into another binding's selectors.
   {
     name: "separator characters inside ids do not collide",
@@ -193,8 +213,20 @@ const rows: Row[] = [
     agent: "main",
     matchedBy: "default",
   },
-  { name: "unicode ids", bindings: [{ agent: "a", peer: "Zoë 😀", guild: "日本" }], message: msg({ peer: "Zoë 😀", guild: "日本" }), agent: "a", matchedBy: "binding.peer" },
-  { name: "unicode normalization is not applied", bindings: [{ agent: "a", peer: "Zo\u00eb" }], message: msg({ peer: "Zoe\u0308" }), agent: "main", matchedBy: "default" },
+  {
+    name: "unicode ids",
+    bindings: [{ agent: "a", peer: "Zoë 😀", guild: "日本" }],
+    message: msg({ peer: "Zoë 😀", guild: "日本" }),
+    agent: "a",
+    matchedBy: "binding.peer",
+  },
+  {
+    name: "unicode normalization is not applied",
+    bindings: [{ agent: "a", peer: "Zo\u00eb" }],
+    message: msg({ peer: "Zoe\u0308" }),
+    agent: "main",
+    matchedBy: "default",
+  },
 ];
 
 // Every pair of tiers, the higher one placed before and after the lower: the higher tier wins.
@@ -263,7 +295,9 @@ describe("router: table", () => {
   it("guild and team do not split a peer's session", () => {
     const r = compileRouter([{ agent: "a", channel: "discord" }], AGENTS, "main");
     const keys = new Set(
-      [undefined, "g1", "g2"].flatMap((guild) => [undefined, "t1"].map((team) => r.resolve({ channel: "discord", account: "default", peer: "u1", guild, team }).sessionKey)),
+      [undefined, "g1", "g2"].flatMap((guild) =>
+        [undefined, "t1"].map((team) => r.resolve({ channel: "discord", account: "default", peer: "u1", guild, team }).sessionKey),
+      ),
     );
     expect([...keys]).toEqual(["agent:a:discord:default:u1"]);
   });
@@ -293,7 +327,12 @@ describe("router: config errors name the binding", () => {
   const ok = { agent: "a", peer: "u1" };
 
   it.each([
-    ["unknown agent", [ok, ok, { agent: "ghost", peer: "x" }], 2, /bindings\[2\] \(the 3rd \[\[bindings\]\] table\): unknown agent "ghost" \(agents: main, a, b/],
+    [
+      "unknown agent",
+      [ok, ok, { agent: "ghost", peer: "x" }],
+      2,
+      /bindings\[2\] \(the 3rd \[\[bindings\]\] table\): unknown agent "ghost" \(agents: main, a, b/,
+    ],
     ["no selector", [{ agent: "a" }], 0, /bindings\[0\] \(the 1st .*agent "a" has no selector; set at least one of peer, guild, team, account, channel/],
     ["empty selector", [ok, { agent: "a", peer: "" }], 1, /bindings\[1\].*peer must be a non-empty string, got ""/],
     ["non-string selector", [ok, ok, ok, { agent: "a", guild: 42 }], 3, /bindings\[3\] \(the 4th .*guild must be a non-empty string, got 42/],
@@ -379,6 +418,9 @@ describe("router: resolution does not scan the bindings", () => {
     const crowd: Binding[] = Array.from({ length: 5000 }, (_, i) => ({ agent: "a", peer: "u1", channel: `c${i}`, account: `a${i % 7}` }));
     // Per tier: the tier field, then each selector of each mask under that value; plus the route.
     expect(reads(crowd, msg())).toBeLessThanOrEqual(20);
-    expect(compileRouter(crowd, AGENTS, "main").resolve(msg({ channel: "c4999", account: `a${4999 % 7}` }))).toMatchObject({ agentId: "a", matchedBy: "binding.peer" });
+    expect(compileRouter(crowd, AGENTS, "main").resolve(msg({ channel: "c4999", account: `a${4999 % 7}` }))).toMatchObject({
+      agentId: "a",
+      matchedBy: "binding.peer",
+    });
   });
 });

@@ -82,9 +82,7 @@ describe("config_get", () => {
   it("returns granted keys only", async () => {
     const call = await pool({ config: { greeting: "hello ü" } });
     expect(await call("config", { key: "greeting" })).toEqual(ok("hello ü"));
-    expect(await call("config", { key: "password" })).toEqual(
-      err("config_get: config key 'password' is not granted (capability 'config' grants 'greeting')"),
-    );
+    expect(await call("config", { key: "password" })).toEqual(err("config_get: config key 'password' is not granted (capability 'config' grants 'greeting')"));
   });
 
   it("is refused without the grant", async () => {
@@ -99,9 +97,7 @@ describe("log", () => {
     const call = await pool({ log: true }, { logger });
     expect(await call("log", { level: "warn", message: "disk almost full ü" })).toEqual(ok("logged"));
     expect(await call("log", { level: "info", message: "x".repeat(10_000) })).toEqual(ok("logged"));
-    expect(await call("log", { level: "info", message: "spam", count: 300 })).toEqual(
-      err("line 257: log: more than 256 log lines in one call"),
-    );
+    expect(await call("log", { level: "info", message: "spam", count: 300 })).toEqual(err("line 257: log: more than 256 log lines in one call"));
     await new Promise((r) => setTimeout(r, 50)); // log lines are posted, not awaited
     const lines = logger.records.filter((r) => r.level === "debug");
     expect(lines[0]).toEqual({ level: "debug", fields: { plugin: "hostcalls", level: "warn" }, msg: "disk almost full ü" });

@@ -32,9 +32,11 @@ interface WasmMem {
   buffer: ArrayBuffer;
   grow(pages: number): number;
 }
-const wasm = (globalThis as unknown as {
-  WebAssembly: { instantiate(b: Uint8Array): Promise<{ instance: { exports: { memory: WasmMem } } }> };
-}).WebAssembly;
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: { instantiate(b: Uint8Array): Promise<{ instance: { exports: { memory: WasmMem } } }> };
+  }
+).WebAssembly;
 
 /** Instantiates a rewritten module and returns how far its memory can grow, in pages. */
 async function growable(bytes: Uint8Array): Promise<number> {

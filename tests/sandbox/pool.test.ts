@@ -80,7 +80,11 @@ describe("abort and close", () => {
     expect(content(await pool.call("call", tool("count")))).toBe("1");
     const pre = new AbortController();
     pre.abort();
-    expect(await pool.call("call", tool("count"), pre.signal)).toMatchObject({ ok: false, kind: "aborted", message: "plugin 'hostile': the call was aborted by the caller" });
+    expect(await pool.call("call", tool("count"), pre.signal)).toMatchObject({
+      ok: false,
+      kind: "aborted",
+      message: "plugin 'hostile': the call was aborted by the caller",
+    });
   });
 
   it("an abort takes a waiting call out of the queue", async () => {
@@ -172,7 +176,12 @@ describe("the bundled worker", () => {
       const root = path.resolve(import.meta.dirname, "../..");
       const common = { bundle: true, platform: "node" as const, format: "esm" as const, target: "node20", logLevel: "warning" as const };
       const banner = { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" };
-      await build({ ...common, banner, entryPoints: [path.join(root, "host/src/plugins/sandbox/sandbox-worker.mjs")], outfile: path.join(dir, "sandbox-worker.mjs") });
+      await build({
+        ...common,
+        banner,
+        entryPoints: [path.join(root, "host/src/plugins/sandbox/sandbox-worker.mjs")],
+        outfile: path.join(dir, "sandbox-worker.mjs"),
+      });
       const entry = path.join(dir, "entry.ts");
       await writeFile(
         entry,

@@ -30,9 +30,7 @@ describe("secrets", () => {
   });
 
   it("redacts raw and URL-encoded secret values back to placeholders", () => {
-    expect(redactSecrets("bad header t0k/en+1 and t0k%2Fen%2B1", secrets)).toBe(
-      "bad header {{secret:API_TOKEN}} and {{secret:API_TOKEN}}",
-    );
+    expect(redactSecrets("bad header t0k/en+1 and t0k%2Fen%2B1", secrets)).toBe("bad header {{secret:API_TOKEN}} and {{secret:API_TOKEN}}");
     expect(redactSecrets("nothing here", undefined)).toBe("nothing here");
   });
 });
@@ -45,7 +43,9 @@ describe("hmacVerify / secretEquals (main-thread side)", () => {
     expect(() => hmacVerify(grant, { algorithm: "sha256", secret: "K", data: big, signature: "00" })).toThrow(
       new HostSecretError("data is 4194305 bytes, over the 4194304-byte limit"),
     );
-    expect(() => secretEquals(grant, { secret: "NOPE", value: "key" })).toThrow(/secret 'NOPE' is not granted to this plugin \(capability 'secrets' grants 'K'\)$/);
+    expect(() => secretEquals(grant, { secret: "NOPE", value: "key" })).toThrow(
+      /secret 'NOPE' is not granted to this plugin \(capability 'secrets' grants 'K'\)$/,
+    );
     expect(() => secretEquals({}, { secret: "K", value: "key" })).toThrow(/grants no secrets/);
     expect(secretEquals(grant, { secret: "K", value: "key" })).toBe(true);
     expect(secretEquals(grant, { secret: "K", value: "key\0" })).toBe(false);
@@ -71,9 +71,13 @@ describe("secrets go only over https, or http to loopback, unless allow_insecure
     const services = createHostServices({ fetch: r.fetch });
     const signal = new AbortController().signal;
     await expect(services.http(request("http://api.example.com/x", { authorization: "Bearer {{secret:TOKEN}}" }), grant, signal)).rejects.toThrow(
-      new HostHttpError("secret 'TOKEN' is sent only over https (or http to loopback), not to http://api.example.com; the operator can allow it with allow_insecure = true on the secret in [plugins.grants]"),
+      new HostHttpError(
+        "secret 'TOKEN' is sent only over https (or http to loopback), not to http://api.example.com; the operator can allow it with allow_insecure = true on the secret in [plugins.grants]",
+      ),
     );
-    await expect(services.http(request("http://api.example.com/x?key={{secret:TOKEN}}"), grant, signal)).rejects.toThrow(/secret 'TOKEN' is sent only over https/);
+    await expect(services.http(request("http://api.example.com/x?key={{secret:TOKEN}}"), grant, signal)).rejects.toThrow(
+      /secret 'TOKEN' is sent only over https/,
+    );
     expect(r.sent).toEqual([]);
     // Without a secret, plain http is the grant's business.
     await services.http(request("http://api.example.com/plain"), grant, signal);

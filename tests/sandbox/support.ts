@@ -4,12 +4,7 @@ import path from "node:path";
 import { buildPlugin } from "../../scripts/build-plugins.mjs";
 import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "../../host/src/plugins/capabilities.js";
 import type { PluginLogger } from "../../host/src/plugins/types.js";
-import {
-  createHostServices,
-  createSandboxPool,
-  type HostServices,
-  type SandboxPool,
-} from "../../host/src/plugins/sandbox/index.js";
+import { createHostServices, createSandboxPool, type HostServices, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const FIXTURES_OUT = path.join(ROOT, "build", "fixtures");
@@ -29,7 +24,9 @@ export function fixture(name: string): Promise<Uint8Array> {
       try {
         const outTime = (await stat(out)).mtimeMs;
         const inputs = [path.join(src, "assembly", "index.ts"), path.join(src, "plugin.toml")];
-        const sdkFiles = ["index.ts", "host.ts", "extism.ts", "msgpack.ts", "number.ts", "abort.ts", "json.ts", "context.ts", "channel.ts"].map((f) => path.join(sdk, f));
+        const sdkFiles = ["index.ts", "host.ts", "extism.ts", "msgpack.ts", "number.ts", "abort.ts", "json.ts", "context.ts", "channel.ts"].map((f) =>
+          path.join(sdk, f),
+        );
         const times = await Promise.all([...inputs, ...sdkFiles].map(async (f) => (await stat(f)).mtimeMs));
         if (times.every((t) => t < outTime)) return new Uint8Array(await readFile(out));
       } catch {
@@ -61,10 +58,12 @@ export interface LogRecord {
 /** A PluginLogger that records pino-style calls. */
 export function captureLogger(): PluginLogger & { records: LogRecord[] } {
   const records: LogRecord[] = [];
-  const at = (level: string) => (objOrMsg: unknown, msg?: string): void => {
-    if (typeof objOrMsg === "string") records.push({ level, fields: {}, msg: objOrMsg });
-    else records.push({ level, fields: (objOrMsg ?? {}) as Record<string, unknown>, msg: msg ?? "" });
-  };
+  const at =
+    (level: string) =>
+    (objOrMsg: unknown, msg?: string): void => {
+      if (typeof objOrMsg === "string") records.push({ level, fields: {}, msg: objOrMsg });
+      else records.push({ level, fields: (objOrMsg ?? {}) as Record<string, unknown>, msg: msg ?? "" });
+    };
   return { records, info: at("info"), warn: at("warn"), debug: at("debug"), isLevelEnabled: () => true };
 }
 

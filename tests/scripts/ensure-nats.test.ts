@@ -17,8 +17,7 @@ const SCRIPT = join(PACKAGE_ROOT, "scripts", "ensure-nats.mjs");
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const isRootDebian =
-  typeof process.getuid === "function" && process.getuid() === 0 && existsSync("/etc/debian_version");
+const isRootDebian = typeof process.getuid === "function" && process.getuid() === 0 && existsSync("/etc/debian_version");
 
 /** A PATH with chatty apt-get/apt-cache stand-ins that install `<sbin>/nats-server` and count installs. */
 function fakeApt(): { bin: string; sbin: string; installs: string } {

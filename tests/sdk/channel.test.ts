@@ -104,7 +104,11 @@ describe("parse: readWebhookRequest and writeParseResult", () => {
     expect(bad).toMatchObject({ ok: false, kind: "plugin_error", message: "plugin 'channel-kit': invalid parse input: 'channel' must be a string" });
     const notMap = await pool.call("parse", packr.pack([1, 2]));
     expect(notMap).toMatchObject({ ok: false, kind: "plugin_error", message: "plugin 'channel-kit': invalid parse input: expected a MessagePack map" });
-    expect(await pool.call("parse", packr.pack(request({ query: "fail" })))).toMatchObject({ ok: false, kind: "plugin_error", message: "plugin 'channel-kit': asked to fail" });
+    expect(await pool.call("parse", packr.pack(request({ query: "fail" })))).toMatchObject({
+      ok: false,
+      kind: "plugin_error",
+      message: "plugin 'channel-kit': asked to fail",
+    });
   });
 });
 
@@ -114,8 +118,15 @@ describe("send and poll", () => {
     expect(out<SendReceipt>(await pool.call("send", packr.pack(msg)))).toEqual({ platformMessageId: "a1|p1|t1|hello ü|m9" });
     const plain: OutboundMessage = { account: "a1", peer: "p1", content: "x" };
     expect(out<SendReceipt>(await pool.call("send", packr.pack(plain)))).toEqual({ platformMessageId: "a1|p1|<nil>|x|<nil>" });
-    expect(await pool.call("send", packr.pack({ ...plain, content: "fail" }))).toMatchObject({ ok: false, kind: "plugin_error", message: "plugin 'channel-kit': platform said no" });
-    expect(await pool.call("send", packr.pack({ account: "a1", content: "x" }))).toMatchObject({ ok: false, message: "plugin 'channel-kit': invalid send input: 'peer' must be a string" });
+    expect(await pool.call("send", packr.pack({ ...plain, content: "fail" }))).toMatchObject({
+      ok: false,
+      kind: "plugin_error",
+      message: "plugin 'channel-kit': platform said no",
+    });
+    expect(await pool.call("send", packr.pack({ account: "a1", content: "x" }))).toMatchObject({
+      ok: false,
+      message: "plugin 'channel-kit': invalid send input: 'peer' must be a string",
+    });
   });
 
   it("readPollRequest / writePollResult carry the cursor", async () => {
@@ -128,7 +139,12 @@ describe("send and poll", () => {
 });
 
 describe("platform-plugin helpers: splitText, truncate, isAsciiDigits, stringField, ParseReply", () => {
-  interface Helpers { pieces: string[]; truncated: string; digits: boolean; field: string | null }
+  interface Helpers {
+    pieces: string[];
+    truncated: string;
+    digits: boolean;
+    field: string | null;
+  }
   const helpers = async (text: string, max: number, extra: { digitsMax?: number; obj?: unknown; key?: string } = {}): Promise<Helpers> =>
     out<Helpers>(await pool.call("helpers", packr.pack({ text, max, digitsMax: extra.digitsMax ?? 12, obj: extra.obj ?? null, key: extra.key ?? "k" })));
 

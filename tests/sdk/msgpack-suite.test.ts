@@ -13,9 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallOutcome, SandboxPool } from "../../host/src/plugins/sandbox/index.js";
 import { fixturePool, text } from "../sandbox/support.js";
 import { prng } from "../support/prng.mjs";
-import {
-  describeCase, fromHex, loadSuite, normalize, numberFamily, randomValue, toHex, type SuiteCase,
-} from "./support.js";
+import { describeCase, fromHex, loadSuite, normalize, numberFamily, randomValue, toHex, type SuiteCase } from "./support.js";
 
 const suite = loadSuite();
 let pool: SandboxPool;
@@ -129,9 +127,30 @@ describe("property: random values through msgpackr and the guest", () => {
 
   it("64-bit integers at the edges keep every bit", async () => {
     const edges = [
-      0n, 127n, 128n, 255n, 256n, 65535n, 65536n, 4294967295n, 4294967296n, (1n << 53n) + 1n,
-      (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n, -1n, -32n, -33n, -128n, -129n, -32768n, -32769n,
-      -2147483648n, -2147483649n, -(1n << 53n) - 1n, -(1n << 63n),
+      0n,
+      127n,
+      128n,
+      255n,
+      256n,
+      65535n,
+      65536n,
+      4294967295n,
+      4294967296n,
+      (1n << 53n) + 1n,
+      (1n << 63n) - 1n,
+      1n << 63n,
+      (1n << 64n) - 1n,
+      -1n,
+      -32n,
+      -33n,
+      -128n,
+      -129n,
+      -32768n,
+      -32769n,
+      -2147483648n,
+      -2147483649n,
+      -(1n << 53n) - 1n,
+      -(1n << 63n),
     ];
     for (const v of edges) {
       const out = ok(await guest("roundtrip", packr.pack(v)), String(v));

@@ -108,7 +108,9 @@ function describeJs(v: unknown): string {
   }
   if (Array.isArray(v)) return `[${v.map(describeJs).join(",")}]`;
   if (typeof v === "object") {
-    return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${describeJs(k)}:${describeJs(x)}`).join(",")}}`;
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${describeJs(k)}:${describeJs(x)}`)
+      .join(",")}}`;
   }
   throw new Error(`cannot describe ${String(v)}`);
 }
@@ -139,15 +141,7 @@ export function randomValue(rnd: () => number, depth = 0): unknown {
     case 3: // msgpackr packs integers beyond 32 bits that are JS numbers as float64
       return pick([int(2 ** 32, 2 ** 40), -int(2 ** 31 + 1, 2 ** 45), Number.MAX_SAFE_INTEGER, 2 ** 53 + 2]);
     case 4: // int64 / uint64 through BigInt
-      return pick([
-        big(63) - (1n << 62n),
-        -big(63),
-        (1n << 63n) - 1n,
-        -(1n << 63n),
-        (1n << 63n) + big(62),
-        (1n << 64n) - 1n,
-        BigInt(int(0, 1000)),
-      ]);
+      return pick([big(63) - (1n << 62n), -big(63), (1n << 63n) - 1n, -(1n << 63n), (1n << 63n) + big(62), (1n << 64n) - 1n, BigInt(int(0, 1000))]);
     case 5:
       return (rnd() - 0.5) * 10 ** int(-10, 300);
     case 6: // float32-exact values, which the SDK narrows

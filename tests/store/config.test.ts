@@ -20,7 +20,14 @@ function load(toml: string | undefined, env: Record<string, string> = {}) {
 describe("store configuration", () => {
   it("defaults to embedded SurrealDB under the state directory, without redaction", () => {
     const c = load(undefined);
-    expect(c.store).toEqual({ url: `surrealkv://${state}/data`, namespace: undefined, database: undefined, username: undefined, password: undefined, redact: false });
+    expect(c.store).toEqual({
+      url: `surrealkv://${state}/data`,
+      namespace: undefined,
+      database: undefined,
+      username: undefined,
+      password: undefined,
+      redact: false,
+    });
     expect(c.agents[0]!.contextWindow).toBe(DEFAULT_CONTEXT_WINDOW);
   });
 
@@ -34,7 +41,14 @@ describe("store configuration", () => {
 
   it("takes a server's password from the variable password_env names, and fails clearly without it", () => {
     const toml = '[store]\nurl = "ws://db.internal:8000"\nnamespace = "prod"\ndatabase = "chat"\nusername = "exoclaw"\npassword_env = "SURREAL_PASS"\n';
-    expect(load(toml, { SURREAL_PASS: "s3cret" }).store).toEqual({ url: "ws://db.internal:8000", namespace: "prod", database: "chat", username: "exoclaw", password: "s3cret", redact: false });
+    expect(load(toml, { SURREAL_PASS: "s3cret" }).store).toEqual({
+      url: "ws://db.internal:8000",
+      namespace: "prod",
+      database: "chat",
+      username: "exoclaw",
+      password: "s3cret",
+      redact: false,
+    });
     expect(() => load(toml)).toThrow(/store\.password_env names SURREAL_PASS, which is not set/);
   });
 
@@ -46,7 +60,7 @@ describe("store configuration", () => {
     expect(() => load(undefined, { EXOCLAW_STORE: "postgres://u:pw@h/db" })).not.toThrow(/pw/);
     expect(() => load('[store]\nurl = "redis://x"\n')).toThrow(/store\.url/);
     expect(() => load('[store]\nnamespace = "a-b"\n')).toThrow(/store\.namespace/);
-    expect(() => load('[store]\nflush = true\n')).toThrow(/flush/);
+    expect(() => load("[store]\nflush = true\n")).toThrow(/flush/);
   });
 
   it("reads context_window per agent (at least 100 tokens)", () => {

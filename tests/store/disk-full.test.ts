@@ -42,7 +42,11 @@ const message = (content: string) => [{ kind: "message_received" as const, data:
 describe.skipIf(!isRoot)("SurrealDB surrealkv on a full disk (needs root to mount a tmpfs; skipped when not root)", () => {
   it("names the full disk, settles every queued append, then fails writes at once and reports itself broken", async () => {
     const unhealthy: StoreHealth[] = [];
-    const log: SessionLog = await createSurrealSessionLog({ url: `surrealkv://${join(dir, "data")}`, queryTimeoutMs: 20_000, onUnhealthy: (h) => unhealthy.push(h) });
+    const log: SessionLog = await createSurrealSessionLog({
+      url: `surrealkv://${join(dir, "data")}`,
+      queryTimeoutMs: 20_000,
+      onUnhealthy: (h) => unhealthy.push(h),
+    });
     expect(log.health?.()).toEqual({ ok: true });
     await log.append(key("a"), message("before the disk filled up"));
 

@@ -82,7 +82,13 @@ async function writeTurns(log, n) {
   for (let i = 0; i < n; i++) {
     const k = key(i % 50);
     const runId = `run-${i}`;
-    await log.append(k, [{ kind: "message_received", data: { content: sentence(18, i), channel: "telegram", account: "bot1", peer: `user${i % 50}`, platformMessageId: `pm-${i}` }, runId }]);
+    await log.append(k, [
+      {
+        kind: "message_received",
+        data: { content: sentence(18, i), channel: "telegram", account: "bot1", peer: `user${i % 50}`, platformMessageId: `pm-${i}` },
+        runId,
+      },
+    ]);
     await log.append(k, [
       { kind: "turn_started", data: { runId }, runId },
       { kind: "tool_use", data: { id: `tu-${i}`, name: "search", input: { query: sentence(4, i) } }, runId },
@@ -149,6 +155,10 @@ try {
 
 const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? v : Number(v.toFixed(3))) : v);
 for (const [name, r] of Object.entries(results)) {
-  console.log(`${name}: ${Object.entries(r).map(([k, v]) => `${k}=${fmt(v)}`).join(" ")}`);
+  console.log(
+    `${name}: ${Object.entries(r)
+      .map(([k, v]) => `${k}=${fmt(v)}`)
+      .join(" ")}`,
+  );
 }
 process.exit(0);

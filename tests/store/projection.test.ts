@@ -1,24 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { openTurnsEffect } from "../../host/src/store/events.js";
-import {
-  formatSessionKey,
-  parseSessionKey,
-  pendingMessages,
-  type EventKind,
-  type NewSessionEvent,
-  type SessionEvent,
-} from "../../host/src/store/index.js";
+import { formatSessionKey, parseSessionKey, pendingMessages, type EventKind, type NewSessionEvent, type SessionEvent } from "../../host/src/store/index.js";
 import { COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX, projectHistory } from "../../host/src/agent/index.js";
 
 /** Numbers events as a log would. */
 function log(...events: NewSessionEvent[]): SessionEvent[] {
   return events.map((e, i) => ({ sessionKey: "agent:a:c:x:p", seq: i + 1, at: 0, ...e }) as SessionEvent);
 }
-const m = (content: string, runId?: string): NewSessionEvent => ({ kind: "message_received", data: { content, channel: "c", account: "x", peer: "p" }, ...(runId ? { runId } : {}) });
+const m = (content: string, runId?: string): NewSessionEvent => ({
+  kind: "message_received",
+  data: { content, channel: "c", account: "x", peer: "p" },
+  ...(runId ? { runId } : {}),
+});
 const s = (runId: string): NewSessionEvent => ({ kind: "turn_started", data: { runId }, runId });
 const t = (text: string, runId?: string): NewSessionEvent => ({ kind: "assistant_text", data: { text }, ...(runId ? { runId } : {}) });
 const use = (id: string, runId?: string): NewSessionEvent => ({ kind: "tool_use", data: { id, name: "tool", input: { id } }, ...(runId ? { runId } : {}) });
-const res = (id: string, runId?: string): NewSessionEvent => ({ kind: "tool_result", data: { toolUseId: id, content: `r${id}`, isError: false }, ...(runId ? { runId } : {}) });
+const res = (id: string, runId?: string): NewSessionEvent => ({
+  kind: "tool_result",
+  data: { toolUseId: id, content: `r${id}`, isError: false },
+  ...(runId ? { runId } : {}),
+});
 const end = (runId: string): NewSessionEvent => ({ kind: "turn_ended", data: { runId, stopReason: "end_turn" }, runId });
 const err = (runId?: string): NewSessionEvent => ({ kind: "error", data: { code: -32000, message: "x" }, ...(runId ? { runId } : {}) });
 const user = (text: string) => ({ role: "user", content: [{ type: "text", text }] });
@@ -33,19 +34,48 @@ describe("projectHistory", () => {
     const out = projectHistory(log(m("q"), s("r"), t("calling"), use("a"), use("b"), res("b"), res("a"), t("done"), end("r")));
     expect(out).toEqual([
       user("q"),
-      { role: "assistant", content: [{ type: "text", text: "calling" }, { type: "tool_use", id: "a", name: "tool", input: { id: "a" } }, { type: "tool_use", id: "b", name: "tool", input: { id: "b" } }] },
-      { role: "user", content: [{ type: "tool_result", toolUseId: "b", content: "rb", isError: false }, { type: "tool_result", toolUseId: "a", content: "ra", isError: false }] },
+      {
+        role: "assistant",
+        content: [
+          { type: "text", text: "calling" },
+          { type: "tool_use", id: "a", name: "tool", input: { id: "a" } },
+          { type: "tool_use", id: "b", name: "tool", input: { id: "b" } },
+        ],
+      },
+      {
+        role: "user",
+        content: [
+          { type: "tool_result", toolUseId: "b", content: "rb", isError: false },
+          { type: "tool_result", toolUseId: "a", content: "ra", isError: false },
+        ],
+      },
       assistant("done"),
     ]);
   });
 
   it("drops failed, unfinished and malformed turns entirely", () => {
     const events = log(
-      m("ok1"), s("1"), t("a1"), end("1"),
-      m("fails"), s("2"), t("partial"), use("x"), err("2"),
-      m("ok2"), s("3"), t("a3"), end("3"),
-      m("unpaired"), s("4"), use("y"), t("no result"), end("4"),
-      m("pending"), s("5"), t("..."),
+      m("ok1"),
+      s("1"),
+      t("a1"),
+      end("1"),
+      m("fails"),
+      s("2"),
+      t("partial"),
+      use("x"),
+      err("2"),
+      m("ok2"),
+      s("3"),
+      t("a3"),
+      end("3"),
+      m("unpaired"),
+      s("4"),
+      use("y"),
+      t("no result"),
+      end("4"),
+      m("pending"),
+      s("5"),
+      t("..."),
     );
     expect(projectHistory(events)).toEqual([user("ok1"), assistant("a1"), user("ok2"), assistant("a3")]);
   });
@@ -77,14 +107,26 @@ describe("projectHistory", () => {
 
   it("starts after the latest reset and uses only the latest compaction", () => {
     const events = log(
-      m("old"), s("1"), t("old answer"), end("1"),
+      m("old"),
+      s("1"),
+      t("old answer"),
+      end("1"),
       { kind: "compaction", data: { summary: "first summary", upToSeq: 4 } },
       { kind: "reset", data: {} },
-      m("q2"), s("2"), t("a2"), end("2"),
-      m("q3"), s("3"), t("a3"), end("3"),
+      m("q2"),
+      s("2"),
+      t("a2"),
+      end("2"),
+      m("q3"),
+      s("3"),
+      t("a3"),
+      end("3"),
       { kind: "compaction", data: { summary: "discarded", upToSeq: 8 } },
       { kind: "compaction", data: { summary: "q2 was asked", upToSeq: 10 } },
-      m("q4"), s("4"), t("a4"), end("4"),
+      m("q4"),
+      s("4"),
+      t("a4"),
+      end("4"),
     );
     expect(projectHistory(events)).toEqual([
       user(COMPACTION_SUMMARY_PREFIX + "q2 was asked"),

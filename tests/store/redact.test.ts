@@ -60,7 +60,9 @@ describe("redactor", () => {
       kind: "tool_use",
       data: { id: "password=1", name: "n", input: ["Bearer [redacted:bearer]", { k: "[redacted:anthropic_key]", n: 5 }] },
     });
-    expect(redactEvent({ kind: "tool_result", data: { toolUseId: "t", content: key, isError: false } }).data).toMatchObject({ content: "[redacted:anthropic_key]" });
+    expect(redactEvent({ kind: "tool_result", data: { toolUseId: "t", content: key, isError: false } }).data).toMatchObject({
+      content: "[redacted:anthropic_key]",
+    });
     expect(redactEvent({ kind: "error", data: { code: 1, message: `bad ${key}` } }).data).toMatchObject({ message: "bad [redacted:anthropic_key]" });
     expect(redactEvent({ kind: "compaction", data: { summary: key, upToSeq: 1 } }).data).toMatchObject({ summary: "[redacted:anthropic_key]" });
     const ended = { kind: "turn_ended", data: { runId: "password=x", stopReason: "end_turn" } } as const;

@@ -90,7 +90,9 @@ function makeRuntime(log: SessionLog, provider: ModelProvider, over: Partial<Age
     agents: [agent(over)],
     providers: () => provider,
     plugins: {
-      tools: () => [{ name: "calculator", description: "evaluates arithmetic", inputSchema: { type: "object", properties: { expression: { type: "string" } } } }],
+      tools: () => [
+        { name: "calculator", description: "evaluates arithmetic", inputSchema: { type: "object", properties: { expression: { type: "string" } } } },
+      ],
       callTool: async () => ({ content: "42", isError: false }),
     },
     log,
@@ -100,7 +102,12 @@ function makeRuntime(log: SessionLog, provider: ModelProvider, over: Partial<Age
 
 const send = (rt: AgentRuntime, content: string, extra: { idempotencyKey?: string; peer?: string } = {}, events: TurnEvent[] = []) =>
   rt.run(
-    { agentId: "main", sessionKey: extra.peer ? formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: extra.peer }) : KEY, content, ...(extra.idempotencyKey ? { idempotencyKey: extra.idempotencyKey } : {}) },
+    {
+      agentId: "main",
+      sessionKey: extra.peer ? formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: extra.peer }) : KEY,
+      content,
+      ...(extra.idempotencyKey ? { idempotencyKey: extra.idempotencyKey } : {}),
+    },
     (e) => events.push(e),
   );
 
@@ -118,10 +125,23 @@ describe("AgentRuntime on the session log", () => {
     expect(events.map((e) => e.type)).toEqual(["text", "tool_use", "usage", "tool_result", "text", "text", "usage"]);
 
     const stored = await log.read(KEY);
-    expect(kinds(stored)).toEqual(["message_received", "turn_started", "assistant_text", "tool_use", "usage", "tool_result", "assistant_text", "usage", "turn_ended"]);
+    expect(kinds(stored)).toEqual([
+      "message_received",
+      "turn_started",
+      "assistant_text",
+      "tool_use",
+      "usage",
+      "tool_result",
+      "assistant_text",
+      "usage",
+      "turn_ended",
+    ]);
     expect(stored.every((e) => e.runId === out.runId)).toBe(true);
     expect(stored[0]!.data).toEqual({ content: "calc please", channel: "ws", account: "default", peer: "alice", idempotencyKey: "k1" });
-    expect(outcomeFromEvents(stored, out.runId)).toEqual({ status: "ended", outcome: { text: out.text, stopReason: out.stopReason, usage: out.usage, iterations: out.iterations } });
+    expect(outcomeFromEvents(stored, out.runId)).toEqual({
+      status: "ended",
+      outcome: { text: out.text, stopReason: out.stopReason, usage: out.usage, iterations: out.iterations },
+    });
 
     await send(rt, "hello");
     const second = provider.requests.at(-1)!;
@@ -186,7 +206,12 @@ describe("AgentRuntime on the session log", () => {
     const startedB = stored.findIndex((e) => e.kind === "turn_started" && e.runId === rb.runId);
     const endedA = stored.findIndex((e) => e.kind === "turn_ended" && e.runId === ra.runId);
     expect(startedB).toBeGreaterThan(endedA);
-    expect(projectHistory(stored).map((m) => (m.content[0] as { text: string }).text)).toEqual(["SLOW first", "slow You said: SLOW first", "second", "You said: second"]);
+    expect(projectHistory(stored).map((m) => (m.content[0] as { text: string }).text)).toEqual([
+      "SLOW first",
+      "slow You said: SLOW first",
+      "second",
+      "You said: second",
+    ]);
   });
 
   it("refuses a turn when the session queue is full without journaling it", async () => {
@@ -235,7 +260,11 @@ describe("AgentRuntime on the session log", () => {
     expect(outs.every((o, i) => o.text === `You said: message number ${i} with some padding to fill the window quickly`)).toBe(true);
     const stored = await log.read(KEY);
     const compactions = stored.filter((e) => e.kind === "compaction");
-    if (process.env.DBG) console.log(compactions.map((c) => JSON.stringify(c.data)), provider.requests.map((r) => Math.ceil(JSON.stringify(r.messages.map((m) => m.content)).length / 4)));
+    if (process.env.DBG)
+      console.log(
+        compactions.map((c) => JSON.stringify(c.data)),
+        provider.requests.map((r) => Math.ceil(JSON.stringify(r.messages.map((m) => m.content)).length / 4)),
+      );
     expect(compactions.length).toBeGreaterThan(0);
     const summaryCalls = provider.requests.filter((r) => lastUserText(r).startsWith(SUMMARY_REQUEST_PREFIX));
     expect(summaryCalls).toHaveLength(compactions.length);

@@ -19,7 +19,11 @@ export type LogFactory = (options?: SessionLogOptions) => Promise<SessionLog>;
 
 const key = (peer: string, agent = "main", channel = "telegram", account = "bot1") => formatSessionKey({ agent, channel, account, peer });
 
-const msg = (content: string, extra: Partial<{ platformMessageId: string; idempotencyKey: string; channel: string; account: string }> = {}, runId?: string): NewSessionEvent => ({
+const msg = (
+  content: string,
+  extra: Partial<{ platformMessageId: string; idempotencyKey: string; channel: string; account: string }> = {},
+  runId?: string,
+): NewSessionEvent => ({
   kind: "message_received",
   data: { content, channel: extra.channel ?? "telegram", account: extra.account ?? "bot1", peer: "p", ...extra },
   ...(runId ? { runId } : {}),
@@ -100,7 +104,11 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       const log = await make({ redact: true });
       const k = key("stored");
       await log.append(k, [text("before")]);
-      const stored = await log.appendEvents(k, [msg("my key is sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", {}, "r1"), { kind: "tool_use", data: { id: "t", name: "n", input: { a: [1, { b: null }] } }, runId: "r1" }, started("r1")]);
+      const stored = await log.appendEvents(k, [
+        msg("my key is sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", {}, "r1"),
+        { kind: "tool_use", data: { id: "t", name: "n", input: { a: [1, { b: null }] } }, runId: "r1" },
+        started("r1"),
+      ]);
       expect(stored.map((e) => e.seq)).toEqual([2, 3, 4]);
       expect(stored).toEqual(await log.read(k, { afterSeq: 1 }));
       expect(JSON.stringify(stored)).not.toContain("sk-ant-api03");
@@ -130,7 +138,10 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       const log = await make();
       const k = key("u-json");
       const input = { a: [1, 2.5, -3], nested: { s: "x:y%z", t: true, n: null }, unicode: "héllo 🌍", empty: "" };
-      await log.append(k, [{ kind: "tool_use", data: { id: "t1", name: "x", input } }, { kind: "assistant_text", data: { text: "" } }]);
+      await log.append(k, [
+        { kind: "tool_use", data: { id: "t1", name: "x", input } },
+        { kind: "assistant_text", data: { text: "" } },
+      ]);
       const [use, empty] = await log.read(k);
       expect(use!.data).toEqual({ id: "t1", name: "x", input });
       expect(empty!.data).toEqual({ text: "" });
@@ -176,7 +187,9 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
     it("keeps parallel batches contiguous and sessions independent", async () => {
       const log = await make();
       const keys = Array.from({ length: 10 }, (_, i) => key(`par${i}`));
-      const jobs = keys.flatMap((k) => Array.from({ length: 5 }, (_, j) => log.append(k, [text(`${j}a`), text(`${j}b`), text(`${j}c`)]).then((s) => ({ k, j, s }))));
+      const jobs = keys.flatMap((k) =>
+        Array.from({ length: 5 }, (_, j) => log.append(k, [text(`${j}a`), text(`${j}b`), text(`${j}c`)]).then((s) => ({ k, j, s }))),
+      );
       const done = await Promise.all(jobs);
       for (const { k, j, s } of done) {
         expect(s).toHaveLength(3);
@@ -274,7 +287,8 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       const all = await log.listSessions();
       expect(all.nextCursor).toBeUndefined();
       expect(all.sessions.map((s) => s.sessionKey)).toEqual(specs.map(([p, a, c]) => key(p, a, c)).sort());
-      const keysOf = async (o: Parameters<SessionLog["listSessions"]>[0]) => (await log.listSessions(o)).sessions.map((s) => `${s.agent}/${s.channel}/${s.peer}`).sort();
+      const keysOf = async (o: Parameters<SessionLog["listSessions"]>[0]) =>
+        (await log.listSessions(o)).sessions.map((s) => `${s.agent}/${s.channel}/${s.peer}`).sort();
       expect(await keysOf({ agent: "helper" })).toEqual(["helper/slack/alice", "helper/telegram/dave"]);
       expect(await keysOf({ channel: "slack" })).toEqual(["helper/slack/alice", "main/slack/carol"]);
       expect(await keysOf({ peer: "alice" })).toEqual(["helper/slack/alice", "main/telegram/alice"]);
@@ -357,12 +371,16 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       ]);
       await log.append(key("s3"), [{ kind: "tool_use", data: { id: "x", name: "lighthouse", input: { lighthouse: "lighthouse" } } }]);
       const hits = await log.search("lighthouse");
-      expect(hits.map((h) => `${h.event.sessionKey}#${h.event.seq}`).sort()).toEqual([`${key("s1")}#1`, `${key("s1")}#2`, `${key("s2")}#3`, `${key("s2")}#4`].sort());
+      expect(hits.map((h) => `${h.event.sessionKey}#${h.event.seq}`).sort()).toEqual(
+        [`${key("s1")}#1`, `${key("s1")}#2`, `${key("s2")}#3`, `${key("s2")}#4`].sort(),
+      );
       for (const h of hits) expect(typeof h.score).toBe("number");
       for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.score).toBeGreaterThanOrEqual(hits[i]!.score);
       expect((await log.search("LIGHTHOUSE keeper")).map((h) => h.event.seq).sort()).toEqual([1, 2]);
       expect(await log.search("lighthouse banana")).toEqual([]);
-      expect((await log.search("depth", {})).map((h) => h.event.data)).toEqual([{ toolUseId: "t", content: "submarine depth record: 10928 metres", isError: false }]);
+      expect((await log.search("depth", {})).map((h) => h.event.data)).toEqual([
+        { toolUseId: "t", content: "submarine depth record: 10928 metres", isError: false },
+      ]);
       expect((await log.search("10928")).map((h) => h.event.kind)).toEqual(["tool_result"]);
       expect((await log.search("lighthouse", { sessionKey: key("s2") })).map((h) => h.event.seq).sort()).toEqual([3, 4]);
       expect(await log.search("lighthouse", { limit: 2 })).toHaveLength(2);
@@ -386,9 +404,7 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       await expect(log.append(k2, [msg("dup", { platformMessageId: "101" })])).rejects.toMatchObject({ key: "platformMessageId", value: "101" });
       await expect(log.append(k2, [msg("dup", { idempotencyKey: "req-1" })])).rejects.toMatchObject({ key: "idempotencyKey", value: "req-1" });
       // Concurrent writers of one key: exactly one wins.
-      const race = await Promise.allSettled(
-        Array.from({ length: 6 }, (_, i) => log.append(key(`race${i}`), [msg("race", { idempotencyKey: "req-race" })])),
-      );
+      const race = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => log.append(key(`race${i}`), [msg("race", { idempotencyKey: "req-race" })])));
       expect(race.filter((r) => r.status === "fulfilled")).toHaveLength(1);
       expect(race.filter((r) => r.status === "rejected" && r.reason instanceof DuplicateEventError)).toHaveLength(5);
     });
@@ -404,7 +420,12 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       await log.append(key("p-run"), [msg("m1", {}, "x1"), msg("m2", {}, "x2"), started("x2"), ended("x2")]);
       await log.append(key("p-crash"), [msg("mid-turn"), started("d"), text("partial")]);
       const pending = await log.pendingTurns();
-      expect(pending.map((e) => `${e.sessionKey.split(":")[4]}:${e.data.content}`).sort()).toEqual(["p-crash:mid-turn", "p-open:unanswered", "p-queue:second", "p-run:m1"]);
+      expect(pending.map((e) => `${e.sessionKey.split(":")[4]}:${e.data.content}`).sort()).toEqual([
+        "p-crash:mid-turn",
+        "p-open:unanswered",
+        "p-queue:second",
+        "p-run:m1",
+      ]);
       expect(pending.every((e) => e.kind === "message_received")).toBe(true);
       // Finishing them clears the list.
       await log.append(key("p-open"), [started("e"), ended("e")]);
@@ -438,7 +459,9 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       await log.settleReplies(["ka2"]);
       expect(await log.pendingReplies()).toEqual([]);
       // awaitsReply needs the key the outbox settles by.
-      await expect(log.append(key("o-d"), [{ kind: "message_received", data: { content: "x", channel: "telegram", account: "bot1", peer: "p", awaitsReply: true } }])).rejects.toThrow(/awaitsReply needs an idempotencyKey/);
+      await expect(
+        log.append(key("o-d"), [{ kind: "message_received", data: { content: "x", channel: "telegram", account: "bot1", peer: "p", awaitsReply: true } }]),
+      ).rejects.toThrow(/awaitsReply needs an idempotencyKey/);
     });
 
     it("redacts secrets before writing when asked", async () => {
@@ -463,12 +486,24 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       const log = await make();
       const k = key("proj");
       await log.append(k, toolTurn("r1", "what is 6*7?"));
-      await log.append(k, [msg("this one fails", {}, "r2"), started("r2"), text("half an ans", "r2"), { kind: "tool_use", data: { id: "tu-r2", name: "calc", input: {} }, runId: "r2" }, failed("r2")]);
+      await log.append(k, [
+        msg("this one fails", {}, "r2"),
+        started("r2"),
+        text("half an ans", "r2"),
+        { kind: "tool_use", data: { id: "tu-r2", name: "calc", input: {} }, runId: "r2" },
+        failed("r2"),
+      ]);
       await log.append(k, [msg("and now?", {}, "r3"), started("r3"), text("Now ", "r3"), text("fine.", "r3"), ended("r3")]);
       await log.append(k, [msg("still running", {}, "r4"), started("r4"), text("thinking", "r4")]);
       const expected: ChatMessage[] = [
         { role: "user", content: [{ type: "text", text: "what is 6*7?" }] },
-        { role: "assistant", content: [{ type: "text", text: "Let me compute." }, { type: "tool_use", id: "tu-r1", name: "calc", input: { expr: "6*7" } }] },
+        {
+          role: "assistant",
+          content: [
+            { type: "text", text: "Let me compute." },
+            { type: "tool_use", id: "tu-r1", name: "calc", input: { expr: "6*7" } },
+          ],
+        },
         { role: "user", content: [{ type: "tool_result", toolUseId: "tu-r1", content: "42", isError: false }] },
         { role: "assistant", content: [{ type: "text", text: "The answer is 42." }] },
         { role: "user", content: [{ type: "text", text: "and now?" }] },

@@ -80,7 +80,9 @@ describe("surrealkv persistence", () => {
     const url = freshUrl();
     const k = formatSessionKey({ agent: "main", channel: "cli", account: "local", peer: "me" });
     const a = await createSurrealSessionLog({ url });
-    await a.append(k, [{ kind: "message_received", data: { content: "persist me please", channel: "cli", account: "local", peer: "me", idempotencyKey: "once" } }]);
+    await a.append(k, [
+      { kind: "message_received", data: { content: "persist me please", channel: "cli", account: "local", peer: "me", idempotencyKey: "once" } },
+    ]);
     await a.close();
     const b = await createSurrealSessionLog({ url });
     expect((await b.read(k)).map((e) => e.seq)).toEqual([1]);

@@ -89,7 +89,9 @@ describe("SurrealDB server mode", () => {
     const port = (srv.address() as { port: number }).port;
     try {
       const t0 = Date.now();
-      const err = await createSurrealSessionLog({ url: `ws://127.0.0.1:${port}`, username: "root", password: "hunter2", connectTimeoutMs: 1_000 }).catch((e: unknown) => e);
+      const err = await createSurrealSessionLog({ url: `ws://127.0.0.1:${port}`, username: "root", password: "hunter2", connectTimeoutMs: 1_000 }).catch(
+        (e: unknown) => e,
+      );
       expect(Date.now() - t0).toBeLessThan(4_000);
       expect(err).toMatchObject({ code: "unavailable" });
       expect((err as Error).message).toContain(`ws://127.0.0.1:${port}/rpc`);

@@ -403,12 +403,18 @@ export async function checkHistories(
             const [prev, pj] = recv[r - 1]!;
             const [cur, cj] = recv[r]!;
             if (String(prev.data.content) !== String(cur.data.content)) continue;
-            result.rerunDetails.push(`${peer} message ${cur.data.content}: ${events.slice(pj, cj + 1).map((e) => e.kind).join(", ")}`);
+            result.rerunDetails.push(
+              `${peer} message ${cur.data.content}: ${events
+                .slice(pj, cj + 1)
+                .map((e) => e.kind)
+                .join(", ")}`,
+            );
           }
         }
         if (JSON.stringify(received) !== JSON.stringify(expected)) result.problems.push(`${peer}: message_received ${JSON.stringify(received)}`);
         const answered = expected.filter((n) => !cut.has(messageId(peer, Number(n))));
-        if (JSON.stringify(answers) !== JSON.stringify(answered.map((n) => `You said: ${n}`))) result.problems.push(`${peer}: assistant_text ${JSON.stringify(answers)}`);
+        if (JSON.stringify(answers) !== JSON.stringify(answered.map((n) => `You said: ${n}`)))
+          result.problems.push(`${peer}: assistant_text ${JSON.stringify(answers)}`);
         const seqs = events.map((e) => e.seq);
         if (seqs.some((s, j) => j > 0 && s <= seqs[j - 1]!)) result.problems.push(`${peer}: seqs not increasing`);
       }),
@@ -432,7 +438,8 @@ export async function waitForReplies(g: BusGateways, ids: string[], timeoutMs: n
     const byId = g.repliesByReplyTo();
     const missing = ids.filter((id) => !byId.has(id));
     if (missing.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms, ${missing.length} of ${ids.length} messages have no reply: ${missing.slice(0, 10).join(", ")}`);
+    if (Date.now() > deadline)
+      throw new Error(`after ${timeoutMs} ms, ${missing.length} of ${ids.length} messages have no reply: ${missing.slice(0, 10).join(", ")}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -3,7 +3,17 @@
 // burst and restarted; every peer's replies and session history must be in order, and no message
 // may reach the model twice (issue 21, findings 5 and 6).
 import { expect } from "vitest";
-import { checkHistories, checkReplies, messageId, postAll, startBusGateways, waitForPartitionsSpread, waitForReplies, type BusGatewaysOptions, type BusGateways } from "./bus-gateways.js";
+import {
+  checkHistories,
+  checkReplies,
+  messageId,
+  postAll,
+  startBusGateways,
+  waitForPartitionsSpread,
+  waitForReplies,
+  type BusGatewaysOptions,
+  type BusGateways,
+} from "./bus-gateways.js";
 
 /** Options of {@link runOutageOrder}. */
 export interface OutageOrderOptions {
@@ -90,7 +100,15 @@ export async function runOutageOrder(o: OutageOrderOptions): Promise<OutageOrder
   try {
     await waitForReplies(h, ids, 150_000);
   } catch (err) {
-    h.gateways.forEach((gw, i) => console.log(`gateway ${i}:\n${gw.gateway.logs.filter((l) => Number(l.level) >= 40).slice(0, 20).map((l) => JSON.stringify(l)).join("\n")}`));
+    h.gateways.forEach((gw, i) =>
+      console.log(
+        `gateway ${i}:\n${gw.gateway.logs
+          .filter((l) => Number(l.level) >= 40)
+          .slice(0, 20)
+          .map((l) => JSON.stringify(l))
+          .join("\n")}`,
+      ),
+    );
     throw err;
   }
   const doneMs = Date.now() - t0;
@@ -126,7 +144,18 @@ export async function runOutageOrder(o: OutageOrderOptions): Promise<OutageOrder
   }
   if (check.duplicated.length > 0) {
     const byId = h.repliesByReplyTo();
-    console.log(`replies sent twice (first 5): ${check.duplicated.slice(0, 5).map(([id]) => `${id}: ${byId.get(id)!.map((r) => `gw${h.senderOf(r)} at kill${h.replyTimes.get(r)! >= killedAt ? "+" : ""}${h.replyTimes.get(r)! - killedAt} ms`).join(", ")}`).join("; ")}`);
+    console.log(
+      `replies sent twice (first 5): ${check.duplicated
+        .slice(0, 5)
+        .map(
+          ([id]) =>
+            `${id}: ${byId
+              .get(id)!
+              .map((r) => `gw${h.senderOf(r)} at kill${h.replyTimes.get(r)! >= killedAt ? "+" : ""}${h.replyTimes.get(r)! - killedAt} ms`)
+              .join(", ")}`,
+        )
+        .join("; ")}`,
+    );
   }
   if (check.outOfOrder.length > 0) console.log(`first out-of-order peers: ${JSON.stringify(check.outOfOrder.slice(0, 3))}`);
   if (history.problems.length > 0) console.log(`first history problems:\n${history.problems.slice(0, 3).join("\n")}`);

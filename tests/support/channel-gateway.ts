@@ -98,10 +98,11 @@ export async function startChannelGateway(options: ChannelGatewayOptions): Promi
   const emulator = options.emulator ?? (await startEmulator());
   let gateway: GatewayHandle;
   try {
-    gateway = await startGateway(
-      { ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, ...options.env, EXOCLAW_STATE_DIR: stateDir },
-      ["--config", configFile, ...(options.args ?? [])],
-    );
+    gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, ...options.env, EXOCLAW_STATE_DIR: stateDir }, [
+      "--config",
+      configFile,
+      ...(options.args ?? []),
+    ]);
   } catch (err) {
     if (ownEmulator) await emulator.close();
     rmSync(stateDir, { recursive: true, force: true });
@@ -119,10 +120,14 @@ export async function startChannelGateway(options: ChannelGatewayOptions): Promi
       const path = `/webhook/${encodeURIComponent(channel)}${account === undefined ? "" : `/${encodeURIComponent(account)}`}${opts.path ?? ""}`;
       const url = `${baseUrl}${path}${opts.query ? `?${opts.query}` : ""}`;
       const method = opts.method ?? "POST";
-      const payload =
-        method === "GET" || method === "HEAD" ? undefined : typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+      const payload = method === "GET" || method === "HEAD" ? undefined : typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
       const h: Record<string, string> = { ...headers };
-      if (payload !== undefined && typeof body !== "string" && !(body instanceof Uint8Array) && !Object.keys(h).some((k) => k.toLowerCase() === "content-type")) {
+      if (
+        payload !== undefined &&
+        typeof body !== "string" &&
+        !(body instanceof Uint8Array) &&
+        !Object.keys(h).some((k) => k.toLowerCase() === "content-type")
+      ) {
         h["content-type"] = "application/json";
       }
       const res = await fetch(url, { method, headers: h, body: payload });
@@ -254,7 +259,15 @@ export function openRequest(
   path: string,
   options: { method?: string; headers?: Record<string, string>; first?: Buffer; localAddress?: string } = {},
 ): OpenRequest {
-  const req = request({ host: "127.0.0.1", port, path, method: options.method ?? "POST", headers: options.headers, localAddress: options.localAddress, agent: false });
+  const req = request({
+    host: "127.0.0.1",
+    port,
+    path,
+    method: options.method ?? "POST",
+    headers: options.headers,
+    localAddress: options.localAddress,
+    agent: false,
+  });
   const answer = new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve) => {
     req.on("response", (res) => {
       const parts: Buffer[] = [];

@@ -66,7 +66,9 @@ describe("http_fetch", () => {
   });
 
   it("passes JSON and text through, and POSTs bodies with a content type", async () => {
-    expect((await c.call("http_fetch", { url: `${base}/json` })).content).toBe(`HTTP 200 (application/json), 25 bytes from ${base}/json\n\n{"ok":true,"items":[1,2]}`);
+    expect((await c.call("http_fetch", { url: `${base}/json` })).content).toBe(
+      `HTTP 200 (application/json), 25 bytes from ${base}/json\n\n{"ok":true,"items":[1,2]}`,
+    );
     seen = [];
     const r = await c.call("http_fetch", { url: `${base}/echo`, method: "POST", body: '{"a":1}' });
     expect(r).toEqual({ content: `HTTP 201 (text/plain), 16 bytes from ${base}/echo\n\ngot POST {"a":1}`, isError: false });
@@ -83,8 +85,14 @@ describe("http_fetch", () => {
   });
 
   it("marks HTTP errors, does not show binary content, and reports bodies over the host's cap", async () => {
-    expect(await c.call("http_fetch", { url: `${base}/missing` })).toEqual({ content: `HTTP 404 (text/html), 17 bytes from ${base}/missing\n\nNot here`, isError: true });
-    expect(await c.call("http_fetch", { url: `${base}/png` })).toEqual({ content: `HTTP 200 (image/png), 300 bytes from ${base}/png\n\n[binary content, not shown]`, isError: false });
+    expect(await c.call("http_fetch", { url: `${base}/missing` })).toEqual({
+      content: `HTTP 404 (text/html), 17 bytes from ${base}/missing\n\nNot here`,
+      isError: true,
+    });
+    expect(await c.call("http_fetch", { url: `${base}/png` })).toEqual({
+      content: `HTTP 200 (image/png), 300 bytes from ${base}/png\n\n[binary content, not shown]`,
+      isError: false,
+    });
     const huge = await c.call("http_fetch", { url: `${base}/huge` });
     expect(huge.isError).toBe(true);
     expect(huge.content).toMatch(/^cannot fetch .*: .*over the 4194304-byte limit/);
@@ -93,7 +101,9 @@ describe("http_fetch", () => {
   it("refuses hosts and methods outside the grant, and bad input, with clear messages", async () => {
     const other = await c.call("http_fetch", { url: "http://localhost:1/" });
     expect(other.isError).toBe(true);
-    expect(other.content).toMatch(/^cannot fetch http:\/\/localhost:1\/: http_request: host 'localhost' is not granted .* The operator grants hosts to plugin 'http_fetch' in exoclaw.toml/);
+    expect(other.content).toMatch(
+      /^cannot fetch http:\/\/localhost:1\/: http_request: host 'localhost' is not granted .* The operator grants hosts to plugin 'http_fetch' in exoclaw.toml/,
+    );
     const getOnly = await toolClient("http_fetch", { grant: { http: { hosts: ["127.0.0.1"], methods: ["GET"] } } });
     expect((await getOnly.call("http_fetch", { url: `${base}/echo`, method: "POST", body: "x" })).content).toMatch(/method POST is not granted/);
     await getOnly.close();
@@ -101,7 +111,7 @@ describe("http_fetch", () => {
     expect((await none.call("http_fetch", { url: `${base}/page` })).content).toMatch(/capability 'http' is not granted/);
     await none.close();
     expect((await c.call("http_fetch", { url: "file:///etc/passwd" })).content).toBe("'url' must start with http:// or https://");
-    expect((await c.call("http_fetch", { url: `${base}/page`, method: "DELETE" })).content).toBe("'method' must be \"GET\" or \"POST\"");
+    expect((await c.call("http_fetch", { url: `${base}/page`, method: "DELETE" })).content).toBe('\'method\' must be "GET" or "POST"');
     expect((await c.call("http_fetch", { url: `${base}/page`, body: "x" })).content).toBe("'body' is only sent with method POST");
     expect((await c.call("http_fetch", {})).isError).toBe(true);
   });

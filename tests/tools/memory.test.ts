@@ -35,7 +35,9 @@ describe("memory", () => {
     expect(await c.call("memory", { action: "recall", query: "tea" }, alice)).toEqual(
       ok("2 notes matching 'tea', newest first:\n#3: Allergic to peanuts, not to TEA\n#1: Prefers tea over coffee"),
     );
-    expect(await c.call("memory", { action: "recall", query: "tea coffee" }, alice)).toEqual(ok("1 note matching 'tea coffee', newest first:\n#1: Prefers tea over coffee"));
+    expect(await c.call("memory", { action: "recall", query: "tea coffee" }, alice)).toEqual(
+      ok("1 note matching 'tea coffee', newest first:\n#1: Prefers tea over coffee"),
+    );
     expect(await c.call("memory", { action: "recall", query: "golf" }, alice)).toEqual(ok("No note matches 'golf' (3 notes in total)."));
     expect(await c.call("memory", { action: "forget", id: 2 }, alice)).toEqual(ok("Forgot note #2."));
     expect(await c.call("memory", { action: "forget", id: 2 }, alice)).toEqual({ content: "there is no note #2", isError: true });

@@ -123,7 +123,9 @@ describe("the clock capability", () => {
     const r = await noClock.call("time", { action: "now" });
     expect(r.isError).toBe(true);
     expect(r.content).toMatch(/needs the 'clock' capability, which the operator has not granted/);
-    expect((await noClock.call("time", { action: "convert", time: "2025-01-01T00:00:00Z", zone: "Asia/Tokyo" })).content).toMatch(/^2025-01-01T09:00:00\+09:00/);
+    expect((await noClock.call("time", { action: "convert", time: "2025-01-01T00:00:00Z", zone: "Asia/Tokyo" })).content).toMatch(
+      /^2025-01-01T09:00:00\+09:00/,
+    );
     expect((await noClock.call("time", { action: "diff", time: "2025-01-01" })).isError).toBe(true); // "to" defaults to now
   });
 });

@@ -54,8 +54,15 @@ describe("exoclaw plugin new", () => {
     expect(linked.scripts.build).toBe(`node ${JSON.stringify(path.join(ROOT, "bin", "exoclaw.js"))} plugin build`);
     await exoclaw(["plugin", "new", "published", "--registry"]);
     const published = JSON.parse(await readFile(path.join(root, "published", "package.json"), "utf8"));
-    expect(published.devDependencies).toEqual({ "@exoclaw/plugin-sdk": expect.stringMatching(/^\^\d/), assemblyscript: expect.stringMatching(/^\^0\.28/), exoclaw: expect.stringMatching(/^\^\d/) });
-    expect(published.scripts).toEqual({ build: "exoclaw plugin build", test: "exoclaw plugin build && exoclaw plugin test build/published.wasm --cases test/cases.json" });
+    expect(published.devDependencies).toEqual({
+      "@exoclaw/plugin-sdk": expect.stringMatching(/^\^\d/),
+      assemblyscript: expect.stringMatching(/^\^0\.28/),
+      exoclaw: expect.stringMatching(/^\^\d/),
+    });
+    expect(published.scripts).toEqual({
+      build: "exoclaw plugin build",
+      test: "exoclaw plugin build && exoclaw plugin test build/published.wasm --cases test/cases.json",
+    });
   });
 });
 
@@ -117,7 +124,9 @@ describe("exoclaw plugin test", () => {
     expect((await exoclaw(["plugin", "build"], dir)).code).toBe(0);
     const t = await exoclaw(["plugin", "test", "build/typo.wasm"], dir);
     expect(t.code).toBe(1);
-    expect(t.stdout).toMatch(/^FAIL {2}schema {4}typo: not a valid JSON Schema \(draft-07, strict mode: unknown keywords are errors\)\n {8}x strict mode: unknown keyword: "requierd"/m);
+    expect(t.stdout).toMatch(
+      /^FAIL {2}schema {4}typo: not a valid JSON Schema \(draft-07, strict mode: unknown keywords are errors\)\n {8}x strict mode: unknown keyword: "requierd"/m,
+    );
   }, 60_000);
 
   it("passes the first-party tools, with and without their capabilities", async () => {

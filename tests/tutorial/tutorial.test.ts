@@ -101,7 +101,12 @@ describe("the plugin tutorial (docs/plugins.md)", () => {
     await mkdir(plugins, { recursive: true });
     await writeFile(config, files.get("exoclaw.toml")!);
     emulator = await startEmulator();
-    gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: state }, ["--plugins-dir", plugins, "--config", config]);
+    gateway = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url, EXOCLAW_STATE_DIR: state }, [
+      "--plugins-dir",
+      plugins,
+      "--config",
+      config,
+    ]);
     const client = await RpcClient.connect(gateway.url);
     const entry = async (): Promise<any> => ((await client.call("plugin.list")).response.msg.result as any[]).find((p) => p.name === "reverse");
 

@@ -4,7 +4,10 @@ import { describe, expect, it } from "vitest";
 import { assignPartitions } from "../../host/src/bus/nats/index.js";
 import { prng } from "../support/prng.mjs";
 
-const randomId = (rand: () => number) => Math.floor(rand() * 2 ** 32).toString(16).padStart(8, "0");
+const randomId = (rand: () => number) =>
+  Math.floor(rand() * 2 ** 32)
+    .toString(16)
+    .padStart(8, "0");
 
 describe("assignPartitions", () => {
   it("is empty with no members and gives everything to a lone member", () => {

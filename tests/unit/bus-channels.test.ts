@@ -27,7 +27,13 @@ afterAll(async () => {
 });
 
 function fakePlugin() {
-  const state = { parseMessages: [] as unknown[], sent: [] as Record<string, unknown>[], sendFailures: 0, permanentFailures: 0, parseError: undefined as Error | undefined };
+  const state = {
+    parseMessages: [] as unknown[],
+    sent: [] as Record<string, unknown>[],
+    sendFailures: 0,
+    permanentFailures: 0,
+    parseError: undefined as Error | undefined,
+  };
   const plugins: ChannelPlugins = {
     channelPlugins: () => [{ name: "fake", exports: { poll: false }, signatureHeaders: [] }],
     async callChannel(_plugin, fn, input) {
@@ -63,7 +69,16 @@ const CHANNEL: ChannelConfig = {
   maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,
 };
 
-const webhook: WebhookHttpRequest = { channel: "chat", account: "default", method: "POST", path: "", query: "", headers: {}, body: new Uint8Array(), remoteAddress: "127.0.0.1" };
+const webhook: WebhookHttpRequest = {
+  channel: "chat",
+  account: "default",
+  method: "POST",
+  path: "",
+  query: "",
+  headers: {},
+  body: new Uint8Array(),
+  remoteAddress: "127.0.0.1",
+};
 
 let stateDir: string;
 let service: ChannelService | undefined;
@@ -132,10 +147,23 @@ describe("channels over the bus (in-process bus)", () => {
     const t = await setup();
     // As if a process ran the turn and died before its bus ack and before publishing the reply.
     await t.runtime.run(
-      { agentId: "main", sessionKey: sessionKey("bob"), content: "done before", channel: "chat", account: "default", peer: "bob", idempotencyKey: key("b1"), platformMessageId: "b1" },
+      {
+        agentId: "main",
+        sessionKey: sessionKey("bob"),
+        content: "done before",
+        channel: "chat",
+        account: "default",
+        peer: "bob",
+        idempotencyKey: key("b1"),
+        platformMessageId: "b1",
+      },
       () => {},
     );
-    await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "bob" }), { v: 1, channel: "chat", account: "default", peer: "bob", content: "done before", platformMessageId: "b1", attachments: 0, receivedAt: Date.now() }, { msgId: key("b1") });
+    await t.bus.publish(
+      inboundSubject({ channel: "chat", account: "default", peer: "bob" }),
+      { v: 1, channel: "chat", account: "default", peer: "bob", content: "done before", platformMessageId: "b1", attachments: 0, receivedAt: Date.now() },
+      { msgId: key("b1") },
+    );
     await until(() => t.state.sent.length === 1, 10_000, "the reply");
     expect(t.state.sent[0]).toMatchObject({ peer: "bob", content: "You said: done before", replyTo: "b1" });
     await settle();
@@ -147,14 +175,24 @@ describe("channels over the bus (in-process bus)", () => {
     const t = await setup();
     // What a process killed between journaling and its turn leaves (no local turn, no outcome).
     await t.log.append(sessionKey("carl"), [
-      { kind: "message_received", runId: "dead-run", data: { content: "left behind", channel: "chat", account: "default", peer: "carl", platformMessageId: "c1", idempotencyKey: key("c1") } },
+      {
+        kind: "message_received",
+        runId: "dead-run",
+        data: { content: "left behind", channel: "chat", account: "default", peer: "carl", platformMessageId: "c1", idempotencyKey: key("c1") },
+      },
       { kind: "turn_started", runId: "dead-run", data: { runId: "dead-run" } },
     ]);
-    await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "carl" }), { v: 1, channel: "chat", account: "default", peer: "carl", content: "left behind", platformMessageId: "c1", attachments: 0, receivedAt: Date.now() }, { msgId: key("c1") });
+    await t.bus.publish(
+      inboundSubject({ channel: "chat", account: "default", peer: "carl" }),
+      { v: 1, channel: "chat", account: "default", peer: "carl", content: "left behind", platformMessageId: "c1", attachments: 0, receivedAt: Date.now() },
+      { msgId: key("c1") },
+    );
     await until(() => t.state.sent.length === 1, 10_000, "the reply");
     expect(t.state.sent[0]).toMatchObject({ content: "You said: left behind", replyTo: "c1" });
     expect(t.logger.lines.some((l) => l.msg === "turn of a bus message was left unfinished by another process; running it again")).toBe(true);
-    const keys = (await t.log.read(sessionKey("carl"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    const keys = (await t.log.read(sessionKey("carl")))
+      .filter((e) => e.kind === "message_received")
+      .map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
     expect(keys).toEqual([key("c1"), `${key("c1")}#2`]);
     await settle();
     expect(t.state.sent).toHaveLength(1);
@@ -163,16 +201,30 @@ describe("channels over the bus (in-process bus)", () => {
   it("walks the keys of earlier attempts: a failed first attempt, then a second one a dead process left unfinished -> the third runs, once", async () => {
     const t = await setup();
     await t.log.append(sessionKey("dora"), [
-      { kind: "message_received", runId: "r1", data: { content: "walk the keys", channel: "chat", account: "default", peer: "dora", platformMessageId: "w1", idempotencyKey: key("w1") } },
+      {
+        kind: "message_received",
+        runId: "r1",
+        data: { content: "walk the keys", channel: "chat", account: "default", peer: "dora", platformMessageId: "w1", idempotencyKey: key("w1") },
+      },
       { kind: "turn_started", runId: "r1", data: { runId: "r1" } },
       { kind: "error", runId: "r1", data: { code: -32000, message: "provider said 500" } },
-      { kind: "message_received", runId: "r2", data: { content: "walk the keys", channel: "chat", account: "default", peer: "dora", idempotencyKey: `${key("w1")}#2` } },
+      {
+        kind: "message_received",
+        runId: "r2",
+        data: { content: "walk the keys", channel: "chat", account: "default", peer: "dora", idempotencyKey: `${key("w1")}#2` },
+      },
       { kind: "turn_started", runId: "r2", data: { runId: "r2" } },
     ]);
-    await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "dora" }), { v: 1, channel: "chat", account: "default", peer: "dora", content: "walk the keys", platformMessageId: "w1", attachments: 0, receivedAt: Date.now() }, { msgId: key("w1") });
+    await t.bus.publish(
+      inboundSubject({ channel: "chat", account: "default", peer: "dora" }),
+      { v: 1, channel: "chat", account: "default", peer: "dora", content: "walk the keys", platformMessageId: "w1", attachments: 0, receivedAt: Date.now() },
+      { msgId: key("w1") },
+    );
     await until(() => t.state.sent.length === 1, 10_000, "the reply");
     expect(t.state.sent[0]).toMatchObject({ content: "You said: walk the keys", replyTo: "w1" });
-    const keys = (await t.log.read(sessionKey("dora"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    const keys = (await t.log.read(sessionKey("dora")))
+      .filter((e) => e.kind === "message_received")
+      .map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
     expect(keys).toEqual([key("w1"), `${key("w1")}#2`, `${key("w1")}#3`]);
     await settle();
     expect(t.modelCalls("walk the keys")).toBe(1);
@@ -203,8 +255,12 @@ describe("channels over the bus (in-process bus)", () => {
     await until(() => t.state.sent.length === 1, 15_000, "the reply");
     expect(t.state.sent[0]).toMatchObject({ content: "You said: orphaned claim", replyTo: "o1" });
     // First delivery: retried (not taken over); the redelivery moves on to the next key.
-    expect(t.logger.lines.filter((l) => l.msg === "a dead process claimed this message's key without journaling it; running it under the next key")).toHaveLength(1);
-    const keys = (await inner.read(sessionKey("olga"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    expect(
+      t.logger.lines.filter((l) => l.msg === "a dead process claimed this message's key without journaling it; running it under the next key"),
+    ).toHaveLength(1);
+    const keys = (await inner.read(sessionKey("olga")))
+      .filter((e) => e.kind === "message_received")
+      .map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
     expect(keys).toEqual([`${orphan}#2`]);
     await settle();
     expect(t.state.sent).toHaveLength(1);
@@ -221,13 +277,17 @@ describe("channels over the bus (in-process bus)", () => {
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ msgId: key("d1"), consumer: "gateway", attempts: 3, subject: "exoclaw.in.chat.default.dana" });
     expect(t.modelCalls("FAIL_500 now")).toBe(3);
-    const keys = (await t.log.read(sessionKey("dana"))).filter((e) => e.kind === "message_received").map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
+    const keys = (await t.log.read(sessionKey("dana")))
+      .filter((e) => e.kind === "message_received")
+      .map((e) => (e.data as { idempotencyKey?: string }).idempotencyKey);
     expect(keys).toEqual([key("d1"), `${key("d1")}#2`, `${key("d1")}#3`]);
     // Replayed: a fresh turn under the replay's id (the platform id is not passed again).
     const [r] = await t.bus.deadLetters.replay();
     await until(() => t.modelCalls("FAIL_500 now") === 6, 15_000, "three more attempts");
     await until(() => t.state.sent.length === 2, 10_000, "the replay's notice");
-    const replayKeys = (await t.log.read(sessionKey("dana"))).filter((e) => e.kind === "message_received").map((e) => e.data as { idempotencyKey?: string; platformMessageId?: string });
+    const replayKeys = (await t.log.read(sessionKey("dana")))
+      .filter((e) => e.kind === "message_received")
+      .map((e) => e.data as { idempotencyKey?: string; platformMessageId?: string });
     expect(replayKeys[3]).toEqual(expect.objectContaining({ idempotencyKey: r!.msgId }));
     expect(replayKeys[3]?.platformMessageId).toBeUndefined();
   }, 40_000);
@@ -257,7 +317,11 @@ describe("channels over the bus (in-process bus)", () => {
     const t = await setup();
     t.state.permanentFailures = 1;
     await t.post("fay", "refused by the platform", "f1");
-    await until(() => t.logger.lines.some((l) => l.msg === "channel send failed permanently; moved to the dead-letter store (not retried)"), 15_000, "the permanent failure");
+    await until(
+      () => t.logger.lines.some((l) => l.msg === "channel send failed permanently; moved to the dead-letter store (not retried)"),
+      15_000,
+      "the permanent failure",
+    );
     const dead = await stored(t.bus, "out-chat");
     expect(dead.find((d) => d.msgId === `${key("f1")}:reply`)).toMatchObject({ attempts: 1 });
     expect(t.service.counters().chat!.sendFailures).toBe(1);
@@ -278,7 +342,11 @@ describe("channels over the bus (in-process bus)", () => {
   it("terms what no retry can fix: a malformed payload, a channel this gateway does not serve", async () => {
     const t = await setup();
     await t.bus.publish(inboundSubject({ channel: "chat", account: "default", peer: "x" }), { v: 1, channel: "chat" }, { msgId: "bad-1" });
-    await t.bus.publish(inboundSubject({ channel: "other", account: "default", peer: "y" }), { v: 1, channel: "other", account: "default", peer: "y", content: "hi", platformMessageId: "o1", attachments: 0, receivedAt: 0 }, { msgId: "other-1" });
+    await t.bus.publish(
+      inboundSubject({ channel: "other", account: "default", peer: "y" }),
+      { v: 1, channel: "other", account: "default", peer: "y", content: "hi", platformMessageId: "o1", attachments: 0, receivedAt: 0 },
+      { msgId: "other-1" },
+    );
     await until(() => t.logger.lines.filter((l) => /dead-lettered$/.test(l.msg)).length === 2, 10_000, "two terms");
     let dead = await t.bus.deadLetters.list();
     for (let i = 0; i < 100 && dead.length < 2; i++) {

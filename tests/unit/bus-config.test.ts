@@ -32,7 +32,11 @@ describe("[bus] configuration", () => {
   });
 
   it("reads url (a comma-separated list), partitions and max_deliver (default 3)", () => {
-    expect(load('[bus]\nurl = "nats://127.0.0.1:4222"\n').bus).toEqual({ servers: ["nats://127.0.0.1:4222"], maxDeliver: DEFAULT_BUS_MAX_DELIVER, outage: "spool" });
+    expect(load('[bus]\nurl = "nats://127.0.0.1:4222"\n').bus).toEqual({
+      servers: ["nats://127.0.0.1:4222"],
+      maxDeliver: DEFAULT_BUS_MAX_DELIVER,
+      outage: "spool",
+    });
     expect(DEFAULT_BUS_MAX_DELIVER).toBe(3);
     const c = load('[bus]\nurl = "nats://a:4222, nats://user:pw@b:4223"\npartitions = 8\nmax_deliver = 5\n');
     expect(c.bus).toEqual({ servers: ["nats://a:4222", "nats://user:pw@b:4223"], partitions: 8, maxDeliver: 5, outage: "spool" });
@@ -54,7 +58,9 @@ describe("[bus] configuration", () => {
     expect(() => load('[bus]\nurl = "nats://a:4222"\nreorder_window_ms = -1\n')).toThrow(/bus\.reorder_window_ms/);
     expect(load('[bus]\nurl = "nats://a:4222"\noutage = "refuse"\nreorder_window_ms = 0\n').bus).toMatchObject({ outage: "refuse", reorderWindowMs: 0 });
     expect(() => load('[bus]\nurl = "nats://a:4222"\nretries = 1\n')).toThrow(/retries/);
-    expect(() => load('[bus]\nurl = "nats://a:4222"\nack_wait_ms = 5000\nlease_ttl_ms = 5000\n')).toThrow(/bus\.lease_ttl_ms: lease_ttl_ms must be larger than ack_wait_ms/);
+    expect(() => load('[bus]\nurl = "nats://a:4222"\nack_wait_ms = 5000\nlease_ttl_ms = 5000\n')).toThrow(
+      /bus\.lease_ttl_ms: lease_ttl_ms must be larger than ack_wait_ms/,
+    );
     expect(() => load(undefined, { EXOCLAW_NATS_URL: "tcp://u:secret@h:4222" })).toThrow(ConfigError);
     expect(() => load(undefined, { EXOCLAW_NATS_URL: "tcp://u:secret@h:4222" })).toThrow(/EXOCLAW_NATS_URL/);
     expect(() => load(undefined, { EXOCLAW_NATS_URL: "tcp://u:secret@h:4222" })).not.toThrow(/secret/);
@@ -104,11 +110,34 @@ describe("bus payloads and message ids of channel messages", () => {
   it("inbound payloads carry what the turn needs and are checked on the way out of the bus", () => {
     const p = inboundPayload(
       "slack",
-      { account: "T1", peer: "C1", peerKind: "group", sender: "U1", team: "T1", thread: "171.5", content: "hi", attachments: [{ kind: "image" }], platformMessageId: "m9" },
+      {
+        account: "T1",
+        peer: "C1",
+        peerKind: "group",
+        sender: "U1",
+        team: "T1",
+        thread: "171.5",
+        content: "hi",
+        attachments: [{ kind: "image" }],
+        platformMessageId: "m9",
+      },
       "hi\n[attachments: image]",
       1234,
     );
-    expect(p).toEqual({ v: 1, channel: "slack", account: "T1", peer: "C1", peerKind: "group", sender: "U1", team: "T1", thread: "171.5", content: "hi\n[attachments: image]", platformMessageId: "m9", attachments: 1, receivedAt: 1234 });
+    expect(p).toEqual({
+      v: 1,
+      channel: "slack",
+      account: "T1",
+      peer: "C1",
+      peerKind: "group",
+      sender: "U1",
+      team: "T1",
+      thread: "171.5",
+      content: "hi\n[attachments: image]",
+      platformMessageId: "m9",
+      attachments: 1,
+      receivedAt: 1234,
+    });
     expect(checkInboundPayload(p)).toBe(p);
     expect(checkInboundPayload({ ...p, v: 2 })).toMatch(/unknown payload version 2/);
     expect(checkInboundPayload({ ...p, peer: "" })).toMatch(/field 'peer'/);

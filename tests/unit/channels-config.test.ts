@@ -15,7 +15,7 @@ function load(toml: string) {
 }
 
 describe("channel accounts", () => {
-  it("default to [\"default\"]; polling uses the same list", () => {
+  it('default to ["default"]; polling uses the same list', () => {
     const [c] = load('[channels.tg]\nplugin = "telegram"\npoll = { interval_ms = 500 }\n').channels;
     expect(c!.accounts).toEqual(["default"]);
     expect(c!.poll).toEqual({ intervalMs: 500, accounts: ["default"] });
@@ -30,7 +30,9 @@ describe("channel accounts", () => {
   });
 
   it("refuses a polled account missing from accounts, and a bad account name, naming the key", () => {
-    expect(() => load('[channels.tg]\naccounts = ["bot1"]\npoll = { accounts = ["bot2"] }\n')).toThrow(/channels\.tg\.poll\.accounts.*also be listed in the channel's accounts/);
+    expect(() => load('[channels.tg]\naccounts = ["bot1"]\npoll = { accounts = ["bot2"] }\n')).toThrow(
+      /channels\.tg\.poll\.accounts.*also be listed in the channel's accounts/,
+    );
     expect(() => load('[channels.tg]\naccounts = ["bad name"]\n')).toThrow(/channels\.tg\.accounts.*\[A-Za-z0-9_.-\]\{1,64\}/);
     expect(() => load("[channels.tg]\naccounts = []\n")).toThrow(/channels\.tg\.accounts/);
   });
@@ -42,7 +44,15 @@ describe("[gateway.webhooks]", () => {
     const w = load(
       "[gateway.webhooks]\nmax_in_flight_bytes = 1048576\nmax_in_flight = 8\nunsigned_share = 0.5\nper_address_rate = 2.5\nper_address_burst = 10\nper_address_in_flight = 2\nbody_timeout_ms = 5000\n",
     ).gateway.webhooks;
-    expect(w).toEqual({ maxInFlightBytes: 1048576, maxInFlight: 8, unsignedShare: 0.5, perAddressRate: 2.5, perAddressBurst: 10, perAddressInFlight: 2, bodyTimeoutMs: 5000 });
+    expect(w).toEqual({
+      maxInFlightBytes: 1048576,
+      maxInFlight: 8,
+      unsignedShare: 0.5,
+      perAddressRate: 2.5,
+      perAddressBurst: 10,
+      perAddressInFlight: 2,
+      bodyTimeoutMs: 5000,
+    });
   });
 
   it("refuses out-of-range values naming the key", () => {

@@ -51,7 +51,11 @@ function echoTarget() {
       seen.push(req);
       await new Promise((r) => setTimeout(r, 5)); // answer after an await, as the real service does
       const sha = createHash("sha256").update(req.body).digest("hex");
-      return { status: 202, headers: { "content-type": "application/json", "x-echo": "1", "content-length": "1" }, body: JSON.stringify({ bytes: req.body.length, sha }) };
+      return {
+        status: 202,
+        headers: { "content-type": "application/json", "x-echo": "1", "content-length": "1" },
+        body: JSON.stringify({ bytes: req.body.length, sha }),
+      };
     },
   };
   return { seen, target };
@@ -64,7 +68,11 @@ interface Reply {
 }
 
 /** One HTTP request; the body is written in `chunks` (chunked encoding when no content-length is given). */
-function call(port: number, path: string, opts: { method?: string; headers?: Record<string, string | string[]>; chunks?: Buffer[]; abortAfterFirst?: boolean } = {}): Promise<Reply> {
+function call(
+  port: number,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string | string[]>; chunks?: Buffer[]; abortAfterFirst?: boolean } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port, path, method: opts.method ?? "POST", headers: opts.headers }, (res) => {
       const parts: Buffer[] = [];
@@ -94,10 +102,13 @@ function call(port: number, path: string, opts: { method?: string; headers?: Rec
 }
 
 const transports: [string, () => Transport | null][] = [
-  ["uws", () => {
-    const l = loadUws();
-    return l.ok ? createUwsTransport(l.uws, 16 * 1024 * 1024) : null;
-  }],
+  [
+    "uws",
+    () => {
+      const l = loadUws();
+      return l.ok ? createUwsTransport(l.uws, 16 * 1024 * 1024) : null;
+    },
+  ],
   ["ws", () => createWsTransport()],
 ];
 
@@ -109,7 +120,13 @@ describe.each(transports)("webhook route on the %s transport", (_name, make) => 
   beforeAll(async () => {
     transport = make();
     if (transport === null) return;
-    const handlers: TransportHandlers = { authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }), open() {}, message() {}, close() {}, http: createWebhookHandler(target, WEBHOOK_LIMIT_DEFAULTS) };
+    const handlers: TransportHandlers = {
+      authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }),
+      open() {},
+      message() {},
+      close() {},
+      http: createWebhookHandler(target, WEBHOOK_LIMIT_DEFAULTS),
+    };
     port = await transport.listen({ host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 }, handlers);
   });
   afterAll(async () => {
@@ -145,13 +162,21 @@ describe.each(transports)("webhook route on the %s transport", (_name, make) => 
   it("answers 413 while a chunked body streams past the limit, and the route stays usable", async ({ skip }) => {
     if (transport === null) return skip();
     const before = seen.length;
-    const r = await call(port, "/webhook/small", { chunks: [Buffer.alloc(600), Buffer.alloc(600), Buffer.alloc(600)] }).catch((err: Error) => ({ status: -1, text: err.message, headers: {} }));
+    const r = await call(port, "/webhook/small", { chunks: [Buffer.alloc(600), Buffer.alloc(600), Buffer.alloc(600)] }).catch((err: Error) => ({
+      status: -1,
+      text: err.message,
+      headers: {},
+    }));
     // The server may close the connection while the client still writes; the status, when read, is 413.
     if (r.status !== -1) {
       expect(r.status).toBe(413);
       expect(JSON.parse(r.text).error).toBe("request body larger than 1024 bytes");
     }
-    const declared = await call(port, "/webhook/small", { headers: { "content-length": "5000" }, chunks: [Buffer.alloc(5000)] }).catch((err: Error) => ({ status: -1, text: err.message, headers: {} }));
+    const declared = await call(port, "/webhook/small", { headers: { "content-length": "5000" }, chunks: [Buffer.alloc(5000)] }).catch((err: Error) => ({
+      status: -1,
+      text: err.message,
+      headers: {},
+    }));
     if (declared.status !== -1) expect(declared.status).toBe(413);
     expect([r.status, declared.status]).toContain(413);
     expect(seen.length).toBe(before);

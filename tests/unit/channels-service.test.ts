@@ -74,7 +74,14 @@ function channel(over: Partial<ChannelConfig> = {}): ChannelConfig {
   };
 }
 
-const msg = (peer: string, content: string, id: string, extra: Record<string, unknown> = {}) => ({ peer, peerKind: "direct", content, attachments: [], platformMessageId: id, ...extra });
+const msg = (peer: string, content: string, id: string, extra: Record<string, unknown> = {}) => ({
+  peer,
+  peerKind: "direct",
+  content,
+  attachments: [],
+  platformMessageId: id,
+  ...extra,
+});
 
 const request = (over: Partial<WebhookHttpRequest> = {}): WebhookHttpRequest => ({
   channel: "chat",
@@ -105,7 +112,17 @@ function setup(over: Partial<ChannelConfig> = {}, log: SessionLog = createMemory
   const logger = recordingLogger();
   const { runtime } = makeRuntime(emulator, [agentConfig()], {}, log);
   const router = compileRouter([], ["main"], "main");
-  service = createChannelService({ channels: [channel(over)], plugins: fake.plugins, router, runtime, stateDir, logger, sendBackoffMs: [5, 5, 5], replyBackoffMs: [5, 10], replies: log });
+  service = createChannelService({
+    channels: [channel(over)],
+    plugins: fake.plugins,
+    router,
+    runtime,
+    stateDir,
+    logger,
+    sendBackoffMs: [5, 5, 5],
+    replyBackoffMs: [5, 10],
+    replies: log,
+  });
   return { ...fake, logger, runtime, log, service };
 }
 
@@ -167,22 +184,36 @@ describe("message checks", () => {
     const base = normalizeInbound(msg("p", "é".repeat(10), "1"), "d");
     if (typeof base === "string") throw new Error(base);
     expect(limitViolation(base, { maxMessageBytes: 20, maxAttachments: 1 })).toBeNull();
-    expect(limitViolation(base, { maxMessageBytes: 19, maxAttachments: 1 })).toBe("Your message is too long (20 bytes); the limit is 19 bytes. It was not passed on.");
-    expect(limitViolation({ ...base, attachments: [{ kind: "image" }, { kind: "file" }] }, { maxMessageBytes: 100, maxAttachments: 1 })).toMatch(/has 2 attachments; the limit is 1/);
+    expect(limitViolation(base, { maxMessageBytes: 19, maxAttachments: 1 })).toBe(
+      "Your message is too long (20 bytes); the limit is 19 bytes. It was not passed on.",
+    );
+    expect(limitViolation({ ...base, attachments: [{ kind: "image" }, { kind: "file" }] }, { maxMessageBytes: 100, maxAttachments: 1 })).toMatch(
+      /has 2 attachments; the limit is 1/,
+    );
   });
 });
 
 describe("channels service", () => {
   it("answers an allowed peer: journaled before the HTTP answer, reply sent in the thread", async () => {
     const { state, service, log } = setup();
-    state.parseResult = { response: { status: 200, headers: { "x-ok": "1", "content-length": "999" }, body: "thanks" }, messages: [msg("alice", "hello", "m1", { thread: "t9" })] };
+    state.parseResult = {
+      response: { status: 200, headers: { "x-ok": "1", "content-length": "999" }, body: "thanks" },
+      messages: [msg("alice", "hello", "m1", { thread: "t9" })],
+    };
     const answer = await service.handleWebhook(request());
     expect(answer).toEqual({ status: 200, headers: { "x-ok": "1" }, body: "thanks" });
     // The HTTP answer came after the message was journaled.
     const key = "agent:main:chat:default:alice";
     expect((await log.read(key)).some((e) => e.kind === "message_received")).toBe(true);
     await until(() => state.sent.length === 1, 15_000, "reply");
-    expect(state.sent[0]).toEqual({ account: "default", peer: "alice", replyId: "channel:chat:default:m1:reply", thread: "t9", content: "You said: hello", replyTo: "m1" });
+    expect(state.sent[0]).toEqual({
+      account: "default",
+      peer: "alice",
+      replyId: "channel:chat:default:m1:reply",
+      thread: "t9",
+      content: "You said: hello",
+      replyTo: "m1",
+    });
     expect(service.counters().chat).toMatchObject({ received: 1, accepted: 1, refused: 0, answered: 1 });
   });
 
@@ -193,7 +224,11 @@ describe("channels service", () => {
     await until(() => state.sent.length === 1, 5000, "refusal");
     expect(state.sent[0]).toMatchObject({ peer: "mallory", content: "This bot is private.", replyTo: "s1" });
     expect(emulator.requests).toHaveLength(0);
-    expect(logger.lines.find((l) => l.level === "warn" && /not in the channel allowlist/.test(l.msg))?.obj).toMatchObject({ channel: "chat", account: "default", peer: "mallory" });
+    expect(logger.lines.find((l) => l.level === "warn" && /not in the channel allowlist/.test(l.msg))?.obj).toMatchObject({
+      channel: "chat",
+      account: "default",
+      peer: "mallory",
+    });
     // A redelivery is dropped again but not answered twice.
     await service.handleWebhook(request());
     await new Promise((r) => setTimeout(r, 50));
@@ -345,7 +380,15 @@ describe("channels service", () => {
     const { runtime } = makeRuntime(emulator, [agentConfig()], {}, createMemorySessionLog());
     // A 300 ms backoff: the second turn ends long before the first reply's retry, so without
     // per-peer ordering its reply would overtake the first.
-    service = createChannelService({ channels: [channel()], plugins: fake.plugins, router: compileRouter([], ["main"], "main"), runtime, stateDir, logger: recordingLogger(), replyBackoffMs: [300] });
+    service = createChannelService({
+      channels: [channel()],
+      plugins: fake.plugins,
+      router: compileRouter([], ["main"], "main"),
+      runtime,
+      stateDir,
+      logger: recordingLogger(),
+      replyBackoffMs: [300],
+    });
     fake.state.sendFailures = 1;
     fake.state.parseResult = { response: { status: 200 }, messages: [msg("alice", "one", "o1"), msg("alice", "two", "o2")] };
     await service.handleWebhook(request());
@@ -357,7 +400,9 @@ describe("channels service", () => {
     const { state, service } = setup();
     await expect(service.send({ channel: "chat", account: "default", peer: "carol", content: "note" })).resolves.toEqual({ platformMessageId: "out-1" });
     expect(state.sent[0]).toEqual({ account: "default", peer: "carol", content: "note" });
-    await expect(service.send({ channel: "nope", account: "default", peer: "x", content: "y" })).rejects.toThrow('unknown channel "nope" (configured channels: chat)');
+    await expect(service.send({ channel: "nope", account: "default", peer: "x", content: "y" })).rejects.toThrow(
+      'unknown channel "nope" (configured channels: chat)',
+    );
   });
 
   it("polls, admits the messages, then persists the cursor; backs off on errors", async () => {
@@ -367,9 +412,23 @@ describe("channels service", () => {
     await until(() => state.sent.length === 1, 20_000, "reply to the polled message");
     expect(state.sent[0]).toMatchObject({ account: "bot1", peer: "alice", content: "You said: polled" });
     const file = cursorPath(stateDir, "chat", "bot1");
-    await until(() => { try { return readFileSync(file, "utf8") === "c2"; } catch { return false; } }, 10_000, "cursor c2");
+    await until(
+      () => {
+        try {
+          return readFileSync(file, "utf8") === "c2";
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+      "cursor c2",
+    );
     // Polls after the error carried the cursor the previous poll returned.
-    expect(state.pollCalls.slice(0, 3)).toEqual([{ account: "bot1", cursor: undefined }, { account: "bot1", cursor: undefined }, { account: "bot1", cursor: "c1" }]);
+    expect(state.pollCalls.slice(0, 3)).toEqual([
+      { account: "bot1", cursor: undefined },
+      { account: "bot1", cursor: undefined },
+      { account: "bot1", cursor: "c1" },
+    ]);
     await service.stop();
   });
 
@@ -389,7 +448,10 @@ describe("channels service", () => {
 describe("the emulator saw the routed text", () => {
   it("attachments are listed for the agent", async () => {
     const { state, service } = setup();
-    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "look", "a1", { attachments: [{ kind: "image", name: "cat.jpg", mime: "image/jpeg", size: 1234 }] })] };
+    state.parseResult = {
+      response: { status: 200 },
+      messages: [msg("alice", "look", "a1", { attachments: [{ kind: "image", name: "cat.jpg", mime: "image/jpeg", size: 1234 }] })],
+    };
     await service.handleWebhook(request());
     await until(() => state.sent.length === 1, 15_000, "reply");
     expect(lastUserText(emulator.requests[0]!)).toBe("look\n[attachments: image cat.jpg (image/jpeg) 1234 bytes]");

@@ -30,7 +30,13 @@ import {
 import { createMemoryBus, type Bus } from "../../host/src/bus/index.js";
 import { inboundMsgId } from "../../host/src/channels/bus.js";
 import { isPermanentSendError } from "../../host/src/channels/outbox.js";
-import { createChannelService, type ChannelPlugins, type ChannelRuntime, type ChannelService, type WebhookHttpRequest } from "../../host/src/channels/service.js";
+import {
+  createChannelService,
+  type ChannelPlugins,
+  type ChannelRuntime,
+  type ChannelService,
+  type WebhookHttpRequest,
+} from "../../host/src/channels/service.js";
 import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
 import { ChannelPluginError, isPluginBusy } from "../../host/src/plugins/index.js";
 import { ErrorCode, FailureCode, reasonOfCode, RpcError } from "../../host/src/protocol/errors.js";
@@ -145,7 +151,16 @@ const CHANNEL: ChannelConfig = {
   maxAttachments: CHANNEL_DEFAULTS.maxAttachments,
   maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,
 };
-const webhook: WebhookHttpRequest = { channel: "chat", account: "default", method: "POST", path: "", query: "", headers: {}, body: new Uint8Array(), remoteAddress: "127.0.0.1" };
+const webhook: WebhookHttpRequest = {
+  channel: "chat",
+  account: "default",
+  method: "POST",
+  path: "",
+  query: "",
+  headers: {},
+  body: new Uint8Array(),
+  remoteAddress: "127.0.0.1",
+};
 
 let stateDir: string;
 let service: ChannelService | undefined;
@@ -196,7 +211,15 @@ async function setup(fail: (key: string, n: number) => Error | undefined, withBu
   };
   const router = compileRouter([], ["main"], "main");
   if (withBus) bus = await createMemoryBus({ stateDir });
-  service = createChannelService({ channels: [CHANNEL], plugins, router, runtime, stateDir, logger, ...(bus !== undefined ? { bus: { bus, maxDeliver: 3 } } : {}) });
+  service = createChannelService({
+    channels: [CHANNEL],
+    plugins,
+    router,
+    runtime,
+    stateDir,
+    logger,
+    ...(bus !== undefined ? { bus: { bus, maxDeliver: 3 } } : {}),
+  });
   if (withBus) await service.bus!.start();
   const post = async (peer: string, content: string, id: string) => {
     state.parseMessages = [{ peer, peerKind: "direct", content, attachments: [], platformMessageId: id }];

@@ -55,7 +55,10 @@ describe("createGatewayApp", () => {
             seen.atStart = await health(context.listening.port);
             context.defer("scheduler", async () => {
               seen.atClose = await health(context.listening.port);
-              seen.storeOpenAtClose = (await context.log.info("agent:main:ws:default:x").then(() => true, () => false));
+              seen.storeOpenAtClose = await context.log.info("agent:main:ws:default:x").then(
+                () => true,
+                () => false,
+              );
             });
           },
         },
@@ -78,7 +81,18 @@ describe("createGatewayApp", () => {
     expect(msgs.filter((m) => m === "shutting down" || m === "stopped")).toEqual(["shutting down", "stopped"]);
     // The order of the closes, component first, listener after the turns, store last.
     const closed = lines.filter((l) => l.msg === "closed").map((l) => l.step);
-    expect(closed).toEqual(["scheduler", "channel pollers", "turns", "channel replies", "channel outbound consumer", "bus", "listener", "plugin watcher", "plugins", "session store"]);
+    expect(closed).toEqual([
+      "scheduler",
+      "channel pollers",
+      "turns",
+      "channel replies",
+      "channel outbound consumer",
+      "bus",
+      "listener",
+      "plugin watcher",
+      "plugins",
+      "session store",
+    ]);
     await expect(app.start()).rejects.toThrow(/stopped/);
   });
 

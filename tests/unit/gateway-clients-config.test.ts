@@ -18,7 +18,10 @@ const client = (body: string) => `[[gateway.clients]]\n${body}\n`;
 describe("[[gateway.clients]]", () => {
   it("defaults to no clients; reads token or token_env; scopes default to chat", () => {
     expect(load("").gateway.clients).toEqual([]);
-    const c = load(client('name = "alice"\ntoken = "alice-token-0123456789"') + client('name = "ops.bot"\ntoken_env = "OPS_TOKEN"\nscopes = ["chat", "admin", "admin"]'), { OPS_TOKEN: "ops-token-0123456789" });
+    const c = load(
+      client('name = "alice"\ntoken = "alice-token-0123456789"') + client('name = "ops.bot"\ntoken_env = "OPS_TOKEN"\nscopes = ["chat", "admin", "admin"]'),
+      { OPS_TOKEN: "ops-token-0123456789" },
+    );
     expect(c.gateway.clients).toEqual([
       { name: "alice", token: "alice-token-0123456789", scopes: ["chat"] },
       { name: "ops.bot", token: "ops-token-0123456789", scopes: ["chat", "admin"] },
@@ -33,14 +36,22 @@ describe("[[gateway.clients]]", () => {
     [client('name = "a"\ntoken = "alice-token-0123456789"\nscopes = ["root"]'), /gateway\.clients\.0\.scopes\.0/],
     [client('name = "a"\ntoken = "alice-token-0123456789"\nscopes = []'), /scopes must name at least one of chat, admin, impersonate/],
     [client('name = "a"\ntoken_env = "UNSET_TOKEN_VAR"'), /gateway\.clients\[0\]: token_env UNSET_TOKEN_VAR is not set/],
-    [client('name = "a"\ntoken = "alice-token-0123456789"') + client('name = "a"\ntoken = "other-token-0123456789"'), /gateway\.clients\[1\]: duplicate client name "a"/],
-    [client('name = "a"\ntoken = "alice-token-0123456789"') + client('name = "b"\ntoken = "alice-token-0123456789"'), /gateway\.clients\[1\]: token is the same as the gateway token or another client's/],
+    [
+      client('name = "a"\ntoken = "alice-token-0123456789"') + client('name = "a"\ntoken = "other-token-0123456789"'),
+      /gateway\.clients\[1\]: duplicate client name "a"/,
+    ],
+    [
+      client('name = "a"\ntoken = "alice-token-0123456789"') + client('name = "b"\ntoken = "alice-token-0123456789"'),
+      /gateway\.clients\[1\]: token is the same as the gateway token or another client's/,
+    ],
   ])("refuses %j naming the key", (toml, error) => {
     expect(() => load(toml)).toThrow(error);
   });
 
   it("never echoes a token in an error", () => {
-    expect(() => load(client('name = "a"\ntoken = "alice-token-0123456789"') + client('name = "b"\ntoken = "alice-token-0123456789"'))).toThrow(/^(?![\s\S]*alice-token)/);
+    expect(() => load(client('name = "a"\ntoken = "alice-token-0123456789"') + client('name = "b"\ntoken = "alice-token-0123456789"'))).toThrow(
+      /^(?![\s\S]*alice-token)/,
+    );
   });
 });
 

@@ -37,7 +37,9 @@ describe("[gateway] allowed_origins / allowed_hosts", () => {
     for (const bad of ["https://app.example/path", "app.example", "*", "ftp://x.example", "https://u:p@x.example"]) {
       expect(() => load(`[gateway]\nallowed_origins = ["${bad}"]\n`), bad).toThrow(/gateway\.allowed_origins\.0: must be "self" or an origin/);
     }
-    expect(() => load('[gateway]\nallowed_hosts = ["bot.example.com:443"]\n')).toThrow(/gateway\.allowed_hosts\.0: must be a host name or IP without scheme or port/);
+    expect(() => load('[gateway]\nallowed_hosts = ["bot.example.com:443"]\n')).toThrow(
+      /gateway\.allowed_hosts\.0: must be a host name or IP without scheme or port/,
+    );
     expect(() => load(undefined, { EXOCLAW_ALLOWED_ORIGINS: "self,evil" })).toThrow(ConfigError);
     expect(() => load(undefined, { EXOCLAW_ALLOWED_ORIGINS: "self,evil" })).toThrow(/^EXOCLAW_ALLOWED_ORIGINS: "evil" must be "self" or an origin/);
     expect(() => load(undefined, { EXOCLAW_ALLOWED_HOSTS: "http://x" })).toThrow(/^EXOCLAW_ALLOWED_HOSTS: "http:\/\/x" must be a host name/);
@@ -46,7 +48,12 @@ describe("[gateway] allowed_origins / allowed_hosts", () => {
 
 describe("the upgrade guard", () => {
   const base = { bind: "127.0.0.1", port: () => 7200, allowedOrigins: [], allowedHosts: [] };
-  const req = (h: { host?: string; origin?: string; authorization?: string; query?: string }) => ({ remoteAddress: "127.0.0.1", query: "", host: "127.0.0.1:7200", ...h });
+  const req = (h: { host?: string; origin?: string; authorization?: string; query?: string }) => ({
+    remoteAddress: "127.0.0.1",
+    query: "",
+    host: "127.0.0.1:7200",
+    ...h,
+  });
 
   it("reads host names out of Host values", () => {
     expect(hostName("Example.COM:80")).toBe("example.com");

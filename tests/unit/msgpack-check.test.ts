@@ -12,16 +12,25 @@ const withExt = new Packr({ useRecords: false, moreTypes: true, structuredClone:
 function randomValue(next: () => number, depth = 0): unknown {
   const pick = Math.floor(next() * (depth > 3 ? 6 : 8));
   // Characters whose UTF-8 starts with an ext header byte: U+01C0 -> c7 80, U+0500 -> d4 80, ...
-  const trap = () => String.fromCharCode(...Array.from({ length: Math.floor(next() * 40) }, () => [0x1c0, 0x200, 0x240, 0x500, 0x580, 0x600, 0x41][Math.floor(next() * 7)]!));
+  const trap = () =>
+    String.fromCharCode(...Array.from({ length: Math.floor(next() * 40) }, () => [0x1c0, 0x200, 0x240, 0x500, 0x580, 0x600, 0x41][Math.floor(next() * 7)]!));
   switch (pick) {
-    case 0: return null;
-    case 1: return next() < 0.5;
-    case 2: return Math.floor((next() - 0.5) * 2 ** [7, 15, 31, 52][Math.floor(next() * 4)]!);
-    case 3: return (next() - 0.5) * 1e10;
-    case 4: return trap() + "x".repeat(Math.floor(next() * 300));
-    case 5: return new Uint8Array(Array.from({ length: Math.floor(next() * 300) }, () => [0xc7, 0xd4, 0xd8, 0xc1][Math.floor(next() * 4)]!));
-    case 6: return Array.from({ length: Math.floor(next() * 20) }, () => randomValue(next, depth + 1));
-    default: return Object.fromEntries(Array.from({ length: Math.floor(next() * 20) }, (_, i) => [`${trap()}${i}`, randomValue(next, depth + 1)]));
+    case 0:
+      return null;
+    case 1:
+      return next() < 0.5;
+    case 2:
+      return Math.floor((next() - 0.5) * 2 ** [7, 15, 31, 52][Math.floor(next() * 4)]!);
+    case 3:
+      return (next() - 0.5) * 1e10;
+    case 4:
+      return trap() + "x".repeat(Math.floor(next() * 300));
+    case 5:
+      return new Uint8Array(Array.from({ length: Math.floor(next() * 300) }, () => [0xc7, 0xd4, 0xd8, 0xc1][Math.floor(next() * 4)]!));
+    case 6:
+      return Array.from({ length: Math.floor(next() * 20) }, () => randomValue(next, depth + 1));
+    default:
+      return Object.fromEntries(Array.from({ length: Math.floor(next() * 20) }, (_, i) => [`${trap()}${i}`, randomValue(next, depth + 1)]));
   }
 }
 

@@ -28,7 +28,9 @@ describe("timeouts configuration", () => {
   });
 
   it("reads [providers.<name>] idle_timeout_ms and the agents' idle_timeout_ms / turn_timeout_ms", () => {
-    const c = load('[providers.ollama]\nidle_timeout_ms = 180000\n[[agents]]\nid = "main"\nidle_timeout_ms = 5000\nturn_timeout_ms = 120000\n[[agents]]\nid = "other"\n');
+    const c = load(
+      '[providers.ollama]\nidle_timeout_ms = 180000\n[[agents]]\nid = "main"\nidle_timeout_ms = 5000\nturn_timeout_ms = 120000\n[[agents]]\nid = "other"\n',
+    );
     expect(c.providers.ollama.idleTimeoutMs).toBe(180_000);
     expect(c.providers.anthropic.idleTimeoutMs).toBe(60_000);
     expect(c.agents.map((a) => [a.idleTimeoutMs, a.turnTimeoutMs])).toEqual([

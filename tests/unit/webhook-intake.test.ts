@@ -74,10 +74,13 @@ describe("InFlightBudget", () => {
 });
 
 const transports: [string, () => Transport | null][] = [
-  ["uws", () => {
-    const l = loadUws();
-    return l.ok ? createUwsTransport(l.uws, 16 * 1024 * 1024) : null;
-  }],
+  [
+    "uws",
+    () => {
+      const l = loadUws();
+      return l.ok ? createUwsTransport(l.uws, 16 * 1024 * 1024) : null;
+    },
+  ],
   ["ws", () => createWsTransport()],
 ];
 
@@ -99,7 +102,10 @@ describe.each(transports)("route release on the %s transport", (_name, make) => 
         return { status: 200, headers: {}, body: "ok" };
       },
     };
-    port = await transport.listen({ host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 }, { authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }), open() {}, message() {}, close() {}, http });
+    port = await transport.listen(
+      { host: "127.0.0.1", port: 0, maxPayloadBytes: 1 << 20 },
+      { authorize: () => ({ ok: false, status: 401, error: "no WebSocket here" }), open() {}, message() {}, close() {}, http },
+    );
   });
   afterAll(async () => {
     await transport?.close();

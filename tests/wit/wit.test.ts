@@ -24,7 +24,15 @@ import { describe, expect, it } from "vitest";
 import { capabilityRequestSchema, pluginManifestSchema } from "../../host/src/plugins/manifest.js";
 import { HOST_FUNCTIONS, HOST_MODULE } from "../../host/src/plugins/sandbox/protocol.mjs";
 import {
-  camelCase, formatType, parseWit, pascalCase, snakeCase, WitParseError, type WitInterface, type WitPackage, type WitRecord,
+  camelCase,
+  formatType,
+  parseWit,
+  pascalCase,
+  snakeCase,
+  WitParseError,
+  type WitInterface,
+  type WitPackage,
+  type WitRecord,
   type WitType,
 } from "./wit-parser.js";
 
@@ -97,7 +105,9 @@ function compareType(i: WitInterface, wit: WitType, t: ts.Type, where: string): 
       // Wire mappings: list<u8> is MessagePack bin (Uint8Array; `string` also allowed where the
       // contract says "bin or str"); list<tuple<string, string>> is a MessagePack map of strings.
       if (wit.of.kind === "prim" && wit.of.name === "u8") {
-        const names = (t.isUnion() ? t.types : [t]).map((m) => (m.flags & ts.TypeFlags.StringLike ? "string" : (m.getSymbol()?.name ?? checker.typeToString(m))));
+        const names = (t.isUnion() ? t.types : [t]).map((m) =>
+          m.flags & ts.TypeFlags.StringLike ? "string" : (m.getSymbol()?.name ?? checker.typeToString(m)),
+        );
         return names.includes("Uint8Array") && names.every((n) => n === "Uint8Array" || n === "string") ? [] : bad("Uint8Array");
       }
       if (wit.of.kind === "tuple" && wit.of.of.length === 2 && wit.of.of.every((x) => x.kind === "prim" && x.name === "string")) {
@@ -156,9 +166,16 @@ function compareRecord(i: WitInterface, record: WitRecord, t: ts.Type, where: st
 describe("wit/exoclaw.wit", () => {
   it("parses, with the plugin package, its types interface and tool world, and exoclaw:host/v1", () => {
     expect(packages.map((p) => p.name)).toEqual(["exoclaw:plugin", "exoclaw:host"]);
-    expect([...types.records.keys()].sort()).toEqual(
-      ["capability-request", "fs-cap", "http-request-cap", "kv-cap", "manifest", "tool-call", "tool-result", "tool-spec"],
-    );
+    expect([...types.records.keys()].sort()).toEqual([
+      "capability-request",
+      "fs-cap",
+      "http-request-cap",
+      "kv-cap",
+      "manifest",
+      "tool-call",
+      "tool-result",
+      "tool-spec",
+    ]);
     const world = pkg("exoclaw:plugin").worlds.get("tool");
     expect(world?.exports.has("call")).toBe(true);
     expect(hostV1.funcs.size).toBeGreaterThanOrEqual(12);
@@ -206,7 +223,14 @@ describe("host TypeScript types mirror the WIT records", () => {
   });
 
   it("the checker notices drift", () => {
-    const drifted: WitRecord = { name: "tool-result", docs: "", fields: [{ name: "content", type: { kind: "prim", name: "string" }, docs: "" }, { name: "is-fatal", type: { kind: "option", of: { kind: "prim", name: "bool" } }, docs: "" }] };
+    const drifted: WitRecord = {
+      name: "tool-result",
+      docs: "",
+      fields: [
+        { name: "content", type: { kind: "prim", name: "string" }, docs: "" },
+        { name: "is-fatal", type: { kind: "option", of: { kind: "prim", name: "bool" } }, docs: "" },
+      ],
+    };
     expect(compareRecord(types, drifted, tsExport("ToolResult"), "ToolResult")).toEqual([
       "ToolResult.isFatal: WIT tool-result.is-fatal has no TypeScript property 'isFatal'",
       "ToolResult.isError: TypeScript property missing from WIT record tool-result",
@@ -276,7 +300,10 @@ describe("the manifest validator follows the WIT records", () => {
     it(`${record}: the schema's keys are the WIT fields`, () => {
       let s = objectSchema(root);
       for (const k of route) s = objectSchema(s.shape![k]!);
-      const want = types.records.get(record)!.fields.map((f) => camelCase(f.name)).sort();
+      const want = types.records
+        .get(record)!
+        .fields.map((f) => camelCase(f.name))
+        .sort();
       expect(Object.keys(s.shape!).sort()).toEqual(want);
     });
   }
@@ -285,7 +312,12 @@ describe("the manifest validator follows the WIT records", () => {
     const manifest = sample({ kind: "named", name: "manifest" }, "manifest") as Record<string, unknown>;
     const parsed = pluginManifestSchema.parse(manifest);
     expect(parsed).toEqual(manifest);
-    expect(Object.keys(parsed.capabilities).sort()).toEqual(types.records.get("capability-request")!.fields.map((f) => camelCase(f.name)).sort());
+    expect(Object.keys(parsed.capabilities).sort()).toEqual(
+      types.records
+        .get("capability-request")!
+        .fields.map((f) => camelCase(f.name))
+        .sort(),
+    );
   });
 });
 
@@ -379,7 +411,12 @@ describe("exoclaw:host/v1 functions match the WIT interface", () => {
   it("the SDK reads http-response's fields, and the {ok, value, error} result map", () => {
     const body = functionBodies(sdkHost).get("httpRequest") ?? "";
     const read = literalKeys(body.slice(body.indexOf("const v = r.value")), /\.get\("(\w+)"\)/g);
-    expect([...read].sort()).toEqual(hostV1.records.get("http-response")!.fields.map((f) => camelCase(f.name)).sort());
+    expect([...read].sort()).toEqual(
+      hostV1.records
+        .get("http-response")!
+        .fields.map((f) => camelCase(f.name))
+        .sort(),
+    );
     const decode = /function decodeResponse[\s\S]*?\n\}/.exec(sdkHost)?.[0] ?? "";
     expect([...literalKeys(decode, /\.get\("(\w+)"\)/g)].sort()).toEqual(["error", "ok", "value"]);
   });
@@ -409,13 +446,21 @@ describe("the SDK's tool ABI keys are the WIT tool-call / tool-result fields", (
   const index = read("plugin-sdk/assembly/index.ts");
   it("runTool reads tool-call's fields and writeToolResult writes tool-result's", () => {
     // The envelope is read by readToolCall (name) and toolInput (input), which runTool uses.
-    const run = ["runToolInner", "readToolCall", "toolInput"]
-      .map((fn) => new RegExp(`function ${fn}[\\s\\S]*?\\n\\}`).exec(index)?.[0] ?? "")
-      .join("\n");
-    expect([...literalKeys(run, /call\.get\("(\w+)"\)/g)].sort()).toEqual(types.records.get("tool-call")!.fields.map((f) => camelCase(f.name)).sort());
+    const run = ["runToolInner", "readToolCall", "toolInput"].map((fn) => new RegExp(`function ${fn}[\\s\\S]*?\\n\\}`).exec(index)?.[0] ?? "").join("\n");
+    expect([...literalKeys(run, /call\.get\("(\w+)"\)/g)].sort()).toEqual(
+      types.records
+        .get("tool-call")!
+        .fields.map((f) => camelCase(f.name))
+        .sort(),
+    );
     const write = /export function writeToolResult[\s\S]*?\n\}/.exec(index)?.[0] ?? "";
     const written = [...write.matchAll(/writeString\("(\w+)"\)/g)].map((m) => m[1]!);
-    expect(written.sort()).toEqual(types.records.get("tool-result")!.fields.map((f) => camelCase(f.name)).sort());
+    expect(written.sort()).toEqual(
+      types.records
+        .get("tool-result")!
+        .fields.map((f) => camelCase(f.name))
+        .sort(),
+    );
     expect(write).toContain(`writeMapHeader(${types.records.get("tool-result")!.fields.length})`);
   });
 });
@@ -472,7 +517,14 @@ describe("the channel contract (channel-types, world channel) matches its mirror
 
   it("the SDK writers write the output records' fields", () => {
     const msg = body("inboundMessageValue");
-    const keysOf = (v: string) => [...new Set([...literalKeys(msg, new RegExp(`\\b${v}\\.set\\("(\\w+)"`, "g")), ...literalKeys(msg, new RegExp(`optStr\\(${v}, "(\\w+)"`, "g")), ...literalKeys(msg, new RegExp(`const ${v} = Value\\.map\\(\\)\\.set\\("(\\w+)"`, "g"))])].sort();
+    const keysOf = (v: string) =>
+      [
+        ...new Set([
+          ...literalKeys(msg, new RegExp(`\\b${v}\\.set\\("(\\w+)"`, "g")),
+          ...literalKeys(msg, new RegExp(`optStr\\(${v}, "(\\w+)"`, "g")),
+          ...literalKeys(msg, new RegExp(`const ${v} = Value\\.map\\(\\)\\.set\\("(\\w+)"`, "g")),
+        ]),
+      ].sort();
     expect(keysOf("m")).toEqual(fields("inbound-message"));
     expect(keysOf("av")).toEqual(fields("attachment"));
     const set = (b: string) => [...new Set([...literalKeys(b, /\.set\("(\w+)"/g), ...literalKeys(b, /optStr\(\w+, "(\w+)"/g)])].sort();

@@ -79,7 +79,10 @@ export async function messageSend(input: unknown, ctx: MessageSendContext, signa
   if (thread !== undefined) target.thread = thread;
 
   if (!own && !ctx.policy.allows(channel, peer)) {
-    ctx.logger.warn({ agent: ctx.agentId, sessionKey: ctx.sessionKey, target: { channel, account, peer } }, "message_send refused: target not in the agent's outbound allowlist");
+    ctx.logger.warn(
+      { agent: ctx.agentId, sessionKey: ctx.sessionKey, target: { channel, account, peer } },
+      "message_send refused: target not in the agent's outbound allowlist",
+    );
     const list = ctx.policy.entries.length > 0 ? `[${ctx.policy.entries.join(", ")}]` : "empty";
     return {
       content: `message_send refused: ${channel} peer ${JSON.stringify(peer)} is not in agent "${ctx.agentId}"'s outbound allowlist (${list}); only the current conversation's peer and allowlisted peers can be messaged`,

@@ -63,7 +63,13 @@ export interface CompactionPlan {
  * @param currentRunId the run about to start
  * @returns undefined when nothing before the current turn can be folded
  */
-export function planCompaction(events: readonly SessionEvent[], currentRunId: string, contextWindow: number, fixedTokens: number, summaryTokens: number): CompactionPlan | undefined {
+export function planCompaction(
+  events: readonly SessionEvent[],
+  currentRunId: string,
+  contextWindow: number,
+  fixedTokens: number,
+  summaryTokens: number,
+): CompactionPlan | undefined {
   let previousCut = 0;
   for (const e of events) if (e.kind === "compaction") previousCut = e.data.upToSeq;
   const messages = events.filter((e) => e.kind === "message_received" && e.seq > previousCut).sort((a, b) => a.seq - b.seq);

@@ -73,7 +73,6 @@ const TYPE_LIKE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 /** Longest error body kept for the debug log, characters. */
 const MAX_DETAIL_CHARS = 4000;
 
-
 /** The provider's own error type (`api_error`, `invalid_request_error`, `model_not_found`) if the SDK parsed one. */
 function errorType(err: unknown): string | undefined {
   const e = err as { type?: unknown; code?: unknown; error?: { type?: unknown; error?: { type?: unknown } } };
@@ -117,9 +116,17 @@ export function toProviderError(err: unknown, context: ProviderErrorContext): un
   const ids = { requestId, ...(typeof status === "number" ? { status } : {}) };
   let failure: ProviderError;
   if (code && CONNECT_CODES.has(code)) {
-    failure = new ProviderError(ErrorCode.ProviderUnavailable, `provider ${provider} at ${endpoint} is unreachable (${code}); request id ${requestId}. ${CONFIGURE_HINT}`, ids);
+    failure = new ProviderError(
+      ErrorCode.ProviderUnavailable,
+      `provider ${provider} at ${endpoint} is unreachable (${code}); request id ${requestId}. ${CONFIGURE_HINT}`,
+      ids,
+    );
   } else if (status === 401 || status === 403) {
-    failure = new ProviderError(ErrorCode.ProviderUnavailable, `provider ${provider} rejected the credentials (HTTP ${status}); request id ${requestId}. ${CONFIGURE_HINT}`, ids);
+    failure = new ProviderError(
+      ErrorCode.ProviderUnavailable,
+      `provider ${provider} rejected the credentials (HTTP ${status}); request id ${requestId}. ${CONFIGURE_HINT}`,
+      ids,
+    );
   } else if (typeof status === "number") {
     failure = new ProviderError(ErrorCode.ProviderError, `provider ${provider} failed (HTTP ${status}${type ? ` ${type}` : ""}); request id ${requestId}`, ids);
   } else {
@@ -199,7 +206,12 @@ export class ProviderStallError extends ProviderError {
     /** The idle limit that passed, ms. */
     readonly idleTimeoutMs: number,
   ) {
-    super(ErrorCode.ProviderError, `provider ${provider} stopped sending: no stream event for ${formatDuration(idleTimeoutMs)} (idle_timeout_ms)`, {}, { reason: "idle_timeout", idleTimeoutMs });
+    super(
+      ErrorCode.ProviderError,
+      `provider ${provider} stopped sending: no stream event for ${formatDuration(idleTimeoutMs)} (idle_timeout_ms)`,
+      {},
+      { reason: "idle_timeout", idleTimeoutMs },
+    );
     this.name = "ProviderStallError";
   }
 }
@@ -216,7 +228,10 @@ export class TurnTimeoutError extends RpcError {
     /** The deadline that passed, ms after the turn started. */
     readonly turnTimeoutMs: number,
   ) {
-    super(ErrorCode.Aborted, `turn stopped: the turn deadline of ${formatDuration(turnTimeoutMs)} (turn_timeout_ms) passed`, { reason: "turn_timeout", turnTimeoutMs });
+    super(ErrorCode.Aborted, `turn stopped: the turn deadline of ${formatDuration(turnTimeoutMs)} (turn_timeout_ms) passed`, {
+      reason: "turn_timeout",
+      turnTimeoutMs,
+    });
     this.name = "TurnTimeoutError";
   }
 }

@@ -100,7 +100,8 @@ export class IdempotentTurns {
       return await (running ? asReplay(running) : this.replayStored(stored!));
     } catch (err) {
       // A stored `error` event keeps code and text only: a superseded turn is known by its fixed text.
-      if (err instanceof ReplayedTurnError && (err.reason === "interrupted" || (err.code === ErrorCode.Aborted && err.message === SUPERSEDED_MESSAGE))) throw new InterruptedTurnError(err.runId);
+      if (err instanceof ReplayedTurnError && (err.reason === "interrupted" || (err.code === ErrorCode.Aborted && err.message === SUPERSEDED_MESSAGE)))
+        throw new InterruptedTurnError(err.runId);
       throw err;
     }
   }

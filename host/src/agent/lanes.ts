@@ -192,7 +192,10 @@ export class SessionLanes {
     const running = this.queues.running(sessionKey);
     const head = running?.[0];
     if (head?.kind === "turn" && !running!.includes(newcomer) && head.controller && !head.controller.signal.aborted) {
-      this.options.logger.info({ sessionKey, interrupted: running!.map((j) => (j as TurnJob).runId), by: newcomer.runId }, "turn interrupted by a newer message");
+      this.options.logger.info(
+        { sessionKey, interrupted: running!.map((j) => (j as TurnJob).runId), by: newcomer.runId },
+        "turn interrupted by a newer message",
+      );
       head.controller.abort(new InterruptedTurnError(head.runId));
     }
   }
@@ -203,9 +206,11 @@ export class SessionLanes {
     job.journal
       .then(
         async () => {
-          await this.options.sessions.append(job.sessionKey, [{ kind: "error", runId: job.runId, data: { code: error.code, message: error.message } }]).catch((appendErr: unknown) => {
-            this.options.logger.error({ err: appendErr, sessionKey: job.sessionKey, runId: job.runId }, "cannot record a dropped message in the session log");
-          });
+          await this.options.sessions
+            .append(job.sessionKey, [{ kind: "error", runId: job.runId, data: { code: error.code, message: error.message } }])
+            .catch((appendErr: unknown) => {
+              this.options.logger.error({ err: appendErr, sessionKey: job.sessionKey, runId: job.runId }, "cannot record a dropped message in the session log");
+            });
           job.reject(error);
         },
         (journalErr: unknown) => job.reject(journalErr),

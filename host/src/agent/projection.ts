@@ -167,12 +167,15 @@ function pairsUp(msgs: ChatMessage[]): boolean {
     const results = m.content.filter((b) => b.type === "tool_result").map((b) => (b as { toolUseId: string }).toolUseId);
     if (results.length > 0) {
       const prev = msgs[i - 1];
-      const asked = prev?.role === "assistant" ? new Set(prev.content.filter((b) => b.type === "tool_use").map((b) => (b as { id: string }).id)) : new Set<string>();
+      const asked =
+        prev?.role === "assistant" ? new Set(prev.content.filter((b) => b.type === "tool_use").map((b) => (b as { id: string }).id)) : new Set<string>();
       if (!results.every((r) => asked.has(r))) return false;
     }
     if (uses.length > 0) {
       const next = msgs[i + 1];
-      const answered = new Set(next?.role === "user" ? next.content.filter((b) => b.type === "tool_result").map((b) => (b as { toolUseId: string }).toolUseId) : []);
+      const answered = new Set(
+        next?.role === "user" ? next.content.filter((b) => b.type === "tool_result").map((b) => (b as { toolUseId: string }).toolUseId) : [],
+      );
       if (!uses.every((u) => answered.has(u))) return false;
     }
   }

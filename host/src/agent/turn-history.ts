@@ -75,6 +75,9 @@ export async function turnHistory(deps: TurnHistoryDeps, turn: TurnHistoryReques
   if (summary.length === 0) return messages;
   deps.sessions.drop(sessionKey);
   await deps.sessions.log.append(sessionKey, [{ kind: "compaction", runId, data: { summary, upToSeq: plan.upToSeq } }]);
-  deps.logger.info({ sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window }, "session compacted");
+  deps.logger.info(
+    { sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window },
+    "session compacted",
+  );
   return projectHistory(await deps.sessions.readHistory(sessionKey));
 }

@@ -66,7 +66,11 @@ export class TurnToolbox {
       specs,
       call: (name, input, s) => {
         if (sendOffered && name === MESSAGE_SEND) {
-          return messageSend(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}), policy: agent.outbound, sender: sender!, logger }, s);
+          return messageSend(
+            input,
+            { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}), policy: agent.outbound, sender: sender!, logger },
+            s,
+          );
         }
         return plugins.callTool(name, input, s, toolContext);
       },

@@ -146,7 +146,10 @@ export class TurnExecutor {
           ? { ...outcome, runId, sessionKey, agentId: config.id }
           : {
               ...outcome,
-              usage: { inputTokens: outcome.usage.inputTokens + compaction.usage.inputTokens, outputTokens: outcome.usage.outputTokens + compaction.usage.outputTokens },
+              usage: {
+                inputTokens: outcome.usage.inputTokens + compaction.usage.inputTokens,
+                outputTokens: outcome.usage.outputTokens + compaction.usage.outputTokens,
+              },
               iterations: outcome.iterations + compaction.calls,
               runId,
               sessionKey,
@@ -178,7 +181,14 @@ export class TurnExecutor {
           logger.error({ err: appendErr, sessionKey, runId: own.runId }, "cannot record a failed turn in the session log");
         });
         for (const j of live) j.reject(failure instanceof InterruptedTurnError ? new InterruptedTurnError(j.runId, failure.message) : failure);
-        this.settled({ runId: own.runId, sessionKey, agentId: own.agent.config.id, messages: live.length, ok: false, error: { code: e.code, message: e.message } });
+        this.settled({
+          runId: own.runId,
+          sessionKey,
+          agentId: own.agent.config.id,
+          messages: live.length,
+          ok: false,
+          error: { code: e.code, message: e.message },
+        });
       } else {
         for (const j of batch) j.reject(failure);
       }

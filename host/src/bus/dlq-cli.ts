@@ -39,7 +39,15 @@ export async function dlqPurge(bus: HasDlq, ids: readonly string[], options: { a
 /** A fixed-width table: id, when, consumer, attempts, subject, msgId, error (first line, cut to 60). */
 export function formatDeadLetters(entries: readonly DeadLetter[]): string {
   if (entries.length === 0) return "no dead letters\n";
-  const rows = entries.map((e) => [e.id, new Date(e.failedAt).toISOString(), e.consumer, String(e.attempts), e.subject, e.msgId, (e.error.split("\n")[0] ?? "").slice(0, 60)]);
+  const rows = entries.map((e) => [
+    e.id,
+    new Date(e.failedAt).toISOString(),
+    e.consumer,
+    String(e.attempts),
+    e.subject,
+    e.msgId,
+    (e.error.split("\n")[0] ?? "").slice(0, 60),
+  ]);
   const head = ["ID", "FAILED AT", "CONSUMER", "TRIES", "SUBJECT", "MSG ID", "ERROR"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ");

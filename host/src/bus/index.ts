@@ -63,4 +63,3 @@ export async function createBus(config: BusConfig): Promise<Bus> {
   const { kind: _kind, ...options } = config;
   return createMemoryBus(options);
 }
-

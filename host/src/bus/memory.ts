@@ -168,7 +168,16 @@ class MemorySubscription implements Subscription {
       const count = (c.deliveries.get(seq) ?? 0) + 1;
       c.deliveries.set(seq, count);
       c.pending.add(seq);
-      return { subject: rec.subject, stream: s.name, msgId: rec.msgId, payload: rec.payload, headers: rec.headers, seq, deliveryCount: count, publishedAt: rec.publishedAt };
+      return {
+        subject: rec.subject,
+        stream: s.name,
+        msgId: rec.msgId,
+        payload: rec.payload,
+        headers: rec.headers,
+        seq,
+        deliveryCount: count,
+        publishedAt: rec.publishedAt,
+      };
     }
   }
 
@@ -299,7 +308,9 @@ export class MemoryBus implements Bus {
       const timer = setTimeout(() => {
         const i = s.roomWaiters.indexOf(waiter);
         if (i >= 0) s.roomWaiters.splice(i, 1);
-        reject(new BusError("backpressure", `stream ${s.name} stayed full (${this.capacity} messages) for ${this.publishTimeoutMs} ms; is a consumer running?`));
+        reject(
+          new BusError("backpressure", `stream ${s.name} stayed full (${this.capacity} messages) for ${this.publishTimeoutMs} ms; is a consumer running?`),
+        );
       }, this.publishTimeoutMs);
       s.roomWaiters.push(waiter);
     });
@@ -356,7 +367,10 @@ export class MemoryBus implements Bus {
 /** Creates the in-process bus (see {@link MemoryBusOptions}). */
 export async function createMemoryBus(options: MemoryBusOptions = {}): Promise<MemoryBus> {
   let bus: MemoryBus | undefined;
-  const dlq = await FileDeadLetterStore.open(options.stateDir === undefined ? undefined : join(options.stateDir, "bus", "dead-letters.log"), (subject, data, opts) => bus!.publish(subject, data, opts));
+  const dlq = await FileDeadLetterStore.open(
+    options.stateDir === undefined ? undefined : join(options.stateDir, "bus", "dead-letters.log"),
+    (subject, data, opts) => bus!.publish(subject, data, opts),
+  );
   bus = new MemoryBus(options, dlq);
   return bus;
 }

@@ -35,9 +35,7 @@ export interface Address {
 }
 
 /** A logical subject split into its family and unescaped tokens. */
-export type ParsedSubject =
-  | ({ stream: "in" | "out" } & Address)
-  | { stream: "events"; agent: string };
+export type ParsedSubject = ({ stream: "in" | "out" } & Address) | { stream: "events"; agent: string };
 
 /** `exoclaw.in.<channel>.<account>.<peer>`, tokens escaped. */
 export function inboundSubject(address: Address): string {

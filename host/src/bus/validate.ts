@@ -46,7 +46,8 @@ export function checkConsume(options: ConsumeOptions<unknown>): void {
   if (typeof options.durable !== "string" || !DURABLE.test(options.durable)) {
     throw new BusError("invalid_argument", `durable must match ${DURABLE}, got ${JSON.stringify(options.durable)}`);
   }
-  if (options.channel !== undefined && options.stream === "events") throw new BusError("invalid_argument", "a channel filter applies to the in and out streams only");
+  if (options.channel !== undefined && options.stream === "events")
+    throw new BusError("invalid_argument", "a channel filter applies to the in and out streams only");
   for (const [name, v, min] of [
     ["maxAckPending", options.maxAckPending, 1],
     ["maxDeliver", options.maxDeliver, 1],

@@ -318,14 +318,17 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           // the cut turn made may run again: see docs/bus.md, limits).
           logger.warn({ ...where, key }, "turn of a bus message was left unfinished by another process; running it again");
           // Close the cut turn first, so the session log keeps no open turn (and no projection of it).
-          await deps.closeAbandoned?.(key, ABANDONED_MESSAGE).catch((e2: unknown) =>
-            logger.warn({ ...where, key, error: errorMessage(e2) }, "could not close the cut turn in the session log"),
-          );
+          await deps
+            .closeAbandoned?.(key, ABANDONED_MESSAGE)
+            .catch((e2: unknown) => logger.warn({ ...where, key, error: errorMessage(e2) }, "could not close the cut turn in the session log"));
           continue;
         }
         if (isTransient(err)) {
           if (m.attempt >= deps.maxDeliver) {
-            logger.error({ ...where, code, reason, error: errorMessage(err) }, "channel turn failed on its last attempt; dead-lettering the message and telling the peer");
+            logger.error(
+              { ...where, code, reason, error: errorMessage(err) },
+              "channel turn failed on its last attempt; dead-lettering the message and telling the peer",
+            );
             await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice").catch((e2: unknown) =>
               logger.error({ ...where, error: errorMessage(e2) }, "could not publish the failure notice"),
             );
@@ -372,7 +375,10 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     } catch (err) {
       if (deps.permanent?.(err) !== true) throw err;
       deps.count(p.channel, "sendFailures");
-      logger.error({ channel: p.channel, msgId: m.msgId, subject: m.subject, error: errorMessage(err) }, "channel send failed permanently; moved to the dead-letter store (not retried)");
+      logger.error(
+        { channel: p.channel, msgId: m.msgId, subject: m.subject, error: errorMessage(err) },
+        "channel send failed permanently; moved to the dead-letter store (not retried)",
+      );
       m.term(`send failed permanently: ${errorMessage(err)}`);
       return;
     }
@@ -395,7 +401,11 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           handler: handleInbound,
           maxDeliver: deps.maxDeliver,
           onError: (err, m) => {
-            if (m.attempt >= deps.maxDeliver) logger.error({ msgId: m.msgId, subject: m.subject, attempts: m.attempt, error: errorMessage(err) }, "channel message moved to the dead-letter store");
+            if (m.attempt >= deps.maxDeliver)
+              logger.error(
+                { msgId: m.msgId, subject: m.subject, attempts: m.attempt, error: errorMessage(err) },
+                "channel message moved to the dead-letter store",
+              );
           },
         });
         for (const channel of deps.channelNames) {

@@ -9,8 +9,7 @@ export const MAX_ID_CHARS = 512;
 
 const PEER_KINDS: readonly PeerKind[] = ["direct", "group", "channel"];
 
-const isMap = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 
 /** An optional id field: absent/nil -> undefined; a non-empty string up to MAX_ID_CHARS; else the reason. */
 function optionalId(m: Record<string, unknown>, field: string): string | undefined | { error: string } {

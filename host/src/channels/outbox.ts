@@ -142,7 +142,10 @@ export class ReplyOutbox {
     this.settling = this.settling.then(() =>
       this.options.settle(keys).catch((err: unknown) =>
         // Only costs a second send of these replies after the next restart (same reply ids).
-        this.options.logger.warn({ keys: keys.length, error: errorMessage(err) }, "could not mark replies as sent in the store; they are sent again after a restart"),
+        this.options.logger.warn(
+          { keys: keys.length, error: errorMessage(err) },
+          "could not mark replies as sent in the store; they are sent again after a restart",
+        ),
       ),
     );
     return this.settling;

@@ -39,7 +39,17 @@ import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../a
 import { isPluginBusy } from "../plugins/index.js";
 import { toErrorObject, type ChannelCounters } from "../protocol/index.js";
 import { errorMessage } from "../util/index.js";
-import type { Admission, ChannelLogger, InboundMessage, IntakeRefusal, OutboundMessage, SendReceipt, WebhookPolicy, WebhookRequest, WebhookResponse } from "./types.js";
+import type {
+  Admission,
+  ChannelLogger,
+  InboundMessage,
+  IntakeRefusal,
+  OutboundMessage,
+  SendReceipt,
+  WebhookPolicy,
+  WebhookRequest,
+  WebhookResponse,
+} from "./types.js";
 
 export type { Admission, ChannelLogger };
 
@@ -233,7 +243,20 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     channels.set(config.name, {
       config,
       allow: compileAllowlist(config.allow, config.name),
-      counters: { received: 0, accepted: 0, refused: 0, malformed: 0, answered: 0, sendFailures: 0, sendRetries: 0, badSignature: 0, missingSignature: 0, unknownAccount: 0, throttled: 0, overloaded: 0 },
+      counters: {
+        received: 0,
+        accepted: 0,
+        refused: 0,
+        malformed: 0,
+        answered: 0,
+        sendFailures: 0,
+        sendRetries: 0,
+        badSignature: 0,
+        missingSignature: 0,
+        unknownAccount: 0,
+        throttled: 0,
+        overloaded: 0,
+      },
     });
   }
   /** Turns whose outcome is still to come (their reply is then pushed to the outbox). */
@@ -256,13 +279,34 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     onRetry(m, attempt, waitMs, err) {
       const ch = channels.get(m.channel);
       if (ch !== undefined) ch.counters.sendRetries++;
-      logger.warn({ channel: m.channel, account: m.message.account, peer: m.message.peer, what: m.what, replyId: m.message.replyId, attempt, waitMs, error: errorMessage(err) }, "channel send failed; retrying");
+      logger.warn(
+        {
+          channel: m.channel,
+          account: m.message.account,
+          peer: m.message.peer,
+          what: m.what,
+          replyId: m.message.replyId,
+          attempt,
+          waitMs,
+          error: errorMessage(err),
+        },
+        "channel send failed; retrying",
+      );
     },
     onDead(m, attempts, err) {
       const ch = channels.get(m.channel);
       if (ch !== undefined) ch.counters.sendFailures++;
       logger.error(
-        { channel: m.channel, plugin: ch?.config.plugin, account: m.message.account, peer: m.message.peer, what: m.what, replyId: m.message.replyId, attempts, error: errorMessage(err) },
+        {
+          channel: m.channel,
+          plugin: ch?.config.plugin,
+          account: m.message.account,
+          peer: m.message.peer,
+          what: m.what,
+          replyId: m.message.replyId,
+          attempts,
+          error: errorMessage(err),
+        },
         "channel send failed permanently; reply dead-lettered (not retried)",
       );
     },
@@ -316,7 +360,11 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     const out = await withRetry(
       () => plugins.callChannel(ch.config.plugin, "send", message, signal),
       backoff,
-      (err, n) => logger.warn({ channel: ch.config.name, account: message.account, peer: message.peer, attempt: n, error: errorMessage(err) }, "channel send failed; retrying"),
+      (err, n) =>
+        logger.warn(
+          { channel: ch.config.name, account: message.account, peer: message.peer, attempt: n, error: errorMessage(err) },
+          "channel send failed; retrying",
+        ),
       signal,
     );
     const id = (out as Record<string, unknown>).platformMessageId;
@@ -359,7 +407,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       return { message: { ...base, content: result.text }, what: "reply" };
     }
     if (error === undefined || error.interrupted === true) return undefined;
-    logger.warn({ channel: ch.config.name, account: to.account, peer: to.peer, code: error.code, error: error.message }, "channel turn failed; telling the peer");
+    logger.warn(
+      { channel: ch.config.name, account: to.account, peer: to.peer, code: error.code, error: error.message },
+      "channel turn failed; telling the peer",
+    );
     return { message: { ...base, content: failureReply(error.message) }, what: "failure notice" };
   }
 
@@ -399,14 +450,20 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     const to = { account: msg.account!, peer: msg.peer, thread: msg.thread, replyTo: msg.platformMessageId };
     if (!ch.allow({ peer: msg.peer, guild: msg.guild, team: msg.team })) {
       ch.counters.refused++;
-      logger.warn({ channel: name, account: msg.account, peer: msg.peer, guild: msg.guild, team: msg.team, source }, "message from a peer not in the channel allowlist; dropped");
+      logger.warn(
+        { channel: name, account: msg.account, peer: msg.peer, guild: msg.guild, team: msg.team, source },
+        "message from a peer not in the channel allowlist; dropped",
+      );
       if (ch.config.refusal !== undefined && rememberRefused(key)) deliver(ch, { ...to, content: ch.config.refusal, ...replyIdField(name, to) }, "refusal");
       return { kind: "refused" };
     }
     const over = limitViolation(msg, ch.config);
     if (over !== null) {
       ch.counters.refused++;
-      logger.warn({ channel: name, account: msg.account, peer: msg.peer, bytes: Buffer.byteLength(msg.content), attachments: msg.attachments.length, source }, "message over the channel limits; refused");
+      logger.warn(
+        { channel: name, account: msg.account, peer: msg.peer, bytes: Buffer.byteLength(msg.content), attachments: msg.attachments.length, source },
+        "message over the channel limits; refused",
+      );
       if (rememberRefused(key)) deliver(ch, { ...to, content: over, ...replyIdField(name, to) }, "refusal");
       return { kind: "refused" };
     }
@@ -421,10 +478,16 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       try {
         const ack = await channelBus.publishInbound(inboundPayload(name, msg, turnContent(msg)));
         ch.counters.accepted++;
-        logger.info({ channel: name, account: msg.account, peer: msg.peer, msgId: ack.msgId, storedIn: ack.storedIn, duplicate: ack.duplicate, source }, "channel message published to the bus");
+        logger.info(
+          { channel: name, account: msg.account, peer: msg.peer, msgId: ack.msgId, storedIn: ack.storedIn, duplicate: ack.duplicate, source },
+          "channel message published to the bus",
+        );
         return { kind: "accepted" };
       } catch (err) {
-        logger.warn({ channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) }, "channel message not published to the bus; the platform should redeliver");
+        logger.warn(
+          { channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) },
+          "channel message not published to the bus; the platform should redeliver",
+        );
         return { kind: "retry", reason: errorMessage(err) };
       }
     }
@@ -476,21 +539,30 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       }
       // Session busy, shutting down, or the store could not journal it (agent/errors.ts).
       if (isTransientRefusal(err)) {
-        logger.warn({ channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) }, "channel message not journaled; the platform should redeliver");
+        logger.warn(
+          { channel: name, account: msg.account, peer: msg.peer, key, error: errorMessage(err) },
+          "channel message not journaled; the platform should redeliver",
+        );
         // The platform sees the runtime's fixed texts or the store's public one (a full disk), never
         // a raw store error (it names the store's path and the engine's internals).
         return { kind: "retry", reason: toErrorObject(err).message };
       }
       const failure = turnFailure(err);
       ch.counters.refused++;
-      logger.error({ channel: name, account: msg.account, peer: msg.peer, code: failure.code, error: failure.message }, "channel message refused by the runtime");
+      logger.error(
+        { channel: name, account: msg.account, peer: msg.peer, code: failure.code, error: failure.message },
+        "channel message refused by the runtime",
+      );
       // Not journaled: nothing is owed in the store, the notice is sent from memory.
       settle(ch, to, undefined, failure);
       return { kind: "refused" };
     }
     ch.counters.accepted++;
     const owedKey = replies !== undefined ? key : undefined;
-    logger.info({ channel: name, account: msg.account, peer: msg.peer, agent: route.agentId, matchedBy: route.matchedBy, sessionKey: route.sessionKey, source }, "channel message accepted");
+    logger.info(
+      { channel: name, account: msg.account, peer: msg.peer, agent: route.agentId, matchedBy: route.matchedBy, sessionKey: route.sessionKey, source },
+      "channel message accepted",
+    );
     track(
       turn.then(
         (result) => settle(ch, to, result, undefined, owedKey),
@@ -534,8 +606,13 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         const now = Date.now();
         const quiet = now - (lastFloodWarn.get(key) ?? -Infinity) < 10_000;
         if (!quiet) lastFloodWarn.set(key, now);
-        const msg = r.reason === "throttled" ? "webhook requests over the per-address rate; answered 429" : "webhook requests over the in-flight budget; answered 503";
-        (quiet ? logger.debug : logger.warn).call(logger, { ...fields, counters: { throttled: ch.counters.throttled, overloaded: ch.counters.overloaded } }, msg);
+        const msg =
+          r.reason === "throttled" ? "webhook requests over the per-address rate; answered 429" : "webhook requests over the in-flight budget; answered 503";
+        (quiet ? logger.debug : logger.warn).call(
+          logger,
+          { ...fields, counters: { throttled: ch.counters.throttled, overloaded: ch.counters.overloaded } },
+          msg,
+        );
         return;
       }
     }
@@ -568,12 +645,18 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     } catch (err) {
       if (isPluginBusy(err)) {
         // Every instance is taken and the queue is full: a moment's overload, not a bad request.
-        logger.warn({ channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) }, "channel plugin busy; webhook refused for redelivery");
+        logger.warn(
+          { channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) },
+          "channel plugin busy; webhook refused for redelivery",
+        );
         const busy = jsonAnswer(503, `channel "${ch.config.name}": the plugin is busy; redeliver later`);
         busy.headers["retry-after"] = "1";
         return busy;
       }
-      logger.error({ channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) }, "channel plugin failed to parse a webhook");
+      logger.error(
+        { channel: ch.config.name, plugin: ch.config.plugin, remote: req.remoteAddress, error: errorMessage(err) },
+        "channel plugin failed to parse a webhook",
+      );
       return jsonAnswer(500, `channel "${ch.config.name}": the plugin failed to parse the request`);
     }
     const parsed = checkParseResult(output);
@@ -583,7 +666,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     }
     if (parsed.response.status === 401) {
       ch.counters.badSignature++;
-      logger.warn({ channel: ch.config.name, account: req.account, remote: req.remoteAddress }, "webhook refused by the channel plugin (bad signature); ignored");
+      logger.warn(
+        { channel: ch.config.name, account: req.account, remote: req.remoteAddress },
+        "webhook refused by the channel plugin (bad signature); ignored",
+      );
       return toAnswer(parsed.response);
     }
     const admissions = await admitAll(ch, req.account, parsed.messages, "webhook");
@@ -623,10 +709,21 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       const msgId = replyMsgId(inboundMsgId(turn.channel, turn.account, turn.platformMessageId));
       channelBus
         .publishOutbound(
-          { v: 1, channel: turn.channel, account: turn.account, peer: turn.peer, ...(turn.thread !== undefined ? { thread: turn.thread } : {}), content, replyTo: turn.platformMessageId, what: result !== undefined ? "reply" : "failure notice" },
+          {
+            v: 1,
+            channel: turn.channel,
+            account: turn.account,
+            peer: turn.peer,
+            ...(turn.thread !== undefined ? { thread: turn.thread } : {}),
+            content,
+            replyTo: turn.platformMessageId,
+            what: result !== undefined ? "reply" : "failure notice",
+          },
           msgId,
         )
-        .catch((err: unknown) => logger.error({ channel: turn.channel, peer: turn.peer, msgId, error: errorMessage(err) }, "could not publish the reply of a recovered turn"));
+        .catch((err: unknown) =>
+          logger.error({ channel: turn.channel, peer: turn.peer, msgId, error: errorMessage(err) }, "could not publish the reply of a recovered turn"),
+        );
       return;
     }
     // Owed in the store's outbox: `resumeReplies` sends it (in the peer's order), not this report.
@@ -664,7 +761,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           if (!error.interrupted && !error.replayed) {
             if (failureReason(err) !== undefined) {
               // Open and not running here (nothing will finish it), or the message is gone.
-              logger.error({ channel: d.channel, peer: d.peer, key, code: error.code, error: error.message }, "owed reply whose turn has no outcome; dead-lettered");
+              logger.error(
+                { channel: d.channel, peer: d.peer, key, code: error.code, error: error.message },
+                "owed reply whose turn has no outcome; dead-lettered",
+              );
               return undefined;
             }
             throw err; // the store: stays owed for the next start

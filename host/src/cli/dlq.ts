@@ -53,7 +53,10 @@ const hideCredentials = (url: string) => url.replace(/\/\/[^/@]*@/, "//");
 async function openBus(configFile: string | undefined, env: NodeJS.ProcessEnv): Promise<{ bus: Bus; close(): Promise<void> }> {
   const config = loadConfig({ config: configFile }, env, [BUILTIN_PLUGINS_DIR]);
   if (config.bus === undefined) {
-    throw new DlqCliError(`no message bus is configured (set [bus] url = "nats://host:port" in ${config.source ?? "exoclaw.toml"}, or EXOCLAW_NATS_URL); dead letters exist only with a bus`, 2);
+    throw new DlqCliError(
+      `no message bus is configured (set [bus] url = "nats://host:port" in ${config.source ?? "exoclaw.toml"}, or EXOCLAW_NATS_URL); dead letters exist only with a bus`,
+      2,
+    );
   }
   const servers = config.bus.servers;
   const spoolDir = await mkdtemp(join(tmpdir(), "exoclaw-dlq-"));
@@ -74,7 +77,10 @@ async function openBus(configFile: string | undefined, env: NodeJS.ProcessEnv): 
   if (!bus.status().connected) {
     await bus.close().catch(() => {});
     await rm(spoolDir, { recursive: true, force: true });
-    throw new DlqCliError(`cannot reach NATS at ${servers.map(hideCredentials).join(",")} (waited ${CONNECT_WAIT_MS / 1000} s); is nats-server running with JetStream?`, 2);
+    throw new DlqCliError(
+      `cannot reach NATS at ${servers.map(hideCredentials).join(",")} (waited ${CONNECT_WAIT_MS / 1000} s); is nats-server running with JetStream?`,
+      2,
+    );
   }
   return {
     bus,
@@ -85,7 +91,10 @@ async function openBus(configFile: string | undefined, env: NodeJS.ProcessEnv): 
       const left = bus.status().spooled;
       await bus.close();
       if (left > 0) {
-        throw new DlqCliError(`${left} replayed message(s) could not reach NATS and are kept in ${join(spoolDir, "bus", "spool")}; run the replay again when NATS is back (their entries were removed from the dead-letter store)`, 1);
+        throw new DlqCliError(
+          `${left} replayed message(s) could not reach NATS and are kept in ${join(spoolDir, "bus", "spool")}; run the replay again when NATS is back (their entries were removed from the dead-letter store)`,
+          1,
+        );
       }
       await rm(spoolDir, { recursive: true, force: true });
     },

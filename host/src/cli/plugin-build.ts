@@ -62,7 +62,11 @@ function exportFile(pkgDir: string, subpath: string): string {
   const pkg = JSON.parse(readFileSync(path.join(pkgDir, "package.json"), "utf8")) as { exports?: Record<string, unknown> };
   const entry = pkg.exports?.[subpath];
   const target =
-    typeof entry === "string" ? entry : typeof entry === "object" && entry !== null ? ((entry as Record<string, unknown>)["import"] ?? (entry as Record<string, unknown>)["default"]) : undefined;
+    typeof entry === "string"
+      ? entry
+      : typeof entry === "object" && entry !== null
+        ? ((entry as Record<string, unknown>)["import"] ?? (entry as Record<string, unknown>)["default"])
+        : undefined;
   if (typeof target !== "string") throw new Error(`${pkgDir} does not export "${subpath}"`);
   return path.join(pkgDir, target);
 }
@@ -165,7 +169,9 @@ export function registerPluginBuild(plugin: Command, io: CliIo, fail: (err: unkn
         const rel = path.relative(process.cwd(), r.path) || r.path;
         io.out(`built ${r.name} ${r.version} -> ${rel}  ${r.bytes} bytes  sha256 ${r.sha256}  (${r.ms} ms)`);
         if (r.capabilities.length > 0) {
-          io.out(`requests: ${r.capabilities.join(", ")}  (an operator grants them in exoclaw.toml [plugins.grants.${r.name}] and runs \`exoclaw plugin approve\`)`);
+          io.out(
+            `requests: ${r.capabilities.join(", ")}  (an operator grants them in exoclaw.toml [plugins.grants.${r.name}] and runs \`exoclaw plugin approve\`)`,
+          );
         }
       } catch (err) {
         if (err instanceof PluginProjectBuildError && err.diagnostics.length > 0) {

@@ -16,8 +16,8 @@ const NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 
 /** Why `--kind both` is refused. */
 export const BOTH_NOT_SCAFFOLDED =
-  "kind \"both\" has no scaffold: generate a channel plugin (--kind channel), then add [[tools]] " +
-  "to its plugin.toml, a `call` export (runTool) to assembly/index.ts and set kind = \"both\".";
+  'kind "both" has no scaffold: generate a channel plugin (--kind channel), then add [[tools]] ' +
+  'to its plugin.toml, a `call` export (runTool) to assembly/index.ts and set kind = "both".';
 
 /** Options of {@link scaffoldPlugin}. */
 export interface NewPluginOptions {
@@ -98,7 +98,9 @@ export async function scaffoldPlugin(name: string, options: NewPluginOptions = {
 export function registerPluginNew(plugin: Command, io: CliIo, fail: (err: unknown) => void): void {
   plugin
     .command("new <name>")
-    .description("Scaffold a tool or channel plugin project (plugin.toml, assembly/index.ts, package.json, test cases for tools) that builds and passes its test as is")
+    .description(
+      "Scaffold a tool or channel plugin project (plugin.toml, assembly/index.ts, package.json, test cases for tools) that builds and passes its test as is",
+    )
     .option("-k, --kind <kind>", "tool or channel", "tool")
     .option("-d, --dir <parent>", "where to create the <name> directory (default: the current directory)")
     .option("--registry", "depend on registry versions of the SDK and CLI even from a source checkout")
@@ -108,7 +110,11 @@ export function registerPluginNew(plugin: Command, io: CliIo, fail: (err: unknow
         const rel = path.relative(process.cwd(), r.dir) || ".";
         io.out(`created ${r.dir}`);
         for (const f of r.files) io.out(`  ${f}`);
-        io.out(r.deps.linked ? "dependencies: linked to this exoclaw checkout (works offline)" : "dependencies: @exoclaw/plugin-sdk, assemblyscript and exoclaw from the npm registry");
+        io.out(
+          r.deps.linked
+            ? "dependencies: linked to this exoclaw checkout (works offline)"
+            : "dependencies: @exoclaw/plugin-sdk, assemblyscript and exoclaw from the npm registry",
+        );
         io.out("next:");
         io.out(`  cd ${rel.includes(" ") ? JSON.stringify(rel) : rel}`);
         io.out("  npm install");

@@ -81,7 +81,13 @@ interface Case {
 /** Timeouts of one tool after which its remaining inputs are skipped. */
 const MAX_TIMEOUTS_PER_TOOL = 2;
 
-const check = (name: string, ok: boolean, summary: string, failures: string[] = [], notes: string[] = []): CheckResult => ({ check: name, ok, summary, failures, notes });
+const check = (name: string, ok: boolean, summary: string, failures: string[] = [], notes: string[] = []): CheckResult => ({
+  check: name,
+  ok,
+  summary,
+  failures,
+  notes,
+});
 
 function preview(v: unknown, max = 80): string {
   let s: string;
@@ -159,7 +165,10 @@ function garbageEnvelopes(tool: string, validInput: unknown): LabeledInput[] {
     { label: "a string claiming 4 GiB", input: Uint8Array.from([0x82, ...nameKey, 0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]) },
     { label: "a map claiming 4 billion entries", input: Uint8Array.from([0xdf, 0xff, 0xff, 0xff, 0xff, ...nameKey]) },
     { label: "an ext value as input", input: Uint8Array.from([0x82, ...nameKey, ...pluginEnvelope.pack(tool), ...inputKey, 0xd4, 0x01, 0x00]) },
-    { label: "a 200-deep array as input", input: Uint8Array.from([0x82, ...nameKey, ...pluginEnvelope.pack(tool), ...inputKey, ...new Array(200).fill(0x91), 0xc0]) },
+    {
+      label: "a 200-deep array as input",
+      input: Uint8Array.from([0x82, ...nameKey, ...pluginEnvelope.pack(tool), ...inputKey, ...new Array(200).fill(0x91), 0xc0]),
+    },
   ].map((g) => ({ label: g.label, input: g.input }));
 }
 
@@ -212,7 +221,15 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
   let raw: unknown = undefined;
   let manifest: PluginManifest | null = null;
   if (sections.length !== 1) {
-    checks.push(check("manifest", false, sections.length === 0 ? `no "${MANIFEST_SECTION}" custom section (build with \`exoclaw plugin build\` or add one with \`exoclaw plugin pack\`)` : `${sections.length} "${MANIFEST_SECTION}" sections, expected one`));
+    checks.push(
+      check(
+        "manifest",
+        false,
+        sections.length === 0
+          ? `no "${MANIFEST_SECTION}" custom section (build with \`exoclaw plugin build\` or add one with \`exoclaw plugin pack\`)`
+          : `${sections.length} "${MANIFEST_SECTION}" sections, expected one`,
+      ),
+    );
   } else {
     try {
       raw = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(sections[0]));
@@ -225,18 +242,34 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
       manifest = parseManifest(raw, file);
       const m = manifest;
       const caps = describeRequest(m.capabilities);
-      checks.push(check("manifest", true, `${m.name} ${m.version} (${m.kind}): ${m.tools.length} tool${m.tools.length === 1 ? "" : "s"} (${m.tools.map((t) => t.name).join(", ")}), requests ${caps === "-" ? "no capabilities" : caps}`));
+      checks.push(
+        check(
+          "manifest",
+          true,
+          `${m.name} ${m.version} (${m.kind}): ${m.tools.length} tool${m.tools.length === 1 ? "" : "s"} (${m.tools.map((t) => t.name).join(", ")}), requests ${caps === "-" ? "no capabilities" : caps}`,
+        ),
+      );
     } catch (err) {
       const reason = (err as Error).message.startsWith(`${file}: `) ? (err as Error).message.slice(file.length + 2) : (err as Error).message;
       checks.push(check("manifest", false, "invalid manifest", reason.split("; ")));
     }
     const abi = (raw as { abi?: unknown } | null)?.abi;
-    checks.push(check("abi", abi === HOST_ABI_VERSION, abi === HOST_ABI_VERSION ? `${abi} (this host speaks ${HOST_ABI_VERSION})` : `${JSON.stringify(abi)}, but this host speaks ${HOST_ABI_VERSION}`));
+    checks.push(
+      check(
+        "abi",
+        abi === HOST_ABI_VERSION,
+        abi === HOST_ABI_VERSION ? `${abi} (this host speaks ${HOST_ABI_VERSION})` : `${JSON.stringify(abi)}, but this host speaks ${HOST_ABI_VERSION}`,
+      ),
+    );
   }
 
   const imports = wasmApi.Module.imports(module);
   const badImports = imports.filter(
-    (i) => !(i.kind === "function" && ((i.module === EXTISM_ENV && EXTISM_KERNEL.has(i.name)) || (i.module === EXOCLAW_HOST_V1 && EXOCLAW_HOST_FUNCTIONS.has(i.name)))),
+    (i) =>
+      !(
+        i.kind === "function" &&
+        ((i.module === EXTISM_ENV && EXTISM_KERNEL.has(i.name)) || (i.module === EXOCLAW_HOST_V1 && EXOCLAW_HOST_FUNCTIONS.has(i.name)))
+      ),
   );
   const byModule = new Map<string, number>();
   for (const i of imports) byModule.set(i.module, (byModule.get(i.module) ?? 0) + 1);
@@ -258,7 +291,9 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
     check(
       "exports",
       exportsOk,
-      exportsOk ? exports.map((e) => `${e.name} (${e.kind})`).join(", ") : `no function export "call" (exports: ${exports.map((e) => `${e.kind} ${e.name}`).join(", ") || "none"})`,
+      exportsOk
+        ? exports.map((e) => `${e.name} (${e.kind})`).join(", ")
+        : `no function export "call" (exports: ${exports.map((e) => `${e.kind} ${e.name}`).join(", ") || "none"})`,
     ),
   );
   if (manifest === null) return done();
@@ -282,7 +317,15 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
       validators.set(tool.name, (v) => validate(v) as boolean);
       checks.push(check("schema", true, `${tool.name}: valid JSON Schema (${draft})`, [], ajvWarnings));
     } catch (err) {
-      checks.push(check("schema", false, `${tool.name}: not a valid JSON Schema (${draft}, strict mode: unknown keywords are errors)`, [(err as Error).message], ajvWarnings));
+      checks.push(
+        check(
+          "schema",
+          false,
+          `${tool.name}: not a valid JSON Schema (${draft}, strict mode: unknown keywords are errors)`,
+          [(err as Error).message],
+          ajvWarnings,
+        ),
+      );
     }
   }
   if (!checks.every((c) => c.ok) || manifest.tools.length === 0) return done();
@@ -326,7 +369,8 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
       const candidates = [sampleValue(schema, false), sampleValue(schema, true)];
       const valid = candidates.filter((c, i) => validate(c) && candidates.findIndex((d) => JSON.stringify(d) === JSON.stringify(c)) === i);
       const notes: string[] = [];
-      if (valid.length === 0) notes.push(`could not derive a valid input from the schema (add "examples" to it); tried ${candidates.map((c) => preview(c)).join(", ")}`);
+      if (valid.length === 0)
+        notes.push(`could not derive a valid input from the schema (add "examples" to it); tried ${candidates.map((c) => preview(c)).join(", ")}`);
       const inputs: (LabeledInput & { valid: boolean })[] = [
         ...valid.map((v, i) => ({ label: `valid input ${i + 1} ${preview(v, 60)}`, input: v, valid: true })),
         ...malformedInputs(schema, valid[valid.length - 1] ?? candidates[1]).map((m) => ({ ...m, valid: false })),
@@ -352,7 +396,8 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
         else if (isValid && r.isError) validErrors++;
       }
       if (skipped > 0) failures.push(`${skipped} more inputs skipped after ${timeouts} timeouts`);
-      if (validErrors > 0) notes.push(`${validErrors} of ${valid.length} valid inputs answered isError: true (fine if the sample values make no sense to the tool)`);
+      if (validErrors > 0)
+        notes.push(`${validErrors} of ${valid.length} valid inputs answered isError: true (fine if the sample values make no sense to the tool)`);
       const n = inputs.length;
       checks.push(
         check(
@@ -415,7 +460,8 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
         const e = c.expect;
         const got = `got ${JSON.stringify(r.content)} (isError: ${r.isError})`;
         if (e.content !== undefined && r.content !== e.content) cFailures.push(`${label}: expected content ${JSON.stringify(e.content)}, ${got}`);
-        else if (e.contains !== undefined && !r.content.includes(e.contains)) cFailures.push(`${label}: expected content containing ${JSON.stringify(e.contains)}, ${got}`);
+        else if (e.contains !== undefined && !r.content.includes(e.contains))
+          cFailures.push(`${label}: expected content containing ${JSON.stringify(e.contains)}, ${got}`);
         else if (e.isError !== undefined && r.isError !== e.isError) cFailures.push(`${label}: expected isError: ${e.isError}, ${got}`);
       }
       checks.push(
@@ -428,10 +474,16 @@ export async function testPlugin(file: string, options: PluginTestOptions = {}):
       );
     }
     const sorted = [...durations].sort((a, b) => a - b);
-    const timing = check("timing", true, `${calls} calls, p50 ${ms(percentile(sorted, 0.5, true))} ms, max ${ms(sorted[sorted.length - 1] ?? 0)} ms (budget ${options.timeoutMs ?? DEFAULT_LIMITS.timeoutMs} ms per call)`);
+    const timing = check(
+      "timing",
+      true,
+      `${calls} calls, p50 ${ms(percentile(sorted, 0.5, true))} ms, max ${ms(sorted[sorted.length - 1] ?? 0)} ms (budget ${options.timeoutMs ?? DEFAULT_LIMITS.timeoutMs} ms per call)`,
+    );
     if (logLines.length > 0) timing.notes.push(`the plugin logged ${logLines.length} line(s), e.g. ${preview(logLines[0], 100)}`);
     if (options.grants !== false && describeRequest(manifest.capabilities) !== "-") {
-      timing.notes.push(`ran with the requested capabilities backed by test doubles (HTTP refused, kv/fs in temporary directories); --no-grants runs with none`);
+      timing.notes.push(
+        `ran with the requested capabilities backed by test doubles (HTTP refused, kv/fs in temporary directories); --no-grants runs with none`,
+      );
     }
     checks.push(timing);
   } finally {
@@ -451,7 +503,9 @@ export function formatReport(r: PluginTestReport): string[] {
     for (const n of c.notes) lines.push(`        note: ${n}`);
   }
   const failed = r.checks.filter((c) => !c.ok).length;
-  lines.push(failed === 0 ? `PASS: all ${r.checks.length} checks (${r.calls} calls in ${r.ms} ms)` : `FAIL: ${failed} of ${r.checks.length} checks failed (${r.ms} ms)`);
+  lines.push(
+    failed === 0 ? `PASS: all ${r.checks.length} checks (${r.calls} calls in ${r.ms} ms)` : `FAIL: ${failed} of ${r.checks.length} checks failed (${r.ms} ms)`,
+  );
   return lines;
 }
 

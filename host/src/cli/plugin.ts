@@ -79,7 +79,11 @@ export async function readManifestSource(file: string): Promise<PluginManifest> 
  * @returns the output path, sha256 and manifest of the packed module
  * @throws Error naming the file and the problem; nothing is written then
  */
-export async function packPlugin(input: string, manifestFile: string, output?: string): Promise<{ path: string; sha256: string; size: number; manifest: PluginManifest }> {
+export async function packPlugin(
+  input: string,
+  manifestFile: string,
+  output?: string,
+): Promise<{ path: string; sha256: string; size: number; manifest: PluginManifest }> {
   let wasm: Uint8Array;
   try {
     wasm = new Uint8Array(await readFile(input));
@@ -212,7 +216,8 @@ export async function listLocalPlugins(config: Config, env: NodeJS.ProcessEnv): 
           granted: describeRequest(r.granted),
           pending: describeRequest(r.pending),
         };
-        if (r.approval === "changed") row.error = `not approved: plugin "${m.name}" was approved for sha256 ${r.previous!.sha256}${r.previous!.path ? ` (${r.previous!.path})` : ""}; this module runs with nothing until approved`;
+        if (r.approval === "changed")
+          row.error = `not approved: plugin "${m.name}" was approved for sha256 ${r.previous!.sha256}${r.previous!.path ? ` (${r.previous!.path})` : ""}; this module runs with nothing until approved`;
         rows.push(row);
         const rank = approvalRank(r, exact);
         const holder = names.get(m.name);
@@ -221,7 +226,12 @@ export async function listLocalPlugins(config: Config, env: NodeJS.ProcessEnv): 
           refuse(holder.row, `plugin "${m.name}" is claimed by the approved module ${file}; this module is not approved`);
           names.set(m.name, { row, rank });
         } else {
-          refuse(row, holder.rank > 0 ? `plugin "${m.name}" is already loaded from ${holder.row.path} (approved); this module is not approved for that name` : `plugin "${m.name}" is already loaded from ${holder.row.path}`);
+          refuse(
+            row,
+            holder.rank > 0
+              ? `plugin "${m.name}" is already loaded from ${holder.row.path} (approved); this module is not approved for that name`
+              : `plugin "${m.name}" is already loaded from ${holder.row.path}`,
+          );
         }
       } catch (err) {
         const e = err as Error & { manifest?: PluginManifest; sha256?: string; reason?: string };

@@ -11,7 +11,16 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
-import { MEMORY_STORE_URL, openSessionLog, StoreError, type SearchHit, type SessionEvent, type SessionInfo, type SessionLog, type SessionPage } from "../store/index.js";
+import {
+  MEMORY_STORE_URL,
+  openSessionLog,
+  StoreError,
+  type SearchHit,
+  type SessionEvent,
+  type SessionInfo,
+  type SessionLog,
+  type SessionPage,
+} from "../store/index.js";
 
 /** Where CLI subcommands write; tests substitute buffers. */
 export interface SessionsCliIo {
@@ -68,7 +77,9 @@ async function gatewaySource(config: Config): Promise<SessionsSource> {
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
     ws.once("error", (err) => reject(new Error(`no gateway answers at ${url} (${err.message})`)));
-    ws.once("unexpected-response", (_req, res) => reject(new Error(`the gateway at ${url} refused the connection (HTTP ${res.statusCode}); is EXOCLAW_TOKEN right?`)));
+    ws.once("unexpected-response", (_req, res) =>
+      reject(new Error(`the gateway at ${url} refused the connection (HTTP ${res.statusCode}); is EXOCLAW_TOKEN right?`)),
+    );
   });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let nextId = 1;
@@ -158,7 +169,12 @@ export function describeEvent(e: SessionEvent): string {
 /** Rows as columns separated by two spaces; the last column is not padded. */
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+  return rows.map((cells) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd(),
+  );
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");

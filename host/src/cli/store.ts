@@ -56,7 +56,10 @@ async function checkStore(opts: { config?: string; acceptLoss?: boolean }, io: S
   }
   const check = await checkSurrealKvWal(dir);
   io.out(`${dir}: ${check.files.length} WAL file(s), ${check.records} record(s) verified`);
-  if (check.tornTail) io.out(`the last record is torn (${check.tornTail.file}, byte ${check.tornTail.offset}): a write cut short by a crash, never acknowledged; opening drops it`);
+  if (check.tornTail)
+    io.out(
+      `the last record is torn (${check.tornTail.file}, byte ${check.tornTail.offset}): a write cut short by a crash, never acknowledged; opening drops it`,
+    );
   if (!check.damage) {
     io.out("sound: no damaged record");
     return 0;
@@ -71,6 +74,8 @@ async function checkStore(opts: { config?: string; acceptLoss?: boolean }, io: S
   const log = await openSessionLog({ ...config.store, acceptWalDamage: true, logger: { info: (m) => io.out(m), warn: (m) => io.err(m) } });
   const sessions = await log.countSessions();
   await log.close();
-  io.out(`opened the store without the commits after byte ${check.damage.offset} of ${check.damage.file}: ${sessions} session(s) remain; the gateway can start`);
+  io.out(
+    `opened the store without the commits after byte ${check.damage.offset} of ${check.damage.file}: ${sessions} session(s) remain; the gateway can start`,
+  );
   return 0;
 }

@@ -5,7 +5,20 @@ import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { DEFAULT_LIMITS, type PluginLimits, DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/index.js";
 import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
-import { CHANNEL_DEFAULTS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_QUEUE, DEFAULT_TURN_TIMEOUT_MS, WEBHOOK_LIMIT_DEFAULTS, type AgentConfig, type BusSettings, type ChannelConfig, type ClientEntry, type Config, type ProviderName, type StoreConfig } from "./types.js";
+import {
+  CHANNEL_DEFAULTS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_QUEUE,
+  DEFAULT_TURN_TIMEOUT_MS,
+  WEBHOOK_LIMIT_DEFAULTS,
+  type AgentConfig,
+  type BusSettings,
+  type ChannelConfig,
+  type ClientEntry,
+  type Config,
+  type ProviderName,
+  type StoreConfig,
+} from "./types.js";
 import { GATEWAY_ACCOUNT } from "../protocol/index.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
@@ -109,7 +122,10 @@ function parseIntVar(env: NodeJS.ProcessEnv, name: string): number | undefined {
 function parseListVar(env: NodeJS.ProcessEnv, name: string, entry: z.ZodType<string>): string[] | undefined {
   const raw = env[name]?.trim();
   if (!raw) return undefined;
-  const items = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const items = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   for (const item of items) {
     const r = entry.safeParse(item);
     if (!r.success) throw new ConfigError(`${name}: "${item}" ${r.error.issues[0]?.message ?? "is not valid"}`);
@@ -143,7 +159,8 @@ function toOperatorGrant(t: GrantTable, baseDir: string): OperatorGrant {
   if (t.kv) g.kv = { quotaBytes: t.kv.quota_bytes ?? DEFAULT_KV_QUOTA_BYTES };
   if (t.fs) g.fs = t.fs.map((f) => ({ guest: f.guest, host: resolve(baseDir, expandHome(f.host)), write: f.write === true }));
   if (t.config) g.config = { ...t.config };
-  if (t.secrets) g.secrets = Object.fromEntries(Object.entries(t.secrets).map(([k, v]) => [k, { env: v.env, ...(v.allow_insecure ? { allowInsecure: true } : {}) }]));
+  if (t.secrets)
+    g.secrets = Object.fromEntries(Object.entries(t.secrets).map(([k, v]) => [k, { env: v.env, ...(v.allow_insecure ? { allowInsecure: true } : {}) }]));
   if (t.clock) g.clock = true;
   if (t.random) g.random = true;
   if (t.log) g.log = true;
@@ -231,7 +248,15 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       const f = file.providers?.[p];
       const envBase = p === "anthropic" ? env.ANTHROPIC_BASE_URL : p === "openai" ? env.OPENAI_BASE_URL : env.OLLAMA_HOST;
       const keyVar = f?.api_key_env ?? (p === "anthropic" ? "ANTHROPIC_API_KEY" : p === "openai" ? "OPENAI_API_KEY" : undefined);
-      return [p, { baseUrl: f?.base_url ?? (envBase || undefined), apiKey: keyVar ? env[keyVar] : undefined, timeoutMs: f?.timeout_ms ?? 600_000, idleTimeoutMs: f?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS }];
+      return [
+        p,
+        {
+          baseUrl: f?.base_url ?? (envBase || undefined),
+          apiKey: keyVar ? env[keyVar] : undefined,
+          timeoutMs: f?.timeout_ms ?? 600_000,
+          idleTimeoutMs: f?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS,
+        },
+      ];
     }),
   ) as Config["providers"];
 
@@ -280,19 +305,23 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     agents,
     defaultAgent,
     bindings: file.bindings ?? [],
-    channels: Object.entries(file.channels ?? {}).map(([name, c]): ChannelConfig => ({
-      name,
-      plugin: c.plugin ?? name,
-      allow: c.allow ?? [],
-      ...(c.refusal !== undefined ? { refusal: c.refusal } : {}),
-      maxMessageBytes: c.max_message_bytes ?? CHANNEL_DEFAULTS.maxMessageBytes,
-      maxAttachments: c.max_attachments ?? CHANNEL_DEFAULTS.maxAttachments,
-      maxBodyBytes: c.max_body_bytes ?? CHANNEL_DEFAULTS.maxBodyBytes,
-      // One account list serves webhooks and polling; a config that names accounts only under
-      // `poll` (written before `accounts` existed) keeps working with those.
-      accounts: c.accounts ?? c.poll?.accounts ?? ["default"],
-      ...(c.poll ? { poll: { intervalMs: c.poll.interval_ms ?? CHANNEL_DEFAULTS.pollIntervalMs, accounts: c.poll.accounts ?? c.accounts ?? ["default"] } } : {}),
-    })),
+    channels: Object.entries(file.channels ?? {}).map(
+      ([name, c]): ChannelConfig => ({
+        name,
+        plugin: c.plugin ?? name,
+        allow: c.allow ?? [],
+        ...(c.refusal !== undefined ? { refusal: c.refusal } : {}),
+        maxMessageBytes: c.max_message_bytes ?? CHANNEL_DEFAULTS.maxMessageBytes,
+        maxAttachments: c.max_attachments ?? CHANNEL_DEFAULTS.maxAttachments,
+        maxBodyBytes: c.max_body_bytes ?? CHANNEL_DEFAULTS.maxBodyBytes,
+        // One account list serves webhooks and polling; a config that names accounts only under
+        // `poll` (written before `accounts` existed) keeps working with those.
+        accounts: c.accounts ?? c.poll?.accounts ?? ["default"],
+        ...(c.poll
+          ? { poll: { intervalMs: c.poll.interval_ms ?? CHANNEL_DEFAULTS.pollIntervalMs, accounts: c.poll.accounts ?? c.accounts ?? ["default"] } }
+          : {}),
+      }),
+    ),
     providers,
     plugins: {
       dirs: [...builtinPluginDirs, ...resolvedUserDirs],
@@ -338,7 +367,9 @@ function resolveBus(file: FileConfig, env: NodeJS.ProcessEnv, where: string): Bu
 function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, baseDir: string): StoreConfig {
   const fromEnv = env.EXOCLAW_STORE?.trim();
   if (fromEnv && !STORE_URL_RE.test(fromEnv)) {
-    throw new ConfigError(`EXOCLAW_STORE="${fromEnv.replace(/\/\/[^/@]*@/, "//***@")}" is not "memory", "mem://", "surrealkv://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"`);
+    throw new ConfigError(
+      `EXOCLAW_STORE="${fromEnv.replace(/\/\/[^/@]*@/, "//***@")}" is not "memory", "mem://", "surrealkv://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"`,
+    );
   }
   const s = file.store ?? {};
   const named = fromEnv || s.url;

@@ -34,7 +34,10 @@ export const originEntry = z.string().refine((v) => {
 /** `[gateway] allowed_hosts` entries: a host name or IP (`bot.example.com`, `192.168.1.5`, `[fd00::1]`), no port. */
 export const hostEntry = z
   .string()
-  .regex(/^([a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*\.?|\[[0-9a-fA-F:.]+\])$/, 'must be a host name or IP without scheme or port, like "bot.example.com" or "[fd00::1]"');
+  .regex(
+    /^([a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*\.?|\[[0-9a-fA-F:.]+\])$/,
+    'must be a host name or IP without scheme or port, like "bot.example.com" or "[fd00::1]"',
+  );
 
 /** Plugin names as in manifests; used as table keys under `[plugins.grants]` / `[plugins.limits]`. */
 const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -54,7 +57,12 @@ const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 const limitFields = {
   timeout_ms: z.number().int().min(1).max(600_000).optional(),
   memory_mb: z.number().int().min(1).max(4096).optional(),
-  max_output_bytes: z.number().int().min(1).max(256 * 1024 * 1024).optional(),
+  max_output_bytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(256 * 1024 * 1024)
+    .optional(),
   max_in_flight: z.number().int().min(1).max(64).optional(),
   max_queued: z.number().int().min(0).max(100_000).optional(),
 };
@@ -67,7 +75,14 @@ export const GrantTableSchema = z.strictObject({
   http: z
     .strictObject({
       hosts: z
-        .array(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, "must be a lowercase host name like api.example.com or *.example.com"))
+        .array(
+          z
+            .string()
+            .regex(
+              /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+              "must be a lowercase host name like api.example.com or *.example.com",
+            ),
+        )
         .min(1),
       methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
     })
@@ -76,7 +91,10 @@ export const GrantTableSchema = z.strictObject({
   fs: z
     .array(
       z.strictObject({
-        guest: z.string().regex(/^\/[^\0]*$/, "must be an absolute guest path").refine((p) => !p.split("/").includes(".."), 'must not contain ".."'),
+        guest: z
+          .string()
+          .regex(/^\/[^\0]*$/, "must be an absolute guest path")
+          .refine((p) => !p.split("/").includes(".."), 'must not contain ".."'),
         host: z.string().min(1),
         write: z.boolean().optional(),
       }),
@@ -105,8 +123,17 @@ export const FileConfigSchema = z.strictObject({
       bind: z.string().min(1).optional(),
       port: z.number().int().min(0).max(65535).optional(),
       token: z.string().min(16, "token must be at least 16 characters").optional(),
-      max_frame_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
-      max_buffered_bytes: z.number().int().min(64 * 1024).optional(),
+      max_frame_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .optional(),
+      max_buffered_bytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .optional(),
       shutdown_grace_ms: z.number().int().min(0).optional(),
       transport: z.enum(["auto", "uws", "ws"]).optional(),
       allowed_origins: z.array(originEntry).optional(),
@@ -117,15 +144,26 @@ export const FileConfigSchema = z.strictObject({
             .strictObject({
               name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "name must match [A-Za-z0-9_.-]{1,64} (it becomes the client's account on channel ws)"),
               token: z.string().min(16, "token must be at least 16 characters").optional(),
-              token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name").optional(),
-              scopes: z.array(z.enum(["chat", "admin", "impersonate"])).min(1, "scopes must name at least one of chat, admin, impersonate").default(["chat"]),
+              token_env: z
+                .string()
+                .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
+                .optional(),
+              scopes: z
+                .array(z.enum(["chat", "admin", "impersonate"]))
+                .min(1, "scopes must name at least one of chat, admin, impersonate")
+                .default(["chat"]),
             })
             .refine((c) => (c.token === undefined) !== (c.token_env === undefined), "give exactly one of token and token_env"),
         )
         .optional(),
       webhooks: z
         .strictObject({
-          max_in_flight_bytes: z.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).optional(),
+          max_in_flight_bytes: z
+            .number()
+            .int()
+            .min(64 * 1024)
+            .max(4 * 1024 * 1024 * 1024)
+            .optional(),
           max_in_flight: z.number().int().min(1).max(100_000).optional(),
           unsigned_share: z.number().min(0).max(1).optional(),
           per_address_rate: z.number().min(0).max(1_000_000).optional(),
@@ -136,9 +174,7 @@ export const FileConfigSchema = z.strictObject({
         .optional(),
     })
     .optional(),
-  providers: z
-    .strictObject({ anthropic: providerSchema.optional(), openai: providerSchema.optional(), ollama: providerSchema.optional() })
-    .optional(),
+  providers: z.strictObject({ anthropic: providerSchema.optional(), openai: providerSchema.optional(), ollama: providerSchema.optional() }).optional(),
   agents: z
     .array(
       z.strictObject({
@@ -179,38 +215,55 @@ export const FileConfigSchema = z.strictObject({
     .optional(),
   channels: z
     .record(
-      z.string().regex(CHANNEL_NAME_RE, "channel names must be lowercase [a-z][a-z0-9_-]{0,63} (and not \"ws\")"),
-      z.strictObject({
-        plugin: z.string().regex(PLUGIN_NAME_RE, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}").optional(),
-        allow: z.array(z.string().min(1)).optional(),
-        refusal: z.string().min(1).max(4096).optional(),
-        max_message_bytes: z.number().int().min(1).max(1024 * 1024).optional(),
-        max_attachments: z.number().int().min(0).max(100).optional(),
-        max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
-        accounts: z.array(z.string().regex(ACCOUNT_NAME_RE, "account names must match [A-Za-z0-9_.-]{1,64}")).min(1).optional(),
-        poll: z
-          .strictObject({
-            interval_ms: z.number().int().min(10).max(3_600_000).optional(),
-            accounts: z.array(z.string().min(1)).min(1).optional(),
-          })
-          .optional(),
-      })
-      .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
-        message: "every polled account must also be listed in the channel's accounts",
-        path: ["poll", "accounts"],
-      }),
+      z.string().regex(CHANNEL_NAME_RE, 'channel names must be lowercase [a-z][a-z0-9_-]{0,63} (and not "ws")'),
+      z
+        .strictObject({
+          plugin: z.string().regex(PLUGIN_NAME_RE, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}").optional(),
+          allow: z.array(z.string().min(1)).optional(),
+          refusal: z.string().min(1).max(4096).optional(),
+          max_message_bytes: z
+            .number()
+            .int()
+            .min(1)
+            .max(1024 * 1024)
+            .optional(),
+          max_attachments: z.number().int().min(0).max(100).optional(),
+          max_body_bytes: z
+            .number()
+            .int()
+            .min(1024)
+            .max(64 * 1024 * 1024)
+            .optional(),
+          accounts: z.array(z.string().regex(ACCOUNT_NAME_RE, "account names must match [A-Za-z0-9_.-]{1,64}")).min(1).optional(),
+          poll: z
+            .strictObject({
+              interval_ms: z.number().int().min(10).max(3_600_000).optional(),
+              accounts: z.array(z.string().min(1)).min(1).optional(),
+            })
+            .optional(),
+        })
+        .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
+          message: "every polled account must also be listed in the channel's accounts",
+          path: ["poll", "accounts"],
+        }),
     )
     .optional(),
   store: z
     .strictObject({
-      url: z
+      url: z.string().regex(STORE_URL_RE, STORE_URL_HINT).optional(),
+      namespace: z
         .string()
-        .regex(STORE_URL_RE, STORE_URL_HINT)
+        .regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _")
         .optional(),
-      namespace: z.string().regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _").optional(),
-      database: z.string().regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _").optional(),
+      database: z
+        .string()
+        .regex(/^[A-Za-z0-9_]+$/, "may use letters, digits and _")
+        .optional(),
       username: z.string().min(1).optional(),
-      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name").optional(),
+      password_env: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
+        .optional(),
       redact: z.boolean().optional(),
     })
     .optional(),
@@ -219,7 +272,10 @@ export const FileConfigSchema = z.strictObject({
       url: z
         .string()
         .refine((v) => {
-          const urls = v.split(",").map((u) => u.trim()).filter((u) => u.length > 0);
+          const urls = v
+            .split(",")
+            .map((u) => u.trim())
+            .filter((u) => u.length > 0);
           return urls.length > 0 && urls.every((u) => NATS_URL_RE.test(u));
         }, 'must be "nats://host:port" or a comma-separated list of them')
         .optional(),
@@ -230,7 +286,10 @@ export const FileConfigSchema = z.strictObject({
       outage: z.enum(["spool", "refuse"], { error: 'must be "spool" or "refuse"' }).optional(),
       reorder_window_ms: z.number().int().min(0).max(600_000).optional(),
     })
-    .refine((b) => b.ack_wait_ms === undefined || b.lease_ttl_ms === undefined || b.lease_ttl_ms > b.ack_wait_ms, { message: "lease_ttl_ms must be larger than ack_wait_ms", path: ["lease_ttl_ms"] })
+    .refine((b) => b.ack_wait_ms === undefined || b.lease_ttl_ms === undefined || b.lease_ttl_ms > b.ack_wait_ms, {
+      message: "lease_ttl_ms must be larger than ack_wait_ms",
+      path: ["lease_ttl_ms"],
+    })
     .optional(),
   plugins: z
     .strictObject({
@@ -241,7 +300,11 @@ export const FileConfigSchema = z.strictObject({
       // Defaults for every plugin, plus `[plugins.limits.<plugin>]` tables.
       limits: z
         .object(limitFields)
-        .catchall(z.union([LimitsTableSchema, z.never()], { error: "unknown limit (expected timeout_ms, memory_mb, max_output_bytes, max_in_flight, max_queued, or a [plugins.limits.<plugin>] table)" }))
+        .catchall(
+          z.union([LimitsTableSchema, z.never()], {
+            error: "unknown limit (expected timeout_ms, memory_mb, max_output_bytes, max_in_flight, max_queued, or a [plugins.limits.<plugin>] table)",
+          }),
+        )
         .superRefine((t, ctx) => {
           for (const k of Object.keys(t)) {
             if (!(k in limitFields) && !PLUGIN_NAME_RE.test(k)) {

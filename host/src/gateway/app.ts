@@ -133,7 +133,10 @@ export interface GatewayApp {
 
 /** The `/health` body while the session store takes no writes (no paths: `/health` needs no token). */
 function storeUnavailableHealth(reason: string): HealthAnswer {
-  return { status: 503, body: JSON.stringify({ status: "store_unavailable", reason, message: "the session store takes no writes; the gateway is restarting" }) };
+  return {
+    status: 503,
+    body: JSON.stringify({ status: "store_unavailable", reason, message: "the session store takes no writes; the gateway is restarting" }),
+  };
 }
 
 /**
@@ -165,8 +168,18 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   // the same way. The order is not the reverse of opening: the listener closes after the turns
   // drained and their replies went out (clients get their answers), and the bus closes before
   // the listener (a socket that never closes must not keep the bus lease).
-  stack.defer("session store", () => opening?.then((l) => l.close(), () => {}));
-  stack.defer("plugins", () => pluginsLoading?.then((p) => p.close(), () => {}));
+  stack.defer("session store", () =>
+    opening?.then(
+      (l) => l.close(),
+      () => {},
+    ),
+  );
+  stack.defer("plugins", () =>
+    pluginsLoading?.then(
+      (p) => p.close(),
+      () => {},
+    ),
+  );
   stack.defer("plugin watcher", () => watcher?.close());
   stack.defer("listener", () => gateway?.close());
   stack.defer("bus", async () => {
@@ -194,17 +207,27 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // and channel failure notices), whatever field or message carries them.
     const short = registerConfigSecrets(processSecrets, configSecretSources(config), options.env ?? process.env);
     for (const name of short) logger.warn({ secret: name }, "a secret is shorter than 8 characters: it is not scrubbed from logs");
-    const router = compileRouter(config.bindings, config.agents.map((a) => a.id), config.defaultAgent);
+    const router = compileRouter(
+      config.bindings,
+      config.agents.map((a) => a.id),
+      config.defaultAgent,
+    );
     await secureStateDir(config.stateDir, logger);
     // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
     const tStore = performance.now();
     let storeOpenMs = 0;
     opening = openSessionLog({
       ...config.store,
-      logger: { info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m), warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m) },
+      logger: {
+        info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m),
+        warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m),
+      },
       onUnhealthy: (h) => {
         storeDown = h.reason;
-        logger.fatal({ store: describeStoreUrl(config.store.url), reason: h.reason, error: h.message }, "the session store takes no writes: the gateway is not ready and shuts down so that a supervisor restarts it");
+        logger.fatal(
+          { store: describeStoreUrl(config.store.url), reason: h.reason, error: h.message },
+          "the session store takes no writes: the gateway is not ready and shuts down so that a supervisor restarts it",
+        );
         markBroken(h.reason);
       },
     }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
@@ -274,7 +297,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     if (bus !== undefined && sharedStore) {
       // Other live gateways share this store: their running turns look unfinished from here.
       // Channel messages left by a dead process come back from the bus instead (see bus.ts).
-      logger.info({ store: describeStoreUrl(config.store.url) }, "shared session store with a bus: start-up recovery skipped (the bus redelivers unfinished channel messages)");
+      logger.info(
+        { store: describeStoreUrl(config.store.url) },
+        "shared session store with a bus: start-up recovery skipped (the bus redelivers unfinished channel messages)",
+      );
     } else {
       await agents.recover();
       // Replies a previous process owed (its turns ended, the replies had not gone out) go out
@@ -327,7 +353,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       model: main.model,
       config: config.source ?? null,
       store: describeStoreUrl(config.store.url),
-      bus: bus === undefined ? null : { kind: bus.kind, servers: config.bus!.servers.map((u) => u.replace(/\/\/[^/@]*@/, "//")), connected: bus.status().connected },
+      bus:
+        bus === undefined
+          ? null
+          : { kind: bus.kind, servers: config.bus!.servers.map((u) => u.replace(/\/\/[^/@]*@/, "//")), connected: bus.status().connected },
       readyMs: Math.round(performance.now()),
       startupMs: {
         modules: Math.round(t0),
@@ -358,7 +387,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         const grace = stopOptions.graceMs ?? config.gateway.shutdownGraceMs;
         const deadlineMs = grace + SHUTDOWN_CLOSE_MS;
         // A failed start-up closed the stack already: its report is the answer.
-        if (starting !== undefined && !(await starting.then(() => true, () => false))) return { ...(await stack.close()), deadlineMs };
+        if (
+          starting !== undefined &&
+          !(await starting.then(
+            () => true,
+            () => false,
+          ))
+        )
+          return { ...(await stack.close()), deadlineMs };
         logger.info({ activeTurns: runtime?.activeTurns() ?? 0, graceMs: grace }, "shutting down");
         graceMs = grace;
         const report = await stack.close({ deadlineMs });
@@ -394,7 +430,8 @@ function openBus(config: Config, logger: Logger, onInstance: (instance: BusInsta
       // `[bus] outage = "refuse"`: channel messages are never spooled; intake answers 503
       ...(settings.outage === "refuse" ? { unspooledStreams: ["in" as const] } : {}),
       name: `exoclaw-gateway-${instance.id}`,
-      onWarning: (message, error) => logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
+      onWarning: (message, error) =>
+        logger.warn({ bus: "nats", error: error instanceof Error ? error.message : error === undefined ? undefined : String(error) }, message),
     }).catch(async (err: unknown) => {
       await instance.release();
       throw err;
@@ -409,7 +446,10 @@ function openBus(config: Config, logger: Logger, onInstance: (instance: BusInsta
  */
 function publishTurnEvent(bus: Bus, turn: SettledTurn, logger: Logger): void {
   bus.publish(eventsSubject(turn.agentId), { type: "turn_settled", at: Date.now(), ...turn }, { msgId: `turn:${turn.runId}` }).catch((err: unknown) => {
-    logger.warn({ runId: turn.runId, agent: turn.agentId, error: err instanceof Error ? err.message : String(err) }, "cannot publish the turn event to the bus");
+    logger.warn(
+      { runId: turn.runId, agent: turn.agentId, error: err instanceof Error ? err.message : String(err) },
+      "cannot publish the turn event to the bus",
+    );
   });
 }
 
@@ -438,6 +478,9 @@ async function secureStateDir(dir: string, logger: Logger): Promise<void> {
     await chmod(dir, 0o700);
     logger.warn({ stateDir: dir, mode: mode.toString(8) }, "the state directory was open to other users; its mode is now 700");
   } catch (err) {
-    logger.warn({ stateDir: dir, mode: mode.toString(8), error: (err as Error).message }, "the state directory is open to other users and cannot be narrowed to 700");
+    logger.warn(
+      { stateDir: dir, mode: mode.toString(8), error: (err as Error).message },
+      "the state directory is open to other users and cannot be narrowed to 700",
+    );
   }
 }

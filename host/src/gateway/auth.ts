@@ -120,14 +120,20 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeR
       if (req.host === undefined || req.host === "") return refuse(403, "missing Host header");
       const name = hostName(req.host);
       if (name === undefined || !(hosts.has(name) || isLoopback(name))) {
-        return refuse(403, `Host "${req.host.slice(0, 200)}" is not allowed: the gateway answers to its bind address, localhost and loopback IPs; add the name to [gateway] allowed_hosts`);
+        return refuse(
+          403,
+          `Host "${req.host.slice(0, 200)}" is not allowed: the gateway answers to its bind address, localhost and loopback IPs; add the name to [gateway] allowed_hosts`,
+        );
       }
     }
     if (req.origin !== undefined) {
       const origin = normalizeOrigin(req.origin);
       const allowed = origin !== undefined && (explicitOrigins.has(origin) || (allowSelf && selfOrigins(options.bind, options.port()).includes(origin)));
       if (!allowed) {
-        return refuse(403, `Origin "${req.origin.slice(0, 200)}" is not allowed: add it to [gateway] allowed_origins (browser pages need it; clients that send no Origin are not affected)`);
+        return refuse(
+          403,
+          `Origin "${req.origin.slice(0, 200)}" is not allowed: add it to [gateway] allowed_origins (browser pages need it; clients that send no Origin are not affected)`,
+        );
       }
     }
     const presented = presentedToken(req);

@@ -194,11 +194,27 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
         ctx.signal,
       );
       deps.logger.debug(
-        { runId: out.runId, sessionKey: route.sessionKey, agentId: route.agentId, matchedBy: route.matchedBy, ms: +(performance.now() - started).toFixed(2), iterations: out.iterations, usage: out.usage, replayed: out.replayed },
+        {
+          runId: out.runId,
+          sessionKey: route.sessionKey,
+          agentId: route.agentId,
+          matchedBy: route.matchedBy,
+          ms: +(performance.now() - started).toFixed(2),
+          iterations: out.iterations,
+          usage: out.usage,
+          replayed: out.replayed,
+        },
         "turn finished",
       );
       if (out.replayed) checkReplay(out.sessionKey);
-      const result: ChatSendResult = { runId: out.runId, sessionKey: out.sessionKey, agentId: out.agentId, text: out.text, stopReason: out.stopReason, usage: out.usage };
+      const result: ChatSendResult = {
+        runId: out.runId,
+        sessionKey: out.sessionKey,
+        agentId: out.agentId,
+        text: out.text,
+        stopReason: out.stopReason,
+        usage: out.usage,
+      };
       return out.replayed ? { ...result, replayed: true } : result;
     } catch (err) {
       if (err instanceof RpcError && err.code === ErrorCode.Forbidden) throw err;

@@ -105,7 +105,12 @@ export function createRpcHandler(options: RpcOptions): {
     if (!handler) return sendError(conn, id, { code: ErrorCode.MethodNotFound, message: `Method not found: ${method}` }, encoding);
     const count = inflight.get(conn) ?? 0;
     if (count >= options.maxInflightPerConnection) {
-      return sendError(conn, id, { code: ErrorCode.SessionBusy, message: `too many requests in flight on this connection (max ${options.maxInflightPerConnection})` }, encoding);
+      return sendError(
+        conn,
+        id,
+        { code: ErrorCode.SessionBusy, message: `too many requests in flight on this connection (max ${options.maxInflightPerConnection})` },
+        encoding,
+      );
     }
     inflight.set(conn, count + 1);
     const ctx: MethodContext = {
@@ -132,7 +137,12 @@ export function createRpcHandler(options: RpcOptions): {
     message(conn, data, isBinary) {
       const encoding: Encoding = isBinary ? "msgpack" : "json";
       if (data.byteLength > options.maxFrameBytes) {
-        return sendError(conn, null, { code: ErrorCode.FrameTooLarge, message: `frame of ${data.byteLength} bytes exceeds the limit of ${options.maxFrameBytes} bytes` }, encoding);
+        return sendError(
+          conn,
+          null,
+          { code: ErrorCode.FrameTooLarge, message: `frame of ${data.byteLength} bytes exceeds the limit of ${options.maxFrameBytes} bytes` },
+          encoding,
+        );
       }
       const decoded = decodeFrame(data, encoding);
       if (!decoded.ok) {

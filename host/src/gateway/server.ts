@@ -61,7 +61,9 @@ export async function startGateway(
     onQueryToken() {
       if (queryTokenWarned) return;
       queryTokenWarned = true;
-      log.warn("a client presented the gateway token as ?token= in the URL: URLs end up in proxy and access logs; send it as Authorization: Bearer <token> instead (?token= is deprecated)");
+      log.warn(
+        "a client presented the gateway token as ?token= in the URL: URLs end up in proxy and access logs; send it as Authorization: Bearer <token> instead (?token= is deprecated)",
+      );
     },
   });
   if (isWildcard(config.bind) && config.allowedHosts.length === 0) {

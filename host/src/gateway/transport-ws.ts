@@ -142,8 +142,7 @@ export function createWsTransport(): Transport {
         if (path === "/health" && (req.method === "GET" || req.method === "HEAD")) {
           const h = handlers.health?.() ?? { status: 200, body: HEALTH_BODY };
           answer(res, h.status, h.body);
-        }
-        else if (path === "/ws") answer(res, 426, UPGRADE_REQUIRED_BODY);
+        } else if (path === "/ws") answer(res, 426, UPGRADE_REQUIRED_BODY);
         else if (handlers.http) serveHttp(handlers.http, req, res, path, query);
         else answer(res, 404, NOT_FOUND_BODY);
       });

@@ -86,7 +86,11 @@ export class InFlightBudget {
     const held = this.byAddress.get(address) ?? 0;
     if (held + 1 > perAddressInFlight) return "address";
     if (this.requests + 1 > maxInFlight || this.bytes + bytes > maxInFlightBytes) return "budget";
-    if (!signed && (this.unsignedRequests + 1 > Math.floor(maxInFlight * unsignedShare) || this.unsignedBytes + bytes > Math.floor(maxInFlightBytes * unsignedShare))) return "budget";
+    if (
+      !signed &&
+      (this.unsignedRequests + 1 > Math.floor(maxInFlight * unsignedShare) || this.unsignedBytes + bytes > Math.floor(maxInFlightBytes * unsignedShare))
+    )
+      return "budget";
     this.requests++;
     this.bytes += bytes;
     this.byAddress.set(address, held + 1);

@@ -23,16 +23,7 @@ export interface LoggerOptions {
 }
 
 /** Keys whose values are replaced by `[redacted]` wherever they appear in a log object. */
-const REDACT_PATHS = [
-  "token",
-  "apiKey",
-  "authorization",
-  "*.token",
-  "*.apiKey",
-  "*.authorization",
-  "headers.authorization",
-  "*.headers.authorization",
-];
+const REDACT_PATHS = ["token", "apiKey", "authorization", "*.token", "*.apiKey", "*.authorization", "headers.authorization", "*.headers.authorization"];
 
 /**
  * Creates the process logger: newline-delimited JSON on stdout (pino), with secrets redacted

@@ -20,7 +20,13 @@ function toolError(content: string): ToolResult {
  * @throws PluginCallAbortedError when `signal` aborted before or during the call (the outcome is
  *   dropped and the call is not counted: the caller went away, the plugin did nothing wrong)
  */
-async function run(site: CallSite, target: { tool: string } | { export: ChannelExport }, fn: string, payload: Uint8Array, signal?: AbortSignal): Promise<Outcome> {
+async function run(
+  site: CallSite,
+  target: { tool: string } | { export: ChannelExport },
+  fn: string,
+  payload: Uint8Array,
+  signal?: AbortSignal,
+): Promise<Outcome> {
   const outcome = await callOn(site.gen, fn, payload, signal);
   if (signal?.aborted || (!outcome.ok && outcome.kind === "aborted")) throw new PluginCallAbortedError(site.plugin, target, signal?.reason);
   countCall(site.counters, outcome.durationMs);
@@ -88,7 +94,12 @@ export async function callChannelExport(site: CallSite, fn: ChannelExport, input
   }
   if (typeof value !== "object" || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
     site.counters.errors++;
-    throw new ChannelPluginError(plugin, fn, "malformed", `output is not a MessagePack map (got ${value === null ? "nil" : Array.isArray(value) ? "an array" : typeof value})`);
+    throw new ChannelPluginError(
+      plugin,
+      fn,
+      "malformed",
+      `output is not a MessagePack map (got ${value === null ? "nil" : Array.isArray(value) ? "an array" : typeof value})`,
+    );
   }
   return value;
 }

@@ -102,10 +102,11 @@ function intersectHost(a: string, b: string): string | null {
 
 function intersectHosts(a: string[], b: string[]): string[] {
   const out = new Set<string>();
-  for (const x of a) for (const y of b) {
-    const h = intersectHost(x, y);
-    if (h !== null) out.add(h);
-  }
+  for (const x of a)
+    for (const y of b) {
+      const h = intersectHost(x, y);
+      if (h !== null) out.add(h);
+    }
   // Drop entries covered by another (keeps the list minimal and deterministic).
   const list = [...out];
   return list.filter((h) => !list.some((o) => o !== h && covers(o, h))).sort();
@@ -215,9 +216,7 @@ export function subtractRequests(a: CapabilityRequest, b: CapabilityRequest): Ca
     const bh = b.http;
     const uncovered = bh === undefined ? a.http.hosts : a.http.hosts.filter((h) => !bh.hosts.some((o) => covers(o, h)));
     const methodsMissing =
-      bh !== undefined &&
-      bh.methods !== undefined &&
-      (a.http.methods === undefined || a.http.methods.some((m) => !bh.methods!.includes(m)));
+      bh !== undefined && bh.methods !== undefined && (a.http.methods === undefined || a.http.methods.some((m) => !bh.methods!.includes(m)));
     const hosts = methodsMissing ? a.http.hosts : uncovered;
     if (hosts.length > 0) out.http = { hosts, ...(a.http.methods ? { methods: a.http.methods } : {}) };
   }
@@ -544,12 +543,18 @@ export class ApprovalStore {
 
   /** The newest approval of any module with this plugin name, if any. */
   latest(name: string): ApprovalRecord | undefined {
-    return this.records.filter((r) => r.name === name).sort((a, b) => a.at.localeCompare(b.at)).at(-1);
+    return this.records
+      .filter((r) => r.name === name)
+      .sort((a, b) => a.at.localeCompare(b.at))
+      .at(-1);
   }
 
   /** The latest approval of another module with the same plugin name, if any. */
   previous(name: string, sha256: string): ApprovalRecord | undefined {
-    return this.records.filter((r) => r.name === name && r.sha256 !== sha256).sort((a, b) => a.at.localeCompare(b.at)).at(-1);
+    return this.records
+      .filter((r) => r.name === name && r.sha256 !== sha256)
+      .sort((a, b) => a.at.localeCompare(b.at))
+      .at(-1);
   }
 
   /**

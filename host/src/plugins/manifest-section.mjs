@@ -241,14 +241,17 @@ export function validateCapabilities(c) {
     if (!isObj(c.http)) errors.push("capabilities.http: expected a table {hosts, methods?}");
     else {
       if (!strings(c.http.hosts) || c.http.hosts.length === 0) errors.push("capabilities.http.hosts: expected a non-empty array of host names");
-      else c.http.hosts.forEach((h, i) => {
-        if (!HOST_PATTERN_RE.test(h)) errors.push(`capabilities.http.hosts[${i}]: ${JSON.stringify(h)} is not a host name like api.example.com or *.example.com`);
-      });
+      else
+        c.http.hosts.forEach((h, i) => {
+          if (!HOST_PATTERN_RE.test(h))
+            errors.push(`capabilities.http.hosts[${i}]: ${JSON.stringify(h)} is not a host name like api.example.com or *.example.com`);
+        });
       if (c.http.methods !== undefined) {
         if (!strings(c.http.methods)) errors.push("capabilities.http.methods: expected an array of HTTP methods");
-        else c.http.methods.forEach((m, i) => {
-          if (!HTTP_METHODS.includes(m)) errors.push(`capabilities.http.methods[${i}]: expected one of ${HTTP_METHODS.join(", ")}, got ${JSON.stringify(m)}`);
-        });
+        else
+          c.http.methods.forEach((m, i) => {
+            if (!HTTP_METHODS.includes(m)) errors.push(`capabilities.http.methods[${i}]: expected one of ${HTTP_METHODS.join(", ")}, got ${JSON.stringify(m)}`);
+          });
       }
     }
   }
@@ -260,25 +263,28 @@ export function validateCapabilities(c) {
   }
   if (c.fs !== undefined) {
     if (!Array.isArray(c.fs)) errors.push("capabilities.fs: expected an array of {guest, write?}");
-    else c.fs.forEach((f, i) => {
-      if (!isObj(f) || typeof f.guest !== "string" || !/^\/[^\0]*$/.test(f.guest) || f.guest.split("/").includes("..")) {
-        errors.push(`capabilities.fs[${i}].guest: expected an absolute guest path without ".."`);
-      } else if (f.write !== undefined && typeof f.write !== "boolean") {
-        errors.push(`capabilities.fs[${i}].write: expected a boolean`);
-      }
-    });
+    else
+      c.fs.forEach((f, i) => {
+        if (!isObj(f) || typeof f.guest !== "string" || !/^\/[^\0]*$/.test(f.guest) || f.guest.split("/").includes("..")) {
+          errors.push(`capabilities.fs[${i}].guest: expected an absolute guest path without ".."`);
+        } else if (f.write !== undefined && typeof f.write !== "boolean") {
+          errors.push(`capabilities.fs[${i}].write: expected a boolean`);
+        }
+      });
   }
   if (c.config !== undefined) {
     if (!strings(c.config)) errors.push("capabilities.config: expected an array of config names");
-    else c.config.forEach((n, i) => {
-      if (!CONFIG_NAME_RE.test(n)) errors.push(`capabilities.config[${i}]: ${JSON.stringify(n)} must match ${CONFIG_NAME_RE}`);
-    });
+    else
+      c.config.forEach((n, i) => {
+        if (!CONFIG_NAME_RE.test(n)) errors.push(`capabilities.config[${i}]: ${JSON.stringify(n)} must match ${CONFIG_NAME_RE}`);
+      });
   }
   if (c.secrets !== undefined) {
     if (!strings(c.secrets)) errors.push("capabilities.secrets: expected an array of secret names");
-    else c.secrets.forEach((n, i) => {
-      if (!SECRET_NAME_RE.test(n)) errors.push(`capabilities.secrets[${i}]: ${JSON.stringify(n)} must match ${SECRET_NAME_RE}`);
-    });
+    else
+      c.secrets.forEach((n, i) => {
+        if (!SECRET_NAME_RE.test(n)) errors.push(`capabilities.secrets[${i}]: ${JSON.stringify(n)} must match ${SECRET_NAME_RE}`);
+      });
   }
   for (const flag of ["clock", "random", "log"]) {
     if (c[flag] !== undefined && typeof c[flag] !== "boolean") errors.push(`capabilities.${flag}: expected a boolean`);

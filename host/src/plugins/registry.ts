@@ -215,10 +215,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         const owner = next.get(tool.name);
         if (owner !== undefined) {
           if (e === announce) {
-            logger.warn(
-              { file: e.path, plugin: nameOf(e), tool: tool.name, keptFrom: nameOf(owner) },
-              "duplicate tool name; the first plugin keeps it",
-            );
+            logger.warn({ file: e.path, plugin: nameOf(e), tool: tool.name, keptFrom: nameOf(owner) }, "duplicate tool name; the first plugin keeps it");
           }
           continue;
         }
@@ -231,8 +228,20 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
 
   function newEntry(file: string): Entry {
     return {
-      path: file, manifest: null, rejectedManifest: null, sha256: null, bytes: null, error: null, conflict: false,
-      resolution: null, gen: null, tools: [], exports: [], calls: 0, errors: 0, durations: [],
+      path: file,
+      manifest: null,
+      rejectedManifest: null,
+      sha256: null,
+      bytes: null,
+      error: null,
+      conflict: false,
+      resolution: null,
+      gen: null,
+      tools: [],
+      exports: [],
+      calls: 0,
+      errors: 0,
+      durations: [],
     };
   }
 
@@ -341,7 +350,10 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       const mine = rankOf(v.manifest, v.sha256, resolveFor(v.manifest, v.sha256));
       const theirs = rankOf(holder.manifest!, holder.sha256!, holder.resolution ?? resolveFor(holder.manifest!, holder.sha256!));
       if (mine > theirs) {
-        demote(holder, `plugin "${v.manifest.name}" is claimed by the approved module ${file} (sha256 ${v.sha256}); this module (sha256 ${holder.sha256}) is not approved`);
+        demote(
+          holder,
+          `plugin "${v.manifest.name}" is claimed by the approved module ${file} (sha256 ${v.sha256}); this module (sha256 ${holder.sha256}) is not approved`,
+        );
       } else {
         const why =
           theirs > 0
@@ -504,8 +516,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         .map((e) => ({ name: nameOf(e), exports: { poll: e.exports.includes("poll") }, signatureHeaders: e.manifest!.signatureHeaders ?? [] })),
     list: () => entries.map(info),
     tools: () => entries.flatMap((e) => e.tools),
-    plugins: () =>
-      entries.filter(isLoaded).map((e) => ({ manifest: e.manifest!, path: e.path, sha256: e.sha256! })),
+    plugins: () => entries.filter(isLoaded).map((e) => ({ manifest: e.manifest!, path: e.path, sha256: e.sha256! })),
     stats: () => entries.filter(isLoaded).map((e) => ({ name: nameOf(e), ...e.gen!.pool.stats() })),
     toolRoute(name) {
       const entry = routes.get(name);
@@ -521,7 +532,12 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       }
       if (entry.manifest!.kind === "tool") throw new ChannelPluginError(plugin, fn, "not_loaded", `plugin '${plugin}' is a tool plugin, not a channel plugin`);
       if (!mayServeChannel(entry)) {
-        throw new ChannelPluginError(plugin, fn, "not_loaded", `module ${entry.path} (sha256 ${entry.sha256}) is not approved; run: exoclaw plugin approve ${entry.path}`);
+        throw new ChannelPluginError(
+          plugin,
+          fn,
+          "not_loaded",
+          `module ${entry.path} (sha256 ${entry.sha256}) is not approved; run: exoclaw plugin approve ${entry.path}`,
+        );
       }
       if (!entry.exports.includes(fn)) throw new ChannelPluginError(plugin, fn, "no_export", `the module has no function export '${fn}'`);
       return { plugin, gen, counters: entry };

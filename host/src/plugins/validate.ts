@@ -61,8 +61,7 @@ export function checkInterface(manifest: PluginManifest, imports: WasmImportDesc
   for (const imp of imports) {
     const ok =
       imp.kind === "function" &&
-      ((imp.module === EXTISM_ENV && EXTISM_KERNEL.has(imp.name)) ||
-        (imp.module === EXOCLAW_HOST_V1 && EXOCLAW_HOST_FUNCTIONS.has(imp.name)));
+      ((imp.module === EXTISM_ENV && EXTISM_KERNEL.has(imp.name)) || (imp.module === EXOCLAW_HOST_V1 && EXOCLAW_HOST_FUNCTIONS.has(imp.name)));
     if (!ok) return `imports ${imp.kind} "${imp.module}"."${imp.name}", which this host does not provide (deny by default)`;
   }
   const listed = exports.length === 0 ? "none" : exports.map((e) => `${e.kind} ${e.name}`).join(", ");
@@ -99,7 +98,8 @@ interface CachedValidation {
 
 const KINDS = ["function", "table", "memory", "global", "tag"];
 const isDescriptor = (d: unknown, withModule: boolean): boolean =>
-  typeof d === "object" && d !== null &&
+  typeof d === "object" &&
+  d !== null &&
   typeof (d as { name?: unknown }).name === "string" &&
   KINDS.includes((d as { kind?: unknown }).kind as string) &&
   (!withModule || typeof (d as { module?: unknown }).module === "string");
@@ -157,7 +157,11 @@ export class ValidationCache {
       if (!Array.isArray(imports) || !imports.every((d) => isDescriptor(d, true))) continue;
       if (!Array.isArray(exports) || !exports.every((d) => isDescriptor(d, false))) continue;
       try {
-        cache.map.set(sha, { manifest: parseManifest(manifest, "(cache)"), imports: imports as WasmImportDescriptor[], exports: exports as WasmExportDescriptor[] });
+        cache.map.set(sha, {
+          manifest: parseManifest(manifest, "(cache)"),
+          imports: imports as WasmImportDescriptor[],
+          exports: exports as WasmExportDescriptor[],
+        });
       } catch {
         // an entry this host no longer accepts: validate from scratch when seen
       }

@@ -2,9 +2,7 @@ import { ErrorCode, RpcError } from "./errors.js";
 import type { RequestId, RpcErrorObject, RpcNotification, RpcRequest, RpcResponse } from "./types.js";
 
 /** Result of validating a decoded frame as a JSON-RPC 2.0 request. */
-export type EnvelopeResult =
-  | { ok: true; request: RpcRequest }
-  | { ok: false; id: RequestId; error: RpcErrorObject };
+export type EnvelopeResult = { ok: true; request: RpcRequest } | { ok: false; id: RequestId; error: RpcErrorObject };
 
 function isRequestId(v: unknown): v is RequestId {
   return v === null || typeof v === "string" || (typeof v === "number" && Number.isFinite(v));

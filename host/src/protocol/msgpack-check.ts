@@ -73,16 +73,31 @@ export function checkStandardMsgpack(data: Uint8Array): MsgpackCheck {
 
 /** Width of the length field after the header byte: bin, ext, str, array, map. */
 const LENGTH_WIDTH: Record<number, 1 | 2 | 4> = {
-  0xc4: 1, 0xc5: 2, 0xc6: 4, // bin 8/16/32
-  0xc7: 1, 0xc8: 2, 0xc9: 4, // ext 8/16/32
-  0xd9: 1, 0xda: 2, 0xdb: 4, // str 8/16/32
-  0xdc: 2, 0xdd: 4, // array 16/32
-  0xde: 2, 0xdf: 4, // map 16/32
+  0xc4: 1,
+  0xc5: 2,
+  0xc6: 4, // bin 8/16/32
+  0xc7: 1,
+  0xc8: 2,
+  0xc9: 4, // ext 8/16/32
+  0xd9: 1,
+  0xda: 2,
+  0xdb: 4, // str 8/16/32
+  0xdc: 2,
+  0xdd: 4, // array 16/32
+  0xde: 2,
+  0xdf: 4, // map 16/32
 };
 
 /** Payload bytes after the header of fixed-size numbers. */
 const FIXED_SIZE: Record<number, number> = {
-  0xca: 4, 0xcb: 8, // float 32/64
-  0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, // uint 8..64
-  0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8, // int 8..64
+  0xca: 4,
+  0xcb: 8, // float 32/64
+  0xcc: 1,
+  0xcd: 2,
+  0xce: 4,
+  0xcf: 8, // uint 8..64
+  0xd0: 1,
+  0xd1: 2,
+  0xd2: 4,
+  0xd3: 8, // int 8..64
 };

@@ -3,7 +3,11 @@ import { z } from "zod";
 import { ErrorCode, RpcError } from "./errors.js";
 import type { ChatSendParams } from "./types.js";
 
-const id = (field: string) => z.string({ error: `${field} must be a string` }).min(1, `${field} must not be empty`).max(256, `${field} is longer than 256 characters`);
+const id = (field: string) =>
+  z
+    .string({ error: `${field} must be a string` })
+    .min(1, `${field} must not be empty`)
+    .max(256, `${field} is longer than 256 characters`);
 
 /** Schema of `chat.send` params (protocol v1). */
 export const ChatSendParamsSchema = z.object({
@@ -37,8 +41,13 @@ const sessionKeyField = z
   .string({ error: (i) => (i.input === undefined ? "sessionKey is required" : "sessionKey must be a string") })
   .min(1, "sessionKey must not be empty")
   .max(4096, "sessionKey is longer than 4096 characters");
-const limitField = (max: number) => z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
-const partField = (name: string) => z.string({ error: `${name} must be a string` }).min(1, `${name} must not be empty`).max(256, `${name} is longer than 256 characters`);
+const limitField = (max: number) =>
+  z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
+const partField = (name: string) =>
+  z
+    .string({ error: `${name} must be a string` })
+    .min(1, `${name} must not be empty`)
+    .max(256, `${name} is longer than 256 characters`);
 
 /**
  * `chat.send` params of protocol v1 plus the optional `idempotencyKey` (1-256 characters).
@@ -62,10 +71,16 @@ export const ChatHistorySchema = z.object({
 /** Schema of params that name one session (`sessionKey`, at most 4096 characters). */
 export const SessionKeySchema = z.object({ sessionKey: sessionKeyField });
 /** Schema of `sessions.reset` params: `sessionKey` and an optional `reason` (at most 1000 characters). */
-export const SessionsResetSchema = z.object({ sessionKey: sessionKeyField, reason: z.string({ error: "reason must be a string" }).max(1000, "reason is longer than 1000 characters").optional() });
+export const SessionsResetSchema = z.object({
+  sessionKey: sessionKeyField,
+  reason: z.string({ error: "reason must be a string" }).max(1000, "reason is longer than 1000 characters").optional(),
+});
 /** Schema of `sessions.search` params: `query` (1-1000 characters), `limit` (1-200), optional `sessionKey`. */
 export const SessionsSearchSchema = z.object({
-  query: z.string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") }).min(1, "query must not be empty").max(1000, "query is longer than 1000 characters"),
+  query: z
+    .string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") })
+    .min(1, "query must not be empty")
+    .max(1000, "query is longer than 1000 characters"),
   limit: limitField(200).optional(),
   sessionKey: sessionKeyField.optional(),
 });

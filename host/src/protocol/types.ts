@@ -20,9 +20,7 @@ export interface RpcErrorObject {
 }
 
 /** JSON-RPC 2.0 response. */
-export type RpcResponse =
-  | { jsonrpc: "2.0"; id: RequestId; result: unknown }
-  | { jsonrpc: "2.0"; id: RequestId; error: RpcErrorObject };
+export type RpcResponse = { jsonrpc: "2.0"; id: RequestId; result: unknown } | { jsonrpc: "2.0"; id: RequestId; error: RpcErrorObject };
 
 /** JSON-RPC 2.0 notification sent by the server. */
 export interface RpcNotification {
@@ -130,4 +128,3 @@ export interface BusStatus {
   partitions?: Record<string, number[]>;
   lastError?: string;
 }
-

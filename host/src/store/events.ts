@@ -66,7 +66,8 @@ function checkData(i: number, e: NewSessionEvent): void {
     if (!ok(o[field])) invalid(i, `${e.kind}.${field} must be ${type}`);
   };
   const optional = (field: string) => {
-    if (o[field] !== undefined && !(isStr(o[field]) && (o[field] as string).length > 0)) invalid(i, `${e.kind}.${field} must be a non-empty string when present`);
+    if (o[field] !== undefined && !(isStr(o[field]) && (o[field] as string).length > 0))
+      invalid(i, `${e.kind}.${field} must be a non-empty string when present`);
   };
   switch (e.kind) {
     case "message_received":
@@ -290,4 +291,3 @@ export function tokenMatchScore(event: SessionEvent, terms: readonly string[]): 
 export function compareHits(a: { event: SessionEvent; score: number }, b: { event: SessionEvent; score: number }): number {
   return b.score - a.score || a.event.sessionKey.localeCompare(b.event.sessionKey) || a.event.seq - b.event.seq;
 }
-

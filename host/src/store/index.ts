@@ -5,7 +5,16 @@ export type { JetStreamSessionLogOptions } from "./jetstream-store.js";
 export { openSessionLog, describeStoreUrl, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
 export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
 export { checkSurrealKvWal, describeWalDamage, type WalCheck, type WalDamage } from "./surreal/wal-check.js";
-export { StoreError, StoreCorruptError, SeqConflictError, DuplicateEventError, isDiskFullError, type PublicStoreFailure, type StoreErrorCode, type StoreHealth } from "./errors.js";
+export {
+  StoreError,
+  StoreCorruptError,
+  SeqConflictError,
+  DuplicateEventError,
+  isDiskFullError,
+  type PublicStoreFailure,
+  type StoreErrorCode,
+  type StoreHealth,
+} from "./errors.js";
 export { formatSessionKey, parseSessionKey } from "./session-key.js";
 export { pendingMessages, TEXT_FIELD } from "./events.js";
 export { redactEvent, redactText, REDACTION_PATTERNS, type RedactionPattern } from "./redact.js";

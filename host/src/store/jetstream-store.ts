@@ -27,11 +27,30 @@
  * in-memory log.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { DiscardPolicy, JetStreamApiError, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  DiscardPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { DuplicateEventError, SeqConflictError, StoreError } from "./errors.js";
-import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, compareHits, tokenMatchScore, tokenize, type PreparedAppend } from "./events.js";
+import {
+  compactionRangeError,
+  historyStart,
+  pendingMessages,
+  platformKey,
+  prepareAppend,
+  compareHits,
+  tokenMatchScore,
+  tokenize,
+  type PreparedAppend,
+} from "./events.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "./paging.js";
 import { parseSessionKey } from "./session-key.js";
 import type {
@@ -212,7 +231,12 @@ class JetStreamSessionLog implements SessionLog {
     const s = await this.load(claim.sessionKey);
     const e = s?.events[claim.seq - 1];
     if (!e || e.kind !== "message_received") return undefined;
-    const k = kind === "i" ? e.data.idempotencyKey : e.data.platformMessageId !== undefined ? platformKey(e.data.channel, e.data.account, e.data.platformMessageId) : undefined;
+    const k =
+      kind === "i"
+        ? e.data.idempotencyKey
+        : e.data.platformMessageId !== undefined
+          ? platformKey(e.data.channel, e.data.account, e.data.platformMessageId)
+          : undefined;
     return k === key ? e : undefined;
   }
 
@@ -240,7 +264,8 @@ class JetStreamSessionLog implements SessionLog {
     const wanted: Array<{ kind: "p" | "i"; key: string; seq: number }> = [];
     for (const e of stored) {
       if (e.kind !== "message_received") continue;
-      if (e.data.platformMessageId !== undefined) wanted.push({ kind: "p", key: platformKey(e.data.channel, e.data.account, e.data.platformMessageId), seq: e.seq });
+      if (e.data.platformMessageId !== undefined)
+        wanted.push({ kind: "p", key: platformKey(e.data.channel, e.data.account, e.data.platformMessageId), seq: e.seq });
       if (e.data.idempotencyKey !== undefined) wanted.push({ kind: "i", key: e.data.idempotencyKey, seq: e.seq });
     }
     const claims: Array<{ id: string; rev: number }> = [];
@@ -350,7 +375,11 @@ class JetStreamSessionLog implements SessionLog {
     const payload = busMsgpack.pack(batch);
     for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
       try {
-        const ack = await this.js.publish(this.subject(sessionKey), payload, { msgID, expect: { lastSubjectSequence }, timeout: this.options.timeoutMs ?? 5_000 });
+        const ack = await this.js.publish(this.subject(sessionKey), payload, {
+          msgID,
+          expect: { lastSubjectSequence },
+          timeout: this.options.timeoutMs ?? 5_000,
+        });
         return ack.seq;
       } catch (err) {
         if (this.closed || wrongLastSequence(err) || !transientPublishError(err) || Date.now() + wait > deadline) throw err;
@@ -431,7 +460,8 @@ class JetStreamSessionLog implements SessionLog {
       try {
         for (const e of s.events) {
           if (e.kind !== "message_received") continue;
-          if (e.data.platformMessageId !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("p", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
+          if (e.data.platformMessageId !== undefined)
+            await this.kv.purge(JetStreamSessionLog.keyId("p", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
           if (e.data.idempotencyKey !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("i", e.data.idempotencyKey));
           if (e.data.awaitsReply === true) await this.kv.purge(JetStreamSessionLog.keyId("r", e.data.idempotencyKey!));
         }
@@ -544,7 +574,8 @@ class JetStreamSessionLog implements SessionLog {
  */
 export async function createJetStreamSessionLog(options: JetStreamSessionLogOptions): Promise<SessionLog> {
   const namespace = options.namespace ?? "default";
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(namespace)) throw new StoreError("invalid_argument", `namespace must match [A-Za-z0-9_-]{1,64}, got ${JSON.stringify(namespace)}`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(namespace))
+    throw new StoreError("invalid_argument", `namespace must match [A-Za-z0-9_-]{1,64}, got ${JSON.stringify(namespace)}`);
   if (!options.connection && !options.servers) throw new StoreError("invalid_argument", "give servers or a connection");
   let nc: NatsConnection;
   try {
@@ -563,7 +594,14 @@ export async function createJetStreamSessionLog(options: JetStreamSessionLogOpti
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== 10059) throw err;
       await jsm.streams
-        .add({ name: stream, subjects: [`exoclaw.session.${namespace}.>`], storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.New, description: "exoclaw session logs" })
+        .add({
+          name: stream,
+          subjects: [`exoclaw.session.${namespace}.>`],
+          storage: StorageType.File,
+          retention: RetentionPolicy.Limits,
+          discard: DiscardPolicy.New,
+          description: "exoclaw session logs",
+        })
         .catch(async (e) => {
           await jsm.streams.info(stream).catch(() => {
             throw e;

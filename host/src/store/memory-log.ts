@@ -90,7 +90,8 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         const event = copyEvent({ sessionKey, seq, ...e } as SessionEvent);
         session.events.push(event);
         if (e.kind === "message_received") {
-          if (e.data.platformMessageId !== undefined) byPlatformKey.set(platformKey(e.data.channel, e.data.account, e.data.platformMessageId), { key: sessionKey, seq });
+          if (e.data.platformMessageId !== undefined)
+            byPlatformKey.set(platformKey(e.data.channel, e.data.account, e.data.platformMessageId), { key: sessionKey, seq });
           if (e.data.idempotencyKey !== undefined) byIdempotencyKey.set(e.data.idempotencyKey, { key: sessionKey, seq });
           if (e.data.awaitsReply === true) owed.add(e.data.idempotencyKey!);
         }

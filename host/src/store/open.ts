@@ -64,7 +64,10 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     if ((mode & 0o077) !== 0) {
       await chmod(target.path!, 0o700).then(
         () => options.logger?.warn(`the store directory ${target.path} was open to other users (mode ${mode.toString(8)}); its mode is now 700`),
-        (err: unknown) => options.logger?.warn(`the store directory ${target.path} is open to other users (mode ${mode.toString(8)}) and cannot be narrowed: ${(err as Error).message}`),
+        (err: unknown) =>
+          options.logger?.warn(
+            `the store directory ${target.path} is open to other users (mode ${mode.toString(8)}) and cannot be narrowed: ${(err as Error).message}`,
+          ),
       );
     }
   }
@@ -94,7 +97,10 @@ async function narrowDirectories(dir: string): Promise<void> {
   for (const e of entries) {
     if (!e.isDirectory()) continue;
     const path = join(dir, e.name);
-    const mode = await stat(path).then((st) => st.mode & 0o777, () => 0);
+    const mode = await stat(path).then(
+      (st) => st.mode & 0o777,
+      () => 0,
+    );
     if ((mode & 0o077) !== 0) await chmod(path, mode & 0o700).catch(() => {});
     await narrowDirectories(path);
   }

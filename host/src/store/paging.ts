@@ -38,7 +38,8 @@ export function decodeCursor(cursor: string): string {
 export function readBounds(options: { afterSeq?: number; limit?: number }): { after: number; count: number } {
   const check = (name: string, v: number | undefined, dflt: number) => {
     if (v === undefined) return dflt;
-    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new StoreError("invalid_argument", `${name} must be a non-negative number, got ${String(v)}`);
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
+      throw new StoreError("invalid_argument", `${name} must be a non-negative number, got ${String(v)}`);
     return Math.floor(v);
   };
   return { after: check("afterSeq", options.afterSeq, 0), count: check("limit", options.limit, Number.MAX_SAFE_INTEGER) };

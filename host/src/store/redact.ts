@@ -59,7 +59,8 @@ export const REDACTION_PATTERNS: readonly RedactionPattern[] = [
   },
   {
     kind: "password",
-    description: "password-style pairs: password/passwd/pwd/api_key/secret_key/client_secret/access_token/auth_token/refresh_token = or : value, quoted or not, also JSON (the name is kept)",
+    description:
+      "password-style pairs: password/passwd/pwd/api_key/secret_key/client_secret/access_token/auth_token/refresh_token = or : value, quoted or not, also JSON (the name is kept)",
     regex:
       /(?<![A-Za-z0-9])((?:password|passwd|pwd|client[_-]?secret|secret[_-]?key|api[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token)["']?\s*[:=]\s*)(?!\[redacted:)(?:"(?:[^"\\\r\n]|\\.)+"|'[^'\r\n]+'|[^\s"'&;,}\]]+)/gi,
     keep: 1,

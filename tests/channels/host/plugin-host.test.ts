@@ -76,7 +76,8 @@ describe("plugin host: channel plugins", () => {
 });
 
 describe("validation of channel plugin exports", () => {
-  const manifest = (kind: PluginManifest["kind"]) => ({ abi: 1, name: "x", version: "1.0.0", kind, description: "", tools: [], capabilities: {} }) as unknown as PluginManifest;
+  const manifest = (kind: PluginManifest["kind"]) =>
+    ({ abi: 1, name: "x", version: "1.0.0", kind, description: "", tools: [], capabilities: {} }) as unknown as PluginManifest;
   const fn = (name: string) => ({ name, kind: "function" as const });
 
   it("requires parse and send of a channel plugin, naming what is missing", () => {
@@ -84,7 +85,9 @@ describe("validation of channel plugin exports", () => {
     expect(checkInterface(manifest("channel"), [], [fn("parse"), fn("send"), fn("poll")])).toBeNull();
     expect(checkInterface(manifest("channel"), [], [fn("parse")])).toMatch(/does not export a function "send" \(a channel plugin needs "parse" and "send"/);
     expect(checkInterface(manifest("channel"), [], [fn("call")])).toMatch(/does not export a function "parse" and a function "send"/);
-    expect(checkInterface(manifest("channel"), [], [fn("parse"), fn("send"), { name: "poll", kind: "global" }])).toMatch(/export "poll" is a global, not a function/);
+    expect(checkInterface(manifest("channel"), [], [fn("parse"), fn("send"), { name: "poll", kind: "global" }])).toMatch(
+      /export "poll" is a global, not a function/,
+    );
   });
 
   it("requires call, parse and send of a `both` plugin", () => {

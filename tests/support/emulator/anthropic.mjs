@@ -88,16 +88,12 @@ function messageStart(ctx) {
 
 /** @param {IdentifiedPart} part */
 function emptyBlock(part) {
-  return part.type === "text"
-    ? { type: "text", text: "" }
-    : { type: "tool_use", id: part.id, name: part.name, input: {} };
+  return part.type === "text" ? { type: "text", text: "" } : { type: "tool_use", id: part.id, name: part.name, input: {} };
 }
 
 /** @param {IdentifiedPart} part */
 function fullBlock(part) {
-  return part.type === "text"
-    ? { type: "text", text: partText(part) }
-    : { type: "tool_use", id: part.id, name: part.name, input: part.input };
+  return part.type === "text" ? { type: "text", text: partText(part) } : { type: "tool_use", id: part.id, name: part.name, input: part.input };
 }
 
 /** @param {IdentifiedPart} part */

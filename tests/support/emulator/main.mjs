@@ -29,7 +29,10 @@ function parseOptions(argv) {
 async function main() {
   const emulator = await startEmulator(parseOptions(process.argv.slice(2)));
   const shutdown = () => {
-    emulator.close().then(() => process.exit(0), () => process.exit(1));
+    emulator.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);

@@ -33,9 +33,7 @@ export function parse(body) {
 
 /** @param {MessageReply} reply */
 function toolCalls(reply) {
-  return reply.parts.flatMap((p) =>
-    p.type === "tool_call" ? [{ function: { name: p.name, arguments: p.input } }] : [],
-  );
+  return reply.parts.flatMap((p) => (p.type === "tool_call" ? [{ function: { name: p.name, arguments: p.input } }] : []));
 }
 
 /**

@@ -66,8 +66,7 @@ function chunker(ctx) {
      * @param {Record<string, unknown>} delta
      * @param {string | null} [finish]
      */
-    choice: (delta, finish = null) =>
-      sseData({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...tail }),
+    choice: (delta, finish = null) => sseData({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...tail }),
     usage: () => sseData({ ...head, choices: [], system_fingerprint: FINGERPRINT, usage: usage(ctx) }),
   };
 }
@@ -121,9 +120,7 @@ export function streamFrames(reply, ctx) {
 export function messageBody(reply, ctx) {
   const text = reply.parts.map((p) => (p.type === "text" ? partText(p) : "")).join("");
   const toolCalls = reply.parts.flatMap((p) =>
-    p.type === "tool_call"
-      ? [{ id: randomId("call_", 24), type: "function", function: { name: p.name, arguments: JSON.stringify(p.input) } }]
-      : [],
+    p.type === "tool_call" ? [{ id: randomId("call_", 24), type: "function", function: { name: p.name, arguments: JSON.stringify(p.input) } }] : [],
   );
   const message = {
     role: "assistant",

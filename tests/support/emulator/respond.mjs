@@ -31,9 +31,7 @@ import { jsonPlan, streamPlan, JSON_HEADERS } from "./wire.mjs";
  */
 export function planReply(provider, reply, ctx) {
   if (reply.kind === "failure") return planFailure(provider, reply, ctx);
-  return ctx.stream
-    ? streamPlan(provider.streamHeaders, provider.streamFrames(reply, ctx))
-    : jsonPlan(200, provider.messageBody(reply, ctx));
+  return ctx.stream ? streamPlan(provider.streamHeaders, provider.streamFrames(reply, ctx)) : jsonPlan(200, provider.messageBody(reply, ctx));
 }
 
 /**

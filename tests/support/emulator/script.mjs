@@ -87,7 +87,10 @@ function failureFor(text) {
 export function calculatorExpressions(text) {
   const calc = /^\s*calc:(.*)$/is.exec(text);
   if (calc) {
-    const list = (calc[1] ?? "").split(";").map((s) => s.trim()).filter(Boolean);
+    const list = (calc[1] ?? "")
+      .split(";")
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (list.length > 0) return list;
   }
   const question = /what is (.+?)\?/i.exec(text);
@@ -201,9 +204,7 @@ export function outputTokens(reply) {
   if (reply.kind === "failure") return countWords(reply.partial);
   let total = 0;
   for (const part of reply.parts) {
-    total += part.type === "text"
-      ? countWords(partText(part))
-      : countWords(`${part.name} ${JSON.stringify(part.input)}`);
+    total += part.type === "text" ? countWords(partText(part)) : countWords(`${part.name} ${JSON.stringify(part.input)}`);
   }
   return Math.max(1, total);
 }

@@ -202,7 +202,8 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
   }
   const conversation = provider.parse(body);
   const decided = decide(conversation);
-  const reply = decided.kind === "failure" && decided.quoteCredential ? { ...decided, message: `${decided.message}; credential received: ${credential(req)}` } : decided;
+  const reply =
+    decided.kind === "failure" && decided.quoteCredential ? { ...decided, message: `${decided.message}; credential received: ${credential(req)}` } : decided;
   const ctx = {
     model: typeof body.model === "string" ? body.model : DEFAULT_MODEL,
     stream: provider.isStream(body),

@@ -161,8 +161,7 @@ export async function startFakeSlack(options = {}) {
       json = Object.fromEntries(new URLSearchParams(raw));
     }
     calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
-    const answer = (status, body, headers = {}) =>
-      sendJson(res, status, body, { "content-type": "application/json; charset=utf-8", ...headers });
+    const answer = (status, body, headers = {}) => sendJson(res, status, body, { "content-type": "application/json; charset=utf-8", ...headers });
     if (url.pathname !== "/api/chat.postMessage") {
       answer(404, { ok: false, error: "unknown_method" });
       return;

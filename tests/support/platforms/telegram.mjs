@@ -53,13 +53,18 @@ let messageSeq = 500;
  */
 export function telegramUpdate(o) {
   const chatType = o.chatType ?? "private";
-  const chat = chatType === "private" ? { id: o.chatId, type: "private", first_name: "Test", username: `user${o.chatId}` } : { id: o.chatId, type: chatType, title: `Chat ${o.chatId}` };
+  const chat =
+    chatType === "private"
+      ? { id: o.chatId, type: "private", first_name: "Test", username: `user${o.chatId}` }
+      : { id: o.chatId, type: chatType, title: `Chat ${o.chatId}` };
   /** @type {Record<string, unknown>} */
   const message = {
     message_id: o.messageId ?? ++messageSeq,
     date: Math.floor(Date.now() / 1000),
     chat,
-    ...(chatType === "channel" ? { sender_chat: chat } : { from: { id: o.fromId ?? (chatType === "private" ? o.chatId : 777), is_bot: false, first_name: "Test" } }),
+    ...(chatType === "channel"
+      ? { sender_chat: chat }
+      : { from: { id: o.fromId ?? (chatType === "private" ? o.chatId : 777), is_bot: false, first_name: "Test" } }),
     ...(o.text !== undefined ? { text: o.text } : {}),
     ...(o.caption !== undefined ? { caption: o.caption } : {}),
     ...(o.threadId !== undefined ? { message_thread_id: o.threadId, is_topic_message: true } : {}),
@@ -145,7 +150,8 @@ export async function startFakeTelegram(options = {}) {
       const result = queue.filter((u) => allowed === null || Object.keys(u).some((k) => allowed.includes(k))).slice(0, limit);
       return sendJson(res, 200, { ok: true, result });
     }
-    if (method === "getMe") return sendJson(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
+    if (method === "getMe")
+      return sendJson(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
     return fail(res, 404, "Not Found");
   });
 

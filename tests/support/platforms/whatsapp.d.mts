@@ -51,23 +51,6 @@ export interface FakeWhatsApp {
 }
 
 export function signWhatsAppBody(appSecret: string, body: string | Buffer): string;
-export function whatsappMessage(o: {
-  phoneNumberId: string;
-  from: string;
-  text?: string;
-  id?: string;
-  name?: string;
-  message?: Record<string, unknown>;
-}): any;
-export function whatsappStatus(o: {
-  phoneNumberId: string;
-  recipient: string;
-  messageId?: string;
-  status?: "sent" | "delivered" | "read" | "failed";
-}): any;
-export function startFakeWhatsApp(options?: {
-  token?: string;
-  appSecret?: string;
-  verifyToken?: string;
-  phoneNumberId?: string;
-}): Promise<FakeWhatsApp>;
+export function whatsappMessage(o: { phoneNumberId: string; from: string; text?: string; id?: string; name?: string; message?: Record<string, unknown> }): any;
+export function whatsappStatus(o: { phoneNumberId: string; recipient: string; messageId?: string; status?: "sent" | "delivered" | "read" | "failed" }): any;
+export function startFakeWhatsApp(options?: { token?: string; appSecret?: string; verifyToken?: string; phoneNumberId?: string }): Promise<FakeWhatsApp>;

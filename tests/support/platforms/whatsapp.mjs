@@ -179,7 +179,11 @@ export async function startFakeWhatsApp(options = {}) {
     }
     const auth = req.headers.authorization;
     if (auth !== `Bearer ${token}`) {
-      graphError(401, auth === undefined ? "An access token is required to request this resource." : "Invalid OAuth access token - Cannot parse access token", 190);
+      graphError(
+        401,
+        auth === undefined ? "An access token is required to request this resource." : "Invalid OAuth access token - Cannot parse access token",
+        190,
+      );
       return;
     }
     const [, version, phoneId] = m;

@@ -52,8 +52,7 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
   const where = endpoint.baseUrl ?? "https://api.anthropic.com";
   const getClient = () =>
     (client ??= import("@anthropic-ai/sdk").then(
-      ({ default: Sdk }) =>
-        new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0 }),
+      ({ default: Sdk }) => new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0 }),
     ));
 
   return {

@@ -22,7 +22,12 @@ export function createProviderSet(config: Config["providers"], options: Provider
   return (name) => {
     let p = made.get(name);
     if (!p) {
-      p = name === "anthropic" ? createAnthropicProvider(config.anthropic, options) : name === "openai" ? createOpenAIProvider(config.openai, options) : createOllamaProvider(config.ollama, options);
+      p =
+        name === "anthropic"
+          ? createAnthropicProvider(config.anthropic, options)
+          : name === "openai"
+            ? createOpenAIProvider(config.openai, options)
+            : createOllamaProvider(config.ollama, options);
       made.set(name, p);
     }
     return p;

@@ -83,7 +83,12 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
             max_completion_tokens: request.maxTokens,
             messages: toOpenAIMessages(request.system, request.messages),
             ...(request.tools.length
-              ? { tools: request.tools.map((t) => ({ type: "function" as const, function: { name: t.name, description: t.description, parameters: t.inputSchema } })) }
+              ? {
+                  tools: request.tools.map((t) => ({
+                    type: "function" as const,
+                    function: { name: t.name, description: t.description, parameters: t.inputSchema },
+                  })),
+                }
               : {}),
             stream: true,
             stream_options: { include_usage: true },

@@ -168,9 +168,7 @@ export function prepareModule(wasm: Uint8Array, memoryBytes: number): PreparedMo
         skipImportType(r, kind);
         imports.push(`${module}.${name}`);
         const kindName = IMPORT_KIND_NAMES[kind] ?? `kind ${kind}`;
-        const provided =
-          kind === 0 &&
-          ((module === EXTISM_MODULE && kernel.has(name)) || (module === HOST_MODULE && Object.hasOwn(HOST_FUNCTIONS, name)));
+        const provided = kind === 0 && ((module === EXTISM_MODULE && kernel.has(name)) || (module === HOST_MODULE && Object.hasOwn(HOST_FUNCTIONS, name)));
         if (!provided) {
           throw new SandboxModuleError(
             `imports ${kindName} "${module}"."${name}", which the sandbox does not provide ` +

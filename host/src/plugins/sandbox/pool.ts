@@ -8,9 +8,33 @@ import { wasmApi, type WasmModule } from "../wasm.js";
 import { KvError, openKvStore, releaseKvStore, type KvStore } from "./kv.js";
 import { prepareModule, type PreparedModule } from "./module.js";
 import {
-  CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
-  CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, MAIN_SPIN_MS, SPIN_COOLDOWN, SPIN_MISSES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE,
-  ST_PLUGIN_ERROR, ST_START_FAILED, ST_TIMEOUT, ST_TRAP, type HostReply, type HostRequest, type WorkerToMain,
+  CTL_EXEC_US,
+  CTL_FN_LEN,
+  CTL_HOST_REPLY,
+  CTL_IN_LEN,
+  CTL_IN_MODE,
+  CTL_OUT_LEN,
+  CTL_OUT_MODE,
+  CTL_REQ,
+  CTL_RESP,
+  CTL_SLOTS,
+  CTL_STATUS,
+  CTL_TIMEOUT_MS,
+  DATA_BYTES,
+  DATA_OFFSET,
+  MAIN_SPIN_MS,
+  SPIN_COOLDOWN,
+  SPIN_MISSES,
+  ST_MEMORY,
+  ST_OK,
+  ST_OUTPUT_TOO_LARGE,
+  ST_PLUGIN_ERROR,
+  ST_START_FAILED,
+  ST_TIMEOUT,
+  ST_TRAP,
+  type HostReply,
+  type HostRequest,
+  type WorkerToMain,
 } from "./protocol.mjs";
 import { HostHttpError, HostSecretError, hmacVerify, redactSecrets, secretEquals } from "./services.js";
 import type { CallFailureKind, CallOutcome, SandboxPool, SandboxPoolOptions, SandboxStats } from "./types.js";
@@ -449,10 +473,7 @@ class Pool implements SandboxPool {
     Atomics.store(ctl, CTL_REQ, seq);
     Atomics.notify(ctl, CTL_REQ);
 
-    const onAbort =
-      signal === undefined
-        ? undefined
-        : (): void => this.interrupt(slot, "aborted", this.abortedFailure(true).message);
+    const onAbort = signal === undefined ? undefined : (): void => this.interrupt(slot, "aborted", this.abortedFailure(true).message);
     if (onAbort !== undefined) signal?.addEventListener("abort", onAbort, { once: true });
     const deadline = performance.now() + timeoutMs;
     let timedOut = false;

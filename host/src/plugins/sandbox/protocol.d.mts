@@ -45,18 +45,10 @@ export declare const MAX_LOG_BYTES: number;
 export declare const MAX_LOG_LINES_PER_CALL: number;
 
 export declare function hostMatches(pattern: string, hostname: string): boolean;
-export declare function httpDenial(
-  grant: { hosts: string[]; methods?: string[] } | undefined,
-  method: string,
-  url: URL,
-): string | null;
+export declare function httpDenial(grant: { hosts: string[]; methods?: string[] } | undefined, method: string, url: URL): string | null;
 
 /** Messages a worker posts to the main thread (parentPort). */
-export type WorkerToMain =
-  | { t: "ready" }
-  | { t: "start_failed"; message: string }
-  | { t: "log"; level: string; message: string }
-  | HostRequest;
+export type WorkerToMain = { t: "ready" } | { t: "start_failed"; message: string } | { t: "log"; level: string; message: string } | HostRequest;
 
 /** A host function call the worker forwards to the main thread; `budgetMs` = the call's remaining budget when sent. */
 export type HostRequest =

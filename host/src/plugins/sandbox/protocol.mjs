@@ -98,10 +98,33 @@ export const HOST_FUNCTIONS = Object.freeze({
 /** The Extism kernel functions (`extism:host/env`) a module may import. */
 export const EXTISM_MODULE = "extism:host/env";
 export const EXTISM_KERNEL = Object.freeze([
-  "alloc", "free", "length", "length_unsafe", "load_u8", "load_u64", "store_u8", "store_u64",
-  "input_offset", "input_length", "input_load_u8", "input_load_u64", "output_set", "error_set",
-  "error_get", "config_get", "var_get", "var_set", "http_request", "http_status_code",
-  "http_headers", "log_trace", "log_debug", "log_info", "log_warn", "log_error", "get_log_level",
+  "alloc",
+  "free",
+  "length",
+  "length_unsafe",
+  "load_u8",
+  "load_u64",
+  "store_u8",
+  "store_u64",
+  "input_offset",
+  "input_length",
+  "input_load_u8",
+  "input_load_u64",
+  "output_set",
+  "error_set",
+  "error_get",
+  "config_get",
+  "var_get",
+  "var_set",
+  "http_request",
+  "http_status_code",
+  "http_headers",
+  "log_trace",
+  "log_debug",
+  "log_info",
+  "log_warn",
+  "log_error",
+  "get_log_level",
 ]);
 
 /** Largest random_bytes request, bytes. */

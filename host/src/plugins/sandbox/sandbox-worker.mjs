@@ -18,11 +18,42 @@ import createPlugin from "@extism/extism";
 import { pluginEnvelope } from "../../protocol/msgpack.mjs";
 import { errorMessage } from "../../util/error-message.mjs";
 import {
-  CTL_EXEC_US, CTL_FN_LEN, CTL_HOST_REPLY, CTL_IN_LEN, CTL_IN_MODE, CTL_OUT_LEN, CTL_OUT_MODE, CTL_REQ, CTL_RESP,
-  CTL_SLOTS, CTL_STATUS, CTL_TIMEOUT_MS, DATA_BYTES, DATA_OFFSET, EXTISM_MODULE, HOST_MODULE,
-  HMAC_ALGORITHMS, MAX_FS_BYTES, MAX_HMAC_DATA_BYTES, MAX_HTTP_BODY_BYTES, MAX_KV_KEY_BYTES, MAX_LOG_BYTES, MAX_LOG_LINES_PER_CALL,
-  MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, ST_MEMORY, ST_OK, ST_OUTPUT_TOO_LARGE, ST_PLUGIN_ERROR, ST_START_FAILED,
-  SPIN_COOLDOWN, SPIN_MISSES, ST_TIMEOUT, ST_TRAP, WORKER_SPIN_MS, httpDenial,
+  CTL_EXEC_US,
+  CTL_FN_LEN,
+  CTL_HOST_REPLY,
+  CTL_IN_LEN,
+  CTL_IN_MODE,
+  CTL_OUT_LEN,
+  CTL_OUT_MODE,
+  CTL_REQ,
+  CTL_RESP,
+  CTL_SLOTS,
+  CTL_STATUS,
+  CTL_TIMEOUT_MS,
+  DATA_BYTES,
+  DATA_OFFSET,
+  EXTISM_MODULE,
+  HOST_MODULE,
+  HMAC_ALGORITHMS,
+  MAX_FS_BYTES,
+  MAX_HMAC_DATA_BYTES,
+  MAX_HTTP_BODY_BYTES,
+  MAX_KV_KEY_BYTES,
+  MAX_LOG_BYTES,
+  MAX_LOG_LINES_PER_CALL,
+  MAX_RANDOM_BYTES,
+  MAX_REQUEST_BYTES,
+  ST_MEMORY,
+  ST_OK,
+  ST_OUTPUT_TOO_LARGE,
+  ST_PLUGIN_ERROR,
+  ST_START_FAILED,
+  SPIN_COOLDOWN,
+  SPIN_MISSES,
+  ST_TIMEOUT,
+  ST_TRAP,
+  WORKER_SPIN_MS,
+  httpDenial,
 } from "./protocol.mjs";
 
 /**
@@ -38,15 +69,7 @@ import {
  */
 
 const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort);
-const {
-  module: wasmModule,
-  grant: rawGrant,
-  maxPages,
-  maxOutputBytes,
-  sab,
-  down,
-  up,
-} = workerData;
+const { module: wasmModule, grant: rawGrant, maxPages, maxOutputBytes, sab, down, up } = workerData;
 /** @type {WorkerGrant} */
 const grant = rawGrant;
 
@@ -294,7 +317,9 @@ function secretName(req) {
   const name = str(req, "secret");
   const names = grant.secretNames ?? [];
   if (!names.includes(name)) {
-    throw new GuestError(`secret '${name}' is not granted to this plugin (capability 'secrets' grants ${names.length > 0 ? names.map((n) => `'${n}'`).join(", ") : "no secrets"})`);
+    throw new GuestError(
+      `secret '${name}' is not granted to this plugin (capability 'secrets' grants ${names.length > 0 ? names.map((n) => `'${n}'`).join(", ") : "no secrets"})`,
+    );
   }
   return name;
 }
@@ -316,12 +341,13 @@ const hostFunctions = {
     return undefined;
   }),
 
-  clock_now: grant.clock === true
-    ? (/** @type {import("@extism/extism").CallContext} */ ctx) => {
-        clockView.setFloat64(12, performance.timeOrigin + performance.now());
-        return respond(ctx, clockResponse.slice());
-      }
-    : hostFunction("clock_now", false, "clock", () => undefined),
+  clock_now:
+    grant.clock === true
+      ? (/** @type {import("@extism/extism").CallContext} */ ctx) => {
+          clockView.setFloat64(12, performance.timeOrigin + performance.now());
+          return respond(ctx, clockResponse.slice());
+        }
+      : hostFunction("clock_now", false, "clock", () => undefined),
 
   random_bytes: hostFunction("random_bytes", grant.random === true, "random", (req) => {
     const len = req !== null && typeof req === "object" ? /** @type {Record<string, unknown>} */ (req)["len"] : undefined;
@@ -336,7 +362,9 @@ const hostFunctions = {
     const config = grant.config ?? {};
     if (!Object.hasOwn(config, key)) {
       const names = Object.keys(config);
-      throw new GuestError(`config key '${key}' is not granted (capability 'config' grants ${names.length > 0 ? names.map((n) => `'${n}'`).join(", ") : "no keys"})`);
+      throw new GuestError(
+        `config key '${key}' is not granted (capability 'config' grants ${names.length > 0 ? names.map((n) => `'${n}'`).join(", ") : "no keys"})`,
+      );
     }
     const value = config[key];
     return typeof value === "string" ? value : null;
@@ -428,7 +456,11 @@ const hostFunctions = {
       body = Uint8Array.from(bin(req, "body"));
       if (body.length > MAX_HTTP_BODY_BYTES) throw new GuestError(`request body is ${body.length} bytes, over the ${MAX_HTTP_BODY_BYTES}-byte limit`);
     }
-    return hostRequest(`http_request (${method} ${url.origin})`, { op: "http", req: { method, url: rawUrl, headers, ...(body ? { body } : {}) } }, body ? [body.buffer] : []);
+    return hostRequest(
+      `http_request (${method} ${url.origin})`,
+      { op: "http", req: { method, url: rawUrl, headers, ...(body ? { body } : {}) } },
+      body ? [body.buffer] : [],
+    );
   }),
 
   // The secret values live on the main thread: the MAC is computed and compared there.
@@ -461,21 +493,23 @@ let exportedFunctions = new Set();
 const maxBlockBytes = maxPages * 65536;
 
 /** @param {string} level */
-const extismLog = (level) => (/** @type {unknown[]} */ ...args) => {
-  const text = args.map((a) => (typeof a === "string" ? a : String(a))).join(" ");
-  // Extism reports its own refusals through the logger (and then returns 0 to the guest).
-  if (level === "error" && text.startsWith("memory limit exceeded")) {
-    allocRefused ??= `host-side buffers: ${text}`;
-    return;
-  }
-  if (grant.log === true) {
-    try {
-      forwardLog(level, text);
-    } catch {
-      // Over the per-call line limit: the Extism log functions cannot report errors; drop.
+const extismLog =
+  (level) =>
+  (/** @type {unknown[]} */ ...args) => {
+    const text = args.map((a) => (typeof a === "string" ? a : String(a))).join(" ");
+    // Extism reports its own refusals through the logger (and then returns 0 to the guest).
+    if (level === "error" && text.startsWith("memory limit exceeded")) {
+      allocRefused ??= `host-side buffers: ${text}`;
+      return;
     }
-  }
-};
+    if (grant.log === true) {
+      try {
+        forwardLog(level, text);
+      } catch {
+        // Over the per-call line limit: the Extism log functions cannot report errors; drop.
+      }
+    }
+  };
 
 async function instantiate() {
   const p = await createPlugin(
@@ -488,17 +522,21 @@ async function instantiate() {
       config: {},
       // Extism-side blocks (input, output, host call buffers) count against the same limit.
       memory: { maxPages, maxVarBytes: 1 << 20 },
-      logger: /** @type {Console} */ (/** @type {unknown} */ ({
-        trace: extismLog("trace"),
-        debug: extismLog("debug"),
-        info: extismLog("info"),
-        warn: extismLog("warn"),
-        error: extismLog("error"),
-      })),
+      logger: /** @type {Console} */ (
+        /** @type {unknown} */ ({
+          trace: extismLog("trace"),
+          debug: extismLog("debug"),
+          info: extismLog("info"),
+          warn: extismLog("warn"),
+          error: extismLog("error"),
+        })
+      ),
       logLevel: grant.log === true ? "trace" : "silent",
-      fetch: /** @type {typeof fetch} */ (async () => {
-        throw new Error("Extism HTTP is disabled; use exoclaw:host/v1 http_request");
-      }),
+      fetch: /** @type {typeof fetch} */ (
+        async () => {
+          throw new Error("Extism HTTP is disabled; use exoclaw:host/v1 http_request");
+        }
+      ),
       functions: {
         [EXTISM_MODULE]: {
           // Same as Extism's, but keeps the message: when a guest reports and then traps (an

@@ -220,10 +220,7 @@ const HEX = /^(?:[0-9a-fA-F]{2})*$/;
  * @throws HostSecretError when the secret is not granted, the algorithm is not sha256/sha1, or
  *   `data` is over 4 MiB. Messages name the secret, never its value.
  */
-export function hmacVerify(
-  grant: EffectiveGrant,
-  params: { algorithm: string; secret: string; data: Uint8Array; signature: string },
-): boolean {
+export function hmacVerify(grant: EffectiveGrant, params: { algorithm: string; secret: string; data: Uint8Array; signature: string }): boolean {
   const algorithm = params.algorithm.toLowerCase();
   if (!HMAC_ALGORITHMS.includes(algorithm)) {
     throw new HostSecretError(`algorithm '${params.algorithm}' is not supported (use ${HMAC_ALGORITHMS.map((a) => `'${a}'`).join(" or ")})`);

@@ -13,9 +13,7 @@ export type CallFailureKind =
   | "closed"; // the pool was closed (plugin unloaded / replaced / shutdown)
 
 /** The outcome of one call. `durationMs` is wall time from acquire to result. */
-export type CallOutcome =
-  | { ok: true; output: Uint8Array; durationMs: number }
-  | { ok: false; kind: CallFailureKind; message: string; durationMs: number };
+export type CallOutcome = { ok: true; output: Uint8Array; durationMs: number } | { ok: false; kind: CallFailureKind; message: string; durationMs: number };
 
 /** Main-thread services that host functions need and a worker cannot do itself. */
 export interface HostServices {
@@ -26,7 +24,11 @@ export interface HostServices {
    * error's message is shown to the plugin, so it must not contain secret values.
    * Default implementation: `createHostServices()`.
    */
-  http(req: { method: string; url: string; headers: Record<string, string>; body?: Uint8Array }, grant: EffectiveGrant, signal: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
+  http(
+    req: { method: string; url: string; headers: Record<string, string>; body?: Uint8Array },
+    grant: EffectiveGrant,
+    signal: AbortSignal,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
 }
 
 /** Options of a sandbox pool (one per loaded plugin). */

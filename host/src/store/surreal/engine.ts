@@ -63,7 +63,11 @@ export function loadNativeBinding(): Promise<NativeBinding> {
     try {
       await dynamicImport("@surrealdb/node");
     } catch (err) {
-      throw new StoreError("unavailable", `the embedded SurrealDB engine (@surrealdb/node) does not load on ${process.platform}-${process.arch}: ${(err as Error).message}`, { cause: err });
+      throw new StoreError(
+        "unavailable",
+        `the embedded SurrealDB engine (@surrealdb/node) does not load on ${process.platform}-${process.arch}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const cache = createRequire(import.meta.url).cache;
     for (const [file, mod] of Object.entries(cache)) {
@@ -109,9 +113,13 @@ function openError(displayUrl: string, err: unknown): StoreError {
  * @throws StoreError `unavailable` when the datastore cannot be opened; `invalid_argument` when
  *   the directory is already open here with another namespace/database
  */
-export async function acquireEmbedded(
-  target: { engine: "mem" | "surrealkv"; url: string; displayUrl: string; namespace: string; database: string },
-): Promise<{ native: NativeEngine; release(): Promise<void> }> {
+export async function acquireEmbedded(target: {
+  engine: "mem" | "surrealkv";
+  url: string;
+  displayUrl: string;
+  namespace: string;
+  database: string;
+}): Promise<{ native: NativeEngine; release(): Promise<void> }> {
   const binding = await loadNativeBinding();
   if (target.engine === "mem") {
     const native = await binding.SurrealNodeEngine.connect(target.url).catch((err: unknown) => {

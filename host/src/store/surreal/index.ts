@@ -190,9 +190,7 @@ function groupAppendSql(n: number): string {
   let sql = groupSqlCache.get(n);
   if (sql) return sql;
   const vars = new RegExp(`\\$(${APPEND_VARS.join("|")})\\b`, "g");
-  const items = Array.from({ length: n }, (_, i) =>
-    APPEND_BODY.replace(/\$(s|last)\b/g, `$$$1_${i}`).replace(vars, `$b${i}.$1`),
-  );
+  const items = Array.from({ length: n }, (_, i) => APPEND_BODY.replace(/\$(s|last)\b/g, `$$$1_${i}`).replace(vars, `$b${i}.$1`));
   sql = `BEGIN TRANSACTION;\n${items.join("")}RETURN [${items.map((_, i) => `$last_${i}`).join(", ")}];\nCOMMIT TRANSACTION;`;
   groupSqlCache.set(n, sql);
   return sql;
@@ -290,10 +288,16 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
   const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
   const db = await connect(sdk, target, options, connectTimeoutMs);
   try {
-    await withTimeout(migrate(db, target), connectTimeoutMs, () => `SurrealDB store ${target.displayUrl}: schema set-up took longer than ${connectTimeoutMs} ms`);
+    await withTimeout(
+      migrate(db, target),
+      connectTimeoutMs,
+      () => `SurrealDB store ${target.displayUrl}: schema set-up took longer than ${connectTimeoutMs} ms`,
+    );
   } catch (err) {
     void db.close().catch(() => {});
-    throw err instanceof StoreError ? err : new StoreError("schema", `SurrealDB store ${target.displayUrl}: schema set-up failed: ${(err as Error).message}`, { cause: err });
+    throw err instanceof StoreError
+      ? err
+      : new StoreError("schema", `SurrealDB store ${target.displayUrl}: schema set-up failed: ${(err as Error).message}`, { cause: err });
   }
   return surrealLog(db, target, options, queryTimeoutMs);
 }
@@ -311,7 +315,9 @@ async function verifyWal(dir: string, options: SurrealSessionLogOptions): Promis
     throw new StoreError("unavailable", `cannot read the store's write-ahead log under ${dir}: ${(err as Error).message}`, { cause: err });
   }
   if (check.tornTail) {
-    options.logger?.info(`the store's write-ahead log ends in a torn record (${check.tornTail.file}, byte ${check.tornTail.offset}): a write cut short by a crash, never acknowledged; the engine drops it`);
+    options.logger?.info(
+      `the store's write-ahead log ends in a torn record (${check.tornTail.file}, byte ${check.tornTail.offset}): a write cut short by a crash, never acknowledged; the engine drops it`,
+    );
   }
   if (!check.damage) return;
   const message = describeWalDamage(dir, check.damage);
@@ -342,7 +348,8 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
       await Promise.race([db.connect(target.url, { namespace: target.namespace, database: target.database }), failed]);
       return db;
     }
-    const websocketImpl = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket ?? ((await dynamicImport("ws")) as { WebSocket: typeof WebSocket }).WebSocket;
+    const websocketImpl =
+      (globalThis as { WebSocket?: typeof WebSocket }).WebSocket ?? ((await dynamicImport("ws")) as { WebSocket: typeof WebSocket }).WebSocket;
     const server = new sdk.Surreal({ engines: sdk.createRemoteEngines(), websocketImpl });
     db = server;
     const creds = target.credentials!;
@@ -356,7 +363,8 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
     let lastError: unknown;
     let connected = false;
     const stop = (why: string) => {
-      if (!connected) fail(new StoreError("unavailable", `cannot reach the SurrealDB server ${target.displayUrl} (${why}${describeCause(lastError)})`, { cause: lastError }));
+      if (!connected)
+        fail(new StoreError("unavailable", `cannot reach the SurrealDB server ${target.displayUrl} (${why}${describeCause(lastError)})`, { cause: lastError }));
     };
     cleanup.push(
       server.subscribe("reconnecting", () => stop("connection failed")),
@@ -441,7 +449,9 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
       // Another process may have applied it at the same time.
       done = await applied();
       if (done.has(m.version)) continue;
-      throw new StoreError("schema", `SurrealDB store ${target.displayUrl}: migration ${m.version} (${m.name}) failed: ${failure.error.message}`, { cause: failure.error });
+      throw new StoreError("schema", `SurrealDB store ${target.displayUrl}: migration ${m.version} (${m.name}) failed: ${failure.error.message}`, {
+        cause: failure.error,
+      });
     }
   }
 }
@@ -458,7 +468,11 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
 
   /** Runs one query; returns each statement's result; throws the first real statement error. */
   const exec = async (sql: string, vars: Record<string, unknown>): Promise<unknown[]> => {
-    const responses = await withTimeout(db.query(sql, vars).responses(), queryTimeoutMs, () => `no answer from the SurrealDB store ${target.displayUrl} within ${queryTimeoutMs} ms`);
+    const responses = await withTimeout(
+      db.query(sql, vars).responses(),
+      queryTimeoutMs,
+      () => `no answer from the SurrealDB store ${target.displayUrl} within ${queryTimeoutMs} ms`,
+    );
     const failure = responses.find((r) => !r.success && !isKnockOn(r.error)) ?? responses.find((r) => !r.success);
     if (failure && !failure.success) throw failure.error;
     return responses.map((r) => (r.success ? r.result : undefined));
@@ -516,7 +530,9 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       cause: err,
       publicFailure: {
         reason: "store_unavailable",
-        message: diskFull ? "session store unavailable: its disk filled up and it takes no writes until the gateway restarts" : "session store unavailable: it stopped answering writes; the gateway must restart",
+        message: diskFull
+          ? "session store unavailable: its disk filled up and it takes no writes until the gateway restarts"
+          : "session store unavailable: it stopped answering writes; the gateway must restart",
       },
     });
     health = { ok: false, reason: diskFull ? "disk_full" : "store_unavailable", message };
@@ -692,7 +708,13 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         }
         // What a read would return: the stored JSON parsed back.
         return rows.map(([i, r]) => {
-          const e: Record<string, unknown> = { sessionKey, seq: last + 1 + i, kind: r.kind, data: joinText(r.kind as EventKind, JSON.parse(r.data as string) as Record<string, unknown>, r.text as string | undefined), at: r.at };
+          const e: Record<string, unknown> = {
+            sessionKey,
+            seq: last + 1 + i,
+            kind: r.kind,
+            data: joinText(r.kind as EventKind, JSON.parse(r.data as string) as Record<string, unknown>, r.text as string | undefined),
+            at: r.at,
+          };
           if (r.run_id !== undefined) e.runId = r.run_id;
           return e as SessionEvent;
         });
@@ -786,7 +808,9 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       if (!/[\p{L}\p{N}]/u.test(q)) return [];
       if (opts.sessionKey !== undefined) parseSessionKey(opts.sessionKey);
       try {
-        const [rows] = (await run(opts.sessionKey === undefined ? SQL.search : SQL.searchSession, { q, limit, key: opts.sessionKey })) as [(EventRow & { score: number })[]];
+        const [rows] = (await run(opts.sessionKey === undefined ? SQL.search : SQL.searchSession, { q, limit, key: opts.sessionKey })) as [
+          (EventRow & { score: number })[],
+        ];
         return rows.map((r) => ({ event: toEvent(r), score: Number(r.score) }));
       } catch (err) {
         throw internal("search", err);

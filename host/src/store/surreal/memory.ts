@@ -69,7 +69,10 @@ export function engineMemoryEnv(env: NodeJS.ProcessEnv): Record<string, string> 
     }
     const bytes = parseEngineBytes(given);
     if (bytes === undefined) {
-      throw new StoreError("invalid_argument", `${s.name}=${JSON.stringify(given)} is not a byte size (e.g. 64MiB, 256m, 1g, 1048576); the engine would ignore it and size this from the machine's RAM`);
+      throw new StoreError(
+        "invalid_argument",
+        `${s.name}=${JSON.stringify(given)} is not a byte size (e.g. 64MiB, 256m, 1g, 1048576); the engine would ignore it and size this from the machine's RAM`,
+      );
     }
     if (bytes < s.minBytes) {
       throw new StoreError("invalid_argument", `${s.name}=${JSON.stringify(given)} is below the minimum of ${s.minBytes / MiB} MiB`);

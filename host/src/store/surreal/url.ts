@@ -43,7 +43,10 @@ export { redactUrl };
 export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): SurrealTarget {
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const database = options.database ?? DEFAULT_DATABASE;
-  for (const [what, v] of [["namespace", namespace], ["database", database]] as const) {
+  for (const [what, v] of [
+    ["namespace", namespace],
+    ["database", database],
+  ] as const) {
     if (!/^[A-Za-z0-9_]+$/.test(v)) throw new StoreError("invalid_argument", `SurrealDB ${what} may use letters, digits and _: ${JSON.stringify(v)}`);
   }
   const display = redactUrl(url);
@@ -55,7 +58,10 @@ export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): S
       throw new StoreError("invalid_argument", `a surrealkv URL needs an absolute directory, like surrealkv:///var/lib/exoclaw/data; got ${display}`);
     }
     if (query !== undefined && !/^sync=(every|never|\d+(ms|s|m))$/.test(query)) {
-      throw new StoreError("invalid_argument", `a surrealkv URL takes only ?sync=every|never|<duration> (default every: each commit is fsynced); got ${display}`);
+      throw new StoreError(
+        "invalid_argument",
+        `a surrealkv URL takes only ?sync=every|never|<duration> (default every: each commit is fsynced); got ${display}`,
+      );
     }
     const full = `surrealkv://${path}${query !== undefined ? `?${query}` : ""}`;
     return { engine: "surrealkv", url: full, displayUrl: full, path, namespace, database };

@@ -142,7 +142,14 @@ export async function checkSurrealKvWal(dir: string): Promise<WalCheck> {
     // The file ends inside a record split into fragments: torn in the last file, lost otherwise.
     if (inFragments) {
       if (i === files.length - 1) result.tornTail = { file, offset: buf.length, bytes: 0 };
-      else result.damage = { file, offset: buf.length, reason: "the file ends before the last fragment of its last record", bytesAfter: 0, laterFiles: files.slice(i + 1) };
+      else
+        result.damage = {
+          file,
+          offset: buf.length,
+          reason: "the file ends before the last fragment of its last record",
+          bytesAfter: 0,
+          laterFiles: files.slice(i + 1),
+        };
       return result;
     }
   }
