@@ -11,7 +11,7 @@
  * causes that reply to be sent again — at least once, with the same reply id.
  */
 import { isPermanentChannelFailure } from "../plugins/index.js";
-import { errorMessage, sleep } from "../util/index.js";
+import { errorMessage, KeyedChain, sleep } from "../util/index.js";
 import type { OutboundMessage } from "./types.js";
 
 /**
@@ -61,7 +61,8 @@ export interface ReplyOutboxOptions {
  */
 export class ReplyOutbox {
   /** Last job queued per peer key. */
-  private readonly tails = new Map<string, Promise<void>>();
+  /** Each peer's jobs, in order. */
+  private readonly tails = new KeyedChain();
   /** Jobs queued or running (for `idle`). */
   private readonly jobs = new Set<Promise<void>>();
   private readonly toSettle: string[] = [];
@@ -81,8 +82,7 @@ export class ReplyOutbox {
    * `produce` threw (the entry stays owed for the next process) or the outbox closed meanwhile.
    */
   push(peerKey: string, key: string | undefined, produce: () => Promise<OutboxMessage | undefined>): void {
-    const previous = this.tails.get(peerKey) ?? Promise.resolve();
-    const job = previous.then(async () => {
+    const job = this.tails.run(peerKey, async () => {
       if (this.closer.signal.aborted) return;
       let m: OutboxMessage | undefined;
       try {
@@ -94,12 +94,8 @@ export class ReplyOutbox {
       if (m !== undefined && !(await this.deliver(m))) return;
       if (key !== undefined) this.settleLater(key);
     });
-    this.tails.set(peerKey, job);
     this.jobs.add(job);
-    void job.finally(() => {
-      this.jobs.delete(job);
-      if (this.tails.get(peerKey) === job) this.tails.delete(peerKey);
-    });
+    void job.finally(() => this.jobs.delete(job));
   }
 
   /** Sends with retries. @returns true when sent or given up, false when the outbox closed first */

@@ -9,6 +9,7 @@ import { processSecrets, registerConfigSecrets } from "../log/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
+import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { startGateway, type RunningGateway } from "./server.js";
 import { HEALTH_BODY, type HealthAnswer, type TransportName } from "./types.js";
@@ -446,10 +447,7 @@ function openBus(config: Config, logger: Logger, onInstance: (instance: BusInsta
  */
 function publishTurnEvent(bus: Bus, turn: SettledTurn, logger: Logger): void {
   bus.publish(eventsSubject(turn.agentId), { type: "turn_settled", at: Date.now(), ...turn }, { msgId: `turn:${turn.runId}` }).catch((err: unknown) => {
-    logger.warn(
-      { runId: turn.runId, agent: turn.agentId, error: err instanceof Error ? err.message : String(err) },
-      "cannot publish the turn event to the bus",
-    );
+    logger.warn({ runId: turn.runId, agent: turn.agentId, error: errorMessage(err) }, "cannot publish the turn event to the bus");
   });
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { errorMessage } from "../util/index.js";
 
 /** What {@link CloseStack.close} reports; both lists are in close order. */
 export interface CloseReport {
@@ -74,7 +75,7 @@ export class CloseStack {
       const running = invoke(step).then(
         () => true,
         (err: unknown) => {
-          logger.error({ step: step.name, error: err instanceof Error ? err.message : String(err) }, `closing ${step.name} failed`);
+          logger.error({ step: step.name, error: errorMessage(err) }, `closing ${step.name} failed`);
           return false;
         },
       );

@@ -1,3 +1,5 @@
+import { errorMessage } from "../util/index.js";
+
 /** Machine-readable reason of a {@link StoreError}. */
 export type StoreErrorCode =
   /** `expectedSeq` did not match (see {@link SeqConflictError}). */
@@ -53,7 +55,7 @@ const DISK_FULL = /no space left on device|no storage space|os error 28|ENOSPC|d
 /** True when a database error says the disk (or the user's quota) is full. */
 export function isDiskFullError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorMessage(e);
     if (DISK_FULL.test(msg) || (e as { code?: unknown }).code === "ENOSPC") return true;
   }
   return false;

@@ -70,7 +70,7 @@ import type {
 // The bus payload configuration (standard MessagePack, protocol/msgpack.mjs) and the bus's subject
 // token escaping (util/), so batches and subjects read the same as before the move from bus/.
 import { busMsgpack } from "../protocol/msgpack.mjs";
-import { escapeToken, unescapeToken } from "../util/index.js";
+import { errorMessage, escapeToken, KeyedChain, unescapeToken } from "../util/index.js";
 
 /** Options of {@link createJetStreamSessionLog}. */
 export interface JetStreamSessionLogOptions extends SessionLogOptions {
@@ -133,14 +133,15 @@ function wrongLastSequence(err: unknown): boolean {
 
 function unavailable(err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  return new StoreError("unavailable", `NATS JetStream: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new StoreError("unavailable", `NATS JetStream: ${errorMessage(err)}`, { cause: err });
 }
 
 class JetStreamSessionLog implements SessionLog {
   readonly kind = "jetstream";
   private closed = false;
   private readonly cache = new Map<string, State>();
-  private readonly queues = new Map<string, Promise<unknown>>();
+  /** One process's calls per session, in call order. */
+  private readonly queues = new KeyedChain();
   private readonly root: string;
   private readonly now: () => number;
 
@@ -215,15 +216,7 @@ class JetStreamSessionLog implements SessionLog {
 
   /** Runs `fn` after every earlier queued call for this session (appends of one process are serialized). */
   private serial<T>(sessionKey: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.queues.get(sessionKey) ?? Promise.resolve();
-    const mine = prev.catch(() => {}).then(fn);
-    this.queues.set(sessionKey, mine);
-    void mine
-      .catch(() => {})
-      .finally(() => {
-        if (this.queues.get(sessionKey) === mine) this.queues.delete(sessionKey);
-      });
-    return mine;
+    return this.queues.run(sessionKey, fn);
   }
 
   /** The stored event a claim points to, if it is there and carries that key. */
@@ -562,7 +555,7 @@ class JetStreamSessionLog implements SessionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.queues.values()]);
+    await this.queues.idle();
     if (this.ownsConnection) await this.nc.close().catch(() => {});
   }
 }

@@ -17,6 +17,7 @@ import { createRequire } from "node:module";
 import type * as Sdk from "surrealdb";
 import { StoreError } from "../errors.js";
 import { applyEngineMemoryEnv } from "./memory.js";
+import { errorMessage } from "../../util/index.js";
 
 /** The SDK module's type. */
 export type SurrealSdk = typeof Sdk;
@@ -98,7 +99,7 @@ export function isEmbeddedOpen(url: string): boolean {
 }
 
 function openError(displayUrl: string, err: unknown): StoreError {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   const hint = /lock/i.test(msg) ? " (is another exoclaw process using this directory?)" : "";
   return new StoreError("unavailable", `cannot open the SurrealDB store ${displayUrl}: ${msg}${hint}`, { cause: err });
 }

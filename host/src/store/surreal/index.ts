@@ -41,6 +41,7 @@ import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type S
 import { applyEngineMemoryEnv } from "./memory.js";
 import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
 import { parseSurrealUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
+import { errorMessage, KeyedChain } from "../../util/index.js";
 
 export { parseSurrealUrl, redactUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
 
@@ -237,7 +238,7 @@ function isKnockOn(err: unknown): boolean {
 }
 
 function isRetryable(err: unknown): boolean {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   return !/exoclaw:/.test(msg) && /conflict|can be retried|resource busy/i.test(msg);
 }
 
@@ -457,7 +458,8 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
 }
 
 function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSessionLogOptions, queryTimeoutMs: number): SessionLog {
-  const lanes = new Map<string, Promise<void>>();
+  /** One operation per session key at a time, in call order. */
+  const lanes = new KeyedChain();
   let closed = false;
   let closing: Promise<void> | undefined;
   const now = options.now ?? Date.now;
@@ -540,20 +542,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     options.onUnhealthy?.(health);
   };
 
-  /** One operation per session key at a time, in call order. */
-  const inLane = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
-    const prev = lanes.get(key) ?? Promise.resolve();
-    const result = prev.then(fn);
-    const tail = result.then(
-      () => {},
-      () => {},
-    );
-    lanes.set(key, tail);
-    void tail.then(() => {
-      if (lanes.get(key) === tail) lanes.delete(key);
-    });
-    return result;
-  };
+  const inLane = <T>(key: string, fn: () => Promise<T>): Promise<T> => lanes.run(key, fn);
 
   /**
    * Group commit: one append transaction in flight at a time; appends (to different sessions —
@@ -698,7 +687,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         try {
           last = await write(vars);
         } catch (err) {
-          const msg = err instanceof Error ? err.message : String(err);
+          const msg = errorMessage(err);
           const thrown = /exoclaw:(\w+):(-?\d+)/.exec(msg);
           if (thrown?.[1] === "replay") last = Number(thrown[2]) - 1;
           else if (thrown?.[1] === "conflict") throw new SeqConflictError(sessionKey, opts.expectedSeq!, Number(thrown[2]));
@@ -871,7 +860,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     close(): Promise<void> {
       closing ??= (async () => {
         closed = true;
-        await Promise.all([...lanes.values()]);
+        await lanes.idle();
         await db.close().catch(() => {});
       })();
       return closing;
