@@ -50,6 +50,8 @@ describe("surrealkv persistence", () => {
       bundle: true,
       platform: "node",
       format: "esm",
+      // npm packages load from node_modules (the bundle is written inside the repository), as in the host bundle.
+      packages: "external",
       target: "node20",
       logLevel: "error",
     });

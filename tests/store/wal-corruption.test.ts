@@ -56,6 +56,8 @@ beforeAll(async () => {
     bundle: true,
     platform: "node",
     format: "esm",
+    // npm packages load from node_modules (the bundle is written inside the repository), as in the host bundle.
+    packages: "external",
     target: "node20",
     logLevel: "error",
   });
