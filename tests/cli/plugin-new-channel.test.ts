@@ -15,7 +15,7 @@ import type { ParseResult, SendReceipt } from "../../host/src/channels/types.js"
 import { DEFAULT_LIMITS } from "../../host/src/plugins/capabilities.js";
 import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
 import { buildPlugin } from "../../scripts/build-plugins.mjs";
-import { captureLogger } from "../sandbox/support.js";
+import { captureLogger } from "../plugins/sandbox/support.js";
 import { CLI } from "../support/gateway.js";
 
 const run = promisify(execFile);

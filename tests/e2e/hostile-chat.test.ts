@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
-import { fixture } from "../sandbox/support.js";
+import { fixture } from "../plugins/sandbox/support.js";
 
 let emulator: Emulator;
 let gateway: GatewayHandle;

@@ -6,7 +6,7 @@ import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAborted, loadPlugins, PluginCallAbortedError, type PluginHost } from "../../host/src/plugins/index.js";
-import { fixture } from "../sandbox/support.js";
+import { fixture } from "./sandbox/support.js";
 import { captureLogger, tempDir } from "./support.js";
 
 let dir = "";

@@ -271,7 +271,7 @@ describe("calling", () => {
         if (r.isError) throw new Error(`call ${i} failed: ${r.content}`);
         return r;
       };
-      // Memory flatness itself is the sandbox's to measure (tests/sandbox): instances live there.
+      // Memory flatness itself is the sandbox's to measure (tests/plugins/sandbox): instances live there.
       for (let i = 0; i < 20_000; i++) await run(i);
       const stats = single.stats()[0];
       expect(stats?.instances).toBe(1);

@@ -7,7 +7,7 @@ import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OutboundMessage, ParseResult, PollRequest, PollResult, SendReceipt, WebhookRequest } from "../../host/src/channels/types.js";
 import type { CallOutcome, SandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import { fixturePool } from "../sandbox/support.js";
+import { fixturePool } from "../plugins/sandbox/support.js";
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });

@@ -11,7 +11,7 @@
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import { fixturePool, text } from "../sandbox/support.js";
+import { fixturePool, text } from "../plugins/sandbox/support.js";
 
 const LONG = process.env["EXOCLAW_LONG_TESTS"] === "1";
 const CALLS = LONG ? 1_000_000 : 100_000;

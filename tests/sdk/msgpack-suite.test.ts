@@ -11,7 +11,7 @@
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallOutcome, SandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import { fixturePool, text } from "../sandbox/support.js";
+import { fixturePool, text } from "../plugins/sandbox/support.js";
 import { prng } from "../support/prng.mjs";
 import { describeCase, fromHex, loadSuite, normalize, numberFamily, randomValue, toHex, type SuiteCase } from "./support.js";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixture } from "../sandbox/support.js";
+import { fixture } from "../plugins/sandbox/support.js";
 import { CLI, ROOT } from "../support/gateway.js";
 
 const run = promisify(execFile);

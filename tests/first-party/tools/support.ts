@@ -4,12 +4,12 @@ import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Packr, Unpackr } from "msgpackr";
-import { buildPlugin } from "../../scripts/build-plugins.mjs";
-import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "../../host/src/plugins/capabilities.js";
-import type { PluginLogger } from "../../host/src/plugins/types.js";
-import { createHostServices, createSandboxPool, type HostServices, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
+import { buildPlugin } from "../../../scripts/build-plugins.mjs";
+import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "../../../host/src/plugins/capabilities.js";
+import type { PluginLogger } from "../../../host/src/plugins/types.js";
+import { createHostServices, createSandboxPool, type HostServices, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
 
-export const ROOT = path.resolve(import.meta.dirname, "../..");
+export const ROOT = path.resolve(import.meta.dirname, "../../..");
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 

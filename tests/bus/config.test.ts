@@ -10,7 +10,7 @@ import { checkInboundPayload, checkOutboundPayload, inboundMsgId, inboundPayload
 import { ConfigError, DEFAULT_BUS_MAX_DELIVER, loadConfig } from "../../host/src/config/index.js";
 import { describeStoreUrl, openSessionLog } from "../../host/src/store/index.js";
 import { StoreError } from "../../host/src/store/errors.js";
-import { freePort } from "../bus/nats-server.js";
+import { freePort } from "./nats-server.js";
 
 const dir = mkdtempSync(join(tmpdir(), "exoclaw-bus-config-"));
 const state = join(dir, "state");

@@ -7,7 +7,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startEmulator, type Emulator } from "./support/emulator/server.mjs";
+import { startEmulator, type Emulator } from "./server.mjs";
 
 const MODEL = "test-model";
 const QUESTION = "what is 12.5 * (3 + 4)?";
@@ -480,7 +480,7 @@ describe("emulator controls", () => {
   });
 
   it("runs as a CLI that prints its url and exits on SIGTERM", async () => {
-    const main = fileURLToPath(new URL("./support/emulator/main.mjs", import.meta.url));
+    const main = fileURLToPath(new URL("./main.mjs", import.meta.url));
     const child = spawn(process.execPath, [main, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
     const [line] = (await once(child.stdout, "data")) as [Buffer];
     const { url } = JSON.parse(line.toString()) as { url: string };

@@ -1,12 +1,12 @@
 import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { buildPlugin } from "../../scripts/build-plugins.mjs";
-import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "../../host/src/plugins/capabilities.js";
-import type { PluginLogger } from "../../host/src/plugins/types.js";
-import { createHostServices, createSandboxPool, type HostServices, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
+import { buildPlugin } from "../../../scripts/build-plugins.mjs";
+import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "../../../host/src/plugins/capabilities.js";
+import type { PluginLogger } from "../../../host/src/plugins/types.js";
+import { createHostServices, createSandboxPool, type HostServices, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const ROOT = path.resolve(import.meta.dirname, "../../..");
 const FIXTURES_OUT = path.join(ROOT, "build", "fixtures");
 const built = new Map<string, Promise<Uint8Array>>();
 

@@ -1,9 +1,9 @@
 // Load-time module checks: the memory maximum is written into the module, imports are checked.
 import { describe, expect, it } from "vitest";
-import { prepareModule, SandboxModuleError } from "../../host/src/plugins/sandbox/index.js";
-import { createHostServices, createSandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import { DEFAULT_LIMITS } from "../../host/src/plugins/capabilities.js";
-import { encodeULEB128 } from "../../scripts/lib/manifest-section.mjs";
+import { prepareModule, SandboxModuleError } from "../../../host/src/plugins/sandbox/index.js";
+import { createHostServices, createSandboxPool } from "../../../host/src/plugins/sandbox/index.js";
+import { DEFAULT_LIMITS } from "../../../host/src/plugins/capabilities.js";
+import { encodeULEB128 } from "../../../scripts/lib/manifest-section.mjs";
 import { captureLogger, fixture } from "./support.js";
 
 const PAGE = 65536;

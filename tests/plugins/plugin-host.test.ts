@@ -3,11 +3,11 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChannelPluginError, loadPlugins, type PluginHost } from "../../../host/src/plugins/index.js";
-import { ApprovalStore, approvalFor, sha256Hex } from "../../../host/src/plugins/index.js";
-import type { PluginManifest } from "../../../host/src/plugins/types.js";
-import { checkInterface } from "../../../host/src/plugins/validate.js";
-import { ROOT } from "../../support/gateway.js";
+import { ChannelPluginError, loadPlugins, type PluginHost } from "../../host/src/plugins/index.js";
+import { ApprovalStore, approvalFor, sha256Hex } from "../../host/src/plugins/index.js";
+import type { PluginManifest } from "../../host/src/plugins/types.js";
+import { checkInterface } from "../../host/src/plugins/validate.js";
+import { ROOT } from "../support/gateway.js";
 
 let host: PluginHost;
 let state = "";

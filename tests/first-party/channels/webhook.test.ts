@@ -5,11 +5,11 @@ import { createHmac } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { OutboundMessage, ParseResult, SendReceipt, WebhookRequest } from "../../host/src/channels/types.js";
-import { DEFAULT_LIMITS, type EffectiveGrant } from "../../host/src/plugins/capabilities.js";
-import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import { buildPlugin } from "../../scripts/build-plugins.mjs";
-import { captureLogger, tempDir } from "../sandbox/support.js";
+import type { OutboundMessage, ParseResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
+import { DEFAULT_LIMITS, type EffectiveGrant } from "../../../host/src/plugins/capabilities.js";
+import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
+import { buildPlugin } from "../../../scripts/build-plugins.mjs";
+import { captureLogger, tempDir } from "../../plugins/sandbox/support.js";
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });

@@ -5,8 +5,8 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises"
 import path from "node:path";
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EffectiveGrant } from "../../host/src/plugins/capabilities.js";
-import { createHostServices, KV_FILE, type CallOutcome, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
+import type { EffectiveGrant } from "../../../host/src/plugins/capabilities.js";
+import { createHostServices, KV_FILE, type CallOutcome, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
 import { captureLogger, fixturePool, SECRET, startTestServer, tempDir, type PoolSetup } from "./support.js";
 
 const packr = new Packr({ useRecords: false });

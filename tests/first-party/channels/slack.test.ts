@@ -5,11 +5,11 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ParseResult, SendReceipt, WebhookRequest } from "../../host/src/channels/types.js";
-import { ApprovalStore, approvalFor, loadPlugins, sha256Hex, type OperatorGrant, type PluginHost } from "../../host/src/plugins/index.js";
-import type { CapabilityRequest } from "../../host/src/plugins/capabilities.js";
-import { buildPlugin } from "../../scripts/build-plugins.mjs";
-import { signSlackRequest, slackMessageEvent, slackUrlVerification, startFakeSlack, type FakeSlack } from "../support/platforms/slack.mjs";
+import type { ParseResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
+import { ApprovalStore, approvalFor, loadPlugins, sha256Hex, type OperatorGrant, type PluginHost } from "../../../host/src/plugins/index.js";
+import type { CapabilityRequest } from "../../../host/src/plugins/capabilities.js";
+import { buildPlugin } from "../../../scripts/build-plugins.mjs";
+import { signSlackRequest, slackMessageEvent, slackUrlVerification, startFakeSlack, type FakeSlack } from "../../support/platforms/slack.mjs";
 
 const SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 const BOT_TOKEN = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide } from "./support/emulator/script.mjs";
+import { decide } from "./script.mjs";
 
 describe("emulator script: use:<tool> <json> and force:<tool> <json>", () => {
   it("calls an offered tool with the given JSON input", () => {

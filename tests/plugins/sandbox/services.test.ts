@@ -1,6 +1,6 @@
 // Pure pieces of the host side: host patterns, secret substitution and redaction.
 import { describe, expect, it } from "vitest";
-import { HostHttpError, hostMatches, redactSecrets, substituteSecrets } from "../../host/src/plugins/sandbox/index.js";
+import { HostHttpError, hostMatches, redactSecrets, substituteSecrets } from "../../../host/src/plugins/sandbox/index.js";
 
 describe("hostMatches", () => {
   it("matches exact names and *.suffix wildcards, case-insensitively", () => {
@@ -38,7 +38,7 @@ describe("secrets", () => {
 describe("hmacVerify / secretEquals (main-thread side)", () => {
   const grant = { secrets: { K: "key" } };
   it("limit data to 4 MiB and never name a secret's value in an error", async () => {
-    const { hmacVerify, secretEquals, HostSecretError } = await import("../../host/src/plugins/sandbox/services.js");
+    const { hmacVerify, secretEquals, HostSecretError } = await import("../../../host/src/plugins/sandbox/services.js");
     const big = new Uint8Array(4 * 1024 * 1024 + 1);
     expect(() => hmacVerify(grant, { algorithm: "sha256", secret: "K", data: big, signature: "00" })).toThrow(
       new HostSecretError("data is 4194305 bytes, over the 4194304-byte limit"),
@@ -66,7 +66,7 @@ describe("secrets go only over https, or http to loopback, unless allow_insecure
   const grant = { http: { hosts: ["api.example.com", "127.0.0.1", "localhost"] }, secrets: { TOKEN: "t0ken-value" } };
 
   it("refuses a secret in a header or the URL of a plain-http request to another machine, sending nothing", async () => {
-    const { createHostServices } = await import("../../host/src/plugins/sandbox/services.js");
+    const { createHostServices } = await import("../../../host/src/plugins/sandbox/services.js");
     const r = recorder();
     const services = createHostServices({ fetch: r.fetch });
     const signal = new AbortController().signal;
@@ -85,7 +85,7 @@ describe("secrets go only over https, or http to loopback, unless allow_insecure
   });
 
   it("allows https, loopback, and a secret the operator marked allow_insecure", async () => {
-    const { createHostServices } = await import("../../host/src/plugins/sandbox/services.js");
+    const { createHostServices } = await import("../../../host/src/plugins/sandbox/services.js");
     const r = recorder();
     const services = createHostServices({ fetch: r.fetch });
     const signal = new AbortController().signal;
@@ -103,7 +103,7 @@ describe("secrets go only over https, or http to loopback, unless allow_insecure
   });
 
   it("materializeGrant passes allow_insecure through as insecureSecrets (names only)", async () => {
-    const { materializeGrant } = await import("../../host/src/plugins/grants.js");
+    const { materializeGrant } = await import("../../../host/src/plugins/grants.js");
     const { effective } = materializeGrant({ secrets: ["A", "B"] }, { secrets: { A: { env: "A" }, B: { env: "B", allowInsecure: true } } }, { A: "a", B: "b" });
     expect(effective).toEqual({ secrets: { A: "a", B: "b" }, insecureSecrets: ["B"] });
   });

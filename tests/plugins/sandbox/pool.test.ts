@@ -9,8 +9,8 @@ import { promisify } from "node:util";
 import { build } from "esbuild";
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, describe, expect, it } from "vitest";
-import type { CallOutcome, SandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import { encodeULEB128 } from "../../scripts/lib/manifest-section.mjs";
+import type { CallOutcome, SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
+import { encodeULEB128 } from "../../../scripts/lib/manifest-section.mjs";
 import { bytes, fixture, fixturePool, text, type PoolSetup } from "./support.js";
 
 const packr = new Packr({ useRecords: false });
@@ -147,8 +147,8 @@ describe("payloads and failures", () => {
     ];
     const b = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
     for (const [id, c] of sections) b.push(id, ...encodeULEB128(c.length), ...c);
-    const { createSandboxPool, createHostServices } = await import("../../host/src/plugins/sandbox/index.js");
-    const { DEFAULT_LIMITS } = await import("../../host/src/plugins/capabilities.js");
+    const { createSandboxPool, createHostServices } = await import("../../../host/src/plugins/sandbox/index.js");
+    const { DEFAULT_LIMITS } = await import("../../../host/src/plugins/capabilities.js");
     const pool = createSandboxPool({
       name: "broken",
       wasm: Uint8Array.from(b),
@@ -173,7 +173,7 @@ describe("the bundled worker", () => {
   it("runs from an esbuild bundle with the worker next to it (as dist/ does)", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "exoclaw-bundle-"));
     try {
-      const root = path.resolve(import.meta.dirname, "../..");
+      const root = path.resolve(import.meta.dirname, "../../..");
       const common = { bundle: true, platform: "node" as const, format: "esm" as const, target: "node20", logLevel: "warning" as const };
       const banner = { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" };
       await build({

@@ -5,11 +5,11 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ParseResult, SendReceipt, WebhookRequest } from "../../host/src/channels/types.js";
-import type { CapabilityRequest } from "../../host/src/plugins/capabilities.js";
-import { ApprovalStore, approvalFor, loadPlugins, sha256Hex, type OperatorGrant, type PluginHost } from "../../host/src/plugins/index.js";
-import { buildPlugin } from "../../scripts/build-plugins.mjs";
-import { signWhatsAppBody, startFakeWhatsApp, whatsappMessage, whatsappStatus, type FakeWhatsApp } from "../support/platforms/whatsapp.mjs";
+import type { ParseResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
+import type { CapabilityRequest } from "../../../host/src/plugins/capabilities.js";
+import { ApprovalStore, approvalFor, loadPlugins, sha256Hex, type OperatorGrant, type PluginHost } from "../../../host/src/plugins/index.js";
+import { buildPlugin } from "../../../scripts/build-plugins.mjs";
+import { signWhatsAppBody, startFakeWhatsApp, whatsappMessage, whatsappStatus, type FakeWhatsApp } from "../../support/platforms/whatsapp.mjs";
 
 const APP_SECRET = "0a1b2c3d4e5f-app-secret";
 const VERIFY_TOKEN = "vibecoding";

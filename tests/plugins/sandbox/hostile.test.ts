@@ -5,8 +5,8 @@ import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CallOutcome, SandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import type { EffectiveGrant } from "../../host/src/plugins/capabilities.js";
+import type { CallOutcome, SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
+import type { EffectiveGrant } from "../../../host/src/plugins/capabilities.js";
 import { captureLogger, fixturePool, SECRET, startTestServer, tempDir, whileEchoing } from "./support.js";
 
 const packr = new Packr({ useRecords: false });

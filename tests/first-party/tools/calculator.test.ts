@@ -2,8 +2,8 @@ import { readFile, rm } from "node:fs/promises";
 import createPlugin from "@extism/extism";
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadPlugins, type PluginHost } from "../../host/src/plugins/index.js";
-import { buildInto, tempDir } from "./support.js";
+import { loadPlugins, type PluginHost } from "../../../host/src/plugins/index.js";
+import { buildInto, tempDir } from "../../plugins/support.js";
 
 let dir = "";
 let wasmPath = "";

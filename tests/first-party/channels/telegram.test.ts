@@ -3,12 +3,12 @@
 // message mapping, the secret-token check, sendMessage and getUpdates polling with a cursor.
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { InboundMessage, OutboundMessage, ParseResult, PollResult, SendReceipt, WebhookRequest } from "../../host/src/channels/types.js";
-import { DEFAULT_LIMITS, type EffectiveGrant } from "../../host/src/plugins/capabilities.js";
-import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../host/src/plugins/sandbox/index.js";
-import { buildPlugin } from "../../scripts/build-plugins.mjs";
-import { captureLogger, tempDir } from "../sandbox/support.js";
-import { startFakeTelegram, telegramUpdate, type FakeTelegram } from "../support/platforms/telegram.mjs";
+import type { InboundMessage, OutboundMessage, ParseResult, PollResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
+import { DEFAULT_LIMITS, type EffectiveGrant } from "../../../host/src/plugins/capabilities.js";
+import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
+import { buildPlugin } from "../../../scripts/build-plugins.mjs";
+import { captureLogger, tempDir } from "../../plugins/sandbox/support.js";
+import { startFakeTelegram, telegramUpdate, type FakeTelegram } from "../../support/platforms/telegram.mjs";
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
