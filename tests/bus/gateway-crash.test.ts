@@ -5,7 +5,15 @@
 // behind it in the stream is then answered normally, in order.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FileConfig } from "../../host/src/config/schema.js";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import {
+  hmacSha256Hex,
+  startChannelGateway,
+  startFakePlatform,
+  waitUntil,
+  type ChannelGateway,
+  type FakePlatform,
+  webhookGrant,
+} from "../support/channel-gateway.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 import { startGateway, type GatewayHandle } from "../support/gateway.js";
 import { NatsServer } from "./nats-server.js";
@@ -35,11 +43,7 @@ describe.each(CASES)("gateway with [bus] ($timings): kill -9 during a turn, rest
         channels: { webhook: { allow: ["*"] } },
         plugins: {
           grants: {
-            webhook: {
-              http: { hosts: ["127.0.0.1"] },
-              config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-            },
+            webhook: webhookGrant(`${platform.url}/inbox`),
           },
         },
       } as FileConfig,

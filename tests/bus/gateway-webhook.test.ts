@@ -12,7 +12,15 @@ import { Unpackr } from "msgpackr";
 import { eventsSubject, wireSubject } from "../../host/src/bus/subjects.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FileConfig } from "../../host/src/config/schema.js";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import {
+  hmacSha256Hex,
+  startChannelGateway,
+  startFakePlatform,
+  waitUntil,
+  type ChannelGateway,
+  type FakePlatform,
+  webhookGrant,
+} from "../support/channel-gateway.js";
 import { CLI, RpcClient } from "../support/gateway.js";
 import { freePort, NatsServer } from "./nats-server.js";
 
@@ -46,11 +54,7 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
         channels: { webhook: { allow: ["*"] } },
         plugins: {
           grants: {
-            webhook: {
-              http: { hosts: ["127.0.0.1"] },
-              config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-            },
+            webhook: webhookGrant(`${platform.url}/inbox`),
           },
         },
       } as FileConfig,

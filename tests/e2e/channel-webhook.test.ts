@@ -7,7 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embedManifest, extractManifest } from "../../scripts/lib/manifest-section.mjs";
 import { startEmulator } from "../support/emulator/server.mjs";
 import { ROOT, RpcClient, startGateway } from "../support/gateway.js";
-import { hmacSha256Hex, openRequest, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import {
+  hmacSha256Hex,
+  openRequest,
+  startChannelGateway,
+  startFakePlatform,
+  type ChannelGateway,
+  type FakePlatform,
+  webhookGrant,
+} from "../support/channel-gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
 /** The outbound bearer token: its own secret, so the reply receiver never learns the signing key. */
@@ -33,11 +41,7 @@ describe.each(["uws", "ws"] as const)("webhook channel end to end (%s transport)
         channels: { webhook: { allow: ["alice", "bob"], accounts: ["default", "bot2"], max_message_bytes: 64, max_body_bytes: 2048 } },
         plugins: {
           grants: {
-            webhook: {
-              http: { hosts: ["127.0.0.1"] },
-              config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" }, WEBHOOK_TOKEN: { env: "TEST_WEBHOOK_TOKEN" } },
-            },
+            webhook: webhookGrant(`${platform.url}/inbox`, { token: true }),
           },
         },
       },
@@ -376,11 +380,7 @@ describe("webhook channel: durability and config errors", () => {
       channels: { webhook: { allow: ["alice"] } },
       plugins: {
         grants: {
-          webhook: {
-            http: { hosts: ["127.0.0.1"] },
-            config: { base_url: `${platform.url}/inbox` },
-            secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-          },
+          webhook: webhookGrant(`${platform.url}/inbox`),
         },
       },
     };

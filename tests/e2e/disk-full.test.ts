@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform } from "../support/channel-gateway.js";
+import { hmacSha256Hex, startChannelGateway, startFakePlatform, webhookGrant } from "../support/channel-gateway.js";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -147,11 +147,7 @@ describe.skipIf(!isRoot).each(["uws", "ws"])(
           channels: { webhook: { allow: ["alice"] } },
           plugins: {
             grants: {
-              webhook: {
-                http: { hosts: ["127.0.0.1"] },
-                config: { base_url: `${platform.url}/inbox` },
-                secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-              },
+              webhook: webhookGrant(`${platform.url}/inbox`),
             },
           },
         },

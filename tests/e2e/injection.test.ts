@@ -5,7 +5,7 @@
 // refuse the stranger, the model must see the refusal as a tool error, and nothing may reach
 // the stranger on the platform.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform, webhookGrant } from "../support/channel-gateway.js";
 
 const SECRET = "injection-webhook-secret-0123456789";
 
@@ -20,11 +20,7 @@ beforeAll(async () => {
       channels: { webhook: { allow: ["alice"] } },
       plugins: {
         grants: {
-          webhook: {
-            http: { hosts: ["127.0.0.1"] },
-            config: { base_url: `${platform.url}/inbox` },
-            secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-          },
+          webhook: webhookGrant(`${platform.url}/inbox`),
         },
         limits: { webhook: { timeout_ms: 10_000 } },
       },

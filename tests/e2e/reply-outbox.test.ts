@@ -13,6 +13,7 @@ import {
   type ChannelGateway,
   type FakePlatform,
   type PlatformRequest,
+  webhookGrant,
 } from "../support/channel-gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
@@ -33,11 +34,7 @@ describe("reply outbox (webhook plugin, real gateway)", () => {
         channels: { webhook: { allow: ["alice", "carol", "dave"] } },
         plugins: {
           grants: {
-            webhook: {
-              http: { hosts: ["127.0.0.1"] },
-              config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-            },
+            webhook: webhookGrant(`${platform.url}/inbox`),
           },
         },
       },

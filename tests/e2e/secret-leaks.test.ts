@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RpcClient } from "../support/gateway.js";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import { hmacSha256Hex, startChannelGateway, startFakePlatform, type ChannelGateway, type FakePlatform, webhookGrant } from "../support/channel-gateway.js";
 
 const API_KEY = "sk-ant-api03-LEAKCHECK-0123456789abcdefghijklmnop";
 const WEBHOOK_SECRET = "webhook-secret-LEAKCHECK-0123456789";
@@ -32,11 +32,7 @@ describe.each(["info", "debug"] as const)("no secret leaks at log level %s", (le
         channels: { webhook: { allow: ["alice", "carol"] } },
         plugins: {
           grants: {
-            webhook: {
-              http: { hosts: ["127.0.0.1"] },
-              config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" }, WEBHOOK_TOKEN: { env: "TEST_WEBHOOK_TOKEN" } },
-            },
+            webhook: webhookGrant(`${platform.url}/inbox`, { token: true }),
           },
         },
       },

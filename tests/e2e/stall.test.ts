@@ -9,7 +9,15 @@ import { join } from "node:path";
 import { stringify } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FileConfig } from "../../host/src/config/schema.js";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import {
+  hmacSha256Hex,
+  startChannelGateway,
+  startFakePlatform,
+  waitUntil,
+  type ChannelGateway,
+  type FakePlatform,
+  webhookGrant,
+} from "../support/channel-gateway.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
 
@@ -148,11 +156,7 @@ describe("a hung provider, webhook channel", () => {
         channels: { webhook: { allow: ["alice", "bob"] } },
         plugins: {
           grants: {
-            webhook: {
-              http: { hosts: ["127.0.0.1"] },
-              config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-            },
+            webhook: webhookGrant(`${platform.url}/inbox`),
           },
         },
       },

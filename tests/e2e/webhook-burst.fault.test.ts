@@ -7,7 +7,15 @@
 // platform, deduping by key, sees exactly one per message.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type GatewayHandle } from "../support/gateway.js";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import {
+  hmacSha256Hex,
+  startChannelGateway,
+  startFakePlatform,
+  waitUntil,
+  type ChannelGateway,
+  type FakePlatform,
+  webhookGrant,
+} from "../support/channel-gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
 const ENV = { TEST_WEBHOOK_SECRET: SECRET };
@@ -30,11 +38,7 @@ describe("webhook burst with kill -9 (no bus)", () => {
         channels: { webhook: { allow: ["*"] } },
         plugins: {
           grants: {
-            webhook: {
-              http: { hosts: ["127.0.0.1"] },
-              config: { base_url: `${platform.url}/inbox` },
-              secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-            },
+            webhook: webhookGrant(`${platform.url}/inbox`),
           },
         },
       },

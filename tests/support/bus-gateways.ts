@@ -19,6 +19,7 @@ import {
   type FakePlatform,
   type PlatformRequest,
   type WebhookAnswer,
+  webhookGrant,
 } from "./channel-gateway.js";
 import { startEmulator, type Emulator, type EmulatorOptions } from "./emulator/server.mjs";
 import { RpcClient } from "./gateway.js";
@@ -135,11 +136,7 @@ export async function startBusGateways(options: BusGatewaysOptions = {}): Promis
       plugins: {
         ...(options.webhookLimits ? { limits: { webhook: options.webhookLimits } } : {}),
         grants: {
-          webhook: {
-            http: { hosts: ["127.0.0.1"] },
-            config: { base_url: `${platform.url}/gw${i}` },
-            secrets: { WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" } },
-          },
+          webhook: webhookGrant(`${platform.url}/gw${i}`),
         },
       },
       ...(nats ? { bus: { ...(options.natsUrlFrom === "env" ? {} : { url: nats.url }), ...options.bus } } : {}),

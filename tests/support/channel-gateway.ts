@@ -290,6 +290,23 @@ export function openRequest(
   };
 }
 
+/**
+ * The grant of the first-party webhook plugin that the e2e tests use: HTTP to 127.0.0.1 only, replies
+ * POSTed to `baseUrl`, inbound requests signed with the secret from `TEST_WEBHOOK_SECRET`, and with
+ * `token` the replies' bearer token from `TEST_WEBHOOK_TOKEN`. Shaped as `[plugins.grants.webhook]`
+ * in `exoclaw.toml` (snake_case keys).
+ */
+export function webhookGrant(baseUrl: string, options: { token?: boolean } = {}) {
+  return {
+    http: { hosts: ["127.0.0.1"] },
+    config: { base_url: baseUrl },
+    secrets: {
+      WEBHOOK_SECRET: { env: "TEST_WEBHOOK_SECRET" },
+      ...(options.token ? { WEBHOOK_TOKEN: { env: "TEST_WEBHOOK_TOKEN" } } : {}),
+    },
+  };
+}
+
 /** Hex HMAC-SHA256 of `body` with `secret` (the generic webhook plugin's `x-exoclaw-signature: sha256=<hex>`). */
 export function hmacSha256Hex(secret: string, body: string | Uint8Array): string {
   return createHmac("sha256", secret).update(body).digest("hex");
