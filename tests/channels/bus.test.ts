@@ -9,14 +9,14 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createMemoryBus, inboundSubject, type Bus } from "../../host/src/bus/index.js";
 import { inboundMsgId } from "../../host/src/channels/bus.js";
-import { createChannelService, type ChannelPlugins, type ChannelService, type WebhookHttpRequest } from "../../host/src/channels/service.js";
-import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
+import { createChannelService, type ChannelPlugins, type ChannelService } from "../../host/src/channels/service.js";
 import { ChannelPluginError } from "../../host/src/plugins/index.js";
 import { compileRouter } from "../../host/src/router/index.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
 import { DuplicateEventError } from "../../host/src/store/errors.js";
 import { agentConfig, makeRuntime, recordingLogger, until } from "../agent/support.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+import { FAKE_CHANNEL, FAKE_WEBHOOK } from "./support.js";
 
 let emulator: Emulator;
 beforeAll(async () => {
@@ -59,26 +59,8 @@ function fakePlugin() {
   return { state, plugins };
 }
 
-const CHANNEL: ChannelConfig = {
-  name: "chat",
-  plugin: "fake",
-  allow: ["*"],
-  accounts: ["default"],
-  maxMessageBytes: CHANNEL_DEFAULTS.maxMessageBytes,
-  maxAttachments: CHANNEL_DEFAULTS.maxAttachments,
-  maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,
-};
-
-const webhook: WebhookHttpRequest = {
-  channel: "chat",
-  account: "default",
-  method: "POST",
-  path: "",
-  query: "",
-  headers: {},
-  body: new Uint8Array(),
-  remoteAddress: "127.0.0.1",
-};
+const CHANNEL = FAKE_CHANNEL;
+const webhook = FAKE_WEBHOOK;
 
 let stateDir: string;
 let service: ChannelService | undefined;

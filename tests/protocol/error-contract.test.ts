@@ -30,14 +30,7 @@ import {
 import { createMemoryBus, type Bus } from "../../host/src/bus/index.js";
 import { inboundMsgId } from "../../host/src/channels/bus.js";
 import { isPermanentSendError } from "../../host/src/channels/outbox.js";
-import {
-  createChannelService,
-  type ChannelPlugins,
-  type ChannelRuntime,
-  type ChannelService,
-  type WebhookHttpRequest,
-} from "../../host/src/channels/service.js";
-import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/types.js";
+import { createChannelService, type ChannelPlugins, type ChannelRuntime, type ChannelService } from "../../host/src/channels/service.js";
 import { ChannelPluginError, isPluginBusy } from "../../host/src/plugins/index.js";
 import { ErrorCode, FailureCode, reasonOfCode, RpcError } from "../../host/src/protocol/errors.js";
 import { toErrorObject } from "../../host/src/protocol/jsonrpc.js";
@@ -46,6 +39,7 @@ import { createMemorySessionLog } from "../../host/src/store/index.js";
 import { StoreError } from "../../host/src/store/errors.js";
 import { agentConfig, makeRuntime, recordingLogger, until } from "../agent/support.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
+import { FAKE_CHANNEL, FAKE_WEBHOOK } from "../channels/support.js";
 
 /** The wire code of every reason (docs/protocol.md, "Errors"): a client sees the codes of protocol v1. */
 const WIRE: Record<FailureReason, number> = {
@@ -142,25 +136,8 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-const CHANNEL: ChannelConfig = {
-  name: "chat",
-  plugin: "fake",
-  allow: ["*"],
-  accounts: ["default"],
-  maxMessageBytes: CHANNEL_DEFAULTS.maxMessageBytes,
-  maxAttachments: CHANNEL_DEFAULTS.maxAttachments,
-  maxBodyBytes: CHANNEL_DEFAULTS.maxBodyBytes,
-};
-const webhook: WebhookHttpRequest = {
-  channel: "chat",
-  account: "default",
-  method: "POST",
-  path: "",
-  query: "",
-  headers: {},
-  body: new Uint8Array(),
-  remoteAddress: "127.0.0.1",
-};
+const CHANNEL = FAKE_CHANNEL;
+const webhook = FAKE_WEBHOOK;
 
 let stateDir: string;
 let service: ChannelService | undefined;
