@@ -132,6 +132,8 @@ async function measureAppends() {
     format: "esm",
     target: "node20",
     logLevel: "error",
+    // npm packages stay imports (pino requires node built-ins dynamically, which an ESM bundle cannot).
+    packages: "external",
   });
   const store = await import(pathToFileURL(join(bundleDir, "store.mjs")).href);
   const out = {};
