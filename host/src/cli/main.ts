@@ -7,6 +7,7 @@ import { registerPluginCommands } from "./plugin.js";
 import { registerSessionCommands } from "./sessions.js";
 import { registerStoreCommands } from "./store.js";
 import { registerDlqCommands } from "./dlq.js";
+import { registerOpsCommands } from "./ops.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -113,6 +114,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerSessionCommands(program);
   registerStoreCommands(program);
   registerDlqCommands(program);
+  registerOpsCommands(program);
 
   await program.parseAsync(argv);
 }

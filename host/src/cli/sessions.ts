@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
+import { connectGateway } from "./gateway-client.js";
 import {
   MEMORY_STORE_URL,
   openSessionLog,
@@ -68,46 +69,15 @@ function storeSource(log: SessionLog): SessionsSource {
   };
 }
 
-/** A minimal protocol v1 client for the commands' three read methods. */
+/** The running gateway as a source, through its three read methods. */
 async function gatewaySource(config: Config): Promise<SessionsSource> {
-  const host = ["0.0.0.0", "::", ""].includes(config.gateway.bind) ? "127.0.0.1" : config.gateway.bind;
-  const url = `ws://${host.includes(":") ? `[${host}]` : host}:${config.gateway.port}/ws`;
-  const { WebSocket } = (await import("ws")) as typeof import("ws");
-  const ws = new WebSocket(url, { headers: config.gateway.token ? { authorization: `Bearer ${config.gateway.token}` } : {} });
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", (err) => reject(new Error(`no gateway answers at ${url} (${err.message})`)));
-    ws.once("unexpected-response", (_req, res) =>
-      reject(new Error(`the gateway at ${url} refused the connection (HTTP ${res.statusCode}); is EXOCLAW_TOKEN right?`)),
-    );
-  });
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  let nextId = 1;
-  ws.on("message", (data) => {
-    const msg = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { code: number; message: string } };
-    const p = msg.id !== undefined ? pending.get(msg.id) : undefined;
-    if (!p) return;
-    pending.delete(msg.id!);
-    if (msg.error) p.reject(new Error(`${msg.error.message} (${msg.error.code})`));
-    else p.resolve(msg.result);
-  });
-  ws.on("close", () => {
-    for (const p of pending.values()) p.reject(new Error(`the gateway at ${url} closed the connection`));
-    pending.clear();
-  });
-  const call = <T>(method: string, params: Record<string, unknown>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      const clean = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
-      ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, params: clean }));
-    });
+  const { url, call, close } = await connectGateway(config);
   return {
     via: `gateway ${url}`,
     list: (o) => call<SessionPage>("sessions.list", o),
     history: (sessionKey, o) => call<HistoryPage>("chat.history", { sessionKey, ...o }),
     search: async (query, o) => (await call<{ hits: SearchHit[] }>("sessions.search", { query, ...o })).hits,
-    close: async () => ws.close(),
+    close,
   };
 }
 

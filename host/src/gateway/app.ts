@@ -319,6 +319,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       webhooks: channelService,
       channels: () => channelService.counters(),
       bus: () => (bus === undefined ? null : bus.status()),
+      agents: () => config.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === config.defaultAgent })),
+      store: describeStoreUrl(config.store.url),
       health,
     });
     gateway = listener;
@@ -451,8 +453,8 @@ function publishTurnEvent(bus: Bus, turn: SettledTurn, logger: Logger): void {
   });
 }
 
-/** Where the configuration keeps secret values (for the log scrubber; see `registerConfigSecrets`). */
-function configSecretSources(config: Config): Parameters<typeof registerConfigSecrets>[1] {
+/** Where the configuration keeps secret values (for the log scrubber; see `registerConfigSecrets`); `exoclaw doctor` scrubs its output with the same. */
+export function configSecretSources(config: Config): Parameters<typeof registerConfigSecrets>[1] {
   return {
     gatewayToken: config.gateway.token,
     providerKeys: Object.fromEntries(Object.entries(config.providers).map(([name, p]) => [name, p.apiKey])),

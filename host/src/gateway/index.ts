@@ -10,7 +10,7 @@ export type { Connection, HealthAnswer, Transport, TransportName } from "./types
 export { HEALTH_BODY } from "./types.js";
 export { createIdentifier, SCOPES } from "./identity.js";
 export type { ClientEntry, ClientIdentity, Scope } from "./identity.js";
-export { createGatewayApp, SHUTDOWN_CLOSE_MS } from "./app.js";
+export { createGatewayApp, configSecretSources, SHUTDOWN_CLOSE_MS } from "./app.js";
 export type { GatewayApp, GatewayAppOptions, GatewayComponent, GatewayContext, StartedInfo, StopReport } from "./app.js";
 export { CloseStack } from "./close-stack.js";
 export type { CloseReport, CloseStackOptions } from "./close-stack.js";

@@ -19,6 +19,7 @@ import {
   toErrorObject,
   type ChatEventParams,
   type ChatSendResult,
+  type StatusAgent,
   type StatusResult,
 } from "../protocol/index.js";
 import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/index.js";
@@ -88,6 +89,10 @@ export interface MethodDeps {
   channels?: () => Record<string, ChannelCounters>;
   /** The message bus's health for `status` (`null`: no bus configured); absent = not reported. */
   bus?: () => BusStatus | null;
+  /** The agents for `status`; absent = not reported. */
+  agents?: () => StatusAgent[];
+  /** The session store URL without credentials for `status`; absent = not reported. */
+  store?: string;
 }
 
 /**
@@ -107,12 +112,17 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   methods.set("status", async (params): Promise<StatusResult> => {
     parseParams(NoParamsSchema, params);
     const sessions = await deps.runtime.sessionCount();
+    const plugins = deps.plugins.list();
     return {
       version: VERSION,
       uptimeMs: Math.round(performance.now() - deps.startedAt),
       transport: deps.transport(),
-      plugins: deps.plugins.list().filter((p) => p.status !== "error").length,
+      plugins: plugins.filter((p) => p.status !== "error").length,
       sessions,
+      pid: process.pid,
+      pluginStats: plugins.map((p) => ({ name: p.name, kind: p.kind, status: p.status, calls: p.calls, errors: p.errors, p50Ms: p.p50Ms, p99Ms: p.p99Ms })),
+      ...(deps.agents ? { agents: deps.agents() } : {}),
+      ...(deps.store !== undefined ? { store: deps.store } : {}),
       ...(deps.channels ? { channels: deps.channels() } : {}),
       ...(deps.bus ? { bus: deps.bus() } : {}),
     };

@@ -84,6 +84,36 @@ export interface StatusResult {
   channels?: Record<string, ChannelCounters>;
   /** The bus's health; null while it is not open (when the gateway has a bus). */
   bus?: BusStatus | null;
+  /** The gateway's process id. */
+  pid: number;
+  /** Every agent with its provider and model, in config order (when the gateway reports them). */
+  agents?: StatusAgent[];
+  /** Per plugin file: status and call counters since load (the subset of `plugin.list` an operator watches). */
+  pluginStats: StatusPlugin[];
+  /** The session store URL without credentials (when the gateway reports it). */
+  store?: string;
+}
+
+/** One agent in `status`. */
+export interface StatusAgent {
+  id: string;
+  provider: string;
+  model: string;
+  /** Whether it is `default_agent`. */
+  default: boolean;
+}
+
+/** One plugin in `status`: counters since load (kept across reloads of the same file). */
+export interface StatusPlugin {
+  name: string;
+  kind: string | null;
+  status: string;
+  /** Tool calls finished (aborted ones are not counted). */
+  calls: number;
+  errors: number;
+  /** Median and 99th percentile call duration over the last 512 calls, ms (0 before any call). */
+  p50Ms: number;
+  p99Ms: number;
 }
 
 /** Per-channel counters (the `status` method shows them). */

@@ -76,6 +76,24 @@ const OLLAMA_TAGS = {
 };
 
 /**
+ * A credential the emulator refuses with the provider's 401 authentication error (on the model
+ * routes and `GET /v1/models`): any key containing `invalid`, e.g. `sk-invalid`. Every other key
+ * is accepted.
+ */
+const REJECTED_KEY = /invalid/;
+
+/** `GET /v1/models` in Anthropic's shape (source: Anthropic API reference, "List Models"). */
+const ANTHROPIC_MODELS = {
+  data: [{ type: "model", id: DEFAULT_MODEL, display_name: "Emulator", created_at: "2025-01-01T00:00:00Z" }],
+  has_more: false,
+  first_id: DEFAULT_MODEL,
+  last_id: DEFAULT_MODEL,
+};
+
+/** `GET /v1/models` in OpenAI's shape (source: OpenAI API reference, "List models"). */
+const OPENAI_MODELS = { object: "list", data: [{ id: DEFAULT_MODEL, object: "model", created: 1735689600, owned_by: "emulator" }] };
+
+/**
  * Start the emulator.
  * @param {EmulatorOptions} [options]
  * @returns {Promise<Emulator>}
@@ -170,7 +188,14 @@ function close(server) {
 async function route(req, res, state) {
   const path = (req.url ?? "/").split("?")[0] ?? "/";
   const provider = req.method === "POST" ? MODEL_ROUTES.get(path) : undefined;
-  if (provider) {
+  if ((provider || path === "/v1/models") && REJECTED_KEY.test(credential(req))) {
+    req.resume();
+    const format = provider ?? (req.headers["anthropic-version"] ? anthropic : openai);
+    await writePlan(res, planError(format, "authentication", "invalid x-api-key"), 0, 0);
+  } else if (req.method === "GET" && path === "/v1/models") {
+    req.resume();
+    sendJson(res, 200, req.headers["anthropic-version"] ? ANTHROPIC_MODELS : OPENAI_MODELS);
+  } else if (provider) {
     await handleModel(provider, req, res, path, state);
   } else {
     handleControl(req, res, path, state.requests);
