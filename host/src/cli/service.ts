@@ -174,7 +174,7 @@ function manager(cmd: string, args: string[]): ManagerRun {
 const uid = () => process.getuid?.() ?? 0;
 
 /**
- * `install`: writes the unit (0644: it holds no secret), then enables and starts it when the
+ * `install`: writes the unit (0600 under the CLI's private umask; it holds no secret anyway), then enables and starts it when the
  * service manager is reachable; otherwise says which commands to run where.
  * @returns exit code: 0 written (started, or the message says how to start it), 1 a write failed
  */
@@ -188,7 +188,7 @@ export async function installService(spec: ServiceSpec, io: CliIo, dryRun: boole
   }
   await mkdir(dirname(path), { recursive: true });
   if (spec.platform === "darwin") await mkdir(join(spec.stateDir, "logs"), { recursive: true, mode: 0o700 });
-  await writeFile(path, text, { mode: 0o644 });
+  await writeFile(path, text, { mode: 0o600 });
   io.out(`wrote ${path}`);
   const steps: [string, string[]][] =
     spec.platform === "linux"
