@@ -12,7 +12,7 @@ export const STORE_OPEN_TIMEOUT_MS = 5_000;
  * Checks that the session store opens. An embedded surrealkv directory that does not exist yet
  * is fine (the gateway creates it); one locked by another process names that process (its pid
  * from `/proc/locks` on Linux) — fine when it is the gateway `doctor` found running on the
- * configured port, an error otherwise. Opening is read-only in effect: nothing is written.
+ * configured port, an error otherwise. It opens the store as `exoclaw sessions` does.
  * @param gatewayRunning a gateway answers on the configured port (so its lock is expected)
  */
 export async function checkStore(config: Config, gatewayRunning: boolean): Promise<Finding> {
