@@ -76,7 +76,7 @@ export interface GatewayContext {
 
 /** What `start()` resolves with: the fields of the CLI's `gateway ready` log line, in its order. */
 export interface StartedInfo {
-  /** `ws://<host>:<port>/ws` (an IPv6 host in brackets). */
+  /** `ws://<host>:<port>/ws` (`wss://` with `[gateway.tls]`; an IPv6 host in brackets). */
   url: string;
   host: string;
   port: number;
@@ -375,7 +375,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     }
     const main = config.agents.find((a) => a.id === config.defaultAgent)!;
     return {
-      url: `ws://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}/ws`,
+      url: `${listener.tls ? "wss" : "ws"}://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}/ws`,
       host: listener.host,
       port: listener.port,
       transport: listener.transport,

@@ -182,11 +182,10 @@ export class ConfigReloader {
     const { logger, targets } = this.options;
     const source = this.running.source ?? null;
     const base = { trigger, source, changed: [], restartRequired: [], pluginsSwapped: [] };
-    if (trigger === "file") {
-      const hash = this.fileHash();
-      if (hash === this.lastSeen) return { ...base, status: "unchanged" };
-      this.lastSeen = hash;
-    }
+    // Any reload reads the file: a watch event that follows a SIGHUP for the same edit is then a no-op.
+    const hash = this.fileHash();
+    if (trigger === "file" && hash === this.lastSeen) return { ...base, status: "unchanged" };
+    this.lastSeen = hash;
     let next: Config;
     let commits: (() => void)[];
     let restartRequired: string[];
