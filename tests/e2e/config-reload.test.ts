@@ -62,6 +62,13 @@ describe("config reload", () => {
     expect(invalid.status).toBe("invalid");
     expect(invalid.error).toContain("agents.0.max_iterations");
     expect(await generationOfTurn(client, "after invalid rpc reload")).toBe(103);
+
+    // Valid TOML and schema, but a binding to an agent that does not exist: refused as a whole.
+    saveConfig(gw.configFile, { ...reloadConfig(105, true), bindings: [{ agent: "nobody", peer: "x" }] });
+    const unbound = (await client.call("config.reload")).response.msg.result;
+    expect(unbound.status).toBe("invalid");
+    expect(unbound.error).toContain("nobody");
+    expect(await generationOfTurn(client, "after unbound rpc reload")).toBe(103);
     client.close();
   });
 });
