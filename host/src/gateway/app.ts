@@ -35,7 +35,7 @@ export interface GatewayAppOptions {
   /**
    * Reads the configuration again as start-up did (same flags and environment), for live
    * reloads (`reload()`, the `config.reload` RPC, changes to the config file). Absent: no reload
-   * (the RPC answers -32601-like "not available", the file is not watched).
+   * (no `config.reload` method, the file is not watched; `reload()` answers `invalid`).
    * @throws ConfigError for an invalid file (the reload is refused, the running config stays)
    */
   loadConfig?: () => Config;
@@ -140,7 +140,7 @@ export interface GatewayApp {
   readonly broken: Promise<string>;
   /**
    * Re-reads the configuration and applies what can change while running (see reload.ts and
-   * docs/operations.md, "Reloading the configuration"). Never rejects: an invalid file, no
+   * docs/architecture.md, "Reloading the configuration"). Never rejects: an invalid file, no
    * `loadConfig`, or a gateway not started yet give `status: "invalid"` with the reason.
    */
   reload(trigger: ReloadTrigger): Promise<ConfigReloadResult>;

@@ -5,7 +5,7 @@
  * synchronous step, so the next turn sees all of it and a running turn finishes on the snapshot
  * it started with. An invalid file changes nothing (the error, naming the field, is logged and
  * returned); changes that need a restart are listed, not silently ignored. See
- * docs/operations.md, "Reloading the configuration".
+ * docs/architecture.md, "Reloading the configuration".
  */
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
