@@ -9,6 +9,11 @@ import type { FileConfig } from "../../host/src/config/schema.js";
 import type { ChannelGateway } from "./channel-gateway.js";
 import { RpcClient } from "./gateway.js";
 
+/** The tool allowlist of generation `gen`: it changes with the prompt (the calculator always stays). */
+export function toolsOf(gen: number): string[] {
+  return gen % 4 === 3 ? ["calculator"] : ["calculator", "time"];
+}
+
 /** The config of generation `gen`: agent `main` whose system prompt names the generation. */
 export function reloadConfig(gen: number, valid: boolean): FileConfig {
   return {
@@ -18,6 +23,7 @@ export function reloadConfig(gen: number, valid: boolean): FileConfig {
         provider: "anthropic",
         model: "emu-reload",
         system_prompt: `prompt generation ${gen}.`,
+        tools: toolsOf(gen),
         // Invalid versions: a string where a number belongs (the error must name this field).
         max_iterations: (valid ? 5 : `five-${gen}`) as unknown as number,
       },
@@ -62,7 +68,7 @@ async function waitForCount(count: () => number, before: number, what: string, t
  * Runs `sessions` chat loops while rewriting the config `rewrites` times (odd rewrites valid,
  * even ones invalid), waiting after each for its log line, then checks: no turn failed; every
  * turn sent after a generation's "config reloaded" line ran with that generation or a later
- * one; every model call of one turn (tool loops) carried the same prompt; each invalid version
+ * one; every model call of one turn (tool loops) carried the same prompt and tools; each invalid version
  * was logged naming `agents.0.max_iterations` and ignored.
  * @param gw a gateway started with `reloadConfig(0, true)`
  */
@@ -120,6 +126,8 @@ export async function reloadUnderTraffic(gw: ChannelGateway, options: { sessions
     // Invalid versions never took effect.
     expect([...gens][0]! % 2 === 1 || [...gens][0] === 0, turn.content).toBe(true);
     expect([...gens][0]!).toBeLessThanOrEqual(lastValid);
+    // The tools offered are the same snapshot's.
+    for (const q of calls) expect(((q.body.tools ?? []) as { name: string }[]).map((t) => t.name).sort(), turn.content).toEqual(toolsOf([...gens][0]!));
   }
   // The new prompt was seen: turns ran on the last valid generation.
   expect(turns.some((t) => t.minGen === lastValid)).toBe(true);
