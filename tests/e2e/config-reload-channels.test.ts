@@ -8,6 +8,7 @@ import { RpcClient } from "../support/gateway.js";
 import { saveConfig } from "../support/reload-traffic.js";
 
 const SECRET = "test-webhook-secret-0123456789";
+const PHONE_TOKEN = "phone-token-0123456789";
 let platform: FakePlatform;
 let gw: ChannelGateway;
 
@@ -17,6 +18,8 @@ const config = (allow: string[], support: boolean): FileConfig => ({
     ...(support ? [{ id: "support", provider: "anthropic" as const, model: "emu", system_prompt: "support prompt" }] : []),
   ],
   ...(support ? { bindings: [{ agent: "support", channel: "webhook", peer: "bob" }] } : {}),
+  // A chat-only client: config.reload is an operator's act (scope admin).
+  gateway: { clients: [{ name: "phone", token: PHONE_TOKEN, scopes: ["chat"] }] },
   channels: { webhook: { allow } },
   plugins: { grants: { webhook: webhookGrant(`${platform.url}/inbox`) } },
 });
@@ -58,4 +61,13 @@ it("a reload opens the allowlist to a new peer and binds it to a new agent; coun
   expect(call!.body.system).toBe("support prompt");
   expect(await counters(admin)).toMatchObject({ refused: 1, accepted: 1 });
   admin.close();
+});
+
+it("config.reload needs scope admin: a chat-only client gets -32010 and nothing is reloaded", async () => {
+  const phone = await RpcClient.connect(gw.gateway.url, { authorization: `Bearer ${PHONE_TOKEN}` });
+  const before = gw.gateway.logs.filter((l) => l.trigger === "rpc").length;
+  const { response } = await phone.call("config.reload");
+  expect(response.msg.error).toMatchObject({ code: -32010 });
+  expect(gw.gateway.logs.filter((l) => l.trigger === "rpc")).toHaveLength(before);
+  phone.close();
 });
