@@ -67,6 +67,13 @@ describe("the upgrade guard", () => {
     expect(selfOrigins("127.0.0.1", 7200)).toEqual(["http://localhost:7200", "http://127.0.0.1:7200", "http://[::1]:7200"]);
     expect(selfOrigins("192.168.1.5", 80)).toEqual(["http://localhost", "http://127.0.0.1", "http://[::1]", "http://192.168.1.5"]);
     expect(selfOrigins("0.0.0.0", 7200)).toHaveLength(3);
+    expect(selfOrigins("127.0.0.1", 7443, "https")).toEqual(["https://localhost:7443", "https://127.0.0.1:7443", "https://[::1]:7443"]);
+  });
+
+  it("with TLS, `self` stands for the https origins only", () => {
+    const g = createUpgradeGuard({ ...base, allowedOrigins: ["self"], tls: true });
+    expect(g(req({ origin: "https://localhost:7200" }))).toMatchObject({ ok: true });
+    expect(g(req({ origin: "http://localhost:7200" }))).toMatchObject({ ok: false, status: 403 });
   });
 
   it("refuses a missing Host, admits the bind address on a non-loopback bind", () => {

@@ -114,9 +114,9 @@ export class RpcClient {
     });
   }
 
-  /** Connects and waits for the socket to open. */
-  static async connect(url: string, headers: Record<string, string> = {}): Promise<RpcClient> {
-    const ws = new WebSocket(url, { headers });
+  /** Connects and waits for the socket to open; `options` go to the `ws` client (e.g. `ca` for wss://). */
+  static async connect(url: string, headers: Record<string, string> = {}, options: WebSocket.ClientOptions = {}): Promise<RpcClient> {
+    const ws = new WebSocket(url, { ...options, headers });
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);

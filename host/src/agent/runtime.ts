@@ -121,6 +121,7 @@ export class AgentRuntime {
       logger: this.logger,
       closing,
       onTurnSettled: options.onTurnSettled,
+      agents: this.agents,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,
@@ -131,6 +132,24 @@ export class AgentRuntime {
       closing,
     });
     this.keys = new IdempotentTurns({ sessions: this.sessions, accept: (agent, request, call) => this.lanes.accept(agent, request, call) });
+  }
+
+  /**
+   * Prepares a new set of agents (a config reload): compiles them now, so that a bad one throws
+   * before anything changes, and returns the swap. The swap is synchronous: turns that start
+   * after it (including messages already queued) use the new agents; running turns finish with
+   * the agent they started with. Sessions of an agent that is gone keep their history; new
+   * messages for it are refused (-32602 unknown agent) unless a binding sends them elsewhere.
+   * @returns the function that makes the new agents current
+   * @throws Error when an agent's outbound allowlist has a malformed entry (nothing swapped)
+   */
+  stageAgents(configs: readonly AgentConfig[]): () => void {
+    const next = compileAgents(configs);
+    return () => {
+      // In place: the lanes, the executor and recovery hold this map.
+      this.agents.clear();
+      for (const [id, agent] of next) this.agents.set(id, agent);
+    };
   }
 
   /** Sessions in the store. @throws StoreError when the store fails */

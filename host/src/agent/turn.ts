@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/index.js";
 import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
 import type { NewSessionEvent } from "../store/index.js";
+import type { Agent } from "./agents.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { AgentError, InterruptedTurnError, TurnTimeoutError } from "./errors.js";
 import type { TurnJob } from "./jobs.js";
@@ -38,6 +39,12 @@ export interface TurnExecutorOptions {
   closing: () => boolean;
   /** Called once per turn run, after its outcome is in the session log; must not throw (a throw is logged). */
   onTurnSettled?: ((turn: SettledTurn) => void) | undefined;
+  /**
+   * The agents as configured now (swapped by a config reload): a batch takes its agent from here
+   * when it starts, so a message queued before a reload runs on the configuration current at its
+   * start; absent (or an agent removed meanwhile) = the agent the message was accepted with.
+   */
+  agents?: ReadonlyMap<string, Agent> | undefined;
 }
 
 /** Runs turn batches; tracks the running ones so a shutdown can abort them. */
@@ -70,8 +77,11 @@ export class TurnExecutor {
     if (this.aborting) controller.abort(new Error("shutdown"));
     onAbort();
     for (const s of signals) s?.addEventListener("abort", onAbort, { once: true });
+    // The turn's configuration snapshot, taken once at its start: a reload during the turn
+    // changes nothing in it (the next turn gets the new one).
+    const agentOf = (job: TurnJob): Agent => this.options.agents?.get(job.agent.config.id) ?? job.agent;
     // The turn deadline: from the start of the batch, over everything it does.
-    const turnTimeoutMs = batch[batch.length - 1]!.agent.config.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS;
+    const turnTimeoutMs = agentOf(batch[batch.length - 1]!).config.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS;
     const deadline = setTimeout(() => controller.abort(new TurnTimeoutError(turnTimeoutMs)), turnTimeoutMs);
     this.inflight.add(controller);
     let live: TurnJob[] = [];
@@ -83,7 +93,7 @@ export class TurnExecutor {
       if (live.length === 0) return;
       const own = live[live.length - 1]!;
       const runId = own.runId;
-      const agent = own.agent;
+      const agent = agentOf(own);
       const { config } = agent;
       recorder = new TurnRecorder(runId);
       const rec = recorder;

@@ -186,6 +186,17 @@ export interface ChannelService {
   idle(timeoutMs: number): Promise<void>;
   /** Counters by channel name, in config order. */
   counters(): Record<string, ChannelCounters>;
+  /**
+   * Prepares new `[channels]` settings (a config reload): compiles every allowlist now, so a bad
+   * entry throws before anything changes. `commit` swaps them synchronously: the next message of
+   * a channel is checked against its new allowlist and limits and sent to its (new) plugin;
+   * channels added serve webhooks at once, channels removed answer 404; counters of kept
+   * channels go on. What this process cannot change while running is listed in
+   * `restartRequired` (poll settings once polling started, the channel set with a bus) and left
+   * as it was; the rest of the change is still applied.
+   * @throws AllowlistError naming the channel and entry for a malformed `allow` entry
+   */
+  stageChannels(configs: readonly ChannelConfig[]): { commit(): void; restartRequired: string[] };
   /** The bus side (consumers to start and stop), when `options.bus` was given. */
   readonly bus?: ChannelBus;
 }
@@ -239,8 +250,9 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   const { plugins, router, runtime, logger } = options;
   const backoff = options.sendBackoffMs ?? SEND_BACKOFF_MS;
   const channels = new Map<string, Channel>();
-  for (const config of options.channels) {
-    channels.set(config.name, {
+  for (const config of options.channels) channels.set(config.name, newChannel(config));
+  function newChannel(config: ChannelConfig): Channel {
+    return {
       config,
       allow: compileAllowlist(config.allow, config.name),
       counters: {
@@ -257,7 +269,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         throttled: 0,
         overloaded: 0,
       },
-    });
+    };
   }
   /** Turns whose outcome is still to come (their reply is then pushed to the outbox). */
   const deliveries = new Set<Promise<void>>();
@@ -819,7 +831,54 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     }
   }
 
+  function stageChannels(configs: readonly ChannelConfig[]): { commit(): void; restartRequired: string[] } {
+    const restartRequired: string[] = [];
+    const next = new Map<string, Channel>();
+    for (const wanted of configs) {
+      const old = channels.get(wanted.name);
+      let config = wanted;
+      // Pollers run per channel and account from start-up: they keep their settings.
+      if (polling && JSON.stringify(old?.config.poll) !== JSON.stringify(wanted.poll)) {
+        restartRequired.push(`channels.${wanted.name}.poll`);
+        const { poll: _dropped, ...rest } = wanted;
+        config = old?.config.poll !== undefined ? { ...rest, poll: old.config.poll } : rest;
+      }
+      next.set(config.name, { config, allow: compileAllowlist(config.allow, config.name), counters: old?.counters ?? newChannel(config).counters });
+    }
+    for (const [name, old] of channels) {
+      if (next.has(name)) continue;
+      if (polling && old.config.poll !== undefined) {
+        restartRequired.push(`channels.${name}.poll`);
+        next.set(name, old);
+      }
+    }
+    // The bus consumers subscribe per channel at start-up: with a bus the set of channels stays.
+    if (channelBus !== undefined) {
+      for (const name of new Set([...channels.keys(), ...next.keys()])) {
+        if (channels.has(name) === next.has(name)) continue;
+        restartRequired.push(`channels.${name}`);
+        if (channels.has(name)) next.set(name, channels.get(name)!);
+        else next.delete(name);
+      }
+    }
+    return {
+      restartRequired,
+      commit() {
+        for (const [name, ch] of next) {
+          const old = channels.get(name);
+          // In place for kept channels: pollers and deliveries in flight hold the object.
+          if (old !== undefined) {
+            old.config = ch.config;
+            old.allow = ch.allow;
+          } else channels.set(name, ch);
+        }
+        for (const name of [...channels.keys()]) if (!next.has(name)) channels.delete(name);
+      },
+    };
+  }
+
   return {
+    stageChannels,
     handleWebhook: async (req) => {
       try {
         return await handleWebhook(req);

@@ -12,8 +12,10 @@ import { BUILTIN_PLUGINS_DIR } from "../paths.js";
  */
 export async function runGateway(flags: ConfigFlags, logger: Logger): Promise<GatewayApp> {
   const loadStartedAt = performance.now();
-  const config = loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
-  const app = createGatewayApp({ config, logger, loadStartedAt });
+  const load = () => loadConfig(flags, process.env, [BUILTIN_PLUGINS_DIR]);
+  const config = load();
+  // `loadConfig`: reloads (file changes, SIGHUP, `config.reload`) read the file the same way.
+  const app = createGatewayApp({ config, logger, loadStartedAt, loadConfig: load });
   logger.info(await app.start(), "gateway ready");
   return app;
 }

@@ -95,6 +95,12 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
       };
       process.on("SIGINT", stop);
       process.on("SIGTERM", stop);
+      // SIGHUP re-reads the config file (the daemon convention) instead of ending the process.
+      process.on("SIGHUP", () => {
+        if (gateway === undefined || stopping) return logger.warn({ signal: "SIGHUP" }, "SIGHUP before the gateway is ready (or while it stops): ignored");
+        logger.info({ signal: "SIGHUP" }, "signal received: reloading the configuration");
+        void gateway.reload("signal");
+      });
       try {
         gateway = await runGateway(opts, logger);
       } catch (err) {

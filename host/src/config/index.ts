@@ -21,6 +21,7 @@ export type {
   ProviderName,
   QueuePolicy,
   StoreConfig,
+  TlsFiles,
   WebhookLimits,
 } from "./types.js";
 export { CHANNEL_DEFAULTS, DEFAULT_QUEUE, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TURN_TIMEOUT_MS } from "./types.js";

@@ -292,6 +292,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       allowedOrigins: parseListVar(env, "EXOCLAW_ALLOWED_ORIGINS", originEntry) ?? g.allowed_origins ?? [],
       allowedHosts: parseListVar(env, "EXOCLAW_ALLOWED_HOSTS", hostEntry) ?? g.allowed_hosts ?? [],
       clients,
+      ...(g.tls !== undefined ? { tls: { certFile: resolve(baseDir, expandHome(g.tls.cert)), keyFile: resolve(baseDir, expandHome(g.tls.key)) } } : {}),
       webhooks: {
         maxInFlightBytes: g.webhooks?.max_in_flight_bytes ?? WEBHOOK_LIMIT_DEFAULTS.maxInFlightBytes,
         maxInFlight: g.webhooks?.max_in_flight ?? WEBHOOK_LIMIT_DEFAULTS.maxInFlight,

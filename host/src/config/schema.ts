@@ -156,6 +156,8 @@ export const FileConfigSchema = z.strictObject({
             .refine((c) => (c.token === undefined) !== (c.token_env === undefined), "give exactly one of token and token_env"),
         )
         .optional(),
+      // TLS on the gateway's own port (wss:// and https://): PEM files, re-read when they change.
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
       webhooks: z
         .strictObject({
           max_in_flight_bytes: z

@@ -49,6 +49,19 @@ export interface GatewayConfig {
   clients: ClientEntry[];
   /** Intake limits of `/webhook/...` (`[gateway.webhooks]`), checked before a body is read. */
   webhooks: WebhookLimits;
+  /**
+   * `[gateway.tls]`: serve wss:// and https:// on `port` with this certificate and key (PEM
+   * files, absolute paths; re-read when they change). Absent = plain ws:// and http://.
+   */
+  tls?: TlsFiles;
+}
+
+/** `[gateway.tls]`: where the gateway's certificate and private key are (PEM). */
+export interface TlsFiles {
+  /** Certificate chain, PEM (the server certificate first, then intermediates); absolute path. */
+  certFile: string;
+  /** Private key of the certificate, PEM (unencrypted); absolute path. */
+  keyFile: string;
 }
 
 /**

@@ -11,6 +11,7 @@ import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
+import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
 import { startGateway, type RunningGateway } from "./server.js";
 import { HEALTH_BODY, type HealthAnswer, type TransportName } from "./types.js";
 
@@ -31,6 +32,13 @@ export interface GatewayAppOptions {
   loadStartedAt?: number;
   /** Parts started after everything else and stopped first; see {@link GatewayComponent}. */
   components?: GatewayComponent[];
+  /**
+   * Reads the configuration again as start-up did (same flags and environment), for live
+   * reloads (`reload()`, the `config.reload` RPC, changes to the config file). Absent: no reload
+   * (no `config.reload` method, the file is not watched; `reload()` answers `invalid`).
+   * @throws ConfigError for an invalid file (the reload is refused, the running config stays)
+   */
+  loadConfig?: () => Config;
 }
 
 /**
@@ -68,7 +76,7 @@ export interface GatewayContext {
 
 /** What `start()` resolves with: the fields of the CLI's `gateway ready` log line, in its order. */
 export interface StartedInfo {
-  /** `ws://<host>:<port>/ws` (an IPv6 host in brackets). */
+  /** `ws://<host>:<port>/ws` (`wss://` with `[gateway.tls]`; an IPv6 host in brackets). */
   url: string;
   host: string;
   port: number;
@@ -130,6 +138,12 @@ export interface GatewayApp {
    * answers 503 from then on; the CLI shuts down and exits non-zero so a supervisor restarts it.
    */
   readonly broken: Promise<string>;
+  /**
+   * Re-reads the configuration and applies what can change while running (see reload.ts and
+   * docs/architecture.md, "Reloading the configuration"). Never rejects: an invalid file, no
+   * `loadConfig`, or a gateway not started yet give `status: "invalid"` with the reason.
+   */
+  reload(trigger: ReloadTrigger): Promise<ConfigReloadResult>;
 }
 
 /** The `/health` body while the session store takes no writes (no paths: `/health` needs no token). */
@@ -163,6 +177,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   let runtime: AgentRuntime | undefined;
   let channels: ChannelService | undefined;
   let gateway: RunningGateway | undefined;
+  let reloader: ConfigReloader | undefined;
 
   // The shutdown order, registered before anything opens; the stack runs it bottom-up. Each step
   // closes only what start-up reached, so a failed start-up and a stop release the same things
@@ -208,10 +223,13 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // and channel failure notices), whatever field or message carries them.
     const short = registerConfigSecrets(processSecrets, configSecretSources(config), options.env ?? process.env);
     for (const name of short) logger.warn({ secret: name }, "a secret is shorter than 8 characters: it is not scrubbed from logs");
-    const router = compileRouter(
-      config.bindings,
-      config.agents.map((a) => a.id),
-      config.defaultAgent,
+    // One router object for the gateway's life; a config reload swaps its bindings.
+    const router = new SwappableRouter(
+      compileRouter(
+        config.bindings,
+        config.agents.map((a) => a.id),
+        config.defaultAgent,
+      ),
     );
     await secureStateDir(config.stateDir, logger);
     // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
@@ -309,6 +327,19 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await channelService.resumeReplies();
     }
     const recoverMs = performance.now() - tRecover;
+    const liveConfig = options.loadConfig;
+    if (liveConfig !== undefined) {
+      reloader = new ConfigReloader({
+        initial: config,
+        load: liveConfig,
+        targets: { router, runtime: agents, channels: channelService, plugins },
+        logger,
+        registerSecrets: (next) => registerConfigSecrets(processSecrets, configSecretSources(next), options.env ?? process.env),
+      });
+      const r = reloader;
+      stack.defer("config watcher", () => r.close());
+    }
+    const reloadConfig = reloader === undefined ? undefined : (trigger: ReloadTrigger) => reloader!.reload(trigger);
     const listener = await startGateway(config.gateway, {
       router,
       runtime: agents,
@@ -322,8 +353,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       agents: () => config.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === config.defaultAgent })),
       store: describeStoreUrl(config.store.url),
       health,
+      ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
     });
     gateway = listener;
+    reloader?.watchFile();
     // Consuming starts after recovery, so a redelivered message finds its recovered turn.
     await channelService.bus?.start();
     channelService.startPolling();
@@ -344,7 +377,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     }
     const main = config.agents.find((a) => a.id === config.defaultAgent)!;
     return {
-      url: `ws://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}/ws`,
+      url: `${listener.tls ? "wss" : "ws"}://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}/ws`,
       host: listener.host,
       port: listener.port,
       transport: listener.transport,
@@ -376,6 +409,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   return {
     broken,
     health,
+    reload(trigger) {
+      if (reloader === undefined) {
+        const error =
+          options.loadConfig === undefined ? "this gateway was started without a config loader: reload is not available" : "the gateway is not started";
+        return Promise.resolve({ status: "invalid", trigger, source: config.source ?? null, changed: [], restartRequired: [], pluginsSwapped: [], error });
+      }
+      return reloader.reload(trigger);
+    },
     start() {
       if (stopping !== undefined) return Promise.reject(new Error("the gateway app was stopped; create a new one to start again"));
       return (starting ??= run().catch(async (err: unknown) => {

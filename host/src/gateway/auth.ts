@@ -61,12 +61,13 @@ export const SELF_ORIGIN = "self";
 
 /**
  * The origins a UI served by this gateway would have: `http://<bind>:<port>` (unless the bind is
- * a wildcard), `http://localhost:<port>`, `http://127.0.0.1:<port>` and `http://[::1]:<port>`.
+ * a wildcard), `http://localhost:<port>`, `http://127.0.0.1:<port>` and `http://[::1]:<port>`;
+ * `https://` instead when `scheme` is `https` (`[gateway.tls]`).
  */
-export function selfOrigins(bind: string, port: number): string[] {
+export function selfOrigins(bind: string, port: number, scheme: "http" | "https" = "http"): string[] {
   const hosts = ["localhost", "127.0.0.1", "[::1]"];
   if (!isWildcard(bind)) hosts.push(isIP(bind.replace(/^\[|\]$/g, "")) === 6 ? `[${bind.replace(/^\[|\]$/g, "")}]` : bind);
-  return [...new Set(hosts.map((h) => normalizeOrigin(`http://${h}:${port}`)).filter((o): o is string => o !== undefined))];
+  return [...new Set(hosts.map((h) => normalizeOrigin(`${scheme}://${h}:${port}`)).filter((o): o is string => o !== undefined))];
 }
 
 /** Options of {@link createUpgradeGuard}. */
@@ -77,6 +78,8 @@ export interface UpgradeGuardOptions {
   port: () => number;
   /** The gateway token; undefined = no token (only allowed on loopback binds). */
   token?: string;
+  /** The gateway serves https:// (`[gateway.tls]`): `self` stands for the https origins. */
+  tls?: boolean;
   /** `[[gateway.clients]]`: extra tokens, each with its own account and scopes; default none. */
   clients?: readonly ClientEntry[];
   /** `gateway.allowed_origins`: origins (`https://app.example`) or `self`; empty = no browser origin. */
@@ -128,7 +131,9 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeR
     }
     if (req.origin !== undefined) {
       const origin = normalizeOrigin(req.origin);
-      const allowed = origin !== undefined && (explicitOrigins.has(origin) || (allowSelf && selfOrigins(options.bind, options.port()).includes(origin)));
+      const allowed =
+        origin !== undefined &&
+        (explicitOrigins.has(origin) || (allowSelf && selfOrigins(options.bind, options.port(), options.tls === true ? "https" : "http").includes(origin)));
       if (!allowed) {
         return refuse(
           403,

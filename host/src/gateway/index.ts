@@ -14,3 +14,5 @@ export { createGatewayApp, configSecretSources, SHUTDOWN_CLOSE_MS } from "./app.
 export type { GatewayApp, GatewayAppOptions, GatewayComponent, GatewayContext, StartedInfo, StopReport } from "./app.js";
 export { CloseStack } from "./close-stack.js";
 export type { CloseReport, CloseStackOptions } from "./close-stack.js";
+export { ConfigReloader, SwappableRouter, diffConfig } from "./reload.js";
+export type { ConfigReloadResult, ReloadTrigger } from "./reload.js";

@@ -28,6 +28,7 @@ import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type Se
 import { VERSION } from "../version.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
+import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
 
 export type { PluginInfo };
@@ -93,12 +94,15 @@ export interface MethodDeps {
   agents?: () => StatusAgent[];
   /** The session store URL without credentials for `status`; absent = not reported. */
   store?: string;
+  /** Re-reads and applies the config file (`config.reload`, scope admin); absent = the method does not exist (-32601). */
+  reloadConfig?: () => Promise<ConfigReloadResult>;
 }
 
 /**
  * The method table of wire protocol v1 (docs/protocol.md): `ping`, `status`, `plugin.list`,
  * `plugin.load`, `plugin.unload`, `chat.send`, `chat.history`, `sessions.list`,
- * `sessions.reset`, `sessions.delete`, `sessions.search`. Each method checks the scopes of the
+ * `sessions.reset`, `sessions.delete`, `sessions.search`, and `config.reload` when
+ * `deps.reloadConfig` is given. Each method checks the scopes of the
  * caller's identity (`ctx.identity`) before doing anything; a refusal is -32010.
  */
 export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
@@ -145,6 +149,18 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       throw new RpcError(ErrorCode.PluginError, `cannot load plugin: ${(err as Error).message}`);
     }
   });
+
+  // `config.reload`: re-reads the config file and applies it (an operator's act: scope admin).
+  // An invalid file is a result (`status: "invalid"`, `error` naming the field), not an RPC error:
+  // the request itself was fine, and the running configuration stays.
+  const reloadConfig = deps.reloadConfig;
+  if (reloadConfig !== undefined) {
+    methods.set("config.reload", async (params, ctx): Promise<ConfigReloadResult> => {
+      requireScope(ctx.identity, "admin", "config.reload");
+      parseParams(NoParamsSchema, params);
+      return reloadConfig();
+    });
+  }
 
   // `plugin.unload {name}`: unloads a plugin by name; result: its plugin.list entry as it was.
   methods.set("plugin.unload", async (params, ctx): Promise<PluginInfo> => {

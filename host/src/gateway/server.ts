@@ -3,6 +3,7 @@ import type { GatewayConfig } from "../config/index.js";
 import { assertBindAllowed, createUpgradeGuard, isWildcard } from "./auth.js";
 import { createMethods, type MethodDeps } from "./methods.js";
 import { createRpcHandler } from "./rpc.js";
+import { readTlsFiles, watchTlsFiles } from "./tls.js";
 import { chooseTransport } from "./transport.js";
 import type { HealthAnswer, TransportName } from "./types.js";
 import { createWebhookHandler, type WebhookTarget } from "./webhook.js";
@@ -12,6 +13,8 @@ export interface RunningGateway {
   port: number;
   host: string;
   transport: TransportName;
+  /** True when serving wss:// and https:// (`[gateway.tls]`). */
+  tls: boolean;
   /** Stops listening and closes every connection (1001). Idempotent. */
   close(): Promise<void>;
 }
@@ -26,8 +29,12 @@ let queryTokenWarned = false;
  * Starts the HTTP + WebSocket gateway: `GET /health`, JSON-RPC over WebSocket at `/ws`, and
  * the channel webhooks at `/webhook/<channel>[/<account>]` when `deps.webhooks` is given.
  * Upgrades to `/ws` pass the guard of {@link createUpgradeGuard} (Host, Origin, token).
+ * With `[gateway.tls]` it serves https:// and wss:// on the same port (the `ws` transport over
+ * `node:https`), re-reading the certificate and key when they change (see tls.ts).
  * @throws Error when binding off loopback without a token, when `uws` is forced but does not
- *   load, or when the address cannot be bound (`cannot listen on <host>:<port>: address in use ...`)
+ *   load (or is forced with TLS), or when the address cannot be bound (`cannot listen on
+ *   <host>:<port>: address in use ...`); TlsConfigError naming the file when the TLS
+ *   certificate or key is missing, unreadable, not PEM, or the two do not match
  */
 export async function startGateway(
   config: GatewayConfig,
@@ -40,8 +47,19 @@ export async function startGateway(
   },
 ): Promise<RunningGateway> {
   assertBindAllowed(config.bind, config.token);
-  const { transport, fallbackReason } = await chooseTransport(config.transport, config.maxBufferedBytes);
+  // TLS files are checked before anything listens: a bad pair refuses start-up, naming the file.
+  const tlsFiles = config.tls;
+  const tls = tlsFiles === undefined ? undefined : readTlsFiles(tlsFiles);
+  const { transport, fallbackReason, setTls } = await chooseTransport(config.transport, config.maxBufferedBytes, tls);
   if (fallbackReason) deps.logger.warn({ reason: fallbackReason }, "uWebSockets.js unavailable; using the ws transport");
+  if (tls !== undefined) {
+    deps.logger.info(
+      { cert: tlsFiles!.certFile, fingerprint256: tls.fingerprint256, validTo: tls.validTo, transport: transport.name },
+      "TLS on: serving wss:// and https:// with the ws transport (the bundled uWebSockets.js has no TLS)",
+    );
+    if (Date.parse(tls.validTo) < Date.now())
+      deps.logger.warn({ cert: tlsFiles!.certFile, validTo: tls.validTo }, "the TLS certificate has expired: clients will refuse it");
+  }
   const log = deps.logger;
   const rpc = createRpcHandler({
     methods: createMethods({ ...deps, transport: () => transport.name }),
@@ -56,6 +74,7 @@ export async function startGateway(
     port: () => boundPort,
     token: config.token,
     clients: config.clients,
+    tls: tls !== undefined,
     allowedOrigins: config.allowedOrigins,
     allowedHosts: config.allowedHosts,
     onQueryToken() {
@@ -92,11 +111,13 @@ export async function startGateway(
     },
   );
   boundPort = port;
+  const tlsWatch = tls === undefined || setTls === undefined ? undefined : watchTlsFiles(tlsFiles!, tls, setTls, log);
   let closing: Promise<void> | undefined;
   return {
     port,
     host: config.bind,
     transport: transport.name,
-    close: () => (closing ??= transport.close()),
+    tls: tls !== undefined,
+    close: () => (closing ??= (tlsWatch?.close(), transport.close())),
   };
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import {
@@ -126,14 +127,35 @@ function serveHttp(http: HttpHandler, req: IncomingMessage, res: ServerResponse,
   });
 }
 
-/** The pure-JavaScript transport: `node:http` + the `ws` package. Used where uWebSockets.js does not load. */
-export function createWsTransport(): Transport {
-  const server = createServer();
+/** Options of {@link createWsTransport}. */
+export interface WsTransportOptions {
+  /** Serve https:// and wss:// with this certificate chain and key (PEM); absent = http:// and ws://. */
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+/** The `ws` transport; with TLS it can take a new certificate while running. */
+export interface WsTransport extends Transport {
+  /** Serves `material` to connections made from now on (TLS only; open connections keep theirs). */
+  setTls(material: { cert: Buffer; key: Buffer }): void;
+}
+
+/**
+ * The pure-JavaScript transport: `node:http` (or `node:https` with `options.tls`) + the `ws`
+ * package. Used where uWebSockets.js does not load, and for TLS (the uWebSockets.js build
+ * bundled here has no TLS).
+ */
+export function createWsTransport(options: WsTransportOptions = {}): WsTransport {
+  const tlsServer = options.tls === undefined ? undefined : createHttpsServer({ cert: options.tls.cert, key: options.tls.key });
+  const server = tlsServer ?? createServer();
   const sockets = new Set<WebSocket>();
   let wss: WebSocketServer | undefined;
 
   return {
     name: "ws",
+    setTls(material) {
+      if (tlsServer === undefined) throw new Error("this transport was started without TLS");
+      tlsServer.setSecureContext({ cert: material.cert, key: material.key });
+    },
     listen(options: ListenOptions, handlers: TransportHandlers): Promise<number> {
       const ws = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false });
       wss = ws;

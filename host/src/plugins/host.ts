@@ -2,7 +2,7 @@
 // loading) joined with the call path (calls.ts: encode, run on the sandbox pool, map failures).
 import { callChannelExport, callTool } from "./calls.js";
 import { PluginCallAbortedError } from "./failures.js";
-import { openRegistry, type LoadPluginsOptions, type PluginStats } from "./registry.js";
+import { openRegistry, type LoadPluginsOptions, type PluginSettings, type PluginStats } from "./registry.js";
 import type { ChannelExport, ChannelPluginInfo, LoadedPlugin, PluginInfo, PluginRegistry } from "./types.js";
 
 /** The registry returned by {@link loadPlugins}: the `PluginRegistry` contract plus management. */
@@ -36,6 +36,14 @@ export interface PluginHost extends PluginRegistry {
   rescan(dirs: string[]): Promise<void>;
   /** Re-reads the approvals file and re-resolves every plugin's grant (swapping pools whose grant changed). */
   reloadApprovals(): Promise<void>;
+  /**
+   * Takes new operator grants and limits (a config reload) and re-resolves every loaded plugin
+   * against them and its approvals (still bound to the module's sha256): a plugin whose
+   * effective grant or limits changed gets a new sandbox pool, swapped in atomically (running
+   * calls finish on the old one). Never throws.
+   * @returns the names of the plugins whose pool was swapped
+   */
+  reconfigure(settings: PluginSettings): Promise<string[]>;
   /** Validation cache counters (hits = modules not recompiled). */
   cacheStats(): { hits: number; misses: number };
   /** Loaded plugins of kind `channel` or `both`, in load order, with their optional exports. */
@@ -84,6 +92,7 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     syncFile: (file) => registry.syncFile(file),
     rescan: (dirs) => registry.rescan(dirs),
     reloadApprovals: () => registry.reloadApprovals(),
+    reconfigure: (settings) => registry.reconfigure(settings),
     close: () => registry.close(),
     async callTool(name, input, signal, context) {
       const site = registry.closed ? undefined : registry.toolRoute(name);

@@ -3,7 +3,7 @@
 // path (calls.ts); failures.ts words every failed call and classifies a caller's abort.
 export { loadPlugins } from "./host.js";
 export type { PluginHost } from "./host.js";
-export type { LoadPluginsOptions, PluginStats } from "./registry.js";
+export type { LoadPluginsOptions, PluginSettings, PluginStats } from "./registry.js";
 export { ChannelPluginError, PluginCallAbortedError, isAborted, isPluginBusy, isPermanentChannelFailure } from "./failures.js";
 export type { ChannelFailureKind } from "./failures.js";
 export {

@@ -59,6 +59,9 @@ export interface LoadPluginsOptions {
   validationCache?: ValidationCache;
 }
 
+/** What a config reload may change of {@link LoadPluginsOptions}: grants and limits. */
+export type PluginSettings = Pick<LoadPluginsOptions, "grants" | "limits" | "defaultLimits">;
+
 /** Runtime counters of one loaded plugin (its current sandbox pool). */
 export interface PluginStats extends SandboxStats {
   name: string;
@@ -100,6 +103,7 @@ export interface Registry {
   syncFile(file: string): Promise<void>;
   rescan(dirs: string[]): Promise<void>;
   reloadApprovals(): Promise<void>;
+  reconfigure(settings: PluginSettings): Promise<string[]>;
   close(): Promise<void>;
   /** Where a call of tool `name` goes now: its plugin's current generation; undefined for an unknown tool. */
   toolRoute(name: string): CallSite | undefined;
@@ -117,11 +121,13 @@ export interface Registry {
  */
 export async function openRegistry(options: LoadPluginsOptions): Promise<Registry> {
   const logger = options.logger ?? noopLogger;
-  const defaultLimits: PluginLimits = {
+  // Replaced by `reconfigure` (a config reload).
+  let defaultLimits: PluginLimits = {
     ...(options.defaultLimits ?? DEFAULT_LIMITS),
     ...(options.maxInstancesPerPlugin !== undefined ? { maxInFlight: Math.max(1, Math.floor(options.maxInstancesPerPlugin)) } : {}),
   };
-  const grants = options.grants ?? {};
+  let limits = options.limits ?? {};
+  let grants = options.grants ?? {};
   const env = options.env ?? process.env;
   const createPool = options.createPool ?? defaultCreatePool;
   const services = options.services ?? createServices(logger);
@@ -151,7 +157,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
     return mutations.run("registry", fn);
   }
 
-  const limitsFor = (name: string): PluginLimits => options.limits?.[name] ?? defaultLimits;
+  const limitsFor = (name: string): PluginLimits => limits[name] ?? defaultLimits;
   const nameOf = (e: Entry): string => e.manifest?.name ?? e.rejectedManifest?.name ?? path.basename(e.path, ".wasm");
   const isLoaded = (e: Entry): boolean => e.gen !== null && e.manifest !== null;
 
@@ -586,6 +592,33 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         }
         // A newly approved module may now outrank the file holding its name.
         await retryConflicts();
+      }),
+    reconfigure: (settings) =>
+      serial(async () => {
+        if (closed) return [];
+        const limitsBefore = new Map(entries.filter(isLoaded).map((e) => [e, JSON.stringify(limitsFor(e.manifest!.name))]));
+        grants = settings.grants ?? {};
+        limits = settings.limits ?? {};
+        if (settings.defaultLimits !== undefined) defaultLimits = settings.defaultLimits;
+        const swapped: string[] = [];
+        for (const e of entries) {
+          if (!isLoaded(e)) continue;
+          const r = resolveFor(e.manifest!, e.sha256!);
+          const before = e.resolution;
+          e.resolution = r;
+          const grantChanged = JSON.stringify(before?.effective) !== JSON.stringify(r.effective);
+          if (!grantChanged && limitsBefore.get(e) === JSON.stringify(limitsFor(e.manifest!.name))) continue;
+          if (grantChanged) announceResolution(e, r);
+          const previous = e.gen;
+          e.gen = makePool(e.manifest!, e.bytes!, r.effective);
+          retire(previous);
+          swapped.push(nameOf(e));
+          logger.info(
+            { plugin: nameOf(e), granted: describeRequest(r.granted), pending: describeRequest(r.pending), limits: limitsFor(e.manifest!.name) },
+            "plugin grants or limits changed by a config reload",
+          );
+        }
+        return swapped;
       }),
     async close(): Promise<void> {
       if (closed) return;

@@ -5,3 +5,4 @@ export { KeyedChain } from "./keyed-chain.js";
 export { percentile } from "./percentile.js";
 export { sleep } from "./sleep.js";
 export { escapeToken, unescapeToken, SubjectError } from "./subject-token.js";
+export { watchFiles, type FileWatch, type WatchFilesOptions } from "./watch-files.js";
