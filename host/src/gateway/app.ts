@@ -350,7 +350,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       webhooks: channelService,
       channels: () => channelService.counters(),
       bus: () => (bus === undefined ? null : bus.status()),
-      agents: () => config.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === config.defaultAgent })),
+      // The agents as last reloaded (the start-up config when reload is off).
+      agents: () => {
+        const live = reloader?.current() ?? config;
+        return live.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === live.defaultAgent }));
+      },
       store: describeStoreUrl(config.store.url),
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
