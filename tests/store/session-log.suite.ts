@@ -464,6 +464,57 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       ).rejects.toThrow(/awaitsReply needs an idempotencyKey/);
     });
 
+    it("prunes whole idle sessions, never one with an open turn or an owed reply, and frees their dedupe keys", async () => {
+      const log = await make();
+      const t0 = clock;
+      const owe = (content: string, k: string, runId: string): NewSessionEvent => ({
+        kind: "message_received",
+        data: { content, channel: "telegram", account: "bot1", peer: "p", idempotencyKey: k, awaitsReply: true },
+        runId,
+      });
+      await log.append(key("old-done"), [msg("zebra crossing", { idempotencyKey: "k-old", platformMessageId: "pm-old" }, "r1"), started("r1")]);
+      await log.append(key("old-done"), [text("zebras are striped", "r1"), ended("r1")]);
+      await log.append(key("old-open"), [msg("still running", {}, "r2"), started("r2")]);
+      await log.append(key("old-owed"), [owe("answer me", "k-owed", "r3"), started("r3"), ended("r3")]);
+      clock = t0 + 1000;
+      await log.append(key("recent"), [msg("zebra again", {}, "r4"), started("r4"), ended("r4")]);
+      const cutoff = t0 + 500;
+
+      // A dry run counts and removes nothing.
+      expect(await log.prune({ idleBeforeMs: cutoff, dryRun: true })).toEqual({ sessions: 1, events: 4, kept: 2 });
+      expect(await log.countSessions()).toBe(4);
+      expect(await log.prune({ idleBeforeMs: cutoff })).toEqual({ sessions: 1, events: 4, kept: 2 });
+      expect(await log.info(key("old-done"))).toBeUndefined();
+      expect(await log.read(key("old-done"))).toEqual([]);
+      expect((await log.listSessions()).sessions.map((x) => x.peer)).toEqual(["old-open", "old-owed", "recent"]);
+      expect((await log.search("zebra")).map((h) => h.event.sessionKey)).toEqual([key("recent")]);
+      expect((await log.pendingTurns()).map((e) => e.data.content)).toEqual(["still running"]);
+      expect((await log.pendingReplies()).map((e) => e.data.content)).toEqual(["answer me"]);
+      // Its dedupe keys are free again.
+      expect(await log.findByIdempotencyKey("k-old")).toBeUndefined();
+      expect(await log.findByPlatformMessageId("telegram", "bot1", "pm-old")).toBeUndefined();
+      expect(
+        await log.append(key("old-done"), [
+          msg("zebra, once more", { idempotencyKey: "k-old", platformMessageId: "pm-old" }, "r5"),
+          started("r5"),
+          ended("r5"),
+        ]),
+      ).toEqual([1, 2, 3]);
+
+      // Once its reply is settled, an idle session goes; finishing a turn is activity (it stays).
+      await log.settleReplies(["k-owed"]);
+      clock = t0 + 2000;
+      await log.append(key("old-open"), [ended("r2")]);
+      expect(await log.prune({ idleBeforeMs: cutoff })).toEqual({ sessions: 1, events: 3, kept: 0 });
+      expect(await log.info(key("old-owed"))).toBeUndefined();
+      expect(await log.prune({ idleBeforeMs: cutoff })).toEqual({ sessions: 0, events: 0, kept: 0 });
+      // Everything idle before a later cutoff.
+      expect(await log.prune({ idleBeforeMs: clock + 1 })).toEqual({ sessions: 3, events: 9, kept: 0 });
+      expect(await log.countSessions()).toBe(0);
+      await expect(log.prune({ idleBeforeMs: Number.NaN })).rejects.toMatchObject({ code: "invalid_argument" });
+      await expect(log.prune({} as never)).rejects.toThrow(/idleBeforeMs/);
+    });
+
     it("redacts secrets before writing when asked", async () => {
       const log = await make({ redact: true });
       const k = key("redact");

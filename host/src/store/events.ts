@@ -251,6 +251,19 @@ export function pendingMessages(events: readonly SessionEvent[]): SessionEventOf
   return open;
 }
 
+/**
+ * The cutoff of a `prune` call, validated (every back end checks it the same way).
+ * @returns `options.idleBeforeMs`
+ * @throws StoreError `invalid_argument` when it is not a finite number
+ */
+export function pruneCutoff(options: { idleBeforeMs: number }): number {
+  const t = options?.idleBeforeMs;
+  if (typeof t !== "number" || !Number.isFinite(t)) {
+    throw new StoreError("invalid_argument", `prune needs idleBeforeMs, a time in ms since the Unix epoch; got ${JSON.stringify(t)}`);
+  }
+  return t;
+}
+
 /** The seq after which `readHistory` reads, from a session's reset and compaction state. */
 export function historyStart(resetSeq: number, compaction: { seq: number; upToSeq: number } | undefined): number {
   return Math.max(resetSeq, compaction ? Math.min(compaction.upToSeq, compaction.seq - 1) : 0);

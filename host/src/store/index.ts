@@ -25,6 +25,8 @@ export type {
   EventKind,
   ListSessionsOptions,
   NewSessionEvent,
+  PruneOptions,
+  PruneResult,
   ReadOptions,
   SearchHit,
   SearchOptions,

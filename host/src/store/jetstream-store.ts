@@ -47,6 +47,7 @@ import {
   platformKey,
   prepareAppend,
   compareHits,
+  pruneCutoff,
   tokenMatchScore,
   tokenize,
   type PreparedAppend,
@@ -57,6 +58,8 @@ import type {
   AppendOptions,
   ListSessionsOptions,
   NewSessionEvent,
+  PruneOptions,
+  PruneResult,
   ReadOptions,
   SearchHit,
   SearchOptions,
@@ -450,21 +453,69 @@ class JetStreamSessionLog implements SessionLog {
     return this.serial(sessionKey, async () => {
       const s = await this.load(sessionKey);
       if (!s) return false;
+      await this.erase(sessionKey, s);
+      return true;
+    });
+  }
+
+  /** Purges a loaded session's messages and frees its dedupe keys and reply entries. */
+  private async erase(sessionKey: string, s: State): Promise<void> {
+    try {
+      for (const e of s.events) {
+        if (e.kind !== "message_received") continue;
+        if (e.data.platformMessageId !== undefined)
+          await this.kv.purge(JetStreamSessionLog.keyId("p", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
+        if (e.data.idempotencyKey !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("i", e.data.idempotencyKey));
+        if (e.data.awaitsReply === true) await this.kv.purge(JetStreamSessionLog.keyId("r", e.data.idempotencyKey!));
+      }
+      await this.jsm.streams.purge(this.stream, { filter: this.subject(sessionKey) });
+    } catch (err) {
+      throw unavailable(err);
+    }
+    this.cache.delete(sessionKey);
+  }
+
+  /** True when one of the session's owed replies (`awaitsReply`) has no settled entry. */
+  private async owesReply(s: State): Promise<boolean> {
+    for (const e of s.events) {
+      if (e.kind !== "message_received" || e.data.awaitsReply !== true) continue;
+      let settled: KvEntry | null;
       try {
-        for (const e of s.events) {
-          if (e.kind !== "message_received") continue;
-          if (e.data.platformMessageId !== undefined)
-            await this.kv.purge(JetStreamSessionLog.keyId("p", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
-          if (e.data.idempotencyKey !== undefined) await this.kv.purge(JetStreamSessionLog.keyId("i", e.data.idempotencyKey));
-          if (e.data.awaitsReply === true) await this.kv.purge(JetStreamSessionLog.keyId("r", e.data.idempotencyKey!));
-        }
-        await this.jsm.streams.purge(this.stream, { filter: this.subject(sessionKey) });
+        settled = await this.kv.get(JetStreamSessionLog.keyId("r", e.data.idempotencyKey!));
       } catch (err) {
         throw unavailable(err);
       }
-      this.cache.delete(sessionKey);
-      return true;
-    });
+      if (!settled || settled.operation !== "PUT") return true;
+    }
+    return false;
+  }
+
+  /**
+   * Retention (see `SessionLog.prune`): reads each session's head (one request per session);
+   * an idle one is loaded and removed in its queue after re-reading it there. Another gateway
+   * appending to it at that moment can still race the purge (as with `delete`).
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    this.open();
+    const cutoff = pruneCutoff(options);
+    const result: PruneResult = { sessions: 0, events: 0, kept: 0 };
+    for (const key of await this.keys()) {
+      const head = await this.head(key);
+      if (!head || head.batch.info.updatedAt >= cutoff) continue;
+      const out = await this.serial(key, async () => {
+        const s = await this.load(key);
+        if (!s || s.info.updatedAt >= cutoff) return "fresh" as const;
+        if (s.open > 0 || (await this.owesReply(s))) return "kept" as const;
+        if (options.dryRun !== true) await this.erase(key, s);
+        return s.info.lastSeq;
+      });
+      if (out === "kept") result.kept++;
+      else if (out !== "fresh") {
+        result.sessions++;
+        result.events += out;
+      }
+    }
+    return result;
   }
 
   async search(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {

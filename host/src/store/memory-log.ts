@@ -1,11 +1,23 @@
 import { DuplicateEventError, SeqConflictError, StoreError } from "./errors.js";
-import { compactionRangeError, historyStart, pendingMessages, platformKey, prepareAppend, compareHits, tokenMatchScore, tokenize } from "./events.js";
+import {
+  compactionRangeError,
+  historyStart,
+  pendingMessages,
+  platformKey,
+  prepareAppend,
+  compareHits,
+  pruneCutoff,
+  tokenMatchScore,
+  tokenize,
+} from "./events.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "./paging.js";
 import { parseSessionKey } from "./session-key.js";
 import type {
   AppendOptions,
   ListSessionsOptions,
   NewSessionEvent,
+  PruneOptions,
+  PruneResult,
   ReadOptions,
   SearchHit,
   SearchOptions,
@@ -54,6 +66,18 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
 
   const open = () => {
     if (closed) throw new StoreError("closed", "the session log is closed");
+  };
+  /** Removes a session and frees its dedupe keys and owed replies. */
+  const erase = (sessionKey: string, s: MemSession): void => {
+    for (const e of s.events) {
+      if (e.kind !== "message_received") continue;
+      if (e.data.platformMessageId !== undefined) byPlatformKey.delete(platformKey(e.data.channel, e.data.account, e.data.platformMessageId));
+      if (e.data.idempotencyKey !== undefined) {
+        byIdempotencyKey.delete(e.data.idempotencyKey);
+        owed.delete(e.data.idempotencyKey);
+      }
+    }
+    sessions.delete(sessionKey);
   };
   const eventAt = (ref: { key: string; seq: number } | undefined): SessionEventOf<"message_received"> | undefined => {
     if (!ref) return undefined;
@@ -168,16 +192,26 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
       parseSessionKey(sessionKey);
       const s = sessions.get(sessionKey);
       if (!s) return false;
-      for (const e of s.events) {
-        if (e.kind !== "message_received") continue;
-        if (e.data.platformMessageId !== undefined) byPlatformKey.delete(platformKey(e.data.channel, e.data.account, e.data.platformMessageId));
-        if (e.data.idempotencyKey !== undefined) {
-          byIdempotencyKey.delete(e.data.idempotencyKey);
-          owed.delete(e.data.idempotencyKey);
-        }
-      }
-      sessions.delete(sessionKey);
+      erase(sessionKey, s);
       return true;
+    },
+
+    async prune(opts: PruneOptions): Promise<PruneResult> {
+      open();
+      const cutoff = pruneCutoff(opts);
+      const result: PruneResult = { sessions: 0, events: 0, kept: 0 };
+      for (const [key, s] of [...sessions]) {
+        if (s.info.updatedAt >= cutoff) continue;
+        const owes = s.events.some((e) => e.kind === "message_received" && e.data.idempotencyKey !== undefined && owed.has(e.data.idempotencyKey));
+        if (s.openTurns > 0 || owes) {
+          result.kept++;
+          continue;
+        }
+        result.sessions++;
+        result.events += s.info.lastSeq;
+        if (opts.dryRun !== true) erase(key, s);
+      }
+      return result;
     },
 
     async search(query: string, opts: SearchOptions = {}): Promise<SearchHit[]> {

@@ -142,6 +142,27 @@ export interface SessionPage {
   nextCursor?: string;
 }
 
+/** Options of {@link SessionLog.prune}. */
+export interface PruneOptions {
+  /**
+   * The cutoff, ms since the Unix epoch: a session whose last append (`SessionInfo.updatedAt`)
+   * is older than this (`updatedAt < idleBeforeMs`) is removed, unless it has unfinished work.
+   */
+  idleBeforeMs: number;
+  /** Count what would go without removing anything; default false. */
+  dryRun?: boolean;
+}
+
+/** What {@link SessionLog.prune} removed (or, with `dryRun`, would remove). */
+export interface PruneResult {
+  /** Sessions removed. */
+  sessions: number;
+  /** Their events (the sum of their `lastSeq`). */
+  events: number;
+  /** Sessions idle since before the cutoff but kept: a turn not finished or a reply still owed. */
+  kept: number;
+}
+
 /** Options of {@link SessionLog.search}. */
 export interface SearchOptions {
   /** At most this many hits; default 20, at most 200. */
@@ -205,6 +226,16 @@ export interface SessionLog {
   reset(sessionKey: string, reason?: string): Promise<number>;
   /** Erases the session and all its events (and frees its dedupe keys); false if unknown. */
   delete(sessionKey: string): Promise<boolean>;
+  /**
+   * Retention: erases, like {@link delete}, every whole session whose last append is older than
+   * `idleBeforeMs`, except one with unfinished work — a message whose turn never ended (what
+   * {@link pendingTurns} lists) or a reply still owed ({@link pendingReplies}); those are counted
+   * in `kept` and stay until their work is done. A session appended to while pruning runs is
+   * not removed (each removal re-checks its session's last append, serialized with its appends).
+   * Not atomic across sessions: a failure may leave some removed.
+   * @throws StoreError `invalid_argument` when `idleBeforeMs` is not a finite number
+   */
+  prune(options: PruneOptions): Promise<PruneResult>;
   /**
    * Full-text search over text content (user messages, assistant text, tool results,
    * compaction summaries, error messages), best first. Empty/blank query → `[]`.

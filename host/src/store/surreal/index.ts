@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import { crc32 } from "node:zlib";
 import type * as Sdk from "surrealdb";
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreCorruptError, StoreError, type StoreHealth } from "../errors.js";
-import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, splitText } from "../events.js";
+import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, pruneCutoff, splitText } from "../events.js";
 import { MIGRATIONS } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
 import { parseSessionKey } from "../session-key.js";
@@ -27,6 +27,8 @@ import type {
   EventKind,
   ListSessionsOptions,
   NewSessionEvent,
+  PruneOptions,
+  PruneResult,
   ReadOptions,
   SearchHit,
   SearchOptions,
@@ -229,6 +231,20 @@ COMMIT TRANSACTION;`,
   owed: `SELECT session, seq FROM outbox ORDER BY session, seq;`,
   settle: `FOR $k IN $keys { DELETE type::record('outbox', $k); };`,
   count: `SELECT count() AS n FROM session GROUP ALL;`,
+  /** Retention candidates (no index on updated_at: it changes on every append; a scan is fine hourly). */
+  idle: `SELECT id, last_seq, open_turns FROM session WHERE updated_at < $cutoff ORDER BY id;`,
+  /**
+   * Removes one idle session unless it was appended to since, or has an open turn or an owed
+   * reply: 'fresh' | 'kept' | its event count.
+   */
+  prune: `
+BEGIN TRANSACTION;
+LET $s = SELECT * FROM ONLY type::record('session', $key);
+LET $owes = array::len(SELECT id FROM outbox WHERE session = $key LIMIT 1);
+LET $out = IF $s = NONE OR $s.updated_at >= $cutoff { 'fresh' } ELSE IF $s.open_turns > 0 OR $owes > 0 { 'kept' } ELSE { $s.last_seq };
+IF type::is_int($out) { DELETE event:[$key, 1]..=[$key, $s.last_seq]; DELETE type::record('session', $key); };
+RETURN $out;
+COMMIT TRANSACTION;`,
 };
 
 /** A server error that only says an earlier statement of the transaction failed. */
@@ -857,6 +873,8 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       }
     },
 
+    prune: (opts: PruneOptions) => prune(opts),
+
     close(): Promise<void> {
       closing ??= (async () => {
         closed = true;
@@ -876,6 +894,53 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       if (await findOne(SQL.byIdem, k).catch(() => undefined)) return new DuplicateEventError("idempotencyKey", k);
     }
     return internal("append", cause);
+  }
+
+  /**
+   * Retention (see `SessionLog.prune`): lists the idle sessions, then removes them one at a time,
+   * each in its session's lane and its own transaction that re-checks idleness and pending work,
+   * so it never races an append of this process and never holds up other sessions for long.
+   */
+  async function prune(opts: PruneOptions): Promise<PruneResult> {
+    ensureOpen();
+    const cutoff = pruneCutoff(opts);
+    const result: PruneResult = { sessions: 0, events: 0, kept: 0 };
+    let rows: Pick<SessionRow, "id" | "last_seq" | "open_turns">[];
+    let owing: Set<string>;
+    try {
+      [rows] = (await run(SQL.idle, { cutoff })) as [typeof rows];
+      const [owed] = (await run(SQL.owed, {})) as [{ session: string }[]];
+      owing = new Set(owed.map((o) => o.session));
+    } catch (err) {
+      throw internal("prune", err);
+    }
+    for (const row of rows) {
+      const key = String(row.id.id);
+      if (opts.dryRun === true) {
+        if (Number(row.open_turns) > 0 || owing.has(key)) result.kept++;
+        else {
+          result.sessions++;
+          result.events += Number(row.last_seq);
+        }
+        continue;
+      }
+      const out = await inLane(key, async () => {
+        if (broken) throw broken;
+        try {
+          const results = await run(SQL.prune, { key, cutoff });
+          return results[results.length - 2] as string | number | bigint;
+        } catch (err) {
+          noteWriteFailure(err);
+          throw internal("prune", err);
+        }
+      });
+      if (out === "kept") result.kept++;
+      else if (out !== "fresh") {
+        result.sessions++;
+        result.events += Number(out);
+      }
+    }
+    return result;
   }
 
   return log;
