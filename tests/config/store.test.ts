@@ -52,6 +52,17 @@ describe("store configuration", () => {
     expect(() => load(toml)).toThrow(/store\.password_env names SURREAL_PASS, which is not set/);
   });
 
+  it("reads [store] retention (off by default: nothing is ever pruned unless asked), and refuses a bad duration naming the key", () => {
+    expect(load(undefined).store.retention).toBeUndefined();
+    expect(load('[store]\nretention = "30d"\n').store.retention).toEqual({ maxIdleMs: 30 * 86_400_000, intervalMs: 3_600_000 });
+    expect(load('[store]\nretention = "12h"\nretention_interval = "10m"\n').store.retention).toEqual({ maxIdleMs: 12 * 3_600_000, intervalMs: 600_000 });
+    expect(() => load('[store]\nretention = "30 days"\n')).toThrow(/store\.retention.*"30d", "12h"/s);
+    expect(() => load("[store]\nretention = 30\n")).toThrow(/store\.retention.*duration string/s);
+    expect(() => load('[store]\nretention = "0d"\n')).toThrow(/store\.retention/);
+    expect(() => load('[store]\nretention = "30d"\nretention_interval = "1.5h"\n')).toThrow(/store\.retention_interval/);
+    expect(() => load('[store]\nretention_interval = "1h"\n')).toThrow(/store\.retention_interval is set but store\.retention is not/);
+  });
+
   it("EXOCLAW_STORE wins over the file; bad values are refused naming the field", () => {
     expect(load('[store]\nurl = "memory"\n', { EXOCLAW_STORE: "mem://" }).store.url).toBe("mem://");
     expect(load(undefined, { EXOCLAW_STORE: "memory" }).store.url).toBe("memory");

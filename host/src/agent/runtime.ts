@@ -9,7 +9,7 @@ import type { AgentConfig, ProviderName } from "../config/index.js";
 import { silentLogger } from "../log/index.js";
 import { ErrorCode, RpcError } from "../protocol/index.js";
 import type { PluginRegistry } from "../plugins/index.js";
-import type { SessionLog } from "../store/index.js";
+import type { PruneOptions, PruneResult, SessionLog } from "../store/index.js";
 import { compileAgents, type Agent } from "./agents.js";
 import { CachedSessionLog } from "./cached-log.js";
 import { AgentError } from "./errors.js";
@@ -283,6 +283,21 @@ export class AgentRuntime {
    * @returns false for an unknown session
    * @throws RpcError -32004 when the session's queue is full; StoreError
    */
+  /**
+   * Retention: {@link SessionLog.prune} through the runtime, so that a removed session's cached
+   * history goes with it (a later message starts from an empty history, not the cached one).
+   * @throws StoreError as `SessionLog.prune`
+   */
+  pruneSessions(options: PruneOptions): Promise<PruneResult> {
+    return this.log.prune({
+      ...options,
+      onRemoved: (sessionKey) => {
+        this.sessions.drop(sessionKey);
+        options.onRemoved?.(sessionKey);
+      },
+    });
+  }
+
   deleteSession(sessionKey: string): Promise<boolean> {
     return this.lanes.task(sessionKey, async () => {
       this.sessions.drop(sessionKey);

@@ -1,5 +1,5 @@
 /**
- * `exoclaw sessions list|show|search`: session transcripts for operators.
+ * `exoclaw sessions list|show|search|prune`: session transcripts for operators, and retention.
  *
  * Reads the configured store directly (`[store]`, `EXOCLAW_STORE`, default
  * `surrealkv://<state dir>/data`). An embedded SurrealDB directory can be open in one process
@@ -8,14 +8,16 @@
  * `chat.history`, `sessions.search`; address and token from the same config).
  */
 import { existsSync } from "node:fs";
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { loadConfig, type Config } from "../config/index.js";
+import { DURATION_HINT, parseDuration } from "../util/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
 import { connectGateway } from "./gateway-client.js";
 import {
   MEMORY_STORE_URL,
   openSessionLog,
   StoreError,
+  type PruneResult,
   type SearchHit,
   type SessionEvent,
   type SessionInfo,
@@ -50,7 +52,15 @@ export interface SessionsSource {
   list(options: { agent?: string; channel?: string; peer?: string; cursor?: string; limit?: number }): Promise<SessionPage>;
   history(sessionKey: string, options: { afterSeq?: number; limit?: number }): Promise<HistoryPage>;
   search(query: string, options: { limit?: number; sessionKey?: string }): Promise<SearchHit[]>;
+  /** Retention: removes (or with `dryRun` counts) sessions idle longer than `olderThanMs`. */
+  prune(olderThanMs: number, dryRun: boolean): Promise<PruneReport>;
   close(): Promise<void>;
+}
+
+/** What `exoclaw sessions prune` reports: the prune's counts and its cutoff (ISO 8601). */
+export interface PruneReport extends PruneResult {
+  idleBefore: string;
+  dryRun: boolean;
 }
 
 function storeSource(log: SessionLog): SessionsSource {
@@ -65,6 +75,10 @@ function storeSource(log: SessionLog): SessionsSource {
       return { sessionKey, events: page, nextAfterSeq: page[page.length - 1]!.seq };
     },
     search: (q, o) => log.search(q, o),
+    async prune(olderThanMs, dryRun) {
+      const idleBeforeMs = Date.now() - olderThanMs;
+      return { ...(await log.prune({ idleBeforeMs, dryRun })), idleBefore: new Date(idleBeforeMs).toISOString(), dryRun };
+    },
     close: () => log.close(),
   };
 }
@@ -77,6 +91,7 @@ async function gatewaySource(config: Config): Promise<SessionsSource> {
     list: (o) => call<SessionPage>("sessions.list", o),
     history: (sessionKey, o) => call<HistoryPage>("chat.history", { sessionKey, ...o }),
     search: async (query, o) => (await call<{ hits: SearchHit[] }>("sessions.search", { query, ...o })).hits,
+    prune: (olderThanMs, dryRun) => call<PruneReport>("sessions.prune", { olderThanMs, dryRun }),
     close,
   };
 }
@@ -102,6 +117,32 @@ export async function openSessionsSource(config: Config): Promise<SessionsSource
       throw new Error(`${err.message}; and ${(gwErr as Error).message}`);
     }
   }
+}
+
+/**
+ * Where `prune` runs: the running gateway when one answers at the configured address (its
+ * runtime then drops the removed sessions' cached history), else the store directly (as
+ * {@link openSessionsSource}).
+ * @throws Error when that gateway refuses the token (`connectGateway`); StoreError / Error as
+ *   {@link openSessionsSource}
+ */
+async function openPruneSource(config: Config): Promise<SessionsSource> {
+  try {
+    return await gatewaySource(config);
+  } catch (err) {
+    // A gateway is there but refuses this token: pruning the store behind its back is not the fix.
+    if (/refused the connection/.test((err as Error).message)) throw err;
+    return openSessionsSource(config);
+  }
+}
+
+/** `exoclaw sessions prune` as text lines. */
+export function formatPrune(r: PruneReport, via: string): string[] {
+  const what = `${r.sessions} session${r.sessions === 1 ? "" : "s"} (${r.events} event${r.events === 1 ? "" : "s"}) idle since before ${r.idleBefore}`;
+  const lines = [`${r.dryRun ? "would remove" : "removed"} ${what} (via ${via})`];
+  if (r.kept > 0) lines.push(`kept ${r.kept} idle session${r.kept === 1 ? "" : "s"} with unfinished work (a turn not ended or a reply still owed)`);
+  if (r.dryRun && r.sessions > 0) lines.push("run again without --dry-run to remove them");
+  return lines;
 }
 
 /** One line of text: newlines shown as ⏎, cut to `max` characters. */
@@ -188,19 +229,19 @@ function intArg(name: string, min: number): (value: string) => number {
   };
 }
 
-/** Registers `exoclaw sessions list|show|search`. */
+/** Registers `exoclaw sessions list|show|search|prune`. */
 export function registerSessionCommands(program: Command, io: SessionsCliIo = processIo): void {
   const sessions = program
     .command("sessions")
-    .description("Read session transcripts: list, show, search (the store directly, or the running gateway that holds it)");
+    .description("Read session transcripts: list, show, search; prune idle ones (the store directly, or the running gateway that holds it)");
   const configOption = ["-c, --config <file>", "exoclaw.toml to read (env EXOCLAW_CONFIG; default ~/.exoclaw/exoclaw.toml if present)"] as const;
 
   /** Runs a command against the configured source, printing errors and setting the exit code. */
-  const withSource = async (opts: { config?: string }, fn: (src: SessionsSource) => Promise<void>) => {
+  const withSource = async (opts: { config?: string }, fn: (src: SessionsSource) => Promise<void>, open = openSessionsSource) => {
     let src: SessionsSource | undefined;
     try {
       const config = loadConfig({ config: opts.config }, io.env, [BUILTIN_PLUGINS_DIR]);
-      src = await openSessionsSource(config);
+      src = await open(config);
       await fn(src);
     } catch (err) {
       io.err(`exoclaw: ${(err as Error).message}`);
@@ -255,5 +296,27 @@ export function registerSessionCommands(program: Command, io: SessionsCliIo = pr
         const hits = await src.search(query, { limit: opts.limit, sessionKey: opts.session });
         for (const line of opts.json ? [JSON.stringify({ hits }, null, 2)] : formatHits(hits)) io.out(line);
       }),
+    );
+
+  sessions
+    .command("prune")
+    .description("Remove sessions idle for longer than --older-than (never one with a turn not ended or a reply still owed)")
+    .option(...configOption)
+    .requiredOption("--older-than <age>", `remove sessions with no activity for this long: ${DURATION_HINT}`, (v: string) => {
+      const ms = parseDuration(v);
+      if (ms === undefined || ms < 1000) throw new InvalidArgumentError(`It must be ${DURATION_HINT}, at least 1s.`);
+      return ms;
+    })
+    .option("--dry-run", "only count what would be removed")
+    .option("--json", "print JSON ({sessions, events, kept, idleBefore, dryRun, via}) instead of text")
+    .action((opts: { config?: string; olderThan: number; dryRun?: boolean; json?: boolean }) =>
+      withSource(
+        opts,
+        async (src) => {
+          const report = await src.prune(opts.olderThan, opts.dryRun === true);
+          for (const line of opts.json ? [JSON.stringify({ ...report, via: src.via }, null, 2)] : formatPrune(report, src.via)) io.out(line);
+        },
+        openPruneSource,
+      ),
     );
 }

@@ -22,6 +22,7 @@ export type {
   QueuePolicy,
   StoreConfig,
   TlsFiles,
+  StoreRetention,
   WebhookLimits,
 } from "./types.js";
 export { CHANNEL_DEFAULTS, DEFAULT_QUEUE, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TURN_TIMEOUT_MS } from "./types.js";

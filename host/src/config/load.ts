@@ -20,6 +20,7 @@ import {
   type StoreConfig,
 } from "./types.js";
 import { GATEWAY_ACCOUNT } from "../protocol/index.js";
+import { parseDuration } from "../util/index.js";
 
 /** A configuration problem; the message names the file (or variable) and the field. */
 export class ConfigError extends Error {
@@ -388,7 +389,25 @@ function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, baseDir: string)
     username: s.username,
     password,
     redact: s.redact ?? false,
+    ...resolveRetention(s),
   };
+}
+
+/** Default `[store] retention_interval`, ms. */
+export const RETENTION_INTERVAL_MS = 3_600_000;
+
+/**
+ * `[store] retention` / `retention_interval` (durations, validated by the schema).
+ * @throws ConfigError when `retention_interval` is set without `retention`
+ */
+function resolveRetention(s: NonNullable<FileConfig["store"]>): Pick<StoreConfig, "retention"> {
+  if (s.retention === undefined) {
+    if (s.retention_interval !== undefined) throw new ConfigError("store.retention_interval is set but store.retention is not: nothing would be pruned");
+    return {};
+  }
+  const maxIdleMs = parseDuration(s.retention)!;
+  const intervalMs = s.retention_interval !== undefined ? parseDuration(s.retention_interval)! : RETENTION_INTERVAL_MS;
+  return { retention: { maxIdleMs, intervalMs } };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DURATION_HINT, parseDuration } from "../util/index.js";
 
 const PROVIDERS = ["anthropic", "openai", "ollama"] as const;
 
@@ -47,6 +48,10 @@ const CHANNEL_NAME_RE = /^(?!ws$)[a-z][a-z0-9_-]{0,63}$/;
 const ACCOUNT_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** `[[agents]] outbound` entries: `<channel>:<peer>`, the peer exact, a prefix ending in `*`, or `*`. */
 const OUTBOUND_RE = /^[a-z][a-z0-9_-]{0,63}:[^\s]+$/;
+/** `[store] retention` / `retention_interval`: a duration string (`30d`, `12h`; util/duration.ts). */
+const retentionDuration = z
+  .string({ error: `must be a duration string: ${DURATION_HINT}` })
+  .refine((v) => parseDuration(v) !== undefined, `must be ${DURATION_HINT}`);
 /** `[store] url` / `EXOCLAW_STORE` forms. */
 export const STORE_URL_RE = /^(memory|mem:\/\/|surrealkv:\/\/.+|wss?:\/\/.+|nats:\/\/.+)$/;
 export const STORE_URL_HINT = 'must be "memory", "mem://", "surrealkv://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"';
@@ -267,6 +272,8 @@ export const FileConfigSchema = z.strictObject({
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name")
         .optional(),
       redact: z.boolean().optional(),
+      retention: retentionDuration.optional(),
+      retention_interval: retentionDuration.optional(),
     })
     .optional(),
   bus: z

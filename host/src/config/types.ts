@@ -224,6 +224,21 @@ export interface StoreConfig {
   password?: string;
   /** Redact secrets (API keys, tokens, passwords) from session text before it is written; default false. */
   redact: boolean;
+  /**
+   * Retention (`[store] retention`, `retention_interval`): the gateway removes sessions idle for
+   * longer than `maxIdleMs` (no append since), except those with an unfinished turn or an owed
+   * reply, once right after start-up and then every `intervalMs`. Absent (the default): every
+   * session is kept for ever.
+   */
+  retention?: StoreRetention;
+}
+
+/** Resolved `[store] retention`: both in ms. */
+export interface StoreRetention {
+  /** Sessions idle longer than this go, ms. */
+  maxIdleMs: number;
+  /** How often the gateway prunes, ms; default 1 h. */
+  intervalMs: number;
 }
 
 /**

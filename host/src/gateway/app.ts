@@ -9,6 +9,7 @@ import { processSecrets, registerConfigSecrets } from "../log/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
+import { startRetention } from "./retention.js";
 import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
@@ -364,6 +365,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // Consuming starts after recovery, so a redelivered message finds its recovered turn.
     await channelService.bus?.start();
     channelService.startPolling();
+    if (config.store.retention) {
+      // Off by default: sessions are kept unless the operator set [store] retention.
+      const retention = startRetention({ prune: (o) => agents.pruneSessions(o), ...config.store.retention, logger });
+      stack.defer("session retention", () => retention.stop());
+    }
     const context: GatewayContext = {
       config,
       logger,

@@ -16,6 +16,7 @@ import {
   SessionsListSchema,
   SessionsResetSchema,
   SessionsSearchSchema,
+  SessionsPruneSchema,
   toErrorObject,
   type ChatEventParams,
   type ChatSendResult,
@@ -77,7 +78,7 @@ function assertSessionAccess(identity: ClientIdentity, sessionKey: string): void
 /** What the protocol methods reach into. */
 export interface MethodDeps {
   router: Router;
-  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "resetSession" | "deleteSession">;
+  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "resetSession" | "deleteSession" | "pruneSessions">;
   /** The session log behind `sessions.*` and `chat.history`. */
   log: SessionLog;
   /** `load`/`unload` are optional: without them `plugin.load` / `plugin.unload` answer -32007. */
@@ -304,6 +305,17 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const p = parseParams(SessionKeySchema, params);
     const deleted = await storeCall(() => deps.runtime.deleteSession(p.sessionKey));
     return { sessionKey: p.sessionKey, deleted };
+  });
+
+  // `sessions.prune {olderThanMs, dryRun?}`: retention on demand (`exoclaw sessions prune` while
+  // the gateway holds the store). Erasing logs is an operator's act: scope admin.
+  methods.set("sessions.prune", async (params, ctx): Promise<{ sessions: number; events: number; kept: number; idleBefore: string; dryRun: boolean }> => {
+    requireScope(ctx.identity, "admin", "sessions.prune");
+    const p = parseParams(SessionsPruneSchema, params);
+    const idleBeforeMs = Date.now() - p.olderThanMs;
+    const result = await storeCall(() => deps.runtime.pruneSessions({ idleBeforeMs, dryRun: p.dryRun === true }));
+    deps.logger.info({ ...result, dryRun: p.dryRun === true, client: ctx.identity.account }, "sessions.prune");
+    return { ...result, idleBefore: new Date(idleBeforeMs).toISOString(), dryRun: p.dryRun === true };
   });
 
   // `sessions.search {query, limit?, sessionKey?}`: full-text search over session text, best first.

@@ -17,6 +17,7 @@ export {
   SessionsListSchema,
   SessionsResetSchema,
   SessionsSearchSchema,
+  SessionsPruneSchema,
 } from "./params.js";
 export type * from "./types.js";
 export { SCOPES, GATEWAY_ACCOUNT, GATEWAY_SCOPES } from "./scopes.js";

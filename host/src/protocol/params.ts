@@ -86,6 +86,18 @@ export const SessionsSearchSchema = z.object({
 });
 
 /**
+ * Schema of `sessions.prune` params: `olderThanMs` (sessions idle longer than this go, ms; at
+ * least 1000) and `dryRun` (count only).
+ */
+export const SessionsPruneSchema = z.object({
+  olderThanMs: z
+    .number({ error: (i) => (i.input === undefined ? "olderThanMs is required" : "olderThanMs must be a number") })
+    .int("olderThanMs must be an integer")
+    .min(1000, "olderThanMs must be at least 1000 (1 s)"),
+  dryRun: z.boolean({ error: "dryRun must be a boolean" }).optional(),
+});
+
+/**
  * Validates params with a schema.
  * @throws RpcError -32602 naming every offending field, e.g. `Invalid params: content: content is required`
  */

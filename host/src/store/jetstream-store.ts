@@ -502,11 +502,15 @@ class JetStreamSessionLog implements SessionLog {
     for (const key of await this.keys()) {
       const head = await this.head(key);
       if (!head || head.batch.info.updatedAt >= cutoff) continue;
+      if (options.signal?.aborted) break;
       const out = await this.serial(key, async () => {
         const s = await this.load(key);
         if (!s || s.info.updatedAt >= cutoff) return "fresh" as const;
         if (s.open > 0 || (await this.owesReply(s))) return "kept" as const;
-        if (options.dryRun !== true) await this.erase(key, s);
+        if (options.dryRun !== true) {
+          await this.erase(key, s);
+          options.onRemoved?.(key);
+        }
         return s.info.lastSeq;
       });
       if (out === "kept") result.kept++;

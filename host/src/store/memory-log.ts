@@ -201,6 +201,7 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
       const cutoff = pruneCutoff(opts);
       const result: PruneResult = { sessions: 0, events: 0, kept: 0 };
       for (const [key, s] of [...sessions]) {
+        if (opts.signal?.aborted) break;
         if (s.info.updatedAt >= cutoff) continue;
         const owes = s.events.some((e) => e.kind === "message_received" && e.data.idempotencyKey !== undefined && owed.has(e.data.idempotencyKey));
         if (s.openTurns > 0 || owes) {
@@ -209,7 +210,10 @@ export function createMemorySessionLog(options: SessionLogOptions = {}): Session
         }
         result.sessions++;
         result.events += s.info.lastSeq;
-        if (opts.dryRun !== true) erase(key, s);
+        if (opts.dryRun !== true) {
+          erase(key, s);
+          opts.onRemoved?.(key);
+        }
       }
       return result;
     },

@@ -151,6 +151,13 @@ export interface PruneOptions {
   idleBeforeMs: number;
   /** Count what would go without removing anything; default false. */
   dryRun?: boolean;
+  /**
+   * Called with each removed session's key right after its removal, before any later call on
+   * that session runs (e.g. to drop a cache of its history). Not called on a dry run.
+   */
+  onRemoved?: (sessionKey: string) => void;
+  /** Stops before the next session once aborted; the result counts what was done until then. */
+  signal?: AbortSignal;
 }
 
 /** What {@link SessionLog.prune} removed (or, with `dryRun`, would remove). */

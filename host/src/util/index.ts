@@ -6,3 +6,4 @@ export { percentile } from "./percentile.js";
 export { sleep } from "./sleep.js";
 export { escapeToken, unescapeToken, SubjectError } from "./subject-token.js";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./watch-files.js";
+export { parseDuration, DURATION_HINT } from "./duration.js";

@@ -916,6 +916,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     }
     for (const row of rows) {
       const key = String(row.id.id);
+      if (opts.signal?.aborted) break;
       if (opts.dryRun === true) {
         if (Number(row.open_turns) > 0 || owing.has(key)) result.kept++;
         else {
@@ -928,7 +929,9 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         if (broken) throw broken;
         try {
           const results = await run(SQL.prune, { key, cutoff });
-          return results[results.length - 2] as string | number | bigint;
+          const out = results[results.length - 2] as string | number | bigint;
+          if (typeof out !== "string") opts.onRemoved?.(key);
+          return out;
         } catch (err) {
           noteWriteFailure(err);
           throw internal("prune", err);
