@@ -165,6 +165,8 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
     expect(emulator.requests).toHaveLength(0);
     // Delete is an operator's act, even on your own session.
     expect((await msg(alice, "sessions.delete", { sessionKey: "agent:main:ws:alice:p1" })).error).toMatchObject({ code: FORBIDDEN, data: { scope: "admin" } });
+    // So is pruning idle sessions (anyone's).
+    expect((await msg(alice, "sessions.prune", { olderThanMs: 1000, dryRun: true })).error).toMatchObject({ code: FORBIDDEN, data: { scope: "admin" } });
 
     // The admin reads, searches, resets and deletes any session.
     const history = await msg(admin, "chat.history", { sessionKey: "agent:main:telegram:default:111" });
