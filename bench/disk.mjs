@@ -6,7 +6,8 @@
 // keeps its datastore open until the process ends). The parent then sums the files of the
 // surrealkv directory per component (wal/, sstables/, vlog/, ...), once right after the run and
 // once after reopening the store in a second child (what a restarted gateway finds). Figures are
-// bytes on disk (file sizes), not allocated blocks.
+// bytes on disk (file sizes), not allocated blocks. `--keys` adds the WAL by key family;
+// `--prune` prunes every session at the reopen (what removal writes before compaction).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +27,7 @@ const { values: opts } = parseArgs({
     keep: { type: "boolean", default: false },
     files: { type: "boolean", default: false },
     keys: { type: "boolean", default: false },
+    prune: { type: "boolean", default: false },
   },
 });
 const TURNS = Number(opts.turns);
@@ -61,6 +63,10 @@ async function child(mode, dir, bundle) {
       }
     };
     await Promise.all(Array.from({ length: PARALLEL }, (_, w) => worker(w)));
+  }
+  if (mode === "prune") {
+    const r = await log.prune({ idleBeforeMs: Date.now() + 1 });
+    console.log(`pruned every session: ${JSON.stringify(r)}`);
   }
   await log.close();
   process.exit(0);
@@ -185,11 +191,12 @@ async function main() {
         if (v / total >= 0.002) console.log(`  ${per1k(v).toFixed(3).padStart(7)}  ${((v * 100) / total).toFixed(1).padStart(5)} %  ${k}`);
       }
     }
-    await runChild("reopen", dir, bundle);
+    // --prune: the reopen also prunes every session (what deleting costs before compaction).
+    await runChild(opts.prune ? "prune" : "reopen", dir, bundle);
     const reopened = breakdown(dir);
     const names = [...new Set([...Object.keys(after.parts), ...Object.keys(reopened.parts)])].sort();
     console.log(`disk of the surrealkv store: ${TURNS} short turns (5 events), ${PARALLEL} session(s) at a time, ${(ms / 1000).toFixed(1)} s`);
-    console.log("component        after run MB/1k turns   after reopen MB/1k turns");
+    console.log(`component        after run MB/1k turns   after reopen${opts.prune ? " + prune" : ""} MB/1k turns`);
     for (const n of [...names, "total"]) {
       const a = n === "total" ? after.total : (after.parts[n] ?? 0);
       const r = n === "total" ? reopened.total : (reopened.parts[n] ?? 0);
