@@ -112,6 +112,7 @@ describe("session retention", () => {
     let line: Record<string, unknown> | undefined;
     while (!(line = gateway!.logs.find((l) => l.msg === "retention: pruned idle sessions")) && Date.now() < deadline) await sleep(50);
     expect(line).toMatchObject({ sessions: 1, events: 5, kept: 0 });
+    expect(gateway!.logs.some((l) => /retention is under a day/.test(String(l.msg)))).toBe(true);
     expect((await client!.call("sessions.list")).response.msg.result.sessions).toEqual([]);
   });
 });

@@ -367,6 +367,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     channelService.startPolling();
     if (config.store.retention) {
       // Off by default: sessions are kept unless the operator set [store] retention.
+      if (config.store.retention.maxIdleMs < 86_400_000) {
+        logger.warn(
+          { retentionMs: config.store.retention.maxIdleMs },
+          "[store] retention is under a day: a pruned session's idempotency and platform message ids are free again, so a platform retrying an older message would run it again",
+        );
+      }
       const retention = startRetention({ prune: (o) => agents.pruneSessions(o), ...config.store.retention, logger });
       stack.defer("session retention", () => retention.stop());
     }
