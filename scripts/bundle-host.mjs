@@ -22,7 +22,8 @@ try {
     sourcemap: "linked",
     logLevel: "warning",
     // ajv: only `exoclaw plugin test` loads it; the gateway should not parse it at start-up.
-    external: ["@trufflesuite/uws-js-unofficial", "@anthropic-ai/sdk", "openai", "ollama", "ajv"],
+    // @opentelemetry/*: loaded (dynamic import) only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    external: ["@trufflesuite/uws-js-unofficial", "@anthropic-ai/sdk", "openai", "ollama", "ajv", "@opentelemetry/*"],
     banner,
   });
   // The plugin sandbox's worker thread script, self-contained (Extism, msgpackr) next to the

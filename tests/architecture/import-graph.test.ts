@@ -26,6 +26,7 @@ const HOST_SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../
 export const LAYERS: readonly (readonly string[])[] = [
   ["util", "(root)"],
   ["log"],
+  ["telemetry"],
   ["protocol"],
   ["router"],
   ["store"],
@@ -224,8 +225,8 @@ describe("host/src import graph", () => {
       "bus/index.ts": "export {};",
     });
     expect(v).toEqual([
-      "store/a.ts:1 imports agent/index.ts: upward import (store may import only folders below it: util, (root), log, protocol, router)",
-      "store/a.ts:2 imports bus/index.ts: upward import (store may import only folders below it: util, (root), log, protocol, router)",
+      "store/a.ts:1 imports agent/index.ts: upward import (store may import only folders below it: util, (root), log, telemetry, protocol, router)",
+      "store/a.ts:2 imports bus/index.ts: upward import (store may import only folders below it: util, (root), log, telemetry, protocol, router)",
     ]);
   });
 

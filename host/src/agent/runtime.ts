@@ -19,6 +19,7 @@ import { SessionLanes } from "./lanes.js";
 import { recoverTurns, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
 import { SoulFiles } from "./soul.js";
 import { TurnExecutor, type SettledTurn } from "./turn.js";
+import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 import { TurnToolbox } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
@@ -64,6 +65,8 @@ export interface AgentRuntimeOptions {
    * The gateway publishes these to `exoclaw.events.<agent>` when a bus is configured.
    */
   onTurnSettled?: (turn: SettledTurn) => void;
+  /** Where turns, model calls and tool calls are reported (metrics, traces); default none. */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -122,6 +125,7 @@ export class AgentRuntime {
       closing,
       onTurnSettled: options.onTurnSettled,
       agents: this.agents,
+      telemetry: options.telemetry ?? NOOP_TELEMETRY,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,

@@ -8,11 +8,12 @@ import { DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/index.js";
 import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
 import type { NewSessionEvent } from "../store/index.js";
 import type { Agent } from "./agents.js";
+import type { Telemetry, TurnTelemetry } from "../telemetry/index.js";
 import type { CachedSessionLog } from "./cached-log.js";
-import { AgentError, InterruptedTurnError, TurnTimeoutError } from "./errors.js";
+import { AgentError, failureReason, InterruptedTurnError, TurnTimeoutError } from "./errors.js";
 import type { TurnJob } from "./jobs.js";
 import { startedEvent, TurnRecorder } from "./journal.js";
-import { runTurn } from "./loop.js";
+import { runTurn, type TurnTools } from "./loop.js";
 import type { SoulFiles } from "./soul.js";
 import { turnHistory } from "./turn-history.js";
 import type { TurnResult } from "./turn-request.js";
@@ -45,6 +46,8 @@ export interface TurnExecutorOptions {
    * start; absent (or an agent removed meanwhile) = the agent the message was accepted with.
    */
   agents?: ReadonlyMap<string, Agent> | undefined;
+  /** Where the turn, its model calls and its tool calls are reported. */
+  telemetry: Telemetry;
 }
 
 /** Runs turn batches; tracks the running ones so a shutdown can abort them. */
@@ -84,6 +87,9 @@ export class TurnExecutor {
     const turnTimeoutMs = agentOf(batch[batch.length - 1]!).config.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS;
     const deadline = setTimeout(() => controller.abort(new TurnTimeoutError(turnTimeoutMs)), turnTimeoutMs);
     this.inflight.add(controller);
+    // Reported from here (the turn deadline's start) to the outcome; never a session key as a label.
+    // (A batch whose messages all failed to journal never becomes a turn and is not counted.)
+    const observed = this.options.telemetry.turn(batch[batch.length - 1]!.agent.config.id);
     let live: TurnJob[] = [];
     let recorder: TurnRecorder | undefined;
     try {
@@ -105,8 +111,11 @@ export class TurnExecutor {
       if (starts.length > 0) await sessions.append(sessionKey, starts);
       const content = live.map((j) => j.content).join(COLLECT_SEPARATOR);
       const system = await this.options.souls.systemPrompt(config);
-      const provider = this.options.providers(config.provider);
+      const provider = this.options.telemetry.enabled
+        ? observeProvider(this.options.providers(config.provider), observed)
+        : this.options.providers(config.provider);
       const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
+      if (this.options.telemetry.enabled) observeTools(tools, observed);
       const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
       const history = await turnHistory(
         { sessions, logger },
@@ -167,6 +176,7 @@ export class TurnExecutor {
             };
       for (const j of folded) j.resolve({ ...result, merged: true });
       own.resolve(result);
+      observed.end("ok");
       this.settled({ runId, sessionKey, agentId: config.id, messages: live.length, ok: true, stopReason, usage: result.usage, iterations: result.iterations });
     } catch (err) {
       let failure = err;
@@ -191,6 +201,7 @@ export class TurnExecutor {
           logger.error({ err: appendErr, sessionKey, runId: own.runId }, "cannot record a failed turn in the session log");
         });
         for (const j of live) j.reject(failure instanceof InterruptedTurnError ? new InterruptedTurnError(j.runId, failure.message) : failure);
+        observed.end(failureReason(failure) ?? "error");
         this.settled({
           runId: own.runId,
           sessionKey,
@@ -216,4 +227,48 @@ export class TurnExecutor {
       this.options.logger.error({ err, runId: turn.runId }, "onTurnSettled callback threw");
     }
   }
+}
+
+/**
+ * `provider` with each model call reported to `turn`: its duration (to the stream's end) and its
+ * tokens (the provider's last `usage` event), `ok` false when the stream threw or was left early.
+ */
+function observeProvider(provider: ModelProvider, turn: TurnTelemetry): ModelProvider {
+  return {
+    name: provider.name,
+    async *stream(request, signal) {
+      const call = turn.providerCall(provider.name, request.model);
+      let ok = false;
+      let inputTokens = 0;
+      let outputTokens = 0;
+      try {
+        for await (const ev of provider.stream(request, signal)) {
+          if (ev.type === "usage") {
+            if (ev.inputTokens !== undefined) inputTokens = ev.inputTokens;
+            if (ev.outputTokens !== undefined) outputTokens = ev.outputTokens;
+          }
+          yield ev;
+        }
+        ok = true;
+      } finally {
+        call.end({ ok, inputTokens, outputTokens });
+      }
+    },
+  };
+}
+
+/** Reports each tool call of `tools` to `turn` (a trace span; the plugin host counts the calls). */
+function observeTools(tools: TurnTools, turn: TurnTelemetry): void {
+  const call = tools.call;
+  tools.call = async (name, input, signal) => {
+    const observed = turn.toolCall(name);
+    let isError = true;
+    try {
+      const result = await call(name, input, signal);
+      isError = result.isError;
+      return result;
+    } finally {
+      observed.end(isError);
+    }
+  };
 }

@@ -20,7 +20,7 @@
  *   window is at least once (docs/reliability.md, "A crash between answer and reply").
  */
 import { createHash } from "node:crypto";
-import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type Subscription } from "../bus/index.js";
+import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type ConsumerStats, type Subscription } from "../bus/index.js";
 import type { InboundAddress, Route } from "../router/index.js";
 import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, isTransient, isTurnAborted } from "../agent/index.js";
 import { errorMessage } from "../util/index.js";
@@ -221,6 +221,8 @@ export interface ChannelBus {
   stopInbound(): Promise<void>;
   /** Stops the outbound consumers (after the replies of drained turns went out). */
   stopOutbound(): Promise<void>;
+  /** The counters of the consumers started so far, named `<stream>/<durable>` (for metrics). */
+  consumerStats(): ({ consumer: string } & ConsumerStats)[];
 }
 
 /** Builds the bus side of the channels service. */
@@ -393,6 +395,9 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       return { msgId, storedIn: ack.storedIn, duplicate: ack.duplicate };
     },
     publishOutbound,
+    consumerStats() {
+      return [...(inbound ? [inbound] : []), ...outbound].map((sub) => ({ consumer: `${sub.stream}/${sub.durable}`, ...sub.stats() }));
+    },
     start() {
       return (starting ??= (async () => {
         inbound = await bus.consume({

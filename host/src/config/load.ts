@@ -336,6 +336,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     },
     store,
     ...(bus !== undefined ? { bus } : {}),
+    metrics: { enabled: file.metrics?.enabled ?? true },
     stateDir: stateDir(env),
     source,
   };

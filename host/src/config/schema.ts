@@ -276,6 +276,12 @@ export const FileConfigSchema = z.strictObject({
       retention_interval: retentionDuration.optional(),
     })
     .optional(),
+  metrics: z
+    .strictObject({
+      /** `/metrics` (Prometheus) and the counters behind it; default true. */
+      enabled: z.boolean().optional(),
+    })
+    .optional(),
   bus: z
     .strictObject({
       url: z

@@ -316,6 +316,8 @@ export interface Config {
   store: StoreConfig;
   /** The NATS message bus; undefined = none (in-process mode). */
   bus?: BusSettings;
+  /** `[metrics]`: `enabled` (default true) serves `/metrics` and records the counters behind it. Absent = enabled. */
+  metrics?: { enabled: boolean };
   /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state, session data. */
   stateDir: string;
   /** The config file that was read, if any. */

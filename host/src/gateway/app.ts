@@ -5,10 +5,11 @@ import { AgentRuntime, createProviderSet, type SettledTurn } from "../agent/inde
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
-import { processSecrets, registerConfigSecrets } from "../log/index.js";
+import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
+import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
 import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
@@ -133,6 +134,8 @@ export interface GatewayApp {
   stop(options?: { graceMs?: number }): Promise<StopReport>;
   /** The `/health` answer: 200 `{"status":"ok"}`, or 503 `store_unavailable` once the store takes no writes. */
   health(): HealthAnswer;
+  /** The `/ready` answer: see {@link readiness}. */
+  ready(): HealthAnswer;
   /**
    * Resolves (never rejects) with the reason when the gateway can no longer serve and must be
    * restarted: the session store stopped taking writes (e.g. its disk filled up). `/health`
@@ -169,6 +172,13 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const broken = new Promise<string>((resolve) => (markBroken = resolve));
   const health = (): HealthAnswer => (storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown));
 
+  // Metrics (`[metrics] enabled`) and traces (OTEL_EXPORTER_OTLP_ENDPOINT), set up first in run().
+  let metrics: PromMetrics | undefined;
+  let tracing: Tracing | undefined;
+  let started = false;
+  let readyState: () => ReadyState = () => ({ stopping: stopping !== undefined, storeDown, started });
+  const ready = (): HealthAnswer => readiness(readyState());
+
   // What start-up opens, as far as it got.
   let opening: Promise<SessionLog> | undefined;
   let pluginsLoading: Promise<PluginHost> | undefined;
@@ -185,6 +195,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   // the same way. The order is not the reverse of opening: the listener closes after the turns
   // drained and their replies went out (clients get their answers), and the bus closes before
   // the listener (a socket that never closes must not keep the bus lease).
+  // Traces close last, so that the spans of the turns drained on the way out are exported (at most 2 s).
+  stack.defer("traces", () => (tracing === undefined ? undefined : Promise.race([tracing.shutdown(), new Promise<void>((r) => setTimeout(r, 2000).unref())])));
   stack.defer("session store", () =>
     opening?.then(
       (l) => l.close(),
@@ -233,6 +245,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ),
     );
     await secureStateDir(config.stateDir, logger);
+    const telemetry = await openTelemetry(config, options.env ?? process.env, logger);
+    metrics = telemetry.metrics;
+    tracing = telemetry.tracing;
     // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
     const tStore = performance.now();
     let storeOpenMs = 0;
@@ -262,6 +277,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       // Module metadata by sha256 survives restarts: validating then skips compiling.
       // (kept in the trust directory, outside every plugin directory; see docs/security.md)
       validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
+      telemetry: telemetry.sink,
     });
     pluginsLoading.catch(() => {});
     busOpening = openBus(config, logger, (instance) => (busInstance = instance));
@@ -291,6 +307,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
       },
       onRecovered: (turn) => channels?.onRecovered(turn),
+      telemetry: telemetry.sink,
       // Turn outcomes for observers on other processes (metadata only, no content: the session
       // log, with its redactor, is where content lives). With NATS down they wait in the spool.
       ...(bus !== undefined ? { onTurnSettled: (turn: SettledTurn) => publishTurnEvent(bus, turn, logger) } : {}),
@@ -359,6 +376,26 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       store: describeStoreUrl(config.store.url),
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
+      ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },
+      telemetry: telemetry.sink,
+    });
+    readyState = () => ({
+      stopping: stopping !== undefined,
+      storeDown,
+      started,
+      missingChannelPlugins: missingChannelPlugins(reloader?.current() ?? config, plugins),
+      ...(bus !== undefined ? { bus: bus.status().connected } : {}),
+    });
+    metrics?.setSources({
+      queueDepth: () => agents.activeTurns(),
+      ...(bus !== undefined
+        ? {
+            bus: () => {
+              const st = bus.status();
+              return { connected: st.connected, spooled: st.spooled, consumers: channelService.bus?.consumerStats() ?? [] };
+            },
+          }
+        : {}),
     });
     gateway = listener;
     reloader?.watchFile();
@@ -391,6 +428,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       logger.debug({ component: component.name }, `starting ${component.name}`);
       await component.start(context);
     }
+    started = true;
     const main = config.agents.find((a) => a.id === config.defaultAgent)!;
     return {
       url: `${listener.tls ? "wss" : "ws"}://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}/ws`,
@@ -433,6 +471,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       }
       return reloader.reload(trigger);
     },
+    ready,
     start() {
       if (stopping !== undefined) return Promise.reject(new Error("the gateway app was stopped; create a new one to start again"));
       return (starting ??= run().catch(async (err: unknown) => {
@@ -540,4 +579,73 @@ async function secureStateDir(dir: string, logger: Logger): Promise<void> {
       "the state directory is open to other users and cannot be narrowed to 700",
     );
   }
+}
+
+/** What `/ready` looks at (see {@link readiness}). */
+interface ReadyState {
+  /** `stop()` was called. */
+  stopping: boolean;
+  /** Why the store takes no writes, once it stopped taking them. */
+  storeDown: string | undefined;
+  /** Start-up finished (channel consumers, pollers and components started). */
+  started: boolean;
+  /** Configured channels whose plugin is not loaded. */
+  missingChannelPlugins?: string[];
+  /** With `[bus]`: whether NATS is connected. */
+  bus?: boolean;
+}
+
+/**
+ * The `/ready` answer: 200 `{"status":"ready","checks":{...}}` when start-up finished, the store
+ * takes writes, every configured channel's plugin is loaded and (with `[bus]`) NATS is connected;
+ * else 503 `{"status":"not_ready","reasons":[...],"checks":{...}}`, each reason a short code with
+ * its detail (`store: disk_full`, `bus: NATS is not connected`, `channel telegram: plugin not loaded`,
+ * `shutting down`). No paths or addresses: `/ready` needs no token.
+ */
+export function readiness(state: ReadyState): HealthAnswer {
+  const reasons: string[] = [];
+  const checks: Record<string, string> = {};
+  if (state.stopping) reasons.push("shutting down");
+  if (!state.started && !state.stopping) reasons.push("starting");
+  checks.store = state.storeDown === undefined ? "ok" : state.storeDown;
+  if (state.storeDown !== undefined) reasons.push(`store: ${state.storeDown} (the session store takes no writes)`);
+  const missing = state.missingChannelPlugins ?? [];
+  checks.plugins = missing.length === 0 ? "ok" : "channel plugins missing";
+  for (const c of missing) reasons.push(`channel ${c}: its plugin is not loaded`);
+  checks.bus = state.bus === undefined ? "not_configured" : state.bus ? "ok" : "disconnected";
+  if (state.bus === false) reasons.push("bus: NATS is not connected (channel messages wait in the disk spool)");
+  return reasons.length === 0
+    ? { status: 200, body: JSON.stringify({ status: "ready", checks }) }
+    : { status: 503, body: JSON.stringify({ status: "not_ready", reasons, checks }) };
+}
+
+/** Configured channels whose plugin is not loaded (their webhooks answer 503). */
+function missingChannelPlugins(config: Config, plugins: PluginHost): string[] {
+  if (config.channels.length === 0) return [];
+  const loaded = new Set(plugins.channelPlugins().map((p) => p.name));
+  return config.channels.filter((c) => !loaded.has(c.plugin)).map((c) => c.name);
+}
+
+/**
+ * Sets up metrics (`[metrics] enabled`, default on: prom-client, loaded here) and traces (when
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` is set: the OpenTelemetry SDK, loaded here and only then). A
+ * tracer that cannot start is logged at warn and left off; the gateway serves without it.
+ */
+async function openTelemetry(config: Config, env: NodeJS.ProcessEnv, logger: Logger): Promise<{ sink: Telemetry; metrics?: PromMetrics; tracing?: Tracing }> {
+  const [metrics, tracing] = await Promise.all([
+    (config.metrics?.enabled ?? true) ? loadPrometheus().then((m) => new m.PromMetrics()) : undefined,
+    tracingRequested(env)
+      ? startTracing(env).catch((err: unknown) => {
+          logger.warn({ error: errorMessage(err) }, "cannot start OpenTelemetry tracing; the gateway runs without traces");
+          return undefined;
+        })
+      : undefined,
+  ]);
+  if (tracing !== undefined)
+    logger.info({ endpoint: redactUrl((env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT)!.trim()) }, "OpenTelemetry tracing on");
+  return {
+    sink: createTelemetry({ ...(metrics ? { metrics } : {}), ...(tracing ? { tracing } : {}) }),
+    ...(metrics ? { metrics } : {}),
+    ...(tracing ? { tracing } : {}),
+  };
 }

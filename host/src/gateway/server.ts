@@ -7,6 +7,9 @@ import { readTlsFiles, watchTlsFiles } from "./tls.js";
 import { chooseTransport } from "./transport.js";
 import type { HealthAnswer, TransportName } from "./types.js";
 import { createWebhookHandler, type WebhookTarget } from "./webhook.js";
+import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
+import { chainHttp, countWebhooks, createOpsRoutes, type OpsRoutesOptions } from "./observability.js";
+import type { HttpHandler } from "./types.js";
 
 /** A gateway that is listening. */
 export interface RunningGateway {
@@ -44,6 +47,10 @@ export async function startGateway(
     webhooks?: WebhookTarget;
     /** Readiness for `/health` (e.g. 503 when the session store broke); absent = always 200 `{"status":"ok"}`. */
     health?: () => HealthAnswer;
+    /** `/ready` and `/metrics` (observability.ts); absent = those paths answer 404. */
+    ops?: Omit<OpsRoutesOptions, "token" | "clients">;
+    /** Where WebSocket connections and webhook answers are counted; default none. */
+    telemetry?: Telemetry;
   },
 ): Promise<RunningGateway> {
   assertBindAllowed(config.bind, config.token);
@@ -61,6 +68,7 @@ export async function startGateway(
       deps.logger.warn({ cert: tlsFiles!.certFile, validTo: tls.validTo }, "the TLS certificate has expired: clients will refuse it");
   }
   const log = deps.logger;
+  const telemetry = deps.telemetry ?? NOOP_TELEMETRY;
   const rpc = createRpcHandler({
     methods: createMethods({ ...deps, transport: () => transport.name }),
     logger: log,
@@ -97,6 +105,7 @@ export async function startGateway(
         return verdict;
       },
       open(conn) {
+        telemetry.connections(1);
         log.debug({ conn: conn.id, remote: conn.remoteAddress, account: conn.identity.account, scopes: [...conn.identity.scopes] }, "connection opened");
       },
       message(conn, data, isBinary) {
@@ -104,9 +113,10 @@ export async function startGateway(
       },
       close(conn, code) {
         rpc.close(conn);
+        telemetry.connections(-1);
         log.debug({ conn: conn.id, code }, "connection closed");
       },
-      http: deps.webhooks ? createWebhookHandler(deps.webhooks, config.webhooks) : undefined,
+      http: httpRoutes(config, deps.webhooks, deps.ops, telemetry),
       health: deps.health,
     },
   );
@@ -120,4 +130,20 @@ export async function startGateway(
     tls: tls !== undefined,
     close: () => (closing ??= (tlsWatch?.close(), transport.close())),
   };
+}
+
+/** The plain-HTTP routes: `/ready` and `/metrics` (when `ops`), then the webhooks (counted). */
+function httpRoutes(
+  config: GatewayConfig,
+  webhooks: WebhookTarget | undefined,
+  ops: OpsRoutesOptions | undefined,
+  telemetry: Telemetry,
+): HttpHandler | undefined {
+  const handlers: HttpHandler[] = [];
+  if (ops) handlers.push(createOpsRoutes({ ...ops, ...(config.token !== undefined ? { token: config.token } : {}), clients: config.clients }));
+  if (webhooks) {
+    const handler = createWebhookHandler(webhooks, config.webhooks);
+    handlers.push(telemetry.enabled ? countWebhooks(handler, telemetry, (channel) => webhooks.webhookPolicy(channel) !== undefined) : handler);
+  }
+  return handlers.length === 0 ? undefined : handlers.length === 1 ? handlers[0] : chainHttp(handlers);
 }

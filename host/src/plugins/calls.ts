@@ -15,6 +15,12 @@ function toolError(content: string): ToolResult {
   return { content, isError: true };
 }
 
+/** Counts a call that produced no usable result (the plugin's counters and the telemetry). */
+function failed(site: CallSite, kind: "tool" | "channel", failure: string): void {
+  site.counters.errors++;
+  site.telemetry.pluginCallFailed(site.plugin, kind, failure);
+}
+
 /**
  * Runs `fn` on the site's generation and counts it.
  * @throws PluginCallAbortedError when `signal` aborted before or during the call (the outcome is
@@ -30,6 +36,7 @@ async function run(
   const outcome = await callOn(site.gen, fn, payload, signal);
   if (signal?.aborted || (!outcome.ok && outcome.kind === "aborted")) throw new PluginCallAbortedError(site.plugin, target, signal?.reason);
   countCall(site.counters, outcome.durationMs);
+  site.telemetry.pluginCall(site.plugin, "tool" in target ? "tool" : "channel", outcome.durationMs);
   return outcome as Outcome;
 }
 
@@ -50,16 +57,16 @@ export async function callTool(site: CallSite, name: string, input: unknown, con
   const call = { plugin: site.plugin, tool: name };
   if (!outcome.ok) {
     // The sandbox logs failures that replace an instance; the model sees this result.
-    site.counters.errors++;
+    failed(site, "tool", outcome.kind);
     return toolError(failureMessage(call, outcome.kind, failureReason(site.plugin, outcome.message)));
   }
   if (outcome.output.length === 0) {
-    site.counters.errors++;
+    failed(site, "tool", "malformed");
     return toolError(`plugin '${site.plugin}' returned no output for tool '${name}'`);
   }
   const decoded = decodeResult(outcome.output);
   if (typeof decoded === "string") {
-    site.counters.errors++;
+    failed(site, "tool", "malformed");
     return toolError(`plugin '${site.plugin}' returned malformed output for tool '${name}': ${decoded}`);
   }
   return decoded;
@@ -81,7 +88,7 @@ export async function callChannelExport(site: CallSite, fn: ChannelExport, input
   }
   const outcome = await run(site, { export: fn }, fn, payload, signal);
   if (!outcome.ok) {
-    site.counters.errors++;
+    failed(site, "channel", outcome.kind);
     throw new ChannelPluginError(plugin, fn, outcome.kind, failureReason(plugin, outcome.message));
   }
   let value: unknown;
@@ -89,11 +96,11 @@ export async function callChannelExport(site: CallSite, fn: ChannelExport, input
     if (outcome.output.length === 0) throw new Error("no output");
     value = pluginEnvelope.unpack(outcome.output);
   } catch (err) {
-    site.counters.errors++;
+    failed(site, "channel", "malformed");
     throw new ChannelPluginError(plugin, fn, "malformed", `output is not MessagePack (${errorMessage(err)})`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
-    site.counters.errors++;
+    failed(site, "channel", "malformed");
     throw new ChannelPluginError(
       plugin,
       fn,

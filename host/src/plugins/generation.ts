@@ -2,6 +2,7 @@
 // grant change swaps in a new generation; the old one is retired: it takes no new calls and
 // closes once its running calls have finished (they keep the version they started on). A call
 // site is a generation plus the counters of the plugin file (kept across generations).
+import type { Telemetry } from "../telemetry/index.js";
 import { errorMessage } from "../util/index.js";
 import type { CallOutcome, SandboxPool } from "./sandbox/types.js";
 import type { PluginLogger } from "./types.js";
@@ -40,6 +41,8 @@ export interface CallSite {
   plugin: string;
   gen: Generation;
   counters: CallCounters;
+  /** Where the call and its failure are reported (metrics). */
+  telemetry: Telemetry;
 }
 
 /** A new, live generation around `pool`. */

@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import { errorMessage, KeyedChain, percentile } from "../util/index.js";
 import { DEFAULT_LIMITS, type EffectiveGrant, type PluginLimits } from "./capabilities.js";
 import { ChannelPluginError } from "./failures.js";
@@ -57,6 +58,8 @@ export interface LoadPluginsOptions {
   services?: HostServices;
   /** Validated modules by sha256, shared across registries; default a fresh in-memory cache. */
   validationCache?: ValidationCache;
+  /** Where calls, their failures and sandbox restarts are reported (metrics); default none. */
+  telemetry?: Telemetry;
 }
 
 /** What a config reload may change of {@link LoadPluginsOptions}: grants and limits. */
@@ -121,6 +124,7 @@ export interface Registry {
  */
 export async function openRegistry(options: LoadPluginsOptions): Promise<Registry> {
   const logger = options.logger ?? noopLogger;
+  const telemetry = options.telemetry ?? NOOP_TELEMETRY;
   // Replaced by `reconfigure` (a config reload).
   let defaultLimits: PluginLimits = {
     ...(options.defaultLimits ?? DEFAULT_LIMITS),
@@ -277,6 +281,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       stateDir: path.join(stateRoot, "plugin-state", manifest.name),
       services,
       logger,
+      ...(telemetry.enabled ? { onRestart: (reason: string) => telemetry.sandboxRestart(manifest.name, reason) } : {}),
     });
     return generationOf(pool);
   }
@@ -528,7 +533,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       const entry = routes.get(name);
       const gen = entry?.gen;
       if (entry === undefined || gen === null || gen === undefined) return undefined;
-      return { plugin: nameOf(entry), gen, counters: entry };
+      return { plugin: nameOf(entry), gen, counters: entry, telemetry };
     },
     channelRoute(plugin, fn) {
       const entry = closed ? undefined : entries.find((e) => isLoaded(e) && e.manifest!.name === plugin);
@@ -546,7 +551,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         );
       }
       if (!entry.exports.includes(fn)) throw new ChannelPluginError(plugin, fn, "no_export", `the module has no function export '${fn}'`);
-      return { plugin, gen, counters: entry };
+      return { plugin, gen, counters: entry, telemetry };
     },
     cacheStats: () => ({ hits: cache.hits, misses: cache.misses }),
     load: (file) =>

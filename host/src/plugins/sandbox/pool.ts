@@ -128,6 +128,7 @@ class Pool implements SandboxPool {
   private readonly limits: PluginLimits;
   private readonly options: SandboxPoolOptions;
   private readonly logger: PluginLogger;
+  private readonly onRestart: ((reason: CallFailureKind) => void) | undefined;
   private readonly idleTimeoutMs: number;
   private compiled: Promise<WasmModule> | null = null;
   private readonly slots = new Set<Slot>();
@@ -157,6 +158,7 @@ class Pool implements SandboxPool {
     this.grant = options.grant;
     this.limits = options.limits;
     this.logger = options.logger;
+    this.onRestart = options.onRestart;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.prepared = prepareModule(options.wasm, options.limits.memoryBytes);
     this.kv = options.grant.kv !== undefined ? openKvStore(options.stateDir) : null;
@@ -517,12 +519,14 @@ class Pool implements SandboxPool {
       // A caller's abort (a cancelled turn, a stopping poller) is not the plugin's fault: no warning.
       if (kind === "aborted") this.logger.debug({ plugin: this.name, fn, kind, reason: message }, "plugin call aborted by the caller; instance replaced");
       else this.logger.warn({ plugin: this.name, fn, kind, reason: message }, "plugin call failed; instance replaced");
+      this.onRestart?.(kind);
       this.discard(slot);
       return this.finish({ ok: false, kind, message }, t0);
     }
     if (timedOut) {
       const message = `plugin '${this.name}': the call to '${fn}' exceeded its time limit of ${timeoutMs} ms; the instance was stopped`;
       this.logger.warn({ plugin: this.name, fn, kind: "timeout", reason: message }, "plugin call failed; instance replaced");
+      this.onRestart?.("timeout");
       this.discard(slot);
       return this.finish({ ok: false, kind: "timeout", message }, t0);
     }
@@ -562,12 +566,14 @@ class Pool implements SandboxPool {
     }
     const message = `plugin '${this.name}': ${detail}`;
     if (status === ST_START_FAILED) {
+      this.onRestart?.(kind);
       this.discard(slot);
     } else {
       // The worker itself is sound: after a trap it has already dropped the instance and builds
       // a fresh one from the compiled module before the next call.
       if (kind !== "plugin_error" && kind !== "output_too_large") {
         this.logger.warn({ plugin: this.name, fn, kind, reason: detail }, "plugin call failed; instance replaced");
+        this.onRestart?.(kind);
       }
       this.release(slot);
     }

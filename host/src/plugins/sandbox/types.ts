@@ -45,6 +45,11 @@ export interface SandboxPoolOptions {
   logger: PluginLogger;
   /** An instance idle this long is stopped (its worker terminated), ms; default 60 000. */
   idleTimeoutMs?: number;
+  /**
+   * Called when an instance is stopped and replaced because of a call (`reason`: the failure
+   * kind: `timeout`, `trap`, `memory`, `aborted`); metrics count these. Must not throw.
+   */
+  onRestart?: (reason: CallFailureKind) => void;
 }
 
 /** A pool of isolated instances of one plugin. Never throws from `call`. */
