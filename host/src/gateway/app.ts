@@ -196,7 +196,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   // drained and their replies went out (clients get their answers), and the bus closes before
   // the listener (a socket that never closes must not keep the bus lease).
   // Traces close last, so that the spans of the turns drained on the way out are exported (at most 2 s).
-  stack.defer("traces", () => (tracing === undefined ? undefined : Promise.race([tracing.shutdown(), new Promise<void>((r) => setTimeout(r, 2000).unref())])));
+  if (tracingRequested(options.env ?? process.env)) {
+    stack.defer("traces", () =>
+      tracing === undefined ? undefined : Promise.race([tracing.shutdown(), new Promise<void>((r) => setTimeout(r, 2000).unref())]),
+    );
+  }
   stack.defer("session store", () =>
     opening?.then(
       (l) => l.close(),

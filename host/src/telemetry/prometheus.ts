@@ -1,10 +1,11 @@
 /**
- * The gateway's Prometheus metrics (prom-client): the metric objects, their pre-bound label
- * children, and the values read at scrape time. Loaded only when `[metrics] enabled` (see
+ * The gateway's Prometheus metrics (prom-client's registry and text format): the hot-path
+ * counters and histograms as plain numbers (HotMetric), the rest as prom-client metrics, and the
+ * values read at scrape time. Loaded only when `[metrics] enabled` (see
  * `loadPrometheus` in index.ts), so a gateway with metrics off never loads prom-client.
  * Every metric is listed in docs/operations.md ("Metrics").
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 
 /** Seconds. Turns include every model and tool call: from 50 ms to the 10 min turn deadline. */
 const TURN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -30,65 +31,146 @@ export interface BusScrape {
   consumers: { consumer: string; held: number; deadLettered: number }[];
 }
 
-/** The metric objects of one gateway, with pre-bound children for the hot label sets. */
+/** One labelled series of a {@link HotMetric}. */
+interface Series {
+  labels: Record<string, string>;
+  value: number;
+  /** Histogram only: observations per bucket (not cumulative), the last one +Inf. */
+  counts?: number[];
+}
+
+/**
+ * A counter or histogram kept as plain numbers on the hot path and handed to prom-client's
+ * registry, which formats it at scrape time (the registry reads `get()`, as it does for its own
+ * metrics). prom-client's own `labels()` children validate and hash their labels on every
+ * `inc`/`observe`; here a series is found once per label set and then only added to.
+ */
+class HotMetric {
+  private readonly all = new Map<string, Series>();
+  readonly aggregator = "sum";
+
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "histogram",
+    private readonly labelNames: readonly string[],
+    private readonly buckets: readonly number[] = [],
+  ) {
+    // The registry takes any object with name, help, type and get(); its typings name only its own classes.
+    registry.registerMetric(this as never);
+  }
+
+  /** The series of these label values (in `labelNames` order), created at 0 on first use. */
+  series(...values: string[]): Series {
+    const key = values.length === 1 ? values[0]! : values.join("\u0000");
+    let s = this.all.get(key);
+    if (s === undefined) {
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((n, i) => (labels[n] = values[i]!));
+      s = this.type === "histogram" ? { labels, value: 0, counts: new Array<number>(this.buckets.length + 1).fill(0) } : { labels, value: 0 };
+      this.all.set(key, s);
+    }
+    return s;
+  }
+
+  /** Adds `v` to a histogram series: its bucket, the sum (`value`) and the count. */
+  observe(s: Series, v: number): void {
+    const b = this.buckets;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    s.counts![i]!++;
+    s.value += v;
+  }
+
+  reset(): void {
+    this.all.clear();
+  }
+
+  /** What prom-client's registry formats: counters one value per series; histograms cumulative `_bucket`s, `_sum`, `_count`. */
+  get(): {
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { labels: Record<string, string | number>; value: number; metricName?: string }[];
+  } {
+    const values: { labels: Record<string, string | number>; value: number; metricName?: string }[] = [];
+    for (const s of this.all.values()) {
+      if (this.type === "counter") {
+        values.push({ labels: s.labels, value: s.value });
+        continue;
+      }
+      let cumulative = 0;
+      this.buckets.forEach((le, i) => {
+        cumulative += s.counts![i]!;
+        values.push({ labels: { ...s.labels, le }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      cumulative += s.counts![this.buckets.length]!;
+      values.push({ labels: { ...s.labels, le: "+Inf" }, value: cumulative, metricName: `${this.name}_bucket` });
+      values.push({ labels: s.labels, value: s.value, metricName: `${this.name}_sum` });
+      values.push({ labels: s.labels, value: cumulative, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+/** The metric objects of one gateway: the hot ones as {@link HotMetric}s, the rest prom-client's own. */
 export class PromMetrics {
   readonly registry = new Registry();
-  private readonly turns: Counter<"agent" | "outcome">;
-  private readonly turnSeconds: Histogram<"agent">;
-  private readonly providerSeconds: Histogram<"provider" | "model" | "outcome">;
-  private readonly tokens: Counter<"agent" | "model" | "direction">;
-  private readonly pluginCalls: Counter<"plugin" | "kind">;
-  private readonly pluginSeconds: Histogram<"plugin" | "kind">;
+  private readonly turns: HotMetric;
+  private readonly turnSeconds: HotMetric;
+  private readonly providerSeconds: HotMetric;
+  private readonly tokens: HotMetric;
+  private readonly pluginCalls: HotMetric;
+  private readonly pluginSeconds: HotMetric;
   private readonly pluginFailures: Counter<"plugin" | "kind" | "failure">;
   private readonly restarts: Counter<"plugin" | "reason">;
-  private readonly webhooks: Counter<"channel" | "status">;
+  private readonly webhooks: HotMetric;
   private readonly wsConnections: Gauge;
-  /** Bound children by joined label values (`labels()` hashes its arguments on every call). */
-  private readonly bound = new Map<string, unknown>();
   private sources: ScrapeSources = {};
 
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.turns = new Counter({
-      name: "exoclaw_turns_total",
-      help: "Turns finished, by agent and outcome (ok or the failure reason).",
-      labelNames: ["agent", "outcome"],
-      registers,
-    });
-    this.turnSeconds = new Histogram({
-      name: "exoclaw_turn_duration_seconds",
-      help: "Turn duration, from start to outcome, seconds.",
-      labelNames: ["agent"],
-      buckets: TURN_BUCKETS,
-      registers,
-    });
-    this.providerSeconds = new Histogram({
-      name: "exoclaw_provider_call_duration_seconds",
-      help: "Model call duration (streamed to its end), seconds, by provider, model and outcome (ok, error).",
-      labelNames: ["provider", "model", "outcome"],
-      buckets: PROVIDER_BUCKETS,
-      registers,
-    });
-    this.tokens = new Counter({
-      name: "exoclaw_tokens_total",
-      help: "Model tokens, by agent, model and direction (input, output).",
-      labelNames: ["agent", "model", "direction"],
-      registers,
-    });
-    this.pluginCalls = new Counter({
-      name: "exoclaw_plugin_calls_total",
-      help: "Plugin calls finished (callers' aborts excluded), by plugin and kind (tool, channel).",
-      labelNames: ["plugin", "kind"],
-      registers,
-    });
-    this.pluginSeconds = new Histogram({
-      name: "exoclaw_plugin_call_duration_seconds",
-      help: "Plugin call duration in the sandbox, seconds.",
-      labelNames: ["plugin", "kind"],
-      buckets: PLUGIN_BUCKETS,
-      registers,
-    });
+    const r = this.registry;
+    this.turns = new HotMetric(r, "exoclaw_turns_total", "Turns finished, by agent and outcome (ok or the failure reason).", "counter", ["agent", "outcome"]);
+    this.turnSeconds = new HotMetric(
+      r,
+      "exoclaw_turn_duration_seconds",
+      "Turn duration, from start to outcome, seconds.",
+      "histogram",
+      ["agent"],
+      TURN_BUCKETS,
+    );
+    this.providerSeconds = new HotMetric(
+      r,
+      "exoclaw_provider_call_duration_seconds",
+      "Model call duration (streamed to its end), seconds, by provider, model and outcome (ok, error).",
+      "histogram",
+      ["provider", "model", "outcome"],
+      PROVIDER_BUCKETS,
+    );
+    this.tokens = new HotMetric(r, "exoclaw_tokens_total", "Model tokens, by agent, model and direction (input, output).", "counter", [
+      "agent",
+      "model",
+      "direction",
+    ]);
+    this.pluginCalls = new HotMetric(
+      r,
+      "exoclaw_plugin_calls_total",
+      "Plugin calls finished (callers' aborts excluded), by plugin and kind (tool, channel).",
+      "counter",
+      ["plugin", "kind"],
+    );
+    this.pluginSeconds = new HotMetric(
+      r,
+      "exoclaw_plugin_call_duration_seconds",
+      "Plugin call duration in the sandbox, seconds.",
+      "histogram",
+      ["plugin", "kind"],
+      PLUGIN_BUCKETS,
+    );
     this.pluginFailures = new Counter({
       name: "exoclaw_plugin_call_failures_total",
       help: "Plugin calls without a usable result, by plugin, kind (tool, channel) and failure (timeout, memory, trap, plugin_error, output_too_large, busy, closed, malformed).",
@@ -101,12 +183,13 @@ export class PromMetrics {
       labelNames: ["plugin", "reason"],
       registers,
     });
-    this.webhooks = new Counter({
-      name: "exoclaw_webhook_requests_total",
-      help: "Webhook requests answered, by channel (unknown for unconfigured names) and HTTP status.",
-      labelNames: ["channel", "status"],
-      registers,
-    });
+    this.webhooks = new HotMetric(
+      r,
+      "exoclaw_webhook_requests_total",
+      "Webhook requests answered, by channel (unknown for unconfigured names) and HTTP status.",
+      "counter",
+      ["channel", "status"],
+    );
     this.wsConnections = new Gauge({ name: "exoclaw_websocket_connections", help: "Open WebSocket connections.", registers });
     const self = this;
     new Gauge({
@@ -175,31 +258,20 @@ export class PromMetrics {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
-  /** The child of `metric` for `values`, bound once. */
-  private child<T>(key: string, make: () => T): T {
-    let c = this.bound.get(key) as T | undefined;
-    if (c === undefined) {
-      c = make();
-      this.bound.set(key, c);
-    }
-    return c;
-  }
-
   turnEnded(agent: string, outcome: string, seconds: number): void {
-    this.child(`t\0${agent}\0${outcome}`, () => this.turns.labels(agent, outcome)).inc();
-    this.child(`ts\0${agent}`, () => this.turnSeconds.labels(agent)).observe(seconds);
+    this.turns.series(agent, outcome).value++;
+    this.turnSeconds.observe(this.turnSeconds.series(agent), seconds);
   }
 
   providerCallEnded(agent: string, provider: string, model: string, ok: boolean, seconds: number, inputTokens: number, outputTokens: number): void {
-    const outcome = ok ? "ok" : "error";
-    this.child(`p\0${provider}\0${model}\0${outcome}`, () => this.providerSeconds.labels(provider, model, outcome)).observe(seconds);
-    if (inputTokens > 0) this.child(`ti\0${agent}\0${model}`, () => this.tokens.labels(agent, model, "input")).inc(inputTokens);
-    if (outputTokens > 0) this.child(`to\0${agent}\0${model}`, () => this.tokens.labels(agent, model, "output")).inc(outputTokens);
+    this.providerSeconds.observe(this.providerSeconds.series(provider, model, ok ? "ok" : "error"), seconds);
+    if (inputTokens > 0) this.tokens.series(agent, model, "input").value += inputTokens;
+    if (outputTokens > 0) this.tokens.series(agent, model, "output").value += outputTokens;
   }
 
   pluginCall(plugin: string, kind: string, seconds: number): void {
-    this.child(`c\0${plugin}\0${kind}`, () => this.pluginCalls.labels(plugin, kind)).inc();
-    this.child(`cs\0${plugin}\0${kind}`, () => this.pluginSeconds.labels(plugin, kind)).observe(seconds);
+    this.pluginCalls.series(plugin, kind).value++;
+    this.pluginSeconds.observe(this.pluginSeconds.series(plugin, kind), seconds);
   }
 
   pluginCallFailed(plugin: string, kind: string, failure: string): void {
@@ -211,7 +283,7 @@ export class PromMetrics {
   }
 
   webhookRequest(channel: string, status: number): void {
-    this.child(`w\0${channel}\0${status}`, () => this.webhooks.labels(channel, String(status))).inc();
+    this.webhooks.series(channel, String(status)).value++;
   }
 
   connections(delta: 1 | -1): void {
