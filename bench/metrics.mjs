@@ -12,7 +12,9 @@
 //    end, two model calls with tokens, a tool span, one plugin call), on the real prom-client
 //    metrics, timed over many turns (host/src/telemetry bundled with esbuild into
 //    dist/bench-telemetry.mjs), as a share of the gateway's turn overhead measured in 1.
-// 3. Ready time: cold starts alternating on/off, spawn to the first `GET /health` 200, ms.
+// 3. Ready time: cold starts alternating on/off, spawn to the first `GET /health` 200, ms; and,
+//    precise where 3 is noisy on a loaded machine, what metrics add to start-up in process
+//    (loading prom-client and building the metrics, in a fresh process each time).
 // Options: --turns N (per gateway, default 2000), --block N (turns per alternation, 100),
 // --starts N (cold starts per setting, 7), --calls N (in-process turns, 200000).
 import { spawn } from "node:child_process";
@@ -130,6 +132,27 @@ async function telemetryCostUs(calls) {
   return stats(batches);
 }
 
+/**
+ * What metrics add to start-up in process, ms: loading prom-client with the gateway's metric
+ * definitions and building them (`loadPrometheus()` + `new PromMetrics()`), each in a fresh
+ * `node` process (module caches cold), p50 over `runs`.
+ */
+async function metricsSetupMs(runs) {
+  const bundle = pathToFileURL(join(ROOT, "dist", "bench-telemetry.mjs")).href;
+  const script = `const t0 = performance.now(); const t = await import(${JSON.stringify(bundle)}); const t1 = performance.now(); new (await t.loadPrometheus()).PromMetrics(); process.stdout.write(JSON.stringify({ ms: performance.now() - t1, sink: t1 - t0 }));`;
+  const samples = [];
+  for (let i = 0; i < runs; i++) {
+    const out = await new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+      let text = "";
+      p.stdout.on("data", (d) => (text += d));
+      p.once("exit", (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`metrics setup probe exited with ${code}`))));
+    });
+    samples.push(out.ms);
+  }
+  return stats(samples);
+}
+
 /** Cold starts alternating on/off: spawn to the first `GET /health` 200, ms. */
 async function measureStarts(providerUrl, starts) {
   const samples = { on: [], off: [] };
@@ -206,6 +229,7 @@ async function main() {
   }
   log("in-process telemetry cost...");
   const inProc = await telemetryCostUs(CALLS);
+  const setup = await metricsSetupMs(STARTS);
 
   const d = stats(turns.direct);
   const sOn = stats(turns.on);
@@ -221,6 +245,7 @@ async function main() {
     ["turn overhead mean ms", "-", f(meanOverOff, 3), f(meanOverOn, 3), `${f(((meanOverOn - meanOverOff) / meanOverOff) * 100, 1)} %`, ""],
     ["telemetry calls per turn µs (in process, p50)", "-", "0", f(inProc.p50, 2), `${f((inProc.p50 / 1000 / overOff) * 100, 2)} % of overhead`, "< 2 %"],
     ["ready p50 ms (spawn to /health 200)", "-", f(starts.off.p50, 0), f(starts.on.p50, 0), `${f(starts.on.p50 - starts.off.p50, 0)} ms`, "<= +20 ms"],
+    ["metrics set-up at start ms (in process, p50)", "-", "0", f(setup.p50, 1), `+${f(setup.p50, 1)} ms`, "<= +20 ms"],
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log("\nmetrics cost (npm run bench:metrics)");
