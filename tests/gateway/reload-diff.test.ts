@@ -29,6 +29,11 @@ http = { hosts = ["api.example.com"] }
 `;
 
 describe("diffConfig", () => {
+  it("[metrics] enabled needs a restart (the metrics are wired at start-up)", () => {
+    expect(diffConfig(load(BASE), load(`${BASE}\n[metrics]\nenabled = false\n`))).toEqual({ live: [], restart: ["metrics.enabled"] });
+    expect(diffConfig(load(BASE), load(`${BASE}\n[metrics]\nenabled = true\n`))).toEqual({ live: [], restart: [] });
+  });
+
   it("the same file: nothing to do", () => {
     expect(diffConfig(load(BASE), load(BASE))).toEqual({ live: [], restart: [] });
   });

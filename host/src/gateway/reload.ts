@@ -100,6 +100,7 @@ export function diffConfig(running: Config, next: Config): { live: string[]; res
   if (!same(running.plugins.dirs, next.plugins.dirs)) restart.push("plugins.dirs");
   if (running.plugins.watch !== next.plugins.watch) restart.push("plugins.watch");
   if (running.stateDir !== next.stateDir) restart.push("state_dir");
+  if ((running.metrics?.enabled ?? true) !== (next.metrics?.enabled ?? true)) restart.push("metrics.enabled");
   return { live, restart };
 }
 

@@ -3,7 +3,7 @@
  * counters and histograms as plain numbers (HotMetric), the rest as prom-client metrics, and the
  * values read at scrape time. Loaded only when `[metrics] enabled` (see
  * `loadPrometheus` in index.ts), so a gateway with metrics off never loads prom-client.
- * Every metric is listed in docs/operations.md ("Metrics").
+ * Every metric is listed in docs/architecture.md ("Health, readiness, metrics and traces").
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 

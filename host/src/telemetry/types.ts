@@ -1,5 +1,5 @@
 /**
- * The telemetry sink the lower layers report to (docs/operations.md, "Metrics"). Every method is
+ * The telemetry sink the lower layers report to (docs/architecture.md, "Health, readiness, metrics and traces"). Every method is
  * called on a hot path (a turn, a plugin call, a WebSocket frame's connection) and must be cheap
  * and never throw. Labels are bounded sets only: agent ids, provider and model names from the
  * config, plugin names, failure kinds, configured channel names, HTTP statuses; never a session
