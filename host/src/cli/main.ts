@@ -8,6 +8,8 @@ import { registerSessionCommands } from "./sessions.js";
 import { registerStoreCommands } from "./store.js";
 import { registerDlqCommands } from "./dlq.js";
 import { registerOpsCommands } from "./ops.js";
+import { registerConfigCommands } from "./config.js";
+import { registerOnboardCommand } from "./onboard.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -121,6 +123,8 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerStoreCommands(program);
   registerDlqCommands(program);
   registerOpsCommands(program);
+  registerConfigCommands(program);
+  registerOnboardCommand(program);
 
   await program.parseAsync(argv);
 }

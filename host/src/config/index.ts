@@ -10,6 +10,12 @@ export {
   parseNatsUrls,
 } from "./load.js";
 export type { ConfigFlags } from "./load.js";
+export { credentialsDir, readCredentials, secretEnv, credentialSource, stageCredentials, secretReferences, CREDENTIAL_NAME_RE } from "./credentials.js";
+export type { StagedCredentials, SecretReference } from "./credentials.js";
+export { setTomlValue, locateKey, lineDiff, parseKeyPath, formatKeyPath, getPath, setPath, renderTomlValue } from "./edit.js";
+export type { KeyPath } from "./edit.js";
+export { FileConfigSchema } from "./schema.js";
+export type { FileConfig } from "./schema.js";
 export type {
   AgentConfig,
   BusSettings,

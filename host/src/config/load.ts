@@ -21,14 +21,11 @@ import {
 } from "./types.js";
 import { GATEWAY_ACCOUNT } from "../protocol/index.js";
 import { parseDuration } from "../util/index.js";
+import { ConfigError } from "./errors.js";
+import { secretEnv } from "./credentials.js";
+import { locateKey } from "./edit.js";
 
-/** A configuration problem; the message names the file (or variable) and the field. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError };
 
 /** Overrides from the command line; each wins over file and environment. */
 export interface ConfigFlags {
@@ -134,8 +131,13 @@ function parseListVar(env: NodeJS.ProcessEnv, name: string, entry: z.ZodType<str
   return items;
 }
 
-function formatZodError(file: string, error: z.ZodError): string {
-  const lines = error.issues.map((i) => `  ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+/** Schema issues as `  <field>: <message> (line N)`, the line found in `text` when given. */
+function formatZodError(file: string, error: z.ZodError, text?: string): string {
+  const lines = error.issues.map((i) => {
+    const path = i.path.filter((s): s is string | number => typeof s !== "symbol");
+    const line = text === undefined ? undefined : locateKey(text, path);
+    return `  ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}${line !== undefined ? ` (line ${line})` : ""}`;
+  });
   return `${file}: invalid configuration\n${lines.join("\n")}`;
 }
 
@@ -183,10 +185,12 @@ export function readConfigFile(path: string): FileConfig {
   try {
     raw = parseToml(text);
   } catch (err) {
-    throw new ConfigError(`${path}: TOML syntax error: ${(err as Error).message}`);
+    const at = err as { line?: number; column?: number };
+    const where = typeof at.line === "number" ? `${path}:${at.line}${typeof at.column === "number" ? `:${at.column}` : ""}` : path;
+    throw new ConfigError(`${where}: TOML syntax error: ${(err as Error).message}`);
   }
   const parsed = FileConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(formatZodError(path, parsed.error));
+  if (!parsed.success) throw new ConfigError(formatZodError(path, parsed.error, text));
   return parsed.data;
 }
 
@@ -207,7 +211,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   const where = source ?? "defaults";
 
   const baseDir = source ? dirname(source) : process.cwd();
-  const provider = detectProvider(env);
+  // Every secret the config names is read here: env first, then <state dir>/credentials/<NAME>.
+  const secrets = secretEnv(env, stateDir(env));
+  // Zero-config detection sees keys kept as credentials too (env still wins).
+  const provider = detectProvider({ ...env, ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY, OPENAI_API_KEY: secrets.OPENAI_API_KEY });
   const agents: AgentConfig[] = (file.agents?.length ? file.agents : [{ id: "main" }]).map((a) => {
     const p = a.provider ?? provider;
     return {
@@ -240,9 +247,9 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   }
 
   const g = file.gateway ?? {};
-  const token = env.EXOCLAW_TOKEN || g.token;
+  const token = secrets.EXOCLAW_TOKEN || g.token;
   if (token !== undefined && token.length < 16) throw new ConfigError("EXOCLAW_TOKEN must be at least 16 characters");
-  const clients = resolveClients(g.clients ?? [], token, env, where);
+  const clients = resolveClients(g.clients ?? [], token, secrets, where);
 
   const providers = Object.fromEntries(
     PROVIDERS.map((p) => {
@@ -253,7 +260,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
         p,
         {
           baseUrl: f?.base_url ?? (envBase || undefined),
-          apiKey: keyVar ? env[keyVar] : undefined,
+          apiKey: keyVar ? secrets[keyVar] : undefined,
           timeoutMs: f?.timeout_ms ?? 600_000,
           idleTimeoutMs: f?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS,
         },
@@ -276,7 +283,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       .filter(([k]) => !LIMIT_KEYS.includes(k))
       .map(([name, t]) => [name, applyLimits(defaultLimits, t as LimitsTable)]),
   );
-  const store = resolveStore(file, env, baseDir);
+  const store = resolveStore(file, env, secrets, baseDir);
   const bus = resolveBus(file, env, where);
   const grants = Object.fromEntries(Object.entries(file.plugins?.grants ?? {}).map(([name, t]) => [name, toOperatorGrant(t, baseDir)]));
   const resolvedUserDirs = userDirs.map((d) => resolve(expandHome(d)));
@@ -339,6 +346,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     metrics: { enabled: file.metrics?.enabled ?? true },
     stateDir: stateDir(env),
     source,
+    // Only the plugin secrets' variables: the plugin host materializes grants from these.
+    secretEnv: Object.fromEntries(
+      Object.values(grants).flatMap((g) => Object.values(g.secrets ?? {}).map(({ env: name }) => [name, secrets[name]] as const)),
+    ),
   };
 }
 
@@ -367,7 +378,7 @@ function resolveBus(file: FileConfig, env: NodeJS.ProcessEnv, where: string): Bu
  * `[store]` with `EXOCLAW_STORE` over `url`; default `surrealkv://<state dir>/data`.
  * @throws ConfigError for a bad `EXOCLAW_STORE` or an unset `password_env` variable
  */
-function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, baseDir: string): StoreConfig {
+function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, secrets: Record<string, string | undefined>, baseDir: string): StoreConfig {
   const fromEnv = env.EXOCLAW_STORE?.trim();
   if (fromEnv && !STORE_URL_RE.test(fromEnv)) {
     throw new ConfigError(
@@ -380,8 +391,8 @@ function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, baseDir: string)
   const url = resolveStoreUrl(fromEnv || s.url || `surrealkv://${join(stateDir(env), "data")}`, fromEnv ? process.cwd() : baseDir);
   let password: string | undefined;
   if (s.password_env !== undefined) {
-    password = env[s.password_env];
-    if (password === undefined) throw new ConfigError(`store.password_env names ${s.password_env}, which is not set`);
+    password = secrets[s.password_env];
+    if (password === undefined) throw new ConfigError(`store.password_env names ${s.password_env}, which is not set (nor in credentials/${s.password_env})`);
   }
   return {
     url,
@@ -419,7 +430,7 @@ function resolveRetention(s: NonNullable<FileConfig["store"]>): Pick<StoreConfig
 function resolveClients(
   entries: NonNullable<NonNullable<FileConfig["gateway"]>["clients"]>,
   gatewayToken: string | undefined,
-  env: NodeJS.ProcessEnv,
+  env: Record<string, string | undefined>,
   where: string,
 ): ClientEntry[] {
   const names = new Set<string>();
@@ -427,7 +438,7 @@ function resolveClients(
   return entries.map((c, i) => {
     const at = `${where}: gateway.clients[${i}]`;
     const token = c.token ?? env[c.token_env!];
-    if (token === undefined || token === "") throw new ConfigError(`${at}: token_env ${c.token_env} is not set`);
+    if (token === undefined || token === "") throw new ConfigError(`${at}: token_env ${c.token_env} is not set (nor in credentials/${c.token_env})`);
     if (token.length < 16) throw new ConfigError(`${at}: the token in ${c.token_env} must be at least 16 characters`);
     if (names.has(c.name)) throw new ConfigError(`${at}: duplicate client name "${c.name}"`);
     // Its ws sessions would be the gateway token's (account default): pick a name of its own.

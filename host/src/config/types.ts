@@ -322,4 +322,10 @@ export interface Config {
   stateDir: string;
   /** The config file that was read, if any. */
   source?: string;
+  /**
+   * The values of the plugin grants' secret variables (`secrets = { X = { env = "NAME" } }`), by
+   * variable name, resolved env first, then `<stateDir>/credentials/NAME` (see credentials.ts);
+   * undefined = set in neither. The plugin host reads secrets from here.
+   */
+  secretEnv: Record<string, string | undefined>;
 }

@@ -25,7 +25,7 @@ export interface GatewayAppOptions {
   /** The loaded configuration (`loadConfig`). */
   config: Config;
   logger: Logger;
-  /** Where the config's secret references (`{ env = "NAME" }`) are read for the log scrubber; default `process.env`. */
+  /** Where the config's plugin secret references (`{ env = "NAME" }`) are read; default `config.secretEnv` (env, then credentials files). */
   env?: NodeJS.ProcessEnv;
   /**
    * `performance.now()` when the process began loading the configuration, ms: the ready info's
@@ -238,7 +238,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const t0 = options.loadStartedAt ?? performance.now();
     // Secret values are scrubbed from every log line from here on (and from provider error text
     // and channel failure notices), whatever field or message carries them.
-    const short = registerConfigSecrets(processSecrets, configSecretSources(config), options.env ?? process.env);
+    const short = registerConfigSecrets(processSecrets, configSecretSources(config), options.env ?? config.secretEnv);
     for (const name of short) logger.warn({ secret: name }, "a secret is shorter than 8 characters: it is not scrubbed from logs");
     // One router object for the gateway's life; a config reload swaps its bindings.
     const router = new SwappableRouter(
@@ -277,6 +277,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       defaultLimits: config.plugins.defaultLimits,
       limits: config.plugins.limits,
       grants: config.plugins.grants,
+      env: options.env ?? config.secretEnv,
       stateDir: config.stateDir,
       // Module metadata by sha256 survives restarts: validating then skips compiling.
       // (kept in the trust directory, outside every plugin directory; see docs/security.md)
