@@ -150,7 +150,11 @@ export function registerConfigCommands(program: Command, io: CliIo = processIo):
         const data = existsSync(file) ? readConfigFile(file) : {};
         const value = getPath(maskSecrets(data), path);
         if (value === undefined) throw new ConfigError(`${file}: ${formatKeyPath(path)} is not set`);
-        io.out(typeof value === "object" && value !== null && !Array.isArray(value) ? stringifyToml(value as Record<string, unknown>).trim() : renderTomlValue(value));
+        io.out(
+          typeof value === "object" && value !== null && !Array.isArray(value)
+            ? stringifyToml(value as Record<string, unknown>).trim()
+            : renderTomlValue(value),
+        );
       } catch (err) {
         fail(err);
       }
@@ -158,7 +162,7 @@ export function registerConfigCommands(program: Command, io: CliIo = processIo):
 
   config
     .command("set <key> <value>")
-    .description("Set one value (a TOML value: 7300, true, \"text\", [\"a\"]); the whole file is validated before it is written")
+    .description('Set one value (a TOML value: 7300, true, "text", ["a"]); the whole file is validated before it is written')
     .option("-c, --config <file>", "config file (env EXOCLAW_CONFIG; default <state dir>/exoclaw.toml)")
     .action((key: string, raw: string, opts: { config?: string }) => {
       const file = configPath(opts.config, io.env);

@@ -62,9 +62,7 @@ interface Answers {
   apiKey?: string;
   keyName?: string;
   model: string;
-  channel?:
-    | { kind: "telegram"; token?: string; allow: string[]; apiUrl: string }
-    | { kind: "webhook"; secret?: string; allow: string[]; replyUrl?: string };
+  channel?: { kind: "telegram"; token?: string; allow: string[]; apiUrl: string } | { kind: "webhook"; secret?: string; allow: string[]; replyUrl?: string };
   bind: string;
   gatewayToken?: string;
 }
@@ -154,7 +152,8 @@ class UsageError extends Error {}
 /** Picks the model: `wanted` when the provider lists it (or lists nothing), else the default or the first listed. */
 function chooseModel(provider: ProviderName, models: string[], wanted: string | undefined): string {
   if (wanted !== undefined) {
-    if (models.length > 0 && !models.includes(wanted)) throw new UsageError(`--model ${wanted}: the provider does not list it; it has: ${models.slice(0, 20).join(", ")}`);
+    if (models.length > 0 && !models.includes(wanted))
+      throw new UsageError(`--model ${wanted}: the provider does not list it; it has: ${models.slice(0, 20).join(", ")}`);
     return wanted;
   }
   if (models.includes(DEFAULT_MODELS[provider])) return DEFAULT_MODELS[provider];
@@ -165,17 +164,27 @@ function chooseModel(provider: ProviderName, models: string[], wanted: string | 
 async function runFlags(flags: OnboardFlags, env: NodeJS.ProcessEnv): Promise<void> {
   const kind = flags.provider;
   if (kind === undefined) throw new UsageError("--provider is required (anthropic, openai, openai-compatible or ollama)");
-  if (!["anthropic", "openai", "openai-compatible", "ollama"].includes(kind)) throw new UsageError(`--provider ${kind}: expected anthropic, openai, openai-compatible or ollama`);
+  if (!["anthropic", "openai", "openai-compatible", "ollama"].includes(kind))
+    throw new UsageError(`--provider ${kind}: expected anthropic, openai, openai-compatible or ollama`);
   if (kind === "openai-compatible" && !flags.baseUrl) throw new UsageError("--provider openai-compatible needs --base-url <url>");
   const provider: ProviderName = kind === "openai-compatible" ? "openai" : (kind as ProviderName);
   const keyName = KEY_NAMES[provider];
   const apiKey = keyName ? env[keyName] || undefined : undefined;
   const existing = keyName ? readCredentials(stateDir(env))[keyName] : undefined;
-  if (keyName && !apiKey && !existing && kind !== "openai-compatible") throw new UsageError(`set ${keyName} in the environment (the key is never a flag); it is saved to ${credentialsDir(stateDir(env))}/${keyName}`);
-  const baseUrl = flags.baseUrl ?? (provider === "ollama" ? env.OLLAMA_HOST : provider === "anthropic" ? env.ANTHROPIC_BASE_URL : env.OPENAI_BASE_URL) ?? undefined;
+  if (keyName && !apiKey && !existing && kind !== "openai-compatible")
+    throw new UsageError(`set ${keyName} in the environment (the key is never a flag); it is saved to ${credentialsDir(stateDir(env))}/${keyName}`);
+  const baseUrl =
+    flags.baseUrl ?? (provider === "ollama" ? env.OLLAMA_HOST : provider === "anthropic" ? env.ANTHROPIC_BASE_URL : env.OPENAI_BASE_URL) ?? undefined;
   const models = await listProviderModels({ provider, baseUrl: baseUrl || undefined, apiKey: apiKey ?? existing });
   const model = chooseModel(provider, models, flags.model);
-  const answers: Answers = { provider, ...(baseUrl ? { baseUrl } : {}), ...(apiKey ? { apiKey } : {}), ...(keyName ? { keyName } : {}), model, bind: flags.bind ?? "127.0.0.1" };
+  const answers: Answers = {
+    provider,
+    ...(baseUrl ? { baseUrl } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    ...(keyName ? { keyName } : {}),
+    model,
+    bind: flags.bind ?? "127.0.0.1",
+  };
   const channel = flags.channel ?? "none";
   if (channel === "telegram") {
     const token = env.TELEGRAM_BOT_TOKEN || readCredentials(stateDir(env)).TELEGRAM_BOT_TOKEN;
@@ -273,7 +282,14 @@ async function runInteractive(flags: OnboardFlags, env: NodeJS.ProcessEnv): Prom
   } else {
     model = answered(await p.text({ message: "Model name (the provider lists none)", validate: (v) => (v ? undefined : "a model name") }));
   }
-  const answers: Answers = { provider, ...(baseUrl ? { baseUrl } : {}), ...(apiKey ? { apiKey } : {}), ...(keyName ? { keyName } : {}), model, bind: "127.0.0.1" };
+  const answers: Answers = {
+    provider,
+    ...(baseUrl ? { baseUrl } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    ...(keyName ? { keyName } : {}),
+    model,
+    bind: "127.0.0.1",
+  };
 
   const channel = answered(
     await p.select<string>({
@@ -321,7 +337,9 @@ async function askTelegram(flags: OnboardFlags, env: NodeJS.ProcessEnv, creds: R
   const apiUrl = flags.telegramApiUrl ?? TELEGRAM_API;
   for (;;) {
     const have = env.TELEGRAM_BOT_TOKEN || creds.TELEGRAM_BOT_TOKEN;
-    const typed = answered(await p.password({ message: `Telegram bot token (from @BotFather)${have ? " (empty: keep the saved one)" : ""}`, mask: "*" })).trim();
+    const typed = answered(
+      await p.password({ message: `Telegram bot token (from @BotFather)${have ? " (empty: keep the saved one)" : ""}`, mask: "*" }),
+    ).trim();
     const token = typed || have;
     if (!token) continue;
     processSecrets.add("telegram bot token", token);
@@ -347,7 +365,8 @@ async function askTelegram(flags: OnboardFlags, env: NodeJS.ProcessEnv, creds: R
         if (id) w.stop(`Your id: ${id}`);
         else w.error("No message arrived");
       }
-      if (id === null) id = answered(await p.text({ message: "Your Telegram user id (digits)", validate: (v) => (/^\d+$/.test(v ?? "") ? undefined : "digits only") }));
+      if (id === null)
+        id = answered(await p.text({ message: "Your Telegram user id (digits)", validate: (v) => (/^\d+$/.test(v ?? "") ? undefined : "digits only") }));
       return { kind: "telegram", ...(typed ? { token } : {}), allow: [id], apiUrl };
     } catch (err) {
       s.error(`Not verified: ${processSecrets.scrub((err as Error).message)}`);
@@ -389,14 +408,20 @@ function edits(answers: Answers, current: Record<string, unknown>): [KeyPath, un
   const c = answers.channel;
   if (c?.kind === "telegram") {
     out.push([["channels", "telegram", "allow"], c.allow], [["channels", "telegram", "poll", "interval_ms"], 1000]);
-    out.push([["plugins", "grants", "telegram", "http", "hosts"], [new URL(c.apiUrl).hostname]], [["plugins", "grants", "telegram", "http", "methods"], ["POST"]]);
+    out.push(
+      [["plugins", "grants", "telegram", "http", "hosts"], [new URL(c.apiUrl).hostname]],
+      [["plugins", "grants", "telegram", "http", "methods"], ["POST"]],
+    );
     if (c.apiUrl !== TELEGRAM_API) out.push([["plugins", "grants", "telegram", "config", "base_url"], c.apiUrl]);
     out.push([["plugins", "grants", "telegram", "secrets", "TELEGRAM_BOT_TOKEN", "env"], "TELEGRAM_BOT_TOKEN"]);
   } else if (c?.kind === "webhook") {
     out.push([["channels", "webhook", "allow"], c.allow], [["plugins", "grants", "webhook", "secrets", "WEBHOOK_SECRET", "env"], "WEBHOOK_SECRET"]);
     if (c.replyUrl) {
       out.push([["plugins", "grants", "webhook", "config", "base_url"], c.replyUrl]);
-      out.push([["plugins", "grants", "webhook", "http", "hosts"], [new URL(c.replyUrl).hostname]], [["plugins", "grants", "webhook", "http", "methods"], ["POST"]]);
+      out.push(
+        [["plugins", "grants", "webhook", "http", "hosts"], [new URL(c.replyUrl).hostname]],
+        [["plugins", "grants", "webhook", "http", "methods"], ["POST"]],
+      );
     }
   }
   return out;

@@ -4,7 +4,6 @@
 // When the text edit cannot express the change (the key sits in an inline table, a dotted key
 // spans tables, ...), the file is rewritten from the parsed data and the comments are lost; the
 // caller is told (`keptComments: false`).
-import { isDeepStrictEqual } from "node:util";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 
 type TomlTable = Record<string, unknown>;
@@ -73,9 +72,7 @@ export function setPath(data: TomlTable, path: KeyPath, value: unknown): TomlTab
 
 /** A TOML value as it is written after `key = ` (smol-toml's own spelling). */
 export function renderTomlValue(value: unknown): string {
-  return stringifyToml({ v: value })
-    .trim()
-    .replace(/^v = /, "");
+  return stringifyToml({ v: value }).trim().replace(/^v = /, "");
 }
 
 interface Header {
@@ -170,6 +167,17 @@ function editText(text: string, path: KeyPath, value: unknown): string | null {
   return `${text.replace(/\n*$/, "")}\n\n[${formatKeyPath(table)}]\n${rendered}\n`;
 }
 
+/** Parsed TOML as a string that ignores key order and prototypes (smol-toml's tables have none). */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v instanceof Date) return `D${v.toISOString()}`;
+  if (v !== null && typeof v === "object") {
+    const entries = Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
+  }
+  return typeof v === "bigint" ? `${v}n` : JSON.stringify(v);
+}
+
 /**
  * Sets `path` to `value` in a TOML text, keeping every other line (comments included) when it
  * can, else rewriting the whole file from the parsed data.
@@ -182,7 +190,7 @@ export function setTomlValue(text: string, path: KeyPath, value: unknown): { tex
   const edited = editText(text, path, value);
   if (edited !== null) {
     try {
-      if (isDeepStrictEqual(parseToml(edited), expected)) return { text: edited, keptComments: true };
+      if (canonical(parseToml(edited)) === canonical(expected)) return { text: edited, keptComments: true };
     } catch {
       // the edit broke the file (a redefined table, an inline table): rewrite instead
     }
@@ -224,7 +232,8 @@ export function lineDiff(a: string, b: string, context = 2): string[] {
   const n = x.length;
   const m = y.length;
   const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = x[i] === y[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) lcs[i]![j] = x[i] === y[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
   const ops: { op: " " | "-" | "+"; text: string }[] = [];
   let i = 0;
   let j = 0;

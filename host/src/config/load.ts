@@ -347,9 +347,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     stateDir: stateDir(env),
     source,
     // Only the plugin secrets' variables: the plugin host materializes grants from these.
-    secretEnv: Object.fromEntries(
-      Object.values(grants).flatMap((g) => Object.values(g.secrets ?? {}).map(({ env: name }) => [name, secrets[name]] as const)),
-    ),
+    secretEnv: Object.fromEntries(Object.values(grants).flatMap((g) => Object.values(g.secrets ?? {}).map(({ env: name }) => [name, secrets[name]] as const))),
   };
 }
 
