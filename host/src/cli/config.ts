@@ -87,7 +87,8 @@ function credentialLines(file: FileConfig, env: NodeJS.ProcessEnv): { lines: str
   const files = readCredentials(stateDir(env));
   const lines: string[] = [];
   const missing: string[] = [];
-  for (const ref of secretReferences(file, detectProvider(env))) {
+  const keys = { ANTHROPIC_API_KEY: env.ANTHROPIC_API_KEY || files.ANTHROPIC_API_KEY, OPENAI_API_KEY: env.OPENAI_API_KEY || files.OPENAI_API_KEY };
+  for (const ref of secretReferences(file, detectProvider({ ...env, ...keys }))) {
     const source = credentialSource(ref.name, env, files);
     if (source === "missing" && ref.name !== "EXOCLAW_TOKEN") missing.push(`${ref.name} (${ref.field})`);
     const where = source === "env" ? "environment" : source === "file" ? join(credentialsDir(stateDir(env)), ref.name) : "not set";

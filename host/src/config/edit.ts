@@ -127,6 +127,12 @@ function keyLineRe(key: string): RegExp {
   return new RegExp(`^\\s*(?:${esc}|"${esc}")\\s*=`);
 }
 
+/** `text` ready for a new table after it: a blank line between, nothing before one in an empty file. */
+function separated(text: string): string {
+  const body = text.replace(/\n*$/, "");
+  return body === "" ? "" : `${body}\n\n`;
+}
+
 /** The text edit alone (no check): null when the file's shape does not allow one. */
 function editText(text: string, path: KeyPath, value: unknown): string | null {
   const lines = text.split("\n");
@@ -161,10 +167,10 @@ function editText(text: string, path: KeyPath, value: unknown): string | null {
   if (typeof last === "number") {
     const existing = headers.filter((h) => samePath(h.path.slice(0, -1), table.slice(0, -1)) && typeof h.path.at(-1) === "number").length;
     if (last !== existing || table.slice(0, -1).some((s) => typeof s === "number")) return null;
-    return `${text.replace(/\n*$/, "")}\n\n[[${formatKeyPath(table.slice(0, -1))}]]\n${rendered}\n`;
+    return `${separated(text)}[[${formatKeyPath(table.slice(0, -1))}]]\n${rendered}\n`;
   }
   if (table.some((s) => typeof s === "number")) return null;
-  return `${text.replace(/\n*$/, "")}\n\n[${formatKeyPath(table)}]\n${rendered}\n`;
+  return `${separated(text)}[${formatKeyPath(table)}]\n${rendered}\n`;
 }
 
 /** Parsed TOML as a string that ignores key order and prototypes (smol-toml's tables have none). */
