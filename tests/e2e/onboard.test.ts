@@ -108,6 +108,38 @@ describe("exoclaw onboard on a terminal", () => {
     }
   }, 120_000);
 
+  it("finds a local Ollama, lists its models, and the gateway then runs on the one picked", async () => {
+    const state = newState();
+    const pty = startPty([process.execPath, CLI, "onboard"], cleanEnv({ EXOCLAW_STATE_DIR: state, OLLAMA_HOST: emu.url }));
+    await pty.expect(`found at ${emu.url}: 1 model(s)`);
+    pty.send(KEYS.enter); // Ollama is preselected when found and no API key is set
+    await pty.expect("Ollama URL");
+    pty.send(KEYS.enter);
+    await pty.expect("Verified: 1 model(s)");
+    await pty.expect("emulator:latest");
+    pty.send(KEYS.enter);
+    await pty.expect("Connect a channel?");
+    pty.send(KEYS.enter); // not now
+    await pty.expect("Who may reach the gateway?");
+    pty.send(KEYS.enter);
+    await pty.expect("Write this setup?");
+    pty.send(KEYS.enter);
+    expect(await pty.exited).toBe(0);
+    expect(existsSync(join(state, "credentials"))).toBe(false); // Ollama needs no secret
+    const gw = await startGateway({ EXOCLAW_STATE_DIR: state });
+    try {
+      const client = await RpcClient.connect(gw.url);
+      const { response } = await client.call("chat.send", { content: "hello ollama onboard" });
+      client.close();
+      expect(response.msg.result.text).toContain("hello ollama onboard");
+      const turn = emu.requests.find((r) => JSON.stringify(r.body).includes("hello ollama onboard"))!;
+      expect(turn.provider).toBe("ollama");
+      expect(turn.body.model).toBe("emulator:latest");
+    } finally {
+      await gw.stop();
+    }
+  }, 90_000);
+
   it("Ctrl-C at a prompt leaves nothing written", async () => {
     const state = newState();
     const pty = startPty([process.execPath, CLI, "onboard"], cleanEnv({ EXOCLAW_STATE_DIR: state, ANTHROPIC_BASE_URL: emu.url }));

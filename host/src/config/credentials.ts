@@ -110,6 +110,7 @@ export function stageCredentials(stateDir: string, values: Record<string, string
   for (const name of Object.keys(values)) {
     if (!CREDENTIAL_NAME_RE.test(name)) throw new ConfigError(`credential name "${name}" must match ${CREDENTIAL_NAME_RE.source}`);
   }
+  if (Object.keys(values).length === 0) return { commit() {}, discard() {} };
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
