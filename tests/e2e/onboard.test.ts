@@ -140,6 +140,47 @@ describe("exoclaw onboard on a terminal", () => {
     }
   }, 90_000);
 
+  it("re-running shows the diff of the existing file and asks: no leaves it as it was, yes edits it (comments kept)", async () => {
+    const state = newState();
+    const env = cleanEnv({ EXOCLAW_STATE_DIR: state, ANTHROPIC_BASE_URL: emu.url });
+    const first = startPty([process.execPath, CLI, "onboard", "--provider", "anthropic", "--model", "emu-small"], {
+      ...env,
+      ANTHROPIC_API_KEY: "sk-ant-rerun-pty-0123456789",
+    });
+    expect(await first.exited).toBe(0);
+    const file = join(state, "exoclaw.toml");
+    writeFileSync(file, `# kept by hand\n${readFileSync(file, "utf8")}`);
+    const before = readFileSync(file, "utf8");
+    const rerun = async (apply: boolean) => {
+      const pty = startPty([process.execPath, CLI, "onboard"], env);
+      await pty.expect("Model provider");
+      pty.send(KEYS.enter);
+      await pty.expect("empty: keep the saved key");
+      pty.send(KEYS.enter); // keep credentials/ANTHROPIC_API_KEY, verified again
+      await pty.expect("Verified: 2 model(s)");
+      await pty.expect("emu-large");
+      pty.send(KEYS.down + KEYS.enter);
+      await pty.expect("Connect a channel?");
+      pty.send(KEYS.enter);
+      await pty.expect("Who may reach the gateway?");
+      pty.send(KEYS.enter);
+      await pty.expect("Changes to");
+      await pty.expect('- model = "emu-small"');
+      await pty.expect('+ model = "emu-large"');
+      await pty.expect("Apply these changes?");
+      pty.send(apply ? KEYS.enter : KEYS.right + KEYS.enter);
+      return pty.exited;
+    };
+    expect(await rerun(false)).toBe(130);
+    expect(readFileSync(file, "utf8")).toBe(before);
+    expect(readdirSync(state).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(await rerun(true)).toBe(0);
+    const after = readFileSync(file, "utf8");
+    expect(after).toContain("# kept by hand");
+    expect(after).toContain('model = "emu-large"');
+    expect(readFileSync(join(state, "credentials", "ANTHROPIC_API_KEY"), "utf8").trim()).toBe("sk-ant-rerun-pty-0123456789");
+  }, 120_000);
+
   it("Ctrl-C at a prompt leaves nothing written", async () => {
     const state = newState();
     const pty = startPty([process.execPath, CLI, "onboard"], cleanEnv({ EXOCLAW_STATE_DIR: state, ANTHROPIC_BASE_URL: emu.url }));

@@ -245,8 +245,9 @@ export function lineDiff(a: string, b: string, context = 2): string[] {
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) ops.push({ op: " ", text: x[i++]! }), j++;
-    else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) ops.push({ op: "+", text: y[j++]! });
-    else ops.push({ op: "-", text: x[i++]! });
+    // Removals before additions, as diff(1) prints a changed line.
+    else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) ops.push({ op: "-", text: x[i++]! });
+    else ops.push({ op: "+", text: y[j++]! });
   }
   const keep = ops.map((o, k) => o.op !== " " || ops.slice(Math.max(0, k - context), k + context + 1).some((p) => p.op !== " "));
   if (!ops.some((o) => o.op !== " ")) return [];
