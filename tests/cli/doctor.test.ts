@@ -226,7 +226,7 @@ describe("exoclaw doctor", () => {
     const m = missing.find("channel:telegram");
     expect(m.map((f) => f.severity)).toEqual(["error", "error"]);
     expect(m[0]!.message).toContain("secret TELEGRAM_BOT_TOKEN of channel telegram is not set");
-    expect(m[0]!.fix).toBe("export TG_TOKEN=... in the gateway's environment");
+    expect(m[0]!.fix).toBe(`export TG_TOKEN=... in the gateway's environment, or put the value in ${state}/credentials/TG_TOKEN (mode 600)`);
 
     const wrong = await doctor(goodEnv(state, { TG_TOKEN: "123:wrong-token-wrong-token", TG_SECRET: "s3cret-s3cret-s3cret" }));
     const w = wrong.find("channel:telegram")[0]!;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, readCredentials, stageCredentials } from "../../host/src/config/index.js";
 import { registerConfigSecrets, SecretRegistry } from "../../host/src/log/index.js";
+import { channelSecrets } from "../../host/src/cli/doctor/channels.js";
 
 const root = mkdtempSync(join(tmpdir(), "exoclaw-credentials-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -104,6 +105,16 @@ describe("resolution order: env > credentials file > nothing", () => {
       c.secretEnv,
     );
     expect(registry.scrub("key sk-ant-from-file-1234 bot 123:tg-from-file pw store-pw-from-file")).toBe("key [REDACTED] bot [REDACTED] pw [REDACTED]");
+  });
+});
+
+describe("doctor and channels list see credentials", () => {
+  it("a channel secret kept as a credential file counts as set", () => {
+    credential("TG_BOT", "123:tg-from-file");
+    const c = load('[channels.telegram]\nallow = ["1"]\n[plugins.grants.telegram]\nsecrets = { TELEGRAM_BOT_TOKEN = { env = "TG_BOT" } }\n');
+    const s = channelSecrets(c.channels[0]!, c, { EXOCLAW_STATE_DIR: state });
+    expect(s.present).toEqual(["TELEGRAM_BOT_TOKEN"]);
+    expect(s.values.TELEGRAM_BOT_TOKEN).toBe("123:tg-from-file");
   });
 });
 

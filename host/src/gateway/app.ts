@@ -357,7 +357,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         load: liveConfig,
         targets: { router, runtime: agents, channels: channelService, plugins },
         logger,
-        registerSecrets: (next) => registerConfigSecrets(processSecrets, configSecretSources(next), options.env ?? process.env),
+        registerSecrets: (next) => registerConfigSecrets(processSecrets, configSecretSources(next), options.env ?? next.secretEnv),
       });
       const r = reloader;
       stack.defer("config watcher", () => r.close());

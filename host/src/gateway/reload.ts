@@ -236,7 +236,7 @@ export class ConfigReloader {
       },
     };
     const pluginsSwapped = await targets.plugins
-      .reconfigure({ grants: next.plugins.grants, limits: next.plugins.limits, defaultLimits: next.plugins.defaultLimits })
+      .reconfigure({ grants: next.plugins.grants, limits: next.plugins.limits, defaultLimits: next.plugins.defaultLimits, env: next.secretEnv })
       .catch((err: unknown) => {
         logger.error({ trigger, error: errorMessage(err) }, "config reload: plugin grants or limits could not be applied; plugins keep their previous ones");
         return [];

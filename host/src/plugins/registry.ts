@@ -63,7 +63,7 @@ export interface LoadPluginsOptions {
 }
 
 /** What a config reload may change of {@link LoadPluginsOptions}: grants and limits. */
-export type PluginSettings = Pick<LoadPluginsOptions, "grants" | "limits" | "defaultLimits">;
+export type PluginSettings = Pick<LoadPluginsOptions, "grants" | "limits" | "defaultLimits" | "env">;
 
 /** Runtime counters of one loaded plugin (its current sandbox pool). */
 export interface PluginStats extends SandboxStats {
@@ -132,7 +132,8 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   };
   let limits = options.limits ?? {};
   let grants = options.grants ?? {};
-  const env = options.env ?? process.env;
+  // Replaced by `reconfigure` when it brings one (a reload may name new secrets, or a credential changed).
+  let env = options.env ?? process.env;
   const createPool = options.createPool ?? defaultCreatePool;
   const services = options.services ?? createServices(logger);
   const stateRoot = options.stateDir ?? path.join(tmpdir(), `exoclaw-state-${process.pid}`);
@@ -605,6 +606,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         grants = settings.grants ?? {};
         limits = settings.limits ?? {};
         if (settings.defaultLimits !== undefined) defaultLimits = settings.defaultLimits;
+        if (settings.env !== undefined) env = settings.env;
         const swapped: string[] = [];
         for (const e of entries) {
           if (!isLoaded(e)) continue;

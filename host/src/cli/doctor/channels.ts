@@ -22,7 +22,8 @@ export interface ChannelSecrets {
 export function channelSecrets(channel: ChannelConfig, config: Config, env: NodeJS.ProcessEnv): ChannelSecrets {
   const grant: OperatorGrant = config.plugins.grants[channel.plugin] ?? {};
   const sources = Object.fromEntries(Object.entries(grant.secrets ?? {}).map(([name, s]) => [name, s.env]));
-  const { effective } = materializeGrant(grantAsRequest(grant), grant, env);
+  // The config's resolved secret values (env, else <state dir>/credentials/<NAME>), as the gateway gets them.
+  const { effective } = materializeGrant(grantAsRequest(grant), grant, { ...env, ...config.secretEnv });
   const values = effective.secrets ?? {};
   const names = Object.keys(sources);
   return { sources, present: names.filter((n) => n in values), missing: names.filter((n) => !(n in values)), values };
@@ -93,7 +94,7 @@ export async function checkChannels(config: Config, env: NodeJS.ProcessEnv, plug
         error(
           check,
           `secret ${name} of channel ${channel.name} is not set (${at} reads it from ${secrets.sources[name]})`,
-          `export ${secrets.sources[name]}=... in the gateway's environment`,
+          `export ${secrets.sources[name]}=... in the gateway's environment, or put the value in ${config.stateDir}/credentials/${secrets.sources[name]} (mode 600)`,
         ),
       );
     if (channel.allow.length === 0)

@@ -60,7 +60,7 @@ export async function runDoctor(options: DoctorOptions, env: NodeJS.ProcessEnv):
 /** The checks that need a loaded configuration. */
 async function checkWithConfig(config: Config, env: NodeJS.ProcessEnv): Promise<Finding[]> {
   // Whatever a provider, platform or NATS server echoes back, no secret value reaches the output.
-  registerConfigSecrets(processSecrets, configSecretSources(config), env);
+  registerConfigSecrets(processSecrets, configSecretSources(config), { ...env, ...config.secretEnv });
   const running = await gatewayAnswers(config);
   const plugins = await checkPlugins(config, env);
   const [providers, channels, bus, store, port, disk] = await Promise.all([
