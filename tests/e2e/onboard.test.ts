@@ -55,8 +55,8 @@ describe("exoclaw onboard on a terminal", () => {
     await pty.expect("API key");
     pty.send(`${key}${KEYS.enter}`);
     await pty.expect("Verified: 2 model(s)");
-    await pty.expect("emu-large");
-    pty.send(KEYS.down + KEYS.enter); // emu-large
+    await pty.expect("emulator-large");
+    pty.send(KEYS.down + KEYS.enter); // emulator-large
     await pty.expect("Connect a channel?");
     pty.send(KEYS.down + KEYS.enter); // Telegram
     await pty.expect("Telegram bot token");
@@ -79,7 +79,7 @@ describe("exoclaw onboard on a terminal", () => {
     const config = readFileSync(join(state, "exoclaw.toml"), "utf8");
     expect(config).not.toContain(key);
     expect(config).not.toContain(tg.token);
-    expect(config).toContain('model = "emu-large"');
+    expect(config).toContain('model = "emulator-large"');
     expect(config).toContain(`allow = [ "${OPERATOR}" ]`);
     expect(mode(state)).toBe(0o700);
     expect(mode(join(state, "exoclaw.toml"))).toBe(0o600);
@@ -100,7 +100,7 @@ describe("exoclaw onboard on a terminal", () => {
       const turn = emu.requests.find((r) => JSON.stringify(r.body).includes("hello after onboard"))!;
       // The SDK sends the key as x-api-key or as a bearer token, by version.
       expect(String(turn.headers["x-api-key"] ?? turn.headers.authorization)).toContain(key);
-      expect(turn.body.model).toBe("emu-large");
+      expect(turn.body.model).toBe("emulator-large");
       const [sent] = await tg.waitForSent(1, 30_000);
       expect(sent).toMatchObject({ chat_id: OPERATOR, text: "You said: hello from the operator" });
     } finally {
@@ -143,7 +143,7 @@ describe("exoclaw onboard on a terminal", () => {
   it("re-running shows the diff of the existing file and asks: no leaves it as it was, yes edits it (comments kept)", async () => {
     const state = newState();
     const env = cleanEnv({ EXOCLAW_STATE_DIR: state, ANTHROPIC_BASE_URL: emu.url });
-    const first = startPty([process.execPath, CLI, "onboard", "--provider", "anthropic", "--model", "emu-small"], {
+    const first = startPty([process.execPath, CLI, "onboard", "--provider", "anthropic", "--model", "emulator"], {
       ...env,
       ANTHROPIC_API_KEY: "sk-ant-rerun-pty-0123456789",
     });
@@ -158,15 +158,15 @@ describe("exoclaw onboard on a terminal", () => {
       await pty.expect("empty: keep the saved key");
       pty.send(KEYS.enter); // keep credentials/ANTHROPIC_API_KEY, verified again
       await pty.expect("Verified: 2 model(s)");
-      await pty.expect("emu-large");
+      await pty.expect("emulator-large");
       pty.send(KEYS.down + KEYS.enter);
       await pty.expect("Connect a channel?");
       pty.send(KEYS.enter);
       await pty.expect("Who may reach the gateway?");
       pty.send(KEYS.enter);
       await pty.expect("Changes to");
-      await pty.expect('- model = "emu-small"');
-      await pty.expect('+ model = "emu-large"');
+      await pty.expect('- model = "emulator"');
+      await pty.expect('+ model = "emulator-large"');
       await pty.expect("Apply these changes?");
       pty.send(apply ? KEYS.enter : KEYS.right + KEYS.enter);
       return pty.exited;
@@ -177,7 +177,7 @@ describe("exoclaw onboard on a terminal", () => {
     expect(await rerun(true)).toBe(0);
     const after = readFileSync(file, "utf8");
     expect(after).toContain("# kept by hand");
-    expect(after).toContain('model = "emu-large"');
+    expect(after).toContain('model = "emulator-large"');
     expect(readFileSync(join(state, "credentials", "ANTHROPIC_API_KEY"), "utf8").trim()).toBe("sk-ant-rerun-pty-0123456789");
   }, 120_000);
 
@@ -199,7 +199,7 @@ describe("exoclaw onboard on a terminal", () => {
     await pty.expect("Model provider");
     pty.send(KEYS.enter);
     await pty.expect("API key");
-    pty.send(`sk-ant-bad-key-000000${KEYS.enter}`);
+    pty.send(`sk-ant-invalid-key-000${KEYS.enter}`);
     await pty.expect("the key was refused (HTTP 401)");
     await pty.expect("Try again?");
     pty.send(KEYS.right + KEYS.enter); // No
@@ -232,7 +232,7 @@ describe("exoclaw onboard without a terminal", () => {
   it("flags + environment: verified, written with safe modes, and the gateway answers a turn", async () => {
     const state = newState();
     const key = "sk-ant-onboard-ci-0123456789";
-    const r = await run(["--provider", "anthropic", "--model", "emu-small", "--channel", "webhook", "--bind", "0.0.0.0"], {
+    const r = await run(["--provider", "anthropic", "--model", "emulator", "--channel", "webhook", "--bind", "0.0.0.0"], {
       EXOCLAW_STATE_DIR: state,
       ANTHROPIC_API_KEY: key,
       ANTHROPIC_BASE_URL: emu.url,
@@ -264,31 +264,31 @@ describe("exoclaw onboard without a terminal", () => {
 
   it("a refused key exits 1 naming the 401 and writes nothing", async () => {
     const state = newState();
-    const r = await run(["--provider", "anthropic"], { EXOCLAW_STATE_DIR: state, ANTHROPIC_API_KEY: "sk-ant-bad-000000000", ANTHROPIC_BASE_URL: emu.url });
+    const r = await run(["--provider", "anthropic"], { EXOCLAW_STATE_DIR: state, ANTHROPIC_API_KEY: "sk-ant-invalid-00000", ANTHROPIC_BASE_URL: emu.url });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("the key was refused (HTTP 401)");
-    expect(r.stderr).not.toContain("sk-ant-bad-000000000");
+    expect(r.stderr).not.toContain("sk-ant-invalid-00000");
     expect(existsSync(state)).toBe(false);
   });
 
   it("re-running on an existing config shows the diff and changes nothing without --yes; with --yes edits it, comments kept", async () => {
     const state = newState();
     const env = { EXOCLAW_STATE_DIR: state, ANTHROPIC_API_KEY: "sk-ant-rerun-0123456789", ANTHROPIC_BASE_URL: emu.url };
-    expect((await run(["--provider", "anthropic", "--model", "emu-small"], env)).status).toBe(0);
+    expect((await run(["--provider", "anthropic", "--model", "emulator"], env)).status).toBe(0);
     const file = join(state, "exoclaw.toml");
     writeFileSync(file, `# my own note\n${readFileSync(file, "utf8")}`);
     const before = readFileSync(file, "utf8");
-    const dry = await run(["--provider", "anthropic", "--model", "emu-large"], env);
+    const dry = await run(["--provider", "anthropic", "--model", "emulator-large"], env);
     expect(dry.status).toBe(2);
-    expect(dry.stdout).toContain('- model = "emu-small"');
-    expect(dry.stdout).toContain('+ model = "emu-large"');
+    expect(dry.stdout).toContain('- model = "emulator"');
+    expect(dry.stdout).toContain('+ model = "emulator-large"');
     expect(readFileSync(file, "utf8")).toBe(before);
     expect(readdirSync(state).filter((f) => f.endsWith(".tmp"))).toEqual([]);
-    const yes = await run(["--provider", "anthropic", "--model", "emu-large", "--yes"], env);
+    const yes = await run(["--provider", "anthropic", "--model", "emulator-large", "--yes"], env);
     expect(yes.status).toBe(0);
     const after = readFileSync(file, "utf8");
     expect(after).toContain("# my own note");
-    expect(after).toContain('model = "emu-large"');
-    expect(after).not.toContain("emu-small");
+    expect(after).toContain('model = "emulator-large"');
+    expect(after).not.toContain('model = "emulator"\n');
   }, 60_000);
 });

@@ -82,16 +82,19 @@ const OLLAMA_TAGS = {
  */
 const REJECTED_KEY = /invalid/;
 
+/** The model ids `GET /v1/models` lists (any model name is answered; these are what a picker offers). */
+export const LISTED_MODELS = [DEFAULT_MODEL, `${DEFAULT_MODEL}-large`];
+
 /** `GET /v1/models` in Anthropic's shape (source: Anthropic API reference, "List Models"). */
 const ANTHROPIC_MODELS = {
-  data: [{ type: "model", id: DEFAULT_MODEL, display_name: "Emulator", created_at: "2025-01-01T00:00:00Z" }],
+  data: LISTED_MODELS.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-01-01T00:00:00Z" })),
   has_more: false,
-  first_id: DEFAULT_MODEL,
-  last_id: DEFAULT_MODEL,
+  first_id: LISTED_MODELS[0],
+  last_id: LISTED_MODELS.at(-1),
 };
 
 /** `GET /v1/models` in OpenAI's shape (source: OpenAI API reference, "List models"). */
-const OPENAI_MODELS = { object: "list", data: [{ id: DEFAULT_MODEL, object: "model", created: 1735689600, owned_by: "emulator" }] };
+const OPENAI_MODELS = { object: "list", data: LISTED_MODELS.map((id) => ({ id, object: "model", created: 1735689600, owned_by: "emulator" })) };
 
 /**
  * Start the emulator.
@@ -251,34 +254,6 @@ function credential(req) {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-/** Model ids `GET /v1/models` lists (Anthropic and OpenAI formats). */
-export const EMULATOR_MODELS = ["emu-small", "emu-large"];
-
-/**
- * `GET /v1/models`, the providers' model list (a cheap authenticated call, what `exoclaw onboard`
- * verifies a key with). Anthropic's format when the request carries `anthropic-version`
- * (https://docs.anthropic.com/en/api/models-list: `{data: [{type: "model", id, display_name,
- * created_at}], has_more, first_id, last_id}`), else OpenAI's
- * (https://platform.openai.com/docs/api-reference/models/list: `{object: "list", data: [{id,
- * object: "model", created, owned_by}]}`). A credential containing `bad` is refused with 401 in
- * the provider's error format, as a revoked key is.
- * @param {http.IncomingMessage} req
- * @param {http.ServerResponse} res
- */
-function listModels(req, res) {
-  const isAnthropic = req.headers["anthropic-version"] !== undefined;
-  if (credential(req).includes("bad")) {
-    return isAnthropic
-      ? sendJson(res, 401, { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } })
-      : sendJson(res, 401, { error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } });
-  }
-  if (isAnthropic) {
-    const data = EMULATOR_MODELS.map((id) => ({ type: "model", id, display_name: id, created_at: "2025-01-01T00:00:00Z" }));
-    return sendJson(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
-  }
-  return sendJson(res, 200, { object: "list", data: EMULATOR_MODELS.map((id) => ({ id, object: "model", created: 1735689600, owned_by: "emulator" })) });
-}
-
 /**
  * Control and metadata endpoints.
  * @param {http.IncomingMessage} req
@@ -296,8 +271,6 @@ function handleControl(req, res, path, requests) {
       return sendJson(res, 200, { ok: true });
     case "GET /api/tags":
       return sendJson(res, 200, OLLAMA_TAGS);
-    case "GET /v1/models":
-      return listModels(req, res);
     case "GET /api/version":
       return sendJson(res, 200, { version: "0.0.0" });
     case "GET /":
