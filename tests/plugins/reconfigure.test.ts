@@ -79,3 +79,22 @@ describe("PluginHost.reconfigure (config reload)", () => {
     expect(await text(h, "config", { key: "greeting" })).toBe("hello");
   });
 });
+
+describe("PluginHost.reconfigure with secret values (a credential added or rotated, then a reload)", () => {
+  it("the next call sees the values the reload brings; before it, the secret is not granted", async () => {
+    const withSecret: OperatorGrant = { secrets: { TOKEN: { env: "RELOAD_TOKEN" } } };
+    const dir = path.join(root, "secrets", "plugins");
+    const state = path.join(root, "secrets", "state");
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, "hostcalls.wasm");
+    await writeFile(file, wasm);
+    const store = await ApprovalStore.open(ApprovalStore.pathFor(state));
+    const manifest = extractManifest(wasm) as { capabilities: CapabilityRequest };
+    await store.add(approvalFor("hostcalls", sha256Hex(wasm), manifest.capabilities, withSecret, new Date(), file).record);
+    const h = await loadPlugins({ dirs: [dir], grants: { hostcalls: withSecret }, stateDir: state, env: {}, logger: captureLogger() });
+    hosts.push(h);
+    expect(await text(h, "secret_equals", { secret: "TOKEN", value: "rotated-value-0123" })).toMatch(/^error: /);
+    expect(await h.reconfigure({ grants: { hostcalls: withSecret }, env: { RELOAD_TOKEN: "rotated-value-0123" } })).toEqual(["hostcalls"]);
+    expect(await text(h, "secret_equals", { secret: "TOKEN", value: "rotated-value-0123" })).toBe("true");
+  });
+});
