@@ -11,10 +11,16 @@ import WebSocket from "ws";
 /**
  * Spawns `node <args>` and resolves with the first stdout JSON line for which `pick` returns a
  * value: `{proc, value, ms}` (ms from spawn). Rejects if the process exits first or after `timeoutMs`.
+ * With `maxFds`, node runs under `bash -c 'ulimit -n ...; exec node ...'` with its open-file limit
+ * raised to `maxFds`, or to the hard limit when that is lower (`proc.pid` is node's: exec keeps it).
  */
-export function spawnUntil(args, env, pick, timeoutMs = 20_000) {
+export function spawnUntil(args, env, pick, timeoutMs = 20_000, { maxFds } = {}) {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const [cmd, argv] =
+    maxFds === undefined
+      ? [process.execPath, args]
+      : ["bash", ["-c", `ulimit -n ${Number(maxFds)} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, process.execPath, ...args]];
+  const proc = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: not ready in ${timeoutMs} ms`)), timeoutMs);
     createInterface({ input: proc.stdout }).on("line", (line) => {
@@ -46,6 +52,18 @@ export function stop(proc) {
 export function rssMb(pid) {
   const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Open-file limit (soft) of a running process (Linux /proc), or NaN. */
+export function maxFdsOf(pid) {
+  const m = readFileSync(`/proc/${pid}/limits`, "utf8").match(/Max open files\s+(\d+)/);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** CPU time (user + system) a process has used so far, ms (Linux /proc, clock ticks of 10 ms). */
+export function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** p50, p99 and max of samples (same unit as the samples). */

@@ -198,7 +198,7 @@ export function readConfigFile(path: string): FileConfig {
  * Resolves the configuration: built-in defaults, then the config file (`--config`,
  * `EXOCLAW_CONFIG`, or `<state dir>/exoclaw.toml` if it exists), then environment variables
  * (`EXOCLAW_PORT`, `EXOCLAW_BIND`, `EXOCLAW_TOKEN`, `EXOCLAW_PLUGINS_DIR`, `EXOCLAW_PROVIDER`,
- * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_ALLOWED_ORIGINS`, `EXOCLAW_ALLOWED_HOSTS`, `EXOCLAW_STORE`, `EXOCLAW_NATS_URL`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
+ * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_HEAP`, `EXOCLAW_ALLOWED_ORIGINS`, `EXOCLAW_ALLOWED_HOSTS`, `EXOCLAW_STORE`, `EXOCLAW_NATS_URL`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
  *
  * @param builtinPluginDirs directories of first-party plugins, scanned before user directories
  * @throws ConfigError for any invalid value, naming where it came from
@@ -241,6 +241,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   const defaultAgent = file.default_agent ?? agents[0]!.id;
   if (!ids.has(defaultAgent)) throw new ConfigError(`${where}: default_agent "${defaultAgent}" is not an agent id`);
 
+  const heapVar = env.EXOCLAW_HEAP;
+  if (heapVar && !["compact", "throughput"].includes(heapVar)) {
+    throw new ConfigError(`EXOCLAW_HEAP="${heapVar}" is not one of compact, throughput`);
+  }
   const transportVar = env.EXOCLAW_TRANSPORT;
   if (transportVar && !["auto", "uws", "ws"].includes(transportVar)) {
     throw new ConfigError(`EXOCLAW_TRANSPORT="${transportVar}" is not one of auto, uws, ws`);
@@ -297,6 +301,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       maxBufferedBytes: g.max_buffered_bytes ?? 16 * 1024 * 1024,
       shutdownGraceMs: g.shutdown_grace_ms ?? 10_000,
       transport: (transportVar as Config["gateway"]["transport"] | undefined) ?? g.transport ?? "auto",
+      heap: (heapVar as Config["gateway"]["heap"] | undefined) ?? g.heap ?? "compact",
       allowedOrigins: parseListVar(env, "EXOCLAW_ALLOWED_ORIGINS", originEntry) ?? g.allowed_origins ?? [],
       allowedHosts: parseListVar(env, "EXOCLAW_ALLOWED_HOSTS", hostEntry) ?? g.allowed_hosts ?? [],
       clients,

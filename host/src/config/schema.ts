@@ -141,6 +141,7 @@ export const FileConfigSchema = z.strictObject({
         .optional(),
       shutdown_grace_ms: z.number().int().min(0).optional(),
       transport: z.enum(["auto", "uws", "ws"]).optional(),
+      heap: z.enum(["compact", "throughput"]).optional(),
       allowed_origins: z.array(originEntry).optional(),
       allowed_hosts: z.array(hostEntry).optional(),
       clients: z

@@ -31,6 +31,14 @@ export interface GatewayConfig {
   /** Force a transport; default `auto` (uWebSockets.js, falling back to `ws`). */
   transport: "auto" | "uws" | "ws";
   /**
+   * How V8 sizes the gateway's heap (`[gateway] heap`, `EXOCLAW_HEAP`): `compact` (default) runs
+   * the process with V8's `--optimize-for-size` heuristics (young generation kept small, old
+   * generation collected close to its live size), `throughput` leaves V8's defaults (the heap
+   * grows to ~100 MB more under load, given back only when the process goes idle). See
+   * docs/architecture.md, "Scale and memory".
+   */
+  heap: "compact" | "throughput";
+  /**
    * Browser origins allowed to open a WebSocket (`Origin` header), e.g. `https://app.example`;
    * `self` = the gateway's own (`http://<bind>:<port>`, `http://localhost:<port>`,
    * `http://127.0.0.1:<port>`). Default empty: every browser page is refused; clients that send
