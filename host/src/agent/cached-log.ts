@@ -4,7 +4,7 @@
  * and `readAll` pages through everything after a seq (recovery, replays, abandoned turns).
  */
 import type { NewSessionEvent, SessionEvent, SessionLog } from "../store/index.js";
-import { HistoryCache } from "./history-cache.js";
+import { HistoryCache, type HistoryCacheLimits } from "./history-cache.js";
 
 /** Rows per `read` page in {@link CachedSessionLog.readAll}. */
 const PAGE = 1000;
@@ -15,13 +15,13 @@ export class CachedSessionLog {
 
   /**
    * @param log the store (exposed for the calls that bypass the cache: lookups, reset, delete)
-   * @param cacheSessions sessions whose history is kept in process (0: none)
+   * @param cacheLimits how many sessions' history, and how many bytes of it, stay in process
    */
   constructor(
     readonly log: SessionLog,
-    cacheSessions: number,
+    cacheLimits: HistoryCacheLimits,
   ) {
-    this.cache = new HistoryCache(cacheSessions);
+    this.cache = new HistoryCache(cacheLimits);
   }
 
   /** Appends through the history cache. @throws StoreError (DuplicateEventError for a taken key) */

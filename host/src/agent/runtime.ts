@@ -12,6 +12,7 @@ import type { PluginRegistry } from "../plugins/index.js";
 import type { PruneOptions, PruneResult, SessionLog } from "../store/index.js";
 import { compileAgents, type Agent } from "./agents.js";
 import { CachedSessionLog } from "./cached-log.js";
+import { DEFAULT_HISTORY_CACHE_LIMITS } from "./history-cache.js";
 import { AgentError } from "./errors.js";
 import { IdempotentTurns } from "./idempotency.js";
 import { outcomeFromEvents } from "./journal.js";
@@ -50,6 +51,12 @@ export interface AgentRuntimeOptions {
    * turn); default 256; 0 reads every turn's history from the store.
    */
   historyCacheSessions?: number;
+  /**
+   * Estimated bytes of history events kept in process, all sessions together (least recently
+   * used sessions are evicted beyond it; see `history-cache.ts`); default 16 MiB; 0 disables the
+   * cache.
+   */
+  historyCacheBytes?: number;
   /** Called for each turn {@link AgentRuntime.recover} re-ran (when it settles) or closed as failed (at once). */
   onRecovered?: (turn: RecoveredTurn) => void;
   /**
@@ -114,7 +121,10 @@ export class AgentRuntime {
     this.agents = compileAgents(options.agents);
     this.log = options.log;
     this.logger = options.logger ?? silentLogger();
-    this.sessions = new CachedSessionLog(options.log, options.historyCacheSessions ?? 256);
+    this.sessions = new CachedSessionLog(options.log, {
+      sessions: options.historyCacheSessions ?? DEFAULT_HISTORY_CACHE_LIMITS.sessions,
+      bytes: options.historyCacheBytes ?? DEFAULT_HISTORY_CACHE_LIMITS.bytes,
+    });
     const closing = () => this.closing;
     this.executor = new TurnExecutor({
       providers: options.providers,
