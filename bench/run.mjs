@@ -6,7 +6,7 @@
 // persistence). Ratios durable/memory are printed from the same run. The provider emulator runs
 // in its own process.
 import { spawn } from "node:child_process";
-import { connect, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,7 +73,7 @@ async function measureThroughput(url, parallel, seconds) {
   await Promise.all(Array.from({ length: parallel }, (_, w) => worker(w)));
   const rate = done / ((performance.now() - t0) / 1000);
   conns.forEach((c) => c.close());
-  return rate;
+  return { rate, turns: done };
 }
 
 /**
@@ -84,6 +84,8 @@ const CONFIGS = [
   { id: "durable", label: "default (durable, uws)", transport: "uws", store: undefined },
   { id: "uws", label: "memory uws", transport: "uws", store: "memory" },
   { id: "ws", label: "memory ws", transport: "ws", store: "memory" },
+  // The baseline of `[gateway] heap = "compact"` (the default): V8's own heap sizing.
+  { id: "v8", label: "memory uws, heap throughput", transport: "uws", store: "memory", heap: "throughput" },
 ];
 
 /** Environment of a gateway for `config` (see {@link CONFIGS}). */
@@ -91,6 +93,7 @@ function gatewayEnv(config, state, providerUrl) {
   return {
     EXOCLAW_TRANSPORT: config.transport,
     ...(config.store !== undefined ? { EXOCLAW_STORE: config.store } : {}),
+    ...(config.heap !== undefined ? { EXOCLAW_HEAP: config.heap } : {}),
     EXOCLAW_STATE_DIR: state,
     EXOCLAW_LOG_LEVEL: "warn",
     ANTHROPIC_API_KEY: "sk-bench",
@@ -155,9 +158,11 @@ async function main() {
         const conn = await connect(`ws://127.0.0.1:${gw.value.port}/ws`);
         const turn = await measureSequential((i) => conn.send("ping", `seq-${Math.floor(i / 20)}`), SEQ_TURNS);
         conn.close();
-        const rate = await measureThroughput(`ws://127.0.0.1:${gw.value.port}/ws`, PARALLEL, LOAD_SECONDS);
+        const cpu0 = cpuMs(gw.proc.pid);
+        const { rate, turns } = await measureThroughput(`ws://127.0.0.1:${gw.value.port}/ws`, PARALLEL, LOAD_SECONDS);
+        const cpuPerTurn = (cpuMs(gw.proc.pid) - cpu0) / turns;
         const loadedRss = rssMb(gw.proc.pid);
-        results[config.id] = { turn, rate, idleRss, loadedRss, transportReported: gw.value.transport };
+        results[config.id] = { turn, rate, cpuPerTurn, idleRss, loadedRss, transportReported: gw.value.transport };
       } finally {
         await stop(gw.proc);
         rmSync(gw.state, { recursive: true, force: true });
@@ -169,12 +174,12 @@ async function main() {
   }
 
   const d = results.direct.turn;
-  const { durable: du, uws: mu, ws: mw } = results;
+  const { durable: du, uws: mu, ws: mw, v8 } = results;
   const ratio = (a, b) => f(a / b);
   const rows = [
-    ["", "direct SDK (floor)", "default (durable uws)", "memory uws", "memory ws", "durable/memory uws", "target"],
-    ["turn p50 ms", f(d.p50), f(du.turn.p50), f(mu.turn.p50), f(mw.turn.p50), ratio(du.turn.p50, mu.turn.p50), ""],
-    ["turn p99 ms", f(d.p99), f(du.turn.p99), f(mu.turn.p99), f(mw.turn.p99), ratio(du.turn.p99, mu.turn.p99), ""],
+    ["", "direct SDK (floor)", "default (durable uws)", "memory uws", "memory ws", "durable/memory uws", "memory uws, heap throughput", "target"],
+    ["turn p50 ms", f(d.p50), f(du.turn.p50), f(mu.turn.p50), f(mw.turn.p50), ratio(du.turn.p50, mu.turn.p50), f(v8.turn.p50), ""],
+    ["turn p99 ms", f(d.p99), f(du.turn.p99), f(mu.turn.p99), f(mw.turn.p99), ratio(du.turn.p99, mu.turn.p99), f(v8.turn.p99), ""],
     [
       "overhead p50 ms",
       "-",
@@ -182,17 +187,40 @@ async function main() {
       f(mu.turn.p50 - d.p50),
       f(mw.turn.p50 - d.p50),
       ratio(du.turn.p50 - d.p50, mu.turn.p50 - d.p50),
+      f(v8.turn.p50 - d.p50),
       "<= 1 (durable: memory + 1)",
     ],
-    ["overhead p99 ms", "-", f(du.turn.p99 - d.p99), f(mu.turn.p99 - d.p99), f(mw.turn.p99 - d.p99), "", ""],
-    [`turns/s (${PARALLEL} sessions)`, "-", f(du.rate, 0), f(mu.rate, 0), f(mw.rate, 0), ratio(du.rate, mu.rate), ">= 1000; durable >= 0.80 x memory"],
-    ["idle RSS MB", "-", f(du.idleRss, 1), f(mu.idleRss, 1), f(mw.idleRss, 1), ratio(du.idleRss, mu.idleRss), "<= 80"],
-    ["RSS after load MB", "-", f(du.loadedRss, 1), f(mu.loadedRss, 1), f(mw.loadedRss, 1), ratio(du.loadedRss, mu.loadedRss), "<= 150"],
-    ["ready p50 ms", "-", f(du.start.p50, 0), f(mu.start.p50, 0), f(mw.start.p50, 0), ratio(du.start.p50, mu.start.p50), "<= 250 durable"],
+    ["overhead p99 ms", "-", f(du.turn.p99 - d.p99), f(mu.turn.p99 - d.p99), f(mw.turn.p99 - d.p99), "", f(v8.turn.p99 - d.p99), ""],
+    [
+      `turns/s (${PARALLEL} sessions)`,
+      "-",
+      f(du.rate, 0),
+      f(mu.rate, 0),
+      f(mw.rate, 0),
+      ratio(du.rate, mu.rate),
+      f(v8.rate, 0),
+      ">= 1000; durable >= 0.80 x memory",
+    ],
+    ["idle RSS MB", "-", f(du.idleRss, 1), f(mu.idleRss, 1), f(mw.idleRss, 1), ratio(du.idleRss, mu.idleRss), f(v8.idleRss, 1), "<= 80"],
+    ["RSS after load MB", "-", f(du.loadedRss, 1), f(mu.loadedRss, 1), f(mw.loadedRss, 1), ratio(du.loadedRss, mu.loadedRss), f(v8.loadedRss, 1), "<= 150"],
+    [
+      `gateway CPU ms per turn (load)`,
+      "-",
+      f(du.cpuPerTurn, 3),
+      f(mu.cpuPerTurn, 3),
+      f(mw.cpuPerTurn, 3),
+      ratio(du.cpuPerTurn, mu.cpuPerTurn),
+      f(v8.cpuPerTurn, 3),
+      "",
+    ],
+    ["ready p50 ms", "-", f(du.start.p50, 0), f(mu.start.p50, 0), f(mw.start.p50, 0), ratio(du.start.p50, mu.start.p50), f(v8.start.p50, 0), "<= 250 durable"],
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
   console.log(`\nratio memory uws/ws turns/s: ${ratio(mu.rate, mw.rate)}`);
+  console.log(
+    `heap compact (default) vs throughput (V8 defaults), memory uws: RSS after load x${ratio(mu.loadedRss, v8.loadedRss)}, CPU per turn x${ratio(mu.cpuPerTurn, v8.cpuPerTurn)}, turns/s x${ratio(mu.rate, v8.rate)}`,
+  );
   console.log(`reported transports: ${CONFIGS.map((c) => `${c.label} -> ${results[c.id].transportReported}`).join(", ")}`);
   console.log("RSS after load: read right after the load phase (no forced GC). npm run bench:persistence breaks the durable store's cost down.");
   console.log(
