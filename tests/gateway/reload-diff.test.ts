@@ -34,6 +34,13 @@ describe("diffConfig", () => {
     expect(diffConfig(load(BASE), load(`${BASE}\n[metrics]\nenabled = true\n`))).toEqual({ live: [], restart: [] });
   });
 
+  it("[gateway] heap needs a restart (V8 flags are set once, at start)", () => {
+    expect(diffConfig(load(BASE), load(BASE.replace('token = "aaaaaaaaaaaaaaaa"', 'token = "aaaaaaaaaaaaaaaa"\nheap = "throughput"')))).toEqual({
+      live: [],
+      restart: ["gateway.heap"],
+    });
+  });
+
   it("the same file: nothing to do", () => {
     expect(diffConfig(load(BASE), load(BASE))).toEqual({ live: [], restart: [] });
   });

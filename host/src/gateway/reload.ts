@@ -61,6 +61,7 @@ const GATEWAY_KEYS: Record<string, string> = {
   maxBufferedBytes: "gateway.max_buffered_bytes",
   shutdownGraceMs: "gateway.shutdown_grace_ms",
   transport: "gateway.transport",
+  heap: "gateway.heap",
   allowedOrigins: "gateway.allowed_origins",
   allowedHosts: "gateway.allowed_hosts",
   clients: "gateway.clients",
