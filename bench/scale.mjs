@@ -7,7 +7,7 @@
 //    against 50 sessions on the same gateway (the baseline).
 // 3. Many idle WebSocket connections held by one gateway: bytes of RSS per connection, against
 //    the gateway's RSS before they opened; uWebSockets.js and ws. The clients run in their own
-//    processes, several source addresses (127.0.0.2, 127.0.0.3, ...) so the ephemeral port range
+//    processes, several source addresses (127.0.0.1, 127.0.0.2, ...) so the ephemeral port range
 //    (~28,000 ports per source address) is no limit; each process's open-file limit is raised with
 //    `ulimit -n` up to the hard limit. When the target cannot be reached (the hard limit, memory),
 //    the bench prints how far it got and why.
@@ -47,7 +47,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const WANT_FDS = 300_000;
 /** Connections per holder process (below a 20,000 hard limit with room for node's own fds). */
 const PER_HOLDER = 19_000;
-/** Source addresses: ~28,000 ephemeral ports each on the default range; 25,000 used per address. */
+/**
+ * Connections per source address (127.0.0.1, then .2, .3, ...): ~28,000 ephemeral ports each on
+ * the default range; 25,000 used per address.
+ */
 const PER_ADDRESS = 25_000;
 
 /** `{ store, transport }` -> gateway environment; `store` "durable" is the zero-config default. */
@@ -134,6 +137,30 @@ async function concurrentTurns(gw, sessions, seconds) {
 }
 
 /**
+ * Answers the server's pings (uWS pings idle sockets and closes those that do not answer within
+ * its idle timeout): walks the unmasked server frames in `data` (control frames carry at most 125
+ * bytes, so one TCP read holds them whole) and sends a masked pong with each ping's payload.
+ */
+function answerPings(sock, data) {
+  for (let at = 0; at + 2 <= data.length; ) {
+    const opcode = data[at] & 0x0f;
+    let len = data[at + 1] & 0x7f;
+    let head = 2;
+    if (len === 126) {
+      len = data.readUInt16BE(at + 2);
+      head = 4;
+    } else if (len === 127) return; // a data frame this large is not expected on an idle socket
+    if (opcode === 0x9 && len <= 125) {
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const payload = Buffer.from(data.subarray(at + head, at + head + len));
+      for (let k = 0; k < payload.length; k++) payload[k] ^= mask[k % 4];
+      sock.write(Buffer.concat([Buffer.from([0x8a, 0x80 | len]), mask, payload]));
+    }
+    at += head + len;
+  }
+}
+
+/**
  * Holder mode (`--hold <port> --count N --first-address K`): opens N WebSocket connections to
  * 127.0.0.1:<port> from source addresses 127.0.0.K, 127.0.0.K+1, ... (PER_ADDRESS each), with a
  * bare HTTP upgrade on a TCP socket (a `ws` client object per connection would cost the holder
@@ -146,8 +173,10 @@ async function holdConnections(port, count, firstAddress) {
   let firstError;
   const open = (i) =>
     new Promise((resolve) => {
-      const localAddress = `127.0.0.${firstAddress + Math.floor(i / PER_ADDRESS)}`;
-      const sock = netConnect({ host: "127.0.0.1", port, localAddress });
+      // The first address's connections let connect() pick the source port: binding first
+      // (`localAddress`) makes Linux search the port table per bind, ~50 ms each at 5,000 sockets.
+      const address = firstAddress + Math.floor(i / PER_ADDRESS);
+      const sock = netConnect({ host: "127.0.0.1", port, ...(address > 1 ? { localAddress: `127.0.0.${address}` } : {}) });
       let buf = "";
       const fail = (err) => {
         failed++;
@@ -168,7 +197,7 @@ async function holdConnections(port, count, firstAddress) {
         sock.off("error", fail);
         if (!buf.startsWith("HTTP/1.1 101")) return fail(new Error(buf.split("\r\n")[0]));
         sock.on("error", () => {});
-        sock.on("data", () => {}); // server pings or frames: read and drop
+        sock.on("data", (frames) => answerPings(sock, frames));
         sockets.push(sock);
         resolve();
       };
@@ -201,7 +230,7 @@ async function idleConnections(gw, target) {
     for (let start = 0, h = 0; start < reachable; start += PER_HOLDER, h++) {
       const count = Math.min(PER_HOLDER, reachable - start);
       const holder = await spawnUntil(
-        [fileURLToPath(import.meta.url), "--hold", String(gw.port), "--count", String(count), "--first-address", String(2 + Math.floor(start / PER_ADDRESS))],
+        [fileURLToPath(import.meta.url), "--hold", String(gw.port), "--count", String(count), "--first-address", String(1 + Math.floor(start / PER_ADDRESS))],
         {},
         (l) => (l.done !== undefined ? l : undefined),
         600_000,
