@@ -249,7 +249,8 @@ async function idleConnections(gw, target) {
   await sleep(2000);
   const rss1 = rssMb(gw.pid);
   await Promise.all(holders.map((p) => stop(p)));
-  if (reachable < target) why ??= `the gateway's open-file limit is ${limit} (ulimit -Hn; raising it needs root or a systemd LimitNOFILE)`;
+  if (reachable < target)
+    why ??= `the gateway's open-file limit is ${limit} (its hard limit, ulimit -Hn, which this machine does not let a process raise; a systemd unit sets it with LimitNOFILE)`;
   return { target, opened, limit, rss0, rss1, bytesPerConn: ((rss1 - rss0) * 1024 * 1024) / Math.max(1, opened), why };
 }
 
