@@ -94,6 +94,7 @@ describe("write-ahead journal", () => {
     const again = await journaled(dir);
     expect((await again.read(key("a"))).map((e) => e.seq)).toEqual([1, 2, 3]);
     expect(await again.append(key("a"), [{ kind: "turn_ended", data: { runId: "r1", stopReason: "end_turn" } }])).toEqual([4]);
+    expect((await again.read(key("a"))).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     await again.close();
     // Only the segment being written is left.
     expect(readdirSync(jdir)).toHaveLength(1);
@@ -125,6 +126,39 @@ describe("write-ahead journal", () => {
     bytes[10] = bytes[10]! ^ 0xff;
     writeFileSync(join(bad, first), bytes);
     await expect(openJournalFiles({ dir: bad })).rejects.toBeInstanceOf(StoreCorruptError);
+  });
+});
+
+describe("write-ahead journal: backlog and replies", () => {
+  it("makes appends wait while the unprojected backlog is over its bound, and loses none", async () => {
+    const dir = freshDir();
+    const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    const log = await createJournaledSessionLog({ inner, dir: join(dir, JOURNAL_DIR), displayUrl: dir, maxBacklogEvents: 5, projectBatchEvents: 3 });
+    const seqs = await Promise.all(
+      Array.from({ length: 8 }, (_, s) => Promise.all(Array.from({ length: 5 }, (_, i) => log.append(key(`b${s}`), [message(`m${i}`)])))),
+    );
+    expect(seqs.map((per) => per.flat())).toEqual(Array.from({ length: 8 }, () => [1, 2, 3, 4, 5]));
+    expect(await log.countSessions()).toBe(8);
+    for (let s = 0; s < 8; s++) expect((await log.read(key(`b${s}`))).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    await log.close();
+  });
+
+  it("settles a reply whose message is still unprojected once it is projected, and replays an unprojected backlog after close", async () => {
+    const dir = freshDir();
+    const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    const log = await createJournaledSessionLog({ inner, dir: join(dir, JOURNAL_DIR), displayUrl: dir });
+    const owed = (k: string) => ({ kind: "message_received" as const, data: { content: k, channel: "ws", account: "default", peer: "p", idempotencyKey: k, awaitsReply: true as const } });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(key(`o${i}`), [owed(`o${i}`)])));
+    await log.settleReplies(["o0", "o1", "o2"]);
+    expect((await log.pendingReplies()).map((e) => e.data.idempotencyKey).sort()).toEqual(Array.from({ length: 17 }, (_, i) => `o${i + 3}`).sort());
+    // Closed with a backlog (not drained): the next open projects it.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(key(`o${i}`), [{ kind: "assistant_text", data: { text: "later" } }])));
+    await log.close();
+    const again = await journaled(dir);
+    for (let i = 0; i < 20; i++) expect((await again.read(key(`o${i}`))).map((e) => e.seq)).toEqual([1, 2]);
+    await expect(again.append(key("x"), [owed("o5")])).rejects.toMatchObject({ code: "duplicate" });
+    expect((await again.pendingReplies()).length).toBe(17);
+    await again.close();
   });
 });
 

@@ -19,14 +19,16 @@
  *   segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
  *   projected seq, written in the same transaction as the events, so a replay after a crash skips
  *   what is there. A delete is a journal record too, projected in order.
- * - **open**: replays every journal record SurrealDB lacks before serving.
+ * - **open**: every journal record SurrealDB lacks is queued for the projector again (in
+ *   process state as if just appended) and the log serves at once; `close()` does not drain the
+ *   backlog (it stays in the journal for the next open), so shutdown is quick.
  * - **reads** see every acknowledged append: a read of a session waits until the projector has
  *   passed the session's last record; whole-store reads wait for everything acknowledged so far.
  * - **backpressure**: when the unprojected backlog exceeds `maxBacklogBytes` or
  *   `maxBacklogEvents`, appends wait for the projector.
  */
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreError, type StoreHealth } from "../errors.js";
-import { compactionRangeError, prepareAppend, type PreparedEvent } from "../events.js";
+import { compactionRangeError, platformKey, prepareAppend, type PreparedEvent } from "../events.js";
 import type { ProjectedAppend, SurrealSessionLog } from "../surreal/index.js";
 import type {
   AppendOptions,
@@ -56,9 +58,9 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
   dir: string;
   /** The store URL for messages (no credentials). */
   displayUrl: string;
-  /** Unprojected bytes (journal payloads) above which appends wait; default 64 MiB. */
+  /** Unprojected bytes (journal payloads) above which appends wait; default 16 MiB. */
   maxBacklogBytes?: number;
-  /** Unprojected events above which appends wait; default 100,000. */
+  /** Unprojected events above which appends wait; default 20,000. */
   maxBacklogEvents?: number;
   /** Events per projector batch (a batch may be larger when one record is); default 4,000. */
   projectBatchEvents?: number;
@@ -149,6 +151,10 @@ class JournalState {
   private projectFailure: StoreError | undefined;
   private health: StoreHealth = { ok: true };
   private closed = false;
+  /** Set by close: the projector stops after its batch in flight (the rest is projected at the next open). */
+  private stopping = false;
+  /** Owed replies settled while their message was unprojected: settled in SurrealDB right after it is projected. */
+  private readonly settleAfterProjection = new Set<string>();
   private closing: Promise<void> | undefined;
   private readonly now: () => number;
   private readonly maxBacklogBytes: number;
@@ -162,8 +168,8 @@ class JournalState {
   ) {
     this.inner = options.inner;
     this.now = options.now ?? Date.now;
-    this.maxBacklogBytes = options.maxBacklogBytes ?? 64 * 1024 * 1024;
-    this.maxBacklogEvents = options.maxBacklogEvents ?? 100_000;
+    this.maxBacklogBytes = options.maxBacklogBytes ?? 16 * 1024 * 1024;
+    this.maxBacklogEvents = options.maxBacklogEvents ?? 20_000;
     this.batchEvents = options.projectBatchEvents ?? 4000;
     this.headCache = options.headCacheSessions ?? 100_000;
     this.projected = files.lastPosition;
@@ -207,15 +213,18 @@ class JournalState {
           const events = a.e.filter((_, i) => a.s + i > last);
           body = events.length === 0 ? undefined : { ...a, s: a.s + a.e.length - events.length, e: events };
         }
-        if (body) this.enqueue({ position: r.position, body, bytes: r.bytes, keys: [] });
+        if (body) this.enqueue({ position: r.position, body, bytes: r.bytes, keys: body.t === "a" ? this.holdKeys(body) : [] });
         else if (this.queue.length === 0) this.projected = r.position;
       }
       const replayed = this.queue.length;
-      if (replayed > 0) this.options.logger?.info(`the store's journal had ${replayed} record(s) not yet in SurrealDB: projected before serving`);
-      this.kick();
-      await this.waitProjected(this.acknowledged);
-      this.projected = this.acknowledged = this.files.lastPosition;
-      await this.files.release(this.files.lastPosition);
+      if (replayed === 0) {
+        this.projected = this.acknowledged = this.files.lastPosition;
+        await this.files.release(this.files.lastPosition);
+      } else {
+        // Served at once: reads of these sessions wait for the projector, dedupe and findBy* see the keys.
+        this.options.logger?.info(`the store's journal holds ${replayed} record(s) not yet in SurrealDB: projecting them in the background`);
+        this.kick();
+      }
     }
     this.bloomScan = this.inner
       .scanDedupeKeys((kind, key) => this.bloom.add(dedupeKey(kind, key)))
@@ -242,7 +251,7 @@ class JournalState {
   }
 
   private kick(): void {
-    if (this.projecting || this.queue.length === 0 || this.projectFailure) return;
+    if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
     this.projecting = this.drain()
       .catch((err: unknown) => {
         this.fail("projection", err);
@@ -255,7 +264,7 @@ class JournalState {
 
   /** Projects the queue in batches until it is empty. @throws the first projection failure */
   private async drain(): Promise<void> {
-    while (this.queue.length > 0 && !this.projectFailure) {
+    while (this.queue.length > 0 && !this.projectFailure && !this.stopping) {
       const head = this.queue[0]!;
       if (head.body.t === "d") {
         await this.inner.delete(head.body.k);
@@ -281,6 +290,13 @@ class JournalState {
       const results = await this.inner.projectAppends([...bySession.values()]);
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
+      // Replies settled while these messages were unprojected (a settle may arrive during the await).
+      for (;;) {
+        const settle = this.queue.slice(0, count).flatMap((p) => p.keys.filter((k) => this.settleAfterProjection.has(k)));
+        if (settle.length === 0) break;
+        await this.inner.settleReplies(settle.map((k) => k.slice("idem:".length)));
+        for (const k of settle) this.settleAfterProjection.delete(k);
+      }
       this.done(count);
     }
   }
@@ -446,25 +462,33 @@ class JournalState {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw this.fail("journal", err);
       }
+      this.holdKeys(body);
       this.enqueue({ position, body, bytes: bytes.length, keys });
       const stored = (JSON.parse(payload) as { e: PreparedEvent[] }).e.map((e, i) => this.toStored(sessionKey, last + 1 + i, e));
-      body.e.forEach((e, i) => {
-        if (e.kind !== "message_received") return;
-        const ev = this.toStored(sessionKey, last + 1 + i, e) as SessionEventOf<"message_received">;
-        if (e.data.platformMessageId !== undefined) {
-          const k = dedupeKey("pm", JSON.stringify([e.data.channel, e.data.account, e.data.platformMessageId]));
-          this.unprojectedKeys.set(k, ev);
-          this.bloom.add(k);
-        }
-        if (e.data.idempotencyKey !== undefined) {
-          const k = dedupeKey("idem", e.data.idempotencyKey);
-          this.unprojectedKeys.set(k, ev);
-          this.bloom.add(k);
-        }
-      });
       this.kick();
       return stored;
     });
+  }
+
+  /**
+   * Points the dedupe keys of a journaled append at its messages until they are projected (for
+   * dedupe and `findBy*`), and adds them to the Bloom filter. @returns the keys
+   */
+  private holdKeys(body: RecordBody & { t: "a" }): string[] {
+    const keys: string[] = [];
+    body.e.forEach((e, i) => {
+      if (e.kind !== "message_received") return;
+      const ev = this.toStored(body.k, body.s + i, e) as SessionEventOf<"message_received">;
+      const own: string[] = [];
+      if (e.data.platformMessageId !== undefined) own.push(dedupeKey("pm", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
+      if (e.data.idempotencyKey !== undefined) own.push(dedupeKey("idem", e.data.idempotencyKey));
+      for (const k of own) {
+        this.unprojectedKeys.set(k, ev);
+        this.bloom.add(k);
+        keys.push(k);
+      }
+    });
+    return keys;
   }
 
   /** A journaled event as `read` returns it. */
@@ -503,7 +527,11 @@ class JournalState {
     this.closing ??= (async () => {
       this.closed = true;
       await this.lanes.idle();
-      await this.settledAll().catch(() => {});
+      // Not drained: what is left stays in the journal and is projected at the next open.
+      this.stopping = true;
+      await this.projecting;
+      const closed = new StoreError("closed", "the session log is closed");
+      for (const w of this.projectWaiters.splice(0)) w.reject(closed);
       await this.bloomScan;
       await this.files.close().catch(() => {});
       openDirs.delete(this.options.dir);
@@ -559,7 +587,7 @@ class JournalState {
       findByPlatformMessageId: async (channel: string, account: string, platformMessageId: string) => {
         open();
         return (
-          this.unprojected(dedupeKey("pm", JSON.stringify([channel, account, platformMessageId]))) ??
+          this.unprojected(dedupeKey("pm", platformKey(channel, account, platformMessageId))) ??
           inner.findByPlatformMessageId(channel, account, platformMessageId)
         );
       },
@@ -579,9 +607,14 @@ class JournalState {
       },
       settleReplies: async (idempotencyKeys: readonly string[]) => {
         open();
-        if (idempotencyKeys.length === 0) return;
-        await this.settledAll();
-        return inner.settleReplies(idempotencyKeys);
+        // A message still in the journal is settled right after its projection (the outbox row
+        // is written with it); the others at once. Waiting for the whole backlog is not needed.
+        const now: string[] = [];
+        for (const k of idempotencyKeys) {
+          if (this.unprojectedKeys.get(dedupeKey("idem", k))) this.settleAfterProjection.add(dedupeKey("idem", k));
+          else now.push(k);
+        }
+        if (now.length > 0) await inner.settleReplies(now);
       },
       close: () => this.close(),
     };
