@@ -12,7 +12,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toErrorObject } from "../../host/src/protocol/jsonrpc.js";
 import { readdirSync, statSync } from "node:fs";
-import { createSurrealSessionLog, formatSessionKey, JOURNAL_DIR, openSessionLog, StoreError, type SessionLog, type StoreHealth } from "../../host/src/store/index.js";
+import {
+  createSurrealSessionLog,
+  formatSessionKey,
+  JOURNAL_DIR,
+  openSessionLog,
+  StoreError,
+  type SessionLog,
+  type StoreHealth,
+} from "../../host/src/store/index.js";
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;

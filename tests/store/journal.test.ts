@@ -147,7 +147,10 @@ describe("write-ahead journal: backlog and replies", () => {
     const dir = freshDir();
     const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
     const log = await createJournaledSessionLog({ inner, dir: join(dir, JOURNAL_DIR), displayUrl: dir });
-    const owed = (k: string) => ({ kind: "message_received" as const, data: { content: k, channel: "ws", account: "default", peer: "p", idempotencyKey: k, awaitsReply: true as const } });
+    const owed = (k: string) => ({
+      kind: "message_received" as const,
+      data: { content: k, channel: "ws", account: "default", peer: "p", idempotencyKey: k, awaitsReply: true as const },
+    });
     await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(key(`o${i}`), [owed(`o${i}`)])));
     await log.settleReplies(["o0", "o1", "o2"]);
     expect((await log.pendingReplies()).map((e) => e.data.idempotencyKey).sort()).toEqual(Array.from({ length: 17 }, (_, i) => `o${i + 3}`).sort());
