@@ -96,8 +96,30 @@ describe("write-ahead journal", () => {
     expect(await again.append(key("a"), [{ kind: "turn_ended", data: { runId: "r1", stopReason: "end_turn" } }])).toEqual([4]);
     expect((await again.read(key("a"))).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     await again.close();
-    // Only the segment being written is left.
-    expect(readdirSync(jdir)).toHaveLength(1);
+    // A clean close with everything projected leaves nothing to read back.
+    expect(readdirSync(jdir)).toHaveLength(0);
+  });
+
+  it("refuses journal records SurrealDB cannot take in order (it lost commits), unless the loss is accepted", async () => {
+    const dir = freshDir();
+    const jdir = join(dir, JOURNAL_DIR);
+    const files = await openJournalFiles({ dir: jdir });
+    await files.append(Buffer.from(JSON.stringify({ t: "a", k: key("gap"), s: 5, n: 1, e: [{ ...message("after a hole"), at: 1 }] })));
+    await files.close();
+    const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    await expect(createJournaledSessionLog({ inner, dir: jdir, displayUrl: dir })).rejects.toMatchObject({ code: "corrupt" });
+    const warnings: string[] = [];
+    const log = await createJournaledSessionLog({
+      inner,
+      dir: jdir,
+      displayUrl: dir,
+      acceptLoss: true,
+      logger: { info: () => {}, warn: (m) => warnings.push(m) },
+    });
+    expect(warnings.join("\n")).toMatch(/SurrealDB ends at seq 0 .*dropping/);
+    expect(await log.info(key("gap"))).toBeUndefined();
+    expect(await log.append(key("gap"), [message("new")])).toEqual([1]);
+    await log.close();
   });
 
   it("cuts a torn tail at open (a write cut short, never acknowledged) and refuses damage in an older segment", async () => {

@@ -107,6 +107,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       redact: options.redact === true,
       logger: options.logger,
       onUnhealthy,
+      acceptLoss: options.acceptWalDamage === true,
     });
   } catch (err) {
     await log.close().catch(() => {});

@@ -66,6 +66,11 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
   projectBatchEvents?: number;
   /** Journal segment size before a new one starts, bytes; default 8 MiB. */
   segmentBytes?: number;
+  /**
+   * Drop journal records that cannot be projected because SurrealDB lost earlier events (a
+   * damaged engine WAL opened with accepted loss) instead of failing with StoreError `corrupt`.
+   */
+  acceptLoss?: boolean;
   /** Sessions whose last seq stays cached after their events are projected; default 100,000. */
   headCacheSessions?: number;
   logger?: { info(message: string): void; warn(message: string): void };
@@ -212,6 +217,16 @@ class JournalState {
           const last = stored.get(a.k)!;
           const events = a.e.filter((_, i) => a.s + i > last);
           body = events.length === 0 ? undefined : { ...a, s: a.s + a.e.length - events.length, e: events };
+          if (body && body.s !== last + 1) {
+            // SurrealDB lacks events before this record's (its own log lost commits: a damaged
+            // WAL opened with accepted loss). They cannot be projected in order.
+            const what = `the store's journal holds events ${body.s}.. of session ${a.k}, but SurrealDB ends at seq ${last} (it lost commits)`;
+            if (!this.options.acceptLoss) throw new StoreError("corrupt", `${what}; see docs/reliability.md ("Corrupted store")`);
+            this.options.logger?.warn(`${what}: dropping those journal records (accepting the loss)`);
+            body = undefined;
+          } else if (body) {
+            stored.set(a.k, last + body.e.length);
+          }
         }
         if (body) this.enqueue({ position: r.position, body, bytes: r.bytes, keys: body.t === "a" ? this.holdKeys(body) : [] });
         else if (this.queue.length === 0) this.projected = r.position;
@@ -534,6 +549,8 @@ class JournalState {
       for (const w of this.projectWaiters.splice(0)) w.reject(closed);
       await this.bloomScan;
       await this.files.close().catch(() => {});
+      // Everything is in SurrealDB: the next open has nothing to read back.
+      if (this.queue.length === 0 && !this.broken) await this.files.discard().catch(() => {});
       openDirs.delete(this.options.dir);
       await this.inner.close();
     })();

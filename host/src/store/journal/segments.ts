@@ -62,6 +62,8 @@ export interface JournalFiles {
   readonly lastPosition: number;
   /** Closes the file after the write in flight; later appends fail. */
   close(): Promise<void>;
+  /** After `close`: deletes every segment (the caller knows each record is projected). */
+  discard(): Promise<void>;
 }
 
 const segmentName = (first: number) => `${String(first).padStart(16, "0")}.jnl`;
@@ -220,6 +222,11 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
         removed = true;
       }
       if (removed) await syncDir(dir).catch(() => {});
+    },
+    async discard(): Promise<void> {
+      if (!closed) throw new Error("discard needs a closed journal");
+      for (const seg of segments.splice(0)) await rm(join(dir, seg.name), { force: true });
+      await syncDir(dir);
     },
     async close(): Promise<void> {
       if (closed) return;
