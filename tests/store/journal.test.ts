@@ -187,6 +187,26 @@ describe("write-ahead journal: backlog and replies", () => {
   });
 });
 
+describe("write-ahead journal: retention", () => {
+  it("prune waits for the projection and leaves no journal record of a removed session to replay", async () => {
+    const dir = freshDir();
+    let clock = 1_000_000;
+    const log = await journaled(dir, { now: () => clock });
+    await log.append(key("old"), [message("old news")]);
+    await log.append(key("old"), [{ kind: "error", data: { code: -32000, message: "failed" } }]);
+    clock += 10_000;
+    await log.append(key("new"), [message("fresh")]);
+    const removed: string[] = [];
+    expect(await log.prune({ idleBeforeMs: clock - 1, onRemoved: (k) => removed.push(k) })).toMatchObject({ sessions: 1 });
+    expect(removed).toEqual([key("old")]);
+    const jdir = join(dir, JOURNAL_DIR);
+    expect(readdirSync(jdir).reduce((n, f) => n + statSync(join(jdir, f)).size, 0)).toBe(0);
+    // The pruned session starts again from seq 1.
+    expect(await log.append(key("old"), [message("again")])).toEqual([1]);
+    await log.close();
+  });
+});
+
 describe("kill -9 while group commits are in flight (50 sessions appending)", () => {
   let child: string;
   let cleanup = () => {};

@@ -34,6 +34,8 @@ import type {
   AppendOptions,
   ListSessionsOptions,
   NewSessionEvent,
+  PruneOptions,
+  PruneResult,
   ReadOptions,
   SearchHit,
   SearchOptions,
@@ -156,6 +158,10 @@ class JournalState {
   private projectFailure: StoreError | undefined;
   private health: StoreHealth = { ok: true };
   private closed = false;
+  /** Set while `prune` runs: writes wait for it. */
+  private pruneGate: Promise<void> | undefined;
+  private writesInFlight = 0;
+  private writesIdle: (() => void)[] = [];
   /** Set by close: the projector stops after its batch in flight (the rest is projected at the next open). */
   private stopping = false;
   /** Owed replies settled while their message was unprojected: settled in SurrealDB right after it is projected. */
@@ -448,10 +454,56 @@ class JournalState {
     return all;
   }
 
+  /** Runs a write in the session's lane, after any prune in progress (see {@link prune}). */
+  private writing<T>(sessionKey: string, fn: () => Promise<T>): Promise<T> {
+    return this.lanes.run(sessionKey, async () => {
+      while (this.pruneGate) await this.pruneGate;
+      this.writesInFlight++;
+      try {
+        return await fn();
+      } finally {
+        if (--this.writesInFlight === 0) for (const wake of this.writesIdle.splice(0)) wake();
+      }
+    });
+  }
+
+  /**
+   * Retention through SurrealDB's `prune`, which must see every session as it is: writes wait
+   * while it runs (those in flight finish first) and the journal is projected before it starts,
+   * so no unprojected append can land in a session it removes; the journal's segments are all
+   * deleted first (everything is projected), so no record of a removed session is replayed
+   * after a crash. Removed sessions' cached last seqs are forgotten.
+   */
+  private async prune(opts: PruneOptions): Promise<PruneResult> {
+    this.ensureOpen();
+    while (this.pruneGate) await this.pruneGate;
+    let open!: () => void;
+    this.pruneGate = new Promise<void>((resolve) => (open = resolve));
+    try {
+      if (this.writesInFlight > 0) await new Promise<void>((resolve) => this.writesIdle.push(resolve));
+      await this.settledAll();
+      // No journal record may outlive a session it removes (a replay would bring part of it back).
+      if (!opts.dryRun) {
+        await this.files.rotate();
+        await this.files.release(this.projected);
+      }
+      return await this.inner.prune({
+        ...opts,
+        onRemoved: (sessionKey) => {
+          this.heads.delete(sessionKey);
+          opts.onRemoved?.(sessionKey);
+        },
+      });
+    } finally {
+      this.pruneGate = undefined;
+      open();
+    }
+  }
+
   private async appendEvents(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions): Promise<SessionEvent[]> {
     this.ensureOpen();
     const plan = prepareAppend(sessionKey, events, this.options);
-    return this.lanes.run(sessionKey, async () => {
+    return this.writing(sessionKey, async () => {
       if (this.broken) throw this.broken;
       await this.room();
       if (this.broken) throw this.broken;
@@ -515,7 +567,7 @@ class JournalState {
 
   private async deleteSession(sessionKey: string): Promise<boolean> {
     this.ensureOpen();
-    return this.lanes.run(sessionKey, async () => {
+    return this.writing(sessionKey, async () => {
       if (this.broken) throw this.broken;
       if ((await this.headOf(sessionKey)) === 0) return false;
       const payload = Buffer.from(JSON.stringify({ t: "d", k: sessionKey, n: this.now() } satisfies RecordBody), "utf8");
@@ -596,6 +648,7 @@ class JournalState {
         return seq!;
       },
       delete: (sessionKey: string) => this.deleteSession(sessionKey),
+      prune: (opts: PruneOptions) => this.prune(opts),
       search: async (query: string, opts: SearchOptions = {}): Promise<SearchHit[]> => {
         open();
         await (opts.sessionKey !== undefined ? this.settled(opts.sessionKey) : this.settledAll());

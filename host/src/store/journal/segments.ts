@@ -62,6 +62,11 @@ export interface JournalFiles {
   readonly lastPosition: number;
   /** Closes the file after the write in flight; later appends fail. */
   close(): Promise<void>;
+  /**
+   * Starts a new segment if the current one holds records (call with no append in flight), so
+   * `release` can then delete every record written so far.
+   */
+  rotate(): Promise<void>;
   /** After `close`: deletes every segment (the caller knows each record is projected). */
   discard(): Promise<void>;
 }
@@ -222,6 +227,14 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
         removed = true;
       }
       if (removed) await syncDir(dir).catch(() => {});
+    },
+    async rotate(): Promise<void> {
+      await flushing;
+      if (closed || failure || size === 0) return;
+      await current.close();
+      current = await createSegment(dir, lastPosition + 1);
+      segments.push({ first: lastPosition + 1, name: segmentName(lastPosition + 1), count: 0 });
+      size = 0;
     },
     async discard(): Promise<void> {
       if (!closed) throw new Error("discard needs a closed journal");
