@@ -7,7 +7,7 @@
 //     default (surrealkv behind the write-ahead journal: group commit, projected in the
 //     background): turn p50/p99, turns/s with parallel sessions, ready time, with ratios;
 //   - the store alone: append latency and throughput (same three), and how long the journaled
-//     store takes to project its backlog at close;
+//     store takes to project its backlog;
 //   - disk used per 1,000 turns on surrealkv.
 // A turn journals its message (+ turn_started) durably before it starts and its other events in
 // one batch before it is answered: two commits per turn.
@@ -196,10 +196,12 @@ async function measureAppends() {
         }),
       );
       const parRate = done / ((performance.now() - t1) / 1000);
-      // The journaled store acknowledges before projecting: closing waits for the backlog.
+      // The journaled store acknowledges before projecting: a whole-store read waits for the backlog.
       const t2 = performance.now();
+      await sessionLog.countSessions();
+      const drainMs = performance.now() - t2;
       await sessionLog.close();
-      out[kind] = { append: stats(lat), seqRate, parRate, parEvents: done, closeMs: performance.now() - t2 };
+      out[kind] = { append: stats(lat), seqRate, parRate, parEvents: done, drainMs };
       rmSync(dir, { recursive: true, force: true });
     }
   } finally {
@@ -251,14 +253,14 @@ async function main() {
     ["append 1 event p99 ms", f(appends.memory.append.p99, 3), f(ao.append.p99), f(ak.append.p99, 3), "", ratio(ak.append.p99, ao.append.p99)],
     ["sequential appends/s", f(appends.memory.seqRate, 0), f(ao.seqRate, 0), f(ak.seqRate, 0), "", ratio(ak.seqRate, ao.seqRate)],
     ["appends/s (32 sessions, 1 event each)", f(appends.memory.parRate, 0), f(ao.parRate, 0), f(ak.parRate, 0), "", ratio(ak.parRate, ao.parRate)],
-    ["close ms (projects the backlog)", "", f(ao.closeMs, 0), f(ak.closeMs, 0), "", ""],
+    ["backlog projected after (ms)", "", f(ao.drainMs, 0), f(ak.drainMs, 0), "", ""],
     [
       "sustained events/s (32 sessions, incl. projection)",
       "",
-      f(ao.parEvents / (2 + ao.closeMs / 1000), 0),
-      f(ak.parEvents / (2 + ak.closeMs / 1000), 0),
+      f(ao.parEvents / (2 + ao.drainMs / 1000), 0),
+      f(ak.parEvents / (2 + ak.drainMs / 1000), 0),
       "",
-      ratio(ak.parEvents / (2 + ak.closeMs / 1000), ao.parEvents / (2 + ao.closeMs / 1000)),
+      ratio(ak.parEvents / (2 + ak.drainMs / 1000), ao.parEvents / (2 + ao.drainMs / 1000)),
     ],
   ];
   console.log(`fsync floor (fdatasync of a 100-byte append, ${tmpdir()}): p50 ${f(floor.p50, 3)} ms, p99 ${f(floor.p99, 3)} ms\n`);

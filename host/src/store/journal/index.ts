@@ -15,7 +15,7 @@
  *   stored key (filled by a scan at open, and by every append) says "certainly new", and only a
  *   "maybe" costs a SurrealDB lookup. `DuplicateEventError` stays exact.
  * - **projector**: drains the journal into SurrealDB in large batches (a session's consecutive
- *   records merged into one append, up to 64 sessions per transaction), then deletes the
+ *   records merged into one append, up to 64 sessions per transaction, ~500 events per batch), then deletes the
  *   segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
  *   projected seq, written in the same transaction as the events, so a replay after a crash skips
  *   what is there. A delete is a journal record too, projected in order.
@@ -64,7 +64,10 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
   maxBacklogBytes?: number;
   /** Unprojected events above which appends wait; default 20,000. */
   maxBacklogEvents?: number;
-  /** Events per projector batch (a batch may be larger when one record is); default 4,000. */
+  /**
+   * Events per projector batch (a batch may be larger when one record is); default 500. Larger
+   * saves little (SurrealDB's cost is mostly per event) and makes reads and close wait longer.
+   */
   projectBatchEvents?: number;
   /** Journal segment size before a new one starts, bytes; default 8 MiB. */
   segmentBytes?: number;
@@ -181,7 +184,7 @@ class JournalState {
     this.now = options.now ?? Date.now;
     this.maxBacklogBytes = options.maxBacklogBytes ?? 16 * 1024 * 1024;
     this.maxBacklogEvents = options.maxBacklogEvents ?? 20_000;
-    this.batchEvents = options.projectBatchEvents ?? 4000;
+    this.batchEvents = options.projectBatchEvents ?? 500;
     this.headCache = options.headCacheSessions ?? 100_000;
     this.projected = files.lastPosition;
     this.acknowledged = files.lastPosition;
