@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // `npm run bench:persistence`: what durable sessions cost. In one run, against the same instant
 // provider (the emulator, in its own process):
-//   - the gateway with the in-process memory store vs embedded SurrealDB (surrealkv, fsync per
-//     commit — the default): turn p50/p99, turns/s with parallel sessions, ready time;
-//   - the store alone: append latency and throughput (memory, surrealkv);
+//   - the fsync floor: fdatasync of a small write on the state disk, p50/p99;
+//   - the gateway with the in-process memory store vs embedded SurrealDB without exoclaw's
+//     journal (`surrealkv://…?journal=off`: each append is a SurrealDB commit, fsynced) vs the
+//     default (surrealkv behind the write-ahead journal: group commit, projected in the
+//     background): turn p50/p99, turns/s with parallel sessions, ready time, with ratios;
+//   - the store alone: append latency and throughput (same three), and how long the journaled
+//     store takes to project its backlog;
 //   - disk used per 1,000 turns on surrealkv.
 // A turn journals its message (+ turn_started) durably before it starts and its other events in
 // one batch before it is answered: two commits per turn.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -42,6 +46,33 @@ function dirBytes(dir) {
   return total;
 }
 
+/** The three stores compared: name -> EXOCLAW_STORE for a state directory ("" = the default). */
+const STORES = {
+  memory: () => "memory",
+  "surrealkv journal=off": (state) => `surrealkv://${join(state, "data")}?journal=off`,
+  surrealkv: () => "",
+};
+
+/** fdatasync of a 100-byte append on the temp directory's disk, `n` times: the floor of any durable append. */
+function fsyncFloor(n = 500) {
+  const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-fsync-"));
+  const fd = openSync(join(dir, "f"), "a");
+  const buf = Buffer.alloc(100, 120);
+  const lat = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      writeSync(fd, buf);
+      fdatasyncSync(fd);
+      lat.push(performance.now() - t);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return stats(lat);
+}
+
 /** A message of ~100 characters; the emulator echoes it ("You said: ..."). */
 const message = (i) => `message ${i}: tell me something about the weather in a city of your choice, in one sentence`;
 
@@ -49,7 +80,7 @@ const message = (i) => `message ${i}: tell me something about the weather in a c
 async function measureGateway(store, providerUrl) {
   const state = mkdtempSync(join(tmpdir(), "exoclaw-bench-persist-"));
   const env = { EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "info", ANTHROPIC_API_KEY: "sk-bench", ANTHROPIC_BASE_URL: providerUrl, EXOCLAW_TRANSPORT: "uws" };
-  const gw = await spawnUntil([join(ROOT, "bin/exoclaw.js"), "gateway", "--port", "0"], { ...env, EXOCLAW_STORE: store === "memory" ? "memory" : "" }, (l) =>
+  const gw = await spawnUntil([join(ROOT, "bin/exoclaw.js"), "gateway", "--port", "0"], { ...env, EXOCLAW_STORE: STORES[store](state) }, (l) =>
     l.msg === "gateway ready" ? l : undefined,
   );
   let turns = 0;
@@ -97,7 +128,7 @@ async function measureStart(store, providerUrl, reuse) {
     const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
       env: {
         ...process.env,
-        EXOCLAW_STORE: store === "memory" ? "memory" : "",
+        EXOCLAW_STORE: STORES[store](state),
         EXOCLAW_STATE_DIR: state,
         EXOCLAW_LOG_LEVEL: "warn",
         ANTHROPIC_API_KEY: "x",
@@ -130,6 +161,8 @@ async function measureAppends() {
     bundle: true,
     platform: "node",
     format: "esm",
+    // npm packages load from node_modules (pino cannot be bundled as ESM: dynamic require).
+    packages: "external",
     target: "node20",
     logLevel: "error",
     // npm packages stay imports (pino requires node built-ins dynamically, which an ESM bundle cannot).
@@ -140,9 +173,9 @@ async function measureAppends() {
   const key = (p) => store.formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: p });
   const event = (i) => ({ kind: "assistant_text", data: { text: `reply ${i}: it is sunny with a light breeze and a chance of rain later` } });
   try {
-    for (const kind of ["memory", "surrealkv"]) {
+    for (const kind of Object.keys(STORES)) {
       const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-store-"));
-      const sessionLog = await store.openSessionLog({ url: kind === "memory" ? "memory" : `surrealkv://${dir}/data` });
+      const sessionLog = await store.openSessionLog({ url: STORES[kind](dir) || `surrealkv://${dir}/data` });
       const lat = [];
       const t0 = performance.now();
       for (let i = 0; i < APPENDS; i++) {
@@ -162,8 +195,13 @@ async function measureAppends() {
           }
         }),
       );
-      out[kind] = { append: stats(lat), seqRate, parRate: done / ((performance.now() - t1) / 1000) };
+      const parRate = done / ((performance.now() - t1) / 1000);
+      // The journaled store acknowledges before projecting: a whole-store read waits for the backlog.
+      const t2 = performance.now();
+      await sessionLog.countSessions();
+      const drainMs = performance.now() - t2;
       await sessionLog.close();
+      out[kind] = { append: stats(lat), seqRate, parRate, parEvents: done, drainMs };
       rmSync(dir, { recursive: true, force: true });
     }
   } finally {
@@ -176,18 +214,19 @@ const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
 async function main() {
   log(`exoclaw persistence bench: ${TURNS} sequential turns, ${PARALLEL} sessions x ${SECONDS} s, ${STARTS} starts, ${APPENDS} appends per store`);
+  const floor = fsyncFloor();
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
   const providerUrl = emulator.value;
   const gw = {};
   const start = {};
   try {
-    for (const store of ["memory", "surrealkv"]) {
+    for (const store of Object.keys(STORES)) {
       log(`gateway with the ${store} store...`);
       gw[store] = await measureGateway(store, providerUrl);
-      if (store === "surrealkv") gw[store].diskBytes = dirBytes(join(gw[store].state, "data"));
+      if (store !== "memory") gw[store].diskBytes = dirBytes(join(gw[store].state, "data"));
       rmSync(gw[store].state, { recursive: true, force: true });
       start[store] = await measureStart(store, providerUrl, false);
-      if (store === "surrealkv") start.surrealkvReuse = await measureStart(store, providerUrl, true);
+      if (store !== "memory") start[`${store} reuse`] = await measureStart(store, providerUrl, true);
     }
   } finally {
     await stop(emulator.proc);
@@ -196,21 +235,35 @@ async function main() {
   const appends = await measureAppends();
 
   const m = gw.memory;
+  const o = gw["surrealkv journal=off"];
   const k = gw.surrealkv;
+  const ao = appends["surrealkv journal=off"];
+  const ak = appends.surrealkv;
+  const ratio = (a, b) => `${f(a / b, 2)}x`;
   const rows = [
-    ["gateway (uws, instant provider)", "memory", "surrealkv", "persistence adds"],
-    ["turn p50 ms", f(m.turn.p50), f(k.turn.p50), f(k.turn.p50 - m.turn.p50)],
-    ["turn p99 ms", f(m.turn.p99), f(k.turn.p99), f(k.turn.p99 - m.turn.p99)],
-    [`turns/s (${PARALLEL} sessions)`, f(m.rate, 0), f(k.rate, 0), ""],
-    ["ready p50 ms (fresh state dir)", f(start.memory.p50, 0), f(start.surrealkv.p50, 0), f(start.surrealkv.p50 - start.memory.p50, 0)],
-    ["ready p50 ms (existing store)", "", f(start.surrealkvReuse.p50, 0), f(start.surrealkvReuse.p50 - start.memory.p50, 0)],
-    ["", "", "", ""],
-    ["store alone", "memory", "surrealkv", ""],
-    ["append 1 event p50 ms", f(appends.memory.append.p50, 3), f(appends.surrealkv.append.p50), ""],
-    ["append 1 event p99 ms", f(appends.memory.append.p99, 3), f(appends.surrealkv.append.p99), ""],
-    ["sequential appends/s", f(appends.memory.seqRate, 0), f(appends.surrealkv.seqRate, 0), ""],
-    ["appends/s (32 sessions)", f(appends.memory.parRate, 0), f(appends.surrealkv.parRate, 0), ""],
+    ["gateway (uws, instant provider)", "memory", "kv journal=off", "kv + journal", "journal vs memory", "journal vs off"],
+    ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), `+${f(k.turn.p50 - m.turn.p50)}`, ratio(k.turn.p50, o.turn.p50)],
+    ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), `+${f(k.turn.p99 - m.turn.p99)}`, ratio(k.turn.p99, o.turn.p99)],
+    [`turns/s (${PARALLEL} sessions)`, f(m.rate, 0), f(o.rate, 0), f(k.rate, 0), `${f((k.rate / m.rate) * 100, 0)} %`, ratio(k.rate, o.rate)],
+    ["ready p50 ms (fresh state dir)", f(start.memory.p50, 0), f(start["surrealkv journal=off"].p50, 0), f(start.surrealkv.p50, 0), "", ""],
+    ["ready p50 ms (existing store)", "", f(start["surrealkv journal=off reuse"].p50, 0), f(start["surrealkv reuse"].p50, 0), "", ""],
+    ["", "", "", "", "", ""],
+    ["store alone", "memory", "kv journal=off", "kv + journal", "", "journal vs off"],
+    ["append 1 event p50 ms", f(appends.memory.append.p50, 3), f(ao.append.p50), f(ak.append.p50, 3), "", ratio(ak.append.p50, ao.append.p50)],
+    ["append 1 event p99 ms", f(appends.memory.append.p99, 3), f(ao.append.p99), f(ak.append.p99, 3), "", ratio(ak.append.p99, ao.append.p99)],
+    ["sequential appends/s", f(appends.memory.seqRate, 0), f(ao.seqRate, 0), f(ak.seqRate, 0), "", ratio(ak.seqRate, ao.seqRate)],
+    ["appends/s (32 sessions, 1 event each)", f(appends.memory.parRate, 0), f(ao.parRate, 0), f(ak.parRate, 0), "", ratio(ak.parRate, ao.parRate)],
+    ["backlog projected after (ms)", "", f(ao.drainMs, 0), f(ak.drainMs, 0), "", ""],
+    [
+      "sustained events/s (32 sessions, incl. projection)",
+      "",
+      f(ao.parEvents / (2 + ao.drainMs / 1000), 0),
+      f(ak.parEvents / (2 + ak.drainMs / 1000), 0),
+      "",
+      ratio(ak.parEvents / (2 + ak.drainMs / 1000), ao.parEvents / (2 + ao.drainMs / 1000)),
+    ],
   ];
+  console.log(`fsync floor (fdatasync of a 100-byte append, ${tmpdir()}): p50 ${f(floor.p50, 3)} ms, p99 ${f(floor.p99, 3)} ms\n`);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows)
     console.log(
@@ -219,10 +272,15 @@ async function main() {
         .join("  ")
         .trimEnd(),
     );
-  console.log(
-    `\ndisk (surrealkv): ${(k.diskBytes / 1e6).toFixed(1)} MB after ${k.turns} turns = ${(((k.diskBytes / k.turns) * 1000) / 1e6).toFixed(2)} MB per 1,000 turns ` +
-      "(turn = ~100-char message + echo reply: message_received, turn_started, assistant_text, usage, turn_ended; no compaction of the write-ahead log yet)",
-  );
+  for (const [name, g] of [
+    ["surrealkv journal=off", o],
+    ["surrealkv + journal", k],
+  ]) {
+    console.log(
+      `\ndisk (${name}): ${(g.diskBytes / 1e6).toFixed(1)} MB after ${g.turns} turns = ${(((g.diskBytes / g.turns) * 1000) / 1e6).toFixed(2)} MB per 1,000 turns ` +
+        "(turn = ~100-char message + echo reply: message_received, turn_started, assistant_text, usage, turn_ended)",
+    );
+  }
 }
 
 main().catch((err) => {

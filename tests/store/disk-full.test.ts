@@ -11,7 +11,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toErrorObject } from "../../host/src/protocol/jsonrpc.js";
-import { createSurrealSessionLog, formatSessionKey, StoreError, type SessionLog, type StoreHealth } from "../../host/src/store/index.js";
+import { readdirSync, statSync } from "node:fs";
+import {
+  createSurrealSessionLog,
+  formatSessionKey,
+  JOURNAL_DIR,
+  openSessionLog,
+  StoreError,
+  type SessionLog,
+  type StoreHealth,
+} from "../../host/src/store/index.js";
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;
@@ -81,6 +90,41 @@ describe.skipIf(!isRoot)("SurrealDB surrealkv on a full disk (needs root to moun
 
     // Reads still answer, with what was written before.
     expect((await log.read(key("a"))).map((e) => (e.data as { content: string }).content)).toEqual(["before the disk filled up"]);
+    await log.close();
+  }, 60_000);
+
+  it("with the write-ahead journal (the default): the failed append leaves no record behind, later writes fail at once, reads answer", async () => {
+    const unhealthy: StoreHealth[] = [];
+    const data = join(dir, "journaled");
+    const log = await openSessionLog({ url: `surrealkv://${data}`, onUnhealthy: (h) => unhealthy.push(h) });
+    await log.append(key("a"), message("before the disk filled up"));
+    const jdir = join(data, JOURNAL_DIR);
+    const journalBytes = () => readdirSync(jdir).reduce((n, f) => n + statSync(join(jdir, f)).size, 0);
+    // Projected: nothing left for the engine to write while the disk is full.
+    expect((await log.read(key("a"))).length).toBe(1);
+    const before = journalBytes();
+    try {
+      execFileSync("dd", ["if=/dev/zero", `of=${join(dir, "filler")}`, "bs=64k"], { stdio: "ignore" });
+    } catch {
+      // full, as wanted
+    }
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => log.append(key(`s${i}`), message(`while full ${i}${PAST_PAGE_SLACK}`))));
+    const errors = results.map((r) => (r.status === "rejected" ? (r.reason as StoreError) : undefined));
+    expect(errors.every((e) => e instanceof StoreError)).toBe(true);
+    const diskFull = errors.find((e) => e!.code === "disk_full")!;
+    expect(toErrorObject(diskFull)).toEqual({ code: -32603, message: "session store: the disk is full; nothing was written", data: { reason: "disk_full" } });
+    expect(log.health?.()).toMatchObject({ ok: false, reason: "disk_full" });
+    expect(unhealthy).toHaveLength(1);
+    // The failed group commit was cut back: no partial record can be replayed later.
+    expect(journalBytes()).toBe(before);
+
+    rmSync(join(dir, "filler"));
+    const after = await log.append(key("a"), message("after space was freed")).catch((e: unknown) => e as StoreError);
+    expect(after).toMatchObject({ code: "unavailable" });
+    expect((after as StoreError).message).toMatch(/writes stopped: a write failed because the disk is full.*restart/);
+    expect(toErrorObject(after)).toMatchObject({ code: -32603, data: { reason: "store_unavailable" } });
+    expect((await log.read(key("a"))).map((e) => (e.data as { content: string }).content)).toEqual(["before the disk filled up"]);
+    expect(await log.info(key("s0"))).toBeUndefined();
     await log.close();
   }, 60_000);
 });

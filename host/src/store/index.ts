@@ -2,8 +2,9 @@ export { createMemorySessionLog } from "./memory-log.js";
 // The JetStream session log (store/jetstream-store.ts) loads the NATS client: openSessionLog imports it
 // on demand for a nats:// URL, so only its options type is exported here.
 export type { JetStreamSessionLogOptions } from "./jetstream-store.js";
-export { openSessionLog, describeStoreUrl, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
-export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
+export { openSessionLog, describeStoreUrl, JOURNAL_DIR, MEMORY_STORE_URL, type OpenSessionLogOptions } from "./open.js";
+export { createJournaledSessionLog, openJournalFiles, type JournaledSessionLogOptions } from "./journal/index.js";
+export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLog, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
 export { checkSurrealKvWal, describeWalDamage, type WalCheck, type WalDamage } from "./surreal/wal-check.js";
 export {
   StoreError,

@@ -2,17 +2,22 @@ import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError, type StoreHealth } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
+import { createJournaledSessionLog } from "./journal/index.js";
 import { createSurrealSessionLog, parseSurrealUrl, redactUrl } from "./surreal/index.js";
 import type { SessionLog } from "./types.js";
 
 /** The in-process store's name in `[store] url` / `EXOCLAW_STORE`. */
 export const MEMORY_STORE_URL = "memory";
 
+/** The write-ahead journal's directory inside a surrealkv store directory (see `journal/`). */
+export const JOURNAL_DIR = "journal";
+
 /** What {@link openSessionLog} needs: the resolved `[store]` settings. */
 export interface OpenSessionLogOptions {
   /**
    * `memory` (in process, lost on exit), `mem://` (embedded SurrealDB in memory),
-   * `surrealkv:///abs/dir[?sync=…]` (embedded SurrealDB on disk), `ws://` / `wss://` (server),
+   * `surrealkv:///abs/dir[?sync=…][&journal=off]` (embedded SurrealDB on disk, behind exoclaw's
+   * write-ahead journal in `<dir>/journal` unless `journal=off`), `ws://` / `wss://` (server),
    * `nats://host:port[,nats://...]` (the JetStream session log, shared by several gateways).
    */
   url: string;
@@ -71,20 +76,43 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       );
     }
   }
+  const journaled = target.engine === "surrealkv" && target.journal !== false;
+  // The journal and the engine may both find the store broken: the owner hears it once.
+  let unhealthy = false;
+  const onUnhealthy = (health: Exclude<StoreHealth, { ok: true }>) => {
+    if (unhealthy) return;
+    unhealthy = true;
+    options.onUnhealthy?.(health);
+  };
   const log = await createSurrealSessionLog({
     url: options.url,
     namespace: options.namespace,
     database: options.database,
     username: options.username,
     password: options.password,
-    redact: options.redact === true,
+    // With the journal, events are redacted before they are journaled.
+    redact: !journaled && options.redact === true,
     logger: options.logger,
-    onUnhealthy: options.onUnhealthy,
+    onUnhealthy,
     acceptWalDamage: options.acceptWalDamage === true,
   });
   // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
   if (target.engine === "surrealkv") await narrowDirectories(target.path!);
-  return log;
+  if (!journaled) return log;
+  try {
+    return await createJournaledSessionLog({
+      inner: log,
+      dir: join(target.path!, JOURNAL_DIR),
+      displayUrl: target.displayUrl,
+      redact: options.redact === true,
+      logger: options.logger,
+      onUnhealthy,
+      acceptLoss: options.acceptWalDamage === true,
+    });
+  } catch (err) {
+    await log.close().catch(() => {});
+    throw err;
+  }
 }
 
 /**

@@ -18,7 +18,18 @@ import { randomUUID } from "node:crypto";
 import { crc32 } from "node:zlib";
 import type * as Sdk from "surrealdb";
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreCorruptError, StoreError, type StoreHealth } from "../errors.js";
-import { compactionRangeError, historyStart, joinText, pendingMessages, platformKey, prepareAppend, pruneCutoff, splitText } from "../events.js";
+import {
+  compactionRangeError,
+  historyStart,
+  joinText,
+  pendingMessages,
+  platformKey,
+  prepareAppend,
+  pruneCutoff,
+  splitText,
+  type PreparedAppend,
+  type PreparedEvent,
+} from "../events.js";
 import { MIGRATIONS } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
 import { parseSessionKey } from "../session-key.js";
@@ -74,6 +85,37 @@ export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlO
    * `queryTimeoutMs`. The gateway turns not-ready and restarts through its supervisor.
    */
   onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
+}
+
+/**
+ * One append the write-ahead journal (`store/journal/`) projects: events already validated,
+ * redacted and timed when they were journaled, and the seq they must follow.
+ */
+export interface ProjectedAppend {
+  sessionKey: string;
+  events: readonly PreparedEvent[];
+  /** The session's last seq before these events (the append fails with SeqConflictError otherwise). */
+  expectedSeq: number;
+  /** When the first and the last journaled append of these events happened, ms epoch (the session row's times). */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The SurrealDB session log, with the entry points the write-ahead journal projects through. */
+export interface SurrealSessionLog extends SessionLog {
+  /**
+   * Appends to several sessions at once, bypassing the per-session lanes (the caller owns every
+   * write): all items are queued before the group commit flushes, so they share transactions.
+   * @returns each item's outcome, in order (an item fails alone: SeqConflictError, StoreError)
+   * @throws StoreError `closed`, or the broken store's error
+   */
+  projectAppends(items: readonly ProjectedAppend[]): Promise<PromiseSettledResult<unknown>[]>;
+  /**
+   * Calls `onKey` with every stored dedupe key: `pm` keys as `platformKey` builds them, `idem`
+   * keys as given. One full scan of the events that carry one (for the journal's filter at open).
+   * @throws StoreError
+   */
+  scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void>;
 }
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
@@ -168,7 +210,7 @@ UPSERT type::record('session', $key) CONTENT {
   compaction_seq: IF $comp_i != NONE { $last + 1 + $comp_i } ELSE IF $reset_i != NONE { NONE } ELSE { $s.compaction_seq },
   compaction_up_to: IF $comp_i != NONE { $comp_up } ELSE IF $reset_i != NONE { NONE } ELSE { $s.compaction_up_to },
   open_turns: math::max([$open_floor, ($s.open_turns ?? 0) + $open_delta]),
-  created_at: $s.created_at ?? $now,
+  created_at: $s.created_at ?? $created ?? $now,
   updated_at: $now,
   last_batch: $batch,
   last_batch_first: $last + 1
@@ -178,7 +220,22 @@ IF array::len($owed) > 0 { INSERT INTO outbox array::map($owed, |$o| { id: type:
 `;
 
 /** The parameters of {@link APPEND_BODY}. */
-const APPEND_VARS = ["key", "parts", "events", "batch", "expected", "min_last", "now", "reset_i", "comp_i", "comp_up", "open_floor", "open_delta", "owed"];
+const APPEND_VARS = [
+  "key",
+  "parts",
+  "events",
+  "batch",
+  "expected",
+  "min_last",
+  "now",
+  "reset_i",
+  "comp_i",
+  "comp_up",
+  "open_floor",
+  "open_delta",
+  "owed",
+  "created",
+];
 
 /** Appends to at most this many sessions go into one transaction (group commit). */
 const MAX_GROUP = 64;
@@ -245,6 +302,7 @@ LET $out = IF $s = NONE OR $s.updated_at >= $cutoff { 'fresh' } ELSE IF $s.open_
 IF type::is_int($out) { DELETE event:[$key, 1]..=[$key, $s.last_seq]; DELETE type::record('session', $key); };
 RETURN $out;
 COMMIT TRANSACTION;`,
+  dedupeKeys: `SELECT pm_key, idem_key FROM event WHERE pm_key != NONE OR idem_key != NONE;`,
 };
 
 /** A server error that only says an earlier statement of the transaction failed. */
@@ -287,7 +345,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Pr
  *   `schema` (server older than 3.0, or a database migrated by a newer exoclaw); StoreCorruptError
  *   (`corrupt`) when a surrealkv WAL is damaged in the middle (checked before the engine opens it)
  */
-export async function createSurrealSessionLog(options: SurrealSessionLogOptions): Promise<SessionLog> {
+export async function createSurrealSessionLog(options: SurrealSessionLogOptions): Promise<SurrealSessionLog> {
   const target = parseSurrealUrl(options.url, options);
   const sdkLoading = loadSdk();
   sdkLoading.catch(() => {});
@@ -473,7 +531,7 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
   }
 }
 
-function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSessionLogOptions, queryTimeoutMs: number): SessionLog {
+function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSessionLogOptions, queryTimeoutMs: number): SurrealSessionLog {
   /** One operation per session key at a time, in call order. */
   const lanes = new KeyedChain();
   let closed = false;
@@ -570,12 +628,14 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
    */
   const writes: { vars: Record<string, unknown>; resolve(last: number): void; reject(err: unknown): void }[] = [];
   let writing = false;
+  /** While set, queued writes wait (projectAppends queues a whole batch before the flush takes its first group). */
+  let holdFlush = false;
   const lastOf = (results: unknown[]) => results[results.length - 2];
   const write = (vars: Record<string, unknown>): Promise<number> =>
     new Promise<number>((resolve, reject) => {
       if (broken) return reject(broken);
       writes.push({ vars, resolve, reject });
-      if (!writing) void flushWrites();
+      if (!writing && !holdFlush) void flushWrites();
     });
   // Every queued write settles: each `run` is bounded by `queryTimeoutMs`, and once the store is
   // broken the rest of the queue is rejected at once instead of being tried one after another.
@@ -640,8 +700,116 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     }
   };
 
-  const log: SessionLog = {
+  /** The row of each event and the transaction parameters of one append (see {@link APPEND_BODY}). */
+  const appendVars = (sessionKey: string, plan: PreparedAppend, expectedSeq: number | undefined, times: { now: number; created?: number }) => {
+    const rows = plan.events.map((e) => {
+      const { text, rest } = splitText(e);
+      const row: Record<string, unknown> = { kind: e.kind, at: e.at, data: JSON.stringify(rest) };
+      if (e.runId !== undefined) row.run_id = e.runId;
+      if (text !== undefined) row.text = text;
+      row.sum = eventChecksum(e.kind, row.data as string, text);
+      if (e.kind === "message_received") {
+        if (e.data.platformMessageId !== undefined) row.pm_key = platformKey(e.data.channel, e.data.account, e.data.platformMessageId);
+        if (e.data.idempotencyKey !== undefined) row.idem_key = e.data.idempotencyKey;
+      }
+      return row;
+    });
+    const compaction = plan.lastCompactionIndex >= 0 ? (plan.events[plan.lastCompactionIndex] as SessionEventOf<"compaction">) : undefined;
+    const vars = {
+      key: sessionKey,
+      parts: plan.parts,
+      events: rows,
+      batch: randomUUID(),
+      expected: expectedSeq,
+      min_last: plan.minLastSeq,
+      now: times.now,
+      created: times.created ?? times.now,
+      reset_i: plan.lastResetIndex >= 0 ? plan.lastResetIndex : undefined,
+      comp_i: compaction ? plan.lastCompactionIndex : undefined,
+      comp_up: compaction?.data.upToSeq,
+      open_floor: plan.openFloor,
+      open_delta: plan.openDelta,
+      // The reply outbox rows of the batch (index in the batch, idempotency key).
+      owed: plan.events.flatMap((e, i) => (e.kind === "message_received" && e.data.awaitsReply === true ? [{ i, k: e.data.idempotencyKey! }] : [])),
+    };
+    return { rows, vars };
+  };
+
+  /**
+   * Writes one prepared append through the group commit and returns the events as stored.
+   * @throws SeqConflictError, DuplicateEventError, StoreError
+   */
+  const commit = async (
+    sessionKey: string,
+    plan: PreparedAppend,
+    expectedSeq: number | undefined,
+    times: { now: number; created?: number },
+  ): Promise<SessionEvent[]> => {
+    const { rows, vars } = appendVars(sessionKey, plan, expectedSeq, times);
+    let last: number;
+    try {
+      last = await write(vars);
+    } catch (err) {
+      const msg = errorMessage(err);
+      const thrown = /exoclaw:(\w+):(-?\d+)/.exec(msg);
+      if (thrown?.[1] === "replay") last = Number(thrown[2]) - 1;
+      else if (thrown?.[1] === "conflict") throw new SeqConflictError(sessionKey, expectedSeq!, Number(thrown[2]));
+      else if (thrown?.[1] === "compaction") throw compactionRangeError(Number(thrown[2]), plan.minLastSeq);
+      else if (/event_pm_key|event_idem_key/.test(msg)) throw await duplicateOf(plan, err);
+      else throw internal("append", err);
+    }
+    // What a read would return: the stored JSON parsed back.
+    return rows.map((r, i) => {
+      const e: Record<string, unknown> = {
+        sessionKey,
+        seq: last + 1 + i,
+        kind: r.kind,
+        data: joinText(r.kind as EventKind, JSON.parse(r.data as string) as Record<string, unknown>, r.text as string | undefined),
+        at: r.at,
+      };
+      if (r.run_id !== undefined) e.runId = r.run_id;
+      return e as SessionEvent;
+    });
+  };
+
+  const log: SurrealSessionLog = {
     kind: target.engine,
+
+    async projectAppends(items: readonly ProjectedAppend[]): Promise<PromiseSettledResult<unknown>[]> {
+      ensureOpen();
+      if (broken) throw broken;
+      // Queued together before the flush starts, so they share transactions (up to MAX_GROUP each).
+      holdFlush = true;
+      let results: Promise<SessionEvent[]>[];
+      try {
+        results = items.map((item) => {
+          let plan: PreparedAppend;
+          try {
+            plan = prepareAppend(item.sessionKey, item.events, {});
+          } catch (err) {
+            return Promise.reject(err);
+          }
+          return commit(item.sessionKey, plan, item.expectedSeq, { now: item.updatedAt, created: item.createdAt });
+        });
+      } finally {
+        holdFlush = false;
+      }
+      if (!writing && writes.length > 0) void flushWrites();
+      return Promise.allSettled(results);
+    },
+
+    async scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void> {
+      ensureOpen();
+      try {
+        const [rows] = (await run(SQL.dedupeKeys, {})) as [{ pm_key?: string; idem_key?: string }[]];
+        for (const r of rows) {
+          if (typeof r.pm_key === "string") onKey("pm", r.pm_key);
+          if (typeof r.idem_key === "string") onKey("idem", r.idem_key);
+        }
+      } catch (err) {
+        throw internal("scanDedupeKeys", err);
+      }
+    },
 
     health: () => health,
 
@@ -670,59 +838,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           }
           return [];
         }
-        const rows = plan.events.map((e, i) => {
-          const { text, rest } = splitText(e);
-          const row: Record<string, unknown> = { kind: e.kind, at: e.at, data: JSON.stringify(rest) };
-          if (e.runId !== undefined) row.run_id = e.runId;
-          if (text !== undefined) row.text = text;
-          row.sum = eventChecksum(e.kind, row.data as string, text);
-          if (e.kind === "message_received") {
-            if (e.data.platformMessageId !== undefined) row.pm_key = platformKey(e.data.channel, e.data.account, e.data.platformMessageId);
-            if (e.data.idempotencyKey !== undefined) row.idem_key = e.data.idempotencyKey;
-          }
-          return [i, row] as const;
-        });
-        const compaction = plan.lastCompactionIndex >= 0 ? (plan.events[plan.lastCompactionIndex] as SessionEventOf<"compaction">) : undefined;
-        const vars = {
-          key: sessionKey,
-          parts: plan.parts,
-          events: rows.map(([, r]) => r),
-          batch: randomUUID(),
-          expected: opts.expectedSeq,
-          min_last: plan.minLastSeq,
-          now: now(),
-          reset_i: plan.lastResetIndex >= 0 ? plan.lastResetIndex : undefined,
-          comp_i: compaction ? plan.lastCompactionIndex : undefined,
-          comp_up: compaction?.data.upToSeq,
-          open_floor: plan.openFloor,
-          open_delta: plan.openDelta,
-          // The reply outbox rows of the batch (index in the batch, idempotency key).
-          owed: plan.events.flatMap((e, i) => (e.kind === "message_received" && e.data.awaitsReply === true ? [{ i, k: e.data.idempotencyKey! }] : [])),
-        };
-        let last: number;
-        try {
-          last = await write(vars);
-        } catch (err) {
-          const msg = errorMessage(err);
-          const thrown = /exoclaw:(\w+):(-?\d+)/.exec(msg);
-          if (thrown?.[1] === "replay") last = Number(thrown[2]) - 1;
-          else if (thrown?.[1] === "conflict") throw new SeqConflictError(sessionKey, opts.expectedSeq!, Number(thrown[2]));
-          else if (thrown?.[1] === "compaction") throw compactionRangeError(Number(thrown[2]), plan.minLastSeq);
-          else if (/event_pm_key|event_idem_key/.test(msg)) throw await duplicateOf(plan, err);
-          else throw internal("append", err);
-        }
-        // What a read would return: the stored JSON parsed back.
-        return rows.map(([i, r]) => {
-          const e: Record<string, unknown> = {
-            sessionKey,
-            seq: last + 1 + i,
-            kind: r.kind,
-            data: joinText(r.kind as EventKind, JSON.parse(r.data as string) as Record<string, unknown>, r.text as string | undefined),
-            at: r.at,
-          };
-          if (r.run_id !== undefined) e.runId = r.run_id;
-          return e as SessionEvent;
-        });
+        return commit(sessionKey, plan, opts.expectedSeq, { now: now() });
       });
     },
 

@@ -12,6 +12,11 @@ export interface SurrealTarget {
   displayUrl: string;
   /** Absolute directory of a `surrealkv` store. */
   path?: string;
+  /**
+   * `surrealkv` only: whether appends go through exoclaw's write-ahead journal in front of the
+   * engine (`store/journal/`); default true, `?journal=off` turns it off.
+   */
+  journal?: boolean;
   namespace: string;
   database: string;
   /** Sign-in for server mode (from the options, else from the URL's user info). */
@@ -34,8 +39,8 @@ export const DEFAULT_DATABASE = "sessions";
 export { redactUrl };
 
 /**
- * Parses a SurrealDB URL: `mem://`, `surrealkv:///abs/dir[?sync=every|never|5s]` (SurrealKV's
- * WAL sync policy; default `every`, i.e. each commit is fsynced), `ws://host:port[/rpc]`, `wss://…`. Credentials may come as options or as URL user info
+ * Parses a SurrealDB URL: `mem://`, `surrealkv:///abs/dir[?sync=every|never|5s][&journal=on|off]` (SurrealKV's
+ * WAL sync policy; default `every`, i.e. each commit is fsynced; exoclaw's journal, default on), `ws://host:port[/rpc]`, `wss://…`. Credentials may come as options or as URL user info
  * (`ws://user:pass@host:8000`, percent-encoded); options win. They are removed from `url`.
  * @throws StoreError `invalid_argument` for another scheme, a relative surrealkv path, a server
  *   URL without credentials, or a namespace/database name other than letters, digits and `_`
@@ -57,14 +62,21 @@ export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): S
     if (!String(url).toLowerCase().startsWith("surrealkv://") || !isAbsolute(path)) {
       throw new StoreError("invalid_argument", `a surrealkv URL needs an absolute directory, like surrealkv:///var/lib/exoclaw/data; got ${display}`);
     }
-    if (query !== undefined && !/^sync=(every|never|\d+(ms|s|m))$/.test(query)) {
-      throw new StoreError(
-        "invalid_argument",
-        `a surrealkv URL takes only ?sync=every|never|<duration> (default every: each commit is fsynced); got ${display}`,
-      );
+    let sync: string | undefined;
+    let journal = true;
+    for (const param of query === undefined ? [] : query.split("&")) {
+      const m = /^(sync|journal)=(.*)$/.exec(param);
+      if (m?.[1] === "sync" && /^(every|never|\d+(ms|s|m))$/.test(m[2]!)) sync = m[2];
+      else if (m?.[1] === "journal" && /^(on|off)$/.test(m[2]!)) journal = m[2] === "on";
+      else {
+        throw new StoreError(
+          "invalid_argument",
+          `a surrealkv URL takes only ?sync=every|never|<duration> (default every: each commit is fsynced) and &journal=on|off (default on); got ${display}`,
+        );
+      }
     }
-    const full = `surrealkv://${path}${query !== undefined ? `?${query}` : ""}`;
-    return { engine: "surrealkv", url: full, displayUrl: full, path, namespace, database };
+    const full = `surrealkv://${path}${sync !== undefined ? `?sync=${sync}` : ""}`;
+    return { engine: "surrealkv", url: full, displayUrl: full, path, journal, namespace, database };
   }
   if (scheme === "ws" || scheme === "wss") {
     let u: URL;

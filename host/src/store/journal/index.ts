@@ -1,0 +1,696 @@
+/**
+ * The journaled session log: exoclaw's own write-ahead journal (`segments.ts`) in front of the
+ * embedded SurrealDB store, projected into it in the background. SurrealDB stays the query and
+ * search store; the journal makes appends cheap (one shared fdatasync per group, no SurrealDB
+ * query on the hot path). See docs/architecture.md ("Store") for the measurements.
+ *
+ * - **append**: validated and redacted (`prepareAppend`), checked against in-process state (the
+ *   session's last seq, `expectedSeq`, compaction range, dedupe keys), written as one journal
+ *   record and acknowledged once that record is fdatasync'ed (group commit). Nothing is
+ *   acknowledged before its events are on disk.
+ * - **seqs**: one process owns the embedded directory, so each session's last seq lives in
+ *   memory: loaded from SurrealDB on the session's first touch, kept while it has unprojected
+ *   events (and in a bounded cache after).
+ * - **dedupe**: keys of unprojected events are in memory; for the rest, a Bloom filter over every
+ *   stored key (filled by a scan at open, and by every append) says "certainly new", and only a
+ *   "maybe" costs a SurrealDB lookup. `DuplicateEventError` stays exact.
+ * - **projector**: drains the journal into SurrealDB in large batches (a session's consecutive
+ *   records merged into one append, up to 64 sessions per transaction, ~500 events per batch), then deletes the
+ *   segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
+ *   projected seq, written in the same transaction as the events, so a replay after a crash skips
+ *   what is there. A delete is a journal record too, projected in order.
+ * - **open**: every journal record SurrealDB lacks is queued for the projector again (in
+ *   process state as if just appended) and the log serves at once; `close()` does not drain the
+ *   backlog (it stays in the journal for the next open), so shutdown is quick.
+ * - **reads** see every acknowledged append: a read of a session waits until the projector has
+ *   passed the session's last record; whole-store reads wait for everything acknowledged so far.
+ * - **backpressure**: when the unprojected backlog exceeds `maxBacklogBytes` or
+ *   `maxBacklogEvents`, appends wait for the projector.
+ */
+import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreError, type StoreHealth } from "../errors.js";
+import { compactionRangeError, platformKey, prepareAppend, type PreparedEvent } from "../events.js";
+import type { ProjectedAppend, SurrealSessionLog } from "../surreal/index.js";
+import type {
+  AppendOptions,
+  ListSessionsOptions,
+  NewSessionEvent,
+  PruneOptions,
+  PruneResult,
+  ReadOptions,
+  SearchHit,
+  SearchOptions,
+  SessionEvent,
+  SessionEventOf,
+  SessionInfo,
+  SessionLog,
+  SessionLogOptions,
+  SessionPage,
+} from "../types.js";
+import { errorMessage, KeyedChain } from "../../util/index.js";
+import { BloomFilter } from "./bloom.js";
+import { openJournalFiles, type JournalFiles } from "./segments.js";
+
+export { openJournalFiles, type JournalFiles, type JournalRecord } from "./segments.js";
+
+/** Options of {@link createJournaledSessionLog}. */
+export interface JournaledSessionLogOptions extends SessionLogOptions {
+  /** The SurrealDB log the journal projects into (opened without redaction: the journal redacts). */
+  inner: SurrealSessionLog;
+  /** The journal's directory (created 0700; segment files 0600). */
+  dir: string;
+  /** The store URL for messages (no credentials). */
+  displayUrl: string;
+  /** Unprojected bytes (journal payloads) above which appends wait; default 16 MiB. */
+  maxBacklogBytes?: number;
+  /** Unprojected events above which appends wait; default 20,000. */
+  maxBacklogEvents?: number;
+  /**
+   * Events per projector batch (a batch may be larger when one record is); default 500. Larger
+   * saves little (SurrealDB's cost is mostly per event) and makes reads and close wait longer.
+   */
+  projectBatchEvents?: number;
+  /** Journal segment size before a new one starts, bytes; default 8 MiB. */
+  segmentBytes?: number;
+  /**
+   * Drop journal records that cannot be projected because SurrealDB lost earlier events (a
+   * damaged engine WAL opened with accepted loss) instead of failing with StoreError `corrupt`.
+   */
+  acceptLoss?: boolean;
+  /** Sessions whose last seq stays cached after their events are projected; default 100,000. */
+  headCacheSessions?: number;
+  logger?: { info(message: string): void; warn(message: string): void };
+  /** Called once when the store stops taking writes (journal write failed, or projection failed). */
+  onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
+}
+
+/** One journal record, as written (JSON). */
+type RecordBody =
+  /** An append: session, first seq, append time (ms epoch), events (redacted, `at` set). */
+  | { t: "a"; k: string; s: number; n: number; e: PreparedEvent[] }
+  /** A delete of the session. */
+  | { t: "d"; k: string; n: number };
+
+/** A journaled record not yet in SurrealDB. */
+interface Pending {
+  position: number;
+  body: RecordBody;
+  /** Payload bytes (for the backlog bound). */
+  bytes: number;
+  /** Dedupe keys of the record (`pm:`/`idem:` prefixed). */
+  keys: string[];
+}
+
+/** Journal directories open in this process: one journaled log per directory. */
+const openDirs = new Set<string>();
+
+/**
+ * Opens the journal in `options.dir`, replays into `options.inner` every record it lacks, and
+ * returns the journaled log. `close()` projects what is left, then closes the journal and `inner`.
+ * @throws StoreError `unavailable` (the directory is already open in this process, or cannot be
+ *   read), StoreCorruptError (a segment other than the last is damaged)
+ */
+export async function createJournaledSessionLog(options: JournaledSessionLogOptions): Promise<SessionLog> {
+  const { inner, dir, displayUrl } = options;
+  if (openDirs.has(dir)) throw new StoreError("unavailable", `the store's journal ${dir} is already open in this process`);
+  openDirs.add(dir);
+  let files: JournalFiles;
+  try {
+    files = await openJournalFiles({ dir, segmentBytes: options.segmentBytes, logger: options.logger });
+  } catch (err) {
+    openDirs.delete(dir);
+    if (err instanceof StoreError) throw err;
+    throw new StoreError("unavailable", `cannot open the store's journal ${dir}: ${errorMessage(err)}`, { cause: err });
+  }
+  const state = new JournalState(options, files);
+  try {
+    await state.replay();
+  } catch (err) {
+    await files.close().catch(() => {});
+    openDirs.delete(dir);
+    throw err instanceof StoreError ? err : new StoreError("internal", `${displayUrl}: replaying the journal failed: ${errorMessage(err)}`, { cause: err });
+  }
+  return state.log();
+}
+
+const dedupeKey = (kind: "pm" | "idem", key: string) => `${kind}:${key}`;
+
+/** Keeps the journal, the projector and the in-process session state. */
+class JournalState {
+  private readonly inner: SurrealSessionLog;
+  private readonly lanes = new KeyedChain();
+  /** Last seq per session: every session with unprojected records, plus a bounded cache. */
+  private readonly heads = new Map<string, number>();
+  /** Position of each session's last unprojected record. */
+  private readonly sessionPosition = new Map<string, number>();
+  /** Dedupe keys reserved by an append in flight (null) or held by an unprojected event. */
+  private readonly unprojectedKeys = new Map<string, SessionEventOf<"message_received"> | null>();
+  private readonly bloom = new BloomFilter();
+  private bloomReady = false;
+  private bloomScan: Promise<void> | undefined;
+  private readonly queue: Pending[] = [];
+  private backlogBytes = 0;
+  private backlogEvents = 0;
+  private roomWaiters: (() => void)[] = [];
+  private projected: number;
+  private acknowledged: number;
+  private projectWaiters: { position: number; resolve(): void; reject(err: unknown): void }[] = [];
+  private projecting: Promise<void> | undefined;
+  /** Set when writes stopped (a journal write failed, or the projection did). */
+  private broken: StoreError | undefined;
+  /** Set when the projection failed: reads that need unprojected events fail too. */
+  private projectFailure: StoreError | undefined;
+  private health: StoreHealth = { ok: true };
+  private closed = false;
+  /** Set while `prune` runs: writes wait for it. */
+  private pruneGate: Promise<void> | undefined;
+  private writesInFlight = 0;
+  private writesIdle: (() => void)[] = [];
+  /** Set by close: the projector stops after its batch in flight (the rest is projected at the next open). */
+  private stopping = false;
+  /** Owed replies settled while their message was unprojected: settled in SurrealDB right after it is projected. */
+  private readonly settleAfterProjection = new Set<string>();
+  private closing: Promise<void> | undefined;
+  private readonly now: () => number;
+  private readonly maxBacklogBytes: number;
+  private readonly maxBacklogEvents: number;
+  private readonly batchEvents: number;
+  private readonly headCache: number;
+
+  constructor(
+    private readonly options: JournaledSessionLogOptions,
+    private readonly files: JournalFiles,
+  ) {
+    this.inner = options.inner;
+    this.now = options.now ?? Date.now;
+    this.maxBacklogBytes = options.maxBacklogBytes ?? 16 * 1024 * 1024;
+    this.maxBacklogEvents = options.maxBacklogEvents ?? 20_000;
+    this.batchEvents = options.projectBatchEvents ?? 500;
+    this.headCache = options.headCacheSessions ?? 100_000;
+    this.projected = files.lastPosition;
+    this.acknowledged = files.lastPosition;
+  }
+
+  /**
+   * Projects the records SurrealDB lacks (by seq: a session's row holds its last projected seq;
+   * for a session deleted in the journal, the delete and everything after it), then deletes
+   * the old segments and starts the Bloom filter's scan.
+   */
+  async replay(): Promise<void> {
+    const records = this.files.recovered.map((r) => {
+      try {
+        return { position: r.position, body: JSON.parse(r.payload.toString("utf8")) as RecordBody, bytes: r.payload.length };
+      } catch (err) {
+        throw new StoreError("corrupt", `the store's journal record ${r.position} is not valid JSON although its checksum verifies: ${errorMessage(err)}`);
+      }
+    });
+    if (records.length > 0) {
+      const lastDelete = new Map<string, number>();
+      for (const r of records) if (r.body.t === "d") lastDelete.set(r.body.k, r.position);
+      const stored = new Map<string, number>();
+      await Promise.all(
+        [...new Set(records.map((r) => r.body.k))].map(async (k) => {
+          stored.set(k, lastDelete.has(k) ? 0 : ((await this.inner.info(k))?.lastSeq ?? 0));
+        }),
+      );
+      this.projected = records[0]!.position - 1;
+      this.acknowledged = this.projected;
+      for (const r of records) {
+        const del = lastDelete.get(r.body.k);
+        let body: RecordBody | undefined = r.body;
+        if (body.t === "d") {
+          if (del !== r.position) body = undefined;
+        } else if (del !== undefined && r.position < del) {
+          body = undefined;
+        } else {
+          const a = body;
+          const last = stored.get(a.k)!;
+          const events = a.e.filter((_, i) => a.s + i > last);
+          body = events.length === 0 ? undefined : { ...a, s: a.s + a.e.length - events.length, e: events };
+          if (body && body.s !== last + 1) {
+            // SurrealDB lacks events before this record's (its own log lost commits: a damaged
+            // WAL opened with accepted loss). They cannot be projected in order.
+            const what = `the store's journal holds events ${body.s}.. of session ${a.k}, but SurrealDB ends at seq ${last} (it lost commits)`;
+            if (!this.options.acceptLoss) throw new StoreError("corrupt", `${what}; see docs/reliability.md ("Corrupted store")`);
+            this.options.logger?.warn(`${what}: dropping those journal records (accepting the loss)`);
+            body = undefined;
+          } else if (body) {
+            stored.set(a.k, last + body.e.length);
+          }
+        }
+        if (body) this.enqueue({ position: r.position, body, bytes: r.bytes, keys: body.t === "a" ? this.holdKeys(body) : [] });
+        else if (this.queue.length === 0) this.projected = r.position;
+      }
+      const replayed = this.queue.length;
+      if (replayed === 0) {
+        this.projected = this.acknowledged = this.files.lastPosition;
+        await this.files.release(this.files.lastPosition);
+      } else {
+        // Served at once: reads of these sessions wait for the projector, dedupe and findBy* see the keys.
+        this.options.logger?.info(`the store's journal holds ${replayed} record(s) not yet in SurrealDB: projecting them in the background`);
+        this.kick();
+      }
+    }
+    this.bloomScan = this.inner
+      .scanDedupeKeys((kind, key) => this.bloom.add(dedupeKey(kind, key)))
+      .then(
+        () => {
+          this.bloomReady = true;
+        },
+        (err: unknown) => this.options.logger?.warn(`the store's dedupe filter could not be filled (every dedupe key is looked up): ${errorMessage(err)}`),
+      );
+  }
+
+  /** Adds a journaled record to the projector's queue and the in-process state. */
+  private enqueue(p: Pending): void {
+    this.queue.push(p);
+    this.backlogBytes += p.bytes;
+    if (p.body.t === "a") {
+      this.backlogEvents += p.body.e.length;
+      this.heads.set(p.body.k, p.body.s + p.body.e.length - 1);
+    } else {
+      this.heads.set(p.body.k, 0);
+    }
+    this.sessionPosition.set(p.body.k, p.position);
+    this.acknowledged = Math.max(this.acknowledged, p.position);
+  }
+
+  private kick(): void {
+    if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
+    this.projecting = this.drain()
+      .catch((err: unknown) => {
+        this.fail("projection", err);
+      })
+      .finally(() => {
+        this.projecting = undefined;
+        this.kick();
+      });
+  }
+
+  /** Projects the queue in batches until it is empty. @throws the first projection failure */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 && !this.projectFailure && !this.stopping) {
+      const head = this.queue[0]!;
+      if (head.body.t === "d") {
+        await this.inner.delete(head.body.k);
+        this.done(1);
+        continue;
+      }
+      const bySession = new Map<string, ProjectedAppend & { events: PreparedEvent[] }>();
+      let n = 0;
+      let count = 0;
+      for (const p of this.queue) {
+        if (p.body.t !== "a") break;
+        if (count > 0 && n + p.body.e.length > this.batchEvents) break;
+        const item = bySession.get(p.body.k);
+        if (item) {
+          item.events.push(...p.body.e);
+          item.updatedAt = p.body.n;
+        } else {
+          bySession.set(p.body.k, { sessionKey: p.body.k, events: [...p.body.e], expectedSeq: p.body.s - 1, createdAt: p.body.n, updatedAt: p.body.n });
+        }
+        n += p.body.e.length;
+        count++;
+      }
+      const results = await this.inner.projectAppends([...bySession.values()]);
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      // Replies settled while these messages were unprojected (a settle may arrive during the await).
+      for (;;) {
+        const settle = this.queue.slice(0, count).flatMap((p) => p.keys.filter((k) => this.settleAfterProjection.has(k)));
+        if (settle.length === 0) break;
+        await this.inner.settleReplies(settle.map((k) => k.slice("idem:".length)));
+        for (const k of settle) this.settleAfterProjection.delete(k);
+      }
+      this.done(count);
+    }
+  }
+
+  /** The first `count` queued records are in SurrealDB: drop their in-process state, wake waiters, delete old segments. */
+  private done(count: number): void {
+    const batch = this.queue.splice(0, count);
+    for (const p of batch) {
+      this.backlogBytes -= p.bytes;
+      if (p.body.t === "a") this.backlogEvents -= p.body.e.length;
+      for (const k of p.keys) this.unprojectedKeys.delete(k);
+      if (this.sessionPosition.get(p.body.k) === p.position) this.sessionPosition.delete(p.body.k);
+    }
+    this.projected = batch[batch.length - 1]!.position;
+    const due = this.projectWaiters.filter((w) => w.position <= this.projected);
+    if (due.length > 0) {
+      this.projectWaiters = this.projectWaiters.filter((w) => w.position > this.projected);
+      for (const w of due) w.resolve();
+    }
+    if (!this.full()) for (const wake of this.roomWaiters.splice(0)) wake();
+    this.trimHeads();
+    this.files
+      .release(this.projected)
+      .catch((err: unknown) => this.options.logger?.warn(`cannot delete projected journal segments in ${this.options.dir}: ${errorMessage(err)}`));
+  }
+
+  /** Forgets cached last seqs beyond the bound (never those of sessions with unprojected records). */
+  private trimHeads(): void {
+    if (this.heads.size <= this.headCache) return;
+    for (const k of this.heads.keys()) {
+      if (this.heads.size <= this.headCache * 0.9) break;
+      if (!this.sessionPosition.has(k)) this.heads.delete(k);
+    }
+  }
+
+  private full(): boolean {
+    return this.backlogBytes > this.maxBacklogBytes || this.backlogEvents > this.maxBacklogEvents;
+  }
+
+  /** Resolves once every record up to `position` is in SurrealDB. @throws the projection failure */
+  private waitProjected(position: number): Promise<void> {
+    if (position <= this.projected) return Promise.resolve();
+    if (this.projectFailure) return Promise.reject(this.projectFailure);
+    return new Promise((resolve, reject) => this.projectWaiters.push({ position, resolve, reject }));
+  }
+
+  /** Waits until the session's acknowledged records are in SurrealDB. */
+  private settled(sessionKey: string): Promise<void> {
+    const position = this.sessionPosition.get(sessionKey);
+    return position === undefined ? Promise.resolve() : this.waitProjected(position);
+  }
+
+  /** Waits until everything acknowledged so far is in SurrealDB. */
+  private settledAll(): Promise<void> {
+    return this.waitProjected(this.acknowledged);
+  }
+
+  /**
+   * Marks the store broken for good (a journal write or a projection failed): later writes fail
+   * at once, waiting reads fail, `health()` turns not ok and `onUnhealthy` fires once.
+   */
+  private fail(what: "journal" | "projection", err: unknown): StoreError {
+    const diskFull = isDiskFullError(err);
+    if (!this.broken) {
+      const why = diskFull ? "a write failed because the disk is full" : `the ${what} failed: ${errorMessage(err)}`;
+      const message = `session store ${this.options.displayUrl}: writes stopped: ${why}; the store does not take writes again in this process, restart it (acknowledged data is intact in its journal)`;
+      this.broken = new StoreError("unavailable", message, {
+        cause: err,
+        publicFailure: {
+          reason: "store_unavailable",
+          message: diskFull
+            ? "session store unavailable: its disk filled up and it takes no writes until the gateway restarts"
+            : "session store unavailable: it stopped taking writes; the gateway must restart",
+        },
+      });
+      this.health = { ok: false, reason: diskFull ? "disk_full" : "store_unavailable", message };
+      this.options.logger?.warn(message);
+      this.options.onUnhealthy?.(this.health);
+      for (const wake of this.roomWaiters.splice(0)) wake();
+    }
+    if (what === "projection" && !this.projectFailure) {
+      this.projectFailure = this.broken;
+      for (const w of this.projectWaiters.splice(0)) w.reject(this.broken);
+    }
+    if (diskFull) {
+      return new StoreError("disk_full", `session store ${this.options.displayUrl}: append failed: ${errorMessage(err)} (the disk is full)`, {
+        cause: err,
+        publicFailure: { reason: "disk_full", message: "session store: the disk is full; nothing was written" },
+      });
+    }
+    return this.broken;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreError("closed", "the session log is closed");
+  }
+
+  /** The session's last seq: in process, else from SurrealDB (which then has all its events). */
+  private async headOf(sessionKey: string): Promise<number> {
+    const known = this.heads.get(sessionKey);
+    if (known !== undefined) return known;
+    const last = (await this.inner.info(sessionKey))?.lastSeq ?? 0;
+    this.heads.set(sessionKey, last);
+    this.trimHeads();
+    return last;
+  }
+
+  /** Waits while the backlog is over its bound. */
+  private async room(): Promise<void> {
+    while (this.full() && !this.broken) await new Promise<void>((wake) => this.roomWaiters.push(wake));
+  }
+
+  /** Throws DuplicateEventError when a key of the batch is stored or being appended; reserves them otherwise. */
+  private async reserveKeys(platformKeys: string[], idempotencyKeys: string[]): Promise<string[]> {
+    const all = [...platformKeys.map((k) => dedupeKey("pm", k)), ...idempotencyKeys.map((k) => dedupeKey("idem", k))];
+    for (const k of platformKeys)
+      if (this.unprojectedKeys.has(dedupeKey("pm", k))) throw new DuplicateEventError("platformMessageId", (JSON.parse(k) as string[])[2]!);
+    for (const k of idempotencyKeys) if (this.unprojectedKeys.has(dedupeKey("idem", k))) throw new DuplicateEventError("idempotencyKey", k);
+    for (const k of all) this.unprojectedKeys.set(k, null);
+    try {
+      for (const k of platformKeys) {
+        if (this.bloomReady && !this.bloom.mightHave(dedupeKey("pm", k))) continue;
+        const [channel, account, id] = JSON.parse(k) as [string, string, string];
+        if (await this.inner.findByPlatformMessageId(channel, account, id)) throw new DuplicateEventError("platformMessageId", id);
+      }
+      for (const k of idempotencyKeys) {
+        if (this.bloomReady && !this.bloom.mightHave(dedupeKey("idem", k))) continue;
+        if (await this.inner.findByIdempotencyKey(k)) throw new DuplicateEventError("idempotencyKey", k);
+      }
+    } catch (err) {
+      for (const k of all) this.unprojectedKeys.delete(k);
+      throw err;
+    }
+    return all;
+  }
+
+  /** Runs a write in the session's lane, after any prune in progress (see {@link prune}). */
+  private writing<T>(sessionKey: string, fn: () => Promise<T>): Promise<T> {
+    return this.lanes.run(sessionKey, async () => {
+      while (this.pruneGate) await this.pruneGate;
+      this.writesInFlight++;
+      try {
+        return await fn();
+      } finally {
+        if (--this.writesInFlight === 0) for (const wake of this.writesIdle.splice(0)) wake();
+      }
+    });
+  }
+
+  /**
+   * Retention through SurrealDB's `prune`, which must see every session as it is: writes wait
+   * while it runs (those in flight finish first) and the journal is projected before it starts,
+   * so no unprojected append can land in a session it removes; the journal's segments are all
+   * deleted first (everything is projected), so no record of a removed session is replayed
+   * after a crash. Removed sessions' cached last seqs are forgotten.
+   */
+  private async prune(opts: PruneOptions): Promise<PruneResult> {
+    this.ensureOpen();
+    while (this.pruneGate) await this.pruneGate;
+    let open!: () => void;
+    this.pruneGate = new Promise<void>((resolve) => (open = resolve));
+    try {
+      if (this.writesInFlight > 0) await new Promise<void>((resolve) => this.writesIdle.push(resolve));
+      await this.settledAll();
+      // No journal record may outlive a session it removes (a replay would bring part of it back).
+      if (!opts.dryRun) {
+        await this.files.rotate();
+        await this.files.release(this.projected);
+      }
+      return await this.inner.prune({
+        ...opts,
+        onRemoved: (sessionKey) => {
+          this.heads.delete(sessionKey);
+          opts.onRemoved?.(sessionKey);
+        },
+      });
+    } finally {
+      this.pruneGate = undefined;
+      open();
+    }
+  }
+
+  private async appendEvents(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions): Promise<SessionEvent[]> {
+    this.ensureOpen();
+    const plan = prepareAppend(sessionKey, events, this.options);
+    return this.writing(sessionKey, async () => {
+      if (this.broken) throw this.broken;
+      await this.room();
+      if (this.broken) throw this.broken;
+      const last = await this.headOf(sessionKey);
+      if (opts.expectedSeq !== undefined && opts.expectedSeq !== last) throw new SeqConflictError(sessionKey, opts.expectedSeq, last);
+      if (plan.events.length === 0) return [];
+      const keys = await this.reserveKeys(plan.platformKeys, plan.idempotencyKeys);
+      let body: RecordBody & { t: "a" };
+      let payload: string;
+      try {
+        if (last < plan.minLastSeq) throw compactionRangeError(last, plan.minLastSeq);
+        payload = JSON.stringify({ t: "a", k: sessionKey, s: last + 1, n: this.now(), e: plan.events } satisfies RecordBody);
+        body = JSON.parse(payload) as RecordBody & { t: "a" };
+      } catch (err) {
+        for (const k of keys) this.unprojectedKeys.delete(k);
+        throw err;
+      }
+      const bytes = Buffer.from(payload, "utf8");
+      let position: number;
+      try {
+        position = await this.files.append(bytes);
+      } catch (err) {
+        for (const k of keys) this.unprojectedKeys.delete(k);
+        throw this.fail("journal", err);
+      }
+      this.holdKeys(body);
+      this.enqueue({ position, body, bytes: bytes.length, keys });
+      const stored = (JSON.parse(payload) as { e: PreparedEvent[] }).e.map((e, i) => this.toStored(sessionKey, last + 1 + i, e));
+      this.kick();
+      return stored;
+    });
+  }
+
+  /**
+   * Points the dedupe keys of a journaled append at its messages until they are projected (for
+   * dedupe and `findBy*`), and adds them to the Bloom filter. @returns the keys
+   */
+  private holdKeys(body: RecordBody & { t: "a" }): string[] {
+    const keys: string[] = [];
+    body.e.forEach((e, i) => {
+      if (e.kind !== "message_received") return;
+      const ev = this.toStored(body.k, body.s + i, e) as SessionEventOf<"message_received">;
+      const own: string[] = [];
+      if (e.data.platformMessageId !== undefined) own.push(dedupeKey("pm", platformKey(e.data.channel, e.data.account, e.data.platformMessageId)));
+      if (e.data.idempotencyKey !== undefined) own.push(dedupeKey("idem", e.data.idempotencyKey));
+      for (const k of own) {
+        this.unprojectedKeys.set(k, ev);
+        this.bloom.add(k);
+        keys.push(k);
+      }
+    });
+    return keys;
+  }
+
+  /** A journaled event as `read` returns it. */
+  private toStored(sessionKey: string, seq: number, e: PreparedEvent): SessionEvent {
+    const out: Record<string, unknown> = { sessionKey, seq, kind: e.kind, data: e.data, at: e.at };
+    if (e.runId !== undefined) out.runId = e.runId;
+    return out as SessionEvent;
+  }
+
+  private async deleteSession(sessionKey: string): Promise<boolean> {
+    this.ensureOpen();
+    return this.writing(sessionKey, async () => {
+      if (this.broken) throw this.broken;
+      if ((await this.headOf(sessionKey)) === 0) return false;
+      const payload = Buffer.from(JSON.stringify({ t: "d", k: sessionKey, n: this.now() } satisfies RecordBody), "utf8");
+      let position: number;
+      try {
+        position = await this.files.append(payload);
+      } catch (err) {
+        throw this.fail("journal", err);
+      }
+      this.enqueue({ position, body: { t: "d", k: sessionKey, n: 0 }, bytes: payload.length, keys: [] });
+      this.kick();
+      await this.waitProjected(position);
+      return true;
+    });
+  }
+
+  /** A copy of an unprojected message found by a dedupe key, if any. */
+  private unprojected(key: string): SessionEventOf<"message_received"> | undefined {
+    const e = this.unprojectedKeys.get(key);
+    return e ? (JSON.parse(JSON.stringify(e)) as SessionEventOf<"message_received">) : undefined;
+  }
+
+  private close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      await this.lanes.idle();
+      // Not drained: what is left stays in the journal and is projected at the next open.
+      this.stopping = true;
+      await this.projecting;
+      const closed = new StoreError("closed", "the session log is closed");
+      for (const w of this.projectWaiters.splice(0)) w.reject(closed);
+      await this.bloomScan;
+      await this.files.close().catch(() => {});
+      // Everything is in SurrealDB: the next open has nothing to read back.
+      if (this.queue.length === 0 && !this.broken) await this.files.discard().catch(() => {});
+      openDirs.delete(this.options.dir);
+      await this.inner.close();
+    })();
+    return this.closing;
+  }
+
+  /** The {@link SessionLog} over this state. */
+  log(): SessionLog {
+    const inner = this.inner;
+    const open = () => this.ensureOpen();
+    const log: SessionLog = {
+      kind: inner.kind,
+      health: () => (this.broken ? this.health : (inner.health?.() ?? { ok: true })),
+      append: async (sessionKey, events, opts = {}) => (await this.appendEvents(sessionKey, events, opts)).map((e) => e.seq),
+      appendEvents: (sessionKey, events, opts = {}) => this.appendEvents(sessionKey, events, opts),
+      read: async (sessionKey: string, opts?: ReadOptions): Promise<SessionEvent[]> => {
+        open();
+        await this.settled(sessionKey);
+        return inner.read(sessionKey, opts);
+      },
+      readHistory: async (sessionKey: string): Promise<SessionEvent[]> => {
+        open();
+        await this.settled(sessionKey);
+        return inner.readHistory(sessionKey);
+      },
+      info: async (sessionKey: string): Promise<SessionInfo | undefined> => {
+        open();
+        await this.settled(sessionKey);
+        return inner.info(sessionKey);
+      },
+      listSessions: async (opts?: ListSessionsOptions): Promise<SessionPage> => {
+        open();
+        await this.settledAll();
+        return inner.listSessions(opts);
+      },
+      countSessions: async (): Promise<number> => {
+        open();
+        await this.settledAll();
+        return inner.countSessions();
+      },
+      reset: async (sessionKey: string, reason?: string): Promise<number> => {
+        const [seq] = await log.append(sessionKey, [{ kind: "reset", data: reason === undefined ? {} : { reason } }]);
+        return seq!;
+      },
+      delete: (sessionKey: string) => this.deleteSession(sessionKey),
+      prune: (opts: PruneOptions) => this.prune(opts),
+      search: async (query: string, opts: SearchOptions = {}): Promise<SearchHit[]> => {
+        open();
+        await (opts.sessionKey !== undefined ? this.settled(opts.sessionKey) : this.settledAll());
+        return inner.search(query, opts);
+      },
+      findByPlatformMessageId: async (channel: string, account: string, platformMessageId: string) => {
+        open();
+        return (
+          this.unprojected(dedupeKey("pm", platformKey(channel, account, platformMessageId))) ??
+          inner.findByPlatformMessageId(channel, account, platformMessageId)
+        );
+      },
+      findByIdempotencyKey: async (idempotencyKey: string) => {
+        open();
+        return this.unprojected(dedupeKey("idem", idempotencyKey)) ?? inner.findByIdempotencyKey(idempotencyKey);
+      },
+      pendingTurns: async () => {
+        open();
+        await this.settledAll();
+        return inner.pendingTurns();
+      },
+      pendingReplies: async () => {
+        open();
+        await this.settledAll();
+        return inner.pendingReplies();
+      },
+      settleReplies: async (idempotencyKeys: readonly string[]) => {
+        open();
+        // A message still in the journal is settled right after its projection (the outbox row
+        // is written with it); the others at once. Waiting for the whole backlog is not needed.
+        const now: string[] = [];
+        for (const k of idempotencyKeys) {
+          if (this.unprojectedKeys.get(dedupeKey("idem", k))) this.settleAfterProjection.add(dedupeKey("idem", k));
+          else now.push(k);
+        }
+        if (now.length > 0) await inner.settleReplies(now);
+      },
+      close: () => this.close(),
+    };
+    return log;
+  }
+}

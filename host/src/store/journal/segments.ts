@@ -1,0 +1,265 @@
+/**
+ * exoclaw's write-ahead journal on disk: append-only segment files with group commit.
+ *
+ * Layout: a directory (mode 0700) of segment files `<first record number, 16 digits>.jnl`
+ * (mode 0600). A segment is a sequence of records, each framed as
+ * `[payload length: u32 LE][CRC-32 of the payload: u32 LE][payload]`; a record's number (its
+ * "position") is the segment's first number plus its index in the file.
+ *
+ * **Group commit**: one write is in flight at a time (`write` + `fdatasync`); records appended
+ * while it runs go together into the next one, so concurrent appenders share one fdatasync
+ * without any timer. A record's promise resolves only after its bytes are fdatasync'ed.
+ *
+ * **Failures**: a failed write or fdatasync (a full disk, an I/O error) cuts the file back to
+ * where the failed write began (so no record of it survives to be replayed) and makes the journal
+ * refuse every later write: after a failed fsync the page cache cannot be trusted
+ * (PostgreSQL's "fsyncgate"); the process restarts and the open verifies the files.
+ *
+ * **Open**: every segment is read and each record's CRC checked. A bad or short record at the
+ * end of the last segment is a torn tail (a crash mid-write, never acknowledged): the file is
+ * cut there. A bad record anywhere else is damage: StoreCorruptError.
+ */
+import { mkdir, open, readdir, readFile, rm, chmod, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { StoreCorruptError } from "../errors.js";
+
+/** Bytes of a record's frame header (length + CRC-32). */
+const HEADER = 8;
+/** A record larger than this is refused (and a header claiming more is damage). */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+const SEGMENT_NAME = /^(\d{16})\.jnl$/;
+
+/** A record read back at open. */
+export interface JournalRecord {
+  /** The record's position (record number, from 1). */
+  position: number;
+  payload: Buffer;
+}
+
+/** Options of {@link openJournalFiles}. */
+export interface JournalFilesOptions {
+  /** The journal's directory (created 0700). */
+  dir: string;
+  /** Start a new segment once the current one holds this many bytes; default 8 MiB. */
+  segmentBytes?: number;
+  /** Told about a torn tail cut at open. */
+  logger?: { info(message: string): void };
+}
+
+/** The open journal: records read at open, and the writer. */
+export interface JournalFiles {
+  /** Every record found at open, in order (torn tail removed). */
+  readonly recovered: JournalRecord[];
+  /**
+   * Appends one record; resolves with its position once it is fdatasync'ed (group commit).
+   * @throws Error the write/fsync failure (errno in `code`, e.g. ENOSPC), for this and every later append
+   */
+  append(payload: Buffer): Promise<number>;
+  /** Deletes the segments whose every record is at or before `position` (never the one being written). */
+  release(position: number): Promise<void>;
+  /** Position of the last record written (0 for none). */
+  readonly lastPosition: number;
+  /** Closes the file after the write in flight; later appends fail. */
+  close(): Promise<void>;
+  /**
+   * Starts a new segment if the current one holds records (call with no append in flight), so
+   * `release` can then delete every record written so far.
+   */
+  rotate(): Promise<void>;
+  /** After `close`: deletes every segment (the caller knows each record is projected). */
+  discard(): Promise<void>;
+}
+
+const segmentName = (first: number) => `${String(first).padStart(16, "0")}.jnl`;
+
+/** Frames a payload: header + payload. */
+function frame(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + payload.length);
+  out.writeUInt32LE(payload.length, 0);
+  out.writeUInt32LE(crc32(payload), 4);
+  payload.copy(out, HEADER);
+  return out;
+}
+
+/**
+ * Reads one segment's records. Returns them and the byte offset where valid data ends (the
+ * file's length when it is intact).
+ */
+function parseSegment(bytes: Buffer, first: number): { records: JournalRecord[]; end: number } {
+  const records: JournalRecord[] = [];
+  let off = 0;
+  while (off < bytes.length) {
+    if (bytes.length - off < HEADER) break;
+    const len = bytes.readUInt32LE(off);
+    const sum = bytes.readUInt32LE(off + 4);
+    if (len > MAX_RECORD_BYTES || off + HEADER + len > bytes.length) break;
+    const payload = bytes.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(payload) !== sum) break;
+    records.push({ position: first + records.length, payload });
+    off += HEADER + len;
+  }
+  return { records, end: off };
+}
+
+/** fsyncs a directory (so a created or removed file's entry is durable). */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Opens (creating) the journal directory, verifies every segment, cuts a torn tail and returns
+ * the writer, positioned after the last record.
+ * @throws StoreCorruptError when a segment other than the last is damaged; Error from the file system
+ */
+export async function openJournalFiles(options: JournalFilesOptions): Promise<JournalFiles> {
+  const { dir } = options;
+  const segmentBytes = options.segmentBytes ?? 8 * 1024 * 1024;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
+  const segments: { first: number; name: string; count: number }[] = [];
+  const recovered: JournalRecord[] = [];
+  let next = 1;
+  for (const [i, name] of names.entries()) {
+    const first = Number(SEGMENT_NAME.exec(name)![1]);
+    const path = join(dir, name);
+    const bytes = await readFile(path);
+    const { records, end } = parseSegment(bytes, first);
+    if (end < bytes.length) {
+      if (i < names.length - 1) {
+        throw new StoreCorruptError(
+          path,
+          end,
+          `the store's journal ${path} is damaged at byte ${end} (a record does not verify, and later segments follow); nothing was opened. See docs/reliability.md ("Corrupted store")`,
+        );
+      }
+      options.logger?.info(`the store's journal ends in a torn record (${path}, byte ${end}): a write cut short by a crash, never acknowledged; cut off`);
+      const fh = await open(path, "r+");
+      try {
+        await fh.truncate(end);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    }
+    recovered.push(...records);
+    segments.push({ first, name, count: records.length });
+    next = first + records.length;
+  }
+
+  // Always write into a fresh segment: the last one may have been cut, and a new file keeps the
+  // rule "only the newest segment can have a torn tail" simple. An empty last segment is reused.
+  if (segments.length > 0 && segments[segments.length - 1]!.count === 0) segments.pop();
+  let current = await createSegment(dir, next);
+  segments.push({ first: next, name: segmentName(next), count: 0 });
+  let size = 0;
+  let lastPosition = next - 1;
+  let failure: Error | undefined;
+  let closed = false;
+  let queue: { bytes: Buffer; resolve(position: number): void; reject(err: unknown): void }[] = [];
+  let flushing: Promise<void> | undefined;
+
+  // `flushing` is cleared in the same synchronous step that finds the queue empty, so an append
+  // made after it always starts a new flush.
+  const flush = async (): Promise<void> => {
+    while (queue.length > 0) {
+      const group = queue;
+      queue = [];
+      if (failure) {
+        for (const q of group) q.reject(failure);
+        continue;
+      }
+      try {
+        if (size >= segmentBytes) {
+          await current.close();
+          current = await createSegment(dir, lastPosition + 1);
+          segments.push({ first: lastPosition + 1, name: segmentName(lastPosition + 1), count: 0 });
+          size = 0;
+        }
+        const bytes = group.length === 1 ? group[0]!.bytes : Buffer.concat(group.map((q) => q.bytes));
+        const start = size;
+        try {
+          await writeAll(current, bytes, start);
+          await current.datasync();
+        } catch (err) {
+          // Nothing of this group may be replayed later: cut the file back (needs no space).
+          await current.truncate(start).catch(() => {});
+          throw err;
+        }
+        size += bytes.length;
+        const first = lastPosition + 1;
+        lastPosition += group.length;
+        segments[segments.length - 1]!.count += group.length;
+        group.forEach((q, i) => q.resolve(first + i));
+      } catch (err) {
+        failure = err as Error;
+        for (const q of group) q.reject(err);
+      }
+    }
+    flushing = undefined;
+  };
+
+  return {
+    recovered,
+    get lastPosition() {
+      return lastPosition;
+    },
+    append(payload: Buffer): Promise<number> {
+      if (closed) return Promise.reject(new Error("the journal is closed"));
+      if (failure) return Promise.reject(failure);
+      if (payload.length > MAX_RECORD_BYTES) return Promise.reject(new Error(`a journal record may hold at most ${MAX_RECORD_BYTES} bytes`));
+      return new Promise<number>((resolve, reject) => {
+        queue.push({ bytes: frame(payload), resolve, reject });
+        flushing ??= flush();
+      });
+    },
+    async release(position: number): Promise<void> {
+      let removed = false;
+      while (segments.length > 1 && segments[0]!.first + segments[0]!.count - 1 <= position) {
+        const seg = segments.shift()!;
+        await rm(join(dir, seg.name), { force: true });
+        removed = true;
+      }
+      if (removed) await syncDir(dir).catch(() => {});
+    },
+    async rotate(): Promise<void> {
+      await flushing;
+      if (closed || failure || size === 0) return;
+      await current.close();
+      current = await createSegment(dir, lastPosition + 1);
+      segments.push({ first: lastPosition + 1, name: segmentName(lastPosition + 1), count: 0 });
+      size = 0;
+    },
+    async discard(): Promise<void> {
+      if (!closed) throw new Error("discard needs a closed journal");
+      for (const seg of segments.splice(0)) await rm(join(dir, seg.name), { force: true });
+      await syncDir(dir);
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await flushing;
+      await current.close().catch(() => {});
+    },
+  };
+}
+
+async function createSegment(dir: string, first: number): Promise<FileHandle> {
+  const fh = await open(join(dir, segmentName(first)), "w", 0o600);
+  await syncDir(dir);
+  return fh;
+}
+
+async function writeAll(fh: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The embedded store behind exoclaw's write-ahead journal (store/journal/): the shared
+ * SessionLog contract, replay of journaled records after a crash, torn tails, damage, file
+ * modes, the `journal=off` switch, and kill -9 while group commits are in flight.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createJournaledSessionLog,
+  createSurrealSessionLog,
+  formatSessionKey,
+  JOURNAL_DIR,
+  openJournalFiles,
+  openSessionLog,
+  StoreCorruptError,
+  type SessionLogOptions,
+} from "../../host/src/store/index.js";
+import { sessionLogSuite } from "./session-log.suite.js";
+import { buildJournalChild, crashRounds } from "./journal-crash.js";
+
+const root = mkdtempSync(join(tmpdir(), "exoclaw-journal-"));
+let dirs = 0;
+const freshDir = () => join(root, `db${++dirs}`);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The journaled log as openSessionLog builds it, with the suite's options (clock, redaction). */
+async function journaled(dir: string, options: SessionLogOptions = {}) {
+  const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+  return createJournaledSessionLog({ inner, dir: join(dir, JOURNAL_DIR), displayUrl: `surrealkv://${dir}`, ...options });
+}
+
+sessionLogSuite("surrealkv:// with the write-ahead journal", (options) => journaled(freshDir(), options));
+
+const key = (peer: string) => formatSessionKey({ agent: "main", channel: "ws", account: "default", peer });
+const message = (content: string, idempotencyKey?: string) => ({
+  kind: "message_received" as const,
+  data: { content, channel: "ws", account: "default", peer: "p", ...(idempotencyKey ? { idempotencyKey } : {}) },
+});
+
+describe("write-ahead journal", () => {
+  it("is the default for surrealkv (0700 directory, 0600 segments); journal=off opens the engine alone", async () => {
+    const dir = freshDir();
+    const log = await openSessionLog({ url: `surrealkv://${dir}` });
+    await log.append(key("a"), [message("hello")]);
+    const jdir = join(dir, JOURNAL_DIR);
+    expect(statSync(jdir).mode & 0o777).toBe(0o700);
+    const segments = readdirSync(jdir);
+    expect(segments.length).toBeGreaterThan(0);
+    for (const s of segments) expect(statSync(join(jdir, s)).mode & 0o777).toBe(0o600);
+    await log.close();
+
+    const plain = freshDir();
+    const off = await openSessionLog({ url: `surrealkv://${plain}?journal=off` });
+    await off.append(key("a"), [message("hello")]);
+    await off.close();
+    expect(readdirSync(plain)).not.toContain(JOURNAL_DIR);
+    await expect(openSessionLog({ url: `surrealkv://${plain}?journal=maybe` })).rejects.toMatchObject({ code: "invalid_argument" });
+  });
+
+  it("replays journaled records SurrealDB lacks at open, exactly once, and deletes projected segments", async () => {
+    const dir = freshDir();
+    const jdir = join(dir, JOURNAL_DIR);
+    // Records that reached the journal but not SurrealDB (a crash before the projection): written here by hand.
+    const files = await openJournalFiles({ dir: jdir });
+    const rec = (body: object) => files.append(Buffer.from(JSON.stringify(body)));
+    await rec({
+      t: "a",
+      k: key("a"),
+      s: 1,
+      n: 1000,
+      e: [
+        { ...message("first", "i1"), at: 1000 },
+        { kind: "turn_started", data: { runId: "r1" }, at: 1000 },
+      ],
+    });
+    await rec({ t: "a", k: key("b"), s: 1, n: 1001, e: [{ ...message("doomed"), at: 1001 }] });
+    await rec({ t: "d", k: key("b"), n: 1002 });
+    await rec({ t: "a", k: key("a"), s: 3, n: 1003, e: [{ kind: "assistant_text", data: { text: "answer" }, at: 1003 }] });
+    await files.close();
+
+    const log = await journaled(dir);
+    expect((await log.read(key("a"))).map((e) => [e.seq, e.kind])).toEqual([
+      [1, "message_received"],
+      [2, "turn_started"],
+      [3, "assistant_text"],
+    ]);
+    expect(await log.info(key("b"))).toBeUndefined();
+    expect((await log.findByIdempotencyKey("i1"))?.seq).toBe(1);
+    await expect(log.append(key("c"), [message("again", "i1")])).rejects.toMatchObject({ code: "duplicate" });
+    await log.close();
+    // Everything was projected: a second open replays nothing and the data is the same.
+    const again = await journaled(dir);
+    expect((await again.read(key("a"))).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(await again.append(key("a"), [{ kind: "turn_ended", data: { runId: "r1", stopReason: "end_turn" } }])).toEqual([4]);
+    expect((await again.read(key("a"))).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+    await again.close();
+    // A clean close with everything projected leaves nothing to read back.
+    expect(readdirSync(jdir)).toHaveLength(0);
+  });
+
+  it("refuses journal records SurrealDB cannot take in order (it lost commits), unless the loss is accepted", async () => {
+    const dir = freshDir();
+    const jdir = join(dir, JOURNAL_DIR);
+    const files = await openJournalFiles({ dir: jdir });
+    await files.append(Buffer.from(JSON.stringify({ t: "a", k: key("gap"), s: 5, n: 1, e: [{ ...message("after a hole"), at: 1 }] })));
+    await files.close();
+    const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    await expect(createJournaledSessionLog({ inner, dir: jdir, displayUrl: dir })).rejects.toMatchObject({ code: "corrupt" });
+    const warnings: string[] = [];
+    const log = await createJournaledSessionLog({
+      inner,
+      dir: jdir,
+      displayUrl: dir,
+      acceptLoss: true,
+      logger: { info: () => {}, warn: (m) => warnings.push(m) },
+    });
+    expect(warnings.join("\n")).toMatch(/SurrealDB ends at seq 0 .*dropping/);
+    expect(await log.info(key("gap"))).toBeUndefined();
+    expect(await log.append(key("gap"), [message("new")])).toEqual([1]);
+    await log.close();
+  });
+
+  it("cuts a torn tail at open (a write cut short, never acknowledged) and refuses damage in an older segment", async () => {
+    const dir = freshDir();
+    const jdir = join(dir, JOURNAL_DIR);
+    const files = await openJournalFiles({ dir: jdir, segmentBytes: 1 });
+    await files.append(Buffer.from(JSON.stringify({ t: "a", k: key("a"), s: 1, n: 1, e: [{ ...message("kept"), at: 1 }] })));
+    await files.close();
+    const [segment] = readdirSync(jdir);
+    // Half a frame header and garbage: what a crash mid-write leaves.
+    appendFileSync(join(jdir, segment!), Buffer.from([0x20, 0, 0, 0, 1, 2]));
+    const infos: string[] = [];
+    const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    const log = await createJournaledSessionLog({ inner, dir: jdir, displayUrl: dir, logger: { info: (m) => infos.push(m), warn: () => {} } });
+    expect((await log.read(key("a"))).map((e) => e.seq)).toEqual([1]);
+    expect(infos.some((m) => /torn record/.test(m))).toBe(true);
+    await log.close();
+
+    // Two segments, the first damaged in the middle: nothing opens.
+    const bad = join(freshDir(), JOURNAL_DIR);
+    const f2 = await openJournalFiles({ dir: bad, segmentBytes: 1 });
+    for (let i = 0; i < 3; i++) await f2.append(Buffer.from(JSON.stringify({ t: "d", k: key(`x${i}`), n: i })));
+    await f2.close();
+    const first = readdirSync(bad).sort()[0]!;
+    const bytes = readFileSync(join(bad, first));
+    bytes[10] = bytes[10]! ^ 0xff;
+    writeFileSync(join(bad, first), bytes);
+    await expect(openJournalFiles({ dir: bad })).rejects.toBeInstanceOf(StoreCorruptError);
+  });
+});
+
+describe("write-ahead journal: backlog and replies", () => {
+  it("makes appends wait while the unprojected backlog is over its bound, and loses none", async () => {
+    const dir = freshDir();
+    const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    const log = await createJournaledSessionLog({ inner, dir: join(dir, JOURNAL_DIR), displayUrl: dir, maxBacklogEvents: 5, projectBatchEvents: 3 });
+    const seqs = await Promise.all(
+      Array.from({ length: 8 }, (_, s) => Promise.all(Array.from({ length: 5 }, (_, i) => log.append(key(`b${s}`), [message(`m${i}`)])))),
+    );
+    expect(seqs.map((per) => per.flat())).toEqual(Array.from({ length: 8 }, () => [1, 2, 3, 4, 5]));
+    expect(await log.countSessions()).toBe(8);
+    for (let s = 0; s < 8; s++) expect((await log.read(key(`b${s}`))).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    await log.close();
+  });
+
+  it("settles a reply whose message is still unprojected once it is projected, and replays an unprojected backlog after close", async () => {
+    const dir = freshDir();
+    const inner = await createSurrealSessionLog({ url: `surrealkv://${dir}` });
+    const log = await createJournaledSessionLog({ inner, dir: join(dir, JOURNAL_DIR), displayUrl: dir });
+    const owed = (k: string) => ({
+      kind: "message_received" as const,
+      data: { content: k, channel: "ws", account: "default", peer: "p", idempotencyKey: k, awaitsReply: true as const },
+    });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(key(`o${i}`), [owed(`o${i}`)])));
+    await log.settleReplies(["o0", "o1", "o2"]);
+    expect((await log.pendingReplies()).map((e) => e.data.idempotencyKey).sort()).toEqual(Array.from({ length: 17 }, (_, i) => `o${i + 3}`).sort());
+    // Closed with a backlog (not drained): the next open projects it.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(key(`o${i}`), [{ kind: "assistant_text", data: { text: "later" } }])));
+    await log.close();
+    const again = await journaled(dir);
+    for (let i = 0; i < 20; i++) expect((await again.read(key(`o${i}`))).map((e) => e.seq)).toEqual([1, 2]);
+    await expect(again.append(key("x"), [owed("o5")])).rejects.toMatchObject({ code: "duplicate" });
+    expect((await again.pendingReplies()).length).toBe(17);
+    await again.close();
+  });
+});
+
+describe("write-ahead journal: retention", () => {
+  it("prune waits for the projection and leaves no journal record of a removed session to replay", async () => {
+    const dir = freshDir();
+    let clock = 1_000_000;
+    const log = await journaled(dir, { now: () => clock });
+    await log.append(key("old"), [message("old news")]);
+    await log.append(key("old"), [{ kind: "error", data: { code: -32000, message: "failed" } }]);
+    clock += 10_000;
+    await log.append(key("new"), [message("fresh")]);
+    const removed: string[] = [];
+    expect(await log.prune({ idleBeforeMs: clock - 1, onRemoved: (k) => removed.push(k) })).toMatchObject({ sessions: 1 });
+    expect(removed).toEqual([key("old")]);
+    const jdir = join(dir, JOURNAL_DIR);
+    expect(readdirSync(jdir).reduce((n, f) => n + statSync(join(jdir, f)).size, 0)).toBe(0);
+    // The pruned session starts again from seq 1.
+    expect(await log.append(key("old"), [message("again")])).toEqual([1]);
+    await log.close();
+  });
+});
+
+describe("kill -9 while group commits are in flight (50 sessions appending)", () => {
+  let child: string;
+  let cleanup = () => {};
+  beforeAll(async () => {
+    ({ child, cleanup } = await buildJournalChild());
+  });
+  afterAll(() => cleanup());
+
+  it("keeps every acknowledged append after restart, none twice, and opens cleanly", async () => {
+    const acked = await crashRounds(child, `surrealkv://${freshDir()}`, 2, 400);
+    expect(acked).toBeGreaterThanOrEqual(800);
+  }, 120_000);
+});
