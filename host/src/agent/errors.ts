@@ -65,7 +65,7 @@ export function retryAfterFromHeaders(headers: unknown, now = Date.now()): numbe
   const after = get("retry-after");
   if (after === undefined) return undefined;
   if (/^\d+(\.\d+)?$/.test(after)) return ok(Number(after) * 1000);
-  const date = Date.parse(after);
+  const date = /[a-z]/i.test(after) ? Date.parse(after) : Number.NaN;
   return Number.isNaN(date) ? undefined : ok(Math.max(0, date - now));
 }
 

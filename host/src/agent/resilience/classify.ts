@@ -42,8 +42,8 @@ export type Verdict =
  * Classifies a model call's failure.
  * HTTP 429 -> retry (rate_limited); 5xx, 408, 409 -> retry (529 overloaded, else server_error);
  * 401/403 -> rotate; any other 4xx (400 bad request, 404, 413, 422) -> fatal: it is the request's
- * fault. No status: unreachable -> retry; no credentials configured -> next; idle timeout,
- * broken stream, stream error event -> retry. Not a ProviderError -> fatal.
+ * fault. No status: unreachable -> retry; no credentials configured -> next;
+ * broken stream, stream error event -> retry; idle timeout -> next. Not a ProviderError -> fatal.
  */
 export function classify(err: unknown): Verdict {
   if (!(err instanceof ProviderError)) return { action: "fatal" };
@@ -58,6 +58,8 @@ export function classify(err: unknown): Verdict {
   }
   if (err.unreachable === true) return { action: "retry", reason: "unreachable" };
   if (err.code === ErrorCode.ProviderUnavailable) return { action: "next", reason: "no_credentials" };
-  if (err.reason === "idle_timeout") return { action: "retry", reason: "idle_timeout" };
+  // A provider that went silent for a whole idle timeout is not retried (that would multiply
+  // the wait); the next model of the chain takes the call.
+  if (err.reason === "idle_timeout") return { action: "next", reason: "idle_timeout" };
   return { action: "retry", reason: "stream_broken" };
 }
