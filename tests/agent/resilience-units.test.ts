@@ -116,3 +116,26 @@ describe("KeyRing", () => {
     expect(k.pick()).toEqual({ index: 0, readyInMs: 0 });
   });
 });
+
+describe("TurnRecorder and failover", () => {
+  it("a discarding failover drops the call's text and tool calls, keeps earlier calls, and lands on the usage event", async () => {
+    const { TurnRecorder } = await import("../../host/src/agent/journal.js");
+    const r = new TurnRecorder("run");
+    r.record({ type: "tool_use", data: { id: "t0", name: "calculator", input: {} } });
+    r.record({ type: "usage", data: { inputTokens: 1, outputTokens: 1 } });
+    r.record({ type: "tool_result", data: { toolUseId: "t0", content: "2", isError: false } });
+    r.record({ type: "text", data: { delta: "half" } });
+    r.record({ type: "tool_use", data: { id: "t1", name: "calculator", input: {} } });
+    r.record({ type: "failover", data: { from: "anthropic/a", to: "openai/b", reason: "stream_broken", discard: true } });
+    r.record({ type: "text", data: { delta: "whole" } });
+    r.record({ type: "usage", data: { inputTokens: 2, outputTokens: 3 } });
+    const events = r.finish({ kind: "turn_ended", stopReason: "end_turn" });
+    expect(events.map((e) => e.kind)).toEqual(["tool_use", "usage", "tool_result", "assistant_text", "usage", "turn_ended"]);
+    expect(events[3]!.data).toEqual({ text: "whole" });
+    expect(events[4]!.data).toEqual({
+      inputTokens: 2,
+      outputTokens: 3,
+      failover: [{ from: "anthropic/a", to: "openai/b", reason: "stream_broken", discard: true }],
+    });
+  });
+});
