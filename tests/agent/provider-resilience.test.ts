@@ -232,6 +232,16 @@ describe("provider resilience against the emulator", () => {
     expect(switches.map((s) => s.kind)).toEqual(["key", "retry"]);
   });
 
+  it("401 with a single key moves on to the next model at once", async () => {
+    const { resilience, switches } = setup();
+    const rule = emulator.fault({ model: "primary", mode: "http_401" });
+    const { events, text } = await call(resilience);
+    expect(text).toBe("You said: hello");
+    expect(rule.hits).toBe(1);
+    expect(events.find((e) => e.type === "failover")).toMatchObject({ reason: "credentials" });
+    expect(switches.map((s) => s.kind)).toEqual(["fallback"]);
+  });
+
   it("401 on one key rotates to the next key", async () => {
     const { resilience } = setup({ keys: ["sk-key-one", "sk-key-two"] });
     emulator.fault({ key: "sk-key-one", mode: "http_401" });

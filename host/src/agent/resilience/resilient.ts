@@ -170,7 +170,8 @@ export class ProviderResilience {
             if (verdict.action === "next") break;
             if (verdict.action === "rotate") {
               keys.cool(key.index, policy.keyCooldownMs);
-              if (attempt >= policy.maxRetries + keys.size) break;
+              // One key: nothing to rotate to; another provider may hold a valid one.
+              if (keys.size === 1 || attempt >= policy.maxRetries + keys.size) break;
               this.notify({ kind: "key", provider: entry.provider, reason: verdict.reason });
               continue;
             }
