@@ -54,6 +54,9 @@ function scriptedProvider() {
     },
     async *stream(req: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
       requests.push(structuredClone(req));
+      // The gate open when the call started: `open()` releases every SLOW call begun before it,
+      // however many async steps (the provider resilience layer) lie between its start and its wait.
+      const myGate = gate;
       const last = req.messages[req.messages.length - 1]!;
       const result = last.content.find((b) => b.type === "tool_result");
       const text = lastUserText(req);
@@ -67,7 +70,7 @@ function scriptedProvider() {
       if (text.includes("FAIL")) throw new ProviderError(-32000, "provider anthropic returned HTTP 500: boom");
       if (text.includes("SLOW")) {
         yield { type: "text", delta: "slow " };
-        await Promise.race([gate, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
+        await Promise.race([myGate, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
       }
       if (text.startsWith("calc")) {
         yield { type: "text", delta: "Let me calculate." };

@@ -152,6 +152,7 @@ export async function summarize(
   };
   for await (const ev of provider.stream(request, signal)) {
     if (ev.type === "text") text += ev.delta;
+    else if (ev.type === "failover" && ev.discard) text = "";
     else if (ev.type === "usage") {
       if (ev.inputTokens !== undefined) usage.inputTokens = ev.inputTokens;
       if (ev.outputTokens !== undefined) usage.outputTokens = ev.outputTokens;

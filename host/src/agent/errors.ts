@@ -19,11 +19,18 @@ export class ProviderError extends RpcError {
   readonly requestId?: string;
   /** The HTTP status the provider answered with, when it answered. */
   readonly status?: number;
+  /**
+   * How long the provider asked to wait before another call, ms: its `retry-after-ms` header, else
+   * `retry-after` (seconds, or an HTTP date), as sent with a 429 or 503 (RFC 9110 §10.2.3).
+   */
+  readonly retryAfterMs?: number;
+  /** The provider was never reached (connection refused, DNS failure, host unreachable) or has no credentials. */
+  readonly unreachable?: boolean;
 
   constructor(
     code: typeof ErrorCode.ProviderError | typeof ErrorCode.ProviderUnavailable,
     message: string,
-    details: { requestId?: string; status?: number } = {},
+    details: { requestId?: string; status?: number; retryAfterMs?: number; unreachable?: boolean } = {},
     data?: unknown,
   ) {
     super(code, message, data);
@@ -31,7 +38,35 @@ export class ProviderError extends RpcError {
     this.reason = code === ErrorCode.ProviderUnavailable ? "provider_unavailable" : "provider_error";
     if (details.requestId !== undefined) this.requestId = details.requestId;
     if (details.status !== undefined) this.status = details.status;
+    if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
+    if (details.unreachable === true) this.unreachable = true;
   }
+}
+
+/** Longest `Retry-After` taken from a provider, ms (a day): a larger or unparsable value is ignored. */
+const MAX_RETRY_AFTER_MS = 86_400_000;
+
+/**
+ * The wait a provider asked for, ms, from its response headers (a `Headers` object as the
+ * Anthropic and OpenAI SDKs attach to their APIError, or a plain record): `retry-after-ms`
+ * (milliseconds, sent by OpenAI and Anthropic), else `retry-after` in seconds or as an HTTP date
+ * (RFC 9110 §10.2.3). Undefined when absent, negative or unparsable. `now`: ms since the epoch.
+ */
+export function retryAfterFromHeaders(headers: unknown, now = Date.now()): number | undefined {
+  if (headers === null || typeof headers !== "object") return undefined;
+  const get = (name: string): string | undefined => {
+    const h = headers as { get?: unknown } & Record<string, unknown>;
+    const v = typeof h.get === "function" ? (h.get as (n: string) => unknown).call(headers, name) : h[name];
+    return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+  };
+  const ok = (ms: number) => (Number.isFinite(ms) && ms >= 0 && ms <= MAX_RETRY_AFTER_MS ? Math.ceil(ms) : undefined);
+  const ms = get("retry-after-ms");
+  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms)) return ok(Number(ms));
+  const after = get("retry-after");
+  if (after === undefined) return undefined;
+  if (/^\d+(\.\d+)?$/.test(after)) return ok(Number(after) * 1000);
+  const date = /[a-z]/i.test(after) ? Date.parse(after) : Number.NaN;
+  return Number.isNaN(date) ? undefined : ok(Math.max(0, date - now));
 }
 
 const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
@@ -113,13 +148,14 @@ export function toProviderError(err: unknown, context: ProviderErrorContext): un
   const requestId = typeof sdkId === "string" && ID_LIKE.test(sdkId) && secrets.scrub(sdkId) === sdkId ? sdkId : `gw_${randomBytes(8).toString("hex")}`;
   const type = errorType(err);
   const endpoint = secrets.scrub(redactUrl(context.endpoint).replace(/\/$/, ""));
-  const ids = { requestId, ...(typeof status === "number" ? { status } : {}) };
+  const retryAfterMs = retryAfterFromHeaders((err as { headers?: unknown }).headers);
+  const ids = { requestId, ...(typeof status === "number" ? { status } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
   let failure: ProviderError;
   if (code && CONNECT_CODES.has(code)) {
     failure = new ProviderError(
       ErrorCode.ProviderUnavailable,
       `provider ${provider} at ${endpoint} is unreachable (${code}); request id ${requestId}. ${CONFIGURE_HINT}`,
-      ids,
+      { ...ids, unreachable: true },
     );
   } else if (status === 401 || status === 403) {
     failure = new ProviderError(

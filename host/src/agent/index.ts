@@ -20,5 +20,7 @@ export { compileToolAllowlist } from "./tool-policy.js";
 export { ProviderError, InterruptedTurnError, ProviderStallError, TurnTimeoutError, ClientGoneError, CONFIGURE_HINT } from "./errors.js";
 export type { GatewayStopReason, FailureReason } from "./errors.js";
 export { AgentError, failureReason, isReplay, isInterrupted, isTransient, isTransientRefusal, isTurnAborted, isSessionBusy, isOrphanClaim } from "./errors.js";
-export { createProviderSet } from "./providers/index.js";
+export { createProviderSet, resiliencePolicies } from "./providers/index.js";
+export { ProviderResilience, DEFAULT_RESILIENCE, backoffMs, CircuitBreaker, KeyRing, classify } from "./resilience/index.js";
+export type { ModelRef, ResiliencePolicy, SwitchNotice, SwitchReason } from "./resilience/index.js";
 export type * from "./types.js";

@@ -12,13 +12,30 @@ import type { StopReason, TurnEvent, TurnOutcome } from "./types.js";
 export class TurnRecorder {
   private readonly events: NewSessionEvent[] = [];
   private text = "";
+  /** Where the current model call's events start in `events` (after the last `usage` or `tool_result`). */
+  private callStart = 0;
+  /** Failovers of the current model call, stored on its `usage` event (`data.failover`). */
+  private failovers: Extract<TurnEvent, { type: "failover" }>["data"][] = [];
 
   constructor(private readonly runId: string) {}
 
-  /** Records one loop event (text deltas are joined until the next non-text event). `error` is not recorded here. */
+  /**
+   * Records one loop event (text deltas are joined until the next non-text event). `error` is not
+   * recorded here. A `failover` with `discard` drops what the model call recorded so far (its
+   * text and tool calls never reach the log, so the history holds only the answer that
+   * completed); every failover of a call is kept on that call's `usage` event as `data.failover`.
+   */
   record(ev: TurnEvent): void {
     if (ev.type === "text") {
       this.text += ev.data.delta;
+      return;
+    }
+    if (ev.type === "failover") {
+      if (ev.data.discard) {
+        this.text = "";
+        this.events.length = this.callStart;
+      }
+      this.failovers.push(ev.data);
       return;
     }
     this.flush();
@@ -29,10 +46,18 @@ export class TurnRecorder {
         break;
       case "tool_result":
         this.events.push({ kind: "tool_result", runId, data: { toolUseId: ev.data.toolUseId, content: ev.data.content, isError: ev.data.isError } });
+        this.callStart = this.events.length;
         break;
-      case "usage":
-        this.events.push({ kind: "usage", runId, data: { inputTokens: ev.data.inputTokens, outputTokens: ev.data.outputTokens } });
+      case "usage": {
+        const failover = this.failovers.splice(0);
+        this.events.push({
+          kind: "usage",
+          runId,
+          data: { inputTokens: ev.data.inputTokens, outputTokens: ev.data.outputTokens, ...(failover.length > 0 ? { failover } : {}) },
+        });
+        this.callStart = this.events.length;
         break;
+      }
       case "error":
         break;
     }

@@ -102,6 +102,14 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
         case "stop":
           stopReason = ev.reason;
           break;
+        case "failover":
+          // Another attempt takes over this model call: what the failed one produced is void.
+          if (ev.discard) {
+            text = "";
+            toolUses.length = 0;
+          }
+          emit({ type: "failover", data: { from: ev.from, to: ev.to, reason: ev.reason, discard: ev.discard } });
+          break;
       }
     }
     usage.inputTokens += callUsage.inputTokens;

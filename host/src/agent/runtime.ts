@@ -24,6 +24,7 @@ import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 import { TurnToolbox } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
+import { ProviderResilience, type ResiliencePolicy } from "./resilience/index.js";
 
 // The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
 export { ReplayedTurnError } from "./idempotency.js";
@@ -35,7 +36,13 @@ export type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 /** Options of {@link AgentRuntime}. */
 export interface AgentRuntimeOptions {
   agents: AgentConfig[];
-  providers: (name: ProviderName) => ModelProvider;
+  /** The adapter of a provider, using its API key number `key` (0-based, default 0; see createProviderSet). */
+  providers: (name: ProviderName, key?: number) => ModelProvider;
+  /**
+   * Retry, key rotation and circuit breaker settings per provider (resiliencePolicies of the
+   * config); missing providers get DEFAULT_RESILIENCE with one key.
+   */
+  resilience?: Partial<Record<ProviderName, ResiliencePolicy>>;
   plugins: Pick<PluginRegistry, "tools" | "callTool">;
   /** Where sessions live: every turn is journaled here and its model input projected from it. */
   log: SessionLog;
@@ -126,8 +133,17 @@ export class AgentRuntime {
       bytes: options.historyCacheBytes ?? DEFAULT_HISTORY_CACHE_LIMITS.bytes,
     });
     const closing = () => this.closing;
+    const telemetry = options.telemetry ?? NOOP_TELEMETRY;
+    const logger = this.logger;
     this.executor = new TurnExecutor({
-      providers: options.providers,
+      providers: new ProviderResilience({
+        providers: options.providers,
+        ...(options.resilience !== undefined ? { policies: options.resilience } : {}),
+        onSwitch: (n) => {
+          telemetry.providerSwitch(n.kind, n.provider, n.reason);
+          logger.warn({ provider: n.provider, reason: n.reason, switch: n.kind }, "model provider switch");
+        },
+      }),
       sessions: this.sessions,
       souls: new SoulFiles(this.logger),
       tools: new TurnToolbox({ plugins: options.plugins, ...(options.outbound !== undefined ? { outbound: options.outbound } : {}), logger: this.logger }),
@@ -135,7 +151,7 @@ export class AgentRuntime {
       closing,
       onTurnSettled: options.onTurnSettled,
       agents: this.agents,
-      telemetry: options.telemetry ?? NOOP_TELEMETRY,
+      telemetry,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,

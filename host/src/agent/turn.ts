@@ -4,7 +4,7 @@
  * tool-use loop under the turn deadline — and appends its events, settling every message's job.
  */
 import type { Logger } from "pino";
-import { DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/index.js";
+import { DEFAULT_TURN_TIMEOUT_MS } from "../config/index.js";
 import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
 import type { NewSessionEvent } from "../store/index.js";
 import type { Agent } from "./agents.js";
@@ -18,6 +18,7 @@ import type { SoulFiles } from "./soul.js";
 import { turnHistory } from "./turn-history.js";
 import type { TurnResult } from "./turn-request.js";
 import type { TurnToolbox } from "./turn-tools.js";
+import type { ProviderResilience } from "./resilience/index.js";
 import type { ModelProvider, TurnEvent } from "./types.js";
 
 /** Separator between the contents of messages folded into one turn (queue mode `collect`). */
@@ -31,7 +32,8 @@ export type SettledTurn = { runId: string; sessionKey: string; agentId: string; 
 
 /** Options of {@link TurnExecutor}. */
 export interface TurnExecutorOptions {
-  providers: (name: ProviderName) => ModelProvider;
+  /** Every model call goes through it: retries, key rotation, breaker and the agent's fallback chain. */
+  providers: ProviderResilience;
   sessions: CachedSessionLog;
   souls: SoulFiles;
   tools: TurnToolbox;
@@ -111,9 +113,8 @@ export class TurnExecutor {
       if (starts.length > 0) await sessions.append(sessionKey, starts);
       const content = live.map((j) => j.content).join(COLLECT_SEPARATOR);
       const system = await this.options.souls.systemPrompt(config);
-      const provider = this.options.telemetry.enabled
-        ? observeProvider(this.options.providers(config.provider), observed)
-        : this.options.providers(config.provider);
+      const chain = this.options.providers.provider(config.models ?? [{ provider: config.provider, model: config.model }]);
+      const provider = this.options.telemetry.enabled ? observeProvider(chain, observed) : chain;
       const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
       if (this.options.telemetry.enabled) observeTools(tools, observed);
       const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };

@@ -40,7 +40,17 @@ export type ModelEvent =
   | { type: "text"; delta: string }
   | { type: "tool_use"; id: string; name: string; input: unknown }
   | { type: "usage"; inputTokens?: number; outputTokens?: number }
-  | { type: "stop"; reason: StopReason };
+  | { type: "stop"; reason: StopReason }
+  | FailoverEvent;
+
+/**
+ * A failed attempt of a model call replaced by another (host/src/agent/resilience): the next
+ * model of the agent's chain (`from` != `to`, as `provider/model`), or the same model again after
+ * it broke mid-answer. `discard`: the failed attempt had already yielded events; every event of
+ * this model call before this one is void (its text, its tool calls) and the call starts over.
+ * `reason` is a {@link import("./resilience/classify.js").SwitchReason}.
+ */
+export type FailoverEvent = { type: "failover"; from: string; to: string; reason: string; discard: boolean };
 
 /** A streaming chat model behind one provider's official SDK. */
 export interface ModelProvider {
@@ -61,6 +71,7 @@ export type TurnEvent =
   | { type: "tool_use"; data: { id: string; name: string; input: unknown } }
   | { type: "tool_result"; data: { toolUseId: string; content: string; isError: boolean } }
   | { type: "usage"; data: { inputTokens: number; outputTokens: number } }
+  | { type: "failover"; data: Omit<FailoverEvent, "type"> }
   | { type: "error"; data: { code: number; message: string } };
 
 /** What a finished turn produced. `usage` sums every model call of the turn (tokens). */

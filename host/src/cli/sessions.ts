@@ -163,7 +163,7 @@ export function describeEvent(e: SessionEvent): string {
     case "tool_result":
       return `${e.data.isError ? "[error] " : ""}${e.data.content}`;
     case "usage":
-      return `input ${e.data.inputTokens}, output ${e.data.outputTokens} tokens`;
+      return `input ${e.data.inputTokens}, output ${e.data.outputTokens} tokens${(e.data.failover ?? []).map((f) => `; ${f.from} -> ${f.to} (${f.reason}${f.discard ? ", partial answer discarded" : ""})`).join("")}`;
     case "error":
       return `${e.data.code} ${e.data.message}`;
     case "turn_started":

@@ -158,10 +158,16 @@ export interface SecretReference {
  */
 export function secretReferences(file: FileConfig, defaultProvider: string): SecretReference[] {
   const refs: SecretReference[] = [{ name: "EXOCLAW_TOKEN", field: "gateway token" }];
-  const used = new Set((file.agents?.length ? file.agents : [{}]).map((a: { provider?: string }) => a.provider ?? defaultProvider));
+  const used = new Set(
+    (file.agents?.length ? file.agents : [{}]).flatMap((a: { provider?: string; models?: string[] }) =>
+      a.models ? a.models.map((m) => m.slice(0, m.indexOf("/"))) : [a.provider ?? defaultProvider],
+    ),
+  );
   for (const p of ["anthropic", "openai"] as const) {
     const f = file.providers?.[p];
-    if (f?.api_key_env) refs.push({ name: f.api_key_env, field: `providers.${p}.api_key_env` });
+    const named = typeof f?.api_key_env === "string" ? [f.api_key_env] : (f?.api_key_env ?? []);
+    // Several keys (rotated on 429/401): each is its own reference, numbered.
+    if (named.length > 0) named.forEach((name, i) => refs.push({ name, field: `providers.${p}.api_key_env${named.length > 1 ? `.${i}` : ""}` }));
     else if (used.has(p)) refs.push({ name: p === "anthropic" ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY", field: `providers.${p} (default)` });
   }
   for (const [plugin, g] of Object.entries(file.plugins?.grants ?? {})) {

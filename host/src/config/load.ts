@@ -215,12 +215,20 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   const secrets = secretEnv(env, stateDir(env));
   // Zero-config detection sees keys kept as credentials too (env still wins).
   const provider = detectProvider({ ...env, ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY, OPENAI_API_KEY: secrets.OPENAI_API_KEY });
-  const agents: AgentConfig[] = (file.agents?.length ? file.agents : [{ id: "main" }]).map((a) => {
-    const p = a.provider ?? provider;
+  const agents: AgentConfig[] = (file.agents?.length ? file.agents : [{ id: "main" }]).map((a, i) => {
+    const models = a.models?.map((m) => {
+      const slash = m.indexOf("/");
+      return { provider: m.slice(0, slash) as ProviderName, model: m.slice(slash + 1) };
+    });
+    if (models && (a.provider !== undefined || a.model !== undefined)) {
+      throw new ConfigError(`${where}: agents[${i}] ("${a.id}"): set either models or provider/model, not both (models[0] is the primary)`);
+    }
+    const p = models?.[0]?.provider ?? a.provider ?? provider;
     return {
       id: a.id,
       provider: p,
-      model: a.model ?? (p === provider && env.EXOCLAW_MODEL ? env.EXOCLAW_MODEL : DEFAULT_MODELS[p]),
+      model: models?.[0]?.model ?? a.model ?? (p === provider && env.EXOCLAW_MODEL ? env.EXOCLAW_MODEL : DEFAULT_MODELS[p]),
+      ...(models ? { models } : {}),
       systemPrompt: a.system_prompt,
       maxIterations: a.max_iterations ?? 10,
       maxTokens: a.max_tokens ?? 4096,
@@ -259,14 +267,22 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     PROVIDERS.map((p) => {
       const f = file.providers?.[p];
       const envBase = p === "anthropic" ? env.ANTHROPIC_BASE_URL : p === "openai" ? env.OPENAI_BASE_URL : env.OLLAMA_HOST;
-      const keyVar = f?.api_key_env ?? (p === "anthropic" ? "ANTHROPIC_API_KEY" : p === "openai" ? "OPENAI_API_KEY" : undefined);
+      const keyVars = f?.api_key_env ?? (p === "anthropic" ? "ANTHROPIC_API_KEY" : p === "openai" ? "OPENAI_API_KEY" : undefined);
+      const keys = (typeof keyVars === "string" ? [keyVars] : (keyVars ?? [])).flatMap((v) => (secrets[v] ? [secrets[v]] : []));
       return [
         p,
         {
           baseUrl: f?.base_url ?? (envBase || undefined),
-          apiKey: keyVar ? secrets[keyVar] : undefined,
+          apiKey: keys[0],
+          ...(keys.length > 1 ? { apiKeys: keys } : {}),
           timeoutMs: f?.timeout_ms ?? 600_000,
           idleTimeoutMs: f?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS,
+          ...(f?.max_retries !== undefined ? { maxRetries: f.max_retries } : {}),
+          ...(f?.retry_base_ms !== undefined ? { retryBaseMs: f.retry_base_ms } : {}),
+          ...(f?.retry_max_ms !== undefined ? { retryMaxMs: f.retry_max_ms } : {}),
+          ...(f?.breaker_failures !== undefined ? { breakerFailures: f.breaker_failures } : {}),
+          ...(f?.breaker_cooldown_ms !== undefined ? { breakerCooldownMs: f.breaker_cooldown_ms } : {}),
+          ...(f?.key_cooldown_ms !== undefined ? { keyCooldownMs: f.key_cooldown_ms } : {}),
         },
       ];
     }),

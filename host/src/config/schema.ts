@@ -12,10 +12,22 @@ const timeoutMs = z.number().int().min(1).max(MAX_TIMEOUT_MS);
 
 const providerSchema = z.strictObject({
   base_url: z.url().optional(),
-  api_key_env: z.string().min(1).optional(),
+  /** One environment variable, or several: their keys are rotated on 429/401 (provider resilience). */
+  api_key_env: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(64)]).optional(),
   timeout_ms: z.number().int().positive().optional(),
   idle_timeout_ms: timeoutMs.optional(),
+  max_retries: z.number().int().min(0).max(10).optional(),
+  retry_base_ms: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
+  retry_max_ms: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
+  breaker_failures: z.number().int().min(0).max(1000).optional(),
+  breaker_cooldown_ms: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
+  key_cooldown_ms: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional(),
 });
+
+/** An agent's `models` entry: `<provider>/<model>`, e.g. `openai/gpt-4.1-mini`. */
+const modelRef = z
+  .string()
+  .regex(new RegExp(`^(${PROVIDERS.join("|")})/.+$`), `must be "<provider>/<model>" with provider one of ${PROVIDERS.join(", ")}, like "openai/gpt-4.1-mini"`);
 
 /**
  * `[gateway] allowed_origins` entries: `self` (the gateway's own origins) or an http(s) origin,
@@ -189,6 +201,7 @@ export const FileConfigSchema = z.strictObject({
         id: z.string().regex(/^[A-Za-z0-9_-]+$/, "agent id may use letters, digits, _ and -"),
         provider: z.enum(PROVIDERS).optional(),
         model: z.string().min(1).optional(),
+        models: z.array(modelRef).min(1).max(16).optional(),
         system_prompt: z.string().optional(),
         max_iterations: z.number().int().min(1).max(1000).optional(),
         max_tokens: z.number().int().min(1).optional(),

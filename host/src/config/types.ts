@@ -113,8 +113,17 @@ export const WEBHOOK_LIMIT_DEFAULTS: WebhookLimits = {
 /** One agent: which model it uses and how it behaves. */
 export interface AgentConfig {
   id: string;
+  /** The primary model's provider (`models[0]`'s when `models` is set). */
   provider: ProviderName;
+  /** The primary model (`models[0]`'s when `models` is set). */
   model: string;
+  /**
+   * The fallback chain (`models = ["anthropic/…", "openai/…", "ollama/…"]`), primary first: a
+   * model call moves on to the next entry when its provider cannot answer (unreachable, 5xx, 429
+   * past its retries, breaker open), never for an error of the request (HTTP 400). Absent: the
+   * primary alone.
+   */
+  models?: { provider: ProviderName; model: string }[];
   systemPrompt?: string;
   /** Model calls per turn before the turn ends with an error; default 10. */
   maxIterations: number;
@@ -280,7 +289,22 @@ export interface BusSettings {
 /** Where each provider is reached. `baseUrl` undefined = the SDK's own default / env variable. */
 export interface ProviderEndpoint {
   baseUrl?: string;
+  /** The first key (`apiKeys[0]`). */
   apiKey?: string;
+  /** Every key configured (`api_key_env` naming several variables), rotated on 429/401; absent = `apiKey` alone. */
+  apiKeys?: string[];
+  /** Retries of a failed call (429, 5xx, unreachable, broken stream) before moving on; default 2. */
+  maxRetries?: number;
+  /** First backoff ceiling, ms (doubled per retry, full jitter); default 500. */
+  retryBaseMs?: number;
+  /** Longest backoff and longest `Retry-After` waited for, ms; past it the call moves on; default 30000. */
+  retryMaxMs?: number;
+  /** Consecutive failures that open the provider's circuit breaker (0 = never); default 5. */
+  breakerFailures?: number;
+  /** How long an open breaker skips the provider before one probe call, ms; default 30000. */
+  breakerCooldownMs?: number;
+  /** How long a key refused with 401/403 rests before it is tried again, ms; default 60000. */
+  keyCooldownMs?: number;
   /**
    * Time until the response headers, ms; default 600000 (the SDKs' default). The SDKs stop this
    * timer at the headers: a stream that stalls later is ended by `idleTimeoutMs`.

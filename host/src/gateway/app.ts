@@ -1,7 +1,7 @@
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, createProviderSet, type SettledTurn } from "../agent/index.js";
+import { AgentRuntime, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
@@ -302,6 +302,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const agents = new AgentRuntime({
       agents: config.agents,
       providers: createProviderSet(config.providers, { logger }),
+      resilience: resiliencePolicies(config.providers),
       plugins,
       log,
       logger,
@@ -558,7 +559,9 @@ function publishTurnEvent(bus: Bus, turn: SettledTurn, logger: Logger): void {
 export function configSecretSources(config: Config): Parameters<typeof registerConfigSecrets>[1] {
   return {
     gatewayToken: config.gateway.token,
-    providerKeys: Object.fromEntries(Object.entries(config.providers).map(([name, p]) => [name, p.apiKey])),
+    providerKeys: Object.fromEntries(
+      Object.entries(config.providers).flatMap(([name, p]) => (p.apiKeys ?? [p.apiKey]).map((key, i) => [i === 0 ? name : `${name} key ${i + 1}`, key])),
+    ),
     pluginSecrets: Object.fromEntries(Object.entries(config.plugins.grants).map(([name, g]) => [name, g.secrets])),
     storePassword: config.store.password,
     urls: [...config.store.url.split(","), ...(config.bus?.servers ?? []), ...Object.values(config.providers).flatMap((p) => (p.baseUrl ? [p.baseUrl] : []))],

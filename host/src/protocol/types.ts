@@ -30,7 +30,7 @@ export interface RpcNotification {
 }
 
 /** Type of a `chat.event` notification. */
-export type ChatEventType = "text" | "tool_use" | "tool_result" | "usage" | "error";
+export type ChatEventType = "text" | "tool_use" | "tool_result" | "usage" | "failover" | "error";
 
 /** Payload of each `chat.event` type. */
 export interface ChatEventData {
@@ -38,6 +38,13 @@ export interface ChatEventData {
   tool_use: { id: string; name: string; input: unknown };
   tool_result: { toolUseId: string; content: string; isError: boolean };
   usage: { inputTokens: number; outputTokens: number };
+  /**
+   * A model call moved to another model of the agent's chain, or started over after breaking
+   * mid-answer (docs/protocol.md, "Failover"). `discard`: drop the text and tool calls received
+   * since this model call began (since the last `usage` or `tool_result` event); the
+   * replacement's text follows.
+   */
+  failover: { from: string; to: string; reason: string; discard: boolean };
   error: { code: number; message: string };
 }
 

@@ -20,7 +20,10 @@ export type TurnStopReason = "end_turn" | "tool_use" | "max_tokens" | "stop_sequ
  *   that turn's run in `data.runId`.
  * - `assistant_text`: model text (one event per model call, or several that concatenate).
  * - `tool_use` / `tool_result`: a tool call and its outcome, matched by id.
- * - `usage`: tokens of one model call.
+ * - `usage`: tokens of one model call; `failover` lists the attempts of that call that another
+ *   replaced (the next model of the agent's chain, or the same one after a broken stream), in
+ *   order: `from`/`to` as `provider/model`, `reason` (rate_limited, server_error, unreachable,
+ *   …), `discard` (the replaced attempt's partial output was dropped, not stored).
  * - `error`: the turn failed (`code` is the JSON-RPC error code the runtime raised).
  * - `compaction`: `summary` replaces every event with `seq <= upToSeq` in the projection.
  * - `reset`: logically clears the history: the projection and pending turns ignore everything up
@@ -46,7 +49,7 @@ export interface EventDataMap {
   assistant_text: { text: string };
   tool_use: { id: string; name: string; input: unknown };
   tool_result: { toolUseId: string; content: string; isError: boolean };
-  usage: { inputTokens: number; outputTokens: number };
+  usage: { inputTokens: number; outputTokens: number; failover?: { from: string; to: string; reason: string; discard: boolean }[] };
   error: { code: number; message: string };
   turn_ended: { runId: string; stopReason: TurnStopReason };
   compaction: { summary: string; upToSeq: number };

@@ -10,6 +10,7 @@ export const NOOP_TELEMETRY: Telemetry = {
   pluginCall() {},
   pluginCallFailed() {},
   sandboxRestart() {},
+  providerSwitch() {},
   webhookRequest() {},
   connections() {},
 };

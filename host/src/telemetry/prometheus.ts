@@ -126,6 +126,7 @@ export class PromMetrics {
   private readonly pluginSeconds: HotMetric;
   private readonly pluginFailures: Counter<"plugin" | "kind" | "failure">;
   private readonly restarts: Counter<"plugin" | "reason">;
+  private readonly switches: Counter<"kind" | "provider" | "reason">;
   private readonly webhooks: HotMetric;
   private readonly wsConnections: Gauge;
   private sources: ScrapeSources = {};
@@ -181,6 +182,12 @@ export class PromMetrics {
       name: "exoclaw_sandbox_restarts_total",
       help: "Sandbox instances stopped and replaced, by plugin and reason.",
       labelNames: ["plugin", "reason"],
+      registers,
+    });
+    this.switches = new Counter({
+      name: "exoclaw_provider_switches_total",
+      help: "Provider resilience switches, by kind (retry, key, fallback, breaker_open, breaker_skip), provider and reason (rate_limited, server_error, overloaded, unreachable, stream_broken, idle_timeout, credentials, no_credentials, circuit_open).",
+      labelNames: ["kind", "provider", "reason"],
       registers,
     });
     this.webhooks = new HotMetric(
@@ -280,6 +287,10 @@ export class PromMetrics {
 
   sandboxRestart(plugin: string, reason: string): void {
     this.restarts.labels(plugin, reason).inc();
+  }
+
+  providerSwitch(kind: string, provider: string, reason: string): void {
+    this.switches.labels(kind, provider, reason).inc();
   }
 
   webhookRequest(channel: string, status: number): void {

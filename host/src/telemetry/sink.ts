@@ -80,6 +80,7 @@ export function createTelemetry(targets: TelemetryTargets): Telemetry {
     pluginCall: (plugin: string, kind: PluginCallKind, durationMs: number) => metrics?.pluginCall(plugin, kind, durationMs / 1000),
     pluginCallFailed: (plugin, kind, failure) => metrics?.pluginCallFailed(plugin, kind, failure),
     sandboxRestart: (plugin, reason) => metrics?.sandboxRestart(plugin, reason),
+    providerSwitch: (kind, provider, reason) => metrics?.providerSwitch(kind, provider, reason),
     webhookRequest: (channel, status) => metrics?.webhookRequest(channel, status),
     connections: (delta) => metrics?.connections(delta),
   };

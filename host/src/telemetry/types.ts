@@ -55,6 +55,12 @@ export interface Telemetry {
   pluginCallFailed(plugin: string, kind: PluginCallKind, failure: string): void;
   /** A sandbox instance of `plugin` was stopped and is replaced (after a timeout, trap, out of memory, abort). */
   sandboxRestart(plugin: string, reason: string): void;
+  /**
+   * The provider resilience layer switched (host/src/agent/resilience): `kind` is `retry`, `key`,
+   * `fallback`, `breaker_open` or `breaker_skip`; `provider` the provider switched away from
+   * (`fallback`: switched to); `reason` a bounded label (`rate_limited`, `server_error`, …).
+   */
+  providerSwitch(kind: string, provider: string, reason: string): void;
   /** A webhook request was answered. `channel`: a configured channel's name, or `unknown`. */
   webhookRequest(channel: string, status: number): void;
   /** A WebSocket connection opened (+1) or closed (-1). */

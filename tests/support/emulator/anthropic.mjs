@@ -181,6 +181,7 @@ const ERRORS = {
   invalid_request: { status: 400, type: "invalid_request_error" },
   overloaded: { status: 529, type: "overloaded_error" },
   authentication: { status: 401, type: "authentication_error" },
+  rate_limit: { status: 429, type: "rate_limit_error" },
 };
 
 /**

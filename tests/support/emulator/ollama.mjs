@@ -98,7 +98,7 @@ export function errorFrame(message) {
   return ndjsonLine({ error: message });
 }
 
-const STATUS = { server: 500, invalid_request: 400, overloaded: 503, authentication: 401 };
+const STATUS = { server: 500, invalid_request: 400, overloaded: 503, authentication: 401, rate_limit: 429 };
 
 /**
  * @param {keyof typeof STATUS} kind

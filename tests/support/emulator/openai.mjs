@@ -168,6 +168,7 @@ const ERRORS = {
   invalid_request: { status: 400, type: "invalid_request_error" },
   overloaded: { status: 503, type: "server_error" },
   authentication: { status: 401, type: "invalid_request_error" },
+  rate_limit: { status: 429, type: "requests" },
 };
 
 /**

@@ -7,7 +7,7 @@ import { jsonPlan, streamPlan, JSON_HEADERS } from "./wire.mjs";
 /** @typedef {import("./script.mjs").FailureReply} FailureReply */
 /** @typedef {import("./wire.mjs").Plan} Plan */
 /** @typedef {import("./wire.mjs").RenderContext} RenderContext */
-/** @typedef {"server" | "invalid_request" | "overloaded" | "authentication"} ErrorKind */
+/** @typedef {"server" | "invalid_request" | "overloaded" | "authentication" | "rate_limit"} ErrorKind */
 
 /**
  * What each provider module (anthropic.mjs, openai.mjs, ollama.mjs) exports.

@@ -21,6 +21,23 @@ export interface EmulatorOptions {
   record?: boolean;
 }
 
+/** A failure answered instead of the scripted reply, for requests matching every given field (see server.mjs). */
+export interface FaultRule {
+  provider?: "anthropic" | "openai" | "ollama";
+  /** Exact `model` of the request body. */
+  model?: string;
+  /** A substring of the credential (`x-api-key` or `Authorization`). */
+  key?: string;
+  /** `overloaded`: Anthropic 529, OpenAI/Ollama 503; `cut`: a streamed answer starts ("Partial ") and the connection dies. */
+  mode: "http_500" | "http_429" | "overloaded" | "http_401" | "http_400" | "cut";
+  /** `retry-after` header value sent with the error. */
+  retryAfter?: string;
+  /** Requests it fails before it lapses; default unlimited. */
+  times?: number;
+  /** Requests it failed so far (kept by the emulator). */
+  hits?: number;
+}
+
 export interface Emulator {
   /** e.g. "http://127.0.0.1:43123" (no trailing slash). */
   url: string;
@@ -34,6 +51,10 @@ export interface Emulator {
   abandoned: RecordedRequest[];
   /** Resolves with the first abandoned request matching `pred` (listed or future); rejects after `timeoutMs` (default 15000). */
   waitForAbandoned(pred: (r: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
+  /** Adds a fault rule (checked before the content script; first match wins); returns the live rule (its `hits` count). */
+  fault(rule: FaultRule): FaultRule;
+  /** Removes every fault rule. */
+  clearFaults(): void;
   /** Clears `requests` and `abandoned`. */
   reset(): void;
   close(): Promise<void>;

@@ -39,8 +39,27 @@ import { decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs"
  * @property {(pred: (r: RecordedRequest) => boolean, timeoutMs?: number) => Promise<RecordedRequest>} waitForAbandoned
  *                                resolves with the first abandoned request matching `pred`
  *                                (already listed or future); rejects after `timeoutMs` (default 15000)
+ * @property {(rule: FaultRule) => FaultRule} fault  scripts failures by provider, model or key
+ *                                (checked before the content-driven script; first match wins);
+ *                                returns the live rule, whose `hits` counts the requests it failed
+ * @property {() => void} clearFaults removes every fault rule
  * @property {() => void} reset   clears `requests` and `abandoned`
  * @property {() => Promise<void>} close
+ */
+
+/**
+ * A failure the emulator answers instead of the scripted reply, for requests matching every
+ * given field (resilience tests: one provider, model or key fails while others answer).
+ * @typedef {object} FaultRule
+ * @property {"anthropic" | "openai" | "ollama"} [provider]
+ * @property {string} [model]   exact `model` of the request body
+ * @property {string} [key]     a substring of the credential (`x-api-key` or `Authorization`)
+ * @property {"http_500" | "http_429" | "overloaded" | "http_401" | "http_400" | "cut"} mode
+ *   `overloaded`: Anthropic 529, OpenAI and Ollama 503; `cut`: a streamed answer starts
+ *   ("Partial ") and the connection is destroyed
+ * @property {string} [retryAfter] `retry-after` header value sent with the error (seconds or an HTTP date)
+ * @property {number} [times]   requests it fails before it lapses; default unlimited
+ * @property {number} [hits]    requests it failed so far (kept by the emulator)
  */
 
 /** @type {ReadonlyMap<string, ProviderFormat>} */
@@ -112,7 +131,9 @@ export async function startEmulator({ port = 0, host = "127.0.0.1", latencyMs = 
     abandoned.push(entry);
     for (const w of watchers) w();
   };
-  const state = { requests, latencyMs, record, onAbandoned };
+  /** @type {FaultRule[]} */
+  const faults = [];
+  const state = { requests, latencyMs, record, onAbandoned, faults };
   const server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => {
     route(req, res, state).catch((error) => abort(res, error));
   });
@@ -140,6 +161,14 @@ export async function startEmulator({ port = 0, host = "127.0.0.1", latencyMs = 
         watchers.add(check);
         check();
       }),
+    fault: (rule) => {
+      const live = { ...rule, hits: 0 };
+      faults.push(live);
+      return live;
+    },
+    clearFaults: () => {
+      faults.length = 0;
+    },
     reset: () => {
       requests.length = 0;
       abandoned.length = 0;
@@ -181,6 +210,7 @@ function close(server) {
  * @property {number} latencyMs
  * @property {boolean} record
  * @property {(entry: RecordedRequest) => void} onAbandoned
+ * @property {FaultRule[]} faults
  */
 
 /**
@@ -212,7 +242,7 @@ async function route(req, res, state) {
  * @param {string} path
  * @param {ServerState} state
  */
-async function handleModel(provider, req, res, path, { requests, latencyMs, record, onAbandoned }) {
+async function handleModel(provider, req, res, path, { requests, latencyMs, record, onAbandoned, faults }) {
   const raw = await readBody(req);
   const body = parseJsonObject(raw);
   if (record) {
@@ -228,6 +258,18 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
     await writePlan(res, planError(provider, "invalid_request", "Request body is not a JSON object"), latencyMs, 0);
     return;
   }
+  const fault = faults.find(
+    (f) =>
+      (f.times === undefined || (f.hits ?? 0) < f.times) &&
+      (f.provider === undefined || f.provider === provider.name) &&
+      (f.model === undefined || f.model === body.model) &&
+      (f.key === undefined || credential(req).includes(f.key)),
+  );
+  if (fault) {
+    fault.hits = (fault.hits ?? 0) + 1;
+    await writePlan(res, faultPlan(provider, fault, body), latencyMs, 0);
+    return;
+  }
   const conversation = provider.parse(body);
   const decided = decide(conversation);
   const reply =
@@ -241,6 +283,29 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
   };
   const chunkDelayMs = headerDelay(req) || slowTokenDelay(conversation.lastUserText);
   await writePlan(res, planReply(provider, reply, ctx), latencyMs, chunkDelayMs);
+}
+
+/**
+ * The response of a fault rule.
+ * @param {ProviderFormat} provider
+ * @param {FaultRule} fault
+ * @param {Record<string, any>} body
+ * @returns {Plan}
+ */
+function faultPlan(provider, fault, body) {
+  const kind = /** @type {const} */ ({
+    http_500: "server",
+    http_429: "rate_limit",
+    overloaded: "overloaded",
+    http_401: "authentication",
+    http_400: "invalid_request",
+  });
+  if (fault.mode === "cut") {
+    const ctx = { model: typeof body.model === "string" ? body.model : DEFAULT_MODEL, stream: provider.isStream(body), inputTokens: 1, outputTokens: 1, body };
+    return planReply(provider, { kind: "failure", mode: "cut", message: "Emulated connection cut", partial: "Partial ", quoteCredential: false }, ctx);
+  }
+  const plan = planError(provider, kind[fault.mode], `Emulated ${fault.mode}`);
+  return fault.retryAfter === undefined ? plan : { ...plan, headers: { ...plan.headers, "retry-after": fault.retryAfter } };
 }
 
 /**
