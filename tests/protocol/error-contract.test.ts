@@ -98,7 +98,11 @@ describe("failure reasons and their wire codes", () => {
     expect(toErrorObject(stall)).toMatchObject({ code: -32000, data: { reason: "idle_timeout", idleTimeoutMs: 5000 } });
     expect(failureReason(new TurnTimeoutError(1000))).toBe("turn_timeout");
     expect(failureReason(new ClientGoneError())).toBe("client_gone");
-    expect(toErrorObject(new TurnStoppedError("chat.abort"))).toEqual({ code: -32006, message: "turn stopped by chat.abort", data: { reason: "stopped", by: "chat.abort" } });
+    expect(toErrorObject(new TurnStoppedError("chat.abort"))).toEqual({
+      code: -32006,
+      message: "turn stopped by chat.abort",
+      data: { reason: "stopped", by: "chat.abort" },
+    });
     expect(failureReason(new ToolLoopError("calculator", 3))).toBe("tool_loop");
     const interrupted = new InterruptedTurnError("r1", "reworded: replaced by a newer message");
     expect(failureReason(interrupted)).toBe("interrupted");

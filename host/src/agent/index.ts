@@ -17,7 +17,16 @@ export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } fro
 export { runTurn } from "./loop.js";
 export type { TurnInput, TurnRecord, TurnTools } from "./loop.js";
 export { compileToolAllowlist } from "./tool-policy.js";
-export { ProviderError, InterruptedTurnError, ProviderStallError, TurnTimeoutError, ClientGoneError, TurnStoppedError, ToolLoopError, CONFIGURE_HINT } from "./errors.js";
+export {
+  ProviderError,
+  InterruptedTurnError,
+  ProviderStallError,
+  TurnTimeoutError,
+  ClientGoneError,
+  TurnStoppedError,
+  ToolLoopError,
+  CONFIGURE_HINT,
+} from "./errors.js";
 export type { GatewayStopReason, FailureReason, StoppedBy } from "./errors.js";
 export { AgentError, failureReason, isReplay, isInterrupted, isTransient, isTransientRefusal, isTurnAborted, isSessionBusy, isOrphanClaim } from "./errors.js";
 export { createProviderSet } from "./providers/index.js";

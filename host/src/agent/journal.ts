@@ -61,7 +61,8 @@ export class TurnRecorder {
     this.flush();
     const runId = this.runId;
     if (terminator.kind === "error") {
-      for (const id of this.open) this.events.push({ kind: "tool_result", runId, data: { toolUseId: id, content: `not run to the end: ${terminator.message}`, isError: true } });
+      for (const id of this.open)
+        this.events.push({ kind: "tool_result", runId, data: { toolUseId: id, content: `not run to the end: ${terminator.message}`, isError: true } });
     }
     this.open.clear();
     const end: NewSessionEvent =
