@@ -151,6 +151,26 @@ describe("turn control, WebSocket clients", () => {
     sender.close();
   });
 
+  it("chat.abort {runId} of a queued message closes that message only; the running turn goes on", async () => {
+    const sender = await RpcClient.connect(gateway.url);
+    const a = sender.call("chat.send", { content: "SLOW_100MS mark-running one two three four five", peer: "a4" });
+    const first = await sender.waitFor((r) => r.msg.method === "chat.event" && r.msg.params.type === "text");
+    const { sessionKey } = first.msg.params as { sessionKey: string };
+    const b = sender.call("chat.send", { content: "mark-queued", peer: "a4" });
+    let queued: Ev | undefined;
+    for (let tries = 0; queued === undefined && tries < 300; tries++) {
+      if (tries > 0) await new Promise((r) => setTimeout(r, 20));
+      queued = (await history(sessionKey)).find((e) => e.kind === "message_received" && e.data.content === "mark-queued");
+    }
+    if (queued === undefined) throw new Error("the queued message was not journaled");
+    expect((await client.call("chat.abort", { runId: queued.runId })).response.msg.result).toEqual({ aborted: [queued.runId] });
+    expect((await b).response.msg.error).toMatchObject({ code: -32006, data: { reason: "stopped", by: "chat.abort" } });
+    expect((await a).response.msg.result.text).toBe("You said: SLOW_100MS mark-running one two three four five");
+    expect(ofRun(await history(sessionKey), queued.runId!)).toEqual(["message_received", "error"]);
+    expect(emulator.requests.filter(bodyHas("mark-queued"))).toEqual([]);
+    sender.close();
+  });
+
   it("loop detection: the same tool call loop_limit (3) times ends the turn with a clear error; loop_limit 0 leaves it to max_iterations", async () => {
     const { response, events } = await client.call("chat.send", { content: "LOOP_FOREVER", peer: "loop" });
     expect(response.msg.error).toEqual({
