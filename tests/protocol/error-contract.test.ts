@@ -25,6 +25,8 @@ import {
   ProviderStallError,
   ReplayedTurnError,
   TurnTimeoutError,
+  TurnStoppedError,
+  ToolLoopError,
   type FailureReason,
 } from "../../host/src/agent/index.js";
 import { createMemoryBus, type Bus } from "../../host/src/bus/index.js";
@@ -53,6 +55,7 @@ const WIRE: Record<FailureReason, number> = {
   idle_timeout: -32000,
   provider_unavailable: -32001,
   max_iterations: -32002,
+  tool_loop: -32002,
   frame_too_large: -32003,
   session_busy: -32004,
   shutting_down: -32005,
@@ -60,6 +63,7 @@ const WIRE: Record<FailureReason, number> = {
   interrupted: -32006,
   turn_timeout: -32006,
   client_gone: -32006,
+  stopped: -32006,
   plugin_error: -32007,
   forbidden: -32010,
   unknown: -32603,
@@ -94,6 +98,12 @@ describe("failure reasons and their wire codes", () => {
     expect(toErrorObject(stall)).toMatchObject({ code: -32000, data: { reason: "idle_timeout", idleTimeoutMs: 5000 } });
     expect(failureReason(new TurnTimeoutError(1000))).toBe("turn_timeout");
     expect(failureReason(new ClientGoneError())).toBe("client_gone");
+    expect(toErrorObject(new TurnStoppedError("chat.abort"))).toEqual({
+      code: -32006,
+      message: "turn stopped by chat.abort",
+      data: { reason: "stopped", by: "chat.abort" },
+    });
+    expect(failureReason(new ToolLoopError("calculator", 3))).toBe("tool_loop");
     const interrupted = new InterruptedTurnError("r1", "reworded: replaced by a newer message");
     expect(failureReason(interrupted)).toBe("interrupted");
     expect(toErrorObject(interrupted)).toEqual({ code: -32006, message: "reworded: replaced by a newer message" });
@@ -106,7 +116,7 @@ describe("failure reasons and their wire codes", () => {
     const turn = (Object.keys(WIRE) as FailureReason[]).filter((r) => isTransient(new AgentError(r, "t")));
     expect(turn.sort()).toEqual(["idle_timeout", "internal", "orphan_claim", "provider_error", "provider_unavailable", "session_busy", "shutting_down"]);
     const aborts = (Object.keys(WIRE) as FailureReason[]).filter((r) => isTurnAborted(new AgentError(r, "t")));
-    expect(aborts.sort()).toEqual(["aborted", "client_gone", "interrupted", "turn_timeout"]);
+    expect(aborts.sort()).toEqual(["aborted", "client_gone", "interrupted", "stopped", "turn_timeout"]);
     // Not a runtime failure (the store): transient on both paths.
     expect(isTransientRefusal(new StoreError("unavailable", "x"))).toBe(true);
     expect(isTransient(new StoreError("unavailable", "x"))).toBe(true);

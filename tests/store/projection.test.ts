@@ -53,6 +53,29 @@ describe("projectHistory", () => {
     ]);
   });
 
+  it("shows a message steered into a running turn (queue mode steer) after the tool results it followed, not on its own", () => {
+    const joined: NewSessionEvent = { kind: "turn_started", data: { runId: "A" }, runId: "B" };
+    const closed: NewSessionEvent = { kind: "turn_ended", data: { runId: "A", stopReason: "end_turn" }, runId: "B" };
+    const steered = [m("q", "A"), s("A"), m("also this", "B"), use("a", "A"), res("a", "A"), joined, t("done", "A"), end("A"), closed];
+    expect(projectHistory(log(...steered, m("next", "C"), s("C"), t("ok", "C"), end("C")))).toEqual([
+      user("q"),
+      { role: "assistant", content: [{ type: "tool_use", id: "a", name: "tool", input: { id: "a" } }] },
+      {
+        role: "user",
+        content: [
+          { type: "tool_result", toolUseId: "a", content: "ra", isError: false },
+          { type: "text", text: "also this" },
+        ],
+      },
+      assistant("done"),
+      user("next"),
+      assistant("ok"),
+    ]);
+    // The run it joined failed: neither shows.
+    const failed = [m("q", "A"), s("A"), m("also this", "B"), use("a", "A"), res("a", "A"), joined, err("A"), { ...err("B") }];
+    expect(projectHistory(log(...failed))).toEqual([]);
+  });
+
   it("drops failed, unfinished and malformed turns entirely", () => {
     const events = log(
       m("ok1"),

@@ -286,6 +286,46 @@ export class ClientGoneError extends RpcError {
   }
 }
 
+/** Who stopped a turn on request: a client's `chat.abort`, or the channel peer's `/stop` command. */
+export type StoppedBy = "chat.abort" | "stop_command";
+
+/**
+ * The abort reason of a turn stopped on request ({@link StoppedBy}). Code -32006; `data` is
+ * `{ reason: "stopped", by }`. Aborting the turn's signal with it cancels the running model
+ * call (the provider sees the connection close) and the running tool calls (their plugin calls
+ * get the signal); the turn is closed with an `error` event carrying the same code and message.
+ */
+export class TurnStoppedError extends RpcError {
+  readonly reason = "stopped" satisfies FailureReason;
+
+  constructor(readonly by: StoppedBy) {
+    super(ErrorCode.Aborted, by === "chat.abort" ? "turn stopped by chat.abort" : "turn stopped by /stop", { reason: "stopped", by });
+    this.name = "TurnStoppedError";
+  }
+}
+
+/**
+ * A turn whose model asked for the same tool call — same tool name, same input (compared as
+ * canonical JSON, key order ignored) — `limit` times (the agent's `loop_limit`). The turn ends
+ * without running that call; code -32002 (like the iteration limit); `data` is
+ * `{ reason: "tool_loop", tool, repeats }`.
+ */
+export class ToolLoopError extends RpcError {
+  readonly reason = "tool_loop" satisfies FailureReason;
+
+  constructor(
+    readonly tool: string,
+    readonly repeats: number,
+  ) {
+    super(ErrorCode.MaxIterations, `turn stopped: the model asked for the same ${tool} call ${repeats} times in this turn (loop_limit)`, {
+      reason: "tool_loop",
+      tool,
+      repeats,
+    });
+    this.name = "ToolLoopError";
+  }
+}
+
 export type { FailureReason } from "../protocol/index.js";
 
 /**
@@ -363,7 +403,7 @@ const RETRIED_AS_TURN: ReadonlySet<FailureReason> = new Set<FailureReason>([
 ]);
 
 /** Reasons of a turn the gateway stopped (JSON-RPC -32006): not a failure of the message itself. */
-const ABORTS: ReadonlySet<FailureReason> = new Set<FailureReason>(["aborted", "interrupted", "turn_timeout", "client_gone"]);
+const ABORTS: ReadonlySet<FailureReason> = new Set<FailureReason>(["aborted", "interrupted", "turn_timeout", "client_gone", "stopped"]);
 
 /** Whether `err` answers a repeated idempotency key with the stored failure of its first turn. */
 export function isReplay(err: unknown): err is ReplayedTurnError {
@@ -393,7 +433,7 @@ export function isTransient(err: unknown): boolean {
   return reason === undefined || RETRIED_AS_TURN.has(reason);
 }
 
-/** Whether the gateway stopped the turn (abort, interrupt, turn deadline, client gone) rather than the turn failing. */
+/** Whether the gateway stopped the turn (abort, interrupt, turn deadline, client gone, `chat.abort` / `/stop`) rather than the turn failing. */
 export function isTurnAborted(err: unknown): boolean {
   const reason = failureReason(err);
   return reason !== undefined && ABORTS.has(reason);

@@ -17,8 +17,17 @@ export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } fro
 export { runTurn } from "./loop.js";
 export type { TurnInput, TurnRecord, TurnTools } from "./loop.js";
 export { compileToolAllowlist } from "./tool-policy.js";
-export { ProviderError, InterruptedTurnError, ProviderStallError, TurnTimeoutError, ClientGoneError, CONFIGURE_HINT } from "./errors.js";
-export type { GatewayStopReason, FailureReason } from "./errors.js";
+export {
+  ProviderError,
+  InterruptedTurnError,
+  ProviderStallError,
+  TurnTimeoutError,
+  ClientGoneError,
+  TurnStoppedError,
+  ToolLoopError,
+  CONFIGURE_HINT,
+} from "./errors.js";
+export type { GatewayStopReason, FailureReason, StoppedBy } from "./errors.js";
 export { AgentError, failureReason, isReplay, isInterrupted, isTransient, isTransientRefusal, isTurnAborted, isSessionBusy, isOrphanClaim } from "./errors.js";
 export { createProviderSet, resiliencePolicies } from "./providers/index.js";
 export { ProviderResilience, DEFAULT_RESILIENCE, backoffMs, CircuitBreaker, KeyRing, classify } from "./resilience/index.js";

@@ -16,6 +16,8 @@ export class TurnRecorder {
   private callStart = 0;
   /** Failovers of the current model call, stored on its `usage` event (`data.failover`). */
   private failovers: Extract<TurnEvent, { type: "failover" }>["data"][] = [];
+  /** Ids of recorded `tool_use` events whose `tool_result` has not come yet. */
+  private readonly open = new Set<string>();
 
   constructor(private readonly runId: string) {}
 
@@ -33,7 +35,8 @@ export class TurnRecorder {
     if (ev.type === "failover") {
       if (ev.data.discard) {
         this.text = "";
-        this.events.length = this.callStart;
+        // Tool calls of the discarded attempt never ran: they are owed no tool_result.
+        for (const e of this.events.splice(this.callStart)) if (e.kind === "tool_use") this.open.delete(e.data.id);
       }
       this.failovers.push(ev.data);
       return;
@@ -42,9 +45,11 @@ export class TurnRecorder {
     const runId = this.runId;
     switch (ev.type) {
       case "tool_use":
+        this.open.add(ev.data.id);
         this.events.push({ kind: "tool_use", runId, data: { id: ev.data.id, name: ev.data.name, input: ev.data.input ?? null } });
         break;
       case "tool_result":
+        this.open.delete(ev.data.toolUseId);
         this.events.push({ kind: "tool_result", runId, data: { toolUseId: ev.data.toolUseId, content: ev.data.content, isError: ev.data.isError } });
         this.callStart = this.events.length;
         break;
@@ -63,10 +68,31 @@ export class TurnRecorder {
     }
   }
 
-  /** The recorded events followed by the run's terminator (`turn_ended` or `error`); the recorder is empty afterwards. */
+  /**
+   * The events recorded so far (text joined up to now); the recorder keeps going from empty.
+   * Used when the turn writes part of its events before its end (queue mode `steer`).
+   */
+  take(): NewSessionEvent[] {
+    this.flush();
+    this.callStart = 0;
+    return this.events.splice(0);
+  }
+
+  /**
+   * The recorded events followed by the run's terminator (`turn_ended` or `error`); the recorder
+   * is empty afterwards. Before an `error`, each `tool_use` without its `tool_result` (a turn
+   * aborted mid-tool-call) gets one (`isError`, the error's message), so the log never holds a
+   * tool call without its outcome.
+   */
   finish(terminator: { kind: "turn_ended"; stopReason: StopReason } | { kind: "error"; code: number; message: string }): NewSessionEvent[] {
     this.flush();
     const runId = this.runId;
+    if (terminator.kind === "error") {
+      for (const id of this.open)
+        this.events.push({ kind: "tool_result", runId, data: { toolUseId: id, content: `not run to the end: ${terminator.message}`, isError: true } });
+    }
+    this.open.clear();
+    this.callStart = 0;
     const end: NewSessionEvent =
       terminator.kind === "turn_ended"
         ? { kind: "turn_ended", runId, data: { runId, stopReason: terminator.stopReason } }

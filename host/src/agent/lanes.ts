@@ -126,6 +126,38 @@ export class SessionLanes {
     return job.promise;
   }
 
+  /**
+   * Queue mode `steer`: takes the session's waiting messages (from the head, up to the first
+   * task or message of an agent not in `steer` mode) into its running batch.
+   * @returns the messages taken, oldest first
+   */
+  takeSteerable(sessionKey: string): TurnJob[] {
+    const steer = (j: Job): j is TurnJob => j.kind === "turn" && (this.options.agents.get(j.agent.config.id) ?? j.agent).config.queue?.mode === "steer";
+    return this.queues.absorb(sessionKey, steer) as TurnJob[];
+  }
+
+  /** The turn messages of `sessionKey`'s running batch (empty when none runs). */
+  runningTurns(sessionKey: string): TurnJob[] {
+    return (this.queues.running(sessionKey) ?? []).filter((j): j is TurnJob => j.kind === "turn");
+  }
+
+  /** Where the message of run `runId` is: its session, its job, and whether its turn runs (else it is queued). */
+  findRun(runId: string): { sessionKey: string; job: TurnJob; running: boolean } | undefined {
+    const found = this.queues.find((j) => j.kind === "turn" && j.runId === runId);
+    return found && { sessionKey: found.key, job: found.job as TurnJob, running: found.running };
+  }
+
+  /**
+   * Takes a queued (not running) message out of its session's queue and closes it with `error`
+   * (an `error` event after its `message_received`; its promise rejects).
+   * @returns false when it is not queued (it runs, or it is gone)
+   */
+  cancelQueued(job: TurnJob, error: RpcError): boolean {
+    if (!this.queues.remove(job.sessionKey, job)) return false;
+    this.failQueued(job, error);
+    return true;
+  }
+
   /** Queues a journaled message's turn again (crash recovery; no cap, no events streamed). */
   requeue(message: RequeuedMessage): Promise<TurnResult> {
     const job = makeTurnJob({ ...message, journal: Promise.resolve(), startJournaled: false, emit: () => {} });

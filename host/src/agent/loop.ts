@@ -24,6 +24,12 @@ export interface TurnInput {
   /** The user's message. */
   content: string;
   tools: TurnTools;
+  /**
+   * Queue mode `steer`: called before each model call that follows a tool round; the user
+   * messages it returns (already journaled) are appended, as text, to that call's last user
+   * message (after the tool results). Absent = nothing is injected.
+   */
+  steer?: () => Promise<string[]>;
 }
 
 /** A finished turn: its outcome and the messages to append to the session. */
@@ -142,6 +148,7 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
     );
     signal.throwIfAborted();
     added.push({ role: "user", content: results });
+    if (input.steer) for (const text of await input.steer()) results.push({ type: "text", text });
   }
   // Unreachable: the loop returns or throws on its last iteration.
   throw new RpcError(ErrorCode.InternalError, "agent loop ended unexpectedly");

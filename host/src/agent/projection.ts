@@ -12,6 +12,8 @@ interface Turn {
   started: boolean;
   parts: SessionEvent[];
   outcome?: "ended" | "failed";
+  /** Steered into another run (queue mode `steer`): rendered inside that run, not on its own. */
+  steered?: true;
 }
 
 /**
@@ -34,6 +36,11 @@ interface Turn {
  *   next one's turn by queue mode `collect`, whose `turn_ended.data.runId` names that turn)
  *   become one user message, their texts joined by a blank line, so roles keep alternating.
  * - `usage`, `turn_started` and dedupe fields do not show.
+ *
+ * - A message steered into a running turn (queue mode `steer`: its `turn_started` names another
+ *   run that has already started and not ended) shows inside that turn, as user text at that
+ *   point (after the tool results it followed), the way the model saw it; it does not show on
+ *   its own.
  *
  * Turns are matched to messages by run id when `message_received` carries the run's `runId`,
  * otherwise in arrival order (a session's turns run one at a time). Events of a turn are those
@@ -75,6 +82,16 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
           break;
         }
         const t = unstarted.splice(idx, 1)[0]!;
+        const into = e.data.runId !== runId ? byRun.get(e.data.runId) : undefined;
+        if (into && into.started && !into.outcome) {
+          // Steered: the message joined run `into` here (collect-folded messages start before their run).
+          t.runId = runId;
+          t.started = true;
+          t.steered = true;
+          byRun.set(runId, t);
+          into.parts.push(t.message);
+          break;
+        }
         t.runId = runId;
         t.started = true;
         byRun.set(runId, t);
@@ -109,7 +126,7 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
     out.push({ role: "assistant", content: [{ type: "text", text: COMPACTION_SUMMARY_ACK }] });
   }
   for (const t of turns) {
-    if (t.outcome !== "ended" || t.message.seq <= cutoff) continue;
+    if (t.outcome !== "ended" || t.steered || t.message.seq <= cutoff) continue;
     const messages = turnMessages(t);
     if (!messages) continue;
     const prev = out[out.length - 1];
@@ -146,6 +163,12 @@ function turnMessages(t: Turn): ChatMessage[] | undefined {
         target.content.push({ type: "tool_use", id: e.data.id, name: e.data.name, input: e.data.input });
       }
       toolResultsOpen = false;
+    } else if (e.kind === "message_received") {
+      // A steered message: user text after the tool results it followed (loop.ts appends it there).
+      const block: ContentBlock = { type: "text", text: e.data.content };
+      if (last.role === "user") last.content.push(block);
+      else msgs.push({ role: "user", content: [block] });
+      toolResultsOpen = true;
     } else if (e.kind === "tool_result") {
       const block: ContentBlock = { type: "tool_result", toolUseId: e.data.toolUseId, content: e.data.content, isError: e.data.isError };
       if (toolResultsOpen) last.content.push(block);

@@ -65,6 +65,32 @@ export class SessionQueues<J extends QueueItem> {
     if (!lane.running) this.next(key, lane);
   }
 
+  /**
+   * Moves the jobs at the head of `key`'s waiting list that `pred` accepts (up to the first it
+   * refuses) into the running batch (queue mode `steer`: they join the running turn).
+   * @returns the moved jobs, oldest first (empty when nothing runs or nothing matches)
+   */
+  absorb(key: string, pred: (job: J) => boolean): J[] {
+    const lane = this.lanes.get(key);
+    if (!lane?.running) return [];
+    let n = 0;
+    while (n < lane.waiting.length && pred(lane.waiting[n]!)) n++;
+    const moved = lane.waiting.splice(0, n);
+    lane.running.push(...moved);
+    return moved;
+  }
+
+  /** The first job (running or waiting, any key) that `pred` accepts, with its key and whether it runs. */
+  find(pred: (job: J) => boolean): { key: string; job: J; running: boolean } | undefined {
+    for (const [key, lane] of this.lanes) {
+      const running = lane.running?.find(pred);
+      if (running) return { key, job: running, running: true };
+      const waiting = lane.waiting.find(pred);
+      if (waiting) return { key, job: waiting, running: false };
+    }
+    return undefined;
+  }
+
   /** Takes a waiting (not running) job out of `key`'s queue; false when it is not waiting. */
   remove(key: string, job: J): boolean {
     const lane = this.lanes.get(key);

@@ -13,8 +13,9 @@ import type { PruneOptions, PruneResult, SessionLog } from "../store/index.js";
 import { compileAgents, type Agent } from "./agents.js";
 import { CachedSessionLog } from "./cached-log.js";
 import { DEFAULT_HISTORY_CACHE_LIMITS } from "./history-cache.js";
-import { AgentError } from "./errors.js";
+import { AgentError, TurnStoppedError, type StoppedBy } from "./errors.js";
 import { IdempotentTurns } from "./idempotency.js";
+import type { TurnJob } from "./jobs.js";
 import { outcomeFromEvents } from "./journal.js";
 import { SessionLanes } from "./lanes.js";
 import { recoverTurns, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
@@ -152,6 +153,7 @@ export class AgentRuntime {
       onTurnSettled: options.onTurnSettled,
       agents: this.agents,
       telemetry,
+      takeSteerable: (sessionKey) => this.lanes.takeSteerable(sessionKey),
     });
     this.lanes = new SessionLanes({
       agents: this.agents,
@@ -219,6 +221,42 @@ export class AgentRuntime {
     const agent = this.agents.get(request.agentId);
     if (!agent) throw new RpcError(ErrorCode.InvalidParams, `unknown agent "${request.agentId}"`);
     return this.keys.run(agent, request, { onAccepted: (id) => this.accepted(hooks, id), emit, signal });
+  }
+
+  /**
+   * The session of a turn message running or queued in this process (for the gateway's check
+   * that the caller may stop it); undefined when no such run is here.
+   */
+  sessionOfRun(runId: string): string | undefined {
+    return this.lanes.findRun(runId)?.sessionKey;
+  }
+
+  /**
+   * Stops a turn on request (`chat.abort`, a channel peer's `/stop`): aborts the turn's signal
+   * with a {@link TurnStoppedError}, which cancels its model call (the provider request is
+   * closed) and its running tool calls (their signal aborts); the turn is then closed in the
+   * session log like any failed turn — its events so far, a `tool_result` for each call left
+   * without one, and an `error` event (-32006, `turn stopped by …`) — and contributes nothing to
+   * the model's history. Its callers get that error (`data: {reason: "stopped", by}`).
+   * - `{sessionKey}`: the turn running in that session (messages queued behind it then run).
+   * - `{runId}`: the turn that message runs in (with the messages folded or steered into it), or,
+   *   when it is still queued, that message alone (closed with the same `error` event).
+   * @returns the run ids stopped (empty when nothing matched: no turn runs, or it already ended)
+   */
+  abort(target: { runId: string } | { sessionKey: string }, by: StoppedBy): string[] {
+    const error = new TurnStoppedError(by);
+    let batch: TurnJob[];
+    if ("runId" in target) {
+      const found = this.lanes.findRun(target.runId);
+      if (found === undefined) return [];
+      if (!found.running) return this.lanes.cancelQueued(found.job, error) ? [found.job.runId] : [];
+      batch = this.lanes.runningTurns(found.sessionKey);
+    } else batch = this.lanes.runningTurns(target.sessionKey);
+    const controller = batch[0]?.controller;
+    if (controller === undefined || controller.signal.aborted) return [];
+    this.logger.info({ runIds: batch.map((j) => j.runId), sessionKey: batch[0]!.sessionKey, by }, "turn stopped on request");
+    controller.abort(error);
+    return batch.map((j) => j.runId);
   }
 
   /**

@@ -4,7 +4,7 @@
  * tool-use loop under the turn deadline — and appends its events, settling every message's job.
  */
 import type { Logger } from "pino";
-import { DEFAULT_TURN_TIMEOUT_MS } from "../config/index.js";
+import { DEFAULT_LOOP_LIMIT, DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/index.js";
 import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
 import type { NewSessionEvent } from "../store/index.js";
 import type { Agent } from "./agents.js";
@@ -17,6 +17,7 @@ import { runTurn, type TurnTools } from "./loop.js";
 import type { SoulFiles } from "./soul.js";
 import { turnHistory } from "./turn-history.js";
 import type { TurnResult } from "./turn-request.js";
+import { guardToolLoops, steerInbox } from "./turn-control.js";
 import type { TurnToolbox } from "./turn-tools.js";
 import type { ProviderResilience } from "./resilience/index.js";
 import type { ModelProvider, TurnEvent } from "./types.js";
@@ -50,6 +51,8 @@ export interface TurnExecutorOptions {
   agents?: ReadonlyMap<string, Agent> | undefined;
   /** Where the turn, its model calls and its tool calls are reported. */
   telemetry: Telemetry;
+  /** Queue mode `steer`: takes the session's waiting messages into the running batch (SessionLanes.takeSteerable). */
+  takeSteerable?: ((sessionKey: string) => TurnJob[]) | undefined;
 }
 
 /** Runs turn batches; tracks the running ones so a shutdown can abort them. */
@@ -117,6 +120,22 @@ export class TurnExecutor {
       const provider = this.options.telemetry.enabled ? observeProvider(chain, observed) : chain;
       const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
       if (this.options.telemetry.enabled) observeTools(tools, observed);
+      // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
+      guardToolLoops(tools, config.loopLimit ?? DEFAULT_LOOP_LIMIT, (err) => controller.abort(err));
+      const takeSteerable = this.options.takeSteerable;
+      const steer =
+        config.queue?.mode === "steer" && takeSteerable !== undefined
+          ? steerInbox({
+              sessionKey,
+              runId,
+              take: () => takeSteerable(sessionKey),
+              recorder: rec,
+              append: (evs) => sessions.append(sessionKey, evs),
+              // Before the run's own message: the batch's last job stays the one that answers.
+              joined: (jobs) => live.unshift(...jobs),
+              controller,
+            })
+          : undefined;
       const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
       const history = await turnHistory(
         { sessions, logger },
@@ -150,6 +169,7 @@ export class TurnExecutor {
           history,
           content,
           tools,
+          ...(steer !== undefined ? { steer } : {}),
         },
         record,
         controller.signal,

@@ -110,7 +110,19 @@ export interface ChannelRuntime {
    * ReplayedTurnError (a stored failure), RpcError, StoreError.
    */
   outcome?(idempotencyKey: string): Promise<ChannelTurnResult>;
+  /**
+   * Stops the turn running in a session (the runtime's `abort`), for a peer's `/stop`; returns
+   * the run ids stopped (empty: nothing ran). Absent: `/stop` is an ordinary message.
+   */
+  abort?(target: { sessionKey: string }, by: "stop_command"): string[];
 }
+
+/** The command a channel peer sends to stop its running turn (the whole message, case and surrounding blanks ignored). */
+export const STOP_COMMAND = "/stop";
+/** What the peer gets back for {@link STOP_COMMAND}: a turn was stopped. */
+export const STOPPED_REPLY = "Stopped.";
+/** What the peer gets back for {@link STOP_COMMAND} when no turn of its conversation was running. */
+export const NOTHING_TO_STOP_REPLY = "Nothing to stop.";
 
 /**
  * A turn that crash recovery settled: the runtime's {@link RecoveredTurn} (where the message
@@ -225,11 +237,19 @@ interface TurnFailure {
   code?: unknown;
   replayed?: boolean;
   interrupted?: boolean;
+  /** The peer stopped the turn (`/stop`) or a client did (`chat.abort`): no failure notice (the `/stop` got its answer). */
+  stopped?: boolean;
 }
 
 /** {@link TurnFailure} of a rejection of the runtime. */
 function turnFailure(err: unknown): TurnFailure {
-  return { message: errorMessage(err), code: (err as { code?: unknown } | undefined)?.code, replayed: isReplay(err), interrupted: isInterrupted(err) };
+  return {
+    message: errorMessage(err),
+    code: (err as { code?: unknown } | undefined)?.code,
+    replayed: isReplay(err),
+    interrupted: isInterrupted(err),
+    stopped: failureReason(err) === "stopped",
+  };
 }
 
 /** Headers a plugin may not set: the host frames the HTTP answer itself. */
@@ -418,7 +438,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       if (result.merged || result.text.length === 0) return undefined;
       return { message: { ...base, content: result.text }, what: "reply" };
     }
-    if (error === undefined || error.interrupted === true) return undefined;
+    if (error === undefined || error.interrupted === true || error.stopped === true) return undefined;
     logger.warn(
       { channel: ch.config.name, account: to.account, peer: to.peer, code: error.code, error: error.message },
       "channel turn failed; telling the peer",
@@ -510,6 +530,17 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       ch.counters.refused++;
       logger.error({ channel: name, account: msg.account, peer: msg.peer, error: errorMessage(err) }, "cannot route channel message; dropped");
       return { kind: "refused" };
+    }
+    // `/stop`: never a turn. It stops the conversation's running turn (its model call and tool
+    // calls are cancelled; it ends with an `error` event and sends no failure notice) and is
+    // answered at once. A redelivered `/stop` is answered once and stops nothing more.
+    if (runtime.abort !== undefined && msg.attachments.length === 0 && msg.content.trim().toLowerCase() === STOP_COMMAND) {
+      ch.counters.accepted++;
+      if (!rememberRefused(key)) return { kind: "accepted" };
+      const stopped = runtime.abort({ sessionKey: route.sessionKey }, "stop_command");
+      logger.info({ channel: name, account: msg.account, peer: msg.peer, sessionKey: route.sessionKey, stopped, source }, "stop command from a channel peer");
+      deliver(ch, { ...to, content: stopped.length > 0 ? STOPPED_REPLY : NOTHING_TO_STOP_REPLY, ...replyIdField(name, to) }, "reply");
+      return { kind: "accepted" };
     }
     const request: ChannelTurnRequest = {
       agentId: route.agentId,

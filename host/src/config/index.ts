@@ -31,4 +31,4 @@ export type {
   StoreRetention,
   WebhookLimits,
 } from "./types.js";
-export { CHANNEL_DEFAULTS, DEFAULT_QUEUE, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TURN_TIMEOUT_MS } from "./types.js";
+export { CHANNEL_DEFAULTS, DEFAULT_QUEUE, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TURN_TIMEOUT_MS, DEFAULT_LOOP_LIMIT } from "./types.js";

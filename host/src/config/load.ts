@@ -10,6 +10,7 @@ import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_QUEUE,
   DEFAULT_TURN_TIMEOUT_MS,
+  DEFAULT_LOOP_LIMIT,
   WEBHOOK_LIMIT_DEFAULTS,
   type AgentConfig,
   type BusSettings,
@@ -239,6 +240,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       queue: { mode: a.queue?.mode ?? DEFAULT_QUEUE.mode, cap: a.queue?.cap ?? DEFAULT_QUEUE.cap, drop: a.queue?.drop ?? DEFAULT_QUEUE.drop },
       ...(a.idle_timeout_ms !== undefined ? { idleTimeoutMs: a.idle_timeout_ms } : {}),
       turnTimeoutMs: a.turn_timeout_ms ?? DEFAULT_TURN_TIMEOUT_MS,
+      loopLimit: a.loop_limit ?? DEFAULT_LOOP_LIMIT,
     };
   });
   const ids = new Set<string>();

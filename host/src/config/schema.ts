@@ -209,11 +209,16 @@ export const FileConfigSchema = z.strictObject({
         context_window: z.number().int().min(100).optional(),
         idle_timeout_ms: timeoutMs.optional(),
         turn_timeout_ms: timeoutMs.optional(),
+        loop_limit: z
+          .number()
+          .int()
+          .refine((n) => n === 0 || (n >= 2 && n <= 1000), "must be 0 (off) or 2-1000")
+          .optional(),
         soul: z.string().min(1).optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
         queue: z
           .strictObject({
-            mode: z.enum(["followup", "collect", "interrupt"]).optional(),
+            mode: z.enum(["followup", "collect", "interrupt", "steer"]).optional(),
             cap: z.number().int().min(1).max(10_000).optional(),
             drop: z.enum(["new", "oldest"]).optional(),
           })

@@ -157,7 +157,16 @@ export interface AgentConfig {
    * (`DEFAULT_TURN_TIMEOUT_MS`).
    */
   turnTimeoutMs?: number;
+  /**
+   * Loop detection: the turn ends (-32002, `data.reason` "tool_loop") when the model asks for the
+   * same tool with the same input this many times in one turn (that call is not run); 0 = off;
+   * default 3 (`DEFAULT_LOOP_LIMIT`).
+   */
+  loopLimit?: number;
 }
+
+/** Default of {@link AgentConfig.loopLimit}: identical tool calls per turn that end it. */
+export const DEFAULT_LOOP_LIMIT = 3;
 
 /** Default of {@link AgentConfig.turnTimeoutMs}, ms (10 minutes). */
 export const DEFAULT_TURN_TIMEOUT_MS = 600_000;
@@ -168,10 +177,12 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /**
  * Per-session queueing (`[[agents]] queue`). Modes: `followup` (default) runs queued messages
  * one turn each, in order; `collect` merges every message queued when a turn ends into the next
- * turn; `interrupt` aborts the running turn and runs the new message next.
+ * turn; `interrupt` aborts the running turn and runs the new message next; `steer` injects the
+ * new message into the running turn at its next model call (after its current tool calls), or
+ * runs it as `followup` when that turn makes no further model call.
  */
 export interface QueuePolicy {
-  mode: "followup" | "collect" | "interrupt";
+  mode: "followup" | "collect" | "interrupt" | "steer";
   /** Turns allowed per session, running + queued; default 32. */
   cap: number;
   /**

@@ -8,6 +8,7 @@ import {
   RpcError,
   ChatHistorySchema,
   ChatSendSchema,
+  ChatAbortSchema,
   NoParamsSchema,
   parseParams,
   PluginLoadParamsSchema,
@@ -18,6 +19,7 @@ import {
   SessionsSearchSchema,
   SessionsPruneSchema,
   toErrorObject,
+  type ChatAbortResult,
   type ChatEventParams,
   type ChatSendResult,
   type StatusAgent,
@@ -78,7 +80,7 @@ function assertSessionAccess(identity: ClientIdentity, sessionKey: string): void
 /** What the protocol methods reach into. */
 export interface MethodDeps {
   router: Router;
-  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "resetSession" | "deleteSession" | "pruneSessions">;
+  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "resetSession" | "deleteSession" | "pruneSessions" | "abort" | "sessionOfRun">;
   /** The session log behind `sessions.*` and `chat.history`. */
   log: SessionLog;
   /** `load`/`unload` are optional: without them `plugin.load` / `plugin.unload` answer -32007. */
@@ -101,7 +103,7 @@ export interface MethodDeps {
 
 /**
  * The method table of wire protocol v1 (docs/protocol.md): `ping`, `status`, `plugin.list`,
- * `plugin.load`, `plugin.unload`, `chat.send`, `chat.history`, `sessions.list`,
+ * `plugin.load`, `plugin.unload`, `chat.send`, `chat.abort`, `chat.history`, `sessions.list`,
  * `sessions.reset`, `sessions.delete`, `sessions.search`, and `config.reload` when
  * `deps.reloadConfig` is given. Each method checks the scopes of the
  * caller's identity (`ctx.identity`) before doing anything; a refusal is -32010.
@@ -255,6 +257,22 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       emit({ type: "error", data: { code: error.code, message: error.message } });
       throw err;
     }
+  });
+
+  // `chat.abort {runId | sessionKey}`: stops a running turn (or a queued message, by run id).
+  // Whoever may read the session may stop its turn: its own ws sessions (scope chat), or any (admin).
+  methods.set("chat.abort", (params, ctx): ChatAbortResult => {
+    const p = parseParams(ChatAbortSchema, params);
+    const sessionKey = p.sessionKey ?? deps.runtime.sessionOfRun(p.runId!);
+    // A run not running or queued here (ended, unknown): nothing to stop, nothing to check.
+    if (sessionKey === undefined) {
+      requireScope(ctx.identity, "chat", "chat.abort");
+      return { aborted: [] };
+    }
+    assertSessionAccess(ctx.identity, sessionKey);
+    const aborted = deps.runtime.abort(p.runId !== undefined ? { runId: p.runId } : { sessionKey }, "chat.abort");
+    deps.logger.info({ sessionKey, runIds: aborted, client: ctx.identity.account }, "chat.abort");
+    return { aborted };
   });
 
   // `sessions.list {agent?, channel?, peer?, cursor?, limit?}`: sessions by key, paginated.

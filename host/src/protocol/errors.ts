@@ -21,7 +21,7 @@ export const ErrorCode = {
   SessionBusy: -32004,
   /** The gateway is shutting down and takes no new turns. */
   ShuttingDown: -32005,
-  /** The turn was aborted (shutdown or client gone). */
+  /** The turn was aborted (shutdown, client gone, turn deadline, `chat.abort`, a channel peer's `/stop`). */
   Aborted: -32006,
   /** `plugin.load` / `plugin.unload` failed: the file is not a loadable plugin, or no such plugin is loaded. */
   PluginError: -32007,
@@ -67,6 +67,8 @@ export const FailureCode = {
   idle_timeout: ErrorCode.ProviderError,
   provider_unavailable: ErrorCode.ProviderUnavailable,
   max_iterations: ErrorCode.MaxIterations,
+  /** The model asked for the same tool call (same name, same input) `loop_limit` times in one turn. */
+  tool_loop: ErrorCode.MaxIterations,
   frame_too_large: ErrorCode.FrameTooLarge,
   /** The session's queue is full, a queued message was dropped for a newer one, or the turn is open elsewhere. */
   session_busy: ErrorCode.SessionBusy,
@@ -77,6 +79,8 @@ export const FailureCode = {
   interrupted: ErrorCode.Aborted,
   turn_timeout: ErrorCode.Aborted,
   client_gone: ErrorCode.Aborted,
+  /** A client (`chat.abort`) or the channel peer (`/stop`) stopped the turn. */
+  stopped: ErrorCode.Aborted,
   plugin_error: ErrorCode.PluginError,
   forbidden: ErrorCode.Forbidden,
   /** A code this table does not know (e.g. from a newer peer): never retried. */

@@ -10,6 +10,7 @@ export {
   parseParams,
   parseChatSendParams,
   ChatSendSchema,
+  ChatAbortSchema,
   ChatHistorySchema,
   PluginLoadParamsSchema,
   PluginUnloadParamsSchema,

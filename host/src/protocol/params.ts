@@ -54,6 +54,13 @@ const partField = (name: string) =>
  * `account` has no fixed default here: it defaults to the connection's own account.
  */
 export const ChatSendSchema = ChatSendParamsSchema.extend({ account: partField("account").optional(), idempotencyKey: partField("idempotencyKey").optional() });
+/**
+ * Schema of `chat.abort` params: exactly one of `runId` (a turn running or queued) and
+ * `sessionKey` (the turn running in that session).
+ */
+export const ChatAbortSchema = z
+  .object({ runId: partField("runId").optional(), sessionKey: sessionKeyField.optional() })
+  .refine((p) => (p.runId === undefined) !== (p.sessionKey === undefined), "give exactly one of runId and sessionKey");
 /** Schema of `sessions.list` params: filters, `cursor`, `limit` (1-1000). */
 export const SessionsListSchema = z.object({
   agent: partField("agent").optional(),

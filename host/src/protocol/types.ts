@@ -69,6 +69,14 @@ export interface ChatSendParams {
 }
 
 /** Result of `chat.send`: the turn's outcome. */
+/**
+ * Result of `chat.abort`: the run ids it stopped (the running turn and, for a `runId` that was
+ * still queued, that message); empty when nothing matched (the turn already ended).
+ */
+export interface ChatAbortResult {
+  aborted: string[];
+}
+
 export interface ChatSendResult {
   runId: string;
   sessionKey: string;
