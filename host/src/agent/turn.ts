@@ -4,7 +4,7 @@
  * tool-use loop under the turn deadline — and appends its events, settling every message's job.
  */
 import type { Logger } from "pino";
-import { DEFAULT_LOOP_LIMIT, DEFAULT_TURN_TIMEOUT_MS, type ProviderName } from "../config/index.js";
+import { DEFAULT_LOOP_LIMIT, DEFAULT_TURN_TIMEOUT_MS } from "../config/index.js";
 import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
 import type { NewSessionEvent } from "../store/index.js";
 import type { Agent } from "./agents.js";
