@@ -242,6 +242,18 @@ describe("provider resilience against the emulator", () => {
     expect(switches.map((s) => s.kind)).toEqual(["fallback"]);
   });
 
+  it("401 with a single key does not rest it: the next call tries it again and gets the provider's error", async () => {
+    const { resilience } = setup();
+    emulator.fault({ model: "primary", mode: "http_401" });
+    const alone: ModelRef[] = [CHAIN[0]!];
+    for (let i = 0; i < 2; i++) {
+      const err = await call(resilience, "hello", alone).catch((e: unknown) => e);
+      expect((err as ProviderError).status).toBe(401);
+      expect((err as ProviderError).message).not.toMatch(/no model provider available/);
+    }
+    expect(emulator.requests.length).toBe(2);
+  });
+
   it("401 on one key rotates to the next key", async () => {
     const { resilience } = setup({ keys: ["sk-key-one", "sk-key-two"] });
     emulator.fault({ key: "sk-key-one", mode: "http_401" });

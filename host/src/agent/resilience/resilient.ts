@@ -130,6 +130,8 @@ export class ProviderResilience {
     /** The current attempt yielded events (text, tool calls) a replacement must void. */
     let emitted = false;
     const skipped: string[] = [];
+    /** Providers passed over because every key rests (after 429/401) longer than `retry_max_ms`. */
+    const resting: { provider: string; ms: number }[] = [];
     for (const [i, ref] of chain.entries()) {
       const entry = i === 0 ? { provider: ref.provider, model: request.model } : ref;
       const label = `${entry.provider}/${entry.model}`;
@@ -145,7 +147,10 @@ export class ProviderResilience {
       try {
         for (let attempt = 1; ; attempt++) {
           const key = keys.pick();
-          if (key.readyInMs > policy.maxMs) break;
+          if (key.readyInMs > policy.maxMs) {
+            resting.push({ provider: entry.provider, ms: key.readyInMs });
+            break;
+          }
           const wait = attempt > 1 ? backoffMs(attempt - 1, policy, key.readyInMs, random) : key.readyInMs;
           if (wait > 0) await sleep(wait, signal);
           if (failed !== undefined && (failed.label !== label || emitted)) {
@@ -169,9 +174,11 @@ export class ProviderResilience {
             failed = { label, reason: verdict.reason };
             if (verdict.action === "next") break;
             if (verdict.action === "rotate") {
+              // One key: nothing to rotate to, so it is not rested (the next turn tries it again,
+              // e.g. after the operator fixed it); another provider may hold a valid one.
+              if (keys.size === 1) break;
               keys.cool(key.index, policy.keyCooldownMs);
-              // One key: nothing to rotate to; another provider may hold a valid one.
-              if (keys.size === 1 || attempt >= policy.maxRetries + keys.size) break;
+              if (attempt >= policy.maxRetries + keys.size) break;
               this.notify({ kind: "key", provider: entry.provider, reason: verdict.reason });
               continue;
             }
@@ -197,10 +204,13 @@ export class ProviderResilience {
       }
     }
     if (lastError !== undefined) throw lastError;
-    throw new ProviderError(
-      ErrorCode.ProviderUnavailable,
-      `no model provider available: ${skipped.join(", ")} skipped (circuit breaker open after repeated failures; ` +
-        `next probe within ${formatDuration(Math.max(...skipped.map((p) => this.state(p as ProviderName).policy.cooldownMs)))})`,
-    );
+    const why: string[] = [];
+    if (skipped.length > 0)
+      why.push(
+        `${skipped.join(", ")} skipped (circuit breaker open after repeated failures; ` +
+          `next probe within ${formatDuration(Math.max(...skipped.map((p) => this.state(p as ProviderName).policy.cooldownMs)))})`,
+      );
+    for (const r of resting) why.push(`${r.provider}: every key rests for another ${formatDuration(r.ms)} after a rate limit or refusal`);
+    throw new ProviderError(ErrorCode.ProviderUnavailable, `no model provider available: ${why.join("; ")}`);
   }
 }
