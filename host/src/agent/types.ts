@@ -80,7 +80,15 @@ export type TurnEvent =
   | {
       type: "usage";
       /** Tokens of one model call; with metering also who answered and its cost (agent/budget/guard.ts). */
-      data: { inputTokens: number; outputTokens: number; cacheReadTokens?: number; cacheWriteTokens?: number; costUsd?: number; provider?: string; model?: string };
+      data: {
+        inputTokens: number;
+        outputTokens: number;
+        cacheReadTokens?: number;
+        cacheWriteTokens?: number;
+        costUsd?: number;
+        provider?: string;
+        model?: string;
+      };
     }
   | { type: "failover"; data: Omit<FailoverEvent, "type"> }
   | { type: "error"; data: { code: number; message: string } };

@@ -361,7 +361,12 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     pricing: Object.fromEntries(
       Object.entries(file.pricing ?? {}).map(([k, p]) => [
         k,
-        { input: p.input, output: p.output, ...(p.cache_read !== undefined ? { cacheRead: p.cache_read } : {}), ...(p.cache_write !== undefined ? { cacheWrite: p.cache_write } : {}) },
+        {
+          input: p.input,
+          output: p.output,
+          ...(p.cache_read !== undefined ? { cacheRead: p.cache_read } : {}),
+          ...(p.cache_write !== undefined ? { cacheWrite: p.cache_write } : {}),
+        },
       ]),
     ),
     budgets: {

@@ -337,9 +337,7 @@ export const FileConfigSchema = z.strictObject({
       retention_interval: retentionDuration.optional(),
     })
     .optional(),
-  pricing: z
-    .record(z.string().regex(/^[a-z][a-z0-9_-]*\/.+$/, 'pricing keys are "<provider>/<model>", e.g. "openai/gpt-4o"'), priceSchema)
-    .optional(),
+  pricing: z.record(z.string().regex(/^[a-z][a-z0-9_-]*\/.+$/, 'pricing keys are "<provider>/<model>", e.g. "openai/gpt-4o"'), priceSchema).optional(),
   budgets: z
     .strictObject({
       timezone: timeZone.optional(),

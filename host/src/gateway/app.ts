@@ -384,6 +384,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         return live.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === live.defaultAgent }));
       },
       store: describeStoreUrl(config.store.url),
+      budgetTimeZone: config.budgets.timezone,
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },

@@ -130,7 +130,11 @@ export class BudgetGuard {
         const usd = l === undefined ? undefined : w === "session" ? l.sessionUsd : w === "day" ? l.dayUsd : l.monthUsd;
         const tokens = l === undefined ? undefined : w === "session" ? l.sessionTokens : w === "day" ? l.dayTokens : l.monthTokens;
         if (withLimitsOnly && usd === undefined && tokens === undefined) continue;
-        out.push({ key: `${s.name}|${windowKey(w, sessionKey, atMs, tz)}`, ...(usd !== undefined ? { usd } : {}), ...(tokens !== undefined ? { tokens } : {}) });
+        out.push({
+          key: `${s.name}|${windowKey(w, sessionKey, atMs, tz)}`,
+          ...(usd !== undefined ? { usd } : {}),
+          ...(tokens !== undefined ? { tokens } : {}),
+        });
       }
     }
     return out;
@@ -198,15 +202,9 @@ export class BudgetGuard {
       async *stream(request, signal) {
         const admitted = await guard.admit(provider.name, agent, sessionKey, runId, request);
         const usage: CallUsage = { inputTokens: 0, outputTokens: 0 };
-        // Who answers: the request's model on the chain's first provider, unless the resilience
-        // layer failed over (its `failover` event names the next `provider/model`).
-        let answering = { provider: provider.name as string, model: admitted.request.model };
         try {
           for await (const ev of provider.stream(admitted.request, signal)) {
-            if (ev.type === "failover") {
-              const slash = ev.to.indexOf("/");
-              if (slash > 0) answering = { provider: ev.to.slice(0, slash), model: ev.to.slice(slash + 1) };
-            } else if (ev.type === "usage") {
+            if (ev.type === "usage") {
               if (ev.inputTokens !== undefined) usage.inputTokens = ev.inputTokens;
               if (ev.outputTokens !== undefined) usage.outputTokens = ev.outputTokens;
               if (ev.cacheReadTokens !== undefined) usage.cacheReadTokens = ev.cacheReadTokens;
@@ -215,11 +213,11 @@ export class BudgetGuard {
             yield ev;
           }
         } finally {
-          const price = guard.prices.priceOf(answering.provider, answering.model);
+          const price = guard.prices.priceOf(provider.name, admitted.request.model);
           const cost = price === undefined ? undefined : costUsd(price, usage);
           last = {
-            provider: answering.provider,
-            model: answering.model,
+            provider: provider.name,
+            model: admitted.request.model,
             ...(usage.cacheReadTokens !== undefined ? { cacheReadTokens: usage.cacheReadTokens } : {}),
             ...(usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
             ...(cost !== undefined ? { costUsd: cost } : {}),
@@ -240,8 +238,7 @@ export class BudgetGuard {
   }
 
   /**
-   * Admits one model call: reserves its worst case (at the dearest model of the agent's fallback
-   * chain, which may answer it) on every limited counter; with the agent's
+   * Admits one model call: reserves its worst case on every limited counter; with the agent's
    * `on_exceeded = "downgrade"`, retries on its `downgrade_model` before refusing.
    * @throws AgentError `budget_exceeded` (-32011) naming the scope and window (never the amounts:
    *   the message reaches channel peers; the operator's log line has them)
@@ -263,26 +260,26 @@ export class BudgetGuard {
       models.push(agent.budget.downgradeModel);
     }
     let refusal: { counter: CounterLimit; unit: "usd" | "tokens"; spent: number; amount: Charge } | undefined;
-    const worst: CallUsage = { inputTokens: input, outputTokens: request.maxTokens };
-    const usdLimited = counters.some((c) => c.usd !== undefined);
     for (const model of models) {
-      // The call may end on any model of the agent's fallback chain: reserve at the dearest.
-      let usd = 0;
-      for (const ref of [{ provider, model }, ...(agent.models?.slice(1) ?? [])]) {
-        const price = this.prices.priceOf(ref.provider, ref.model);
-        if (price === undefined) {
-          if (!usdLimited) continue;
-          throw new AgentError("budget_exceeded", `budget cannot be checked: no price for ${ref.provider}/${ref.model} (add [pricing."${ref.provider}/${ref.model}"] to the config)`, {
+      const price = this.prices.priceOf(provider, model);
+      const worst: CallUsage = { inputTokens: input, outputTokens: request.maxTokens };
+      if (price === undefined && counters.some((c) => c.usd !== undefined)) {
+        throw new AgentError(
+          "budget_exceeded",
+          `budget cannot be checked: no price for ${provider}/${model} (add [pricing."${provider}/${model}"] to the config)`,
+          {
             reason: "budget_exceeded",
-          });
-        }
-        usd = Math.max(usd, costUsd(price, worst));
+          },
+        );
       }
-      const amount = { usd, tokens: totalTokens(worst) };
+      const amount = { usd: price === undefined ? 0 : costUsd(price, worst), tokens: totalTokens(worst) };
       const r = await this.ledger.reserve(counters, amount);
       if (r.ok) {
         if (model !== request.model) {
-          this.options.logger.warn({ agent: agent.id, runId, from: request.model, to: model, counter: refusal?.counter.key }, "budget: call downgraded to a cheaper model");
+          this.options.logger.warn(
+            { agent: agent.id, runId, from: request.model, to: model, counter: refusal?.counter.key },
+            "budget: call downgraded to a cheaper model",
+          );
           this.options.onEvent?.("downgraded", agent.id);
         }
         return { request: model === request.model ? request : { ...request, model }, reservation: r.id };
@@ -294,24 +291,39 @@ export class BudgetGuard {
     const window = windowPart.slice(0, windowPart.indexOf(":")) as Window;
     const limit = refusal!.unit === "usd" ? c.usd : c.tokens;
     this.options.logger.warn(
-      { agent: agent.id, runId, counter: c.key, unit: refusal!.unit, spent: refusal!.spent, limit, reservation: refusal!.unit === "usd" ? refusal!.amount.usd : refusal!.amount.tokens },
+      {
+        agent: agent.id,
+        runId,
+        counter: c.key,
+        unit: refusal!.unit,
+        spent: refusal!.spent,
+        limit,
+        reservation: refusal!.unit === "usd" ? refusal!.amount.usd : refusal!.amount.tokens,
+      },
       "budget exceeded: model call refused",
     );
     this.options.onEvent?.("exceeded", agent.id);
     const who = scope === "global" ? "gateway" : scope.startsWith("agent:") ? "agent" : "conversation";
     const resets = window === "session" ? "" : ` (it resets at the next ${window === "day" ? "midnight" : "month"}, ${this.options.budgets.timezone})`;
-    throw new AgentError("budget_exceeded", `budget exceeded: the ${WINDOW_WORD[window]} ${refusal!.unit === "usd" ? "spend" : "token"} budget of this ${who} is used up${resets}`, {
-      reason: "budget_exceeded",
-      scope: who,
-      window,
-      unit: refusal!.unit,
-    });
+    throw new AgentError(
+      "budget_exceeded",
+      `budget exceeded: the ${WINDOW_WORD[window]} ${refusal!.unit === "usd" ? "spend" : "token"} budget of this ${who} is used up${resets}`,
+      {
+        reason: "budget_exceeded",
+        scope: who,
+        window,
+        unit: refusal!.unit,
+      },
+    );
   }
 
   private async settle(id: number, agentId: string, actual: Charge): Promise<void> {
     const warnings = await this.ledger.settle(id, actual);
     for (const w of warnings) {
-      this.options.logger.warn({ agent: agentId, counter: w.key, unit: w.unit, spent: w.spent, limit: w.limit, warnAt: this.options.budgets.warnAt }, "budget warning: counter past its warning fraction");
+      this.options.logger.warn(
+        { agent: agentId, counter: w.key, unit: w.unit, spent: w.spent, limit: w.limit, warnAt: this.options.budgets.warnAt },
+        "budget warning: counter past its warning fraction",
+      );
       this.options.onEvent?.("warning", agentId);
     }
   }

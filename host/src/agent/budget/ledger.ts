@@ -94,7 +94,8 @@ export class MemoryLedger implements BudgetLedger {
       const s = this.bump(c.key, actual, 1);
       if (this.warned.has(c.key)) continue;
       if (c.usd !== undefined && c.usd > 0 && s.usd >= this.warnAt * c.usd) warnings.push({ key: c.key, unit: "usd", spent: s.usd, limit: c.usd });
-      else if (c.tokens !== undefined && c.tokens > 0 && s.tokens >= this.warnAt * c.tokens) warnings.push({ key: c.key, unit: "tokens", spent: s.tokens, limit: c.tokens });
+      else if (c.tokens !== undefined && c.tokens > 0 && s.tokens >= this.warnAt * c.tokens)
+        warnings.push({ key: c.key, unit: "tokens", spent: s.tokens, limit: c.tokens });
       else continue;
       this.warned.add(c.key);
     }
