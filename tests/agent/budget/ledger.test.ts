@@ -14,7 +14,10 @@ describe("prices", () => {
     const p = t.priceOf("anthropic", "claude-sonnet-4-6")!;
     expect(p).toMatchObject({ input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 });
     // 1000 in * $3/M + 500 out * $15/M + 2000 cache read * $0.30/M + 100 cache write * $3.75/M
-    expect(costUsd(p, { inputTokens: 1000, outputTokens: 500, cacheReadTokens: 2000, cacheWriteTokens: 100 })).toBeCloseTo(0.003 + 0.0075 + 0.0006 + 0.000375, 12);
+    expect(costUsd(p, { inputTokens: 1000, outputTokens: 500, cacheReadTokens: 2000, cacheWriteTokens: 100 })).toBeCloseTo(
+      0.003 + 0.0075 + 0.0006 + 0.000375,
+      12,
+    );
   });
 
   it("matches dated ids by prefix at a '-', makes ollama free, lets [pricing] override, and knows no price for an unknown model", () => {
@@ -89,13 +92,22 @@ const REQUEST: ModelRequest = { model: "claude-sonnet-4-6", messages: [{ role: "
 describe("budget guard", () => {
   it("a daily token budget resets at the configured zone's midnight", async () => {
     let now = Date.UTC(2026, 11, 4, 22, 0); // 23:00 in Berlin
-    const guard = new BudgetGuard({ budgets: { timezone: "Europe/Berlin", warnAt: 0.8, peer: { dayTokens: 900 } }, pricing: {}, logger: recordingLogger(), now: () => now });
+    const guard = new BudgetGuard({
+      budgets: { timezone: "Europe/Berlin", warnAt: 0.8, peer: { dayTokens: 900 } },
+      pricing: {},
+      logger: recordingLogger(),
+      now: () => now,
+    });
     const agent = agentConfig({ model: "claude-sonnet-4-6", maxTokens: 100 });
     const provider = fixedProvider(300, 100);
     const meter = guard.meter(provider, agent, keyOf("p1"), "run-1");
     await call(meter.provider, REQUEST);
     await call(meter.provider, REQUEST); // 800 of 900 tokens spent: the next worst case (173) does not fit
-    await expect(call(meter.provider, REQUEST)).rejects.toMatchObject({ code: -32011, reason: "budget_exceeded", data: { scope: "conversation", window: "day", unit: "tokens" } });
+    await expect(call(meter.provider, REQUEST)).rejects.toMatchObject({
+      code: -32011,
+      reason: "budget_exceeded",
+      data: { scope: "conversation", window: "day", unit: "tokens" },
+    });
     now = Date.UTC(2026, 11, 4, 22, 59, 59); // 23:59:59 Berlin: same day
     await expect(call(meter.provider, REQUEST)).rejects.toMatchObject({ code: -32011 });
     now = Date.UTC(2026, 11, 4, 23, 0, 0); // 00:00 Berlin (still 12-04 in UTC): a new day
@@ -109,13 +121,20 @@ describe("budget guard", () => {
     const logger = recordingLogger();
     const guard = new BudgetGuard({ budgets: { timezone: "UTC", warnAt: 0.8 }, pricing: {}, logger });
     // Worst case on sonnet: (estimate + 1000 out) at $3/$15 > $0.012; on haiku at $1/$5 it fits.
-    const agent = agentConfig({ model: "claude-sonnet-4-6", maxTokens: 1000, budget: { sessionUsd: 0.012, onExceeded: "downgrade", downgradeModel: "claude-haiku-4-5" } });
+    const agent = agentConfig({
+      model: "claude-sonnet-4-6",
+      maxTokens: 1000,
+      budget: { sessionUsd: 0.012, onExceeded: "downgrade", downgradeModel: "claude-haiku-4-5" },
+    });
     const provider = fixedProvider(10, 10);
     const meter = guard.meter(provider, agent, keyOf("p1"), "run-1");
     await call(meter.provider, { ...REQUEST, maxTokens: 1000 });
     expect(provider.models).toEqual(["claude-haiku-4-5"]);
     const ev = meter.annotate({ type: "usage", data: { inputTokens: 10, outputTokens: 10 } });
-    expect(ev).toEqual({ type: "usage", data: { inputTokens: 10, outputTokens: 10, provider: "anthropic", model: "claude-haiku-4-5", costUsd: (10 * 1 + 10 * 5) / 1e6 } });
+    expect(ev).toEqual({
+      type: "usage",
+      data: { inputTokens: 10, outputTokens: 10, provider: "anthropic", model: "claude-haiku-4-5", costUsd: (10 * 1 + 10 * 5) / 1e6 },
+    });
     expect(logger.lines.some((l) => l.msg === "budget: call downgraded to a cheaper model")).toBe(true);
   });
 
@@ -133,7 +152,12 @@ describe("budget guard", () => {
       // An event written before metering: tokens only (no model to price it by).
       { kind: "usage", at, data: { inputTokens: 10, outputTokens: 5 } },
     ]);
-    const guard = new BudgetGuard({ budgets: { timezone: "UTC", warnAt: 0.8, global: { monthUsd: 0.3 } }, pricing: {}, logger: recordingLogger(), now: () => at + 1000 });
+    const guard = new BudgetGuard({
+      budgets: { timezone: "UTC", warnAt: 0.8, global: { monthUsd: 0.3 } },
+      pricing: {},
+      logger: recordingLogger(),
+      now: () => at + 1000,
+    });
     await guard.rebuild(log);
     expect(guard.spent("global|month:2026-12")).toEqual({ usd: 0.25, tokens: 165 });
     expect(guard.spent(`peer:ws:default:p1|session:${keyOf("p1")}`).tokens).toBe(165);
