@@ -80,6 +80,10 @@ describe("budgets through a real gateway", () => {
     expect(line).toMatchObject({ agent: "racer", unit: "usd", limit: CAP_USD });
     expect(String(line.counter)).toMatch(/^agent:racer\|day:\d{4}-\d{2}-\d{2}$/);
 
+    // One `exceeded` budget event per refused call, in /metrics.
+    const metrics = await (await fetch(`${gw.baseUrl}/metrics`)).text();
+    expect(metrics).toContain(`exoclaw_budget_events_total{agent="racer",kind="exceeded"} ${refused.length}`);
+
     // usage.summary counts exactly the calls and cost the clients saw.
     const { response } = await clients[0]!.call("usage.summary", { by: "agent" });
     const summary = response.msg.result;

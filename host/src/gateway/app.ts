@@ -300,7 +300,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // The runtime and the channels service need each other (the `message_send` tool and recovered
     // turns go out through channels; channels run turns): late-bound through `channels`.
     // Metering and budgets: spend already in the log is counted before any call is admitted.
-    const budget = new BudgetGuard({ budgets: config.budgets, pricing: config.pricing, logger });
+    const budget = new BudgetGuard({
+      budgets: config.budgets,
+      pricing: config.pricing,
+      logger,
+      onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
+    });
     void budget.rebuild(log);
     const agents = new AgentRuntime({
       agents: config.agents,

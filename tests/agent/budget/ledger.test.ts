@@ -138,6 +138,25 @@ describe("budget guard", () => {
     expect(logger.lines.some((l) => l.msg === "budget: call downgraded to a cheaper model")).toBe(true);
   });
 
+  it("warns once (log line and budget event) when a counter passes warn_at", async () => {
+    const logger = recordingLogger();
+    const events: string[] = [];
+    const guard = new BudgetGuard({
+      budgets: { timezone: "UTC", warnAt: 0.8, global: { monthTokens: 1000 } },
+      pricing: {},
+      logger,
+      onEvent: (kind, agent) => events.push(`${kind}:${agent}`),
+    });
+    const meter = guard.meter(fixedProvider(400, 50), agentConfig({ model: "claude-sonnet-4-6", maxTokens: 100 }), keyOf("p1"), "run-1");
+    await call(meter.provider, REQUEST); // 450: below 800
+    expect(events).toEqual([]);
+    await call(meter.provider, REQUEST); // 900: past 80 %
+    await expect(call(meter.provider, REQUEST)).rejects.toMatchObject({ code: -32011 });
+    expect(events).toEqual(["warning:main", "exceeded:main"]);
+    const warning = logger.lines.find((l) => l.msg === "budget warning: counter past its warning fraction");
+    expect(warning?.obj).toMatchObject({ agent: "main", unit: "tokens", spent: 900, limit: 1000 });
+  });
+
   it("refuses a USD budget on a model without a price, naming the [pricing] key to add", async () => {
     const guard = new BudgetGuard({ budgets: { timezone: "UTC", warnAt: 0.8, global: { dayUsd: 5 } }, pricing: {}, logger: recordingLogger() });
     const meter = guard.meter(fixedProvider(1, 1), agentConfig({ model: "mystery" }), keyOf("p1"), "run-1");
