@@ -7,12 +7,12 @@
  */
 import type { Logger } from "pino";
 import type { AgentConfig, BudgetLimits, BudgetsConfig, ModelPrice } from "../../config/index.js";
-import { parseSessionKey, type SessionEvent, type SessionLog } from "../../store/index.js";
+import type { SessionEvent, SessionLog } from "../../store/index.js";
 import { AgentError } from "../errors.js";
 import type { ModelProvider, ModelRequest, TurnEvent } from "../types.js";
-import { MemoryLedger, type BudgetLedger, type Charge, type CounterLimit } from "./ledger.js";
+import { MemoryLedger, type BudgetLedger, type Charge, type CounterLimit, type CounterWarning } from "./ledger.js";
 import { costUsd, PriceTable, totalTokens, type CallUsage } from "./pricing.js";
-import { calendarWindow } from "./windows.js";
+import { calendarWindow, type CalendarWindow } from "./windows.js";
 
 /** Options of {@link BudgetGuard}. */
 export interface BudgetGuardOptions {
@@ -46,6 +46,12 @@ export interface TurnMeter {
 }
 
 type Scope = { name: string; limits: BudgetLimits | undefined };
+
+/** A turn's counters, kept while the calendar window is the same object (calendarWindow caches it per minute). */
+interface CounterMemo {
+  window?: CalendarWindow;
+  counters?: CounterLimit[];
+}
 type Window = "session" | "day" | "month";
 
 const WINDOW_WORD: Record<Window, string> = { session: "session", day: "daily", month: "monthly" };
@@ -81,13 +87,28 @@ export function estimateInputTokens(request: Pick<ModelRequest, "system" | "mess
   return Math.ceil(chars / CHARS_PER_TOKEN) + CALL_OVERHEAD_TOKENS + request.messages.length * MESSAGE_OVERHEAD_TOKENS;
 }
 
-/** Counter keys of one call: `<scope>|<window>`. Scopes: `global`, `agent:<id>`, `peer:<channel>:<account>:<peer>`. */
-function scopesOf(budgets: BudgetsConfig, agent: AgentConfig | undefined, agentId: string, parts: { channel: string; account: string; peer: string }): Scope[] {
+/**
+ * Counter keys of one call: `<scope>|<window>`. Scopes: `global`, `agent:<id>`,
+ * `peer:<channel>:<account>:<peer>` (the session key's parts after the agent, as escaped in the
+ * key: a peer is counted across agents).
+ */
+function scopesOf(budgets: BudgetsConfig, agent: AgentConfig | undefined, agentId: string, sessionKey: string): Scope[] {
   return [
     { name: "global", limits: budgets.global },
     { name: `agent:${agentId}`, limits: agent?.budget },
-    { name: `peer:${parts.channel}:${parts.account}:${parts.peer}`, limits: budgets.peer },
+    { name: `peer:${peerOf(sessionKey)}`, limits: budgets.peer },
   ];
+}
+
+/**
+ * `<channel>:<account>:<peer>` of a session key `agent:<agent>:<channel>:<account>:<peer>`, parts
+ * left escaped (agent ids never hold a `:`).
+ * @throws AgentError `invalid_params` for a string that is not a session key
+ */
+function peerOf(sessionKey: string): string {
+  const at = sessionKey.startsWith("agent:") ? sessionKey.indexOf(":", 6) : -1;
+  if (at < 0) throw new AgentError("invalid_params", `not a session key: ${JSON.stringify(sessionKey)}`);
+  return sessionKey.slice(at + 1);
 }
 
 function windowKey(w: Window, sessionKey: string, atMs: number, timeZone: string): string {
@@ -99,7 +120,9 @@ function windowKey(w: Window, sessionKey: string, atMs: number, timeZone: string
 /** Budgets and metering of every model call of the runtime. */
 export class BudgetGuard {
   readonly prices: PriceTable;
-  private readonly ledger: BudgetLedger;
+  readonly ledger: BudgetLedger;
+  /** False while {@link rebuild} runs (calls wait for it). */
+  private rebuilt = true;
   private readonly now: () => number;
   /** Resolves once the ledger holds the spend already in the session log (see {@link rebuild}). */
   private ready: Promise<void> = Promise.resolve();
@@ -111,7 +134,7 @@ export class BudgetGuard {
   }
 
   /** Whether any budget is configured for this agent (else calls are metered, never refused). */
-  private limited(agent: AgentConfig): boolean {
+  limited(agent: AgentConfig): boolean {
     const b = this.options.budgets;
     return b.global !== undefined || b.peer !== undefined || agent.budget !== undefined;
   }
@@ -121,10 +144,9 @@ export class BudgetGuard {
    * (`withLimitsOnly`: only those with a limit, for the reservation).
    */
   counters(agent: AgentConfig | undefined, agentId: string, sessionKey: string, atMs: number, withLimitsOnly: boolean): CounterLimit[] {
-    const parts = parseSessionKey(sessionKey);
     const tz = this.options.budgets.timezone;
     const out: CounterLimit[] = [];
-    for (const s of scopesOf(this.options.budgets, agent, agentId, parts)) {
+    for (const s of scopesOf(this.options.budgets, agent, agentId, sessionKey)) {
       const l = s.limits;
       for (const w of ["session", "day", "month"] as const) {
         const usd = l === undefined ? undefined : w === "session" ? l.sessionUsd : w === "day" ? l.dayUsd : l.monthUsd;
@@ -152,9 +174,14 @@ export class BudgetGuard {
    * Old `usage` events without a cost are priced when they name their model, else count tokens only.
    */
   rebuild(log: SessionLog): Promise<void> {
-    this.ready = this.scan(log).catch((err: unknown) => {
-      this.options.logger.error({ err }, "budgets: cannot rebuild spend from the session log; counting from zero");
-    });
+    this.rebuilt = false;
+    this.ready = this.scan(log)
+      .catch((err: unknown) => {
+        this.options.logger.error({ err }, "budgets: cannot rebuild spend from the session log; counting from zero");
+      })
+      .finally(() => {
+        this.rebuilt = true;
+      });
     return this.ready;
   }
 
@@ -197,10 +224,12 @@ export class BudgetGuard {
   meter(provider: ModelProvider, agent: AgentConfig, sessionKey: string, runId: string): TurnMeter {
     let last: MeteredUsage | undefined;
     const guard = this;
+    // The counters are reused while the calendar window (cached per minute) stays the same.
+    const memo: CounterMemo = {};
     const metered: ModelProvider = {
       name: provider.name,
       async *stream(request, signal) {
-        const admitted = await guard.admit(provider.name, agent, sessionKey, runId, request);
+        const admitted = guard.rebuilt && !guard.limited(agent) ? { request } : await guard.admit(provider.name, agent, sessionKey, memo, runId, request);
         const usage: CallUsage = { inputTokens: 0, outputTokens: 0 };
         try {
           for await (const ev of provider.stream(admitted.request, signal)) {
@@ -222,7 +251,10 @@ export class BudgetGuard {
             ...(usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
             ...(cost !== undefined ? { costUsd: cost } : {}),
           };
-          if (admitted.reservation !== undefined) await guard.settle(admitted.reservation, agent.id, { usd: cost ?? 0, tokens: totalTokens(usage) });
+          if (admitted.reservation !== undefined) {
+            const warnings = guard.ledger.settle(admitted.reservation, { usd: cost ?? 0, tokens: totalTokens(usage) });
+            guard.warn(agent.id, Array.isArray(warnings) ? warnings : await warnings);
+          }
         }
       },
     };
@@ -230,8 +262,17 @@ export class BudgetGuard {
       provider: metered,
       annotate(ev) {
         if (ev.type !== "usage" || last === undefined) return ev;
-        const data = { ...ev.data, ...last };
+        const m = last;
         last = undefined;
+        const data: Extract<TurnEvent, { type: "usage" }>["data"] = {
+          inputTokens: ev.data.inputTokens,
+          outputTokens: ev.data.outputTokens,
+          provider: m.provider,
+          model: m.model,
+        };
+        if (m.cacheReadTokens !== undefined) data.cacheReadTokens = m.cacheReadTokens;
+        if (m.cacheWriteTokens !== undefined) data.cacheWriteTokens = m.cacheWriteTokens;
+        if (m.costUsd !== undefined) data.costUsd = m.costUsd;
         return { type: "usage", data };
       },
     };
@@ -247,12 +288,19 @@ export class BudgetGuard {
     provider: string,
     agent: AgentConfig,
     sessionKey: string,
+    memo: CounterMemo,
     runId: string,
     request: ModelRequest,
   ): Promise<{ request: ModelRequest; reservation?: number }> {
+    if (!this.rebuilt) await this.ready;
     if (!this.limited(agent)) return { request };
-    await this.ready;
-    const counters = this.counters(agent, agent.id, sessionKey, this.now(), true);
+    const now = this.now();
+    const calendar = calendarWindow(now, this.options.budgets.timezone);
+    if (memo.window !== calendar || memo.counters === undefined) {
+      memo.counters = this.counters(agent, agent.id, sessionKey, now, true);
+      memo.window = calendar;
+    }
+    const counters = memo.counters;
     if (counters.length === 0) return { request };
     const input = estimateInputTokens(request);
     const models = [request.model];
@@ -317,8 +365,8 @@ export class BudgetGuard {
     );
   }
 
-  private async settle(id: number, agentId: string, actual: Charge): Promise<void> {
-    const warnings = await this.ledger.settle(id, actual);
+  /** Logs and reports the warnings a settlement returned. */
+  private warn(agentId: string, warnings: readonly CounterWarning[]): void {
     for (const w of warnings) {
       this.options.logger.warn(
         { agent: agentId, counter: w.key, unit: w.unit, spent: w.spent, limit: w.limit, warnAt: this.options.budgets.warnAt },
