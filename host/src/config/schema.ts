@@ -337,7 +337,15 @@ export const FileConfigSchema = z.strictObject({
       retention_interval: retentionDuration.optional(),
     })
     .optional(),
-  pricing: z.record(z.string().regex(/^[a-z][a-z0-9_-]*\/.+$/, 'pricing keys are "<provider>/<model>", e.g. "openai/gpt-4o"'), priceSchema).optional(),
+  pricing: z
+    .record(z.string(), priceSchema)
+    .superRefine((t, ctx) => {
+      for (const k of Object.keys(t)) {
+        if (!/^[a-z][a-z0-9_-]*\/.+$/.test(k))
+          ctx.addIssue({ code: "custom", path: [k], message: 'pricing keys are "<provider>/<model>", e.g. "openai/gpt-4o"' });
+      }
+    })
+    .optional(),
   budgets: z
     .strictObject({
       timezone: timeZone.optional(),
