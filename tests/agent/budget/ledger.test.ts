@@ -191,3 +191,21 @@ describe("budget guard", () => {
     expect(estimateInputTokens({ messages, tools: [], system: "s" })).toBeGreaterThan(Math.ceil(body.length / 4));
   });
 });
+
+describe("metered usage events in the store", () => {
+  it("stores provider, model, cache tokens and cost; refuses malformed ones naming the field; old events stay readable", async () => {
+    const log = createMemorySessionLog();
+    const data = { inputTokens: 10, outputTokens: 2, cacheReadTokens: 5, cacheWriteTokens: 1, costUsd: 0.0001, provider: "openai", model: "gpt-5.4-mini" };
+    await log.append(keyOf("p1"), [
+      { kind: "usage", data },
+      { kind: "usage", data: { inputTokens: 1, outputTokens: 1 } },
+    ]);
+    expect((await log.read(keyOf("p1"))).map((e) => e.data)).toEqual([data, { inputTokens: 1, outputTokens: 1 }]);
+    await expect(log.append(keyOf("p1"), [{ kind: "usage", data: { inputTokens: 1, outputTokens: 1, costUsd: -1 } }])).rejects.toThrow(
+      "usage.costUsd must be a non-negative number",
+    );
+    await expect(log.append(keyOf("p1"), [{ kind: "usage", data: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 1.5 } }])).rejects.toThrow(
+      "usage.cacheReadTokens must be a non-negative integer",
+    );
+  });
+});
