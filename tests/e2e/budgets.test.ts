@@ -4,6 +4,10 @@
 // passes the cap; the refused turns end with -32011. A webhook peer past its own token budget
 // gets the failure notice on the platform. `usage.summary` and `exoclaw usage` agree with the
 // usage events the clients saw.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../cli/run-cli.js";
 import {
@@ -15,7 +19,8 @@ import {
   type ChannelGateway,
   type FakePlatform,
 } from "../support/channel-gateway.js";
-import { RpcClient } from "../support/gateway.js";
+import { startEmulator } from "../support/emulator/server.mjs";
+import { RpcClient, startGateway } from "../support/gateway.js";
 
 const SECRET = "test-webhook-secret-0123456789";
 /** The racing agent's daily cap, USD. One call's worst case is ~$0.001 (est. input + 50 output tokens at $3/$15 per M). */
@@ -124,5 +129,41 @@ describe("budgets through a real gateway", () => {
     await waitUntil(() =>
       gw.gateway.logs.find((l) => l.msg === "budget exceeded: model call refused" && String(l.counter).startsWith("peer:webhook:default:alice|session:")),
     );
+  }, 120_000);
+
+  it("spend survives a restart: the ledger is rebuilt from the usage events in the store", async () => {
+    const emulator = await startEmulator();
+    const state = mkdtempSync(join(tmpdir(), "exoclaw-budget-restart-"));
+    const config = join(state, "exoclaw.toml");
+    writeFileSync(config, stringify({ agents: [{ id: "main", model: "claude-sonnet-4-6", max_tokens: 50, tools: [], budget: { day_tokens: 400 } }] }));
+    const env = { EXOCLAW_STATE_DIR: state, ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: emulator.url };
+    try {
+      let gateway = await startGateway(env, ["--config", config]);
+      let client = await RpcClient.connect(gateway.url);
+      let refusedAt = -1;
+      for (let i = 0; i < 10 && refusedAt < 0; i++) {
+        const { response } = await client.call("chat.send", { content: `turn ${i}`, peer: "before" });
+        if (response.msg.error) {
+          expect(response.msg.error.code).toBe(-32011);
+          refusedAt = i;
+        }
+      }
+      expect(refusedAt).toBeGreaterThan(0);
+      client.close();
+      await gateway.stop();
+
+      gateway = await startGateway(env, ["--config", config]);
+      client = await RpcClient.connect(gateway.url);
+      // The same call as the refused one (same session, same history) is still refused after the
+      // restart: the spend before it was rebuilt from the store.
+      const { response } = await client.call("chat.send", { content: `turn ${refusedAt}`, peer: "before" });
+      expect(response.msg.error).toMatchObject({ code: -32011, message: expect.stringContaining("daily token budget of this agent") });
+      expect(gateway.logs.some((l) => l.msg === "budgets: spend rebuilt from the session log" && (l.usageEvents as number) === refusedAt)).toBe(true);
+      client.close();
+      await gateway.stop();
+    } finally {
+      await emulator.close();
+      rmSync(state, { recursive: true, force: true });
+    }
   }, 120_000);
 });
