@@ -157,6 +157,51 @@ describe("budget guard", () => {
     expect(warning?.obj).toMatchObject({ agent: "main", unit: "tokens", spent: 900, limit: 1000 });
   });
 
+  it("with a fallback chain: reserves at the dearest model, prices the call at the model that answered", async () => {
+    const guard = new BudgetGuard({ budgets: { timezone: "UTC", warnAt: 0.8 }, pricing: {}, logger: recordingLogger() });
+    const failingOver: ModelProvider = {
+      name: "anthropic",
+      async *stream() {
+        yield { type: "failover", from: "anthropic/claude-haiku-4-5", to: "openai/gpt-5.4-mini", reason: "server_error", discard: false };
+        yield { type: "usage", inputTokens: 1000, outputTokens: 100 };
+        yield { type: "stop", reason: "end_turn" };
+      },
+    };
+    const models = [
+      { provider: "anthropic" as const, model: "claude-haiku-4-5" },
+      { provider: "openai" as const, model: "gpt-5.4-mini" },
+    ];
+    const meter = guard.meter(
+      failingOver,
+      agentConfig({ model: "claude-haiku-4-5", models, budget: { sessionUsd: 1, onExceeded: "stop" } }),
+      keyOf("p1"),
+      "run-1",
+    );
+    await call(meter.provider, { ...REQUEST, model: "claude-haiku-4-5" });
+    expect(meter.annotate({ type: "usage", data: { inputTokens: 1000, outputTokens: 100 } }).data).toMatchObject({
+      provider: "openai",
+      model: "gpt-5.4-mini",
+      costUsd: (1000 * 0.75 + 100 * 4.5) / 1e6,
+    });
+    // Haiku's worst case (~100 estimated + 4096 out at $5/M, ~$0.021) fits $0.025; the chain's
+    // dearest (gpt-5.4-mini at $4.50/M out is cheaper; opus 4.1 at $75/M is not) decides.
+    const dear = [models[0]!, { provider: "anthropic" as const, model: "claude-opus-4-1" }];
+    const strict = guard.meter(
+      fixedProvider(1, 1),
+      agentConfig({ model: "claude-haiku-4-5", models: dear, budget: { sessionUsd: 0.025, onExceeded: "stop" } }),
+      keyOf("p2"),
+      "run-2",
+    );
+    await expect(call(strict.provider, { ...REQUEST, model: "claude-haiku-4-5", maxTokens: 4096 })).rejects.toMatchObject({ code: -32011 });
+    const cheap = guard.meter(
+      fixedProvider(1, 1),
+      agentConfig({ model: "claude-haiku-4-5", models, budget: { sessionUsd: 0.025, onExceeded: "stop" } }),
+      keyOf("p3"),
+      "run-3",
+    );
+    await call(cheap.provider, { ...REQUEST, model: "claude-haiku-4-5", maxTokens: 4096 });
+  });
+
   it("refuses a USD budget on a model without a price, naming the [pricing] key to add", async () => {
     const guard = new BudgetGuard({ budgets: { timezone: "UTC", warnAt: 0.8, global: { dayUsd: 5 } }, pricing: {}, logger: recordingLogger() });
     const meter = guard.meter(fixedProvider(1, 1), agentConfig({ model: "mystery" }), keyOf("p1"), "run-1");

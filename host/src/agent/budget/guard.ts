@@ -231,9 +231,15 @@ export class BudgetGuard {
       async *stream(request, signal) {
         const admitted = guard.rebuilt && !guard.limited(agent) ? { request } : await guard.admit(provider.name, agent, sessionKey, memo, runId, request);
         const usage: CallUsage = { inputTokens: 0, outputTokens: 0 };
+        // Who answers: the request's model on the chain's first provider, unless the resilience
+        // layer failed over (its `failover` event names the next `provider/model`).
+        let answering = { provider: provider.name as string, model: admitted.request.model };
         try {
           for await (const ev of provider.stream(admitted.request, signal)) {
-            if (ev.type === "usage") {
+            if (ev.type === "failover") {
+              const slash = ev.to.indexOf("/");
+              if (slash > 0) answering = { provider: ev.to.slice(0, slash), model: ev.to.slice(slash + 1) };
+            } else if (ev.type === "usage") {
               if (ev.inputTokens !== undefined) usage.inputTokens = ev.inputTokens;
               if (ev.outputTokens !== undefined) usage.outputTokens = ev.outputTokens;
               if (ev.cacheReadTokens !== undefined) usage.cacheReadTokens = ev.cacheReadTokens;
@@ -242,11 +248,11 @@ export class BudgetGuard {
             yield ev;
           }
         } finally {
-          const price = guard.prices.priceOf(provider.name, admitted.request.model);
+          const price = guard.prices.priceOf(answering.provider, answering.model);
           const cost = price === undefined ? undefined : costUsd(price, usage);
           last = {
-            provider: provider.name,
-            model: admitted.request.model,
+            provider: answering.provider,
+            model: answering.model,
             ...(usage.cacheReadTokens !== undefined ? { cacheReadTokens: usage.cacheReadTokens } : {}),
             ...(usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
             ...(cost !== undefined ? { costUsd: cost } : {}),
@@ -279,7 +285,8 @@ export class BudgetGuard {
   }
 
   /**
-   * Admits one model call: reserves its worst case on every limited counter; with the agent's
+   * Admits one model call: reserves its worst case (at the dearest model of the agent's fallback
+   * chain, which may answer it) on every limited counter; with the agent's
    * `on_exceeded = "downgrade"`, retries on its `downgrade_model` before refusing.
    * @throws AgentError `budget_exceeded` (-32011) naming the scope and window (never the amounts:
    *   the message reaches channel peers; the operator's log line has them)
@@ -308,19 +315,26 @@ export class BudgetGuard {
       models.push(agent.budget.downgradeModel);
     }
     let refusal: { counter: CounterLimit; unit: "usd" | "tokens"; spent: number; amount: Charge } | undefined;
+    const worst: CallUsage = { inputTokens: input, outputTokens: request.maxTokens };
+    const usdLimited = counters.some((c) => c.usd !== undefined);
     for (const model of models) {
-      const price = this.prices.priceOf(provider, model);
-      const worst: CallUsage = { inputTokens: input, outputTokens: request.maxTokens };
-      if (price === undefined && counters.some((c) => c.usd !== undefined)) {
-        throw new AgentError(
-          "budget_exceeded",
-          `budget cannot be checked: no price for ${provider}/${model} (add [pricing."${provider}/${model}"] to the config)`,
-          {
-            reason: "budget_exceeded",
-          },
-        );
+      // The call may end on any model of the agent's fallback chain: reserve at the dearest.
+      let usd = 0;
+      for (const ref of [{ provider, model }, ...(agent.models?.slice(1) ?? [])]) {
+        const price = this.prices.priceOf(ref.provider, ref.model);
+        if (price === undefined) {
+          if (!usdLimited) continue;
+          throw new AgentError(
+            "budget_exceeded",
+            `budget cannot be checked: no price for ${ref.provider}/${ref.model} (add [pricing."${ref.provider}/${ref.model}"] to the config)`,
+            {
+              reason: "budget_exceeded",
+            },
+          );
+        }
+        usd = Math.max(usd, costUsd(price, worst));
       }
-      const amount = { usd: price === undefined ? 0 : costUsd(price, worst), tokens: totalTokens(worst) };
+      const amount = { usd, tokens: totalTokens(worst) };
       const r = await this.ledger.reserve(counters, amount);
       if (r.ok) {
         if (model !== request.model) {
