@@ -66,6 +66,7 @@ const WIRE: Record<FailureReason, number> = {
   stopped: -32006,
   plugin_error: -32007,
   forbidden: -32010,
+  budget_exceeded: -32011,
   unknown: -32603,
 };
 

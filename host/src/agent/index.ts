@@ -33,3 +33,5 @@ export { createProviderSet, resiliencePolicies } from "./providers/index.js";
 export { ProviderResilience, DEFAULT_RESILIENCE, backoffMs, CircuitBreaker, KeyRing, classify } from "./resilience/index.js";
 export type { ModelRef, ResiliencePolicy, SwitchNotice, SwitchReason } from "./resilience/index.js";
 export type * from "./types.js";
+export { BudgetGuard, MemoryLedger, PriceTable, DEFAULT_PRICES, costUsd, calendarWindow, estimateInputTokens, summarizeUsage } from "./budget/index.js";
+export type { BudgetGuardOptions, BudgetLedger, UsageSummary, UsageGroupBy, UsageSummaryOptions } from "./budget/index.js";

@@ -58,7 +58,7 @@ export class TurnRecorder {
         this.events.push({
           kind: "usage",
           runId,
-          data: { inputTokens: ev.data.inputTokens, outputTokens: ev.data.outputTokens, ...(failover.length > 0 ? { failover } : {}) },
+          data: { ...ev.data, ...(failover.length > 0 ? { failover } : {}) },
         });
         this.callStart = this.events.length;
         break;

@@ -21,6 +21,7 @@ import { SessionLanes } from "./lanes.js";
 import { recoverTurns, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
 import { SoulFiles } from "./soul.js";
 import { TurnExecutor, type SettledTurn } from "./turn.js";
+import type { BudgetGuard } from "./budget/index.js";
 import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 import { TurnToolbox } from "./turn-tools.js";
@@ -82,6 +83,8 @@ export interface AgentRuntimeOptions {
   onTurnSettled?: (turn: SettledTurn) => void;
   /** Where turns, model calls and tool calls are reported (metrics, traces); default none. */
   telemetry?: Telemetry;
+  /** Metering and budgets of every model call (agent/budget/guard.ts); default none (no cost on usage events). */
+  budget?: BudgetGuard;
 }
 
 /**
@@ -154,6 +157,7 @@ export class AgentRuntime {
       agents: this.agents,
       telemetry,
       takeSteerable: (sessionKey) => this.lanes.takeSteerable(sessionKey),
+      budget: options.budget,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,

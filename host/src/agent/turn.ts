@@ -11,6 +11,7 @@ import type { Agent } from "./agents.js";
 import type { Telemetry, TurnTelemetry } from "../telemetry/index.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { AgentError, failureReason, InterruptedTurnError, TurnTimeoutError } from "./errors.js";
+import type { BudgetGuard } from "./budget/index.js";
 import type { TurnJob } from "./jobs.js";
 import { startedEvent, TurnRecorder } from "./journal.js";
 import { runTurn, type TurnTools } from "./loop.js";
@@ -53,6 +54,8 @@ export interface TurnExecutorOptions {
   telemetry: Telemetry;
   /** Queue mode `steer`: takes the session's waiting messages into the running batch (SessionLanes.takeSteerable). */
   takeSteerable?: ((sessionKey: string) => TurnJob[]) | undefined;
+  /** Metering and budgets of every model call (agent/budget); absent = neither. */
+  budget?: BudgetGuard | undefined;
 }
 
 /** Runs turn batches; tracks the running ones so a shutdown can abort them. */
@@ -108,7 +111,11 @@ export class TurnExecutor {
       const { config } = agent;
       recorder = new TurnRecorder(runId);
       const rec = recorder;
-      const record = (ev: TurnEvent) => {
+      const chain = this.options.providers.provider(config.models ?? [{ provider: config.provider, model: config.model }]);
+      // Metering and budgets: every model call (compaction's too) goes through the meter, around the chain.
+      const meter = this.options.budget?.meter(chain, config, sessionKey, runId);
+      const record = (event: TurnEvent) => {
+        const ev = meter ? meter.annotate(event) : event;
         rec.record(ev);
         own.emit(ev);
       };
@@ -116,8 +123,8 @@ export class TurnExecutor {
       if (starts.length > 0) await sessions.append(sessionKey, starts);
       const content = live.map((j) => j.content).join(COLLECT_SEPARATOR);
       const system = await this.options.souls.systemPrompt(config);
-      const chain = this.options.providers.provider(config.models ?? [{ provider: config.provider, model: config.model }]);
-      const provider = this.options.telemetry.enabled ? observeProvider(chain, observed) : chain;
+      const base = meter?.provider ?? chain;
+      const provider = this.options.telemetry.enabled ? observeProvider(base, observed) : base;
       const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
       if (this.options.telemetry.enabled) observeTools(tools, observed);
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).

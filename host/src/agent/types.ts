@@ -39,7 +39,14 @@ export interface ModelRequest {
 export type ModelEvent =
   | { type: "text"; delta: string }
   | { type: "tool_use"; id: string; name: string; input: unknown }
-  | { type: "usage"; inputTokens?: number; outputTokens?: number }
+  | {
+      type: "usage";
+      inputTokens?: number;
+      outputTokens?: number;
+      /** Input tokens read from / written to the provider's prompt cache (not in `inputTokens`). */
+      cacheReadTokens?: number;
+      cacheWriteTokens?: number;
+    }
   | { type: "stop"; reason: StopReason }
   | FailoverEvent;
 
@@ -70,7 +77,19 @@ export type TurnEvent =
   | { type: "text"; data: { delta: string } }
   | { type: "tool_use"; data: { id: string; name: string; input: unknown } }
   | { type: "tool_result"; data: { toolUseId: string; content: string; isError: boolean } }
-  | { type: "usage"; data: { inputTokens: number; outputTokens: number } }
+  | {
+      type: "usage";
+      /** Tokens of one model call; with metering also who answered and its cost (agent/budget/guard.ts). */
+      data: {
+        inputTokens: number;
+        outputTokens: number;
+        cacheReadTokens?: number;
+        cacheWriteTokens?: number;
+        costUsd?: number;
+        provider?: string;
+        model?: string;
+      };
+    }
   | { type: "failover"; data: Omit<FailoverEvent, "type"> }
   | { type: "error"; data: { code: number; message: string } };
 

@@ -10,6 +10,7 @@ import { registerDlqCommands } from "./dlq.js";
 import { registerOpsCommands } from "./ops.js";
 import { registerConfigCommands } from "./config.js";
 import { registerOnboardCommand } from "./onboard.js";
+import { registerUsageCommand } from "./usage.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -125,6 +126,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerOpsCommands(program);
   registerConfigCommands(program);
   registerOnboardCommand(program);
+  registerUsageCommand(program);
 
   await program.parseAsync(argv);
 }

@@ -17,7 +17,11 @@ export type { KeyPath } from "./edit.js";
 export { FileConfigSchema } from "./schema.js";
 export type { FileConfig } from "./schema.js";
 export type {
+  AgentBudget,
   AgentConfig,
+  BudgetLimits,
+  BudgetsConfig,
+  ModelPrice,
   BusSettings,
   ChannelConfig,
   ClientEntry,

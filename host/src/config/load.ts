@@ -13,6 +13,7 @@ import {
   DEFAULT_LOOP_LIMIT,
   WEBHOOK_LIMIT_DEFAULTS,
   type AgentConfig,
+  type BudgetLimits,
   type BusSettings,
   type ChannelConfig,
   type ClientEntry,
@@ -195,6 +196,18 @@ export function readConfigFile(path: string): FileConfig {
   return parsed.data;
 }
 
+/** `session_usd`, ... of a budget table as {@link BudgetLimits} (absent keys stay absent). */
+function toBudgetLimits(t: Partial<Record<"session_usd" | "session_tokens" | "day_usd" | "day_tokens" | "month_usd" | "month_tokens", number>>): BudgetLimits {
+  const out: BudgetLimits = {};
+  if (t.session_usd !== undefined) out.sessionUsd = t.session_usd;
+  if (t.session_tokens !== undefined) out.sessionTokens = t.session_tokens;
+  if (t.day_usd !== undefined) out.dayUsd = t.day_usd;
+  if (t.day_tokens !== undefined) out.dayTokens = t.day_tokens;
+  if (t.month_usd !== undefined) out.monthUsd = t.month_usd;
+  if (t.month_tokens !== undefined) out.monthTokens = t.month_tokens;
+  return out;
+}
+
 /**
  * Resolves the configuration: built-in defaults, then the config file (`--config`,
  * `EXOCLAW_CONFIG`, or `<state dir>/exoclaw.toml` if it exists), then environment variables
@@ -241,6 +254,15 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       ...(a.idle_timeout_ms !== undefined ? { idleTimeoutMs: a.idle_timeout_ms } : {}),
       turnTimeoutMs: a.turn_timeout_ms ?? DEFAULT_TURN_TIMEOUT_MS,
       loopLimit: a.loop_limit ?? DEFAULT_LOOP_LIMIT,
+      ...(a.budget !== undefined
+        ? {
+            budget: {
+              ...toBudgetLimits(a.budget),
+              onExceeded: a.budget.on_exceeded ?? "stop",
+              ...(a.budget.downgrade_model !== undefined ? { downgradeModel: a.budget.downgrade_model } : {}),
+            },
+          }
+        : {}),
     };
   });
   const ids = new Set<string>();
@@ -336,6 +358,23 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     },
     agents,
     defaultAgent,
+    pricing: Object.fromEntries(
+      Object.entries(file.pricing ?? {}).map(([k, p]) => [
+        k,
+        {
+          input: p.input,
+          output: p.output,
+          ...(p.cache_read !== undefined ? { cacheRead: p.cache_read } : {}),
+          ...(p.cache_write !== undefined ? { cacheWrite: p.cache_write } : {}),
+        },
+      ]),
+    ),
+    budgets: {
+      timezone: file.budgets?.timezone ?? "UTC",
+      warnAt: file.budgets?.warn_at ?? 0.8,
+      ...(file.budgets?.global !== undefined ? { global: toBudgetLimits(file.budgets.global) } : {}),
+      ...(file.budgets?.peer !== undefined ? { peer: toBudgetLimits(file.budgets.peer) } : {}),
+    },
     bindings: file.bindings ?? [],
     channels: Object.entries(file.channels ?? {}).map(
       ([name, c]): ChannelConfig => ({

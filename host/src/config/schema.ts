@@ -10,6 +10,41 @@ const MAX_TIMEOUT_MS = 86_400_000;
 /** `idle_timeout_ms` (provider or agent) and `turn_timeout_ms` (agent). */
 const timeoutMs = z.number().int().min(1).max(MAX_TIMEOUT_MS);
 
+/** A spend limit: USD (a non-negative amount) or tokens (input + output). */
+const usdLimit = z.number().min(0).max(1_000_000_000);
+const tokenLimit = z.number().int().min(0).max(1e15);
+
+/** Limits per window (`[budgets.global]`, `[budgets.peer]`, `[agents.budget]`); each optional. */
+const budgetLimitFields = {
+  session_usd: usdLimit.optional(),
+  session_tokens: tokenLimit.optional(),
+  day_usd: usdLimit.optional(),
+  day_tokens: tokenLimit.optional(),
+  month_usd: usdLimit.optional(),
+  month_tokens: tokenLimit.optional(),
+};
+
+/** Valid IANA time zone names (`Intl` knows them). */
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be an IANA time zone name such as UTC or Europe/Berlin");
+
+/** What happens when a call would exceed a budget: end the turn, or run it on a cheaper model. */
+const onExceeded = z.enum(["stop", "downgrade"], { error: 'must be "stop" or "downgrade"' });
+
+/** Price of a model in USD per million tokens (`[pricing."<provider>/<model>"]`). */
+const priceSchema = z.strictObject({
+  input: z.number().min(0).max(100_000),
+  output: z.number().min(0).max(100_000),
+  cache_read: z.number().min(0).max(100_000).optional(),
+  cache_write: z.number().min(0).max(100_000).optional(),
+});
+
 const providerSchema = z.strictObject({
   base_url: z.url().optional(),
   /** One environment variable, or several: their keys are rotated on 429/401 (provider resilience). */
@@ -215,6 +250,13 @@ export const FileConfigSchema = z.strictObject({
           .refine((n) => n === 0 || (n >= 2 && n <= 1000), "must be 0 (off) or 2-1000")
           .optional(),
         soul: z.string().min(1).optional(),
+        budget: z
+          .strictObject({ ...budgetLimitFields, on_exceeded: onExceeded.optional(), downgrade_model: z.string().min(1).optional() })
+          .refine((b) => b.on_exceeded !== "downgrade" || b.downgrade_model !== undefined, {
+            message: 'on_exceeded = "downgrade" needs downgrade_model',
+            path: ["downgrade_model"],
+          })
+          .optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
         queue: z
           .strictObject({
@@ -293,6 +335,23 @@ export const FileConfigSchema = z.strictObject({
       redact: z.boolean().optional(),
       retention: retentionDuration.optional(),
       retention_interval: retentionDuration.optional(),
+    })
+    .optional(),
+  pricing: z
+    .record(z.string(), priceSchema)
+    .superRefine((t, ctx) => {
+      for (const k of Object.keys(t)) {
+        if (!/^[a-z][a-z0-9_-]*\/.+$/.test(k))
+          ctx.addIssue({ code: "custom", path: [k], message: 'pricing keys are "<provider>/<model>", e.g. "openai/gpt-4o"' });
+      }
+    })
+    .optional(),
+  budgets: z
+    .strictObject({
+      timezone: timeZone.optional(),
+      warn_at: z.number().gt(0).max(1).optional(),
+      global: z.strictObject(budgetLimitFields).optional(),
+      peer: z.strictObject(budgetLimitFields).optional(),
     })
     .optional(),
   metrics: z

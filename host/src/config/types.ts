@@ -151,6 +151,8 @@ export interface AgentConfig {
   queue: QueuePolicy;
   /** The provider idle timeout for this agent's model calls, ms; default: its provider's `idleTimeoutMs`. */
   idleTimeoutMs?: number;
+  /** `[agents.budget]`: this agent's spend limits, and what happens past them; absent = none. */
+  budget?: AgentBudget;
   /**
    * Deadline of a whole turn (model calls, tool calls, compaction), ms from its start; past it
    * the turn is aborted with -32006 (`data.reason` "turn_timeout"); default 600000
@@ -167,6 +169,47 @@ export interface AgentConfig {
 
 /** Default of {@link AgentConfig.loopLimit}: identical tool calls per turn that end it. */
 export const DEFAULT_LOOP_LIMIT = 3;
+
+/**
+ * Spend limits of one scope: USD (priced by `[pricing]` and the shipped table) and tokens (input +
+ * output, cache tokens included), per session (its whole life), per day and per month (calendar
+ * day and month in `[budgets] timezone`). Absent = no limit of that kind.
+ */
+export interface BudgetLimits {
+  sessionUsd?: number;
+  sessionTokens?: number;
+  dayUsd?: number;
+  dayTokens?: number;
+  monthUsd?: number;
+  monthTokens?: number;
+}
+
+/** `[agents.budget]`: the agent's limits; `onExceeded` "downgrade" retries a refused call on `downgradeModel`. */
+export interface AgentBudget extends BudgetLimits {
+  onExceeded: "stop" | "downgrade";
+  /** Model (same provider) a refused call runs on with `onExceeded` "downgrade". */
+  downgradeModel?: string;
+}
+
+/** `[budgets]`: limits over every agent (`global`) and per peer (`peer`, each peer counted alone). */
+export interface BudgetsConfig {
+  /** IANA time zone of the day and month boundaries; default "UTC". */
+  timezone: string;
+  /** Fraction of a limit at which a warning is logged and counted (once per window); default 0.8. */
+  warnAt: number;
+  global?: BudgetLimits;
+  peer?: BudgetLimits;
+}
+
+/** A model's price, USD per million tokens (`[pricing."<provider>/<model>"]`). */
+export interface ModelPrice {
+  input: number;
+  output: number;
+  /** Input tokens read from the provider's prompt cache; default: `input`. */
+  cacheRead?: number;
+  /** Input tokens written to the provider's prompt cache; default: `input`. */
+  cacheWrite?: number;
+}
 
 /** Default of {@link AgentConfig.turnTimeoutMs}, ms (10 minutes). */
 export const DEFAULT_TURN_TIMEOUT_MS = 600_000;
@@ -358,6 +401,10 @@ export interface Config {
   store: StoreConfig;
   /** The NATS message bus; undefined = none (in-process mode). */
   bus?: BusSettings;
+  /** `[pricing]`: price overrides by `"<provider>/<model>"` (over the shipped table, agent/budget/pricing.ts). */
+  pricing: Record<string, ModelPrice>;
+  /** `[budgets]`: global and per-peer limits and their time zone. */
+  budgets: BudgetsConfig;
   /** `[metrics]`: `enabled` (default true) serves `/metrics` and records the counters behind it. Absent = enabled. */
   metrics?: { enabled: boolean };
   /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state, session data. */

@@ -1,7 +1,7 @@
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
@@ -299,8 +299,17 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const t1 = performance.now();
     // The runtime and the channels service need each other (the `message_send` tool and recovered
     // turns go out through channels; channels run turns): late-bound through `channels`.
+    // Metering and budgets: spend already in the log is counted before any call is admitted.
+    const budget = new BudgetGuard({
+      budgets: config.budgets,
+      pricing: config.pricing,
+      logger,
+      onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
+    });
+    void budget.rebuild(log);
     const agents = new AgentRuntime({
       agents: config.agents,
+      budget,
       providers: createProviderSet(config.providers, { logger }),
       resilience: resiliencePolicies(config.providers),
       plugins,
@@ -380,6 +389,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         return live.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === live.defaultAgent }));
       },
       store: describeStoreUrl(config.store.url),
+      budgetTimeZone: config.budgets.timezone,
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { ReplayedTurnError, type AgentRuntime, type TurnEvent } from "../agent/index.js";
+import { ReplayedTurnError, summarizeUsage, type AgentRuntime, type TurnEvent, type UsageSummary } from "../agent/index.js";
 import type { ChannelCounters } from "../channels/index.js";
 import type { BusStatus } from "../bus/index.js";
 import {
@@ -18,6 +18,7 @@ import {
   SessionsResetSchema,
   SessionsSearchSchema,
   SessionsPruneSchema,
+  UsageSummarySchema,
   toErrorObject,
   type ChatAbortResult,
   type ChatEventParams,
@@ -99,6 +100,8 @@ export interface MethodDeps {
   store?: string;
   /** Re-reads and applies the config file (`config.reload`, scope admin); absent = the method does not exist (-32601). */
   reloadConfig?: () => Promise<ConfigReloadResult>;
+  /** Time zone of `usage.summary` day groups (`[budgets] timezone`); default "UTC". */
+  budgetTimeZone?: string;
 }
 
 /**
@@ -350,6 +353,23 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const pool = await storeCall(() => deps.log.search(p.query, { limit: SEARCH_FILTER_POOL }));
     const own = pool.filter((h) => ownsSession(identity, keyParts(h.event.sessionKey)));
     return { hits: own.slice(0, p.limit ?? 20) };
+  });
+
+  // `usage.summary {sinceMs?, by?}`: token and USD totals of the stored usage events. Scope
+  // admin sees every session; scope chat its own ws sessions only (like sessions.list).
+  methods.set("usage.summary", async (params, ctx): Promise<UsageSummary> => {
+    const { identity } = ctx;
+    const p = parseParams(UsageSummarySchema, params);
+    const admin = identity.scopes.has("admin");
+    if (!admin) requireScope(identity, "chat", "usage.summary");
+    return storeCall(() =>
+      summarizeUsage(deps.log, {
+        ...(p.sinceMs !== undefined ? { sinceMs: p.sinceMs } : {}),
+        ...(p.by !== undefined ? { by: p.by } : {}),
+        timeZone: deps.budgetTimeZone ?? "UTC",
+        ...(admin ? {} : { include: (s: SessionInfo) => ownsSession(identity, s) }),
+      }),
+    );
   });
 
   return methods;

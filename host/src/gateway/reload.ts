@@ -102,6 +102,9 @@ export function diffConfig(running: Config, next: Config): { live: string[]; res
   if (running.plugins.watch !== next.plugins.watch) restart.push("plugins.watch");
   if (running.stateDir !== next.stateDir) restart.push("state_dir");
   if ((running.metrics?.enabled ?? true) !== (next.metrics?.enabled ?? true)) restart.push("metrics.enabled");
+  // Global and per-peer budgets and prices: the guard is built at start (an agent's own budget is live, with its agent).
+  if (!same(running.pricing, next.pricing)) restart.push("pricing");
+  if (!same(running.budgets, next.budgets)) restart.push("budgets");
   return { live, restart };
 }
 

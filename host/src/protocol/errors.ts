@@ -30,6 +30,12 @@ export const ErrorCode = {
    * nothing was run. `data.scope` names the missing scope.
    */
   Forbidden: -32010,
+  /**
+   * A model call would take a budget (`[budgets]`, `[agents.budget]`) past its limit: the turn
+   * ends before that call. `data` names `scope` (gateway, agent, conversation), `window`
+   * (session, day, month) and `unit` (usd, tokens), never amounts.
+   */
+  BudgetExceeded: -32011,
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -83,6 +89,8 @@ export const FailureCode = {
   stopped: ErrorCode.Aborted,
   plugin_error: ErrorCode.PluginError,
   forbidden: ErrorCode.Forbidden,
+  /** A spend or token budget is used up (or a USD budget meets a model without a price). */
+  budget_exceeded: ErrorCode.BudgetExceeded,
   /** A code this table does not know (e.g. from a newer peer): never retried. */
   unknown: ErrorCode.InternalError,
 } as const satisfies Record<string, ErrorCodeValue>;

@@ -19,6 +19,7 @@ export {
   SessionsResetSchema,
   SessionsSearchSchema,
   SessionsPruneSchema,
+  UsageSummarySchema,
 } from "./params.js";
 export type * from "./types.js";
 export { SCOPES, GATEWAY_ACCOUNT, GATEWAY_SCOPES } from "./scopes.js";

@@ -105,6 +105,19 @@ export const SessionsPruneSchema = z.object({
 });
 
 /**
+ * Schema of `usage.summary` params: `sinceMs` (only usage at or after this time, ms since the
+ * Unix epoch) and `by` (group by agent, peer, model or day).
+ */
+export const UsageSummarySchema = z.object({
+  sinceMs: z
+    .number({ error: "sinceMs must be a number (ms since the Unix epoch)" })
+    .int("sinceMs must be an integer")
+    .min(0, "sinceMs must not be negative")
+    .optional(),
+  by: z.enum(["agent", "peer", "model", "day"], { error: "by must be one of agent, peer, model, day" }).optional(),
+});
+
+/**
  * Validates params with a schema.
  * @throws RpcError -32602 naming every offending field, e.g. `Invalid params: content: content is required`
  */

@@ -100,6 +100,11 @@ function checkData(i: number, e: NewSessionEvent): void {
     case "usage":
       need("inputTokens", isCount, "a non-negative integer");
       need("outputTokens", isCount, "a non-negative integer");
+      for (const k of ["cacheReadTokens", "cacheWriteTokens"] as const)
+        if (o[k] !== undefined && !isCount(o[k])) invalid(i, `usage.${k} must be a non-negative integer when present`);
+      if (o.costUsd !== undefined && !(typeof o.costUsd === "number" && Number.isFinite(o.costUsd) && o.costUsd >= 0))
+        invalid(i, "usage.costUsd must be a non-negative number when present");
+      for (const k of ["provider", "model"] as const) if (o[k] !== undefined && !isStr(o[k])) invalid(i, `usage.${k} must be a string when present`);
       break;
     case "error":
       need("code", isInt, "an integer");

@@ -24,6 +24,9 @@ export type TurnStopReason = "end_turn" | "tool_use" | "max_tokens" | "stop_sequ
  *   replaced (the next model of the agent's chain, or the same one after a broken stream), in
  *   order: `from`/`to` as `provider/model`, `reason` (rate_limited, server_error, unreachable,
  *   …), `discard` (the replaced attempt's partial output was dropped, not stored).
+ *   Since metering, also the `provider` and `model` that
+ *   answered, the cache tokens (input tokens billed at cache rates, not in `inputTokens`) and
+ *   `costUsd` at the price table of the time (all optional: older events have none of them).
  * - `error`: the turn failed (`code` is the JSON-RPC error code the runtime raised).
  * - `compaction`: `summary` replaces every event with `seq <= upToSeq` in the projection.
  * - `reset`: logically clears the history: the projection and pending turns ignore everything up
@@ -49,7 +52,16 @@ export interface EventDataMap {
   assistant_text: { text: string };
   tool_use: { id: string; name: string; input: unknown };
   tool_result: { toolUseId: string; content: string; isError: boolean };
-  usage: { inputTokens: number; outputTokens: number; failover?: { from: string; to: string; reason: string; discard: boolean }[] };
+  usage: {
+    inputTokens: number;
+    outputTokens: number;
+    cacheReadTokens?: number;
+    cacheWriteTokens?: number;
+    costUsd?: number;
+    provider?: string;
+    model?: string;
+    failover?: { from: string; to: string; reason: string; discard: boolean }[];
+  };
   error: { code: number; message: string };
   turn_ended: { runId: string; stopReason: TurnStopReason };
   compaction: { summary: string; upToSeq: number };

@@ -129,6 +129,7 @@ export class PromMetrics {
   private readonly switches: Counter<"kind" | "provider" | "reason">;
   private readonly webhooks: HotMetric;
   private readonly wsConnections: Gauge;
+  private readonly budgetEvents: Counter<"agent" | "kind">;
   private sources: ScrapeSources = {};
 
   constructor() {
@@ -198,6 +199,12 @@ export class PromMetrics {
       ["channel", "status"],
     );
     this.wsConnections = new Gauge({ name: "exoclaw_websocket_connections", help: "Open WebSocket connections.", registers });
+    this.budgetEvents = new Counter({
+      name: "exoclaw_budget_events_total",
+      help: "Budget events, by agent and kind (warning: a counter passed warn_at; exceeded: a model call refused; downgraded: a call moved to the cheaper model).",
+      labelNames: ["agent", "kind"],
+      registers,
+    });
     const self = this;
     new Gauge({
       name: "exoclaw_turn_queue_depth",
@@ -299,5 +306,9 @@ export class PromMetrics {
 
   connections(delta: 1 | -1): void {
     this.wsConnections.inc(delta);
+  }
+
+  budgetEvent(agent: string, kind: string): void {
+    this.budgetEvents.labels(agent, kind).inc();
   }
 }

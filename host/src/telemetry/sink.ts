@@ -83,5 +83,6 @@ export function createTelemetry(targets: TelemetryTargets): Telemetry {
     providerSwitch: (kind, provider, reason) => metrics?.providerSwitch(kind, provider, reason),
     webhookRequest: (channel, status) => metrics?.webhookRequest(channel, status),
     connections: (delta) => metrics?.connections(delta),
+    budgetEvent: (agent, kind) => metrics?.budgetEvent(agent, kind),
   };
 }

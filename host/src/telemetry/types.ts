@@ -65,4 +65,10 @@ export interface Telemetry {
   webhookRequest(channel: string, status: number): void;
   /** A WebSocket connection opened (+1) or closed (-1). */
   connections(delta: 1 | -1): void;
+  /**
+   * A budget event of `agent` (agent/budget/guard.ts): `warning` (a counter passed `[budgets]
+   * warn_at`), `exceeded` (a model call refused), `downgraded` (a call moved to the cheaper model).
+   * Optional so sinks written before budgets stay valid.
+   */
+  budgetEvent?(agent: string, kind: "warning" | "exceeded" | "downgraded"): void;
 }

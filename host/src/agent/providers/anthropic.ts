@@ -84,7 +84,14 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
           watch.touch();
           switch (ev.type) {
             case "message_start":
-              yield { type: "usage", inputTokens: ev.message.usage.input_tokens, outputTokens: ev.message.usage.output_tokens };
+              yield {
+                type: "usage",
+                inputTokens: ev.message.usage.input_tokens,
+                outputTokens: ev.message.usage.output_tokens,
+                // Prompt-cache tokens, billed at their own rates (metering, agent/budget/pricing.ts).
+                ...(ev.message.usage.cache_read_input_tokens ? { cacheReadTokens: ev.message.usage.cache_read_input_tokens } : {}),
+                ...(ev.message.usage.cache_creation_input_tokens ? { cacheWriteTokens: ev.message.usage.cache_creation_input_tokens } : {}),
+              };
               break;
             case "content_block_start":
               if (ev.content_block.type === "tool_use") tools.set(ev.index, { id: ev.content_block.id, name: ev.content_block.name, json: "" });
