@@ -1,5 +1,5 @@
 /** The `gemini` provider kind in the configuration: zero-config detection, keys, base URL, the zod schema. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -42,6 +42,15 @@ describe("gemini provider configuration", () => {
     );
     expect(c.providers.gemini).toMatchObject({ apiKey: "mine", baseUrl: "http://127.0.0.1:8/" });
     expect(c.agents[0]).toMatchObject({ provider: "gemini", model: "gemini-2.5-pro" });
+  });
+
+  it("a key kept as a credential file (credentials/GEMINI_API_KEY) is found by zero-config detection", () => {
+    const state = mkdtempSync(join(tmpdir(), "exoclaw-gemini-cred-"));
+    mkdirSync(join(state, "credentials"), { mode: 0o700 });
+    writeFileSync(join(state, "credentials", "GEMINI_API_KEY"), "from-file\n", { mode: 0o600 });
+    const c = loadConfig({}, { EXOCLAW_STATE_DIR: state }, []);
+    expect(c.agents[0]!.provider).toBe("gemini");
+    expect(c.providers.gemini.apiKey).toBe("from-file");
   });
 
   it("a bad [providers.gemini] entry is an error naming the key", () => {

@@ -94,7 +94,7 @@ const BASE_URL_VARS: Record<ProviderName, string> = {
  * `GOOGLE_API_KEY` when set, else `GEMINI_API_KEY` (the `@google/genai` SDK's own precedence).
  * Ollama takes no key.
  */
-function defaultKeyVar(p: ProviderName, env: NodeJS.ProcessEnv): string | undefined {
+function defaultKeyVar(p: ProviderName, env: Record<string, string | undefined>): string | undefined {
   if (p === "anthropic") return "ANTHROPIC_API_KEY";
   if (p === "openai") return "OPENAI_API_KEY";
   if (p === "gemini") return env.GOOGLE_API_KEY ? "GOOGLE_API_KEY" : "GEMINI_API_KEY";
@@ -237,7 +237,13 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   // Every secret the config names is read here: env first, then <state dir>/credentials/<NAME>.
   const secrets = secretEnv(env, stateDir(env));
   // Zero-config detection sees keys kept as credentials too (env still wins).
-  const provider = detectProvider({ ...env, ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY, OPENAI_API_KEY: secrets.OPENAI_API_KEY });
+  const provider = detectProvider({
+    ...env,
+    ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY,
+    OPENAI_API_KEY: secrets.OPENAI_API_KEY,
+    GEMINI_API_KEY: secrets.GEMINI_API_KEY,
+    GOOGLE_API_KEY: secrets.GOOGLE_API_KEY,
+  });
   const agents: AgentConfig[] = (file.agents?.length ? file.agents : [{ id: "main" }]).map((a, i) => {
     const models = a.models?.map((m) => {
       const slash = m.indexOf("/");
@@ -291,7 +297,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     PROVIDERS.map((p) => {
       const f = file.providers?.[p];
       const envBase = env[BASE_URL_VARS[p]];
-      const keyVars = f?.api_key_env ?? defaultKeyVar(p, env);
+      const keyVars = f?.api_key_env ?? defaultKeyVar(p, secrets);
       const keys = (typeof keyVars === "string" ? [keyVars] : (keyVars ?? [])).flatMap((v) => (secrets[v] ? [secrets[v]] : []));
       return [
         p,
