@@ -67,6 +67,15 @@ describe("a turn on Gemini", () => {
     });
   });
 
+  it("a thinking model's thoughtsTokenCount counts as output (it is billed as output)", async () => {
+    emulator.reset();
+    const { runtime } = makeRuntime(emulator, [agentConfig({ provider: "gemini", model: "gemini-2.5-flash" })]);
+    const plain = await send(runtime, "one two", { peer: "t1" });
+    const thinking = await send(runtime, "one THINK", { peer: "t2" });
+    // Same answer length ("You said: one two" / "You said: one THINK"); 7 thinking tokens more.
+    expect(thinking.usage.outputTokens).toBe(plain.usage.outputTokens + 7);
+  });
+
   it("a failed tool goes back as functionResponse {error}", async () => {
     emulator.reset();
     const { runtime } = makeRuntime(emulator, [agentConfig({ provider: "gemini", model: "gemini-2.5-flash" })], {

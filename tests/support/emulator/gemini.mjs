@@ -89,13 +89,22 @@ export function parse(body) {
   };
 }
 
+/** Thinking tokens reported when the request's text contains `THINK` (a thinking model's usage). */
+const THOUGHTS = 7;
+
 /**
  * @param {RenderContext} ctx
  * @param {boolean} final
  */
 function usageMetadata(ctx, final) {
+  const thoughts = JSON.stringify(ctx.body?.contents ?? "").includes("THINK") ? THOUGHTS : 0;
   return final
-    ? { promptTokenCount: ctx.inputTokens, candidatesTokenCount: ctx.outputTokens, totalTokenCount: ctx.inputTokens + ctx.outputTokens }
+    ? {
+        promptTokenCount: ctx.inputTokens,
+        candidatesTokenCount: ctx.outputTokens,
+        ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
+        totalTokenCount: ctx.inputTokens + ctx.outputTokens + thoughts,
+      }
     : { promptTokenCount: ctx.inputTokens, totalTokenCount: ctx.inputTokens };
 }
 

@@ -96,8 +96,8 @@ export function geminiErrorType(err: unknown): string | undefined {
  * `@google/genai` SDK (`models.generateContentStream`). Each SSE `data:` line is a whole
  * `GenerateContentResponse`: `candidates[0].content.parts[]` carry text deltas and whole
  * `functionCall`s (several in one answer for parallel calls), `finishReason` closes the
- * candidate, and `usageMetadata` (`promptTokenCount`, `candidatesTokenCount`) is the running
- * total of the call (sources: Gemini API reference "Generating content" and "Function calling";
+ * candidate, and `usageMetadata` (`promptTokenCount`, `candidatesTokenCount`, plus
+ * `thoughtsTokenCount` for thinking models, counted here as output) is the running total of the call (sources: Gemini API reference "Generating content" and "Function calling";
  * the SDK's `processStreamResponse` in node_modules/@google/genai). The key goes in the
  * `x-goog-api-key` header. A stream without a `finishReason` is a ProviderError, never a silent
  * short reply; an error event in the stream is an `ApiError` like an HTTP error.
@@ -163,13 +163,18 @@ export function createGeminiProvider(endpoint: ProviderEndpoint, options: Provid
           }
           const usage = chunk.usageMetadata;
           if (usage) {
+            // Thinking tokens are billed as output but counted apart from candidatesTokenCount
+            // (source: Gemini API reference, UsageMetadata.thoughtsTokenCount; "Thinking" guide, pricing).
+            const output = (usage.candidatesTokenCount ?? 0) + (usage.thoughtsTokenCount ?? 0);
             yield {
               type: "usage",
               ...(typeof usage.promptTokenCount === "number" ? { inputTokens: usage.promptTokenCount } : {}),
-              ...(typeof usage.candidatesTokenCount === "number" ? { outputTokens: usage.candidatesTokenCount } : {}),
+              ...(typeof usage.candidatesTokenCount === "number" || typeof usage.thoughtsTokenCount === "number" ? { outputTokens: output } : {}),
             };
           }
           if (candidate?.finishReason) finish = candidate.finishReason;
+          // A prompt blocked before any candidate: no finishReason comes, the answer is a refusal.
+          else if (chunk.promptFeedback?.blockReason) finish = "SAFETY";
         }
         if (!finish) throw new ProviderError(ErrorCode.ProviderError, "provider gemini: stream ended without a finishReason");
         yield { type: "stop", reason: toolCalls ? "tool_use" : stopReason(finish) };
