@@ -76,6 +76,14 @@ describe("a turn on Gemini", () => {
     expect(thinking.usage.outputTokens).toBe(plain.usage.outputTokens + 7);
   });
 
+  it("a prompt Gemini blocks (promptFeedback.blockReason, no candidate) ends the turn as a refusal, not a provider error", async () => {
+    emulator.reset();
+    const { runtime } = makeRuntime(emulator, [agentConfig({ provider: "gemini", model: "gemini-2.5-flash" })]);
+    const out = await send(runtime, "BLOCK_PROMPT please", { peer: "blocked" });
+    expect(out.stopReason).toBe("refusal");
+    expect(out.text).toBe("");
+  });
+
   it("a failed tool goes back as functionResponse {error}", async () => {
     emulator.reset();
     const { runtime } = makeRuntime(emulator, [agentConfig({ provider: "gemini", model: "gemini-2.5-flash" })], {

@@ -124,6 +124,23 @@ function response(ctx, responseId, parts, final) {
   };
 }
 
+/**
+ * `BLOCK_PROMPT` in the request: Gemini refuses the prompt itself, with `promptFeedback.blockReason`
+ * and no candidate at all (source: Gemini API reference, GenerateContentResponse.promptFeedback).
+ * @param {RenderContext} ctx
+ */
+function blocked(ctx) {
+  return JSON.stringify(ctx.body?.contents ?? "").includes("BLOCK_PROMPT");
+}
+
+/**
+ * @param {RenderContext} ctx
+ * @param {string} responseId
+ */
+function blockedResponse(ctx, responseId) {
+  return { promptFeedback: { blockReason: "SAFETY" }, usageMetadata: usageMetadata(ctx, false), modelVersion: ctx.model, responseId };
+}
+
 /** @param {MessageReply} reply */
 function callParts(reply) {
   return reply.parts.flatMap((p) => (p.type === "tool_call" ? [{ functionCall: { name: p.name, args: p.input } }] : []));
@@ -138,6 +155,7 @@ function callParts(reply) {
  */
 export function streamFrames(reply, ctx) {
   const id = randomId("", 22);
+  if (blocked(ctx)) return [sseData(blockedResponse(ctx, id))];
   /** @type {unknown[][]} */
   const chunks = reply.parts.flatMap((p) => (p.type === "text" ? p.chunks.map((text) => [{ text }]) : []));
   const calls = callParts(reply);
@@ -151,6 +169,7 @@ export function streamFrames(reply, ctx) {
  * @param {RenderContext} ctx
  */
 export function messageBody(reply, ctx) {
+  if (blocked(ctx)) return blockedResponse(ctx, randomId("", 22));
   const text = reply.parts.map((p) => (p.type === "text" ? partText(p) : "")).join("");
   return response(ctx, randomId("", 22), [...(text ? [{ text }] : []), ...callParts(reply)], true);
 }
