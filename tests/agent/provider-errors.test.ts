@@ -6,6 +6,7 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnthropicProvider, createGeminiProvider, createOllamaProvider, createOpenAIProvider } from "../../host/src/agent/providers/index.js";
 import { failureReason, ProviderError } from "../../host/src/agent/errors.js";
+import { classify } from "../../host/src/agent/resilience/classify.js";
 import type { ModelProvider } from "../../host/src/agent/types.js";
 import { createLogger, processSecrets, SECRET_MARKER } from "../../host/src/log/index.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
@@ -116,8 +117,16 @@ describe("gemini failures map onto the failure taxonomy", () => {
     expect(err.message).toMatch(shape);
   });
 
+  it("a 429's RetryInfo.retryDelay (Gemini's Retry-After) becomes the error's retryAfterMs, and the call is retried", async () => {
+    const err = await fail(gemini("test-gemini-key"), "FAIL_429");
+    expect(err.retryAfterMs).toBe(1000);
+    expect(classify(err)).toEqual({ action: "retry", reason: "rate_limited", retryAfterMs: 1000 });
+  });
+
   it("a key the API does not know (400 API_KEY_INVALID, as Gemini answers) is rejected credentials, not a bad request", async () => {
     const err = await fail(gemini("key-invalid-0123"), "hi");
+    // Another key may work: rotate, as for a 401, never "fatal" as for a bad request.
+    expect(classify(err)).toEqual({ action: "rotate", reason: "credentials" });
     expect(err.status).toBe(400);
     expect(err.code).toBe(-32001);
     expect(failureReason(err)).toBe("provider_unavailable");

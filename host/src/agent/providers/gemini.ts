@@ -72,22 +72,28 @@ function stopReason(r: string | undefined): StopReason {
 
 /**
  * What the Gemini API said in an error body `{error: {code, message, status, details[]}}`
- * (source: Gemini API "Troubleshooting" and google.rpc.Status; the SDK's `ApiError` carries the
- * HTTP status in `status` and the body, as JSON text, in `message`): the `ErrorInfo.reason`
- * when there is one (`API_KEY_INVALID`), else the canonical `status` (`RESOURCE_EXHAUSTED`).
+ * (source: Gemini API "Troubleshooting" and google.rpc.Status / google.rpc.RetryInfo; the SDK's
+ * `ApiError` carries the HTTP status in `status` and the body, as JSON text, in `message`):
+ * `type`, the `ErrorInfo.reason` when there is one (`API_KEY_INVALID`), else the canonical
+ * `status` (`RESOURCE_EXHAUSTED`); `retryAfterSeconds`, a `RetryInfo.retryDelay` ("37s") — where
+ * Gemini says when to come back instead of a `Retry-After` header. Empty for other errors.
  */
-export function geminiErrorType(err: unknown): string | undefined {
-  if ((err as Error)?.name !== "ApiError") return undefined;
+export function geminiErrorFacts(err: unknown): { type?: string; retryAfterSeconds?: number } {
+  if ((err as Error)?.name !== "ApiError") return {};
   const text = (err as Error).message;
   // A stream error event is reported as `got status: X. {json}`.
   const json = text.slice(text.indexOf("{"));
   try {
-    const body = JSON.parse(json) as { error?: { status?: unknown; details?: { reason?: unknown }[] } };
-    const reason = body.error?.details?.find((d) => typeof d?.reason === "string")?.reason;
+    const body = JSON.parse(json) as { error?: { status?: unknown; details?: { reason?: unknown; retryDelay?: unknown }[] } };
+    const details = Array.isArray(body.error?.details) ? body.error.details : [];
+    const reason = details.find((d) => typeof d?.reason === "string")?.reason;
     const status = body.error?.status;
-    return typeof reason === "string" ? reason : typeof status === "string" ? status : undefined;
+    const delay = details.find((d) => typeof d?.retryDelay === "string")?.retryDelay as string | undefined;
+    const seconds = delay !== undefined && /^\d+(\.\d+)?s$/.test(delay) ? Number(delay.slice(0, -1)) : undefined;
+    const type = typeof reason === "string" ? reason : typeof status === "string" ? status : undefined;
+    return { ...(type !== undefined ? { type } : {}), ...(seconds !== undefined ? { retryAfterSeconds: seconds } : {}) };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -182,8 +188,11 @@ export function createGeminiProvider(endpoint: ProviderEndpoint, options: Provid
         // An aborted SDK stream may end early, or throw its own AbortError: the abort's reason is the answer.
         const stopped = watch.stopped();
         if (stopped !== undefined) throw stopped;
-        const type = geminiErrorType(err);
-        throw toProviderError(type ? Object.assign(err as object, { type }) : err, { provider: "gemini", endpoint: where, logger: options.logger });
+        // The error type and RetryInfo are handed to the one mapper as the shapes it reads from
+        // the other SDKs' errors: `type`, and the wait as a `retry-after` header (seconds).
+        const { type, retryAfterSeconds } = geminiErrorFacts(err);
+        const facts = { ...(type ? { type } : {}), ...(retryAfterSeconds !== undefined ? { headers: { "retry-after": String(retryAfterSeconds) } } : {}) };
+        throw toProviderError(err instanceof Error ? Object.assign(err, facts) : err, { provider: "gemini", endpoint: where, logger: options.logger });
       } finally {
         watch.dispose();
       }
