@@ -4,8 +4,9 @@
 import { createServer, type AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAnthropicProvider, createOllamaProvider, createOpenAIProvider } from "../../host/src/agent/providers/index.js";
-import { ProviderError } from "../../host/src/agent/errors.js";
+import { createAnthropicProvider, createGeminiProvider, createOllamaProvider, createOpenAIProvider } from "../../host/src/agent/providers/index.js";
+import { failureReason, ProviderError } from "../../host/src/agent/errors.js";
+import { classify } from "../../host/src/agent/resilience/classify.js";
 import type { ModelProvider } from "../../host/src/agent/types.js";
 import { createLogger, processSecrets, SECRET_MARKER } from "../../host/src/log/index.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
@@ -35,7 +36,7 @@ async function fail(provider: ModelProvider, content: string): Promise<ProviderE
   throw new Error("the provider did not fail");
 }
 
-describe.each(["anthropic", "openai", "ollama"] as const)("%s failures never carry the provider's body", (name) => {
+describe.each(["anthropic", "openai", "ollama", "gemini"] as const)("%s failures never carry the provider's body", (name) => {
   let emulator: Emulator;
   beforeAll(async () => {
     emulator = await startEmulator();
@@ -49,6 +50,7 @@ describe.each(["anthropic", "openai", "ollama"] as const)("%s failures never car
     const endpoint = { apiKey: KEY, timeoutMs: 10_000 };
     if (name === "anthropic") return createAnthropicProvider({ ...endpoint, baseUrl: emulator.url }, { logger });
     if (name === "openai") return createOpenAIProvider({ ...endpoint, baseUrl: `${emulator.url}/v1` }, { logger });
+    if (name === "gemini") return createGeminiProvider({ ...endpoint, baseUrl: emulator.url }, { logger });
     return createOllamaProvider({ ...endpoint, baseUrl: emulator.url }, { logger });
   };
 
@@ -68,7 +70,8 @@ describe.each(["anthropic", "openai", "ollama"] as const)("%s failures never car
     const id = /request id (\S+?)\.?(?: |$)/.exec(err.message)?.[1];
     expect(id).toBe(err.requestId);
     // The SDK's request id (response header) when the provider answered with one.
-    if (name !== "ollama" && !content.startsWith("FAIL_ERROR_EVENT")) expect(id).toMatch(/^req_/);
+    // Gemini's errors name no request id: the gateway makes one up.
+    if (name !== "ollama" && name !== "gemini" && !content.startsWith("FAIL_ERROR_EVENT")) expect(id).toMatch(/^req_/);
     else expect(id).toMatch(/^gw_[0-9a-f]{16}$/);
     const log = lines.join("");
     expect(log).not.toContain(KEY);
@@ -85,6 +88,56 @@ describe.each(["anthropic", "openai", "ollama"] as const)("%s failures never car
     await fail(make(logger), "FAIL_500 QUOTE_KEY");
     expect(lines.join("")).not.toMatch(/Emulated|credential received/);
     expect(lines.some((l) => l.includes("model provider failed"))).toBe(true);
+  });
+});
+
+describe("gemini failures map onto the failure taxonomy", () => {
+  let emulator: Emulator;
+  beforeAll(async () => {
+    emulator = await startEmulator();
+  });
+  afterAll(async () => {
+    await emulator?.close();
+  });
+  const gemini = (apiKey: string) => createGeminiProvider({ apiKey, baseUrl: emulator.url, timeoutMs: 10_000 });
+
+  it.each([
+    // [content, HTTP status, JSON-RPC code, FailureReason, message shape]
+    ["FAIL_401", 401, -32001, "provider_unavailable", /^provider gemini rejected the credentials \(HTTP 401\); request id gw_/],
+    ["FAIL_429", 429, -32000, "provider_error", /^provider gemini failed \(HTTP 429 RESOURCE_EXHAUSTED\); request id gw_/],
+    ["FAIL_500", 500, -32000, "provider_error", /^provider gemini failed \(HTTP 500 INTERNAL\); request id gw_/],
+    ["FAIL_400", 400, -32000, "provider_error", /^provider gemini failed \(HTTP 400 INVALID_ARGUMENT\); request id gw_/],
+    ["FAIL_ERROR_EVENT", 503, -32000, "provider_error", /^provider gemini failed \(HTTP 503 UNAVAILABLE\); request id gw_/],
+  ] as const)("%s -> HTTP %i, %i %s", async (content, status, code, reason, shape) => {
+    const err = await fail(gemini("test-gemini-key"), content);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err.status).toBe(status);
+    expect(err.code).toBe(code);
+    expect(failureReason(err)).toBe(reason);
+    expect(err.message).toMatch(shape);
+  });
+
+  it("a 429's RetryInfo.retryDelay (Gemini's Retry-After) becomes the error's retryAfterMs, and the call is retried", async () => {
+    const err = await fail(gemini("test-gemini-key"), "FAIL_429");
+    expect(err.retryAfterMs).toBe(1000);
+    expect(classify(err)).toEqual({ action: "retry", reason: "rate_limited", retryAfterMs: 1000 });
+  });
+
+  it("a key the API does not know (400 API_KEY_INVALID, as Gemini answers) is rejected credentials, not a bad request", async () => {
+    const err = await fail(gemini("key-invalid-0123"), "hi");
+    // Another key may work: rotate, as for a 401, never "fatal" as for a bad request.
+    expect(classify(err)).toEqual({ action: "rotate", reason: "credentials" });
+    expect(err.status).toBe(400);
+    expect(err.code).toBe(-32001);
+    expect(failureReason(err)).toBe("provider_unavailable");
+    expect(err.message).toMatch(/^provider gemini rejected the credentials \(HTTP 400\); request id gw_[0-9a-f]{16}\. Set .*GEMINI_API_KEY/);
+    expect(err.message).not.toContain("key-invalid-0123");
+  });
+
+  it("no key and no base URL: unavailable, naming the variables", async () => {
+    const err = await fail(createGeminiProvider({ timeoutMs: 10_000 }), "hi");
+    expect(err.code).toBe(-32001);
+    expect(err.message).toBe("provider gemini has no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)");
   });
 });
 

@@ -48,6 +48,7 @@ describe("provider resilience against the emulator", () => {
       anthropic: { ...endpoint, baseUrl: opts.anthropicUrl ?? emulator.url, apiKey: opts.keys?.[0] ?? "sk-ant", ...(opts.keys ? { apiKeys: opts.keys } : {}) },
       openai: { ...endpoint, baseUrl: `${emulator.url}/v1`, apiKey: "sk-oai" },
       ollama: { ...endpoint, baseUrl: emulator.url },
+      gemini: { ...endpoint, baseUrl: emulator.url, apiKey: "gemini-key" },
     };
     const switches: SwitchNotice[] = [];
     const resilience = new ProviderResilience({

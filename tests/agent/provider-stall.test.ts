@@ -3,7 +3,7 @@
 // whose reason is `idle_timeout` (not an abort), and the SDK's HTTP request is really cancelled
 // (the emulator sees its client go away). Short timeouts keep the tests quick; nothing is timed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAnthropicProvider, createOllamaProvider, createOpenAIProvider } from "../../host/src/agent/providers/index.js";
+import { createAnthropicProvider, createGeminiProvider, createOllamaProvider, createOpenAIProvider } from "../../host/src/agent/providers/index.js";
 import { ProviderError } from "../../host/src/agent/errors.js";
 import type { ModelEvent, ModelProvider } from "../../host/src/agent/types.js";
 import { RpcError } from "../../host/src/protocol/errors.js";
@@ -28,7 +28,7 @@ async function call(provider: ModelProvider, content: string, options: { signal?
   return { events, error: undefined };
 }
 
-describe.each(["anthropic", "openai", "ollama"] as const)("%s: a provider that stops sending", (name) => {
+describe.each(["anthropic", "openai", "ollama", "gemini"] as const)("%s: a provider that stops sending", (name) => {
   let emulator: Emulator;
   beforeAll(async () => {
     emulator = await startEmulator();
@@ -40,6 +40,7 @@ describe.each(["anthropic", "openai", "ollama"] as const)("%s: a provider that s
     const endpoint = { apiKey: "sk-test", timeoutMs: 600_000, ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}) };
     if (name === "anthropic") return createAnthropicProvider({ ...endpoint, baseUrl: emulator.url });
     if (name === "openai") return createOpenAIProvider({ ...endpoint, baseUrl: `${emulator.url}/v1` });
+    if (name === "gemini") return createGeminiProvider({ ...endpoint, baseUrl: emulator.url });
     return createOllamaProvider({ ...endpoint, baseUrl: emulator.url });
   };
   beforeAll(async () => {

@@ -60,6 +60,7 @@ export function makeRuntime(emulator: Emulator, agents: AgentConfig[], over: Par
     anthropic: { ...endpoint, baseUrl: emulator.url },
     openai: { ...endpoint, baseUrl: `${emulator.url}/v1` },
     ollama: { baseUrl: emulator.url, timeoutMs: 60_000 },
+    gemini: { ...endpoint, baseUrl: emulator.url },
   });
   const runtime = new AgentRuntime({
     agents,

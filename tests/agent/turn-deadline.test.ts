@@ -60,6 +60,7 @@ describe("turn deadline", () => {
       anthropic: { apiKey: "sk-test", baseUrl: emulator.url, timeoutMs: 60_000 },
       openai: { timeoutMs: 60_000 },
       ollama: { timeoutMs: 60_000 },
+      gemini: { timeoutMs: 60_000 },
     });
     let calls = 0;
     // The first call never yields and never looks at its signal (a broken adapter); later calls are real.

@@ -101,6 +101,25 @@ describe("exoclaw doctor", () => {
     expect(r.stdout).not.toContain("sk-invalid-key");
   });
 
+  it("Gemini: the key accepted through GET /v1beta/models; a key it does not know (its 400 API_KEY_INVALID) is a refused key", async () => {
+    const gemini = (key: string) => ({
+      EXOCLAW_STATE_DIR: stateDir(),
+      GEMINI_API_KEY: key,
+      GOOGLE_GEMINI_BASE_URL: emulator.url,
+      EXOCLAW_MODEL: "emulator",
+      EXOCLAW_PORT: "0",
+    });
+    const good = await doctor(gemini("gemini-good-key"));
+    expect(good.find("provider:gemini")[0]).toMatchObject({ severity: "ok", message: expect.stringContaining("1 model(s) listed") });
+    expect(good.find("agent:main")).toEqual([]); // "emulator" is in the list (ids without "models/")
+    const bad = await doctor(gemini("gemini-invalid-key"));
+    expect(bad.code).toBe(1);
+    const f = bad.find("provider:gemini")[0]!;
+    expect(f).toMatchObject({ severity: "error", message: expect.stringContaining("refused the API key (HTTP 400)") });
+    expect(f.fix).toContain("GEMINI_API_KEY");
+    expect(bad.stdout).not.toContain("gemini-invalid-key");
+  });
+
   it("no key at all: error naming the variable", async () => {
     const env = goodEnv(stateDir());
     const { ANTHROPIC_API_KEY: _k, ANTHROPIC_BASE_URL: _b, ...rest } = env;

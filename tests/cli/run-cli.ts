@@ -13,7 +13,8 @@ export interface CliRun {
 /** The environment without the caller's provider and exoclaw variables, plus `env`. */
 export function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(EXOCLAW_|ANTHROPIC_|OPENAI_|OLLAMA_|TELEGRAM_)/.test(k)) clean[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !/^(EXOCLAW_|ANTHROPIC_|OPENAI_|OLLAMA_|GEMINI_|GOOGLE_|TELEGRAM_)/.test(k)) clean[k] = v;
   return { ...clean, ...env };
 }
 

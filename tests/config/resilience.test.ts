@@ -28,7 +28,7 @@ describe("resilience configuration", () => {
 
   it("rejects a malformed entry, naming the key, and models together with provider/model", () => {
     expect(() => load('[[agents]]\nid = "main"\nmodels = ["gpt-4"]\n')).toThrow(/agents\.0\.models\.0.*<provider>\/<model>/s);
-    expect(() => load('[[agents]]\nid = "main"\nmodels = ["gemini/x"]\n')).toThrow(/models/);
+    expect(() => load('[[agents]]\nid = "main"\nmodels = ["mistral/x"]\n')).toThrow(/models/);
     expect(() => load('[[agents]]\nid = "main"\nmodel = "m"\nmodels = ["openai/x"]\n')).toThrow(/either models or provider\/model/);
   });
 

@@ -22,7 +22,7 @@ describe("timeouts configuration", () => {
     const c = load(undefined);
     expect(DEFAULT_IDLE_TIMEOUT_MS).toBe(60_000);
     expect(DEFAULT_TURN_TIMEOUT_MS).toBe(600_000);
-    expect(Object.values(c.providers).map((p) => p.idleTimeoutMs)).toEqual([60_000, 60_000, 60_000]);
+    expect(Object.values(c.providers).map((p) => p.idleTimeoutMs)).toEqual([60_000, 60_000, 60_000, 60_000]);
     expect(c.agents[0]!.turnTimeoutMs).toBe(600_000);
     expect(c.agents[0]!.idleTimeoutMs).toBeUndefined();
   });

@@ -7,9 +7,10 @@ const ENV = {
   anthropic: (url: string) => ({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: url }),
   openai: (url: string) => ({ OPENAI_API_KEY: "sk-test", OPENAI_BASE_URL: `${url}/v1` }),
   ollama: (url: string) => ({ EXOCLAW_PROVIDER: "ollama", OLLAMA_HOST: url }),
+  gemini: (url: string) => ({ GEMINI_API_KEY: "test-gemini-key", GOOGLE_GEMINI_BASE_URL: url }),
 };
 
-describe.each(["anthropic", "openai", "ollama"] as const)("%s failing mid-turn", (provider) => {
+describe.each(["anthropic", "openai", "ollama", "gemini"] as const)("%s failing mid-turn", (provider) => {
   let emulator: Emulator;
   let gateway: GatewayHandle;
   beforeAll(async () => {

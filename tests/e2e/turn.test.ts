@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator, type Emulator, type RecordedRequest } from "../support/emulator/server.mjs";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
 
-type Provider = "anthropic" | "openai" | "ollama";
+type Provider = "anthropic" | "openai" | "ollama" | "gemini";
 
 function providerEnv(provider: Provider, url: string): Record<string, string> {
   switch (provider) {
@@ -12,11 +12,20 @@ function providerEnv(provider: Provider, url: string): Record<string, string> {
       return { OPENAI_API_KEY: "sk-test-openai", OPENAI_BASE_URL: `${url}/v1` };
     case "ollama":
       return { EXOCLAW_PROVIDER: "ollama", OLLAMA_HOST: url };
+    case "gemini":
+      return { GEMINI_API_KEY: "test-gemini-key", GOOGLE_GEMINI_BASE_URL: url };
   }
 }
 
 /** The tool result the gateway sent back to the provider, in that provider's own shape. */
-function toolResultOf(provider: Provider, req: RecordedRequest): { id?: string; content: string } {
+function toolResultOf(provider: Provider, req: RecordedRequest): { id?: string; name?: string; content: string } {
+  if (provider === "gemini") {
+    // A `user` content whose parts are functionResponse {name, response: {output}}.
+    const last = (req.body.contents as any[]).at(-1);
+    expect(last.role).toBe("user");
+    const { name, id, response } = last.parts.find((p: any) => p.functionResponse).functionResponse;
+    return { id, name, content: response.output };
+  }
   const messages = req.body.messages as any[];
   if (provider === "anthropic") {
     const block = messages.at(-1).content.find((b: any) => b.type === "tool_result");
@@ -27,7 +36,7 @@ function toolResultOf(provider: Provider, req: RecordedRequest): { id?: string; 
   return { id: tool.tool_call_id, content: tool.content };
 }
 
-describe.each(["anthropic", "openai", "ollama"] as const)("full turn via %s", (provider) => {
+describe.each(["anthropic", "openai", "ollama", "gemini"] as const)("full turn via %s", (provider) => {
   let emulator: Emulator;
   let gateway: GatewayHandle;
 
@@ -76,12 +85,21 @@ describe.each(["anthropic", "openai", "ollama"] as const)("full turn via %s", (p
     // The provider saw the tool offered with its schema, then the tool_result with the right id.
     expect(emulator.requests).toHaveLength(2);
     const [first, second] = emulator.requests as [RecordedRequest, RecordedRequest];
+    if (provider === "gemini") {
+      // The official SDK's wire format: streamGenerateContent over SSE, key in x-goog-api-key.
+      expect(first.path).toBe("/v1beta/models/gemini-2.5-flash:streamGenerateContent");
+      expect(first.headers["x-goog-api-key"]).toBe("test-gemini-key");
+      expect(first.body.systemInstruction).toBeUndefined();
+    }
     const tools = JSON.stringify(first.body.tools);
     expect(tools).toContain("calculator");
     expect(tools).toContain("expression");
     const sent = toolResultOf(provider, second);
     expect(sent.content).toBe("87.5");
-    if (provider !== "ollama") expect(sent.id).toBe(toolUse.data.id);
+    if (provider === "anthropic" || provider === "openai") expect(sent.id).toBe(toolUse.data.id);
+    // Gemini's Developer API sends calls without an id: the response names the function, and the
+    // id the gateway made up is not sent back.
+    if (provider === "gemini") expect(sent).toMatchObject({ id: undefined, name: "calculator" });
   });
 
   it("runs parallel tool calls and keeps session history", async () => {
@@ -101,7 +119,7 @@ describe.each(["anthropic", "openai", "ollama"] as const)("full turn via %s", (p
     const second = await client.call("chat.send", { content: "hello again", peer: "parallel" });
     expect(second.response.msg.result.text).toBe("You said: hello again");
     // The second turn's request carries the first turn's history.
-    expect(JSON.stringify(emulator.requests[0]!.body.messages)).toContain("2^10");
+    expect(JSON.stringify(emulator.requests[0]!.body.messages ?? emulator.requests[0]!.body.contents)).toContain("2^10");
     client.close();
   });
 });

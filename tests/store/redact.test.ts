@@ -6,6 +6,8 @@ const r = (s: string) => redactText(s).text;
 describe("redactor", () => {
   it("replaces each known secret format with its kind", () => {
     expect(r("key sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv_wxyz-0123 end")).toBe("key [redacted:anthropic_key] end");
+    expect(r("gemini AIzaSyA1b2C3d4E5f6G7h8I9j0K_lMnOpQrStUv end")).toBe("gemini [redacted:google_api_key] end");
+    expect(r("short AIzaSyA1b2C3 stays")).toBe("short AIzaSyA1b2C3 stays");
     expect(r("OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwx1234")).toBe("OPENAI_API_KEY=[redacted:openai_key]");
     expect(r("sk-abcdefghijklmnopqrstuvwxyz012345")).toBe("[redacted:openai_key]");
     expect(r("aws AKIAIOSFODNN7EXAMPLE here")).toBe("aws [redacted:aws_access_key] here");
@@ -43,7 +45,17 @@ describe("redactor", () => {
 
   it("exports its patterns with kinds and descriptions", () => {
     const kinds = REDACTION_PATTERNS.map((p) => p.kind);
-    expect(kinds).toEqual(["private_key", "anthropic_key", "openai_key", "aws_access_key", "github_token", "slack_token", "bearer", "password"]);
+    expect(kinds).toEqual([
+      "private_key",
+      "anthropic_key",
+      "openai_key",
+      "google_api_key",
+      "aws_access_key",
+      "github_token",
+      "slack_token",
+      "bearer",
+      "password",
+    ]);
     for (const p of REDACTION_PATTERNS) {
       expect(p.description.length).toBeGreaterThan(10);
       expect(p.regex.global).toBe(true);

@@ -34,7 +34,7 @@ export async function startGateway(env: Record<string, string> = {}, args: strin
   const state = mkdtempSync(join(tmpdir(), "exoclaw-test-"));
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^(EXOCLAW_|ANTHROPIC_|OPENAI_|OLLAMA_)/.test(k)) clean[k] = v;
+    if (v !== undefined && !/^(EXOCLAW_|ANTHROPIC_|OPENAI_|OLLAMA_|GEMINI_|GOOGLE_)/.test(k)) clean[k] = v;
   }
   const proc = spawn(process.execPath, [CLI, "gateway", "--port", "0", ...args], {
     env: { ...clean, EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "debug", ...env },

@@ -83,9 +83,9 @@ function causeCode(err: unknown): string | undefined {
 
 /** Hint appended to "unreachable" errors so the user knows how to configure a provider. */
 export const CONFIGURE_HINT =
-  "Set ANTHROPIC_API_KEY or OPENAI_API_KEY, or run Ollama (OLLAMA_HOST, default 127.0.0.1:11434); " +
-  "EXOCLAW_PROVIDER=anthropic|openai|ollama and EXOCLAW_MODEL choose explicitly, and " +
-  "ANTHROPIC_BASE_URL / OPENAI_BASE_URL point the SDKs at another server.";
+  "Set ANTHROPIC_API_KEY, OPENAI_API_KEY or GEMINI_API_KEY, or run Ollama (OLLAMA_HOST, default 127.0.0.1:11434); " +
+  "EXOCLAW_PROVIDER=anthropic|openai|gemini|ollama and EXOCLAW_MODEL choose explicitly, and " +
+  "ANTHROPIC_BASE_URL / OPENAI_BASE_URL / GOOGLE_GEMINI_BASE_URL point the SDKs at another server.";
 
 /** Where a provider failure is reported (see {@link toProviderError}). */
 export interface ProviderErrorContext {
@@ -101,6 +101,13 @@ export interface ProviderErrorContext {
   /** Known secret values scrubbed from the debug body; default the process registry. */
   secrets?: SecretRegistry;
 }
+
+/**
+ * Error types that mean the credentials were refused although the HTTP status is not 401/403:
+ * the Gemini API answers an unknown key with 400 `INVALID_ARGUMENT` and `ErrorInfo.reason`
+ * `API_KEY_INVALID` (source: Gemini API "Troubleshooting", "API key not valid").
+ */
+const REJECTED_KEY_TYPES = new Set(["API_KEY_INVALID"]);
 
 /** Request ids and error types are echoed only when they look like identifiers. */
 const ID_LIKE = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -157,7 +164,7 @@ export function toProviderError(err: unknown, context: ProviderErrorContext): un
       `provider ${provider} at ${endpoint} is unreachable (${code}); request id ${requestId}. ${CONFIGURE_HINT}`,
       { ...ids, unreachable: true },
     );
-  } else if (status === 401 || status === 403) {
+  } else if (status === 401 || status === 403 || (type !== undefined && REJECTED_KEY_TYPES.has(type))) {
     failure = new ProviderError(
       ErrorCode.ProviderUnavailable,
       `provider ${provider} rejected the credentials (HTTP ${status}); request id ${requestId}. ${CONFIGURE_HINT}`,

@@ -61,7 +61,7 @@ export type FailoverEvent = { type: "failover"; from: string; to: string; reason
 
 /** A streaming chat model behind one provider's official SDK. */
 export interface ModelProvider {
-  readonly name: "anthropic" | "openai" | "ollama";
+  readonly name: "anthropic" | "openai" | "ollama" | "gemini";
   /**
    * Streams one model call. `signal` cancels the HTTP request (the provider sees the
    * connection close).

@@ -52,9 +52,10 @@ export async function main(argv: string[]): Promise<void> {
     .addHelpText(
       "after",
       `
-Provider (zero config): EXOCLAW_PROVIDER=anthropic|openai|ollama and EXOCLAW_MODEL choose explicitly;
-otherwise ANTHROPIC_API_KEY -> anthropic, OPENAI_API_KEY -> openai, else Ollama at OLLAMA_HOST
-(default 127.0.0.1:11434). ANTHROPIC_BASE_URL and OPENAI_BASE_URL are honoured.
+Provider (zero config): EXOCLAW_PROVIDER=anthropic|openai|gemini|ollama and EXOCLAW_MODEL choose explicitly;
+otherwise ANTHROPIC_API_KEY -> anthropic, OPENAI_API_KEY -> openai, GEMINI_API_KEY or GOOGLE_API_KEY
+-> gemini, else Ollama at OLLAMA_HOST (default 127.0.0.1:11434). ANTHROPIC_BASE_URL, OPENAI_BASE_URL
+and GOOGLE_GEMINI_BASE_URL are honoured.
 Other: EXOCLAW_TOKEN, EXOCLAW_LOG_LEVEL (info), EXOCLAW_TRANSPORT=auto|uws|ws, EXOCLAW_STATE_DIR,
 EXOCLAW_STORE=memory|mem://|surrealkv://<dir>|ws://host:port|nats://host:port (default surrealkv://<state dir>/data),
 EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by several gateways; default none).`,

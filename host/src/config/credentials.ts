@@ -152,7 +152,7 @@ export interface SecretReference {
 
 /**
  * The secrets a config file refers to: provider keys (`api_key_env`, default `ANTHROPIC_API_KEY`
- * / `OPENAI_API_KEY` for a provider an agent uses), plugin grant secrets, client `token_env`, the
+ * / `OPENAI_API_KEY` / `GEMINI_API_KEY` for a provider an agent uses), plugin grant secrets, client `token_env`, the
  * store's `password_env` and the gateway token `EXOCLAW_TOKEN`.
  * @param defaultProvider the provider of agents that name none (zero-config detection)
  */
@@ -163,12 +163,13 @@ export function secretReferences(file: FileConfig, defaultProvider: string): Sec
       a.models ? a.models.map((m) => m.slice(0, m.indexOf("/"))) : [a.provider ?? defaultProvider],
     ),
   );
-  for (const p of ["anthropic", "openai"] as const) {
+  const defaultKey = { anthropic: "ANTHROPIC_API_KEY", openai: "OPENAI_API_KEY", gemini: "GEMINI_API_KEY" } as const;
+  for (const p of ["anthropic", "openai", "gemini"] as const) {
     const f = file.providers?.[p];
     const named = typeof f?.api_key_env === "string" ? [f.api_key_env] : (f?.api_key_env ?? []);
     // Several keys (rotated on 429/401): each is its own reference, numbered.
     if (named.length > 0) named.forEach((name, i) => refs.push({ name, field: `providers.${p}.api_key_env${named.length > 1 ? `.${i}` : ""}` }));
-    else if (used.has(p)) refs.push({ name: p === "anthropic" ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY", field: `providers.${p} (default)` });
+    else if (used.has(p)) refs.push({ name: defaultKey[p], field: `providers.${p} (default)` });
   }
   for (const [plugin, g] of Object.entries(file.plugins?.grants ?? {})) {
     for (const [secret, v] of Object.entries(g.secrets ?? {})) refs.push({ name: v.env, field: `plugins.grants.${plugin}.secrets.${secret}` });

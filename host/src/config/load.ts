@@ -42,6 +42,7 @@ export const DEFAULT_MODELS: Record<ProviderName, string> = {
   anthropic: "claude-sonnet-4-6",
   openai: "gpt-5.4-mini",
   ollama: "llama3.2",
+  gemini: "gemini-2.5-flash",
 };
 
 /** Default `context_window` of an agent, tokens. */
@@ -79,7 +80,27 @@ function resolveStoreUrl(url: string, baseDir: string): string {
 
 const DEFAULT_PORT = 7200;
 const DEFAULT_BIND = "127.0.0.1";
-const PROVIDERS: readonly ProviderName[] = ["anthropic", "openai", "ollama"];
+const PROVIDERS: readonly ProviderName[] = ["anthropic", "openai", "ollama", "gemini"];
+
+/** The variable each SDK reads its base URL from (Gemini: `GOOGLE_GEMINI_BASE_URL`, as `@google/genai` does). */
+const BASE_URL_VARS: Record<ProviderName, string> = {
+  anthropic: "ANTHROPIC_BASE_URL",
+  openai: "OPENAI_BASE_URL",
+  ollama: "OLLAMA_HOST",
+  gemini: "GOOGLE_GEMINI_BASE_URL",
+};
+
+/**
+ * The variable holding a provider's key when `[providers.<name>] api_key_env` names none. Gemini:
+ * `GOOGLE_API_KEY` when set, else `GEMINI_API_KEY` (the `@google/genai` SDK's own precedence).
+ * Ollama takes no key.
+ */
+function defaultKeyVar(p: ProviderName, env: Record<string, string | undefined>): string | undefined {
+  if (p === "anthropic") return "ANTHROPIC_API_KEY";
+  if (p === "openai") return "OPENAI_API_KEY";
+  if (p === "gemini") return env.GOOGLE_API_KEY ? "GOOGLE_API_KEY" : "GEMINI_API_KEY";
+  return undefined;
+}
 
 /** The state directory: `EXOCLAW_STATE_DIR` or `~/.exoclaw`. */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -88,7 +109,7 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * Picks the provider with zero config: `EXOCLAW_PROVIDER` when set; else `ANTHROPIC_API_KEY` ->
- * anthropic, `OPENAI_API_KEY` -> openai, else ollama.
+ * anthropic, `OPENAI_API_KEY` -> openai, `GEMINI_API_KEY` or `GOOGLE_API_KEY` -> gemini, else ollama.
  * @throws ConfigError if `EXOCLAW_PROVIDER` names an unknown provider
  */
 export function detectProvider(env: NodeJS.ProcessEnv): ProviderName {
@@ -99,6 +120,7 @@ export function detectProvider(env: NodeJS.ProcessEnv): ProviderName {
   }
   if (env.ANTHROPIC_API_KEY) return "anthropic";
   if (env.OPENAI_API_KEY) return "openai";
+  if (env.GEMINI_API_KEY || env.GOOGLE_API_KEY) return "gemini";
   return "ollama";
 }
 
@@ -212,7 +234,7 @@ function toBudgetLimits(t: Partial<Record<"session_usd" | "session_tokens" | "da
  * Resolves the configuration: built-in defaults, then the config file (`--config`,
  * `EXOCLAW_CONFIG`, or `<state dir>/exoclaw.toml` if it exists), then environment variables
  * (`EXOCLAW_PORT`, `EXOCLAW_BIND`, `EXOCLAW_TOKEN`, `EXOCLAW_PLUGINS_DIR`, `EXOCLAW_PROVIDER`,
- * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_HEAP`, `EXOCLAW_ALLOWED_ORIGINS`, `EXOCLAW_ALLOWED_HOSTS`, `EXOCLAW_STORE`, `EXOCLAW_NATS_URL`, the SDKs' `*_BASE_URL` / `OLLAMA_HOST`), then flags.
+ * `EXOCLAW_MODEL`, `EXOCLAW_TRANSPORT`, `EXOCLAW_HEAP`, `EXOCLAW_ALLOWED_ORIGINS`, `EXOCLAW_ALLOWED_HOSTS`, `EXOCLAW_STORE`, `EXOCLAW_NATS_URL`, the SDKs' `*_BASE_URL` / `GOOGLE_GEMINI_BASE_URL` / `OLLAMA_HOST`), then flags.
  *
  * @param builtinPluginDirs directories of first-party plugins, scanned before user directories
  * @throws ConfigError for any invalid value, naming where it came from
@@ -228,7 +250,13 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   // Every secret the config names is read here: env first, then <state dir>/credentials/<NAME>.
   const secrets = secretEnv(env, stateDir(env));
   // Zero-config detection sees keys kept as credentials too (env still wins).
-  const provider = detectProvider({ ...env, ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY, OPENAI_API_KEY: secrets.OPENAI_API_KEY });
+  const provider = detectProvider({
+    ...env,
+    ANTHROPIC_API_KEY: secrets.ANTHROPIC_API_KEY,
+    OPENAI_API_KEY: secrets.OPENAI_API_KEY,
+    GEMINI_API_KEY: secrets.GEMINI_API_KEY,
+    GOOGLE_API_KEY: secrets.GOOGLE_API_KEY,
+  });
   const agents: AgentConfig[] = (file.agents?.length ? file.agents : [{ id: "main" }]).map((a, i) => {
     const models = a.models?.map((m) => {
       const slash = m.indexOf("/");
@@ -290,8 +318,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   const providers = Object.fromEntries(
     PROVIDERS.map((p) => {
       const f = file.providers?.[p];
-      const envBase = p === "anthropic" ? env.ANTHROPIC_BASE_URL : p === "openai" ? env.OPENAI_BASE_URL : env.OLLAMA_HOST;
-      const keyVars = f?.api_key_env ?? (p === "anthropic" ? "ANTHROPIC_API_KEY" : p === "openai" ? "OPENAI_API_KEY" : undefined);
+      const envBase = env[BASE_URL_VARS[p]];
+      const keyVars = f?.api_key_env ?? defaultKeyVar(p, secrets);
       const keys = (typeof keyVars === "string" ? [keyVars] : (keyVars ?? [])).flatMap((v) => (secrets[v] ? [secrets[v]] : []));
       return [
         p,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
 
-const PROVIDERS = ["anthropic", "openai", "ollama"] as const;
+const PROVIDERS = ["anthropic", "openai", "ollama", "gemini"] as const;
 
 const selector = z.string().min(1);
 
@@ -229,7 +229,14 @@ export const FileConfigSchema = z.strictObject({
         .optional(),
     })
     .optional(),
-  providers: z.strictObject({ anthropic: providerSchema.optional(), openai: providerSchema.optional(), ollama: providerSchema.optional() }).optional(),
+  providers: z
+    .strictObject({
+      anthropic: providerSchema.optional(),
+      openai: providerSchema.optional(),
+      ollama: providerSchema.optional(),
+      gemini: providerSchema.optional(),
+    })
+    .optional(),
   agents: z
     .array(
       z.strictObject({

@@ -12,7 +12,7 @@ export interface ClientEntry {
 }
 
 /** The LLM providers exoclaw speaks to, each through its official SDK. */
-export type ProviderName = "anthropic" | "openai" | "ollama";
+export type ProviderName = "anthropic" | "openai" | "ollama" | "gemini";
 
 /** Gateway listener settings. */
 export interface GatewayConfig {

@@ -37,6 +37,11 @@ export const REDACTION_PATTERNS: readonly RedactionPattern[] = [
     regex: /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g,
   },
   {
+    kind: "google_api_key",
+    description: "Google API keys (Gemini API keys among them): AIza + 35 letters, digits, _ or -",
+    regex: /\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])/g,
+  },
+  {
     kind: "aws_access_key",
     description: "AWS access key ids: AKIA…/ASIA… + 16 upper-case letters or digits",
     regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g,

@@ -1,9 +1,10 @@
 // Proves the emulator speaks the wire formats the official SDKs parse: every provider path is
-// driven through the real @anthropic-ai/sdk, openai and ollama clients.
+// driven through the real @anthropic-ai/sdk, openai, ollama and @google/genai clients.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import Anthropic from "@anthropic-ai/sdk";
+import { ApiError, GoogleGenAI, type Content, type GenerateContentResponse } from "@google/genai";
 import { Ollama } from "ollama";
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -410,6 +411,124 @@ describe("Ollama chat", () => {
     await expect(chat("FAIL_400")).rejects.toMatchObject({ name: "ResponseError", status_code: 400 });
     await expect(chat("FAIL_ERROR_EVENT")).rejects.toMatchObject({ name: "ResponseError", status_code: 503 });
     await expect(chat("FAIL_CUT")).rejects.toThrow();
+  });
+});
+
+// ---------------------------------------------------------------- Gemini
+
+describe("Gemini generateContent / streamGenerateContent", () => {
+  const calculator = {
+    functionDeclarations: [
+      {
+        name: "calculator",
+        description: "Evaluate an arithmetic expression",
+        parametersJsonSchema: { type: "object", properties: { expression: { type: "string" } }, required: ["expression"] },
+      },
+    ],
+  };
+  const client = (apiKey = "test-gemini-key") => new GoogleGenAI({ apiKey, vertexai: false, httpOptions: { baseUrl: emulator.url } });
+  const config = { tools: [calculator], automaticFunctionCalling: { disable: true }, automaticContinuation: false };
+  const user = (text: string): Content[] => [{ role: "user", parts: [{ text }] }];
+  const collect = async (contents: Content[]) => {
+    const chunks: GenerateContentResponse[] = [];
+    for await (const chunk of await client().models.generateContentStream({ model: MODEL, contents, config })) chunks.push(chunk);
+    return chunks;
+  };
+  const parts = (chunks: GenerateContentResponse[]) => chunks.flatMap((c) => c.candidates?.[0]?.content?.parts ?? []);
+
+  it("streams an echo as several SSE chunks; the last has finishReason and the whole usage", async () => {
+    const chunks = await collect(user("hello there friend"));
+    expect(chunks.length).toBeGreaterThanOrEqual(3);
+    expect(chunks.map((c) => c.text).join("")).toBe("You said: hello there friend");
+    const last = chunks.at(-1)!;
+    expect(last.candidates?.[0]?.finishReason).toBe("STOP");
+    expect(last.usageMetadata?.promptTokenCount).toBeGreaterThan(0);
+    expect(last.usageMetadata?.candidatesTokenCount).toBe(5);
+    // Earlier chunks: no finishReason, prompt tokens only.
+    expect(chunks[0]?.candidates?.[0]?.finishReason).toBeUndefined();
+    expect(chunks[0]?.usageMetadata?.candidatesTokenCount).toBeUndefined();
+    // The SDK's path, with the model in it, and the key in x-goog-api-key.
+    expect(emulator.requests[0]).toMatchObject({ provider: "gemini", path: `/v1beta/models/${MODEL}:streamGenerateContent` });
+    expect(emulator.requests[0]?.headers["x-goog-api-key"]).toBe("test-gemini-key");
+  });
+
+  it("sends parallel function calls whole in one chunk, without ids, and STOP", async () => {
+    const chunks = await collect(user("calc: 1+1; 2*3"));
+    const calls = parts(chunks).flatMap((p) => (p.functionCall ? [p.functionCall] : []));
+    expect(calls).toEqual([
+      { name: "calculator", args: { expression: "1+1" } },
+      { name: "calculator", args: { expression: "2*3" } },
+    ]);
+    expect(chunks.at(-1)?.functionCalls).toHaveLength(2);
+    expect(chunks.at(-1)?.candidates?.[0]?.finishReason).toBe("STOP");
+  });
+
+  it("answers functionResponse parts with their output", async () => {
+    const contents: Content[] = [
+      ...user("calc: 1+1; 2*3"),
+      {
+        role: "model",
+        parts: [{ functionCall: { name: "calculator", args: { expression: "1+1" } } }, { functionCall: { name: "calculator", args: { expression: "2*3" } } }],
+      },
+      {
+        role: "user",
+        parts: [
+          { functionResponse: { name: "calculator", response: { output: "2" } } },
+          { functionResponse: { name: "calculator", response: { error: "boom" } } },
+        ],
+      },
+    ];
+    expect((await collect(contents)).map((c) => c.text ?? "").join("")).toBe("The answer is 2, boom.");
+  });
+
+  it("returns the whole answer from generateContent", async () => {
+    const response = await client().models.generateContent({ model: MODEL, contents: user("what is 6*7?"), config });
+    expect(emulator.requests[0]?.path).toBe(`/v1beta/models/${MODEL}:generateContent`);
+    expect(response.text).toBe("Let me calculate.");
+    expect(response.functionCalls).toEqual([{ name: "calculator", args: { expression: "6*7" } }]);
+    expect(response.usageMetadata?.candidatesTokenCount).toBeGreaterThan(0);
+  });
+
+  it("lists models at GET /v1beta/models", async () => {
+    const names: string[] = [];
+    for await (const m of await client().models.list()) names.push(m.name ?? "");
+    expect(names).toEqual(["models/emulator"]);
+  });
+
+  it("answers errors as google.rpc.Status bodies with the HTTP status", async () => {
+    const error = async (content: string, apiKey?: string) => {
+      try {
+        await client(apiKey).models.generateContent({ model: MODEL, contents: user(content), config });
+      } catch (err) {
+        return err as ApiError;
+      }
+      throw new Error("no error");
+    };
+    for (const [content, status, name] of [
+      ["FAIL_500", 500, "INTERNAL"],
+      ["FAIL_400", 400, "INVALID_ARGUMENT"],
+      ["FAIL_401", 401, "UNAUTHENTICATED"],
+      ["FAIL_429", 429, "RESOURCE_EXHAUSTED"],
+    ] as const) {
+      const err = await error(content);
+      expect(err).toBeInstanceOf(ApiError);
+      expect(err.status).toBe(status);
+      expect(JSON.parse(err.message)).toMatchObject({ error: { code: status, status: name } });
+    }
+    // An unknown key: 400 with reason API_KEY_INVALID, as the real API answers.
+    const refused = await error("hi", "key-invalid");
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.message).error.details[0]).toMatchObject({ reason: "API_KEY_INVALID" });
+  });
+
+  it("surfaces FAIL_ERROR_EVENT as an ApiError after a delta, and FAIL_CUT as an error", async () => {
+    const texts: string[] = [];
+    const run = async (text: string) => {
+      for await (const chunk of await client().models.generateContentStream({ model: MODEL, contents: user(text), config })) texts.push(chunk.text ?? "");
+    };
+    await expect(run("FAIL_ERROR_EVENT")).rejects.toMatchObject({ name: "ApiError", status: 503 });
+    expect(texts).toEqual(["Partial "]);
+    await expect(run("FAIL_CUT")).rejects.toThrow();
   });
 });
 

@@ -7,14 +7,17 @@ import { jsonPlan, streamPlan, JSON_HEADERS } from "./wire.mjs";
 /** @typedef {import("./script.mjs").FailureReply} FailureReply */
 /** @typedef {import("./wire.mjs").Plan} Plan */
 /** @typedef {import("./wire.mjs").RenderContext} RenderContext */
-/** @typedef {"server" | "invalid_request" | "overloaded" | "authentication" | "rate_limit"} ErrorKind */
+/**
+ * `invalid_key` is Gemini's answer to an unknown key (400 API_KEY_INVALID); only its routes use it.
+ * @typedef {"server" | "invalid_request" | "overloaded" | "authentication" | "rate_limit" | "invalid_key"} ErrorKind
+ */
 
 /**
- * What each provider module (anthropic.mjs, openai.mjs, ollama.mjs) exports.
+ * What each provider module (anthropic.mjs, openai.mjs, ollama.mjs, gemini.mjs) exports.
  * @typedef {object} ProviderFormat
- * @property {"anthropic" | "openai" | "ollama"} name
+ * @property {"anthropic" | "openai" | "ollama" | "gemini"} name
  * @property {Readonly<Record<string, string>>} streamHeaders
- * @property {(body: any) => boolean} isStream
+ * @property {(body: any, path?: string) => boolean} isStream   the URL path decides for Gemini
  * @property {(body: any) => Conversation} parse
  * @property {(reply: MessageReply, ctx: RenderContext) => string[]} streamFrames
  * @property {(reply: MessageReply, ctx: RenderContext) => unknown} messageBody
@@ -60,6 +63,8 @@ function planFailure(provider, reply, ctx) {
       return planError(provider, "invalid_request", reply.message);
     case "http_401":
       return planError(provider, "authentication", reply.message);
+    case "http_429":
+      return planError(provider, "rate_limit", reply.message);
     case "cut":
       // Non-streamed: headers and the start of a JSON body, then the socket dies.
       return ctx.stream

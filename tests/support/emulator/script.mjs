@@ -15,7 +15,7 @@
  * @typedef {{type: "tool_call", name: string, input: Record<string, unknown>}} ToolCallPart
  * @typedef {TextPart | ToolCallPart} Part
  * @typedef {{kind: "message", parts: Part[], stop: "end_turn" | "tool_use"}} MessageReply
- * @typedef {"http_500" | "http_400" | "http_401" | "cut" | "error_event" | "stall_after_headers" | "stall_before_headers"} FailureMode
+ * @typedef {"http_500" | "http_400" | "http_401" | "http_429" | "cut" | "error_event" | "stall_after_headers" | "stall_before_headers"} FailureMode
  * @typedef {{kind: "failure", mode: FailureMode, message: string, partial: string, quoteCredential: boolean}} FailureReply
  * @typedef {MessageReply | FailureReply} Reply
  */
@@ -30,6 +30,7 @@ const CALCULATOR = "calculator";
 const FAILURES = /** @type {const} */ ([
   ["FAIL_500", "http_500", "Emulated internal server error"],
   ["FAIL_401", "http_401", "Emulated invalid credentials"],
+  ["FAIL_429", "http_429", "Emulated rate limit"],
   ["FAIL_400", "http_400", "Emulated invalid request"],
   ["FAIL_CUT", "cut", "Emulated connection cut"],
   ["FAIL_ERROR_EVENT", "error_event", "Overloaded"],

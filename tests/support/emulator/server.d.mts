@@ -2,7 +2,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 
 export interface RecordedRequest {
-  provider: "anthropic" | "openai" | "ollama";
+  provider: "anthropic" | "openai" | "ollama" | "gemini";
   /** URL path without the query string. */
   path: string;
   headers: IncomingHttpHeaders;

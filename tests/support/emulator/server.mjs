@@ -1,8 +1,9 @@
 // HTTP routing for the LLM provider emulator: one node:http server speaking the Anthropic,
-// OpenAI and Ollama chat wire formats, plus a few control endpoints.
+// OpenAI, Ollama and Gemini chat wire formats, plus a few control endpoints.
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as anthropic from "./anthropic.mjs";
+import * as gemini from "./gemini.mjs";
 import * as ollama from "./ollama.mjs";
 import * as openai from "./openai.mjs";
 import { planError, planReply } from "./respond.mjs";
@@ -13,7 +14,7 @@ import { decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs"
 
 /**
  * @typedef {object} RecordedRequest
- * @property {"anthropic" | "openai" | "ollama"} provider
+ * @property {"anthropic" | "openai" | "ollama" | "gemini"} provider
  * @property {string} path    URL path without the query string
  * @property {http.IncomingHttpHeaders} headers
  * @property {any} body       the parsed JSON body (the raw text when it is not JSON)
@@ -95,9 +96,10 @@ const OLLAMA_TAGS = {
 };
 
 /**
- * A credential the emulator refuses with the provider's 401 authentication error (on the model
- * routes and `GET /v1/models`): any key containing `invalid`, e.g. `sk-invalid`. Every other key
- * is accepted.
+ * A credential the emulator refuses with the provider's authentication error (on the model
+ * routes, `GET /v1/models` and `GET /v1beta/models`): any key containing `invalid`, e.g.
+ * `sk-invalid`. Every other key is accepted. Gemini refuses it as the real API does, with 400
+ * `INVALID_ARGUMENT` and reason `API_KEY_INVALID`; the others with 401.
  */
 const REJECTED_KEY = /invalid/;
 
@@ -220,11 +222,19 @@ function close(server) {
  */
 async function route(req, res, state) {
   const path = (req.url ?? "/").split("?")[0] ?? "/";
-  const provider = req.method === "POST" ? MODEL_ROUTES.get(path) : undefined;
-  if ((provider || path === "/v1/models") && REJECTED_KEY.test(credential(req))) {
+  const provider = req.method === "POST" ? (MODEL_ROUTES.get(path) ?? (gemini.matchRoute(path) ? gemini : undefined)) : undefined;
+  const listing = req.method === "GET" && (path === "/v1/models" || path === "/v1beta/models");
+  if ((provider || listing) && REJECTED_KEY.test(credential(req))) {
     req.resume();
-    const format = provider ?? (req.headers["anthropic-version"] ? anthropic : openai);
-    await writePlan(res, planError(format, "authentication", "invalid x-api-key"), 0, 0);
+    const format = provider ?? (path === "/v1beta/models" ? gemini : req.headers["anthropic-version"] ? anthropic : openai);
+    const plan =
+      format === gemini
+        ? planError(gemini, "invalid_key", "API key not valid. Please pass a valid API key.")
+        : planError(format, "authentication", "invalid x-api-key");
+    await writePlan(res, plan, 0, 0);
+  } else if (req.method === "GET" && path === "/v1beta/models") {
+    req.resume();
+    sendJson(res, 200, gemini.modelList(DEFAULT_MODEL));
   } else if (req.method === "GET" && path === "/v1/models") {
     req.resume();
     sendJson(res, 200, req.headers["anthropic-version"] ? ANTHROPIC_MODELS : OPENAI_MODELS);
@@ -258,16 +268,18 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
     await writePlan(res, planError(provider, "invalid_request", "Request body is not a JSON object"), latencyMs, 0);
     return;
   }
+  // Gemini names the model in the path, the others in the body.
+  const model = typeof body.model === "string" ? body.model : (gemini.matchRoute(path)?.model ?? DEFAULT_MODEL);
   const fault = faults.find(
     (f) =>
       (f.times === undefined || (f.hits ?? 0) < f.times) &&
       (f.provider === undefined || f.provider === provider.name) &&
-      (f.model === undefined || f.model === body.model) &&
+      (f.model === undefined || f.model === model) &&
       (f.key === undefined || credential(req).includes(f.key)),
   );
   if (fault) {
     fault.hits = (fault.hits ?? 0) + 1;
-    await writePlan(res, faultPlan(provider, fault, body), latencyMs, 0);
+    await writePlan(res, faultPlan(provider, fault, body, path), latencyMs, 0);
     return;
   }
   const conversation = provider.parse(body);
@@ -275,8 +287,8 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
   const reply =
     decided.kind === "failure" && decided.quoteCredential ? { ...decided, message: `${decided.message}; credential received: ${credential(req)}` } : decided;
   const ctx = {
-    model: typeof body.model === "string" ? body.model : DEFAULT_MODEL,
-    stream: provider.isStream(body),
+    model: typeof body.model === "string" ? body.model : (gemini.matchRoute(path)?.model ?? DEFAULT_MODEL),
+    stream: provider.isStream(body, path),
     inputTokens: inputTokens(raw.length),
     outputTokens: outputTokens(reply),
     body,
@@ -290,9 +302,10 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
  * @param {ProviderFormat} provider
  * @param {FaultRule} fault
  * @param {Record<string, any>} body
+ * @param {string} path URL path without the query string
  * @returns {Plan}
  */
-function faultPlan(provider, fault, body) {
+function faultPlan(provider, fault, body, path) {
   const kind = /** @type {const} */ ({
     http_500: "server",
     http_429: "rate_limit",
@@ -301,7 +314,13 @@ function faultPlan(provider, fault, body) {
     http_400: "invalid_request",
   });
   if (fault.mode === "cut") {
-    const ctx = { model: typeof body.model === "string" ? body.model : DEFAULT_MODEL, stream: provider.isStream(body), inputTokens: 1, outputTokens: 1, body };
+    const ctx = {
+      model: typeof body.model === "string" ? body.model : (gemini.matchRoute(path)?.model ?? DEFAULT_MODEL),
+      stream: provider.isStream(body, path),
+      inputTokens: 1,
+      outputTokens: 1,
+      body,
+    };
     return planReply(provider, { kind: "failure", mode: "cut", message: "Emulated connection cut", partial: "Partial ", quoteCredential: false }, ctx);
   }
   const plan = planError(provider, kind[fault.mode], `Emulated ${fault.mode}`);
@@ -309,13 +328,13 @@ function faultPlan(provider, fault, body) {
 }
 
 /**
- * The credential a model request carried, verbatim (`x-api-key`, else `Authorization`), for
- * failures scripted to quote it.
+ * The credential a model request carried, verbatim (`x-api-key`, else `x-goog-api-key`, else
+ * `Authorization`), for failures scripted to quote it.
  * @param {http.IncomingMessage} req
  * @returns {string}
  */
 function credential(req) {
-  const value = req.headers["x-api-key"] ?? req.headers.authorization ?? "(none)";
+  const value = req.headers["x-api-key"] ?? req.headers["x-goog-api-key"] ?? req.headers.authorization ?? "(none)";
   return Array.isArray(value) ? value.join(", ") : value;
 }
 

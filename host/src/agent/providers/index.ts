@@ -3,12 +3,14 @@ import { DEFAULT_RESILIENCE, type ResiliencePolicy } from "../resilience/index.j
 import type { ModelProvider } from "../types.js";
 import type { ProviderOptions } from "./options.js";
 import { createAnthropicProvider } from "./anthropic.js";
+import { createGeminiProvider } from "./gemini.js";
 import { createOllamaProvider } from "./ollama.js";
 import { createOpenAIProvider } from "./openai.js";
 
 export { createAnthropicProvider, toAnthropicMessages } from "./anthropic.js";
 export { createOpenAIProvider, toOpenAIMessages } from "./openai.js";
 export { createOllamaProvider, toOllamaMessages } from "./ollama.js";
+export { createGeminiProvider, toGeminiContents } from "./gemini.js";
 export type { ProviderOptions } from "./options.js";
 export { IdleWatch, DEFAULT_IDLE_TIMEOUT_MS } from "./idle.js";
 export type { IdleWatchOptions } from "./idle.js";
@@ -32,7 +34,9 @@ export function createProviderSet(config: Config["providers"], options: Provider
           ? createAnthropicProvider(endpoint, options)
           : name === "openai"
             ? createOpenAIProvider(endpoint, options)
-            : createOllamaProvider(endpoint, options);
+            : name === "gemini"
+              ? createGeminiProvider(endpoint, options)
+              : createOllamaProvider(endpoint, options);
       made.set(`${name}#${k}`, p);
     }
     return p;
@@ -50,5 +54,5 @@ export function resiliencePolicies(config: Config["providers"]): Record<Provider
     keyCooldownMs: e.keyCooldownMs ?? DEFAULT_RESILIENCE.keyCooldownMs,
     keys: e.apiKeys?.length ?? 1,
   });
-  return { anthropic: policy(config.anthropic), openai: policy(config.openai), ollama: policy(config.ollama) };
+  return { anthropic: policy(config.anthropic), openai: policy(config.openai), ollama: policy(config.ollama), gemini: policy(config.gemini) };
 }

@@ -53,7 +53,8 @@ export function classify(err: unknown): Verdict {
     if (status === 429) return { action: "retry", reason: "rate_limited", ...after };
     if (status === 529) return { action: "retry", reason: "overloaded", ...after };
     if (status >= 500 || status === 408 || status === 409) return { action: "retry", reason: "server_error", ...after };
-    if (status === 401 || status === 403) return { action: "rotate", reason: "credentials" };
+    // -32001 with a status is a refused key whatever the status (Gemini answers 400 API_KEY_INVALID).
+    if (status === 401 || status === 403 || err.code === ErrorCode.ProviderUnavailable) return { action: "rotate", reason: "credentials" };
     return { action: "fatal" };
   }
   if (err.unreachable === true) return { action: "retry", reason: "unreachable" };

@@ -4,13 +4,24 @@ import { causeCode, error, ok, warn, type Finding } from "./types.js";
 /** How long one provider check may take, ms (connect + response). */
 export const PROVIDER_TIMEOUT_MS = 10_000;
 
-const KEY_VAR: Record<ProviderName, string | undefined> = { anthropic: "ANTHROPIC_API_KEY", openai: "OPENAI_API_KEY", ollama: undefined };
-const BASE_VAR: Record<ProviderName, string> = { anthropic: "ANTHROPIC_BASE_URL", openai: "OPENAI_BASE_URL", ollama: "OLLAMA_HOST" };
+const KEY_VAR: Record<ProviderName, string | undefined> = {
+  anthropic: "ANTHROPIC_API_KEY",
+  openai: "OPENAI_API_KEY",
+  ollama: undefined,
+  gemini: "GEMINI_API_KEY",
+};
+const BASE_VAR: Record<ProviderName, string> = {
+  anthropic: "ANTHROPIC_BASE_URL",
+  openai: "OPENAI_BASE_URL",
+  ollama: "OLLAMA_HOST",
+  gemini: "GOOGLE_GEMINI_BASE_URL",
+};
 
 /**
  * Lists the provider's models through its official SDK: the cheapest authenticated call each
  * offers (no tokens spent). Anthropic `GET /v1/models`, OpenAI `GET /v1/models`, Ollama
- * `GET /api/tags` (sources: each provider's API reference, "List models").
+ * `GET /api/tags`, Gemini `GET /v1beta/models` (ids without the `models/` prefix) (sources: each
+ * provider's API reference, "List models").
  * @returns the model ids
  * @throws the SDK's error (an `APIError` with `status` for HTTP errors)
  */
@@ -25,6 +36,17 @@ async function listModels(name: ProviderName, endpoint: Config["providers"][Prov
     const { default: Sdk } = await import("openai");
     const page = await new Sdk(common).models.list();
     return page.data.map((m) => m.id);
+  }
+  if (name === "gemini") {
+    const { GoogleGenAI } = await import("@google/genai");
+    const sdk = new GoogleGenAI({
+      apiKey: endpoint.apiKey ?? "",
+      vertexai: false,
+      httpOptions: { ...(endpoint.baseUrl ? { baseUrl: endpoint.baseUrl } : {}), timeout: PROVIDER_TIMEOUT_MS },
+    });
+    const ids: string[] = [];
+    for await (const m of await sdk.models.list({ config: { pageSize: 1000 } })) if (m.name) ids.push(m.name.replace(/^models\//, ""));
+    return ids;
   }
   const { Ollama } = await import("ollama");
   const signal = AbortSignal.timeout(PROVIDER_TIMEOUT_MS);
@@ -59,7 +81,9 @@ export async function checkProviders(config: Config): Promise<Finding[]> {
       } catch (err) {
         const status = (err as { status?: number }).status;
         const latencyMs = Math.round(performance.now() - started);
-        if (status === 401 || status === 403) findings.push(error(check, `${name} at ${where} refused the API key (HTTP ${status})`, keyFix, { latencyMs }));
+        // Gemini refuses an unknown key with 400 and ErrorInfo reason API_KEY_INVALID, not 401.
+        const keyRefused = status === 401 || status === 403 || (status === 400 && /API_KEY_INVALID/.test(String((err as Error).message)));
+        if (keyRefused) findings.push(error(check, `${name} at ${where} refused the API key (HTTP ${status})`, keyFix, { latencyMs }));
         else if (status !== undefined)
           findings.push(
             error(
