@@ -51,6 +51,8 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
       config: {
         // `[bus]` as an operator writes it; the per-process embedded store (the default).
         bus: { url: nats.url, partitions: 4, max_deliver: 3 },
+        // One model call per delivery attempt (the dead-letter test counts them).
+        providers: { anthropic: { max_retries: 0, breaker_failures: 1000 } },
         channels: { webhook: { allow: ["*"] } },
         plugins: {
           grants: {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createMemoryBus, inboundSubject, type Bus } from "../../host/src/bus/index.js";
+import { DEFAULT_RESILIENCE } from "../../host/src/agent/index.js";
 import { inboundMsgId } from "../../host/src/channels/bus.js";
 import { createChannelService, type ChannelPlugins, type ChannelService } from "../../host/src/channels/service.js";
 import { ChannelPluginError } from "../../host/src/plugins/index.js";
@@ -81,7 +82,13 @@ afterEach(async () => {
 async function setup(log: SessionLog = createMemorySessionLog()) {
   const fake = fakePlugin();
   const logger = recordingLogger();
-  const { runtime } = makeRuntime(emulator, [agentConfig()], {}, log);
+  // No provider retries or breaker: each delivery attempt is one model call (the tests count them).
+  const { runtime } = makeRuntime(
+    emulator,
+    [agentConfig()],
+    { resilience: { anthropic: { ...DEFAULT_RESILIENCE, maxRetries: 0, failures: 1000, keys: 1 } } },
+    log,
+  );
   const router = compileRouter([], ["main"], "main");
   const b = await createMemoryBus({ stateDir });
   bus = b;

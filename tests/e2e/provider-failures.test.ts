@@ -40,7 +40,8 @@ describe.each(["anthropic", "openai", "ollama", "gemini"] as const)("%s failing 
   it("the iteration limit ends a runaway tool loop with -32002", async () => {
     const client = await RpcClient.connect(gateway.url);
     emulator.reset();
-    const { response, events } = await client.call("chat.send", { content: "LOOP_FOREVER", peer: "loop" });
+    // Each call's input differs (LOOP_GROWING), so loop detection (loop_limit) does not end it first.
+    const { response, events } = await client.call("chat.send", { content: "LOOP_GROWING", peer: "loop" });
     expect(response.msg.error.code).toBe(-32002);
     expect(response.msg.error.message).toMatch(/10 model calls/);
     expect(emulator.requests).toHaveLength(10);

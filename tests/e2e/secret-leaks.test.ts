@@ -29,6 +29,9 @@ describe.each(["info", "debug"] as const)("no secret leaks at log level %s", (le
     );
     gw = await startChannelGateway({
       config: {
+        // Each failure here must reach the provider (no retries, no breaker opening mid-file):
+        // the tests check the provider's error text as the client and the peer see it.
+        providers: { anthropic: { max_retries: 0, breaker_failures: 1000 } },
         channels: { webhook: { allow: ["alice", "carol"] } },
         plugins: {
           grants: {

@@ -22,7 +22,9 @@ describe("SurrealDB URLs", () => {
       path: "/var/lib/exoclaw/data",
       namespace: "ns1",
       database: "db_2",
+      journal: true,
     });
+    expect(parseSurrealUrl("surrealkv:///d?journal=off")).toMatchObject({ path: "/d", journal: false });
     expect(parseSurrealUrl("surrealkv:///d?sync=never")).toMatchObject({ url: "surrealkv:///d?sync=never", path: "/d" });
     expect(() => parseSurrealUrl("surrealkv:///d?x=1")).toThrow(/sync/);
   });

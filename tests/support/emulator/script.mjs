@@ -52,6 +52,12 @@ export function decide(conv) {
   if (hasCalculator && text.includes("LOOP_FOREVER")) {
     return toolCalls(["1+1"]);
   }
+  // A runaway loop that varies its input (the last result + 1): loop detection does not see it,
+  // only the iteration limit ends it.
+  if (hasCalculator && text.includes("LOOP_GROWING")) {
+    const last = Number(conv.toolResults?.at(-1));
+    return toolCalls([`${Number.isFinite(last) ? last : 1}+1`]);
+  }
   if (conv.toolResults) {
     return textReply(`The answer is ${conv.toolResults.join(", ")}.`);
   }
