@@ -9,29 +9,15 @@
 // host/src/agent/budget is bundled with esbuild into dist/bench-budgets.mjs.
 // Options: --turns N (per variant, default 200000), --block N (turns per alternation, 10000).
 import { loadavg } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
+import { importSource } from "./lib.mjs";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({ options: { turns: { type: "string", default: "200000" }, block: { type: "string", default: "10000" } } });
 const TURNS = Number(opts.turns);
 const BLOCK = Number(opts.block);
 
-const out = join(ROOT, "dist", "bench-budgets.mjs");
-await build({
-  absWorkingDir: ROOT,
-  entryPoints: ["host/src/agent/budget/index.ts"],
-  outfile: out,
-  bundle: true,
-  packages: "external",
-  platform: "node",
-  format: "esm",
-  target: "node20",
-  logLevel: "warning",
-});
-const { BudgetGuard } = await import(pathToFileURL(out).href);
+const budget = await importSource("host/src/agent/budget/index.ts", "budgets");
+const { BudgetGuard, MemoryLedger, estimateInputTokens, costUsd } = budget;
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const guard = new BudgetGuard({
@@ -113,7 +99,6 @@ const meteredUs = ns.metered / TURNS / 1000;
 const addedUs = meteredUs - bareUs;
 
 // The synchronous work alone, per model call: counters, input estimate, reservation, price, settlement.
-const { MemoryLedger, estimateInputTokens, costUsd } = await import(pathToFileURL(out).href);
 const ledger = new MemoryLedger(0.8);
 const counters = guard.counters(agent, "main", sessionKey, Date.now(), true);
 const price = guard.prices.priceOf("anthropic", "claude-sonnet-4-6");

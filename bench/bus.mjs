@@ -12,8 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
-import { startNats } from "./lib.mjs";
+import { startNats, importSource } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -29,19 +28,7 @@ const MSGS = Number(args.messages);
 const SESSIONS = Number(args.sessions);
 
 async function importBus() {
-  const out = join(ROOT, "dist", "bench-bus.mjs");
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: ["host/src/bus/index.ts"],
-    outfile: out,
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    logLevel: "warning",
-  });
-  return import(out);
+  return importSource("host/src/bus/index.ts", "bus");
 }
 
 function stats(samples) {

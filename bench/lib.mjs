@@ -4,8 +4,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createInterface } from "node:readline";
+import { build } from "esbuild";
 import WebSocket from "ws";
 
 /**
@@ -145,4 +146,29 @@ export async function startNats() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Bundles one host source entry (TypeScript) into `dist/bench-<name>.mjs`, npm packages kept as
+ * imports (pino and others require node built-ins dynamically, which an ESM bundle cannot), and
+ * imports it: how a bench reaches host modules without the gateway around them.
+ * @param {string} entry path from the repository root, e.g. "host/src/router/index.ts"
+ * @param {string} name the bundle's name under dist/
+ * @returns {Promise<any>} the module's exports
+ */
+export async function importSource(entry, name) {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const out = join(root, "dist", `bench-${name}.mjs`);
+  await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    outfile: out,
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "warning",
+  });
+  return import(pathToFileURL(out).href);
 }

@@ -24,8 +24,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import Anthropic from "@anthropic-ai/sdk";
-import { build } from "esbuild";
-import { connect, spawnUntil, stats, stop, freePort } from "./lib.mjs";
+import { connect, spawnUntil, stats, stop, freePort, importSource } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -95,19 +94,7 @@ async function alternate(targets, turns, block) {
 
 /** The in-process cost of one turn's telemetry calls on the real prom-client metrics, µs. */
 async function telemetryCostUs(calls) {
-  const out = join(ROOT, "dist", "bench-telemetry.mjs");
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: ["host/src/telemetry/index.ts"],
-    outfile: out,
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    logLevel: "warning",
-  });
-  const t = await import(pathToFileURL(out).href);
+  const t = await importSource("host/src/telemetry/index.ts", "telemetry");
   const metrics = new (await t.loadPrometheus()).PromMetrics();
   const sink = t.createTelemetry({ metrics });
   const oneTurn = () => {

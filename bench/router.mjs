@@ -17,9 +17,8 @@
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
 import { prng } from "../tests/support/prng.mjs";
-import { stats } from "./lib.mjs";
+import { stats, importSource } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -37,19 +36,7 @@ const SIZES = [10, 1_000, 100_000];
 const log = (s) => process.stderr.write(`${s}\n`);
 
 async function importRouter() {
-  const out = join(ROOT, "dist", "bench-router.mjs");
-  await build({
-    absWorkingDir: ROOT,
-    entryPoints: ["host/src/router/index.ts"],
-    outfile: out,
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    logLevel: "warning",
-  });
-  return import(pathToFileURL(out).href);
+  return importSource("host/src/router/index.ts", "router");
 }
 
 const CHANNELS = ["telegram", "slack", "whatsapp", "discord", "webhook"];
