@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import * as p from "@clack/prompts";
+import type * as Clack from "@clack/prompts";
 import type { Command } from "commander";
 import { parse as parseToml } from "smol-toml";
 import {
@@ -28,6 +28,12 @@ import { BUILTIN_PLUGINS_DIR } from "../paths.js";
 import { configPath, stageValidated } from "./config.js";
 import { CheckError, detectOllama, listProviderModels, telegramFirstSender, telegramGetMe } from "./onboard-checks.js";
 import { approvePlugin } from "./plugin.js";
+
+/**
+ * The prompt library, loaded when onboard asks (interactive mode only): it is external to the
+ * bundle and imported on demand, so no other command, and not the gateway's start-up, pays for it.
+ */
+let p: typeof Clack;
 
 /** Exit code when onboard cannot ask (no TTY) and was given no flags, or a required flag is missing. */
 export const EXIT_USAGE = 2;
@@ -128,7 +134,10 @@ from that file. With no terminal and none of these flags, onboard exits 2.`,
       }
       try {
         if (nonInteractive) await runFlags(flags, env);
-        else await runInteractive(flags, env);
+        else {
+          p = await import("@clack/prompts");
+          await runInteractive(flags, env);
+        }
       } catch (err) {
         if (err instanceof Cancelled) {
           p.cancel("Cancelled: nothing was written.");
