@@ -249,9 +249,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ),
     );
     await secureStateDir(config.stateDir, logger);
-    const telemetry = await openTelemetry(config, options.env ?? process.env, logger);
-    metrics = telemetry.metrics;
-    tracing = telemetry.tracing;
     // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
     const tStore = performance.now();
     let storeOpenMs = 0;
@@ -271,6 +268,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
     }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
     opening.catch(() => {});
+    // Metrics and traces load while the store opens (prom-client is ~25 ms of start-up on its own);
+    // plugins and the runtime need the sink, so they wait for it.
+    const telemetry = await openTelemetry(config, options.env ?? process.env, logger);
+    metrics = telemetry.metrics;
+    tracing = telemetry.tracing;
     pluginsLoading = loadPlugins({
       dirs: config.plugins.dirs,
       logger,
