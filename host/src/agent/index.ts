@@ -13,6 +13,7 @@ export { compileOutboundAllowlist } from "./outbound-policy.js";
 export type { OutboundPolicy } from "./outbound-policy.js";
 export { messageSend, MESSAGE_SEND, MESSAGE_SEND_SPEC, BUILTIN_TOOL_NAMES, MAX_MESSAGE_SEND_CHARS } from "./builtin-tools.js";
 export type { MessageSendContext } from "./builtin-tools.js";
+export type { HostTool, HostToolContext } from "./turn-tools.js";
 export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } from "./projection.js";
 export { runTurn } from "./loop.js";
 export type { TurnInput, TurnRecord, TurnTools } from "./loop.js";

@@ -24,7 +24,7 @@ import { TurnExecutor, type SettledTurn } from "./turn.js";
 import type { BudgetGuard } from "./budget/index.js";
 import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
-import { TurnToolbox } from "./turn-tools.js";
+import { TurnToolbox, type HostTool } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 import { ProviderResilience, type ResiliencePolicy } from "./resilience/index.js";
 
@@ -85,6 +85,8 @@ export interface AgentRuntimeOptions {
   telemetry?: Telemetry;
   /** Metering and budgets of every model call (agent/budget/guard.ts); default none (no cost on usage events). */
   budget?: BudgetGuard;
+  /** Tools provided by layers above the agent (the scheduler's `remind`); see turn-tools.ts. */
+  hostTools?: readonly HostTool[];
 }
 
 /**
@@ -150,7 +152,12 @@ export class AgentRuntime {
       }),
       sessions: this.sessions,
       souls: new SoulFiles(this.logger),
-      tools: new TurnToolbox({ plugins: options.plugins, ...(options.outbound !== undefined ? { outbound: options.outbound } : {}), logger: this.logger }),
+      tools: new TurnToolbox({
+        plugins: options.plugins,
+        ...(options.outbound !== undefined ? { outbound: options.outbound } : {}),
+        ...(options.hostTools !== undefined ? { hostTools: options.hostTools } : {}),
+        logger: this.logger,
+      }),
       logger: this.logger,
       closing,
       onTurnSettled: options.onTurnSettled,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
+import { cronJobSchema, heartbeatSchema } from "./automation-schema.js";
 
 const PROVIDERS = ["anthropic", "openai", "ollama", "gemini"] as const;
 
@@ -265,6 +266,7 @@ export const FileConfigSchema = z.strictObject({
           })
           .optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
+        heartbeat: heartbeatSchema.optional(),
         queue: z
           .strictObject({
             mode: z.enum(["followup", "collect", "interrupt", "steer"]).optional(),
@@ -276,6 +278,8 @@ export const FileConfigSchema = z.strictObject({
     )
     .optional(),
   default_agent: z.string().optional(),
+  /** `[[cron]]`: scheduled agent turns (docs/automation.md). */
+  cron: z.array(cronJobSchema).max(1000).optional(),
   bindings: z
     .array(
       z.strictObject({

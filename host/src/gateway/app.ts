@@ -2,6 +2,7 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { Automation } from "../automation/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
@@ -309,6 +310,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
     });
     void budget.rebuild(log);
+    // Scheduled work (cron, heartbeats, reminders): its `remind` tool goes to the runtime, and it
+    // starts once the channels run (a bad configured schedule fails start-up here, named).
+    const automation = new Automation({ cron: config.cron, agents: config.agents, stateDir: config.stateDir, logger, ...(bus !== undefined ? { bus } : {}) });
     const agents = new AgentRuntime({
       agents: config.agents,
       budget,
@@ -324,6 +328,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
       },
       onRecovered: (turn) => channels?.onRecovered(turn),
+      hostTools: automation.tools,
       telemetry: telemetry.sink,
       // Turn outcomes for observers on other processes (metadata only, no content: the session
       // log, with its redactor, is where content lives). With NATS down they wait in the spool.
@@ -392,6 +397,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       store: describeStoreUrl(config.store.url),
       budgetTimeZone: config.budgets.timezone,
+      cron: {
+        scheduler: () => automation.running,
+        agentIds: () => (reloader?.current() ?? config).agents.map((a) => a.id),
+        defaultAgent: () => (reloader?.current() ?? config).defaultAgent,
+      },
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },
@@ -420,6 +430,15 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // Consuming starts after recovery, so a redelivered message finds its recovered turn.
     await channelService.bus?.start();
     channelService.startPolling();
+    // Its close runs before the turns drain (the stack is last in, first out): no new scheduled
+    // turn starts while running ones finish; a run cut by the shutdown resumes at the next start.
+    stack.defer("scheduler", () => automation.stop());
+    await automation.start({
+      runtime: agents,
+      outbound: { send: (target, signal) => channelService.send(target, signal) },
+      channelNames: () => (reloader?.current() ?? config).channels.map((c) => c.name),
+      onRun: (kind, outcome) => telemetry.sink.scheduledRun?.(kind, outcome),
+    });
     if (config.store.retention) {
       // Off by default: sessions are kept unless the operator set [store] retention.
       if (config.store.retention.maxIdleMs < 86_400_000) {

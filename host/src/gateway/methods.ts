@@ -31,6 +31,7 @@ import type { Router } from "../router/index.js";
 import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type SessionInfo, type SessionKeyParts, type SessionLog } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
+import { registerCronMethods, type CronMethodDeps } from "./cron-methods.js";
 import type { MethodHandler } from "./rpc.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
@@ -102,6 +103,8 @@ export interface MethodDeps {
   reloadConfig?: () => Promise<ConfigReloadResult>;
   /** Time zone of `usage.summary` day groups (`[budgets] timezone`); default "UTC". */
   budgetTimeZone?: string;
+  /** The `cron.*` methods' scheduler and agents (cron-methods.ts); absent = those methods do not exist. */
+  cron?: Omit<CronMethodDeps, "logger">;
 }
 
 /**
@@ -372,5 +375,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     );
   });
 
+  if (deps.cron !== undefined) registerCronMethods(methods, { ...deps.cron, logger: deps.logger });
   return methods;
 }

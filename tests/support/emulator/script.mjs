@@ -69,6 +69,8 @@ export function decide(conv) {
   if (expressions) {
     return toolCalls(expressions, expressions.length === 1 ? "Let me calculate." : undefined);
   }
+  // A proactive turn (heartbeat) with nothing to report answers the host's no-reply token.
+  if (text.includes("ANSWER_NO_REPLY")) return textReply("NO_REPLY");
   if (text === "ping") {
     return { kind: "message", parts: [{ type: "text", chunks: ["pong"] }], stop: "end_turn" };
   }
