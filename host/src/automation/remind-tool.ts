@@ -72,14 +72,12 @@ export function remindTool(options: RemindToolOptions): HostTool {
       switch (o.action) {
         case "list":
           return ok(
-            scheduler
-              .list(mine(ctx))
-              .map((v) => ({
-                id: v.job.id,
-                at: v.next !== undefined ? new Date(v.next).toISOString() : null,
-                text: v.job.prompt,
-                follow_up: v.job.action === "turn",
-              })),
+            scheduler.list(mine(ctx)).map((v) => ({
+              id: v.job.id,
+              at: v.next !== undefined ? new Date(v.next).toISOString() : null,
+              text: v.job.prompt,
+              follow_up: v.job.action === "turn",
+            })),
           );
         case "cancel": {
           if (typeof o.id !== "string" || o.id.length === 0) return err("cancel needs the reminder's id");

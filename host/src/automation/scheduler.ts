@@ -105,10 +105,12 @@ export class Scheduler {
         else {
           st.lastSlot = due;
           this.options.onRun?.(job, "skipped");
-          this.options.logger.info(
-            { job: job.id, slot: new Date(due).toISOString() },
-            "scheduled run missed while the gateway was down: skipped (missed = skip)",
-          );
+          // Heartbeats are meant to be quiet: a skipped one is only counted.
+          if (job.kind !== "heartbeat")
+            this.options.logger.info(
+              { job: job.id, slot: new Date(due).toISOString() },
+              "scheduled run missed while the gateway was down: skipped (missed = skip)",
+            );
         }
       } else if (st.lastSlot === undefined) {
         st.lastSlot = now;
@@ -233,7 +235,8 @@ export class Scheduler {
         // The previous run is still going: this slot is skipped, not queued (no pile-up).
         this.stateOf(id).lastSlot = slot;
         this.options.onRun?.(job, "skipped");
-        this.options.logger.warn({ job: id, slot: new Date(slot).toISOString() }, "scheduled run skipped: the previous run of this job is still going");
+        if (job.kind !== "heartbeat")
+          this.options.logger.warn({ job: id, slot: new Date(slot).toISOString() }, "scheduled run skipped: the previous run of this job is still going");
         this.plan(job);
         continue;
       }
