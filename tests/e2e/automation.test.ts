@@ -5,6 +5,7 @@
 // through the `remind` tool arrives once, also when the gateway was down at its time.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChannelGateway, waitUntil, type ChannelGateway } from "../support/channel-gateway.js";
+import { runCli } from "../cli/run-cli.js";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
 import { deliverTelegramUpdate, startFakeTelegram, telegramUpdate, type FakeTelegram } from "../support/platforms/telegram.mjs";
 
@@ -154,4 +155,49 @@ describe("scheduled work through the gateway", () => {
     expect(tg.sent.filter((s) => s.text === "call mum")).toHaveLength(1);
     expect(tg.sent.find((s) => s.text === "call mum")).toMatchObject({ chat_id: ALICE });
   }, 90_000);
+});
+
+describe("exoclaw cron", () => {
+  /** The CLI against the running gateway's config, state directory and port. */
+  const cli = (args: string[]) =>
+    runCli([...args, "-c", gw.configFile], { EXOCLAW_STATE_DIR: gw.stateDir, EXOCLAW_PORT: String(current.port), ...ENV, ANTHROPIC_API_KEY: "sk-test" });
+
+  it("lists the configured jobs; adds, runs and removes a runtime job; refuses bad input naming it", async () => {
+    const list = await cli(["cron", "list", "--json"]);
+    expect(list.code, list.stderr).toBe(0);
+    const jobs = JSON.parse(list.stdout) as { id: string; kind: string; source: string; runs: number }[];
+    expect(jobs.map((j) => `${j.id}/${j.kind}/${j.source}`).sort()).toEqual(["heartbeat-main/heartbeat/config", "tick/cron/config"]);
+
+    const add = await cli([
+      "cron",
+      "add",
+      "weekly",
+      "--cron",
+      "0 9 * * 1",
+      "--tz",
+      "Europe/Berlin",
+      "--prompt",
+      "weekly digest",
+      "--deliver",
+      `telegram:${ALICE}`,
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toMatch(/^added weekly: cron 0 9 \* \* 1 \(Europe\/Berlin\), next run 20\d\d-/);
+    const run = await cli(["cron", "run", "weekly"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe("weekly: delivered");
+    await waitUntil(() => tg.sent.some((s) => s.text === "You said: weekly digest"), 20_000, "the weekly digest");
+    const table = await cli(["cron", "list"]);
+    expect(table.stdout).toMatch(/weekly\s+cron\s+main\s+cron 0 9 \* \* 1 \(Europe\/Berlin\)/);
+
+    const bad = await cli(["cron", "add", "broken", "--cron", "61 * * * *", "--prompt", "x"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/cron: invalid cron expression "61 \* \* \* \*"/);
+    const configured = await cli(["cron", "remove", "tick"]);
+    expect(configured.code).toBe(1);
+    expect(configured.stderr).toMatch(/comes from the configuration file/);
+    const removed = await cli(["cron", "remove", "weekly"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect((await cli(["cron", "remove", "weekly"])).stderr).toMatch(/no scheduled job "weekly"/);
+  }, 60_000);
 });
