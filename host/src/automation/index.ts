@@ -17,3 +17,7 @@ export { parseSchedule, nextSlot, latestDueSlot, describeSchedule, ScheduleError
 export type { Schedule, ScheduleInput } from "./schedule.js";
 export { remindTool, REMIND, REMIND_SPEC, MAX_REMINDERS_PER_SESSION, MAX_REMINDER_HORIZON_MS } from "./remind-tool.js";
 export type { RemindToolOptions } from "./remind-tool.js";
+export { FlowService, FlowError, MAX_FLOW_STATE_BYTES, DEFAULT_FLOW_HORIZON_MS, MAX_FLOW_HORIZON_MS, MAX_ACTIVE_FLOWS_PER_SESSION } from "./flows.js";
+export type { Flow, FlowStatus, FlowWait, FlowServiceOptions } from "./flows.js";
+export { flowTool, FLOW, FLOW_SPEC } from "./flow-tool.js";
+export type { FlowToolOptions } from "./flow-tool.js";

@@ -14,6 +14,8 @@ import { busClaim, LOCAL_CLAIM } from "./claim.js";
 import type { DeliveryTarget, Job } from "./job.js";
 import { defaultJobSession } from "./job.js";
 import { FileJobStore, type JobStore } from "./job-store.js";
+import { flowTool } from "./flow-tool.js";
+import { FlowService } from "./flows.js";
 import { remindTool } from "./remind-tool.js";
 import { parseSchedule, ScheduleError } from "./schedule.js";
 import { Scheduler, type RunOutcome } from "./scheduler.js";
@@ -120,11 +122,23 @@ export class Automation {
         canDeliver: (channel) => channels().includes(channel),
         ...(options.now !== undefined ? { now: options.now } : {}),
       }),
+      flowTool({
+        flows: () => this.flowService,
+        canDeliver: (channel) => channels().includes(channel),
+        ...(options.now !== undefined ? { now: options.now } : {}),
+      }),
     ];
     this.bindChannels = (names) => (channels = names);
   }
 
   private readonly bindChannels: (names: () => readonly string[]) => void;
+
+  private flowService: FlowService | undefined;
+
+  /** The running flows (RPC, `POST /flows/<id>/events`), or undefined before {@link start}. */
+  get flows(): FlowService | undefined {
+    return this.flowService;
+  }
 
   /** The running scheduler (RPC), or undefined before {@link start}. */
   get running(): Scheduler | undefined {
@@ -168,12 +182,22 @@ export class Automation {
     });
     await scheduler.start();
     this.scheduler = scheduler;
+    const flows = new FlowService({
+      file: FlowService.pathFor(this.options.stateDir),
+      logger,
+      ...(this.options.now !== undefined ? { now: this.options.now } : {}),
+      runTurn: async (turn) => ({ text: (await deps.runtime.run(turn, () => {})).text }),
+      // A flow's replies go to the conversation that started it (its own peer: always allowed).
+      deliver: async (flow, text) => void (await deps.outbound.send({ ...flow.deliver, content: text })),
+    });
+    await flows.start();
+    this.flowService = flows;
     logger.info({ jobs: this.jobs.length + scheduler.list((j) => j.source === "runtime").length }, "scheduler started");
   }
 
   /** Stops the scheduler and waits for runs in progress (their turns drain with the runtime). */
   async stop(): Promise<void> {
-    await this.scheduler?.stop();
+    await Promise.all([this.scheduler?.stop(), this.flowService?.stop()]);
   }
 
   /** A target is allowed when it is the job's own conversation or in the agent's outbound allowlist. */

@@ -1,11 +1,12 @@
 /**
- * `exoclaw cron list|add|remove|run`: the running gateway's scheduled jobs through the `cron.*`
+ * `exoclaw cron list|add|remove|run` and `exoclaw flow list|show|cancel|resume`: the running gateway's
+ * scheduled jobs and flows through the `cron.*` and `flows.*`
  * methods (docs/protocol.md, docs/automation.md). Every subcommand needs scope admin (the
  * gateway token).
  */
 import type { Command } from "commander";
 import { loadConfig } from "../config/index.js";
-import type { CronJobInfo } from "../gateway/index.js";
+import type { CronJobInfo, FlowInfo } from "../gateway/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
 import { connectGateway } from "./gateway-client.js";
 import type { CliIo } from "./io.js";
@@ -154,4 +155,55 @@ export function registerCronCommands(program: Command, io: CliIo = processIo): v
         if (outcome === "failed") process.exitCode = 1;
       }),
     );
+}
+
+/** Flows as a table: id, status, waiting on, step, correlation id, title, horizon. */
+export function formatFlows(flows: FlowInfo[]): string[] {
+  if (flows.length === 0) return ["no flows"];
+  return formatTable(
+    ["ID", "STATUS", "WAITING ON", "STEP", "CORRELATION ID", "TITLE", "HORIZON"],
+    flows.map((f) => [f.id, f.status, f.waitingOn === "timer" ? `timer ${f.waitUntil}` : (f.waitingOn ?? "-"), f.step, f.correlationId, f.title, f.horizon]),
+  );
+}
+
+/** Registers `exoclaw flow`. */
+export function registerFlowCommands(program: Command, io: CliIo = processIo): void {
+  const flow = program.command("flow").description("Durable flows of the running gateway's agents (scope admin)");
+  const configOpt = ["-c, --config <file>", "exoclaw.toml to read (env EXOCLAW_CONFIG; default ~/.exoclaw/exoclaw.toml if present)"] as const;
+  flow
+    .command("list")
+    .description("List every flow, newest first")
+    .option(...configOpt)
+    .option("--json", "print the flows.list result as JSON")
+    .action((opts: { config?: string; json?: boolean }) =>
+      withGateway(io, opts.config, async (call) => {
+        const { flows } = await call<{ flows: FlowInfo[] }>("flows.list");
+        for (const line of opts.json ? [JSON.stringify(flows, null, 2)] : formatFlows(flows)) io.out(line);
+      }),
+    );
+  flow
+    .command("show <id>")
+    .description("Show one flow with its state")
+    .option(...configOpt)
+    .action((id: string, opts: { config?: string }) =>
+      withGateway(io, opts.config, async (call) => {
+        const { flow: f } = await call<{ flow: FlowInfo }>("flows.get", { id });
+        io.out(JSON.stringify(f, null, 2));
+      }),
+    );
+  for (const [name, description] of [
+    ["cancel", "Cancel a flow (it resumes no more)"],
+    ["resume", "Resume a waiting flow now (a turn in its conversation)"],
+  ] as const) {
+    flow
+      .command(`${name} <id>`)
+      .description(description)
+      .option(...configOpt)
+      .action((id: string, opts: { config?: string }) =>
+        withGateway(io, opts.config, async (call) => {
+          const { flow: f } = await call<{ flow: FlowInfo }>(`flows.${name}`, { id });
+          io.out(`${f.id}: ${f.status}`);
+        }),
+      );
+  }
 }

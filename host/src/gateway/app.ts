@@ -397,7 +397,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       store: describeStoreUrl(config.store.url),
       budgetTimeZone: config.budgets.timezone,
+      flows: () => automation.flows,
       cron: {
+        flows: () => automation.flows,
         scheduler: () => automation.running,
         agentIds: () => (reloader?.current() ?? config).agents.map((a) => a.id),
         defaultAgent: () => (reloader?.current() ?? config).defaultAgent,

@@ -1,11 +1,15 @@
 /**
- * The `cron.*` methods (docs/protocol.md): `cron.list`, `cron.add`, `cron.remove`, `cron.run`.
+ * The `cron.*` methods (docs/protocol.md): `cron.list`, `cron.add`, `cron.remove`, `cron.run`;
+ * and `flows.list`, `flows.get`, `flows.cancel`, `flows.resume`.
  * Scheduling turns that message peers is an operator's act: every method needs scope `admin`,
  * and each change is logged with the client's identity.
  */
 import type { Logger } from "pino";
 import {
   defaultJobSession,
+  FlowError,
+  type Flow,
+  type FlowService,
   describeSchedule,
   parseSchedule,
   ScheduleError,
@@ -14,7 +18,7 @@ import {
   type RunOutcome,
   type Scheduler,
 } from "../automation/index.js";
-import { CronAddSchema, CronIdSchema, ErrorCode, NoParamsSchema, parseParams, RpcError } from "../protocol/index.js";
+import { CronAddSchema, CronIdSchema, ErrorCode, FlowIdSchema, NoParamsSchema, parseParams, RpcError } from "../protocol/index.js";
 import { parseSessionKey } from "../store/index.js";
 import { requireScope } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
@@ -27,6 +31,8 @@ export interface CronMethodDeps {
   agentIds: () => readonly string[];
   /** The agent a job without `agent` runs as. */
   defaultAgent: () => string;
+  /** The running flows (`flows.*`); absent = those methods do not exist. */
+  flows?: () => FlowService | undefined;
   logger: Logger;
 }
 
@@ -167,4 +173,83 @@ export function registerCronMethods(methods: Map<string, MethodHandler>, deps: C
     const view = s.get(p.id);
     return { outcome, job: view !== undefined ? jobInfo(view) : null };
   });
+}
+
+/** A flow as the wire shows it: instants as ISO 8601, no secret hash. */
+export interface FlowInfo {
+  id: string;
+  agent: string;
+  owner: string;
+  title: string;
+  correlationId: string;
+  status: Flow["status"];
+  step: string;
+  state: unknown;
+  waitingOn: "timer" | "event" | "person" | null;
+  waitUntil: string | null;
+  horizon: string;
+  createdAt: string;
+  updatedAt: string;
+  result: unknown;
+  error: string | null;
+}
+
+/** The wire form of a flow. */
+export function flowInfo(f: Flow): FlowInfo {
+  return {
+    id: f.id,
+    agent: f.agent,
+    owner: f.owner,
+    title: f.title,
+    correlationId: f.correlationId,
+    status: f.status,
+    step: f.step,
+    state: f.state,
+    waitingOn: f.wait?.on ?? null,
+    waitUntil: f.wait?.on === "timer" ? new Date(f.wait.untilMs).toISOString() : null,
+    horizon: new Date(f.horizonAt).toISOString(),
+    createdAt: new Date(f.createdAt).toISOString(),
+    updatedAt: new Date(f.updatedAt).toISOString(),
+    result: f.result ?? null,
+    error: f.error ?? null,
+  };
+}
+
+/** Adds `flows.list`, `flows.get`, `flows.cancel`, `flows.resume` (scope admin) to `methods`. */
+export function registerFlowMethods(methods: Map<string, MethodHandler>, deps: Required<Pick<CronMethodDeps, "flows">> & Pick<CronMethodDeps, "logger">): void {
+  const flows = (): FlowService => {
+    const f = deps.flows();
+    if (f === undefined) throw new RpcError(ErrorCode.InternalError, "flows are not running yet");
+    return f;
+  };
+  const one = (params: unknown): string => parseParams(FlowIdSchema, params).id;
+  methods.set("flows.list", async (params, ctx): Promise<{ flows: FlowInfo[] }> => {
+    requireScope(ctx.identity, "admin", "flows.list");
+    parseParams(NoParamsSchema, params);
+    return { flows: flows().list().map(flowInfo) };
+  });
+  methods.set("flows.get", async (params, ctx): Promise<{ flow: FlowInfo }> => {
+    requireScope(ctx.identity, "admin", "flows.get");
+    const id = one(params);
+    const f = flows().get(id);
+    if (f === undefined) throw new RpcError(ErrorCode.InvalidParams, `Invalid params: no flow "${id}"`);
+    return { flow: flowInfo(f) };
+  });
+  for (const [method, act] of [
+    ["flows.cancel", (s: FlowService, id: string) => s.update(id, null, { status: "cancelled" })],
+    ["flows.resume", (s: FlowService, id: string) => s.resumeNow(id)],
+  ] as const) {
+    methods.set(method, async (params, ctx): Promise<{ flow: FlowInfo }> => {
+      requireScope(ctx.identity, "admin", method);
+      const id = one(params);
+      try {
+        const f = await act(flows(), id);
+        deps.logger.info({ flow: id, client: ctx.identity.account }, method);
+        return { flow: flowInfo(f) };
+      } catch (err) {
+        if (err instanceof FlowError) throw new RpcError(ErrorCode.InvalidParams, `Invalid params: ${err.message}`);
+        throw err;
+      }
+    });
+  }
 }

@@ -31,7 +31,7 @@ import type { Router } from "../router/index.js";
 import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type SessionInfo, type SessionKeyParts, type SessionLog } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
-import { registerCronMethods, type CronMethodDeps } from "./cron-methods.js";
+import { registerCronMethods, registerFlowMethods, type CronMethodDeps } from "./cron-methods.js";
 import type { MethodHandler } from "./rpc.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
@@ -376,5 +376,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   });
 
   if (deps.cron !== undefined) registerCronMethods(methods, { ...deps.cron, logger: deps.logger });
+  if (deps.cron?.flows !== undefined) registerFlowMethods(methods, { flows: deps.cron.flows, logger: deps.logger });
   return methods;
 }

@@ -32,3 +32,10 @@ export const CronAddSchema = z.object({
     .optional(),
   missed: z.enum(["skip", "run_once"], { error: 'missed must be "skip" or "run_once"' }).optional(),
 });
+
+/** `flows.get|cancel|resume {id}`. */
+export const FlowIdSchema = z.object({
+  id: z
+    .string({ error: (i) => (i.input === undefined ? "id is required" : "id must be a string") })
+    .regex(/^f-[0-9a-f]{10}$/, "id must be a flow id (f-<10 hex digits>)"),
+});
