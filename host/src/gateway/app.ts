@@ -2,9 +2,9 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
-import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
+import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
-import type { Config, ProviderName } from "../config/index.js";
+import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
@@ -302,10 +302,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // The runtime and the channels service need each other (the `message_send` tool and recovered
     // turns go out through channels; channels run turns): late-bound through `channels`.
     // Metering and budgets: spend already in the log is counted before any call is admitted.
+    // With `[bus]`, spend is counted in NATS KV, shared by every gateway (docs/bus.md, "Budgets across gateways").
+    const sharedLedger = bus === undefined ? undefined : await openBudgetLedger(bus, config, logger);
+    if (sharedLedger !== undefined) stack.defer("budget ledger", () => sharedLedger.close());
     const budget = new BudgetGuard({
       budgets: config.budgets,
       pricing: config.pricing,
       logger,
+      ...(sharedLedger !== undefined ? { ledger: sharedLedger } : {}),
       onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
     });
     void budget.rebuild(log);
@@ -530,6 +534,16 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
  * @param onInstance gets the claimed member id, which the caller releases after closing the bus
  * @throws BusError / Error when the bus cannot be created (the claimed id is released first)
  */
+/** The shared budget ledger on `bus`; a reservation counts for the longest turn deadline plus 5 minutes. */
+function openBudgetLedger(bus: Bus, config: Config, logger: Logger): ReturnType<typeof openSharedBudgetLedger> {
+  const longestTurnMs = Math.max(...config.agents.map((a) => a.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS));
+  return openSharedBudgetLedger(bus, {
+    warnAt: config.budgets.warnAt,
+    reservationTtlMs: longestTurnMs + 300_000,
+    onWarning: (message, error) => logger.warn({ err: error }, message),
+  });
+}
+
 function openBus(config: Config, logger: Logger, onInstance: (instance: BusInstance) => void): Promise<Bus | undefined> {
   const settings = config.bus;
   if (settings === undefined) return Promise.resolve(undefined);

@@ -15,3 +15,4 @@ export {
   DEDUPE_BUCKET,
   type NatsBusOptions,
 } from "./bus.js";
+export { KvBudgetLedger, BUDGET_BUCKET, BUDGET_MAX_AGE_MS, counterKvKey, type KvBudgetLedgerOptions, type BudgetLedgerBus } from "./budget-ledger.js";
