@@ -3,7 +3,7 @@
  * ends. See docs/bus.md.
  */
 import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
-import type { NatsBus, NatsBusOptions } from "./nats/index.js";
+import type { AbortRelay, AbortRelayOptions, NatsBus, NatsBusOptions } from "./nats/index.js";
 import type { Bus } from "./types.js";
 import type { BudgetLedger } from "../agent/index.js";
 
@@ -11,7 +11,7 @@ import type { BudgetLedger } from "../agent/index.js";
 // `./nats/index.js` directly for its classes and constants. (The JetStream session log is the
 // store's: store/jetstream-store.ts.)
 export { createMemoryBus, MemoryBus, type MemoryBusOptions } from "./memory.js";
-export type { NatsBus, NatsBusOptions } from "./nats/index.js";
+export type { NatsBus, NatsBusOptions, AbortRelay, AbortRequest, AbortAnswer, AbortBy } from "./nats/index.js";
 export { BusError, type BusErrorCode } from "./errors.js";
 export { encodePayload, decodePayload, MSG_ID_HEADER, REPLAY_OF_HEADER, PUBLISHED_AT_HEADER } from "./codec.js";
 export { MemoryDedupe, DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER } from "./dispatcher.js";
@@ -66,6 +66,18 @@ export async function openSharedBudgetLedger(bus: Bus, options: SharedBudgetLedg
   if (bus.kind !== "nats") return undefined;
   const { KvBudgetLedger } = await import("./nats/index.js");
   return new KvBudgetLedger({ bus: bus as NatsBus, ...options });
+}
+
+/**
+ * Stop requests between the gateways on `bus` (`chat.abort` / `/stop` of a turn running in
+ * another gateway; see nats/control.ts): answers the others' requests with `handle`, sends this
+ * one's with `request`. Undefined for the in-process bus (one process: nothing runs elsewhere).
+ * Call `close()` on shutdown.
+ */
+export async function openAbortRelay(bus: Bus, options: Omit<AbortRelayOptions, "bus">): Promise<AbortRelay | undefined> {
+  if (bus.kind !== "nats") return undefined;
+  const { AbortRelay: Relay } = await import("./nats/index.js");
+  return new Relay({ bus: bus as NatsBus, ...options });
 }
 
 /** Which bus to create: in-process (the default) or NATS. */

@@ -11,6 +11,7 @@ import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
+import { startRemoteAbort } from "./remote-abort.js";
 import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
@@ -334,6 +335,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(bus !== undefined ? { onTurnSettled: (turn: SettledTurn) => publishTurnEvent(bus, turn, logger) } : {}),
     });
     runtime = agents;
+    // `chat.abort` / `/stop` of a turn running on another gateway of the bus (remote-abort.ts).
+    const remoteAbort = bus === undefined ? undefined : await startRemoteAbort({ bus, runtime: agents, logger });
+    if (remoteAbort !== undefined) stack.defer("stop requests", () => remoteAbort.close());
     const channelService = createChannelService({
       channels: config.channels,
       plugins,
@@ -344,6 +348,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       // The reply outbox lives in the session log (docs/reliability.md, "A crash between answer and reply").
       replies: log,
       ...(bus !== undefined ? { bus: { bus, maxDeliver: config.bus!.maxDeliver } } : {}),
+      ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
     });
     channels = channelService;
     // A channel whose plugin is not loaded is not fatal: the plugin may be hot-loaded later.
@@ -396,6 +401,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       store: describeStoreUrl(config.store.url),
       budgetTimeZone: config.budgets.timezone,
+      ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },
