@@ -304,7 +304,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // turns go out through channels; channels run turns): late-bound through `channels`.
     // Metering and budgets: spend already in the log is counted before any call is admitted.
     // With `[bus]`, spend is counted in NATS KV, shared by every gateway (docs/bus.md, "Budgets across gateways").
-    const sharedLedger = bus === undefined ? undefined : await openBudgetLedger(bus, config, logger);
+    // (Only when a budget is configured: without one, nothing is ever reserved.)
+    const anyBudget = config.budgets.global !== undefined || config.budgets.peer !== undefined || config.agents.some((a) => a.budget !== undefined);
+    const sharedLedger = bus === undefined || !anyBudget ? undefined : await openBudgetLedger(bus, config, logger);
     if (sharedLedger !== undefined) stack.defer("budget ledger", () => sharedLedger.close());
     const budget = new BudgetGuard({
       budgets: config.budgets,

@@ -176,7 +176,11 @@ export class BudgetGuard {
    */
   rebuild(log: SessionLog): Promise<void> {
     this.rebuilt = false;
-    const claim = this.ledger.claimRebuild?.() ?? Promise.resolve(true);
+    const claim = (this.ledger.claimRebuild?.() ?? Promise.resolve(true)).catch((err: unknown) => {
+      // The next gateway that starts with NATS reachable adds the log's spend instead.
+      this.options.logger.warn({ err }, "budgets: the shared budget ledger is unreachable at start; this gateway does not add the session log's spend to it");
+      return false;
+    });
     this.ready = claim
       .then((mine) => (mine ? this.scan(log) : undefined))
       .catch((err: unknown) => {
