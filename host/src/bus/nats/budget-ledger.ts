@@ -6,9 +6,9 @@
  * sequence), so increments made at the same time by several gateways are never lost: a write
  * based on a stale value is refused by the server and redone on the fresh one.
  *
- * - `reserve` goes through the counters one by one; each step admits the amount only if the
+ * - `reserve` updates all its counters at once (in parallel); each admits the amount only if the
  *   counter's settled spend plus its live reservations plus the amount stays within the limit.
- *   When a later counter refuses, the earlier steps are rolled back. Over several counters this
+ *   When one refuses, the ones that took it are rolled back. Over several counters this
  *   is not one atomic step: a concurrent call can see a reservation that is being rolled back
  *   and be refused too (refusing too much, near the limit, never admitting too much).
  * - Each reservation is stored under `<instance id>:<n>` with an expiry (`reservationTtlMs`):
@@ -24,7 +24,7 @@
 import { StorageType, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { BudgetLedger, Charge, CounterLimit, CounterWarning, Reservation } from "../../agent/index.js";
-import { errorMessage } from "../../util/index.js";
+import { errorMessage, sleep } from "../../util/index.js";
 
 /** KV bucket of the shared budget counters. */
 export const BUDGET_BUCKET = "exoclaw_budgets";
@@ -129,6 +129,8 @@ export class KvBudgetLedger implements BudgetLedger {
   private retryTimer: NodeJS.Timeout | undefined;
   private markerTimer: NodeJS.Timeout | undefined;
   private bucket: { js: JetStreamClient; kv: Promise<KV> } | undefined;
+  /** The last queued update of each key being updated (see {@link cas}). */
+  private readonly locks = new Map<string, Promise<void>>();
 
   constructor(private readonly options: KvBudgetLedgerOptions) {
     this.ttl = options.reservationTtlMs ?? 30 * 60_000;
@@ -169,6 +171,22 @@ export class KvBudgetLedger implements BudgetLedger {
    * @throws Error when NATS cannot be reached or the key stays contended for `maxAttempts`
    */
   private async cas(key: string, change: (v: CounterValue, now: number) => boolean): Promise<{ value: CounterValue; written: boolean }> {
+    // One update per key at a time in this process (a queue per key): conflicts then come only
+    // from other processes, not from this one's concurrent calls racing each other.
+    const before = this.locks.get(key) ?? Promise.resolve();
+    let unlock!: () => void;
+    const tail = before.then(() => new Promise<void>((r) => (unlock = r)));
+    this.locks.set(key, tail);
+    await before;
+    try {
+      return await this.casNow(key, change);
+    } finally {
+      unlock();
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+
+  private async casNow(key: string, change: (v: CounterValue, now: number) => boolean): Promise<{ value: CounterValue; written: boolean }> {
     const kv = await this.kv();
     const k = counterKvKey(key);
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
@@ -180,7 +198,11 @@ export class KvBudgetLedger implements BudgetLedger {
         await kv.put(k, JSON.stringify(value), { previousSeq: e?.revision ?? 0 });
         return { value, written: true };
       } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) continue;
+        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+          // Another process wrote it: retry after a short jittered pause (0-1, 0-2, ... 0-32 ms).
+          await sleep(Math.random() * 2 ** Math.min(attempt, 5));
+          continue;
+        }
         throw err;
       }
     }
@@ -191,10 +213,11 @@ export class KvBudgetLedger implements BudgetLedger {
     await this.flush();
     const id = this.nextId++;
     const rid = `${this.options.bus.instanceId}:${id}`;
-    const done: CounterLimit[] = [];
     const expiresAt = this.now() + this.ttl;
-    try {
-      for (const c of counters) {
+    // All counters at once (one round trip pair each, in parallel); then the ones that took the
+    // reservation are rolled back if another refused or failed.
+    const steps = await Promise.allSettled(
+      counters.map(async (c): Promise<Reservation | undefined> => {
         let refusal: Reservation | undefined;
         await this.cas(c.key, (v, now) => {
           const t = liveTotal(v, now);
@@ -208,29 +231,35 @@ export class KvBudgetLedger implements BudgetLedger {
           }
           return false;
         });
-        if (refusal !== undefined) {
-          await this.release(rid, done);
-          return refusal;
-        }
-        done.push(c);
-      }
-    } catch (err) {
-      await this.release(rid, done);
-      throw err;
+        return refusal;
+      }),
+    );
+    const taken = counters.filter((_, i) => {
+      const st = steps[i]!;
+      return st.status === "fulfilled" && st.value === undefined;
+    });
+    if (taken.length === counters.length) {
+      this.open.set(id, { counters, expiresAt });
+      return { ok: true, id };
     }
-    this.open.set(id, { counters, expiresAt });
-    return { ok: true, id };
+    await this.release(rid, taken);
+    const failed = steps.find((st): st is PromiseRejectedResult => st.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    // The first refusing counter, in the order given.
+    return steps.map((st) => (st.status === "fulfilled" ? st.value : undefined)).find((r) => r !== undefined)!;
   }
 
   /** Rolls back reservation `rid` on `counters` (best effort: what is left expires with its TTL). */
   private async release(rid: string, counters: readonly CounterLimit[]): Promise<void> {
-    for (const c of counters) {
-      await this.cas(c.key, (v) => {
-        if (!(rid in v.r)) return false;
-        delete v.r[rid];
-        return true;
-      }).catch((err: unknown) => this.options.onWarning?.("budget: could not roll back a reservation (it expires on its own)", err));
-    }
+    await Promise.all(
+      counters.map((c) =>
+        this.cas(c.key, (v) => {
+          if (!(rid in v.r)) return false;
+          delete v.r[rid];
+          return true;
+        }).catch((err: unknown) => this.options.onWarning?.("budget: could not roll back a reservation (it expires on its own)", err)),
+      ),
+    );
   }
 
   async settle(id: number, actual: Charge): Promise<CounterWarning[]> {
@@ -261,27 +290,31 @@ export class KvBudgetLedger implements BudgetLedger {
    */
   private async apply(job: Settlement): Promise<CounterWarning[]> {
     const warnings: CounterWarning[] = [];
-    while (job.counters.length > 0) {
-      const c = job.counters[0]!;
-      let warning: CounterWarning | undefined;
-      await this.cas(c.key, (v, now) => {
-        warning = undefined;
-        if (!(job.rid in v.r) && now < job.expiresAt) return false;
-        delete v.r[job.rid];
-        v.s[0] += job.actual.usd;
-        v.s[1] += job.actual.tokens;
-        if (v.s[0] < 1e-12) v.s[0] = Math.max(0, v.s[0]);
-        if (v.w !== 1) {
-          if (c.usd !== undefined && c.usd > 0 && v.s[0] >= this.options.warnAt * c.usd) warning = { key: c.key, unit: "usd", spent: v.s[0], limit: c.usd };
-          else if (c.tokens !== undefined && c.tokens > 0 && v.s[1] >= this.options.warnAt * c.tokens)
-            warning = { key: c.key, unit: "tokens", spent: v.s[1], limit: c.tokens };
-          if (warning !== undefined) v.w = 1;
-        }
-        return true;
-      });
-      job.counters.shift();
-      if (warning !== undefined) warnings.push(warning);
-    }
+    const results = await Promise.allSettled(
+      [...job.counters].map(async (c) => {
+        let warning: CounterWarning | undefined;
+        await this.cas(c.key, (v, now) => {
+          warning = undefined;
+          if (!(job.rid in v.r) && now < job.expiresAt) return false;
+          delete v.r[job.rid];
+          v.s[0] += job.actual.usd;
+          v.s[1] += job.actual.tokens;
+          if (v.s[0] < 1e-12) v.s[0] = Math.max(0, v.s[0]);
+          if (v.w !== 1) {
+            if (c.usd !== undefined && c.usd > 0 && v.s[0] >= this.options.warnAt * c.usd) warning = { key: c.key, unit: "usd", spent: v.s[0], limit: c.usd };
+            else if (c.tokens !== undefined && c.tokens > 0 && v.s[1] >= this.options.warnAt * c.tokens)
+              warning = { key: c.key, unit: "tokens", spent: v.s[1], limit: c.tokens };
+            if (warning !== undefined) v.w = 1;
+          }
+          return true;
+        });
+        // Written: a retry of this settlement leaves it out.
+        job.counters.splice(job.counters.indexOf(c), 1);
+        if (warning !== undefined) warnings.push(warning);
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
     return warnings;
   }
 
