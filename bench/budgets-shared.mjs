@@ -107,8 +107,12 @@ try {
   const sharedUs = ns.shared / TURNS / 1000;
   console.log(`budgets-shared bench (load ${load}; ${TURNS} turns per variant, 2 model calls each, 4 limited counters; nats-server on loopback)`);
   console.log(`  in-process ledger      ${memUs.toFixed(1)} us/turn`);
-  console.log(`  NATS KV ledger         ${sharedUs.toFixed(1)} us/turn (${((sharedUs - memUs) / 2 / 1000).toFixed(2)} ms added per model call: 16 round trips, 4 in sequence)`);
-  console.log(`  ${CONCURRENCY} turns at once      ${concurrentMs.toFixed(1)} ms in all (they share the 2 global counters: updates of a key queue in the process)`);
+  console.log(
+    `  NATS KV ledger         ${sharedUs.toFixed(1)} us/turn (${((sharedUs - memUs) / 2 / 1000).toFixed(2)} ms added per model call: 16 round trips, 4 in sequence)`,
+  );
+  console.log(
+    `  ${CONCURRENCY} turns at once      ${concurrentMs.toFixed(1)} ms in all (they share the 2 global counters: updates of a key queue in the process)`,
+  );
 } finally {
   ledger.close();
   await bus.close();

@@ -67,7 +67,13 @@ describe("the shared budget ledger", () => {
   it("rolls back the earlier counters when a later one refuses", async () => {
     const l = new KvBudgetLedger({ bus: await bus("rb"), warnAt: 0.8 });
     await l.add(["peer:x|day:rb"], { usd: 0, tokens: 95 });
-    const r = await l.reserve([{ key: "global|day:rb", tokens: 1000 }, { key: "peer:x|day:rb", tokens: 100 }], { usd: 0, tokens: 10 });
+    const r = await l.reserve(
+      [
+        { key: "global|day:rb", tokens: 1000 },
+        { key: "peer:x|day:rb", tokens: 100 },
+      ],
+      { usd: 0, tokens: 10 },
+    );
     expect(r).toMatchObject({ ok: false, unit: "tokens", spent: 95, counter: { key: "peer:x|day:rb" } });
     expect(await l.spent("global|day:rb")).toEqual({ usd: 0, tokens: 0 });
     l.close();

@@ -281,7 +281,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       if (deps.abortElsewhere === undefined) return { aborted: [] };
       const account = ctx.identity.scopes.has("admin") ? undefined : ctx.identity.account;
       const remote = await deps.abortElsewhere({ runId: p.runId! }, "chat.abort", account);
-      if (remote.aborted.length === 0 && remote.denied === true) throw forbidden("admin", `run ${p.runId} is not one of this client's (channel ws, account ${ctx.identity.account})`);
+      if (remote.aborted.length === 0 && remote.denied === true)
+        throw forbidden("admin", `run ${p.runId} is not one of this client's (channel ws, account ${ctx.identity.account})`);
       deps.logger.info({ runIds: remote.aborted, client: ctx.identity.account, elsewhere: true }, "chat.abort");
       return { aborted: remote.aborted };
     }

@@ -58,7 +58,11 @@ export async function startRemoteAbort(options: {
   if (relay === undefined) return undefined;
   return {
     abortElsewhere: (target, by, account) =>
-      relay.request({ by, ...("runId" in target ? { runId: target.runId } : { sessionKey: target.sessionKey }), ...(account !== undefined ? { account } : {}) }),
+      relay.request({
+        by,
+        ...("runId" in target ? { runId: target.runId } : { sessionKey: target.sessionKey }),
+        ...(account !== undefined ? { account } : {}),
+      }),
     close: () => relay.close(),
   };
 }

@@ -153,9 +153,7 @@ export class KvBudgetLedger implements BudgetLedger {
     if (!bus.ready || js === undefined) return Promise.reject(new Error("NATS is not connected"));
     if (this.bucket?.js !== js) {
       const kvm = new Kvm(js);
-      const kv = kvm
-        .create(BUDGET_BUCKET, { history: 1, storage: StorageType.File, ttl: BUDGET_MAX_AGE_MS })
-        .catch(() => kvm.open(BUDGET_BUCKET));
+      const kv = kvm.create(BUDGET_BUCKET, { history: 1, storage: StorageType.File, ttl: BUDGET_MAX_AGE_MS }).catch(() => kvm.open(BUDGET_BUCKET));
       this.bucket = { js, kv };
       kv.catch(() => {
         if (this.bucket?.kv === kv) this.bucket = undefined;
