@@ -1,5 +1,5 @@
 // A budget shared by 3 gateway processes on one real nats-server (the NATS KV budget ledger):
-// clients spread their turns round robin over the gateways, each gateway runs its clients' turns
+// clients spread their turns round robin over the gateways (51 at once, then waves of 12), each gateway runs its clients' turns
 // itself, and the agent's daily token budget holds for the cluster — the spend recorded by all
 // three stops at the cap (no turn passes it: each model call reserves its worst case in KV
 // first), and every gateway refuses with -32011 once it is used up. `usage.summary` on any
@@ -38,12 +38,17 @@ describe("a budget across 3 gateways on one bus", () => {
       const usage = events.filter((e) => e.msg.params.type === "usage").map((e) => e.msg.params.data);
       return { gateway: i, ok: true, tokens: usage.reduce((a, u) => a + u.inputTokens + u.outputTokens, 0) };
     };
-    // Waves of 12 concurrent turns (4 per gateway), round robin, until every gateway was refused.
+    // 51 turns at once (17 per gateway) racing the budget, then waves of 12 (4 per gateway), round
+    // robin, until a whole wave is refused: then what is left is less than one reservation.
     const outcomes: Outcome[] = [];
-    for (let wave = 0; wave < 10; wave++) {
-      outcomes.push(...(await Promise.all(Array.from({ length: 12 }, (_, j) => turn(wave * 12 + j, `p-${wave}-${j}`)))));
-      const refusedOn = new Set(outcomes.filter((o) => !o.ok).map((o) => o.gateway));
-      if (refusedOn.size === 3 && outcomes.slice(-12).every((o) => !o.ok)) break;
+    let k = 0;
+    for (let wave = 0; wave < 12; wave++) {
+      const size = wave === 0 ? 51 : 12;
+      const start = k;
+      k += size;
+      const got = await Promise.all(Array.from({ length: size }, (_, j) => turn(start + j, `p-${wave}-${j}`)));
+      outcomes.push(...got);
+      if (wave > 0 && got.every((o) => !o.ok)) break;
     }
     const ok = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
     const refused = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
