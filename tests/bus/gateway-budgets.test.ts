@@ -2,7 +2,8 @@
 // clients spread their turns round robin over the gateways (51 at once, then waves of 12), each gateway runs its clients' turns
 // itself, and the agent's daily token budget holds for the cluster — the spend recorded by all
 // three stops at the cap (no turn passes it: each model call reserves its worst case in KV
-// first), and every gateway refuses with -32011 once it is used up. `usage.summary` on any
+// first), and every gateway refuses with -32011 once it is used up; a webhook peer then gets the
+// failure notice. `usage.summary` on any
 // gateway (one shared session store) counts exactly what the clients saw.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBusGateways, type BusGateways } from "../support/bus-gateways.js";
@@ -73,6 +74,13 @@ describe("a budget across 3 gateways on one bus", () => {
       expect(main.calls).toBe(ok.length);
       expect(main.inputTokens + main.outputTokens).toBe(spent);
     }
+    // A channel peer's message, consumed by whichever gateway owns its partition, is refused
+    // there too, and the peer gets the notice (without amounts).
+    expect((await g.post(1, { peer: "late", content: "hello", messageId: "late-1" })).status).toBe(200);
+    const notice = await g.platform.waitFor((r) => r.json?.replyTo === "late-1", 60_000);
+    expect(notice.json.content).toBe(
+      "Sorry, your message could not be answered: budget exceeded: the daily token budget of this agent is used up (it resets at the next midnight, UTC)",
+    );
     for (const c of clients) c.close();
   }, 300_000);
 });
