@@ -216,7 +216,9 @@ export class BudgetGuard {
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);
-    for (const [key, sum] of sums) await this.ledger.add([key], sum);
+    // 64 counters at a time (a shared ledger's adds are independent round trips).
+    const entries = [...sums];
+    for (let i = 0; i < entries.length; i += 64) await Promise.all(entries.slice(i, i + 64).map(([key, sum]) => this.ledger.add([key], sum)));
     if (events > 0) this.options.logger.info({ usageEvents: events }, "budgets: spend rebuilt from the session log");
   }
 
