@@ -2,7 +2,8 @@
 // connections standing for three gateways: concurrent reservations from all of them never take
 // a counter past its limit and no increment is lost; a refusal on a later counter rolls back the
 // earlier ones; the reservations of a gateway that died stop counting after their TTL; the 80 %
-// warning is reported once for the cluster; a ledger that cannot reach NATS throws on reserve
+// warning is reported once for the cluster; the session log's spend is added once when several
+// gateways start on one store; a ledger that cannot reach NATS throws on reserve
 // (the guard denies) and keeps its settlements until NATS is back.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,6 +11,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNatsBus, KvBudgetLedger, counterKvKey, type NatsBus } from "../../host/src/bus/nats/index.js";
 import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
+import { BudgetGuard } from "../../host/src/agent/index.js";
+import { createMemorySessionLog } from "../../host/src/store/index.js";
+import { recordingLogger } from "../agent/support.js";
 
 let server: NatsServer;
 const buses: NatsBus[] = [];
@@ -109,10 +113,29 @@ describe("the shared budget ledger", () => {
     b.close();
   }, 60_000);
 
-  it("elects one process to rebuild from the session log", async () => {
-    const claims = await Promise.all(["r1", "r2", "r3"].map(async (id) => new KvBudgetLedger({ bus: await bus(id), warnAt: 0.8 }).claimRebuild()));
-    // No process claimed this bucket before: exactly one of the three wins.
-    expect(claims.filter(Boolean).length).toBe(1);
+  it("3 gateways starting on one shared store add its spend to the bucket once (one is elected)", async () => {
+    const log = createMemorySessionLog();
+    const at = Date.now();
+    await log.append("agent:main:ws:default:p1", [
+      { kind: "usage", at, data: { inputTokens: 100, outputTokens: 50, costUsd: 0.25, provider: "anthropic", model: "claude-sonnet-4-6" } },
+    ]);
+    const loggers = [recordingLogger(), recordingLogger(), recordingLogger()];
+    const guards = await Promise.all(
+      ["r1", "r2", "r3"].map(
+        async (id, i) =>
+          new BudgetGuard({
+            budgets: { timezone: "UTC", warnAt: 0.8, global: { monthUsd: 1 } },
+            pricing: {},
+            logger: loggers[i]!,
+            ledger: new KvBudgetLedger({ bus: await bus(id), warnAt: 0.8 }),
+          }),
+      ),
+    );
+    await Promise.all(guards.map((g) => g.rebuild(log)));
+    expect(loggers.filter((l) => l.lines.some((x) => x.msg === "budgets: spend rebuilt from the session log")).length).toBe(1);
+    const month = `global|month:${new Date(at).toISOString().slice(0, 7)}`;
+    for (const g of guards) expect(await g.spent(month)).toEqual({ usd: 0.25, tokens: 150 });
+    for (const g of guards) (g.ledger as KvBudgetLedger).close();
   }, 60_000);
 
   it("without NATS: reserve throws (deny), settlements wait and are written when NATS is back", async () => {
