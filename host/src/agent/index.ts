@@ -35,4 +35,14 @@ export { ProviderResilience, DEFAULT_RESILIENCE, backoffMs, CircuitBreaker, KeyR
 export type { ModelRef, ResiliencePolicy, SwitchNotice, SwitchReason } from "./resilience/index.js";
 export type * from "./types.js";
 export { BudgetGuard, MemoryLedger, PriceTable, DEFAULT_PRICES, costUsd, calendarWindow, estimateInputTokens, summarizeUsage } from "./budget/index.js";
-export type { BudgetGuardOptions, BudgetLedger, UsageSummary, UsageGroupBy, UsageSummaryOptions } from "./budget/index.js";
+export type {
+  BudgetGuardOptions,
+  BudgetLedger,
+  Charge,
+  CounterLimit,
+  CounterWarning,
+  Reservation,
+  UsageSummary,
+  UsageGroupBy,
+  UsageSummaryOptions,
+} from "./budget/index.js";

@@ -224,6 +224,17 @@ function countWords(s) {
 }
 
 /**
+ * Prompt tokens the provider reports as served from its prompt cache, requested by a
+ * `CACHED_<n>` token in the user text (at most the request's input tokens; 0 if none).
+ * @param {string} text
+ * @param {number} input the request's input tokens
+ */
+export function cachedTokens(text, input) {
+  const m = /CACHED_(\d+)/.exec(text);
+  return m ? Math.min(Number(m[1]), input) : 0;
+}
+
+/**
  * Delay between chunks requested by a `SLOW_<n>MS` token in the user text (0 if none).
  * @param {string} text
  */
