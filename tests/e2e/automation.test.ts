@@ -50,7 +50,7 @@ beforeAll(async () => {
           id: "main",
           provider: "anthropic",
           model: "emu-automation",
-          tools: ["remind"],
+          tools: ["remind", "flow"],
           outbound: [`telegram:${ALICE}`],
           heartbeat: { every: "2s", prompt: "ANSWER_NO_REPLY heartbeat check", deliver: { channel: "telegram", peer: String(ALICE) } },
         },
@@ -199,5 +199,63 @@ describe("exoclaw cron", () => {
     const removed = await cli(["cron", "remove", "weekly"]);
     expect(removed.code, removed.stderr).toBe(0);
     expect((await cli(["cron", "remove", "weekly"])).stderr).toMatch(/no scheduled job "weekly"/);
+  }, 60_000);
+});
+
+describe("durable flows", () => {
+  const hook = () => `http://127.0.0.1:${current.port}/webhook/telegram`;
+  const say = (text: string, id: number) => deliverTelegramUpdate(hook(), telegramUpdate({ chatId: ALICE, text, messageId: id }), SECRET_TOKEN);
+  /** The JSON the remind/flow tool answered, as the emulator echoed it back to Telegram ("The answer is {...}."). */
+  const toolAnswer = async (marker: string): Promise<any> => {
+    const sent = await waitUntil(
+      () => tg.sent.find((s) => s.text.startsWith("The answer is ") && s.text.includes(marker)) ?? null,
+      20_000,
+      `the tool answer with ${marker}`,
+    );
+    return JSON.parse(sent!.text.slice("The answer is ".length, -1));
+  };
+
+  it("a flow waiting for an external event resumes when it is posted, with the payload in the model request; refused without its secret", async () => {
+    expect((await say('use:flow {"action":"start","title":"deploy","correlation_id":"order-77"}', 401)).status).toBe(200);
+    const started = await toolAnswer('"order-77"');
+    expect(started).toMatchObject({ title: "deploy", correlation_id: "order-77", status: "running" });
+    expect((await say(`use:flow {"action":"wait","id":"${started.id}","event":true}`, 402)).status).toBe(200);
+    const waiting = await toolAnswer('"event_secret"');
+    expect(waiting).toMatchObject({ id: started.id, status: "waiting", waiting_on: "event", event_url_path: `/flows/${started.id}/events` });
+
+    const url = `http://127.0.0.1:${current.port}${waiting.event_url_path}`;
+    const post = (headers: Record<string, string>, body = JSON.stringify({ build: "green", sha: "abc123" })) =>
+      fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+    expect((await post({})).status).toBe(401);
+    expect((await post({ "x-exoclaw-flow-secret": "0".repeat(48) })).status).toBe(401);
+    expect((await post({ "x-exoclaw-flow-secret": waiting.event_secret }, "{not json")).status).toBe(400);
+    const ok = await post({ "x-exoclaw-flow-secret": waiting.event_secret });
+    expect(ok.status).toBe(202);
+    // The resumption is a turn in Alice's conversation whose message carries the payload.
+    const resumed = await waitUntil(
+      () =>
+        gw.emulator.requests.find((r) => JSON.stringify(r.body).includes(`resumed by an external event`) && JSON.stringify(r.body).includes("abc123")) ?? null,
+      20_000,
+      "the resumption turn",
+    );
+    expect(JSON.stringify(resumed!.body)).toContain('\\"build\\":\\"green\\"');
+    await waitUntil(() => tg.sent.some((s) => s.text.includes(`resumed by an external event`)), 20_000, "the resumption's reply to Alice");
+    // No longer waiting: a second post is refused.
+    expect((await post({ "x-exoclaw-flow-secret": waiting.event_secret })).status).toBe(401);
+  }, 90_000);
+
+  it("a flow past its horizon fails visibly: the owner is told, exoclaw flow list shows it failed", async () => {
+    expect((await say('use:flow {"action":"start","title":"short","correlation_id":"ticket-9","horizon_seconds":2}', 411)).status).toBe(200);
+    const started = await toolAnswer('"ticket-9"');
+    await waitUntil(() => tg.sent.some((s) => s.text.startsWith('Flow "short" (ticket-9) failed')), 20_000, "the horizon notice");
+    const list = await runCli(["flow", "list", "--json", "-c", gw.configFile], {
+      EXOCLAW_STATE_DIR: gw.stateDir,
+      EXOCLAW_PORT: String(current.port),
+      ...ENV,
+      ANTHROPIC_API_KEY: "sk-test",
+    });
+    expect(list.code, list.stderr).toBe(0);
+    const flows = JSON.parse(list.stdout) as { id: string; status: string; error: string | null }[];
+    expect(flows.find((f) => f.id === started.id)).toMatchObject({ status: "failed", error: expect.stringMatching(/past its horizon/) });
   }, 60_000);
 });
