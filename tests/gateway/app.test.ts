@@ -83,6 +83,7 @@ describe("createGatewayApp", () => {
     const closed = lines.filter((l) => l.msg === "closed").map((l) => l.step);
     expect(closed).toEqual([
       "scheduler",
+      "automation",
       "channel pollers",
       "turns",
       "channel replies",

@@ -446,7 +446,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     channelService.startPolling();
     // Its close runs before the turns drain (the stack is last in, first out): no new scheduled
     // turn starts while running ones finish; a run cut by the shutdown resumes at the next start.
-    stack.defer("scheduler", () => automation.stop());
+    stack.defer("automation", () => automation.stop());
     await automation.start({
       runtime: agents,
       outbound: { send: (target, signal) => channelService.send(target, signal) },
