@@ -9,7 +9,7 @@
 // own embedded store, and `[bus]` + `[store] url = "nats://..."` (the JetStream session log, what
 // several gateways share).
 //
-//   npm run bench:bus-gateway [-- --latency 200 --messages 800 --sessions 50 --modes local,nats,natsstore]
+//   npm run bench:bus-gateway [-- --latency 200 --messages 800 --sessions 50 --modes local,nats,natsstore --journal on|off]
 //
 // Needs the host bundle and plugins (`npm run build`) and nats-server
 // (`node scripts/ensure-nats.mjs` installs it).
@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     messages: { type: "string", default: "800" },
     sessions: { type: "string", default: "50" },
     modes: { type: "string", default: "local,nats,natsstore" },
+    // `off`: the embedded store without exoclaw's write-ahead journal (`surrealkv://…?journal=off`), to compare
+    journal: { type: "string", default: "on" },
   },
 });
 const LAT_N = Number(args.latency);
@@ -96,6 +98,7 @@ async function startGateway(mode, emulatorUrl, platform, nats) {
   ];
   if (mode.bus) lines.push("[bus]", `url = "${nats.url}"`);
   if (mode.natsStore) lines.push("[store]", `url = "${nats.url}"`, `namespace = "bench${Date.now()}"`);
+  else if (args.journal === "off") lines.push("[store]", `url = "surrealkv://${join(stateDir, "data")}?journal=off"`);
   writeFileSync(configFile, `${lines.join("\n")}\n`);
   const env = {
     ...process.env,

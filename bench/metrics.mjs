@@ -11,12 +11,16 @@
 // 2. Turn path, in process: the telemetry calls one turn with one tool call makes (turn start and
 //    end, two model calls with tokens, a tool span, one plugin call), on the real prom-client
 //    metrics, timed over many turns (host/src/telemetry bundled with esbuild into
-//    dist/bench-telemetry.mjs), as a share of the gateway's turn overhead measured in 1.
+//    dist/bench-telemetry.mjs), as a share of the gateway's turn overhead measured in 1. And the
+//    model-call path of a turn (host/src/agent/loop.ts over an in-memory provider) with metrics
+//    off, with the loop reporting the call, and with the previous design (the stream wrapped in
+//    an observing async generator: a hop per streamed event).
 // 3. Ready time: cold starts alternating on/off, spawn to the first `GET /health` 200, ms; and,
 //    precise where 3 is noisy on a loaded machine, what metrics add to start-up in process
 //    (loading prom-client and building the metrics, in a fresh process each time).
 // Options: --turns N (per gateway, default 2000), --block N (turns per alternation, 100),
-// --starts N (cold starts per setting, 7), --calls N (in-process turns, 200000).
+// --starts N (cold starts per setting, 7), --calls N (in-process turns, 200000),
+// --stream-turns N (in-process model-call path turns per variant, 60000), --deltas N (20).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -33,12 +37,16 @@ const { values: opts } = parseArgs({
     block: { type: "string", default: "100" },
     starts: { type: "string", default: "7" },
     calls: { type: "string", default: "200000" },
+    "stream-turns": { type: "string", default: "60000" },
+    deltas: { type: "string", default: "20" },
   },
 });
 const TURNS = Number(opts.turns);
 const BLOCK = Number(opts.block);
 const STARTS = Number(opts.starts);
 const CALLS = Number(opts.calls);
+const STREAM_TURNS = Number(opts["stream-turns"]);
+const DELTAS = Number(opts.deltas);
 const log = (s) => process.stderr.write(`${s}\n`);
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -117,6 +125,76 @@ async function telemetryCostUs(calls) {
     batches.push(Number(process.hrtime.bigint() - t0) / 1000 / per);
   }
   return stats(batches);
+}
+
+/**
+ * The model-call path of one turn in process, µs per turn: `runTurn` (host/src/agent/loop.ts)
+ * over an in-memory provider streaming `deltas` text deltas, a usage and a stop event, with
+ * metrics off (no telemetry), with the loop reporting the call (the current design), and with
+ * the provider stream wrapped in an observing async generator (the previous design, kept here
+ * as it was to show what it cost: a generator hop per streamed event). Rounds alternate the
+ * three so machine load falls on each alike; p50 over rounds.
+ */
+async function streamPathCostUs(turns, deltas) {
+  const t = await importSource("host/src/telemetry/index.ts", "telemetry");
+  const { runTurn } = await importSource("host/src/agent/loop.ts", "loop");
+  const sink = t.createTelemetry({ metrics: new (await t.loadPrometheus()).PromMetrics() });
+  const provider = {
+    name: "anthropic",
+    async *stream() {
+      for (let i = 0; i < deltas; i++) yield { type: "text", delta: "tok " };
+      yield { type: "usage", inputTokens: 120, outputTokens: deltas };
+      yield { type: "stop", reason: "end_turn" };
+    },
+  };
+  // The previous design (host/src/agent/turn.ts before the loop reported its calls).
+  const wrapped = (p, turn) => ({
+    name: p.name,
+    async *stream(request, signal) {
+      const call = turn.providerCall(p.name, request.model);
+      let ok = false;
+      let inputTokens = 0;
+      let outputTokens = 0;
+      try {
+        for await (const ev of p.stream(request, signal)) {
+          if (ev.type === "usage") {
+            if (ev.inputTokens !== undefined) inputTokens = ev.inputTokens;
+            if (ev.outputTokens !== undefined) outputTokens = ev.outputTokens;
+          }
+          yield ev;
+        }
+        ok = true;
+      } finally {
+        call.end({ ok, inputTokens, outputTokens });
+      }
+    },
+  });
+  const tools = { specs: [], call: async () => ({ content: "", isError: true }) };
+  const signal = new AbortController().signal;
+  const input = { model: "bench", maxTokens: 64, maxIterations: 4, history: [], content: "ping", tools };
+  const variants = {
+    off: () => runTurn({ ...input, provider }, () => {}, signal).then(() => {}),
+    loop: () => {
+      const turn = sink.turn("main");
+      return runTurn({ ...input, provider, telemetry: turn }, () => {}, signal).then(() => turn.end("ok"));
+    },
+    wrapper: () => {
+      const turn = sink.turn("main");
+      return runTurn({ ...input, provider: wrapped(provider, turn) }, () => {}, signal).then(() => turn.end("ok"));
+    },
+  };
+  const samples = { off: [], loop: [], wrapper: [] };
+  const per = 1000;
+  for (const fn of Object.values(variants)) for (let i = 0; i < 5000; i++) await fn(); // warm-up (JIT)
+  for (let round = 0; round < Math.max(1, Math.floor(turns / per)); round++) {
+    for (const [name, fn] of Object.entries(variants)) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < per; i++) await fn();
+      samples[name].push(Number(process.hrtime.bigint() - t0) / 1000 / per);
+    }
+  }
+  const withMin = (xs) => ({ ...stats(xs), min: Math.min(...xs) });
+  return { off: withMin(samples.off), loop: withMin(samples.loop), wrapper: withMin(samples.wrapper) };
 }
 
 /**
@@ -216,6 +294,7 @@ async function main() {
   }
   log("in-process telemetry cost...");
   const inProc = await telemetryCostUs(CALLS);
+  const streamPath = await streamPathCostUs(STREAM_TURNS, DELTAS);
   const setup = await metricsSetupMs(STARTS);
 
   const d = stats(turns.direct);
@@ -231,6 +310,22 @@ async function main() {
     ["turn overhead p50 ms", "-", f(overOff, 3), f(overOn, 3), `${f(((overOn - overOff) / overOff) * 100, 1)} %`, "< 2 %"],
     ["turn overhead mean ms", "-", f(meanOverOff, 3), f(meanOverOn, 3), `${f(((meanOverOn - meanOverOff) / meanOverOff) * 100, 1)} %`, ""],
     ["telemetry calls per turn µs (in process, p50)", "-", "0", f(inProc.p50, 2), `${f((inProc.p50 / 1000 / overOff) * 100, 2)} % of overhead`, "< 2 %"],
+    [
+      `model-call path per turn µs (in process, p50; ${DELTAS} deltas): off / wrapper (previous) / in-loop`,
+      "-",
+      f(streamPath.off.p50, 2),
+      `${f(streamPath.wrapper.p50, 2)} / ${f(streamPath.loop.p50, 2)}`,
+      `+${f(streamPath.wrapper.p50 - streamPath.off.p50, 2)} / +${f(streamPath.loop.p50 - streamPath.off.p50, 2)} µs = ${f(((streamPath.wrapper.p50 - streamPath.off.p50) / 1000 / overOff) * 100, 2)} / ${f(((streamPath.loop.p50 - streamPath.off.p50) / 1000 / overOff) * 100, 2)} % of overhead`,
+      "< 2 %",
+    ],
+    [
+      "  the same, best batch (least disturbed by load)",
+      "-",
+      f(streamPath.off.min, 2),
+      `${f(streamPath.wrapper.min, 2)} / ${f(streamPath.loop.min, 2)}`,
+      `+${f(streamPath.wrapper.min - streamPath.off.min, 2)} / +${f(streamPath.loop.min - streamPath.off.min, 2)} µs = ${f(((streamPath.wrapper.min - streamPath.off.min) / 1000 / overOff) * 100, 2)} / ${f(((streamPath.loop.min - streamPath.off.min) / 1000 / overOff) * 100, 2)} % of overhead`,
+      "< 2 %",
+    ],
     ["ready p50 ms (spawn to /health 200)", "-", f(starts.off.p50, 0), f(starts.on.p50, 0), `${f(starts.on.p50 - starts.off.p50, 0)} ms`, "<= +20 ms"],
     ["metrics set-up at start ms (in process, p50)", "-", "0", f(setup.p50, 1), `+${f(setup.p50, 1)} ms`, "<= +20 ms"],
   ];

@@ -37,10 +37,10 @@ async function failure(p: Promise<unknown>): Promise<ChannelPluginError> {
 }
 
 describe("plugin host: channel plugins", () => {
-  it("lists the loaded channel plugins with their optional exports and declared signature headers", () => {
+  it("lists the loaded channel plugins with their optional exports, declared signature headers and instances", () => {
     const list = host.channelPlugins();
-    expect(list).toContainEqual({ name: "webhook", exports: { poll: false }, signatureHeaders: ["x-exoclaw-signature"] });
-    expect(list).toContainEqual({ name: "telegram", exports: { poll: true }, signatureHeaders: ["x-telegram-bot-api-secret-token"] });
+    expect(list).toContainEqual({ name: "webhook", exports: { poll: false }, signatureHeaders: ["x-exoclaw-signature"], maxInFlight: 4 });
+    expect(list).toContainEqual({ name: "telegram", exports: { poll: true }, signatureHeaders: ["x-telegram-bot-api-secret-token"], maxInFlight: 4 });
     expect(list.map((p) => p.name)).not.toContain("calculator");
   });
 

@@ -1,5 +1,6 @@
 import { ErrorCode, RpcError } from "../protocol/index.js";
 import type { ToolResult, ToolSpec } from "../plugins/index.js";
+import type { TurnTelemetry } from "../telemetry/index.js";
 import type { ChatMessage, ContentBlock, ModelProvider, StopReason, TurnEvent, TurnOutcome } from "./types.js";
 
 /** The tools a turn may use: what to offer the model, and how to run a call. */
@@ -30,6 +31,13 @@ export interface TurnInput {
    * message (after the tool results). Absent = nothing is injected.
    */
   steer?: () => Promise<string[]>;
+  /**
+   * Where each model call of the loop is reported (duration to the stream's end, the call's
+   * tokens as its last `usage` event gave them, `ok` false when the stream threw). Recorded at
+   * the points the loop already has, so observing adds no hop per streamed event. Absent = not
+   * reported.
+   */
+  telemetry?: Pick<TurnTelemetry, "providerCall">;
 }
 
 /** A finished turn: its outcome and the messages to append to the session. */
@@ -80,43 +88,50 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
     const callUsage = { inputTokens: 0, outputTokens: 0 };
     let text = "";
     let stopReason: StopReason = "other";
+    const call = input.telemetry?.providerCall(input.provider.name, input.model);
+    let ok = false;
 
-    for await (const ev of input.provider.stream(
-      {
-        model: input.model,
-        system: input.system,
-        messages: [...input.history, ...added],
-        tools: input.tools.specs,
-        maxTokens: input.maxTokens,
-        ...(input.idleTimeoutMs !== undefined ? { idleTimeoutMs: input.idleTimeoutMs } : {}),
-      },
-      signal,
-    )) {
-      switch (ev.type) {
-        case "text":
-          text += ev.delta;
-          emit({ type: "text", data: { delta: ev.delta } });
-          break;
-        case "tool_use":
-          toolUses.push({ id: ev.id, name: ev.name, input: ev.input });
-          emit({ type: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
-          break;
-        case "usage":
-          if (ev.inputTokens !== undefined) callUsage.inputTokens = ev.inputTokens;
-          if (ev.outputTokens !== undefined) callUsage.outputTokens = ev.outputTokens;
-          break;
-        case "stop":
-          stopReason = ev.reason;
-          break;
-        case "failover":
-          // Another attempt takes over this model call: what the failed one produced is void.
-          if (ev.discard) {
-            text = "";
-            toolUses.length = 0;
-          }
-          emit({ type: "failover", data: { from: ev.from, to: ev.to, reason: ev.reason, discard: ev.discard } });
-          break;
+    try {
+      for await (const ev of input.provider.stream(
+        {
+          model: input.model,
+          system: input.system,
+          messages: [...input.history, ...added],
+          tools: input.tools.specs,
+          maxTokens: input.maxTokens,
+          ...(input.idleTimeoutMs !== undefined ? { idleTimeoutMs: input.idleTimeoutMs } : {}),
+        },
+        signal,
+      )) {
+        switch (ev.type) {
+          case "text":
+            text += ev.delta;
+            emit({ type: "text", data: { delta: ev.delta } });
+            break;
+          case "tool_use":
+            toolUses.push({ id: ev.id, name: ev.name, input: ev.input });
+            emit({ type: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
+            break;
+          case "usage":
+            if (ev.inputTokens !== undefined) callUsage.inputTokens = ev.inputTokens;
+            if (ev.outputTokens !== undefined) callUsage.outputTokens = ev.outputTokens;
+            break;
+          case "stop":
+            stopReason = ev.reason;
+            break;
+          case "failover":
+            // Another attempt takes over this model call: what the failed one produced is void.
+            if (ev.discard) {
+              text = "";
+              toolUses.length = 0;
+            }
+            emit({ type: "failover", data: { from: ev.from, to: ev.to, reason: ev.reason, discard: ev.discard } });
+            break;
+        }
       }
+      ok = true;
+    } finally {
+      call?.end({ ok, inputTokens: callUsage.inputTokens, outputTokens: callUsage.outputTokens });
     }
     usage.inputTokens += callUsage.inputTokens;
     usage.outputTokens += callUsage.outputTokens;

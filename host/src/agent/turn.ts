@@ -124,7 +124,10 @@ export class TurnExecutor {
       const content = live.map((j) => j.content).join(COLLECT_SEPARATOR);
       const system = await this.options.souls.systemPrompt(config);
       const base = meter?.provider ?? chain;
-      const provider = this.options.telemetry.enabled ? observeProvider(base, observed) : base;
+      // The loop reports its own model calls (no wrapper, no hop per streamed event); compaction's
+      // summarization call goes through the observing wrapper.
+      const provider = base;
+      const compacting = this.options.telemetry.enabled ? observeProvider(base, observed) : base;
       const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
       if (this.options.telemetry.enabled) observeTools(tools, observed);
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
@@ -149,7 +152,7 @@ export class TurnExecutor {
         {
           config,
           system,
-          provider,
+          provider: compacting,
           sessionKey,
           events,
           content,
@@ -177,6 +180,7 @@ export class TurnExecutor {
           content,
           tools,
           ...(steer !== undefined ? { steer } : {}),
+          ...(this.options.telemetry.enabled ? { telemetry: observed } : {}),
         },
         record,
         controller.signal,
@@ -258,7 +262,8 @@ export class TurnExecutor {
 }
 
 /**
- * `provider` with each model call reported to `turn`: its duration (to the stream's end) and its
+ * `provider` with each model call reported to `turn` (the turn's compaction call; the loop
+ * reports its own calls, see `TurnInput.telemetry`): its duration (to the stream's end) and its
  * tokens (the provider's last `usage` event), `ok` false when the stream threw or was left early.
  */
 function observeProvider(provider: ModelProvider, turn: TurnTelemetry): ModelProvider {

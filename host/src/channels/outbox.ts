@@ -10,6 +10,7 @@
  * (one store write per `SETTLE_BATCH` keys or `settleDelayMs`): losing one in a crash only
  * causes that reply to be sent again — at least once, with the same reply id.
  */
+import { setMaxListeners } from "node:events";
 import { isPermanentChannelFailure } from "../plugins/index.js";
 import { errorMessage, KeyedChain, sleep } from "../util/index.js";
 import type { OutboundMessage } from "./types.js";
@@ -73,6 +74,8 @@ export class ReplyOutbox {
 
   constructor(private readonly options: ReplyOutboxOptions) {
     this.backoff = options.backoffMs ?? REPLY_BACKOFF_MS;
+    // Every send in flight or waiting for the plugin listens on it: as many as replies owed at once.
+    setMaxListeners(0, this.closer.signal);
   }
 
   /**

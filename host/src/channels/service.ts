@@ -32,6 +32,7 @@ import { checkParseResult, limitViolation, normalizeInbound, turnContent } from 
 import { Poller } from "./poller.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
+import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import type { Bus } from "../bus/index.js";
 import { processSecrets } from "../log/index.js";
@@ -299,11 +300,16 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   /** Turns whose outcome is still to come (their reply is then pushed to the outbox). */
   const deliveries = new Set<Promise<void>>();
   const replies = options.replies;
+  // Every `send` goes through the gate: a burst of replies waits here, not in the plugin's pool
+  // queue, which inbound webhooks' `parse` calls need (send-gate.ts).
+  const sendGate = new SendGate((plugin) => plugins.channelPlugins().find((p) => p.name === plugin)?.maxInFlight ?? DEFAULT_SEND_SLOTS);
+  const callSend = (plugin: string, message: OutboundMessage, signal?: AbortSignal): Promise<unknown> =>
+    sendGate.run(plugin, () => plugins.callChannel(plugin, "send", message, signal), signal);
   const outbox = new ReplyOutbox({
     async send(name, message, signal) {
       const ch = channels.get(name);
       if (ch === undefined) throw new Error(`unknown channel "${name}"`);
-      await plugins.callChannel(ch.config.plugin, "send", message, signal);
+      await callSend(ch.config.plugin, message, signal);
     },
     permanent: isPermanentSendError,
     settle: (keys) => (replies === undefined ? Promise.resolve() : replies.settleReplies(keys)),
@@ -367,7 +373,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
             const ch = channels.get(name);
             if (ch === undefined) throw new Error(`unknown channel "${name}"`);
             if (pluginInfo(ch) === undefined) throw new Error(`channel "${name}": its plugin "${ch.config.plugin}" is not loaded`);
-            await plugins.callChannel(ch.config.plugin, "send", message);
+            await callSend(ch.config.plugin, message);
           },
           permanent: isPermanentSendError,
           count(name, what) {
@@ -395,7 +401,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   /** Calls the plugin's `send` with retries. @throws the last error */
   async function sendVia(ch: Channel, message: OutboundMessage, signal?: AbortSignal): Promise<SendReceipt> {
     const out = await withRetry(
-      () => plugins.callChannel(ch.config.plugin, "send", message, signal),
+      () => callSend(ch.config.plugin, message, signal),
       backoff,
       (err, n) =>
         logger.warn(

@@ -92,6 +92,11 @@ export interface ChannelPluginInfo {
   exports: { poll: boolean };
   /** The manifest's `signatureHeaders` (lower-case); empty when it declares none. */
   signatureHeaders: string[];
+  /**
+   * Calls of the plugin that run at once (its `max_in_flight` limit): the channel service lets
+   * at most this many `send`s into the plugin's pool (channels/send-gate.ts). Absent = the default, 4.
+   */
+  maxInFlight?: number;
 }
 
 /** A channel plugin export (see channels/types.ts for each one's input and output). */
