@@ -191,6 +191,7 @@ function toOperatorGrant(t: GrantTable, baseDir: string): OperatorGrant {
   if (t.clock) g.clock = true;
   if (t.random) g.random = true;
   if (t.log) g.log = true;
+  if (t.hooks) g.hooks = [...t.hooks];
   return g;
 }
 

@@ -164,6 +164,8 @@ export const GrantTableSchema = z.strictObject({
   clock: z.boolean().optional(),
   random: z.boolean().optional(),
   log: z.boolean().optional(),
+  /** Lifecycle hooks the plugin may have called (still only when `[hooks] order` lists it). */
+  hooks: z.array(z.string().min(1)).optional(),
 });
 
 const pluginKey = z.string().regex(PLUGIN_NAME_RE, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}");
