@@ -5,8 +5,11 @@ import type { ChatMessage, ContentBlock, ModelProvider, StopReason, TurnEvent, T
 /** The tools a turn may use: what to offer the model, and how to run a call. */
 export interface TurnTools {
   specs: ToolSpec[];
-  /** Runs one call; must not throw for tool faults (return `isError: true`). */
-  call(name: string, input: unknown, signal: AbortSignal): Promise<ToolResult>;
+  /**
+   * Runs one call; must not throw for tool faults (return `isError: true`). `meta.toolUseId` is
+   * the model's id of the call (the loop passes it; approvals log it).
+   */
+  call(name: string, input: unknown, signal: AbortSignal, meta?: { toolUseId: string }): Promise<ToolResult>;
 }
 
 /** Everything one turn needs. */
@@ -140,7 +143,7 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
     const results = await Promise.all(
       toolUses.map(async (t): Promise<ContentBlock> => {
         const r = offered.has(t.name)
-          ? await input.tools.call(t.name, t.input, signal)
+          ? await input.tools.call(t.name, t.input, signal, { toolUseId: t.id })
           : { content: `tool "${t.name}" is not available to this agent`, isError: true };
         emit({ type: "tool_result", data: { toolUseId: t.id, content: r.content, isError: r.isError } });
         return { type: "tool_result", toolUseId: t.id, content: r.content, isError: r.isError };

@@ -1,3 +1,5 @@
+import { ApprovalsTableSchema } from "./approvals.js";
+import { HooksTableSchema } from "./hooks.js";
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
 
@@ -267,6 +269,7 @@ export const FileConfigSchema = z.strictObject({
           })
           .optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
+        approvals: ApprovalsTableSchema.optional(),
         queue: z
           .strictObject({
             mode: z.enum(["followup", "collect", "interrupt", "steer"]).optional(),
@@ -363,6 +366,7 @@ export const FileConfigSchema = z.strictObject({
       peer: z.strictObject(budgetLimitFields).optional(),
     })
     .optional(),
+  hooks: HooksTableSchema.optional(),
   metrics: z
     .strictObject({
       /** `/metrics` (Prometheus) and the counters behind it; default true. */

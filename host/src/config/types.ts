@@ -1,3 +1,5 @@
+import type { AgentApprovals } from "./approvals.js";
+import type { HooksConfig } from "./hooks.js";
 import type { Scope } from "../protocol/index.js";
 import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
 import type { Binding } from "../router/index.js";
@@ -147,6 +149,8 @@ export interface AgentConfig {
    * the host on the built-in `message_send` tool, whatever the model asks.
    */
   outbound: string[];
+  /** `[agents.approvals]`: tool calls that wait for a person's yes (agent/approvals); absent = none. */
+  approvals?: AgentApprovals;
   /** What happens to a message that arrives while its session is running a turn. */
   queue: QueuePolicy;
   /** The provider idle timeout for this agent's model calls, ms; default: its provider's `idleTimeoutMs`. */
@@ -407,6 +411,8 @@ export interface Config {
   budgets: BudgetsConfig;
   /** `[metrics]`: `enabled` (default true) serves `/metrics` and records the counters behind it. Absent = enabled. */
   metrics?: { enabled: boolean };
+  /** `[hooks]`: plugins whose lifecycle hooks run, in order, with timeout and failure mode (agent/hooks); absent = none. */
+  hooks?: HooksConfig;
   /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state, session data. */
   stateDir: string;
   /** The config file that was read, if any. */
