@@ -33,6 +33,10 @@ export interface TurnInput {
    * message (after the tool results). Absent = nothing is injected.
    */
   steer?: () => Promise<string[]>;
+  /** A run resumed after a restart: the messages it continues from (instead of `content` as a new user message). */
+  resume?: ChatMessage[];
+  /** `before_model_call` hooks: text added to the system prompt of model call `iteration` (1-based). */
+  beforeModelCall?: (iteration: number, signal: AbortSignal) => Promise<string | undefined>;
 }
 
 /** A finished turn: its outcome and the messages to append to the session. */
@@ -72,7 +76,7 @@ export function runTurn(input: TurnInput, emit: (ev: TurnEvent) => void, signal:
 
 async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: AbortSignal): Promise<TurnRecord> {
   const offered = new Set(input.tools.specs.map((t) => t.name));
-  const added: ChatMessage[] = [{ role: "user", content: [{ type: "text", text: input.content }] }];
+  const added: ChatMessage[] = input.resume !== undefined ? [...input.resume] : [{ role: "user", content: [{ type: "text", text: input.content }] }];
   const usage = { inputTokens: 0, outputTokens: 0 };
   let finalText = "";
 
@@ -83,11 +87,12 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
     const callUsage = { inputTokens: 0, outputTokens: 0 };
     let text = "";
     let stopReason: StopReason = "other";
+    const extra = input.beforeModelCall !== undefined ? await input.beforeModelCall(iteration, signal) : undefined;
 
     for await (const ev of input.provider.stream(
       {
         model: input.model,
-        system: input.system,
+        system: extra === undefined ? input.system : input.system ? `${input.system}\n\n${extra}` : extra,
         messages: [...input.history, ...added],
         tools: input.tools.specs,
         maxTokens: input.maxTokens,

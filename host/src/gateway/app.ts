@@ -1,3 +1,5 @@
+import { createLifecycleHooks } from "../agent/hooks/index.js";
+import { resolveHooks } from "../config/index.js";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
@@ -324,6 +326,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
       },
       onRecovered: (turn) => channels?.onRecovered(turn),
+      // Plugin lifecycle hooks, in `[hooks] order` as last reloaded (agent/hooks).
+      hooks: createLifecycleHooks({ host: plugins, config: () => (reloader?.current() ?? config).hooks ?? resolveHooks(undefined), logger }),
       telemetry: telemetry.sink,
       // Turn outcomes for observers on other processes (metadata only, no content: the session
       // log, with its redactor, is where content lives). With NATS down they wait in the spool.
@@ -392,6 +396,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       store: describeStoreUrl(config.store.url),
       budgetTimeZone: config.budgets.timezone,
+      approvals: agents.approvals,
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },

@@ -34,6 +34,7 @@ import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./ide
 import type { MethodHandler } from "./rpc.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
+import { addApprovalMethods, type ApprovalsApi } from "./approval-methods.js";
 
 export type { PluginInfo };
 
@@ -102,6 +103,8 @@ export interface MethodDeps {
   reloadConfig?: () => Promise<ConfigReloadResult>;
   /** Time zone of `usage.summary` day groups (`[budgets] timezone`); default "UTC". */
   budgetTimeZone?: string;
+  /** Tool calls parked for approval (`approvals.*`, scope admin); absent = the methods do not exist. */
+  approvals?: ApprovalsApi;
 }
 
 /**
@@ -372,5 +375,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     );
   });
 
+  if (deps.approvals !== undefined) addApprovalMethods(methods, deps.approvals);
   return methods;
 }
