@@ -107,6 +107,7 @@ export class ApprovalBook {
         },
       });
       if (ask) this.options.notify(approval);
+      else this.options.logger.info({ id: approval.id, tool: approval.tool, sessionKey: approval.sessionKey, expiresAt: approval.expiresAt }, "approval waits again after a restart");
     });
   }
 
