@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLifecycleHooks, HookFailedError } from "../../../host/src/agent/hooks/index.js";
 import type { HooksConfig } from "../../../host/src/config/index.js";
-import type { PluginHost } from "../../../host/src/plugins/index.js";
+import { checkInterface, parseManifest, type PluginHost } from "../../../host/src/plugins/index.js";
 import { startEmulator, type Emulator, type RecordedRequest } from "../../support/emulator/server.mjs";
 import { agentConfig, keyOf, makeRuntime, recordingLogger, send } from "../support.js";
 import { fixtureHost, HOOK_GRANTS } from "./support.js";
@@ -124,5 +124,31 @@ describe("before_message and agent_response", () => {
     expect(JSON.stringify(emulator.requests[0]!.body.messages)).toContain("hello (rewritten)");
     expect(JSON.stringify(emulator.requests[0]!.body.messages)).not.toContain("hello hooks");
     expect(r.text).toBe("You said: hello (rewritten) [checked by hooks-a]");
+  });
+});
+
+describe("hooks are a capability", () => {
+  it("a hook plugin loaded without the operator's grant of the hook (or its approval) is never called", async () => {
+    const ungranted = await fixtureHost({ "hooks-a": {}, echo: HOOK_GRANTS.echo! });
+    try {
+      const config: HooksConfig = { order: ["hooks-a"], timeoutMs: 2_000, fail: "closed", plugins: {} };
+      const lifecycle = createLifecycleHooks({ host: ungranted.host, config: () => config, logger: recordingLogger() });
+      const { runtime } = makeRuntime(emulator, [agentConfig()], { plugins: ungranted.host, hooks: lifecycle });
+      const r = await send(runtime, 'use:echo {"text":"please veto this"}');
+      expect(r.text).toBe("The answer is please veto this.");
+      expect(ungranted.host.list().find((p) => p.name === "hooks-a")?.capabilities.granted).toEqual({});
+    } finally {
+      await ungranted.close();
+    }
+  });
+
+  it("the manifest names only known hooks, and a module must export each hook it requests", () => {
+    const base = { abi: 1, name: "h", version: "1", kind: "tool", tools: [] };
+    expect(parseManifest({ ...base, capabilities: { hooks: ["before_tool_call"] } }, "h.wasm").capabilities.hooks).toEqual(["before_tool_call"]);
+    expect(() => parseManifest({ ...base, capabilities: { hooks: ["before_everything"] } }, "h.wasm")).toThrow(/capabilities\.hooks/);
+    expect(() => parseManifest({ ...base, capabilities: {} }, "h.wasm")).toThrow(/at least one tool/);
+    const manifest = parseManifest({ ...base, capabilities: { hooks: ["before_tool_call"] } }, "h.wasm");
+    expect(checkInterface(manifest, [], [])).toMatch(/requests hook "before_tool_call" but the module does not export/);
+    expect(checkInterface(manifest, [], [{ name: "before_tool_call", kind: "function" }])).toBeNull();
   });
 });
