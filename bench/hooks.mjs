@@ -70,8 +70,13 @@ const pct = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 };
 const us = (ms) => `${(ms * 1000).toFixed(1)} us`;
-console.log(`hooks bench: ${CALLS} calls per variant, blocks of ${BLOCK}, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-for (const [name, xs] of Object.entries(samples)) console.log(`  ${name.padEnd(38)} p50 ${us(pct(xs, 0.5)).padStart(10)}  p99 ${us(pct(xs, 0.99)).padStart(10)}`);
+console.log(
+  `hooks bench: ${CALLS} calls per variant, blocks of ${BLOCK}, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
+for (const [name, xs] of Object.entries(samples))
+  console.log(`  ${name.padEnd(38)} p50 ${us(pct(xs, 0.5)).padStart(10)}  p99 ${us(pct(xs, 0.99)).padStart(10)}`);
 const base = pct(samples["tool call, no hooks (baseline)"], 0.5);
 const withHooks = pct(samples["tool call + before/after_tool_call"], 0.5);
 console.log(`  the two tool-call hooks add p50 ${us(withHooks - base)} to a tool call (${((withHooks / base - 1) * 100).toFixed(0)}%)`);

@@ -71,7 +71,11 @@ const modelRequestsWith = (marker: string) => gw.emulator.requests.filter((r) =>
 describe("approvals through Telegram across a gateway kill", () => {
   it("parks, survives SIGKILL, is approved by the approver only, and completes once", async () => {
     expect((await deliverTelegramUpdate(hook, telegramUpdate({ chatId: ALICE, text: 'use:echo {"text":"launch-tg"}' }), SECRET_TOKEN)).status).toBe(200);
-    const [ask] = await waitUntil(() => (sentTo(APPROVER, "Approval needed").length > 0 ? sentTo(APPROVER, "Approval needed") : null), 60_000, "the approver asked");
+    const [ask] = await waitUntil(
+      () => (sentTo(APPROVER, "Approval needed").length > 0 ? sentTo(APPROVER, "Approval needed") : null),
+      60_000,
+      "the approver asked",
+    );
     const id = /\[([a-z2-9]{6})\]/.exec(ask!.text)![1]!;
     expect(ask!.text).toContain(`approve ${id}`);
     expect(ask!.text).toContain("echo");

@@ -106,7 +106,14 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
     }
     report.failed += failures.length;
     for (const { message, runId, resume } of rerun) {
-      const promise = lanes.requeue({ agent: agent!, sessionKey, runId, content: message.data.content, thread: message.data.thread, ...(resume ? { resume } : {}) });
+      const promise = lanes.requeue({
+        agent: agent!,
+        sessionKey,
+        runId,
+        content: message.data.content,
+        thread: message.data.thread,
+        ...(resume ? { resume } : {}),
+      });
       promise.then(
         (r) => {
           logger.info({ sessionKey, runId, stopReason: r.stopReason, merged: r.merged }, "recovered turn finished");

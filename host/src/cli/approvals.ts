@@ -23,7 +23,14 @@ export function formatApprovals(list: readonly PendingApproval[], now = Date.now
     ["ID", "AGENT", "TOOL", "INPUT", "APPROVER", "EXPIRES IN"],
     list.map((a) => {
       const input = JSON.stringify(a.input ?? null);
-      return [a.id, a.agentId, a.tool, input.length > 60 ? `${input.slice(0, 59)}…` : input, a.approver ?? "(admin)", `${Math.max(0, Math.round((a.expiresAt - now) / 1000))}s`];
+      return [
+        a.id,
+        a.agentId,
+        a.tool,
+        input.length > 60 ? `${input.slice(0, 59)}…` : input,
+        a.approver ?? "(admin)",
+        `${Math.max(0, Math.round((a.expiresAt - now) / 1000))}s`,
+      ];
     }),
   );
 }

@@ -50,7 +50,12 @@ export const ApprovalsTableSchema = z.strictObject({
     .string()
     .regex(/^[^:\s]+:[^:\s]+:\S+$/, 'must be "<channel>:<account>:<peer>"')
     .optional(),
-  timeout_ms: z.number().int().min(1_000).max(7 * 24 * 3_600_000).optional(),
+  timeout_ms: z
+    .number()
+    .int()
+    .min(1_000)
+    .max(7 * 24 * 3_600_000)
+    .optional(),
 });
 
 /** `[agents.approvals]` as read from the file to {@link AgentApprovals}. */

@@ -41,7 +41,10 @@ export function resolveHooks(t: z.infer<typeof HooksTableSchema> | undefined): H
     timeoutMs: t?.timeout_ms ?? DEFAULT_HOOK_TIMEOUT_MS,
     fail: t?.fail ?? "open",
     plugins: Object.fromEntries(
-      Object.entries(t?.plugins ?? {}).map(([k, v]) => [k, { ...(v.timeout_ms !== undefined ? { timeoutMs: v.timeout_ms } : {}), ...(v.fail ? { fail: v.fail } : {}) }]),
+      Object.entries(t?.plugins ?? {}).map(([k, v]) => [
+        k,
+        { ...(v.timeout_ms !== undefined ? { timeoutMs: v.timeout_ms } : {}), ...(v.fail ? { fail: v.fail } : {}) },
+      ]),
     ),
   };
 }

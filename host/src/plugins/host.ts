@@ -106,7 +106,12 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       if (signal?.aborted) throw new PluginCallAbortedError(plugin, { export: hook as never }, signal.reason);
       const site = registry.hookRoute(plugin, hook);
       if (site === undefined) {
-        throw new HookCallError(plugin, hook, "not_available", `plugin '${plugin}' is not loaded, does not export '${hook}', or is not granted and approved for it`);
+        throw new HookCallError(
+          plugin,
+          hook,
+          "not_available",
+          `plugin '${plugin}' is not loaded, does not export '${hook}', or is not granted and approved for it`,
+        );
       }
       return callHookExport(site, hook, input, signal);
     },

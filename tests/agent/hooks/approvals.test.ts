@@ -38,10 +38,7 @@ function setup(approvals: Partial<AgentApprovals> = {}, log: SessionLog = create
 
 /** A message from telegram peer `peer` (its own session), as the channels service hands it over. */
 function fromTelegram(runtime: AgentRuntime, peer: string, content: string) {
-  return runtime.run(
-    { agentId: "main", sessionKey: keyOf(peer, "main", "telegram"), content, channel: "telegram", account: "default", peer },
-    () => {},
-  );
+  return runtime.run({ agentId: "main", sessionKey: keyOf(peer, "main", "telegram"), content, channel: "telegram", account: "default", peer }, () => {});
 }
 
 const lastToolResult = (req: RecordedRequest) => JSON.stringify((req.body.messages as unknown[]).at(-1));

@@ -107,7 +107,11 @@ export class ApprovalBook {
         },
       });
       if (ask) this.options.notify(approval);
-      else this.options.logger.info({ id: approval.id, tool: approval.tool, sessionKey: approval.sessionKey, expiresAt: approval.expiresAt }, "approval waits again after a restart");
+      else
+        this.options.logger.info(
+          { id: approval.id, tool: approval.tool, sessionKey: approval.sessionKey, expiresAt: approval.expiresAt },
+          "approval waits again after a restart",
+        );
     });
   }
 

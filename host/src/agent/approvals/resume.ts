@@ -59,7 +59,9 @@ export async function resumeParkedRun(o: ResumeOptions): Promise<ChatMessage[]> 
       if (results !== null) messages.push({ role: "user", content: results });
       results = null;
       assistant ??= [];
-      assistant.push(e.kind === "assistant_text" ? { type: "text", text: e.data.text } : { type: "tool_use", id: e.data.id, name: e.data.name, input: e.data.input });
+      assistant.push(
+        e.kind === "assistant_text" ? { type: "text", text: e.data.text } : { type: "tool_use", id: e.data.id, name: e.data.name, input: e.data.input },
+      );
     } else if (e.kind === "tool_result") {
       if (assistant !== null) messages.push({ role: "assistant", content: assistant });
       assistant = null;

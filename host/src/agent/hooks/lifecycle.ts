@@ -127,7 +127,13 @@ export class LifecycleHooks {
    */
   async notify(hook: "session_start" | "session_end" | "on_error", ctx: HookContext, data: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
     try {
-      await this.runner.chain(hook, ctx, () => data, () => false, signal);
+      await this.runner.chain(
+        hook,
+        ctx,
+        () => data,
+        () => false,
+        signal,
+      );
     } catch (err) {
       if (signal?.aborted) throw err;
     }

@@ -104,7 +104,10 @@ export class HookRunner {
       failure = isAborted(err) && timer.aborted ? `timed out after ${timeoutMs} ms` : errorMessage(err);
     }
     this.report(plugin, hook, t0, false);
-    this.options.logger.warn({ plugin, hook, runId: input.context === undefined ? undefined : (input.context as HookContext).runId, fail, reason: failure }, "hook failed");
+    this.options.logger.warn(
+      { plugin, hook, runId: input.context === undefined ? undefined : (input.context as HookContext).runId, fail, reason: failure },
+      "hook failed",
+    );
     if (fail === "closed") throw new HookFailedError(plugin, hook, failure);
     return undefined;
   }
