@@ -27,7 +27,7 @@ import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 import { TurnToolbox } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 import { ProviderResilience, type ResiliencePolicy } from "./resilience/index.js";
-import type { ApprovalBook } from "./approvals/book.js";
+import { parseApprovalCommand, type ApprovalBook } from "./approvals/book.js";
 import { answerApprovalCommand, createApprovalBook } from "./approvals/front.js";
 import type { LifecycleHooks } from "./hooks/lifecycle.js";
 import { hookContext } from "./hooks/turn-wiring.js";
@@ -234,8 +234,11 @@ export class AgentRuntime {
   async run(request: TurnRequest, emit: (ev: TurnEvent) => void, signal?: AbortSignal, hooks?: RunHooks): Promise<TurnResult> {
     if (this.closing) throw new AgentError("shutting_down", "the gateway is shutting down");
     // `approve <id>` / `deny <id>` from an approval's approver answers it; it is not a turn.
-    const answered = await answerApprovalCommand(this.approvals, request);
-    if (answered !== undefined) return answered;
+    // (Checked without awaiting anything when no approval waits: a turn is queued synchronously.)
+    if (this.approvals.waiting > 0 && parseApprovalCommand(request.content) !== null) {
+      const answered = await answerApprovalCommand(this.approvals, request);
+      if (answered !== undefined) return answered;
+    }
     const agent = this.agents.get(request.agentId);
     if (!agent) throw new RpcError(ErrorCode.InvalidParams, `unknown agent "${request.agentId}"`);
     const lifecycle = this.options.hooks;

@@ -70,7 +70,8 @@ export function checkInterface(manifest: PluginManifest, imports: WasmImportDesc
       return `the manifest requests hook "${hook}" but the module does not export a function "${hook}" (exports: ${listed})`;
     }
   }
-  if (manifest.kind !== "channel" && manifest.tools.length > 0) {
+  // A hooks-only plugin (kind "tool", no tools) needs no `call`.
+  if (manifest.kind === "both" || (manifest.kind === "tool" && manifest.tools.length > 0)) {
     const call = exports.find((e) => e.name === "call");
     if (call?.kind !== "function") {
       return `the manifest declares kind "${manifest.kind}" but the module does not export a function "call" (exports: ${listed})`;

@@ -122,4 +122,23 @@ describe("approvals", () => {
     // One model call before the park, one after the resume: the first is not repeated.
     expect(emulator.requests).toHaveLength(2);
   }, 60_000);
+
+  it("a shutdown while parked leaves the run open (no error event), and the next start resumes it", async () => {
+    const log = createMemorySessionLog();
+    const first = setup({}, log);
+    const turn = send(first.runtime, 'use:echo {"text":"across a drain"}', { peer: "frank" }).catch((e: unknown) => e);
+    await until(() => first.runtime.approvals.list().length === 1, 20_000, "a parked approval");
+    const id = first.runtime.approvals.list()[0]!.id;
+    await first.runtime.drain(0);
+    await turn;
+    expect((await log.read(keyOf("frank"), { afterSeq: 0, limit: 100 })).filter((e) => e.kind === "error")).toHaveLength(0);
+    const second = setup({}, log);
+    expect(await second.runtime.recover()).toEqual({ rerun: 1, failed: 0 });
+    await until(() => second.runtime.approvals.list().length === 1, 20_000, "the approval waiting again");
+    await fromTelegram(second.runtime, "1001", `deny ${id}`);
+    await second.runtime.whenIdle();
+    const events = await log.read(keyOf("frank"), { afterSeq: 0, limit: 100 });
+    expect(events.filter((e) => e.kind === "turn_ended")).toHaveLength(1);
+    expect(JSON.stringify(events.filter((e) => e.kind === "tool_result").map((e) => e.data))).toContain("the approver denied this call");
+  }, 60_000);
 });

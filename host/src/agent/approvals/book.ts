@@ -59,7 +59,7 @@ interface Waiting {
 
 /** The approvals parked in this process. */
 export class ApprovalBook {
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly pending = new Map<string, Waiting>();
   private readonly now: () => number;
 
   constructor(private readonly options: ApprovalBookOptions) {
@@ -71,13 +71,18 @@ export class ApprovalBook {
     for (;;) {
       let id = "";
       for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
-      if (!this.waiting.has(id)) return id;
+      if (!this.pending.has(id)) return id;
     }
+  }
+
+  /** How many approvals wait now. */
+  get waiting(): number {
+    return this.pending.size;
   }
 
   /** The approvals waiting now, oldest first. */
   list(): PendingApproval[] {
-    return [...this.waiting.values()].map((w) => w.approval);
+    return [...this.pending.values()].map((w) => w.approval);
   }
 
   /**
@@ -90,15 +95,15 @@ export class ApprovalBook {
     signal.throwIfAborted();
     return new Promise<ApprovalDecision>((resolve, reject) => {
       const onAbort = () => {
-        const w = this.waiting.get(approval.id);
+        const w = this.pending.get(approval.id);
         if (w !== undefined) clearTimeout(w.timer);
-        this.waiting.delete(approval.id);
+        this.pending.delete(approval.id);
         reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
       const timer = setTimeout(() => void this.settle(approval.id, { approved: false, by: "timeout" }), Math.max(0, approval.expiresAt - this.now()));
       timer.unref?.();
-      this.waiting.set(approval.id, {
+      this.pending.set(approval.id, {
         approval,
         timer,
         resolve: (d) => {
@@ -122,7 +127,7 @@ export class ApprovalBook {
    * @throws StoreError when the answer cannot be written (the approval keeps waiting)
    */
   async decide(id: string, approved: boolean, who: Answerer): Promise<DecideOutcome> {
-    const w = this.waiting.get(id.trim().toLowerCase());
+    const w = this.pending.get(id.trim().toLowerCase());
     if (w === undefined) return "unknown";
     if (who.kind === "peer" && (w.approval.approver === undefined || w.approval.approver !== who.address)) return "forbidden";
     const by = who.kind === "peer" ? who.address : `rpc:${who.client}`;
@@ -131,9 +136,9 @@ export class ApprovalBook {
 
   /** Writes the answer and wakes the parked call; false when it was answered meanwhile. */
   private async settle(id: string, decision: ApprovalDecision): Promise<boolean> {
-    const w = this.waiting.get(id);
+    const w = this.pending.get(id);
     if (w === undefined) return false;
-    this.waiting.delete(id);
+    this.pending.delete(id);
     clearTimeout(w.timer);
     const { approval } = w;
     try {
