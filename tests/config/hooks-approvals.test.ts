@@ -19,7 +19,9 @@ describe("[hooks]", () => {
 describe("[agents.approvals]", () => {
   it("matches tools, and input patterns over the input's JSON", () => {
     const file = FileConfigSchema.parse({
-      agents: [{ id: "ops", approvals: { approver: "telegram:default:1001", rules: [{ tool: "shell" }, { tool: "http_fetch", input: "internal\\.example" }] } }],
+      agents: [
+        { id: "ops", approvals: { approver: "telegram:default:1001", rules: [{ tool: "shell" }, { tool: "http_fetch", input: "internal\\.example" }] } },
+      ],
     });
     const a = resolveApprovals(file.agents![0]!.approvals!);
     expect(a.approver).toBe("telegram:default:1001");
@@ -35,5 +37,26 @@ describe("[agents.approvals]", () => {
     expect(FileConfigSchema.safeParse({ agents: [{ id: "a", approvals: { approver: "telegram", rules: [{ tool: "x" }] } }] }).success).toBe(false);
     expect(FileConfigSchema.safeParse({ agents: [{ id: "a", approvals: { rules: [{ tool: "x", input: "(" }] } }] }).success).toBe(false);
     expect(FileConfigSchema.safeParse({ agents: [{ id: "a", approvals: { rules: [] } }] }).success).toBe(false);
+  });
+});
+
+describe("config reload", () => {
+  it("sees a changed [hooks] and a changed approval input pattern (both live)", async () => {
+    const { diffConfig } = await import("../../host/src/gateway/reload.js");
+    const { loadConfig } = await import("../../host/src/config/index.js");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "exoclaw-hooks-cfg-"));
+    const load = (toml: string) => {
+      const file = join(dir, `c${Math.random()}.toml`);
+      writeFileSync(file, toml);
+      return loadConfig({ config: file }, { EXOCLAW_STATE_DIR: dir, ANTHROPIC_API_KEY: "k" }, []);
+    };
+    const agent = (pattern: string) => `[[agents]]\nid = "main"\n[agents.approvals]\nrules = [{ tool = "shell", input = "${pattern}" }]\n`;
+    const a = load(`${agent("rm")}[hooks]\norder = ["guard"]\n`);
+    expect(diffConfig(a, load(`${agent("rm")}[hooks]\norder = ["audit"]\n`)).live).toEqual(["hooks"]);
+    expect(diffConfig(a, load(`${agent("mv")}[hooks]\norder = ["guard"]\n`)).live).toEqual(["agents.main"]);
+    expect(diffConfig(a, load(`${agent("rm")}[hooks]\norder = ["guard"]\n`)).live).toEqual([]);
   });
 });

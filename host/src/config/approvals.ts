@@ -61,7 +61,8 @@ export const ApprovalsTableSchema = z.strictObject({
 /** `[agents.approvals]` as read from the file to {@link AgentApprovals}. */
 export function resolveApprovals(t: z.infer<typeof ApprovalsTableSchema>): AgentApprovals {
   return {
-    rules: t.rules.map((r) => ({ tool: r.tool, ...(r.input !== undefined ? { input: new RegExp(r.input) } : {}) })),
+    // The pattern's source is its JSON form: a config reload compares configs as JSON and sees a changed pattern.
+    rules: t.rules.map((r) => ({ tool: r.tool, ...(r.input !== undefined ? { input: Object.assign(new RegExp(r.input), { toJSON: () => r.input }) } : {}) })),
     ...(t.approver !== undefined ? { approver: t.approver } : {}),
     timeoutMs: t.timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS,
   };
