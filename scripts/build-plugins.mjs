@@ -250,8 +250,11 @@ export async function buildPlugin(dir, root = REPO_ROOT, options = {}) {
     );
   }
   const exports = new Set(WebAssembly.Module.exports(mod).map((e) => e.name));
-  if ((manifest.kind === "tool" || manifest.kind === "both") && !exports.has("call")) {
+  if ((manifest.kind === "both" || (manifest.kind === "tool" && manifest.tools.length > 0)) && !exports.has("call")) {
     throw new Error(`a "${manifest.kind}" plugin must export "call" (export function call(): i32)`);
+  }
+  for (const hook of manifest.capabilities?.hooks ?? []) {
+    if (!exports.has(hook)) throw new Error(`the plugin requests hook "${hook}" but does not export it (export function ${hook}(): i32)`);
   }
   return {
     name: manifest.name,

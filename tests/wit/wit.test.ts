@@ -253,6 +253,7 @@ const SAMPLES: Record<string, unknown> = {
   "fs-cap.guest": "/data",
   "capability-request.config": ["greeting"],
   "capability-request.secrets": ["API_TOKEN"],
+  "capability-request.hooks": ["before_tool_call"],
 };
 
 /** A value of WIT type `t` with every optional field present (SAMPLES where constrained). */

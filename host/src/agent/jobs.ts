@@ -27,6 +27,8 @@ export interface TurnJob extends QueueItem {
   reject: (err: unknown) => void;
   /** The running batch's controller (set when the job starts): aborting it ends the batch. */
   controller?: AbortController;
+  /** A run parked for an approval before a restart, resumed from its logged events (agent/approvals/resume.ts). */
+  resume?: true;
 }
 
 /** Session work that is not a turn (reset, delete): runs alone, in order with the turns. */

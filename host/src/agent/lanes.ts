@@ -38,6 +38,8 @@ export interface RequeuedMessage {
   runId: string;
   content: string;
   thread?: string | undefined;
+  /** A run a restart left parked for an approval: it resumes (its `turn_started` is already written). */
+  resume?: true;
 }
 
 /** Options of {@link SessionLanes}. */
@@ -160,7 +162,8 @@ export class SessionLanes {
 
   /** Queues a journaled message's turn again (crash recovery; no cap, no events streamed). */
   requeue(message: RequeuedMessage): Promise<TurnResult> {
-    const job = makeTurnJob({ ...message, journal: Promise.resolve(), startJournaled: false, emit: () => {} });
+    const job = makeTurnJob({ ...message, journal: Promise.resolve(), startJournaled: message.resume === true, emit: () => {} });
+    if (message.resume) job.resume = true;
     this.queues.push(message.sessionKey, job);
     return job.promise;
   }

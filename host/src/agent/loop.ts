@@ -6,8 +6,11 @@ import type { ChatMessage, ContentBlock, ModelProvider, StopReason, TurnEvent, T
 /** The tools a turn may use: what to offer the model, and how to run a call. */
 export interface TurnTools {
   specs: ToolSpec[];
-  /** Runs one call; must not throw for tool faults (return `isError: true`). */
-  call(name: string, input: unknown, signal: AbortSignal): Promise<ToolResult>;
+  /**
+   * Runs one call; must not throw for tool faults (return `isError: true`). `meta.toolUseId` is
+   * the model's id of the call (the loop passes it; approvals log it).
+   */
+  call(name: string, input: unknown, signal: AbortSignal, meta?: { toolUseId: string }): Promise<ToolResult>;
 }
 
 /** Everything one turn needs. */
@@ -38,6 +41,10 @@ export interface TurnInput {
    * reported.
    */
   telemetry?: Pick<TurnTelemetry, "providerCall">;
+  /** A run resumed after a restart: the messages it continues from (instead of `content` as a new user message). */
+  resume?: ChatMessage[];
+  /** `before_model_call` hooks: text added to the system prompt of model call `iteration` (1-based). */
+  beforeModelCall?: (iteration: number, signal: AbortSignal) => Promise<string | undefined>;
 }
 
 /** A finished turn: its outcome and the messages to append to the session. */
@@ -77,7 +84,7 @@ export function runTurn(input: TurnInput, emit: (ev: TurnEvent) => void, signal:
 
 async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: AbortSignal): Promise<TurnRecord> {
   const offered = new Set(input.tools.specs.map((t) => t.name));
-  const added: ChatMessage[] = [{ role: "user", content: [{ type: "text", text: input.content }] }];
+  const added: ChatMessage[] = input.resume !== undefined ? [...input.resume] : [{ role: "user", content: [{ type: "text", text: input.content }] }];
   const usage = { inputTokens: 0, outputTokens: 0 };
   let finalText = "";
 
@@ -88,6 +95,7 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
     const callUsage = { inputTokens: 0, outputTokens: 0 };
     let text = "";
     let stopReason: StopReason = "other";
+    const extra = input.beforeModelCall !== undefined ? await input.beforeModelCall(iteration, signal) : undefined;
     const call = input.telemetry?.providerCall(input.provider.name, input.model);
     let ok = false;
 
@@ -95,7 +103,7 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
       for await (const ev of input.provider.stream(
         {
           model: input.model,
-          system: input.system,
+          system: extra === undefined ? input.system : input.system ? `${input.system}\n\n${extra}` : extra,
           messages: [...input.history, ...added],
           tools: input.tools.specs,
           maxTokens: input.maxTokens,
@@ -155,7 +163,7 @@ async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: Abo
     const results = await Promise.all(
       toolUses.map(async (t): Promise<ContentBlock> => {
         const r = offered.has(t.name)
-          ? await input.tools.call(t.name, t.input, signal)
+          ? await input.tools.call(t.name, t.input, signal, { toolUseId: t.id })
           : { content: `tool "${t.name}" is not available to this agent`, isError: true };
         emit({ type: "tool_result", data: { toolUseId: t.id, content: r.content, isError: r.isError } });
         return { type: "tool_result", toolUseId: t.id, content: r.content, isError: r.isError };

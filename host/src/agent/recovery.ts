@@ -13,6 +13,7 @@ import type { CachedSessionLog } from "./cached-log.js";
 import type { IdempotentTurns } from "./idempotency.js";
 import type { SessionLanes } from "./lanes.js";
 import type { TurnResult } from "./turn-request.js";
+import { parkedApproval } from "./approvals/resume.js";
 
 /** Message of the `error` event that closes a turn a crash interrupted. */
 export const INTERRUPTED_MESSAGE =
@@ -87,10 +88,12 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
     const agentId = parseSessionKey(sessionKey).agent;
     const agent = agents.get(agentId);
     const failures: { message: SessionEventOf<"message_received">; runId: string; code: number; text: string }[] = [];
-    const rerun: { message: SessionEventOf<"message_received">; runId: string }[] = [];
+    const rerun: { message: SessionEventOf<"message_received">; runId: string; resume?: true }[] = [];
     for (const m of messages) {
       const runId = m.runId ?? randomUUID();
       if (!agent) failures.push({ message: m, runId, code: ErrorCode.InvalidParams, text: `agent "${agentId}" is no longer configured` });
+      // Parked for a person's yes when the gateway stopped: it resumes where it parked (agent/approvals/resume.ts).
+      else if (m.runId !== undefined && started.has(m.runId) && parkedApproval(later, m.runId) !== undefined) rerun.push({ message: m, runId, resume: true });
       else if (m.runId !== undefined && started.has(m.runId)) failures.push({ message: m, runId, code: ErrorCode.Aborted, text: INTERRUPTED_MESSAGE });
       else rerun.push({ message: m, runId });
     }
@@ -102,8 +105,15 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
       for (const f of failures) recovered(options, f.message, agentId, f.runId, { error: { code: f.code, message: f.text } });
     }
     report.failed += failures.length;
-    for (const { message, runId } of rerun) {
-      const promise = lanes.requeue({ agent: agent!, sessionKey, runId, content: message.data.content, thread: message.data.thread });
+    for (const { message, runId, resume } of rerun) {
+      const promise = lanes.requeue({
+        agent: agent!,
+        sessionKey,
+        runId,
+        content: message.data.content,
+        thread: message.data.thread,
+        ...(resume ? { resume } : {}),
+      });
       promise.then(
         (r) => {
           logger.info({ sessionKey, runId, stopReason: r.stopReason, merged: r.merged }, "recovered turn finished");

@@ -9,7 +9,7 @@ import type { AgentConfig, ProviderName } from "../config/index.js";
 import { silentLogger } from "../log/index.js";
 import { ErrorCode, RpcError } from "../protocol/index.js";
 import type { PluginRegistry } from "../plugins/index.js";
-import type { PruneOptions, PruneResult, SessionLog } from "../store/index.js";
+import { parseSessionKey, type PruneOptions, type PruneResult, type SessionLog } from "../store/index.js";
 import { compileAgents, type Agent } from "./agents.js";
 import { CachedSessionLog } from "./cached-log.js";
 import { DEFAULT_HISTORY_CACHE_LIMITS } from "./history-cache.js";
@@ -27,6 +27,10 @@ import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 import { TurnToolbox, type HostTool } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 import { ProviderResilience, type ResiliencePolicy } from "./resilience/index.js";
+import { parseApprovalCommand, type ApprovalBook } from "./approvals/book.js";
+import { answerApprovalCommand, createApprovalBook } from "./approvals/front.js";
+import type { LifecycleHooks } from "./hooks/lifecycle.js";
+import { hookContext } from "./hooks/turn-wiring.js";
 
 // The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
 export { ReplayedTurnError } from "./idempotency.js";
@@ -87,6 +91,8 @@ export interface AgentRuntimeOptions {
   budget?: BudgetGuard;
   /** Tools provided by layers above the agent (the scheduler's `remind`); see turn-tools.ts. */
   hostTools?: readonly HostTool[];
+  /** Plugin lifecycle hooks (agent/hooks, `[hooks]`); default none. */
+  hooks?: LifecycleHooks;
 }
 
 /**
@@ -128,6 +134,8 @@ export class AgentRuntime {
   private readonly lanes: SessionLanes;
   private readonly keys: IdempotentTurns;
   private closing = false;
+  /** Tool calls parked for a person's yes in this process (`[agents.approvals]`; `approvals.*` RPC). */
+  readonly approvals: ApprovalBook;
 
   /** @throws Error when an agent's outbound allowlist has a malformed entry */
   constructor(private readonly options: AgentRuntimeOptions) {
@@ -141,6 +149,7 @@ export class AgentRuntime {
     const closing = () => this.closing;
     const telemetry = options.telemetry ?? NOOP_TELEMETRY;
     const logger = this.logger;
+    this.approvals = createApprovalBook({ append: (key, evs) => this.sessions.append(key, evs), outbound: options.outbound, logger });
     this.executor = new TurnExecutor({
       providers: new ProviderResilience({
         providers: options.providers,
@@ -165,6 +174,8 @@ export class AgentRuntime {
       telemetry,
       takeSteerable: (sessionKey) => this.lanes.takeSteerable(sessionKey),
       budget: options.budget,
+      hooks: options.hooks,
+      approvals: this.approvals,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,
@@ -229,8 +240,21 @@ export class AgentRuntime {
    */
   async run(request: TurnRequest, emit: (ev: TurnEvent) => void, signal?: AbortSignal, hooks?: RunHooks): Promise<TurnResult> {
     if (this.closing) throw new AgentError("shutting_down", "the gateway is shutting down");
+    // `approve <id>` / `deny <id>` from an approval's approver answers it; it is not a turn.
+    // (Checked without awaiting anything when no approval waits: a turn is queued synchronously.)
+    if (this.approvals.waiting > 0 && parseApprovalCommand(request.content) !== null) {
+      const answered = await answerApprovalCommand(this.approvals, request);
+      if (answered !== undefined) return answered;
+    }
     const agent = this.agents.get(request.agentId);
     if (!agent) throw new RpcError(ErrorCode.InvalidParams, `unknown agent "${request.agentId}"`);
+    const lifecycle = this.options.hooks;
+    if (lifecycle?.active === true) {
+      // before_message: a dropped message is refused before it is journaled.
+      const verdict = await lifecycle.beforeMessage(hookContext(request.agentId, request.sessionKey), request.content, signal);
+      if (verdict.drop) throw new AgentError("forbidden", `message dropped by plugin ${verdict.plugin}: ${verdict.reason}`, { reason: "dropped_by_hook" });
+      request = { ...request, content: verdict.content };
+    }
     return this.keys.run(agent, request, { onAccepted: (id) => this.accepted(hooks, id), emit, signal });
   }
 
@@ -333,7 +357,9 @@ export class AgentRuntime {
     return this.lanes.task(sessionKey, async () => {
       this.sessions.drop(sessionKey);
       if (!(await this.log.info(sessionKey))) return undefined;
-      return this.log.reset(sessionKey, reason);
+      const seq = await this.log.reset(sessionKey, reason);
+      this.sessionEnded(sessionKey, "reset");
+      return seq;
     });
   }
 
@@ -380,8 +406,23 @@ export class AgentRuntime {
   deleteSession(sessionKey: string): Promise<boolean> {
     return this.lanes.task(sessionKey, async () => {
       this.sessions.drop(sessionKey);
-      return this.log.delete(sessionKey);
+      const deleted = await this.log.delete(sessionKey);
+      if (deleted) this.sessionEnded(sessionKey, "deleted");
+      return deleted;
     });
+  }
+
+  /** `session_end` hooks (fire and forget: the session is already reset or gone). */
+  private sessionEnded(sessionKey: string, reason: string): void {
+    const lifecycle = this.options.hooks;
+    if (lifecycle?.active !== true) return;
+    let agentId: string;
+    try {
+      agentId = parseSessionKey(sessionKey).agent;
+    } catch {
+      return;
+    }
+    void lifecycle.notify("session_end", hookContext(agentId, sessionKey), { reason }).catch(() => {});
   }
 
   private accepted(hooks: RunHooks | undefined, runId: string): void {

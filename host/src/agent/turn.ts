@@ -22,6 +22,10 @@ import { guardToolLoops, steerInbox } from "./turn-control.js";
 import type { TurnToolbox } from "./turn-tools.js";
 import type { ProviderResilience } from "./resilience/index.js";
 import type { ModelProvider, TurnEvent } from "./types.js";
+import { TurnDeadline } from "./approvals/deadline.js";
+import type { ApprovalBook } from "./approvals/book.js";
+import type { LifecycleHooks } from "./hooks/lifecycle.js";
+import { wireTurn, type TurnWiring } from "./hooks/turn-wiring.js";
 
 /** Separator between the contents of messages folded into one turn (queue mode `collect`). */
 export const COLLECT_SEPARATOR = "\n\n";
@@ -56,6 +60,10 @@ export interface TurnExecutorOptions {
   takeSteerable?: ((sessionKey: string) => TurnJob[]) | undefined;
   /** Metering and budgets of every model call (agent/budget); absent = neither. */
   budget?: BudgetGuard | undefined;
+  /** Plugin lifecycle hooks (agent/hooks); absent = none. */
+  hooks?: LifecycleHooks | undefined;
+  /** Where tool calls under an agent's approval rules park (agent/approvals); absent = no approvals. */
+  approvals?: ApprovalBook | undefined;
 }
 
 /** Runs turn batches; tracks the running ones so a shutdown can abort them. */
@@ -93,13 +101,14 @@ export class TurnExecutor {
     const agentOf = (job: TurnJob): Agent => this.options.agents?.get(job.agent.config.id) ?? job.agent;
     // The turn deadline: from the start of the batch, over everything it does.
     const turnTimeoutMs = agentOf(batch[batch.length - 1]!).config.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS;
-    const deadline = setTimeout(() => controller.abort(new TurnTimeoutError(turnTimeoutMs)), turnTimeoutMs);
+    const deadline = new TurnDeadline(turnTimeoutMs, () => controller.abort(new TurnTimeoutError(turnTimeoutMs)));
     this.inflight.add(controller);
     // Reported from here (the turn deadline's start) to the outcome; never a session key as a label.
     // (A batch whose messages all failed to journal never becomes a turn and is not counted.)
     const observed = this.options.telemetry.turn(batch[batch.length - 1]!.agent.config.id);
     let live: TurnJob[] = [];
     let recorder: TurnRecorder | undefined;
+    let wiring: TurnWiring | undefined;
     try {
       // The history does not depend on this turn's own messages: read it while they are written.
       const [journals, events] = await Promise.all([Promise.allSettled(batch.map((j) => j.journal)), sessions.readHistory(sessionKey)]);
@@ -132,6 +141,22 @@ export class TurnExecutor {
       if (this.options.telemetry.enabled) observeTools(tools, observed);
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
       guardToolLoops(tools, config.loopLimit ?? DEFAULT_LOOP_LIMIT, (err) => controller.abort(err));
+      // Hooks and approvals: the tool gate around every tool dispatch, session_start, a resumed parked run.
+      wiring = await wireTurn({
+        hooks: this.options.hooks,
+        book: this.options.approvals,
+        config,
+        sessionKey,
+        runId,
+        content,
+        tools,
+        events,
+        resume: own.resume === true,
+        record,
+        park: (ev) => sessions.append(sessionKey, [...rec.take(), ev]).then(() => undefined),
+        deadline,
+        signal: controller.signal,
+      });
       const takeSteerable = this.options.takeSteerable;
       const steer =
         config.queue?.mode === "steer" && takeSteerable !== undefined
@@ -181,10 +206,13 @@ export class TurnExecutor {
           tools,
           ...(steer !== undefined ? { steer } : {}),
           ...(this.options.telemetry.enabled ? { telemetry: observed } : {}),
+          ...(wiring.resume !== undefined ? { resume: wiring.resume } : {}),
+          ...(wiring.beforeModelCall !== undefined ? { beforeModelCall: wiring.beforeModelCall } : {}),
         },
         record,
         controller.signal,
       );
+      turn.outcome.text = await wiring.finalText(turn.outcome.text, controller.signal);
       const stopReason = turn.outcome.stopReason;
       const folded = live.slice(0, -1);
       await sessions.append(sessionKey, [
@@ -220,8 +248,15 @@ export class TurnExecutor {
           failure = new AgentError("aborted", this.options.closing() ? "turn aborted: the gateway is shutting down" : "turn aborted");
         }
       }
-      if (live.length > 0) {
+      if (live.length > 0 && wiring?.parked() === true && this.options.closing()) {
+        // Parked for an approval at shutdown: the run stays open in the log (with its
+        // `approval_pending`) and resumes after the restart (agent/approvals/resume.ts).
+        logger.info({ sessionKey, runId: live[live.length - 1]!.runId }, "turn parked for an approval left open for the next start");
+        for (const j of live) j.reject(failure);
+        observed.end("aborted");
+      } else if (live.length > 0) {
         const e = toErrorObject(failure);
+        wiring?.failed(e);
         const own = live[live.length - 1]!;
         if (e.code === ErrorCode.InternalError) logger.error({ err, sessionKey, runId: own.runId }, "turn failed with an internal error");
         const end = { kind: "error" as const, code: e.code, message: e.message };
@@ -246,7 +281,7 @@ export class TurnExecutor {
         for (const j of batch) j.reject(failure);
       }
     } finally {
-      clearTimeout(deadline);
+      deadline.clear();
       for (const s of signals) s?.removeEventListener("abort", onAbort);
       this.inflight.delete(controller);
     }

@@ -91,7 +91,9 @@ export type TurnEvent =
       };
     }
   | { type: "failover"; data: Omit<FailoverEvent, "type"> }
-  | { type: "error"; data: { code: number; message: string } };
+  | { type: "error"; data: { code: number; message: string } }
+  /** A tool call waits for a person's yes (agent/approvals): answer with `approvals.approve|deny {id}` or `approve <id>` on the approver's channel. */
+  | { type: "approval_pending"; data: { id: string; tool: string; input: unknown; expiresAt: number } };
 
 /** What a finished turn produced. `usage` sums every model call of the turn (tokens). */
 export interface TurnOutcome {

@@ -12,6 +12,7 @@ import { registerConfigCommands } from "./config.js";
 import { registerOnboardCommand } from "./onboard.js";
 import { registerUsageCommand } from "./usage.js";
 import { registerCronCommands, registerFlowCommands } from "./cron.js";
+import { registerApprovalCommands } from "./approvals.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -131,6 +132,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerUsageCommand(program);
   registerCronCommands(program);
   registerFlowCommands(program);
+  registerApprovalCommands(program);
 
   await program.parseAsync(argv);
 }

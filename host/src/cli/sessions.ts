@@ -174,6 +174,10 @@ export function describeEvent(e: SessionEvent): string {
       return `up to seq ${e.data.upToSeq}: ${e.data.summary}`;
     case "reset":
       return e.data.reason ?? "";
+    case "approval_pending":
+      return `${e.data.id}: ${e.data.tool} ${JSON.stringify(e.data.input)}`;
+    case "approval_resolved":
+      return `${e.data.id}: ${e.data.approved ? "approved" : "denied"} by ${e.data.by}`;
   }
 }
 

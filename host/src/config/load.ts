@@ -1,4 +1,6 @@
 import { toCronJobs, toHeartbeat } from "./automation-schema.js";
+import { resolveApprovals } from "./approvals.js";
+import { resolveHooks } from "./hooks.js";
 import { readFileSync, existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -192,6 +194,7 @@ function toOperatorGrant(t: GrantTable, baseDir: string): OperatorGrant {
   if (t.clock) g.clock = true;
   if (t.random) g.random = true;
   if (t.log) g.log = true;
+  if (t.hooks) g.hooks = [...t.hooks];
   return g;
 }
 
@@ -279,6 +282,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       contextWindow: a.context_window ?? DEFAULT_CONTEXT_WINDOW,
       ...(a.soul !== undefined ? { soulFile: resolve(baseDir, expandHome(a.soul)) } : {}),
       outbound: a.outbound ?? [],
+      ...(a.approvals !== undefined ? { approvals: resolveApprovals(a.approvals) } : {}),
       queue: { mode: a.queue?.mode ?? DEFAULT_QUEUE.mode, cap: a.queue?.cap ?? DEFAULT_QUEUE.cap, drop: a.queue?.drop ?? DEFAULT_QUEUE.drop },
       ...(a.idle_timeout_ms !== undefined ? { idleTimeoutMs: a.idle_timeout_ms } : {}),
       turnTimeoutMs: a.turn_timeout_ms ?? DEFAULT_TURN_TIMEOUT_MS,
@@ -443,6 +447,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     store,
     ...(bus !== undefined ? { bus } : {}),
     metrics: { enabled: file.metrics?.enabled ?? true },
+    hooks: resolveHooks(file.hooks),
     stateDir: stateDir(env),
     source,
     // Only the plugin secrets' variables: the plugin host materializes grants from these.

@@ -1,3 +1,5 @@
+import { ApprovalsTableSchema } from "./approvals.js";
+import { HooksTableSchema } from "./hooks.js";
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
 import { cronJobSchema, heartbeatSchema } from "./automation-schema.js";
@@ -165,6 +167,8 @@ export const GrantTableSchema = z.strictObject({
   clock: z.boolean().optional(),
   random: z.boolean().optional(),
   log: z.boolean().optional(),
+  /** Lifecycle hooks the plugin may have called (still only when `[hooks] order` lists it). */
+  hooks: z.array(z.string().min(1)).optional(),
 });
 
 const pluginKey = z.string().regex(PLUGIN_NAME_RE, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}");
@@ -267,6 +271,7 @@ export const FileConfigSchema = z.strictObject({
           .optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
         heartbeat: heartbeatSchema.optional(),
+        approvals: ApprovalsTableSchema.optional(),
         queue: z
           .strictObject({
             mode: z.enum(["followup", "collect", "interrupt", "steer"]).optional(),
@@ -365,6 +370,7 @@ export const FileConfigSchema = z.strictObject({
       peer: z.strictObject(budgetLimitFields).optional(),
     })
     .optional(),
+  hooks: HooksTableSchema.optional(),
   metrics: z
     .strictObject({
       /** `/metrics` (Prometheus) and the counters behind it; default true. */

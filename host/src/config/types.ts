@@ -1,4 +1,6 @@
 import type { CronJobConfig, HeartbeatConfig } from "./automation-schema.js";
+import type { AgentApprovals } from "./approvals.js";
+import type { HooksConfig } from "./hooks.js";
 import type { Scope } from "../protocol/index.js";
 import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
 import type { Binding } from "../router/index.js";
@@ -150,6 +152,8 @@ export interface AgentConfig {
   outbound: string[];
   /** `[agents.heartbeat]`: a periodic turn with a standing prompt (docs/automation.md); absent = none. */
   heartbeat?: HeartbeatConfig;
+  /** `[agents.approvals]`: tool calls that wait for a person's yes (agent/approvals); absent = none. */
+  approvals?: AgentApprovals;
   /** What happens to a message that arrives while its session is running a turn. */
   queue: QueuePolicy;
   /** The provider idle timeout for this agent's model calls, ms; default: its provider's `idleTimeoutMs`. */
@@ -412,6 +416,8 @@ export interface Config {
   budgets: BudgetsConfig;
   /** `[metrics]`: `enabled` (default true) serves `/metrics` and records the counters behind it. Absent = enabled. */
   metrics?: { enabled: boolean };
+  /** `[hooks]`: plugins whose lifecycle hooks run, in order, with timeout and failure mode (agent/hooks); absent = none. */
+  hooks?: HooksConfig;
   /** The state directory (`EXOCLAW_STATE_DIR` or `~/.exoclaw`): approvals, plugin state, session data. */
   stateDir: string;
   /** The config file that was read, if any. */

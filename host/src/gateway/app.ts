@@ -1,3 +1,5 @@
+import { createLifecycleHooks } from "../agent/hooks/index.js";
+import { resolveHooks } from "../config/index.js";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
@@ -336,6 +338,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       onRecovered: (turn) => channels?.onRecovered(turn),
       hostTools: automation.tools,
+      // Plugin lifecycle hooks, in `[hooks] order` as last reloaded (agent/hooks).
+      hooks: createLifecycleHooks({ host: plugins, config: () => (reloader?.current() ?? config).hooks ?? resolveHooks(undefined), logger }),
       telemetry: telemetry.sink,
       // Turn outcomes for observers on other processes (metadata only, no content: the session
       // log, with its redactor, is where content lives). With NATS down they wait in the spool.
@@ -416,6 +420,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         defaultAgent: () => (reloader?.current() ?? config).defaultAgent,
       },
       ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
+      approvals: agents.approvals,
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },

@@ -36,6 +36,7 @@ import type { MethodHandler } from "./rpc.js";
 import type { AbortElsewhere } from "./remote-abort.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
+import { addApprovalMethods, type ApprovalsApi } from "./approval-methods.js";
 
 export type { PluginInfo };
 
@@ -111,6 +112,8 @@ export interface MethodDeps {
    * remote-abort.ts). Absent: no bus, only this process's turns can be stopped.
    */
   abortElsewhere?: AbortElsewhere;
+  /** Tool calls parked for approval (`approvals.*`, scope admin); absent = the methods do not exist. */
+  approvals?: ApprovalsApi;
 }
 
 /**
@@ -394,5 +397,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
 
   if (deps.cron !== undefined) registerCronMethods(methods, { ...deps.cron, logger: deps.logger });
   if (deps.cron?.flows !== undefined) registerFlowMethods(methods, { flows: deps.cron.flows, logger: deps.logger });
+  if (deps.approvals !== undefined) addApprovalMethods(methods, deps.approvals);
   return methods;
 }

@@ -92,6 +92,8 @@ export function diffConfig(running: Config, next: Config): { live: string[]; res
   live.push(...differingKeys(channelsOf(running), channelsOf(next)).map((name) => `channels.${name}`));
   live.push(...differingKeys(running.plugins.grants, next.plugins.grants).map((name) => `plugins.grants.${name}`));
   if (!same(running.plugins.limits, next.plugins.limits) || !same(running.plugins.defaultLimits, next.plugins.defaultLimits)) live.push("plugins.limits");
+  // `[hooks]` is read at each hook call (agent/hooks).
+  if (!same(running.hooks, next.hooks)) live.push("hooks");
   const gw = running.gateway as unknown as Record<string, unknown>;
   const nextGw = next.gateway as unknown as Record<string, unknown>;
   restart.push(...differingKeys(gw, nextGw).map((k) => GATEWAY_KEYS[k] ?? `gateway.${k}`));

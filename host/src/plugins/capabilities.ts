@@ -19,6 +19,12 @@ export interface CapabilityRequest {
   clock?: boolean;
   random?: boolean;
   log?: boolean;
+  /**
+   * Lifecycle hooks the plugin exports (`before_tool_call`, ...; see `HOOK_NAMES` in hooks.ts):
+   * a hook sees and may change messages and tool calls of every session, so it is a capability
+   * like any other (granted by the operator, approved for the module's sha256).
+   */
+  hooks?: string[];
 }
 
 /** What a plugin actually gets, resolved against the operator's grant. Absent = denied. */
@@ -35,6 +41,8 @@ export interface EffectiveGrant {
   clock?: boolean;
   random?: boolean;
   log?: boolean;
+  /** Hooks the host may call (still only when `[hooks] order` lists the plugin). */
+  hooks?: string[];
 }
 
 /** Per-plugin resource limits (defaults in `DEFAULT_LIMITS`). */

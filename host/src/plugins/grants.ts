@@ -42,6 +42,8 @@ export interface OperatorGrant {
   clock?: boolean;
   random?: boolean;
   log?: boolean;
+  /** Lifecycle hooks the plugin may have called (`[plugins.grants.<plugin>] hooks`). */
+  hooks?: string[];
 }
 
 /** One approval: the capabilities approved for one module (by sha256), names only. */
@@ -135,6 +137,7 @@ export function normalizeRequest(c: CapabilityRequest): CapabilityRequest {
   if (c.clock) out.clock = true;
   if (c.random) out.random = true;
   if (c.log) out.log = true;
+  if (c.hooks && c.hooks.length > 0) out.hooks = [...new Set(c.hooks)].sort();
   return out;
 }
 
@@ -154,6 +157,7 @@ export function grantAsRequest(g: OperatorGrant): CapabilityRequest {
     ...(g.clock ? { clock: true } : {}),
     ...(g.random ? { random: true } : {}),
     ...(g.log ? { log: true } : {}),
+    ...(g.hooks ? { hooks: g.hooks } : {}),
   });
 }
 
@@ -168,6 +172,7 @@ export function effectiveAsRequest(e: EffectiveGrant): CapabilityRequest {
     ...(e.clock ? { clock: true } : {}),
     ...(e.random ? { random: true } : {}),
     ...(e.log ? { log: true } : {}),
+    ...(e.hooks ? { hooks: e.hooks } : {}),
   });
 }
 
@@ -201,6 +206,7 @@ export function intersectRequests(a: CapabilityRequest, b: CapabilityRequest): C
   if (a.clock && b.clock) out.clock = true;
   if (a.random && b.random) out.random = true;
   if (a.log && b.log) out.log = true;
+  if (a.hooks && b.hooks) out.hooks = a.hooks.filter((n) => b.hooks!.includes(n));
   return normalizeRequest(out);
 }
 
@@ -237,6 +243,7 @@ export function subtractRequests(a: CapabilityRequest, b: CapabilityRequest): Ca
   if (a.clock && !b.clock) out.clock = true;
   if (a.random && !b.random) out.random = true;
   if (a.log && !b.log) out.log = true;
+  if (a.hooks) out.hooks = a.hooks.filter((n) => !(b.hooks ?? []).includes(n));
   return normalizeRequest(out);
 }
 
@@ -281,6 +288,7 @@ export function materializeGrant(
   if (c.clock) effective.clock = true;
   if (c.random) effective.random = true;
   if (c.log) effective.log = true;
+  if (c.hooks) effective.hooks = c.hooks;
   return { effective, warnings };
 }
 
@@ -384,6 +392,7 @@ export function describeRequest(c: CapabilityRequest): string {
   if (n.config) parts.push(`config(${n.config.join(",")})`);
   if (n.secrets) parts.push(`secrets(${n.secrets.join(",")})`);
   for (const flag of ["clock", "random", "log"] as const) if (n[flag]) parts.push(flag);
+  if (n.hooks) parts.push(`hooks(${n.hooks.join(",")})`);
   return parts.length === 0 ? "-" : parts.join(" ");
 }
 

@@ -2,11 +2,12 @@
 // loading) joined with the call path (calls.ts: encode, run on the sandbox pool, map failures).
 import { callChannelExport, callTool } from "./calls.js";
 import { PluginCallAbortedError } from "./failures.js";
+import { callHookExport, HookCallError, type HookHost } from "./hook-calls.js";
 import { openRegistry, type LoadPluginsOptions, type PluginSettings, type PluginStats } from "./registry.js";
 import type { ChannelExport, ChannelPluginInfo, LoadedPlugin, PluginInfo, PluginRegistry } from "./types.js";
 
 /** The registry returned by {@link loadPlugins}: the `PluginRegistry` contract plus management. */
-export interface PluginHost extends PluginRegistry {
+export interface PluginHost extends PluginRegistry, HookHost {
   /** Loaded plugins with their full manifests, in load order. */
   plugins(): LoadedPlugin[];
   /** Current per-plugin sandbox counters, in load order (loaded plugins only). */
@@ -100,6 +101,19 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
       if (registry.closed) return { content: "plugin host is closed", isError: true };
       if (site === undefined) return { content: `unknown tool '${name}'`, isError: true };
       return callTool(site, name, input, context, signal);
+    },
+    async callHook(plugin, hook, input, signal) {
+      if (signal?.aborted) throw new PluginCallAbortedError(plugin, { export: hook as never }, signal.reason);
+      const site = registry.hookRoute(plugin, hook);
+      if (site === undefined) {
+        throw new HookCallError(
+          plugin,
+          hook,
+          "not_available",
+          `plugin '${plugin}' is not loaded, does not export '${hook}', or is not granted and approved for it`,
+        );
+      }
+      return callHookExport(site, hook, input, signal);
     },
     async callChannel(plugin, fn, input, signal) {
       if (signal?.aborted) throw new PluginCallAbortedError(plugin, { export: fn }, signal.reason);

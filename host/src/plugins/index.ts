@@ -17,6 +17,8 @@ export {
   readManifest,
 } from "./manifest.js";
 export type { InspectedPlugin } from "./manifest.js";
+export { HOOK_NAMES, isHookName, type HookName } from "./hook-names.js";
+export { HookCallError, type HookHost } from "./hook-calls.js";
 // The manifest custom section as bytes (plain JS, shared with scripts/build-plugins.mjs).
 export { embedManifest, manifestFromToml } from "./manifest-section.mjs";
 export {

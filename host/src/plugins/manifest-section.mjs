@@ -206,7 +206,8 @@ export function validateManifest(m) {
       if (!isObj(t.inputSchema)) errors.push(`${at}.inputSchema: expected a JSON Schema object`);
       else if (t.inputSchema.type !== "object") errors.push(`${at}.inputSchema.type: expected "object"`);
     });
-    if ((m.kind === "tool" || m.kind === "both") && m.tools.length === 0) {
+    const hooksOnly = m.kind === "tool" && Array.isArray(m.capabilities?.hooks) && m.capabilities.hooks.length > 0;
+    if ((m.kind === "tool" || m.kind === "both") && m.tools.length === 0 && !hooksOnly) {
       errors.push(`tools: a "${m.kind}" plugin must declare at least one tool`);
     }
   }
@@ -217,7 +218,9 @@ const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 const HOST_PATTERN_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 const CONFIG_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const SECRET_NAME_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
-const CAPABILITY_KEYS = ["http", "kv", "fs", "config", "secrets", "clock", "random", "log"];
+const CAPABILITY_KEYS = ["http", "kv", "fs", "config", "secrets", "clock", "random", "log", "hooks"];
+/** Lifecycle hook names (host/src/plugins/hook-names.ts). */
+const HOOK_NAMES = ["before_message", "before_tool_call", "after_tool_call", "before_model_call", "agent_response", "session_start", "session_end", "on_error"];
 
 /**
  * Checks the `capabilities` object of a manifest (`CapabilityRequest` in
@@ -284,6 +287,13 @@ export function validateCapabilities(c) {
     else
       c.secrets.forEach((n, i) => {
         if (!SECRET_NAME_RE.test(n)) errors.push(`capabilities.secrets[${i}]: ${JSON.stringify(n)} must match ${SECRET_NAME_RE}`);
+      });
+  }
+  if (c.hooks !== undefined) {
+    if (!strings(c.hooks) || c.hooks.length === 0) errors.push("capabilities.hooks: expected a non-empty array of hook names");
+    else
+      c.hooks.forEach((n, i) => {
+        if (!HOOK_NAMES.includes(n)) errors.push(`capabilities.hooks[${i}]: ${JSON.stringify(n)} is not one of ${HOOK_NAMES.join(", ")}`);
       });
   }
   for (const flag of ["clock", "random", "log"]) {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import type { CapabilityRequest } from "./capabilities.js";
+import { HOOK_NAMES } from "./hook-names.js";
 import type { PluginManifest } from "./types.js";
 import { wasmApi, type WasmModule } from "./wasm.js";
 
@@ -46,7 +47,7 @@ const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 const HOST_PATTERN_RE = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 const CONFIG_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const SECRET_NAME_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
-const CAPABILITY_KEYS = ["http", "kv", "fs", "config", "secrets", "clock", "random", "log"];
+const CAPABILITY_KEYS = ["http", "kv", "fs", "config", "secrets", "clock", "random", "log", "hooks"];
 
 /**
  * zod schema of a manifest's `capabilities` (`CapabilityRequest`). Strict: an unknown
@@ -82,6 +83,10 @@ export const capabilityRequestSchema = z.preprocess(
       clock: z.boolean().optional(),
       random: z.boolean().optional(),
       log: z.boolean().optional(),
+      hooks: z
+        .array(z.enum(HOOK_NAMES, { error: () => `must be one of ${HOOK_NAMES.join(", ")}` }))
+        .min(1, "must list at least one hook (omit it for none)")
+        .optional(),
     },
     {
       error: (issue) =>
@@ -120,8 +125,9 @@ export const pluginManifestSchema = z
       }
       seen.add(t.name);
     });
-    if (m.kind !== "channel" && m.tools.length === 0) {
-      ctx.addIssue({ code: "custom", path: ["tools"], message: `a "${m.kind}" plugin must declare at least one tool` });
+    // A hooks-only plugin (kind "tool", no tools, `capabilities.hooks`) offers the model nothing.
+    if (m.kind !== "channel" && m.tools.length === 0 && !(m.kind === "tool" && (m.capabilities.hooks?.length ?? 0) > 0)) {
+      ctx.addIssue({ code: "custom", path: ["tools"], message: `a "${m.kind}" plugin must declare at least one tool (or, kind "tool", only hooks)` });
     }
   });
 

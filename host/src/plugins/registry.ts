@@ -24,6 +24,7 @@ import {
 import { createPool as defaultCreatePool, createServices } from "./pool-factory.js";
 import type { HostServices, SandboxPool, SandboxPoolOptions, SandboxStats } from "./sandbox/types.js";
 import { listWasmFiles, migratePluginState } from "./scan.js";
+import type { HookName } from "./hook-names.js";
 import type { ChannelExport, ChannelPluginInfo, LoadedPlugin, PluginInfo, PluginLogger, PluginManifest, PluginStatus, ToolSpec } from "./types.js";
 import { PluginRejectedError, sha256Hex, validatePluginBytes, ValidationCache, type ValidatedPlugin } from "./validate.js";
 
@@ -116,6 +117,12 @@ export interface Registry {
    *   closed) or `no_export`
    */
   channelRoute(plugin: string, fn: ChannelExport): CallSite;
+  /**
+   * Where a call of lifecycle hook `hook` of `plugin` goes now: only a loaded plugin whose
+   * effective grant (request ∩ operator grant ∩ approval) includes the hook and that exports it;
+   * undefined otherwise (the hook is not called).
+   */
+  hookRoute(plugin: string, hook: HookName): CallSite | undefined;
 }
 
 /**
@@ -557,6 +564,13 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         );
       }
       if (!entry.exports.includes(fn)) throw new ChannelPluginError(plugin, fn, "no_export", `the module has no function export '${fn}'`);
+      return { plugin, gen, counters: entry, telemetry };
+    },
+    hookRoute(plugin, hook) {
+      const entry = closed ? undefined : entries.find((e) => isLoaded(e) && e.manifest!.name === plugin);
+      const gen = entry?.gen;
+      if (entry === undefined || gen === null || gen === undefined) return undefined;
+      if (!(entry.resolution?.effective.hooks ?? []).includes(hook) || !entry.exports.includes(hook)) return undefined;
       return { plugin, gen, counters: entry, telemetry };
     },
     cacheStats: () => ({ hits: cache.hits, misses: cache.misses }),

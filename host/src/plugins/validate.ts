@@ -65,7 +65,13 @@ export function checkInterface(manifest: PluginManifest, imports: WasmImportDesc
     if (!ok) return `imports ${imp.kind} "${imp.module}"."${imp.name}", which this host does not provide (deny by default)`;
   }
   const listed = exports.length === 0 ? "none" : exports.map((e) => `${e.kind} ${e.name}`).join(", ");
-  if (manifest.kind !== "channel") {
+  for (const hook of manifest.capabilities.hooks ?? []) {
+    if (exports.find((e) => e.name === hook)?.kind !== "function") {
+      return `the manifest requests hook "${hook}" but the module does not export a function "${hook}" (exports: ${listed})`;
+    }
+  }
+  // A hooks-only plugin (kind "tool", no tools) needs no `call`.
+  if (manifest.kind === "both" || (manifest.kind === "tool" && manifest.tools.length > 0)) {
     const call = exports.find((e) => e.name === "call");
     if (call?.kind !== "function") {
       return `the manifest declares kind "${manifest.kind}" but the module does not export a function "call" (exports: ${listed})`;

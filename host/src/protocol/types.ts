@@ -30,7 +30,7 @@ export interface RpcNotification {
 }
 
 /** Type of a `chat.event` notification. */
-export type ChatEventType = "text" | "tool_use" | "tool_result" | "usage" | "failover" | "error";
+export type ChatEventType = "text" | "tool_use" | "tool_result" | "usage" | "failover" | "error" | "approval_pending";
 
 /** Payload of each `chat.event` type. */
 export interface ChatEventData {
@@ -46,6 +46,8 @@ export interface ChatEventData {
    */
   failover: { from: string; to: string; reason: string; discard: boolean };
   error: { code: number; message: string };
+  /** A tool call of the turn waits for a person's yes (docs/hooks.md, "Approvals"); `expiresAt` ms since the epoch. */
+  approval_pending: { id: string; tool: string; input: unknown; expiresAt: number };
 }
 
 /** Params of a `chat.event` notification; `seq` counts from 0 per run. */

@@ -121,6 +121,17 @@ function checkData(i: number, e: NewSessionEvent): void {
     case "reset":
       if (o.reason !== undefined && !isStr(o.reason)) invalid(i, "reset.reason must be a string when present");
       break;
+    case "approval_pending":
+      for (const f of ["id", "toolUseId", "tool"]) need(f, isStr, "a string");
+      need("expiresAt", isCount, "a non-negative integer");
+      optional("approver");
+      if (o.input === undefined) invalid(i, "approval_pending.input is required (use null for none)");
+      break;
+    case "approval_resolved":
+      need("id", isStr, "a string");
+      need("approved", (v) => typeof v === "boolean", "a boolean");
+      need("by", isStr, "a string");
+      break;
   }
   try {
     JSON.stringify(d);

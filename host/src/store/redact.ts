@@ -133,6 +133,8 @@ export function redactEvent(
       return { ...event, data: { ...event.data, message: r(event.data.message) } };
     case "compaction":
       return { ...event, data: { ...event.data, summary: r(event.data.summary) } };
+    case "approval_pending":
+      return { ...event, data: { ...event.data, input: redactDeep(event.data.input, patterns, secrets) } };
     case "reset":
       return event.data.reason === undefined ? event : { ...event, data: { ...event.data, reason: r(event.data.reason) } };
     default:

@@ -31,6 +31,12 @@ export type TurnStopReason = "end_turn" | "tool_use" | "max_tokens" | "stop_sequ
  * - `compaction`: `summary` replaces every event with `seq <= upToSeq` in the projection.
  * - `reset`: logically clears the history: the projection and pending turns ignore everything up
  *   to and including the latest reset. Written by `SessionLog.reset`; events stay readable.
+ * - `approval_pending`: the run parked tool call `toolUseId` (`tool`, `input`) until a person
+ *   answers approval `id` (host/src/agent/approvals/); `approver` names who may answer
+ *   (`<channel>:<account>:<peer>`, absent = admin clients only); `expiresAt` (ms since the epoch)
+ *   is when it is denied. Written with the run's events so far (the run can resume after a restart).
+ * - `approval_resolved`: approval `id` was answered: `approved`, by whom (`by`: `<channel>:<account>:<peer>`,
+ *   `rpc`, or `timeout`).
  */
 export interface EventDataMap {
   message_received: {
@@ -66,6 +72,8 @@ export interface EventDataMap {
   turn_ended: { runId: string; stopReason: TurnStopReason };
   compaction: { summary: string; upToSeq: number };
   reset: { reason?: string };
+  approval_pending: { id: string; toolUseId: string; tool: string; input: unknown; approver?: string; expiresAt: number };
+  approval_resolved: { id: string; approved: boolean; by: string };
 }
 
 /** The kinds of session events. */
@@ -83,6 +91,8 @@ export const EVENT_KINDS: readonly EventKind[] = [
   "turn_ended",
   "compaction",
   "reset",
+  "approval_pending",
+  "approval_resolved",
 ];
 
 /**

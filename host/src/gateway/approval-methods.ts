@@ -1,0 +1,41 @@
+/**
+ * `approvals.list`, `approvals.approve {id}`, `approvals.deny {id}` (docs/protocol.md): the tool
+ * calls parked in this gateway for a person's yes (host/src/agent/approvals/). Scope admin: an
+ * operator's act, like the approver's own `approve <id>` on its channel.
+ */
+import { z } from "zod";
+import type { ApprovalBook, PendingApproval } from "../agent/approvals/book.js";
+import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
+import { requireScope } from "./identity.js";
+import type { MethodHandler } from "./rpc.js";
+
+const IdParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9]{4,16}$/, "must be an approval id") });
+const NoParams = z.strictObject({});
+
+/** The approvals methods' view of the runtime's book. */
+export type ApprovalsApi = Pick<ApprovalBook, "list" | "decide">;
+
+/**
+ * Adds the `approvals.*` methods to `methods`.
+ * Errors: -32010 without scope admin; -32602 for an unknown id (`data.reason` "unknown_approval":
+ * none waits in this gateway, or it was answered or expired).
+ */
+export function addApprovalMethods(methods: Map<string, MethodHandler>, approvals: ApprovalsApi): void {
+  methods.set("approvals.list", (params, ctx): { approvals: PendingApproval[] } => {
+    requireScope(ctx.identity, "admin", "approvals.list");
+    parseParams(NoParams, params);
+    return { approvals: approvals.list() };
+  });
+  for (const [method, approved] of [
+    ["approvals.approve", true],
+    ["approvals.deny", false],
+  ] as const) {
+    methods.set(method, async (params, ctx): Promise<{ id: string; approved: boolean }> => {
+      requireScope(ctx.identity, "admin", method);
+      const { id } = parseParams(IdParams, params);
+      const outcome = await approvals.decide(id, approved, { kind: "admin", client: ctx.identity.account });
+      if (outcome !== "decided") throw new RpcError(ErrorCode.InvalidParams, `no approval "${id}" waits in this gateway`, { reason: "unknown_approval" });
+      return { id: id.toLowerCase(), approved };
+    });
+  }
+}
