@@ -27,6 +27,7 @@ import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
 import { TurnToolbox } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 import { ProviderResilience, type ResiliencePolicy } from "./resilience/index.js";
+import { forgetPeer, type ForgetResult, type ForgetTarget, type MemoryService } from "./memory/index.js";
 
 // The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
 export { ReplayedTurnError } from "./idempotency.js";
@@ -85,6 +86,8 @@ export interface AgentRuntimeOptions {
   telemetry?: Telemetry;
   /** Metering and budgets of every model call (agent/budget/guard.ts); default none (no cost on usage events). */
   budget?: BudgetGuard;
+  /** The agents' memory (notes, recall, memory tools; docs/memory.md); without it `[agents.memory]` does nothing. */
+  memory?: MemoryService;
 }
 
 /**
@@ -150,7 +153,12 @@ export class AgentRuntime {
       }),
       sessions: this.sessions,
       souls: new SoulFiles(this.logger),
-      tools: new TurnToolbox({ plugins: options.plugins, ...(options.outbound !== undefined ? { outbound: options.outbound } : {}), logger: this.logger }),
+      tools: new TurnToolbox({
+        plugins: options.plugins,
+        ...(options.outbound !== undefined ? { outbound: options.outbound } : {}),
+        memory: options.memory,
+        logger: this.logger,
+      }),
       logger: this.logger,
       closing,
       onTurnSettled: options.onTurnSettled,
@@ -158,6 +166,7 @@ export class AgentRuntime {
       telemetry,
       takeSteerable: (sessionKey) => this.lanes.takeSteerable(sessionKey),
       budget: options.budget,
+      memory: options.memory,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,
@@ -375,6 +384,20 @@ export class AgentRuntime {
       this.sessions.drop(sessionKey);
       return this.log.delete(sessionKey);
     });
+  }
+
+  /**
+   * Erases everything stored about a peer: its sessions (each after its queued turns) and the
+   * notes written with or by it (agent/memory/forget.ts).
+   * @throws StoreError when the store fails; Error when the notes file cannot be written
+   */
+  forgetPeer(target: ForgetTarget): Promise<ForgetResult> {
+    return forgetPeer({ log: this.log, deleteSession: (key) => this.deleteSession(key), memory: this.options.memory }, target);
+  }
+
+  /** The agents' memory, when configured (RPC `memory.*`). */
+  get memory(): MemoryService | undefined {
+    return this.options.memory;
   }
 
   private accepted(hooks: RunHooks | undefined, runId: string): void {

@@ -18,6 +18,7 @@ export { FileConfigSchema } from "./schema.js";
 export type { FileConfig } from "./schema.js";
 export type {
   AgentBudget,
+  AgentMemory,
   AgentConfig,
   BudgetLimits,
   BudgetsConfig,

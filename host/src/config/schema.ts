@@ -265,6 +265,16 @@ export const FileConfigSchema = z.strictObject({
           })
           .optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
+        memory: z
+          .strictObject({
+            enabled: z.boolean().optional(),
+            budget_tokens: z.number().int().min(0).max(100_000).optional(),
+            notes: z.number().int().min(0).max(1000).optional(),
+            recall: z.number().int().min(0).max(100).optional(),
+            scope: z.enum(["sender", "peer", "agent"]).optional(),
+            session_recall: z.boolean().optional(),
+          })
+          .optional(),
         queue: z
           .strictObject({
             mode: z.enum(["followup", "collect", "interrupt", "steer"]).optional(),
