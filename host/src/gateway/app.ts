@@ -1,7 +1,7 @@
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
@@ -312,6 +312,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const agents = new AgentRuntime({
       agents: config.agents,
       budget,
+      // Notes and recall of agents with [agents.memory] (docs/memory.md).
+      memory: await openMemoryService({ stateDir: config.stateDir, log, logger }),
       providers: createProviderSet(config.providers, { logger }),
       resilience: resiliencePolicies(config.providers),
       plugins,
