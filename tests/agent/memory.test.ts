@@ -178,7 +178,9 @@ describe("memory in context assembly", () => {
     expect(result.sessions).toEqual([keyOf("alice")]);
     expect(result.notes).toBe(2); // her chat's note and the one she wrote as a group sender
     expect(await log.info(keyOf("alice"))).toBeUndefined();
-    expect(await log.search("Quay")).toEqual(expect.not.arrayContaining([expect.objectContaining({ event: expect.objectContaining({ sessionKey: keyOf("alice") }) })]));
+    expect(await log.search("Quay")).toEqual(
+      expect.not.arrayContaining([expect.objectContaining({ event: expect.objectContaining({ sessionKey: keyOf("alice") }) })]),
+    );
     expect(notes.list({ peer: "alice" })).toEqual([]);
     expect(readFileSync(file, "utf8")).not.toContain("12 Quay Street");
     expect(readFileSync(file, "utf8")).toContain("Bob likes Quay Street cafes");

@@ -31,7 +31,9 @@ const flat = (s: string, max = 100) => {
 export function formatNotes(notes: readonly Note[], scores?: readonly number[]): string[] {
   if (notes.length === 0) return ["no notes"];
   const rows = [[...(scores ? ["SCORE"] : []), "ID", "AGENT", "CHANNEL", "ACCOUNT", "PEER", "SENDER", "AT", "TEXT"]];
-  notes.forEach((n, i) => rows.push([...(scores ? [scores[i]!.toFixed(2)] : []), String(n.id), n.agent, n.channel, n.account, n.peer, n.sender, iso(n.at), flat(n.text)]));
+  notes.forEach((n, i) =>
+    rows.push([...(scores ? [scores[i]!.toFixed(2)] : []), String(n.id), n.agent, n.channel, n.account, n.peer, n.sender, iso(n.at), flat(n.text)]),
+  );
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
 }
@@ -80,7 +82,10 @@ export function registerMemoryCommands(program: Command, io: SessionsCliIo = pro
     }
   };
   type FilterOpts = { config?: string; agent?: string; channel?: string; account?: string; peer?: string; sender?: string; json?: boolean };
-  const filter = (o: FilterOpts) => Object.fromEntries(Object.entries({ agent: o.agent, channel: o.channel, account: o.account, peer: o.peer, sender: o.sender }).filter(([, v]) => v !== undefined));
+  const filter = (o: FilterOpts) =>
+    Object.fromEntries(
+      Object.entries({ agent: o.agent, channel: o.channel, account: o.account, peer: o.peer, sender: o.sender }).filter(([, v]) => v !== undefined),
+    );
   const withFilters = (c: Command) =>
     c
       .option(...configOption)
@@ -111,7 +116,11 @@ export function registerMemoryCommands(program: Command, io: SessionsCliIo = pro
     .option("--limit <n>", "hits (default 20, at most 200)", (v: string) => Number(v))
     .action((query: string, opts: FilterOpts & { limit?: number }) =>
       run(opts, async (config) => {
-        const { hits } = await gateway<{ hits: NoteHit[] }>(config, "memory.search", { query, ...filter(opts), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
+        const { hits } = await gateway<{ hits: NoteHit[] }>(config, "memory.search", {
+          query,
+          ...filter(opts),
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        });
         if (opts.json) return io.out(JSON.stringify({ hits }, null, 2));
         for (const line of formatNotes(
           hits.map((h) => h.note),

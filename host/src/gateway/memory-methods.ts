@@ -22,7 +22,8 @@ const filterFields = {
   peer: part("peer").optional(),
   sender: part("sender").optional(),
 };
-const limit = (max: number) => z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
+const limit = (max: number) =>
+  z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
 
 /** `memory.list {agent?, channel?, account?, peer?, sender?, afterId?, limit?}` (limit 1-1000, default 100). */
 export const MemoryListSchema = z.strictObject({
@@ -44,7 +45,9 @@ export const MemorySearchSchema = z.strictObject({
  * (forget the peer: its sessions and every note written with or by it).
  */
 export const MemoryDeleteSchema = z.union([
-  z.strictObject({ ids: z.array(z.number().int().min(1), { error: "ids must be an array of note ids" }).min(1, "ids must not be empty").max(1000, "at most 1000 ids") }),
+  z.strictObject({
+    ids: z.array(z.number().int().min(1), { error: "ids must be an array of note ids" }).min(1, "ids must not be empty").max(1000, "at most 1000 ids"),
+  }),
   z.strictObject({ peer: part("peer"), channel: part("channel").optional(), account: part("account").optional(), agent: part("agent").optional() }),
 ]);
 
@@ -62,7 +65,10 @@ function scoped(identity: ClientIdentity, f: ScopeFilter, method: string): Scope
   if (identity.scopes.has("admin")) return f;
   requireScope(identity, "chat", method);
   if ((f.channel !== undefined && f.channel !== "ws") || (f.account !== undefined && f.account !== identity.account)) {
-    throw forbidden("admin", `${method} of channel ${f.channel ?? "ws"}, account ${f.account ?? identity.account} (this client reaches its own ws conversations)`);
+    throw forbidden(
+      "admin",
+      `${method} of channel ${f.channel ?? "ws"}, account ${f.account ?? identity.account} (this client reaches its own ws conversations)`,
+    );
   }
   return { ...f, channel: "ws", account: identity.account };
 }

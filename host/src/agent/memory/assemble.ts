@@ -91,7 +91,12 @@ export function assembleMemory(input: AssembleInput): AssembledMemory {
   const max = Math.max(input.noteHits.length, input.sessionHits.length);
   for (let i = 0; i < max; i++) {
     const h = input.noteHits[i];
-    if (h) queue.push({ line: `- [note #${h.note.id}, ${day(h.note.at)}] ${clip(h.note.text)}`, item: { source: "note", why: "recalled", text: h.note.text, ref: h.note.id }, noteId: h.note.id });
+    if (h)
+      queue.push({
+        line: `- [note #${h.note.id}, ${day(h.note.at)}] ${clip(h.note.text)}`,
+        item: { source: "note", why: "recalled", text: h.note.text, ref: h.note.id },
+        noteId: h.note.id,
+      });
     const s = input.sessionHits[i];
     if (s) {
       const line = `- [earlier session, ${s.line.role}, ${day(s.line.at)}] ${clip(s.line.text)}`;

@@ -48,6 +48,8 @@ export interface NoteStoreOptions {
 /** A notebook: the notes of one exact scope, oldest first, and their index. */
 interface Book {
   notes: Map<number, Note>;
+  /** The same notes oldest first (the newest are read from its end without copying). */
+  order: Note[];
   index: TextIndex<number>;
 }
 
@@ -136,7 +138,7 @@ export class NoteStore {
   standing(reader: MemoryScope, share: MemoryShare, limit: number): Note[] {
     const out: Note[] = [];
     for (const book of this.readableBooks(reader, share)) {
-      const notes = [...book.notes.values()];
+      const notes = book.order;
       for (let i = notes.length - 1; i >= Math.max(0, notes.length - limit); i--) out.push(notes[i]!);
     }
     out.sort((a, b) => b.id - a.id);
@@ -225,11 +227,19 @@ export class NoteStore {
     const key = bookKey(note);
     let book = this.books.get(key);
     if (!book) {
-      this.books.set(key, (book = { notes: new Map(), index: new TextIndex() }));
+      this.books.set(key, (book = { notes: new Map(), order: [], index: new TextIndex() }));
       addTo(this.byChat, chatKey(note), key);
       addTo(this.byAgent, note.agent, key);
     }
     book.notes.set(note.id, note);
+    // Ids only grow, except when a file is loaded out of order: keep `order` sorted by id.
+    if (book.order.length === 0 || book.order[book.order.length - 1]!.id < note.id) book.order.push(note);
+    else
+      book.order.splice(
+        book.order.findIndex((n) => n.id > note.id),
+        0,
+        note,
+      );
     book.index.add(note.id, note.text);
     this.byId.set(note.id, note);
     if (note.id > this.lastId) this.lastId = note.id;
@@ -241,6 +251,7 @@ export class NoteStore {
     this.byId.delete(note.id);
     if (!book) return;
     book.notes.delete(note.id);
+    book.order.splice(book.order.indexOf(note), 1);
     book.index.remove(note.id);
     if (book.notes.size === 0) {
       this.books.delete(key);

@@ -102,11 +102,12 @@ export class MemoryService {
       }
       if (action === "forget") {
         const id = o!.id;
-        if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 1) return { content: "'forget' needs 'id', the number of a note (as shown by recall)", isError: true };
+        if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 1)
+          return { content: "'forget' needs 'id', the number of a note (as shown by recall)", isError: true };
         const gone = await this.notes.delete([id], (n) => readable(n, scope, share));
         return gone.length > 0 ? { content: `Forgot note #${id}.`, isError: false } : { content: `there is no note #${id}`, isError: true };
       }
-      return { content: "'action' must be \"remember\", \"recall\" or \"forget\"", isError: true };
+      return { content: '\'action\' must be "remember", "recall" or "forget"', isError: true };
     } catch (err) {
       if (err instanceof NoteError) return { content: err.message, isError: true };
       this.options.logger.error({ agent: scope.agent, error: (err as Error).message }, "memory tool: the note store failed");

@@ -39,11 +39,10 @@ export function tokenize(text: string): string[] {
   return out;
 }
 
-interface Doc {
-  /** Tokens in the document. */
-  length: number;
-  /** Term -> occurrences. */
-  tf: Map<string, number>;
+/** A posting list: the slots of the documents that contain a term and how often each does. */
+interface Posting {
+  slots: number[];
+  tfs: number[];
 }
 
 /** A ranked hit: the document id and its BM25 score (higher is better; comparable within one search). */
@@ -53,51 +52,81 @@ export interface IndexHit<K> {
 }
 
 /**
+ * Terms whose document frequency is above this fraction of the index only add to documents a
+ * rarer query term already found (accumulator pruning, Moffat & Zobel, "Self-indexing inverted
+ * files for fast text retrieval", 1996): their idf is small, so they reorder candidates but
+ * almost never bring a new one into the top; without it one very common word costs a pass over
+ * most of the index. When every query term is that common, the rarest one is scored in full.
+ * Exact BM25 below {@link COMMON_MIN} documents per term.
+ */
+const COMMON_FRACTION = 0.02;
+/** Document frequency up to which a term is always scored in full (small indexes are never pruned). */
+const COMMON_MIN = 256;
+
+/**
  * A BM25 index over documents with ids of type `K`. `add` of an existing id replaces it.
- * Search cost is proportional to the postings of the query's words, not to the index size.
+ * Documents live in dense slots (arrays, not maps, on the search path); search cost is the
+ * postings of the query's uncommon words plus a lookup per candidate for the common ones.
  */
 export class TextIndex<K> {
-  private readonly docs = new Map<K, Doc>();
-  private readonly postings = new Map<string, Set<K>>();
+  private readonly slotOf = new Map<K, number>();
+  private readonly ids: (K | undefined)[] = [];
+  /** Tokens per slot; -1 for a free slot. */
+  private readonly lengths: number[] = [];
+  /** Term -> occurrences, per slot (for removal and for scoring common terms on candidates). */
+  private readonly tfOf: (Map<string, number> | undefined)[] = [];
+  private readonly free: number[] = [];
+  private readonly postings = new Map<string, Posting>();
   private totalLength = 0;
 
   /** Documents indexed. */
   get size(): number {
-    return this.docs.size;
+    return this.slotOf.size;
   }
 
   /** Indexes `text` under `id` (replacing what `id` had). */
   add(id: K, text: string): void {
-    if (this.docs.has(id)) this.remove(id);
+    if (this.slotOf.has(id)) this.remove(id);
     const tokens = tokenize(text);
     const tf = new Map<string, number>();
     for (const t of tokens) tf.set(t, (tf.get(t) ?? 0) + 1);
-    for (const t of tf.keys()) {
-      let set = this.postings.get(t);
-      if (!set) this.postings.set(t, (set = new Set()));
-      set.add(id);
+    const slot = this.free.pop() ?? this.ids.length;
+    this.ids[slot] = id;
+    this.lengths[slot] = tokens.length;
+    this.tfOf[slot] = tf;
+    this.slotOf.set(id, slot);
+    for (const [t, n] of tf) {
+      let p = this.postings.get(t);
+      if (!p) this.postings.set(t, (p = { slots: [], tfs: [] }));
+      p.slots.push(slot);
+      p.tfs.push(n);
     }
-    this.docs.set(id, { length: tokens.length, tf });
     this.totalLength += tokens.length;
   }
 
-  /** Removes `id`; false when it was not indexed. */
+  /** Removes `id`; false when it was not indexed. Costs the postings of its words. */
   remove(id: K): boolean {
-    const doc = this.docs.get(id);
-    if (!doc) return false;
-    for (const t of doc.tf.keys()) {
-      const set = this.postings.get(t);
-      set?.delete(id);
-      if (set?.size === 0) this.postings.delete(t);
+    const slot = this.slotOf.get(id);
+    if (slot === undefined) return false;
+    for (const t of this.tfOf[slot]!.keys()) {
+      const p = this.postings.get(t)!;
+      const i = p.slots.indexOf(slot);
+      p.slots.splice(i, 1);
+      p.tfs.splice(i, 1);
+      if (p.slots.length === 0) this.postings.delete(t);
     }
-    this.docs.delete(id);
-    this.totalLength -= doc.length;
+    this.totalLength -= this.lengths[slot]!;
+    this.slotOf.delete(id);
+    this.ids[slot] = undefined;
+    this.lengths[slot] = -1;
+    this.tfOf[slot] = undefined;
+    this.free.push(slot);
     return true;
   }
 
   /**
    * The best `limit` documents for `query` (any of its words; more and rarer words rank higher),
-   * best first; ties by insertion order. `[]` for a query without indexable words.
+   * best first. `[]` for a query without indexable words.
    */
   search(query: string, limit: number): IndexHit<K>[] {
     return this.searchTerms([...new Set(tokenize(query))], limit);
@@ -105,25 +134,45 @@ export class TextIndex<K> {
 
   /** {@link search} with the query already tokenized (distinct terms). */
   searchTerms(terms: readonly string[], limit: number): IndexHit<K>[] {
-    const n = this.docs.size;
+    const n = this.slotOf.size;
     if (n === 0 || terms.length === 0 || limit <= 0) return [];
     const avg = this.totalLength / n || 1;
-    const scores = new Map<K, number>();
-    for (const t of terms) {
-      const set = this.postings.get(t);
-      if (!set) continue;
-      const idf = Math.log(1 + (n - set.size + 0.5) / (set.size + 0.5));
-      for (const id of set) {
-        const doc = this.docs.get(id)!;
-        const f = doc.tf.get(t)!;
-        const s = (idf * f * (K1 + 1)) / (f + K1 * (1 - B + (B * doc.length) / avg));
-        scores.set(id, (scores.get(id) ?? 0) + s);
+    const found: { term: string; p: Posting }[] = [];
+    for (const term of terms) {
+      const p = this.postings.get(term);
+      if (p) found.push({ term, p });
+    }
+    if (found.length === 0) return [];
+    found.sort((a, b) => a.p.slots.length - b.p.slots.length);
+    const common = Math.max(COMMON_MIN, Math.floor(n * COMMON_FRACTION));
+    const scores = new Map<number, number>();
+    const norm = (slot: number) => K1 * (1 - B + (B * this.lengths[slot]!) / avg);
+    for (let i = 0; i < found.length; i++) {
+      const { term, p } = found[i]!;
+      const df = p.slots.length;
+      const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
+      if (df <= common || i === 0) {
+        for (let j = 0; j < df; j++) {
+          const slot = p.slots[j]!;
+          const f = p.tfs[j]!;
+          scores.set(slot, (scores.get(slot) ?? 0) + (idf * f * (K1 + 1)) / (f + norm(slot)));
+        }
+      } else {
+        for (const [slot, s] of scores) {
+          const f = this.tfOf[slot]!.get(term);
+          if (f !== undefined) scores.set(slot, s + (idf * f * (K1 + 1)) / (f + norm(slot)));
+        }
       }
     }
-    const hits: IndexHit<K>[] = [];
-    for (const [id, score] of scores) hits.push({ id, score });
-    // Stable sort: equal scores keep the order the ids were first met in.
-    hits.sort((a, b) => b.score - a.score);
-    return hits.length > limit ? hits.slice(0, limit) : hits;
+    // Top `limit` by a bounded insertion (limit is small).
+    const top: { slot: number; score: number }[] = [];
+    for (const [slot, score] of scores) {
+      if (top.length === limit && score <= top[top.length - 1]!.score) continue;
+      let k = top.length < limit ? top.length : limit - 1;
+      while (k > 0 && top[k - 1]!.score < score) k--;
+      top.splice(k, 0, { slot, score });
+      if (top.length > limit) top.pop();
+    }
+    return top.map((t) => ({ id: this.ids[t.slot]!, score: t.score }));
   }
 }
