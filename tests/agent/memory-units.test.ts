@@ -2,7 +2,7 @@
  * The memory parts alone: the BM25 index, the note store (scopes, persistence, damaged lines),
  * and the memory block's budget and source marks.
  */
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -65,6 +65,8 @@ describe("NoteStore", () => {
     await notes.add(scope(), "first note");
     const second = await notes.add(scope(), "secret second note");
     await notes.add(scope(), "third note");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, "a")).mode & 0o777).toBe(0o700);
     appendFileSync(file, '{"add": {"id": 9, "tex'); // a torn last write
     const warnings: unknown[] = [];
     const logger = { warn: (o: unknown) => warnings.push(o), error() {}, info() {}, debug() {} } as never;

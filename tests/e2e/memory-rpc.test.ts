@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 import { RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
+import { runCli } from "../cli/run-cli.js";
 
 const FORBIDDEN = -32010;
 const ADMIN_TOKEN = "admin-token-0123456789";
@@ -116,8 +117,34 @@ describe("memory.* RPC", () => {
     const before = emulator.requests.length;
     await alice2.call("chat.send", { content: "what tea do I like?", peer: "p1" });
     expect(JSON.stringify(emulator.requests[before]!.body.messages)).toContain("Alice prefers oolong tea");
-    // Alice deletes her own note.
-    expect((await msg(alice2, "memory.delete", { ids: [own[0]!.id] })).result).toEqual({ notes: 1, sessions: [] });
-    expect((await msg(admin2, "memory.list")).result.notes).toEqual([]);
+    // The CLI asks the running gateway.
+    const cliEnv = { ...env(), EXOCLAW_PORT: String(gateway.port) };
+    const config = ["--config", join(state, "exoclaw.toml")];
+    const listed = await runCli(["memory", "list", "--json", ...config], cliEnv);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).notes.map((n: { text: string }) => n.text)).toEqual(["Alice prefers oolong tea"]);
+    const searched = await runCli(["memory", "search", "oolong", ...config], cliEnv);
+    expect(searched.stdout).toMatch(/Alice prefers oolong tea/);
+
+    // With no gateway running, `forget` erases from the store and the notes file directly.
+    for (const c of clients.splice(0)) c.close();
+    await gateway.stop();
+    const forgot = await runCli(["memory", "forget", "--peer", "p1", "--json", ...config], cliEnv);
+    expect(forgot.code, forgot.stderr).toBe(0);
+    expect(JSON.parse(forgot.stdout)).toEqual({ sessions: ["agent:main:ws:alice:p1"], notes: 1, via: "store" });
+    gateway = await startGateway(env(), ["--config", join(state, "exoclaw.toml")]);
+    const admin3 = await connect(ADMIN_TOKEN);
+    expect((await msg(admin3, "memory.list")).result.notes).toEqual([]);
+    expect((await msg(admin3, "chat.history", { sessionKey: "agent:main:ws:alice:p1" })).result.events).toEqual([]);
+    expect((await msg(admin3, "sessions.search", { query: "oolong" })).result.hits).toEqual([]);
+  });
+
+  it("a chat client deletes its own notes by id", async () => {
+    const alice = await connect(ALICE_TOKEN);
+    const admin = await connect(ADMIN_TOKEN);
+    await remember(alice, "Alice's locker is number 31", { peer: "p2" });
+    const [note] = (await msg(alice, "memory.list")).result.notes as { id: number }[];
+    expect((await msg(alice, "memory.delete", { ids: [note!.id] })).result).toEqual({ notes: 1, sessions: [] });
+    expect((await msg(admin, "memory.list")).result.notes).toEqual([]);
   });
 });
