@@ -74,17 +74,18 @@ export class NoteStore {
   private readonly byAgent = new Map<string, Set<string>>();
   private lastId = 0;
   private writes: Promise<void> = Promise.resolve();
+  private dirReady = false;
 
   private constructor(private readonly options: NoteStoreOptions) {}
 
   /**
-   * Opens the store, loading `options.file` when it exists (creating its directory 0700).
+   * Opens the store, loading `options.file` when it exists (its directory is created 0700 at
+   * the first write: a gateway whose agents write no notes leaves nothing on disk).
    * @throws Error when the file exists but cannot be read
    */
   static async open(options: NoteStoreOptions = {}): Promise<NoteStore> {
     const store = new NoteStore(options);
     if (options.file === undefined) return store;
-    await mkdir(dirname(options.file), { recursive: true, mode: 0o700 });
     let text = "";
     try {
       text = await readFile(options.file, "utf8");
@@ -271,9 +272,17 @@ export class NoteStore {
     });
   }
 
-  /** Runs file writes one at a time, in call order. */
+  /** Runs file writes one at a time, in call order (the first creates the directory, 0700). */
   private write(fn: () => Promise<void>): Promise<void> {
-    const next = this.writes.then(fn, fn);
+    const dir = dirname(this.options.file!);
+    const run = async () => {
+      if (!this.dirReady) {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        this.dirReady = true;
+      }
+      await fn();
+    };
+    const next = this.writes.then(run, run);
     this.writes = next.catch((err: unknown) => {
       this.options.logger?.error({ file: this.options.file, error: (err as Error).message }, "memory notes: cannot write the notes file");
     });
