@@ -137,7 +137,8 @@ describe("memory.* RPC", () => {
     expect((await msg(admin3, "memory.list")).result.notes).toEqual([]);
     expect((await msg(admin3, "chat.history", { sessionKey: "agent:main:ws:alice:p1" })).result.events).toEqual([]);
     expect((await msg(admin3, "sessions.search", { query: "oolong" })).result.hits).toEqual([]);
-  });
+    // Three gateway starts and three CLI runs: more than the default 30 s on a loaded machine.
+  }, 180_000);
 
   it("a chat client deletes its own notes by id", async () => {
     const alice = await connect(ALICE_TOKEN);
