@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MEMORY_CONTEXT_PREFIX, MemoryService, NoteStore } from "../../host/src/agent/index.js";
+import { createEmbedder, type Embedder, type EmbeddingProvider } from "../../host/src/agent/memory/index.js";
 import type { AgentRuntime } from "../../host/src/agent/runtime.js";
 import type { AgentMemory } from "../../host/src/config/types.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
@@ -33,10 +34,12 @@ beforeEach(() => emulator.reset());
 const MEMORY: AgentMemory = { budgetTokens: 1024, notes: 20, recall: 5, share: "sender", sessionRecall: true };
 
 /** A runtime with agents `main` and `other` (both with memory unless told), on one log and one note store. */
-async function setup(over: { memory?: AgentMemory; otherMemory?: AgentMemory; notesFile?: string } = {}) {
+async function setup(
+  over: { memory?: AgentMemory; otherMemory?: AgentMemory; notesFile?: string; embedders?: (p: EmbeddingProvider) => Embedder | undefined } = {},
+) {
   const log: SessionLog = createMemorySessionLog();
   const notes = await NoteStore.open({ file: over.notesFile });
-  const memory = new MemoryService({ notes, log, logger: silentLogger() });
+  const memory = new MemoryService({ notes, log, logger: silentLogger(), embedders: over.embedders });
   const { runtime } = makeRuntime(
     emulator,
     [agentConfig({ memory: over.memory ?? MEMORY }), agentConfig({ id: "other", memory: over.otherMemory ?? MEMORY })],
@@ -205,6 +208,38 @@ describe("memory in context assembly", () => {
     expect(result).toMatch(/\[earlier session, seq \d+, user, .* UTC\] the wifi password at the cabin is moose-lake-77/);
     const bob = await turn(runtime, `use:session_search ${JSON.stringify({ query: "cabin wifi" })}`, { peer: "bob" });
     expect(sent(bob[1]!)).not.toContain("moose-lake-77");
+  });
+
+  it.each([
+    ["openai", () => ({ apiKey: "sk-test", baseUrl: `${emulator.url}/v1`, timeoutMs: 60_000 })],
+    ["ollama", () => ({ baseUrl: emulator.url, timeoutMs: 60_000 })],
+  ] as const)("with embeddings (%s SDK), a note is recalled by meaning when no word matches; still per peer", async (provider, endpoint) => {
+    // No standing notes: only recall can bring a note in.
+    const policy: AgentMemory = { ...MEMORY, notes: 0, embeddings: { provider, model: "embed-test" } };
+    const { runtime } = await setup({ memory: policy, embedders: (p) => createEmbedder(p, endpoint()) });
+    await turn(runtime, remember("Alice's dog is called Rex"));
+    await runtime.resetSession(keyOf("alice"));
+    const [req] = await turn(runtime, "my puppy");
+    expect(memoryBlock(req!)).toMatch(/\[note #1, [\d-]+, similar\] Alice's dog is called Rex/);
+    const [bob] = await turn(runtime, "my puppy", { peer: "bob" });
+    expect(memoryBlock(bob!)).toBeUndefined();
+    // Without embeddings the same message recalls nothing (no word in common).
+    const plain = await setup({ memory: { ...MEMORY, notes: 0 } });
+    await turn(plain.runtime, remember("Alice's dog is called Rex"));
+    await plain.runtime.resetSession(keyOf("alice"));
+    expect(memoryBlock((await turn(plain.runtime, "my puppy"))[0]!)).toBeUndefined();
+  });
+
+  it("a failing embeddings endpoint leaves the turn to full-text recall", async () => {
+    const policy: AgentMemory = { ...MEMORY, notes: 0, embeddings: { provider: "openai", model: "embed-test" } };
+    const { runtime } = await setup({
+      memory: policy,
+      embedders: (p) => createEmbedder(p, { apiKey: "sk-test", baseUrl: "http://127.0.0.1:9/v1", timeoutMs: 2000 }),
+    });
+    await turn(runtime, remember("the boat is moored at pier seven"));
+    await runtime.resetSession(keyOf("alice"));
+    const [req] = await turn(runtime, "where is the boat?");
+    expect(memoryBlock(req!)).toContain("[note #1");
   });
 
   it("an agent without [agents.memory] gets no block and no memory built-ins", async () => {

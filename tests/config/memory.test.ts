@@ -29,11 +29,14 @@ describe("[agents.memory]", () => {
   it("reads every key", () => {
     const c = load('[[agents]]\nid = "main"\n[agents.memory]\nbudget_tokens = 300\nnotes = 5\nrecall = 2\nscope = "peer"\nsession_recall = false\n');
     expect(c.agents[0]!.memory).toEqual({ budgetTokens: 300, notes: 5, recall: 2, share: "peer", sessionRecall: false });
+    const e = load('[[agents]]\nid = "main"\n[agents.memory]\nembeddings = "ollama/nomic-embed-text:v1.5"\n');
+    expect(e.agents[0]!.memory!.embeddings).toEqual({ provider: "ollama", model: "nomic-embed-text:v1.5" });
   });
 
   it("refuses unknown keys and bad values, naming them", () => {
     expect(() => load('[[agents]]\nid = "main"\n[agents.memory]\nscope = "everyone"\n')).toThrow(/agents\.0\.memory\.scope/);
     expect(() => load('[[agents]]\nid = "main"\n[agents.memory]\nbudget = 3\n')).toThrow(/budget/);
     expect(() => load('[[agents]]\nid = "main"\n[agents.memory]\nbudget_tokens = -1\n')).toThrow(/budget_tokens/);
+    expect(() => load('[[agents]]\nid = "main"\n[agents.memory]\nembeddings = "anthropic/x"\n')).toThrow(/embeddings/);
   });
 });

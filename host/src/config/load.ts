@@ -290,6 +290,14 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
               recall: a.memory.recall ?? 5,
               share: a.memory.scope ?? "sender",
               sessionRecall: a.memory.session_recall ?? true,
+              ...(a.memory.embeddings !== undefined
+                ? {
+                    embeddings: {
+                      provider: a.memory.embeddings.slice(0, a.memory.embeddings.indexOf("/")) as "openai" | "gemini" | "ollama",
+                      model: a.memory.embeddings.slice(a.memory.embeddings.indexOf("/") + 1),
+                    },
+                  }
+                : {}),
             },
           }
         : {}),

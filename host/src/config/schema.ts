@@ -273,6 +273,10 @@ export const FileConfigSchema = z.strictObject({
             recall: z.number().int().min(0).max(100).optional(),
             scope: z.enum(["sender", "peer", "agent"]).optional(),
             session_recall: z.boolean().optional(),
+            embeddings: z
+              .string()
+              .regex(/^(openai|gemini|ollama)\/.+$/, 'must be "<provider>/<model>" with provider openai, gemini or ollama')
+              .optional(),
           })
           .optional(),
         queue: z

@@ -183,6 +183,8 @@ export interface AgentMemory {
   recall: number;
   share: "sender" | "peer" | "agent";
   sessionRecall: boolean;
+  /** `embeddings = "<provider>/<model>"`: vector recall over notes too; absent = full text only. */
+  embeddings?: { provider: "openai" | "gemini" | "ollama"; model: string };
 }
 
 /** Default of {@link AgentConfig.loopLimit}: identical tool calls per turn that end it. */

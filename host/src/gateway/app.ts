@@ -313,7 +313,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       agents: config.agents,
       budget,
       // Notes and recall of agents with [agents.memory] (docs/memory.md).
-      memory: await openMemoryService({ stateDir: config.stateDir, log, logger }),
+      memory: await openMemoryService({ stateDir: config.stateDir, log, logger, providers: config.providers }),
       providers: createProviderSet(config.providers, { logger }),
       resilience: resiliencePolicies(config.providers),
       plugins,

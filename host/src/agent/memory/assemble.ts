@@ -26,8 +26,8 @@ export const MAX_ITEM_CHARS = 600;
 /** One item in the block and where it came from. */
 export interface MemoryItem {
   source: "note" | "session";
-  /** `standing` = one of the newest notes; `recalled` = found for this message. */
-  why: "standing" | "recalled";
+  /** `standing` = one of the newest notes; `recalled` = found for this message (full text); `similar` = by embedding. */
+  why: "standing" | "recalled" | "similar";
   text: string;
   /** The note id or the session event seq. */
   ref: number;
@@ -50,6 +50,8 @@ export interface AssembleInput {
   noteHits: readonly NoteHit[];
   /** Earlier-session lines found for the message, best first. */
   sessionHits: readonly SessionLineHit[];
+  /** Notes similar to the message by embedding, best first (absent without embeddings). */
+  vectorHits?: readonly NoteHit[];
   /** The agent's budget for the whole block, tokens. */
   budgetTokens: number;
 }
@@ -62,7 +64,7 @@ const clip = (s: string) => {
 
 /**
  * The memory block for one turn: standing notes (newest first) take at most half the budget,
- * then recalled items (notes and earlier-session lines interleaved, best first, notes already
+ * then recalled items (notes, earlier-session lines and similar notes interleaved, best first, notes already
  * shown skipped), then more standing notes while the budget lasts. An item that does not fit is
  * skipped (a smaller later one may). Everything, headers included, stays within
  * `budgetTokens` as {@link estimateTokens} counts; nothing is returned when no item fits.
@@ -88,7 +90,8 @@ export function assembleMemory(input: AssembleInput): AssembledMemory {
   };
   for (const n of input.standing) addStanding(n, budget / 2);
   const queue: { line: string; item: MemoryItem; noteId?: number }[] = [];
-  const max = Math.max(input.noteHits.length, input.sessionHits.length);
+  const vectorHits = input.vectorHits ?? [];
+  const max = Math.max(input.noteHits.length, input.sessionHits.length, vectorHits.length);
   for (let i = 0; i < max; i++) {
     const h = input.noteHits[i];
     if (h)
@@ -101,6 +104,11 @@ export function assembleMemory(input: AssembleInput): AssembledMemory {
     if (s) {
       const line = `- [earlier session, ${s.line.role}, ${day(s.line.at)}] ${clip(s.line.text)}`;
       queue.push({ line, item: { source: "session", why: "recalled", text: s.line.text, ref: s.line.seq } });
+    }
+    const v = vectorHits[i];
+    if (v) {
+      const line = `- [note #${v.note.id}, ${day(v.note.at)}, similar] ${clip(v.note.text)}`;
+      queue.push({ line, item: { source: "note", why: "similar", text: v.note.text, ref: v.note.id }, noteId: v.note.id });
     }
   }
   for (const q of queue) {

@@ -6,4 +6,5 @@ export { MEMORY_SHARES, matchesFilter, readable, type MemoryScope, type MemorySh
 export { DEFAULT_MEMORY_POLICY, MemoryService, type MemoryPolicy, type MemoryServiceOptions } from "./service.js";
 export { MEMORY_TOOL, MEMORY_TOOL_SPEC, SESSION_SEARCH, SESSION_SEARCH_SPEC } from "./tools.js";
 export { TextIndex, tokenize } from "./text-index.js";
+export { createEmbedder, cosine, EMBEDDING_PROVIDERS, type Embedder, type EmbeddingProvider } from "./embeddings.js";
 export { openMemoryService, notesFile } from "./open.js";

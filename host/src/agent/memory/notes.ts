@@ -75,6 +75,8 @@ export class NoteStore {
   private lastId = 0;
   private writes: Promise<void> = Promise.resolve();
   private dirReady = false;
+  /** Called with the notes each delete removed (the memory service drops their vectors). */
+  readonly deleted = new Set<(notes: readonly Note[]) => void>();
 
   private constructor(private readonly options: NoteStoreOptions) {}
 
@@ -146,6 +148,11 @@ export class NoteStore {
     return out.slice(0, limit);
   }
 
+  /** Every note `reader` may read under `share`, per notebook oldest first (live arrays: do not modify). */
+  readableNotes(reader: MemoryScope, share: MemoryShare): readonly (readonly Note[])[] {
+    return this.readableBooks(reader, share).map((b) => b.order);
+  }
+
   /** The best `limit` notes for `query` that `reader` may read under `share`, best first. */
   search(reader: MemoryScope, share: MemoryShare, query: string, limit: number): NoteHit[] {
     const terms = [...new Set(tokenize(query))];
@@ -197,7 +204,10 @@ export class NoteStore {
         gone.push(note);
       }
     }
-    if (gone.length > 0) await this.rewrite();
+    if (gone.length > 0) {
+      for (const fn of this.deleted) fn(gone);
+      await this.rewrite();
+    }
     return gone;
   }
 

@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import type { SessionLog } from "../../store/index.js";
 import { NoteStore } from "./notes.js";
 import { MemoryService } from "./service.js";
+import type { ProviderEndpoint } from "../../config/index.js";
+import { createEmbedder, type EmbeddingProvider } from "./embeddings.js";
 
 /** The notes file of a state directory: `<stateDir>/memory/notes.jsonl`. */
 export function notesFile(stateDir: string): string {
@@ -16,8 +18,18 @@ export function notesFile(stateDir: string): string {
  * then live in process too).
  * @throws Error when the notes file exists but cannot be read
  */
-export async function openMemoryService(options: { stateDir: string; log: SessionLog; logger: Logger }): Promise<MemoryService> {
-  const { stateDir, log, logger } = options;
+export async function openMemoryService(options: {
+  stateDir: string;
+  log: SessionLog;
+  logger: Logger;
+  /** The configured provider endpoints (keys, base URLs) the embedders use. */
+  providers?: Partial<Record<EmbeddingProvider, ProviderEndpoint>>;
+}): Promise<MemoryService> {
+  const { stateDir, log, logger, providers } = options;
   const notes = await NoteStore.open({ file: log.kind === "memory" ? undefined : notesFile(stateDir), logger });
-  return new MemoryService({ notes, log, logger });
+  const embedders = (p: EmbeddingProvider) => {
+    const endpoint = providers?.[p];
+    return endpoint ? createEmbedder(p, endpoint) : undefined;
+  };
+  return new MemoryService({ notes, log, logger, embedders });
 }

@@ -11,6 +11,8 @@ import { assembleMemory, type AssembledMemory } from "./assemble.js";
 import { NoteError, type NoteStore } from "./notes.js";
 import { readable, type MemoryScope, type MemoryShare, type ScopeFilter } from "./scope.js";
 import { EarlierSessions, indexLines, MAX_EARLIER_EVENTS, textLines, type SessionLineHit } from "./sessions.js";
+import { cosine, type Embedder, type EmbeddingProvider } from "./embeddings.js";
+import type { Note, NoteHit } from "./notes.js";
 
 /** `[agents.memory]`, resolved: what an agent's memory block may hold. */
 export interface MemoryPolicy {
@@ -24,6 +26,8 @@ export interface MemoryPolicy {
   share: MemoryShare;
   /** Recall over this conversation's earlier sessions (direct chats only); default true. */
   sessionRecall: boolean;
+  /** Vector recall over notes with this provider's embedding model; absent = full text only. */
+  embeddings?: { provider: EmbeddingProvider; model: string } | undefined;
 }
 
 /** Defaults of {@link MemoryPolicy}. */
@@ -32,11 +36,20 @@ export const DEFAULT_MEMORY_POLICY: MemoryPolicy = { budgetTokens: 1024, notes: 
 /** Hits a `session_search` call returns at most. */
 export const MAX_SESSION_SEARCH_HITS = 20;
 
+/** Cosine similarity below which a note is not recalled as similar. */
+export const MIN_SIMILARITY = 0.35;
+/** Notes without a vector embedded along with a turn's message (one batch call), at most. */
+export const EMBED_BACKFILL = 63;
+/** Longest wait for a turn's embedding call, ms (past it the turn recalls by full text only). */
+export const EMBED_TIMEOUT_MS = 5000;
+
 /** Options of {@link MemoryService}. */
 export interface MemoryServiceOptions {
   notes: NoteStore;
   log: Pick<SessionLog, "info" | "read">;
   logger: Logger;
+  /** The embedder of a provider (vector recall); absent or undefined = that provider has none. */
+  embedders?: ((provider: EmbeddingProvider) => Embedder | undefined) | undefined;
 }
 
 const isGroup = (s: MemoryScope) => s.sender !== s.peer;
@@ -46,10 +59,17 @@ const obj = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArr
 export class MemoryService {
   readonly notes: NoteStore;
   private readonly earlier: EarlierSessions;
+  /** Note id -> its vector, per embedding model (`provider/model`); in process, refilled after a restart. */
+  private readonly vectors = new Map<string, Map<number, Float32Array>>();
+  private readonly embedders = new Map<EmbeddingProvider, Embedder | undefined>();
 
   constructor(private readonly options: MemoryServiceOptions) {
     this.notes = options.notes;
     this.earlier = new EarlierSessions(options.log);
+    // A deleted note's vector goes with it, however it was deleted (tool, RPC, forget).
+    this.notes.deleted.add((gone) => {
+      for (const vecs of this.vectors.values()) for (const n of gone) vecs.delete(n.id);
+    });
   }
 
   /**
@@ -61,8 +81,54 @@ export class MemoryService {
   async assemble(policy: MemoryPolicy, scope: MemoryScope, sessionKey: string, query: string): Promise<AssembledMemory> {
     const standing = this.notes.standing(scope, policy.share, policy.notes);
     const noteHits = this.notes.search(scope, policy.share, query, policy.recall);
-    const sessionHits: SessionLineHit[] = policy.sessionRecall && !isGroup(scope) ? await this.earlier.search(sessionKey, query, policy.recall) : [];
-    return assembleMemory({ standing, noteHits, sessionHits, budgetTokens: policy.budgetTokens });
+    const [sessionHits, vectorHits] = await Promise.all([
+      policy.sessionRecall && !isGroup(scope) ? this.earlier.search(sessionKey, query, policy.recall) : ([] as SessionLineHit[]),
+      policy.embeddings ? this.similar(policy, scope, query) : ([] as NoteHit[]),
+    ]);
+    return assembleMemory({ standing, noteHits, sessionHits, vectorHits, budgetTokens: policy.budgetTokens });
+  }
+
+  /**
+   * Notes similar to `query` by embedding (cosine >= {@link MIN_SIMILARITY}), best first. One
+   * embedding call per turn: the message, plus up to {@link EMBED_BACKFILL} readable notes that
+   * have no vector yet (written since, or before a restart). A failed or slow call is logged and
+   * gives `[]`: the turn recalls by full text only.
+   */
+  private async similar(policy: MemoryPolicy, scope: MemoryScope, query: string): Promise<NoteHit[]> {
+    const { provider, model } = policy.embeddings!;
+    let embedder = this.embedders.get(provider);
+    if (!this.embedders.has(provider)) this.embedders.set(provider, (embedder = this.options.embedders?.(provider)));
+    if (!embedder) return [];
+    const key = `${provider}/${model}`;
+    let vecs = this.vectors.get(key);
+    if (!vecs) this.vectors.set(key, (vecs = new Map()));
+    const books = this.notes.readableNotes(scope, policy.share);
+    const missing: Note[] = [];
+    for (const book of books) {
+      for (let i = book.length - 1; i >= 0 && missing.length < EMBED_BACKFILL; i--) if (!vecs.has(book[i]!.id)) missing.push(book[i]!);
+    }
+    let out: Float32Array[];
+    try {
+      out = await embedder(model, [query, ...missing.map((n) => n.text)], AbortSignal.timeout(EMBED_TIMEOUT_MS));
+    } catch (err) {
+      this.options.logger.warn(
+        { agent: scope.agent, embeddings: key, error: (err as Error).message },
+        "memory: the embedding call failed; recalling by full text only",
+      );
+      return [];
+    }
+    missing.forEach((n, i) => vecs.set(n.id, out[i + 1]!));
+    const q = out[0]!;
+    const hits: NoteHit[] = [];
+    for (const book of books) {
+      for (const note of book) {
+        const v = vecs.get(note.id);
+        const score = v ? cosine(q, v) : 0;
+        if (score >= MIN_SIMILARITY) hits.push({ note, score });
+      }
+    }
+    hits.sort((a, b) => b.score - a.score || b.note.id - a.note.id);
+    return hits.slice(0, policy.recall);
   }
 
   /**
@@ -146,7 +212,7 @@ export class MemoryService {
     this.earlier.drop(sessionKey);
   }
 
-  /** Deletes every note matching `filter`; returns how many. @throws Error when the notes file cannot be written */
+  /** Deletes every note matching `filter` (and their vectors); returns how many. @throws Error when the notes file cannot be written */
   forgetNotes(filter: ScopeFilter): Promise<number> {
     return this.notes.deleteWhere(filter);
   }
