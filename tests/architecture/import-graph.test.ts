@@ -35,6 +35,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["agent"],
   ["bus"],
   ["channels"],
+  ["automation"],
   ["gateway"],
   ["cli"],
 ];

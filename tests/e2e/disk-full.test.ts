@@ -91,6 +91,15 @@ describe.skipIf(!isRoot).each(["uws", "ws"])(
     it("names the full disk, turns not-ready, exits 1 within the grace period; a restart after space is freed answers with the history intact", async () => {
       const gw = await startGateway(env(transport), args());
       gateways.push(gw);
+      try {
+        await fullDiskThenRestart(gw);
+      } finally {
+        // A failure above must not leave the next test a full disk to start on.
+        rmSync(join(mountDir, "filler"), { force: true });
+      }
+    }, 90_000);
+
+    async function fullDiskThenRestart(gw: GatewayHandle): Promise<void> {
       expect(gw.ready.transport).toBe(transport);
       const client = await RpcClient.connect(gw.url);
       const first = await client.call("chat.send", { content: "written before the disk filled up", peer: "disk" });
@@ -99,6 +108,11 @@ describe.skipIf(!isRoot).each(["uws", "ws"])(
       // A turn stuck on its provider keeps the drain (and so the listener) going for the grace period.
       void client.call("chat.send", { content: "STALL_AFTER_HEADERS hold the drain", peer: "stall" }).catch(() => undefined);
       await providerGot("hold the drain");
+      // Reads wait until the journal's projector has put every acknowledged event into SurrealDB:
+      // after these two, nothing is left to write in the background when the disk fills up (the
+      // first write to fail is then this test's chat.send, not a late projection).
+      await client.call("chat.history", { sessionKey: "agent:main:ws:default:disk" });
+      await client.call("chat.history", { sessionKey: "agent:main:ws:default:stall" });
 
       fillDisk();
       const full = await client.call("chat.send", { content: `sent while the disk is full${PAST_PAGE_SLACK}`, peer: "disk" });
@@ -136,7 +150,7 @@ describe.skipIf(!isRoot).each(["uws", "ws"])(
       gw2.proc.kill("SIGTERM");
       expect(await exited(gw2, DEADLINE_MS + 2000)).toBe(0);
       c2.close();
-    }, 90_000);
+    }
 
     it("answers a webhook at once while the disk is full (no hang), and exits 1 for its supervisor", async () => {
       const secret = "test-webhook-secret-0123456789";
@@ -166,6 +180,10 @@ describe.skipIf(!isRoot).each(["uws", "ws"])(
         };
         expect((await post({ peer: "alice", content: "before", messageId: "w1" })).status).toBe(200);
         await platform.waitFor((r) => r.json?.replyTo === "w1", 20_000);
+        // The reply outbox writes its "sent" marker lazily (batches of 20 ms) and the journal projects
+        // it into SurrealDB after that: let both finish so the first write to meet the full disk is
+        // the next message's, as the assertion below expects.
+        await new Promise((r) => setTimeout(r, 500));
         fillDisk();
         const answer = await post({ peer: "alice", content: `while full${PAST_PAGE_SLACK}`, messageId: "w2" });
         // At once, with the cause, and nothing of the store's path or engine internals for the platform.

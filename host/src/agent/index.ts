@@ -13,6 +13,7 @@ export { compileOutboundAllowlist } from "./outbound-policy.js";
 export type { OutboundPolicy } from "./outbound-policy.js";
 export { messageSend, MESSAGE_SEND, MESSAGE_SEND_SPEC, BUILTIN_TOOL_NAMES, MAX_MESSAGE_SEND_CHARS } from "./builtin-tools.js";
 export type { MessageSendContext } from "./builtin-tools.js";
+export type { HostTool, HostToolContext } from "./turn-tools.js";
 export { projectHistory, COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX } from "./projection.js";
 export { runTurn } from "./loop.js";
 export type { TurnInput, TurnRecord, TurnTools } from "./loop.js";
@@ -34,6 +35,16 @@ export { ProviderResilience, DEFAULT_RESILIENCE, backoffMs, CircuitBreaker, KeyR
 export type { ModelRef, ResiliencePolicy, SwitchNotice, SwitchReason } from "./resilience/index.js";
 export type * from "./types.js";
 export { BudgetGuard, MemoryLedger, PriceTable, DEFAULT_PRICES, costUsd, calendarWindow, estimateInputTokens, summarizeUsage } from "./budget/index.js";
-export type { BudgetGuardOptions, BudgetLedger, UsageSummary, UsageGroupBy, UsageSummaryOptions } from "./budget/index.js";
 export { MemoryService, NoteStore, openMemoryService, notesFile, forgetPeer, MEMORY_CONTEXT_PREFIX, MEMORY_TOOL, SESSION_SEARCH } from "./memory/index.js";
 export type { ForgetResult, ForgetTarget, MemoryPolicy, MemoryScope, Note, NoteHit, ScopeFilter } from "./memory/index.js";
+export type {
+  BudgetGuardOptions,
+  BudgetLedger,
+  Charge,
+  CounterLimit,
+  CounterWarning,
+  Reservation,
+  UsageSummary,
+  UsageGroupBy,
+  UsageSummaryOptions,
+} from "./budget/index.js";

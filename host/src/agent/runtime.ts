@@ -24,7 +24,7 @@ import { TurnExecutor, type SettledTurn } from "./turn.js";
 import type { BudgetGuard } from "./budget/index.js";
 import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
-import { TurnToolbox } from "./turn-tools.js";
+import { TurnToolbox, type HostTool } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 import { ProviderResilience, type ResiliencePolicy } from "./resilience/index.js";
 import { forgetPeer, type ForgetResult, type ForgetTarget, type MemoryService } from "./memory/index.js";
@@ -88,6 +88,8 @@ export interface AgentRuntimeOptions {
   budget?: BudgetGuard;
   /** The agents' memory (notes, recall, memory tools; docs/memory.md); without it `[agents.memory]` does nothing. */
   memory?: MemoryService;
+  /** Tools provided by layers above the agent (the scheduler's `remind`); see turn-tools.ts. */
+  hostTools?: readonly HostTool[];
 }
 
 /**
@@ -157,6 +159,7 @@ export class AgentRuntime {
         plugins: options.plugins,
         ...(options.outbound !== undefined ? { outbound: options.outbound } : {}),
         memory: options.memory,
+        ...(options.hostTools !== undefined ? { hostTools: options.hostTools } : {}),
         logger: this.logger,
       }),
       logger: this.logger,

@@ -3,17 +3,42 @@
  * tools (`message_send`), each call carrying the conversation it belongs to.
  */
 import type { Logger } from "pino";
-import type { PluginRegistry, ToolCallContext, ToolSpec } from "../plugins/index.js";
-import { parseSessionKey } from "../store/index.js";
+import type { PluginRegistry, ToolCallContext, ToolResult, ToolSpec } from "../plugins/index.js";
+import { parseSessionKey, type SessionKeyParts } from "../store/index.js";
 import type { Agent } from "./agents.js";
 import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
 import type { TurnTools } from "./loop.js";
 import { MEMORY_TOOL, MEMORY_TOOL_SPEC, SESSION_SEARCH, SESSION_SEARCH_SPEC, type MemoryScope, type MemoryService } from "./memory/index.js";
 import type { OutboundSender } from "./types.js";
 
+/** The conversation a host tool is called from: written by the host, never by the model. */
+export interface HostToolContext {
+  agentId: string;
+  sessionKey: string;
+  /** The session key's parts. */
+  session: SessionKeyParts;
+  /** The platform thread of the message being answered, when it came in one. */
+  thread?: string;
+}
+
+/**
+ * A tool the host provides beside `message_send` (e.g. the scheduler's `remind`), given to the
+ * runtime by a layer above the agent (`AgentRuntimeOptions.hostTools`). Its name is reserved
+ * like a built-in's: a plugin tool of that name is hidden.
+ */
+export interface HostTool {
+  spec: ToolSpec;
+  /** Whether a turn of `agentId` offers it now (beyond the agent's tool allowlist, which applies too). */
+  available(agentId: string): boolean;
+  /** Runs one call. Should not throw: a bad input or a refusal is an error result the model sees. */
+  call(input: unknown, context: HostToolContext, signal?: AbortSignal): Promise<ToolResult>;
+}
+
 /** Options of {@link TurnToolbox}. */
 export interface TurnToolboxOptions {
   plugins: Pick<PluginRegistry, "tools" | "callTool">;
+  /** Host tools offered to agents that allow them (see {@link HostTool}). */
+  hostTools?: readonly HostTool[];
   /** Delivers messages on platforms; without it no agent gets `message_send`. */
   outbound?: OutboundSender;
   /** The host's memory: agents with `[agents.memory]` get the built-in `memory` and `session_search` tools. */
@@ -47,10 +72,11 @@ export class TurnToolbox {
     const memoryOffered = memory !== undefined && agent.allows(MEMORY_TOOL);
     // Not in groups: stored messages do not say which member wrote them (docs/memory.md).
     const searchOffered = memory !== undefined && agent.allows(SESSION_SEARCH) && scope.sender === scope.peer;
+    const hostTools = this.options.hostTools ?? [];
     for (const t of plugins.tools()) {
       // The host's memory tools replace a plugin's of the same name for an agent with `[agents.memory]`.
       if (memory !== undefined && (t.name === MEMORY_TOOL || t.name === SESSION_SEARCH)) continue;
-      if (BUILTIN_TOOL_NAMES.has(t.name)) {
+      if (BUILTIN_TOOL_NAMES.has(t.name) || hostTools.some((h) => h.spec.name === t.name)) {
         // Built-in names are reserved: a plugin cannot stand in for a host-enforced tool.
         if (!this.shadowed.has(t.name)) {
           this.shadowed.add(t.name);
@@ -64,6 +90,8 @@ export class TurnToolbox {
     if (sendOffered) specs.push(MESSAGE_SEND_SPEC);
     if (memoryOffered) specs.push(MEMORY_TOOL_SPEC);
     if (searchOffered) specs.push(SESSION_SEARCH_SPEC);
+    const offeredHostTools = hostTools.filter((h) => agent.allows(h.spec.name) && h.available(config.id));
+    for (const h of offeredHostTools) specs.push(h.spec);
     // The conversation the call belongs to, written by the host from the session key (the model
     // cannot forge it, and the gateway built that key from the connection's identity, never from
     // client text): tools such as `memory` keep data apart per agent, channel, account and peer.
@@ -88,6 +116,8 @@ export class TurnToolbox {
         }
         if (memoryOffered && name === MEMORY_TOOL) return memory.memoryTool(input, scope, config.memory!.share);
         if (searchOffered && name === SESSION_SEARCH) return memory.sessionSearch(input, sessionKey);
+        const host = offeredHostTools.find((h) => h.spec.name === name);
+        if (host !== undefined) return host.call(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}) }, s);
         return plugins.callTool(name, input, s, toolContext);
       },
     };

@@ -3,14 +3,15 @@
  * ends. See docs/bus.md.
  */
 import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
-import type { NatsBusOptions } from "./nats/index.js";
+import type { AbortRelay, AbortRelayOptions, NatsBus, NatsBusOptions } from "./nats/index.js";
 import type { Bus } from "./types.js";
+import type { BudgetLedger } from "../agent/index.js";
 
 // The NATS client (~65 ms to import) is loaded only when a NATS bus is created: import
 // `./nats/index.js` directly for its classes and constants. (The JetStream session log is the
 // store's: store/jetstream-store.ts.)
 export { createMemoryBus, MemoryBus, type MemoryBusOptions } from "./memory.js";
-export type { NatsBus, NatsBusOptions } from "./nats/index.js";
+export type { NatsBus, NatsBusOptions, AbortRelay, AbortRequest, AbortAnswer, AbortBy } from "./nats/index.js";
 export { BusError, type BusErrorCode } from "./errors.js";
 export { encodePayload, decodePayload, MSG_ID_HEADER, REPLAY_OF_HEADER, PUBLISHED_AT_HEADER } from "./codec.js";
 export { MemoryDedupe, DEFAULT_BACKOFF_MS, DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_DELIVER } from "./dispatcher.js";
@@ -45,6 +46,39 @@ export type {
   StreamName,
   Subscription,
 } from "./types.js";
+
+/** Options of {@link openSharedBudgetLedger}. */
+export interface SharedBudgetLedgerOptions {
+  /** Fraction (0..1] of a limit at which a counter is reported (`[budgets] warn_at`). */
+  warnAt: number;
+  /** How long an unsettled reservation counts, ms (longer than any model call). */
+  reservationTtlMs: number;
+  /** Told when settlements cannot be written yet (they are retried). */
+  onWarning?: (message: string, error?: unknown) => void;
+}
+
+/**
+ * The budget ledger shared by every gateway on `bus` (NATS KV with compare-and-set; see
+ * nats/budget-ledger.ts), or undefined for the in-process bus (the in-process ledger is enough).
+ * Call `close()` on shutdown.
+ */
+export async function openSharedBudgetLedger(bus: Bus, options: SharedBudgetLedgerOptions): Promise<(BudgetLedger & { close(): void }) | undefined> {
+  if (bus.kind !== "nats") return undefined;
+  const { KvBudgetLedger } = await import("./nats/index.js");
+  return new KvBudgetLedger({ bus: bus as NatsBus, ...options });
+}
+
+/**
+ * Stop requests between the gateways on `bus` (`chat.abort` / `/stop` of a turn running in
+ * another gateway; see nats/control.ts): answers the others' requests with `handle`, sends this
+ * one's with `request`. Undefined for the in-process bus (one process: nothing runs elsewhere).
+ * Call `close()` on shutdown.
+ */
+export async function openAbortRelay(bus: Bus, options: Omit<AbortRelayOptions, "bus">): Promise<AbortRelay | undefined> {
+  if (bus.kind !== "nats") return undefined;
+  const { AbortRelay: Relay } = await import("./nats/index.js");
+  return new Relay({ bus: bus as NatsBus, ...options });
+}
 
 /** Which bus to create: in-process (the default) or NATS. */
 export type BusConfig = ({ kind: "memory" } & MemoryBusOptions) | ({ kind: "nats" } & NatsBusOptions);

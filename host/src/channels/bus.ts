@@ -296,6 +296,12 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         const raw = (err as { code?: unknown }).code;
         const code = typeof raw === "number" ? raw : undefined;
         const reason = failureReason(err);
+        // Stopped by the peer's `/stop` or a client's `chat.abort`: no failure notice (the `/stop`
+        // got its answer), as on the direct path (service.ts).
+        if (reason === "stopped") {
+          logger.info({ ...where, code }, "channel turn stopped on request; no failure notice");
+          return;
+        }
         if (isReplay(err)) {
           // An earlier attempt's turn failed. Retryable: go on with the next attempt's key.
           if (isTransient(err)) continue;

@@ -157,6 +157,11 @@ export interface ChannelServiceOptions {
    * `bus.start()` consumes them (see bus.ts). Absent: the direct path.
    */
   bus?: { bus: Bus; maxDeliver: number };
+  /**
+   * With a bus: asks the other gateways to stop the conversation's turn when it does not run
+   * here (a peer's `/stop`; gateway/remote-abort.ts). Resolves with the run ids stopped.
+   */
+  abortElsewhere?: (target: { sessionKey: string }, by: "stop_command") => Promise<{ aborted: string[] }>;
 }
 
 /** The running service. */
@@ -464,6 +469,36 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     else deliver(ch, r.message, r.what, key);
   }
 
+  /** Whether `msg` is a peer's `/stop` this service handles (the runtime can stop turns). */
+  function isStopCommand(msg: { content: string; attachments: readonly unknown[] }): boolean {
+    return runtime.abort !== undefined && msg.attachments.length === 0 && msg.content.trim().toLowerCase() === STOP_COMMAND;
+  }
+
+  /**
+   * A peer's `/stop`: stops the conversation's running turn here, else (with a bus) on the
+   * gateway that runs it, and answers the peer. A redelivered `/stop` is answered once.
+   */
+  async function stopConversation(
+    ch: Channel,
+    sessionKey: string,
+    key: string,
+    to: { account: string; peer: string; thread?: string; replyTo?: string },
+    msg: { account?: string; peer: string },
+    source: string,
+  ): Promise<void> {
+    const name = ch.config.name;
+    ch.counters.accepted++;
+    if (!rememberRefused(key)) return;
+    let stopped = runtime.abort!({ sessionKey }, "stop_command");
+    let elsewhere = false;
+    if (stopped.length === 0 && options.abortElsewhere !== undefined) {
+      stopped = (await options.abortElsewhere({ sessionKey }, "stop_command")).aborted;
+      elsewhere = stopped.length > 0;
+    }
+    logger.info({ channel: name, account: msg.account, peer: msg.peer, sessionKey, stopped, elsewhere, source }, "stop command from a channel peer");
+    deliver(ch, { ...to, content: stopped.length > 0 ? STOPPED_REPLY : NOTHING_TO_STOP_REPLY, ...replyIdField(name, to) }, "reply");
+  }
+
   /**
    * Takes one message from the plugin to a journaled turn (or a refusal). Resolves once it is
    * journaled or refused; the reply is delivered later, when the turn ends.
@@ -504,6 +539,20 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       logger.info({ channel: name, account: msg.account, peer: msg.peer, source }, "message without content or attachments; skipped");
       return { kind: "refused" };
     }
+    // `/stop` with a bus: handled here, never published (on the bus it would wait behind the very
+    // turn it must stop, in the peer's partition); the turn may run in another gateway.
+    if (channelBus !== undefined && isStopCommand(msg)) {
+      let sessionKey: string;
+      try {
+        sessionKey = router.resolve({ channel: name, account: msg.account!, peer: msg.peer, guild: msg.guild, team: msg.team }).sessionKey;
+      } catch (err) {
+        ch.counters.refused++;
+        logger.error({ channel: name, account: msg.account, peer: msg.peer, error: errorMessage(err) }, "cannot route channel message; dropped");
+        return { kind: "refused" };
+      }
+      await stopConversation(ch, sessionKey, key, to, msg, source);
+      return { kind: "accepted" };
+    }
     if (channelBus !== undefined) {
       // Routing and the turn happen in whichever gateway consumes it; the platform's answer waits
       // only until the message is durable (in JetStream, or in the disk spool while NATS is down).
@@ -534,12 +583,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     // `/stop`: never a turn. It stops the conversation's running turn (its model call and tool
     // calls are cancelled; it ends with an `error` event and sends no failure notice) and is
     // answered at once. A redelivered `/stop` is answered once and stops nothing more.
-    if (runtime.abort !== undefined && msg.attachments.length === 0 && msg.content.trim().toLowerCase() === STOP_COMMAND) {
-      ch.counters.accepted++;
-      if (!rememberRefused(key)) return { kind: "accepted" };
-      const stopped = runtime.abort({ sessionKey: route.sessionKey }, "stop_command");
-      logger.info({ channel: name, account: msg.account, peer: msg.peer, sessionKey: route.sessionKey, stopped, source }, "stop command from a channel peer");
-      deliver(ch, { ...to, content: stopped.length > 0 ? STOPPED_REPLY : NOTHING_TO_STOP_REPLY, ...replyIdField(name, to) }, "reply");
+    if (isStopCommand(msg)) {
+      await stopConversation(ch, route.sessionKey, key, to, msg, source);
       return { kind: "accepted" };
     }
     const request: ChannelTurnRequest = {

@@ -12,6 +12,7 @@ import { registerOpsCommands } from "./ops.js";
 import { registerConfigCommands } from "./config.js";
 import { registerOnboardCommand } from "./onboard.js";
 import { registerUsageCommand } from "./usage.js";
+import { registerCronCommands, registerFlowCommands } from "./cron.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -130,6 +131,8 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerConfigCommands(program);
   registerOnboardCommand(program);
   registerUsageCommand(program);
+  registerCronCommands(program);
+  registerFlowCommands(program);
 
   await program.parseAsync(argv);
 }

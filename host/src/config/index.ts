@@ -16,6 +16,8 @@ export { setTomlValue, locateKey, lineDiff, parseKeyPath, formatKeyPath, getPath
 export type { KeyPath } from "./edit.js";
 export { FileConfigSchema } from "./schema.js";
 export type { FileConfig } from "./schema.js";
+export { DEFAULT_HEARTBEAT_PROMPT } from "./automation-schema.js";
+export type { CronJobConfig, HeartbeatConfig, DeliveryConfig } from "./automation-schema.js";
 export type {
   AgentBudget,
   AgentMemory,

@@ -1,3 +1,4 @@
+import { toCronJobs, toHeartbeat } from "./automation-schema.js";
 import { readFileSync, existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -301,6 +302,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
             },
           }
         : {}),
+      ...(a.heartbeat !== undefined ? { heartbeat: toHeartbeat(a.heartbeat)! } : {}),
       ...(a.budget !== undefined
         ? {
             budget: {
@@ -319,6 +321,12 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   }
   const defaultAgent = file.default_agent ?? agents[0]!.id;
   if (!ids.has(defaultAgent)) throw new ConfigError(`${where}: default_agent "${defaultAgent}" is not an agent id`);
+  const cronIds = new Set<string>();
+  for (const [i, job] of (file.cron ?? []).entries()) {
+    if (cronIds.has(job.id)) throw new ConfigError(`${where}: cron[${i}]: duplicate job id "${job.id}"`);
+    cronIds.add(job.id);
+    if (job.agent !== undefined && !ids.has(job.agent)) throw new ConfigError(`${where}: cron[${i}] ("${job.id}"): agent "${job.agent}" is not an agent id`);
+  }
 
   const heapVar = env.EXOCLAW_HEAP;
   if (heapVar && !["compact", "throughput"].includes(heapVar)) {
@@ -405,6 +413,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     },
     agents,
     defaultAgent,
+    cron: toCronJobs(file.cron, defaultAgent),
     pricing: Object.fromEntries(
       Object.entries(file.pricing ?? {}).map(([k, p]) => [
         k,

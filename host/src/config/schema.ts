@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
+import { cronJobSchema, heartbeatSchema } from "./automation-schema.js";
 
 const PROVIDERS = ["anthropic", "openai", "ollama", "gemini"] as const;
 
@@ -279,6 +280,7 @@ export const FileConfigSchema = z.strictObject({
               .optional(),
           })
           .optional(),
+        heartbeat: heartbeatSchema.optional(),
         queue: z
           .strictObject({
             mode: z.enum(["followup", "collect", "interrupt", "steer"]).optional(),
@@ -290,6 +292,8 @@ export const FileConfigSchema = z.strictObject({
     )
     .optional(),
   default_agent: z.string().optional(),
+  /** `[[cron]]`: scheduled agent turns (docs/automation.md). */
+  cron: z.array(cronJobSchema).max(1000).optional(),
   bindings: z
     .array(
       z.strictObject({

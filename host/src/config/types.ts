@@ -1,3 +1,4 @@
+import type { CronJobConfig, HeartbeatConfig } from "./automation-schema.js";
 import type { Scope } from "../protocol/index.js";
 import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
 import type { Binding } from "../router/index.js";
@@ -147,6 +148,8 @@ export interface AgentConfig {
    * the host on the built-in `message_send` tool, whatever the model asks.
    */
   outbound: string[];
+  /** `[agents.heartbeat]`: a periodic turn with a standing prompt (docs/automation.md); absent = none. */
+  heartbeat?: HeartbeatConfig;
   /** What happens to a message that arrives while its session is running a turn. */
   queue: QueuePolicy;
   /**
@@ -397,6 +400,8 @@ export interface Config {
   gateway: GatewayConfig;
   agents: AgentConfig[];
   defaultAgent: string;
+  /** `[[cron]]`: scheduled agent turns (docs/automation.md). */
+  cron: CronJobConfig[];
   bindings: Binding[];
   /** `[channels.<name>]` in file order. */
   channels: ChannelConfig[];

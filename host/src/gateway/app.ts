@@ -2,15 +2,17 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
-import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
+import { Automation } from "../automation/index.js";
+import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
-import type { Config, ProviderName } from "../config/index.js";
+import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
+import { startRemoteAbort } from "./remote-abort.js";
 import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
@@ -302,13 +304,22 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // The runtime and the channels service need each other (the `message_send` tool and recovered
     // turns go out through channels; channels run turns): late-bound through `channels`.
     // Metering and budgets: spend already in the log is counted before any call is admitted.
+    // With `[bus]`, spend is counted in NATS KV, shared by every gateway (docs/bus.md, "Budgets across gateways").
+    // (Only when a budget is configured: without one, nothing is ever reserved.)
+    const anyBudget = config.budgets.global !== undefined || config.budgets.peer !== undefined || config.agents.some((a) => a.budget !== undefined);
+    const sharedLedger = bus === undefined || !anyBudget ? undefined : await openBudgetLedger(bus, config, logger);
+    if (sharedLedger !== undefined) stack.defer("budget ledger", () => sharedLedger.close());
     const budget = new BudgetGuard({
       budgets: config.budgets,
       pricing: config.pricing,
       logger,
+      ...(sharedLedger !== undefined ? { ledger: sharedLedger } : {}),
       onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
     });
     void budget.rebuild(log);
+    // Scheduled work (cron, heartbeats, reminders): its `remind` tool goes to the runtime, and it
+    // starts once the channels run (a bad configured schedule fails start-up here, named).
+    const automation = new Automation({ cron: config.cron, agents: config.agents, stateDir: config.stateDir, logger, ...(bus !== undefined ? { bus } : {}) });
     const agents = new AgentRuntime({
       agents: config.agents,
       budget,
@@ -326,12 +337,16 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
       },
       onRecovered: (turn) => channels?.onRecovered(turn),
+      hostTools: automation.tools,
       telemetry: telemetry.sink,
       // Turn outcomes for observers on other processes (metadata only, no content: the session
       // log, with its redactor, is where content lives). With NATS down they wait in the spool.
       ...(bus !== undefined ? { onTurnSettled: (turn: SettledTurn) => publishTurnEvent(bus, turn, logger) } : {}),
     });
     runtime = agents;
+    // `chat.abort` / `/stop` of a turn running on another gateway of the bus (remote-abort.ts).
+    const remoteAbort = bus === undefined ? undefined : await startRemoteAbort({ bus, runtime: agents, logger });
+    if (remoteAbort !== undefined) stack.defer("stop requests", () => remoteAbort.close());
     const channelService = createChannelService({
       channels: config.channels,
       plugins,
@@ -342,6 +357,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       // The reply outbox lives in the session log (docs/reliability.md, "A crash between answer and reply").
       replies: log,
       ...(bus !== undefined ? { bus: { bus, maxDeliver: config.bus!.maxDeliver } } : {}),
+      ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
     });
     channels = channelService;
     // A channel whose plugin is not loaded is not fatal: the plugin may be hot-loaded later.
@@ -394,6 +410,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       store: describeStoreUrl(config.store.url),
       budgetTimeZone: config.budgets.timezone,
+      flows: () => automation.flows,
+      cron: {
+        flows: () => automation.flows,
+        scheduler: () => automation.running,
+        agentIds: () => (reloader?.current() ?? config).agents.map((a) => a.id),
+        defaultAgent: () => (reloader?.current() ?? config).defaultAgent,
+      },
+      ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },
@@ -422,6 +446,15 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // Consuming starts after recovery, so a redelivered message finds its recovered turn.
     await channelService.bus?.start();
     channelService.startPolling();
+    // Its close runs before the turns drain (the stack is last in, first out): no new scheduled
+    // turn starts while running ones finish; a run cut by the shutdown resumes at the next start.
+    stack.defer("scheduler", () => automation.stop());
+    await automation.start({
+      runtime: agents,
+      outbound: { send: (target, signal) => channelService.send(target, signal) },
+      channelNames: () => (reloader?.current() ?? config).channels.map((c) => c.name),
+      onRun: (kind, outcome) => telemetry.sink.scheduledRun?.(kind, outcome),
+    });
     if (config.store.retention) {
       // Off by default: sessions are kept unless the operator set [store] retention.
       if (config.store.retention.maxIdleMs < 86_400_000) {
@@ -532,6 +565,16 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
  * @param onInstance gets the claimed member id, which the caller releases after closing the bus
  * @throws BusError / Error when the bus cannot be created (the claimed id is released first)
  */
+/** The shared budget ledger on `bus`; a reservation counts for the longest turn deadline plus 5 minutes. */
+function openBudgetLedger(bus: Bus, config: Config, logger: Logger): ReturnType<typeof openSharedBudgetLedger> {
+  const longestTurnMs = Math.max(...config.agents.map((a) => a.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS));
+  return openSharedBudgetLedger(bus, {
+    warnAt: config.budgets.warnAt,
+    reservationTtlMs: longestTurnMs + 300_000,
+    onWarning: (message, error) => logger.warn({ err: error }, message),
+  });
+}
+
 function openBus(config: Config, logger: Logger, onInstance: (instance: BusInstance) => void): Promise<Bus | undefined> {
   const settings = config.bus;
   if (settings === undefined) return Promise.resolve(undefined);

@@ -2,6 +2,7 @@ export { startGateway } from "./server.js";
 export type { RunningGateway } from "./server.js";
 export { createMethods } from "./methods.js";
 export type { MethodDeps } from "./methods.js";
+export type { CronJobInfo, CronMethodDeps, FlowInfo } from "./cron-methods.js";
 export { createRpcHandler } from "./rpc.js";
 export type { MethodContext, MethodHandler, RpcOptions } from "./rpc.js";
 export { chooseTransport } from "./transport.js";

@@ -31,8 +31,10 @@ import type { Router } from "../router/index.js";
 import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type SessionInfo, type SessionKeyParts, type SessionLog } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
+import { registerCronMethods, registerFlowMethods, type CronMethodDeps } from "./cron-methods.js";
 import type { MethodHandler } from "./rpc.js";
 import { addMemoryMethods } from "./memory-methods.js";
+import type { AbortElsewhere } from "./remote-abort.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
 
@@ -104,6 +106,13 @@ export interface MethodDeps {
   reloadConfig?: () => Promise<ConfigReloadResult>;
   /** Time zone of `usage.summary` day groups (`[budgets] timezone`); default "UTC". */
   budgetTimeZone?: string;
+  /** The `cron.*` methods' scheduler and agents (cron-methods.ts); absent = those methods do not exist. */
+  cron?: Omit<CronMethodDeps, "logger">;
+  /**
+   * Asks the other gateways on the bus to stop a turn that does not run here (`chat.abort`;
+   * remote-abort.ts). Absent: no bus, only this process's turns can be stopped.
+   */
+  abortElsewhere?: AbortElsewhere;
 }
 
 /**
@@ -266,16 +275,27 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
 
   // `chat.abort {runId | sessionKey}`: stops a running turn (or a queued message, by run id).
   // Whoever may read the session may stop its turn: its own ws sessions (scope chat), or any (admin).
-  methods.set("chat.abort", (params, ctx): ChatAbortResult => {
+  // With a bus, a turn not running here is looked for on the other gateways (remote-abort.ts).
+  methods.set("chat.abort", async (params, ctx): Promise<ChatAbortResult> => {
     const p = parseParams(ChatAbortSchema, params);
     const sessionKey = p.sessionKey ?? deps.runtime.sessionOfRun(p.runId!);
-    // A run not running or queued here (ended, unknown): nothing to stop, nothing to check.
+    // A run not running or queued here (ended, unknown, or on another gateway): the others are
+    // asked, limited to this client's own ws sessions unless it is an admin.
     if (sessionKey === undefined) {
       requireScope(ctx.identity, "chat", "chat.abort");
-      return { aborted: [] };
+      if (deps.abortElsewhere === undefined) return { aborted: [] };
+      const account = ctx.identity.scopes.has("admin") ? undefined : ctx.identity.account;
+      const remote = await deps.abortElsewhere({ runId: p.runId! }, "chat.abort", account);
+      if (remote.aborted.length === 0 && remote.denied === true)
+        throw forbidden("admin", `run ${p.runId} is not one of this client's (channel ws, account ${ctx.identity.account})`);
+      deps.logger.info({ runIds: remote.aborted, client: ctx.identity.account, elsewhere: true }, "chat.abort");
+      return { aborted: remote.aborted };
     }
     assertSessionAccess(ctx.identity, sessionKey);
-    const aborted = deps.runtime.abort(p.runId !== undefined ? { runId: p.runId } : { sessionKey }, "chat.abort");
+    let aborted = deps.runtime.abort(p.runId !== undefined ? { runId: p.runId } : { sessionKey }, "chat.abort");
+    if (aborted.length === 0 && p.sessionKey !== undefined && deps.abortElsewhere !== undefined) {
+      aborted = (await deps.abortElsewhere({ sessionKey }, "chat.abort")).aborted;
+    }
     deps.logger.info({ sessionKey, runIds: aborted, client: ctx.identity.account }, "chat.abort");
     return { aborted };
   });
@@ -377,5 +397,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   // `memory.list|search|delete` (gateway/memory-methods.ts), when the runtime has memory.
   if (deps.runtime.forgetPeer !== undefined) addMemoryMethods(methods, { runtime: deps.runtime as Pick<AgentRuntime, "memory" | "forgetPeer"> });
 
+  if (deps.cron !== undefined) registerCronMethods(methods, { ...deps.cron, logger: deps.logger });
+  if (deps.cron?.flows !== undefined) registerFlowMethods(methods, { flows: deps.cron.flows, logger: deps.logger });
   return methods;
 }

@@ -1,3 +1,5 @@
+import type { FlowService } from "../automation/index.js";
+import { createFlowEventRoutes } from "./flow-events.js";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/index.js";
 import { assertBindAllowed, createUpgradeGuard, isWildcard } from "./auth.js";
@@ -47,6 +49,8 @@ export async function startGateway(
     webhooks?: WebhookTarget;
     /** Readiness for `/health` (e.g. 503 when the session store broke); absent = always 200 `{"status":"ok"}`. */
     health?: () => HealthAnswer;
+    /** `POST /flows/<id>/events` (flow-events.ts); absent = that path answers 404. */
+    flows?: () => FlowService | undefined;
     /** `/ready` and `/metrics` (observability.ts); absent = those paths answer 404. */
     ops?: Omit<OpsRoutesOptions, "token" | "clients">;
     /** Where WebSocket connections and webhook answers are counted; default none. */
@@ -116,7 +120,15 @@ export async function startGateway(
         telemetry.connections(-1);
         log.debug({ conn: conn.id, code }, "connection closed");
       },
-      http: httpRoutes(config, deps.webhooks, deps.ops, telemetry),
+      http: httpRoutes(
+        config,
+        deps.webhooks,
+        deps.ops,
+        telemetry,
+        deps.flows === undefined
+          ? undefined
+          : createFlowEventRoutes({ flows: deps.flows, ...(config.token !== undefined ? { token: config.token } : {}), logger: log }),
+      ),
       health: deps.health,
     },
   );
@@ -138,8 +150,10 @@ function httpRoutes(
   webhooks: WebhookTarget | undefined,
   ops: OpsRoutesOptions | undefined,
   telemetry: Telemetry,
+  flowEvents?: HttpHandler,
 ): HttpHandler | undefined {
   const handlers: HttpHandler[] = [];
+  if (flowEvents) handlers.push(flowEvents);
   if (ops) handlers.push(createOpsRoutes({ ...ops, ...(config.token !== undefined ? { token: config.token } : {}), clients: config.clients }));
   if (webhooks) {
     const handler = createWebhookHandler(webhooks, config.webhooks);

@@ -21,6 +21,7 @@ export {
   SessionsPruneSchema,
   UsageSummarySchema,
 } from "./params.js";
+export { CronAddSchema, CronIdSchema, FlowIdSchema } from "./cron-params.js";
 export type * from "./types.js";
 export { SCOPES, GATEWAY_ACCOUNT, GATEWAY_SCOPES } from "./scopes.js";
 export type { Scope } from "./scopes.js";

@@ -130,6 +130,7 @@ export class PromMetrics {
   private readonly webhooks: HotMetric;
   private readonly wsConnections: Gauge;
   private readonly budgetEvents: Counter<"agent" | "kind">;
+  private readonly scheduledRuns: Counter<"kind" | "outcome">;
   private sources: ScrapeSources = {};
 
   constructor() {
@@ -203,6 +204,12 @@ export class PromMetrics {
       name: "exoclaw_budget_events_total",
       help: "Budget events, by agent and kind (warning: a counter passed warn_at; exceeded: a model call refused; downgraded: a call moved to the cheaper model).",
       labelNames: ["agent", "kind"],
+      registers,
+    });
+    this.scheduledRuns = new Counter({
+      name: "exoclaw_scheduled_runs_total",
+      help: "Scheduled runs, by kind (cron, heartbeat, reminder) and outcome (delivered, silent, ran, skipped, claimed_elsewhere, failed).",
+      labelNames: ["kind", "outcome"],
       registers,
     });
     const self = this;
@@ -310,5 +317,9 @@ export class PromMetrics {
 
   budgetEvent(agent: string, kind: string): void {
     this.budgetEvents.labels(agent, kind).inc();
+  }
+
+  scheduledRun(kind: string, outcome: string): void {
+    this.scheduledRuns.labels(kind, outcome).inc();
   }
 }

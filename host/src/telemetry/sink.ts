@@ -84,5 +84,6 @@ export function createTelemetry(targets: TelemetryTargets): Telemetry {
     webhookRequest: (channel, status) => metrics?.webhookRequest(channel, status),
     connections: (delta) => metrics?.connections(delta),
     budgetEvent: (agent, kind) => metrics?.budgetEvent(agent, kind),
+    scheduledRun: (kind, outcome) => metrics?.scheduledRun(kind, outcome),
   };
 }

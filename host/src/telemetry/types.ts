@@ -71,4 +71,10 @@ export interface Telemetry {
    * Optional so sinks written before budgets stay valid.
    */
   budgetEvent?(agent: string, kind: "warning" | "exceeded" | "downgraded"): void;
+  /**
+   * A scheduled run ended (host/src/automation): `kind` is `cron`, `heartbeat` or `reminder`;
+   * `outcome` one of `delivered`, `silent` (the model answered NO_REPLY), `ran` (no target),
+   * `skipped`, `claimed_elsewhere` (another gateway ran the slot), `failed`. Optional like `budgetEvent`.
+   */
+  scheduledRun?(kind: string, outcome: string): void;
 }

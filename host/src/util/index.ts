@@ -7,3 +7,4 @@ export { sleep } from "./sleep.js";
 export { escapeToken, unescapeToken, SubjectError } from "./subject-token.js";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./watch-files.js";
 export { parseDuration, DURATION_HINT } from "./duration.js";
+export { writeFileAtomic, type AtomicWriteOptions } from "./atomic-file.js";

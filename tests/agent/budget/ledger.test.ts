@@ -223,8 +223,8 @@ describe("budget guard", () => {
       now: () => at + 1000,
     });
     await guard.rebuild(log);
-    expect(guard.spent("global|month:2026-12")).toEqual({ usd: 0.25, tokens: 165 });
-    expect(guard.spent(`peer:ws:default:p1|session:${keyOf("p1")}`).tokens).toBe(165);
+    expect(await guard.spent("global|month:2026-12")).toEqual({ usd: 0.25, tokens: 165 });
+    expect((await guard.spent(`peer:ws:default:p1|session:${keyOf("p1")}`)).tokens).toBe(165);
     // $0.05 left: a call whose worst case costs more is refused.
     const meter = guard.meter(fixedProvider(1, 1), agentConfig({ model: "claude-sonnet-4-6" }), keyOf("p2"), "run-1");
     await expect(call(meter.provider, { ...REQUEST, maxTokens: 4096 })).rejects.toMatchObject({ code: -32011, data: { scope: "gateway", window: "month" } });

@@ -101,6 +101,8 @@ function usageMetadata(ctx, final) {
   return final
     ? {
         promptTokenCount: ctx.inputTokens,
+        // part of promptTokenCount (GenerateContentResponseUsageMetadata.cachedContentTokenCount)
+        ...(ctx.cachedTokens ? { cachedContentTokenCount: ctx.cachedTokens } : {}),
         candidatesTokenCount: ctx.outputTokens,
         ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
         totalTokenCount: ctx.inputTokens + ctx.outputTokens + thoughts,

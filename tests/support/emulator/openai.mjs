@@ -49,7 +49,8 @@ function usage(ctx) {
     prompt_tokens: ctx.inputTokens,
     completion_tokens: ctx.outputTokens,
     total_tokens: ctx.inputTokens + ctx.outputTokens,
-    prompt_tokens_details: { cached_tokens: 0 },
+    // `cached_tokens` is part of `prompt_tokens` (OpenAI "Prompt caching": a subset billed at the cached-input rate).
+    prompt_tokens_details: { cached_tokens: ctx.cachedTokens ?? 0 },
     completion_tokens_details: { reasoning_tokens: 0 },
   };
 }

@@ -69,6 +69,8 @@ export function decide(conv) {
   if (expressions) {
     return toolCalls(expressions, expressions.length === 1 ? "Let me calculate." : undefined);
   }
+  // A proactive turn (heartbeat) with nothing to report answers the host's no-reply token.
+  if (text.includes("ANSWER_NO_REPLY")) return textReply("NO_REPLY");
   if (text === "ping") {
     return { kind: "message", parts: [{ type: "text", chunks: ["pong"] }], stop: "end_turn" };
   }
@@ -219,6 +221,17 @@ export function outputTokens(reply) {
 /** @param {string} s */
 function countWords(s) {
   return s.split(/\s+/).filter(Boolean).length;
+}
+
+/**
+ * Prompt tokens the provider reports as served from its prompt cache, requested by a
+ * `CACHED_<n>` token in the user text (at most the request's input tokens; 0 if none).
+ * @param {string} text
+ * @param {number} input the request's input tokens
+ */
+export function cachedTokens(text, input) {
+  const m = /CACHED_(\d+)/.exec(text);
+  return m ? Math.min(Number(m[1]), input) : 0;
 }
 
 /**

@@ -8,6 +8,8 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   /** The parsed JSON body (the raw text when it is not JSON). */
   body: any;
+  /** Size of the request body, bytes (the reported input tokens are ceil(bytes / 4)). */
+  bytes: number;
 }
 
 export interface EmulatorOptions {

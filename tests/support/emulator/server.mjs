@@ -8,7 +8,7 @@ import * as gemini from "./gemini.mjs";
 import * as ollama from "./ollama.mjs";
 import * as openai from "./openai.mjs";
 import { planError, planReply } from "./respond.mjs";
-import { decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs";
+import { cachedTokens, decide, inputTokens, outputTokens, slowTokenDelay } from "./script.mjs";
 
 /** @typedef {import("./respond.mjs").ProviderFormat} ProviderFormat */
 /** @typedef {import("./wire.mjs").Plan} Plan */
@@ -260,7 +260,7 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
   const raw = await readBody(req);
   const body = parseJsonObject(raw);
   if (record) {
-    const entry = { provider: provider.name, path, headers: req.headers, body: body ?? raw.toString("utf8") };
+    const entry = { provider: provider.name, path, headers: req.headers, body: body ?? raw.toString("utf8"), bytes: raw.length };
     requests.push(entry);
     // Closed before the response was complete, and not by the emulator's own cut: the client
     // gave up (abort signal, timeout) — what stall tests check.
@@ -295,6 +295,7 @@ async function handleModel(provider, req, res, path, { requests, latencyMs, reco
     stream: provider.isStream(body, path),
     inputTokens: inputTokens(raw.length),
     outputTokens: outputTokens(reply),
+    cachedTokens: cachedTokens(conversation.lastUserText, inputTokens(raw.length)),
     body,
   };
   const chunkDelayMs = headerDelay(req) || slowTokenDelay(conversation.lastUserText);

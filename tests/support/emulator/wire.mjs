@@ -22,6 +22,8 @@ import { randomBytes } from "node:crypto";
  * @property {boolean} stream
  * @property {number} inputTokens
  * @property {number} outputTokens
+ * @property {number} [cachedTokens] prompt tokens served from the provider's cache (part of
+ *   `inputTokens` for OpenAI and Gemini), asked for by a `CACHED_<n>` token in the user text
  * @property {any} body the parsed request body (for provider-specific options)
  */
 

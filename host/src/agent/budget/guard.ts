@@ -10,7 +10,7 @@ import type { AgentConfig, BudgetLimits, BudgetsConfig, ModelPrice } from "../..
 import type { SessionEvent, SessionLog } from "../../store/index.js";
 import { AgentError } from "../errors.js";
 import type { ModelProvider, ModelRequest, TurnEvent } from "../types.js";
-import { MemoryLedger, type BudgetLedger, type Charge, type CounterLimit, type CounterWarning } from "./ledger.js";
+import { MemoryLedger, type BudgetLedger, type Charge, type CounterLimit, type CounterWarning, type Reservation } from "./ledger.js";
 import { costUsd, PriceTable, totalTokens, type CallUsage } from "./pricing.js";
 import { calendarWindow, type CalendarWindow } from "./windows.js";
 
@@ -163,7 +163,7 @@ export class BudgetGuard {
   }
 
   /** Spent plus reserved on a counter key (as {@link counters} names them), for tests and status. */
-  spent(key: string): Charge {
+  async spent(key: string): Promise<Charge> {
     return this.ledger.spent(key);
   }
 
@@ -172,10 +172,17 @@ export class BudgetGuard {
    * session updated since the start of the previous month (in the budget time zone, so the
    * current day and month are complete), all of its events (session windows). Calls wait for it.
    * Old `usage` events without a cost are priced when they name their model, else count tokens only.
+   * A shared ledger (`claimRebuild`) is rebuilt by the first process that uses it only.
    */
   rebuild(log: SessionLog): Promise<void> {
     this.rebuilt = false;
-    this.ready = this.scan(log)
+    const claim = (this.ledger.claimRebuild?.() ?? Promise.resolve(true)).catch((err: unknown) => {
+      // The next gateway that starts with NATS reachable adds the log's spend instead.
+      this.options.logger.warn({ err }, "budgets: the shared budget ledger is unreachable at start; this gateway does not add the session log's spend to it");
+      return false;
+    });
+    this.ready = claim
+      .then((mine) => (mine ? this.scan(log) : undefined))
       .catch((err: unknown) => {
         this.options.logger.error({ err }, "budgets: cannot rebuild spend from the session log; counting from zero");
       })
@@ -189,21 +196,29 @@ export class BudgetGuard {
     const since = this.now() - 62 * 86_400_000;
     let cursor: string | undefined;
     let events = 0;
+    // Summed per counter first: one `add` per counter (a shared ledger's add is a round trip).
+    const sums = new Map<string, Charge>();
     do {
       const page = await log.listSessions({ limit: 500, ...(cursor !== undefined ? { cursor } : {}) });
       for (const s of page.sessions) {
         if (s.updatedAt < since) continue;
         for (const ev of await log.read(s.sessionKey)) {
           if (ev.kind !== "usage") continue;
-          this.ledger.add(
-            this.counters(undefined, s.agent, s.sessionKey, ev.at, false).map((c) => c.key),
-            this.chargeOfEvent(ev),
-          );
+          const charge = this.chargeOfEvent(ev);
+          for (const c of this.counters(undefined, s.agent, s.sessionKey, ev.at, false)) {
+            const sum = sums.get(c.key) ?? { usd: 0, tokens: 0 };
+            sum.usd += charge.usd;
+            sum.tokens += charge.tokens;
+            sums.set(c.key, sum);
+          }
           events++;
         }
       }
       cursor = page.nextCursor;
     } while (cursor !== undefined);
+    // 64 counters at a time (a shared ledger's adds are independent round trips).
+    const entries = [...sums];
+    for (let i = 0; i < entries.length; i += 64) await Promise.all(entries.slice(i, i + 64).map(([key, sum]) => this.ledger.add([key], sum)));
     if (events > 0) this.options.logger.info({ usageEvents: events }, "budgets: spend rebuilt from the session log");
   }
 
@@ -335,7 +350,19 @@ export class BudgetGuard {
         usd = Math.max(usd, costUsd(price, worst));
       }
       const amount = { usd, tokens: totalTokens(worst) };
-      const r = await this.ledger.reserve(counters, amount);
+      let r: Reservation;
+      try {
+        r = await this.ledger.reserve(counters, amount);
+      } catch (err) {
+        // A shared ledger that cannot be reached: deny by default (a hard limit is not checked
+        // against a guess). docs/bus.md, "Budgets across gateways".
+        this.options.logger.error({ agent: agent.id, runId, err }, "budget: the shared budget ledger cannot be reached; model call refused");
+        this.options.onEvent?.("exceeded", agent.id);
+        throw new AgentError("budget_exceeded", "budget cannot be checked: the shared budget ledger is unreachable; try again later", {
+          reason: "budget_exceeded",
+          unavailable: true,
+        });
+      }
       if (r.ok) {
         if (model !== request.model) {
           this.options.logger.warn(

@@ -4,8 +4,9 @@
  * worst case on every counter it touches, all or nothing, before it starts; it settles with
  * its real usage when it ends (the reservation is replaced by the real amount).
  *
- * {@link BudgetLedger} is the interface a shared ledger (NATS KV with compare-and-set, for
- * several gateways on one `[bus]`) would implement; {@link MemoryLedger} is the in-process one.
+ * {@link BudgetLedger} is the interface; {@link MemoryLedger} is the in-process one, and the
+ * bus's `KvBudgetLedger` (bus/nats/budget-ledger.ts: NATS KV with compare-and-set) is the one
+ * shared by several gateways on one `[bus]`.
  */
 
 /** An amount of spend: USD and tokens. */
@@ -42,22 +43,35 @@ export type Reservation =
       spent: number;
     };
 
-/** Shared bookkeeping of spend; implementations must make `reserve` atomic over all its counters. */
+/**
+ * Shared bookkeeping of spend. `reserve` must never let the counters pass a limit, also when
+ * several calls (or processes) reserve at once: the in-process ledger makes it atomic over all
+ * its counters; a shared one may refuse spuriously while a concurrent reservation is being
+ * rolled back, never admit too much.
+ */
 export interface BudgetLedger {
   /**
    * Reserves `amount` on every counter, unless that would take one past a limit (then nothing
    * is reserved). A counter already past its limit refuses any amount above zero.
+   * @throws Error when a shared ledger cannot be reached (the guard then refuses the call: deny by default)
    */
   reserve(counters: readonly CounterLimit[], amount: Charge): Reservation | Promise<Reservation>;
   /**
    * Replaces reservation `id` by the real spend `actual` on its counters; returns the counters
-   * that passed the warning fraction of a limit with it (each reported once).
+   * that passed the warning fraction of a limit with it (each reported once). Never throws: a
+   * shared ledger that cannot be reached keeps the settlement and applies it later.
    */
   settle(id: number, actual: Charge): CounterWarning[] | Promise<CounterWarning[]>;
   /** Adds spend that happened before (rebuilding from the session log at start). */
-  add(keys: readonly string[], actual: Charge): void;
+  add(keys: readonly string[], actual: Charge): void | Promise<void>;
   /** Spent plus reserved on `key` now. */
-  spent(key: string): Charge;
+  spent(key: string): Charge | Promise<Charge>;
+  /**
+   * Whether this process should add its session log's spend at start ({@link add}). Absent:
+   * always (an in-process ledger starts empty). A shared ledger answers true to one process
+   * only, the first that uses it, so the same spend is not counted once per gateway.
+   */
+  claimRebuild?(): Promise<boolean>;
 }
 
 /** In-process {@link BudgetLedger}: synchronous, so a reservation is atomic in this process. */

@@ -172,9 +172,14 @@ export function createGeminiProvider(endpoint: ProviderEndpoint, options: Provid
             // Thinking tokens are billed as output but counted apart from candidatesTokenCount
             // (source: Gemini API reference, UsageMetadata.thoughtsTokenCount; "Thinking" guide, pricing).
             const output = (usage.candidatesTokenCount ?? 0) + (usage.thoughtsTokenCount ?? 0);
+            // Context-cache hits are inside promptTokenCount and again in cachedContentTokenCount
+            // (source: @google/genai GenerateContentResponseUsageMetadata): moved out, as for OpenAI.
+            const prompt = usage.promptTokenCount;
+            const cached = typeof prompt === "number" ? Math.min(Math.max(0, usage.cachedContentTokenCount ?? 0), prompt) : 0;
             yield {
               type: "usage",
-              ...(typeof usage.promptTokenCount === "number" ? { inputTokens: usage.promptTokenCount } : {}),
+              ...(typeof prompt === "number" ? { inputTokens: prompt - cached } : {}),
+              ...(cached > 0 ? { cacheReadTokens: cached } : {}),
               ...(typeof usage.candidatesTokenCount === "number" || typeof usage.thoughtsTokenCount === "number" ? { outputTokens: output } : {}),
             };
           }

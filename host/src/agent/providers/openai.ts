@@ -51,6 +51,25 @@ function stopReason(r: string | null | undefined): StopReason {
 }
 
 /**
+ * The `usage` event of a chunk's `usage`. OpenAI counts prompt-cache hits inside `prompt_tokens`
+ * and reports them again as `prompt_tokens_details.cached_tokens` (a subset, billed at the
+ * "cached input" rate; source: the `openai` SDK's `CompletionUsage` type and platform.openai.com
+ * docs, "Prompt caching"). exoclaw's usage counts cache tokens apart from input tokens (as
+ * Anthropic reports them), so they are moved out: `inputTokens = prompt_tokens - cached_tokens`,
+ * `cacheReadTokens = cached_tokens`. OpenAI-compatible servers that leave the details out give
+ * no cache tokens.
+ */
+export function usageEvent(u: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: { cached_tokens?: number } | null }): ModelEvent {
+  const cached = Math.min(Math.max(0, u.prompt_tokens_details?.cached_tokens ?? 0), u.prompt_tokens);
+  return {
+    type: "usage",
+    inputTokens: u.prompt_tokens - cached,
+    outputTokens: u.completion_tokens,
+    ...(cached > 0 ? { cacheReadTokens: cached } : {}),
+  };
+}
+
+/**
  * OpenAI Chat Completions, streaming, through the `openai` SDK — the API every
  * OpenAI-compatible server speaks. Tool calls arrive as `delta.tool_calls[]` fragments keyed by
  * `index` (id and name first, `function.arguments` in pieces); usage comes in a final chunk with
@@ -97,7 +116,7 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
         );
         for await (const chunk of stream) {
           watch.touch();
-          if (chunk.usage) yield { type: "usage", inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+          if (chunk.usage) yield usageEvent(chunk.usage);
           const choice = chunk.choices[0];
           if (!choice) continue;
           if (choice.delta?.content) yield { type: "text", delta: choice.delta.content };

@@ -70,6 +70,7 @@ export class NatsBus implements Bus {
   private closed = false;
   private lastError: string | undefined;
   private readonly subs = new Set<NatsSubscription>();
+  private readonly readyListeners = new Set<() => void>();
 
   /** @internal use {@link createNatsBus} */
   constructor(
@@ -162,6 +163,18 @@ export class NatsBus implements Bus {
     if (reconnect) this.reorder.extend();
     this.publisher.kickDrain();
     for (const s of this.subs) s.onReady();
+    for (const l of this.readyListeners) l();
+  }
+
+  /**
+   * @internal Calls `listener` now when ready, and each time the bus becomes ready again (the
+   * connection may be a new one: core NATS subscriptions are made again on it, control.ts).
+   * @returns a function that removes the listener
+   */
+  onEachReady(listener: () => void): () => void {
+    this.readyListeners.add(listener);
+    if (this.ready) listener();
+    return () => this.readyListeners.delete(listener);
   }
 
   publish(subject: string, data: unknown, options: PublishOptions): Promise<PublishAck> {

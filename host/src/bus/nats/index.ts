@@ -15,3 +15,5 @@ export {
   DEDUPE_BUCKET,
   type NatsBusOptions,
 } from "./bus.js";
+export { KvBudgetLedger, BUDGET_BUCKET, BUDGET_MAX_AGE_MS, counterKvKey, type KvBudgetLedgerOptions, type BudgetLedgerBus } from "./budget-ledger.js";
+export { AbortRelay, ABORT_SUBJECT, type AbortRelayOptions, type AbortRelayBus, type AbortRequest, type AbortAnswer, type AbortBy } from "./control.js";
