@@ -13,6 +13,8 @@ import { CHANNEL_DEFAULTS, type ChannelConfig } from "../../host/src/config/type
 import { compileRouter } from "../../host/src/router/index.js";
 import { createMemorySessionLog, type SessionLog } from "../../host/src/store/index.js";
 import { ChannelPluginError } from "../../host/src/plugins/index.js";
+import { MemoryService, NoteStore } from "../../host/src/agent/index.js";
+import { silentLogger } from "../../host/src/log/index.js";
 import { agentConfig, lastUserText, makeRuntime, recordingLogger, until } from "../agent/support.js";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
 
@@ -455,5 +457,41 @@ describe("the emulator saw the routed text", () => {
     await service.handleWebhook(request());
     await until(() => state.sent.length === 1, 15_000, "reply");
     expect(lastUserText(emulator.requests[0]!)).toBe("look\n[attachments: image cat.jpg (image/jpeg) 1234 bytes]");
+  });
+});
+
+describe("a group member's sender reaches the agent's memory", () => {
+  it("notes written by one member of a group are recalled for that member only", async () => {
+    const fake = fakePlugin();
+    const log = createMemorySessionLog();
+    const notes = await NoteStore.open();
+    const memory = new MemoryService({ notes, log, logger: silentLogger() });
+    const policy = { budgetTokens: 1024, notes: 20, recall: 5, share: "sender" as const, sessionRecall: true };
+    const { runtime } = makeRuntime(emulator, [agentConfig({ memory: policy })], { memory }, log);
+    service = createChannelService({
+      channels: [channel({ allow: ["*"] })],
+      plugins: fake.plugins,
+      router: compileRouter([], ["main"], "main"),
+      runtime,
+      stateDir,
+      logger: recordingLogger(),
+      sendBackoffMs: [5, 5, 5],
+      replyBackoffMs: [5, 10],
+      replies: log,
+    });
+    const say = async (sender: string, content: string, id: string) => {
+      fake.state.parseResult = { response: { status: 200 }, messages: [msg("g1", content, id, { peerKind: "group", sender })] };
+      const before = fake.state.sent.length;
+      await service!.handleWebhook(request());
+      await until(() => fake.state.sent.length === before + 1, 15_000, `reply to ${id}`);
+    };
+    await say("u1", `use:memory ${JSON.stringify({ action: "remember", note: "u1 takes the 8:05 train" })}`, "m1");
+    expect(notes.list({}).map((n) => [n.peer, n.sender])).toEqual([["g1", "u1"]]);
+    await runtime.resetSession("agent:main:chat:default:g1");
+    emulator.reset();
+    await say("u2", "which train do I take?", "m2");
+    expect(JSON.stringify(emulator.requests[0]!.body.messages)).not.toContain("8:05");
+    await say("u1", "which train do I take?", "m3");
+    expect(JSON.stringify(emulator.requests[1]!.body.messages)).toContain("u1 takes the 8:05 train");
   });
 });

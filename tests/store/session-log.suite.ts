@@ -13,7 +13,7 @@ import {
   type SessionLog,
   type SessionLogOptions,
 } from "../../host/src/store/index.js";
-import { COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX, projectHistory } from "../../host/src/agent/index.js";
+import { COMPACTION_SUMMARY_ACK, COMPACTION_SUMMARY_PREFIX, forgetPeer, projectHistory } from "../../host/src/agent/index.js";
 
 export type LogFactory = (options?: SessionLogOptions) => Promise<SessionLog>;
 
@@ -586,6 +586,27 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       await expect(log.append(key("c"), [text("y")])).rejects.toMatchObject({ code: "closed" });
       await expect(log.read(key("c"))).rejects.toMatchObject({ code: "closed" });
       await expect(log.listSessions()).rejects.toMatchObject({ code: "closed" });
+    });
+
+    it("forgetting a peer erases every session with it (any agent, any channel) and nothing else", async () => {
+      const log = await make();
+      const forgotten = [key("p1"), key("p1", "other"), key("p1", "main", "slack", "T1")];
+      const kept = [key("p2"), key("p1x")];
+      for (const k of [...forgotten, ...kept]) await log.append(k, [msg(`secret pelican of ${k}`, {}, "r"), started("r"), text("noted", "r"), ended("r")]);
+      await log.reset(forgotten[0]!);
+      const result = await forgetPeer({ log, deleteSession: (k) => log.delete(k) }, { peer: "p1" });
+      expect(result.sessions.sort()).toEqual([...forgotten].sort());
+      for (const k of forgotten) {
+        expect(await log.info(k)).toBeUndefined();
+        expect(await log.read(k)).toEqual([]);
+      }
+      const hits = await log.search("pelican");
+      expect(hits.map((h) => h.event.sessionKey).sort()).toEqual([...kept].sort());
+      // Narrowed to one channel: only that channel's session goes.
+      await log.append(key("p2", "main", "slack", "T1"), [msg("hi")]);
+      const narrow = await forgetPeer({ log, deleteSession: (k) => log.delete(k) }, { peer: "p2", channel: "slack" });
+      expect(narrow.sessions).toEqual([key("p2", "main", "slack", "T1")]);
+      expect(await log.info(key("p2"))).toBeDefined();
     });
   });
 }

@@ -35,6 +35,8 @@ export { ProviderResilience, DEFAULT_RESILIENCE, backoffMs, CircuitBreaker, KeyR
 export type { ModelRef, ResiliencePolicy, SwitchNotice, SwitchReason } from "./resilience/index.js";
 export type * from "./types.js";
 export { BudgetGuard, MemoryLedger, PriceTable, DEFAULT_PRICES, costUsd, calendarWindow, estimateInputTokens, summarizeUsage } from "./budget/index.js";
+export { MemoryService, NoteStore, openMemoryService, notesFile, forgetPeer, MEMORY_CONTEXT_PREFIX, MEMORY_TOOL, SESSION_SEARCH } from "./memory/index.js";
+export type { ForgetResult, ForgetTarget, MemoryPolicy, MemoryScope, Note, NoteHit, ScopeFilter } from "./memory/index.js";
 export type {
   BudgetGuardOptions,
   BudgetLedger,

@@ -17,6 +17,8 @@ export interface TurnJob extends QueueItem {
   runId: string;
   content: string;
   thread?: string;
+  /** Who spoke in a group chat (TurnRequest.sender); absent = the peer. */
+  sender?: string;
   /** The `message_received` append (with `turn_started` when `startJournaled`). */
   journal: Promise<unknown>;
   startJournaled: boolean;
@@ -49,6 +51,8 @@ export interface TurnJobSpec {
   content: string;
   /** The platform thread a reply goes to. */
   thread?: string | undefined;
+  /** Who spoke in a group chat; absent = the peer. */
+  sender?: string | undefined;
   /** The `message_received` append; a job recovered from the log passes a resolved promise. */
   journal: Promise<unknown>;
   /** Whether `turn_started` was appended with the message (the session was idle). */
@@ -78,6 +82,7 @@ export function makeTurnJob(spec: TurnJobSpec): TurnJob {
     reject: d.reject,
   };
   if (thread !== undefined) job.thread = thread;
+  if (spec.sender !== undefined) job.sender = spec.sender;
   if (signal !== undefined) job.signal = signal;
   return job;
 }

@@ -114,7 +114,18 @@ export class SessionLanes {
     // An idle session starts the turn right away: journal its start with the message (one write).
     const startNow = this.queues.pendingFor(sessionKey) === 0;
     const journal = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
-    const job = makeTurnJob({ agent, sessionKey, runId, content: request.content, thread: request.thread, journal, startJournaled: startNow, emit, signal });
+    const job = makeTurnJob({
+      agent,
+      sessionKey,
+      runId,
+      content: request.content,
+      thread: request.thread,
+      sender: request.sender,
+      journal,
+      startJournaled: startNow,
+      emit,
+      signal,
+    });
     // Registered before the job can await the journal: acceptance is reported before any outcome.
     journal.then(
       () => onAccepted(runId),

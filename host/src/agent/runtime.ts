@@ -31,6 +31,7 @@ import { parseApprovalCommand, type ApprovalBook } from "./approvals/book.js";
 import { answerApprovalCommand, createApprovalBook } from "./approvals/front.js";
 import type { LifecycleHooks } from "./hooks/lifecycle.js";
 import { hookContext } from "./hooks/turn-wiring.js";
+import { forgetPeer, type ForgetResult, type ForgetTarget, type MemoryService } from "./memory/index.js";
 
 // The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
 export { ReplayedTurnError } from "./idempotency.js";
@@ -89,6 +90,8 @@ export interface AgentRuntimeOptions {
   telemetry?: Telemetry;
   /** Metering and budgets of every model call (agent/budget/guard.ts); default none (no cost on usage events). */
   budget?: BudgetGuard;
+  /** The agents' memory (notes, recall, memory tools; docs/memory.md); without it `[agents.memory]` does nothing. */
+  memory?: MemoryService;
   /** Tools provided by layers above the agent (the scheduler's `remind`); see turn-tools.ts. */
   hostTools?: readonly HostTool[];
   /** Plugin lifecycle hooks (agent/hooks, `[hooks]`); default none. */
@@ -164,6 +167,7 @@ export class AgentRuntime {
       tools: new TurnToolbox({
         plugins: options.plugins,
         ...(options.outbound !== undefined ? { outbound: options.outbound } : {}),
+        memory: options.memory,
         ...(options.hostTools !== undefined ? { hostTools: options.hostTools } : {}),
         logger: this.logger,
       }),
@@ -176,6 +180,7 @@ export class AgentRuntime {
       budget: options.budget,
       hooks: options.hooks,
       approvals: this.approvals,
+      memory: options.memory,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,
@@ -423,6 +428,20 @@ export class AgentRuntime {
       return;
     }
     void lifecycle.notify("session_end", hookContext(agentId, sessionKey), { reason }).catch(() => {});
+  }
+
+  /**
+   * Erases everything stored about a peer: its sessions (each after its queued turns) and the
+   * notes written with or by it (agent/memory/forget.ts).
+   * @throws StoreError when the store fails; Error when the notes file cannot be written
+   */
+  forgetPeer(target: ForgetTarget): Promise<ForgetResult> {
+    return forgetPeer({ log: this.log, deleteSession: (key) => this.deleteSession(key), memory: this.options.memory }, target);
+  }
+
+  /** The agents' memory, when configured (RPC `memory.*`). */
+  get memory(): MemoryService | undefined {
+    return this.options.memory;
   }
 
   private accepted(hooks: RunHooks | undefined, runId: string): void {

@@ -22,6 +22,11 @@ export interface TurnRequest {
    */
   thread?: string;
   /**
+   * Who spoke in a group chat (the channel's sender id); absent = the peer (a direct chat).
+   * Scopes the agent's memory (docs/memory.md); not stored in the session log.
+   */
+  sender?: string;
+  /**
    * The platform's id of the message, stored in `message_received` (a dedupe key per channel +
    * account: a second message with the same id is answered like a repeated idempotency key).
    */

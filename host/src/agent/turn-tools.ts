@@ -8,6 +8,7 @@ import { parseSessionKey, type SessionKeyParts } from "../store/index.js";
 import type { Agent } from "./agents.js";
 import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
 import type { TurnTools } from "./loop.js";
+import { MEMORY_TOOL, MEMORY_TOOL_SPEC, SESSION_SEARCH, SESSION_SEARCH_SPEC, type MemoryScope, type MemoryService } from "./memory/index.js";
 import type { OutboundSender } from "./types.js";
 
 /** The conversation a host tool is called from: written by the host, never by the model. */
@@ -40,6 +41,8 @@ export interface TurnToolboxOptions {
   hostTools?: readonly HostTool[];
   /** Delivers messages on platforms; without it no agent gets `message_send`. */
   outbound?: OutboundSender;
+  /** The host's memory: agents with `[agents.memory]` get the built-in `memory` and `session_search` tools. */
+  memory?: MemoryService | undefined;
   /** Warns once per plugin tool hidden by a built-in's name; logs `message_send`'s refusals. */
   logger: Logger;
 }
@@ -54,15 +57,25 @@ export class TurnToolbox {
   /**
    * The tools a turn offers: the agent's allowed plugin tools and built-ins.
    * @param thread the platform thread a `message_send` reply goes to (the turn's message's)
+   * @param speaker who spoke in a group chat (the channel's sender); absent = the peer
    * @throws Error for a malformed session key
    */
-  forTurn(agent: Agent, sessionKey: string, thread: string | undefined): TurnTools {
+  forTurn(agent: Agent, sessionKey: string, thread: string | undefined, speaker?: string): TurnTools {
     const { config } = agent;
     const { plugins, logger } = this.options;
     const sender = this.options.outbound;
     const specs: ToolSpec[] = [];
+    const session = parseSessionKey(sessionKey);
+    // Memory built-ins: scoped by the host's facts (session key, the channel's sender), never the model's input.
+    const memory = config.memory !== undefined ? this.options.memory : undefined;
+    const scope: MemoryScope = { agent: config.id, channel: session.channel, account: session.account, peer: session.peer, sender: speaker ?? session.peer };
+    const memoryOffered = memory !== undefined && agent.allows(MEMORY_TOOL);
+    // Not in groups: stored messages do not say which member wrote them (docs/memory.md).
+    const searchOffered = memory !== undefined && agent.allows(SESSION_SEARCH) && scope.sender === scope.peer;
     const hostTools = this.options.hostTools ?? [];
     for (const t of plugins.tools()) {
+      // The host's memory tools replace a plugin's of the same name for an agent with `[agents.memory]`.
+      if (memory !== undefined && (t.name === MEMORY_TOOL || t.name === SESSION_SEARCH)) continue;
       if (BUILTIN_TOOL_NAMES.has(t.name) || hostTools.some((h) => h.spec.name === t.name)) {
         // Built-in names are reserved: a plugin cannot stand in for a host-enforced tool.
         if (!this.shadowed.has(t.name)) {
@@ -75,19 +88,20 @@ export class TurnToolbox {
     }
     const sendOffered = sender !== undefined && agent.allows(MESSAGE_SEND);
     if (sendOffered) specs.push(MESSAGE_SEND_SPEC);
+    if (memoryOffered) specs.push(MEMORY_TOOL_SPEC);
+    if (searchOffered) specs.push(SESSION_SEARCH_SPEC);
     const offeredHostTools = hostTools.filter((h) => agent.allows(h.spec.name) && h.available(config.id));
     for (const h of offeredHostTools) specs.push(h.spec);
-    const session = parseSessionKey(sessionKey);
     // The conversation the call belongs to, written by the host from the session key (the model
     // cannot forge it, and the gateway built that key from the connection's identity, never from
     // client text): tools such as `memory` keep data apart per agent, channel, account and peer.
-    // `sender` is the peer until group chats carry their own sender.
+    // `sender` is who spoke in a group chat (the channel's), else the peer.
     const toolContext: ToolCallContext = {
       agentId: config.id,
       channel: session.channel,
       account: session.account,
       peer: session.peer,
-      sender: session.peer,
+      sender: scope.sender,
       sessionKey,
     };
     return {
@@ -100,6 +114,8 @@ export class TurnToolbox {
             s,
           );
         }
+        if (memoryOffered && name === MEMORY_TOOL) return memory.memoryTool(input, scope, config.memory!.share);
+        if (searchOffered && name === SESSION_SEARCH) return memory.sessionSearch(input, sessionKey);
         const host = offeredHostTools.find((h) => h.spec.name === name);
         if (host !== undefined) return host.call(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}) }, s);
         return plugins.callTool(name, input, s, toolContext);

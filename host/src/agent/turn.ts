@@ -16,6 +16,7 @@ import type { TurnJob } from "./jobs.js";
 import { startedEvent, TurnRecorder } from "./journal.js";
 import { runTurn, type TurnTools } from "./loop.js";
 import type { SoulFiles } from "./soul.js";
+import type { MemoryService } from "./memory/index.js";
 import { turnHistory } from "./turn-history.js";
 import type { TurnResult } from "./turn-request.js";
 import { guardToolLoops, steerInbox } from "./turn-control.js";
@@ -64,6 +65,8 @@ export interface TurnExecutorOptions {
   hooks?: LifecycleHooks | undefined;
   /** Where tool calls under an agent's approval rules park (agent/approvals); absent = no approvals. */
   approvals?: ApprovalBook | undefined;
+  /** The agents' memory: agents with `[agents.memory]` get a memory block before each new message. */
+  memory?: MemoryService | undefined;
 }
 
 /** Runs turn batches; tracks the running ones so a shutdown can abort them. */
@@ -137,7 +140,9 @@ export class TurnExecutor {
       // summarization call goes through the observing wrapper.
       const provider = base;
       const compacting = this.options.telemetry.enabled ? observeProvider(base, observed) : base;
-      const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
+      // Memory recall runs while the history is assembled (docs/memory.md).
+      const memory = config.memory !== undefined ? this.options.memory?.forTurn(config.memory, config.id, sessionKey, own.sender, content) : undefined;
+      const tools = this.options.tools.forTurn(agent, sessionKey, own.thread, own.sender);
       if (this.options.telemetry.enabled) observeTools(tools, observed);
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
       guardToolLoops(tools, config.loopLimit ?? DEFAULT_LOOP_LIMIT, (err) => controller.abort(err));
@@ -201,7 +206,7 @@ export class TurnExecutor {
           maxTokens: config.maxTokens,
           maxIterations: config.maxIterations,
           ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
-          history,
+          history: memory ? [...history, ...(await memory)] : history,
           content,
           tools,
           ...(steer !== undefined ? { steer } : {}),

@@ -285,6 +285,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
             peer: p.peer,
             idempotencyKey: key,
             ...(p.thread !== undefined ? { thread: p.thread } : {}),
+            ...(p.sender !== undefined ? { sender: p.sender } : {}),
             ...(n === 1 && !replay ? { platformMessageId: p.platformMessageId } : {}),
           },
           { onAccepted: () => (accepted = true) },

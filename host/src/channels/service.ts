@@ -83,7 +83,7 @@ export interface ChannelPlugins {
  * A turn request as channels make it: the runtime's {@link TurnRequest} with the message's
  * origin (`channel`, `account`, `peer`) and `idempotencyKey` always set, and no `runId`.
  */
-export type ChannelTurnRequest = Pick<TurnRequest, "agentId" | "sessionKey" | "content" | "thread" | "platformMessageId" | "awaitsReply"> &
+export type ChannelTurnRequest = Pick<TurnRequest, "agentId" | "sessionKey" | "content" | "thread" | "sender" | "platformMessageId" | "awaitsReply"> &
   Required<Pick<TurnRequest, "channel" | "account" | "peer" | "idempotencyKey">>;
 
 /**
@@ -602,6 +602,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       peer: msg.peer,
       idempotencyKey: key,
       thread: msg.thread,
+      ...(msg.sender !== undefined ? { sender: msg.sender } : {}),
       platformMessageId: msg.platformMessageId,
       // The store owes this message its reply until the outbox settles it (survives a crash).
       ...(replies !== undefined ? { awaitsReply: true } : {}),

@@ -5,6 +5,7 @@ import type { GatewayApp } from "../gateway/index.js";
 import { runGateway } from "./gateway.js";
 import { registerPluginCommands } from "./plugin.js";
 import { registerSessionCommands } from "./sessions.js";
+import { registerMemoryCommands } from "./memory.js";
 import { registerStoreCommands } from "./store.js";
 import { registerDlqCommands } from "./dlq.js";
 import { registerOpsCommands } from "./ops.js";
@@ -124,6 +125,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
 
   registerPluginCommands(program);
   registerSessionCommands(program);
+  registerMemoryCommands(program);
   registerStoreCommands(program);
   registerDlqCommands(program);
   registerOpsCommands(program);

@@ -20,6 +20,7 @@ export { DEFAULT_HEARTBEAT_PROMPT } from "./automation-schema.js";
 export type { CronJobConfig, HeartbeatConfig, DeliveryConfig } from "./automation-schema.js";
 export type {
   AgentBudget,
+  AgentMemory,
   AgentConfig,
   BudgetLimits,
   BudgetsConfig,

@@ -287,6 +287,25 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       ...(a.idle_timeout_ms !== undefined ? { idleTimeoutMs: a.idle_timeout_ms } : {}),
       turnTimeoutMs: a.turn_timeout_ms ?? DEFAULT_TURN_TIMEOUT_MS,
       loopLimit: a.loop_limit ?? DEFAULT_LOOP_LIMIT,
+      ...(a.memory !== undefined && a.memory.enabled !== false
+        ? {
+            memory: {
+              budgetTokens: a.memory.budget_tokens ?? 1024,
+              notes: a.memory.notes ?? 20,
+              recall: a.memory.recall ?? 5,
+              share: a.memory.scope ?? "sender",
+              sessionRecall: a.memory.session_recall ?? true,
+              ...(a.memory.embeddings !== undefined
+                ? {
+                    embeddings: {
+                      provider: a.memory.embeddings.slice(0, a.memory.embeddings.indexOf("/")) as "openai" | "gemini" | "ollama",
+                      model: a.memory.embeddings.slice(a.memory.embeddings.indexOf("/") + 1),
+                    },
+                  }
+                : {}),
+            },
+          }
+        : {}),
       ...(a.heartbeat !== undefined ? { heartbeat: toHeartbeat(a.heartbeat)! } : {}),
       ...(a.budget !== undefined
         ? {

@@ -270,6 +270,20 @@ export const FileConfigSchema = z.strictObject({
           })
           .optional(),
         outbound: z.array(z.string().regex(OUTBOUND_RE, 'must be "<channel>:<peer>" (peer may end in *, or be * alone)')).optional(),
+        memory: z
+          .strictObject({
+            enabled: z.boolean().optional(),
+            budget_tokens: z.number().int().min(0).max(100_000).optional(),
+            notes: z.number().int().min(0).max(1000).optional(),
+            recall: z.number().int().min(0).max(100).optional(),
+            scope: z.enum(["sender", "peer", "agent"]).optional(),
+            session_recall: z.boolean().optional(),
+            embeddings: z
+              .string()
+              .regex(/^(openai|gemini|ollama)\/.+$/, 'must be "<provider>/<model>" with provider openai, gemini or ollama')
+              .optional(),
+          })
+          .optional(),
         heartbeat: heartbeatSchema.optional(),
         approvals: ApprovalsTableSchema.optional(),
         queue: z

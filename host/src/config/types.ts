@@ -156,6 +156,11 @@ export interface AgentConfig {
   approvals?: AgentApprovals;
   /** What happens to a message that arrives while its session is running a turn. */
   queue: QueuePolicy;
+  /**
+   * `[agents.memory]`: notes and recall in each turn's context, the built-in `memory` and
+   * `session_search` tools (docs/memory.md); absent = off (no memory block, no built-in tools).
+   */
+  memory?: AgentMemory;
   /** The provider idle timeout for this agent's model calls, ms; default: its provider's `idleTimeoutMs`. */
   idleTimeoutMs?: number;
   /** `[agents.budget]`: this agent's spend limits, and what happens past them; absent = none. */
@@ -172,6 +177,21 @@ export interface AgentConfig {
    * default 3 (`DEFAULT_LOOP_LIMIT`).
    */
   loopLimit?: number;
+}
+
+/**
+ * `[agents.memory]`, resolved: the memory block's token budget, how many standing notes and
+ * recalled items per source it considers, how far notes are shared (`sender` | `peer` | `agent`,
+ * never across agents) and whether earlier sessions are recalled (direct chats).
+ */
+export interface AgentMemory {
+  budgetTokens: number;
+  notes: number;
+  recall: number;
+  share: "sender" | "peer" | "agent";
+  sessionRecall: boolean;
+  /** `embeddings = "<provider>/<model>"`: vector recall over notes too; absent = full text only. */
+  embeddings?: { provider: "openai" | "gemini" | "ollama"; model: string };
 }
 
 /** Default of {@link AgentConfig.loopLimit}: identical tool calls per turn that end it. */

@@ -3,7 +3,7 @@ import { resolveHooks } from "../config/index.js";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { Automation } from "../automation/index.js";
 import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
@@ -325,6 +325,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const agents = new AgentRuntime({
       agents: config.agents,
       budget,
+      // Notes and recall of agents with [agents.memory] (docs/memory.md).
+      memory: await openMemoryService({ stateDir: config.stateDir, log, logger, providers: config.providers }),
       providers: createProviderSet(config.providers, { logger }),
       resilience: resiliencePolicies(config.providers),
       plugins,

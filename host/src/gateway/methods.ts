@@ -33,6 +33,7 @@ import { VERSION } from "../version.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
 import { registerCronMethods, registerFlowMethods, type CronMethodDeps } from "./cron-methods.js";
 import type { MethodHandler } from "./rpc.js";
+import { addMemoryMethods } from "./memory-methods.js";
 import type { AbortElsewhere } from "./remote-abort.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
@@ -84,7 +85,8 @@ function assertSessionAccess(identity: ClientIdentity, sessionKey: string): void
 /** What the protocol methods reach into. */
 export interface MethodDeps {
   router: Router;
-  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "resetSession" | "deleteSession" | "pruneSessions" | "abort" | "sessionOfRun">;
+  runtime: Pick<AgentRuntime, "run" | "sessionCount" | "resetSession" | "deleteSession" | "pruneSessions" | "abort" | "sessionOfRun"> &
+    Partial<Pick<AgentRuntime, "memory" | "forgetPeer">>;
   /** The session log behind `sessions.*` and `chat.history`. */
   log: SessionLog;
   /** `load`/`unload` are optional: without them `plugin.load` / `plugin.unload` answer -32007. */
@@ -394,6 +396,9 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       }),
     );
   });
+
+  // `memory.list|search|delete` (gateway/memory-methods.ts), when the runtime has memory.
+  if (deps.runtime.forgetPeer !== undefined) addMemoryMethods(methods, { runtime: deps.runtime as Pick<AgentRuntime, "memory" | "forgetPeer"> });
 
   if (deps.cron !== undefined) registerCronMethods(methods, { ...deps.cron, logger: deps.logger });
   if (deps.cron?.flows !== undefined) registerFlowMethods(methods, { flows: deps.cron.flows, logger: deps.logger });

@@ -1,5 +1,6 @@
 // HTTP routing for the LLM provider emulator: one node:http server speaking the Anthropic,
 // OpenAI, Ollama and Gemini chat wire formats, plus a few control endpoints.
+import { handleEmbeddings } from "./embeddings.mjs";
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as anthropic from "./anthropic.mjs";
@@ -240,6 +241,9 @@ async function route(req, res, state) {
     sendJson(res, 200, req.headers["anthropic-version"] ? ANTHROPIC_MODELS : OPENAI_MODELS);
   } else if (provider) {
     await handleModel(provider, req, res, path, state);
+  } else if (req.method === "POST" && (path === "/v1/embeddings" || path === "/api/embed")) {
+    const body = parseJsonObject(await readBody(req));
+    handleEmbeddings(path, body, (status, out) => sendJson(res, status, out));
   } else {
     handleControl(req, res, path, state.requests);
   }

@@ -1,0 +1,219 @@
+/**
+ * The agents' memory, host side: the note store, recall over earlier sessions, the memory block
+ * of each turn, the built-in `memory` and `session_search` tools, and forgetting a peer.
+ * See docs/memory.md.
+ */
+import type { Logger } from "pino";
+import type { ToolResult } from "../../plugins/index.js";
+import { parseSessionKey, type SessionLog } from "../../store/index.js";
+import type { ChatMessage } from "../types.js";
+import { assembleMemory, type AssembledMemory } from "./assemble.js";
+import { NoteError, type NoteStore } from "./notes.js";
+import { readable, type MemoryScope, type MemoryShare, type ScopeFilter } from "./scope.js";
+import { EarlierSessions, indexLines, MAX_EARLIER_EVENTS, textLines, type SessionLineHit } from "./sessions.js";
+import { cosine, type Embedder, type EmbeddingProvider } from "./embeddings.js";
+import type { Note, NoteHit } from "./notes.js";
+
+/** `[agents.memory]`, resolved: what an agent's memory block may hold. */
+export interface MemoryPolicy {
+  /** Estimated tokens of the whole memory block; default 1024. */
+  budgetTokens: number;
+  /** Standing notes considered (newest first); default 20. */
+  notes: number;
+  /** Recalled items per source (notes, earlier sessions); default 5. */
+  recall: number;
+  /** How far notes are shared (scope.ts); default "sender". */
+  share: MemoryShare;
+  /** Recall over this conversation's earlier sessions (direct chats only); default true. */
+  sessionRecall: boolean;
+  /** Vector recall over notes with this provider's embedding model; absent = full text only. */
+  embeddings?: { provider: EmbeddingProvider; model: string } | undefined;
+}
+
+/** Defaults of {@link MemoryPolicy}. */
+export const DEFAULT_MEMORY_POLICY: MemoryPolicy = { budgetTokens: 1024, notes: 20, recall: 5, share: "sender", sessionRecall: true };
+
+/** Hits a `session_search` call returns at most. */
+export const MAX_SESSION_SEARCH_HITS = 20;
+
+/** Cosine similarity below which a note is not recalled as similar. */
+export const MIN_SIMILARITY = 0.35;
+/** Notes without a vector embedded along with a turn's message (one batch call), at most. */
+export const EMBED_BACKFILL = 63;
+/** Longest wait for a turn's embedding call, ms (past it the turn recalls by full text only). */
+export const EMBED_TIMEOUT_MS = 5000;
+
+/** Options of {@link MemoryService}. */
+export interface MemoryServiceOptions {
+  notes: NoteStore;
+  log: Pick<SessionLog, "info" | "read">;
+  logger: Logger;
+  /** The embedder of a provider (vector recall); absent or undefined = that provider has none. */
+  embedders?: ((provider: EmbeddingProvider) => Embedder | undefined) | undefined;
+}
+
+const isGroup = (s: MemoryScope) => s.sender !== s.peer;
+const obj = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+
+/** The agents' memory (one per runtime). */
+export class MemoryService {
+  readonly notes: NoteStore;
+  private readonly earlier: EarlierSessions;
+  /** Note id -> its vector, per embedding model (`provider/model`); in process, refilled after a restart. */
+  private readonly vectors = new Map<string, Map<number, Float32Array>>();
+  private readonly embedders = new Map<EmbeddingProvider, Embedder | undefined>();
+
+  constructor(private readonly options: MemoryServiceOptions) {
+    this.notes = options.notes;
+    this.earlier = new EarlierSessions(options.log);
+    // A deleted note's vector goes with it, however it was deleted (tool, RPC, forget).
+    this.notes.deleted.add((gone) => {
+      for (const vecs of this.vectors.values()) for (const n of gone) vecs.delete(n.id);
+    });
+  }
+
+  /**
+   * The memory block for a turn of `scope` answering `query` (docs/memory.md): standing notes,
+   * recalled notes, recalled earlier-session lines (direct chats only: stored messages do not
+   * say which group member wrote them, so a group's past is not recalled), within the budget.
+   * @throws StoreError when reading the session's earlier events fails
+   */
+  async assemble(policy: MemoryPolicy, scope: MemoryScope, sessionKey: string, query: string): Promise<AssembledMemory> {
+    const standing = this.notes.standing(scope, policy.share, policy.notes);
+    const noteHits = this.notes.search(scope, policy.share, query, policy.recall);
+    const [sessionHits, vectorHits] = await Promise.all([
+      policy.sessionRecall && !isGroup(scope) ? this.earlier.search(sessionKey, query, policy.recall) : ([] as SessionLineHit[]),
+      policy.embeddings ? this.similar(policy, scope, query) : ([] as NoteHit[]),
+    ]);
+    return assembleMemory({ standing, noteHits, sessionHits, vectorHits, budgetTokens: policy.budgetTokens });
+  }
+
+  /**
+   * Notes similar to `query` by embedding (cosine >= {@link MIN_SIMILARITY}), best first. One
+   * embedding call per turn: the message, plus up to {@link EMBED_BACKFILL} readable notes that
+   * have no vector yet (written since, or before a restart). A failed or slow call is logged and
+   * gives `[]`: the turn recalls by full text only.
+   */
+  private async similar(policy: MemoryPolicy, scope: MemoryScope, query: string): Promise<NoteHit[]> {
+    const { provider, model } = policy.embeddings!;
+    let embedder = this.embedders.get(provider);
+    if (!this.embedders.has(provider)) this.embedders.set(provider, (embedder = this.options.embedders?.(provider)));
+    if (!embedder) return [];
+    const key = `${provider}/${model}`;
+    let vecs = this.vectors.get(key);
+    if (!vecs) this.vectors.set(key, (vecs = new Map()));
+    const books = this.notes.readableNotes(scope, policy.share);
+    const missing: Note[] = [];
+    for (const book of books) {
+      for (let i = book.length - 1; i >= 0 && missing.length < EMBED_BACKFILL; i--) if (!vecs.has(book[i]!.id)) missing.push(book[i]!);
+    }
+    let out: Float32Array[];
+    try {
+      out = await embedder(model, [query, ...missing.map((n) => n.text)], AbortSignal.timeout(EMBED_TIMEOUT_MS));
+    } catch (err) {
+      this.options.logger.warn(
+        { agent: scope.agent, embeddings: key, error: (err as Error).message },
+        "memory: the embedding call failed; recalling by full text only",
+      );
+      return [];
+    }
+    missing.forEach((n, i) => vecs.set(n.id, out[i + 1]!));
+    const q = out[0]!;
+    const hits: NoteHit[] = [];
+    for (const book of books) {
+      for (const note of book) {
+        const v = vecs.get(note.id);
+        const score = v ? cosine(q, v) : 0;
+        if (score >= MIN_SIMILARITY) hits.push({ note, score });
+      }
+    }
+    hits.sort((a, b) => b.score - a.score || b.note.id - a.note.id);
+    return hits.slice(0, policy.recall);
+  }
+
+  /**
+   * The memory exchange to put before a turn's new message (`[]` when there is nothing). Never
+   * rejects: a store failure is logged (warn) and the turn goes on without memory.
+   * @param sender who spoke in a group chat; absent = the peer
+   */
+  async forTurn(policy: MemoryPolicy, agentId: string, sessionKey: string, sender: string | undefined, content: string): Promise<ChatMessage[]> {
+    try {
+      const p = parseSessionKey(sessionKey);
+      const scope: MemoryScope = { agent: agentId, channel: p.channel, account: p.account, peer: p.peer, sender: sender ?? p.peer };
+      return (await this.assemble(policy, scope, sessionKey, content)).messages;
+    } catch (err) {
+      this.options.logger.warn({ agent: agentId, sessionKey, error: (err as Error).message }, "memory recall failed; the turn goes on without it");
+      return [];
+    }
+  }
+
+  /**
+   * Runs one call of the built-in `memory` tool (remember / recall / forget) for `scope`. Never
+   * throws: bad input and refusals are error results the model sees.
+   */
+  async memoryTool(input: unknown, scope: MemoryScope, share: MemoryShare): Promise<ToolResult> {
+    const o = obj(input);
+    const action = o?.action;
+    try {
+      if (action === "remember") {
+        if (typeof o!.note !== "string") return { content: "'remember' needs 'note', a non-empty string", isError: true };
+        const note = await this.notes.add(scope, o!.note);
+        return { content: `Remembered note #${note.id}.`, isError: false };
+      }
+      if (action === "recall") {
+        const query = typeof o!.query === "string" ? o!.query.trim() : "";
+        const notes = query === "" ? this.notes.standing(scope, share, 20) : this.notes.search(scope, share, query, 20).map((h) => h.note);
+        if (notes.length === 0) return { content: query === "" ? "No notes yet." : `No note matches '${query.slice(0, 80)}'.`, isError: false };
+        return { content: notes.map((n) => `#${n.id}: ${n.text}`).join("\n"), isError: false };
+      }
+      if (action === "forget") {
+        const id = o!.id;
+        if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 1)
+          return { content: "'forget' needs 'id', the number of a note (as shown by recall)", isError: true };
+        const gone = await this.notes.delete([id], (n) => readable(n, scope, share));
+        return gone.length > 0 ? { content: `Forgot note #${id}.`, isError: false } : { content: `there is no note #${id}`, isError: true };
+      }
+      return { content: '\'action\' must be "remember", "recall" or "forget"', isError: true };
+    } catch (err) {
+      if (err instanceof NoteError) return { content: err.message, isError: true };
+      this.options.logger.error({ agent: scope.agent, error: (err as Error).message }, "memory tool: the note store failed");
+      return { content: "memory store error: the note could not be saved", isError: true };
+    }
+  }
+
+  /**
+   * Runs one `session_search` call: BM25 over this conversation's own session (earlier sessions
+   * and the current one), best first. Never throws for bad input (an error result); a direct
+   * chat only (the tool is not offered in groups).
+   * @throws StoreError when the store fails
+   */
+  async sessionSearch(input: unknown, sessionKey: string): Promise<ToolResult> {
+    const o = obj(input);
+    const query = typeof o?.query === "string" ? o.query.trim() : "";
+    if (query === "") return { content: "session_search needs 'query', a non-empty string", isError: true };
+    const limit = typeof o?.limit === "number" && Number.isSafeInteger(o.limit) && o.limit > 0 ? Math.min(o.limit, MAX_SESSION_SEARCH_HITS) : 5;
+    const info = await this.options.log.info(sessionKey);
+    if (!info) return { content: "No past messages in this conversation.", isError: false };
+    const from = Math.max(0, info.lastSeq - MAX_EARLIER_EVENTS);
+    const { lines, index } = indexLines(textLines(await this.options.log.read(sessionKey, { afterSeq: from, limit: info.lastSeq - from })));
+    const hits = index.search(query, limit);
+    if (hits.length === 0) return { content: `Nothing in this conversation's past matches '${query.slice(0, 80)}'.`, isError: false };
+    const out = hits.map((h) => {
+      const l = lines.get(h.id)!;
+      const when = new Date(l.at).toISOString().slice(0, 16).replace("T", " ");
+      const earlier = l.seq <= info.resetSeq ? "earlier session" : "this session";
+      return `[${earlier}, seq ${l.seq}, ${l.role}, ${when} UTC] ${l.text.length > 500 ? `${l.text.slice(0, 499)}…` : l.text}`;
+    });
+    return { content: out.join("\n"), isError: false };
+  }
+
+  /** Drops what is cached about a session (deleted or forgotten). */
+  dropSession(sessionKey: string): void {
+    this.earlier.drop(sessionKey);
+  }
+
+  /** Deletes every note matching `filter` (and their vectors); returns how many. @throws Error when the notes file cannot be written */
+  forgetNotes(filter: ScopeFilter): Promise<number> {
+    return this.notes.deleteWhere(filter);
+  }
+}
