@@ -88,14 +88,20 @@ export interface LoadedPlugin {
 export interface ChannelPluginInfo {
   /** Plugin name (the manifest's), which `[channels.<name>] plugin` refers to. */
   name: string;
-  /** Optional exports present (`parse` and `send` always are: validation requires them). */
-  exports: { poll: boolean };
+  /**
+   * Optional exports present (`parse` and `send` always are: validation requires them).
+   * `connect`: the module exports `connect` and `on_frame` (a persistent-connection channel).
+   */
+  exports: { poll: boolean; connect?: boolean };
   /** The manifest's `signatureHeaders` (lower-case); empty when it declares none. */
   signatureHeaders: string[];
 }
 
 /** A channel plugin export (see channels/types.ts for each one's input and output). */
-export type ChannelExport = "parse" | "send" | "poll";
+export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame";
+
+/** The exports of a persistent-connection channel (their calls may leave connection effects). */
+export type ConnectionExport = "connect" | "on_frame";
 
 /**
  * State of a plugin file in the registry:
