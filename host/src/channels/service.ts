@@ -25,11 +25,12 @@ import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult, OutboundTarget }
 import type { InboundAddress, Route } from "../router/index.js";
 import type { ChannelConfig } from "../config/index.js";
 import type { SessionEventOf } from "../store/index.js";
-import type { ChannelExport, ChannelPluginInfo } from "../plugins/index.js";
+import type { ChannelExport, ChannelPluginInfo, PluginHost } from "../plugins/index.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
 import { cursorPath } from "./cursor.js";
 import { checkParseResult, limitViolation, normalizeInbound, turnContent } from "./messages.js";
 import { Poller } from "./poller.js";
+import { startConnections, type Connection } from "./connections.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
@@ -76,6 +77,8 @@ export type { ChannelCounters };
 export interface ChannelPlugins {
   channelPlugins(): ChannelPluginInfo[];
   callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown>;
+  /** Persistent-connection exports with their effects (PluginHost.callConnection); absent: `connect` channels never start. */
+  callConnection?: PluginHost["callConnection"];
 }
 
 /**
@@ -347,6 +350,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   /** Idempotency keys of refused messages, so a redelivery is not refused (and answered) twice. Bounded. */
   const refusedKeys = new Set<string>();
   const pollers: Poller[] = [];
+  const connections: Connection[] = [];
   let polling = false;
   const channelBus: ChannelBus | undefined =
     options.bus === undefined
@@ -829,6 +833,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         warnings.push(`channel "${ch.config.name}": plugin "${ch.config.plugin}" is not loaded (webhooks answer 503 until it is)`);
       } else if (ch.config.poll !== undefined && !info.exports.poll) {
         warnings.push(`channel "${ch.config.name}": poll is configured but plugin "${ch.config.plugin}" does not export "poll"`);
+      } else if (ch.config.connect !== undefined && info.exports.connect !== true) {
+        warnings.push(`channel "${ch.config.name}": connect is configured but plugin "${ch.config.plugin}" does not export "connect" and "on_frame"`);
       } else if (info.signatureHeaders.length === 0) {
         warnings.push(
           `channel "${ch.config.name}": plugin "${ch.config.plugin}" declares no signature_headers, so every webhook request reaches it and counts as unsigned ([gateway.webhooks] unsigned_share)`,
@@ -860,6 +866,17 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         poller.start();
       }
     }
+    connections.push(
+      ...startConnections({
+        channels: [...channels.values()].map((ch) => ({ ch, config: ch.config })),
+        plugins,
+        stateDir: options.stateDir,
+        logger,
+        ready: (ch) => pluginInfo(ch)?.exports.connect === true,
+        pluginOf: (ch) => ch.config.plugin,
+        admit: (ch, account, messages) => admitAll(ch, account, messages, "connection"),
+      }),
+    );
   }
 
   function stageChannels(configs: readonly ChannelConfig[]): { commit(): void; restartRequired: string[] } {
@@ -931,7 +948,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     check,
     startPolling,
     async stop() {
-      await Promise.all(pollers.map((p) => p.stop()));
+      await Promise.all([...pollers.map((p) => p.stop()), ...connections.map((c) => c.stop())]);
     },
     async idle(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
