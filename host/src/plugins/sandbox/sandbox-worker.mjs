@@ -399,9 +399,8 @@ function optUint(req, field, max) {
   return v;
 }
 
-/** @param {unknown} req */
-function timerName(req) {
-  const name = str(req, "name");
+/** @param {string} name */
+function timerName(name) {
   if (name.length === 0 || name.length > MAX_TIMER_NAME) throw new GuestError(`timer name must be 1 to ${MAX_TIMER_NAME} characters`);
   return name;
 }
@@ -638,7 +637,7 @@ const hostFunctions = {
   }),
 
   timer_set: hostFunction("timer_set", httpGranted, "http", (req) => {
-    const name = timerName(req);
+    const name = timerName(str(req, "name"));
     const afterMs = optUint(req, "afterMs", MAX_TIMER_MS);
     if (afterMs === undefined) throw new GuestError("request field 'afterMs' is required");
     if (!effectTimers.has(name) && effectTimers.size >= MAX_TIMERS) throw new GuestError(`more than ${MAX_TIMERS} timers`);
@@ -648,7 +647,7 @@ const hostFunctions = {
   }),
 
   timer_cancel: hostFunction("timer_cancel", httpGranted, "http", (req) => {
-    const name = timerName(req);
+    const name = timerName(str(req, "name"));
     addEffect("timer_cancel", { op: "timer_cancel", name });
     effectTimers.delete(name);
     return undefined;
