@@ -87,6 +87,12 @@ export interface ConnectionOptions {
   maxFrameBytes?: number;
   /** Unsent outbound bytes above which the connection counts as stalled and is reopened; default 8 MiB. */
   maxBufferedBytes?: number;
+  /**
+   * Outbound frames the plugin may send (`ws_send`, heartbeats excluded): a burst of `burst`,
+   * refilled at `perSecond`; default 512 and 128. A plugin over it is flooding: the connection
+   * is closed and reconnected with backoff.
+   */
+  sendRate?: { burst: number; perSecond: number };
 }
 
 /** One event for `on_frame`. */
@@ -219,6 +225,9 @@ export class Connection {
     const hb = { intervalMs: 0, payload: "", expectAck: false, acked: true, first: null as NodeJS.Timeout | null, every: null as NodeJS.Timeout | null };
     const openedAt = performance.now();
     let framesDone = 0;
+    const rate = this.o.sendRate ?? { burst: 512, perSecond: 128 };
+    const bucket = { tokens: rate.burst, at: performance.now() };
+    let flooding = false;
 
     // Never the URL itself: it may carry a substituted secret.
     const ws = new WebSocket(open.url, {
@@ -276,6 +285,17 @@ export class Connection {
       ws.send(hb.payload);
     };
     const send = (data: string | Uint8Array): void => {
+      if (flooding) return;
+      const now = performance.now();
+      bucket.tokens = Math.min(rate.burst, bucket.tokens + ((now - bucket.at) / 1000) * rate.perSecond);
+      bucket.at = now;
+      if (bucket.tokens < 1) {
+        flooding = true;
+        logger.warn({ channel, account, host, burst: rate.burst, perSecond: rate.perSecond }, "connection: the plugin sends frames faster than allowed; reconnecting");
+        hostClose("plugin flooding");
+        return;
+      }
+      bucket.tokens--;
       if (ws.readyState !== WebSocket.OPEN) {
         logger.debug({ channel, account, host }, "connection: frame dropped (the connection is not open)");
         return;
