@@ -44,7 +44,7 @@ beforeAll(async () => {
       channels: { hostile: { plugin: "hostile-conn", allow: [], connect: {} } },
       plugins: {
         grants: { "hostile-conn": { http: { hosts: ["127.0.0.1"] }, config: { url: `ws://127.0.0.1:${port}/` } } },
-        limits: { "hostile-conn": { timeout_ms: 1000 } },
+        limits: { "hostile-conn": { timeout_ms: 1000, memory_mb: 64 } },
       },
     } as never,
     approve: [wasm],

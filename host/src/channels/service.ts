@@ -891,12 +891,18 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         const { poll: _dropped, ...rest } = wanted;
         config = old?.config.poll !== undefined ? { ...rest, poll: old.config.poll } : rest;
       }
+      // So do persistent connections.
+      if (polling && JSON.stringify(old?.config.connect) !== JSON.stringify(config.connect)) {
+        restartRequired.push(`channels.${wanted.name}.connect`);
+        const { connect: _dropped, ...rest } = config;
+        config = old?.config.connect !== undefined ? { ...rest, connect: old.config.connect } : rest;
+      }
       next.set(config.name, { config, allow: compileAllowlist(config.allow, config.name), counters: old?.counters ?? newChannel(config).counters });
     }
     for (const [name, old] of channels) {
       if (next.has(name)) continue;
-      if (polling && old.config.poll !== undefined) {
-        restartRequired.push(`channels.${name}.poll`);
+      if (polling && (old.config.poll !== undefined || old.config.connect !== undefined)) {
+        restartRequired.push(`channels.${name}.${old.config.poll !== undefined ? "poll" : "connect"}`);
         next.set(name, old);
       }
     }
