@@ -653,3 +653,30 @@ export function writeFrameResult(messages: Array<InboundMessage>, state: string 
   optStr(m, "state", state);
   writeOutput(m);
 }
+
+// ---- typing (optional) -----------------------------------------------------------------------------
+
+/** Input of `typing`: the conversation a turn is answering. */
+export class TypingRequest {
+  account: string = "default";
+  peer: string = "";
+  thread: string | null = null;
+}
+
+/**
+ * Reads the `typing` input `{account, peer, thread?}`; null after `setError` on a protocol fault.
+ * The export shows the platform's typing indicator and writes an empty output
+ * (`writeSendReceipt(null)`); the host calls it again every few seconds while the turn runs.
+ */
+export function readTypingRequest(): TypingRequest | null {
+  const m = readInputMap("typing");
+  if (m == null) return null;
+  const out = new TypingRequest();
+  const peer = requireStr(m, "peer", "typing");
+  if (peer == null) return null;
+  out.peer = peer;
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.thread = strField(m, "thread");
+  return out;
+}

@@ -158,6 +158,21 @@ describe("discord over the Gateway", () => {
     }
   }, 180_000);
 
+  it("a typing indicator is shown while the turn runs, renewed, and stops with the reply", async () => {
+    const TYPING = "222000000000000003";
+    const t0 = Date.now();
+    dc.message({ guildId: GUILD, channelId: TYPING, authorId: ALICE, content: "typing dc-12 SLOW_1500MS" });
+    await waitUntil(() => sentWith("dc-12").length > 0, 60_000, "the reply to dc-12");
+    const replyAt = Date.now();
+    const typed = dc.typing.filter((t) => t.channel_id === TYPING);
+    console.log(`typing calls before the reply: ${typed.length} over ${replyAt - t0} ms`);
+    expect(typed.length).toBeGreaterThanOrEqual(2);
+    expect(typed[0]!.at).toBeLessThan(replyAt);
+    await new Promise((r) => setTimeout(r, 5000));
+    // Renewed every 4 s while running; none after the reply.
+    expect(dc.typing.filter((t) => t.channel_id === TYPING && t.at > replyAt + 500)).toEqual([]);
+  }, 90_000);
+
   it("the session state survives a gateway restart: the plugin resumes where it left off", async () => {
     const resumesBefore = dc.resumes.length;
     const identifiesBefore = dc.identifies.length;

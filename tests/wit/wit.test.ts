@@ -483,11 +483,12 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     ["connect-result", "ConnectResult"],
     ["frame-event", "FrameEvent"],
     ["frame-result", "FrameResult"],
+    ["typing-request", "TypingRequest"],
   ];
 
   it("the world exports parse, send, poll, connect and on-frame with the records of channel-types", () => {
     const world = pkg("exoclaw:plugin").worlds.get("channel");
-    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["connect", "on-frame", "parse", "poll", "send"]);
+    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["connect", "on-frame", "parse", "poll", "send", "typing"]);
     expect([...channelTypes.records.keys()].sort()).toEqual(pairs.map(([w]) => w).sort());
     expect([...channelTypes.enums.keys()]).toEqual(["peer-kind", "frame-kind"]);
   });
@@ -523,6 +524,7 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     expect(readKeys(body("readPollRequest"))).toEqual(fields("poll-request"));
     expect(readKeys(body("readConnectRequest"))).toEqual(fields("connect-request"));
     expect(readKeys(body("readFrameEvent"))).toEqual(fields("frame-event"));
+    expect(readKeys(body("readTypingRequest"))).toEqual(fields("typing-request"));
   });
 
   it("the SDK writers write the output records' fields", () => {

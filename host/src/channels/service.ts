@@ -31,6 +31,7 @@ import { cursorPath } from "./cursor.js";
 import { checkParseResult, limitViolation, normalizeInbound, turnContent } from "./messages.js";
 import { Poller } from "./poller.js";
 import { startConnections, type Connection } from "./connections.js";
+import { TypingIndicators } from "./typing.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
@@ -351,6 +352,14 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   const refusedKeys = new Set<string>();
   const pollers: Poller[] = [];
   const connections: Connection[] = [];
+  const typing = new TypingIndicators({
+    logger,
+    call: (name, req, signal) => {
+      const ch = channels.get(name);
+      if (ch === undefined) return Promise.resolve(undefined);
+      return plugins.callChannel(ch.config.plugin, "typing", req, signal);
+    },
+  });
   let polling = false;
   const channelBus: ChannelBus | undefined =
     options.bus === undefined
@@ -610,10 +619,15 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       { channel: name, account: msg.account, peer: msg.peer, agent: route.agentId, matchedBy: route.matchedBy, sessionKey: route.sessionKey, source },
       "channel message accepted",
     );
+    // "typing..." in the conversation while the turn runs (plugins exporting `typing`).
+    const stopTyping =
+      ch.config.typing !== false && pluginInfo(ch)?.exports.typing === true
+        ? typing.start(name, { account: to.account, peer: to.peer, ...(to.thread !== undefined ? { thread: to.thread } : {}) })
+        : () => {};
     track(
       turn.then(
-        (result) => settle(ch, to, result, undefined, owedKey),
-        (err: unknown) => settle(ch, to, undefined, turnFailure(err), owedKey),
+        (result) => (stopTyping(), settle(ch, to, result, undefined, owedKey)),
+        (err: unknown) => (stopTyping(), settle(ch, to, undefined, turnFailure(err), owedKey)),
       ),
     );
     return { kind: "accepted" };
@@ -954,6 +968,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     check,
     startPolling,
     async stop() {
+      typing.stopAll();
       await Promise.all([...pollers.map((p) => p.stop()), ...connections.map((c) => c.stop())]);
     },
     async idle(timeoutMs) {

@@ -135,6 +135,18 @@ export interface PollResult {
 }
 
 /**
+ * Input of `typing` (optional export): MessagePack `{account, peer, thread?}`. The host calls it
+ * when a turn for that conversation starts and every few seconds until the turn ends (platform
+ * indicators expire: Telegram's after 5 s, Discord's after 10 s); the output is ignored and a
+ * failure only logged.
+ */
+export interface TypingRequest {
+  account: string;
+  peer: string;
+  thread?: string;
+}
+
+/**
  * Input of `connect` (persistent-connection channels): MessagePack `{account, state?, attempt}`.
  * The plugin calls the host function `ws_open` (and may set a heartbeat and timers); the host
  * opens the WebSocket when the call returns.

@@ -274,6 +274,8 @@ export interface ChannelConfig {
    * Gateway): one host-owned WebSocket per account listed. Absent = none.
    */
   connect?: { accounts: string[] };
+  /** Typing indicator while a turn runs, for plugins exporting `typing`; default true. */
+  typing?: boolean;
 }
 
 /** Defaults of `[channels.<name>]` limits. */

@@ -90,15 +90,16 @@ export interface ChannelPluginInfo {
   name: string;
   /**
    * Optional exports present (`parse` and `send` always are: validation requires them).
-   * `connect`: the module exports `connect` and `on_frame` (a persistent-connection channel).
+   * `connect`: the module exports `connect` and `on_frame` (a persistent-connection channel);
+   * `typing`: it exports `typing` (a typing indicator while a turn runs).
    */
-  exports: { poll: boolean; connect?: boolean };
+  exports: { poll: boolean; connect?: boolean; typing?: boolean };
   /** The manifest's `signatureHeaders` (lower-case); empty when it declares none. */
   signatureHeaders: string[];
 }
 
 /** A channel plugin export (see channels/types.ts for each one's input and output). */
-export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame";
+export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame" | "typing";
 
 /** The exports of a persistent-connection channel (their calls may leave connection effects). */
 export type ConnectionExport = "connect" | "on_frame";

@@ -36,10 +36,12 @@
 //   429 (retry_after / Retry-After), block the channel's route until then (kv): a send before
 //   then fails at once with the wait, without a request, and the host retries it later; parts
 //   already sent are not repeated (nonce).
+// typing: POST <api_base>/channels/<thread or peer>/typing (shown for 10 s or until the bot's next
+//   message; the host renews it every 4 s while a turn runs).
 import {
   Attachment, channelDone, channelError, channelPermanentError, clockNow, hostConfigGet, httpRequest, InboundMessage,
   isAsciiDigits, kvGet, kvSet, parseJson, PEER_DIRECT, PEER_GROUP, randomBytes, readConnectRequest, readFrameEvent,
-  readOutboundMessage, readWebhookRequest, splitText, stringField, toJson, truncate, utf8Bytes, Value, writeConnectResult,
+  readOutboundMessage, readTypingRequest, readWebhookRequest, splitText, stringField, toJson, truncate, utf8Bytes, Value, writeConnectResult,
   writeFrameResult, writeSendReceipt, writeTextParseResult, wsAck, wsClose, wsHeartbeat, wsOpen, wsSend, HostResult,
   FRAME_CLOSED, FRAME_TEXT, InboundMessage as Msg,
 } from "@exoclaw/plugin-sdk/assembly";
@@ -401,5 +403,25 @@ export function send(): i32 {
     }
   }
   writeSendReceipt(first);
+  return channelDone(0);
+}
+
+export function typing(): i32 {
+  const req = readTypingRequest();
+  if (req == null) return 1;
+  const thread = req.thread;
+  const target: string = thread != null && thread.length > 0 ? thread : req.peer;
+  if (!isAsciiDigits(target, 25)) return channelDone(channelPermanentError("discord typing: '" + truncate(target, 40) + "' is not a channel id"));
+  const until = blockedUntil(target);
+  const now = clockNow();
+  // A rate-limited route is left alone: the reply matters more than the indicator.
+  if (now == now && until > now) return channelDone(channelError("discord typing: channel " + target + " is rate limited"));
+  const api = cfg("api_base", DEFAULT_API);
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bot " + TOKEN);
+  const res = httpRequest("POST", (api.endsWith("/") ? api.substring(0, api.length - 1) : api) + "/channels/" + target + "/typing", headers, null);
+  if (!res.ok) return channelDone(channelError("discord typing failed: " + res.error));
+  if (res.status >= 300) return channelDone(channelError("discord typing: HTTP " + res.status.toString()));
+  writeSendReceipt(null);
   return channelDone(0);
 }
