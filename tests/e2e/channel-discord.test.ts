@@ -2,6 +2,8 @@
 // discord.wasm, approved with the CLI) holding a Gateway connection through the host's
 // persistent-connection capability, the provider emulator as the model, and the fake Discord
 // (tests/support/platforms/discord.mjs: Gateway + REST, as documented) as the platform.
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChannelGateway, waitUntil, type ChannelGateway } from "../support/channel-gateway.js";
 import { startFakeDiscord, type FakeDiscord } from "../support/platforms/discord.mjs";
@@ -176,6 +178,12 @@ describe("discord over the Gateway", () => {
   it("the session state survives a gateway restart: the plugin resumes where it left off", async () => {
     const resumesBefore = dc.resumes.length;
     const identifiesBefore = dc.identifies.length;
+    // The plugin's state (session id, resume URL, last sequence) is persisted by the host, 0600.
+    const stateFile = join(gw.stateDir, "channels", "discord", "default.state");
+    expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+    const persisted = JSON.parse(readFileSync(stateFile, "utf8"));
+    expect(persisted.sid).toBe(dc.resumes.at(-1).session_id);
+    expect(persisted.seq).toBeGreaterThan(50);
     await gw.gateway.stop();
     dc.message({ guildId: GUILD, channelId: GENERAL, authorId: ALICE, content: "while down dc-11" });
     const { startGateway } = await import("../support/gateway.js");
