@@ -90,29 +90,34 @@ describe("a hostile persistent-connection plugin cannot slow other sessions", ()
     ["timers", ["timers"], null],
     ["loop", ["loop"], /on_frame failed/],
     ["trap", ["trap"], /on_frame failed/],
-  ] as const)("%s", async (name, frames, logged) => {
-    // A previous case's failures may have the host in its reconnect backoff.
-    await waitUntil(() => sockets.size > 0, 60_000, "a connection of the plugin");
-    const logsBefore = gw.gateway.logs.length;
-    const receivedBefore = received;
-    script = [...frames];
-    // The attack starts on the current connection now and on every reconnection.
-    for (const s of sockets) for (const f of frames) s.send(f);
-    const other = await RpcClient.connect(gw.gateway.url);
-    const t0 = performance.now();
-    const latencies = await bystander(other, new Promise((r) => setTimeout(r, 4000)));
-    other.close();
-    script = [];
-    console.log(
-      `${name}: ${latencies.length} bystander turns in ${(performance.now() - t0).toFixed(0)} ms, p50 ${p(latencies, 0.5).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (baseline p50 ${p(baseline, 0.5).toFixed(1)} ms, max ${Math.max(...baseline).toFixed(1)} ms); frames from the plugin: ${received - receivedBefore}`,
-    );
-    if (process.env.DEBUG_HOSTILE) console.log(gw.gateway.logs.slice(logsBefore).filter((e) => e.channel === "hostile" || e.plugin === "hostile-conn"));
-    expect(latencies.length).toBeGreaterThan(3);
-    // The bound is loose because CI runs other suites on the same two cores.
-    expect(Math.max(...latencies)).toBeLessThan(Math.max(1_000, 4 * Math.max(...baseline)));
-    if (name === "flood") expect(received - receivedBefore).toBeGreaterThan(0);
-    if (logged !== null) await waitUntil(() => gw.gateway.logs.slice(logsBefore).find((e) => logged.test(String(e.msg))), 15_000, `a log line matching ${logged}`);
-    // The gateway process is alive and still serves the connection (it reconnects after failures).
-    expect(gw.gateway.proc.exitCode).toBeNull();
-  }, 120_000);
+  ] as const)(
+    "%s",
+    async (name, frames, logged) => {
+      // A previous case's failures may have the host in its reconnect backoff.
+      await waitUntil(() => sockets.size > 0, 60_000, "a connection of the plugin");
+      const logsBefore = gw.gateway.logs.length;
+      const receivedBefore = received;
+      script = [...frames];
+      // The attack starts on the current connection now and on every reconnection.
+      for (const s of sockets) for (const f of frames) s.send(f);
+      const other = await RpcClient.connect(gw.gateway.url);
+      const t0 = performance.now();
+      const latencies = await bystander(other, new Promise((r) => setTimeout(r, 4000)));
+      other.close();
+      script = [];
+      console.log(
+        `${name}: ${latencies.length} bystander turns in ${(performance.now() - t0).toFixed(0)} ms, p50 ${p(latencies, 0.5).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms (baseline p50 ${p(baseline, 0.5).toFixed(1)} ms, max ${Math.max(...baseline).toFixed(1)} ms); frames from the plugin: ${received - receivedBefore}`,
+      );
+      if (process.env.DEBUG_HOSTILE) console.log(gw.gateway.logs.slice(logsBefore).filter((e) => e.channel === "hostile" || e.plugin === "hostile-conn"));
+      expect(latencies.length).toBeGreaterThan(3);
+      // The bound is loose because CI runs other suites on the same two cores.
+      expect(Math.max(...latencies)).toBeLessThan(Math.max(1_000, 4 * Math.max(...baseline)));
+      if (name === "flood") expect(received - receivedBefore).toBeGreaterThan(0);
+      if (logged !== null)
+        await waitUntil(() => gw.gateway.logs.slice(logsBefore).find((e) => logged.test(String(e.msg))), 15_000, `a log line matching ${logged}`);
+      // The gateway process is alive and still serves the connection (it reconnects after failures).
+      expect(gw.gateway.proc.exitCode).toBeNull();
+    },
+    120_000,
+  );
 });

@@ -171,7 +171,8 @@ export class Connection {
     let waitingForPlugin = false;
     while (!signal.aborted) {
       if (!this.o.ready()) {
-        if (!waitingForPlugin) logger.warn({ channel, account }, "connection: the channel plugin is not loaded or does not export connect and on_frame; waiting");
+        if (!waitingForPlugin)
+          logger.warn({ channel, account }, "connection: the channel plugin is not loaded or does not export connect and on_frame; waiting");
         waitingForPlugin = true;
         await sleep(1000, signal).catch(() => {});
         continue;
@@ -291,7 +292,10 @@ export class Connection {
       bucket.at = now;
       if (bucket.tokens < 1) {
         flooding = true;
-        logger.warn({ channel, account, host, burst: rate.burst, perSecond: rate.perSecond }, "connection: the plugin sends frames faster than allowed; reconnecting");
+        logger.warn(
+          { channel, account, host, burst: rate.burst, perSecond: rate.perSecond },
+          "connection: the plugin sends frames faster than allowed; reconnecting",
+        );
         hostClose("plugin flooding");
         return;
       }
@@ -395,7 +399,10 @@ export class Connection {
           out = await this.o.call("on_frame", input, signal2);
         } catch (err) {
           if (signal2.aborted) break;
-          logger.warn({ channel, account, host, kind: ev.kind, error: errorMessage(err) }, "connection: on_frame failed; reconnecting (the event is not acknowledged)");
+          logger.warn(
+            { channel, account, host, kind: ev.kind, error: errorMessage(err) },
+            "connection: on_frame failed; reconnecting (the event is not acknowledged)",
+          );
           if (ev.kind === "closed") break;
           hostClose("plugin failed");
           // Wait for the close event (or the 2 s cut); events meanwhile are dropped: a resumable platform replays them.

@@ -57,7 +57,10 @@ export class TypingIndicators {
             () => (keeper.failures = 0),
             (err: unknown) => {
               keeper.failures++;
-              this.o.logger.debug({ channel, account: req.account, peer: req.peer, failures: keeper.failures, error: errorMessage(err) }, "typing indicator failed");
+              this.o.logger.debug(
+                { channel, account: req.account, peer: req.peer, failures: keeper.failures, error: errorMessage(err) },
+                "typing indicator failed",
+              );
               if (keeper.failures >= 3 && keeper.timer !== null) {
                 clearInterval(keeper.timer);
                 keeper.timer = null;

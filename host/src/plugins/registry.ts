@@ -525,12 +525,16 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
     channelPlugins: () =>
       entries
         .filter((e) => isLoaded(e) && (e.manifest!.kind === "channel" || e.manifest!.kind === "both") && mayServeChannel(e))
-        .map((e) => ({ name: nameOf(e), exports: {
+        .map((e) => ({
+          name: nameOf(e),
+          exports: {
             poll: e.exports.includes("poll"),
             // Present only when exported (entries of plugins without them stay as they were).
             ...(e.exports.includes("connect") && e.exports.includes("on_frame") ? { connect: true } : {}),
             ...(e.exports.includes("typing") ? { typing: true } : {}),
-          }, signatureHeaders: e.manifest!.signatureHeaders ?? [] })),
+          },
+          signatureHeaders: e.manifest!.signatureHeaders ?? [],
+        })),
     list: () => entries.map(info),
     tools: () => entries.flatMap((e) => e.tools),
     plugins: () => entries.filter(isLoaded).map((e) => ({ manifest: e.manifest!, path: e.path, sha256: e.sha256! })),

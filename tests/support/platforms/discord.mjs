@@ -63,24 +63,46 @@ export async function startFakeDiscord(options = {}) {
     if (!url.pathname.startsWith("/api/v10/")) return sendJson(res, 404, { message: "404: Not Found", code: 0 });
     const route = url.pathname.slice("/api/v10".length);
     if (route === "/gateway/bot" && req.method === "GET") {
-      return sendJson(res, 200, { url: `ws://127.0.0.1:${srv.port}`, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 } });
+      return sendJson(res, 200, {
+        url: `ws://127.0.0.1:${srv.port}`,
+        shards: 1,
+        session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 },
+      });
     }
     if (req.headers.authorization !== `Bot ${token}`) return sendJson(res, 401, { message: "401: Unauthorized", code: 0 });
     let m = /^\/channels\/(\d+)\/messages$/.exec(route);
     if (m && req.method === "POST") {
       const channelId = /** @type {string} */ (m[1]);
       const limited = takeToken(channelId);
-      if (limited !== null) return sendJson(res, 429, { message: "You are being rate limited.", retry_after: limited.retryAfterS, global: false }, limited.headers);
+      if (limited !== null)
+        return sendJson(res, 429, { message: "You are being rate limited.", retry_after: limited.retryAfterS, global: false }, limited.headers);
       const headers = rateHeaders(channelId);
-      if (json === null || typeof json.content !== "string" || json.content.length === 0) return sendJson(res, 400, { message: "Cannot send an empty message", code: 50006 }, headers);
+      if (json === null || typeof json.content !== "string" || json.content.length === 0)
+        return sendJson(res, 400, { message: "Cannot send an empty message", code: 50006 }, headers);
       if ([...json.content].length > 2000) {
-        return sendJson(res, 400, { message: "Invalid Form Body", code: 50035, errors: { content: { _errors: [{ code: "BASE_TYPE_MAX_LENGTH", message: "Must be 2000 or fewer in length." }] } } }, headers);
+        return sendJson(
+          res,
+          400,
+          {
+            message: "Invalid Form Body",
+            code: 50035,
+            errors: { content: { _errors: [{ code: "BASE_TYPE_MAX_LENGTH", message: "Must be 2000 or fewer in length." }] } },
+          },
+          headers,
+        );
       }
       if (json.nonce !== undefined && String(json.nonce).length > 25) return sendJson(res, 400, { message: "Invalid Form Body (nonce)", code: 50035 }, headers);
       if (json.enforce_nonce === true && json.nonce !== undefined && nonces.has(`${channelId}:${json.nonce}`)) {
         return sendJson(res, 200, nonces.get(`${channelId}:${json.nonce}`), headers);
       }
-      const msg = { id: nextSnowflake(), channel_id: channelId, content: json.content, author: { id: BOT_ID, username: "exobot", bot: true }, message_reference: json.message_reference, nonce: json.nonce };
+      const msg = {
+        id: nextSnowflake(),
+        channel_id: channelId,
+        content: json.content,
+        author: { id: BOT_ID, username: "exobot", bot: true },
+        message_reference: json.message_reference,
+        nonce: json.nonce,
+      };
       if (json.nonce !== undefined) nonces.set(`${channelId}:${json.nonce}`, msg);
       sent.push({ id: msg.id, channel_id: channelId, content: json.content, message_reference: json.message_reference, nonce: json.nonce });
       sentArrivals.notify();
@@ -148,7 +170,8 @@ export async function startFakeDiscord(options = {}) {
 
   function onGateway(ws, path) {
     const url = new URL(path, "http://x");
-    if (url.searchParams.get("v") !== "10" || url.searchParams.get("encoding") !== "json") violations.push(`gateway connection without ?v=10&encoding=json: ${path}`);
+    if (url.searchParams.get("v") !== "10" || url.searchParams.get("encoding") !== "json")
+      violations.push(`gateway connection without ?v=10&encoding=json: ${path}`);
     const conn = { url: path, opened: Date.now() };
     connections.push(conn);
     /** @type {string | null} */

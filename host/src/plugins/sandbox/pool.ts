@@ -627,7 +627,9 @@ class Pool implements SandboxPool {
       this.failures[outcome.kind] = (this.failures[outcome.kind] ?? 0) + 1;
       return { ok: false, kind: outcome.kind, message: outcome.message, durationMs };
     }
-    return outcome.effects !== undefined ? { ok: true, output: outcome.output, durationMs, effects: outcome.effects } : { ok: true, output: outcome.output, durationMs };
+    return outcome.effects !== undefined
+      ? { ok: true, output: outcome.output, durationMs, effects: outcome.effects }
+      : { ok: true, output: outcome.output, durationMs };
   }
 
   private closedFailure(): Failure {

@@ -612,7 +612,12 @@ const hostFunctions = {
     const reason = r["reason"] === undefined || r["reason"] === null ? undefined : str(r, "reason");
     if (reason !== undefined && Buffer.byteLength(reason) > 123) throw new GuestError("reason must be at most 123 bytes");
     const reconnectAfterMs = optUint(r, "reconnectAfterMs", MAX_TIMER_MS);
-    addEffect("ws_close", { op: "close", ...(code !== undefined ? { code } : {}), ...(reason !== undefined ? { reason } : {}), ...(reconnectAfterMs !== undefined ? { reconnectAfterMs } : {}) });
+    addEffect("ws_close", {
+      op: "close",
+      ...(code !== undefined ? { code } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+      ...(reconnectAfterMs !== undefined ? { reconnectAfterMs } : {}),
+    });
     return undefined;
   }),
 

@@ -20,7 +20,9 @@ export type CallFailureKind =
  * connection host functions asked for during a `connect` / `on_frame` call (secrets substituted),
  * for the caller to apply; absent when there were none.
  */
-export type CallOutcome = { ok: true; output: Uint8Array; durationMs: number; effects?: ConnectionEffect[] } | { ok: false; kind: CallFailureKind; message: string; durationMs: number };
+export type CallOutcome =
+  | { ok: true; output: Uint8Array; durationMs: number; effects?: ConnectionEffect[] }
+  | { ok: false; kind: CallFailureKind; message: string; durationMs: number };
 
 /** Main-thread services that host functions need and a worker cannot do itself. */
 export interface HostServices {
