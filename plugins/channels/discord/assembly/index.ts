@@ -35,12 +35,13 @@
 //   characters is split. Rate limits: X-RateLimit-Remaining 0 with X-RateLimit-Reset-After, or a
 //   429 (retry_after / Retry-After), block the channel's route until then (kv): a send before
 //   then fails at once with the wait, without a request, and the host retries it later; parts
-//   already sent are not repeated (nonce).
+//   already sent are not repeated: the count of parts sent is kept per reply (kv), and a part
+//   posted just before a crash is dropped by Discord (nonce).
 // typing: POST <api_base>/channels/<thread or peer>/typing (shown for 10 s or until the bot's next
 //   message; the host renews it every 4 s while a turn runs).
 import {
   Attachment, channelDone, channelError, channelPermanentError, clockNow, hostConfigGet, httpRequest, InboundMessage,
-  isAsciiDigits, kvGet, kvSet, parseJson, PEER_DIRECT, PEER_GROUP, randomBytes, readConnectRequest, readFrameEvent,
+  isAsciiDigits, kvDelete, kvGet, kvSet, parseJson, PEER_DIRECT, PEER_GROUP, randomBytes, readConnectRequest, readFrameEvent,
   readOutboundMessage, readTypingRequest, readWebhookRequest, splitText, stringField, toJson, truncate, utf8Bytes, Value, writeConnectResult,
   writeFrameResult, writeSendReceipt, writeTextParseResult, wsAck, wsClose, wsHeartbeat, wsOpen, wsSend, HostResult,
   FRAME_CLOSED, FRAME_TEXT, InboundMessage as Msg,
@@ -360,7 +361,22 @@ export function send(): i32 {
   const replyId = out.replyId;
   const nonceBase: string | null = replyId != null && replyId.length > 0 ? shortHash(replyId) : null;
   let first: string | null = null;
-  for (let i = 0; i < parts.length; i++) {
+  // Parts of this reply already sent by an earlier attempt (kv "parts:<nonce base>" = "<count> <first id>").
+  let start = 0;
+  const progressKey = nonceBase != null ? "parts:" + nonceBase : "";
+  if (nonceBase != null) {
+    const r = kvGet(progressKey);
+    const b = r.bytes();
+    if (r.ok && b != null && b.length > 0) {
+      const saved = String.UTF8.decode(b.slice().buffer).split(" ");
+      if (saved.length == 2 && isAsciiDigits(saved[0], 4)) {
+        start = <i32>I64.parseInt(saved[0]);
+        if (start > parts.length) start = 0;
+        if (saved[1].length > 0) first = saved[1];
+      }
+    }
+  }
+  for (let i = start; i < parts.length; i++) {
     const body = Value.map().set("content", Value.str(parts[i])).set("allowed_mentions", Value.map().set("parse", Value.array()));
     const replyTo = out.replyTo;
     if (i == 0 && replyTo != null && isAsciiDigits(replyTo, 25)) {
@@ -390,6 +406,7 @@ export function send(): i32 {
       const j = parseJson(res.text());
       first = stringField(j, "id");
     }
+    if (nonceBase != null && i + 1 < parts.length) kvSet(progressKey, utf8Bytes((i + 1).toString() + " " + (first != null ? first : "")));
     // The bucket is spent: wait for its reset before the next request on this route.
     if (res.headers.has("x-ratelimit-remaining") && res.headers.get("x-ratelimit-remaining") == "0" && res.headers.has("x-ratelimit-reset-after")) {
       const resetAfter = parseFloat(res.headers.get("x-ratelimit-reset-after"));
@@ -402,6 +419,7 @@ export function send(): i32 {
       }
     }
   }
+  if (nonceBase != null && parts.length > 1) kvDelete(progressKey);
   writeSendReceipt(first);
   return channelDone(0);
 }
