@@ -57,7 +57,12 @@ describe("discord send", () => {
     const receipt = r.ok ? (unpackr.unpack(r.output) as { platformMessageId?: string }) : {};
     const call = posts("5001")[0]!;
     expect(call.headers.authorization).toBe(`Bot ${dc.token}`);
-    expect(call.json).toMatchObject({ content: "hello", allowed_mentions: { parse: [] }, message_reference: { message_id: "7001", fail_if_not_exists: false }, enforce_nonce: true });
+    expect(call.json).toMatchObject({
+      content: "hello",
+      allowed_mentions: { parse: [] },
+      message_reference: { message_id: "7001", fail_if_not_exists: false },
+      enforce_nonce: true,
+    });
     expect(receipt.platformMessageId).toBe(dc.sent.find((s) => s.channel_id === "5001")!.id);
   });
 
