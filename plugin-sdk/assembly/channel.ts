@@ -553,3 +553,130 @@ export function writePollResult(messages: Array<InboundMessage>, cursor: string 
   optStr(m, "cursor", cursor);
   writeOutput(m);
 }
+
+// ---- persistent connections (connect + on_frame) -------------------------------------------------
+//
+// A channel that holds a connection (Discord Gateway, Slack Socket Mode, ...) exports both:
+//
+//   connect:  ConnectRequest -> ConnectResult   readConnectRequest / writeConnectResult
+//             call wsOpen(url, headers) (and maybe wsHeartbeat / timerSet); the host opens the
+//             socket when the call returns, and calls connect again after every close.
+//   on_frame: FrameEvent -> FrameResult         readFrameEvent / writeFrameResult
+//             one event at a time, in order: "open", "text" / "binary" (a frame), "timer",
+//             "closed"; answer frames with wsSend, return messages and the new state.
+//
+// The plugin's state (a string, e.g. JSON with a session id and sequence number) comes in with
+// every event and goes out with every result: the host persists it once the result's messages
+// are journaled, so it survives restarts and a crash hands back the previous one.
+
+/** Input of `connect`. */
+export class ConnectRequest {
+  account: string = "default";
+  /** The state the plugin last returned (persisted by the host), null for none. */
+  state: string | null = null;
+  /** Connections attempted since the last one that stayed up (0 = the first). */
+  attempt: i64 = 0;
+}
+
+/** Reads the `connect` input `{account, state?, attempt}`; null after `setError` on a protocol fault. */
+export function readConnectRequest(): ConnectRequest | null {
+  const m = readInputMap("connect");
+  if (m == null) return null;
+  const out = new ConnectRequest();
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.state = strField(m, "state");
+  const attempt = m.get("attempt");
+  if (attempt != null && attempt.isNumber()) out.attempt = <i64>attempt.asNumber();
+  return out;
+}
+
+/** Writes the `connect` output `{state?}` (null keeps the persisted state). */
+export function writeConnectResult(state: string | null): void {
+  const m = Value.map();
+  optStr(m, "state", state);
+  writeOutput(m);
+}
+
+/** Frame event kinds (`FrameEvent.kind`). */
+export const FRAME_OPEN = "open";
+export const FRAME_TEXT = "text";
+export const FRAME_BINARY = "binary";
+export const FRAME_CLOSED = "closed";
+export const FRAME_TIMER = "timer";
+
+/** Input of `on_frame`. */
+export class FrameEvent {
+  account: string = "default";
+  /** The state the plugin last returned, null for none. */
+  state: string | null = null;
+  /** "open", "text", "binary", "closed" or "timer". */
+  kind: string = "";
+  /** The frame: text for "text" (`text`), bytes for "binary" (`data`). */
+  text: string = "";
+  data: Uint8Array = new Uint8Array(0);
+  /** Close code and reason ("closed"). */
+  code: i32 = 0;
+  reason: string = "";
+  /** Timer name ("timer"). */
+  name: string = "";
+}
+
+/** Reads the `on_frame` input `{account, state?, kind, data?, code?, reason?, name?}`; null after `setError` on a protocol fault. */
+export function readFrameEvent(): FrameEvent | null {
+  const m = readInputMap("on_frame");
+  if (m == null) return null;
+  const out = new FrameEvent();
+  const kind = requireStr(m, "kind", "on_frame");
+  if (kind == null) return null;
+  out.kind = kind;
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.state = strField(m, "state");
+  const data = m.get("data");
+  if (data != null) {
+    if (data.isString()) out.text = data.strValue;
+    else if (data.isBin()) out.data = <Uint8Array>data.binValue;
+  }
+  const code = m.get("code");
+  if (code != null && code.isNumber()) out.code = <i32>code.asNumber();
+  const reason = strField(m, "reason");
+  if (reason != null) out.reason = reason;
+  const name = strField(m, "name");
+  if (name != null) out.name = name;
+  return out;
+}
+
+/** Writes the `on_frame` output `{messages, state?}` (null keeps the state). */
+export function writeFrameResult(messages: Array<InboundMessage>, state: string | null): void {
+  const m = Value.map().set("messages", messagesValue(messages));
+  optStr(m, "state", state);
+  writeOutput(m);
+}
+
+// ---- typing (optional) -----------------------------------------------------------------------------
+
+/** Input of `typing`: the conversation a turn is answering. */
+export class TypingRequest {
+  account: string = "default";
+  peer: string = "";
+  thread: string | null = null;
+}
+
+/**
+ * Reads the `typing` input `{account, peer, thread?}`; null after `setError` on a protocol fault.
+ * The export shows the platform's typing indicator and writes an empty output
+ * (`writeSendReceipt(null)`); the host calls it again every few seconds while the turn runs.
+ */
+export function readTypingRequest(): TypingRequest | null {
+  const m = readInputMap("typing");
+  if (m == null) return null;
+  const out = new TypingRequest();
+  const peer = requireStr(m, "peer", "typing");
+  if (peer == null) return null;
+  out.peer = peer;
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.thread = strField(m, "thread");
+  return out;
+}

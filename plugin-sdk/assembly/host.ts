@@ -59,6 +59,27 @@ declare function exoclaw_hmac_verify(req: u64): u64;
 // @ts-ignore: decorator
 @external("exoclaw:host/v1", "secret_equals")
 declare function exoclaw_secret_equals(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "ws_open")
+declare function exoclaw_ws_open(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "ws_send")
+declare function exoclaw_ws_send(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "ws_close")
+declare function exoclaw_ws_close(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "ws_heartbeat")
+declare function exoclaw_ws_heartbeat(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "ws_ack")
+declare function exoclaw_ws_ack(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "timer_set")
+declare function exoclaw_timer_set(req: u64): u64;
+// @ts-ignore: decorator
+@external("exoclaw:host/v1", "timer_cancel")
+declare function exoclaw_timer_cancel(req: u64): u64;
 
 /**
  * The answer of one host call: `ok` with a decoded `value` (nil when the call returns nothing),
@@ -151,6 +172,13 @@ export const enum HostFn {
   HttpRequest = 11,
   HmacVerify = 12,
   SecretEquals = 13,
+  WsOpen = 14,
+  WsSend = 15,
+  WsClose = 16,
+  WsHeartbeat = 17,
+  WsAck = 18,
+  TimerSet = 19,
+  TimerCancel = 20,
 }
 
 /**
@@ -180,6 +208,13 @@ export function hostCall(fn: HostFn, request: Value | null): HostResult {
     case HostFn.HttpRequest: resp = exoclaw_http_request(req); break;
     case HostFn.HmacVerify: resp = exoclaw_hmac_verify(req); break;
     case HostFn.SecretEquals: resp = exoclaw_secret_equals(req); break;
+    case HostFn.WsOpen: resp = exoclaw_ws_open(req); break;
+    case HostFn.WsSend: resp = exoclaw_ws_send(req); break;
+    case HostFn.WsClose: resp = exoclaw_ws_close(req); break;
+    case HostFn.WsHeartbeat: resp = exoclaw_ws_heartbeat(req); break;
+    case HostFn.WsAck: resp = exoclaw_ws_ack(req); break;
+    case HostFn.TimerSet: resp = exoclaw_timer_set(req); break;
+    case HostFn.TimerCancel: resp = exoclaw_timer_cancel(req); break;
     default: unreachable();
   }
   if (req != 0) extism_free(req);
@@ -362,4 +397,72 @@ export function hmacVerifyResult(algorithm: string, secret: string, data: Uint8A
  */
 export function secretEqualsResult(secret: string, value: string): HostResult {
   return hostCall(HostFn.SecretEquals, Value.map().set("secret", Value.str(secret)).set("value", Value.str(value)));
+}
+
+// ---- persistent connections (channel plugins exporting connect + on_frame) ---------------------
+//
+// These work only while the host runs `connect` or `on_frame`, and need the `http` capability.
+// Nothing happens during the call: the host applies what they asked for, in order, when the
+// export returns successfully (a failed call's requests are dropped).
+
+/**
+ * Asks the host to open the WebSocket `url` once `connect` returns (only in `connect`; `wss:`, or
+ * `ws:` to loopback, to a host granted under `http`). `{{secret:NAME}}` in the URL's path or
+ * query and in header values is substituted by the host. `headers` may be null.
+ */
+export function wsOpen(url: string, headers: Map<string, string> | null): HostResult {
+  const h = Value.map();
+  if (headers != null) {
+    const names = headers.keys();
+    for (let i = 0; i < names.length; i++) h.set(names[i], Value.str(headers.get(names[i])));
+  }
+  return hostCall(HostFn.WsOpen, Value.map().set("url", Value.str(url)).set("headers", h));
+}
+
+/** Sends a text frame (at most 1 MiB; `{{secret:NAME}}` substituted by the host, e.g. a login token). */
+export function wsSend(text: string): HostResult {
+  return hostCall(HostFn.WsSend, Value.map().set("data", Value.str(text)));
+}
+
+/** Sends a binary frame (at most 1 MiB). */
+export function wsSendBytes(data: Uint8Array): HostResult {
+  return hostCall(HostFn.WsSend, Value.map().set("data", Value.bin(data)));
+}
+
+/**
+ * Closes the connection with `code` (1000 or 3000-4999; 0 = the host's 4000) and `reason`; the
+ * host then calls `connect` again after `reconnectAfterMs` (-1 = its own backoff).
+ */
+export function wsClose(code: i32, reason: string, reconnectAfterMs: i64): HostResult {
+  const req = Value.map().set("reason", Value.str(reason));
+  if (code > 0) req.set("code", Value.int(<i64>code));
+  if (reconnectAfterMs >= 0) req.set("reconnectAfterMs", Value.int(reconnectAfterMs));
+  return hostCall(HostFn.WsClose, req);
+}
+
+/**
+ * Makes the host send `payload` (a text frame) every `intervalMs` (0 stops; at least 100), the
+ * first after `firstDelayMs` (-1 = one interval). Calling again with the same interval only
+ * replaces the payload (e.g. a new sequence number). With `expectAck`, a beat due while the
+ * previous one was not acknowledged (`wsAck`) makes the host drop the connection and reconnect.
+ */
+export function wsHeartbeat(intervalMs: i64, firstDelayMs: i64, payload: string, expectAck: bool): HostResult {
+  const req = Value.map().set("intervalMs", Value.int(intervalMs)).set("payload", Value.str(payload)).set("expectAck", Value.bool(expectAck));
+  if (firstDelayMs >= 0) req.set("firstDelayMs", Value.int(firstDelayMs));
+  return hostCall(HostFn.WsHeartbeat, req);
+}
+
+/** Tells the host the last heartbeat was acknowledged by the peer. */
+export function wsAck(): HostResult {
+  return hostCall(HostFn.WsAck, null);
+}
+
+/** Sets (or replaces) timer `name`: `on_frame` gets `{kind: "timer", name}` after `afterMs` (at most 16 pending). */
+export function timerSet(name: string, afterMs: i64): HostResult {
+  return hostCall(HostFn.TimerSet, Value.map().set("name", Value.str(name)).set("afterMs", Value.int(afterMs)));
+}
+
+/** Cancels timer `name` (no error when it is not set). */
+export function timerCancel(name: string): HostResult {
+  return hostCall(HostFn.TimerCancel, Value.map().set("name", Value.str(name)));
 }

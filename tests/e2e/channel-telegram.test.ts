@@ -118,6 +118,19 @@ describe("telegram webhook through the gateway", () => {
   });
 });
 
+describe("telegram typing indicator", () => {
+  it("sendChatAction typing is sent while the turn runs, before the reply", async () => {
+    const update = telegramUpdate({ chatId: ALICE, text: "typing tg-10 SLOW_1200MS", messageId: 77 });
+    expect((await deliverTelegramUpdate(hook, update, SECRET_TOKEN)).status).toBe(200);
+    await waitUntil(() => sentWith("tg-10").length > 0, 60_000, "the reply to tg-10");
+    const replyAt = Date.now();
+    const typed = tg.typing.filter((t) => t.chat_id === ALICE);
+    expect(typed.length).toBeGreaterThanOrEqual(1);
+    expect(typed[0]).toMatchObject({ action: "typing" });
+    expect(typed[0]!.at).toBeLessThan(replyAt);
+  }, 90_000);
+});
+
 describe("telegram polling through the gateway", () => {
   it("getUpdates messages are answered; strangers are not; the cursor survives a restart (nothing answered twice)", async () => {
     tg.enqueue(telegramUpdate({ chatId: ALICE, text: "poll tg-6", messageId: 90, updateId: 5000 }));

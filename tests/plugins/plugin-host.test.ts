@@ -16,7 +16,7 @@ beforeAll(async () => {
   state = await mkdtemp(path.join(tmpdir(), "exoclaw-channel-host-"));
   const dir = path.join(ROOT, "build", "plugins");
   const store = await ApprovalStore.open(ApprovalStore.pathFor(state));
-  for (const name of ["webhook", "telegram", "slack", "whatsapp"]) {
+  for (const name of ["webhook", "telegram", "slack", "whatsapp", "discord"]) {
     const bytes = new Uint8Array(await readFile(path.join(dir, `${name}.wasm`)));
     await store.add(approvalFor(name, sha256Hex(bytes), {}, {}).record);
   }
@@ -40,7 +40,13 @@ describe("plugin host: channel plugins", () => {
   it("lists the loaded channel plugins with their optional exports, declared signature headers and instances", () => {
     const list = host.channelPlugins();
     expect(list).toContainEqual({ name: "webhook", exports: { poll: false }, signatureHeaders: ["x-exoclaw-signature"], maxInFlight: 4 });
-    expect(list).toContainEqual({ name: "telegram", exports: { poll: true }, signatureHeaders: ["x-telegram-bot-api-secret-token"], maxInFlight: 4 });
+    expect(list).toContainEqual({
+      name: "telegram",
+      exports: { poll: true, typing: true },
+      signatureHeaders: ["x-telegram-bot-api-secret-token"],
+      maxInFlight: 4,
+    });
+    expect(list).toContainEqual({ name: "discord", exports: { poll: false, connect: true, typing: true }, signatureHeaders: [], maxInFlight: 4 });
     expect(list.map((p) => p.name)).not.toContain("calculator");
   });
 

@@ -430,7 +430,7 @@ describe("exoclaw:host/v1 functions match the WIT interface", () => {
     for (const fn of witHostFns) {
       const body = entries.find((e) => e[1] === snakeCase(fn))?.[2] ?? "";
       const keys = new Set([
-        ...literalKeys(body, /(?:str|bin)\(req, "(\w+)"\)/g),
+        ...literalKeys(body, /(?:str|bin|optUint)\((?:req|r), "(\w+)"/g),
         ...literalKeys(body, /\(req\)\["(\w+)"\]/g),
         ...literalKeys(body, /\br\["(\w+)"\]/g),
         ...(body.includes("kvKey(req)") ? literalKeys(kvKey, /str\(req, "(\w+)"\)/g) : []),
@@ -480,13 +480,22 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     ["send-receipt", "SendReceipt"],
     ["poll-request", "PollRequest"],
     ["poll-result", "PollResult"],
+    ["connect-request", "ConnectRequest"],
+    ["connect-result", "ConnectResult"],
+    ["frame-event", "FrameEvent"],
+    ["frame-result", "FrameResult"],
+    ["typing-request", "TypingRequest"],
   ];
 
-  it("the world exports parse, send and poll with the records of channel-types", () => {
+  it("the world exports parse, send, poll, connect and on-frame with the records of channel-types", () => {
     const world = pkg("exoclaw:plugin").worlds.get("channel");
-    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["parse", "poll", "send"]);
+    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["connect", "on-frame", "parse", "poll", "send", "typing"]);
     expect([...channelTypes.records.keys()].sort()).toEqual(pairs.map(([w]) => w).sort());
-    expect([...channelTypes.enums.keys()]).toEqual(["peer-kind"]);
+    expect([...channelTypes.enums.keys()]).toEqual(["peer-kind", "frame-kind"]);
+  });
+
+  it("frame-kind is FrameKind", () => {
+    expect(compareType(channelTypes, { kind: "named", name: "frame-kind" }, tsExport("FrameKind"), "FrameKind")).toEqual([]);
   });
 
   for (const [wit, tsName] of pairs) {
@@ -514,6 +523,9 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     expect(readKeys(body("readWebhookRequest"))).toEqual(fields("webhook-request"));
     expect(readKeys(body("readOutboundMessage"))).toEqual(fields("outbound-message"));
     expect(readKeys(body("readPollRequest"))).toEqual(fields("poll-request"));
+    expect(readKeys(body("readConnectRequest"))).toEqual(fields("connect-request"));
+    expect(readKeys(body("readFrameEvent"))).toEqual(fields("frame-event"));
+    expect(readKeys(body("readTypingRequest"))).toEqual(fields("typing-request"));
   });
 
   it("the SDK writers write the output records' fields", () => {
@@ -532,5 +544,7 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     expect(set(body("writeParseResult"))).toEqual(fields("parse-result", "webhook-response"));
     expect(set(body("writeSendReceipt"))).toEqual(fields("send-receipt"));
     expect(set(body("writePollResult"))).toEqual(fields("poll-result"));
+    expect(set(body("writeConnectResult"))).toEqual(fields("connect-result"));
+    expect(set(body("writeFrameResult"))).toEqual(fields("frame-result"));
   });
 });

@@ -25,11 +25,13 @@ import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult, OutboundTarget }
 import type { InboundAddress, Route } from "../router/index.js";
 import type { ChannelConfig } from "../config/index.js";
 import type { SessionEventOf } from "../store/index.js";
-import type { ChannelExport, ChannelPluginInfo } from "../plugins/index.js";
+import type { ChannelExport, ChannelPluginInfo, PluginHost } from "../plugins/index.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
 import { cursorPath } from "./cursor.js";
 import { checkParseResult, limitViolation, normalizeInbound, turnContent } from "./messages.js";
 import { Poller } from "./poller.js";
+import { startConnections, type Connection } from "./connections.js";
+import { TypingIndicators } from "./typing.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
@@ -77,6 +79,8 @@ export type { ChannelCounters };
 export interface ChannelPlugins {
   channelPlugins(): ChannelPluginInfo[];
   callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown>;
+  /** Persistent-connection exports with their effects (PluginHost.callConnection); absent: `connect` channels never start. */
+  callConnection?: PluginHost["callConnection"];
 }
 
 /**
@@ -358,6 +362,15 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   /** Idempotency keys of refused messages, so a redelivery is not refused (and answered) twice. Bounded. */
   const refusedKeys = new Set<string>();
   const pollers: Poller[] = [];
+  const connections: Connection[] = [];
+  const typing = new TypingIndicators({
+    logger,
+    call: (name, req, signal) => {
+      const ch = channels.get(name);
+      if (ch === undefined) return Promise.resolve(undefined);
+      return plugins.callChannel(ch.config.plugin, "typing", req, signal);
+    },
+  });
   let polling = false;
   const channelBus: ChannelBus | undefined =
     options.bus === undefined
@@ -658,10 +671,15 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       { channel: name, account: msg.account, peer: msg.peer, agent: route.agentId, matchedBy: route.matchedBy, sessionKey: route.sessionKey, source },
       "channel message accepted",
     );
+    // "typing..." in the conversation while the turn runs (plugins exporting `typing`).
+    const stopTyping =
+      ch.config.typing !== false && pluginInfo(ch)?.exports.typing === true
+        ? typing.start(name, { account: to.account, peer: to.peer, ...(to.thread !== undefined ? { thread: to.thread } : {}) })
+        : () => {};
     track(
       turn.then(
-        (result) => settle(ch, to, result, undefined, owedKey),
-        (err: unknown) => settle(ch, to, undefined, turnFailure(err), owedKey),
+        (result) => (stopTyping(), settle(ch, to, result, undefined, owedKey)),
+        (err: unknown) => (stopTyping(), settle(ch, to, undefined, turnFailure(err), owedKey)),
       ),
     );
     return { kind: "accepted" };
@@ -881,6 +899,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         warnings.push(`channel "${ch.config.name}": plugin "${ch.config.plugin}" is not loaded (webhooks answer 503 until it is)`);
       } else if (ch.config.poll !== undefined && !info.exports.poll) {
         warnings.push(`channel "${ch.config.name}": poll is configured but plugin "${ch.config.plugin}" does not export "poll"`);
+      } else if (ch.config.connect !== undefined && info.exports.connect !== true) {
+        warnings.push(`channel "${ch.config.name}": connect is configured but plugin "${ch.config.plugin}" does not export "connect" and "on_frame"`);
       } else if (info.signatureHeaders.length === 0) {
         warnings.push(
           `channel "${ch.config.name}": plugin "${ch.config.plugin}" declares no signature_headers, so every webhook request reaches it and counts as unsigned ([gateway.webhooks] unsigned_share)`,
@@ -912,6 +932,17 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         poller.start();
       }
     }
+    connections.push(
+      ...startConnections({
+        channels: [...channels.values()].map((ch) => ({ ch, config: ch.config })),
+        plugins,
+        stateDir: options.stateDir,
+        logger,
+        ready: (ch) => pluginInfo(ch)?.exports.connect === true,
+        pluginOf: (ch) => ch.config.plugin,
+        admit: (ch, account, messages) => admitAll(ch, account, messages, "connection"),
+      }),
+    );
   }
 
   function stageChannels(configs: readonly ChannelConfig[]): { commit(): void; restartRequired: string[] } {
@@ -926,12 +957,18 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         const { poll: _dropped, ...rest } = wanted;
         config = old?.config.poll !== undefined ? { ...rest, poll: old.config.poll } : rest;
       }
+      // So do persistent connections.
+      if (polling && JSON.stringify(old?.config.connect) !== JSON.stringify(config.connect)) {
+        restartRequired.push(`channels.${wanted.name}.connect`);
+        const { connect: _dropped, ...rest } = config;
+        config = old?.config.connect !== undefined ? { ...rest, connect: old.config.connect } : rest;
+      }
       next.set(config.name, { config, allow: compileAllowlist(config.allow, config.name), counters: old?.counters ?? newChannel(config).counters });
     }
     for (const [name, old] of channels) {
       if (next.has(name)) continue;
-      if (polling && old.config.poll !== undefined) {
-        restartRequired.push(`channels.${name}.poll`);
+      if (polling && (old.config.poll !== undefined || old.config.connect !== undefined)) {
+        restartRequired.push(`channels.${name}.${old.config.poll !== undefined ? "poll" : "connect"}`);
         next.set(name, old);
       }
     }
@@ -983,7 +1020,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     check,
     startPolling,
     async stop() {
-      await Promise.all(pollers.map((p) => p.stop()));
+      typing.stopAll();
+      await Promise.all([...pollers.map((p) => p.stop()), ...connections.map((c) => c.stop())]);
     },
     async idle(timeoutMs) {
       const deadline = Date.now() + timeoutMs;

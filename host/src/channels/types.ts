@@ -134,6 +134,70 @@ export interface PollResult {
   cursor?: string;
 }
 
+/**
+ * Input of `typing` (optional export): MessagePack `{account, peer, thread?}`. The host calls it
+ * when a turn for that conversation starts and every few seconds until the turn ends (platform
+ * indicators expire: Telegram's after 5 s, Discord's after 10 s); the output is ignored and a
+ * failure only logged.
+ */
+export interface TypingRequest {
+  account: string;
+  peer: string;
+  thread?: string;
+}
+
+/**
+ * Input of `connect` (persistent-connection channels): MessagePack `{account, state?, attempt}`.
+ * The plugin calls the host function `ws_open` (and may set a heartbeat and timers); the host
+ * opens the WebSocket when the call returns.
+ */
+export interface ConnectRequest {
+  account: string;
+  /** The plugin's state as it last returned it (persisted by the host across restarts), if any. */
+  state?: string;
+  /** Connections attempted since the last one that stayed up (0 = the first). */
+  attempt: number;
+}
+
+/** Output of `connect`: MessagePack `{state?}`; a state given replaces the persisted one. */
+export interface ConnectResult {
+  state?: string;
+}
+
+/**
+ * What happened on the connection: `open` (handshake done), `text` / `binary` (a frame arrived,
+ * `data`), `closed` (`code`, `reason`; the host reconnects afterwards with `connect`), `timer`
+ * (`name` set with `timer_set` is due).
+ */
+export type FrameKind = "open" | "text" | "binary" | "closed" | "timer";
+
+/**
+ * Input of `on_frame` (WIT `on-frame`): MessagePack `{account, state?, kind, data?, code?,
+ * reason?, name?}`; `data` is a string for text frames and bin for binary ones.
+ */
+export interface FrameEvent {
+  account: string;
+  state?: string;
+  kind: FrameKind;
+  data?: Uint8Array | string;
+  /** Close code (`closed`). */
+  code?: number;
+  /** Close reason (`closed`). */
+  reason?: string;
+  /** Timer name (`timer`). */
+  name?: string;
+}
+
+/**
+ * Output of `on_frame`: MessagePack `{messages, state?}`. The host journals the messages, then
+ * persists `state` (when given and changed), then delivers the next event: a crash in between
+ * hands the plugin its previous state, and the platform message id answers each message once.
+ */
+export interface FrameResult {
+  messages: InboundMessage[];
+  state?: string;
+}
+
 // Host-side types of the channels service (not part of the plugin ABI above). They live here, not in
 // service.ts, so poller.ts and the gateway's webhook routes use them without an import cycle.
 

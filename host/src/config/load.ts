@@ -451,6 +451,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
         ...(c.poll
           ? { poll: { intervalMs: c.poll.interval_ms ?? CHANNEL_DEFAULTS.pollIntervalMs, accounts: c.poll.accounts ?? c.accounts ?? ["default"] } }
           : {}),
+        ...(c.connect ? { connect: { accounts: c.connect.accounts ?? c.accounts ?? ["default"] } } : {}),
+        ...(c.typing !== undefined ? { typing: c.typing } : {}),
       }),
     ),
     providers,

@@ -339,6 +339,10 @@ export const FileConfigSchema = z.strictObject({
               accounts: z.array(z.string().min(1)).min(1).optional(),
             })
             .optional(),
+          // A persistent connection per account (plugins exporting connect + on_frame).
+          connect: z.strictObject({ accounts: z.array(z.string().min(1)).min(1).optional() }).optional(),
+          // A typing indicator while a turn runs (plugins exporting typing); default on.
+          typing: z.boolean().optional(),
         })
         .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
           message: "every polled account must also be listed in the channel's accounts",

@@ -296,6 +296,13 @@ export interface ChannelConfig {
   accounts: string[];
   /** Polling (for plugins that export `poll`): absent = webhook only. */
   poll?: { intervalMs: number; accounts: string[] };
+  /**
+   * Persistent connections (for plugins that export `connect` and `on_frame`, e.g. the Discord
+   * Gateway): one host-owned WebSocket per account listed. Absent = none.
+   */
+  connect?: { accounts: string[] };
+  /** Typing indicator while a turn runs, for plugins exporting `typing`; default true. */
+  typing?: boolean;
 }
 
 /** Defaults of `[channels.<name>]` limits. */

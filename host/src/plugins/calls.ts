@@ -5,8 +5,8 @@ import { pluginEnvelope, standardMsgpack } from "../protocol/msgpack.mjs";
 import { errorMessage } from "../util/index.js";
 import { ChannelPluginError, failureMessage, failureReason, PluginCallAbortedError } from "./failures.js";
 import { callOn, countCall, type CallSite } from "./generation.js";
-import type { CallFailureKind, CallOutcome } from "./sandbox/types.js";
-import type { ChannelExport, ToolCallContext, ToolResult } from "./types.js";
+import type { CallFailureKind, CallOutcome, ConnectionEffect } from "./sandbox/types.js";
+import type { ChannelExport, ConnectionExport, ToolCallContext, ToolResult } from "./types.js";
 
 /** A call outcome other than the caller's abort (which `run` throws). */
 type Outcome = Exclude<CallOutcome, { ok: false }> | { ok: false; kind: Exclude<CallFailureKind, "aborted">; message: string; durationMs: number };
@@ -79,6 +79,29 @@ export async function callTool(site: CallSite, name: string, input: unknown, con
  *   PluginCallAbortedError when `signal` aborts
  */
 export async function callChannelExport(site: CallSite, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown> {
+  return (await runChannelExport(site, fn, input, signal)).value;
+}
+
+/**
+ * Runs a connection export (`connect`, `on_frame`) like {@link callChannelExport} and returns its
+ * output with the connection effects the call left (secrets substituted; empty when none).
+ * @throws like callChannelExport
+ */
+export function callConnectionExport(
+  site: CallSite,
+  fn: ConnectionExport,
+  input: unknown,
+  signal?: AbortSignal,
+): Promise<{ value: unknown; effects: ConnectionEffect[] }> {
+  return runChannelExport(site, fn, input, signal);
+}
+
+async function runChannelExport(
+  site: CallSite,
+  fn: ChannelExport,
+  input: unknown,
+  signal?: AbortSignal,
+): Promise<{ value: unknown; effects: ConnectionEffect[] }> {
   const plugin = site.plugin;
   let payload: Uint8Array;
   try {
@@ -108,7 +131,7 @@ export async function callChannelExport(site: CallSite, fn: ChannelExport, input
       `output is not a MessagePack map (got ${value === null ? "nil" : Array.isArray(value) ? "an array" : typeof value})`,
     );
   }
-  return value;
+  return { value, effects: outcome.effects ?? [] };
 }
 
 /** A tool's `{content, isError}` output, or why it is not one. */

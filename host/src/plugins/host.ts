@@ -1,10 +1,11 @@
 // The plugin host: the registry of loaded plugins (registry.ts: files, versions, grants, hot
 // loading) joined with the call path (calls.ts: encode, run on the sandbox pool, map failures).
-import { callChannelExport, callTool } from "./calls.js";
+import { callChannelExport, callConnectionExport, callTool } from "./calls.js";
+import type { ConnectionEffect } from "./sandbox/types.js";
 import { PluginCallAbortedError } from "./failures.js";
 import { callHookExport, HookCallError, type HookHost } from "./hook-calls.js";
 import { openRegistry, type LoadPluginsOptions, type PluginSettings, type PluginStats } from "./registry.js";
-import type { ChannelExport, ChannelPluginInfo, LoadedPlugin, PluginInfo, PluginRegistry } from "./types.js";
+import type { ChannelExport, ChannelPluginInfo, ConnectionExport, LoadedPlugin, PluginInfo, PluginRegistry } from "./types.js";
 
 /** The registry returned by {@link loadPlugins}: the `PluginRegistry` contract plus management. */
 export interface PluginHost extends PluginRegistry, HookHost {
@@ -62,6 +63,14 @@ export interface PluginHost extends PluginRegistry, HookHost {
    *   unloaded meanwhile), or the output is not a MessagePack map
    */
   callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown>;
+  /**
+   * Calls a persistent-connection export (`connect`: ConnectRequest -> ConnectResult,
+   * `on_frame`: FrameEvent -> FrameResult) like `callChannel`, and returns the output with the
+   * connection effects the call left (`ws_open`, `ws_send`, timers...; secrets substituted) for
+   * the caller to apply in order. A failed call leaves none.
+   * @throws like callChannel
+   */
+  callConnection(plugin: string, fn: ConnectionExport, input: unknown, signal?: AbortSignal): Promise<{ value: unknown; effects: ConnectionEffect[] }>;
 }
 
 /**
@@ -118,6 +127,10 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
     async callChannel(plugin, fn, input, signal) {
       if (signal?.aborted) throw new PluginCallAbortedError(plugin, { export: fn }, signal.reason);
       return callChannelExport(registry.channelRoute(plugin, fn), fn, input, signal);
+    },
+    async callConnection(plugin, fn, input, signal) {
+      if (signal?.aborted) throw new PluginCallAbortedError(plugin, { export: fn }, signal.reason);
+      return callConnectionExport(registry.channelRoute(plugin, fn), fn, input, signal);
     },
   };
 }

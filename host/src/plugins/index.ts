@@ -61,3 +61,4 @@ export type { PluginWatcher, WatchOptions, WatchTarget } from "./watcher.js";
 export { DEFAULT_LIMITS } from "./capabilities.js";
 export type { CapabilityRequest, EffectiveGrant, PluginLimits } from "./capabilities.js";
 export type * from "./types.js";
+export type { ConnectionEffect } from "./sandbox/types.js";

@@ -534,7 +534,12 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         .filter((e) => isLoaded(e) && (e.manifest!.kind === "channel" || e.manifest!.kind === "both") && mayServeChannel(e))
         .map((e) => ({
           name: nameOf(e),
-          exports: { poll: e.exports.includes("poll") },
+          exports: {
+            poll: e.exports.includes("poll"),
+            // Present only when exported (entries of plugins without them stay as they were).
+            ...(e.exports.includes("connect") && e.exports.includes("on_frame") ? { connect: true } : {}),
+            ...(e.exports.includes("typing") ? { typing: true } : {}),
+          },
           signatureHeaders: e.manifest!.signatureHeaders ?? [],
           maxInFlight: limitsFor(e.manifest!.name).maxInFlight,
         })),

@@ -88,8 +88,12 @@ export interface LoadedPlugin {
 export interface ChannelPluginInfo {
   /** Plugin name (the manifest's), which `[channels.<name>] plugin` refers to. */
   name: string;
-  /** Optional exports present (`parse` and `send` always are: validation requires them). */
-  exports: { poll: boolean };
+  /**
+   * Optional exports present (`parse` and `send` always are: validation requires them).
+   * `connect`: the module exports `connect` and `on_frame` (a persistent-connection channel);
+   * `typing`: it exports `typing` (a typing indicator while a turn runs).
+   */
+  exports: { poll: boolean; connect?: boolean; typing?: boolean };
   /** The manifest's `signatureHeaders` (lower-case); empty when it declares none. */
   signatureHeaders: string[];
   /**
@@ -100,7 +104,10 @@ export interface ChannelPluginInfo {
 }
 
 /** A channel plugin export (see channels/types.ts for each one's input and output). */
-export type ChannelExport = "parse" | "send" | "poll";
+export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame" | "typing";
+
+/** The exports of a persistent-connection channel (their calls may leave connection effects). */
+export type ConnectionExport = "connect" | "on_frame";
 
 /**
  * State of a plugin file in the registry:

@@ -86,6 +86,14 @@ export function checkInterface(manifest: PluginManifest, imports: WasmImportDesc
     }
     const poll = exports.find((e) => e.name === "poll");
     if (poll !== undefined && poll.kind !== "function") return `export "poll" is a ${poll.kind}, not a function (exports: ${listed})`;
+    // A persistent-connection channel exports both `connect` and `on_frame`, or neither.
+    const connect = exports.find((e) => e.name === "connect");
+    const onFrame = exports.find((e) => e.name === "on_frame");
+    for (const e of [connect, onFrame])
+      if (e !== undefined && e.kind !== "function") return `export "${e.name}" is a ${e.kind}, not a function (exports: ${listed})`;
+    if ((connect === undefined) !== (onFrame === undefined)) {
+      return `the module exports "${connect !== undefined ? "connect" : "on_frame"}" without "${connect !== undefined ? "on_frame" : "connect"}" (a persistent-connection channel needs both; exports: ${listed})`;
+    }
   }
   return null;
 }

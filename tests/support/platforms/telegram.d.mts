@@ -48,6 +48,8 @@ export interface FakeTelegram {
   token: string;
   calls: TelegramCall[];
   sent: TelegramSent[];
+  /** sendChatAction calls, in order (`at`: Date.now() when received). */
+  typing: { chat_id: number | string; action: string; message_thread_id?: number; at: number }[];
   /** Queues an Update for getUpdates. */
   enqueue(update: TelegramUpdate): void;
   /** Updates not yet confirmed by an offset. */

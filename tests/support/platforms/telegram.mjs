@@ -99,6 +99,8 @@ export async function startFakeTelegram(options = {}) {
   const calls = [];
   /** @type {TelegramSent[]} */
   const sent = [];
+  /** sendChatAction calls: {chat_id, action, message_thread_id, at (ms)}. */
+  const typing = [];
   /** Updates not yet confirmed by an offset. @type {any[]} */
   let queue = [];
   const delivered = arrivals(sent, "fake Telegram: sendMessage calls");
@@ -150,6 +152,10 @@ export async function startFakeTelegram(options = {}) {
       const result = queue.filter((u) => allowed === null || Object.keys(u).some((k) => allowed.includes(k))).slice(0, limit);
       return sendJson(res, 200, { ok: true, result });
     }
+    if (method === "sendChatAction") {
+      typing.push({ chat_id: json?.chat_id, action: json?.action, message_thread_id: json?.message_thread_id, at: Date.now() });
+      return sendJson(res, 200, { ok: true, result: true });
+    }
     if (method === "getMe")
       return sendJson(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
     return fail(res, 404, "Not Found");
@@ -162,6 +168,7 @@ export async function startFakeTelegram(options = {}) {
     token,
     calls,
     sent,
+    typing,
     /** Queues an Update for getUpdates. @param {any} update */
     enqueue(update) {
       queue.push(update);
@@ -186,6 +193,7 @@ export async function startFakeTelegram(options = {}) {
     reset() {
       calls.length = 0;
       sent.length = 0;
+      typing.length = 0;
       queue = [];
       failNextSend = null;
     },

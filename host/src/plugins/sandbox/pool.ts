@@ -8,6 +8,7 @@ import { wasmApi, type WasmModule } from "../wasm.js";
 import { KvError, openKvStore, releaseKvStore, type KvStore } from "./kv.js";
 import { prepareModule, type PreparedModule } from "./module.js";
 import {
+  CTL_EFFECTS,
   CTL_EXEC_US,
   CTL_FN_LEN,
   CTL_HOST_REPLY,
@@ -32,11 +33,12 @@ import {
   ST_START_FAILED,
   ST_TIMEOUT,
   ST_TRAP,
+  type ConnectionEffect,
   type HostReply,
   type HostRequest,
   type WorkerToMain,
 } from "./protocol.mjs";
-import { HostHttpError, HostSecretError, hmacVerify, redactSecrets, secretEquals } from "./services.js";
+import { HostHttpError, HostSecretError, hmacVerify, redactSecrets, secretEquals, substituteSecrets } from "./services.js";
 import type { CallFailureKind, CallOutcome, SandboxPool, SandboxPoolOptions, SandboxStats } from "./types.js";
 
 /**
@@ -535,6 +537,8 @@ class Pool implements SandboxPool {
     const len = ctl[CTL_OUT_LEN] as number;
     this.execAvgMs = this.execAvgMs * 0.9 + ((ctl[CTL_EXEC_US] as number) / 1000) * 0.1;
     if (status === ST_OK) {
+      // Posted before any large output on the same port: read first.
+      const effects = ctl[CTL_EFFECTS] === 1 ? this.receiveEffects(slot, seq) : undefined;
       let output: Uint8Array;
       if (ctl[CTL_OUT_MODE] === 0) {
         output = slot.bytes.slice(0, len);
@@ -542,7 +546,7 @@ class Pool implements SandboxPool {
         output = this.receiveOutput(slot, seq) ?? new Uint8Array(0);
       }
       this.release(slot);
-      return this.finish({ ok: true, output, durationMs: 0 }, t0);
+      return this.finish({ ok: true, output, durationMs: 0, ...(effects !== undefined ? { effects } : {}) }, t0);
     }
     const detail = slot.text.toString("utf8", 0, len);
     let kind: CallFailureKind;
@@ -580,6 +584,34 @@ class Pool implements SandboxPool {
     return this.finish({ ok: false, kind, message }, t0);
   }
 
+  /**
+   * The connection effects of call `seq`, with `{{secret:NAME}}` placeholders substituted from
+   * the grant (the worker already refused names not granted; an effect that still names one is
+   * dropped). Secret values exist only on this thread and in what is sent to the granted host.
+   */
+  private receiveEffects(slot: Slot, seq: number): ConnectionEffect[] {
+    const got = receiveMessageOnPort(slot.up) as { message: { t: string; seq: number; effects: ConnectionEffect[] } } | undefined;
+    if (got === undefined || got.message.t !== "effects" || got.message.seq !== seq) return [];
+    const secrets = this.grant.secrets;
+    const out: ConnectionEffect[] = [];
+    for (const e of got.message.effects) {
+      try {
+        if (e.op === "open") {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(e.headers)) headers[k] = substituteSecrets(v, secrets);
+          out.push({ op: "open", url: substituteSecrets(e.url, secrets), headers });
+        } else if (e.op === "send" && typeof e.data === "string") {
+          out.push({ op: "send", data: substituteSecrets(e.data, secrets) });
+        } else if (e.op === "heartbeat") {
+          out.push({ ...e, payload: substituteSecrets(e.payload, secrets) });
+        } else out.push(e);
+      } catch (err) {
+        this.logger.warn({ plugin: this.name, op: e.op, reason: errorMessage(err) }, "connection effect dropped");
+      }
+    }
+    return out;
+  }
+
   private receiveOutput(slot: Slot, seq: number): Uint8Array | null {
     for (;;) {
       const got = receiveMessageOnPort(slot.up) as { message: { t: string; seq: number; output: Uint8Array } } | undefined;
@@ -595,7 +627,9 @@ class Pool implements SandboxPool {
       this.failures[outcome.kind] = (this.failures[outcome.kind] ?? 0) + 1;
       return { ok: false, kind: outcome.kind, message: outcome.message, durationMs };
     }
-    return { ok: true, output: outcome.output, durationMs };
+    return outcome.effects !== undefined
+      ? { ok: true, output: outcome.output, durationMs, effects: outcome.effects }
+      : { ok: true, output: outcome.output, durationMs };
   }
 
   private closedFailure(): Failure {

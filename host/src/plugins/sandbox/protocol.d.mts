@@ -11,6 +11,7 @@ export declare const CTL_OUT_LEN: 7;
 export declare const CTL_OUT_MODE: 8;
 export declare const CTL_HOST_REPLY: 9;
 export declare const CTL_EXEC_US: 10;
+export declare const CTL_EFFECTS: 11;
 export declare const CTL_SLOTS: 16;
 export declare const DATA_OFFSET: number;
 export declare const DATA_BYTES: number;
@@ -31,6 +32,29 @@ export declare const ST_START_FAILED: 6;
 export declare const HOST_MODULE: "exoclaw:host/v1";
 export type HostCapability = "log" | "clock" | "random" | "config" | "kv" | "fs" | "http" | "secrets";
 export declare const HOST_FUNCTIONS: Readonly<Record<string, HostCapability>>;
+export declare const CONNECTION_EXPORTS: readonly string[];
+export declare const MAX_EFFECTS_PER_CALL: number;
+export declare const MAX_SEND_BYTES_PER_CALL: number;
+export declare const MAX_FRAME_BYTES: number;
+export declare const MAX_TIMERS: number;
+export declare const MAX_TIMER_MS: number;
+export declare const MIN_HEARTBEAT_MS: number;
+export declare const MAX_TIMER_NAME: number;
+export declare function wsDenial(grant: { hosts: string[]; methods?: string[] } | undefined, url: URL): string | null;
+
+/**
+ * What a connection host function asked for during a `connect` / `on_frame` call, applied by the
+ * host when the call returns (in order; dropped when the call fails). Worker-side shape: `open`
+ * and text `send` data still carry `{{secret:NAME}}` placeholders (the pool substitutes them).
+ */
+export type ConnectionEffect =
+  | { op: "open"; url: string; headers: Record<string, string> }
+  | { op: "send"; data: string | Uint8Array }
+  | { op: "close"; code?: number; reason?: string; reconnectAfterMs?: number }
+  | { op: "heartbeat"; intervalMs: number; firstDelayMs?: number; payload: string; expectAck: boolean }
+  | { op: "ack" }
+  | { op: "timer"; name: string; afterMs: number }
+  | { op: "timer_cancel"; name: string };
 export declare const EXTISM_MODULE: "extism:host/env";
 export declare const EXTISM_KERNEL: readonly string[];
 

@@ -40,6 +40,8 @@ export const CTL_OUT_MODE = 8;
 export const CTL_HOST_REPLY = 9;
 /** Int32 index: how long the worker spent on the call, microseconds (main tunes its spin on it). */
 export const CTL_EXEC_US = 10;
+/** Int32 index: 1 when the call left connection effects (posted on the up port before any output message), else 0. */
+export const CTL_EFFECTS = 11;
 /** Number of Int32 header slots (64 bytes). */
 export const CTL_SLOTS = 16;
 /** Bytes of the header, i.e. where the data area starts. */
@@ -76,6 +78,8 @@ export const HOST_MODULE = "exoclaw:host/v1";
 
 /**
  * exoclaw:host/v1 functions and the grant field each needs. Signature of each: (i64) -> i64.
+ * The `ws_*` and `timer_*` functions (persistent connections) need `http` and work only during
+ * the connection exports (CONNECTION_EXPORTS).
  * @type {Readonly<Record<string, "log" | "clock" | "random" | "config" | "kv" | "fs" | "http" | "secrets">>}
  */
 export const HOST_FUNCTIONS = Object.freeze({
@@ -93,7 +97,31 @@ export const HOST_FUNCTIONS = Object.freeze({
   http_request: "http",
   hmac_verify: "secrets",
   secret_equals: "secrets",
+  ws_open: "http",
+  ws_send: "http",
+  ws_close: "http",
+  ws_heartbeat: "http",
+  ws_ack: "http",
+  timer_set: "http",
+  timer_cancel: "http",
 });
+
+/** Channel exports during which the connection host functions (`ws_*`, `timer_*`) work; `ws_open` only in `connect`. */
+export const CONNECTION_EXPORTS = Object.freeze(["connect", "on_frame"]);
+/** Most connection effects (frames, timers, ...) one call may leave. */
+export const MAX_EFFECTS_PER_CALL = 256;
+/** Most bytes of frames one call may send (sum of `ws_send` data). */
+export const MAX_SEND_BYTES_PER_CALL = 1024 * 1024;
+/** Largest single frame a plugin may send, bytes. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+/** Most timers one connection may have pending (host-enforced across calls too). */
+export const MAX_TIMERS = 16;
+/** Longest timer, ms (24 h). */
+export const MAX_TIMER_MS = 24 * 60 * 60 * 1000;
+/** Shortest heartbeat interval, ms. */
+export const MIN_HEARTBEAT_MS = 100;
+/** Longest timer name, characters. */
+export const MAX_TIMER_NAME = 64;
 
 /** The Extism kernel functions (`extism:host/env`) a module may import. */
 export const EXTISM_MODULE = "extism:host/env";
@@ -160,6 +188,25 @@ export function hostMatches(pattern, hostname) {
   if (h.endsWith(".")) h = h.slice(0, -1);
   if (p.startsWith("*.")) return h.length > p.length - 1 && h.endsWith(p.slice(1));
   return h === p;
+}
+
+/**
+ * Checks a WebSocket URL (`wss:`, or `ws:` to loopback only) against an http grant, as a GET of
+ * the same host. Returns null when allowed, else the reason.
+ * @param {{hosts: string[], methods?: string[]} | undefined} grant
+ * @param {URL} url
+ * @returns {string | null}
+ */
+export function wsDenial(grant, url) {
+  if (grant === undefined) return "capability 'http' is not granted to this plugin";
+  if (url.protocol !== "wss:" && url.protocol !== "ws:") return `ws_open: only wss: (or ws: to loopback) URLs are allowed, not '${url.protocol}'`;
+  const h = url.hostname.toLowerCase();
+  const loopback = h === "localhost" || h === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  if (url.protocol === "ws:" && !loopback) return `ws_open: plain ws: is allowed to loopback only, not to '${url.hostname}' (use wss:)`;
+  if (!grant.hosts.some((p) => hostMatches(p, url.hostname))) {
+    return `ws_open: host '${url.hostname}' is not granted (capability 'http' allows ${grant.hosts.map((x) => `'${x}'`).join(", ") || "no hosts"})`;
+  }
+  return null;
 }
 
 /**

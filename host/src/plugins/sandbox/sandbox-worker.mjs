@@ -18,6 +18,8 @@ import createPlugin from "@extism/extism";
 import { pluginEnvelope } from "../../protocol/msgpack.mjs";
 import { errorMessage } from "../../util/error-message.mjs";
 import {
+  CONNECTION_EXPORTS,
+  CTL_EFFECTS,
   CTL_EXEC_US,
   CTL_FN_LEN,
   CTL_HOST_REPLY,
@@ -41,8 +43,15 @@ import {
   MAX_KV_KEY_BYTES,
   MAX_LOG_BYTES,
   MAX_LOG_LINES_PER_CALL,
+  MAX_EFFECTS_PER_CALL,
+  MAX_FRAME_BYTES,
   MAX_RANDOM_BYTES,
   MAX_REQUEST_BYTES,
+  MAX_SEND_BYTES_PER_CALL,
+  MAX_TIMER_MS,
+  MAX_TIMER_NAME,
+  MAX_TIMERS,
+  MIN_HEARTBEAT_MS,
   ST_MEMORY,
   ST_OK,
   ST_OUTPUT_TOO_LARGE,
@@ -54,6 +63,7 @@ import {
   ST_TRAP,
   WORKER_SPIN_MS,
   httpDenial,
+  wsDenial,
 } from "./protocol.mjs";
 
 /**
@@ -94,6 +104,17 @@ let lastError = /** @type {string | null} */ (null);
 let allocRefused = /** @type {string | null} */ (null);
 let logLines = 0;
 let hostSeq = 0;
+/** The export the current call runs (connection host functions check it). */
+let currentFn = "";
+/**
+ * Connection effects of the current call (protocol.d.mts ConnectionEffect), posted to the main
+ * thread when the call returns normally; dropped with the call otherwise.
+ * @type {Array<Record<string, unknown>>}
+ */
+let effects = [];
+let effectSendBytes = 0;
+/** Timer names set in the current call. */
+let effectTimers = new Set();
 
 // ---- host function helpers ------------------------------------------------------------------
 
@@ -333,6 +354,59 @@ function kvKey(req) {
   return key;
 }
 
+// ---- connection host functions (ws_*, timer_*) -------------------------------------------------
+
+const PLACEHOLDER_NAMES = /\{\{secret:([A-Za-z0-9_]+)\}\}/g;
+
+/**
+ * Refuses `{{secret:NAME}}` placeholders naming a secret that is not granted (the main thread
+ * substitutes the granted ones when the call returns).
+ * @param {string} text
+ */
+function checkPlaceholders(text) {
+  if (!text.includes("{{secret:")) return;
+  const names = grant.secretNames ?? [];
+  for (const m of text.matchAll(PLACEHOLDER_NAMES)) {
+    if (!names.includes(/** @type {string} */ (m[1]))) throw new GuestError(`secret '${m[1]}' is not granted to this plugin (capability 'secrets')`);
+  }
+}
+
+/**
+ * Records one effect of the current call, after the export and the per-call limits are checked.
+ * @param {string} fnName
+ * @param {Record<string, unknown>} effect
+ */
+function addEffect(fnName, effect) {
+  if (!CONNECTION_EXPORTS.includes(currentFn)) {
+    throw new GuestError(`only during the connection exports (${CONNECTION_EXPORTS.join(", ")}), not in '${currentFn}'`);
+  }
+  if (effects.length >= MAX_EFFECTS_PER_CALL) throw new GuestError(`more than ${MAX_EFFECTS_PER_CALL} connection effects in one call`);
+  effects.push(effect);
+  void fnName;
+}
+
+/**
+ * An optional non-negative integer field, at most `max`.
+ * @param {unknown} req
+ * @param {string} field
+ * @param {number} max
+ * @returns {number | undefined}
+ */
+function optUint(req, field, max) {
+  const v = /** @type {Record<string, unknown>} */ (req)[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) throw new GuestError(`request field '${field}' must be an integer from 0 to ${max}`);
+  return v;
+}
+
+/** @param {string} name */
+function timerName(name) {
+  if (name.length === 0 || name.length > MAX_TIMER_NAME) throw new GuestError(`timer name must be 1 to ${MAX_TIMER_NAME} characters`);
+  return name;
+}
+
+const httpGranted = grant.http !== undefined;
+
 const hostFunctions = {
   log: hostFunction("log", grant.log === true, "log", (req) => {
     const level = str(req, "level");
@@ -480,6 +554,109 @@ const hostFunctions = {
     const secret = secretName(req);
     return hostRequest("secret_equals", { op: "secret_equals", secret, value: str(req, "value") });
   }),
+
+  ws_open: hostFunction("ws_open", httpGranted, "http", (req) => {
+    if (currentFn !== "connect") throw new GuestError(`only during 'connect', not in '${currentFn}'`);
+    const rawUrl = str(req, "url");
+    let url;
+    try {
+      url = new URL(rawUrl);
+    } catch {
+      throw new GuestError(`invalid URL '${rawUrl}' (placeholders are allowed in the path, query and headers, not in the host)`);
+    }
+    const denial = wsDenial(grant.http, url);
+    if (denial !== null) throw new GuestError(denial.replace(/^ws_open: /, ""));
+    checkPlaceholders(rawUrl);
+    const r = /** @type {Record<string, unknown>} */ (req);
+    /** @type {Record<string, string>} */
+    const headers = {};
+    if (r["headers"] !== undefined && r["headers"] !== null) {
+      if (typeof r["headers"] !== "object" || Array.isArray(r["headers"]) || r["headers"] instanceof Uint8Array) {
+        throw new GuestError("request field 'headers' must be a map of strings");
+      }
+      for (const [k, v] of Object.entries(/** @type {Record<string, unknown>} */ (r["headers"]))) {
+        if (typeof v !== "string") throw new GuestError(`header '${k}' must be a string`);
+        checkPlaceholders(v);
+        headers[k] = v;
+      }
+    }
+    if (effects.some((e) => e["op"] === "open")) throw new GuestError("ws_open was already called in this call");
+    addEffect("ws_open", { op: "open", url: rawUrl, headers });
+    return undefined;
+  }),
+
+  ws_send: hostFunction("ws_send", httpGranted, "http", (req) => {
+    const v = req !== null && typeof req === "object" ? /** @type {Record<string, unknown>} */ (req)["data"] : undefined;
+    /** @type {string | Uint8Array} */
+    let frame;
+    let size;
+    if (typeof v === "string") {
+      checkPlaceholders(v);
+      frame = v;
+      size = Buffer.byteLength(v);
+    } else if (v instanceof Uint8Array) {
+      frame = Uint8Array.from(v);
+      size = frame.length;
+    } else throw new GuestError("request field 'data' must be a string (text frame) or bytes (binary frame)");
+    if (size > MAX_FRAME_BYTES) throw new GuestError(`the frame is ${size} bytes, over the ${MAX_FRAME_BYTES}-byte limit`);
+    if (effectSendBytes + size > MAX_SEND_BYTES_PER_CALL) throw new GuestError(`more than ${MAX_SEND_BYTES_PER_CALL} bytes of frames in one call`);
+    addEffect("ws_send", { op: "send", data: frame });
+    effectSendBytes += size;
+    return undefined;
+  }),
+
+  ws_close: hostFunction("ws_close", httpGranted, "http", (req) => {
+    const r = /** @type {Record<string, unknown>} */ (req ?? {});
+    const code = optUint(r, "code", 4999);
+    if (code !== undefined && code !== 1000 && (code < 3000 || code > 4999)) throw new GuestError("code must be 1000 or 3000 to 4999");
+    const reason = r["reason"] === undefined || r["reason"] === null ? undefined : str(r, "reason");
+    if (reason !== undefined && Buffer.byteLength(reason) > 123) throw new GuestError("reason must be at most 123 bytes");
+    const reconnectAfterMs = optUint(r, "reconnectAfterMs", MAX_TIMER_MS);
+    addEffect("ws_close", {
+      op: "close",
+      ...(code !== undefined ? { code } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+      ...(reconnectAfterMs !== undefined ? { reconnectAfterMs } : {}),
+    });
+    return undefined;
+  }),
+
+  ws_heartbeat: hostFunction("ws_heartbeat", httpGranted, "http", (req) => {
+    const r = /** @type {Record<string, unknown>} */ (req ?? {});
+    const intervalMs = optUint(r, "intervalMs", MAX_TIMER_MS);
+    if (intervalMs === undefined) throw new GuestError("request field 'intervalMs' is required (0 stops the heartbeat)");
+    if (intervalMs !== 0 && intervalMs < MIN_HEARTBEAT_MS) throw new GuestError(`intervalMs must be 0 or at least ${MIN_HEARTBEAT_MS}`);
+    const firstDelayMs = optUint(r, "firstDelayMs", MAX_TIMER_MS);
+    const payload = str(r, "payload");
+    if (Buffer.byteLength(payload) > MAX_FRAME_BYTES) throw new GuestError(`payload is over the ${MAX_FRAME_BYTES}-byte limit`);
+    checkPlaceholders(payload);
+    const ack = r["expectAck"];
+    if (ack !== undefined && ack !== null && typeof ack !== "boolean") throw new GuestError("request field 'expectAck' must be a boolean");
+    addEffect("ws_heartbeat", { op: "heartbeat", intervalMs, ...(firstDelayMs !== undefined ? { firstDelayMs } : {}), payload, expectAck: ack === true });
+    return undefined;
+  }),
+
+  ws_ack: hostFunction("ws_ack", httpGranted, "http", () => {
+    addEffect("ws_ack", { op: "ack" });
+    return undefined;
+  }),
+
+  timer_set: hostFunction("timer_set", httpGranted, "http", (req) => {
+    const name = timerName(str(req, "name"));
+    const afterMs = optUint(req, "afterMs", MAX_TIMER_MS);
+    if (afterMs === undefined) throw new GuestError("request field 'afterMs' is required");
+    if (!effectTimers.has(name) && effectTimers.size >= MAX_TIMERS) throw new GuestError(`more than ${MAX_TIMERS} timers`);
+    addEffect("timer_set", { op: "timer", name, afterMs });
+    effectTimers.add(name);
+    return undefined;
+  }),
+
+  timer_cancel: hostFunction("timer_cancel", httpGranted, "http", (req) => {
+    const name = timerName(str(req, "name"));
+    addEffect("timer_cancel", { op: "timer_cancel", name });
+    effectTimers.delete(name);
+    return undefined;
+  }),
 };
 
 // ---- the Extism instance --------------------------------------------------------------------
@@ -612,6 +789,10 @@ async function runCall(fn, input) {
   lastError = null;
   allocRefused = null;
   logLines = 0;
+  currentFn = fn;
+  effects = [];
+  effectSendBytes = 0;
+  effectTimers = new Set();
   if (plugin === null) {
     try {
       await instantiate();
@@ -695,6 +876,12 @@ async function serve() {
     budgetMs = /** @type {number} */ (ctl[CTL_TIMEOUT_MS]);
     deadline = performance.now() + budgetMs;
     const [status, result] = await runCall(fn, input);
+    // Effects go first on the up port: main reads them before a large output message.
+    if (status === ST_OK && effects.length > 0) {
+      up.postMessage({ t: "effects", seq: seen, effects });
+      ctl[CTL_EFFECTS] = 1;
+    } else ctl[CTL_EFFECTS] = 0;
+    effects = [];
     if (typeof result === "string") {
       ctl[CTL_OUT_LEN] = data.write(result.length > 4096 ? `${result.slice(0, 4096)}…` : result, 0);
       ctl[CTL_OUT_MODE] = 0;

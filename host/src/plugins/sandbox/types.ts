@@ -1,5 +1,8 @@
 import type { EffectiveGrant, PluginLimits } from "../capabilities.js";
 import type { PluginLogger } from "../types.js";
+import type { ConnectionEffect } from "./protocol.mjs";
+
+export type { ConnectionEffect };
 
 /** Why a sandboxed call failed; each maps to a clear message for the model and the operator. */
 export type CallFailureKind =
@@ -12,8 +15,14 @@ export type CallFailureKind =
   | "busy" // maxInFlight running and maxQueued waiting
   | "closed"; // the pool was closed (plugin unloaded / replaced / shutdown)
 
-/** The outcome of one call. `durationMs` is wall time from acquire to result. */
-export type CallOutcome = { ok: true; output: Uint8Array; durationMs: number } | { ok: false; kind: CallFailureKind; message: string; durationMs: number };
+/**
+ * The outcome of one call. `durationMs` is wall time from acquire to result. `effects`: what the
+ * connection host functions asked for during a `connect` / `on_frame` call (secrets substituted),
+ * for the caller to apply; absent when there were none.
+ */
+export type CallOutcome =
+  | { ok: true; output: Uint8Array; durationMs: number; effects?: ConnectionEffect[] }
+  | { ok: false; kind: CallFailureKind; message: string; durationMs: number };
 
 /** Main-thread services that host functions need and a worker cannot do itself. */
 export interface HostServices {

@@ -5,6 +5,8 @@
 //   `message`, `edited_message`, `channel_post` and `edited_channel_post` become one message;
 //   other updates (callback queries, member changes, ...), messages from bots and messages with
 //   neither text nor an attachment are acknowledged with 200 and no messages.
+// typing: sendChatAction {chat_id, action: "typing", message_thread_id?} (shown for 5 s or until
+//   the next message; the host renews it every 4 s while a turn runs).
 // poll: getUpdates with offset = cursor (the last update_id + 1), timeout 0; the new cursor is
 //   the highest update_id + 1 (unchanged when there is nothing new).
 // send: sendMessage {chat_id, text, message_thread_id?, reply_parameters?}; text over 4096
@@ -21,7 +23,7 @@
 // message to answer: "<chat.id>:<message_id>:edit:<edit_date>".
 import {
   Attachment, channelDone, channelError, hostConfigGet, httpRequest, HttpResponse, InboundMessage, parseJson,
-  PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readWebhookRequest, secretEquals, splitText,
+  PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readTypingRequest, readWebhookRequest, secretEquals, splitText,
   stringField, toJson, utf8Bytes, Value, writeJsonParseResult, writePollResult, writeSendReceipt,
 } from "@exoclaw/plugin-sdk/assembly";
 
@@ -278,5 +280,17 @@ export function poll(): i32 {
     if (m != null) messages.push(m);
   }
   writePollResult(messages, next >= 0 ? next.toString() : cursor);
+  return channelDone(0);
+}
+
+export function typing(): i32 {
+  const req = readTypingRequest();
+  if (req == null) return 1;
+  const params = Value.map().set("chat_id", idValue(req.peer)).set("action", Value.str("typing"));
+  const thread = req.thread;
+  if (thread != null && thread.length > 0) params.set("message_thread_id", idValue(thread));
+  const r = callApi("sendChatAction", params);
+  if (r.result == null) return channelDone(channelError(r.error));
+  writeSendReceipt(null);
   return channelDone(0);
 }
