@@ -1,18 +1,31 @@
 /**
- * The tools one turn offers its model: the agent's allowed plugin tools plus the host's built-in
- * tools (`message_send`), each call carrying the conversation it belongs to.
+ * The tools one turn offers its model: the agent's allowed plugin tools, the approved tools of
+ * MCP servers it allows, and the host's built-in tools (`message_send`), each call carrying the
+ * conversation it belongs to.
  */
 import type { Logger } from "pino";
-import type { PluginRegistry, ToolCallContext, ToolSpec } from "../plugins/index.js";
+import type { PluginRegistry, ToolCallContext, ToolResult, ToolSpec } from "../plugins/index.js";
 import { parseSessionKey } from "../store/index.js";
 import type { Agent } from "./agents.js";
 import { BUILTIN_TOOL_NAMES, MESSAGE_SEND, MESSAGE_SEND_SPEC, messageSend } from "./builtin-tools.js";
 import type { TurnTools } from "./loop.js";
 import type { OutboundSender } from "./types.js";
 
+/**
+ * MCP tools (host/src/mcp `McpClients`): the approved tools of MCP servers as `<server>__<tool>`,
+ * and their dispatch entry point. Offered and called through the same {@link TurnTools} as plugin
+ * tools, so the agent's allowlist and whatever wraps `TurnTools.call` apply to both.
+ */
+export interface McpToolSource {
+  tools(): ToolSpec[];
+  callMcpTool(name: string, input: unknown, signal: AbortSignal): Promise<ToolResult>;
+}
+
 /** Options of {@link TurnToolbox}. */
 export interface TurnToolboxOptions {
   plugins: Pick<PluginRegistry, "tools" | "callTool">;
+  /** MCP servers' approved tools; absent = none. A plugin tool or built-in of the same name wins. */
+  mcp?: McpToolSource;
   /** Delivers messages on platforms; without it no agent gets `message_send`. */
   outbound?: OutboundSender;
   /** Warns once per plugin tool hidden by a built-in's name; logs `message_send`'s refusals. */
@@ -47,6 +60,15 @@ export class TurnToolbox {
       }
       if (agent.allows(t.name)) specs.push(t);
     }
+    const mcpOffered = new Set<string>();
+    if (this.options.mcp !== undefined) {
+      const taken = new Set(plugins.tools().map((t) => t.name));
+      for (const t of this.options.mcp.tools()) {
+        if (taken.has(t.name) || BUILTIN_TOOL_NAMES.has(t.name) || !agent.allows(t.name)) continue;
+        specs.push(t);
+        mcpOffered.add(t.name);
+      }
+    }
     const sendOffered = sender !== undefined && agent.allows(MESSAGE_SEND);
     if (sendOffered) specs.push(MESSAGE_SEND_SPEC);
     const session = parseSessionKey(sessionKey);
@@ -72,6 +94,7 @@ export class TurnToolbox {
             s,
           );
         }
+        if (mcpOffered.has(name)) return this.options.mcp!.callMcpTool(name, input, s);
         return plugins.callTool(name, input, s, toolContext);
       },
     };

@@ -1,13 +1,14 @@
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { AgentRuntime, BudgetGuard, compileToolAllowlist, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
+import { startMcpClients, type McpClients } from "../mcp/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
-import { compileRouter } from "../router/index.js";
+import { compileRouter, sessionKey } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
@@ -182,6 +183,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   // What start-up opens, as far as it got.
   let opening: Promise<SessionLog> | undefined;
   let pluginsLoading: Promise<PluginHost> | undefined;
+  let mcpClients: McpClients | undefined;
   let busOpening: Promise<Bus | undefined> | undefined;
   let busInstance: BusInstance | undefined;
   let watcher: PluginWatcher | null = null;
@@ -214,6 +216,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     ),
   );
   stack.defer("plugin watcher", () => watcher?.close());
+  // MCP servers stop (with their process trees) after the turns that call them drained.
+  stack.defer("mcp servers", () => mcpClients?.close());
   stack.defer("listener", () => gateway?.close());
   stack.defer("bus", async () => {
     const bus = await busOpening?.catch(() => undefined);
@@ -309,8 +313,21 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
     });
     void budget.rebuild(log);
+    // MCP servers ([mcp.servers.*]): `startup` ones start now, in the background.
+    if (config.mcp.servers.length > 0) {
+      mcpClients = await startMcpClients({
+        servers: config.mcp.servers,
+        stateDir: config.stateDir,
+        secrets: config.secretEnv,
+        logger,
+        onCall: (server, ms, isError) => telemetry.sink.mcpCall?.(server, ms, isError),
+        onRestart: (server) => telemetry.sink.mcpRestart?.(server),
+      });
+    }
+    const mcp = mcpClients;
     const agents = new AgentRuntime({
       agents: config.agents,
+      ...(mcp !== undefined ? { mcp } : {}),
       budget,
       providers: createProviderSet(config.providers, { logger }),
       resilience: resiliencePolicies(config.providers),
@@ -392,9 +409,28 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       store: describeStoreUrl(config.store.url),
       budgetTimeZone: config.budgets.timezone,
+      ...(mcp !== undefined ? { mcp } : {}),
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },
+      // `/mcp[/<agent>]`: the agent's allowed WASM tools (never MCP-proxied ones) and a `chat` tool.
+      mcpRoute: {
+        serve: (agentId, identity) => {
+          const live = reloader?.current() ?? config;
+          const agent = live.agents.find((a) => a.id === (agentId ?? live.defaultAgent));
+          if (agent === undefined) return undefined;
+          const allows = compileToolAllowlist(agent.tools);
+          const account = identity.account;
+          return {
+            agentId: agent.id,
+            allows,
+            plugins,
+            context: { agentId: agent.id, channel: "mcp", account, peer: "mcp", sender: "mcp", sessionKey: sessionKey(agent.id, "mcp", account, "mcp") },
+            chat: async (message, signal) =>
+              (await agents.run({ agentId: agent.id, sessionKey: sessionKey(agent.id, "mcp", account, "mcp"), content: message, channel: "mcp", account, peer: "mcp" }, () => {}, signal)).text,
+          };
+        },
+      },
       telemetry: telemetry.sink,
     });
     readyState = () => ({

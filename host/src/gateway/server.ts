@@ -10,6 +10,7 @@ import { createWebhookHandler, type WebhookTarget } from "./webhook.js";
 import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import { chainHttp, countWebhooks, createOpsRoutes, type OpsRoutesOptions } from "./observability.js";
 import type { HttpHandler } from "./types.js";
+import { createMcpRoute, type McpRouteTarget } from "./mcp-route.js";
 
 /** A gateway that is listening. */
 export interface RunningGateway {
@@ -51,6 +52,8 @@ export async function startGateway(
     ops?: Omit<OpsRoutesOptions, "token" | "clients">;
     /** Where WebSocket connections and webhook answers are counted; default none. */
     telemetry?: Telemetry;
+    /** Serves `/mcp` (exoclaw as an MCP server, behind the same guard as `/ws`); absent = 404. */
+    mcpRoute?: McpRouteTarget;
   },
 ): Promise<RunningGateway> {
   assertBindAllowed(config.bind, config.token);
@@ -116,7 +119,7 @@ export async function startGateway(
         telemetry.connections(-1);
         log.debug({ conn: conn.id, code }, "connection closed");
       },
-      http: httpRoutes(config, deps.webhooks, deps.ops, telemetry),
+      http: httpRoutes(config, deps.webhooks, deps.ops, telemetry, deps.mcpRoute === undefined ? undefined : createMcpRoute(deps.mcpRoute, guard)),
       health: deps.health,
     },
   );
@@ -138,8 +141,10 @@ function httpRoutes(
   webhooks: WebhookTarget | undefined,
   ops: OpsRoutesOptions | undefined,
   telemetry: Telemetry,
+  mcp?: HttpHandler,
 ): HttpHandler | undefined {
   const handlers: HttpHandler[] = [];
+  if (mcp) handlers.push(mcp);
   if (ops) handlers.push(createOpsRoutes({ ...ops, ...(config.token !== undefined ? { token: config.token } : {}), clients: config.clients }));
   if (webhooks) {
     const handler = createWebhookHandler(webhooks, config.webhooks);

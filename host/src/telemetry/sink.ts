@@ -84,5 +84,7 @@ export function createTelemetry(targets: TelemetryTargets): Telemetry {
     webhookRequest: (channel, status) => metrics?.webhookRequest(channel, status),
     connections: (delta) => metrics?.connections(delta),
     budgetEvent: (agent, kind) => metrics?.budgetEvent(agent, kind),
+    mcpCall: (server, durationMs, isError) => metrics?.mcpCall(server, durationMs / 1000, isError),
+    mcpRestart: (server) => metrics?.mcpRestart(server),
   };
 }

@@ -71,4 +71,8 @@ export interface Telemetry {
    * Optional so sinks written before budgets stay valid.
    */
   budgetEvent?(agent: string, kind: "warning" | "exceeded" | "downgraded"): void;
+  /** An MCP tool call to `server` (a configured `[mcp.servers.<name>]`) finished after `durationMs` ms; `isError`: a tool error. Optional. */
+  mcpCall?(server: string, durationMs: number, isError: boolean): void;
+  /** MCP server `server` was restarted after it died or failed to start. Optional. */
+  mcpRestart?(server: string): void;
 }
