@@ -14,7 +14,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator, type Emulator } from "../support/emulator/server.mjs";
-import { CLI, startGateway, type GatewayHandle } from "../support/gateway.js";
+import { CLI, RpcClient, startGateway, type GatewayHandle } from "../support/gateway.js";
 import { fixture } from "../plugins/sandbox/support.js";
 import { EVERYTHING } from "./support.js";
 
@@ -161,6 +161,18 @@ describe("/mcp on the gateway (Streamable HTTP)", () => {
       expect(text(viaMcp)).toContain("Echo: relay?");
       const direct = await client.callTool({ name: "everything__echo", arguments: { message: "relay?" } });
       expect(direct.isError).toBe(true);
+      // mcp.list and status report the server, its approval and the call.
+      const rpc = await RpcClient.connect(gateway.url, { authorization: `Bearer ${TOKEN}` });
+      try {
+        const list = (await rpc.call("mcp.list")).response.msg.result as { name: string; state: string; approval: string; calls: number; tools: string[] }[];
+        expect(list).toHaveLength(1);
+        expect(list[0]).toMatchObject({ name: "everything", state: "running", approval: "approved", calls: 1 });
+        expect(list[0]!.tools).toContain("everything__echo");
+        const status = (await rpc.call("status")).response.msg.result as { mcp: { name: string; calls: number }[] };
+        expect(status.mcp[0]).toMatchObject({ name: "everything", calls: 1 });
+      } finally {
+        rpc.close();
+      }
     } finally {
       await client.close();
     }

@@ -290,11 +290,16 @@ export class McpServerConnection {
     } catch (err) {
       throw signal.reason ?? err;
     }
+    // A signal of this call only: the SDK leaves a listener on the signal it is given, and the
+    // caller's (a turn's) signal outlives many calls.
+    const own = new AbortController();
+    const forward = () => own.abort(signal.reason);
+    signal.addEventListener("abort", forward, { once: true });
     try {
       const client = this.client;
       if (client === undefined) return done({ content: `MCP server ${name} is not running (${this.lastError ?? "stopped"})`, isError: true });
       const result = await client.callTool({ name: tool, arguments: (args ?? {}) as Record<string, unknown> }, undefined, {
-        signal,
+        signal: own.signal,
         timeout: this.config.limits.timeoutMs,
         maxTotalTimeout: this.config.limits.timeoutMs,
       });
@@ -310,6 +315,7 @@ export class McpServerConnection {
           : `MCP tool ${name}/${tool} failed: ${msg}`;
       return done({ content: why, isError: true });
     } finally {
+      signal.removeEventListener("abort", forward);
       release();
     }
   }
