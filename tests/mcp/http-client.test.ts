@@ -50,7 +50,7 @@ async function startHttpMcp(): Promise<TestServer> {
     const id = req.headers["mcp-session-id"] as string | undefined;
     let transport = id !== undefined ? sessions.get(id) : undefined;
     if (transport === undefined) {
-      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID, onsessioninitialized: (sid) => sessions.set(sid, transport!) });
+      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: randomUUID, onsessioninitialized: (sid) => void sessions.set(sid, transport!) });
       await build().connect(transport);
     }
     await transport.handleRequest(req, res, body);
