@@ -170,6 +170,9 @@ describe("/mcp on the gateway (Streamable HTTP)", () => {
         expect(list[0]!.tools).toContain("everything__echo");
         const status = (await rpc.call("status")).response.msg.result as { mcp: { name: string; calls: number }[] };
         expect(status.mcp[0]).toMatchObject({ name: "everything", calls: 1 });
+        const metrics = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+        expect(metrics).toMatch(/exoclaw_mcp_calls_total\{server="everything",outcome="ok"\} 1/);
+        expect(metrics).toMatch(/exoclaw_mcp_call_duration_seconds_count\{server="everything"\} 1/);
       } finally {
         rpc.close();
       }

@@ -217,7 +217,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   );
   stack.defer("plugin watcher", () => watcher?.close());
   // MCP servers stop (with their process trees) after the turns that call them drained.
-  stack.defer("mcp servers", () => mcpClients?.close());
+  if ((config.mcp?.servers.length ?? 0) > 0) stack.defer("mcp servers", () => mcpClients?.close());
   stack.defer("listener", () => gateway?.close());
   stack.defer("bus", async () => {
     const bus = await busOpening?.catch(() => undefined);
@@ -314,7 +314,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     });
     void budget.rebuild(log);
     // MCP servers ([mcp.servers.*]): `startup` ones start now, in the background.
-    if (config.mcp.servers.length > 0) {
+    if ((config.mcp?.servers.length ?? 0) > 0) {
       mcpClients = await startMcpClients({
         servers: config.mcp.servers,
         stateDir: config.stateDir,

@@ -99,7 +99,7 @@ export function diffConfig(running: Config, next: Config): { live: string[]; res
   if (!same(running.store, next.store)) restart.push("store");
   if (!same(running.bus, next.bus)) restart.push("bus");
   // MCP servers are started once (host/src/mcp): a changed [mcp] section applies on restart.
-  if (!same(running.mcp, next.mcp)) restart.push("mcp");
+  if (!same(running.mcp?.servers ?? [], next.mcp?.servers ?? [])) restart.push("mcp");
   if (!same(running.plugins.dirs, next.plugins.dirs)) restart.push("plugins.dirs");
   if (running.plugins.watch !== next.plugins.watch) restart.push("plugins.watch");
   if (running.stateDir !== next.stateDir) restart.push("state_dir");
