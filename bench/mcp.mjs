@@ -68,7 +68,9 @@ for (const size of [64, 16 * 1024]) {
   const sm = stats(m);
   const sw = stats(w);
   console.log(`payload ${String(size).padStart(5)} B  wasm echo  p50 ${f(sw.p50)}  p99 ${f(sw.p99)}  max ${f(sw.max)}`);
-  console.log(`payload ${String(size).padStart(5)} B  mcp echo   p50 ${f(sm.p50)}  p99 ${f(sm.p99)}  max ${f(sm.max)}  (p50 x${(sm.p50 / sw.p50).toFixed(2)} of wasm)`);
+  console.log(
+    `payload ${String(size).padStart(5)} B  mcp echo   p50 ${f(sm.p50)}  p99 ${f(sm.p99)}  max ${f(sm.max)}  (p50 x${(sm.p50 / sw.p50).toFixed(2)} of wasm)`,
+  );
 }
 await clients.close();
 await host.close();

@@ -9,6 +9,7 @@ import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { FileConfigSchema } from "../../host/src/config/index.js";
@@ -102,7 +103,12 @@ describe("MCP client (Streamable HTTP)", () => {
     const store = await McpApprovalStore.open(McpApprovalStore.pathFor(state));
     await store.set("web", approvalOf(c.server("web")!.liveTools()!));
     await c.reloadApprovals();
-    expect(c.tools().map((t) => t.name).sort()).toEqual(["web__greet", "web__weather"]);
+    expect(
+      c
+        .tools()
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(["web__greet", "web__weather"]);
     const signal = new AbortController().signal;
     expect(await c.callMcpTool("web__greet", { who: "ada" }, signal)).toEqual({ content: "hello ada", isError: false });
     expect(await c.callMcpTool("web__weather", {}, signal)).toEqual({ content: '{"temp":21,"unit":"C"}', isError: false });
@@ -122,8 +128,80 @@ describe("MCP client (Streamable HTTP)", () => {
     // Approving the new list serves it.
     await store.set("web", approvalOf(c.server("web")!.liveTools()!));
     await c.reloadApprovals();
-    expect(c.tools().map((t) => t.name).sort()).toEqual(["web__exfiltrate", "web__greet", "web__weather"]);
+    expect(
+      c
+        .tools()
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(["web__exfiltrate", "web__greet", "web__weather"]);
     expect(c.list()[0]!.approval).toBe("approved");
+  });
+
+  it("falls back to HTTP+SSE (protocol 2024-11-05) for a server that does not speak Streamable HTTP", { timeout: 60_000 }, async () => {
+    // An SSE-only server: GET /sse opens the event stream, POST /messages?sessionId= carries requests.
+    const transports = new Map<string, SSEServerTransport>();
+    const http = createServer(async (req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      if (req.method === "GET" && url.pathname === "/sse") {
+        const t = new SSEServerTransport("/messages", res);
+        transports.set(t.sessionId, t);
+        const server = new McpServer({ name: "old-sse", version: "1.0.0" });
+        server.registerTool("ping_old", { description: "old protocol", inputSchema: {} }, async () => ({ content: [{ type: "text", text: "pong over sse" }] }));
+        await server.connect(t);
+        return;
+      }
+      if (req.method === "POST" && url.pathname === "/messages") {
+        await transports.get(url.searchParams.get("sessionId") ?? "")?.handlePostMessage(req, res);
+        return;
+      }
+      res.writeHead(405).end();
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    cleanup.push(async () => {
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    });
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/sse`;
+    const state = tempState();
+    const c = await startMcpClients({ servers: [{ ...httpServer(url), name: "old" }], stateDir: state, secrets: {}, logger: silent, watchApprovals: false });
+    cleanup.push(() => c.close());
+    await until(() => c.list()[0]!.state === "running", 30_000, "connected over SSE");
+    const store = await McpApprovalStore.open(McpApprovalStore.pathFor(state));
+    await store.set("old", approvalOf(c.server("old")!.liveTools()!));
+    await c.reloadApprovals();
+    expect(await c.callMcpTool("old__ping_old", {}, new AbortController().signal)).toEqual({ content: "pong over sse", isError: false });
+  });
+
+  it("gives a tool error naming timeout_ms when a call takes too long", { timeout: 60_000 }, async () => {
+    const http = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const server = new McpServer({ name: "slow", version: "1.0.0" });
+      server.registerTool("slow", { description: "sleeps", inputSchema: {} }, async () => {
+        await new Promise((r) => setTimeout(r, 5000));
+        return { content: [{ type: "text", text: "late" }] };
+      });
+      const t = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      await server.connect(t);
+      await t.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString("utf8") || "null"));
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    cleanup.push(async () => {
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    });
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+    const state = tempState();
+    const server = { ...httpServer(url), name: "slow", limits: { timeoutMs: 500, maxOutputBytes: 1024, maxInFlight: 1 } };
+    const c = await startMcpClients({ servers: [server], stateDir: state, secrets: {}, logger: silent, watchApprovals: false });
+    cleanup.push(() => c.close());
+    await until(() => c.list()[0]!.state === "running", 30_000, "connected");
+    const store = await McpApprovalStore.open(McpApprovalStore.pathFor(state));
+    await store.set("slow", approvalOf(c.server("slow")!.liveTools()!));
+    await c.reloadApprovals();
+    const r = await c.callMcpTool("slow__slow", {}, new AbortController().signal);
+    expect(r.isError).toBe(true);
+    expect(r.content).toMatch(/timed out after 500 ms \(timeout_ms\)/);
   });
 
   it("refuses a server URL whose host is not granted", () => {

@@ -34,7 +34,19 @@ export function formatMcpList(rows: McpServerInfo[]): string[] {
   if (rows.length === 0) return ["no MCP servers configured ([mcp.servers.<name>] in exoclaw.toml)"];
   const lines = formatTable(
     ["SERVER", "TRANSPORT", "STATE", "APPROVAL", "TOOLS", "PENDING", "CALLS", "ERRORS", "RESTARTS", "P50 MS", "P99 MS"],
-    rows.map((r) => [r.name, r.transport, r.state, r.approval, String(r.tools.length), String(r.pending.length), String(r.calls), String(r.errors), String(r.restarts), String(r.p50Ms), String(r.p99Ms)]),
+    rows.map((r) => [
+      r.name,
+      r.transport,
+      r.state,
+      r.approval,
+      String(r.tools.length),
+      String(r.pending.length),
+      String(r.calls),
+      String(r.errors),
+      String(r.restarts),
+      String(r.p50Ms),
+      String(r.p99Ms),
+    ]),
   );
   for (const r of rows) {
     if (r.pending.length > 0) lines.push(`${r.name}: pending (not offered until approved): ${r.pending.join(", ")}  ->  exoclaw mcp approve ${r.name}`);
@@ -64,7 +76,10 @@ export async function serveStdio(config: Config, agentId: string | undefined, ch
     stateDir: config.stateDir,
     validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
   });
-  const [{ createExoclawMcpServer }, { StdioServerTransport }] = await Promise.all([import("../mcp/serve.js"), import("@modelcontextprotocol/sdk/server/stdio.js")]);
+  const [{ createExoclawMcpServer }, { StdioServerTransport }] = await Promise.all([
+    import("../mcp/serve.js"),
+    import("@modelcontextprotocol/sdk/server/stdio.js"),
+  ]);
   const server = await createExoclawMcpServer({
     agentId: agent.id,
     allows: compileToolAllowlist(agent.tools),
@@ -132,7 +147,10 @@ export function registerMcpCommands(program: Command, io: CliIo = processIo): vo
         const r = await approveMcpServer(name, config);
         io.out(`approved MCP server ${r.name}: ${r.tools.length} tool(s), list sha256 ${r.listSha256}`);
         io.out(`tools: ${r.tools.join(", ") || "-"}`);
-        if (r.diff) io.out(`since the previous approval: added ${r.diff.added.join(", ") || "-"}; changed ${r.diff.changed.join(", ") || "-"}; removed ${r.diff.removed.join(", ") || "-"}`);
+        if (r.diff)
+          io.out(
+            `since the previous approval: added ${r.diff.added.join(", ") || "-"}; changed ${r.diff.changed.join(", ") || "-"}; removed ${r.diff.removed.join(", ") || "-"}`,
+          );
         io.out(`recorded in ${r.store} (a running gateway applies it within a second)`);
       } catch (err) {
         fail(err);

@@ -108,7 +108,11 @@ export function hostAllowed(host: string, patterns: readonly string[]): boolean 
  * Resolves the `[mcp]` section.
  * @param baseDir where a relative `cwd` is resolved from (the config file's directory)
  */
-export function resolveMcpServers(section: z.infer<typeof McpSectionSchema> | undefined, baseDir: string, resolvePath: (base: string, p: string) => string): McpServerConfig[] {
+export function resolveMcpServers(
+  section: z.infer<typeof McpSectionSchema> | undefined,
+  baseDir: string,
+  resolvePath: (base: string, p: string) => string,
+): McpServerConfig[] {
   return Object.entries(section?.servers ?? {}).map(([name, t]): McpServerConfig => {
     const common = {
       name,

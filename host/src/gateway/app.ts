@@ -1,14 +1,15 @@
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, BudgetGuard, compileToolAllowlist, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { startMcpClients, type McpClients } from "../mcp/index.js";
+import { mcpServeTarget } from "./mcp-route.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
-import { compileRouter, sessionKey } from "../router/index.js";
+import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
@@ -414,23 +415,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },
       // `/mcp[/<agent>]`: the agent's allowed WASM tools (never MCP-proxied ones) and a `chat` tool.
-      mcpRoute: {
-        serve: (agentId, identity) => {
-          const live = reloader?.current() ?? config;
-          const agent = live.agents.find((a) => a.id === (agentId ?? live.defaultAgent));
-          if (agent === undefined) return undefined;
-          const allows = compileToolAllowlist(agent.tools);
-          const account = identity.account;
-          return {
-            agentId: agent.id,
-            allows,
-            plugins,
-            context: { agentId: agent.id, channel: "mcp", account, peer: "mcp", sender: "mcp", sessionKey: sessionKey(agent.id, "mcp", account, "mcp") },
-            chat: async (message, signal) =>
-              (await agents.run({ agentId: agent.id, sessionKey: sessionKey(agent.id, "mcp", account, "mcp"), content: message, channel: "mcp", account, peer: "mcp" }, () => {}, signal)).text,
-          };
-        },
-      },
+      mcpRoute: mcpServeTarget({ config: () => reloader?.current() ?? config, plugins, runtime: agents }),
       telemetry: telemetry.sink,
     });
     readyState = () => ({

@@ -6,8 +6,12 @@
  * stream) and DELETE (ending a session) answer 405, which the transport spec allows for servers
  * without sessions. Source: MCP spec 2025-06-18, "Transports" > "Streamable HTTP".
  */
+import { compileToolAllowlist, type AgentRuntime } from "../agent/index.js";
+import type { Config } from "../config/index.js";
+import type { PluginRegistry } from "../plugins/index.js";
 import type { McpServeOptions } from "../mcp/serve.js";
 import { createExoclawMcpServer } from "../mcp/serve.js";
+import { sessionKey } from "../router/index.js";
 import type { ClientIdentity } from "./identity.js";
 import type { HttpAnswer, HttpHandler, HttpRequestHead, UpgradeRequest, UpgradeVerdict } from "./types.js";
 
@@ -70,7 +74,11 @@ export function createMcpRoute(target: McpRouteTarget, guard: (req: UpgradeReque
         try {
           const headers = new Headers();
           for (const [k, v] of Object.entries(head.headers)) headers.set(k, v);
-          const request = new Request(`http://localhost${head.path}${head.query ? `?${head.query}` : ""}`, { method: "POST", headers, body: Buffer.from(body) });
+          const request = new Request(`http://localhost${head.path}${head.query ? `?${head.query}` : ""}`, {
+            method: "POST",
+            headers,
+            body: Buffer.from(body),
+          });
           const response = await transport.handleRequest(request);
           const out: Record<string, string> = {};
           response.headers.forEach((v, k) => {
@@ -83,6 +91,35 @@ export function createMcpRoute(target: McpRouteTarget, guard: (req: UpgradeReque
       } catch (err) {
         return json(500, { jsonrpc: "2.0", error: { code: -32603, message: `internal error: ${(err as Error).message}` }, id: null });
       }
+    },
+  };
+}
+
+/**
+ * The gateway's {@link McpRouteTarget}: the agents of the live configuration, their allowed WASM
+ * tools from `plugins`, and a `chat` tool running a turn in session
+ * `agent:<agent>:mcp:<account>:mcp` (the caller's token's account).
+ */
+export function mcpServeTarget(deps: {
+  config: () => Config;
+  plugins: Pick<PluginRegistry, "tools" | "callTool">;
+  runtime: Pick<AgentRuntime, "run">;
+}): McpRouteTarget {
+  return {
+    serve(agentId, identity) {
+      const live = deps.config();
+      const agent = live.agents.find((a) => a.id === (agentId ?? live.defaultAgent));
+      if (agent === undefined) return undefined;
+      const account = identity.account;
+      const key = sessionKey(agent.id, "mcp", account, "mcp");
+      return {
+        agentId: agent.id,
+        allows: compileToolAllowlist(agent.tools),
+        plugins: deps.plugins,
+        context: { agentId: agent.id, channel: "mcp", account, peer: "mcp", sender: "mcp", sessionKey: key },
+        chat: async (message, signal) =>
+          (await deps.runtime.run({ agentId: agent.id, sessionKey: key, content: message, channel: "mcp", account, peer: "mcp" }, () => {}, signal)).text,
+      };
     },
   };
 }

@@ -138,7 +138,19 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       ...(deps.store !== undefined ? { store: deps.store } : {}),
       ...(deps.channels ? { channels: deps.channels() } : {}),
       ...(deps.bus ? { bus: deps.bus() } : {}),
-      ...(deps.mcp ? { mcp: deps.mcp.list().map((m) => ({ name: m.name, state: m.state, approval: m.approval, tools: m.tools.length, calls: m.calls, errors: m.errors, restarts: m.restarts })) } : {}),
+      ...(deps.mcp
+        ? {
+            mcp: deps.mcp.list().map((m) => ({
+              name: m.name,
+              state: m.state,
+              approval: m.approval,
+              tools: m.tools.length,
+              calls: m.calls,
+              errors: m.errors,
+              restarts: m.restarts,
+            })),
+          }
+        : {}),
     };
   });
 

@@ -43,7 +43,9 @@ export function approvedShape(t: McpToolDefinition): McpToolDefinition {
 
 /** sha256 (hex) of one tool definition's {@link approvedShape}, canonical JSON. */
 export function toolHash(t: McpToolDefinition): string {
-  return createHash("sha256").update(canonical(approvedShape(t))).digest("hex");
+  return createHash("sha256")
+    .update(canonical(approvedShape(t)))
+    .digest("hex");
 }
 
 /** sha256 (hex) of a whole `tools/list` answer: the tools' hashes, sorted by tool name. */

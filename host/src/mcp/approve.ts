@@ -29,7 +29,9 @@ export async function approveMcpServer(name: string, config: Config): Promise<Mc
   const server = config.mcp.servers.find((s) => s.name === name);
   if (server === undefined) {
     const known = config.mcp.servers.map((s) => s.name);
-    throw new Error(`no MCP server "${name}" in ${config.source ?? "the configuration"} (configured: ${known.length ? known.join(", ") : "none"}); add [mcp.servers.${name}]`);
+    throw new Error(
+      `no MCP server "${name}" in ${config.source ?? "the configuration"} (configured: ${known.length ? known.join(", ") : "none"}); add [mcp.servers.${name}]`,
+    );
   }
   const file = McpApprovalStore.pathFor(config.stateDir);
   const store = await McpApprovalStore.open(file);

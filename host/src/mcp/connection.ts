@@ -175,7 +175,9 @@ export class McpServerConnection {
       }
       this.client = client;
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-        void this.refreshTools().catch((err) => this.deps.logger.warn({ mcpServer: c.name, error: (err as Error).message }, "MCP server: cannot re-read the tool list"));
+        void this.refreshTools().catch((err) =>
+          this.deps.logger.warn({ mcpServer: c.name, error: (err as Error).message }, "MCP server: cannot re-read the tool list"),
+        );
       });
       await this.refreshTools();
       // Set after the list is read: a close during start-up is a failed start, handled below.
@@ -273,7 +275,10 @@ export class McpServerConnection {
     }
     if (this.state === "backoff") {
       const wait = Math.max(0, this.nextRestartAt - Date.now());
-      return done({ content: `MCP server ${name} is restarting (next attempt in ${wait} ms; ${this.lastError ?? "it stopped"}); try again later`, isError: true });
+      return done({
+        content: `MCP server ${name} is restarting (next attempt in ${wait} ms; ${this.lastError ?? "it stopped"}); try again later`,
+        isError: true,
+      });
     }
     try {
       await this.start();
@@ -332,7 +337,16 @@ export class McpServerConnection {
       target: c.transport === "stdio" ? [c.command, ...c.args].join(" ") : c.url.replace(/\/\/[^/@]*@/, "//"),
       start: c.start,
       state: this.state,
-      approval: verdict === undefined ? (approval === undefined ? "unapproved" : "unknown") : approval === undefined ? "unapproved" : verdict.pending.length > 0 ? "pending" : "approved",
+      approval:
+        verdict === undefined
+          ? approval === undefined
+            ? "unapproved"
+            : "unknown"
+          : approval === undefined
+            ? "unapproved"
+            : verdict.pending.length > 0
+              ? "pending"
+              : "approved",
       listSha256: this.live === undefined ? null : listHash(this.live),
       tools: [],
       pending: verdict?.pending.map((t) => t.name) ?? [],

@@ -74,7 +74,8 @@ export async function createExoclawMcpServer(o: McpServeOptions): Promise<Server
         return text(`chat failed: ${(err as Error).message}`, true);
       }
     }
-    if (!servedTools(o).some((t) => t.name === name)) return text(`tool "${name}" is not served to this client (not an allowed tool of agent ${o.agentId})`, true);
+    if (!servedTools(o).some((t) => t.name === name))
+      return text(`tool "${name}" is not served to this client (not an allowed tool of agent ${o.agentId})`, true);
     try {
       const r = await o.plugins.callTool(name, args, extra.signal, context);
       return text(r.content, r.isError);

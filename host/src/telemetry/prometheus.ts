@@ -221,7 +221,12 @@ export class PromMetrics {
       buckets: PLUGIN_BUCKETS,
       registers,
     });
-    this.mcpRestarts = new Counter({ name: "exoclaw_mcp_restarts_total", help: "MCP servers restarted after dying or failing to start, by server.", labelNames: ["server"], registers });
+    this.mcpRestarts = new Counter({
+      name: "exoclaw_mcp_restarts_total",
+      help: "MCP servers restarted after dying or failing to start, by server.",
+      labelNames: ["server"],
+      registers,
+    });
     const self = this;
     new Gauge({
       name: "exoclaw_turn_queue_depth",
@@ -338,5 +343,4 @@ export class PromMetrics {
   mcpRestart(server: string): void {
     this.mcpRestarts.labels(server).inc();
   }
-
 }
