@@ -77,7 +77,7 @@ export async function serveStdio(config: Config, agentId: string | undefined, ch
     validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
   });
   const [{ createExoclawMcpServer }, { StdioServerTransport }] = await Promise.all([
-    import("../mcp/serve.js"),
+    import("../mcp/index.js"),
     import("@modelcontextprotocol/sdk/server/stdio.js"),
   ]);
   const server = await createExoclawMcpServer({

@@ -9,8 +9,7 @@
 import { compileToolAllowlist, type AgentRuntime } from "../agent/index.js";
 import type { Config } from "../config/index.js";
 import type { PluginRegistry } from "../plugins/index.js";
-import type { McpServeOptions } from "../mcp/serve.js";
-import { createExoclawMcpServer } from "../mcp/serve.js";
+import { createExoclawMcpServer, type McpServeOptions } from "../mcp/index.js";
 import { sessionKey } from "../router/index.js";
 import type { ClientIdentity } from "./identity.js";
 import type { HttpAnswer, HttpHandler, HttpRequestHead, UpgradeRequest, UpgradeVerdict } from "./types.js";

@@ -11,3 +11,5 @@ export type { McpApproveResult } from "./approve.js";
 export { mapCallResult } from "./results.js";
 export { exposedToolName, serverOf, MCP_TOOL_SEPARATOR } from "./naming.js";
 export type { McpServerInfo, McpServerState, McpApprovalState, McpToolDefinition } from "./types.js";
+export { createExoclawMcpServer, servedTools, CHAT_TOOL, CHAT_TOOL_SPEC } from "./serve.js";
+export type { McpServeOptions } from "./serve.js";
