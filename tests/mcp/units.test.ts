@@ -71,3 +71,62 @@ describe("childEnvironment", () => {
     expect(r.missing).toEqual(["GONE (secret G)"]);
   });
 });
+
+describe("[mcp.servers] in exoclaw.toml", () => {
+  it("resolves servers, limits and the granted secrets (env first, then credential files)", async () => {
+    const { mkdtempSync, writeFileSync, mkdirSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { loadConfig, secretReferences, readConfigFile } = await import("../../host/src/config/index.js");
+    const dir = mkdtempSync(join(tmpdir(), "exoclaw-mcp-config-"));
+    const state = join(dir, "state");
+    mkdirSync(join(state, "credentials"), { recursive: true, mode: 0o700 });
+    writeFileSync(join(state, "credentials", "FROM_FILE"), "file-value\n", { mode: 0o600 });
+    const file = join(dir, "exoclaw.toml");
+    writeFileSync(
+      file,
+      [
+        "[mcp.servers.files]",
+        'command = "npx"',
+        'args = ["-y", "server"]',
+        'cwd = "work"',
+        'env = { A = "FROM_ENV", B = "FROM_FILE" }',
+        "timeout_ms = 1234",
+        "[mcp.servers.web]",
+        'url = "https://mcp.example.com/mcp"',
+        'allow_hosts = ["mcp.example.com"]',
+        'start = "startup"',
+        "",
+      ].join("\n"),
+    );
+    const config = loadConfig({ config: file }, { EXOCLAW_STATE_DIR: state, FROM_ENV: "env-value", UNRELATED: "x" }, []);
+    expect(config.mcp.servers).toEqual([
+      {
+        name: "files",
+        start: "lazy",
+        limits: { timeoutMs: 1234, maxOutputBytes: 1024 * 1024, maxInFlight: 4 },
+        transport: "stdio",
+        command: "npx",
+        args: ["-y", "server"],
+        cwd: join(dir, "work"),
+        env: { A: "FROM_ENV", B: "FROM_FILE" },
+      },
+      {
+        name: "web",
+        start: "startup",
+        limits: { timeoutMs: 60_000, maxOutputBytes: 1024 * 1024, maxInFlight: 4 },
+        transport: "http",
+        url: "https://mcp.example.com/mcp",
+        allowHosts: ["mcp.example.com"],
+      },
+    ]);
+    expect(config.secretEnv.FROM_ENV).toBe("env-value");
+    expect(config.secretEnv.FROM_FILE).toBe("file-value");
+    expect(config.secretEnv.UNRELATED).toBeUndefined();
+    const refs = secretReferences(readConfigFile(file), "anthropic").filter((r) => r.field.startsWith("mcp."));
+    expect(refs).toEqual([
+      { name: "FROM_ENV", field: "mcp.servers.files.env.A" },
+      { name: "FROM_FILE", field: "mcp.servers.files.env.B" },
+    ]);
+  });
+});
