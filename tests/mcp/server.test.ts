@@ -181,6 +181,15 @@ describe("/mcp on the gateway (Streamable HTTP)", () => {
       } finally {
         rpc.close();
       }
+      // `exoclaw mcp list` reads the same from the running gateway.
+      const cli = spawnSync(process.execPath, [CLI, "mcp", "list", "--config", config], {
+        env: { ...process.env, EXOCLAW_STATE_DIR: state, EXOCLAW_PORT: String(gateway.port), EXOCLAW_TOKEN: TOKEN },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      expect(cli.status, cli.stderr).toBe(0);
+      expect(cli.stdout).toMatch(/^SERVER\s+TRANSPORT\s+STATE\s+APPROVAL/m);
+      expect(cli.stdout).toMatch(/^everything\s+stdio\s+running\s+approved/m);
     } finally {
       await client.close();
     }
