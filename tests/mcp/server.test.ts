@@ -203,6 +203,24 @@ describe("/mcp on the gateway (Streamable HTTP)", () => {
     }
   });
 
+  it("exoclaw mcp serve --chat sends chat to the running gateway", { timeout: 90_000 }, async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, "mcp", "serve", "--agent", "main", "--chat", "--config", config, "--plugins-dir", dir],
+      env: { EXOCLAW_STATE_DIR: state, PATH: process.env.PATH ?? "", EXOCLAW_LOG_LEVEL: "warn", EXOCLAW_PORT: String(gateway.port), EXOCLAW_TOKEN: TOKEN },
+      stderr: "pipe",
+    });
+    const client = new Client({ name: "test", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["calculator", "chat", "loop"]);
+      const reply = await client.callTool({ name: "chat", arguments: { message: "what is 6 * 7?" } });
+      expect(text(reply)).toBe("The answer is 42.");
+    } finally {
+      await client.close();
+    }
+  });
+
   it("refuses requests without the token, with a wrong token, or from a foreign Origin", { timeout: 30_000 }, async () => {
     const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
     const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
