@@ -19,6 +19,8 @@ import { fixture } from "../plugins/sandbox/support.js";
 import { EVERYTHING } from "./support.js";
 
 const TOKEN = "test-token-0123456789abcdef";
+const VIEWER = "viewer-token-0123456789abcdef";
+const OPS = "ops-token-0123456789abcdef0";
 let dir: string;
 let config: string;
 let state: string;
@@ -37,6 +39,14 @@ beforeAll(async () => {
       "[[agents]]",
       'id = "all"',
       'tools = ["*"]',
+      "[[gateway.clients]]",
+      'name = "viewer"',
+      `token = "${VIEWER}"`,
+      'scopes = ["chat"]',
+      "[[gateway.clients]]",
+      'name = "ops"',
+      `token = "${OPS}"`,
+      'scopes = ["admin"]',
       "[plugins.limits.hostile]",
       "timeout_ms = 1000",
       "[mcp.servers.everything]",
@@ -231,6 +241,16 @@ describe("/mcp on the gateway (Streamable HTTP)", () => {
     );
     const client = new Client({ name: "test", version: "1.0.0" });
     await expect(client.connect(new StreamableHTTPClientTransport(new URL(url)))).rejects.toThrow();
+    // A client token with scope chat may use /mcp; one without chat may not; mcp.list needs admin.
+    expect((await fetch(url, { method: "POST", headers: { ...headers, authorization: `Bearer ${VIEWER}` }, body })).status).toBe(200);
+    expect((await fetch(url, { method: "POST", headers: { ...headers, authorization: `Bearer ${OPS}` }, body })).status).toBe(403);
+    const viewer = await RpcClient.connect(gateway.url, { authorization: `Bearer ${VIEWER}` });
+    try {
+      const refused = (await viewer.call("mcp.list")).response.msg as { error?: { code: number } };
+      expect(refused.error?.code).toBe(-32010);
+    } finally {
+      viewer.close();
+    }
     const ok = await fetch(url, { method: "POST", headers: { ...headers, authorization: `Bearer ${TOKEN}` }, body });
     expect(ok.status).toBe(200);
     const listed = (await ok.json()) as { result: { tools: { name: string }[] } };

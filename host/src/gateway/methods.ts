@@ -155,7 +155,9 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   });
 
   // `mcp.list`: the configured MCP servers, their state, approval, tools and counters (docs/mcp.md).
-  methods.set("mcp.list", (params): McpServerInfo[] => {
+  // Scope admin: a server's command line or URL is the operator's configuration.
+  methods.set("mcp.list", (params, ctx): McpServerInfo[] => {
+    requireScope(ctx.identity, "admin", "mcp.list");
     parseParams(NoParamsSchema, params);
     return deps.mcp?.list() ?? [];
   });
