@@ -204,6 +204,46 @@ describe("MCP client (Streamable HTTP)", () => {
     expect(r.content).toMatch(/timed out after 500 ms \(timeout_ms\)/);
   });
 
+  it("runs at most max_in_flight calls to a server at once; the others wait their turn", { timeout: 60_000 }, async () => {
+    let running = 0;
+    let most = 0;
+    const http = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const server = new McpServer({ name: "busy", version: "1.0.0" });
+      server.registerTool("work", { description: "works a while", inputSchema: {} }, async () => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 100));
+        running--;
+        return { content: [{ type: "text", text: "done" }] };
+      });
+      const t = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      await server.connect(t);
+      await t.handleRequest(req, res, JSON.parse(Buffer.concat(chunks).toString("utf8") || "null"));
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    cleanup.push(async () => {
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    });
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+    const state = tempState();
+    const server = { ...httpServer(url), name: "busy", limits: { timeoutMs: 60_000, maxOutputBytes: 1024, maxInFlight: 2 } };
+    const c = await startMcpClients({ servers: [server], stateDir: state, secrets: {}, logger: silent, watchApprovals: false });
+    cleanup.push(() => c.close());
+    await until(() => c.list()[0]!.state === "running", 30_000, "connected");
+    const store = await McpApprovalStore.open(McpApprovalStore.pathFor(state));
+    await store.set("busy", approvalOf(c.server("busy")!.liveTools()!));
+    await c.reloadApprovals();
+    const signal = new AbortController().signal;
+    const results = await Promise.all(Array.from({ length: 8 }, () => c.callMcpTool("busy__work", {}, signal)));
+    expect(results.every((r) => r.content === "done" && !r.isError)).toBe(true);
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(2);
+    expect(c.list()[0]!.calls).toBe(8);
+  });
+
   it("refuses a server URL whose host is not granted", () => {
     const bad = FileConfigSchema.safeParse({ mcp: { servers: { web: { url: "https://evil.example/mcp", allow_hosts: ["mcp.example.com"] } } } });
     expect(bad.success).toBe(false);
