@@ -23,7 +23,17 @@ try {
     logLevel: "warning",
     // ajv: only `exoclaw plugin test` loads it; the gateway should not parse it at start-up.
     // @opentelemetry/*: loaded (dynamic import) only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
-    external: ["@trufflesuite/uws-js-unofficial", "@anthropic-ai/sdk", "openai", "ollama", "@google/genai", "ajv", "@opentelemetry/*", "@clack/prompts"],
+    external: [
+      "@trufflesuite/uws-js-unofficial",
+      "@anthropic-ai/sdk",
+      "openai",
+      "ollama",
+      "@google/genai",
+      "ajv",
+      "@opentelemetry/*",
+      "@clack/prompts",
+      "@modelcontextprotocol/sdk",
+    ],
     banner,
   });
   // The plugin sandbox's worker thread script, self-contained (Extism, msgpackr) next to the

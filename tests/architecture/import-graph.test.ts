@@ -32,6 +32,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["store"],
   ["plugins"],
   ["config"],
+  ["mcp"],
   ["agent"],
   ["bus"],
   ["channels"],

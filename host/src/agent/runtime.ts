@@ -24,7 +24,7 @@ import { TurnExecutor, type SettledTurn } from "./turn.js";
 import type { BudgetGuard } from "./budget/index.js";
 import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import type { RunHooks, TurnRequest, TurnResult } from "./turn-request.js";
-import { TurnToolbox, type HostTool } from "./turn-tools.js";
+import { TurnToolbox, type HostTool, type McpToolSource } from "./turn-tools.js";
 import type { ModelProvider, OutboundSender, TurnEvent } from "./types.js";
 import { ProviderResilience, type ResiliencePolicy } from "./resilience/index.js";
 import { parseApprovalCommand, type ApprovalBook } from "./approvals/book.js";
@@ -51,6 +51,8 @@ export interface AgentRuntimeOptions {
    */
   resilience?: Partial<Record<ProviderName, ResiliencePolicy>>;
   plugins: Pick<PluginRegistry, "tools" | "callTool">;
+  /** MCP servers' approved tools (host/src/mcp), offered and dispatched beside the plugin tools; absent = none. */
+  mcp?: McpToolSource;
   /** Where sessions live: every turn is journaled here and its model input projected from it. */
   log: SessionLog;
   /** Recovery, compaction, soul file, outbound and store warnings; default silent. */
@@ -167,6 +169,7 @@ export class AgentRuntime {
       tools: new TurnToolbox({
         plugins: options.plugins,
         ...(options.outbound !== undefined ? { outbound: options.outbound } : {}),
+        ...(options.mcp !== undefined ? { mcp: options.mcp } : {}),
         memory: options.memory,
         ...(options.hostTools !== undefined ? { hostTools: options.hostTools } : {}),
         logger: this.logger,

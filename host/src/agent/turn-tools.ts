@@ -1,6 +1,7 @@
 /**
- * The tools one turn offers its model: the agent's allowed plugin tools plus the host's built-in
- * tools (`message_send`), each call carrying the conversation it belongs to.
+ * The tools one turn offers its model: the agent's allowed plugin tools, the approved tools of
+ * MCP servers it allows, and the host's built-in tools (`message_send`), each call carrying the
+ * conversation it belongs to.
  */
 import type { Logger } from "pino";
 import type { PluginRegistry, ToolCallContext, ToolResult, ToolSpec } from "../plugins/index.js";
@@ -34,11 +35,23 @@ export interface HostTool {
   call(input: unknown, context: HostToolContext, signal?: AbortSignal): Promise<ToolResult>;
 }
 
+/**
+ * MCP tools (host/src/mcp `McpClients`): the approved tools of MCP servers as `<server>__<tool>`,
+ * and their dispatch entry point. Offered and called through the same {@link TurnTools} as plugin
+ * tools, so the agent's allowlist and whatever wraps `TurnTools.call` apply to both.
+ */
+export interface McpToolSource {
+  tools(): ToolSpec[];
+  callMcpTool(name: string, input: unknown, signal: AbortSignal): Promise<ToolResult>;
+}
+
 /** Options of {@link TurnToolbox}. */
 export interface TurnToolboxOptions {
   plugins: Pick<PluginRegistry, "tools" | "callTool">;
   /** Host tools offered to agents that allow them (see {@link HostTool}). */
   hostTools?: readonly HostTool[];
+  /** MCP servers' approved tools; absent = none. A plugin tool or built-in of the same name wins. */
+  mcp?: McpToolSource;
   /** Delivers messages on platforms; without it no agent gets `message_send`. */
   outbound?: OutboundSender;
   /** The host's memory: agents with `[agents.memory]` get the built-in `memory` and `session_search` tools. */
@@ -86,6 +99,15 @@ export class TurnToolbox {
       }
       if (agent.allows(t.name)) specs.push(t);
     }
+    const mcpOffered = new Set<string>();
+    if (this.options.mcp !== undefined) {
+      const taken = new Set(plugins.tools().map((t) => t.name));
+      for (const t of this.options.mcp.tools()) {
+        if (taken.has(t.name) || BUILTIN_TOOL_NAMES.has(t.name) || !agent.allows(t.name)) continue;
+        specs.push(t);
+        mcpOffered.add(t.name);
+      }
+    }
     const sendOffered = sender !== undefined && agent.allows(MESSAGE_SEND);
     if (sendOffered) specs.push(MESSAGE_SEND_SPEC);
     if (memoryOffered) specs.push(MEMORY_TOOL_SPEC);
@@ -118,6 +140,7 @@ export class TurnToolbox {
         if (searchOffered && name === SESSION_SEARCH) return memory.sessionSearch(input, sessionKey);
         const host = offeredHostTools.find((h) => h.spec.name === name);
         if (host !== undefined) return host.call(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}) }, s);
+        if (mcpOffered.has(name)) return this.options.mcp!.callMcpTool(name, input, s);
         return plugins.callTool(name, input, s, toolContext);
       },
     };

@@ -14,6 +14,7 @@ import { registerOnboardCommand } from "./onboard.js";
 import { registerUsageCommand } from "./usage.js";
 import { registerCronCommands, registerFlowCommands } from "./cron.js";
 import { registerApprovalCommands } from "./approvals.js";
+import { registerMcpCommands } from "./mcp.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -135,6 +136,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerCronCommands(program);
   registerFlowCommands(program);
   registerApprovalCommands(program);
+  registerMcpCommands(program);
 
   await program.parseAsync(argv);
 }

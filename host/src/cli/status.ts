@@ -52,6 +52,15 @@ export function formatStatus(s: StatusResult, url: string): string[] {
       s.pluginStats.map((p) => [p.name, p.kind ?? "-", p.status, String(p.calls), String(p.errors), String(p.p50Ms), String(p.p99Ms)]),
     ),
   );
+  if (s.mcp?.length) {
+    lines.push(
+      "",
+      ...formatTable(
+        ["MCP SERVER", "STATE", "APPROVAL", "TOOLS", "CALLS", "ERRORS", "RESTARTS"],
+        s.mcp.map((m) => [m.name, m.state, m.approval, String(m.tools), String(m.calls), String(m.errors), String(m.restarts)]),
+      ),
+    );
+  }
   const channels = Object.entries(s.channels ?? {});
   if (channels.length > 0) lines.push("", ...formatChannelCounters(channels));
   return lines;

@@ -176,5 +176,8 @@ export function secretReferences(file: FileConfig, defaultProvider: string): Sec
   }
   for (const [i, c] of (file.gateway?.clients ?? []).entries()) if (c.token_env) refs.push({ name: c.token_env, field: `gateway.clients.${i}.token_env` });
   if (file.store?.password_env) refs.push({ name: file.store.password_env, field: "store.password_env" });
+  for (const [server, t] of Object.entries(file.mcp?.servers ?? {})) {
+    for (const [variable, name] of Object.entries(t.env ?? {})) refs.push({ name, field: `mcp.servers.${server}.env.${variable}` });
+  }
   return refs;
 }

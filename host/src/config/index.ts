@@ -15,6 +15,8 @@ export type { StagedCredentials, SecretReference } from "./credentials.js";
 export { setTomlValue, locateKey, lineDiff, parseKeyPath, formatKeyPath, getPath, setPath, renderTomlValue } from "./edit.js";
 export type { KeyPath } from "./edit.js";
 export { FileConfigSchema } from "./schema.js";
+export { DEFAULT_MCP_LIMITS, MCP_SERVER_NAME_RE, hostAllowed } from "./mcp.js";
+export type { McpLimits, McpServerConfig } from "./mcp.js";
 export type { FileConfig } from "./schema.js";
 export { DEFAULT_HEARTBEAT_PROMPT } from "./automation-schema.js";
 export type { CronJobConfig, HeartbeatConfig, DeliveryConfig } from "./automation-schema.js";

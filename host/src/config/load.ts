@@ -28,6 +28,7 @@ import { GATEWAY_ACCOUNT } from "../protocol/index.js";
 import { parseDuration } from "../util/index.js";
 import { ConfigError } from "./errors.js";
 import { secretEnv } from "./credentials.js";
+import { resolveMcpServers } from "./mcp.js";
 import { locateKey } from "./edit.js";
 
 export { ConfigError };
@@ -389,6 +390,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
   const store = resolveStore(file, env, secrets, baseDir);
   const bus = resolveBus(file, env, where);
   const grants = Object.fromEntries(Object.entries(file.plugins?.grants ?? {}).map(([name, t]) => [name, toOperatorGrant(t, baseDir)]));
+  const mcpServers = resolveMcpServers(file.mcp, baseDir, resolve);
   const resolvedUserDirs = userDirs.map((d) => resolve(expandHome(d)));
 
   return {
@@ -465,6 +467,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       limits: perPluginLimits,
       grants,
     },
+    mcp: { servers: mcpServers },
     store,
     ...(bus !== undefined ? { bus } : {}),
     metrics: { enabled: file.metrics?.enabled ?? true },
@@ -472,7 +475,11 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
     stateDir: stateDir(env),
     source,
     // Only the plugin secrets' variables: the plugin host materializes grants from these.
-    secretEnv: Object.fromEntries(Object.values(grants).flatMap((g) => Object.values(g.secrets ?? {}).map(({ env: name }) => [name, secrets[name]] as const))),
+    secretEnv: Object.fromEntries([
+      ...Object.values(grants).flatMap((g) => Object.values(g.secrets ?? {}).map(({ env: name }) => [name, secrets[name]] as const)),
+      // And the secrets MCP stdio servers are granted as environment variables.
+      ...mcpServers.flatMap((m) => (m.transport === "stdio" ? Object.values(m.env).map((name) => [name, secrets[name]] as const) : [])),
+    ]),
   };
 }
 

@@ -3,6 +3,7 @@ import { HooksTableSchema } from "./hooks.js";
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
 import { cronJobSchema, heartbeatSchema } from "./automation-schema.js";
+import { McpSectionSchema } from "./mcp.js";
 
 const PROVIDERS = ["anthropic", "openai", "ollama", "gemini"] as const;
 
@@ -444,6 +445,8 @@ export const FileConfigSchema = z.strictObject({
       grants: z.record(pluginKey, GrantTableSchema).optional(),
     })
     .optional(),
+  /** `[mcp.servers.<name>]`: MCP servers exoclaw is a client of (config/mcp.ts, docs/mcp.md). */
+  mcp: McpSectionSchema.optional(),
 });
 
 export type FileConfig = z.infer<typeof FileConfigSchema>;

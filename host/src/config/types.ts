@@ -4,6 +4,7 @@ import type { HooksConfig } from "./hooks.js";
 import type { Scope } from "../protocol/index.js";
 import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
 import type { Binding } from "../router/index.js";
+import type { McpServerConfig } from "./mcp.js";
 
 /** An extra client token from `[[gateway.clients]]`. */
 export interface ClientEntry {
@@ -433,6 +434,8 @@ export interface Config {
     /** `[plugins.grants.<plugin>]`, by plugin name (fs host paths absolute; secrets still as env variable names). */
     grants: Record<string, OperatorGrant>;
   };
+  /** `[mcp.servers.<name>]` in file order (config/mcp.ts); empty = no MCP servers. */
+  mcp: { servers: McpServerConfig[] };
   /** Session log back end. */
   store: StoreConfig;
   /** The NATS message bus; undefined = none (in-process mode). */

@@ -9,6 +9,8 @@ import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, typ
 import { createChannelService, type ChannelService } from "../channels/index.js";
 import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
+import { startMcpClients, type McpClients } from "../mcp/index.js";
+import { mcpServeTarget } from "./mcp-route.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
@@ -186,6 +188,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   // What start-up opens, as far as it got.
   let opening: Promise<SessionLog> | undefined;
   let pluginsLoading: Promise<PluginHost> | undefined;
+  let mcpClients: McpClients | undefined;
   let busOpening: Promise<Bus | undefined> | undefined;
   let busInstance: BusInstance | undefined;
   let watcher: PluginWatcher | null = null;
@@ -218,6 +221,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     ),
   );
   stack.defer("plugin watcher", () => watcher?.close());
+  // MCP servers stop (with their process trees) after the turns that call them drained.
+  if ((config.mcp?.servers.length ?? 0) > 0) stack.defer("mcp servers", () => mcpClients?.close());
   stack.defer("listener", () => gateway?.close());
   stack.defer("bus", async () => {
     const bus = await busOpening?.catch(() => undefined);
@@ -322,8 +327,21 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // Scheduled work (cron, heartbeats, reminders): its `remind` tool goes to the runtime, and it
     // starts once the channels run (a bad configured schedule fails start-up here, named).
     const automation = new Automation({ cron: config.cron, agents: config.agents, stateDir: config.stateDir, logger, ...(bus !== undefined ? { bus } : {}) });
+    // MCP servers ([mcp.servers.*]): `startup` ones start now, in the background.
+    if ((config.mcp?.servers.length ?? 0) > 0) {
+      mcpClients = await startMcpClients({
+        servers: config.mcp.servers,
+        stateDir: config.stateDir,
+        secrets: config.secretEnv,
+        logger,
+        onCall: (server, ms, isError) => telemetry.sink.mcpCall?.(server, ms, isError),
+        onRestart: (server) => telemetry.sink.mcpRestart?.(server),
+      });
+    }
+    const mcp = mcpClients;
     const agents = new AgentRuntime({
       agents: config.agents,
+      ...(mcp !== undefined ? { mcp } : {}),
       budget,
       // Notes and recall of agents with [agents.memory] (docs/memory.md).
       memory: await openMemoryService({ stateDir: config.stateDir, log, logger, providers: config.providers }),
@@ -423,9 +441,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
       approvals: agents.approvals,
+      ...(mcp !== undefined ? { mcp } : {}),
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },
+      // `/mcp[/<agent>]`: the agent's allowed WASM tools (never MCP-proxied ones) and a `chat` tool.
+      mcpRoute: mcpServeTarget({ config: () => reloader?.current() ?? config, plugins, runtime: agents }),
       telemetry: telemetry.sink,
     });
     readyState = () => ({

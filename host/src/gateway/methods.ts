@@ -27,6 +27,7 @@ import {
   type StatusResult,
 } from "../protocol/index.js";
 import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/index.js";
+import type { McpServerInfo } from "../mcp/index.js";
 import type { Router } from "../router/index.js";
 import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type SessionInfo, type SessionKeyParts, type SessionLog } from "../store/index.js";
 import { VERSION } from "../version.js";
@@ -105,6 +106,8 @@ export interface MethodDeps {
   store?: string;
   /** Re-reads and applies the config file (`config.reload`, scope admin); absent = the method does not exist (-32601). */
   reloadConfig?: () => Promise<ConfigReloadResult>;
+  /** MCP servers for `mcp.list` and `status` (host/src/mcp); absent = `mcp.list` answers `[]`. */
+  mcp?: { list(): McpServerInfo[] };
   /** Time zone of `usage.summary` day groups (`[budgets] timezone`); default "UTC". */
   budgetTimeZone?: string;
   /** The `cron.*` methods' scheduler and agents (cron-methods.ts); absent = those methods do not exist. */
@@ -149,7 +152,28 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       ...(deps.store !== undefined ? { store: deps.store } : {}),
       ...(deps.channels ? { channels: deps.channels() } : {}),
       ...(deps.bus ? { bus: deps.bus() } : {}),
+      ...(deps.mcp
+        ? {
+            mcp: deps.mcp.list().map((m) => ({
+              name: m.name,
+              state: m.state,
+              approval: m.approval,
+              tools: m.tools.length,
+              calls: m.calls,
+              errors: m.errors,
+              restarts: m.restarts,
+            })),
+          }
+        : {}),
     };
+  });
+
+  // `mcp.list`: the configured MCP servers, their state, approval, tools and counters (docs/mcp.md).
+  // Scope admin: a server's command line or URL is the operator's configuration.
+  methods.set("mcp.list", (params, ctx): McpServerInfo[] => {
+    requireScope(ctx.identity, "admin", "mcp.list");
+    parseParams(NoParamsSchema, params);
+    return deps.mcp?.list() ?? [];
   });
 
   methods.set("plugin.list", (params): PluginInfo[] => {

@@ -100,6 +100,8 @@ export function diffConfig(running: Config, next: Config): { live: string[]; res
   restart.push(...differingKeys(running.providers, next.providers).map((p) => `providers.${p}`));
   if (!same(running.store, next.store)) restart.push("store");
   if (!same(running.bus, next.bus)) restart.push("bus");
+  // MCP servers are started once (host/src/mcp): a changed [mcp] section applies on restart.
+  if (!same(running.mcp?.servers ?? [], next.mcp?.servers ?? [])) restart.push("mcp");
   if (!same(running.plugins.dirs, next.plugins.dirs)) restart.push("plugins.dirs");
   if (running.plugins.watch !== next.plugins.watch) restart.push("plugins.watch");
   if (running.stateDir !== next.stateDir) restart.push("state_dir");

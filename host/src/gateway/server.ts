@@ -12,6 +12,7 @@ import { createWebhookHandler, type WebhookTarget } from "./webhook.js";
 import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import { chainHttp, countWebhooks, createOpsRoutes, type OpsRoutesOptions } from "./observability.js";
 import type { HttpHandler } from "./types.js";
+import { createMcpRoute, type McpRouteTarget } from "./mcp-route.js";
 
 /** A gateway that is listening. */
 export interface RunningGateway {
@@ -55,6 +56,8 @@ export async function startGateway(
     ops?: Omit<OpsRoutesOptions, "token" | "clients">;
     /** Where WebSocket connections and webhook answers are counted; default none. */
     telemetry?: Telemetry;
+    /** Serves `/mcp` (exoclaw as an MCP server, behind the same guard as `/ws`); absent = 404. */
+    mcpRoute?: McpRouteTarget;
   },
 ): Promise<RunningGateway> {
   assertBindAllowed(config.bind, config.token);
@@ -128,6 +131,7 @@ export async function startGateway(
         deps.flows === undefined
           ? undefined
           : createFlowEventRoutes({ flows: deps.flows, ...(config.token !== undefined ? { token: config.token } : {}), logger: log }),
+        deps.mcpRoute === undefined ? undefined : createMcpRoute(deps.mcpRoute, guard),
       ),
       health: deps.health,
     },
@@ -151,9 +155,11 @@ function httpRoutes(
   ops: OpsRoutesOptions | undefined,
   telemetry: Telemetry,
   flowEvents?: HttpHandler,
+  mcp?: HttpHandler,
 ): HttpHandler | undefined {
   const handlers: HttpHandler[] = [];
   if (flowEvents) handlers.push(flowEvents);
+  if (mcp) handlers.push(mcp);
   if (ops) handlers.push(createOpsRoutes({ ...ops, ...(config.token !== undefined ? { token: config.token } : {}), clients: config.clients }));
   if (webhooks) {
     const handler = createWebhookHandler(webhooks, config.webhooks);

@@ -101,6 +101,8 @@ export interface StatusResult {
   channels?: Record<string, ChannelCounters>;
   /** The bus's health; null while it is not open (when the gateway has a bus). */
   bus?: BusStatus | null;
+  /** MCP servers (`[mcp.servers.*]`): state, approval, tools offered, calls, tool errors, restarts; absent when none is configured. */
+  mcp?: { name: string; state: string; approval: string; tools: number; calls: number; errors: number; restarts: number }[];
   /** The gateway's process id. */
   pid: number;
   /** Every agent with its provider and model, in config order (when the gateway reports them). */

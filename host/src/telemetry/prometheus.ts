@@ -5,7 +5,7 @@
  * `loadPrometheus` in index.ts), so a gateway with metrics off never loads prom-client.
  * Every metric is listed in docs/architecture.md ("Health, readiness, metrics and traces").
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** Seconds. Turns include every model and tool call: from 50 ms to the 10 min turn deadline. */
 const TURN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -131,6 +131,9 @@ export class PromMetrics {
   private readonly wsConnections: Gauge;
   private readonly budgetEvents: Counter<"agent" | "kind">;
   private readonly scheduledRuns: Counter<"kind" | "outcome">;
+  private readonly mcpCalls: Counter<"server" | "outcome">;
+  private readonly mcpSeconds: Histogram<"server">;
+  private readonly mcpRestarts: Counter<"server">;
   private sources: ScrapeSources = {};
 
   constructor() {
@@ -210,6 +213,25 @@ export class PromMetrics {
       name: "exoclaw_scheduled_runs_total",
       help: "Scheduled runs, by kind (cron, heartbeat, reminder) and outcome (delivered, silent, ran, skipped, claimed_elsewhere, failed).",
       labelNames: ["kind", "outcome"],
+      registers,
+    });
+    this.mcpCalls = new Counter({
+      name: "exoclaw_mcp_calls_total",
+      help: "MCP tool calls finished, by server and outcome (ok, error: a tool error, the server's isError included).",
+      labelNames: ["server", "outcome"],
+      registers,
+    });
+    this.mcpSeconds = new Histogram({
+      name: "exoclaw_mcp_call_duration_seconds",
+      help: "MCP tool call duration, seconds, by server.",
+      labelNames: ["server"],
+      buckets: PLUGIN_BUCKETS,
+      registers,
+    });
+    this.mcpRestarts = new Counter({
+      name: "exoclaw_mcp_restarts_total",
+      help: "MCP servers restarted after dying or failing to start, by server.",
+      labelNames: ["server"],
       registers,
     });
     const self = this;
@@ -321,5 +343,16 @@ export class PromMetrics {
 
   scheduledRun(kind: string, outcome: string): void {
     this.scheduledRuns.labels(kind, outcome).inc();
+  }
+
+  /** An MCP tool call finished (server: a configured `[mcp.servers.<name>]`). */
+  mcpCall(server: string, seconds: number, isError: boolean): void {
+    this.mcpCalls.labels(server, isError ? "error" : "ok").inc();
+    this.mcpSeconds.labels(server).observe(seconds);
+  }
+
+  /** An MCP server was restarted. */
+  mcpRestart(server: string): void {
+    this.mcpRestarts.labels(server).inc();
   }
 }

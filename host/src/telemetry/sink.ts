@@ -85,5 +85,7 @@ export function createTelemetry(targets: TelemetryTargets): Telemetry {
     connections: (delta) => metrics?.connections(delta),
     budgetEvent: (agent, kind) => metrics?.budgetEvent(agent, kind),
     scheduledRun: (kind, outcome) => metrics?.scheduledRun(kind, outcome),
+    mcpCall: (server, durationMs, isError) => metrics?.mcpCall(server, durationMs / 1000, isError),
+    mcpRestart: (server) => metrics?.mcpRestart(server),
   };
 }

@@ -77,4 +77,8 @@ export interface Telemetry {
    * `skipped`, `claimed_elsewhere` (another gateway ran the slot), `failed`. Optional like `budgetEvent`.
    */
   scheduledRun?(kind: string, outcome: string): void;
+  /** An MCP tool call to `server` (a configured `[mcp.servers.<name>]`) finished after `durationMs` ms; `isError`: a tool error. Optional. */
+  mcpCall?(server: string, durationMs: number, isError: boolean): void;
+  /** MCP server `server` was restarted after it died or failed to start. Optional. */
+  mcpRestart?(server: string): void;
 }
