@@ -16,7 +16,7 @@ import { makeTurnJob, type Job, type TaskJob, type TurnJob } from "./jobs.js";
 import { startedEvent } from "./journal.js";
 import { SessionQueues } from "./queue.js";
 import { messageSource, type IdentifiedTurnRequest, type TurnResult } from "./turn-request.js";
-import type { TurnEvent } from "./types.js";
+import type { MessageSender, TurnEvent } from "./types.js";
 
 /** Message of the `error` event that closes a queued message dropped for a newer one (`drop = "oldest"`). */
 export const DROPPED_MESSAGE = "dropped: the session queue was full";
@@ -38,6 +38,8 @@ export interface RequeuedMessage {
   runId: string;
   content: string;
   thread?: string | undefined;
+  /** The stored sender (recovery re-runs a group message with it). */
+  sender?: MessageSender | undefined;
 }
 
 /** Options of {@link SessionLanes}. */
@@ -106,13 +108,26 @@ export class SessionLanes {
         ...(request.platformMessageId !== undefined ? { platformMessageId: request.platformMessageId } : {}),
         ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
         ...(request.thread !== undefined ? { thread: request.thread } : {}),
+        ...(request.sender !== undefined ? { sender: request.sender.id, ...(request.sender.name !== undefined ? { senderName: request.sender.name } : {}) } : {}),
         ...(request.awaitsReply === true && request.idempotencyKey !== undefined ? { awaitsReply: true as const } : {}),
       },
     };
     // An idle session starts the turn right away: journal its start with the message (one write).
     const startNow = this.queues.pendingFor(sessionKey) === 0;
     const journal = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
-    const job = makeTurnJob({ agent, sessionKey, runId, content: request.content, thread: request.thread, journal, startJournaled: startNow, emit, signal });
+    const job = makeTurnJob({
+      agent,
+      sessionKey,
+      runId,
+      content: request.content,
+      thread: request.thread,
+      sender: request.sender,
+      images: request.images,
+      journal,
+      startJournaled: startNow,
+      emit,
+      signal,
+    });
     // Registered before the job can await the journal: acceptance is reported before any outcome.
     journal.then(
       () => onAccepted(runId),

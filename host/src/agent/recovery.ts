@@ -13,6 +13,7 @@ import type { CachedSessionLog } from "./cached-log.js";
 import type { IdempotentTurns } from "./idempotency.js";
 import type { SessionLanes } from "./lanes.js";
 import type { TurnResult } from "./turn-request.js";
+import { storedSender } from "./user-message.js";
 
 /** Message of the `error` event that closes a turn a crash interrupted. */
 export const INTERRUPTED_MESSAGE =
@@ -103,7 +104,8 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
     }
     report.failed += failures.length;
     for (const { message, runId } of rerun) {
-      const promise = lanes.requeue({ agent: agent!, sessionKey, runId, content: message.data.content, thread: message.data.thread });
+      const sender = storedSender(message.data);
+      const promise = lanes.requeue({ agent: agent!, sessionKey, runId, content: message.data.content, thread: message.data.thread, ...(sender ? { sender } : {}) });
       promise.then(
         (r) => {
           logger.info({ sessionKey, runId, stopReason: r.stopReason, merged: r.merged }, "recovered turn finished");

@@ -29,9 +29,11 @@ export class TurnToolbox {
   /**
    * The tools a turn offers: the agent's allowed plugin tools and built-ins.
    * @param thread the platform thread a `message_send` reply goes to (the turn's message's)
+   * @param senderId who wrote the turn's message in a group (host-written, from the channel
+   *   plugin's parse); absent = the peer
    * @throws Error for a malformed session key
    */
-  forTurn(agent: Agent, sessionKey: string, thread: string | undefined): TurnTools {
+  forTurn(agent: Agent, sessionKey: string, thread: string | undefined, senderId?: string): TurnTools {
     const { config } = agent;
     const { plugins, logger } = this.options;
     const sender = this.options.outbound;
@@ -53,13 +55,14 @@ export class TurnToolbox {
     // The conversation the call belongs to, written by the host from the session key (the model
     // cannot forge it, and the gateway built that key from the connection's identity, never from
     // client text): tools such as `memory` keep data apart per agent, channel, account and peer.
-    // `sender` is the peer until group chats carry their own sender.
+    // `sender` is the group member who wrote the message (from the channel plugin, via the
+    // journaled message), else the peer.
     const toolContext: ToolCallContext = {
       agentId: config.id,
       channel: session.channel,
       account: session.account,
       peer: session.peer,
-      sender: session.peer,
+      sender: senderId ?? session.peer,
       sessionKey,
     };
     return {

@@ -20,6 +20,7 @@ import { turnHistory } from "./turn-history.js";
 import type { TurnResult } from "./turn-request.js";
 import { guardToolLoops, steerInbox } from "./turn-control.js";
 import type { TurnToolbox } from "./turn-tools.js";
+import { userContent } from "./user-message.js";
 import type { ProviderResilience } from "./resilience/index.js";
 import type { ModelProvider, TurnEvent } from "./types.js";
 
@@ -125,7 +126,11 @@ export class TurnExecutor {
       const system = await this.options.souls.systemPrompt(config);
       const base = meter?.provider ?? chain;
       const provider = this.options.telemetry.enabled ? observeProvider(base, observed) : base;
-      const tools = this.options.tools.forTurn(agent, sessionKey, own.thread);
+      const tools = this.options.tools.forTurn(agent, sessionKey, own.thread, own.sender?.id);
+      // Group messages and images: each message's own blocks (sender line, images, text).
+      const userBlocks = live.some((j) => j.sender !== undefined || j.images !== undefined)
+        ? live.flatMap((j) => userContent(j.content, j.sender, j.images))
+        : undefined;
       if (this.options.telemetry.enabled) observeTools(tools, observed);
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
       guardToolLoops(tools, config.loopLimit ?? DEFAULT_LOOP_LIMIT, (err) => controller.abort(err));
@@ -175,6 +180,7 @@ export class TurnExecutor {
           ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
           history,
           content,
+          ...(userBlocks !== undefined ? { userBlocks } : {}),
           tools,
           ...(steer !== undefined ? { steer } : {}),
         },

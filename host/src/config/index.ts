@@ -36,3 +36,5 @@ export type {
   WebhookLimits,
 } from "./types.js";
 export { CHANNEL_DEFAULTS, DEFAULT_QUEUE, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TURN_TIMEOUT_MS, DEFAULT_LOOP_LIMIT } from "./types.js";
+export { accountGroups, DEFAULT_COMMAND_PREFIXES, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_MEDIA_TYPES } from "./channel-groups.js";
+export type { AccountGroupSettings, ChannelGroups, SenderRate } from "./channel-groups.js";

@@ -23,6 +23,7 @@ import {
 } from "./types.js";
 import { GATEWAY_ACCOUNT } from "../protocol/index.js";
 import { parseDuration } from "../util/index.js";
+import { toChannelGroups } from "./channel-groups.js";
 import { ConfigError } from "./errors.js";
 import { secretEnv } from "./credentials.js";
 import { locateKey } from "./edit.js";
@@ -419,6 +420,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
         ...(c.poll
           ? { poll: { intervalMs: c.poll.interval_ms ?? CHANNEL_DEFAULTS.pollIntervalMs, accounts: c.poll.accounts ?? c.accounts ?? ["default"] } }
           : {}),
+        groups: toChannelGroups(c),
       }),
     ),
     providers,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
+import { channelGroupFields } from "./channel-groups.js";
 
 const PROVIDERS = ["anthropic", "openai", "ollama", "gemini"] as const;
 
@@ -316,6 +317,7 @@ export const FileConfigSchema = z.strictObject({
               accounts: z.array(z.string().min(1)).min(1).optional(),
             })
             .optional(),
+          ...channelGroupFields,
         })
         .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
           message: "every polled account must also be listed in the channel's accounts",

@@ -1,6 +1,7 @@
 import type { Scope } from "../protocol/index.js";
 import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
 import type { Binding } from "../router/index.js";
+import type { ChannelGroups } from "./channel-groups.js";
 
 /** An extra client token from `[[gateway.clients]]`. */
 export interface ClientEntry {
@@ -269,6 +270,8 @@ export interface ChannelConfig {
   accounts: string[];
   /** Polling (for plugins that export `poll`): absent = webhook only. */
   poll?: { intervalMs: number; accounts: string[] };
+  /** Mention gating, per-sender rates, pairing and media limits (channel-groups.ts); absent = all off, default media limits. */
+  groups?: ChannelGroups;
 }
 
 /** Defaults of `[channels.<name>]` limits. */
