@@ -11,6 +11,7 @@ import { registerOpsCommands } from "./ops.js";
 import { registerConfigCommands } from "./config.js";
 import { registerOnboardCommand } from "./onboard.js";
 import { registerUsageCommand } from "./usage.js";
+import { registerPairingCommands } from "./pairing.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -128,6 +129,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerConfigCommands(program);
   registerOnboardCommand(program);
   registerUsageCommand(program);
+  registerPairingCommands(program);
 
   await program.parseAsync(argv);
 }

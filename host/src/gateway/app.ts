@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { claimBusInstance, createBus, eventsSubject, type Bus, type BusInstance } from "../bus/index.js";
-import { createChannelService, type ChannelService } from "../channels/index.js";
+import { createChannelService, PairingStore, type ChannelService } from "../channels/index.js";
 import type { Config, ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
@@ -330,7 +330,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(bus !== undefined ? { onTurnSettled: (turn: SettledTurn) => publishTurnEvent(bus, turn, logger) } : {}),
     });
     runtime = agents;
+    // Channel pairing: approvals in <state dir>/pairing.json, shared by gateways on that directory.
+    const pairing = PairingStore.inStateDir(config.stateDir);
     const channelService = createChannelService({
+      pairing,
       channels: config.channels,
       plugins,
       router,
@@ -392,6 +395,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
       store: describeStoreUrl(config.store.url),
       budgetTimeZone: config.budgets.timezone,
+      pairing,
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { ReplayedTurnError, summarizeUsage, type AgentRuntime, type TurnEvent, type UsageSummary } from "../agent/index.js";
-import type { ChannelCounters } from "../channels/index.js";
+import type { ChannelCounters, PairingStore } from "../channels/index.js";
 import type { BusStatus } from "../bus/index.js";
 import {
   ErrorCode,
@@ -32,6 +32,7 @@ import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type Se
 import { VERSION } from "../version.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
+import { addPairingMethods } from "./pairing-methods.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
 
@@ -102,6 +103,8 @@ export interface MethodDeps {
   reloadConfig?: () => Promise<ConfigReloadResult>;
   /** Time zone of `usage.summary` day groups (`[budgets] timezone`); default "UTC". */
   budgetTimeZone?: string;
+  /** Channel pairing (`pairing.list|approve|deny`, pairing-methods.ts); absent = those methods do not exist. */
+  pairing?: PairingStore;
 }
 
 /**
@@ -372,5 +375,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     );
   });
 
+  if (deps.pairing !== undefined) addPairingMethods(methods, deps.pairing, deps.logger);
   return methods;
 }

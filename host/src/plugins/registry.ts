@@ -116,6 +116,8 @@ export interface Registry {
    *   closed) or `no_export`
    */
   channelRoute(plugin: string, fn: ChannelExport): CallSite;
+  /** The effective grant of a loaded, approved channel plugin (for host work done on its behalf); undefined otherwise. */
+  channelGrant(plugin: string): EffectiveGrant | undefined;
 }
 
 /**
@@ -553,6 +555,11 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       }
       if (!entry.exports.includes(fn)) throw new ChannelPluginError(plugin, fn, "no_export", `the module has no function export '${fn}'`);
       return { plugin, gen, counters: entry, telemetry };
+    },
+    channelGrant(plugin) {
+      const entry = closed ? undefined : entries.find((e) => isLoaded(e) && e.manifest!.name === plugin);
+      if (entry === undefined || entry.manifest!.kind === "tool" || !mayServeChannel(entry)) return undefined;
+      return entry.resolution?.effective;
     },
     cacheStats: () => ({ hits: cache.hits, misses: cache.misses }),
     load: (file) =>
