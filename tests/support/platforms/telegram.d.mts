@@ -48,6 +48,10 @@ export interface FakeTelegram {
   token: string;
   calls: TelegramCall[];
   sent: TelegramSent[];
+  /** File downloads received (GET /file/bot<token>/<path>). */
+  downloads: { token: string; path: string }[];
+  /** Stores a file bots can fetch with getFile + GET /file/...; returns its file_id. */
+  addFile(bytes: Uint8Array, name?: string): string;
   /** Queues an Update for getUpdates. */
   enqueue(update: TelegramUpdate): void;
   /** Updates not yet confirmed by an offset. */
