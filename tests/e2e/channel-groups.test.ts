@@ -94,6 +94,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  if (process.env.DEBUG_GROUPS) for (const l of [...gw.gateway.logs, ...(restarted?.logs ?? [])]) if (/image|fetch|attach/i.test(JSON.stringify(l))) console.log(JSON.stringify(l));
   await restarted?.stop();
   await gw?.stop();
   await tg?.close();
