@@ -473,6 +473,7 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     ["webhook-request", "WebhookRequest"],
     ["inbound-message", "InboundMessage"],
     ["attachment", "Attachment"],
+    ["attachment-fetch", "AttachmentFetch"],
     ["webhook-response", "WebhookResponse"],
     ["parse-result", "ParseResult"],
     ["outbound-message", "OutboundMessage"],
