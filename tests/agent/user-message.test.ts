@@ -31,7 +31,13 @@ describe("user message blocks", () => {
 
   it("history shows the stored sender of each group message, and two folded messages stay one user message", () => {
     const events = [
-      { seq: 1, at: 0, kind: "message_received", runId: "r1", data: { content: "one", channel: "telegram", account: "default", peer: "-1", sender: "601", senderName: "Alice" } },
+      {
+        seq: 1,
+        at: 0,
+        kind: "message_received",
+        runId: "r1",
+        data: { content: "one", channel: "telegram", account: "default", peer: "-1", sender: "601", senderName: "Alice" },
+      },
       { seq: 2, at: 0, kind: "message_received", runId: "r2", data: { content: "two", channel: "telegram", account: "default", peer: "-1", sender: "602" } },
       { seq: 3, at: 0, kind: "turn_started", runId: "r1", data: { runId: "r2" } },
       { seq: 4, at: 0, kind: "turn_started", runId: "r2", data: { runId: "r2" } },

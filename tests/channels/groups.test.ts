@@ -178,7 +178,9 @@ describe("parsed message fields", () => {
     expect(normalizeInbound({ ...base, mentionsBot: "yes" }, "d")).toBe("field 'mentionsBot' is not a boolean");
     expect(normalizeInbound({ ...base, senderName: 5 }, "d")).toBe("field 'senderName' is not a string");
     expect(normalizeInbound({ ...base, attachments: [{ kind: "image", fetch: { url: "file:///etc/passwd" } }] }, "d")).toMatch(/fetch.url is not an http/);
-    expect(normalizeInbound({ ...base, attachments: [{ kind: "image", fetch: { url: "https://x/", headers: { a: "b\r\nc: d" } } }] }, "d")).toMatch(/not a valid header/);
+    expect(normalizeInbound({ ...base, attachments: [{ kind: "image", fetch: { url: "https://x/", headers: { a: "b\r\nc: d" } } }] }, "d")).toMatch(
+      /not a valid header/,
+    );
   });
 });
 

@@ -94,7 +94,8 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (process.env.DEBUG_GROUPS) for (const l of [...gw.gateway.logs, ...(restarted?.logs ?? [])]) if (/image|fetch|attach/i.test(JSON.stringify(l))) console.log(JSON.stringify(l));
+  if (process.env.DEBUG_GROUPS)
+    for (const l of [...gw.gateway.logs, ...(restarted?.logs ?? [])]) if (/image|fetch|attach/i.test(JSON.stringify(l))) console.log(JSON.stringify(l));
   await restarted?.stop();
   await gw?.stop();
   await tg?.close();
@@ -130,7 +131,11 @@ describe("mention_only in groups", () => {
     await gw.waitForLog((e) => /does not address the bot/.test(String(e.msg)) && e.sender === "501");
     expect((await deliver(groupMessage({ fromId: 502, text: "hi gate-2", mention: true }))).status).toBe(200);
     await waitUntil(() => sentWith("gate-2").length > 0 || null, 30_000, "the reply to the mention");
-    const replyToBot = groupMessage({ fromId: 503, text: "thanks gate-3", extra: { reply_to_message: { message_id: 1, date: 0, chat: { id: GROUP, type: "supergroup" }, from: { id: BOT_ID, is_bot: true, first_name: "Bot" } } } });
+    const replyToBot = groupMessage({
+      fromId: 503,
+      text: "thanks gate-3",
+      extra: { reply_to_message: { message_id: 1, date: 0, chat: { id: GROUP, type: "supergroup" }, from: { id: BOT_ID, is_bot: true, first_name: "Bot" } } },
+    });
     expect((await deliver(replyToBot)).status).toBe(200);
     await waitUntil(() => sentWith("gate-3").length > 0 || null, 30_000, "the reply to the reply");
     expect((await deliver(groupMessage({ fromId: 504, text: "/help gate-4" }))).status).toBe(200);
@@ -141,7 +146,11 @@ describe("mention_only in groups", () => {
     expect(modelRequestsWith("gate-1")).toHaveLength(0);
     expect(sentWith("gate-1")).toHaveLength(0);
     // A reply to someone else is not a reply to the bot.
-    const replyToOther = groupMessage({ fromId: 505, text: "gate-6", extra: { reply_to_message: { message_id: 2, date: 0, chat: { id: GROUP, type: "supergroup" }, from: { id: 77, is_bot: false, first_name: "X" } } } });
+    const replyToOther = groupMessage({
+      fromId: 505,
+      text: "gate-6",
+      extra: { reply_to_message: { message_id: 2, date: 0, chat: { id: GROUP, type: "supergroup" }, from: { id: 77, is_bot: false, first_name: "X" } } },
+    });
     await deliver(replyToOther);
     await gw.waitForLog((e) => /does not address the bot/.test(String(e.msg)) && e.sender === "505");
     expect(modelRequestsWith("gate-6")).toHaveLength(0);
@@ -180,10 +189,16 @@ describe("per-sender rate limits", () => {
     }
     const before = repliesTo(GROUP).length;
     await deliver(groupMessage({ fromId: 701, text: "burst rate-4", mention: true }));
-    const [refusal] = await waitUntil(() => {
-      const r = repliesTo(GROUP).slice(before).filter((s) => s.text.includes("too fast"));
-      return r.length > 0 ? r : null;
-    }, 30_000, "the rate refusal");
+    const [refusal] = await waitUntil(
+      () => {
+        const r = repliesTo(GROUP)
+          .slice(before)
+          .filter((s) => s.text.includes("too fast"));
+        return r.length > 0 ? r : null;
+      },
+      30_000,
+      "the rate refusal",
+    );
     expect(refusal!.text).toContain("the limit is 3 messages per 3600 seconds");
     await deliver(groupMessage({ fromId: 701, text: "burst rate-5", mention: true }));
     // Another member is answered meanwhile.
@@ -284,13 +299,22 @@ describe("inbound images", () => {
   }, 120_000);
 
   it("an image over media.max_bytes is refused with a reply naming the limit (declared size, or found while downloading)", async () => {
-    for (const [caption, withSize] of [["big-1", true], ["big-2", false]] as const) {
+    for (const [caption, withSize] of [
+      ["big-1", true],
+      ["big-2", false],
+    ] as const) {
       const before = repliesTo(ALICE).length;
       await deliver(photo(ALICE, png(MEDIA_MAX + 100), caption, withSize));
-      const [refusal] = await waitUntil(() => {
-        const r = repliesTo(ALICE).slice(before).filter((s) => s.text.includes("too large"));
-        return r.length > 0 ? r : null;
-      }, 30_000, `the refusal of ${caption}`);
+      const [refusal] = await waitUntil(
+        () => {
+          const r = repliesTo(ALICE)
+            .slice(before)
+            .filter((s) => s.text.includes("too large"));
+          return r.length > 0 ? r : null;
+        },
+        30_000,
+        `the refusal of ${caption}`,
+      );
       expect(refusal!.text).toContain(`the limit is ${MEDIA_MAX} bytes`);
       expect(modelRequestsWith(caption)).toHaveLength(0);
     }

@@ -108,7 +108,9 @@ export class SessionLanes {
         ...(request.platformMessageId !== undefined ? { platformMessageId: request.platformMessageId } : {}),
         ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
         ...(request.thread !== undefined ? { thread: request.thread } : {}),
-        ...(request.sender !== undefined ? { sender: request.sender.id, ...(request.sender.name !== undefined ? { senderName: request.sender.name } : {}) } : {}),
+        ...(request.sender !== undefined
+          ? { sender: request.sender.id, ...(request.sender.name !== undefined ? { senderName: request.sender.name } : {}) }
+          : {}),
         ...(request.awaitsReply === true && request.idempotencyKey !== undefined ? { awaitsReply: true as const } : {}),
       },
     };

@@ -105,7 +105,14 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
     report.failed += failures.length;
     for (const { message, runId } of rerun) {
       const sender = storedSender(message.data);
-      const promise = lanes.requeue({ agent: agent!, sessionKey, runId, content: message.data.content, thread: message.data.thread, ...(sender ? { sender } : {}) });
+      const promise = lanes.requeue({
+        agent: agent!,
+        sessionKey,
+        runId,
+        content: message.data.content,
+        thread: message.data.thread,
+        ...(sender ? { sender } : {}),
+      });
       promise.then(
         (r) => {
           logger.info({ sessionKey, runId, stopReason: r.stopReason, merged: r.merged }, "recovered turn finished");

@@ -16,7 +16,10 @@ export function isGroup(msg: Pick<InboundMessage, "peerKind">): boolean {
  * the bot or replies to it (as its plugin reports: `mentionsBot`, `replyToBot`), or whose text
  * starts (after blanks) with one of `commandPrefixes` (`/help`).
  */
-export function passesMentionGate(msg: Pick<InboundMessage, "peerKind" | "mentionsBot" | "replyToBot" | "content">, commandPrefixes: readonly string[]): boolean {
+export function passesMentionGate(
+  msg: Pick<InboundMessage, "peerKind" | "mentionsBot" | "replyToBot" | "content">,
+  commandPrefixes: readonly string[],
+): boolean {
   if (!isGroup(msg)) return true;
   if (msg.mentionsBot === true || msg.replyToBot === true) return true;
   const text = msg.content.trimStart();
@@ -35,7 +38,9 @@ export function rateReply(rate: SenderRate): string {
 }
 
 /** What {@link SenderRateLimiter.take} decided. */
-export type RateDecision = { ok: true } | { ok: false; /** The first refusal of this window: worth a reply (later ones are dropped quietly). */ notify: boolean };
+export type RateDecision =
+  | { ok: true }
+  | { ok: false /** The first refusal of this window: worth a reply (later ones are dropped quietly). */; notify: boolean };
 
 /** Senders tracked at once; past it the least recently seen is forgotten (memory stays bounded). */
 export const MAX_TRACKED_SENDERS = 10_000;

@@ -47,13 +47,15 @@ function checkAttachment(a: unknown, i: number): Attachment | string {
   if (a.fetch !== undefined && a.fetch !== null) {
     const f = a.fetch;
     if (!isMap(f)) return `attachments[${i}].fetch is not a map`;
-    if (typeof f.url !== "string" || !/^https?:\/\//i.test(f.url) || f.url.length > 8192) return `attachments[${i}].fetch.url is not an http(s) URL (up to 8192 characters)`;
+    if (typeof f.url !== "string" || !/^https?:\/\//i.test(f.url) || f.url.length > 8192)
+      return `attachments[${i}].fetch.url is not an http(s) URL (up to 8192 characters)`;
     out.fetch = { url: f.url };
     if (f.headers !== undefined && f.headers !== null) {
       if (!isMap(f.headers)) return `attachments[${i}].fetch.headers is not a map`;
       const h: Record<string, string> = {};
       for (const [k, v] of Object.entries(f.headers)) {
-        if (typeof v !== "string" || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k) || /[\r\n\0]/.test(v)) return `attachments[${i}].fetch.headers.${k} is not a valid header`;
+        if (typeof v !== "string" || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k) || /[\r\n\0]/.test(v))
+          return `attachments[${i}].fetch.headers.${k} is not a valid header`;
         h[k.toLowerCase()] = v;
       }
       out.fetch.headers = h;
@@ -90,7 +92,10 @@ export function normalizeInbound(value: unknown, defaultAccount: string): Inboun
   if (value.senderName !== undefined && value.senderName !== null) {
     if (typeof value.senderName !== "string") return "field 'senderName' is not a string";
     // A display name is the sender's own choice: bounded, one line, no control characters.
-    const name = value.senderName.replace(/[\u0000-\u001f\u007f]+/g, " ").trim().slice(0, MAX_SENDER_NAME_CHARS);
+    const name = value.senderName
+      .replace(/[\u0000-\u001f\u007f]+/g, " ")
+      .trim()
+      .slice(0, MAX_SENDER_NAME_CHARS);
     if (name.length > 0) msg.senderName = name;
   }
   for (const f of ["mentionsBot", "replyToBot"] as const) {

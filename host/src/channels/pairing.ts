@@ -238,5 +238,12 @@ export class PairingStore {
 
 function isEntry(v: unknown): v is PairingRequest & PairingApproval {
   const o = v as Record<string, unknown> | null;
-  return typeof o === "object" && o !== null && typeof o.code === "string" && typeof o.channel === "string" && typeof o.account === "string" && typeof o.peer === "string";
+  return (
+    typeof o === "object" &&
+    o !== null &&
+    typeof o.code === "string" &&
+    typeof o.channel === "string" &&
+    typeof o.account === "string" &&
+    typeof o.peer === "string"
+  );
 }

@@ -88,7 +88,10 @@ export interface ChannelPlugins {
  * A turn request as channels make it: the runtime's {@link TurnRequest} with the message's
  * origin (`channel`, `account`, `peer`) and `idempotencyKey` always set, and no `runId`.
  */
-export type ChannelTurnRequest = Pick<TurnRequest, "agentId" | "sessionKey" | "content" | "thread" | "platformMessageId" | "awaitsReply" | "sender" | "images"> &
+export type ChannelTurnRequest = Pick<
+  TurnRequest,
+  "agentId" | "sessionKey" | "content" | "thread" | "platformMessageId" | "awaitsReply" | "sender" | "images"
+> &
   Required<Pick<TurnRequest, "channel" | "account" | "peer" | "idempotencyKey">>;
 
 /**
@@ -536,11 +539,15 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     const media = await fetchImages({ plugin: ch.config.plugin, attachments: msg.attachments, groups: ch.config.groups, fetch: plugins.fetchAsChannel });
     if (media.kind === "oversized") {
       ch.counters.refused++;
-      logger.warn({ channel: name, account: msg.account, peer: msg.peer, bytes: media.bytes, limit: media.limit, source }, "image over the channel's media limit; refused");
+      logger.warn(
+        { channel: name, account: msg.account, peer: msg.peer, bytes: media.bytes, limit: media.limit, source },
+        "image over the channel's media limit; refused",
+      );
       if (rememberRefused(key)) deliver(ch, { ...to, content: media.reply, ...replyIdField(name, to) }, "refusal");
       return { kind: "refused" };
     }
-    if (media.notes.length > 0) logger.info({ channel: name, account: msg.account, peer: msg.peer, notes: media.notes, source }, "images not given to the model");
+    if (media.notes.length > 0)
+      logger.info({ channel: name, account: msg.account, peer: msg.peer, notes: media.notes, source }, "images not given to the model");
     if (channelBus !== undefined) {
       // Routing and the turn happen in whichever gateway consumes it; the platform's answer waits
       // only until the message is durable (in JetStream, or in the disk spool while NATS is down).
@@ -590,7 +597,9 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       thread: msg.thread,
       platformMessageId: msg.platformMessageId,
       // In a group the sender is part of the message (host-written; the model cannot forge it).
-      ...(isGroup(msg) && msg.sender !== undefined ? { sender: msg.senderName !== undefined ? { id: msg.sender, name: msg.senderName } : { id: msg.sender } } : {}),
+      ...(isGroup(msg) && msg.sender !== undefined
+        ? { sender: msg.senderName !== undefined ? { id: msg.sender, name: msg.senderName } : { id: msg.sender } }
+        : {}),
       ...(media.images.length > 0 ? { images: media.images } : {}),
       // The store owes this message its reply until the outbox settles it (survives a crash).
       ...(replies !== undefined ? { awaitsReply: true } : {}),

@@ -33,13 +33,23 @@ export function formatPairing(r: { pending: PairingRequest[]; approved: PairingA
       ),
     );
   if (r.approved.length > 0) {
-    lines.push("", ...formatTable(["CODE", "APPROVED PEER", "APPROVED"], r.approved.map((a) => [a.code, who(a), new Date(a.approvedAt).toISOString()])));
+    lines.push(
+      "",
+      ...formatTable(
+        ["CODE", "APPROVED PEER", "APPROVED"],
+        r.approved.map((a) => [a.code, who(a), new Date(a.approvedAt).toISOString()]),
+      ),
+    );
   }
   return lines;
 }
 
 /** Runs one `pairing.*` call against the configured gateway; errors go to stderr with exit code 1. */
-async function withGateway(configFile: string | undefined, io: CliIo, fn: (call: <T>(method: string, params?: Record<string, unknown>) => Promise<T>) => Promise<void>): Promise<void> {
+async function withGateway(
+  configFile: string | undefined,
+  io: CliIo,
+  fn: (call: <T>(method: string, params?: Record<string, unknown>) => Promise<T>) => Promise<void>,
+): Promise<void> {
   try {
     const config = loadConfig({ config: configFile }, io.env, [BUILTIN_PLUGINS_DIR]);
     const client = await connectGateway(config);

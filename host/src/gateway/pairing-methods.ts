@@ -37,7 +37,10 @@ export function addPairingMethods(methods: Map<string, MethodHandler>, store: Pa
     requireScope(ctx.identity, "admin", "pairing.approve");
     const { code } = parseParams(CodeSchema, params);
     const approved = codeCall(() => store.approve(code));
-    log.info({ channel: approved.channel, account: approved.account, peer: approved.peer, code: approved.code, client: ctx.identity.account }, "pairing approved");
+    log.info(
+      { channel: approved.channel, account: approved.account, peer: approved.peer, code: approved.code, client: ctx.identity.account },
+      "pairing approved",
+    );
     return { approved };
   });
   methods.set("pairing.deny", (params, ctx): { code: string; revoked: boolean } => {

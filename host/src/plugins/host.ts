@@ -71,7 +71,12 @@ export interface PluginHost extends PluginRegistry {
    *   when the grant refuses the URL, the body is over `maxBytes` ("over the N-byte limit"), or the
    *   request fails (messages never contain a secret value)
    */
-  fetchAsChannel(plugin: string, request: { url: string; headers?: Record<string, string> }, maxBytes: number, signal: AbortSignal): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
+  fetchAsChannel(
+    plugin: string,
+    request: { url: string; headers?: Record<string, string> },
+    maxBytes: number,
+    signal: AbortSignal,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
 }
 
 /**

@@ -225,7 +225,16 @@ describe("slack parse: events", () => {
       channel: "D0ALICE",
       text: "pic",
       subtype: "file_share",
-      files: [{ id: "F1", name: "a.png", mimetype: "image/png", size: 10, url_private: "https://files.slack.com/files-pri/T-F1/a.png", url_private_download: "https://files.slack.com/files-pri/T-F1/download/a.png" }],
+      files: [
+        {
+          id: "F1",
+          name: "a.png",
+          mimetype: "image/png",
+          size: 10,
+          url_private: "https://files.slack.com/files-pri/T-F1/a.png",
+          url_private_download: "https://files.slack.com/files-pri/T-F1/download/a.png",
+        },
+      ],
     });
     const [m] = (await parse(request(event))).messages;
     expect(m!.attachments[0]!.fetch).toEqual({

@@ -92,7 +92,16 @@ describe("telegram parse: Update -> message", () => {
   it("supergroup with a forum topic, large negative chat ids; group; channel post", async () => {
     const sg = telegramUpdate({ chatId: -1001234567890, chatType: "supergroup", fromId: 99, text: "in topic", messageId: 5, threadId: 321 });
     expect(await parsedMessages(sg)).toEqual([
-      { peer: "-1001234567890", peerKind: "group", sender: "99", senderName: "Test", thread: "321", content: "in topic", attachments: [], platformMessageId: "-1001234567890:5" },
+      {
+        peer: "-1001234567890",
+        peerKind: "group",
+        sender: "99",
+        senderName: "Test",
+        thread: "321",
+        content: "in topic",
+        attachments: [],
+        platformMessageId: "-1001234567890:5",
+      },
     ]);
     const g = telegramUpdate({ chatId: -555, chatType: "group", fromId: 7, text: "hi all", messageId: 6 });
     expect((await parsedMessages(g))[0]).toMatchObject({ peer: "-555", peerKind: "group", sender: "7" });
@@ -110,11 +119,17 @@ describe("telegram parse: Update -> message", () => {
     expect(m1!.replyToBot).toBeUndefined();
     const [m2] = await parsedMessages(group("hey @other_bot", { entities: [{ type: "mention", offset: 4, length: 10 }] }));
     expect(m2!.mentionsBot).toBeUndefined();
-    const [m3] = await parsedMessages(group("hey you", { entities: [{ type: "text_mention", offset: 4, length: 3, user: { id: botId, is_bot: true, first_name: "Bot" } }] }));
+    const [m3] = await parsedMessages(
+      group("hey you", { entities: [{ type: "text_mention", offset: 4, length: 3, user: { id: botId, is_bot: true, first_name: "Bot" } }] }),
+    );
     expect(m3!.mentionsBot).toBe(true);
-    const [m4] = await parsedMessages(group("ok", { reply_to_message: { message_id: 1, date: 0, chat: { id: -555, type: "group" }, from: { id: botId, is_bot: true, first_name: "Bot" } } }));
+    const [m4] = await parsedMessages(
+      group("ok", { reply_to_message: { message_id: 1, date: 0, chat: { id: -555, type: "group" }, from: { id: botId, is_bot: true, first_name: "Bot" } } }),
+    );
     expect(m4).toMatchObject({ replyToBot: true });
-    const [m5] = await parsedMessages(group("ok", { reply_to_message: { message_id: 1, date: 0, chat: { id: -555, type: "group" }, from: { id: 5, is_bot: false, first_name: "X" } } }));
+    const [m5] = await parsedMessages(
+      group("ok", { reply_to_message: { message_id: 1, date: 0, chat: { id: -555, type: "group" }, from: { id: 5, is_bot: false, first_name: "X" } } }),
+    );
     expect(m5!.replyToBot).toBeUndefined();
     // A private chat needs no getMe: mentions matter in groups only.
     const before = tg.calls.filter((c) => c.method === "getMe").length;

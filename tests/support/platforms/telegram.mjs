@@ -171,7 +171,10 @@ export async function startFakeTelegram(options = {}) {
     if (method === "getFile") {
       const f = files.get(String(json.file_id));
       if (f === undefined) return fail(res, 400, "Bad Request: invalid file_id");
-      return sendJson(res, 200, { ok: true, result: { file_id: json.file_id, file_unique_id: `u${json.file_id}`, file_size: f.bytes.length, file_path: f.path } });
+      return sendJson(res, 200, {
+        ok: true,
+        result: { file_id: json.file_id, file_unique_id: `u${json.file_id}`, file_size: f.bytes.length, file_path: f.path },
+      });
     }
     if (method === "getMe")
       return sendJson(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
