@@ -20,7 +20,7 @@ export type ChannelFetch = (
   signal: AbortSignal,
 ) => Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
 
-/** How long one image download may take, ms. */
+/** How long the image downloads of one message may take together, ms (the platform's webhook answer waits for them). */
 export const MEDIA_FETCH_TIMEOUT_MS = 20_000;
 
 /** What the images of one message came to. */
@@ -61,11 +61,12 @@ export async function fetchImages(options: {
   const types = options.groups?.media.types ?? DEFAULT_MEDIA_TYPES;
   const images: ImageInput[] = [];
   const notes: string[] = [];
+  let signal: AbortSignal | undefined;
   for (const a of options.attachments) {
     if (!isImage(a)) continue;
     if (a.size !== undefined && a.size > maxBytes) return { kind: "oversized", reply: oversizedReply(maxBytes, a.size), bytes: a.size, limit: maxBytes };
     if (a.fetch === undefined || options.fetch === undefined) continue;
-    const signal = AbortSignal.any([AbortSignal.timeout(MEDIA_FETCH_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])]);
+    signal ??= AbortSignal.any([AbortSignal.timeout(MEDIA_FETCH_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])]);
     let res: { status: number; body: Uint8Array };
     try {
       res = await options.fetch(options.plugin, a.fetch, maxBytes, signal);
