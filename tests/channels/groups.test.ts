@@ -59,6 +59,15 @@ describe("per-sender rate", () => {
     expect(l.take("a", rate, 10_500)).toEqual({ ok: false, notify: false }); // noticed less than a window ago
   });
 
+  it("a redelivered message id admitted in the window is not counted twice", () => {
+    const l = new SenderRateLimiter();
+    const rate = { messages: 2, perS: 60 };
+    expect(l.take("a", rate, 0, "m1")).toEqual({ ok: true });
+    expect(l.take("a", rate, 10, "m1")).toEqual({ ok: true });
+    expect(l.take("a", rate, 20, "m2")).toEqual({ ok: true });
+    expect(l.take("a", rate, 30, "m3")).toEqual({ ok: false, notify: true });
+  });
+
   it("keeps at most maxKeys senders", () => {
     const l = new SenderRateLimiter(3);
     for (let i = 0; i < 10; i++) l.take(`s${i}`, { messages: 1, perS: 60 }, i);
@@ -136,8 +145,9 @@ describe("ChannelGate", () => {
     const gate = new ChannelGate({ pairing });
     const ch = { name: "telegram", groups };
     expect(gate.check(ch, msg({ sender: "u1" }), 0)).toEqual({ kind: "drop", reason: "not_mentioned" });
-    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true }), 0)).toEqual({ kind: "pass" });
-    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true }), 1)).toMatchObject({ kind: "refuse", reason: "rate_limited" });
+    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "a" }), 0)).toEqual({ kind: "pass" });
+    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "a" }), 1)).toEqual({ kind: "pass" }); // a redelivery
+    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "b" }), 1)).toMatchObject({ kind: "refuse", reason: "rate_limited" });
     expect(gate.check(ch, msg({ sender: "u2", account: "ops" }), 2)).toEqual({ kind: "pass" }); // no mention_only on "ops"
     expect(gate.pairingAnswer(ch, msg())).toBeUndefined(); // a group is not paired
     const dm = msg({ peerKind: "direct", peer: "42" });

@@ -72,7 +72,7 @@ export class ChannelGate {
     const settings = accountGroups(ch.groups, msg.account!);
     if (settings.mentionOnly && !passesMentionGate(msg, ch.groups?.commandPrefixes ?? ["/"])) return { kind: "drop", reason: "not_mentioned" };
     if (settings.rate !== undefined) {
-      const d = this.limiter.take(`${ch.name}\u0000${msg.account}\u0000${senderOf(msg)}`, settings.rate, nowMs);
+      const d = this.limiter.take(`${ch.name}\u0000${msg.account}\u0000${senderOf(msg)}`, settings.rate, nowMs, msg.platformMessageId);
       if (!d.ok) return d.notify ? { kind: "refuse", reason: "rate_limited", reply: rateReply(settings.rate) } : { kind: "drop", reason: "rate_limited" };
     }
     return { kind: "pass" };

@@ -48,6 +48,8 @@ export const MAX_TRACKED_SENDERS = 10_000;
 interface Window {
   /** Arrival times of the admitted messages in the window, ms, oldest first (at most `messages`). */
   times: number[];
+  /** Their message ids, same order (a platform's redelivery of one is not counted again). */
+  ids: (string | undefined)[];
   /** When the sender was last told it is over the limit, ms; -Infinity = never. */
   notifiedAt: number;
 }
@@ -65,18 +67,24 @@ export class SenderRateLimiter {
   /**
    * Counts one message of `key` at `nowMs` against `rate`.
    * @param key who, e.g. `<channel>\0<account>\0<sender>`
+   * @param id the message's id: a redelivery of a message admitted in the window passes without counting
    */
-  take(key: string, rate: SenderRate, nowMs = Date.now()): RateDecision {
+  take(key: string, rate: SenderRate, nowMs = Date.now(), id?: string): RateDecision {
     const windowMs = rate.perS * 1000;
     let w = this.windows.get(key);
     if (w === undefined) {
-      w = { times: [], notifiedAt: -Infinity };
+      w = { times: [], ids: [], notifiedAt: -Infinity };
       if (this.windows.size >= this.maxKeys) this.windows.delete(this.windows.keys().next().value!);
     } else this.windows.delete(key); // re-inserted below: the map's order is least recently seen first
     this.windows.set(key, w);
-    while (w.times.length > 0 && nowMs - w.times[0]! >= windowMs) w.times.shift();
+    while (w.times.length > 0 && nowMs - w.times[0]! >= windowMs) {
+      w.times.shift();
+      w.ids.shift();
+    }
+    if (id !== undefined && w.ids.includes(id)) return { ok: true };
     if (w.times.length < rate.messages) {
       w.times.push(nowMs);
+      w.ids.push(id);
       return { ok: true };
     }
     const notify = nowMs - w.notifiedAt >= windowMs;
