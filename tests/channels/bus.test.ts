@@ -134,7 +134,9 @@ describe("channels over the bus (in-process bus)", () => {
 
   it("a group member's message keeps its host-written sender across the bus (journaled, and shown to the model)", async () => {
     const t = await setup();
-    t.state.parseMessages = [{ peer: "g1", peerKind: "group", sender: "U7", senderName: "Ann", content: "bus sender-1", attachments: [], platformMessageId: "s1" }];
+    t.state.parseMessages = [
+      { peer: "g1", peerKind: "group", sender: "U7", senderName: "Ann", content: "bus sender-1", attachments: [], platformMessageId: "s1" },
+    ];
     expect((await t.service.handleWebhook(webhook)).status).toBe(200);
     await until(() => t.state.sent.length === 1, 10_000, "the reply");
     const events = await t.log.read(sessionKey("g1"));

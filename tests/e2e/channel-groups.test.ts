@@ -217,7 +217,7 @@ describe("pairing", () => {
     spawnSync(process.execPath, [CLI, "pairing", ...args, "-c", gw.configFile], {
       env: { ...process.env, EXOCLAW_STATE_DIR: gw.stateDir, EXOCLAW_PORT: String(gatewayPort) },
       encoding: "utf8",
-      timeout: 20_000,
+      timeout: 60_000,
     });
 
   it("a stranger's DM gets a code; the CLI approves it; the next message is answered; it survives a restart", async () => {
@@ -228,7 +228,7 @@ describe("pairing", () => {
     expect(modelRequestsWith("pair-1")).toHaveLength(0);
     // A second message before approval: no new code, no turn.
     await deliver(telegramUpdate({ chatId: STRANGER, text: "hello? pair-2" }));
-    await gw.waitForLog((e) => e.peer === String(STRANGER) && e.pairingCode === code && /pairing code issued/.test(String(e.msg)));
+    await gw.waitForLog((e) => e.peer === String(STRANGER) && e.pairingCode === code && /pairing code issued/.test(String(e.msg)), 30_000);
     const list = pairingCli(["list", "--json"]);
     expect(list.status, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout).pending).toEqual([expect.objectContaining({ code, channel: "telegram", account: "default", peer: String(STRANGER) })]);
@@ -255,7 +255,7 @@ describe("pairing", () => {
     gatewayPort = restarted.port;
     await deliver(telegramUpdate({ chatId: STRANGER, text: "after restart pair-4" }));
     await waitUntil(() => sentWith("pair-4").length > 0 || null, 30_000, "the reply after the restart");
-  }, 120_000);
+  }, 240_000);
 });
 
 describe("inbound images", () => {
