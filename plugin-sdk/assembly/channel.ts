@@ -334,6 +334,14 @@ export class Attachment {
   mime: string | null = null;
   /** Bytes; -1 = unknown. */
   size: i64 = -1;
+  /**
+   * Where the host may download the content (an image it gives the model): an http(s) URL the
+   * host fetches with GET under this plugin's `http` grant, `{{secret:NAME}}` substituted
+   * host-side as for `httpRequest`; null = not fetched (metadata only).
+   */
+  fetchUrl: string | null = null;
+  /** Headers of that GET (`{{secret:NAME}}` allowed in values), e.g. Slack's bearer token. */
+  fetchHeaders: Map<string, string> = new Map<string, string>();
 
   constructor(kind: string) {
     this.kind = kind;
@@ -343,6 +351,8 @@ export class Attachment {
   withName(name: string | null): Attachment { this.name = name; return this; }
   withMime(mime: string | null): Attachment { this.mime = mime; return this; }
   withSize(size: i64): Attachment { this.size = size; return this; }
+  withFetchUrl(url: string | null): Attachment { this.fetchUrl = url; return this; }
+  withFetchHeader(name: string, value: string): Attachment { this.fetchHeaders.set(name, value); return this; }
 }
 
 /**
@@ -356,8 +366,14 @@ export class InboundMessage {
   peer: string;
   /** "direct" (default), "group" or "channel". */
   peerKind: string = PEER_DIRECT;
-  /** Author inside a group. */
+  /** Author inside a group (platform user id). */
   sender: string | null = null;
+  /** The author's display name, as the platform reports it (shown to the model as data). */
+  senderName: string | null = null;
+  /** The message mentions this bot (Telegram `mention` entity of its username, Slack `<@BOTID>`). */
+  mentionsBot: bool = false;
+  /** The message replies to one of this bot's messages. */
+  replyToBot: bool = false;
   guild: string | null = null;
   team: string | null = null;
   /** Thread the reply belongs in. */
@@ -377,6 +393,9 @@ export class InboundMessage {
   withAccount(account: string | null): InboundMessage { this.account = account; return this; }
   withPeerKind(kind: string): InboundMessage { this.peerKind = kind; return this; }
   withSender(sender: string | null): InboundMessage { this.sender = sender; return this; }
+  withSenderName(name: string | null): InboundMessage { this.senderName = name; return this; }
+  withMentionsBot(yes: bool): InboundMessage { this.mentionsBot = yes; return this; }
+  withReplyToBot(yes: bool): InboundMessage { this.replyToBot = yes; return this; }
   withGuild(guild: string | null): InboundMessage { this.guild = guild; return this; }
   withTeam(team: string | null): InboundMessage { this.team = team; return this; }
   withThread(thread: string | null): InboundMessage { this.thread = thread; return this; }
@@ -394,6 +413,9 @@ export function inboundMessageValue(msg: InboundMessage): Value {
   m.set("peer", Value.str(msg.peer));
   m.set("peerKind", Value.str(msg.peerKind));
   optStr(m, "sender", msg.sender);
+  optStr(m, "senderName", msg.senderName);
+  if (msg.mentionsBot) m.set("mentionsBot", Value.bool(true));
+  if (msg.replyToBot) m.set("replyToBot", Value.bool(true));
   optStr(m, "guild", msg.guild);
   optStr(m, "team", msg.team);
   optStr(m, "thread", msg.thread);
@@ -406,6 +428,17 @@ export function inboundMessageValue(msg: InboundMessage): Value {
     optStr(av, "name", a.name);
     optStr(av, "mime", a.mime);
     if (a.size >= 0) av.set("size", Value.int(a.size));
+    const url = a.fetchUrl;
+    if (url != null) {
+      const f = Value.map().set("url", Value.str(url));
+      if (a.fetchHeaders.size > 0) {
+        const h = Value.map();
+        const names = a.fetchHeaders.keys();
+        for (let j = 0; j < names.length; j++) h.set(names[j], Value.str(a.fetchHeaders.get(names[j])));
+        f.set("headers", h);
+      }
+      av.set("fetch", f);
+    }
     atts.push(av);
   }
   m.set("attachments", atts);

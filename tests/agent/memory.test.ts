@@ -58,7 +58,7 @@ async function turn(runtime: AgentRuntime, content: string, o: { peer?: string; 
       agentId: agent,
       sessionKey: keyOf(o.peer ?? "alice", agent, o.channel ?? "ws"),
       content,
-      ...(o.sender !== undefined ? { sender: o.sender } : {}),
+      ...(o.sender !== undefined ? { sender: { id: o.sender } } : {}),
     },
     () => {},
   );

@@ -132,6 +132,19 @@ describe("channels over the bus (in-process bus)", () => {
     expect(t.modelCalls("hello bus")).toBe(1);
   });
 
+  it("a group member's message keeps its host-written sender across the bus (journaled, and shown to the model)", async () => {
+    const t = await setup();
+    t.state.parseMessages = [
+      { peer: "g1", peerKind: "group", sender: "U7", senderName: "Ann", content: "bus sender-1", attachments: [], platformMessageId: "s1" },
+    ];
+    expect((await t.service.handleWebhook(webhook)).status).toBe(200);
+    await until(() => t.state.sent.length === 1, 10_000, "the reply");
+    const events = await t.log.read(sessionKey("g1"));
+    expect(events.find((e) => e.kind === "message_received")?.data).toMatchObject({ sender: "U7", senderName: "Ann" });
+    const req = emulator.requests.find((r) => JSON.stringify(r.body).includes("bus sender-1"))!;
+    expect(req.body.messages.at(-1).content[0].text).toMatch(/^\[exoclaw sender\] id="U7" name="Ann" /);
+  });
+
   it("a turn already handled (outcome stored, bus id not recorded) is answered from the store: no second model call, one reply", async () => {
     const t = await setup();
     // As if a process ran the turn and died before its bus ack and before publishing the reply.

@@ -80,7 +80,12 @@ describe("slack channel through the gateway", () => {
     });
     expect((await slack.deliver(hook, event)).status).toBe(200);
     const reply = (await slack.waitForPosts(before + 1))[before]!;
-    expect(reply).toMatchObject({ channel: "C0GENERAL", thread_ts: "1700000000.000100", text: "You said: thread question" });
+    // In a channel the model sees the host-written sender line first (docs/channels.md, Groups); the emulator echoes it.
+    expect(reply).toMatchObject({
+      channel: "C0GENERAL",
+      thread_ts: "1700000000.000100",
+      text: expect.stringMatching(/^You said: \[exoclaw sender\] id="U0[A-Z]+" .*\nthread question$/s),
+    });
   });
 
   it("a stranger gets nothing: 200 to Slack, no model request, no post", async () => {

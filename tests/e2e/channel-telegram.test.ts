@@ -76,7 +76,12 @@ describe("telegram webhook through the gateway", () => {
     const update = telegramUpdate({ chatId: GROUP, chatType: "supergroup", fromId: 99, text: "topic tg-2", messageId: 72, threadId: 321 });
     expect((await deliverTelegramUpdate(hook, update, SECRET_TOKEN)).status).toBe(200);
     const [reply] = await waitUntil(() => (sentWith("tg-2").length > 0 ? sentWith("tg-2") : null), 30_000, "the reply to tg-2");
-    expect(reply).toMatchObject({ chat_id: GROUP, message_thread_id: 321, text: "You said: topic tg-2" });
+    // In a group the model sees the host-written sender line first (docs/channels.md, Groups); the emulator echoes it.
+    expect(reply).toMatchObject({
+      chat_id: GROUP,
+      message_thread_id: 321,
+      text: expect.stringMatching(/^You said: \[exoclaw sender\] id="99" name="Test" .*\ntopic tg-2$/s),
+    });
   });
 
   it("a stranger gets nothing: 200 to Telegram, no model request, no sendMessage", async () => {

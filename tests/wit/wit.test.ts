@@ -474,6 +474,7 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     ["webhook-request", "WebhookRequest"],
     ["inbound-message", "InboundMessage"],
     ["attachment", "Attachment"],
+    ["attachment-fetch", "AttachmentFetch"],
     ["webhook-response", "WebhookResponse"],
     ["parse-result", "ParseResult"],
     ["outbound-message", "OutboundMessage"],

@@ -25,12 +25,16 @@ export function estimateTokens(chars: number): number {
 }
 
 /** Characters of the text a model sees from these messages (text, tool names and inputs, tool results). */
+/** What an image counts as in {@link messageChars}: about 1,600 tokens (providers scale images to roughly a megapixel). */
+const IMAGE_CHARS = 6400;
+
 export function messageChars(messages: readonly ChatMessage[]): number {
   let n = 0;
   for (const m of messages) {
     for (const b of m.content) {
       if (b.type === "text") n += b.text.length;
       else if (b.type === "tool_use") n += b.name.length + JSON.stringify(b.input ?? null).length;
+      else if (b.type === "image") n += IMAGE_CHARS;
       else n += b.content.length;
     }
   }
@@ -117,7 +121,8 @@ export function renderTranscript(messages: readonly ChatMessage[], maxChars: num
       else if (b.type === "tool_use") {
         names.set(b.id, b.name);
         parts.push(`Assistant called the tool ${b.name} with ${JSON.stringify(b.input ?? null)}`);
-      } else parts.push(`The tool ${names.get(b.toolUseId) ?? "call"} ${b.isError ? "failed" : "returned"}: ${b.content}`);
+      } else if (b.type === "image") parts.push(`${m.role === "user" ? "User" : "Assistant"}: [an image]`);
+      else parts.push(`The tool ${names.get(b.toolUseId) ?? "call"} ${b.isError ? "failed" : "returned"}: ${b.content}`);
     }
   }
   const text = parts.join("\n\n");

@@ -6,7 +6,7 @@ import type { Agent } from "./agents.js";
 import { deferred } from "./deferred.js";
 import type { QueueItem } from "./queue.js";
 import type { TurnResult } from "./turn-request.js";
-import type { TurnEvent } from "./types.js";
+import type { ImageInput, MessageSender, TurnEvent } from "./types.js";
 
 /** One accepted message waiting for, or running in, its session's queue. */
 export interface TurnJob extends QueueItem {
@@ -17,8 +17,10 @@ export interface TurnJob extends QueueItem {
   runId: string;
   content: string;
   thread?: string;
-  /** Who spoke in a group chat (TurnRequest.sender); absent = the peer. */
-  sender?: string;
+  /** Who wrote it in a group (host-written); absent = the peer. */
+  sender?: MessageSender;
+  /** Images given to the model with it (this turn only). */
+  images?: ImageInput[];
   /** The `message_received` append (with `turn_started` when `startJournaled`). */
   journal: Promise<unknown>;
   startJournaled: boolean;
@@ -51,8 +53,8 @@ export interface TurnJobSpec {
   content: string;
   /** The platform thread a reply goes to. */
   thread?: string | undefined;
-  /** Who spoke in a group chat; absent = the peer. */
-  sender?: string | undefined;
+  sender?: MessageSender | undefined;
+  images?: ImageInput[] | undefined;
   /** The `message_received` append; a job recovered from the log passes a resolved promise. */
   journal: Promise<unknown>;
   /** Whether `turn_started` was appended with the message (the session was idle). */
@@ -65,7 +67,7 @@ export interface TurnJobSpec {
 
 /** A pending turn job; `collect` follows the agent's queue mode. */
 export function makeTurnJob(spec: TurnJobSpec): TurnJob {
-  const { agent, sessionKey, runId, content, thread, journal, startJournaled, emit, signal } = spec;
+  const { agent, sessionKey, runId, content, thread, sender, images, journal, startJournaled, emit, signal } = spec;
   const d = deferred<TurnResult>();
   const job: TurnJob = {
     kind: "turn",
@@ -82,7 +84,8 @@ export function makeTurnJob(spec: TurnJobSpec): TurnJob {
     reject: d.reject,
   };
   if (thread !== undefined) job.thread = thread;
-  if (spec.sender !== undefined) job.sender = spec.sender;
+  if (sender !== undefined) job.sender = sender;
+  if (images !== undefined && images.length > 0) job.images = images;
   if (signal !== undefined) job.signal = signal;
   return job;
 }

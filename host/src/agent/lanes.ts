@@ -16,7 +16,7 @@ import { makeTurnJob, type Job, type TaskJob, type TurnJob } from "./jobs.js";
 import { startedEvent } from "./journal.js";
 import { SessionQueues } from "./queue.js";
 import { messageSource, type IdentifiedTurnRequest, type TurnResult } from "./turn-request.js";
-import type { TurnEvent } from "./types.js";
+import type { MessageSender, TurnEvent } from "./types.js";
 
 /** Message of the `error` event that closes a queued message dropped for a newer one (`drop = "oldest"`). */
 export const DROPPED_MESSAGE = "dropped: the session queue was full";
@@ -40,6 +40,8 @@ export interface RequeuedMessage {
   thread?: string | undefined;
   /** A run a restart left parked for an approval: it resumes (its `turn_started` is already written). */
   resume?: true;
+  /** The stored sender (recovery re-runs a group message with it). */
+  sender?: MessageSender | undefined;
 }
 
 /** Options of {@link SessionLanes}. */
@@ -108,6 +110,9 @@ export class SessionLanes {
         ...(request.platformMessageId !== undefined ? { platformMessageId: request.platformMessageId } : {}),
         ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
         ...(request.thread !== undefined ? { thread: request.thread } : {}),
+        ...(request.sender !== undefined
+          ? { sender: request.sender.id, ...(request.sender.name !== undefined ? { senderName: request.sender.name } : {}) }
+          : {}),
         ...(request.awaitsReply === true && request.idempotencyKey !== undefined ? { awaitsReply: true as const } : {}),
       },
     };
@@ -121,6 +126,7 @@ export class SessionLanes {
       content: request.content,
       thread: request.thread,
       sender: request.sender,
+      images: request.images,
       journal,
       startJournaled: startNow,
       emit,

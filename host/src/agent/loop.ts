@@ -27,6 +27,11 @@ export interface TurnInput {
   history: ChatMessage[];
   /** The user's message. */
   content: string;
+  /**
+   * The user message's blocks when it is more than `content` as one text block (a host-written
+   * sender line, images: user-message.ts); absent = `[{type: "text", text: content}]`.
+   */
+  userBlocks?: ContentBlock[];
   tools: TurnTools;
   /**
    * Queue mode `steer`: called before each model call that follows a tool round; the user
@@ -84,7 +89,8 @@ export function runTurn(input: TurnInput, emit: (ev: TurnEvent) => void, signal:
 
 async function loop(input: TurnInput, emit: (ev: TurnEvent) => void, signal: AbortSignal): Promise<TurnRecord> {
   const offered = new Set(input.tools.specs.map((t) => t.name));
-  const added: ChatMessage[] = input.resume !== undefined ? [...input.resume] : [{ role: "user", content: [{ type: "text", text: input.content }] }];
+  const added: ChatMessage[] =
+    input.resume !== undefined ? [...input.resume] : [{ role: "user", content: input.userBlocks ?? [{ type: "text", text: input.content }] }];
   const usage = { inputTokens: 0, outputTokens: 0 };
   let finalText = "";
 

@@ -1,5 +1,6 @@
 import type { SessionEvent, SessionEventOf } from "../store/index.js";
 import type { ChatMessage, ContentBlock } from "./types.js";
+import { storedSender, userContent } from "./user-message.js";
 
 /** Text of the user message that carries a compaction summary at the start of the projection. */
 export const COMPACTION_SUMMARY_PREFIX = "[Summary of the earlier conversation]\n\n";
@@ -136,6 +137,10 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
       // reply of its own) read as one user message, joined the way the turn's input was.
       (prev.content[0] as { text: string }).text += USER_TEXT_SEPARATOR + (first.content[0] as { text: string }).text;
       out.push(...messages.slice(1));
+    } else if (prev && prev.role === "user" && first.role === "user") {
+      // The same with a group message's sender line: the blocks follow each other.
+      prev.content.push(...first.content);
+      out.push(...messages.slice(1));
     } else out.push(...messages);
   }
   return out;
@@ -148,7 +153,7 @@ const isText = (m: ChatMessage): boolean => m.content.length === 1 && m.content[
 
 /** The messages of one completed turn, or undefined when its tool calls and results do not pair up. */
 function turnMessages(t: Turn): ChatMessage[] | undefined {
-  const msgs: ChatMessage[] = [{ role: "user", content: [{ type: "text", text: t.message.data.content }] }];
+  const msgs: ChatMessage[] = [{ role: "user", content: userContent(t.message.data.content, storedSender(t.message.data)) }];
   let toolResultsOpen = false;
   for (const e of t.parts) {
     const last = msgs[msgs.length - 1]!;

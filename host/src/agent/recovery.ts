@@ -14,6 +14,7 @@ import type { IdempotentTurns } from "./idempotency.js";
 import type { SessionLanes } from "./lanes.js";
 import type { TurnResult } from "./turn-request.js";
 import { parkedApproval } from "./approvals/resume.js";
+import { storedSender } from "./user-message.js";
 
 /** Message of the `error` event that closes a turn a crash interrupted. */
 export const INTERRUPTED_MESSAGE =
@@ -106,6 +107,7 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
     }
     report.failed += failures.length;
     for (const { message, runId, resume } of rerun) {
+      const sender = storedSender(message.data);
       const promise = lanes.requeue({
         agent: agent!,
         sessionKey,
@@ -113,6 +115,7 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
         content: message.data.content,
         thread: message.data.thread,
         ...(resume ? { resume } : {}),
+        ...(sender ? { sender } : {}),
       });
       promise.then(
         (r) => {

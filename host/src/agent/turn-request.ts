@@ -3,7 +3,7 @@
  * gets back ({@link TurnResult}), and where a message came from ({@link messageSource}).
  */
 import { parseSessionKey } from "../store/index.js";
-import type { TurnOutcome } from "./types.js";
+import type { ImageInput, MessageSender, TurnOutcome } from "./types.js";
 
 /** A turn to run: which agent, which session, what the user said. */
 export interface TurnRequest {
@@ -22,11 +22,6 @@ export interface TurnRequest {
    */
   thread?: string;
   /**
-   * Who spoke in a group chat (the channel's sender id); absent = the peer (a direct chat).
-   * Scopes the agent's memory (docs/memory.md); not stored in the session log.
-   */
-  sender?: string;
-  /**
    * The platform's id of the message, stored in `message_received` (a dedupe key per channel +
    * account: a second message with the same id is answered like a repeated idempotency key).
    */
@@ -41,6 +36,15 @@ export interface TurnRequest {
    * `message_received.data.awaitsReply`; needs `idempotencyKey`). See `SessionLog.pendingReplies`.
    */
   awaitsReply?: boolean;
+  /**
+   * Who wrote the message in a group (channels): stored in `message_received` (`sender`,
+   * `senderName`), shown to the model as a host-written line before the text, and given to tools
+   * as the call context's `sender`; scopes the agent's memory (docs/memory.md). Absent: the
+   * sender is the peer.
+   */
+  sender?: MessageSender;
+  /** Images given to the model with this message (this turn only; not journaled). */
+  images?: ImageInput[];
 }
 
 /**

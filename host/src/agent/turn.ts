@@ -21,6 +21,7 @@ import { turnHistory } from "./turn-history.js";
 import type { TurnResult } from "./turn-request.js";
 import { guardToolLoops, steerInbox } from "./turn-control.js";
 import type { TurnToolbox } from "./turn-tools.js";
+import { userContent } from "./user-message.js";
 import type { ProviderResilience } from "./resilience/index.js";
 import type { ModelProvider, TurnEvent } from "./types.js";
 import { TurnDeadline } from "./approvals/deadline.js";
@@ -141,8 +142,12 @@ export class TurnExecutor {
       const provider = base;
       const compacting = this.options.telemetry.enabled ? observeProvider(base, observed) : base;
       // Memory recall runs while the history is assembled (docs/memory.md).
-      const memory = config.memory !== undefined ? this.options.memory?.forTurn(config.memory, config.id, sessionKey, own.sender, content) : undefined;
-      const tools = this.options.tools.forTurn(agent, sessionKey, own.thread, own.sender);
+      const memory = config.memory !== undefined ? this.options.memory?.forTurn(config.memory, config.id, sessionKey, own.sender?.id, content) : undefined;
+      const tools = this.options.tools.forTurn(agent, sessionKey, own.thread, own.sender?.id);
+      // Group messages and images: each message's own blocks (sender line, images, text).
+      const userBlocks = live.some((j) => j.sender !== undefined || j.images !== undefined)
+        ? live.flatMap((j) => userContent(j.content, j.sender, j.images))
+        : undefined;
       if (this.options.telemetry.enabled) observeTools(tools, observed);
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
       guardToolLoops(tools, config.loopLimit ?? DEFAULT_LOOP_LIMIT, (err) => controller.abort(err));
@@ -208,6 +213,7 @@ export class TurnExecutor {
           ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
           history: memory ? [...history, ...(await memory)] : history,
           content,
+          ...(userBlocks !== undefined ? { userBlocks } : {}),
           tools,
           ...(steer !== undefined ? { steer } : {}),
           ...(this.options.telemetry.enabled ? { telemetry: observed } : {}),

@@ -4,7 +4,27 @@ import type { ToolSpec } from "../plugins/index.js";
 export type ContentBlock =
   | { type: "text"; text: string }
   | { type: "tool_use"; id: string; name: string; input: unknown }
-  | { type: "tool_result"; toolUseId: string; content: string; isError: boolean };
+  | { type: "tool_result"; toolUseId: string; content: string; isError: boolean }
+  /** An image in a user message: base64 `data` of `mime` (image/jpeg, image/png, image/gif, image/webp). */
+  | { type: "image"; mime: string; data: string };
+
+/** An image a channel fetched for the model with a message (not journaled: later turns see its placeholder line). */
+export interface ImageInput {
+  /** image/jpeg, image/png, image/gif or image/webp (from the bytes' signature). */
+  mime: string;
+  /** base64 of the bytes. */
+  data: string;
+  /** Size of the decoded bytes. */
+  bytes: number;
+}
+
+/** Who wrote a message inside a group, as the channel plugin reported it (host-written, never from the model or the text). */
+export interface MessageSender {
+  /** Platform user id. */
+  id: string;
+  /** Display name (the sender's own choice: shown to the model quoted, as data). */
+  name?: string;
+}
 
 /** A provider-neutral chat message. Tool results travel in `user` messages (Anthropic's model). */
 export interface ChatMessage {

@@ -38,6 +38,8 @@ export interface InboundPayload {
   peer: string;
   peerKind?: string;
   sender?: string;
+  /** The sender's display name (groups). */
+  senderName?: string;
   guild?: string;
   team?: string;
   thread?: string;
@@ -96,7 +98,7 @@ export function inboundPayload(channel: string, msg: InboundMessage, content: st
     attachments: msg.attachments.length,
     receivedAt: now,
   };
-  for (const f of ["sender", "guild", "team", "thread"] as const) if (msg[f] !== undefined) p[f] = msg[f];
+  for (const f of ["sender", "senderName", "guild", "team", "thread"] as const) if (msg[f] !== undefined) p[f] = msg[f];
   return p;
 }
 
@@ -110,7 +112,7 @@ export function checkInboundPayload(v: unknown): InboundPayload | string {
   if (v.v !== 1) return `unknown payload version ${JSON.stringify(v.v)}`;
   for (const f of ["channel", "account", "peer", "platformMessageId"]) if (!str(v[f])) return `field '${f}' is missing or not a string`;
   if (typeof v.content !== "string") return "field 'content' is not a string";
-  for (const f of ["peerKind", "sender", "guild", "team", "thread"]) if (!optStr(v[f])) return `field '${f}' is not a string`;
+  for (const f of ["peerKind", "sender", "senderName", "guild", "team", "thread"]) if (!optStr(v[f])) return `field '${f}' is not a string`;
   return v as unknown as InboundPayload;
 }
 
@@ -285,7 +287,10 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
             peer: p.peer,
             idempotencyKey: key,
             ...(p.thread !== undefined ? { thread: p.thread } : {}),
-            ...(p.sender !== undefined ? { sender: p.sender } : {}),
+            // A group member's message carries its sender (host-written at intake, as on the direct path).
+            ...(p.peerKind !== undefined && p.peerKind !== "direct" && typeof p.sender === "string" && p.sender.length > 0
+              ? { sender: typeof p.senderName === "string" && p.senderName.length > 0 ? { id: p.sender, name: p.senderName } : { id: p.sender } }
+              : {}),
             ...(n === 1 && !replay ? { platformMessageId: p.platformMessageId } : {}),
           },
           { onAccepted: () => (accepted = true) },

@@ -18,3 +18,5 @@ export { limitViolation, normalizeInbound } from "./messages.js";
 export { createChannelBus, inboundMsgId, replyMsgId, inboundPayload, checkInboundPayload, checkOutboundPayload } from "./bus.js";
 export type { ChannelBus, ChannelBusDeps, InboundPayload, OutboundPayload } from "./bus.js";
 export type { Admission, ChannelLogger, IntakeRefusal, WebhookPolicy } from "./types.js";
+export { PairingStore, PairingError, normalizeCode, PAIRING_FILE, PAIRING_CODE_TTL_MS } from "./pairing.js";
+export type { PairingApproval, PairingRequest, PairingPeer } from "./pairing.js";

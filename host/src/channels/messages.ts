@@ -7,6 +7,9 @@ import type { Attachment, InboundMessage, PeerKind, PollResult, WebhookResponse 
 /** Longest id (peer, guild, team, thread, account, platform message id) accepted, characters. */
 export const MAX_ID_CHARS = 512;
 
+/** Longest sender display name kept, characters (longer names are cut). */
+export const MAX_SENDER_NAME_CHARS = 128;
+
 const PEER_KINDS: readonly PeerKind[] = ["direct", "group", "channel"];
 
 const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
@@ -41,6 +44,23 @@ function checkAttachment(a: unknown, i: number): Attachment | string {
     if (typeof a.size !== "number" || !Number.isFinite(a.size) || a.size < 0) return `attachments[${i}].size is not a non-negative number`;
     out.size = a.size;
   }
+  if (a.fetch !== undefined && a.fetch !== null) {
+    const f = a.fetch;
+    if (!isMap(f)) return `attachments[${i}].fetch is not a map`;
+    if (typeof f.url !== "string" || !/^https?:\/\//i.test(f.url) || f.url.length > 8192)
+      return `attachments[${i}].fetch.url is not an http(s) URL (up to 8192 characters)`;
+    out.fetch = { url: f.url };
+    if (f.headers !== undefined && f.headers !== null) {
+      if (!isMap(f.headers)) return `attachments[${i}].fetch.headers is not a map`;
+      const h: Record<string, string> = {};
+      for (const [k, v] of Object.entries(f.headers)) {
+        if (typeof v !== "string" || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k) || /[\r\n\0]/.test(v))
+          return `attachments[${i}].fetch.headers.${k} is not a valid header`;
+        h[k.toLowerCase()] = v;
+      }
+      out.fetch.headers = h;
+    }
+  }
   return out;
 }
 
@@ -68,6 +88,21 @@ export function normalizeInbound(value: unknown, defaultAccount: string): Inboun
     const v = optionalId(value, f);
     if (isErr(v)) return v.error;
     if (v !== undefined) msg[f] = v;
+  }
+  if (value.senderName !== undefined && value.senderName !== null) {
+    if (typeof value.senderName !== "string") return "field 'senderName' is not a string";
+    // A display name is the sender's own choice: bounded, one line, no control characters.
+    const name = value.senderName
+      .replace(/[\u0000-\u001f\u007f]+/g, " ")
+      .trim()
+      .slice(0, MAX_SENDER_NAME_CHARS);
+    if (name.length > 0) msg.senderName = name;
+  }
+  for (const f of ["mentionsBot", "replyToBot"] as const) {
+    const v = value[f];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "boolean") return `field '${f}' is not a boolean`;
+    if (v) msg[f] = true;
   }
   if (value.attachments !== undefined && value.attachments !== null) {
     if (!Array.isArray(value.attachments)) return "field 'attachments' is not an array";

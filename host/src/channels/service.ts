@@ -37,6 +37,10 @@ import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind }
 import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import type { Bus } from "../bus/index.js";
+import { ChannelGate } from "./gate.js";
+import { isGroup } from "./groups.js";
+import { fetchImages, type ChannelFetch } from "./media.js";
+import type { PairingStore } from "./pairing.js";
 import { processSecrets } from "../log/index.js";
 import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../agent/index.js";
 import { isPluginBusy } from "../plugins/index.js";
@@ -81,13 +85,18 @@ export interface ChannelPlugins {
   callChannel(plugin: string, fn: ChannelExport, input: unknown, signal?: AbortSignal): Promise<unknown>;
   /** Persistent-connection exports with their effects (PluginHost.callConnection); absent: `connect` channels never start. */
   callConnection?: PluginHost["callConnection"];
+  /** Downloads an attachment under the plugin's `http` grant (media.ts); absent = images stay placeholders. */
+  fetchAsChannel?: ChannelFetch;
 }
 
 /**
  * A turn request as channels make it: the runtime's {@link TurnRequest} with the message's
  * origin (`channel`, `account`, `peer`) and `idempotencyKey` always set, and no `runId`.
  */
-export type ChannelTurnRequest = Pick<TurnRequest, "agentId" | "sessionKey" | "content" | "thread" | "sender" | "platformMessageId" | "awaitsReply"> &
+export type ChannelTurnRequest = Pick<
+  TurnRequest,
+  "agentId" | "sessionKey" | "content" | "thread" | "platformMessageId" | "awaitsReply" | "sender" | "images"
+> &
   Required<Pick<TurnRequest, "channel" | "account" | "peer" | "idempotencyKey">>;
 
 /**
@@ -167,6 +176,8 @@ export interface ChannelServiceOptions {
    * here (a peer's `/stop`; gateway/remote-abort.ts). Resolves with the run ids stopped.
    */
   abortElsewhere?: (target: { sessionKey: string }, by: "stop_command") => Promise<{ aborted: string[] }>;
+  /** Pairing requests and approvals (`<stateDir>/pairing.json`); absent = `pairing` is off on every channel. */
+  pairing?: PairingStore;
 }
 
 /** The running service. */
@@ -359,6 +370,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     },
     logger,
   });
+  const gate = new ChannelGate(options.pairing !== undefined ? { pairing: options.pairing } : {});
   /** Idempotency keys of refused messages, so a redelivery is not refused (and answered) twice. Bounded. */
   const refusedKeys = new Set<string>();
   const pollers: Poller[] = [];
@@ -534,13 +546,32 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     }
     const key = `channel:${name}:${msg.account}:${msg.platformMessageId}`;
     const to = { account: msg.account!, peer: msg.peer, thread: msg.thread, replyTo: msg.platformMessageId };
-    if (!ch.allow({ peer: msg.peer, guild: msg.guild, team: msg.team })) {
+    const gateChannel = { name, ...(ch.config.groups !== undefined ? { groups: ch.config.groups } : {}) };
+    if (!ch.allow({ peer: msg.peer, guild: msg.guild, team: msg.team }) && !gate.paired(gateChannel, msg)) {
       ch.counters.refused++;
+      // Pairing: a stranger's direct message gets a code the operator can approve (pairing.ts).
+      let pairing: { code: string; reply?: string } | undefined;
+      try {
+        pairing = gate.pairingAnswer(gateChannel, msg);
+      } catch (err) {
+        logger.error({ channel: name, account: msg.account, peer: msg.peer, error: errorMessage(err) }, "could not record a pairing request");
+      }
       logger.warn(
-        { channel: name, account: msg.account, peer: msg.peer, guild: msg.guild, team: msg.team, source },
-        "message from a peer not in the channel allowlist; dropped",
+        { channel: name, account: msg.account, peer: msg.peer, guild: msg.guild, team: msg.team, source, ...(pairing ? { pairingCode: pairing.code } : {}) },
+        pairing ? "message from a peer not in the channel allowlist; pairing code issued" : "message from a peer not in the channel allowlist; dropped",
       );
-      if (ch.config.refusal !== undefined && rememberRefused(key)) deliver(ch, { ...to, content: ch.config.refusal, ...replyIdField(name, to) }, "refusal");
+      const text = pairing !== undefined ? pairing.reply : ch.config.refusal;
+      if (text !== undefined && rememberRefused(key)) deliver(ch, { ...to, content: text, ...replyIdField(name, to) }, "refusal");
+      return { kind: "refused" };
+    }
+    // Mention gating and per-sender rates (gate.ts).
+    const verdict = gate.check(gateChannel, msg);
+    if (verdict.kind !== "pass") {
+      ch.counters.refused++;
+      const fields = { channel: name, account: msg.account, peer: msg.peer, sender: msg.sender, reason: verdict.reason, source };
+      if (verdict.reason === "not_mentioned") logger.debug(fields, "group message that does not address the bot (mention_only); not passed on");
+      else logger.warn(fields, "message over the sender's rate; not passed on");
+      if (verdict.kind === "refuse" && rememberRefused(key)) deliver(ch, { ...to, content: verdict.reply, ...replyIdField(name, to) }, "refusal");
       return { kind: "refused" };
     }
     const over = limitViolation(msg, ch.config);
@@ -572,6 +603,19 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       await stopConversation(ch, sessionKey, key, to, msg, source);
       return { kind: "accepted" };
     }
+    // Images: fetched now under the plugin's grant, so an oversized one is refused with a reply.
+    const media = await fetchImages({ plugin: ch.config.plugin, attachments: msg.attachments, groups: ch.config.groups, fetch: plugins.fetchAsChannel });
+    if (media.kind === "oversized") {
+      ch.counters.refused++;
+      logger.warn(
+        { channel: name, account: msg.account, peer: msg.peer, bytes: media.bytes, limit: media.limit, source },
+        "image over the channel's media limit; refused",
+      );
+      if (rememberRefused(key)) deliver(ch, { ...to, content: media.reply, ...replyIdField(name, to) }, "refusal");
+      return { kind: "refused" };
+    }
+    if (media.notes.length > 0)
+      logger.info({ channel: name, account: msg.account, peer: msg.peer, notes: media.notes, source }, "images not given to the model");
     if (channelBus !== undefined) {
       // Routing and the turn happen in whichever gateway consumes it; the platform's answer waits
       // only until the message is durable (in JetStream, or in the disk spool while NATS is down).
@@ -615,8 +659,12 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       peer: msg.peer,
       idempotencyKey: key,
       thread: msg.thread,
-      ...(msg.sender !== undefined ? { sender: msg.sender } : {}),
       platformMessageId: msg.platformMessageId,
+      // In a group the sender is part of the message (host-written; the model cannot forge it).
+      ...(isGroup(msg) && msg.sender !== undefined
+        ? { sender: msg.senderName !== undefined ? { id: msg.sender, name: msg.senderName } : { id: msg.sender } }
+        : {}),
+      ...(media.images.length > 0 ? { images: media.images } : {}),
       // The store owes this message its reply until the outbox settles it (survives a crash).
       ...(replies !== undefined ? { awaitsReply: true } : {}),
     };

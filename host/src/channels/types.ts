@@ -52,6 +52,20 @@ export interface Attachment {
   mime?: string;
   /** Bytes, when the platform says. */
   size?: number;
+  /**
+   * Where the host may download the content (images it gives the model): a GET the host makes
+   * under the plugin's `http` grant (hosts, methods), `{{secret:NAME}}` substituted host-side,
+   * the body capped at the channel's `media.max_bytes`. Absent = metadata only.
+   */
+  fetch?: AttachmentFetch;
+}
+
+/** An attachment's download request (MessagePack `{url, headers?}`). */
+export interface AttachmentFetch {
+  /** http(s) URL; `{{secret:NAME}}` in its path or query is substituted by the host. */
+  url: string;
+  /** Request headers (lower-case names); `{{secret:NAME}}` in a value is substituted by the host. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -64,8 +78,17 @@ export interface InboundMessage {
   /** Conversation id the reply goes to (Telegram chat id, Slack channel id, WhatsApp phone). */
   peer: string;
   peerKind: PeerKind;
-  /** Who wrote it, when the peer is a group (user id); informational. */
+  /**
+   * Who wrote it (platform user id). In a group the host shows it to the model as host-written
+   * metadata, rate-limits per sender and passes it to tools as the call context's `sender`.
+   */
   sender?: string;
+  /** The author's display name as the platform reports it (data, quoted for the model). */
+  senderName?: string;
+  /** The message mentions this bot (`mention_only` gating). Default false. */
+  mentionsBot?: boolean;
+  /** The message replies to one of this bot's messages (`mention_only` gating). Default false. */
+  replyToBot?: boolean;
   /** Server/guild id (Discord-like platforms). */
   guild?: string;
   /** Team/workspace id (Slack `team_id`). */

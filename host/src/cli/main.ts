@@ -15,6 +15,7 @@ import { registerUsageCommand } from "./usage.js";
 import { registerCronCommands, registerFlowCommands } from "./cron.js";
 import { registerApprovalCommands } from "./approvals.js";
 import { registerMcpCommands } from "./mcp.js";
+import { registerPairingCommands } from "./pairing.js";
 
 function portArg(value: string): number {
   const n = Number(value);
@@ -137,6 +138,7 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerFlowCommands(program);
   registerApprovalCommands(program);
   registerMcpCommands(program);
+  registerPairingCommands(program);
 
   await program.parseAsync(argv);
 }

@@ -26,6 +26,7 @@ import {
 } from "./types.js";
 import { GATEWAY_ACCOUNT } from "../protocol/index.js";
 import { parseDuration } from "../util/index.js";
+import { toChannelGroups } from "./channel-groups.js";
 import { ConfigError } from "./errors.js";
 import { secretEnv } from "./credentials.js";
 import { resolveMcpServers } from "./mcp.js";
@@ -455,6 +456,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
           : {}),
         ...(c.connect ? { connect: { accounts: c.connect.accounts ?? c.accounts ?? ["default"] } } : {}),
         ...(c.typing !== undefined ? { typing: c.typing } : {}),
+        groups: toChannelGroups(c),
       }),
     ),
     providers,

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
 import { cronJobSchema, heartbeatSchema } from "./automation-schema.js";
 import { McpSectionSchema } from "./mcp.js";
+import { channelGroupFields } from "./channel-groups.js";
 
 const PROVIDERS = ["anthropic", "openai", "ollama", "gemini"] as const;
 
@@ -344,6 +345,7 @@ export const FileConfigSchema = z.strictObject({
           connect: z.strictObject({ accounts: z.array(z.string().min(1)).min(1).optional() }).optional(),
           // A typing indicator while a turn runs (plugins exporting typing); default on.
           typing: z.boolean().optional(),
+          ...channelGroupFields,
         })
         .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
           message: "every polled account must also be listed in the channel's accounts",

@@ -5,6 +5,7 @@ import type { Scope } from "../protocol/index.js";
 import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
 import type { Binding } from "../router/index.js";
 import type { McpServerConfig } from "./mcp.js";
+import type { ChannelGroups } from "./channel-groups.js";
 
 /** An extra client token from `[[gateway.clients]]`. */
 export interface ClientEntry {
@@ -304,6 +305,8 @@ export interface ChannelConfig {
   connect?: { accounts: string[] };
   /** Typing indicator while a turn runs, for plugins exporting `typing`; default true. */
   typing?: boolean;
+  /** Mention gating, per-sender rates, pairing and media limits (channel-groups.ts); absent = all off, default media limits. */
+  groups?: ChannelGroups;
 }
 
 /** Defaults of `[channels.<name>]` limits. */

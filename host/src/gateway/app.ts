@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { Automation } from "../automation/index.js";
 import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
-import { createChannelService, type ChannelService } from "../channels/index.js";
+import { createChannelService, PairingStore, type ChannelService } from "../channels/index.js";
 import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { startMcpClients, type McpClients } from "../mcp/index.js";
@@ -369,7 +369,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // `chat.abort` / `/stop` of a turn running on another gateway of the bus (remote-abort.ts).
     const remoteAbort = bus === undefined ? undefined : await startRemoteAbort({ bus, runtime: agents, logger });
     if (remoteAbort !== undefined) stack.defer("stop requests", () => remoteAbort.close());
+    // Channel pairing: approvals in <state dir>/pairing.json, shared by gateways on that directory.
+    const pairing = PairingStore.inStateDir(config.stateDir);
     const channelService = createChannelService({
+      pairing,
       channels: config.channels,
       plugins,
       router,
@@ -442,6 +445,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
       approvals: agents.approvals,
       ...(mcp !== undefined ? { mcp } : {}),
+      pairing,
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),
       ops: { ready, ...(metrics !== undefined ? { metrics: () => metrics!.scrape() } : {}) },

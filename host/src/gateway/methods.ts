@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { ReplayedTurnError, summarizeUsage, type AgentRuntime, type TurnEvent, type UsageSummary } from "../agent/index.js";
-import type { ChannelCounters } from "../channels/index.js";
+import type { ChannelCounters, PairingStore } from "../channels/index.js";
 import type { BusStatus } from "../bus/index.js";
 import {
   ErrorCode,
@@ -36,6 +36,7 @@ import { registerCronMethods, registerFlowMethods, type CronMethodDeps } from ".
 import type { MethodHandler } from "./rpc.js";
 import { addMemoryMethods } from "./memory-methods.js";
 import type { AbortElsewhere } from "./remote-abort.js";
+import { addPairingMethods } from "./pairing-methods.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
 import { addApprovalMethods, type ApprovalsApi } from "./approval-methods.js";
@@ -119,6 +120,8 @@ export interface MethodDeps {
   abortElsewhere?: AbortElsewhere;
   /** Tool calls parked for approval (`approvals.*`, scope admin); absent = the methods do not exist. */
   approvals?: ApprovalsApi;
+  /** Channel pairing (`pairing.list|approve|deny`, pairing-methods.ts); absent = those methods do not exist. */
+  pairing?: PairingStore;
 }
 
 /**
@@ -427,5 +430,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   if (deps.cron !== undefined) registerCronMethods(methods, { ...deps.cron, logger: deps.logger });
   if (deps.cron?.flows !== undefined) registerFlowMethods(methods, { flows: deps.cron.flows, logger: deps.logger });
   if (deps.approvals !== undefined) addApprovalMethods(methods, deps.approvals);
+  if (deps.pairing !== undefined) addPairingMethods(methods, deps.pairing, deps.logger);
   return methods;
 }

@@ -4,6 +4,7 @@ import { callChannelExport, callConnectionExport, callTool } from "./calls.js";
 import type { ConnectionEffect } from "./sandbox/types.js";
 import { PluginCallAbortedError } from "./failures.js";
 import { callHookExport, HookCallError, type HookHost } from "./hook-calls.js";
+import { createHostServices, HostHttpError } from "./sandbox/index.js";
 import { openRegistry, type LoadPluginsOptions, type PluginSettings, type PluginStats } from "./registry.js";
 import type { ChannelExport, ChannelPluginInfo, ConnectionExport, LoadedPlugin, PluginInfo, PluginRegistry } from "./types.js";
 
@@ -71,6 +72,21 @@ export interface PluginHost extends PluginRegistry, HookHost {
    * @throws like callChannel
    */
   callConnection(plugin: string, fn: ConnectionExport, input: unknown, signal?: AbortSignal): Promise<{ value: unknown; effects: ConnectionEffect[] }>;
+  /**
+   * Downloads bytes on a channel plugin's behalf (an inbound image for the model): a GET under
+   * the plugin's effective `http` grant — hosts and methods checked on every redirect hop,
+   * `{{secret:NAME}}` substituted from its granted secrets, never into the host name — with the
+   * body capped at `maxBytes`.
+   * @throws Error naming the plugin when it is not a loaded, approved channel plugin; HostHttpError
+   *   when the grant refuses the URL, the body is over `maxBytes` ("over the N-byte limit"), or the
+   *   request fails (messages never contain a secret value)
+   */
+  fetchAsChannel(
+    plugin: string,
+    request: { url: string; headers?: Record<string, string> },
+    maxBytes: number,
+    signal: AbortSignal,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array }>;
 }
 
 /**
@@ -123,6 +139,19 @@ export async function loadPlugins(options: LoadPluginsOptions): Promise<PluginHo
         );
       }
       return callHookExport(site, hook, input, signal);
+    },
+    async fetchAsChannel(plugin, request, maxBytes, signal) {
+      const grant = registry.channelGrant(plugin);
+      if (grant === undefined) throw new Error(`channel plugin '${plugin}' is not loaded and approved`);
+      // As the sandbox does for http_request: the host name is fixed before secrets are substituted.
+      let host: string;
+      try {
+        host = new URL(request.url).host;
+      } catch {
+        throw new HostHttpError(`'${request.url.slice(0, 200)}' is not a URL`);
+      }
+      if (/\{\{|%7b%7b/i.test(host)) throw new HostHttpError("a secret cannot be part of the host name");
+      return createHostServices({ maxResponseBytes: maxBytes }).http({ method: "GET", url: request.url, headers: request.headers ?? {} }, grant, signal);
     },
     async callChannel(plugin, fn, input, signal) {
       if (signal?.aborted) throw new PluginCallAbortedError(plugin, { export: fn }, signal.reason);

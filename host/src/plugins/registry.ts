@@ -123,6 +123,8 @@ export interface Registry {
    * undefined otherwise (the hook is not called).
    */
   hookRoute(plugin: string, hook: HookName): CallSite | undefined;
+  /** The effective grant of a loaded, approved channel plugin (for host work done on its behalf); undefined otherwise. */
+  channelGrant(plugin: string): EffectiveGrant | undefined;
 }
 
 /**
@@ -577,6 +579,11 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       if (entry === undefined || gen === null || gen === undefined) return undefined;
       if (!(entry.resolution?.effective.hooks ?? []).includes(hook) || !entry.exports.includes(hook)) return undefined;
       return { plugin, gen, counters: entry, telemetry };
+    },
+    channelGrant(plugin) {
+      const entry = closed ? undefined : entries.find((e) => isLoaded(e) && e.manifest!.name === plugin);
+      if (entry === undefined || entry.manifest!.kind === "tool" || !mayServeChannel(entry)) return undefined;
+      return entry.resolution?.effective;
     },
     cacheStats: () => ({ hits: cache.hits, misses: cache.misses }),
     load: (file) =>

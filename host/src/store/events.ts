@@ -76,6 +76,8 @@ function checkData(i: number, e: NewSessionEvent): void {
       optional("platformMessageId");
       optional("idempotencyKey");
       optional("thread");
+      optional("sender");
+      optional("senderName");
       if (o.awaitsReply !== undefined) {
         if (o.awaitsReply !== true) invalid(i, "message_received.awaitsReply must be true when present");
         if (o.idempotencyKey === undefined) invalid(i, "message_received.awaitsReply needs an idempotencyKey (the outbox settles replies by it)");

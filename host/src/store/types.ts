@@ -48,6 +48,12 @@ export interface EventDataMap {
     idempotencyKey?: string;
     thread?: string;
     /**
+     * Who wrote it in a group (platform user id) and their display name, from the channel
+     * plugin's parse (host-written: the model sees them as metadata it cannot forge).
+     */
+    sender?: string;
+    senderName?: string;
+    /**
      * The channels service owes this message a reply (or failure notice) through the reply
      * outbox: the store lists it in `pendingReplies` until `settleReplies` names its
      * `idempotencyKey` (required with it). Absent: nobody tracks its reply in the store.

@@ -206,6 +206,43 @@ describe("slack parse: events", () => {
     });
   });
 
+  it("groups: <@BOTID> of the installation's bot user (authorizations) and app_mention mention the bot; a thread under its message replies to it; user_profile names the sender", async () => {
+    const base = { channel: "C0GENERAL", channelType: "channel" as const };
+    const [mention] = (await parse(request(slackMessageEvent({ ...base, text: "<@U0BOT> what is up" })))).messages;
+    expect(mention).toMatchObject({ peerKind: "group", mentionsBot: true });
+    const [other] = (await parse(request(slackMessageEvent({ ...base, text: "<@U0SOMEONE> hi" })))).messages;
+    expect(other!.mentionsBot).toBeUndefined();
+    const appMention = slackMessageEvent({ ...base, text: "<@U0BOT> hi" });
+    (appMention.event as Record<string, unknown>).type = "app_mention";
+    expect((await parse(request(appMention))).messages[0]).toMatchObject({ mentionsBot: true, content: "<@U0BOT> hi" });
+    const reply = slackMessageEvent({ ...base, text: "thanks", threadTs: "1.000100" });
+    Object.assign(reply.event as Record<string, unknown>, { parent_user_id: "U0BOT", user_profile: { display_name: "", real_name: "Ada Lovelace" } });
+    expect((await parse(request(reply))).messages[0]).toMatchObject({ replyToBot: true, senderName: "Ada Lovelace" });
+  });
+
+  it("an image file carries its url_private download with the bot token as a host-side secret", async () => {
+    const event = slackMessageEvent({
+      channel: "D0ALICE",
+      text: "pic",
+      subtype: "file_share",
+      files: [
+        {
+          id: "F1",
+          name: "a.png",
+          mimetype: "image/png",
+          size: 10,
+          url_private: "https://files.slack.com/files-pri/T-F1/a.png",
+          url_private_download: "https://files.slack.com/files-pri/T-F1/download/a.png",
+        },
+      ],
+    });
+    const [m] = (await parse(request(event))).messages;
+    expect(m!.attachments[0]!.fetch).toEqual({
+      url: "https://files.slack.com/files-pri/T-F1/download/a.png",
+      headers: { authorization: "Bearer {{secret:SLACK_BOT_TOKEN}}" },
+    });
+  });
+
   it("bot messages, edits and deletions, and other event types are acknowledged with 200 and produce nothing", async () => {
     const cases = [
       slackMessageEvent({ channel: "D0ALICE", text: "I am a bot", botId: "B0OTHER" }),

@@ -85,21 +85,63 @@ describe("telegram parse: Update -> message", () => {
   it("a private text message", async () => {
     const u = telegramUpdate({ chatId: 4242, text: "hello ü", messageId: 17 });
     expect(await parsedMessages(u)).toEqual([
-      { peer: "4242", peerKind: "direct", sender: "4242", content: "hello ü", attachments: [], platformMessageId: "4242:17" },
+      { peer: "4242", peerKind: "direct", sender: "4242", senderName: "Test", content: "hello ü", attachments: [], platformMessageId: "4242:17" },
     ]);
   });
 
   it("supergroup with a forum topic, large negative chat ids; group; channel post", async () => {
     const sg = telegramUpdate({ chatId: -1001234567890, chatType: "supergroup", fromId: 99, text: "in topic", messageId: 5, threadId: 321 });
     expect(await parsedMessages(sg)).toEqual([
-      { peer: "-1001234567890", peerKind: "group", sender: "99", thread: "321", content: "in topic", attachments: [], platformMessageId: "-1001234567890:5" },
+      {
+        peer: "-1001234567890",
+        peerKind: "group",
+        sender: "99",
+        senderName: "Test",
+        thread: "321",
+        content: "in topic",
+        attachments: [],
+        platformMessageId: "-1001234567890:5",
+      },
     ]);
     const g = telegramUpdate({ chatId: -555, chatType: "group", fromId: 7, text: "hi all", messageId: 6 });
     expect((await parsedMessages(g))[0]).toMatchObject({ peer: "-555", peerKind: "group", sender: "7" });
     const ch = telegramUpdate({ chatId: -100777, chatType: "channel", text: "news", messageId: 8, field: "channel_post" });
     expect(await parsedMessages(ch)).toEqual([
-      { peer: "-100777", peerKind: "channel", sender: "-100777", content: "news", attachments: [], platformMessageId: "-100777:8" },
+      { peer: "-100777", peerKind: "channel", sender: "-100777", senderName: "Chat -100777", content: "news", attachments: [], platformMessageId: "-100777:8" },
     ]);
+  });
+
+  it("groups: mentionsBot from a `mention` entity of the bot's username (getMe) or a `text_mention` of its id; replyToBot from reply_to_message.from", async () => {
+    const botId = Number(tg.token.split(":")[0]);
+    const group = (text: string, extra: Record<string, unknown>) => telegramUpdate({ chatId: -555, chatType: "group", fromId: 7, text, extra });
+    const [m1] = await parsedMessages(group("hey @Test_Bot look", { entities: [{ type: "mention", offset: 4, length: 9 }] }));
+    expect(m1).toMatchObject({ mentionsBot: true, senderName: "Test" });
+    expect(m1!.replyToBot).toBeUndefined();
+    const [m2] = await parsedMessages(group("hey @other_bot", { entities: [{ type: "mention", offset: 4, length: 10 }] }));
+    expect(m2!.mentionsBot).toBeUndefined();
+    const [m3] = await parsedMessages(
+      group("hey you", { entities: [{ type: "text_mention", offset: 4, length: 3, user: { id: botId, is_bot: true, first_name: "Bot" } }] }),
+    );
+    expect(m3!.mentionsBot).toBe(true);
+    const [m4] = await parsedMessages(
+      group("ok", { reply_to_message: { message_id: 1, date: 0, chat: { id: -555, type: "group" }, from: { id: botId, is_bot: true, first_name: "Bot" } } }),
+    );
+    expect(m4).toMatchObject({ replyToBot: true });
+    const [m5] = await parsedMessages(
+      group("ok", { reply_to_message: { message_id: 1, date: 0, chat: { id: -555, type: "group" }, from: { id: 5, is_bot: false, first_name: "X" } } }),
+    );
+    expect(m5!.replyToBot).toBeUndefined();
+    // A private chat needs no getMe: mentions matter in groups only.
+    const before = tg.calls.filter((c) => c.method === "getMe").length;
+    await parsedMessages(telegramUpdate({ chatId: 4242, text: "@test_bot hi", extra: { entities: [{ type: "mention", offset: 0, length: 9 }] } }));
+    expect(tg.calls.filter((c) => c.method === "getMe").length).toBe(before);
+  });
+
+  it("a photo the Bot API can serve carries its download URL with the token as a host-side secret", async () => {
+    const id = tg.addFile(new Uint8Array([0xff, 0xd8, 0xff, 0xe0]), "p.jpg");
+    const u = telegramUpdate({ chatId: 9, caption: "pic", extra: { photo: [{ file_id: id, file_unique_id: "z", width: 1, height: 1, file_size: 4 }] } });
+    const [m] = await parsedMessages(u);
+    expect(m!.attachments[0]!.fetch).toEqual({ url: `${tg.url}/file/bot{{secret:TELEGRAM_BOT_TOKEN}}/photos/${id}-p.jpg` });
   });
 
   it("an edit is a new message id; a redelivered update keeps its id", async () => {
@@ -128,6 +170,7 @@ describe("telegram parse: Update -> message", () => {
       peer: "9",
       peerKind: "direct",
       sender: "9",
+      senderName: "Test",
       content: "look",
       attachments: [
         { kind: "image", ref: "big", mime: "image/jpeg", size: 98765 },

@@ -50,6 +50,10 @@ export interface FakeTelegram {
   sent: TelegramSent[];
   /** sendChatAction calls, in order (`at`: Date.now() when received). */
   typing: { chat_id: number | string; action: string; message_thread_id?: number; at: number }[];
+  /** File downloads received (GET /file/bot<token>/<path>). */
+  downloads: { token: string; path: string }[];
+  /** Stores a file bots can fetch with getFile + GET /file/...; returns its file_id. */
+  addFile(bytes: Uint8Array, name?: string): string;
   /** Queues an Update for getUpdates. */
   enqueue(update: TelegramUpdate): void;
   /** Updates not yet confirmed by an offset. */

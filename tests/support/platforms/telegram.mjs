@@ -110,7 +110,25 @@ export async function startFakeTelegram(options = {}) {
   const fail = (/** @type {import("node:http").ServerResponse} */ res, /** @type {number} */ code, /** @type {string} */ description) =>
     sendJson(res, code, { ok: false, error_code: code, description });
 
+  /** Files bots may download (getFile, then GET /file/bot<token>/<file_path>), by file_id. @type {Map<string, {path: string, bytes: Buffer}>} */
+  const files = new Map();
+  /** GETs of /file/... received (token, path). @type {{token: string, path: string}[]} */
+  const downloads = [];
+
   const { port, close } = await startServer(async (req, res) => {
+    const fileRoute = /^\/file\/bot([^/]+)\/(.+)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
+    if (fileRoute !== null) {
+      // Bot API file download (source: Bot API, getFile): GET <base>/file/bot<token>/<file_path>.
+      const [, fileToken, filePath] = /** @type {[string, string, string]} */ (fileRoute);
+      downloads.push({ token: decodeURIComponent(fileToken), path: filePath });
+      const f = [...files.values()].find((x) => x.path === filePath);
+      if (req.method !== "GET" || decodeURIComponent(fileToken) !== token || f === undefined) {
+        res.writeHead(404, { "content-type": "text/plain" }).end("Not Found");
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(f.bytes.length) }).end(f.bytes);
+      return;
+    }
     const text = await readBody(req);
     const m = /^\/bot([^/]+)\/(\w+)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
     if (m === null) return fail(res, 404, "Not Found");
@@ -155,6 +173,13 @@ export async function startFakeTelegram(options = {}) {
     if (method === "sendChatAction") {
       typing.push({ chat_id: json?.chat_id, action: json?.action, message_thread_id: json?.message_thread_id, at: Date.now() });
       return sendJson(res, 200, { ok: true, result: true });
+    if (method === "getFile") {
+      const f = files.get(String(json.file_id));
+      if (f === undefined) return fail(res, 400, "Bad Request: invalid file_id");
+      return sendJson(res, 200, {
+        ok: true,
+        result: { file_id: json.file_id, file_unique_id: `u${json.file_id}`, file_size: f.bytes.length, file_path: f.path },
+      });
     }
     if (method === "getMe")
       return sendJson(res, 200, { ok: true, result: { id: Number(token.split(":")[0]), is_bot: true, first_name: "Bot", username: "test_bot" } });
@@ -169,6 +194,17 @@ export async function startFakeTelegram(options = {}) {
     calls,
     sent,
     typing,
+    downloads,
+    /**
+     * Stores a file bots can fetch; returns its file_id (use it in a PhotoSize / Document).
+     * @param {Uint8Array} bytes
+     * @param {string} [name] file_path suffix, default "photo.jpg"
+     */
+    addFile(bytes, name = "photo.jpg") {
+      const id = `F${files.size + 1}x${Math.random().toString(36).slice(2, 8)}`;
+      files.set(id, { path: `photos/${id}-${name}`, bytes: Buffer.from(bytes) });
+      return id;
+    },
     /** Queues an Update for getUpdates. @param {any} update */
     enqueue(update) {
       queue.push(update);

@@ -81,6 +81,8 @@ export function estimateInputTokens(request: Pick<ModelRequest, "system" | "mess
     for (const b of m.content) {
       if (b.type === "text") chars += b.text.length;
       else if (b.type === "tool_result") chars += b.content.length + b.toolUseId.length;
+      // An image costs about 1,600 input tokens at the providers' usual scaling (Anthropic: w*h/750 for up to ~1.15 MP).
+      else if (b.type === "image") chars += 1600 * CHARS_PER_TOKEN;
       else chars += b.name.length + b.id.length + JSON.stringify(b.input ?? null).length;
     }
   }

@@ -22,6 +22,9 @@ export function toAnthropicMessages(messages: ChatMessage[]): MessageParam[] {
           return { type: "tool_use", id: b.id, name: b.name, input: b.input as Record<string, unknown> };
         case "tool_result":
           return { type: "tool_result", tool_use_id: b.toolUseId, content: b.content, is_error: b.isError };
+        case "image":
+          // Source: Anthropic Messages API "Vision": {type: "image", source: {type: "base64", media_type, data}}.
+          return { type: "image", source: { type: "base64", media_type: b.mime as Anthropic.Base64ImageSource["media_type"], data: b.data } };
       }
     }),
   }));

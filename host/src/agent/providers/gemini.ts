@@ -42,6 +42,9 @@ export function toGeminiContents(messages: ChatMessage[]): Content[] {
               response: b.isError ? { error: b.content } : { output: b.content },
             },
           };
+        case "image":
+          // Source: Gemini API "Image understanding", inline data: {inlineData: {mimeType, data (base64)}}.
+          return { inlineData: { mimeType: b.mime, data: b.data } };
       }
     });
     return { role: m.role === "assistant" ? "model" : "user", parts };

@@ -29,7 +29,9 @@ export function toOllamaMessages(system: string | undefined, messages: ChatMessa
       const name = toolNames.get(b.toolUseId);
       out.push({ role: "tool", content: b.isError ? `Error: ${b.content}` : b.content, ...(name ? { tool_name: name } : {}) });
     }
-    if (text) out.push({ role: "user", content: text });
+    // Source: Ollama API "Chat request (with images)": `images`, a list of base64 strings, on the message.
+    const images = m.content.flatMap((b) => (b.type === "image" ? [b.data] : []));
+    if (text || images.length > 0) out.push({ role: "user", content: text, ...(images.length > 0 ? { images } : {}) });
   }
   return out;
 }

@@ -29,7 +29,17 @@ export function toOpenAIMessages(system: string | undefined, messages: ChatMessa
     for (const b of m.content) {
       if (b.type === "tool_result") out.push({ role: "tool", tool_call_id: b.toolUseId, content: b.isError ? `Error: ${b.content}` : b.content });
     }
-    if (text) out.push({ role: "user", content: text });
+    const images = m.content.flatMap((b) => (b.type === "image" ? [b] : []));
+    if (images.length > 0) {
+      // Source: OpenAI Chat Completions "Images and vision": user content parts, an image as
+      // {type: "image_url", image_url: {url: "data:<mime>;base64,<data>"}}.
+      const parts: OpenAI.Chat.ChatCompletionContentPart[] = [];
+      for (const b of m.content) {
+        if (b.type === "text") parts.push({ type: "text", text: b.text });
+        else if (b.type === "image") parts.push({ type: "image_url", image_url: { url: `data:${b.mime};base64,${b.data}` } });
+      }
+      out.push({ role: "user", content: parts });
+    } else if (text) out.push({ role: "user", content: text });
   }
   return out;
 }

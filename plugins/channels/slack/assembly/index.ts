@@ -94,6 +94,22 @@ function attachmentKind(mime: string | null): string {
   return "file";
 }
 
+/** The bot user id of this installation: `authorizations[0].user_id` (Events API wrapper), else `authed_users[0]`. */
+function botUserId(payload: Value): string | null {
+  const auths = payload.get("authorizations");
+  if (auths != null && auths.isArray()) {
+    for (let i = 0; i < auths.length; i++) {
+      const a = auths.at(i);
+      const bot = a.isMap() ? a.get("is_bot") : null;
+      const id = stringField(a, "user_id");
+      if (id != null && (bot == null || (bot.isBool() && bot.boolValue))) return id;
+    }
+  }
+  const authed = payload.get("authed_users");
+  if (authed != null && authed.isArray() && authed.length > 0 && authed.at(0).isString()) return authed.at(0).strValue;
+  return null;
+}
+
 function messageFrom(payload: Value, event: Value): InboundMessage | null {
   if (event.get("bot_id") != null) return null;
   const subtype = stringField(event, "subtype");
@@ -116,6 +132,22 @@ function messageFrom(payload: Value, event: Value): InboundMessage | null {
   if (m.team == null) m.team = stringField(event, "team");
   m.sender = stringField(event, "user");
   m.thread = stringField(event, "thread_ts");
+  // Display name: message events carry `user_profile` for people (display_name, else real_name).
+  const profile = event.get("user_profile");
+  if (profile != null && profile.isMap()) {
+    let name = stringField(profile, "display_name");
+    if (name == null || name.length == 0) name = stringField(profile, "real_name");
+    if (name != null && name.length > 0) m.senderName = name;
+  }
+  // Mention gating: `app_mention` events are mentions by definition; in `message` events the bot
+  // is mentioned as `<@BOTID>` in the text, BOTID being the installation's bot user
+  // (`authorizations[].user_id` of the event_callback; source: Slack Events API, "Event
+  // wrapper"). A thread reply whose parent the bot wrote carries `parent_user_id` = BOTID.
+  const bot = botUserId(payload);
+  if (stringField(event, "type") == "app_mention") m.mentionsBot = true;
+  else if (bot != null && text != null && text.includes("<@" + bot + ">")) m.mentionsBot = true;
+  const parent = stringField(event, "parent_user_id");
+  if (bot != null && parent != null && parent == bot) m.replyToBot = true;
   const files = event.get("files");
   if (files != null && files.isArray()) {
     for (let i = 0; i < files.length; i++) {
@@ -125,6 +157,13 @@ function messageFrom(payload: Value, event: Value): InboundMessage | null {
       const a = new Attachment(attachmentKind(mime)).withRef(stringField(f, "id")).withName(stringField(f, "name")).withMime(mime);
       const size = f.get("size");
       if (size != null && size.isNumber()) a.size = <i64>size.asNumber();
+      // Images: the host downloads url_private_download (else url_private) with the bot token
+      // (source: Slack "Working with files": a bearer token in the Authorization header).
+      if (a.kind == "image") {
+        let url = stringField(f, "url_private_download");
+        if (url == null) url = stringField(f, "url_private");
+        if (url != null) a.withFetchUrl(url).withFetchHeader("authorization", "Bearer {{secret:SLACK_BOT_TOKEN}}");
+      }
       m.attachments.push(a);
     }
   }
@@ -152,7 +191,9 @@ function handleParse(req: WebhookRequest): ParseReply | null {
   const event = payload.get("event");
   if (event == null || !event.isMap()) return result;
   const eventType = stringField(event, "type");
-  if (eventType == null || eventType != "message") return result;
+  // `app_mention` (a mention-only bot may subscribe to it instead of message.channels; not both,
+  // or a mention arrives twice under two event ids).
+  if (eventType == null || (eventType != "message" && eventType != "app_mention")) return result;
   const m = messageFrom(payload, event);
   if (m != null) result.messages.push(m);
   return result;

@@ -130,9 +130,96 @@ function fromUpdate(update: Value): InboundMessage | null {
   const m = new InboundMessage(chatId, content != null ? content : "", id)
     .withPeerKind(kind)
     .withSender(sender)
+    .withSenderName(displayName(from != null ? from : obj(msg, "sender_chat")))
     .withThread(intText(msg, "message_thread_id"));
-  for (let i = 0; i < atts.length; i++) m.withAttachment(atts[i]);
+  if (kind != PEER_DIRECT) {
+    // Mention gating: only groups need to know who the bot is (one getMe per instance).
+    const me = botIdentity();
+    if (me != null) {
+      m.withMentionsBot(mentions(msg, me));
+      const replied = obj(msg, "reply_to_message");
+      const repliedFrom = intText(obj(replied, "from"), "id");
+      m.withReplyToBot(repliedFrom != null && repliedFrom == me.id);
+    }
+  }
+  for (let i = 0; i < atts.length; i++) m.withAttachment(withFetch(atts[i]));
   return m;
+}
+
+/** "First Last", else "@username", else the chat title; null when the platform gave none. */
+function displayName(u: Value | null): string | null {
+  if (u == null) return null;
+  const first = stringField(u, "first_name");
+  const last = stringField(u, "last_name");
+  if (first != null) return last != null ? first + " " + last : first;
+  const user = stringField(u, "username");
+  if (user != null) return "@" + user;
+  return stringField(u, "title");
+}
+
+/** The bot's own id and username, from getMe (cached for the instance's life). */
+class BotIdentity {
+  constructor(public id: string, public username: string) {}
+}
+let botMe: BotIdentity | null = null;
+
+function botIdentity(): BotIdentity | null {
+  if (botMe != null) return botMe;
+  const r = callApi("getMe", Value.map());
+  const me = r.result;
+  if (me == null || !me.isMap()) return null;
+  const id = intText(me, "id");
+  const user = stringField(me, "username");
+  if (id == null) return null;
+  botMe = new BotIdentity(id, user != null ? user : "");
+  return botMe;
+}
+
+/**
+ * Whether the message's entities mention the bot: a `mention` entity whose text is
+ * "@<bot username>" (case-insensitive), or a `text_mention` of the bot's user id (source: Bot
+ * API, MessageEntity; offsets and lengths are UTF-16 code units, as AssemblyScript strings are).
+ */
+function mentions(msg: Value, me: BotIdentity): bool {
+  let text = stringField(msg, "text");
+  let entities = msg.get("entities");
+  if (text == null) {
+    text = stringField(msg, "caption");
+    entities = msg.get("caption_entities");
+  }
+  if (text == null || entities == null || !entities.isArray()) return false;
+  const want = "@" + me.username.toLowerCase();
+  for (let i = 0; i < entities.length; i++) {
+    const e = entities.at(i);
+    if (!e.isMap()) continue;
+    const t = stringField(e, "type");
+    if (t == "mention" && me.username.length > 0) {
+      const off = <i32>intOr(e, "offset", -1);
+      const len = <i32>intOr(e, "length", -1);
+      if (off >= 0 && len > 0 && off + len <= text.length && text.substring(off, off + len).toLowerCase() == want) return true;
+    } else if (t == "text_mention") {
+      const uid = intText(obj(e, "user"), "id");
+      if (uid != null && uid == me.id) return true;
+    }
+  }
+  return false;
+}
+
+/** Largest file the Bot API lets a bot download (getFile), bytes. */
+const MAX_DOWNLOAD = 20 * 1024 * 1024;
+
+/**
+ * An image attachment with its download URL: getFile gives the file_path; the content is at
+ * <base>/file/bot<token>/<file_path> (source: Bot API, getFile). The token is a host-side secret.
+ */
+function withFetch(a: Attachment): Attachment {
+  if (a.kind != "image" && !(a.mime != null && a.mime!.startsWith("image/"))) return a;
+  const ref = a.ref;
+  if (ref == null || a.size > MAX_DOWNLOAD) return a;
+  const r = callApi("getFile", Value.map().set("file_id", Value.str(ref!)));
+  const path = stringField(r.result, "file_path");
+  if (path == null) return a;
+  return a.withFetchUrl(baseUrl() + "/file/bot{{secret:TELEGRAM_BOT_TOKEN}}/" + path);
 }
 
 function plainResult(status: i32, json: string): i32 {

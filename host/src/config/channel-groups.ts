@@ -1,0 +1,107 @@
+/**
+ * `[channels.<name>]` settings for groups, strangers and media (issue 18): mention gating,
+ * per-sender rate limits, pairing, and inbound image limits, with per-account overrides
+ * (`[channels.<name>.per_account.<account>]`). The zod fields are spread into the channel's
+ * schema (schema.ts); {@link toChannelGroups} turns the parsed file shape into the host's.
+ */
+import { z } from "zod";
+
+/** Largest image the host fetches for a model when `media.max_bytes` is not set, bytes (5 MiB: Anthropic's per-image limit). */
+export const DEFAULT_MEDIA_MAX_BYTES = 5 * 1024 * 1024;
+/** Image types given to models when `media.types` is not set (the four every supported provider accepts). */
+export const DEFAULT_MEDIA_TYPES: readonly string[] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+/** Command prefixes that pass `mention_only` when `command_prefixes` is not set. */
+export const DEFAULT_COMMAND_PREFIXES: readonly string[] = ["/"];
+
+const rate = z.strictObject({
+  messages: z.number().int().min(1).max(100_000),
+  per_s: z.number().min(1).max(86_400),
+});
+
+/** The settings an account may override. */
+const overridable = {
+  mention_only: z.boolean().optional(),
+  rate: rate.optional(),
+  pairing: z.boolean().optional(),
+};
+
+/** Fields of `[channels.<name>]` added by this module (spread into the channel's strictObject). */
+export const channelGroupFields = {
+  ...overridable,
+  command_prefixes: z.array(z.string().min(1).max(32)).max(16).optional(),
+  media: z
+    .strictObject({
+      max_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(20 * 1024 * 1024)
+        .optional(),
+      types: z
+        .array(z.string().regex(/^image\/[a-z0-9.+-]+$/, 'must be an image MIME type such as "image/png"'))
+        .max(16)
+        .optional(),
+    })
+    .optional(),
+  per_account: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "account names must match [A-Za-z0-9_.-]{1,64}"), z.strictObject(overridable)).optional(),
+};
+
+/** A per-sender rate: at most `messages` in any `perS`-second window. */
+export interface SenderRate {
+  messages: number;
+  /** Window, seconds. */
+  perS: number;
+}
+
+/** What one account of a channel applies (the channel's settings with the account's overrides). */
+export interface AccountGroupSettings {
+  /** In a group (peer kind `group`/`channel`), only messages that mention the bot, reply to it or start with a command prefix reach the agent. */
+  mentionOnly: boolean;
+  /** Per-sender rate; absent = no limit. */
+  rate?: SenderRate;
+  /** A stranger's direct message gets a pairing code instead of silence (or `refusal`). */
+  pairing: boolean;
+}
+
+/** `[channels.<name>]` group, pairing and media settings, as the host uses them. */
+export interface ChannelGroups extends AccountGroupSettings {
+  /** Prefixes that count as a command under `mentionOnly` (default `["/"]`). */
+  commandPrefixes: readonly string[];
+  /** Inbound images fetched for the model. */
+  media: { maxBytes: number; types: readonly string[] };
+  /** Overrides by account. */
+  perAccount: Record<string, Partial<AccountGroupSettings>>;
+}
+
+type RateIn = z.infer<typeof rate>;
+type FileGroups = { [K in keyof typeof channelGroupFields]?: z.infer<(typeof channelGroupFields)[K]> };
+
+const toRate = (r: RateIn | undefined): { rate?: SenderRate } => (r === undefined ? {} : { rate: { messages: r.messages, perS: r.per_s } });
+
+/** The host's {@link ChannelGroups} of one parsed `[channels.<name>]` table (defaults filled in). */
+export function toChannelGroups(c: FileGroups): ChannelGroups {
+  const perAccount: Record<string, Partial<AccountGroupSettings>> = {};
+  for (const [account, o] of Object.entries(c.per_account ?? {})) {
+    perAccount[account] = {
+      ...(o.mention_only !== undefined ? { mentionOnly: o.mention_only } : {}),
+      ...(o.pairing !== undefined ? { pairing: o.pairing } : {}),
+      ...toRate(o.rate),
+    };
+  }
+  return {
+    mentionOnly: c.mention_only ?? false,
+    pairing: c.pairing ?? false,
+    ...toRate(c.rate),
+    commandPrefixes: c.command_prefixes ?? DEFAULT_COMMAND_PREFIXES,
+    media: { maxBytes: c.media?.max_bytes ?? DEFAULT_MEDIA_MAX_BYTES, types: c.media?.types ?? DEFAULT_MEDIA_TYPES },
+    perAccount,
+  };
+}
+
+/** The settings `account` applies: the channel's, with that account's overrides. */
+export function accountGroups(g: ChannelGroups | undefined, account: string): AccountGroupSettings {
+  if (g === undefined) return { mentionOnly: false, pairing: false };
+  const o = g.perAccount[account] ?? {};
+  const rate = o.rate ?? g.rate;
+  return { mentionOnly: o.mentionOnly ?? g.mentionOnly, pairing: o.pairing ?? g.pairing, ...(rate !== undefined ? { rate } : {}) };
+}
