@@ -391,6 +391,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         return live.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === live.defaultAgent }));
       },
       store: describeStoreUrl(config.store.url),
+      config: () => reloader?.current() ?? config,
       budgetTimeZone: config.budgets.timezone,
       health,
       ...(reloadConfig !== undefined ? { reloadConfig: () => reloadConfig("rpc") } : {}),

@@ -30,10 +30,12 @@ import type { PluginInfo, PluginManager, PluginRegistry } from "../plugins/index
 import type { Router } from "../router/index.js";
 import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type SessionInfo, type SessionKeyParts, type SessionLog } from "../store/index.js";
 import { VERSION } from "../version.js";
-import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
+import { forbidden, ownsSession, requireScope, WEBCHAT_CHANNEL, type ClientIdentity } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
+import type { Config } from "../config/index.js";
+import { createUiMethods } from "./methods-ui.js";
 
 export type { PluginInfo };
 
@@ -102,6 +104,8 @@ export interface MethodDeps {
   reloadConfig?: () => Promise<ConfigReloadResult>;
   /** Time zone of `usage.summary` day groups (`[budgets] timezone`); default "UTC". */
   budgetTimeZone?: string;
+  /** The running configuration, for the Control UI's methods (methods-ui.ts); absent = they answer an error. */
+  config?: () => Config;
 }
 
 /**
@@ -188,7 +192,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const account = p.account ?? identity.account;
     // A client speaks as itself: its own account on channel ws (any peer id, for several
     // conversations). Acting as a platform user or another client needs `impersonate`.
-    if ((p.channel !== "ws" || account !== identity.account) && !identity.scopes.has("impersonate")) {
+    // Channel `webchat` (the Control UI's chat) is a client's own too: same account, same scope.
+    if (((p.channel !== "ws" && p.channel !== WEBCHAT_CHANNEL) || account !== identity.account) && !identity.scopes.has("impersonate")) {
       throw forbidden("impersonate", `chat.send as channel ${p.channel}, account ${account} (this client is channel ws, account ${identity.account})`);
     }
     // `channel:<channel>:<account>:<id>` keys name platform messages: a client must not claim one
@@ -325,6 +330,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     requireScope(ctx.identity, "admin", "sessions.delete");
     const p = parseParams(SessionKeySchema, params);
     const deleted = await storeCall(() => deps.runtime.deleteSession(p.sessionKey));
+    deps.logger.info({ sessionKey: p.sessionKey, deleted, client: ctx.identity.account, remote: ctx.conn.remoteAddress }, "sessions.delete");
     return { sessionKey: p.sessionKey, deleted };
   });
 
@@ -371,6 +377,9 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       }),
     );
   });
+
+  // The Control UI's methods (logs.tail, agents.list, channels.list, plugin.approve).
+  for (const [name, handler] of createUiMethods(deps)) methods.set(name, handler);
 
   return methods;
 }

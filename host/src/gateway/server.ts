@@ -10,6 +10,8 @@ import { createWebhookHandler, type WebhookTarget } from "./webhook.js";
 import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import { chainHttp, countWebhooks, createOpsRoutes, type OpsRoutesOptions } from "./observability.js";
 import type { HttpHandler } from "./types.js";
+import { createUiRoutes } from "./ui-static.js";
+import { UI_DIST_DIR } from "../paths.js";
 
 /** A gateway that is listening. */
 export interface RunningGateway {
@@ -85,6 +87,7 @@ export async function startGateway(
     tls: tls !== undefined,
     allowedOrigins: config.allowedOrigins,
     allowedHosts: config.allowedHosts,
+    ui: config.ui === true,
     onQueryToken() {
       if (queryTokenWarned) return;
       queryTokenWarned = true;
@@ -140,6 +143,8 @@ function httpRoutes(
   telemetry: Telemetry,
 ): HttpHandler | undefined {
   const handlers: HttpHandler[] = [];
+  const ui = config.ui === true ? createUiRoutes({ dir: UI_DIST_DIR }) : undefined;
+  if (ui) handlers.push(ui);
   if (ops) handlers.push(createOpsRoutes({ ...ops, ...(config.token !== undefined ? { token: config.token } : {}), clients: config.clients }));
   if (webhooks) {
     const handler = createWebhookHandler(webhooks, config.webhooks);
