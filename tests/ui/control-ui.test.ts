@@ -17,17 +17,19 @@ const SECRET = "test-webhook-secret-0123456789";
 const SHOTS = join(ROOT, "docs", "ui");
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-let platform: FakePlatform;
-let gw: ChannelGateway;
-let browser: Browser;
-let context: BrowserContext;
-let page: Page;
-/** Every WebSocket frame the page received, decoded, in order. */
-const frames: { binary: boolean; msg: any }[] = [];
+// Both transports serve the page and the upgrade; screenshots come from the uws run.
+describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (transport) => {
+  let platform: FakePlatform;
+  let gw: ChannelGateway;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  /** Every WebSocket frame the page received, decoded, in order. */
+  const frames: { binary: boolean; msg: any }[] = [];
+  const shot = async (name: string) => {
+    if (transport === "uws") await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+  };
 
-const shot = (name: string, p: Page = page) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
-
-describe("Control UI in Chromium", () => {
   beforeAll(async () => {
     const executablePath = ensureChromium();
     mkdirSync(SHOTS, { recursive: true });
@@ -43,7 +45,7 @@ describe("Control UI in Chromium", () => {
           },
         },
       },
-      env: { EXOCLAW_TOKEN: TOKEN, TEST_WEBHOOK_SECRET: SECRET },
+      env: { EXOCLAW_TOKEN: TOKEN, TEST_WEBHOOK_SECRET: SECRET, EXOCLAW_TRANSPORT: transport },
     });
     browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -63,6 +65,7 @@ describe("Control UI in Chromium", () => {
   });
 
   it("serves the page with content types, cache headers and a strict CSP; the WebSocket refuses other origins", async () => {
+    expect(gw.gateway.ready.transport).toBe(transport);
     const index = await fetch(`${gw.baseUrl}/`, { headers: { "accept-encoding": "gzip" } });
     expect(index.status).toBe(200);
     expect(index.headers.get("content-type")).toBe("text/html; charset=utf-8");

@@ -202,7 +202,7 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
 function TurnView(props: { turn: Turn }) {
   const t = props.turn;
   return (
-    <details class={`turn ${t.outcome}`} data-testid="turn">
+    <details class={`turn turn-${t.outcome}`} data-testid="turn">
       <summary>
         <span class="muted">{fmtClock(t.startedAt)}</span> <span class={`tag ${t.outcome}`}>{t.outcome}</span> {t.message ?? t.runId}{" "}
         <span class="muted">
