@@ -113,7 +113,7 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     expect(page.url()).not.toContain(TOKEN);
     expect(await page.evaluate(() => (globalThis as any).sessionStorage.getItem("exoclaw.token"))).toBe(TOKEN);
     expect(await page.evaluate(() => (globalThis as any).localStorage.getItem("exoclaw.token"))).toBeNull();
-    await page.waitForTimeout(2500); // a second poll: turns/s needs two samples
+    await page.getByTestId("tokens-today").filter({ hasText: /\d/ }).waitFor(); // the metrics and usage part
     await shot("overview");
   });
 
