@@ -55,7 +55,11 @@ function bundleSizes() {
 }
 
 async function main() {
-  log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  log(
+    `load average at start: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+  );
   const b = bundleSizes();
   console.log("# UI bundle (ui/dist)");
   for (const r of b.rows) console.log(`  ${r.file.padEnd(32)} ${String(r.raw).padStart(8)} B  ${String(r.gzip).padStart(7)} B gzip`);
@@ -69,7 +73,10 @@ async function main() {
     (l) => (l.msg === "gateway ready" ? l : undefined),
   );
   const base = `http://127.0.0.1:${gw.value.port}`;
-  const browser = await chromium.launch({ executablePath: ensureChromium({ quiet: true }), args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+  const browser = await chromium.launch({
+    executablePath: ensureChromium({ quiet: true }),
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
   try {
     const interactive = async (page) => {
       await page.getByTestId("health").filter({ hasText: "ok" }).waitFor({ timeout: 20_000 });
@@ -145,7 +152,11 @@ async function main() {
     await stop(gw.proc);
     await emulator.close();
     rmSync(state, { recursive: true, force: true });
-    log(`load average at end: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+    log(
+      `load average at end: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ")}`,
+    );
   }
 }
 

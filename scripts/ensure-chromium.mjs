@@ -52,7 +52,8 @@ export function ensureChromium({ quiet = false } = {}) {
   };
   const debian = existsSync("/etc/debian_version") && spawnSync("apt-get", ["--version"], { stdio: "ignore" }).status === 0;
   if (!debian) throw new Error("chromium was not found and this is not a Debian system: install Chromium and set CHROMIUM=/path/to/chromium");
-  if (!(typeof process.getuid === "function" && process.getuid() === 0)) throw new Error(`chromium was not found. Install it with:\n  sudo sh -c '${INSTALL_CMD}'`);
+  if (!(typeof process.getuid === "function" && process.getuid() === 0))
+    throw new Error(`chromium was not found. Install it with:\n  sudo sh -c '${INSTALL_CMD}'`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   const stdio = quiet ? "ignore" : ["ignore", 2, 2];
   const lockWait = ["-o", "DPkg::Lock::Timeout=600"];

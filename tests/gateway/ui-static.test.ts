@@ -17,7 +17,13 @@ writeFileSync(join(dir, "index.html"), '<!doctype html><script type="module" src
 writeFileSync(join(dir, "assets", "index-abc123.js"), `console.log(${JSON.stringify("x".repeat(4000))});`);
 writeFileSync(join(dir, "assets", "index-def456.css"), "body{}");
 
-const head = (path: string, method = "GET", headers: Record<string, string> = {}): HttpRequestHead => ({ method, path, query: "", headers, remoteAddress: "127.0.0.1" });
+const head = (path: string, method = "GET", headers: Record<string, string> = {}): HttpRequestHead => ({
+  method,
+  path,
+  query: "",
+  headers,
+  remoteAddress: "127.0.0.1",
+});
 
 describe("UI static routes", () => {
   const routes = createUiRoutes({ dir })!;
@@ -27,9 +33,17 @@ describe("UI static routes", () => {
     for (const path of ["/", "/index.html"]) {
       const a = get(path)!;
       expect(a.status).toBe(200);
-      expect(a.headers).toMatchObject({ "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", "content-security-policy": UI_CSP, "x-content-type-options": "nosniff" });
+      expect(a.headers).toMatchObject({
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-cache",
+        "content-security-policy": UI_CSP,
+        "x-content-type-options": "nosniff",
+      });
     }
-    expect(get("/assets/index-abc123.js")!.headers).toMatchObject({ "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=31536000, immutable" });
+    expect(get("/assets/index-abc123.js")!.headers).toMatchObject({
+      "content-type": "text/javascript; charset=utf-8",
+      "cache-control": "public, max-age=31536000, immutable",
+    });
     expect(get("/assets/index-def456.css")!.headers["content-type"]).toBe("text/css; charset=utf-8");
     expect(UI_CSP).toContain("script-src 'self'");
     expect(UI_CSP).not.toMatch(/unsafe-(inline|eval)/);

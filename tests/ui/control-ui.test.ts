@@ -91,7 +91,9 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
       });
     const bearer = `exoclaw.bearer.${Buffer.from(TOKEN).toString("base64url")}`;
     expect(await upgrade("http://evil.example", ["exoclaw.v1", bearer])).toEqual({ opened: false, status: 403 });
-    expect(await upgrade(`http://127.0.0.1:${gw.port}`, ["exoclaw.v1", `exoclaw.bearer.${Buffer.from("wrong-token-0123456789").toString("base64url")}`])).toEqual({
+    expect(
+      await upgrade(`http://127.0.0.1:${gw.port}`, ["exoclaw.v1", `exoclaw.bearer.${Buffer.from("wrong-token-0123456789").toString("base64url")}`]),
+    ).toEqual({
       opened: false,
       status: 401,
     });
@@ -229,7 +231,10 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     await received.filter({ hasText: /^0$/ }).waitFor();
     await expect(page.getByTestId("channel-webhook").textContent()).resolves.toContain(`${gw.baseUrl}/webhook/webhook`);
     const body = JSON.stringify({ peer: "alice", content: "hello from the platform", messageId: "ui-1" });
-    const answer = await gw.postWebhook("webhook", undefined, body, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex(SECRET, body)}` });
+    const answer = await gw.postWebhook("webhook", undefined, body, {
+      "content-type": "application/json",
+      "x-exoclaw-signature": `sha256=${hmacSha256Hex(SECRET, body)}`,
+    });
     expect(answer.status).toBe(200);
     await received.filter({ hasText: /^1$/ }).waitFor({ timeout: 15_000 });
     await platform.waitFor((r) => r.json?.replyTo === "ui-1", 20_000);
@@ -260,7 +265,10 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
 
   it("Sessions: delete asks for confirmation and is logged with the client address", async () => {
     await page.goto(`${gw.baseUrl}/#/sessions`);
-    const key = (await page.getByRole("link", { name: /^agent:main:webchat:default:/ }).first().textContent())!;
+    const key = (await page
+      .getByRole("link", { name: /^agent:main:webchat:default:/ })
+      .first()
+      .textContent())!;
     await page.getByRole("link", { name: key }).click();
     await page.getByRole("button", { name: "Delete…" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();

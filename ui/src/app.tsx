@@ -120,7 +120,14 @@ function Login(props: { error: string | undefined; onSubmit: (token: string) => 
       <p class="muted">This gateway needs a token (EXOCLAW_TOKEN, or a [[gateway.clients]] token). It is kept for this tab only.</p>
       <label>
         Token
-        <input type="password" name="token" autocomplete="current-password" value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} required />
+        <input
+          type="password"
+          name="token"
+          autocomplete="current-password"
+          value={token}
+          onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+          required
+        />
       </label>
       <button type="submit" class="primary" disabled={busy || token.trim() === ""}>
         {busy ? "Connecting…" : "Log in"}

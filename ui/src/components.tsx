@@ -1,7 +1,14 @@
 import type { ComponentChildren } from "preact";
 
 /** A modal confirmation: says exactly what will happen; nothing happens until Confirm. */
-export function Confirm(props: { title: string; children: ComponentChildren; confirmLabel: string; danger?: boolean; onConfirm: () => void; onCancel: () => void }) {
+export function Confirm(props: {
+  title: string;
+  children: ComponentChildren;
+  confirmLabel: string;
+  danger?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
   return (
     <div class="modal-back" role="presentation">
       <div class="modal" role="dialog" aria-modal="true" aria-label={props.title}>

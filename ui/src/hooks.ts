@@ -21,7 +21,11 @@ export function useRoute(): string[] {
  * Runs `load` now and every `intervalMs` (while the tab is visible), keeping the latest value
  * and error. `deps` restart it.
  */
-export function usePoll<T>(load: () => Promise<T>, intervalMs: number, deps: unknown[] = []): { value: T | undefined; error: string | undefined; reload: () => void } {
+export function usePoll<T>(
+  load: () => Promise<T>,
+  intervalMs: number,
+  deps: unknown[] = [],
+): { value: T | undefined; error: string | undefined; reload: () => void } {
   const [value, setValue] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const tick = useRef(0);

@@ -125,7 +125,12 @@ export function createUiMethods(deps: UiMethodDeps): Map<string, MethodHandler> 
     requireScope(ctx.identity, "admin", "channels.list");
     parseParams(NoParams, params);
     const config = needConfig(deps);
-    const loaded = new Set(deps.plugins.list().filter((p) => p.status === "loaded" && p.kind === "channel").map((p) => p.name));
+    const loaded = new Set(
+      deps.plugins
+        .list()
+        .filter((p) => p.status === "loaded" && p.kind === "channel")
+        .map((p) => p.name),
+    );
     const counters = deps.channels?.() ?? {};
     return config.channels.map((c) => ({
       name: c.name,
@@ -151,7 +156,14 @@ export function createUiMethods(deps: UiMethodDeps): Map<string, MethodHandler> 
       const v = await validatePluginFile(info.path);
       if (v.sha256 !== p.sha256) throw new Error(`${info.path} changed on disk (sha256 ${v.sha256}); look at it again before approving`);
       const store = await ApprovalStore.open(ApprovalStore.pathFor(config.stateDir));
-      const { record, notGranted } = approvalFor(v.manifest.name, v.sha256, v.manifest.capabilities, config.plugins.grants[v.manifest.name] ?? {}, new Date(), info.path);
+      const { record, notGranted } = approvalFor(
+        v.manifest.name,
+        v.sha256,
+        v.manifest.capabilities,
+        config.plugins.grants[v.manifest.name] ?? {},
+        new Date(),
+        info.path,
+      );
       await store.add(record);
       const approved = describeRequest(record.approved);
       deps.logger.info(

@@ -114,7 +114,10 @@ export class GatewayClient {
    * Calls a method and resolves with its result.
    * @throws RpcCallError for an error response; ConnectError when the connection closes first
    */
-  call<M extends MethodName>(method: M, ...args: MethodParams<M> extends undefined ? [params?: MethodParams<M>, options?: CallOptions] : [params: MethodParams<M>, options?: CallOptions]): Promise<MethodResult<M>> {
+  call<M extends MethodName>(
+    method: M,
+    ...args: MethodParams<M> extends undefined ? [params?: MethodParams<M>, options?: CallOptions] : [params: MethodParams<M>, options?: CallOptions]
+  ): Promise<MethodResult<M>> {
     const [params, options] = args;
     if (this.closed) return Promise.reject(new ConnectError("connection closed"));
     const id = this.nextId++;

@@ -8,7 +8,18 @@ import type { SearchHit, SessionEvent, SessionInfo } from "../../../host/src/sto
 import type { PluginInfo } from "../../../host/src/plugins/types.js";
 import type { AgentListEntry, ChannelListEntry, LogsTailResult } from "../../../host/src/gateway/methods-ui.js";
 
-export type { ChatAbortResult, ChatSendResult, StatusResult, SearchHit, SessionEvent, SessionInfo, PluginInfo, AgentListEntry, ChannelListEntry, LogsTailResult };
+export type {
+  ChatAbortResult,
+  ChatSendResult,
+  StatusResult,
+  SearchHit,
+  SessionEvent,
+  SessionInfo,
+  PluginInfo,
+  AgentListEntry,
+  ChannelListEntry,
+  LogsTailResult,
+};
 export type { ChatEventParams } from "../../../host/src/protocol/types.js";
 
 import type { UsageSummary } from "../../../host/src/agent/budget/summary.js";
@@ -22,10 +33,7 @@ export interface Methods {
   "plugin.load": [{ path: string }, PluginInfo];
   "plugin.unload": [{ name: string }, PluginInfo];
   "plugin.approve": [{ name: string; sha256: string }, { name: string; sha256: string; approved: string; notGranted: string; status: string }];
-  "chat.send": [
-    { content: string; channel?: string; account?: string; peer?: string; guild?: string; team?: string; idempotencyKey?: string },
-    ChatSendResult,
-  ];
+  "chat.send": [{ content: string; channel?: string; account?: string; peer?: string; guild?: string; team?: string; idempotencyKey?: string }, ChatSendResult];
   "chat.abort": [{ runId: string } | { sessionKey: string }, ChatAbortResult];
   "chat.history": [{ sessionKey: string; afterSeq?: number; limit?: number }, { sessionKey: string; events: SessionEvent[]; nextAfterSeq?: number }];
   "sessions.list": [

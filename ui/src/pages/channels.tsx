@@ -27,7 +27,8 @@ export function Channels(props: { client: GatewayClient }) {
         return (
           <div class="channel" key={c.name} data-testid={`channel-${c.name}`}>
             <div>
-              <b>{c.name}</b> <span class="tag">{c.plugin}</span> <span class={`tag ${c.loaded ? "done" : "failed"}`}>{c.loaded ? "plugin loaded" : "plugin missing"}</span>
+              <b>{c.name}</b> <span class="tag">{c.plugin}</span>{" "}
+              <span class={`tag ${c.loaded ? "done" : "failed"}`}>{c.loaded ? "plugin loaded" : "plugin missing"}</span>
               {c.polled ? <span class="tag">polled</span> : null}
             </div>
             <div class="label">webhook URL</div>

@@ -27,7 +27,9 @@ export function Overview(props: { client: GatewayClient; token: string | undefin
   const slow = usePoll(async () => {
     const [usage, metricsText] = await Promise.all([
       props.client.call("usage.summary", { sinceMs: midnight() }).catch(() => undefined),
-      fetch("/metrics", { cache: "no-store", ...(props.token ? { headers: { authorization: `Bearer ${props.token}` } } : {}) }).then((r) => (r.ok ? r.text() : undefined)),
+      fetch("/metrics", { cache: "no-store", ...(props.token ? { headers: { authorization: `Bearer ${props.token}` } } : {}) }).then((r) =>
+        r.ok ? r.text() : undefined,
+      ),
     ]);
     const samples = metricsText === undefined ? undefined : parseProm(metricsText);
     let turnsPerS: number | undefined;
@@ -77,7 +79,12 @@ export function Overview(props: { client: GatewayClient; token: string | undefin
         <Card label="Turns/s" value={m?.turnsPerS === undefined ? dash : m.turnsPerS.toFixed(2)} {...(m && !m.hasMetrics ? { hint: "metrics off" } : {})} />
         <Card label="Error rate" value={m?.errorRate === undefined ? dash : `${(m.errorRate * 100).toFixed(1)} %`} />
         <Card label="Turn latency p50 / p99" value={m?.p50 === undefined ? dash : `${fmtMs(m.p50 * 1000)} / ${fmtMs((m.p99 ?? 0) * 1000)}`} />
-        <Card testid="tokens-today" label="Tokens today" value={tokens === undefined ? dash : fmtInt(tokens)} {...(usage?.totals.costUsd ? { hint: `$${usage.totals.costUsd.toFixed(4)}` } : {})} />
+        <Card
+          testid="tokens-today"
+          label="Tokens today"
+          value={tokens === undefined ? dash : fmtInt(tokens)}
+          {...(usage?.totals.costUsd ? { hint: `$${usage.totals.costUsd.toFixed(4)}` } : {})}
+        />
         <Card label="Sessions" value={fmtInt(status.sessions)} />
         <Card label="Plugins loaded" value={fmtInt(status.plugins)} />
       </div>

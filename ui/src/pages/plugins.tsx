@@ -95,7 +95,12 @@ export function Plugins(props: { client: GatewayClient }) {
           });
         }}
       >
-        <input placeholder="/absolute/path/to/plugin.wasm" aria-label="plugin file" value={path} onInput={(e) => setPath((e.target as HTMLInputElement).value)} />
+        <input
+          placeholder="/absolute/path/to/plugin.wasm"
+          aria-label="plugin file"
+          value={path}
+          onInput={(e) => setPath((e.target as HTMLInputElement).value)}
+        />
         <button type="submit" disabled={path.trim() === ""}>
           Load
         </button>

@@ -41,7 +41,12 @@ function SessionList(props: { client: GatewayClient }) {
   );
   const hits = usePoll(async () => (search ? (await props.client.call("sessions.search", { query: search, limit: 50 })).hits : undefined), 0, [search]);
   const field = (name: "agent" | "channel" | "peer") => (
-    <input placeholder={name} aria-label={`filter by ${name}`} value={filters[name]} onChange={(e) => setFilters({ ...filters, [name]: (e.target as HTMLInputElement).value.trim() })} />
+    <input
+      placeholder={name}
+      aria-label={`filter by ${name}`}
+      value={filters[name]}
+      onChange={(e) => setFilters({ ...filters, [name]: (e.target as HTMLInputElement).value.trim() })}
+    />
   );
   return (
     <section>
@@ -50,7 +55,11 @@ function SessionList(props: { client: GatewayClient }) {
         {field("agent")}
         {field("channel")}
         {field("peer")}
-        <select aria-label="updated since" value={filters.since} onChange={(e) => setFilters({ ...filters, since: (e.target as HTMLSelectElement).value as keyof typeof SINCE })}>
+        <select
+          aria-label="updated since"
+          value={filters.since}
+          onChange={(e) => setFilters({ ...filters, since: (e.target as HTMLSelectElement).value as keyof typeof SINCE })}
+        >
           <option value="any">any time</option>
           <option value="1h">last hour</option>
           <option value="24h">last 24 h</option>
@@ -63,7 +72,13 @@ function SessionList(props: { client: GatewayClient }) {
             setSearch(query.trim() || undefined);
           }}
         >
-          <input type="search" placeholder="full-text search" aria-label="search sessions" value={query} onInput={(e) => setQuery((e.target as HTMLInputElement).value)} />
+          <input
+            type="search"
+            placeholder="full-text search"
+            aria-label="search sessions"
+            value={query}
+            onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
+          />
           <button type="submit">Search</button>
         </form>
       </div>
@@ -71,7 +86,10 @@ function SessionList(props: { client: GatewayClient }) {
       {hits.value ? (
         <div class="hits">
           <h3>
-            {hits.value.length} hit(s) for “{search}” <button type="button" class="link" onClick={() => (setSearch(undefined), setQuery(""))}>clear</button>
+            {hits.value.length} hit(s) for “{search}”{" "}
+            <button type="button" class="link" onClick={() => (setSearch(undefined), setQuery(""))}>
+              clear
+            </button>
           </h3>
           <ul class="plain">
             {hits.value.map((h) => (
@@ -143,7 +161,10 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
       </p>
       <h2 class="break">{sessionKey}</h2>
       <div class="row">
-        <button type="button" onClick={() => downloadJson(`${sessionKey.replace(/[^A-Za-z0-9_.-]+/g, "_")}.json`, { sessionKey, exportedAt: new Date().toISOString(), events })}>
+        <button
+          type="button"
+          onClick={() => downloadJson(`${sessionKey.replace(/[^A-Za-z0-9_.-]+/g, "_")}.json`, { sessionKey, exportedAt: new Date().toISOString(), events })}
+        >
           Export JSON
         </button>
         <button type="button" onClick={() => setConfirm("reset")}>
