@@ -289,7 +289,9 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const p = parseParams(SessionsListSchema, params);
     if (identity.scopes.has("admin")) return storeCall(() => deps.log.listSessions(p));
     requireScope(identity, "chat", "sessions.list");
-    if (p.channel !== undefined && p.channel !== "ws") throw forbidden("admin", `sessions.list of channel ${p.channel} (this client sees its own ws sessions)`);
+    if (p.channel !== undefined && p.channel !== "ws" && p.channel !== WEBCHAT_CHANNEL)
+      throw forbidden("admin", `sessions.list of channel ${p.channel} (this client sees its own ws and webchat sessions)`);
+    const channel = p.channel ?? "ws";
     // The store filters by channel, not account: page through the ws sessions and keep this
     // client's. Each store page asks only for what is still missing, so the cursor of the last
     // page read is exactly where the next call must go on.
@@ -297,7 +299,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const sessions: SessionInfo[] = [];
     let cursor = p.cursor;
     for (;;) {
-      const page = await storeCall(() => deps.log.listSessions({ ...p, channel: "ws", cursor, limit: want - sessions.length }));
+      const page = await storeCall(() => deps.log.listSessions({ ...p, channel, cursor, limit: want - sessions.length }));
       sessions.push(...page.sessions.filter((s) => s.account === identity.account));
       cursor = page.nextCursor;
       if (cursor === undefined) return { sessions };
