@@ -143,12 +143,13 @@ function httpRoutes(
   telemetry: Telemetry,
 ): HttpHandler | undefined {
   const handlers: HttpHandler[] = [];
-  const ui = config.ui === true ? createUiRoutes({ dir: UI_DIST_DIR }) : undefined;
-  if (ui) handlers.push(ui);
   if (ops) handlers.push(createOpsRoutes({ ...ops, ...(config.token !== undefined ? { token: config.token } : {}), clients: config.clients }));
   if (webhooks) {
     const handler = createWebhookHandler(webhooks, config.webhooks);
     handlers.push(telemetry.enabled ? countWebhooks(handler, telemetry, (channel) => webhooks.webhookPolicy(channel) !== undefined) : handler);
   }
+  // The Control UI last: `/`, `/index.html`, `/favicon.svg`, `/assets/...` (off the webhook path).
+  const ui = config.ui === true ? createUiRoutes({ dir: UI_DIST_DIR }) : undefined;
+  if (ui) handlers.push(ui);
   return handlers.length === 0 ? undefined : handlers.length === 1 ? handlers[0] : chainHttp(handlers);
 }

@@ -3,8 +3,8 @@
  * `index.html` (no-cache: it names the current hashed assets) and `/assets/<name>-<hash>.<ext>`
  * (immutable for a year: a new build gets new names). Every answer carries a strict
  * Content-Security-Policy (scripts and styles only from the gateway's own origin, nothing
- * inline, no framing) and `nosniff`. The files are read once, when the gateway starts, and kept
- * in memory with a gzip copy (served when the request accepts gzip); the UI is small (~40 KB gz).
+ * inline, no framing) and `nosniff`. The files are read once, on the first UI request, and kept
+ * in memory with a gzip copy (served when the request accepts gzip); the UI is small (~30 KB gz).
  * The page is hash-routed (`/#/sessions`), so no other path is the UI's.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -80,30 +80,38 @@ export interface UiRoutesOptions {
 export function createUiRoutes(options: UiRoutesOptions): HttpHandler | undefined {
   const index = join(options.dir, "index.html");
   if (!existsSync(index)) return undefined;
-  const files = new Map<string, UiFile>();
-  const add = (path: string, file: string, cache: string) => {
-    const body = readFileSync(file);
-    const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
-    const compressible = /^(text\/|application\/json|image\/svg)/.test(type);
-    const gz = compressible && body.byteLength > 512 ? gzipSync(body, { level: 9 }) : undefined;
-    files.set(path, { type, cache, body, ...(gz !== undefined && gz.byteLength < body.byteLength ? { gzip: gz } : {}) });
-  };
-  add("/", index, NO_CACHE);
-  files.set("/index.html", files.get("/")!);
-  const assets = join(options.dir, "assets");
-  if (existsSync(assets)) {
-    for (const name of readdirSync(assets)) {
-      const file = join(assets, name);
-      if (statSync(file).isFile()) add(`/assets/${name}`, file, IMMUTABLE);
+  // Read on the first request, not at start-up (the gateway's ready time does not pay for the UI).
+  const rootFiles = new Set(readdirSync(options.dir).map((n) => `/${n}`));
+  const isUiPath = (path: string) => path === "/" || path.startsWith("/assets/") || rootFiles.has(path);
+  let loaded: Map<string, UiFile> | undefined;
+  const load = (): Map<string, UiFile> => {
+    const files = new Map<string, UiFile>();
+    const add = (path: string, file: string, cache: string) => {
+      const body = readFileSync(file);
+      const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+      const compressible = /^(text\/|application\/json|image\/svg)/.test(type);
+      const gz = compressible && body.byteLength > 512 ? gzipSync(body, { level: 9 }) : undefined;
+      files.set(path, { type, cache, body, ...(gz !== undefined && gz.byteLength < body.byteLength ? { gzip: gz } : {}) });
+    };
+    add("/", index, NO_CACHE);
+    files.set("/index.html", files.get("/")!);
+    const assets = join(options.dir, "assets");
+    if (existsSync(assets)) {
+      for (const name of readdirSync(assets)) {
+        const file = join(assets, name);
+        if (statSync(file).isFile()) add(`/assets/${name}`, file, IMMUTABLE);
+      }
     }
-  }
-  for (const name of readdirSync(options.dir)) {
-    const file = join(options.dir, name);
-    if (name !== "index.html" && statSync(file).isFile()) add(`/${name}`, file, NO_CACHE);
-  }
+    for (const name of readdirSync(options.dir)) {
+      const file = join(options.dir, name);
+      if (name !== "index.html" && statSync(file).isFile()) add(`/${name}`, file, NO_CACHE);
+    }
+    return files;
+  };
   return {
     route(head: HttpRequestHead): HttpAnswer | null {
-      const file = files.get(head.path);
+      if (!isUiPath(head.path)) return null;
+      const file = (loaded ??= load()).get(head.path);
       if (file === undefined) {
         if (!head.path.startsWith("/assets/")) return null;
         return { status: 404, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...SECURITY_HEADERS }, body: "not found" };
