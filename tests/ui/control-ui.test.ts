@@ -200,7 +200,7 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     await turn.locator("summary").click();
     await expect(turn.getByTestId("model-call").count()).resolves.toBe(2);
     const call = turn.getByTestId("tool-call");
-    await expect(call.textContent()).resolves.toMatch(/calculator.*12\*\(3\+4\).*84/s);
+    await expect(call.textContent()).resolves.toMatch(/calculator plugin calculator.*12\*\(3\+4\).*84/s);
     await expect(turn.getByTestId("model-call").first().textContent()).resolves.toMatch(/anthropic\/.*in \/ .* out tokens/);
     const stopped = page.getByTestId("turn").filter({ hasText: "STALL_AFTER_HEADERS" });
     await expect(stopped.textContent()).resolves.toContain("error");

@@ -3,6 +3,23 @@ import type { GatewayClient, PluginInfo } from "../client/index.js";
 import { Confirm, ErrorLine } from "../components.js";
 import { fmtMs, pretty } from "../format.js";
 import { usePoll } from "../hooks.js";
+import { parseProm } from "../prom.js";
+import { storedToken } from "../session.js";
+
+/** Failures by plugin and failure kind (`exoclaw_plugin_call_failures_total` in /metrics); empty without metrics. */
+async function failuresByKind(): Promise<Map<string, Record<string, number>>> {
+  const token = storedToken();
+  const r = await fetch("/metrics", { cache: "no-store", ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+  const out = new Map<string, Record<string, number>>();
+  if (!r.ok) return out;
+  for (const x of parseProm(await r.text())) {
+    if (x.name !== "exoclaw_plugin_call_failures_total" || x.value === 0) continue;
+    const rec = out.get(x.labels.plugin ?? "?") ?? {};
+    rec[x.labels.failure ?? "?"] = (rec[x.labels.failure ?? "?"] ?? 0) + x.value;
+    out.set(x.labels.plugin ?? "?", rec);
+  }
+  return out;
+}
 
 const isEmpty = (v: unknown) => v === undefined || v === null || (typeof v === "object" && Object.keys(v as object).length === 0);
 
@@ -10,6 +27,7 @@ const isEmpty = (v: unknown) => v === undefined || v === null || (typeof v === "
 export function Plugins(props: { client: GatewayClient }) {
   const { client } = props;
   const list = usePoll(() => client.call("plugin.list"), 3000);
+  const failures = usePoll(failuresByKind, 10_000);
   const [approve, setApprove] = useState<PluginInfo | undefined>(undefined);
   const [unload, setUnload] = useState<PluginInfo | undefined>(undefined);
   const [path, setPath] = useState("");
@@ -60,6 +78,11 @@ export function Plugins(props: { client: GatewayClient }) {
               <div class="muted small">
                 {p.calls} calls, {p.errors} failures, p50 {fmtMs(p.p50Ms)}, p99 {fmtMs(p.p99Ms)}
                 {p.tools.length ? ` — tools: ${p.tools.join(", ")}` : ""}
+                {Object.entries(failures.value?.get(p.name) ?? {}).length
+                  ? ` — failures: ${Object.entries(failures.value!.get(p.name)!)
+                      .map(([k, n]) => `${k} ${n}`)
+                      .join(", ")}`
+                  : ""}
               </div>
               <details>
                 <summary>manifest and capabilities</summary>

@@ -152,6 +152,9 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
     5000,
     [sessionKey],
   );
+  // Which plugin serves each tool (plugin.list), for the tool calls.
+  const plugins = usePoll(() => client.call("plugin.list"), 0, [client]);
+  const pluginOf = new Map((plugins.value ?? []).flatMap((p) => p.tools.map((t) => [t, p.name] as const)));
   const events = data.value ?? [];
   const turns = groupTurns(events);
   return (
@@ -180,7 +183,7 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
         {events.length} events, {turns.length} turn(s)
       </p>
       {turns.map((t) => (
-        <TurnView key={t.runId} turn={t} />
+        <TurnView key={t.runId} turn={t} pluginOf={pluginOf} />
       ))}
       {confirm ? (
         <Confirm
@@ -220,7 +223,7 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
   );
 }
 
-function TurnView(props: { turn: Turn }) {
+function TurnView(props: { turn: Turn; pluginOf: Map<string, string> }) {
   const t = props.turn;
   return (
     <details class={`turn turn-${t.outcome}`} data-testid="turn">
@@ -247,8 +250,8 @@ function TurnView(props: { turn: Turn }) {
       {t.toolCalls.map((c) => (
         <div class={`call ${c.isError ? "failed" : ""}`} key={c.id} data-testid="tool-call">
           <div>
-            <b>{c.name}</b> {c.isError ? <span class="tag failed">error</span> : null} {c.durationMs !== undefined ? fmtMs(c.durationMs) : "no result"}{" "}
-            <span class="muted">{c.id}</span>
+            <b>{c.name}</b> <span class="muted">plugin {props.pluginOf.get(c.name) ?? "?"}</span> {c.isError ? <span class="tag failed">error</span> : null}{" "}
+            {c.durationMs !== undefined ? fmtMs(c.durationMs) : "no result"} <span class="muted">{c.id}</span>
           </div>
           <div class="label">input</div>
           <pre>{pretty(c.input)}</pre>
