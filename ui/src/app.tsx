@@ -28,25 +28,26 @@ export function App() {
   const [offline, setOffline] = useState(false);
   const route = useRoute();
 
+  /** Shows `client`, and reconnects (same token, every 2 s) whenever its connection closes. */
+  const attach = (client: GatewayClient, token: string | undefined) => {
+    setOffline(false);
+    setPhase({ kind: "ready", client, token });
+    client.onClose(() => {
+      setOffline(true);
+      const retry = () =>
+        connect(token).then(
+          (c) => attach(c, token),
+          () => setTimeout(retry, 2000),
+        );
+      setTimeout(retry, 1000);
+    });
+  };
+
   const open = async (token: string | undefined, fromLogin: boolean) => {
     try {
       const client = await connect(token);
       storeToken(token);
-      setOffline(false);
-      client.onClose(() => {
-        setOffline(true);
-        // Reconnect with the same token while the tab lives.
-        const retry = () =>
-          connect(token).then(
-            (c) => {
-              setOffline(false);
-              setPhase({ kind: "ready", client: c, token });
-            },
-            () => setTimeout(retry, 2000),
-          );
-        setTimeout(retry, 1000);
-      });
-      setPhase({ kind: "ready", client, token });
+      attach(client, token);
     } catch {
       if (token !== undefined) storeToken(undefined);
       setPhase({ kind: "login", ...(fromLogin || token !== undefined ? { error: "The gateway refused this token." } : {}) });
