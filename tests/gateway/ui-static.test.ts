@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../host/src/config/index.js";
 import { createUpgradeGuard } from "../../host/src/gateway/auth.js";
 import { createUiRoutes, UI_CSP } from "../../host/src/gateway/ui-static.js";
 import type { HttpAnswer, HttpRequestHead } from "../../host/src/gateway/types.js";
@@ -102,5 +103,29 @@ describe("the UI's upgrade: token as subprotocol, own origins with [gateway] ui"
     expect(g(req("http://127.0.0.1:7200", `exoclaw.v1, ${bearerSubprotocol(TOKEN)}`))).toMatchObject({ ok: false, status: 403 });
     // Clients without Origin are unaffected, and may use the subprotocol too.
     expect(g(req(undefined, bearerSubprotocol(TOKEN)))).toMatchObject({ ok: true });
+  });
+});
+
+describe("[gateway] ui", () => {
+  const load = (toml: string | undefined, env: Record<string, string> = {}) => {
+    let file: string | undefined;
+    if (toml !== undefined) {
+      file = join(dir, `c${Math.random().toString(36).slice(2)}.toml`);
+      writeFileSync(file, toml);
+    }
+    return loadConfig({ config: file }, { EXOCLAW_STATE_DIR: join(dir, "state"), ...env }, []);
+  };
+
+  it("is on by default; the file and EXOCLAW_UI turn it off; the environment wins", () => {
+    expect(load(undefined).gateway.ui).toBe(true);
+    expect(load("[gateway]\nui = false\n").gateway.ui).toBe(false);
+    expect(load(undefined, { EXOCLAW_UI: "0" }).gateway.ui).toBe(false);
+    expect(load("[gateway]\nui = false\n", { EXOCLAW_UI: "1" }).gateway.ui).toBe(true);
+    expect(() => load('[gateway]\nui = "yes"\n')).toThrow(ConfigError);
+  });
+
+  it("reserves the channel name webchat (the UI's chat) like ws", () => {
+    expect(() => load('[channels.webchat]\nplugin = "webhook"\n')).toThrow(/channels\.webchat/);
+    expect(load('[channels.webchat2]\nplugin = "webhook"\n').channels.map((c) => c.name)).toEqual(["webchat2"]);
   });
 });
