@@ -19,22 +19,24 @@ export interface TailLine {
   line: string;
 }
 
-/** A ring of the last `capacity` log lines. */
+/** A ring of the last `capacity` log lines (a circular buffer: O(1) per line written). */
 export class LogTail {
-  private readonly lines: TailLine[] = [];
+  private readonly ring: (TailLine | undefined)[];
   private seq = 0;
 
   /** @param capacity lines kept; default 2000 */
-  constructor(private readonly capacity = 2000) {}
+  constructor(private readonly capacity = 2000) {
+    this.ring = new Array<TailLine | undefined>(capacity);
+  }
 
   /** Keeps a written line (one or more `\n`-terminated JSON lines). Never throws. */
   push(chunk: string): void {
     for (const raw of chunk.split("\n")) {
       if (raw === "") continue;
       const m = /"level":(\d+)/.exec(raw);
-      this.lines.push({ seq: ++this.seq, level: m ? Number(m[1]) : 0, line: raw });
+      const seq = ++this.seq;
+      this.ring[seq % this.capacity] = { seq, level: m ? Number(m[1]) : 0, line: raw };
     }
-    if (this.lines.length > this.capacity) this.lines.splice(0, this.lines.length - this.capacity);
   }
 
   /** The seq of the newest line (0 before any). */
@@ -47,9 +49,13 @@ export class LogTail {
    * (the newest ones when more match).
    */
   read(options: { afterSeq?: number; minLevel?: number; limit?: number } = {}): TailLine[] {
-    const after = options.afterSeq ?? 0;
     const min = options.minLevel ?? 0;
-    const out = this.lines.filter((l) => l.seq > after && l.level >= min);
+    const from = Math.max(options.afterSeq ?? 0, this.seq - this.capacity) + 1;
+    const out: TailLine[] = [];
+    for (let seq = from; seq <= this.seq; seq++) {
+      const l = this.ring[seq % this.capacity];
+      if (l !== undefined && l.seq === seq && l.level >= min) out.push(l);
+    }
     const limit = options.limit ?? 200;
     return out.length > limit ? out.slice(out.length - limit) : out;
   }
