@@ -26,3 +26,6 @@ export const PACKAGE_ROOT: string = (() => {
 
 /** First-party plugins built by `npm install` (scripts/build-plugins.mjs). */
 export const BUILTIN_PLUGINS_DIR = join(PACKAGE_ROOT, "build", "plugins");
+
+/** The Control UI built by `npm install` (ui/, `vite build`), served at `/` (gateway/ui-static.ts). */
+export const UI_DIST_DIR = join(PACKAGE_ROOT, "ui", "dist");

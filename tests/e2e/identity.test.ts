@@ -193,4 +193,25 @@ describe.each(["uws", "ws"] as const)("connection identities and scopes (%s tran
     expect((await msg(admin, "plugin.unload", { name: "no-such-plugin" })).error).toMatchObject({ code: -32007 });
     expect((await msg(admin, "plugin.load", { path: wasm })).result).toMatchObject({ name: "calculator" });
   });
+  it("channel webchat (the Control UI's chat) is a client's own like ws: its account only, and the UI methods need admin", async () => {
+    const alice = await connect(ALICE_TOKEN);
+    const bob = await connect(BOB_TOKEN);
+    const admin = await connect(ADMIN_TOKEN);
+    const sent = await msg(alice, "chat.send", { content: "hello from the browser", channel: "webchat", peer: "tab1" });
+    expect(sent.result).toMatchObject({ sessionKey: "agent:main:webchat:alice:tab1" });
+    // Another account's webchat is impersonation, as for ws.
+    expect((await msg(alice, "chat.send", { content: "x", channel: "webchat", account: "bob", peer: "tab1" })).error).toMatchObject({ code: FORBIDDEN });
+    const listed = (await msg(alice, "sessions.list", { channel: "webchat" })).result.sessions.map((s: any) => s.sessionKey);
+    expect(listed).toEqual(["agent:main:webchat:alice:tab1"]);
+    expect((await msg(alice, "chat.history", { sessionKey: "agent:main:webchat:alice:tab1" })).result.events[0].data).toMatchObject({
+      content: "hello from the browser",
+    });
+    expect((await msg(bob, "chat.history", { sessionKey: "agent:main:webchat:alice:tab1" })).error).toMatchObject({ code: FORBIDDEN });
+    expect((await msg(bob, "sessions.list", { channel: "webchat" })).result.sessions).toEqual([]);
+    for (const method of ["logs.tail", "agents.list", "channels.list"]) {
+      expect((await msg(alice, method)).error, method).toMatchObject({ code: FORBIDDEN, data: { scope: "admin" } });
+      expect((await msg(admin, method)).result, method).toBeDefined();
+    }
+    expect((await msg(alice, "plugin.approve", { name: "calculator", sha256: "0".repeat(64) })).error).toMatchObject({ code: FORBIDDEN });
+  });
 });

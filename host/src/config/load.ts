@@ -406,6 +406,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
       heap: (heapVar as Config["gateway"]["heap"] | undefined) ?? g.heap ?? "compact",
       allowedOrigins: parseListVar(env, "EXOCLAW_ALLOWED_ORIGINS", originEntry) ?? g.allowed_origins ?? [],
       allowedHosts: parseListVar(env, "EXOCLAW_ALLOWED_HOSTS", hostEntry) ?? g.allowed_hosts ?? [],
+      ui: env.EXOCLAW_UI === undefined || env.EXOCLAW_UI === "" ? (g.ui ?? true) : !/^(0|false|off|no)$/i.test(env.EXOCLAW_UI),
       clients,
       ...(g.tls !== undefined ? { tls: { certFile: resolve(baseDir, expandHome(g.tls.cert)), keyFile: resolve(baseDir, expandHome(g.tls.key)) } } : {}),
       webhooks: {

@@ -94,8 +94,8 @@ export const hostEntry = z
 
 /** Plugin names as in manifests; used as table keys under `[plugins.grants]` / `[plugins.limits]`. */
 const PLUGIN_NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
-/** Channel names (`[channels.<name>]`, `/webhook/<name>`); `ws` is the WebSocket clients' own. */
-const CHANNEL_NAME_RE = /^(?!ws$)[a-z][a-z0-9_-]{0,63}$/;
+/** Channel names (`[channels.<name>]`, `/webhook/<name>`); `ws` is the WebSocket clients' own, `webchat` the Control UI's chat. */
+const CHANNEL_NAME_RE = /^(?!(ws|webchat)$)[a-z][a-z0-9_-]{0,63}$/;
 /** Account names (`[channels.<name>] accounts`): the `/webhook/<channel>/<account>` URL segment. */
 const ACCOUNT_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** `[[agents]] outbound` entries: `<channel>:<peer>`, the peer exact, a prefix ending in `*`, or `*`. */
@@ -198,6 +198,8 @@ export const FileConfigSchema = z.strictObject({
       heap: z.enum(["compact", "throughput"]).optional(),
       allowed_origins: z.array(originEntry).optional(),
       allowed_hosts: z.array(hostEntry).optional(),
+      // The Control UI and WebChat at `/` (ui/, docs/ui.md); default on.
+      ui: z.boolean().optional(),
       clients: z
         .array(
           z

@@ -55,6 +55,12 @@ export interface GatewayConfig {
    */
   allowedHosts: string[];
   /**
+   * Serve the Control UI and WebChat at `/` (`[gateway] ui`, `EXOCLAW_UI=0` turns it off; default
+   * on). While on, the gateway's own origins may open a WebSocket as if `self` were listed in
+   * `allowedOrigins` (the page it serves must reach it); other origins are still refused.
+   */
+  ui?: boolean;
+  /**
    * Extra client tokens (`[[gateway.clients]]`), each its own account on channel `ws` with its
    * own scopes; default none. The gateway token is account `default` with `chat` + `admin`.
    */

@@ -434,6 +434,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         return live.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === live.defaultAgent }));
       },
       store: describeStoreUrl(config.store.url),
+      config: () => reloader?.current() ?? config,
       budgetTimeZone: config.budgets.timezone,
       flows: () => automation.flows,
       cron: {

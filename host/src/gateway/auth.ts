@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { createIdentifier, type ClientEntry } from "./identity.js";
+import { WS_SUBPROTOCOL, offersSubprotocol, tokenFromSubprotocols } from "../protocol/index.js";
 import type { UpgradeRequest, UpgradeVerdict } from "./types.js";
 
 /** True for addresses that only this machine can reach (127.0.0.0/8, ::1, localhost). */
@@ -18,12 +19,15 @@ export function isWildcard(host: string): boolean {
 export { tokenMatches } from "./identity.js";
 
 /**
- * The token a client presented: `Authorization: Bearer <token>`, else the (deprecated) `token`
- * query parameter, with where it came from.
+ * The token a client presented: `Authorization: Bearer <token>`, else the subprotocol
+ * `exoclaw.bearer.<base64url(token)>` (browsers; protocol/subprotocol.ts), else the (deprecated)
+ * `token` query parameter, with where it came from.
  */
-export function presentedToken(req: UpgradeRequest): { token: string; via: "header" | "query" } | undefined {
+export function presentedToken(req: UpgradeRequest): { token: string; via: "header" | "subprotocol" | "query" } | undefined {
   const m = req.authorization?.match(/^Bearer\s+(.+)$/i);
   if (m) return { token: m[1]!.trim(), via: "header" };
+  const sub = tokenFromSubprotocols(req.protocols);
+  if (sub !== undefined) return { token: sub, via: "subprotocol" };
   const q = new URLSearchParams(req.query).get("token");
   return q === null ? undefined : { token: q, via: "query" };
 }
@@ -86,6 +90,8 @@ export interface UpgradeGuardOptions {
   allowedOrigins: readonly string[];
   /** `gateway.allowed_hosts`: extra host names the `Host` header may carry (ports ignored). */
   allowedHosts: readonly string[];
+  /** The gateway serves its UI (`[gateway] ui`): its own origins pass as if `self` were listed. */
+  ui?: boolean;
   /** Called for each upgrade that presented the token in the query string (deprecated). */
   onQueryToken?: () => void;
 }
@@ -115,7 +121,7 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeR
   if (bindName && !isWildcard(options.bind)) hosts.add(bindName);
   const anyHost = isWildcard(options.bind) && options.allowedHosts.length === 0 && options.token !== undefined;
   const explicitOrigins = new Set(options.allowedOrigins.filter((o) => o !== SELF_ORIGIN).map((o) => normalizeOrigin(o) ?? o));
-  const allowSelf = options.allowedOrigins.includes(SELF_ORIGIN);
+  const allowSelf = options.allowedOrigins.includes(SELF_ORIGIN) || options.ui === true;
   const identify = createIdentifier({ token: options.token, clients: options.clients });
 
   return (req) => {
@@ -145,7 +151,7 @@ export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeR
     if (presented?.via === "query") options.onQueryToken?.();
     const identity = identify(presented?.token);
     if (identity === null) return refuse(401, "unauthorized: present the gateway token (or a [[gateway.clients]] token) as Authorization: Bearer <token>");
-    return { ok: true, identity };
+    return offersSubprotocol(req.protocols) ? { ok: true, identity, protocol: WS_SUBPROTOCOL } : { ok: true, identity };
   };
 }
 

@@ -68,7 +68,13 @@ export function requireScope(identity: ClientIdentity, scope: Scope, what: strin
   if (!identity.scopes.has(scope)) throw forbidden(scope, what);
 }
 
-/** True when the session (by its parsed key parts) is one of the identity's own `ws` sessions. */
+/**
+ * The channel of the Control UI's WebChat (docs/ui.md): like `ws`, a client's own channel (its
+ * account, scope `chat`); no configured channel may take the name (config/schema.ts).
+ */
+export const WEBCHAT_CHANNEL = "webchat";
+
+/** True when the session (by its parsed key parts) is one of the identity's own `ws` (or `webchat`) sessions. */
 export function ownsSession(identity: ClientIdentity, parts: { channel: string; account: string }): boolean {
-  return identity.scopes.has("chat") && parts.channel === "ws" && parts.account === identity.account;
+  return identity.scopes.has("chat") && (parts.channel === "ws" || parts.channel === WEBCHAT_CHANNEL) && parts.account === identity.account;
 }

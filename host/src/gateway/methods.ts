@@ -31,7 +31,7 @@ import type { McpServerInfo } from "../mcp/index.js";
 import type { Router } from "../router/index.js";
 import { StoreError, parseSessionKey, type SearchHit, type SessionEvent, type SessionInfo, type SessionKeyParts, type SessionLog } from "../store/index.js";
 import { VERSION } from "../version.js";
-import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
+import { forbidden, ownsSession, requireScope, WEBCHAT_CHANNEL, type ClientIdentity } from "./identity.js";
 import { registerCronMethods, registerFlowMethods, type CronMethodDeps } from "./cron-methods.js";
 import type { MethodHandler } from "./rpc.js";
 import { addMemoryMethods } from "./memory-methods.js";
@@ -40,6 +40,8 @@ import { addPairingMethods } from "./pairing-methods.js";
 import type { ConfigReloadResult } from "./reload.js";
 import type { TransportName } from "./types.js";
 import { addApprovalMethods, type ApprovalsApi } from "./approval-methods.js";
+import type { Config } from "../config/index.js";
+import { createUiMethods } from "./methods-ui.js";
 
 export type { PluginInfo };
 
@@ -122,6 +124,8 @@ export interface MethodDeps {
   approvals?: ApprovalsApi;
   /** Channel pairing (`pairing.list|approve|deny`, pairing-methods.ts); absent = those methods do not exist. */
   pairing?: PairingStore;
+  /** The running configuration, for the Control UI's methods (methods-ui.ts); absent = they answer an error. */
+  config?: () => Config;
 }
 
 /**
@@ -229,7 +233,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const account = p.account ?? identity.account;
     // A client speaks as itself: its own account on channel ws (any peer id, for several
     // conversations). Acting as a platform user or another client needs `impersonate`.
-    if ((p.channel !== "ws" || account !== identity.account) && !identity.scopes.has("impersonate")) {
+    // Channel `webchat` (the Control UI's chat) is a client's own too: same account, same scope.
+    if (((p.channel !== "ws" && p.channel !== WEBCHAT_CHANNEL) || account !== identity.account) && !identity.scopes.has("impersonate")) {
       throw forbidden("impersonate", `chat.send as channel ${p.channel}, account ${account} (this client is channel ws, account ${identity.account})`);
     }
     // `channel:<channel>:<account>:<id>` keys name platform messages: a client must not claim one
@@ -336,7 +341,9 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const p = parseParams(SessionsListSchema, params);
     if (identity.scopes.has("admin")) return storeCall(() => deps.log.listSessions(p));
     requireScope(identity, "chat", "sessions.list");
-    if (p.channel !== undefined && p.channel !== "ws") throw forbidden("admin", `sessions.list of channel ${p.channel} (this client sees its own ws sessions)`);
+    if (p.channel !== undefined && p.channel !== "ws" && p.channel !== WEBCHAT_CHANNEL)
+      throw forbidden("admin", `sessions.list of channel ${p.channel} (this client sees its own ws and webchat sessions)`);
+    const channel = p.channel ?? "ws";
     // The store filters by channel, not account: page through the ws sessions and keep this
     // client's. Each store page asks only for what is still missing, so the cursor of the last
     // page read is exactly where the next call must go on.
@@ -344,7 +351,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     const sessions: SessionInfo[] = [];
     let cursor = p.cursor;
     for (;;) {
-      const page = await storeCall(() => deps.log.listSessions({ ...p, channel: "ws", cursor, limit: want - sessions.length }));
+      const page = await storeCall(() => deps.log.listSessions({ ...p, channel, cursor, limit: want - sessions.length }));
       sessions.push(...page.sessions.filter((s) => s.account === identity.account));
       cursor = page.nextCursor;
       if (cursor === undefined) return { sessions };
@@ -377,6 +384,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
     requireScope(ctx.identity, "admin", "sessions.delete");
     const p = parseParams(SessionKeySchema, params);
     const deleted = await storeCall(() => deps.runtime.deleteSession(p.sessionKey));
+    deps.logger.info({ sessionKey: p.sessionKey, deleted, client: ctx.identity.account, remote: ctx.conn.remoteAddress }, "sessions.delete");
     return { sessionKey: p.sessionKey, deleted };
   });
 
@@ -431,5 +439,8 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   if (deps.cron?.flows !== undefined) registerFlowMethods(methods, { flows: deps.cron.flows, logger: deps.logger });
   if (deps.approvals !== undefined) addApprovalMethods(methods, deps.approvals);
   if (deps.pairing !== undefined) addPairingMethods(methods, deps.pairing, deps.logger);
+  // The Control UI's methods (logs.tail, agents.list, channels.list, plugin.approve).
+  for (const [name, handler] of createUiMethods(deps)) methods.set(name, handler);
+
   return methods;
 }

@@ -67,6 +67,7 @@ const GATEWAY_KEYS: Record<string, string> = {
   clients: "gateway.clients",
   webhooks: "gateway.webhooks",
   tls: "gateway.tls",
+  ui: "gateway.ui",
 };
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);

@@ -13,6 +13,8 @@ import { NOOP_TELEMETRY, type Telemetry } from "../telemetry/index.js";
 import { chainHttp, countWebhooks, createOpsRoutes, type OpsRoutesOptions } from "./observability.js";
 import type { HttpHandler } from "./types.js";
 import { createMcpRoute, type McpRouteTarget } from "./mcp-route.js";
+import { createUiRoutes } from "./ui-static.js";
+import { UI_DIST_DIR } from "../paths.js";
 
 /** A gateway that is listening. */
 export interface RunningGateway {
@@ -92,6 +94,7 @@ export async function startGateway(
     tls: tls !== undefined,
     allowedOrigins: config.allowedOrigins,
     allowedHosts: config.allowedHosts,
+    ui: config.ui === true,
     onQueryToken() {
       if (queryTokenWarned) return;
       queryTokenWarned = true;
@@ -165,5 +168,8 @@ function httpRoutes(
     const handler = createWebhookHandler(webhooks, config.webhooks);
     handlers.push(telemetry.enabled ? countWebhooks(handler, telemetry, (channel) => webhooks.webhookPolicy(channel) !== undefined) : handler);
   }
+  // The Control UI last: `/`, `/index.html`, `/favicon.svg`, `/assets/...` (off the webhook path).
+  const ui = config.ui === true ? createUiRoutes({ dir: UI_DIST_DIR }) : undefined;
+  if (ui) handlers.push(ui);
   return handlers.length === 0 ? undefined : handlers.length === 1 ? handlers[0] : chainHttp(handlers);
 }

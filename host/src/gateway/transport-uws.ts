@@ -185,7 +185,7 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
           const key = req.getHeader("sec-websocket-key");
           const protocol = req.getHeader("sec-websocket-protocol");
           const extensions = req.getHeader("sec-websocket-extensions");
-          const verdict = handlers.authorize({ remoteAddress, authorization, query, origin, host });
+          const verdict = handlers.authorize({ remoteAddress, authorization, query, origin, host, ...(protocol ? { protocols: protocol } : {}) });
           if (!verdict.ok) {
             res
               .writeStatus(`${verdict.status} ${STATUS_TEXT[verdict.status]}`)
@@ -193,7 +193,8 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
               .end(upgradeRefusalBody(verdict.error), true);
             return;
           }
-          res.upgrade<UserData>({ remoteAddress, identity: verdict.identity }, key, protocol, extensions, context);
+          // The selected subprotocol only: the offered list may carry the token (exoclaw.bearer.*).
+          res.upgrade<UserData>({ remoteAddress, identity: verdict.identity }, key, verdict.protocol ?? protocol, extensions, context);
         },
         open(ws) {
           sockets.add(ws);

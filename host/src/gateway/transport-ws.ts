@@ -20,6 +20,17 @@ import {
   upgradeRefusalBody,
 } from "./types.js";
 import { listenError } from "./listen.js";
+import { BEARER_SUBPROTOCOL_PREFIX, WS_SUBPROTOCOL } from "../protocol/index.js";
+
+/**
+ * The subprotocol answered: `exoclaw.v1` when offered, else the first offered (ws's default),
+ * but never a bearer entry (it carries the client's token).
+ */
+function selectProtocol(offered: Set<string>): string | false {
+  if (offered.has(WS_SUBPROTOCOL)) return WS_SUBPROTOCOL;
+  const first = offered.values().next().value;
+  return first === undefined || first.startsWith(BEARER_SUBPROTOCOL_PREFIX) ? false : first;
+}
 
 let nextId = 1;
 
@@ -157,7 +168,7 @@ export function createWsTransport(options: WsTransportOptions = {}): WsTransport
       tlsServer.setSecureContext({ cert: material.cert, key: material.key });
     },
     listen(options: ListenOptions, handlers: TransportHandlers): Promise<number> {
-      const ws = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false });
+      const ws = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, handleProtocols: selectProtocol });
       wss = ws;
       server.on("request", (req: IncomingMessage, res: ServerResponse) => {
         const { path, query } = splitUrl(req.url ?? "/");
@@ -174,7 +185,8 @@ export function createWsTransport(options: WsTransportOptions = {}): WsTransport
         if (path !== "/ws") return refuseUpgrade(socket, "404 Not Found", NOT_FOUND_BODY);
         const remoteAddress = req.socket.remoteAddress ?? "";
         const { authorization, origin, host } = req.headers;
-        const verdict = handlers.authorize({ remoteAddress, authorization, query, origin, host });
+        const protocols = req.headers["sec-websocket-protocol"];
+        const verdict = handlers.authorize({ remoteAddress, authorization, query, origin, host, ...(protocols ? { protocols } : {}) });
         if (!verdict.ok) return refuseUpgrade(socket, `${verdict.status} ${STATUS_TEXT[verdict.status]}`, upgradeRefusalBody(verdict.error));
         ws.handleUpgrade(req, socket, head, (socketWs) => {
           sockets.add(socketWs);

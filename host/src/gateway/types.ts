@@ -34,10 +34,19 @@ export interface UpgradeRequest {
   origin?: string;
   /** The `Host` header, if any. */
   host?: string;
+  /** The `Sec-WebSocket-Protocol` header, if any (a browser's token: protocol/subprotocol.ts). */
+  protocols?: string;
 }
 
 /** The gateway's answer to an upgrade: go ahead as this identity, or the HTTP status and error to refuse it with. */
-export type UpgradeVerdict = { ok: true; identity: ClientIdentity } | { ok: false; status: 401 | 403; error: string };
+export type UpgradeVerdict =
+  | {
+      ok: true;
+      identity: ClientIdentity;
+      /** The subprotocol to answer with (`exoclaw.v1` when offered; never the bearer entry); absent = as the transport did before. */
+      protocol?: string;
+    }
+  | { ok: false; status: 401 | 403; error: string };
 
 /** JSON body of a refused upgrade: `{"error": "..."}`. */
 export const upgradeRefusalBody = (error: string): string => JSON.stringify({ error });

@@ -1,8 +1,10 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 import { processSecrets, type SecretRegistry } from "./secrets.js";
+import { processLogTail } from "./tail.js";
 
 export type { Logger } from "pino";
 export { redactUrl } from "./redact-url.js";
+export { LOG_LEVELS, LogTail, processLogTail, type LogLevelName, type TailLine } from "./tail.js";
 export {
   MIN_SECRET_LENGTH,
   SECRET_MARKER,
@@ -39,7 +41,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     level,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     base: { pid: process.pid },
-    hooks: { streamWrite: (line: string) => secrets.scrub(line) },
+    // Scrubbed lines are also kept for `logs.tail` (tail.ts): the same text the log file gets.
+    hooks: {
+      streamWrite: (line: string) => {
+        const out = secrets.scrub(line);
+        processLogTail.push(out);
+        return out;
+      },
+    },
   };
   return options.destination === undefined ? pino(config) : pino(config, options.destination);
 }

@@ -25,3 +25,4 @@ export { CronAddSchema, CronIdSchema, FlowIdSchema } from "./cron-params.js";
 export type * from "./types.js";
 export { SCOPES, GATEWAY_ACCOUNT, GATEWAY_SCOPES } from "./scopes.js";
 export type { Scope } from "./scopes.js";
+export { WS_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX, bearerSubprotocol, tokenFromSubprotocols, offersSubprotocol } from "./subprotocol.js";

@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// `npm run bench:ui`: what the Control UI costs and how fast it comes up.
+//
+// 1. Bundle: the built UI (ui/dist, `npm run build:ui`), bytes raw and gzip -9 (what the gateway
+//    serves to browsers that accept gzip). Target: <= 150 KB gzipped.
+// 2. Time to interactive on loopback: Debian's chromium (scripts/ensure-chromium.mjs) opens
+//    `http://127.0.0.1:<port>/` of a token-less loopback gateway in a fresh browser context (cold
+//    cache) and, in the same context again (warm: hashed assets come from the cache); "interactive"
+//    = the Overview rendered live data from the WebSocket and HTTP (connected, `status`, `/health`,
+//    `/ready` answered): the page's `exoclaw:interactive` performance mark (ms since navigation
+//    start). A page without script (`/ready`) loaded in the same browser gives the machine's floor.
+//    Target: <= 1 s.
+// 3. Turn overhead with the UI open: sequential `chat.send` turns ("ping", emulator) on one
+//    gateway, in alternating phases with no tab open and with 5 tabs open (4 on Overview, which
+//    polls status, /health, /ready, /metrics and usage.summary every 2 s, 1 on Logs, polling
+//    logs.tail every second). Reported: turn p50 (client-side, ms) and gateway CPU per turn
+//    (ms, /proc) in each phase. Chromium itself competes for the same cores, so the latency delta
+//    is an upper bound; the CPU per turn is the gateway's own cost.
+// Options: --loads N (cold + warm page loads, default 10), --turns N (per phase, 300), --rounds N (3).
+import { gzipSync } from "node:zlib";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { chromium } from "@playwright/test";
+import { ensureChromium } from "../scripts/ensure-chromium.mjs";
+import { startEmulator } from "../tests/support/emulator/server.mjs";
+import { connect, cpuMs, spawnUntil, stats, stop } from "./lib.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const { values: opts } = parseArgs({
+  options: { loads: { type: "string", default: "10" }, turns: { type: "string", default: "300" }, rounds: { type: "string", default: "3" } },
+});
+const LOADS = Number(opts.loads);
+const TURNS = Number(opts.turns);
+const ROUNDS = Number(opts.rounds);
+const log = (s) => process.stderr.write(`${s}\n`);
+const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
+
+function bundleSizes() {
+  const dist = join(ROOT, "ui", "dist");
+  const files = [join(dist, "index.html"), ...readdirSync(join(dist, "assets")).map((n) => join(dist, "assets", n))];
+  let raw = 0;
+  let gz = 0;
+  const rows = [];
+  for (const file of files) {
+    const body = readFileSync(file);
+    const g = gzipSync(body, { level: 9 }).byteLength;
+    raw += statSync(file).size;
+    gz += g;
+    rows.push({ file: file.slice(dist.length + 1), raw: body.byteLength, gzip: g });
+  }
+  return { raw, gz, rows };
+}
+
+async function main() {
+  log(
+    `load average at start: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+  );
+  const b = bundleSizes();
+  console.log("# UI bundle (ui/dist)");
+  for (const r of b.rows) console.log(`  ${r.file.padEnd(32)} ${String(r.raw).padStart(8)} B  ${String(r.gzip).padStart(7)} B gzip`);
+  console.log(`  total ${b.raw} B, ${f(b.gz / 1024)} KB gzipped (target <= 150 KB)`);
+
+  const emulator = await startEmulator({ record: false });
+  const state = mkdtempSync(join(tmpdir(), "exoclaw-bench-ui-"));
+  const gw = await spawnUntil(
+    [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", "0"],
+    { EXOCLAW_STORE: "memory", EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "info", ANTHROPIC_API_KEY: "sk-bench", ANTHROPIC_BASE_URL: emulator.url },
+    (l) => (l.msg === "gateway ready" ? l : undefined),
+  );
+  const base = `http://127.0.0.1:${gw.value.port}`;
+  const browser = await chromium.launch({
+    executablePath: ensureChromium({ quiet: true }),
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  try {
+    const interactive = async (page) => {
+      await page.getByTestId("health").filter({ hasText: "ok" }).waitFor({ timeout: 20_000 });
+      // The page's own mark (ui/src/pages/overview.tsx), ms since navigation start: Playwright's
+      // polling and round trips are not in it.
+      return page.evaluate(() => performance.getEntriesByName("exoclaw:interactive")[0].startTime);
+    };
+    const cold = [];
+    const warm = [];
+    const floor = [];
+    for (let i = 0; i < LOADS; i++) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      await page.goto(`${base}/#/overview`);
+      cold.push(await interactive(page));
+      await page.goto("about:blank");
+      await page.goto(`${base}/#/overview`);
+      warm.push(await interactive(page));
+      // The floor on this machine now: a page with no script (the /ready JSON), loaded.
+      await page.goto(`${base}/ready`);
+      floor.push(await page.evaluate(() => performance.getEntriesByType("navigation")[0].loadEventEnd));
+      await ctx.close();
+    }
+    const c = stats(cold);
+    const w = stats(warm);
+    console.log("# Time to interactive on loopback (Overview rendered from the live WebSocket), ms");
+    console.log(`  cold cache: p50 ${f(c.p50)}  max ${f(c.max)}  (n=${c.n})`);
+    console.log(`  warm cache: p50 ${f(w.p50)}  max ${f(w.max)}  (n=${w.n})  target <= 1000`);
+    const fl = stats(floor);
+    console.log(`  floor (GET /ready, no script, loaded): p50 ${f(fl.p50)}  max ${f(fl.max)}`);
+
+    const client = await connect(`ws://127.0.0.1:${gw.value.port}/ws`);
+    for (let i = 0; i < 100; i++) await client.send("ping", "bench"); // warm-up
+    const phase = async () => {
+      const samples = [];
+      const cpu0 = cpuMs(gw.proc.pid);
+      for (let i = 0; i < TURNS; i++) {
+        const t = performance.now();
+        await client.send("ping", "bench");
+        samples.push(performance.now() - t);
+      }
+      return { samples, cpuPerTurn: (cpuMs(gw.proc.pid) - cpu0) / TURNS };
+    };
+    const none = { samples: [], cpu: [] };
+    const five = { samples: [], cpu: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      const a = await phase();
+      none.samples.push(...a.samples);
+      none.cpu.push(a.cpuPerTurn);
+      const ctx = await browser.newContext();
+      const pages = [];
+      for (let i = 0; i < 5; i++) {
+        const p = await ctx.newPage();
+        await p.goto(`${base}/#/${i === 4 ? "logs" : "overview"}`);
+        await (i === 4 ? p.getByTestId("log-lines").waitFor() : p.getByTestId("health").filter({ hasText: "ok" }).waitFor());
+        pages.push(p);
+      }
+      const bPhase = await phase();
+      five.samples.push(...bPhase.samples);
+      five.cpu.push(bPhase.cpuPerTurn);
+      await ctx.close();
+    }
+    client.close();
+    const sn = stats(none.samples);
+    const s5 = stats(five.samples);
+    const cpu = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
+    console.log(`# Turn overhead with the UI open (sequential "ping" turns, ${ROUNDS} x ${TURNS} per phase, alternating)`);
+    console.log(`  no tab:  p50 ${f(sn.p50, 2)} ms  p99 ${f(sn.p99, 2)} ms  gateway CPU ${f(cpu(none.cpu), 2)} ms/turn`);
+    console.log(`  5 tabs:  p50 ${f(s5.p50, 2)} ms  p99 ${f(s5.p99, 2)} ms  gateway CPU ${f(cpu(five.cpu), 2)} ms/turn`);
+    console.log(`  delta p50 ${f(s5.p50 - sn.p50, 2)} ms (${f(((s5.p50 - sn.p50) / sn.p50) * 100)} %)`);
+  } finally {
+    await browser.close();
+    await stop(gw.proc);
+    await emulator.close();
+    rmSync(state, { recursive: true, force: true });
+    log(
+      `load average at end: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ")}`,
+    );
+  }
+}
+
+await main();
