@@ -42,6 +42,11 @@ describe.each(CASES)("gateway with [bus] ($timings): kill -9 during a turn, rest
         bus: { url: nats.url, ...bus },
         channels: { webhook: { allow: ["*"] } },
         plugins: {
+          // The plugin's default call budget (1 s) includes its HTTP request to the fake platform,
+          // which runs in this busy test process: on a loaded CI machine a send that reached the
+          // platform could time out and be sent again by the bus (at-least-once, same
+          // idempotency-key), and the peer would seem told twice.
+          limits: { webhook: { timeout_ms: 10_000 } },
           grants: {
             webhook: webhookGrant(`${platform.url}/inbox`),
           },
@@ -50,7 +55,7 @@ describe.each(CASES)("gateway with [bus] ($timings): kill -9 during a turn, rest
       emulator,
       env: { TEST_WEBHOOK_SECRET: SECRET },
     });
-  });
+  }, 120_000);
   afterAll(async () => {
     await second?.stop().catch(() => {});
     await gw?.stop();
@@ -70,7 +75,7 @@ describe.each(CASES)("gateway with [bus] ($timings): kill -9 during a turn, rest
     // Streams its answer slowly (a pause between chunks), so the kill lands inside the turn.
     expect((await post({ peer: "gina", content: "CRASH_MARK please SLOW_1500MS", messageId: "c1" })).status).toBe(200);
     expect((await post({ peer: "gina", content: "after the crash", messageId: "c2" })).status).toBe(200);
-    await waitUntil(() => modelSaw("CRASH_MARK").length > 0, 20_000, "the slow turn's model call");
+    await waitUntil(() => modelSaw("CRASH_MARK").length > 0, 60_000, "the slow turn's model call");
     await new Promise((r) => setTimeout(r, 300));
     const proc = gw.gateway.proc;
     const exited = new Promise<void>((r) => proc.once("exit", () => r()));

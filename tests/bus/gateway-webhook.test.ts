@@ -55,6 +55,9 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
         providers: { anthropic: { max_retries: 0, breaker_failures: 1000 } },
         channels: { webhook: { allow: ["*"] } },
         plugins: {
+          // Generous call budget: the default 1 s includes the HTTP request to the fake platform in
+          // this busy test process; a timed-out send that did reach it is sent again (exactly-once checks).
+          limits: { webhook: { timeout_ms: 10_000 } },
           grants: {
             webhook: webhookGrant(`${platform.url}/inbox`),
           },

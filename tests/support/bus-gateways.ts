@@ -53,7 +53,7 @@ export interface BusGatewaysOptions {
   config?: Record<string, unknown>;
   /**
    * `[plugins.limits.webhook]` (snake_case: `timeout_ms`, `max_in_flight`, `max_queued`, ...);
-   * default the host's.
+   * default `{ timeout_ms: 10_000 }` (the host's other defaults).
    */
   webhookLimits?: Record<string, number>;
   /** `[channels.webhook] allow` (default `["*"]`). */
@@ -134,7 +134,10 @@ export async function startBusGateways(options: BusGatewaysOptions = {}): Promis
       // the per-address limits, meant for strangers, are off here (intake has its own tests).
       gateway: { webhooks: { per_address_rate: 0, per_address_in_flight: 100_000 } },
       plugins: {
-        ...(options.webhookLimits ? { limits: { webhook: options.webhookLimits } } : {}),
+        // Default: a generous call budget. The plugin's own default (1 s) includes its HTTP request
+        // to the fake platform in the busy test process; under CI load a send that reached it timed
+        // out and was sent again (a duplicate reply), and webhook parsing could answer 503.
+        limits: { webhook: options.webhookLimits ?? { timeout_ms: 10_000 } },
         grants: {
           webhook: webhookGrant(`${platform.url}/gw${i}`),
         },

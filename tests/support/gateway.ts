@@ -9,6 +9,8 @@ import WebSocket from "ws";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CLI = join(ROOT, "bin", "exoclaw.js");
+/** How long {@link startGateway} waits for the "gateway ready" line, ms. */
+const READY_TIMEOUT_MS = 45_000;
 
 /** A gateway started as a real subprocess of the CLI. */
 export interface GatewayHandle {
@@ -45,7 +47,9 @@ export async function startGateway(env: Record<string, string> = {}, args: strin
   const stderr: string[] = [];
   createInterface({ input: proc.stderr! }).on("line", (l) => stderr.push(l));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway not ready in 15 s; stderr: ${stderr.join("\n")}`)), 15_000);
+    // Generous: on a loaded 2-core CI machine (every test file running at once) start-up (module
+    // load, plugin compile, store open, recovery) has been seen taking over 15 s.
+    const timer = setTimeout(() => reject(new Error(`gateway not ready in ${READY_TIMEOUT_MS / 1000} s; stderr: ${stderr.join("\n")}`)), READY_TIMEOUT_MS);
     createInterface({ input: proc.stdout! }).on("line", (line) => {
       stdout.push(line);
       let entry: Record<string, unknown>;
