@@ -71,7 +71,12 @@ describe("discord over the Gateway", () => {
   it("a guild message is answered once in its channel, replying to it", async () => {
     const { id } = dc.message({ guildId: GUILD, channelId: GENERAL, authorId: ALICE, content: "hello dc-1" });
     const [reply] = await waitUntil(() => (sentWith("dc-1").length > 0 ? sentWith("dc-1") : null), 30_000, "the reply to dc-1");
-    expect(reply).toMatchObject({ channel_id: GENERAL, content: "You said: hello dc-1", message_reference: { message_id: id, fail_if_not_exists: false } });
+    // A guild message is a group message: the model gets the host-written sender line first (docs/channels.md, "Groups").
+    expect(reply).toMatchObject({
+      channel_id: GENERAL,
+      content: expect.stringMatching(new RegExp(`^You said: \\[exoclaw sender\\] id="${ALICE}".*\\nhello dc-1$`, "s")),
+      message_reference: { message_id: id, fail_if_not_exists: false },
+    });
     expect(reply!.nonce).toMatch(/^[0-9a-f]{16}\.0$/);
     const rest = dc.calls.find((c) => c.method === "POST" && c.json?.content === reply!.content)!;
     expect(rest.headers.authorization).toBe(`Bot ${dc.token}`);

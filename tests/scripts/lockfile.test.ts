@@ -16,7 +16,9 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 it("npm install --package-lock-only leaves the committed lockfile byte for byte", () => {
   for (const f of ["package.json", "package-lock.json"]) cpSync(join(PACKAGE_ROOT, f), join(scratch, f));
-  cpSync(join(PACKAGE_ROOT, "plugin-sdk", "package.json"), join(scratch, "plugin-sdk", "package.json"));
+  // Every workspace's manifest (plugin-sdk, ui): npm links them into the lockfile.
+  const { workspaces } = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { workspaces: string[] };
+  for (const w of workspaces) cpSync(join(PACKAGE_ROOT, w, "package.json"), join(scratch, w, "package.json"));
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
   execFileSync(npm, ["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"], {
     cwd: scratch,

@@ -1,8 +1,10 @@
 // The Control UI and WebChat in a real browser: Debian's chromium (installed by the test itself,
 // never downloaded) driven through Playwright's API, against the real gateway process, the
 // provider emulator and real WASM plugins (calculator, http_fetch, the webhook channel).
-// Screenshots of each page go to docs/ui/ (docs/ui.md shows them).
-import { mkdirSync } from "node:fs";
+// Screenshots of each page go to a temporary directory, or to docs/ui/ (docs/ui.md shows them)
+// with EXOCLAW_UI_SCREENSHOTS=1 (so that `npm test` leaves the checkout as it was).
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { Unpackr } from "msgpackr";
@@ -14,7 +16,7 @@ import { ROOT } from "../support/gateway.js";
 
 const TOKEN = "ui-test-token-0123456789abcdef";
 const SECRET = "test-webhook-secret-0123456789";
-const SHOTS = join(ROOT, "docs", "ui");
+const SHOTS = process.env.EXOCLAW_UI_SCREENSHOTS === "1" ? join(ROOT, "docs", "ui") : mkdtempSync(join(tmpdir(), "exoclaw-ui-shots-"));
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 // Both transports serve the page and the upgrade; screenshots come from the uws run.

@@ -48,3 +48,8 @@ export type {
   UsageGroupBy,
   UsageSummaryOptions,
 } from "./budget/index.js";
+// Lifecycle hooks (docs/hooks.md) and durable human approvals of tool calls.
+export { createLifecycleHooks, LifecycleHooks, HookFailedError, hookContext } from "./hooks/index.js";
+export type { HookCallReport, HookContext } from "./hooks/index.js";
+export { ApprovalBook, parseApprovalCommand } from "./approvals/book.js";
+export type { PendingApproval, ApprovalDecision } from "./approvals/book.js";

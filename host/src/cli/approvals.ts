@@ -3,7 +3,7 @@
  * for a person's yes (`approvals.*`, docs/protocol.md; scope admin, the gateway token).
  */
 import type { Command } from "commander";
-import type { PendingApproval } from "../agent/approvals/book.js";
+import type { PendingApproval } from "../agent/index.js";
 import { loadConfig } from "../config/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
 import { connectGateway } from "./gateway-client.js";

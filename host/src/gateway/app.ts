@@ -1,4 +1,4 @@
-import { createLifecycleHooks } from "../agent/hooks/index.js";
+import { createLifecycleHooks } from "../agent/index.js";
 import { resolveHooks } from "../config/index.js";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";

@@ -4,7 +4,7 @@
  * operator's act, like the approver's own `approve <id>` on its channel.
  */
 import { z } from "zod";
-import type { ApprovalBook, PendingApproval } from "../agent/approvals/book.js";
+import type { ApprovalBook, PendingApproval } from "../agent/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
 import { requireScope } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";

@@ -63,7 +63,9 @@ export function decide(conv) {
   }
   const failure = failureFor(text);
   if (failure) return failure;
-  const use = useToolCall(text, conv.tools);
+  // A group message starts with the host-written sender line (agent/user-message.ts); the
+  // command a test sends is the text after it.
+  const use = useToolCall(text.replace(/^\[exoclaw sender\][^\n]*\n/, ""), conv.tools);
   if (use) return { kind: "message", parts: [use], stop: "tool_use" };
   const expressions = hasCalculator ? calculatorExpressions(text) : null;
   if (expressions) {

@@ -173,6 +173,7 @@ export async function startFakeTelegram(options = {}) {
     if (method === "sendChatAction") {
       typing.push({ chat_id: json?.chat_id, action: json?.action, message_thread_id: json?.message_thread_id, at: Date.now() });
       return sendJson(res, 200, { ok: true, result: true });
+    }
     if (method === "getFile") {
       const f = files.get(String(json.file_id));
       if (f === undefined) return fail(res, 400, "Bad Request: invalid file_id");

@@ -6,7 +6,7 @@
  * it stops the operation ({@link HookFailedError}).
  */
 import type { Logger } from "pino";
-import type { HooksConfig } from "../../config/hooks.js";
+import type { HooksConfig } from "../../config/index.js";
 import { HookCallError, isAborted, type HookHost, type HookName, type ToolCallContext } from "../../plugins/index.js";
 import { errorMessage } from "../../util/index.js";
 import { AgentError } from "../errors.js";
