@@ -5,10 +5,8 @@
  * gateway token).
  */
 import type { Command } from "commander";
-import { loadConfig } from "../config/index.js";
 import type { CronJobInfo, FlowInfo } from "../gateway/index.js";
-import { BUILTIN_PLUGINS_DIR } from "../paths.js";
-import { connectGateway } from "./gateway-client.js";
+import { withGateway } from "./gateway-client.js";
 import type { CliIo } from "./io.js";
 import { formatTable } from "./plugin.js";
 
@@ -41,26 +39,6 @@ export function formatJobs(jobs: CronJobInfo[]): string[] {
       j.lastError ?? "",
     ]),
   );
-}
-
-/** Runs `fn` with a client of the configured gateway; prints `exoclaw: <message>` and exit code 1 on failure. */
-async function withGateway(
-  io: CliIo,
-  configFile: string | undefined,
-  fn: (call: <T>(method: string, params?: Record<string, unknown>) => Promise<T>) => Promise<void>,
-): Promise<void> {
-  try {
-    const config = loadConfig({ config: configFile }, io.env, [BUILTIN_PLUGINS_DIR]);
-    const client = await connectGateway(config);
-    try {
-      await fn((method, params) => client.call(method, params));
-    } finally {
-      await client.close();
-    }
-  } catch (err) {
-    io.err(`exoclaw: ${(err as Error).message}`);
-    process.exitCode = 1;
-  }
 }
 
 /** Registers `exoclaw cron`. */

@@ -3,7 +3,9 @@
  * gateway: `exoclaw sessions`, `status`, `channels status`. Address and token come from the same
  * configuration the gateway reads (`[gateway] bind`/`port`/`token`, `EXOCLAW_PORT`, `EXOCLAW_TOKEN`).
  */
-import type { Config } from "../config/index.js";
+import { loadConfig, type Config } from "../config/index.js";
+import { BUILTIN_PLUGINS_DIR } from "../paths.js";
+import type { CliIo } from "./io.js";
 
 /** An open connection to a gateway. */
 export interface GatewayClient {
@@ -70,4 +72,27 @@ export async function connectGateway(config: Config): Promise<GatewayClient> {
       }),
     close: async () => ws.close(),
   };
+}
+
+/** One RPC call through {@link withGateway}'s client: resolves with the method's result, throws its error. */
+export type GatewayCall = <T>(method: string, params?: Record<string, unknown>) => Promise<T>;
+
+/**
+ * Runs `fn` with a client of the configured gateway (the config file `configFile`, or the
+ * default) and closes it after. Any failure — no config, no gateway answering, an RPC error — is
+ * printed as `exoclaw: <message>` on `io.err` with exit code 1; it never throws.
+ */
+export async function withGateway(io: CliIo, configFile: string | undefined, fn: (call: GatewayCall) => Promise<void>): Promise<void> {
+  try {
+    const config = loadConfig({ config: configFile }, io.env, [BUILTIN_PLUGINS_DIR]);
+    const client = await connectGateway(config);
+    try {
+      await fn((method, params) => client.call(method, params));
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    io.err(`exoclaw: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
 }

@@ -6,9 +6,7 @@
  */
 import type { Command } from "commander";
 import type { PairingApproval, PairingRequest } from "../channels/index.js";
-import { loadConfig } from "../config/index.js";
-import { BUILTIN_PLUGINS_DIR } from "../paths.js";
-import { connectGateway } from "./gateway-client.js";
+import { withGateway } from "./gateway-client.js";
 import type { CliIo } from "./io.js";
 import { formatTable } from "./plugin.js";
 
@@ -44,26 +42,6 @@ export function formatPairing(r: { pending: PairingRequest[]; approved: PairingA
   return lines;
 }
 
-/** Runs one `pairing.*` call against the configured gateway; errors go to stderr with exit code 1. */
-async function withGateway(
-  configFile: string | undefined,
-  io: CliIo,
-  fn: (call: <T>(method: string, params?: Record<string, unknown>) => Promise<T>) => Promise<void>,
-): Promise<void> {
-  try {
-    const config = loadConfig({ config: configFile }, io.env, [BUILTIN_PLUGINS_DIR]);
-    const client = await connectGateway(config);
-    try {
-      await fn((method, params) => client.call(method, params));
-    } finally {
-      await client.close();
-    }
-  } catch (err) {
-    io.err(`exoclaw: ${(err as Error).message}`);
-    process.exitCode = 1;
-  }
-}
-
 /** Registers `exoclaw pairing list|approve|deny`. */
 export function registerPairingCommands(program: Command, io: CliIo = processIo): void {
   const pairing = program.command("pairing").description("Let strangers who asked for it reach an agent (channels with pairing = true)");
@@ -74,7 +52,7 @@ export function registerPairingCommands(program: Command, io: CliIo = processIo)
     .option(...configOpt)
     .option("--json", "print the pairing.list result as JSON")
     .action((opts: { config?: string; json?: boolean }) =>
-      withGateway(opts.config, io, async (call) => {
+      withGateway(io, opts.config, async (call) => {
         const r = await call<{ pending: PairingRequest[]; approved: PairingApproval[] }>("pairing.list");
         for (const line of opts.json ? [JSON.stringify(r, null, 2)] : formatPairing(r)) io.out(line);
       }),
@@ -84,7 +62,7 @@ export function registerPairingCommands(program: Command, io: CliIo = processIo)
     .description("Approve a pairing code: its peer may write to the channel from its next message")
     .option(...configOpt)
     .action((code: string, opts: { config?: string }) =>
-      withGateway(opts.config, io, async (call) => {
+      withGateway(io, opts.config, async (call) => {
         const { approved } = await call<{ approved: PairingApproval }>("pairing.approve", { code });
         io.out(`approved ${approved.code}: ${who(approved)}`);
       }),
@@ -94,7 +72,7 @@ export function registerPairingCommands(program: Command, io: CliIo = processIo)
     .description("Deny a pending pairing code (its stranger gets no answer until it expires), or revoke an approval")
     .option(...configOpt)
     .action((code: string, opts: { config?: string }) =>
-      withGateway(opts.config, io, async (call) => {
+      withGateway(io, opts.config, async (call) => {
         const r = await call<{ code: string; revoked: boolean }>("pairing.deny", { code });
         io.out(r.revoked ? `revoked ${r.code}` : `denied ${r.code}`);
       }),
