@@ -386,6 +386,12 @@ export function sessionLogSuite(name: string, factory: LogFactory): void {
       expect(await log.search("lighthouse", { limit: 2 })).toHaveLength(2);
       expect(await log.search("   ")).toEqual([]);
       expect(await log.search("")).toEqual([]);
+      // A term of 3+ characters also finds words it starts; a whole word ranks above a prefix.
+      expect((await log.search("submarine")).map((h) => `${h.event.sessionKey}#${h.event.seq}`)).toEqual([`${key("s2")}#2`, `${key("s2")}#1`]);
+      expect(await log.search("su")).toEqual([]);
+      // Only the session asked for is read; a session's range does not run into the next one.
+      expect(await log.search("keeper", { sessionKey: key("s2") })).toEqual([]);
+      expect((await log.search("keeper", { sessionKey: key("s1") })).map((h) => h.event.seq).sort()).toEqual([1, 2]);
     });
 
     it("finds messages by platform message id and idempotency key; both are unique", async () => {

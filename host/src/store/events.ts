@@ -299,9 +299,11 @@ export function tokenize(text: string): string[] {
 }
 
 /**
- * Scores one event against search terms for the token-matching back ends (memory, JetStream):
- * every term must occur in the event's text field; the score is the number of occurrences over
- * the square root of the field's token count. Pure.
+ * Scores one event against search terms (every back end: memory, JetStream, SurrealDB after its
+ * engine-side filter): every term must occur in the event's text field, as a word or, for a term
+ * of 3 or more characters, as the start of one ("persist" finds "persisted"; a whole word counts
+ * twice as much as a prefix); the score is the sum over the terms over the square root of the
+ * field's token count. Pure.
  * @param terms lower-cased tokens, as `tokenize` returns them
  * @returns the score, or `undefined` when the event has no text field or misses a term
  */
@@ -311,7 +313,9 @@ export function tokenMatchScore(event: SessionEvent, terms: readonly string[]): 
   const tokens = tokenize((event.data as unknown as Record<string, string>)[field]!);
   let score = 0;
   for (const t of terms) {
-    const n = tokens.reduce((c, x) => (x === t ? c + 1 : c), 0);
+    let n = 0;
+    for (const x of tokens) if (x === t) n += 2;
+    else if (t.length >= 3 && x.startsWith(t)) n += 1;
     if (n === 0) return undefined;
     score += n;
   }

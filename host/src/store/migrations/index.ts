@@ -2,6 +2,7 @@ import { sql as initial } from "./0001-initial.js";
 import { sql as eventChecksum } from "./0002-event-checksum.js";
 import { sql as replyOutbox } from "./0003-reply-outbox.js";
 import { sql as approvalEvents } from "./0004-approval-events.js";
+import { sql as searchByScan } from "./0005-search-by-scan.js";
 
 /** One schema change, applied once per database in version order. */
 export interface Migration {
@@ -22,4 +23,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: "event checksums", sql: eventChecksum },
   { version: 3, name: "reply outbox", sql: replyOutbox },
   { version: 4, name: "approval events", sql: approvalEvents },
+  { version: 5, name: "search by scan", sql: searchByScan },
 ];

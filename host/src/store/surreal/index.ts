@@ -20,6 +20,7 @@ import type * as Sdk from "surrealdb";
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreCorruptError, StoreError, type StoreHealth } from "../errors.js";
 import {
   compactionRangeError,
+  compareHits,
   historyStart,
   joinText,
   pendingMessages,
@@ -27,6 +28,7 @@ import {
   prepareAppend,
   pruneCutoff,
   splitText,
+  tokenMatchScore,
   type PreparedAppend,
   type PreparedEvent,
 } from "../events.js";
@@ -52,6 +54,7 @@ import type {
 } from "../types.js";
 import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type SurrealSdk } from "./engine.js";
 import { applyEngineMemoryEnv } from "./memory.js";
+import { searchScan } from "./search.js";
 import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
 import { parseSurrealUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
 import { errorMessage, KeyedChain } from "../../util/index.js";
@@ -280,8 +283,6 @@ LET $hi = $s.last_seq ?? 0;
 IF $s != NONE { DELETE event:[$key, 1]..=[$key, $hi]; DELETE type::record('session', $key); DELETE outbox WHERE session = $key; };
 RETURN $s != NONE;
 COMMIT TRANSACTION;`,
-  search: `SELECT *, search::score(1) AS score FROM event WHERE text @1@ $q ORDER BY score DESC LIMIT $limit;`,
-  searchSession: `SELECT *, search::score(1) AS score FROM event WHERE text @1@ $q AND record::id(id)[0] = $key ORDER BY score DESC LIMIT $limit;`,
   byPm: `SELECT * FROM event WHERE pm_key = $k LIMIT 1;`,
   byIdem: `SELECT * FROM event WHERE idem_key = $k LIMIT 1;`,
   open: `SELECT * FROM session WHERE open_turns > 0 ORDER BY id;`,
@@ -925,17 +926,22 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     async search(query: string, opts: SearchOptions = {}): Promise<SearchHit[]> {
       ensureOpen();
       const limit = searchLimit(opts.limit);
-      const q = String(query).trim();
-      if (!/[\p{L}\p{N}]/u.test(q)) return [];
       if (opts.sessionKey !== undefined) parseSessionKey(opts.sessionKey);
+      const scan = searchScan(query, opts.sessionKey);
+      if (!scan) return [];
+      let rows: EventRow[];
       try {
-        const [rows] = (await run(opts.sessionKey === undefined ? SQL.search : SQL.searchSession, { q, limit, key: opts.sessionKey })) as [
-          (EventRow & { score: number })[],
-        ];
-        return rows.map((r) => ({ event: toEvent(r), score: Number(r.score) }));
+        [rows] = (await run(scan.sql, scan.vars)) as [EventRow[]];
       } catch (err) {
         throw internal("search", err);
       }
+      const hits: SearchHit[] = [];
+      for (const row of rows) {
+        const event = toEvent(row);
+        const score = tokenMatchScore(event, scan.terms);
+        if (score !== undefined) hits.push({ event, score });
+      }
+      return hits.sort(compareHits).slice(0, limit);
     },
 
     findByPlatformMessageId(channel: string, account: string, platformMessageId: string) {
