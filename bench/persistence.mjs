@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
-import { connect, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -89,11 +89,14 @@ async function measureGateway(store, providerUrl) {
     const conn = await connect(url);
     for (let i = 0; i < Math.min(100, TURNS / 5); i++, turns++) await conn.send(message(i), `warm-${Math.floor(i / 20)}`);
     const lat = [];
+    const cpu0 = cpuMs(gw.proc.pid);
     for (let i = 0; i < TURNS; i++, turns++) {
       const t = performance.now();
       await conn.send(message(i), `seq-${Math.floor(i / 20)}`);
       lat.push(performance.now() - t);
     }
+    // Gateway CPU per sequential turn (its process, /proc): steadier than latency on a loaded machine.
+    const cpuPerTurn = (cpuMs(gw.proc.pid) - cpu0) / TURNS;
     conn.close();
     const conns = await Promise.all(Array.from({ length: Math.min(PARALLEL, 10) }, () => connect(url)));
     let done = 0;
@@ -111,7 +114,8 @@ async function measureGateway(store, providerUrl) {
     const rate = done / ((performance.now() - t0) / 1000);
     turns += done;
     conns.forEach((c) => c.close());
-    return { turn: stats(lat), rate, turns, state, readyMs: gw.value.readyMs, storeOpenMs: gw.value.startupMs?.storeOpen };
+    const rssAfter = rssMb(gw.proc.pid);
+    return { turn: stats(lat), rate, turns, state, cpuPerTurn, rssAfter, readyMs: gw.value.readyMs, storeOpenMs: gw.value.startupMs?.storeOpen };
   } finally {
     await stop(gw.proc);
   }
@@ -245,6 +249,8 @@ async function main() {
     ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), `+${f(k.turn.p50 - m.turn.p50)}`, ratio(k.turn.p50, o.turn.p50)],
     ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), `+${f(k.turn.p99 - m.turn.p99)}`, ratio(k.turn.p99, o.turn.p99)],
     [`turns/s (${PARALLEL} sessions)`, f(m.rate, 0), f(o.rate, 0), f(k.rate, 0), `${f((k.rate / m.rate) * 100, 0)} %`, ratio(k.rate, o.rate)],
+    ["gateway CPU ms per turn (sequential)", f(m.cpuPerTurn), f(o.cpuPerTurn), f(k.cpuPerTurn), `+${f(k.cpuPerTurn - m.cpuPerTurn)}`, ratio(k.cpuPerTurn, o.cpuPerTurn)],
+    ["gateway RSS MB after the load", f(m.rssAfter, 0), f(o.rssAfter, 0), f(k.rssAfter, 0), "", ""],
     ["ready p50 ms (fresh state dir)", f(start.memory.p50, 0), f(start["surrealkv journal=off"].p50, 0), f(start.surrealkv.p50, 0), "", ""],
     ["ready p50 ms (existing store)", "", f(start["surrealkv journal=off reuse"].p50, 0), f(start["surrealkv reuse"].p50, 0), "", ""],
     ["", "", "", "", "", ""],

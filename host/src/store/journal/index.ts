@@ -69,7 +69,15 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
    * saves little (SurrealDB's cost is mostly per event) and makes reads and close wait longer.
    */
   projectBatchEvents?: number;
-  /** Journal segment size before a new one starts, bytes; default 8 MiB. */
+  /**
+   * How long the projector lets records gather before it projects them, ms; default 30. A turn's
+   * two appends (its message, then its outcome) then land in one SurrealDB write of the session:
+   * one session-row update instead of two, and no `open_turns` index change at all (+1 then -1),
+   * for ~40 % less written per turn and less engine CPU (docs/architecture.md, "Store"). A read
+   * that needs unprojected events, `close`, or a backlog past a tenth of its bound projects at once.
+   */
+  projectDelayMs?: number;
+  /** Journal segment size before a new one starts, bytes; default 1 MiB (segments wholly projected are deleted). */
   segmentBytes?: number;
   /**
    * Drop journal records that cannot be projected because SurrealDB lost earlier events (a
@@ -155,6 +163,8 @@ class JournalState {
   private acknowledged: number;
   private projectWaiters: { position: number; resolve(): void; reject(err: unknown): void }[] = [];
   private projecting: Promise<void> | undefined;
+  /** The coalescing timer of the next projection (see `projectDelayMs`). */
+  private projectTimer: NodeJS.Timeout | undefined;
   /** Set when writes stopped (a journal write failed, or the projection did). */
   private broken: StoreError | undefined;
   /** Set when the projection failed: reads that need unprojected events fail too. */
@@ -175,6 +185,7 @@ class JournalState {
   private readonly maxBacklogEvents: number;
   private readonly batchEvents: number;
   private readonly headCache: number;
+  private readonly projectDelayMs: number;
 
   constructor(
     private readonly options: JournaledSessionLogOptions,
@@ -186,6 +197,7 @@ class JournalState {
     this.maxBacklogEvents = options.maxBacklogEvents ?? 20_000;
     this.batchEvents = options.projectBatchEvents ?? 500;
     this.headCache = options.headCacheSessions ?? 100_000;
+    this.projectDelayMs = options.projectDelayMs ?? 30;
     this.projected = files.lastPosition;
     this.acknowledged = files.lastPosition;
   }
@@ -274,15 +286,37 @@ class JournalState {
     this.acknowledged = Math.max(this.acknowledged, p.position);
   }
 
-  private kick(): void {
+  /**
+   * Schedules the projector: after `projectDelayMs` (records gather meanwhile), or at once when
+   * `now` is set (a reader waits), the delay is 0, or the backlog passed a tenth of its bound.
+   */
+  private kick(now = false): void {
     if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
+    const urgent =
+      now ||
+      this.projectDelayMs <= 0 ||
+      this.projectWaiters.length > 0 ||
+      this.backlogBytes > this.maxBacklogBytes / 10 ||
+      this.backlogEvents > this.maxBacklogEvents / 10;
+    if (!urgent) {
+      this.projectTimer ??= setTimeout(() => {
+        this.projectTimer = undefined;
+        this.kick(true);
+      }, this.projectDelayMs);
+      return;
+    }
+    if (this.projectTimer) {
+      clearTimeout(this.projectTimer);
+      this.projectTimer = undefined;
+    }
     this.projecting = this.drain()
       .catch((err: unknown) => {
         this.fail("projection", err);
       })
       .finally(() => {
         this.projecting = undefined;
-        this.kick();
+        // What gathered during that batch has waited already.
+        this.kick(true);
       });
   }
 
@@ -364,7 +398,10 @@ class JournalState {
   private waitProjected(position: number): Promise<void> {
     if (position <= this.projected) return Promise.resolve();
     if (this.projectFailure) return Promise.reject(this.projectFailure);
-    return new Promise((resolve, reject) => this.projectWaiters.push({ position, resolve, reject }));
+    const waiting = new Promise<void>((resolve, reject) => this.projectWaiters.push({ position, resolve, reject }));
+    // A reader waits: no coalescing delay.
+    this.kick(true);
+    return waiting;
   }
 
   /** Waits until the session's acknowledged records are in SurrealDB. */
@@ -599,6 +636,7 @@ class JournalState {
       await this.lanes.idle();
       // Not drained: what is left stays in the journal and is projected at the next open.
       this.stopping = true;
+      if (this.projectTimer) clearTimeout(this.projectTimer);
       await this.projecting;
       const closed = new StoreError("closed", "the session log is closed");
       for (const w of this.projectWaiters.splice(0)) w.reject(closed);

@@ -41,7 +41,7 @@ export interface JournalRecord {
 export interface JournalFilesOptions {
   /** The journal's directory (created 0700). */
   dir: string;
-  /** Start a new segment once the current one holds this many bytes; default 8 MiB. */
+  /** Start a new segment once the current one holds this many bytes; default 1 MiB. */
   segmentBytes?: number;
   /** Told about a torn tail cut at open. */
   logger?: { info(message: string): void };
@@ -119,7 +119,7 @@ async function syncDir(dir: string): Promise<void> {
  */
 export async function openJournalFiles(options: JournalFilesOptions): Promise<JournalFiles> {
   const { dir } = options;
-  const segmentBytes = options.segmentBytes ?? 8 * 1024 * 1024;
+  const segmentBytes = options.segmentBytes ?? 1024 * 1024;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const names = (await readdir(dir)).filter((n) => SEGMENT_NAME.test(n)).sort();
