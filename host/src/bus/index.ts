@@ -3,7 +3,7 @@
  * ends. See docs/bus.md.
  */
 import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
-import type { AbortRelay, AbortRelayOptions, NatsBus, NatsBusOptions } from "./nats/index.js";
+import type { AbortRelay, AbortRelayOptions, ApprovalRelay, ApprovalRelayOptions, NatsBus, NatsBusOptions } from "./nats/index.js";
 import type { Bus } from "./types.js";
 import type { BudgetLedger } from "../agent/index.js";
 
@@ -78,6 +78,16 @@ export async function openAbortRelay(bus: Bus, options: Omit<AbortRelayOptions, 
   if (bus.kind !== "nats") return undefined;
   const { AbortRelay: Relay } = await import("./nats/index.js");
   return new Relay({ bus: bus as NatsBus, ...options });
+}
+
+/**
+ * Approval answers between the gateways on `bus` (an approval parked in another gateway; see
+ * nats/approval-relay.ts). Undefined for the in-process bus. Call `close()` on shutdown.
+ */
+export async function openApprovalRelay<T>(bus: Bus, options: Omit<ApprovalRelayOptions<T>, "bus">): Promise<ApprovalRelay<T> | undefined> {
+  if (bus.kind !== "nats") return undefined;
+  const { ApprovalRelay: Relay } = await import("./nats/index.js");
+  return new Relay<T>({ bus: bus as NatsBus, ...options });
 }
 
 /** Which bus to create: in-process (the default) or NATS. */

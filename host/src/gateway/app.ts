@@ -17,6 +17,7 @@ import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/inde
 import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
 import { startRemoteAbort } from "./remote-abort.js";
+import { startRemoteApprovals } from "./remote-approvals.js";
 import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
@@ -369,6 +370,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // `chat.abort` / `/stop` of a turn running on another gateway of the bus (remote-abort.ts).
     const remoteAbort = bus === undefined ? undefined : await startRemoteAbort({ bus, runtime: agents, logger });
     if (remoteAbort !== undefined) stack.defer("stop requests", () => remoteAbort.close());
+    // Approvals answered at a gateway that does not hold the parked turn (remote-approvals.ts).
+    const closeRemoteApprovals = bus === undefined ? undefined : await startRemoteApprovals({ bus, book: agents.approvals, logger });
+    if (closeRemoteApprovals !== undefined) stack.defer("approval relay", closeRemoteApprovals);
     // Channel pairing: approvals in <state dir>/pairing.json, shared by gateways on that directory.
     const pairing = PairingStore.inStateDir(config.stateDir);
     const channelService = createChannelService({

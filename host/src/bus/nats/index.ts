@@ -17,3 +17,4 @@ export {
 } from "./bus.js";
 export { KvBudgetLedger, BUDGET_BUCKET, BUDGET_MAX_AGE_MS, counterKvKey, type KvBudgetLedgerOptions, type BudgetLedgerBus } from "./budget-ledger.js";
 export { AbortRelay, ABORT_SUBJECT, type AbortRelayOptions, type AbortRelayBus, type AbortRequest, type AbortAnswer, type AbortBy } from "./control.js";
+export { ApprovalRelay, APPROVAL_SUBJECT, type ApprovalRelayOptions, type ApprovalRelayBus, type RelayAnswerer, type RelayOutcome } from "./approval-relay.js";
