@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { Automation } from "../automation/index.js";
-import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
+import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, openSharedChannelState, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, PairingStore, type ChannelService } from "../channels/index.js";
 import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
@@ -373,10 +373,17 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // Approvals answered at a gateway that does not hold the parked turn (remote-approvals.ts).
     const closeRemoteApprovals = bus === undefined ? undefined : await startRemoteApprovals({ bus, book: agents.approvals, logger });
     if (closeRemoteApprovals !== undefined) stack.defer("approval relay", closeRemoteApprovals);
-    // Channel pairing: approvals in <state dir>/pairing.json, shared by gateways on that directory.
-    const pairing = PairingStore.inStateDir(config.stateDir);
+    // Channel pairing: approvals in <state dir>/pairing.json, shared by gateways on that directory;
+    // with a NATS bus, pairing and per-sender rate windows live in NATS KV for every gateway.
+    const pairingFile = PairingStore.inStateDir(config.stateDir);
+    const shared =
+      bus === undefined
+        ? undefined
+        : await openSharedChannelState(bus, { seed: () => pairingFile.snapshot(), onWarning: (message, err) => logger.warn({ err }, message) });
+    const pairing = shared?.pairing ?? pairingFile;
     const channelService = createChannelService({
       pairing,
+      ...(shared !== undefined ? { rateWindows: shared.rateWindows } : {}),
       channels: config.channels,
       plugins,
       router,
