@@ -92,10 +92,14 @@ try {
     .join(" ");
   console.log(`channel-state-kv bench (load ${load}; ${MESSAGES} messages per variant; nats-server on loopback)`);
   console.log(`  rate, in-process window     ${per.local.toFixed(1)} us/message`);
-  console.log(`  rate, NATS KV window        ${per.shared.toFixed(1)} us/message (${((per.shared - per.local) / 1000).toFixed(2)} ms added: a get and a compare-and-set put)`);
+  console.log(
+    `  rate, NATS KV window        ${per.shared.toFixed(1)} us/message (${((per.shared - per.local) / 1000).toFixed(2)} ms added: a get and a compare-and-set put)`,
+  );
   console.log(`  pairing, file lookup        ${per.file.toFixed(1)} us/message (a stat)`);
   console.log(`  pairing, NATS KV lookup     ${per.kv.toFixed(1)} us/message (a get of the state, 100 approved peers)`);
-  console.log(`  ${CONCURRENCY} messages of one sender at once over 3 connections: ${concurrentMs.toFixed(1)} ms in all, ${d.filter((x) => x.ok).length} admitted (limit 10)`);
+  console.log(
+    `  ${CONCURRENCY} messages of one sender at once over 3 connections: ${concurrentMs.toFixed(1)} ms in all, ${d.filter((x) => x.ok).length} admitted (limit 10)`,
+  );
 } finally {
   await Promise.all(buses.map((b) => b.close()));
   server.kill("SIGTERM");

@@ -56,7 +56,10 @@ describe("pairing and rate windows in NATS KV", () => {
     file.approve(file.request(who("old")).code);
     const seedOf = (data: PairingData) => () => data;
     const a = new KvPairingStore({ bus: await bus("pa"), seed: () => file.snapshot() });
-    const b = new KvPairingStore({ bus: await bus("pb"), seed: seedOf({ ...emptyPairing(), approved: [{ ...who("other-seed"), code: "ABCD-EFGH", approvedAt: 1 }] }) });
+    const b = new KvPairingStore({
+      bus: await bus("pb"),
+      seed: seedOf({ ...emptyPairing(), approved: [{ ...who("other-seed"), code: "ABCD-EFGH", approvedAt: 1 }] }),
+    });
     const c = new KvPairingStore({ bus: await bus("pc") });
     expect(await a.isApproved(who("old"))).toBe(true);
     expect(await b.isApproved(who("other-seed"))).toBe(false); // the bucket existed: B's seed is not imported

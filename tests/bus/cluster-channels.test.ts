@@ -8,7 +8,8 @@
 //   there too) and resumes once; a second answer finds nothing;
 // - the approver's `approve <id>` consumed by the gateway that does not hold the turn resumes it
 //   once; another peer's `approve <id>` decides nothing;
-// - with NATS down, a new stranger gets no code; once NATS is back it gets one.
+// - with NATS down, a new stranger gets no code and `pairing.list` fails (-32603
+//   pairing_unavailable); once NATS is back the stranger gets a code.
 // Nothing is timed.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -127,7 +128,9 @@ describe("approvals answered at any gateway", () => {
     await expect(g.rpc(0, "approvals.approve", { id })).rejects.toThrow(/"code":-32602.*unknown_approval/);
     const sessionKey = response.msg.result.sessionKey as string;
     const events = await g.history(1, sessionKey);
-    expect(events.filter((e: Record<string, any>) => e.kind === "approval_resolved").map((e: Record<string, any>) => e.data)).toEqual([{ id, approved: true, by: expect.stringMatching(/^rpc:/) }]);
+    expect(events.filter((e: Record<string, any>) => e.kind === "approval_resolved").map((e: Record<string, any>) => e.data)).toEqual([
+      { id, approved: true, by: expect.stringMatching(/^rpc:/) },
+    ]);
     expect(events.filter((e: Record<string, any>) => e.kind === "tool_result")).toHaveLength(1);
     expect(modelRequestsWith("launch-rpc")).toHaveLength(2);
     expect(g.gateways[0]!.gateway.logs.some((l) => l.msg === "approval answer relayed by another gateway" && l.id === id)).toBe(true);
@@ -156,7 +159,9 @@ describe("approvals answered at any gateway", () => {
     expect((await post(owner, { peer: APPROVER, content: `approve ${id}`, messageId: "b2" })).status).toBe(200);
     expect((await replyTo("b2")).json.content).toBe(`You said: approve ${id}`);
     const events = await g.history(owner, response.msg.result.sessionKey as string);
-    expect(events.filter((e: Record<string, any>) => e.kind === "approval_resolved").map((e: Record<string, any>) => e.data)).toEqual([{ id, approved: true, by: `webhook:default:${APPROVER}` }]);
+    expect(events.filter((e: Record<string, any>) => e.kind === "approval_resolved").map((e: Record<string, any>) => e.data)).toEqual([
+      { id, approved: true, by: `webhook:default:${APPROVER}` },
+    ]);
     expect(events.filter((e: Record<string, any>) => e.kind === "tool_result")).toHaveLength(1);
     expect(modelRequestsWith("launch-peer")).toHaveLength(2);
     client.close();
@@ -167,10 +172,15 @@ describe("NATS down", () => {
   it("a new stranger gets no code while NATS is down, and one once it is back", async () => {
     const before = g.gateways[0]!.gateway.logs.length;
     await g.nats!.stop();
-    await g.gateways[0]!.waitForLog((e: Record<string, any>) => /NATS disconnected/.test(String(e.msg)) && g.gateways[0]!.gateway.logs.indexOf(e) >= before, 30_000);
+    await g.gateways[0]!.waitForLog(
+      (e: Record<string, any>) => /NATS disconnected/.test(String(e.msg)) && g.gateways[0]!.gateway.logs.indexOf(e) >= before,
+      30_000,
+    );
     expect((await post(0, { peer: "stranger3", content: "hello", messageId: "n1" })).status).toBe(200);
     await g.gateways[0]!.waitForLog((e: Record<string, any>) => e.peer === "stranger3" && /could not record a pairing request/.test(String(e.msg)), 30_000);
     await g.gateways[0]!.waitForLog((e: Record<string, any>) => e.peer === "stranger3" && /not in the channel allowlist; dropped/.test(String(e.msg)), 30_000);
+    // The operator's commands fail naming the store (nothing changed).
+    await expect(g.rpc(1, "pairing.list")).rejects.toThrow(/"code":-32603.*exoclaw_pairing\) cannot be reached.*pairing_unavailable/);
     await g.nats!.restart();
     // Once gateway 0 is reconnected, the stranger's next message gets a code (polled: reconnecting takes a moment).
     let code: string | undefined;

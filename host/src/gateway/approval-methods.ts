@@ -36,7 +36,12 @@ export function addApprovalMethods(methods: Map<string, MethodHandler>, approval
       requireScope(ctx.identity, "admin", method);
       const { id } = parseParams(IdParams, params);
       const outcome = await approvals.decide(id, approved, { kind: "admin", client: ctx.identity.account });
-      if (outcome !== "decided") throw new RpcError(ErrorCode.InvalidParams, `no approval "${id}" waits in this gateway${approvals.listEverywhere !== undefined ? " or on the bus" : ""}`, { reason: "unknown_approval" });
+      if (outcome !== "decided")
+        throw new RpcError(
+          ErrorCode.InvalidParams,
+          `no approval "${id}" waits in this gateway${approvals.listEverywhere !== undefined ? " or on the bus" : ""}`,
+          { reason: "unknown_approval" },
+        );
       return { id: id.toLowerCase(), approved };
     });
   }

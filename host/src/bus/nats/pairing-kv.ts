@@ -27,6 +27,19 @@ export const PAIRING_BUCKET = "exoclaw_pairing";
 /** The key holding the whole {@link PairingData} (at most 200 codes plus the approved peers). */
 export const PAIRING_KEY = "state";
 
+/**
+ * The shared pairing store cannot be reached (NATS down). Over RPC: -32603 with this message and
+ * `data.reason` `pairing_unavailable` (its `publicFailure`).
+ */
+export class PairingUnavailableError extends Error {
+  readonly publicFailure: { reason: "pairing_unavailable"; message: string };
+  constructor(cause: unknown) {
+    super(`the pairing store (NATS KV ${PAIRING_BUCKET}) cannot be reached: ${cause instanceof Error ? cause.message : String(cause)}; try again later`);
+    this.name = "PairingUnavailableError";
+    this.publicFailure = { reason: "pairing_unavailable", message: this.message };
+  }
+}
+
 /** Options of {@link KvPairingStore}. */
 export interface KvPairingStoreOptions {
   bus: KvCellsBus;
@@ -77,7 +90,7 @@ export class KvPairingStore implements PairingBook {
       });
     } catch (err) {
       if (err instanceof Error && err.name === "PairingError") throw err;
-      throw new Error(`the pairing store (NATS KV ${PAIRING_BUCKET}) cannot be reached: ${err instanceof Error ? err.message : String(err)}`);
+      throw new PairingUnavailableError(err);
     }
   }
 
@@ -92,17 +105,17 @@ export class KvPairingStore implements PairingBook {
     }
   }
 
-  /** See {@link PairingBook.request}. @throws Error while NATS is unreachable */
+  /** See {@link PairingBook.request}. @throws PairingUnavailableError while NATS is unreachable */
   request(who: PairingPeer, now = Date.now()): Promise<PairingAsk> {
     return this.apply((d) => pairingRules.request(d, who, now));
   }
 
-  /** See {@link PairingBook.list}. @throws Error while NATS is unreachable */
+  /** See {@link PairingBook.list}. @throws PairingUnavailableError while NATS is unreachable */
   async list(now = Date.now()): Promise<{ pending: PairingRequest[]; approved: PairingApproval[] }> {
     try {
       return pairingRules.list(await this.read(), now);
     } catch (err) {
-      throw new Error(`the pairing store (NATS KV ${PAIRING_BUCKET}) cannot be reached: ${err instanceof Error ? err.message : String(err)}`);
+      throw new PairingUnavailableError(err);
     }
   }
 
