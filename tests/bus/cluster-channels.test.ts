@@ -1,23 +1,24 @@
 // Pairing, per-sender rates and approvals across 2 gateway processes on one real nats-server
 // (issues 18 and 19; docs/bus.md, "Pairing and rate windows across gateways" and "Approvals
 // answered at any gateway"):
-// - a stranger's code sent by gateway 0 is approved through gateway 1's RPC; the peer's next
+// - a stranger's code sent by gateway 0 is approved through gateway 1 (`exoclaw pairing approve`); the peer's next
 //   message is answered whichever gateway receives it;
 // - `rate = {messages: 3, per_s: 3600}` holds for one sender whose messages go to both gateways;
-// - a turn parked on one gateway is approved through the other's `approvals.approve` (listed
-//   there too) and resumes once; a second answer finds nothing;
+// - a turn parked on one gateway is approved through the other (`exoclaw approvals list|approve`,
+//   i.e. `approvals.*` RPC) and resumes once; a second answer at either finds nothing;
 // - the approver's `approve <id>` consumed by the gateway that does not hold the turn resumes it
 //   once; another peer's `approve <id>` decides nothing;
 // - with NATS down, a new stranger gets no code and `pairing.list` fails (-32603
 //   pairing_unavailable); once NATS is back the stranger gets a code.
 // Nothing is timed.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboundSubject, partitionOf } from "../../host/src/bus/subjects.js";
 import { heldPartitions, startBusGateways, waitForPartitionsSpread, type BusGateways, type WebhookMessage } from "../support/bus-gateways.js";
-import { RpcClient } from "../support/gateway.js";
+import { CLI, RpcClient } from "../support/gateway.js";
 import { fixture } from "../plugins/sandbox/support.js";
 
 const PARTITIONS = 4;
@@ -50,6 +51,13 @@ afterAll(async () => {
   await g?.stop();
 });
 
+/** Runs the `exoclaw` CLI against gateway `i` (its config, state dir and port). */
+const cli = (i: number, args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args, "-c", g.gateways[i]!.configFile], {
+    env: { ...process.env, EXOCLAW_STATE_DIR: g.gateways[i]!.stateDir, EXOCLAW_PORT: String(g.gateways[i]!.gateway.port) },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
 const post = (i: number, m: WebhookMessage & { sender?: string }) => g.post(i, m as WebhookMessage);
 const replyTo = (id: string, ms = 30_000) => g.platform.waitFor((r) => r.json?.replyTo === id, ms);
 const repliesTo = (id: string) => g.platform.requests.filter((r) => r.json?.replyTo === id);
@@ -72,7 +80,9 @@ describe("pairing across gateways", () => {
     expect(code).toBeDefined();
     // Gateway 1 lists the code and approves it.
     expect((await g.rpc(1, "pairing.list")).pending.map((p: { code: string }) => p.code)).toContain(code);
-    expect((await g.rpc(1, "pairing.approve", { code })).approved).toMatchObject({ channel: "webhook", account: "default", peer: "stranger1" });
+    const approve = cli(1, ["pairing", "approve", code!.toLowerCase()]);
+    expect(approve.status, approve.stderr).toBe(0);
+    expect(approve.stdout).toContain(`approved ${code}`);
     // Gateway 0 (which issued the code) and gateway 1 both let the peer in now.
     expect((await post(0, { peer: "stranger1", content: "ping", messageId: "p2" })).status).toBe(200);
     expect((await replyTo("p2")).json.content).toBe("pong");
@@ -117,10 +127,14 @@ async function parkedTurn(i: number, marker: string) {
 }
 
 describe("approvals answered at any gateway", () => {
-  it("a turn parked on gateway 0 is listed and approved at gateway 1 and resumes once", async () => {
+  it("a turn parked on gateway 0 is listed and approved at gateway 1 (`exoclaw approvals`) and resumes once", async () => {
     const { client, turn, id } = await parkedTurn(0, "launch-rpc");
-    expect((await g.rpc(1, "approvals.list")).approvals.map((a: { id: string }) => a.id)).toContain(id);
-    expect(await g.rpc(1, "approvals.approve", { id })).toEqual({ id, approved: true });
+    const listed = cli(1, ["approvals", "list", "--json"]);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).approvals.map((a: { id: string }) => a.id)).toContain(id);
+    const approved = cli(1, ["approvals", "approve", id]);
+    expect(approved.status, approved.stderr).toBe(0);
+    expect(approved.stdout).toContain(`approved ${id}`);
     const { response } = await turn;
     expect(response.msg.result.text).toBe("The answer is launch-rpc.");
     // A second answer, at either gateway, finds nothing.
