@@ -9,7 +9,8 @@
 // - the approver's `approve <id>` consumed by the gateway that does not hold the turn resumes it
 //   once; another peer's `approve <id>` decides nothing;
 // - with NATS down, a new stranger gets no code and `pairing.list` fails (-32603
-//   pairing_unavailable); once NATS is back the stranger gets a code.
+//   pairing_unavailable) while the peer approved earlier is still let in (spooled, answered
+//   once NATS is back); once NATS is back the stranger gets a code.
 // Nothing is timed.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -183,7 +184,7 @@ describe("approvals answered at any gateway", () => {
 });
 
 describe("NATS down", () => {
-  it("a new stranger gets no code while NATS is down, and one once it is back", async () => {
+  it("a new stranger gets no code while NATS is down (an approved peer still passes), and one once it is back", async () => {
     const before = g.gateways[0]!.gateway.logs.length;
     await g.nats!.stop();
     await g.gateways[0]!.waitForLog(
@@ -193,6 +194,9 @@ describe("NATS down", () => {
     expect((await post(0, { peer: "stranger3", content: "hello", messageId: "n1" })).status).toBe(200);
     await g.gateways[0]!.waitForLog((e: Record<string, any>) => e.peer === "stranger3" && /could not record a pairing request/.test(String(e.msg)), 30_000);
     await g.gateways[0]!.waitForLog((e: Record<string, any>) => e.peer === "stranger3" && /not in the channel allowlist; dropped/.test(String(e.msg)), 30_000);
+    // The peer approved earlier (gateway 0 read its approval) is still let in: spooled, answered later.
+    expect((await post(0, { peer: "stranger1", content: "ping", messageId: "nf1" })).status).toBe(200);
+    await g.gateways[0]!.waitForLog((e: Record<string, any>) => e.msgId === "channel:webhook:default:nf1" && e.storedIn === "spool", 30_000);
     // The operator's commands fail naming the store (nothing changed).
     await expect(g.rpc(1, "pairing.list")).rejects.toThrow(/"code":-32603.*exoclaw_pairing\) cannot be reached.*pairing_unavailable/);
     await g.nats!.restart();
@@ -206,5 +210,6 @@ describe("NATS down", () => {
     }
     expect(code).toBeDefined();
     expect(repliesTo("n1")).toEqual([]);
+    expect((await replyTo("nf1", 60_000)).json.content).toBe("pong");
   }, 180_000);
 });
