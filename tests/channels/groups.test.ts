@@ -140,23 +140,23 @@ describe("pairing store", () => {
 describe("ChannelGate", () => {
   const groups = toChannelGroups({ mention_only: true, rate: { messages: 1, per_s: 60 }, pairing: true, per_account: { ops: { mention_only: false } } });
 
-  it("applies mention_only per account, the rate after it, and pairing to direct strangers only", () => {
+  it("applies mention_only per account, the rate after it, and pairing to direct strangers only", async () => {
     const pairing = PairingStore.inStateDir(tmp());
     const gate = new ChannelGate({ pairing });
     const ch = { name: "telegram", groups };
-    expect(gate.check(ch, msg({ sender: "u1" }), 0)).toEqual({ kind: "drop", reason: "not_mentioned" });
-    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "a" }), 0)).toEqual({ kind: "pass" });
-    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "a" }), 1)).toEqual({ kind: "pass" }); // a redelivery
-    expect(gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "b" }), 1)).toMatchObject({ kind: "refuse", reason: "rate_limited" });
-    expect(gate.check(ch, msg({ sender: "u2", account: "ops" }), 2)).toEqual({ kind: "pass" }); // no mention_only on "ops"
-    expect(gate.pairingAnswer(ch, msg())).toBeUndefined(); // a group is not paired
+    expect(await gate.check(ch, msg({ sender: "u1" }), 0)).toEqual({ kind: "drop", reason: "not_mentioned" });
+    expect(await gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "a" }), 0)).toEqual({ kind: "pass" });
+    expect(await gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "a" }), 1)).toEqual({ kind: "pass" }); // a redelivery
+    expect(await gate.check(ch, msg({ sender: "u1", mentionsBot: true, platformMessageId: "b" }), 1)).toMatchObject({ kind: "refuse", reason: "rate_limited" });
+    expect(await gate.check(ch, msg({ sender: "u2", account: "ops" }), 2)).toEqual({ kind: "pass" }); // no mention_only on "ops"
+    expect(await gate.pairingAnswer(ch, msg())).toBeUndefined(); // a group is not paired
     const dm = msg({ peerKind: "direct", peer: "42" });
-    const ans = gate.pairingAnswer(ch, dm)!;
+    const ans = (await gate.pairingAnswer(ch, dm))!;
     expect(ans.reply).toContain(ans.code);
-    expect(gate.paired(ch, dm)).toBe(false);
+    expect(await gate.paired(ch, dm)).toBe(false);
     pairing.approve(ans.code);
-    expect(gate.paired(ch, dm)).toBe(true);
-    expect(new ChannelGate({ pairing }).paired({ name: "telegram", groups: toChannelGroups({}) }, dm)).toBe(false); // pairing off
+    expect(await gate.paired(ch, dm)).toBe(true);
+    expect(await new ChannelGate({ pairing }).paired({ name: "telegram", groups: toChannelGroups({}) }, dm)).toBe(false); // pairing off
   });
 });
 

@@ -60,6 +60,8 @@ export interface BusGatewaysOptions {
   allow?: string[];
   /** Extra environment for every gateway. */
   env?: Record<string, string>;
+  /** Extra command-line arguments of every gateway (e.g. `--plugins-dir`). */
+  args?: string[];
   /** Options of the shared provider emulator. */
   emulator?: EmulatorOptions;
 }
@@ -155,6 +157,7 @@ export async function startBusGateways(options: BusGatewaysOptions = {}): Promis
     const gw = await startChannelGateway({
       config: configFor(i),
       emulator,
+      ...(options.args !== undefined ? { args: options.args } : {}),
       env: {
         TEST_WEBHOOK_SECRET: BUS_WEBHOOK_SECRET,
         EXOCLAW_LOG_LEVEL: "info",

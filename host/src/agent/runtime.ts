@@ -250,7 +250,7 @@ export class AgentRuntime {
     if (this.closing) throw new AgentError("shutting_down", "the gateway is shutting down");
     // `approve <id>` / `deny <id>` from an approval's approver answers it; it is not a turn.
     // (Checked without awaiting anything when no approval waits: a turn is queued synchronously.)
-    if (this.approvals.waiting > 0 && parseApprovalCommand(request.content) !== null) {
+    if (this.approvals.mayAnswer && parseApprovalCommand(request.content) !== null) {
       const answered = await answerApprovalCommand(this.approvals, request);
       if (answered !== undefined) return answered;
     }

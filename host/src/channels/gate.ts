@@ -5,8 +5,9 @@
  * config reload applies to the next message.
  */
 import { accountGroups, type ChannelGroups } from "../config/index.js";
-import { passesMentionGate, rateReply, SenderRateLimiter, senderOf } from "./groups.js";
-import { pairingReply, type PairingStore } from "./pairing.js";
+import { passesMentionGate, rateReply, SenderRateLimiter, senderOf, type RateDecision } from "./groups.js";
+import type { SenderRate } from "../config/index.js";
+import { pairingReply, type PairingBook } from "./pairing.js";
 import type { InboundMessage } from "./types.js";
 
 /** What happens to a message the allowlist let in. */
@@ -19,10 +20,19 @@ export type GateVerdict =
 
 /** Options of {@link ChannelGate}. */
 export interface ChannelGateOptions {
-  /** The state directory's pairing store; absent = pairing off whatever the config says. */
-  pairing?: PairingStore;
-  /** The rate windows (tests pass their own). */
-  limiter?: SenderRateLimiter;
+  /** The pairing store (the state directory's file, or NATS KV with a bus); absent = pairing off whatever the config says. */
+  pairing?: PairingBook;
+  /** The rate windows (tests pass their own; with a bus, the windows shared in NATS KV). */
+  limiter?: RateWindows;
+}
+
+/**
+ * Per-sender rate windows: {@link SenderRateLimiter} (this process's) or, with a bus, the
+ * windows shared by every gateway in NATS KV (bus/nats/rate-kv.ts).
+ */
+export interface RateWindows {
+  /** Counts one message of `key` at `nowMs` (ms since the epoch) against `rate`; see {@link SenderRateLimiter.take}. */
+  take(key: string, rate: SenderRate, nowMs: number, id?: string): RateDecision | Promise<RateDecision>;
 }
 
 /** A message's channel, with its group settings (`[channels.<name>]`). */
@@ -33,7 +43,7 @@ export interface GateChannel {
 
 /** Pairing, mention gating and per-sender rates for every channel of one service. */
 export class ChannelGate {
-  private readonly limiter: SenderRateLimiter;
+  private readonly limiter: RateWindows;
 
   constructor(private readonly options: ChannelGateOptions = {}) {
     this.limiter = options.limiter ?? new SenderRateLimiter();
@@ -45,19 +55,19 @@ export class ChannelGate {
   }
 
   /** Whether a peer the allowlist refuses was approved by pairing (re-read from the state dir when it changed). */
-  paired(ch: GateChannel, msg: InboundMessage): boolean {
+  async paired(ch: GateChannel, msg: InboundMessage): Promise<boolean> {
     if (!this.pairs(ch, msg)) return false;
-    return this.options.pairing!.isApproved({ channel: ch.name, account: msg.account!, peer: msg.peer });
+    return await this.options.pairing!.isApproved({ channel: ch.name, account: msg.account!, peer: msg.peer });
   }
 
   /**
    * The pairing answer to a stranger's direct message: its code (new, or a reminder at most every
    * ten minutes), or undefined when pairing is off for it or the code was sent recently.
-   * @throws Error when the pairing file cannot be written
+   * @throws Error when the pairing store cannot be written (file system; NATS unreachable)
    */
-  pairingAnswer(ch: GateChannel, msg: InboundMessage): { code: string; reply?: string } | undefined {
+  async pairingAnswer(ch: GateChannel, msg: InboundMessage): Promise<{ code: string; reply?: string } | undefined> {
     if (!this.pairs(ch, msg)) return undefined;
-    const ask = this.options.pairing!.request({
+    const ask = await this.options.pairing!.request({
       channel: ch.name,
       account: msg.account!,
       peer: msg.peer,
@@ -68,11 +78,11 @@ export class ChannelGate {
   }
 
   /** Mention gating, then the sender's rate (a message dropped by the gate does not count against it). */
-  check(ch: GateChannel, msg: InboundMessage, nowMs = Date.now()): GateVerdict {
+  async check(ch: GateChannel, msg: InboundMessage, nowMs = Date.now()): Promise<GateVerdict> {
     const settings = accountGroups(ch.groups, msg.account!);
     if (settings.mentionOnly && !passesMentionGate(msg, ch.groups?.commandPrefixes ?? ["/"])) return { kind: "drop", reason: "not_mentioned" };
     if (settings.rate !== undefined) {
-      const d = this.limiter.take(`${ch.name}\u0000${msg.account}\u0000${senderOf(msg)}`, settings.rate, nowMs, msg.platformMessageId);
+      const d = await this.limiter.take(`${ch.name}\u0000${msg.account}\u0000${senderOf(msg)}`, settings.rate, nowMs, msg.platformMessageId);
       if (!d.ok) return d.notify ? { kind: "refuse", reason: "rate_limited", reply: rateReply(settings.rate) } : { kind: "drop", reason: "rate_limited" };
     }
     return { kind: "pass" };

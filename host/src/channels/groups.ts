@@ -45,7 +45,8 @@ export type RateDecision =
 /** Senders tracked at once; past it the least recently seen is forgotten (memory stays bounded). */
 export const MAX_TRACKED_SENDERS = 10_000;
 
-interface Window {
+/** One sender's sliding window (this process's map entry, or a NATS KV value as JSON). */
+export interface RateWindow {
   /** Arrival times of the admitted messages in the window, ms, oldest first (at most `messages`). */
   times: number[];
   /** Their message ids, same order (a platform's redelivery of one is not counted again). */
@@ -57,10 +58,11 @@ interface Window {
 /**
  * A sliding-window log per sender key: at most `rate.messages` admitted in any `rate.perS`
  * seconds. Refused messages do not count. In memory, per gateway process (a restart forgets
- * the windows; each gateway behind a bus keeps its own).
+ * the windows). With a bus the gateways share their windows in NATS KV instead
+ * (bus/nats/rate-kv.ts), and fall back to this one while NATS is unreachable.
  */
 export class SenderRateLimiter {
-  private readonly windows = new Map<string, Window>();
+  private readonly windows = new Map<string, RateWindow>();
 
   constructor(private readonly maxKeys = MAX_TRACKED_SENDERS) {}
 
@@ -70,30 +72,39 @@ export class SenderRateLimiter {
    * @param id the message's id: a redelivery of a message admitted in the window passes without counting
    */
   take(key: string, rate: SenderRate, nowMs = Date.now(), id?: string): RateDecision {
-    const windowMs = rate.perS * 1000;
     let w = this.windows.get(key);
     if (w === undefined) {
       w = { times: [], ids: [], notifiedAt: -Infinity };
       if (this.windows.size >= this.maxKeys) this.windows.delete(this.windows.keys().next().value!);
     } else this.windows.delete(key); // re-inserted below: the map's order is least recently seen first
     this.windows.set(key, w);
-    while (w.times.length > 0 && nowMs - w.times[0]! >= windowMs) {
-      w.times.shift();
-      w.ids.shift();
-    }
-    if (id !== undefined && w.ids.includes(id)) return { ok: true };
-    if (w.times.length < rate.messages) {
-      w.times.push(nowMs);
-      w.ids.push(id);
-      return { ok: true };
-    }
-    const notify = nowMs - w.notifiedAt >= windowMs;
-    if (notify) w.notifiedAt = nowMs;
-    return { ok: false, notify };
+    return takeWindow(w, rate, nowMs, id);
   }
 
   /** Senders tracked now. */
   get size(): number {
     return this.windows.size;
   }
+}
+
+/**
+ * The sliding-window step of {@link SenderRateLimiter.take} on one window, in place: drops
+ * arrivals older than `rate.perS`, then admits (a redelivered `id` without counting) or refuses.
+ * Pure; the shared windows in NATS KV (bus/nats/rate-kv.ts) apply it to the stored value.
+ */
+export function takeWindow(w: RateWindow, rate: SenderRate, nowMs: number, id?: string): RateDecision {
+  const windowMs = rate.perS * 1000;
+  while (w.times.length > 0 && nowMs - w.times[0]! >= windowMs) {
+    w.times.shift();
+    w.ids.shift();
+  }
+  if (id !== undefined && w.ids.includes(id)) return { ok: true };
+  if (w.times.length < rate.messages) {
+    w.times.push(nowMs);
+    w.ids.push(id);
+    return { ok: true };
+  }
+  const notify = nowMs - w.notifiedAt >= windowMs;
+  if (notify) w.notifiedAt = nowMs;
+  return { ok: false, notify };
 }

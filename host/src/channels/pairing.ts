@@ -51,12 +51,6 @@ export interface PairingApproval extends PairingPeer {
   approvedAt: number;
 }
 
-interface PairingFile {
-  version: 1;
-  pending: PairingRequest[];
-  approved: PairingApproval[];
-}
-
 /** What {@link PairingStore.request} decided for a stranger's message. */
 export interface PairingAsk {
   code: string;
@@ -94,12 +88,128 @@ export function pairingReply(code: string): string {
   return `This bot only talks to people its operator has approved. Your pairing code is ${code}: send it to the operator, who can let you in with "exoclaw pairing approve ${code}". The code is valid for one hour.`;
 }
 
+/** The pairing state: codes waiting and peers approved (the file's and the NATS KV value's JSON). */
+export interface PairingData {
+  version: 1;
+  pending: PairingRequest[];
+  approved: PairingApproval[];
+}
+
+/** An empty {@link PairingData}. */
+export const emptyPairing = (): PairingData => ({ version: 1, pending: [], approved: [] });
+
+/** Parses a stored {@link PairingData}; anything unreadable reads as empty (never throws). */
+export function parsePairing(text: string): PairingData {
+  try {
+    const parsed = JSON.parse(text) as Partial<PairingData>;
+    return {
+      version: 1,
+      pending: Array.isArray(parsed.pending) ? parsed.pending.filter(isEntry) : [],
+      approved: Array.isArray(parsed.approved) ? parsed.approved.filter(isEntry) : [],
+    };
+  } catch {
+    return emptyPairing();
+  }
+}
+
+/** Drops expired codes from `data`. */
+function expire(data: PairingData, now: number): void {
+  data.pending = data.pending.filter((p) => now - p.createdAt < PAIRING_CODE_TTL_MS);
+}
+
+/**
+ * The pure rules of pairing, applied to a {@link PairingData} in place: each returns its result
+ * and whether `data` changed (the caller then stores it: the file, or NATS KV by compare-and-set).
+ */
+export const pairingRules = {
+  isApproved(data: PairingData, who: PairingPeer): boolean {
+    return data.approved.some((a) => samePeer(a, who));
+  },
+  /** See {@link PairingBook.request}. */
+  request(data: PairingData, who: PairingPeer, now: number): { result: PairingAsk; changed: boolean } {
+    expire(data, now);
+    const existing = data.pending.find((p) => samePeer(p, who));
+    if (existing !== undefined) {
+      if (existing.denied === true || now - existing.remindedAt < PAIRING_REMIND_MS) return { result: { code: existing.code, send: false }, changed: false };
+      existing.remindedAt = now;
+      return { result: { code: existing.code, send: true }, changed: true };
+    }
+    let code = newCode();
+    while (data.pending.some((p) => p.code === code)) code = newCode();
+    data.pending.push({ ...who, code, createdAt: now, remindedAt: now });
+    while (data.pending.length > MAX_PENDING_CODES) data.pending.shift();
+    return { result: { code, send: true }, changed: true };
+  },
+  list(data: PairingData, now: number): { pending: PairingRequest[]; approved: PairingApproval[] } {
+    expire(data, now);
+    return { pending: data.pending.map((p) => ({ ...p })), approved: data.approved.map((a) => ({ ...a })) };
+  },
+  /** See {@link PairingBook.approve}. @throws PairingError */
+  approve(data: PairingData, codeText: string, now: number): { result: PairingApproval; changed: boolean } {
+    const code = normalizeCode(codeText);
+    expire(data, now);
+    const i = data.pending.findIndex((p) => p.code === code);
+    if (i < 0) throw new PairingError(`no pending pairing code ${code} (codes expire after one hour; "exoclaw pairing list" shows the pending ones)`);
+    const req = data.pending.splice(i, 1)[0]!;
+    const { createdAt: _c, remindedAt: _r, denied: _d, ...who } = req;
+    const approval: PairingApproval = { ...who, code, approvedAt: now };
+    data.approved = data.approved.filter((a) => !samePeer(a, approval));
+    data.approved.push(approval);
+    return { result: approval, changed: true };
+  },
+  /** See {@link PairingBook.deny}. @throws PairingError */
+  deny(data: PairingData, codeText: string, now: number): { result: { code: string; revoked: boolean }; changed: boolean } {
+    const code = normalizeCode(codeText);
+    expire(data, now);
+    const i = data.pending.findIndex((p) => p.code === code);
+    if (i >= 0) {
+      // Kept as a silenced request until it expires: a stranger who writes again is not sent a new code.
+      data.pending[i]!.denied = true;
+      data.pending[i]!.createdAt = now;
+      return { result: { code, revoked: false }, changed: true };
+    }
+    const j = data.approved.findIndex((a) => a.code === code);
+    if (j < 0) throw new PairingError(`no pending or approved pairing code ${code}`);
+    data.approved.splice(j, 1);
+    return { result: { code, revoked: true }, changed: true };
+  },
+};
+
+/**
+ * Where pairing requests and approvals live: {@link PairingStore} (the state directory's file)
+ * or, with `[bus]`, the NATS KV store shared by every gateway (bus/nats/pairing-kv.ts). Methods
+ * may be synchronous (the file) or asynchronous (NATS); callers await them.
+ */
+export interface PairingBook {
+  /** Whether the operator approved this peer. */
+  isApproved(who: PairingPeer): boolean | Promise<boolean>;
+  /**
+   * The code of a stranger's request: its pending one, or a new one (stored). `send` says
+   * whether to send it now: always for a new code, else at most every {@link PAIRING_REMIND_MS}.
+   * @throws Error when it cannot be stored
+   */
+  request(who: PairingPeer, now?: number): PairingAsk | Promise<PairingAsk>;
+  /** Codes waiting and peers approved (expired codes left out). */
+  list(now?: number): { pending: PairingRequest[]; approved: PairingApproval[] } | Promise<{ pending: PairingRequest[]; approved: PairingApproval[] }>;
+  /**
+   * Approves a pending code: its peer is allowed from now on (stored before returning).
+   * @throws PairingError for a malformed, unknown or expired code; Error when it cannot be stored
+   */
+  approve(codeText: string, now?: number): PairingApproval | Promise<PairingApproval>;
+  /**
+   * Denies a pending code (the stranger stays out and gets no answer until the code would have
+   * expired), or revokes an approval made with that code.
+   * @throws PairingError for a malformed or unknown code
+   */
+  deny(codeText: string, now?: number): { code: string; revoked: boolean } | Promise<{ code: string; revoked: boolean }>;
+}
+
 /**
  * The pairing requests and approvals of one state directory. Methods are synchronous (small
  * file, written rarely: once per new stranger and per operator decision).
  */
-export class PairingStore {
-  private data: PairingFile = { version: 1, pending: [], approved: [] };
+export class PairingStore implements PairingBook {
+  private data: PairingData = emptyPairing();
   /** `mtimeMs:size` of the file as last read or written; "" = absent. */
   private stamp = "";
 
@@ -125,18 +235,13 @@ export class PairingStore {
     if (stamp === this.stamp) return;
     this.stamp = stamp;
     if (stamp === "") {
-      this.data = { version: 1, pending: [], approved: [] };
+      this.data = emptyPairing();
       return;
     }
     try {
-      const parsed = JSON.parse(readFileSync(this.file, "utf8")) as Partial<PairingFile>;
-      this.data = {
-        version: 1,
-        pending: Array.isArray(parsed.pending) ? parsed.pending.filter(isEntry) : [],
-        approved: Array.isArray(parsed.approved) ? parsed.approved.filter(isEntry) : [],
-      };
+      this.data = parsePairing(readFileSync(this.file, "utf8"));
     } catch {
-      this.data = { version: 1, pending: [], approved: [] };
+      this.data = emptyPairing();
     }
   }
 
@@ -151,88 +256,45 @@ export class PairingStore {
     this.stamp = `${st.mtimeMs}:${st.size}`;
   }
 
-  /** Drops expired codes (in memory; saved with the next write). */
-  private expire(now: number): void {
-    this.data.pending = this.data.pending.filter((p) => now - p.createdAt < PAIRING_CODE_TTL_MS);
+  /** Runs a rule on the file's data (re-read when it changed) and saves when it changed. */
+  private apply<T>(rule: (data: PairingData) => { result: T; changed: boolean }): T {
+    this.refresh();
+    const { result, changed } = rule(this.data);
+    if (changed) this.save();
+    return result;
+  }
+
+  /** A copy of the file's data (re-read when it changed): what a bus's store imports at its first start. */
+  snapshot(): PairingData {
+    this.refresh();
+    return JSON.parse(JSON.stringify(this.data)) as PairingData;
   }
 
   /** Whether the operator approved this peer (re-reads the file when it changed). */
   isApproved(who: PairingPeer): boolean {
     this.refresh();
-    return this.data.approved.some((a) => samePeer(a, who));
+    return pairingRules.isApproved(this.data, who);
   }
 
-  /**
-   * The code of a stranger's request: its pending one, or a new one (saved). `send` says whether
-   * to send it now: always for a new code, else at most every {@link PAIRING_REMIND_MS}.
-   * @throws Error when the file cannot be written
-   */
+  /** See {@link PairingBook.request}. @throws Error when the file cannot be written */
   request(who: PairingPeer, now = Date.now()): PairingAsk {
-    this.refresh();
-    this.expire(now);
-    const existing = this.data.pending.find((p) => samePeer(p, who));
-    if (existing !== undefined) {
-      if (existing.denied === true || now - existing.remindedAt < PAIRING_REMIND_MS) return { code: existing.code, send: false };
-      existing.remindedAt = now;
-      this.save();
-      return { code: existing.code, send: true };
-    }
-    let code = newCode();
-    while (this.data.pending.some((p) => p.code === code)) code = newCode();
-    this.data.pending.push({ ...who, code, createdAt: now, remindedAt: now });
-    while (this.data.pending.length > MAX_PENDING_CODES) this.data.pending.shift();
-    this.save();
-    return { code, send: true };
+    return this.apply((d) => pairingRules.request(d, who, now));
   }
 
-  /** Codes waiting and peers approved (expired codes left out). */
+  /** See {@link PairingBook.list}. */
   list(now = Date.now()): { pending: PairingRequest[]; approved: PairingApproval[] } {
     this.refresh();
-    this.expire(now);
-    return { pending: this.data.pending.map((p) => ({ ...p })), approved: this.data.approved.map((a) => ({ ...a })) };
+    return pairingRules.list(this.data, now);
   }
 
-  /**
-   * Approves a pending code: its peer is allowed from now on (saved before returning).
-   * @throws PairingError for a malformed, unknown or expired code; Error when the file cannot be written
-   */
+  /** See {@link PairingBook.approve}. @throws PairingError; Error when the file cannot be written */
   approve(codeText: string, now = Date.now()): PairingApproval {
-    const code = normalizeCode(codeText);
-    this.refresh();
-    this.expire(now);
-    const i = this.data.pending.findIndex((p) => p.code === code);
-    if (i < 0) throw new PairingError(`no pending pairing code ${code} (codes expire after one hour; "exoclaw pairing list" shows the pending ones)`);
-    const req = this.data.pending.splice(i, 1)[0]!;
-    const { createdAt: _c, remindedAt: _r, denied: _d, ...who } = req;
-    const approval: PairingApproval = { ...who, code, approvedAt: now };
-    this.data.approved = this.data.approved.filter((a) => !samePeer(a, approval));
-    this.data.approved.push(approval);
-    this.save();
-    return approval;
+    return this.apply((d) => pairingRules.approve(d, codeText, now));
   }
 
-  /**
-   * Denies a pending code (the stranger stays out and gets no answer until the code would have
-   * expired), or revokes an approval made with that code.
-   * @throws PairingError for a malformed or unknown code
-   */
+  /** See {@link PairingBook.deny}. @throws PairingError */
   deny(codeText: string, now = Date.now()): { code: string; revoked: boolean } {
-    const code = normalizeCode(codeText);
-    this.refresh();
-    this.expire(now);
-    const i = this.data.pending.findIndex((p) => p.code === code);
-    if (i >= 0) {
-      // Kept as a silenced request until it expires: a stranger who writes again is not sent a new code.
-      this.data.pending[i]!.denied = true;
-      this.data.pending[i]!.createdAt = now;
-      this.save();
-      return { code, revoked: false };
-    }
-    const j = this.data.approved.findIndex((a) => a.code === code);
-    if (j < 0) throw new PairingError(`no pending or approved pairing code ${code}`);
-    this.data.approved.splice(j, 1);
-    this.save();
-    return { code, revoked: true };
+    return this.apply((d) => pairingRules.deny(d, codeText, now));
   }
 }
 

@@ -37,10 +37,10 @@ import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind }
 import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import type { Bus } from "../bus/index.js";
-import { ChannelGate } from "./gate.js";
+import { ChannelGate, type RateWindows } from "./gate.js";
 import { isGroup } from "./groups.js";
 import { fetchImages, type ChannelFetch } from "./media.js";
-import type { PairingStore } from "./pairing.js";
+import type { PairingBook } from "./pairing.js";
 import { processSecrets } from "../log/index.js";
 import { failureReason, isInterrupted, isReplay, isTransientRefusal } from "../agent/index.js";
 import { isPluginBusy } from "../plugins/index.js";
@@ -176,8 +176,10 @@ export interface ChannelServiceOptions {
    * here (a peer's `/stop`; gateway/remote-abort.ts). Resolves with the run ids stopped.
    */
   abortElsewhere?: (target: { sessionKey: string }, by: "stop_command") => Promise<{ aborted: string[] }>;
-  /** Pairing requests and approvals (`<stateDir>/pairing.json`); absent = `pairing` is off on every channel. */
-  pairing?: PairingStore;
+  /** Pairing requests and approvals (`<stateDir>/pairing.json`, or NATS KV with a bus); absent = `pairing` is off on every channel. */
+  pairing?: PairingBook;
+  /** Per-sender rate windows (default: this process's; with a bus, shared in NATS KV). */
+  rateWindows?: RateWindows;
 }
 
 /** The running service. */
@@ -370,7 +372,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     },
     logger,
   });
-  const gate = new ChannelGate(options.pairing !== undefined ? { pairing: options.pairing } : {});
+  const gate = new ChannelGate({
+    ...(options.pairing !== undefined ? { pairing: options.pairing } : {}),
+    ...(options.rateWindows !== undefined ? { limiter: options.rateWindows } : {}),
+  });
   /** Idempotency keys of refused messages, so a redelivery is not refused (and answered) twice. Bounded. */
   const refusedKeys = new Set<string>();
   const pollers: Poller[] = [];
@@ -547,12 +552,12 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     const key = `channel:${name}:${msg.account}:${msg.platformMessageId}`;
     const to = { account: msg.account!, peer: msg.peer, thread: msg.thread, replyTo: msg.platformMessageId };
     const gateChannel = { name, ...(ch.config.groups !== undefined ? { groups: ch.config.groups } : {}) };
-    if (!ch.allow({ peer: msg.peer, guild: msg.guild, team: msg.team }) && !gate.paired(gateChannel, msg)) {
+    if (!ch.allow({ peer: msg.peer, guild: msg.guild, team: msg.team }) && !(await gate.paired(gateChannel, msg))) {
       ch.counters.refused++;
       // Pairing: a stranger's direct message gets a code the operator can approve (pairing.ts).
       let pairing: { code: string; reply?: string } | undefined;
       try {
-        pairing = gate.pairingAnswer(gateChannel, msg);
+        pairing = await gate.pairingAnswer(gateChannel, msg);
       } catch (err) {
         logger.error({ channel: name, account: msg.account, peer: msg.peer, error: errorMessage(err) }, "could not record a pairing request");
       }
@@ -565,7 +570,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       return { kind: "refused" };
     }
     // Mention gating and per-sender rates (gate.ts).
-    const verdict = gate.check(gateChannel, msg);
+    const verdict = await gate.check(gateChannel, msg);
     if (verdict.kind !== "pass") {
       ch.counters.refused++;
       const fields = { channel: name, account: msg.account, peer: msg.peer, sender: msg.sender, reason: verdict.reason, source };

@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { Automation } from "../automation/index.js";
-import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
+import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, openSharedChannelState, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, PairingStore, type ChannelService } from "../channels/index.js";
 import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
@@ -17,6 +17,7 @@ import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/inde
 import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
 import { startRemoteAbort } from "./remote-abort.js";
+import { startRemoteApprovals } from "./remote-approvals.js";
 import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
@@ -369,10 +370,20 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // `chat.abort` / `/stop` of a turn running on another gateway of the bus (remote-abort.ts).
     const remoteAbort = bus === undefined ? undefined : await startRemoteAbort({ bus, runtime: agents, logger });
     if (remoteAbort !== undefined) stack.defer("stop requests", () => remoteAbort.close());
-    // Channel pairing: approvals in <state dir>/pairing.json, shared by gateways on that directory.
-    const pairing = PairingStore.inStateDir(config.stateDir);
+    // Approvals answered at a gateway that does not hold the parked turn (remote-approvals.ts).
+    const closeRemoteApprovals = bus === undefined ? undefined : await startRemoteApprovals({ bus, book: agents.approvals, logger });
+    if (closeRemoteApprovals !== undefined) stack.defer("approval relay", closeRemoteApprovals);
+    // Channel pairing: approvals in <state dir>/pairing.json, shared by gateways on that directory;
+    // with a NATS bus, pairing and per-sender rate windows live in NATS KV for every gateway.
+    const pairingFile = PairingStore.inStateDir(config.stateDir);
+    const shared =
+      bus === undefined
+        ? undefined
+        : await openSharedChannelState(bus, { seed: () => pairingFile.snapshot(), onWarning: (message, err) => logger.warn({ err }, message) });
+    const pairing = shared?.pairing ?? pairingFile;
     const channelService = createChannelService({
       pairing,
+      ...(shared !== undefined ? { rateWindows: shared.rateWindows } : {}),
       channels: config.channels,
       plugins,
       router,

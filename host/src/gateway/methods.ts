@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { ReplayedTurnError, summarizeUsage, type AgentRuntime, type TurnEvent, type UsageSummary } from "../agent/index.js";
-import type { ChannelCounters, PairingStore } from "../channels/index.js";
+import type { ChannelCounters, PairingBook } from "../channels/index.js";
 import type { BusStatus } from "../bus/index.js";
 import {
   ErrorCode,
@@ -123,7 +123,7 @@ export interface MethodDeps {
   /** Tool calls parked for approval (`approvals.*`, scope admin); absent = the methods do not exist. */
   approvals?: ApprovalsApi;
   /** Channel pairing (`pairing.list|approve|deny`, pairing-methods.ts); absent = those methods do not exist. */
-  pairing?: PairingStore;
+  pairing?: PairingBook;
   /** The running configuration, for the Control UI's methods (methods-ui.ts); absent = they answer an error. */
   config?: () => Config;
 }

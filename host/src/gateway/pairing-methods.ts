@@ -3,7 +3,7 @@
  * channel pairing (channels/pairing.ts). Scope `admin`: approving lets a stranger reach an agent.
  */
 import { z } from "zod";
-import { PairingError, type PairingApproval, type PairingRequest, type PairingStore } from "../channels/index.js";
+import { PairingError, type PairingApproval, type PairingBook, type PairingRequest } from "../channels/index.js";
 import { ErrorCode, NoParamsSchema, parseParams, RpcError } from "../protocol/index.js";
 import { requireScope } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
@@ -11,9 +11,9 @@ import type { MethodHandler } from "./rpc.js";
 const CodeSchema = z.strictObject({ code: z.string().min(1).max(64) });
 
 /** A PairingError (malformed or unknown code) as -32602; anything else stays internal. */
-function codeCall<T>(fn: () => T): T {
+async function codeCall<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
     if (err instanceof PairingError) throw new RpcError(ErrorCode.InvalidParams, `Invalid params: ${err.message}`);
     throw err;
@@ -27,26 +27,26 @@ function codeCall<T>(fn: () => T): T {
  * - `pairing.deny` `{code}` -> `{code, revoked}`: a pending code is silenced until it expires; an approved one is revoked
  * Each refuses a caller without scope `admin` (-32010); a malformed or unknown code is -32602.
  */
-export function addPairingMethods(methods: Map<string, MethodHandler>, store: PairingStore, log: { info(obj: object, msg: string): void }): void {
-  methods.set("pairing.list", (params, ctx): { pending: PairingRequest[]; approved: PairingApproval[] } => {
+export function addPairingMethods(methods: Map<string, MethodHandler>, store: PairingBook, log: { info(obj: object, msg: string): void }): void {
+  methods.set("pairing.list", async (params, ctx): Promise<{ pending: PairingRequest[]; approved: PairingApproval[] }> => {
     requireScope(ctx.identity, "admin", "pairing.list");
     parseParams(NoParamsSchema, params);
-    return store.list();
+    return await store.list();
   });
-  methods.set("pairing.approve", (params, ctx): { approved: PairingApproval } => {
+  methods.set("pairing.approve", async (params, ctx): Promise<{ approved: PairingApproval }> => {
     requireScope(ctx.identity, "admin", "pairing.approve");
     const { code } = parseParams(CodeSchema, params);
-    const approved = codeCall(() => store.approve(code));
+    const approved = await codeCall(() => store.approve(code));
     log.info(
       { channel: approved.channel, account: approved.account, peer: approved.peer, code: approved.code, client: ctx.identity.account },
       "pairing approved",
     );
     return { approved };
   });
-  methods.set("pairing.deny", (params, ctx): { code: string; revoked: boolean } => {
+  methods.set("pairing.deny", async (params, ctx): Promise<{ code: string; revoked: boolean }> => {
     requireScope(ctx.identity, "admin", "pairing.deny");
     const { code } = parseParams(CodeSchema, params);
-    const r = codeCall(() => store.deny(code));
+    const r = await codeCall(() => store.deny(code));
     log.info({ code: r.code, revoked: r.revoked, client: ctx.identity.account }, "pairing denied");
     return r;
   });

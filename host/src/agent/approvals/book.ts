@@ -57,10 +57,20 @@ interface Waiting {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * The other gateways of a bus, as the book asks them (gateway/remote-approvals.ts): decide an
+ * approval parked there, list theirs. Neither throws (unreachable: `unknown`, `[]`).
+ */
+export interface ApprovalsElsewhere {
+  decide(id: string, approved: boolean, who: Answerer): Promise<DecideOutcome>;
+  list(): Promise<PendingApproval[]>;
+}
+
 /** The approvals parked in this process. */
 export class ApprovalBook {
   private readonly pending = new Map<string, Waiting>();
   private readonly now: () => number;
+  private elsewhere: ApprovalsElsewhere | undefined;
 
   constructor(private readonly options: ApprovalBookOptions) {
     this.now = options.now ?? Date.now;
@@ -73,6 +83,28 @@ export class ApprovalBook {
       for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
       if (!this.pending.has(id)) return id;
     }
+  }
+
+  /**
+   * Routes answers this process does not hold to the other gateways of the bus (set once the
+   * bus relay runs; docs/bus.md, "Approvals answered at any gateway").
+   */
+  routeElsewhere(elsewhere: ApprovalsElsewhere | undefined): void {
+    this.elsewhere = elsewhere;
+  }
+
+  /** Whether an `approve <id>` message may answer something: an approval waits here, or other gateways may hold one. */
+  get mayAnswer(): boolean {
+    return this.pending.size > 0 || this.elsewhere !== undefined;
+  }
+
+  /** The approvals waiting here and, with a bus, in the other gateways that answered (oldest first). */
+  async listEverywhere(): Promise<PendingApproval[]> {
+    const here = this.list();
+    if (this.elsewhere === undefined) return here;
+    const seen = new Set(here.map((a) => a.id));
+    const there = (await this.elsewhere.list()).filter((a) => !seen.has(a.id));
+    return [...here, ...there].sort((a, b) => a.expiresAt - b.expiresAt);
   }
 
   /** How many approvals wait now. */
@@ -121,12 +153,23 @@ export class ApprovalBook {
   }
 
   /**
-   * Answers approval `id`. A peer may answer only an approval naming it as approver (the same
-   * `<channel>:<account>:<peer>`, compared exactly); an admin client any.
+   * Answers approval `id`, here or (with a bus) in the gateway where it is parked. A peer may
+   * answer only an approval naming it as approver (the same `<channel>:<account>:<peer>`,
+   * compared exactly, by the gateway holding it); an admin client any.
    * @returns `unknown` (no such approval waits here), `forbidden` (not its approver), or `decided`
    * @throws StoreError when the answer cannot be written (the approval keeps waiting)
    */
   async decide(id: string, approved: boolean, who: Answerer): Promise<DecideOutcome> {
+    const here = await this.decideHere(id, approved, who);
+    if (here !== "unknown" || this.elsewhere === undefined) return here;
+    return this.elsewhere.decide(id.trim().toLowerCase(), approved, who);
+  }
+
+  /**
+   * {@link decide} for an approval parked in this process only (what another gateway's relayed
+   * answer calls: it never goes back to the bus).
+   */
+  async decideHere(id: string, approved: boolean, who: Answerer): Promise<DecideOutcome> {
     const w = this.pending.get(id.trim().toLowerCase());
     if (w === undefined) return "unknown";
     if (who.kind === "peer" && (w.approval.approver === undefined || w.approval.approver !== who.address)) return "forbidden";
