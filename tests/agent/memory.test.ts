@@ -213,6 +213,7 @@ describe("memory in context assembly", () => {
   it.each([
     ["openai", () => ({ apiKey: "sk-test", baseUrl: `${emulator.url}/v1`, timeoutMs: 60_000 })],
     ["ollama", () => ({ baseUrl: emulator.url, timeoutMs: 60_000 })],
+    ["gemini", () => ({ apiKey: "gemini-test", baseUrl: emulator.url, timeoutMs: 60_000 })],
   ] as const)("with embeddings (%s SDK), a note is recalled by meaning when no word matches; still per peer", async (provider, endpoint) => {
     // No standing notes: only recall can bring a note in.
     const policy: AgentMemory = { ...MEMORY, notes: 0, embeddings: { provider, model: "embed-test" } };
