@@ -135,8 +135,7 @@ describe("memory in context assembly", () => {
     expect(memoryBlock(u2[0]!)).toBeUndefined();
     const u1 = await turn(runtime, "am I allergic to walnuts?", { peer: "group-7", sender: "u1" });
     expect(memoryBlock(u1[0]!)).toContain("u1 is allergic to walnuts");
-    // In a group, earlier sessions are not recalled (stored messages do not name their sender) and
-    // session_search is not offered.
+    // In a group, session_search is not offered (earlier-session recall per sender: memory-groups.test.ts).
     expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain("memory");
     expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).not.toContain("session_search");
   });

@@ -24,7 +24,10 @@ export interface MemoryPolicy {
   recall: number;
   /** How far notes are shared (scope.ts); default "sender". */
   share: MemoryShare;
-  /** Recall over this conversation's earlier sessions (direct chats only); default true. */
+  /**
+   * Recall over this conversation's earlier sessions; default true. Under `share = "sender"` only
+   * the reader's own lines (a group member's messages and the replies to them, sessions.ts).
+   */
   sessionRecall: boolean;
   /** Vector recall over notes with this provider's embedding model; absent = full text only. */
   embeddings?: { provider: EmbeddingProvider; model: string } | undefined;
@@ -52,7 +55,6 @@ export interface MemoryServiceOptions {
   embedders?: ((provider: EmbeddingProvider) => Embedder | undefined) | undefined;
 }
 
-const isGroup = (s: MemoryScope) => s.sender !== s.peer;
 const obj = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
 /** The agents' memory (one per runtime). */
@@ -74,15 +76,18 @@ export class MemoryService {
 
   /**
    * The memory block for a turn of `scope` answering `query` (docs/memory.md): standing notes,
-   * recalled notes, recalled earlier-session lines (direct chats only: stored messages do not
-   * say which group member wrote them, so a group's past is not recalled), within the budget.
+   * recalled notes, recalled earlier-session lines (under `share = "sender"` only the lines
+   * owned by `scope.sender`: in a group, that member's own messages and the replies to them,
+   * by the host-written sender stored in `message_received`), within the budget.
    * @throws StoreError when reading the session's earlier events fails
    */
   async assemble(policy: MemoryPolicy, scope: MemoryScope, sessionKey: string, query: string): Promise<AssembledMemory> {
     const standing = this.notes.standing(scope, policy.share, policy.notes);
     const noteHits = this.notes.search(scope, policy.share, query, policy.recall);
     const [sessionHits, vectorHits] = await Promise.all([
-      policy.sessionRecall && !isGroup(scope) ? this.earlier.search(sessionKey, query, policy.recall) : ([] as SessionLineHit[]),
+      policy.sessionRecall
+        ? this.earlier.search(sessionKey, query, policy.recall, policy.share === "sender" ? scope.sender : undefined)
+        : ([] as SessionLineHit[]),
       policy.embeddings ? this.similar(policy, scope, query) : ([] as NoteHit[]),
     ]);
     return assembleMemory({ standing, noteHits, sessionHits, vectorHits, budgetTokens: policy.budgetTokens });
