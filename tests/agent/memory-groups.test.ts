@@ -1,7 +1,8 @@
 /**
  * Earlier-session recall in a group is per sender (docs/memory.md, Scopes): what member A said
  * in an earlier session of the group (and the agent's replies to A) reaches A's later model
- * requests and never member B's, checked at the provider emulator's recorded requests. The
+ * requests and `session_search` results, and never member B's, checked at the provider
+ * emulator's recorded requests. The
  * owner attribution of lines (a run that answered several members has no owner) is checked on
  * stored-event shapes. Real parts: the runtime, the official SDK adapter, the emulator, the
  * memory session log and the host's note store.
@@ -78,6 +79,17 @@ describe("group earlier-session recall per sender", () => {
     expect(block).toMatch(/\[earlier session, user, [\d-]+\] my storage locker code is HERON-58/);
     expect(block).toMatch(/\[earlier session, assistant, [\d-]+\] You said: .*HERON-58/);
     expect(block).not.toContain("bike");
+
+    // session_search in the group: each member finds only their own lines (earlier and current sessions).
+    const search = `use:session_search ${JSON.stringify({ query: "storage locker code HERON" })}`;
+    const bobSearch = await say(runtime, "u-bob", search);
+    const bobResult = bobSearch[1]!.body.messages.at(-1).content[0].content as string;
+    expect(bobResult).toMatch(/\[earlier session, seq \d+, user, .* UTC\] I keep my bike at the storage locker too/);
+    expect(sent(bobSearch[1]!)).not.toContain("HERON-58");
+    const annSearch = await say(runtime, "u-ann", search);
+    const annResult = annSearch[1]!.body.messages.at(-1).content[0].content as string;
+    expect(annResult).toMatch(/\[earlier session, seq \d+, user, .* UTC\] my storage locker code is HERON-58/);
+    expect(annResult).not.toContain("bike");
   });
 
   it("scope = peer is the operator's choice: every member recalls the group's earlier sessions", async () => {

@@ -135,9 +135,9 @@ describe("memory in context assembly", () => {
     expect(memoryBlock(u2[0]!)).toBeUndefined();
     const u1 = await turn(runtime, "am I allergic to walnuts?", { peer: "group-7", sender: "u1" });
     expect(memoryBlock(u1[0]!)).toContain("u1 is allergic to walnuts");
-    // In a group, session_search is not offered (earlier-session recall per sender: memory-groups.test.ts).
+    // Both built-ins are offered in a group; session_search and earlier-session recall per sender: memory-groups.test.ts.
     expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain("memory");
-    expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).not.toContain("session_search");
+    expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain("session_search");
   });
 
   it("a shared scope is the operator's choice: scope = peer lets every sender of a group read the chat's notes", async () => {

@@ -188,11 +188,11 @@ export class MemoryService {
 
   /**
    * Runs one `session_search` call: BM25 over this conversation's own session (earlier sessions
-   * and the current one), best first. Never throws for bad input (an error result); a direct
-   * chat only (the tool is not offered in groups).
+   * and the current one), best first. Never throws for bad input (an error result). With
+   * `owner` (a group member under `scope = "sender"`), only that owner's lines (sessions.ts).
    * @throws StoreError when the store fails
    */
-  async sessionSearch(input: unknown, sessionKey: string): Promise<ToolResult> {
+  async sessionSearch(input: unknown, sessionKey: string, owner?: string): Promise<ToolResult> {
     const o = obj(input);
     const query = typeof o?.query === "string" ? o.query.trim() : "";
     if (query === "") return { content: "session_search needs 'query', a non-empty string", isError: true };
@@ -200,7 +200,8 @@ export class MemoryService {
     const info = await this.options.log.info(sessionKey);
     if (!info) return { content: "No past messages in this conversation.", isError: false };
     const from = Math.max(0, info.lastSeq - MAX_EARLIER_EVENTS);
-    const { lines, index } = indexLines(textLines(await this.options.log.read(sessionKey, { afterSeq: from, limit: info.lastSeq - from })));
+    const all = textLines(await this.options.log.read(sessionKey, { afterSeq: from, limit: info.lastSeq - from }));
+    const { lines, index } = indexLines(owner === undefined ? all : all.filter((l) => l.owner === owner));
     const hits = index.search(query, limit);
     if (hits.length === 0) return { content: `Nothing in this conversation's past matches '${query.slice(0, 80)}'.`, isError: false };
     const out = hits.map((h) => {
