@@ -138,7 +138,7 @@ export class TurnToolbox {
           );
         }
         if (memoryOffered && name === MEMORY_TOOL) return memory.memoryTool(input, scope, config.memory!.share);
-        if (searchOffered && name === SESSION_SEARCH) return memory.sessionSearch(input, sessionKey);
+        if (searchOffered && name === SESSION_SEARCH) return memory.sessionSearch(input, sessionKey, searchOwner);
         const host = offeredHostTools.find((h) => h.spec.name === name);
         if (host !== undefined) return host.call(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}) }, s);
         if (mcpOffered.has(name)) return this.options.mcp!.callMcpTool(name, input, s);
