@@ -135,10 +135,9 @@ describe("memory in context assembly", () => {
     expect(memoryBlock(u2[0]!)).toBeUndefined();
     const u1 = await turn(runtime, "am I allergic to walnuts?", { peer: "group-7", sender: "u1" });
     expect(memoryBlock(u1[0]!)).toContain("u1 is allergic to walnuts");
-    // In a group, earlier sessions are not recalled (stored messages do not name their sender) and
-    // session_search is not offered.
+    // Both built-ins are offered in a group; session_search and earlier-session recall per sender: memory-groups.test.ts.
     expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain("memory");
-    expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).not.toContain("session_search");
+    expect((u1[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain("session_search");
   });
 
   it("a shared scope is the operator's choice: scope = peer lets every sender of a group read the chat's notes", async () => {
@@ -213,6 +212,7 @@ describe("memory in context assembly", () => {
   it.each([
     ["openai", () => ({ apiKey: "sk-test", baseUrl: `${emulator.url}/v1`, timeoutMs: 60_000 })],
     ["ollama", () => ({ baseUrl: emulator.url, timeoutMs: 60_000 })],
+    ["gemini", () => ({ apiKey: "gemini-test", baseUrl: emulator.url, timeoutMs: 60_000 })],
   ] as const)("with embeddings (%s SDK), a note is recalled by meaning when no word matches; still per peer", async (provider, endpoint) => {
     // No standing notes: only recall can bring a note in.
     const policy: AgentMemory = { ...MEMORY, notes: 0, embeddings: { provider, model: "embed-test" } };

@@ -83,8 +83,9 @@ export class TurnToolbox {
     const memory = config.memory !== undefined ? this.options.memory : undefined;
     const scope: MemoryScope = { agent: config.id, channel: session.channel, account: session.account, peer: session.peer, sender: speaker ?? session.peer };
     const memoryOffered = memory !== undefined && agent.allows(MEMORY_TOOL);
-    // Not in groups: stored messages do not say which member wrote them (docs/memory.md).
-    const searchOffered = memory !== undefined && agent.allows(SESSION_SEARCH) && scope.sender === scope.peer;
+    // In a group under scope "sender", a member searches only their own lines (docs/memory.md).
+    const searchOffered = memory !== undefined && agent.allows(SESSION_SEARCH);
+    const searchOwner = config.memory?.share === "sender" ? scope.sender : undefined;
     const hostTools = this.options.hostTools ?? [];
     for (const t of plugins.tools()) {
       // The host's memory tools replace a plugin's of the same name for an agent with `[agents.memory]`.
@@ -137,7 +138,7 @@ export class TurnToolbox {
           );
         }
         if (memoryOffered && name === MEMORY_TOOL) return memory.memoryTool(input, scope, config.memory!.share);
-        if (searchOffered && name === SESSION_SEARCH) return memory.sessionSearch(input, sessionKey);
+        if (searchOffered && name === SESSION_SEARCH) return memory.sessionSearch(input, sessionKey, searchOwner);
         const host = offeredHostTools.find((h) => h.spec.name === name);
         if (host !== undefined) return host.call(input, { agentId: config.id, sessionKey, session, ...(thread !== undefined ? { thread } : {}) }, s);
         if (mcpOffered.has(name)) return this.options.mcp!.callMcpTool(name, input, s);

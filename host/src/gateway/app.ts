@@ -360,7 +360,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       onRecovered: (turn) => channels?.onRecovered(turn),
       hostTools: automation.tools,
       // Plugin lifecycle hooks, in `[hooks] order` as last reloaded (agent/hooks).
-      hooks: createLifecycleHooks({ host: plugins, config: () => (reloader?.current() ?? config).hooks ?? resolveHooks(undefined), logger }),
+      hooks: createLifecycleHooks({
+        host: plugins,
+        config: () => (reloader?.current() ?? config).hooks ?? resolveHooks(undefined),
+        logger,
+        onCall: (r) => telemetry.sink.hookCall?.(r.hook, r.plugin, r.outcome, r.durationMs),
+      }),
       telemetry: telemetry.sink,
       // Turn outcomes for observers on other processes (metadata only, no content: the session
       // log, with its redactor, is where content lives). With NATS down they wait in the spool.

@@ -134,6 +134,8 @@ export class PromMetrics {
   private readonly mcpCalls: Counter<"server" | "outcome">;
   private readonly mcpSeconds: Histogram<"server">;
   private readonly mcpRestarts: Counter<"server">;
+  private readonly hookCalls: HotMetric;
+  private readonly hookSeconds: HotMetric;
   private sources: ScrapeSources = {};
 
   constructor() {
@@ -234,6 +236,21 @@ export class PromMetrics {
       labelNames: ["server"],
       registers,
     });
+    this.hookCalls = new HotMetric(
+      r,
+      "exoclaw_hook_calls_total",
+      "Lifecycle hook calls, by hook, plugin and outcome (allow, deny, rewrite, timeout, error); plugins without the hook not counted.",
+      "counter",
+      ["hook", "plugin", "outcome"],
+    );
+    this.hookSeconds = new HotMetric(
+      r,
+      "exoclaw_hook_call_duration_seconds",
+      "Lifecycle hook call duration, seconds, by hook and plugin (failed calls included).",
+      "histogram",
+      ["hook", "plugin"],
+      PLUGIN_BUCKETS,
+    );
     const self = this;
     new Gauge({
       name: "exoclaw_turn_queue_depth",
@@ -354,5 +371,11 @@ export class PromMetrics {
   /** An MCP server was restarted. */
   mcpRestart(server: string): void {
     this.mcpRestarts.labels(server).inc();
+  }
+
+  /** A lifecycle hook call finished (hook name, plugin name, outcome: bounded labels). */
+  hookCall(hook: string, plugin: string, outcome: string, seconds: number): void {
+    this.hookCalls.series(hook, plugin, outcome).value++;
+    this.hookSeconds.observe(this.hookSeconds.series(hook, plugin), seconds);
   }
 }

@@ -87,5 +87,6 @@ export function createTelemetry(targets: TelemetryTargets): Telemetry {
     scheduledRun: (kind, outcome) => metrics?.scheduledRun(kind, outcome),
     mcpCall: (server, durationMs, isError) => metrics?.mcpCall(server, durationMs / 1000, isError),
     mcpRestart: (server) => metrics?.mcpRestart(server),
+    hookCall: (hook, plugin, outcome, durationMs) => metrics?.hookCall(hook, plugin, outcome, durationMs / 1000),
   };
 }

@@ -81,4 +81,10 @@ export interface Telemetry {
   mcpCall?(server: string, durationMs: number, isError: boolean): void;
   /** MCP server `server` was restarted after it died or failed to start. Optional. */
   mcpRestart?(server: string): void;
+  /**
+   * A lifecycle hook call of `plugin` finished after `durationMs` ms (agent/hooks/runner.ts):
+   * `outcome` is `allow`, `deny`, `rewrite`, `timeout` or `error` (`HookOutcome`). Skipped
+   * calls (plugin without that hook) are not reported. Optional.
+   */
+  hookCall?(hook: string, plugin: string, outcome: string, durationMs: number): void;
 }

@@ -1,6 +1,6 @@
 // HTTP routing for the LLM provider emulator: one node:http server speaking the Anthropic,
 // OpenAI, Ollama and Gemini chat wire formats, plus a few control endpoints.
-import { handleEmbeddings } from "./embeddings.mjs";
+import { handleEmbeddings, isEmbeddingsPath } from "./embeddings.mjs";
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as anthropic from "./anthropic.mjs";
@@ -223,7 +223,8 @@ function close(server) {
  */
 async function route(req, res, state) {
   const path = (req.url ?? "/").split("?")[0] ?? "/";
-  const provider = req.method === "POST" ? (MODEL_ROUTES.get(path) ?? (gemini.matchRoute(path) ? gemini : undefined)) : undefined;
+  const embeddings = req.method === "POST" && isEmbeddingsPath(path);
+  const provider = req.method === "POST" && !embeddings ? (MODEL_ROUTES.get(path) ?? (gemini.matchRoute(path) ? gemini : undefined)) : undefined;
   const listing = req.method === "GET" && (path === "/v1/models" || path === "/v1beta/models");
   if ((provider || listing) && REJECTED_KEY.test(credential(req))) {
     req.resume();
@@ -241,7 +242,7 @@ async function route(req, res, state) {
     sendJson(res, 200, req.headers["anthropic-version"] ? ANTHROPIC_MODELS : OPENAI_MODELS);
   } else if (provider) {
     await handleModel(provider, req, res, path, state);
-  } else if (req.method === "POST" && (path === "/v1/embeddings" || path === "/api/embed")) {
+  } else if (embeddings) {
     const body = parseJsonObject(await readBody(req));
     handleEmbeddings(path, body, (status, out) => sendJson(res, status, out));
   } else {

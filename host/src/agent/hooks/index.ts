@@ -8,7 +8,7 @@ import { LifecycleHooks } from "./lifecycle.js";
 import { HookRunner, type HookCallReport } from "./runner.js";
 
 export { LifecycleHooks, type MessageVerdict, type ToolVerdict } from "./lifecycle.js";
-export { HookFailedError, HookRunner, type HookCallReport, type HookContext, type HookRunnerOptions } from "./runner.js";
+export { answerOutcome, HookFailedError, HookRunner, type HookCallReport, type HookContext, type HookOutcome, type HookRunnerOptions } from "./runner.js";
 export { gateToolDispatch, denialResult, type ToolGateOptions, type TurnApprovals } from "./tool-gate.js";
 export { hookContext } from "./turn-wiring.js";
 

@@ -28,12 +28,42 @@ export class HookFailedError extends AgentError {
   }
 }
 
-/** One finished hook call, for metrics and the bench: duration in ms and whether it answered. */
+/**
+ * What one hook call came to (the `outcome` label of `exoclaw_hook_calls_total`):
+ * - `allow`: answered and changed nothing (a pass, `{}`, any answer to a notification hook, an
+ *   action the hook does not take);
+ * - `deny`: `before_tool_call` answered `deny`, or `before_message` answered `drop`;
+ * - `rewrite`: `rewrite` with the field the hook rewrites (`content`; `input` for
+ *   `before_tool_call`), or `before_model_call` added non-empty `content`;
+ * - `timeout`: cut by its time limit; `error`: failed otherwise (error, trap, output not a map).
+ */
+export type HookOutcome = "allow" | "deny" | "rewrite" | "timeout" | "error";
+
+/** One finished hook call, for metrics and the bench: duration in ms, whether it answered, and its {@link HookOutcome}. */
 export interface HookCallReport {
   plugin: string;
   hook: HookName;
   durationMs: number;
   ok: boolean;
+  outcome: HookOutcome;
+}
+
+/** The outcome of a hook's answer, by the rules lifecycle.ts applies to it (see {@link HookOutcome}). */
+export function answerOutcome(hook: HookName, answer: Record<string, unknown>): HookOutcome {
+  const content = typeof answer.content === "string";
+  switch (hook) {
+    case "before_message":
+      return answer.action === "drop" ? "deny" : answer.action === "rewrite" && content ? "rewrite" : "allow";
+    case "before_tool_call":
+      return answer.action === "deny" ? "deny" : answer.action === "rewrite" && "input" in answer ? "rewrite" : "allow";
+    case "after_tool_call":
+    case "agent_response":
+      return answer.action === "rewrite" && content ? "rewrite" : "allow";
+    case "before_model_call":
+      return content && (answer.content as string).length > 0 ? "rewrite" : "allow";
+    default:
+      return "allow";
+  }
 }
 
 /** Options of {@link HookRunner}. */
@@ -94,16 +124,19 @@ export class HookRunner {
     const combined = signal === undefined ? timer : AbortSignal.any([signal, timer]);
     const t0 = performance.now();
     let failure: string;
+    let timedOut: boolean;
     try {
       const answer = await this.options.host.callHook(plugin, hook, input, combined);
-      this.report(plugin, hook, t0, true);
+      this.report(plugin, hook, t0, answerOutcome(hook, answer));
       return answer;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (err instanceof HookCallError && err.kind === "not_available") return undefined;
-      failure = isAborted(err) && timer.aborted ? `timed out after ${timeoutMs} ms` : errorMessage(err);
+      // Cut by the hook's limit here, or by the sandbox's own call timeout.
+      timedOut = (isAborted(err) && timer.aborted) || (err instanceof HookCallError && err.kind === "timeout");
+      failure = timedOut ? `timed out after ${timeoutMs} ms` : errorMessage(err);
     }
-    this.report(plugin, hook, t0, false);
+    this.report(plugin, hook, t0, timedOut ? "timeout" : "error");
     this.options.logger.warn(
       { plugin, hook, runId: input.context === undefined ? undefined : (input.context as HookContext).runId, fail, reason: failure },
       "hook failed",
@@ -112,9 +145,9 @@ export class HookRunner {
     return undefined;
   }
 
-  private report(plugin: string, hook: HookName, t0: number, ok: boolean): void {
+  private report(plugin: string, hook: HookName, t0: number, outcome: HookOutcome): void {
     try {
-      this.options.onCall?.({ plugin, hook, durationMs: performance.now() - t0, ok });
+      this.options.onCall?.({ plugin, hook, durationMs: performance.now() - t0, ok: outcome !== "timeout" && outcome !== "error", outcome });
     } catch {
       // A reporting fault never changes a hook's outcome.
     }

@@ -24,7 +24,10 @@ export interface MemoryPolicy {
   recall: number;
   /** How far notes are shared (scope.ts); default "sender". */
   share: MemoryShare;
-  /** Recall over this conversation's earlier sessions (direct chats only); default true. */
+  /**
+   * Recall over this conversation's earlier sessions; default true. Under `share = "sender"` only
+   * the reader's own lines (a group member's messages and the replies to them, sessions.ts).
+   */
   sessionRecall: boolean;
   /** Vector recall over notes with this provider's embedding model; absent = full text only. */
   embeddings?: { provider: EmbeddingProvider; model: string } | undefined;
@@ -52,7 +55,6 @@ export interface MemoryServiceOptions {
   embedders?: ((provider: EmbeddingProvider) => Embedder | undefined) | undefined;
 }
 
-const isGroup = (s: MemoryScope) => s.sender !== s.peer;
 const obj = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
 /** The agents' memory (one per runtime). */
@@ -74,15 +76,18 @@ export class MemoryService {
 
   /**
    * The memory block for a turn of `scope` answering `query` (docs/memory.md): standing notes,
-   * recalled notes, recalled earlier-session lines (direct chats only: stored messages do not
-   * say which group member wrote them, so a group's past is not recalled), within the budget.
+   * recalled notes, recalled earlier-session lines (under `share = "sender"` only the lines
+   * owned by `scope.sender`: in a group, that member's own messages and the replies to them,
+   * by the host-written sender stored in `message_received`), within the budget.
    * @throws StoreError when reading the session's earlier events fails
    */
   async assemble(policy: MemoryPolicy, scope: MemoryScope, sessionKey: string, query: string): Promise<AssembledMemory> {
     const standing = this.notes.standing(scope, policy.share, policy.notes);
     const noteHits = this.notes.search(scope, policy.share, query, policy.recall);
     const [sessionHits, vectorHits] = await Promise.all([
-      policy.sessionRecall && !isGroup(scope) ? this.earlier.search(sessionKey, query, policy.recall) : ([] as SessionLineHit[]),
+      policy.sessionRecall
+        ? this.earlier.search(sessionKey, query, policy.recall, policy.share === "sender" ? scope.sender : undefined)
+        : ([] as SessionLineHit[]),
       policy.embeddings ? this.similar(policy, scope, query) : ([] as NoteHit[]),
     ]);
     return assembleMemory({ standing, noteHits, sessionHits, vectorHits, budgetTokens: policy.budgetTokens });
@@ -183,11 +188,11 @@ export class MemoryService {
 
   /**
    * Runs one `session_search` call: BM25 over this conversation's own session (earlier sessions
-   * and the current one), best first. Never throws for bad input (an error result); a direct
-   * chat only (the tool is not offered in groups).
+   * and the current one), best first. Never throws for bad input (an error result). With
+   * `owner` (a group member under `scope = "sender"`), only that owner's lines (sessions.ts).
    * @throws StoreError when the store fails
    */
-  async sessionSearch(input: unknown, sessionKey: string): Promise<ToolResult> {
+  async sessionSearch(input: unknown, sessionKey: string, owner?: string): Promise<ToolResult> {
     const o = obj(input);
     const query = typeof o?.query === "string" ? o.query.trim() : "";
     if (query === "") return { content: "session_search needs 'query', a non-empty string", isError: true };
@@ -195,7 +200,8 @@ export class MemoryService {
     const info = await this.options.log.info(sessionKey);
     if (!info) return { content: "No past messages in this conversation.", isError: false };
     const from = Math.max(0, info.lastSeq - MAX_EARLIER_EVENTS);
-    const { lines, index } = indexLines(textLines(await this.options.log.read(sessionKey, { afterSeq: from, limit: info.lastSeq - from })));
+    const all = textLines(await this.options.log.read(sessionKey, { afterSeq: from, limit: info.lastSeq - from }));
+    const { lines, index } = indexLines(owner === undefined ? all : all.filter((l) => l.owner === owner));
     const hits = index.search(query, limit);
     if (hits.length === 0) return { content: `Nothing in this conversation's past matches '${query.slice(0, 80)}'.`, isError: false };
     const out = hits.map((h) => {
