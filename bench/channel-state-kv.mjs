@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:channel-state-kv`: what sharing per-sender rate windows and pairing over NATS KV
-// (`[bus]`, issue 18; bus/nats/rate-kv.ts, pairing-kv.ts) costs per channel message, on a real
+// (`[bus]`, issue 18; channels/rate-kv.ts, pairing-kv.ts) costs per channel message, on a real
 // nats-server on loopback (started here, temporary store). Rate: each message is one
 // SenderRateLimiter.take in-process (baseline, same run) vs one KvRateWindows.take (a KV get and,
 // when the window changes, a compare-and-set put), over 50 senders with a limit of 1,000,000 per
@@ -27,6 +27,8 @@ const CONCURRENCY = Number(opts.concurrency);
 const groups = await importSource("host/src/channels/groups.ts", "channel-groups");
 const pairingMod = await importSource("host/src/channels/pairing.ts", "channel-pairing");
 const nats = await importSource("host/src/bus/nats/index.ts", "bus-nats");
+const { KvRateWindows } = await importSource("host/src/channels/rate-kv.ts", "channel-rate-kv");
+const { KvPairingStore } = await importSource("host/src/channels/pairing-kv.ts", "channel-pairing-kv");
 
 const port = await new Promise((resolve) => {
   const s = createServer().listen(0, "127.0.0.1", () => {
@@ -53,9 +55,9 @@ for (const id of ["g1", "g2", "g3"])
 
 const RATE = { messages: 1_000_000, perS: 3600 };
 const local = new groups.SenderRateLimiter();
-const shared = new nats.KvRateWindows({ bus: buses[0] });
+const shared = new KvRateWindows({ bus: buses[0] });
 const file = pairingMod.PairingStore.inStateDir(join(store, "file"));
-const kvPairing = new nats.KvPairingStore({ bus: buses[0] });
+const kvPairing = new KvPairingStore({ bus: buses[0] });
 const who = (i) => ({ channel: "telegram", account: "default", peer: `peer-${i}` });
 for (let i = 0; i < 100; i++) {
   file.approve(file.request(who(i)).code);
@@ -80,7 +82,7 @@ try {
     }
   }
   const per = Object.fromEntries(Object.entries(ns).map(([k, v]) => [k, v / MESSAGES / 1000]));
-  const gw = buses.map((bus) => new nats.KvRateWindows({ bus }));
+  const gw = buses.map((bus) => new KvRateWindows({ bus }));
   const t0 = process.hrtime.bigint();
   const now = Date.now();
   const d = await Promise.all(

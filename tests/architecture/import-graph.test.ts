@@ -51,6 +51,8 @@ export const EXPLICIT_ENTRIES: Readonly<Record<string, string>> = {
   "protocol/msgpack.mjs": "the one msgpackr configuration; plain JS for the sandbox worker",
   "util/error-message.mjs": "errorMessage; plain JS for the sandbox worker",
   "plugins/internal.ts": "the sandbox and the wasm API, for `exoclaw plugin test` (host-internal wiring, not the plugin host's API)",
+  "bus/nats/index.ts":
+    "the NATS back end's KV cells, for the channels' shared pairing and rate windows (channels/pairing-kv.ts, rate-kv.ts; loaded lazily: the NATS client costs ~65 ms to import)",
 };
 
 /** Files outside host/src that host code may import (by path from the package root), and why. */

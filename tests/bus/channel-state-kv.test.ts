@@ -1,4 +1,4 @@
-// Pairing and per-sender rate windows shared in NATS KV (bus/nats/pairing-kv.ts, rate-kv.ts) on a
+// Pairing and per-sender rate windows shared in NATS KV (channels/pairing-kv.ts, rate-kv.ts) on a
 // real nats-server, with separate bus connections standing for separate gateways: a code asked
 // at one is approved at another and seen by a third; 3 gateways x 30 concurrent messages of one
 // sender admit exactly `messages`; a redelivered message id is not counted twice; with NATS down
@@ -8,7 +8,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNatsBus, KvPairingStore, KvRateWindows, type NatsBus } from "../../host/src/bus/nats/index.js";
+import { createNatsBus, type NatsBus } from "../../host/src/bus/nats/index.js";
+import { KvPairingStore } from "../../host/src/channels/pairing-kv.js";
+import { KvRateWindows } from "../../host/src/channels/rate-kv.js";
 import { emptyPairing, PairingError, PairingStore, type PairingData } from "../../host/src/channels/pairing.js";
 import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
 

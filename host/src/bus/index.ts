@@ -6,8 +6,6 @@ import { createMemoryBus, type MemoryBusOptions } from "./memory.js";
 import type { AbortRelay, AbortRelayOptions, ApprovalRelay, ApprovalRelayOptions, NatsBus, NatsBusOptions } from "./nats/index.js";
 import type { Bus } from "./types.js";
 import type { BudgetLedger } from "../agent/index.js";
-import type { PairingBook, PairingData } from "../channels/pairing.js";
-import type { RateWindows } from "../channels/gate.js";
 
 // The NATS client (~65 ms to import) is loaded only when a NATS bus is created: import
 // `./nats/index.js` directly for its classes and constants. (The JetStream session log is the
@@ -90,25 +88,6 @@ export async function openApprovalRelay<T>(bus: Bus, options: Omit<ApprovalRelay
   if (bus.kind !== "nats") return undefined;
   const { ApprovalRelay: Relay } = await import("./nats/index.js");
   return new Relay<T>({ bus: bus as NatsBus, ...options });
-}
-
-/**
- * Channel pairing and per-sender rate windows shared by every gateway on `bus` (NATS KV with
- * compare-and-set; nats/pairing-kv.ts, nats/rate-kv.ts), or undefined for the in-process bus
- * (the state directory's pairing file and per-process windows are enough).
- * @param seed the pairing state the bucket starts from when it has none (the state dir's file)
- */
-export async function openSharedChannelState(
-  bus: Bus,
-  options: { seed: () => PairingData; onWarning?: (message: string, error?: unknown) => void },
-): Promise<{ pairing: PairingBook; rateWindows: RateWindows } | undefined> {
-  if (bus.kind !== "nats") return undefined;
-  const { KvPairingStore, KvRateWindows } = await import("./nats/index.js");
-  const nats = bus as NatsBus;
-  return {
-    pairing: new KvPairingStore({ bus: nats, ...options }),
-    rateWindows: new KvRateWindows({ bus: nats, ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}) }),
-  };
 }
 
 /** Which bus to create: in-process (the default) or NATS. */

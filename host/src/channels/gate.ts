@@ -28,7 +28,7 @@ export interface ChannelGateOptions {
 
 /**
  * Per-sender rate windows: {@link SenderRateLimiter} (this process's) or, with a bus, the
- * windows shared by every gateway in NATS KV (bus/nats/rate-kv.ts).
+ * windows shared by every gateway in NATS KV (channels/rate-kv.ts).
  */
 export interface RateWindows {
   /** Counts one message of `key` at `nowMs` (ms since the epoch) against `rate`; see {@link SenderRateLimiter.take}. */

@@ -59,7 +59,7 @@ export interface RateWindow {
  * A sliding-window log per sender key: at most `rate.messages` admitted in any `rate.perS`
  * seconds. Refused messages do not count. In memory, per gateway process (a restart forgets
  * the windows). With a bus the gateways share their windows in NATS KV instead
- * (bus/nats/rate-kv.ts), and fall back to this one while NATS is unreachable.
+ * (channels/rate-kv.ts), and fall back to this one while NATS is unreachable.
  */
 export class SenderRateLimiter {
   private readonly windows = new Map<string, RateWindow>();
@@ -90,7 +90,7 @@ export class SenderRateLimiter {
 /**
  * The sliding-window step of {@link SenderRateLimiter.take} on one window, in place: drops
  * arrivals older than `rate.perS`, then admits (a redelivered `id` without counting) or refuses.
- * Pure; the shared windows in NATS KV (bus/nats/rate-kv.ts) apply it to the stored value.
+ * Pure; the shared windows in NATS KV (channels/rate-kv.ts) apply it to the stored value.
  */
 export function takeWindow(w: RateWindow, rate: SenderRate, nowMs: number, id?: string): RateDecision {
   const windowMs = rate.perS * 1000;

@@ -20,5 +20,6 @@ export type { ChannelBus, ChannelBusDeps, InboundPayload, OutboundPayload } from
 export type { Admission, ChannelLogger, IntakeRefusal, WebhookPolicy } from "./types.js";
 export { PairingStore, PairingError, normalizeCode, PAIRING_FILE, PAIRING_CODE_TTL_MS, pairingRules, parsePairing, emptyPairing } from "./pairing.js";
 export type { PairingApproval, PairingRequest, PairingPeer, PairingBook, PairingData, PairingAsk } from "./pairing.js";
+export { openSharedChannelState } from "./shared-state.js";
 export type { RateWindows } from "./gate.js";
 export { SenderRateLimiter, takeWindow, type RateDecision, type RateWindow } from "./groups.js";

@@ -177,7 +177,7 @@ export const pairingRules = {
 
 /**
  * Where pairing requests and approvals live: {@link PairingStore} (the state directory's file)
- * or, with `[bus]`, the NATS KV store shared by every gateway (bus/nats/pairing-kv.ts). Methods
+ * or, with `[bus]`, the NATS KV store shared by every gateway (channels/pairing-kv.ts). Methods
  * may be synchronous (the file) or asynchronous (NATS); callers await them.
  */
 export interface PairingBook {

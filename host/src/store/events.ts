@@ -314,8 +314,9 @@ export function tokenMatchScore(event: SessionEvent, terms: readonly string[]): 
   let score = 0;
   for (const t of terms) {
     let n = 0;
-    for (const x of tokens) if (x === t) n += 2;
-    else if (t.length >= 3 && x.startsWith(t)) n += 1;
+    for (const x of tokens)
+      if (x === t) n += 2;
+      else if (t.length >= 3 && x.startsWith(t)) n += 1;
     if (n === 0) return undefined;
     score += n;
   }

@@ -19,5 +19,3 @@ export { KvBudgetLedger, BUDGET_BUCKET, BUDGET_MAX_AGE_MS, counterKvKey, type Kv
 export { AbortRelay, ABORT_SUBJECT, type AbortRelayOptions, type AbortRelayBus, type AbortRequest, type AbortAnswer, type AbortBy } from "./control.js";
 export { ApprovalRelay, APPROVAL_SUBJECT, type ApprovalRelayOptions, type ApprovalRelayBus, type RelayAnswerer, type RelayOutcome } from "./approval-relay.js";
 export { KvCells, kvKeyOf, type KvCellsBus, type KvCellsOptions } from "./kv-cell.js";
-export { KvPairingStore, PairingUnavailableError, PAIRING_BUCKET, PAIRING_KEY, type KvPairingStoreOptions } from "./pairing-kv.js";
-export { KvRateWindows, RATE_BUCKET, RATE_MAX_AGE_MS, type KvRateWindowsOptions } from "./rate-kv.js";

@@ -10,9 +10,10 @@
  * SenderRateLimiter) until NATS is back: during an outage a sender can get up to `messages` per
  * window through each gateway. The windows counted locally are not merged back.
  */
-import { SenderRateLimiter, takeWindow, type RateDecision, type RateWindow } from "../../channels/groups.js";
-import type { SenderRate } from "../../config/index.js";
-import { KvCells, kvKeyOf, type KvCellsBus } from "./kv-cell.js";
+import { SenderRateLimiter, takeWindow, type RateDecision, type RateWindow } from "./groups.js";
+import type { SenderRate } from "../config/index.js";
+// Loaded only through `openSharedChannelState` (a dynamic import): this pulls in the NATS client.
+import { KvCells, kvKeyOf, type KvCellsBus } from "../bus/nats/index.js";
 
 /** KV bucket of the shared rate windows. */
 export const RATE_BUCKET = "exoclaw_rates";

@@ -18,9 +18,10 @@
  * when the key does not exist yet (created only if absent: a later gateway imports nothing).
  */
 // The pairing rules' own module (a leaf: no service, no plugins).
-import { emptyPairing, pairingRules, parsePairing, type PairingBook, type PairingData, type PairingPeer } from "../../channels/pairing.js";
-import type { PairingApproval, PairingAsk, PairingRequest } from "../../channels/pairing.js";
-import { KvCells, type KvCellsBus } from "./kv-cell.js";
+import { emptyPairing, pairingRules, parsePairing, type PairingBook, type PairingData, type PairingPeer } from "./pairing.js";
+import type { PairingApproval, PairingAsk, PairingRequest } from "./pairing.js";
+// Loaded only through `openSharedChannelState` (a dynamic import): this pulls in the NATS client.
+import { KvCells, type KvCellsBus } from "../bus/nats/index.js";
 
 /** KV bucket of the shared pairing state. */
 export const PAIRING_BUCKET = "exoclaw_pairing";
