@@ -20,8 +20,9 @@
  *   projected seq, written in the same transaction as the events, so a replay after a crash skips
  *   what is there. A delete is a journal record too, projected in order.
  * - **open**: every journal record SurrealDB lacks is queued for the projector again (in
- *   process state as if just appended) and the log serves at once; `close()` does not drain the
- *   backlog (it stays in the journal for the next open), so shutdown is quick.
+ *   process state as if just appended) and the log serves at once; `close()` projects what it
+ *   holds for at most 3 s (replies settled meanwhile live only in memory until their message is
+ *   projected), and leaves the rest in the journal for the next open, so shutdown stays quick.
  * - **reads** see every acknowledged append: a read of a session waits until the projector has
  *   passed the session's last record; whole-store reads wait for everything acknowledged so far.
  * - **backpressure**: when the unprojected backlog exceeds `maxBacklogBytes` or
@@ -143,6 +144,9 @@ export async function createJournaledSessionLog(options: JournaledSessionLogOpti
 }
 
 const dedupeKey = (kind: "pm" | "idem", key: string) => `${kind}:${key}`;
+
+/** How long `close()` waits for the projector to write what it holds, ms. */
+const CLOSE_DRAIN_MS = 3_000;
 
 /** Keeps the journal, the projector and the in-process session state. */
 class JournalState {
@@ -635,7 +639,19 @@ class JournalState {
     this.closing ??= (async () => {
       this.closed = true;
       await this.lanes.idle();
-      // Not drained: what is left stays in the journal and is projected at the next open.
+      // What the gathering delay holds is projected now (with the replies settled meanwhile, which
+      // live only in memory until then), within a bound; a larger backlog stays in the journal
+      // and is projected at the next open.
+      if (this.queue.length > 0 && !this.projectFailure) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.waitProjected(this.acknowledged).catch(() => {}),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, CLOSE_DRAIN_MS);
+          }),
+        ]);
+        clearTimeout(timer);
+      }
       this.stopping = true;
       if (this.projectTimer) clearTimeout(this.projectTimer);
       await this.projecting;
@@ -726,6 +742,9 @@ class JournalState {
           if (this.unprojectedKeys.get(dedupeKey("idem", k))) this.settleAfterProjection.add(dedupeKey("idem", k));
           else now.push(k);
         }
+        // A settle held in memory is lost in a crash (the reply would go out again): project now
+        // rather than after the gathering delay.
+        if (now.length < idempotencyKeys.length) this.kick(true);
         if (now.length > 0) await inner.settleReplies(now);
       },
       close: () => this.close(),
