@@ -56,6 +56,8 @@ export interface FakeTelegram {
   edits: { chat_id: number | string; message_id: number; text: string; at: number }[];
   /** Every editMessageText call with its HTTP status (200, 400, 429). */
   editAttempts: { chat_id: number | string; message_id: number; at: number; status: number }[];
+  /** While `down`, editMessageText answers 500 "Internal Server Error". */
+  failEdits(down: boolean): void;
   /** Marks a sent message deleted: editMessageText then answers "message to edit not found". */
   deleteMessage(messageId: number): void;
   /** File downloads received (GET /file/bot<token>/<path>). */

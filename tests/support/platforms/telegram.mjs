@@ -118,6 +118,8 @@ export async function startFakeTelegram(options = {}) {
   const delivered = arrivals(sent, "fake Telegram: sendMessage calls");
   /** @type {{code: number, description: string} | null} */
   let failNextSend = null;
+  /** While true, editMessageText answers 500 (a platform outage for edits). */
+  let editsDown = false;
 
   const fail = (/** @type {import("node:http").ServerResponse} */ res, /** @type {number} */ code, /** @type {string} */ description) =>
     sendJson(res, code, { ok: false, error_code: code, description });
@@ -178,6 +180,7 @@ export async function startFakeTelegram(options = {}) {
     if (method === "editMessageText") {
       const at = Date.now();
       const status = (() => {
+        if (editsDown) return fail(res, 500, "Internal Server Error"), 500;
         const target = sent.find((x) => String(x.chat_id) === String(json.chat_id) && x.message_id === Number(json.message_id));
         if (target === undefined || target.deleted) return fail(res, 400, "Bad Request: message to edit not found"), 400;
         if (typeof json.text !== "string" || json.text.length === 0) return fail(res, 400, "Bad Request: message text is empty"), 400;
@@ -239,6 +242,10 @@ export async function startFakeTelegram(options = {}) {
     edits,
     editAttempts,
     downloads,
+    /** While `down`, editMessageText answers 500 "Internal Server Error". @param {boolean} down */
+    failEdits(down) {
+      editsDown = down;
+    },
     /** Marks a sent message deleted (editMessageText then answers "message to edit not found"). @param {number} messageId */
     deleteMessage(messageId) {
       const m = sent.find((x) => x.message_id === messageId);
