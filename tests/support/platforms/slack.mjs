@@ -10,7 +10,9 @@
 // - Web API: `POST /api/chat.postMessage`, `Authorization: Bearer xoxb-...`, JSON body
 //   {channel, text, thread_ts?}; every answer is HTTP 200 `{ok: true, channel, ts, message}` or
 //   `{ok: false, error: "<code>"}` (not_authed, invalid_auth, channel_not_found,
-//   no_text, invalid_arguments), except rate limiting: HTTP 429 with `Retry-After`.
+//   no_text, invalid_arguments), except rate limiting: HTTP 429 with `Retry-After`;
+// - `POST /api/chat.update` {channel, ts, text} (https://api.slack.com/methods/chat.update) ->
+//   `{ok: true, channel, ts, text}`; an unknown ts -> `{ok: false, error: "message_not_found"}`.
 import { createHmac } from "node:crypto";
 import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
 
@@ -117,7 +119,8 @@ export function slackUrlVerification(challenge) {
  * @property {string} botToken
  * @property {string} signingSecret
  * @property {SlackCall[]} calls every request received
- * @property {SlackPost[]} posts accepted chat.postMessage calls, in order
+ * @property {SlackPost[]} posts accepted chat.postMessage calls, in order (chat.update changes `text`)
+ * @property {{channel: string, ts: string, text: string, at: number}[]} updates accepted chat.update calls, in order
  * @property {(error: string) => void} failNext the next chat.postMessage answers `{ok: false, error}`
  * @property {(retryAfterSec: number) => void} rateLimitNext the next call answers HTTP 429
  * @property {(n: number, timeoutMs?: number) => Promise<SlackPost[]>} waitForPosts resolves once `posts.length >= n`; rejects after timeoutMs (default 30 000) naming what arrived
@@ -147,6 +150,8 @@ export async function startFakeSlack(options = {}) {
   const failures = [];
   /** @type {number[]} */
   const rateLimits = [];
+  /** Accepted chat.update calls: {channel, ts, text, at (ms)}. */
+  const updates = [];
   const posted = arrivals(posts, "fake Slack: chat.postMessage calls");
   let tsSeq = 0;
 
@@ -162,7 +167,7 @@ export async function startFakeSlack(options = {}) {
     }
     calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
     const answer = (status, body, headers = {}) => sendJson(res, status, body, { "content-type": "application/json; charset=utf-8", ...headers });
-    if (url.pathname !== "/api/chat.postMessage") {
+    if (url.pathname !== "/api/chat.postMessage" && url.pathname !== "/api/chat.update") {
       answer(404, { ok: false, error: "unknown_method" });
       return;
     }
@@ -187,6 +192,14 @@ export async function startFakeSlack(options = {}) {
     if (json === null || typeof json !== "object") {
       answer(200, { ok: false, error: "invalid_arguments" });
       return;
+    }
+    if (url.pathname === "/api/chat.update") {
+      const target = posts.find((p) => p.channel === json.channel && p.ts === json.ts);
+      if (target === undefined) return answer(200, { ok: false, error: "message_not_found" });
+      if (typeof json.text !== "string" || json.text === "") return answer(200, { ok: false, error: "no_text" });
+      target.text = json.text;
+      updates.push({ channel: target.channel, ts: target.ts, text: json.text, at: Date.now() });
+      return answer(200, { ok: true, channel: target.channel, ts: target.ts, text: json.text });
     }
     const failure = failures.shift();
     if (failure !== undefined) {
@@ -226,6 +239,7 @@ export async function startFakeSlack(options = {}) {
     signingSecret,
     calls,
     posts,
+    updates,
     failNext(error) {
       failures.push(error);
     },
