@@ -29,6 +29,8 @@ beforeAll(async () => {
       channels: {
         discord: { allow: [DM], connect: {}, stream: "edit", stream_interval_ms: 500 },
         slack: { allow: ["D0ALICE"], stream: "edit", stream_interval_ms: 1200 },
+        // Same plugin, not streaming: the typing indicator on its own.
+        slacktyping: { plugin: "slack", allow: ["D0BOB"] },
       },
       plugins: {
         grants: {
@@ -42,7 +44,8 @@ beforeAll(async () => {
           },
           slack: {
             http: { hosts: ["127.0.0.1"], methods: ["POST"] },
-            config: { base_url: slack.url },
+            // The app has Slack's "Agents & AI Apps" feature: typing = assistant.threads.setStatus.
+            config: { base_url: slack.url, assistant_status: "on" },
             secrets: { SLACK_SIGNING_SECRET: { env: "E2E_SLACK_SIGNING" }, SLACK_BOT_TOKEN: { env: "E2E_SLACK_BOT" } },
             clock: true,
           },
@@ -107,5 +110,32 @@ describe("stream = edit on Slack", () => {
     // At most one chat.update per 1.2 s (plus the final one right after the turn).
     const span = updates.at(-1)!.at - updates[0]!.at;
     expect(updates.length).toBeLessThanOrEqual(Math.floor(span / 1200) + 3);
+  }, 120_000);
+});
+
+describe("Slack typing through assistant.threads.setStatus", () => {
+  it("a message in an (assistant) thread gets the 'is thinking...' status before the reply; outside a thread there is no call", async () => {
+    const hook = `${gw.baseUrl}/webhook/slacktyping`;
+    const threadTs = "1712345678.000100";
+    const before = slack.posts.length;
+    const r = await slack.deliver(hook, slackMessageEvent({ channel: "D0BOB", user: "U0BOB", team: "T0OTHER", text: "typing slack-t1 SLOW_600MS", threadTs }));
+    expect(r.status).toBe(200);
+    const posts = await slack.waitForPosts(before + 1, 60_000);
+    const reply = posts.find((p) => p.text.includes("slack-t1"))!;
+    expect(reply.thread_ts).toBe(threadTs);
+    const statuses = slack.statuses.filter((s) => s.channel_id === "D0BOB");
+    expect(statuses.length).toBeGreaterThanOrEqual(1);
+    expect(statuses[0]).toMatchObject({ thread_ts: threadTs, status: "is thinking..." });
+    const replyCall = slack.calls.findIndex((c) => c.path === "/api/chat.postMessage" && c.json?.text === reply.text);
+    const statusCall = slack.calls.findIndex((c) => c.path === "/api/assistant.threads.setStatus" && c.json?.channel_id === "D0BOB");
+    expect(statusCall).toBeLessThan(replyCall);
+    const auth = slack.calls[statusCall]!.headers.authorization;
+    expect(auth).toBe(`Bearer ${BOT_TOKEN}`);
+
+    // A direct message outside any thread: no status call (the API has none for it).
+    const n = slack.statuses.length;
+    await slack.deliver(hook, slackMessageEvent({ channel: "D0BOB", user: "U0BOB", team: "T0OTHER", text: "no thread slack-t2 SLOW_600MS" }));
+    await waitUntil(() => slack.posts.some((p) => p.text.includes("slack-t2")), 60_000, "the reply to slack-t2");
+    expect(slack.statuses.length).toBe(n);
   }, 120_000);
 });

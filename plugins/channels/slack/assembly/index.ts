@@ -21,6 +21,14 @@
 // operator sets `stream_interval_ms` of about 1200). message_not_found, cant_update_message and
 // edit_window_closed are permanent (the host sends the text anew); HTTP 429 carries Retry-After
 // (seconds) and is transient.
+//
+// Typing (`typing`): Slack's Web API has no typing indicator for bots, except the status of an
+// AI assistant thread, assistant.threads.setStatus {channel_id, thread_ts, status}
+// (https://docs.slack.dev/reference/methods/assistant.threads.setStatus: scope chat:write, or
+// assistant:write for now; special rate limits; the status clears when the app replies, or after
+// two minutes without a message). So `typing` calls it only when config `assistant_status` is
+// "on" (the operator's app has the "Agents & AI Apps" feature) and the conversation is a thread;
+// otherwise it does nothing and succeeds.
 
 import {
   Attachment,
@@ -37,6 +45,7 @@ import {
   parseJson,
   ParseReply,
   readEditRequest,
+  readTypingRequest,
   readOutboundMessage,
   splitFirst,
   writeEditResult,
@@ -324,5 +333,37 @@ export function edit(): i32 {
     return channelDone(1);
   }
   writeEditResult(cut[1].length > 0 ? cut[1] : null, -1);
+  return channelDone(0);
+}
+
+/** Export `typing`: `{account, peer, thread?}` -> assistant.threads.setStatus "is thinking..." (see the header). */
+export function typing(): i32 {
+  const req = readTypingRequest();
+  if (req == null) return channelDone(1);
+  const on = hostConfigGet("assistant_status");
+  const v = on.string();
+  const thread = req.thread;
+  if (!on.ok || v == null || v != "on" || thread == null || thread.length == 0) {
+    writeSendReceipt(null);
+    return channelDone(0);
+  }
+  const url = baseUrl() + "/assistant.threads.setStatus";
+  const body = Value.map().set("channel_id", Value.str(req.peer)).set("thread_ts", Value.str(thread!)).set("status", Value.str("is thinking..."));
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bearer {{secret:SLACK_BOT_TOKEN}}");
+  headers.set("content-type", "application/json; charset=utf-8");
+  const r = httpRequest("POST", url, headers, Uint8Array.wrap(String.UTF8.encode(toJson(body))));
+  if (!r.ok) {
+    setError("cannot reach Slack assistant.threads.setStatus: " + r.error);
+    return channelDone(1);
+  }
+  const answer = parseJson(r.text());
+  const ok = answer != null && answer.isMap() ? answer.get("ok") : null;
+  if (r.status != 200 || ok == null || !ok.isBool() || !ok.boolValue) {
+    const err = answer != null && answer.isMap() ? stringField(answer, "error") : null;
+    setError("Slack assistant.threads.setStatus failed: HTTP " + r.status.toString() + (err != null ? " " + err : ""));
+    return channelDone(1);
+  }
+  writeSendReceipt(null);
   return channelDone(0);
 }
