@@ -69,7 +69,9 @@ describe("[channels.<name>] stream (progressive replies)", () => {
     const [off] = load('[channels.tg]\nplugin = "telegram"\n').channels;
     expect(off!.stream).toBeUndefined();
     expect(accountStream(off!.stream, "default")).toBeUndefined();
-    const [on] = load('[channels.tg]\nplugin = "telegram"\nstream = "edit"\nstream_interval_ms = 1500\n[channels.tg.per_account.quiet]\nstream = "off"\n').channels;
+    const [on] = load(
+      '[channels.tg]\nplugin = "telegram"\nstream = "edit"\nstream_interval_ms = 1500\n[channels.tg.per_account.quiet]\nstream = "off"\n',
+    ).channels;
     expect(on!.stream).toEqual({ mode: "edit", intervalMs: 1500, perAccount: { quiet: "off" } });
     expect(accountStream(on!.stream, "default")).toEqual({ intervalMs: 1500 });
     expect(accountStream(on!.stream, "quiet")).toBeUndefined();

@@ -355,7 +355,11 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         editOf,
         signal,
       );
-      if (how === "sent") logger.warn({ channel: name, peer: message.peer, replyId: message.replyId }, "streamed message could not be edited; the reply was sent as a new message");
+      if (how === "sent")
+        logger.warn(
+          { channel: name, peer: message.peer, replyId: message.replyId },
+          "streamed message could not be edited; the reply was sent as a new message",
+        );
     },
     permanent: isPermanentSendError,
     settle: async (keys) => {
@@ -548,7 +552,11 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
    * The streamed reply of a turn when its channel and account stream (`stream = "edit"`) and the
    * plugin exports `edit`; undefined otherwise. Its message id is recorded under `key`.
    */
-  function streamFor(ch: Channel, to: { account: string; peer: string; thread?: string; replyTo?: string }, key: string | undefined): StreamingReply | undefined {
+  function streamFor(
+    ch: Channel,
+    to: { account: string; peer: string; thread?: string; replyTo?: string },
+    key: string | undefined,
+  ): StreamingReply | undefined {
     const limits = accountStream(ch.config.stream, to.account);
     if (limits === undefined || pluginInfo(ch)?.exports.edit !== true) return undefined;
     const name = ch.config.name;
@@ -558,13 +566,18 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       {
         // No reply id: the preview is not the reply (a platform deduping on it would return this message for the final send).
         send: async (content) => {
-          const out = (await callSend(plugin, { ...at, content, ...(to.replyTo !== undefined ? { replyTo: to.replyTo } : {}) })) as Record<string, unknown> | undefined;
+          const out = (await callSend(plugin, { ...at, content, ...(to.replyTo !== undefined ? { replyTo: to.replyTo } : {}) })) as
+            | Record<string, unknown>
+            | undefined;
           return typeof out?.platformMessageId === "string" && out.platformMessageId.length > 0 ? out.platformMessageId : undefined;
         },
         remember: (platformMessageId) =>
-          key === undefined ? Promise.resolve() : streamed.remember(key, { channel: name, account: to.account, peer: to.peer, platformMessageId, at: Date.now() }),
+          key === undefined
+            ? Promise.resolve()
+            : streamed.remember(key, { channel: name, account: to.account, peer: to.peer, platformMessageId, at: Date.now() }),
         edit: (platformMessageId, content) => callEdit(plugin, { ...at, platformMessageId, content }),
-        failed: (what, err) => logger.warn({ channel: name, account: to.account, peer: to.peer, what, error: errorMessage(err) }, "streamed reply: call failed"),
+        failed: (what, err) =>
+          logger.warn({ channel: name, account: to.account, peer: to.peer, what, error: errorMessage(err) }, "streamed reply: call failed"),
       },
       limits,
     );

@@ -58,7 +58,8 @@ export class StreamedReplies {
       try {
         text = await readFile(this.file, "utf8");
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.logger.warn({ file: this.file, error: (err as Error).message }, "cannot read the streamed replies file; ignored");
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+          this.logger.warn({ file: this.file, error: (err as Error).message }, "cannot read the streamed replies file; ignored");
         return;
       }
       try {
@@ -97,9 +98,7 @@ export class StreamedReplies {
       for (const k of [...this.entries.keys()]) if (!keep.has(k)) changed = this.entries.delete(k) || changed;
     }
     if (!changed) return;
-    await this.flush().catch((err: unknown) =>
-      this.logger.warn({ file: this.file, error: (err as Error).message }, "cannot update the streamed replies file"),
-    );
+    await this.flush().catch((err: unknown) => this.logger.warn({ file: this.file, error: (err as Error).message }, "cannot update the streamed replies file"));
   }
 
   private flush(): Promise<void> {

@@ -180,11 +180,11 @@ export async function startFakeTelegram(options = {}) {
     if (method === "editMessageText") {
       const at = Date.now();
       const status = (() => {
-        if (editsDown) return fail(res, 500, "Internal Server Error"), 500;
+        if (editsDown) return (fail(res, 500, "Internal Server Error"), 500);
         const target = sent.find((x) => String(x.chat_id) === String(json.chat_id) && x.message_id === Number(json.message_id));
-        if (target === undefined || target.deleted) return fail(res, 400, "Bad Request: message to edit not found"), 400;
-        if (typeof json.text !== "string" || json.text.length === 0) return fail(res, 400, "Bad Request: message text is empty"), 400;
-        if (json.text.length > 4096) return fail(res, 400, "Bad Request: message is too long"), 400;
+        if (target === undefined || target.deleted) return (fail(res, 400, "Bad Request: message to edit not found"), 400);
+        if (typeof json.text !== "string" || json.text.length === 0) return (fail(res, 400, "Bad Request: message text is empty"), 400);
+        if (json.text.length > 4096) return (fail(res, 400, "Bad Request: message is too long"), 400);
         if (options.rate !== undefined) {
           const recent = edits.filter((e) => String(e.chat_id) === String(json.chat_id) && at - e.at < options.rate.perMs);
           if (recent.length >= options.rate.edits) {
@@ -193,14 +193,24 @@ export async function startFakeTelegram(options = {}) {
           }
         }
         if (json.text === target.text) {
-          fail(res, 400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message");
+          fail(
+            res,
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+          );
           return 400;
         }
         target.text = json.text;
         edits.push({ chat_id: json.chat_id, message_id: target.message_id, text: json.text, at });
         sendJson(res, 200, {
           ok: true,
-          result: { message_id: target.message_id, chat: { id: Number(json.chat_id), type: "private" }, date: Math.floor(at / 1000), edit_date: Math.floor(at / 1000), text: json.text },
+          result: {
+            message_id: target.message_id,
+            chat: { id: Number(json.chat_id), type: "private" },
+            date: Math.floor(at / 1000),
+            edit_date: Math.floor(at / 1000),
+            text: json.text,
+          },
         });
         return 200;
       })();
