@@ -13,6 +13,7 @@ const SECRET_TOKEN = "stream-Telegram-secret_token";
 const ALICE = 5151;
 const BOB = 5252;
 const CAROL = 5353;
+const DAVE = 5454;
 const ENV = { E2E_TG_BOT: "", E2E_TG_SECRET: SECRET_TOKEN };
 const INTERVAL_MS = 1000;
 
@@ -30,7 +31,7 @@ beforeAll(async () => {
     config: {
       agents: [{ id: "main", provider: "anthropic", model: "emu-stream", tools: [] }],
       channels: {
-        telegram: { allow: [String(ALICE), String(BOB), String(CAROL)], stream: "edit", stream_interval_ms: INTERVAL_MS },
+        telegram: { allow: [String(ALICE), String(BOB), String(CAROL), String(DAVE)], stream: "edit", stream_interval_ms: INTERVAL_MS },
       },
       plugins: {
         grants: {
@@ -98,6 +99,19 @@ describe("stream = edit on Telegram", () => {
     expect(edits.filter((e) => e.status === 429)).toEqual([]);
     // The model's text came in ~29 deltas; far fewer edits than deltas.
     expect(edits.length).toBeLessThan(20);
+  }, 120_000);
+
+  it("a streamed message deleted on the platform: the final text goes out once as a new message", async () => {
+    const text = `stream tg-s4 SLOW_200MS ${words(16)}`;
+    const expected = `You said: ${text}`;
+    expect((await deliverTelegramUpdate(hook, telegramUpdate({ chatId: DAVE, text, messageId: 14 }), SECRET_TOKEN)).status).toBe(200);
+    await waitUntil(() => tg.edits.some((e) => e.chat_id === DAVE), 60_000, "a first edit for Dave");
+    tg.deleteMessage(messagesTo(DAVE)[0]!.message_id);
+    await waitUntil(() => messagesTo(DAVE).length === 2, 60_000, "the reply sent anew");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(messagesTo(DAVE)).toHaveLength(2);
+    expect(messagesTo(DAVE)[0]!.deleted).toBe(true);
+    expect(messagesTo(DAVE)[1]!.text).toBe(expected);
   }, 120_000);
 
   it("kill -9 after the turn ended, while the final edit is failing: after the restart the same message gets the final text, no second message", async () => {
