@@ -1044,6 +1044,11 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         );
       }
       if (ch.config.allow.length === 0) warnings.push(`channel "${ch.config.name}": the allowlist is empty, so every message is refused`);
+      if (ch.config.stream !== undefined && info !== undefined && info.exports.edit !== true) {
+        warnings.push(
+          `channel "${ch.config.name}": stream = "edit" is configured but plugin "${ch.config.plugin}" does not export "edit" (replies go out once, at the end)`,
+        );
+      }
     }
     return warnings;
   }

@@ -130,7 +130,7 @@ export function slackUrlVerification(challenge) {
  * @property {(n: number, timeoutMs?: number) => Promise<SlackPost[]>} waitForPosts resolves once `posts.length >= n`; rejects after timeoutMs (default 30 000) naming what arrived
  * @property {(webhookUrl: string, payload: unknown, options?: DeliverOptions) => Promise<{status: number, headers: Headers, body: string}>} deliver
  *   POSTs an Events API payload to `webhookUrl` as Slack does (JSON body, signed)
- * @property {() => void} reset  clears calls and posts
+ * @property {() => void} reset  clears calls, posts, updates and statuses
  * @property {() => Promise<void>} close
  */
 
@@ -279,6 +279,8 @@ export async function startFakeSlack(options = {}) {
     reset() {
       calls.length = 0;
       posts.length = 0;
+      updates.length = 0;
+      statuses.length = 0;
     },
     close() {
       posted.release();
