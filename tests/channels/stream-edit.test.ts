@@ -164,7 +164,7 @@ describe("sendFinal", () => {
     );
     expect(how).toBe("edited");
     expect(edited).toEqual(["m9=FULL TEXT"]);
-    expect(sent).toEqual([{ account: "default", peer: "p1", content: "REST", replyId: "r-1" }]);
+    expect(sent).toEqual([{ account: "default", peer: "p1", content: "REST", replyId: "r-1:more" }]);
   });
 
   it("a message that is gone gets the text sent once as a new message", async () => {

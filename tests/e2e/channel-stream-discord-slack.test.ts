@@ -27,7 +27,7 @@ beforeAll(async () => {
     config: {
       agents: [{ id: "main", provider: "anthropic", model: "emu-stream", tools: [] }],
       channels: {
-        discord: { allow: [DM], connect: {}, stream: "edit", stream_interval_ms: 500 },
+        discord: { allow: [DM, "333000000000000078"], connect: {}, stream: "edit", stream_interval_ms: 500 },
         slack: { allow: ["D0ALICE"], stream: "edit", stream_interval_ms: 1200 },
         // Same plugin, not streaming: the typing indicator on its own.
         slacktyping: { plugin: "slack", allow: ["D0BOB"] },
@@ -89,6 +89,25 @@ describe("stream = edit on Discord", () => {
     expect(gw.gateway.logs.filter((e) => e.msg === "streamed reply: call failed" && e.channel === "discord")).toEqual([]);
     const patches = dc.calls.filter((c) => c.method === "PATCH");
     expect(patches.length).toBe(edits.length);
+  }, 120_000);
+});
+
+describe("stream = edit: a reply longer than one Discord message", () => {
+  it("the streamed message holds the first 2,000 characters and the rest follows as one more message; together they are the turn's text", async () => {
+    const channel = "333000000000000078";
+    const content = `stream dc-s2 SLOW_10MS ${words(450)}`;
+    const expected = `You said: ${content}`;
+    expect(expected.length).toBeGreaterThan(2000);
+    dc.message({ channelId: channel, authorId: ALICE, content });
+    const mine = () => dc.sent.filter((s) => s.channel_id === channel);
+    await waitUntil(() => mine().length === 2, 90_000, "the overflow message");
+    await new Promise((r) => setTimeout(r, 1500));
+    const [first, rest] = mine();
+    expect(mine()).toHaveLength(2);
+    expect([...first!.content].length).toBeLessThanOrEqual(2000);
+    // Cut at a space (dropped), as a long send is split.
+    expect(`${first!.content} ${rest!.content}`).toBe(expected);
+    expect(rest!.nonce).toMatch(/^[0-9a-f]{16}\.0$/);
   }, 120_000);
 });
 

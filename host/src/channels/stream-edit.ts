@@ -224,7 +224,7 @@ export interface FinalIo {
 /**
  * Delivers a streamed reply's final text: edits message `editOf` to the whole `message.content`
  * and sends what did not fit (`overflow`) as more messages in the same conversation (with the
- * reply id, so a platform that dedupes on it drops a resend). A message that is gone or no longer
+ * reply id + `:more`, so a platform that dedupes on it drops a resend). A message that is gone or no longer
  * editable gets the text sent once as a new message. Safe to repeat after a crash: an edit to the
  * same text changes nothing.
  * @returns how the text went out
@@ -240,8 +240,10 @@ export async function sendFinal(io: FinalIo, message: OutboundMessage, editOf: s
     return "sent";
   }
   if (typeof overflow === "string" && overflow.length > 0) {
-    const { replyTo: _answered, ...rest } = message;
-    await io.send({ ...rest, content: overflow }, signal);
+    // Its own reply id (`<reply id>:more`, within the 262 characters): a platform deduping on it
+    // drops a resend of the overflow, and never mistakes it for the whole reply sent anew.
+    const { replyTo: _answered, replyId, ...rest } = message;
+    await io.send({ ...rest, content: overflow, ...(replyId !== undefined ? { replyId: `${replyId.slice(0, 257)}:more` } : {}) }, signal);
   }
   return "edited";
 }
