@@ -128,6 +128,19 @@ describe("StreamingReply", () => {
     expect(editsAt).toHaveLength(4);
   });
 
+  it("the final edit waits for the interval since the last call (finish resolves when it is due)", async () => {
+    vi.useFakeTimers({ now: 3_000_000 });
+    const reply = new StreamingReply({ send: async () => "m3", remember: async () => {}, edit: async () => ({}), failed: () => {} }, { intervalMs: 1000 });
+    reply.push(text("enough text for the first message"));
+    await vi.advanceTimersByTimeAsync(10);
+    const sentAt = 3_000_000;
+    let doneAt = 0;
+    const done = reply.finish().then((id) => ((doneAt = Date.now()), id));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(await done).toBe("m3");
+    expect(doneAt - sentAt).toBeGreaterThanOrEqual(1000);
+  });
+
   it("a failed first send ends the streaming: no message id, the reply goes out as usual", async () => {
     const reply = new StreamingReply(
       {

@@ -78,6 +78,7 @@ describe("stream = edit on Telegram", () => {
     expect((await deliverTelegramUpdate(hook, telegramUpdate({ chatId: ALICE, text, messageId: 11 }), SECRET_TOKEN)).status).toBe(200);
     const expected = `You said: ${text}`;
     const [first] = await waitUntil(() => (messagesTo(ALICE).length > 0 ? messagesTo(ALICE) : null), 60_000, "the first streamed message");
+    const firstText = first!.text;
     // Early: the message is out while the model is still streaming (its text is a prefix).
     expect(first!.text.length).toBeLessThan(expected.length);
     expect(expected.startsWith(first!.text)).toBe(true);
@@ -89,14 +90,17 @@ describe("stream = edit on Telegram", () => {
     expect(messagesTo(ALICE)[0]!.text).toBe(expected);
     const edits = tg.editAttempts.filter((e) => e.chat_id === ALICE);
     expect(edits.length).toBeGreaterThanOrEqual(2);
-    // The throttle: calls start at least INTERVAL_MS apart, so over the span from the first send
-    // to the last edit there are at most span / interval + 1 edits (+1 for the final edit,
-    // which the outbox makes as soon as the turn ends), and the platform never answered 429.
+    // The throttle: calls (the final edit included) start at least INTERVAL_MS apart, so over the
+    // span from the first to the last edit there are at most span / interval + 1 edits (+1 for
+    // arrival jitter on a loaded machine), and the platform never answered 429.
     const sentAt = tg.calls.findIndex((c) => c.method === "sendMessage" && c.json.chat_id === ALICE);
     expect(sentAt).toBeGreaterThanOrEqual(0);
     const span = edits.at(-1)!.at - edits[0]!.at;
-    expect(edits.length).toBeLessThanOrEqual(Math.floor(span / INTERVAL_MS) + 3);
+    expect(edits.length).toBeLessThanOrEqual(Math.floor(span / INTERVAL_MS) + 2);
     expect(edits.filter((e) => e.status === 429)).toEqual([]);
+    console.log(
+      `stream=edit telegram: ~31 text deltas over ${span} ms -> 1 sendMessage + ${edits.length} editMessageText (interval ${INTERVAL_MS} ms), first message ${firstText.length} of ${expected.length} chars`,
+    );
     // The model's text came in ~29 deltas; far fewer edits than deltas.
     expect(edits.length).toBeLessThan(20);
   }, 120_000);

@@ -18,6 +18,8 @@ export const STREAM_FIRST_CHARS = 16;
  * Telegram 4,096, Slack 40,000), so the first `send` is one message whose id the edits use.
  */
 export const FIRST_SEND_MAX_CHARS = 1000;
+/** Longest the final edit waits for the throttle, ms (past it the outbox's retries take over). */
+export const MAX_FINAL_WAIT_MS = 30_000;
 /** Consecutive failed edits after which a reply stops streaming (its final edit still comes). */
 const MAX_EDIT_FAILURES = 3;
 
@@ -201,7 +203,9 @@ export class StreamingReply {
   }
 
   /**
-   * Ends the streaming (the turn ended): no more calls; waits for the one in flight.
+   * Ends the streaming (the turn ended): no more calls; waits for the one in flight, then until
+   * the final edit is due under the same throttle (the interval since the last call, a pause the
+   * platform asked for; at most {@link MAX_FINAL_WAIT_MS}).
    * @returns the streamed message's platform id, or undefined when none was sent
    */
   async finish(): Promise<string | undefined> {
@@ -209,6 +213,9 @@ export class StreamingReply {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     await this.inFlight;
+    if (this.state.messageId === undefined) return undefined;
+    const wait = Math.min(MAX_FINAL_WAIT_MS, Math.max(this.state.lastAt + this.limits.intervalMs, this.state.holdUntil) - this.now());
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     return this.state.messageId;
   }
 }
