@@ -215,7 +215,7 @@ export class StreamingReply {
     await this.inFlight;
     if (this.state.messageId === undefined) return undefined;
     const wait = Math.min(MAX_FINAL_WAIT_MS, Math.max(this.state.lastAt + this.limits.intervalMs, this.state.holdUntil) - this.now());
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait).unref?.());
     return this.state.messageId;
   }
 }
