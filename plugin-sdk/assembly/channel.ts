@@ -713,3 +713,66 @@ export function readTypingRequest(): TypingRequest | null {
   out.thread = strField(m, "thread");
   return out;
 }
+
+// ---- edit (optional: progressive replies) ------------------------------------------------------------
+
+/** Input of `edit`: replace the text of a message this plugin's `send` returned. */
+export class EditRequest {
+  account: string = "default";
+  peer: string = "";
+  thread: string | null = null;
+  /** The id `send` returned for the message. */
+  platformMessageId: string = "";
+  /** The whole text so far; may be longer than one platform message (see {@link splitFirst}). */
+  content: string = "";
+}
+
+/**
+ * Reads the `edit` input `{account, peer, thread?, platformMessageId, content}`; null after
+ * `setError` on a protocol fault. The export edits the message to the part of `content` that fits
+ * one platform message and writes {@link writeEditResult} with the rest as `overflow`. A message
+ * that is gone or can no longer be edited: `channelPermanentError` (the host sends the text anew).
+ */
+export function readEditRequest(): EditRequest | null {
+  const m = readInputMap("edit");
+  if (m == null) return null;
+  const out = new EditRequest();
+  const peer = requireStr(m, "peer", "edit");
+  if (peer == null) return null;
+  const id = requireStr(m, "platformMessageId", "edit");
+  if (id == null) return null;
+  const content = requireStr(m, "content", "edit");
+  if (content == null) return null;
+  out.peer = peer;
+  out.platformMessageId = id;
+  out.content = content;
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.thread = strField(m, "thread");
+  return out;
+}
+
+/**
+ * Writes the `edit` output `{overflow?, retryAfterMs?}`: `overflow` the text that did not fit
+ * (null: all of it did), `retryAfterMs` a pause the platform asked for (negative: none).
+ */
+export function writeEditResult(overflow: string | null, retryAfterMs: i64): void {
+  const m = Value.map();
+  optStr(m, "overflow", overflow);
+  if (retryAfterMs >= 0) m.set("retryAfterMs", Value.int(retryAfterMs));
+  writeOutput(m);
+}
+
+/**
+ * `text` as [the first piece {@link splitText} would send, the rest] — the rest is "" when all of
+ * it fits in `max` UTF-16 code units. For `edit`: the message gets the first piece, the rest is
+ * the overflow.
+ */
+export function splitFirst(text: string, max: i32): string[] {
+  if (text.length <= max) return [text, ""];
+  const parts = splitText(text, max);
+  const first = parts.length > 0 ? parts[0] : "";
+  let rest = text.substring(first.length);
+  if (rest.startsWith("\n") || rest.startsWith(" ")) rest = rest.substring(1);
+  return [first, rest];
+}

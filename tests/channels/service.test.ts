@@ -137,6 +137,21 @@ describe("configuration warnings", () => {
   });
 });
 
+describe("stream = edit with a plugin that does not export edit", () => {
+  it("is named by check() and answers once at the end, through send (old plugins keep working)", async () => {
+    const { state, service } = setup({ stream: { mode: "edit", intervalMs: 250, perAccount: {} } });
+    expect(service.check()).toContainEqual(expect.stringMatching(/^channel "chat": stream = "edit" is configured but plugin "fake" does not export "edit"/));
+    state.parseResult = { response: { status: 200 }, messages: [msg("alice", "slow hello SLOW_50MS a b c d e f g h", "se1")] };
+    await service.handleWebhook(request());
+    await until(() => state.sent.length === 1, 15_000, "reply");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(state.sent).toHaveLength(1);
+    expect(state.sent[0]!.content).toBe("You said: slow hello SLOW_50MS a b c d e f g h");
+    // No edit was asked of the plugin (the stand-in would have taken it for a poll).
+    expect(state.pollCalls).toEqual([]);
+  });
+});
+
 describe("webhook policy", () => {
   it("gives the gateway the body limit, the accounts and the plugin's signature headers (undefined while not loaded)", () => {
     const { state, service } = setup({ accounts: ["default", "bot2"], maxBodyBytes: 4096 });

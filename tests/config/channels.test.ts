@@ -62,3 +62,27 @@ describe("[gateway.webhooks]", () => {
     expect(() => load("[gateway.webhooks]\nbody_timeout_ms = 5\n")).toThrow(/gateway\.webhooks\.body_timeout_ms/);
   });
 });
+
+describe("[channels.<name>] stream (progressive replies)", () => {
+  it('is off unless set; "edit" with the interval, per account overrides', async () => {
+    const { accountStream } = await import("../../host/src/config/index.js");
+    const [off] = load('[channels.tg]\nplugin = "telegram"\n').channels;
+    expect(off!.stream).toBeUndefined();
+    expect(accountStream(off!.stream, "default")).toBeUndefined();
+    const [on] = load(
+      '[channels.tg]\nplugin = "telegram"\nstream = "edit"\nstream_interval_ms = 1500\n[channels.tg.per_account.quiet]\nstream = "off"\n',
+    ).channels;
+    expect(on!.stream).toEqual({ mode: "edit", intervalMs: 1500, perAccount: { quiet: "off" } });
+    expect(accountStream(on!.stream, "default")).toEqual({ intervalMs: 1500 });
+    expect(accountStream(on!.stream, "quiet")).toBeUndefined();
+    // One account streaming on a channel that does not.
+    const [one] = load('[channels.tg]\nplugin = "telegram"\n[channels.tg.per_account.live]\nstream = "edit"\n').channels;
+    expect(accountStream(one!.stream, "live")).toEqual({ intervalMs: 1000 });
+    expect(accountStream(one!.stream, "default")).toBeUndefined();
+  });
+
+  it("refuses a bad mode or interval, naming the key", () => {
+    expect(() => load('[channels.tg]\nstream = "chunks"\n')).toThrow(/channels\.tg\.stream.*"off" or "edit"/);
+    expect(() => load('[channels.tg]\nstream = "edit"\nstream_interval_ms = 10\n')).toThrow(/channels\.tg\.stream_interval_ms/);
+  });
+});

@@ -486,11 +486,13 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     ["frame-event", "FrameEvent"],
     ["frame-result", "FrameResult"],
     ["typing-request", "TypingRequest"],
+    ["edit-request", "EditRequest"],
+    ["edit-result", "EditResult"],
   ];
 
   it("the world exports parse, send, poll, connect and on-frame with the records of channel-types", () => {
     const world = pkg("exoclaw:plugin").worlds.get("channel");
-    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["connect", "on-frame", "parse", "poll", "send", "typing"]);
+    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["connect", "edit", "on-frame", "parse", "poll", "send", "typing"]);
     expect([...channelTypes.records.keys()].sort()).toEqual(pairs.map(([w]) => w).sort());
     expect([...channelTypes.enums.keys()]).toEqual(["peer-kind", "frame-kind"]);
   });
@@ -527,6 +529,7 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     expect(readKeys(body("readConnectRequest"))).toEqual(fields("connect-request"));
     expect(readKeys(body("readFrameEvent"))).toEqual(fields("frame-event"));
     expect(readKeys(body("readTypingRequest"))).toEqual(fields("typing-request"));
+    expect(readKeys(body("readEditRequest"))).toEqual(fields("edit-request"));
   });
 
   it("the SDK writers write the output records' fields", () => {
@@ -547,5 +550,6 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     expect(set(body("writePollResult"))).toEqual(fields("poll-result"));
     expect(set(body("writeConnectResult"))).toEqual(fields("connect-result"));
     expect(set(body("writeFrameResult"))).toEqual(fields("frame-result"));
+    expect(set(body("writeEditResult"))).toEqual(fields("edit-result"));
   });
 });

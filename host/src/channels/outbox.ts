@@ -33,12 +33,20 @@ export interface OutboxMessage {
   /** The plugin's `send` input, with `replyId` when the message answers an inbound one. */
   message: OutboundMessage;
   what: ReplyKind;
+  /**
+   * The platform id of the reply's streamed message (`stream = "edit"`, stream-edit.ts): the
+   * reply goes out as the final edit of that message instead of a new one.
+   */
+  editOf?: string;
 }
 
 /** Options of {@link ReplyOutbox}. */
 export interface ReplyOutboxOptions {
-  /** Calls the channel plugin's `send` once. @throws the plugin's (or the host's) error */
-  send(channel: string, message: OutboundMessage, signal: AbortSignal): Promise<void>;
+  /**
+   * Calls the channel plugin's `send` once (or, with `editOf`, makes the streamed message's final
+   * edit: stream-edit.ts `sendFinal`). @throws the plugin's (or the host's) error
+   */
+  send(channel: string, message: OutboundMessage, signal: AbortSignal, editOf?: string): Promise<void>;
   /** Whether a failed send will fail again however often it is retried (see `isPermanentSendError`). */
   permanent(err: unknown): boolean;
   /** Settles outbox entries by idempotency key (`SessionLog.settleReplies`). */
@@ -106,7 +114,7 @@ export class ReplyOutbox {
     const signal = this.closer.signal;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.send(m.channel, m.message, signal);
+        await this.options.send(m.channel, m.message, signal, m.editOf);
         this.options.onSent(m);
         return true;
       } catch (err) {

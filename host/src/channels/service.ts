@@ -32,6 +32,9 @@ import { checkParseResult, limitViolation, normalizeInbound, turnContent } from 
 import { Poller } from "./poller.js";
 import { startConnections, type Connection } from "./connections.js";
 import { TypingIndicators } from "./typing.js";
+import { sendFinal, StreamingReply } from "./stream-edit.js";
+import { StreamedReplies, streamStatePath } from "./stream-state.js";
+import { accountStream } from "../config/index.js";
 import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
@@ -49,6 +52,8 @@ import { errorMessage } from "../util/index.js";
 import type {
   Admission,
   ChannelLogger,
+  EditRequest,
+  EditResult,
   InboundMessage,
   IntakeRefusal,
   OutboundMessage,
@@ -322,14 +327,47 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   const sendGate = new SendGate((plugin) => plugins.channelPlugins().find((p) => p.name === plugin)?.maxInFlight ?? DEFAULT_SEND_SLOTS);
   const callSend = (plugin: string, message: OutboundMessage, signal?: AbortSignal): Promise<unknown> =>
     sendGate.run(plugin, () => plugins.callChannel(plugin, "send", message, signal), signal);
+  /** Progressive replies (`stream = "edit"`): the plugin's `edit`, through the send gate. */
+  const callEdit = async (plugin: string, req: EditRequest, signal?: AbortSignal): Promise<EditResult> => {
+    const out = (await sendGate.run(plugin, () => plugins.callChannel(plugin, "edit", req, signal), signal)) as Record<string, unknown> | undefined;
+    return {
+      ...(typeof out?.overflow === "string" ? { overflow: out.overflow } : {}),
+      ...(typeof out?.retryAfterMs === "number" ? { retryAfterMs: out.retryAfterMs } : {}),
+    };
+  };
+  /** Streamed messages' ids with their owed replies (stream-state.ts), for the final edit after a crash. */
+  const streamed = new StreamedReplies(streamStatePath(options.stateDir), logger);
   const outbox = new ReplyOutbox({
-    async send(name, message, signal) {
+    async send(name, message, signal, editOf) {
       const ch = channels.get(name);
       if (ch === undefined) throw new Error(`unknown channel "${name}"`);
-      await callSend(ch.config.plugin, message, signal);
+      const plugin = ch.config.plugin;
+      if (editOf === undefined) {
+        await callSend(plugin, message, signal);
+        return;
+      }
+      const at = { account: message.account, peer: message.peer, ...(message.thread !== undefined ? { thread: message.thread } : {}) };
+      const how = await sendFinal(
+        {
+          edit: (platformMessageId, content, sig) => callEdit(plugin, { ...at, platformMessageId, content }, sig),
+          send: async (m, sig) => void (await callSend(plugin, m, sig)),
+          permanent: isPermanentSendError,
+        },
+        message,
+        editOf,
+        signal,
+      );
+      if (how === "sent")
+        logger.warn(
+          { channel: name, peer: message.peer, replyId: message.replyId },
+          "streamed message could not be edited; the reply was sent as a new message",
+        );
     },
     permanent: isPermanentSendError,
-    settle: (keys) => (replies === undefined ? Promise.resolve() : replies.settleReplies(keys)),
+    settle: async (keys) => {
+      if (replies !== undefined) await replies.settleReplies(keys);
+      await streamed.forget(keys);
+    },
     ...(options.replyBackoffMs !== undefined ? { backoffMs: options.replyBackoffMs } : {}),
     onSent(m) {
       const ch = channels.get(m.channel);
@@ -498,11 +536,56 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     result: ChannelTurnResult | undefined,
     error: TurnFailure | undefined,
     key?: string,
+    stream?: StreamingReply,
   ): void {
-    if (result?.replayed || error?.replayed === true) return;
+    if (result?.replayed || error?.replayed === true) return void stream?.finish();
     const r = replyFor(ch, to, result, error);
-    if (r === undefined) settleOnly(ch.config.name, to, key);
-    else deliver(ch, r.message, r.what, key);
+    if (r === undefined) {
+      void stream?.finish();
+      settleOnly(ch.config.name, to, key);
+    } else if (stream === undefined) deliver(ch, r.message, r.what, key);
+    else {
+      // The final edit of the streamed message (once no send or edit of it is in flight).
+      outbox.push(peerKey(ch.config.name, to), key, async () => {
+        const editOf = await stream.finish();
+        return { channel: ch.config.name, message: r.message, what: r.what, ...(editOf !== undefined ? { editOf } : {}) };
+      });
+    }
+  }
+
+  /**
+   * The streamed reply of a turn when its channel and account stream (`stream = "edit"`) and the
+   * plugin exports `edit`; undefined otherwise. Its message id is recorded under `key`.
+   */
+  function streamFor(
+    ch: Channel,
+    to: { account: string; peer: string; thread?: string; replyTo?: string },
+    key: string | undefined,
+  ): StreamingReply | undefined {
+    const limits = accountStream(ch.config.stream, to.account);
+    if (limits === undefined || pluginInfo(ch)?.exports.edit !== true) return undefined;
+    const name = ch.config.name;
+    const plugin = ch.config.plugin;
+    const at = { account: to.account, peer: to.peer, ...(to.thread !== undefined ? { thread: to.thread } : {}) };
+    return new StreamingReply(
+      {
+        // No reply id: the preview is not the reply (a platform deduping on it would return this message for the final send).
+        send: async (content) => {
+          const out = (await callSend(plugin, { ...at, content, ...(to.replyTo !== undefined ? { replyTo: to.replyTo } : {}) })) as
+            | Record<string, unknown>
+            | undefined;
+          return typeof out?.platformMessageId === "string" && out.platformMessageId.length > 0 ? out.platformMessageId : undefined;
+        },
+        remember: (platformMessageId) =>
+          key === undefined
+            ? Promise.resolve()
+            : streamed.remember(key, { channel: name, account: to.account, peer: to.peer, platformMessageId, at: Date.now() }),
+        edit: (platformMessageId, content) => callEdit(plugin, { ...at, platformMessageId, content }),
+        failed: (what, err) =>
+          logger.warn({ channel: name, account: to.account, peer: to.peer, what, error: errorMessage(err) }, "streamed reply: call failed"),
+      },
+      limits,
+    );
   }
 
   /** Whether `msg` is a peer's `/stop` this service handles (the runtime can stop turns). */
@@ -681,8 +764,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       notAccepted = reject;
     });
     let turn: Promise<ChannelTurnResult>;
+    // Progressive replies: the turn's text events feed the streamed message (stream-edit.ts).
+    const stream = streamFor(ch, to, replies !== undefined ? key : undefined);
     try {
-      turn = runtime.run(request, () => {}, undefined, { onAccepted: () => accept() });
+      turn = runtime.run(request, stream !== undefined ? (ev) => stream.push(ev) : () => {}, undefined, { onAccepted: () => accept() });
     } catch (err) {
       turn = Promise.reject(err);
     }
@@ -731,8 +816,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         : () => {};
     track(
       turn.then(
-        (result) => (stopTyping(), settle(ch, to, result, undefined, owedKey)),
-        (err: unknown) => (stopTyping(), settle(ch, to, undefined, turnFailure(err), owedKey)),
+        (result) => (stopTyping(), settle(ch, to, result, undefined, owedKey, stream)),
+        (err: unknown) => (stopTyping(), settle(ch, to, undefined, turnFailure(err), owedKey, stream)),
       ),
     );
     return { kind: "accepted" };
@@ -906,6 +991,9 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     if (replies === undefined || runtime.outcome === undefined) return 0;
     const outcomeOf = runtime.outcome.bind(runtime);
     const owed = await replies.pendingReplies();
+    // Streamed messages of owed replies get their final edit; entries of settled ones are dropped.
+    await streamed.load();
+    await streamed.forget([], new Set(owed.map((m) => m.data.idempotencyKey!)));
     for (const m of owed) {
       const d = m.data;
       const key = d.idempotencyKey!;
@@ -937,7 +1025,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           }
         }
         const r = replyFor(ch, to, result, error);
-        return r === undefined ? undefined : { channel: d.channel, message: r.message, what: r.what };
+        const editOf = streamed.get(key)?.platformMessageId;
+        return r === undefined ? undefined : { channel: d.channel, message: r.message, what: r.what, ...(editOf !== undefined ? { editOf } : {}) };
       });
     }
     if (owed.length > 0) logger.warn({ replies: owed.length }, "replies owed by the previous gateway process are sent again");
@@ -960,6 +1049,11 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
         );
       }
       if (ch.config.allow.length === 0) warnings.push(`channel "${ch.config.name}": the allowlist is empty, so every message is refused`);
+      if (ch.config.stream !== undefined && info !== undefined && info.exports.edit !== true) {
+        warnings.push(
+          `channel "${ch.config.name}": stream = "edit" is configured but plugin "${ch.config.plugin}" does not export "edit" (replies go out once, at the end)`,
+        );
+      }
     }
     return warnings;
   }

@@ -9,6 +9,7 @@
  * - `parse` (required): {@link WebhookRequest} -> {@link ParseResult}
  * - `send` (required): {@link OutboundMessage} -> {@link SendReceipt}
  * - `poll` (optional): {@link PollRequest} -> {@link PollResult}
+ * - `edit` (optional, progressive replies): {@link EditRequest} -> {@link EditResult}
  *
  * The channel's name in config (`[channels.<name>]`) selects the plugin (`plugin`, default the
  * same name). All platform I/O goes through the host's `http_request` with `{{secret:NAME}}`
@@ -167,6 +168,32 @@ export interface TypingRequest {
   account: string;
   peer: string;
   thread?: string;
+}
+
+/**
+ * Input of `edit` (optional export; progressive replies, `[channels.<name>] stream = "edit"`):
+ * MessagePack `{account, peer, thread?, platformMessageId, content}`. The plugin replaces the
+ * text of message `platformMessageId` (an id its `send` returned) with `content`, cut to what one
+ * platform message holds; the rest comes back as {@link EditResult.overflow}. A message that is
+ * gone or can no longer be edited is a permanent error (`permanent: ...`, the SDK's
+ * `channelPermanentError`): the host then sends the text once with `send`. An edit to the text
+ * the message already has succeeds (Telegram's "message is not modified" is not an error).
+ */
+export interface EditRequest {
+  account: string;
+  peer: string;
+  thread?: string;
+  /** The id `send` returned for the message. */
+  platformMessageId: string;
+  content: string;
+}
+
+/** Output of `edit`: MessagePack `{overflow?, retryAfterMs?}`. */
+export interface EditResult {
+  /** The part of `content` that did not fit in the edited message; the host sends it after the final edit. */
+  overflow?: string;
+  /** The platform asked for a pause (rate-limit headers): no edit of this conversation before this many ms. */
+  retryAfterMs?: number;
 }
 
 /**

@@ -5,6 +5,7 @@
  * schema (schema.ts); {@link toChannelGroups} turns the parsed file shape into the host's.
  */
 import { z } from "zod";
+import { streamOverridable } from "./channel-stream.js";
 
 /** Largest image the host fetches for a model when `media.max_bytes` is not set, bytes (5 MiB: Anthropic's per-image limit). */
 export const DEFAULT_MEDIA_MAX_BYTES = 5 * 1024 * 1024;
@@ -23,6 +24,8 @@ const overridable = {
   mention_only: z.boolean().optional(),
   rate: rate.optional(),
   pairing: z.boolean().optional(),
+  // Progressive replies per account (channel-stream.ts).
+  ...streamOverridable,
 };
 
 /** Fields of `[channels.<name>]` added by this module (spread into the channel's strictObject). */

@@ -45,3 +45,4 @@ export { needsApproval, resolveApprovals, DEFAULT_APPROVAL_TIMEOUT_MS, type Agen
 export { resolveHooks, DEFAULT_HOOK_TIMEOUT_MS, type HooksConfig, type HookFailMode } from "./hooks.js";
 export { accountGroups, DEFAULT_COMMAND_PREFIXES, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_MEDIA_TYPES } from "./channel-groups.js";
 export type { AccountGroupSettings, ChannelGroups, SenderRate } from "./channel-groups.js";
+export { accountStream, DEFAULT_STREAM_INTERVAL_MS, type ChannelStream } from "./channel-stream.js";

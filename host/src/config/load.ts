@@ -27,6 +27,7 @@ import {
 import { GATEWAY_ACCOUNT } from "../protocol/index.js";
 import { parseDuration } from "../util/index.js";
 import { toChannelGroups } from "./channel-groups.js";
+import { toChannelStream } from "./channel-stream.js";
 import { ConfigError } from "./errors.js";
 import { secretEnv } from "./credentials.js";
 import { resolveMcpServers } from "./mcp.js";
@@ -458,6 +459,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, builtinPl
         ...(c.connect ? { connect: { accounts: c.connect.accounts ?? c.accounts ?? ["default"] } } : {}),
         ...(c.typing !== undefined ? { typing: c.typing } : {}),
         groups: toChannelGroups(c),
+        ...(toChannelStream(c) !== undefined ? { stream: toChannelStream(c)! } : {}),
       }),
     ),
     providers,

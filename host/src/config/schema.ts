@@ -5,6 +5,7 @@ import { DURATION_HINT, parseDuration } from "../util/index.js";
 import { cronJobSchema, heartbeatSchema } from "./automation-schema.js";
 import { McpSectionSchema } from "./mcp.js";
 import { channelGroupFields } from "./channel-groups.js";
+import { channelStreamFields } from "./channel-stream.js";
 
 const PROVIDERS = ["anthropic", "openai", "ollama", "gemini"] as const;
 
@@ -348,6 +349,8 @@ export const FileConfigSchema = z.strictObject({
           // A typing indicator while a turn runs (plugins exporting typing); default on.
           typing: z.boolean().optional(),
           ...channelGroupFields,
+          // Progressive replies (`stream = "edit"`, plugins exporting edit).
+          ...channelStreamFields,
         })
         .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
           message: "every polled account must also be listed in the channel's accounts",

@@ -6,6 +6,7 @@ import type { PluginLimits, OperatorGrant } from "../plugins/index.js";
 import type { Binding } from "../router/index.js";
 import type { McpServerConfig } from "./mcp.js";
 import type { ChannelGroups } from "./channel-groups.js";
+import type { ChannelStream } from "./channel-stream.js";
 
 /** An extra client token from `[[gateway.clients]]`. */
 export interface ClientEntry {
@@ -313,6 +314,8 @@ export interface ChannelConfig {
   typing?: boolean;
   /** Mention gating, per-sender rates, pairing and media limits (channel-groups.ts); absent = all off, default media limits. */
   groups?: ChannelGroups;
+  /** Progressive replies (`stream = "edit"`, channel-stream.ts); absent = off on every account. */
+  stream?: ChannelStream;
 }
 
 /** Defaults of `[channels.<name>]` limits. */

@@ -123,3 +123,34 @@ describe("discord send", () => {
     expect(!bad.ok && bad.message).toMatch(/permanent: .* is not a channel id/);
   });
 });
+
+describe("discord edit (progressive replies)", () => {
+  const edit = (m: { peer: string; platformMessageId: string; content: string; thread?: string }): Promise<CallOutcome> =>
+    p.call("edit", packr.pack({ account: "default", ...m }));
+
+  it("PATCHes the message's content (2,000 characters, the rest as overflow); a spent bucket is reported as retryAfterMs; an unknown message is permanent", async () => {
+    const violations = dc.violations.length;
+    const r = await send({ account: "default", peer: "5101", content: "first" });
+    const id = r.ok ? (unpackr.unpack(r.output) as { platformMessageId: string }).platformMessageId : "";
+    // The send took one of the channel's two requests; this edit takes the last one.
+    const e = await edit({ peer: "5101", platformMessageId: id, content: `${"x".repeat(1990)} ${"y".repeat(100)}` });
+    expect(e.ok).toBe(true);
+    const result = e.ok ? (unpackr.unpack(e.output) as { overflow?: string; retryAfterMs?: number }) : {};
+    const patch = dc.calls.filter((c) => c.method === "PATCH").at(-1)!;
+    expect(patch.path).toBe(`/api/v10/channels/5101/messages/${id}`);
+    expect(patch.headers.authorization).toBe(`Bot ${dc.token}`);
+    expect(patch.json).toEqual({ content: "x".repeat(1990), allowed_mentions: { parse: [] } });
+    expect(result.overflow).toBe("y".repeat(100));
+    expect(result.retryAfterMs).toBeGreaterThan(0);
+    // Blocked until the reset: refused without a request (transient, naming the wait).
+    const calls = dc.calls.length;
+    const blocked = await edit({ peer: "5101", platformMessageId: id, content: "again" });
+    expect(!blocked.ok && blocked.message).toMatch(/rate limited; retry after \d+ ms/);
+    expect(!blocked.ok && blocked.message).not.toMatch(/permanent/);
+    expect(dc.calls.length).toBe(calls);
+    await new Promise((res) => setTimeout(res, 1600));
+    const gone = await edit({ peer: "5101", platformMessageId: "999999999999999999", content: "x" });
+    expect(!gone.ok && gone.message).toMatch(/permanent: discord: HTTP 404 from PATCH/);
+    expect(dc.violations.length).toBe(violations);
+  });
+});

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ParseResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
+import type { EditResult, ParseResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
 import { ApprovalStore, approvalFor, loadPlugins, sha256Hex, type OperatorGrant, type PluginHost } from "../../../host/src/plugins/index.js";
 import type { CapabilityRequest } from "../../../host/src/plugins/capabilities.js";
 import { buildPlugin } from "../../../scripts/build-plugins.mjs";
@@ -351,5 +351,36 @@ describe("slack send: chat.postMessage", () => {
     slack.reset();
     await expect(host.callChannel("slack", "send", { account: "default", peer: "C0GENERAL", content: "" })).rejects.toThrow(/empty/);
     expect(slack.calls).toHaveLength(0);
+  });
+});
+
+describe("slack edit: chat.update (progressive replies)", () => {
+  it("updates {channel, ts, text} with the bot token; message_not_found is permanent; over 40,000 characters the rest is the overflow", async () => {
+    slack.reset();
+    const { platformMessageId: ts } = (await host.callChannel("slack", "send", { account: "default", peer: "D0ALICE", content: "first" })) as SendReceipt;
+    const r = (await host.callChannel("slack", "edit", {
+      account: "default",
+      peer: "D0ALICE",
+      platformMessageId: ts,
+      content: "first and more",
+    })) as EditResult;
+    expect(r).toEqual({});
+    const call = slack.calls.at(-1)!;
+    expect(call.path).toBe("/api/chat.update");
+    expect(call.headers.authorization).toBe(`Bearer ${BOT_TOKEN}`);
+    expect(call.json).toEqual({ channel: "D0ALICE", ts, text: "first and more" });
+    expect(slack.posts[0]!.text).toBe("first and more");
+    const long = `${"a".repeat(39_990)}\n${"b".repeat(20)}`;
+    const r2 = (await host.callChannel("slack", "edit", { account: "default", peer: "D0ALICE", platformMessageId: ts, content: long })) as EditResult;
+    expect(r2.overflow).toBe("b".repeat(20));
+    await expect(host.callChannel("slack", "edit", { account: "default", peer: "D0ALICE", platformMessageId: "1.000009", content: "x" })).rejects.toThrow(
+      /permanent: Slack chat\.update failed: message_not_found/,
+    );
+  });
+
+  it("typing does nothing without assistant_status (no call)", async () => {
+    slack.reset();
+    await host.callChannel("slack", "typing", { account: "default", peer: "D0ALICE", thread: "1700000000.000100" });
+    expect(slack.calls).toEqual([]);
   });
 });

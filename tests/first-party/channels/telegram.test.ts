@@ -3,7 +3,7 @@
 // message mapping, the secret-token check, sendMessage and getUpdates polling with a cursor.
 import { Packr, Unpackr } from "msgpackr";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { InboundMessage, OutboundMessage, ParseResult, PollResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
+import type { EditResult, InboundMessage, OutboundMessage, ParseResult, PollResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
 import { DEFAULT_LIMITS, type EffectiveGrant } from "../../../host/src/plugins/capabilities.js";
 import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
 import { buildPlugin } from "../../../scripts/build-plugins.mjs";
@@ -263,6 +263,51 @@ describe("telegram send: sendMessage", () => {
     const r2 = await badToken.call("send", packr.pack({ account: "default", peer: "1", content: "x" }));
     expect(!r2.ok && r2.message).toBe("plugin 'telegram': telegram sendMessage failed (HTTP 401, error_code 401): Unauthorized");
     for (const x of [r, r2]) expect(JSON.stringify(x)).not.toContain(tg.token);
+  });
+});
+
+describe("telegram edit: editMessageText (progressive replies)", () => {
+  async function sendOne(content: string): Promise<string> {
+    return out<SendReceipt>(await p.call("send", packr.pack({ account: "default", peer: "77", content }))).platformMessageId!;
+  }
+
+  it("edits the message by its receipt id; the same text again succeeds; over 4096 characters the rest is the overflow", async () => {
+    const id = await sendOne("first words");
+    expect(
+      out<EditResult>(await p.call("edit", packr.pack({ account: "default", peer: "77", platformMessageId: id, content: "first words and more" }))),
+    ).toEqual({});
+    expect(tg.calls.at(-1)!.json).toEqual({ chat_id: 77, message_id: tg.sent[0]!.message_id, text: "first words and more" });
+    expect(tg.sent[0]!.text).toBe("first words and more");
+    // A resend after a crash: "message is not modified" is not an error.
+    expect(
+      out<EditResult>(await p.call("edit", packr.pack({ account: "default", peer: "77", platformMessageId: id, content: "first words and more" }))),
+    ).toEqual({});
+    const long = `${"a".repeat(4000)}\n${"b".repeat(500)}`;
+    const r = out<EditResult>(await p.call("edit", packr.pack({ account: "default", peer: "77", platformMessageId: id, content: long })));
+    expect(tg.sent[0]!.text).toBe("a".repeat(4000));
+    expect(r).toEqual({ overflow: "b".repeat(500) });
+    expect(tg.sent).toHaveLength(1);
+  });
+
+  it("a deleted message is a permanent failure (the host sends anew); a 429 names the wait", async () => {
+    const id = await sendOne("soon gone");
+    tg.deleteMessage(tg.sent[0]!.message_id);
+    const gone = await p.call("edit", packr.pack({ account: "default", peer: "77", platformMessageId: id, content: "edited" }));
+    expect(!gone.ok && gone.message).toMatch(/permanent: telegram editMessageText failed \(HTTP 400.*message to edit not found/);
+    const limited = await startFakeTelegram({ rate: { edits: 0, perMs: 60_000 } });
+    try {
+      const q = await pool({
+        ...grant(),
+        secrets: { TELEGRAM_BOT_TOKEN: limited.token, TELEGRAM_SECRET_TOKEN: SECRET_TOKEN },
+        config: { base_url: limited.url },
+      });
+      const id2 = out<SendReceipt>(await q.call("send", packr.pack({ account: "default", peer: "77", content: "x" }))).platformMessageId!;
+      const r = await q.call("edit", packr.pack({ account: "default", peer: "77", platformMessageId: id2, content: "y" }));
+      expect(!r.ok && r.message).toMatch(/HTTP 429.*retry after 1000 ms$/);
+      expect(!r.ok && r.message).not.toMatch(/permanent/);
+    } finally {
+      await limited.close();
+    }
   });
 });
 

@@ -116,11 +116,19 @@ export async function startFakeDiscord(options = {}) {
     }
     m = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(route);
     if (m && req.method === "PATCH") {
+      // Edits draw on the channel's bucket too (rate-limits.mdx: limits are per route, and the
+      // channel id is a major parameter; the fake keeps one bucket per channel for both routes).
+      const limited = takeToken(/** @type {string} */ (m[1]));
+      if (limited !== null)
+        return sendJson(res, 429, { message: "You are being rate limited.", retry_after: limited.retryAfterS, global: false }, limited.headers);
+      const headers = rateHeaders(/** @type {string} */ (m[1]));
       const found = sent.find((s) => s.id === m?.[2] && s.channel_id === m?.[1]);
-      if (found === undefined) return sendJson(res, 404, { message: "Unknown Message", code: 10008 });
+      if (found === undefined) return sendJson(res, 404, { message: "Unknown Message", code: 10008 }, headers);
+      if (json !== null && typeof json.content === "string" && [...json.content].length > 2000)
+        return sendJson(res, 400, { message: "Invalid Form Body", code: 50035 }, headers);
       found.content = json?.content ?? found.content;
       edits.push({ channel_id: found.channel_id, message_id: found.id, content: found.content, at: Date.now() });
-      return sendJson(res, 200, { ...found });
+      return sendJson(res, 200, { ...found }, headers);
     }
     return sendJson(res, 404, { message: "404: Not Found", code: 0 });
   });

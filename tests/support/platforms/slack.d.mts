@@ -43,6 +43,10 @@ export interface FakeSlack {
   signingSecret: string;
   calls: SlackCall[];
   posts: SlackPost[];
+  /** Accepted chat.update calls, in order (`posts` shows the new text too). */
+  updates: { channel: string; ts: string; text: string; at: number }[];
+  /** Accepted assistant.threads.setStatus calls (the typing indicator of AI assistant threads). */
+  statuses: { channel_id: string; thread_ts: string; status: string; at: number }[];
   /** The next chat.postMessage answers HTTP 200 `{ok: false, error}`. */
   failNext(error: string): void;
   /** The next call answers HTTP 429 with `Retry-After`. */

@@ -10,7 +10,12 @@
 // - Web API: `POST /api/chat.postMessage`, `Authorization: Bearer xoxb-...`, JSON body
 //   {channel, text, thread_ts?}; every answer is HTTP 200 `{ok: true, channel, ts, message}` or
 //   `{ok: false, error: "<code>"}` (not_authed, invalid_auth, channel_not_found,
-//   no_text, invalid_arguments), except rate limiting: HTTP 429 with `Retry-After`.
+//   no_text, invalid_arguments), except rate limiting: HTTP 429 with `Retry-After`;
+// - `POST /api/chat.update` {channel, ts, text} (https://api.slack.com/methods/chat.update) ->
+//   `{ok: true, channel, ts, text}`; an unknown ts -> `{ok: false, error: "message_not_found"}`;
+// - `POST /api/assistant.threads.setStatus` {channel_id, thread_ts, status}
+//   (https://docs.slack.dev/reference/methods/assistant.threads.setStatus) -> `{ok: true}`; no
+//   thread_ts -> `{ok: false, error: "invalid_thread_ts"}`.
 import { createHmac } from "node:crypto";
 import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
 
@@ -117,13 +122,15 @@ export function slackUrlVerification(challenge) {
  * @property {string} botToken
  * @property {string} signingSecret
  * @property {SlackCall[]} calls every request received
- * @property {SlackPost[]} posts accepted chat.postMessage calls, in order
+ * @property {SlackPost[]} posts accepted chat.postMessage calls, in order (chat.update changes `text`)
+ * @property {{channel: string, ts: string, text: string, at: number}[]} updates accepted chat.update calls, in order
+ * @property {{channel_id: string, thread_ts: string, status: string, at: number}[]} statuses accepted assistant.threads.setStatus calls
  * @property {(error: string) => void} failNext the next chat.postMessage answers `{ok: false, error}`
  * @property {(retryAfterSec: number) => void} rateLimitNext the next call answers HTTP 429
  * @property {(n: number, timeoutMs?: number) => Promise<SlackPost[]>} waitForPosts resolves once `posts.length >= n`; rejects after timeoutMs (default 30 000) naming what arrived
  * @property {(webhookUrl: string, payload: unknown, options?: DeliverOptions) => Promise<{status: number, headers: Headers, body: string}>} deliver
  *   POSTs an Events API payload to `webhookUrl` as Slack does (JSON body, signed)
- * @property {() => void} reset  clears calls and posts
+ * @property {() => void} reset  clears calls, posts, updates and statuses
  * @property {() => Promise<void>} close
  */
 
@@ -147,6 +154,10 @@ export async function startFakeSlack(options = {}) {
   const failures = [];
   /** @type {number[]} */
   const rateLimits = [];
+  /** Accepted chat.update calls: {channel, ts, text, at (ms)}. */
+  const updates = [];
+  /** Accepted assistant.threads.setStatus calls: {channel_id, thread_ts, status, at (ms)}. */
+  const statuses = [];
   const posted = arrivals(posts, "fake Slack: chat.postMessage calls");
   let tsSeq = 0;
 
@@ -162,7 +173,7 @@ export async function startFakeSlack(options = {}) {
     }
     calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
     const answer = (status, body, headers = {}) => sendJson(res, status, body, { "content-type": "application/json; charset=utf-8", ...headers });
-    if (url.pathname !== "/api/chat.postMessage") {
+    if (url.pathname !== "/api/chat.postMessage" && url.pathname !== "/api/chat.update" && url.pathname !== "/api/assistant.threads.setStatus") {
       answer(404, { ok: false, error: "unknown_method" });
       return;
     }
@@ -187,6 +198,19 @@ export async function startFakeSlack(options = {}) {
     if (json === null || typeof json !== "object") {
       answer(200, { ok: false, error: "invalid_arguments" });
       return;
+    }
+    if (url.pathname === "/api/assistant.threads.setStatus") {
+      if (typeof json.thread_ts !== "string" || json.thread_ts === "") return answer(200, { ok: false, error: "invalid_thread_ts" });
+      statuses.push({ channel_id: json.channel_id, thread_ts: json.thread_ts, status: json.status, at: Date.now() });
+      return answer(200, { ok: true });
+    }
+    if (url.pathname === "/api/chat.update") {
+      const target = posts.find((p) => p.channel === json.channel && p.ts === json.ts);
+      if (target === undefined) return answer(200, { ok: false, error: "message_not_found" });
+      if (typeof json.text !== "string" || json.text === "") return answer(200, { ok: false, error: "no_text" });
+      target.text = json.text;
+      updates.push({ channel: target.channel, ts: target.ts, text: json.text, at: Date.now() });
+      return answer(200, { ok: true, channel: target.channel, ts: target.ts, text: json.text });
     }
     const failure = failures.shift();
     if (failure !== undefined) {
@@ -226,6 +250,8 @@ export async function startFakeSlack(options = {}) {
     signingSecret,
     calls,
     posts,
+    updates,
+    statuses,
     failNext(error) {
       failures.push(error);
     },
@@ -253,6 +279,8 @@ export async function startFakeSlack(options = {}) {
     reset() {
       calls.length = 0;
       posts.length = 0;
+      updates.length = 0;
+      statuses.length = 0;
     },
     close() {
       posted.release();

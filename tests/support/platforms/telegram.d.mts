@@ -19,6 +19,8 @@ export interface TelegramSent {
   reply_parameters: any;
   /** The id the fake assigned. */
   message_id: number;
+  /** deleteMessage was called for it. */
+  deleted?: boolean;
 }
 
 export interface TelegramUpdateOptions {
@@ -50,6 +52,14 @@ export interface FakeTelegram {
   sent: TelegramSent[];
   /** sendChatAction calls, in order (`at`: Date.now() when received). */
   typing: { chat_id: number | string; action: string; message_thread_id?: number; at: number }[];
+  /** Accepted editMessageText calls, in order (`text` is the message's new text; `sent` shows it too). */
+  edits: { chat_id: number | string; message_id: number; text: string; at: number }[];
+  /** Every editMessageText call with its HTTP status (200, 400, 429). */
+  editAttempts: { chat_id: number | string; message_id: number; at: number; status: number }[];
+  /** While `down`, editMessageText answers 500 "Internal Server Error". */
+  failEdits(down: boolean): void;
+  /** Marks a sent message deleted: editMessageText then answers "message to edit not found". */
+  deleteMessage(messageId: number): void;
   /** File downloads received (GET /file/bot<token>/<path>). */
   downloads: { token: string; path: string }[];
   /** Stores a file bots can fetch with getFile + GET /file/...; returns its file_id. */
@@ -66,4 +76,8 @@ export interface FakeTelegram {
   close(): Promise<void>;
 }
 
-export declare function startFakeTelegram(options?: { token?: string }): Promise<FakeTelegram>;
+export declare function startFakeTelegram(options?: {
+  token?: string;
+  /** Edits of one chat allowed per window; more get 429 with retry_after 1. */
+  rate?: { edits: number; perMs: number };
+}): Promise<FakeTelegram>;

@@ -9,6 +9,11 @@
 // - sendMessage {chat_id, text, message_thread_id?, reply_parameters?} -> the sent Message
 //   {message_id, from, chat, date, text, message_thread_id?}; empty text -> 400 "Bad Request:
 //   message text is empty", over 4096 characters -> 400 "Bad Request: message is too long";
+// - editMessageText {chat_id, message_id, text} -> the edited Message; an unknown (or deleted)
+//   message -> 400 "Bad Request: message to edit not found"; the text it already has -> 400
+//   "Bad Request: message is not modified: ..."; over 4096 characters -> 400 "message is too
+//   long"; with a `rate` option, more than `rate.edits` edits of one chat within `rate.perMs`
+//   -> 429 {parameters: {retry_after}} (the Bot FAQ's "about one message per second per chat");
 // - getUpdates {offset?, limit?, timeout?, allowed_updates?} -> Update[] with update_id >= offset;
 //   like Telegram, an offset confirms (and forgets) every update below it;
 // - webhook delivery: `POST <url>` with the Update as JSON and, when a secret token is set,
@@ -30,6 +35,7 @@ import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./co
  * @property {number | undefined} message_thread_id
  * @property {any} reply_parameters
  * @property {number} message_id the id the fake assigned
+ * @property {boolean} [deleted] deleteMessage was called for it
  */
 
 let updateSeq = 100_000;
@@ -91,7 +97,9 @@ export async function deliverTelegramUpdate(url, update, secretToken) {
 
 /**
  * Starts the fake Bot API on 127.0.0.1 (a random port).
- * @param {{token?: string}} [options] the bot token the fake accepts; default "123456:TEST-token_abc"
+ * @param {{token?: string, rate?: {edits: number, perMs: number}}} [options] the bot token the fake
+ *   accepts (default "123456:TEST-token_abc"); `rate`: editMessageText calls of one chat allowed
+ *   per `perMs` window (more answer 429)
  */
 export async function startFakeTelegram(options = {}) {
   const token = options.token ?? "123456:TEST-token_abc";
@@ -101,11 +109,17 @@ export async function startFakeTelegram(options = {}) {
   const sent = [];
   /** sendChatAction calls: {chat_id, action, message_thread_id, at (ms)}. */
   const typing = [];
+  /** Accepted editMessageText calls: {chat_id, message_id, text, at (ms)}. */
+  const edits = [];
+  /** Every editMessageText call received, accepted or not, with its HTTP status: {chat_id, message_id, at, status}. */
+  const editAttempts = [];
   /** Updates not yet confirmed by an offset. @type {any[]} */
   let queue = [];
   const delivered = arrivals(sent, "fake Telegram: sendMessage calls");
   /** @type {{code: number, description: string} | null} */
   let failNextSend = null;
+  /** While true, editMessageText answers 500 (a platform outage for edits). */
+  let editsDown = false;
 
   const fail = (/** @type {import("node:http").ServerResponse} */ res, /** @type {number} */ code, /** @type {string} */ description) =>
     sendJson(res, code, { ok: false, error_code: code, description });
@@ -163,6 +177,46 @@ export async function startFakeTelegram(options = {}) {
         },
       });
     }
+    if (method === "editMessageText") {
+      const at = Date.now();
+      const status = (() => {
+        if (editsDown) return (fail(res, 500, "Internal Server Error"), 500);
+        const target = sent.find((x) => String(x.chat_id) === String(json.chat_id) && x.message_id === Number(json.message_id));
+        if (target === undefined || target.deleted) return (fail(res, 400, "Bad Request: message to edit not found"), 400);
+        if (typeof json.text !== "string" || json.text.length === 0) return (fail(res, 400, "Bad Request: message text is empty"), 400);
+        if (json.text.length > 4096) return (fail(res, 400, "Bad Request: message is too long"), 400);
+        if (options.rate !== undefined) {
+          const recent = edits.filter((e) => String(e.chat_id) === String(json.chat_id) && at - e.at < options.rate.perMs);
+          if (recent.length >= options.rate.edits) {
+            sendJson(res, 429, { ok: false, error_code: 429, description: "Too Many Requests: retry after 1", parameters: { retry_after: 1 } });
+            return 429;
+          }
+        }
+        if (json.text === target.text) {
+          fail(
+            res,
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+          );
+          return 400;
+        }
+        target.text = json.text;
+        edits.push({ chat_id: json.chat_id, message_id: target.message_id, text: json.text, at });
+        sendJson(res, 200, {
+          ok: true,
+          result: {
+            message_id: target.message_id,
+            chat: { id: Number(json.chat_id), type: "private" },
+            date: Math.floor(at / 1000),
+            edit_date: Math.floor(at / 1000),
+            text: json.text,
+          },
+        });
+        return 200;
+      })();
+      editAttempts.push({ chat_id: json.chat_id, message_id: Number(json.message_id), at, status });
+      return;
+    }
     if (method === "getUpdates") {
       if (typeof json.offset === "number") queue = queue.filter((u) => u.update_id >= json.offset);
       const limit = typeof json.limit === "number" ? Math.max(1, Math.min(100, json.limit)) : 100;
@@ -195,7 +249,18 @@ export async function startFakeTelegram(options = {}) {
     calls,
     sent,
     typing,
+    edits,
+    editAttempts,
     downloads,
+    /** While `down`, editMessageText answers 500 "Internal Server Error". @param {boolean} down */
+    failEdits(down) {
+      editsDown = down;
+    },
+    /** Marks a sent message deleted (editMessageText then answers "message to edit not found"). @param {number} messageId */
+    deleteMessage(messageId) {
+      const m = sent.find((x) => x.message_id === messageId);
+      if (m !== undefined) m.deleted = true;
+    },
     /**
      * Stores a file bots can fetch; returns its file_id (use it in a PhotoSize / Document).
      * @param {Uint8Array} bytes
@@ -231,6 +296,8 @@ export async function startFakeTelegram(options = {}) {
       calls.length = 0;
       sent.length = 0;
       typing.length = 0;
+      edits.length = 0;
+      editAttempts.length = 0;
       queue = [];
       failNextSend = null;
     },

@@ -37,12 +37,18 @@
 //   then fails at once with the wait, without a request, and the host retries it later; parts
 //   already sent are not repeated: the count of parts sent is kept per reply (kv), and a part
 //   posted just before a crash is dropped by Discord (nonce).
+// edit: PATCH <api_base>/channels/<thread or peer>/messages/<id> {content} (progressive replies;
+//   developers/resources/message.mdx, "Edit Message": the author may edit content). Content is
+//   cut to 2,000 characters, the rest returned as overflow. The same rate-limit handling as send
+//   (the route's bucket, X-RateLimit-Remaining / X-RateLimit-Reset-After, 429 retry_after): a
+//   spent bucket is reported as retryAfterMs so the host holds its next edit. 404 (Unknown
+//   Message, code 10008) and 403 are permanent: the host sends the text anew.
 // typing: POST <api_base>/channels/<thread or peer>/typing (shown for 10 s or until the bot's next
 //   message; the host renews it every 4 s while a turn runs).
 import {
   Attachment, channelDone, channelError, channelPermanentError, clockNow, hostConfigGet, httpRequest, InboundMessage,
   isAsciiDigits, kvDelete, kvGet, kvSet, parseJson, PEER_DIRECT, PEER_GROUP, randomBytes, readConnectRequest, readFrameEvent,
-  readOutboundMessage, readTypingRequest, readWebhookRequest, splitText, stringField, toJson, truncate, utf8Bytes, Value, writeConnectResult,
+  readEditRequest, readOutboundMessage, readTypingRequest, splitFirst, writeEditResult, readWebhookRequest, splitText, stringField, toJson, truncate, utf8Bytes, Value, writeConnectResult,
   writeFrameResult, writeSendReceipt, writeTextParseResult, wsAck, wsClose, wsHeartbeat, wsOpen, wsSend, HostResult,
   FRAME_CLOSED, FRAME_TEXT, InboundMessage as Msg,
 } from "@exoclaw/plugin-sdk/assembly";
@@ -441,5 +447,53 @@ export function typing(): i32 {
   if (!res.ok) return channelDone(channelError("discord typing failed: " + res.error));
   if (res.status >= 300) return channelDone(channelError("discord typing: HTTP " + res.status.toString()));
   writeSendReceipt(null);
+  return channelDone(0);
+}
+
+export function edit(): i32 {
+  const req = readEditRequest();
+  if (req == null) return 1;
+  if (req.content.length == 0) return channelDone(channelPermanentError("cannot edit a Discord message to an empty text"));
+  const thread = req.thread;
+  const target: string = thread != null && thread.length > 0 ? thread : req.peer;
+  if (!isAsciiDigits(target, 25)) return channelDone(channelPermanentError("cannot edit on Discord: '" + truncate(target, 40) + "' is not a channel id"));
+  if (!isAsciiDigits(req.platformMessageId, 25)) return channelDone(channelPermanentError("cannot edit on Discord: '" + truncate(req.platformMessageId, 40) + "' is not a message id"));
+  const now = clockNow();
+  const until = blockedUntil(target);
+  if (now == now && until > now) {
+    return channelDone(channelError("discord: channel " + target + " is rate limited; retry after " + (<i64>(until - now)).toString() + " ms"));
+  }
+  const api = cfg("api_base", DEFAULT_API);
+  const path = "/channels/" + target + "/messages/" + req.platformMessageId;
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bot " + TOKEN);
+  headers.set("content-type", "application/json");
+  headers.set("user-agent", "DiscordBot (https://github.com/exoclaw/exoclaw, 0.1.0)");
+  const cut = splitFirst(req.content, MAX_CONTENT);
+  const body = Value.map().set("content", Value.str(cut[0])).set("allowed_mentions", Value.map().set("parse", Value.array()));
+  const res = httpRequest("PATCH", (api.endsWith("/") ? api.substring(0, api.length - 1) : api) + path, headers, utf8Bytes(toJson(body)));
+  if (!res.ok) return channelDone(channelError("discord: PATCH " + path + " failed: " + res.error));
+  const t = clockNow();
+  if (res.status == 429) {
+    const j = parseJson(res.text());
+    let after: f64 = 1;
+    const ra = j != null && j.isMap() ? j.get("retry_after") : null;
+    if (ra != null && ra.isNumber()) after = ra.asNumber();
+    else if (res.headers.has("retry-after")) after = parseFloat(res.headers.get("retry-after"));
+    if (!(after >= 0)) after = 1;
+    if (t == t) block(target, t + after * 1000);
+    return channelDone(channelError("discord: rate limited (429) on channel " + target + "; retry after " + (<i64>(after * 1000)).toString() + " ms"));
+  }
+  if (res.status >= 500) return channelDone(channelError("discord: HTTP " + res.status.toString() + " from PATCH " + path));
+  if (res.status >= 400) return channelDone(channelPermanentError("discord: HTTP " + res.status.toString() + " from PATCH " + path + ": " + truncate(res.text(), 200)));
+  let wait: i64 = -1;
+  if (res.headers.has("x-ratelimit-remaining") && res.headers.get("x-ratelimit-remaining") == "0" && res.headers.has("x-ratelimit-reset-after")) {
+    const resetAfter = parseFloat(res.headers.get("x-ratelimit-reset-after"));
+    if (resetAfter == resetAfter && t == t) {
+      block(target, t + resetAfter * 1000);
+      wait = <i64>Math.ceil(resetAfter * 1000);
+    }
+  }
+  writeEditResult(cut[1].length > 0 ? cut[1] : null, wait);
   return channelDone(0);
 }

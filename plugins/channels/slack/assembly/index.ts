@@ -15,6 +15,20 @@
 //
 // Outbound (`send`): POST <base_url>/chat.postMessage with the bot token injected by the host,
 // JSON {channel, text, thread_ts?}; Slack answers HTTP 200 with {ok: false, error} on failure.
+//
+// Progressive replies (`edit`): POST <base_url>/chat.update {channel, ts, text}
+// (https://api.slack.com/methods/chat.update: rate limit Tier 3, 50+ calls a minute, so the
+// operator sets `stream_interval_ms` of about 1200). message_not_found, cant_update_message and
+// edit_window_closed are permanent (the host sends the text anew); HTTP 429 carries Retry-After
+// (seconds) and is transient.
+//
+// Typing (`typing`): Slack's Web API has no typing indicator for bots, except the status of an
+// AI assistant thread, assistant.threads.setStatus {channel_id, thread_ts, status}
+// (https://docs.slack.dev/reference/methods/assistant.threads.setStatus: scope chat:write, or
+// assistant:write for now; special rate limits; the status clears when the app replies, or after
+// two minutes without a message). So `typing` calls it only when config `assistant_status` is
+// "on" (the operator's app has the "Agents & AI Apps" feature) and the conversation is a thread;
+// otherwise it does nothing and succeeds.
 
 import {
   Attachment,
@@ -30,7 +44,12 @@ import {
   PEER_GROUP,
   parseJson,
   ParseReply,
+  readEditRequest,
+  readTypingRequest,
   readOutboundMessage,
+  splitFirst,
+  writeEditResult,
+  channelPermanentError,
   readWebhookRequest,
   setError,
   splitText,
@@ -273,5 +292,78 @@ export function send(): i32 {
     if (first == null) first = ts;
   }
   writeSendReceipt(first != null && first.length > 0 ? first : null);
+  return channelDone(0);
+}
+
+/** Slack errors of chat.update that no retry fixes: the message is gone or no longer ours to edit. */
+const EDIT_GONE: string[] = ["message_not_found", "cant_update_message", "edit_window_closed", "channel_not_found"];
+
+/** Export `edit`: `{account, peer, thread?, platformMessageId (the ts), content}` -> `{overflow?}` through chat.update. */
+export function edit(): i32 {
+  const req = readEditRequest();
+  if (req == null) return channelDone(1);
+  if (req.content.length == 0) return channelDone(channelPermanentError("cannot edit a Slack message to an empty text"));
+  const cut = splitFirst(req.content, MAX_TEXT_CHARS);
+  const url = baseUrl() + "/chat.update";
+  const body = Value.map().set("channel", Value.str(req.peer)).set("ts", Value.str(req.platformMessageId)).set("text", Value.str(cut[0]));
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bearer {{secret:SLACK_BOT_TOKEN}}");
+  headers.set("content-type", "application/json; charset=utf-8");
+  const r = httpRequest("POST", url, headers, Uint8Array.wrap(String.UTF8.encode(toJson(body))));
+  if (!r.ok) {
+    setError("cannot reach Slack chat.update at " + url + ": " + r.error);
+    return channelDone(1);
+  }
+  if (r.status == 429) {
+    const after = r.headers.has("retry-after") ? r.headers.get("retry-after") : "?";
+    setError("Slack chat.update is rate limited (HTTP 429, retry after " + after + " s)");
+    return channelDone(1);
+  }
+  const answer = parseJson(r.text());
+  if (r.status < 200 || r.status >= 300 || answer == null || !answer.isMap()) {
+    setError("Slack chat.update answered HTTP " + r.status.toString() + ": " + truncate(r.text(), 200));
+    return channelDone(1);
+  }
+  const ok = answer.get("ok");
+  if (ok == null || !ok.isBool() || !ok.boolValue) {
+    const err = stringField(answer, "error");
+    const e: string = err != null ? err : "ok is not true";
+    if (EDIT_GONE.includes(e)) return channelDone(channelPermanentError("Slack chat.update failed: " + e + " (channel " + req.peer + ")"));
+    setError("Slack chat.update failed: " + e + " (channel " + req.peer + ")");
+    return channelDone(1);
+  }
+  writeEditResult(cut[1].length > 0 ? cut[1] : null, -1);
+  return channelDone(0);
+}
+
+/** Export `typing`: `{account, peer, thread?}` -> assistant.threads.setStatus "is thinking..." (see the header). */
+export function typing(): i32 {
+  const req = readTypingRequest();
+  if (req == null) return channelDone(1);
+  const on = hostConfigGet("assistant_status");
+  const v = on.string();
+  const thread = req.thread;
+  if (!on.ok || v == null || v != "on" || thread == null || thread.length == 0) {
+    writeSendReceipt(null);
+    return channelDone(0);
+  }
+  const url = baseUrl() + "/assistant.threads.setStatus";
+  const body = Value.map().set("channel_id", Value.str(req.peer)).set("thread_ts", Value.str(thread!)).set("status", Value.str("is thinking..."));
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bearer {{secret:SLACK_BOT_TOKEN}}");
+  headers.set("content-type", "application/json; charset=utf-8");
+  const r = httpRequest("POST", url, headers, Uint8Array.wrap(String.UTF8.encode(toJson(body))));
+  if (!r.ok) {
+    setError("cannot reach Slack assistant.threads.setStatus: " + r.error);
+    return channelDone(1);
+  }
+  const answer = parseJson(r.text());
+  const ok = answer != null && answer.isMap() ? answer.get("ok") : null;
+  if (r.status != 200 || ok == null || !ok.isBool() || !ok.boolValue) {
+    const err = answer != null && answer.isMap() ? stringField(answer, "error") : null;
+    setError("Slack assistant.threads.setStatus failed: HTTP " + r.status.toString() + (err != null ? " " + err : ""));
+    return channelDone(1);
+  }
+  writeSendReceipt(null);
   return channelDone(0);
 }

@@ -7,6 +7,13 @@
 //   neither text nor an attachment are acknowledged with 200 and no messages.
 // typing: sendChatAction {chat_id, action: "typing", message_thread_id?} (shown for 5 s or until
 //   the next message; the host renews it every 4 s while a turn runs).
+// edit: editMessageText {chat_id, message_id, text} (progressive replies; Bot API
+//   https://core.telegram.org/bots/api#editmessagetext). The text is cut to 4096 characters, the
+//   rest returned as overflow. "message is not modified" (the same text again) is success;
+//   "message to edit not found" / "message can't be edited" are permanent (the host sends anew).
+//   A 429 answers with parameters.retry_after (seconds): a transient error naming the wait. The
+//   Bot FAQ (https://core.telegram.org/bots/faq, "My bot is hitting limits") asks for no more
+//   than about one message per second in one chat: the host throttles edits to that.
 // poll: getUpdates with offset = cursor (the last update_id + 1), timeout 0; the new cursor is
 //   the highest update_id + 1 (unchanged when there is nothing new).
 // send: sendMessage {chat_id, text, message_thread_id?, reply_parameters?}; text over 4096
@@ -23,8 +30,8 @@
 // message to answer: "<chat.id>:<message_id>:edit:<edit_date>".
 import {
   Attachment, channelDone, channelError, hostConfigGet, httpRequest, HttpResponse, InboundMessage, parseJson,
-  PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readTypingRequest, readWebhookRequest, secretEquals, splitText,
-  stringField, toJson, utf8Bytes, Value, writeJsonParseResult, writePollResult, writeSendReceipt,
+  PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readEditRequest, readOutboundMessage, readPollRequest, readTypingRequest, splitFirst, readWebhookRequest, secretEquals, splitText,
+  stringField, toJson, utf8Bytes, Value, writeEditResult, writeJsonParseResult, writePollResult, writeSendReceipt, channelPermanentError,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_BASE_URL = "https://api.telegram.org";
@@ -258,6 +265,10 @@ function baseUrl(): string {
 class ApiCall {
   error: string = "";
   result: Value | null = null;
+  /** The Bot API's error description (empty when the call succeeded or gave none). */
+  description: string = "";
+  /** parameters.retry_after of a 429, seconds (-1: none). */
+  retryAfter: i64 = -1;
 }
 
 function callApi(method: string, params: Value): ApiCall {
@@ -278,6 +289,8 @@ function callApi(method: string, params: Value): ApiCall {
   const ok = body.get("ok");
   if (ok == null || !ok.isBool() || !ok.boolValue) {
     const desc = stringField(body, "description");
+    if (desc != null) call.description = desc;
+    call.retryAfter = intOr(obj(body, "parameters"), "retry_after", -1);
     call.error = "telegram " + method + " failed (HTTP " + res.status.toString() + ", error_code " + intOr(body, "error_code", 0).toString() + "): " + (desc != null ? desc : "no description");
     return call;
   }
@@ -379,5 +392,29 @@ export function typing(): i32 {
   const r = callApi("sendChatAction", params);
   if (r.result == null) return channelDone(channelError(r.error));
   writeSendReceipt(null);
+  return channelDone(0);
+}
+
+export function edit(): i32 {
+  const req = readEditRequest();
+  if (req == null) return 1;
+  if (req.content.length == 0) return channelDone(channelPermanentError("cannot edit a Telegram message to an empty text"));
+  const mid = replyMessageId(req.platformMessageId);
+  if (mid == null) return channelDone(channelPermanentError("cannot edit Telegram message '" + req.platformMessageId + "': not a <chat>:<message_id> id"));
+  const cut = splitFirst(req.content, MAX_TEXT);
+  const params = Value.map().set("chat_id", idValue(req.peer)).set("message_id", idValue(mid)).set("text", Value.str(cut[0]));
+  const r = callApi("editMessageText", params);
+  if (r.result == null) {
+    const d = r.description.toLowerCase();
+    // The same text again (a resend after a crash): the message already shows it.
+    if (d.indexOf("message is not modified") >= 0) {
+      writeEditResult(cut[1].length > 0 ? cut[1] : null, -1);
+      return channelDone(0);
+    }
+    if (d.indexOf("message to edit not found") >= 0 || d.indexOf("message can't be edited") >= 0) return channelDone(channelPermanentError(r.error));
+    if (r.retryAfter >= 0) return channelDone(channelError(r.error + "; retry after " + (r.retryAfter * 1000).toString() + " ms"));
+    return channelDone(channelError(r.error));
+  }
+  writeEditResult(cut[1].length > 0 ? cut[1] : null, -1);
   return channelDone(0);
 }
