@@ -5,6 +5,8 @@ export { createChannelService, failureReply } from "./service.js";
 export type {
   ChannelCounters,
   ChannelOutboundTarget,
+  FileSupport,
+  FileTarget,
   ChannelPlugins,
   ChannelRuntime,
   ChannelService,
@@ -20,3 +22,5 @@ export type { ChannelBus, ChannelBusDeps, InboundPayload, OutboundPayload } from
 export type { Admission, ChannelLogger, IntakeRefusal, WebhookPolicy } from "./types.js";
 export { PairingStore, PairingError, normalizeCode, PAIRING_FILE, PAIRING_CODE_TTL_MS } from "./pairing.js";
 export type { PairingApproval, PairingRequest, PairingPeer } from "./pairing.js";
+export { sendFileTool, fileFromInput, SEND_FILE, SEND_FILE_SPEC, MAX_CAPTION_CHARS } from "./send-file.js";
+export type { FileChannels, SendFileToolOptions } from "./send-file.js";

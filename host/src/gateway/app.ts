@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { Automation } from "../automation/index.js";
 import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
-import { createChannelService, PairingStore, type ChannelService } from "../channels/index.js";
+import { createChannelService, PairingStore, sendFileTool, type ChannelService } from "../channels/index.js";
 import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { startMcpClients, type McpClients } from "../mcp/index.js";
@@ -357,7 +357,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
       },
       onRecovered: (turn) => channels?.onRecovered(turn),
-      hostTools: automation.tools,
+      // `remind` (automation) and `send_file` (channels/send-file.ts: a file to the current peer).
+      hostTools: [...automation.tools, sendFileTool({ channels: () => channels, logger })],
       // Plugin lifecycle hooks, in `[hooks] order` as last reloaded (agent/hooks).
       hooks: createLifecycleHooks({ host: plugins, config: () => (reloader?.current() ?? config).hooks ?? resolveHooks(undefined), logger }),
       telemetry: telemetry.sink,

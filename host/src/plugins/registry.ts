@@ -541,6 +541,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
             // Present only when exported (entries of plugins without them stay as they were).
             ...(e.exports.includes("connect") && e.exports.includes("on_frame") ? { connect: true } : {}),
             ...(e.exports.includes("typing") ? { typing: true } : {}),
+            ...(e.exports.includes("send_file") ? { sendFile: true } : {}),
           },
           signatureHeaders: e.manifest!.signatureHeaders ?? [],
           maxInFlight: limitsFor(e.manifest!.name).maxInFlight,

@@ -91,9 +91,10 @@ export interface ChannelPluginInfo {
   /**
    * Optional exports present (`parse` and `send` always are: validation requires them).
    * `connect`: the module exports `connect` and `on_frame` (a persistent-connection channel);
-   * `typing`: it exports `typing` (a typing indicator while a turn runs).
+   * `typing`: it exports `typing` (a typing indicator while a turn runs);
+   * `sendFile`: it exports `send_file` (photos and documents out; channels/types.ts `OutboundFileMessage`).
    */
-  exports: { poll: boolean; connect?: boolean; typing?: boolean };
+  exports: { poll: boolean; connect?: boolean; typing?: boolean; sendFile?: boolean };
   /** The manifest's `signatureHeaders` (lower-case); empty when it declares none. */
   signatureHeaders: string[];
   /**
@@ -104,7 +105,7 @@ export interface ChannelPluginInfo {
 }
 
 /** A channel plugin export (see channels/types.ts for each one's input and output). */
-export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame" | "typing";
+export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame" | "typing" | "send_file";
 
 /** The exports of a persistent-connection channel (their calls may leave connection effects). */
 export type ConnectionExport = "connect" | "on_frame";

@@ -21,6 +21,19 @@ export interface TelegramSent {
   message_id: number;
 }
 
+/** One accepted sendPhoto / sendDocument: the form's fields and the uploaded file. */
+export interface TelegramFileSent {
+  method: "sendPhoto" | "sendDocument" | string;
+  chat_id: string;
+  caption: string | undefined;
+  message_thread_id: string | undefined;
+  /** The file part's filename and Content-Type. */
+  name: string;
+  type: string;
+  bytes: Buffer;
+  message_id: number;
+}
+
 export interface TelegramUpdateOptions {
   chatId: number;
   text?: string;
@@ -52,6 +65,10 @@ export interface FakeTelegram {
   typing: { chat_id: number | string; action: string; message_thread_id?: number; at: number }[];
   /** File downloads received (GET /file/bot<token>/<path>). */
   downloads: { token: string; path: string }[];
+  /** Files received by sendPhoto / sendDocument (multipart/form-data), in order. */
+  filesSent: TelegramFileSent[];
+  /** Resolves once at least `n` files were sent; rejects after `timeoutMs` (default 30 000). */
+  waitForFiles(n: number, timeoutMs?: number): Promise<TelegramFileSent[]>;
   /** Stores a file bots can fetch with getFile + GET /file/...; returns its file_id. */
   addFile(bytes: Uint8Array, name?: string): string;
   /** Queues an Update for getUpdates. */

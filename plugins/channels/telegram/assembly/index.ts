@@ -12,6 +12,11 @@
 // send: sendMessage {chat_id, text, message_thread_id?, reply_parameters?}; text over 4096
 //   characters is split into several messages (at a line break or space when there is one); the
 //   receipt id is "<chat_id>:<message_id>" of the first one. An empty text is refused.
+// send_file: sendPhoto (JPEG, PNG, WebP: Telegram re-encodes photos, at most 10 MB) or
+//   sendDocument (any other type, at most 50 MB), multipart/form-data with chat_id, the file part
+//   (`photo` / `document`, "upload a new one using multipart/form-data"), caption (0-1024
+//   characters) and message_thread_id (https://core.telegram.org/bots/api#sendphoto,
+//   #senddocument, #sending-files). The receipt id is "<chat_id>:<message_id>".
 //
 // Mapping: peer = chat.id (decimal string); peerKind from chat.type (private -> direct, group and
 // supergroup -> group, channel -> channel); sender = from.id (else sender_chat.id); thread =
@@ -25,6 +30,7 @@ import {
   Attachment, channelDone, channelError, hostConfigGet, httpRequest, HttpResponse, InboundMessage, parseJson,
   PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readTypingRequest, readWebhookRequest, secretEquals, splitText,
   stringField, toJson, utf8Bytes, Value, writeJsonParseResult, writePollResult, writeSendReceipt,
+  Multipart, readOutboundFile,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_BASE_URL = "https://api.telegram.org";
@@ -265,6 +271,11 @@ function callApi(method: string, params: Value): ApiCall {
   const headers = new Map<string, string>();
   headers.set("content-type", "application/json");
   const res: HttpResponse = httpRequest("POST", baseUrl() + "/bot{{secret:TELEGRAM_BOT_TOKEN}}/" + method, headers, utf8Bytes(toJson(params)));
+  return apiAnswer(method, res, call);
+}
+
+/** Reads a Bot API answer `{ok, result | error_code, description}` into `call`. */
+function apiAnswer(method: string, res: HttpResponse, call: ApiCall): ApiCall {
   if (!res.ok) {
     call.error = "telegram " + method + " failed: " + res.error;
     return call;
@@ -379,5 +390,36 @@ export function typing(): i32 {
   const r = callApi("sendChatAction", params);
   if (r.result == null) return channelDone(channelError(r.error));
   writeSendReceipt(null);
+  return channelDone(0);
+}
+
+/** Telegram's longest photo/document caption, characters (sendPhoto `caption`: 0-1024 after entity parsing). */
+const MAX_CAPTION = 1024;
+
+/** Whether a type goes as a photo (sendPhoto takes JPEG, PNG and WebP; GIFs would lose their animation). */
+function isPhoto(mime: string): bool {
+  return mime == "image/jpeg" || mime == "image/png" || mime == "image/webp";
+}
+
+export function send_file(): i32 {
+  const out = readOutboundFile();
+  if (out == null) return 1;
+  const f = out.file;
+  const method = isPhoto(f.mime) ? "sendPhoto" : "sendDocument";
+  const form = new Multipart();
+  form.field("chat_id", out.peer);
+  const thread = out.thread;
+  if (thread != null && thread.length > 0) form.field("message_thread_id", thread);
+  const caption = f.caption;
+  if (caption != null && caption.length > 0) form.field("caption", caption.length > MAX_CAPTION ? caption.substring(0, MAX_CAPTION) : caption);
+  form.file(method == "sendPhoto" ? "photo" : "document", f.name, f.mime, f.data);
+  const body = form.finish();
+  const res: HttpResponse = httpRequest("POST", baseUrl() + "/bot{{secret:TELEGRAM_BOT_TOKEN}}/" + method, form.headers(), body);
+  const r = apiAnswer(method, res, new ApiCall());
+  if (r.result == null) return channelDone(channelError(r.error));
+  const mid = intText(r.result, "message_id");
+  const chat = intText(obj(r.result, "chat"), "id");
+  const chatText: string = chat != null ? chat : out.peer;
+  writeSendReceipt(mid != null ? chatText + ":" + mid : null);
   return channelDone(0);
 }
