@@ -75,15 +75,19 @@ export function fileFromInput(input: unknown, limits: { maxBytes: number; types:
   const known = new Set(Object.keys(SEND_FILE_SPEC.inputSchema.properties as object));
   const extra = Object.keys(o).find((k) => !known.has(k));
   if (extra !== undefined) return { error: `unknown field "${extra.slice(0, 40)}"` };
-  if (typeof o.name !== "string" || !NAME_RE.test(o.name)) return { error: "name must be 1..100 characters of letters, digits, '.', '_', '-' and space, not starting with '.'" };
+  if (typeof o.name !== "string" || !NAME_RE.test(o.name))
+    return { error: "name must be 1..100 characters of letters, digits, '.', '_', '-' and space, not starting with '.'" };
   if (o.caption !== undefined && (typeof o.caption !== "string" || o.caption.length > MAX_CAPTION_CHARS)) {
     return { error: `caption must be a string of at most ${MAX_CAPTION_CHARS} characters` };
   }
-  if (o.mime !== undefined && (typeof o.mime !== "string" || !/^[a-z]+\/[a-z0-9.+-]+$/.test(o.mime))) return { error: 'mime must be a MIME type such as "text/csv"' };
+  if (o.mime !== undefined && (typeof o.mime !== "string" || !/^[a-z]+\/[a-z0-9.+-]+$/.test(o.mime)))
+    return { error: 'mime must be a MIME type such as "text/csv"' };
   const hasText = o.text !== undefined;
   const hasData = o.data_base64 !== undefined;
   if (hasText === hasData) return { error: "give exactly one of text and data_base64" };
-  const over = (n: number) => ({ error: `the file is ${bytesText(n)}, over this channel's limit of ${bytesText(limits.maxBytes)} (media.send_max_bytes); nothing was sent` });
+  const over = (n: number) => ({
+    error: `the file is ${bytesText(n)}, over this channel's limit of ${bytesText(limits.maxBytes)} (media.send_max_bytes); nothing was sent`,
+  });
   let data: Uint8Array;
   let mime = o.mime as string | undefined;
   if (hasText) {

@@ -878,7 +878,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     if (ch === undefined) return { ok: false, reason: `channel "${name}" is not configured` };
     const info = pluginInfo(ch);
     if (info === undefined) return { ok: false, reason: `channel "${name}": its plugin "${ch.config.plugin}" is not loaded` };
-    if (info.exports.sendFile !== true) return { ok: false, reason: `channel "${name}": its plugin "${ch.config.plugin}" cannot send files (no send_file export)` };
+    if (info.exports.sendFile !== true)
+      return { ok: false, reason: `channel "${name}": its plugin "${ch.config.plugin}" cannot send files (no send_file export)` };
     const media = ch.config.groups?.media;
     return { ok: true, maxBytes: media?.sendMaxBytes ?? DEFAULT_SEND_MAX_BYTES, types: media?.sendTypes ?? DEFAULT_SEND_TYPES };
   }
@@ -892,7 +893,11 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       const out = await withRetry(
         () => sendGate.run(ch.config.plugin, () => plugins.callChannel(ch.config.plugin, "send_file", message, signal), signal),
         backoff,
-        (err, n) => logger.warn({ channel: ch.config.name, account: target.account, peer: target.peer, attempt: n, error: errorMessage(err) }, "channel send_file failed; retrying"),
+        (err, n) =>
+          logger.warn(
+            { channel: ch.config.name, account: target.account, peer: target.peer, attempt: n, error: errorMessage(err) },
+            "channel send_file failed; retrying",
+          ),
         signal,
         isPermanentSendError,
       );

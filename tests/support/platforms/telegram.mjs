@@ -152,11 +152,25 @@ export async function startFakeTelegram(options = {}) {
       if ((form.fields.caption ?? "").length > 1024) return fail(res, 400, "Bad Request: message caption is too long");
       if (field === "photo" && file.bytes.length > 10 * 1024 * 1024) return fail(res, 400, "Bad Request: PHOTO_INVALID_DIMENSIONS");
       const message_id = ++messageSeq;
-      filesSent.push({ method, chat_id: form.fields.chat_id, caption: form.fields.caption, message_thread_id: form.fields.message_thread_id, name: file.name, type: file.type, bytes: file.bytes, message_id });
+      filesSent.push({
+        method,
+        chat_id: form.fields.chat_id,
+        caption: form.fields.caption,
+        message_thread_id: form.fields.message_thread_id,
+        name: file.name,
+        type: file.type,
+        bytes: file.bytes,
+        message_id,
+      });
       filesDelivered.notify();
       return sendJson(res, 200, {
         ok: true,
-        result: { message_id, chat: { id: Number(form.fields.chat_id), type: "private" }, date: Math.floor(Date.now() / 1000), ...(form.fields.caption ? { caption: form.fields.caption } : {}) },
+        result: {
+          message_id,
+          chat: { id: Number(form.fields.chat_id), type: "private" },
+          date: Math.floor(Date.now() / 1000),
+          ...(form.fields.caption ? { caption: form.fields.caption } : {}),
+        },
       });
     }
     const text = await readBody(req);
