@@ -3,14 +3,20 @@
 // REST), and the provider emulator. The emulator's `use:send_file {...}` makes the model call the
 // built-in `send_file` tool; assertions are on what the fake platforms received (parsed as
 // multipart/form-data by Node's own Fetch implementation, not the plugin SDK's builder).
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChannelGateway, waitUntil, type ChannelGateway } from "../support/channel-gateway.js";
+import { CLI, startGateway, type GatewayHandle } from "../support/gateway.js";
 import { startFakeDiscord, type FakeDiscord } from "../support/platforms/discord.mjs";
 import { deliverTelegramUpdate, startFakeTelegram, telegramUpdate, type FakeTelegram } from "../support/platforms/telegram.mjs";
 
 const SECRET_TOKEN = "e2e-files-secret_token";
 const ALICE = 5151;
 const BOB = 5252;
+const CAROL = 5353;
 const DM = "333000000000000077";
 const DC_ALICE = "444000000000000077";
 /** The Telegram channel's `media.send_max_bytes` (small, for the oversized case). */
@@ -20,6 +26,8 @@ const ENV: Record<string, string> = { E2E_TG_BOT: "", E2E_TG_SECRET: SECRET_TOKE
 let tg: FakeTelegram;
 let dc: FakeDiscord;
 let gw: ChannelGateway;
+let restarted: GatewayHandle | null = null;
+let hookBase = "";
 
 /** A PNG by its signature, `n` bytes long. */
 function png(n: number): Buffer {
@@ -38,7 +46,7 @@ beforeAll(async () => {
     config: {
       agents: [{ id: "main", provider: "anthropic", model: "emu-files", tools: ["send_file"] }],
       channels: {
-        telegram: { allow: [String(ALICE), String(BOB)], media: { send_max_bytes: SEND_MAX } },
+        telegram: { allow: [String(ALICE), String(BOB), String(CAROL)], media: { send_max_bytes: SEND_MAX } },
         discord: { allow: [DM], connect: {} },
       },
       plugins: {
@@ -63,15 +71,17 @@ beforeAll(async () => {
     env: ENV,
   });
   await waitUntil(() => dc.connected() && dc.identifies.length > 0, 30_000, "the Discord plugin's Identify");
+  hookBase = gw.baseUrl;
 }, 90_000);
 
 afterAll(async () => {
+  await restarted?.stop();
   await gw?.stop();
   await tg?.close();
   await dc?.close();
 });
 
-const hook = () => `${gw.baseUrl}/webhook/telegram`;
+const hook = () => `${hookBase}/webhook/telegram`;
 const deliver = (u: unknown) => deliverTelegramUpdate(hook(), u, SECRET_TOKEN);
 const sentWith = (marker: string) => tg.sent.filter((s) => s.text.includes(marker));
 /** The model's final text for a turn (the emulator answers a tool result with "The answer is <result>."). */
@@ -147,4 +157,55 @@ describe("send_file on Discord", () => {
     expect(post.headers.authorization).toBe(`Bot ${dc.token}`);
     await waitUntil(() => dc.sent.find((s) => s.content.includes("sent plot.png")), 30_000, "the turn's reply");
   }, 60_000);
+});
+
+describe("inbound images in later turns", () => {
+  const image = png(900);
+  const b64 = image.toString("base64");
+  const sha = createHash("sha256").update(image).digest("hex");
+  const anthropicImage = { type: "image", source: { type: "base64", media_type: "image/png", data: b64 } };
+  const modelRequestWith = (marker: string) =>
+    waitUntil(() => gw.emulator.requests.find((r) => JSON.stringify(r.body).includes(marker)), 30_000, `the model request of ${marker}`);
+  /** The user messages before the last one (the history), as the Anthropic request carries them. */
+  const history = (body: any) => body.messages.slice(0, -1).filter((m: any) => m.role === "user");
+
+  it("an image from message 1 reaches the model as an image block in turn 2 (stored 0600 under <state>/media/<sha256>), and after a restart; forgetting the peer removes it", async () => {
+    const photo = telegramUpdate({
+      chatId: CAROL,
+      caption: "look img-t1",
+      extra: { photo: [{ file_id: tg.addFile(image), file_unique_id: "u-img-t1", width: 4, height: 4, file_size: image.length }] },
+    });
+    expect((await deliver(photo)).status).toBe(200);
+    await replyWith("img-t1");
+    const file = join(gw.stateDir, "media", sha);
+    await waitUntil(() => existsSync(file), 10_000, "the stored image");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(gw.stateDir, "media")).mode & 0o777).toBe(0o700);
+
+    await deliver(telegramUpdate({ chatId: CAROL, text: "and now img-t2" }));
+    await replyWith("img-t2");
+    const turn2 = await modelRequestWith("img-t2");
+    expect(history(turn2.body).flatMap((m: any) => m.content)).toContainEqual(anthropicImage);
+
+    // Restart on the same state directory: the image is read back from the media directory.
+    await gw.gateway.stop();
+    restarted = await startGateway({ ANTHROPIC_API_KEY: "sk-test", ANTHROPIC_BASE_URL: gw.emulator.url, ...ENV, EXOCLAW_STATE_DIR: gw.stateDir }, [
+      "--config",
+      gw.configFile,
+    ]);
+    hookBase = `http://127.0.0.1:${restarted.port}`;
+    await deliver(telegramUpdate({ chatId: CAROL, text: "after the restart img-t3" }));
+    await replyWith("img-t3");
+    const turn3 = await modelRequestWith("img-t3");
+    expect(history(turn3.body).flatMap((m: any) => m.content)).toContainEqual(anthropicImage);
+
+    // `exoclaw memory forget --peer` (RPC memory.delete): the peer's sessions and their images go.
+    const forget = spawnSync(process.execPath, [CLI, "memory", "forget", "--peer", String(CAROL), "--channel", "telegram", "-c", gw.configFile], {
+      env: { ...process.env, EXOCLAW_STATE_DIR: gw.stateDir, EXOCLAW_PORT: String(restarted.port) },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(forget.status, forget.stderr).toBe(0);
+    expect(existsSync(file)).toBe(false);
+  }, 180_000);
 });

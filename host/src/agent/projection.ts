@@ -1,5 +1,5 @@
 import type { SessionEvent, SessionEventOf } from "../store/index.js";
-import type { ChatMessage, ContentBlock } from "./types.js";
+import type { ChatMessage, ContentBlock, ImageInput } from "./types.js";
 import { storedSender, userContent } from "./user-message.js";
 
 /** Text of the user message that carries a compaction summary at the start of the projection. */
@@ -37,6 +37,9 @@ interface Turn {
  *   next one's turn by queue mode `collect`, whose `turn_ended.data.runId` names that turn)
  *   become one user message, their texts joined by a blank line, so roles keep alternating.
  * - `usage`, `turn_started` and dedupe fields do not show.
+ * - A message's stored images (`message_received.media`) found in `images` (by sha256, loaded
+ *   by the caller: media-store.ts) are its image blocks again, between the sender line and the
+ *   text; without `images`, or for one not found, only the text (with its attachment line) shows.
  *
  * - A message steered into a running turn (queue mode `steer`: its `turn_started` names another
  *   run that has already started and not ended) shows inside that turn, as user text at that
@@ -47,7 +50,7 @@ interface Turn {
  * otherwise in arrival order (a session's turns run one at a time). Events of a turn are those
  * with its run id, or without a run id while it is the turn in progress.
  */
-export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
+export function projectHistory(events: readonly SessionEvent[], images?: ReadonlyMap<string, ImageInput>): ChatMessage[] {
   const sorted = [...events].sort((a, b) => a.seq - b.seq);
   let start = 0;
   for (let i = sorted.length - 1; i >= 0; i--) {
@@ -128,7 +131,7 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
   }
   for (const t of turns) {
     if (t.outcome !== "ended" || t.steered || t.message.seq <= cutoff) continue;
-    const messages = turnMessages(t);
+    const messages = turnMessages(t, images);
     if (!messages) continue;
     const prev = out[out.length - 1];
     const first = messages[0]!;
@@ -152,8 +155,12 @@ const USER_TEXT_SEPARATOR = "\n\n";
 const isText = (m: ChatMessage): boolean => m.content.length === 1 && m.content[0]!.type === "text";
 
 /** The messages of one completed turn, or undefined when its tool calls and results do not pair up. */
-function turnMessages(t: Turn): ChatMessage[] | undefined {
-  const msgs: ChatMessage[] = [{ role: "user", content: userContent(t.message.data.content, storedSender(t.message.data)) }];
+function turnMessages(t: Turn, images: ReadonlyMap<string, ImageInput> | undefined): ChatMessage[] | undefined {
+  // Stored images (media-store.ts) found for this message; a missing one leaves its metadata line only.
+  const stored = images === undefined ? [] : (t.message.data.media ?? []).flatMap((r) => images.get(r.sha256) ?? []);
+  const msgs: ChatMessage[] = [
+    { role: "user", content: userContent(t.message.data.content, storedSender(t.message.data), stored.length > 0 ? stored : undefined) },
+  ];
   let toolResultsOpen = false;
   for (const e of t.parts) {
     const last = msgs[msgs.length - 1]!;
