@@ -95,7 +95,10 @@ export class MediaStore {
       await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
       await writeFileAtomic(file, bytes, { mode: 0o600, dirMode: 0o700 });
     } catch (err) {
-      this.options.logger?.warn({ sha256: ref.sha256, error: (err as Error).message }, "media: could not store an inbound image; later turns get its placeholder");
+      this.options.logger?.warn(
+        { sha256: ref.sha256, error: (err as Error).message },
+        "media: could not store an inbound image; later turns get its placeholder",
+      );
     }
   }
 

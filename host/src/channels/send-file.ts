@@ -121,7 +121,7 @@ export function fileFromInput(input: unknown, limits: { maxBytes: number; types:
   } else if (mime === undefined) {
     return { error: "mime is required for a file that is not a JPEG, PNG, GIF or WebP image" };
   } else if (mime.startsWith("image/") && ["image/jpeg", "image/png", "image/gif", "image/webp"].includes(mime)) {
-    return { error: `the bytes are not a ${mime} image` };
+    return { error: `the bytes are not a valid ${mime} file` };
   }
   if (!limits.types.includes(mime)) return { error: `type ${mime} is not one this channel sends (media.send_types: ${limits.types.join(", ")})` };
   return { data, mime, name: o.name, ...(typeof o.caption === "string" && o.caption.length > 0 ? { caption: o.caption } : {}) };

@@ -500,8 +500,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       }
       const retentionMs = config.store.retention.maxIdleMs;
       // Stored images idle as long as a pruned session go with it (agent/media-store.ts).
-      const prune = (o: Parameters<typeof agents.pruneSessions>[0]) =>
-        agents.pruneSessions(o).then(async (r) => (await media.pruneIdle(retentionMs), r));
+      const prune = (o: Parameters<typeof agents.pruneSessions>[0]) => agents.pruneSessions(o).then(async (r) => (await media.pruneIdle(retentionMs), r));
       const retention = startRetention({ prune, ...config.store.retention, logger });
       stack.defer("session retention", () => retention.stop());
     }

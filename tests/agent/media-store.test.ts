@@ -1,0 +1,93 @@
+// The content-addressed media directory (agent/media-store.ts) and the projection's use of it:
+// real files in a temporary state directory.
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { MediaStore, mediaRefsOf } from "../../host/src/agent/media-store.js";
+import { projectHistory } from "../../host/src/agent/projection.js";
+import type { SessionEvent } from "../../host/src/store/index.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function store(maxBytes?: number) {
+  const state = mkdtempSync(join(tmpdir(), "exoclaw-media-"));
+  dirs.push(state);
+  const dir = join(state, "media");
+  return { dir, media: new MediaStore({ dir, ...(maxBytes !== undefined ? { maxBytes } : {}) }) };
+}
+const img = (bytes: Buffer, mime = "image/png") => ({ mime, data: bytes.toString("base64"), bytes: bytes.length });
+
+describe("MediaStore", () => {
+  it("stores an image under its sha256 (dir 0700, file 0600) and reads it back; an identical image shares the file", async () => {
+    const { dir, media } = store();
+    const bytes = Buffer.from("\x89PNG\r\n\x1a\nabc", "latin1");
+    const r = media.ref(img(bytes))!;
+    expect(r.ref).toEqual({ sha256: createHash("sha256").update(bytes).digest("hex"), mime: "image/png", bytes: bytes.length });
+    await media.put(r.ref, r.bytes);
+    await media.put(r.ref, r.bytes);
+    expect(readdirSync(dir)).toEqual([r.ref.sha256]);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, r.ref.sha256)).mode & 0o777).toBe(0o600);
+    const loaded = await media.load([r.ref]);
+    expect(loaded.get(r.ref.sha256)).toEqual(img(bytes));
+  });
+
+  it("refuses to store an image over its cap, and never reads a file that no longer matches its reference or a name that is not a hash", async () => {
+    const { dir, media } = store(10);
+    expect(media.ref(img(Buffer.alloc(11)))).toBeUndefined();
+    const r = media.ref(img(Buffer.alloc(5, 7)))!;
+    await media.put(r.ref, r.bytes);
+    writeFileSync(join(dir, r.ref.sha256), Buffer.alloc(5, 8)); // same size, other bytes
+    expect((await media.load([r.ref])).size).toBe(0);
+    expect((await media.load([{ sha256: "../../etc/passwd", mime: "image/png", bytes: 1 }])).size).toBe(0);
+    expect(await media.remove(["../x", "zz"])).toBe(0);
+  });
+
+  it("pruneIdle removes files not read for that long; a read restarts the clock", async () => {
+    const { dir, media } = store();
+    const a = media.ref(img(Buffer.from("a")))!;
+    const b = media.ref(img(Buffer.from("b")))!;
+    await media.put(a.ref, a.bytes);
+    await media.put(b.ref, b.bytes);
+    const old = new Date(Date.now() - 10 * 86_400_000);
+    utimesSync(join(dir, a.ref.sha256), old, old);
+    utimesSync(join(dir, b.ref.sha256), old, old);
+    await media.load([b.ref]);
+    expect(await media.pruneIdle(86_400_000)).toBe(1);
+    expect(readdirSync(dir)).toEqual([b.ref.sha256]);
+  });
+});
+
+describe("projectHistory with stored images", () => {
+  const bytes = Buffer.from("\x89PNG\r\n\x1a\nxyz", "latin1");
+  const sha = createHash("sha256").update(bytes).digest("hex");
+  const events = [
+    {
+      seq: 1,
+      kind: "message_received",
+      runId: "r1",
+      data: { content: "look", channel: "telegram", account: "default", peer: "1", media: [{ sha256: sha, mime: "image/png", bytes: bytes.length }] },
+    },
+    { seq: 2, kind: "turn_started", runId: "r1", data: { runId: "r1" } },
+    { seq: 3, kind: "assistant_text", runId: "r1", data: { text: "nice" } },
+    { seq: 4, kind: "turn_ended", runId: "r1", data: { runId: "r1" } },
+  ] as unknown as SessionEvent[];
+
+  it("rebuilds the image block of an earlier message; without the file only the text remains", () => {
+    expect(mediaRefsOf(events)).toEqual([{ sha256: sha, mime: "image/png", bytes: bytes.length }]);
+    const withImage = projectHistory(events, new Map([[sha, img(bytes)]]));
+    expect(withImage[0]).toEqual({
+      role: "user",
+      content: [
+        { type: "image", mime: "image/png", data: bytes.toString("base64") },
+        { type: "text", text: "look" },
+      ],
+    });
+    expect(projectHistory(events, new Map())[0]).toEqual({ role: "user", content: [{ type: "text", text: "look" }] });
+    expect(projectHistory(events)[0]).toEqual({ role: "user", content: [{ type: "text", text: "look" }] });
+  });
+});
