@@ -63,6 +63,22 @@ export function mediaRefsOf(events: readonly SessionEvent[]): MediaRef[] {
   return [...seen.values()];
 }
 
+/**
+ * Deletes a session and then the media files its events name (read before the delete).
+ * @returns whether the session existed
+ * @throws StoreError as `SessionLog.read` / `delete` (the files are then left)
+ */
+export async function deleteSessionAndMedia(
+  log: { read(sessionKey: string): Promise<SessionEvent[]>; delete(sessionKey: string): Promise<boolean> },
+  media: MediaStore | undefined,
+  sessionKey: string,
+): Promise<boolean> {
+  const refs = media !== undefined ? mediaRefsOf(await log.read(sessionKey)) : [];
+  const deleted = await log.delete(sessionKey);
+  if (deleted && refs.length > 0) await media!.remove(refs.map((r) => r.sha256));
+  return deleted;
+}
+
 /** The content-addressed media directory (see the file comment). */
 export class MediaStore {
   private readonly maxBytes: number;

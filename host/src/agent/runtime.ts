@@ -31,7 +31,7 @@ import { parseApprovalCommand, type ApprovalBook } from "./approvals/book.js";
 import { answerApprovalCommand, createApprovalBook } from "./approvals/front.js";
 import type { LifecycleHooks } from "./hooks/lifecycle.js";
 import { hookContext } from "./hooks/turn-wiring.js";
-import { mediaRefsOf, type MediaStore } from "./media-store.js";
+import { deleteSessionAndMedia, type MediaStore } from "./media-store.js";
 import { forgetPeer, type ForgetResult, type ForgetTarget, type MemoryService } from "./memory/index.js";
 
 // The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
@@ -420,9 +420,7 @@ export class AgentRuntime {
     return this.lanes.task(sessionKey, async () => {
       this.sessions.drop(sessionKey);
       // Its stored images go with it (media-store.ts): named by its events, read before they are gone.
-      const media = this.options.media !== undefined ? mediaRefsOf(await this.log.read(sessionKey)) : [];
-      const deleted = await this.log.delete(sessionKey);
-      if (deleted && media.length > 0) await this.options.media!.remove(media.map((r) => r.sha256));
+      const deleted = await deleteSessionAndMedia(this.log, this.options.media, sessionKey);
       if (deleted) this.sessionEnded(sessionKey, "deleted");
       return deleted;
     });
