@@ -91,3 +91,31 @@ describe("projectHistory with stored images", () => {
     expect(projectHistory(events)[0]).toEqual({ role: "user", content: [{ type: "text", text: "look" }] });
   });
 });
+
+describe("a turn re-run after a crash gets its own stored image back", () => {
+  it("recover() requeues the message with the image read from the media directory", async () => {
+    const { createMemorySessionLog, formatSessionKey } = await import("../../host/src/store/index.js");
+    const { startEmulator } = await import("../support/emulator/server.mjs");
+    const { agentConfig, makeRuntime, until } = await import("./support.js");
+    const emulator = await startEmulator();
+    try {
+      const { media } = store();
+      const bytes = Buffer.from("\x89PNG\r\n\x1a\nrecovered", "latin1");
+      const r = media.ref(img(bytes))!;
+      await media.put(r.ref, r.bytes);
+      const log = createMemorySessionLog();
+      const key = formatSessionKey({ agent: "main", channel: "telegram", account: "bot1", peer: "42" });
+      // A crashed process: the message was journaled with its image reference, its turn never started.
+      await log.append(key, [
+        { kind: "message_received", runId: "r-q", data: { content: "see img-rec", channel: "telegram", account: "bot1", peer: "42", media: [r.ref] } },
+      ]);
+      const { runtime } = makeRuntime(emulator, [agentConfig()], { media }, log);
+      expect(await runtime.recover()).toEqual({ rerun: 1, failed: 0 });
+      await until(() => emulator.requests.length === 1, 10_000, "the re-run's model request");
+      const user = (emulator.requests[0]!.body as any).messages.at(-1);
+      expect(user.content).toContainEqual({ type: "image", source: { type: "base64", media_type: "image/png", data: bytes.toString("base64") } });
+    } finally {
+      await emulator.close();
+    }
+  });
+});

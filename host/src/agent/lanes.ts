@@ -17,7 +17,7 @@ import { startedEvent } from "./journal.js";
 import type { MediaStore } from "./media-store.js";
 import { SessionQueues } from "./queue.js";
 import { messageSource, type IdentifiedTurnRequest, type TurnResult } from "./turn-request.js";
-import type { MessageSender, TurnEvent } from "./types.js";
+import type { ImageInput, MessageSender, TurnEvent } from "./types.js";
 
 /** Message of the `error` event that closes a queued message dropped for a newer one (`drop = "oldest"`). */
 export const DROPPED_MESSAGE = "dropped: the session queue was full";
@@ -43,6 +43,8 @@ export interface RequeuedMessage {
   resume?: true;
   /** The stored sender (recovery re-runs a group message with it). */
   sender?: MessageSender | undefined;
+  /** The message's stored images (recovery reads them back from the media directory). */
+  images?: ImageInput[] | undefined;
 }
 
 /** Options of {@link SessionLanes}. */

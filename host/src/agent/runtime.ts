@@ -319,7 +319,7 @@ export class AgentRuntime {
    */
   recover(): Promise<RecoveryReport> {
     const { sessions, agents, lanes, keys, logger } = this;
-    return recoverTurns({ sessions, agents, lanes, keys, logger, onRecovered: this.options.onRecovered });
+    return recoverTurns({ sessions, agents, lanes, keys, logger, onRecovered: this.options.onRecovered, media: this.options.media });
   }
 
   /**
