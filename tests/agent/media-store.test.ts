@@ -119,3 +119,22 @@ describe("a turn re-run after a crash gets its own stored image back", () => {
     }
   });
 });
+
+describe("a sent file's content in later turns", () => {
+  it("is elided from the send_file call's input in the history (other tools' inputs are kept)", () => {
+    const big = "A".repeat(5000);
+    const events = [
+      { seq: 1, kind: "message_received", runId: "r1", data: { content: "send it", channel: "telegram", account: "default", peer: "1" } },
+      { seq: 2, kind: "turn_started", runId: "r1", data: { runId: "r1" } },
+      { seq: 3, kind: "tool_use", runId: "r1", data: { id: "t1", name: "send_file", input: { name: "a.png", data_base64: big } } },
+      { seq: 4, kind: "tool_use", runId: "r1", data: { id: "t2", name: "other", input: { data_base64: big } } },
+      { seq: 5, kind: "tool_result", runId: "r1", data: { toolUseId: "t1", content: "sent", isError: false } },
+      { seq: 6, kind: "tool_result", runId: "r1", data: { toolUseId: "t2", content: "ok", isError: false } },
+      { seq: 7, kind: "assistant_text", runId: "r1", data: { text: "done" } },
+      { seq: 8, kind: "turn_ended", runId: "r1", data: { runId: "r1" } },
+    ] as unknown as SessionEvent[];
+    const uses = projectHistory(events).flatMap((m) => m.content.filter((b) => b.type === "tool_use")) as { name: string; input: any }[];
+    expect(uses[0]!.input).toEqual({ name: "a.png", data_base64: "[5000 characters, omitted from the history]" });
+    expect(uses[1]!.input.data_base64).toBe(big);
+  });
+});

@@ -36,7 +36,8 @@ interface Turn {
  * - Consecutive user messages (a turn with no reply of its own, e.g. a message folded into the
  *   next one's turn by queue mode `collect`, whose `turn_ended.data.runId` names that turn)
  *   become one user message, their texts joined by a blank line, so roles keep alternating.
- * - `usage`, `turn_started` and dedupe fields do not show.
+ * - `usage`, `turn_started` and dedupe fields do not show; a `send_file` call's long content is
+ *   elided from its input (see `historyInput`).
  * - A message's stored images (`message_received.media`) found in `images` (by sha256, loaded
  *   by the caller: media-store.ts) are its image blocks again, between the sender line and the
  *   text; without `images`, or for one not found, only the text (with its attachment line) shows.
@@ -149,6 +150,24 @@ export function projectHistory(events: readonly SessionEvent[], images?: Readonl
   return out;
 }
 
+/** Content of a `send_file` call longer than this (characters) is elided from later turns' history. */
+const SENT_FILE_KEEP_CHARS = 1024;
+
+/**
+ * A tool call's input as later turns see it: a `send_file` call's `data_base64` / `text` over
+ * {@link SENT_FILE_KEEP_CHARS} becomes a short note (the file was sent; resending up to 1 MiB of
+ * base64 with every later request would only cost tokens). Other calls are unchanged.
+ */
+function historyInput(name: string, input: unknown): unknown {
+  if (name !== "send_file" || input === null || typeof input !== "object" || Array.isArray(input)) return input;
+  const o = { ...(input as Record<string, unknown>) };
+  for (const k of ["data_base64", "text"]) {
+    const v = o[k];
+    if (typeof v === "string" && v.length > SENT_FILE_KEEP_CHARS) o[k] = `[${v.length} characters, omitted from the history]`;
+  }
+  return o;
+}
+
 /** How consecutive user messages are joined: the runtime's `COLLECT_SEPARATOR`. */
 const USER_TEXT_SEPARATOR = "\n\n";
 
@@ -172,7 +191,7 @@ function turnMessages(t: Turn, images: ReadonlyMap<string, ImageInput> | undefin
         if (prev?.type === "text") prev.text += e.data.text;
         else if (e.data.text.length > 0) target.content.push({ type: "text", text: e.data.text });
       } else {
-        target.content.push({ type: "tool_use", id: e.data.id, name: e.data.name, input: e.data.input });
+        target.content.push({ type: "tool_use", id: e.data.id, name: e.data.name, input: historyInput(e.data.name, e.data.input) });
       }
       toolResultsOpen = false;
     } else if (e.kind === "message_received") {
