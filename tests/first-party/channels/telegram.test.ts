@@ -266,6 +266,39 @@ describe("telegram send: sendMessage", () => {
   });
 });
 
+describe("telegram send_file: sendPhoto / sendDocument", () => {
+  it("a photo goes by sendPhoto, anything else by sendDocument, as multipart/form-data with chat_id, thread and caption", async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 0xff]);
+    const before = tg.filesSent.length;
+    const r1 = out<SendReceipt>(
+      await p.call(
+        "send_file",
+        packr.pack({ account: "default", peer: "42", thread: "7", file: { data: png, mime: "image/png", name: "p.png", caption: "look" } }),
+      ),
+    );
+    const pdf = Buffer.from("%PDF-1.4\n\u0000binary", "latin1");
+    await p.call("send_file", packr.pack({ account: "default", peer: "42", file: { data: pdf, mime: "application/pdf", name: "r.pdf" } }));
+    const [photo, doc] = tg.filesSent.slice(before);
+    expect(photo).toMatchObject({ method: "sendPhoto", chat_id: "42", message_thread_id: "7", caption: "look", name: "p.png", type: "image/png" });
+    expect(Buffer.compare(photo!.bytes, png)).toBe(0);
+    expect(r1).toEqual({ platformMessageId: `42:${photo!.message_id}` });
+    expect(doc).toMatchObject({ method: "sendDocument", chat_id: "42", caption: undefined, name: "r.pdf", type: "application/pdf" });
+    expect(Buffer.compare(doc!.bytes, pdf)).toBe(0);
+  });
+
+  it("a 4xx from the Bot API is a permanent failure (not retried), a 5xx is not", async () => {
+    const file = { data: Buffer.from("hi"), mime: "text/plain", name: "a.txt" };
+    tg.failNextSend(400, "Bad Request: file must be non-empty");
+    const r = await p.call("send_file", packr.pack({ account: "default", peer: "42", file }));
+    expect(!r.ok && r.message).toBe(
+      "plugin 'telegram': permanent: telegram sendDocument failed (HTTP 400, error_code 400): Bad Request: file must be non-empty",
+    );
+    tg.failNextSend(502, "Bad Gateway");
+    const r2 = await p.call("send_file", packr.pack({ account: "default", peer: "42", file }));
+    expect(!r2.ok && r2.message).toMatch(/^plugin 'telegram': telegram sendDocument failed \(HTTP 502/);
+  });
+});
+
 describe("telegram poll: getUpdates", () => {
   it("returns the queued messages and cursor = last update_id + 1; the next poll confirms them with offset", async () => {
     tg.enqueue(telegramUpdate({ chatId: 1, text: "one", messageId: 1, updateId: 1000 }));

@@ -75,7 +75,7 @@ export interface FakeTelegram {
   enqueue(update: TelegramUpdate): void;
   /** Updates not yet confirmed by an offset. */
   pending(): TelegramUpdate[];
-  /** The next sendMessage fails with this error_code (HTTP status) and description. */
+  /** The next sendMessage (or sendPhoto / sendDocument) fails with this error_code (HTTP status) and description. */
   failNextSend(code: number, description: string): void;
   /** Resolves once at least `n` messages were sent; rejects after `timeoutMs` (default 30 000). */
   waitForSent(n: number, timeoutMs?: number): Promise<TelegramSent[]>;

@@ -146,6 +146,11 @@ export async function startFakeTelegram(options = {}) {
       if (decodeURIComponent(/** @type {string} */ (mm[1])) !== token) return fail(res, 401, "Unauthorized");
       const field = method === "sendPhoto" ? "photo" : method === "sendDocument" ? "document" : null;
       if (field === null) return fail(res, 404, "Not Found");
+      if (failNextSend !== null) {
+        const f = failNextSend;
+        failNextSend = null;
+        return fail(res, f.code, f.description);
+      }
       const file = form.files.find((f) => f.field === field);
       if (form.fields.chat_id === undefined) return fail(res, 400, "Bad Request: chat_id is empty");
       if (file === undefined) return fail(res, 400, `Bad Request: there is no ${field} in the request`);

@@ -30,7 +30,7 @@ import {
   Attachment, channelDone, channelError, hostConfigGet, httpRequest, HttpResponse, InboundMessage, parseJson,
   PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readOutboundMessage, readPollRequest, readTypingRequest, readWebhookRequest, secretEquals, splitText,
   stringField, toJson, utf8Bytes, Value, writeJsonParseResult, writePollResult, writeSendReceipt,
-  Multipart, readOutboundFile,
+  Multipart, readOutboundFile, channelPermanentError,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_BASE_URL = "https://api.telegram.org";
@@ -264,6 +264,8 @@ function baseUrl(): string {
 class ApiCall {
   error: string = "";
   result: Value | null = null;
+  /** The HTTP status (0 when the request did not get an answer). */
+  status: i32 = 0;
 }
 
 function callApi(method: string, params: Value): ApiCall {
@@ -276,6 +278,7 @@ function callApi(method: string, params: Value): ApiCall {
 
 /** Reads a Bot API answer `{ok, result | error_code, description}` into `call`. */
 function apiAnswer(method: string, res: HttpResponse, call: ApiCall): ApiCall {
+  if (res.ok) call.status = res.status;
   if (!res.ok) {
     call.error = "telegram " + method + " failed: " + res.error;
     return call;
@@ -416,7 +419,8 @@ export function send_file(): i32 {
   const body = form.finish();
   const res: HttpResponse = httpRequest("POST", baseUrl() + "/bot{{secret:TELEGRAM_BOT_TOKEN}}/" + method, form.headers(), body);
   const r = apiAnswer(method, res, new ApiCall());
-  if (r.result == null) return channelDone(channelError(r.error));
+  // A 4xx other than 429 (a file Telegram refuses: too big, bad type, chat not found) will not pass on a retry.
+  if (r.result == null) return channelDone(r.status >= 400 && r.status < 500 && r.status != 429 ? channelPermanentError(r.error) : channelError(r.error));
   const mid = intText(r.result, "message_id");
   const chat = intText(obj(r.result, "chat"), "id");
   const chatText: string = chat != null ? chat : out.peer;
