@@ -558,7 +558,7 @@ export function writeSendReceipt(platformMessageId: string | null): void {
 
 /** The file of a `send_file` call: bytes checked by the host (size, type) before the call. */
 export class FileToSend {
-  /** The file's bytes (at most the channel's `media.send_max_bytes`, under 4 MiB). */
+  /** The file's bytes (at most the channel's `media.send_max_bytes`, at most 2 MiB). */
   data: Uint8Array = new Uint8Array(0);
   /** MIME type, e.g. "image/png", "application/pdf" (one of the channel's `media.send_types`). */
   mime: string = "application/octet-stream";

@@ -12,7 +12,7 @@
  * what the model already had in its context.
  *
  * Limits (per channel, `[channels.<name>.media]`): at most `send_max_bytes` (default 1 MiB, at
- * most 3,900,000 bytes, under the sandbox's 4 MiB HTTP body cap) and a type among `send_types`
+ * most 2 MiB, what the plugins' default 16 MiB memory carries while the upload is built) and a type among `send_types`
  * (default JPEG, PNG, GIF, WebP, PDF, plain text, CSV, Markdown, JSON). An image's type is read
  * from its first bytes and must match a declared `mime`; the name is 1..100 characters of
  * `[A-Za-z0-9._ -]` (no path); a caption at most 1,024 characters (Telegram's caption limit).

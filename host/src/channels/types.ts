@@ -138,8 +138,8 @@ export interface OutboundMessage {
 
 /**
  * A file to send: MessagePack `{data (bin), mime, name, caption?}`. The host checked it before the
- * call: `data` at most the channel's `media.send_max_bytes` (under the sandbox's 4 MiB HTTP body
- * limit), `mime` one of `media.send_types` (an image's type from its first bytes), `name`
+ * call: `data` at most the channel's `media.send_max_bytes` (at most 2 MiB, what the default
+ * 16 MiB guest memory carries while the upload is built), `mime` one of `media.send_types` (an image's type from its first bytes), `name`
  * 1..100 characters of `[A-Za-z0-9._ -]` (no path), `caption` at most 1,024 characters.
  */
 export interface OutboundFile {

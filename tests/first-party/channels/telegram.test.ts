@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { InboundMessage, OutboundMessage, ParseResult, PollResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
 import { DEFAULT_LIMITS, type EffectiveGrant } from "../../../host/src/plugins/capabilities.js";
 import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
+import { MAX_SEND_MAX_BYTES } from "../../../host/src/config/index.js";
 import { buildPlugin } from "../../../scripts/build-plugins.mjs";
 import { captureLogger, tempDir } from "../../plugins/sandbox/support.js";
 import { startFakeTelegram, telegramUpdate, type FakeTelegram } from "../../support/platforms/telegram.mjs";
@@ -285,6 +286,19 @@ describe("telegram send_file: sendPhoto / sendDocument", () => {
     expect(doc).toMatchObject({ method: "sendDocument", chat_id: "42", caption: undefined, name: "r.pdf", type: "application/pdf" });
     expect(Buffer.compare(doc!.bytes, pdf)).toBe(0);
   });
+
+  it("the largest file the host lets through (media.send_max_bytes at most 2 MiB) fits the default 16 MiB plugin memory", async () => {
+    const size = MAX_SEND_MAX_BYTES;
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 31) & 0xff;
+    const before = tg.filesSent.length;
+    const t0 = performance.now();
+    const r = await p.call("send_file", packr.pack({ account: "default", peer: "42", file: { data, mime: "application/pdf", name: "big.pdf" } }));
+    const ms = performance.now() - t0;
+    expect(r.ok, !r.ok ? r.message : "").toBe(true);
+    expect(Buffer.compare(tg.filesSent.slice(before)[0]!.bytes, data)).toBe(0);
+    console.log(`send_file of ${size} bytes through the telegram plugin (16 MiB memory): ${ms.toFixed(0)} ms`);
+  }, 60_000);
 
   it("a 4xx from the Bot API is a permanent failure (not retried), a 5xx is not", async () => {
     const file = { data: Buffer.from("hi"), mime: "text/plain", name: "a.txt" };
