@@ -554,6 +554,65 @@ export function writeSendReceipt(platformMessageId: string | null): void {
   writeOutput(m);
 }
 
+// ---- send_file (optional export) --------------------------------------------------------------
+
+/** The file of a `send_file` call: bytes checked by the host (size, type) before the call. */
+export class FileToSend {
+  /** The file's bytes (at most the channel's `media.send_max_bytes`, at most 2 MiB). */
+  data: Uint8Array = new Uint8Array(0);
+  /** MIME type, e.g. "image/png", "application/pdf" (one of the channel's `media.send_types`). */
+  mime: string = "application/octet-stream";
+  /** File name shown to the recipient ([A-Za-z0-9._ -], 1..100 characters, no path). */
+  name: string = "file";
+  /** Text shown with the file, null for none. */
+  caption: string | null = null;
+}
+
+/** Input of `send_file`: where to send (as for `send`) and the file. */
+export class OutboundFile {
+  account: string = "default";
+  peer: string = "";
+  /** Thread to post in, null for none. */
+  thread: string | null = null;
+  file: FileToSend = new FileToSend();
+}
+
+/**
+ * Reads the `send_file` input `{account, peer, thread?, file: {data, mime, name, caption?}}`
+ * (`data` bin). On a protocol fault reports it with `setError` and returns null; `send_file`
+ * should then return 1.
+ */
+export function readOutboundFile(): OutboundFile | null {
+  const m = readInputMap("send_file");
+  if (m == null) return null;
+  const out = new OutboundFile();
+  const peer = requireStr(m, "peer", "send_file");
+  if (peer == null) return null;
+  out.peer = peer;
+  const account = strField(m, "account");
+  if (account != null) out.account = account;
+  out.thread = strField(m, "thread");
+  const f = m.get("file");
+  if (f == null || !f.isMap()) {
+    setError("invalid send_file input: 'file' must be a map {data, mime, name, caption?}");
+    return null;
+  }
+  const data = f.get("data");
+  if (data == null || !data.isBin()) {
+    setError("invalid send_file input: 'file.data' must be bin");
+    return null;
+  }
+  const mime = requireStr(f, "mime", "send_file");
+  if (mime == null) return null;
+  const name = requireStr(f, "name", "send_file");
+  if (name == null) return null;
+  out.file.data = <Uint8Array>data.binValue;
+  out.file.mime = mime;
+  out.file.name = name;
+  out.file.caption = strField(f, "caption");
+  return out;
+}
+
 // ---- poll --------------------------------------------------------------------------------------
 
 /** Input of `poll`. */

@@ -15,6 +15,7 @@ export * from "./number";
 export * from "./json";
 export * from "./context";
 export * from "./channel";
+export * from "./multipart";
 export * from "./hooks";
 export { exoclawAbort } from "./abort";
 

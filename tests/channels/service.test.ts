@@ -37,11 +37,27 @@ function fakePlugin() {
     permanentFailures: 0,
     loaded: true,
     pollCalls: [] as unknown[],
+    /** Whether the plugin exports `send_file` (older plugins do not). */
+    sendFile: false,
+    files: [] as Record<string, unknown>[],
   };
   const plugins: ChannelPlugins = {
-    channelPlugins: () => (state.loaded ? [{ name: "fake", exports: { poll: true }, signatureHeaders: [] }] : []),
+    channelPlugins: () =>
+      state.loaded ? [{ name: "fake", exports: { poll: true, ...(state.sendFile ? { sendFile: true } : {}) }, signatureHeaders: [] }] : [],
     async callChannel(_plugin, fn, input) {
       if (fn === "parse") return state.parseResult;
+      if (fn === "send_file") {
+        if (state.permanentFailures > 0) {
+          state.permanentFailures--;
+          throw new ChannelPluginError("fake", "send_file", "plugin_error", "permanent: the platform refused the file type");
+        }
+        if (state.sendFailures > 0) {
+          state.sendFailures--;
+          throw new Error("channel plugin 'fake' failed (export 'send_file'): platform said 502");
+        }
+        state.files.push(input as Record<string, unknown>);
+        return { platformMessageId: `file-${state.files.length}` };
+      }
       if (fn === "send") {
         if (state.permanentFailures > 0) {
           state.permanentFailures--;
@@ -508,5 +524,32 @@ describe("a group member's sender reaches the agent's memory", () => {
     expect(JSON.stringify(emulator.requests[0]!.body.messages)).not.toContain("8:05");
     await say("u1", "which train do I take?", "m3");
     expect(JSON.stringify(emulator.requests[1]!.body.messages)).toContain("u1 takes the 8:05 train");
+  });
+});
+
+describe("files (send_file)", () => {
+  const file = { data: new Uint8Array([1, 2, 3]), mime: "text/plain", name: "a.txt" };
+
+  it("a plugin without the send_file export cannot send files (said by fileSupport and sendFile); one with it gets the channel's limits", async () => {
+    const { state, service } = setup();
+    expect(service.fileSupport("chat")).toEqual({ ok: false, reason: 'channel "chat": its plugin "fake" cannot send files (no send_file export)' });
+    expect(service.fileSupport("nope")).toEqual({ ok: false, reason: 'channel "nope" is not configured' });
+    await expect(service.sendFile({ channel: "chat", account: "default", peer: "alice", file })).rejects.toThrow(/no send_file export/);
+    expect(state.files).toEqual([]);
+    state.sendFile = true;
+    expect(service.fileSupport("chat")).toMatchObject({ ok: true, maxBytes: 1024 * 1024 });
+  });
+
+  it("sends through send_file without the channel name, retries a transient failure, and does not retry a permanent one", async () => {
+    const { state, service } = setup();
+    state.sendFile = true;
+    state.sendFailures = 1;
+    expect(await service.sendFile({ channel: "chat", account: "default", peer: "alice", thread: "t1", file })).toEqual({ platformMessageId: "file-1" });
+    expect(state.files).toEqual([{ account: "default", peer: "alice", thread: "t1", file }]);
+    state.permanentFailures = 1;
+    state.sendFailures = 0;
+    await expect(service.sendFile({ channel: "chat", account: "default", peer: "alice", file })).rejects.toThrow(/permanent: the platform refused/);
+    expect(state.files).toHaveLength(1);
+    expect(state.permanentFailures).toBe(0);
   });
 });

@@ -42,11 +42,16 @@ describe("plugin host: channel plugins", () => {
     expect(list).toContainEqual({ name: "webhook", exports: { poll: false }, signatureHeaders: ["x-exoclaw-signature"], maxInFlight: 4 });
     expect(list).toContainEqual({
       name: "telegram",
-      exports: { poll: true, typing: true, edit: true },
+      exports: { poll: true, typing: true, edit: true, sendFile: true },
       signatureHeaders: ["x-telegram-bot-api-secret-token"],
       maxInFlight: 4,
     });
-    expect(list).toContainEqual({ name: "discord", exports: { poll: false, connect: true, typing: true, edit: true }, signatureHeaders: [], maxInFlight: 4 });
+    expect(list).toContainEqual({
+      name: "discord",
+      exports: { poll: false, connect: true, typing: true, edit: true, sendFile: true },
+      signatureHeaders: [],
+      maxInFlight: 4,
+    });
     expect(list.map((p) => p.name)).not.toContain("calculator");
   });
 

@@ -478,6 +478,8 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     ["webhook-response", "WebhookResponse"],
     ["parse-result", "ParseResult"],
     ["outbound-message", "OutboundMessage"],
+    ["outbound-file", "OutboundFile"],
+    ["outbound-file-message", "OutboundFileMessage"],
     ["send-receipt", "SendReceipt"],
     ["poll-request", "PollRequest"],
     ["poll-result", "PollResult"],
@@ -490,9 +492,9 @@ describe("the channel contract (channel-types, world channel) matches its mirror
     ["edit-result", "EditResult"],
   ];
 
-  it("the world exports parse, send, poll, connect and on-frame with the records of channel-types", () => {
+  it("the world exports parse, send, poll, connect, on-frame, typing and send-file with the records of channel-types", () => {
     const world = pkg("exoclaw:plugin").worlds.get("channel");
-    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["connect", "edit", "on-frame", "parse", "poll", "send", "typing"]);
+    expect([...(world?.exports.keys() ?? [])].sort()).toEqual(["connect", "edit", "on-frame", "parse", "poll", "send", "send-file", "typing"]);
     expect([...channelTypes.records.keys()].sort()).toEqual(pairs.map(([w]) => w).sort());
     expect([...channelTypes.enums.keys()]).toEqual(["peer-kind", "frame-kind"]);
   });

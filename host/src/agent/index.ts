@@ -53,3 +53,6 @@ export { createLifecycleHooks, LifecycleHooks, HookFailedError, hookContext } fr
 export type { HookCallReport, HookContext } from "./hooks/index.js";
 export { ApprovalBook, parseApprovalCommand } from "./approvals/book.js";
 export type { PendingApproval, ApprovalDecision } from "./approvals/book.js";
+// Inbound images kept for later turns (`<stateDir>/media`).
+export { deleteSessionAndMedia, MediaStore, mediaRefsOf, MEDIA_STORE_MAX_BYTES } from "./media-store.js";
+export type { MediaRef, MediaStoreOptions } from "./media-store.js";

@@ -14,9 +14,10 @@ import { deferred } from "./deferred.js";
 import { AgentError, InterruptedTurnError } from "./errors.js";
 import { makeTurnJob, type Job, type TaskJob, type TurnJob } from "./jobs.js";
 import { startedEvent } from "./journal.js";
+import type { MediaStore } from "./media-store.js";
 import { SessionQueues } from "./queue.js";
 import { messageSource, type IdentifiedTurnRequest, type TurnResult } from "./turn-request.js";
-import type { MessageSender, TurnEvent } from "./types.js";
+import type { ImageInput, MessageSender, TurnEvent } from "./types.js";
 
 /** Message of the `error` event that closes a queued message dropped for a newer one (`drop = "oldest"`). */
 export const DROPPED_MESSAGE = "dropped: the session queue was full";
@@ -42,6 +43,8 @@ export interface RequeuedMessage {
   resume?: true;
   /** The stored sender (recovery re-runs a group message with it). */
   sender?: MessageSender | undefined;
+  /** The message's stored images (recovery reads them back from the media directory). */
+  images?: ImageInput[] | undefined;
 }
 
 /** Options of {@link SessionLanes}. */
@@ -56,6 +59,8 @@ export interface SessionLanesOptions {
   runBatch: (sessionKey: string, batch: TurnJob[]) => Promise<void>;
   /** Whether the runtime is shutting down (new messages are refused with -32005). */
   closing: () => boolean;
+  /** Keeps inbound images for later turns (`message_received.media`); absent = the first turn only. */
+  media?: MediaStore | undefined;
 }
 
 /** The session lanes of one runtime: one batch at a time per session, sessions concurrently. */
@@ -99,6 +104,8 @@ export class SessionLanes {
       this.failQueued(victim, new AgentError("session_busy", DROPPED_MESSAGE));
     }
     const parts = messageSource(request);
+    // Images: referenced by hash in the event, written beside the append (media-store.ts).
+    const stored = this.options.media !== undefined ? (request.images ?? []).map((img) => this.options.media!.ref(img)).filter((r) => r !== undefined) : [];
     const message: NewSessionEvent = {
       kind: "message_received",
       runId,
@@ -114,11 +121,14 @@ export class SessionLanes {
           ? { sender: request.sender.id, ...(request.sender.name !== undefined ? { senderName: request.sender.name } : {}) }
           : {}),
         ...(request.awaitsReply === true && request.idempotencyKey !== undefined ? { awaitsReply: true as const } : {}),
+        ...(stored.length > 0 ? { media: stored.map((s) => s.ref) } : {}),
       },
     };
     // An idle session starts the turn right away: journal its start with the message (one write).
     const startNow = this.queues.pendingFor(sessionKey) === 0;
-    const journal = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
+    const appended = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
+    const journal =
+      stored.length > 0 ? Promise.all([appended, ...stored.map((s) => this.options.media!.put(s.ref, s.bytes))]).then(([seqs]) => seqs) : appended;
     const job = makeTurnJob({
       agent,
       sessionKey,

@@ -1,5 +1,5 @@
 import type { SessionEvent, SessionEventOf } from "../store/index.js";
-import type { ChatMessage, ContentBlock } from "./types.js";
+import type { ChatMessage, ContentBlock, ImageInput } from "./types.js";
 import { storedSender, userContent } from "./user-message.js";
 
 /** Text of the user message that carries a compaction summary at the start of the projection. */
@@ -36,7 +36,11 @@ interface Turn {
  * - Consecutive user messages (a turn with no reply of its own, e.g. a message folded into the
  *   next one's turn by queue mode `collect`, whose `turn_ended.data.runId` names that turn)
  *   become one user message, their texts joined by a blank line, so roles keep alternating.
- * - `usage`, `turn_started` and dedupe fields do not show.
+ * - `usage`, `turn_started` and dedupe fields do not show; a `send_file` call's long content is
+ *   elided from its input (see `historyInput`).
+ * - A message's stored images (`message_received.media`) found in `images` (by sha256, loaded
+ *   by the caller: media-store.ts) are its image blocks again, between the sender line and the
+ *   text; without `images`, or for one not found, only the text (with its attachment line) shows.
  *
  * - A message steered into a running turn (queue mode `steer`: its `turn_started` names another
  *   run that has already started and not ended) shows inside that turn, as user text at that
@@ -47,7 +51,7 @@ interface Turn {
  * otherwise in arrival order (a session's turns run one at a time). Events of a turn are those
  * with its run id, or without a run id while it is the turn in progress.
  */
-export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
+export function projectHistory(events: readonly SessionEvent[], images?: ReadonlyMap<string, ImageInput>): ChatMessage[] {
   const sorted = [...events].sort((a, b) => a.seq - b.seq);
   let start = 0;
   for (let i = sorted.length - 1; i >= 0; i--) {
@@ -128,7 +132,7 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
   }
   for (const t of turns) {
     if (t.outcome !== "ended" || t.steered || t.message.seq <= cutoff) continue;
-    const messages = turnMessages(t);
+    const messages = turnMessages(t, images);
     if (!messages) continue;
     const prev = out[out.length - 1];
     const first = messages[0]!;
@@ -146,14 +150,36 @@ export function projectHistory(events: readonly SessionEvent[]): ChatMessage[] {
   return out;
 }
 
+/** Content of a `send_file` call longer than this (characters) is elided from later turns' history. */
+const SENT_FILE_KEEP_CHARS = 1024;
+
+/**
+ * A tool call's input as later turns see it: a `send_file` call's `data_base64` / `text` over
+ * {@link SENT_FILE_KEEP_CHARS} becomes a short note (the file was sent; resending up to 1 MiB of
+ * base64 with every later request would only cost tokens). Other calls are unchanged.
+ */
+function historyInput(name: string, input: unknown): unknown {
+  if (name !== "send_file" || input === null || typeof input !== "object" || Array.isArray(input)) return input;
+  const o = { ...(input as Record<string, unknown>) };
+  for (const k of ["data_base64", "text"]) {
+    const v = o[k];
+    if (typeof v === "string" && v.length > SENT_FILE_KEEP_CHARS) o[k] = `[${v.length} characters, omitted from the history]`;
+  }
+  return o;
+}
+
 /** How consecutive user messages are joined: the runtime's `COLLECT_SEPARATOR`. */
 const USER_TEXT_SEPARATOR = "\n\n";
 
 const isText = (m: ChatMessage): boolean => m.content.length === 1 && m.content[0]!.type === "text";
 
 /** The messages of one completed turn, or undefined when its tool calls and results do not pair up. */
-function turnMessages(t: Turn): ChatMessage[] | undefined {
-  const msgs: ChatMessage[] = [{ role: "user", content: userContent(t.message.data.content, storedSender(t.message.data)) }];
+function turnMessages(t: Turn, images: ReadonlyMap<string, ImageInput> | undefined): ChatMessage[] | undefined {
+  // Stored images (media-store.ts) found for this message; a missing one leaves its metadata line only.
+  const stored = images === undefined ? [] : (t.message.data.media ?? []).flatMap((r) => images.get(r.sha256) ?? []);
+  const msgs: ChatMessage[] = [
+    { role: "user", content: userContent(t.message.data.content, storedSender(t.message.data), stored.length > 0 ? stored : undefined) },
+  ];
   let toolResultsOpen = false;
   for (const e of t.parts) {
     const last = msgs[msgs.length - 1]!;
@@ -165,7 +191,7 @@ function turnMessages(t: Turn): ChatMessage[] | undefined {
         if (prev?.type === "text") prev.text += e.data.text;
         else if (e.data.text.length > 0) target.content.push({ type: "text", text: e.data.text });
       } else {
-        target.content.push({ type: "tool_use", id: e.data.id, name: e.data.name, input: e.data.input });
+        target.content.push({ type: "tool_use", id: e.data.id, name: e.data.name, input: historyInput(e.data.name, e.data.input) });
       }
       toolResultsOpen = false;
     } else if (e.kind === "message_received") {

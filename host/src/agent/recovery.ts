@@ -15,6 +15,7 @@ import type { SessionLanes } from "./lanes.js";
 import type { TurnResult } from "./turn-request.js";
 import { parkedApproval } from "./approvals/resume.js";
 import { storedSender } from "./user-message.js";
+import type { MediaStore } from "./media-store.js";
 
 /** Message of the `error` event that closes a turn a crash interrupted. */
 export const INTERRUPTED_MESSAGE =
@@ -62,6 +63,8 @@ export interface RecoveryOptions {
   logger: Logger;
   /** Called for each turn re-run (when it settles) or closed as failed (at once); a throw is logged. */
   onRecovered?: ((turn: RecoveredTurn) => void) | undefined;
+  /** Stored inbound images: a re-run message gets its own images back (media-store.ts). */
+  media?: MediaStore | undefined;
 }
 
 /**
@@ -108,6 +111,8 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
     report.failed += failures.length;
     for (const { message, runId, resume } of rerun) {
       const sender = storedSender(message.data);
+      const refs = message.data.media ?? [];
+      const images = options.media !== undefined && refs.length > 0 ? [...(await options.media.load(refs)).values()] : [];
       const promise = lanes.requeue({
         agent: agent!,
         sessionKey,
@@ -116,6 +121,7 @@ export async function recoverTurns(options: RecoveryOptions): Promise<RecoveryRe
         thread: message.data.thread,
         ...(resume ? { resume } : {}),
         ...(sender ? { sender } : {}),
+        ...(images.length > 0 ? { images } : {}),
       });
       promise.then(
         (r) => {

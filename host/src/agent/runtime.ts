@@ -31,6 +31,7 @@ import { parseApprovalCommand, type ApprovalBook } from "./approvals/book.js";
 import { answerApprovalCommand, createApprovalBook } from "./approvals/front.js";
 import type { LifecycleHooks } from "./hooks/lifecycle.js";
 import { hookContext } from "./hooks/turn-wiring.js";
+import { deleteSessionAndMedia, type MediaStore } from "./media-store.js";
 import { forgetPeer, type ForgetResult, type ForgetTarget, type MemoryService } from "./memory/index.js";
 
 // The runtime's public names, wherever they live (agent/index.ts and callers import them from here).
@@ -98,6 +99,8 @@ export interface AgentRuntimeOptions {
   hostTools?: readonly HostTool[];
   /** Plugin lifecycle hooks (agent/hooks, `[hooks]`); default none. */
   hooks?: LifecycleHooks;
+  /** Keeps inbound images for later turns (`<stateDir>/media`, media-store.ts); default: the first turn only. */
+  media?: MediaStore;
 }
 
 /**
@@ -184,6 +187,7 @@ export class AgentRuntime {
       hooks: options.hooks,
       approvals: this.approvals,
       memory: options.memory,
+      media: options.media,
     });
     this.lanes = new SessionLanes({
       agents: this.agents,
@@ -192,6 +196,7 @@ export class AgentRuntime {
       maxQueuedPerSession: options.maxQueuedPerSession,
       runBatch: (sessionKey, batch) => this.executor.executeBatch(sessionKey, batch),
       closing,
+      media: options.media,
     });
     this.keys = new IdempotentTurns({ sessions: this.sessions, accept: (agent, request, call) => this.lanes.accept(agent, request, call) });
   }
@@ -314,7 +319,7 @@ export class AgentRuntime {
    */
   recover(): Promise<RecoveryReport> {
     const { sessions, agents, lanes, keys, logger } = this;
-    return recoverTurns({ sessions, agents, lanes, keys, logger, onRecovered: this.options.onRecovered });
+    return recoverTurns({ sessions, agents, lanes, keys, logger, onRecovered: this.options.onRecovered, media: this.options.media });
   }
 
   /**
@@ -414,7 +419,8 @@ export class AgentRuntime {
   deleteSession(sessionKey: string): Promise<boolean> {
     return this.lanes.task(sessionKey, async () => {
       this.sessions.drop(sessionKey);
-      const deleted = await this.log.delete(sessionKey);
+      // Its stored images go with it (media-store.ts): named by its events, read before they are gone.
+      const deleted = await deleteSessionAndMedia(this.log, this.options.media, sessionKey);
       if (deleted) this.sessionEnded(sessionKey, "deleted");
       return deleted;
     });

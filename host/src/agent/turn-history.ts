@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { AgentConfig } from "../config/index.js";
 import { toErrorObject } from "../protocol/index.js";
 import type { ToolSpec } from "../plugins/index.js";
+import { mediaRefsOf, type MediaStore } from "./media-store.js";
 import { projectHistory } from "./projection.js";
 import type { SessionEvent } from "../store/index.js";
 import type { CachedSessionLog } from "./cached-log.js";
@@ -40,6 +41,8 @@ export interface TurnHistoryRequest {
 export interface TurnHistoryDeps {
   sessions: CachedSessionLog;
   logger: Logger;
+  /** Stored inbound images (`message_received.media`); absent = earlier images are text only. */
+  media?: MediaStore | undefined;
 }
 
 /**
@@ -51,7 +54,9 @@ export interface TurnHistoryDeps {
  */
 export async function turnHistory(deps: TurnHistoryDeps, turn: TurnHistoryRequest): Promise<ChatMessage[]> {
   const { config, system, provider, sessionKey, events, content, runId, firstRunId, specs, signal, onUsage } = turn;
-  const messages = projectHistory(events);
+  // Earlier messages' images, read from the media directory (the projection itself stays pure).
+  const images = deps.media !== undefined ? await deps.media.load(mediaRefsOf(events)) : undefined;
+  const messages = projectHistory(events, images);
   const window = config.contextWindow;
   const historyTokens = estimateTokens(messageChars(messages));
   const contentTokens = estimateTokens(content.length + (system?.length ?? 0));
@@ -79,5 +84,5 @@ export async function turnHistory(deps: TurnHistoryDeps, turn: TurnHistoryReques
     { sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window },
     "session compacted",
   );
-  return projectHistory(await deps.sessions.readHistory(sessionKey));
+  return projectHistory(await deps.sessions.readHistory(sessionKey), images);
 }

@@ -28,6 +28,7 @@ import { TurnDeadline } from "./approvals/deadline.js";
 import type { ApprovalBook } from "./approvals/book.js";
 import type { LifecycleHooks } from "./hooks/lifecycle.js";
 import { wireTurn, type TurnWiring } from "./hooks/turn-wiring.js";
+import type { MediaStore } from "./media-store.js";
 
 /** Separator between the contents of messages folded into one turn (queue mode `collect`). */
 export const COLLECT_SEPARATOR = "\n\n";
@@ -68,6 +69,8 @@ export interface TurnExecutorOptions {
   approvals?: ApprovalBook | undefined;
   /** The agents' memory: agents with `[agents.memory]` get a memory block before each new message. */
   memory?: MemoryService | undefined;
+  /** Stored inbound images, rebuilt into later turns' history (media-store.ts). */
+  media?: MediaStore | undefined;
 }
 
 /** Runs turn batches; tracks the running ones so a shutdown can abort them. */
@@ -183,7 +186,7 @@ export class TurnExecutor {
           : undefined;
       const compaction = { usage: { inputTokens: 0, outputTokens: 0 }, calls: 0 };
       const history = await turnHistory(
-        { sessions, logger },
+        { sessions, logger, media: this.options.media },
         {
           config,
           system,

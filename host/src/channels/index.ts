@@ -5,6 +5,8 @@ export { createChannelService, failureReply } from "./service.js";
 export type {
   ChannelCounters,
   ChannelOutboundTarget,
+  FileSupport,
+  FileTarget,
   ChannelPlugins,
   ChannelRuntime,
   ChannelService,
@@ -23,3 +25,5 @@ export type { PairingApproval, PairingRequest, PairingPeer, PairingBook, Pairing
 export { openSharedChannelState } from "./shared-state.js";
 export type { RateWindows } from "./gate.js";
 export { SenderRateLimiter, takeWindow, type RateDecision, type RateWindow } from "./groups.js";
+export { sendFileTool, fileFromInput, SEND_FILE, SEND_FILE_SPEC, MAX_CAPTION_CHARS } from "./send-file.js";
+export type { FileChannels, SendFileToolOptions } from "./send-file.js";

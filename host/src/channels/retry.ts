@@ -7,6 +7,7 @@ export const SEND_BACKOFF_MS: readonly number[] = [200, 800, 2000];
 /**
  * Runs `attempt` until it succeeds, waiting `backoffMs[i]` before retry i+1.
  * @param onRetry told about each failure that will be retried (for logs)
+ * @param permanent a failure it says yes to is thrown at once (not retried)
  * @returns the first success
  * @throws the last failure when every attempt failed, or the signal's reason when aborted
  */
@@ -15,12 +16,13 @@ export async function withRetry<T>(
   backoffMs: readonly number[] = SEND_BACKOFF_MS,
   onRetry?: (err: unknown, attemptNo: number) => void,
   signal?: AbortSignal,
+  permanent?: (err: unknown) => boolean,
 ): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await attempt();
     } catch (err) {
-      if (signal?.aborted || i >= backoffMs.length) throw err;
+      if (signal?.aborted || i >= backoffMs.length || permanent?.(err) === true) throw err;
       onRetry?.(err, i + 1);
       await sleep(backoffMs[i]!, signal);
     }

@@ -23,7 +23,7 @@
 // vocabulary (agent/errors.ts): channels classify the runtime's failures with its predicates.
 import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult, OutboundTarget } from "../agent/index.js";
 import type { InboundAddress, Route } from "../router/index.js";
-import type { ChannelConfig } from "../config/index.js";
+import { DEFAULT_SEND_MAX_BYTES, DEFAULT_SEND_TYPES, type ChannelConfig } from "../config/index.js";
 import type { SessionEventOf } from "../store/index.js";
 import type { ChannelExport, ChannelPluginInfo, PluginHost } from "../plugins/index.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
@@ -56,6 +56,7 @@ import type {
   EditResult,
   InboundMessage,
   IntakeRefusal,
+  OutboundFileMessage,
   OutboundMessage,
   SendReceipt,
   WebhookPolicy,
@@ -152,6 +153,12 @@ export type RecoveredChannelTurn = Omit<RecoveredTurn, "result"> & { result?: Ch
 /** A message sent on an agent's own initiative (the runtime's {@link OutboundTarget}). */
 export type ChannelOutboundTarget = OutboundTarget;
 
+/** Where a file goes and the file (the `send_file` export's input). */
+export type FileTarget = OutboundFileMessage & { channel: string };
+
+/** {@link ChannelService.fileSupport}'s answer. */
+export type FileSupport = { ok: true; maxBytes: number; types: readonly string[] } | { ok: false; reason: string };
+
 /** Options of {@link createChannelService}. */
 export interface ChannelServiceOptions {
   channels: ChannelConfig[];
@@ -201,6 +208,17 @@ export interface ChannelService {
    *   the plugin's error after the retries
    */
   send(target: ChannelOutboundTarget, signal?: AbortSignal): Promise<{ platformMessageId?: string }>;
+  /**
+   * Whether `channel` can send files now and its limits (`media.send_max_bytes`, `media.send_types`),
+   * or why not (not configured, plugin not loaded, no `send_file` export).
+   */
+  fileSupport(channel: string): FileSupport;
+  /**
+   * Sends a file through the channel plugin's `send_file` export (retried like `send`). The
+   * caller checked the file against {@link fileSupport}'s limits (send-file.ts does).
+   * @throws Error naming the channel when it cannot send files, or the plugin's error after the retries
+   */
+  sendFile(target: FileTarget, signal?: AbortSignal): Promise<{ platformMessageId?: string }>;
   /**
    * Delivers the reply (or failure notice) of a turn crash recovery settled; ignores channels it
    * does not serve, and turns whose reply is owed in the outbox (`resumeReplies` sends those).
@@ -945,6 +963,43 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     }
   }
 
+  function fileSupport(name: string): FileSupport {
+    const ch = channels.get(name);
+    if (ch === undefined) return { ok: false, reason: `channel "${name}" is not configured` };
+    const info = pluginInfo(ch);
+    if (info === undefined) return { ok: false, reason: `channel "${name}": its plugin "${ch.config.plugin}" is not loaded` };
+    if (info.exports.sendFile !== true)
+      return { ok: false, reason: `channel "${name}": its plugin "${ch.config.plugin}" cannot send files (no send_file export)` };
+    const media = ch.config.groups?.media;
+    return { ok: true, maxBytes: media?.sendMaxBytes ?? DEFAULT_SEND_MAX_BYTES, types: media?.sendTypes ?? DEFAULT_SEND_TYPES };
+  }
+
+  async function sendFile(target: FileTarget, signal?: AbortSignal): Promise<{ platformMessageId?: string }> {
+    const support = fileSupport(target.channel);
+    if (!support.ok) throw new Error(support.reason);
+    const ch = channels.get(target.channel)!;
+    const { channel: _channel, ...message } = target;
+    try {
+      const out = await withRetry(
+        () => sendGate.run(ch.config.plugin, () => plugins.callChannel(ch.config.plugin, "send_file", message, signal), signal),
+        backoff,
+        (err, n) =>
+          logger.warn(
+            { channel: ch.config.name, account: target.account, peer: target.peer, attempt: n, error: errorMessage(err) },
+            "channel send_file failed; retrying",
+          ),
+        signal,
+        isPermanentSendError,
+      );
+      ch.counters.answered++;
+      const id = (out as Record<string, unknown>).platformMessageId;
+      return typeof id === "string" && id.length > 0 ? { platformMessageId: id } : {};
+    } catch (err) {
+      if (!signal?.aborted) ch.counters.sendFailures++;
+      throw err;
+    }
+  }
+
   function onRecovered(turn: RecoveredChannelTurn): void {
     const ch = channels.get(turn.channel);
     if (ch === undefined) return; // `ws` and channels no longer configured: nobody to tell
@@ -1161,6 +1216,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     },
     intakeRefused,
     send,
+    fileSupport,
+    sendFile,
     onRecovered,
     resumeReplies,
     closeReplies: () => outbox.close(),

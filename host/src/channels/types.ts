@@ -137,6 +137,31 @@ export interface OutboundMessage {
   replyId?: string;
 }
 
+/**
+ * A file to send: MessagePack `{data (bin), mime, name, caption?}`. The host checked it before the
+ * call: `data` at most the channel's `media.send_max_bytes` (at most 2 MiB, what the default
+ * 16 MiB guest memory carries while the upload is built), `mime` one of `media.send_types` (an image's type from its first bytes), `name`
+ * 1..100 characters of `[A-Za-z0-9._ -]` (no path), `caption` at most 1,024 characters.
+ */
+export interface OutboundFile {
+  data: Uint8Array;
+  mime: string;
+  name: string;
+  caption?: string;
+}
+
+/**
+ * Input of `send_file` (optional export, WIT `send-file`): MessagePack `{account, peer, thread?,
+ * file}`; output a {@link SendReceipt}. A plugin without the export cannot send files (the
+ * `send_file` tool says so); older plugins keep working.
+ */
+export interface OutboundFileMessage {
+  account: string;
+  peer: string;
+  thread?: string;
+  file: OutboundFile;
+}
+
 /** Output of `send`: MessagePack `{platformMessageId?}`. A failed send is an Extism error. */
 export interface SendReceipt {
   platformMessageId?: string;

@@ -7,7 +7,18 @@
  * store and the notes file itself (`<state dir>/memory/notes.jsonl`) and erases from both.
  */
 import type { Command } from "commander";
-import { forgetPeer, MemoryService, NoteStore, notesFile, type ForgetResult, type Note, type NoteHit } from "../agent/index.js";
+import { join } from "node:path";
+import {
+  deleteSessionAndMedia,
+  forgetPeer,
+  MediaStore,
+  MemoryService,
+  NoteStore,
+  notesFile,
+  type ForgetResult,
+  type Note,
+  type NoteHit,
+} from "../agent/index.js";
 import { loadConfig, type Config } from "../config/index.js";
 import { silentLogger } from "../log/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
@@ -53,7 +64,9 @@ async function forgetOffline(config: Config, target: { peer: string; channel?: s
   try {
     const notes = await NoteStore.open({ file: notesFile(config.stateDir) });
     const memory = new MemoryService({ notes, log, logger: silentLogger() });
-    const result = await forgetPeer({ log, deleteSession: (k) => log.delete(k), memory }, target);
+    // The sessions' stored images too (<state>/media, agent/media-store.ts).
+    const media = new MediaStore({ dir: join(config.stateDir, "media") });
+    const result = await forgetPeer({ log, deleteSession: (k) => deleteSessionAndMedia(log, media, k), memory }, target);
     await notes.flush();
     return result;
   } finally {

@@ -11,6 +11,28 @@ import { streamOverridable } from "./channel-stream.js";
 export const DEFAULT_MEDIA_MAX_BYTES = 5 * 1024 * 1024;
 /** Image types given to models when `media.types` is not set (the four every supported provider accepts). */
 export const DEFAULT_MEDIA_TYPES: readonly string[] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+/** Largest file the `send_file` tool sends when `media.send_max_bytes` is not set, bytes (1 MiB). */
+export const DEFAULT_SEND_MAX_BYTES = 1024 * 1024;
+/**
+ * Highest `media.send_max_bytes`, bytes (2 MiB): the file goes to the plugin in one call and out
+ * in one `http_request` (whose body the sandbox caps at 4 MiB, plugins/sandbox/protocol.mjs
+ * MAX_HTTP_BODY_BYTES), and the guest holds it about four times while the multipart body is built
+ * and handed to the host: 2 MiB is what the default 16 MiB plugin memory was measured to carry
+ * (tests/first-party/channels/telegram.test.ts; 3,000,000 bytes ran out of it).
+ */
+export const MAX_SEND_MAX_BYTES = 2 * 1024 * 1024;
+/** File types the `send_file` tool sends when `media.send_types` is not set. */
+export const DEFAULT_SEND_TYPES: readonly string[] = [
+  "image/jpeg",
+  "image/png",
+  "image/gif",
+  "image/webp",
+  "application/pdf",
+  "text/plain",
+  "text/csv",
+  "text/markdown",
+  "application/json",
+];
 /** Command prefixes that pass `mention_only` when `command_prefixes` is not set. */
 export const DEFAULT_COMMAND_PREFIXES: readonly string[] = ["/"];
 
@@ -44,6 +66,11 @@ export const channelGroupFields = {
         .array(z.string().regex(/^image\/[a-z0-9.+-]+$/, 'must be an image MIME type such as "image/png"'))
         .max(16)
         .optional(),
+      send_max_bytes: z.number().int().min(1).max(MAX_SEND_MAX_BYTES).optional(),
+      send_types: z
+        .array(z.string().regex(/^[a-z]+\/[a-z0-9.+-]+$/, 'must be a MIME type such as "application/pdf"'))
+        .max(32)
+        .optional(),
     })
     .optional(),
   per_account: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "account names must match [A-Za-z0-9_.-]{1,64}"), z.strictObject(overridable)).optional(),
@@ -70,8 +97,8 @@ export interface AccountGroupSettings {
 export interface ChannelGroups extends AccountGroupSettings {
   /** Prefixes that count as a command under `mentionOnly` (default `["/"]`). */
   commandPrefixes: readonly string[];
-  /** Inbound images fetched for the model. */
-  media: { maxBytes: number; types: readonly string[] };
+  /** Inbound images fetched for the model (`maxBytes`, `types`); files the `send_file` tool may send (`sendMaxBytes`, `sendTypes`). */
+  media: { maxBytes: number; types: readonly string[]; sendMaxBytes?: number; sendTypes?: readonly string[] };
   /** Overrides by account. */
   perAccount: Record<string, Partial<AccountGroupSettings>>;
 }
@@ -96,7 +123,12 @@ export function toChannelGroups(c: FileGroups): ChannelGroups {
     pairing: c.pairing ?? false,
     ...toRate(c.rate),
     commandPrefixes: c.command_prefixes ?? DEFAULT_COMMAND_PREFIXES,
-    media: { maxBytes: c.media?.max_bytes ?? DEFAULT_MEDIA_MAX_BYTES, types: c.media?.types ?? DEFAULT_MEDIA_TYPES },
+    media: {
+      maxBytes: c.media?.max_bytes ?? DEFAULT_MEDIA_MAX_BYTES,
+      types: c.media?.types ?? DEFAULT_MEDIA_TYPES,
+      sendMaxBytes: c.media?.send_max_bytes ?? DEFAULT_SEND_MAX_BYTES,
+      sendTypes: c.media?.send_types ?? DEFAULT_SEND_TYPES,
+    },
     perAccount,
   };
 }

@@ -43,6 +43,14 @@ export type {
 export { CHANNEL_DEFAULTS, DEFAULT_QUEUE, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TURN_TIMEOUT_MS, DEFAULT_LOOP_LIMIT } from "./types.js";
 export { needsApproval, resolveApprovals, DEFAULT_APPROVAL_TIMEOUT_MS, type AgentApprovals, type ApprovalRule } from "./approvals.js";
 export { resolveHooks, DEFAULT_HOOK_TIMEOUT_MS, type HooksConfig, type HookFailMode } from "./hooks.js";
-export { accountGroups, DEFAULT_COMMAND_PREFIXES, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_MEDIA_TYPES } from "./channel-groups.js";
+export {
+  accountGroups,
+  DEFAULT_COMMAND_PREFIXES,
+  DEFAULT_MEDIA_MAX_BYTES,
+  DEFAULT_MEDIA_TYPES,
+  DEFAULT_SEND_MAX_BYTES,
+  DEFAULT_SEND_TYPES,
+  MAX_SEND_MAX_BYTES,
+} from "./channel-groups.js";
 export type { AccountGroupSettings, ChannelGroups, SenderRate } from "./channel-groups.js";
 export { accountStream, DEFAULT_STREAM_INTERVAL_MS, type ChannelStream } from "./channel-stream.js";

@@ -1,12 +1,12 @@
 import { createLifecycleHooks } from "../agent/index.js";
 import { resolveHooks } from "../config/index.js";
 import { chmod, mkdir, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, BudgetGuard, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { AgentRuntime, BudgetGuard, MediaStore, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
 import { Automation } from "../automation/index.js";
 import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
-import { createChannelService, openSharedChannelState, PairingStore, type ChannelService } from "../channels/index.js";
+import { createChannelService, openSharedChannelState, PairingStore, sendFileTool, type ChannelService } from "../channels/index.js";
 import { DEFAULT_TURN_TIMEOUT_MS, type Config, type ProviderName } from "../config/index.js";
 import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.js";
 import { startMcpClients, type McpClients } from "../mcp/index.js";
@@ -340,6 +340,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       });
     }
     const mcp = mcpClients;
+    const media = new MediaStore({ dir: join(config.stateDir, "media"), logger });
     const agents = new AgentRuntime({
       agents: config.agents,
       ...(mcp !== undefined ? { mcp } : {}),
@@ -358,7 +359,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         },
       },
       onRecovered: (turn) => channels?.onRecovered(turn),
-      hostTools: automation.tools,
+      // `remind` (automation) and `send_file` (channels/send-file.ts: a file to the current peer).
+      hostTools: [...automation.tools, sendFileTool({ channels: () => channels, logger })],
+      // Inbound images for later turns: <stateDir>/media/<sha256> (agent/media-store.ts).
+      media,
       // Plugin lifecycle hooks, in `[hooks] order` as last reloaded (agent/hooks).
       hooks: createLifecycleHooks({
         host: plugins,
@@ -510,7 +514,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
           "[store] retention is under a day: a pruned session's idempotency and platform message ids are free again, so a platform retrying an older message would run it again",
         );
       }
-      const retention = startRetention({ prune: (o) => agents.pruneSessions(o), ...config.store.retention, logger });
+      const retentionMs = config.store.retention.maxIdleMs;
+      // Stored images idle as long as a pruned session go with it (agent/media-store.ts).
+      const prune = (o: Parameters<typeof agents.pruneSessions>[0]) => agents.pruneSessions(o).then(async (r) => (await media.pruneIdle(retentionMs), r));
+      const retention = startRetention({ prune, ...config.store.retention, logger });
       stack.defer("session retention", () => retention.stop());
     }
     const context: GatewayContext = {

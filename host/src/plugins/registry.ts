@@ -542,6 +542,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
             ...(e.exports.includes("connect") && e.exports.includes("on_frame") ? { connect: true } : {}),
             ...(e.exports.includes("typing") ? { typing: true } : {}),
             ...(e.exports.includes("edit") ? { edit: true } : {}),
+            ...(e.exports.includes("send_file") ? { sendFile: true } : {}),
           },
           signatureHeaders: e.manifest!.signatureHeaders ?? [],
           maxInFlight: limitsFor(e.manifest!.name).maxInFlight,

@@ -93,8 +93,9 @@ export interface ChannelPluginInfo {
    * `connect`: the module exports `connect` and `on_frame` (a persistent-connection channel);
    * `typing`: it exports `typing` (a typing indicator while a turn runs);
    * `edit`: it exports `edit` (progressive replies, `stream = "edit"`).
+   * `sendFile`: it exports `send_file` (photos and documents out; channels/types.ts `OutboundFileMessage`).
    */
-  exports: { poll: boolean; connect?: boolean; typing?: boolean; edit?: boolean };
+  exports: { poll: boolean; connect?: boolean; typing?: boolean; edit?: boolean; sendFile?: boolean };
   /** The manifest's `signatureHeaders` (lower-case); empty when it declares none. */
   signatureHeaders: string[];
   /**
@@ -105,7 +106,7 @@ export interface ChannelPluginInfo {
 }
 
 /** A channel plugin export (see channels/types.ts for each one's input and output). */
-export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame" | "typing" | "edit";
+export type ChannelExport = "parse" | "send" | "poll" | "connect" | "on_frame" | "typing" | "edit" | "send_file";
 
 /** The exports of a persistent-connection channel (their calls may leave connection effects). */
 export type ConnectionExport = "connect" | "on_frame";

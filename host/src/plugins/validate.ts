@@ -84,8 +84,10 @@ export function checkInterface(manifest: PluginManifest, imports: WasmImportDesc
         .map((m) => `a function "${m}"`)
         .join(" and ")} (a channel plugin needs "parse" and "send", "poll" is optional; exports: ${listed})`;
     }
-    const poll = exports.find((e) => e.name === "poll");
-    if (poll !== undefined && poll.kind !== "function") return `export "poll" is a ${poll.kind}, not a function (exports: ${listed})`;
+    for (const name of ["poll", "send_file"]) {
+      const e = exports.find((x) => x.name === name);
+      if (e !== undefined && e.kind !== "function") return `export "${name}" is a ${e.kind}, not a function (exports: ${listed})`;
+    }
     // A persistent-connection channel exports both `connect` and `on_frame`, or neither.
     const connect = exports.find((e) => e.name === "connect");
     const onFrame = exports.find((e) => e.name === "on_frame");

@@ -59,6 +59,11 @@ export interface EventDataMap {
      * `idempotencyKey` (required with it). Absent: nobody tracks its reply in the store.
      */
     awaitsReply?: true;
+    /**
+     * The message's images, stored content-addressed under `<stateDir>/media/<sha256>`
+     * (agent/media-store.ts): later turns rebuild their image blocks from these. Absent: none.
+     */
+    media?: { sha256: string; mime: string; bytes: number }[];
   };
   turn_started: { runId: string };
   assistant_text: { text: string };

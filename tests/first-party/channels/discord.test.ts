@@ -154,3 +154,21 @@ describe("discord edit (progressive replies)", () => {
     expect(dc.violations.length).toBe(violations);
   });
 });
+
+describe("discord send_file", () => {
+  it("the largest file the host lets through (2 MiB) goes out as files[0] with payload_json, in the default 16 MiB plugin memory", async () => {
+    const { MAX_SEND_MAX_BYTES } = await import("../../../host/src/config/index.js");
+    const data = Buffer.alloc(MAX_SEND_MAX_BYTES);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
+    // A channel of its own: the rate limit of the send tests does not apply.
+    const r = await p.call(
+      "send_file",
+      packr.pack({ account: "default", peer: "5099", file: { data, mime: "application/pdf", name: "big.pdf", caption: "cap" } }),
+    );
+    expect(r.ok, !r.ok ? r.message : "").toBe(true);
+    const sent = dc.sent.find((s) => s.channel_id === "5099")!;
+    expect(sent.content).toBe("cap");
+    expect(sent.attachments![0]).toMatchObject({ filename: "big.pdf", content_type: "application/pdf" });
+    expect(Buffer.compare(sent.attachments![0]!.bytes, data)).toBe(0);
+  }, 60_000);
+});

@@ -384,3 +384,41 @@ describe("slack edit: chat.update (progressive replies)", () => {
     expect(slack.calls).toEqual([]);
   });
 });
+
+describe("send_file (Slack's external upload: getUploadURLExternal, upload, completeUploadExternal)", () => {
+  it("uploads the bytes with their type to the pre-signed URL (no token there) and shares the file in the channel and thread with the caption", async () => {
+    expect(host.channelPlugins().find((p) => p.name === "slack")?.exports.sendFile).toBe(true);
+    const bytes = Buffer.from([0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x2e, 0x34, 0x0a, 0x00, 0xff, 0x80]); // "%PDF-1.4\n" + binary
+    const receipt = (await host.callChannel("slack", "send_file", {
+      account: "default",
+      peer: "C0GENERAL",
+      thread: "1700000000.000100",
+      file: { data: bytes, mime: "application/pdf", name: "q3 report.pdf", caption: "the report" },
+    })) as SendReceipt;
+    const [f] = slack.files.slice(-1);
+    expect(receipt.platformMessageId).toBe(f!.file_id);
+    expect(f).toMatchObject({
+      filename: "q3 report.pdf",
+      title: "q3 report.pdf",
+      type: "application/pdf",
+      channel_id: "C0GENERAL",
+      initial_comment: "the report",
+      thread_ts: "1700000000.000100",
+    });
+    expect(Buffer.compare(f!.bytes, bytes)).toBe(0);
+    expect(f!.uploadAuthorization).toBeUndefined();
+    const get = slack.calls.find((c) => c.path === "/api/files.getUploadURLExternal")!;
+    expect(get.headers.authorization).toBe(`Bearer ${BOT_TOKEN}`);
+    expect(get.json).toEqual({ filename: "q3 report.pdf", length: String(bytes.length) });
+  });
+
+  it("a Slack error on completion is a send_file error naming it", async () => {
+    await expect(
+      host.callChannel("slack", "send_file", {
+        account: "default",
+        peer: "X-not-a-channel",
+        file: { data: Buffer.from("hi"), mime: "text/plain", name: "a.txt" },
+      }),
+    ).rejects.toThrow(/files.completeUploadExternal failed: channel_not_found/);
+  });
+});

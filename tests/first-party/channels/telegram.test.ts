@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { EditResult, InboundMessage, OutboundMessage, ParseResult, PollResult, SendReceipt, WebhookRequest } from "../../../host/src/channels/types.js";
 import { DEFAULT_LIMITS, type EffectiveGrant } from "../../../host/src/plugins/capabilities.js";
 import { createHostServices, createSandboxPool, type CallOutcome, type SandboxPool } from "../../../host/src/plugins/sandbox/index.js";
+import { MAX_SEND_MAX_BYTES } from "../../../host/src/config/index.js";
 import { buildPlugin } from "../../../scripts/build-plugins.mjs";
 import { captureLogger, tempDir } from "../../plugins/sandbox/support.js";
 import { startFakeTelegram, telegramUpdate, type FakeTelegram } from "../../support/platforms/telegram.mjs";
@@ -308,6 +309,52 @@ describe("telegram edit: editMessageText (progressive replies)", () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe("telegram send_file: sendPhoto / sendDocument", () => {
+  it("a photo goes by sendPhoto, anything else by sendDocument, as multipart/form-data with chat_id, thread and caption", async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 0xff]);
+    const before = tg.filesSent.length;
+    const r1 = out<SendReceipt>(
+      await p.call(
+        "send_file",
+        packr.pack({ account: "default", peer: "42", thread: "7", file: { data: png, mime: "image/png", name: "p.png", caption: "look" } }),
+      ),
+    );
+    const pdf = Buffer.from("%PDF-1.4\n\u0000binary", "latin1");
+    await p.call("send_file", packr.pack({ account: "default", peer: "42", file: { data: pdf, mime: "application/pdf", name: "r.pdf" } }));
+    const [photo, doc] = tg.filesSent.slice(before);
+    expect(photo).toMatchObject({ method: "sendPhoto", chat_id: "42", message_thread_id: "7", caption: "look", name: "p.png", type: "image/png" });
+    expect(Buffer.compare(photo!.bytes, png)).toBe(0);
+    expect(r1).toEqual({ platformMessageId: `42:${photo!.message_id}` });
+    expect(doc).toMatchObject({ method: "sendDocument", chat_id: "42", caption: undefined, name: "r.pdf", type: "application/pdf" });
+    expect(Buffer.compare(doc!.bytes, pdf)).toBe(0);
+  });
+
+  it("the largest file the host lets through (media.send_max_bytes at most 2 MiB) fits the default 16 MiB plugin memory", async () => {
+    const size = MAX_SEND_MAX_BYTES;
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 31) & 0xff;
+    const before = tg.filesSent.length;
+    const t0 = performance.now();
+    const r = await p.call("send_file", packr.pack({ account: "default", peer: "42", file: { data, mime: "application/pdf", name: "big.pdf" } }));
+    const ms = performance.now() - t0;
+    expect(r.ok, !r.ok ? r.message : "").toBe(true);
+    expect(Buffer.compare(tg.filesSent.slice(before)[0]!.bytes, data)).toBe(0);
+    console.log(`send_file of ${size} bytes through the telegram plugin (16 MiB memory): ${ms.toFixed(0)} ms`);
+  }, 60_000);
+
+  it("a 4xx from the Bot API is a permanent failure (not retried), a 5xx is not", async () => {
+    const file = { data: Buffer.from("hi"), mime: "text/plain", name: "a.txt" };
+    tg.failNextSend(400, "Bad Request: file must be non-empty");
+    const r = await p.call("send_file", packr.pack({ account: "default", peer: "42", file }));
+    expect(!r.ok && r.message).toBe(
+      "plugin 'telegram': permanent: telegram sendDocument failed (HTTP 400, error_code 400): Bad Request: file must be non-empty",
+    );
+    tg.failNextSend(502, "Bad Gateway");
+    const r2 = await p.call("send_file", packr.pack({ account: "default", peer: "42", file }));
+    expect(!r2.ok && r2.message).toMatch(/^plugin 'telegram': telegram sendDocument failed \(HTTP 502/);
   });
 });
 

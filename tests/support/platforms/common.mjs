@@ -19,6 +19,41 @@ export function readBody(req) {
 }
 
 /**
+ * The whole request body as bytes.
+ * @param {http.IncomingMessage} req
+ * @returns {Promise<Buffer>}
+ */
+export function readBytes(req) {
+  return new Promise((resolve, reject) => {
+    /** @type {Buffer[]} */
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/**
+ * A multipart/form-data body (RFC 7578) parsed by Node's own Fetch implementation (undici's
+ * `Response.formData()`), independent of the plugin SDK's builder: text fields and file parts.
+ * @param {Buffer} body
+ * @param {string} contentType the request's Content-Type (with its boundary)
+ * @returns {Promise<{fields: Record<string, string>, files: {field: string, name: string, type: string, bytes: Buffer}[]}>}
+ * @throws TypeError when the body is not valid multipart for that boundary
+ */
+export async function parseMultipart(body, contentType) {
+  const form = await new Response(body, { headers: { "content-type": contentType } }).formData();
+  /** @type {Record<string, string>} */
+  const fields = {};
+  const files = [];
+  for (const [field, v] of form.entries()) {
+    if (typeof v === "string") fields[field] = v;
+    else files.push({ field, name: v.name, type: v.type, bytes: Buffer.from(await v.arrayBuffer()) });
+  }
+  return { fields, files };
+}
+
+/**
  * `text` parsed as JSON; null when it is empty or not JSON.
  * @param {string} text
  * @returns {any}

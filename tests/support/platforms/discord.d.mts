@@ -7,6 +7,8 @@ export interface DiscordSent {
   content: string;
   message_reference?: { message_id: string; fail_if_not_exists?: boolean };
   nonce?: string;
+  /** Files uploaded with the message (multipart `files[n]`): filename and Content-Type of each part. */
+  attachments?: { filename: string; content_type: string; bytes: Buffer }[];
 }
 
 export interface DiscordMessageOptions {

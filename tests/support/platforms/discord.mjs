@@ -19,7 +19,7 @@
 //   (204), PATCH /channels/{id}/messages/{id} (edit), GET /gateway/bot.
 import { randomBytes } from "node:crypto";
 import { WebSocketServer } from "ws";
-import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
+import { arrivals, parseJsonOrNull, parseMultipart, readBytes, sendJson, startServer } from "./common.mjs";
 
 const BOT_ID = "900000000000000001";
 let snowflake = 1_200_000_000_000_000_000n;
@@ -57,8 +57,19 @@ export async function startFakeDiscord(options = {}) {
 
   const srv = await startServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
-    const text = await readBody(req);
-    const json = parseJsonOrNull(text);
+    const raw = await readBytes(req);
+    const ctype = req.headers["content-type"] ?? "";
+    /** Uploaded files (reference.mdx, "Uploading Files": multipart/form-data, `payload_json` + `files[n]`). */
+    let uploads = /** @type {{field: string, name: string, type: string, bytes: Buffer}[]} */ ([]);
+    let json = null;
+    if (ctype.startsWith("multipart/form-data")) {
+      const form = await parseMultipart(raw, ctype).catch(() => null);
+      if (form === null) return sendJson(res, 400, { message: "Invalid Form Body (multipart)", code: 50035 });
+      json = parseJsonOrNull(form.fields.payload_json ?? "");
+      uploads = form.files.filter((f) => /^files\[\d+\]$/.test(f.field));
+    } else {
+      json = parseJsonOrNull(raw.toString("utf8"));
+    }
     calls.push({ method: req.method ?? "GET", path: url.pathname, headers: req.headers, json });
     if (!url.pathname.startsWith("/api/v10/")) return sendJson(res, 404, { message: "404: Not Found", code: 0 });
     const route = url.pathname.slice("/api/v10".length);
@@ -77,8 +88,15 @@ export async function startFakeDiscord(options = {}) {
       if (limited !== null)
         return sendJson(res, 429, { message: "You are being rate limited.", retry_after: limited.retryAfterS, global: false }, limited.headers);
       const headers = rateHeaders(channelId);
-      if (json === null || typeof json.content !== "string" || json.content.length === 0)
+      if (json === null || ((typeof json.content !== "string" || json.content.length === 0) && uploads.length === 0))
         return sendJson(res, 400, { message: "Cannot send an empty message", code: 50006 }, headers);
+      // Each files[n] must be described in `attachments` by its id n (message.mdx, Create Message).
+      for (const u of uploads) {
+        const n = Number(/\d+/.exec(u.field)?.[0]);
+        if (!Array.isArray(json.attachments) || !json.attachments.some((/** @type {any} */ a) => Number(a.id) === n))
+          return sendJson(res, 400, { message: `Invalid Form Body (attachments: no entry for ${u.field})`, code: 50035 }, headers);
+      }
+      json.content ??= "";
       if ([...json.content].length > 2000) {
         return sendJson(
           res,
@@ -104,7 +122,14 @@ export async function startFakeDiscord(options = {}) {
         nonce: json.nonce,
       };
       if (json.nonce !== undefined) nonces.set(`${channelId}:${json.nonce}`, msg);
-      sent.push({ id: msg.id, channel_id: channelId, content: json.content, message_reference: json.message_reference, nonce: json.nonce });
+      sent.push({
+        id: msg.id,
+        channel_id: channelId,
+        content: json.content,
+        message_reference: json.message_reference,
+        nonce: json.nonce,
+        ...(uploads.length > 0 ? { attachments: uploads.map((u) => ({ filename: u.name, content_type: u.type, bytes: u.bytes })) } : {}),
+      });
       sentArrivals.notify();
       return sendJson(res, 200, msg, headers);
     }

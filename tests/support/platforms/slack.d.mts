@@ -35,6 +35,22 @@ export interface DeliverOptions {
   unsigned?: boolean;
 }
 
+/** One file shared through Slack's external upload flow. */
+export interface SlackFileShared {
+  file_id: string;
+  title: string | undefined;
+  /** getUploadURLExternal's filename. */
+  filename: string;
+  /** The upload POST's Content-Type and bytes. */
+  type: string;
+  bytes: Buffer;
+  /** The upload POST's Authorization header (undefined: the pre-signed URL was used without the token). */
+  uploadAuthorization: string | undefined;
+  channel_id: string | undefined;
+  initial_comment: string | undefined;
+  thread_ts: string | undefined;
+}
+
 export interface FakeSlack {
   /** Web API base URL, e.g. "http://127.0.0.1:43123/api": the plugin's `base_url`. */
   url: string;
@@ -53,6 +69,10 @@ export interface FakeSlack {
   rateLimitNext(retryAfterSec: number): void;
   /** Resolves once at least `n` posts arrived; rejects after `timeoutMs` (default 30 000). */
   waitForPosts(n: number, timeoutMs?: number): Promise<SlackPost[]>;
+  /** Files shared by files.completeUploadExternal (after getUploadURLExternal and the upload), in order. */
+  files: SlackFileShared[];
+  /** Resolves once at least `n` files were shared; rejects after `timeoutMs` (default 30 000). */
+  waitForFiles(n: number, timeoutMs?: number): Promise<SlackFileShared[]>;
   /** POSTs an Events API payload to `webhookUrl` as Slack does (JSON, signed). */
   deliver(webhookUrl: string, payload: unknown, options?: DeliverOptions): Promise<{ status: number; headers: Headers; body: string }>;
   reset(): void;

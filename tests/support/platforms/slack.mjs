@@ -17,7 +17,7 @@
 //   (https://docs.slack.dev/reference/methods/assistant.threads.setStatus) -> `{ok: true}`; no
 //   thread_ts -> `{ok: false, error: "invalid_thread_ts"}`.
 import { createHmac } from "node:crypto";
-import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
+import { arrivals, parseJsonOrNull, readBytes, sendJson, startServer } from "./common.mjs";
 
 /**
  * @typedef {object} SlackCall one HTTP request the fake received
@@ -160,9 +160,15 @@ export async function startFakeSlack(options = {}) {
   const statuses = [];
   const posted = arrivals(posts, "fake Slack: chat.postMessage calls");
   let tsSeq = 0;
+  /** External uploads by file id: getUploadURLExternal's {filename, length}, then the uploaded bytes. */
+  const pendingUploads = new Map();
+  /** Files shared by files.completeUploadExternal, in order. */
+  const files = [];
+  const shared = arrivals(files, "fake Slack: files.completeUploadExternal calls");
 
   const { port, close } = await startServer(async (req, res) => {
-    const raw = await readBody(req);
+    const bytes = await readBytes(req);
+    const raw = bytes.toString("utf8");
     const url = new URL(req.url ?? "/", "http://fake");
     let json = null;
     const type = String(req.headers["content-type"] ?? "");
@@ -173,6 +179,52 @@ export async function startFakeSlack(options = {}) {
     }
     calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
     const answer = (status, body, headers = {}) => sendJson(res, status, body, { "content-type": "application/json; charset=utf-8", ...headers });
+    // Slack's external upload flow (docs.slack.dev, files.getUploadURLExternal and
+    // files.completeUploadExternal): get a pre-signed URL, POST the bytes there, complete.
+    const uploadRoute = /^\/upload\/(F\w+)$/.exec(url.pathname);
+    if (uploadRoute !== null && req.method === "POST") {
+      const pending = pendingUploads.get(uploadRoute[1]);
+      if (pending === undefined) return void res.writeHead(404).end("not found");
+      pending.bytes = bytes;
+      pending.type = String(req.headers["content-type"] ?? "");
+      pending.authorization = req.headers.authorization;
+      res.writeHead(200, { "content-type": "text/plain" }).end(`OK - ${bytes.length}`);
+      return;
+    }
+    if (url.pathname === "/api/files.getUploadURLExternal" || url.pathname === "/api/files.completeUploadExternal") {
+      if (req.headers.authorization !== `Bearer ${botToken}`) return answer(200, { ok: false, error: "invalid_auth" });
+      if (json === null || typeof json !== "object") return answer(200, { ok: false, error: "invalid_arguments" });
+      if (url.pathname === "/api/files.getUploadURLExternal") {
+        const length = Number(json.length);
+        if (typeof json.filename !== "string" || json.filename === "" || !(length > 0)) return answer(200, { ok: false, error: "missing_argument" });
+        const fileId = `F${String(pendingUploads.size + 1).padStart(8, "0")}`;
+        pendingUploads.set(fileId, { filename: json.filename, length });
+        return answer(200, { ok: true, upload_url: `http://127.0.0.1:${port}/upload/${fileId}`, file_id: fileId });
+      }
+      const list = Array.isArray(json.files) ? json.files : [];
+      const out = [];
+      for (const f of list) {
+        const pending = pendingUploads.get(f?.id);
+        if (pending === undefined || pending.bytes === undefined) return answer(200, { ok: false, error: "file_not_found" });
+        if (pending.bytes.length !== pending.length) return answer(200, { ok: false, error: "file_upload_size_mismatch" });
+        if (typeof json.channel_id === "string" && (known ? !known.has(json.channel_id) : !/^[CDG]/.test(json.channel_id)))
+          return answer(200, { ok: false, error: "channel_not_found" });
+        files.push({
+          file_id: f.id,
+          title: f.title,
+          filename: pending.filename,
+          type: pending.type,
+          bytes: pending.bytes,
+          uploadAuthorization: pending.authorization,
+          channel_id: json.channel_id,
+          initial_comment: json.initial_comment,
+          thread_ts: json.thread_ts,
+        });
+        out.push({ id: f.id, title: f.title ?? pending.filename });
+      }
+      shared.notify();
+      return answer(200, { ok: true, files: out });
+    }
     if (url.pathname !== "/api/chat.postMessage" && url.pathname !== "/api/chat.update" && url.pathname !== "/api/assistant.threads.setStatus") {
       answer(404, { ok: false, error: "unknown_method" });
       return;
@@ -237,6 +289,10 @@ export async function startFakeSlack(options = {}) {
     posted.notify();
     answer(200, {
       ok: true,
+    files,
+    waitForFiles(n, timeoutMs) {
+      return shared.waitFor(n, timeoutMs);
+    },
       channel,
       ts,
       message: { type: "message", bot_id: "B0BOT", text: json.text, user: "U0BOT", ts, ...(threadTs ? { thread_ts: threadTs } : {}) },
@@ -284,6 +340,7 @@ export async function startFakeSlack(options = {}) {
     },
     close() {
       posted.release();
+      shared.release();
       return close();
     },
   };

@@ -23,6 +23,19 @@ export interface TelegramSent {
   deleted?: boolean;
 }
 
+/** One accepted sendPhoto / sendDocument: the form's fields and the uploaded file. */
+export interface TelegramFileSent {
+  method: "sendPhoto" | "sendDocument" | string;
+  chat_id: string;
+  caption: string | undefined;
+  message_thread_id: string | undefined;
+  /** The file part's filename and Content-Type. */
+  name: string;
+  type: string;
+  bytes: Buffer;
+  message_id: number;
+}
+
 export interface TelegramUpdateOptions {
   chatId: number;
   text?: string;
@@ -62,13 +75,17 @@ export interface FakeTelegram {
   deleteMessage(messageId: number): void;
   /** File downloads received (GET /file/bot<token>/<path>). */
   downloads: { token: string; path: string }[];
+  /** Files received by sendPhoto / sendDocument (multipart/form-data), in order. */
+  filesSent: TelegramFileSent[];
+  /** Resolves once at least `n` files were sent; rejects after `timeoutMs` (default 30 000). */
+  waitForFiles(n: number, timeoutMs?: number): Promise<TelegramFileSent[]>;
   /** Stores a file bots can fetch with getFile + GET /file/...; returns its file_id. */
   addFile(bytes: Uint8Array, name?: string): string;
   /** Queues an Update for getUpdates. */
   enqueue(update: TelegramUpdate): void;
   /** Updates not yet confirmed by an offset. */
   pending(): TelegramUpdate[];
-  /** The next sendMessage fails with this error_code (HTTP status) and description. */
+  /** The next sendMessage (or sendPhoto / sendDocument) fails with this error_code (HTTP status) and description. */
   failNextSend(code: number, description: string): void;
   /** Resolves once at least `n` messages were sent; rejects after `timeoutMs` (default 30 000). */
   waitForSent(n: number, timeoutMs?: number): Promise<TelegramSent[]>;

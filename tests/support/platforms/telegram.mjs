@@ -18,7 +18,7 @@
 //   like Telegram, an offset confirms (and forgets) every update below it;
 // - webhook delivery: `POST <url>` with the Update as JSON and, when a secret token is set,
 //   `X-Telegram-Bot-Api-Secret-Token: <token>`.
-import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
+import { arrivals, parseJsonOrNull, parseMultipart, readBody, readBytes, sendJson, startServer } from "./common.mjs";
 
 /**
  * @typedef {object} TelegramCall one Bot API request the fake received
@@ -116,6 +116,9 @@ export async function startFakeTelegram(options = {}) {
   /** Updates not yet confirmed by an offset. @type {any[]} */
   let queue = [];
   const delivered = arrivals(sent, "fake Telegram: sendMessage calls");
+  /** Files received by sendPhoto / sendDocument. */
+  const filesSent = [];
+  const filesDelivered = arrivals(filesSent, "fake Telegram: sendPhoto/sendDocument calls");
   /** @type {{code: number, description: string} | null} */
   let failNextSend = null;
   /** While true, editMessageText answers 500 (a platform outage for edits). */
@@ -142,6 +145,52 @@ export async function startFakeTelegram(options = {}) {
       }
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(f.bytes.length) }).end(f.bytes);
       return;
+    }
+    const ctype = req.headers["content-type"] ?? "";
+    if (ctype.startsWith("multipart/form-data")) {
+      // sendPhoto / sendDocument with an uploaded file (Bot API, "Sending files": "upload a new
+      // one using multipart/form-data"; sendPhoto field `photo`, at most 10 MB; sendDocument
+      // field `document`, at most 50 MB; caption 0-1024 characters).
+      const mm = /^\/bot([^/]+)\/(\w+)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
+      if (mm === null) return fail(res, 404, "Not Found");
+      const method = /** @type {string} */ (mm[2]);
+      const form = await parseMultipart(await readBytes(req), ctype).catch(() => null);
+      if (form === null) return fail(res, 400, "Bad Request: can't parse multipart/form-data");
+      calls.push({ method, token: decodeURIComponent(/** @type {string} */ (mm[1])), json: form.fields, headers: req.headers });
+      if (decodeURIComponent(/** @type {string} */ (mm[1])) !== token) return fail(res, 401, "Unauthorized");
+      const field = method === "sendPhoto" ? "photo" : method === "sendDocument" ? "document" : null;
+      if (field === null) return fail(res, 404, "Not Found");
+      if (failNextSend !== null) {
+        const f = failNextSend;
+        failNextSend = null;
+        return fail(res, f.code, f.description);
+      }
+      const file = form.files.find((f) => f.field === field);
+      if (form.fields.chat_id === undefined) return fail(res, 400, "Bad Request: chat_id is empty");
+      if (file === undefined) return fail(res, 400, `Bad Request: there is no ${field} in the request`);
+      if ((form.fields.caption ?? "").length > 1024) return fail(res, 400, "Bad Request: message caption is too long");
+      if (field === "photo" && file.bytes.length > 10 * 1024 * 1024) return fail(res, 400, "Bad Request: PHOTO_INVALID_DIMENSIONS");
+      const message_id = ++messageSeq;
+      filesSent.push({
+        method,
+        chat_id: form.fields.chat_id,
+        caption: form.fields.caption,
+        message_thread_id: form.fields.message_thread_id,
+        name: file.name,
+        type: file.type,
+        bytes: file.bytes,
+        message_id,
+      });
+      filesDelivered.notify();
+      return sendJson(res, 200, {
+        ok: true,
+        result: {
+          message_id,
+          chat: { id: Number(form.fields.chat_id), type: "private" },
+          date: Math.floor(Date.now() / 1000),
+          ...(form.fields.caption ? { caption: form.fields.caption } : {}),
+        },
+      });
     }
     const text = await readBody(req);
     const m = /^\/bot([^/]+)\/(\w+)$/.exec(new URL(req.url ?? "/", "http://x").pathname);
@@ -210,6 +259,11 @@ export async function startFakeTelegram(options = {}) {
             date: Math.floor(at / 1000),
             edit_date: Math.floor(at / 1000),
             text: json.text,
+    filesSent,
+    /** Resolves once at least `n` files were sent; rejects after `timeoutMs` (default 30 000). @param {number} n @param {number} [timeoutMs] */
+    waitForFiles(n, timeoutMs) {
+      return filesDelivered.waitFor(n, timeoutMs);
+    },
           },
         });
         return 200;
@@ -303,6 +357,7 @@ export async function startFakeTelegram(options = {}) {
     },
     close() {
       delivered.release();
+      filesDelivered.release();
       return close();
     },
   };

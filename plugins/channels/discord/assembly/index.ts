@@ -37,6 +37,10 @@
 //   then fails at once with the wait, without a request, and the host retries it later; parts
 //   already sent are not repeated: the count of parts sent is kept per reply (kv), and a part
 //   posted just before a crash is dropped by Discord (nonce).
+// send_file: POST <api_base>/channels/<thread or peer>/messages as multipart/form-data: a
+//   `payload_json` part {content: caption, attachments: [{id: 0, filename}], allowed_mentions}
+//   and the file as `files[0]` with its filename and Content-Type (reference.mdx, "Uploading
+//   Files"; message.mdx, "Create Message"). Status handling and rate limits as for send.
 // edit: PATCH <api_base>/channels/<thread or peer>/messages/<id> {content} (progressive replies;
 //   developers/resources/message.mdx, "Edit Message": the author may edit content). Content is
 //   cut to 2,000 characters, the rest returned as overflow. The same rate-limit handling as send
@@ -50,7 +54,7 @@ import {
   isAsciiDigits, kvDelete, kvGet, kvSet, parseJson, PEER_DIRECT, PEER_GROUP, randomBytes, readConnectRequest, readFrameEvent,
   readEditRequest, readOutboundMessage, readTypingRequest, splitFirst, writeEditResult, readWebhookRequest, splitText, stringField, toJson, truncate, utf8Bytes, Value, writeConnectResult,
   writeFrameResult, writeSendReceipt, writeTextParseResult, wsAck, wsClose, wsHeartbeat, wsOpen, wsSend, HostResult,
-  FRAME_CLOSED, FRAME_TEXT, InboundMessage as Msg,
+  FRAME_CLOSED, FRAME_TEXT, InboundMessage as Msg, Multipart, readOutboundFile,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_GATEWAY = "wss://gateway.discord.gg";
@@ -495,5 +499,47 @@ export function edit(): i32 {
     }
   }
   writeEditResult(cut[1].length > 0 ? cut[1] : null, wait);
+  return channelDone(0);
+}
+
+export function send_file(): i32 {
+  const out = readOutboundFile();
+  if (out == null) return 1;
+  const thread = out.thread;
+  const target: string = thread != null && thread.length > 0 ? thread : out.peer;
+  if (!isAsciiDigits(target, 25)) return channelDone(channelPermanentError("cannot send to Discord: '" + truncate(target, 40) + "' is not a channel id"));
+  const now = clockNow();
+  const until = blockedUntil(target);
+  if (now == now && until > now) {
+    return channelDone(channelError("discord: channel " + target + " is rate limited; retry after " + (<i64>(until - now)).toString() + " ms"));
+  }
+  const f = out.file;
+  const attachments = Value.array();
+  attachments.push(Value.map().set("id", Value.int(0)).set("filename", Value.str(f.name)));
+  const payload = Value.map().set("attachments", attachments).set("allowed_mentions", Value.map().set("parse", Value.array()));
+  const caption = f.caption;
+  if (caption != null && caption.length > 0) payload.set("content", Value.str(caption.length > MAX_CONTENT ? caption.substring(0, MAX_CONTENT) : caption));
+  const form = new Multipart();
+  form.field("payload_json", toJson(payload));
+  form.file("files[0]", f.name, f.mime, f.data);
+  const body = form.finish();
+  const headers = form.headers();
+  headers.set("authorization", "Bot " + TOKEN);
+  headers.set("user-agent", "DiscordBot (https://github.com/exoclaw/exoclaw, 0.1.0)");
+  const api = cfg("api_base", DEFAULT_API);
+  const res = httpRequest("POST", (api.endsWith("/") ? api.substring(0, api.length - 1) : api) + "/channels/" + target + "/messages", headers, body);
+  if (!res.ok) return channelDone(channelError("discord: POST /channels/" + target + "/messages (file) failed: " + res.error));
+  if (res.status == 429) {
+    const j = parseJson(res.text());
+    let after: f64 = 1;
+    const ra = j != null && j.isMap() ? j.get("retry_after") : null;
+    if (ra != null && ra.isNumber()) after = ra.asNumber();
+    const t = clockNow();
+    if (t == t && after >= 0) block(target, t + after * 1000);
+    return channelDone(channelError("discord: rate limited (429) on channel " + target + "; retry after " + (<i64>(after * 1000)).toString() + " ms"));
+  }
+  if (res.status >= 500) return channelDone(channelError("discord: HTTP " + res.status.toString() + " from POST /channels/" + target + "/messages (file)"));
+  if (res.status >= 400) return channelDone(channelPermanentError("discord: HTTP " + res.status.toString() + " from POST /channels/" + target + "/messages (file): " + truncate(res.text(), 200)));
+  writeSendReceipt(stringField(parseJson(res.text()), "id"));
   return channelDone(0);
 }

@@ -16,6 +16,17 @@
 // Outbound (`send`): POST <base_url>/chat.postMessage with the bot token injected by the host,
 // JSON {channel, text, thread_ts?}; Slack answers HTTP 200 with {ok: false, error} on failure.
 //
+// Outbound files (`send_file`), Slack's external upload flow
+// (https://docs.slack.dev/reference/methods/files.getUploadURLExternal, .../files.completeUploadExternal):
+// 1. POST <base_url>/files.getUploadURLExternal, form-encoded {filename, length (bytes)} ->
+//    {ok, upload_url, file_id};
+// 2. POST the bytes to upload_url ("Files can be sent as raw bytes or can be multipart form
+//    encoded"; Slack answers HTTP 200) with the file's Content-Type; the URL is pre-signed, so the
+//    bot token is not sent there (the host's grant must include its host, files.slack.com);
+// 3. POST <base_url>/files.completeUploadExternal, JSON {files: [{id, title}], channel_id,
+//    initial_comment? (the caption), thread_ts?} -> the file is shared in the channel.
+// The receipt id is the file id.
+//
 // Progressive replies (`edit`): POST <base_url>/chat.update {channel, ts, text}
 // (https://api.slack.com/methods/chat.update: rate limit Tier 3, 50+ calls a minute, so the
 // operator sets `stream_interval_ms` of about 1200). message_not_found, cant_update_message and
@@ -59,6 +70,7 @@ import {
   Value,
   WebhookRequest,
   writeSendReceipt,
+  readOutboundFile,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const SIGNING_SECRET = "SLACK_SIGNING_SECRET";
@@ -365,5 +377,86 @@ export function typing(): i32 {
     return channelDone(1);
   }
   writeSendReceipt(null);
+  return channelDone(0);
+}
+
+/** `s` percent-encoded for application/x-www-form-urlencoded (unreserved characters kept). */
+function formEncode(s: string): string {
+  const b = Uint8Array.wrap(String.UTF8.encode(s));
+  const hex = "0123456789ABCDEF";
+  let out = "";
+  for (let i = 0; i < b.length; i++) {
+    const c = <i32>b[i];
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2e || c == 0x5f || c == 0x7e) out += String.fromCharCode(c);
+    else out += "%" + hex.charAt(c >> 4) + hex.charAt(c & 15);
+  }
+  return out;
+}
+
+/** A Web API answer `{ok: true, ...}`, or null after setError naming `method`. */
+function webApi(method: string, contentType: string, body: Uint8Array): Value | null {
+  const headers = new Map<string, string>();
+  headers.set("authorization", "Bearer {{secret:SLACK_BOT_TOKEN}}");
+  headers.set("content-type", contentType);
+  const r = httpRequest("POST", baseUrl() + "/" + method, headers, body);
+  if (!r.ok) {
+    setError("cannot reach Slack " + method + ": " + r.error);
+    return null;
+  }
+  if (r.status == 429) {
+    setError("Slack " + method + " is rate limited (HTTP 429, retry after " + (r.headers.has("retry-after") ? r.headers.get("retry-after") : "?") + " s)");
+    return null;
+  }
+  const answer = parseJson(r.text());
+  if (r.status < 200 || r.status >= 300 || answer == null || !answer.isMap()) {
+    setError("Slack " + method + " answered HTTP " + r.status.toString() + ": " + truncate(r.text(), 200));
+    return null;
+  }
+  const ok = answer.get("ok");
+  if (ok == null || !ok.isBool() || !ok.boolValue) {
+    const err = stringField(answer, "error");
+    setError("Slack " + method + " failed: " + (err != null ? err : "ok is not true"));
+    return null;
+  }
+  return answer;
+}
+
+/** Export `send_file`: Slack's external upload (see the file comment). 0 = ok, 1 = failed with the reason set. */
+export function send_file(): i32 {
+  const msg = readOutboundFile();
+  if (msg == null) return channelDone(1);
+  const f = msg.file;
+  const got = webApi(
+    "files.getUploadURLExternal",
+    "application/x-www-form-urlencoded",
+    Uint8Array.wrap(String.UTF8.encode("filename=" + formEncode(f.name) + "&length=" + f.data.length.toString())),
+  );
+  if (got == null) return channelDone(1);
+  const uploadUrl = stringField(got, "upload_url");
+  const fileId = stringField(got, "file_id");
+  if (uploadUrl == null || fileId == null) {
+    setError("Slack files.getUploadURLExternal gave no upload_url or file_id");
+    return channelDone(1);
+  }
+  const headers = new Map<string, string>();
+  headers.set("content-type", f.mime);
+  const up = httpRequest("POST", uploadUrl, headers, f.data);
+  if (!up.ok) {
+    setError("cannot upload to Slack's upload URL: " + up.error);
+    return channelDone(1);
+  }
+  if (up.status != 200) {
+    setError("Slack's upload URL answered HTTP " + up.status.toString() + ": " + truncate(up.text(), 200));
+    return channelDone(1);
+  }
+  const files = Value.array();
+  files.push(Value.map().set("id", Value.str(fileId)).set("title", Value.str(f.name)));
+  const body = Value.map().set("files", files).set("channel_id", Value.str(msg.peer));
+  const caption = f.caption;
+  if (caption != null && caption.length > 0) body.set("initial_comment", Value.str(caption));
+  const thread = msg.thread;
+  if (thread != null && thread.length > 0) body.set("thread_ts", Value.str(thread));
+  if (webApi("files.completeUploadExternal", "application/json; charset=utf-8", Uint8Array.wrap(String.UTF8.encode(toJson(body)))) == null) return channelDone(1);
+  writeSendReceipt(fileId);
   return channelDone(0);
 }

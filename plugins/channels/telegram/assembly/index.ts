@@ -19,6 +19,11 @@
 // send: sendMessage {chat_id, text, message_thread_id?, reply_parameters?}; text over 4096
 //   characters is split into several messages (at a line break or space when there is one); the
 //   receipt id is "<chat_id>:<message_id>" of the first one. An empty text is refused.
+// send_file: sendPhoto (JPEG, PNG, WebP: Telegram re-encodes photos, at most 10 MB) or
+//   sendDocument (any other type, at most 50 MB), multipart/form-data with chat_id, the file part
+//   (`photo` / `document`, "upload a new one using multipart/form-data"), caption (0-1024
+//   characters) and message_thread_id (https://core.telegram.org/bots/api#sendphoto,
+//   #senddocument, #sending-files). The receipt id is "<chat_id>:<message_id>".
 //
 // Mapping: peer = chat.id (decimal string); peerKind from chat.type (private -> direct, group and
 // supergroup -> group, channel -> channel); sender = from.id (else sender_chat.id); thread =
@@ -32,6 +37,7 @@ import {
   Attachment, channelDone, channelError, hostConfigGet, httpRequest, HttpResponse, InboundMessage, parseJson,
   PEER_CHANNEL, PEER_DIRECT, PEER_GROUP, readEditRequest, readOutboundMessage, readPollRequest, readTypingRequest, splitFirst, readWebhookRequest, secretEquals, splitText,
   stringField, toJson, utf8Bytes, Value, writeEditResult, writeJsonParseResult, writePollResult, writeSendReceipt, channelPermanentError,
+  Multipart, readOutboundFile,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_BASE_URL = "https://api.telegram.org";
@@ -265,6 +271,8 @@ function baseUrl(): string {
 class ApiCall {
   error: string = "";
   result: Value | null = null;
+  /** The HTTP status (0 when the request did not get an answer). */
+  status: i32 = 0;
   /** The Bot API's error description (empty when the call succeeded or gave none). */
   description: string = "";
   /** parameters.retry_after of a 429, seconds (-1: none). */
@@ -276,6 +284,12 @@ function callApi(method: string, params: Value): ApiCall {
   const headers = new Map<string, string>();
   headers.set("content-type", "application/json");
   const res: HttpResponse = httpRequest("POST", baseUrl() + "/bot{{secret:TELEGRAM_BOT_TOKEN}}/" + method, headers, utf8Bytes(toJson(params)));
+  return apiAnswer(method, res, call);
+}
+
+/** Reads a Bot API answer `{ok, result | error_code, description}` into `call`. */
+function apiAnswer(method: string, res: HttpResponse, call: ApiCall): ApiCall {
+  if (res.ok) call.status = res.status;
   if (!res.ok) {
     call.error = "telegram " + method + " failed: " + res.error;
     return call;
@@ -416,5 +430,37 @@ export function edit(): i32 {
     return channelDone(channelError(r.error));
   }
   writeEditResult(cut[1].length > 0 ? cut[1] : null, -1);
+  return channelDone(0);
+}
+
+/** Telegram's longest photo/document caption, characters (sendPhoto `caption`: 0-1024 after entity parsing). */
+const MAX_CAPTION = 1024;
+
+/** Whether a type goes as a photo (sendPhoto takes JPEG, PNG and WebP; GIFs would lose their animation). */
+function isPhoto(mime: string): bool {
+  return mime == "image/jpeg" || mime == "image/png" || mime == "image/webp";
+}
+
+export function send_file(): i32 {
+  const out = readOutboundFile();
+  if (out == null) return 1;
+  const f = out.file;
+  const method = isPhoto(f.mime) ? "sendPhoto" : "sendDocument";
+  const form = new Multipart();
+  form.field("chat_id", out.peer);
+  const thread = out.thread;
+  if (thread != null && thread.length > 0) form.field("message_thread_id", thread);
+  const caption = f.caption;
+  if (caption != null && caption.length > 0) form.field("caption", caption.length > MAX_CAPTION ? caption.substring(0, MAX_CAPTION) : caption);
+  form.file(method == "sendPhoto" ? "photo" : "document", f.name, f.mime, f.data);
+  const body = form.finish();
+  const res: HttpResponse = httpRequest("POST", baseUrl() + "/bot{{secret:TELEGRAM_BOT_TOKEN}}/" + method, form.headers(), body);
+  const r = apiAnswer(method, res, new ApiCall());
+  // A 4xx other than 429 (a file Telegram refuses: too big, bad type, chat not found) will not pass on a retry.
+  if (r.result == null) return channelDone(r.status >= 400 && r.status < 500 && r.status != 429 ? channelPermanentError(r.error) : channelError(r.error));
+  const mid = intText(r.result, "message_id");
+  const chat = intText(obj(r.result, "chat"), "id");
+  const chatText: string = chat != null ? chat : out.peer;
+  writeSendReceipt(mid != null ? chatText + ":" + mid : null);
   return channelDone(0);
 }
