@@ -37,7 +37,7 @@ function conn(identity: ClientIdentity): TestConn {
       (c as { closed: boolean }).closed = true;
       abort.abort(new Error("gone"));
     },
-  } as TestConn;
+  } as unknown as TestConn;
   const c: Connection = {
     id: nextConn++,
     remoteAddress: "127.0.0.1",
