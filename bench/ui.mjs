@@ -11,11 +11,13 @@
 //    start). A page without script (`/ready`) loaded in the same browser gives the machine's floor.
 //    Target: <= 1 s.
 // 3. Turn overhead with the UI open: sequential `chat.send` turns ("ping", emulator) on one
-//    gateway, in alternating phases with no tab open and with 5 tabs open (4 on Overview, which
-//    polls status, /health, /ready, /metrics and usage.summary every 2 s, 1 on Logs, polling
-//    logs.tail every second). Reported: turn p50 (client-side, ms) and gateway CPU per turn
-//    (ms, /proc) in each phase. Chromium itself competes for the same cores, so the latency delta
-//    is an upper bound; the CPU per turn is the gateway's own cost.
+//    gateway, in alternating phases with no tab open and with 5 tabs open (4 on Overview, each
+//    subscribed to the `status` topic — computed once a second for all of them and pushed — and
+//    fetching /metrics every 10 s and usage.summary every minute; 1 on Logs, subscribed to
+//    `logs:info`, pushed at most every 500 ms). Reported: turn p50 (client-side, ms) and gateway
+//    CPU per turn (ms, /proc) in each phase, and the p50 ratio 5 tabs / no tab. Chromium itself
+//    competes for the same cores, so the latency delta is an upper bound; the CPU per turn is the
+//    gateway's own cost.
 // Options: --loads N (cold + warm page loads, default 10), --turns N (per phase, 300), --rounds N (3).
 import { gzipSync } from "node:zlib";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -146,7 +148,7 @@ async function main() {
     console.log(`# Turn overhead with the UI open (sequential "ping" turns, ${ROUNDS} x ${TURNS} per phase, alternating)`);
     console.log(`  no tab:  p50 ${f(sn.p50, 2)} ms  p99 ${f(sn.p99, 2)} ms  gateway CPU ${f(cpu(none.cpu), 2)} ms/turn`);
     console.log(`  5 tabs:  p50 ${f(s5.p50, 2)} ms  p99 ${f(s5.p99, 2)} ms  gateway CPU ${f(cpu(five.cpu), 2)} ms/turn`);
-    console.log(`  delta p50 ${f(s5.p50 - sn.p50, 2)} ms (${f(((s5.p50 - sn.p50) / sn.p50) * 100)} %)`);
+    console.log(`  delta p50 ${f(s5.p50 - sn.p50, 2)} ms (${f(((s5.p50 - sn.p50) / sn.p50) * 100)} %), ratio 5 tabs / no tab ${f(s5.p50 / sn.p50, 3)}`);
   } finally {
     await browser.close();
     await stop(gw.proc);
