@@ -279,7 +279,12 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
         const listed = (await call("deadletters.list")).result;
         expect(listed.enabled).toBe(true);
         const entry = listed.entries.find((e: { msgId: string }) => e.msgId === "channel:webhook:default:bad-rpc");
-        expect(entry).toMatchObject({ consumer: "gateway", attempts: 3, subject: "exoclaw.in.webhook.default.gina", error: expect.stringMatching(/500|internal server error/i) });
+        expect(entry).toMatchObject({
+          consumer: "gateway",
+          attempts: 3,
+          subject: "exoclaw.in.webhook.default.gina",
+          error: expect.stringMatching(/500|internal server error/i),
+        });
         expect(entry.preview).toContain("FAIL_500 over rpc");
         expect(entry.data).toBeUndefined(); // a bounded preview, not the payload
         const replayed = (await call("deadletters.replay", { ids: [entry.id] })).result;
@@ -294,7 +299,11 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
         expect(again.map((e) => e.msgId)).toContain(`channel:webhook:default:bad-rpc~r${entry.id}`);
         expect((await call("deadletters.replay", { ids: ["999999"] })).error).toMatchObject({ code: -32602 });
         expect((await call("deadletters.purge", { all: true })).result).toEqual({ purged: again.length });
-        expect(await gw.waitForLog((l) => l.msg === "deadletters.purge")).toMatchObject({ all: true, client: "default", remote: expect.stringMatching(/127\.0\.0\.1/) });
+        expect(await gw.waitForLog((l) => l.msg === "deadletters.purge")).toMatchObject({
+          all: true,
+          client: "default",
+          remote: expect.stringMatching(/127\.0\.0\.1/),
+        });
         expect((await call("deadletters.list")).result).toEqual({ enabled: true, entries: [] });
       } finally {
         client.close();

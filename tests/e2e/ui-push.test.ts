@@ -5,7 +5,15 @@
 // `deadletters.*` without a bus, plugin limits in `plugin.list`, and a channel's last error per
 // account in `channels.list` (redacted). Dead letters with a bus: tests/bus/gateway-webhook.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hmacSha256Hex, startChannelGateway, startFakePlatform, waitUntil, webhookGrant, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
+import {
+  hmacSha256Hex,
+  startChannelGateway,
+  startFakePlatform,
+  waitUntil,
+  webhookGrant,
+  type ChannelGateway,
+  type FakePlatform,
+} from "../support/channel-gateway.js";
 import { RpcClient } from "../support/gateway.js";
 
 const TOKEN = "push-test-token-0123456789abcdef";
@@ -60,7 +68,9 @@ describe("Control UI methods over the wire", () => {
   it("session:<key>: a turn's events are pushed as they are written; sessions.request rebuilds what each model call was sent", async () => {
     const first = await msg(alice, "chat.send", { content: "hello", peer: "tab" });
     const key = first.result.sessionKey as string;
-    expect(await msg(alice, "events.subscribe", { topics: [`session:${key}`, "sessions"] })).toMatchObject({ result: { topics: [`session:${key}`, "sessions"] } });
+    expect(await msg(alice, "events.subscribe", { topics: [`session:${key}`, "sessions"] })).toMatchObject({
+      result: { topics: [`session:${key}`, "sessions"] },
+    });
     const send = await msg(alice, "chat.send", { content: "what is 12*(3+4)?", peer: "tab" });
     expect(send.result.text).toBe("The answer is 84.");
     const events = () => pushes(alice, `session:${key}`).flatMap((r) => r.msg.params.data.events as { seq: number; kind: string; data: any }[]);
@@ -82,7 +92,10 @@ describe("Control UI methods over the wire", () => {
     expect(one.messages.map(texts)).toEqual([expect.stringContaining("hello"), expect.any(String), expect.stringContaining("what is 12*(3+4)?")]);
     const two = (await msg(admin, "sessions.request", { sessionKey: key, runId: send.result.runId, call: 2 })).result;
     expect(two.messages.length).toBe(5);
-    expect(two.messages[3]).toMatchObject({ role: "assistant", content: expect.arrayContaining([expect.objectContaining({ type: "tool_use", name: "calculator" })]) });
+    expect(two.messages[3]).toMatchObject({
+      role: "assistant",
+      content: expect.arrayContaining([expect.objectContaining({ type: "tool_use", name: "calculator" })]),
+    });
     expect(two.messages[4]).toMatchObject({ role: "user", content: [expect.objectContaining({ type: "tool_result", content: "84" })] });
     expect((await msg(admin, "sessions.request", { sessionKey: key, runId: send.result.runId, call: 3 })).error).toMatchObject({ code: -32602 });
     expect((await msg(admin, "sessions.request", { sessionKey: key, runId: "no-such-run" })).error).toMatchObject({ code: -32602 });
@@ -90,11 +103,18 @@ describe("Control UI methods over the wire", () => {
 
   it("plugin.list shows each plugin's limits; deadletters without a bus; scopes", async () => {
     const plugins = (await msg(admin, "plugin.list")).result as { name: string; limits: Record<string, number> }[];
-    expect(plugins.find((p) => p.name === "calculator")!.limits).toEqual({ timeoutMs: 1000, memoryBytes: 16 * 1024 * 1024, maxOutputBytes: 1024 * 1024, maxInFlight: 4, maxQueued: 64 });
+    expect(plugins.find((p) => p.name === "calculator")!.limits).toEqual({
+      timeoutMs: 1000,
+      memoryBytes: 16 * 1024 * 1024,
+      maxOutputBytes: 1024 * 1024,
+      maxInFlight: 4,
+      maxQueued: 64,
+    });
     expect((await msg(admin, "deadletters.list")).result).toEqual({ enabled: false, entries: [] });
     expect((await msg(admin, "deadletters.replay", { ids: ["1"] })).error).toMatchObject({ code: -32602, message: expect.stringMatching(/no \[bus\]/) });
     expect((await msg(admin, "deadletters.replay", {})).error).toMatchObject({ code: -32602, message: expect.stringMatching(/ids or all/) });
-    for (const m of ["deadletters.list", "deadletters.replay", "deadletters.purge"]) expect((await msg(alice, m, { ids: ["1"] })).error, m).toMatchObject({ code: -32010 });
+    for (const m of ["deadletters.list", "deadletters.replay", "deadletters.purge"])
+      expect((await msg(alice, m, { ids: ["1"] })).error, m).toMatchObject({ code: -32010 });
     expect((await msg(alice, "events.subscribe", { topics: ["deadletters"] })).error).toMatchObject({ code: -32010 });
     expect((await msg(alice, "events.subscribe", { topics: ["channels"] })).error).toMatchObject({ code: -32010 });
   });
@@ -110,12 +130,19 @@ describe("Control UI methods over the wire", () => {
     const health = () =>
       pushes(admin, "channels")
         .at(-1)!
-        .msg.params.data.find((c: { name: string }) => c.name === "webhook").health as { account: string; warnings: number; last: { message: string; level: string; at: number } }[];
+        .msg.params.data.find((c: { name: string }) => c.name === "webhook").health as {
+        account: string;
+        warnings: number;
+        last: { message: string; level: string; at: number };
+      }[];
     await waitUntil(() => health().length > 0, 15_000, "the channel's health pushed");
     expect(health()[0]).toMatchObject({ warnings: 1, last: { level: "warn", message: expect.stringMatching(/bad signature/) } });
     // A stranger's message: the log names the peer, never a secret value (the webhook secret is registered).
     const stranger = JSON.stringify({ peer: SECRET, content: "x", messageId: "stranger-1" });
-    await gw.postWebhook("webhook", undefined, stranger, { "content-type": "application/json", "x-exoclaw-signature": `sha256=${hmacSha256Hex(SECRET, stranger)}` });
+    await gw.postWebhook("webhook", undefined, stranger, {
+      "content-type": "application/json",
+      "x-exoclaw-signature": `sha256=${hmacSha256Hex(SECRET, stranger)}`,
+    });
     await waitUntil(() => (health()[0]?.warnings ?? 0) >= 2, 15_000, "a second warning");
     expect(JSON.stringify(health())).not.toContain(SECRET);
   }, 60_000);

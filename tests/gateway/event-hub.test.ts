@@ -151,7 +151,9 @@ describe("events.subscribe", () => {
     await call(alice, "events.subscribe", { topics: ["sessions"] });
     tail.push('{"level":30,"msg":"info line"}\n{"level":40,"msg":"warn line"}\n');
     await log.append(KEY, [say("x")]);
-    await log.append("agent:main:telegram:default:bob", [{ kind: "message_received", data: { content: "y", channel: "telegram", account: "default", peer: "bob" } }]);
+    await log.append("agent:main:telegram:default:bob", [
+      { kind: "message_received", data: { content: "y", channel: "telegram", account: "default", peer: "bob" } },
+    ]);
     await waitUntil(() => admin.pushes.some((p) => p.topic === "logs:warn"), 5000, "log push");
     const lines = admin.pushes.filter((p) => p.topic === "logs:warn").flatMap((p) => p.data.lines.map((l: any) => JSON.parse(l.line).msg));
     expect(lines).toEqual(["warn line"]);

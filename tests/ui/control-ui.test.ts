@@ -230,7 +230,9 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     const plugin = page.getByTestId("plugin-http_fetch");
     await plugin.getByRole("button", { name: "Approve…" }).waitFor();
     const before = await plugin.getByTestId("plugin-status").textContent();
-    await expect(page.getByTestId("plugin-calculator").getByTestId("plugin-limits").textContent()).resolves.toMatch(/call budget\s*1000 ms.*memory\s*16 MiB.*in flight\s*4/s);
+    await expect(page.getByTestId("plugin-calculator").getByTestId("plugin-limits").textContent()).resolves.toMatch(
+      /call budget\s*1000 ms.*memory\s*16 MiB.*in flight\s*4/s,
+    );
     await shot("plugins");
     await plugin.getByRole("button", { name: "Approve…" }).click();
     const dialog = page.getByRole("dialog");
@@ -264,7 +266,11 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
       "x-exoclaw-signature": `sha256=${"0".repeat(64)}`,
     });
     expect(bad.status).toBe(401);
-    await page.getByTestId("channel-webhook").getByTestId("channel-health").filter({ hasText: /bad signature/ }).waitFor({ timeout: 15_000 });
+    await page
+      .getByTestId("channel-webhook")
+      .getByTestId("channel-health")
+      .filter({ hasText: /bad signature/ })
+      .waitFor({ timeout: 15_000 });
     expect(sent.filter((s) => s.msg.method === "channels.list")).toEqual([]);
     await expect(page.getByTestId("dead-letters").textContent()).resolves.toContain("The bus is off");
     await shot("channels");

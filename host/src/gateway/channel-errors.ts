@@ -71,6 +71,8 @@ export class ChannelErrors {
 
   /** A channel's accounts with something logged, `""` (no account named) first, then by name. */
   of(channel: string): ChannelAccountHealth[] {
-    return [...(this.byChannel.get(channel)?.values() ?? [])].map((h) => ({ ...h, last: h.last && { ...h.last } })).sort((a, b) => a.account.localeCompare(b.account));
+    return [...(this.byChannel.get(channel)?.values() ?? [])]
+      .map((h) => ({ ...h, last: h.last && { ...h.last } }))
+      .sort((a, b) => a.account.localeCompare(b.account));
   }
 }

@@ -65,9 +65,12 @@ const TopicSchema = z
   .string()
   .min(1)
   .max(600)
-  .refine((t) => t in SNAPSHOT_METHODS || t === "sessions" || t === "logs" || /^logs:(trace|debug|info|warn|error|fatal)$/.test(t) || t.startsWith("session:"), {
-    message: "unknown topic (status, plugins, channels, deadletters, sessions, session:<key>, logs, logs:<level>)",
-  });
+  .refine(
+    (t) => t in SNAPSHOT_METHODS || t === "sessions" || t === "logs" || /^logs:(trace|debug|info|warn|error|fatal)$/.test(t) || t.startsWith("session:"),
+    {
+      message: "unknown topic (status, plugins, channels, deadletters, sessions, session:<key>, logs, logs:<level>)",
+    },
+  );
 const SubscribeSchema = z.strictObject({
   topics: z.array(TopicSchema).min(1).max(32),
   /** Per topic, the cursor to start after: a seq for `session:<key>`, a log seq for `logs*`. */

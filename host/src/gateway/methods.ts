@@ -455,7 +455,12 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   // `deadletters.*`, `sessions.request`, and server-push `events.subscribe|unsubscribe`.
   for (const [name, handler] of createDeadLetterMethods(deps)) methods.set(name, handler);
   for (const [name, handler] of createModelRequestMethods(deps)) methods.set(name, handler);
-  const hub = createEventMethods({ methods, log: deps.log, ...(deps.sessionChanges ? { changes: deps.sessionChanges } : {}), ...(deps.readiness ? { readiness: deps.readiness } : {}) });
+  const hub = createEventMethods({
+    methods,
+    log: deps.log,
+    ...(deps.sessionChanges ? { changes: deps.sessionChanges } : {}),
+    ...(deps.readiness ? { readiness: deps.readiness } : {}),
+  });
   for (const [name, handler] of hub) methods.set(name, handler);
 
   return methods;

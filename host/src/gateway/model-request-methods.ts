@@ -93,7 +93,11 @@ const isOutput = (e: SessionEvent) => e.kind === "assistant_text" || e.kind === 
  * `turn_ended` so that the projection renders the turn so far (only completed turns show).
  * @returns the events and the number of calls the run made, or undefined when the run is not in the log
  */
-export function eventsBeforeCall(events: readonly SessionEvent[], runId: string, call: number): { events: SessionEvent[]; calls: number; usage?: SessionEvent } | undefined {
+export function eventsBeforeCall(
+  events: readonly SessionEvent[],
+  runId: string,
+  call: number,
+): { events: SessionEvent[]; calls: number; usage?: SessionEvent } | undefined {
   const mine = events.filter((e) => runOf(e) === runId);
   if (mine.length === 0) return undefined;
   const usages = mine.filter((e) => e.kind === "usage");
@@ -105,7 +109,14 @@ export function eventsBeforeCall(events: readonly SessionEvent[], runId: string,
   const cutSeq = start?.seq ?? Number.POSITIVE_INFINITY;
   const before = events.filter((e) => e.seq < cutSeq);
   const last = before[before.length - 1];
-  const end = { kind: "turn_ended", seq: (last?.seq ?? 0) + 0.5, at: last?.at ?? 0, sessionKey: last?.sessionKey ?? "", runId, data: { runId, stopReason: "end_turn" } };
+  const end = {
+    kind: "turn_ended",
+    seq: (last?.seq ?? 0) + 0.5,
+    at: last?.at ?? 0,
+    sessionKey: last?.sessionKey ?? "",
+    runId,
+    data: { runId, stopReason: "end_turn" },
+  };
   return { events: [...before, end as unknown as SessionEvent], calls, ...(usages[call - 1] ? { usage: usages[call - 1] } : {}) };
 }
 

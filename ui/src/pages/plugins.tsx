@@ -180,7 +180,8 @@ function Limits(props: { p: PluginInfo }) {
     items.push(["call budget", `${l.timeoutMs} ms`], ["memory", fmtBytes(l.memoryBytes)], ["output", fmtBytes(l.maxOutputBytes)]);
     items.push(["in flight", String(l.maxInFlight)], ["queued", String(l.maxQueued)]);
   }
-  if (granted.http?.hosts?.length) items.push(["http hosts", granted.http.hosts.join(", ") + (granted.http.methods?.length ? ` (${granted.http.methods.join(", ")})` : "")]);
+  if (granted.http?.hosts?.length)
+    items.push(["http hosts", granted.http.hosts.join(", ") + (granted.http.methods?.length ? ` (${granted.http.methods.join(", ")})` : "")]);
   if (granted.kv?.quotaBytes !== undefined) items.push(["kv quota", fmtBytes(granted.kv.quotaBytes)]);
   if (items.length === 0) return null;
   return (

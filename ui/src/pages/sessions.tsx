@@ -314,7 +314,9 @@ function Sent(props: { client: GatewayClient; sessionKey: string; runId: string;
       data-testid="model-request"
       onToggle={(e) => {
         if (!(e.currentTarget as HTMLDetailsElement).open || req !== undefined) return;
-        props.client.call("sessions.request", { sessionKey: props.sessionKey, runId: props.runId, call: props.call }).then(setReq, (err: Error) => setReq(err.message));
+        props.client
+          .call("sessions.request", { sessionKey: props.sessionKey, runId: props.runId, call: props.call })
+          .then(setReq, (err: Error) => setReq(err.message));
       }}
     >
       <summary>what was sent</summary>
