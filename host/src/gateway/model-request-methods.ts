@@ -15,8 +15,7 @@
  * Scope `admin` (the system prompt and tool list are the operator's configuration).
  */
 import { z } from "zod";
-import { compileToolAllowlist, projectHistory, SoulFiles } from "../agent/index.js";
-import type { ChatMessage } from "../agent/types.js";
+import { compileToolAllowlist, projectHistory, SoulFiles, type ChatMessage } from "../agent/index.js";
 import type { Config } from "../config/index.js";
 import { processSecrets } from "../log/index.js";
 import type { ToolSpec } from "../plugins/index.js";
