@@ -99,6 +99,7 @@ describe("Control UI methods over the wire", () => {
     expect(two.messages[4]).toMatchObject({ role: "user", content: [expect.objectContaining({ type: "tool_result", content: "84" })] });
     expect((await msg(admin, "sessions.request", { sessionKey: key, runId: send.result.runId, call: 3 })).error).toMatchObject({ code: -32602 });
     expect((await msg(admin, "sessions.request", { sessionKey: key, runId: "no-such-run" })).error).toMatchObject({ code: -32602 });
+    expect((await msg(admin, "sessions.request", { sessionKey: "not-a-key", runId: "x" })).error).toMatchObject({ code: -32602 });
   }, 60_000);
 
   it("plugin.list shows each plugin's limits; deadletters without a bus; scopes", async () => {

@@ -20,7 +20,7 @@ import type { Config } from "../config/index.js";
 import { processSecrets } from "../log/index.js";
 import type { ToolSpec } from "../plugins/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
-import { StoreError, type SessionEvent, type SessionLog } from "../store/index.js";
+import { StoreError, parseSessionKey, type SessionEvent, type SessionLog } from "../store/index.js";
 import { requireScope } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
 import type { Logger } from "pino";
@@ -132,7 +132,9 @@ export function createModelRequestMethods(deps: ModelRequestDeps): Map<string, M
     const p = parseParams(Schema, params);
     const call = p.call ?? 1;
     let events: SessionEvent[];
+    let agentId: string;
     try {
+      agentId = parseSessionKey(p.sessionKey).agent;
       events = await readAll(deps.log, p.sessionKey);
     } catch (err) {
       if (err instanceof StoreError && err.code === "invalid_argument") throw new RpcError(ErrorCode.InvalidParams, `Invalid params: ${err.message}`);
@@ -142,7 +144,6 @@ export function createModelRequestMethods(deps: ModelRequestDeps): Map<string, M
     if (cut === undefined) throw new RpcError(ErrorCode.InvalidParams, `Invalid params: no run ${p.runId} in session ${p.sessionKey}`);
     if (call > cut.calls) throw new RpcError(ErrorCode.InvalidParams, `Invalid params: run ${p.runId} made ${cut.calls} model call(s), not ${call}`);
     const config = deps.config?.();
-    const agentId = p.sessionKey.split(":")[1] ?? "";
     const agent = config?.agents.find((a) => a.id === agentId);
     const usage = cut.usage?.kind === "usage" ? cut.usage.data : undefined;
     let system: string | undefined;
