@@ -11,11 +11,16 @@
 //    start). A page without script (`/ready`) loaded in the same browser gives the machine's floor.
 //    Target: <= 1 s.
 // 3. Turn overhead with the UI open: sequential `chat.send` turns ("ping", emulator) on one
-//    gateway, in alternating phases with no tab open and with 5 tabs open (4 on Overview, which
-//    polls status, /health, /ready, /metrics and usage.summary every 2 s, 1 on Logs, polling
-//    logs.tail every second). Reported: turn p50 (client-side, ms) and gateway CPU per turn
-//    (ms, /proc) in each phase. Chromium itself competes for the same cores, so the latency delta
-//    is an upper bound; the CPU per turn is the gateway's own cost.
+//    gateway, in alternating phases with no tab open and with 5 tabs open (4 on Overview, each
+//    subscribed to the `status` topic — computed once a second for all of them and pushed — and
+//    fetching /metrics every 10 s and usage.summary every minute; 1 on Logs, subscribed to
+//    `logs:info`, pushed at most every 500 ms). Reported: turn p50 (client-side, ms) and gateway
+//    CPU per turn (ms, /proc) in each phase, and the p50 ratio 5 tabs / no tab. Chromium itself
+//    competes for the same cores, so the latency delta is an upper bound; the CPU per turn is the
+//    gateway's own cost.
+// 4. What the tabs cost the gateway while no turn runs: gateway CPU over --idle seconds with no
+//    tab, with the same 5 tabs open, and with no tab again; and the requests the tabs sent meanwhile (WebSocket RPC
+//    requests, HTTP requests) and the pushes they received.
 // Options: --loads N (cold + warm page loads, default 10), --turns N (per phase, 300), --rounds N (3).
 import { gzipSync } from "node:zlib";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -24,17 +29,25 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "@playwright/test";
+import { Unpackr } from "msgpackr";
 import { ensureChromium } from "../scripts/ensure-chromium.mjs";
 import { startEmulator } from "../tests/support/emulator/server.mjs";
 import { connect, cpuMs, spawnUntil, stats, stop } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
-  options: { loads: { type: "string", default: "10" }, turns: { type: "string", default: "300" }, rounds: { type: "string", default: "3" } },
+  options: {
+    idle: { type: "string", default: "20" },
+    loads: { type: "string", default: "10" },
+    turns: { type: "string", default: "300" },
+    rounds: { type: "string", default: "3" },
+  },
 });
 const LOADS = Number(opts.loads);
 const TURNS = Number(opts.turns);
 const ROUNDS = Number(opts.rounds);
+const IDLE_MS = Number(opts.idle) * 1000;
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const log = (s) => process.stderr.write(`${s}\n`);
 const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
@@ -139,6 +152,38 @@ async function main() {
       five.cpu.push(bPhase.cpuPerTurn);
       await ctx.close();
     }
+    // 4. Idle cost: no tab, then 5 tabs, nothing else running.
+    await new Promise((r) => setTimeout(r, 2000));
+    let c0 = cpuMs(gw.proc.pid);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const idleNone = cpuMs(gw.proc.pid) - c0;
+    const idleCtx = await browser.newContext();
+    const counts = { rpc: 0, http: 0, pushes: 0 };
+    idleCtx.on("request", () => counts.http++);
+    for (let i = 0; i < 5; i++) {
+      const p = await idleCtx.newPage();
+      p.on("websocket", (ws) => {
+        ws.on("framesent", () => counts.rpc++);
+        ws.on("framereceived", (f) => {
+          const m = typeof f.payload === "string" ? JSON.parse(f.payload) : unpackr.unpack(f.payload);
+          if (m.method === "event") counts.pushes++;
+        });
+      });
+      await p.goto(`${base}/#/${i === 4 ? "logs" : "overview"}`);
+      await (i === 4 ? p.getByTestId("log-lines").waitFor() : p.getByTestId("health").filter({ hasText: "ok" }).waitFor());
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    Object.assign(counts, { rpc: 0, http: 0, pushes: 0 });
+    c0 = cpuMs(gw.proc.pid);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const idleFive = cpuMs(gw.proc.pid) - c0;
+    const seen = { ...counts };
+    await idleCtx.close();
+    // No tab again (a slow drift, or the turns' garbage collected late, counts on both sides).
+    await new Promise((r) => setTimeout(r, 2000));
+    c0 = cpuMs(gw.proc.pid);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const idleNoneAfter = cpuMs(gw.proc.pid) - c0;
     client.close();
     const sn = stats(none.samples);
     const s5 = stats(five.samples);
@@ -146,7 +191,12 @@ async function main() {
     console.log(`# Turn overhead with the UI open (sequential "ping" turns, ${ROUNDS} x ${TURNS} per phase, alternating)`);
     console.log(`  no tab:  p50 ${f(sn.p50, 2)} ms  p99 ${f(sn.p99, 2)} ms  gateway CPU ${f(cpu(none.cpu), 2)} ms/turn`);
     console.log(`  5 tabs:  p50 ${f(s5.p50, 2)} ms  p99 ${f(s5.p99, 2)} ms  gateway CPU ${f(cpu(five.cpu), 2)} ms/turn`);
-    console.log(`  delta p50 ${f(s5.p50 - sn.p50, 2)} ms (${f(((s5.p50 - sn.p50) / sn.p50) * 100)} %)`);
+    const idleBase = (idleNone + idleNoneAfter) / 2;
+    console.log(
+      `# Idle (no turns), ${IDLE_MS / 1000} s each: gateway CPU no tab ${idleNone} ms, 5 tabs ${idleFive} ms, no tab again ${idleNoneAfter} ms (${f((idleFive - idleBase) / (IDLE_MS / 1000), 1)} ms/s for the tabs)`,
+    );
+    console.log(`  the tabs sent ${seen.rpc} WebSocket requests and ${seen.http} HTTP requests, and received ${seen.pushes} pushed frames`);
+    console.log(`  delta p50 ${f(s5.p50 - sn.p50, 2)} ms (${f(((s5.p50 - sn.p50) / sn.p50) * 100)} %), ratio 5 tabs / no tab ${f(s5.p50 / sn.p50, 3)}`);
   } finally {
     await browser.close();
     await stop(gw.proc);

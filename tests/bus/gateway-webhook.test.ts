@@ -270,6 +270,46 @@ describe("gateway with [bus]: webhook channel over NATS JetStream", () => {
       expect((await cli(["dlq", "list", "-c", gw.configFile], env())).stdout.trim()).toBe("no dead letters");
     }, 120_000);
 
+    it("deadletters.list / replay / purge over RPC (the Control UI's Channels page), each act logged with the client's address", async () => {
+      expect((await post({ peer: "gina", content: "FAIL_500 over rpc", messageId: "bad-rpc" })).status).toBe(200);
+      await gw.waitForLog((l) => l.msg === "channel message moved to the dead-letter store" && l.msgId === "channel:webhook:default:bad-rpc", 60_000);
+      const client = await RpcClient.connect(gw.gateway.url);
+      try {
+        const call = async (method: string, params?: unknown) => (await client.call(method, params, "msgpack")).response.msg;
+        const listed = (await call("deadletters.list")).result;
+        expect(listed.enabled).toBe(true);
+        const entry = listed.entries.find((e: { msgId: string }) => e.msgId === "channel:webhook:default:bad-rpc");
+        expect(entry).toMatchObject({
+          consumer: "gateway",
+          attempts: 3,
+          subject: "exoclaw.in.webhook.default.gina",
+          error: expect.stringMatching(/500|internal server error/i),
+        });
+        expect(entry.preview).toContain("FAIL_500 over rpc");
+        expect(entry.data).toBeUndefined(); // a bounded preview, not the payload
+        const replayed = (await call("deadletters.replay", { ids: [entry.id] })).result;
+        expect(replayed).toEqual({ replayed: [{ id: entry.id, msgId: `channel:webhook:default:bad-rpc~r${entry.id}` }] });
+        expect(await gw.waitForLog((l) => l.msg === "deadletters.replay")).toMatchObject({ client: "default", remote: expect.stringMatching(/127\.0\.0\.1/) });
+        // The replay is a fresh attempt: it fails again here and comes back as a new dead letter.
+        await gw.waitForLog(
+          (l) => l.msg === "channel message moved to the dead-letter store" && l.msgId === `channel:webhook:default:bad-rpc~r${entry.id}`,
+          60_000,
+        );
+        const again = (await call("deadletters.list")).result.entries as { msgId: string }[];
+        expect(again.map((e) => e.msgId)).toContain(`channel:webhook:default:bad-rpc~r${entry.id}`);
+        expect((await call("deadletters.replay", { ids: ["999999"] })).error).toMatchObject({ code: -32602 });
+        expect((await call("deadletters.purge", { all: true })).result).toEqual({ purged: again.length });
+        expect(await gw.waitForLog((l) => l.msg === "deadletters.purge")).toMatchObject({
+          all: true,
+          client: "default",
+          remote: expect.stringMatching(/127\.0\.0\.1/),
+        });
+        expect((await call("deadletters.list")).result).toEqual({ enabled: true, entries: [] });
+      } finally {
+        client.close();
+      }
+    }, 180_000);
+
     it("exits 2 with a clear message without [bus], and when NATS is unreachable (naming the URL)", async () => {
       const dir = mkdtempSync(join(tmpdir(), "exoclaw-dlq-cli-"));
       try {

@@ -28,6 +28,8 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
   let page: Page;
   /** Every WebSocket frame the page received, decoded, in order. */
   const frames: { binary: boolean; msg: any }[] = [];
+  /** Every request the page sent, decoded, in order. */
+  const sent: { at: number; msg: any }[] = [];
   const shot = async (name: string) => {
     if (transport === "uws") await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
   };
@@ -52,12 +54,15 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
-    page.on("websocket", (ws) =>
+    page.on("websocket", (ws) => {
       ws.on("framereceived", (f) => {
         const binary = typeof f.payload !== "string";
         frames.push({ binary, msg: binary ? unpackr.unpack(f.payload as Buffer) : JSON.parse(f.payload as string) });
-      }),
-    );
+      });
+      ws.on("framesent", (f) => {
+        sent.push({ at: Date.now(), msg: typeof f.payload !== "string" ? unpackr.unpack(f.payload as Buffer) : JSON.parse(f.payload as string) });
+      });
+    });
   }, 900_000);
 
   afterAll(async () => {
@@ -119,6 +124,13 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     expect(await page.evaluate(() => (globalThis as any).localStorage.getItem("exoclaw.token"))).toBeNull();
     await page.getByTestId("tokens-today").filter({ hasText: /\d/ }).waitFor(); // the metrics and usage part
     await shot("overview");
+    // Live by server push, not polling: one events.subscribe, then status arrives without being asked.
+    expect(sent.filter((s) => s.msg.method === "events.subscribe" && s.msg.params.topics.includes("status"))).toHaveLength(1);
+    const asked = sent.length;
+    const pushed = frames.filter((f) => f.msg.method === "event" && f.msg.params.topic === "status").length;
+    await page.waitForTimeout(3000);
+    expect(frames.filter((f) => f.msg.method === "event" && f.msg.params.topic === "status").length).toBeGreaterThan(pushed);
+    expect(sent.slice(asked).filter((s) => s.msg.method === "status")).toEqual([]);
   });
 
   it("blocks inline script (CSP)", async () => {
@@ -199,11 +211,15 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     const link = page.getByRole("link", { name: /^agent:main:webchat:default:/ });
     await link.first().click();
     const turn = page.getByTestId("turn").filter({ hasText: "what is 12*(3+4)?" });
-    await turn.locator("summary").click();
+    await turn.locator("summary").first().click();
     await expect(turn.getByTestId("model-call").count()).resolves.toBe(2);
     const call = turn.getByTestId("tool-call");
     await expect(call.textContent()).resolves.toMatch(/calculator plugin calculator.*12\*\(3\+4\).*84/s);
     await expect(turn.getByTestId("model-call").first().textContent()).resolves.toMatch(/anthropic\/.*in \/ .* out tokens/);
+    // What the second call was sent: the question, the calculator's tool_use and its result (sessions.request).
+    const sentBox = turn.getByTestId("model-call").nth(1).getByTestId("model-request");
+    await sentBox.locator("summary").click();
+    await expect(sentBox.getByTestId("request-messages").textContent()).resolves.toMatch(/12\*\(3\+4\).*tool_use.*calculator.*tool_result.*84/s);
     const stopped = page.getByTestId("turn").filter({ hasText: "STALL_AFTER_HEADERS" });
     await expect(stopped.textContent()).resolves.toContain("error");
     await shot("session");
@@ -214,6 +230,9 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     const plugin = page.getByTestId("plugin-http_fetch");
     await plugin.getByRole("button", { name: "Approve…" }).waitFor();
     const before = await plugin.getByTestId("plugin-status").textContent();
+    await expect(page.getByTestId("plugin-calculator").getByTestId("plugin-limits").textContent()).resolves.toMatch(
+      /call budget\s*1000 ms.*memory\s*16 MiB.*in flight\s*4/s,
+    );
     await shot("plugins");
     await plugin.getByRole("button", { name: "Approve…" }).click();
     const dialog = page.getByRole("dialog");
@@ -241,6 +260,19 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     await received.filter({ hasText: /^1$/ }).waitFor({ timeout: 15_000 });
     await platform.waitFor((r) => r.json?.replyTo === "ui-1", 20_000);
     await page.getByTestId("channel-webhook").getByTestId("counter-answered").locator(".card-value").filter({ hasText: /^1$/ }).waitFor({ timeout: 15_000 });
+    // A bad signature: the channel's last warning shows, pushed (the page does not poll channels.list).
+    const bad = await gw.postWebhook("webhook", undefined, body.replace("ui-1", "ui-2"), {
+      "content-type": "application/json",
+      "x-exoclaw-signature": `sha256=${"0".repeat(64)}`,
+    });
+    expect(bad.status).toBe(401);
+    await page
+      .getByTestId("channel-webhook")
+      .getByTestId("channel-health")
+      .filter({ hasText: /bad signature/ })
+      .waitFor({ timeout: 15_000 });
+    expect(sent.filter((s) => s.msg.method === "channels.list")).toEqual([]);
+    await expect(page.getByTestId("dead-letters").textContent()).resolves.toContain("The bus is off");
     await shot("channels");
   });
 

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
+import type { GatewayClient } from "./client/index.js";
 
 /** Hash route: `#/sessions/<key>` -> ["sessions", "<key>"]. */
 export function useRoute(): string[] {
@@ -52,4 +53,39 @@ export function usePoll<T>(
     };
   }, [...deps, n]);
   return { value, error, reload: () => setN((x) => x + 1) };
+}
+
+/**
+ * The latest `data` pushed for `topic` (`events.subscribe`), undefined until the first push.
+ * Resubscribes when the client (a reconnect) or the topic changes.
+ */
+export function useTopic<T>(client: GatewayClient, topic: string): { value: T | undefined; error: string | undefined } {
+  const [value, setValue] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    setValue(undefined);
+    const sub = client.subscribe([topic], (_t, data) => setValue(data as T));
+    sub.ready.then(
+      () => setError(undefined),
+      (err: Error) => setError(err.message),
+    );
+    return sub.close;
+  }, [client, topic]);
+  return { value, error };
+}
+
+/** Calls `onPush` (debounced to `ms`) whenever `topic` pushes; for pages that reload on change. */
+export function useTopicTrigger(client: GatewayClient, topic: string, onPush: () => void, ms = 300): void {
+  const cb = useRef(onPush);
+  cb.current = onPush;
+  useEffect(() => {
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const sub = client.subscribe([topic], () => {
+      if (t === undefined) t = setTimeout(() => ((t = undefined), cb.current()), ms);
+    });
+    return () => {
+      if (t !== undefined) clearTimeout(t);
+      sub.close();
+    };
+  }, [client, topic]);
 }

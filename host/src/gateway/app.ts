@@ -22,6 +22,7 @@ import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
 import { startGateway, type RunningGateway } from "./server.js";
+import { SessionChanges, watchSessionLog } from "./session-changes.js";
 import { HEALTH_BODY, type HealthAnswer, type TransportName } from "./types.js";
 
 /** Time a shutdown may take beyond the grace period (replies, bus, sockets, plugins, store), ms. */
@@ -300,7 +301,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     busOpening = openBus(config, logger, (instance) => (busInstance = instance));
     busOpening.catch(() => {});
     const plugins = await pluginsLoading;
-    const log = await opening;
+    // Every writer gets the watched log: `events.subscribe` learns which sessions changed (event-hub.ts).
+    const sessionChanges = new SessionChanges();
+    const log = watchSessionLog(await opening, sessionChanges);
     const bus = await busOpening;
     // The approvals directory exists from the start, so that its watch is in place before the
     // first `exoclaw plugin approve` (best effort: without it approvals apply on restart).
@@ -454,6 +457,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         return live.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === live.defaultAgent }));
       },
       store: describeStoreUrl(config.store.url),
+      sessionChanges,
+      ...(bus !== undefined ? { deadLetters: bus.deadLetters } : {}),
       config: () => reloader?.current() ?? config,
       budgetTimeZone: config.budgets.timezone,
       flows: () => automation.flows,

@@ -12,6 +12,7 @@ import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
 import { requireScope } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
 import type { ChannelCounters } from "../channels/index.js";
+import { ChannelErrors, type ChannelAccountHealth } from "./channel-errors.js";
 
 /** What the UI methods reach into (a subset of `MethodDeps`). */
 export interface UiMethodDeps {
@@ -77,6 +78,8 @@ export interface ChannelListEntry {
   /** Whether the channel's plugin is loaded. */
   loaded: boolean;
   counters: ChannelCounters | null;
+  /** Per account (`""`: lines naming none), warnings and errors logged about the channel and the last one (channel-errors.ts). */
+  health: ChannelAccountHealth[];
 }
 
 function needConfig(deps: UiMethodDeps): Config {
@@ -91,6 +94,8 @@ function needConfig(deps: UiMethodDeps): Config {
 export function createUiMethods(deps: UiMethodDeps): Map<string, MethodHandler> {
   const methods = new Map<string, MethodHandler>();
   const tail = deps.logTail ?? processLogTail;
+  const channelErrors = new ChannelErrors();
+  channelErrors.attach(tail);
 
   // `logs.tail {level?, afterSeq?, limit?}`: the gateway's last log lines (as written: redacted).
   methods.set("logs.tail", (params, ctx): LogsTailResult => {
@@ -140,6 +145,7 @@ export function createUiMethods(deps: UiMethodDeps): Map<string, MethodHandler> 
       polled: c.poll !== undefined,
       loaded: loaded.has(c.plugin),
       counters: counters[c.name] ?? null,
+      health: channelErrors.of(c.name),
     }));
   });
 

@@ -42,6 +42,11 @@ import type { TransportName } from "./types.js";
 import { addApprovalMethods, type ApprovalsApi } from "./approval-methods.js";
 import type { Config } from "../config/index.js";
 import { createUiMethods } from "./methods-ui.js";
+import { createEventMethods, type EventHubDeps } from "./event-hub.js";
+import { createDeadLetterMethods } from "./deadletter-methods.js";
+import { createModelRequestMethods } from "./model-request-methods.js";
+import type { SessionChanges } from "./session-changes.js";
+import type { DeadLetterStore } from "../bus/index.js";
 
 export type { PluginInfo };
 
@@ -126,6 +131,12 @@ export interface MethodDeps {
   pairing?: PairingBook;
   /** The running configuration, for the Control UI's methods (methods-ui.ts); absent = they answer an error. */
   config?: () => Config;
+  /** Session writes for `events.subscribe` (session-changes.ts); absent = session topics never push. */
+  sessionChanges?: SessionChanges;
+  /** `/health` and `/ready` answers added to the `status` topic's pushes. */
+  readiness?: EventHubDeps["readiness"];
+  /** The bus's dead letters (`deadletters.*`); absent = no bus. */
+  deadLetters?: DeadLetterStore;
 }
 
 /**
@@ -441,6 +452,16 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
   if (deps.pairing !== undefined) addPairingMethods(methods, deps.pairing, deps.logger);
   // The Control UI's methods (logs.tail, agents.list, channels.list, plugin.approve).
   for (const [name, handler] of createUiMethods(deps)) methods.set(name, handler);
+  // `deadletters.*`, `sessions.request`, and server-push `events.subscribe|unsubscribe`.
+  for (const [name, handler] of createDeadLetterMethods(deps)) methods.set(name, handler);
+  for (const [name, handler] of createModelRequestMethods(deps)) methods.set(name, handler);
+  const hub = createEventMethods({
+    methods,
+    log: deps.log,
+    ...(deps.sessionChanges ? { changes: deps.sessionChanges } : {}),
+    ...(deps.readiness ? { readiness: deps.readiness } : {}),
+  });
+  for (const [name, handler] of hub) methods.set(name, handler);
 
   return methods;
 }

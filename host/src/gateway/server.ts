@@ -79,7 +79,11 @@ export async function startGateway(
   const log = deps.logger;
   const telemetry = deps.telemetry ?? NOOP_TELEMETRY;
   const rpc = createRpcHandler({
-    methods: createMethods({ ...deps, transport: () => transport.name }),
+    methods: createMethods({
+      ...deps,
+      transport: () => transport.name,
+      readiness: () => ({ health: deps.health?.() ?? { status: 200, body: '{"status":"ok"}' }, ...(deps.ops ? { ready: deps.ops.ready() } : {}) }),
+    }),
     logger: log,
     maxFrameBytes: config.maxFrameBytes,
     maxBufferedBytes: config.maxBufferedBytes,

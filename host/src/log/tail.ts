@@ -23,6 +23,7 @@ export interface TailLine {
 export class LogTail {
   private readonly ring: (TailLine | undefined)[];
   private seq = 0;
+  private readonly listeners = new Set<(line: TailLine) => void>();
 
   /** @param capacity lines kept; default 2000 */
   constructor(private readonly capacity = 2000) {
@@ -35,8 +36,19 @@ export class LogTail {
       if (raw === "") continue;
       const m = /"level":(\d+)/.exec(raw);
       const seq = ++this.seq;
-      this.ring[seq % this.capacity] = { seq, level: m ? Number(m[1]) : 0, line: raw };
+      const line = { seq, level: m ? Number(m[1]) : 0, line: raw };
+      this.ring[seq % this.capacity] = line;
+      for (const l of this.listeners) l(line);
     }
+  }
+
+  /**
+   * Calls `listener` with each line as it is kept (synchronously, on the logging call's stack:
+   * it must be cheap and must not log or throw). Returns its removal.
+   */
+  onLine(listener: (line: TailLine) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The seq of the newest line (0 before any). */

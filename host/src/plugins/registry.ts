@@ -209,6 +209,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       errors: e.errors,
       p50Ms: +percentile(e.durations, 0.5).toFixed(3),
       p99Ms: +percentile(e.durations, 0.99).toFixed(3),
+      limits: { ...limitsFor(nameOf(e)) },
     };
     if (e.error !== null) out.error = e.error;
     return out;

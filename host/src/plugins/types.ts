@@ -1,4 +1,4 @@
-import type { CapabilityRequest } from "./capabilities.js";
+import type { CapabilityRequest, PluginLimits } from "./capabilities.js";
 
 /**
  * Plugin ABI v1 (first cut) — the shapes exchanged between the host and a `.wasm` plugin.
@@ -157,6 +157,8 @@ export interface PluginInfo {
   /** Median and 99th percentile call duration over the last 512 calls, ms (0 before any call). */
   p50Ms: number;
   p99Ms: number;
+  /** The resource limits its calls run under (`[plugins.limits.<name>]`, else the defaults): call budget, memory, output, in flight, queued. */
+  limits?: PluginLimits;
 }
 
 /**

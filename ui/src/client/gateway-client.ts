@@ -64,6 +64,8 @@ export class GatewayClient {
   private readonly listeners = new Map<string, Set<(params: unknown) => void>>();
   private readonly closeListeners = new Set<(code: number) => void>();
   private closedCode: number | undefined;
+  private readonly topics = new Map<string, Set<(topic: string, data: unknown) => void>>();
+  private topicListener: (() => void) | undefined;
 
   private constructor(
     private readonly ws: WebSocket,
@@ -134,6 +136,42 @@ export class GatewayClient {
     if (set === undefined) this.listeners.set(method, (set = new Set()));
     set.add(handler);
     return () => set!.delete(handler);
+  }
+
+  /**
+   * Subscribes to server-push topics (`events.subscribe`, docs/protocol.md) and calls `handler`
+   * with each `event` notification's `data` for one of them. Returns the unsubscribe (which
+   * sends `events.unsubscribe` once no handler of this client wants a topic any more).
+   * @param after per topic, the cursor to start after (`session:<key>`: event seq; `logs*`: log seq)
+   */
+  subscribe(topics: string[], handler: (topic: string, data: unknown) => void, after?: Record<string, number>): { ready: Promise<void>; close: () => void } {
+    const fresh = topics.filter((t) => !this.topics.has(t));
+    for (const t of topics) {
+      let set = this.topics.get(t);
+      if (set === undefined) this.topics.set(t, (set = new Set()));
+      set.add(handler);
+    }
+    if (this.topicListener === undefined) {
+      this.topicListener = this.on("event", (p) => {
+        const { topic, data } = p as { topic: string; data: unknown };
+        for (const h of this.topics.get(topic) ?? []) h(topic, data);
+      });
+    }
+    const ready = fresh.length ? this.call("events.subscribe", { topics: fresh, ...(after ? { after } : {}) }).then(() => undefined) : Promise.resolve();
+    ready.catch(() => {});
+    return {
+      ready,
+      close: () => {
+        const gone = topics.filter((t) => {
+          const set = this.topics.get(t);
+          set?.delete(handler);
+          if (set?.size !== 0) return false;
+          this.topics.delete(t);
+          return true;
+        });
+        if (gone.length && !this.closed) this.call("events.unsubscribe", { topics: gone }).catch(() => {});
+      },
+    };
   }
 
   /** Calls `handler` with the close code when the connection closes. */

@@ -7,6 +7,9 @@ import type { ChatAbortResult, ChatSendResult, StatusResult } from "../../../hos
 import type { SearchHit, SessionEvent, SessionInfo } from "../../../host/src/store/types.js";
 import type { PluginInfo } from "../../../host/src/plugins/types.js";
 import type { AgentListEntry, ChannelListEntry, LogsTailResult } from "../../../host/src/gateway/methods-ui.js";
+import type { DeadLettersListResult, DeadLetterView } from "../../../host/src/gateway/deadletter-methods.js";
+import type { ModelRequestView } from "../../../host/src/gateway/model-request-methods.js";
+export type { DeadLettersListResult, DeadLetterView, ModelRequestView };
 
 export type {
   ChatAbortResult,
@@ -48,6 +51,12 @@ export interface Methods {
   "agents.list": [undefined, AgentListEntry[]];
   "channels.list": [undefined, ChannelListEntry[]];
   "config.reload": [undefined, unknown];
+  "events.subscribe": [{ topics: string[]; after?: Record<string, number> }, { topics: string[] }];
+  "events.unsubscribe": [{ topics: string[] }, { topics: string[] }];
+  "deadletters.list": [{ consumer?: string; limit?: number } | undefined, DeadLettersListResult];
+  "deadletters.replay": [{ ids: string[] } | { all: true }, { replayed: { id: string; msgId: string }[] }];
+  "deadletters.purge": [{ ids: string[] } | { all: true }, { purged: number }];
+  "sessions.request": [{ sessionKey: string; runId: string; call?: number }, ModelRequestView];
 }
 
 export type MethodName = keyof Methods;

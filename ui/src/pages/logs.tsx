@@ -31,27 +31,43 @@ export function Logs(props: { client: GatewayClient }) {
   const [lines, setLines] = useState<Line[]>([]);
   const [error, setError] = useState<string | undefined>(undefined);
   const after = useRef(0);
+  const shownLevel = useRef<Level | undefined>(undefined);
+  // The last lines once (`logs.tail`), then pushed ones (`events.subscribe` topic `logs:<level>`).
   useEffect(() => {
-    after.current = 0;
-    setLines([]);
+    if (paused) return;
+    if (shownLevel.current !== level) {
+      // A new level starts over.
+      shownLevel.current = level;
+      after.current = 0;
+      setLines([]);
+    }
     let alive = true;
-    const tick = async () => {
-      if (paused) return;
-      try {
-        const r = await props.client.call("logs.tail", { level, afterSeq: after.current, limit: 500 });
-        if (!alive) return;
-        after.current = r.lastSeq;
-        if (r.lines.length) setLines((old) => [...old, ...r.lines.map(parse)].slice(-1000));
-        setError(undefined);
-      } catch (err) {
-        if (alive) setError((err as Error).message);
-      }
+    let sub: ReturnType<GatewayClient["subscribe"]> | undefined;
+    const add = (ls: { seq: number; level: number; line: string }[]) => {
+      if (ls.length) setLines((old) => [...old, ...ls.filter((l) => l.seq > after.current).map(parse)].slice(-1000));
     };
-    void tick();
-    const t = setInterval(tick, 1000);
+    props.client.call("logs.tail", { level, afterSeq: after.current, limit: 500 }).then(
+      (r) => {
+        if (!alive) return;
+        add(r.lines);
+        after.current = Math.max(after.current, r.lastSeq);
+        setError(undefined);
+        sub = props.client.subscribe(
+          [`logs:${level}`],
+          (_t, data) => {
+            const d = data as { lines: { seq: number; level: number; line: string }[]; lastSeq: number };
+            add(d.lines);
+            after.current = Math.max(after.current, d.lastSeq);
+          },
+          { [`logs:${level}`]: after.current },
+        );
+        sub.ready.catch((err: Error) => alive && setError(err.message));
+      },
+      (err: Error) => alive && setError(err.message),
+    );
     return () => {
       alive = false;
-      clearInterval(t);
+      sub?.close();
     };
   }, [level, paused, props.client]);
   return (

@@ -1,30 +1,26 @@
 import { useEffect, useRef } from "preact/hooks";
-import type { GatewayClient } from "../client/index.js";
+import type { GatewayClient, StatusResult } from "../client/index.js";
 import { Card, ErrorLine } from "../components.js";
 import { fmtDuration, fmtInt, fmtMs } from "../format.js";
-import { usePoll } from "../hooks.js";
+import { usePoll, useTopic } from "../hooks.js";
 import { parseProm, quantile, sum } from "../prom.js";
 
 /** Local midnight, ms since the epoch ("tokens today"). */
 const midnight = () => new Date(new Date().setHours(0, 0, 0, 0)).getTime();
 
-async function fetchJson(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(path, { cache: "no-store" });
-  return { status: r.status, body: (await r.json().catch(() => ({}))) as Record<string, unknown> };
-}
+/** The `status` topic's push: the `status` result with the `/health` and `/ready` answers. */
+type StatusPush = StatusResult & { health?: { httpStatus: number; status?: string }; ready?: { httpStatus: number; status?: string; reasons?: string[] } };
 
 /**
- * Health, readiness, uptime, transport (every 2 s: cheap), turns/s, error rate, p50/p99 turn
- * latency (every 10 s: `/metrics`), tokens today (every minute: `usage.summary` reads every event
- * of the day), so that the page does not weigh on the turns it watches. Each part renders as soon
- * as it arrives.
+ * Health, readiness, uptime, transport (pushed by the gateway at most once a second: the
+ * `status` topic of `events.subscribe`, computed once for every open tab), turns/s, error rate,
+ * p50/p99 turn latency (every 10 s: `/metrics`), tokens today (every minute: `usage.summary`
+ * reads every event of the day), so that the page does not weigh on the turns it watches. Each
+ * part renders as soon as it arrives.
  */
 export function Overview(props: { client: GatewayClient; token: string | undefined }) {
   const last = useRef<{ at: number; turns: number } | undefined>(undefined);
-  const fast = usePoll(async () => {
-    const [status, health, ready] = await Promise.all([props.client.call("status"), fetchJson("/health"), fetchJson("/ready")]);
-    return { status, health, ready };
-  }, 2000);
+  const fast = useTopic<StatusPush>(props.client, "status");
   const slow = usePoll(async () => {
     const metricsText = await fetch("/metrics", { cache: "no-store", ...(props.token ? { headers: { authorization: `Bearer ${props.token}` } } : {}) }).then(
       (r) => (r.ok ? r.text() : undefined),
@@ -54,16 +50,18 @@ export function Overview(props: { client: GatewayClient; token: string | undefin
     if (fast.value !== undefined && performance.getEntriesByName("exoclaw:interactive").length === 0) performance.mark("exoclaw:interactive");
   }, [fast.value !== undefined]);
   if (fast.value === undefined) return <p class="muted">{fast.error ?? "Loading…"}</p>;
-  const { status, health, ready } = fast.value;
+  const status = fast.value;
+  const health = { status: status.health?.httpStatus ?? 0, body: (status.health ?? {}) as { status?: string } };
+  const ready = { status: status.ready?.httpStatus ?? 0, body: (status.ready ?? {}) as { status?: string; reasons?: string[] } };
   const m = slow.value;
   const usage = daily.value;
-  const reasons = (ready.body.reasons as string[] | undefined) ?? [];
+  const reasons = ready.body.reasons ?? [];
   const tokens = usage ? usage.totals.inputTokens + usage.totals.outputTokens : undefined;
   const dash = "—";
   return (
     <section>
       <h2>
-        Overview <span class="live" title="refreshes every 2 s (metrics every 10 s)" />
+        Overview <span class="live" title="pushed by the gateway every second (metrics every 10 s)" />
       </h2>
       <ErrorLine error={fast.error ?? slow.error ?? daily.error} />
       <div class="cards">

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import type { GatewayClient, PluginInfo } from "../client/index.js";
 import { Confirm, ErrorLine } from "../components.js";
 import { fmtMs, pretty } from "../format.js";
-import { usePoll } from "../hooks.js";
+import { usePoll, useTopic } from "../hooks.js";
 import { parseProm } from "../prom.js";
 import { storedToken } from "../session.js";
 
@@ -26,7 +26,8 @@ const isEmpty = (v: unknown) => v === undefined || v === null || (typeof v === "
 /** Plugins: manifest facts, capabilities (requested / granted / pending), call counters; approve, load, unload. */
 export function Plugins(props: { client: GatewayClient }) {
   const { client } = props;
-  const list = usePoll(() => client.call("plugin.list"), 3000);
+  // Pushed by the gateway when a plugin's state or counters change (`plugins` topic).
+  const list = useTopic<PluginInfo[]>(client, "plugins");
   const failures = usePoll(failuresByKind, 10_000);
   const [approve, setApprove] = useState<PluginInfo | undefined>(undefined);
   const [unload, setUnload] = useState<PluginInfo | undefined>(undefined);
@@ -38,7 +39,6 @@ export function Plugins(props: { client: GatewayClient }) {
     } catch (err) {
       setNotice((err as Error).message);
     }
-    list.reload();
   };
   return (
     <section>
@@ -84,6 +84,7 @@ export function Plugins(props: { client: GatewayClient }) {
                       .join(", ")}`
                   : ""}
               </div>
+              <Limits p={p} />
               <details>
                 <summary>manifest and capabilities</summary>
                 <div class="muted small break">
@@ -165,5 +166,31 @@ export function Plugins(props: { client: GatewayClient }) {
         </Confirm>
       ) : null}
     </section>
+  );
+}
+
+const fmtBytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) ? 1 : 0)} MiB` : `${Math.round(n / 1024)} KiB`);
+
+/** The limits a plugin's calls run under, and the network and storage its capabilities allow. */
+function Limits(props: { p: PluginInfo }) {
+  const l = props.p.limits;
+  const granted = (props.p.capabilities?.granted ?? {}) as { http?: { hosts?: string[]; methods?: string[] }; kv?: { quotaBytes?: number } };
+  const items: [string, string][] = [];
+  if (l) {
+    items.push(["call budget", `${l.timeoutMs} ms`], ["memory", fmtBytes(l.memoryBytes)], ["output", fmtBytes(l.maxOutputBytes)]);
+    items.push(["in flight", String(l.maxInFlight)], ["queued", String(l.maxQueued)]);
+  }
+  if (granted.http?.hosts?.length)
+    items.push(["http hosts", granted.http.hosts.join(", ") + (granted.http.methods?.length ? ` (${granted.http.methods.join(", ")})` : "")]);
+  if (granted.kv?.quotaBytes !== undefined) items.push(["kv quota", fmtBytes(granted.kv.quotaBytes)]);
+  if (items.length === 0) return null;
+  return (
+    <div class="limits small" data-testid="plugin-limits">
+      {items.map(([k, v]) => (
+        <span key={k} class="limit">
+          <span class="muted">{k}</span> {v}
+        </span>
+      ))}
+    </div>
   );
 }

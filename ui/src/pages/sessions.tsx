@@ -1,8 +1,8 @@
-import { useState } from "preact/hooks";
-import type { GatewayClient, SessionEvent, SessionInfo } from "../client/index.js";
+import { useEffect, useState } from "preact/hooks";
+import type { GatewayClient, ModelRequestView, SessionEvent, SessionInfo } from "../client/index.js";
 import { Confirm, ErrorLine } from "../components.js";
 import { downloadJson, fmtClock, fmtMs, fmtTime, pretty } from "../format.js";
-import { usePoll } from "../hooks.js";
+import { usePoll, useTopicTrigger } from "../hooks.js";
 import { describeEvent, groupTurns, type Turn } from "../turns.js";
 
 const SINCE = { any: 0, "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 } as const;
@@ -36,9 +36,11 @@ function SessionList(props: { client: GatewayClient }) {
       const since = SINCE[filters.since];
       return sessions.filter((s) => since === 0 || s.updatedAt >= Date.now() - since).sort((a, b) => b.updatedAt - a.updatedAt);
     },
-    5000,
+    0,
     [filters.agent, filters.channel, filters.peer, filters.since],
   );
+  // Read again when the gateway says sessions changed (`sessions` topic), at most every 2 s.
+  useTopicTrigger(props.client, "sessions", list.reload, 2000);
   const hits = usePoll(async () => (search ? (await props.client.call("sessions.search", { query: search, limit: 50 })).hits : undefined), 0, [search]);
   const field = (name: "agent" | "channel" | "peer") => (
     <input
@@ -149,13 +151,32 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
       }
       return events;
     },
-    5000,
-    [sessionKey],
+    0,
+    [sessionKey, client],
   );
+  // New events pushed by the gateway (`session:<key>` topic, after the last one read).
+  const [pushed, setPushed] = useState<SessionEvent[]>([]);
+  const [gone, setGone] = useState(false);
+  const loaded = data.value;
+  useEffect(() => {
+    setPushed([]);
+    if (loaded === undefined) return;
+    const topic = `session:${sessionKey}`;
+    const sub = client.subscribe(
+      [topic],
+      (_t, d) => {
+        const push = d as { events?: SessionEvent[]; deleted?: true };
+        if (push.deleted) setGone(true);
+        else if (push.events) setPushed((old) => [...old, ...push.events!]);
+      },
+      { [topic]: loaded.at(-1)?.seq ?? 0 },
+    );
+    return sub.close;
+  }, [loaded, sessionKey, client]);
   // Which plugin serves each tool (plugin.list), for the tool calls.
   const plugins = usePoll(() => client.call("plugin.list"), 0, [client]);
   const pluginOf = new Map((plugins.value ?? []).flatMap((p) => p.tools.map((t) => [t, p.name] as const)));
-  const events = data.value ?? [];
+  const events = [...(data.value ?? []), ...pushed];
   const turns = groupTurns(events);
   return (
     <section>
@@ -178,12 +199,13 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
         </button>
       </div>
       <ErrorLine error={data.error} />
+      {gone ? <p class="notice">This session was deleted.</p> : null}
       {notice ? <p class="notice">{notice}</p> : null}
       <p class="muted">
         {events.length} events, {turns.length} turn(s)
       </p>
       {turns.map((t) => (
-        <TurnView key={t.runId} turn={t} pluginOf={pluginOf} />
+        <TurnView key={t.runId} turn={t} pluginOf={pluginOf} client={client} sessionKey={sessionKey} />
       ))}
       {confirm ? (
         <Confirm
@@ -223,7 +245,7 @@ function SessionDetail(props: { client: GatewayClient; sessionKey: string }) {
   );
 }
 
-function TurnView(props: { turn: Turn; pluginOf: Map<string, string> }) {
+function TurnView(props: { turn: Turn; pluginOf: Map<string, string>; client: GatewayClient; sessionKey: string }) {
   const t = props.turn;
   return (
     <details class={`turn turn-${t.outcome}`} data-testid="turn">
@@ -242,7 +264,13 @@ function TurnView(props: { turn: Turn; pluginOf: Map<string, string> }) {
             {c.usage ? `${c.usage.inputTokens} in / ${c.usage.outputTokens} out tokens` : "no usage recorded"}
             {c.usage?.costUsd !== undefined ? `, $${c.usage.costUsd.toFixed(5)}` : ""} — {fmtMs(c.endedAt - c.startedAt)}
           </div>
-          {c.text ? <pre>{c.text}</pre> : null}
+          <Sent client={props.client} sessionKey={props.sessionKey} runId={t.runId} call={c.index} />
+          {c.text ? (
+            <>
+              <div class="label">streamed back</div>
+              <pre>{c.text}</pre>
+            </>
+          ) : null}
           {c.toolUses.length ? <div class="muted">asked for: {c.toolUses.join(", ")}</div> : null}
         </div>
       ))}
@@ -274,6 +302,39 @@ function TurnView(props: { turn: Turn; pluginOf: Map<string, string> }) {
           </li>
         ))}
       </ol>
+    </details>
+  );
+}
+
+/** "What was sent" of one model call: `sessions.request` (reconstructed from the log), fetched when opened. */
+function Sent(props: { client: GatewayClient; sessionKey: string; runId: string; call: number }) {
+  const [req, setReq] = useState<ModelRequestView | string | undefined>(undefined);
+  return (
+    <details
+      data-testid="model-request"
+      onToggle={(e) => {
+        if (!(e.currentTarget as HTMLDetailsElement).open || req !== undefined) return;
+        props.client
+          .call("sessions.request", { sessionKey: props.sessionKey, runId: props.runId, call: props.call })
+          .then(setReq, (err: Error) => setReq(err.message));
+      }}
+    >
+      <summary>what was sent</summary>
+      {req === undefined ? <p class="muted">Loading…</p> : null}
+      {typeof req === "string" ? <p class="error">{req}</p> : null}
+      {typeof req === "object" ? (
+        <>
+          <div class="muted small">
+            {req.provider}/{req.model}, max {req.maxTokens ?? "?"} tokens, {req.messages.length} message(s), {req.tools.length} tool(s) — {req.notes.join("; ")}
+          </div>
+          <div class="label">system</div>
+          <pre>{req.system ?? "(none)"}</pre>
+          <div class="label">messages</div>
+          <pre data-testid="request-messages">{pretty(req.messages)}</pre>
+          <div class="label">tools</div>
+          <pre>{req.tools.map((t) => `${t.name}: ${t.description}`).join("\n") || "(none)"}</pre>
+        </>
+      ) : null}
     </details>
   );
 }
