@@ -3,7 +3,7 @@
  * calls parked in this gateway for a person's yes (host/src/agent/approvals/). Scope admin: an
  * operator's act, like the approver's own `approve <id>` on its channel.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { ApprovalBook, PendingApproval } from "../agent/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
 import { requireScope } from "./identity.js";
