@@ -43,7 +43,8 @@ function loadHost() {
       // no cache yet
     }
   }
-  const source = readFileSync(file, "utf8");
+  // The build writes it in ASCII (scripts/bundle-host.mjs): latin1 is a plain copy, no UTF-8 decoding.
+  const source = readFileSync(file, "latin1");
   // Parameters: what a CommonJS module gets, plus import.meta.url and import() (see bundle-host.mjs).
   const script = new Script(`(function (exports, require, module, __filename, __dirname, __exoclaw_import_meta_url, $xoimp) {${source}\n})`, {
     filename: file,

@@ -55,7 +55,15 @@ try {
   const out = join(root, "dist/exoclaw.cjs");
   const code = readFileSync(out, "utf8");
   // Not preceded by an identifier character or a dot: `import(` as an expression, never `x.import(`.
-  writeFileSync(out, code.replace(/(?<![\w$.])import\(/g, () => "$xoimp("));
+  // ASCII only, so that bin/exoclaw.js reads it as latin1 (a plain byte copy; UTF-8 decoding 2.5 MB
+  // with a few non-ASCII characters costs tens of ms at every start). esbuild escapes strings and
+  // templates already; what is left is in comments and regular expressions, where \uXXXX means
+  // the same character.
+  const ascii = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  writeFileSync(
+    out,
+    ascii.replace(/(?<![\w$.])import\(/g, () => "$xoimp("),
+  );
   // The ES module bundle of earlier versions, if a build left one: bin/exoclaw.js no longer reads it.
   rmSync(join(root, "dist/exoclaw.mjs"), { force: true });
   rmSync(join(root, "dist/exoclaw.mjs.map"), { force: true });
