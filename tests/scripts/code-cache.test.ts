@@ -36,6 +36,15 @@ describe("host bundle", () => {
     // The provider SDKs are still imported on demand, through the function bin/exoclaw.js passes in.
     expect(code).toContain('$xoimp("@anthropic-ai/sdk")');
   });
+
+  it("leaves out what a default start does not need: zod's locales, the MCP SDK", () => {
+    const code = readFileSync(join(PACKAGE_ROOT, "dist/exoclaw.cjs"), "latin1");
+    // `import { z } from "zod"` anywhere in host/src brings all 60 locales back (~590 KB); use `import * as z from "zod"`.
+    expect(code).toContain("node_modules/zod/v4/locales/en.js");
+    expect(code).not.toContain("node_modules/zod/v4/locales/ar.js");
+    // The MCP SDK (and its own copy of zod) loads on the first MCP use only, never at start.
+    expect(code).not.toMatch(/require\("@modelcontextprotocol\/sdk/);
+  });
 });
 
 describe("V8 code cache", () => {
