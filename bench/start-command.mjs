@@ -1,7 +1,8 @@
 // How long the README's run command takes to serve /health, per way of starting the gateway:
 // from spawn to the gateway's own "gateway ready" log line, and from that line to the first
 // `GET /health` answered 200. Each command runs in a fresh state directory, `--port 0` (the port
-// is read from the ready line), `EXOCLAW_STORE=memory`, `npm_config_offline=true` (npm must
+// is read from the ready line), `EXOCLAW_STORE=memory` (the last row: the durable default store,
+// embedded SurrealDB behind the journal, in the fresh state directory), `npm_config_offline=true` (npm must
 // never reach the registry here). `npx exoclaw` is not measured: inside this package npm finds no
 // `exoclaw` in node_modules/.bin (a package's own bin is not linked into itself) and asks the
 // registry for a package of that name (~13 s, and it would run whatever is published under it).
@@ -19,15 +20,16 @@ const rounds = Number(process.argv[2] ?? 3);
 const COMMANDS = {
   "node bin/exoclaw.js gateway": ["node", ["bin/exoclaw.js", "gateway", "--port", "0"]],
   "npm start": ["npm", ["start", "--silent", "--", "--port", "0"]],
+  "node bin/exoclaw.js (durable)": ["node", ["bin/exoclaw.js", "gateway", "--port", "0"], { EXOCLAW_STORE: "" }],
 };
 
 /** One start: ms from spawn to the ready line and from the ready line to /health 200. */
-async function once(cmd, args) {
+async function once(cmd, args, extraEnv = {}) {
   const state = mkdtempSync(join(tmpdir(), "exoclaw-start-"));
   const t0 = performance.now();
   const proc = spawn(cmd, args, {
     cwd: ROOT,
-    env: { ...process.env, EXOCLAW_STATE_DIR: state, EXOCLAW_STORE: "memory", npm_config_offline: "true", npm_config_update_notifier: "false" },
+    env: { ...process.env, EXOCLAW_STATE_DIR: state, EXOCLAW_STORE: "memory", npm_config_offline: "true", npm_config_update_notifier: "false", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
     detached: true,
   });
@@ -66,9 +68,9 @@ console.log(
     .join(" ")})`,
 );
 const results = {};
-for (const [name, [cmd, args]] of Object.entries(COMMANDS)) {
+for (const [name, [cmd, args, extraEnv]] of Object.entries(COMMANDS)) {
   const runs = [];
-  for (let i = 0; i < rounds; i++) runs.push(await once(cmd, args));
+  for (let i = 0; i < rounds; i++) runs.push(await once(cmd, args, extraEnv));
   results[name] = { ready: median(runs.map((r) => r.ready)), health: median(runs.map((r) => r.health)) };
 }
 const base = results["node bin/exoclaw.js gateway"].ready;

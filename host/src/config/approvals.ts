@@ -2,7 +2,7 @@
  * `[agents.approvals]` of exoclaw.toml: the tool calls of one agent that wait for a person's yes
  * (host/src/agent/approvals/). Kept out of schema.ts so that file only names it.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** One rule: calls of `tool` (`*` = any), optionally only those whose input (as JSON text) matches `input` (a regular expression). */
 export interface ApprovalRule {

@@ -4,7 +4,7 @@
  * or time zone); the automation layer turns them into schedules.
  */
 import { Cron } from "croner";
-import { z } from "zod";
+import * as z from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
 
 /** A duration of at least one second (`every`). */

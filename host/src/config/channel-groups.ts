@@ -4,7 +4,7 @@
  * (`[channels.<name>.per_account.<account>]`). The zod fields are spread into the channel's
  * schema (schema.ts); {@link toChannelGroups} turns the parsed file shape into the host's.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { streamOverridable } from "./channel-stream.js";
 
 /** Largest image the host fetches for a model when `media.max_bytes` is not set, bytes (5 MiB: Anthropic's per-image limit). */

@@ -6,7 +6,7 @@
  * fields are spread into the channel's schema (schema.ts); {@link toChannelStream} turns the
  * parsed file shape into the host's.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Default pause between two edits of one reply, ms: Telegram's Bot FAQ asks for no more than

@@ -3,7 +3,7 @@
  * timeout and failure mode (host/src/agent/hooks/). Kept out of schema.ts so that file only
  * names it.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** What a failing hook call (error, trap, timeout, bad output) does: `open` goes on as if it had not run, `closed` stops. */
 export type HookFailMode = "open" | "closed";

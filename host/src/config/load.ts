@@ -5,7 +5,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_LIMITS, type PluginLimits, DEFAULT_KV_QUOTA_BYTES, type OperatorGrant } from "../plugins/index.js";
 import { FileConfigSchema, hostEntry, NATS_URL_RE, originEntry, STORE_URL_RE, type FileConfig } from "./schema.js";
 import {

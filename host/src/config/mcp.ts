@@ -4,7 +4,7 @@
  * `args`, with a clean environment holding only the variables `env` grants) or over HTTP (`url`,
  * Streamable HTTP with an SSE fallback; its host must be listed in `allow_hosts`).
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** Server names: table keys, and the `<server>` part of the `<server>__<tool>` tool names (no `__`). */
 export const MCP_SERVER_NAME_RE = /^(?!.*__)[a-z][a-z0-9_-]{0,31}$/;

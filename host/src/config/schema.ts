@@ -1,6 +1,6 @@
 import { ApprovalsTableSchema } from "./approvals.js";
 import { HooksTableSchema } from "./hooks.js";
-import { z } from "zod";
+import * as z from "zod";
 import { DURATION_HINT, parseDuration } from "../util/index.js";
 import { cronJobSchema, heartbeatSchema } from "./automation-schema.js";
 import { McpSectionSchema } from "./mcp.js";

@@ -4,7 +4,7 @@
  * the other gateways (gateway/remote-approvals.ts). Scope admin: an
  * operator's act, like the approver's own `approve <id>` on its channel.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { ApprovalBook, PendingApproval } from "../agent/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
 import { requireScope } from "./identity.js";

@@ -4,7 +4,7 @@
  * (bus/dlq-cli.ts). Scope `admin`. Replay and purge are logged at info with the client's account
  * and address. Without `[bus]`, `list` answers `{enabled: false, entries: []}` and the others -32602.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { BusError, dlqList, dlqPurge, dlqReplay, type DeadLetter, type DeadLetterStore } from "../bus/index.js";
 import { processSecrets } from "../log/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";

@@ -24,7 +24,7 @@
  * past the transport's hard limit the RPC layer closes the connection as a slow consumer.
  * Scopes: each topic is checked like the method it mirrors, once at subscribe time.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { LOG_LEVELS, processLogTail, type LogTail } from "../log/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
 import { StoreError, parseSessionKey, type SessionLog } from "../store/index.js";

@@ -4,7 +4,7 @@
  * session log). Scoped like `chat.history`: scope `chat` reaches the notes of its own `ws`
  * conversations (channel ws, its account), scope `admin` everything.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { AgentRuntime, ForgetResult, Note, NoteHit, ScopeFilter } from "../agent/index.js";
 import { ErrorCode, parseParams, RpcError } from "../protocol/index.js";
 import { forbidden, requireScope, type ClientIdentity } from "./identity.js";

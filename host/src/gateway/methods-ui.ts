@@ -4,7 +4,7 @@
  * scope `admin` (they show or change the operator's configuration); `plugin.approve` is logged at
  * info with the client's account and address.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "../config/index.js";
 import { LOG_LEVELS, processLogTail, type LogTail, type TailLine } from "../log/index.js";
 import { ApprovalStore, approvalFor, checkTrustStoreLocation, describeRequest, validatePluginFile, type PluginInfo } from "../plugins/index.js";

@@ -14,7 +14,7 @@
  *
  * Scope `admin` (the system prompt and tool list are the operator's configuration).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { compileToolAllowlist, projectHistory, SoulFiles, type ChatMessage } from "../agent/index.js";
 import type { Config } from "../config/index.js";
 import { processSecrets } from "../log/index.js";

@@ -2,7 +2,7 @@
  * `pairing.list`, `pairing.approve`, `pairing.deny` (docs/protocol.md): the operator's side of
  * channel pairing (channels/pairing.ts). Scope `admin`: approving lets a stranger reach an agent.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { PairingError, type PairingApproval, type PairingBook, type PairingRequest } from "../channels/index.js";
 import { ErrorCode, NoParamsSchema, parseParams, RpcError } from "../protocol/index.js";
 import { requireScope } from "./identity.js";

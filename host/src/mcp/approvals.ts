@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import type { McpToolDefinition } from "./types.js";
 
 /** Canonical JSON: object keys sorted at every level (arrays keep their order). */

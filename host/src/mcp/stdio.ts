@@ -13,7 +13,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import type { ReadBuffer } from "@modelcontextprotocol/sdk/shared/stdio.js";
+
+/**
+ * The SDK's framing module, imported on the first start: a static import would load the SDK's
+ * message schemas (and a second copy of zod) into every gateway start, MCP servers or not (~100 ms).
+ */
+let framing: Promise<typeof import("@modelcontextprotocol/sdk/shared/stdio.js")> | undefined;
 
 /** Options of {@link ChildStdioTransport}. */
 export interface ChildStdioOptions {
@@ -34,7 +40,8 @@ export class ChildStdioTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
   private child: ChildProcess | undefined;
-  private readonly buffer = new ReadBuffer();
+  private buffer: ReadBuffer | undefined;
+  private serialize: ((message: JSONRPCMessage) => string) | undefined;
   private exited: Promise<void> | undefined;
 
   constructor(private readonly options: ChildStdioOptions) {}
@@ -48,8 +55,12 @@ export class ChildStdioTransport implements Transport {
    * Spawns the child.
    * @throws Error when it cannot be spawned (command not found, not executable)
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
     if (this.child) throw new Error("ChildStdioTransport already started");
+    const { ReadBuffer, serializeMessage } = await (framing ??= import("@modelcontextprotocol/sdk/shared/stdio.js"));
+    const buffer = new ReadBuffer();
+    this.buffer = buffer;
+    this.serialize = serializeMessage;
     return new Promise((resolve, reject) => {
       const child = spawn(this.options.command, this.options.args, {
         env: this.options.env,
@@ -77,11 +88,11 @@ export class ChildStdioTransport implements Transport {
       });
       child.stdin?.on("error", (err) => this.onerror?.(err));
       child.stdout?.on("data", (chunk: Buffer) => {
-        this.buffer.append(chunk);
+        buffer.append(chunk);
         for (;;) {
           let message: JSONRPCMessage | null;
           try {
-            message = this.buffer.readMessage();
+            message = buffer.readMessage();
           } catch (err) {
             this.onerror?.(err as Error);
             continue;
@@ -104,8 +115,8 @@ export class ChildStdioTransport implements Transport {
   send(message: JSONRPCMessage): Promise<void> {
     return new Promise((resolve, reject) => {
       const stdin = this.child?.stdin;
-      if (!stdin || stdin.destroyed) return reject(new Error("the MCP server process is not running"));
-      if (stdin.write(serializeMessage(message))) resolve();
+      if (!stdin || stdin.destroyed || this.serialize === undefined) return reject(new Error("the MCP server process is not running"));
+      if (stdin.write(this.serialize(message))) resolve();
       else stdin.once("drain", resolve);
     });
   }
@@ -134,6 +145,6 @@ export class ChildStdioTransport implements Transport {
       signalGroup("SIGKILL");
       await Promise.race([exited, wait(2000)]);
     }
-    this.buffer.clear();
+    this.buffer?.clear();
   }
 }

@@ -17,7 +17,7 @@
 import { randomBytes } from "node:crypto";
 import { access, chmod, mkdir, readFile, realpath, rename, writeFile, rm } from "node:fs/promises";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import type { CapabilityRequest, EffectiveGrant } from "./capabilities.js";
 
 /** Quota of a kv grant whose `quota_bytes` is not set, bytes (1 MiB). */

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { z } from "zod";
+import * as z from "zod";
 import type { CapabilityRequest } from "./capabilities.js";
 import { HOOK_NAMES } from "./hook-names.js";
 import type { PluginManifest } from "./types.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 // Params of the `cron.*` methods (docs/protocol.md, "cron.*"); gateway/cron-methods.ts validates with them.
 

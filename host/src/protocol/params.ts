@@ -1,5 +1,5 @@
 import { isAbsolute } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { ErrorCode, RpcError } from "./errors.js";
 import type { ChatSendParams } from "./types.js";
 

@@ -43,7 +43,7 @@ import type { CallFailureKind, CallOutcome, SandboxPool, SandboxPoolOptions, San
 
 /**
  * The worker script. From the sources it is the file next to this one; in the esbuild bundle
- * (dist/exoclaw.mjs) `import.meta.url` is the bundle, and scripts/bundle-host.mjs writes the
+ * (dist/exoclaw.cjs) `import.meta.url` is the bundle, and scripts/bundle-host.mjs writes the
  * worker as dist/sandbox-worker.mjs next to it, so the same relative URL works in both.
  */
 export const SANDBOX_WORKER_URL = new URL("./sandbox-worker.mjs", import.meta.url);

@@ -1,0 +1,75 @@
+/**
+ * The host bundle and its V8 code cache (scripts/bundle-host.mjs, bin/exoclaw.js; issue 13,
+ * ready time): the bundle is ASCII (read as latin1) with every dynamic `import(` routed through
+ * bin/exoclaw.js (a script from the code cache has no import() callback on Node 20); the cache is
+ * used when it matches, and a cache V8 rejects (corrupt, another build) never stops the command:
+ * it is compiled as usual and the cache written again. The commands run in a scratch copy of
+ * bin/ and dist/ (node_modules linked), so the package's own cache is not touched.
+ */
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { PACKAGE_ROOT } from "../../host/src/paths.js";
+import { VERSION } from "../../host/src/version.js";
+
+const scratch = mkdtempSync(join(tmpdir(), "exoclaw-code-cache-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+mkdirSync(join(scratch, "bin"));
+mkdirSync(join(scratch, "dist"));
+copyFileSync(join(PACKAGE_ROOT, "package.json"), join(scratch, "package.json"));
+copyFileSync(join(PACKAGE_ROOT, "bin/exoclaw.js"), join(scratch, "bin/exoclaw.js"));
+copyFileSync(join(PACKAGE_ROOT, "dist/exoclaw.cjs"), join(scratch, "dist/exoclaw.cjs"));
+symlinkSync(join(PACKAGE_ROOT, "node_modules"), join(scratch, "node_modules"));
+const cacheFile = join(scratch, "dist/exoclaw.cjs.cache");
+
+/** `exoclaw --version` in the scratch copy; its stdout. */
+const version = (env: NodeJS.ProcessEnv = {}): string =>
+  execFileSync(process.execPath, [join(scratch, "bin/exoclaw.js"), "--version"], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 60_000 });
+
+describe("host bundle", () => {
+  it("is ASCII and has no import( of its own left", () => {
+    const code = readFileSync(join(PACKAGE_ROOT, "dist/exoclaw.cjs"), "latin1");
+    expect(code.match(/[^\x00-\x7f]/)).toBeNull();
+    expect(code.match(/(?<![\w$.])import\(/)).toBeNull();
+    // The provider SDKs are still imported on demand, through the function bin/exoclaw.js passes in.
+    expect(code).toContain('$xoimp("@anthropic-ai/sdk")');
+  });
+
+  it("leaves out what a default start does not need: zod's locales, the MCP SDK", () => {
+    const code = readFileSync(join(PACKAGE_ROOT, "dist/exoclaw.cjs"), "latin1");
+    // `import { z } from "zod"` anywhere in host/src brings all 60 locales back (~590 KB); use `import * as z from "zod"`.
+    expect(code).toContain("node_modules/zod/v4/locales/en.js");
+    expect(code).not.toContain("node_modules/zod/v4/locales/ar.js");
+    // The MCP SDK (and its own copy of zod) loads on the first MCP use only, never at start.
+    expect(code).not.toMatch(/require\("@modelcontextprotocol\/sdk/);
+  });
+});
+
+describe("V8 code cache", () => {
+  it("is written by the first run and used as is by the next", () => {
+    expect(version().trim()).toBe(VERSION);
+    const written = readFileSync(cacheFile);
+    expect(written.length).toBeGreaterThan(100_000);
+    const mtime = statSync(cacheFile).mtimeMs;
+    expect(version().trim()).toBe(VERSION);
+    // A rejected cache would have been written again.
+    expect(statSync(cacheFile).mtimeMs).toBe(mtime);
+    expect(readFileSync(cacheFile).equals(written)).toBe(true);
+  }, 120_000);
+
+  it("a corrupt cache is rejected, the command runs, and the cache is written again", () => {
+    writeFileSync(cacheFile, Buffer.alloc(4096, 7));
+    expect(version().trim()).toBe(VERSION);
+    const rewritten = readFileSync(cacheFile);
+    expect(rewritten.length).toBeGreaterThan(100_000);
+    expect(rewritten.equals(Buffer.alloc(4096, 7))).toBe(false);
+  }, 120_000);
+
+  it("EXOCLAW_CODE_CACHE=0 neither reads nor writes it", () => {
+    rmSync(cacheFile, { force: true });
+    expect(version({ EXOCLAW_CODE_CACHE: "0" }).trim()).toBe(VERSION);
+    expect(() => statSync(cacheFile)).toThrow();
+  }, 120_000);
+});
