@@ -289,10 +289,10 @@ export async function startFakeSlack(options = {}) {
     posted.notify();
     answer(200, {
       ok: true,
-    files,
-    waitForFiles(n, timeoutMs) {
-      return shared.waitFor(n, timeoutMs);
-    },
+      files,
+      waitForFiles(n, timeoutMs) {
+        return shared.waitFor(n, timeoutMs);
+      },
       channel,
       ts,
       message: { type: "message", bot_id: "B0BOT", text: json.text, user: "U0BOT", ts, ...(threadTs ? { thread_ts: threadTs } : {}) },
