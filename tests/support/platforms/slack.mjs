@@ -289,10 +289,6 @@ export async function startFakeSlack(options = {}) {
     posted.notify();
     answer(200, {
       ok: true,
-      files,
-      waitForFiles(n, timeoutMs) {
-        return shared.waitFor(n, timeoutMs);
-      },
       channel,
       ts,
       message: { type: "message", bot_id: "B0BOT", text: json.text, user: "U0BOT", ts, ...(threadTs ? { thread_ts: threadTs } : {}) },
@@ -306,6 +302,10 @@ export async function startFakeSlack(options = {}) {
     signingSecret,
     calls,
     posts,
+    files,
+    waitForFiles(n, timeoutMs) {
+      return shared.waitFor(n, timeoutMs);
+    },
     updates,
     statuses,
     failNext(error) {

@@ -259,11 +259,6 @@ export async function startFakeTelegram(options = {}) {
             date: Math.floor(at / 1000),
             edit_date: Math.floor(at / 1000),
             text: json.text,
-            filesSent,
-            /** Resolves once at least `n` files were sent; rejects after `timeoutMs` (default 30 000). @param {number} n @param {number} [timeoutMs] */
-            waitForFiles(n, timeoutMs) {
-              return filesDelivered.waitFor(n, timeoutMs);
-            },
           },
         });
         return 200;
@@ -306,6 +301,11 @@ export async function startFakeTelegram(options = {}) {
     edits,
     editAttempts,
     downloads,
+    filesSent,
+    /** Resolves once at least `n` files were sent; rejects after `timeoutMs` (default 30 000). @param {number} n @param {number} [timeoutMs] */
+    waitForFiles(n, timeoutMs) {
+      return filesDelivered.waitFor(n, timeoutMs);
+    },
     /** While `down`, editMessageText answers 500 "Internal Server Error". @param {boolean} down */
     failEdits(down) {
       editsDown = down;
