@@ -2,9 +2,9 @@
  * The budget ledger shared by every gateway on one NATS bus (issue 16; docs/bus.md, "Budgets
  * across gateways"): each counter (`global|day:2026-12-04`, ...) is one key of the KV bucket
  * {@link BUDGET_BUCKET}, its value the settled spend plus the open reservations of every
- * gateway, updated by compare-and-set on the key's revision (JetStream's expected last subject
- * sequence), so increments made at the same time by several gateways are never lost: a write
- * based on a stale value is refused by the server and redone on the fresh one.
+ * gateway, updated by compare-and-set on the key's revision ({@link KvCells}: JetStream's expected
+ * last subject sequence), so increments made at the same time by several gateways are never lost:
+ * a write based on a stale value is refused by the server and redone on the fresh one.
  *
  * - `reserve` updates all its counters at once (in parallel); each admits the amount only if the
  *   counter's settled spend plus its live reservations plus the amount stays within the limit.
@@ -21,27 +21,23 @@
  *
  * Values are JSON: `{"s":[usd,tokens],"r":{"<instance>:<n>":[usd,tokens,expiresAtMs]},"w":1}`.
  */
-import { StorageType, JetStreamApiError, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { JetStreamApiError } from "@nats-io/jetstream";
 import type { BudgetLedger, Charge, CounterLimit, CounterWarning, Reservation } from "../../agent/index.js";
-import { errorMessage, sleep } from "../../util/index.js";
+import { errorMessage } from "../../util/index.js";
+import { KvCells, kvKeyOf, type KvCellsBus } from "./kv-cell.js";
 
 /** KV bucket of the shared budget counters. */
 export const BUDGET_BUCKET = "exoclaw_budgets";
 /** How long a counter not written is kept, ms: 62 days (the span the in-process ledger rebuilds from the log). */
 export const BUDGET_MAX_AGE_MS = 62 * 86_400_000;
-/** JetStream error code: the expected last subject sequence did not match (a concurrent write). */
-const WRONG_LAST_SEQUENCE = 10071;
 /** Key whose creation elects the process that adds the session log's spend to a new bucket. */
 const REBUILD_MARKER = "m.rebuilt";
 /** How often the rebuild marker is rewritten, so that it outlives the bucket's max age like the counters. */
 const MARKER_REFRESH_MS = 6 * 3600_000;
 
 /** What a {@link KvBudgetLedger} needs of the bus: its JetStream client while NATS is ready. */
-export interface BudgetLedgerBus {
+export interface BudgetLedgerBus extends KvCellsBus {
   readonly instanceId: string;
-  readonly ready: boolean;
-  readonly js: JetStreamClient | undefined;
 }
 
 /** Options of {@link KvBudgetLedger}. */
@@ -82,12 +78,7 @@ interface CounterValue {
  * written as `=XX` (hex), since KV keys allow only `[-/=.\w]` and `.` separates tokens.
  */
 export function counterKvKey(counter: string): string {
-  let out = "c.";
-  for (const b of Buffer.from(counter, "utf8")) {
-    const ch = String.fromCharCode(b);
-    out += /[A-Za-z0-9_-]/.test(ch) ? ch : `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
+  return kvKeyOf("c.", counter);
 }
 
 function parseValue(bytes: Uint8Array | undefined): CounterValue {
@@ -118,7 +109,6 @@ function liveTotal(v: CounterValue, now: number): Charge {
 /** See the module comment. */
 export class KvBudgetLedger implements BudgetLedger {
   private readonly ttl: number;
-  private readonly maxAttempts: number;
   private readonly now: () => number;
   private nextId = 1;
   /** Reservations of this process not settled yet, with when they expire (ms since the epoch). */
@@ -128,14 +118,13 @@ export class KvBudgetLedger implements BudgetLedger {
   private flushing: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private markerTimer: NodeJS.Timeout | undefined;
-  private bucket: { js: JetStreamClient; kv: Promise<KV> } | undefined;
-  /** The last queued update of each key being updated (see {@link cas}). */
-  private readonly locks = new Map<string, Promise<void>>();
+  /** The counters' bucket (created on first use, with file storage and {@link BUDGET_MAX_AGE_MS}). */
+  private readonly cells: KvCells;
 
   constructor(private readonly options: KvBudgetLedgerOptions) {
     this.ttl = options.reservationTtlMs ?? 30 * 60_000;
-    this.maxAttempts = options.maxAttempts ?? 50;
     this.now = options.now ?? Date.now;
+    this.cells = new KvCells({ bus: options.bus, bucket: BUDGET_BUCKET, maxAgeMs: BUDGET_MAX_AGE_MS, maxAttempts: options.maxAttempts ?? 50 });
   }
 
   /** Settlements waiting for NATS. */
@@ -144,67 +133,18 @@ export class KvBudgetLedger implements BudgetLedger {
   }
 
   /**
-   * The bucket on the current connection (created on first use, with file storage and
-   * {@link BUDGET_MAX_AGE_MS}). @throws Error while NATS is not ready
-   */
-  private kv(): Promise<KV> {
-    const { bus } = this.options;
-    const js = bus.js;
-    if (!bus.ready || js === undefined) return Promise.reject(new Error("NATS is not connected"));
-    if (this.bucket?.js !== js) {
-      const kvm = new Kvm(js);
-      const kv = kvm.create(BUDGET_BUCKET, { history: 1, storage: StorageType.File, ttl: BUDGET_MAX_AGE_MS }).catch(() => kvm.open(BUDGET_BUCKET));
-      this.bucket = { js, kv };
-      kv.catch(() => {
-        if (this.bucket?.kv === kv) this.bucket = undefined;
-      });
-    }
-    return this.bucket.kv;
-  }
-
-  /**
    * Reads counter `key`, applies `change` and writes it back if the revision is still the one
-   * read; redoes it on a concurrent write. `change` returns false to write nothing.
+   * read; redoes it on a concurrent write ({@link KvCells.update}: one update per key at a time in
+   * this process, so conflicts come only from other processes). `change` returns false to write nothing.
    * @returns the value written (or read, when nothing was written)
    * @throws Error when NATS cannot be reached or the key stays contended for `maxAttempts`
    */
-  private async cas(key: string, change: (v: CounterValue, now: number) => boolean): Promise<{ value: CounterValue; written: boolean }> {
-    // One update per key at a time in this process (a queue per key): conflicts then come only
-    // from other processes, not from this one's concurrent calls racing each other.
-    const before = this.locks.get(key) ?? Promise.resolve();
-    let unlock!: () => void;
-    const tail = before.then(() => new Promise<void>((r) => (unlock = r)));
-    this.locks.set(key, tail);
-    await before;
-    try {
-      return await this.casNow(key, change);
-    } finally {
-      unlock();
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    }
-  }
-
-  private async casNow(key: string, change: (v: CounterValue, now: number) => boolean): Promise<{ value: CounterValue; written: boolean }> {
-    const kv = await this.kv();
-    const k = counterKvKey(key);
-    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const e = await kv.get(k);
-      const value = parseValue(e?.operation === "PUT" ? e.value : undefined);
-      if (!change(value, this.now())) return { value, written: false };
-      try {
-        // previousSeq 0: the key must not exist yet (or was deleted: its revision then).
-        await kv.put(k, JSON.stringify(value), { previousSeq: e?.revision ?? 0 });
-        return { value, written: true };
-      } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
-          // Another process wrote it: retry after a short jittered pause (0-1, 0-2, ... 0-32 ms).
-          await sleep(Math.random() * 2 ** Math.min(attempt, 5));
-          continue;
-        }
-        throw err;
-      }
-    }
-    throw new Error(`budget counter ${key} stayed contended for ${this.maxAttempts} attempts`);
+  private cas(key: string, change: (v: CounterValue, now: number) => boolean): Promise<{ value: CounterValue; written: boolean }> {
+    return this.cells.update(counterKvKey(key), (bytes) => {
+      const value = parseValue(bytes);
+      const written = change(value, this.now());
+      return { ...(written ? { write: JSON.stringify(value) } : {}), result: { value, written } };
+    });
   }
 
   async reserve(counters: readonly CounterLimit[], amount: Charge): Promise<Reservation> {
@@ -365,7 +305,7 @@ export class KvBudgetLedger implements BudgetLedger {
    * @throws Error when NATS cannot be reached (nothing is rebuilt then)
    */
   async claimRebuild(): Promise<boolean> {
-    const kv = await this.kv();
+    const kv = await this.cells.kv();
     const me = this.options.bus.instanceId;
     let mine: boolean;
     try {
@@ -376,7 +316,8 @@ export class KvBudgetLedger implements BudgetLedger {
       mine = false;
     }
     this.markerTimer ??= setInterval(() => {
-      this.kv()
+      this.cells
+        .kv()
         .then((b) => b.put(REBUILD_MARKER, me))
         .catch((e: unknown) => this.options.onWarning?.(`budget: could not refresh the rebuild marker: ${errorMessage(e)}`));
     }, MARKER_REFRESH_MS);

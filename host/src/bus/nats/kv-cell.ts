@@ -1,6 +1,6 @@
 /**
  * Compare-and-set updates of single keys of one NATS KV bucket, shared by the gateways of a bus
- * (pairing-kv.ts, rate-kv.ts; the budget ledger has its own copy of the same loop): read the
+ * (pairing-kv.ts, rate-kv.ts, budget-ledger.ts): read the
  * key, change its value, write it back only if the key's revision is still the one read
  * (JetStream's expected last subject sequence); a write based on a stale value is refused by the
  * server and redone on the fresh one, so concurrent updates from several gateways are never lost.
