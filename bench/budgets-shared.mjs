@@ -7,13 +7,11 @@
 // in-process ledger, in the same run (alternating blocks). Then `--concurrency` turns at once on
 // the same counters (one process): compare-and-set conflicts are redone, so this shows the cost
 // of contention. Options: --turns N (per variant, default 400), --block N (50), --concurrency N (16).
-import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, connect } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { importSource } from "./lib.mjs";
+import { importSource, startNats } from "./lib.mjs";
 
 const { values: opts } = parseArgs({
   options: { turns: { type: "string", default: "400" }, block: { type: "string", default: "50" }, concurrency: { type: "string", default: "16" } },
@@ -26,26 +24,9 @@ const budget = await importSource("host/src/agent/budget/index.ts", "budgets");
 const nats = await importSource("host/src/bus/nats/index.ts", "bus-nats");
 const { BudgetGuard } = budget;
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
 const store = mkdtempSync(join(tmpdir(), "exoclaw-bench-budgets-"));
-const binary = execFileSync(process.execPath, [new URL("../scripts/ensure-nats.mjs", import.meta.url).pathname, "--print"], { encoding: "utf8" }).trim();
-const server = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store], { stdio: "ignore" });
-for (let i = 0; ; i++) {
-  const up = await new Promise((r) => {
-    const c = connect(port, "127.0.0.1");
-    c.once("connect", () => (c.destroy(), r(true)));
-    c.once("error", () => r(false));
-  });
-  if (up) break;
-  if (i > 100) throw new Error("nats-server did not start");
-  await new Promise((r) => setTimeout(r, 100));
-}
-const bus = await nats.createNatsBus({ servers: `nats://127.0.0.1:${port}`, stateDir: join(store, "gw"), instanceId: "bench", connectWaitMs: 10_000 });
+const server = await startNats();
+const bus = await nats.createNatsBus({ servers: server.url, stateDir: join(store, "gw"), instanceId: "bench", connectWaitMs: 10_000 });
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 const budgets = { timezone: "Europe/Berlin", warnAt: 0.8, global: { dayUsd: 1e9, monthUsd: 1e9 }, peer: { dayTokens: 1e15 } };
@@ -116,6 +97,6 @@ try {
 } finally {
   ledger.close();
   await bus.close();
-  server.kill("SIGTERM");
+  await server.stop();
   rmSync(store, { recursive: true, force: true });
 }

@@ -9,13 +9,11 @@
 // `--concurrency` messages of ONE sender at once (3 bus connections standing for 3 gateways):
 // compare-and-set conflicts are redone, so this shows the cost of contention on one window.
 // Options: --messages N (per variant, default 2000), --block N (250), --concurrency N (30).
-import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, connect } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { importSource } from "./lib.mjs";
+import { importSource, startNats } from "./lib.mjs";
 
 const { values: opts } = parseArgs({
   options: { messages: { type: "string", default: "2000" }, block: { type: "string", default: "250" }, concurrency: { type: "string", default: "30" } },
@@ -30,28 +28,11 @@ const nats = await importSource("host/src/bus/nats/index.ts", "bus-nats");
 const { KvRateWindows } = await importSource("host/src/channels/rate-kv.ts", "channel-rate-kv");
 const { KvPairingStore } = await importSource("host/src/channels/pairing-kv.ts", "channel-pairing-kv");
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
 const store = mkdtempSync(join(tmpdir(), "exoclaw-bench-chkv-"));
-const binary = execFileSync(process.execPath, [new URL("../scripts/ensure-nats.mjs", import.meta.url).pathname, "--print"], { encoding: "utf8" }).trim();
-const server = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store], { stdio: "ignore" });
-for (let i = 0; ; i++) {
-  const up = await new Promise((r) => {
-    const c = connect(port, "127.0.0.1");
-    c.once("connect", () => (c.destroy(), r(true)));
-    c.once("error", () => r(false));
-  });
-  if (up) break;
-  if (i > 100) throw new Error("nats-server did not start");
-  await new Promise((r) => setTimeout(r, 100));
-}
+const server = await startNats();
 const buses = [];
 for (const id of ["g1", "g2", "g3"])
-  buses.push(await nats.createNatsBus({ servers: `nats://127.0.0.1:${port}`, stateDir: join(store, id), instanceId: id, connectWaitMs: 10_000 }));
+  buses.push(await nats.createNatsBus({ servers: server.url, stateDir: join(store, id), instanceId: id, connectWaitMs: 10_000 }));
 
 const RATE = { messages: 1_000_000, perS: 3600 };
 const local = new groups.SenderRateLimiter();
@@ -104,6 +85,6 @@ try {
   );
 } finally {
   await Promise.all(buses.map((b) => b.close()));
-  server.kill("SIGTERM");
+  await server.stop();
   rmSync(store, { recursive: true, force: true });
 }

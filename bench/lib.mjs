@@ -1,5 +1,5 @@
 // Helpers shared by the benchmarks: child processes, a minimal protocol-v1 client, statistics.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createInterface } from "node:readline";
 import { build } from "esbuild";
+import { ensureNatsServer } from "../scripts/ensure-nats.mjs";
 import WebSocket from "ws";
 
 /**
@@ -103,8 +104,6 @@ export async function connect(url) {
   };
 }
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
 /** A free TCP port on 127.0.0.1 (bound and released). */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -120,10 +119,10 @@ export function freePort() {
 /**
  * Starts a throwaway `nats-server` with JetStream on a free port in a temp directory (installed by
  * `scripts/ensure-nats.mjs` when missing): `{url, stop()}`; `stop` ends it and removes the directory.
- * Rejects when it does not report ready within 15 s.
+ * Rejects when it does not report ready within 15 s. The one way every bench starts NATS.
  */
 export async function startNats() {
-  const bin = execFileSync(process.execPath, [join(ROOT, "scripts", "ensure-nats.mjs"), "--print"], { encoding: "utf8" }).trim();
+  const bin = ensureNatsServer();
   const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-nats-"));
   const port = await freePort();
   const proc = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], { stdio: ["ignore", "ignore", "pipe"] });
