@@ -14,10 +14,9 @@
  *
  * The asker stops collecting at the first answer that stopped something (a turn runs in one
  * place), else when no answer came for `stallMs` after the last one, or after `maxWaitMs`.
+ * The relaying itself is request-relay.ts's.
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodePayload, encodePayload } from "../codec.js";
-import { errorMessage } from "../../util/index.js";
+import { RequestRelay, type RequestRelayBus } from "./request-relay.js";
 
 /** Core NATS subject of stop requests. */
 export const ABORT_SUBJECT = "exoclaw.ctl.abort";
@@ -41,12 +40,7 @@ export interface AbortAnswer {
 }
 
 /** What {@link AbortRelay} needs of the bus. */
-export interface AbortRelayBus {
-  readonly instanceId: string;
-  readonly ready: boolean;
-  readonly nc: NatsConnection | undefined;
-  onEachReady(listener: () => void): () => void;
-}
+export type AbortRelayBus = RequestRelayBus;
 
 /** Options of {@link AbortRelay}. */
 export interface AbortRelayOptions {
@@ -81,37 +75,21 @@ function checkRequest(v: unknown): (AbortRequest & { from: string }) | string {
 
 /** Answers stop requests of the other gateways and sends this one's; see the module comment. */
 export class AbortRelay {
-  private sub: Subscription | undefined;
-  private nc: NatsConnection | undefined;
-  private readonly off: () => void;
+  private readonly relay: RequestRelay<AbortRequest>;
 
-  constructor(private readonly options: AbortRelayOptions) {
-    this.off = options.bus.onEachReady(() => this.subscribe());
-  }
-
-  private subscribe(): void {
-    const nc = this.options.bus.nc;
-    if (nc === undefined || nc === this.nc) return;
-    this.sub?.unsubscribe();
-    this.nc = nc;
-    const me = this.options.bus.instanceId;
-    this.sub = nc.subscribe(ABORT_SUBJECT, {
-      callback: (err, msg) => {
-        if (err) return;
-        let req: ReturnType<typeof checkRequest>;
-        try {
-          req = checkRequest(decodePayload(msg.data));
-        } catch (e) {
-          req = errorMessage(e);
-        }
-        if (typeof req === "string") {
-          this.options.onWarning?.(`malformed stop request on ${ABORT_SUBJECT}: ${req}`);
-          return;
-        }
-        if (req.from === me) return; // the asker tried its own turns first
-        const answer = this.options.handle(req);
-        msg.respond(encodePayload({ v: 1, from: me, aborted: answer.aborted, ...(answer.denied ? { denied: true } : {}) }));
+  constructor(options: AbortRelayOptions) {
+    this.relay = new RequestRelay<AbortRequest>({
+      bus: options.bus,
+      subject: ABORT_SUBJECT,
+      what: "stop request",
+      check: checkRequest,
+      answer: (req) => {
+        const answer = options.handle(req);
+        return { aborted: answer.aborted, ...(answer.denied ? { denied: true } : {}) };
       },
+      maxWaitMs: options.maxWaitMs,
+      stallMs: options.stallMs,
+      onWarning: options.onWarning,
     });
   }
 
@@ -120,37 +98,20 @@ export class AbortRelay {
    * answering, or a broken answer, it resolves with what was collected (empty: nothing stopped).
    */
   async request(request: AbortRequest): Promise<AbortAnswer> {
-    const nc = this.options.bus.nc;
     const out: AbortAnswer = { aborted: [] };
-    if (!this.options.bus.ready || nc === undefined) {
-      this.options.onWarning?.("stop request not sent to the other gateways: NATS is not connected");
-      return out;
-    }
-    try {
-      const answers = await nc.requestMany(ABORT_SUBJECT, encodePayload({ v: 1, from: this.options.bus.instanceId, ...request }), {
-        strategy: "stall",
-        maxWait: this.options.maxWaitMs ?? 3_000,
-        stall: this.options.stallMs ?? 500,
-      });
-      for await (const m of answers) {
-        const a = decodePayload(m.data) as { aborted?: unknown; denied?: unknown };
-        if (a.denied === true) out.denied = true;
-        if (Array.isArray(a.aborted) && a.aborted.length > 0) {
-          out.aborted.push(...a.aborted.filter((x): x is string => typeof x === "string"));
-          break;
-        }
+    await this.relay.ask({ ...request }, (a) => {
+      if (a.denied === true) out.denied = true;
+      if (Array.isArray(a.aborted) && a.aborted.length > 0) {
+        out.aborted.push(...a.aborted.filter((x): x is string => typeof x === "string"));
+        return true;
       }
-    } catch (err) {
-      // No responders (the only gateway), a timeout, a malformed answer: nothing more was stopped.
-      if (!/no responders/i.test(errorMessage(err))) this.options.onWarning?.("stop request to the other gateways failed", err);
-    }
+      return false;
+    });
     return out;
   }
 
   /** Stops answering. */
   close(): void {
-    this.off();
-    this.sub?.unsubscribe();
-    this.sub = undefined;
+    this.relay.close();
   }
 }

@@ -18,4 +18,5 @@ export {
 export { KvBudgetLedger, BUDGET_BUCKET, BUDGET_MAX_AGE_MS, counterKvKey, type KvBudgetLedgerOptions, type BudgetLedgerBus } from "./budget-ledger.js";
 export { AbortRelay, ABORT_SUBJECT, type AbortRelayOptions, type AbortRelayBus, type AbortRequest, type AbortAnswer, type AbortBy } from "./control.js";
 export { ApprovalRelay, APPROVAL_SUBJECT, type ApprovalRelayOptions, type ApprovalRelayBus, type RelayAnswerer, type RelayOutcome } from "./approval-relay.js";
+export { RequestRelay, type RequestRelayOptions, type RequestRelayBus, type Relayed } from "./request-relay.js";
 export { KvCells, kvKeyOf, type KvCellsBus, type KvCellsOptions } from "./kv-cell.js";
