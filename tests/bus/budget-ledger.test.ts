@@ -5,37 +5,15 @@
 // warning is reported once for the cluster; the session log's spend is added once when several
 // gateways start on one store; a ledger that cannot reach NATS throws on reserve
 // (the guard denies) and keeps its settlements until NATS is back.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNatsBus, KvBudgetLedger, counterKvKey, type NatsBus } from "../../host/src/bus/nats/index.js";
-import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
+import { describe, expect, it } from "vitest";
+import { KvBudgetLedger, counterKvKey } from "../../host/src/bus/nats/index.js";
+import { natsBuses } from "../support/nats-buses.js";
 import { BudgetGuard } from "../../host/src/agent/index.js";
 import { createMemorySessionLog } from "../../host/src/store/index.js";
 import { recordingLogger } from "../agent/support.js";
 
-let server: NatsServer;
-const buses: NatsBus[] = [];
-const dirs: string[] = [];
-
-async function bus(id: string): Promise<NatsBus> {
-  const dir = await mkdtemp(join(tmpdir(), "exoclaw-ledger-"));
-  dirs.push(dir);
-  const b = await createNatsBus({ servers: server.url, stateDir: dir, instanceId: id, ...TEST_TIMINGS, connectWaitMs: 10_000 });
-  buses.push(b);
-  return b;
-}
-
-beforeAll(async () => {
-  server = await NatsServer.start();
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(buses.map((b) => b.close().catch(() => {})));
-  await server?.destroy();
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const nats = natsBuses("exoclaw-ledger-");
+const bus = (id: string) => nats.bus(id);
 
 describe("the shared budget ledger", () => {
   it("encodes counter keys into valid KV keys", () => {
@@ -144,12 +122,12 @@ describe("the shared budget ledger", () => {
     const c = [{ key: "global|day:outage", tokens: 1000 }];
     const r = await l.reserve(c, { usd: 0, tokens: 100 });
     if (!r.ok) throw new Error("refused");
-    await server.stop();
+    await nats.server.stop();
     await waitFor(() => !b.ready);
     await expect(l.reserve(c, { usd: 0, tokens: 1 })).rejects.toThrow(/not connected/);
     expect(await l.settle(r.id, { usd: 0, tokens: 42 })).toEqual([]);
     expect(l.pendingSettlements).toBe(1);
-    await server.restart();
+    await nats.server.restart();
     await waitFor(() => b.ready, 30_000);
     await waitFor(() => l.pendingSettlements === 0, 30_000);
     expect(await l.spent("global|day:outage")).toEqual({ usd: 0, tokens: 42 });

@@ -4,31 +4,15 @@
 // sender admit exactly `messages`; a redelivered message id is not counted twice; with NATS down
 // a stranger gets no code, a peer seen approved stays in, a never-seen one stays out, the rate
 // falls back to each gateway's own window; the file's pairings seed an empty bucket once.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNatsBus, type NatsBus } from "../../host/src/bus/nats/index.js";
+import { describe, expect, it } from "vitest";
 import { KvPairingStore } from "../../host/src/channels/pairing-kv.js";
 import { KvRateWindows } from "../../host/src/channels/rate-kv.js";
 import { emptyPairing, PairingError, PairingStore, type PairingData } from "../../host/src/channels/pairing.js";
-import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
+import { natsBuses } from "../support/nats-buses.js";
 
-let server: NatsServer;
-const buses: NatsBus[] = [];
-const dirs: string[] = [];
-
-async function tmp(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "exoclaw-chkv-"));
-  dirs.push(dir);
-  return dir;
-}
-
-async function bus(id: string): Promise<NatsBus> {
-  const b = await createNatsBus({ servers: server.url, stateDir: await tmp(), instanceId: id, ...TEST_TIMINGS, connectWaitMs: 10_000 });
-  buses.push(b);
-  return b;
-}
+const nats = natsBuses("exoclaw-chkv-");
+const bus = (id: string) => nats.bus(id);
+const tmp = () => nats.tmp();
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -37,16 +21,6 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
     await new Promise((r) => setTimeout(r, 50));
   }
 }
-
-beforeAll(async () => {
-  server = await NatsServer.start();
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(buses.map((b) => b.close().catch(() => {})));
-  await server?.destroy();
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
 
 const who = (peer: string) => ({ channel: "telegram", account: "default", peer });
 const RATE = { messages: 5, perS: 3600 };
@@ -113,7 +87,7 @@ describe("pairing and rate windows in NATS KV", () => {
     expect(await store.isApproved(who("friend"))).toBe(true); // read while NATS is up
     // Approved at another gateway, never read here before the outage.
     await other.approve((await other.request(who("unseen"))).code);
-    await server.stop();
+    await nats.server.stop();
     await until(() => !gwBus.ready, 20_000, "the bus to notice the outage");
     expect(await store.isApproved(who("friend"))).toBe(true);
     expect(await store.isApproved(who("unseen"))).toBe(false);
@@ -127,7 +101,7 @@ describe("pairing and rate windows in NATS KV", () => {
     for (let i = 0; i < RATE.messages + 2; i++) local.push(await windows.take("telegram\0default\0outage", RATE, now + i, `o${i}`));
     expect(local.filter((d) => d.ok)).toHaveLength(RATE.messages);
     expect(warnings.some((w) => /rate windows: NATS unreachable/.test(w))).toBe(true);
-    await server.restart();
+    await nats.server.restart();
     await until(() => gwBus.ready, 30_000, "the bus to reconnect");
     expect(await store.isApproved(who("unseen"))).toBe(true);
     expect((await store.request(who("stranger"))).send).toBe(true);

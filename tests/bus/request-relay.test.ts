@@ -2,19 +2,15 @@
 // connections standing for three gateways: an asker collects the others' answers (sync and async)
 // and never its own; `each` returning true stops collecting; a request failing the check, or an
 // answer that throws, is reported and not answered; a lone gateway (no responders) warns nothing.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { encodePayload } from "../../host/src/bus/codec.js";
-import { createNatsBus, RequestRelay, type NatsBus, type Relayed } from "../../host/src/bus/nats/index.js";
-import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
+import { RequestRelay, type Relayed } from "../../host/src/bus/nats/index.js";
+import { natsBuses } from "../support/nats-buses.js";
 
-let server: NatsServer;
-const buses: NatsBus[] = [];
+const nats = natsBuses("exoclaw-reqrelay-");
 const relays: RequestRelay<Ping>[] = [];
-const dirs: string[] = [];
+afterAll(() => relays.forEach((r) => r.close()));
 
 interface Ping {
   n: number;
@@ -35,10 +31,7 @@ async function gateways(answer: (id: string, req: Relayed<Ping>) => Record<strin
   const subject = `test.relay.${++subjectN}`;
   const out: { relay: RequestRelay<Ping>; warnings: string[]; seen: Relayed<Ping>[] }[] = [];
   for (const id of ["a", "b", "c"]) {
-    const dir = await mkdtemp(join(tmpdir(), "exoclaw-reqrelay-"));
-    dirs.push(dir);
-    const bus = await createNatsBus({ servers: server.url, stateDir: dir, instanceId: `${id}${subjectN}`, ...TEST_TIMINGS, connectWaitMs: 10_000 });
-    buses.push(bus);
+    const bus = await nats.bus(`${id}${subjectN}`);
     const warnings: string[] = [];
     const seen: Relayed<Ping>[] = [];
     const relay = new RequestRelay<Ping>({
@@ -61,17 +54,6 @@ async function gateways(answer: (id: string, req: Relayed<Ping>) => Record<strin
   }
   return { subject, gws: out };
 }
-
-beforeAll(async () => {
-  server = await NatsServer.start();
-}, 30_000);
-
-afterAll(async () => {
-  for (const r of relays) r.close();
-  await Promise.all(buses.map((b) => b.close().catch(() => {})));
-  await server?.destroy();
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
 
 describe("RequestRelay", () => {
   it("collects the other gateways' answers, sync and async, never its own", async () => {
@@ -113,7 +95,7 @@ describe("RequestRelay", () => {
     expect(gws[1]!.warnings).toEqual(["cannot answer a ping of another gateway"]);
     expect(gws[2]!.warnings).toEqual(["cannot answer a ping of another gateway"]);
 
-    const nc = await connect({ servers: server.url });
+    const nc = await connect({ servers: nats.server.url });
     try {
       nc.publish(subject, encodePayload({ v: 1, from: "x", n: "not a number" }));
       await nc.flush();
@@ -125,10 +107,7 @@ describe("RequestRelay", () => {
   });
 
   it("a lone gateway's request ends with no answer and no warning", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "exoclaw-reqrelay-"));
-    dirs.push(dir);
-    const bus = await createNatsBus({ servers: server.url, stateDir: dir, instanceId: "lone", ...TEST_TIMINGS, connectWaitMs: 10_000 });
-    buses.push(bus);
+    const bus = await nats.bus("lone");
     const warnings: string[] = [];
     const relay = new RequestRelay<Ping>({
       bus,
