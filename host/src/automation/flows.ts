@@ -14,6 +14,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { errorMessage, writeFileAtomic } from "../util/index.js";
 import type { DeliveryTarget } from "./job.js";
+import type { ScheduledTurn } from "./scheduler.js";
 
 /** What a flow waits on. `event`: `secretSha256` is the per-flow secret's hash (hex). */
 export type FlowWait = { on: "timer"; untilMs: number } | { on: "event"; secretSha256: string } | { on: "person" };
@@ -70,15 +71,7 @@ export interface FlowServiceOptions {
   file: string;
   logger: Logger;
   /** Runs the resumption turn in the owner's session and resolves with its reply text. */
-  runTurn(turn: {
-    agentId: string;
-    sessionKey: string;
-    content: string;
-    idempotencyKey: string;
-    channel: string;
-    account: string;
-    peer: string;
-  }): Promise<{ text: string }>;
+  runTurn(turn: ScheduledTurn): Promise<{ text: string }>;
   /** Sends a text to a flow's owner peer. */
   deliver(flow: Flow & { deliver: DeliveryTarget }, text: string): Promise<void>;
   now?: () => number;

@@ -14,13 +14,13 @@ import { NO_REPLY, runKey } from "./job.js";
 import type { JobStore, StoredJobs } from "./job-store.js";
 import { latestDueSlot, nextSlot } from "./schedule.js";
 
-/** One turn a job asks for (what `AgentRuntime.run` takes). */
+/** One turn a job (or a flow, flows.ts) asks for (what `AgentRuntime.run` takes). */
 export interface ScheduledTurn {
   agentId: string;
   sessionKey: string;
   content: string;
   idempotencyKey: string;
-  /** Marks the message in the session log: `cron`, `heartbeat` or `reminder`. */
+  /** Marks the message in the session log: `cron`, `heartbeat`, `reminder` or `flow`. */
   channel: string;
   account: string;
   peer: string;
