@@ -23,6 +23,10 @@ export interface OutageOrderOptions {
   killAfter: number;
   /** How long nats-server stays down, ms. */
   downMs: number;
+  /** Start one more gateway as soon as nats-server is back (the member set changes, so partitions move). */
+  addGatewayAfterOutage?: boolean;
+  /** Wait this long after `killAfter` before killing nats-server, ms (default 0: at once). */
+  killDelayMs?: number;
   /** Extra `[bus]` keys. */
   bus?: Record<string, unknown>;
   /** Paces the posts (messages per second over all peers); default as fast as answered. */
@@ -84,11 +88,13 @@ export async function runOutageOrder(o: OutageOrderOptions): Promise<OutageOrder
     (n) => {
       if (outage === undefined && n >= o.killAfter) {
         outage = (async () => {
+          if (o.killDelayMs !== undefined) await new Promise((r) => setTimeout(r, o.killDelayMs));
           await nats.stop("SIGKILL");
           killedAt = Date.now();
           await new Promise((r) => setTimeout(r, o.downMs));
           await nats.restart();
           restartedAt = Date.now();
+          if (o.addGatewayAfterOutage === true) await h.addGateway();
         })();
       }
     },

@@ -45,6 +45,8 @@ export type {
   ReplayResult,
   StreamName,
   Subscription,
+  TurnOwners,
+  TurnOwnerScope,
 } from "./types.js";
 
 /** Options of {@link openSharedBudgetLedger}. */

@@ -176,6 +176,33 @@ export interface DeadLetterStore {
 export type { BusStatus };
 
 /** The bus. Both back ends implement it; pick one with `createBus`. */
+/** Who runs turns: a durable consumer of a stream, in whose member set the claimer is listed. */
+export interface TurnOwnerScope {
+  stream: StreamName;
+  durable: string;
+}
+
+/**
+ * Cross-process record of the turns being run (NATS bus only; the in-process bus has one process
+ * and needs none). Every method is best effort: with NATS unreachable it does nothing and
+ * `heldElsewhere` answers false, which is the behaviour without a record (the turn runs again).
+ */
+export interface TurnOwners {
+  /**
+   * Records that this process runs the turn of idempotency key `key` (call once it is journaled).
+   * Creates the claim only when none is held: another process's claim is never overwritten.
+   * @returns whether this process now holds the claim (false when NATS is unreachable)
+   */
+  claim(scope: TurnOwnerScope, key: string): Promise<boolean>;
+  /** Removes the claim on `key` (call when this process holds it and the turn ended, whatever its outcome). */
+  release(key: string): Promise<void>;
+  /**
+   * Whether another process that is still a live member of `scope`'s consumer claimed `key` and
+   * has not released it: the turn is running there.
+   */
+  heldElsewhere(key: string): Promise<boolean>;
+}
+
 export interface Bus {
   readonly kind: "memory" | "nats";
   /**
@@ -192,6 +219,11 @@ export interface Bus {
    */
   consume<T = unknown>(options: ConsumeOptions<T>): Promise<Subscription>;
   readonly deadLetters: DeadLetterStore;
+  /**
+   * Which live process runs which message's turn, across processes (NATS only; absent for the
+   * in-process bus, where one process runs everything). See {@link TurnOwners}.
+   */
+  readonly turnOwners?: TurnOwners;
   status(): BusStatus;
   /** Stops every subscription, flushes what can be flushed, releases resources. Idempotent. */
   close(): Promise<void>;

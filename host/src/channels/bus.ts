@@ -20,10 +20,19 @@
  *   window is at least once (docs/reliability.md, "A crash between answer and reply").
  */
 import { createHash } from "node:crypto";
-import { inboundSubject, outboundSubject, REPLAY_OF_HEADER, type Bus, type BusMessage, type ConsumerStats, type Subscription } from "../bus/index.js";
+import {
+  inboundSubject,
+  outboundSubject,
+  REPLAY_OF_HEADER,
+  type Bus,
+  type BusMessage,
+  type ConsumerStats,
+  type Subscription,
+  type TurnOwnerScope,
+} from "../bus/index.js";
 import type { InboundAddress, Route } from "../router/index.js";
 import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, isTransient, isTurnAborted } from "../agent/index.js";
-import { errorMessage } from "../util/index.js";
+import { errorMessage, sleep } from "../util/index.js";
 import type { InboundMessage } from "./types.js";
 
 /**
@@ -161,6 +170,12 @@ export interface ChannelBusDeps {
    * again under the next key; returns whether it wrote one. Absent: the cut turn stays open.
    */
   closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
+  /**
+   * How long a redelivered message waits for its turn while another live gateway still claims it
+   * (bus `turnOwners`), ms; then it runs again. The longest turn deadline of the configured agents
+   * plus a minute (a claim outlives its turn only when its release could not reach NATS).
+   */
+  heldElsewhereMaxWaitMs: number;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
   send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string }): Promise<void>;
   /** Whether a failed `send` will fail again however often it is retried (outbox.ts `isPermanentSendError`); default never. */
@@ -176,6 +191,11 @@ export interface ChannelBusDeps {
   sendConcurrency?: number;
   logger: { debug(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
+
+/** The inbound consumer's stream and durable (its members are the gateways that run turns). */
+const INBOUND_SCOPE: TurnOwnerScope = { stream: "in", durable: "gateway" };
+/** How often a message whose turn runs on another live gateway asks for its outcome, ms. */
+const HELD_ELSEWHERE_POLL_MS = 1_000;
 
 /** The `error` event message of a turn a dead gateway left unfinished and another one re-ran. */
 export const ABANDONED_MESSAGE = "turn interrupted: the gateway running it stopped; the message was run again by another gateway";
@@ -230,6 +250,7 @@ export interface ChannelBus {
 /** Builds the bus side of the channels service. */
 export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
   const { bus, logger } = deps;
+  const owners = bus.turnOwners;
   const sendSlots = new Map(deps.channelNames.map((c) => [c, new Semaphore(deps.sendConcurrency ?? DEFAULT_SEND_CONCURRENCY)]));
   let inbound: Subscription | undefined;
   const outbound: Subscription[] = [];
@@ -272,9 +293,15 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     // A replayed dead letter has its own id (`<id>~r<n>`): a fresh turn, but its platform message
     // id is already stored under the original, so it is not passed again.
     const replay = m.headers[REPLAY_OF_HEADER] !== undefined;
+    let waitingSince: number | undefined;
     for (let n = 1; ; n++) {
       const key = attemptKey(m.msgId, n);
       let accepted = false;
+      // This process's claim on the key's turn (turn-owners.ts), so another gateway that gets the
+      // message redelivered while the turn still runs here waits instead of running it again. A
+      // claim is only created, never overwritten: accepting a key another process journaled
+      // (`onAccepted` fires for a stored message too) leaves that process's claim in place.
+      let claim: Promise<boolean> | undefined;
       let result: TurnResultLike;
       try {
         result = await deps.run(
@@ -293,9 +320,15 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
               : {}),
             ...(n === 1 && !replay ? { platformMessageId: p.platformMessageId } : {}),
           },
-          { onAccepted: () => (accepted = true) },
+          {
+            onAccepted: () => {
+              accepted = true;
+              if (owners !== undefined) claim ??= owners.claim(INBOUND_SCOPE, key);
+            },
+          },
         );
       } catch (err) {
+        if (claim !== undefined) void claim.then((mine) => (mine ? owners!.release(key) : undefined));
         // Classified by the agent's failure vocabulary (agent/errors.ts; docs/reliability.md,
         // "Errors and retries"), never by code or text; `code` is for the log only.
         const raw = (err as { code?: unknown }).code;
@@ -324,6 +357,24 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           // (The store takes such a claim over only after its claim timeout.)
           logger.warn({ ...where, key }, "a dead process claimed this message's key without journaling it; running it under the next key");
           continue;
+        }
+        if (isSessionBusy(err) && accepted && owners !== undefined && (await owners.heldElsewhere(key))) {
+          // Journaled, not finished, not running here, and claimed by a gateway that is still a
+          // live member: its turn is running there (the partition moved while it ran, e.g. after
+          // a NATS outage longer than the lease TTL). Wait for it: asking again with the same key
+          // then replays its outcome, and the reply goes out under the same reply id.
+          waitingSince ??= Date.now();
+          if (Date.now() - waitingSince < deps.heldElsewhereMaxWaitMs) {
+            if (Date.now() - waitingSince < HELD_ELSEWHERE_POLL_MS)
+              logger.info({ ...where, key }, "turn of this bus message is still running on another live gateway; waiting for its outcome");
+            await sleep(HELD_ELSEWHERE_POLL_MS);
+            n--;
+            continue;
+          }
+          logger.warn(
+            { ...where, key, waitedMs: Date.now() - waitingSince },
+            "turn of this bus message is still claimed by another gateway past the longest turn deadline; running it again",
+          );
         }
         if (isSessionBusy(err) && accepted) {
           // Journaled under this key, not finished, and not running here: the process that ran it
@@ -360,6 +411,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         }
         return;
       }
+      if (claim !== undefined) void claim.then((mine) => (mine ? owners!.release(key) : undefined));
       if (result.merged || result.text.length === 0) return;
       // Also for a replayed result: a process that died between the turn's end and this publish
       // left the reply unsent; if it was sent, the id makes this publish a no-op.

@@ -23,7 +23,7 @@
 // vocabulary (agent/errors.ts): channels classify the runtime's failures with its predicates.
 import type { RecoveredTurn, RunHooks, TurnRequest, TurnResult, OutboundTarget } from "../agent/index.js";
 import type { InboundAddress, Route } from "../router/index.js";
-import { DEFAULT_SEND_MAX_BYTES, DEFAULT_SEND_TYPES, type ChannelConfig } from "../config/index.js";
+import { DEFAULT_SEND_MAX_BYTES, DEFAULT_SEND_TYPES, DEFAULT_TURN_TIMEOUT_MS, type ChannelConfig } from "../config/index.js";
 import type { SessionEventOf } from "../store/index.js";
 import type { ChannelExport, ChannelPluginInfo, PluginHost } from "../plugins/index.js";
 import { compileAllowlist, type Allowlist } from "./allowlist.js";
@@ -182,7 +182,12 @@ export interface ChannelServiceOptions {
    * The NATS bus (`[bus]`): admitted messages are published to it instead of run here, and
    * `bus.start()` consumes them (see bus.ts). Absent: the direct path.
    */
-  bus?: { bus: Bus; maxDeliver: number };
+  /**
+   * The bus side: `maxDeliver` handler attempts; `longestTurnMs` the longest turn deadline of the
+   * configured agents (how long a redelivered message waits for a turn another live gateway runs;
+   * default `DEFAULT_TURN_TIMEOUT_MS`).
+   */
+  bus?: { bus: Bus; maxDeliver: number; longestTurnMs?: number };
   /**
    * With a bus: asks the other gateways to stop the conversation's turn when it does not run
    * here (a peer's `/stop`; gateway/remote-abort.ts). Resolves with the run ids stopped.
@@ -451,6 +456,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       : createChannelBus({
           bus: options.bus.bus,
           maxDeliver: options.bus.maxDeliver,
+          heldElsewhereMaxWaitMs: (options.bus.longestTurnMs ?? DEFAULT_TURN_TIMEOUT_MS) + 60_000,
           channelNames: [...channels.keys()],
           router,
           run: (request, hooks) => runtime.run(request, () => {}, undefined, hooks),

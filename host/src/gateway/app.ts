@@ -404,7 +404,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       logger,
       // The reply outbox lives in the session log (docs/reliability.md, "A crash between answer and reply").
       replies: log,
-      ...(bus !== undefined ? { bus: { bus, maxDeliver: config.bus!.maxDeliver } } : {}),
+      ...(bus !== undefined
+        ? { bus: { bus, maxDeliver: config.bus!.maxDeliver, longestTurnMs: Math.max(...config.agents.map((a) => a.turnTimeoutMs ?? DEFAULT_TURN_TIMEOUT_MS)) } }
+        : {}),
       ...(remoteAbort !== undefined ? { abortElsewhere: remoteAbort.abortElsewhere } : {}),
     });
     channels = channelService;

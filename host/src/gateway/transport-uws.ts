@@ -19,6 +19,7 @@ import {
   upgradeRefusalBody,
 } from "./types.js";
 import { listenError, probeBindError } from "./listen.js";
+import { CorkedWrites } from "./uws-writes.js";
 
 type UwsModule = typeof UWS;
 
@@ -163,6 +164,7 @@ const UWS_LIMIT_FACTOR = 2;
 export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Transport {
   const app = uws.App();
   const sockets = new Set<UWS.WebSocket<UserData>>();
+  const writes = new CorkedWrites();
   let listenSocket: UWS.us_listen_socket | undefined;
 
   return {
@@ -206,14 +208,15 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
             closed: false,
             send(frame) {
               if (conn.closed) return;
-              const status = typeof frame === "string" ? ws.send(frame, false) : ws.send(frame, true);
-              // 2 = dropped at uWS's backpressure limit: never lose a frame silently.
-              if (status === 2) conn.close(1008, "slow consumer: send buffer full");
+              // Written corked once per event-loop turn (uws-writes.ts). Dropped at uWS's
+              // backpressure limit: never lose a frame silently.
+              writes.send(ws, frame, () => conn.close(1008, "slow consumer: send buffer full"));
             },
-            bufferedBytes: () => (conn.closed ? 0 : ws.getBufferedAmount()),
+            bufferedBytes: () => (conn.closed ? 0 : ws.getBufferedAmount() + writes.queuedBytes(ws)),
             close(code, reason) {
               if (conn.closed) return;
               conn.closed = true;
+              writes.flushNow(ws);
               ws.end(code, reason);
             },
           };
@@ -229,6 +232,7 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
         },
         close(ws, code) {
           sockets.delete(ws);
+          writes.forget(ws);
           const conn = ws.getUserData().conn;
           if (conn) {
             conn.closed = true;

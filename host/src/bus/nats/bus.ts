@@ -50,6 +50,7 @@ import { KvDedupe } from "./dedupe.js";
 import { DEFAULT_REORDER_WINDOW_MS, type NatsBusOptions } from "./options.js";
 import { Publisher } from "./publisher.js";
 import { NatsSubscription } from "./subscription.js";
+import { NatsTurnOwners } from "./turn-owners.js";
 
 export { assignPartitions } from "./assign.js";
 export { DEDUPE_BUCKET, DEFAULT_REORDER_WINDOW_MS, DLQ_STREAM, DLQ_SUBJECT_PREFIX, LEASE_BUCKET, NATS_STREAMS, type NatsBusOptions } from "./options.js";
@@ -63,6 +64,8 @@ export class NatsBus implements Bus {
   readonly leaseTtlMs: number;
   readonly deadLetters: NatsDeadLetters;
   readonly dedupe: KvDedupe;
+  /** Which live process runs which bus message's turn (turn-owners.ts). */
+  readonly turnOwners: NatsTurnOwners;
   /** Until when this process's consumers hold deliveries (see reorder.ts). */
   readonly reorder: ReorderClock;
   private readonly connection: Connection;
@@ -115,6 +118,7 @@ export class NatsBus implements Bus {
     });
     this.deadLetters = new NatsDeadLetters({ connection: this.connection, publish: (s, d, o) => this.publish(s, d, o) });
     this.dedupe = new KvDedupe(() => (this.ready ? this.connection.infra?.dedupe : undefined));
+    this.turnOwners = new NatsTurnOwners(this);
   }
 
   /** Connected and streams/buckets ensured. */
@@ -135,6 +139,11 @@ export class NatsBus implements Bus {
   /** @internal valid while {@link ready} */
   get jsm(): JetStreamManager | undefined {
     return this.connection.infra?.jsm;
+  }
+
+  /** @internal the dedupe bucket (24 h TTL); undefined while not {@link ready} */
+  get dedupeKv(): KV | undefined {
+    return this.ready ? this.connection.infra?.dedupe : undefined;
   }
 
   /** @internal the lease bucket; valid while {@link ready} */

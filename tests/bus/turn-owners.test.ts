@@ -1,0 +1,72 @@
+// Turn claims across gateways (bus/nats/turn-owners.ts) on a real nats-server, with separate bus
+// connections standing for separate gateways: a claim is held elsewhere while its claimer is a
+// live member of the inbound consumer; a second claim never overwrites the first; a released
+// claim, or one whose claimer stopped (member key gone), is not held; the claimer itself never
+// sees its own claim as held elsewhere.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNatsBus, type NatsBus } from "../../host/src/bus/nats/index.js";
+import type { Subscription } from "../../host/src/bus/index.js";
+import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
+
+let server: NatsServer;
+const buses: NatsBus[] = [];
+const dirs: string[] = [];
+const scope = { stream: "in" as const, durable: "gateway" };
+
+async function bus(id: string): Promise<NatsBus> {
+  const dir = await mkdtemp(join(tmpdir(), "exoclaw-owners-"));
+  dirs.push(dir);
+  const b = await createNatsBus({ servers: server.url, stateDir: dir, instanceId: id, ...TEST_TIMINGS, connectWaitMs: 10_000 });
+  buses.push(b);
+  return b;
+}
+
+/** Joins `b` to the inbound consumer's member set (its member key is renewed each tick). */
+async function join_(b: NatsBus): Promise<Subscription> {
+  const sub = await b.consume({ ...scope, handler: async () => {} });
+  const end = Date.now() + 10_000;
+  while ((await b.leases!.get(`in.gateway.m.${b.instanceId}`))?.operation !== "PUT") {
+    if (Date.now() > end) throw new Error("member key never written");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return sub;
+}
+
+beforeAll(async () => {
+  server = await NatsServer.start();
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all(buses.map((b) => b.close().catch(() => {})));
+  await server?.destroy();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe("turn claims (NATS KV)", () => {
+  it("held elsewhere while the claimer is a live member; never overwritten; released or stopped: not held", async () => {
+    const a = await bus("owner-a");
+    const b = await bus("owner-b");
+    const subA = await join_(a);
+    const key = "webhook:default:peer1:msg-1";
+
+    expect(await b.turnOwners.heldElsewhere(key)).toBe(false); // nobody claimed it
+    expect(await a.turnOwners.claim(scope, key)).toBe(true);
+    expect(await b.turnOwners.heldElsewhere(key)).toBe(true);
+    expect(await a.turnOwners.heldElsewhere(key)).toBe(false); // its own claim
+    expect(await b.turnOwners.claim(scope, key)).toBe(false); // accepting a stored key keeps A's claim
+    expect(await b.turnOwners.heldElsewhere(key)).toBe(true);
+
+    await a.turnOwners.release(key);
+    expect(await b.turnOwners.heldElsewhere(key)).toBe(false);
+
+    // a claimer that stops (its member key deleted) no longer holds its claim
+    const other = "webhook:default:peer2:msg-7";
+    expect(await a.turnOwners.claim(scope, other)).toBe(true);
+    expect(await b.turnOwners.heldElsewhere(other)).toBe(true);
+    await subA.stop();
+    expect(await b.turnOwners.heldElsewhere(other)).toBe(false);
+  }, 60_000);
+});
