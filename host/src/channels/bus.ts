@@ -161,6 +161,12 @@ export interface ChannelBusDeps {
    * again under the next key; returns whether it wrote one. Absent: the cut turn stays open.
    */
   closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
+  /**
+   * Resumes the turn of a key whose process died while it was parked on an approval
+   * (agent/approvals/takeover.ts); undefined when it was not parked. Absent: such a turn is
+   * closed and run again like any cut turn.
+   */
+  resumeParked?(idempotencyKey: string): Promise<{ result: Promise<TurnResultLike> } | undefined>;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
   send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string }): Promise<void>;
   /** Whether a failed `send` will fail again however often it is retried (outbox.ts `isPermanentSendError`); default never. */
@@ -245,6 +251,33 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     await publishOutbound(out, replyMsgId(m.msgId));
   }
 
+  /**
+   * A turn left open under `key` by a dead process that had parked it on an approval resumes
+   * here (agent/approvals/takeover.ts) and its reply (or failure notice) is published; true when
+   * so (the message is handled), false when it was not parked (the caller closes and re-runs it).
+   */
+  async function takeOverParked(m: BusMessage, p: InboundPayload, key: string, where: Record<string, unknown>): Promise<boolean> {
+    let parked: { result: Promise<TurnResultLike> } | undefined;
+    try {
+      parked = await deps.resumeParked?.(key);
+    } catch (err) {
+      logger.warn({ ...where, key, error: errorMessage(err) }, "cannot check whether a cut turn waits for an approval; running it again");
+      return false;
+    }
+    if (parked === undefined) return false;
+    logger.warn({ ...where, key }, "turn of a bus message was left parked on an approval by another process; resuming it here");
+    let result: TurnResultLike;
+    try {
+      result = await parked.result;
+    } catch (err) {
+      logger.warn({ ...where, key, error: errorMessage(err) }, "resumed turn failed; telling the peer");
+      await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
+      return true;
+    }
+    if (!result.merged && result.text.length > 0) await reply(m, p, result.text, "reply");
+    return true;
+  }
+
   /** Handles one inbound message: returns when its outcome is persisted (the bus then acks). */
   async function handleInbound(m: BusMessage<unknown>): Promise<void> {
     const p = checkInboundPayload(m.data);
@@ -325,9 +358,11 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           logger.warn({ ...where, key }, "a dead process claimed this message's key without journaling it; running it under the next key");
           continue;
         }
+        const parked = isSessionBusy(err) && accepted ? await takeOverParked(m, p, key, where) : false;
+        if (parked) return;
         if (isSessionBusy(err) && accepted) {
           // Journaled under this key, not finished, and not running here: the process that ran it
-          // died (we hold its partition now). The cut turn cannot be resumed from here; the
+          // died (we hold its partition now). Unless it was parked on an approval (above), the cut turn cannot be resumed from here; the
           // message gets a fresh turn under the next key, so the peer is answered (a tool call
           // the cut turn made may run again: see docs/bus.md, limits).
           logger.warn({ ...where, key }, "turn of a bus message was left unfinished by another process; running it again");
