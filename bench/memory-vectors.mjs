@@ -220,7 +220,9 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 console.log(`vector recall over ${NOTES} notes (+${OTHERS} in another notebook), ${D} dimensions, top ${K}; load ${loadavg()[0].toFixed(1)} (1 min)`);
-console.log(`SurrealDB insert of ${NOTES + OTHERS} rows with the HNSW index: ${(insertMs / 1000).toFixed(1)} s; ${NOTES} rows in the per-notebook table: ${(perBookInsertMs / 1000).toFixed(1)} s`);
+console.log(
+  `SurrealDB insert of ${NOTES + OTHERS} rows with the HNSW index: ${(insertMs / 1000).toFixed(1)} s; ${NOTES} rows in the per-notebook table: ${(perBookInsertMs / 1000).toFixed(1)} s`,
+);
 console.log(
   `store/vectors.ts form (float32 bytes, no index): insert ${NOTES} rows ${(bytesInsertMs / 1000).toFixed(1)} s; load all at start p50 ${stats(loadMs).p50.toFixed(0)} ms (4 loads)`,
 );

@@ -31,7 +31,14 @@ afterAll(async () => {
 });
 
 const MODEL = "openai/embed-test";
-const POLICY: AgentMemory = { budgetTokens: 1024, notes: 0, recall: 5, share: "sender", sessionRecall: false, embeddings: { provider: "openai", model: "embed-test" } };
+const POLICY: AgentMemory = {
+  budgetTokens: 1024,
+  notes: 0,
+  recall: 5,
+  share: "sender",
+  sessionRecall: false,
+  embeddings: { provider: "openai", model: "embed-test" },
+};
 const remember = (note: string) => `use:memory ${JSON.stringify({ action: "remember", note })}`;
 
 /** A "gateway": the store, notes file and vector table of `dir` opened as app.ts does, an embedder that counts the texts it embeds. */

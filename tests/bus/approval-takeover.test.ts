@@ -91,9 +91,7 @@ describe("a parked turn whose gateway dies", () => {
     const events = await g.history(survivor, webhookSessionKey("alice"));
     const run = events.find((e) => e.kind === "approval_pending")!.runId;
     expect(events.filter((e) => e.kind === "approval_pending").map((e) => e.data.id)).toEqual([id]);
-    expect(events.filter((e) => e.kind === "approval_resolved").map((e) => e.data)).toEqual([
-      { id, approved: true, by: `webhook:default:${APPROVER}` },
-    ]);
+    expect(events.filter((e) => e.kind === "approval_resolved").map((e) => e.data)).toEqual([{ id, approved: true, by: `webhook:default:${APPROVER}` }]);
     expect(events.filter((e) => e.kind === "tool_result")).toHaveLength(1);
     expect(events.filter((e) => e.kind === "turn_started")).toHaveLength(1);
     expect(events.filter((e) => e.kind === "error")).toEqual([]);

@@ -30,6 +30,8 @@ export async function openMemoryService(options: {
    * vectors (store/vectors.ts); absent or another store = vectors in process only.
    */
   store?: OpenVectorTableOptions | undefined;
+  /** Embedding models (`provider/model`) whose stored vectors are read at once (in the background). */
+  preload?: readonly string[] | undefined;
 }): Promise<MemoryService> {
   const { stateDir, log, logger, providers } = options;
   const vectors = options.store !== undefined && log.kind !== "memory" ? await openVectorTable(options.store) : undefined;
@@ -38,5 +40,7 @@ export async function openMemoryService(options: {
     const endpoint = providers?.[p];
     return endpoint ? createEmbedder(p, endpoint) : undefined;
   };
-  return new MemoryService({ notes, log, logger, embedders, vectors });
+  const service = new MemoryService({ notes, log, logger, embedders, vectors });
+  if (vectors !== undefined && options.preload !== undefined) void service.preloadVectors(options.preload);
+  return service;
 }

@@ -137,9 +137,17 @@ export class MemoryService {
     const table = this.options.vectors;
     // Kept for the next process; the turn does not wait (a failure only costs a re-embedding later).
     if (table !== undefined && missing.length > 0)
-      table.put(key, missing.map((n, i) => ({ note: n.id, sum: vectorSum(n), vector: out[i + 1]! }))).catch((err: unknown) =>
-        this.options.logger.warn({ embeddings: key, error: (err as Error).message }, "memory: cannot store note vectors; they are embedded again after a restart"),
-      );
+      table
+        .put(
+          key,
+          missing.map((n, i) => ({ note: n.id, sum: vectorSum(n), vector: out[i + 1]! })),
+        )
+        .catch((err: unknown) =>
+          this.options.logger.warn(
+            { embeddings: key, error: (err as Error).message },
+            "memory: cannot store note vectors; they are embedded again after a restart",
+          ),
+        );
     const q = out[0]!;
     const hits: NoteHit[] = [];
     for (const book of books) {
@@ -151,6 +159,20 @@ export class MemoryService {
     }
     hits.sort((a, b) => b.score - a.score || b.note.id - a.note.id);
     return hits.slice(0, policy.recall);
+  }
+
+  /**
+   * Starts reading the stored vectors of these embedding models (`provider/model`) now, so a
+   * model's first turn does not wait for them. Never rejects (a failed read is logged).
+   */
+  preloadVectors(keys: readonly string[]): Promise<void> {
+    return Promise.all(
+      [...new Set(keys)].map((key) => {
+        let vecs = this.vectors.get(key);
+        if (!vecs) this.vectors.set(key, (vecs = new Map()));
+        return this.loadVectors(key, vecs);
+      }),
+    ).then(() => {});
   }
 
   /**
