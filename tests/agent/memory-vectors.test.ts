@@ -85,6 +85,8 @@ describe("note vectors in the store", () => {
     await g1.stop();
 
     const g2 = await start(stateDir);
+    // What the gateway does at start for its configured models (app.ts); g3 below reads them lazily instead.
+    await g2.memory.preloadVectors([MODEL]);
     const recalled = await g2.turn("my puppy");
     expect(recalled).toMatch(/\[note #1, [\d-]+, similar\] Alice's dog is called Rex/);
     // Only the message was embedded: the note's vector came from the store.
