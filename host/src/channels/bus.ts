@@ -166,7 +166,7 @@ export interface ChannelBusDeps {
    * (agent/approvals/takeover.ts); undefined when it was not parked. Absent: such a turn is
    * closed and run again like any cut turn.
    */
-  resumeParked?(idempotencyKey: string): Promise<{ result: Promise<TurnResultLike> } | undefined>;
+  resumeParked?(idempotencyKey: string): Promise<{ result: Promise<TurnResultLike> } | { heldElsewhere: string } | undefined>;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
   send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string }): Promise<void>;
   /** Whether a failed `send` will fail again however often it is retried (outbox.ts `isPermanentSendError`); default never. */
@@ -257,7 +257,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
    * so (the message is handled), false when it was not parked (the caller closes and re-runs it).
    */
   async function takeOverParked(m: BusMessage, p: InboundPayload, key: string, where: Record<string, unknown>): Promise<boolean> {
-    let parked: { result: Promise<TurnResultLike> } | undefined;
+    let parked: { result: Promise<TurnResultLike> } | { heldElsewhere: string } | undefined;
     try {
       parked = await deps.resumeParked?.(key);
     } catch (err) {
@@ -265,6 +265,11 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       return false;
     }
     if (parked === undefined) return false;
+    if ("heldElsewhere" in parked) {
+      // Its gateway is alive (it lists the approval) and will answer the message itself.
+      logger.warn({ ...where, key, approval: parked.heldElsewhere }, "bus message's turn is still parked at another live gateway; leaving it there");
+      return true;
+    }
     logger.warn({ ...where, key }, "turn of a bus message was left parked on an approval by another process; resuming it here");
     let result: TurnResultLike;
     try {

@@ -125,7 +125,7 @@ export interface ChannelRuntime {
    */
   closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
   /** Resumes a turn a dead process left parked on an approval (the runtime's `resumeParked`); optional, bus path only. */
-  resumeParked?(idempotencyKey: string): Promise<{ result: Promise<ChannelTurnResult> } | undefined>;
+  resumeParked?(idempotencyKey: string): Promise<{ result: Promise<ChannelTurnResult> } | { heldElsewhere: string } | undefined>;
   /**
    * The outcome of the turn holding `idempotencyKey`, waiting for it when it runs here (the
    * runtime's `outcome`); used by `resumeReplies`. Throws like it: InterruptedTurnError,

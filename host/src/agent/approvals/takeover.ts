@@ -18,6 +18,7 @@ import { outcomeFromEvents } from "../journal.js";
 import type { SessionLanes } from "../lanes.js";
 import type { MediaStore } from "../media-store.js";
 import type { TurnResult } from "../turn-request.js";
+import type { ApprovalBook } from "./book.js";
 import { storedSender } from "../user-message.js";
 import { parkedApproval } from "./resume.js";
 
@@ -28,25 +29,35 @@ export interface TakeoverDeps {
   lanes: Pick<SessionLanes, "requeue">;
   keys: Pick<IdempotentTurns, "adopt">;
   media?: MediaStore | undefined;
+  /** This process's approvals; with a bus, it also lists those the other gateways hold (the relay). */
+  book: Pick<ApprovalBook, "listEverywhere">;
 }
+
+/** What {@link resumeParkedTurn} did: resumed the run (`result`), or found it still held by a live gateway. */
+export type Takeover = { result: Promise<TurnResult> } | { heldElsewhere: string };
 
 /**
  * When the message stored under `idempotencyKey` has an open run that parked on an approval
  * (an `approval_pending` of the run, and no `turn_ended`/`error` for it), queues that run to
  * resume in its session's lane and holds the key for it (a repeat of the key waits for it).
  * Call only for a key whose turn is not running in this process (the caller holds its work).
- * @returns the resumed run's outcome (as `{result}`, so it is not awaited here), or undefined
- *   when there is no such parked run (unknown key, finished turn, not parked, agent gone)
+ * Before resuming, asks the other gateways (the relay's listing) whether one still holds the
+ * approval — alive, e.g. cut off from NATS for longer than its lease — and then leaves it there.
+ * @returns the resumed run's outcome (as `{result}`, so it is not awaited here); `{heldElsewhere:
+ *   approval id}` when a live gateway still lists the approval; undefined when there is no such
+ *   parked run (unknown key, finished turn, not parked, agent gone)
  * @throws StoreError when the store cannot be read
  */
-export async function resumeParkedTurn(deps: TakeoverDeps, idempotencyKey: string): Promise<{ result: Promise<TurnResult> } | undefined> {
+export async function resumeParkedTurn(deps: TakeoverDeps, idempotencyKey: string): Promise<Takeover | undefined> {
   const stored = await deps.sessions.log.findByIdempotencyKey(idempotencyKey);
   const runId = stored?.runId;
   if (stored === undefined || runId === undefined) return undefined;
   const agent = deps.agents.get(parseSessionKey(stored.sessionKey).agent);
   if (agent === undefined) return undefined;
   const later = await deps.sessions.readAll(stored.sessionKey, stored.seq - 1);
-  if (outcomeFromEvents(later, runId).status !== "open" || parkedApproval(later, runId) === undefined) return undefined;
+  const parked = parkedApproval(later, runId);
+  if (outcomeFromEvents(later, runId).status !== "open" || parked === undefined) return undefined;
+  if ((await deps.book.listEverywhere()).some((a) => a.id === parked.data.id)) return { heldElsewhere: parked.data.id };
   const sender = storedSender(stored.data);
   const refs = stored.data.media ?? [];
   const images = deps.media !== undefined && refs.length > 0 ? [...(await deps.media.load(refs)).values()] : [];
