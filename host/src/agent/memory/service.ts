@@ -253,6 +253,8 @@ export class MemoryService {
         if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 1)
           return { content: "'forget' needs 'id', the number of a note (as shown by recall)", isError: true };
         const gone = await this.notes.delete([id], (n) => readable(n, scope, share));
+        // A failed vector delete is logged; the row is swept at the next start (its note is gone).
+        await this.settleDeletes().catch(() => {});
         return gone.length > 0 ? { content: `Forgot note #${id}.`, isError: false } : { content: `there is no note #${id}`, isError: true };
       }
       return { content: '\'action\' must be "remember", "recall" or "forget"', isError: true };
