@@ -10,7 +10,13 @@
 // the scope filter has something to exclude). Variants alternate in rounds in the same run; each
 // round times `--queries` random queries per variant. Also printed: how many of the exact top 5
 // each SurrealDB query found (recall@5). MTREE is not offered: SurrealDB 3 no longer parses it.
-// Options: --notes N (10000), --others N (1000), --dims N (768), --rounds N (3), --queries N (40), --ef N (40).
+// Two forms that keep the scopes without a filter inside the KNN: an unscoped KNN asking for
+// `--oversample` times K neighbours, filtered by notebook afterwards (falling back to the
+// in-process scan when fewer than K survive; the fallbacks are counted), and a table per notebook
+// (scope-prefixed, its own HNSW index: no filter at all). And what the store keeps today
+// (store/vectors.ts): loading a notebook's 10,000 vectors stored as float32 bytes at start.
+// Options: --notes N (10000), --others N (1000), --dims N (768), --rounds N (3), --queries N (40),
+// --ef N (40), --oversample N (4).
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +31,7 @@ const { values: opts } = parseArgs({
     rounds: { type: "string", default: "3" },
     queries: { type: "string", default: "40" },
     ef: { type: "string", default: "40" },
+    oversample: { type: "string", default: "4" },
   },
 });
 const NOTES = Number(opts.notes);
@@ -34,6 +41,7 @@ const ROUNDS = Number(opts.rounds);
 const QUERIES = Number(opts.queries);
 const EF = Number(opts.ef);
 const K = 5;
+const OVER = K * Number(opts.oversample);
 const MIN_SIMILARITY = 0.35;
 
 const engine = await importSource("host/src/store/surreal/engine.ts", "memory-vectors-engine");
@@ -86,7 +94,15 @@ DEFINE FIELD book ON memory_vector TYPE string;
 DEFINE FIELD note ON memory_vector TYPE int;
 DEFINE FIELD embedding ON memory_vector TYPE array<float>;
 DEFINE INDEX memory_vector_book ON memory_vector FIELDS book;
-DEFINE INDEX memory_vector_hnsw ON memory_vector FIELDS embedding HNSW DIMENSION ${D} DIST COSINE TYPE F32;`,
+DEFINE INDEX memory_vector_hnsw ON memory_vector FIELDS embedding HNSW DIMENSION ${D} DIST COSINE TYPE F32;
+DEFINE TABLE memory_vector_reader SCHEMAFULL;
+DEFINE FIELD note ON memory_vector_reader TYPE int;
+DEFINE FIELD embedding ON memory_vector_reader TYPE array<float>;
+DEFINE INDEX memory_vector_reader_hnsw ON memory_vector_reader FIELDS embedding HNSW DIMENSION ${D} DIST COSINE TYPE F32;
+DEFINE TABLE memory_vector_bytes SCHEMAFULL;
+DEFINE FIELD note ON memory_vector_bytes TYPE int;
+DEFINE FIELD sum ON memory_vector_bytes TYPE int;
+DEFINE FIELD vector ON memory_vector_bytes TYPE bytes;`,
   )
   .collect();
 const t0 = performance.now();
@@ -100,6 +116,30 @@ for (const [book, list] of [
   }
 }
 const insertMs = performance.now() - t0;
+const t1 = performance.now();
+for (let i = 0; i < own.length; i += 250) {
+  const rows = own.slice(i, i + 250).map((n) => ({ note: n.id, embedding: Array.from(n.v) }));
+  await db.query("INSERT INTO memory_vector_reader $rows RETURN NONE", { rows }).collect();
+}
+const perBookInsertMs = performance.now() - t1;
+// What store/vectors.ts does: one row per (model, note), float32 bytes, read back by id range.
+const t2 = performance.now();
+for (let i = 0; i < own.length; i += 250) {
+  const rows = own
+    .slice(i, i + 250)
+    .map((n) => ({ id: new sdk.RecordId("memory_vector_bytes", ["m", n.id]), note: n.id, sum: 0, vector: new Uint8Array(n.v.buffer.slice(0)) }));
+  await db.query("INSERT INTO memory_vector_bytes $rows RETURN NONE", { rows }).collect();
+}
+const bytesInsertMs = performance.now() - t2;
+const loadMs = [];
+for (let i = 0; i < 4; i++) {
+  const t = performance.now();
+  const [rows] = await db.query("SELECT note, sum, vector FROM memory_vector_bytes:['m', 0]..=['m', 9007199254740991]").collect();
+  const loaded = rows.map((r) => new Float32Array(new Uint8Array(r.vector).slice().buffer));
+  if (loaded.length !== NOTES || loaded[0].length !== D) throw new Error(`loaded ${loaded.length} vectors of ${loaded[0]?.length}`);
+  loadMs.push(performance.now() - t);
+}
+let fallbacks = 0;
 
 // ---- The variants: each returns the ids of its top K for query q.
 function inProcess(q) {
@@ -127,6 +167,25 @@ const variants = {
     rowsOf(
       await db
         .query(`SELECT note, vector::distance::knn() AS d FROM memory_vector WHERE embedding <|${K},${EF}|> $q ORDER BY d`, { q: Array.from(q) })
+        .collect(),
+    ),
+  [`SurrealDB HNSW KNN <|${OVER},${Math.max(EF, OVER)}|> unscoped, then notebook filter (scan fallback)`]: async (q) => {
+    const [rows] = await db
+      .query(`SELECT note, book, vector::distance::knn() AS d FROM memory_vector WHERE embedding <|${OVER},${Math.max(EF, OVER)}|> $q ORDER BY d`, {
+        q: Array.from(q),
+      })
+      .collect();
+    const mine = rows.filter((r) => r.book === READER && 1 - r.d >= MIN_SIMILARITY).slice(0, K);
+    if (mine.length < K && rows.length === OVER) {
+      fallbacks++;
+      return inProcess(q);
+    }
+    return mine.map((r) => Number(r.note));
+  },
+  [`SurrealDB HNSW KNN <|${K},${EF}|> on a table per notebook`]: async (q) =>
+    rowsOf(
+      await db
+        .query(`SELECT note, vector::distance::knn() AS d FROM memory_vector_reader WHERE embedding <|${K},${EF}|> $q ORDER BY d`, { q: Array.from(q) })
         .collect(),
     ),
   "SurrealDB exact cosine over the notebook": async (q) =>
@@ -161,7 +220,13 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 console.log(`vector recall over ${NOTES} notes (+${OTHERS} in another notebook), ${D} dimensions, top ${K}; load ${loadavg()[0].toFixed(1)} (1 min)`);
-console.log(`SurrealDB insert of ${NOTES + OTHERS} rows with the HNSW index: ${(insertMs / 1000).toFixed(1)} s`);
+console.log(
+  `SurrealDB insert of ${NOTES + OTHERS} rows with the HNSW index: ${(insertMs / 1000).toFixed(1)} s; ${NOTES} rows in the per-notebook table: ${(perBookInsertMs / 1000).toFixed(1)} s`,
+);
+console.log(
+  `store/vectors.ts form (float32 bytes, no index): insert ${NOTES} rows ${(bytesInsertMs / 1000).toFixed(1)} s; load all at start p50 ${stats(loadMs).p50.toFixed(0)} ms (4 loads)`,
+);
+console.log(`oversampled KNN fell back to the scan for ${fallbacks} queries (all rounds)`);
 for (const name of Object.keys(variants)) {
   const s = stats(samples[name]);
   const recall = exactTotal > 0 ? `${((100 * found[name]) / exactTotal).toFixed(0)} %` : "n/a";

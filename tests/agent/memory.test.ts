@@ -209,6 +209,20 @@ describe("memory in context assembly", () => {
     expect(sent(bob[1]!)).not.toContain("moose-lake-77");
   });
 
+  it("session_search ranks by BM25: lines with the rarer query word come before lines with only the common one", async () => {
+    const { runtime } = await setup();
+    for (let i = 0; i < 4; i++) await turn(runtime, `the weather is grey again, day ${i}`);
+    await turn(runtime, "a zebra crossing by the weather station");
+    await runtime.resetSession(keyOf("alice"));
+    const out = await turn(runtime, `use:session_search ${JSON.stringify({ query: "weather zebra", limit: 20 })}`);
+    const lines = (out[1]!.body.messages.at(-1).content[0].content as string).split("\n");
+    const zebra = lines.map((l, i) => (l.includes("zebra") ? i : -1)).filter((i) => i >= 0);
+    const common = lines.map((l, i) => (!l.includes("zebra") && l.includes("weather") ? i : -1)).filter((i) => i >= 0);
+    expect(zebra.length).toBeGreaterThanOrEqual(2); // the user's line and the reply that repeats it (and this query)
+    expect(common.length).toBe(8); // 4 user lines, 4 replies
+    expect(Math.max(...zebra)).toBeLessThan(Math.min(...common));
+  });
+
   it.each([
     ["openai", () => ({ apiKey: "sk-test", baseUrl: `${emulator.url}/v1`, timeoutMs: 60_000 })],
     ["ollama", () => ({ baseUrl: emulator.url, timeoutMs: 60_000 })],

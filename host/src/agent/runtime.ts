@@ -19,6 +19,7 @@ import type { TurnJob } from "./jobs.js";
 import { outcomeFromEvents } from "./journal.js";
 import { SessionLanes } from "./lanes.js";
 import { recoverTurns, type RecoveredTurn, type RecoveryReport } from "./recovery.js";
+import { resumeParkedTurn, type Takeover } from "./approvals/takeover.js";
 import { SoulFiles } from "./soul.js";
 import { TurnExecutor, type SettledTurn } from "./turn.js";
 import type { BudgetGuard } from "./budget/index.js";
@@ -394,6 +395,19 @@ export class AgentRuntime {
       await this.sessions.append(stored.sessionKey, [{ kind: "error", runId, data: { code: ErrorCode.Aborted, message } }]);
       return true;
     });
+  }
+
+  /**
+   * Takes over a turn another process accepted under `idempotencyKey` and left parked on an
+   * approval (it died; the caller now holds its work): the run resumes here where it parked
+   * (approvals/takeover.ts). The bus consumer calls this before {@link closeAbandoned}.
+   * @returns `{result}` of the resumed run, `{heldElsewhere}` when a live gateway still holds its
+   *   approval, or undefined when the key's turn is not parked
+   * @throws StoreError when the store fails
+   */
+  resumeParked(idempotencyKey: string): Promise<Takeover | undefined> {
+    const { sessions, agents, lanes, keys } = this;
+    return resumeParkedTurn({ sessions, agents, lanes, keys, media: this.options.media, book: this.approvals }, idempotencyKey);
   }
 
   /**

@@ -176,6 +176,12 @@ export interface ChannelBusDeps {
    * plus a minute (a claim outlives its turn only when its release could not reach NATS).
    */
   heldElsewhereMaxWaitMs: number;
+  /**
+   * Resumes the turn of a key whose process died while it was parked on an approval
+   * (agent/approvals/takeover.ts); undefined when it was not parked. Absent: such a turn is
+   * closed and run again like any cut turn.
+   */
+  resumeParked?(idempotencyKey: string): Promise<{ result: Promise<TurnResultLike> } | { heldElsewhere: string } | undefined>;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
   send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string }): Promise<void>;
   /** Whether a failed `send` will fail again however often it is retried (outbox.ts `isPermanentSendError`); default never. */
@@ -264,6 +270,38 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     const out: OutboundPayload = { v: 1, channel: p.channel, account: p.account, peer: p.peer, content, replyTo: p.platformMessageId, what };
     if (p.thread !== undefined) out.thread = p.thread;
     await publishOutbound(out, replyMsgId(m.msgId));
+  }
+
+  /**
+   * A turn left open under `key` by a dead process that had parked it on an approval resumes
+   * here (agent/approvals/takeover.ts) and its reply (or failure notice) is published; true when
+   * so (the message is handled), false when it was not parked (the caller closes and re-runs it).
+   */
+  async function takeOverParked(m: BusMessage, p: InboundPayload, key: string, where: Record<string, unknown>): Promise<boolean> {
+    let parked: { result: Promise<TurnResultLike> } | { heldElsewhere: string } | undefined;
+    try {
+      parked = await deps.resumeParked?.(key);
+    } catch (err) {
+      logger.warn({ ...where, key, error: errorMessage(err) }, "cannot check whether a cut turn waits for an approval; running it again");
+      return false;
+    }
+    if (parked === undefined) return false;
+    if ("heldElsewhere" in parked) {
+      // Its gateway is alive (it lists the approval) and will answer the message itself.
+      logger.warn({ ...where, key, approval: parked.heldElsewhere }, "bus message's turn is still parked at another live gateway; leaving it there");
+      return true;
+    }
+    logger.warn({ ...where, key }, "turn of a bus message was left parked on an approval by another process; resuming it here");
+    let result: TurnResultLike;
+    try {
+      result = await parked.result;
+    } catch (err) {
+      logger.warn({ ...where, key, error: errorMessage(err) }, "resumed turn failed; telling the peer");
+      await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
+      return true;
+    }
+    if (!result.merged && result.text.length > 0) await reply(m, p, result.text, "reply");
+    return true;
   }
 
   /** Handles one inbound message: returns when its outcome is persisted (the bus then acks). */
@@ -358,6 +396,8 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           logger.warn({ ...where, key }, "a dead process claimed this message's key without journaling it; running it under the next key");
           continue;
         }
+        const parked = isSessionBusy(err) && accepted ? await takeOverParked(m, p, key, where) : false;
+        if (parked) return;
         if (isSessionBusy(err) && accepted && owners !== undefined && (await owners.heldElsewhere(key))) {
           // Journaled, not finished, not running here, and claimed by a gateway that is still a
           // live member: its turn is running there (the partition moved while it ran, e.g. after
@@ -378,7 +418,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         }
         if (isSessionBusy(err) && accepted) {
           // Journaled under this key, not finished, and not running here: the process that ran it
-          // died (we hold its partition now). The cut turn cannot be resumed from here; the
+          // died (we hold its partition now). Unless it was parked on an approval (above), the cut turn cannot be resumed from here; the
           // message gets a fresh turn under the next key, so the peer is answered (a tool call
           // the cut turn made may run again: see docs/bus.md, limits).
           logger.warn({ ...where, key }, "turn of a bus message was left unfinished by another process; running it again");

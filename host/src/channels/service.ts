@@ -124,6 +124,8 @@ export interface ChannelRuntime {
    * `closeAbandoned`); optional, used on the bus path only.
    */
   closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
+  /** Resumes a turn a dead process left parked on an approval (the runtime's `resumeParked`); optional, bus path only. */
+  resumeParked?(idempotencyKey: string): Promise<{ result: Promise<ChannelTurnResult> } | { heldElsewhere: string } | undefined>;
   /**
    * The outcome of the turn holding `idempotencyKey`, waiting for it when it runs here (the
    * runtime's `outcome`); used by `resumeReplies`. Throws like it: InterruptedTurnError,
@@ -461,6 +463,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           router,
           run: (request, hooks) => runtime.run(request, () => {}, undefined, hooks),
           ...(runtime.closeAbandoned !== undefined ? { closeAbandoned: (key: string, message: string) => runtime.closeAbandoned!(key, message) } : {}),
+          ...(runtime.resumeParked !== undefined ? { resumeParked: (key: string) => runtime.resumeParked!(key) } : {}),
           async send(name, message) {
             const ch = channels.get(name);
             if (ch === undefined) throw new Error(`unknown channel "${name}"`);

@@ -22,7 +22,7 @@ import {
 import { loadConfig, type Config } from "../config/index.js";
 import { silentLogger } from "../log/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
-import { MEMORY_STORE_URL, openSessionLog } from "../store/index.js";
+import { MEMORY_STORE_URL, openSessionLog, openVectorTable } from "../store/index.js";
 import { connectGateway } from "./gateway-client.js";
 import type { SessionsCliIo } from "./sessions.js";
 
@@ -63,7 +63,9 @@ async function forgetOffline(config: Config, target: { peer: string; channel?: s
   const log = await openSessionLog(config.store);
   try {
     const notes = await NoteStore.open({ file: notesFile(config.stateDir) });
-    const memory = new MemoryService({ notes, log, logger: silentLogger() });
+    // The notes' stored vectors (embedded store on disk) go with them.
+    const vectors = await openVectorTable(config.store);
+    const memory = new MemoryService({ notes, log, logger: silentLogger(), vectors });
     // The sessions' stored images too (<state>/media, agent/media-store.ts).
     const media = new MediaStore({ dir: join(config.stateDir, "media") });
     const result = await forgetPeer({ log, deleteSession: (k) => deleteSessionAndMedia(log, media, k), memory }, target);

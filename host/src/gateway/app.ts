@@ -349,7 +349,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(mcp !== undefined ? { mcp } : {}),
       budget,
       // Notes and recall of agents with [agents.memory] (docs/memory.md).
-      memory: await openMemoryService({ stateDir: config.stateDir, log, logger, providers: config.providers }),
+      memory: await openMemoryService({
+        stateDir: config.stateDir,
+        log,
+        logger,
+        providers: config.providers,
+        store: config.store,
+        preload: config.agents.flatMap((a) => (a.memory?.embeddings ? [`${a.memory.embeddings.provider}/${a.memory.embeddings.model}`] : [])),
+      }),
       providers: createProviderSet(config.providers, { logger }),
       resilience: resiliencePolicies(config.providers),
       plugins,

@@ -105,6 +105,8 @@ export function addMemoryMethods(methods: Map<string, MethodHandler>, deps: Memo
     if ("ids" in p) {
       const filter = scoped(identity, {}, "memory.delete");
       const gone = await service().notes.delete(p.ids, (n) => filter.channel === undefined || (n.channel === filter.channel && n.account === filter.account));
+      // Their stored vectors too, before answering.
+      await service().settleDeletes();
       return { notes: gone.length, sessions: [] };
     }
     // Forgetting a peer erases session logs: an admin's act, or a chat client's for its own ws peer.

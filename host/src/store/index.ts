@@ -40,3 +40,4 @@ export type {
   SessionPage,
   TurnStopReason,
 } from "./types.js";
+export { openVectorTable, vectorSum, type StoredVector, type VectorTable, type OpenVectorTableOptions } from "./vectors.js";

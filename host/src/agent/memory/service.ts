@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { ToolResult } from "../../plugins/index.js";
-import { parseSessionKey, type SessionLog } from "../../store/index.js";
+import { parseSessionKey, vectorSum, type SessionLog, type VectorTable } from "../../store/index.js";
 import type { ChatMessage } from "../types.js";
 import { assembleMemory, type AssembledMemory } from "./assemble.js";
 import { NoteError, type NoteStore } from "./notes.js";
@@ -53,6 +53,11 @@ export interface MemoryServiceOptions {
   logger: Logger;
   /** The embedder of a provider (vector recall); absent or undefined = that provider has none. */
   embedders?: ((provider: EmbeddingProvider) => Embedder | undefined) | undefined;
+  /**
+   * Where note vectors are kept across restarts (the store's `memory_vector` table,
+   * store/vectors.ts); absent = in process only (refilled by the next turns after a restart).
+   */
+  vectors?: VectorTable | undefined;
 }
 
 const obj = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
@@ -61,8 +66,12 @@ const obj = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArr
 export class MemoryService {
   readonly notes: NoteStore;
   private readonly earlier: EarlierSessions;
-  /** Note id -> its vector, per embedding model (`provider/model`); in process, refilled after a restart. */
+  /** Note id -> its vector, per embedding model (`provider/model`); loaded from the vector table at a model's first use. */
   private readonly vectors = new Map<string, Map<number, Float32Array>>();
+  /** Per embedding model: its vectors loaded from the table (resolves even when the load failed). */
+  private readonly loading = new Map<string, Promise<void>>();
+  /** Deletes of stored vectors not finished yet ({@link forgetNotes} waits for them). */
+  private readonly deletes = new Set<Promise<void>>();
   private readonly embedders = new Map<EmbeddingProvider, Embedder | undefined>();
 
   constructor(private readonly options: MemoryServiceOptions) {
@@ -71,6 +80,7 @@ export class MemoryService {
     // A deleted note's vector goes with it, however it was deleted (tool, RPC, forget).
     this.notes.deleted.add((gone) => {
       for (const vecs of this.vectors.values()) for (const n of gone) vecs.delete(n.id);
+      if (options.vectors !== undefined) this.track(options.vectors.delete(gone.map((n) => n.id)));
     });
   }
 
@@ -107,6 +117,7 @@ export class MemoryService {
     const key = `${provider}/${model}`;
     let vecs = this.vectors.get(key);
     if (!vecs) this.vectors.set(key, (vecs = new Map()));
+    await this.loadVectors(key, vecs);
     const books = this.notes.readableNotes(scope, policy.share);
     const missing: Note[] = [];
     for (const book of books) {
@@ -123,6 +134,20 @@ export class MemoryService {
       return [];
     }
     missing.forEach((n, i) => vecs.set(n.id, out[i + 1]!));
+    const table = this.options.vectors;
+    // Kept for the next process; the turn does not wait (a failure only costs a re-embedding later).
+    if (table !== undefined && missing.length > 0)
+      table
+        .put(
+          key,
+          missing.map((n, i) => ({ note: n.id, sum: vectorSum(n), vector: out[i + 1]! })),
+        )
+        .catch((err: unknown) =>
+          this.options.logger.warn(
+            { embeddings: key, error: (err as Error).message },
+            "memory: cannot store note vectors; they are embedded again after a restart",
+          ),
+        );
     const q = out[0]!;
     const hits: NoteHit[] = [];
     for (const book of books) {
@@ -134,6 +159,58 @@ export class MemoryService {
     }
     hits.sort((a, b) => b.score - a.score || b.note.id - a.note.id);
     return hits.slice(0, policy.recall);
+  }
+
+  /**
+   * Starts reading the stored vectors of these embedding models (`provider/model`) now, so a
+   * model's first turn does not wait for them. Never rejects (a failed read is logged).
+   */
+  preloadVectors(keys: readonly string[]): Promise<void> {
+    return Promise.all(
+      [...new Set(keys)].map((key) => {
+        let vecs = this.vectors.get(key);
+        if (!vecs) this.vectors.set(key, (vecs = new Map()));
+        return this.loadVectors(key, vecs);
+      }),
+    ).then(() => {});
+  }
+
+  /**
+   * Fills `vecs` with the vectors stored for `key` (once per model and process). A stored vector
+   * whose note is gone is deleted from the table (a delete that did not reach it, e.g. a crash in
+   * between); one made from another text (checksum; an id reused) is not used, and replaced. A failed load is logged: the notes
+   * are embedded again as for a store without the table.
+   */
+  private loadVectors(key: string, vecs: Map<number, Float32Array>): Promise<void> {
+    const table = this.options.vectors;
+    if (table === undefined) return Promise.resolve();
+    let p = this.loading.get(key);
+    if (p === undefined) {
+      p = table.load(key).then(
+        (rows) => {
+          const stale: number[] = [];
+          for (const r of rows) {
+            const note = this.notes.get(r.note);
+            if (note === undefined) stale.push(r.note);
+            // A vector made from another text (the id was reused) is not used; the note's new one replaces it.
+            else if (vectorSum(note) === r.sum && !vecs.has(r.note)) vecs.set(r.note, r.vector);
+          }
+          if (stale.length > 0) this.track(table.delete(stale));
+        },
+        (err: unknown) => this.options.logger.warn({ embeddings: key, error: (err as Error).message }, "memory: cannot load stored note vectors"),
+      );
+      this.loading.set(key, p);
+    }
+    return p;
+  }
+
+  /** Keeps a vector delete until it settles (a failure is logged, and thrown by {@link settleDeletes}). */
+  private track(p: Promise<void>): void {
+    this.deletes.add(p);
+    p.then(
+      () => this.deletes.delete(p),
+      (err: unknown) => this.options.logger.error({ error: (err as Error).message }, "memory: cannot delete stored note vectors"),
+    );
   }
 
   /**
@@ -176,6 +253,8 @@ export class MemoryService {
         if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 1)
           return { content: "'forget' needs 'id', the number of a note (as shown by recall)", isError: true };
         const gone = await this.notes.delete([id], (n) => readable(n, scope, share));
+        // A failed vector delete is logged; the row is swept at the next start (its note is gone).
+        await this.settleDeletes().catch(() => {});
         return gone.length > 0 ? { content: `Forgot note #${id}.`, isError: false } : { content: `there is no note #${id}`, isError: true };
       }
       return { content: '\'action\' must be "remember", "recall" or "forget"', isError: true };
@@ -218,8 +297,24 @@ export class MemoryService {
     this.earlier.drop(sessionKey);
   }
 
-  /** Deletes every note matching `filter` (and their vectors); returns how many. @throws Error when the notes file cannot be written */
-  forgetNotes(filter: ScopeFilter): Promise<number> {
-    return this.notes.deleteWhere(filter);
+  /**
+   * Deletes every note matching `filter` and their vectors (in process and in the vector table);
+   * returns how many notes.
+   * @throws Error when the notes file cannot be written; StoreError when the vectors cannot be deleted
+   */
+  async forgetNotes(filter: ScopeFilter): Promise<number> {
+    const n = await this.notes.deleteWhere(filter);
+    await this.settleDeletes();
+    return n;
+  }
+
+  /**
+   * Waits for the vector deletes started so far.
+   * @throws StoreError when one failed (it was logged too)
+   */
+  async settleDeletes(): Promise<void> {
+    const pending = [...this.deletes];
+    this.deletes.clear();
+    await Promise.all(pending);
   }
 }

@@ -3,6 +3,7 @@ import { sql as eventChecksum } from "./0002-event-checksum.js";
 import { sql as replyOutbox } from "./0003-reply-outbox.js";
 import { sql as approvalEvents } from "./0004-approval-events.js";
 import { sql as searchByScan } from "./0005-search-by-scan.js";
+import { sql as memoryVectors } from "./0006-memory-vectors.js";
 
 /** One schema change, applied once per database in version order. */
 export interface Migration {
@@ -24,4 +25,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: "reply outbox", sql: replyOutbox },
   { version: 4, name: "approval events", sql: approvalEvents },
   { version: 5, name: "search by scan", sql: searchByScan },
+  { version: 6, name: "memory vectors", sql: memoryVectors },
 ];
