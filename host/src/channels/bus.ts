@@ -25,6 +25,7 @@ import type { InboundAddress, Route } from "../router/index.js";
 import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, isTransient, isTurnAborted } from "../agent/index.js";
 import { errorMessage } from "../util/index.js";
 import type { InboundMessage } from "./types.js";
+import type { TurnPresence } from "./bus-presence.js";
 
 /**
  * An inbound channel message on the bus (MessagePack map, version 1): everything the consuming
@@ -61,6 +62,11 @@ export interface OutboundPayload {
   content: string;
   /** The platform message id answered (the plugin may quote or thread on it). */
   replyTo?: string;
+  /**
+   * The platform id of the message the turn streamed (`stream = "edit"`, bus-presence.ts): the
+   * final text is an edit of it (stream-edit.ts `sendFinal`), not a new message.
+   */
+  editOf?: string;
   what: "reply" | "failure notice";
 }
 
@@ -122,7 +128,7 @@ export function checkOutboundPayload(v: unknown): OutboundPayload | string {
   if (v.v !== 1) return `unknown payload version ${JSON.stringify(v.v)}`;
   for (const f of ["channel", "account", "peer"]) if (!str(v[f])) return `field '${f}' is missing or not a string`;
   if (typeof v.content !== "string") return "field 'content' is not a string";
-  if (!optStr(v.thread) || !optStr(v.replyTo)) return "field 'thread' or 'replyTo' is not a string";
+  if (!optStr(v.thread) || !optStr(v.replyTo) || !optStr(v.editOf)) return "field 'thread', 'replyTo' or 'editOf' is not a string";
   if (v.what !== "reply" && v.what !== "failure notice") return "field 'what' is not reply or failure notice";
   return v as unknown as OutboundPayload;
 }
@@ -155,14 +161,25 @@ export interface ChannelBusDeps {
       platformMessageId?: string;
     },
     hooks: { onAccepted?: (runId: string) => void },
+    emit?: (ev: unknown) => void,
   ): Promise<TurnResultLike>;
+  /**
+   * Typing and the streamed message of a turn this gateway runs (bus-presence.ts); absent = none.
+   * `msgId`: the inbound message's bus id, `replyId`: its reply's id.
+   */
+  presence?(to: { channel: string; account: string; peer: string; thread?: string; replyTo?: string }, msgId: string, replyId: string): Promise<TurnPresence>;
+  /** A reply that edited a streamed message went out: its shared entry can go (stream-kv.ts). */
+  delivered?(msgId: string): void;
   /**
    * Closes the open turn of a key whose process died (an `error` event), before the message runs
    * again under the next key; returns whether it wrote one. Absent: the cut turn stays open.
    */
   closeAbandoned?(idempotencyKey: string, message: string): Promise<boolean>;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
-  send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string }): Promise<void>;
+  send(
+    channel: string,
+    message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string; editOf?: string },
+  ): Promise<void>;
   /** Whether a failed `send` will fail again however often it is retried (outbox.ts `isPermanentSendError`); default never. */
   permanent?(err: unknown): boolean;
   /** Counter hooks (the service's per-channel counters). */
@@ -239,9 +256,15 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     await bus.publish(outboundSubject({ channel: payload.channel, account: payload.account, peer: payload.peer }), payload, { msgId });
   }
 
-  async function reply(m: BusMessage, p: InboundPayload, content: string, what: OutboundPayload["what"]): Promise<void> {
+  /** The id a message had before dead-letter replays (`<id>~r<n>`). */
+  const originalId = (m: BusMessage<unknown>) => (m.headers[REPLAY_OF_HEADER] ?? m.msgId).replace(/(~r\d+)+$/, "");
+
+  async function reply(m: BusMessage, p: InboundPayload, content: string, what: OutboundPayload["what"], presence?: TurnPresence): Promise<void> {
     const out: OutboundPayload = { v: 1, channel: p.channel, account: p.account, peer: p.peer, content, replyTo: p.platformMessageId, what };
     if (p.thread !== undefined) out.thread = p.thread;
+    // The streamed message (if any) gets the final text as an edit.
+    const editOf = await presence?.finish();
+    if (editOf !== undefined) out.editOf = editOf;
     await publishOutbound(out, replyMsgId(m.msgId));
   }
 
@@ -272,6 +295,32 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     // A replayed dead letter has its own id (`<id>~r<n>`): a fresh turn, but its platform message
     // id is already stored under the original, so it is not passed again.
     const replay = m.headers[REPLAY_OF_HEADER] !== undefined;
+    const presence = await deps
+      .presence?.(
+        { channel: p.channel, account: p.account, peer: p.peer, ...(p.thread !== undefined ? { thread: p.thread } : {}), replyTo: p.platformMessageId },
+        originalId(m),
+        replyMsgId(originalId(m)),
+      )
+      .catch((err: unknown) => {
+        logger.warn({ ...where, error: errorMessage(err) }, "no typing indicator or streamed reply for this turn");
+        return undefined;
+      });
+    try {
+      await runAttempts(m, p, route, replay, where, presence);
+    } finally {
+      void presence?.finish();
+    }
+  }
+
+  /** The handler attempts of one routed message (see handleInbound). */
+  async function runAttempts(
+    m: BusMessage<unknown>,
+    p: InboundPayload,
+    route: Route,
+    replay: boolean,
+    where: Record<string, unknown>,
+    presence: TurnPresence | undefined,
+  ): Promise<void> {
     for (let n = 1; ; n++) {
       const key = attemptKey(m.msgId, n);
       let accepted = false;
@@ -294,6 +343,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
             ...(n === 1 && !replay ? { platformMessageId: p.platformMessageId } : {}),
           },
           { onAccepted: () => (accepted = true) },
+          presence !== undefined ? (ev) => presence.emit(ev) : undefined,
         );
       } catch (err) {
         // Classified by the agent's failure vocabulary (agent/errors.ts; docs/reliability.md,
@@ -314,7 +364,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           // again under the same reply id is a no-op then, and covers a process that died
           // between the failure and its notice.
           logger.info({ ...where, code, reason }, "bus message already handled (its turn had failed)");
-          await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
+          await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice", presence);
           return;
         }
         if (isInterrupted(err)) return; // a newer message of the session took over
@@ -343,7 +393,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
               { ...where, code, reason, error: errorMessage(err) },
               "channel turn failed on its last attempt; dead-lettering the message and telling the peer",
             );
-            await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice").catch((e2: unknown) =>
+            await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice", presence).catch((e2: unknown) =>
               logger.error({ ...where, error: errorMessage(e2) }, "could not publish the failure notice"),
             );
           } else {
@@ -353,7 +403,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         }
         // Not worth retrying (unknown agent, iteration limit, aborted): the peer is told once.
         logger.warn({ ...where, code, reason, error: errorMessage(err) }, "channel turn failed; telling the peer");
-        await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
+        await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice", presence);
         if (!accepted && !isTurnAborted(err)) {
           deps.count(p.channel, "refused");
           m.term(`refused by the runtime (${code}): ${errorMessage(err)}`);
@@ -363,7 +413,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       if (result.merged || result.text.length === 0) return;
       // Also for a replayed result: a process that died between the turn's end and this publish
       // left the reply unsent; if it was sent, the id makes this publish a no-op.
-      await reply(m, p, result.text, "reply");
+      await reply(m, p, result.text, "reply", presence);
       logger.debug({ ...where, agent: route.agentId, sessionKey: route.sessionKey, replayed: result.replayed === true }, "bus message handled");
       return;
     }
@@ -385,7 +435,17 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     // send and the ack, and on a replayed dead letter (`<id>~r<n>`, the original in its header).
     const replyId = (m.headers[REPLAY_OF_HEADER] ?? m.msgId).replace(/(~r\d+)+$/, "");
     try {
-      await slots.run(() => deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo, replyId }));
+      await slots.run(() =>
+        deps.send(p.channel, {
+          account: p.account,
+          peer: p.peer,
+          thread: p.thread,
+          content: p.content,
+          replyTo: p.replyTo,
+          replyId,
+          ...(typeof p.editOf === "string" ? { editOf: p.editOf } : {}),
+        }),
+      );
     } catch (err) {
       if (deps.permanent?.(err) !== true) throw err;
       deps.count(p.channel, "sendFailures");
@@ -397,6 +457,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       return;
     }
     if (p.what === "reply") deps.count(p.channel, "answered");
+    if (typeof p.editOf === "string") deps.delivered?.(replyId.replace(/:reply$/, ""));
     logger.debug({ channel: p.channel, account: p.account, peer: p.peer, what: p.what, msgId: m.msgId }, "channel message sent");
   }
 

@@ -39,7 +39,9 @@ import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
-import type { Bus } from "../bus/index.js";
+import { createBusPresence, type PresenceTarget } from "./bus-presence.js";
+import type { SharedStreamedReplies } from "./stream-kv.js";
+import type { Bus, NatsBus } from "../bus/index.js";
 import { ChannelGate, type RateWindows } from "./gate.js";
 import { isGroup } from "./groups.js";
 import { fetchImages, type ChannelFetch } from "./media.js";
@@ -355,32 +357,34 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   };
   /** Streamed messages' ids with their owed replies (stream-state.ts), for the final edit after a crash. */
   const streamed = new StreamedReplies(streamStatePath(options.stateDir), logger);
-  const outbox = new ReplyOutbox({
-    async send(name, message, signal, editOf) {
-      const ch = channels.get(name);
-      if (ch === undefined) throw new Error(`unknown channel "${name}"`);
-      const plugin = ch.config.plugin;
-      if (editOf === undefined) {
-        await callSend(plugin, message, signal);
-        return;
-      }
-      const at = { account: message.account, peer: message.peer, ...(message.thread !== undefined ? { thread: message.thread } : {}) };
-      const how = await sendFinal(
-        {
-          edit: (platformMessageId, content, sig) => callEdit(plugin, { ...at, platformMessageId, content }, sig),
-          send: async (m, sig) => void (await callSend(plugin, m, sig)),
-          permanent: isPermanentSendError,
-        },
-        message,
-        editOf,
-        signal,
+  /** Sends a reply, or makes the final edit of its streamed message `editOf` (the outbox's and the bus's `send`). */
+  async function sendReply(name: string, message: OutboundMessage, signal: AbortSignal, editOf?: string): Promise<void> {
+    const ch = channels.get(name);
+    if (ch === undefined) throw new Error(`unknown channel "${name}"`);
+    const plugin = ch.config.plugin;
+    if (editOf === undefined) {
+      await callSend(plugin, message, signal);
+      return;
+    }
+    const at = { account: message.account, peer: message.peer, ...(message.thread !== undefined ? { thread: message.thread } : {}) };
+    const how = await sendFinal(
+      {
+        edit: (platformMessageId, content, sig) => callEdit(plugin, { ...at, platformMessageId, content }, sig),
+        send: async (m, sig) => void (await callSend(plugin, m, sig)),
+        permanent: isPermanentSendError,
+      },
+      message,
+      editOf,
+      signal,
+    );
+    if (how === "sent")
+      logger.warn(
+        { channel: name, peer: message.peer, replyId: message.replyId },
+        "streamed message could not be edited; the reply was sent as a new message",
       );
-      if (how === "sent")
-        logger.warn(
-          { channel: name, peer: message.peer, replyId: message.replyId },
-          "streamed message could not be edited; the reply was sent as a new message",
-        );
-    },
+  }
+  const outbox = new ReplyOutbox({
+    send: sendReply,
     permanent: isPermanentSendError,
     settle: async (keys) => {
       if (replies !== undefined) await replies.settleReplies(keys);
@@ -453,13 +457,18 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           maxDeliver: options.bus.maxDeliver,
           channelNames: [...channels.keys()],
           router,
-          run: (request, hooks) => runtime.run(request, () => {}, undefined, hooks),
+          run: (request, hooks, emit) => runtime.run(request, emit ?? (() => {}), undefined, hooks),
+          // Typing and streamed replies on the gateway that runs the turn (bus-presence.ts).
+          presence: (to, msgId, replyId) => busPresence(to, msgId, replyId),
+          delivered: (msgId) => void sharedStreamed().then((s) => s?.forget(msgId)),
           ...(runtime.closeAbandoned !== undefined ? { closeAbandoned: (key: string, message: string) => runtime.closeAbandoned!(key, message) } : {}),
           async send(name, message) {
             const ch = channels.get(name);
             if (ch === undefined) throw new Error(`unknown channel "${name}"`);
             if (pluginInfo(ch) === undefined) throw new Error(`channel "${name}": its plugin "${ch.config.plugin}" is not loaded`);
-            await callSend(ch.config.plugin, message);
+            const { editOf, ...rest } = message;
+            if (editOf === undefined) await callSend(ch.config.plugin, rest);
+            else await sendReply(name, rest, new AbortController().signal, editOf);
           },
           permanent: isPermanentSendError,
           count(name, what) {
@@ -469,6 +478,33 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           failureReply,
           logger,
         });
+
+  /** The shared streamed-reply store (NATS KV, stream-kv.ts), opened on first use with a NATS bus. */
+  let sharedStreamedP: Promise<SharedStreamedReplies | undefined> | undefined;
+  const sharedStreamed = (): Promise<SharedStreamedReplies | undefined> =>
+    (sharedStreamedP ??=
+      options.bus?.bus.kind === "nats"
+        ? import("./stream-kv.js").then(({ KvStreamedReplies }) => new KvStreamedReplies(options.bus!.bus as NatsBus))
+        : Promise.resolve(undefined));
+  const busPresence = async (to: PresenceTarget, msgId: string, replyId: string) =>
+    createBusPresence({
+      streamLimits(name, account) {
+        const ch = channels.get(name);
+        const limits = ch !== undefined ? accountStream(ch.config.stream, account) : undefined;
+        return limits !== undefined && pluginInfo(ch!)?.exports.edit === true ? limits : undefined;
+      },
+      startTyping(name, req) {
+        const ch = channels.get(name);
+        return ch !== undefined && ch.config.typing !== false && pluginInfo(ch)?.exports.typing === true ? typing.start(name, req) : undefined;
+      },
+      async send(name, m) {
+        const out = (await callSend(channels.get(name)!.config.plugin, m)) as Record<string, unknown> | undefined;
+        return typeof out?.platformMessageId === "string" && out.platformMessageId.length > 0 ? out.platformMessageId : undefined;
+      },
+      edit: (name, req) => callEdit(channels.get(name)!.config.plugin, req),
+      store: await sharedStreamed(),
+      logger,
+    })(to, msgId, replyId);
 
   const pluginInfo = (ch: Channel): ChannelPluginInfo | undefined => plugins.channelPlugins().find((p) => p.name === ch.config.plugin);
 
