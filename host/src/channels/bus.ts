@@ -26,6 +26,8 @@ import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, i
 import { errorMessage } from "../util/index.js";
 import type { InboundMessage } from "./types.js";
 import type { TurnPresence } from "./bus-presence.js";
+import { checkBusImages, unpackImages, type BusImage, type MediaObjects } from "./bus-media.js";
+import type { ImageInput } from "../agent/index.js";
 
 /**
  * An inbound channel message on the bus (MessagePack map, version 1): everything the consuming
@@ -48,6 +50,8 @@ export interface InboundPayload {
   platformMessageId: string;
   /** Attachments the message carried (their description is in `content`). */
   attachments: number;
+  /** The images fetched at intake, for the model (bus-media.ts); absent = none. */
+  images?: BusImage[];
   /** When the gateway received it, ms since the Unix epoch. */
   receivedAt: number;
 }
@@ -119,6 +123,8 @@ export function checkInboundPayload(v: unknown): InboundPayload | string {
   for (const f of ["channel", "account", "peer", "platformMessageId"]) if (!str(v[f])) return `field '${f}' is missing or not a string`;
   if (typeof v.content !== "string") return "field 'content' is not a string";
   for (const f of ["peerKind", "sender", "senderName", "guild", "team", "thread"]) if (!optStr(v[f])) return `field '${f}' is not a string`;
+  const images = checkBusImages(v.images);
+  if (typeof images === "string") return images;
   return v as unknown as InboundPayload;
 }
 
@@ -159,6 +165,7 @@ export interface ChannelBusDeps {
       idempotencyKey: string;
       thread?: string;
       platformMessageId?: string;
+      images?: ImageInput[];
     },
     hooks: { onAccepted?: (runId: string) => void },
     emit?: (ev: unknown) => void,
@@ -168,6 +175,8 @@ export interface ChannelBusDeps {
    * `msgId`: the inbound message's bus id, `replyId`: its reply's id.
    */
   presence?(to: { channel: string; account: string; peer: string; thread?: string; replyTo?: string }, msgId: string, replyId: string): Promise<TurnPresence>;
+  /** Where images too large to go inline are (NATS Object Store); absent = inline only. */
+  mediaObjects?(): Promise<MediaObjects | undefined>;
   /** A reply that edited a streamed message went out: its shared entry can go (stream-kv.ts). */
   delivered?(msgId: string): void;
   /**
@@ -295,6 +304,8 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     // A replayed dead letter has its own id (`<id>~r<n>`): a fresh turn, but its platform message
     // id is already stored under the original, so it is not passed again.
     const replay = m.headers[REPLAY_OF_HEADER] !== undefined;
+    // The message's images (inline or in the object store); a read failure is retried by the bus.
+    const images = p.images !== undefined && p.images.length > 0 ? await unpackImages(p.images, await deps.mediaObjects?.()) : [];
     const presence = await deps
       .presence?.(
         { channel: p.channel, account: p.account, peer: p.peer, ...(p.thread !== undefined ? { thread: p.thread } : {}), replyTo: p.platformMessageId },
@@ -306,7 +317,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         return undefined;
       });
     try {
-      await runAttempts(m, p, route, replay, where, presence);
+      await runAttempts(m, p, route, replay, where, presence, images);
     } finally {
       void presence?.finish();
     }
@@ -320,6 +331,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     replay: boolean,
     where: Record<string, unknown>,
     presence: TurnPresence | undefined,
+    images: ImageInput[],
   ): Promise<void> {
     for (let n = 1; ; n++) {
       const key = attemptKey(m.msgId, n);
@@ -341,6 +353,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
               ? { sender: typeof p.senderName === "string" && p.senderName.length > 0 ? { id: p.sender, name: p.senderName } : { id: p.sender } }
               : {}),
             ...(n === 1 && !replay ? { platformMessageId: p.platformMessageId } : {}),
+            ...(images.length > 0 ? { images } : {}),
           },
           { onAccepted: () => (accepted = true) },
           presence !== undefined ? (ev) => presence.emit(ev) : undefined,

@@ -41,6 +41,7 @@ import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
 import { createBusPresence, type PresenceTarget } from "./bus-presence.js";
 import type { SharedStreamedReplies } from "./stream-kv.js";
+import { packImages, type MediaObjects } from "./bus-media.js";
 import type { Bus, NatsBus } from "../bus/index.js";
 import { ChannelGate, type RateWindows } from "./gate.js";
 import { isGroup } from "./groups.js";
@@ -460,6 +461,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           run: (request, hooks, emit) => runtime.run(request, emit ?? (() => {}), undefined, hooks),
           // Typing and streamed replies on the gateway that runs the turn (bus-presence.ts).
           presence: (to, msgId, replyId) => busPresence(to, msgId, replyId),
+          mediaObjects: () => mediaObjects(),
           delivered: (msgId) => void sharedStreamed().then((s) => s?.forget(msgId)),
           ...(runtime.closeAbandoned !== undefined ? { closeAbandoned: (key: string, message: string) => runtime.closeAbandoned!(key, message) } : {}),
           async send(name, message) {
@@ -485,6 +487,13 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
     (sharedStreamedP ??=
       options.bus?.bus.kind === "nats"
         ? import("./stream-kv.js").then(({ KvStreamedReplies }) => new KvStreamedReplies(options.bus!.bus as NatsBus))
+        : Promise.resolve(undefined));
+  let mediaObjectsP: Promise<MediaObjects | undefined> | undefined;
+  /** The NATS object store of large inbound images (media-objects.ts), opened on first use with a NATS bus. */
+  const mediaObjects = (): Promise<MediaObjects | undefined> =>
+    (mediaObjectsP ??=
+      options.bus?.bus.kind === "nats"
+        ? import("./media-objects.js").then(({ NatsMediaObjects }) => new NatsMediaObjects(options.bus!.bus as NatsBus))
         : Promise.resolve(undefined));
   const busPresence = async (to: PresenceTarget, msgId: string, replyId: string) =>
     createBusPresence({
@@ -762,7 +771,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       // Routing and the turn happen in whichever gateway consumes it; the platform's answer waits
       // only until the message is durable (in JetStream, or in the disk spool while NATS is down).
       try {
-        const ack = await channelBus.publishInbound(inboundPayload(name, msg, turnContent(msg)));
+        const payload = inboundPayload(name, msg, turnContent(msg));
+        // The images travel with it (inline, or in the NATS object store: bus-media.ts).
+        if (media.images.length > 0) payload.images = await packImages(media.images, await mediaObjects());
+        const ack = await channelBus.publishInbound(payload);
         ch.counters.accepted++;
         logger.info(
           { channel: name, account: msg.account, peer: msg.peer, msgId: ack.msgId, storedIn: ack.storedIn, duplicate: ack.duplicate, source },
