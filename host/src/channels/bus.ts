@@ -427,7 +427,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       // Also for a replayed result: a process that died between the turn's end and this publish
       // left the reply unsent; if it was sent, the id makes this publish a no-op.
       await reply(m, p, result.text, "reply", presence);
-      logger.debug({ ...where, agent: route.agentId, sessionKey: route.sessionKey, replayed: result.replayed === true }, "bus message handled");
+      logger.info({ ...where, agent: route.agentId, sessionKey: route.sessionKey, replayed: result.replayed === true }, "bus message handled");
       return;
     }
   }
