@@ -71,7 +71,8 @@ export function createBusPresence(deps: BusPresenceDeps): (to: PresenceTarget, m
     // A message streamed by an earlier run of this turn (a gateway that died), or the id of a
     // replayed turn's message: looked up even when this gateway does not stream it any more.
     let earlier: string | undefined;
-    if (deps.store !== undefined) {
+    // Only a streaming channel can have one (no NATS round trip for the others).
+    if (deps.store !== undefined && limits !== undefined) {
       try {
         earlier = (await deps.store.get(msgId))?.platformMessageId;
       } catch (err) {
