@@ -56,7 +56,9 @@ beforeAll(async () => {
   });
   await waitForPartitionsSpread(g, [0, 1], PARTITIONS);
   const held1 = await heldPartitions(g, 1);
-  chats = allow.map(Number).filter((c) => held1.includes(partitionOf(inboundSubject({ channel: "telegram", account: "default", peer: String(c) }), PARTITIONS)));
+  chats = allow
+    .map(Number)
+    .filter((c) => held1.includes(partitionOf(inboundSubject({ channel: "telegram", account: "default", peer: String(c) }), PARTITIONS)));
   expect(chats.length).toBeGreaterThanOrEqual(4);
 }, 240_000);
 

@@ -379,10 +379,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       signal,
     );
     if (how === "sent")
-      logger.warn(
-        { channel: name, peer: message.peer, replyId: message.replyId },
-        "streamed message could not be edited; the reply was sent as a new message",
-      );
+      logger.warn({ channel: name, peer: message.peer, replyId: message.replyId }, "streamed message could not be edited; the reply was sent as a new message");
   }
   const outbox = new ReplyOutbox({
     send: sendReply,

@@ -47,7 +47,8 @@ export class KvStreamedReplies implements SharedStreamedReplies {
     if (bytes === undefined) return undefined;
     try {
       const e = JSON.parse(Buffer.from(bytes).toString("utf8")) as Partial<StreamedReply>;
-      if (typeof e.platformMessageId !== "string" || typeof e.channel !== "string" || typeof e.account !== "string" || typeof e.peer !== "string") return undefined;
+      if (typeof e.platformMessageId !== "string" || typeof e.channel !== "string" || typeof e.account !== "string" || typeof e.peer !== "string")
+        return undefined;
       return { channel: e.channel, account: e.account, peer: e.peer, platformMessageId: e.platformMessageId, at: Number(e.at) || 0 };
     } catch {
       return undefined;

@@ -187,7 +187,8 @@ export async function startFakeWhatsApp(options = {}) {
     const media = /^\/(v\d+\.\d+)\/([^/]+)\/media$/.exec(url.pathname);
     if (media && req.method === "POST") {
       if (req.headers.authorization !== `Bearer ${token}`) return graphError(401, "Invalid OAuth access token - Cannot parse access token", 190);
-      if (media[2] !== phoneNumberId) return graphError(400, `Unsupported post request. Object with ID '${media[2]}' does not exist`, 100, "GraphMethodException", { error_subcode: 33 });
+      if (media[2] !== phoneNumberId)
+        return graphError(400, `Unsupported post request. Object with ID '${media[2]}' does not exist`, 100, "GraphMethodException", { error_subcode: 33 });
       const ctype = req.headers["content-type"] ?? "";
       const form = ctype.startsWith("multipart/form-data") ? await parseMultipart(bytes, ctype).catch(() => null) : null;
       if (form === null) return graphError(400, "(#100) The request must be multipart/form-data", 100);
@@ -240,7 +241,8 @@ export async function startFakeWhatsApp(options = {}) {
       const obj = json[json.type];
       const upload = uploads.find((u) => u.id === obj?.id);
       if (typeof obj?.id !== "string" || upload === undefined) return graphError(400, "(#131053) Media upload error: unknown media id", 131053);
-      if (typeof obj.caption === "string" && obj.caption.length > 1024) return graphError(400, "(#100) Param caption must be at most 1024 characters long.", 100);
+      if (typeof obj.caption === "string" && obj.caption.length > 1024)
+        return graphError(400, "(#100) Param caption must be at most 1024 characters long.", 100);
       idSeq++;
       const id = `wamid.FAKE${String(idSeq).padStart(8, "0")}`;
       filesSent.push({ kind: json.type, to: json.to, mediaId: obj.id, caption: obj.caption, filename: obj.filename, upload, id });
