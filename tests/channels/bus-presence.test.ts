@@ -40,7 +40,7 @@ function world() {
       edits.push({ id: r.platformMessageId, content: r.content });
       return {};
     },
-    store: "store" in o ? o.store : shared,
+    store: async () => ("store" in o ? o.store : shared),
     logger: silent,
   });
   return { store, sends, edits, deps, typing: () => ({ on: typingOn, starts: typingStarts }) };

@@ -50,8 +50,8 @@ export interface BusPresenceDeps {
   send(channel: string, message: OutboundMessage): Promise<string | undefined>;
   /** The plugin's `edit` (through the send gate). */
   edit(channel: string, req: EditRequest): Promise<EditResult>;
-  /** The shared store; undefined = ids kept in this process only (a crash may cost a second message). */
-  store: SharedStreamedReplies | undefined;
+  /** Opens the shared store; undefined = ids kept in this process only (a crash may cost a second message). */
+  store(): Promise<SharedStreamedReplies | undefined>;
   logger: ChannelLogger;
 }
 
@@ -72,9 +72,10 @@ export function createBusPresence(deps: BusPresenceDeps): (to: PresenceTarget, m
     // replayed turn's message: looked up even when this gateway does not stream it any more.
     let earlier: string | undefined;
     // Only a streaming channel can have one (no NATS round trip for the others).
-    if (deps.store !== undefined && limits !== undefined) {
+    const store = limits !== undefined ? await deps.store() : undefined;
+    if (store !== undefined) {
       try {
-        earlier = (await deps.store.get(msgId))?.platformMessageId;
+        earlier = (await store.get(msgId))?.platformMessageId;
       } catch (err) {
         logger.warn({ ...where, error: errorMessage(err) }, "streamed reply: cannot read the shared store; a streamed message may be sent again");
       }
@@ -92,7 +93,7 @@ export function createBusPresence(deps: BusPresenceDeps): (to: PresenceTarget, m
             }),
           remember: async (platformMessageId) => {
             earlier = platformMessageId;
-            await deps.store?.remember(msgId, { channel: to.channel, account: to.account, peer: to.peer, platformMessageId, at: Date.now() });
+            await store?.remember(msgId, { channel: to.channel, account: to.account, peer: to.peer, platformMessageId, at: Date.now() });
           },
           edit: (platformMessageId, content) => deps.edit(to.channel, { ...at, platformMessageId, content }),
           failed: (what, err) => logger.warn({ ...where, what, error: errorMessage(err) }, "streamed reply: call failed"),

@@ -39,10 +39,10 @@ import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
-import { createBusPresence, type PresenceTarget } from "./bus-presence.js";
-import type { SharedStreamedReplies } from "./stream-kv.js";
-import { packImages, type MediaObjects } from "./bus-media.js";
-import type { Bus, NatsBus } from "../bus/index.js";
+import { createBusPresence } from "./bus-presence.js";
+import { packImages } from "./bus-media.js";
+import { busStores } from "./bus-stores.js";
+import type { Bus } from "../bus/index.js";
 import { ChannelGate, type RateWindows } from "./gate.js";
 import { isGroup } from "./groups.js";
 import { fetchImages, type ChannelFetch } from "./media.js";
@@ -458,8 +458,8 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           run: (request, hooks, emit) => runtime.run(request, emit ?? (() => {}), undefined, hooks),
           // Typing and streamed replies on the gateway that runs the turn (bus-presence.ts).
           presence: (to, msgId, replyId) => busPresence(to, msgId, replyId),
-          mediaObjects: () => mediaObjects(),
-          delivered: (msgId) => void sharedStreamed().then((s) => s?.forget(msgId)),
+          mediaObjects: () => stores.media(),
+          delivered: (msgId) => void stores.streamed().then((s) => s?.forget(msgId)),
           ...(runtime.closeAbandoned !== undefined ? { closeAbandoned: (key: string, message: string) => runtime.closeAbandoned!(key, message) } : {}),
           async send(name, message) {
             const ch = channels.get(name);
@@ -478,39 +478,25 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           logger,
         });
 
-  /** The shared streamed-reply store (NATS KV, stream-kv.ts), opened on first use with a NATS bus. */
-  let sharedStreamedP: Promise<SharedStreamedReplies | undefined> | undefined;
-  const sharedStreamed = (): Promise<SharedStreamedReplies | undefined> =>
-    (sharedStreamedP ??=
-      options.bus?.bus.kind === "nats"
-        ? import("./stream-kv.js").then(({ KvStreamedReplies }) => new KvStreamedReplies(options.bus!.bus as NatsBus))
-        : Promise.resolve(undefined));
-  let mediaObjectsP: Promise<MediaObjects | undefined> | undefined;
-  /** The NATS object store of large inbound images (media-objects.ts), opened on first use with a NATS bus. */
-  const mediaObjects = (): Promise<MediaObjects | undefined> =>
-    (mediaObjectsP ??=
-      options.bus?.bus.kind === "nats"
-        ? import("./media-objects.js").then(({ NatsMediaObjects }) => new NatsMediaObjects(options.bus!.bus as NatsBus))
-        : Promise.resolve(undefined));
-  const busPresence = async (to: PresenceTarget, msgId: string, replyId: string) =>
-    createBusPresence({
-      streamLimits(name, account) {
-        const ch = channels.get(name);
-        const limits = ch !== undefined ? accountStream(ch.config.stream, account) : undefined;
-        return limits !== undefined && pluginInfo(ch!)?.exports.edit === true ? limits : undefined;
-      },
-      startTyping(name, req) {
-        const ch = channels.get(name);
-        return ch !== undefined && ch.config.typing !== false && pluginInfo(ch)?.exports.typing === true ? typing.start(name, req) : undefined;
-      },
-      async send(name, m) {
-        const out = (await callSend(channels.get(name)!.config.plugin, m)) as Record<string, unknown> | undefined;
-        return typeof out?.platformMessageId === "string" && out.platformMessageId.length > 0 ? out.platformMessageId : undefined;
-      },
-      edit: (name, req) => callEdit(channels.get(name)!.config.plugin, req),
-      store: await sharedStreamed(),
-      logger,
-    })(to, msgId, replyId);
+  const stores = busStores(options.bus?.bus);
+  const busPresence = createBusPresence({
+    streamLimits(name, account) {
+      const ch = channels.get(name);
+      const limits = ch !== undefined ? accountStream(ch.config.stream, account) : undefined;
+      return limits !== undefined && pluginInfo(ch!)?.exports.edit === true ? limits : undefined;
+    },
+    startTyping(name, req) {
+      const ch = channels.get(name);
+      return ch !== undefined && ch.config.typing !== false && pluginInfo(ch)?.exports.typing === true ? typing.start(name, req) : undefined;
+    },
+    async send(name, m) {
+      const out = (await callSend(channels.get(name)!.config.plugin, m)) as Record<string, unknown> | undefined;
+      return typeof out?.platformMessageId === "string" && out.platformMessageId.length > 0 ? out.platformMessageId : undefined;
+    },
+    edit: (name, req) => callEdit(channels.get(name)!.config.plugin, req),
+    store: stores.streamed,
+    logger,
+  });
 
   const pluginInfo = (ch: Channel): ChannelPluginInfo | undefined => plugins.channelPlugins().find((p) => p.name === ch.config.plugin);
 
@@ -770,7 +756,7 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       try {
         const payload = inboundPayload(name, msg, turnContent(msg));
         // The images travel with it (inline, or in the NATS object store: bus-media.ts).
-        if (media.images.length > 0) payload.images = await packImages(media.images, await mediaObjects());
+        if (media.images.length > 0) payload.images = await packImages(media.images, await stores.media());
         const ack = await channelBus.publishInbound(payload);
         ch.counters.accepted++;
         logger.info(
