@@ -34,6 +34,9 @@ import type { InboundAddress, Route } from "../router/index.js";
 import { failureReason, isInterrupted, isOrphanClaim, isReplay, isSessionBusy, isTransient, isTurnAborted } from "../agent/index.js";
 import { errorMessage, sleep } from "../util/index.js";
 import type { InboundMessage } from "./types.js";
+import type { TurnPresence } from "./bus-presence.js";
+import { checkBusImages, unpackImages, type BusImage, type MediaObjects } from "./bus-media.js";
+import type { ImageInput } from "../agent/index.js";
 
 /**
  * An inbound channel message on the bus (MessagePack map, version 1): everything the consuming
@@ -56,6 +59,8 @@ export interface InboundPayload {
   platformMessageId: string;
   /** Attachments the message carried (their description is in `content`). */
   attachments: number;
+  /** The images fetched at intake, for the model (bus-media.ts); absent = none. */
+  images?: BusImage[];
   /** When the gateway received it, ms since the Unix epoch. */
   receivedAt: number;
 }
@@ -70,6 +75,11 @@ export interface OutboundPayload {
   content: string;
   /** The platform message id answered (the plugin may quote or thread on it). */
   replyTo?: string;
+  /**
+   * The platform id of the message the turn streamed (`stream = "edit"`, bus-presence.ts): the
+   * final text is an edit of it (stream-edit.ts `sendFinal`), not a new message.
+   */
+  editOf?: string;
   what: "reply" | "failure notice";
 }
 
@@ -122,6 +132,8 @@ export function checkInboundPayload(v: unknown): InboundPayload | string {
   for (const f of ["channel", "account", "peer", "platformMessageId"]) if (!str(v[f])) return `field '${f}' is missing or not a string`;
   if (typeof v.content !== "string") return "field 'content' is not a string";
   for (const f of ["peerKind", "sender", "senderName", "guild", "team", "thread"]) if (!optStr(v[f])) return `field '${f}' is not a string`;
+  const images = checkBusImages(v.images);
+  if (typeof images === "string") return images;
   return v as unknown as InboundPayload;
 }
 
@@ -131,7 +143,7 @@ export function checkOutboundPayload(v: unknown): OutboundPayload | string {
   if (v.v !== 1) return `unknown payload version ${JSON.stringify(v.v)}`;
   for (const f of ["channel", "account", "peer"]) if (!str(v[f])) return `field '${f}' is missing or not a string`;
   if (typeof v.content !== "string") return "field 'content' is not a string";
-  if (!optStr(v.thread) || !optStr(v.replyTo)) return "field 'thread' or 'replyTo' is not a string";
+  if (!optStr(v.thread) || !optStr(v.replyTo) || !optStr(v.editOf)) return "field 'thread', 'replyTo' or 'editOf' is not a string";
   if (v.what !== "reply" && v.what !== "failure notice") return "field 'what' is not reply or failure notice";
   return v as unknown as OutboundPayload;
 }
@@ -162,9 +174,20 @@ export interface ChannelBusDeps {
       idempotencyKey: string;
       thread?: string;
       platformMessageId?: string;
+      images?: ImageInput[];
     },
     hooks: { onAccepted?: (runId: string) => void },
+    emit?: (ev: unknown) => void,
   ): Promise<TurnResultLike>;
+  /**
+   * Typing and the streamed message of a turn this gateway runs (bus-presence.ts); absent = none.
+   * `msgId`: the inbound message's bus id, `replyId`: its reply's id.
+   */
+  presence?(to: { channel: string; account: string; peer: string; thread?: string; replyTo?: string }, msgId: string, replyId: string): Promise<TurnPresence>;
+  /** Where images too large to go inline are (NATS Object Store); absent = inline only. */
+  mediaObjects?(): Promise<MediaObjects | undefined>;
+  /** A reply that edited a streamed message went out: its shared entry can go (stream-kv.ts). */
+  delivered?(msgId: string): void;
   /**
    * Closes the open turn of a key whose process died (an `error` event), before the message runs
    * again under the next key; returns whether it wrote one. Absent: the cut turn stays open.
@@ -183,7 +206,10 @@ export interface ChannelBusDeps {
    */
   resumeParked?(idempotencyKey: string): Promise<{ result: Promise<TurnResultLike> } | { heldElsewhere: string } | undefined>;
   /** Calls the channel plugin's `send` once. @throws when the channel or plugin is missing, or the plugin fails */
-  send(channel: string, message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string }): Promise<void>;
+  send(
+    channel: string,
+    message: { account: string; peer: string; thread?: string; content: string; replyTo?: string; replyId?: string; editOf?: string },
+  ): Promise<void>;
   /** Whether a failed `send` will fail again however often it is retried (outbox.ts `isPermanentSendError`); default never. */
   permanent?(err: unknown): boolean;
   /** Counter hooks (the service's per-channel counters). */
@@ -266,9 +292,15 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     await bus.publish(outboundSubject({ channel: payload.channel, account: payload.account, peer: payload.peer }), payload, { msgId });
   }
 
-  async function reply(m: BusMessage, p: InboundPayload, content: string, what: OutboundPayload["what"]): Promise<void> {
+  /** The id a message had before dead-letter replays (`<id>~r<n>`). */
+  const originalId = (m: BusMessage<unknown>) => (m.headers[REPLAY_OF_HEADER] ?? m.msgId).replace(/(~r\d+)+$/, "");
+
+  async function reply(m: BusMessage, p: InboundPayload, content: string, what: OutboundPayload["what"], presence?: TurnPresence): Promise<void> {
     const out: OutboundPayload = { v: 1, channel: p.channel, account: p.account, peer: p.peer, content, replyTo: p.platformMessageId, what };
     if (p.thread !== undefined) out.thread = p.thread;
+    // The streamed message (if any) gets the final text as an edit.
+    const editOf = await presence?.finish();
+    if (editOf !== undefined) out.editOf = editOf;
     await publishOutbound(out, replyMsgId(m.msgId));
   }
 
@@ -331,6 +363,35 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     // A replayed dead letter has its own id (`<id>~r<n>`): a fresh turn, but its platform message
     // id is already stored under the original, so it is not passed again.
     const replay = m.headers[REPLAY_OF_HEADER] !== undefined;
+    // The message's images (inline or in the object store); a read failure is retried by the bus.
+    const images = p.images !== undefined && p.images.length > 0 ? await unpackImages(p.images, await deps.mediaObjects?.()) : [];
+    const presence = await deps
+      .presence?.(
+        { channel: p.channel, account: p.account, peer: p.peer, ...(p.thread !== undefined ? { thread: p.thread } : {}), replyTo: p.platformMessageId },
+        originalId(m),
+        replyMsgId(originalId(m)),
+      )
+      .catch((err: unknown) => {
+        logger.warn({ ...where, error: errorMessage(err) }, "no typing indicator or streamed reply for this turn");
+        return undefined;
+      });
+    try {
+      await runAttempts(m, p, route, replay, where, presence, images);
+    } finally {
+      void presence?.finish();
+    }
+  }
+
+  /** The handler attempts of one routed message (see handleInbound). */
+  async function runAttempts(
+    m: BusMessage<unknown>,
+    p: InboundPayload,
+    route: Route,
+    replay: boolean,
+    where: Record<string, unknown>,
+    presence: TurnPresence | undefined,
+    images: ImageInput[],
+  ): Promise<void> {
     let waitingSince: number | undefined;
     for (let n = 1; ; n++) {
       const key = attemptKey(m.msgId, n);
@@ -357,6 +418,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
               ? { sender: typeof p.senderName === "string" && p.senderName.length > 0 ? { id: p.sender, name: p.senderName } : { id: p.sender } }
               : {}),
             ...(n === 1 && !replay ? { platformMessageId: p.platformMessageId } : {}),
+            ...(images.length > 0 ? { images } : {}),
           },
           {
             onAccepted: () => {
@@ -364,6 +426,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
               if (owners !== undefined) claim ??= owners.claim(INBOUND_SCOPE, key);
             },
           },
+          presence !== undefined ? (ev) => presence.emit(ev) : undefined,
         );
       } catch (err) {
         if (claim !== undefined) void claim.then((mine) => (mine ? owners!.release(key) : undefined));
@@ -385,7 +448,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
           // again under the same reply id is a no-op then, and covers a process that died
           // between the failure and its notice.
           logger.info({ ...where, code, reason }, "bus message already handled (its turn had failed)");
-          await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
+          await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice", presence);
           return;
         }
         if (isInterrupted(err)) return; // a newer message of the session took over
@@ -434,7 +497,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
               { ...where, code, reason, error: errorMessage(err) },
               "channel turn failed on its last attempt; dead-lettering the message and telling the peer",
             );
-            await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice").catch((e2: unknown) =>
+            await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice", presence).catch((e2: unknown) =>
               logger.error({ ...where, error: errorMessage(e2) }, "could not publish the failure notice"),
             );
           } else {
@@ -444,7 +507,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
         }
         // Not worth retrying (unknown agent, iteration limit, aborted): the peer is told once.
         logger.warn({ ...where, code, reason, error: errorMessage(err) }, "channel turn failed; telling the peer");
-        await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice");
+        await reply(m, p, deps.failureReply(errorMessage(err)), "failure notice", presence);
         if (!accepted && !isTurnAborted(err)) {
           deps.count(p.channel, "refused");
           m.term(`refused by the runtime (${code}): ${errorMessage(err)}`);
@@ -455,8 +518,8 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       if (result.merged || result.text.length === 0) return;
       // Also for a replayed result: a process that died between the turn's end and this publish
       // left the reply unsent; if it was sent, the id makes this publish a no-op.
-      await reply(m, p, result.text, "reply");
-      logger.debug({ ...where, agent: route.agentId, sessionKey: route.sessionKey, replayed: result.replayed === true }, "bus message handled");
+      await reply(m, p, result.text, "reply", presence);
+      logger.info({ ...where, agent: route.agentId, sessionKey: route.sessionKey, replayed: result.replayed === true }, "bus message handled");
       return;
     }
   }
@@ -477,7 +540,17 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
     // send and the ack, and on a replayed dead letter (`<id>~r<n>`, the original in its header).
     const replyId = (m.headers[REPLAY_OF_HEADER] ?? m.msgId).replace(/(~r\d+)+$/, "");
     try {
-      await slots.run(() => deps.send(p.channel, { account: p.account, peer: p.peer, thread: p.thread, content: p.content, replyTo: p.replyTo, replyId }));
+      await slots.run(() =>
+        deps.send(p.channel, {
+          account: p.account,
+          peer: p.peer,
+          thread: p.thread,
+          content: p.content,
+          replyTo: p.replyTo,
+          replyId,
+          ...(typeof p.editOf === "string" ? { editOf: p.editOf } : {}),
+        }),
+      );
     } catch (err) {
       if (deps.permanent?.(err) !== true) throw err;
       deps.count(p.channel, "sendFailures");
@@ -489,6 +562,7 @@ export function createChannelBus(deps: ChannelBusDeps): ChannelBus {
       return;
     }
     if (p.what === "reply") deps.count(p.channel, "answered");
+    if (typeof p.editOf === "string") deps.delivered?.(replyId.replace(/:reply$/, ""));
     logger.debug({ channel: p.channel, account: p.account, peer: p.peer, what: p.what, msgId: m.msgId }, "channel message sent");
   }
 

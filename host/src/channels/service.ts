@@ -39,6 +39,9 @@ import { SEND_BACKOFF_MS, withRetry } from "./retry.js";
 import { isPermanentSendError, ReplyOutbox, type OutboxMessage, type ReplyKind } from "./outbox.js";
 import { DEFAULT_SEND_SLOTS, SendGate } from "./send-gate.js";
 import { createChannelBus, inboundMsgId, inboundPayload, replyMsgId, type ChannelBus } from "./bus.js";
+import { createBusPresence } from "./bus-presence.js";
+import { packImages } from "./bus-media.js";
+import { busStores } from "./bus-stores.js";
 import type { Bus } from "../bus/index.js";
 import { ChannelGate, type RateWindows } from "./gate.js";
 import { isGroup } from "./groups.js";
@@ -362,32 +365,31 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
   };
   /** Streamed messages' ids with their owed replies (stream-state.ts), for the final edit after a crash. */
   const streamed = new StreamedReplies(streamStatePath(options.stateDir), logger);
+  /** Sends a reply, or makes the final edit of its streamed message `editOf` (the outbox's and the bus's `send`). */
+  async function sendReply(name: string, message: OutboundMessage, signal: AbortSignal, editOf?: string): Promise<void> {
+    const ch = channels.get(name);
+    if (ch === undefined) throw new Error(`unknown channel "${name}"`);
+    const plugin = ch.config.plugin;
+    if (editOf === undefined) {
+      await callSend(plugin, message, signal);
+      return;
+    }
+    const at = { account: message.account, peer: message.peer, ...(message.thread !== undefined ? { thread: message.thread } : {}) };
+    const how = await sendFinal(
+      {
+        edit: (platformMessageId, content, sig) => callEdit(plugin, { ...at, platformMessageId, content }, sig),
+        send: async (m, sig) => void (await callSend(plugin, m, sig)),
+        permanent: isPermanentSendError,
+      },
+      message,
+      editOf,
+      signal,
+    );
+    if (how === "sent")
+      logger.warn({ channel: name, peer: message.peer, replyId: message.replyId }, "streamed message could not be edited; the reply was sent as a new message");
+  }
   const outbox = new ReplyOutbox({
-    async send(name, message, signal, editOf) {
-      const ch = channels.get(name);
-      if (ch === undefined) throw new Error(`unknown channel "${name}"`);
-      const plugin = ch.config.plugin;
-      if (editOf === undefined) {
-        await callSend(plugin, message, signal);
-        return;
-      }
-      const at = { account: message.account, peer: message.peer, ...(message.thread !== undefined ? { thread: message.thread } : {}) };
-      const how = await sendFinal(
-        {
-          edit: (platformMessageId, content, sig) => callEdit(plugin, { ...at, platformMessageId, content }, sig),
-          send: async (m, sig) => void (await callSend(plugin, m, sig)),
-          permanent: isPermanentSendError,
-        },
-        message,
-        editOf,
-        signal,
-      );
-      if (how === "sent")
-        logger.warn(
-          { channel: name, peer: message.peer, replyId: message.replyId },
-          "streamed message could not be edited; the reply was sent as a new message",
-        );
-    },
+    send: sendReply,
     permanent: isPermanentSendError,
     settle: async (keys) => {
       if (replies !== undefined) await replies.settleReplies(keys);
@@ -461,14 +463,20 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           heldElsewhereMaxWaitMs: (options.bus.longestTurnMs ?? DEFAULT_TURN_TIMEOUT_MS) + 60_000,
           channelNames: [...channels.keys()],
           router,
-          run: (request, hooks) => runtime.run(request, () => {}, undefined, hooks),
+          run: (request, hooks, emit) => runtime.run(request, emit ?? (() => {}), undefined, hooks),
+          // Typing and streamed replies on the gateway that runs the turn (bus-presence.ts).
+          presence: (to, msgId, replyId) => busPresence(to, msgId, replyId),
+          mediaObjects: () => stores.media(),
+          delivered: (msgId) => void stores.streamed().then((s) => s?.forget(msgId)),
           ...(runtime.closeAbandoned !== undefined ? { closeAbandoned: (key: string, message: string) => runtime.closeAbandoned!(key, message) } : {}),
           ...(runtime.resumeParked !== undefined ? { resumeParked: (key: string) => runtime.resumeParked!(key) } : {}),
           async send(name, message) {
             const ch = channels.get(name);
             if (ch === undefined) throw new Error(`unknown channel "${name}"`);
             if (pluginInfo(ch) === undefined) throw new Error(`channel "${name}": its plugin "${ch.config.plugin}" is not loaded`);
-            await callSend(ch.config.plugin, message);
+            const { editOf, ...rest } = message;
+            if (editOf === undefined) await callSend(ch.config.plugin, rest);
+            else await sendReply(name, rest, new AbortController().signal, editOf);
           },
           permanent: isPermanentSendError,
           count(name, what) {
@@ -478,6 +486,26 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
           failureReply,
           logger,
         });
+
+  const stores = busStores(options.bus?.bus);
+  const busPresence = createBusPresence({
+    streamLimits(name, account) {
+      const ch = channels.get(name);
+      const limits = ch !== undefined ? accountStream(ch.config.stream, account) : undefined;
+      return limits !== undefined && pluginInfo(ch!)?.exports.edit === true ? limits : undefined;
+    },
+    startTyping(name, req) {
+      const ch = channels.get(name);
+      return ch !== undefined && ch.config.typing !== false && pluginInfo(ch)?.exports.typing === true ? typing.start(name, req) : undefined;
+    },
+    async send(name, m) {
+      const out = (await callSend(channels.get(name)!.config.plugin, m)) as Record<string, unknown> | undefined;
+      return typeof out?.platformMessageId === "string" && out.platformMessageId.length > 0 ? out.platformMessageId : undefined;
+    },
+    edit: (name, req) => callEdit(channels.get(name)!.config.plugin, req),
+    store: stores.streamed,
+    logger,
+  });
 
   const pluginInfo = (ch: Channel): ChannelPluginInfo | undefined => plugins.channelPlugins().find((p) => p.name === ch.config.plugin);
 
@@ -735,7 +763,10 @@ export function createChannelService(options: ChannelServiceOptions): ChannelSer
       // Routing and the turn happen in whichever gateway consumes it; the platform's answer waits
       // only until the message is durable (in JetStream, or in the disk spool while NATS is down).
       try {
-        const ack = await channelBus.publishInbound(inboundPayload(name, msg, turnContent(msg)));
+        const payload = inboundPayload(name, msg, turnContent(msg));
+        // The images travel with it (inline, or in the NATS object store: bus-media.ts).
+        if (media.images.length > 0) payload.images = await packImages(media.images, await stores.media());
+        const ack = await channelBus.publishInbound(payload);
         ch.counters.accepted++;
         logger.info(
           { channel: name, account: msg.account, peer: msg.peer, msgId: ack.msgId, storedIn: ack.storedIn, duplicate: ack.duplicate, source },

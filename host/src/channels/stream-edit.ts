@@ -126,10 +126,20 @@ export class StreamingReply {
   /** Calls made (send + edits), for logs. */
   calls = 0;
 
+  /**
+   * @param resume the platform id of a message an earlier run of this turn already streamed
+   *   (found in the shared state after a gateway died): it is edited, never sent again
+   */
   constructor(
     private readonly io: StreamIo,
     private readonly limits: StreamLimits,
-  ) {}
+    resume?: string,
+  ) {
+    if (resume !== undefined) {
+      this.state.messageId = resume;
+      this.state.shown = "";
+    }
+  }
 
   private now(): number {
     return this.io.now?.() ?? Date.now();

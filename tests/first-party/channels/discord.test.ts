@@ -171,4 +171,21 @@ describe("discord send_file", () => {
     expect(sent.attachments![0]).toMatchObject({ filename: "big.pdf", content_type: "application/pdf" });
     expect(Buffer.compare(sent.attachments![0]!.bytes, data)).toBe(0);
   }, 60_000);
+
+  it("shares the route's rate limit with send (one helper): files that spend the bucket block the next send without a request", async () => {
+    const file = { data: Buffer.from("%PDF-1.4\n"), mime: "application/pdf", name: "a.pdf" };
+    const violationsBefore = dc.violations.length;
+    for (let i = 0; i < 2; i++) {
+      const r = await p.call("send_file", packr.pack({ account: "default", peer: "5098", file }));
+      expect(r.ok, !r.ok ? r.message : "").toBe(true);
+    }
+    // The second answer said X-RateLimit-Remaining 0: the route is blocked until its reset.
+    const before = posts("5098").length;
+    const blocked = await send({ account: "default", peer: "5098", content: "after files" });
+    expect(!blocked.ok && blocked.message).toMatch(/channel 5098 is rate limited; retry after \d+ ms/);
+    const blockedFile = await p.call("send_file", packr.pack({ account: "default", peer: "5098", file }));
+    expect(!blockedFile.ok && blockedFile.message).toMatch(/channel 5098 is rate limited/);
+    expect(posts("5098")).toHaveLength(before);
+    expect(dc.violations.length).toBe(violationsBefore);
+  }, 60_000);
 });

@@ -291,3 +291,51 @@ describe("whatsapp send: Graph API messages", () => {
     expect(wa.sent.map((s) => s.replyTo)).toEqual(["wamid.IN2", ...wa.sent.slice(1).map(() => undefined)]);
   });
 });
+
+describe("send_file (Cloud API: POST /<phone_number_id>/media multipart, then an image/document message by media id)", () => {
+  it("the plugin exports send_file", () => {
+    expect(host.channelPlugins().find((p) => p.name === "whatsapp")?.exports.sendFile).toBe(true);
+  });
+
+  it("a PNG is uploaded with its type and sent as an image message with the caption; the receipt is the message's wamid", async () => {
+    wa.reset();
+    const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0x80, 0x01]);
+    const receipt = (await host.callChannel("whatsapp", "send_file", {
+      account: PHONE_ID,
+      peer: `+${USER}`,
+      file: { data: bytes, mime: "image/png", name: "chart.png", caption: "the chart" },
+    })) as SendReceipt;
+    expect(wa.uploads).toHaveLength(1);
+    const up = wa.uploads[0]!;
+    expect(up).toMatchObject({ type: "image/png", name: "chart.png", messagingProduct: "whatsapp" });
+    expect(Buffer.compare(up.bytes, bytes)).toBe(0);
+    const upload = wa.calls.find((c) => c.path === `/v21.0/${PHONE_ID}/media`)!;
+    expect(upload.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(wa.filesSent).toHaveLength(1);
+    expect(wa.filesSent[0]).toMatchObject({ kind: "image", to: USER, mediaId: up.id, caption: "the chart" });
+    expect(receipt.platformMessageId).toBe(wa.filesSent[0]!.id);
+    expect(wa.sent).toHaveLength(0); // no text message
+  });
+
+  it("a PDF goes as a document with its filename", async () => {
+    wa.reset();
+    const bytes = Buffer.from("%PDF-1.4\n\u0000binary");
+    await host.callChannel("whatsapp", "send_file", { account: PHONE_ID, peer: USER, file: { data: bytes, mime: "application/pdf", name: "q3 report.pdf" } });
+    expect(wa.filesSent[0]).toMatchObject({ kind: "document", filename: "q3 report.pdf", mediaId: wa.uploads[0]!.id });
+    expect(wa.filesSent[0]!.caption).toBeUndefined();
+    expect(Buffer.compare(wa.filesSent[0]!.upload!.bytes, bytes)).toBe(0);
+  });
+
+  it("a Graph error on the upload is a permanent send_file error naming it; a bad peer is refused before any request", async () => {
+    wa.reset();
+    await expect(
+      host.callChannel("whatsapp", "send_file", { account: "999", peer: USER, file: { data: Buffer.from("x"), mime: "text/plain", name: "a.txt" } }),
+    ).rejects.toThrow(/media upload failed \(HTTP 400\).*does not exist/);
+    expect(wa.filesSent).toHaveLength(0);
+    wa.reset();
+    await expect(
+      host.callChannel("whatsapp", "send_file", { account: PHONE_ID, peer: "../x", file: { data: Buffer.from("x"), mime: "text/plain", name: "a.txt" } }),
+    ).rejects.toThrow(/not a WhatsApp id/);
+    expect(wa.calls).toHaveLength(0);
+  });
+});

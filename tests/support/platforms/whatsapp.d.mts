@@ -25,6 +25,30 @@ export interface WhatsAppSent {
   json: any;
 }
 
+/** One media upload. */
+export interface WhatsAppUpload {
+  /** The media id the fake assigned. */
+  id: string;
+  /** The form's `type` field (MIME). */
+  type: string;
+  /** The file part's filename. */
+  name: string;
+  bytes: Buffer;
+  messagingProduct: string | undefined;
+}
+
+/** One media message (image or document by media id). */
+export interface WhatsAppFileSent {
+  kind: "image" | "document";
+  to: string;
+  mediaId: string;
+  caption?: string;
+  filename?: string;
+  upload: WhatsAppUpload | undefined;
+  /** The message's wamid. */
+  id: string;
+}
+
 export interface FakeWhatsApp {
   /** Graph base URL, e.g. "http://127.0.0.1:43123": the plugin's `base_url`. */
   url: string;
@@ -35,6 +59,10 @@ export interface FakeWhatsApp {
   phoneNumberId: string;
   calls: WhatsAppCall[];
   sent: WhatsAppSent[];
+  /** Media uploaded (`POST /<version>/<phone_number_id>/media`, multipart). */
+  uploads: WhatsAppUpload[];
+  /** Media messages sent (`type` image or document), with the upload they refer to. */
+  filesSent: WhatsAppFileSent[];
   /** The next send answers HTTP 400 `{error: {message, code}}`. */
   failNext(message: string, code?: number): void;
   waitForSent(n: number, timeoutMs?: number): Promise<WhatsAppSent[]>;

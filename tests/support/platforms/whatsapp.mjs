@@ -10,9 +10,13 @@
 // - sending: `POST /<version>/<phone_number_id>/messages`, `Authorization: Bearer <token>`, JSON
 //   {messaging_product: "whatsapp", to, type: "text", text: {body}, context?: {message_id}} ->
 //   {messaging_product, contacts: [{input, wa_id}], messages: [{id: "wamid..."}]}; errors are
-//   {error: {message, type, code, error_subcode?, fbtrace_id}} with HTTP 400/401.
+//   {error: {message, type, code, error_subcode?, fbtrace_id}} with HTTP 400/401;
+// - media (Cloud API media reference): `POST /<version>/<phone_number_id>/media`,
+//   multipart/form-data with `messaging_product=whatsapp`, `type` (MIME) and `file` -> `{id}`;
+//   a message `{type: "image", image: {id, caption?}}` or `{type: "document", document: {id,
+//   caption?, filename?}}` then sends it (an unknown media id is error 131053).
 import { createHmac } from "node:crypto";
-import { arrivals, parseJsonOrNull, readBody, sendJson, startServer } from "./common.mjs";
+import { arrivals, parseJsonOrNull, parseMultipart, readBytes, sendJson, startServer } from "./common.mjs";
 
 /**
  * @typedef {object} WhatsAppCall one HTTP request the fake received
@@ -131,6 +135,9 @@ export function whatsappStatus(o) {
  * @property {string} phoneNumberId  the business number that exists
  * @property {WhatsAppCall[]} calls
  * @property {WhatsAppSent[]} sent
+ * @property {Array<{id: string, type: string, name: string, bytes: Buffer, messagingProduct: string | undefined}>} uploads media uploaded (`/media`)
+ * @property {Array<{kind: "image" | "document", to: string, mediaId: string, caption?: string, filename?: string, upload: {name: string, type: string, bytes: Buffer} | undefined, id: string}>} filesSent
+ *   media messages sent, with the upload they refer to
  * @property {(message: string, code?: number) => void} failNext the next send answers HTTP 400 with a Graph error
  * @property {(n: number, timeoutMs?: number) => Promise<WhatsAppSent[]>} waitForSent
  * @property {(webhookUrl: string, payload: unknown, options?: {appSecret?: string, signature?: string, unsigned?: boolean}) => Promise<{status: number, body: string}>} deliver
@@ -162,16 +169,36 @@ export async function startFakeWhatsApp(options = {}) {
   /** @type {Array<{message: string, code: number}>} */
   const failures = [];
   const delivered = arrivals(sent, "fake WhatsApp: sends", (l) => l.map((s) => s.json));
+  /** @type {Array<{id: string, type: string, name: string, bytes: Buffer, messagingProduct: string | undefined}>} */
+  const uploads = [];
+  /** @type {any[]} */
+  const filesSent = [];
   let idSeq = 0;
 
   const { port, close } = await startServer(async (req, res) => {
-    const raw = await readBody(req);
+    const bytes = await readBytes(req);
+    const raw = bytes.toString("utf8");
     const url = new URL(req.url ?? "/", "http://fake");
     const json = parseJsonOrNull(raw);
     calls.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body: raw, json });
     const graphError = (status, message, code, type = "OAuthException", extra = {}) => {
       sendJson(res, status, { error: { message, type, code, ...extra, fbtrace_id: "AbCdEfGh123" } });
     };
+    const media = /^\/(v\d+\.\d+)\/([^/]+)\/media$/.exec(url.pathname);
+    if (media && req.method === "POST") {
+      if (req.headers.authorization !== `Bearer ${token}`) return graphError(401, "Invalid OAuth access token - Cannot parse access token", 190);
+      if (media[2] !== phoneNumberId)
+        return graphError(400, `Unsupported post request. Object with ID '${media[2]}' does not exist`, 100, "GraphMethodException", { error_subcode: 33 });
+      const ctype = req.headers["content-type"] ?? "";
+      const form = ctype.startsWith("multipart/form-data") ? await parseMultipart(bytes, ctype).catch(() => null) : null;
+      if (form === null) return graphError(400, "(#100) The request must be multipart/form-data", 100);
+      if (form.fields.messaging_product !== "whatsapp") return graphError(400, "(#100) The parameter messaging_product is required.", 100);
+      const file = form.files.find((f) => f.field === "file");
+      if (file === undefined) return graphError(400, "(#100) The parameter file is required.", 100);
+      const id = String(1_000_000_000_000 + uploads.length + 1);
+      uploads.push({ id, type: form.fields.type ?? file.type, name: file.name, bytes: file.bytes, messagingProduct: form.fields.messaging_product });
+      return sendJson(res, 200, { id });
+    }
     const m = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/.exec(url.pathname);
     if (!m || req.method !== "POST") {
       graphError(400, `Unknown path components: ${url.pathname}`, 2500);
@@ -210,6 +237,17 @@ export async function startFakeWhatsApp(options = {}) {
       graphError(400, "(#100) Invalid parameter", 100);
       return;
     }
+    if (json.type === "image" || json.type === "document") {
+      const obj = json[json.type];
+      const upload = uploads.find((u) => u.id === obj?.id);
+      if (typeof obj?.id !== "string" || upload === undefined) return graphError(400, "(#131053) Media upload error: unknown media id", 131053);
+      if (typeof obj.caption === "string" && obj.caption.length > 1024)
+        return graphError(400, "(#100) Param caption must be at most 1024 characters long.", 100);
+      idSeq++;
+      const id = `wamid.FAKE${String(idSeq).padStart(8, "0")}`;
+      filesSent.push({ kind: json.type, to: json.to, mediaId: obj.id, caption: obj.caption, filename: obj.filename, upload, id });
+      return sendJson(res, 200, { messaging_product: "whatsapp", contacts: [{ input: json.to, wa_id: json.to.replace(/^\+/, "") }], messages: [{ id }] });
+    }
     if ((json.type ?? "text") !== "text" || typeof json.text?.body !== "string" || json.text.body === "") {
       graphError(400, "(#100) Param text['body'] is required.", 100);
       return;
@@ -242,6 +280,8 @@ export async function startFakeWhatsApp(options = {}) {
     phoneNumberId,
     calls,
     sent,
+    uploads,
+    filesSent,
     failNext(message, code = 131000) {
       failures.push({ message, code });
     },
@@ -267,6 +307,8 @@ export async function startFakeWhatsApp(options = {}) {
     reset() {
       calls.length = 0;
       sent.length = 0;
+      uploads.length = 0;
+      filesSent.length = 0;
     },
     close() {
       delivered.release();

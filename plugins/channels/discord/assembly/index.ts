@@ -54,7 +54,7 @@ import {
   isAsciiDigits, kvDelete, kvGet, kvSet, parseJson, PEER_DIRECT, PEER_GROUP, randomBytes, readConnectRequest, readFrameEvent,
   readEditRequest, readOutboundMessage, readTypingRequest, splitFirst, writeEditResult, readWebhookRequest, splitText, stringField, toJson, truncate, utf8Bytes, Value, writeConnectResult,
   writeFrameResult, writeSendReceipt, writeTextParseResult, wsAck, wsClose, wsHeartbeat, wsOpen, wsSend, HostResult,
-  FRAME_CLOSED, FRAME_TEXT, InboundMessage as Msg, Multipart, readOutboundFile,
+  FRAME_CLOSED, FRAME_TEXT, InboundMessage as Msg, Multipart, readOutboundFile, HttpResponse,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_GATEWAY = "wss://gateway.discord.gg";
@@ -349,6 +349,44 @@ function block(target: string, until: f64): void {
   kvSet(rateKey(target), utf8Bytes(until.toString()));
 }
 
+/**
+ * Shared rate-limit handling of every REST call on a channel route (send, edit, send_file;
+ * rate-limits.mdx): the error of a call made while the route is blocked, or null.
+ */
+function routeBlocked(target: string): string | null {
+  const now = clockNow();
+  const until = blockedUntil(target);
+  if (now == now && until > now) return "discord: channel " + target + " is rate limited; retry after " + (<i64>(until - now)).toString() + " ms";
+  return null;
+}
+
+/**
+ * A 429 answer (rate-limits.mdx: rely on Retry-After or retry_after, seconds, may have
+ * decimals): blocks the route until then and returns the call's error (`suffix` appended).
+ */
+function rateLimited(res: HttpResponse, target: string, t: f64, suffix: string): string {
+  const j = parseJson(res.text());
+  let after: f64 = 1;
+  const ra = j != null && j.isMap() ? j.get("retry_after") : null;
+  if (ra != null && ra.isNumber()) after = ra.asNumber();
+  else if (res.headers.has("retry-after")) after = parseFloat(res.headers.get("retry-after"));
+  if (!(after >= 0)) after = 1;
+  if (t == t) block(target, t + after * 1000);
+  return "discord: rate limited (429) on channel " + target + "; retry after " + (<i64>(after * 1000)).toString() + " ms" + suffix;
+}
+
+/**
+ * A success that spent the route's bucket (X-RateLimit-Remaining 0 with X-RateLimit-Reset-After):
+ * blocks the route until its reset. @returns the wait in ms, or -1 when the bucket is not spent
+ */
+function spentBucket(res: HttpResponse, target: string, t: f64): i64 {
+  if (!res.headers.has("x-ratelimit-remaining") || res.headers.get("x-ratelimit-remaining") != "0" || !res.headers.has("x-ratelimit-reset-after")) return -1;
+  const resetAfter = parseFloat(res.headers.get("x-ratelimit-reset-after"));
+  if (!(resetAfter == resetAfter) || !(t == t)) return -1;
+  block(target, t + resetAfter * 1000);
+  return <i64>Math.ceil(resetAfter * 1000);
+}
+
 export function send(): i32 {
   const out = readOutboundMessage();
   if (out == null) return 1;
@@ -356,11 +394,8 @@ export function send(): i32 {
   const thread = out.thread;
   const target: string = thread != null && thread.length > 0 ? thread : out.peer;
   if (!isAsciiDigits(target, 25)) return channelDone(channelPermanentError("cannot send to Discord: '" + truncate(target, 40) + "' is not a channel id"));
-  const now = clockNow();
-  const until = blockedUntil(target);
-  if (now == now && until > now) {
-    return channelDone(channelError("discord: channel " + target + " is rate limited; retry after " + (<i64>(until - now)).toString() + " ms"));
-  }
+  const blocked = routeBlocked(target);
+  if (blocked != null) return channelDone(channelError(blocked));
   const api = cfg("api_base", DEFAULT_API);
   const url = (api.endsWith("/") ? api.substring(0, api.length - 1) : api) + "/channels/" + target + "/messages";
   const headers = new Map<string, string>();
@@ -397,17 +432,7 @@ export function send(): i32 {
     const sent = i > 0 ? " (after " + i.toString() + " of " + parts.length.toString() + " parts were sent)" : "";
     if (!res.ok) return channelDone(channelError("discord: POST /channels/" + target + "/messages failed: " + res.error + sent));
     const t = clockNow();
-    if (res.status == 429) {
-      // rate-limits.mdx: rely on Retry-After or retry_after (seconds, may have decimals).
-      const j = parseJson(res.text());
-      let after: f64 = 1;
-      const ra = j != null && j.isMap() ? j.get("retry_after") : null;
-      if (ra != null && ra.isNumber()) after = ra.asNumber();
-      else if (res.headers.has("retry-after")) after = parseFloat(res.headers.get("retry-after"));
-      if (!(after >= 0)) after = 1;
-      if (t == t) block(target, t + after * 1000);
-      return channelDone(channelError("discord: rate limited (429) on channel " + target + "; retry after " + (<i64>(after * 1000)).toString() + " ms" + sent));
-    }
+    if (res.status == 429) return channelDone(channelError(rateLimited(res, target, t, sent)));
     if (res.status >= 500) return channelDone(channelError("discord: HTTP " + res.status.toString() + " from POST /channels/" + target + "/messages" + sent));
     if (res.status >= 400) {
       return channelDone(channelPermanentError("discord: HTTP " + res.status.toString() + " from POST /channels/" + target + "/messages: " + truncate(res.text(), 200) + sent));
@@ -418,15 +443,10 @@ export function send(): i32 {
     }
     if (nonceBase != null && i + 1 < parts.length) kvSet(progressKey, utf8Bytes((i + 1).toString() + " " + (first != null ? first : "")));
     // The bucket is spent: wait for its reset before the next request on this route.
-    if (res.headers.has("x-ratelimit-remaining") && res.headers.get("x-ratelimit-remaining") == "0" && res.headers.has("x-ratelimit-reset-after")) {
-      const resetAfter = parseFloat(res.headers.get("x-ratelimit-reset-after"));
-      if (resetAfter == resetAfter && t == t) {
-        block(target, t + resetAfter * 1000);
-        if (i + 1 < parts.length && nonceBase != null) {
-          // The retry sends the same nonces: the parts already sent are not repeated.
-          return channelDone(channelError("discord: rate limit reached on channel " + target + "; retry after " + (<i64>(resetAfter * 1000)).toString() + " ms (after " + (i + 1).toString() + " of " + parts.length.toString() + " parts were sent)"));
-        }
-      }
+    const wait = spentBucket(res, target, t);
+    if (wait >= 0 && i + 1 < parts.length && nonceBase != null) {
+      // The retry sends the same nonces: the parts already sent are not repeated.
+      return channelDone(channelError("discord: rate limit reached on channel " + target + "; retry after " + wait.toString() + " ms (after " + (i + 1).toString() + " of " + parts.length.toString() + " parts were sent)"));
     }
   }
   if (nonceBase != null && parts.length > 1) kvDelete(progressKey);
@@ -462,11 +482,8 @@ export function edit(): i32 {
   const target: string = thread != null && thread.length > 0 ? thread : req.peer;
   if (!isAsciiDigits(target, 25)) return channelDone(channelPermanentError("cannot edit on Discord: '" + truncate(target, 40) + "' is not a channel id"));
   if (!isAsciiDigits(req.platformMessageId, 25)) return channelDone(channelPermanentError("cannot edit on Discord: '" + truncate(req.platformMessageId, 40) + "' is not a message id"));
-  const now = clockNow();
-  const until = blockedUntil(target);
-  if (now == now && until > now) {
-    return channelDone(channelError("discord: channel " + target + " is rate limited; retry after " + (<i64>(until - now)).toString() + " ms"));
-  }
+  const blocked = routeBlocked(target);
+  if (blocked != null) return channelDone(channelError(blocked));
   const api = cfg("api_base", DEFAULT_API);
   const path = "/channels/" + target + "/messages/" + req.platformMessageId;
   const headers = new Map<string, string>();
@@ -478,26 +495,10 @@ export function edit(): i32 {
   const res = httpRequest("PATCH", (api.endsWith("/") ? api.substring(0, api.length - 1) : api) + path, headers, utf8Bytes(toJson(body)));
   if (!res.ok) return channelDone(channelError("discord: PATCH " + path + " failed: " + res.error));
   const t = clockNow();
-  if (res.status == 429) {
-    const j = parseJson(res.text());
-    let after: f64 = 1;
-    const ra = j != null && j.isMap() ? j.get("retry_after") : null;
-    if (ra != null && ra.isNumber()) after = ra.asNumber();
-    else if (res.headers.has("retry-after")) after = parseFloat(res.headers.get("retry-after"));
-    if (!(after >= 0)) after = 1;
-    if (t == t) block(target, t + after * 1000);
-    return channelDone(channelError("discord: rate limited (429) on channel " + target + "; retry after " + (<i64>(after * 1000)).toString() + " ms"));
-  }
+  if (res.status == 429) return channelDone(channelError(rateLimited(res, target, t, "")));
   if (res.status >= 500) return channelDone(channelError("discord: HTTP " + res.status.toString() + " from PATCH " + path));
   if (res.status >= 400) return channelDone(channelPermanentError("discord: HTTP " + res.status.toString() + " from PATCH " + path + ": " + truncate(res.text(), 200)));
-  let wait: i64 = -1;
-  if (res.headers.has("x-ratelimit-remaining") && res.headers.get("x-ratelimit-remaining") == "0" && res.headers.has("x-ratelimit-reset-after")) {
-    const resetAfter = parseFloat(res.headers.get("x-ratelimit-reset-after"));
-    if (resetAfter == resetAfter && t == t) {
-      block(target, t + resetAfter * 1000);
-      wait = <i64>Math.ceil(resetAfter * 1000);
-    }
-  }
+  const wait = spentBucket(res, target, t);
   writeEditResult(cut[1].length > 0 ? cut[1] : null, wait);
   return channelDone(0);
 }
@@ -508,11 +509,8 @@ export function send_file(): i32 {
   const thread = out.thread;
   const target: string = thread != null && thread.length > 0 ? thread : out.peer;
   if (!isAsciiDigits(target, 25)) return channelDone(channelPermanentError("cannot send to Discord: '" + truncate(target, 40) + "' is not a channel id"));
-  const now = clockNow();
-  const until = blockedUntil(target);
-  if (now == now && until > now) {
-    return channelDone(channelError("discord: channel " + target + " is rate limited; retry after " + (<i64>(until - now)).toString() + " ms"));
-  }
+  const blocked = routeBlocked(target);
+  if (blocked != null) return channelDone(channelError(blocked));
   const f = out.file;
   const attachments = Value.array();
   attachments.push(Value.map().set("id", Value.int(0)).set("filename", Value.str(f.name)));
@@ -529,17 +527,11 @@ export function send_file(): i32 {
   const api = cfg("api_base", DEFAULT_API);
   const res = httpRequest("POST", (api.endsWith("/") ? api.substring(0, api.length - 1) : api) + "/channels/" + target + "/messages", headers, body);
   if (!res.ok) return channelDone(channelError("discord: POST /channels/" + target + "/messages (file) failed: " + res.error));
-  if (res.status == 429) {
-    const j = parseJson(res.text());
-    let after: f64 = 1;
-    const ra = j != null && j.isMap() ? j.get("retry_after") : null;
-    if (ra != null && ra.isNumber()) after = ra.asNumber();
-    const t = clockNow();
-    if (t == t && after >= 0) block(target, t + after * 1000);
-    return channelDone(channelError("discord: rate limited (429) on channel " + target + "; retry after " + (<i64>(after * 1000)).toString() + " ms"));
-  }
+  const t = clockNow();
+  if (res.status == 429) return channelDone(channelError(rateLimited(res, target, t, "")));
   if (res.status >= 500) return channelDone(channelError("discord: HTTP " + res.status.toString() + " from POST /channels/" + target + "/messages (file)"));
   if (res.status >= 400) return channelDone(channelPermanentError("discord: HTTP " + res.status.toString() + " from POST /channels/" + target + "/messages (file): " + truncate(res.text(), 200)));
+  spentBucket(res, target, t);
   writeSendReceipt(stringField(parseJson(res.text()), "id"));
   return channelDone(0);
 }

@@ -18,6 +18,13 @@
 // text: {body}, context?: {message_id}}. The account is the phone_number_id (config
 // `phone_number_id` when it is not one). Text over 4096 characters is split into several
 // messages; the receipt is the first message's id.
+//
+// Files (`send_file`), per Meta's Cloud API media reference: the bytes are uploaded first with
+// `POST <base_url>/<api_version>/<phone_number_id>/media` as multipart/form-data (fields
+// `messaging_product=whatsapp`, `type=<MIME>` and `file`) -> `{id}`; then a message of type
+// `image` (image/jpeg, image/png) with `image: {id, caption?}`, or `document` (any other type)
+// with `document: {id, caption?, filename}`, goes to the messages endpoint as for text. The
+// receipt is that message's wamid. Captions are cut to 1,024 characters.
 
 import {
   Attachment,
@@ -42,6 +49,10 @@ import {
   Value,
   WebhookRequest,
   writeSendReceipt,
+  channelError,
+  channelPermanentError,
+  Multipart,
+  readOutboundFile,
 } from "@exoclaw/plugin-sdk/assembly";
 
 const DEFAULT_BASE_URL = "https://graph.facebook.com";
@@ -190,24 +201,44 @@ function post(url: string, to: string, text: string, replyTo: string | null): st
     .set("type", Value.str("text"))
     .set("text", Value.map().set("preview_url", Value.bool(false)).set("body", Value.str(text)));
   if (replyTo != null) body.set("context", Value.map().set("message_id", Value.str(replyTo)));
+  return postMessage(url, body);
+}
+
+/** The Graph error of an answer (`{error: {message, code}}`), or null when it succeeded. */
+function graphFailure(status: i32, text: string, answer: Value | null): string | null {
+  const err = answer != null ? answer.get("error") : null;
+  if (status >= 200 && status < 300 && err == null) return null;
+  let detail = truncate(text, 200);
+  if (err != null && err.isMap()) {
+    const message = stringField(err, "message");
+    const code = err.get("code");
+    if (message != null) detail = message + (code != null && code.isNumber() ? " (code " + toJson(code) + ")" : "");
+  }
+  return "HTTP " + status.toString() + "): " + detail;
+}
+
+/** Last HTTP status of a failed Graph call (for send_file's permanent/transient choice). */
+let lastStatus: i32 = 0;
+/** Its error text. */
+let lastFailure: string = "";
+
+/** Posts one message body (JSON) to the messages endpoint; returns its wamid ("" when none), or null after setError. */
+function postMessage(url: string, body: Value): string | null {
   const headers = new Map<string, string>();
   headers.set("authorization", "Bearer {{secret:WHATSAPP_TOKEN}}");
   headers.set("content-type", "application/json");
   const r = httpRequest("POST", url, headers, Uint8Array.wrap(String.UTF8.encode(toJson(body))));
+  lastStatus = 0;
   if (!r.ok) {
     setError("cannot reach the WhatsApp Cloud API at " + url + ": " + r.error);
     return null;
   }
   const answer = parseJson(r.text());
-  const err = answer != null ? answer.get("error") : null;
-  if (r.status < 200 || r.status >= 300 || err != null) {
-    let detail = truncate(r.text(), 200);
-    if (err != null && err.isMap()) {
-      const message = stringField(err, "message");
-      const code = err.get("code");
-      if (message != null) detail = message + (code != null && code.isNumber() ? " (code " + toJson(code) + ")" : "");
-    }
-    setError("WhatsApp Cloud API send failed (HTTP " + r.status.toString() + "): " + detail);
+  const failure = graphFailure(r.status, r.text(), answer);
+  if (failure != null) {
+    lastStatus = r.status;
+    lastFailure = "WhatsApp Cloud API send failed (" + failure;
+    setError(lastFailure);
     return null;
   }
   const msgs = answer != null ? answer.get("messages") : null;
@@ -254,5 +285,71 @@ export function send(): i32 {
     if (first == null) first = id;
   }
   writeSendReceipt(first != null && first.length > 0 ? first : null);
+  return channelDone(0);
+}
+
+/** Longest caption of a media message, characters (Cloud API messages reference). */
+const MAX_CAPTION_CHARS: i32 = 1024;
+
+/** The Graph base URL with the API version, e.g. "https://graph.facebook.com/v21.0". */
+function graphBase(): string {
+  const b = configValue("base_url");
+  let base = b != null ? b : DEFAULT_BASE_URL;
+  while (base.endsWith("/")) base = base.substring(0, base.length - 1);
+  const v = configValue("api_version");
+  return base + "/" + (v != null ? v : DEFAULT_API_VERSION);
+}
+
+/** Ends a failed Graph call: 4xx other than 429 is permanent (the same request fails again), the rest transient. */
+function failed(message: string, status: i32): i32 {
+  return channelDone(status >= 400 && status < 500 && status != 429 ? channelPermanentError(message) : channelError(message));
+}
+
+/**
+ * Export `send_file`: `{account, peer, thread?, file: {data, mime, name, caption?}}` ->
+ * `{platformMessageId}`: uploads the bytes (`POST /<phone_number_id>/media`, multipart), then
+ * sends an `image` (JPEG/PNG) or `document` message by the media id (see the header comment).
+ */
+export function send_file(): i32 {
+  const out = readOutboundFile();
+  if (out == null) return 1;
+  const phoneNumberId: string | null = isAsciiDigits(out.account, MAX_ID_DIGITS) ? out.account : configValue("phone_number_id");
+  if (phoneNumberId == null || !isAsciiDigits(phoneNumberId, MAX_ID_DIGITS)) {
+    return channelDone(channelPermanentError("cannot send a file to WhatsApp: account '" + truncate(out.account, 64) + "' is not a phone_number_id and no config value phone_number_id is granted"));
+  }
+  const to = out.peer.startsWith("+") ? out.peer.substring(1) : out.peer;
+  if (!isAsciiDigits(to, MAX_ID_DIGITS)) return channelDone(channelPermanentError("cannot send a file to WhatsApp: peer '" + truncate(out.peer, 64) + "' is not a WhatsApp id"));
+  const f = out.file;
+  const base = graphBase() + "/" + phoneNumberId;
+  // 1. Upload (media reference: messaging_product, type, file).
+  const form = new Multipart();
+  form.field("messaging_product", "whatsapp");
+  form.field("type", f.mime);
+  form.file("file", f.name, f.mime, f.data);
+  const body = form.finish();
+  const headers = form.headers();
+  headers.set("authorization", "Bearer {{secret:WHATSAPP_TOKEN}}");
+  const up = httpRequest("POST", base + "/media", headers, body);
+  if (!up.ok) return channelDone(channelError("cannot reach the WhatsApp Cloud API at " + base + "/media: " + up.error));
+  const answer = parseJson(up.text());
+  const failure = graphFailure(up.status, up.text(), answer);
+  if (failure != null) return failed("WhatsApp Cloud API media upload failed (" + failure, up.status);
+  const mediaId = answer != null ? stringField(answer, "id") : null;
+  if (mediaId == null || mediaId.length == 0) return channelDone(channelError("WhatsApp Cloud API media upload answered without an id"));
+  // 2. The message referring to it.
+  const kind = f.mime == "image/jpeg" || f.mime == "image/png" ? "image" : "document";
+  const media = Value.map().set("id", Value.str(mediaId));
+  const caption = f.caption;
+  if (caption != null && caption.length > 0) media.set("caption", Value.str(caption.length > MAX_CAPTION_CHARS ? caption.substring(0, MAX_CAPTION_CHARS) : caption));
+  if (kind == "document") media.set("filename", Value.str(f.name));
+  const msg = Value.map()
+    .set("messaging_product", Value.str("whatsapp"))
+    .set("recipient_type", Value.str("individual"))
+    .set("to", Value.str(to))
+    .set("type", Value.str(kind))
+    .set(kind, media);
+  const id = postMessage(base + "/messages", msg);
+  if (id == null) return lastStatus >= 400 && lastStatus < 500 && lastStatus != 429 ? channelDone(channelPermanentError(lastFailure)) : channelDone(1);
+  writeSendReceipt(id.length > 0 ? id : null);
   return channelDone(0);
 }
