@@ -6,8 +6,9 @@
  * Topics:
  * - `status`: the `status` result (+ `health` and `ready`), computed once per tick for every
  *   subscriber, pushed at most once per `statusIntervalMs` (1 s).
- * - `plugins`, `channels`, `deadletters`: the result of `plugin.list`, `channels.list`,
- *   `deadletters.list`, computed once per tick (1 s), pushed when it changed.
+ * - `plugins`, `channels`, `deadletters`, `agents`: the result of `plugin.list`, `channels.list`,
+ *   `deadletters.list`, `agents.list`, computed once per tick (1 s), pushed when it changed (for
+ *   `agents`: after a config reload changed an agent or a binding).
  * - `sessions`: `{sessionKeys, all?}` — sessions written since the last push (at most once a
  *   second); `all: true` when too many changed (or a prune ran) to name them.
  * - `session:<key>`: the session's new events (`{sessionKey, events}`, after the `after` seq
@@ -35,7 +36,7 @@ import type { Connection } from "./types.js";
 
 /** What the hub reads. */
 export interface EventHubDeps {
-  /** The method table: snapshot topics call `status`, `plugin.list`, `channels.list`, `deadletters.list` from it. */
+  /** The method table: snapshot topics call `status`, `plugin.list`, `channels.list`, `deadletters.list`, `agents.list` from it. */
   methods: ReadonlyMap<string, MethodHandler>;
   log: Pick<SessionLog, "read" | "info">;
   /** Session writes (session-changes.ts); absent = `sessions` and `session:<key>` never push. */
@@ -57,7 +58,13 @@ export interface EventHubDeps {
 /** The notification's method name. */
 export const EVENT_NOTIFICATION = "event";
 
-const SNAPSHOT_METHODS: Record<string, string> = { status: "status", plugins: "plugin.list", channels: "channels.list", deadletters: "deadletters.list" };
+const SNAPSHOT_METHODS: Record<string, string> = {
+  status: "status",
+  plugins: "plugin.list",
+  channels: "channels.list",
+  deadletters: "deadletters.list",
+  agents: "agents.list",
+};
 const SESSION_PUSH_MAX = 200;
 const SESSIONS_NAMED_MAX = 500;
 
@@ -68,7 +75,7 @@ const TopicSchema = z
   .refine(
     (t) => t in SNAPSHOT_METHODS || t === "sessions" || t === "logs" || /^logs:(trace|debug|info|warn|error|fatal)$/.test(t) || t.startsWith("session:"),
     {
-      message: "unknown topic (status, plugins, channels, deadletters, sessions, session:<key>, logs, logs:<level>)",
+      message: "unknown topic (status, plugins, channels, deadletters, agents, sessions, session:<key>, logs, logs:<level>)",
     },
   );
 const SubscribeSchema = z.strictObject({
