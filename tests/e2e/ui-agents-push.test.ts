@@ -14,7 +14,7 @@ describe("agents topic", () => {
   let gw: ChannelGateway;
   let admin: RpcClient;
   let chat: RpcClient;
-  const config = (gen: number) => ({ ...reloadConfig(gen, true), gateway: { clients: [{ name: "bob", token: CHAT_TOKEN, scopes: ["chat"] }] } });
+  const config = (gen: number) => ({ ...reloadConfig(gen, true), gateway: { clients: [{ name: "bob", token: CHAT_TOKEN, scopes: ["chat" as const] }] } });
   const pushes = (c: RpcClient) => c.received.filter((r) => r.msg.method === "event" && r.msg.params.topic === "agents").map((r) => r.msg.params.data);
 
   beforeAll(async () => {
