@@ -4,6 +4,8 @@
 // Screenshots of each page go to a temporary directory, or to docs/ui/ (docs/ui.md shows them)
 // with EXOCLAW_UI_SCREENSHOTS=1 (so that `npm test` leaves the checkout as it was).
 import { mkdirSync, mkdtempSync } from "node:fs";
+import { createServer, get as httpGet } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
@@ -148,6 +150,55 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
         }),
     );
     expect(result).toEqual({ ran: false, violation: expect.stringMatching(/^script-src/) });
+  });
+
+  it("a page of another origin gets neither the UI's page, its script, a frame of it, nor its WebSocket", async () => {
+    // Another origin on this host (another port: same-site, cross-origin), as an attacker's page would be.
+    const html = (await (await fetch(`${gw.baseUrl}/`)).text()).match(/src="(\/assets\/[^"]+\.js)"/)![1]!;
+    const other = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><body><iframe src="${gw.baseUrl}/"></iframe><script>
+        window.results = {};
+        fetch("${gw.baseUrl}/", { mode: "no-cors" }).then(() => (results.fetch = "answered"), () => (results.fetch = "failed"));
+        const s = document.createElement("script");
+        s.src = "${gw.baseUrl}${html}";
+        s.onload = () => (results.script = "loaded");
+        s.onerror = () => (results.script = "refused");
+        document.body.appendChild(s);
+        const ws = new WebSocket("ws://127.0.0.1:${gw.port}/ws", ["exoclaw.v1"]);
+        ws.onopen = () => (results.ws = "open");
+        ws.onclose = () => (results.ws ??= "refused");
+      </script></body>`);
+    });
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", () => r()));
+    const evil = await context.newPage();
+    const statuses: { url: string; type: string; status: number }[] = [];
+    evil.on("response", (r) => r.url().startsWith(gw.baseUrl) && statuses.push({ url: r.url(), type: r.request().resourceType(), status: r.status() }));
+    try {
+      await evil.goto(`http://127.0.0.1:${(other.address() as AddressInfo).port}/`);
+      await evil.waitForFunction(() => (globalThis as any).results.ws && (globalThis as any).results.script, undefined, { timeout: 15_000 });
+      await evil.waitForFunction(() => (globalThis as any).results.fetch, undefined, { timeout: 15_000 });
+      // Refused by the browser too (cross-origin-resource-policy, frame-ancestors), and by the gateway:
+      expect(await evil.evaluate(() => (globalThis as any).results)).toEqual({ script: "refused", fetch: "failed", ws: "refused" });
+      await expect.poll(() => statuses.filter((s) => s.type === "document").map((s) => s.status), { timeout: 10_000 }).toEqual([403]);
+      // (node:http, not fetch: undici adds its own sec-fetch-mode.)
+      const get = (path: string, headers: Record<string, string>) =>
+        new Promise<number>((resolve, reject) =>
+          httpGet(`${gw.baseUrl}${path}`, { headers }, (res) => (res.resume(), resolve(res.statusCode!))).on("error", reject),
+        );
+      const from = (site: string, mode: string, dest: string) => ({ "sec-fetch-site": site, "sec-fetch-mode": mode, "sec-fetch-dest": dest });
+      expect(await get(html, from("cross-site", "no-cors", "script"))).toBe(403);
+      expect(await get("/", from("same-site", "cors", "empty"))).toBe(403);
+      expect(await get("/", { origin: "http://evil.example" })).toBe(403);
+      expect(await get(html, from("same-origin", "cors", "script"))).toBe(200);
+      expect(await get("/", from("cross-site", "navigate", "document"))).toBe(200);
+      // A link followed from elsewhere (a top-level navigation) still opens the UI, on its own origin.
+      await evil.evaluate((url) => ((globalThis as any).location.href = url), `${gw.baseUrl}/`);
+      await evil.getByRole("link", { name: "Overview" }).or(evil.getByLabel("Token")).first().waitFor();
+    } finally {
+      await evil.close();
+      other.close();
+    }
   });
 
   it("WebChat: streams the reply over MessagePack and shows the calculator call as a card; history comes back on reload", async () => {
