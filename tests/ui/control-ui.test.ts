@@ -327,10 +327,12 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     await shot("channels");
   });
 
-  it("Agents lists the default agent with its tools", async () => {
+  it("Agents lists the default agent with its tools, pushed by the gateway (agents topic), not polled", async () => {
     await page.getByRole("link", { name: "Agents" }).click();
     const agent = page.getByTestId("agent-main");
     await expect(agent.textContent()).resolves.toMatch(/main.*default.*anthropic\//s);
+    expect(sent.filter((s) => s.msg.method === "events.subscribe" && s.msg.params.topics.includes("agents"))).toHaveLength(1);
+    expect(sent.filter((s) => s.msg.method === "agents.list")).toEqual([]);
     await shot("agents");
   });
 
