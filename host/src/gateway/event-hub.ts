@@ -9,8 +9,10 @@
  * - `plugins`, `channels`, `deadletters`, `agents`: the result of `plugin.list`, `channels.list`,
  *   `deadletters.list`, `agents.list`, computed once per tick (1 s), pushed when it changed (for
  *   `agents`: after a config reload changed an agent or a binding).
- * - `sessions`: `{sessionKeys, all?}` — sessions written since the last push (at most once a
- *   second); `all: true` when too many changed (or a prune ran) to name them.
+ * - `sessions`: `{sessionKeys, sessions}` — sessions written since the last push (at most once a
+ *   second) and their `sessions.list` rows (read once per tick for all subscribers; a key without
+ *   a row was deleted); `{sessionKeys, all: true}` when too many changed (over 100, or a prune
+ *   ran) to send rows for.
  * - `session:<key>`: the session's new events (`{sessionKey, events}`, after the `after` seq
  *   given, or after its last event at subscribe time), or `{sessionKey, deleted: true}`;
  *   pushed at most every `sessionFlushMs` (250 ms), at most 200 events per push.
@@ -28,7 +30,7 @@
 import * as z from "zod";
 import { LOG_LEVELS, processLogTail, type LogTail } from "../log/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
-import { StoreError, parseSessionKey, type SessionLog } from "../store/index.js";
+import { StoreError, parseSessionKey, type SessionInfo, type SessionLog } from "../store/index.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
 import type { MethodContext, MethodHandler } from "./rpc.js";
 import type { SessionChange, SessionChanges } from "./session-changes.js";
@@ -67,6 +69,8 @@ const SNAPSHOT_METHODS: Record<string, string> = {
 };
 const SESSION_PUSH_MAX = 200;
 const SESSIONS_NAMED_MAX = 500;
+/** More changed sessions than this in a tick: `all: true` (the list is read again) rather than a row each. */
+const SESSIONS_ROWS_MAX = 100;
 
 const TopicSchema = z
   .string()
@@ -185,15 +189,21 @@ export function createEventMethods(deps: EventHubDeps): Map<string, MethodHandle
     const subs = byTopic.get("sessions");
     if (subs === undefined || (namedSessions.size === 0 && !allSessions)) return;
     const keys = [...namedSessions];
-    const all = allSessions;
+    const all = allSessions || keys.length > SESSIONS_ROWS_MAX;
     namedSessions = new Set();
     allSessions = false;
+    // The changed rows, read once for every subscriber (a deleted session has none): a list on
+    // screen is patched with them instead of read again.
+    const rows = new Map<string, SessionInfo>();
+    if (!all) {
+      for (const info of await Promise.all(keys.map((k) => deps.log.info(k).catch(() => undefined)))) if (info !== undefined) rows.set(info.sessionKey, info);
+    }
     for (const sub of subs) {
       const admin = sub.identity.scopes.has("admin");
       const mine = admin ? keys : keys.filter((k) => ownsKey(sub.identity, k));
       if (mine.length === 0 && !all) continue;
       // A skipped push (slow client) is not re-queued: the next change tells it to look again.
-      push(sub, "sessions", all ? { sessionKeys: mine, all: true } : { sessionKeys: mine });
+      push(sub, "sessions", all ? { sessionKeys: mine, all: true } : { sessionKeys: mine, sessions: mine.flatMap((k) => rows.get(k) ?? []) });
     }
   }
 
