@@ -14,7 +14,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureChromium } from "../../scripts/ensure-chromium.mjs";
 import { hmacSha256Hex, startChannelGateway, startFakePlatform, webhookGrant, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
-import { ROOT } from "../support/gateway.js";
+import { ROOT, RpcClient } from "../support/gateway.js";
 
 const TOKEN = "ui-test-token-0123456789abcdef";
 const SECRET = "test-webhook-secret-0123456789";
@@ -348,6 +348,28 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     await lines.locator(".log").first().waitFor();
     expect(await lines.textContent()).not.toContain(TOKEN);
     await shot("logs");
+  });
+
+  it("Sessions: a session written elsewhere appears in the open list from the push (its row), without reading the list again", async () => {
+    await page.goto(`${gw.baseUrl}/#/sessions`);
+    await page
+      .getByRole("link", { name: /^agent:main:webchat:default:/ })
+      .first()
+      .waitFor();
+    await page.waitForTimeout(500);
+    const reads = () => sent.filter((s) => s.msg.method === "sessions.list").length;
+    const before = reads();
+    const client = await RpcClient.connect(gw.gateway.url, { authorization: `Bearer ${TOKEN}` });
+    try {
+      const { response } = await client.call("chat.send", { content: "hello from another client", peer: "list-push" });
+      const key = response.msg.result.sessionKey as string;
+      const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: key }) });
+      await row.waitFor({ timeout: 15_000 });
+      await expect(row.textContent()).resolves.toContain("list-push");
+      expect(reads()).toBe(before);
+    } finally {
+      client.close();
+    }
   });
 
   it("Sessions: delete asks for confirmation and is logged with the client address", async () => {
