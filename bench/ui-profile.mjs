@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `node bench/ui-profile.mjs`: where the gateway's CPU goes when Control UI tabs are open during
 // turns (a diagnostic for bench/ui.mjs's turn-overhead figure, not a benchmark). One gateway runs
-// under V8's `--cpu-prof`; sequential "ping" turns run with no tab, then with 5 tabs (4 Overview,
-// --mix busy|overview of bench/ui.mjs). Printed per phase: gateway CPU per turn (/proc), the frames
+// under V8's `--cpu-prof`; sequential "ping" turns run with no tab, then with 5 tabs (the
+// `--mix busy|overview` of bench/ui.mjs), then with no tab again. Printed per phase: gateway CPU per turn (/proc), the frames
 // and bytes the tabs received per turn, and the functions with the most self time per turn in
 // each phase (profile samples sliced at the phase boundaries: both processes read
-// CLOCK_MONOTONIC). Options: --turns N (300), --top N (25), --out DIR (keeps the .cpuprofile).
+// CLOCK_MONOTONIC). Options: --turns N (300), --top N (25), --out DIR (keeps the .cpuprofile),
+// --mix busy|overview (busy), --sessions N (10: turn i goes to session i % N of its phase).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
