@@ -32,7 +32,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "@playwright/test";
-import { Unpackr } from "msgpackr";
+import { Packr, Unpackr } from "msgpackr";
+import WebSocket from "ws";
 import { ensureChromium } from "../scripts/ensure-chromium.mjs";
 import { startEmulator } from "../tests/support/emulator/server.mjs";
 import { connect, cpuMs, spawnUntil, stats, stop } from "./lib.mjs";
@@ -55,13 +56,18 @@ const SESSIONS = Number(opts.sessions);
 /**
  * The tab mixes, 5 routes each (`key`: the session the phase's first peer talks to, which gets
  * every SESSIONS-th turn). `overview`: the status topic x4 and the logs tail. `busy`: every topic
- * a turn moves: the sessions list (`sessions` topic, re-reads the list), a live timeline
- * (`session:<key>`), the Agents page (`agents` topic), the logs tail, the Overview.
+ * a turn moves: the sessions list (`sessions` topic), a live timeline (`session:<key>`), the
+ * Agents page (`agents` topic), the logs tail, the Overview. `busy, protocol only`: the same
+ * topics held by 5 WebSocket clients (no browser: the gateway's own cost, without Chromium's
+ * renderers on the same cores).
  */
 const MIXES = {
   overview: () => ["overview", "overview", "overview", "overview", "logs"],
   busy: (key) => ["overview", "sessions", `sessions/${encodeURIComponent(key)}`, "logs", "agents"],
+  "busy, protocol only": (key) => ["status", "sessions", `session:${key}`, "logs:info", "agents"].map((t) => `topic ${t}`),
 };
+/** The mix held by 5 WebSocket clients, no browser. */
+const PROTOCOL_ONLY = "busy, protocol only";
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const log = (s) => process.stderr.write(`${s}\n`);
 const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
@@ -157,6 +163,7 @@ async function main() {
     };
     /** Opens the mix's 5 tabs in a fresh context, each rendered (its first reads answered). */
     const openTabs = async (mix, id) => {
+      if (mix === PROTOCOL_ONLY) return openSubscribers(keyOf(peerOf(id, 0)));
       const ctx = await browser.newContext();
       for (const route of MIXES[mix](keyOf(peerOf(id, 0)))) {
         const p = await ctx.newPage();
@@ -167,6 +174,26 @@ async function main() {
       }
       await new Promise((r) => setTimeout(r, 1500)); // the pages' first reads (usage.summary, /metrics, sessions.list) are done
       return ctx;
+    };
+    /**
+     * The `busy` mix's topics held by 5 plain WebSocket clients (MessagePack, as the page speaks)
+     * instead of Chromium tabs: what the pushes cost the gateway without 5 renderers competing
+     * for the cores.
+     */
+    const openSubscribers = async (key) => {
+      const packr = new Packr({ useRecords: false });
+      const sockets = [];
+      for (const topics of [["status"], ["sessions"], [`session:${key}`], ["logs:info"], ["agents"]]) {
+        const ws = new WebSocket(`ws://127.0.0.1:${gw.value.port}/ws`, { perMessageDeflate: false });
+        await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+        const answered = new Promise((resolve) => ws.once("message", resolve));
+        ws.send(packr.pack({ jsonrpc: "2.0", id: 1, method: "events.subscribe", params: { topics } }));
+        await answered;
+        ws.on("message", (data) => unpackr.unpack(data)); // decoded, as a page would
+        sockets.push(ws);
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      return { close: async () => sockets.forEach((ws) => ws.close()) };
     };
     const results = {};
     let phaseNo = 0;
