@@ -11,17 +11,20 @@
 //    start). A page without script (`/ready`) loaded in the same browser gives the machine's floor.
 //    Target: <= 1 s.
 // 3. Turn overhead with the UI open: sequential `chat.send` turns ("ping", emulator) on one
-//    gateway, in alternating phases with no tab open and with 5 tabs open (4 on Overview, each
+//    gateway, each phase on its own 10 sessions, in alternating phases with no tab open and with
+//    5 tabs open, two mixes: `overview` (4 on Overview, each
 //    subscribed to the `status` topic — computed once a second for all of them and pushed — and
 //    fetching /metrics every 10 s and usage.summary every minute; 1 on Logs, subscribed to
-//    `logs:info`, pushed at most every 500 ms). Reported: turn p50 (client-side, ms) and gateway
+//    `logs:info`, pushed at most every 500 ms) and `busy` (Overview, the Sessions list, the
+//    live timeline of a session the turns write, Logs, Agents). Reported: turn p50 (client-side, ms) and gateway
 //    CPU per turn (ms, /proc) in each phase, and the p50 ratio 5 tabs / no tab. Chromium itself
 //    competes for the same cores, so the latency delta is an upper bound; the CPU per turn is the
 //    gateway's own cost.
 // 4. What the tabs cost the gateway while no turn runs: gateway CPU over --idle seconds with no
 //    tab, with the same 5 tabs open, and with no tab again; and the requests the tabs sent meanwhile (WebSocket RPC
 //    requests, HTTP requests) and the pushes they received.
-// Options: --loads N (cold + warm page loads, default 10), --turns N (per phase, 300), --rounds N (3).
+// Options: --loads N (cold + warm page loads, default 10), --turns N (per phase, 300), --rounds N (4),
+// --sessions N (sessions per phase, 10), --idle S (20).
 import { gzipSync } from "node:zlib";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -29,7 +32,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "@playwright/test";
-import { Unpackr } from "msgpackr";
+import { Packr, Unpackr } from "msgpackr";
+import WebSocket from "ws";
 import { ensureChromium } from "../scripts/ensure-chromium.mjs";
 import { startEmulator } from "../tests/support/emulator/server.mjs";
 import { connect, cpuMs, spawnUntil, stats, stop } from "./lib.mjs";
@@ -40,13 +44,30 @@ const { values: opts } = parseArgs({
     idle: { type: "string", default: "20" },
     loads: { type: "string", default: "10" },
     turns: { type: "string", default: "300" },
-    rounds: { type: "string", default: "3" },
+    rounds: { type: "string", default: "4" },
+    sessions: { type: "string", default: "10" },
   },
 });
 const LOADS = Number(opts.loads);
 const TURNS = Number(opts.turns);
 const ROUNDS = Number(opts.rounds);
 const IDLE_MS = Number(opts.idle) * 1000;
+const SESSIONS = Number(opts.sessions);
+/**
+ * The tab mixes, 5 routes each (`key`: the session the phase's first peer talks to, which gets
+ * every SESSIONS-th turn). `overview`: the status topic x4 and the logs tail. `busy`: every topic
+ * a turn moves: the sessions list (`sessions` topic), a live timeline (`session:<key>`), the
+ * Agents page (`agents` topic), the logs tail, the Overview. `busy, protocol only`: the same
+ * topics held by 5 WebSocket clients (no browser: the gateway's own cost, without Chromium's
+ * renderers on the same cores).
+ */
+const MIXES = {
+  overview: () => ["overview", "overview", "overview", "overview", "logs"],
+  busy: (key) => ["overview", "sessions", `sessions/${encodeURIComponent(key)}`, "logs", "agents"],
+  "busy, protocol only": (key) => ["status", "sessions", `session:${key}`, "logs:info", "agents"].map((t) => `topic ${t}`),
+};
+/** The mix held by 5 WebSocket clients, no browser. */
+const PROTOCOL_ONLY = "busy, protocol only";
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const log = (s) => process.stderr.write(`${s}\n`);
 const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
@@ -122,35 +143,76 @@ async function main() {
     console.log(`  floor (GET /ready, no script, loaded): p50 ${f(fl.p50)}  max ${f(fl.max)}`);
 
     const client = await connect(`ws://127.0.0.1:${gw.value.port}/ws`);
-    for (let i = 0; i < 100; i++) await client.send("ping", "bench"); // warm-up
-    const phase = async () => {
+    // Each phase talks to its own sessions, turn i to session i % SESSIONS (so TURNS / SESSIONS
+    // turns each): a session's history, and so a turn's cost, grows with its turns, so phases
+    // must not share sessions (the figure of an earlier version, 1.53x, was that growth: one
+    // session for every phase, the tab phases always later than their no-tab twins).
+    const peerOf = (id, i) => `${id}-${i % SESSIONS}`;
+    const first = await client.send("ping", "warm-0");
+    const keyOf = (peer) => first.sessionKey.replace(/warm-0$/, peer);
+    for (let i = 0; i < 100; i++) await client.send("ping", peerOf("warm", i)); // warm-up
+    const phase = async (id) => {
       const samples = [];
       const cpu0 = cpuMs(gw.proc.pid);
       for (let i = 0; i < TURNS; i++) {
         const t = performance.now();
-        await client.send("ping", "bench");
+        await client.send("ping", peerOf(id, i));
         samples.push(performance.now() - t);
       }
       return { samples, cpuPerTurn: (cpuMs(gw.proc.pid) - cpu0) / TURNS };
     };
-    const none = { samples: [], cpu: [] };
-    const five = { samples: [], cpu: [] };
-    for (let r = 0; r < ROUNDS; r++) {
-      const a = await phase();
-      none.samples.push(...a.samples);
-      none.cpu.push(a.cpuPerTurn);
+    /** Opens the mix's 5 tabs in a fresh context, each rendered (its first reads answered). */
+    const openTabs = async (mix, id) => {
+      if (mix === PROTOCOL_ONLY) return openSubscribers(keyOf(peerOf(id, 0)));
       const ctx = await browser.newContext();
-      const pages = [];
-      for (let i = 0; i < 5; i++) {
+      for (const route of MIXES[mix](keyOf(peerOf(id, 0)))) {
         const p = await ctx.newPage();
-        await p.goto(`${base}/#/${i === 4 ? "logs" : "overview"}`);
-        await (i === 4 ? p.getByTestId("log-lines").waitFor() : p.getByTestId("health").filter({ hasText: "ok" }).waitFor());
-        pages.push(p);
+        await p.goto(`${base}/#/${route}`);
+        const ready =
+          route === "logs" ? p.getByTestId("log-lines") : route === "overview" ? p.getByTestId("health").filter({ hasText: "ok" }) : p.locator("section h2");
+        await ready.first().waitFor({ timeout: 20_000 });
       }
-      const bPhase = await phase();
-      five.samples.push(...bPhase.samples);
-      five.cpu.push(bPhase.cpuPerTurn);
-      await ctx.close();
+      await new Promise((r) => setTimeout(r, 1500)); // the pages' first reads (usage.summary, /metrics, sessions.list) are done
+      return ctx;
+    };
+    /**
+     * The `busy` mix's topics held by 5 plain WebSocket clients (MessagePack, as the page speaks)
+     * instead of Chromium tabs: what the pushes cost the gateway without 5 renderers competing
+     * for the cores.
+     */
+    const openSubscribers = async (key) => {
+      const packr = new Packr({ useRecords: false });
+      const sockets = [];
+      for (const topics of [["status"], ["sessions"], [`session:${key}`], ["logs:info"], ["agents"]]) {
+        const ws = new WebSocket(`ws://127.0.0.1:${gw.value.port}/ws`, { perMessageDeflate: false });
+        await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+        const answered = new Promise((resolve) => ws.once("message", resolve));
+        ws.send(packr.pack({ jsonrpc: "2.0", id: 1, method: "events.subscribe", params: { topics } }));
+        await answered;
+        ws.on("message", (data) => unpackr.unpack(data)); // decoded, as a page would
+        sockets.push(ws);
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      return { close: async () => sockets.forEach((ws) => ws.close()) };
+    };
+    const results = {};
+    let phaseNo = 0;
+    for (const mix of Object.keys(MIXES)) {
+      const none = { samples: [], cpu: [] };
+      const five = { samples: [], cpu: [] };
+      for (let r = 0; r < ROUNDS; r++) {
+        // Alternating order (none, tabs | tabs, none | ...): a drift over the run counts on both sides.
+        for (const withTabs of r % 2 === 0 ? [false, true] : [true, false]) {
+          const id = `p${phaseNo++}`;
+          const ctx = withTabs ? await openTabs(mix, id) : undefined;
+          const a = await phase(id);
+          await ctx?.close();
+          const into = withTabs ? five : none;
+          into.samples.push(...a.samples);
+          into.cpu.push(a.cpuPerTurn);
+        }
+      }
+      results[mix] = { none, five };
     }
     // 4. Idle cost: no tab, then 5 tabs, nothing else running.
     await new Promise((r) => setTimeout(r, 2000));
@@ -185,18 +247,25 @@ async function main() {
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const idleNoneAfter = cpuMs(gw.proc.pid) - c0;
     client.close();
-    const sn = stats(none.samples);
-    const s5 = stats(five.samples);
     const cpu = (xs) => xs.reduce((x, y) => x + y, 0) / xs.length;
-    console.log(`# Turn overhead with the UI open (sequential "ping" turns, ${ROUNDS} x ${TURNS} per phase, alternating)`);
-    console.log(`  no tab:  p50 ${f(sn.p50, 2)} ms  p99 ${f(sn.p99, 2)} ms  gateway CPU ${f(cpu(none.cpu), 2)} ms/turn`);
-    console.log(`  5 tabs:  p50 ${f(s5.p50, 2)} ms  p99 ${f(s5.p99, 2)} ms  gateway CPU ${f(cpu(five.cpu), 2)} ms/turn`);
+    console.log(
+      `# Turn overhead with the UI open (sequential "ping" turns, ${ROUNDS} x ${TURNS} per phase, ${SESSIONS} sessions per phase, alternating order)`,
+    );
+    for (const [mix, { none, five }] of Object.entries(results)) {
+      const sn = stats(none.samples);
+      const s5 = stats(five.samples);
+      const cn = cpu(none.cpu);
+      const c5 = cpu(five.cpu);
+      console.log(`  tabs: ${mix} (${MIXES[mix]("<key>").join(", ")})`);
+      console.log(`    no tab:  p50 ${f(sn.p50, 2)} ms  p99 ${f(sn.p99, 2)} ms  gateway CPU ${f(cn, 2)} ms/turn`);
+      console.log(`    5 tabs:  p50 ${f(s5.p50, 2)} ms  p99 ${f(s5.p99, 2)} ms  gateway CPU ${f(c5, 2)} ms/turn`);
+      console.log(`    ratio 5 tabs / no tab: p50 ${f(s5.p50 / sn.p50, 3)}, gateway CPU per turn ${f(c5 / cn, 3)} (target <= 1.10)`);
+    }
     const idleBase = (idleNone + idleNoneAfter) / 2;
     console.log(
       `# Idle (no turns), ${IDLE_MS / 1000} s each: gateway CPU no tab ${idleNone} ms, 5 tabs ${idleFive} ms, no tab again ${idleNoneAfter} ms (${f((idleFive - idleBase) / (IDLE_MS / 1000), 1)} ms/s for the tabs)`,
     );
     console.log(`  the tabs sent ${seen.rpc} WebSocket requests and ${seen.http} HTTP requests, and received ${seen.pushes} pushed frames`);
-    console.log(`  delta p50 ${f(s5.p50 - sn.p50, 2)} ms (${f(((s5.p50 - sn.p50) / sn.p50) * 100)} %), ratio 5 tabs / no tab ${f(s5.p50 / sn.p50, 3)}`);
   } finally {
     await browser.close();
     await stop(gw.proc);

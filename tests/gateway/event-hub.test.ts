@@ -160,6 +160,15 @@ describe("events.subscribe", () => {
     await waitUntil(() => admin.pushes.filter((p) => p.topic === "sessions").flatMap((p) => p.data.sessionKeys).length >= 2, 5000, "sessions push");
     await waitUntil(() => alice.pushes.length > 0, 5000, "alice's push");
     expect(alice.pushes.flatMap((p) => p.data.sessionKeys)).toEqual([KEY]);
+    // With their rows (as sessions.list gives them), read once for both: a list is patched, not read again.
+    expect(alice.pushes.flatMap((p) => p.data.sessions)).toEqual([expect.objectContaining({ sessionKey: KEY, channel: "ws", peer: "tab", lastSeq: 1 })]);
+    const adminRows = admin.pushes.filter((p) => p.topic === "sessions").flatMap((p) => p.data.sessions);
+    expect(adminRows.map((r: any) => r.sessionKey).sort()).toEqual(["agent:main:telegram:default:bob", KEY]);
+    // A deleted session: its key, no row.
+    const before = alice.pushes.length;
+    await log.delete(KEY);
+    await waitUntil(() => alice.pushes.length > before, 5000, "the deletion pushed");
+    expect(alice.pushes.at(-1)!.data).toEqual({ sessionKeys: [KEY], sessions: [] });
   });
 
   it("checks scopes like the mirrored methods, and refuses unknown topics", async () => {

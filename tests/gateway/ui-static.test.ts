@@ -65,6 +65,27 @@ describe("UI static routes", () => {
     expect(get("/assets/../index.html")).not.toMatchObject({ status: 200 });
   });
 
+  it("refuses other origins' pages (Fetch Metadata, Origin) and serves its own, direct visits, links followed and non-browser clients", () => {
+    const fm = (site: string, mode: string, dest: string, extra: Record<string, string> = {}) => ({
+      host: "127.0.0.1:7200",
+      "sec-fetch-site": site,
+      "sec-fetch-mode": mode,
+      "sec-fetch-dest": dest,
+      ...extra,
+    });
+    const status = (path: string, headers: Record<string, string>) => get(path, "GET", headers)!.status;
+    expect(status("/assets/index-abc123.js", fm("cross-site", "no-cors", "script"))).toBe(403);
+    expect(status("/assets/index-abc123.js", fm("same-site", "cors", "script", { origin: "http://127.0.0.1:9999" }))).toBe(403);
+    expect(status("/", fm("cross-site", "navigate", "iframe"))).toBe(403);
+    expect(status("/", fm("same-site", "cors", "empty"))).toBe(403);
+    expect(status("/", { host: "127.0.0.1:7200", origin: "http://evil.example" })).toBe(403);
+    expect(get("/", "GET", fm("cross-site", "no-cors", "image"))!.body).toMatch(/cross-site request \(image\)/);
+    expect(status("/assets/index-abc123.js", fm("same-origin", "cors", "script", { origin: "http://127.0.0.1:7200" }))).toBe(200);
+    expect(status("/", fm("none", "navigate", "document"))).toBe(200);
+    expect(status("/", fm("cross-site", "navigate", "document"))).toBe(200);
+    expect(status("/", { host: "127.0.0.1:7200" })).toBe(200);
+  });
+
   it("is absent when the UI is not built", () => {
     expect(createUiRoutes({ dir: join(dir, "nope") })).toBeUndefined();
   });

@@ -4,6 +4,8 @@
 // Screenshots of each page go to a temporary directory, or to docs/ui/ (docs/ui.md shows them)
 // with EXOCLAW_UI_SCREENSHOTS=1 (so that `npm test` leaves the checkout as it was).
 import { mkdirSync, mkdtempSync } from "node:fs";
+import { createServer, get as httpGet } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "@playwright/test";
@@ -12,7 +14,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureChromium } from "../../scripts/ensure-chromium.mjs";
 import { hmacSha256Hex, startChannelGateway, startFakePlatform, webhookGrant, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
-import { ROOT } from "../support/gateway.js";
+import { ROOT, RpcClient } from "../support/gateway.js";
 
 const TOKEN = "ui-test-token-0123456789abcdef";
 const SECRET = "test-webhook-secret-0123456789";
@@ -150,6 +152,55 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     expect(result).toEqual({ ran: false, violation: expect.stringMatching(/^script-src/) });
   });
 
+  it("a page of another origin gets neither the UI's page, its script, a frame of it, nor its WebSocket", async () => {
+    // Another origin on this host (another port: same-site, cross-origin), as an attacker's page would be.
+    const html = (await (await fetch(`${gw.baseUrl}/`)).text()).match(/src="(\/assets\/[^"]+\.js)"/)![1]!;
+    const other = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><body><iframe src="${gw.baseUrl}/"></iframe><script>
+        window.results = {};
+        fetch("${gw.baseUrl}/", { mode: "no-cors" }).then(() => (results.fetch = "answered"), () => (results.fetch = "failed"));
+        const s = document.createElement("script");
+        s.src = "${gw.baseUrl}${html}";
+        s.onload = () => (results.script = "loaded");
+        s.onerror = () => (results.script = "refused");
+        document.body.appendChild(s);
+        const ws = new WebSocket("ws://127.0.0.1:${gw.port}/ws", ["exoclaw.v1"]);
+        ws.onopen = () => (results.ws = "open");
+        ws.onclose = () => (results.ws ??= "refused");
+      </script></body>`);
+    });
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", () => r()));
+    const evil = await context.newPage();
+    const statuses: { url: string; type: string; status: number }[] = [];
+    evil.on("response", (r) => r.url().startsWith(gw.baseUrl) && statuses.push({ url: r.url(), type: r.request().resourceType(), status: r.status() }));
+    try {
+      await evil.goto(`http://127.0.0.1:${(other.address() as AddressInfo).port}/`);
+      await evil.waitForFunction(() => (globalThis as any).results.ws && (globalThis as any).results.script, undefined, { timeout: 15_000 });
+      await evil.waitForFunction(() => (globalThis as any).results.fetch, undefined, { timeout: 15_000 });
+      // Refused by the browser too (cross-origin-resource-policy, frame-ancestors), and by the gateway:
+      expect(await evil.evaluate(() => (globalThis as any).results)).toEqual({ script: "refused", fetch: "failed", ws: "refused" });
+      await expect.poll(() => statuses.filter((s) => s.type === "document").map((s) => s.status), { timeout: 10_000 }).toEqual([403]);
+      // (node:http, not fetch: undici adds its own sec-fetch-mode.)
+      const get = (path: string, headers: Record<string, string>) =>
+        new Promise<number>((resolve, reject) =>
+          httpGet(`${gw.baseUrl}${path}`, { headers }, (res) => (res.resume(), resolve(res.statusCode!))).on("error", reject),
+        );
+      const from = (site: string, mode: string, dest: string) => ({ "sec-fetch-site": site, "sec-fetch-mode": mode, "sec-fetch-dest": dest });
+      expect(await get(html, from("cross-site", "no-cors", "script"))).toBe(403);
+      expect(await get("/", from("same-site", "cors", "empty"))).toBe(403);
+      expect(await get("/", { origin: "http://evil.example" })).toBe(403);
+      expect(await get(html, from("same-origin", "cors", "script"))).toBe(200);
+      expect(await get("/", from("cross-site", "navigate", "document"))).toBe(200);
+      // A link followed from elsewhere (a top-level navigation) still opens the UI, on its own origin.
+      await evil.evaluate((url) => ((globalThis as any).location.href = url), `${gw.baseUrl}/`);
+      await evil.getByRole("link", { name: "Overview" }).or(evil.getByLabel("Token")).first().waitFor();
+    } finally {
+      await evil.close();
+      other.close();
+    }
+  });
+
   it("WebChat: streams the reply over MessagePack and shows the calculator call as a card; history comes back on reload", async () => {
     await page.getByRole("link", { name: "Chat" }).click();
     const box = page.getByPlaceholder(/Message the agent/);
@@ -276,10 +327,12 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     await shot("channels");
   });
 
-  it("Agents lists the default agent with its tools", async () => {
+  it("Agents lists the default agent with its tools, pushed by the gateway (agents topic), not polled", async () => {
     await page.getByRole("link", { name: "Agents" }).click();
     const agent = page.getByTestId("agent-main");
     await expect(agent.textContent()).resolves.toMatch(/main.*default.*anthropic\//s);
+    expect(sent.filter((s) => s.msg.method === "events.subscribe" && s.msg.params.topics.includes("agents"))).toHaveLength(1);
+    expect(sent.filter((s) => s.msg.method === "agents.list")).toEqual([]);
     await shot("agents");
   });
 
@@ -295,6 +348,28 @@ describe.each(["uws", "ws"] as const)("Control UI in Chromium (%s transport)", (
     await lines.locator(".log").first().waitFor();
     expect(await lines.textContent()).not.toContain(TOKEN);
     await shot("logs");
+  });
+
+  it("Sessions: a session written elsewhere appears in the open list from the push (its row), without reading the list again", async () => {
+    await page.goto(`${gw.baseUrl}/#/sessions`);
+    await page
+      .getByRole("link", { name: /^agent:main:webchat:default:/ })
+      .first()
+      .waitFor();
+    await page.waitForTimeout(500);
+    const reads = () => sent.filter((s) => s.msg.method === "sessions.list").length;
+    const before = reads();
+    const client = await RpcClient.connect(gw.gateway.url, { authorization: `Bearer ${TOKEN}` });
+    try {
+      const { response } = await client.call("chat.send", { content: "hello from another client", peer: "list-push" });
+      const key = response.msg.result.sessionKey as string;
+      const row = page.getByRole("row").filter({ has: page.getByRole("link", { name: key }) });
+      await row.waitFor({ timeout: 15_000 });
+      await expect(row.textContent()).resolves.toContain("list-push");
+      expect(reads()).toBe(before);
+    } finally {
+      client.close();
+    }
   });
 
   it("Sessions: delete asks for confirmation and is logged with the client address", async () => {

@@ -20,13 +20,14 @@ export function useRoute(): string[] {
 
 /**
  * Runs `load` now and every `intervalMs` (while the tab is visible), keeping the latest value
- * and error. `deps` restart it.
+ * and error. `deps` restart it; `reload` runs it again; `patch` changes the value in place (a
+ * pushed change applied without reading again).
  */
 export function usePoll<T>(
   load: () => Promise<T>,
   intervalMs: number,
   deps: unknown[] = [],
-): { value: T | undefined; error: string | undefined; reload: () => void } {
+): { value: T | undefined; error: string | undefined; reload: () => void; patch: (f: (v: T | undefined) => T | undefined) => void } {
   const [value, setValue] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const tick = useRef(0);
@@ -52,7 +53,7 @@ export function usePoll<T>(
       if (t !== undefined) clearInterval(t);
     };
   }, [...deps, n]);
-  return { value, error, reload: () => setN((x) => x + 1) };
+  return { value, error, reload: () => setN((x) => x + 1), patch: setValue };
 }
 
 /**
@@ -72,20 +73,4 @@ export function useTopic<T>(client: GatewayClient, topic: string): { value: T | 
     return sub.close;
   }, [client, topic]);
   return { value, error };
-}
-
-/** Calls `onPush` (debounced to `ms`) whenever `topic` pushes; for pages that reload on change. */
-export function useTopicTrigger(client: GatewayClient, topic: string, onPush: () => void, ms = 300): void {
-  const cb = useRef(onPush);
-  cb.current = onPush;
-  useEffect(() => {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    const sub = client.subscribe([topic], () => {
-      if (t === undefined) t = setTimeout(() => ((t = undefined), cb.current()), ms);
-    });
-    return () => {
-      if (t !== undefined) clearTimeout(t);
-      sub.close();
-    };
-  }, [client, topic]);
 }

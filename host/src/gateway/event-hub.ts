@@ -6,10 +6,13 @@
  * Topics:
  * - `status`: the `status` result (+ `health` and `ready`), computed once per tick for every
  *   subscriber, pushed at most once per `statusIntervalMs` (1 s).
- * - `plugins`, `channels`, `deadletters`: the result of `plugin.list`, `channels.list`,
- *   `deadletters.list`, computed once per tick (1 s), pushed when it changed.
- * - `sessions`: `{sessionKeys, all?}` — sessions written since the last push (at most once a
- *   second); `all: true` when too many changed (or a prune ran) to name them.
+ * - `plugins`, `channels`, `deadletters`, `agents`: the result of `plugin.list`, `channels.list`,
+ *   `deadletters.list`, `agents.list`, computed once per tick (1 s), pushed when it changed (for
+ *   `agents`: after a config reload changed an agent or a binding).
+ * - `sessions`: `{sessionKeys, sessions}` — sessions written since the last push (at most once a
+ *   second) and their `sessions.list` rows (read once per tick for all subscribers; a key without
+ *   a row was deleted); `{sessionKeys, all: true}` when too many changed (over 100, or a prune
+ *   ran) to send rows for.
  * - `session:<key>`: the session's new events (`{sessionKey, events}`, after the `after` seq
  *   given, or after its last event at subscribe time), or `{sessionKey, deleted: true}`;
  *   pushed at most every `sessionFlushMs` (250 ms), at most 200 events per push.
@@ -27,7 +30,7 @@
 import * as z from "zod";
 import { LOG_LEVELS, processLogTail, type LogTail } from "../log/index.js";
 import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
-import { StoreError, parseSessionKey, type SessionLog } from "../store/index.js";
+import { StoreError, parseSessionKey, type SessionInfo, type SessionLog } from "../store/index.js";
 import { forbidden, ownsSession, requireScope, type ClientIdentity } from "./identity.js";
 import type { MethodContext, MethodHandler } from "./rpc.js";
 import type { SessionChange, SessionChanges } from "./session-changes.js";
@@ -35,7 +38,7 @@ import type { Connection } from "./types.js";
 
 /** What the hub reads. */
 export interface EventHubDeps {
-  /** The method table: snapshot topics call `status`, `plugin.list`, `channels.list`, `deadletters.list` from it. */
+  /** The method table: snapshot topics call `status`, `plugin.list`, `channels.list`, `deadletters.list`, `agents.list` from it. */
   methods: ReadonlyMap<string, MethodHandler>;
   log: Pick<SessionLog, "read" | "info">;
   /** Session writes (session-changes.ts); absent = `sessions` and `session:<key>` never push. */
@@ -57,9 +60,17 @@ export interface EventHubDeps {
 /** The notification's method name. */
 export const EVENT_NOTIFICATION = "event";
 
-const SNAPSHOT_METHODS: Record<string, string> = { status: "status", plugins: "plugin.list", channels: "channels.list", deadletters: "deadletters.list" };
+const SNAPSHOT_METHODS: Record<string, string> = {
+  status: "status",
+  plugins: "plugin.list",
+  channels: "channels.list",
+  deadletters: "deadletters.list",
+  agents: "agents.list",
+};
 const SESSION_PUSH_MAX = 200;
 const SESSIONS_NAMED_MAX = 500;
+/** More changed sessions than this in a tick: `all: true` (the list is read again) rather than a row each. */
+const SESSIONS_ROWS_MAX = 100;
 
 const TopicSchema = z
   .string()
@@ -68,7 +79,7 @@ const TopicSchema = z
   .refine(
     (t) => t in SNAPSHOT_METHODS || t === "sessions" || t === "logs" || /^logs:(trace|debug|info|warn|error|fatal)$/.test(t) || t.startsWith("session:"),
     {
-      message: "unknown topic (status, plugins, channels, deadletters, sessions, session:<key>, logs, logs:<level>)",
+      message: "unknown topic (status, plugins, channels, deadletters, agents, sessions, session:<key>, logs, logs:<level>)",
     },
   );
 const SubscribeSchema = z.strictObject({
@@ -178,15 +189,21 @@ export function createEventMethods(deps: EventHubDeps): Map<string, MethodHandle
     const subs = byTopic.get("sessions");
     if (subs === undefined || (namedSessions.size === 0 && !allSessions)) return;
     const keys = [...namedSessions];
-    const all = allSessions;
+    const all = allSessions || keys.length > SESSIONS_ROWS_MAX;
     namedSessions = new Set();
     allSessions = false;
+    // The changed rows, read once for every subscriber (a deleted session has none): a list on
+    // screen is patched with them instead of read again.
+    const rows = new Map<string, SessionInfo>();
+    if (!all) {
+      for (const info of await Promise.all(keys.map((k) => deps.log.info(k).catch(() => undefined)))) if (info !== undefined) rows.set(info.sessionKey, info);
+    }
     for (const sub of subs) {
       const admin = sub.identity.scopes.has("admin");
       const mine = admin ? keys : keys.filter((k) => ownsKey(sub.identity, k));
       if (mine.length === 0 && !all) continue;
       // A skipped push (slow client) is not re-queued: the next change tells it to look again.
-      push(sub, "sessions", all ? { sessionKeys: mine, all: true } : { sessionKeys: mine });
+      push(sub, "sessions", all ? { sessionKeys: mine, all: true } : { sessionKeys: mine, sessions: mine.flatMap((k) => rows.get(k) ?? []) });
     }
   }
 

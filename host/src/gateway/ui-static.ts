@@ -5,7 +5,8 @@
  * Content-Security-Policy (scripts and styles only from the gateway's own origin, nothing
  * inline, no framing) and `nosniff`. The files are read once, on the first UI request, and kept
  * in memory with a gzip copy (served when the request accepts gzip); the UI is small (~30 KB gz).
- * The page is hash-routed (`/#/sessions`), so no other path is the UI's.
+ * The page is hash-routed (`/#/sessions`), so no other path is the UI's. Other origins' pages
+ * get none of it ({@link crossOriginRefusal}: 403), as the WebSocket upgrade refuses them (auth.ts).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
@@ -111,6 +112,10 @@ export function createUiRoutes(options: UiRoutesOptions): HttpHandler | undefine
   return {
     route(head: HttpRequestHead): HttpAnswer | null {
       if (!isUiPath(head.path)) return null;
+      const refused = crossOriginRefusal(head.headers);
+      if (refused !== undefined) {
+        return { status: 403, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...SECURITY_HEADERS }, body: refused };
+      }
       const file = (loaded ??= load()).get(head.path);
       if (file === undefined) {
         if (!head.path.startsWith("/assets/")) return null;
@@ -135,4 +140,36 @@ export function createUiRoutes(options: UiRoutesOptions): HttpHandler | undefine
     },
     handle: () => Promise.resolve({ status: 404, headers: {}, body: "" }),
   };
+}
+
+/**
+ * Refuses the UI's files to other origins (Fetch Metadata, W3C "Fetch Metadata Request Headers",
+ * and `Origin`, RFC 6454): a request a browser makes for a page of another origin (or another
+ * port of this host: `same-site`) — a `<script src>`, `fetch()`, `<iframe>`, `<img>` — is refused;
+ * only the gateway's own pages (`same-origin`), direct visits (`none`: typed, bookmarked) and
+ * top-level navigations (a link followed: the page then runs on the gateway's own origin) pass.
+ * Requests without these headers (curl, older browsers) pass: they are no browser page's doing,
+ * and `frame-ancestors 'none'` still stops framing. An `Origin` other than the `Host` the request
+ * was sent to is refused too.
+ * @param headers lower-case request headers
+ * @returns why it is refused (the 403 body), or undefined to serve it
+ */
+export function crossOriginRefusal(headers: Record<string, string>): string | undefined {
+  const site = headers["sec-fetch-site"];
+  if (site !== undefined && site !== "same-origin" && site !== "none") {
+    const topLevel = headers["sec-fetch-mode"] === "navigate" && (headers["sec-fetch-dest"] ?? "document") === "document";
+    if (!topLevel) return `refused: a ${site} request (${headers["sec-fetch-dest"] ?? "?"}) for the Control UI; it is served to its own origin only`;
+  }
+  const origin = headers.origin;
+  if (origin !== undefined && origin !== "null") {
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = undefined;
+    }
+    if (host === undefined || host !== headers.host?.toLowerCase())
+      return "refused: Origin is not this gateway's; the Control UI is served to its own origin only";
+  }
+  return undefined;
 }

@@ -1,11 +1,15 @@
-import type { GatewayClient } from "../client/index.js";
+import type { AgentListEntry, GatewayClient } from "../client/index.js";
 import { ErrorLine } from "../components.js";
 import { pretty } from "../format.js";
-import { usePoll } from "../hooks.js";
+import { useTopic } from "../hooks.js";
 
-/** Agents: provider and model (with failover chain), prompt and soul, tools allowed, queue mode, outbound allowlist, bindings. */
+/**
+ * Agents: provider and model (with failover chain), prompt and soul, tools allowed, queue mode,
+ * outbound allowlist, bindings. Pushed by the gateway (the `agents` topic: the `agents.list`
+ * result, sent again when a config reload changed it), not polled.
+ */
 export function Agents(props: { client: GatewayClient }) {
-  const list = usePoll(() => props.client.call("agents.list"), 10_000);
+  const list = useTopic<AgentListEntry[]>(props.client, "agents");
   return (
     <section>
       <h2>Agents</h2>

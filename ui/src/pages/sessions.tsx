@@ -1,8 +1,8 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { GatewayClient, ModelRequestView, SessionEvent, SessionInfo } from "../client/index.js";
 import { Confirm, ErrorLine } from "../components.js";
 import { downloadJson, fmtClock, fmtMs, fmtTime, pretty } from "../format.js";
-import { usePoll, useTopicTrigger } from "../hooks.js";
+import { usePoll } from "../hooks.js";
 import { describeEvent, groupTurns, type Turn } from "../turns.js";
 
 const SINCE = { any: 0, "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 } as const;
@@ -13,6 +13,33 @@ export function Sessions(props: { client: GatewayClient; sessionKey: string | un
 }
 
 const href = (key: string) => `#/sessions/${encodeURIComponent(key)}`;
+
+/** The `sessions` topic's push (docs/protocol.md): the changed keys and their rows, or `all`. */
+interface SessionsPush {
+  sessionKeys: string[];
+  sessions?: SessionInfo[];
+  all?: true;
+}
+
+/**
+ * The list after a push: each changed key's row replaced (or added when it matches the filters),
+ * keys without a row (deleted) removed; newest first.
+ */
+export function patchRows(
+  rows: SessionInfo[],
+  keys: string[],
+  changed: SessionInfo[],
+  filters: { agent: string; channel: string; peer: string; since: keyof typeof SINCE },
+): SessionInfo[] {
+  const gone = new Set(keys);
+  const since = SINCE[filters.since];
+  const fits = (s: SessionInfo) =>
+    (!filters.agent || s.agent === filters.agent) &&
+    (!filters.channel || s.channel === filters.channel) &&
+    (!filters.peer || s.peer === filters.peer) &&
+    (since === 0 || s.updatedAt >= Date.now() - since);
+  return [...rows.filter((r) => !gone.has(r.sessionKey)), ...changed.filter(fits)].sort((a, b) => b.updatedAt - a.updatedAt);
+}
 
 function SessionList(props: { client: GatewayClient }) {
   const [filters, setFilters] = useState({ agent: "", channel: "", peer: "", since: "any" as keyof typeof SINCE });
@@ -39,8 +66,24 @@ function SessionList(props: { client: GatewayClient }) {
     0,
     [filters.agent, filters.channel, filters.peer, filters.since],
   );
-  // Read again when the gateway says sessions changed (`sessions` topic), at most every 2 s.
-  useTopicTrigger(props.client, "sessions", list.reload, 2000);
+  // The gateway pushes the changed rows (`sessions` topic): patched in place; read again (at
+  // most every 2 s) only when it says too many changed to send rows for.
+  const reload = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => {
+    const sub = props.client.subscribe(["sessions"], (_t, data) => {
+      const push = data as SessionsPush;
+      if (push.all || push.sessions === undefined) {
+        reload.current ??= setTimeout(() => ((reload.current = undefined), list.reload()), 2000);
+        return;
+      }
+      list.patch((rows) => (rows === undefined ? rows : patchRows(rows, push.sessionKeys, push.sessions!, filters)));
+    });
+    return () => {
+      if (reload.current !== undefined) clearTimeout(reload.current);
+      reload.current = undefined;
+      sub.close();
+    };
+  }, [props.client, filters.agent, filters.channel, filters.peer, filters.since]);
   const hits = usePoll(async () => (search ? (await props.client.call("sessions.search", { query: search, limit: 50 })).hits : undefined), 0, [search]);
   const field = (name: "agent" | "channel" | "peer") => (
     <input
