@@ -81,7 +81,11 @@ for (const [name, [cmd, args, extraEnv, { reuse = false } = {}]] of Object.entri
   results[name] = { ready: median(runs.map((r) => r.ready)), health: median(runs.map((r) => r.health)) };
 }
 const base = results["node bin/exoclaw.js gateway"].ready;
-console.log(`load at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+console.log(
+  `load at the end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
 for (const [name, r] of Object.entries(results)) {
   console.log(
     `${name.padEnd(30)} spawn->ready ${r.ready.toFixed(0).padStart(6)} ms (x${(r.ready / base).toFixed(2)})   ready->/health ${r.health.toFixed(1)} ms`,

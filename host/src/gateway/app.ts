@@ -14,7 +14,17 @@ import { mcpServeTarget } from "./mcp-route.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
-import { createTelemetry, deferMetrics, loadPrometheus, startTracing, tracingRequested, type DeferredMetrics, type MetricsRecorder, type Telemetry, type Tracing } from "../telemetry/index.js";
+import {
+  createTelemetry,
+  deferMetrics,
+  loadPrometheus,
+  startTracing,
+  tracingRequested,
+  type DeferredMetrics,
+  type MetricsRecorder,
+  type Telemetry,
+  type Tracing,
+} from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
 import { startRemoteAbort } from "./remote-abort.js";
 import { startRemoteApprovals } from "./remote-approvals.js";
@@ -552,7 +562,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // prom-client loads once the gateway is ready, off the path of its first requests (or at the first scrape): telemetry/deferred.ts.
     const metricsLoad = deferredMetrics;
     if (metricsLoad !== undefined) {
-      setTimeout(() => metricsLoad.load().catch((err: unknown) => logger.error({ error: errorMessage(err) }, "cannot load the metrics: /metrics fails")), METRICS_LOAD_DELAY_MS).unref();
+      setTimeout(
+        () => metricsLoad.load().catch((err: unknown) => logger.error({ error: errorMessage(err) }, "cannot load the metrics: /metrics fails")),
+        METRICS_LOAD_DELAY_MS,
+      ).unref();
     }
     const main = config.agents.find((a) => a.id === config.defaultAgent)!;
     return {
@@ -769,7 +782,11 @@ function missingChannelPlugins(config: Config, plugins: PluginHost): string[] {
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set: the OpenTelemetry SDK, loaded here and only then). A
  * tracer that cannot start is logged at warn and left off; the gateway serves without it.
  */
-async function openTelemetry(config: Config, env: NodeJS.ProcessEnv, logger: Logger): Promise<{ sink: Telemetry; metrics?: DeferredMetrics; tracing?: Tracing }> {
+async function openTelemetry(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<{ sink: Telemetry; metrics?: DeferredMetrics; tracing?: Tracing }> {
   const metrics = (config.metrics?.enabled ?? true) ? deferMetrics(() => loadPrometheus().then((m) => new m.PromMetrics())) : undefined;
   const [tracing] = await Promise.all([
     tracingRequested(env)
