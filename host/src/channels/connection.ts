@@ -19,7 +19,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import WebSocket from "ws";
+import type WebSocket from "ws";
 import type { ConnectionEffect } from "../plugins/index.js";
 import { errorMessage, sleep } from "../util/index.js";
 import { checkPollResult } from "./messages.js";
@@ -230,8 +230,11 @@ export class Connection {
     const bucket = { tokens: rate.burst, at: performance.now() };
     let flooding = false;
 
+    // `ws` (and the http, https, tls builtins it requires) loads with the first connection, not
+    // at every gateway start (docs/operations.md, "Start-up time and what ready means").
+    const { default: WebSocketClass } = await import("ws");
     // Never the URL itself: it may carry a substituted secret.
-    const ws = new WebSocket(open.url, {
+    const ws = new WebSocketClass(open.url, {
       headers: open.headers,
       handshakeTimeout: this.o.handshakeTimeoutMs ?? 15_000,
       maxPayload: this.o.maxFrameBytes ?? 4 * 1024 * 1024,
@@ -242,7 +245,7 @@ export class Connection {
     this.opened++;
     const push = (e: Event): void => {
       events.push(e);
-      if (!paused && events.length >= maxQueued && ws.readyState === WebSocket.OPEN) {
+      if (!paused && events.length >= maxQueued && ws.readyState === ws.OPEN) {
         paused = true;
         ws.pause();
       }
@@ -266,7 +269,7 @@ export class Connection {
     };
     /** Closes from the host's side; the close event ends the session. A zombie peer is cut after 2 s. */
     const hostClose = (reason: string): void => {
-      if (ws.readyState === WebSocket.CLOSED) return;
+      if (ws.readyState === ws.CLOSED) return;
       try {
         ws.close(HOST_CLOSE_CODE, reason);
       } catch {
@@ -275,7 +278,7 @@ export class Connection {
       setTimeout(() => ws.terminate(), 2000).unref();
     };
     const beat = (): void => {
-      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.readyState !== ws.OPEN) return;
       if (hb.expectAck && !hb.acked) {
         logger.warn({ channel, account, host, intervalMs: hb.intervalMs }, "connection: heartbeat not acknowledged; reconnecting");
         stopHeartbeat();
@@ -300,7 +303,7 @@ export class Connection {
         return;
       }
       bucket.tokens--;
-      if (ws.readyState !== WebSocket.OPEN) {
+      if (ws.readyState !== ws.OPEN) {
         logger.debug({ channel, account, host }, "connection: frame dropped (the connection is not open)");
         return;
       }
@@ -444,7 +447,7 @@ export class Connection {
       stopHeartbeat();
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
-      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+      if (ws.readyState !== ws.CLOSED) ws.terminate();
       ws.removeAllListeners("message");
       this.socket = null;
       this.wake = null;

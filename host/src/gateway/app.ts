@@ -14,7 +14,17 @@ import { mcpServeTarget } from "./mcp-route.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
-import { createTelemetry, loadPrometheus, startTracing, tracingRequested, type PromMetrics, type Telemetry, type Tracing } from "../telemetry/index.js";
+import {
+  createTelemetry,
+  deferMetrics,
+  loadPrometheus,
+  startTracing,
+  tracingRequested,
+  type DeferredMetrics,
+  type MetricsRecorder,
+  type Telemetry,
+  type Tracing,
+} from "../telemetry/index.js";
 import { startRetention } from "./retention.js";
 import { startRemoteAbort } from "./remote-abort.js";
 import { startRemoteApprovals } from "./remote-approvals.js";
@@ -24,6 +34,12 @@ import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTr
 import { startGateway, type RunningGateway } from "./server.js";
 import { SessionChanges, watchSessionLog } from "./session-changes.js";
 import { HEALTH_BODY, type HealthAnswer, type TransportName } from "./types.js";
+
+/**
+ * How long after ready the metrics (prom-client) load, ms, unless a scrape asks first: a
+ * supervisor's first `/health` or a client's first message is not queued behind the load.
+ */
+export const METRICS_LOAD_DELAY_MS = 200;
 
 /** Time a shutdown may take beyond the grace period (replies, bus, sockets, plugins, store), ms. */
 export const SHUTDOWN_CLOSE_MS = 5_000;
@@ -181,7 +197,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const health = (): HealthAnswer => (storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown));
 
   // Metrics (`[metrics] enabled`) and traces (OTEL_EXPORTER_OTLP_ENDPOINT), set up first in run().
-  let metrics: PromMetrics | undefined;
+  let metrics: MetricsRecorder | undefined;
+  let deferredMetrics: DeferredMetrics | undefined;
   let tracing: Tracing | undefined;
   let started = false;
   let readyState: () => ReadyState = () => ({ stopping: stopping !== undefined, storeDown, started });
@@ -279,10 +296,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
     }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
     opening.catch(() => {});
-    // Metrics and traces load while the store opens (prom-client is ~25 ms of start-up on its own);
-    // plugins and the runtime need the sink, so they wait for it.
+    // Traces load while the store opens; plugins and the runtime need the sink, so they wait for
+    // it. Metrics record into a queue until prom-client loads, after ready (telemetry/deferred.ts).
     const telemetry = await openTelemetry(config, options.env ?? process.env, logger);
-    metrics = telemetry.metrics;
+    metrics = telemetry.metrics?.recorder;
+    deferredMetrics = telemetry.metrics;
     tracing = telemetry.tracing;
     pluginsLoading = loadPlugins({
       dirs: config.plugins.dirs,
@@ -550,6 +568,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await component.start(context);
     }
     started = true;
+    // prom-client loads once the gateway is ready, off the path of its first requests (or at the first scrape): telemetry/deferred.ts.
+    const metricsLoad = deferredMetrics;
+    if (metricsLoad !== undefined) {
+      setTimeout(
+        () => metricsLoad.load().catch((err: unknown) => logger.error({ error: errorMessage(err) }, "cannot load the metrics: /metrics fails")),
+        METRICS_LOAD_DELAY_MS,
+      ).unref();
+    }
     const main = config.agents.find((a) => a.id === config.defaultAgent)!;
     return {
       url: `${listener.tls ? "wss" : "ws"}://${listener.host.includes(":") ? `[${listener.host}]` : listener.host}:${listener.port}/ws`,
@@ -760,13 +786,18 @@ function missingChannelPlugins(config: Config, plugins: PluginHost): string[] {
 }
 
 /**
- * Sets up metrics (`[metrics] enabled`, default on: prom-client, loaded here) and traces (when
+ * Sets up metrics (`[metrics] enabled`, default on: prom-client, loaded once the gateway is ready,
+ * see telemetry/deferred.ts) and traces (when
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set: the OpenTelemetry SDK, loaded here and only then). A
  * tracer that cannot start is logged at warn and left off; the gateway serves without it.
  */
-async function openTelemetry(config: Config, env: NodeJS.ProcessEnv, logger: Logger): Promise<{ sink: Telemetry; metrics?: PromMetrics; tracing?: Tracing }> {
-  const [metrics, tracing] = await Promise.all([
-    (config.metrics?.enabled ?? true) ? loadPrometheus().then((m) => new m.PromMetrics()) : undefined,
+async function openTelemetry(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<{ sink: Telemetry; metrics?: DeferredMetrics; tracing?: Tracing }> {
+  const metrics = (config.metrics?.enabled ?? true) ? deferMetrics(() => loadPrometheus().then((m) => new m.PromMetrics())) : undefined;
+  const [tracing] = await Promise.all([
     tracingRequested(env)
       ? startTracing(env).catch((err: unknown) => {
           logger.warn({ error: errorMessage(err) }, "cannot start OpenTelemetry tracing; the gateway runs without traces");
@@ -777,7 +808,7 @@ async function openTelemetry(config: Config, env: NodeJS.ProcessEnv, logger: Log
   if (tracing !== undefined)
     logger.info({ endpoint: redactUrl((env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT)!.trim()) }, "OpenTelemetry tracing on");
   return {
-    sink: createTelemetry({ ...(metrics ? { metrics } : {}), ...(tracing ? { tracing } : {}) }),
+    sink: createTelemetry({ ...(metrics ? { metrics: metrics.recorder } : {}), ...(tracing ? { tracing } : {}) }),
     ...(metrics ? { metrics } : {}),
     ...(tracing ? { tracing } : {}),
   };

@@ -7,6 +7,7 @@
 export type { Telemetry, TurnTelemetry, ProviderCallTelemetry, ToolCallTelemetry, PluginCallKind, TurnOutcomeLabel } from "./types.js";
 export { NOOP_TELEMETRY } from "./noop.js";
 export { createTelemetry, type TelemetryTargets } from "./sink.js";
+export { deferMetrics, DEFERRED_QUEUE_LIMIT, type DeferredMetrics, type MetricsRecorder } from "./deferred.js";
 export type { PromMetrics, ScrapeSources, BusScrape } from "./prometheus.js";
 export { tracingRequested, startTracing, type Tracing, type TraceSpan } from "./otel.js";
 

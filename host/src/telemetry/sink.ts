@@ -4,14 +4,14 @@
  * and/or the tracer; each part is optional.
  */
 import type { SpanAttributes, TraceSpan, Tracing } from "./otel.js";
-import type { PromMetrics } from "./prometheus.js";
+import type { MetricsRecorder } from "./deferred.js";
 import { NOOP_TELEMETRY } from "./noop.js";
 import type { PluginCallKind, ProviderCallTelemetry, Telemetry, ToolCallTelemetry, TurnTelemetry } from "./types.js";
 
 /** What {@link createTelemetry} records into. */
 export interface TelemetryTargets {
   /** The Prometheus metrics (`[metrics] enabled`). */
-  metrics?: PromMetrics;
+  metrics?: MetricsRecorder;
   /** OpenTelemetry traces (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
   tracing?: Tracing;
 }
