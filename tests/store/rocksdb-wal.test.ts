@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSurrealSessionLog, formatSessionKey, StoreCorruptError, type SessionLog } from "../../host/src/store/index.js";
+import { createSurrealSessionLog, formatSessionKey, openSessionLog, StoreCorruptError, type SessionLog } from "../../host/src/store/index.js";
+import { openJournalFiles } from "../../host/src/store/journal/index.js";
 import { checkRocksDbWal, crc32c, maskCrc } from "../../host/src/store/surreal/rocksdb-wal.js";
 
 const root = mkdtempSync(join(tmpdir(), "exoclaw-rwal-"));
@@ -121,6 +122,29 @@ describe("write-ahead log damage (rocksdb)", () => {
   });
 });
 
+describe("the journal in front of rocksdb", () => {
+  it("refuses to open a rocksdb store whose journal segment is damaged in the middle, naming the segment", async () => {
+    const dir = join(root, `db${++dirs}`);
+    const key = (peer: string) => formatSessionKey({ agent: "main", channel: "cli", account: "local", peer });
+    const log = await openSessionLog({ url: `rocksdb://${dir}` });
+    expect(await log.append(key("a"), [{ kind: "message_received", data: { content: "hello", channel: "cli", account: "local", peer: "a" } }])).toEqual([1]);
+    await log.close();
+    // Three segments of records the engine has not seen yet (as after a crash), the first damaged.
+    const jdir = join(dir, "journal");
+    const files = await openJournalFiles({ dir: jdir, segmentBytes: 1 });
+    for (let i = 0; i < 3; i++) await files.append(Buffer.from(JSON.stringify({ t: "d", k: key(`x${i}`), n: i })));
+    await files.close();
+    const first = readdirSync(jdir).sort()[0]!;
+    const bytes = readFileSync(join(jdir, first));
+    bytes[10] = bytes[10]! ^ 0xff;
+    writeFileSync(join(jdir, first), bytes);
+    // A fresh process would open the engine first (its WAL is sound), then the journal.
+    const err = await openSessionLog({ url: `rocksdb://${dir}` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreCorruptError);
+    expect((err as StoreCorruptError).file).toBe(join(jdir, first));
+  });
+});
+
 describe("WAL framing (synthetic files in RocksDB's format)", () => {
   it("computes CRC-32C (RFC 3720 check value) and RocksDB's mask", () => {
     expect(crc32c(Buffer.from("123456789"))).toBe(0xe3069283);
@@ -161,5 +185,15 @@ describe("WAL framing (synthetic files in RocksDB's format)", () => {
   it("reports fragments out of order", async () => {
     const stray = await checkRocksDbWal(walDir([Buffer.concat([record(1, p("a")), record(4, p("b")), record(1, p("c"))])]));
     expect(stray.damage).toMatchObject({ offset: 8, reason: "a last fragment without its first", resumesAt: 16 });
+  });
+});
+
+describe("engine of a store directory", () => {
+  it("refuses a surrealkv URL on a rocksdb directory (and back), naming the right URL", async () => {
+    const { dir } = writtenStore(3);
+    await expect(openSessionLog({ url: `surrealkv://${dir}` })).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining(`use rocksdb://${dir}`) });
+    const kv = join(root, `kv${++dirs}`);
+    mkdirSync(join(kv, "wal"), { recursive: true });
+    await expect(openSessionLog({ url: `rocksdb://${kv}` })).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining(`use surrealkv://${kv}`) });
   });
 });
