@@ -43,7 +43,9 @@ describe("engine memory settings", () => {
       SURREAL_ROCKSDB_WRITE_BUFFER_SIZE: String(32 * 2 ** 20),
       SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "3",
     });
-    expect(() => engineMemoryEnv({ SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "2MiB" })).toThrow(/SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER="2MiB" is not a whole number/);
+    expect(() => engineMemoryEnv({ SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "2MiB" })).toThrow(
+      /SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER="2MiB" is not a whole number/,
+    );
     expect(() => engineMemoryEnv({ SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "1" })).toThrow(/below the minimum of 2/);
   });
 

@@ -220,8 +220,12 @@ describe("kill -9 while group commits are in flight (50 sessions appending)", ()
   });
   afterAll(() => cleanup());
 
-  it.each(["rocksdb", "surrealkv"])("on %s: keeps every acknowledged append after restart, none twice, and opens cleanly", async (engine) => {
-    const acked = await crashRounds(child, `${engine}://${freshDir()}`, 2, 400);
-    expect(acked).toBeGreaterThanOrEqual(800);
-  }, 120_000);
+  it.each(["rocksdb", "surrealkv"])(
+    "on %s: keeps every acknowledged append after restart, none twice, and opens cleanly",
+    async (engine) => {
+      const acked = await crashRounds(child, `${engine}://${freshDir()}`, 2, 400);
+      expect(acked).toBeGreaterThanOrEqual(800);
+    },
+    120_000,
+  );
 });

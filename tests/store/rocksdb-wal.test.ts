@@ -191,9 +191,15 @@ describe("WAL framing (synthetic files in RocksDB's format)", () => {
 describe("engine of a store directory", () => {
   it("refuses a surrealkv URL on a rocksdb directory (and back), naming the right URL", async () => {
     const { dir } = writtenStore(3);
-    await expect(openSessionLog({ url: `surrealkv://${dir}` })).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining(`use rocksdb://${dir}`) });
+    await expect(openSessionLog({ url: `surrealkv://${dir}` })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining(`use rocksdb://${dir}`),
+    });
     const kv = join(root, `kv${++dirs}`);
     mkdirSync(join(kv, "wal"), { recursive: true });
-    await expect(openSessionLog({ url: `rocksdb://${kv}` })).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining(`use surrealkv://${kv}`) });
+    await expect(openSessionLog({ url: `rocksdb://${kv}` })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining(`use surrealkv://${kv}`),
+    });
   });
 });

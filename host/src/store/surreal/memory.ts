@@ -89,7 +89,10 @@ export function engineMemoryEnv(env: NodeJS.ProcessEnv): Record<string, string> 
     }
     const bytes = s.unit === "count" ? (/^\s*\d+\s*$/.test(given) ? Number(given) : undefined) : parseEngineBytes(given);
     if (bytes === undefined && s.unit === "count") {
-      throw new StoreError("invalid_argument", `${s.name}=${JSON.stringify(given)} is not a whole number; the engine would ignore it and size this from the machine's RAM`);
+      throw new StoreError(
+        "invalid_argument",
+        `${s.name}=${JSON.stringify(given)} is not a whole number; the engine would ignore it and size this from the machine's RAM`,
+      );
     }
     if (bytes === undefined) {
       throw new StoreError(
@@ -98,7 +101,10 @@ export function engineMemoryEnv(env: NodeJS.ProcessEnv): Record<string, string> 
       );
     }
     if (bytes < s.minBytes) {
-      throw new StoreError("invalid_argument", `${s.name}=${JSON.stringify(given)} is below the minimum of ${s.unit === "count" ? s.minBytes : `${s.minBytes / MiB} MiB`}`);
+      throw new StoreError(
+        "invalid_argument",
+        `${s.name}=${JSON.stringify(given)} is below the minimum of ${s.unit === "count" ? s.minBytes : `${s.minBytes / MiB} MiB`}`,
+      );
     }
     // RocksDB's settings in SurrealDB 3.0.2 may not take the byte grammar: digits work for both.
     out[s.name] = s.name.startsWith("SURREAL_ROCKSDB_") ? String(bytes) : given;
