@@ -4,11 +4,12 @@
 //   - the fsync floor: fdatasync of a small write on the state disk, p50/p99;
 //   - the gateway with the in-process memory store vs embedded SurrealDB without exoclaw's
 //     journal (`surrealkv://…?journal=off`: each append is a SurrealDB commit, fsynced) vs the
-//     default (surrealkv behind the write-ahead journal: group commit, projected in the
+//     journaled stores (surrealkv and rocksdb behind the write-ahead journal: group commit, projected in the
 //     background): turn p50/p99, turns/s with parallel sessions, ready time, with ratios;
 //   - the store alone: append latency and throughput (same three), and how long the journaled
 //     store takes to project its backlog;
-//   - disk used per 1,000 turns on surrealkv.
+//   - disk used per 1,000 turns on surrealkv and rocksdb (both behind the journal: the default
+//     for a new state directory is rocksdb; stores made before stay surrealkv).
 // A turn journals its message (+ turn_started) durably before it starts and its other events in
 // one batch before it is answered: two commits per turn.
 import { spawn } from "node:child_process";
@@ -46,11 +47,16 @@ function dirBytes(dir) {
   return total;
 }
 
-/** The three stores compared: name -> EXOCLAW_STORE for a state directory ("" = the default). */
+/**
+ * The stores compared: name -> EXOCLAW_STORE for a state directory. The default for a new state
+ * directory is rocksdb behind the journal; surrealkv (behind the journal) is what stores made
+ * before use, and stays the engine of those.
+ */
 const STORES = {
   memory: () => "memory",
   "surrealkv journal=off": (state) => `surrealkv://${join(state, "data")}?journal=off`,
-  surrealkv: () => "",
+  surrealkv: (state) => `surrealkv://${join(state, "data")}`,
+  rocksdb: (state) => `rocksdb://${join(state, "data")}`,
 };
 
 /** fdatasync of a 100-byte append on the temp directory's disk, `n` times: the floor of any durable append. */
@@ -179,7 +185,7 @@ async function measureAppends() {
   try {
     for (const kind of Object.keys(STORES)) {
       const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-store-"));
-      const sessionLog = await store.openSessionLog({ url: STORES[kind](dir) || `surrealkv://${dir}/data` });
+      const sessionLog = await store.openSessionLog({ url: STORES[kind](dir) });
       const lat = [];
       const t0 = performance.now();
       for (let i = 0; i < APPENDS; i++) {
@@ -241,39 +247,77 @@ async function main() {
   const m = gw.memory;
   const o = gw["surrealkv journal=off"];
   const k = gw.surrealkv;
+  const r = gw.rocksdb;
   const ao = appends["surrealkv journal=off"];
   const ak = appends.surrealkv;
+  const ar = appends.rocksdb;
+  const am = appends.memory;
   const ratio = (a, b) => `${f(a / b, 2)}x`;
+  const sustained = (a) => a.parEvents / (2 + a.drainMs / 1000);
   const rows = [
-    ["gateway (uws, instant provider)", "memory", "kv journal=off", "kv + journal", "journal vs memory", "journal vs off"],
-    ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), `+${f(k.turn.p50 - m.turn.p50)}`, ratio(k.turn.p50, o.turn.p50)],
-    ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), `+${f(k.turn.p99 - m.turn.p99)}`, ratio(k.turn.p99, o.turn.p99)],
-    [`turns/s (${PARALLEL} sessions)`, f(m.rate, 0), f(o.rate, 0), f(k.rate, 0), `${f((k.rate / m.rate) * 100, 0)} %`, ratio(k.rate, o.rate)],
+    ["gateway (uws, instant provider)", "memory", "kv journal=off", "kv + journal", "rocks + journal", "kv+j vs memory", "rocks+j vs memory"],
+    ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), f(r.turn.p50), `+${f(k.turn.p50 - m.turn.p50)}`, `+${f(r.turn.p50 - m.turn.p50)}`],
+    ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), f(r.turn.p99), `+${f(k.turn.p99 - m.turn.p99)}`, `+${f(r.turn.p99 - m.turn.p99)}`],
+    [
+      `turns/s (${PARALLEL} sessions)`,
+      f(m.rate, 0),
+      f(o.rate, 0),
+      f(k.rate, 0),
+      f(r.rate, 0),
+      `${f((k.rate / m.rate) * 100, 0)} %`,
+      `${f((r.rate / m.rate) * 100, 0)} %`,
+    ],
     [
       "gateway CPU ms per turn (sequential)",
       f(m.cpuPerTurn),
       f(o.cpuPerTurn),
       f(k.cpuPerTurn),
+      f(r.cpuPerTurn),
       `+${f(k.cpuPerTurn - m.cpuPerTurn)}`,
-      ratio(k.cpuPerTurn, o.cpuPerTurn),
+      `+${f(r.cpuPerTurn - m.cpuPerTurn)}`,
     ],
-    ["gateway RSS MB after the load", f(m.rssAfter, 0), f(o.rssAfter, 0), f(k.rssAfter, 0), "", ""],
-    ["ready p50 ms (fresh state dir)", f(start.memory.p50, 0), f(start["surrealkv journal=off"].p50, 0), f(start.surrealkv.p50, 0), "", ""],
-    ["ready p50 ms (existing store)", "", f(start["surrealkv journal=off reuse"].p50, 0), f(start["surrealkv reuse"].p50, 0), "", ""],
-    ["", "", "", "", "", ""],
-    ["store alone", "memory", "kv journal=off", "kv + journal", "", "journal vs off"],
-    ["append 1 event p50 ms", f(appends.memory.append.p50, 3), f(ao.append.p50), f(ak.append.p50, 3), "", ratio(ak.append.p50, ao.append.p50)],
-    ["append 1 event p99 ms", f(appends.memory.append.p99, 3), f(ao.append.p99), f(ak.append.p99, 3), "", ratio(ak.append.p99, ao.append.p99)],
-    ["sequential appends/s", f(appends.memory.seqRate, 0), f(ao.seqRate, 0), f(ak.seqRate, 0), "", ratio(ak.seqRate, ao.seqRate)],
-    ["appends/s (32 sessions, 1 event each)", f(appends.memory.parRate, 0), f(ao.parRate, 0), f(ak.parRate, 0), "", ratio(ak.parRate, ao.parRate)],
-    ["backlog projected after (ms)", "", f(ao.drainMs, 0), f(ak.drainMs, 0), "", ""],
+    ["gateway RSS MB after the load", f(m.rssAfter, 0), f(o.rssAfter, 0), f(k.rssAfter, 0), f(r.rssAfter, 0), "", ""],
+    [
+      "ready p50 ms (fresh state dir)",
+      f(start.memory.p50, 0),
+      f(start["surrealkv journal=off"].p50, 0),
+      f(start.surrealkv.p50, 0),
+      f(start.rocksdb.p50, 0),
+      "",
+      "",
+    ],
+    [
+      "ready p50 ms (existing store)",
+      "",
+      f(start["surrealkv journal=off reuse"].p50, 0),
+      f(start["surrealkv reuse"].p50, 0),
+      f(start["rocksdb reuse"].p50, 0),
+      "",
+      "",
+    ],
+    ["", "", "", "", "", "", ""],
+    ["store alone", "memory", "kv journal=off", "kv + journal", "rocks + journal", "kv+j vs memory", "rocks+j vs memory"],
+    ["append 1 event p50 ms", f(am.append.p50, 3), f(ao.append.p50), f(ak.append.p50, 3), f(ar.append.p50, 3), "", ""],
+    ["append 1 event p99 ms", f(am.append.p99, 3), f(ao.append.p99), f(ak.append.p99, 3), f(ar.append.p99, 3), "", ""],
+    ["sequential appends/s", f(am.seqRate, 0), f(ao.seqRate, 0), f(ak.seqRate, 0), f(ar.seqRate, 0), "", ""],
+    [
+      "appends/s (32 sessions, 1 event each)",
+      f(am.parRate, 0),
+      f(ao.parRate, 0),
+      f(ak.parRate, 0),
+      f(ar.parRate, 0),
+      ratio(ak.parRate, am.parRate),
+      ratio(ar.parRate, am.parRate),
+    ],
+    ["backlog projected after (ms)", "", f(ao.drainMs, 0), f(ak.drainMs, 0), f(ar.drainMs, 0), "", ""],
     [
       "sustained events/s (32 sessions, incl. projection)",
       "",
-      f(ao.parEvents / (2 + ao.drainMs / 1000), 0),
-      f(ak.parEvents / (2 + ak.drainMs / 1000), 0),
+      f(sustained(ao), 0),
+      f(sustained(ak), 0),
+      f(sustained(ar), 0),
       "",
-      ratio(ak.parEvents / (2 + ak.drainMs / 1000), ao.parEvents / (2 + ao.drainMs / 1000)),
+      ratio(sustained(ar), sustained(ak)) + " of kv",
     ],
   ];
   console.log(`fsync floor (fdatasync of a 100-byte append, ${tmpdir()}): p50 ${f(floor.p50, 3)} ms, p99 ${f(floor.p99, 3)} ms\n`);
@@ -288,6 +332,7 @@ async function main() {
   for (const [name, g] of [
     ["surrealkv journal=off", o],
     ["surrealkv + journal", k],
+    ["rocksdb + journal", r],
   ]) {
     console.log(
       `\ndisk (${name}): ${(g.diskBytes / 1e6).toFixed(1)} MB after ${g.turns} turns = ${(((g.diskBytes / g.turns) * 1000) / 1e6).toFixed(2)} MB per 1,000 turns ` +

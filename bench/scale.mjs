@@ -53,11 +53,16 @@ const PER_HOLDER = 19_000;
  */
 const PER_ADDRESS = 25_000;
 
-/** `{ store, transport }` -> gateway environment; `store` "durable" is the zero-config default. */
+/**
+ * `{ store, transport }` -> gateway environment; `store` "durable" is the zero-config default,
+ * "surrealkv" / "rocksdb" pick the embedded engine, "memory" the in-process store.
+ */
 function gatewayEnv({ store, transport }, state, providerUrl) {
   return {
     EXOCLAW_TRANSPORT: transport,
     ...(store === "memory" ? { EXOCLAW_STORE: "memory" } : {}),
+    // An explicit embedded engine (the default "durable" is rocksdb for a new state directory).
+    ...(store === "surrealkv" || store === "rocksdb" ? { EXOCLAW_STORE: `${store}://${join(state, "data")}` } : {}),
     EXOCLAW_STATE_DIR: state,
     EXOCLAW_LOG_LEVEL: "info",
     ANTHROPIC_API_KEY: "sk-bench",

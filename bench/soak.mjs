@@ -36,7 +36,9 @@ const HELP = `npm run bench:soak -- [options]
   --warmup MIN      minutes excluded from the slope (default: a sixth of the run, at most 5)
   --baseline B      "memory" (default): a memory-store gateway under the same load at the same
                     time; "none": only the surrealkv gateway
-  --env KEY=VALUE   extra environment for the surrealkv gateway (repeatable), e.g.
+  --engine E        the durable gateway's embedded engine: "rocksdb" (default for new stores)
+                    or "surrealkv" (stores made before; store URL <engine>://<state>/data)
+  --env KEY=VALUE   extra environment for the durable gateway (repeatable), e.g.
                     --env SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY=64MiB
   --label TEXT      a name for this run in the summary
   --json FILE       also write the samples and summary as JSON
@@ -51,6 +53,7 @@ const { values: opts } = parseArgs({
     sample: { type: "string", default: "10" },
     warmup: { type: "string" },
     baseline: { type: "string", default: "memory" },
+    engine: { type: "string", default: "rocksdb" },
     env: { type: "string", multiple: true, default: [] },
     label: { type: "string", default: "" },
     json: { type: "string" },
@@ -81,6 +84,10 @@ for (const [name, v] of [
 }
 if (!["memory", "none"].includes(opts.baseline)) {
   console.error(`--baseline must be "memory" or "none"; got ${JSON.stringify(opts.baseline)}`);
+  process.exit(2);
+}
+if (!["rocksdb", "surrealkv"].includes(opts.engine)) {
+  console.error(`--engine must be "rocksdb" or "surrealkv"; got ${JSON.stringify(opts.engine)}`);
   process.exit(2);
 }
 const extraEnv = {};
@@ -134,7 +141,7 @@ async function startGateway(name, store, providerUrl) {
   writeFileSync(probe, "");
   const env = {
     EXOCLAW_STATE_DIR: state,
-    EXOCLAW_STORE: store === "memory" ? "memory" : "",
+    EXOCLAW_STORE: store === "memory" ? "memory" : `${store}://${join(state, "data")}`,
     EXOCLAW_LOG_LEVEL: "info",
     EXOCLAW_TRANSPORT: "uws",
     ANTHROPIC_API_KEY: "sk-bench",
@@ -292,12 +299,12 @@ const pad = (cells, widths) => cells.map((c, i) => String(c).padStart(widths[i])
 async function main() {
   log(
     `exoclaw soak: ${MINUTES} min at ${RATE} turns/s over ${SESSIONS} sessions, sample every ${SAMPLE_S} s, warm-up ${f(WARMUP_MIN, 2)} min, baseline ${opts.baseline}` +
-      (opts.env.length ? `, surrealkv env ${opts.env.join(" ")}` : ""),
+      (opts.env.length ? `, ${opts.engine} env ${opts.env.join(" ")}` : ""),
   );
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
   const gws = [];
   try {
-    gws.push(await startGateway("surrealkv", "surrealkv", emulator.value));
+    gws.push(await startGateway(opts.engine, opts.engine, emulator.value));
     if (opts.baseline === "memory") gws.push(await startGateway("memory", "memory", emulator.value));
     await new Promise((r) => setTimeout(r, 1500)); // let the probe write and start-up settle
     const widths = [6, 8, 9, 9, 8, 9];
@@ -363,7 +370,7 @@ function report(gws, meta) {
     ["store dir at end MiB", ...sums.map((s) => (s.name === "memory" ? "-" : f(s.storeEndMiB)))],
     [`verdict (flat: 2nd-half peak <= 1st-half peak + ${FLAT_PEAK_GROWTH * 100} %)`, ...sums.map((s) => s.verdict)],
   ];
-  if (sums.length === 2) rows.push(["RSS at end, surrealkv / memory", f(sums[0].rssEndMiB / sums[1].rssEndMiB, 2), ""]);
+  if (sums.length === 2) rows.push([`RSS at end, ${sums[0].name} / memory`, f(sums[0].rssEndMiB / sums[1].rssEndMiB, 2), ""]);
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   console.log(
     `\nsoak${meta.label ? ` [${meta.label}]` : ""}: ${meta.minutes} min, ${meta.rate} turns/s offered, ${meta.sessions} sessions${meta.env.length ? `, env ${meta.env.join(" ")}` : ""}`,
@@ -377,7 +384,7 @@ function report(gws, meta) {
     );
   const parts = sums[0].storeParts;
   console.log(
-    `store dir (surrealkv) by part, MiB: ${Object.entries(parts)
+    `store dir (${sums[0]?.name ?? "durable"}) by part, MiB: ${Object.entries(parts)
       .map(([k, v]) => `${k} ${f(v / 2 ** 20)}`)
       .join(", ")}`,
   );

@@ -3,6 +3,7 @@
  * gateway (webhook channel, provider emulator) after a WebSocket chat turn and a channel message:
  * the counts the commands print match the turns made. And the clear error when no gateway runs.
  */
+import { DEFAULT_ON_DISK_ENGINE } from "../../host/src/store/index.js";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hmacSha256Hex, startChannelGateway, startFakePlatform, webhookGrant, type ChannelGateway, type FakePlatform } from "../support/channel-gateway.js";
@@ -68,14 +69,14 @@ describe("exoclaw status", () => {
     expect(s.channels.webhook).toMatchObject({ received: 1, accepted: 1, refused: 0, answered: 1 });
     expect(s.sessions).toBe(2);
     expect(s.bus).toBeNull();
-    expect(s.store).toBe(`surrealkv://${gw.stateDir}/data`);
+    expect(s.store).toBe(`${DEFAULT_ON_DISK_ENGINE}://${gw.stateDir}/data`);
   });
 
   it("prints tables with the same counts", async () => {
     const r = await cli(["status"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`gateway   ws://127.0.0.1:${gw.port}/ws (pid ${gw.gateway.proc.pid}`);
-    expect(r.stdout).toMatch(/^store {5}surrealkv:\/\/.* \(2 session\(s\)\)$/m);
+    expect(r.stdout).toMatch(new RegExp(`^store {5}${DEFAULT_ON_DISK_ENGINE}://.* \\(2 session\\(s\\)\\)$`, "m"));
     expect(r.stdout).toMatch(/^main +anthropic +claude-sonnet-4-6 +yes$/m);
     expect(r.stdout).toMatch(/^calculator +tool +loaded +1 +0 +[\d.]+ +[\d.]+$/m);
     expect(r.stdout).toMatch(/^webhook +1 +1 +0 +1 +0 +0$/m);

@@ -1,5 +1,5 @@
 /** `[store]`, `EXOCLAW_STORE` and agents' `context_window` in the configuration. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -21,7 +21,7 @@ describe("store configuration", () => {
   it("defaults to embedded SurrealDB under the state directory, without redaction", () => {
     const c = load(undefined);
     expect(c.store).toEqual({
-      url: `surrealkv://${state}/data`,
+      url: `rocksdb://${state}/data`,
       namespace: undefined,
       database: undefined,
       username: undefined,
@@ -31,7 +31,22 @@ describe("store configuration", () => {
     expect(c.agents[0]!.contextWindow).toBe(DEFAULT_CONTEXT_WINDOW);
   });
 
-  it("reads [store]; resolves a relative surrealkv directory against the config file", () => {
+  it("keeps the engine an existing default store was written by: surrealkv files stay surrealkv, rocksdb files rocksdb", () => {
+    const kvState = join(dir, "kv-state");
+    mkdirSync(join(kvState, "data", "wal"), { recursive: true });
+    expect(load(undefined, { EXOCLAW_STATE_DIR: kvState }).store.url).toBe(`surrealkv://${kvState}/data`);
+    const rocksState = join(dir, "rocks-state");
+    mkdirSync(join(rocksState, "data"), { recursive: true });
+    writeFileSync(join(rocksState, "data", "CURRENT"), "MANIFEST-000005\n");
+    expect(load(undefined, { EXOCLAW_STATE_DIR: rocksState }).store.url).toBe(`rocksdb://${rocksState}/data`);
+    // Only exoclaw's journal (no engine files yet): a new store, the default engine.
+    const journalOnly = join(dir, "journal-state");
+    mkdirSync(join(journalOnly, "data", "journal"), { recursive: true });
+    expect(load(undefined, { EXOCLAW_STATE_DIR: journalOnly }).store.url).toBe(`rocksdb://${journalOnly}/data`);
+  });
+
+  it("reads [store]; resolves a relative surrealkv or rocksdb directory against the config file", () => {
+    expect(load('[store]\nurl = "rocksdb://sessions-rdb"\n').store.url).toBe(`rocksdb://${join(dir, "sessions-rdb")}`);
     const c = load('[store]\nurl = "surrealkv://sessions-db?sync=never"\nredact = true\n');
     expect(c.store.url).toBe(`surrealkv://${join(dir, "sessions-db")}?sync=never`);
     expect(c.store.redact).toBe(true);
@@ -66,7 +81,7 @@ describe("store configuration", () => {
   it("EXOCLAW_STORE wins over the file; bad values are refused naming the field", () => {
     expect(load('[store]\nurl = "memory"\n', { EXOCLAW_STORE: "mem://" }).store.url).toBe("mem://");
     expect(load(undefined, { EXOCLAW_STORE: "memory" }).store.url).toBe("memory");
-    expect(load(undefined, { EXOCLAW_STORE: "" }).store.url).toBe(`surrealkv://${state}/data`);
+    expect(load(undefined, { EXOCLAW_STORE: "" }).store.url).toBe(`rocksdb://${state}/data`);
     expect(() => load(undefined, { EXOCLAW_STORE: "postgres://u:pw@h/db" })).toThrow(ConfigError);
     expect(() => load(undefined, { EXOCLAW_STORE: "postgres://u:pw@h/db" })).not.toThrow(/pw/);
     expect(() => load('[store]\nurl = "redis://x"\n')).toThrow(/store\.url/);

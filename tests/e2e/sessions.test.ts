@@ -3,6 +3,7 @@
  * keys on chat.send, history surviving a restart, and `exoclaw sessions` on the same store.
  * The gateway runs with its default store (embedded SurrealDB under the state directory).
  */
+import { DEFAULT_ON_DISK_ENGINE } from "../../host/src/store/index.js";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,7 +50,7 @@ function cli(args: string[], extraEnv: Record<string, string> = {}) {
 
 describe("sessions over the wire", () => {
   it("reports the store in the ready line", () => {
-    expect(gateway.ready.store).toBe(`surrealkv://${state}/data`);
+    expect(gateway.ready.store).toBe(`${DEFAULT_ON_DISK_ENGINE}://${state}/data`);
   });
 
   it("chat.history returns a turn's events in order, paginated", async () => {

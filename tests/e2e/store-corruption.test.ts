@@ -56,7 +56,9 @@ function copyState(name: string): string {
 beforeAll(async () => {
   emulator = await startEmulator();
   // One gateway answers TURNS turns on the embedded store and stops cleanly.
-  const gw = await startGateway(env(base));
+  // On surrealkv (this file damages its `wal/*.wal`; tests/store/rocksdb-wal.test.ts does RocksDB's):
+  // the copies below then open as surrealkv by default, the engine their files are from.
+  const gw = await startGateway({ ...env(base), EXOCLAW_STORE: `surrealkv://${join(base, "data")}` });
   const client = await RpcClient.connect(gw.url);
   for (let i = 0; i < TURNS; i++) {
     const r = await client.call("chat.send", { content: `message ${i} for the log`, peer: `wal-${i % 4}`, idempotencyKey: `wal-${i}` });

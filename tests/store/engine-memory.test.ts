@@ -26,9 +26,27 @@ describe("engine memory settings", () => {
     expect(parseEngineBytes("")).toBeUndefined();
   });
 
-  it("defaults both limits to 64 MiB and keeps an operator's valid values", () => {
-    expect(engineMemoryEnv({})).toEqual({ [CACHE]: String(64 * 2 ** 20), [MEMTABLE]: String(64 * 2 ** 20) });
-    expect(engineMemoryEnv({ [CACHE]: "256m", [MEMTABLE]: " " })).toEqual({ [CACHE]: "256m", [MEMTABLE]: String(64 * 2 ** 20) });
+  const ROCKS = {
+    SURREAL_ROCKSDB_BLOCK_CACHE_SIZE: String(64 * 2 ** 20),
+    SURREAL_ROCKSDB_WRITE_BUFFER_SIZE: String(16 * 2 ** 20),
+    SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "2",
+    SURREAL_ROCKSDB_MIN_WRITE_BUFFER_NUMBER_TO_MERGE: "1",
+  };
+
+  it("defaults SurrealKV's limits to 64 MiB and keeps an operator's valid values", () => {
+    expect(engineMemoryEnv({})).toEqual({ [CACHE]: String(64 * 2 ** 20), [MEMTABLE]: String(64 * 2 ** 20), ...ROCKS });
+    expect(engineMemoryEnv({ [CACHE]: "256m", [MEMTABLE]: " " })).toEqual({ [CACHE]: "256m", [MEMTABLE]: String(64 * 2 ** 20), ...ROCKS });
+  });
+
+  it("bounds RocksDB: a 64 MiB block cache, two 16 MiB memtables; an operator's sizes are passed as digits", () => {
+    expect(engineMemoryEnv({ SURREAL_ROCKSDB_WRITE_BUFFER_SIZE: "32MiB", SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "3" })).toMatchObject({
+      SURREAL_ROCKSDB_WRITE_BUFFER_SIZE: String(32 * 2 ** 20),
+      SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "3",
+    });
+    expect(() => engineMemoryEnv({ SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "2MiB" })).toThrow(
+      /SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER="2MiB" is not a whole number/,
+    );
+    expect(() => engineMemoryEnv({ SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER: "1" })).toThrow(/below the minimum of 2/);
   });
 
   it("rejects a value the engine would ignore, or one below the minimum, naming the variable", () => {

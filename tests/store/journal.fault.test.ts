@@ -1,7 +1,8 @@
 /**
  * The journal's kill -9 test, longer: eight rounds of 50 sessions appending, killed after
  * 1,500 acknowledged appends each; after every restart all acknowledged appends are there,
- * none twice, and the store opens cleanly. The short version is in journal.test.ts.
+ * none twice, and the store opens cleanly; on both embedded engines (rocksdb, the default for new
+ * stores, and surrealkv). The short version is in journal.test.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,9 +21,9 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describe("journal: repeated kill -9 under load", () => {
+describe.each(["rocksdb", "surrealkv"])("journal on %s: repeated kill -9 under load", (engine) => {
   it("keeps every acknowledged append through eight crashes", async () => {
-    const acked = await crashRounds(child, `surrealkv://${join(root, "data")}`, 8, 1500);
+    const acked = await crashRounds(child, `${engine}://${join(root, engine)}`, 8, 1500);
     expect(acked).toBeGreaterThanOrEqual(12_000);
   }, 600_000);
 });

@@ -32,6 +32,11 @@ async function journaled(dir: string, options: SessionLogOptions = {}) {
 }
 
 sessionLogSuite("surrealkv:// with the write-ahead journal", (options) => journaled(freshDir(), options));
+sessionLogSuite("rocksdb:// with the write-ahead journal", async (options) => {
+  const dir = freshDir();
+  const inner = await createSurrealSessionLog({ url: `rocksdb://${dir}` });
+  return createJournaledSessionLog({ inner, dir: join(dir, JOURNAL_DIR), displayUrl: `rocksdb://${dir}`, ...options });
+});
 
 const key = (peer: string) => formatSessionKey({ agent: "main", channel: "ws", account: "default", peer });
 const message = (content: string, idempotencyKey?: string) => ({
@@ -215,8 +220,12 @@ describe("kill -9 while group commits are in flight (50 sessions appending)", ()
   });
   afterAll(() => cleanup());
 
-  it("keeps every acknowledged append after restart, none twice, and opens cleanly", async () => {
-    const acked = await crashRounds(child, `surrealkv://${freshDir()}`, 2, 400);
-    expect(acked).toBeGreaterThanOrEqual(800);
-  }, 120_000);
+  it.each(["rocksdb", "surrealkv"])(
+    "on %s: keeps every acknowledged append after restart, none twice, and opens cleanly",
+    async (engine) => {
+      const acked = await crashRounds(child, `${engine}://${freshDir()}`, 2, 400);
+      expect(acked).toBeGreaterThanOrEqual(800);
+    },
+    120_000,
+  );
 });

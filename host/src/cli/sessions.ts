@@ -103,7 +103,7 @@ async function gatewaySource(config: Config): Promise<SessionsSource> {
  */
 export async function openSessionsSource(config: Config): Promise<SessionsSource> {
   if (config.store.url === MEMORY_STORE_URL) return gatewaySource(config);
-  const dir = /^surrealkv:\/\/([^?]*)/.exec(config.store.url)?.[1];
+  const dir = /^(?:surrealkv|rocksdb):\/\/([^?]*)/.exec(config.store.url)?.[1];
   // Reading must not create a database: a missing directory means no gateway ever ran here.
   if (dir !== undefined && !existsSync(dir)) throw new Error(`no session store at ${dir} (the gateway creates it when it first starts)`);
   try {

@@ -7,13 +7,13 @@
  * log there and silently drop every later commit. The operator either restores a backup, or
  * accepts the loss explicitly here. See docs/reliability.md ("Corrupted store").
  */
-import { cp, mkdir } from "node:fs/promises";
+import { copyFile, cp, mkdir, readdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../config/index.js";
 import { BUILTIN_PLUGINS_DIR } from "../paths.js";
-import { checkSurrealKvWal, describeWalDamage, openSessionLog } from "../store/index.js";
+import { checkRocksDbWal, checkSurrealKvWal, describeWalDamage, openSessionLog } from "../store/index.js";
 import type { SessionsCliIo } from "./sessions.js";
 
 const processIo: SessionsCliIo = {
@@ -27,7 +27,7 @@ const processIo: SessionsCliIo = {
  * the store opened), 1 damage found (nothing changed) or the check failed.
  */
 export function registerStoreCommands(program: Command, io: SessionsCliIo = processIo): void {
-  const store = program.command("store").description("Check the embedded session store (surrealkv) for damage");
+  const store = program.command("store").description("Check the embedded session store (rocksdb or surrealkv) for damage");
   store
     .command("check")
     .description("Verify every record of the store's write-ahead log (checksums, framing); the store must not be open in a running gateway for --accept-loss")
@@ -45,16 +45,16 @@ export function registerStoreCommands(program: Command, io: SessionsCliIo = proc
 
 async function checkStore(opts: { config?: string; acceptLoss?: boolean }, io: SessionsCliIo): Promise<number> {
   const config = loadConfig({ config: opts.config }, io.env, [BUILTIN_PLUGINS_DIR]);
-  const dir = /^surrealkv:\/\/([^?]*)/.exec(config.store.url)?.[1];
+  const [, engine, dir] = /^(surrealkv|rocksdb):\/\/([^?]*)/.exec(config.store.url) ?? [];
   if (dir === undefined) {
-    io.out("the configured store is not an embedded surrealkv directory: nothing to check here (a SurrealDB server or NATS checks its own files)");
+    io.out("the configured store is not an embedded rocksdb or surrealkv directory: nothing to check here (a SurrealDB server or NATS checks its own files)");
     return 0;
   }
   if (!existsSync(dir)) {
     io.out(`no session store at ${dir} (the gateway creates it when it first starts)`);
     return 0;
   }
-  const check = await checkSurrealKvWal(dir);
+  const check = engine === "rocksdb" ? await checkRocksDbWal(dir) : await checkSurrealKvWal(dir);
   io.out(`${dir}: ${check.files.length} WAL file(s), ${check.records} record(s) verified`);
   if (check.tornTail)
     io.out(
@@ -69,7 +69,11 @@ async function checkStore(opts: { config?: string; acceptLoss?: boolean }, io: S
   // Evidence and a salvage source: the damaged files as they are, before the engine cuts them.
   const copy = `${dir}.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`;
   await mkdir(copy, { recursive: true, mode: 0o700 });
-  await cp(join(dir, "wal"), join(copy, "wal"), { recursive: true });
+  if (engine === "rocksdb") {
+    // RocksDB's WAL files are `<n>.log` in the store directory itself.
+    await mkdir(join(copy, "wal"), { mode: 0o700 });
+    for (const name of await readdir(dir)) if (/^\d+\.log$/.test(name)) await copyFile(join(dir, name), join(copy, "wal", name));
+  } else await cp(join(dir, "wal"), join(copy, "wal"), { recursive: true });
   io.out(`kept a copy of the damaged write-ahead log in ${copy}`);
   const log = await openSessionLog({ ...config.store, acceptWalDamage: true, logger: { info: (m) => io.out(m), warn: (m) => io.err(m) } });
   const sessions = await log.countSessions();

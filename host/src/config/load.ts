@@ -32,6 +32,7 @@ import { ConfigError } from "./errors.js";
 import { secretEnv } from "./credentials.js";
 import { resolveMcpServers } from "./mcp.js";
 import { locateKey } from "./edit.js";
+import { DEFAULT_ON_DISK_ENGINE, detectOnDiskEngine } from "../store/surreal/detect.js";
 
 export { ConfigError };
 
@@ -74,14 +75,23 @@ export function parseNatsUrls(value: string, where: string): string[] {
 }
 
 /**
- * `surrealkv://<dir>` with `~` expanded and a relative directory resolved against `baseDir`;
- * other URLs unchanged.
+ * `surrealkv://<dir>` / `rocksdb://<dir>` with `~` expanded and a relative directory resolved
+ * against `baseDir`; other URLs unchanged.
  */
 function resolveStoreUrl(url: string, baseDir: string): string {
-  if (!url.startsWith("surrealkv://")) return url;
-  const [path = "", query] = url.slice("surrealkv://".length).split("?", 2);
+  const scheme = /^(surrealkv|rocksdb):\/\//.exec(url)?.[1];
+  if (!scheme) return url;
+  const [path = "", query] = url.slice(`${scheme}://`.length).split("?", 2);
   const abs = resolve(baseDir, expandHome(path));
-  return `surrealkv://${abs}${query !== undefined ? `?${query}` : ""}`;
+  return `${scheme}://${abs}${query !== undefined ? `?${query}` : ""}`;
+}
+
+/**
+ * The default store URL for `dir` (`<state dir>/data`): the engine an existing store there was
+ * written by (surrealkv for stores made before rocksdb became the default), else rocksdb.
+ */
+function defaultStoreUrl(dir: string): string {
+  return `${detectOnDiskEngine(dir) ?? DEFAULT_ON_DISK_ENGINE}://${dir}`;
 }
 
 const DEFAULT_PORT = 7200;
@@ -510,20 +520,21 @@ function resolveBus(file: FileConfig, env: NodeJS.ProcessEnv, where: string): Bu
 }
 
 /**
- * `[store]` with `EXOCLAW_STORE` over `url`; default `surrealkv://<state dir>/data`.
+ * `[store]` with `EXOCLAW_STORE` over `url`; default `rocksdb://<state dir>/data` for a new
+ * directory, `surrealkv://<state dir>/data` for one a surrealkv store already holds.
  * @throws ConfigError for a bad `EXOCLAW_STORE` or an unset `password_env` variable
  */
 function resolveStore(file: FileConfig, env: NodeJS.ProcessEnv, secrets: Record<string, string | undefined>, baseDir: string): StoreConfig {
   const fromEnv = env.EXOCLAW_STORE?.trim();
   if (fromEnv && !STORE_URL_RE.test(fromEnv)) {
     throw new ConfigError(
-      `EXOCLAW_STORE="${fromEnv.replace(/\/\/[^/@]*@/, "//***@")}" is not "memory", "mem://", "surrealkv://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"`,
+      `EXOCLAW_STORE="${fromEnv.replace(/\/\/[^/@]*@/, "//***@")}" is not "memory", "mem://", "surrealkv://<dir>", "rocksdb://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"`,
     );
   }
   const s = file.store ?? {};
   const named = fromEnv || s.url;
   if (named?.startsWith("nats://")) parseNatsUrls(named, fromEnv ? "EXOCLAW_STORE" : "store.url");
-  const url = resolveStoreUrl(fromEnv || s.url || `surrealkv://${join(stateDir(env), "data")}`, fromEnv ? process.cwd() : baseDir);
+  const url = resolveStoreUrl(fromEnv || s.url || defaultStoreUrl(join(stateDir(env), "data")), fromEnv ? process.cwd() : baseDir);
   let password: string | undefined;
   if (s.password_env !== undefined) {
     password = secrets[s.password_env];

@@ -106,8 +106,9 @@ const retentionDuration = z
   .string({ error: `must be a duration string: ${DURATION_HINT}` })
   .refine((v) => parseDuration(v) !== undefined, `must be ${DURATION_HINT}`);
 /** `[store] url` / `EXOCLAW_STORE` forms. */
-export const STORE_URL_RE = /^(memory|mem:\/\/|surrealkv:\/\/.+|wss?:\/\/.+|nats:\/\/.+)$/;
-export const STORE_URL_HINT = 'must be "memory", "mem://", "surrealkv://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"';
+export const STORE_URL_RE = /^(memory|mem:\/\/|surrealkv:\/\/.+|rocksdb:\/\/.+|wss?:\/\/.+|nats:\/\/.+)$/;
+export const STORE_URL_HINT =
+  'must be "memory", "mem://", "surrealkv://<dir>", "rocksdb://<dir>", "ws://host:port", "wss://host:port" or "nats://host:port[,nats://...]"';
 /** One NATS server URL of `[bus] url` / `[store] url` (comma-separated lists are split first). */
 export const NATS_URL_RE = /^nats:\/\/([^/@\s]+@)?[^/\s:@]+(:\d{1,5})?\/?$/;
 const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;

@@ -6,6 +6,8 @@ export { openSessionLog, describeStoreUrl, JOURNAL_DIR, MEMORY_STORE_URL, type O
 export { createJournaledSessionLog, openJournalFiles, type JournaledSessionLogOptions } from "./journal/index.js";
 export { createSurrealSessionLog, parseSurrealUrl, type SurrealSessionLog, type SurrealSessionLogOptions, type SurrealTarget } from "./surreal/index.js";
 export { checkSurrealKvWal, describeWalDamage, type WalCheck, type WalDamage } from "./surreal/wal-check.js";
+export { checkRocksDbWal } from "./surreal/rocksdb-wal.js";
+export { DEFAULT_ON_DISK_ENGINE, detectOnDiskEngine } from "./surreal/detect.js";
 export {
   StoreError,
   StoreCorruptError,

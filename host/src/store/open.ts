@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { StoreError, type StoreHealth } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
 import { createJournaledSessionLog } from "./journal/index.js";
-import { createSurrealSessionLog, parseSurrealUrl, redactUrl } from "./surreal/index.js";
+import { createSurrealSessionLog, detectOnDiskEngine, isOnDiskEngine, parseSurrealUrl, redactUrl } from "./surreal/index.js";
 import type { SessionLog } from "./types.js";
 
 /** The in-process store's name in `[store] url` / `EXOCLAW_STORE`. */
@@ -16,8 +16,8 @@ export const JOURNAL_DIR = "journal";
 export interface OpenSessionLogOptions {
   /**
    * `memory` (in process, lost on exit), `mem://` (embedded SurrealDB in memory),
-   * `surrealkv:///abs/dir[?sync=…][&journal=off]` (embedded SurrealDB on disk, behind exoclaw's
-   * write-ahead journal in `<dir>/journal` unless `journal=off`), `ws://` / `wss://` (server),
+   * `surrealkv:///abs/dir[?sync=…][&journal=off]` or `rocksdb:///abs/dir[?…]` (embedded SurrealDB
+   * on disk, behind exoclaw's write-ahead journal in `<dir>/journal` unless `journal=off`), `ws://` / `wss://` (server),
    * `nats://host:port[,nats://...]` (the JetStream session log, shared by several gateways).
    */
   url: string;
@@ -39,7 +39,8 @@ export interface OpenSessionLogOptions {
 /**
  * Opens the session log a gateway or CLI is configured with; creates a surrealkv directory (and
  * its parents) with mode 0700 first, and narrows an existing one group or others can open.
- * @throws StoreError `invalid_argument` (bad URL), `unavailable` (cannot open/reach, e.g. the
+ * @throws StoreError `invalid_argument` (bad URL, or a rocksdb/surrealkv URL on the other engine's
+ *   directory), `unavailable` (cannot open/reach, e.g. the
  *   directory is locked by a running gateway), `schema` (see `createSurrealSessionLog`);
  *   StoreCorruptError (`corrupt`) when a surrealkv WAL is damaged in the middle
  */
@@ -60,7 +61,15 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     }
   }
   const target = parseSurrealUrl(options.url, options);
-  if (target.engine === "surrealkv") {
+  if (isOnDiskEngine(target.engine)) {
+    // One engine cannot read the other's files (no silent migration): name the right URL.
+    const found = detectOnDiskEngine(target.path!);
+    if (found !== undefined && found !== target.engine) {
+      throw new StoreError(
+        "invalid_argument",
+        `${target.displayUrl}: the directory holds a ${found} store, not ${target.engine}; use ${found}://${target.path} (the default URL picks the engine a store was written by)`,
+      );
+    }
     // The directory holds every conversation: private to the user (an existing one is narrowed).
     await mkdir(target.path!, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
       throw new StoreError("unavailable", `cannot create the store directory ${target.path}: ${(err as Error).message}`, { cause: err });
@@ -76,7 +85,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       );
     }
   }
-  const journaled = target.engine === "surrealkv" && target.journal !== false;
+  const journaled = isOnDiskEngine(target.engine) && target.journal !== false;
   // The journal and the engine may both find the store broken: the owner hears it once.
   let unhealthy = false;
   const onUnhealthy = (health: Exclude<StoreHealth, { ok: true }>) => {
@@ -97,7 +106,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     acceptWalDamage: options.acceptWalDamage === true,
   });
   // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
-  if (target.engine === "surrealkv") await narrowDirectories(target.path!);
+  if (isOnDiskEngine(target.engine)) await narrowDirectories(target.path!);
   if (!journaled) return log;
   try {
     return await createJournaledSessionLog({

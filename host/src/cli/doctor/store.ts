@@ -20,7 +20,7 @@ export async function checkStore(config: Config, gatewayRunning: boolean): Promi
   const url = config.store.url;
   const shown = describeStoreUrl(url);
   if (url === MEMORY_STORE_URL) return ok(check, "memory store: sessions live in the gateway process and are lost on exit");
-  const dir = /^surrealkv:\/\/([^?]*)/.exec(url)?.[1];
+  const dir = /^(?:surrealkv|rocksdb):\/\/([^?]*)/.exec(url)?.[1];
   if (dir !== undefined) {
     if (!existsSync(dir)) return ok(check, `${shown}: not created yet (the gateway creates it on first start)`);
     const holder = await findLockHolder(join(dir, "LOCK"));

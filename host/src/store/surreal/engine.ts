@@ -106,7 +106,7 @@ function openError(displayUrl: string, err: unknown): StoreError {
 
 /**
  * A handle on an embedded datastore. `mem://` gives a fresh datastore freed on release. An
- * on-disk (`surrealkv`) datastore is opened once per process and stays open until the process
+ * on-disk (`surrealkv`, `rocksdb`) datastore is opened once per process and stays open until the process
  * exits: the native engine does not release a datastore whose schema has indexes (so a second
  * open of the directory in the same process would wait for a lock for ever), and keeping it
  * lets a log be closed and reopened in one process. Every log on one directory must use the
@@ -115,7 +115,7 @@ function openError(displayUrl: string, err: unknown): StoreError {
  *   the directory is already open here with another namespace/database
  */
 export async function acquireEmbedded(target: {
-  engine: "mem" | "surrealkv";
+  engine: "mem" | "surrealkv" | "rocksdb";
   url: string;
   displayUrl: string;
   namespace: string;

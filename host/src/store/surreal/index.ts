@@ -56,14 +56,16 @@ import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type S
 import { applyEngineMemoryEnv } from "./memory.js";
 import { searchScan } from "./search.js";
 import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
-import { parseSurrealUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
+import { checkRocksDbWal } from "./rocksdb-wal.js";
+import { isOnDiskEngine, parseSurrealUrl, type OnDiskEngine, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
 import { errorMessage, KeyedChain } from "../../util/index.js";
 
-export { parseSurrealUrl, redactUrl, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
+export { isOnDiskEngine, parseSurrealUrl, redactUrl, type OnDiskEngine, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
+export { detectOnDiskEngine, DEFAULT_ON_DISK_ENGINE } from "./detect.js";
 
 /** Options of {@link createSurrealSessionLog}. */
 export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlOptions {
-  /** `mem://`, `surrealkv:///abs/dir` (e.g. `<stateDir>/data`), `ws://host:8000`, `wss://…`. */
+  /** `mem://`, `surrealkv:///abs/dir` or `rocksdb:///abs/dir` (e.g. `<stateDir>/data`), `ws://host:8000`, `wss://…`. */
   url: string;
   /**
    * Level of the server's system user: `root` (default), `namespace` or `database` (the
@@ -350,14 +352,15 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
   const target = parseSurrealUrl(options.url, options);
   const sdkLoading = loadSdk();
   sdkLoading.catch(() => {});
-  if (target.engine === "surrealkv") {
+  if (isOnDiskEngine(target.engine)) {
+    const engine = target.engine;
     // A bad engine memory setting fails here, before anything opens (the engine would ignore it).
     applyEngineMemoryEnv();
     // Before the engine replays (and truncates) a damaged WAL; once open in this process it was checked.
-    if (!isEmbeddedOpen(target.url)) await verifyWal(target.path!, options);
+    if (!isEmbeddedOpen(target.url)) await verifyWal(engine, target.path!, options);
     // Start opening the datastore (~40 ms in the native engine) while the SDK loads; the
     // engine's own acquire below gets the same shared open. Failures surface there.
-    acquireEmbedded({ ...target, engine: "surrealkv" }).catch(() => {});
+    acquireEmbedded({ ...target, engine }).catch(() => {});
   }
   const sdk = await sdkLoading;
   const connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
@@ -383,10 +386,10 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
  * @throws StoreCorruptError naming the file and offset (unless `acceptWalDamage`); StoreError
  *   `unavailable` when a WAL file cannot be read
  */
-async function verifyWal(dir: string, options: SurrealSessionLogOptions): Promise<void> {
+async function verifyWal(engine: OnDiskEngine, dir: string, options: SurrealSessionLogOptions): Promise<void> {
   let check: Awaited<ReturnType<typeof checkSurrealKvWal>>;
   try {
-    check = await checkSurrealKvWal(dir);
+    check = engine === "rocksdb" ? await checkRocksDbWal(dir) : await checkSurrealKvWal(dir);
   } catch (err) {
     throw new StoreError("unavailable", `cannot read the store's write-ahead log under ${dir}: ${(err as Error).message}`, { cause: err });
   }
@@ -418,8 +421,8 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
   const cleanup: (() => void)[] = [() => clearTimeout(timer)];
   let db: Sdk.Surreal | undefined;
   try {
-    if (target.engine === "mem" || target.engine === "surrealkv") {
-      const engine = embeddedEngineFactory(sdk, () => acquireEmbedded({ ...target, engine: target.engine as "mem" | "surrealkv" }), fail);
+    if (target.engine === "mem" || isOnDiskEngine(target.engine)) {
+      const engine = embeddedEngineFactory(sdk, () => acquireEmbedded({ ...target, engine: target.engine as "mem" | "surrealkv" | "rocksdb" }), fail);
       db = new sdk.Surreal({ engines: { [target.engine]: engine } });
       await Promise.race([db.connect(target.url, { namespace: target.namespace, database: target.database }), failed]);
       return db;
@@ -594,7 +597,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
    */
   let broken: StoreError | undefined;
   let health: StoreHealth = { ok: true };
-  const embedded = target.engine === "surrealkv" || target.engine === "mem";
+  const embedded = isOnDiskEngine(target.engine) || target.engine === "mem";
   /** Records a failed write; marks the store broken when the embedded engine cannot take more. */
   const noteWriteFailure = (err: unknown): void => {
     if (!embedded || broken) return;

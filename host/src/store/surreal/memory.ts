@@ -1,5 +1,19 @@
 /**
- * Memory limits of the embedded SurrealKV engine, set before it first opens in this process.
+ * Memory limits of the embedded engines (SurrealKV and RocksDB), set before one first opens in
+ * this process.
+ *
+ * RocksDB (`rocksdb://`; SurrealDB `core/src/kvs/rocksdb/cnf.rs`, v3.0.2, RAM-sized defaults):
+ * - `SURREAL_ROCKSDB_WRITE_BUFFER_SIZE`: one memtable (write buffer). Default 32-128 MiB by RAM
+ *   (128 MiB from 16 GiB). exoclaw: 16 MiB.
+ * - `SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER`: memtables alive at once (the one filling and those
+ *   waiting for their flush). Default 2-32 by RAM (8 on 16-64 GiB: up to 1 GiB of memtables).
+ *   exoclaw: 2. `SURREAL_ROCKSDB_MIN_WRITE_BUFFER_NUMBER_TO_MERGE` (default 2) must stay below
+ *   it: exoclaw 1 (each full memtable is flushed on its own).
+ * - `SURREAL_ROCKSDB_BLOCK_CACHE_SIZE`: the LRU block cache. Default half the RAM minus 1 GiB, at
+ *   least 16 MiB. exoclaw: 64 MiB.
+ * These are applied as plain digits (RocksDB's count and byte settings parse them either way).
+ *
+ * SurrealKV (`surrealkv://`):
  *
  * The engine sizes its memory from environment variables it reads once per process (SurrealDB
  * `surrealdb/core/src/kvs/surrealkv/cnf.rs`, `lazy_env_parse!`, v3.0.2), and its defaults grow
@@ -28,6 +42,8 @@ export interface EngineMemorySetting {
   defaultBytes: number;
   /** Smallest value accepted, bytes (a memtable smaller than one transaction fails that transaction). */
   minBytes: number;
+  /** `count` for a number of things (digits only), else a byte size. */
+  unit?: "count";
 }
 
 const MiB = 1024 * 1024;
@@ -36,6 +52,10 @@ const MiB = 1024 * 1024;
 export const ENGINE_MEMORY_SETTINGS: readonly EngineMemorySetting[] = [
   { name: "SURREAL_SURREALKV_BLOCK_CACHE_CAPACITY", defaultBytes: 64 * MiB, minBytes: 1 * MiB },
   { name: "SURREAL_SURREALKV_MAX_MEMTABLE_SIZE", defaultBytes: 64 * MiB, minBytes: 16 * MiB },
+  { name: "SURREAL_ROCKSDB_BLOCK_CACHE_SIZE", defaultBytes: 64 * MiB, minBytes: 1 * MiB },
+  { name: "SURREAL_ROCKSDB_WRITE_BUFFER_SIZE", defaultBytes: 16 * MiB, minBytes: 1 * MiB },
+  { name: "SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER", defaultBytes: 2, minBytes: 2, unit: "count" },
+  { name: "SURREAL_ROCKSDB_MIN_WRITE_BUFFER_NUMBER_TO_MERGE", defaultBytes: 1, minBytes: 1, unit: "count" },
 ];
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: MiB, mb: MiB, mib: MiB, g: 1024 * MiB, gb: 1024 * MiB, gib: 1024 * MiB };
@@ -55,7 +75,7 @@ export function parseEngineBytes(text: string): number | undefined {
 /**
  * The engine memory environment for `env`: each setting's operator value when set (validated),
  * else exoclaw's default. Pure.
- * @returns variable name to value (the operator's text, or the default in bytes as digits)
+ * @returns variable name to value (the operator's text (RocksDB's: as digits), or the default as digits)
  * @throws StoreError `invalid_argument` naming the variable when a value is not a byte size the
  *   engine reads, or is below the setting's minimum
  */
@@ -67,7 +87,13 @@ export function engineMemoryEnv(env: NodeJS.ProcessEnv): Record<string, string> 
       out[s.name] = String(s.defaultBytes);
       continue;
     }
-    const bytes = parseEngineBytes(given);
+    const bytes = s.unit === "count" ? (/^\s*\d+\s*$/.test(given) ? Number(given) : undefined) : parseEngineBytes(given);
+    if (bytes === undefined && s.unit === "count") {
+      throw new StoreError(
+        "invalid_argument",
+        `${s.name}=${JSON.stringify(given)} is not a whole number; the engine would ignore it and size this from the machine's RAM`,
+      );
+    }
     if (bytes === undefined) {
       throw new StoreError(
         "invalid_argument",
@@ -75,9 +101,13 @@ export function engineMemoryEnv(env: NodeJS.ProcessEnv): Record<string, string> 
       );
     }
     if (bytes < s.minBytes) {
-      throw new StoreError("invalid_argument", `${s.name}=${JSON.stringify(given)} is below the minimum of ${s.minBytes / MiB} MiB`);
+      throw new StoreError(
+        "invalid_argument",
+        `${s.name}=${JSON.stringify(given)} is below the minimum of ${s.unit === "count" ? s.minBytes : `${s.minBytes / MiB} MiB`}`,
+      );
     }
-    out[s.name] = given;
+    // RocksDB's settings in SurrealDB 3.0.2 may not take the byte grammar: digits work for both.
+    out[s.name] = s.name.startsWith("SURREAL_ROCKSDB_") ? String(bytes) : given;
   }
   return out;
 }

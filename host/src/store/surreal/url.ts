@@ -4,16 +4,16 @@ import { redactUrl } from "../../log/index.js";
 
 /** Where a SurrealDB session log lives, parsed from its URL and options. */
 export interface SurrealTarget {
-  /** `mem` (embedded, in memory), `surrealkv` (embedded, on disk) or `ws`/`wss` (a server). */
-  engine: "mem" | "surrealkv" | "ws" | "wss";
+  /** `mem` (embedded, in memory), `surrealkv` or `rocksdb` (embedded, on disk) or `ws`/`wss` (a server). */
+  engine: "mem" | OnDiskEngine | "ws" | "wss";
   /** The URL handed to the SDK: credentials removed; `surrealkv:///abs/path`, `mem://`, `ws://host:port/rpc`. */
   url: string;
   /** The URL for messages and logs: like `url`, without query string either. Never contains credentials. */
   displayUrl: string;
-  /** Absolute directory of a `surrealkv` store. */
+  /** Absolute directory of a `surrealkv` or `rocksdb` store. */
   path?: string;
   /**
-   * `surrealkv` only: whether appends go through exoclaw's write-ahead journal in front of the
+   * `surrealkv`/`rocksdb` only: whether appends go through exoclaw's write-ahead journal in front of the
    * engine (`store/journal/`); default true, `?journal=off` turns it off.
    */
   journal?: boolean;
@@ -21,6 +21,18 @@ export interface SurrealTarget {
   database: string;
   /** Sign-in for server mode (from the options, else from the URL's user info). */
   credentials?: { username: string; password: string };
+}
+
+/**
+ * The embedded on-disk engines of `@surrealdb/node` (SurrealDB 3.0.2): SurrealKV and RocksDB.
+ * Both are used the same way (behind exoclaw's journal); they differ in memory bounds (see
+ * `memory.ts`) and in their write-ahead log's format (see `wal-check.ts`, `rocksdb-wal.ts`).
+ */
+export type OnDiskEngine = "surrealkv" | "rocksdb";
+
+/** True for `surrealkv` and `rocksdb` (an embedded datastore in a directory). */
+export function isOnDiskEngine(engine: SurrealTarget["engine"]): engine is OnDiskEngine {
+  return engine === "surrealkv" || engine === "rocksdb";
 }
 
 /** Options that complete a URL. */
@@ -40,7 +52,8 @@ export { redactUrl };
 
 /**
  * Parses a SurrealDB URL: `mem://`, `surrealkv:///abs/dir[?sync=every|never|5s][&journal=on|off]` (SurrealKV's
- * WAL sync policy; default `every`, i.e. each commit is fsynced; exoclaw's journal, default on), `ws://host:port[/rpc]`, `wss://…`. Credentials may come as options or as URL user info
+ * WAL sync policy; default `every`, i.e. each commit is fsynced; exoclaw's journal, default on),
+ * `rocksdb:///abs/dir[?…]` (the same options, RocksDB engine), `ws://host:port[/rpc]`, `wss://…`. Credentials may come as options or as URL user info
  * (`ws://user:pass@host:8000`, percent-encoded); options win. They are removed from `url`.
  * @throws StoreError `invalid_argument` for another scheme, a relative surrealkv path, a server
  *   URL without credentials, or a namespace/database name other than letters, digits and `_`
@@ -57,10 +70,10 @@ export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): S
   const display = redactUrl(url);
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(String(url))?.[1]?.toLowerCase();
   if (scheme === "mem") return { engine: "mem", url: "mem://", displayUrl: "mem://", namespace, database };
-  if (scheme === "surrealkv") {
-    const [path = "", query] = String(url).slice("surrealkv://".length).split("?", 2);
-    if (!String(url).toLowerCase().startsWith("surrealkv://") || !isAbsolute(path)) {
-      throw new StoreError("invalid_argument", `a surrealkv URL needs an absolute directory, like surrealkv:///var/lib/exoclaw/data; got ${display}`);
+  if (scheme === "surrealkv" || scheme === "rocksdb") {
+    const [path = "", query] = String(url).slice(`${scheme}://`.length).split("?", 2);
+    if (!String(url).toLowerCase().startsWith(`${scheme}://`) || !isAbsolute(path)) {
+      throw new StoreError("invalid_argument", `a ${scheme} URL needs an absolute directory, like ${scheme}:///var/lib/exoclaw/data; got ${display}`);
     }
     let sync: string | undefined;
     let journal = true;
@@ -71,12 +84,12 @@ export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): S
       else {
         throw new StoreError(
           "invalid_argument",
-          `a surrealkv URL takes only ?sync=every|never|<duration> (default every: each commit is fsynced) and &journal=on|off (default on); got ${display}`,
+          `a ${scheme} URL takes only ?sync=every|never|<duration> (default every: each commit is fsynced) and &journal=on|off (default on); got ${display}`,
         );
       }
     }
-    const full = `surrealkv://${path}${sync !== undefined ? `?sync=${sync}` : ""}`;
-    return { engine: "surrealkv", url: full, displayUrl: full, path, journal, namespace, database };
+    const full = `${scheme}://${path}${sync !== undefined ? `?sync=${sync}` : ""}`;
+    return { engine: scheme, url: full, displayUrl: full, path, journal, namespace, database };
   }
   if (scheme === "ws" || scheme === "wss") {
     let u: URL;
@@ -96,5 +109,5 @@ export function parseSurrealUrl(url: string, options: SurrealUrlOptions = {}): S
     }
     return { engine: scheme, url: u.toString(), displayUrl: redactUrl(u.toString()), namespace, database, credentials: { username, password } };
   }
-  throw new StoreError("invalid_argument", `unsupported SurrealDB URL ${display}: use mem://, surrealkv:///abs/dir, ws:// or wss://`);
+  throw new StoreError("invalid_argument", `unsupported SurrealDB URL ${display}: use mem://, surrealkv:///abs/dir, rocksdb:///abs/dir, ws:// or wss://`);
 }
