@@ -3,7 +3,7 @@
  * on disk, a note embedded before a restart is not embedded again after it (the embedding call
  * carries only the message) and is still recalled by meaning; forgetting a peer deletes its
  * notes' stored vectors with the notes; a stored vector whose note changed (an id reused after a
- * delete) is not used and is deleted. Real parts: embedded SurrealDB (`surrealkv://`, behind the
+ * delete) is not used and is deleted. Real parts: embedded SurrealDB (`rocksdb://` and `surrealkv://`, behind the
  * journal, as a gateway opens it), the runtime, the OpenAI SDK against the emulator's embeddings
  * endpoint, the note store's file.
  */
@@ -42,8 +42,8 @@ const POLICY: AgentMemory = {
 const remember = (note: string) => `use:memory ${JSON.stringify({ action: "remember", note })}`;
 
 /** A "gateway": the store, notes file and vector table of `dir` opened as app.ts does, an embedder that counts the texts it embeds. */
-async function start(stateDir: string) {
-  const store = { url: `surrealkv://${join(stateDir, "data")}` };
+async function start(stateDir: string, engine: "rocksdb" | "surrealkv") {
+  const store = { url: `${engine}://${join(stateDir, "data")}` };
   const log: SessionLog = await openSessionLog(store);
   const vectors = (await openVectorTable(store))!;
   const notes = await NoteStore.open({ file: notesFile(stateDir) });
@@ -71,10 +71,10 @@ async function start(stateDir: string) {
 /** Note ids with a stored vector for {@link MODEL}. */
 const storedNotes = async (t: VectorTable) => (await t.load(MODEL)).map((r) => r.note).sort((a, b) => a - b);
 
-describe("note vectors in the store", () => {
+describe.each(["rocksdb", "surrealkv"] as const)("note vectors in the store (%s)", (engine) => {
   it("survive a restart (not embedded again), and are deleted with a forgotten peer's notes", async () => {
-    const stateDir = join(dir, "restart");
-    const g1 = await start(stateDir);
+    const stateDir = join(dir, engine, "restart");
+    const g1 = await start(stateDir, engine);
     await g1.turn(remember("Alice's dog is called Rex"));
     await g1.turn(remember("Bob's cat is called Tom"), "bob");
     await g1.turn("my puppy");
@@ -84,7 +84,7 @@ describe("note vectors in the store", () => {
     await expect.poll(() => storedNotes(g1.vectors)).toEqual([1, 2]);
     await g1.stop();
 
-    const g2 = await start(stateDir);
+    const g2 = await start(stateDir, engine);
     // What the gateway does at start for its configured models (app.ts); g3 below reads them lazily instead.
     await g2.memory.preloadVectors([MODEL]);
     const recalled = await g2.turn("my puppy");
@@ -98,15 +98,15 @@ describe("note vectors in the store", () => {
     expect(await storedNotes(g2.vectors)).toEqual([2]);
     await g2.stop();
 
-    const g3 = await start(stateDir);
+    const g3 = await start(stateDir, engine);
     expect(await g3.turn("my puppy")).not.toContain("Rex");
     expect(await storedNotes(g3.vectors)).toEqual([2]);
     await g3.stop();
   });
 
   it("a stored vector whose note changed (id reused) is not used, and is deleted", async () => {
-    const stateDir = join(dir, "stale");
-    const g1 = await start(stateDir);
+    const stateDir = join(dir, engine, "stale");
+    const g1 = await start(stateDir, engine);
     await g1.turn(remember("the boat is moored at pier seven"));
     await g1.turn("where is the boat?");
     await expect.poll(() => storedNotes(g1.vectors)).toEqual([1]);
@@ -115,7 +115,7 @@ describe("note vectors in the store", () => {
     await g1.vectors.put(MODEL, [{ note: 1, sum: 12345, vector: new Float32Array([1, 0, 0]) }]);
     await g1.stop();
 
-    const g2 = await start(stateDir);
+    const g2 = await start(stateDir, engine);
     await g2.turn("where is the boat?");
     // The note is embedded again (its stored vector did not match) and the stale row replaced.
     expect(g2.embedded).toEqual(["where is the boat?", "the boat is moored at pier seven"]);

@@ -1,7 +1,7 @@
 /**
  * The embeddings of the agents' notes, kept in the store so a restart does not embed every note
  * again (vector recall, issue 19; docs/memory.md "Storage"). A table of the embedded SurrealDB
- * store on disk (`surrealkv://`, migration 6 `memory_vector`), reached through its own SDK
+ * store on disk (`surrealkv://` or `rocksdb://`, migration 6 `memory_vector`), reached through its own SDK
  * connection on the datastore the session log opened (store/surreal/engine.ts shares it per
  * process) — the session log's interface and internals are untouched. One row per (embedding
  * model, note id): `memory_vector:[model, note]`, `vector` as little-endian float32 bytes, `sum`
@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib";
 import type * as Sdk from "surrealdb";
 import { StoreError } from "./errors.js";
 import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk } from "./surreal/engine.js";
-import { parseSurrealUrl } from "./surreal/url.js";
+import { isOnDiskEngine, parseSurrealUrl } from "./surreal/url.js";
 
 /** One stored vector: the note's id, the checksum of the note's text ({@link vectorSum}), unit vector. */
 export interface StoredVector {
@@ -59,21 +59,23 @@ function toVector(b: unknown): Float32Array | undefined {
 /**
  * Opens the vector table of the store at `options.url` — call after `openSessionLog` on the same
  * settings (which opened and migrated the datastore). Only an embedded store on disk
- * (`surrealkv://`) keeps vectors; for any other store (in process, `mem://`, a SurrealDB server,
+ * (`surrealkv://` or `rocksdb://`) keeps vectors; for any other store (in process, `mem://`, a SurrealDB server,
  * JetStream) this resolves `undefined` and vectors stay in process.
  * @throws StoreError when the datastore cannot be reached
  */
 export async function openVectorTable(options: OpenVectorTableOptions): Promise<VectorTable | undefined> {
-  if (!/^surrealkv:/i.test(options.url)) return undefined;
+  if (!/^(surrealkv|rocksdb):/i.test(options.url)) return undefined;
   const target = parseSurrealUrl(options.url, { namespace: options.namespace, database: options.database });
+  if (!isOnDiskEngine(target.engine)) return undefined;
+  const engine = target.engine;
   if (!isEmbeddedOpen(target.url)) throw new StoreError("invalid_argument", `the store ${target.displayUrl} must be opened before its vector table`);
   const sdk = await loadSdk();
   let failure: unknown;
   const db: Sdk.Surreal = new sdk.Surreal({
     engines: {
-      surrealkv: embeddedEngineFactory(
+      [engine]: embeddedEngineFactory(
         sdk,
-        () => acquireEmbedded({ ...target, engine: "surrealkv" }),
+        () => acquireEmbedded({ ...target, engine }),
         (err) => (failure = err),
       ),
     },
