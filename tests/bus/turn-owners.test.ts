@@ -3,26 +3,14 @@
 // live member of the inbound consumer; a second claim never overwrites the first; a released
 // claim, or one whose claimer stopped (member key gone), is not held; the claimer itself never
 // sees its own claim as held elsewhere.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNatsBus, type NatsBus } from "../../host/src/bus/nats/index.js";
+import { describe, expect, it } from "vitest";
+import type { NatsBus } from "../../host/src/bus/nats/index.js";
 import type { Subscription } from "../../host/src/bus/index.js";
-import { NatsServer, TEST_TIMINGS } from "./nats-server.js";
+import { natsBuses } from "../support/nats-buses.js";
 
-let server: NatsServer;
-const buses: NatsBus[] = [];
-const dirs: string[] = [];
+const nats = natsBuses("exoclaw-owners-");
 const scope = { stream: "in" as const, durable: "gateway" };
-
-async function bus(id: string): Promise<NatsBus> {
-  const dir = await mkdtemp(join(tmpdir(), "exoclaw-owners-"));
-  dirs.push(dir);
-  const b = await createNatsBus({ servers: server.url, stateDir: dir, instanceId: id, ...TEST_TIMINGS, connectWaitMs: 10_000 });
-  buses.push(b);
-  return b;
-}
+const bus = (id: string) => nats.bus(id);
 
 /** Joins `b` to the inbound consumer's member set (its member key is renewed each tick). */
 async function join_(b: NatsBus): Promise<Subscription> {
@@ -34,16 +22,6 @@ async function join_(b: NatsBus): Promise<Subscription> {
   }
   return sub;
 }
-
-beforeAll(async () => {
-  server = await NatsServer.start();
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(buses.map((b) => b.close().catch(() => {})));
-  await server?.destroy();
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
 
 describe("turn claims (NATS KV)", () => {
   it("held elsewhere while the claimer is a live member; never overwritten; released or stopped: not held", async () => {

@@ -4,7 +4,7 @@
 // the lease TTL and the ack wait, so partitions move and unacked messages are redelivered to the
 // other gateway). The redelivered message finds its turn journaled and unfinished; the gateway
 // that ran it is alive and finishes it. Expected: one model call per message, each answered once.
-import { afterEach, describe, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { BusGateways } from "../support/bus-gateways.js";
 import { runOutageOrder } from "../support/bus-order.js";
 
@@ -16,7 +16,7 @@ afterEach(async () => {
 
 describe("bus: a turn running on a live gateway is not run again when its partition moves", () => {
   it("16 peers × 2 messages, 6 s model answers, NATS down 6 s mid-turn: one model call each", async () => {
-    await runOutageOrder({
+    const report = await runOutageOrder({
       peers: 16,
       perPeer: 2,
       killAfter: 16,
@@ -26,5 +26,9 @@ describe("bus: a turn running on a live gateway is not run again when its partit
       gatewayOptions: { emulator: { latencyMs: 6_000 } },
       onStarted: (h) => (g = h),
     });
+    // runOutageOrder asserts every message answered once, in order, one model call each; the
+    // finding itself, named here: no message reached the model a second time.
+    expect(report.extraModelCalls).toBe(0);
+    expect(report.extraCallsByN).toEqual({});
   }, 240_000);
 });
