@@ -64,6 +64,12 @@ export class NatsBus implements Bus {
   readonly leaseTtlMs: number;
   readonly deadLetters: NatsDeadLetters;
   readonly dedupe: KvDedupe;
+  /**
+   * When the bus last became ready (connected, or reconnected after an outage), ms since the epoch;
+   * 0 before. Member keys expire during an outage longer than the lease TTL and come back with
+   * each member's next tick, so "absent" means "gone" only a lease TTL after this.
+   */
+  readySince = 0;
   /** Which live process runs which bus message's turn (turn-owners.ts). */
   readonly turnOwners: NatsTurnOwners;
   /** Until when this process's consumers hold deliveries (see reorder.ts). */
@@ -167,6 +173,7 @@ export class NatsBus implements Bus {
   }
 
   private onReady(reconnect: boolean): void {
+    this.readySince = Date.now();
     // Back after an outage: the other processes' spools (and ours) are about to drain, and a
     // message published live from now on may be younger than one still in a spool.
     if (reconnect) this.reorder.extend();

@@ -9,7 +9,9 @@
  * dedupe keys are base64url and never hold a dot, so the two cannot collide) whose value names the
  * claimer's member key in the lease bucket (`<stream>.<durable>.m.<instance id>`, renewed by
  * subscription.ts each tick, gone a lease TTL after the process died or was cut off). A claim is
- * held elsewhere while that entry exists, names another instance, and its member key is live.
+ * held elsewhere while that entry exists, names another instance, and its member key is live —
+ * or could still come back: within a lease TTL of this process (re)connecting, an absent member
+ * key may have expired during the outage (see `heldElsewhere`).
  */
 import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
@@ -22,6 +24,10 @@ export interface TurnOwnersBus {
   readonly dedupeKv: KV | undefined;
   /** The lease bucket holding the member keys, undefined while NATS is not ready. */
   readonly leases: KV | undefined;
+  /** Member keys live this long after their last renewal, ms. */
+  readonly leaseTtlMs: number;
+  /** When this process's connection last became ready, ms since the epoch. */
+  readonly readySince: number;
 }
 
 interface Claim {
@@ -67,7 +73,11 @@ export class NatsTurnOwners implements TurnOwners {
       const claim = JSON.parse(e.string()) as Partial<Claim>;
       if (typeof claim.m !== "string" || typeof claim.i !== "string" || claim.i === this.bus.instanceId) return false;
       const member = await leases.get(claim.m);
-      return member !== null && member.operation === "PUT";
+      if (member !== null && member.operation === "PUT") return true;
+      // Absent. After an outage longer than the lease TTL every member key expired, and a live
+      // member writes its own again only at its next tick after reconnecting: until a lease TTL
+      // has passed since we are connected, absent is not yet proof of a dead claimer.
+      return Date.now() - this.bus.readySince < this.bus.leaseTtlMs;
     } catch {
       return false;
     }
