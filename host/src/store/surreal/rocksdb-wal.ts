@@ -19,12 +19,8 @@
  * header left in a block are zero padding; a zero type is space not written yet. Torn tail vs
  * damage as in `wal-check.ts`: damage has a valid record after it, or a later WAL file.
  */
-import { open, readdir } from "node:fs/promises";
-import { join } from "node:path";
-import type { WalCheck } from "./wal-check.js";
+import { BLOCK, HEADER, listNumberedFiles, scanBlockLog, type BlockLogFormat, type FragmentRole, type WalCheck } from "./block-log.js";
 
-const BLOCK = 32 * 1024;
-const HEADER = 7;
 const RECYCLABLE_HEADER = 11;
 
 /** CRC-32C (Castagnoli) table, reflected polynomial 0x82F63B78. */
@@ -51,7 +47,7 @@ export function maskCrc(crc: number): number {
 }
 
 /** The fragment role of a record type: whole (1, 5, metadata, skippable), first, middle or last. */
-function role(type: number): "full" | "first" | "middle" | "last" | undefined {
+function role(type: number): FragmentRole | undefined {
   if (type === 1 || type === 5 || (type >= 9 && type <= 11) || type >= 128) return "full";
   if (type === 2 || type === 6) return "first";
   if (type === 3 || type === 7) return "middle";
@@ -60,7 +56,7 @@ function role(type: number): "full" | "first" | "middle" | "last" | undefined {
 }
 
 /** Why the record at `off` does not verify, or its total size and role. */
-function readRecord(buf: Buffer, off: number): { size: number; role: NonNullable<ReturnType<typeof role>> } | string {
+function readRecord(buf: Buffer, off: number): { size: number; role: FragmentRole } | string {
   const inBlock = BLOCK - (off % BLOCK);
   if (buf.length - off < HEADER) return "header cut short";
   const type = buf[off + 6]!;
@@ -94,66 +90,8 @@ function findNextRecord(buf: Buffer, from: number): number | undefined {
  * @throws the file system's error when a WAL file exists but cannot be read
  */
 export async function checkRocksDbWal(dir: string): Promise<WalCheck> {
-  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return [] as string[];
-    throw err;
-  });
-  const files = names
-    .filter((n) => /^\d+\.log$/.test(n))
-    .sort((a, b) => (BigInt(a.slice(0, -4)) < BigInt(b.slice(0, -4)) ? -1 : 1))
-    .map((n) => join(dir, n));
-  const result: WalCheck = { files, records: 0 };
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!;
-    const fh = await open(file, "r");
-    let buf: Buffer;
-    try {
-      buf = await fh.readFile();
-    } finally {
-      await fh.close();
-    }
-    let off = 0;
-    let inFragments = false;
-    while (off < buf.length) {
-      const inBlock = BLOCK - (off % BLOCK);
-      if (inBlock < HEADER) {
-        off += inBlock;
-        continue;
-      }
-      let r = readRecord(buf, off);
-      if (typeof r !== "string") {
-        if ((r.role === "middle" || r.role === "last") && !inFragments) r = `a ${r.role} fragment without its first`;
-        else if ((r.role === "full" || r.role === "first") && inFragments) r = "a new record before the last fragment of the previous one";
-      }
-      if (typeof r === "string") {
-        const resumesAt = findNextRecord(buf, off + 1);
-        const laterFiles = files.slice(i + 1);
-        if (resumesAt === undefined && laterFiles.length === 0) {
-          result.tornTail = { file, offset: off, bytes: buf.length - off };
-          return result;
-        }
-        // An earlier WAL that just ends in unwritten space (preallocated, or the process died
-        // before a switch) has nothing after the cut in it: the next file continues the log.
-        if (resumesAt === undefined && !inFragments && buf.subarray(off).every((b) => b === 0)) break;
-        result.damage = { file, offset: off, reason: r, bytesAfter: buf.length - off, laterFiles, ...(resumesAt !== undefined ? { resumesAt } : {}) };
-        return result;
-      }
-      inFragments = r.role === "first" || r.role === "middle";
-      result.records++;
-      off += r.size;
-    }
-    if (inFragments) {
-      if (i === files.length - 1) result.tornTail = { file, offset: buf.length, bytes: 0 };
-      else
-        result.damage = {
-          file,
-          offset: buf.length,
-          reason: "the file ends before the last fragment of its last record",
-          bytesAfter: 0,
-          laterFiles: files.slice(i + 1),
-        };
-      return result;
-    }
-  }
-  return result;
+  return scanBlockLog(await listNumberedFiles(dir, ".log"), ROCKSDB_LOG);
 }
+
+/** RocksDB's record framing (see the module comment). */
+const ROCKSDB_LOG: BlockLogFormat = { readRecord, findNextRecord, zeroTailContinues: true };

@@ -19,45 +19,17 @@
  * a torn tail has no valid record after it and is in the last file; damage has valid records
  * after it, or is in a file that later files follow.
  */
-import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
+import { BLOCK, HEADER, listNumberedFiles, scanBlockLog, type BlockLogFormat, type FragmentRole, type WalCheck, type WalDamage } from "./block-log.js";
 
-/** SurrealKV's WAL block size, bytes. */
-const BLOCK = 32 * 1024;
-const HEADER = 7;
+export type { WalCheck, WalDamage } from "./block-log.js";
+
 const FULL = 1;
 const FIRST = 2;
 const MIDDLE = 3;
 const LAST = 4;
-
-/** Where the WAL of a store is damaged. */
-export interface WalDamage {
-  /** Absolute path of the damaged `.wal` file. */
-  file: string;
-  /** Byte offset in `file` of the first record that does not verify. */
-  offset: number;
-  /** Why that record does not verify (checksum, length, fragment order). */
-  reason: string;
-  /** Byte offset of the next record that verifies after the damage (same file), if any. */
-  resumesAt?: number;
-  /** Bytes of `file` from `offset` to its end: what the engine would cut off. */
-  bytesAfter: number;
-  /** Later `.wal` files, all of which the engine would ignore or lose. */
-  laterFiles: string[];
-}
-
-/** Result of {@link checkSurrealKvWal}. */
-export interface WalCheck {
-  /** The `.wal` files read, in order. */
-  files: string[];
-  /** Records that verified, all files. */
-  records: number;
-  /** Damage in the middle of the log (commits after it would be lost); absent when the log is sound. */
-  damage?: WalDamage;
-  /** A torn last record (crash while writing it): the engine drops it, nothing acknowledged is lost. */
-  tornTail?: { file: string; offset: number; bytes: number };
-}
+const ROLES: Record<number, FragmentRole> = { [FULL]: "full", [FIRST]: "first", [MIDDLE]: "middle", [LAST]: "last" };
 
 /** Why the record at `off` of `buf` does not verify, or its payload length and type. */
 function readRecord(buf: Buffer, off: number): { len: number; type: number } | string {
@@ -92,69 +64,18 @@ function findNextRecord(buf: Buffer, from: number): number | undefined {
  * @throws the file system's error when a WAL file exists but cannot be read
  */
 export async function checkSurrealKvWal(dir: string): Promise<WalCheck> {
-  const walDir = join(dir, "wal");
-  const names = await readdir(walDir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return [] as string[];
-    throw err;
-  });
-  const files = names
-    .filter((n) => /^\d+\.wal$/.test(n))
-    .sort((a, b) => (BigInt(a.slice(0, -4)) < BigInt(b.slice(0, -4)) ? -1 : 1))
-    .map((n) => join(walDir, n));
-  const result: WalCheck = { files, records: 0 };
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!;
-    const fh = await open(file, "r");
-    let buf: Buffer;
-    try {
-      buf = await fh.readFile();
-    } finally {
-      await fh.close();
-    }
-    let off = 0;
-    let inFragments = false;
-    while (off < buf.length) {
-      const inBlock = BLOCK - (off % BLOCK);
-      if (inBlock < HEADER) {
-        off += inBlock;
-        continue;
-      }
-      let r = readRecord(buf, off);
-      if (typeof r !== "string") {
-        if ((r.type === MIDDLE || r.type === LAST) && !inFragments) r = `a ${r.type === MIDDLE ? "middle" : "last"} fragment without its first`;
-        else if ((r.type === FULL || r.type === FIRST) && inFragments) r = "a new record before the last fragment of the previous one";
-      }
-      if (typeof r === "string") {
-        const resumesAt = findNextRecord(buf, off + 1);
-        const laterFiles = files.slice(i + 1);
-        // All zeros to the end (space the engine had not written yet) and nothing after: a torn tail.
-        if (resumesAt === undefined && laterFiles.length === 0) {
-          result.tornTail = { file, offset: off, bytes: buf.length - off };
-          return result;
-        }
-        result.damage = { file, offset: off, reason: r, bytesAfter: buf.length - off, laterFiles, ...(resumesAt !== undefined ? { resumesAt } : {}) };
-        return result;
-      }
-      inFragments = r.type === FIRST || r.type === MIDDLE;
-      result.records++;
-      off += HEADER + r.len;
-    }
-    // The file ends inside a record split into fragments: torn in the last file, lost otherwise.
-    if (inFragments) {
-      if (i === files.length - 1) result.tornTail = { file, offset: buf.length, bytes: 0 };
-      else
-        result.damage = {
-          file,
-          offset: buf.length,
-          reason: "the file ends before the last fragment of its last record",
-          bytesAfter: 0,
-          laterFiles: files.slice(i + 1),
-        };
-      return result;
-    }
-  }
-  return result;
+  return scanBlockLog(await listNumberedFiles(join(dir, "wal"), ".wal"), SURREALKV_LOG);
 }
+
+/** SurrealKV's record framing (see the module comment). */
+const SURREALKV_LOG: BlockLogFormat = {
+  readRecord(buf, off) {
+    const r = readRecord(buf, off);
+    return typeof r === "string" ? r : { size: HEADER + r.len, role: ROLES[r.type]! };
+  },
+  findNextRecord,
+  zeroTailContinues: false,
+};
 
 /**
  * Operator text for damage found by {@link checkSurrealKvWal}: the file, the byte offset, what
