@@ -5,7 +5,7 @@
  * approver's channel peer, whose message may be consumed elsewhere). Every gateway answers
  * requests on the core NATS subject {@link APPROVAL_SUBJECT} (not JetStream: an answer to an
  * approval is worth nothing later, nothing is stored or redelivered); the asker sends one request
- * and collects the answers, as for stop requests (control.ts):
+ * and collects the answers, over the same {@link RequestRelay} as stop requests (control.ts):
  *
  * - decide (MessagePack): `{v: 1, from, op: "decide", id, approved, who}` where `who` is
  *   `{kind: "peer", address: "<channel>:<account>:<peer>"}` (the message's host-known origin,
@@ -19,9 +19,7 @@
  * approvals, so NATS must be secured with credentials (docs/security.md). No gateway answers its
  * own request (it decided locally first).
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodePayload, encodePayload } from "../codec.js";
-import { errorMessage } from "../../util/index.js";
+import { RequestRelay, type Relayed, type RequestRelayBus } from "./request-relay.js";
 
 /** Core NATS subject of approval answers and listings. */
 export const APPROVAL_SUBJECT = "exoclaw.ctl.approval";
@@ -33,12 +31,7 @@ export type RelayAnswerer = { kind: "peer"; address: string } | { kind: "admin";
 export type RelayOutcome = "decided" | "unknown" | "forbidden";
 
 /** What {@link ApprovalRelay} needs of the bus. */
-export interface ApprovalRelayBus {
-  readonly instanceId: string;
-  readonly ready: boolean;
-  readonly nc: NatsConnection | undefined;
-  onEachReady(listener: () => void): () => void;
-}
+export type ApprovalRelayBus = RequestRelayBus;
 
 /** Options of {@link ApprovalRelay}. `T` is the listed approval's shape (opaque here). */
 export interface ApprovalRelayOptions<T> {
@@ -54,10 +47,10 @@ export interface ApprovalRelayOptions<T> {
   onWarning?: (message: string, error?: unknown) => void;
 }
 
-type Request = { from: string; op: "list" } | { from: string; op: "decide"; id: string; approved: boolean; who: RelayAnswerer };
+type Request = { op: "list" } | { op: "decide"; id: string; approved: boolean; who: RelayAnswerer };
 
 /** Checks a decoded request; a string says what is wrong. */
-function checkRequest(v: unknown): Request | string {
+function checkRequest(v: unknown): Relayed<Request> | string {
   if (typeof v !== "object" || v === null) return "not a map";
   const r = v as Record<string, unknown>;
   if (r.v !== 1) return `unknown version ${String(r.v)}`;
@@ -77,70 +70,32 @@ function checkRequest(v: unknown): Request | string {
 
 /** Answers the other gateways' approval requests and sends this one's; see the module comment. */
 export class ApprovalRelay<T> {
-  private sub: Subscription | undefined;
-  private nc: NatsConnection | undefined;
-  private readonly off: () => void;
+  private readonly relay: RequestRelay<Request>;
 
-  constructor(private readonly options: ApprovalRelayOptions<T>) {
-    this.off = options.bus.onEachReady(() => this.subscribe());
-    this.subscribe();
-  }
-
-  private subscribe(): void {
-    const nc = this.options.bus.nc;
-    if (nc === undefined || nc === this.nc) return;
-    this.sub?.unsubscribe();
-    this.nc = nc;
-    const me = this.options.bus.instanceId;
-    this.sub = nc.subscribe(APPROVAL_SUBJECT, {
-      callback: (err, msg) => {
-        if (err) return;
-        let req: ReturnType<typeof checkRequest>;
-        try {
-          req = checkRequest(decodePayload(msg.data));
-        } catch (e) {
-          req = errorMessage(e);
-        }
-        if (typeof req === "string") {
-          this.options.onWarning?.(`malformed approval request on ${APPROVAL_SUBJECT}: ${req}`);
-          return;
-        }
-        if (req.from === me) return;
-        if (req.op === "list") {
-          msg.respond(encodePayload({ v: 1, from: me, approvals: this.options.list() }));
-          return;
-        }
-        void this.options
-          .decide(req.id, req.approved, req.who)
-          .catch((e: unknown): RelayOutcome => {
-            this.options.onWarning?.("cannot answer an approval for another gateway", e);
-            return "unknown";
-          })
-          .then((outcome) => msg.respond(encodePayload({ v: 1, from: me, outcome })));
-      },
+  constructor(options: ApprovalRelayOptions<T>) {
+    this.relay = new RequestRelay<Request>({
+      bus: options.bus,
+      subject: APPROVAL_SUBJECT,
+      what: "approval request",
+      check: checkRequest,
+      answer: (req) =>
+        req.op === "list"
+          ? { approvals: options.list() }
+          : options
+              .decide(req.id, req.approved, req.who)
+              .catch((e: unknown): RelayOutcome => {
+                options.onWarning?.("cannot answer an approval for another gateway", e);
+                return "unknown";
+              })
+              .then((outcome) => ({ outcome })),
+      ...(options.maxWaitMs !== undefined ? { maxWaitMs: options.maxWaitMs } : {}),
+      ...(options.stallMs !== undefined ? { stallMs: options.stallMs } : {}),
+      ...(options.onWarning !== undefined ? { onWarning: options.onWarning } : {}),
     });
   }
 
-  private async ask(payload: Record<string, unknown>, each: (answer: Record<string, unknown>) => boolean): Promise<void> {
-    const nc = this.options.bus.nc;
-    if (!this.options.bus.ready || nc === undefined) {
-      this.options.onWarning?.("approval request not sent to the other gateways: NATS is not connected");
-      return;
-    }
-    try {
-      const answers = await nc.requestMany(APPROVAL_SUBJECT, encodePayload({ v: 1, from: this.options.bus.instanceId, ...payload }), {
-        strategy: "stall",
-        maxWait: this.options.maxWaitMs ?? 3_000,
-        stall: this.options.stallMs ?? 500,
-      });
-      for await (const m of answers) {
-        const a = decodePayload(m.data);
-        if (typeof a === "object" && a !== null && each(a as Record<string, unknown>)) break;
-      }
-    } catch (err) {
-      // No responders (the only gateway), a timeout, a malformed answer: nothing more was decided.
-      if (!/no responders/i.test(errorMessage(err))) this.options.onWarning?.("approval request to the other gateways failed", err);
-    }
+  private ask(payload: Record<string, unknown>, each: (answer: Record<string, unknown>) => boolean): Promise<void> {
+    return this.relay.ask(payload, each);
   }
 
   /**
@@ -171,8 +126,6 @@ export class ApprovalRelay<T> {
 
   /** Stops answering. */
   close(): void {
-    this.off();
-    this.sub?.unsubscribe();
-    this.sub = undefined;
+    this.relay.close();
   }
 }

@@ -2,8 +2,7 @@
  * A request/answer relay between the gateways of a bus over one core NATS subject (not
  * JetStream: a request is worth nothing later, so nothing is stored or redelivered). Every
  * gateway answers requests on the subject; the asking gateway sends one request and collects the
- * answers. The stop requests of control.ts run on it; approval-relay.ts repeats the same pattern
- * and can adopt it.
+ * answers. The stop requests of control.ts and the approval answers of approval-relay.ts run on it.
  *
  * Wire format (MessagePack, bus/codec.ts): request `{v: 1, from: <instance id>, ...payload}`,
  * answer `{v: 1, from: <instance id>, ...fields}`. No gateway answers its own request (the asker
