@@ -32,7 +32,7 @@ import { ConfigError } from "./errors.js";
 import { secretEnv } from "./credentials.js";
 import { resolveMcpServers } from "./mcp.js";
 import { locateKey } from "./edit.js";
-import { DEFAULT_ON_DISK_ENGINE, detectOnDiskEngine } from "../store/surreal/detect.js";
+import { DEFAULT_ON_DISK_ENGINE, detectOnDiskEngine } from "../store/index.js";
 
 export { ConfigError };
 
