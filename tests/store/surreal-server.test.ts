@@ -60,7 +60,8 @@ describe("SurrealDB URLs", () => {
     };
     expect(bad("ws://db:8000")).toMatch(/needs a username and password/);
     expect(bad("surrealkv://relative/dir")).toMatch(/absolute directory/);
-    expect(bad("rocksdb:///x")).toMatch(/unsupported SurrealDB URL/);
+    expect(bad("rocksdb://relative/dir")).toMatch(/absolute directory/);
+    expect(bad("tikv://db:2379")).toMatch(/unsupported SurrealDB URL/);
     expect(bad("http://user:hunter2@db:8000")).not.toContain("hunter2");
     expect(bad("mem://", { namespace: "bad-name" })).toMatch(/namespace/);
     expect(redactUrl("wss://user:hunter2@h/rpc?token=abc")).toBe("wss://h/rpc");
