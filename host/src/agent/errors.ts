@@ -389,7 +389,7 @@ export function failureReason(err: unknown): FailureReason | undefined {
 
 /**
  * Refusals of a message before it was journaled that may pass if it comes again later: the
- * channels answer the platform 503 so it redelivers (channels/service.ts, admission).
+ * channels answer the platform 503 so it redelivers (channels/intake.ts, admission).
  */
 const RETRIED_ON_ADMISSION: ReadonlySet<FailureReason> = new Set<FailureReason>(["session_busy", "shutting_down"]);
 

@@ -21,7 +21,7 @@ import type { HostTool, HostToolContext } from "../agent/index.js";
 import type { ToolResult, ToolSpec } from "../plugins/index.js";
 import { errorMessage } from "../util/index.js";
 import { sniffImageType } from "./media.js";
-import type { FileSupport, FileTarget } from "./service.js";
+import type { FileSupport, FileTarget } from "./channel.js";
 import type { OutboundFile } from "./types.js";
 
 /** Name of the tool. */
