@@ -83,7 +83,7 @@ function hasUserInfo(url: string): boolean {
   return at !== -1 && (end === -1 || at < end);
 }
 
-/** `fetch`'s header shapes onto undici's: a plain object of lowercase-insensitive names. */
+/** `fetch`'s header shapes (a `Headers`, `[name, value]` pairs, a record) onto the record undici takes. */
 function requestHeaders(h: RequestInit["headers"]): Record<string, string> | undefined {
   if (h === undefined) return undefined;
   const out: Record<string, string> = {};
