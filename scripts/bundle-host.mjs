@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bundles the host (host/src, TypeScript) into dist/exoclaw.cjs with esbuild. One file loads in
 // about half the time of ~100 separate modules, which is most of the gateway's start-up budget.
-// The LLM SDKs stay external: they are imported lazily on the first model call. uWebSockets.js
+// The LLM SDKs (and undici, their fetch: agent/providers/dispatcher-fetch.ts) stay external: they
+// are imported lazily on the first model call. uWebSockets.js
 // stays external because its native binary is loaded with require() at run time.
 //
 // The bundle is a CommonJS function body, not an ES module, so that bin/exoclaw.js can compile it
@@ -40,6 +41,7 @@ try {
     external: [
       "@trufflesuite/uws-js-unofficial",
       "@anthropic-ai/sdk",
+      "undici",
       "openai",
       "ollama",
       "@google/genai",

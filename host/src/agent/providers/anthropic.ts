@@ -2,6 +2,7 @@ import type Anthropic from "@anthropic-ai/sdk";
 import type { ProviderEndpoint } from "../../config/index.js";
 import { ErrorCode } from "../../protocol/index.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import { loadDispatcherFetch } from "./dispatcher-fetch.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
@@ -54,8 +55,9 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
   let client: Promise<Anthropic> | undefined;
   const where = endpoint.baseUrl ?? "https://api.anthropic.com";
   const getClient = () =>
-    (client ??= import("@anthropic-ai/sdk").then(
-      ({ default: Sdk }) => new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0 }),
+    (client ??= Promise.all([import("@anthropic-ai/sdk"), loadDispatcherFetch()]).then(
+      ([{ default: Sdk }, fetch]) =>
+        new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0, fetch }),
     ));
 
   return {

@@ -13,6 +13,7 @@ export { createOllamaProvider, toOllamaMessages } from "./ollama.js";
 export { createGeminiProvider, toGeminiContents } from "./gemini.js";
 export type { ProviderOptions } from "./options.js";
 export { IdleWatch, DEFAULT_IDLE_TIMEOUT_MS } from "./idle.js";
+export { loadDispatcherFetch } from "./dispatcher-fetch.js";
 export type { IdleWatchOptions } from "./idle.js";
 
 /**

@@ -2,6 +2,7 @@ import type OpenAI from "openai";
 import type { ProviderEndpoint } from "../../config/index.js";
 import { ErrorCode } from "../../protocol/index.js";
 import { ProviderError, toProviderError } from "../errors.js";
+import { loadDispatcherFetch } from "./dispatcher-fetch.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
@@ -91,8 +92,9 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
   let client: Promise<OpenAI> | undefined;
   const where = endpoint.baseUrl ?? "https://api.openai.com/v1";
   const getClient = () =>
-    (client ??= import("openai").then(
-      ({ default: Sdk }) => new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0 }),
+    (client ??= Promise.all([import("openai"), loadDispatcherFetch()]).then(
+      ([{ default: Sdk }, fetch]) =>
+        new Sdk({ apiKey: endpoint.apiKey ?? "", baseURL: endpoint.baseUrl ?? null, timeout: endpoint.timeoutMs, maxRetries: 0, fetch }),
     ));
 
   return {
