@@ -52,7 +52,7 @@ import type {
   SessionLogOptions,
   SessionPage,
 } from "../types.js";
-import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type SurrealSdk } from "./engine.js";
+import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadNativeBinding, loadSdk, type SurrealSdk } from "./engine.js";
 import { applyEngineMemoryEnv } from "./memory.js";
 import { searchScan } from "./search.js";
 import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
@@ -356,6 +356,8 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
     const engine = target.engine;
     // A bad engine memory setting fails here, before anything opens (the engine would ignore it).
     applyEngineMemoryEnv();
+    // The native binding loads (15-50 ms; it opens nothing) while the WAL is read. Failures surface in acquireEmbedded.
+    loadNativeBinding().catch(() => {});
     // Before the engine replays (and truncates) a damaged WAL; once open in this process it was checked.
     if (!isEmbeddedOpen(target.url)) await verifyWal(engine, target.path!, options);
     // Start opening the datastore (~40 ms in the native engine) while the SDK loads; the
@@ -486,10 +488,15 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
 
 /** Runs the migrations this database has not seen, each in its own transaction. */
 async function migrate(db: Sdk.Surreal, target: SurrealTarget): Promise<void> {
+  const server = target.engine === "ws" || target.engine === "wss";
+  const readApplied = () => db.query<[{ id: Sdk.RecordId }[]]>(`SELECT id FROM migration;`).responses();
+  // Embedded: the read goes with the version check (a server needs its namespace selected first).
+  const early = server ? undefined : readApplied();
+  early?.catch(() => {});
   const { version } = await db.version();
   const major = Number(/(\d+)\.\d+/.exec(version)?.[1] ?? "0");
   if (major < 3) throw new StoreError("schema", `SurrealDB store ${target.displayUrl}: server ${version} is too old; the schema needs SurrealDB 3.x`);
-  if (target.engine === "ws" || target.engine === "wss") {
+  if (server) {
     // Best effort: a namespace- or database-level user may not define these, but then they exist.
     await db
       .query(`DEFINE NAMESPACE IF NOT EXISTS ${target.namespace}; USE NS ${target.namespace}; DEFINE DATABASE IF NOT EXISTS ${target.database};`)
@@ -497,19 +504,26 @@ async function migrate(db: Sdk.Surreal, target: SurrealTarget): Promise<void> {
       .catch(() => {});
     await db.use({ namespace: target.namespace, database: target.database });
   }
-  await db
-    .query(
-      `DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
-DEFINE FIELD IF NOT EXISTS name ON migration TYPE string;
-DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
-    )
-    .collect();
   const applied = async () => {
     const [rows] = await db.query<[{ id: Sdk.RecordId }[]]>(`SELECT id FROM migration;`).collect();
     return new Set(rows.map((r) => Number(r.id.id)));
   };
-  let done = await applied();
   const newest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+  // A store at the current schema (every start but the first) costs one read: no DEFINE runs.
+  // The migration table's own definition is (re)applied only when a migration is due, or when
+  // the read fails (a new database: SurrealDB 3 answers NotFound for a table never defined).
+  const [first] = await (early ?? readApplied());
+  let done = first?.success ? new Set((first.result as { id: Sdk.RecordId }[]).map((r) => Number(r.id.id))) : new Set<number>();
+  if (!MIGRATIONS.every((m) => done.has(m.version))) {
+    await db
+      .query(
+        `DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS name ON migration TYPE string;
+DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
+      )
+      .collect();
+    done = await applied();
+  }
   const ahead = [...done].filter((v) => v > newest);
   if (ahead.length > 0) {
     throw new StoreError("schema", `SurrealDB store ${target.displayUrl} has schema version ${Math.max(...ahead)}, newer than this exoclaw knows (${newest})`);

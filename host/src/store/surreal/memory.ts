@@ -11,7 +11,18 @@
  *   it: exoclaw 1 (each full memtable is flushed on its own).
  * - `SURREAL_ROCKSDB_BLOCK_CACHE_SIZE`: the LRU block cache. Default half the RAM minus 1 GiB, at
  *   least 16 MiB. exoclaw: 64 MiB.
+ * - `SURREAL_ROCKSDB_COMPACTION_READAHEAD_SIZE`: the read buffer of each compaction input. Default
+ *   4-16 MiB by RAM. exoclaw: 4 MiB.
  * These are applied as plain digits (RocksDB's count and byte settings parse them either way).
+ *
+ * Open time: the engine computes each RAM-sized default above with `sysinfo::System::new_all()`,
+ * which reads `/proc/<pid>/{stat,status,statm,io,environ,cmdline}` and the same for every thread
+ * of every process on the machine (measured: ~880 files with 84 processes; 60 ms of a ~270 ms
+ * RocksDB open at load 3, more on a busy machine). So every setting whose engine default is
+ * RAM-sized is set here, and the open reads no other process's files. Where exoclaw has no reason
+ * to bound a setting (`SURREAL_SURREALKV_VLOG_MAX_FILE_SIZE`, the size at which SurrealKV starts
+ * a new value-log file: 64-512 MiB by RAM), it gets the engine's own default for this machine's
+ * RAM ({@link engineRamBytes}).
  *
  * SurrealKV (`surrealkv://`):
  *
@@ -32,14 +43,15 @@
  * silently falls back to its RAM-sized default for a value it cannot parse, so one is rejected
  * here instead. See docs/reliability.md ("Memory under steady load") for the measurements.
  */
+import { totalmem } from "node:os";
 import { StoreError } from "../errors.js";
 
 /** One engine memory setting: its environment variable, exoclaw's default (bytes) and lower bound. */
 export interface EngineMemorySetting {
   /** Environment variable the engine reads. */
   name: string;
-  /** Value exoclaw sets when the operator has not, bytes. */
-  defaultBytes: number;
+  /** Value exoclaw sets when the operator has not, bytes (or a count); a function gets the machine's RAM in bytes. */
+  defaultBytes: number | ((ramBytes: number) => number);
   /** Smallest value accepted, bytes (a memtable smaller than one transaction fails that transaction). */
   minBytes: number;
   /** `count` for a number of things (digits only), else a byte size. */
@@ -47,6 +59,7 @@ export interface EngineMemorySetting {
 }
 
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 
 /** The settings, with exoclaw's defaults (measured with `npm run bench:soak`). */
 export const ENGINE_MEMORY_SETTINGS: readonly EngineMemorySetting[] = [
@@ -56,7 +69,24 @@ export const ENGINE_MEMORY_SETTINGS: readonly EngineMemorySetting[] = [
   { name: "SURREAL_ROCKSDB_WRITE_BUFFER_SIZE", defaultBytes: 16 * MiB, minBytes: 1 * MiB },
   { name: "SURREAL_ROCKSDB_MAX_WRITE_BUFFER_NUMBER", defaultBytes: 2, minBytes: 2, unit: "count" },
   { name: "SURREAL_ROCKSDB_MIN_WRITE_BUFFER_NUMBER_TO_MERGE", defaultBytes: 1, minBytes: 1, unit: "count" },
+  { name: "SURREAL_ROCKSDB_COMPACTION_READAHEAD_SIZE", defaultBytes: 4 * MiB, minBytes: 0 },
+  // The engine's own rule (SurrealDB `kvs/surrealkv/cnf.rs`), so that the engine does not scan /proc for it.
+  {
+    name: "SURREAL_SURREALKV_VLOG_MAX_FILE_SIZE",
+    defaultBytes: (ram) => (ram < 4 * GiB ? 64 : ram < 16 * GiB ? 128 : ram < 64 * GiB ? 256 : 512) * MiB,
+    minBytes: 1 * MiB,
+  },
 ];
+
+/**
+ * The machine's RAM as the engine counts it (`sysinfo`: the cgroup's memory limit when there is
+ * one, else the total memory), bytes.
+ */
+export function engineRamBytes(): number {
+  const total = totalmem();
+  const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  return limit !== undefined && limit > 0 && limit < total ? limit : total;
+}
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: MiB, mb: MiB, mib: MiB, g: 1024 * MiB, gb: 1024 * MiB, gib: 1024 * MiB };
 
@@ -74,17 +104,18 @@ export function parseEngineBytes(text: string): number | undefined {
 
 /**
  * The engine memory environment for `env`: each setting's operator value when set (validated),
- * else exoclaw's default. Pure.
+ * else exoclaw's default. Pure but for reading the machine's RAM when `ramBytes` is not given.
+ * @param ramBytes the RAM the RAM-sized defaults follow (default {@link engineRamBytes})
  * @returns variable name to value (the operator's text (RocksDB's: as digits), or the default as digits)
  * @throws StoreError `invalid_argument` naming the variable when a value is not a byte size the
  *   engine reads, or is below the setting's minimum
  */
-export function engineMemoryEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+export function engineMemoryEnv(env: NodeJS.ProcessEnv, ramBytes: number = engineRamBytes()): Record<string, string> {
   const out: Record<string, string> = {};
   for (const s of ENGINE_MEMORY_SETTINGS) {
     const given = env[s.name];
     if (given === undefined || given.trim() === "") {
-      out[s.name] = String(s.defaultBytes);
+      out[s.name] = String(typeof s.defaultBytes === "function" ? s.defaultBytes(ramBytes) : s.defaultBytes);
       continue;
     }
     const bytes = s.unit === "count" ? (/^\s*\d+\s*$/.test(given) ? Number(given) : undefined) : parseEngineBytes(given);
