@@ -125,6 +125,14 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
       void running.broken.then(() => shutDown(running, 1));
     });
 
+  // `exoclaw gateway ...` needs none of the other commands: building their ~60 commander
+  // definitions is start-up time of every gateway (its help and errors name only its own options).
+  if (argv[2] !== "gateway") registerOtherCommands(program);
+  await program.parseAsync(argv);
+}
+
+/** Every command but `gateway`. */
+function registerOtherCommands(program: Command): void {
   registerPluginCommands(program);
   registerSessionCommands(program);
   registerMemoryCommands(program);
@@ -139,6 +147,4 @@ EXOCLAW_NATS_URL=nats://host:port[,nats://...] (the message bus shared by severa
   registerApprovalCommands(program);
   registerMcpCommands(program);
   registerPairingCommands(program);
-
-  await program.parseAsync(argv);
 }

@@ -26,37 +26,39 @@ export interface AgentApprovals {
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 600_000;
 
 /** Zod schema of `[agents.approvals]` (snake_case keys). */
-export const ApprovalsTableSchema = z.strictObject({
-  rules: z
-    .array(
-      z.strictObject({
-        tool: z.string().regex(/^(\*|[a-zA-Z0-9_.-]{1,128})$/, 'must be a tool name or "*"'),
-        input: z
-          .string()
-          .min(1)
-          .refine((s) => {
-            try {
-              new RegExp(s);
-              return true;
-            } catch {
-              return false;
-            }
-          }, "must be a valid regular expression")
-          .optional(),
-      }),
-    )
-    .min(1, "must list at least one rule"),
-  approver: z
-    .string()
-    .regex(/^[^:\s]+:[^:\s]+:\S+$/, 'must be "<channel>:<account>:<peer>"')
-    .optional(),
-  timeout_ms: z
-    .number()
-    .int()
-    .min(1_000)
-    .max(7 * 24 * 3_600_000)
-    .optional(),
-});
+export const ApprovalsTableSchema = z.lazy(() =>
+  z.strictObject({
+    rules: z
+      .array(
+        z.strictObject({
+          tool: z.string().regex(/^(\*|[a-zA-Z0-9_.-]{1,128})$/, 'must be a tool name or "*"'),
+          input: z
+            .string()
+            .min(1)
+            .refine((s) => {
+              try {
+                new RegExp(s);
+                return true;
+              } catch {
+                return false;
+              }
+            }, "must be a valid regular expression")
+            .optional(),
+        }),
+      )
+      .min(1, "must list at least one rule"),
+    approver: z
+      .string()
+      .regex(/^[^:\s]+:[^:\s]+:\S+$/, 'must be "<channel>:<account>:<peer>"')
+      .optional(),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(7 * 24 * 3_600_000)
+      .optional(),
+  }),
+);
 
 /** `[agents.approvals]` as read from the file to {@link AgentApprovals}. */
 export function resolveApprovals(t: z.infer<typeof ApprovalsTableSchema>): AgentApprovals {

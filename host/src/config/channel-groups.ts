@@ -36,10 +36,13 @@ export const DEFAULT_SEND_TYPES: readonly string[] = [
 /** Command prefixes that pass `mention_only` when `command_prefixes` is not set. */
 export const DEFAULT_COMMAND_PREFIXES: readonly string[] = ["/"];
 
-const rate = z.strictObject({
-  messages: z.number().int().min(1).max(100_000),
-  per_s: z.number().min(1).max(86_400),
-});
+// Built on the config file's first parse (z.lazy), not at module load: see schema.ts.
+const rate = z.lazy(() =>
+  z.strictObject({
+    messages: z.number().int().min(1).max(100_000),
+    per_s: z.number().min(1).max(86_400),
+  }),
+);
 
 /** The settings an account may override. */
 const overridable = {
@@ -53,27 +56,31 @@ const overridable = {
 /** Fields of `[channels.<name>]` added by this module (spread into the channel's strictObject). */
 export const channelGroupFields = {
   ...overridable,
-  command_prefixes: z.array(z.string().min(1).max(32)).max(16).optional(),
+  command_prefixes: z.lazy(() => z.array(z.string().min(1).max(32)).max(16)).optional(),
   media: z
-    .strictObject({
-      max_bytes: z
-        .number()
-        .int()
-        .min(1)
-        .max(20 * 1024 * 1024)
-        .optional(),
-      types: z
-        .array(z.string().regex(/^image\/[a-z0-9.+-]+$/, 'must be an image MIME type such as "image/png"'))
-        .max(16)
-        .optional(),
-      send_max_bytes: z.number().int().min(1).max(MAX_SEND_MAX_BYTES).optional(),
-      send_types: z
-        .array(z.string().regex(/^[a-z]+\/[a-z0-9.+-]+$/, 'must be a MIME type such as "application/pdf"'))
-        .max(32)
-        .optional(),
-    })
+    .lazy(() =>
+      z.strictObject({
+        max_bytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(20 * 1024 * 1024)
+          .optional(),
+        types: z
+          .array(z.string().regex(/^image\/[a-z0-9.+-]+$/, 'must be an image MIME type such as "image/png"'))
+          .max(16)
+          .optional(),
+        send_max_bytes: z.number().int().min(1).max(MAX_SEND_MAX_BYTES).optional(),
+        send_types: z
+          .array(z.string().regex(/^[a-z]+\/[a-z0-9.+-]+$/, 'must be a MIME type such as "application/pdf"'))
+          .max(32)
+          .optional(),
+      }),
+    )
     .optional(),
-  per_account: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "account names must match [A-Za-z0-9_.-]{1,64}"), z.strictObject(overridable)).optional(),
+  per_account: z
+    .lazy(() => z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "account names must match [A-Za-z0-9_.-]{1,64}"), z.strictObject(overridable)))
+    .optional(),
 };
 
 /** A per-sender rate: at most `messages` in any `perS`-second window. */

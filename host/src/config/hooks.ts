@@ -23,16 +23,18 @@ export interface HooksConfig {
 /** Default time limit of one hook call, ms. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 250;
 
-const failMode = z.enum(["open", "closed"]);
-const timeout = z.number().int().positive().max(60_000);
+const failMode = z.lazy(() => z.enum(["open", "closed"]));
+const timeout = z.lazy(() => z.number().int().positive().max(60_000));
 
 /** Zod schema of `[hooks]` (snake_case keys). */
-export const HooksTableSchema = z.strictObject({
-  order: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}")).default([]),
-  timeout_ms: timeout.optional(),
-  fail: failMode.optional(),
-  plugins: z.record(z.string(), z.strictObject({ timeout_ms: timeout.optional(), fail: failMode.optional() })).optional(),
-});
+export const HooksTableSchema = z.lazy(() =>
+  z.strictObject({
+    order: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, "plugin names must be lowercase [a-z][a-z0-9_-]{0,63}")).default([]),
+    timeout_ms: timeout.optional(),
+    fail: failMode.optional(),
+    plugins: z.record(z.string(), z.strictObject({ timeout_ms: timeout.optional(), fail: failMode.optional() })).optional(),
+  }),
+);
 
 /** `[hooks]` as read from the file to {@link HooksConfig} (absent = no hooks run). */
 export function resolveHooks(t: z.infer<typeof HooksTableSchema> | undefined): HooksConfig {

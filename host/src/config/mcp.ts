@@ -29,56 +29,60 @@ export interface McpLimits {
 export const DEFAULT_MCP_LIMITS: McpLimits = { timeoutMs: 60_000, maxOutputBytes: 1024 * 1024, maxInFlight: 4 };
 
 /** `[mcp.servers.<name>]` as written in exoclaw.toml. */
-export const McpServerTableSchema = z
-  .strictObject({
-    command: z.string().min(1).optional(),
-    args: z.array(z.string()).optional(),
-    /** Working directory of a stdio server (relative: to the config file's directory). */
-    cwd: z.string().min(1).optional(),
-    /**
-     * The child's environment beyond PATH: variable name -> the name of the secret it gets
-     * (read like every secret: the gateway's environment, then `<state dir>/credentials/<NAME>`).
-     */
-    env: z.record(z.string().regex(ENV_NAME_RE, "environment variable names must match [A-Za-z_][A-Za-z0-9_]*"), z.string().regex(ENV_NAME_RE)).optional(),
-    url: z.url().optional(),
-    /** Hosts an HTTP server's `url` may name (exact or `*.example.com`): the URL's host must be listed. */
-    allow_hosts: z.array(z.string().regex(HOST_PATTERN_RE, "must be a lowercase host name like mcp.example.com or *.example.com")).optional(),
-    /** `lazy` (default): started by the first call; `startup`: started with the gateway. */
-    start: z.enum(["lazy", "startup"], { error: 'must be "lazy" or "startup"' }).optional(),
-    timeout_ms: z.number().int().min(1).max(600_000).optional(),
-    max_output_bytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(64 * 1024 * 1024)
-      .optional(),
-    max_in_flight: z.number().int().min(1).max(64).optional(),
-  })
-  .superRefine((t, ctx) => {
-    if ((t.command === undefined) === (t.url === undefined)) {
-      ctx.addIssue({ code: "custom", message: "needs either command (a stdio server) or url (an HTTP server), not both" });
-      return;
-    }
-    if (t.url !== undefined) {
-      for (const k of ["args", "cwd", "env"] as const) {
-        if (t[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `${k} is for stdio servers (command), not for url` });
+export const McpServerTableSchema = z.lazy(() =>
+  z
+    .strictObject({
+      command: z.string().min(1).optional(),
+      args: z.array(z.string()).optional(),
+      /** Working directory of a stdio server (relative: to the config file's directory). */
+      cwd: z.string().min(1).optional(),
+      /**
+       * The child's environment beyond PATH: variable name -> the name of the secret it gets
+       * (read like every secret: the gateway's environment, then `<state dir>/credentials/<NAME>`).
+       */
+      env: z.record(z.string().regex(ENV_NAME_RE, "environment variable names must match [A-Za-z_][A-Za-z0-9_]*"), z.string().regex(ENV_NAME_RE)).optional(),
+      url: z.url().optional(),
+      /** Hosts an HTTP server's `url` may name (exact or `*.example.com`): the URL's host must be listed. */
+      allow_hosts: z.array(z.string().regex(HOST_PATTERN_RE, "must be a lowercase host name like mcp.example.com or *.example.com")).optional(),
+      /** `lazy` (default): started by the first call; `startup`: started with the gateway. */
+      start: z.enum(["lazy", "startup"], { error: 'must be "lazy" or "startup"' }).optional(),
+      timeout_ms: z.number().int().min(1).max(600_000).optional(),
+      max_output_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(64 * 1024 * 1024)
+        .optional(),
+      max_in_flight: z.number().int().min(1).max(64).optional(),
+    })
+    .superRefine((t, ctx) => {
+      if ((t.command === undefined) === (t.url === undefined)) {
+        ctx.addIssue({ code: "custom", message: "needs either command (a stdio server) or url (an HTTP server), not both" });
+        return;
       }
-      const u = new URL(t.url);
-      if (u.protocol !== "http:" && u.protocol !== "https:") ctx.addIssue({ code: "custom", path: ["url"], message: "must be an http:// or https:// URL" });
-      else if (!hostAllowed(u.hostname, t.allow_hosts ?? [])) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["url"],
-          message: `host ${u.hostname} is not granted: add it to allow_hosts (deny by default: a server's URL host must be listed)`,
-        });
+      if (t.url !== undefined) {
+        for (const k of ["args", "cwd", "env"] as const) {
+          if (t[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `${k} is for stdio servers (command), not for url` });
+        }
+        const u = new URL(t.url);
+        if (u.protocol !== "http:" && u.protocol !== "https:") ctx.addIssue({ code: "custom", path: ["url"], message: "must be an http:// or https:// URL" });
+        else if (!hostAllowed(u.hostname, t.allow_hosts ?? [])) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["url"],
+            message: `host ${u.hostname} is not granted: add it to allow_hosts (deny by default: a server's URL host must be listed)`,
+          });
+        }
       }
-    }
-  });
+    }),
+);
 
 /** `[mcp]`: `servers` tables by name. */
-export const McpSectionSchema = z.strictObject({
-  servers: z.record(z.string().regex(MCP_SERVER_NAME_RE, "MCP server names must match [a-z][a-z0-9_-]{0,31} without __"), McpServerTableSchema).optional(),
-});
+export const McpSectionSchema = z.lazy(() =>
+  z.strictObject({
+    servers: z.record(z.string().regex(MCP_SERVER_NAME_RE, "MCP server names must match [a-z][a-z0-9_-]{0,31} without __"), McpServerTableSchema).optional(),
+  }),
+);
 
 /** One resolved `[mcp.servers.<name>]`. */
 export type McpServerConfig = {

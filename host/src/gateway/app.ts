@@ -32,6 +32,7 @@ import { errorMessage } from "../util/index.js";
 import { CloseStack, type CloseReport } from "./close-stack.js";
 import { ConfigReloader, SwappableRouter, type ConfigReloadResult, type ReloadTrigger } from "./reload.js";
 import { startGateway, type RunningGateway } from "./server.js";
+import { preloadTransport } from "./transport.js";
 import { SessionChanges, watchSessionLog } from "./session-changes.js";
 import { HEALTH_BODY, type HealthAnswer, type TransportName } from "./types.js";
 
@@ -319,6 +320,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     busOpening = openBus(config, logger, (instance) => (busInstance = instance));
     busOpening.catch(() => {});
     const plugins = await pluginsLoading;
+    // uWebSockets.js's native binary loads while the store may still be opening (transport.ts).
+    preloadTransport(config.gateway.transport, config.gateway.tls !== undefined);
     // Every writer gets the watched log: `events.subscribe` learns which sessions changed (event-hub.ts).
     const sessionChanges = new SessionChanges();
     const log = watchSessionLog(await opening, sessionChanges);

@@ -43,11 +43,10 @@ export interface DeadLettersListResult {
 
 const PREVIEW_CHARS = 500;
 
-const ListSchema = z.union([
-  z.undefined(),
-  z.strictObject({ consumer: z.string().min(1).max(200).optional(), limit: z.number().int().min(1).max(1000).optional() }),
-]);
-const IdsSchema = z.strictObject({ ids: z.array(z.string().min(1).max(64)).min(1).max(1000).optional(), all: z.literal(true).optional() });
+const ListSchema = z.lazy(() =>
+  z.union([z.undefined(), z.strictObject({ consumer: z.string().min(1).max(200).optional(), limit: z.number().int().min(1).max(1000).optional() })]),
+);
+const IdsSchema = z.lazy(() => z.strictObject({ ids: z.array(z.string().min(1).max(64)).min(1).max(1000).optional(), all: z.literal(true).optional() }));
 
 /** A dead letter as `deadletters.list` shows it. */
 export function viewDeadLetter(e: DeadLetter): DeadLetterView {

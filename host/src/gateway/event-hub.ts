@@ -72,22 +72,26 @@ const SESSIONS_NAMED_MAX = 500;
 /** More changed sessions than this in a tick: `all: true` (the list is read again) rather than a row each. */
 const SESSIONS_ROWS_MAX = 100;
 
-const TopicSchema = z
-  .string()
-  .min(1)
-  .max(600)
-  .refine(
-    (t) => t in SNAPSHOT_METHODS || t === "sessions" || t === "logs" || /^logs:(trace|debug|info|warn|error|fatal)$/.test(t) || t.startsWith("session:"),
-    {
-      message: "unknown topic (status, plugins, channels, deadletters, agents, sessions, session:<key>, logs, logs:<level>)",
-    },
-  );
-const SubscribeSchema = z.strictObject({
-  topics: z.array(TopicSchema).min(1).max(32),
-  /** Per topic, the cursor to start after: a seq for `session:<key>`, a log seq for `logs*`. */
-  after: z.record(z.string(), z.number().int().min(0)).optional(),
-});
-const UnsubscribeSchema = z.strictObject({ topics: z.array(z.string().min(1).max(600)).min(1).max(32) });
+const TopicSchema = z.lazy(() =>
+  z
+    .string()
+    .min(1)
+    .max(600)
+    .refine(
+      (t) => t in SNAPSHOT_METHODS || t === "sessions" || t === "logs" || /^logs:(trace|debug|info|warn|error|fatal)$/.test(t) || t.startsWith("session:"),
+      {
+        message: "unknown topic (status, plugins, channels, deadletters, agents, sessions, session:<key>, logs, logs:<level>)",
+      },
+    ),
+);
+const SubscribeSchema = z.lazy(() =>
+  z.strictObject({
+    topics: z.array(TopicSchema).min(1).max(32),
+    /** Per topic, the cursor to start after: a seq for `session:<key>`, a log seq for `logs*`. */
+    after: z.record(z.string(), z.number().int().min(0)).optional(),
+  }),
+);
+const UnsubscribeSchema = z.lazy(() => z.strictObject({ topics: z.array(z.string().min(1).max(600)).min(1).max(32) }));
 
 interface Sub {
   conn: Connection;

@@ -26,30 +26,36 @@ const limit = (max: number) =>
   z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
 
 /** `memory.list {agent?, channel?, account?, peer?, sender?, afterId?, limit?}` (limit 1-1000, default 100). */
-export const MemoryListSchema = z.strictObject({
-  ...filterFields,
-  afterId: z.number({ error: "afterId must be a number" }).int("afterId must be an integer").min(0, "afterId must not be negative").optional(),
-  limit: limit(1000).optional(),
-});
+export const MemoryListSchema = z.lazy(() =>
+  z.strictObject({
+    ...filterFields,
+    afterId: z.number({ error: "afterId must be a number" }).int("afterId must be an integer").min(0, "afterId must not be negative").optional(),
+    limit: limit(1000).optional(),
+  }),
+);
 /** `memory.search {query, agent?, channel?, account?, peer?, sender?, limit?}` (query 1-1000 characters, limit 1-200, default 20). */
-export const MemorySearchSchema = z.strictObject({
-  ...filterFields,
-  query: z
-    .string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") })
-    .min(1, "query must not be empty")
-    .max(1000, "query is longer than 1000 characters"),
-  limit: limit(200).optional(),
-});
+export const MemorySearchSchema = z.lazy(() =>
+  z.strictObject({
+    ...filterFields,
+    query: z
+      .string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") })
+      .min(1, "query must not be empty")
+      .max(1000, "query is longer than 1000 characters"),
+    limit: limit(200).optional(),
+  }),
+);
 /**
  * `memory.delete {ids}` (notes by id, 1-1000 of them) or `memory.delete {peer, channel?, account?, agent?}`
  * (forget the peer: its sessions and every note written with or by it).
  */
-export const MemoryDeleteSchema = z.union([
-  z.strictObject({
-    ids: z.array(z.number().int().min(1), { error: "ids must be an array of note ids" }).min(1, "ids must not be empty").max(1000, "at most 1000 ids"),
-  }),
-  z.strictObject({ peer: part("peer"), channel: part("channel").optional(), account: part("account").optional(), agent: part("agent").optional() }),
-]);
+export const MemoryDeleteSchema = z.lazy(() =>
+  z.union([
+    z.strictObject({
+      ids: z.array(z.number().int().min(1), { error: "ids must be an array of note ids" }).min(1, "ids must not be empty").max(1000, "at most 1000 ids"),
+    }),
+    z.strictObject({ peer: part("peer"), channel: part("channel").optional(), account: part("account").optional(), agent: part("agent").optional() }),
+  ]),
+);
 
 /** What the memory methods reach into. */
 export interface MemoryMethodDeps {

@@ -25,17 +25,21 @@ export interface UiMethodDeps {
   logTail?: LogTail;
 }
 
-const LogsTailSchema = z.strictObject({
-  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
-  afterSeq: z.number().int().min(0).optional(),
-  limit: z.number().int().min(1).max(1000).optional(),
-});
+const LogsTailSchema = z.lazy(() =>
+  z.strictObject({
+    level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).optional(),
+    afterSeq: z.number().int().min(0).optional(),
+    limit: z.number().int().min(1).max(1000).optional(),
+  }),
+);
 
-const PluginApproveSchema = z.strictObject({
-  name: z.string().min(1).max(64),
-  /** The module the operator saw (`plugin.list`'s `sha256`): a different module is refused. */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the module's sha256 in hex, as plugin.list shows it"),
-});
+const PluginApproveSchema = z.lazy(() =>
+  z.strictObject({
+    name: z.string().min(1).max(64),
+    /** The module the operator saw (`plugin.list`'s `sha256`): a different module is refused. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the module's sha256 in hex, as plugin.list shows it"),
+  }),
+);
 
 const NoParams = z.union([z.undefined(), z.strictObject({})]);
 

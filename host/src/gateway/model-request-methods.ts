@@ -58,11 +58,13 @@ export interface ModelRequestView {
   notes: string[];
 }
 
-const Schema = z.strictObject({
-  sessionKey: z.string().min(1).max(512),
-  runId: z.string().min(1).max(200),
-  call: z.number().int().min(1).max(10_000).optional(),
-});
+const Schema = z.lazy(() =>
+  z.strictObject({
+    sessionKey: z.string().min(1).max(512),
+    runId: z.string().min(1).max(200),
+    call: z.number().int().min(1).max(10_000).optional(),
+  }),
+);
 
 const NOTES = [
   "reconstructed from the session log: the history before the turn, the turn's message, then its earlier calls and tool results",

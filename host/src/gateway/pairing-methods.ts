@@ -8,7 +8,7 @@ import { ErrorCode, NoParamsSchema, parseParams, RpcError } from "../protocol/in
 import { requireScope } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
 
-const CodeSchema = z.strictObject({ code: z.string().min(1).max(64) });
+const CodeSchema = z.lazy(() => z.strictObject({ code: z.string().min(1).max(64) }));
 
 /** A PairingError (malformed or unknown code) as -32602; anything else stays internal. */
 async function codeCall<T>(fn: () => T | Promise<T>): Promise<T> {

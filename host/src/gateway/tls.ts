@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { createSecureContext } from "node:tls";
+import { createRequire } from "node:module";
 import type { Logger } from "pino";
 import type { TlsFiles } from "../config/index.js";
 import { errorMessage, watchFiles, type FileWatch } from "../util/index.js";
@@ -63,7 +63,8 @@ export function readTlsFiles(files: TlsFiles): TlsMaterial {
     );
   }
   try {
-    createSecureContext({ cert, key });
+    // node:tls loads only here, with [gateway.tls]: a start without TLS does not compile it.
+    (createRequire(import.meta.url)("node:tls") as typeof import("node:tls")).createSecureContext({ cert, key });
   } catch (err) {
     throw new TlsConfigError(`[gateway.tls] cert ${files.certFile} and key ${files.keyFile} cannot be used together (${errorMessage(err)})`);
   }

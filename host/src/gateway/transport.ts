@@ -11,6 +11,17 @@ export interface TransportChoice {
 }
 
 /**
+ * Loads uWebSockets.js's native binary now, when {@link chooseTransport} will want it (not for
+ * `ws`, not with TLS), so that its `dlopen` (~10 ms) runs while start-up waits on something else
+ * (the store's open). Its later `require` is then a cache hit; a binary that does not load here
+ * is tried again there, which reports it. Never throws.
+ */
+export function preloadTransport(preference: "auto" | "uws" | "ws", tls: boolean): void {
+  if (tls || preference === "ws") return;
+  loadUws();
+}
+
+/**
  * Picks the transport: `auto` tries uWebSockets.js and falls back to `ws` when its native
  * binary does not load on this platform; `uws` insists (throws if it does not load); `ws`
  * always uses the pure-JavaScript one.

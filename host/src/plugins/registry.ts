@@ -127,6 +127,12 @@ export interface Registry {
   channelGrant(plugin: string): EffectiveGrant | undefined;
 }
 
+/** A plugin file read ahead of the initial load, and its validation (already started). */
+interface ReadAhead {
+  bytes: Uint8Array;
+  validation: Promise<ValidatedPlugin>;
+}
+
 /**
  * Opens the registry: loads every plugin found in `options.dirs` (see `loadPlugins` in host.ts
  * for the rules and the errors thrown).
@@ -152,6 +158,8 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   // fault: refusing to start says so. Running on without approvals would turn every channel's
   // signature check into a 401 that platforms do not redeliver.
   let approvals: ApprovalStore | null = null;
+  // The plugin files are read and validated while the trust store is checked and opened.
+  const initialScan = scanAhead(options.dirs);
   if (options.stateDir !== undefined) {
     await checkTrustStoreLocation(options.stateDir, options.dirs);
     approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));
@@ -336,7 +344,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
    * Validates and (re)loads `file` into its entry. Returns the entry, or throws
    * PluginRejectedError (then the entry records the error, and an earlier version keeps serving).
    */
-  async function loadFile(file: string, bytes: Uint8Array | null, explicit: boolean): Promise<Entry> {
+  async function loadFile(file: string, bytes: Uint8Array | null, explicit: boolean, validation?: Promise<ValidatedPlugin>): Promise<Entry> {
     let entry = entries.find((e) => e.path === file);
     const fresh = entry === undefined;
     if (entry === undefined) entry = newEntry(file);
@@ -361,7 +369,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
     }
     let v: ValidatedPlugin;
     try {
-      v = await validatePluginBytes(bytes!, file, cache);
+      v = await (validation ?? validatePluginBytes(bytes!, file, cache));
     } catch (err) {
       return reject(err instanceof PluginRejectedError ? err : new PluginRejectedError(file, errorMessage(err)));
     }
@@ -449,11 +457,15 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
     }
   }
 
-  async function syncOne(file: string): Promise<void> {
+  /**
+   * Brings the registry in line with `file` (loads, reloads, unloads or skips it).
+   * @param ahead the file's bytes and their validation when already started (`scanAhead`)
+   */
+  async function syncOne(file: string, ahead?: ReadAhead): Promise<void> {
     const abs = path.resolve(file);
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(await readFile(abs));
+      bytes = ahead?.bytes ?? new Uint8Array(await readFile(abs));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const e = entries.find((x) => x.path === abs);
@@ -489,7 +501,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       if (!e.conflict) return; // the same invalid content again: already warned
     }
     try {
-      await loadFile(abs, bytes, false);
+      await loadFile(abs, bytes, false, ahead?.validation);
     } catch (err) {
       const reason = err instanceof PluginRejectedError ? err.reason : errorMessage(err);
       const still = entries.find((x) => x.path === abs);
@@ -502,14 +514,49 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
     }
   }
 
-  async function rescanDirs(dirs: string[]): Promise<void> {
+  /**
+   * The initial load's read-ahead: lists `dirs`, then reads and validates every `.wasm` file in
+   * them concurrently. One file after the other left the main thread idle while each read waited
+   * on the thread pool and each WebAssembly compile on V8's background threads (start-up with a
+   * fresh state directory). Nothing is loaded here: `rescanDirs` applies the files one at a time
+   * in directory order, so which file wins a contested name never depends on timing, and each
+   * file is validated once, as before (the validation cache counts the same hits and misses). A
+   * file that cannot be read maps to `undefined` (the load reads it again and reports it).
+   */
+  async function scanAhead(dirs: string[]): Promise<{ lists: (string[] | null)[]; files: Map<string, Promise<ReadAhead | undefined>> }> {
+    const lists = await Promise.all(dirs.map((dir) => listWasmFiles(dir, logger)));
+    const files = new Map<string, Promise<ReadAhead | undefined>>();
+    for (const file of lists.flatMap((l) => l ?? [])) {
+      if (files.has(file)) continue;
+      files.set(
+        file,
+        readFile(file).then(
+          (b) => {
+            const bytes = new Uint8Array(b);
+            const validation = validatePluginBytes(bytes, file, cache);
+            validation.catch(() => {}); // awaited (and reported) by the load
+            return { bytes, validation };
+          },
+          () => undefined,
+        ),
+      );
+    }
+    return { lists, files };
+  }
+
+  /**
+   * Syncs every `.wasm` file of `dirs` in directory order and unloads the entries whose file is
+   * gone. `ahead`: the initial load's read-ahead; later rescans read file by file.
+   */
+  async function rescanDirs(dirs: string[], ahead?: Promise<Awaited<ReturnType<typeof scanAhead>>>): Promise<void> {
+    const scan = ahead === undefined ? undefined : await ahead;
     const seen = new Set<string>();
-    for (const dir of dirs) {
-      const files = await listWasmFiles(dir, logger);
+    for (const [i, dir] of dirs.entries()) {
+      const files = scan === undefined ? await listWasmFiles(dir, logger) : scan.lists[i]!;
       if (files === null) continue;
       for (const f of files) {
         seen.add(f);
-        await syncOne(f);
+        await syncOne(f, await scan?.files.get(f));
       }
     }
     const scanned = dirs.map((d) => path.resolve(d));
@@ -525,7 +572,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   };
 
   // Initial load.
-  await rescanDirs(options.dirs);
+  await rescanDirs(options.dirs, initialScan);
   persistCache();
 
   return {
