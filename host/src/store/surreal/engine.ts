@@ -13,7 +13,9 @@
  * platform-specific loader), reports open failures, skips live queries (the store needs none)
  * and keeps each on-disk datastore open once per process (see {@link acquireEmbedded}).
  */
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import type * as Sdk from "surrealdb";
 import { StoreError } from "../errors.js";
 import { applyEngineMemoryEnv } from "./memory.js";
@@ -61,6 +63,8 @@ export function loadSdk(): Promise<SurrealSdk> {
  */
 export function loadNativeBinding(): Promise<NativeBinding> {
   nativePromise ??= (async () => {
+    const direct = requirePlatformBinary();
+    if (direct !== undefined) return direct;
     try {
       await dynamicImport("@surrealdb/node");
     } catch (err) {
@@ -82,6 +86,48 @@ export function loadNativeBinding(): Promise<NativeBinding> {
     throw err;
   });
   return nativePromise;
+}
+
+/**
+ * The native binding required straight from `@surrealdb/node`'s platform binary
+ * (`dist/surrealdb-node.<platform>-<arch>[-gnu|-msvc].node`), without importing the package:
+ * its ES module imports the `surrealdb` SDK, which Node 20 compiles without a code cache
+ * (40-60 ms of main thread under load) before the package's loader reaches the binary, and the
+ * engine's open (on its own threads) can only start after that. Required by its path, the
+ * binary is the same module the package's loader gets later (one `require` cache entry).
+ * Undefined on a platform or layout this does not know (musl, a binary not found, a binary that
+ * does not load): the package's own loader then decides, and reports.
+ */
+export function requirePlatformBinary(): NativeBinding | undefined {
+  const { platform, arch } = process;
+  const suffix =
+    platform === "linux" ? `linux-${arch}-gnu` : platform === "darwin" ? `darwin-${arch}` : platform === "win32" ? `win32-${arch}-msvc` : undefined;
+  // musl Linux takes the package's loader (it detects the C library; a glibc binary would not load there anyway).
+  if (suffix === undefined || (platform === "linux" && !glibc())) return undefined;
+  const require = createRequire(import.meta.url);
+  for (const dir of require.resolve.paths("@surrealdb/node") ?? []) {
+    const file = join(dir, "@surrealdb", "node", "dist", `surrealdb-node.${suffix}.node`);
+    if (!existsSync(file)) continue;
+    try {
+      const exports = require(file) as Partial<NativeBinding>;
+      return typeof exports.SurrealNodeEngine?.connect === "function" ? (exports as NativeBinding) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether the C library is glibc, read the way the package's own loader (napi-rs) reads it first:
+ * `/usr/bin/ldd` is a script naming musl on musl systems. Unreadable: not known (the package's loader decides).
+ */
+function glibc(): boolean {
+  try {
+    return !readFileSync("/usr/bin/ldd", "utf8").includes("musl");
+  } catch {
+    return false;
+  }
 }
 
 /** An embedded datastore shared by the logs of one process. */
