@@ -141,6 +141,7 @@ class DispatcherResponse {
   }
 
   blob(): Promise<Blob> {
-    return this.body.blob();
+    // node:buffer's Blob; the DOM lib (the UI's type-check reaches this file) types the global one apart.
+    return this.body.blob() as unknown as Promise<Blob>;
   }
 }
