@@ -49,7 +49,7 @@ import type {
 } from "../types.js";
 import { errorMessage, KeyedChain } from "../../util/index.js";
 import { BloomFilter } from "./bloom.js";
-import { openJournalFiles, type JournalFiles } from "./segments.js";
+import { frameRecord, openJournalFiles, RECORD_HEADER_BYTES, type JournalFiles } from "./segments.js";
 
 export { openJournalFiles, type JournalFiles, type JournalRecord } from "./segments.js";
 
@@ -101,14 +101,35 @@ type RecordBody =
   /** A delete of the session. */
   | { t: "d"; k: string; n: number };
 
-/** A journaled record not yet in SurrealDB. */
+/**
+ * A journaled record not yet in SurrealDB. An append keeps its record as journaled (the JSON
+ * text) and is parsed only when projected: the append path parses nothing it does not return,
+ * and a backlog costs about its journal bytes of memory.
+ */
 interface Pending {
   position: number;
-  body: RecordBody;
+  t: "a" | "d";
+  /** The session. */
+  k: string;
+  /** First seq (appends). */
+  s: number;
+  /** Events (appends; 0 for a delete). */
+  count: number;
+  /** Append time, ms epoch. */
+  n: number;
+  /** The events, when already parsed (records replayed at open). */
+  events?: PreparedEvent[];
+  /** The record's JSON (a {@link RecordBody} of an append), when `events` is not set. */
+  json?: string;
   /** Payload bytes (for the backlog bound). */
   bytes: number;
   /** Dedupe keys of the record (`pm:`/`idem:` prefixed). */
   keys: string[];
+}
+
+/** The events of a queued append. */
+function eventsOf(p: Pending): PreparedEvent[] {
+  return p.events ?? (JSON.parse(p.json!) as RecordBody & { t: "a" }).e;
 }
 
 /** Journal directories open in this process: one journaled log per directory. */
@@ -144,6 +165,9 @@ export async function createJournaledSessionLog(options: JournaledSessionLogOpti
 }
 
 const dedupeKey = (kind: "pm" | "idem", key: string) => `${kind}:${key}`;
+
+/** The dedupe keys of an append that has none (shared: never modified). */
+const NO_KEYS: string[] = [];
 
 /** How long `close()` waits for the projector to write what it holds, ms. */
 const CLOSE_DRAIN_MS = 3_000;
@@ -255,8 +279,21 @@ class JournalState {
             stored.set(a.k, last + body.e.length);
           }
         }
-        if (body) this.enqueue({ position: r.position, body, bytes: r.bytes, keys: body.t === "a" ? this.holdKeys(body) : [] });
-        else if (this.queue.length === 0) this.projected = r.position;
+        if (body?.t === "a") {
+          this.enqueue({
+            position: r.position,
+            t: "a",
+            k: body.k,
+            s: body.s,
+            count: body.e.length,
+            n: body.n,
+            events: body.e,
+            bytes: r.bytes,
+            keys: this.holdKeys(body),
+          });
+        } else if (body) {
+          this.enqueue({ position: r.position, t: "d", k: body.k, s: 0, count: 0, n: body.n, bytes: r.bytes, keys: [] });
+        } else if (this.queue.length === 0) this.projected = r.position;
       }
       const replayed = this.queue.length;
       if (replayed === 0) {
@@ -282,13 +319,13 @@ class JournalState {
   private enqueue(p: Pending): void {
     this.queue.push(p);
     this.backlogBytes += p.bytes;
-    if (p.body.t === "a") {
-      this.backlogEvents += p.body.e.length;
-      this.heads.set(p.body.k, p.body.s + p.body.e.length - 1);
+    if (p.t === "a") {
+      this.backlogEvents += p.count;
+      this.heads.set(p.k, p.s + p.count - 1);
     } else {
-      this.heads.set(p.body.k, 0);
+      this.heads.set(p.k, 0);
     }
-    this.sessionPosition.set(p.body.k, p.position);
+    this.sessionPosition.set(p.k, p.position);
     this.acknowledged = Math.max(this.acknowledged, p.position);
   }
 
@@ -298,13 +335,7 @@ class JournalState {
    */
   private kick(now = false): void {
     if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
-    const urgent =
-      now ||
-      this.projectDelayMs <= 0 ||
-      this.projectWaiters.length > 0 ||
-      this.backlogBytes > this.maxBacklogBytes / 10 ||
-      this.backlogEvents > this.maxBacklogEvents / 10;
-    if (!urgent) {
+    if (!now && !this.urgent()) {
       this.projectTimer ??= setTimeout(() => {
         this.projectTimer = undefined;
         this.kick(true);
@@ -325,12 +356,35 @@ class JournalState {
       });
   }
 
-  /** Projects the queue in batches until it is empty. @throws the first projection failure */
+  /**
+   * Whether the projector should run now rather than after the gathering delay: a reader (or
+   * `close`) waits, a reply was settled for an unprojected message, or the backlog passed a tenth
+   * of its bound.
+   */
+  private urgent(): boolean {
+    return (
+      this.projectDelayMs <= 0 ||
+      this.projectWaiters.length > 0 ||
+      this.settleAfterProjection.size > 0 ||
+      this.backlogBytes > this.maxBacklogBytes / 10 ||
+      this.backlogEvents > this.maxBacklogEvents / 10
+    );
+  }
+
+  /**
+   * Projects the queue in batches while it holds a full batch or the projection is urgent; what
+   * is left waits for the next gathering delay (see `kick`), so records that keep arriving are
+   * projected in a few large batches, not one small batch after another.
+   * @throws the first projection failure
+   */
   private async drain(): Promise<void> {
+    let first = true;
     while (this.queue.length > 0 && !this.projectFailure && !this.stopping) {
+      if (!first && this.backlogEvents < this.batchEvents && !this.urgent()) break;
+      first = false;
       const head = this.queue[0]!;
-      if (head.body.t === "d") {
-        await this.inner.delete(head.body.k);
+      if (head.t === "d") {
+        await this.inner.delete(head.k);
         this.done(1);
         continue;
       }
@@ -338,23 +392,21 @@ class JournalState {
       let n = 0;
       let count = 0;
       for (const p of this.queue) {
-        if (p.body.t !== "a") break;
-        if (count > 0 && n + p.body.e.length > this.batchEvents) break;
-        const item = bySession.get(p.body.k);
+        if (p.t !== "a") break;
+        if (count > 0 && n + p.count > this.batchEvents) break;
+        const item = bySession.get(p.k);
         if (item) {
-          item.events.push(...p.body.e);
-          item.updatedAt = p.body.n;
+          item.events.push(...eventsOf(p));
+          item.updatedAt = p.n;
         } else {
-          bySession.set(p.body.k, { sessionKey: p.body.k, events: [...p.body.e], expectedSeq: p.body.s - 1, createdAt: p.body.n, updatedAt: p.body.n });
+          bySession.set(p.k, { sessionKey: p.k, events: [...eventsOf(p)], expectedSeq: p.s - 1, createdAt: p.n, updatedAt: p.n });
         }
-        n += p.body.e.length;
+        n += p.count;
         count++;
       }
-      const results = await this.inner.projectAppends([...bySession.values()]);
-      const failed = results.find((r) => r.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await this.inner.projectAppends([...bySession.values()]);
       // Replies settled while these messages were unprojected (a settle may arrive during the await).
-      for (;;) {
+      while (this.settleAfterProjection.size > 0) {
         const settle = this.queue.slice(0, count).flatMap((p) => p.keys.filter((k) => this.settleAfterProjection.has(k)));
         if (settle.length === 0) break;
         await this.inner.settleReplies(settle.map((k) => k.slice("idem:".length)));
@@ -369,9 +421,9 @@ class JournalState {
     const batch = this.queue.splice(0, count);
     for (const p of batch) {
       this.backlogBytes -= p.bytes;
-      if (p.body.t === "a") this.backlogEvents -= p.body.e.length;
+      this.backlogEvents -= p.count;
       for (const k of p.keys) this.unprojectedKeys.delete(k);
-      if (this.sessionPosition.get(p.body.k) === p.position) this.sessionPosition.delete(p.body.k);
+      if (this.sessionPosition.get(p.k) === p.position) this.sessionPosition.delete(p.k);
     }
     this.projected = batch[batch.length - 1]!.position;
     const due = this.projectWaiters.filter((w) => w.position <= this.projected);
@@ -545,40 +597,57 @@ class JournalState {
     }
   }
 
-  private async appendEvents(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions): Promise<SessionEvent[]> {
+  /**
+   * Journals an append. @returns its first seq and event count, and (when `returnEvents`) the
+   * events as stored (what a read returns)
+   */
+  private async appendEvents(
+    sessionKey: string,
+    events: readonly NewSessionEvent[],
+    opts: AppendOptions,
+    returnEvents: boolean,
+  ): Promise<{ first: number; count: number; events?: SessionEvent[] }> {
     this.ensureOpen();
     const plan = prepareAppend(sessionKey, events, this.options);
     return this.writing(sessionKey, async () => {
       if (this.broken) throw this.broken;
-      await this.room();
+      if (this.full()) await this.room();
       if (this.broken) throw this.broken;
-      const last = await this.headOf(sessionKey);
+      const last = this.heads.get(sessionKey) ?? (await this.headOf(sessionKey));
       if (opts.expectedSeq !== undefined && opts.expectedSeq !== last) throw new SeqConflictError(sessionKey, opts.expectedSeq, last);
-      if (plan.events.length === 0) return [];
-      const keys = await this.reserveKeys(plan.platformKeys, plan.idempotencyKeys);
-      let body: RecordBody & { t: "a" };
-      let payload: string;
+      if (plan.events.length === 0) return { first: last + 1, count: 0, events: [] };
+      const hasKeys = plan.platformKeys.length > 0 || plan.idempotencyKeys.length > 0;
+      const keys = hasKeys ? await this.reserveKeys(plan.platformKeys, plan.idempotencyKeys) : NO_KEYS;
+      const at = this.now();
+      let json: string;
+      let frame: Buffer;
       try {
         if (last < plan.minLastSeq) throw compactionRangeError(last, plan.minLastSeq);
-        payload = JSON.stringify({ t: "a", k: sessionKey, s: last + 1, n: this.now(), e: plan.events } satisfies RecordBody);
-        body = JSON.parse(payload) as RecordBody & { t: "a" };
+        json = JSON.stringify({ t: "a", k: sessionKey, s: last + 1, n: at, e: plan.events } satisfies RecordBody);
+        frame = frameRecord(json);
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
-        throw err;
+        throw err instanceof StoreError ? err : new StoreError("invalid_argument", errorMessage(err), { cause: err });
       }
-      const bytes = Buffer.from(payload, "utf8");
       let position: number;
       try {
-        position = await this.files.append(bytes);
+        position = await this.files.appendFramed(frame);
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw this.fail("journal", err);
       }
-      this.holdKeys(body);
-      this.enqueue({ position, body, bytes: bytes.length, keys });
-      const stored = (JSON.parse(payload) as { e: PreparedEvent[] }).e.map((e, i) => this.toStored(sessionKey, last + 1 + i, e));
+      // The record's JSON is parsed only for what needs objects now: the messages that hold
+      // dedupe keys (findBy* answers from them until projected) and the events returned.
+      if (hasKeys) this.holdKeys(JSON.parse(json) as RecordBody & { t: "a" });
+      this.enqueue({ position, t: "a", k: sessionKey, s: last + 1, count: plan.events.length, n: at, json, bytes: frame.length - RECORD_HEADER_BYTES, keys });
       this.kick();
-      return stored;
+      const first = last + 1;
+      if (!returnEvents) return { first, count: plan.events.length };
+      return {
+        first,
+        count: plan.events.length,
+        events: (JSON.parse(json) as RecordBody & { t: "a" }).e.map((e, i) => this.toStored(sessionKey, first + i, e)),
+      };
     });
   }
 
@@ -622,7 +691,7 @@ class JournalState {
       } catch (err) {
         throw this.fail("journal", err);
       }
-      this.enqueue({ position, body: { t: "d", k: sessionKey, n: 0 }, bytes: payload.length, keys: [] });
+      this.enqueue({ position, t: "d", k: sessionKey, s: 0, count: 0, n: 0, bytes: payload.length, keys: NO_KEYS });
       this.kick();
       await this.waitProjected(position);
       return true;
@@ -674,8 +743,11 @@ class JournalState {
     const log: SessionLog = {
       kind: inner.kind,
       health: () => (this.broken ? this.health : (inner.health?.() ?? { ok: true })),
-      append: async (sessionKey, events, opts = {}) => (await this.appendEvents(sessionKey, events, opts)).map((e) => e.seq),
-      appendEvents: (sessionKey, events, opts = {}) => this.appendEvents(sessionKey, events, opts),
+      append: async (sessionKey, events, opts = {}) => {
+        const { first, count } = await this.appendEvents(sessionKey, events, opts, false);
+        return Array.from({ length: count }, (_, i) => first + i);
+      },
+      appendEvents: async (sessionKey, events, opts = {}) => (await this.appendEvents(sessionKey, events, opts, true)).events!,
       read: async (sessionKey: string, opts?: ReadOptions): Promise<SessionEvent[]> => {
         open();
         await this.settled(sessionKey);

@@ -26,6 +26,8 @@ import { StoreCorruptError } from "../errors.js";
 
 /** Bytes of a record's frame header (length + CRC-32). */
 const HEADER = 8;
+/** Bytes a record's frame adds to its payload. */
+export const RECORD_HEADER_BYTES = HEADER;
 /** A record larger than this is refused (and a header claiming more is damage). */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 const SEGMENT_NAME = /^(\d{16})\.jnl$/;
@@ -56,6 +58,8 @@ export interface JournalFiles {
    * @throws Error the write/fsync failure (errno in `code`, e.g. ENOSPC), for this and every later append
    */
   append(payload: Buffer): Promise<number>;
+  /** {@link append} of a record already framed by {@link frameRecord}. */
+  appendFramed(frame: Buffer): Promise<number>;
   /** Deletes the segments whose every record is at or before `position` (never the one being written). */
   release(position: number): Promise<void>;
   /** Position of the last record written (0 for none). */
@@ -73,12 +77,18 @@ export interface JournalFiles {
 
 const segmentName = (first: number) => `${String(first).padStart(16, "0")}.jnl`;
 
-/** Frames a payload: header + payload. */
-function frame(payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(HEADER + payload.length);
-  out.writeUInt32LE(payload.length, 0);
-  out.writeUInt32LE(crc32(payload), 4);
-  payload.copy(out, HEADER);
+/**
+ * Frames a payload (a string is written as UTF-8 straight into the frame): header + payload.
+ * @throws Error when the payload is larger than {@link MAX_RECORD_BYTES}
+ */
+export function frameRecord(payload: Buffer | string): Buffer {
+  const length = typeof payload === "string" ? Buffer.byteLength(payload, "utf8") : payload.length;
+  if (length > MAX_RECORD_BYTES) throw new Error(`a journal record may hold at most ${MAX_RECORD_BYTES} bytes`);
+  const out = Buffer.allocUnsafe(HEADER + length);
+  out.writeUInt32LE(length, 0);
+  if (typeof payload === "string") out.write(payload, HEADER, "utf8");
+  else payload.copy(out, HEADER);
+  out.writeUInt32LE(crc32(out.subarray(HEADER)), 4);
   return out;
 }
 
@@ -205,20 +215,30 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
     flushing = undefined;
   };
 
+  const appendFramed = (bytes: Buffer): Promise<number> => {
+    if (closed) return Promise.reject(new Error("the journal is closed"));
+    if (failure) return Promise.reject(failure);
+    return new Promise<number>((resolve, reject) => {
+      queue.push({ bytes, resolve, reject });
+      flushing ??= flush();
+    });
+  };
+
   return {
     recovered,
     get lastPosition() {
       return lastPosition;
     },
     append(payload: Buffer): Promise<number> {
-      if (closed) return Promise.reject(new Error("the journal is closed"));
-      if (failure) return Promise.reject(failure);
-      if (payload.length > MAX_RECORD_BYTES) return Promise.reject(new Error(`a journal record may hold at most ${MAX_RECORD_BYTES} bytes`));
-      return new Promise<number>((resolve, reject) => {
-        queue.push({ bytes: frame(payload), resolve, reject });
-        flushing ??= flush();
-      });
+      let bytes: Buffer;
+      try {
+        bytes = frameRecord(payload);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return appendFramed(bytes);
     },
+    appendFramed,
     async release(position: number): Promise<void> {
       let removed = false;
       while (segments.length > 1 && segments[0]!.first + segments[0]!.count - 1 <= position) {
