@@ -63,11 +63,15 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
   displayUrl: string;
   /** Unprojected bytes (journal payloads) above which appends wait; default 16 MiB. */
   maxBacklogBytes?: number;
-  /** Unprojected events above which appends wait; default 20,000. */
+  /**
+   * Unprojected events above which appends wait; default 80,000 (about the default byte bound's
+   * worth of one-event records: a burst of appends is absorbed and projected after it).
+   */
   maxBacklogEvents?: number;
   /**
-   * Events per projector batch (a batch may be larger when one record is); default 500. Larger
-   * saves little (SurrealDB's cost is mostly per event) and makes reads and close wait longer.
+   * Events per projector batch (a batch may be larger when one record is); default 1,000. Larger
+   * saves little (SurrealDB's cost is mostly per event and per session) and makes reads and close
+   * wait longer.
    */
   projectBatchEvents?: number;
   /**
@@ -75,9 +79,10 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
    * session's appends in that window (a turn's message and its outcome, and the next turns') land
    * in one SurrealDB write of the session: one session-row update instead of one per append, no
    * `open_turns` index change for a turn that ended (+1 then -1), and the engine's fixed cost per
-   * query (~0.7 ms of CPU) shared (docs/architecture.md, "Store"). A read that needs unprojected
-   * events, or a backlog past a tenth of its bound, projects at once; `close` leaves the rest in
-   * the journal for the next open.
+   * query shared (docs/architecture.md, "Store"). Each delay is followed by one batch; batches
+   * follow each other at once only when a read needs unprojected events, a reply was settled for
+   * one, or the backlog passed half its bound (so a burst of appends does not share the CPU with
+   * the projector until then); `close` leaves the rest in the journal for the next open.
    */
   projectDelayMs?: number;
   /** Journal segment size before a new one starts, bytes; default 1 MiB (segments wholly projected are deleted). */
@@ -224,8 +229,8 @@ class JournalState {
     this.inner = options.inner;
     this.now = options.now ?? Date.now;
     this.maxBacklogBytes = options.maxBacklogBytes ?? 16 * 1024 * 1024;
-    this.maxBacklogEvents = options.maxBacklogEvents ?? 20_000;
-    this.batchEvents = options.projectBatchEvents ?? 500;
+    this.maxBacklogEvents = options.maxBacklogEvents ?? 80_000;
+    this.batchEvents = options.projectBatchEvents ?? 1_000;
     this.headCache = options.headCacheSessions ?? 100_000;
     this.projectDelayMs = options.projectDelayMs ?? 200;
     this.projected = files.lastPosition;
@@ -331,7 +336,7 @@ class JournalState {
 
   /**
    * Schedules the projector: after `projectDelayMs` (records gather meanwhile), or at once when
-   * `now` is set (a reader waits), the delay is 0, or the backlog passed a tenth of its bound.
+   * `now` is set (the delay passed, or a reader waits) or the projection is urgent.
    */
   private kick(now = false): void {
     if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
@@ -358,29 +363,29 @@ class JournalState {
 
   /**
    * Whether the projector should run now rather than after the gathering delay: a reader (or
-   * `close`) waits, a reply was settled for an unprojected message, or the backlog passed a tenth
-   * of its bound.
+   * `close`) waits, a reply was settled for an unprojected message, or the backlog passed half
+   * its bound.
    */
   private urgent(): boolean {
     return (
       this.projectDelayMs <= 0 ||
       this.projectWaiters.length > 0 ||
       this.settleAfterProjection.size > 0 ||
-      this.backlogBytes > this.maxBacklogBytes / 10 ||
-      this.backlogEvents > this.maxBacklogEvents / 10
+      this.backlogBytes > this.maxBacklogBytes / 2 ||
+      this.backlogEvents > this.maxBacklogEvents / 2
     );
   }
 
   /**
-   * Projects the queue in batches while it holds a full batch or the projection is urgent; what
-   * is left waits for the next gathering delay (see `kick`), so records that keep arriving are
-   * projected in a few large batches, not one small batch after another.
+   * Projects one batch, then more while the projection is urgent; what is left waits for the
+   * next gathering delay (see `kick`). Records that keep arriving are projected in large batches,
+   * and the projector takes the CPU from appends only when it must.
    * @throws the first projection failure
    */
   private async drain(): Promise<void> {
     let first = true;
     while (this.queue.length > 0 && !this.projectFailure && !this.stopping) {
-      if (!first && this.backlogEvents < this.batchEvents && !this.urgent()) break;
+      if (!first && !this.urgent()) break;
       first = false;
       const head = this.queue[0]!;
       if (head.t === "d") {
