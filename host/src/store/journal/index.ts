@@ -15,8 +15,9 @@
  *   stored key (filled by a scan at open, and by every append) says "certainly new", and only a
  *   "maybe" costs a SurrealDB lookup. `DuplicateEventError` stays exact.
  * - **projector**: drains the journal into SurrealDB in large batches (a session's consecutive
- *   records merged into one append, up to 64 sessions per transaction, ~500 events per batch), then deletes the
- *   segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
+ *   records merged into one append, up to 1,000 events per batch, one transaction each; one batch
+ *   per gathering delay unless a reader waits or the backlog is past half its bound), then deletes
+ *   the segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
  *   projected seq, written in the same transaction as the events, so a replay after a crash skips
  *   what is there. A delete is a journal record too, projected in order.
  * - **open**: every journal record SurrealDB lacks is queued for the projector again (in
