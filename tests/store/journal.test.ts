@@ -45,6 +45,51 @@ const message = (content: string, idempotencyKey?: string) => ({
 });
 
 describe("write-ahead journal", () => {
+  it("projects a batch as one transaction: rows, seqs, reset, compaction and owed replies as appended; a session out of step writes nothing", async () => {
+    const dir = freshDir();
+    const inner = await createSurrealSessionLog({ url: `rocksdb://${dir}` });
+    try {
+      const at = 1_700_000_000_000;
+      const owed = { ...message("owe me", "idem-owed"), data: { ...message("owe me", "idem-owed").data, awaitsReply: true as const } };
+      await inner.projectAppends([
+        {
+          sessionKey: key("x"),
+          events: [
+            { ...message("one"), at },
+            { kind: "reset", data: {}, at },
+            { ...owed, at },
+            { kind: "compaction", data: { summary: "s", upToSeq: 2 }, at },
+          ],
+          expectedSeq: 0,
+          createdAt: at,
+          updatedAt: at + 5,
+        },
+        { sessionKey: key("y"), events: [{ kind: "assistant_text", data: { text: "hi" }, at }], expectedSeq: 0, createdAt: at, updatedAt: at },
+      ]);
+      expect((await inner.read(key("x"))).map((e) => [e.seq, e.kind])).toEqual([
+        [1, "message_received"],
+        [2, "reset"],
+        [3, "message_received"],
+        [4, "compaction"],
+      ]);
+      expect(await inner.info(key("x"))).toMatchObject({ lastSeq: 4, resetSeq: 2, compaction: { seq: 4, upToSeq: 2 }, createdAt: at, updatedAt: at + 5 });
+      expect((await inner.pendingReplies()).map((r) => r.data.idempotencyKey)).toEqual(["idem-owed"]);
+      expect((await inner.pendingTurns()).map((m) => m.seq)).toEqual([3]);
+      expect((await inner.findByIdempotencyKey("idem-owed"))?.seq).toBe(3);
+      // y is at seq 1, not 0: the whole batch fails and z's event is not written either.
+      await expect(
+        inner.projectAppends([
+          { sessionKey: key("z"), events: [{ kind: "assistant_text", data: { text: "z" }, at }], expectedSeq: 0, createdAt: at, updatedAt: at },
+          { sessionKey: key("y"), events: [{ kind: "assistant_text", data: { text: "again" }, at }], expectedSeq: 0, createdAt: at, updatedAt: at },
+        ]),
+      ).rejects.toThrow(/exoclaw:conflict:1/);
+      expect(await inner.info(key("z"))).toBeUndefined();
+      expect((await inner.read(key("y"))).map((e) => e.seq)).toEqual([1]);
+    } finally {
+      await inner.close();
+    }
+  });
+
   it("is the default for surrealkv (0700 directory, 0600 segments); journal=off opens the engine alone", async () => {
     const dir = freshDir();
     const log = await openSessionLog({ url: `surrealkv://${dir}` });

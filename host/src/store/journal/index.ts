@@ -15,8 +15,9 @@
  *   stored key (filled by a scan at open, and by every append) says "certainly new", and only a
  *   "maybe" costs a SurrealDB lookup. `DuplicateEventError` stays exact.
  * - **projector**: drains the journal into SurrealDB in large batches (a session's consecutive
- *   records merged into one append, up to 64 sessions per transaction, ~500 events per batch), then deletes the
- *   segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
+ *   records merged into one append, up to 1,000 events per batch, one transaction each; one batch
+ *   per gathering delay unless a reader waits or the backlog is past half its bound), then deletes
+ *   the segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
  *   projected seq, written in the same transaction as the events, so a replay after a crash skips
  *   what is there. A delete is a journal record too, projected in order.
  * - **open**: every journal record SurrealDB lacks is queued for the projector again (in
@@ -49,7 +50,7 @@ import type {
 } from "../types.js";
 import { errorMessage, KeyedChain } from "../../util/index.js";
 import { BloomFilter } from "./bloom.js";
-import { openJournalFiles, type JournalFiles } from "./segments.js";
+import { frameRecord, openJournalFiles, RECORD_HEADER_BYTES, type JournalFiles } from "./segments.js";
 
 export { openJournalFiles, type JournalFiles, type JournalRecord } from "./segments.js";
 
@@ -63,11 +64,15 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
   displayUrl: string;
   /** Unprojected bytes (journal payloads) above which appends wait; default 16 MiB. */
   maxBacklogBytes?: number;
-  /** Unprojected events above which appends wait; default 20,000. */
+  /**
+   * Unprojected events above which appends wait; default 80,000 (about the default byte bound's
+   * worth of one-event records: a burst of appends is absorbed and projected after it).
+   */
   maxBacklogEvents?: number;
   /**
-   * Events per projector batch (a batch may be larger when one record is); default 500. Larger
-   * saves little (SurrealDB's cost is mostly per event) and makes reads and close wait longer.
+   * Events per projector batch (a batch may be larger when one record is); default 1,000. Larger
+   * saves little (SurrealDB's cost is mostly per event and per session) and makes reads and close
+   * wait longer.
    */
   projectBatchEvents?: number;
   /**
@@ -75,9 +80,10 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
    * session's appends in that window (a turn's message and its outcome, and the next turns') land
    * in one SurrealDB write of the session: one session-row update instead of one per append, no
    * `open_turns` index change for a turn that ended (+1 then -1), and the engine's fixed cost per
-   * query (~0.7 ms of CPU) shared (docs/architecture.md, "Store"). A read that needs unprojected
-   * events, or a backlog past a tenth of its bound, projects at once; `close` leaves the rest in
-   * the journal for the next open.
+   * query shared (docs/architecture.md, "Store"). Each delay is followed by one batch; batches
+   * follow each other at once only when a read needs unprojected events, a reply was settled for
+   * one, or the backlog passed half its bound (so a burst of appends does not share the CPU with
+   * the projector until then); `close` leaves the rest in the journal for the next open.
    */
   projectDelayMs?: number;
   /** Journal segment size before a new one starts, bytes; default 1 MiB (segments wholly projected are deleted). */
@@ -101,14 +107,35 @@ type RecordBody =
   /** A delete of the session. */
   | { t: "d"; k: string; n: number };
 
-/** A journaled record not yet in SurrealDB. */
+/**
+ * A journaled record not yet in SurrealDB. An append keeps its record as journaled (the JSON
+ * text) and is parsed only when projected: the append path parses nothing it does not return,
+ * and a backlog costs about its journal bytes of memory.
+ */
 interface Pending {
   position: number;
-  body: RecordBody;
+  t: "a" | "d";
+  /** The session. */
+  k: string;
+  /** First seq (appends). */
+  s: number;
+  /** Events (appends; 0 for a delete). */
+  count: number;
+  /** Append time, ms epoch. */
+  n: number;
+  /** The events, when already parsed (records replayed at open). */
+  events?: PreparedEvent[];
+  /** The record's JSON (a {@link RecordBody} of an append), when `events` is not set. */
+  json?: string;
   /** Payload bytes (for the backlog bound). */
   bytes: number;
   /** Dedupe keys of the record (`pm:`/`idem:` prefixed). */
   keys: string[];
+}
+
+/** The events of a queued append. */
+function eventsOf(p: Pending): PreparedEvent[] {
+  return p.events ?? (JSON.parse(p.json!) as RecordBody & { t: "a" }).e;
 }
 
 /** Journal directories open in this process: one journaled log per directory. */
@@ -144,6 +171,9 @@ export async function createJournaledSessionLog(options: JournaledSessionLogOpti
 }
 
 const dedupeKey = (kind: "pm" | "idem", key: string) => `${kind}:${key}`;
+
+/** The dedupe keys of an append that has none (shared: never modified). */
+const NO_KEYS: string[] = [];
 
 /** How long `close()` waits for the projector to write what it holds, ms. */
 const CLOSE_DRAIN_MS = 3_000;
@@ -200,8 +230,8 @@ class JournalState {
     this.inner = options.inner;
     this.now = options.now ?? Date.now;
     this.maxBacklogBytes = options.maxBacklogBytes ?? 16 * 1024 * 1024;
-    this.maxBacklogEvents = options.maxBacklogEvents ?? 20_000;
-    this.batchEvents = options.projectBatchEvents ?? 500;
+    this.maxBacklogEvents = options.maxBacklogEvents ?? 80_000;
+    this.batchEvents = options.projectBatchEvents ?? 1_000;
     this.headCache = options.headCacheSessions ?? 100_000;
     this.projectDelayMs = options.projectDelayMs ?? 200;
     this.projected = files.lastPosition;
@@ -255,8 +285,21 @@ class JournalState {
             stored.set(a.k, last + body.e.length);
           }
         }
-        if (body) this.enqueue({ position: r.position, body, bytes: r.bytes, keys: body.t === "a" ? this.holdKeys(body) : [] });
-        else if (this.queue.length === 0) this.projected = r.position;
+        if (body?.t === "a") {
+          this.enqueue({
+            position: r.position,
+            t: "a",
+            k: body.k,
+            s: body.s,
+            count: body.e.length,
+            n: body.n,
+            events: body.e,
+            bytes: r.bytes,
+            keys: this.holdKeys(body),
+          });
+        } else if (body) {
+          this.enqueue({ position: r.position, t: "d", k: body.k, s: 0, count: 0, n: body.n, bytes: r.bytes, keys: [] });
+        } else if (this.queue.length === 0) this.projected = r.position;
       }
       const replayed = this.queue.length;
       if (replayed === 0) {
@@ -282,29 +325,23 @@ class JournalState {
   private enqueue(p: Pending): void {
     this.queue.push(p);
     this.backlogBytes += p.bytes;
-    if (p.body.t === "a") {
-      this.backlogEvents += p.body.e.length;
-      this.heads.set(p.body.k, p.body.s + p.body.e.length - 1);
+    if (p.t === "a") {
+      this.backlogEvents += p.count;
+      this.heads.set(p.k, p.s + p.count - 1);
     } else {
-      this.heads.set(p.body.k, 0);
+      this.heads.set(p.k, 0);
     }
-    this.sessionPosition.set(p.body.k, p.position);
+    this.sessionPosition.set(p.k, p.position);
     this.acknowledged = Math.max(this.acknowledged, p.position);
   }
 
   /**
    * Schedules the projector: after `projectDelayMs` (records gather meanwhile), or at once when
-   * `now` is set (a reader waits), the delay is 0, or the backlog passed a tenth of its bound.
+   * `now` is set (the delay passed, or a reader waits) or the projection is urgent.
    */
   private kick(now = false): void {
     if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
-    const urgent =
-      now ||
-      this.projectDelayMs <= 0 ||
-      this.projectWaiters.length > 0 ||
-      this.backlogBytes > this.maxBacklogBytes / 10 ||
-      this.backlogEvents > this.maxBacklogEvents / 10;
-    if (!urgent) {
+    if (!now && !this.urgent()) {
       this.projectTimer ??= setTimeout(() => {
         this.projectTimer = undefined;
         this.kick(true);
@@ -325,12 +362,35 @@ class JournalState {
       });
   }
 
-  /** Projects the queue in batches until it is empty. @throws the first projection failure */
+  /**
+   * Whether the projector should run now rather than after the gathering delay: a reader (or
+   * `close`) waits, a reply was settled for an unprojected message, or the backlog passed half
+   * its bound.
+   */
+  private urgent(): boolean {
+    return (
+      this.projectDelayMs <= 0 ||
+      this.projectWaiters.length > 0 ||
+      this.settleAfterProjection.size > 0 ||
+      this.backlogBytes > this.maxBacklogBytes / 2 ||
+      this.backlogEvents > this.maxBacklogEvents / 2
+    );
+  }
+
+  /**
+   * Projects one batch, then more while the projection is urgent; what is left waits for the
+   * next gathering delay (see `kick`). Records that keep arriving are projected in large batches,
+   * and the projector takes the CPU from appends only when it must.
+   * @throws the first projection failure
+   */
   private async drain(): Promise<void> {
+    let first = true;
     while (this.queue.length > 0 && !this.projectFailure && !this.stopping) {
+      if (!first && !this.urgent()) break;
+      first = false;
       const head = this.queue[0]!;
-      if (head.body.t === "d") {
-        await this.inner.delete(head.body.k);
+      if (head.t === "d") {
+        await this.inner.delete(head.k);
         this.done(1);
         continue;
       }
@@ -338,23 +398,21 @@ class JournalState {
       let n = 0;
       let count = 0;
       for (const p of this.queue) {
-        if (p.body.t !== "a") break;
-        if (count > 0 && n + p.body.e.length > this.batchEvents) break;
-        const item = bySession.get(p.body.k);
+        if (p.t !== "a") break;
+        if (count > 0 && n + p.count > this.batchEvents) break;
+        const item = bySession.get(p.k);
         if (item) {
-          item.events.push(...p.body.e);
-          item.updatedAt = p.body.n;
+          item.events.push(...eventsOf(p));
+          item.updatedAt = p.n;
         } else {
-          bySession.set(p.body.k, { sessionKey: p.body.k, events: [...p.body.e], expectedSeq: p.body.s - 1, createdAt: p.body.n, updatedAt: p.body.n });
+          bySession.set(p.k, { sessionKey: p.k, events: [...eventsOf(p)], expectedSeq: p.s - 1, createdAt: p.n, updatedAt: p.n });
         }
-        n += p.body.e.length;
+        n += p.count;
         count++;
       }
-      const results = await this.inner.projectAppends([...bySession.values()]);
-      const failed = results.find((r) => r.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await this.inner.projectAppends([...bySession.values()]);
       // Replies settled while these messages were unprojected (a settle may arrive during the await).
-      for (;;) {
+      while (this.settleAfterProjection.size > 0) {
         const settle = this.queue.slice(0, count).flatMap((p) => p.keys.filter((k) => this.settleAfterProjection.has(k)));
         if (settle.length === 0) break;
         await this.inner.settleReplies(settle.map((k) => k.slice("idem:".length)));
@@ -369,9 +427,9 @@ class JournalState {
     const batch = this.queue.splice(0, count);
     for (const p of batch) {
       this.backlogBytes -= p.bytes;
-      if (p.body.t === "a") this.backlogEvents -= p.body.e.length;
+      this.backlogEvents -= p.count;
       for (const k of p.keys) this.unprojectedKeys.delete(k);
-      if (this.sessionPosition.get(p.body.k) === p.position) this.sessionPosition.delete(p.body.k);
+      if (this.sessionPosition.get(p.k) === p.position) this.sessionPosition.delete(p.k);
     }
     this.projected = batch[batch.length - 1]!.position;
     const due = this.projectWaiters.filter((w) => w.position <= this.projected);
@@ -545,40 +603,57 @@ class JournalState {
     }
   }
 
-  private async appendEvents(sessionKey: string, events: readonly NewSessionEvent[], opts: AppendOptions): Promise<SessionEvent[]> {
+  /**
+   * Journals an append. @returns its first seq and event count, and (when `returnEvents`) the
+   * events as stored (what a read returns)
+   */
+  private async appendEvents(
+    sessionKey: string,
+    events: readonly NewSessionEvent[],
+    opts: AppendOptions,
+    returnEvents: boolean,
+  ): Promise<{ first: number; count: number; events?: SessionEvent[] }> {
     this.ensureOpen();
     const plan = prepareAppend(sessionKey, events, this.options);
     return this.writing(sessionKey, async () => {
       if (this.broken) throw this.broken;
-      await this.room();
+      if (this.full()) await this.room();
       if (this.broken) throw this.broken;
-      const last = await this.headOf(sessionKey);
+      const last = this.heads.get(sessionKey) ?? (await this.headOf(sessionKey));
       if (opts.expectedSeq !== undefined && opts.expectedSeq !== last) throw new SeqConflictError(sessionKey, opts.expectedSeq, last);
-      if (plan.events.length === 0) return [];
-      const keys = await this.reserveKeys(plan.platformKeys, plan.idempotencyKeys);
-      let body: RecordBody & { t: "a" };
-      let payload: string;
+      if (plan.events.length === 0) return { first: last + 1, count: 0, events: [] };
+      const hasKeys = plan.platformKeys.length > 0 || plan.idempotencyKeys.length > 0;
+      const keys = hasKeys ? await this.reserveKeys(plan.platformKeys, plan.idempotencyKeys) : NO_KEYS;
+      const at = this.now();
+      let json: string;
+      let frame: Buffer;
       try {
         if (last < plan.minLastSeq) throw compactionRangeError(last, plan.minLastSeq);
-        payload = JSON.stringify({ t: "a", k: sessionKey, s: last + 1, n: this.now(), e: plan.events } satisfies RecordBody);
-        body = JSON.parse(payload) as RecordBody & { t: "a" };
+        json = JSON.stringify({ t: "a", k: sessionKey, s: last + 1, n: at, e: plan.events } satisfies RecordBody);
+        frame = frameRecord(json);
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
-        throw err;
+        throw err instanceof StoreError ? err : new StoreError("invalid_argument", errorMessage(err), { cause: err });
       }
-      const bytes = Buffer.from(payload, "utf8");
       let position: number;
       try {
-        position = await this.files.append(bytes);
+        position = await this.files.appendFramed(frame);
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw this.fail("journal", err);
       }
-      this.holdKeys(body);
-      this.enqueue({ position, body, bytes: bytes.length, keys });
-      const stored = (JSON.parse(payload) as { e: PreparedEvent[] }).e.map((e, i) => this.toStored(sessionKey, last + 1 + i, e));
+      // The record's JSON is parsed only for what needs objects now: the messages that hold
+      // dedupe keys (findBy* answers from them until projected) and the events returned.
+      if (hasKeys) this.holdKeys(JSON.parse(json) as RecordBody & { t: "a" });
+      this.enqueue({ position, t: "a", k: sessionKey, s: last + 1, count: plan.events.length, n: at, json, bytes: frame.length - RECORD_HEADER_BYTES, keys });
       this.kick();
-      return stored;
+      const first = last + 1;
+      if (!returnEvents) return { first, count: plan.events.length };
+      return {
+        first,
+        count: plan.events.length,
+        events: (JSON.parse(json) as RecordBody & { t: "a" }).e.map((e, i) => this.toStored(sessionKey, first + i, e)),
+      };
     });
   }
 
@@ -622,7 +697,7 @@ class JournalState {
       } catch (err) {
         throw this.fail("journal", err);
       }
-      this.enqueue({ position, body: { t: "d", k: sessionKey, n: 0 }, bytes: payload.length, keys: [] });
+      this.enqueue({ position, t: "d", k: sessionKey, s: 0, count: 0, n: 0, bytes: payload.length, keys: NO_KEYS });
       this.kick();
       await this.waitProjected(position);
       return true;
@@ -674,8 +749,11 @@ class JournalState {
     const log: SessionLog = {
       kind: inner.kind,
       health: () => (this.broken ? this.health : (inner.health?.() ?? { ok: true })),
-      append: async (sessionKey, events, opts = {}) => (await this.appendEvents(sessionKey, events, opts)).map((e) => e.seq),
-      appendEvents: (sessionKey, events, opts = {}) => this.appendEvents(sessionKey, events, opts),
+      append: async (sessionKey, events, opts = {}) => {
+        const { first, count } = await this.appendEvents(sessionKey, events, opts, false);
+        return Array.from({ length: count }, (_, i) => first + i);
+      },
+      appendEvents: async (sessionKey, events, opts = {}) => (await this.appendEvents(sessionKey, events, opts, true)).events!,
       read: async (sessionKey: string, opts?: ReadOptions): Promise<SessionEvent[]> => {
         open();
         await this.settled(sessionKey);
