@@ -15,23 +15,18 @@
  * another append to the same session, which the in-process lane rules out).
  */
 import { randomUUID } from "node:crypto";
-import { crc32 } from "node:zlib";
 import type * as Sdk from "surrealdb";
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreCorruptError, StoreError, type StoreHealth } from "../errors.js";
 import {
   compactionRangeError,
   compareHits,
-  historyStart,
   joinText,
-  openTurnsEffect,
   pendingMessages,
   platformKey,
   prepareAppend,
   pruneCutoff,
-  splitText,
   tokenMatchScore,
   type PreparedAppend,
-  type PreparedEvent,
 } from "../events.js";
 import { MIGRATIONS } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
@@ -60,6 +55,22 @@ import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
 import { checkRocksDbWal } from "./rocksdb-wal.js";
 import { isOnDiskEngine, parseSurrealUrl, type OnDiskEngine, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
 import { errorMessage, KeyedChain } from "../../util/index.js";
+import {
+  APPEND_BODY,
+  eventRow,
+  groupAppendSql,
+  MAX_GROUP,
+  PROJECT_SQL,
+  projectionVars,
+  SQL,
+  toEvent,
+  toInfo,
+  type EventRow,
+  type SessionRow,
+} from "./statements.js";
+import type { ProjectedAppend } from "./statements.js";
+
+export type { ProjectedAppend };
 
 export { isOnDiskEngine, parseSurrealUrl, redactUrl, type OnDiskEngine, type SurrealTarget, type SurrealUrlOptions } from "./url.js";
 export { detectOnDiskEngine, DEFAULT_ON_DISK_ENGINE } from "./detect.js";
@@ -93,20 +104,6 @@ export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlO
   onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
 }
 
-/**
- * One append the write-ahead journal (`store/journal/`) projects: events already validated,
- * redacted and timed when they were journaled, and the seq they must follow.
- */
-export interface ProjectedAppend {
-  sessionKey: string;
-  events: readonly PreparedEvent[];
-  /** The session's last seq before these events (the append fails with SeqConflictError otherwise). */
-  expectedSeq: number;
-  /** When the first and the last journaled append of these events happened, ms epoch (the session row's times). */
-  createdAt: number;
-  updatedAt: number;
-}
-
 /** The SurrealDB session log, with the entry points the write-ahead journal projects through. */
 export interface SurrealSessionLog extends SessionLog {
   /**
@@ -128,297 +125,6 @@ export interface SurrealSessionLog extends SessionLog {
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
 const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
-
-interface EventRow {
-  id: Sdk.RecordId;
-  kind: EventKind;
-  at: number | bigint;
-  run_id?: string;
-  data: string;
-  text?: string;
-  /** {@link eventChecksum} of the row (absent on events written before migration 2). */
-  sum?: number | bigint;
-}
-
-interface SessionRow {
-  id: Sdk.RecordId;
-  agent: string;
-  channel: string;
-  account: string;
-  peer: string;
-  last_seq: number | bigint;
-  reset_seq: number | bigint;
-  compaction_seq?: number | bigint;
-  compaction_up_to?: number | bigint;
-  open_turns: number | bigint;
-  created_at: number | bigint;
-  updated_at: number | bigint;
-}
-
-/**
- * CRC-32 of what an event row stores (kind, data JSON, free text), kept in its `sum` column and
- * verified on every read: the embedded engine returns damaged value-log bytes without an error
- * (see migrations/0002-event-checksum.ts).
- */
-function eventChecksum(kind: string, data: string, text: string | undefined): number {
-  return crc32(`${kind}\n${data}\n${text ?? ""}`);
-}
-
-function toEvent(row: EventRow): SessionEvent {
-  const [sessionKey, seq] = row.id.id as [string, number | bigint];
-  if (row.sum !== undefined && row.sum !== null && Number(row.sum) !== eventChecksum(row.kind, row.data, row.text ?? undefined)) {
-    throw new StoreError(
-      "corrupt",
-      `session ${sessionKey}, event ${Number(seq)}: the stored bytes do not match their checksum (the store's files are damaged; see docs/reliability.md, "Corrupted store")`,
-    );
-  }
-  const e: Record<string, unknown> = {
-    sessionKey,
-    seq: Number(seq),
-    kind: row.kind,
-    data: joinText(row.kind, JSON.parse(row.data) as Record<string, unknown>, row.text),
-    at: Number(row.at),
-  };
-  if (row.run_id !== undefined && row.run_id !== null) e.runId = row.run_id;
-  return e as SessionEvent;
-}
-
-function toInfo(row: SessionRow): SessionInfo {
-  const info: SessionInfo = {
-    sessionKey: String(row.id.id),
-    agent: row.agent,
-    channel: row.channel,
-    account: row.account,
-    peer: row.peer,
-    lastSeq: Number(row.last_seq),
-    resetSeq: Number(row.reset_seq),
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-  };
-  if (row.compaction_seq !== undefined && row.compaction_seq !== null) {
-    info.compaction = { seq: Number(row.compaction_seq), upToSeq: Number(row.compaction_up_to) };
-  }
-  return info;
-}
-
-/**
- * The statements of one append (inside a transaction): checks the replay guard, `expectedSeq`
- * and the compaction range, updates the session row, inserts the events; leaves the previous
- * last seq in `$last`.
- */
-const APPEND_BODY = `LET $s = SELECT * FROM ONLY type::record('session', $key);
-IF $s != NONE AND $s.last_batch = $batch { THROW 'exoclaw:replay:' + <string> $s.last_batch_first; };
-LET $last = $s.last_seq ?? 0;
-IF $expected != NONE AND $expected != $last { THROW 'exoclaw:conflict:' + <string> $last; };
-IF $last < $min_last { THROW 'exoclaw:compaction:' + <string> $last; };
-UPSERT type::record('session', $key) CONTENT {
-  agent: $parts.agent, channel: $parts.channel, account: $parts.account, peer: $parts.peer,
-  last_seq: $last + array::len($events),
-  reset_seq: IF $reset_i != NONE { $last + 1 + $reset_i } ELSE { $s.reset_seq ?? 0 },
-  compaction_seq: IF $comp_i != NONE { $last + 1 + $comp_i } ELSE IF $reset_i != NONE { NONE } ELSE { $s.compaction_seq },
-  compaction_up_to: IF $comp_i != NONE { $comp_up } ELSE IF $reset_i != NONE { NONE } ELSE { $s.compaction_up_to },
-  open_turns: math::max([$open_floor, ($s.open_turns ?? 0) + $open_delta]),
-  created_at: $s.created_at ?? $created ?? $now,
-  updated_at: $now,
-  last_batch: $batch,
-  last_batch_first: $last + 1
-} RETURN NONE;
-INSERT INTO event array::map($events, |$e, $i| object::extend($e, { id: type::record('event', [$key, $last + 1 + $i]) })) RETURN NONE;
-IF array::len($owed) > 0 { INSERT INTO outbox array::map($owed, |$o| { id: type::record('outbox', $o.k), session: $key, seq: $last + 1 + $o.i }) RETURN NONE; };
-`;
-
-/**
- * The journal's projection of a batch (`store/journal/`): one transaction whatever the number of
- * sessions and events. `$sessions` holds one item per session (its row as the host computed it
- * from the journaled events, and the last seq it must follow); `$events` every event row of the
- * batch with its id (`[key, seq]`) computed by the host, inserted by one statement; `$owed` the
- * outbox rows. A session whose last seq is not the item's `expected` fails the whole batch, and
- * an event id already taken fails it too (a batch is never written twice).
- *
- * Measured (rocksdb, 2-core VM at load ~8, engine + JS CPU): the earlier per-session statement
- * group (the append body above, repeated per session, ~1.4 KB of SurrealQL each, the event ids
- * built in the engine with `array::map`) cost ~1 ms per session and ~160 us per event; this one
- * ~0.3 ms per session and ~80 us per event (docs/architecture.md, "Store").
- */
-const PROJECT_SQL = `BEGIN TRANSACTION;
-FOR $b IN $sessions {
-  LET $s = SELECT * FROM ONLY type::record('session', $b.key);
-  LET $last = $s.last_seq ?? 0;
-  IF $last != $b.expected { THROW 'exoclaw:conflict:' + <string> $last; };
-  UPSERT type::record('session', $b.key) CONTENT {
-    agent: $b.agent, channel: $b.channel, account: $b.account, peer: $b.peer,
-    last_seq: $b.last_seq,
-    reset_seq: $b.reset_seq ?? $s.reset_seq ?? 0,
-    compaction_seq: IF $b.comp_seq != NONE { $b.comp_seq } ELSE IF $b.reset_seq != NONE { NONE } ELSE { $s.compaction_seq },
-    compaction_up_to: IF $b.comp_seq != NONE { $b.comp_up } ELSE IF $b.reset_seq != NONE { NONE } ELSE { $s.compaction_up_to },
-    open_turns: math::max([$b.open_floor, ($s.open_turns ?? 0) + $b.open_delta]),
-    created_at: $s.created_at ?? $b.created,
-    updated_at: $b.now
-  } RETURN NONE;
-};
-INSERT INTO event $events RETURN NONE;
-INSERT INTO outbox $owed RETURN NONE;
-COMMIT TRANSACTION;`;
-
-/**
- * An event's row (without its id): `data` is the JSON of the event's data without its free-text
- * field, which goes to `text`; `sum` its checksum; the dedupe keys as indexed columns.
- */
-function eventRow(e: PreparedEvent): Record<string, unknown> {
-  const { text, rest } = splitText(e);
-  const data = JSON.stringify(rest);
-  const row: Record<string, unknown> = { kind: e.kind, at: e.at, data };
-  if (e.runId !== undefined) row.run_id = e.runId;
-  if (text !== undefined) row.text = text;
-  row.sum = eventChecksum(e.kind, data, text);
-  if (e.kind === "message_received") {
-    if (e.data.platformMessageId !== undefined) row.pm_key = platformKey(e.data.channel, e.data.account, e.data.platformMessageId);
-    if (e.data.idempotencyKey !== undefined) row.idem_key = e.data.idempotencyKey;
-  }
-  return row;
-}
-
-/**
- * The parameters of {@link PROJECT_SQL} for a batch (pure). The events were validated when they
- * were journaled; only what the rows need is derived here (seqs, reset and compaction marks,
- * the open-turn effect, owed replies).
- */
-function projectionVars(items: readonly ProjectedAppend[]): {
-  sessions: Record<string, unknown>[];
-  events: Record<string, unknown>[];
-  owed: Record<string, unknown>[];
-} {
-  const sessions: Record<string, unknown>[] = [];
-  const events: Record<string, unknown>[] = [];
-  const owed: Record<string, unknown>[] = [];
-  for (const item of items) {
-    const key = item.sessionKey;
-    const first = item.expectedSeq + 1;
-    let resetAt = -1;
-    let compactionAt = -1;
-    let compactionUpTo = 0;
-    item.events.forEach((e, i) => {
-      const row = eventRow(e);
-      row.id = [key, first + i];
-      events.push(row);
-      if (e.kind === "reset") {
-        resetAt = i;
-        compactionAt = -1;
-      } else if (e.kind === "compaction") {
-        compactionAt = i;
-        compactionUpTo = e.data.upToSeq;
-      } else if (e.kind === "message_received" && e.data.awaitsReply === true) {
-        owed.push({ id: e.data.idempotencyKey!, session: key, seq: first + i });
-      }
-    });
-    const parts = parseSessionKey(key);
-    const { floor, delta } = openTurnsEffect(item.events);
-    const s: Record<string, unknown> = {
-      key,
-      agent: parts.agent,
-      channel: parts.channel,
-      account: parts.account,
-      peer: parts.peer,
-      expected: item.expectedSeq,
-      last_seq: item.expectedSeq + item.events.length,
-      open_floor: floor,
-      open_delta: delta,
-      created: item.createdAt,
-      now: item.updatedAt,
-    };
-    if (resetAt >= 0) s.reset_seq = first + resetAt;
-    if (compactionAt >= 0) {
-      s.comp_seq = first + compactionAt;
-      s.comp_up = compactionUpTo;
-    }
-    sessions.push(s);
-  }
-  return { sessions, events, owed };
-}
-
-/** The parameters of {@link APPEND_BODY}. */
-const APPEND_VARS = [
-  "key",
-  "parts",
-  "events",
-  "batch",
-  "expected",
-  "min_last",
-  "now",
-  "reset_i",
-  "comp_i",
-  "comp_up",
-  "open_floor",
-  "open_delta",
-  "owed",
-  "created",
-];
-
-/** Appends to at most this many sessions go into one transaction (group commit). */
-const MAX_GROUP = 64;
-
-const groupSqlCache = new Map<number, string>();
-
-/**
- * One transaction appending to `n` different sessions: item `i` reads its parameters from
- * `$b<i>` and leaves its previous last seq in `$last_<i>`; the result is the array of those.
- */
-function groupAppendSql(n: number): string {
-  let sql = groupSqlCache.get(n);
-  if (sql) return sql;
-  const vars = new RegExp(`\\$(${APPEND_VARS.join("|")})\\b`, "g");
-  const items = Array.from({ length: n }, (_, i) => APPEND_BODY.replace(/\$(s|last)\b/g, `$$$1_${i}`).replace(vars, `$b${i}.$1`));
-  sql = `BEGIN TRANSACTION;\n${items.join("")}RETURN [${items.map((_, i) => `$last_${i}`).join(", ")}];\nCOMMIT TRANSACTION;`;
-  groupSqlCache.set(n, sql);
-  return sql;
-}
-
-const SQL = {
-  append: `
-BEGIN TRANSACTION;
-${APPEND_BODY}RETURN $last;
-COMMIT TRANSACTION;`,
-  read: `SELECT * FROM event:[$key, $lo]..=[$key, $hi];`,
-  info: `SELECT * FROM ONLY type::record('session', $key);`,
-  history: `
-LET $s = SELECT * FROM ONLY type::record('session', $key);
-LET $lo = IF $s = NONE { 1 } ELSE { math::max([$s.reset_seq, IF $s.compaction_seq != NONE { math::min([$s.compaction_up_to, $s.compaction_seq - 1]) } ELSE { 0 }]) + 1 };
-LET $hi = $s.last_seq ?? 0;
-SELECT * FROM event:[$key, $lo]..=[$key, $hi];`,
-  list: `
-SELECT * FROM session
-WHERE ($agent = NONE OR agent = $agent) AND ($channel = NONE OR channel = $channel) AND ($peer = NONE OR peer = $peer)
-  AND ($after = NONE OR id > type::record('session', $after))
-ORDER BY id LIMIT $limit;`,
-  delete: `
-BEGIN TRANSACTION;
-LET $s = SELECT * FROM ONLY type::record('session', $key);
-LET $hi = $s.last_seq ?? 0;
-IF $s != NONE { DELETE event:[$key, 1]..=[$key, $hi]; DELETE type::record('session', $key); DELETE outbox WHERE session = $key; };
-RETURN $s != NONE;
-COMMIT TRANSACTION;`,
-  byPm: `SELECT * FROM event WHERE pm_key = $k LIMIT 1;`,
-  byIdem: `SELECT * FROM event WHERE idem_key = $k LIMIT 1;`,
-  open: `SELECT * FROM session WHERE open_turns > 0 ORDER BY id;`,
-  owed: `SELECT session, seq FROM outbox ORDER BY session, seq;`,
-  settle: `FOR $k IN $keys { DELETE type::record('outbox', $k); };`,
-  count: `SELECT count() AS n FROM session GROUP ALL;`,
-  /** Retention candidates (no index on updated_at: it changes on every append; a scan is fine hourly). */
-  idle: `SELECT id, last_seq, open_turns FROM session WHERE updated_at < $cutoff ORDER BY id;`,
-  /**
-   * Removes one idle session unless it was appended to since, or has an open turn or an owed
-   * reply: 'fresh' | 'kept' | its event count.
-   */
-  prune: `
-BEGIN TRANSACTION;
-LET $s = SELECT * FROM ONLY type::record('session', $key);
-LET $owes = array::len(SELECT id FROM outbox WHERE session = $key LIMIT 1);
-LET $out = IF $s = NONE OR $s.updated_at >= $cutoff { 'fresh' } ELSE IF $s.open_turns > 0 OR $owes > 0 { 'kept' } ELSE { $s.last_seq };
-IF type::is_int($out) { DELETE event:[$key, 1]..=[$key, $s.last_seq]; DELETE type::record('session', $key); };
-RETURN $out;
-COMMIT TRANSACTION;`,
-  dedupeKeys: `SELECT pm_key, idem_key FROM event WHERE pm_key != NONE OR idem_key != NONE;`,
-};
 
 /** A server error that only says an earlier statement of the transaction failed. */
 function isKnockOn(err: unknown): boolean {
