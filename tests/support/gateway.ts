@@ -49,7 +49,14 @@ export async function startGateway(env: Record<string, string> = {}, args: strin
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     // Generous: on a loaded 2-core CI machine (every test file running at once) start-up (module
     // load, plugin compile, store open, recovery) has been seen taking over 15 s.
-    const timer = setTimeout(() => reject(new Error(`gateway not ready in ${READY_TIMEOUT_MS / 1000} s; stderr: ${stderr.join("\n")}`)), READY_TIMEOUT_MS);
+    // The last stdout lines (debug level) say which start-up step it was in.
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(`gateway not ready in ${READY_TIMEOUT_MS / 1000} s; stderr: ${stderr.join("\n")}; last stdout lines:\n${stdout.slice(-15).join("\n")}`),
+        ),
+      READY_TIMEOUT_MS,
+    );
     createInterface({ input: proc.stdout! }).on("line", (line) => {
       stdout.push(line);
       let entry: Record<string, unknown>;
