@@ -7,24 +7,14 @@
 import { mkdtempSync, rmSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL, fileURLToPath } from "node:url";
-import { build } from "esbuild";
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { pathToFileURL } from "node:url";
+import { importSource } from "./lib.mjs";
 const engine = process.argv[2] ?? "rocksdb";
 const seconds = Number(process.argv[3] ?? 2);
-const bundleDir = process.argv[4] ?? join(ROOT, `.exoclaw-prof-${process.pid}`);
-if (!process.argv[4])
-  await build({
-    entryPoints: [join(ROOT, "host/src/store/index.ts")],
-    outfile: join(bundleDir, "store.mjs"),
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    packages: "external",
-    target: "node20",
-    logLevel: "error",
-  });
-const store = await import(pathToFileURL(join(bundleDir, "store.mjs")).href);
+// The store bundled from this checkout (bench/lib.mjs importSource), or a bundle dir built from another commit.
+const store = process.argv[4]
+  ? await import(pathToFileURL(join(process.argv[4], "store.mjs")).href)
+  : await importSource("host/src/store/index.ts", "journal-appends-store");
 const key = (p) => store.formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: p });
 const event = (i) => ({ kind: "assistant_text", data: { text: `reply ${i}: it is sunny with a light breeze and a chance of rain later` } });
 const dir = mkdtempSync(join(tmpdir(), "exoclaw-prof-store-"));
@@ -74,7 +64,6 @@ const drain = performance.now() - t2;
 const c2 = threadCpu();
 await log.close();
 rmSync(dir, { recursive: true, force: true });
-if (!process.argv[4]) rmSync(bundleDir, { recursive: true, force: true });
 const diff = (a, b) =>
   Object.fromEntries(
     Object.keys(b)

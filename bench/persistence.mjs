@@ -16,10 +16,9 @@ import { spawn } from "node:child_process";
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
-import { connect, cpuMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, importSource, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -164,58 +163,40 @@ async function measureStart(store, providerUrl, reuse) {
 
 /** The store alone (bundled from host/src/store): append latency, sequential and parallel throughput. */
 async function measureAppends() {
-  const bundleDir = join(ROOT, `.exoclaw-test-bench-${process.pid}`);
-  await build({
-    entryPoints: [join(ROOT, "host/src/store/index.ts")],
-    outfile: join(bundleDir, "store.mjs"),
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    // npm packages load from node_modules (pino cannot be bundled as ESM: dynamic require).
-    packages: "external",
-    target: "node20",
-    logLevel: "error",
-    // npm packages stay imports (pino requires node built-ins dynamically, which an ESM bundle cannot).
-    packages: "external",
-  });
-  const store = await import(pathToFileURL(join(bundleDir, "store.mjs")).href);
+  const store = await importSource("host/src/store/index.ts", "persistence-store");
   const out = {};
   const key = (p) => store.formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: p });
   const event = (i) => ({ kind: "assistant_text", data: { text: `reply ${i}: it is sunny with a light breeze and a chance of rain later` } });
-  try {
-    for (const kind of Object.keys(STORES)) {
-      const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-store-"));
-      const sessionLog = await store.openSessionLog({ url: STORES[kind](dir) });
-      const lat = [];
-      const t0 = performance.now();
-      for (let i = 0; i < APPENDS; i++) {
-        const t = performance.now();
-        await sessionLog.append(key("seq"), [event(i)]);
-        lat.push(performance.now() - t);
-      }
-      const seqRate = APPENDS / ((performance.now() - t0) / 1000);
-      let done = 0;
-      const stopAt = performance.now() + 2000;
-      const t1 = performance.now();
-      await Promise.all(
-        Array.from({ length: 32 }, async (_, w) => {
-          for (let i = 0; performance.now() < stopAt; i++) {
-            await sessionLog.append(key(`par-${w}`), [event(i)]);
-            done++;
-          }
-        }),
-      );
-      const parRate = done / ((performance.now() - t1) / 1000);
-      // The journaled store acknowledges before projecting: a whole-store read waits for the backlog.
-      const t2 = performance.now();
-      await sessionLog.countSessions();
-      const drainMs = performance.now() - t2;
-      await sessionLog.close();
-      out[kind] = { append: stats(lat), seqRate, parRate, parEvents: done, drainMs };
-      rmSync(dir, { recursive: true, force: true });
+  for (const kind of Object.keys(STORES)) {
+    const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-store-"));
+    const sessionLog = await store.openSessionLog({ url: STORES[kind](dir) });
+    const lat = [];
+    const t0 = performance.now();
+    for (let i = 0; i < APPENDS; i++) {
+      const t = performance.now();
+      await sessionLog.append(key("seq"), [event(i)]);
+      lat.push(performance.now() - t);
     }
-  } finally {
-    rmSync(bundleDir, { recursive: true, force: true });
+    const seqRate = APPENDS / ((performance.now() - t0) / 1000);
+    let done = 0;
+    const stopAt = performance.now() + 2000;
+    const t1 = performance.now();
+    await Promise.all(
+      Array.from({ length: 32 }, async (_, w) => {
+        for (let i = 0; performance.now() < stopAt; i++) {
+          await sessionLog.append(key(`par-${w}`), [event(i)]);
+          done++;
+        }
+      }),
+    );
+    const parRate = done / ((performance.now() - t1) / 1000);
+    // The journaled store acknowledges before projecting: a whole-store read waits for the backlog.
+    const t2 = performance.now();
+    await sessionLog.countSessions();
+    const drainMs = performance.now() - t2;
+    await sessionLog.close();
+    out[kind] = { append: stats(lat), seqRate, parRate, parEvents: done, drainMs };
+    rmSync(dir, { recursive: true, force: true });
   }
   return out;
 }
