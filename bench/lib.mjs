@@ -171,3 +171,22 @@ export async function importSource(entry, name) {
   });
   return import(pathToFileURL(out).href);
 }
+
+/**
+ * Node's own start on this machine: wall time from spawn to the exit of `node -e 0` with this
+ * process's environment, p50 of `runs` (ms). The floor under every "ready" figure: a variable such
+ * as NODE_EXTRA_CA_CERTS (read and parsed at every start by Node 20) adds to it, and to the gateway
+ * alike.
+ * @param {number} runs starts to take (>= 1)
+ * @returns {Promise<{ p50: number, caCerts: boolean }>} `caCerts`: NODE_EXTRA_CA_CERTS is set
+ */
+export async function nodeBootMs(runs) {
+  const samples = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const proc = spawn(process.execPath, ["-e", "0"], { stdio: "ignore" });
+    await new Promise((resolve) => proc.once("exit", resolve));
+    samples.push(performance.now() - t0);
+  }
+  return { p50: stats(samples).p50, caCerts: Boolean(process.env.NODE_EXTRA_CA_CERTS) };
+}

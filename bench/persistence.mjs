@@ -14,11 +14,11 @@
 // one batch before it is answered: two commits per turn.
 import { spawn } from "node:child_process";
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { connect, cpuMs, importSource, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, importSource, nodeBootMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -36,6 +36,7 @@ const SECONDS = Number(opts.seconds);
 const STARTS = Number(opts.starts);
 const APPENDS = Number(opts.appends);
 const log = (s) => process.stderr.write(`${s}\n`);
+const CORES = availableParallelism();
 
 function dirBytes(dir) {
   let total = 0;
@@ -82,7 +83,7 @@ function fsyncFloor(n = 500) {
 const message = (i) => `message ${i}: tell me something about the weather in a city of your choice, in one sentence`;
 
 /** Gateway turns with one store: sequential latency, parallel throughput, turns made. */
-async function measureGateway(store, providerUrl) {
+async function measureGateway(store, providerUrl, emulatorPid) {
   const state = mkdtempSync(join(tmpdir(), "exoclaw-bench-persist-"));
   const env = { EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "info", ANTHROPIC_API_KEY: "sk-bench", ANTHROPIC_BASE_URL: providerUrl, EXOCLAW_TRANSPORT: "uws" };
   const gw = await spawnUntil([join(ROOT, "bin/exoclaw.js"), "gateway", "--port", "0"], { ...env, EXOCLAW_STORE: STORES[store](state) }, (l) =>
@@ -105,6 +106,9 @@ async function measureGateway(store, providerUrl) {
     conn.close();
     const conns = await Promise.all(Array.from({ length: Math.min(PARALLEL, 10) }, () => connect(url)));
     let done = 0;
+    // CPU of each process while the sessions run in parallel (gateway, emulator, this client): on
+    // a machine of N cores the three together bound turns/s at N * 1000 / their sum.
+    const load0 = { gateway: cpuMs(gw.proc.pid), emulator: cpuMs(emulatorPid), client: process.cpuUsage() };
     const stopAt = performance.now() + SECONDS * 1000;
     const t0 = performance.now();
     await Promise.all(
@@ -117,10 +121,16 @@ async function measureGateway(store, providerUrl) {
       }),
     );
     const rate = done / ((performance.now() - t0) / 1000);
+    const clientUs = process.cpuUsage(load0.client);
+    const loadCpu = {
+      gateway: (cpuMs(gw.proc.pid) - load0.gateway) / done,
+      emulator: (cpuMs(emulatorPid) - load0.emulator) / done,
+      client: (clientUs.user + clientUs.system) / 1000 / done,
+    };
     turns += done;
     conns.forEach((c) => c.close());
     const rssAfter = rssMb(gw.proc.pid);
-    return { turn: stats(lat), rate, turns, state, cpuPerTurn, rssAfter, readyMs: gw.value.readyMs, storeOpenMs: gw.value.startupMs?.storeOpen };
+    return { turn: stats(lat), rate, turns, state, cpuPerTurn, loadCpu, rssAfter, readyMs: gw.value.readyMs, storeOpenMs: gw.value.startupMs?.storeOpen };
   } finally {
     await stop(gw.proc);
   }
@@ -206,6 +216,7 @@ const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 async function main() {
   log(`exoclaw persistence bench: ${TURNS} sequential turns, ${PARALLEL} sessions x ${SECONDS} s, ${STARTS} starts, ${APPENDS} appends per store`);
   const floor = fsyncFloor();
+  const boot = await nodeBootMs(STARTS);
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
   const providerUrl = emulator.value;
   const gw = {};
@@ -213,7 +224,7 @@ async function main() {
   try {
     for (const store of Object.keys(STORES)) {
       log(`gateway with the ${store} store...`);
-      gw[store] = await measureGateway(store, providerUrl);
+      gw[store] = await measureGateway(store, providerUrl, emulator.proc.pid);
       if (store !== "memory") gw[store].diskBytes = dirBytes(join(gw[store].state, "data"));
       rmSync(gw[store].state, { recursive: true, force: true });
       start[store] = await measureStart(store, providerUrl, false);
@@ -257,6 +268,22 @@ async function main() {
       `+${f(k.cpuPerTurn - m.cpuPerTurn)}`,
       `+${f(r.cpuPerTurn - m.cpuPerTurn)}`,
     ],
+    [
+      `CPU ms per turn, ${PARALLEL} sessions: gateway`,
+      f(m.loadCpu.gateway),
+      f(o.loadCpu.gateway),
+      f(k.loadCpu.gateway),
+      f(r.loadCpu.gateway),
+      `+${f(k.loadCpu.gateway - m.loadCpu.gateway)}`,
+      `+${f(r.loadCpu.gateway - m.loadCpu.gateway)}`,
+    ],
+    ["  provider emulator + bench client", ...[m, o, k, r].map((g) => `${f(g.loadCpu.emulator)} + ${f(g.loadCpu.client)}`), "", ""],
+    [
+      `  turns/s ceiling on ${CORES} cores (all three)`,
+      ...[m, o, k, r].map((g) => f((CORES * 1000) / (g.loadCpu.gateway + g.loadCpu.emulator + g.loadCpu.client), 0)),
+      "",
+      "",
+    ],
     ["gateway RSS MB after the load", f(m.rssAfter, 0), f(o.rssAfter, 0), f(k.rssAfter, 0), f(r.rssAfter, 0), "", ""],
     [
       "ready p50 ms (fresh state dir)",
@@ -267,6 +294,7 @@ async function main() {
       "",
       "",
     ],
+    [`  node's own start (\`node -e 0\`, spawn to exit)${boot.caCerts ? ", NODE_EXTRA_CA_CERTS set" : ""}`, f(boot.p50, 0), "", "", "", "", ""],
     [
       "ready p50 ms (existing store)",
       "",
