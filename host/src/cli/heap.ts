@@ -10,30 +10,33 @@ import type { GatewayConfig } from "../config/index.js";
 export const COMPACT_HEAP_FLAGS = ["--heap-growing-percent=50"] as const;
 
 /**
- * Size at which `compact` stops the young generation's growth, bytes of V8's `new_space`
- * (`getHeapSpaceStatistics`): 8 MiB, where V8 starts at 1 MiB and grows to 32 MiB under load.
+ * Size at which `compact` stops the young generation's growth, bytes of V8's `new_space` as
+ * `getHeapSpaceStatistics` reports it (twice the semi-space): 16 MiB, i.e. 8 MiB semi-spaces.
+ * V8 starts at 1 MiB, the gateway's start-up grows it to 8 MiB, and V8's defaults let a load grow
+ * it to 32 MiB.
  */
-export const COMPACT_YOUNG_BYTES = 8 * 1024 * 1024;
+export const COMPACT_YOUNG_BYTES = 16 * 1024 * 1024;
 
 /**
  * Applies `[gateway] heap` to this process's V8 heap, before the gateway allocates much.
  *
- * Why (measured with a 50-session `ping` load, docs/architecture.md "Scale and memory"): what
- * the gateway keeps after the load is ~30 MB of live heap, but with V8's defaults the young
- * generation grows to 32 MiB and the old generation to ~70-100 MB before a full collection
- * shrinks it, so RSS reached 180-250 MB. `compact` bounds both:
+ * Why (measured with a 50-session load, docs/architecture.md "Scale and memory" and "Gateway CPU
+ * per turn"): what the gateway keeps after the load is ~30 MB of live heap, but with V8's defaults
+ * the young generation grows to 32 MiB and the old generation to ~70-100 MB before a full
+ * collection shrinks it, so RSS reached 180-250 MB. `compact` bounds both:
  *
  * - the old generation by {@link COMPACT_HEAP_FLAGS};
- * - the young generation at {@link COMPACT_YOUNG_BYTES}. It used to stay at its initial 1 MiB
- *   (`--semi-space-growth-factor=1` from the start): a 50-session load then scavenged ~87 times
- *   per 1,000 turns and promoted the objects of the turns in flight, whose old generation
- *   (limit live x 1.5) needed ~5.5 full collections per 1,000 turns (0.5 with V8's defaults),
- *   and concurrent marking made GC ~40 % of the gateway's CPU. V8 fixes the semi-space bounds
- *   (`--min/max-semi-space-size`) when the isolate is made, so they cannot be set from here;
- *   instead the growth factor is switched at run time: 2 (V8's) while `new_space` is below the
- *   cap, 1 once it reaches it. V8 reads the factor each time it grows the space, and may shrink
- *   the space when the gateway idles; a `gc` observer (one entry per collection, a few per
- *   second under load) re-arms the growth then.
+ * - the young generation at {@link COMPACT_YOUNG_BYTES}. It used to stop growing where start-up
+ *   left it (`--semi-space-growth-factor=1` from the start; 8 MiB `new_space`): a 50-session
+ *   load then scavenged ~87 times per 1,000 turns, promoting the objects of the turns in flight,
+ *   and the old generation (limit live x 1.5) needed ~5 full collections per 1,000 turns (0.5
+ *   with V8's defaults), whose concurrent marking made GC ~40 % of the gateway's CPU. At 16 MiB:
+ *   ~43 scavenges and ~3.5 full collections per 1,000 turns, ~17 % less CPU per turn, ~15 MB
+ *   more RSS. V8 fixes the semi-space bounds (`--min/max-semi-space-size`) when the isolate is
+ *   made, so they cannot be set from here; the growth factor is switched at run time instead: 2
+ *   (V8's) while `new_space` is below the cap, 1 once it reaches it. V8 reads the factor each time
+ *   it grows the space, and may shrink the space when the gateway idles; a `gc` observer (one
+ *   entry per collection, a few per second under load) re-arms the growth then.
  *
  * Node documents run-time flag changes as unsupported in general; `throughput` keeps V8's
  * defaults untouched.
@@ -45,7 +48,7 @@ export function applyHeapMode(heap: GatewayConfig["heap"]): string[] {
   if (heap !== "compact") return [];
   for (const flag of COMPACT_HEAP_FLAGS) setFlagsFromString(flag);
   capYoungGeneration(COMPACT_YOUNG_BYTES);
-  return [...COMPACT_HEAP_FLAGS, "--semi-space-growth-factor=1 at new_space >= 8 MiB"];
+  return [...COMPACT_HEAP_FLAGS, `--semi-space-growth-factor=1 from new_space ${COMPACT_YOUNG_BYTES / 1024 / 1024} MiB`];
 }
 
 /** Size of V8's `new_space` (both semi-spaces' capacity as V8 reports it), bytes. */
