@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { tapStream, type StreamTap } from "../../host/src/agent/stream-tap.js";
+import { mapStream, tapStream, type StreamMap, type StreamTap } from "../../host/src/agent/stream-tap.js";
 
 /** The `async function*` wrapper `tapStream` replaces: its behaviour is the reference. */
 function generatorTap<T>(open: () => AsyncIterable<T> | Promise<AsyncIterable<T>>, tap: StreamTap<T>): AsyncIterable<T> {
@@ -84,4 +84,71 @@ describe("tapStream", () => {
     await it.return?.();
     expect(ends).toBe(1);
   });
+});
+
+/** The `async function*` adapter shape `mapStream` replaces (providers/anthropic.ts before): the reference. */
+function generatorMap<S, T>(open: () => Promise<AsyncIterable<S>>, m: StreamMap<S, T>): AsyncIterable<T> {
+  return (async function* () {
+    try {
+      for await (const ev of await open()) {
+        const out = m.map(ev);
+        if (out !== undefined) yield out;
+      }
+      const last = m.end();
+      if (last !== undefined) yield last;
+    } catch (err) {
+      throw m.error(err);
+    } finally {
+      m.dispose();
+    }
+  })();
+}
+
+type MapKind = "complete" | "source-fails" | "map-fails" | "end-fails" | "early" | "open-fails" | "return-first";
+
+/** One scenario through `wrap`: odd events are dropped, even ones doubled; what everyone saw, in order. */
+async function mapScenario(wrap: typeof generatorMap<number, number>, kind: MapKind): Promise<string[]> {
+  const log: string[] = [];
+  const m: StreamMap<number, number> = {
+    map(ev) {
+      if (kind === "map-fails" && ev === 2) throw new Error("bad event");
+      return ev % 2 === 0 ? ev * 2 : undefined;
+    },
+    end() {
+      if (kind === "end-fails") throw new Error("cut short");
+      return -1;
+    },
+    error: (err) => new Error(`mapped: ${(err as Error).message}`),
+    dispose: () => log.push("disposed"),
+  };
+  const open = async () => {
+    if (kind === "open-fails") throw new Error("open failed");
+    return source(log, 5, kind === "source-fails" ? 3 : undefined);
+  };
+  const stream = wrap(open, m);
+  try {
+    if (kind === "return-first") {
+      await stream[Symbol.asyncIterator]().return?.();
+      log.push("returned");
+      return log;
+    }
+    for await (const ev of stream) {
+      log.push(`got ${ev}`);
+      if (kind === "early" && ev === 4) break;
+    }
+    log.push("consumer done");
+  } catch (err) {
+    log.push(`consumer caught ${(err as Error).message}`);
+  }
+  // `mapStream` disposes when the source ends, before the last event: compare what, not when.
+  return kind === "complete" ? log.filter((l) => l !== "disposed").concat("disposed") : log;
+}
+
+describe("mapStream", () => {
+  for (const kind of ["complete", "source-fails", "map-fails", "end-fails", "early", "open-fails", "return-first"] as const) {
+    it(`behaves as the async-generator adapter: ${kind}`, async () => {
+      const expected = await mapScenario(generatorMap, kind);
+      expect(await mapScenario(mapStream, kind)).toEqual(expected);
+    });
+  }
 });

@@ -80,3 +80,104 @@ export function tapStream<T>(open: () => AsyncIterable<T> | Promise<AsyncIterabl
   };
   return iterator;
 }
+
+/**
+ * What {@link mapStream} does with one iteration of a source stream.
+ * @typeParam S the source's events
+ * @typeParam T the events yielded
+ */
+export interface StreamMap<S, T> {
+  /** One source event: the event to yield for it, or undefined to yield nothing. May throw (then {@link error}). */
+  map(ev: S): T | undefined;
+  /** The source finished: a last event to yield, or undefined. May throw (a stream cut short; then {@link error}). */
+  end(): T | undefined;
+  /** What the consumer gets instead of `err` thrown by `open`, the source, {@link map} or {@link end}. */
+  error(err: unknown): unknown;
+  /** Called once when the iteration ends any way (finished, failed, or the consumer's `return`), after {@link error}. */
+  dispose(): void;
+}
+
+/**
+ * `open()`'s events mapped by `m`, without an async generator: what a provider adapter written as
+ * `async function*` with `try { for await (const ev of await open()) { const out = map(ev); if
+ * (out) yield out; } const last = end(); if (last) yield last; } catch (err) { throw error(err); }
+ * finally { dispose(); }` does, for one promise per `next()` instead of the generator's queue,
+ * await and result objects per event (see {@link tapStream}). One difference: `dispose` runs
+ * when the source finishes, before the last event is handed over, not at the consumer's next call.
+ *
+ * Nothing runs before the first `next()`; a `return()` before it ends the iteration without
+ * opening (and without `dispose`, as a generator returned before it started). `return()` later
+ * closes the source (`return` of its iterator: the SDK stream then releases the HTTP response).
+ *
+ * @param open the source, opened at the first `next()`
+ * @param m the mapping
+ * @returns an async iterable for one iteration
+ */
+export function mapStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: StreamMap<S, T>): AsyncIterable<T> {
+  let source: AsyncIterator<S> | undefined;
+  let started = false;
+  let finished = false;
+  const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  const close = () => {
+    finished = true;
+    m.dispose();
+  };
+
+  const pull = async (): Promise<IteratorResult<T>> => {
+    /** The source may still hold resources: `map` threw on one of its events (as `for await` does then, it is closed). */
+    let mapping = false;
+    try {
+      if (source === undefined) source = (await open())[Symbol.asyncIterator]();
+      for (;;) {
+        const r = await source.next();
+        if (finished) return done; // returned meanwhile
+        if (r.done) {
+          const last = m.end();
+          close();
+          return last === undefined ? done : { done: false, value: last };
+        }
+        mapping = true;
+        const out = m.map(r.value);
+        mapping = false;
+        if (out !== undefined) return { done: false, value: out };
+      }
+    } catch (err) {
+      if (finished) throw err;
+      if (mapping) {
+        try {
+          await source?.return?.();
+        } catch {
+          // the error in hand is the one to report, as `for await` does
+        }
+      }
+      const mapped = m.error(err);
+      close();
+      throw mapped;
+    }
+  };
+
+  const iterator: AsyncIterableIterator<T> = {
+    next(): Promise<IteratorResult<T>> {
+      if (finished) return Promise.resolve(done);
+      started = true;
+      return pull();
+    },
+    async return(): Promise<IteratorResult<T>> {
+      if (finished) return done;
+      if (!started) {
+        finished = true;
+        return done;
+      }
+      try {
+        await source?.return?.();
+      } finally {
+        close();
+      }
+      return done;
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
