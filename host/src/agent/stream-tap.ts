@@ -123,37 +123,44 @@ export function mapStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Stream
     m.dispose();
   };
 
-  const pull = async (): Promise<IteratorResult<T>> => {
-    /** The source may still hold resources: `map` threw on one of its events (as `for await` does then, it is closed). */
-    let mapping = false;
-    try {
-      if (source === undefined) source = (await open())[Symbol.asyncIterator]();
-      for (;;) {
-        const r = await source.next();
-        if (finished) return done; // returned meanwhile
-        if (r.done) {
-          const last = m.end();
-          close();
-          return last === undefined ? done : { done: false, value: last };
-        }
-        mapping = true;
-        const out = m.map(r.value);
-        mapping = false;
-        if (out !== undefined) return { done: false, value: out };
+  // Promise reactions, not an async function: an async function per `next()` allocates about as
+  // much as the generator step it replaces.
+  const fail = async (err: unknown, mapping: boolean): Promise<never> => {
+    if (finished) throw err;
+    if (mapping) {
+      // `map` threw on one of the source's events: close the source, as `for await` does then.
+      try {
+        await source?.return?.();
+      } catch {
+        // the error in hand is the one to report, as `for await` does
       }
-    } catch (err) {
-      if (finished) throw err;
-      if (mapping) {
-        try {
-          await source?.return?.();
-        } catch {
-          // the error in hand is the one to report, as `for await` does
-        }
-      }
-      const mapped = m.error(err);
-      close();
-      throw mapped;
     }
+    const mapped = m.error(err);
+    close();
+    throw mapped;
+  };
+  const onError = (err: unknown): Promise<never> => fail(err, false);
+  const onResult = (r: IteratorResult<S>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+    if (finished) return done; // returned meanwhile
+    let out: T | undefined;
+    try {
+      if (r.done) {
+        const last = m.end();
+        close();
+        return last === undefined ? done : { done: false, value: last };
+      }
+      out = m.map(r.value);
+    } catch (err) {
+      return fail(err, !r.done);
+    }
+    return out !== undefined ? { done: false, value: out } : source!.next().then(onResult, onError);
+  };
+  const pull = (): Promise<IteratorResult<T>> => {
+    if (source !== undefined) return source.next().then(onResult, onError);
+    return open().then((s) => {
+      source = s[Symbol.asyncIterator]();
+      return source.next().then(onResult, onError);
+    }, onError);
   };
 
   const iterator: AsyncIterableIterator<T> = {
