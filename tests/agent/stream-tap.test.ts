@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mapStream, tapStream, type StreamMap, type StreamTap } from "../../host/src/agent/stream-tap.js";
+import { flattenStream, Inline, mapStream, tapStream, type StreamMap, type StreamTap } from "../../host/src/agent/stream-tap.js";
 
 /** The `async function*` wrapper `tapStream` replaces: its behaviour is the reference. */
 function generatorTap<T>(open: () => AsyncIterable<T> | Promise<AsyncIterable<T>>, tap: StreamTap<T>): AsyncIterable<T> {
@@ -149,6 +149,77 @@ describe("mapStream", () => {
     it(`behaves as the async-generator adapter: ${kind}`, async () => {
       const expected = await mapScenario(generatorMap, kind);
       expect(await mapScenario(mapStream, kind)).toEqual(expected);
+    });
+  }
+});
+
+type FlattenKind = "complete" | "retry" | "fatal" | "early" | "early-in-own-event" | "return-first";
+
+/**
+ * A retrying generator in the shape of resilience/resilient.ts: a marker event, then attempts
+ * whose failure (after `failAt` events) is caught and retried once, their `emitted` flag logged.
+ * `inline` picks how an attempt's events are passed on: the old `for await` loop or `Inline`.
+ */
+async function* attempts(log: string[], kind: FlattenKind, inline: boolean): AsyncGenerator<number | Inline<number>> {
+  try {
+    yield 100;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const failAt = kind === "complete" || kind === "early" || kind === "early-in-own-event" || (kind === "retry" && attempt === 2) ? undefined : 1;
+      let emitted = false;
+      try {
+        const src = source(log, 3, failAt);
+        if (inline) {
+          const s = new Inline(src);
+          try {
+            yield s;
+          } finally {
+            emitted = s.emitted;
+          }
+        } else {
+          for await (const ev of src) {
+            emitted = true;
+            yield ev;
+          }
+        }
+        log.push(`attempt ${attempt} ok`);
+        if (kind === "early-in-own-event") yield 200;
+        return;
+      } catch (err) {
+        log.push(`attempt ${attempt} failed (${(err as Error).message}), emitted ${emitted}`);
+        if (kind === "fatal") throw new Error("gave up");
+      }
+    }
+  } finally {
+    log.push("generator finally");
+  }
+}
+
+async function flattenScenario(inline: boolean, kind: FlattenKind): Promise<string[]> {
+  const log: string[] = [];
+  const gen = attempts(log, kind, inline);
+  const stream: AsyncIterable<number> = inline ? flattenStream(gen) : (gen as AsyncIterable<number>);
+  try {
+    if (kind === "return-first") {
+      await stream[Symbol.asyncIterator]().return?.();
+      log.push("returned");
+      return log;
+    }
+    for await (const ev of stream) {
+      log.push(`got ${ev}`);
+      if ((kind === "early" && ev === 1) || (kind === "early-in-own-event" && ev === 200)) break;
+    }
+    log.push("consumer done");
+  } catch (err) {
+    log.push(`consumer caught ${(err as Error).message}`);
+  }
+  return log;
+}
+
+describe("flattenStream", () => {
+  for (const kind of ["complete", "retry", "fatal", "early", "early-in-own-event", "return-first"] as const) {
+    it(`behaves as the generator's own for-await loop: ${kind}`, async () => {
+      const expected = await flattenScenario(false, kind);
+      expect(await flattenScenario(true, kind)).toEqual(expected);
     });
   }
 });

@@ -188,3 +188,91 @@ export function mapStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Stream
   };
   return iterator;
 }
+
+/**
+ * A stream an async generator hands to {@link flattenStream} with `yield new Inline(source)`:
+ * its events reach the consumer in the generator's place, without passing through the generator.
+ * @typeParam T the events
+ */
+export class Inline<T> {
+  /** Whether `source` yielded an event (read by the generator after the `yield`, as a loop's flag). */
+  emitted = false;
+
+  /** @param source the stream whose events are handed over */
+  constructor(readonly source: AsyncIterable<T>) {}
+}
+
+/**
+ * The events of `gen`, with each {@link Inline} it yields replaced by that stream's events: what
+ * `for await (const ev of source) { emitted = true; yield ev; }` inside the generator does, but an
+ * event costs one promise reaction instead of a generator step (see {@link tapStream}). The
+ * generator resumes after its `yield` when the inline stream finishes, and the stream's error is
+ * thrown at that `yield` (its `try`/`catch` around the `yield` sees it as it saw the loop's).
+ * The consumer's `return()` closes the inline stream, then the generator (its `finally` blocks run).
+ *
+ * @param gen the generator; it must not be used elsewhere
+ * @returns an async iterable for one iteration
+ */
+export function flattenStream<T>(gen: AsyncGenerator<T | Inline<T>, void, undefined>): AsyncIterable<T> {
+  let inline: Inline<T> | undefined;
+  let inner: AsyncIterator<T> | undefined;
+  let finished = false;
+  const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+  const genFailed = (err: unknown): never => {
+    finished = true;
+    throw err;
+  };
+  const fromGen = (r: IteratorResult<T | Inline<T>, void>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+    if (r.done) {
+      finished = true;
+      return done;
+    }
+    const v = r.value;
+    if (!(v instanceof Inline)) return r as IteratorYieldResult<T>;
+    inline = v;
+    try {
+      inner = v.source[Symbol.asyncIterator]();
+    } catch (err) {
+      return onInnerError(err);
+    }
+    return inner.next().then(onInner, onInnerError);
+  };
+  const onInner = (r: IteratorResult<T>): IteratorResult<T> | Promise<IteratorResult<T>> => {
+    if (finished) return done; // returned meanwhile
+    if (r.done) {
+      inline = inner = undefined;
+      return gen.next().then(fromGen, genFailed);
+    }
+    inline!.emitted = true;
+    return r;
+  };
+  const onInnerError = (err: unknown): Promise<IteratorResult<T>> => {
+    inline = inner = undefined;
+    return gen.throw(err).then(fromGen, genFailed);
+  };
+
+  const iterator: AsyncIterableIterator<T> = {
+    next(): Promise<IteratorResult<T>> {
+      if (finished) return Promise.resolve(done);
+      if (inner !== undefined) return inner.next().then(onInner, onInnerError);
+      return gen.next().then(fromGen, genFailed);
+    },
+    async return(): Promise<IteratorResult<T>> {
+      if (finished) return done;
+      finished = true;
+      const open = inner;
+      inline = inner = undefined;
+      try {
+        await open?.return?.();
+      } finally {
+        await gen.return(undefined);
+      }
+      return done;
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
