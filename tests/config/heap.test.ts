@@ -41,7 +41,15 @@ describe("heap configuration", () => {
   // maximum nor where it started.
   it("compact lets the young generation grow to its cap and no further", async () => {
     const bundle = join(dir, "heap.mjs");
-    await build({ entryPoints: ["host/src/cli/heap.ts"], outfile: bundle, bundle: true, packages: "external", platform: "node", format: "esm", logLevel: "warning" });
+    await build({
+      entryPoints: ["host/src/cli/heap.ts"],
+      outfile: bundle,
+      bundle: true,
+      packages: "external",
+      platform: "node",
+      format: "esm",
+      logLevel: "warning",
+    });
     const script = join(dir, "churn.mjs");
     writeFileSync(
       script,

@@ -321,14 +321,7 @@ export class BudgetGuard {
    * @throws AgentError `budget_exceeded` (-32011) naming the scope and window (never the amounts:
    *   the message reaches channel peers; the operator's log line has them)
    */
-  private async admit(
-    provider: string,
-    agent: AgentConfig,
-    sessionKey: string,
-    memo: CounterMemo,
-    runId: string,
-    request: ModelRequest,
-  ): Promise<Admitted> {
+  private async admit(provider: string, agent: AgentConfig, sessionKey: string, memo: CounterMemo, runId: string, request: ModelRequest): Promise<Admitted> {
     if (!this.rebuilt) await this.ready;
     if (!this.limited(agent)) return { request };
     const now = this.now();

@@ -163,7 +163,9 @@ export class ProviderResilience {
           let attemptStream: Inline<ModelEvent> | undefined;
           try {
             // The attempt's events, handed to the consumer by `flattenStream`; its error is thrown here.
-            attemptStream = new Inline(this.options.providers(entry.provider, key.index).stream(i === 0 ? request : { ...request, model: entry.model }, signal));
+            attemptStream = new Inline(
+              this.options.providers(entry.provider, key.index).stream(i === 0 ? request : { ...request, model: entry.model }, signal),
+            );
             yield attemptStream;
             breaker.success();
             settled = true;
