@@ -75,6 +75,20 @@ describe("tapStream", () => {
     });
   }
 
+  it("answers done after open failed, without opening again", async () => {
+    let opens = 0;
+    const it = tapStream<number>(
+      async () => {
+        opens++;
+        throw new Error("open failed");
+      },
+      { event: () => {}, end: () => {} },
+    )[Symbol.asyncIterator]();
+    await expect(it.next()).rejects.toThrow("open failed");
+    expect((await it.next()).done).toBe(true);
+    expect(opens).toBe(1);
+  });
+
   it("ends once, and a finished iterator keeps answering done", async () => {
     let ends = 0;
     const it = tapStream(async () => source([], 1), { event: () => {}, end: () => void ends++ })[Symbol.asyncIterator]();

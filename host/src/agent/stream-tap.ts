@@ -55,11 +55,17 @@ export function tapStream<T>(open: () => AsyncIterable<T> | Promise<AsyncIterabl
     next(): Promise<IteratorResult<T>> {
       if (finished) return Promise.resolve(done);
       if (source !== undefined) return source.next().then(step, fail);
-      return Promise.resolve(open()).then((s) => {
-        if (finished) return done; // returned while opening
-        source = s[Symbol.asyncIterator]();
-        return source.next().then(step, fail);
-      });
+      return Promise.resolve(open()).then(
+        (s) => {
+          if (finished) return done; // returned while opening
+          source = s[Symbol.asyncIterator]();
+          return source.next().then(step, fail);
+        },
+        (err) => {
+          finished = true; // as a generator that threw before its `try`: done, without `end`
+          throw err;
+        },
+      );
     },
     async return(): Promise<IteratorResult<T>> {
       if (finished) return done;
