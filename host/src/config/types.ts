@@ -37,10 +37,10 @@ export interface GatewayConfig {
   /** Force a transport; default `auto` (uWebSockets.js, falling back to `ws`). */
   transport: "auto" | "uws" | "ws";
   /**
-   * How V8 sizes the gateway's heap (`[gateway] heap`, `EXOCLAW_HEAP`): `compact` (default) keeps
-   * the young generation at its initial size and the old generation near its live size (RSS
-   * ~120 MB instead of ~180 MB after a 50-session load, for ~10-15 % more CPU per turn),
-   * `throughput` leaves V8's defaults. See `cli/heap.ts` and docs/architecture.md, "Scale and memory".
+   * How V8 sizes the gateway's heap (`[gateway] heap`, `EXOCLAW_HEAP`): `compact` (default) caps
+   * the young generation at 16 MiB and keeps the old generation near its live size (RSS ~130-150
+   * MB instead of ~180-250 MB after a 50-session load, for more GC CPU per turn), `throughput`
+   * leaves V8's defaults. See `cli/heap.ts` and docs/architecture.md, "GC and the streaming glue".
    */
   heap: "compact" | "throughput";
   /**

@@ -13,6 +13,13 @@ import type { ModelProvider, ModelRequest, TurnEvent } from "../types.js";
 import { MemoryLedger, type BudgetLedger, type Charge, type CounterLimit, type CounterWarning, type Reservation } from "./ledger.js";
 import { costUsd, PriceTable, totalTokens, type CallUsage } from "./pricing.js";
 import { calendarWindow, type CalendarWindow } from "./windows.js";
+import { tapStream } from "../stream-tap.js";
+
+/** A model call let through: the request to send (its model may be the cheaper fallback) and the ledger's reservation, if any. */
+interface Admitted {
+  request: ModelRequest;
+  reservation?: number;
+}
 
 /** Options of {@link BudgetGuard}. */
 export interface BudgetGuardOptions {
@@ -245,14 +252,20 @@ export class BudgetGuard {
     const memo: CounterMemo = {};
     const metered: ModelProvider = {
       name: provider.name,
-      async *stream(request, signal) {
-        const admitted = guard.rebuilt && !guard.limited(agent) ? { request } : await guard.admit(provider.name, agent, sessionKey, memo, runId, request);
+      // A tap, not an `async function*`: every event of the call passes here (stream-tap.ts).
+      stream(request, signal) {
         const usage: CallUsage = { inputTokens: 0, outputTokens: 0 };
+        let admitted: Admitted | undefined;
         // Who answers: the request's model on the chain's first provider, unless the resilience
         // layer failed over (its `failover` event names the next `provider/model`).
-        let answering = { provider: provider.name as string, model: admitted.request.model };
-        try {
-          for await (const ev of provider.stream(admitted.request, signal)) {
+        let answering = { provider: provider.name as string, model: request.model };
+        const open = async () => {
+          admitted = guard.rebuilt && !guard.limited(agent) ? { request } : await guard.admit(provider.name, agent, sessionKey, memo, runId, request);
+          answering = { provider: provider.name, model: admitted.request.model };
+          return provider.stream(admitted.request, signal);
+        };
+        return tapStream(open, {
+          event(ev) {
             if (ev.type === "failover") {
               const slash = ev.to.indexOf("/");
               if (slash > 0) answering = { provider: ev.to.slice(0, slash), model: ev.to.slice(slash + 1) };
@@ -262,23 +275,23 @@ export class BudgetGuard {
               if (ev.cacheReadTokens !== undefined) usage.cacheReadTokens = ev.cacheReadTokens;
               if (ev.cacheWriteTokens !== undefined) usage.cacheWriteTokens = ev.cacheWriteTokens;
             }
-            yield ev;
-          }
-        } finally {
-          const price = guard.prices.priceOf(answering.provider, answering.model);
-          const cost = price === undefined ? undefined : costUsd(price, usage);
-          last = {
-            provider: answering.provider,
-            model: answering.model,
-            ...(usage.cacheReadTokens !== undefined ? { cacheReadTokens: usage.cacheReadTokens } : {}),
-            ...(usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
-            ...(cost !== undefined ? { costUsd: cost } : {}),
-          };
-          if (admitted.reservation !== undefined) {
-            const warnings = guard.ledger.settle(admitted.reservation, { usd: cost ?? 0, tokens: totalTokens(usage) });
-            guard.warn(agent.id, Array.isArray(warnings) ? warnings : await warnings);
-          }
-        }
+          },
+          async end() {
+            const price = guard.prices.priceOf(answering.provider, answering.model);
+            const cost = price === undefined ? undefined : costUsd(price, usage);
+            last = {
+              provider: answering.provider,
+              model: answering.model,
+              ...(usage.cacheReadTokens !== undefined ? { cacheReadTokens: usage.cacheReadTokens } : {}),
+              ...(usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
+              ...(cost !== undefined ? { costUsd: cost } : {}),
+            };
+            if (admitted?.reservation !== undefined) {
+              const warnings = guard.ledger.settle(admitted.reservation, { usd: cost ?? 0, tokens: totalTokens(usage) });
+              guard.warn(agent.id, Array.isArray(warnings) ? warnings : await warnings);
+            }
+          },
+        });
       },
     };
     return {
@@ -308,14 +321,7 @@ export class BudgetGuard {
    * @throws AgentError `budget_exceeded` (-32011) naming the scope and window (never the amounts:
    *   the message reaches channel peers; the operator's log line has them)
    */
-  private async admit(
-    provider: string,
-    agent: AgentConfig,
-    sessionKey: string,
-    memo: CounterMemo,
-    runId: string,
-    request: ModelRequest,
-  ): Promise<{ request: ModelRequest; reservation?: number }> {
+  private async admit(provider: string, agent: AgentConfig, sessionKey: string, memo: CounterMemo, runId: string, request: ModelRequest): Promise<Admitted> {
     if (!this.rebuilt) await this.ready;
     if (!this.limited(agent)) return { request };
     const now = this.now();

@@ -7,6 +7,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 import { parseToolInput } from "./tool-input.js";
+import { mapStream } from "../stream-tap.js";
 
 type MessageParam = Anthropic.MessageParam;
 type ContentBlockParam = Anthropic.ContentBlockParam;
@@ -62,16 +63,19 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
 
   return {
     name: "anthropic",
-    async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
-      if (!endpoint.apiKey && !endpoint.baseUrl) {
-        throw new ProviderError(ErrorCode.ProviderUnavailable, "provider anthropic has no API key: set ANTHROPIC_API_KEY");
-      }
-      const sdk = await getClient();
+    // `mapStream`, not an `async function*`: every SSE event of the call passes here (stream-tap.ts).
+    stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
       const tools = new Map<number, { id: string; name: string; json: string }>();
       let stopped = false;
-      const watch = new IdleWatch({ provider: "anthropic", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
-      try {
-        const stream = await sdk.messages.create(
+      let reason: StopReason = "other";
+      let watch: IdleWatch | undefined;
+      const open = async () => {
+        if (!endpoint.apiKey && !endpoint.baseUrl) {
+          throw new ProviderError(ErrorCode.ProviderUnavailable, "provider anthropic has no API key: set ANTHROPIC_API_KEY");
+        }
+        const sdk = await getClient();
+        watch = new IdleWatch({ provider: "anthropic", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
+        return sdk.messages.create(
           {
             model: request.model,
             max_tokens: request.maxTokens,
@@ -84,12 +88,13 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
           },
           { signal: watch.signal },
         );
-        let reason: StopReason = "other";
-        for await (const ev of stream) {
-          watch.touch();
+      };
+      return mapStream<Anthropic.RawMessageStreamEvent, ModelEvent>(open, {
+        map(ev) {
+          watch!.touch();
           switch (ev.type) {
             case "message_start":
-              yield {
+              return {
                 type: "usage",
                 inputTokens: ev.message.usage.input_tokens,
                 outputTokens: ev.message.usage.output_tokens,
@@ -97,47 +102,46 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
                 ...(ev.message.usage.cache_read_input_tokens ? { cacheReadTokens: ev.message.usage.cache_read_input_tokens } : {}),
                 ...(ev.message.usage.cache_creation_input_tokens ? { cacheWriteTokens: ev.message.usage.cache_creation_input_tokens } : {}),
               };
-              break;
             case "content_block_start":
               if (ev.content_block.type === "tool_use") tools.set(ev.index, { id: ev.content_block.id, name: ev.content_block.name, json: "" });
-              else if (ev.content_block.type === "text" && ev.content_block.text) yield { type: "text", delta: ev.content_block.text };
-              break;
+              else if (ev.content_block.type === "text" && ev.content_block.text) return { type: "text", delta: ev.content_block.text };
+              return undefined;
             case "content_block_delta":
-              if (ev.delta.type === "text_delta") yield { type: "text", delta: ev.delta.text };
-              else if (ev.delta.type === "input_json_delta") {
+              if (ev.delta.type === "text_delta") return { type: "text", delta: ev.delta.text };
+              if (ev.delta.type === "input_json_delta") {
                 const t = tools.get(ev.index);
                 if (t) t.json += ev.delta.partial_json;
               }
-              break;
+              return undefined;
             case "content_block_stop": {
               const t = tools.get(ev.index);
-              if (t) {
-                tools.delete(ev.index);
-                yield { type: "tool_use", id: t.id, name: t.name, input: parseToolInput(t.json, "anthropic", t.name) };
-              }
-              break;
+              if (t === undefined) return undefined;
+              tools.delete(ev.index);
+              return { type: "tool_use", id: t.id, name: t.name, input: parseToolInput(t.json, "anthropic", t.name) };
             }
             case "message_delta":
               reason = stopReason(ev.delta.stop_reason);
-              yield {
+              return {
                 type: "usage",
                 outputTokens: ev.usage.output_tokens,
                 ...(typeof ev.usage.input_tokens === "number" ? { inputTokens: ev.usage.input_tokens } : {}),
               };
-              break;
             case "message_stop":
               stopped = true;
-              break;
+              return undefined;
+            default:
+              return undefined;
           }
-        }
-        if (!stopped) throw new ProviderError(ErrorCode.ProviderError, "provider anthropic: stream ended before message_stop");
-        yield { type: "stop", reason };
-      } catch (err) {
-        // An aborted SDK stream ends early without an error: the abort's own reason is the answer.
-        throw watch.stopped() ?? toProviderError(err, { provider: "anthropic", endpoint: where, logger: options.logger });
-      } finally {
-        watch.dispose();
-      }
+        },
+        end() {
+          if (!stopped) throw new ProviderError(ErrorCode.ProviderError, "provider anthropic: stream ended before message_stop");
+          return { type: "stop", reason };
+        },
+        // Before the watch exists (no key, the SDK's import) the error is the adapter's own, as before.
+        error: (err) =>
+          watch === undefined ? err : (watch.stopped() ?? toProviderError(err, { provider: "anthropic", endpoint: where, logger: options.logger })),
+        dispose: () => watch?.dispose(),
+      });
     },
   };
 }

@@ -13,6 +13,7 @@ import type { ModelEvent, ModelProvider, ModelRequest } from "../types.js";
 import { backoffMs, sleep, type BackoffPolicy } from "./backoff.js";
 import { CircuitBreaker, type BreakerPolicy } from "./breaker.js";
 import { classify, type SwitchReason } from "./classify.js";
+import { flattenStream, Inline } from "../stream-tap.js";
 import { KeyRing } from "./keys.js";
 
 /** One model of an agent's chain. */
@@ -100,7 +101,8 @@ export class ProviderResilience {
     const primary = chain[0]!;
     return {
       name: this.options.providers(primary.provider).name,
-      stream: (request, signal) => this.stream(chain, request, signal),
+      // Flattened: the attempt's events go straight to the consumer, not through the generator.
+      stream: (request, signal) => flattenStream(this.stream(chain, request, signal)),
     };
   }
 
@@ -122,7 +124,7 @@ export class ProviderResilience {
     }
   }
 
-  private async *stream(chain: readonly ModelRef[], request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelEvent> {
+  private async *stream(chain: readonly ModelRef[], request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelEvent | Inline<ModelEvent>> {
     const random = this.options.random ?? Math.random;
     let lastError: unknown;
     /** The failed attempt's model and why, when the next attempt replaces it. */
@@ -158,15 +160,18 @@ export class ProviderResilience {
           }
           emitted = false;
           failed = undefined;
+          let attemptStream: Inline<ModelEvent> | undefined;
           try {
-            for await (const ev of this.options.providers(entry.provider, key.index).stream(i === 0 ? request : { ...request, model: entry.model }, signal)) {
-              emitted = true;
-              yield ev;
-            }
+            // The attempt's events, handed to the consumer by `flattenStream`; its error is thrown here.
+            attemptStream = new Inline(
+              this.options.providers(entry.provider, key.index).stream(i === 0 ? request : { ...request, model: entry.model }, signal),
+            );
+            yield attemptStream;
             breaker.success();
             settled = true;
             return;
           } catch (err) {
+            emitted = attemptStream?.emitted ?? false;
             if (signal.aborted) throw err;
             const verdict = classify(err);
             if (verdict.action === "fatal") throw err;

@@ -1,0 +1,239 @@
+import { describe, expect, it } from "vitest";
+import { flattenStream, Inline, mapStream, tapStream, type StreamMap, type StreamTap } from "../../host/src/agent/stream-tap.js";
+
+/** The `async function*` wrapper `tapStream` replaces: its behaviour is the reference. */
+function generatorTap<T>(open: () => AsyncIterable<T> | Promise<AsyncIterable<T>>, tap: StreamTap<T>): AsyncIterable<T> {
+  return (async function* () {
+    const source = await open();
+    try {
+      for await (const ev of source) {
+        tap.event(ev);
+        yield ev;
+      }
+    } finally {
+      await tap.end();
+    }
+  })();
+}
+
+/** A source of `n` events that records whether it was closed, optionally failing after `failAfter` events. */
+function source(log: string[], n: number, failAfter?: number): AsyncIterable<number> {
+  return (async function* () {
+    try {
+      for (let i = 0; i < n; i++) {
+        if (i === failAfter) throw new Error("source failed");
+        await Promise.resolve();
+        yield i;
+      }
+    } finally {
+      log.push("source closed");
+    }
+  })();
+}
+
+type Wrap = typeof generatorTap<number>;
+
+/** Runs one scenario through `wrap`: what the consumer and the tap saw, in order. */
+async function scenario(wrap: Wrap, kind: "complete" | "throw" | "early" | "open-fails" | "return-first" | "end-fails"): Promise<string[]> {
+  const log: string[] = [];
+  const tap: StreamTap<number> = {
+    event: (ev) => log.push(`event ${ev}`),
+    end: async () => {
+      await Promise.resolve();
+      log.push("end");
+      if (kind === "end-fails") throw new Error("end failed");
+    },
+  };
+  const open = async () => {
+    if (kind === "open-fails") throw new Error("open failed");
+    log.push("opened");
+    return source(log, 3, kind === "throw" ? 2 : undefined);
+  };
+  const stream = wrap(open, tap);
+  try {
+    if (kind === "return-first") {
+      const r = await stream[Symbol.asyncIterator]().return?.();
+      log.push(`returned done=${r?.done}`);
+      return log;
+    }
+    for await (const ev of stream) {
+      log.push(`got ${ev}`);
+      if (kind === "early" && ev === 1) break;
+    }
+    log.push("consumer done");
+  } catch (err) {
+    log.push(`consumer caught ${(err as Error).message}`);
+  }
+  return log;
+}
+
+describe("tapStream", () => {
+  for (const kind of ["complete", "throw", "early", "open-fails", "return-first", "end-fails"] as const) {
+    it(`behaves as the async-generator wrapper: ${kind}`, async () => {
+      const expected = await scenario(generatorTap, kind);
+      expect(await scenario(tapStream, kind)).toEqual(expected);
+    });
+  }
+
+  it("answers done after open failed, without opening again", async () => {
+    let opens = 0;
+    const it = tapStream<number>(
+      async () => {
+        opens++;
+        throw new Error("open failed");
+      },
+      { event: () => {}, end: () => {} },
+    )[Symbol.asyncIterator]();
+    await expect(it.next()).rejects.toThrow("open failed");
+    expect((await it.next()).done).toBe(true);
+    expect(opens).toBe(1);
+  });
+
+  it("ends once, and a finished iterator keeps answering done", async () => {
+    let ends = 0;
+    const it = tapStream(async () => source([], 1), { event: () => {}, end: () => void ends++ })[Symbol.asyncIterator]();
+    expect(await it.next()).toEqual({ done: false, value: 0 });
+    expect((await it.next()).done).toBe(true);
+    expect((await it.next()).done).toBe(true);
+    await it.return?.();
+    expect(ends).toBe(1);
+  });
+});
+
+/** The `async function*` adapter shape `mapStream` replaces (providers/anthropic.ts before): the reference. */
+function generatorMap<S, T>(open: () => Promise<AsyncIterable<S>>, m: StreamMap<S, T>): AsyncIterable<T> {
+  return (async function* () {
+    try {
+      for await (const ev of await open()) {
+        const out = m.map(ev);
+        if (out !== undefined) yield out;
+      }
+      const last = m.end();
+      if (last !== undefined) yield last;
+    } catch (err) {
+      throw m.error(err);
+    } finally {
+      m.dispose();
+    }
+  })();
+}
+
+type MapKind = "complete" | "source-fails" | "map-fails" | "end-fails" | "early" | "open-fails" | "return-first";
+
+/** One scenario through `wrap`: odd events are dropped, even ones doubled; what everyone saw, in order. */
+async function mapScenario(wrap: typeof generatorMap<number, number>, kind: MapKind): Promise<string[]> {
+  const log: string[] = [];
+  const m: StreamMap<number, number> = {
+    map(ev) {
+      if (kind === "map-fails" && ev === 2) throw new Error("bad event");
+      return ev % 2 === 0 ? ev * 2 : undefined;
+    },
+    end() {
+      if (kind === "end-fails") throw new Error("cut short");
+      return -1;
+    },
+    error: (err) => new Error(`mapped: ${(err as Error).message}`),
+    dispose: () => log.push("disposed"),
+  };
+  const open = async () => {
+    if (kind === "open-fails") throw new Error("open failed");
+    return source(log, 5, kind === "source-fails" ? 3 : undefined);
+  };
+  const stream = wrap(open, m);
+  try {
+    if (kind === "return-first") {
+      await stream[Symbol.asyncIterator]().return?.();
+      log.push("returned");
+      return log;
+    }
+    for await (const ev of stream) {
+      log.push(`got ${ev}`);
+      if (kind === "early" && ev === 4) break;
+    }
+    log.push("consumer done");
+  } catch (err) {
+    log.push(`consumer caught ${(err as Error).message}`);
+  }
+  // `mapStream` disposes when the source ends, before the last event: compare what, not when.
+  return kind === "complete" ? log.filter((l) => l !== "disposed").concat("disposed") : log;
+}
+
+describe("mapStream", () => {
+  for (const kind of ["complete", "source-fails", "map-fails", "end-fails", "early", "open-fails", "return-first"] as const) {
+    it(`behaves as the async-generator adapter: ${kind}`, async () => {
+      const expected = await mapScenario(generatorMap, kind);
+      expect(await mapScenario(mapStream, kind)).toEqual(expected);
+    });
+  }
+});
+
+type FlattenKind = "complete" | "retry" | "fatal" | "early" | "early-in-own-event" | "return-first";
+
+/**
+ * A retrying generator in the shape of resilience/resilient.ts: a marker event, then attempts
+ * whose failure (after `failAt` events) is caught and retried once, their `emitted` flag logged.
+ * `inline` picks how an attempt's events are passed on: the old `for await` loop or `Inline`.
+ */
+async function* attempts(log: string[], kind: FlattenKind, inline: boolean): AsyncGenerator<number | Inline<number>> {
+  try {
+    yield 100;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const failAt = kind === "complete" || kind === "early" || kind === "early-in-own-event" || (kind === "retry" && attempt === 2) ? undefined : 1;
+      let emitted = false;
+      try {
+        const src = source(log, 3, failAt);
+        if (inline) {
+          const s = new Inline(src);
+          try {
+            yield s;
+          } finally {
+            emitted = s.emitted;
+          }
+        } else {
+          for await (const ev of src) {
+            emitted = true;
+            yield ev;
+          }
+        }
+        log.push(`attempt ${attempt} ok`);
+        if (kind === "early-in-own-event") yield 200;
+        return;
+      } catch (err) {
+        log.push(`attempt ${attempt} failed (${(err as Error).message}), emitted ${emitted}`);
+        if (kind === "fatal") throw new Error("gave up");
+      }
+    }
+  } finally {
+    log.push("generator finally");
+  }
+}
+
+async function flattenScenario(inline: boolean, kind: FlattenKind): Promise<string[]> {
+  const log: string[] = [];
+  const gen = attempts(log, kind, inline);
+  const stream: AsyncIterable<number> = inline ? flattenStream(gen) : (gen as AsyncIterable<number>);
+  try {
+    if (kind === "return-first") {
+      await stream[Symbol.asyncIterator]().return?.();
+      log.push("returned");
+      return log;
+    }
+    for await (const ev of stream) {
+      log.push(`got ${ev}`);
+      if ((kind === "early" && ev === 1) || (kind === "early-in-own-event" && ev === 200)) break;
+    }
+    log.push("consumer done");
+  } catch (err) {
+    log.push(`consumer caught ${(err as Error).message}`);
+  }
+  return log;
+}
+
+describe("flattenStream", () => {
+  for (const kind of ["complete", "retry", "fatal", "early", "early-in-own-event", "return-first"] as const) {
+    it(`behaves as the generator's own for-await loop: ${kind}`, async () => {
+      const expected = await flattenScenario(false, kind);
+      expect(await flattenScenario(true, kind)).toEqual(expected);
+    });
+  }
+});
