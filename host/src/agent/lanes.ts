@@ -4,6 +4,7 @@
  * `collect` folding is in {@link SessionQueues}), queues session tasks (reset, delete) in order
  * with the turns, and tells when every lane is idle.
  */
+import { latMark } from "../util/lat-trace.js";
 import type { Logger } from "pino";
 import { DEFAULT_QUEUE } from "../config/index.js";
 import { ErrorCode, RpcError } from "../protocol/index.js";
@@ -126,7 +127,11 @@ export class SessionLanes {
     };
     // An idle session starts the turn right away: journal its start with the message (one write).
     const startNow = this.queues.pendingFor(sessionKey) === 0;
-    const appended = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
+    latMark("acceptAppend");
+    // `checked` lets the turn start its model call while the write is in flight (turn.ts).
+    let onChecked!: () => void;
+    const checked = new Promise<void>((resolve) => (onChecked = resolve));
+    const appended = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message], { onChecked });
     const journal =
       stored.length > 0 ? Promise.all([appended, ...stored.map((s) => this.options.media!.put(s.ref, s.bytes))]).then(([seqs]) => seqs) : appended;
     const job = makeTurnJob({
@@ -138,13 +143,15 @@ export class SessionLanes {
       sender: request.sender,
       images: request.images,
       journal,
+      // Resolved by the store's check, else when durable (a store that does not report checks).
+      checked: Promise.race([checked, journal.then(() => undefined, () => checked)]),
       startJournaled: startNow,
       emit,
       signal,
     });
     // Registered before the job can await the journal: acceptance is reported before any outcome.
     journal.then(
-      () => onAccepted(runId),
+      () => (latMark("accepted"), onAccepted(runId)),
       (err: unknown) => {
         // Not stored (e.g. a duplicate key): answer now rather than after the queue ahead of it.
         if (this.queues.remove(sessionKey, job)) job.reject(err);

@@ -3,6 +3,7 @@
  * mode `collect`) as one turn — system prompt, tools, history (compacted when needed), the
  * tool-use loop under the turn deadline — and appends its events, settling every message's job.
  */
+import { latMark } from "../util/lat-trace.js";
 import type { Logger } from "pino";
 import { DEFAULT_LOOP_LIMIT, DEFAULT_TURN_TIMEOUT_MS } from "../config/index.js";
 import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
@@ -116,12 +117,52 @@ export class TurnExecutor {
     let live: TurnJob[] = [];
     let recorder: TurnRecorder | undefined;
     let wiring: TurnWiring | undefined;
+    // The message's write, when the turn started before it was durable (`early` below).
+    let durable: Promise<void> | undefined;
+    // Set when that write failed: the message is not stored, so neither is anything of its turn.
+    let unjournaled: { err: unknown } | undefined;
     try {
+      // One message and no lifecycle hooks: the turn starts once the store has checked the
+      // message's append (seq, dedupe keys: a refused message never reaches the model) and runs
+      // its model call while the write is in flight (one fsync less on the turn's critical path;
+      // docs/architecture.md, "A turn's durable waits"). What leaves the turn waits for the write:
+      // streamed events, tool calls, the outcome's append, and so the answer. With several
+      // messages (collect) or hooks (plugins see the turn from its start), it waits first.
+      const early = batch.length === 1 && this.options.hooks?.active !== true;
       // The history does not depend on this turn's own messages: read it while they are written.
-      const [journals, events] = await Promise.all([Promise.allSettled(batch.map((j) => j.journal)), sessions.readHistory(sessionKey)]);
+      latMark("batch");
+      const [journals, events] = await Promise.all([
+        Promise.allSettled(batch.map((j) => (early ? Promise.race([j.checked, j.journal]) : j.journal))),
+        sessions.readHistory(sessionKey),
+      ]);
+      latMark("journaled");
       journals.forEach((r, i) => (r.status === "fulfilled" ? live.push(batch[i]!) : batch[i]!.reject(r.reason)));
       if (live.length === 0) return;
       const own = live[live.length - 1]!;
+      if (early) {
+        durable = own.journal.then(
+          () => undefined,
+          (err: unknown) => {
+            unjournaled = { err };
+            controller.abort(err);
+            throw err;
+          },
+        );
+        durable.catch(() => {});
+      }
+      // Streamed events wait for the message to be durable (they follow its acceptance).
+      let held: TurnEvent[] | undefined;
+      if (durable) {
+        held = [];
+        durable.then(
+          () => {
+            const out = held!;
+            held = undefined;
+            for (const ev of out) own.emit(ev);
+          },
+          () => {},
+        );
+      }
       const runId = own.runId;
       const agent = agentOf(own);
       const { config } = agent;
@@ -133,7 +174,8 @@ export class TurnExecutor {
       const record = (event: TurnEvent) => {
         const ev = meter ? meter.annotate(event) : event;
         rec.record(ev);
-        own.emit(ev);
+        if (held) held.push(ev);
+        else own.emit(ev);
       };
       const starts = live.filter((j) => !j.startJournaled).map((j) => startedEvent(j.runId, runId));
       if (starts.length > 0) await sessions.append(sessionKey, starts);
@@ -152,6 +194,15 @@ export class TurnExecutor {
         ? live.flatMap((j) => userContent(j.content, j.sender, j.images))
         : undefined;
       if (this.options.telemetry.enabled) observeTools(tools, observed);
+      // A tool call may act on the world: not before the message it answers is durable.
+      if (durable) {
+        const gate = durable;
+        const call = tools.call;
+        tools.call = async (name, input, signal, meta) => {
+          await gate;
+          return call(name, input, signal, meta);
+        };
+      }
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
       guardToolLoops(tools, config.loopLimit ?? DEFAULT_LOOP_LIMIT, (err) => controller.abort(err));
       // Hooks and approvals: the tool gate around every tool dispatch, session_start, a resumed parked run.
@@ -206,6 +257,7 @@ export class TurnExecutor {
           },
         },
       );
+      latMark("modelStart");
       const turn = await runTurn(
         {
           provider,
@@ -226,13 +278,17 @@ export class TurnExecutor {
         record,
         controller.signal,
       );
+      latMark("modelEnd");
       turn.outcome.text = await wiring.finalText(turn.outcome.text, controller.signal);
       const stopReason = turn.outcome.stopReason;
       const folded = live.slice(0, -1);
+      // The outcome follows its message in the log, and the answer follows both on disk.
+      if (durable) await durable;
       await sessions.append(sessionKey, [
         ...rec.finish({ kind: "turn_ended", stopReason }),
         ...folded.map((j): NewSessionEvent => ({ kind: "turn_ended", runId: j.runId, data: { runId, stopReason } })),
       ]);
+      latMark("outcomeDone");
       const { outcome } = turn;
       const result: TurnResult =
         compaction.calls === 0
@@ -253,6 +309,12 @@ export class TurnExecutor {
       observed.end("ok");
       this.settled({ runId, sessionKey, agentId: config.id, messages: live.length, ok: true, stopReason, usage: result.usage, iterations: result.iterations });
     } catch (err) {
+      // A turn that failed before its message was durable reports the write's failure if it had one.
+      if (durable) await durable.catch(() => {});
+      if (unjournaled) {
+        for (const j of live) j.reject(unjournaled.err);
+        return;
+      }
       let failure = err;
       const reason: unknown = controller.signal.reason;
       if (controller.signal.aborted) {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { latMark } from "../util/lat-trace.js";
 import type { Logger } from "pino";
 import { ReplayedTurnError, summarizeUsage, type AgentRuntime, type TurnEvent, type UsageSummary } from "../agent/index.js";
 import type { ChannelCounters, PairingBook } from "../channels/index.js";
@@ -266,6 +267,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       ctx.notify("chat.event", event);
     };
     const started = performance.now();
+    latMark("send");
     try {
       const out = await deps.runtime.run(
         {
@@ -295,6 +297,7 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
         },
         "turn finished",
       );
+      latMark("result");
       if (out.replayed) checkReplay(out.sessionKey);
       const result: ChatSendResult = {
         runId: out.runId,

@@ -9,6 +9,7 @@
  * Order is kept: frames of one socket are written in the order they were sent. A frame waits at
  * most until the `setImmediate` after the current event-loop turn.
  */
+import { latMark } from "../util/lat-trace.js";
 import type * as UWS from "@trufflesuite/uws-js-unofficial";
 
 /** One frame: text (JSON) or binary (MessagePack). */
@@ -73,6 +74,7 @@ export class CorkedWrites {
   };
 
   private write(p: Pending): void {
+    latMark("wsWrite");
     let dropped = false;
     try {
       p.ws.cork(() => {

@@ -29,6 +29,7 @@
  * - **backpressure**: when the unprojected backlog exceeds `maxBacklogBytes` or
  *   `maxBacklogEvents`, appends wait for the projector.
  */
+import { latMark } from "../../util/lat-trace.js";
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreError, type StoreHealth } from "../errors.js";
 import { compactionRangeError, platformKey, prepareAppend, type PreparedEvent } from "../events.js";
 import type { ProjectedAppend, SurrealSessionLog } from "../surreal/index.js";
@@ -168,6 +169,15 @@ export async function createJournaledSessionLog(options: JournaledSessionLogOpti
     throw err instanceof StoreError ? err : new StoreError("internal", `${displayUrl}: replaying the journal failed: ${errorMessage(err)}`, { cause: err });
   }
   return state.log();
+}
+
+/** Calls an append's `onChecked`; the caller's throw is not the store's failure (it is dropped). */
+function notifyChecked(onChecked: () => void): void {
+  try {
+    onChecked();
+  } catch {
+    // not the append's concern
+  }
 }
 
 const dedupeKey = (kind: "pm" | "idem", key: string) => `${kind}:${key}`;
@@ -410,7 +420,9 @@ class JournalState {
         n += p.count;
         count++;
       }
+      latMark("projStart");
       await this.inner.projectAppends([...bySession.values()]);
+      latMark("projEnd");
       // Replies settled while these messages were unprojected (a settle may arrive during the await).
       while (this.settleAfterProjection.size > 0) {
         const settle = this.queue.slice(0, count).flatMap((p) => p.keys.filter((k) => this.settleAfterProjection.has(k)));
@@ -614,6 +626,7 @@ class JournalState {
     returnEvents: boolean,
   ): Promise<{ first: number; count: number; events?: SessionEvent[] }> {
     this.ensureOpen();
+    latMark("appendCall");
     const plan = prepareAppend(sessionKey, events, this.options);
     return this.writing(sessionKey, async () => {
       if (this.broken) throw this.broken;
@@ -637,7 +650,12 @@ class JournalState {
       }
       let position: number;
       try {
-        position = await this.files.appendFramed(frame);
+        latMark("jAppend");
+        const written = this.files.appendFramed(frame);
+        // Checked and handed to the writer: only its durability is pending (see AppendOptions.onChecked).
+        if (opts.onChecked) notifyChecked(opts.onChecked);
+        position = await written;
+        latMark("jResolved");
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw this.fail("journal", err);
