@@ -58,9 +58,18 @@ function gatedLog(): { log: SessionLog; held: Held[] } {
   };
   const log: SessionLog = {
     ...inner,
-    append: (key, events, opts = {}) => hold(events.map((e) => e.kind), () => inner.append(key, events, { ...opts, onChecked: undefined }), opts.onChecked),
+    append: (key, events, opts = {}) =>
+      hold(
+        events.map((e) => e.kind),
+        () => inner.append(key, events, { ...opts, onChecked: undefined }),
+        opts.onChecked,
+      ),
     appendEvents: (key, events, opts = {}) =>
-      hold(events.map((e) => e.kind), () => inner.appendEvents(key, events, { ...opts, onChecked: undefined }), opts.onChecked),
+      hold(
+        events.map((e) => e.kind),
+        () => inner.appendEvents(key, events, { ...opts, onChecked: undefined }),
+        opts.onChecked,
+      ),
   };
   return { log, held };
 }

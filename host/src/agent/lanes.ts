@@ -4,7 +4,6 @@
  * `collect` folding is in {@link SessionQueues}), queues session tasks (reset, delete) in order
  * with the turns, and tells when every lane is idle.
  */
-import { latMark } from "../util/lat-trace.js";
 import type { Logger } from "pino";
 import { DEFAULT_QUEUE } from "../config/index.js";
 import { ErrorCode, RpcError } from "../protocol/index.js";
@@ -127,7 +126,6 @@ export class SessionLanes {
     };
     // An idle session starts the turn right away: journal its start with the message (one write).
     const startNow = this.queues.pendingFor(sessionKey) === 0;
-    latMark("acceptAppend");
     // `checked` lets the turn start its model call while the write is in flight (turn.ts).
     let onChecked!: () => void;
     const checked = new Promise<void>((resolve) => (onChecked = resolve));
@@ -144,14 +142,20 @@ export class SessionLanes {
       images: request.images,
       journal,
       // Resolved by the store's check, else when durable (a store that does not report checks).
-      checked: Promise.race([checked, journal.then(() => undefined, () => checked)]),
+      checked: Promise.race([
+        checked,
+        journal.then(
+          () => undefined,
+          () => checked,
+        ),
+      ]),
       startJournaled: startNow,
       emit,
       signal,
     });
     // Registered before the job can await the journal: acceptance is reported before any outcome.
     journal.then(
-      () => (latMark("accepted"), onAccepted(runId)),
+      () => onAccepted(runId),
       (err: unknown) => {
         // Not stored (e.g. a duplicate key): answer now rather than after the queue ahead of it.
         if (this.queues.remove(sessionKey, job)) job.reject(err);

@@ -3,7 +3,6 @@
  * mode `collect`) as one turn — system prompt, tools, history (compacted when needed), the
  * tool-use loop under the turn deadline — and appends its events, settling every message's job.
  */
-import { latMark } from "../util/lat-trace.js";
 import type { Logger } from "pino";
 import { DEFAULT_LOOP_LIMIT, DEFAULT_TURN_TIMEOUT_MS } from "../config/index.js";
 import { ErrorCode, RpcError, toErrorObject } from "../protocol/index.js";
@@ -121,6 +120,7 @@ export class TurnExecutor {
     let durable: Promise<void> | undefined;
     // Set when that write failed: the message is not stored, so neither is anything of its turn.
     let unjournaled: { err: unknown } | undefined;
+    let durableSettled = false;
     try {
       // One message and no lifecycle hooks: the turn starts once the store has checked the
       // message's append (seq, dedupe keys: a refused message never reaches the model) and runs
@@ -130,19 +130,20 @@ export class TurnExecutor {
       // messages (collect) or hooks (plugins see the turn from its start), it waits first.
       const early = batch.length === 1 && this.options.hooks?.active !== true;
       // The history does not depend on this turn's own messages: read it while they are written.
-      latMark("batch");
       const [journals, events] = await Promise.all([
         Promise.allSettled(batch.map((j) => (early ? Promise.race([j.checked, j.journal]) : j.journal))),
         sessions.readHistory(sessionKey),
       ]);
-      latMark("journaled");
       journals.forEach((r, i) => (r.status === "fulfilled" ? live.push(batch[i]!) : batch[i]!.reject(r.reason)));
       if (live.length === 0) return;
       const own = live[live.length - 1]!;
       if (early) {
         durable = own.journal.then(
-          () => undefined,
+          () => {
+            durableSettled = true;
+          },
           (err: unknown) => {
+            durableSettled = true;
             unjournaled = { err };
             controller.abort(err);
             throw err;
@@ -257,7 +258,6 @@ export class TurnExecutor {
           },
         },
       );
-      latMark("modelStart");
       const turn = await runTurn(
         {
           provider,
@@ -278,7 +278,6 @@ export class TurnExecutor {
         record,
         controller.signal,
       );
-      latMark("modelEnd");
       turn.outcome.text = await wiring.finalText(turn.outcome.text, controller.signal);
       const stopReason = turn.outcome.stopReason;
       const folded = live.slice(0, -1);
@@ -288,7 +287,6 @@ export class TurnExecutor {
         ...rec.finish({ kind: "turn_ended", stopReason }),
         ...folded.map((j): NewSessionEvent => ({ kind: "turn_ended", runId: j.runId, data: { runId, stopReason } })),
       ]);
-      latMark("outcomeDone");
       const { outcome } = turn;
       const result: TurnResult =
         compaction.calls === 0
@@ -309,8 +307,10 @@ export class TurnExecutor {
       observed.end("ok");
       this.settled({ runId, sessionKey, agentId: config.id, messages: live.length, ok: true, stopReason, usage: result.usage, iterations: result.iterations });
     } catch (err) {
+      // Read before any await: a call parked for an approval stops being parked as the abort unwinds.
+      const parked = wiring?.parked() === true;
       // A turn that failed before its message was durable reports the write's failure if it had one.
-      if (durable) await durable.catch(() => {});
+      if (durable && !durableSettled) await durable.catch(() => {});
       if (unjournaled) {
         for (const j of live) j.reject(unjournaled.err);
         return;
@@ -324,7 +324,7 @@ export class TurnExecutor {
           failure = new AgentError("aborted", this.options.closing() ? "turn aborted: the gateway is shutting down" : "turn aborted");
         }
       }
-      if (live.length > 0 && wiring?.parked() === true && this.options.closing()) {
+      if (live.length > 0 && parked && this.options.closing()) {
         // Parked for an approval at shutdown: the run stays open in the log (with its
         // `approval_pending`) and resumes after the restart (agent/approvals/resume.ts).
         logger.info({ sessionKey, runId: live[live.length - 1]!.runId }, "turn parked for an approval left open for the next start");

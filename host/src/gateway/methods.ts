@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { latMark } from "../util/lat-trace.js";
 import type { Logger } from "pino";
 import { ReplayedTurnError, summarizeUsage, type AgentRuntime, type TurnEvent, type UsageSummary } from "../agent/index.js";
 import type { ChannelCounters, PairingBook } from "../channels/index.js";
@@ -267,7 +266,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
       ctx.notify("chat.event", event);
     };
     const started = performance.now();
-    latMark("send");
     try {
       const out = await deps.runtime.run(
         {
@@ -297,7 +295,6 @@ export function createMethods(deps: MethodDeps): Map<string, MethodHandler> {
         },
         "turn finished",
       );
-      latMark("result");
       if (out.replayed) checkReplay(out.sessionKey);
       const result: ChatSendResult = {
         runId: out.runId,

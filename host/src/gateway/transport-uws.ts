@@ -1,5 +1,4 @@
 import { createRequire } from "node:module";
-import { latBegin, latMark } from "../util/lat-trace.js";
 import type * as UWS from "@trufflesuite/uws-js-unofficial";
 import type { ClientIdentity } from "./identity.js";
 import {
@@ -229,7 +228,6 @@ export function createUwsTransport(uws: UwsModule, maxBufferedBytes: number): Tr
           if (!conn) return;
           // RFC 6455 section 7.4.1: 1009 = a message too big to process (uWS would send no close frame).
           if (message.byteLength > options.maxPayloadBytes) return conn.close(1009, "frame too large");
-          latBegin();
           handlers.message(conn, new Uint8Array(message.slice(0)), isBinary);
         },
         close(ws, code) {

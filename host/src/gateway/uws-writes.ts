@@ -9,7 +9,6 @@
  * Order is kept: frames of one socket are written in the order they were sent. A frame waits at
  * most until the `setImmediate` after the current event-loop turn.
  */
-import { latMark } from "../util/lat-trace.js";
 import type * as UWS from "@trufflesuite/uws-js-unofficial";
 
 /** One frame: text (JSON) or binary (MessagePack). */
@@ -74,7 +73,6 @@ export class CorkedWrites {
   };
 
   private write(p: Pending): void {
-    latMark("wsWrite");
     let dropped = false;
     try {
       p.ws.cork(() => {

@@ -29,7 +29,6 @@
  * - **backpressure**: when the unprojected backlog exceeds `maxBacklogBytes` or
  *   `maxBacklogEvents`, appends wait for the projector.
  */
-import { latMark } from "../../util/lat-trace.js";
 import { DuplicateEventError, isDiskFullError, SeqConflictError, StoreError, type StoreHealth } from "../errors.js";
 import { compactionRangeError, platformKey, prepareAppend, type PreparedEvent } from "../events.js";
 import type { ProjectedAppend, SurrealSessionLog } from "../surreal/index.js";
@@ -420,9 +419,7 @@ class JournalState {
         n += p.count;
         count++;
       }
-      latMark("projStart");
       await this.inner.projectAppends([...bySession.values()]);
-      latMark("projEnd");
       // Replies settled while these messages were unprojected (a settle may arrive during the await).
       while (this.settleAfterProjection.size > 0) {
         const settle = this.queue.slice(0, count).flatMap((p) => p.keys.filter((k) => this.settleAfterProjection.has(k)));
@@ -626,7 +623,6 @@ class JournalState {
     returnEvents: boolean,
   ): Promise<{ first: number; count: number; events?: SessionEvent[] }> {
     this.ensureOpen();
-    latMark("appendCall");
     const plan = prepareAppend(sessionKey, events, this.options);
     return this.writing(sessionKey, async () => {
       if (this.broken) throw this.broken;
@@ -650,12 +646,10 @@ class JournalState {
       }
       let position: number;
       try {
-        latMark("jAppend");
         const written = this.files.appendFramed(frame);
         // Checked and handed to the writer: only its durability is pending (see AppendOptions.onChecked).
         if (opts.onChecked) notifyChecked(opts.onChecked);
         position = await written;
-        latMark("jResolved");
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw this.fail("journal", err);

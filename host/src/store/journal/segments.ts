@@ -23,7 +23,6 @@
  * end of the last segment is a torn tail (a crash mid-write, never acknowledged): the file is
  * cut there. A bad record anywhere else is damage: StoreCorruptError.
  */
-import { latMark } from "../../util/lat-trace.js";
 import { constants } from "node:fs";
 import { mkdir, open, readdir, readFile, rm, chmod, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -201,9 +200,7 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
         const bytes = group.length === 1 ? group[0]!.bytes : Buffer.concat(group.map((q) => q.bytes));
         const start = size;
         try {
-          latMark("write");
           await writeAll(current, bytes, start);
-          latMark("written");
           if (!O_DSYNC) await current.datasync();
         } catch (err) {
           // Nothing of this group may be replayed later: cut the file back (needs no space).
