@@ -24,11 +24,12 @@ export interface TurnJob extends QueueItem {
   /** The `message_received` append (with `turn_started` when `startJournaled`): resolves once durable. */
   journal: Promise<unknown>;
   /**
-   * Resolves (never rejects) once the store checked the message's append and is writing it
-   * (AppendOptions.onChecked), or when `journal` resolves; stays pending when the append is
-   * refused. The turn may start its model call on it; anything leaving the turn waits for `journal`.
+   * Resolves (never rejects) with true once the store checked the message's append and is
+   * writing it (AppendOptions.onChecked), or with false once `journal` resolved without that (a
+   * store that does not report checks); stays pending when the append is refused. On true the
+   * turn may start its model call; anything leaving the turn waits for `journal`.
    */
-  checked: Promise<void>;
+  checked: Promise<boolean>;
   startJournaled: boolean;
   emit: (ev: TurnEvent) => void;
   signal?: AbortSignal;
@@ -64,7 +65,7 @@ export interface TurnJobSpec {
   /** The `message_received` append; a job recovered from the log passes a resolved promise. */
   journal: Promise<unknown>;
   /** See {@link TurnJob.checked}; absent = when `journal` resolves. */
-  checked?: Promise<void>;
+  checked?: Promise<boolean>;
   /** Whether `turn_started` was appended with the message (the session was idle). */
   startJournaled: boolean;
   /** Receives the turn's events (the last message of a folded batch gets them). */
@@ -79,8 +80,8 @@ export function makeTurnJob(spec: TurnJobSpec): TurnJob {
   const checked =
     spec.checked ??
     journal.then(
-      () => undefined,
-      () => new Promise<void>(() => {}),
+      () => false,
+      () => new Promise<boolean>(() => {}),
     );
   const d = deferred<TurnResult>();
   const job: TurnJob = {

@@ -128,7 +128,7 @@ export class SessionLanes {
     const startNow = this.queues.pendingFor(sessionKey) === 0;
     // `checked` lets the turn start its model call while the write is in flight (turn.ts).
     let onChecked!: () => void;
-    const checked = new Promise<void>((resolve) => (onChecked = resolve));
+    const checked = new Promise<boolean>((resolve) => (onChecked = () => resolve(true)));
     const appended = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message], { onChecked });
     const journal =
       stored.length > 0 ? Promise.all([appended, ...stored.map((s) => this.options.media!.put(s.ref, s.bytes))]).then(([seqs]) => seqs) : appended;
@@ -145,7 +145,7 @@ export class SessionLanes {
       checked: Promise.race([
         checked,
         journal.then(
-          () => undefined,
+          () => false,
           () => checked,
         ),
       ]),

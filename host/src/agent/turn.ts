@@ -128,15 +128,17 @@ export class TurnExecutor {
       // docs/architecture.md, "A turn's durable waits"). What leaves the turn waits for the write:
       // streamed events, tool calls, the outcome's append, and so the answer. With several
       // messages (collect) or hooks (plugins see the turn from its start), it waits first.
-      const early = batch.length === 1 && this.options.hooks?.active !== true;
+      const overlap = batch.length === 1 && this.options.hooks?.active !== true;
       // The history does not depend on this turn's own messages: read it while they are written.
       const [journals, events] = await Promise.all([
-        Promise.allSettled(batch.map((j) => (early ? Promise.race([j.checked, j.journal]) : j.journal))),
+        Promise.allSettled(batch.map((j) => (overlap ? Promise.race([j.checked, j.journal.then(() => false)]) : j.journal))),
         sessions.readHistory(sessionKey),
       ]);
       journals.forEach((r, i) => (r.status === "fulfilled" ? live.push(batch[i]!) : batch[i]!.reject(r.reason)));
       if (live.length === 0) return;
       const own = live[live.length - 1]!;
+      // Only when the store reported the check before durability (the memory store does not).
+      const early = overlap && (journals[0] as PromiseFulfilledResult<unknown>).value === true;
       if (early) {
         durable = own.journal.then(
           () => {
