@@ -3,7 +3,7 @@
  * turn of a session reads its history from memory), history reads come from it when it has them,
  * and `readAll` pages through everything after a seq (recovery, replays, abandoned turns).
  */
-import type { NewSessionEvent, SessionEvent, SessionLog } from "../store/index.js";
+import type { AppendOptions, NewSessionEvent, SessionEvent, SessionLog } from "../store/index.js";
 import { HistoryCache, type HistoryCacheLimits } from "./history-cache.js";
 
 /** Rows per `read` page in {@link CachedSessionLog.readAll}. */
@@ -25,8 +25,8 @@ export class CachedSessionLog {
   }
 
   /** Appends through the history cache. @throws StoreError (DuplicateEventError for a taken key) */
-  async append(sessionKey: string, events: NewSessionEvent[]): Promise<SessionEvent[]> {
-    const stored = await this.log.appendEvents(sessionKey, events);
+  async append(sessionKey: string, events: NewSessionEvent[], opts?: AppendOptions): Promise<SessionEvent[]> {
+    const stored = await this.log.appendEvents(sessionKey, events, opts);
     this.cache.appended(sessionKey, stored);
     return stored;
   }

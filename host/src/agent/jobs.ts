@@ -21,8 +21,15 @@ export interface TurnJob extends QueueItem {
   sender?: MessageSender;
   /** Images given to the model with it (this turn only). */
   images?: ImageInput[];
-  /** The `message_received` append (with `turn_started` when `startJournaled`). */
+  /** The `message_received` append (with `turn_started` when `startJournaled`): resolves once durable. */
   journal: Promise<unknown>;
+  /**
+   * Resolves (never rejects) with true once the store checked the message's append and is
+   * writing it (AppendOptions.onChecked), or with false once `journal` resolved without that (a
+   * store that does not report checks); stays pending when the append is refused. On true the
+   * turn may start its model call; anything leaving the turn waits for `journal`.
+   */
+  checked: Promise<boolean>;
   startJournaled: boolean;
   emit: (ev: TurnEvent) => void;
   signal?: AbortSignal;
@@ -57,6 +64,8 @@ export interface TurnJobSpec {
   images?: ImageInput[] | undefined;
   /** The `message_received` append; a job recovered from the log passes a resolved promise. */
   journal: Promise<unknown>;
+  /** See {@link TurnJob.checked}; absent = when `journal` resolves. */
+  checked?: Promise<boolean>;
   /** Whether `turn_started` was appended with the message (the session was idle). */
   startJournaled: boolean;
   /** Receives the turn's events (the last message of a folded batch gets them). */
@@ -68,6 +77,12 @@ export interface TurnJobSpec {
 /** A pending turn job; `collect` follows the agent's queue mode. */
 export function makeTurnJob(spec: TurnJobSpec): TurnJob {
   const { agent, sessionKey, runId, content, thread, sender, images, journal, startJournaled, emit, signal } = spec;
+  const checked =
+    spec.checked ??
+    journal.then(
+      () => false,
+      () => new Promise<boolean>(() => {}),
+    );
   const d = deferred<TurnResult>();
   const job: TurnJob = {
     kind: "turn",
@@ -77,6 +92,7 @@ export function makeTurnJob(spec: TurnJobSpec): TurnJob {
     runId,
     content,
     journal,
+    checked,
     startJournaled,
     emit,
     promise: d.promise,

@@ -126,7 +126,10 @@ export class SessionLanes {
     };
     // An idle session starts the turn right away: journal its start with the message (one write).
     const startNow = this.queues.pendingFor(sessionKey) === 0;
-    const appended = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message]);
+    // `checked` lets the turn start its model call while the write is in flight (turn.ts).
+    let onChecked!: () => void;
+    const checked = new Promise<boolean>((resolve) => (onChecked = () => resolve(true)));
+    const appended = this.options.sessions.append(sessionKey, startNow ? [message, startedEvent(runId)] : [message], { onChecked });
     const journal =
       stored.length > 0 ? Promise.all([appended, ...stored.map((s) => this.options.media!.put(s.ref, s.bytes))]).then(([seqs]) => seqs) : appended;
     const job = makeTurnJob({
@@ -138,6 +141,14 @@ export class SessionLanes {
       sender: request.sender,
       images: request.images,
       journal,
+      // Resolved by the store's check, else when durable (a store that does not report checks).
+      checked: Promise.race([
+        checked,
+        journal.then(
+          () => false,
+          () => checked,
+        ),
+      ]),
       startJournaled: startNow,
       emit,
       signal,

@@ -110,7 +110,9 @@ export interface AgentRuntimeOptions {
  *
  * A turn is journaled as events (see `host/src/store/README.md`, turn protocol):
  * `message_received` (+ `turn_started` when the session is idle) is appended — durably, for a
- * durable store — before the turn starts; a queued turn appends `turn_started` when it starts;
+ * durable store — before anything of the turn leaves it (its events, tool calls, outcome; a turn
+ * of one message may call its model while that write is in flight, turn.ts); a queued turn
+ * appends `turn_started` when it starts;
  * the rest (`assistant_text`, `tool_use`, `tool_result`, `usage`, then `turn_ended` or `error`)
  * is appended in one batch when the turn ends, before the caller gets the outcome. The model
  * sees `projectHistory` of the session's events: completed turns only, so a failed turn leaves

@@ -116,12 +116,56 @@ export class TurnExecutor {
     let live: TurnJob[] = [];
     let recorder: TurnRecorder | undefined;
     let wiring: TurnWiring | undefined;
+    // The message's write, when the turn started before it was durable (`early` below).
+    let durable: Promise<void> | undefined;
+    // Set when that write failed: the message is not stored, so neither is anything of its turn.
+    let unjournaled: { err: unknown } | undefined;
+    let durableSettled = false;
     try {
+      // One message and no lifecycle hooks: the turn starts once the store has checked the
+      // message's append (seq, dedupe keys: a refused message never reaches the model) and runs
+      // its model call while the write is in flight (one fsync less on the turn's critical path;
+      // docs/architecture.md, "A turn's durable waits"). What leaves the turn waits for the write:
+      // streamed events, tool calls, the outcome's append, and so the answer. With several
+      // messages (collect) or hooks (plugins see the turn from its start), it waits first.
+      const overlap = batch.length === 1 && this.options.hooks?.active !== true;
       // The history does not depend on this turn's own messages: read it while they are written.
-      const [journals, events] = await Promise.all([Promise.allSettled(batch.map((j) => j.journal)), sessions.readHistory(sessionKey)]);
+      const [journals, events] = await Promise.all([
+        Promise.allSettled(batch.map((j) => (overlap ? Promise.race([j.checked, j.journal.then(() => false)]) : j.journal))),
+        sessions.readHistory(sessionKey),
+      ]);
       journals.forEach((r, i) => (r.status === "fulfilled" ? live.push(batch[i]!) : batch[i]!.reject(r.reason)));
       if (live.length === 0) return;
       const own = live[live.length - 1]!;
+      // Only when the store reported the check before durability (the memory store does not).
+      const early = overlap && (journals[0] as PromiseFulfilledResult<unknown>).value === true;
+      if (early) {
+        durable = own.journal.then(
+          () => {
+            durableSettled = true;
+          },
+          (err: unknown) => {
+            durableSettled = true;
+            unjournaled = { err };
+            controller.abort(err);
+            throw err;
+          },
+        );
+        durable.catch(() => {});
+      }
+      // Streamed events wait for the message to be durable (they follow its acceptance).
+      let held: TurnEvent[] | undefined;
+      if (durable) {
+        held = [];
+        durable.then(
+          () => {
+            const out = held!;
+            held = undefined;
+            for (const ev of out) own.emit(ev);
+          },
+          () => {},
+        );
+      }
       const runId = own.runId;
       const agent = agentOf(own);
       const { config } = agent;
@@ -133,7 +177,8 @@ export class TurnExecutor {
       const record = (event: TurnEvent) => {
         const ev = meter ? meter.annotate(event) : event;
         rec.record(ev);
-        own.emit(ev);
+        if (held) held.push(ev);
+        else own.emit(ev);
       };
       const starts = live.filter((j) => !j.startJournaled).map((j) => startedEvent(j.runId, runId));
       if (starts.length > 0) await sessions.append(sessionKey, starts);
@@ -152,6 +197,15 @@ export class TurnExecutor {
         ? live.flatMap((j) => userContent(j.content, j.sender, j.images))
         : undefined;
       if (this.options.telemetry.enabled) observeTools(tools, observed);
+      // A tool call may act on the world: not before the message it answers is durable.
+      if (durable) {
+        const gate = durable;
+        const call = tools.call;
+        tools.call = async (name, input, signal, meta) => {
+          await gate;
+          return call(name, input, signal, meta);
+        };
+      }
       // Loop detection: the repeated call aborts the turn with its ToolLoopError (turn-control.ts).
       guardToolLoops(tools, config.loopLimit ?? DEFAULT_LOOP_LIMIT, (err) => controller.abort(err));
       // Hooks and approvals: the tool gate around every tool dispatch, session_start, a resumed parked run.
@@ -229,6 +283,8 @@ export class TurnExecutor {
       turn.outcome.text = await wiring.finalText(turn.outcome.text, controller.signal);
       const stopReason = turn.outcome.stopReason;
       const folded = live.slice(0, -1);
+      // The outcome follows its message in the log, and the answer follows both on disk.
+      if (durable) await durable;
       await sessions.append(sessionKey, [
         ...rec.finish({ kind: "turn_ended", stopReason }),
         ...folded.map((j): NewSessionEvent => ({ kind: "turn_ended", runId: j.runId, data: { runId, stopReason } })),
@@ -253,6 +309,14 @@ export class TurnExecutor {
       observed.end("ok");
       this.settled({ runId, sessionKey, agentId: config.id, messages: live.length, ok: true, stopReason, usage: result.usage, iterations: result.iterations });
     } catch (err) {
+      // Read before any await: a call parked for an approval stops being parked as the abort unwinds.
+      const parked = wiring?.parked() === true;
+      // A turn that failed before its message was durable reports the write's failure if it had one.
+      if (durable && !durableSettled) await durable.catch(() => {});
+      if (unjournaled) {
+        for (const j of live) j.reject(unjournaled.err);
+        return;
+      }
       let failure = err;
       const reason: unknown = controller.signal.reason;
       if (controller.signal.aborted) {
@@ -262,7 +326,7 @@ export class TurnExecutor {
           failure = new AgentError("aborted", this.options.closing() ? "turn aborted: the gateway is shutting down" : "turn aborted");
         }
       }
-      if (live.length > 0 && wiring?.parked() === true && this.options.closing()) {
+      if (live.length > 0 && parked && this.options.closing()) {
         // Parked for an approval at shutdown: the run stays open in the log (with its
         // `approval_pending`) and resumes after the restart (agent/approvals/resume.ts).
         logger.info({ sessionKey, runId: live[live.length - 1]!.runId }, "turn parked for an approval left open for the next start");

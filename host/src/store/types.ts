@@ -151,6 +151,15 @@ export interface AppendOptions {
    * session). When it differs, nothing is written and {@link SeqConflictError} is thrown.
    */
   expectedSeq?: number;
+  /**
+   * Called at most once, when the append passed every check that can refuse it (seq, dedupe keys,
+   * compaction range) and its events are being written: from then on only a write failure (a full
+   * disk, an I/O error) can still reject it. Nothing may be acknowledged on this signal (that
+   * waits for the append's promise, i.e. durability); it lets a caller start work that depends on
+   * the append being accepted, such as a turn's model call, while the write is in flight. A store
+   * may not call it (its promise is then the only signal); a refused append never calls it.
+   */
+  onChecked?: () => void;
 }
 
 /** Options of {@link SessionLog.read}. */

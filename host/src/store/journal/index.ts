@@ -170,6 +170,15 @@ export async function createJournaledSessionLog(options: JournaledSessionLogOpti
   return state.log();
 }
 
+/** Calls an append's `onChecked`; the caller's throw is not the store's failure (it is dropped). */
+function notifyChecked(onChecked: () => void): void {
+  try {
+    onChecked();
+  } catch {
+    // not the append's concern
+  }
+}
+
 const dedupeKey = (kind: "pm" | "idem", key: string) => `${kind}:${key}`;
 
 /** The dedupe keys of an append that has none (shared: never modified). */
@@ -637,7 +646,10 @@ class JournalState {
       }
       let position: number;
       try {
-        position = await this.files.appendFramed(frame);
+        const written = this.files.appendFramed(frame);
+        // Checked and handed to the writer: only its durability is pending (see AppendOptions.onChecked).
+        if (opts.onChecked) notifyChecked(opts.onChecked);
+        position = await written;
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw this.fail("journal", err);
