@@ -2,7 +2,7 @@
  * The agent runtime on the session log (memory back end, scripted provider): what a turn
  * journals, idempotency keys, crash recovery, compaction, queueing and shutdown.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { AgentRuntime, INTERRUPTED_MESSAGE, ReplayedTurnError, type TurnResult } from "../../host/src/agent/runtime.js";
 import { outcomeFromEvents } from "../../host/src/agent/journal.js";
 import { SUMMARY_REQUEST_PREFIX } from "../../host/src/agent/compaction.js";
@@ -224,6 +224,8 @@ describe("AgentRuntime on the session log", () => {
     const a = send(rt, "SLOW one");
     const b = send(rt, "two");
     await expect(send(rt, "three")).rejects.toMatchObject({ code: -32004 });
+    // Open the gate only once the SLOW call waits on it (the turn reaches the model a few async steps after run()).
+    await vi.waitFor(() => expect(provider.requests.length).toBe(1));
     provider.open();
     await Promise.all([a, b]);
     expect((await log.read(KEY)).filter((e) => e.kind === "message_received").map((e) => (e.data as { content: string }).content)).toEqual(["SLOW one", "two"]);
