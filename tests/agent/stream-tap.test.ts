@@ -34,6 +34,33 @@ function source(log: string[], n: number, failAfter?: number): AsyncIterable<num
 type Wrap = typeof generatorTap<number>;
 
 /** Runs one scenario through `wrap`: what the consumer and the tap saw, in order. */
+
+/**
+ * Consumes `stream` as the turn does and logs what the consumer sees: `return()` before the first
+ * event (`returnFirst`, logging `returnLabel(result)`), else every event until `breakAt(event)`,
+ * then "consumer done", or the error it caught.
+ */
+async function consume<T>(
+  stream: AsyncIterable<T>,
+  log: string[],
+  opts: { returnFirst: boolean; returnLabel: (r: IteratorResult<T> | undefined) => string; breakAt: (ev: T) => boolean },
+): Promise<void> {
+  try {
+    if (opts.returnFirst) {
+      const r = await stream[Symbol.asyncIterator]().return?.();
+      log.push(opts.returnLabel(r));
+      return;
+    }
+    for await (const ev of stream) {
+      log.push(`got ${ev}`);
+      if (opts.breakAt(ev)) break;
+    }
+    log.push("consumer done");
+  } catch (err) {
+    log.push(`consumer caught ${(err as Error).message}`);
+  }
+}
+
 async function scenario(wrap: Wrap, kind: "complete" | "throw" | "early" | "open-fails" | "return-first" | "end-fails"): Promise<string[]> {
   const log: string[] = [];
   const tap: StreamTap<number> = {
@@ -50,20 +77,11 @@ async function scenario(wrap: Wrap, kind: "complete" | "throw" | "early" | "open
     return source(log, 3, kind === "throw" ? 2 : undefined);
   };
   const stream = wrap(open, tap);
-  try {
-    if (kind === "return-first") {
-      const r = await stream[Symbol.asyncIterator]().return?.();
-      log.push(`returned done=${r?.done}`);
-      return log;
-    }
-    for await (const ev of stream) {
-      log.push(`got ${ev}`);
-      if (kind === "early" && ev === 1) break;
-    }
-    log.push("consumer done");
-  } catch (err) {
-    log.push(`consumer caught ${(err as Error).message}`);
-  }
+  await consume(stream, log, {
+    returnFirst: kind === "return-first",
+    returnLabel: (r) => `returned done=${r?.done}`,
+    breakAt: (ev) => kind === "early" && ev === 1,
+  });
   return log;
 }
 
@@ -140,20 +158,7 @@ async function mapScenario(wrap: typeof generatorMap<number, number>, kind: MapK
     return source(log, 5, kind === "source-fails" ? 3 : undefined);
   };
   const stream = wrap(open, m);
-  try {
-    if (kind === "return-first") {
-      await stream[Symbol.asyncIterator]().return?.();
-      log.push("returned");
-      return log;
-    }
-    for await (const ev of stream) {
-      log.push(`got ${ev}`);
-      if (kind === "early" && ev === 4) break;
-    }
-    log.push("consumer done");
-  } catch (err) {
-    log.push(`consumer caught ${(err as Error).message}`);
-  }
+  await consume(stream, log, { returnFirst: kind === "return-first", returnLabel: () => "returned", breakAt: (ev) => kind === "early" && ev === 4 });
   // `mapStream` disposes when the source ends, before the last event: compare what, not when.
   return kind === "complete" ? log.filter((l) => l !== "disposed").concat("disposed") : log;
 }
@@ -212,20 +217,11 @@ async function flattenScenario(inline: boolean, kind: FlattenKind): Promise<stri
   const log: string[] = [];
   const gen = attempts(log, kind, inline);
   const stream: AsyncIterable<number> = inline ? flattenStream(gen) : (gen as AsyncIterable<number>);
-  try {
-    if (kind === "return-first") {
-      await stream[Symbol.asyncIterator]().return?.();
-      log.push("returned");
-      return log;
-    }
-    for await (const ev of stream) {
-      log.push(`got ${ev}`);
-      if ((kind === "early" && ev === 1) || (kind === "early-in-own-event" && ev === 200)) break;
-    }
-    log.push("consumer done");
-  } catch (err) {
-    log.push(`consumer caught ${(err as Error).message}`);
-  }
+  await consume(stream, log, {
+    returnFirst: kind === "return-first",
+    returnLabel: () => "returned",
+    breakAt: (ev) => (kind === "early" && ev === 1) || (kind === "early-in-own-event" && ev === 200),
+  });
   return log;
 }
 
