@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // Entry point of the `exoclaw` command; the host is bundled into dist/ by `npm install`.
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Script } from "node:vm";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { DIST, PROVIDER_SPECIFIERS, providerBundleFile, providerCacheFile, runBundle, writeCodeCache } from "./load-bundle.js";
 
 // Extism imports node:wasi for WASI plugins; Node 20 flags it experimental on every start.
 // exoclaw runs plugins without WASI, so that one warning is noise; every other warning stays.
@@ -15,58 +13,72 @@ process.emitWarning = function (warning, ...rest) {
   return emitWarning.call(process, warning, ...rest);
 };
 
-const file = fileURLToPath(new URL("../dist/exoclaw.cjs", import.meta.url));
+const file = join(DIST, "exoclaw.cjs");
 if (!existsSync(file)) {
   process.stderr.write("exoclaw: the host is not built (dist/exoclaw.cjs is missing). Run `npm install` or `npm run build` in the package root.\n");
   process.exit(1);
 }
 
+/** EXOCLAW_CODE_CACHE=0 compiles the bundles without their code caches, neither reading nor writing them. */
+const useCache = process.env.EXOCLAW_CODE_CACHE !== "0";
+
+/**
+ * How long after a provider bundle first loaded its code cache is written, when it had none or V8
+ * rejected it, ms: by then the first model call has usually run, so the cache holds the functions
+ * of a call as well as the package's evaluation. An unreferenced timer: a command that ends sooner
+ * writes none (the build wrote one: scripts/provider-caches.mjs).
+ */
+const PROVIDER_CACHE_WRITE_DELAY_MS = 2_000;
+
+/** @type {Map<string, Promise<unknown>>} import() of a provider package: one evaluation per process. */
+const providerModules = new Map();
+
+/**
+ * The host's `import(specifier)` (the bundle calls it as `$xoimp`, see scripts/bundle-host.mjs).
+ * The provider SDKs and undici (bin/load-bundle.js, PROVIDER_SPECIFIERS) come from their bundles in
+ * dist/providers/, compiled with V8's code cache, as the same module namespace `import()` gives
+ * (`default` and the named exports), once per process: every `import("@anthropic-ai/sdk")` of the
+ * host gets the same classes (errors are told apart with instanceof). Anything else, and a
+ * provider package whose bundle is missing (an older build), is a real import() from node_modules.
+ * @param {string} specifier
+ * @returns {Promise<any>} the module namespace; rejects as import() would (the package throws while evaluating)
+ */
+function importModule(specifier) {
+  if (!PROVIDER_SPECIFIERS.includes(specifier)) return import(specifier);
+  let loading = providerModules.get(specifier);
+  if (loading === undefined) {
+    loading = importProvider(specifier);
+    providerModules.set(specifier, loading);
+  }
+  return loading;
+}
+
+/** {@link importModule} of a provider package: its bundle with the code cache of V8's current flags (load-bundle.js). */
+async function importProvider(specifier) {
+  const bundle = providerBundleFile(specifier);
+  if (!existsSync(bundle)) return import(specifier);
+  const cacheFile = useCache ? providerCacheFile(bundle) : undefined;
+  const { exports, script, cacheWanted } = runBundle(bundle, cacheFile, importModule);
+  const namespace = await exports.load();
+  if (cacheWanted && cacheFile !== undefined) setTimeout(() => writeCodeCache(script, cacheFile), PROVIDER_CACHE_WRITE_DELAY_MS).unref();
+  return namespace;
+}
+
 /**
  * Compiles and runs the host bundle (a CommonJS function body, scripts/bundle-host.mjs) with V8's
  * code cache in dist/exoclaw.cjs.cache: V8 then deserializes the compiled functions instead of
- * parsing and compiling ~2.5 MB of JavaScript at every start (Node 20 caches no ES module code).
- * V8 checks the cache against the source and its own version and flags, and rejects one that does
- * not match (a rebuilt bundle, another Node): the bundle is then compiled as usual and the cache
- * written again. The cache lives next to the bundle, never in a shared directory: it is code, as
- * trusted as the bundle. Writing it is best effort (a read-only install keeps the build's cache).
- * EXOCLAW_CODE_CACHE=0 compiles without it.
+ * parsing and compiling ~2 MB of JavaScript at every start (Node 20 caches no ES module code).
+ * A cache V8 rejects (a rebuilt bundle, another Node, a damaged file) means the bundle is compiled
+ * as usual and the cache written again right after its top level ran. The cache lives next to the
+ * bundle, never in a shared directory: it is code, as trusted as the bundle.
  * @returns the bundle's exports (`main`)
  */
 function loadHost() {
-  const cacheFile = `${file}.cache`;
-  const useCache = process.env.EXOCLAW_CODE_CACHE !== "0";
-  let cachedData;
-  if (useCache) {
-    try {
-      cachedData = readFileSync(cacheFile);
-    } catch {
-      // no cache yet
-    }
-  }
-  // The build writes it in ASCII (scripts/bundle-host.mjs): latin1 is a plain copy, no UTF-8 decoding.
-  const source = readFileSync(file, "latin1");
-  // Parameters: what a CommonJS module gets, plus import.meta.url and import() (see bundle-host.mjs).
-  const script = new Script(`(function (exports, require, module, __filename, __dirname, __exoclaw_import_meta_url, $xoimp) {${source}\n})`, {
-    filename: file,
-    ...(cachedData !== undefined ? { cachedData } : {}),
-  });
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file), pathToFileURL(file).href, (specifier) => import(specifier));
-  if (useCache && (cachedData === undefined || script.cachedDataRejected)) {
-    // The functions compiled so far: the bundle's top level. Written atomically (gateways may start together).
-    const tmp = `${cacheFile}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
-      renameSync(tmp, cacheFile);
-    } catch {
-      try {
-        rmSync(tmp, { force: true });
-      } catch {
-        // nothing was written
-      }
-    }
-  }
-  return module.exports;
+  const cacheFile = useCache ? `${file}.cache` : undefined;
+  const { exports, script, cacheWanted } = runBundle(file, cacheFile, importModule);
+  // The functions compiled so far: the bundle's top level.
+  if (cacheWanted && cacheFile !== undefined) writeCodeCache(script, cacheFile);
+  return exports;
 }
 
 const { main } = loadHost();

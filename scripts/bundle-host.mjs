@@ -16,11 +16,14 @@
 //     exact), a function bin/exoclaw.js defines as `(s) => import(s)`.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PROVIDER_SPECIFIERS, providerBundleFile } from "../bin/load-bundle.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+/** The V8 flags the gateway sets by default at run time (`[gateway] heap = "compact"`, host/src/cli/heap.ts). */
+const GATEWAY_V8_FLAGS = ["--heap-growing-percent=50"];
 const t0 = performance.now();
 // Bundled CommonJS dependencies call require(); give the ESM bundle (the sandbox worker) one.
 const banner = { js: "import { createRequire as __exoclawCreateRequire } from 'node:module'; const require = __exoclawCreateRequire(import.meta.url);" };
@@ -58,18 +61,7 @@ try {
   if (hostBuild.warnings.some((w) => /import\.meta/.test(w.text))) {
     throw new Error("the host uses import.meta beyond import.meta.url, which the CommonJS bundle cannot give (see the warning above)");
   }
-  const out = join(root, "dist/exoclaw.cjs");
-  const code = readFileSync(out, "utf8");
-  // Not preceded by an identifier character or a dot: `import(` as an expression, never `x.import(`.
-  // ASCII only, so that bin/exoclaw.js reads it as latin1 (a plain byte copy; UTF-8 decoding 2.5 MB
-  // with a few non-ASCII characters costs tens of ms at every start). esbuild escapes strings and
-  // templates already; what is left is in comments and regular expressions, where \uXXXX means
-  // the same character.
-  const ascii = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-  writeFileSync(
-    out,
-    ascii.replace(/(?<![\w$.])import\(/g, () => "$xoimp("),
-  );
+  asScriptBody(join(root, "dist/exoclaw.cjs"));
   // The ES module bundle of earlier versions, if a build left one: bin/exoclaw.js no longer reads it.
   rmSync(join(root, "dist/exoclaw.mjs"), { force: true });
   rmSync(join(root, "dist/exoclaw.mjs.map"), { force: true });
@@ -89,10 +81,79 @@ try {
     logLevel: "warning",
     banner,
   });
+  // The provider SDKs, one bundle each (dist/providers/): see buildProviderBundles.
+  await buildProviderBundles();
   // One run of the bundle writes its code cache (bin/exoclaw.js), so that the first start uses it too.
   execFileSync(process.execPath, ["bin/exoclaw.js", "--version"], { cwd: root, stdio: "ignore" });
+  // And one load of each provider bundle writes theirs, under V8's default flags (the CLI's) and
+  // under those of `[gateway] heap = "compact"` (the gateway's default: host/src/cli/heap.ts,
+  // COMPACT_HEAP_FLAGS; tests/scripts/code-cache.test.ts checks the two lists agree).
+  for (const flags of [[], GATEWAY_V8_FLAGS]) {
+    execFileSync(process.execPath, ["scripts/provider-caches.mjs", ...flags], { cwd: root, stdio: "inherit" });
+  }
 } catch (err) {
   process.stderr.write(`bundle-host: esbuild failed: ${err.message}\n`);
   process.exit(1);
 }
-console.log(`bundled host -> dist/exoclaw.cjs, dist/sandbox-worker.mjs in ${Math.round(performance.now() - t0)} ms`);
+console.log(`bundled host -> dist/exoclaw.cjs, dist/sandbox-worker.mjs, dist/providers/ in ${Math.round(performance.now() - t0)} ms`);
+
+/**
+ * Rewrites an esbuild CommonJS output file into the script body bin/load-bundle.js compiles:
+ * ASCII only, so that it is read as latin1 (a plain byte copy; UTF-8 decoding 2.5 MB with a few
+ * non-ASCII characters costs tens of ms at every start), and every dynamic `import(` renamed
+ * `$xoimp(` (the same length: the source map stays exact). esbuild escapes strings and templates
+ * already; what is left is in comments and regular expressions, where \\uXXXX means the same
+ * character.
+ */
+function asScriptBody(file) {
+  const code = readFileSync(file, "utf8");
+  const ascii = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  // Not preceded by an identifier character or a dot: `import(` as an expression, never `x.import(`.
+  writeFileSync(
+    file,
+    ascii.replace(/(?<![\w$.])import\(/g, () => "$xoimp("),
+  );
+}
+
+/**
+ * Bundles each package of PROVIDER_SPECIFIERS (bin/load-bundle.js) into dist/providers/<name>.cjs,
+ * a script body like the host's whose `module.exports.load()` returns what `import(specifier)`
+ * would (the module namespace: `default` and the named exports), evaluating the package at the
+ * first call only. bin/exoclaw.js serves the host's `import(specifier)` from it with V8's code
+ * cache: an ES module from node_modules has none on Node 20, and the SDKs are hundreds of files.
+ * One bundle per package, so that a gateway using one provider reads and deserializes that one
+ * only. Left external (loaded by require from node_modules when a package needs them, as the host
+ * bundle's own dependencies do): `@opentelemetry/*` (`@anthropic-ai/sdk` imports
+ * `@opentelemetry/api`, whose state is global by design: one provider with the host's), `ws`
+ * (openai's and @google/genai's realtime clients; the host bundles its own copy for channel
+ * connections, and the two never exchange sockets), the optional peers of openai (AWS signing).
+ */
+async function buildProviderBundles() {
+  rmSync(join(root, "dist/providers"), { recursive: true, force: true });
+  mkdirSync(join(root, "dist/providers"), { recursive: true });
+  for (const specifier of PROVIDER_SPECIFIERS) {
+    const outfile = providerBundleFile(specifier);
+    const result = await build({
+      absWorkingDir: root,
+      // An .mjs entry: esbuild then gives a CommonJS package Node's import() shape (`default` = module.exports).
+      stdin: {
+        contents: `export const load = () => import(${JSON.stringify(specifier)});\n`,
+        resolveDir: root,
+        sourcefile: "provider-entry.mjs",
+        loader: "js",
+      },
+      outfile,
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      target: "node20",
+      sourcemap: "linked",
+      logLevel: "error",
+      define: { "import.meta.url": "__exoclaw_import_meta_url" },
+      minifyWhitespace: true,
+      external: ["ws", "@aws-sdk/*", "@smithy/*", "zod", "zod/*", "@modelcontextprotocol/sdk", "@modelcontextprotocol/sdk/*"],
+    });
+    for (const w of result.warnings) process.stderr.write(`bundle-host: ${specifier}: ${w.text}\n`);
+    asScriptBody(outfile);
+  }
+}

@@ -4,6 +4,7 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { AgentRuntime, BudgetGuard, MediaStore, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
+import { providersInUse, warmProviders } from "../agent/providers/warm.js";
 import { Automation } from "../automation/index.js";
 import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, openSharedChannelState, PairingStore, sendFileTool, type ChannelService } from "../channels/index.js";
@@ -216,6 +217,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   let channels: ChannelService | undefined;
   let gateway: RunningGateway | undefined;
   let reloader: ConfigReloader | undefined;
+  /** The provider SDKs' background load (warmUp), once started. */
+  let warming: Promise<void> | undefined;
 
   // The shutdown order, registered before anything opens; the stack runs it bottom-up. Each step
   // closes only what start-up reached, so a failed start-up and a stop release the same things
@@ -241,6 +244,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     ),
   );
   stack.defer("plugin watcher", () => watcher?.close());
+  // The provider SDKs' background load ends before the process does (a few hundred ms at most).
+  stack.defer("provider warm-up", () => warming);
   // MCP servers stop (with their process trees) after the turns that call them drained.
   if ((config.mcp?.servers.length ?? 0) > 0) stack.defer("mcp servers", () => mcpClients?.close());
   stack.defer("listener", () => gateway?.close());
@@ -263,6 +268,17 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   stack.defer("channel pollers", () => channels?.stop());
   // Components register their own closes as they start (after these: they close first).
 
+  /**
+   * Loads the SDKs of the providers the configuration calls, in the background, once
+   * (providers/warm.ts): a first message then finds them loaded, or waits for the load already
+   * under way rather than starting it. Never rejects.
+   */
+  function warmUp(): void {
+    warming ??= warmProviders(providersInUse(config), (provider, err) =>
+      logger.debug({ provider, error: errorMessage(err) }, "the provider's SDK did not load ahead of its first call"),
+    );
+  }
+
   async function run(): Promise<StartedInfo> {
     const t0 = options.loadStartedAt ?? performance.now();
     // Secret values are scrubbed from every log line from here on (and from provider error text
@@ -281,6 +297,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
     const tStore = performance.now();
     let storeOpenMs = 0;
+    let storeOpened = false;
     opening = openSessionLog({
       ...config.store,
       logger: {
@@ -295,7 +312,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         );
         markBroken(h.reason);
       },
-    }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
+    }).then((l) => ((storeOpenMs = performance.now() - tStore), (storeOpened = true), l));
     opening.catch(() => {});
     // Traces load while the store opens; plugins and the runtime need the sink, so they wait for
     // it. Metrics record into a queue until prom-client loads, after ready (telemetry/deferred.ts).
@@ -322,6 +339,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const plugins = await pluginsLoading;
     // uWebSockets.js's native binary loads while the store may still be opening (transport.ts).
     preloadTransport(config.gateway.transport, config.gateway.tls !== undefined);
+    // The embedded engine's native open leaves the main thread idle (~40-500 ms, longer the busier
+    // the machine): the provider SDKs the config calls load meanwhile instead of at the first model
+    // call (providers/warm.ts). The in-memory store is open by now: they load once listening.
+    if (!storeOpened) warmUp();
     // Every writer gets the watched log: `events.subscribe` learns which sessions changed (event-hub.ts).
     const sessionChanges = new SessionChanges();
     const log = watchSessionLog(await opening, sessionChanges);
@@ -571,6 +592,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await component.start(context);
     }
     started = true;
+    // After the first /health poll had its turn (the poll phase runs before the check phase).
+    setImmediate(warmUp);
     // prom-client loads once the gateway is ready, off the path of its first requests (or at the first scrape): telemetry/deferred.ts.
     const metricsLoad = deferredMetrics;
     if (metricsLoad !== undefined) {

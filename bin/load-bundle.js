@@ -1,0 +1,111 @@
+// Compiling and running the CommonJS bundles of dist/ with V8's code cache: the host bundle
+// (dist/exoclaw.cjs) and the provider SDK bundles (dist/providers/*.cjs), both built by
+// scripts/bundle-host.mjs. Used by bin/exoclaw.js at run time and by the build to write the caches.
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Script } from "node:vm";
+
+/** The package's dist/ directory (next to bin/). */
+export const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
+
+/**
+ * The packages the host imports lazily (`import("@anthropic-ai/sdk")`...) that the build bundles
+ * into dist/providers/ so they load with a code cache instead of as ES modules from node_modules:
+ * measured on the 2-core VM (load ~1), `import("@anthropic-ai/sdk")` took ~220 ms and
+ * `import("undici")` ~110 ms, paid by the first model call of every process.
+ */
+export const PROVIDER_SPECIFIERS = Object.freeze(["@anthropic-ai/sdk", "undici", "openai", "ollama", "@google/genai"]);
+
+/** dist/providers/<name>.cjs of a specifier of {@link PROVIDER_SPECIFIERS} (`@google/genai` -> `google+genai.cjs`). */
+export function providerBundleFile(specifier) {
+  return join(DIST, "providers", `${specifier.replace(/^@/, "").replace(/\//g, "+")}.cjs`);
+}
+
+/**
+ * Compiles a bundle (a CommonJS function body in ASCII, scripts/bundle-host.mjs) with V8's code
+ * cache `cacheFile` and runs its top level. V8 checks a cache against the source, its own version
+ * and its flags, and rejects one that does not match (a rebuilt bundle, another Node, a damaged
+ * file): the bundle is then compiled from source as usual, and `cacheWanted` says the caller
+ * should write the cache again ({@link writeCodeCache}) once the code it wants in it has run.
+ *
+ * @param {string} file absolute path of the bundle
+ * @param {string | undefined} cacheFile its code cache; undefined compiles without one
+ * @param {(specifier: string) => Promise<unknown>} importer what the bundle's `$xoimp(s)` (its
+ *   renamed `import(s)`) calls: a script from the code cache has no import() callback on Node 20
+ * @returns {{ exports: any, script: Script, cacheWanted: boolean }} the bundle's `module.exports`
+ * @throws what reading the bundle or running its top level throws (a missing or broken bundle)
+ */
+export function runBundle(file, cacheFile, importer) {
+  let cachedData;
+  if (cacheFile !== undefined) {
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {
+      // no cache yet
+    }
+  }
+  // The build writes it in ASCII: latin1 is a plain copy, no UTF-8 decoding.
+  const source = readFileSync(file, "latin1");
+  // Parameters: what a CommonJS module gets, plus import.meta.url and import() (see bundle-host.mjs).
+  const script = new Script(`(function (exports, require, module, __filename, __dirname, __exoclaw_import_meta_url, $xoimp) {${source}\n})`, {
+    filename: file,
+    ...(cachedData !== undefined ? { cachedData } : {}),
+  });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file), pathToFileURL(file).href, importer);
+  return { exports: module.exports, script, cacheWanted: cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true) };
+}
+
+/**
+ * Writes `script`'s code cache (the functions V8 compiled so far) to `cacheFile`, atomically
+ * (a temporary file renamed over it: gateways may start together), mode 0644. Best effort: a
+ * read-only install keeps running without it.
+ * @returns {boolean} whether it was written
+ */
+export function writeCodeCache(script, cacheFile) {
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
+    renameSync(tmp, cacheFile);
+    return true;
+  } catch {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // nothing was written
+    }
+    return false;
+  }
+}
+
+let flagsKey;
+/**
+ * A key of V8's version and current flags, for the provider bundles' cache file names.
+ *
+ * Why: V8 rejects a code cache made under other flags, and the gateway changes flags at run time
+ * before it loads a provider (`[gateway] heap = "compact"`, host/src/cli/heap.ts), while other
+ * commands (`exoclaw doctor`) keep V8's defaults. One cache file per flag set keeps each of them
+ * valid instead of each run rejecting and rewriting the other's. The key is the header of a code
+ * cache made now for a constant one-character script: V8 writes its version hash, the source hash
+ * and the flag hash there (bytes 4-16). Were that layout to change, the key would still be the
+ * same for the same V8 and flags (a cache V8 rejects is still written again): only the split
+ * by flags would be lost. ~0.3 ms, once per process.
+ * @returns {string} 24 hex digits
+ */
+export function v8FlagsKey() {
+  // Recomputed when asked: flags can change between two provider loads (heap.ts switches one under load).
+  flagsKey = new Script("0", { filename: "exoclaw-v8-flags-probe" }).createCachedData().subarray(4, 16).toString("hex");
+  return flagsKey;
+}
+
+/** The code cache file of a provider bundle under V8's current flags ({@link v8FlagsKey}). */
+export function providerCacheFile(bundleFile) {
+  return `${bundleFile}.${v8FlagsKey()}.cache`;
+}
+
+/** Whether dist/providers/ holds the bundle of `specifier` (a build before them did not). */
+export function hasProviderBundle(specifier) {
+  return existsSync(providerBundleFile(specifier));
+}

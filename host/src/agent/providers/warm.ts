@@ -1,0 +1,59 @@
+import { setImmediate as yieldToEvents } from "node:timers/promises";
+import type { Config, ProviderName } from "../../config/index.js";
+import { loadDispatcherFetch } from "./dispatcher-fetch.js";
+
+/**
+ * The SDK package each provider adapter imports at its first call (anthropic.ts, openai.ts,
+ * gemini.ts, ollama.ts; memory/embeddings.ts for embeddings), as the same `import()` call, so
+ * that a warmed package is the one the adapter gets (one evaluation per process: the installed
+ * `exoclaw` serves these from dist/providers/, bin/exoclaw.js).
+ */
+const SDK: Record<ProviderName, () => Promise<unknown>> = {
+  anthropic: () => import("@anthropic-ai/sdk"),
+  openai: () => import("openai"),
+  gemini: () => import("@google/genai"),
+  ollama: () => import("ollama"),
+};
+
+/** Providers whose adapter sends its model calls through undici (dispatcher-fetch.ts). */
+const ON_UNDICI: ReadonlySet<ProviderName> = new Set(["anthropic", "openai"]);
+
+/**
+ * The providers a configuration calls: every agent's models (primary and fallbacks) and its
+ * memory embeddings, in that order, each once.
+ */
+export function providersInUse(config: Pick<Config, "agents">): ProviderName[] {
+  const names = new Set<ProviderName>();
+  for (const a of config.agents) {
+    names.add(a.provider);
+    for (const m of a.models ?? []) names.add(m.provider);
+  }
+  for (const a of config.agents) if (a.memory?.embeddings) names.add(a.memory.embeddings.provider);
+  return [...names];
+}
+
+/**
+ * Loads the SDK packages of `names` (and undici, the HTTP client of the Anthropic and OpenAI
+ * adapters) ahead of the first model call, which would otherwise load them itself: ~370 ms for
+ * `@anthropic-ai/sdk` and undici as ES modules from node_modules on the 2-core VM, ~100-150 ms
+ * from the code-cached bundles of dist/providers/ (most of it Node's own `node:http2` and the
+ * WHATWG fetch classes undici touches). One package at a time, back to the event loop between
+ * two (`setImmediate`), so that a request arriving meanwhile (a `/health` poll, the first
+ * `chat.send`) waits for one package's evaluation at most; a `chat.send` that needs a package
+ * being loaded waits for that same load (import() is evaluated once), never for a second one.
+ *
+ * Never rejects: a package that fails to load is logged at debug and left to the model call,
+ * which reports it as it always did.
+ * @param names providers to warm, in order ({@link providersInUse})
+ * @param onError called with the failing package's provider and error (a debug log line)
+ */
+export async function warmProviders(names: readonly ProviderName[], onError: (provider: ProviderName, err: unknown) => void): Promise<void> {
+  if (names.some((n) => ON_UNDICI.has(n))) {
+    await loadDispatcherFetch().catch((err: unknown) => onError(names.find((n) => ON_UNDICI.has(n))!, err));
+    await yieldToEvents();
+  }
+  for (const name of names) {
+    await SDK[name]().catch((err: unknown) => onError(name, err));
+    await yieldToEvents();
+  }
+}
