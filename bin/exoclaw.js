@@ -22,14 +22,6 @@ if (!existsSync(file)) {
 /** EXOCLAW_CODE_CACHE=0 compiles the bundles without their code caches, neither reading nor writing them. */
 const useCache = process.env.EXOCLAW_CODE_CACHE !== "0";
 
-/**
- * How long after a provider bundle first loaded its code cache is written, when it had none or V8
- * rejected it, ms: by then the first model call has usually run, so the cache holds the functions
- * of a call as well as the package's evaluation. An unreferenced timer: a command that ends sooner
- * writes none (the build wrote one: scripts/provider-caches.mjs).
- */
-const PROVIDER_CACHE_WRITE_DELAY_MS = 2_000;
-
 /** @type {Map<string, Promise<unknown>>} import() of a provider package: one evaluation per process. */
 const providerModules = new Map();
 
@@ -60,7 +52,11 @@ async function importProvider(specifier) {
   const cacheFile = useCache ? providerCacheFile(bundle) : undefined;
   const { exports, script, cacheWanted } = runBundle(bundle, cacheFile, importModule);
   const namespace = await exports.load();
-  if (cacheWanted && cacheFile !== undefined) setTimeout(() => writeCodeCache(script, cacheFile), PROVIDER_CACHE_WRITE_DELAY_MS).unref();
+  // Written now, with the package's evaluation compiled, not after a first call: V8 stamps a cache
+  // with the flags of the moment it is made and checks them against those of the moment it is
+  // read, and the gateway switches a heap flag once start-up grew the young generation
+  // (host/src/cli/heap.ts). Only microtasks ran since the compile; the check is for safety.
+  if (cacheWanted && cacheFile !== undefined && providerCacheFile(bundle) === cacheFile) writeCodeCache(script, cacheFile);
   return namespace;
 }
 

@@ -80,7 +80,6 @@ export function writeCodeCache(script, cacheFile) {
   }
 }
 
-let flagsKey;
 /**
  * A key of V8's version and current flags, for the provider bundles' cache file names.
  *
@@ -95,17 +94,11 @@ let flagsKey;
  * @returns {string} 24 hex digits
  */
 export function v8FlagsKey() {
-  // Recomputed when asked: flags can change between two provider loads (heap.ts switches one under load).
-  flagsKey = new Script("0", { filename: "exoclaw-v8-flags-probe" }).createCachedData().subarray(4, 16).toString("hex");
-  return flagsKey;
+  // Computed each time: flags change while the gateway runs (heap.ts switches one as the heap grows).
+  return new Script("0", { filename: "exoclaw-v8-flags-probe" }).createCachedData().subarray(4, 16).toString("hex");
 }
 
 /** The code cache file of a provider bundle under V8's current flags ({@link v8FlagsKey}). */
 export function providerCacheFile(bundleFile) {
   return `${bundleFile}.${v8FlagsKey()}.cache`;
-}
-
-/** Whether dist/providers/ holds the bundle of `specifier` (a build before them did not). */
-export function hasProviderBundle(specifier) {
-  return existsSync(providerBundleFile(specifier));
 }

@@ -151,6 +151,9 @@ async function buildProviderBundles() {
       logLevel: "error",
       define: { "import.meta.url": "__exoclaw_import_meta_url" },
       minifyWhitespace: true,
+      // Classes and functions keep their names (esbuild renames those that collide in the bundle's
+      // one scope: `APIError2`): error names reach logs and the host's error mapping reads them.
+      keepNames: true,
       external: ["ws", "@aws-sdk/*", "@smithy/*", "zod", "zod/*", "@modelcontextprotocol/sdk", "@modelcontextprotocol/sdk/*"],
     });
     for (const w of result.warnings) process.stderr.write(`bundle-host: ${specifier}: ${w.text}\n`);

@@ -4,13 +4,17 @@
  * bin/exoclaw.js (a script from the code cache has no import() callback on Node 20); the cache is
  * used when it matches, and a cache V8 rejects (corrupt, another build) never stops the command:
  * it is compiled as usual and the cache written again. The commands run in a scratch copy of
- * bin/ and dist/ (node_modules linked), so the package's own cache is not touched.
+ * bin/ and dist/ (node_modules linked), so the package's own cache is not touched. The provider
+ * SDK bundles (dist/providers/, loaded through bin/load-bundle.js) give what import() gives, and
+ * the build wrote their caches for the V8 flags the gateway runs with; the gateway's use of them
+ * is checked end to end in tests/e2e/provider-bundles.test.ts.
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { COMPACT_HEAP_FLAGS } from "../../host/src/cli/heap.js";
 import { PACKAGE_ROOT } from "../../host/src/paths.js";
 import { VERSION } from "../../host/src/version.js";
 
@@ -20,6 +24,7 @@ mkdirSync(join(scratch, "bin"));
 mkdirSync(join(scratch, "dist"));
 copyFileSync(join(PACKAGE_ROOT, "package.json"), join(scratch, "package.json"));
 copyFileSync(join(PACKAGE_ROOT, "bin/exoclaw.js"), join(scratch, "bin/exoclaw.js"));
+copyFileSync(join(PACKAGE_ROOT, "bin/load-bundle.js"), join(scratch, "bin/load-bundle.js"));
 copyFileSync(join(PACKAGE_ROOT, "dist/exoclaw.cjs"), join(scratch, "dist/exoclaw.cjs"));
 symlinkSync(join(PACKAGE_ROOT, "node_modules"), join(scratch, "node_modules"));
 const cacheFile = join(scratch, "dist/exoclaw.cjs.cache");
@@ -74,4 +79,61 @@ describe("V8 code cache", () => {
     expect(version({ EXOCLAW_CODE_CACHE: "0" }).trim()).toBe(VERSION);
     expect(() => statSync(cacheFile)).toThrow();
   }, 120_000);
+});
+
+const PROVIDERS = ["@anthropic-ai/sdk", "undici", "openai", "ollama", "@google/genai"];
+
+/** Runs an ES module snippet in a fresh node (V8's default flags unless the snippet sets some) and parses its stdout as JSON. */
+const nodeJson = (code: string): unknown =>
+  JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", code], { cwd: PACKAGE_ROOT, encoding: "utf8", timeout: 60_000 }));
+
+describe("provider bundles (dist/providers/)", () => {
+  it("are ASCII, have no import( of their own left, and one per package bin/load-bundle.js lists", () => {
+    const listed = nodeJson(`import { PROVIDER_SPECIFIERS, providerBundleFile } from "./bin/load-bundle.js";
+      console.log(JSON.stringify(PROVIDER_SPECIFIERS.map((s) => [s, providerBundleFile(s)])));`) as [string, string][];
+    expect(listed.map(([s]) => s)).toEqual(PROVIDERS);
+    for (const [, file] of listed) {
+      const code = readFileSync(file, "latin1");
+      expect(code.match(/[^\x00-\x7f]/)).toBeNull();
+      expect(code.match(/(?<![\w$.])import\(/)).toBeNull();
+    }
+  });
+
+  it("load() gives what import() of the package from node_modules gives: default and every named export", () => {
+    const shapes = nodeJson(`import { PROVIDER_SPECIFIERS, providerBundleFile, runBundle } from "./bin/load-bundle.js";
+      const out = {};
+      for (const s of PROVIDER_SPECIFIERS) {
+        const real = await import(s);
+        const bundled = await runBundle(providerBundleFile(s), undefined, (x) => import(x)).exports.load();
+        const kind = (v) => (typeof v === "function" ? "function:" + v.name : typeof v);
+        out[s] = {
+          missing: Object.keys(real).filter((k) => !(k in bundled)),
+          differ: Object.keys(real).filter((k) => k in bundled && kind(real[k]) !== kind(bundled[k])),
+          defaultKind: kind(bundled.default),
+          named: Object.keys(real).length,
+        };
+      }
+      console.log(JSON.stringify(out));`) as Record<string, { missing: string[]; differ: string[]; defaultKind: string; named: number }>;
+    for (const s of PROVIDERS) {
+      expect(shapes[s]!.missing, s).toEqual([]);
+      expect(shapes[s]!.differ, s).toEqual([]);
+      expect(shapes[s]!.named, s).toBeGreaterThan(1);
+    }
+    expect(shapes["@anthropic-ai/sdk"]!.defaultKind).toBe("function:Anthropic");
+    expect(shapes.openai!.defaultKind).toBe("function:OpenAI");
+    // A CommonJS package: import() gives its module.exports as default.
+    expect(shapes.undici!.defaultKind).toBe("object");
+  }, 120_000);
+
+  it("have code caches from the build for V8's default flags and for the gateway's (compact heap)", () => {
+    // The gateway sets COMPACT_HEAP_FLAGS at run time before it loads a provider; V8 rejects a
+    // cache made under other flags, so the build (scripts/bundle-host.mjs) writes one for each.
+    for (const flags of [[], COMPACT_HEAP_FLAGS]) {
+      const files = nodeJson(`import { setFlagsFromString } from "node:v8";
+        import { PROVIDER_SPECIFIERS, providerBundleFile, providerCacheFile } from "./bin/load-bundle.js";
+        for (const f of ${JSON.stringify(flags)}) setFlagsFromString(f);
+        console.log(JSON.stringify(PROVIDER_SPECIFIERS.map((s) => providerCacheFile(providerBundleFile(s)))));`) as string[];
+      for (const file of files) expect(statSync(file).size, `${file} (flags ${flags.join(" ")})`).toBeGreaterThan(10_000);
+    }
+  }, 60_000);
 });

@@ -31,14 +31,15 @@ export interface GatewayHandle {
  * Spawns `node bin/exoclaw.js gateway --port 0` with a private state directory and waits for the
  * "gateway ready" log line.
  * @param env extra environment (provider selection, base URLs, transport)
+ * @param cli the `bin/exoclaw.js` to run; default the package's ({@link CLI}), another for a scratch copy of bin/ and dist/
  */
-export async function startGateway(env: Record<string, string> = {}, args: string[] = []): Promise<GatewayHandle> {
+export async function startGateway(env: Record<string, string> = {}, args: string[] = [], cli: string = CLI): Promise<GatewayHandle> {
   const state = mkdtempSync(join(tmpdir(), "exoclaw-test-"));
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !/^(EXOCLAW_|ANTHROPIC_|OPENAI_|OLLAMA_|GEMINI_|GOOGLE_)/.test(k)) clean[k] = v;
   }
-  const proc = spawn(process.execPath, [CLI, "gateway", "--port", "0", ...args], {
+  const proc = spawn(process.execPath, [cli, "gateway", "--port", "0", ...args], {
     env: { ...clean, EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "debug", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
