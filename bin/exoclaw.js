@@ -51,11 +51,14 @@ async function importProvider(specifier) {
   if (!existsSync(bundle)) return import(specifier);
   const cacheFile = useCache ? providerCacheFile(bundle) : undefined;
   const { exports, script, cacheWanted } = runBundle(bundle, cacheFile, importModule);
+  // Back to the event loop between the compile (deserializing the cache) and the package's
+  // evaluation, tens of ms each on a busy machine: a request waiting meanwhile is served in between.
+  await new Promise((resolve) => setImmediate(resolve));
   const namespace = await exports.load();
   // Written now, with the package's evaluation compiled, not after a first call: V8 stamps a cache
   // with the flags of the moment it is made and checks them against those of the moment it is
   // read, and the gateway switches a heap flag once start-up grew the young generation
-  // (host/src/cli/heap.ts). Only microtasks ran since the compile; the check is for safety.
+  // (host/src/cli/heap.ts): a cache made under other flags than the compile's is not written.
   if (cacheWanted && cacheFile !== undefined && providerCacheFile(bundle) === cacheFile) writeCodeCache(script, cacheFile);
   return namespace;
 }

@@ -3,8 +3,17 @@ import { resolveHooks } from "../config/index.js";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
-import { AgentRuntime, BudgetGuard, MediaStore, createProviderSet, openMemoryService, resiliencePolicies, type SettledTurn } from "../agent/index.js";
-import { providersInUse, warmProviders } from "../agent/providers/warm.js";
+import {
+  AgentRuntime,
+  BudgetGuard,
+  MediaStore,
+  createProviderSet,
+  openMemoryService,
+  providersInUse,
+  resiliencePolicies,
+  warmProviders,
+  type SettledTurn,
+} from "../agent/index.js";
 import { Automation } from "../automation/index.js";
 import { claimBusInstance, createBus, eventsSubject, openSharedBudgetLedger, type Bus, type BusInstance } from "../bus/index.js";
 import { createChannelService, openSharedChannelState, PairingStore, sendFileTool, type ChannelService } from "../channels/index.js";
@@ -42,6 +51,14 @@ import { HEALTH_BODY, type HealthAnswer, type TransportName } from "./types.js";
  * supervisor's first `/health` or a client's first message is not queued behind the load.
  */
 export const METRICS_LOAD_DELAY_MS = 200;
+
+/**
+ * How long after ready the provider SDKs start loading in the background (agent/providers/warm.ts),
+ * ms, unless a `/health` poll was answered first (then right after it) or the durable store's open
+ * already loaded them: a supervisor polling from the spawn gets its first 200 without waiting
+ * for them, and a message sent then finds them loading or loaded.
+ */
+export const PROVIDER_WARM_DELAY_MS = 20;
 
 /** Time a shutdown may take beyond the grace period (replies, bus, sockets, plugins, store), ms. */
 export const SHUTDOWN_CLOSE_MS = 5_000;
@@ -196,7 +213,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   let storeDown: string | undefined;
   let markBroken: (reason: string) => void = () => {};
   const broken = new Promise<string>((resolve) => (markBroken = resolve));
-  const health = (): HealthAnswer => (storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown));
+  const health = (): HealthAnswer => {
+    // The first /health answered once ready starts the provider warm-up, right after the answer is written.
+    if (started && warming === undefined) setImmediate(warmUp);
+    return storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown);
+  };
 
   // Metrics (`[metrics] enabled`) and traces (OTEL_EXPORTER_OTLP_ENDPOINT), set up first in run().
   let metrics: MetricsRecorder | undefined;
@@ -592,8 +613,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await component.start(context);
     }
     started = true;
-    // After the first /health poll had its turn (the poll phase runs before the check phase).
-    setImmediate(warmUp);
+    // The provider SDKs load once a first /health was answered (`health` above), or at the latest
+    // PROVIDER_WARM_DELAY_MS after ready: a supervisor's first poll is not queued behind them.
+    setTimeout(warmUp, PROVIDER_WARM_DELAY_MS).unref();
     // prom-client loads once the gateway is ready, off the path of its first requests (or at the first scrape): telemetry/deferred.ts.
     const metricsLoad = deferredMetrics;
     if (metricsLoad !== undefined) {

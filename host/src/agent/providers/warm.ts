@@ -36,11 +36,12 @@ export function providersInUse(config: Pick<Config, "agents">): ProviderName[] {
  * Loads the SDK packages of `names` (and undici, the HTTP client of the Anthropic and OpenAI
  * adapters) ahead of the first model call, which would otherwise load them itself: ~370 ms for
  * `@anthropic-ai/sdk` and undici as ES modules from node_modules on the 2-core VM, ~100-150 ms
- * from the code-cached bundles of dist/providers/ (most of it Node's own `node:http2` and the
- * WHATWG fetch classes undici touches). One package at a time, back to the event loop between
- * two (`setImmediate`), so that a request arriving meanwhile (a `/health` poll, the first
- * `chat.send`) waits for one package's evaluation at most; a `chat.send` that needs a package
- * being loaded waits for that same load (import() is evaluated once), never for a second one.
+ * from the code-cached bundles of dist/providers/ at load ~4 (about a third of it Node's own
+ * `node:http2` and WHATWG fetch classes, which undici loads). In steps, back to the event loop
+ * between two (`setImmediate`; bin/exoclaw.js also yields between a bundle's compile and its
+ * evaluation), so that a request arriving meanwhile (a `/health` poll, the first `chat.send`)
+ * waits for one step at most; a `chat.send` that needs a package being loaded waits for that same
+ * load (import() is evaluated once), never for a second one.
  *
  * Never rejects: a package that fails to load is logged at debug and left to the model call,
  * which reports it as it always did.
@@ -48,8 +49,16 @@ export function providersInUse(config: Pick<Config, "agents">): ProviderName[] {
  * @param onError called with the failing package's provider and error (a debug log line)
  */
 export async function warmProviders(names: readonly ProviderName[], onError: (provider: ProviderName, err: unknown) => void): Promise<void> {
-  if (names.some((n) => ON_UNDICI.has(n))) {
-    await loadDispatcherFetch().catch((err: unknown) => onError(names.find((n) => ON_UNDICI.has(n))!, err));
+  const onUndici = names.find((n) => ON_UNDICI.has(n));
+  if (onUndici !== undefined) {
+    // Two Node built-ins undici's evaluation loads, each its own step (~17 and ~28 ms on the VM):
+    // the WHATWG fetch classes (undici reads `globalThis.Headers`; the responses of
+    // dispatcher-fetch.ts are `Headers` too) and `node:http2` (its HTTP/2 client).
+    void globalThis.Headers;
+    await yieldToEvents();
+    await import("node:http2").catch((err: unknown) => onError(onUndici, err));
+    await yieldToEvents();
+    await loadDispatcherFetch().catch((err: unknown) => onError(onUndici, err));
     await yieldToEvents();
   }
   for (const name of names) {
