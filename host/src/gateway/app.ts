@@ -58,7 +58,7 @@ export const METRICS_LOAD_DELAY_MS = 200;
  * already loaded them: a supervisor polling from the spawn gets its first 200 without waiting
  * for them, and a message sent then finds them loading or loaded.
  */
-export const PROVIDER_WARM_DELAY_MS = 20;
+export const PROVIDER_WARM_DELAY_MS = 50;
 
 /** Time a shutdown may take beyond the grace period (replies, bus, sockets, plugins, store), ms. */
 export const SHUTDOWN_CLOSE_MS = 5_000;
