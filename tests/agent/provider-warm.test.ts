@@ -40,11 +40,23 @@ describe("providersInUse", () => {
 describe("warmProviders", () => {
   it("loads the SDKs, so that the adapters' import() finds them evaluated; never rejects", { timeout: 60_000 }, async () => {
     const errors: unknown[] = [];
-    await warmProviders(["anthropic", "ollama"], (_provider, err) => errors.push(err));
+    await warmProviders(["anthropic", "ollama"], { onError: (_provider, err) => errors.push(err) });
     expect(errors).toEqual([]);
     // Already evaluated: the import() the adapter makes resolves with the same module.
     const [a, b] = await Promise.all([import("@anthropic-ai/sdk"), import("@anthropic-ai/sdk")]);
     expect(a.default).toBe(b.default);
     expect(typeof a.APIError).toBe("function");
+  });
+
+  it("beforeStep is awaited before each step, and false ends the warm-up there", async () => {
+    let asked = 0;
+    const errors: unknown[] = [];
+    await warmProviders(["openai", "gemini"], {
+      onError: (_provider, err) => errors.push(err),
+      beforeStep: async () => ++asked < 3,
+    });
+    // Steps: Headers, node:http2, undici, openai, @google/genai: the third ask said stop.
+    expect(asked).toBe(3);
+    expect(errors).toEqual([]);
   });
 });

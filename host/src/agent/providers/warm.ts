@@ -43,26 +43,35 @@ export function providersInUse(config: Pick<Config, "agents">): ProviderName[] {
  * waits for one step at most; a `chat.send` that needs a package being loaded waits for that same
  * load (import() is evaluated once), never for a second one.
  *
- * Never rejects: a package that fails to load is logged at debug and left to the model call,
- * which reports it as it always did.
+ * Never rejects: a package that fails to load is reported to `onError` and left to the model
+ * call, which reports it as it always did.
  * @param names providers to warm, in order ({@link providersInUse})
- * @param onError called with the failing package's provider and error (a debug log line)
  */
-export async function warmProviders(names: readonly ProviderName[], onError: (provider: ProviderName, err: unknown) => void): Promise<void> {
+export async function warmProviders(names: readonly ProviderName[], options: WarmOptions): Promise<void> {
+  const steps: [ProviderName, () => unknown][] = [];
   const onUndici = names.find((n) => ON_UNDICI.has(n));
   if (onUndici !== undefined) {
-    // Two Node built-ins undici's evaluation loads, each its own step (~17 and ~28 ms on the VM):
+    // Two Node built-ins undici's evaluation loads, each its own step (~28 and ~17 ms on the VM):
     // the WHATWG fetch classes (undici reads `globalThis.Headers`; the responses of
     // dispatcher-fetch.ts are `Headers` too) and `node:http2` (its HTTP/2 client).
-    void globalThis.Headers;
-    await yieldToEvents();
-    await import("node:http2").catch((err: unknown) => onError(onUndici, err));
-    await yieldToEvents();
-    await loadDispatcherFetch().catch((err: unknown) => onError(onUndici, err));
-    await yieldToEvents();
+    steps.push([onUndici, () => globalThis.Headers], [onUndici, () => import("node:http2")], [onUndici, loadDispatcherFetch]);
   }
-  for (const name of names) {
-    await SDK[name]().catch((err: unknown) => onError(name, err));
+  for (const name of names) steps.push([name, SDK[name]]);
+  for (const [name, step] of steps) {
     await yieldToEvents();
+    if (options.beforeStep !== undefined && !(await options.beforeStep())) return;
+    try {
+      await step();
+    } catch (err) {
+      options.onError(name, err);
+    }
   }
+}
+
+/** Options of {@link warmProviders}. */
+export interface WarmOptions {
+  /** Called with the provider whose package failed to load and the error (a debug log line). */
+  onError: (provider: ProviderName, err: unknown) => void;
+  /** Awaited before each step (it may pause the warm-up); false ends the warm-up there. */
+  beforeStep?: () => Promise<boolean>;
 }
