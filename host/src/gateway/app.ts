@@ -54,9 +54,9 @@ export const METRICS_LOAD_DELAY_MS = 200;
 
 /**
  * How long after ready the provider SDKs start loading in the background (agent/providers/warm.ts),
- * ms, unless a `/health` poll was answered first (then right after it) or the durable store's open
- * already loaded them: a supervisor polling from the spawn gets its first 200 without waiting
- * for them, and a message sent then finds them loading or loaded.
+ * ms, unless a `/health` poll was answered first (then right after it): a supervisor polling from
+ * the spawn gets its first 200 without waiting for them, and a message sent then finds them
+ * loading or loaded.
  */
 export const PROVIDER_WARM_DELAY_MS = 50;
 
@@ -240,11 +240,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   let reloader: ConfigReloader | undefined;
   /** The provider SDKs' background load (warmUp), once started. */
   let warming: Promise<void> | undefined;
-  /** Set when the session store has opened (start-up). */
-  let storeOpened = false;
-  /** Ends a warm-up pause (see warmUp): at ready, or when the gateway closes. */
-  let resumeWarmUp: () => void = () => {};
-  const warmUpResumed = new Promise<void>((resolve) => (resumeWarmUp = resolve));
+  /** Set when the gateway closes: a warm-up under way ends at its next step. */
   let warmUpStopped = false;
 
   // The shutdown order, registered before anything opens; the stack runs it bottom-up. Each step
@@ -274,7 +270,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   // The provider SDKs' background load ends before the process does (a few hundred ms at most).
   stack.defer("provider warm-up", () => {
     warmUpStopped = true;
-    resumeWarmUp();
     return warming;
   });
   // MCP servers stop (with their process trees) after the turns that call them drained.
@@ -307,13 +302,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   function warmUp(): void {
     warming ??= warmProviders(providersInUse(config), {
       onError: (provider, err) => logger.debug({ provider, error: errorMessage(err) }, "the provider's SDK did not load ahead of its first call"),
-      // Started while the store opens, it pauses once the store is open until ready: the rest of
-      // start-up is not interleaved with its steps, which are slow on a saturated machine (load
-      // ~11 on the 2-core VM: ready +280 ms without the pause). It stops when the gateway closes.
-      beforeStep: async () => {
-        if (storeOpened && !started && !warmUpStopped) await warmUpResumed;
-        return !warmUpStopped;
-      },
+      beforeStep: async () => !warmUpStopped,
     });
   }
 
@@ -349,7 +338,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         );
         markBroken(h.reason);
       },
-    }).then((l) => ((storeOpenMs = performance.now() - tStore), (storeOpened = true), l));
+    }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
     opening.catch(() => {});
     // Traces load while the store opens; plugins and the runtime need the sink, so they wait for
     // it. Metrics record into a queue until prom-client loads, after ready (telemetry/deferred.ts).
@@ -376,10 +365,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     const plugins = await pluginsLoading;
     // uWebSockets.js's native binary loads while the store may still be opening (transport.ts).
     preloadTransport(config.gateway.transport, config.gateway.tls !== undefined);
-    // The embedded engine's native open leaves the main thread idle (~40-500 ms, longer the busier
-    // the machine): the provider SDKs the config calls load meanwhile instead of at the first model
-    // call (providers/warm.ts). The in-memory store is open by now: they load once listening.
-    if (!storeOpened) warmUp();
     // Every writer gets the watched log: `events.subscribe` learns which sessions changed (event-hub.ts).
     const sessionChanges = new SessionChanges();
     const log = watchSessionLog(await opening, sessionChanges);
@@ -629,9 +614,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await component.start(context);
     }
     started = true;
-    resumeWarmUp();
     // The provider SDKs load once a first /health was answered (`health` above), or at the latest
     // PROVIDER_WARM_DELAY_MS after ready: a supervisor's first poll is not queued behind them.
+    // Not while the durable store opens, although the main thread waits there: its steps then
+    // interleave with the open's own continuations, and at load ~8 on the 2-core VM ready was
+    // 1,971 vs 1,607 ms p50 (13 interleaved starts) for the same spawn -> first answer (2,118 vs
+    // 2,098 ms): the work moved before ready instead of going away (docs/architecture.md).
     setTimeout(warmUp, PROVIDER_WARM_DELAY_MS).unref();
     // prom-client loads once the gateway is ready, off the path of its first requests (or at the first scrape): telemetry/deferred.ts.
     const metricsLoad = deferredMetrics;
