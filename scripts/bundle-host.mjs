@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Bundles the host (host/src, TypeScript) into dist/exoclaw.cjs with esbuild. One file loads in
 // about half the time of ~100 separate modules, which is most of the gateway's start-up budget.
-// The LLM SDKs (and undici, their fetch: agent/providers/dispatcher-fetch.ts) stay external: they
-// are imported lazily on the first model call. uWebSockets.js
+// The LLM SDKs (and undici, their fetch: agent/providers/dispatcher-fetch.ts) stay external to it:
+// the host imports them lazily, and they get bundles of their own in dist/providers/, which
+// bin/exoclaw.js serves those import()s from (buildProviderBundles below). uWebSockets.js
 // stays external because its native binary is loaded with require() at run time.
 //
 // The bundle is a CommonJS function body, not an ES module, so that bin/exoclaw.js can compile it
@@ -13,7 +14,8 @@
 //   - dynamic `import()`: Node 20 drops a script's import() callback when the script comes
 //     from the code cache ("A dynamic import callback was not specified"), so every `import(`
 //     in the output is renamed to the parameter `$xoimp(` (same length: the source map stays
-//     exact), a function bin/exoclaw.js defines as `(s) => import(s)`.
+//     exact), a function bin/exoclaw.js defines: the provider packages from dist/providers/,
+//     anything else `import(s)`.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
