@@ -30,7 +30,7 @@ const providerModules = new Map();
  * The provider SDKs and undici (bin/load-bundle.js, PROVIDER_SPECIFIERS) come from their bundles in
  * dist/providers/, compiled with V8's code cache, as the same module namespace `import()` gives
  * (`default` and the named exports), once per process: every `import("@anthropic-ai/sdk")` of the
- * host gets the same classes (errors are told apart with instanceof). Anything else, and a
+ * host gets the same classes (the SDK's own instanceof checks on its errors see one set). Anything else, and a
  * provider package whose bundle is missing (an older build), is a real import() from node_modules.
  * @param {string} specifier
  * @returns {Promise<any>} the module namespace; rejects as import() would (the package throws while evaluating)
