@@ -90,6 +90,8 @@ describe("createGatewayApp", () => {
       "channel outbound consumer",
       "bus",
       "listener",
+      // The provider SDKs' background load (agent/providers/warm.ts), ended at its next step.
+      "provider warm-up",
       "plugin watcher",
       "plugins",
       "session store",
