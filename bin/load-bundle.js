@@ -1,7 +1,7 @@
 // Compiling and running the CommonJS bundles of dist/ with V8's code cache: the host bundle
 // (dist/exoclaw.cjs) and the provider SDK bundles (dist/providers/*.cjs), both built by
 // scripts/bundle-host.mjs. Used by bin/exoclaw.js at run time and by the build to write the caches.
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -60,14 +60,16 @@ export function runBundle(file, cacheFile, importer) {
 
 /**
  * Writes `script`'s code cache (the functions V8 compiled so far) to `cacheFile`, atomically
- * (a temporary file renamed over it: gateways may start together), mode 0644. Best effort: a
- * read-only install keeps running without it.
+ * (a temporary file renamed over it: gateways may start together), mode 0644 whatever the umask
+ * (the gateway runs with 077 for its state files; the cache is as readable as the bundle, for
+ * every user of the install). Best effort: a read-only install keeps running without it.
  * @returns {boolean} whether it was written
  */
 export function writeCodeCache(script, cacheFile) {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
+    chmodSync(tmp, 0o644);
     renameSync(tmp, cacheFile);
     return true;
   } catch {

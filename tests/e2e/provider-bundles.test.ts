@@ -123,7 +123,11 @@ describe("provider SDKs in the installed gateway", () => {
       await first.stop();
     }
     expect(rewritten.length).toBe(2);
-    for (const f of rewritten) expect(statSync(join(root, "dist/providers", f)).size).toBeGreaterThan(100_000);
+    for (const f of rewritten) {
+      expect(statSync(join(root, "dist/providers", f)).size).toBeGreaterThan(100_000);
+      // Readable as the bundle is, although the gateway's umask is 077 (its state files are private).
+      expect(statSync(join(root, "dist/providers", f)).mode & 0o777).toBe(0o644);
+    }
     // No temporary file left behind (written atomically: a temporary file renamed over it).
     expect(readdirSync(join(root, "dist/providers")).filter((f) => f.endsWith(".tmp"))).toEqual([]);
 
