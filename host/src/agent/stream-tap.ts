@@ -179,22 +179,26 @@ export function expandStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Str
   let started = false;
   let finished = false;
   const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
-  // Events emitted and not yet handed over: `queue[head..]`.
-  const queue: T[] = [];
+  // Events emitted and not yet handed over: `queue[head..tail)`. The slots are reused, never
+  // truncated (setting `length = 0` frees the backing store: one allocation per event again).
+  const queue: (T | undefined)[] = [];
   let head = 0;
+  let tail = 0;
   // What `map`/`end` threw after emitting events: handled (source closed, error mapped, disposed)
   // once those are handed over, when the generator would have reached its `throw`.
   let thrown: { err: unknown; mapping: boolean } | undefined;
   const emit = (out: T): void => {
-    queue.push(out);
+    queue[tail++] = out;
   };
   const take = (): IteratorResult<T> => {
-    const value = queue[head++]!;
-    if (head === queue.length) {
-      queue.length = 0;
-      head = 0;
-    }
+    const value = queue[head] as T;
+    queue[head++] = undefined; // not kept alive by the queue once handed over
+    if (head === tail) head = tail = 0;
     return { done: false, value };
+  };
+  const clear = () => {
+    queue.fill(undefined);
+    head = tail = 0;
   };
   const close = () => {
     finished = true;
@@ -226,10 +230,10 @@ export function expandStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Str
         close();
       } else m.map(r.value, emit);
     } catch (err) {
-      if (head === queue.length) return fail(err, !r.done);
+      if (head === tail) return fail(err, !r.done);
       thrown = { err, mapping: !r.done };
     }
-    if (head < queue.length) return take();
+    if (head < tail) return take();
     return r.done ? done : source!.next().then(onResult, onError);
   };
   const pull = (): Promise<IteratorResult<T>> => {
@@ -242,7 +246,7 @@ export function expandStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Str
 
   const iterator: AsyncIterableIterator<T> = {
     next(): Promise<IteratorResult<T>> {
-      if (head < queue.length) return Promise.resolve(take());
+      if (head < tail) return Promise.resolve(take());
       if (thrown !== undefined) {
         const { err, mapping } = thrown;
         thrown = undefined;
@@ -253,8 +257,7 @@ export function expandStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Str
       return pull();
     },
     async return(): Promise<IteratorResult<T>> {
-      queue.length = 0;
-      head = 0;
+      clear();
       thrown = undefined;
       if (finished) return done;
       if (!started) {
