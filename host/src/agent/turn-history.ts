@@ -55,7 +55,9 @@ export interface TurnHistoryDeps {
 export async function turnHistory(deps: TurnHistoryDeps, turn: TurnHistoryRequest): Promise<ChatMessage[]> {
   const { config, system, provider, sessionKey, events, content, runId, firstRunId, specs, signal, onUsage } = turn;
   // Earlier messages' images, read from the media directory (the projection itself stays pure).
-  const images = deps.media !== undefined ? await deps.media.load(mediaRefsOf(events)) : undefined;
+  // None to load (most histories): no map and no await (the projection is the same without one).
+  const refs = deps.media !== undefined ? mediaRefsOf(events) : [];
+  const images = refs.length > 0 ? await deps.media!.load(refs) : undefined;
   // Resumed from the previous turn's projection when the session's history is cached.
   const messages = deps.sessions.projectHistory(sessionKey, events, images);
   const window = config.contextWindow;
