@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/alloc-profile.mjs [--seconds S] [--store memory|rocksdb|surrealkv] [--root DIR] [--provider anthropic|openai|gemini|ollama]`
+// `node bench/alloc-profile.mjs [--seconds S | --turns N] [--store memory|rocksdb|surrealkv] [--root DIR] [--provider anthropic|openai|gemini|ollama]`
 //
 // Where the gateway allocates, per turn, under the 50-session load of `bench:persistence` (emulator
 // in its own process, uws, 50 sessions on 10 JSON connections). A sampling heap profile taken over
@@ -23,6 +23,9 @@ const { values: opts } = parseArgs({
     root: { type: "string", default: fileURLToPath(new URL("..", import.meta.url)) },
     // Which provider adapter (and SDK) the turns go through: the emulator speaks each wire format.
     provider: { type: "string", default: "anthropic" },
+    // N turns per session driver instead of S seconds: the same histories (20 turns per session,
+    // then a new one) whatever the machine's speed, so builds compare at any load.
+    turns: { type: "string" },
   },
 });
 const ROOT = opts.root;
@@ -69,13 +72,13 @@ async function cdp(url) {
   };
 }
 
-/** Turns of 50 sessions on `conns` for `seconds`, as fast as they are answered. */
-async function drive(conns, seconds, tag) {
+/** Turns of 50 sessions on `conns` for `seconds` (or `turns` each), as fast as they are answered. */
+async function drive(conns, seconds, tag, turns) {
   let done = 0;
   const end = performance.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: 50 }, async (_, w) => {
-      for (let i = 0; performance.now() < end; i++) {
+      for (let i = 0; turns === undefined ? performance.now() < end : i < turns; i++) {
         await conns[w % conns.length].send(message(i), `${tag}-${w}-${Math.floor(i / 20)}`);
         done++;
       }
@@ -118,6 +121,7 @@ async function main() {
   );
   let profile;
   let turns;
+  let elapsed;
   try {
     const [{ webSocketDebuggerUrl }] = await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json();
     const inspector = await cdp(webSocketDebuggerUrl);
@@ -129,7 +133,9 @@ async function main() {
       includeObjectsCollectedByMajorGC: true,
       includeObjectsCollectedByMinorGC: true,
     });
-    turns = await drive(conns, Number(opts.seconds), "load");
+    const t0 = performance.now();
+    turns = await drive(conns, Number(opts.seconds), "load", opts.turns === undefined ? undefined : Number(opts.turns));
+    elapsed = (performance.now() - t0) / 1000;
     ({ profile } = await inspector.call("HeapProfiler.stopSampling"));
     inspector.close();
     for (const c of conns) c.close();
@@ -166,7 +172,7 @@ async function main() {
     }
   };
   console.log(
-    `${turns} turns in ${opts.seconds} s (store ${opts.store}, provider ${opts.provider}): ${(total / turns / 1024).toFixed(1)} KB allocated per turn`,
+    `${turns} turns in ${elapsed.toFixed(1)} s (store ${opts.store}, provider ${opts.provider}): ${(total / turns / 1024).toFixed(1)} KB allocated per turn`,
   );
   show("by file (self)", byFile, 25);
   show("by nearest exoclaw frame (self and callees)", byOwner, 20);

@@ -130,6 +130,13 @@ describe("projectIncremental", () => {
         s.add("turn_ended", { runId: d, stopReason: "end_turn" }, c);
       },
       (s) => s.turn("after steer"),
+      // A message dropped from a full queue: never started, its error names its run. No checkpoint passes it.
+      (s) => {
+        const r = s.run();
+        s.message(r, "dropped");
+        s.add("error", { code: -32004, message: "queue full" }, r);
+      },
+      (s) => s.turn("after the dropped one"),
       // A tool turn whose calls do not pair up (dropped).
       (s) => s.turn("unpaired", [["tool_use", { id: "t4", name: "calculator", input: {} }]]),
       (s) => s.turn("last"),

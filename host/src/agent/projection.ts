@@ -30,7 +30,10 @@ interface Turn {
  * Valid only for a later array that holds the same event objects at `0` and `index` (a session
  * log cache's array, which only grows; history-cache.ts keeps it with that array and drops both
  * together). Never taken past a message with stored images (their blocks depend on the media
- * loaded for each turn), so a session's image turns are projected in full.
+ * loaded for each turn), so a session's image turns are projected in full. A message that never
+ * starts its turn (dropped from a full queue: its `error` names a run that never started) stays
+ * pending in the projection's rules, so the checkpoint stays before it: later turns of that
+ * session are projected from there (still exactly; only less is saved).
  */
 export interface ProjectionCheckpoint {
   /** The first event of the array projected (seq order). */
