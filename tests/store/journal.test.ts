@@ -239,6 +239,11 @@ describe("write-ahead journal: sessions that never existed", () => {
     expect(await first.log.append(key("new"), [{ kind: "assistant_text", data: { text: "hi" } }])).toEqual([2]);
     expect(await first.log.read(key("never"))).toEqual([]);
     expect(await first.log.readHistory(key("never"))).toEqual([]);
+    // Answered without SurrealDB, but bad arguments still fail as SurrealDB's log refuses them.
+    await expect(first.log.read("not-a-key")).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(first.log.readHistory("not-a-key")).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(first.log.read(key("never"), { afterSeq: -1 })).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(first.log.read(key("never"), { limit: -2 })).rejects.toMatchObject({ code: "invalid_argument" });
     expect(first.calls).toEqual([]);
     // Once journaled, a session's reads go to SurrealDB (after its projection).
     expect((await first.log.readHistory(key("new"))).map((e) => e.seq)).toEqual([1, 2]);

@@ -52,6 +52,8 @@ import type {
   SessionPage,
 } from "../types.js";
 import { errorMessage, KeyedChain } from "../../util/index.js";
+import { readBounds } from "../paging.js";
+import { parseSessionKey } from "../session-key.js";
 import { BloomFilter } from "./bloom.js";
 import { frameRecord, openJournalFiles, RECORD_HEADER_BYTES, type JournalFiles } from "./segments.js";
 
@@ -806,14 +808,22 @@ class JournalState {
       appendEvents: async (sessionKey, events, opts = {}) => (await this.appendEvents(sessionKey, events, opts, true)).events!,
       read: async (sessionKey: string, opts?: ReadOptions): Promise<SessionEvent[]> => {
         open();
-        if (this.knownEmpty(sessionKey)) return [];
+        if (this.knownEmpty(sessionKey)) {
+          // The checks `inner.read` makes, so bad arguments fail as they would there.
+          parseSessionKey(sessionKey);
+          readBounds(opts ?? {});
+          return [];
+        }
         await this.settled(sessionKey);
         return inner.read(sessionKey, opts);
       },
       readHistory: async (sessionKey: string): Promise<SessionEvent[]> => {
         open();
         // A new session's first turn reads its history while its message is written: no query.
-        if (this.knownEmpty(sessionKey)) return [];
+        if (this.knownEmpty(sessionKey)) {
+          parseSessionKey(sessionKey);
+          return [];
+        }
         await this.settled(sessionKey);
         return inner.readHistory(sessionKey);
       },
