@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/alloc-profile.mjs [--seconds S] [--store memory|rocksdb|surrealkv] [--root DIR]`
+// `node bench/alloc-profile.mjs [--seconds S | --turns N] [--store memory|rocksdb|surrealkv] [--root DIR] [--provider anthropic|openai|gemini|ollama]`
 //
 // Where the gateway allocates, per turn, under the 50-session load of `bench:persistence` (emulator
 // in its own process, uws, 50 sessions on 10 JSON connections). A sampling heap profile taken over
@@ -21,9 +21,29 @@ const { values: opts } = parseArgs({
     seconds: { type: "string", default: "6" },
     store: { type: "string", default: "memory" },
     root: { type: "string", default: fileURLToPath(new URL("..", import.meta.url)) },
+    // Which provider adapter (and SDK) the turns go through: the emulator speaks each wire format.
+    provider: { type: "string", default: "anthropic" },
+    // N turns per session driver instead of S seconds: the same histories (20 turns per session,
+    // then a new one) whatever the machine's speed, so builds compare at any load.
+    turns: { type: "string" },
   },
 });
 const ROOT = opts.root;
+/** The gateway's environment that selects `provider`, pointed at the emulator (as tests/e2e/turn.test.ts does). */
+function providerEnv(provider, url) {
+  switch (provider) {
+    case "anthropic":
+      return { ANTHROPIC_API_KEY: "sk-bench", ANTHROPIC_BASE_URL: url };
+    case "openai":
+      return { OPENAI_API_KEY: "sk-bench", OPENAI_BASE_URL: `${url}/v1` };
+    case "ollama":
+      return { EXOCLAW_PROVIDER: "ollama", OLLAMA_HOST: url };
+    case "gemini":
+      return { GEMINI_API_KEY: "bench-key", GOOGLE_GEMINI_BASE_URL: url };
+    default:
+      throw new Error(`unknown provider ${provider}`);
+  }
+}
 const message = (i) => `message ${i}: tell me something about the weather in a city of your choice, in one sentence`;
 
 /** A minimal Chrome DevTools Protocol client: `call(method, params)` resolves with the result. */
@@ -52,13 +72,13 @@ async function cdp(url) {
   };
 }
 
-/** Turns of 50 sessions on `conns` for `seconds`, as fast as they are answered. */
-async function drive(conns, seconds, tag) {
+/** Turns of 50 sessions on `conns` for `seconds` (or `turns` each), as fast as they are answered. */
+async function drive(conns, seconds, tag, turns) {
   let done = 0;
   const end = performance.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: 50 }, async (_, w) => {
-      for (let i = 0; performance.now() < end; i++) {
+      for (let i = 0; turns === undefined ? performance.now() < end : i < turns; i++) {
         await conns[w % conns.length].send(message(i), `${tag}-${w}-${Math.floor(i / 20)}`);
         done++;
       }
@@ -92,8 +112,7 @@ async function main() {
   const env = {
     EXOCLAW_STATE_DIR: state,
     EXOCLAW_LOG_LEVEL: "info",
-    ANTHROPIC_API_KEY: "sk-bench",
-    ANTHROPIC_BASE_URL: emulator.value,
+    ...providerEnv(opts.provider, emulator.value),
     EXOCLAW_TRANSPORT: "uws",
     EXOCLAW_STORE: opts.store === "memory" ? "memory" : `${opts.store}://${join(state, "data")}`,
   };
@@ -102,6 +121,7 @@ async function main() {
   );
   let profile;
   let turns;
+  let elapsed;
   try {
     const [{ webSocketDebuggerUrl }] = await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json();
     const inspector = await cdp(webSocketDebuggerUrl);
@@ -113,7 +133,9 @@ async function main() {
       includeObjectsCollectedByMajorGC: true,
       includeObjectsCollectedByMinorGC: true,
     });
-    turns = await drive(conns, Number(opts.seconds), "load");
+    const t0 = performance.now();
+    turns = await drive(conns, Number(opts.seconds), "load", opts.turns === undefined ? undefined : Number(opts.turns));
+    elapsed = (performance.now() - t0) / 1000;
     ({ profile } = await inspector.call("HeapProfiler.stopSampling"));
     inspector.close();
     for (const c of conns) c.close();
@@ -149,7 +171,9 @@ async function main() {
       console.log(`${(v / turns / 1024).toFixed(1).padStart(7)} KB/turn ${((v / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
     }
   };
-  console.log(`${turns} turns in ${opts.seconds} s (store ${opts.store}): ${(total / turns / 1024).toFixed(1)} KB allocated per turn`);
+  console.log(
+    `${turns} turns in ${elapsed.toFixed(1)} s (store ${opts.store}, provider ${opts.provider}): ${(total / turns / 1024).toFixed(1)} KB allocated per turn`,
+  );
   show("by file (self)", byFile, 25);
   show("by nearest exoclaw frame (self and callees)", byOwner, 20);
   show("by function (self)", byFunction, 30);

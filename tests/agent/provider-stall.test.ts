@@ -86,6 +86,23 @@ describe.each(["anthropic", "openai", "ollama", "gemini"] as const)("%s: a provi
     await abandoned("mark-abort");
   });
 
+  it("a consumer that stops at an event closes the SDK stream: the HTTP request is cancelled at once", async () => {
+    // The stall never ends and the idle timeout is an hour: only the consumer's exit can end the request.
+    const events: ModelEvent[] = [];
+    const request = {
+      model: "emulator",
+      maxTokens: 100,
+      messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "STALL_AFTER_HEADERS mark-exit" }] }],
+      tools: [],
+    };
+    for await (const ev of make(3_600_000).stream(request, new AbortController().signal)) {
+      events.push(ev);
+      if (ev.type === "text") break;
+    }
+    expect(events.at(-1)).toEqual({ type: "text", delta: "Partial " });
+    await abandoned("mark-exit");
+  });
+
   it("a stream that keeps sending is not cut by an idle timeout shorter than the whole call", async () => {
     // Chunks 100 ms apart: longer in all than the idle timeout, never that long without an event.
     const { events, error } = await call(make(1000), "SLOW_100MS one two three four five six seven eight nine ten eleven twelve");

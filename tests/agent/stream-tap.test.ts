@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { flattenStream, Inline, mapStream, tapStream, type StreamMap, type StreamTap } from "../../host/src/agent/stream-tap.js";
+import {
+  expandStream,
+  flattenStream,
+  Inline,
+  mapStream,
+  tapStream,
+  type StreamExpand,
+  type StreamMap,
+  type StreamTap,
+} from "../../host/src/agent/stream-tap.js";
 
 /** The `async function*` wrapper `tapStream` replaces: its behaviour is the reference. */
 function generatorTap<T>(open: () => AsyncIterable<T> | Promise<AsyncIterable<T>>, tap: StreamTap<T>): AsyncIterable<T> {
@@ -170,6 +179,112 @@ describe("mapStream", () => {
       expect(await mapScenario(mapStream, kind)).toEqual(expected);
     });
   }
+});
+
+/**
+ * The `async function*` adapter shape `expandStream` replaces (providers/openai.ts, gemini.ts,
+ * ollama.ts before): each source event's events yielded in turn, then what the mapping threw.
+ */
+function generatorExpand<S, T>(open: () => Promise<AsyncIterable<S>>, m: StreamExpand<S, T>): AsyncIterable<T> {
+  const run = function* (f: (emit: (out: T) => void) => void): Generator<T> {
+    const outs: T[] = [];
+    let thrown: { err: unknown } | undefined;
+    try {
+      f((o) => outs.push(o));
+    } catch (err) {
+      thrown = { err };
+    }
+    yield* outs;
+    if (thrown) throw thrown.err;
+  };
+  return (async function* () {
+    try {
+      for await (const ev of await open()) yield* run((emit) => m.map(ev, emit));
+      yield* run((emit) => m.end(emit));
+    } catch (err) {
+      throw m.error(err);
+    } finally {
+      m.dispose();
+    }
+  })();
+}
+
+type ExpandKind = MapKind | "map-fails-after-emitting" | "end-fails-after-emitting" | "early-in-expansion" | "early-at-end";
+
+/**
+ * One scenario through `wrap`: event `ev` stands for `10 ev` and, when even, `10 ev + 1`; the end
+ * for -1 and -2. What everyone saw, in order.
+ */
+async function expandScenario(wrap: typeof generatorExpand<number, number>, kind: ExpandKind): Promise<string[]> {
+  const log: string[] = [];
+  const m: StreamExpand<number, number> = {
+    map(ev, emit) {
+      if (kind === "map-fails" && ev === 2) throw new Error("bad event");
+      emit(ev * 10);
+      if (kind === "map-fails-after-emitting" && ev === 2) throw new Error("bad event");
+      if (ev % 2 === 0) emit(ev * 10 + 1);
+    },
+    end(emit) {
+      if (kind === "end-fails") throw new Error("cut short");
+      emit(-1);
+      if (kind === "end-fails-after-emitting") throw new Error("cut short");
+      emit(-2);
+    },
+    error: (err) => new Error(`mapped: ${(err as Error).message}`),
+    dispose: () => log.push("disposed"),
+  };
+  const open = async () => {
+    if (kind === "open-fails") throw new Error("open failed");
+    return source(log, 5, kind === "source-fails" ? 3 : undefined);
+  };
+  const stream = wrap(open, m);
+  const breakAt: Partial<Record<ExpandKind, number>> = { early: 30, "early-in-expansion": 20, "early-at-end": -1 };
+  await consume(stream, log, { returnFirst: kind === "return-first", returnLabel: () => "returned", breakAt: (ev) => ev === breakAt[kind] });
+  // `expandStream` disposes when the source ends, before the end's events: compare what, not when.
+  return kind === "complete" || kind === "early-at-end" ? log.filter((l) => l !== "disposed").concat("disposed") : log;
+}
+
+describe("expandStream", () => {
+  const kinds = [
+    "complete",
+    "source-fails",
+    "map-fails",
+    "map-fails-after-emitting",
+    "end-fails",
+    "end-fails-after-emitting",
+    "early",
+    "early-in-expansion",
+    "early-at-end",
+    "open-fails",
+    "return-first",
+  ] as const;
+  for (const kind of kinds) {
+    it(`behaves as the async-generator adapter: ${kind}`, async () => {
+      const expected = await expandScenario(generatorExpand, kind);
+      expect(await expandScenario(expandStream, kind)).toEqual(expected);
+    });
+  }
+
+  it("a mapping that throws closes the source before the error reaches the consumer", async () => {
+    const log = await expandScenario(expandStream, "map-fails-after-emitting");
+    expect(log.slice(-4)).toEqual(["got 20", "source closed", "disposed", "consumer caught mapped: bad event"]);
+  });
+
+  it("hands over every event of a source event, then keeps answering done", async () => {
+    const it = expandStream<number, number>(async () => source([], 3), {
+      map: (ev, emit) => {
+        emit(ev);
+        emit(ev);
+      },
+      end: () => {},
+      error: (err) => err,
+      dispose: () => {},
+    })[Symbol.asyncIterator]();
+    const seen: number[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) seen.push(r.value);
+    expect(seen).toEqual([0, 0, 1, 1, 2, 2]);
+    expect((await it.next()).done).toBe(true);
+  });
 });
 
 type FlattenKind = "complete" | "retry" | "fatal" | "early" | "early-in-own-event" | "return-first";

@@ -201,6 +201,71 @@ describe("write-ahead journal", () => {
   });
 });
 
+describe("write-ahead journal: sessions that never existed", () => {
+  it("answers a new session's head and history without SurrealDB, and still reads a stored one after reopening", async () => {
+    const dir = freshDir();
+    const url = `rocksdb://${dir}`;
+    /** The real engine's log, counting the per-session reads the journal makes of it. */
+    const counted = async () => {
+      const inner = await createSurrealSessionLog({ url });
+      const calls: string[] = [];
+      let scanned!: () => void;
+      const scan = new Promise<void>((resolve) => (scanned = resolve));
+      const proxy = new Proxy(inner, {
+        get(target, prop, receiver) {
+          const v = Reflect.get(target, prop, receiver);
+          if (typeof v !== "function") return v;
+          if (prop === "info" || prop === "read" || prop === "readHistory")
+            return (...args: unknown[]) => {
+              calls.push(`${String(prop)} ${String(args[0]).split(":").pop()}`);
+              return v.apply(target, args);
+            };
+          if (prop === "scanSessionKeys") return (...args: unknown[]) => (v.apply(target, args) as Promise<void>).finally(scanned);
+          return v.bind(target);
+        },
+      });
+      const log = await createJournaledSessionLog({ inner: proxy, dir: join(dir, JOURNAL_DIR), displayUrl: url });
+      // (Bounded: a journal that does not scan the sessions is measured by the calls below.)
+      await Promise.race([scan, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+      // The journal marks the filter ready in a reaction after the scan's promise.
+      await new Promise((resolve) => setImmediate(resolve));
+      return { log, calls };
+    };
+
+    const first = await counted();
+    // A turn of a new session: history read while its message is written, then the outcome.
+    const [, history] = await Promise.all([first.log.append(key("new"), [message("hello")]), first.log.readHistory(key("new"))]);
+    expect(history).toEqual([]);
+    expect(await first.log.append(key("new"), [{ kind: "assistant_text", data: { text: "hi" } }])).toEqual([2]);
+    expect(await first.log.read(key("never"))).toEqual([]);
+    expect(await first.log.readHistory(key("never"))).toEqual([]);
+    // Answered without SurrealDB, but bad arguments still fail as SurrealDB's log refuses them.
+    await expect(first.log.read("not-a-key")).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(first.log.readHistory("not-a-key")).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(first.log.read(key("never"), { afterSeq: -1 })).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(first.log.read(key("never"), { limit: -2 })).rejects.toMatchObject({ code: "invalid_argument" });
+    expect(first.calls).toEqual([]);
+    // Once journaled, a session's reads go to SurrealDB (after its projection).
+    expect((await first.log.readHistory(key("new"))).map((e) => e.seq)).toEqual([1, 2]);
+    expect(first.calls).toEqual(["readHistory new"]);
+    await first.log.close();
+
+    // Reopened: the stored session is in the filter (the scan at open), so it is looked up.
+    const second = await counted();
+    expect(await second.log.append(key("new"), [message("again")])).toEqual([3]);
+    expect((await second.log.read(key("new"))).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(second.calls).toEqual(["info new", "read new"]);
+    expect(await second.log.readHistory(key("other"))).toEqual([]);
+    expect(second.calls).toHaveLength(2);
+    // A deleted session is empty, known in process; appends start again at 1.
+    expect(await second.log.delete(key("new"))).toBe(true);
+    expect(await second.log.readHistory(key("new"))).toEqual([]);
+    expect(await second.log.append(key("new"), [message("fresh")])).toEqual([1]);
+    expect(second.calls).toHaveLength(2);
+    await second.log.close();
+  });
+});
+
 describe("write-ahead journal: backlog and replies", () => {
   it("makes appends wait while the unprojected backlog is over its bound, and loses none", async () => {
     const dir = freshDir();

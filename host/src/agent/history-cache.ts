@@ -5,8 +5,10 @@ interface Entry {
   events: SessionEvent[];
   /** Seq of the newest event in `events` (the session's last seq as far as this process knows). */
   lastSeq: number;
-  /** Estimated heap bytes of `events` (see {@link estimateBytes}). */
+  /** Estimated heap bytes of `events` and `derived` (see {@link estimateBytes}). */
   bytes: number;
+  /** What was derived from `events` ({@link HistoryCache.derive}), dropped with them. */
+  derived?: { value: unknown; bytes: number };
 }
 
 /** Limits of a {@link HistoryCache}. */
@@ -82,6 +84,37 @@ export class HistoryCache {
     this.entries.delete(sessionKey);
     this.entries.set(sessionKey, entry);
     return entry.events.slice();
+  }
+
+  /**
+   * What {@link derive} attached to the session's entry, without touching its recency; undefined
+   * when the session is not cached (or nothing was attached since it was filled).
+   */
+  derivedOf(sessionKey: string): unknown {
+    return this.entries.get(sessionKey)?.derived?.value;
+  }
+
+  /**
+   * Attaches `value`, computed from the events of the session's entry (e.g. the projection
+   * checkpoint of cached-log.ts), replacing what was attached before. It is dropped with the
+   * events (drop, eviction, a missed append, reset, delete, compaction) and its `bytes` count
+   * against the limits (a value that would take the entry past the byte limit is not kept, and
+   * the one before it is dropped: the events stay cached). Ignored when the session is not cached, or when `valid` says `value` was
+   * not computed from this entry's events (the entry was refilled meanwhile).
+   * @param valid called with the entry's events (not to be kept)
+   */
+  derive(sessionKey: string, value: unknown, bytes: number, valid: (events: readonly SessionEvent[]) => boolean): void {
+    const entry = this.entries.get(sessionKey);
+    if (!entry || !valid(entry.events)) return;
+    const before = entry.derived?.bytes ?? 0;
+    // Too big to keep with the events: the events stay cached, without it.
+    const kept = entry.bytes - before + bytes <= this.limits.bytes;
+    if (kept) entry.derived = { value, bytes };
+    else delete entry.derived;
+    const delta = (kept ? bytes : 0) - before;
+    entry.bytes += delta;
+    this.totalBytes += delta;
+    this.evict();
   }
 
   /** Starts an entry from a `readHistory` result. */

@@ -55,12 +55,13 @@ export interface MediaStoreOptions {
 
 /** The `media` references of a session's events (each hash once, in order). */
 export function mediaRefsOf(events: readonly SessionEvent[]): MediaRef[] {
-  const seen = new Map<string, MediaRef>();
+  // Nothing allocated for a history without images (every turn reads its history's refs).
+  let seen: Map<string, MediaRef> | undefined;
   for (const e of events) {
-    if (e.kind !== "message_received") continue;
-    for (const r of e.data.media ?? []) if (HASH_RE.test(r.sha256) && !seen.has(r.sha256)) seen.set(r.sha256, r);
+    if (e.kind !== "message_received" || e.data.media === undefined) continue;
+    for (const r of e.data.media) if (HASH_RE.test(r.sha256) && !seen?.has(r.sha256)) (seen ??= new Map()).set(r.sha256, r);
   }
-  return [...seen.values()];
+  return seen === undefined ? [] : [...seen.values()];
 }
 
 /**

@@ -18,6 +18,45 @@ interface Turn {
 }
 
 /**
+ * Where a projection's scan of a session's events stood with nothing pending, and what it had
+ * rendered up to there: {@link projectIncremental} resumes from it instead of projecting the whole
+ * history again (a turn then projects the events since the previous turn, not every turn).
+ *
+ * "Nothing pending": every message so far has started its turn, and every turn has its outcome
+ * (`turn_ended` / `error`). From such a point on, the projection of the later events does not
+ * depend on the earlier ones (their turns are closed: nothing later can change them), except
+ * through a later `reset` or `compaction`, which make {@link projectIncremental} start over.
+ *
+ * Valid only for a later array that holds the same event objects at `0` and `index` (a session
+ * log cache's array, which only grows; history-cache.ts keeps it with that array and drops both
+ * together). Never taken past a message with stored images (their blocks depend on the media
+ * loaded for each turn), so a session's image turns are projected in full. A message that never
+ * starts its turn (dropped from a full queue: its `error` names a run that never started) stays
+ * pending in the projection's rules, so the checkpoint stays before it: later turns of that
+ * session are projected from there (still exactly; only less is saved).
+ */
+export interface ProjectionCheckpoint {
+  /** The first event of the array projected (seq order). */
+  readonly first: SessionEvent;
+  /** Index of the last event covered, in that array. */
+  readonly index: number;
+  /** The event at `index`. */
+  readonly last: SessionEvent;
+  /** The projection of the events up to `index`; shared, never mutated (copied before a merge). */
+  readonly messages: readonly ChatMessage[];
+  /** The compaction's `upToSeq` in force (0 without one): later turns at or below it are folded too. */
+  readonly cutoff: number;
+}
+
+/** The result of {@link projectIncremental}. */
+export interface IncrementalProjection {
+  /** `projectHistory(events, images)`: a new array; its messages may be shared with checkpoints, so they must not be mutated. */
+  messages: ChatMessage[];
+  /** The furthest point with nothing pending (the given one if nothing moved it on), or undefined when there is none. */
+  checkpoint: ProjectionCheckpoint | undefined;
+}
+
+/**
  * Projects a session's events onto provider-neutral chat messages (pure).
  *
  * - Everything up to and including the latest `reset` is ignored.
@@ -52,7 +91,27 @@ interface Turn {
  * with its run id, or without a run id while it is the turn in progress.
  */
 export function projectHistory(events: readonly SessionEvent[], images?: ReadonlyMap<string, ImageInput>): ChatMessage[] {
-  const sorted = [...events].sort((a, b) => a.seq - b.seq);
+  return projectIncremental(events, images, undefined).messages;
+}
+
+/**
+ * {@link projectHistory}, resumed from `from` when it is valid for `events` (see
+ * {@link ProjectionCheckpoint}; otherwise projected in full), with the checkpoint to resume from
+ * next time. The messages are the same as `projectHistory(events, images)` gives, either way.
+ *
+ * @param events the session's `readHistory` events (any order; sorted by seq here when they are not)
+ * @param images stored images by sha256, as for {@link projectHistory}
+ * @param from a checkpoint returned for an earlier, shorter state of the same array
+ */
+export function projectIncremental(
+  events: readonly SessionEvent[],
+  images: ReadonlyMap<string, ImageInput> | undefined,
+  from: ProjectionCheckpoint | undefined,
+): IncrementalProjection {
+  const sorted = inSeqOrder(events) ? events : [...events].sort((a, b) => a.seq - b.seq);
+  if (from !== undefined && resumable(sorted, from)) {
+    return render(sorted, from.index + 1, from.cutoff, undefined, images, from.messages, from);
+  }
   let start = 0;
   for (let i = sorted.length - 1; i >= 0; i--) {
     if (sorted[i]!.kind === "reset") {
@@ -60,22 +119,78 @@ export function projectHistory(events: readonly SessionEvent[], images?: Readonl
       break;
     }
   }
-  const live = sorted.slice(start);
   let compaction: SessionEventOf<"compaction"> | undefined;
-  for (const e of live) if (e.kind === "compaction") compaction = e;
-  const cutoff = compaction?.data.upToSeq ?? 0;
+  let compactionAt = start;
+  for (let i = start; i < sorted.length; i++) {
+    const e = sorted[i]!;
+    if (e.kind === "compaction") {
+      compaction = e;
+      compactionAt = i;
+    }
+  }
+  const lead: ChatMessage[] = compaction
+    ? [
+        { role: "user", content: [{ type: "text", text: COMPACTION_SUMMARY_PREFIX + compaction.data.summary }] },
+        { role: "assistant", content: [{ type: "text", text: COMPACTION_SUMMARY_ACK }] },
+      ]
+    : [];
+  return render(sorted, start, compaction?.data.upToSeq ?? 0, compactionAt, images, lead, undefined);
+}
 
+const inSeqOrder = (events: readonly SessionEvent[]): boolean => {
+  for (let i = 1; i < events.length; i++) if (events[i - 1]!.seq > events[i]!.seq) return false;
+  return true;
+};
+
+/** Whether `from` covers a prefix of `sorted` and nothing after it resets or compacts the session. */
+function resumable(sorted: readonly SessionEvent[], from: ProjectionCheckpoint): boolean {
+  if (sorted[0] !== from.first || sorted[from.index] !== from.last) return false;
+  for (let i = from.index + 1; i < sorted.length; i++) {
+    const kind = sorted[i]!.kind;
+    if (kind === "reset" || kind === "compaction") return false;
+  }
+  return true;
+}
+
+/**
+ * Scans `sorted[start..]` into turns and renders the completed ones after `lead` (the messages
+ * before `start`, shared: copied before a merge changes one). Records the last point with
+ * nothing pending at or after `checkpointFrom` (undefined: any) as the new checkpoint.
+ */
+function render(
+  sorted: readonly SessionEvent[],
+  start: number,
+  cutoff: number,
+  checkpointFrom: number | undefined,
+  images: ReadonlyMap<string, ImageInput> | undefined,
+  lead: readonly ChatMessage[],
+  from: ProjectionCheckpoint | undefined,
+): IncrementalProjection {
   const turns: Turn[] = [];
   const unstarted: Turn[] = [];
   const byRun = new Map<string, Turn>();
   let current: Turn | undefined;
-  for (const e of live) {
+  // Turns without an outcome yet (steered ones included: they close with their run's turn_ended).
+  let open = 0;
+  // The last point with nothing pending: index in `sorted`, and how many turns it covers.
+  let quietAt = -1;
+  let quietTurns = 0;
+  let media = false;
+  const settle = (t: Turn, outcome: "ended" | "failed") => {
+    t.outcome = outcome;
+    open--;
+  };
+  for (let i = start; i < sorted.length; i++) {
+    const e = sorted[i]!;
     switch (e.kind) {
       case "message_received": {
         const t: Turn = { message: e, started: false, parts: [] };
         if (e.runId !== undefined) t.runId = e.runId;
         turns.push(t);
         unstarted.push(t);
+        open++;
+        // Image blocks depend on the media loaded for the turn: no checkpoint from here on.
+        if (e.data.media !== undefined && e.data.media.length > 0) media = true;
         break;
       }
       case "turn_started": {
@@ -109,7 +224,7 @@ export function projectHistory(events: readonly SessionEvent[], images?: Readonl
         // An error for a message that never started (dropped from a full queue, superseded)
         // names a run not in `byRun`: it must not close the turn in progress.
         const t = runId !== undefined ? byRun.get(runId) : current;
-        if (t && t.started && !t.outcome) t.outcome = e.kind === "turn_ended" ? "ended" : "failed";
+        if (t && t.started && !t.outcome) settle(t, e.kind === "turn_ended" ? "ended" : "failed");
         if (t === current) current = undefined;
         break;
       }
@@ -123,32 +238,49 @@ export function projectHistory(events: readonly SessionEvent[], images?: Readonl
       default:
         break;
     }
+    if (open === 0 && current === undefined && !media && (checkpointFrom === undefined || i >= checkpointFrom)) {
+      quietAt = i;
+      quietTurns = turns.length;
+    }
   }
 
-  const out: ChatMessage[] = [];
-  if (compaction) {
-    out.push({ role: "user", content: [{ type: "text", text: COMPACTION_SUMMARY_PREFIX + compaction.data.summary }] });
-    out.push({ role: "assistant", content: [{ type: "text", text: COMPACTION_SUMMARY_ACK }] });
-  }
-  for (const t of turns) {
+  const out: ChatMessage[] = lead.slice();
+  // Messages `out[0..shared)` are also in a checkpoint: copied before a merge changes them.
+  let shared = out.length;
+  let checkpoint = from;
+  for (let n = 0; n <= turns.length; n++) {
+    if (n === quietTurns && quietAt >= 0) {
+      checkpoint = { first: sorted[0]!, index: quietAt, last: sorted[quietAt]!, messages: out.slice(), cutoff };
+      shared = out.length;
+    }
+    if (n === turns.length) break;
+    const t = turns[n]!;
     if (t.outcome !== "ended" || t.steered || t.message.seq <= cutoff) continue;
     const messages = turnMessages(t, images);
     if (!messages) continue;
-    const prev = out[out.length - 1];
+    let prev = out[out.length - 1];
     const first = messages[0]!;
-    if (prev && prev.role === "user" && first.role === "user" && isText(prev) && isText(first)) {
-      // Messages answered together (queue mode `collect`: each but the last closes with no
-      // reply of its own) read as one user message, joined the way the turn's input was.
-      (prev.content[0] as { text: string }).text += USER_TEXT_SEPARATOR + (first.content[0] as { text: string }).text;
-      out.push(...messages.slice(1));
-    } else if (prev && prev.role === "user" && first.role === "user") {
-      // The same with a group message's sender line: the blocks follow each other.
-      prev.content.push(...first.content);
-      out.push(...messages.slice(1));
-    } else out.push(...messages);
+    if (prev && prev.role === "user" && first.role === "user") {
+      if (out.length <= shared) {
+        prev = copyMessage(prev);
+        out[out.length - 1] = prev;
+      }
+      if (isText(prev) && isText(first)) {
+        // Messages answered together (queue mode `collect`: each but the last closes with no
+        // reply of its own) read as one user message, joined the way the turn's input was.
+        (prev.content[0] as { text: string }).text += USER_TEXT_SEPARATOR + (first.content[0] as { text: string }).text;
+      } else {
+        // The same with a group message's sender line: the blocks follow each other.
+        prev.content.push(...first.content);
+      }
+      for (let k = 1; k < messages.length; k++) out.push(messages[k]!);
+    } else for (const m of messages) out.push(m);
   }
-  return out;
+  return { messages: out, checkpoint };
 }
+
+/** A copy of `m` that a merge may change without changing `m` (its blocks are copied too). */
+const copyMessage = (m: ChatMessage): ChatMessage => ({ role: m.role, content: m.content.map((b) => ({ ...b })) });
 
 /** Content of a `send_file` call longer than this (characters) is elided from later turns' history. */
 const SENT_FILE_KEEP_CHARS = 1024;

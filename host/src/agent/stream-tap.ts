@@ -104,6 +104,28 @@ export interface StreamMap<S, T> {
 }
 
 /**
+ * What {@link expandStream} does with one iteration of a source stream: {@link StreamMap} for
+ * adapters whose source event may stand for several events (a chunk carrying text and usage,
+ * several tool calls in one part list, the tool calls and the stop at the end).
+ * @typeParam S the source's events
+ * @typeParam T the events yielded
+ */
+export interface StreamExpand<S, T> {
+  /**
+   * One source event: `emit` each event to yield for it, in order (none to yield nothing). May
+   * throw (then {@link error}); the events emitted before the throw are yielded first, as a
+   * generator's `yield`s before its `throw` are.
+   */
+  map(ev: S, emit: (out: T) => void): void;
+  /** The source finished: `emit` the last events, if any. May throw (a stream cut short; then {@link error}, as for {@link map}). */
+  end(emit: (out: T) => void): void;
+  /** What the consumer gets instead of `err` thrown by `open`, the source, {@link map} or {@link end}. */
+  error(err: unknown): unknown;
+  /** Called once when the iteration ends any way (finished, failed, or the consumer's `return`), after {@link error}. */
+  dispose(): void;
+}
+
+/**
  * `open()`'s events mapped by `m`, without an async generator: what a provider adapter written as
  * `async function*` with `try { for await (const ev of await open()) { const out = map(ev); if
  * (out) yield out; } const last = end(); if (last) yield last; } catch (err) { throw error(err); }
@@ -120,10 +142,64 @@ export interface StreamMap<S, T> {
  * @returns an async iterable for one iteration
  */
 export function mapStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: StreamMap<S, T>): AsyncIterable<T> {
+  return expandStream<S, T>(open, {
+    map(ev, emit) {
+      const out = m.map(ev);
+      if (out !== undefined) emit(out);
+    },
+    end(emit) {
+      const last = m.end();
+      if (last !== undefined) emit(last);
+    },
+    error: (err) => m.error(err),
+    dispose: () => m.dispose(),
+  });
+}
+
+/**
+ * `open()`'s events, each expanded by `m` into zero or more events, without an async generator:
+ * what a provider adapter written as `async function*` with `try { for await (const ev of await
+ * open()) { for (const out of map(ev)) yield out; } for (const out of end()) yield out; } catch
+ * (err) { throw error(err); } finally { dispose(); }` does (see {@link mapStream}, which is this
+ * with at most one event per source event, and shares its one difference: `dispose` runs when the
+ * source finishes, before the events emitted then are handed over). The events a source
+ * event stands for wait in a queue reused for the whole iteration (no array per source event).
+ *
+ * Nothing runs before the first `next()`; a `return()` before it ends the iteration without
+ * opening (and without `dispose`). `return()` later closes the source (its iterator's `return`:
+ * the SDK stream then releases the HTTP response) unless it has finished, and drops the events
+ * still queued. A `map` that throws closes the source, as `for await` does when its body throws.
+ *
+ * @param open the source, opened at the first `next()`
+ * @param m the mapping
+ * @returns an async iterable for one iteration
+ */
+export function expandStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: StreamExpand<S, T>): AsyncIterable<T> {
   let source: AsyncIterator<S> | undefined;
   let started = false;
   let finished = false;
   const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  // Events emitted and not yet handed over: `queue[head..tail)`. The slots are reused, never
+  // truncated (setting `length = 0` frees the backing store: one allocation per event again).
+  const queue: (T | undefined)[] = [];
+  let head = 0;
+  let tail = 0;
+  // What `map`/`end` threw after emitting events: handled (source closed, error mapped, disposed)
+  // once those are handed over, when the generator would have reached its `throw`.
+  let thrown: { err: unknown; mapping: boolean } | undefined;
+  const emit = (out: T): void => {
+    queue[tail++] = out;
+  };
+  const take = (): IteratorResult<T> => {
+    const value = queue[head] as T;
+    queue[head++] = undefined; // not kept alive by the queue once handed over
+    if (head === tail) head = tail = 0;
+    return { done: false, value };
+  };
+  const clear = () => {
+    queue.fill(undefined);
+    head = tail = 0;
+  };
   const close = () => {
     finished = true;
     m.dispose();
@@ -145,21 +221,20 @@ export function mapStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Stream
     close();
     throw mapped;
   };
-  const onError = (err: unknown): Promise<never> => fail(err, false);
+  const onError = (err: unknown): Promise<IteratorResult<T>> => fail(err, false);
   const onResult = (r: IteratorResult<S>): IteratorResult<T> | Promise<IteratorResult<T>> => {
     if (finished) return done; // returned meanwhile
-    let out: T | undefined;
     try {
       if (r.done) {
-        const last = m.end();
+        m.end(emit);
         close();
-        return last === undefined ? done : { done: false, value: last };
-      }
-      out = m.map(r.value);
+      } else m.map(r.value, emit);
     } catch (err) {
-      return fail(err, !r.done);
+      if (head === tail) return fail(err, !r.done);
+      thrown = { err, mapping: !r.done };
     }
-    return out !== undefined ? { done: false, value: out } : source!.next().then(onResult, onError);
+    if (head < tail) return take();
+    return r.done ? done : source!.next().then(onResult, onError);
   };
   const pull = (): Promise<IteratorResult<T>> => {
     if (source !== undefined) return source.next().then(onResult, onError);
@@ -171,11 +246,19 @@ export function mapStream<S, T>(open: () => Promise<AsyncIterable<S>>, m: Stream
 
   const iterator: AsyncIterableIterator<T> = {
     next(): Promise<IteratorResult<T>> {
+      if (head < tail) return Promise.resolve(take());
+      if (thrown !== undefined) {
+        const { err, mapping } = thrown;
+        thrown = undefined;
+        return fail(err, mapping);
+      }
       if (finished) return Promise.resolve(done);
       started = true;
       return pull();
     },
     async return(): Promise<IteratorResult<T>> {
+      clear();
+      thrown = undefined;
       if (finished) return done;
       if (!started) {
         finished = true;

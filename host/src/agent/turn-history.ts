@@ -8,7 +8,6 @@ import type { AgentConfig } from "../config/index.js";
 import { toErrorObject } from "../protocol/index.js";
 import type { ToolSpec } from "../plugins/index.js";
 import { mediaRefsOf, type MediaStore } from "./media-store.js";
-import { projectHistory } from "./projection.js";
 import type { SessionEvent } from "../store/index.js";
 import type { CachedSessionLog } from "./cached-log.js";
 import { estimateTokens, messageChars, planCompaction, renderTranscript, summarize, summaryBudget } from "./compaction.js";
@@ -49,14 +48,18 @@ export interface TurnHistoryDeps {
  * The model input for a turn: the projection of the session's events, compacted first when
  * it would not fit the agent's context window (estimated with the turn's effective system
  * prompt, soul file included). A failed summarization is logged and the full history is used
- * (the provider then decides).
+ * (the provider then decides). The messages may be shared with the session's cached projection
+ * (cached-log.ts): they must not be mutated.
  * @throws the signal's reason when the turn is aborted during summarization; StoreError
  */
 export async function turnHistory(deps: TurnHistoryDeps, turn: TurnHistoryRequest): Promise<ChatMessage[]> {
   const { config, system, provider, sessionKey, events, content, runId, firstRunId, specs, signal, onUsage } = turn;
   // Earlier messages' images, read from the media directory (the projection itself stays pure).
-  const images = deps.media !== undefined ? await deps.media.load(mediaRefsOf(events)) : undefined;
-  const messages = projectHistory(events, images);
+  // None to load (most histories): no map and no await (the projection is the same without one).
+  const refs = deps.media !== undefined ? mediaRefsOf(events) : [];
+  const images = refs.length > 0 ? await deps.media!.load(refs) : undefined;
+  // Resumed from the previous turn's projection when the session's history is cached.
+  const messages = deps.sessions.projectHistory(sessionKey, events, images);
   const window = config.contextWindow;
   const historyTokens = estimateTokens(messageChars(messages));
   const contentTokens = estimateTokens(content.length + (system?.length ?? 0));
@@ -84,5 +87,5 @@ export async function turnHistory(deps: TurnHistoryDeps, turn: TurnHistoryReques
     { sessionKey, runId, upToSeq: plan.upToSeq, foldedTurns: plan.foldedTurns, keptTurns: plan.keptTurns, historyTokens, window },
     "session compacted",
   );
-  return projectHistory(await deps.sessions.readHistory(sessionKey), images);
+  return deps.sessions.projectHistory(sessionKey, await deps.sessions.readHistory(sessionKey), images);
 }

@@ -69,6 +69,7 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
       let stopped = false;
       let reason: StopReason = "other";
       let watch: IdleWatch | undefined;
+      let ended = false;
       const open = async () => {
         if (!endpoint.apiKey && !endpoint.baseUrl) {
           throw new ProviderError(ErrorCode.ProviderUnavailable, "provider anthropic has no API key: set ANTHROPIC_API_KEY");
@@ -134,13 +135,15 @@ export function createAnthropicProvider(endpoint: ProviderEndpoint, options: Pro
           }
         },
         end() {
+          ended = true;
           if (!stopped) throw new ProviderError(ErrorCode.ProviderError, "provider anthropic: stream ended before message_stop");
           return { type: "stop", reason };
         },
         // Before the watch exists (no key, the SDK's import) the error is the adapter's own, as before.
         error: (err) =>
           watch === undefined ? err : (watch.stopped() ?? toProviderError(err, { provider: "anthropic", endpoint: where, logger: options.logger })),
-        dispose: () => watch?.dispose(),
+        // Closed before the stream ended (the consumer stopped, or a failure): cancel the HTTP request.
+        dispose: () => watch?.dispose(!ended),
       });
     },
   };

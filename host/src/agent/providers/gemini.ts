@@ -1,10 +1,11 @@
-import type { Content, GenerateContentConfig, GoogleGenAI, Part } from "@google/genai";
+import type { Content, GenerateContentConfig, GenerateContentResponse, GoogleGenAI, Part } from "@google/genai";
 import type { ProviderEndpoint } from "../../config/index.js";
 import { ErrorCode } from "../../protocol/index.js";
 import { ProviderError, toProviderError } from "../errors.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
+import { expandStream } from "../stream-tap.js";
 
 /** Where the Gemini API is reached when no base URL is configured (the SDK's own default). */
 export const GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com";
@@ -137,37 +138,46 @@ export function createGeminiProvider(endpoint: ProviderEndpoint, options: Provid
 
   return {
     name: "gemini",
-    async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
-      if (!endpoint.apiKey && !endpoint.baseUrl) {
-        throw new ProviderError(ErrorCode.ProviderUnavailable, "provider gemini has no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)");
-      }
-      const sdk = await getClient();
-      const watch = new IdleWatch({ provider: "gemini", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
-      const config: GenerateContentConfig = {
-        abortSignal: watch.signal,
-        maxOutputTokens: request.maxTokens,
-        automaticFunctionCalling: { disable: true },
-        automaticContinuation: false,
-        ...(request.system ? { systemInstruction: request.system } : {}),
-        ...(request.tools.length
-          ? { tools: [{ functionDeclarations: request.tools.map((t) => ({ name: t.name, description: t.description, parametersJsonSchema: t.inputSchema })) }] }
-          : {}),
-      };
+    // `expandStream`, not an `async function*`: every chunk of the call passes here (stream-tap.ts).
+    stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
+      let watch: IdleWatch | undefined;
+      let ended = false;
       let finish: string | undefined;
       let toolCalls = 0;
-      try {
+      const open = async () => {
+        if (!endpoint.apiKey && !endpoint.baseUrl) {
+          throw new ProviderError(ErrorCode.ProviderUnavailable, "provider gemini has no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)");
+        }
+        const sdk = await getClient();
+        watch = new IdleWatch({ provider: "gemini", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
+        const config: GenerateContentConfig = {
+          abortSignal: watch.signal,
+          maxOutputTokens: request.maxTokens,
+          automaticFunctionCalling: { disable: true },
+          automaticContinuation: false,
+          ...(request.system ? { systemInstruction: request.system } : {}),
+          ...(request.tools.length
+            ? {
+                tools: [
+                  { functionDeclarations: request.tools.map((t) => ({ name: t.name, description: t.description, parametersJsonSchema: t.inputSchema })) },
+                ],
+              }
+            : {}),
+        };
         watch.signal.throwIfAborted();
-        const stream = await sdk.models.generateContentStream({ model: request.model, contents: toGeminiContents(request.messages), config });
-        for await (const chunk of stream) {
-          watch.touch();
+        return sdk.models.generateContentStream({ model: request.model, contents: toGeminiContents(request.messages), config });
+      };
+      return expandStream<GenerateContentResponse, ModelEvent>(open, {
+        map(chunk, emit) {
+          watch!.touch();
           const candidate = chunk.candidates?.[0];
           for (const part of candidate?.content?.parts ?? []) {
             // Thought summaries (`thought: true`) are the model's reasoning, not its answer.
-            if (typeof part.text === "string" && part.text && !part.thought) yield { type: "text", delta: part.text };
+            if (typeof part.text === "string" && part.text && !part.thought) emit({ type: "text", delta: part.text });
             if (part.functionCall) {
               toolCalls++;
               const call = part.functionCall;
-              yield { type: "tool_use", id: call.id || `${SYNTHETIC_ID}${++callSeq}`, name: call.name ?? "", input: call.args ?? {} };
+              emit({ type: "tool_use", id: call.id || `${SYNTHETIC_ID}${++callSeq}`, name: call.name ?? "", input: call.args ?? {} });
             }
           }
           const usage = chunk.usageMetadata;
@@ -179,31 +189,37 @@ export function createGeminiProvider(endpoint: ProviderEndpoint, options: Provid
             // (source: @google/genai GenerateContentResponseUsageMetadata): moved out, as for OpenAI.
             const prompt = usage.promptTokenCount;
             const cached = typeof prompt === "number" ? Math.min(Math.max(0, usage.cachedContentTokenCount ?? 0), prompt) : 0;
-            yield {
+            emit({
               type: "usage",
               ...(typeof prompt === "number" ? { inputTokens: prompt - cached } : {}),
               ...(cached > 0 ? { cacheReadTokens: cached } : {}),
               ...(typeof usage.candidatesTokenCount === "number" || typeof usage.thoughtsTokenCount === "number" ? { outputTokens: output } : {}),
-            };
+            });
           }
           if (candidate?.finishReason) finish = candidate.finishReason;
           // A prompt blocked before any candidate: no finishReason comes, the answer is a refusal.
           else if (chunk.promptFeedback?.blockReason) finish = "SAFETY";
-        }
-        if (!finish) throw new ProviderError(ErrorCode.ProviderError, "provider gemini: stream ended without a finishReason");
-        yield { type: "stop", reason: toolCalls ? "tool_use" : stopReason(finish) };
-      } catch (err) {
-        // An aborted SDK stream may end early, or throw its own AbortError: the abort's reason is the answer.
-        const stopped = watch.stopped();
-        if (stopped !== undefined) throw stopped;
-        // The error type and RetryInfo are handed to the one mapper as the shapes it reads from
-        // the other SDKs' errors: `type`, and the wait as a `retry-after` header (seconds).
-        const { type, retryAfterSeconds } = geminiErrorFacts(err);
-        const facts = { ...(type ? { type } : {}), ...(retryAfterSeconds !== undefined ? { headers: { "retry-after": String(retryAfterSeconds) } } : {}) };
-        throw toProviderError(err instanceof Error ? Object.assign(err, facts) : err, { provider: "gemini", endpoint: where, logger: options.logger });
-      } finally {
-        watch.dispose();
-      }
+        },
+        end(emit) {
+          ended = true;
+          if (!finish) throw new ProviderError(ErrorCode.ProviderError, "provider gemini: stream ended without a finishReason");
+          emit({ type: "stop", reason: toolCalls ? "tool_use" : stopReason(finish) });
+        },
+        error(err) {
+          // Before the watch exists (no key, the SDK's import) the error is the adapter's own.
+          if (watch === undefined) return err;
+          // An aborted SDK stream may end early, or throw its own AbortError: the abort's reason is the answer.
+          const stopped = watch.stopped();
+          if (stopped !== undefined) return stopped;
+          // The error type and RetryInfo are handed to the one mapper as the shapes it reads from
+          // the other SDKs' errors: `type`, and the wait as a `retry-after` header (seconds).
+          const { type, retryAfterSeconds } = geminiErrorFacts(err);
+          const facts = { ...(type ? { type } : {}), ...(retryAfterSeconds !== undefined ? { headers: { "retry-after": String(retryAfterSeconds) } } : {}) };
+          return toProviderError(err instanceof Error ? Object.assign(err, facts) : err, { provider: "gemini", endpoint: where, logger: options.logger });
+        },
+        // Closed before the stream ended (the consumer stopped, or a failure): cancel the HTTP request.
+        dispose: () => watch?.dispose(!ended),
+      });
     },
   };
 }

@@ -22,7 +22,7 @@ export interface IdleWatchOptions {
  * Use: hand {@link signal} to the SDK call instead of the caller's signal, call {@link touch} on
  * every event the SDK yields, and in the adapter's `catch` throw {@link stopped}`()` when it is
  * defined (before mapping the error: an aborted SDK call throws, or returns early, with
- * something unrelated). Always {@link dispose} in `finally`.
+ * something unrelated). Always {@link dispose} in `finally` (with `cancel` unless the stream ended).
  */
 export class IdleWatch {
   /** Aborted when the caller's signal aborts (same reason) or the idle timeout passes (a {@link ProviderStallError}). */
@@ -58,9 +58,17 @@ export class IdleWatch {
     return this.stall;
   }
 
-  /** Stops the timer and detaches from the caller's signal. */
-  dispose(): void {
+  /**
+   * Stops the timer and detaches from the caller's signal. With `cancel` (the call ends before
+   * its stream did: the consumer stopped early, or the adapter failed), also aborts
+   * {@link signal}, so that the SDK's HTTP request is cancelled: the `@google/genai` and `ollama`
+   * streams do not cancel it when their iterator is closed, and a stalled one would otherwise
+   * stay open with no idle timeout left to end it.
+   */
+  dispose(cancel = false): void {
     clearTimeout(this.timer);
     this.options.signal.removeEventListener("abort", this.forward);
+    if (cancel && !this.controller.signal.aborted)
+      this.controller.abort(new Error(`provider ${this.options.provider}: the call was closed before its stream ended`));
   }
 }

@@ -1,10 +1,11 @@
-import type { Message, Tool } from "ollama";
+import type { ChatResponse, Message, Tool } from "ollama";
 import type { ProviderEndpoint } from "../../config/index.js";
 import { ErrorCode } from "../../protocol/index.js";
 import { ProviderError, toProviderError } from "../errors.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
+import { expandStream } from "../stream-tap.js";
 
 /**
  * Maps neutral messages onto Ollama `/api/chat` messages: assistant `tool_calls` with object
@@ -60,46 +61,54 @@ export function createOllamaProvider(endpoint: ProviderEndpoint, options: Provid
 
   return {
     name: "ollama",
-    async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
-      const { Ollama: Sdk } = await (sdkModule ??= import("ollama"));
-      const watch = new IdleWatch({ provider: "ollama", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
+    // `expandStream`, not an `async function*`: every NDJSON line of the call passes here (stream-tap.ts).
+    stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
+      let watch: IdleWatch | undefined;
+      let ended = false;
       let done = false;
       let toolCalls = 0;
       let reason: StopReason = "other";
-      const tools: Tool[] = request.tools.map((t) => ({
-        type: "function",
-        function: { name: t.name, description: t.description, parameters: t.inputSchema as Tool["function"]["parameters"] },
-      }));
-      try {
+      const open = async () => {
+        const { Ollama: Sdk } = await (sdkModule ??= import("ollama"));
+        watch = new IdleWatch({ provider: "ollama", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
+        const tools: Tool[] = request.tools.map((t) => ({
+          type: "function",
+          function: { name: t.name, description: t.description, parameters: t.inputSchema as Tool["function"]["parameters"] },
+        }));
         watch.signal.throwIfAborted();
         const sdk = clientFor(Sdk, watch.signal);
-        const stream = await sdk.chat({
+        return sdk.chat({
           model: request.model,
           messages: toOllamaMessages(request.system, request.messages),
           ...(tools.length ? { tools } : {}),
           options: { num_predict: request.maxTokens },
           stream: true,
         });
-        for await (const chunk of stream) {
-          watch.touch();
-          if (chunk.message?.content) yield { type: "text", delta: chunk.message.content };
+      };
+      return expandStream<ChatResponse, ModelEvent>(open, {
+        map(chunk, emit) {
+          watch!.touch();
+          if (chunk.message?.content) emit({ type: "text", delta: chunk.message.content });
           for (const tc of chunk.message?.tool_calls ?? []) {
             toolCalls++;
-            yield { type: "tool_use", id: `ollama_call_${++callSeq}`, name: tc.function.name, input: tc.function.arguments ?? {} };
+            emit({ type: "tool_use", id: `ollama_call_${++callSeq}`, name: tc.function.name, input: tc.function.arguments ?? {} });
           }
           if (chunk.done) {
             done = true;
             reason = toolCalls ? "tool_use" : chunk.done_reason === "length" ? "max_tokens" : chunk.done_reason === "stop" ? "end_turn" : "other";
-            yield { type: "usage", inputTokens: chunk.prompt_eval_count ?? 0, outputTokens: chunk.eval_count ?? 0 };
+            emit({ type: "usage", inputTokens: chunk.prompt_eval_count ?? 0, outputTokens: chunk.eval_count ?? 0 });
           }
-        }
-        if (!done) throw new ProviderError(ErrorCode.ProviderError, "provider ollama: stream ended before done:true");
-        yield { type: "stop", reason };
-      } catch (err) {
-        throw watch.stopped() ?? toProviderError(err, { provider: "ollama", endpoint: host, logger: options.logger });
-      } finally {
-        watch.dispose();
-      }
+        },
+        end(emit) {
+          ended = true;
+          if (!done) throw new ProviderError(ErrorCode.ProviderError, "provider ollama: stream ended before done:true");
+          emit({ type: "stop", reason });
+        },
+        // Before the watch exists (the SDK's import) the error is the adapter's own.
+        error: (err) => (watch === undefined ? err : (watch.stopped() ?? toProviderError(err, { provider: "ollama", endpoint: host, logger: options.logger }))),
+        // Closed before the stream ended (the consumer stopped, or a failure): cancel the HTTP request.
+        dispose: () => watch?.dispose(!ended),
+      });
     },
   };
 }

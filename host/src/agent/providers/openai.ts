@@ -7,6 +7,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, IdleWatch } from "./idle.js";
 import type { ProviderOptions } from "./options.js";
 import type { ChatMessage, ModelEvent, ModelProvider, ModelRequest, StopReason } from "../types.js";
 import { parseToolInput } from "./tool-input.js";
+import { expandStream } from "../stream-tap.js";
 
 type Msg = OpenAI.Chat.ChatCompletionMessageParam;
 
@@ -99,16 +100,19 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
 
   return {
     name: "openai",
-    async *stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
-      if (!endpoint.apiKey && !endpoint.baseUrl) {
-        throw new ProviderError(ErrorCode.ProviderUnavailable, "provider openai has no API key: set OPENAI_API_KEY");
-      }
-      const sdk = await getClient();
+    // `expandStream`, not an `async function*`: every chunk of the call passes here (stream-tap.ts).
+    stream(request: ModelRequest, signal: AbortSignal): AsyncIterable<ModelEvent> {
       const calls = new Map<number, { id: string; name: string; args: string }>();
       let finish: string | null | undefined;
-      const watch = new IdleWatch({ provider: "openai", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
-      try {
-        const stream = await sdk.chat.completions.create(
+      let watch: IdleWatch | undefined;
+      let ended = false;
+      const open = async () => {
+        if (!endpoint.apiKey && !endpoint.baseUrl) {
+          throw new ProviderError(ErrorCode.ProviderUnavailable, "provider openai has no API key: set OPENAI_API_KEY");
+        }
+        const sdk = await getClient();
+        watch = new IdleWatch({ provider: "openai", idleTimeoutMs: request.idleTimeoutMs ?? endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, signal });
+        return sdk.chat.completions.create(
           {
             model: request.model,
             max_completion_tokens: request.maxTokens,
@@ -126,12 +130,14 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
           },
           { signal: watch.signal },
         );
-        for await (const chunk of stream) {
-          watch.touch();
-          if (chunk.usage) yield usageEvent(chunk.usage);
+      };
+      return expandStream<OpenAI.Chat.ChatCompletionChunk, ModelEvent>(open, {
+        map(chunk, emit) {
+          watch!.touch();
+          if (chunk.usage) emit(usageEvent(chunk.usage));
           const choice = chunk.choices[0];
-          if (!choice) continue;
-          if (choice.delta?.content) yield { type: "text", delta: choice.delta.content };
+          if (!choice) return;
+          if (choice.delta?.content) emit({ type: "text", delta: choice.delta.content });
           for (const tc of choice.delta?.tool_calls ?? []) {
             const call = calls.get(tc.index) ?? { id: "", name: "", args: "" };
             if (tc.id) call.id = tc.id;
@@ -140,18 +146,22 @@ export function createOpenAIProvider(endpoint: ProviderEndpoint, options: Provid
             calls.set(tc.index, call);
           }
           if (choice.finish_reason) finish = choice.finish_reason;
-        }
-        if (!finish) throw new ProviderError(ErrorCode.ProviderError, "provider openai: stream ended without a finish_reason");
-        for (const [index, c] of [...calls.entries()].sort((a, b) => a[0] - b[0])) {
-          yield { type: "tool_use", id: c.id || `call_${index}`, name: c.name, input: parseToolInput(c.args, "openai", c.name) };
-        }
-        yield { type: "stop", reason: calls.size ? "tool_use" : stopReason(finish) };
-      } catch (err) {
+        },
+        end(emit) {
+          ended = true;
+          if (!finish) throw new ProviderError(ErrorCode.ProviderError, "provider openai: stream ended without a finish_reason");
+          for (const [index, c] of [...calls.entries()].sort((a, b) => a[0] - b[0])) {
+            emit({ type: "tool_use", id: c.id || `call_${index}`, name: c.name, input: parseToolInput(c.args, "openai", c.name) });
+          }
+          emit({ type: "stop", reason: calls.size ? "tool_use" : stopReason(finish) });
+        },
+        // Before the watch exists (no key, the SDK's import) the error is the adapter's own.
         // An aborted SDK stream may end early without an error: the abort's own reason is the answer.
-        throw watch.stopped() ?? toProviderError(err, { provider: "openai", endpoint: where, logger: options.logger });
-      } finally {
-        watch.dispose();
-      }
+        error: (err) =>
+          watch === undefined ? err : (watch.stopped() ?? toProviderError(err, { provider: "openai", endpoint: where, logger: options.logger })),
+        // Closed before the stream ended (the consumer stopped, or a failure): cancel the HTTP request.
+        dispose: () => watch?.dispose(!ended),
+      });
     },
   };
 }

@@ -14,6 +14,9 @@
  * - **dedupe**: keys of unprojected events are in memory; for the rest, a Bloom filter over every
  *   stored key (filled by a scan at open, and by every append) says "certainly new", and only a
  *   "maybe" costs a SurrealDB lookup. `DuplicateEventError` stays exact.
+ * - **new sessions**: the same filter holds every stored session's key (a scan of the session
+ *   table at open, and every journaled append), so a session that certainly never existed costs
+ *   no SurrealDB query: its last seq is 0 and its history (`read`, `readHistory`) empty.
  * - **projector**: drains the journal into SurrealDB in large batches (a session's consecutive
  *   records merged into one append, up to 1,000 events per batch, one transaction each; one batch
  *   per gathering delay unless a reader waits or the backlog is past half its bound), then deletes
@@ -49,6 +52,8 @@ import type {
   SessionPage,
 } from "../types.js";
 import { errorMessage, KeyedChain } from "../../util/index.js";
+import { readBounds } from "../paging.js";
+import { parseSessionKey } from "../session-key.js";
 import { BloomFilter } from "./bloom.js";
 import { frameRecord, openJournalFiles, RECORD_HEADER_BYTES, type JournalFiles } from "./segments.js";
 
@@ -180,6 +185,8 @@ function notifyChecked(onChecked: () => void): void {
 }
 
 const dedupeKey = (kind: "pm" | "idem", key: string) => `${kind}:${key}`;
+/** A session's entry in the journal's Bloom filter (a prefix the dedupe keys never have). */
+const sessionFilterKey = (sessionKey: string) => `s:${sessionKey}`;
 
 /** The dedupe keys of an append that has none (shared: never modified). */
 const NO_KEYS: string[] = [];
@@ -199,6 +206,8 @@ class JournalState {
   private readonly unprojectedKeys = new Map<string, SessionEventOf<"message_received"> | null>();
   private readonly bloom = new BloomFilter();
   private bloomReady = false;
+  /** Set once the filter holds every session SurrealDB had at open (see {@link certainlyNew}). */
+  private sessionsReady = false;
   private bloomScan: Promise<void> | undefined;
   private readonly queue: Pending[] = [];
   private backlogBytes = 0;
@@ -320,7 +329,15 @@ class JournalState {
         this.kick();
       }
     }
-    this.bloomScan = this.inner
+    const sessions = this.inner
+      .scanSessionKeys((k) => this.bloom.add(sessionFilterKey(k)))
+      .then(
+        () => {
+          this.sessionsReady = true;
+        },
+        (err: unknown) => this.options.logger?.warn(`the store's session filter could not be filled (every new session is looked up): ${errorMessage(err)}`),
+      );
+    const keys = this.inner
       .scanDedupeKeys((kind, key) => this.bloom.add(dedupeKey(kind, key)))
       .then(
         () => {
@@ -328,11 +345,13 @@ class JournalState {
         },
         (err: unknown) => this.options.logger?.warn(`the store's dedupe filter could not be filled (every dedupe key is looked up): ${errorMessage(err)}`),
       );
+    this.bloomScan = Promise.all([sessions, keys]).then(() => {});
   }
 
   /** Adds a journaled record to the projector's queue and the in-process state. */
   private enqueue(p: Pending): void {
     this.queue.push(p);
+    this.bloom.add(sessionFilterKey(p.k));
     this.backlogBytes += p.bytes;
     if (p.t === "a") {
       this.backlogEvents += p.count;
@@ -527,11 +546,32 @@ class JournalState {
     if (this.closed) throw new StoreError("closed", "the session log is closed");
   }
 
+  /**
+   * Whether the session certainly has no events anywhere: the filter, once it holds every session
+   * SurrealDB had at open, also holds every session journaled since (`enqueue`), so "not in it"
+   * means never stored. False is "maybe" (look it up).
+   */
+  private certainlyNew(sessionKey: string): boolean {
+    return this.sessionsReady && !this.bloom.mightHave(sessionFilterKey(sessionKey));
+  }
+
+  /**
+   * Whether the session has no events, known without SurrealDB: no unprojected record, and its
+   * last seq 0 in process (SurrealDB has exactly what `heads` says when nothing is unprojected)
+   * or never stored. Then `read`/`readHistory` answer `[]` without a query.
+   */
+  private knownEmpty(sessionKey: string): boolean {
+    if (this.sessionPosition.has(sessionKey)) return false;
+    const head = this.heads.get(sessionKey);
+    return head === undefined ? this.certainlyNew(sessionKey) : head === 0;
+  }
+
   /** The session's last seq: in process, else from SurrealDB (which then has all its events). */
   private async headOf(sessionKey: string): Promise<number> {
     const known = this.heads.get(sessionKey);
     if (known !== undefined) return known;
-    const last = (await this.inner.info(sessionKey))?.lastSeq ?? 0;
+    // A session never stored has no row to read: a new session's first append costs no query.
+    const last = this.certainlyNew(sessionKey) ? 0 : ((await this.inner.info(sessionKey))?.lastSeq ?? 0);
     this.heads.set(sessionKey, last);
     this.trimHeads();
     return last;
@@ -768,11 +808,22 @@ class JournalState {
       appendEvents: async (sessionKey, events, opts = {}) => (await this.appendEvents(sessionKey, events, opts, true)).events!,
       read: async (sessionKey: string, opts?: ReadOptions): Promise<SessionEvent[]> => {
         open();
+        if (this.knownEmpty(sessionKey)) {
+          // The checks `inner.read` makes, so bad arguments fail as they would there.
+          parseSessionKey(sessionKey);
+          readBounds(opts ?? {});
+          return [];
+        }
         await this.settled(sessionKey);
         return inner.read(sessionKey, opts);
       },
       readHistory: async (sessionKey: string): Promise<SessionEvent[]> => {
         open();
+        // A new session's first turn reads its history while its message is written: no query.
+        if (this.knownEmpty(sessionKey)) {
+          parseSessionKey(sessionKey);
+          return [];
+        }
         await this.settled(sessionKey);
         return inner.readHistory(sessionKey);
       },

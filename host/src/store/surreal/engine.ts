@@ -19,6 +19,7 @@ import { join } from "node:path";
 import type * as Sdk from "surrealdb";
 import { StoreError } from "../errors.js";
 import { applyEngineMemoryEnv } from "./memory.js";
+import { encodePlainCbor } from "./cbor-plain.js";
 import { errorMessage } from "../../util/index.js";
 
 /** The SDK module's type. */
@@ -253,7 +254,11 @@ export function embeddedEngineFactory(
     async send<Method extends string, Params extends unknown[] | undefined, Result>(request: Sdk.RpcRequest<Method, Params>): Promise<Result> {
       const handle = this.#handle;
       if (!handle) throw new sdk.ConnectionUnavailableError();
-      const payload = this._context.codecs.cbor.encode({ id: this._context.uniqueId(), ...request });
+      const message = { id: this._context.uniqueId(), ...request };
+      // Plain requests (every query of the session log, the projection's rows above all) skip the
+      // SDK's per-value replacer; the bytes are the same (cbor-plain.ts). exoclaw sets no codec
+      // value visitors on its clients, which the fast path would bypass.
+      const payload = encodePlainCbor(message) ?? this._context.codecs.cbor.encode(message);
       const response = this._context.codecs.cbor.decode(await handle.native.execute(payload)) as unknown;
       if (response !== null && typeof response === "object" && "error" in response) {
         throw sdk.parseRpcError((response as { error: Parameters<SurrealSdk["parseRpcError"]>[0] }).error);

@@ -121,6 +121,11 @@ export interface SurrealSessionLog extends SessionLog {
    * @throws StoreError
    */
   scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void>;
+  /**
+   * Calls `onKey` with the key of every stored session (one scan of the session table; for the
+   * journal's filter of sessions that exist, at open). @throws StoreError
+   */
+  scanSessionKeys(onKey: (sessionKey: string) => void): Promise<void>;
 }
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
@@ -620,6 +625,16 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         }
       } catch (err) {
         throw internal("scanDedupeKeys", err);
+      }
+    },
+
+    async scanSessionKeys(onKey: (sessionKey: string) => void): Promise<void> {
+      ensureOpen();
+      try {
+        const [ids] = (await run(SQL.sessionIds, {})) as [{ id: unknown }[]];
+        for (const id of ids) onKey(String(id.id));
+      } catch (err) {
+        throw internal("scanSessionKeys", err);
       }
     },
 

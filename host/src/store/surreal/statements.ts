@@ -314,4 +314,6 @@ IF type::is_int($out) { DELETE event:[$key, 1]..=[$key, $s.last_seq]; DELETE typ
 RETURN $out;
 COMMIT TRANSACTION;`,
   dedupeKeys: `SELECT pm_key, idem_key FROM event WHERE pm_key != NONE OR idem_key != NONE;`,
+  /** Every stored session's id (for the journal's filter of sessions that exist). */
+  sessionIds: `SELECT VALUE id FROM session;`,
 };
