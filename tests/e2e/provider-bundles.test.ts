@@ -104,7 +104,9 @@ describe("provider SDKs in the installed gateway", () => {
     symlinkSync(join(PACKAGE_ROOT, "node_modules"), join(root, "node_modules"));
     const garbage = Buffer.alloc(8192, 7);
     const caches = () => readdirSync(join(root, "dist/providers")).filter((f) => /^(anthropic-ai\+sdk|undici)\.cjs\..*\.cache$/.test(f));
-    expect(caches().length).toBe(4); // two packages x (default flags, the gateway's)
+    // The build writes two packages x (default flags, the gateway's); gateways run from this
+    // package (other tests) may have added caches for other flag sets (bin/load-bundle.js, v8FlagsKey).
+    expect(caches().length).toBeGreaterThanOrEqual(4);
     for (const f of caches()) writeFileSync(join(root, "dist/providers", f), garbage);
     const env = { EXOCLAW_STORE: "memory", ANTHROPIC_API_KEY: "sk-test-bundles", ANTHROPIC_BASE_URL: emulator.url };
     const cli = join(root, "bin/exoclaw.js");
