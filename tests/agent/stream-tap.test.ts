@@ -40,6 +40,12 @@ function source(log: string[], n: number, failAfter?: number): AsyncIterable<num
   })();
 }
 
+/** The scenario's `open`: fails for "open-fails", else {@link source} with 5 events (failing at the 3rd for "source-fails"). */
+const openSource = (kind: string, log: string[]) => async () => {
+  if (kind === "open-fails") throw new Error("open failed");
+  return source(log, 5, kind === "source-fails" ? 3 : undefined);
+};
+
 type Wrap = typeof generatorTap<number>;
 
 /** Runs one scenario through `wrap`: what the consumer and the tap saw, in order. */
@@ -162,10 +168,7 @@ async function mapScenario(wrap: typeof generatorMap<number, number>, kind: MapK
     error: (err) => new Error(`mapped: ${(err as Error).message}`),
     dispose: () => log.push("disposed"),
   };
-  const open = async () => {
-    if (kind === "open-fails") throw new Error("open failed");
-    return source(log, 5, kind === "source-fails" ? 3 : undefined);
-  };
+  const open = openSource(kind, log);
   const stream = wrap(open, m);
   await consume(stream, log, { returnFirst: kind === "return-first", returnLabel: () => "returned", breakAt: (ev) => kind === "early" && ev === 4 });
   // `mapStream` disposes when the source ends, before the last event: compare what, not when.
@@ -233,10 +236,7 @@ async function expandScenario(wrap: typeof generatorExpand<number, number>, kind
     error: (err) => new Error(`mapped: ${(err as Error).message}`),
     dispose: () => log.push("disposed"),
   };
-  const open = async () => {
-    if (kind === "open-fails") throw new Error("open failed");
-    return source(log, 5, kind === "source-fails" ? 3 : undefined);
-  };
+  const open = openSource(kind, log);
   const stream = wrap(open, m);
   const breakAt: Partial<Record<ExpandKind, number>> = { early: 30, "early-in-expansion": 20, "early-at-end": -1 };
   await consume(stream, log, { returnFirst: kind === "return-first", returnLabel: () => "returned", breakAt: (ev) => ev === breakAt[kind] });
