@@ -1,6 +1,6 @@
 /**
  * A damaged write-ahead log under a real gateway process (issue 21, finding 1). The gateway
- * answers turns on the embedded store, stops; then 64 bytes in the middle of its real
+ * answers turns on the embedded store, stops; then 64 bytes a quarter into its real
  * `data/wal/*.wal` file are damaged. Before the fix it started `ready` with only the commits
  * before the damage and appended after the cut; now it refuses to start (exit 1) with a message
  * naming the file and byte offset. A torn tail (a crash while writing the last record) still
@@ -58,14 +58,20 @@ beforeAll(async () => {
   // One gateway answers TURNS turns on the embedded store and stops cleanly.
   // On surrealkv (this file damages its `wal/*.wal`; tests/store/rocksdb-wal.test.ts does RocksDB's):
   // the copies below then open as surrealkv by default, the engine their files are from.
-  const gw = await startGateway({ ...env(base), EXOCLAW_STORE: `surrealkv://${join(base, "data")}` });
-  const client = await RpcClient.connect(gw.url);
-  for (let i = 0; i < TURNS; i++) {
-    const r = await client.call("chat.send", { content: `message ${i} for the log`, peer: `wal-${i % 4}`, idempotencyKey: `wal-${i}` });
-    expect(r.response.msg.result?.text).toMatch(/^You said: message/);
+  // In two gateway runs: the journal projects a run's turns into SurrealDB in a few large
+  // transactions (one WAL record each, gathered by timing), so one run may leave a single record
+  // holding every turn, and a damage inside the last record is a torn tail, not a damaged log. Two
+  // clean stops give at least two, and the damage below is put in the first half of the file.
+  for (let run = 0; run < 2; run++) {
+    const gw = await startGateway({ ...env(base), EXOCLAW_STORE: `surrealkv://${join(base, "data")}` });
+    const client = await RpcClient.connect(gw.url);
+    for (let i = run * (TURNS / 2); i < (run + 1) * (TURNS / 2); i++) {
+      const r = await client.call("chat.send", { content: `message ${i} for the log`, peer: `wal-${i % 4}`, idempotencyKey: `wal-${i}` });
+      expect(r.response.msg.result?.text).toMatch(/^You said: message/);
+    }
+    client.close();
+    expect(await gw.stop()).toBe(0);
   }
-  client.close();
-  expect(await gw.stop()).toBe(0);
 }, 120_000);
 afterAll(async () => {
   await emulator?.close();
@@ -77,8 +83,9 @@ describe("damaged write-ahead log under the gateway", () => {
     const state = copyState("damaged");
     const wal = walOf(state);
     const buf = readFileSync(wal);
-    const mid = Math.floor(buf.length / 2);
-    for (let i = 0; i < 64; i++) buf[mid + i] = buf[mid + i]! ^ 0xff;
+    // A quarter in: inside the first run's records, with the second run's after it (see beforeAll).
+    const at = Math.floor(buf.length / 4);
+    for (let i = 0; i < 64; i++) buf[at + i] = buf[at + i]! ^ 0xff;
     writeFileSync(wal, buf);
     const calls = emulator.requests.length;
 
