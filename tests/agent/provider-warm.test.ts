@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { providersInUse, warmProviders } from "../../host/src/agent/index.js";
+import { providerWarmUp, providersInUse, warmProviders } from "../../host/src/agent/index.js";
 import { loadConfig } from "../../host/src/config/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "exoclaw-provider-warm-"));
@@ -58,5 +58,44 @@ describe("warmProviders", () => {
     // Steps: Headers, node:http2, undici, openai, @google/genai: the third ask said stop.
     expect(asked).toBe(3);
     expect(errors).toEqual([]);
+  });
+});
+
+describe("providerWarmUp", () => {
+  it("runs once however often it is started, after the caller's turn of the event loop", { timeout: 60_000 }, async () => {
+    let asked = 0;
+    const warm = providerWarmUp(
+      () => {
+        asked++;
+        return ["anthropic"];
+      },
+      (_provider, err) => {
+        throw err;
+      },
+    );
+    warm.start();
+    warm.start();
+    // Not begun yet: the caller (a /health answer) finishes first.
+    expect(asked).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    warm.start();
+    await warm.stop();
+    expect(asked).toBe(1);
+  });
+
+  it("stopped before it began: never begins, and stop resolves at once", async () => {
+    let asked = 0;
+    const warm = providerWarmUp(
+      () => {
+        asked++;
+        return ["openai"];
+      },
+      () => {},
+    );
+    warm.start();
+    await warm.stop();
+    warm.start();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(asked).toBe(0);
   });
 });

@@ -30,7 +30,7 @@ export {
 } from "./errors.js";
 export type { GatewayStopReason, FailureReason, StoppedBy } from "./errors.js";
 export { AgentError, failureReason, isReplay, isInterrupted, isTransient, isTransientRefusal, isTurnAborted, isSessionBusy, isOrphanClaim } from "./errors.js";
-export { createProviderSet, providersInUse, resiliencePolicies, warmProviders } from "./providers/index.js";
+export { createProviderSet, providerWarmUp, providersInUse, resiliencePolicies, warmProviders, type ProviderWarmUp } from "./providers/index.js";
 export { ProviderResilience, DEFAULT_RESILIENCE, backoffMs, CircuitBreaker, KeyRing, classify } from "./resilience/index.js";
 export type { ModelRef, ResiliencePolicy, SwitchNotice, SwitchReason } from "./resilience/index.js";
 export type * from "./types.js";

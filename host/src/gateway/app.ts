@@ -9,9 +9,9 @@ import {
   MediaStore,
   createProviderSet,
   openMemoryService,
+  providerWarmUp,
   providersInUse,
   resiliencePolicies,
-  warmProviders,
   type SettledTurn,
 } from "../agent/index.js";
 import { Automation } from "../automation/index.js";
@@ -215,7 +215,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const broken = new Promise<string>((resolve) => (markBroken = resolve));
   const health = (): HealthAnswer => {
     // The first /health answered once ready starts the provider warm-up, right after the answer is written.
-    if (started && warming === undefined) setImmediate(warmUp);
+    if (started) warmUp.start();
     return storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown);
   };
 
@@ -238,10 +238,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   let channels: ChannelService | undefined;
   let gateway: RunningGateway | undefined;
   let reloader: ConfigReloader | undefined;
-  /** The provider SDKs' background load (warmUp), once started. */
-  let warming: Promise<void> | undefined;
-  /** Set when the gateway closes: a warm-up under way ends at its next step. */
-  let warmUpStopped = false;
+  /**
+   * The SDKs of the providers the configuration calls, loaded once in the background
+   * (providers/warm.ts): a first message then finds them loaded, or waits for the load under way.
+   */
+  const warmUp = providerWarmUp(
+    () => providersInUse(config),
+    (provider, err) => logger.debug({ provider, error: errorMessage(err) }, "the provider's SDK did not load ahead of its first call"),
+  );
 
   // The shutdown order, registered before anything opens; the stack runs it bottom-up. Each step
   // closes only what start-up reached, so a failed start-up and a stop release the same things
@@ -268,10 +272,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   );
   stack.defer("plugin watcher", () => watcher?.close());
   // The provider SDKs' background load ends before the process does (a few hundred ms at most).
-  stack.defer("provider warm-up", () => {
-    warmUpStopped = true;
-    return warming;
-  });
+  stack.defer("provider warm-up", () => warmUp.stop());
   // MCP servers stop (with their process trees) after the turns that call them drained.
   if ((config.mcp?.servers.length ?? 0) > 0) stack.defer("mcp servers", () => mcpClients?.close());
   stack.defer("listener", () => gateway?.close());
@@ -293,18 +294,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   // Pollers stop first (a poll in flight is admitted), so no new turn starts while draining.
   stack.defer("channel pollers", () => channels?.stop());
   // Components register their own closes as they start (after these: they close first).
-
-  /**
-   * Loads the SDKs of the providers the configuration calls, in the background, once
-   * (providers/warm.ts): a first message then finds them loaded, or waits for the load already
-   * under way rather than starting it. Never rejects.
-   */
-  function warmUp(): void {
-    warming ??= warmProviders(providersInUse(config), {
-      onError: (provider, err) => logger.debug({ provider, error: errorMessage(err) }, "the provider's SDK did not load ahead of its first call"),
-      beforeStep: async () => !warmUpStopped,
-    });
-  }
 
   async function run(): Promise<StartedInfo> {
     const t0 = options.loadStartedAt ?? performance.now();
@@ -620,7 +609,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // interleave with the open's own continuations, and at load ~8 on the 2-core VM ready was
     // 1,971 vs 1,607 ms p50 (13 interleaved starts) for the same spawn -> first answer (2,118 vs
     // 2,098 ms): the work moved before ready instead of going away (docs/architecture.md).
-    setTimeout(warmUp, PROVIDER_WARM_DELAY_MS).unref();
+    setTimeout(() => warmUp.start(), PROVIDER_WARM_DELAY_MS).unref();
     // prom-client loads once the gateway is ready, off the path of its first requests (or at the first scrape): telemetry/deferred.ts.
     const metricsLoad = deferredMetrics;
     if (metricsLoad !== undefined) {

@@ -14,7 +14,7 @@ export { createGeminiProvider, toGeminiContents } from "./gemini.js";
 export type { ProviderOptions } from "./options.js";
 export { IdleWatch, DEFAULT_IDLE_TIMEOUT_MS } from "./idle.js";
 export { loadDispatcherFetch } from "./dispatcher-fetch.js";
-export { providersInUse, warmProviders } from "./warm.js";
+export { providerWarmUp, providersInUse, warmProviders, type ProviderWarmUp } from "./warm.js";
 export type { IdleWatchOptions } from "./idle.js";
 
 /**

@@ -75,3 +75,41 @@ export interface WarmOptions {
   /** Awaited before each step (it may pause the warm-up); false ends the warm-up there. */
   beforeStep?: () => Promise<boolean>;
 }
+
+/**
+ * A background warm-up that runs once: `start()` (any number of calls, from any trigger) begins
+ * {@link warmProviders} on the next turn of the event loop, after whatever the caller is writing
+ * (a `/health` answer); `stop()` ends it at its next step and resolves when it has.
+ */
+export interface ProviderWarmUp {
+  /** Begins the warm-up unless it already began or was stopped. Never throws. */
+  start(): void;
+  /** Ends a warm-up under way at its next step; resolves once it ended (at once if none began). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The gateway's warm-up of the providers a configuration calls ({@link providersInUse}, read
+ * when it starts, so a reload before then is seen).
+ * @param names the providers to warm, asked for when the warm-up begins
+ * @param onError as in {@link WarmOptions}
+ */
+export function providerWarmUp(names: () => readonly ProviderName[], onError: WarmOptions["onError"]): ProviderWarmUp {
+  let scheduled = false;
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  const begin = (): void => {
+    if (!stopped) running = warmProviders(names(), { onError, beforeStep: async () => !stopped });
+  };
+  return {
+    start() {
+      if (scheduled || stopped) return;
+      scheduled = true;
+      setImmediate(begin);
+    },
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}
