@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Entry point of the `exoclaw` command; the host is bundled into dist/ by `npm install`.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { DIST, PROVIDER_SPECIFIERS, providerBundleFile, providerCacheFile, runBundle, writeCodeCache } from "./load-bundle.js";
+// CommonJS (bin/package.json): Node runs a CommonJS entry without starting its ES module loader,
+// which cost every start ~35 ms of CPU on the 2-core machine (issue 13, docs/operations.md).
+"use strict";
+const { existsSync } = require("node:fs");
+const { join } = require("node:path");
+const { DIST, PROVIDER_SPECIFIERS, providerBundleFile, providerCacheFile, runBundle, writeCodeCache } = require("./load-bundle.js");
 
 // Extism imports node:wasi for WASI plugins; Node 20 flags it experimental on every start.
 // exoclaw runs plugins without WASI, so that one warning is noise; every other warning stays.
@@ -81,4 +84,5 @@ function loadHost() {
 }
 
 const { main } = loadHost();
-await main(process.argv);
+// A rejection is an unhandled one: Node prints it and exits 1, as the ES module's top-level await did.
+main(process.argv);

@@ -1,14 +1,18 @@
 // Compiling and running the CommonJS bundles of dist/ with V8's code cache: the host bundle
 // (dist/exoclaw.cjs) and the provider SDK bundles (dist/providers/*.cjs), both built by
 // scripts/bundle-host.mjs. Used by bin/exoclaw.js at run time and by the build to write the caches.
-import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { Script } from "node:vm";
+// CommonJS (bin/package.json), for bin/exoclaw.js; ES modules (the build scripts, tests) import
+// its named exports as usual (`exports.NAME =`, which Node's CommonJS export detection reads).
+"use strict";
+const { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } = require("node:fs");
+const { createRequire } = require("node:module");
+const { dirname, join } = require("node:path");
+const { pathToFileURL } = require("node:url");
+const { Script } = require("node:vm");
 
-/** The package's dist/ directory (next to bin/). */
-export const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
+/** The package's dist/ directory (next to bin/), with a trailing separator. */
+const DIST = join(__dirname, "..", "dist") + require("node:path").sep;
+exports.DIST = DIST;
 
 /**
  * The packages the host imports lazily (`import("@anthropic-ai/sdk")`...) that the build bundles
@@ -16,10 +20,11 @@ export const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
  * measured on the 2-core VM (load ~1), `import("@anthropic-ai/sdk")` took ~220 ms and
  * `import("undici")` ~110 ms, paid by the first model call of every process.
  */
-export const PROVIDER_SPECIFIERS = Object.freeze(["@anthropic-ai/sdk", "undici", "openai", "ollama", "@google/genai"]);
+const PROVIDER_SPECIFIERS = Object.freeze(["@anthropic-ai/sdk", "undici", "openai", "ollama", "@google/genai"]);
+exports.PROVIDER_SPECIFIERS = PROVIDER_SPECIFIERS;
 
 /** dist/providers/<name>.cjs of a specifier of {@link PROVIDER_SPECIFIERS} (`@google/genai` -> `google+genai.cjs`). */
-export function providerBundleFile(specifier) {
+function providerBundleFile(specifier) {
   return join(DIST, "providers", `${specifier.replace(/^@/, "").replace(/\//g, "+")}.cjs`);
 }
 
@@ -37,7 +42,7 @@ export function providerBundleFile(specifier) {
  * @returns {{ exports: any, script: Script, cacheWanted: boolean }} the bundle's `module.exports`
  * @throws what reading the bundle or running its top level throws (a missing or broken bundle)
  */
-export function runBundle(file, cacheFile, importer) {
+function runBundle(file, cacheFile, importer) {
   let cachedData;
   if (cacheFile !== undefined) {
     try {
@@ -65,7 +70,7 @@ export function runBundle(file, cacheFile, importer) {
  * every user of the install). Best effort: a read-only install keeps running without it.
  * @returns {boolean} whether it was written
  */
-export function writeCodeCache(script, cacheFile) {
+function writeCodeCache(script, cacheFile) {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
@@ -95,12 +100,18 @@ export function writeCodeCache(script, cacheFile) {
  * by flags would be lost. ~0.3 ms, once per process.
  * @returns {string} 24 hex digits
  */
-export function v8FlagsKey() {
+function v8FlagsKey() {
   // Computed each time: flags change while the gateway runs (heap.ts switches one as the heap grows).
   return new Script("0", { filename: "exoclaw-v8-flags-probe" }).createCachedData().subarray(4, 16).toString("hex");
 }
 
 /** The code cache file of a provider bundle under V8's current flags ({@link v8FlagsKey}). */
-export function providerCacheFile(bundleFile) {
+function providerCacheFile(bundleFile) {
   return `${bundleFile}.${v8FlagsKey()}.cache`;
 }
+
+exports.providerBundleFile = providerBundleFile;
+exports.runBundle = runBundle;
+exports.writeCodeCache = writeCodeCache;
+exports.v8FlagsKey = v8FlagsKey;
+exports.providerCacheFile = providerCacheFile;

@@ -95,7 +95,7 @@ describe("provider SDKs in the installed gateway", () => {
     const root = join(scratch, "pkg");
     for (const d of ["bin", "dist/providers"]) mkdirSync(join(root, d), { recursive: true });
     copyFileSync(join(PACKAGE_ROOT, "package.json"), join(root, "package.json"));
-    for (const f of ["bin/exoclaw.js", "bin/load-bundle.js", "dist/exoclaw.cjs", "dist/exoclaw.cjs.cache", "dist/sandbox-worker.mjs"]) {
+    for (const f of ["bin/exoclaw.js", "bin/load-bundle.js", "bin/package.json", "dist/exoclaw.cjs", "dist/exoclaw.cjs.cache", "dist/sandbox-worker.mjs"]) {
       copyFileSync(join(PACKAGE_ROOT, f), join(root, f));
     }
     for (const f of readdirSync(join(PACKAGE_ROOT, "dist/providers"))) {

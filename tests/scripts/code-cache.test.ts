@@ -25,6 +25,8 @@ mkdirSync(join(scratch, "dist"));
 copyFileSync(join(PACKAGE_ROOT, "package.json"), join(scratch, "package.json"));
 copyFileSync(join(PACKAGE_ROOT, "bin/exoclaw.js"), join(scratch, "bin/exoclaw.js"));
 copyFileSync(join(PACKAGE_ROOT, "bin/load-bundle.js"), join(scratch, "bin/load-bundle.js"));
+// bin/ is CommonJS by its own package.json (the root one says "module").
+copyFileSync(join(PACKAGE_ROOT, "bin/package.json"), join(scratch, "bin/package.json"));
 copyFileSync(join(PACKAGE_ROOT, "dist/exoclaw.cjs"), join(scratch, "dist/exoclaw.cjs"));
 symlinkSync(join(PACKAGE_ROOT, "node_modules"), join(scratch, "node_modules"));
 const cacheFile = join(scratch, "dist/exoclaw.cjs.cache");

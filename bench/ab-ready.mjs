@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// `node bench/ab-ready.mjs OLD_ROOT NEW_ROOT [--starts N] [--store memory|durable] [--cpu-prof DIR]`
+//
+// Spawn -> first `GET /health` 200 of two builds, starts alternating (old, new, new, old, ...),
+// each in a fresh state directory, polled every 2 ms from the spawn as a supervisor would. Each
+// root is a checkout or a copy with its own bin/, dist/ and build/plugins/ (e.g. `cp -r bin dist
+// build` of the old build next to symlinks of node_modules). Prints per build p50/p90 of: spawn ->
+// 200, the gateway's own readyMs and startupMs phases (its "gateway ready" line), and the main
+// thread's CPU (/proc/<pid>/stat) at the 200; the load average before and after. `--store durable`
+// runs the default store (EXOCLAW_STORE unset). `--node-args-old/--node-args-new "--flag ..."` pass
+// Node/V8 flags to one build (to try a flag on one build: give the same root twice). `--cpu-prof DIR` adds `node --cpu-prof` (the
+// profile is written at exit, after the 200; it slows the start, so read shares, not times).
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+
+const { values: opts, positionals: roots } = parseArgs({
+  allowPositionals: true,
+  options: { starts: { type: "string", default: "10" }, store: { type: "string", default: "memory" }, "cpu-prof": { type: "string" }, "node-args-old": { type: "string", default: "" }, "node-args-new": { type: "string", default: "" } },
+});
+if (roots.length < 1) {
+  process.stderr.write("usage: node bench/ab-ready.mjs OLD_ROOT [NEW_ROOT] [--starts N] [--store memory|durable] [--cpu-prof DIR]\n");
+  process.exit(2);
+}
+const STARTS = Number(opts.starts);
+let nextPort = 20000 + (process.pid % 20000);
+
+/** Main-thread CPU of a process so far, ms (utime + stime of /proc/<pid>/stat, 10 ms ticks). */
+function mainCpu(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** One GET /health; resolves with the status code, or 0 when the connection failed. */
+function health(port) {
+  return new Promise((res) => {
+    const req = request({ host: "127.0.0.1", port, path: "/health", agent: false }, (r) => {
+      r.resume();
+      r.on("end", () => res(r.statusCode ?? 0));
+    });
+    req.on("error", () => res(0));
+    req.end();
+  });
+}
+
+async function once(root, label, i) {
+  const state = mkdtempSync(join(tmpdir(), "exoclaw-abready-"));
+  const port = nextPort++;
+  const env = { ...process.env, EXOCLAW_STATE_DIR: state, ANTHROPIC_API_KEY: "x", EXOCLAW_LOG_LEVEL: "info" };
+  if (opts.store === "memory") env.EXOCLAW_STORE = "memory";
+  else delete env.EXOCLAW_STORE;
+  const nodeArgs = (label === "new" ? opts["node-args-new"] : opts["node-args-old"]).split(" ").filter(Boolean);
+  if (opts["cpu-prof"] !== undefined) {
+    const dir = resolve(opts["cpu-prof"], label);
+    mkdirSync(dir, { recursive: true });
+    nodeArgs.push("--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-name", `start-${i}.cpuprofile`);
+  }
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [...nodeArgs, join(root, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let ready;
+  createInterface({ input: proc.stdout }).on("line", (line) => {
+    try {
+      const e = JSON.parse(line);
+      if (e.msg === "gateway ready") ready = e;
+    } catch {}
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => (stderr += d));
+  try {
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`${label}: exited ${proc.exitCode}: ${stderr}`);
+      const status = await health(port);
+      if (status === 200) {
+        const ms = performance.now() - t0;
+        const cpu = mainCpu(proc.pid);
+        // The ready line is written before the listener answers; give the pipe a moment.
+        for (let k = 0; k < 100 && ready === undefined; k++) await new Promise((r) => setTimeout(r, 5));
+        return { ms, cpu, readyMs: ready?.readyMs, ...(ready?.startupMs ?? {}) };
+      }
+      if (performance.now() - t0 > 30_000) throw new Error(`${label}: no /health 200 in 30 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    proc.kill("SIGTERM");
+    await new Promise((r) => (proc.exitCode !== null ? r() : proc.once("exit", r)));
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const pct = (xs, p) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))];
+};
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+
+const labels = roots.length === 2 ? ["old", "new"] : ["only"];
+const results = Object.fromEntries(labels.map((l) => [l, []]));
+console.log(`ab-ready: ${STARTS} starts each, store ${opts.store}, load before ${load()}, ${new Date().toISOString()}`);
+for (let i = 0; i < STARTS; i++) {
+  const order = i % 2 === 0 ? labels : [...labels].reverse();
+  for (const label of order) {
+    const root = roots[labels.indexOf(label)];
+    results[label].push(await once(root, label, i));
+  }
+}
+console.log(`load after ${load()}`);
+const keys = ["ms", "cpu", "readyMs", "modules", "configAndPlugins", "storeOpen", "recover", "listen"];
+console.log(["build", ...keys.map((k) => `${k} p50/p90`)].join("\t"));
+for (const label of labels) {
+  const rs = results[label];
+  console.log([label, ...keys.map((k) => `${Math.round(pct(rs.map((r) => r[k]), 50))}/${Math.round(pct(rs.map((r) => r[k]), 90))}`)].join("\t"));
+}
