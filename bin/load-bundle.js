@@ -37,6 +37,9 @@ function providerBundleFile(specifier) {
  *
  * @param {string} file absolute path of the bundle
  * @param {string | undefined} cacheFile its code cache; undefined compiles without one
+ * The bundle's `$xolazy(id)` (its renamed `require(id)` of the built-ins in {@link LAZY_BUILTINS})
+ * gets {@link lazyBuiltin}.
+ *
  * @param {(specifier: string) => Promise<unknown>} importer what the bundle's `$xoimp(s)` (its
  *   renamed `import(s)`) calls: a script from the code cache has no import() callback on Node 20
  * @returns {{ exports: any, script: Script, cacheWanted: boolean }} the bundle's `module.exports`
@@ -54,13 +57,86 @@ function runBundle(file, cacheFile, importer) {
   // The build writes it in ASCII: latin1 is a plain copy, no UTF-8 decoding.
   const source = readFileSync(file, "latin1");
   // Parameters: what a CommonJS module gets, plus import.meta.url and import() (see bundle-host.mjs).
-  const script = new Script(`(function (exports, require, module, __filename, __dirname, __exoclaw_import_meta_url, $xoimp) {${source}\n})`, {
+  const script = new Script(`(function (exports, require, module, __filename, __dirname, __exoclaw_import_meta_url, $xoimp, $xolazy) {${source}\n})`, {
     filename: file,
     ...(cachedData !== undefined ? { cachedData } : {}),
   });
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file), pathToFileURL(file).href, importer);
+  const require = createRequire(file);
+  const lazy = (id) => lazyBuiltin(require, id);
+  script.runInThisContext()(module.exports, require, module, file, dirname(file), pathToFileURL(file).href, importer, lazy);
   return { exports: module.exports, script, cacheWanted: cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true) };
+}
+
+/**
+ * Node built-in modules that the host bundle loads on first use instead of when the module that
+ * requires them is evaluated (scripts/bundle-host.mjs renames their `require(` to `$xolazy(`).
+ *
+ * Why: esbuild evaluates every module of the bundle at start-up, so a built-in required at the top
+ * of any of them (commander's `child_process`, which brings `net` and `dgram`; `ws`'s and the
+ * Prometheus push client's `http`/`https`/`tls`; `zlib`...) was compiled and run by every
+ * `exoclaw` command, although a zero-config gateway uses none of them before it is ready. Not in
+ * the list: what start-up uses anyway (`fs`, `path`, `stream`, `events`, `crypto` for the plugin
+ * hashes, `v8` and `perf_hooks` for the heap mode, `os`, `url`, `util`).
+ */
+const LAZY_BUILTINS = Object.freeze([
+  "child_process",
+  "http",
+  "https",
+  "http2",
+  "tls",
+  "net",
+  "dgram",
+  "dns",
+  "zlib",
+  "readline",
+  "assert",
+  "cluster",
+  "querystring",
+  "worker_threads",
+]);
+exports.LAZY_BUILTINS = LAZY_BUILTINS;
+
+/** Built-ins callable as a function (`assert(...)`): their stand-in is a function. */
+const CALLABLE_BUILTINS = new Set(["assert"]);
+
+/**
+ * A stand-in for a built-in module that requires it at its first use: reading, writing or
+ * enumerating a property, `in`, or (for `assert`) a call. The module's functions are called with
+ * the stand-in as `this`, which Node's built-ins do not read. What a stand-in cannot make lazy it
+ * loads at once, so code that reads the module at its own load (destructuring `require()`,
+ * `class extends`) gets the same objects as from `require()`.
+ * @param {(id: string) => any} requireFn the bundle's require
+ * @param {string} id `node:NAME` or `NAME`, NAME in {@link LAZY_BUILTINS}
+ * @returns {any} a Proxy standing for `requireFn(id)`
+ * @throws nothing itself; the first use throws what `require(id)` throws
+ */
+function lazyBuiltin(requireFn, id) {
+  let mod;
+  const load = () => (mod ??= requireFn(id));
+  const handler = {
+    get: (_, key) => load()[key],
+    set: (_, key, value) => Reflect.set(load(), key, value),
+    has: (_, key) => key in load(),
+    getPrototypeOf: () => Reflect.getPrototypeOf(load()),
+  };
+  if (CALLABLE_BUILTINS.has(id.replace(/^node:/, ""))) {
+    return new Proxy(function lazyBuiltin() {}, { ...handler, apply: (_, self, args) => Reflect.apply(load(), self, args) });
+  }
+  return new Proxy(
+    {},
+    {
+      ...handler,
+      ownKeys: () => Reflect.ownKeys(load()),
+      // Reported configurable: the stand-in's own (empty, extensible) target allows no other answer.
+      getOwnPropertyDescriptor: (_, key) => {
+        const d = Reflect.getOwnPropertyDescriptor(load(), key);
+        return d === undefined ? undefined : { ...d, configurable: true };
+      },
+      defineProperty: (_, key, descriptor) => Reflect.defineProperty(load(), key, descriptor),
+      deleteProperty: (_, key) => Reflect.deleteProperty(load(), key),
+    },
+  );
 }
 
 /**

@@ -21,7 +21,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PROVIDER_SPECIFIERS, providerBundleFile } from "../bin/load-bundle.js";
+import { LAZY_BUILTINS, PROVIDER_SPECIFIERS, providerBundleFile } from "../bin/load-bundle.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 /** The V8 flags the gateway sets by default at run time (`[gateway] heap = "compact"`, host/src/cli/heap.ts). */
@@ -63,7 +63,7 @@ try {
   if (hostBuild.warnings.some((w) => /import\.meta/.test(w.text))) {
     throw new Error("the host uses import.meta beyond import.meta.url, which the CommonJS bundle cannot give (see the warning above)");
   }
-  asScriptBody(join(root, "dist/exoclaw.cjs"));
+  asScriptBody(join(root, "dist/exoclaw.cjs"), { lazyBuiltins: true });
   // The ES module bundle of earlier versions, if a build left one: bin/exoclaw.js no longer reads it.
   rmSync(join(root, "dist/exoclaw.mjs"), { force: true });
   rmSync(join(root, "dist/exoclaw.mjs.map"), { force: true });
@@ -105,16 +105,20 @@ console.log(`bundled host -> dist/exoclaw.cjs, dist/sandbox-worker.mjs, dist/pro
  * non-ASCII characters costs tens of ms at every start), and every dynamic `import(` renamed
  * `$xoimp(` (the same length: the source map stays exact). esbuild escapes strings and templates
  * already; what is left is in comments and regular expressions, where \\uXXXX means the same
- * character.
+ * character. With `lazyBuiltins`, every `require("X")` / `require("node:X")` of a built-in of
+ * LAZY_BUILTINS (bin/load-bundle.js) is renamed `$xolazy(` (the same length again): the
+ * built-in loads at its first use, not when the bundle is evaluated.
  */
-function asScriptBody(file) {
+function asScriptBody(file, { lazyBuiltins = false } = {}) {
   const code = readFileSync(file, "utf8");
   const ascii = code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   // Not preceded by an identifier character or a dot: `import(` as an expression, never `x.import(`.
-  writeFileSync(
-    file,
-    ascii.replace(/(?<![\w$.])import\(/g, () => "$xoimp("),
-  );
+  let body = ascii.replace(/(?<![\w$.])import\(/g, () => "$xoimp(");
+  if (lazyBuiltins) {
+    const lazy = new RegExp(`(?<![\\w$.])require\\((?="(?:node:)?(?:${LAZY_BUILTINS.join("|")})")`, "g");
+    body = body.replace(lazy, () => "$xolazy(");
+  }
+  writeFileSync(file, body);
 }
 
 /**

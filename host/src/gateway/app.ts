@@ -22,6 +22,7 @@ import { processSecrets, redactUrl, registerConfigSecrets } from "../log/index.j
 import { startMcpClients, type McpClients } from "../mcp/index.js";
 import { mcpServeTarget } from "./mcp-route.js";
 import { ApprovalStore, loadPlugins, ValidationCache, watchPluginDirs, type PluginHost, type PluginWatcher } from "../plugins/index.js";
+import { loadNativeStrings } from "../protocol/msgpack.mjs";
 import { compileRouter } from "../router/index.js";
 import { describeStoreUrl, openSessionLog, type SessionLog } from "../store/index.js";
 import {
@@ -610,6 +611,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // 1,971 vs 1,607 ms p50 (13 interleaved starts) for the same spawn -> first answer (2,118 vs
     // 2,098 ms): the work moved before ready instead of going away (docs/architecture.md).
     setTimeout(() => warmUp.start(), PROVIDER_WARM_DELAY_MS).unref();
+    // msgpackr's native string decoding (protocol/msgpack.mjs), off the start-up path as well.
+    setTimeout(() => void loadNativeStrings(), PROVIDER_WARM_DELAY_MS).unref();
     // prom-client loads once the gateway is ready, off the path of its first requests (or at the first scrape): telemetry/deferred.ts.
     const metricsLoad = deferredMetrics;
     if (metricsLoad !== undefined) {

@@ -144,7 +144,9 @@ function formatPath(path: readonly PropertyKey[]): string {
  * @throws ManifestError naming the first offending field (all problems are in the message).
  */
 export function parseManifest(value: unknown, file: string): PluginManifest {
-  const result = pluginManifestSchema.safeParse(value);
+  // Without zod's JIT: a manifest is parsed a few times per start (once per plugin file), where
+  // generating and compiling a parser costs more than it saves (issue 13, start-up).
+  const result = pluginManifestSchema.safeParse(value, { jitless: true });
   if (result.success) return result.data;
   const issues = result.error.issues;
   const first = issues[0];

@@ -18,3 +18,9 @@ export declare const pluginEnvelope: MsgpackConfiguration;
 export declare const standardMsgpack: MsgpackConfiguration;
 /** Plugin kv files: encodes like `standardMsgpack`, decodes maps as `Map` (keys keep their type). */
 export declare const kvFileMsgpack: MsgpackConfiguration;
+
+/**
+ * Loads msgpackr's Node entry (its native string extraction speeds up decoding in every unpacker of
+ * the thread). Once per thread; never rejects. The gateway calls it once ready.
+ */
+export declare function loadNativeStrings(): Promise<void>;

@@ -12,15 +12,30 @@
 //
 // Plain JavaScript (with msgpack.d.mts) so that the plugin sandbox worker, which runs unbundled
 // from the sources in tests, imports it too. It loads msgpackr's pure-JavaScript entry points:
-// the package's Node entry loads a native addon (~10 ms per worker start). On the main thread
-// that entry is loaded as well, in the background, because its native string extraction speeds
-// up decoding in every unpacker of the thread (~10-20 % on 0.1-64 KiB payloads); results are the
-// same with or without it.
-import { isMainThread } from "node:worker_threads";
+// the package's Node entry loads a native addon (~10 ms per worker start). The gateway loads that
+// entry on its main thread once it is ready (`loadNativeStrings`, gateway/app.ts), because its
+// native string extraction speeds up decoding in every unpacker of the thread (~10-20 % on
+// 0.1-64 KiB payloads); results are the same with or without it. (Loaded here at module
+// evaluation, it cost every start ~5-10 ms of main-thread CPU before ready: issue 13.)
 import { Packr } from "msgpackr/pack";
 import { Unpackr } from "msgpackr/unpack";
 
-if (isMainThread) import("msgpackr").catch(() => {});
+/** @type {Promise<void> | undefined} */
+let nativeStrings;
+
+/**
+ * Loads msgpackr's Node entry, whose native addon (msgpackr-extract) then decodes strings for every
+ * unpacker of this thread. Once per thread; never rejects (without the addon, decoding stays in
+ * JavaScript, with the same results).
+ * @returns {Promise<void>} settled when the entry was loaded or failed to
+ */
+export function loadNativeStrings() {
+  nativeStrings ??= import("msgpackr").then(
+    () => {},
+    () => {},
+  );
+  return nativeStrings;
+}
 
 /** @param {import("msgpackr").Packr} packr @param {import("msgpackr").Unpackr} unpackr */
 function configuration(packr, unpackr) {
