@@ -5,7 +5,16 @@
 "use strict";
 const { existsSync } = require("node:fs");
 const { join } = require("node:path");
-const { DIST, PROVIDER_SPECIFIERS, providerBundleFile, providerCacheFile, runBundle, writeCodeCache } = require("./load-bundle.js");
+const {
+  BUNDLED_PACKAGES,
+  DIST,
+  PACKAGES_BUNDLE,
+  PROVIDER_SPECIFIERS,
+  providerBundleFile,
+  providerCacheFile,
+  runBundle,
+  writeCodeCache,
+} = require("./load-bundle.js");
 
 // Extism imports node:wasi for WASI plugins; Node 20 flags it experimental on every start.
 // exoclaw runs plugins without WASI, so that one warning is noise; every other warning stays.
@@ -66,6 +75,34 @@ async function importProvider(specifier) {
   return namespace;
 }
 
+/** @type {{ exports: any, script: import("node:vm").Script, cacheFile: string | undefined, cacheWanted: boolean } | undefined} dist/nats.cjs once loaded */
+let packages;
+
+/**
+ * The host's `require()` of a package of BUNDLED_PACKAGES (load-bundle.js), at its first use: from
+ * dist/nats.cjs, compiled with the code cache of V8's current flags like a provider bundle (the
+ * gateway may have switched a heap flag by then), the package evaluated once per process.
+ * undefined (the host then requires it from node_modules) for any other specifier or when the
+ * bundle is missing (an older build).
+ * @param {string} specifier
+ * @returns {unknown} the package's exports
+ * @throws what evaluating the package throws
+ */
+function requireBundled(specifier) {
+  if (!BUNDLED_PACKAGES.includes(specifier) || !existsSync(PACKAGES_BUNDLE)) return undefined;
+  if (packages === undefined) {
+    const cacheFile = useCache ? providerCacheFile(PACKAGES_BUNDLE) : undefined;
+    packages = { ...runBundle(PACKAGES_BUNDLE, cacheFile, importModule), cacheFile };
+  }
+  const exported = packages.exports.require(specifier);
+  // Written once, with the first package's evaluation compiled (see importProvider on why not later).
+  if (packages.cacheWanted && packages.cacheFile !== undefined && providerCacheFile(PACKAGES_BUNDLE) === packages.cacheFile) {
+    packages.cacheWanted = false;
+    writeCodeCache(packages.script, packages.cacheFile);
+  }
+  return exported;
+}
+
 /**
  * Compiles and runs the host bundle (a CommonJS function body, scripts/bundle-host.mjs) with V8's
  * code cache in dist/exoclaw.cjs.cache: V8 then deserializes the compiled functions instead of
@@ -77,7 +114,7 @@ async function importProvider(specifier) {
  */
 function loadHost() {
   const cacheFile = useCache ? `${file}.cache` : undefined;
-  const { exports, script, cacheWanted } = runBundle(file, cacheFile, importModule);
+  const { exports, script, cacheWanted } = runBundle(file, cacheFile, importModule, requireBundled);
   // The functions compiled so far: the bundle's top level.
   if (cacheWanted && cacheFile !== undefined) writeCodeCache(script, cacheFile);
   return exports;

@@ -42,10 +42,13 @@ function providerBundleFile(specifier) {
  *
  * @param {(specifier: string) => Promise<unknown>} importer what the bundle's `$xoimp(s)` (its
  *   renamed `import(s)`) calls: a script from the code cache has no import() callback on Node 20
+ * @param {(specifier: string) => unknown} [requireBundled] what a `$xolazy(s)` of a package
+ *   ({@link BUNDLED_PACKAGES}) loads: the package from its own bundle, or undefined to require it
+ *   from node_modules
  * @returns {{ exports: any, script: Script, cacheWanted: boolean }} the bundle's `module.exports`
  * @throws what reading the bundle or running its top level throws (a missing or broken bundle)
  */
-function runBundle(file, cacheFile, importer) {
+function runBundle(file, cacheFile, importer, requireBundled) {
   let cachedData;
   if (cacheFile !== undefined) {
     try {
@@ -63,7 +66,7 @@ function runBundle(file, cacheFile, importer) {
   });
   const module = { exports: {} };
   const require = createRequire(file);
-  const lazy = (id) => lazyBuiltin(require, id);
+  const lazy = (id) => lazyBuiltin((spec) => requireBundled?.(spec) ?? require(spec), id);
   script.runInThisContext()(module.exports, require, module, file, dirname(file), pathToFileURL(file).href, importer, lazy);
   return { exports: module.exports, script, cacheWanted: cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true) };
 }
@@ -97,17 +100,31 @@ const LAZY_BUILTINS = Object.freeze([
 ]);
 exports.LAZY_BUILTINS = LAZY_BUILTINS;
 
+/**
+ * Packages the host bundle leaves out and loads on first use, from dist/nats.cjs (a bundle of
+ * their own with its code cache, built by scripts/bundle-host.mjs; `require()` from node_modules
+ * when it is missing). The NATS client (~350 KB of the 1.9 MB host bundle) serves only `[bus]`,
+ * a `nats://` store and `exoclaw doctor`'s NATS check; read, deserialized and evaluated at every
+ * start it cost a zero-config gateway ~10 % of its main-thread CPU to ready (issue 13).
+ */
+const BUNDLED_PACKAGES = Object.freeze(["@nats-io/jetstream", "@nats-io/kv", "@nats-io/obj", "@nats-io/transport-node"]);
+exports.BUNDLED_PACKAGES = BUNDLED_PACKAGES;
+
+/** dist/nats.cjs: the bundle of {@link BUNDLED_PACKAGES}; its `module.exports.require(specifier)` evaluates one package once. */
+const PACKAGES_BUNDLE = join(DIST, "nats.cjs");
+exports.PACKAGES_BUNDLE = PACKAGES_BUNDLE;
+
 /** Built-ins callable as a function (`assert(...)`): their stand-in is a function. */
 const CALLABLE_BUILTINS = new Set(["assert"]);
 
 /**
- * A stand-in for a built-in module that requires it at its first use: reading, writing or
+ * A stand-in for a built-in module (or a package of {@link BUNDLED_PACKAGES}) that requires it at its first use: reading, writing or
  * enumerating a property, `in`, or (for `assert`) a call. The module's functions are called with
  * the stand-in as `this`, which Node's built-ins do not read. What a stand-in cannot make lazy it
  * loads at once, so code that reads the module at its own load (destructuring `require()`,
  * `class extends`) gets the same objects as from `require()`.
  * @param {(id: string) => any} requireFn the bundle's require
- * @param {string} id `node:NAME` or `NAME`, NAME in {@link LAZY_BUILTINS}
+ * @param {string} id `node:NAME` or `NAME`, NAME in {@link LAZY_BUILTINS}, or a package of {@link BUNDLED_PACKAGES}
  * @returns {any} a Proxy standing for `requireFn(id)`
  * @throws nothing itself; the first use throws what `require(id)` throws
  */
@@ -191,3 +208,4 @@ exports.runBundle = runBundle;
 exports.writeCodeCache = writeCodeCache;
 exports.v8FlagsKey = v8FlagsKey;
 exports.providerCacheFile = providerCacheFile;
+exports.lazyBuiltin = lazyBuiltin;

@@ -18,10 +18,10 @@
 //     anything else `import(s)`.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LAZY_BUILTINS, PROVIDER_SPECIFIERS, providerBundleFile } from "../bin/load-bundle.js";
+import { BUNDLED_PACKAGES, LAZY_BUILTINS, PACKAGES_BUNDLE, PROVIDER_SPECIFIERS, providerBundleFile } from "../bin/load-bundle.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 /** The V8 flags the gateway sets by default at run time (`[gateway] heap = "compact"`, host/src/cli/heap.ts). */
@@ -58,6 +58,8 @@ try {
       "@opentelemetry/*",
       "@clack/prompts",
       "@modelcontextprotocol/sdk",
+      // The NATS client: loaded on first use from dist/nats.cjs (buildPackagesBundle below).
+      ...BUNDLED_PACKAGES,
     ],
   });
   if (hostBuild.warnings.some((w) => /import\.meta/.test(w.text))) {
@@ -85,6 +87,8 @@ try {
   });
   // The provider SDKs, one bundle each (dist/providers/): see buildProviderBundles.
   await buildProviderBundles();
+  // The NATS client, dist/nats.cjs: see buildPackagesBundle.
+  await buildPackagesBundle();
   // One run of the bundle writes its code cache (bin/exoclaw.js), so that the first start uses it too.
   execFileSync(process.execPath, ["bin/exoclaw.js", "--version"], { cwd: root, stdio: "ignore" });
   // And one load of each provider bundle writes theirs, under V8's default flags (the CLI's) and
@@ -106,8 +110,9 @@ console.log(`bundled host -> dist/exoclaw.cjs, dist/sandbox-worker.mjs, dist/pro
  * `$xoimp(` (the same length: the source map stays exact). esbuild escapes strings and templates
  * already; what is left is in comments and regular expressions, where \\uXXXX means the same
  * character. With `lazyBuiltins`, every `require("X")` / `require("node:X")` of a built-in of
- * LAZY_BUILTINS (bin/load-bundle.js) is renamed `$xolazy(` (the same length again): the
- * built-in loads at its first use, not when the bundle is evaluated.
+ * LAZY_BUILTINS, and every `require()` of a package of BUNDLED_PACKAGES (bin/load-bundle.js), is
+ * renamed `$xolazy(` (the same length again): the module loads at its first use, not when the
+ * bundle is evaluated.
  */
 function asScriptBody(file, { lazyBuiltins = false } = {}) {
   const code = readFileSync(file, "utf8");
@@ -115,7 +120,8 @@ function asScriptBody(file, { lazyBuiltins = false } = {}) {
   // Not preceded by an identifier character or a dot: `import(` as an expression, never `x.import(`.
   let body = ascii.replace(/(?<![\w$.])import\(/g, () => "$xoimp(");
   if (lazyBuiltins) {
-    const lazy = new RegExp(`(?<![\\w$.])require\\((?="(?:node:)?(?:${LAZY_BUILTINS.join("|")})")`, "g");
+    const names = [...LAZY_BUILTINS.map((b) => `(?:node:)?${b}`), ...BUNDLED_PACKAGES].map((n) => n.replace(/[/]/g, "\\/"));
+    const lazy = new RegExp(`(?<![\\w$.])require\\((?="(?:${names.join("|")})")`, "g");
     body = body.replace(lazy, () => "$xolazy(");
   }
   writeFileSync(file, body);
@@ -165,4 +171,38 @@ async function buildProviderBundles() {
     for (const w of result.warnings) process.stderr.write(`bundle-host: ${specifier}: ${w.text}\n`);
     asScriptBody(outfile);
   }
+}
+
+/**
+ * Bundles the packages of BUNDLED_PACKAGES (bin/load-bundle.js: the NATS client) into
+ * dist/nats.cjs, a script body like the host's whose `module.exports.require(specifier)` returns
+ * what `require(specifier)` would, evaluating that package (and what it needs) at its first call
+ * only. bin/exoclaw.js serves the host's `require()` of them from it, with its code cache (one per
+ * V8 flag set, written by scripts/provider-caches.mjs like the provider bundles').
+ */
+async function buildPackagesBundle() {
+  // Caches of an earlier build: V8 checks a cache against the source's length, not its content.
+  for (const f of readdirSync(join(root, "dist"))) if (/^nats\.cjs\..+\.cache$/.test(f)) rmSync(join(root, "dist", f), { force: true });
+  const cases = BUNDLED_PACKAGES.map((p) => `    case ${JSON.stringify(p)}: return require(${JSON.stringify(p)});`).join("\n");
+  const result = await build({
+    absWorkingDir: root,
+    stdin: {
+      contents: `exports.require = (specifier) => {\n  switch (specifier) {\n${cases}\n    default: throw new Error("not in dist/nats.cjs: " + specifier);\n  }\n};\n`,
+      resolveDir: root,
+      sourcefile: "packages-entry.cjs",
+      loader: "js",
+    },
+    outfile: PACKAGES_BUNDLE,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    sourcemap: "linked",
+    logLevel: "error",
+    define: { "import.meta.url": "__exoclaw_import_meta_url" },
+    minifyWhitespace: true,
+    keepNames: true,
+  });
+  for (const w of result.warnings) process.stderr.write(`bundle-host: nats: ${w.text}\n`);
+  asScriptBody(PACKAGES_BUNDLE);
 }
