@@ -58,6 +58,9 @@ try {
       "@opentelemetry/*",
       "@clack/prompts",
       "@modelcontextprotocol/sdk",
+      // msgpackr's native string extraction (protocol/msgpack.mjs, loadNativeStrings): bundled, it
+      // looked for its addon next to dist/exoclaw.cjs, never found it and decoded in JavaScript.
+      "msgpackr-extract",
       // The NATS client: loaded on first use from dist/nats.cjs (buildPackagesBundle below).
       ...BUNDLED_PACKAGES,
     ],
