@@ -20,7 +20,13 @@ import { parseArgs } from "node:util";
 
 const { values: opts, positionals: roots } = parseArgs({
   allowPositionals: true,
-  options: { starts: { type: "string", default: "10" }, store: { type: "string", default: "memory" }, "cpu-prof": { type: "string" }, "node-args-old": { type: "string", default: "" }, "node-args-new": { type: "string", default: "" } },
+  options: {
+    starts: { type: "string", default: "10" },
+    store: { type: "string", default: "memory" },
+    "cpu-prof": { type: "string" },
+    "node-args-old": { type: "string", default: "" },
+    "node-args-new": { type: "string", default: "" },
+  },
 });
 if (roots.length < 1) {
   process.stderr.write("usage: node bench/ab-ready.mjs OLD_ROOT [NEW_ROOT] [--starts N] [--store memory|durable] [--cpu-prof DIR]\n");
@@ -124,5 +130,23 @@ const keys = ["ms", "cpu", "readyMs", "modules", "configAndPlugins", "storeOpen"
 console.log(["build", ...keys.map((k) => `${k} p50/p90`)].join("\t"));
 for (const label of labels) {
   const rs = results[label];
-  console.log([label, ...keys.map((k) => `${Math.round(pct(rs.map((r) => r[k]), 50))}/${Math.round(pct(rs.map((r) => r[k]), 90))}`)].join("\t"));
+  console.log(
+    [
+      label,
+      ...keys.map(
+        (k) =>
+          `${Math.round(
+            pct(
+              rs.map((r) => r[k]),
+              50,
+            ),
+          )}/${Math.round(
+            pct(
+              rs.map((r) => r[k]),
+              90,
+            ),
+          )}`,
+      ),
+    ].join("\t"),
+  );
 }
