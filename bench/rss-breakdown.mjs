@@ -15,7 +15,8 @@
 // With `--snapshots DIR` it also writes a heap snapshot at ready and after the load (a full GC
 // each: the RSS of the stages after the first is then not the bench's; use a run without it for
 // RSS figures) and prints their constructor diff (bench/heap-diff.mjs does the same for two files).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +34,9 @@ const { values: opts } = parseArgs({
     env: { type: "string", default: "" },
     root: { type: "string", default: ROOT },
     json: { type: "boolean", default: false },
+    // Diagnostic: after the last stage, call glibc's malloc_trim(0) in the gateway through gdb and
+    // measure again: what glibc held free (returned now) vs what is allocated.
+    "trim-gdb": { type: "boolean", default: false },
   },
 });
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -227,7 +231,17 @@ async function measure(store, providerUrl) {
         sessionRate: sessions / ((performance.now() - t2) / 1000),
       });
     }
+    if (opts["trim-gdb"]) {
+      execFileSync("gdb", ["-p", String(pid), "-batch", "-ex", "call (int) malloc_trim(0)"], { stdio: "ignore" });
+      stages.push(await stage(pid, file, "after malloc_trim(0)"));
+    }
     conns.forEach((c) => c.close());
+    if (store === "rocksdb") {
+      // Flushes write SSTables numbered in order: their count and size say how often memtables were flushed.
+      const sst = readdirSync(join(state, "data")).filter((n) => n.endsWith(".sst"));
+      const bytes = sst.reduce((s, n) => s + statSync(join(state, "data", n)).size, 0);
+      stages[stages.length - 1].sst = `${sst.length} SSTables, ${f(bytes / MiB)} MiB, newest ${sst.sort().at(-1)}`;
+    }
   } finally {
     await stop(gw.proc);
     rmSync(state, { recursive: true, force: true });
@@ -260,6 +274,7 @@ function print(store, stages) {
       `load: seq p50 ${f(load.p50, 2)} ms, CPU/seq turn ${f(load.seqCpu, 2)} ms; 50 sessions ${f(load.rate, 0)} turns/s, CPU/turn ${f(load.loadCpu, 2)} ms`,
     );
   const last = stages[stages.length - 1];
+  if (last.sst) console.log(`engine files at the end: ${last.sst}`);
   if (last.sessionCpu) console.log(`sessions: ${f(last.sessionRate, 0)}/s, CPU/session ${f(last.sessionCpu, 2)} ms`);
   for (const s of stages)
     console.log(
