@@ -147,6 +147,15 @@ async function stage(pid, file, name, snapshot) {
   };
 }
 
+/** Processes this bench started: stopped when it is interrupted, so no gateway or emulator outlives it. */
+const children = new Set();
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    for (const c of children) c.kill("SIGTERM");
+    process.exit(130);
+  });
+}
+
 async function pool(total, concurrency, job) {
   let next = 0;
   await Promise.all(
@@ -184,6 +193,7 @@ async function measure(store, providerUrl) {
     60_000,
   );
   const pid = gw.proc.pid;
+  children.add(gw.proc);
   const snap = (n) => (opts.snapshots ? join(opts.snapshots, `${store}-${n}.heapsnapshot`) : undefined);
   const stages = [];
   try {
@@ -292,6 +302,7 @@ async function main() {
       .join(" ")}`,
   );
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
+  children.add(emulator.proc);
   const all = {};
   try {
     for (const store of opts.stores.split(",")) {
