@@ -46,8 +46,9 @@ export const SERVICE_ENV_VARS = [
  * `MALLOC_ARENA_MAX=2`: glibc gives each thread that allocates its own malloc arena, up to 8 per
  * core; the embedded engine's threads (tokio, RocksDB), V8's and libuv's then each keep freed
  * memory in their own arena. With two arenas the freed memory is reused across threads: after
- * 10,000 one-turn sessions on the rocksdb store the gateway's RSS measured a median ~15 MB lower,
- * with no CPU per turn cost measured (docs/architecture.md, "Scale and memory"). glibc reads it
+ * 10,000 one-turn sessions on the rocksdb store the gateway's RSS measured a median ~11 MB lower
+ * (10 runs each, spreads overlapping), no CPU per session cost measured (docs/architecture.md,
+ * "Scale and memory"). glibc reads it
  * only when the process starts, so the gateway cannot set it for itself without a re-exec.
  */
 export const SERVICE_DEFAULT_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" };
