@@ -26,6 +26,8 @@ const env = {
   EXOCLAW_LOG_LEVEL: "debug",
   EXOCLAW_TOKEN: "a-secret-gateway-token-0123456789",
   ANTHROPIC_API_KEY: "sk-ant-secret-key-for-the-test",
+  // Not set in the installing shell (the runner's own value would be carried into the unit).
+  MALLOC_ARENA_MAX: "",
   // No systemctl / launchctl on this PATH: what CI without a user session sees.
   PATH: join(root, "no-bin"),
 };
@@ -52,6 +54,10 @@ describe("exoclaw service (systemd user unit)", () => {
     expect(unit).toContain(`Environment="EXOCLAW_STATE_DIR=${state}"\n`);
     expect(unit).toContain('Environment="EXOCLAW_LOG_LEVEL=debug"\n');
     expect(unit).toContain(`EnvironmentFile=-${join(state, "service.env")}\n`);
+    // glibc's arena bound (fewer per-thread malloc arenas keeping freed memory): set before the
+    // EnvironmentFile line, which systemd lets override it.
+    expect(unit).toContain('Environment="MALLOC_ARENA_MAX=2"\n');
+    expect(unit.indexOf("MALLOC_ARENA_MAX")).toBeLessThan(unit.indexOf("EnvironmentFile="));
     expect(unit).toContain("StandardOutput=journal\nStandardError=journal\n");
     expect(unit).toContain("Restart=on-failure\n");
     expect(unit).toContain("[Install]\nWantedBy=default.target\n");
@@ -74,6 +80,13 @@ describe("exoclaw service (systemd user unit)", () => {
     expect(after.stdout).toContain("not installed");
   });
 
+  it("an installing shell's MALLOC_ARENA_MAX goes into the unit instead of exoclaw's", async () => {
+    const r = await runCli(["service", "install", "--dry-run", "--platform", "linux", "-c", config], { ...env, MALLOC_ARENA_MAX: "4" });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Environment="MALLOC_ARENA_MAX=4"\n');
+    expect(r.stdout).not.toContain("MALLOC_ARENA_MAX=2");
+  });
+
   it("a launchd agent for macOS in ~/Library/LaunchAgents", async () => {
     const r = await runCli(["service", "install", "--dry-run", "--platform", "darwin", "-c", config], env);
     expect(r.code).toBe(0);
@@ -84,5 +97,6 @@ describe("exoclaw service (systemd user unit)", () => {
     expect(r.stdout).toContain(`<key>EXOCLAW_STATE_DIR</key><string>${state}</string>`);
     expect(r.stdout).toContain("<key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>");
     expect(r.stdout).not.toContain(env.EXOCLAW_TOKEN);
+    expect(r.stdout).not.toContain("MALLOC_ARENA_MAX"); // glibc's: not macOS's allocator
   });
 });
