@@ -265,7 +265,9 @@ async function measureAppends() {
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
 async function main() {
-  log(`exoclaw persistence bench: ${TURNS} sequential turns, ${PARALLEL} sessions x ${SECONDS} s (after ${PARALLEL_WARMUP} s unmeasured), ${STARTS} starts, ${APPENDS} appends per store`);
+  log(
+    `exoclaw persistence bench: ${TURNS} sequential turns, ${PARALLEL} sessions x ${SECONDS} s (after ${PARALLEL_WARMUP} s unmeasured), ${STARTS} starts, ${APPENDS} appends per store`,
+  );
   const floor = fsyncFloor();
   const boot = await nodeBootMs(STARTS);
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
