@@ -37,13 +37,16 @@ const SECONDS = Number(opts.seconds);
 const SESSIONS = 50;
 const CONNECTIONS = 10;
 
-/** CPU time used so far by a process, ms: all threads, the main thread, V8's platform threads. */
+/**
+ * CPU time used so far by a process, ms: all threads, the main thread, V8's platform threads, the
+ * embedded SurrealDB engine's executor threads (`tokio-runtime-w*`).
+ */
 function threadCpu(pid) {
   const tids = readdirSync(`/proc/${pid}/task`)
     .map(Number)
     .sort((a, b) => a - b);
   const platform = new Set(tids.filter((t) => t !== pid).slice(0, 4));
-  const out = { all: 0, main: 0, v8: 0 };
+  const out = { all: 0, main: 0, v8: 0, engine: 0 };
   for (const tid of tids) {
     let stat;
     try {
@@ -56,6 +59,7 @@ function threadCpu(pid) {
     out.all += ms;
     if (tid === pid) out.main += ms;
     else if (platform.has(tid)) out.v8 += ms;
+    else if (stat.slice(stat.indexOf("(") + 1).startsWith("tokio-runtime-w")) out.engine += ms;
   }
   return out;
 }
@@ -123,11 +127,11 @@ async function main() {
         const after = gs.map((g) => threadCpu(g.gw.proc.pid));
         gs.forEach((g, i) => {
           const per = (k) => (after[i][k] - before[i][k]) / done[i];
-          const row = { rate: done[i] / SECONDS, cpu: per("all"), main: per("main"), v8: per("v8"), rss: rssMb(g.gw.proc.pid) };
+          const row = { rate: done[i] / SECONDS, cpu: per("all"), main: per("main"), v8: per("v8"), engine: per("engine"), rss: rssMb(g.gw.proc.pid) };
           results[i].push(row);
           console.log(
             `round ${round + 1} ${i === 0 ? "old" : "new"}: ${row.rate.toFixed(0)} turns/s, CPU ${row.cpu.toFixed(3)} ms/turn ` +
-              `(main ${row.main.toFixed(3)}, V8 threads ${row.v8.toFixed(3)}), RSS ${row.rss.toFixed(0)} MB`,
+              `(main ${row.main.toFixed(3)}, V8 threads ${row.v8.toFixed(3)}, engine ${row.engine.toFixed(3)}), RSS ${row.rss.toFixed(0)} MB`,
           );
         });
       } finally {
@@ -150,7 +154,7 @@ async function main() {
     const r = results[i];
     console.log(
       `${i === 0 ? "old" : "new"} (${root}): median CPU ${median(r.map((x) => x.cpu)).toFixed(3)} ms/turn, ` +
-        `${median(r.map((x) => x.rate)).toFixed(0)} turns/s, RSS ${median(r.map((x) => x.rss)).toFixed(0)} MB`,
+        `${median(r.map((x) => x.rate)).toFixed(0)} turns/s, engine ${median(r.map((x) => x.engine)).toFixed(3)} ms/turn, RSS ${median(r.map((x) => x.rss)).toFixed(0)} MB`,
     );
   });
   console.log(

@@ -10,15 +10,17 @@ import { afterAll, expect, it } from "vitest";
 import { createSurrealSessionLog, formatSessionKey, StoreError } from "../../host/src/store/index.js";
 import { MIGRATIONS } from "../../host/src/store/migrations/index.js";
 import { acquireEmbedded, embeddedEngineFactory, loadSdk } from "../../host/src/store/surreal/engine.js";
+import { PROJECT_SQL, projectionVars, type ProjectedAppend } from "../../host/src/store/surreal/statements.js";
 
 const root = mkdtempSync(join(tmpdir(), "exoclaw-migrations-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const NEWEST = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** Runs `sql` on the datastore at `url` (open in this process: the logs share it). */
-async function raw(url: string, sql: string): Promise<unknown[]> {
+async function raw(url: string, sql: string, vars: Record<string, unknown> = {}): Promise<unknown[]> {
   const sdk = await loadSdk();
-  const target = { engine: "rocksdb" as const, url, displayUrl: url, namespace: "exoclaw", database: "sessions" };
+  const engineName = url.startsWith("surrealkv:") ? ("surrealkv" as const) : ("rocksdb" as const);
+  const target = { engine: engineName, url, displayUrl: url, namespace: "exoclaw", database: "sessions" };
   const engine = embeddedEngineFactory(
     sdk,
     () => acquireEmbedded(target),
@@ -26,10 +28,10 @@ async function raw(url: string, sql: string): Promise<unknown[]> {
       throw err;
     },
   );
-  const db = new sdk.Surreal({ engines: { rocksdb: engine } });
+  const db = new sdk.Surreal({ engines: { [engineName]: engine } });
   await db.connect(url, { namespace: target.namespace, database: target.database });
   try {
-    return await db.query(sql).collect();
+    return await db.query(sql, vars).collect();
   } finally {
     await db.close();
   }
@@ -45,10 +47,10 @@ it("applies every migration to a new store, re-applies one a store lacks, and op
   await first.close();
   expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));
 
-  // A store written before the newest migration (6, memory vectors): its table and its record are
-  // missing, so the open applies it.
-  expect(MIGRATIONS[MIGRATIONS.length - 1]!.name).toBe("memory vectors");
-  await raw(url, `REMOVE TABLE memory_vector; DELETE type::record('migration', ${NEWEST});`);
+  // A store whose record of the newest migration (7, schemaless rows) is missing: the open applies
+  // it again (it is idempotent; "a store written by the schema before migration 7" below has the real case).
+  expect(MIGRATIONS[MIGRATIONS.length - 1]!.name).toBe("schemaless events and sessions");
+  await raw(url, `DELETE type::record('migration', ${NEWEST});`);
   expect(await versions(url)).not.toContain(NEWEST);
   const second = await createSurrealSessionLog({ url });
   expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));
@@ -74,4 +76,144 @@ it("refuses a store with a schema version newer than this code", async () => {
   expect(err).toBeInstanceOf(StoreError);
   expect(err?.code).toBe("schema");
   expect(err?.message).toContain(`schema version ${NEWEST + 1}, newer than this exoclaw knows (${NEWEST})`);
+});
+
+/**
+ * Writes a store as exoclaw did before migration 7: migrations 1-6 applied the way `migrate`
+ * applies them, then sessions written by the journal's projection statement (the default durable
+ * path) under that schema.
+ */
+async function writeOldSchemaStore(url: string, keys: { a: string; b: string }): Promise<void> {
+  const old = MIGRATIONS.filter((m) => m.version <= 6);
+  await raw(
+    url,
+    `DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
+DEFINE FIELD IF NOT EXISTS name ON migration TYPE string;
+DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
+  );
+  for (const m of old) {
+    await raw(url, `BEGIN TRANSACTION;\n${m.sql}\nCREATE type::record('migration', $version) CONTENT { name: $name, applied_at: 0 };\nCOMMIT TRANSACTION;`, {
+      version: m.version,
+      name: m.name,
+    });
+  }
+  const at = 1_700_000_000_000;
+  const items: ProjectedAppend[] = [
+    {
+      sessionKey: keys.a,
+      expectedSeq: 0,
+      createdAt: at,
+      updatedAt: at,
+      events: [
+        {
+          kind: "message_received",
+          at,
+          data: {
+            content: "what is the weather in Lisbon",
+            channel: "tg",
+            account: "default",
+            peer: "p1",
+            platformMessageId: "pm-1",
+            idempotencyKey: "idem-1",
+          },
+        },
+        { kind: "turn_started", at, runId: "r1", data: { runId: "r1" } },
+        { kind: "assistant_text", at, runId: "r1", data: { text: "sunny with a light breeze" } },
+        { kind: "turn_ended", at, runId: "r1", data: { runId: "r1", stopReason: "end_turn" } },
+      ],
+    },
+    {
+      sessionKey: keys.b,
+      expectedSeq: 0,
+      createdAt: at,
+      updatedAt: at,
+      // An open turn and an owed reply.
+      events: [
+        {
+          kind: "message_received",
+          at,
+          data: { content: "unanswered question", channel: "tg", account: "default", peer: "p2", idempotencyKey: "idem-2", awaitsReply: true },
+        },
+      ],
+    },
+  ];
+  await raw(url, PROJECT_SQL, projectionVars(items));
+  const [info] = (await raw(url, "INFO FOR TABLE event;")) as [{ fields: Record<string, string> }];
+  expect(Object.keys(info.fields)).toContain("kind"); // the old schema is in force
+}
+
+for (const engine of ["rocksdb", "surrealkv"] as const) {
+  it(`opens a ${engine} store written by the schema before migration 7 (schemaless rows), with its data`, async () => {
+    const url = `${engine}://${join(root, `old-${engine}`)}`;
+    const keys = {
+      a: formatSessionKey({ agent: "main", channel: "tg", account: "default", peer: "p1" }),
+      b: formatSessionKey({ agent: "other", channel: "tg", account: "default", peer: "p2" }),
+    };
+    await writeOldSchemaStore(url, keys);
+    expect(await versions(url)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    const log = await createSurrealSessionLog({ url });
+    try {
+      expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));
+      const [event, session] = (await raw(url, "INFO FOR TABLE event; INFO FOR TABLE session;")) as { fields: object; indexes: object }[];
+      expect(event!.fields).toEqual({});
+      expect(Object.keys(event!.indexes).sort()).toEqual(["event_idem_key", "event_pm_key"]);
+      expect(session!.fields).toEqual({});
+      expect(Object.keys(session!.indexes)).toEqual(["session_open"]);
+
+      // The rows written under the old schema read back whole.
+      const history = await log.readHistory(keys.a);
+      expect(history.map((e) => [e.seq, e.kind])).toEqual([
+        [1, "message_received"],
+        [2, "turn_started"],
+        [3, "assistant_text"],
+        [4, "turn_ended"],
+      ]);
+      expect(history[2]!.data).toEqual({ text: "sunny with a light breeze" });
+      expect(history[1]!.runId).toBe("r1");
+      expect(await log.info(keys.a)).toMatchObject({ lastSeq: 4, resetSeq: 0, agent: "main", peer: "p1", createdAt: 1_700_000_000_000 });
+      expect((await log.findByIdempotencyKey("idem-1"))?.seq).toBe(1);
+      expect((await log.findByPlatformMessageId("tg", "default", "pm-1"))?.seq).toBe(1);
+      expect((await log.search("breeze")).map((h) => [h.event.sessionKey, h.event.seq])).toEqual([[keys.a, 3]]);
+      expect((await log.listSessions({ agent: "other" })).sessions.map((s) => s.sessionKey)).toEqual([keys.b]);
+      expect((await log.pendingTurns()).map((e) => e.sessionKey)).toEqual([keys.b]);
+      expect((await log.pendingReplies()).map((e) => e.data.idempotencyKey)).toEqual(["idem-2"]);
+
+      // Appends after the migration: seqs go on, the dedupe keys stay unique, the open turn closes.
+      await log.append(keys.b, [
+        { kind: "turn_started", runId: "r2", data: { runId: "r2" } },
+        { kind: "turn_ended", runId: "r2", data: { runId: "r2", stopReason: "end_turn" } },
+      ]);
+      expect((await log.readHistory(keys.b)).map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(await log.pendingTurns()).toEqual([]);
+      const dup = await log
+        .append(keys.a, [{ kind: "message_received", data: { content: "again", channel: "tg", account: "default", peer: "p1", idempotencyKey: "idem-1" } }])
+        .then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+      expect(dup?.name).toBe("DuplicateEventError");
+      expect((await log.info(keys.a))?.lastSeq).toBe(4);
+    } finally {
+      await log.close();
+    }
+  });
+}
+
+it("a stored row that is not an event fails its read as corrupt (the table has no schema since migration 7)", async () => {
+  const url = `rocksdb://${join(root, "c")}`;
+  const key = formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: "p" });
+  const log = await createSurrealSessionLog({ url });
+  try {
+    await log.append(key, [{ kind: "assistant_text", data: { text: "a" } }]);
+    await raw(url, "UPDATE type::record('event', [$key, 1]) SET kind = 'bogus', sum = NONE;", { key });
+    const err = await log.read(key).then(
+      () => undefined,
+      (e: unknown) => e as StoreError,
+    );
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err?.code).toBe("corrupt");
+  } finally {
+    await log.close();
+  }
 });

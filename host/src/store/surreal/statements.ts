@@ -9,7 +9,7 @@ import type * as Sdk from "surrealdb";
 import { joinText, openTurnsEffect, platformKey, splitText, type PreparedEvent } from "../events.js";
 import { StoreError } from "../errors.js";
 import { parseSessionKey } from "../session-key.js";
-import type { EventKind, SessionEvent, SessionInfo } from "../types.js";
+import { EVENT_KINDS, type EventKind, type SessionEvent, type SessionInfo } from "../types.js";
 
 /**
  * One append the write-ahead journal (`store/journal/`) projects: events already validated,
@@ -60,8 +60,19 @@ function eventChecksum(kind: string, data: string, text: string | undefined): nu
   return crc32(`${kind}\n${data}\n${text ?? ""}`);
 }
 
+const KNOWN_KINDS: ReadonlySet<string> = new Set(EVENT_KINDS);
+
+/**
+ * The event a stored row holds.
+ * @throws StoreError `corrupt` when the row's checksum does not match, or (the table has no schema
+ *   since migration 7) its kind is not an event kind or its data is not a string
+ */
 export function toEvent(row: EventRow): SessionEvent {
   const [sessionKey, seq] = row.id.id as [string, number | bigint];
+  // What migration 1's field types asserted on write, checked on read instead (cheaper: once per read row).
+  if (!KNOWN_KINDS.has(row.kind) || typeof row.data !== "string") {
+    throw new StoreError("corrupt", `session ${sessionKey}, event ${Number(seq)}: the stored row is not an event (kind ${JSON.stringify(row.kind)})`);
+  }
   if (row.sum !== undefined && row.sum !== null && Number(row.sum) !== eventChecksum(row.kind, row.data, row.text ?? undefined)) {
     throw new StoreError(
       "corrupt",
