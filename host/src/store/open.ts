@@ -2,8 +2,18 @@ import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError, type StoreHealth } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
-import { createJournaledSessionLog } from "./journal/index.js";
-import { createSurrealSessionLog, detectOnDiskEngine, isOnDiskEngine, parseSurrealUrl, redactUrl } from "./surreal/index.js";
+import { createJournaledSessionLog, lockJournalDir, takeCheckpoint, type DirLock, type EngineSnapshot } from "./journal/index.js";
+import { BloomFilter } from "./journal/bloom.js";
+import {
+  checkEmbeddedWal,
+  createSurrealSessionLog,
+  detectOnDiskEngine,
+  isOnDiskEngine,
+  parseSurrealUrl,
+  redactUrl,
+  type SurrealSessionLog,
+} from "./surreal/index.js";
+import { isEmbeddedOpen } from "./surreal/engine.js";
 import type { SessionLog } from "./types.js";
 
 /** The in-process store's name in `[store] url` / `EXOCLAW_STORE`. */
@@ -61,6 +71,8 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     }
   }
   const target = parseSurrealUrl(options.url, options);
+  // Read before anything is created: an engine directory that does not exist yet is known empty.
+  const newEngine = isOnDiskEngine(target.engine) && !isEmbeddedOpen(target.url) && detectOnDiskEngine(target.path!) === undefined;
   if (isOnDiskEngine(target.engine)) {
     // One engine cannot read the other's files (no silent migration): name the right URL.
     const found = detectOnDiskEngine(target.path!);
@@ -93,7 +105,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     unhealthy = true;
     options.onUnhealthy?.(health);
   };
-  const log = await createSurrealSessionLog({
+  const surrealOptions = {
     url: options.url,
     namespace: options.namespace,
     database: options.database,
@@ -104,14 +116,46 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     logger: options.logger,
     onUnhealthy,
     acceptWalDamage: options.acceptWalDamage === true,
+  };
+  if (!journaled) {
+    const log = await createSurrealSessionLog(surrealOptions);
+    // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
+    if (isOnDiskEngine(target.engine)) await narrowDirectories(target.path!);
+    return log;
+  }
+  // The journaled store is ready when its journal is open (docs/architecture.md, "Start-up"):
+  // the engine opens in the background when the journal knows what it holds without it (a new
+  // store, or the checkpoint of a clean close); else (a crash, a first start after an upgrade)
+  // the open waits for the engine, as before.
+  const dir = target.path!;
+  const journalDir = join(dir, JOURNAL_DIR);
+  await mkdir(journalDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw new StoreError("unavailable", `cannot create the store's journal directory ${journalDir}: ${(err as Error).message}`, { cause: err });
   });
-  // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
-  if (isOnDiskEngine(target.engine)) await narrowDirectories(target.path!);
-  if (!journaled) return log;
+  // One process per directory, before anything is journaled (the engine's own lock comes later).
+  const lock: DirLock = await lockJournalDir(journalDir, target.displayUrl);
+  let engine: Promise<SurrealSessionLog> | undefined;
   try {
+    // A damaged engine WAL still refuses the start (a read of its files, no engine opened).
+    await checkEmbeddedWal(surrealOptions);
+    const known: EngineSnapshot | undefined = newEngine
+      ? { filter: new BloomFilter(), pendingTurns: [], pendingReplies: [] }
+      : await takeCheckpoint(journalDir, dir, options.logger);
+    engine = createSurrealSessionLog({ ...surrealOptions, walChecked: true }).then(async (log) => {
+      // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
+      await narrowDirectories(dir);
+      return log;
+    });
+    engine.catch(() => {});
+    // Without what the journal needs to know, the engine's open is part of the store's.
+    const inner = known === undefined ? await engine : engine;
     return await createJournaledSessionLog({
-      inner: log,
-      dir: join(target.path!, JOURNAL_DIR),
+      inner,
+      kind: target.engine,
+      known,
+      checkpointEngineDir: dir,
+      lock,
+      dir: journalDir,
       displayUrl: target.displayUrl,
       redact: options.redact === true,
       logger: options.logger,
@@ -119,7 +163,9 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       acceptLoss: options.acceptWalDamage === true,
     });
   } catch (err) {
-    await log.close().catch(() => {});
+    // Not awaited when still opening: the close follows the open.
+    void engine?.then((log) => log.close()).catch(() => {});
+    await lock.release();
     throw err;
   }
 }
