@@ -211,6 +211,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   /** The grace running turns get on close: set by stop(); 0 when start-up fails. */
   let graceMs = 0;
   let storeDown: string | undefined;
+  /** Settles when start-up finished (the durable store's engine opens then: `engineStart`). */
+  let markStarted: () => void = () => {};
+  const startedSignal = new Promise<void>((resolve) => (markStarted = resolve));
   let markBroken: (reason: string) => void = () => {};
   const broken = new Promise<string>((resolve) => (markBroken = resolve));
   const health = (): HealthAnswer => {
@@ -315,6 +318,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     let storeOpenMs = 0;
     opening = openSessionLog({
       ...config.store,
+      // A journaled store on disk is ready with its journal (a new store, or a clean stop's
+      // checkpoint); its engine then opens once the gateway is ready, or at the first operation
+      // that needs it (docs/architecture.md, "Start-up").
+      engineStart: startedSignal,
       logger: {
         info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m),
         warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m),
@@ -603,6 +610,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await component.start(context);
     }
     started = true;
+    markStarted();
     // The provider SDKs load once a first /health was answered (`health` above), or at the latest
     // PROVIDER_WARM_DELAY_MS after ready: a supervisor's first poll is not queued behind them.
     // Not while the durable store opens, although the main thread waits there: its steps then

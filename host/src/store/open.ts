@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError, type StoreHealth } from "./errors.js";
@@ -44,6 +45,14 @@ export interface OpenSessionLogOptions {
   acceptWalDamage?: boolean;
   /** Called once when the store stops taking writes for good (embedded SurrealDB; see `SessionLog.health`). */
   onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
+  /**
+   * When the embedded engine's background open may begin (journaled on-disk stores that are
+   * ready before their engine): once this settles, or at the first operation that needs the
+   * engine, whichever comes first. The gateway passes its listening, so the engine's open (its
+   * native load, RocksDB's open, the schema check) does not share the CPU with the start-up.
+   * Absent: at once.
+   */
+  engineStart?: Promise<unknown>;
 }
 
 /**
@@ -118,10 +127,21 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     acceptWalDamage: options.acceptWalDamage === true,
   };
   if (!journaled) {
-    const log = await createSurrealSessionLog(surrealOptions);
-    // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
-    if (isOnDiskEngine(target.engine)) await narrowDirectories(target.path!);
-    return log;
+    // `?journal=off` on a journaled store's directory: its lock too (so it never opens the engine
+    // under a gateway whose engine is still opening). A directory never journaled has none.
+    const journalDir = isOnDiskEngine(target.engine) ? join(target.path!, JOURNAL_DIR) : undefined;
+    const dirLock = journalDir !== undefined && existsSync(journalDir) ? await lockJournalDir(journalDir, target.displayUrl) : undefined;
+    try {
+      const log = await createSurrealSessionLog(surrealOptions);
+      // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
+      if (isOnDiskEngine(target.engine)) await narrowDirectories(target.path!);
+      if (dirLock === undefined) return log;
+      const close = log.close.bind(log);
+      return Object.assign(log, { close: () => close().finally(() => dirLock.release()) });
+    } catch (err) {
+      await dirLock?.release();
+      throw err;
+    }
   }
   // The journaled store is ready when its journal is open (docs/architecture.md, "Start-up"):
   // the engine opens in the background when the journal knows what it holds without it (a new
@@ -129,11 +149,8 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
   // the open waits for the engine, as before.
   const dir = target.path!;
   const journalDir = join(dir, JOURNAL_DIR);
-  await mkdir(journalDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-    throw new StoreError("unavailable", `cannot create the store's journal directory ${journalDir}: ${(err as Error).message}`, { cause: err });
-  });
   // One process per directory, before anything is journaled (the engine's own lock comes later).
-  const lock: DirLock = await lockJournalDir(journalDir, target.displayUrl);
+  const lock: DirLock = await lockEngineDir(journalDir, target.displayUrl);
   let engine: Promise<SurrealSessionLog> | undefined;
   try {
     // A damaged engine WAL still refuses the start (a read of its files, no engine opened).
@@ -141,7 +158,17 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     const known: EngineSnapshot | undefined = newEngine
       ? { filter: new BloomFilter(), pendingTurns: [], pendingReplies: [] }
       : await takeCheckpoint(journalDir, dir, options.logger);
-    engine = createSurrealSessionLog({ ...surrealOptions, walChecked: true }).then(async (log) => {
+    // The engine's open begins at `engineStart`, or when something needs it (`startEngine`).
+    let started = false;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const begin = () => {
+      started = true;
+      open();
+    };
+    if (known !== undefined && options.engineStart !== undefined) options.engineStart.then(begin, begin);
+    else begin();
+    engine = gate.then(() => createSurrealSessionLog({ ...surrealOptions, walChecked: true })).then(async (log) => {
       // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
       await narrowDirectories(dir);
       return log;
@@ -154,6 +181,8 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       kind: target.engine,
       known,
       checkpointEngineDir: dir,
+      startEngine: begin,
+      engineStarted: () => started,
       lock,
       dir: journalDir,
       displayUrl: target.displayUrl,
@@ -168,6 +197,17 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     await lock.release();
     throw err;
   }
+}
+
+/**
+ * Creates the journal directory (0700) and takes the store's directory lock in it (`journal/lock.ts`).
+ * @throws StoreError `unavailable`
+ */
+async function lockEngineDir(journalDir: string, displayUrl: string): Promise<DirLock> {
+  await mkdir(journalDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw new StoreError("unavailable", `cannot create the store's journal directory ${journalDir}: ${(err as Error).message}`, { cause: err });
+  });
+  return lockJournalDir(journalDir, displayUrl);
 }
 
 /**

@@ -45,6 +45,8 @@ export interface EngineSnapshot {
   pendingTurns: SessionEventOf<"message_received">[];
   /** The engine's `pendingReplies()` answer. */
   pendingReplies: SessionEventOf<"message_received">[];
+  /** The engine directory's fingerprint it was checked against (a snapshot read from a checkpoint). */
+  fingerprint?: string;
 }
 
 interface Header {
@@ -85,13 +87,17 @@ export async function engineFingerprint(engineDir: string, journalName = "journa
 /**
  * Writes the checkpoint into `journalDir` for the engine in `engineDir`, which must be closed
  * for writes by this process (nothing may write it after this call). Durable when it resolves.
- * @returns false when it was not written (pending lists too large)
+ * With `expectFingerprint` (a snapshot written again by a process that never opened the engine),
+ * nothing is written when the engine's files changed since that fingerprint was taken.
+ * @returns false when it was not written (pending lists too large, or the files changed)
  * @throws the file system's error
  */
-export async function writeCheckpoint(journalDir: string, engineDir: string, snapshot: EngineSnapshot): Promise<boolean> {
+export async function writeCheckpoint(journalDir: string, engineDir: string, snapshot: EngineSnapshot, expectFingerprint?: string): Promise<boolean> {
   const bits = snapshot.filter.bytes();
+  const fingerprint = await engineFingerprint(engineDir);
+  if (expectFingerprint !== undefined && fingerprint !== expectFingerprint) return false;
   const header: Header = {
-    fingerprint: await engineFingerprint(engineDir),
+    fingerprint,
     log2Bits: Math.log2(bits.length * 8),
     hashes: snapshot.filter.hashCount,
     pendingTurns: snapshot.pendingTurns,
@@ -155,7 +161,7 @@ export async function takeCheckpoint(
       logger?.info("the store's checkpoint does not describe its engine any more (the engine was opened or written after it): the store opens the engine before it serves");
       return undefined;
     }
-    return { filter, pendingTurns: header.pendingTurns, pendingReplies: header.pendingReplies };
+    return { filter, pendingTurns: header.pendingTurns, pendingReplies: header.pendingReplies, fingerprint: now };
   } catch (err) {
     logger?.warn(`the store's checkpoint ${path} is not usable (${errorMessage(err)}): the store opens the engine before it serves`);
     return undefined;

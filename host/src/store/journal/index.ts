@@ -88,6 +88,14 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
   checkpointEngineDir?: string;
   /** The directory lock (`lock.ts`), released at the end of `close()`. */
   lock?: DirLock;
+  /**
+   * Begins `inner`'s open when it waits for a signal (`OpenSessionLogOptions.engineStart`): called
+   * by the first operation that needs the engine, and by `close()` when there is something to
+   * project. Idempotent.
+   */
+  startEngine?: () => void;
+  /** Whether `startEngine` was called (or the engine's open began otherwise); absent: it always has. */
+  engineStarted?: () => boolean;
   /** The journal's directory (created 0700; segment files 0600). */
   dir: string;
   /** The store URL for messages (no credentials). */
@@ -609,7 +617,9 @@ class JournalState {
    * The engine, waiting for its open. @throws the broken store's error when the open failed
    */
   private db(): Promise<SurrealSessionLog> {
-    return this.inner !== undefined ? Promise.resolve(this.inner) : this.engine;
+    if (this.inner !== undefined) return Promise.resolve(this.inner);
+    this.options.startEngine?.();
+    return this.engine;
   }
 
   /** Whether a dedupe key is certainly not in the engine (the filter is complete and lacks it). */
@@ -865,6 +875,17 @@ class JournalState {
       const clean = this.queue.length === 0 && !this.broken;
       if (clean) await this.files.discard().catch(() => {});
       try {
+        const known = this.options.known;
+        if (this.inner === undefined && this.options.engineStarted?.() === false) {
+          // The engine was never needed: nothing was journaled, projected or settled, so what the
+          // checkpoint said at open still holds. Written again only for the files it was checked against.
+          if (clean && known?.fingerprint !== undefined && this.startTurns && this.startReplies) {
+            await writeCheckpoint(this.options.dir, this.options.checkpointEngineDir!, known, known.fingerprint).catch((err: unknown) =>
+              this.options.logger?.warn(`cannot write the store's checkpoint (the next start opens the engine before it serves): ${errorMessage(err)}`),
+            );
+          }
+          return;
+        }
         // An engine still opening is waited for (a failed open has nothing to close).
         const inner = this.inner ?? (await this.engine.catch(() => undefined));
         if (inner !== undefined) {
