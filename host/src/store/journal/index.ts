@@ -290,6 +290,7 @@ class JournalState {
     this.engine = Promise.resolve(options.inner).then(
       (inner) => {
         this.inner = inner;
+        queueMicrotask(() => this.kick());
         return inner;
       },
       (err: unknown) => {
@@ -436,6 +437,9 @@ class JournalState {
    */
   private kick(now = false): void {
     if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
+    // Projection waits for the engine's open; only a reader, `close` or the backlog begins that
+    // open when it is held back (`db`). The open kicks the projector when it is done.
+    if (this.inner === undefined && !this.urgent()) return;
     if (!now && !this.urgent()) {
       this.projectTimer ??= setTimeout(() => {
         this.projectTimer = undefined;
