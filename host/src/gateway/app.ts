@@ -387,7 +387,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(sharedLedger !== undefined ? { ledger: sharedLedger } : {}),
       onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
     });
-    void budget.rebuild(log);
+    // Without a budget nothing waits for the rebuild (agent/budget/guard.ts): it reads the whole
+    // store, so it runs once the gateway is ready, not during start-up (with the durable store
+    // it would begin the engine's open before ready: docs/architecture.md, "Start-up").
+    if (anyBudget) void budget.rebuild(log);
+    else void startedSignal.then(() => budget.rebuild(log));
     // Scheduled work (cron, heartbeats, reminders): its `remind` tool goes to the runtime, and it
     // starts once the channels run (a bad configured schedule fails start-up here, named).
     const automation = new Automation({ cron: config.cron, agents: config.agents, stateDir: config.stateDir, logger, ...(bus !== undefined ? { bus } : {}) });
