@@ -135,7 +135,9 @@ describe("journaled store ready before its engine", () => {
     expect(pending).toEqual([]);
   });
 
-  it("with a clean stop's checkpoint: new sessions need no engine, an existing one waits for it; after kill -9 all is there once and the checkpoint is gone", { timeout: 120_000 }, async () => {
+  it("with a clean stop's checkpoint: new sessions need no engine, an existing one waits for it; after kill -9 all is there once and the checkpoint is gone", {
+    timeout: 120_000,
+  }, async () => {
     const dir = freshDir();
     const url = `rocksdb://${dir}`;
     const seed = run(["seed", url, "3"]);

@@ -169,19 +169,18 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     if (known !== undefined && options.engineStart !== undefined) options.engineStart.then(begin, begin);
     else begin();
     const tReady = performance.now();
-    engine = gate
-      .then(() => {
-        const tStart = performance.now();
-        return createSurrealSessionLog({ ...surrealOptions, walChecked: true }).then(async (log) => {
-          // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
-          await narrowDirectories(dir);
-          if (known !== undefined) {
-            const ms = (t: number) => Math.round(performance.now() - t);
-            options.logger?.info(`the store's engine is open (${ms(tStart)} ms; began ${Math.round(tStart - tReady)} ms after the journal was ready)`);
-          }
-          return log;
-        });
+    engine = gate.then(() => {
+      const tStart = performance.now();
+      return createSurrealSessionLog({ ...surrealOptions, walChecked: true }).then(async (log) => {
+        // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
+        await narrowDirectories(dir);
+        if (known !== undefined) {
+          const ms = (t: number) => Math.round(performance.now() - t);
+          options.logger?.info(`the store's engine is open (${ms(tStart)} ms; began ${Math.round(tStart - tReady)} ms after the journal was ready)`);
+        }
+        return log;
       });
+    });
     engine.catch(() => {});
     // Without what the journal needs to know, the engine's open is part of the store's.
     const inner = known === undefined ? await engine : engine;

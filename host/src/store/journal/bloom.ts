@@ -18,7 +18,8 @@ export class BloomFilter {
     private readonly hashes = 7,
     bits?: Uint8Array,
   ) {
-    if (bits !== undefined && bits.length !== 2 ** log2Bits / 8) throw new RangeError(`a Bloom filter of 2^${log2Bits} bits needs ${2 ** log2Bits / 8} bytes, not ${bits.length}`);
+    if (bits !== undefined && bits.length !== 2 ** log2Bits / 8)
+      throw new RangeError(`a Bloom filter of 2^${log2Bits} bits needs ${2 ** log2Bits / 8} bytes, not ${bits.length}`);
     this.bits = bits ?? new Uint8Array(2 ** log2Bits / 8);
     this.mask = 2 ** log2Bits - 1;
   }

@@ -151,14 +151,16 @@ export async function takeCheckpoint(
   try {
     if (buf.length < MAGIC.length + 8 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error("not a checkpoint");
     const body = buf.subarray(0, buf.length - 4);
-    if ((crc32(body) >>> 0) !== buf.readUInt32LE(buf.length - 4)) throw new Error("its checksum does not verify");
+    if (crc32(body) >>> 0 !== buf.readUInt32LE(buf.length - 4)) throw new Error("its checksum does not verify");
     const len = body.readUInt32LE(MAGIC.length);
     const header = JSON.parse(body.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString("utf8")) as Header;
     const bits = new Uint8Array(body.subarray(MAGIC.length + 4 + len));
     const filter = new BloomFilter(header.log2Bits, header.hashes, bits);
     const now = await engineFingerprint(engineDir);
     if (now !== header.fingerprint) {
-      logger?.info("the store's checkpoint does not describe its engine any more (the engine was opened or written after it): the store opens the engine before it serves");
+      logger?.info(
+        "the store's checkpoint does not describe its engine any more (the engine was opened or written after it): the store opens the engine before it serves",
+      );
       return undefined;
     }
     return { filter, pendingTurns: header.pendingTurns, pendingReplies: header.pendingReplies, fingerprint: now };

@@ -115,5 +115,8 @@ export async function lockJournalDir(dir: string, displayUrl: string): Promise<D
     }
     await new Promise((r) => setTimeout(r, 5 + attempt * 5));
   }
-  throw new StoreError("unavailable", `cannot lock the store ${displayUrl} (${path}): it keeps changing (is another exoclaw process starting on this directory?)`);
+  throw new StoreError(
+    "unavailable",
+    `cannot lock the store ${displayUrl} (${path}): it keeps changing (is another exoclaw process starting on this directory?)`,
+  );
 }
