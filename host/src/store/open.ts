@@ -154,10 +154,13 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
   let engine: Promise<SurrealSessionLog> | undefined;
   try {
     // A damaged engine WAL still refuses the start (a read of its files, no engine opened).
-    await checkEmbeddedWal(surrealOptions);
-    const known: EngineSnapshot | undefined = newEngine
-      ? { filter: new BloomFilter(), pendingTurns: [], pendingReplies: [] }
-      : await takeCheckpoint(journalDir, dir, options.logger);
+    // Both only read (the checkpoint is deleted once read); neither opens the engine.
+    const [, known] = await Promise.all([
+      checkEmbeddedWal(surrealOptions),
+      newEngine
+        ? Promise.resolve<EngineSnapshot>({ filter: new BloomFilter(), pendingTurns: [], pendingReplies: [] })
+        : takeCheckpoint(journalDir, dir, options.logger),
+    ]);
     // The engine's open begins at `engineStart`, or when something needs it (`startEngine`).
     let started = false;
     let open!: () => void;
