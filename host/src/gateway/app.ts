@@ -212,11 +212,21 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   /** The grace running turns get on close: set by stop(); 0 when start-up fails. */
   let graceMs = 0;
   let storeDown: string | undefined;
+  /**
+   * Settles once start-up finished and the first `/health` was answered (after its answer is
+   * written), or PROVIDER_WARM_DELAY_MS after ready: the durable store's engine opens then
+   * (`engineStart`), so a supervisor's first poll is not queued behind its native load.
+   */
+  let afterFirstHealth: () => void = () => {};
+  const engineSignal = new Promise<void>((resolve) => (afterFirstHealth = () => setImmediate(resolve)));
   let markBroken: (reason: string) => void = () => {};
   const broken = new Promise<string>((resolve) => (markBroken = resolve));
   const health = (): HealthAnswer => {
     // The first /health answered once ready starts the provider warm-up, right after the answer is written.
-    if (started) warmUp.start();
+    if (started) {
+      warmUp.start();
+      afterFirstHealth();
+    }
     return storeDown === undefined ? { status: 200, body: HEALTH_BODY } : storeUnavailableHealth(storeDown);
   };
 
@@ -316,6 +326,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     let storeOpenMs = 0;
     opening = openSessionLog({
       ...config.store,
+      // A journaled store on disk is ready with its journal (a new store, or a clean stop's
+      // checkpoint); its engine then opens after the first /health answered once ready (or 50 ms
+      // after ready), or at the first operation that needs it (docs/architecture.md, "Start-up").
+      engineStart: engineSignal,
       logger: {
         info: (m) => logger.info({ store: describeStoreUrl(config.store.url) }, m),
         warn: (m) => logger.warn({ store: describeStoreUrl(config.store.url) }, m),
@@ -381,7 +395,11 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(sharedLedger !== undefined ? { ledger: sharedLedger } : {}),
       onEvent: (kind, agent) => telemetry.sink.budgetEvent?.(agent, kind),
     });
-    void budget.rebuild(log);
+    // Without a budget nothing waits for the rebuild (agent/budget/guard.ts): it reads the whole
+    // store, so it runs once the gateway is ready, not during start-up (with the durable store
+    // it would begin the engine's open before ready: docs/architecture.md, "Start-up").
+    if (anyBudget) void budget.rebuild(log);
+    else void engineSignal.then(() => budget.rebuild(log));
     // Scheduled work (cron, heartbeats, reminders): its `remind` tool goes to the runtime, and it
     // starts once the channels run (a bad configured schedule fails start-up here, named).
     const automation = new Automation({ cron: config.cron, agents: config.agents, stateDir: config.stateDir, logger, ...(bus !== undefined ? { bus } : {}) });
@@ -604,6 +622,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await component.start(context);
     }
     started = true;
+    setTimeout(() => afterFirstHealth(), PROVIDER_WARM_DELAY_MS).unref();
     // The provider SDKs load once a first /health was answered (`health` above), or at the latest
     // PROVIDER_WARM_DELAY_MS after ready: a supervisor's first poll is not queued behind them.
     // Not while the durable store opens, although the main thread waits there: its steps then

@@ -1,9 +1,20 @@
+import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError, type StoreHealth } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
-import { createJournaledSessionLog } from "./journal/index.js";
-import { createSurrealSessionLog, detectOnDiskEngine, isOnDiskEngine, parseSurrealUrl, redactUrl } from "./surreal/index.js";
+import { createJournaledSessionLog, lockJournalDir, takeCheckpoint, type DirLock, type EngineSnapshot } from "./journal/index.js";
+import { BloomFilter } from "./journal/bloom.js";
+import {
+  checkEmbeddedWal,
+  createSurrealSessionLog,
+  detectOnDiskEngine,
+  isOnDiskEngine,
+  parseSurrealUrl,
+  redactUrl,
+  type SurrealSessionLog,
+} from "./surreal/index.js";
+import { isEmbeddedOpen } from "./surreal/engine.js";
 import type { SessionLog } from "./types.js";
 
 /** The in-process store's name in `[store] url` / `EXOCLAW_STORE`. */
@@ -34,6 +45,14 @@ export interface OpenSessionLogOptions {
   acceptWalDamage?: boolean;
   /** Called once when the store stops taking writes for good (embedded SurrealDB; see `SessionLog.health`). */
   onUnhealthy?: (health: Exclude<StoreHealth, { ok: true }>) => void;
+  /**
+   * When the embedded engine's background open may begin (journaled on-disk stores that are
+   * ready before their engine): once this settles, or at the first operation that needs the
+   * engine, whichever comes first. The gateway passes its listening, so the engine's open (its
+   * native load, RocksDB's open, the schema check) does not share the CPU with the start-up.
+   * Absent: at once.
+   */
+  engineStart?: Promise<unknown>;
 }
 
 /**
@@ -61,6 +80,8 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     }
   }
   const target = parseSurrealUrl(options.url, options);
+  // Read before anything is created: an engine directory that does not exist yet is known empty.
+  const newEngine = isOnDiskEngine(target.engine) && !isEmbeddedOpen(target.url) && detectOnDiskEngine(target.path!) === undefined;
   if (isOnDiskEngine(target.engine)) {
     // One engine cannot read the other's files (no silent migration): name the right URL.
     const found = detectOnDiskEngine(target.path!);
@@ -93,7 +114,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     unhealthy = true;
     options.onUnhealthy?.(health);
   };
-  const log = await createSurrealSessionLog({
+  const surrealOptions = {
     url: options.url,
     namespace: options.namespace,
     database: options.database,
@@ -104,14 +125,77 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     logger: options.logger,
     onUnhealthy,
     acceptWalDamage: options.acceptWalDamage === true,
-  });
-  // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
-  if (isOnDiskEngine(target.engine)) await narrowDirectories(target.path!);
-  if (!journaled) return log;
+  };
+  if (!journaled) {
+    // `?journal=off` on a journaled store's directory: its lock too (so it never opens the engine
+    // under a gateway whose engine is still opening). A directory never journaled has none.
+    const journalDir = isOnDiskEngine(target.engine) ? join(target.path!, JOURNAL_DIR) : undefined;
+    const dirLock = journalDir !== undefined && existsSync(journalDir) ? await lockJournalDir(journalDir, target.displayUrl) : undefined;
+    try {
+      const log = await createSurrealSessionLog(surrealOptions);
+      // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
+      if (isOnDiskEngine(target.engine)) await narrowDirectories(target.path!);
+      if (dirLock === undefined) return log;
+      const close = log.close.bind(log);
+      return Object.assign(log, { close: () => close().finally(() => dirLock.release()) });
+    } catch (err) {
+      await dirLock?.release();
+      throw err;
+    }
+  }
+  // The journaled store is ready when its journal is open (docs/architecture.md, "Start-up"):
+  // the engine opens in the background when the journal knows what it holds without it (a new
+  // store, or the checkpoint of a clean close); else (a crash, a first start after an upgrade)
+  // the open waits for the engine, as before.
+  const dir = target.path!;
+  const journalDir = join(dir, JOURNAL_DIR);
+  // One process per directory, before anything is journaled (the engine's own lock comes later).
+  const lock: DirLock = await lockEngineDir(journalDir, target.displayUrl);
+  let engine: Promise<SurrealSessionLog> | undefined;
   try {
+    // A damaged engine WAL still refuses the start (a read of its files, no engine opened).
+    // Both only read (the checkpoint is deleted once read); neither opens the engine.
+    const [, known] = await Promise.all([
+      checkEmbeddedWal(surrealOptions),
+      newEngine
+        ? Promise.resolve<EngineSnapshot>({ filter: new BloomFilter(), pendingTurns: [], pendingReplies: [] })
+        : takeCheckpoint(journalDir, dir, options.logger),
+    ]);
+    // The engine's open begins at `engineStart`, or when something needs it (`startEngine`).
+    let started = false;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const begin = () => {
+      started = true;
+      open();
+    };
+    if (known !== undefined && options.engineStart !== undefined) options.engineStart.then(begin, begin);
+    else begin();
+    const tReady = performance.now();
+    engine = gate.then(() => {
+      const tStart = performance.now();
+      return createSurrealSessionLog({ ...surrealOptions, walChecked: true }).then(async (log) => {
+        // SurrealKV chmods its `wal` directory to 0750 itself, past the process umask.
+        await narrowDirectories(dir);
+        if (known !== undefined) {
+          const ms = (t: number) => Math.round(performance.now() - t);
+          options.logger?.info(`the store's engine is open (${ms(tStart)} ms; began ${Math.round(tStart - tReady)} ms after the journal was ready)`);
+        }
+        return log;
+      });
+    });
+    engine.catch(() => {});
+    // Without what the journal needs to know, the engine's open is part of the store's.
+    const inner = known === undefined ? await engine : engine;
     return await createJournaledSessionLog({
-      inner: log,
-      dir: join(target.path!, JOURNAL_DIR),
+      inner,
+      kind: target.engine,
+      known,
+      checkpointEngineDir: dir,
+      startEngine: begin,
+      engineStarted: () => started,
+      lock,
+      dir: journalDir,
       displayUrl: target.displayUrl,
       redact: options.redact === true,
       logger: options.logger,
@@ -119,9 +203,22 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       acceptLoss: options.acceptWalDamage === true,
     });
   } catch (err) {
-    await log.close().catch(() => {});
+    // Not awaited when still opening: the close follows the open.
+    void engine?.then((log) => log.close()).catch(() => {});
+    await lock.release();
     throw err;
   }
+}
+
+/**
+ * Creates the journal directory (0700) and takes the store's directory lock in it (`journal/lock.ts`).
+ * @throws StoreError `unavailable`
+ */
+async function lockEngineDir(journalDir: string, displayUrl: string): Promise<DirLock> {
+  await mkdir(journalDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw new StoreError("unavailable", `cannot create the store's journal directory ${journalDir}: ${(err as Error).message}`, { cause: err });
+  });
+  return lockJournalDir(journalDir, displayUrl);
 }
 
 /**

@@ -12,7 +12,7 @@
 import { crc32 } from "node:zlib";
 import type * as Sdk from "surrealdb";
 import { StoreError } from "./errors.js";
-import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk } from "./surreal/engine.js";
+import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type SurrealSdk } from "./surreal/engine.js";
 import { isOnDiskEngine, parseSurrealUrl } from "./surreal/url.js";
 
 /** One stored vector: the note's id, the checksum of the note's text ({@link vectorSum}), unit vector. */
@@ -68,22 +68,30 @@ export async function openVectorTable(options: OpenVectorTableOptions): Promise<
   const target = parseSurrealUrl(options.url, { namespace: options.namespace, database: options.database });
   if (!isOnDiskEngine(target.engine)) return undefined;
   const engine = target.engine;
-  if (!isEmbeddedOpen(target.url)) throw new StoreError("invalid_argument", `the store ${target.displayUrl} must be opened before its vector table`);
-  const sdk = await loadSdk();
-  let failure: unknown;
-  const db: Sdk.Surreal = new sdk.Surreal({
-    engines: {
-      [engine]: embeddedEngineFactory(
-        sdk,
-        () => acquireEmbedded({ ...target, engine }),
-        (err) => (failure = err),
-      ),
-    },
-  });
-  await db.connect(target.url, { namespace: target.namespace, database: target.database });
-  if (failure !== undefined) throw failure;
+  // Connected at the first use: the session log's engine may still be opening in the background
+  // (the journaled store is ready before it: docs/architecture.md, "Start-up").
+  let connecting: Promise<{ sdk: SurrealSdk; db: Sdk.Surreal }> | undefined;
+  const connect = () =>
+    (connecting ??= (async () => {
+      if (!isEmbeddedOpen(target.url)) throw new StoreError("invalid_argument", `the store ${target.displayUrl} must be opened before its vector table`);
+      const sdk = await loadSdk();
+      let failure: unknown;
+      const db: Sdk.Surreal = new sdk.Surreal({
+        engines: {
+          [engine]: embeddedEngineFactory(
+            sdk,
+            () => acquireEmbedded({ ...target, engine }),
+            (err) => (failure = err),
+          ),
+        },
+      });
+      await db.connect(target.url, { namespace: target.namespace, database: target.database });
+      if (failure !== undefined) throw failure;
+      return { sdk, db };
+    })());
   const query = async <T>(sql: string, vars: Record<string, unknown>): Promise<T> => {
     try {
+      const { db } = await connect();
       return (await db.query(sql, vars).collect()) as T;
     } catch (err) {
       throw new StoreError("unavailable", `memory vectors in ${target.displayUrl}: ${(err as Error).message}`, { cause: err });
@@ -104,6 +112,7 @@ export async function openVectorTable(options: OpenVectorTableOptions): Promise<
     },
     async put(model, rows) {
       if (rows.length === 0) return;
+      const { sdk } = await connect();
       const items = rows.map((r) => ({ id: new sdk.RecordId("memory_vector", [model, r.note]), note: r.note, sum: r.sum, vector: toBytes(r.vector) }));
       await query("INSERT INTO memory_vector $items ON DUPLICATE KEY UPDATE sum = $input.sum, vector = $input.vector RETURN NONE;", { items });
     },
@@ -112,7 +121,8 @@ export async function openVectorTable(options: OpenVectorTableOptions): Promise<
       await query("DELETE memory_vector WHERE note IN $notes RETURN NONE;", { notes: [...notes] });
     },
     async close() {
-      await db.close().catch(() => {});
+      if (connecting === undefined) return;
+      await connecting.then(({ db }) => db.close()).catch(() => {});
     },
   };
 }

@@ -260,7 +260,10 @@ export class BudgetGuard {
         // layer failed over (its `failover` event names the next `provider/model`).
         let answering = { provider: provider.name as string, model: request.model };
         const open = async () => {
-          admitted = guard.rebuilt && !guard.limited(agent) ? { request } : await guard.admit(provider.name, agent, sessionKey, memo, runId, request);
+          // An agent without a limit reserves nothing (and adds nothing live: its spend is what the
+          // rebuild reads from the log), so its calls need not wait for the rebuild, which reads the
+          // whole store (with the durable store, after its engine has opened: docs/architecture.md, "Start-up").
+          admitted = !guard.limited(agent) ? { request } : await guard.admit(provider.name, agent, sessionKey, memo, runId, request);
           answering = { provider: provider.name, model: admitted.request.model };
           return provider.stream(admitted.request, signal);
         };

@@ -16,9 +16,22 @@ export class BloomFilter {
   constructor(
     log2Bits = 23,
     private readonly hashes = 7,
+    bits?: Uint8Array,
   ) {
-    this.bits = new Uint8Array(2 ** log2Bits / 8);
+    if (bits !== undefined && bits.length !== 2 ** log2Bits / 8)
+      throw new RangeError(`a Bloom filter of 2^${log2Bits} bits needs ${2 ** log2Bits / 8} bytes, not ${bits.length}`);
+    this.bits = bits ?? new Uint8Array(2 ** log2Bits / 8);
     this.mask = 2 ** log2Bits - 1;
+  }
+
+  /** The filter's bits (shared, not copied: for writing the journal's checkpoint). */
+  bytes(): Uint8Array {
+    return this.bits;
+  }
+
+  /** Bit positions per string (what a filter read back from {@link bytes} must be built with). */
+  get hashCount(): number {
+    return this.hashes;
   }
 
   /** Adds a string. */

@@ -55,14 +55,47 @@ import { errorMessage, KeyedChain } from "../../util/index.js";
 import { readBounds } from "../paging.js";
 import { parseSessionKey } from "../session-key.js";
 import { BloomFilter } from "./bloom.js";
+import { writeCheckpoint, type EngineSnapshot } from "./checkpoint.js";
+import type { DirLock } from "./lock.js";
 import { frameRecord, openJournalFiles, RECORD_HEADER_BYTES, type JournalFiles } from "./segments.js";
 
 export { openJournalFiles, type JournalFiles, type JournalRecord } from "./segments.js";
+export { takeCheckpoint, engineFingerprint, CHECKPOINT_FILE, type EngineSnapshot } from "./checkpoint.js";
+export { lockJournalDir, LOCK_FILE, type DirLock } from "./lock.js";
 
 /** Options of {@link createJournaledSessionLog}. */
 export interface JournaledSessionLogOptions extends SessionLogOptions {
-  /** The SurrealDB log the journal projects into (opened without redaction: the journal redacts). */
-  inner: SurrealSessionLog;
+  /**
+   * The SurrealDB log the journal projects into (opened without redaction: the journal redacts),
+   * or its open under way: then every operation that needs the engine waits for it, and an open
+   * that fails marks the store broken (`onUnhealthy`). See {@link known}.
+   */
+  inner: SurrealSessionLog | Promise<SurrealSessionLog>;
+  /** `inner.kind`, needed before `inner` has opened (e.g. `rocksdb`). */
+  kind?: string;
+  /**
+   * What is known of the engine's content without it (a new store: an empty filter and no
+   * pending lists; else the checkpoint of the last clean close, `checkpoint.ts`): the journal's
+   * filters start complete from it (no scan), so new sessions and new dedupe keys need no
+   * engine, and `pendingTurns`/`pendingReplies` answer from it until anything is journaled or
+   * settled. Absent: the filters are filled by scans of the engine once it is open.
+   */
+  known?: EngineSnapshot;
+  /**
+   * Write a checkpoint at a clean close (`checkpoint.ts`) for the engine whose files are in
+   * `engineDir` (the embedded store's directory); absent: none is written.
+   */
+  checkpointEngineDir?: string;
+  /** The directory lock (`lock.ts`), released at the end of `close()`. */
+  lock?: DirLock;
+  /**
+   * Begins `inner`'s open when it waits for a signal (`OpenSessionLogOptions.engineStart`): called
+   * by the first operation that needs the engine, and by `close()` when there is something to
+   * project. Idempotent.
+   */
+  startEngine?: () => void;
+  /** Whether `startEngine` was called (or the engine's open began otherwise); absent: it always has. */
+  engineStarted?: () => boolean;
   /** The journal's directory (created 0700; segment files 0600). */
   dir: string;
   /** The store URL for messages (no credentials). */
@@ -153,7 +186,7 @@ const openDirs = new Set<string>();
  *   read), StoreCorruptError (a segment other than the last is damaged)
  */
 export async function createJournaledSessionLog(options: JournaledSessionLogOptions): Promise<SessionLog> {
-  const { inner, dir, displayUrl } = options;
+  const { dir, displayUrl } = options;
   if (openDirs.has(dir)) throw new StoreError("unavailable", `the store's journal ${dir} is already open in this process`);
   openDirs.add(dir);
   let files: JournalFiles;
@@ -196,7 +229,16 @@ const CLOSE_DRAIN_MS = 3_000;
 
 /** Keeps the journal, the projector and the in-process session state. */
 class JournalState {
-  private readonly inner: SurrealSessionLog;
+  /** The engine once open (see {@link db}). */
+  private inner: SurrealSessionLog | undefined;
+  /** The engine's open; rejects with the broken store's error when it failed. */
+  private readonly engine: Promise<SurrealSessionLog>;
+  /**
+   * The engine's pending lists at open (from `options.known`), answered while nothing was
+   * journaled (turns) or settled (replies) since; undefined once not valid.
+   */
+  private startTurns: SessionEventOf<"message_received">[] | undefined;
+  private startReplies: SessionEventOf<"message_received">[] | undefined;
   private readonly lanes = new KeyedChain();
   /** Last seq per session: every session with unprojected records, plus a bounded cache. */
   private readonly heads = new Map<string, number>();
@@ -204,7 +246,7 @@ class JournalState {
   private readonly sessionPosition = new Map<string, number>();
   /** Dedupe keys reserved by an append in flight (null) or held by an unprojected event. */
   private readonly unprojectedKeys = new Map<string, SessionEventOf<"message_received"> | null>();
-  private readonly bloom = new BloomFilter();
+  private readonly bloom: BloomFilter;
   private bloomReady = false;
   /** Set once the filter holds every session SurrealDB had at open (see {@link certainlyNew}). */
   private sessionsReady = false;
@@ -245,7 +287,22 @@ class JournalState {
     private readonly options: JournaledSessionLogOptions,
     private readonly files: JournalFiles,
   ) {
-    this.inner = options.inner;
+    this.engine = Promise.resolve(options.inner).then(
+      (inner) => {
+        this.inner = inner;
+        queueMicrotask(() => this.kick());
+        return inner;
+      },
+      (err: unknown) => {
+        throw this.fail("engine", err);
+      },
+    );
+    this.engine.catch(() => {});
+    this.bloom = options.known?.filter ?? new BloomFilter();
+    if (options.known) {
+      this.bloomReady = true;
+      this.sessionsReady = true;
+    }
     this.now = options.now ?? Date.now;
     this.maxBacklogBytes = options.maxBacklogBytes ?? 16 * 1024 * 1024;
     this.maxBacklogEvents = options.maxBacklogEvents ?? 80_000;
@@ -275,7 +332,8 @@ class JournalState {
       const stored = new Map<string, number>();
       await Promise.all(
         [...new Set(records.map((r) => r.body.k))].map(async (k) => {
-          stored.set(k, lastDelete.has(k) ? 0 : ((await this.inner.info(k))?.lastSeq ?? 0));
+          // A session the known filter never saw has nothing in the engine (a new store: none has).
+          stored.set(k, lastDelete.has(k) || this.certainlyNew(k) ? 0 : ((await (await this.db()).info(k))?.lastSeq ?? 0));
         }),
       );
       this.projected = records[0]!.position - 1;
@@ -329,16 +387,25 @@ class JournalState {
         this.kick();
       }
     }
-    const sessions = this.inner
-      .scanSessionKeys((k) => this.bloom.add(sessionFilterKey(k)))
+    if (this.options.known) {
+      // Complete from the start (a new store, or the checkpoint): no scan. The pending lists hold
+      // while nothing was journaled since (records replayed above are not in them).
+      if (this.queue.length === 0) {
+        this.startTurns = this.options.known.pendingTurns;
+        this.startReplies = this.options.known.pendingReplies;
+      }
+      return;
+    }
+    const sessions = this.engine
+      .then((inner) => inner.scanSessionKeys((k) => this.bloom.add(sessionFilterKey(k))))
       .then(
         () => {
           this.sessionsReady = true;
         },
         (err: unknown) => this.options.logger?.warn(`the store's session filter could not be filled (every new session is looked up): ${errorMessage(err)}`),
       );
-    const keys = this.inner
-      .scanDedupeKeys((kind, key) => this.bloom.add(dedupeKey(kind, key)))
+    const keys = this.engine
+      .then((inner) => inner.scanDedupeKeys((kind, key) => this.bloom.add(dedupeKey(kind, key))))
       .then(
         () => {
           this.bloomReady = true;
@@ -350,6 +417,7 @@ class JournalState {
 
   /** Adds a journaled record to the projector's queue and the in-process state. */
   private enqueue(p: Pending): void {
+    this.startTurns = this.startReplies = undefined;
     this.queue.push(p);
     this.bloom.add(sessionFilterKey(p.k));
     this.backlogBytes += p.bytes;
@@ -369,6 +437,9 @@ class JournalState {
    */
   private kick(now = false): void {
     if (this.projecting || this.queue.length === 0 || this.projectFailure || this.stopping) return;
+    // Projection waits for the engine's open; only a reader, `close` or the backlog begins that
+    // open when it is held back (`db`). The open kicks the projector when it is done.
+    if (this.inner === undefined && !this.urgent()) return;
     if (!now && !this.urgent()) {
       this.projectTimer ??= setTimeout(() => {
         this.projectTimer = undefined;
@@ -418,7 +489,7 @@ class JournalState {
       first = false;
       const head = this.queue[0]!;
       if (head.t === "d") {
-        await this.inner.delete(head.k);
+        await (await this.db()).delete(head.k);
         this.done(1);
         continue;
       }
@@ -438,12 +509,12 @@ class JournalState {
         n += p.count;
         count++;
       }
-      await this.inner.projectAppends([...bySession.values()]);
+      await (await this.db()).projectAppends([...bySession.values()]);
       // Replies settled while these messages were unprojected (a settle may arrive during the await).
       while (this.settleAfterProjection.size > 0) {
         const settle = this.queue.slice(0, count).flatMap((p) => p.keys.filter((k) => this.settleAfterProjection.has(k)));
         if (settle.length === 0) break;
-        await this.inner.settleReplies(settle.map((k) => k.slice("idem:".length)));
+        await (await this.db()).settleReplies(settle.map((k) => k.slice("idem:".length)));
         for (const k of settle) this.settleAfterProjection.delete(k);
       }
       this.done(count);
@@ -510,10 +581,14 @@ class JournalState {
    * Marks the store broken for good (a journal write or a projection failed): later writes fail
    * at once, waiting reads fail, `health()` turns not ok and `onUnhealthy` fires once.
    */
-  private fail(what: "journal" | "projection", err: unknown): StoreError {
+  private fail(what: "journal" | "projection" | "engine", err: unknown): StoreError {
     const diskFull = isDiskFullError(err);
     if (!this.broken) {
-      const why = diskFull ? "a write failed because the disk is full" : `the ${what} failed: ${errorMessage(err)}`;
+      const why = diskFull
+        ? "a write failed because the disk is full"
+        : what === "engine"
+          ? `its engine did not open: ${errorMessage(err)}`
+          : `the ${what} failed: ${errorMessage(err)}`;
       const message = `session store ${this.options.displayUrl}: writes stopped: ${why}; the store does not take writes again in this process, restart it (acknowledged data is intact in its journal)`;
       this.broken = new StoreError("unavailable", message, {
         cause: err,
@@ -529,7 +604,7 @@ class JournalState {
       this.options.onUnhealthy?.(this.health);
       for (const wake of this.roomWaiters.splice(0)) wake();
     }
-    if (what === "projection" && !this.projectFailure) {
+    if (what !== "journal" && !this.projectFailure) {
       this.projectFailure = this.broken;
       for (const w of this.projectWaiters.splice(0)) w.reject(this.broken);
     }
@@ -540,6 +615,20 @@ class JournalState {
       });
     }
     return this.broken;
+  }
+
+  /**
+   * The engine, waiting for its open. @throws the broken store's error when the open failed
+   */
+  private db(): Promise<SurrealSessionLog> {
+    if (this.inner !== undefined) return Promise.resolve(this.inner);
+    this.options.startEngine?.();
+    return this.engine;
+  }
+
+  /** Whether a dedupe key is certainly not in the engine (the filter is complete and lacks it). */
+  private certainlyAbsent(key: string): boolean {
+    return this.bloomReady && !this.bloom.mightHave(key);
   }
 
   private ensureOpen(): void {
@@ -571,7 +660,7 @@ class JournalState {
     const known = this.heads.get(sessionKey);
     if (known !== undefined) return known;
     // A session never stored has no row to read: a new session's first append costs no query.
-    const last = this.certainlyNew(sessionKey) ? 0 : ((await this.inner.info(sessionKey))?.lastSeq ?? 0);
+    const last = this.certainlyNew(sessionKey) ? 0 : ((await (await this.db()).info(sessionKey))?.lastSeq ?? 0);
     this.heads.set(sessionKey, last);
     this.trimHeads();
     return last;
@@ -593,11 +682,11 @@ class JournalState {
       for (const k of platformKeys) {
         if (this.bloomReady && !this.bloom.mightHave(dedupeKey("pm", k))) continue;
         const [channel, account, id] = JSON.parse(k) as [string, string, string];
-        if (await this.inner.findByPlatformMessageId(channel, account, id)) throw new DuplicateEventError("platformMessageId", id);
+        if (await (await this.db()).findByPlatformMessageId(channel, account, id)) throw new DuplicateEventError("platformMessageId", id);
       }
       for (const k of idempotencyKeys) {
         if (this.bloomReady && !this.bloom.mightHave(dedupeKey("idem", k))) continue;
-        if (await this.inner.findByIdempotencyKey(k)) throw new DuplicateEventError("idempotencyKey", k);
+        if (await (await this.db()).findByIdempotencyKey(k)) throw new DuplicateEventError("idempotencyKey", k);
       }
     } catch (err) {
       for (const k of all) this.unprojectedKeys.delete(k);
@@ -639,7 +728,7 @@ class JournalState {
         await this.files.rotate();
         await this.files.release(this.projected);
       }
-      return await this.inner.prune({
+      return await (await this.db()).prune({
         ...opts,
         onRemoved: (sessionKey) => {
           this.heads.delete(sessionKey);
@@ -787,20 +876,61 @@ class JournalState {
       await this.bloomScan;
       await this.files.close().catch(() => {});
       // Everything is in SurrealDB: the next open has nothing to read back.
-      if (this.queue.length === 0 && !this.broken) await this.files.discard().catch(() => {});
-      openDirs.delete(this.options.dir);
-      await this.inner.close();
+      const clean = this.queue.length === 0 && !this.broken;
+      if (clean) await this.files.discard().catch(() => {});
+      try {
+        const known = this.options.known;
+        if (this.inner === undefined && this.options.engineStarted?.() === false) {
+          // The engine was never needed: nothing was journaled, projected or settled, so what the
+          // checkpoint said at open still holds. Written again only for the files it was checked against.
+          if (clean && known?.fingerprint !== undefined && this.startTurns && this.startReplies) {
+            await writeCheckpoint(this.options.dir, this.options.checkpointEngineDir!, known, known.fingerprint).catch((err: unknown) =>
+              this.options.logger?.warn(`cannot write the store's checkpoint (the next start opens the engine before it serves): ${errorMessage(err)}`),
+            );
+          }
+          return;
+        }
+        // An engine still opening is waited for (a failed open has nothing to close).
+        const inner = this.inner ?? (await this.engine.catch(() => undefined));
+        if (inner !== undefined) {
+          const engineDir = this.options.checkpointEngineDir;
+          const snapshot = clean && engineDir !== undefined && this.bloomReady && this.sessionsReady ? await this.snapshot(inner) : undefined;
+          await inner.close();
+          // After the engine's last write: the checkpoint's fingerprint describes it as it stays.
+          if (snapshot !== undefined) {
+            await writeCheckpoint(this.options.dir, engineDir!, snapshot).catch((err: unknown) =>
+              this.options.logger?.warn(`cannot write the store's checkpoint (the next start opens the engine before it serves): ${errorMessage(err)}`),
+            );
+          }
+        }
+      } finally {
+        openDirs.delete(this.options.dir);
+        await this.options.lock?.release();
+      }
     })();
     return this.closing;
   }
 
+  /**
+   * What the checkpoint keeps of the engine (everything is projected): the filter and the
+   * engine's pending lists. @returns undefined when they cannot be read (no checkpoint then)
+   */
+  private async snapshot(inner: SurrealSessionLog): Promise<EngineSnapshot | undefined> {
+    try {
+      const [pendingTurns, pendingReplies] = await Promise.all([inner.pendingTurns(), inner.pendingReplies()]);
+      return { filter: this.bloom, pendingTurns, pendingReplies };
+    } catch (err) {
+      this.options.logger?.warn(`cannot read what the store's checkpoint needs (the next start opens the engine before it serves): ${errorMessage(err)}`);
+      return undefined;
+    }
+  }
+
   /** The {@link SessionLog} over this state. */
   log(): SessionLog {
-    const inner = this.inner;
     const open = () => this.ensureOpen();
     const log: SessionLog = {
-      kind: inner.kind,
-      health: () => (this.broken ? this.health : (inner.health?.() ?? { ok: true })),
+      kind: this.options.kind ?? (this.options.inner as SurrealSessionLog).kind,
+      health: () => (this.broken ? this.health : (this.inner?.health?.() ?? { ok: true })),
       append: async (sessionKey, events, opts = {}) => {
         const { first, count } = await this.appendEvents(sessionKey, events, opts, false);
         return Array.from({ length: count }, (_, i) => first + i);
@@ -809,13 +939,13 @@ class JournalState {
       read: async (sessionKey: string, opts?: ReadOptions): Promise<SessionEvent[]> => {
         open();
         if (this.knownEmpty(sessionKey)) {
-          // The checks `inner.read` makes, so bad arguments fail as they would there.
+          // The checks the engine's `read` makes, so bad arguments fail as they would there.
           parseSessionKey(sessionKey);
           readBounds(opts ?? {});
           return [];
         }
         await this.settled(sessionKey);
-        return inner.read(sessionKey, opts);
+        return (await this.db()).read(sessionKey, opts);
       },
       readHistory: async (sessionKey: string): Promise<SessionEvent[]> => {
         open();
@@ -825,22 +955,26 @@ class JournalState {
           return [];
         }
         await this.settled(sessionKey);
-        return inner.readHistory(sessionKey);
+        return (await this.db()).readHistory(sessionKey);
       },
       info: async (sessionKey: string): Promise<SessionInfo | undefined> => {
         open();
+        if (!this.heads.has(sessionKey) && this.certainlyNew(sessionKey)) {
+          parseSessionKey(sessionKey);
+          return undefined;
+        }
         await this.settled(sessionKey);
-        return inner.info(sessionKey);
+        return (await this.db()).info(sessionKey);
       },
       listSessions: async (opts?: ListSessionsOptions): Promise<SessionPage> => {
         open();
         await this.settledAll();
-        return inner.listSessions(opts);
+        return (await this.db()).listSessions(opts);
       },
       countSessions: async (): Promise<number> => {
         open();
         await this.settledAll();
-        return inner.countSessions();
+        return (await this.db()).countSessions();
       },
       reset: async (sessionKey: string, reason?: string): Promise<number> => {
         const [seq] = await log.append(sessionKey, [{ kind: "reset", data: reason === undefined ? {} : { reason } }]);
@@ -851,31 +985,40 @@ class JournalState {
       search: async (query: string, opts: SearchOptions = {}): Promise<SearchHit[]> => {
         open();
         await (opts.sessionKey !== undefined ? this.settled(opts.sessionKey) : this.settledAll());
-        return inner.search(query, opts);
+        return (await this.db()).search(query, opts);
       },
       findByPlatformMessageId: async (channel: string, account: string, platformMessageId: string) => {
         open();
         return (
           this.unprojected(dedupeKey("pm", platformKey(channel, account, platformMessageId))) ??
-          inner.findByPlatformMessageId(channel, account, platformMessageId)
+          (this.certainlyAbsent(dedupeKey("pm", platformKey(channel, account, platformMessageId)))
+            ? undefined
+            : (await this.db()).findByPlatformMessageId(channel, account, platformMessageId))
         );
       },
       findByIdempotencyKey: async (idempotencyKey: string) => {
         open();
-        return this.unprojected(dedupeKey("idem", idempotencyKey)) ?? inner.findByIdempotencyKey(idempotencyKey);
+        return (
+          this.unprojected(dedupeKey("idem", idempotencyKey)) ??
+          (this.certainlyAbsent(dedupeKey("idem", idempotencyKey)) ? undefined : (await this.db()).findByIdempotencyKey(idempotencyKey))
+        );
       },
       pendingTurns: async () => {
         open();
+        // Known without the engine: what it held at open, nothing journaled since.
+        if (this.startTurns) return structuredClone(this.startTurns);
         await this.settledAll();
-        return inner.pendingTurns();
+        return (await this.db()).pendingTurns();
       },
       pendingReplies: async () => {
         open();
+        if (this.startReplies) return structuredClone(this.startReplies);
         await this.settledAll();
-        return inner.pendingReplies();
+        return (await this.db()).pendingReplies();
       },
       settleReplies: async (idempotencyKeys: readonly string[]) => {
         open();
+        this.startReplies = undefined;
         // A message still in the journal is settled right after its projection (the outbox row
         // is written with it); the others at once. Waiting for the whole backlog is not needed.
         const now: string[] = [];
@@ -886,7 +1029,7 @@ class JournalState {
         // A settle held in memory is lost in a crash (the reply would go out again): project now
         // rather than after the gathering delay.
         if (now.length < idempotencyKeys.length) this.kick(true);
-        if (now.length > 0) await inner.settleReplies(now);
+        if (now.length > 0) await (await this.db()).settleReplies(now);
       },
       close: () => this.close(),
     };

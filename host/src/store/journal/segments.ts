@@ -171,7 +171,13 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
   // Always write into a fresh segment: the last one may have been cut, and a new file keeps the
   // rule "only the newest segment can have a torn tail" simple. An empty last segment is reused.
   if (segments.length > 0 && segments[segments.length - 1]!.count === 0) segments.pop();
-  let current = await createSegment(dir, next);
+  // The new segment's directory entry is made durable in the background: the open (the store's
+  // share of the gateway's ready time) does not wait for the directory's fsync (tens of ms on a
+  // busy disk); the first write waits for it, so no record is acknowledged in a file whose entry
+  // could be lost.
+  let current = await open(join(dir, segmentName(next)), SEGMENT_FLAGS, 0o600);
+  let dirSync: Promise<void> | undefined = syncDir(dir);
+  dirSync.catch(() => {});
   segments.push({ first: next, name: segmentName(next), count: 0 });
   let size = 0;
   let lastPosition = next - 1;
@@ -196,6 +202,10 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
           current = await createSegment(dir, lastPosition + 1);
           segments.push({ first: lastPosition + 1, name: segmentName(lastPosition + 1), count: 0 });
           size = 0;
+        }
+        if (dirSync) {
+          await dirSync;
+          dirSync = undefined;
         }
         const bytes = group.length === 1 ? group[0]!.bytes : Buffer.concat(group.map((q) => q.bytes));
         const start = size;
@@ -270,6 +280,7 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
       if (closed) return;
       closed = true;
       await flushing;
+      await dirSync?.catch(() => {});
       await current.close().catch(() => {});
     },
   };
@@ -278,9 +289,11 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
 /** `O_DSYNC` where the platform has it: every write to a segment is durable when it returns. */
 const O_DSYNC: number | undefined = (constants as { O_DSYNC?: number }).O_DSYNC;
 
+/** How segments are opened for writing. */
+const SEGMENT_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (O_DSYNC ?? 0);
+
 async function createSegment(dir: string, first: number): Promise<FileHandle> {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (O_DSYNC ?? 0);
-  const fh = await open(join(dir, segmentName(first)), flags, 0o600);
+  const fh = await open(join(dir, segmentName(first)), SEGMENT_FLAGS, 0o600);
   await syncDir(dir);
   return fh;
 }

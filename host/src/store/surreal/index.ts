@@ -90,6 +90,8 @@ export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlO
    * damage; this is logged (warn). Set only by `exoclaw store check --accept-loss`.
    */
   acceptWalDamage?: boolean;
+  /** The caller already ran {@link checkEmbeddedWal} on this store: skip the check. */
+  walChecked?: boolean;
   /** How long opening may take (connect, sign-in, migrations), ms; default 15000. */
   connectTimeoutMs?: number;
   /** How long one store call may take, ms; default 30000. */
@@ -182,7 +184,7 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
     // The native binding loads (15-50 ms; it opens nothing) while the WAL is read. Failures surface in acquireEmbedded.
     loadNativeBinding().catch(() => {});
     // Before the engine replays (and truncates) a damaged WAL; once open in this process it was checked.
-    if (!isEmbeddedOpen(target.url)) await verifyWal(engine, target.path!, options);
+    if (!isEmbeddedOpen(target.url) && options.walChecked !== true) await verifyWal(engine, target.path!, options);
     // Start opening the datastore (~40 ms in the native engine) while the SDK loads; the
     // engine's own acquire below gets the same shared open. Failures surface there.
     acquireEmbedded({ ...target, engine }).catch(() => {});
@@ -204,6 +206,18 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
       : new StoreError("schema", `SurrealDB store ${target.displayUrl}: schema set-up failed: ${(err as Error).message}`, { cause: err });
   }
   return surrealLog(db, target, options, queryTimeoutMs);
+}
+
+/**
+ * The engine's WAL check alone (a read of its WAL files, no engine opened), for a caller that
+ * opens the engine later (`createSurrealSessionLog` with `walChecked`); nothing for a store open
+ * in this process already or one that is not embedded on disk.
+ * @throws as {@link verifyWal}
+ */
+export async function checkEmbeddedWal(options: SurrealSessionLogOptions): Promise<void> {
+  const target = parseSurrealUrl(options.url, options);
+  if (!isOnDiskEngine(target.engine) || isEmbeddedOpen(target.url)) return;
+  await verifyWal(target.engine, target.path!, options);
 }
 
 /**
