@@ -263,6 +263,8 @@ async function measureAppends() {
 }
 
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
+/** A difference with its sign: "+0.43", "-0.72". */
+const signed = (n) => (Number.isFinite(n) && n >= 0 ? `+${f(n)}` : f(n));
 
 async function main() {
   log(
@@ -312,8 +314,8 @@ async function main() {
   const sustained = (a) => a.parEvents / (2 + a.drainMs / 1000);
   const rows = [
     ["gateway (uws, instant provider)", "memory", "kv journal=off", "kv + journal", "rocks + journal", "kv+j vs memory", "rocks+j vs memory"],
-    ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), f(r.turn.p50), `+${f(k.turn.p50 - m.turn.p50)}`, `+${f(r.turn.p50 - m.turn.p50)}`],
-    ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), f(r.turn.p99), `+${f(k.turn.p99 - m.turn.p99)}`, `+${f(r.turn.p99 - m.turn.p99)}`],
+    ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), f(r.turn.p50), signed(k.turn.p50 - m.turn.p50), signed(r.turn.p50 - m.turn.p50)],
+    ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), f(r.turn.p99), signed(k.turn.p99 - m.turn.p99), signed(r.turn.p99 - m.turn.p99)],
     [
       `turns/s (${PARALLEL} sessions)`,
       f(m.rate, 0),
@@ -329,8 +331,8 @@ async function main() {
       f(o.cpuPerTurn),
       f(k.cpuPerTurn),
       f(r.cpuPerTurn),
-      `+${f(k.cpuPerTurn - m.cpuPerTurn)}`,
-      `+${f(r.cpuPerTurn - m.cpuPerTurn)}`,
+      signed(k.cpuPerTurn - m.cpuPerTurn),
+      signed(r.cpuPerTurn - m.cpuPerTurn),
     ],
     [
       `CPU ms per turn, ${PARALLEL} sessions: gateway`,
@@ -338,8 +340,8 @@ async function main() {
       f(o.loadCpu.gateway),
       f(k.loadCpu.gateway),
       f(r.loadCpu.gateway),
-      `+${f(k.loadCpu.gateway - m.loadCpu.gateway)}`,
-      `+${f(r.loadCpu.gateway - m.loadCpu.gateway)}`,
+      signed(k.loadCpu.gateway - m.loadCpu.gateway),
+      signed(r.loadCpu.gateway - m.loadCpu.gateway),
     ],
     ["  of which the SurrealDB engine's threads", f(m.loadCpu.engine), f(o.loadCpu.engine), f(k.loadCpu.engine), f(r.loadCpu.engine), "", ""],
     ["  provider emulator + bench client", ...[m, o, k, r].map((g) => `${f(g.loadCpu.emulator)} + ${f(g.loadCpu.client)}`), "", ""],
