@@ -12,7 +12,7 @@
 import { crc32 } from "node:zlib";
 import type * as Sdk from "surrealdb";
 import { StoreError } from "./errors.js";
-import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadSdk, type SurrealSdk } from "./surreal/engine.js";
+import { acquireEmbedded, embeddedEngineFactory, embeddedSchemaReady, loadSdk, type SurrealSdk } from "./surreal/engine.js";
 import { isOnDiskEngine, parseSurrealUrl } from "./surreal/url.js";
 
 /** One stored vector: the note's id, the checksum of the note's text ({@link vectorSum}), unit vector. */
@@ -47,7 +47,15 @@ export interface OpenVectorTableOptions {
   url: string;
   namespace?: string | undefined;
   database?: string | undefined;
+  /**
+   * How long the first statement waits for the session log's schema set-up on the same store
+   * (its engine may still be opening in the background), ms; default 30,000.
+   */
+  openTimeoutMs?: number;
 }
+
+/** Default of {@link OpenVectorTableOptions.openTimeoutMs}, ms. */
+const SCHEMA_WAIT_MS = 30_000;
 
 const toBytes = (v: Float32Array): Uint8Array => new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
 function toVector(b: unknown): Float32Array | undefined {
@@ -58,10 +66,12 @@ function toVector(b: unknown): Float32Array | undefined {
 
 /**
  * Opens the vector table of the store at `options.url` — call after `openSessionLog` on the same
- * settings (which opened and migrated the datastore). Only an embedded store on disk
+ * settings. It connects at its first statement, once that session log has opened and migrated
+ * the datastore (the journaled store's engine may open after `openSessionLog` resolved). Only an embedded store on disk
  * (`surrealkv://` or `rocksdb://`) keeps vectors; for any other store (in process, `mem://`, a SurrealDB server,
  * JetStream) this resolves `undefined` and vectors stay in process.
- * @throws StoreError when the datastore cannot be reached
+ * Its methods throw StoreError `unavailable` when the datastore cannot be reached or its schema
+ * set-up failed or took longer than `openTimeoutMs` (a later call tries again).
  */
 export async function openVectorTable(options: OpenVectorTableOptions): Promise<VectorTable | undefined> {
   if (!/^(surrealkv|rocksdb):/i.test(options.url)) return undefined;
@@ -70,10 +80,13 @@ export async function openVectorTable(options: OpenVectorTableOptions): Promise<
   const engine = target.engine;
   // Connected at the first use: the session log's engine may still be opening in the background
   // (the journaled store is ready before it: docs/architecture.md, "Start-up").
+  // It waits for the session log's schema set-up (a write before migration 6 defined the table
+  // would create it implicitly, and the migration would then fail); a failed connect is retried
+  // at the next use.
   let connecting: Promise<{ sdk: SurrealSdk; db: Sdk.Surreal }> | undefined;
-  const connect = () =>
-    (connecting ??= (async () => {
-      if (!isEmbeddedOpen(target.url)) throw new StoreError("invalid_argument", `the store ${target.displayUrl} must be opened before its vector table`);
+  const connect = () => {
+    connecting ??= (async () => {
+      await embeddedSchemaReady(target.url, target.displayUrl, options.openTimeoutMs ?? SCHEMA_WAIT_MS);
       const sdk = await loadSdk();
       let failure: unknown;
       const db: Sdk.Surreal = new sdk.Surreal({
@@ -88,7 +101,13 @@ export async function openVectorTable(options: OpenVectorTableOptions): Promise<
       await db.connect(target.url, { namespace: target.namespace, database: target.database });
       if (failure !== undefined) throw failure;
       return { sdk, db };
-    })());
+    })();
+    const attempt = connecting;
+    attempt.catch(() => {
+      if (connecting === attempt) connecting = undefined;
+    });
+    return attempt;
+  };
   const query = async <T>(sql: string, vars: Record<string, unknown>): Promise<T> => {
     try {
       const { db } = await connect();

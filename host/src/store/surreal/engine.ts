@@ -140,6 +140,66 @@ interface Shared {
 
 const onDisk = new Map<string, Shared>();
 
+/** A settable promise: a session log's schema set-up on one on-disk datastore. */
+interface SchemaGate {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Per on-disk URL: settles when a session log finished its schema set-up (every migration applied) there. */
+const schemaGates = new Map<string, SchemaGate>();
+
+function schemaGate(url: string): SchemaGate {
+  let gate = schemaGates.get(url);
+  if (gate === undefined) {
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => {});
+    gate = { promise, resolve, reject };
+    schemaGates.set(url, gate);
+  }
+  return gate;
+}
+
+/**
+ * Called by the session log once its migrations on the on-disk datastore at `url` are applied
+ * (`ok`), or failed (`err`: waiters get it, and the next open starts a new wait).
+ */
+export function settleEmbeddedSchema(url: string, err?: unknown): void {
+  const gate = schemaGate(url);
+  if (err === undefined) {
+    gate.resolve();
+    return;
+  }
+  gate.reject(err);
+  schemaGates.delete(url);
+}
+
+/**
+ * Resolves once a session log has set up the schema of the on-disk datastore at `url` in this
+ * process (at once when it already has). Another connection on the datastore (the vector table)
+ * waits for it before its first statement: a write to a table before its migration defined it
+ * would create the table implicitly, and the migration then fails ("already exists").
+ * @throws the schema set-up's error when it failed; StoreError `unavailable` after `timeoutMs`
+ */
+export function embeddedSchemaReady(url: string, displayUrl: string, timeoutMs: number): Promise<void> {
+  const { promise } = schemaGate(url);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreError("unavailable", `the store ${displayUrl} did not open within ${timeoutMs} ms (its schema is not set up)`)),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** True when the on-disk datastore at `url` is already open in this process (its WAL was replayed then). */
 export function isEmbeddedOpen(url: string): boolean {
   return onDisk.has(url);

@@ -48,7 +48,7 @@ import type {
   SessionLogOptions,
   SessionPage,
 } from "../types.js";
-import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadNativeBinding, loadSdk, type SurrealSdk } from "./engine.js";
+import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadNativeBinding, loadSdk, settleEmbeddedSchema, type SurrealSdk } from "./engine.js";
 import { applyEngineMemoryEnv } from "./memory.js";
 import { searchScan } from "./search.js";
 import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
@@ -201,10 +201,14 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
     );
   } catch (err) {
     void db.close().catch(() => {});
-    throw err instanceof StoreError
-      ? err
-      : new StoreError("schema", `SurrealDB store ${target.displayUrl}: schema set-up failed: ${(err as Error).message}`, { cause: err });
+    const failure =
+      err instanceof StoreError
+        ? err
+        : new StoreError("schema", `SurrealDB store ${target.displayUrl}: schema set-up failed: ${(err as Error).message}`, { cause: err });
+    if (isOnDiskEngine(target.engine)) settleEmbeddedSchema(target.url, failure);
+    throw failure;
   }
+  if (isOnDiskEngine(target.engine)) settleEmbeddedSchema(target.url);
   return surrealLog(db, target, options, queryTimeoutMs);
 }
 
