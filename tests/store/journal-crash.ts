@@ -6,28 +6,13 @@
  * nothing twice (each idempotency key once, seqs without gaps), and the store must open cleanly.
  */
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { build } from "esbuild";
+import { join } from "node:path";
+import { bundleFixture } from "../support/bundle-fixture.js";
 import { expect } from "vitest";
-
-const repo = resolve(import.meta.dirname, "../..");
 
 /** Bundles the child (inside the repository so node_modules resolve); returns its path and a cleanup. */
 export async function buildJournalChild(): Promise<{ child: string; cleanup(): void }> {
-  const dir = join(repo, `.exoclaw-test-journal-${process.pid}`);
-  const child = join(dir, "journal-child.mjs");
-  await build({
-    entryPoints: [join(import.meta.dirname, "fixtures/journal-child.ts")],
-    outfile: child,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    packages: "external",
-    target: "node20",
-    logLevel: "error",
-  });
-  return { child, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return bundleFixture(join(import.meta.dirname, "fixtures/journal-child.ts"), "journal");
 }
 
 type Ack = { s: number; t: number; seq: number; what: "m" | "e" };

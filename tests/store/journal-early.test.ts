@@ -10,34 +10,24 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { build } from "esbuild";
+import { join } from "node:path";
+import { bundleFixture } from "../support/bundle-fixture.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { detectOnDiskEngine, formatSessionKey, JOURNAL_DIR, openSessionLog } from "../../host/src/store/index.js";
 import { CHECKPOINT_FILE } from "../../host/src/store/journal/index.js";
 
-const repo = resolve(import.meta.dirname, "../..");
 const root = mkdtempSync(join(tmpdir(), "exoclaw-early-"));
 let dirs = 0;
 const freshDir = () => join(root, `db${++dirs}`);
-const bundleDir = join(repo, `.exoclaw-test-early-${process.pid}`);
-const child = join(bundleDir, "early-child.mjs");
+let child = "";
+let cleanup = () => {};
 
 beforeAll(async () => {
-  await build({
-    entryPoints: [join(import.meta.dirname, "fixtures/early-child.ts")],
-    outfile: child,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    packages: "external",
-    target: "node20",
-    logLevel: "error",
-  });
+  ({ child, cleanup } = await bundleFixture(join(import.meta.dirname, "fixtures/early-child.ts"), "early"));
 });
 afterAll(() => {
   rmSync(root, { recursive: true, force: true });
-  rmSync(bundleDir, { recursive: true, force: true });
+  cleanup();
 });
 
 const key = (s: number) => formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: `p${s}` });

@@ -9,18 +9,17 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { build } from "esbuild";
+import { join } from "node:path";
+import { bundleFixture } from "../support/bundle-fixture.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSurrealSessionLog, formatSessionKey, openSessionLog, StoreCorruptError, type SessionLog } from "../../host/src/store/index.js";
 import { openJournalFiles } from "../../host/src/store/journal/index.js";
 import { checkRocksDbWal, crc32c, maskCrc } from "../../host/src/store/surreal/rocksdb-wal.js";
 
 const root = mkdtempSync(join(tmpdir(), "exoclaw-rwal-"));
-const repo = resolve(import.meta.dirname, "../..");
 // Inside the repository so the bundle resolves node_modules; matches .gitignore's .exoclaw-test-*/.
-const bundleDir = join(repo, `.exoclaw-test-rwal-${process.pid}`);
-const child = join(bundleDir, "wal-child.mjs");
+let child = "";
+let cleanup = () => {};
 let dirs = 0;
 
 /** A rocksdb store directory with `appends` commits written by a child process (the first 100 KB: fragments). */
@@ -51,19 +50,10 @@ async function countEvents(log: SessionLog): Promise<number> {
 }
 
 beforeAll(async () => {
-  await build({
-    entryPoints: [join(import.meta.dirname, "fixtures/wal-child.ts")],
-    outfile: child,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    packages: "external",
-    target: "node20",
-    logLevel: "error",
-  });
+  ({ child, cleanup } = await bundleFixture(join(import.meta.dirname, "fixtures/wal-child.ts"), "rwal"));
 });
 afterAll(() => {
-  rmSync(bundleDir, { recursive: true, force: true });
+  cleanup();
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { build } from "esbuild";
+import { join } from "node:path";
+import { bundleFixture } from "../support/bundle-fixture.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSurrealSessionLog, formatSessionKey, StoreError } from "../../host/src/store/index.js";
 import { sessionLogSuite } from "./session-log.suite.js";
@@ -15,10 +15,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 sessionLogSuite("surreal surrealkv://", (options) => createSurrealSessionLog({ url: freshUrl(), ...options }));
 
-const repo = resolve(import.meta.dirname, "../..");
-// Inside the repository so the bundle resolves node_modules; matches .gitignore's .exoclaw-test-*/.
-const bundleDir = join(repo, `.exoclaw-test-store-${process.pid}`);
-const child = join(bundleDir, "kv-child.mjs");
+let child = "";
+let cleanup = () => {};
 
 /** Runs the child; resolves with its JSON output line, exit code and run time. */
 function runChild(mode: string, url: string): Promise<{ out: Record<string, unknown>; code: number | null; ms: number }> {
@@ -44,19 +42,9 @@ function runChild(mode: string, url: string): Promise<{ out: Record<string, unkn
 
 describe("surrealkv persistence", () => {
   beforeAll(async () => {
-    await build({
-      entryPoints: [join(import.meta.dirname, "fixtures/kv-child.ts")],
-      outfile: child,
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      // npm packages load from node_modules (the bundle is written inside the repository), as in the host bundle.
-      packages: "external",
-      target: "node20",
-      logLevel: "error",
-    });
+    ({ child, cleanup } = await bundleFixture(join(import.meta.dirname, "fixtures/kv-child.ts"), "store"));
   });
-  afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
+  afterAll(() => cleanup());
 
   it("keeps events across processes, and a process with a closed store exits by itself", async () => {
     const url = freshUrl();

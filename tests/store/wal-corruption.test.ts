@@ -7,17 +7,16 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { build } from "esbuild";
+import { bundleFixture } from "../support/bundle-fixture.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkSurrealKvWal, createSurrealSessionLog, formatSessionKey, StoreCorruptError, type SessionLog } from "../../host/src/store/index.js";
 
 const root = mkdtempSync(join(tmpdir(), "exoclaw-wal-"));
-const repo = resolve(import.meta.dirname, "../..");
 // Inside the repository so the bundle resolves node_modules; matches .gitignore's .exoclaw-test-*/.
-const bundleDir = join(repo, `.exoclaw-test-wal-${process.pid}`);
-const child = join(bundleDir, "wal-child.mjs");
+let child = "";
+let cleanup = () => {};
 let dirs = 0;
 
 /**
@@ -50,20 +49,10 @@ async function countEvents(log: SessionLog): Promise<number> {
 }
 
 beforeAll(async () => {
-  await build({
-    entryPoints: [join(import.meta.dirname, "fixtures/wal-child.ts")],
-    outfile: child,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    // npm packages load from node_modules (the bundle is written inside the repository), as in the host bundle.
-    packages: "external",
-    target: "node20",
-    logLevel: "error",
-  });
+  ({ child, cleanup } = await bundleFixture(join(import.meta.dirname, "fixtures/wal-child.ts"), "wal"));
 });
 afterAll(() => {
-  rmSync(bundleDir, { recursive: true, force: true });
+  cleanup();
   rmSync(root, { recursive: true, force: true });
 });
 
