@@ -23,6 +23,24 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUNDLED_PACKAGES, LAZY_BUILTINS, PACKAGES_BUNDLE, PROVIDER_SPECIFIERS, providerBundleFile } from "../bin/load-bundle.js";
 
+/**
+ * esbuild options shared by the side bundles (dist/providers/*.cjs, dist/nats.cjs): CommonJS
+ * script bodies loaded with a code cache by bin/load-bundle.js, like the host's.
+ */
+const SIDE_BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  sourcemap: "linked",
+  logLevel: "error",
+  define: { "import.meta.url": "__exoclaw_import_meta_url" },
+  minifyWhitespace: true,
+  // Classes and functions keep their names (esbuild renames those that collide in the bundle's
+  // one scope: `APIError2`): error names reach logs and the host's error mapping reads them.
+  keepNames: true,
+};
+
 const root = fileURLToPath(new URL("..", import.meta.url));
 /** The V8 flags the gateway sets by default at run time (`[gateway] heap = "compact"`, host/src/cli/heap.ts). */
 const GATEWAY_V8_FLAGS = ["--heap-growing-percent=50"];
@@ -158,17 +176,7 @@ async function buildProviderBundles() {
         loader: "js",
       },
       outfile,
-      bundle: true,
-      platform: "node",
-      format: "cjs",
-      target: "node20",
-      sourcemap: "linked",
-      logLevel: "error",
-      define: { "import.meta.url": "__exoclaw_import_meta_url" },
-      minifyWhitespace: true,
-      // Classes and functions keep their names (esbuild renames those that collide in the bundle's
-      // one scope: `APIError2`): error names reach logs and the host's error mapping reads them.
-      keepNames: true,
+      ...SIDE_BUNDLE_OPTIONS,
       external: ["ws", "@aws-sdk/*", "@smithy/*", "zod", "zod/*", "@modelcontextprotocol/sdk", "@modelcontextprotocol/sdk/*"],
     });
     for (const w of result.warnings) process.stderr.write(`bundle-host: ${specifier}: ${w.text}\n`);
@@ -196,15 +204,7 @@ async function buildPackagesBundle() {
       loader: "js",
     },
     outfile: PACKAGES_BUNDLE,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    sourcemap: "linked",
-    logLevel: "error",
-    define: { "import.meta.url": "__exoclaw_import_meta_url" },
-    minifyWhitespace: true,
-    keepNames: true,
+    ...SIDE_BUNDLE_OPTIONS,
   });
   for (const w of result.warnings) process.stderr.write(`bundle-host: nats: ${w.text}\n`);
   asScriptBody(PACKAGES_BUNDLE);
