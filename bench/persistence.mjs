@@ -18,7 +18,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { connect, cpuMs, importSource, nodeBootMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, freePort, importSource, nodeBootMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
@@ -183,7 +183,8 @@ async function measureStart(store, providerUrl, reuse) {
   const shared = mkdtempSync(join(tmpdir(), "exoclaw-bench-persist-"));
   for (let i = 0; i < STARTS + (reuse ? 1 : 0); i++) {
     const state = reuse ? shared : mkdtempSync(join(tmpdir(), "exoclaw-bench-persist-"));
-    const port = 17_500 + i;
+    // A free port, not a fixed one: a gateway left running there (uWS listens with SO_REUSEPORT) would answer too.
+    const port = await freePort();
     const t0 = performance.now();
     const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
       env: {

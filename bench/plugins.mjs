@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import createPlugin from "@extism/extism";
 import { build } from "esbuild";
 import { embedManifest, extractManifest } from "../scripts/lib/manifest-section.mjs";
+import { freePort } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({ options: { calls: { type: "string", default: "20000" }, hostcalls: { type: "string", default: "100000" } } });
@@ -74,7 +75,7 @@ async function coldStart(plugins) {
   const samples = [];
   // The first start fills the validation cache under the state dir; the rest start warm.
   for (let run = 0; run < 6; run++) {
-    const port = 17_400 + run;
+    const port = await freePort();
     const t0 = performance.now();
     const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port), "--plugins-dir", pdir], {
       env: { ...process.env, EXOCLAW_STATE_DIR: dir, EXOCLAW_LOG_LEVEL: "warn" },

@@ -6,7 +6,7 @@
 // persistence). Ratios durable/memory are printed from the same run. The provider emulator runs
 // in its own process.
 import { spawn } from "node:child_process";
-import { connect, cpuMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, freePort, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,7 +114,8 @@ async function measureStart(config, providerUrl) {
   const samples = [];
   for (let i = 0; i < STARTS; i++) {
     const state = mkdtempSync(join(tmpdir(), "exoclaw-bench-"));
-    const port = 17_300 + i;
+    // A free port, not a fixed one: a gateway left running there (uWS listens with SO_REUSEPORT) would answer too.
+    const port = await freePort();
     const t0 = performance.now();
     const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
       env: { ...process.env, ...gatewayEnv(config, state, providerUrl) },
