@@ -97,6 +97,7 @@ const LAZY_BUILTINS = Object.freeze([
   "cluster",
   "querystring",
   "worker_threads",
+  "crypto",
 ]);
 exports.LAZY_BUILTINS = LAZY_BUILTINS;
 

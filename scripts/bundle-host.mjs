@@ -59,6 +59,8 @@ try {
     sourcemap: "linked",
     logLevel: "warning",
     define: { "import.meta.url": "__exoclaw_import_meta_url" },
+    // Source patches that keep `worker_threads` (and `stream`, which it loads) off the start path.
+    plugins: [deferWorkerThreads()],
     // Whitespace and comments only (names and syntax stay, so stack traces name the functions;
     // the linked source map gives the lines): 2.8 -> 1.9 MB, and reading the bundle and handing
     // it to V8 with its code cache is part of every start (issue 13: ~63 -> ~35 ms at load 9).
@@ -123,6 +125,51 @@ try {
   process.exit(1);
 }
 console.log(`bundled host -> dist/exoclaw.cjs, dist/sandbox-worker.mjs, dist/providers/ in ${Math.round(performance.now() - t0)} ms`);
+
+/**
+ * Two packages of the logger destructure `worker_threads` at their load, which a `$xolazy`
+ * stand-in cannot defer (bin/load-bundle.js, lazyBuiltin): pino's `tools.js` (`isMainThread`,
+ * read when the logger's stdout destination is built) and `thread-stream` (`Worker`, used only by
+ * pino transports, which exoclaw does not configure). Every command then compiled `worker_threads`
+ * and what it requires (`internal/worker/io` requires `stream`): ~10 ms of a gateway's start-up CPU
+ * on the 2-core machine, although no worker starts before ready (the plugin sandboxes start theirs
+ * at the first call). The patch: thread-stream reads `Worker` at its use; pino's `isMainThread` is
+ * `true`, because this bundle only runs as the process's main script (bin/exoclaw.js; the plugin
+ * sandbox workers run dist/sandbox-worker.mjs, which has no pino). pino reads it for one thing: to
+ * flush its asynchronous stdout stream at process exit, which is what the main thread must do.
+ * The build fails if a package update changed the patched lines (the patch would silently not apply).
+ * @returns {import("esbuild").Plugin}
+ */
+function deferWorkerThreads() {
+  return {
+  name: "defer-worker-threads",
+  setup(b) {
+    const patches = [
+      {
+        file: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/,
+        edits: [["const { isMainThread } = require('worker_threads')", "const isMainThread = true // exoclaw: main thread only (scripts/bundle-host.mjs)"]],
+      },
+      {
+        file: /[\\/]node_modules[\\/]thread-stream[\\/]index\.js$/,
+        edits: [
+          ["const { Worker } = require('worker_threads')", "const workerThreads = require('worker_threads') // exoclaw: read at use (scripts/bundle-host.mjs)"],
+          ["new Worker(", "new workerThreads.Worker("],
+        ],
+      },
+    ];
+    for (const { file, edits } of patches) {
+      b.onLoad({ filter: file }, (args) => {
+        let contents = readFileSync(args.path, "utf8");
+        for (const [from, to] of edits) {
+          if (contents.split(from).length !== 2) throw new Error(`defer-worker-threads: "${from}" is not in ${args.path} exactly once (package updated?)`);
+          contents = contents.replace(from, to);
+        }
+        return { contents, loader: "js" };
+      });
+    }
+  },
+  };
+}
 
 /**
  * Rewrites an esbuild CommonJS output file into the script body bin/load-bundle.js compiles:

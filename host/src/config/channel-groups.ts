@@ -44,18 +44,18 @@ const rate = z.lazy(() =>
   }),
 );
 
-/** The settings an account may override. */
-const overridable = {
+/** The settings an account may override (a function: built inside the config file's z.lazy schema). */
+const overridable = () => ({
   mention_only: z.boolean().optional(),
   rate: rate.optional(),
   pairing: z.boolean().optional(),
   // Progressive replies per account (channel-stream.ts).
-  ...streamOverridable,
-};
+  ...streamOverridable(),
+});
 
 /** Fields of `[channels.<name>]` added by this module (spread into the channel's strictObject). */
-export const channelGroupFields = {
-  ...overridable,
+export const channelGroupFields = () => ({
+  ...overridable(),
   command_prefixes: z.lazy(() => z.array(z.string().min(1).max(32)).max(16)).optional(),
   media: z
     .lazy(() =>
@@ -79,9 +79,9 @@ export const channelGroupFields = {
     )
     .optional(),
   per_account: z
-    .lazy(() => z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "account names must match [A-Za-z0-9_.-]{1,64}"), z.strictObject(overridable)))
+    .lazy(() => z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "account names must match [A-Za-z0-9_.-]{1,64}"), z.strictObject(overridable())))
     .optional(),
-};
+});
 
 /** A per-sender rate: at most `messages` in any `perS`-second window. */
 export interface SenderRate {
@@ -111,7 +111,8 @@ export interface ChannelGroups extends AccountGroupSettings {
 }
 
 type RateIn = z.infer<typeof rate>;
-type FileGroups = { [K in keyof typeof channelGroupFields]?: z.infer<(typeof channelGroupFields)[K]> };
+type GroupFields = ReturnType<typeof channelGroupFields>;
+type FileGroups = { [K in keyof GroupFields]?: z.infer<GroupFields[K]> };
 
 const toRate = (r: RateIn | undefined): { rate?: SenderRate } => (r === undefined ? {} : { rate: { messages: r.messages, perS: r.per_s } });
 

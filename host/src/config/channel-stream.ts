@@ -16,17 +16,19 @@ import * as z from "zod";
  */
 export const DEFAULT_STREAM_INTERVAL_MS = 1000;
 
-const mode = z.enum(["off", "edit"], { error: 'must be "off" or "edit"' });
+// Functions, not schemas: called inside the config file's schema (z.lazy, schema.ts), so that they
+// are built at its first parse, not when the host bundle is evaluated (issue 13, start-up).
+const mode = () => z.enum(["off", "edit"], { error: 'must be "off" or "edit"' });
 
 /** The setting an account may override (spread into `per_account`'s table, channel-groups.ts). */
-export const streamOverridable = { stream: mode.optional() };
+export const streamOverridable = () => ({ stream: mode().optional() });
 
 /** Fields of `[channels.<name>]` added by this module (spread into the channel's strictObject). */
-export const channelStreamFields = {
-  stream: mode.optional(),
+export const channelStreamFields = () => ({
+  stream: mode().optional(),
   /** Least time between two edits of one reply, ms (250 to 60 000). */
   stream_interval_ms: z.number().int().min(250).max(60_000).optional(),
-};
+});
 
 /** `[channels.<name>]` progressive-reply settings as the host uses them. */
 export interface ChannelStream {

@@ -365,9 +365,9 @@ function buildFileConfigSchema() {
             connect: z.strictObject({ accounts: z.array(z.string().min(1)).min(1).optional() }).optional(),
             // A typing indicator while a turn runs (plugins exporting typing); default on.
             typing: z.boolean().optional(),
-            ...channelGroupFields,
+            ...channelGroupFields(),
             // Progressive replies (`stream = "edit"`, plugins exporting edit).
-            ...channelStreamFields,
+            ...channelStreamFields(),
           })
           .refine((c) => c.accounts === undefined || c.poll?.accounts === undefined || c.poll.accounts.every((a) => c.accounts!.includes(a)), {
             message: "every polled account must also be listed in the channel's accounts",

@@ -10,8 +10,9 @@ import { ErrorCode, RpcError, parseParams } from "../protocol/index.js";
 import { requireScope } from "./identity.js";
 import type { MethodHandler } from "./rpc.js";
 
-const IdParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9]{4,16}$/, "must be an approval id") });
-const NoParams = z.strictObject({});
+// Built at the first call (z.lazy), not when the host bundle is evaluated (issue 13, start-up).
+const IdParams = z.lazy(() => z.strictObject({ id: z.string().regex(/^[A-Za-z0-9]{4,16}$/, "must be an approval id") }));
+const NoParams = z.lazy(() => z.strictObject({}));
 
 /** The approvals methods' view of the runtime's book. */
 export type ApprovalsApi = Pick<ApprovalBook, "list" | "decide"> & Partial<Pick<ApprovalBook, "listEverywhere">>;

@@ -15,20 +15,22 @@ const part = (name: string) =>
     .string({ error: `${name} must be a string` })
     .min(1, `${name} must not be empty`)
     .max(256, `${name} is longer than 256 characters`);
-const filterFields = {
+// A function, called inside the z.lazy schemas below: built at a method's first call, not when
+// the host bundle is evaluated (every command paid for it at start-up; issue 13).
+const filterFields = () => ({
   agent: part("agent").optional(),
   channel: part("channel").optional(),
   account: part("account").optional(),
   peer: part("peer").optional(),
   sender: part("sender").optional(),
-};
+});
 const limit = (max: number) =>
   z.number({ error: "limit must be a number" }).int("limit must be an integer").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`);
 
 /** `memory.list {agent?, channel?, account?, peer?, sender?, afterId?, limit?}` (limit 1-1000, default 100). */
 export const MemoryListSchema = z.lazy(() =>
   z.strictObject({
-    ...filterFields,
+    ...filterFields(),
     afterId: z.number({ error: "afterId must be a number" }).int("afterId must be an integer").min(0, "afterId must not be negative").optional(),
     limit: limit(1000).optional(),
   }),
@@ -36,7 +38,7 @@ export const MemoryListSchema = z.lazy(() =>
 /** `memory.search {query, agent?, channel?, account?, peer?, sender?, limit?}` (query 1-1000 characters, limit 1-200, default 20). */
 export const MemorySearchSchema = z.lazy(() =>
   z.strictObject({
-    ...filterFields,
+    ...filterFields(),
     query: z
       .string({ error: (i) => (i.input === undefined ? "query is required" : "query must be a string") })
       .min(1, "query must not be empty")

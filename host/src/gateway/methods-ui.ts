@@ -41,7 +41,7 @@ const PluginApproveSchema = z.lazy(() =>
   }),
 );
 
-const NoParams = z.union([z.undefined(), z.strictObject({})]);
+const NoParams = z.lazy(() => z.union([z.undefined(), z.strictObject({})]));
 
 /** Result of `logs.tail`. */
 export interface LogsTailResult {

@@ -88,24 +88,27 @@ export function approvalOf(tools: readonly McpToolDefinition[], now: Date = new 
   return { listSha256: listHash(tools), tools: tools.map((t) => ({ definition: approvedShape(t), sha256: toolHash(t) })), at: now.toISOString() };
 }
 
-const definitionSchema = z.object({
-  name: z.string(),
-  title: z.string().optional(),
-  description: z.string().optional(),
-  inputSchema: z.record(z.string(), z.unknown()),
-  outputSchema: z.record(z.string(), z.unknown()).optional(),
-});
-
-const fileSchema = z.object({
-  version: z.literal(1),
-  servers: z.record(
-    z.string(),
-    z.object({
-      listSha256: z.string().regex(/^[0-9a-f]{64}$/),
-      tools: z.array(z.object({ definition: definitionSchema, sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
-      at: z.string(),
-    }),
-  ),
+// Built at the first read of the file (z.lazy), not when the host bundle is evaluated: every
+// command paid for it at start-up (issue 13, docs/architecture.md "Start-up").
+const fileSchema = z.lazy(() => {
+  const definitionSchema = z.object({
+    name: z.string(),
+    title: z.string().optional(),
+    description: z.string().optional(),
+    inputSchema: z.record(z.string(), z.unknown()),
+    outputSchema: z.record(z.string(), z.unknown()).optional(),
+  });
+  return z.object({
+    version: z.literal(1),
+    servers: z.record(
+      z.string(),
+      z.object({
+        listSha256: z.string().regex(/^[0-9a-f]{64}$/),
+        tools: z.array(z.object({ definition: definitionSchema, sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+        at: z.string(),
+      }),
+    ),
+  });
 });
 
 /**
