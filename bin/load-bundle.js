@@ -79,8 +79,12 @@ function runBundle(file, cacheFile, importer, requireBundled) {
  * of any of them (commander's `child_process`, which brings `net` and `dgram`; `ws`'s and the
  * Prometheus push client's `http`/`https`/`tls`; `zlib`...) was compiled and run by every
  * `exoclaw` command, although a zero-config gateway uses none of them before it is ready. Not in
- * the list: what start-up uses anyway (`fs`, `path`, `stream`, `events`, `crypto` for the plugin
- * hashes, `v8` and `perf_hooks` for the heap mode, `os`, `url`, `util`).
+ * the list: what start-up uses anyway (`fs`, `path`, `stream`, `events`, `v8` and `perf_hooks` for
+ * the heap mode, `os`, `url`, `util`). `crypto` is in it although the gateway's plugin hashes load
+ * it before ready: every other command that hashes nothing (`--version`, `--help`...) skips it,
+ * and the gateway loads it where the hashing is, not with the bundle. `worker_threads` is also
+ * destructured at load by pino and thread-stream, whose lines the build patches
+ * (scripts/bundle-host.mjs, deferWorkerThreads).
  */
 const LAZY_BUILTINS = Object.freeze([
   "child_process",

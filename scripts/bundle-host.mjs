@@ -142,32 +142,35 @@ console.log(`bundled host -> dist/exoclaw.cjs, dist/sandbox-worker.mjs, dist/pro
  */
 function deferWorkerThreads() {
   return {
-  name: "defer-worker-threads",
-  setup(b) {
-    const patches = [
-      {
-        file: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/,
-        edits: [["const { isMainThread } = require('worker_threads')", "const isMainThread = true // exoclaw: main thread only (scripts/bundle-host.mjs)"]],
-      },
-      {
-        file: /[\\/]node_modules[\\/]thread-stream[\\/]index\.js$/,
-        edits: [
-          ["const { Worker } = require('worker_threads')", "const workerThreads = require('worker_threads') // exoclaw: read at use (scripts/bundle-host.mjs)"],
-          ["new Worker(", "new workerThreads.Worker("],
-        ],
-      },
-    ];
-    for (const { file, edits } of patches) {
-      b.onLoad({ filter: file }, (args) => {
-        let contents = readFileSync(args.path, "utf8");
-        for (const [from, to] of edits) {
-          if (contents.split(from).length !== 2) throw new Error(`defer-worker-threads: "${from}" is not in ${args.path} exactly once (package updated?)`);
-          contents = contents.replace(from, to);
-        }
-        return { contents, loader: "js" };
-      });
-    }
-  },
+    name: "defer-worker-threads",
+    setup(b) {
+      const patches = [
+        {
+          file: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/,
+          edits: [["const { isMainThread } = require('worker_threads')", "const isMainThread = true // exoclaw: main thread only (scripts/bundle-host.mjs)"]],
+        },
+        {
+          file: /[\\/]node_modules[\\/]thread-stream[\\/]index\.js$/,
+          edits: [
+            [
+              "const { Worker } = require('worker_threads')",
+              "const workerThreads = require('worker_threads') // exoclaw: read at use (scripts/bundle-host.mjs)",
+            ],
+            ["new Worker(", "new workerThreads.Worker("],
+          ],
+        },
+      ];
+      for (const { file, edits } of patches) {
+        b.onLoad({ filter: file }, (args) => {
+          let contents = readFileSync(args.path, "utf8");
+          for (const [from, to] of edits) {
+            if (contents.split(from).length !== 2) throw new Error(`defer-worker-threads: "${from}" is not in ${args.path} exactly once (package updated?)`);
+            contents = contents.replace(from, to);
+          }
+          return { contents, loader: "js" };
+        });
+      }
+    },
   };
 }
 

@@ -74,7 +74,18 @@ describe("a zero-config gateway at ready", () => {
     expect(builtins).toContain("fs/promises");
     // worker_threads: pino and thread-stream destructure it at their load; the build patches both
     // (scripts/bundle-host.mjs, deferWorkerThreads), and no plugin sandbox starts a worker before ready.
-    for (const unused of ["child_process", "http", "https", "tls", "zlib", "dgram", "assert", "worker_threads", "internal/worker", "internal/modules/esm/module_job"]) {
+    for (const unused of [
+      "child_process",
+      "http",
+      "https",
+      "tls",
+      "zlib",
+      "dgram",
+      "assert",
+      "worker_threads",
+      "internal/worker",
+      "internal/modules/esm/module_job",
+    ]) {
       expect(builtins, unused).not.toContain(unused);
     }
     // uWebSockets.js's addon is loaded (the listener), msgpackr's is not (it loads after ready).
