@@ -6,7 +6,7 @@
 // persistence). Ratios durable/memory are printed from the same run. The provider emulator runs
 // in its own process.
 import { spawn } from "node:child_process";
-import { connect, cpuMs, freePort, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, freePort, nodeBootMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +20,7 @@ const { values: opts } = parseArgs({
     turns: { type: "string", default: "2000" },
     parallel: { type: "string", default: "50" },
     seconds: { type: "string", default: "5" },
-    starts: { type: "string", default: "5" },
+    starts: { type: "string", default: "9" },
   },
 });
 const SEQ_TURNS = Number(opts.turns);
@@ -109,38 +109,55 @@ async function startGateway(config, providerUrl) {
   );
   return { ...started, state, env };
 }
-/** Wall time from spawn to the first `GET /health` 200, ms. */
-async function measureStart(config, providerUrl) {
-  const samples = [];
-  for (let i = 0; i < STARTS; i++) {
-    const state = mkdtempSync(join(tmpdir(), "exoclaw-bench-"));
-    // A free port, not a fixed one: a gateway left running there (uWS listens with SO_REUSEPORT) would answer too.
-    const port = await freePort();
-    const t0 = performance.now();
-    const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
-      env: { ...process.env, ...gatewayEnv(config, state, providerUrl) },
-      stdio: "ignore",
-    });
+/**
+ * Wall time from spawn to the first `GET /health` 200 of one gateway of `config` on a fresh state
+ * directory, ms.
+ */
+async function timeStart(config, providerUrl) {
+  const state = mkdtempSync(join(tmpdir(), "exoclaw-bench-"));
+  // A free port, not a fixed one: a gateway left running there (uWS listens with SO_REUSEPORT) would answer too.
+  const port = await freePort();
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [join(ROOT, "bin/exoclaw.js"), "gateway", "--port", String(port)], {
+    env: { ...process.env, ...gatewayEnv(config, state, providerUrl) },
+    stdio: "ignore",
+  });
+  try {
     for (;;) {
       try {
         const r = await fetch(`http://127.0.0.1:${port}/health`);
-        if (r.status === 200) break;
+        if (r.status === 200) return performance.now() - t0;
       } catch {
         // not listening yet
       }
       await new Promise((r) => setTimeout(r, 2));
     }
-    samples.push(performance.now() - t0);
+  } finally {
     await stop(proc);
     rmSync(state, { recursive: true, force: true });
   }
-  return stats(samples);
+}
+
+/**
+ * Ready times of every configuration, `STARTS` rounds with one start of each configuration per
+ * round (round robin), so that each sees the same machine: measured one configuration after the
+ * other, right after its load phase, the first one (durable) paid for the writeback and the
+ * dying gateway of the load before it.
+ * @returns {Promise<Record<string, ReturnType<typeof stats>>>} per configuration id
+ */
+async function measureStarts(providerUrl) {
+  const samples = Object.fromEntries(CONFIGS.map((c) => [c.id, []]));
+  for (let i = 0; i < STARTS; i++) {
+    for (const config of CONFIGS) samples[config.id].push(await timeStart(config, providerUrl));
+  }
+  return Object.fromEntries(Object.entries(samples).map(([id, s]) => [id, stats(s)]));
 }
 
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
 async function main() {
   log(`exoclaw bench: ${SEQ_TURNS} sequential turns, ${PARALLEL} sessions x ${LOAD_SECONDS} s, ${STARTS} cold starts per configuration`);
+  const boot = await nodeBootMs(STARTS);
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
   const providerUrl = emulator.value;
   const results = {};
@@ -168,8 +185,10 @@ async function main() {
         await stop(gw.proc);
         rmSync(gw.state, { recursive: true, force: true });
       }
-      results[config.id].start = await measureStart(config, providerUrl);
     }
+    log(`ready: ${STARTS} rounds of one start per configuration...`);
+    const starts = await measureStarts(providerUrl);
+    for (const config of CONFIGS) results[config.id].start = starts[config.id];
   } finally {
     await stop(emulator.proc);
   }
@@ -218,7 +237,10 @@ async function main() {
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
-  console.log(`\nratio memory uws/ws turns/s: ${ratio(mu.rate, mw.rate)}`);
+  console.log(
+    `\nready: spawn -> first GET /health 200 on a fresh state directory, p50 of ${STARTS} rounds of one start per configuration. Node alone (spawn -> exit of \`node -e 0\`): p50 ${f(boot.p50, 0)} ms${boot.caCerts ? " (NODE_EXTRA_CA_CERTS is set: Node 20 parses that bundle at every start)" : ""}.`,
+  );
+  console.log(`ratio memory uws/ws turns/s: ${ratio(mu.rate, mw.rate)}`);
   console.log(
     `heap compact (default) vs throughput (V8 defaults), memory uws: RSS after load x${ratio(mu.loadedRss, v8.loadedRss)}, CPU per turn x${ratio(mu.cpuPerTurn, v8.cpuPerTurn)}, turns/s x${ratio(mu.rate, v8.rate)}`,
   );
