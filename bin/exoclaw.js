@@ -31,7 +31,7 @@ if (!existsSync(file)) {
   process.exit(1);
 }
 
-/** EXOCLAW_CODE_CACHE=0 compiles the bundles without their code caches, neither reading nor writing them. */
+/** EXOCLAW_CODE_CACHE=0 compiles the bundles without their code caches, neither reading nor writing them (`train`: see loadHost). */
 const useCache = process.env.EXOCLAW_CODE_CACHE !== "0";
 
 /** @type {Map<string, Promise<unknown>>} import() of a provider package: one evaluation per process. */
@@ -110,6 +110,11 @@ function requireBundled(specifier) {
  * A cache V8 rejects (a rebuilt bundle, another Node, a damaged file) means the bundle is compiled
  * as usual and the cache written again right after its top level ran. The cache lives next to the
  * bundle, never in a shared directory: it is code, as trusted as the bundle.
+ *
+ * `EXOCLAW_CODE_CACHE=train` (the build's scripts/host-cache.mjs, never an operator's setting)
+ * writes the cache again when the process exits, holding every function the run compiled: a
+ * gateway started to ready and stopped leaves a cache with its start-up path compiled, which the
+ * next starts deserialize instead of compiling each of those functions lazily (issue 13).
  * @returns the bundle's exports (`main`)
  */
 function loadHost() {
@@ -117,6 +122,11 @@ function loadHost() {
   const { exports, script, cacheWanted } = runBundle(file, cacheFile, importModule, requireBundled);
   // The functions compiled so far: the bundle's top level.
   if (cacheWanted && cacheFile !== undefined) writeCodeCache(script, cacheFile);
+  if (cacheFile !== undefined && process.env.EXOCLAW_CODE_CACHE === "train") {
+    process.once("exit", () => {
+      if (!writeCodeCache(script, cacheFile)) process.exitCode = 1;
+    });
+  }
   return exports;
 }
 

@@ -22,6 +22,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUNDLED_PACKAGES, LAZY_BUILTINS, PACKAGES_BUNDLE, PROVIDER_SPECIFIERS, providerBundleFile } from "../bin/load-bundle.js";
+import { writeHostCache } from "./host-cache.mjs";
 
 /**
  * esbuild options shared by the side bundles (dist/providers/*.cjs, dist/nats.cjs): CommonJS
@@ -112,8 +113,10 @@ try {
   await buildProviderBundles();
   // The NATS client, dist/nats.cjs: see buildPackagesBundle.
   await buildPackagesBundle();
-  // One run of the bundle writes its code cache (bin/exoclaw.js), so that the first start uses it too.
-  execFileSync(process.execPath, ["bin/exoclaw.js", "--version"], { cwd: root, stdio: "ignore" });
+  // The bundle's code cache, so that the first start uses it too: its top level (one run of
+  // `exoclaw --version`), and once the first-party plugins are built, a gateway's start-up
+  // compiled in it (scripts/host-cache.mjs; `npm run build` runs it again after the plugins).
+  await writeHostCache(root);
   // And one load of each provider bundle writes theirs, under V8's default flags (the CLI's) and
   // under those of `[gateway] heap = "compact"` (the gateway's default: host/src/cli/heap.ts,
   // COMPACT_HEAP_FLAGS; tests/scripts/code-cache.test.ts checks the two lists agree).
