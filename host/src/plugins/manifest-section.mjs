@@ -10,6 +10,9 @@ export const MANIFEST_SECTION = "exoclaw.manifest";
 export const ABI_VERSION = 1;
 
 const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+// Shared: a non-streaming `decode` starts afresh at every call (a fatal error included), and a
+// decoder per section name cost more than the walk itself at start-up.
+const SECTION_NAME_DECODER = new TextDecoder("utf-8", { fatal: true });
 const NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 // What Anthropic and OpenAI both accept as a tool name.
 const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -94,7 +97,7 @@ export function listSections(wasm) {
       const nameLen = decodeULEB128(wasm, contentStart);
       const nameEnd = nameLen.next + nameLen.value;
       if (nameEnd > end) throw new Error(`custom section name at byte ${start} runs past its section`);
-      const name = new TextDecoder("utf-8", { fatal: true }).decode(wasm.subarray(nameLen.next, nameEnd));
+      const name = SECTION_NAME_DECODER.decode(wasm.subarray(nameLen.next, nameEnd));
       sections.push({ id, start, end, name, payloadStart: nameEnd });
     } else {
       sections.push({ id, start, end });

@@ -163,7 +163,18 @@ export function parseManifest(value: unknown, file: string): PluginManifest {
  * @throws ManifestError if the section is missing, duplicated, not UTF-8 JSON, or invalid.
  */
 export function readManifest(module: WasmModule, file: string): PluginManifest {
-  const sections = wasmApi.Module.customSections(module, MANIFEST_SECTION);
+  return manifestFromSections(wasmApi.Module.customSections(module, MANIFEST_SECTION), file);
+}
+
+/**
+ * Reads and validates a manifest from the payloads of a module's `exoclaw.manifest` custom
+ * sections (all of them, in order: `WebAssembly.Module.customSections`, or `readCustomSections`
+ * of the bytes).
+ * @param sections the payloads
+ * @param file the plugin file, for error messages
+ * @throws ManifestError if the section is missing, duplicated, not UTF-8 JSON, or invalid.
+ */
+export function manifestFromSections(sections: readonly (ArrayBuffer | Uint8Array)[], file: string): PluginManifest {
   if (sections.length === 0) {
     throw new ManifestError(file, null, `no "${MANIFEST_SECTION}" custom section (not an exoclaw plugin?)`);
   }

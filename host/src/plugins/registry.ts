@@ -2,6 +2,7 @@
 // grant and sandbox pool generation), which plugin serves each tool name, and hot loading (a
 // file synced with the disk, a rescan, an approvals reload swap generations atomically). Calls
 // themselves are calls.ts; the front that joins both is host.ts.
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -162,8 +163,10 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   const initialScan = scanAhead(options.dirs);
   if (options.stateDir !== undefined) {
     await checkTrustStoreLocation(options.stateDir, options.dirs);
+    (globalThis as any).__xm?.("trustLoc");
     approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));
     await migratePluginState(options.stateDir, logger);
+    (globalThis as any).__xm?.("approvals+migrate");
   }
 
   const entries: Entry[] = [];
@@ -515,32 +518,35 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   }
 
   /**
-   * The initial load's read-ahead: lists `dirs`, then reads and validates every `.wasm` file in
-   * them concurrently. One file after the other left the main thread idle while each read waited
-   * on the thread pool and each WebAssembly compile on V8's background threads (start-up with a
-   * fresh state directory). Nothing is loaded here: `rescanDirs` applies the files one at a time
-   * in directory order, so which file wins a contested name never depends on timing, and each
-   * file is validated once, as before (the validation cache counts the same hits and misses). A
-   * file that cannot be read maps to `undefined` (the load reads it again and reports it).
+   * The initial load's read-ahead: lists `dirs`, then reads every `.wasm` file in them and starts
+   * its validation (the WebAssembly compile runs on V8's background threads while the next file is
+   * read). One file after the other left the main thread idle while each compile ran. The files are
+   * read synchronously: a plugin file is tens of KB in the page cache, and `fs/promises.readFile`'s
+   * open/stat/read/close round trips through the thread pool cost the main thread more than the
+   * read itself, and queued the store's open (its lock, checkpoint and journal files) behind them
+   * (docs/architecture.md, "Start-up"). Nothing is loaded here: `rescanDirs` applies the files one
+   * at a time in directory order, so which file wins a contested name never depends on timing, and
+   * each file is validated once, as before (the validation cache counts the same hits and misses).
+   * A file that cannot be read maps to `undefined` (the load reads it again and reports it).
    */
   async function scanAhead(dirs: string[]): Promise<{ lists: (string[] | null)[]; files: Map<string, Promise<ReadAhead | undefined>> }> {
     const lists = await Promise.all(dirs.map((dir) => listWasmFiles(dir, logger)));
+    (globalThis as any).__xm?.("listed");
     const files = new Map<string, Promise<ReadAhead | undefined>>();
     for (const file of lists.flatMap((l) => l ?? [])) {
       if (files.has(file)) continue;
-      files.set(
-        file,
-        readFile(file).then(
-          (b) => {
-            const bytes = new Uint8Array(b);
-            const validation = validatePluginBytes(bytes, file, cache);
-            validation.catch(() => {}); // awaited (and reported) by the load
-            return { bytes, validation };
-          },
-          () => undefined,
-        ),
-      );
+      let ahead: ReadAhead | undefined;
+      try {
+        const bytes = new Uint8Array(readFileSync(file));
+        const validation = validatePluginBytes(bytes, file, cache);
+        validation.catch(() => {}); // awaited (and reported) by the load
+        ahead = { bytes, validation };
+      } catch {
+        ahead = undefined;
+      }
+      files.set(file, Promise.resolve(ahead));
     }
+    (globalThis as any).__xm?.("read all");
     return { lists, files };
   }
 
@@ -573,6 +579,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
 
   // Initial load.
   await rescanDirs(options.dirs, initialScan);
+  (globalThis as any).__xm?.("applied");
   persistCache();
 
   return {

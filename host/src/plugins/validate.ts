@@ -2,10 +2,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { readCustomSections } from "./manifest-section.mjs";
-import { MANIFEST_SECTION, parseManifest, readManifest } from "./manifest.js";
+import { MANIFEST_SECTION, manifestFromSections, parseManifest, readManifest } from "./manifest.js";
 import { EXTISM_KERNEL as SANDBOX_EXTISM_KERNEL, EXTISM_MODULE, HOST_FUNCTIONS, HOST_MODULE } from "./sandbox/protocol.mjs";
 import type { PluginManifest } from "./types.js";
 import { wasmApi, type WasmExportDescriptor, type WasmImportDescriptor, type WasmModule } from "./wasm.js";
+import { readModuleInterface, type ModuleInterface } from "./wasm-interface.js";
 
 /** Import module of the Extism kernel (memory blocks, input/output, errors, logging). */
 export const EXTISM_ENV = EXTISM_MODULE;
@@ -105,9 +106,14 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** What is cached per sha256: everything `validatePluginBytes` derives from the bytes. */
+/**
+ * What is cached per sha256: everything `validatePluginBytes` derives from the bytes. `manifest`
+ * is the manifest as validated when the entry was made, or as read back from the cache file (not
+ * parsed again there): it is only ever compared with the module's own manifest, parsed from its
+ * bytes at every hit, and never used in its place.
+ */
 interface CachedValidation {
-  manifest: PluginManifest;
+  manifest: unknown;
   imports: WasmImportDescriptor[];
   exports: WasmExportDescriptor[];
 }
@@ -126,12 +132,15 @@ const isDescriptor = (d: unknown, withModule: boolean): boolean =>
  *
  * Optionally persisted (`open(file)` / `save()`): compiling is most of the cost of validating
  * (measured: 22 modules, 20 x 30 KB + 2 x 1.5 MB, load in 65-83 ms cold vs 19-20 ms with the
- * metadata known), so a restart reads it back. Entries are re-checked when read (manifest schema,
- * import/export shapes); the interface rules are applied again on every hit, so a cache written
- * by an older host cannot smuggle in what this one refuses. Only WebAssembly validity and the
- * import/export lists are taken from the cache, keyed by sha256; the manifest of a hit is read
- * again from the module's bytes (no compiling needed) and a cached one that differs is ignored,
- * so an edited cache cannot change what a module claims to be. The persisted file lives in the
+ * metadata known), so a restart reads it back. Entries are re-checked when read (import/export
+ * shapes); the interface rules are applied again on every hit, so a cache written by an older
+ * host cannot smuggle in what this one refuses. Only WebAssembly validity and the import/export
+ * lists are taken from the cache, keyed by sha256; the manifest of a hit is read again from the
+ * module's bytes (no compiling needed) and validated, and an entry whose manifest is not exactly
+ * that one (compared as JSON) is ignored, so an edited cache cannot change what a module claims
+ * to be. (The cached manifests are not run through the manifest schema when the file is read:
+ * that was a second schema parse per plugin at every start, and the comparison above already
+ * requires a cached manifest to equal a validated one.) The persisted file lives in the
  * trust directory (`ValidationCache.pathFor`), outside every plugin directory, mode 0600.
  */
 export class ValidationCache {
@@ -170,17 +179,11 @@ export class ValidationCache {
     for (const [sha, v] of Object.entries(entries as Record<string, unknown>)) {
       if (!/^[0-9a-f]{64}$/.test(sha) || typeof v !== "object" || v === null) continue;
       const { manifest, imports, exports } = v as Record<string, unknown>;
+      if (typeof manifest !== "object" || manifest === null || Array.isArray(manifest)) continue;
       if (!Array.isArray(imports) || !imports.every((d) => isDescriptor(d, true))) continue;
       if (!Array.isArray(exports) || !exports.every((d) => isDescriptor(d, false))) continue;
-      try {
-        cache.map.set(sha, {
-          manifest: parseManifest(manifest, "(cache)"),
-          imports: imports as WasmImportDescriptor[],
-          exports: exports as WasmExportDescriptor[],
-        });
-      } catch {
-        // an entry this host no longer accepts: validate from scratch when seen
-      }
+      // The manifest is checked against the module's own at the hit (`cachedManifest`).
+      cache.map.set(sha, { manifest, imports: imports as WasmImportDescriptor[], exports: exports as WasmExportDescriptor[] });
     }
     return cache;
   }
@@ -239,21 +242,38 @@ export class ValidationCache {
   }
 }
 
-/** Whether the module's own manifest section says what `manifest` says (false when it cannot be read: validate from scratch). */
-function sameManifest(bytes: Uint8Array, manifest: PluginManifest): boolean {
+/**
+ * The module's own manifest (its section, parsed and validated) when it is exactly `cached`
+ * (compared as JSON); undefined when it differs or cannot be read (then: validate from scratch).
+ */
+function cachedManifest(bytes: Uint8Array, cached: unknown): PluginManifest | undefined {
   try {
     const sections = readCustomSections(bytes, MANIFEST_SECTION);
-    if (sections.length !== 1) return false;
+    if (sections.length !== 1) return undefined;
     const fromBytes = parseManifest(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(sections[0])), "(module)");
-    return JSON.stringify(fromBytes) === JSON.stringify(manifest);
+    return JSON.stringify(fromBytes) === JSON.stringify(cached) ? fromBytes : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 /**
- * Validates module bytes for loading without running any code: compiles them (WebAssembly
- * validation), reads and validates the `exoclaw.manifest` section, and checks imports/exports
+ * The imports and exports of a module `WebAssembly.validate` accepted, read from its bytes; or
+ * undefined when it uses an encoding `readModuleInterface` does not cover (then the caller
+ * compiles it and asks V8, as before).
+ */
+function describeValidated(bytes: Uint8Array): ModuleInterface | undefined {
+  try {
+    return readModuleInterface(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Validates module bytes for loading without running any code: validates them as WebAssembly
+ * (`WebAssembly.validate`: every function body, as a compile would; a rejected module is compiled
+ * for V8's reason), reads and validates the `exoclaw.manifest` section, and checks imports/exports
  * (`checkInterface`).
  * @param bytes the module bytes
  * @param file the file, for messages
@@ -262,32 +282,37 @@ function sameManifest(bytes: Uint8Array, manifest: PluginManifest): boolean {
  */
 export async function validatePluginBytes(bytes: Uint8Array, file: string, cache?: ValidationCache): Promise<ValidatedPlugin> {
   const sha256 = sha256Hex(bytes);
-  let cached = cache?.get(sha256);
-  if (cached !== undefined && !sameManifest(bytes, cached.manifest)) {
-    cache!.forget(sha256); // an edited entry: validate from the bytes
-    cached = undefined;
+  const cached = cache?.get(sha256);
+  const known = cached === undefined ? undefined : cachedManifest(bytes, cached.manifest);
+  if (cached !== undefined && known === undefined) cache!.forget(sha256); // an edited entry: validate from the bytes
+  if (cached !== undefined && known !== undefined) {
+    const problem = checkInterface(known, cached.imports, cached.exports);
+    if (problem !== null) throw new PluginRejectedError(file, problem, known);
+    return { path: file, sha256, bytes, manifest: known, imports: cached.imports, exports: cached.exports };
   }
-  if (cached !== undefined) {
-    const problem = checkInterface(cached.manifest, cached.imports, cached.exports);
-    if (problem !== null) throw new PluginRejectedError(file, problem, cached.manifest);
-    return { path: file, sha256, bytes, ...cached };
-  }
-  let module: WasmModule;
-  try {
-    module = await wasmApi.compile(bytes);
-  } catch (err) {
-    throw new PluginRejectedError(file, `not a valid WebAssembly module: ${(err as Error).message}`);
+  // Validated, not compiled: `WebAssembly.validate` checks the whole module (every function body)
+  // as a compile does, without V8 creating a native module on the main thread for a module the
+  // sandbox pool compiles again (memory capped) at its first call. Only a rejected module is
+  // compiled, for the reason V8 gives.
+  const described = wasmApi.validate(bytes) ? describeValidated(bytes) : undefined;
+  let module: WasmModule | undefined;
+  if (described === undefined) {
+    try {
+      module = await wasmApi.compile(bytes);
+    } catch (err) {
+      throw new PluginRejectedError(file, `not a valid WebAssembly module: ${(err as Error).message}`);
+    }
   }
   let manifest: PluginManifest;
   try {
-    manifest = readManifest(module, file);
+    manifest = module === undefined ? manifestFromSections(readCustomSections(bytes, MANIFEST_SECTION), file) : readManifest(module, file);
   } catch (err) {
     // ManifestError's message already starts with the file.
     const message = (err as Error).message;
     throw new PluginRejectedError(file, message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message);
   }
-  const imports = wasmApi.Module.imports(module);
-  const exports = wasmApi.Module.exports(module);
+  const imports = described?.imports ?? wasmApi.Module.imports(module!);
+  const exports = described?.exports ?? wasmApi.Module.exports(module!);
   const problem = checkInterface(manifest, imports, exports);
   if (problem !== null) throw new PluginRejectedError(file, problem, manifest);
   cache?.set(sha256, { manifest, imports, exports });

@@ -26,6 +26,8 @@ export interface WasmExportDescriptor {
 
 interface WasmApi {
   compile(bytes: Uint8Array): Promise<WasmModule>;
+  /** Whether `bytes` are a valid module (the whole module validated, nothing compiled). */
+  validate(bytes: Uint8Array): boolean;
   Module: {
     imports(module: WasmModule): WasmImportDescriptor[];
     exports(module: WasmModule): WasmExportDescriptor[];

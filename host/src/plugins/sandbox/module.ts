@@ -41,6 +41,10 @@ const SECTION_IMPORT = 2;
 const SECTION_MEMORY = 5;
 const IMPORT_KIND_NAMES = ["function", "table", "memory", "global", "tag"];
 const kernel = new Set(EXTISM_KERNEL);
+// One decoder for every name: constructing a TextDecoder per import name was most of
+// `prepareModule`'s time at start-up (~0.4 ms per plugin; docs/architecture.md, "Start-up").
+// `decode` without `stream` keeps no state between calls.
+const NAME_DECODER = new TextDecoder("utf-8", { fatal: false });
 
 /** A cursor over module bytes; every read throws SandboxModuleError on truncation. */
 class Reader {
@@ -72,7 +76,7 @@ class Reader {
   name(): string {
     const len = this.uleb();
     if (this.pos + len > this.end) throw new SandboxModuleError(`malformed module: name runs past its section at byte ${this.pos}`);
-    const s = new TextDecoder("utf-8", { fatal: false }).decode(this.bytes.subarray(this.pos, this.pos + len));
+    const s = NAME_DECODER.decode(this.bytes.subarray(this.pos, this.pos + len));
     this.pos += len;
     return s;
   }
