@@ -11,7 +11,7 @@
 // Node/V8 flags to one build (to try a flag on one build: give the same root twice). `--cpu-prof DIR` adds `node --cpu-prof` (the
 // profile is written at exit, after the 200; it slows the start, so read shares, not times).
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -50,6 +50,17 @@ function mainCpu(pid) {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
     return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU of all of a process's threads so far, ms (schedstat, ns): V8's compile and GC threads, the thread pool, uWS... */
+function allCpu(pid) {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    return ns / 1e6;
   } catch {
     return Number.NaN;
   }
@@ -101,9 +112,10 @@ async function once(root, label, i) {
       if (status === 200) {
         const ms = performance.now() - t0;
         const cpu = mainCpu(proc.pid);
+        const allcpu = allCpu(proc.pid);
         // The ready line is written before the listener answers; give the pipe a moment.
         for (let k = 0; k < 100 && ready === undefined; k++) await new Promise((r) => setTimeout(r, 5));
-        return { ms, cpu, readyMs: ready?.readyMs, ...(ready?.startupMs ?? {}) };
+        return { ms, cpu, allcpu, readyMs: ready?.readyMs, ...(ready?.startupMs ?? {}) };
       }
       if (performance.now() - t0 > 30_000) throw new Error(`${label}: no /health 200 in 30 s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 2));
@@ -135,7 +147,7 @@ for (let i = 0; i < STARTS; i++) {
   }
 }
 console.log(`load after ${load()}`);
-const keys = ["ms", "cpu", "readyMs", "modules", "configAndPlugins", "storeOpen", "recover", "listen"];
+const keys = ["ms", "cpu", "allcpu", "readyMs", "modules", "configAndPlugins", "storeOpen", "recover", "listen"];
 console.log(["build", ...keys.map((k) => `${k} p50/p90`)].join("\t"));
 for (const label of labels) {
   const rs = results[label];

@@ -1,4 +1,4 @@
-import { isIP } from "node:net";
+import { isIPv6 } from "../util/ip.js";
 import { createIdentifier, type ClientEntry } from "./identity.js";
 import { WS_SUBPROTOCOL, offersSubprotocol, tokenFromSubprotocols } from "../protocol/index.js";
 import type { UpgradeRequest, UpgradeVerdict } from "./types.js";
@@ -40,7 +40,7 @@ export function presentedToken(req: UpgradeRequest): { token: string; via: "head
 export function hostName(header: string): string | undefined {
   const v = header.trim().toLowerCase();
   const bracketed = v.match(/^\[([0-9a-f:.]+)\](?::\d{1,5})?$/);
-  if (bracketed) return isIP(bracketed[1]!) === 6 ? bracketed[1] : undefined;
+  if (bracketed) return isIPv6(bracketed[1]!) ? bracketed[1] : undefined;
   const plain = v.match(/^([a-z0-9._~%!$&'()*+,;=-]+)(?::\d{1,5})?$/);
   return plain ? plain[1] : undefined;
 }
@@ -70,7 +70,7 @@ export const SELF_ORIGIN = "self";
  */
 export function selfOrigins(bind: string, port: number, scheme: "http" | "https" = "http"): string[] {
   const hosts = ["localhost", "127.0.0.1", "[::1]"];
-  if (!isWildcard(bind)) hosts.push(isIP(bind.replace(/^\[|\]$/g, "")) === 6 ? `[${bind.replace(/^\[|\]$/g, "")}]` : bind);
+  if (!isWildcard(bind)) hosts.push(isIPv6(bind.replace(/^\[|\]$/g, "")) ? `[${bind.replace(/^\[|\]$/g, "")}]` : bind);
   return [...new Set(hosts.map((h) => normalizeOrigin(`${scheme}://${h}:${port}`)).filter((o): o is string => o !== undefined))];
 }
 
@@ -117,7 +117,7 @@ const refuse = (status: 401 | 403, error: string): UpgradeVerdict => ({ ok: fals
 export function createUpgradeGuard(options: UpgradeGuardOptions): (req: UpgradeRequest) => UpgradeVerdict {
   const hosts = new Set<string>(["localhost"]);
   for (const h of options.allowedHosts) hosts.add(hostName(h) ?? h.toLowerCase());
-  const bindName = hostName(isIP(options.bind) === 6 ? `[${options.bind}]` : options.bind);
+  const bindName = hostName(isIPv6(options.bind) ? `[${options.bind}]` : options.bind);
   if (bindName && !isWildcard(options.bind)) hosts.add(bindName);
   const anyHost = isWildcard(options.bind) && options.allowedHosts.length === 0 && options.token !== undefined;
   const explicitOrigins = new Set(options.allowedOrigins.filter((o) => o !== SELF_ORIGIN).map((o) => normalizeOrigin(o) ?? o));
