@@ -641,7 +641,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     }
     started = true;
     __xm("started");
-    if (process.env.XTRACE) process.stderr.write(`XM ${process.moduleLoadList.filter((m) => m.startsWith("NativeModule ") && !/internal/.test(m)).join(",")}\n`);
     setTimeout(() => afterFirstHealth(), PROVIDER_WARM_DELAY_MS).unref();
     // The provider SDKs load once a first /health was answered (`health` above), or at the latest
     // PROVIDER_WARM_DELAY_MS after ready: a supervisor's first poll is not queued behind them.

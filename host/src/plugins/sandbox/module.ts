@@ -26,8 +26,12 @@ export interface MemoryLimits {
 
 /** Result of {@link prepareModule}. */
 export interface PreparedModule {
-  /** The module bytes with every memory's maximum capped (a new array; the input is not modified). */
-  wasm: Uint8Array;
+  /**
+   * The module bytes with every memory's maximum capped (a new array; the input is not modified).
+   * Assembled at the first read (the pool's first compile), then kept: a plugin never called
+   * never holds a second copy of its module, and start-up does not build nine of them.
+   */
+  readonly wasm: Uint8Array;
   /** The module's own (defined) memories, in order. Usually exactly one. */
   memories: MemoryLimits[];
   /** The cap applied, pages (`floor(memoryBytes / 65536)`). */
@@ -208,12 +212,25 @@ export function prepareModule(wasm: Uint8Array, memoryBytes: number): PreparedMo
     }
     pos = end;
   }
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const out = new Uint8Array(total);
+  let out: Uint8Array | undefined;
+  return {
+    // Checked above; only the copy waits for its first use (the chunks are views of `wasm`).
+    get wasm(): Uint8Array {
+      out ??= concat(chunks);
+      return out;
+    },
+    memories,
+    maxPages,
+    imports,
+  };
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);
     at += c.length;
   }
-  return { wasm: out, memories, maxPages, imports };
+  return out;
 }
