@@ -308,15 +308,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
 
   async function run(): Promise<StartedInfo> {
     const t0 = options.loadStartedAt ?? performance.now();
-    if (process.env.XTRACE) (globalThis as any).__xm = (n: string) => { const c = Number(require("node:fs").readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[0]) / 1e6; process.stderr.write(`XT ${performance.now().toFixed(1)} ${c.toFixed(1)} ${n}\n`); };
-    const __xm = (n: string) => (globalThis as any).__xm?.(n);
-    __xm("run");
     // Secret values are scrubbed from every log line from here on (and from provider error text
     // and channel failure notices), whatever field or message carries them.
     const short = registerConfigSecrets(processSecrets, configSecretSources(config), options.env ?? config.secretEnv);
-    __xm("secrets");
     for (const name of short) logger.warn({ secret: name }, "a secret is shorter than 8 characters: it is not scrubbed from logs");
-    __xm("warned");
     // One router object for the gateway's life; a config reload swaps its bindings.
     const router = new SwappableRouter(
       compileRouter(
@@ -325,9 +320,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         config.defaultAgent,
       ),
     );
-    __xm("router");
     await secureStateDir(config.stateDir, logger);
-    __xm("secureStateDir");
     // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
     const tStore = performance.now();
     let storeOpenMs = 0;
@@ -351,14 +344,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
     }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
     opening.catch(() => {});
-    __xm("openingStarted");
     // Traces load while the store opens; plugins and the runtime need the sink, so they wait for
     // it. Metrics record into a queue until prom-client loads, after ready (telemetry/deferred.ts).
     const telemetry = await openTelemetry(config, options.env ?? process.env, logger);
     metrics = telemetry.metrics?.recorder;
     deferredMetrics = telemetry.metrics;
     tracing = telemetry.tracing;
-    __xm("telemetry");
     pluginsLoading = loadPlugins({
       dirs: config.plugins.dirs,
       logger,
@@ -369,22 +360,18 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       stateDir: config.stateDir,
       // Module metadata by sha256 survives restarts: validating then skips compiling.
       // (kept in the trust directory, outside every plugin directory; see docs/security.md)
-      validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)).then((c) => (__xm("vcache"), c)),
+      validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
       telemetry: telemetry.sink,
     });
     pluginsLoading.catch(() => {});
-    __xm("pluginsStarted");
     busOpening = openBus(config, logger, (instance) => (busInstance = instance));
     busOpening.catch(() => {});
     const plugins = await pluginsLoading;
-    __xm("pluginsDone");
     // uWebSockets.js's native binary loads while the store may still be opening (transport.ts).
     preloadTransport(config.gateway.transport, config.gateway.tls !== undefined);
-    __xm("uwsLoaded");
     // Every writer gets the watched log: `events.subscribe` learns which sessions changed (event-hub.ts).
     const sessionChanges = new SessionChanges();
     const log = watchSessionLog(await opening, sessionChanges);
-    __xm("storeDone");
     const bus = await busOpening;
     // The approvals directory exists from the start, so that its watch is in place before the
     // first `exoclaw plugin approve` (best effort: without it approvals apply on restart).
@@ -393,7 +380,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ? watchPluginDirs(plugins, config.plugins.userDirs, { logger, approvalsFile: ApprovalStore.pathFor(config.stateDir) })
       : null;
     const t1 = performance.now();
-    __xm("t1");
     // The runtime and the channels service need each other (the `message_send` tool and recovered
     // turns go out through channels; channels run turns): late-bound through `channels`.
     // Metering and budgets: spend already in the log is counted before any call is admitted.
@@ -472,7 +458,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       ...(bus !== undefined ? { onTurnSettled: (turn: SettledTurn) => publishTurnEvent(bus, turn, logger) } : {}),
     });
     runtime = agents;
-    __xm("runtime");
     // `chat.abort` / `/stop` of a turn running on another gateway of the bus (remote-abort.ts).
     const remoteAbort = bus === undefined ? undefined : await startRemoteAbort({ bus, runtime: agents, logger });
     if (remoteAbort !== undefined) stack.defer("stop requests", () => remoteAbort.close());
@@ -509,7 +494,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     // Turns a previous process accepted but did not finish are re-queued (or failed) before any
     // new request can take their place in a session's lane.
     const tRecover = performance.now();
-    __xm("channels");
     const sharedStore = config.store.url.startsWith("nats://") || /^wss?:\/\//.test(config.store.url);
     if (bus !== undefined && sharedStore) {
       // Other live gateways share this store: their running turns look unfinished from here.
@@ -525,7 +509,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await channelService.resumeReplies();
     }
     const recoverMs = performance.now() - tRecover;
-    __xm("recovered");
     const liveConfig = options.loadConfig;
     if (liveConfig !== undefined) {
       reloader = new ConfigReloader({
@@ -596,7 +579,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         : {}),
     });
     gateway = listener;
-    __xm("listening");
     reloader?.watchFile();
     // Consuming starts after recovery, so a redelivered message finds its recovered turn.
     await channelService.bus?.start();
@@ -640,7 +622,6 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       await component.start(context);
     }
     started = true;
-    __xm("started");
     setTimeout(() => afterFirstHealth(), PROVIDER_WARM_DELAY_MS).unref();
     // The provider SDKs load once a first /health was answered (`health` above), or at the latest
     // PROVIDER_WARM_DELAY_MS after ready: a supervisor's first poll is not queued behind them.
@@ -810,7 +791,6 @@ export function configSecretSources(config: Config): Parameters<typeof registerC
  */
 async function secureStateDir(dir: string, logger: Logger): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  (globalThis as any).__xm?.("mkdir");
   const mode = (await stat(dir)).mode & 0o777;
   if ((mode & 0o077) === 0) return;
   try {

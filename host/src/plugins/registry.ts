@@ -163,10 +163,8 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   const initialScan = scanAhead(options.dirs);
   if (options.stateDir !== undefined) {
     await checkTrustStoreLocation(options.stateDir, options.dirs);
-    (globalThis as any).__xm?.("trustLoc");
     approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));
     await migratePluginState(options.stateDir, logger);
-    (globalThis as any).__xm?.("approvals+migrate");
   }
 
   const entries: Entry[] = [];
@@ -518,20 +516,18 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   }
 
   /**
-   * The initial load's read-ahead: lists `dirs`, then reads every `.wasm` file in them and starts
-   * its validation (the WebAssembly compile runs on V8's background threads while the next file is
-   * read). One file after the other left the main thread idle while each compile ran. The files are
-   * read synchronously: a plugin file is tens of KB in the page cache, and `fs/promises.readFile`'s
-   * open/stat/read/close round trips through the thread pool cost the main thread more than the
-   * read itself, and queued the store's open (its lock, checkpoint and journal files) behind them
-   * (docs/architecture.md, "Start-up"). Nothing is loaded here: `rescanDirs` applies the files one
+   * The initial load's read-ahead: lists `dirs`, then reads every `.wasm` file in them and
+   * validates it (`validatePluginBytes`: hash, `WebAssembly.validate`, manifest; all on this
+   * thread, no compile). The files are read synchronously: a plugin file is tens of KB in the page
+   * cache, and `fs/promises.readFile`'s open/stat/read/close round trips through the thread pool
+   * cost the main thread more than the read itself, and queued the store's open (its lock,
+   * checkpoint and journal files) behind them (docs/architecture.md, "Start-up"). Nothing is loaded here: `rescanDirs` applies the files one
    * at a time in directory order, so which file wins a contested name never depends on timing, and
    * each file is validated once, as before (the validation cache counts the same hits and misses).
    * A file that cannot be read maps to `undefined` (the load reads it again and reports it).
    */
   async function scanAhead(dirs: string[]): Promise<{ lists: (string[] | null)[]; files: Map<string, Promise<ReadAhead | undefined>> }> {
     const lists = await Promise.all(dirs.map((dir) => listWasmFiles(dir, logger)));
-    (globalThis as any).__xm?.("listed");
     const files = new Map<string, Promise<ReadAhead | undefined>>();
     for (const file of lists.flatMap((l) => l ?? [])) {
       if (files.has(file)) continue;
@@ -546,7 +542,6 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
       }
       files.set(file, Promise.resolve(ahead));
     }
-    (globalThis as any).__xm?.("read all");
     return { lists, files };
   }
 
@@ -579,7 +574,6 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
 
   // Initial load.
   await rescanDirs(options.dirs, initialScan);
-  (globalThis as any).__xm?.("applied");
   persistCache();
 
   return {

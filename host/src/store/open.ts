@@ -150,9 +150,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
   const dir = target.path!;
   const journalDir = join(dir, JOURNAL_DIR);
   // One process per directory, before anything is journaled (the engine's own lock comes later).
-  (globalThis as any).__xm?.("store: mkdir+stat");
   const lock: DirLock = await lockEngineDir(journalDir, target.displayUrl);
-  (globalThis as any).__xm?.("store: locked");
   let engine: Promise<SurrealSessionLog> | undefined;
   try {
     // A damaged engine WAL still refuses the start (a read of its files, no engine opened).
@@ -163,7 +161,6 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
         ? Promise.resolve<EngineSnapshot>({ filter: new BloomFilter(), pendingTurns: [], pendingReplies: [] })
         : takeCheckpoint(journalDir, dir, options.logger),
     ]);
-    (globalThis as any).__xm?.("store: walcheck+checkpoint");
     // The engine's open begins at `engineStart`, or when something needs it (`startEngine`).
     let started = false;
     let open!: () => void;
