@@ -1,4 +1,4 @@
-import { isIPv6 } from "../util/ip.js";
+import { isIPv6 } from "../util/index.js";
 import { createIdentifier, type ClientEntry } from "./identity.js";
 import { WS_SUBPROTOCOL, offersSubprotocol, tokenFromSubprotocols } from "../protocol/index.js";
 import type { UpgradeRequest, UpgradeVerdict } from "./types.js";

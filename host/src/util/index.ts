@@ -8,3 +8,4 @@ export { escapeToken, unescapeToken, SubjectError } from "./subject-token.js";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./watch-files.js";
 export { parseDuration, DURATION_HINT } from "./duration.js";
 export { writeFileAtomic, type AtomicWriteOptions } from "./atomic-file.js";
+export { isIPv6 } from "./ip.js";
