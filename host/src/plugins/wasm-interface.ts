@@ -81,10 +81,10 @@ export function readModuleInterface(bytes: Uint8Array): ModuleInterface {
         const name = c.name();
         const kind = c.byte();
         if (kind === 0) c.u32();
-        else if (kind === 1) (c.valueType(), c.limits());
+        else if (kind === 1) c.valueType(), c.limits();
         else if (kind === 2) c.limits();
-        else if (kind === 3) (c.valueType(), c.byte());
-        else if (kind === 4) (c.byte(), c.u32());
+        else if (kind === 3) c.valueType(), c.byte();
+        else if (kind === 4) c.byte(), c.u32();
         else throw new Error(`import kind ${kind} not read here`);
         imports.push({ module, name, kind: KIND_NAMES[kind]! });
       } else {
