@@ -134,6 +134,9 @@ interface ReadAhead {
   validation: Promise<ValidatedPlugin>;
 }
 
+/** How long after the initial load its validation cache is written (ms; `close()` writes it too). */
+const INITIAL_CACHE_SAVE_DELAY_MS = 1000;
+
 /**
  * Opens the registry: loads every plugin found in `options.dirs` (see `loadPlugins` in host.ts
  * for the rules and the errors thrown).
@@ -572,9 +575,13 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
     cache.save().catch((err: unknown) => logger.warn({ file: cache.file, reason: errorMessage(err) }, "cannot write the plugin validation cache"));
   };
 
-  // Initial load.
+  // Initial load. Its validation cache is written a moment later, off the start-up path: the
+  // write's mkdir, write and rename went through the thread pool while the gateway's last start-up
+  // steps waited there for their own files (the scheduler's jobs file: its step's wall time doubled
+  // at load 7; docs/architecture.md, "Start-up"). `close()` writes it as well.
   await rescanDirs(options.dirs, initialScan);
-  persistCache();
+  const initialSave = setTimeout(persistCache, INITIAL_CACHE_SAVE_DELAY_MS);
+  initialSave.unref();
 
   return {
     get closed() {
@@ -712,6 +719,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      clearTimeout(initialSave);
       await mutations.idle();
       for (const e of entries) retire(e.gen);
       await Promise.all([...closing]);
