@@ -6,7 +6,7 @@
 // root is a checkout or a copy with its own bin/, dist/ and build/plugins/ (e.g. `cp -r bin dist
 // build` of the old build next to symlinks of node_modules). Prints per build p50/p90 of: spawn ->
 // 200, the gateway's own readyMs and startupMs phases (its "gateway ready" line), and the main
-// thread's CPU (/proc/<pid>/stat) at the 200; the load average before and after. `--store durable`
+// thread's CPU (`cpu`: /proc/<pid>/schedstat, ns) and every thread's (`allcpu`) at the 200; the load average before and after. `--store durable`
 // runs the default store (EXOCLAW_STORE unset). `--node-args-old/--node-args-new "--flag ..."` pass
 // Node/V8 flags to one build (to try a flag on one build: give the same root twice). `--cpu-prof DIR` adds `node --cpu-prof` (the
 // profile is written at exit, after the 200; it slows the start, so read shares, not times).
