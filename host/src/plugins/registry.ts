@@ -2,7 +2,6 @@
 // grant and sandbox pool generation), which plugin serves each tool name, and hot loading (a
 // file synced with the disk, a rescan, an approvals reload swap generations atomically). Calls
 // themselves are calls.ts; the front that joins both is host.ts.
-import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -519,31 +518,34 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   }
 
   /**
-   * The initial load's read-ahead: lists `dirs`, then reads every `.wasm` file in them and
-   * validates it (`validatePluginBytes`: hash, `WebAssembly.validate`, manifest; all on this
-   * thread, no compile). The files are read synchronously: a plugin file is tens of KB in the page
-   * cache, and `fs/promises.readFile`'s open/stat/read/close round trips through the thread pool
-   * cost the main thread more than the read itself, and queued the store's open (its lock,
-   * checkpoint and journal files) behind them (docs/architecture.md, "Start-up"). Nothing is loaded here: `rescanDirs` applies the files one
-   * at a time in directory order, so which file wins a contested name never depends on timing, and
-   * each file is validated once, as before (the validation cache counts the same hits and misses).
-   * A file that cannot be read maps to `undefined` (the load reads it again and reports it).
+   * The initial load's read-ahead: lists `dirs`, then reads every `.wasm` file in them
+   * concurrently and validates each as its read completes (`validatePluginBytes`: hash,
+   * `WebAssembly.validate`, manifest; no compile). The reads go through the thread pool, so the
+   * store's open (its lock, checkpoint and journal files) goes on between them: read
+   * synchronously, the files were one block of main-thread work that pushed the store's last steps
+   * into recovery and the listen (docs/architecture.md, "Start-up"). Nothing is loaded here:
+   * `rescanDirs` applies the files one at a time in directory order, so which file wins a
+   * contested name never depends on timing, and each file is validated once, as before (the
+   * validation cache counts the same hits and misses). A file that cannot be read maps to
+   * `undefined` (the load reads it again and reports it).
    */
   async function scanAhead(dirs: string[]): Promise<{ lists: (string[] | null)[]; files: Map<string, Promise<ReadAhead | undefined>> }> {
     const lists = await Promise.all(dirs.map((dir) => listWasmFiles(dir, logger)));
     const files = new Map<string, Promise<ReadAhead | undefined>>();
     for (const file of lists.flatMap((l) => l ?? [])) {
       if (files.has(file)) continue;
-      let ahead: ReadAhead | undefined;
-      try {
-        const bytes = new Uint8Array(readFileSync(file));
-        const validation = validatePluginBytes(bytes, file, cache);
-        validation.catch(() => {}); // awaited (and reported) by the load
-        ahead = { bytes, validation };
-      } catch {
-        ahead = undefined;
-      }
-      files.set(file, Promise.resolve(ahead));
+      files.set(
+        file,
+        readFile(file).then(
+          (b) => {
+            const bytes = new Uint8Array(b);
+            const validation = validatePluginBytes(bytes, file, cache);
+            validation.catch(() => {}); // awaited (and reported) by the load
+            return { bytes, validation };
+          },
+          () => undefined,
+        ),
+      );
     }
     return { lists, files };
   }
