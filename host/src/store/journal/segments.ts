@@ -236,8 +236,13 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
       return true;
     })().then(
       (ok) => (spareReady = ok),
-      // No spare: the next segment is created empty and written by appending, as without one.
-      () => false,
+      // No spare (e.g. the disk is full): its part is removed, and the next segment is created
+      // empty and written by appending, as without one.
+      () =>
+        rm(sparePath, { force: true }).then(
+          () => false,
+          () => false,
+        ),
     );
   };
 
