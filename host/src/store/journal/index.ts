@@ -117,7 +117,7 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
   /**
    * How long the projector lets records gather before it projects them, ms; default 500 (was 200:
    * SurrealDB's cost per session item of a batch, ~150 µs of engine CPU whatever the statement,
-   * is shared by more of the session's turns; docs/architecture.md, "Per-session items"). A
+   * is shared by more of the session's turns; docs/architecture.md, "What a durable turn still adds"). A
    * session's appends in that window (a turn's message and its outcome, and the next turns') land
    * in one SurrealDB write of the session: one session-row update instead of one per append, no
    * `open_turns` index change for a turn that ended (+1 then -1), and the engine's fixed cost per
