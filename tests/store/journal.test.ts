@@ -180,8 +180,8 @@ describe("write-ahead journal", () => {
     const payload = (i: number) => Buffer.from(JSON.stringify({ t: "d", k: key(`s${i}`), n: i, pad: "x".repeat(150) }));
     const spare = join(jdir, "spare.jnl.tmp");
     let i = 0;
-    // The spare is prepared aside, in the background, from the first write of the first segment
-    // (written by appending); once it is ready, the next write goes into it.
+    // The spare is prepared aside, in the background, once the first segment (written by
+    // appending) is a quarter full; once it is ready, the next write goes into it.
     await files.append(payload(++i));
     for (let t = 0; t < 200 && readdirSync(jdir).filter((n) => n.endsWith(".jnl")).length < 2; t++) {
       await new Promise((r) => setTimeout(r, 10));
