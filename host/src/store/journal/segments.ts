@@ -254,15 +254,17 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
       spareReady = false;
       spare = undefined;
       spareGone = Promise.resolve();
+      let fh: FileHandle | undefined;
       try {
         await rename(sparePath, path);
-        const fh = await open(path, SEGMENT_REUSE_FLAGS);
+        fh = await open(path, SEGMENT_REUSE_FLAGS);
         // The entry's rename is durable before any record is written into it.
         await syncDir(dir);
         filled = segmentBytes;
         return fh;
       } catch {
         // Made as without a spare below (O_TRUNC empties a renamed file).
+        await fh?.close().catch(() => {});
       }
     }
     filled = 0;
