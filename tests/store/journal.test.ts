@@ -3,7 +3,7 @@
  * SessionLog contract, replay of journaled records after a crash, torn tails, damage, file
  * modes, the `journal=off` switch, and kill -9 while group commits are in flight.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -170,6 +170,64 @@ describe("write-ahead journal", () => {
     expect(await log.info(key("gap"))).toBeUndefined();
     expect(await log.append(key("gap"), [message("new")])).toEqual([1]);
     await log.close();
+  });
+
+  it("writes later segments into a zero-filled spare; zeros after the last record read as a clean end, garbage there as a torn tail", async () => {
+    const dir = freshDir();
+    const jdir = join(dir, JOURNAL_DIR);
+    const SEGMENT = 4096;
+    const files = await openJournalFiles({ dir: jdir, segmentBytes: SEGMENT });
+    const payload = (i: number) => Buffer.from(JSON.stringify({ t: "d", k: key(`s${i}`), n: i, pad: "x".repeat(150) }));
+    const spare = join(jdir, "spare.jnl.tmp");
+    let i = 0;
+    // The spare is prepared aside, in the background, once the first segment (written by
+    // appending) is a quarter full; once it is ready, the next write goes into it.
+    await files.append(payload(++i));
+    for (let t = 0; t < 200 && readdirSync(jdir).filter((n) => n.endsWith(".jnl")).length < 2; t++) {
+      await new Promise((r) => setTimeout(r, 10));
+      await files.append(payload(++i));
+    }
+    await files.append(payload(++i));
+    const second = readdirSync(jdir)
+      .filter((n) => n.endsWith(".jnl"))
+      .sort()[1]!;
+    // The spare became the second segment: its file is the segment's size although it holds less.
+    expect(statSync(join(jdir, second)).size).toBe(SEGMENT);
+    const written = i;
+
+    // A crash now (a copy of the files as they are): every record back, no torn tail reported.
+    const crashed = join(freshDir(), JOURNAL_DIR);
+    cpSync(jdir, crashed, { recursive: true });
+    const infos: string[] = [];
+    const reopened = await openJournalFiles({ dir: crashed, segmentBytes: SEGMENT, logger: { info: (m) => infos.push(m) } });
+    expect(reopened.recovered.map((r) => r.position)).toEqual(Array.from({ length: written }, (_, k) => k + 1));
+    expect(reopened.recovered.map((r) => r.payload.toString())).toEqual(Array.from({ length: written }, (_, k) => payload(k + 1).toString()));
+    expect(infos).toEqual([]);
+    await reopened.close();
+
+    // A write cut short inside the zeros: a torn tail, cut; the acknowledged records stay.
+    const torn = join(freshDir(), JOURNAL_DIR);
+    cpSync(jdir, torn, { recursive: true });
+    const tornFile = join(torn, second);
+    const bytes = readFileSync(tornFile);
+    let end = 0;
+    while (bytes.readUInt32LE(end) !== 0) end += 8 + bytes.readUInt32LE(end);
+    bytes.write("garbage", end + 3);
+    writeFileSync(tornFile, bytes);
+    const tornInfos: string[] = [];
+    const afterTorn = await openJournalFiles({ dir: torn, segmentBytes: SEGMENT, logger: { info: (m) => tornInfos.push(m) } });
+    expect(afterTorn.recovered.length).toBe(written);
+    expect(tornInfos.join("\n")).toMatch(/torn record/);
+    expect(statSync(tornFile).size).toBe(end);
+    await afterTorn.close();
+
+    // A clean close cuts the zeros and removes the spare.
+    await files.close();
+    expect(existsSync(spare)).toBe(false);
+    expect(statSync(join(jdir, second)).size).toBeLessThan(SEGMENT);
+    const clean = await openJournalFiles({ dir: jdir, segmentBytes: SEGMENT });
+    expect(clean.recovered.length).toBe(written);
+    await clean.close();
   });
 
   it("cuts a torn tail at open (a write cut short, never acknowledged) and refuses damage in an older segment", async () => {

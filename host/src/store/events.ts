@@ -233,11 +233,14 @@ export function compactionRangeError(lastSeq: number, minLastSeq: number): Store
 /** Splits an event's free text out of its data (for storage); `text` is undefined for kinds without one. */
 export function splitText(e: { kind: EventKind; data: object }): { text?: string; rest: Record<string, unknown> } {
   const field = TEXT_FIELD[e.kind];
-  const rest = { ...(e.data as Record<string, unknown>) };
-  if (!field) return { rest };
-  const text = rest[field] as string;
-  delete rest[field];
-  return { text, rest };
+  const data = e.data as Record<string, unknown>;
+  if (!field) return { rest: { ...data } };
+  // Copied without the field rather than spread then `delete`d: a deleted property that is not the
+  // last one added turns the object into a slow dictionary, which `JSON.stringify` then walks for
+  // every stored event. Same keys in the same order (own enumerable string keys) as the spread.
+  const rest: Record<string, unknown> = {};
+  for (const k of Object.keys(data)) if (k !== field) rest[k] = data[k];
+  return { text: Object.hasOwn(data, field) ? (data[field] as string) : undefined, rest };
 }
 
 /** Inverse of {@link splitText}. */

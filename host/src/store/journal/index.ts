@@ -18,7 +18,7 @@
  *   table at open, and every journaled append), so a session that certainly never existed costs
  *   no SurrealDB query: its last seq is 0 and its history (`read`, `readHistory`) empty.
  * - **projector**: drains the journal into SurrealDB in large batches (a session's consecutive
- *   records merged into one append, up to 1,000 events per batch, one transaction each; one batch
+ *   records merged into one append, up to 2,500 events per batch, one transaction each; one batch
  *   per gathering delay unless a reader waits or the backlog is past half its bound), then deletes
  *   the segments wholly projected. Idempotent by seq: a session's row in SurrealDB holds its last
  *   projected seq, written in the same transaction as the events, so a replay after a crash skips
@@ -108,13 +108,16 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
    */
   maxBacklogEvents?: number;
   /**
-   * Events per projector batch (a batch may be larger when one record is); default 1,000. Larger
-   * saves little (SurrealDB's cost is mostly per event and per session) and makes reads and close
-   * wait longer.
+   * Events per projector batch (a batch may be larger when one record is); default 2,500: what
+   * ~500 turns of 5 events bring in one gathering delay, so one batch per delay keeps up with the
+   * journal at ~1,000 turns/s. Larger makes reads and close wait longer and the batch's encoding a
+   * longer block of the main thread (~6 µs per event).
    */
   projectBatchEvents?: number;
   /**
-   * How long the projector lets records gather before it projects them, ms; default 200. A
+   * How long the projector lets records gather before it projects them, ms; default 500 (was 200:
+   * SurrealDB's cost per session item of a batch, ~150 µs of engine CPU whatever the statement,
+   * is shared by more of the session's turns; docs/architecture.md, "What a durable turn still adds"). A
    * session's appends in that window (a turn's message and its outcome, and the next turns') land
    * in one SurrealDB write of the session: one session-row update instead of one per append, no
    * `open_turns` index change for a turn that ended (+1 then -1), and the engine's fixed cost per
@@ -306,9 +309,9 @@ class JournalState {
     this.now = options.now ?? Date.now;
     this.maxBacklogBytes = options.maxBacklogBytes ?? 16 * 1024 * 1024;
     this.maxBacklogEvents = options.maxBacklogEvents ?? 80_000;
-    this.batchEvents = options.projectBatchEvents ?? 1_000;
+    this.batchEvents = options.projectBatchEvents ?? 2_500;
     this.headCache = options.headCacheSessions ?? 100_000;
-    this.projectDelayMs = options.projectDelayMs ?? 200;
+    this.projectDelayMs = options.projectDelayMs ?? 500;
     this.projected = files.lastPosition;
     this.acknowledged = files.lastPosition;
   }
@@ -419,7 +422,9 @@ class JournalState {
   private enqueue(p: Pending): void {
     this.startTurns = this.startReplies = undefined;
     this.queue.push(p);
-    this.bloom.add(sessionFilterKey(p.k));
+    // A session with an unprojected record was added when that record was (the filter only grows):
+    // hashing its key again for each of its appends is wasted.
+    if (!this.sessionPosition.has(p.k)) this.bloom.add(sessionFilterKey(p.k));
     this.backlogBytes += p.bytes;
     if (p.t === "a") {
       this.backlogEvents += p.count;
