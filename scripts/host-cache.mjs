@@ -57,6 +57,8 @@ export async function writeHostCache(root = ROOT) {
 /**
  * One gateway of the training: started in `scratch` (its state directory and working directory,
  * so no exoclaw.toml of the caller's directory is read), stopped at its ready line.
+ * @param {string} bin the package's bin/exoclaw.js
+ * @param {string} scratch a scratch directory (the state directory is `scratch`/state)
  * @returns {Promise<string | undefined>} what went wrong, or undefined when it exited 0 after its ready line
  */
 function trainOnce(bin, scratch) {
