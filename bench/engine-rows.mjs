@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// `node bench/engine-rows.mjs [ROOT] [--batches 120] [--sessions 50] [--turns 2] [--keys none|idem|channel] [--engine rocksdb|surrealkv]`
+//
+// The embedded SurrealDB engine's CPU per projected event, store alone: the journal's projection
+// (`projectAppends`) of batches of S sessions x T turns of 5 events (message_received,
+// turn_started, assistant_text, usage, turn_ended), what a gateway turn writes, on a fresh store.
+// CPU is read from /proc/self/task/*/stat: the engine's executor threads (`tokio-runtime-w*`)
+// and RocksDB's own threads (`rocksdb:*`), apart from the main thread. `--keys`: the turn's
+// message carries no dedupe key (a WebSocket chat.send without idempotencyKey), an
+// idempotencyKey, or a channel message's two (platform message id and idempotency key).
+// ROOT (default: this checkout) is the checkout whose host/src/store is bundled, so two builds
+// can be compared by running this alternately with each root.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { build } from "esbuild";
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    batches: { type: "string", default: "120" },
+    sessions: { type: "string", default: "50" },
+    turns: { type: "string", default: "2" },
+    keys: { type: "string", default: "none" },
+    engine: { type: "string", default: "rocksdb" },
+  },
+});
+const root = resolve(positionals[0] ?? join(import.meta.dirname, ".."));
+const BATCHES = Number(opts.batches);
+const SESSIONS = Number(opts.sessions);
+const TURNS = Number(opts.turns);
+
+const tmp = mkdtempSync(join(tmpdir(), "exoclaw-engine-rows-"));
+// The bundle sits in this checkout so its dependencies (the SurrealDB SDK and engine) resolve from here.
+const bundleDir = join(import.meta.dirname, "..", `.exoclaw-engine-rows-${process.pid}`);
+await build({
+  entryPoints: [join(root, "host/src/store/index.ts")],
+  outfile: join(bundleDir, "store.mjs"),
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  logLevel: "error",
+  // The SDK, the engine binding and the logger resolve from this checkout's node_modules.
+  packages: "external",
+});
+const store = await import(pathToFileURL(join(bundleDir, "store.mjs")).href).finally(() => rmSync(bundleDir, { recursive: true, force: true }));
+
+/** CPU ms so far of this process's threads: engine executors, RocksDB's threads, the main thread. */
+function threadCpu() {
+  const out = { engine: 0, rocksdb: 0, main: 0 };
+  for (const tid of readdirSync("/proc/self/task")) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+    const ms = (Number(f[11]) + Number(f[12])) * 10;
+    if (Number(tid) === process.pid) out.main += ms;
+    else if (name.startsWith("tokio-runtime-w")) out.engine += ms;
+    else if (name.startsWith("rocksdb")) out.rocksdb += ms;
+  }
+  return out;
+}
+
+const log = await store.createSurrealSessionLog({ url: `${opts.engine}://${join(tmp, "data")}` });
+const keyOf = (i) => store.formatSessionKey({ agent: "main", channel: "telegram", account: "bot1", peer: `user${i}` });
+const last = new Map();
+let n = 0;
+const turn = (s, at) => {
+  const run = `r${++n}`;
+  const data = { content: `message ${n}: tell me something about the weather in a city of your choice`, channel: "telegram", account: "bot1", peer: `user${s}` };
+  if (opts.keys === "idem" || opts.keys === "channel") data.idempotencyKey = `channel:k${n}`;
+  if (opts.keys === "channel") data.platformMessageId = `pm${n}`;
+  return [
+    { kind: "message_received", at, data },
+    { kind: "turn_started", at, runId: run, data: { runId: run } },
+    { kind: "assistant_text", at, runId: run, data: { text: `the weather in Lisbon is sunny with a light breeze, turn ${n}` } },
+    { kind: "usage", at, runId: run, data: { inputTokens: 120, outputTokens: 30 } },
+    { kind: "turn_ended", at, runId: run, data: { runId: run, stopReason: "end_turn" } },
+  ];
+};
+const batch = () => {
+  const at = Date.now();
+  const items = [];
+  for (let s = 0; s < SESSIONS; s++) {
+    const events = [];
+    for (let t = 0; t < TURNS; t++) events.push(...turn(s, at));
+    const key = keyOf(s);
+    const expectedSeq = last.get(key) ?? 0;
+    last.set(key, expectedSeq + events.length);
+    items.push({ sessionKey: key, events, expectedSeq, createdAt: at, updatedAt: at });
+  }
+  return items;
+};
+// Warm-up (first writes, the session rows' creation), not measured.
+for (let i = 0; i < 5; i++) await log.projectAppends(batch());
+const before = threadCpu();
+const t0 = performance.now();
+for (let i = 0; i < BATCHES; i++) await log.projectAppends(batch());
+const wall = performance.now() - t0;
+const after = threadCpu();
+await log.close();
+rmSync(tmp, { recursive: true, force: true });
+const events = BATCHES * SESSIONS * TURNS * 5;
+const us = (ms) => Math.round(((ms * 1000) / events) * 10) / 10;
+console.log(
+  JSON.stringify({
+    root,
+    keys: opts.keys,
+    turns: TURNS,
+    events,
+    engineUsPerEvent: us(after.engine - before.engine),
+    rocksdbUsPerEvent: us(after.rocksdb - before.rocksdb),
+    engineUsPerTurn: Math.round(us(after.engine - before.engine + after.rocksdb - before.rocksdb) * 5),
+    mainUsPerEvent: us(after.main - before.main),
+    wallMs: Math.round(wall),
+    load: readFileSync("/proc/loadavg", "utf8").split(" ")[0],
+  }),
+);
