@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { createSurrealSessionLog, formatSessionKey, StoreError } from "../../host/src/store/index.js";
+import { createSurrealSessionLog, formatSessionKey, openSessionLog, StoreError } from "../../host/src/store/index.js";
 import { MIGRATIONS } from "../../host/src/store/migrations/index.js";
 import { acquireEmbedded, embeddedEngineFactory, loadSdk } from "../../host/src/store/surreal/engine.js";
 import { PROJECT_SQL, projectionVars, type ProjectedAppend } from "../../host/src/store/surreal/statements.js";
@@ -15,6 +15,14 @@ import { PROJECT_SQL, projectionVars, type ProjectedAppend } from "../../host/sr
 const root = mkdtempSync(join(tmpdir(), "exoclaw-migrations-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const NEWEST = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * The journal's projection statement as exoclaw wrote it before migration 8 (the dedupe keys only
+ * as indexed columns of the event rows, no `dedupe` rows): today's without its last insert.
+ */
+const DEDUPE_INSERT = "INSERT INTO dedupe $dedupe RETURN NONE;\n";
+expect(PROJECT_SQL).toContain(DEDUPE_INSERT);
+const OLD_PROJECT_SQL = PROJECT_SQL.replace(DEDUPE_INSERT, "");
 
 /** Runs `sql` on the datastore at `url` (open in this process: the logs share it). */
 async function raw(url: string, sql: string, vars: Record<string, unknown> = {}): Promise<unknown[]> {
@@ -47,9 +55,9 @@ it("applies every migration to a new store, re-applies one a store lacks, and op
   await first.close();
   expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));
 
-  // A store whose record of the newest migration (7, schemaless rows) is missing: the open applies
-  // it again (it is idempotent; "a store written by the schema before migration 7" below has the real case).
-  expect(MIGRATIONS[MIGRATIONS.length - 1]!.name).toBe("schemaless events and sessions");
+  // A store whose record of the newest migration (8, the dedupe table) is missing: the open applies
+  // it again (it is idempotent; "a store written by the schema before migration 8" below has the real case).
+  expect(MIGRATIONS[MIGRATIONS.length - 1]!.name).toBe("dedupe table");
   await raw(url, `DELETE type::record('migration', ${NEWEST});`);
   expect(await versions(url)).not.toContain(NEWEST);
   const second = await createSurrealSessionLog({ url });
@@ -79,12 +87,12 @@ it("refuses a store with a schema version newer than this code", async () => {
 });
 
 /**
- * Writes a store as exoclaw did before migration 7: migrations 1-6 applied the way `migrate`
- * applies them, then sessions written by the journal's projection statement (the default durable
- * path) under that schema.
+ * Writes a store as exoclaw did before migration `upTo + 1`: migrations 1..`upTo` applied the way
+ * `migrate` applies them, then sessions written by the journal's projection statement (the
+ * default durable path) as it was then.
  */
-async function writeOldSchemaStore(url: string, keys: { a: string; b: string }): Promise<void> {
-  const old = MIGRATIONS.filter((m) => m.version <= 6);
+async function writeOldSchemaStore(url: string, keys: { a: string; b: string }, upTo = 6): Promise<void> {
+  const old = MIGRATIONS.filter((m) => m.version <= upTo);
   await raw(
     url,
     `DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
@@ -137,9 +145,11 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
       ],
     },
   ];
-  await raw(url, PROJECT_SQL, projectionVars(items));
-  const [info] = (await raw(url, "INFO FOR TABLE event;")) as [{ fields: Record<string, string> }];
-  expect(Object.keys(info.fields)).toContain("kind"); // the old schema is in force
+  const { dedupe: _none, ...oldVars } = projectionVars(items);
+  await raw(url, OLD_PROJECT_SQL, oldVars);
+  const [info] = (await raw(url, "INFO FOR TABLE event;")) as [{ fields: Record<string, string>; indexes: Record<string, string> }];
+  if (upTo < 7) expect(Object.keys(info.fields)).toContain("kind"); // the old schema is in force
+  expect(Object.keys(info.indexes).sort()).toEqual(["event_idem_key", "event_pm_key"]);
 }
 
 for (const engine of ["rocksdb", "surrealkv"] as const) {
@@ -157,7 +167,7 @@ for (const engine of ["rocksdb", "surrealkv"] as const) {
       expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));
       const [event, session] = (await raw(url, "INFO FOR TABLE event; INFO FOR TABLE session;")) as { fields: object; indexes: object }[];
       expect(event!.fields).toEqual({});
-      expect(Object.keys(event!.indexes).sort()).toEqual(["event_idem_key", "event_pm_key"]);
+      expect(Object.keys(event!.indexes)).toEqual([]); // migration 8
       expect(session!.fields).toEqual({});
       expect(Object.keys(session!.indexes)).toEqual(["session_open"]);
 
@@ -217,3 +227,68 @@ it("a stored row that is not an event fails its read as corrupt (the table has n
     await log.close();
   }
 });
+
+for (const engine of ["rocksdb", "surrealkv"] as const) {
+  it(`a ${engine} store written before migration 8 keeps refusing its stored dedupe keys, with and without the journal`, async () => {
+    const dir = join(root, `dedupe-${engine}`);
+    const url = `${engine}://${dir}`;
+    const keys = {
+      a: formatSessionKey({ agent: "main", channel: "tg", account: "default", peer: "p1" }),
+      b: formatSessionKey({ agent: "other", channel: "tg", account: "default", peer: "p2" }),
+    };
+    await writeOldSchemaStore(url, keys, 7);
+    expect(await versions(url)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    const again = (idem: string, pm?: string) => [
+      {
+        kind: "message_received" as const,
+        data: { content: "again", channel: "tg", account: "default", peer: "p1", idempotencyKey: idem, ...(pm !== undefined ? { platformMessageId: pm } : {}) },
+      },
+    ];
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e: unknown) => e as Error & { field?: string },
+      );
+
+    // Without the journal (each append its own transaction): the dedupe rows copied by the migration refuse both keys.
+    const direct = await createSurrealSessionLog({ url });
+    try {
+      expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));
+      expect((await direct.findByIdempotencyKey("idem-1"))?.seq).toBe(1);
+      expect((await direct.findByPlatformMessageId("tg", "default", "pm-1"))?.sessionKey).toBe(keys.a);
+      const byIdem = await refusal(direct.append(keys.a, again("idem-1")));
+      expect(byIdem?.name).toBe("DuplicateEventError");
+      const byPm = await refusal(direct.append(keys.b, again("fresh-1", "pm-1")));
+      expect(byPm?.name).toBe("DuplicateEventError");
+      expect(byPm?.message).toContain("pm-1");
+      expect((await direct.info(keys.a))?.lastSeq).toBe(4);
+      expect((await direct.info(keys.b))?.lastSeq).toBe(1);
+      // The rows the migration copied: one per key, pointing at its message.
+      const [rows] = (await raw(url, "SELECT VALUE [record::id(id), session, seq] FROM dedupe;")) as [unknown[]];
+      const plain = rows.map((r) => JSON.parse(JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? Number(v) : v))) as unknown[]);
+      expect(plain.sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)))).toEqual([
+        [["idem", "idem-1"], keys.a, 1],
+        [["idem", "idem-2"], keys.b, 1],
+        [["pm", JSON.stringify(["tg", "default", "pm-1"])], keys.a, 1],
+      ]);
+    } finally {
+      await direct.close();
+    }
+
+    // Behind the journal (the default): its dedupe filter, filled from the store at open, knows the old keys.
+    const journaled = await openSessionLog({ url });
+    try {
+      const byIdem = await refusal(journaled.append(keys.b, again("idem-2")));
+      expect(byIdem?.name).toBe("DuplicateEventError");
+      const byPm = await refusal(journaled.append(keys.b, again("fresh-2", "pm-1")));
+      expect(byPm?.name).toBe("DuplicateEventError");
+      // A deleted session's keys are free again (as when they were index entries of its rows); the other's are not.
+      expect(await journaled.delete(keys.a)).toBe(true);
+      await journaled.append(keys.b, again("idem-1", "pm-1"));
+      expect((await journaled.findByIdempotencyKey("idem-1"))?.sessionKey).toBe(keys.b);
+      expect((await refusal(journaled.append(keys.b, again("idem-2"))))?.name).toBe("DuplicateEventError");
+    } finally {
+      await journaled.close();
+    }
+  });
+}

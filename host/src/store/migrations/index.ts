@@ -5,6 +5,7 @@ import { sql as approvalEvents } from "./0004-approval-events.js";
 import { sql as searchByScan } from "./0005-search-by-scan.js";
 import { sql as memoryVectors } from "./0006-memory-vectors.js";
 import { sql as schemalessRows } from "./0007-schemaless-rows.js";
+import { sql as dedupeTable } from "./0008-dedupe-table.js";
 
 /** One schema change, applied once per database in version order. */
 export interface Migration {
@@ -28,4 +29,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "search by scan", sql: searchByScan },
   { version: 6, name: "memory vectors", sql: memoryVectors },
   { version: 7, name: "schemaless events and sessions", sql: schemalessRows },
+  { version: 8, name: "dedupe table", sql: dedupeTable },
 ];

@@ -575,6 +575,13 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       comp_up: compaction?.data.upToSeq,
       open_floor: plan.openFloor,
       open_delta: plan.openDelta,
+      // The dedupe rows of the batch (kind, key, index in the batch).
+      dedupe: rows.flatMap((r, i) => {
+        const out: { t: string; k: unknown; i: number }[] = [];
+        if (r.pm_key !== undefined) out.push({ t: "pm", k: r.pm_key, i });
+        if (r.idem_key !== undefined) out.push({ t: "idem", k: r.idem_key, i });
+        return out;
+      }),
       // The reply outbox rows of the batch (index in the batch, idempotency key).
       owed: plan.events.flatMap((e, i) => (e.kind === "message_received" && e.data.awaitsReply === true ? [{ i, k: e.data.idempotencyKey! }] : [])),
     };
@@ -601,7 +608,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       if (thrown?.[1] === "replay") last = Number(thrown[2]) - 1;
       else if (thrown?.[1] === "conflict") throw new SeqConflictError(sessionKey, expectedSeq!, Number(thrown[2]));
       else if (thrown?.[1] === "compaction") throw compactionRangeError(Number(thrown[2]), plan.minLastSeq);
-      else if (/event_pm_key|event_idem_key/.test(msg)) throw await duplicateOf(plan, err);
+      else if (/record `dedupe:/.test(msg)) throw await duplicateOf(plan, err);
       else throw internal("append", err);
     }
     // What a read would return: the stored JSON parsed back.
@@ -636,10 +643,9 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     async scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void> {
       ensureOpen();
       try {
-        const [rows] = (await run(SQL.dedupeKeys, {})) as [{ pm_key?: string; idem_key?: string }[]];
-        for (const r of rows) {
-          if (typeof r.pm_key === "string") onKey("pm", r.pm_key);
-          if (typeof r.idem_key === "string") onKey("idem", r.idem_key);
+        const [ids] = (await run(SQL.dedupeKeys, {})) as [[unknown, unknown][]];
+        for (const [kind, key] of ids) {
+          if ((kind === "pm" || kind === "idem") && typeof key === "string") onKey(kind, key);
         }
       } catch (err) {
         throw internal("scanDedupeKeys", err);

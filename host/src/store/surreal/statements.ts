@@ -110,8 +110,10 @@ export function toInfo(row: SessionRow): SessionInfo {
 
 /**
  * The statements of one append (inside a transaction): checks the replay guard, `expectedSeq`
- * and the compaction range, updates the session row, inserts the events; leaves the previous
- * last seq in `$last`.
+ * and the compaction range, updates the session row, inserts the events and the `dedupe` rows of
+ * their keys (`$dedupe`: `{ t: 'pm' | 'idem', k: key, i: index in the batch }`; a key already
+ * taken fails the transaction with "Database record `dedupe:[…]` already exists", see
+ * migrations/0008-dedupe-table.ts); leaves the previous last seq in `$last`.
  */
 export const APPEND_BODY = `LET $s = SELECT * FROM ONLY type::record('session', $key);
 IF $s != NONE AND $s.last_batch = $batch { THROW 'exoclaw:replay:' + <string> $s.last_batch_first; };
@@ -131,6 +133,7 @@ UPSERT type::record('session', $key) CONTENT {
   last_batch_first: $last + 1
 } RETURN NONE;
 INSERT INTO event array::map($events, |$e, $i| object::extend($e, { id: type::record('event', [$key, $last + 1 + $i]) })) RETURN NONE;
+IF array::len($dedupe) > 0 { INSERT INTO dedupe array::map($dedupe, |$d| { id: type::record('dedupe', [$d.t, $d.k]), session: $key, seq: $last + 1 + $d.i }) RETURN NONE; };
 IF array::len($owed) > 0 { INSERT INTO outbox array::map($owed, |$o| { id: type::record('outbox', $o.k), session: $key, seq: $last + 1 + $o.i }) RETURN NONE; };
 `;
 
@@ -139,8 +142,10 @@ IF array::len($owed) > 0 { INSERT INTO outbox array::map($owed, |$o| { id: type:
  * sessions and events. `$sessions` holds one item per session (its row as the host computed it
  * from the journaled events, and the last seq it must follow); `$events` every event row of the
  * batch with its id (`[key, seq]`) computed by the host, inserted by one statement; `$owed` the
- * outbox rows. A session whose last seq is not the item's `expected` fails the whole batch, and
- * an event id already taken fails it too (a batch is never written twice).
+ * outbox rows; `$dedupe` the `dedupe` rows of the batch's keyed messages (migration 8). A session
+ * whose last seq is not the item's `expected` fails the whole batch, and an event id or a dedupe
+ * key already taken fails it too (a batch is never written twice; the journal refuses a duplicate
+ * key before it journals the append).
  *
  * Measured (rocksdb, 2-core VM at load ~8, engine + JS CPU): the earlier per-session statement
  * group (the append body above, repeated per session, ~1.4 KB of SurrealQL each, the event ids
@@ -165,11 +170,14 @@ FOR $b IN $sessions {
 };
 INSERT INTO event $events RETURN NONE;
 INSERT INTO outbox $owed RETURN NONE;
+INSERT INTO dedupe $dedupe RETURN NONE;
 COMMIT TRANSACTION;`;
 
 /**
  * An event's row (without its id): `data` is the JSON of the event's data without its free-text
- * field, which goes to `text`; `sum` its checksum; the dedupe keys as indexed columns.
+ * field, which goes to `text`; `sum` its checksum; a message's dedupe keys as plain columns
+ * `pm_key` / `idem_key` (not indexed since migration 8: uniqueness is the `dedupe` table's; they
+ * stay on the row so deleting or pruning a session finds the `dedupe` rows to remove).
  */
 export function eventRow(e: PreparedEvent): Record<string, unknown> {
   const { text, rest } = splitText(e);
@@ -194,10 +202,12 @@ export function projectionVars(items: readonly ProjectedAppend[]): {
   sessions: Record<string, unknown>[];
   events: Record<string, unknown>[];
   owed: Record<string, unknown>[];
+  dedupe: Record<string, unknown>[];
 } {
   const sessions: Record<string, unknown>[] = [];
   const events: Record<string, unknown>[] = [];
   const owed: Record<string, unknown>[] = [];
+  const dedupe: Record<string, unknown>[] = [];
   for (const item of items) {
     const key = item.sessionKey;
     const first = item.expectedSeq + 1;
@@ -208,6 +218,8 @@ export function projectionVars(items: readonly ProjectedAppend[]): {
       const row = eventRow(e);
       row.id = [key, first + i];
       events.push(row);
+      if (row.pm_key !== undefined) dedupe.push({ id: ["pm", row.pm_key], session: key, seq: first + i });
+      if (row.idem_key !== undefined) dedupe.push({ id: ["idem", row.idem_key], session: key, seq: first + i });
       if (e.kind === "reset") {
         resetAt = i;
         compactionAt = -1;
@@ -240,7 +252,7 @@ export function projectionVars(items: readonly ProjectedAppend[]): {
     }
     sessions.push(s);
   }
-  return { sessions, events, owed };
+  return { sessions, events, owed, dedupe };
 }
 
 /** The parameters of {@link APPEND_BODY}. */
@@ -259,6 +271,7 @@ const APPEND_VARS = [
   "open_delta",
   "owed",
   "created",
+  "dedupe",
 ];
 
 /** Appends to at most this many sessions go into one transaction (group commit). */
@@ -279,6 +292,15 @@ export function groupAppendSql(n: number): string {
   groupSqlCache.set(n, sql);
   return sql;
 }
+
+/**
+ * Deletes the `dedupe` rows of session `$key`'s events 1..`hi` (before its events go, inside the
+ * delete's or prune's transaction): the keys are on the messages' rows, so this reads the
+ * session's own range, not the whole `dedupe` table; a row is removed only if it points at this
+ * session.
+ */
+const DELETE_DEDUPE = (hi: string) =>
+  `DELETE array::filter(array::flatten(SELECT VALUE [IF pm_key != NONE { type::record('dedupe', ['pm', pm_key]) }, IF idem_key != NONE { type::record('dedupe', ['idem', idem_key]) }] FROM event:[$key, 1]..=[$key, ${hi}] WHERE pm_key != NONE OR idem_key != NONE), |$v| $v != NONE) WHERE session = $key;`;
 
 export const SQL = {
   append: `
@@ -301,11 +323,13 @@ ORDER BY id LIMIT $limit;`,
 BEGIN TRANSACTION;
 LET $s = SELECT * FROM ONLY type::record('session', $key);
 LET $hi = $s.last_seq ?? 0;
-IF $s != NONE { DELETE event:[$key, 1]..=[$key, $hi]; DELETE type::record('session', $key); DELETE outbox WHERE session = $key; };
+IF $s != NONE { ${DELETE_DEDUPE("$hi")} DELETE event:[$key, 1]..=[$key, $hi]; DELETE type::record('session', $key); DELETE outbox WHERE session = $key; };
 RETURN $s != NONE;
 COMMIT TRANSACTION;`,
-  byPm: `SELECT * FROM event WHERE pm_key = $k LIMIT 1;`,
-  byIdem: `SELECT * FROM event WHERE idem_key = $k LIMIT 1;`,
+  /** The message whose platform message key (see `platformKey`) is `$k`: zero or one event row. */
+  byPm: `SELECT * FROM (SELECT VALUE type::record('event', [session, seq]) FROM type::record('dedupe', ['pm', $k]));`,
+  /** The message whose idempotency key is `$k`: zero or one event row. */
+  byIdem: `SELECT * FROM (SELECT VALUE type::record('event', [session, seq]) FROM type::record('dedupe', ['idem', $k]));`,
   open: `SELECT * FROM session WHERE open_turns > 0 ORDER BY id;`,
   owed: `SELECT session, seq FROM outbox ORDER BY session, seq;`,
   settle: `FOR $k IN $keys { DELETE type::record('outbox', $k); };`,
@@ -321,10 +345,11 @@ BEGIN TRANSACTION;
 LET $s = SELECT * FROM ONLY type::record('session', $key);
 LET $owes = array::len(SELECT id FROM outbox WHERE session = $key LIMIT 1);
 LET $out = IF $s = NONE OR $s.updated_at >= $cutoff { 'fresh' } ELSE IF $s.open_turns > 0 OR $owes > 0 { 'kept' } ELSE { $s.last_seq };
-IF type::is_int($out) { DELETE event:[$key, 1]..=[$key, $s.last_seq]; DELETE type::record('session', $key); };
+IF type::is_int($out) { ${DELETE_DEDUPE("$s.last_seq")} DELETE event:[$key, 1]..=[$key, $s.last_seq]; DELETE type::record('session', $key); };
 RETURN $out;
 COMMIT TRANSACTION;`,
-  dedupeKeys: `SELECT pm_key, idem_key FROM event WHERE pm_key != NONE OR idem_key != NONE;`,
+  /** Every stored dedupe key, as `[kind, key]` (kind `pm` or `idem`). */
+  dedupeKeys: `SELECT VALUE record::id(id) FROM dedupe;`,
   /** Every stored session's id (for the journal's filter of sessions that exist). */
   sessionIds: `SELECT VALUE id FROM session;`,
 };
