@@ -1,15 +1,20 @@
 #!/usr/bin/env node
-// `node bench/engine-rows.mjs [ROOT] [--batches 120] [--sessions 50] [--turns 2] [--keys none|idem|channel] [--engine rocksdb|surrealkv]`
+// `node bench/engine-rows.mjs [ROOT ...] [--batches 120] [--sessions 50] [--turns 2] [--keys none|idem|channel] [--engine rocksdb|surrealkv]`
 //
 // The embedded SurrealDB engine's CPU per projected event, store alone: the journal's projection
 // (`projectAppends`) of batches of S sessions x T turns of 5 events (message_received,
-// turn_started, assistant_text, usage, turn_ended), what a gateway turn writes, on a fresh store.
-// CPU is read from /proc/self/task/*/stat: the engine's executor threads (`tokio-runtime-w*`)
-// and RocksDB's own threads (`rocksdb:*`), apart from the main thread. `--keys`: the turn's
-// message carries no dedupe key (a WebSocket chat.send without idempotencyKey), an
-// idempotencyKey, or a channel message's two (platform message id and idempotency key).
-// ROOT (default: this checkout) is the checkout whose host/src/store is bundled, so two builds
-// can be compared by running this alternately with each root.
+// turn_started, assistant_text, usage, turn_ended: what a gateway turn writes), on fresh stores.
+// `--keys`: the turn's message carries no dedupe key (a WebSocket chat.send without
+// idempotencyKey), an idempotencyKey, or a channel message's two (platform message id and
+// idempotency key).
+//
+// Each ROOT (default: this checkout) is a checkout whose host/src/store is bundled and opened on
+// its own store directory in this one process; their batches alternate (A, B, A, B, …), and the
+// CPU the engine's threads used during each batch is charged to its root, read from
+// /proc/self/task/*/stat: the engine's executor threads (`tokio-runtime-w*`) and RocksDB's own
+// threads (`rocksdb:*`), the main thread apart. Interleaving in one process makes two builds see
+// the same machine load, which on a shared machine swings more between runs than the difference
+// measured. Ticks are 10 ms, so each figure is a sum over many batches.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -27,26 +32,29 @@ const { values: opts, positionals } = parseArgs({
     engine: { type: "string", default: "rocksdb" },
   },
 });
-const root = resolve(positionals[0] ?? join(import.meta.dirname, ".."));
+const roots = (positionals.length > 0 ? positionals : [join(import.meta.dirname, "..")]).map((r) => resolve(r));
 const BATCHES = Number(opts.batches);
 const SESSIONS = Number(opts.sessions);
 const TURNS = Number(opts.turns);
 
 const tmp = mkdtempSync(join(tmpdir(), "exoclaw-engine-rows-"));
-// The bundle sits in this checkout so its dependencies (the SurrealDB SDK and engine) resolve from here.
-const bundleDir = join(import.meta.dirname, "..", `.exoclaw-engine-rows-${process.pid}`);
-await build({
-  entryPoints: [join(root, "host/src/store/index.ts")],
-  outfile: join(bundleDir, "store.mjs"),
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  target: "node20",
-  logLevel: "error",
-  // The SDK, the engine binding and the logger resolve from this checkout's node_modules.
-  packages: "external",
-});
-const store = await import(pathToFileURL(join(bundleDir, "store.mjs")).href).finally(() => rmSync(bundleDir, { recursive: true, force: true }));
+
+/** Bundles `root`'s store and imports it. */
+async function loadStore(root, i) {
+  // The bundle sits in this checkout so its dependencies (the SurrealDB SDK and engine) resolve from here.
+  const bundleDir = join(import.meta.dirname, "..", `.exoclaw-engine-rows-${process.pid}-${i}`);
+  await build({
+    entryPoints: [join(root, "host/src/store/index.ts")],
+    outfile: join(bundleDir, "store.mjs"),
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    logLevel: "error",
+    packages: "external",
+  });
+  return import(pathToFileURL(join(bundleDir, "store.mjs")).href).finally(() => rmSync(bundleDir, { recursive: true, force: true }));
+}
 
 /** CPU ms so far of this process's threads: engine executors, RocksDB's threads, the main thread. */
 function threadCpu() {
@@ -68,9 +76,13 @@ function threadCpu() {
   return out;
 }
 
-const log = await store.createSurrealSessionLog({ url: `${opts.engine}://${join(tmp, "data")}` });
-const keyOf = (i) => store.formatSessionKey({ agent: "main", channel: "telegram", account: "bot1", peer: `user${i}` });
-const last = new Map();
+const subjects = [];
+for (const [i, root] of roots.entries()) {
+  const store = await loadStore(root, i);
+  const log = await store.createSurrealSessionLog({ url: `${opts.engine}://${join(tmp, `data-${i}`)}` });
+  subjects.push({ root, store, log, last: new Map(), cpu: { engine: 0, rocksdb: 0, main: 0 }, wall: 0 });
+}
+
 let n = 0;
 const turn = (s, at) => {
   const run = `r${++n}`;
@@ -85,41 +97,52 @@ const turn = (s, at) => {
     { kind: "turn_ended", at, runId: run, data: { runId: run, stopReason: "end_turn" } },
   ];
 };
-const batch = () => {
+const batch = (subject) => {
   const at = Date.now();
   const items = [];
   for (let s = 0; s < SESSIONS; s++) {
     const events = [];
     for (let t = 0; t < TURNS; t++) events.push(...turn(s, at));
-    const key = keyOf(s);
-    const expectedSeq = last.get(key) ?? 0;
-    last.set(key, expectedSeq + events.length);
+    const key = subject.store.formatSessionKey({ agent: "main", channel: "telegram", account: "bot1", peer: `user${s}` });
+    const expectedSeq = subject.last.get(key) ?? 0;
+    subject.last.set(key, expectedSeq + events.length);
     items.push({ sessionKey: key, events, expectedSeq, createdAt: at, updatedAt: at });
   }
   return items;
 };
+
 // Warm-up (first writes, the session rows' creation), not measured.
-for (let i = 0; i < 5; i++) await log.projectAppends(batch());
-const before = threadCpu();
-const t0 = performance.now();
-for (let i = 0; i < BATCHES; i++) await log.projectAppends(batch());
-const wall = performance.now() - t0;
-const after = threadCpu();
-await log.close();
+for (let i = 0; i < 5; i++) for (const s of subjects) await s.log.projectAppends(batch(s));
+for (let i = 0; i < BATCHES; i++) {
+  // Alternate which root goes first, so neither always follows the other's background work.
+  const order = i % 2 === 0 ? subjects : [...subjects].reverse();
+  for (const s of order) {
+    const items = batch(s);
+    const before = threadCpu();
+    const t0 = performance.now();
+    await s.log.projectAppends(items);
+    s.wall += performance.now() - t0;
+    const after = threadCpu();
+    for (const k of Object.keys(s.cpu)) s.cpu[k] += after[k] - before[k];
+  }
+}
+for (const s of subjects) await s.log.close();
 rmSync(tmp, { recursive: true, force: true });
 const events = BATCHES * SESSIONS * TURNS * 5;
 const us = (ms) => Math.round(((ms * 1000) / events) * 10) / 10;
-console.log(
-  JSON.stringify({
-    root,
-    keys: opts.keys,
-    turns: TURNS,
-    events,
-    engineUsPerEvent: us(after.engine - before.engine),
-    rocksdbUsPerEvent: us(after.rocksdb - before.rocksdb),
-    engineUsPerTurn: Math.round(us(after.engine - before.engine + after.rocksdb - before.rocksdb) * 5),
-    mainUsPerEvent: us(after.main - before.main),
-    wallMs: Math.round(wall),
-    load: readFileSync("/proc/loadavg", "utf8").split(" ")[0],
-  }),
-);
+for (const s of subjects) {
+  console.log(
+    JSON.stringify({
+      root: s.root,
+      keys: opts.keys,
+      turns: TURNS,
+      events,
+      engineUsPerEvent: us(s.cpu.engine),
+      rocksdbUsPerEvent: us(s.cpu.rocksdb),
+      engineUsPerTurn: Math.round(us(s.cpu.engine + s.cpu.rocksdb) * 5),
+      mainUsPerEvent: us(s.cpu.main),
+      wallMs: Math.round(s.wall),
+      load: readFileSync("/proc/loadavg", "utf8").split(" ")[0],
+    }),
+  );
+}
