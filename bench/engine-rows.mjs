@@ -86,7 +86,12 @@ for (const [i, root] of roots.entries()) {
 let n = 0;
 const turn = (s, at) => {
   const run = `r${++n}`;
-  const data = { content: `message ${n}: tell me something about the weather in a city of your choice`, channel: "telegram", account: "bot1", peer: `user${s}` };
+  const data = {
+    content: `message ${n}: tell me something about the weather in a city of your choice`,
+    channel: "telegram",
+    account: "bot1",
+    peer: `user${s}`,
+  };
   if (opts.keys === "idem" || opts.keys === "channel") data.idempotencyKey = `channel:k${n}`;
   if (opts.keys === "channel") data.platformMessageId = `pm${n}`;
   return [
