@@ -67,6 +67,10 @@ describe("session key", () => {
       expect(fields[0]).toBe("agent");
       // An independent decoder: every '%' in a key starts %25 or %3A, so URI decoding inverts it.
       expect(fields.slice(1).map(decodeURIComponent)).toEqual([...parts]);
+      // The store's parser inverts it (keys without '%' take its fast path), and refuses empty parts.
+      const [agent, channel, account, peer] = parts;
+      if (parts.every((p) => p.length > 0)) expect(parseSessionKey(key)).toEqual({ agent, channel, account, peer });
+      else expect(() => parseSessionKey(key)).toThrow(/not a session key/);
     }
     // The generator really produced many different addresses (the check above was exercised).
     expect(distinct).toBeGreaterThan(20_000);

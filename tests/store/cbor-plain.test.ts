@@ -14,13 +14,52 @@ const same = (v: unknown) => expect(Buffer.from(encodePlainCbor(v)!).toString("h
 
 describe("encodePlainCbor", () => {
   it("writes the SDK's bytes for scalars at every length and width boundary", () => {
-    const numbers = [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -1, -24, -25, -256, -257, -65537, -(2 ** 32) - 1, -(2 ** 53)];
+    const numbers = [
+      0,
+      1,
+      23,
+      24,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 53,
+      1_796_450_400_123,
+      2 ** 53 - 1,
+      -1,
+      -24,
+      -25,
+      -256,
+      -257,
+      -65537,
+      -(2 ** 32) - 1,
+      -(2 ** 53),
+    ];
     for (const n of numbers) same(n);
     for (const n of [0.5, -1.25, 1e-300, 123456.789, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0]) same(n);
     for (const v of [true, false, null, undefined]) same(v);
     for (const len of [0, 1, 23, 24, 85, 86, 255, 256, 21845, 21846, 65535, 65536, 70000]) same("x".repeat(len));
     // Multi-byte UTF-8 (2, 3 and 4 bytes per character), lone surrogates (replaced as TextEncoder does).
-    for (const s of ["é", "日本語のテキスト", "emoji 🙂 and more 🙂", "\ud800 lone", "a\u0000b", "é".repeat(200), "日".repeat(30000)]) same(s);
+    for (const s of [
+      "é",
+      "日本語のテキスト",
+      "emoji 🙂 and more 🙂",
+      "\ud800 lone",
+      "a\u0000b",
+      "é".repeat(12),
+      "é".repeat(127),
+      "é".repeat(128),
+      "é".repeat(200),
+      "日".repeat(85),
+      "日".repeat(86),
+      "日".repeat(21845),
+      "日".repeat(21846),
+      "日".repeat(30000),
+      `${"x".repeat(250)}🙂`,
+    ])
+      same(s);
   });
 
   it("writes the SDK's bytes for arrays and objects, nested, with NONE fields and null prototypes", () => {

@@ -17,6 +17,7 @@ import {
   StoreCorruptError,
   type SessionLogOptions,
 } from "../../host/src/store/index.js";
+import { frameRecord } from "../../host/src/store/journal/segments.js";
 import { sessionLogSuite } from "./session-log.suite.js";
 import { buildJournalChild, crashRounds } from "./journal-crash.js";
 
@@ -148,6 +149,33 @@ describe("write-ahead journal", () => {
     await again.close();
     // A clean close with everything projected leaves nothing to read back.
     expect(readdirSync(jdir)).toHaveLength(0);
+  });
+
+  it("frames text records into their group's write byte for byte as frameRecord, mixed with framed ones, and refuses a wrong length", async () => {
+    const dir = freshDir();
+    const jdir = join(dir, JOURNAL_DIR);
+    const files = await openJournalFiles({ dir: jdir });
+    const texts = ['{"t":"a","k":"x"}', `{"t":"a","text":"wörld 🙂 ${"é".repeat(300)}"}`, "y".repeat(70_000)];
+    const raw = Buffer.from('{"t":"d","k":"z","n":1}');
+    // Appended in one synchronous step: they go out in one or two group writes (the first write starts at once).
+    const positions = await Promise.all([
+      files.appendText(texts[0]!, Buffer.byteLength(texts[0]!)),
+      files.append(raw),
+      files.appendText(texts[1]!, Buffer.byteLength(texts[1]!)),
+      files.appendText(texts[2]!, Buffer.byteLength(texts[2]!)),
+    ]);
+    expect(positions).toEqual([1, 2, 3, 4]);
+    await expect(files.appendText("é", 1)).rejects.toThrow(/not its text's UTF-8 length/);
+    // The wrong length failed its group and stopped the writer, as any failed write does.
+    await expect(files.appendText("ok", 2)).rejects.toThrow();
+    await files.close();
+    const segments = readdirSync(jdir).filter((n) => n.endsWith(".jnl"));
+    const bytes = Buffer.concat(segments.sort().map((n) => readFileSync(join(jdir, n))));
+    const expected = Buffer.concat([frameRecord(texts[0]!), frameRecord(raw), frameRecord(texts[1]!), frameRecord(texts[2]!)]);
+    expect(bytes.subarray(0, expected.length).equals(expected)).toBe(true);
+    const reopened = await openJournalFiles({ dir: jdir });
+    expect(reopened.recovered.map((r) => r.payload.toString("utf8"))).toEqual([texts[0], raw.toString("utf8"), texts[1], texts[2]]);
+    await reopened.close();
   });
 
   it("refuses journal records SurrealDB cannot take in order (it lost commits), unless the loss is accepted", async () => {

@@ -57,7 +57,7 @@ import { parseSessionKey } from "../session-key.js";
 import { BloomFilter } from "./bloom.js";
 import { writeCheckpoint, type EngineSnapshot } from "./checkpoint.js";
 import type { DirLock } from "./lock.js";
-import { frameRecord, openJournalFiles, RECORD_HEADER_BYTES, type JournalFiles } from "./segments.js";
+import { checkRecordLength, openJournalFiles, type JournalFiles } from "./segments.js";
 
 export { openJournalFiles, type JournalFiles, type JournalRecord } from "./segments.js";
 export { takeCheckpoint, engineFingerprint, CHECKPOINT_FILE, type EngineSnapshot } from "./checkpoint.js";
@@ -149,9 +149,10 @@ type RecordBody =
   | { t: "d"; k: string; n: number };
 
 /**
- * A journaled record not yet in SurrealDB. An append keeps its record as journaled (the JSON
- * text) and is parsed only when projected: the append path parses nothing it does not return,
- * and a backlog costs about its journal bytes of memory.
+ * A journaled record not yet in SurrealDB. An append whose events nobody needed as objects
+ * keeps its record as journaled (the JSON text), parsed only when projected; one that was parsed
+ * at the append (its events returned, or dedupe keys held) keeps those objects, shared with
+ * what was returned (the runtime's history cache holds them anyway).
  */
 interface Pending {
   position: number;
@@ -164,7 +165,7 @@ interface Pending {
   count: number;
   /** Append time, ms epoch. */
   n: number;
-  /** The events, when already parsed (records replayed at open). */
+  /** The events, when already parsed (records replayed at open, appends whose events were returned or hold dedupe keys). */
   events?: PreparedEvent[];
   /** The record's JSON (a {@link RecordBody} of an append), when `events` is not set. */
   json?: string;
@@ -769,18 +770,20 @@ class JournalState {
       const keys = hasKeys ? await this.reserveKeys(plan.platformKeys, plan.idempotencyKeys) : NO_KEYS;
       const at = this.now();
       let json: string;
-      let frame: Buffer;
+      let bytes: number;
       try {
         if (last < plan.minLastSeq) throw compactionRangeError(last, plan.minLastSeq);
         json = JSON.stringify({ t: "a", k: sessionKey, s: last + 1, n: at, e: plan.events } satisfies RecordBody);
-        frame = frameRecord(json);
+        bytes = Buffer.byteLength(json, "utf8");
+        checkRecordLength(bytes);
       } catch (err) {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw err instanceof StoreError ? err : new StoreError("invalid_argument", errorMessage(err), { cause: err });
       }
       let position: number;
       try {
-        const written = this.files.appendFramed(frame);
+        // Framed when its group is written (no buffer of its own).
+        const written = this.files.appendText(json, bytes);
         // Checked and handed to the writer: only its durability is pending (see AppendOptions.onChecked).
         if (opts.onChecked) notifyChecked(opts.onChecked);
         position = await written;
@@ -788,18 +791,30 @@ class JournalState {
         for (const k of keys) this.unprojectedKeys.delete(k);
         throw this.fail("journal", err);
       }
-      // The record's JSON is parsed only for what needs objects now: the messages that hold
-      // dedupe keys (findBy* answers from them until projected) and the events returned.
-      if (hasKeys) this.holdKeys(JSON.parse(json) as RecordBody & { t: "a" });
-      this.enqueue({ position, t: "a", k: sessionKey, s: last + 1, count: plan.events.length, n: at, json, bytes: frame.length - RECORD_HEADER_BYTES, keys });
-      this.kick();
+      // The record's JSON is parsed only when objects are needed now: the events returned (the
+      // runtime's appends: its history cache), the messages that hold dedupe keys (findBy*
+      // answers from them until projected). Then that one parse serves all of it and the
+      // projector too, which parses nothing more (was up to three parses of the record). The
+      // objects are shared, never modified: the projector and `unprojected` copy what they
+      // give out, and the runtime does not modify the events it gets (docs/architecture.md).
+      const body = returnEvents || hasKeys ? (JSON.parse(json) as RecordBody & { t: "a" }) : undefined;
+      if (hasKeys) this.holdKeys(body!);
       const first = last + 1;
-      if (!returnEvents) return { first, count: plan.events.length };
-      return {
-        first,
+      this.enqueue({
+        position,
+        t: "a",
+        k: sessionKey,
+        s: first,
         count: plan.events.length,
-        events: (JSON.parse(json) as RecordBody & { t: "a" }).e.map((e, i) => this.toStored(sessionKey, first + i, e)),
-      };
+        n: at,
+        events: body?.e,
+        json: body ? undefined : json,
+        bytes,
+        keys,
+      });
+      this.kick();
+      if (!returnEvents) return { first, count: plan.events.length };
+      return { first, count: plan.events.length, events: body!.e.map((e, i) => this.toStored(sessionKey, first + i, e)) };
     });
   }
 

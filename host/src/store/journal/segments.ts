@@ -83,6 +83,14 @@ export interface JournalFiles {
   append(payload: Buffer): Promise<number>;
   /** {@link append} of a record already framed by {@link frameRecord}. */
   appendFramed(frame: Buffer): Promise<number>;
+  /**
+   * {@link append} of a record given as text (written as UTF-8), framed when its group is written:
+   * the group's records are framed straight into the one buffer written, with no buffer per record
+   * and no copy of them into the group's. `byteLength` is `Buffer.byteLength(text, "utf8")` (the
+   * caller has it: {@link checkRecordLength}).
+   * @throws Error as {@link append}
+   */
+  appendText(text: string, byteLength: number): Promise<number>;
   /** Deletes the segments whose every record is at or before `position` (never the one being written). */
   release(position: number): Promise<void>;
   /** Position of the last record written (0 for none). */
@@ -107,13 +115,58 @@ const segmentName = (first: number) => `${String(first).padStart(16, "0")}.jnl`;
  */
 export function frameRecord(payload: Buffer | string): Buffer {
   const length = typeof payload === "string" ? Buffer.byteLength(payload, "utf8") : payload.length;
-  if (length === 0) throw new Error("a journal record may not be empty");
-  if (length > MAX_RECORD_BYTES) throw new Error(`a journal record may hold at most ${MAX_RECORD_BYTES} bytes`);
+  checkRecordLength(length);
   const out = Buffer.allocUnsafe(HEADER + length);
   out.writeUInt32LE(length, 0);
   if (typeof payload === "string") out.write(payload, HEADER, "utf8");
   else payload.copy(out, HEADER);
   out.writeUInt32LE(crc32(out.subarray(HEADER)), 4);
+  return out;
+}
+
+/**
+ * Checks a record's payload size (bytes). @throws Error when it is 0 (a zero length field marks
+ * where a zero-filled segment's records end) or larger than {@link MAX_RECORD_BYTES}
+ */
+export function checkRecordLength(length: number): void {
+  if (length === 0) throw new Error("a journal record may not be empty");
+  if (length > MAX_RECORD_BYTES) throw new Error(`a journal record may hold at most ${MAX_RECORD_BYTES} bytes`);
+}
+
+/** A record waiting for its group's write: framed already (`frame`), or text framed at the write. */
+interface Queued {
+  frame: Buffer | undefined;
+  text: string | undefined;
+  /** Payload bytes of `text`. */
+  length: number;
+  resolve(position: number): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * The bytes of a group's write: each record framed as {@link frameRecord} does (the same bytes),
+ * texts encoded straight into the one buffer.
+ */
+function frameGroup(group: readonly Queued[]): Buffer {
+  if (group.length === 1 && group[0]!.frame) return group[0]!.frame;
+  let total = 0;
+  for (const q of group) total += q.frame ? q.frame.length : HEADER + q.length;
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (const q of group) {
+    if (q.frame) {
+      q.frame.copy(out, off);
+      off += q.frame.length;
+      continue;
+    }
+    const start = off + HEADER;
+    const written = out.write(q.text!, start, q.length, "utf8");
+    // A wrong length would misframe every later record: refused (the group fails, nothing is written).
+    if (written !== q.length) throw new Error(`a journal record's length ${q.length} is not its text's UTF-8 length`);
+    out.writeUInt32LE(q.length, off);
+    out.writeUInt32LE(crc32(out.subarray(start, start + q.length)), off + 4);
+    off = start + q.length;
+  }
   return out;
 }
 
@@ -211,7 +264,7 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
   let lastPosition = next - 1;
   let failure: Error | undefined;
   let closed = false;
-  let queue: { bytes: Buffer; resolve(position: number): void; reject(err: unknown): void }[] = [];
+  let queue: Queued[] = [];
   let flushing: Promise<void> | undefined;
   // The zero-filled next segment (see the module comment): a spare left by an earlier process may
   // be half written, so it is removed first (in the background: not part of the open's time).
@@ -294,7 +347,7 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
           await dirSync;
           dirSync = undefined;
         }
-        const bytes = group.length === 1 ? group[0]!.bytes : Buffer.concat(group.map((q) => q.bytes));
+        const bytes = frameGroup(group);
         const start = size;
         try {
           await writeAll(current, bytes, start);
@@ -321,14 +374,15 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
     flushing = undefined;
   };
 
-  const appendFramed = (bytes: Buffer): Promise<number> => {
+  const enqueue = (frame: Buffer | undefined, text: string | undefined, length: number): Promise<number> => {
     if (closed) return Promise.reject(new Error("the journal is closed"));
     if (failure) return Promise.reject(failure);
     return new Promise<number>((resolve, reject) => {
-      queue.push({ bytes, resolve, reject });
+      queue.push({ frame, text, length, resolve, reject });
       flushing ??= flush();
     });
   };
+  const appendFramed = (frame: Buffer): Promise<number> => enqueue(frame, undefined, frame.length - HEADER);
 
   return {
     recovered,
@@ -345,6 +399,14 @@ export async function openJournalFiles(options: JournalFilesOptions): Promise<Jo
       return appendFramed(bytes);
     },
     appendFramed,
+    appendText(text: string, byteLength: number): Promise<number> {
+      try {
+        checkRecordLength(byteLength);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return enqueue(undefined, text, byteLength);
+    },
     async release(position: number): Promise<void> {
       let removed = false;
       while (segments.length > 1 && segments[0]!.first + segments[0]!.count - 1 <= position) {
