@@ -360,7 +360,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       stateDir: config.stateDir,
       // Module metadata by sha256 survives restarts: validating then skips compiling.
       // (kept in the trust directory, outside every plugin directory; see docs/security.md)
-      validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
+      // Read while the plugin files are (the loader awaits it after starting their reads).
+      validationCache: ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
       telemetry: telemetry.sink,
     });
     pluginsLoading.catch(() => {});
