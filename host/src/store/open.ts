@@ -3,7 +3,7 @@ import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError, type StoreHealth } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
-import { createJournaledSessionLog, lockJournalDir, takeCheckpoint, type DirLock, type EngineSnapshot } from "./journal/index.js";
+import { createJournaledSessionLog, lockJournalDir, takeCheckpoint, type EngineSnapshot } from "./journal/index.js";
 import { BloomFilter } from "./journal/bloom.js";
 import {
   checkEmbeddedWal,
@@ -93,8 +93,10 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       );
     }
     // The directory holds every conversation: private to the user (an existing one is narrowed).
-    await mkdir(target.path!, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-      throw new StoreError("unavailable", `cannot create the store directory ${target.path}: ${(err as Error).message}`, { cause: err });
+    // A journaled store's journal directory is made with it (one call: both 0700).
+    const made = target.journal !== false ? join(target.path!, JOURNAL_DIR) : target.path!;
+    await mkdir(made, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      throw new StoreError("unavailable", `cannot create the store directory ${made}: ${(err as Error).message}`, { cause: err });
     });
     // Narrowed while the journal's directory is made and locked (independent steps).
     narrowed = narrowStoreDir(target.path!, options.logger);
@@ -144,7 +146,8 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
   const dir = target.path!;
   const journalDir = join(dir, JOURNAL_DIR);
   // One process per directory, before anything is journaled (the engine's own lock comes later).
-  const [lock] = await Promise.all([lockEngineDir(journalDir, target.displayUrl), narrowed]);
+  // The journal's directory was made with the store's (above).
+  const [lock] = await Promise.all([lockJournalDir(journalDir, target.displayUrl), narrowed]);
   let engine: Promise<SurrealSessionLog> | undefined;
   try {
     // A damaged engine WAL still refuses the start (a read of its files, no engine opened).
@@ -222,19 +225,9 @@ async function narrowStoreDir(dir: string, logger: OpenSessionLogOptions["logger
   if ((mode & 0o077) === 0) return;
   await chmod(dir, 0o700).then(
     () => logger?.warn(`the store directory ${dir} was open to other users (mode ${mode.toString(8)}); its mode is now 700`),
-    (err: unknown) => logger?.warn(`the store directory ${dir} is open to other users (mode ${mode.toString(8)}) and cannot be narrowed: ${(err as Error).message}`),
+    (err: unknown) =>
+      logger?.warn(`the store directory ${dir} is open to other users (mode ${mode.toString(8)}) and cannot be narrowed: ${(err as Error).message}`),
   );
-}
-
-/**
- * Creates the journal directory (0700) and takes the store's directory lock in it (`journal/lock.ts`).
- * @throws StoreError `unavailable`
- */
-async function lockEngineDir(journalDir: string, displayUrl: string): Promise<DirLock> {
-  await mkdir(journalDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-    throw new StoreError("unavailable", `cannot create the store's journal directory ${journalDir}: ${(err as Error).message}`, { cause: err });
-  });
-  return lockJournalDir(journalDir, displayUrl);
 }
 
 /**

@@ -21,12 +21,12 @@
  * temporary file, fsync'ed and renamed.
  */
 import { createHash } from "node:crypto";
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { SessionEventOf } from "../types.js";
 import { BloomFilter } from "./bloom.js";
-import { errorMessage } from "../../util/index.js";
+import { errorMessage, readWholeFile } from "../../util/index.js";
 
 /** The checkpoint's file name inside the journal directory. */
 export const CHECKPOINT_FILE = "checkpoint";
@@ -152,7 +152,7 @@ export async function takeCheckpoint(
   fingerprint.catch(() => {});
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = await readWholeFile(path);
   } catch {
     return undefined;
   }
