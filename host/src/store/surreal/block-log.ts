@@ -7,7 +7,7 @@
  * middle of the log from a torn tail (see {@link scanBlockLog}).
  */
 import { readdir } from "node:fs/promises";
-import { readWholeFile } from "../../util/read-whole.js";
+import { readWholeFile } from "../../util/index.js";
 import { join } from "node:path";
 
 /** The log format's block size, bytes. */
