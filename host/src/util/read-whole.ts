@@ -22,7 +22,9 @@ export async function readWholeFile(path: string): Promise<Buffer> {
     }
     return buf;
   } finally {
-    // Not waited for: the caller only needs the bytes.
-    fh.close().catch(() => {});
+    // Not waited for (the caller only needs the bytes), except on Windows, where a file still
+    // open cannot be deleted (the store's open deletes the checkpoint it read).
+    const closing = fh.close().catch(() => {});
+    if (process.platform === "win32") await closing;
   }
 }
