@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/ab-ready.mjs OLD_ROOT NEW_ROOT [--starts N] [--store memory|durable] [--cpu-prof DIR]`
+// `node bench/ab-ready.mjs OLD_ROOT NEW_ROOT [--starts N] [--store memory|durable] [--existing [--warmups K]] [--cpu-prof DIR]`
 //
 // Spawn -> first `GET /health` 200 of two builds, starts alternating (old, new, new, old, ...),
 // each in a fresh state directory, polled every 2 ms from the spawn as a supervisor would. Each
@@ -10,6 +10,11 @@
 // runs the default store (EXOCLAW_STORE unset). `--node-args-old/--node-args-new "--flag ..."` pass
 // Node/V8 flags to one build (to try a flag on one build: give the same root twice). `--cpu-prof DIR` adds `node --cpu-prof` (the
 // profile is written at exit, after the 200; it slows the start, so read shares, not times).
+// `--existing`: every start of a build reuses one state directory of that build (the second and
+// later starts of an operator's gateway: a store with a clean stop's checkpoint, the plugins'
+// validation cache, the scheduler's jobs file), made by `--warmups` unmeasured starts first
+// (default 2: each stopped once its engine opened, so the store holds the engine's files); each
+// start ends with SIGTERM, i.e. a clean stop (which writes the checkpoint).
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
@@ -26,6 +31,8 @@ const { values: opts, positionals: roots } = parseArgs({
     "cpu-prof": { type: "string" },
     "node-args-old": { type: "string", default: "" },
     "node-args-new": { type: "string", default: "" },
+    existing: { type: "boolean", default: false },
+    warmups: { type: "string", default: "2" },
   },
 });
 if (roots.length < 1) {
@@ -78,8 +85,11 @@ function health(port) {
   });
 }
 
-async function once(root, label, i) {
-  const state = mkdtempSync(join(tmpdir(), "exoclaw-abready-"));
+/** `--existing`: each build's own state directory, kept across its starts. */
+const existingState = {};
+
+async function once(root, label, i, settle = false) {
+  const state = opts.existing ? (existingState[label] ??= mkdtempSync(join(tmpdir(), "exoclaw-abready-"))) : mkdtempSync(join(tmpdir(), "exoclaw-abready-"));
   const port = nextPort++;
   const env = { ...process.env, EXOCLAW_STATE_DIR: state, ANTHROPIC_API_KEY: "x", EXOCLAW_LOG_LEVEL: "info" };
   if (opts.store === "memory") env.EXOCLAW_STORE = "memory";
@@ -97,10 +107,12 @@ async function once(root, label, i) {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let ready;
+  let engineOpen = false;
   createInterface({ input: proc.stdout }).on("line", (line) => {
     try {
       const e = JSON.parse(line);
       if (e.msg === "gateway ready") ready = e;
+      if (typeof e.msg === "string" && e.msg.startsWith("the store's engine is open")) engineOpen = true;
     } catch {}
   });
   let stderr = "";
@@ -115,6 +127,8 @@ async function once(root, label, i) {
         const allcpu = allCpu(proc.pid);
         // The ready line is written before the listener answers; give the pipe a moment.
         for (let k = 0; k < 100 && ready === undefined; k++) await new Promise((r) => setTimeout(r, 5));
+        // A warm-up start stops once its engine opened, so the next start finds the engine's files and its checkpoint.
+        for (let k = 0; settle && k < 2000 && !engineOpen; k++) await new Promise((r) => setTimeout(r, 5));
         return { ms, cpu, allcpu, readyMs: ready?.readyMs, ...(ready?.startupMs ?? {}) };
       }
       if (performance.now() - t0 > 30_000) throw new Error(`${label}: no /health 200 in 30 s: ${stderr}`);
@@ -123,7 +137,7 @@ async function once(root, label, i) {
   } finally {
     proc.kill("SIGTERM");
     await new Promise((r) => (proc.exitCode !== null ? r() : proc.once("exit", r)));
-    rmSync(state, { recursive: true, force: true });
+    if (!opts.existing) rmSync(state, { recursive: true, force: true });
   }
 }
 
@@ -138,7 +152,10 @@ const load = () =>
 
 const labels = roots.length === 2 ? ["old", "new"] : ["only"];
 const results = Object.fromEntries(labels.map((l) => [l, []]));
-console.log(`ab-ready: ${STARTS} starts each, store ${opts.store}, load before ${load()}, ${new Date().toISOString()}`);
+console.log(
+  `ab-ready: ${STARTS} starts each, store ${opts.store}${opts.existing ? `, existing state directory (${opts.warmups} warm-up starts)` : ", fresh state directory"}, load before ${load()}, ${new Date().toISOString()}`,
+);
+if (opts.existing) for (let w = 0; w < Number(opts.warmups); w++) for (const label of labels) await once(roots[labels.indexOf(label)], label, -1 - w, true);
 for (let i = 0; i < STARTS; i++) {
   const order = i % 2 === 0 ? labels : [...labels].reverse();
   for (const label of order) {
@@ -147,6 +164,7 @@ for (let i = 0; i < STARTS; i++) {
   }
 }
 console.log(`load after ${load()}`);
+for (const state of Object.values(existingState)) rmSync(state, { recursive: true, force: true });
 const keys = ["ms", "cpu", "allcpu", "readyMs", "modules", "configAndPlugins", "storeOpen", "recover", "listen"];
 console.log(["build", ...keys.map((k) => `${k} p50/p90`)].join("\t"));
 for (const label of labels) {

@@ -150,6 +150,24 @@ describe("journaled store ready before its engine", () => {
     expect(sessions[1]![0]![2]).toBe("seed1");
   });
 
+  it("a stop before the engine's open began keeps it from opening later: the checkpoint stays valid", { timeout: 120_000 }, async () => {
+    const dir = freshDir();
+    const url = `rocksdb://${dir}`;
+    const seed = run(["seed", url, "2"]);
+    await seed.waitFor((l) => l === "seeded");
+    await new Promise((r) => seed.proc.once("exit", r));
+    // Closed while the engine waits for its signal, which then settles (a gateway's first /health
+    // answered while it stops): the engine must not open after the checkpoint was written again.
+    const c = run(["close-early", url]);
+    expect(await c.waitFor((l) => l.startsWith("engine "))).toBe("engine closed");
+    await new Promise((r) => (c.proc.exitCode !== null ? r(undefined) : c.proc.once("exit", r)));
+    expect(existsSync(join(dir, JOURNAL_DIR, CHECKPOINT_FILE))).toBe(true);
+    const messages: string[] = [];
+    const log = await openSessionLog({ url, logger: { info: (m) => messages.push(m), warn: (m) => messages.push(m) } });
+    expect(messages.filter((m) => /checkpoint/.test(m))).toEqual([]);
+    await log.close();
+  });
+
   it("a checkpoint the engine was written after is not trusted, nor a damaged one", { timeout: 120_000 }, async () => {
     const dir = freshDir();
     const url = `rocksdb://${dir}`;

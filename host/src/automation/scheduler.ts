@@ -81,6 +81,8 @@ export class Scheduler {
    */
   async start(): Promise<void> {
     const stored = await this.options.store.load();
+    // What the file holds, to skip writing it back unchanged (below).
+    const loaded = JSON.stringify(stored);
     for (const job of this.options.configJobs) this.jobs.set(job.id, job);
     for (const job of stored.jobs) {
       if (this.jobs.has(job.id)) {
@@ -116,7 +118,10 @@ export class Scheduler {
         st.lastSlot = now;
       }
     }
-    await this.persist();
+    // Unchanged (no jobs, or nothing due or planned anew; a missing file reads as empty): not
+    // written again. The write is an fsync'ed replace, six thread-pool round trips before the
+    // gateway is ready (docs/architecture.md, "Start-up on an existing store").
+    if (JSON.stringify(this.content()) !== loaded) await this.persist();
     for (const [job, slot] of catchUp) this.launch(job, slot, true);
     for (const job of this.jobs.values()) this.plan(job);
     this.arm();
@@ -332,12 +337,16 @@ export class Scheduler {
     }
   }
 
-  private persist(): Promise<void> {
-    const content: StoredJobs = {
+  /** What the jobs file holds for the current jobs and state. */
+  private content(): StoredJobs {
+    return {
       version: 1,
       jobs: [...this.jobs.values()].filter((j) => j.source === "runtime"),
       state: Object.fromEntries(Object.entries(this.state).filter(([id]) => this.jobs.has(id))),
     };
-    return this.options.store.save(content);
+  }
+
+  private persist(): Promise<void> {
+    return this.options.store.save(this.content());
   }
 }

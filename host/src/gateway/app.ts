@@ -320,7 +320,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         config.defaultAgent,
       ),
     );
-    await secureStateDir(config.stateDir, logger);
+    // The state directory is made and narrowed while the session store begins its open (whose
+    // own mkdir makes the directories it needs, 0700 as well): the store's open is a chain of
+    // thread-pool round trips that an existing store's start waits for (docs/architecture.md,
+    // "Start-up on an existing store"). Everything else that uses the directory waits for it.
+    const stateDirReady = secureStateDir(config.stateDir, logger);
+    stateDirReady.catch(() => {});
     // The session store opens while plugins load (the embedded SurrealDB engine loads in ~40 ms).
     const tStore = performance.now();
     let storeOpenMs = 0;
@@ -344,6 +349,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       },
     }).then((l) => ((storeOpenMs = performance.now() - tStore), l));
     opening.catch(() => {});
+    await stateDirReady;
     // Traces load while the store opens; plugins and the runtime need the sink, so they wait for
     // it. Metrics record into a queue until prom-client loads, after ready (telemetry/deferred.ts).
     const telemetry = await openTelemetry(config, options.env ?? process.env, logger);
@@ -360,7 +366,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       stateDir: config.stateDir,
       // Module metadata by sha256 survives restarts: validating then skips compiling.
       // (kept in the trust directory, outside every plugin directory; see docs/security.md)
-      validationCache: await ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
+      // Read while the plugin files are (the loader awaits it after starting their reads).
+      validationCache: ValidationCache.open(ValidationCache.pathFor(config.stateDir)),
       telemetry: telemetry.sink,
     });
     pluginsLoading.catch(() => {});

@@ -57,8 +57,12 @@ export interface LoadPluginsOptions {
   createPool?: (options: SandboxPoolOptions) => SandboxPool;
   /** Host services for the sandbox; default `createServices(logger)`. */
   services?: HostServices;
-  /** Validated modules by sha256, shared across registries; default a fresh in-memory cache. */
-  validationCache?: ValidationCache;
+  /**
+   * Validated modules by sha256, shared across registries; default a fresh in-memory cache. A
+   * promise (e.g. `ValidationCache.open` still reading its file) is awaited after the plugin
+   * files' reads began; it must not reject.
+   */
+  validationCache?: ValidationCache | Promise<ValidationCache>;
   /** Where calls, their failures and sandbox restarts are reported (metrics); default none. */
   telemetry?: Telemetry;
 }
@@ -155,7 +159,6 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   const createPool = options.createPool ?? defaultCreatePool;
   const services = options.services ?? createServices(logger);
   const stateRoot = options.stateDir ?? path.join(tmpdir(), `exoclaw-state-${process.pid}`);
-  const cache = options.validationCache ?? new ValidationCache();
 
   // A trust store a plugin dropper could write, or one that cannot be read, is a configuration
   // fault: refusing to start says so. Running on without approvals would turn every channel's
@@ -163,6 +166,9 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   let approvals: ApprovalStore | null = null;
   // The plugin files are read and validated while the trust store is checked and opened.
   const initialScan = scanAhead(options.dirs);
+  // Given as a promise, the cache file is read while the plugin files are (an existing state
+  // directory's start: docs/architecture.md, "Start-up on an existing store").
+  const cache = (await options.validationCache) ?? new ValidationCache();
   if (options.stateDir !== undefined) {
     await checkTrustStoreLocation(options.stateDir, options.dirs);
     approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));

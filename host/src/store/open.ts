@@ -3,7 +3,7 @@ import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError, type StoreHealth } from "./errors.js";
 import { createMemorySessionLog } from "./memory-log.js";
-import { createJournaledSessionLog, lockJournalDir, takeCheckpoint, type DirLock, type EngineSnapshot } from "./journal/index.js";
+import { createJournaledSessionLog, lockJournalDir, takeCheckpoint, type EngineSnapshot } from "./journal/index.js";
 import { BloomFilter } from "./journal/bloom.js";
 import {
   checkEmbeddedWal,
@@ -80,6 +80,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     }
   }
   const target = parseSurrealUrl(options.url, options);
+  let narrowed: Promise<void> = Promise.resolve();
   // Read before anything is created: an engine directory that does not exist yet is known empty.
   const newEngine = isOnDiskEngine(target.engine) && !isEmbeddedOpen(target.url) && detectOnDiskEngine(target.path!) === undefined;
   if (isOnDiskEngine(target.engine)) {
@@ -92,19 +93,13 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       );
     }
     // The directory holds every conversation: private to the user (an existing one is narrowed).
-    await mkdir(target.path!, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-      throw new StoreError("unavailable", `cannot create the store directory ${target.path}: ${(err as Error).message}`, { cause: err });
+    // A journaled store's journal directory is made with it (one call: both 0700).
+    const made = target.journal !== false ? join(target.path!, JOURNAL_DIR) : target.path!;
+    await mkdir(made, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      throw new StoreError("unavailable", `cannot create the store directory ${made}: ${(err as Error).message}`, { cause: err });
     });
-    const mode = (await stat(target.path!)).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      await chmod(target.path!, 0o700).then(
-        () => options.logger?.warn(`the store directory ${target.path} was open to other users (mode ${mode.toString(8)}); its mode is now 700`),
-        (err: unknown) =>
-          options.logger?.warn(
-            `the store directory ${target.path} is open to other users (mode ${mode.toString(8)}) and cannot be narrowed: ${(err as Error).message}`,
-          ),
-      );
-    }
+    // Narrowed while the journal's directory is made and locked (independent steps).
+    narrowed = narrowStoreDir(target.path!, options.logger);
   }
   const journaled = isOnDiskEngine(target.engine) && target.journal !== false;
   // The journal and the engine may both find the store broken: the owner hears it once.
@@ -130,6 +125,7 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     // `?journal=off` on a journaled store's directory: its lock too (so it never opens the engine
     // under a gateway whose engine is still opening). A directory never journaled has none.
     const journalDir = isOnDiskEngine(target.engine) ? join(target.path!, JOURNAL_DIR) : undefined;
+    await narrowed;
     const dirLock = journalDir !== undefined && existsSync(journalDir) ? await lockJournalDir(journalDir, target.displayUrl) : undefined;
     try {
       const log = await createSurrealSessionLog(surrealOptions);
@@ -150,7 +146,8 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
   const dir = target.path!;
   const journalDir = join(dir, JOURNAL_DIR);
   // One process per directory, before anything is journaled (the engine's own lock comes later).
-  const lock: DirLock = await lockEngineDir(journalDir, target.displayUrl);
+  // The journal's directory was made with the store's (above).
+  const [lock] = await Promise.all([lockJournalDir(journalDir, target.displayUrl), narrowed]);
   let engine: Promise<SurrealSessionLog> | undefined;
   try {
     // A damaged engine WAL still refuses the start (a read of its files, no engine opened).
@@ -163,9 +160,12 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
     ]);
     // The engine's open begins at `engineStart`, or when something needs it (`startEngine`).
     let started = false;
+    // Set by the journal's close when the engine never began: a later signal must not open it.
+    let cancelled = false;
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const begin = () => {
+      if (started || cancelled) return;
       started = true;
       open();
     };
@@ -193,7 +193,10 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
       known,
       checkpointEngineDir: dir,
       startEngine: begin,
-      engineStarted: () => started,
+      cancelEngineStart: () => {
+        if (!started) cancelled = true;
+        return cancelled;
+      },
       lock,
       dir: journalDir,
       displayUrl: target.displayUrl,
@@ -211,14 +214,20 @@ export async function openSessionLog(options: OpenSessionLogOptions): Promise<Se
 }
 
 /**
- * Creates the journal directory (0700) and takes the store's directory lock in it (`journal/lock.ts`).
- * @throws StoreError `unavailable`
+ * Narrows the store directory `dir` to mode 0700 when group or others may open it, telling
+ * `logger` (a warning either way: narrowed, or why it could not be). Never throws.
  */
-async function lockEngineDir(journalDir: string, displayUrl: string): Promise<DirLock> {
-  await mkdir(journalDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-    throw new StoreError("unavailable", `cannot create the store's journal directory ${journalDir}: ${(err as Error).message}`, { cause: err });
-  });
-  return lockJournalDir(journalDir, displayUrl);
+async function narrowStoreDir(dir: string, logger: OpenSessionLogOptions["logger"]): Promise<void> {
+  const mode = await stat(dir).then(
+    (st) => st.mode & 0o777,
+    () => 0,
+  );
+  if ((mode & 0o077) === 0) return;
+  await chmod(dir, 0o700).then(
+    () => logger?.warn(`the store directory ${dir} was open to other users (mode ${mode.toString(8)}); its mode is now 700`),
+    (err: unknown) =>
+      logger?.warn(`the store directory ${dir} is open to other users (mode ${mode.toString(8)}) and cannot be narrowed: ${(err as Error).message}`),
+  );
 }
 
 /**

@@ -9,3 +9,4 @@ export { watchFiles, type FileWatch, type WatchFilesOptions } from "./watch-file
 export { parseDuration, DURATION_HINT } from "./duration.js";
 export { writeFileAtomic, type AtomicWriteOptions } from "./atomic-file.js";
 export { isIPv6 } from "./ip.js";
+export { readWholeFile } from "./read-whole.js";

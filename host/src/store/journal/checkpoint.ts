@@ -21,12 +21,12 @@
  * temporary file, fsync'ed and renamed.
  */
 import { createHash } from "node:crypto";
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { SessionEventOf } from "../types.js";
 import { BloomFilter } from "./bloom.js";
-import { errorMessage } from "../../util/index.js";
+import { errorMessage, readWholeFile } from "../../util/index.js";
 
 /** The checkpoint's file name inside the journal directory. */
 export const CHECKPOINT_FILE = "checkpoint";
@@ -64,20 +64,26 @@ interface Header {
  */
 export async function engineFingerprint(engineDir: string, journalName = "journal"): Promise<string> {
   const lines: string[] = [];
+  // The `stat`s of a directory run concurrently (and its subdirectories' walks): one thread-pool
+  // round trip per level instead of one per entry. A RocksDB directory holds ~10 files plus one
+  // `LOG.old.*` per open; one at a time, they were most of the checkpoint's share of an existing
+  // store's start (docs/architecture.md, "Start-up on an existing store").
   const walk = async (dir: string, rel: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
-      if (rel === "" && e.name === journalName) continue;
-      const path = join(dir, e.name);
-      const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
-      const st = await stat(path, { bigint: true }).catch(() => undefined);
-      if (st === undefined) {
-        lines.push(`${relPath} gone`);
-        continue;
-      }
-      lines.push(`${relPath} ${e.isDirectory() ? "d" : "f"} ${st.size} ${st.mtimeNs} ${st.ino}`);
-      if (e.isDirectory()) await walk(path, relPath);
-    }
+    await Promise.all(
+      entries.map(async (e) => {
+        if (rel === "" && e.name === journalName) return;
+        const path = join(dir, e.name);
+        const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
+        const st = await stat(path, { bigint: true }).catch(() => undefined);
+        if (st === undefined) {
+          lines.push(`${relPath} gone`);
+          return;
+        }
+        lines.push(`${relPath} ${e.isDirectory() ? "d" : "f"} ${st.size} ${st.mtimeNs} ${st.ino}`);
+        if (e.isDirectory()) await walk(path, relPath);
+      }),
+    );
   };
   await walk(engineDir, "");
   lines.sort();
@@ -140,23 +146,29 @@ export async function takeCheckpoint(
   logger?: { info(message: string): void; warn(message: string): void },
 ): Promise<EngineSnapshot | undefined> {
   const path = join(journalDir, CHECKPOINT_FILE);
+  // The file's read and the engine directory's fingerprint are independent: run together (the
+  // fingerprint of a store without a checkpoint is not used; it costs a listing and its stats).
+  const fingerprint = engineFingerprint(engineDir);
+  fingerprint.catch(() => {});
   let buf: Buffer;
   try {
-    buf = await readFile(path);
+    buf = await readWholeFile(path);
   } catch {
     return undefined;
   }
-  // Trusted at most once, whatever follows.
-  await unlink(path).catch(() => {});
+  // Trusted at most once, whatever follows (awaited below, before the open goes on).
+  const removed = unlink(path).catch(() => {});
   try {
     if (buf.length < MAGIC.length + 8 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error("not a checkpoint");
     const body = buf.subarray(0, buf.length - 4);
     if (crc32(body) >>> 0 !== buf.readUInt32LE(buf.length - 4)) throw new Error("its checksum does not verify");
     const len = body.readUInt32LE(MAGIC.length);
     const header = JSON.parse(body.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString("utf8")) as Header;
-    const bits = new Uint8Array(body.subarray(MAGIC.length + 4 + len));
+    // A view, not a copy: the filter (1 MiB by default) owns the read's buffer from here on.
+    const bits = body.subarray(MAGIC.length + 4 + len);
     const filter = new BloomFilter(header.log2Bits, header.hashes, bits);
-    const now = await engineFingerprint(engineDir);
+    const now = await fingerprint;
+    await removed;
     if (now !== header.fingerprint) {
       logger?.info(
         "the store's checkpoint does not describe its engine any more (the engine was opened or written after it): the store opens the engine before it serves",
@@ -165,6 +177,7 @@ export async function takeCheckpoint(
     }
     return { filter, pendingTurns: header.pendingTurns, pendingReplies: header.pendingReplies, fingerprint: now };
   } catch (err) {
+    await removed;
     logger?.warn(`the store's checkpoint ${path} is not usable (${errorMessage(err)}): the store opens the engine before it serves`);
     return undefined;
   }

@@ -94,8 +94,13 @@ export interface JournaledSessionLogOptions extends SessionLogOptions {
    * project. Idempotent.
    */
   startEngine?: () => void;
-  /** Whether `startEngine` was called (or the engine's open began otherwise); absent: it always has. */
-  engineStarted?: () => boolean;
+  /**
+   * Called by `close()` when the engine is not open: keeps its open from beginning after the
+   * close (a late `engineStart` signal would otherwise open it after the checkpoint was written,
+   * making that checkpoint stale and the next start wait for the engine). @returns true when the
+   * open had not begun (it then never begins), false when it had. Absent: it always had.
+   */
+  cancelEngineStart?: () => boolean;
   /** The journal's directory (created 0700; segment files 0600). */
   dir: string;
   /** The store URL for messages (no credentials). */
@@ -280,6 +285,8 @@ class JournalState {
   /** Owed replies settled while their message was unprojected: settled in SurrealDB right after it is projected. */
   private readonly settleAfterProjection = new Set<string>();
   private closing: Promise<void> | undefined;
+  /** Set by `close()` when it kept the engine's open from ever beginning: {@link db} then fails (closed). */
+  private engineCancelled = false;
   private readonly now: () => number;
   private readonly maxBacklogBytes: number;
   private readonly maxBacklogEvents: number;
@@ -628,6 +635,8 @@ class JournalState {
    */
   private db(): Promise<SurrealSessionLog> {
     if (this.inner !== undefined) return Promise.resolve(this.inner);
+    // Closed before the engine began: it never opens (see `cancelEngineStart`).
+    if (this.engineCancelled) return Promise.reject(new StoreError("closed", "the session log is closed"));
     this.options.startEngine?.();
     return this.engine;
   }
@@ -900,7 +909,8 @@ class JournalState {
       if (clean) await this.files.discard().catch(() => {});
       try {
         const known = this.options.known;
-        if (this.inner === undefined && this.options.engineStarted?.() === false) {
+        if (this.inner === undefined && this.options.cancelEngineStart?.() === true) {
+          this.engineCancelled = true;
           // The engine was never needed: nothing was journaled, projected or settled, so what the
           // checkpoint said at open still holds. Written again only for the files it was checked against.
           if (clean && known?.fingerprint !== undefined && this.startTurns && this.startReplies) {
