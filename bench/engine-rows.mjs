@@ -18,9 +18,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
+import { importSource } from "./lib.mjs";
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,22 +38,8 @@ const TURNS = Number(opts.turns);
 
 const tmp = mkdtempSync(join(tmpdir(), "exoclaw-engine-rows-"));
 
-/** Bundles `root`'s store and imports it. */
-async function loadStore(root, i) {
-  // The bundle sits in this checkout so its dependencies (the SurrealDB SDK and engine) resolve from here.
-  const bundleDir = join(import.meta.dirname, "..", `.exoclaw-engine-rows-${process.pid}-${i}`);
-  await build({
-    entryPoints: [join(root, "host/src/store/index.ts")],
-    outfile: join(bundleDir, "store.mjs"),
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    logLevel: "error",
-    packages: "external",
-  });
-  return import(pathToFileURL(join(bundleDir, "store.mjs")).href).finally(() => rmSync(bundleDir, { recursive: true, force: true }));
-}
+/** Bundles `root`'s store (into this checkout's dist/, so its npm packages resolve from here) and imports it. */
+const loadStore = (root, i) => importSource("host/src/store/index.ts", `engine-rows-${i}`, { root });
 
 /** CPU ms so far of this process's threads: engine executors, RocksDB's threads, the main thread. */
 function threadCpu() {

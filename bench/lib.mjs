@@ -151,15 +151,18 @@ export async function startNats() {
  * Bundles one host source entry (TypeScript) into `dist/bench-<name>.mjs`, npm packages kept as
  * imports (pino and others require node built-ins dynamically, which an ESM bundle cannot), and
  * imports it: how a bench reaches host modules without the gateway around them.
- * @param {string} entry path from the repository root, e.g. "host/src/router/index.ts"
+ * @param {string} entry path from the source root, e.g. "host/src/router/index.ts"
  * @param {string} name the bundle's name under dist/
+ * @param {{ root?: string }} [options] `root`: the checkout whose sources are bundled (default
+ *   this one; another checkout for A/B in one process). The bundle is always written to this
+ *   checkout's dist/, so its npm packages resolve from here.
  * @returns {Promise<any>} the module's exports
  */
-export async function importSource(entry, name) {
+export async function importSource(entry, name, { root: sourceRoot } = {}) {
   const root = fileURLToPath(new URL("..", import.meta.url));
   const out = join(root, "dist", `bench-${name}.mjs`);
   await build({
-    absWorkingDir: root,
+    absWorkingDir: sourceRoot ?? root,
     entryPoints: [entry],
     outfile: out,
     bundle: true,
