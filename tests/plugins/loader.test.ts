@@ -304,6 +304,19 @@ describe("validation cache", () => {
     await h2.close();
   });
 
+  it("takes the cache as a promise that settles after the plugin files are read: they wait for it", async () => {
+    // The gateway passes the cache file's read as a promise so both reads overlap; a plugin file
+    // read first once reached the cache before it existed (a ReferenceError that killed the start).
+    const file = path.join(root, "cache", "late.json");
+    const seeded = await loadPlugins({ dirs: [good], validationCache: await ValidationCache.open(file) });
+    await seeded.close(); // saves the entry
+    const late = new Promise<ValidationCache>((resolve) => setTimeout(() => resolve(ValidationCache.open(file)), 200));
+    const h = await loadPlugins({ dirs: [good], validationCache: late });
+    expect(h.cacheStats()).toEqual({ hits: 1, misses: 0 });
+    expect(await h.callTool("calculator", { expression: "6*7" })).toEqual({ content: "42", isError: false });
+    await h.close();
+  });
+
   it("drops invalid entries and still applies the interface rules to cached ones", async () => {
     const file = path.join(root, "cache", "tampered.json");
     const sha = host.plugins()[0]!.sha256;

@@ -164,11 +164,13 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
   // fault: refusing to start says so. Running on without approvals would turn every channel's
   // signature check into a 401 that platforms do not redeliver.
   let approvals: ApprovalStore | null = null;
+  // Given as a promise, the cache file is read while the plugin files are (an existing state
+  // directory's start: docs/architecture.md, "Start-up on an existing store"). The read-ahead's
+  // validations wait for it: a plugin file may be read before the cache file is.
+  const cacheReady = Promise.resolve(options.validationCache).then((c) => c ?? new ValidationCache());
   // The plugin files are read and validated while the trust store is checked and opened.
   const initialScan = scanAhead(options.dirs);
-  // Given as a promise, the cache file is read while the plugin files are (an existing state
-  // directory's start: docs/architecture.md, "Start-up on an existing store").
-  const cache = (await options.validationCache) ?? new ValidationCache();
+  const cache = await cacheReady;
   if (options.stateDir !== undefined) {
     await checkTrustStoreLocation(options.stateDir, options.dirs);
     approvals = await ApprovalStore.open(ApprovalStore.pathFor(options.stateDir));
@@ -545,7 +547,7 @@ export async function openRegistry(options: LoadPluginsOptions): Promise<Registr
         readFile(file).then(
           (b) => {
             const bytes = new Uint8Array(b);
-            const validation = validatePluginBytes(bytes, file, cache);
+            const validation = cacheReady.then((c) => validatePluginBytes(bytes, file, c));
             validation.catch(() => {}); // awaited (and reported) by the load
             return { bytes, validation };
           },
