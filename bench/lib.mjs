@@ -193,3 +193,41 @@ export async function nodeBootMs(runs) {
   }
   return { p50: stats(samples).p50, caCerts: Boolean(process.env.NODE_EXTRA_CA_CERTS) };
 }
+
+/** Median of numbers (the mean of the two middle ones for an even count; NaN for none). */
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/**
+ * Busy CPU time of the whole machine so far, ms summed over its cores (Linux `/proc/stat`, first
+ * line: user, nice, system, irq, softirq and steal; guest time is already inside user). Read around
+ * a window, minus the CPU of the processes a bench drives over the same window, what is left is
+ * what the rest of the machine used meanwhile: on a shared 2-core machine, the noise in that
+ * window's figures (others' benches, builds, test runs).
+ */
+export function machineCpuMs() {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (USER_HZ = 100: 10 ms ticks)
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) * 10;
+}
+
+/**
+ * The verdict on one target from paired rounds: met or not by the median of the per-round values,
+ * with every round's value, the spread and how many rounds met it on their own.
+ * @param {string} label the target, e.g. "turn p50 <= memory p50 + 1 ms"
+ * @param {number[]} perRound one value per round (a difference, a ratio, a rate)
+ * @param {(v: number) => boolean} ok whether a value meets the target
+ * @param {(v: number) => string} fmt how a value prints, unit included
+ * @returns {string} one line: "label: met|NOT MET, median X (rounds a, b, c; min-max a..c; met in k of n)"
+ */
+export function verdictLine(label, perRound, ok, fmt) {
+  const m = median(perRound);
+  const met = perRound.filter(ok).length;
+  return (
+    `${label}: ${ok(m) ? "met" : "NOT MET"}, median ${fmt(m)} (rounds ${perRound.map(fmt).join(", ")}; ` +
+    `min-max ${fmt(Math.min(...perRound))}..${fmt(Math.max(...perRound))}; met in ${met} of ${perRound.length} rounds)`
+  );
+}

@@ -14,13 +14,15 @@
 // one batch before it is answered: two commits per turn.
 import { spawn } from "node:child_process";
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { connect, cpuMs, freePort, importSource, nodeBootMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, freePort, importSource, machineCpuMs, median, nodeBootMs, rssMb, spawnUntil, stats, stop, verdictLine } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** Bound of `--rounds`: 9 rounds are ~4 min of gateway phases more than one. */
+const MAX_ROUNDS = 9;
 const { values: opts } = parseArgs({
   options: {
     turns: { type: "string", default: "1000" },
@@ -33,8 +35,15 @@ const { values: opts } = parseArgs({
     "parallel-warmup": { type: "string", default: "2" },
     starts: { type: "string", default: "5" },
     appends: { type: "string", default: "1000" },
+    // Paired rounds of the target comparison, memory vs rocksdb + journal (the default), each a
+    // fresh gateway per store, the order alternating from round to round (see the header).
+    rounds: { type: "string", default: "3" },
   },
 });
+const ROUNDS = Number(opts.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > MAX_ROUNDS) {
+  throw new Error(`--rounds must be an integer from 1 to ${MAX_ROUNDS} (each round is two gateways, ~25 s), got ${opts.rounds}`);
+}
 const TURNS = Number(opts.turns);
 const PARALLEL = Number(opts.parallel);
 const SECONDS = Number(opts.seconds);
@@ -64,6 +73,44 @@ const STORES = {
   surrealkv: (state) => `surrealkv://${join(state, "data")}`,
   rocksdb: (state) => `rocksdb://${join(state, "data")}`,
 };
+
+/** The stores of issue 13's targets, measured in paired rounds: the memory store and the default. */
+const PAIRED = ["memory", "rocksdb"];
+
+/**
+ * The order of the gateway phases: `rounds` rounds of the {@link PAIRED} stores, the first store
+ * of a round alternating (memory, rocksdb; rocksdb, memory; ...) so that a drift of the machine
+ * over the minutes (another process's load starting or ending, the disk's writeback) lands on
+ * both alike, and the other stores once, after the first round.
+ * @param {number} rounds >= 1
+ * @returns {{ store: string, round: number }[]} `round` from 0; 0 for the stores measured once
+ */
+function schedule(rounds) {
+  const order = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const store of round % 2 === 0 ? PAIRED : [...PAIRED].reverse()) order.push({ store, round });
+    if (round === 0) for (const store of Object.keys(STORES).filter((s) => !PAIRED.includes(s))) order.push({ store, round });
+  }
+  return order;
+}
+
+/**
+ * One store's gateway runs summarised figure by figure: each figure the median of the runs
+ * (turn p50/p99, turns/s, CPU per turn, RSS, disk per 1,000 turns). One run is itself.
+ * @param {Awaited<ReturnType<typeof measureGateway>>[]} list the runs (>= 1)
+ */
+function medianRun(list) {
+  const med = (pick) => median(list.map(pick));
+  return {
+    turn: { p50: med((g) => g.turn.p50), p99: med((g) => g.turn.p99) },
+    rate: med((g) => g.rate),
+    cpuPerTurn: med((g) => g.cpuPerTurn),
+    loadCpu: Object.fromEntries(Object.keys(list[0].loadCpu).map((k) => [k, med((g) => g.loadCpu[k])])),
+    rssAfter: med((g) => g.rssAfter),
+    diskPer1000: med((g) => (g.diskBytes / g.turns) * 1000),
+    runs: list,
+  };
+}
 
 /** fdatasync of a 100-byte append on the temp directory's disk, `n` times: the floor of any durable append. */
 function fsyncFloor(n = 500) {
@@ -105,6 +152,12 @@ function engineCpuMs(pid) {
   return ms;
 }
 
+/** CPU time (user + system) of this process so far, ms. */
+const clientCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
 /** A message of ~100 characters; the emulator echoes it ("You said: ..."). */
 const message = (i) => `message ${i}: tell me something about the weather in a city of your choice, in one sentence`;
 
@@ -116,12 +169,20 @@ async function measureGateway(store, providerUrl, emulatorPid) {
     l.msg === "gateway ready" ? l : undefined,
   );
   let turns = 0;
+  // The machine's busy CPU and this run's own (gateway, emulator, this client) at an instant; the
+  // difference over a phase, per ms of wall time, is how many cores the rest of the machine used.
+  const ours = () => ({ machine: machineCpuMs(), own: cpuMs(gw.proc.pid) + cpuMs(emulatorPid) + clientCpuMs(), at: performance.now() });
+  const othersCores = (from) => {
+    const to = ours();
+    return Math.max(0, to.machine - from.machine - (to.own - from.own)) / (to.at - from.at);
+  };
   try {
     const url = `ws://127.0.0.1:${gw.value.port}/ws`;
     const conn = await connect(url);
     for (let i = 0; i < Math.min(100, TURNS / 5); i++, turns++) await conn.send(message(i), `warm-${Math.floor(i / 20)}`);
     const lat = [];
     const cpu0 = cpuMs(gw.proc.pid);
+    const seq0 = ours();
     for (let i = 0; i < TURNS; i++, turns++) {
       const t = performance.now();
       await conn.send(message(i), `seq-${Math.floor(i / 20)}`);
@@ -129,6 +190,7 @@ async function measureGateway(store, providerUrl, emulatorPid) {
     }
     // Gateway CPU per sequential turn (its process, /proc): steadier than latency on a loaded machine.
     const cpuPerTurn = (cpuMs(gw.proc.pid) - cpu0) / TURNS;
+    const othersSeq = othersCores(seq0);
     conn.close();
     const conns = await Promise.all(Array.from({ length: Math.min(PARALLEL, 10) }, () => connect(url)));
     const parallel = async (seconds, tag) => {
@@ -149,9 +211,11 @@ async function measureGateway(store, providerUrl, emulatorPid) {
     // CPU of each process while the sessions run in parallel (gateway, emulator, this client): on
     // a machine of N cores the three together bound turns/s at N * 1000 / their sum.
     const load0 = { gateway: cpuMs(gw.proc.pid), engine: engineCpuMs(gw.proc.pid), emulator: cpuMs(emulatorPid), client: process.cpuUsage() };
+    const window0 = ours();
     const t0 = performance.now();
     const done = await parallel(SECONDS, "load");
     const rate = done / ((performance.now() - t0) / 1000);
+    const othersLoad = othersCores(window0);
     const clientUs = process.cpuUsage(load0.client);
     const loadCpu = {
       gateway: (cpuMs(gw.proc.pid) - load0.gateway) / done,
@@ -162,7 +226,18 @@ async function measureGateway(store, providerUrl, emulatorPid) {
     turns += done;
     conns.forEach((c) => c.close());
     const rssAfter = rssMb(gw.proc.pid);
-    return { turn: stats(lat), rate, turns, state, cpuPerTurn, loadCpu, rssAfter, readyMs: gw.value.readyMs, storeOpenMs: gw.value.startupMs?.storeOpen };
+    return {
+      turn: stats(lat),
+      rate,
+      turns,
+      state,
+      cpuPerTurn,
+      loadCpu,
+      rssAfter,
+      others: { seq: othersSeq, load: othersLoad },
+      readyMs: gw.value.readyMs,
+      storeOpenMs: gw.value.startupMs?.storeOpen,
+    };
   } finally {
     await stop(gw.proc);
   }
@@ -263,6 +338,13 @@ async function measureAppends() {
   return out;
 }
 
+/**
+ * Other processes' CPU in a phase, in cores, above which a run is flagged noisy: the gateway,
+ * the emulator and the client already fill ~2 cores in the 50-session window, so whatever else
+ * runs takes its share from them (0.25 cores is ~12 % of this machine).
+ */
+const NOISY_CORES = 0.25;
+
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 /** A difference with its sign: "+0.43", "-0.72". */
 const signed = (n) => (Number.isFinite(n) && n >= 0 ? `+${f(n)}` : f(n));
@@ -275,27 +357,43 @@ async function main() {
   const boot = await nodeBootMs(STARTS);
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
   const providerUrl = emulator.value;
-  const gw = {};
+  const load = { before: loadavg() };
+  /** store -> its gateway runs in order (the paired stores: one per round, index = round). */
+  const runs = Object.fromEntries(Object.keys(STORES).map((store) => [store, []]));
   const start = {};
   try {
+    for (const { store, round } of schedule(ROUNDS)) {
+      log(`gateway with the ${store} store${PAIRED.includes(store) ? ` (round ${round + 1} of ${ROUNDS})` : ""}...`);
+      const g = await measureGateway(store, providerUrl, emulator.proc.pid);
+      if (store !== "memory") g.diskBytes = dirBytes(join(g.state, "data"));
+      rmSync(g.state, { recursive: true, force: true });
+      runs[store].push(g);
+    }
+    // Start-up once per store after the gateway rounds (it was after each store's gateway: the
+    // same machine, but a start now follows no load of its own store).
     for (const store of Object.keys(STORES)) {
-      log(`gateway with the ${store} store...`);
-      gw[store] = await measureGateway(store, providerUrl, emulator.proc.pid);
-      if (store !== "memory") gw[store].diskBytes = dirBytes(join(gw[store].state, "data"));
-      rmSync(gw[store].state, { recursive: true, force: true });
+      log(`starts with the ${store} store...`);
       start[store] = await measureStart(store, providerUrl, false);
       if (store !== "memory") start[`${store} reuse`] = await measureStart(store, providerUrl, true);
     }
   } finally {
     await stop(emulator.proc);
   }
+  load.afterGateways = loadavg();
   log("store appends...");
   const appends = await measureAppends();
 
+  // The paired stores' columns are the median of their rounds, figure by figure; the stores
+  // measured once are that run.
+  const gw = Object.fromEntries(Object.entries(runs).map(([store, list]) => [store, medianRun(list)]));
   const m = gw.memory;
   const o = gw["surrealkv journal=off"];
   const k = gw.surrealkv;
   const r = gw.rocksdb;
+  /** rocksdb vs memory: `pick(rocksdb) op pick(memory)` per round, then the median of the rounds. */
+  const perRound = (pick, op) => runs.rocksdb.map((rr, i) => op(pick(rr), pick(runs.memory[i])));
+  const diff = (a, b) => a - b;
+  const rdiff = (pick) => median(perRound(pick, diff));
   const ao = appends["surrealkv journal=off"];
   const ak = appends.surrealkv;
   const ar = appends.rocksdb;
@@ -315,8 +413,8 @@ async function main() {
   const sustained = (a) => a.parEvents / (2 + a.drainMs / 1000);
   const rows = [
     ["gateway (uws, instant provider)", "memory", "kv journal=off", "kv + journal", "rocks + journal", "kv+j vs memory", "rocks+j vs memory"],
-    ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), f(r.turn.p50), signed(k.turn.p50 - m.turn.p50), signed(r.turn.p50 - m.turn.p50)],
-    ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), f(r.turn.p99), signed(k.turn.p99 - m.turn.p99), signed(r.turn.p99 - m.turn.p99)],
+    ["turn p50 ms", f(m.turn.p50), f(o.turn.p50), f(k.turn.p50), f(r.turn.p50), signed(k.turn.p50 - m.turn.p50), signed(rdiff((g) => g.turn.p50))],
+    ["turn p99 ms", f(m.turn.p99), f(o.turn.p99), f(k.turn.p99), f(r.turn.p99), signed(k.turn.p99 - m.turn.p99), signed(rdiff((g) => g.turn.p99))],
     [
       `turns/s (${PARALLEL} sessions)`,
       f(m.rate, 0),
@@ -324,7 +422,15 @@ async function main() {
       f(k.rate, 0),
       f(r.rate, 0),
       `${f((k.rate / m.rate) * 100, 0)} %`,
-      `${f((r.rate / m.rate) * 100, 0)} %`,
+      `${f(
+        median(
+          perRound(
+            (g) => g.rate,
+            (a, b) => a / b,
+          ),
+        ) * 100,
+        0,
+      )} %`,
     ],
     [
       "gateway CPU ms per turn (sequential)",
@@ -333,7 +439,7 @@ async function main() {
       f(k.cpuPerTurn),
       f(r.cpuPerTurn),
       signed(k.cpuPerTurn - m.cpuPerTurn),
-      signed(r.cpuPerTurn - m.cpuPerTurn),
+      signed(rdiff((g) => g.cpuPerTurn)),
     ],
     [
       `CPU ms per turn, ${PARALLEL} sessions: gateway`,
@@ -342,7 +448,7 @@ async function main() {
       f(k.loadCpu.gateway),
       f(r.loadCpu.gateway),
       signed(k.loadCpu.gateway - m.loadCpu.gateway),
-      signed(r.loadCpu.gateway - m.loadCpu.gateway),
+      signed(rdiff((g) => g.loadCpu.gateway)),
     ],
     ["  of which the SurrealDB engine's threads", f(m.loadCpu.engine), f(o.loadCpu.engine), f(k.loadCpu.engine), f(r.loadCpu.engine), "", ""],
     ["  provider emulator + bench client", ...[m, o, k, r].map((g) => `${f(g.loadCpu.emulator)} + ${f(g.loadCpu.client)}`), "", ""],
@@ -390,16 +496,112 @@ async function main() {
         .join("  ")
         .trimEnd(),
     );
+  console.log(
+    `\nmemory and rocks + journal: median of ${ROUNDS} paired round(s) (below), figure by figure; rocks+j vs memory: the median of ` +
+      "the per-round differences and ratios; the other stores: one run, against the memory store's median.",
+  );
   for (const [name, g] of [
     ["surrealkv journal=off", o],
     ["surrealkv + journal", k],
     ["rocksdb + journal", r],
   ]) {
+    const each = g.runs.map((run) => `${(run.diskBytes / 1e6).toFixed(1)} MB after ${run.turns} turns`).join(", ");
     console.log(
-      `\ndisk (${name}): ${(g.diskBytes / 1e6).toFixed(1)} MB after ${g.turns} turns = ${(((g.diskBytes / g.turns) * 1000) / 1e6).toFixed(2)} MB per 1,000 turns ` +
+      `\ndisk (${name}): ${each} = ${(g.diskPer1000 / 1e6).toFixed(2)} MB per 1,000 turns${g.runs.length > 1 ? " (median of the rounds)" : ""} ` +
         "(turn = ~100-char message + echo reply: message_received, turn_started, assistant_text, usage, turn_ended)",
     );
   }
+
+  // Every round of the target comparison, in the order it ran.
+  const roundRows = [
+    [
+      "round",
+      "order",
+      "memory p50",
+      "rocks p50",
+      "difference",
+      "memory turns/s",
+      "rocks turns/s",
+      "ratio",
+      "others' cores seq / load, M | R",
+      "emulator + client ms/turn, M | R",
+    ],
+    ...runs.rocksdb.map((rr, i) => {
+      const mm = runs.memory[i];
+      const others = (g) => `${f(g.others.seq)} / ${f(g.others.load)}`;
+      const ext = (g) => `${f(g.loadCpu.emulator)} + ${f(g.loadCpu.client)}`;
+      return [
+        String(i + 1),
+        i % 2 === 0 ? "M R" : "R M",
+        f(mm.turn.p50),
+        f(rr.turn.p50),
+        signed(rr.turn.p50 - mm.turn.p50),
+        f(mm.rate, 0),
+        f(rr.rate, 0),
+        `${f((rr.rate / mm.rate) * 100, 0)} %`,
+        `${others(mm)} | ${others(rr)}`,
+        `${ext(mm)} | ${ext(rr)}`,
+      ];
+    }),
+  ];
+  console.log(
+    `\npaired rounds, memory vs rocksdb + journal (the default): a fresh gateway per store and round, order alternating; ` +
+      `turn p50 ms of ${TURNS} sequential turns, turns/s of ${PARALLEL} sessions x ${SECONDS} s`,
+  );
+  const roundWidths = roundRows[0].map((_, i) => Math.max(...roundRows.map((row) => row[i].length)));
+  for (const row of roundRows)
+    console.log(
+      row
+        .map((c, i) => c.padEnd(roundWidths[i]))
+        .join("  ")
+        .trimEnd(),
+    );
+
+  const p50Diffs = perRound((g) => g.turn.p50, diff);
+  const rateRatios = perRound(
+    (g) => g.rate,
+    (a, b) => (a / b) * 100,
+  );
+  const rocksRates = runs.rocksdb.map((g) => g.rate);
+  console.log(`\nverdict, issue 13 (median of ${ROUNDS} paired round(s)):`);
+  console.log(
+    `  ${verdictLine(
+      "durable turn p50 <= memory p50 + 1 ms",
+      p50Diffs,
+      (v) => v <= 1,
+      (v) => `${signed(v)} ms`,
+    )}`,
+  );
+  console.log(
+    `  ${verdictLine(
+      `durable turns/s (${PARALLEL} sessions) >= 80 % of memory's`,
+      rateRatios,
+      (v) => v >= 80,
+      (v) => `${f(v, 0)} %`,
+    )}`,
+  );
+  console.log(
+    `  ${verdictLine(
+      `durable turns/s (${PARALLEL} sessions) >= 1,000`,
+      rocksRates,
+      (v) => v >= 1000,
+      (v) => f(v, 0),
+    )}`,
+  );
+
+  // Noise: what else ran. Others' cores: the machine's busy CPU minus the gateway's, the
+  // emulator's and this process's, per second of the phase (sequential turns / 50-session window).
+  const paired = [...runs.memory, ...runs.rocksdb];
+  const othersLoad = paired.map((g) => g.others.load);
+  const othersSeq = paired.map((g) => g.others.seq);
+  const noisy = Math.max(...othersLoad, ...othersSeq) > NOISY_CORES;
+  const la = (l) => l.map((x) => x.toFixed(2)).join(" ");
+  console.log(
+    `\nmachine (${CORES} cores): load average ${la(load.before)} before, ${la(load.afterGateways)} after the gateway phases, ${la(loadavg())} at the end; ` +
+      `other processes' CPU in the paired rounds: sequential phases median ${f(median(othersSeq))} (max ${f(Math.max(...othersSeq))}) cores, ` +
+      `50-session windows median ${f(median(othersLoad))} (max ${f(Math.max(...othersLoad))}) cores` +
+      (noisy ? ` -> NOISY run (others above ${NOISY_CORES} cores in some phase: read the rounds, or run again at a quiet moment)` : ""),
+  );
 }
 
 main().catch((err) => {
