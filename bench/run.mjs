@@ -5,8 +5,15 @@
 // and the in-memory store on uWebSockets.js and on the ws fallback (the gateway's own cost without
 // persistence). Ratios durable/memory are printed from the same run. The provider emulator runs
 // in its own process.
+//
+// The default and the memory store on uws (issue 13's ratio targets) run in `--rounds` paired
+// rounds (default 3), a fresh gateway each, the order alternating (durable first in round 1,
+// memory first in round 2, ...): their columns are the median of the rounds, the durable/memory
+// column the median of the per-round ratios; every round is printed, then a verdict per target
+// (median, spread, rounds met) and the machine's noise (load average, other processes' cores per
+// phase from /proc/stat). memory ws and the heap-throughput baseline run once, in round 1.
 import { spawn } from "node:child_process";
-import { connect, cpuMs, freePort, nodeBootMs, rssMb, spawnUntil, stats, stop } from "./lib.mjs";
+import { connect, cpuMs, freePort, machineCpuMs, median, nodeBootMs, rssMb, spawnUntil, stats, stop, verdictLine } from "./lib.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +25,10 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { values: opts } = parseArgs({
   options: {
     turns: { type: "string", default: "2000" },
+    // Paired rounds of the default (durable) vs the memory store on uws, order alternating, a
+    // fresh gateway each (the other configurations run once, in round 1): one pairing's ratio
+    // moved 0.73-0.79 between runs on the shared 2-core machine.
+    rounds: { type: "string", default: "3" },
     parallel: { type: "string", default: "50" },
     seconds: { type: "string", default: "5" },
     // Unmeasured load before the measured window, as in bench/persistence.mjs: a load's first
@@ -26,6 +37,8 @@ const { values: opts } = parseArgs({
     starts: { type: "string", default: "9" },
   },
 });
+const ROUNDS = Number(opts.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 9) throw new Error(`--rounds must be an integer from 1 to 9, got ${opts.rounds}`);
 const SEQ_TURNS = Number(opts.turns);
 const PARALLEL = Number(opts.parallel);
 const LOAD_SECONDS = Number(opts.seconds);
@@ -158,6 +171,72 @@ async function measureStarts(providerUrl) {
   return Object.fromEntries(Object.entries(samples).map(([id, s]) => [id, stats(s)]));
 }
 
+/**
+ * One gateway of `config`, fresh state directory: idle RSS 1 s after ready, `SEQ_TURNS` sequential
+ * turns, then `PARALLEL` sessions (warm-up, then the measured window), the gateway's CPU per turn
+ * over both, RSS right after, and the cores other processes used meanwhile (the machine's busy
+ * time in /proc/stat minus the gateway's, the emulator's and this process's, per ms).
+ */
+async function measureConfig(config, providerUrl, emulatorPid) {
+  const gw = await startGateway(config, providerUrl);
+  const ours = () => {
+    const u = process.cpuUsage();
+    return { machine: machineCpuMs(), own: cpuMs(gw.proc.pid) + cpuMs(emulatorPid) + (u.user + u.system) / 1000, at: performance.now() };
+  };
+  const othersCores = (from, to) => Math.max(0, to.machine - from.machine - (to.own - from.own)) / (to.at - from.at);
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const idleRss = rssMb(gw.proc.pid);
+    const conn = await connect(`ws://127.0.0.1:${gw.value.port}/ws`);
+    const seq0 = ours();
+    const turn = await measureSequential((i) => conn.send("ping", `seq-${Math.floor(i / 20)}`), SEQ_TURNS);
+    const seq1 = ours();
+    conn.close();
+    const cpu0 = cpuMs(gw.proc.pid);
+    const { rate, allTurns } = await measureThroughput(`ws://127.0.0.1:${gw.value.port}/ws`, PARALLEL, LOAD_SECONDS);
+    // The CPU was read around the warm-up and the window: divided by the turns of both.
+    const cpuPerTurn = (cpuMs(gw.proc.pid) - cpu0) / allTurns;
+    const others = { seq: othersCores(seq0, seq1), load: othersCores(seq1, ours()) };
+    const loadedRss = rssMb(gw.proc.pid);
+    return { turn, rate, cpuPerTurn, idleRss, loadedRss, others, transportReported: gw.value.transport };
+  } finally {
+    await stop(gw.proc);
+    rmSync(gw.state, { recursive: true, force: true });
+  }
+}
+
+/** The configurations of issue 13's ratio targets, measured in paired rounds: the default and the memory store (uws). */
+const PAIRED = ["durable", "uws"];
+
+/**
+ * The order of the gateway phases: round 1 every configuration (durable first, as before rounds),
+ * then the {@link PAIRED} ones alone, the first of a round alternating (uws, durable; durable,
+ * uws; ...) so that a drift of the machine over the minutes falls on both alike.
+ * @param {number} rounds >= 1
+ * @returns {{ config: (typeof CONFIGS)[number], round: number }[]} round from 0
+ */
+function schedule(rounds) {
+  const order = CONFIGS.map((config) => ({ config, round: 0 }));
+  for (let round = 1; round < rounds; round++) {
+    const ids = round % 2 === 1 ? [...PAIRED].reverse() : PAIRED;
+    for (const id of ids) order.push({ config: CONFIGS.find((c) => c.id === id), round });
+  }
+  return order;
+}
+
+/** A configuration's runs summarised figure by figure, each the median of the runs (one run is itself). */
+function medianRun(list) {
+  const med = (pick) => median(list.map(pick));
+  return {
+    turn: { p50: med((g) => g.turn.p50), p99: med((g) => g.turn.p99) },
+    rate: med((g) => g.rate),
+    cpuPerTurn: med((g) => g.cpuPerTurn),
+    idleRss: med((g) => g.idleRss),
+    loadedRss: med((g) => g.loadedRss),
+    transportReported: list[0].transportReported,
+  };
+}
+
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
 async function main() {
@@ -168,32 +247,20 @@ async function main() {
   const emulator = await spawnUntil([join(ROOT, "tests/support/emulator/main.mjs"), "--no-record"], {}, (l) => l.url);
   const providerUrl = emulator.value;
   const results = {};
+  /** Configuration id -> its gateway runs in order (the paired ones: one per round). */
+  const runs = Object.fromEntries(CONFIGS.map((c) => [c.id, []]));
+  const load = { before: loadavg() };
   try {
     const sdk = new Anthropic({ apiKey: "sk-bench", baseURL: providerUrl, maxRetries: 0 });
     log("direct SDK call (floor)...");
     const direct = await measureSequential(() => directCall(sdk), SEQ_TURNS);
     results.direct = { turn: direct };
 
-    for (const config of CONFIGS) {
-      log(`gateway, ${config.label}...`);
-      const gw = await startGateway(config, providerUrl);
-      try {
-        await new Promise((r) => setTimeout(r, 1000));
-        const idleRss = rssMb(gw.proc.pid);
-        const conn = await connect(`ws://127.0.0.1:${gw.value.port}/ws`);
-        const turn = await measureSequential((i) => conn.send("ping", `seq-${Math.floor(i / 20)}`), SEQ_TURNS);
-        conn.close();
-        const cpu0 = cpuMs(gw.proc.pid);
-        const { rate, allTurns } = await measureThroughput(`ws://127.0.0.1:${gw.value.port}/ws`, PARALLEL, LOAD_SECONDS);
-        // The CPU was read around the warm-up and the window: divided by the turns of both.
-        const cpuPerTurn = (cpuMs(gw.proc.pid) - cpu0) / allTurns;
-        const loadedRss = rssMb(gw.proc.pid);
-        results[config.id] = { turn, rate, cpuPerTurn, idleRss, loadedRss, transportReported: gw.value.transport };
-      } finally {
-        await stop(gw.proc);
-        rmSync(gw.state, { recursive: true, force: true });
-      }
+    for (const { config, round } of schedule(ROUNDS)) {
+      log(`gateway, ${config.label}${PAIRED.includes(config.id) ? ` (round ${round + 1} of ${ROUNDS})` : ""}...`);
+      runs[config.id].push(await measureConfig(config, providerUrl, emulator.proc.pid));
     }
+    for (const config of CONFIGS) results[config.id] = medianRun(runs[config.id]);
     log(`ready: ${STARTS} rounds of one start per configuration...`);
     const starts = await measureStarts(providerUrl);
     for (const config of CONFIGS) results[config.id].start = starts[config.id];
@@ -204,17 +271,20 @@ async function main() {
   const d = results.direct.turn;
   const { durable: du, uws: mu, ws: mw, v8 } = results;
   const ratio = (a, b) => f(a / b);
+  /** durable vs memory uws: `op(pick(durable), pick(memory))` per round, then the median of the rounds. */
+  const perRound = (pick, op) => runs.durable.map((g, i) => op(pick(g), pick(runs.uws[i])));
+  const pairedRatio = (pick) => f(median(perRound(pick, (a, b) => a / b)));
   const rows = [
     ["", "direct SDK (floor)", "default (durable uws)", "memory uws", "memory ws", "durable/memory uws", "memory uws, heap throughput", "target"],
-    ["turn p50 ms", f(d.p50), f(du.turn.p50), f(mu.turn.p50), f(mw.turn.p50), ratio(du.turn.p50, mu.turn.p50), f(v8.turn.p50), ""],
-    ["turn p99 ms", f(d.p99), f(du.turn.p99), f(mu.turn.p99), f(mw.turn.p99), ratio(du.turn.p99, mu.turn.p99), f(v8.turn.p99), ""],
+    ["turn p50 ms", f(d.p50), f(du.turn.p50), f(mu.turn.p50), f(mw.turn.p50), pairedRatio((g) => g.turn.p50), f(v8.turn.p50), ""],
+    ["turn p99 ms", f(d.p99), f(du.turn.p99), f(mu.turn.p99), f(mw.turn.p99), pairedRatio((g) => g.turn.p99), f(v8.turn.p99), ""],
     [
       "overhead p50 ms",
       "-",
       f(du.turn.p50 - d.p50),
       f(mu.turn.p50 - d.p50),
       f(mw.turn.p50 - d.p50),
-      ratio(du.turn.p50 - d.p50, mu.turn.p50 - d.p50),
+      pairedRatio((g) => g.turn.p50 - d.p50),
       f(v8.turn.p50 - d.p50),
       "<= 1 (durable: memory + 1)",
     ],
@@ -225,19 +295,19 @@ async function main() {
       f(du.rate, 0),
       f(mu.rate, 0),
       f(mw.rate, 0),
-      ratio(du.rate, mu.rate),
+      pairedRatio((g) => g.rate),
       f(v8.rate, 0),
       ">= 1000; durable >= 0.80 x memory",
     ],
-    ["idle RSS MB", "-", f(du.idleRss, 1), f(mu.idleRss, 1), f(mw.idleRss, 1), ratio(du.idleRss, mu.idleRss), f(v8.idleRss, 1), "<= 80"],
-    ["RSS after load MB", "-", f(du.loadedRss, 1), f(mu.loadedRss, 1), f(mw.loadedRss, 1), ratio(du.loadedRss, mu.loadedRss), f(v8.loadedRss, 1), "<= 150"],
+    ["idle RSS MB", "-", f(du.idleRss, 1), f(mu.idleRss, 1), f(mw.idleRss, 1), pairedRatio((g) => g.idleRss), f(v8.idleRss, 1), "<= 80"],
+    ["RSS after load MB", "-", f(du.loadedRss, 1), f(mu.loadedRss, 1), f(mw.loadedRss, 1), pairedRatio((g) => g.loadedRss), f(v8.loadedRss, 1), "<= 150"],
     [
       `gateway CPU ms per turn (load)`,
       "-",
       f(du.cpuPerTurn, 3),
       f(mu.cpuPerTurn, 3),
       f(mw.cpuPerTurn, 3),
-      ratio(du.cpuPerTurn, mu.cpuPerTurn),
+      pairedRatio((g) => g.cpuPerTurn),
       f(v8.cpuPerTurn, 3),
       "",
     ],
@@ -255,9 +325,70 @@ async function main() {
   console.log(`reported transports: ${CONFIGS.map((c) => `${c.label} -> ${results[c.id].transportReported}`).join(", ")}`);
   console.log("RSS after load: read right after the load phase (no forced GC). npm run bench:persistence breaks the durable store's cost down.");
   console.log(
-    `machine load (uptime): ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")}`,
+    `\ndefault (durable) and memory uws: median of ${ROUNDS} paired round(s), figure by figure; durable/memory uws: the median of the per-round ratios. Rounds, order alternating, a fresh gateway each:`,
+  );
+  const roundRows = [
+    ["round", "order", "turn p50 ms durable / memory", "difference", "turns/s durable / memory", "ratio", "others' cores seq / load, durable | memory"],
+    ...runs.durable.map((g, i) => {
+      const mm = runs.uws[i];
+      const others = (x) => `${f(x.others.seq)} / ${f(x.others.load)}`;
+      return [
+        String(i + 1),
+        i % 2 === 0 ? "D M" : "M D",
+        `${f(g.turn.p50)} / ${f(mm.turn.p50)}`,
+        `${g.turn.p50 >= mm.turn.p50 ? "+" : ""}${f(g.turn.p50 - mm.turn.p50)}`,
+        `${f(g.rate, 0)} / ${f(mm.rate, 0)}`,
+        `${f((g.rate / mm.rate) * 100, 0)} %`,
+        `${others(g)} | ${others(mm)}`,
+      ];
+    }),
+  ];
+  const roundWidths = roundRows[0].map((_, i) => Math.max(...roundRows.map((row) => row[i].length)));
+  for (const row of roundRows)
+    console.log(
+      row
+        .map((c, i) => c.padEnd(roundWidths[i]))
+        .join("  ")
+        .trimEnd(),
+    );
+  const signedMs = (v) => `${v >= 0 ? "+" : ""}${f(v)} ms`;
+  console.log(`verdict, issue 13 (median of ${ROUNDS} paired round(s)):`);
+  console.log(
+    `  ${verdictLine(
+      "durable turn p50 <= memory p50 + 1 ms",
+      perRound(
+        (g) => g.turn.p50,
+        (a, b) => a - b,
+      ),
+      (v) => v <= 1,
+      signedMs,
+    )}`,
+  );
+  console.log(
+    `  ${verdictLine(
+      `durable turns/s (${PARALLEL} sessions) >= 80 % of memory's`,
+      perRound(
+        (g) => g.rate,
+        (a, b) => (a / b) * 100,
+      ),
+      (v) => v >= 80,
+      (v) => `${f(v, 0)} %`,
+    )}`,
+  );
+  console.log(
+    `  ${verdictLine(
+      `durable turns/s (${PARALLEL} sessions) >= 1,000`,
+      runs.durable.map((g) => g.rate),
+      (v) => v >= 1000,
+      (v) => f(v, 0),
+    )}`,
+  );
+  const paired = [...runs.durable, ...runs.uws];
+  const othersAll = paired.flatMap((g) => [g.others.seq, g.others.load]);
+  const la = (l) => l.map((x) => x.toFixed(2)).join(" ");
+  console.log(
+    `machine load (uptime): ${la(load.before)} before, ${la(loadavg())} after; other processes' CPU in the paired rounds' phases: median ${f(median(othersAll))}, max ${f(Math.max(...othersAll))} cores` +
+      (Math.max(...othersAll) > 0.25 ? " -> NOISY run (others above 0.25 cores in some phase: read the rounds, or run again at a quiet moment)" : ""),
   );
   console.log(
     "For scale (same kind of machine, same instant provider): the TypeScript original takes about 300 ms per turn, 3.4 turns/s, 950 MB idle, 8 s to start.",
