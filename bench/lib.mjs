@@ -231,3 +231,15 @@ export function verdictLine(label, perRound, ok, fmt) {
     `min-max ${fmt(Math.min(...perRound))}..${fmt(Math.max(...perRound))}; met in ${met} of ${perRound.length} rounds)`
   );
 }
+
+/**
+ * The order of paired rounds: `pair` as given in round 1, reversed in round 2, as given in round
+ * 3, ... So a drift of a shared machine over the minutes (another process's load starting or
+ * ending, the disk's writeback) falls on both members alike instead of always on the second.
+ * @param {[string, string]} pair the two things compared
+ * @param {number} rounds >= 1
+ * @returns {[string, string][]} per round, which runs first and which second
+ */
+export function alternatingRounds(pair, rounds) {
+  return Array.from({ length: rounds }, (_, round) => (round % 2 === 0 ? [pair[0], pair[1]] : [pair[1], pair[0]]));
+}

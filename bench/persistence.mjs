@@ -34,7 +34,21 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { connect, cpuMs, freePort, importSource, machineCpuMs, median, nodeBootMs, rssMb, spawnUntil, stats, stop, verdictLine } from "./lib.mjs";
+import {
+  alternatingRounds,
+  connect,
+  cpuMs,
+  freePort,
+  importSource,
+  machineCpuMs,
+  median,
+  nodeBootMs,
+  rssMb,
+  spawnUntil,
+  stats,
+  stop,
+  verdictLine,
+} from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Bound of `--rounds`: 9 rounds are ~4 min of gateway phases more than one. */
@@ -103,10 +117,10 @@ const PAIRED = ["memory", "rocksdb"];
  */
 function schedule(rounds) {
   const order = [];
-  for (let round = 0; round < rounds; round++) {
-    for (const store of round % 2 === 0 ? PAIRED : [...PAIRED].reverse()) order.push({ store, round });
+  alternatingRounds(PAIRED, rounds).forEach((stores, round) => {
+    for (const store of stores) order.push({ store, round });
     if (round === 0) for (const store of Object.keys(STORES).filter((s) => !PAIRED.includes(s))) order.push({ store, round });
-  }
+  });
   return order;
 }
 

@@ -13,7 +13,7 @@
 // (median, spread, rounds met) and the machine's noise (load average, other processes' cores per
 // phase from /proc/stat). memory ws and the heap-throughput baseline run once, in round 1.
 import { spawn } from "node:child_process";
-import { connect, cpuMs, freePort, machineCpuMs, median, nodeBootMs, rssMb, spawnUntil, stats, stop, verdictLine } from "./lib.mjs";
+import { alternatingRounds, connect, cpuMs, freePort, machineCpuMs, median, nodeBootMs, rssMb, spawnUntil, stats, stop, verdictLine } from "./lib.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -217,10 +217,9 @@ const PAIRED = ["durable", "uws"];
  */
 function schedule(rounds) {
   const order = CONFIGS.map((config) => ({ config, round: 0 }));
-  for (let round = 1; round < rounds; round++) {
-    const ids = round % 2 === 1 ? [...PAIRED].reverse() : PAIRED;
-    for (const id of ids) order.push({ config: CONFIGS.find((c) => c.id === id), round });
-  }
+  alternatingRounds(PAIRED, rounds).forEach((ids, round) => {
+    if (round > 0) for (const id of ids) order.push({ config: CONFIGS.find((c) => c.id === id), round });
+  });
   return order;
 }
 
