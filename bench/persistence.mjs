@@ -593,7 +593,13 @@ async function main() {
     (a, b) => (a / b) * 100,
   );
   const rocksRates = runs.rocksdb.map((g) => g.rate);
-  console.log(`\nverdict, issue 13 (median of ${ROUNDS} paired round(s)):`);
+  // Noise: what else ran. Others' cores: the machine's busy CPU minus the gateway's, the
+  // emulator's and this process's, per second of the phase (sequential turns / 50-session window).
+  const paired = [...runs.memory, ...runs.rocksdb];
+  const othersLoad = paired.map((g) => g.others.load);
+  const othersSeq = paired.map((g) => g.others.seq);
+  const noisy = Math.max(...othersLoad, ...othersSeq) > NOISY_CORES;
+  console.log(`\nverdict, issue 13 (median of ${ROUNDS} paired round(s)${noisy ? "; NOISY run, see the machine line below: not a verdict to rely on" : ""}):`);
   console.log(
     `  ${verdictLine(
       "durable turn p50 <= memory p50 + 1 ms",
@@ -619,12 +625,6 @@ async function main() {
     )}`,
   );
 
-  // Noise: what else ran. Others' cores: the machine's busy CPU minus the gateway's, the
-  // emulator's and this process's, per second of the phase (sequential turns / 50-session window).
-  const paired = [...runs.memory, ...runs.rocksdb];
-  const othersLoad = paired.map((g) => g.others.load);
-  const othersSeq = paired.map((g) => g.others.seq);
-  const noisy = Math.max(...othersLoad, ...othersSeq) > NOISY_CORES;
   const la = (l) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(
     `\nmachine (${CORES} cores): load average ${la(load.before)} before, ${la(load.afterGateways)} after the gateway phases, ${la(loadavg())} at the end; ` +
