@@ -330,7 +330,16 @@ async function main() {
     `\ndefault (durable) and memory uws: median of ${ROUNDS} paired round(s), figure by figure; durable/memory uws: the median of the per-round ratios. Rounds, order alternating, a fresh gateway each:`,
   );
   const roundRows = [
-    ["round", "order", "turn p50 ms durable / memory", "difference", "turns/s durable / memory", "ratio", "others' cores seq / load, durable | memory"],
+    [
+      "round",
+      "order",
+      "turn p50 ms durable / memory",
+      "difference",
+      "turns/s durable / memory",
+      "ratio",
+      "gateway CPU ms/turn durable / memory",
+      "others' cores seq / load, durable | memory",
+    ],
     ...runs.durable.map((g, i) => {
       const mm = runs.uws[i];
       const others = (x) => `${f(x.others.seq)} / ${f(x.others.load)}`;
@@ -341,6 +350,7 @@ async function main() {
         `${g.turn.p50 >= mm.turn.p50 ? "+" : ""}${f(g.turn.p50 - mm.turn.p50)}`,
         `${f(g.rate, 0)} / ${f(mm.rate, 0)}`,
         `${f((g.rate / mm.rate) * 100, 0)} %`,
+        `${f(g.cpuPerTurn, 3)} / ${f(mm.cpuPerTurn, 3)}`,
         `${others(g)} | ${others(mm)}`,
       ];
     }),
