@@ -565,6 +565,8 @@ async function main() {
       "rocks turns/s",
       "ratio",
       "others' cores seq / load, M | R",
+      "gateway CPU ms/turn seq, M | R",
+      "gateway (engine) CPU ms/turn 50 sessions, M | R",
       "emulator + client ms/turn, M | R",
       "ceiling ratio",
     ],
@@ -582,6 +584,8 @@ async function main() {
         f(rr.rate, 0),
         `${f((rr.rate / mm.rate) * 100, 0)} %`,
         `${others(mm)} | ${others(rr)}`,
+        `${f(mm.cpuPerTurn)} | ${f(rr.cpuPerTurn)}`,
+        `${f(mm.loadCpu.gateway)} | ${f(rr.loadCpu.gateway)} (${f(rr.loadCpu.engine)})`,
         `${ext(mm)} | ${ext(rr)}`,
         `${f(ceilingRatio(rr, mm), 0)} %`,
       ];
