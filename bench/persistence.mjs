@@ -27,7 +27,11 @@
 // the load average before and after, and per phase the CPU the rest of the machine used (its
 // busy time in /proc/stat minus the gateway's, the emulator's and this client's), in cores; a run
 // with others above 0.25 cores in a phase is flagged NOISY (its rounds, not its verdict, are what
-// to read then). Start-up (ready) runs once per store after the gateway phases.
+// to read then), and when some rounds were clean the verdict lines follow again over those alone.
+// Each round also prints the gateway's CPU per turn and the "ceiling ratio" (the rate ratio the
+// CPU per turn of gateway + emulator + client predicts): a cross-check that tells the durable
+// gateway's own round-to-round spread from the machine's. Start-up (ready) runs once per store
+// after the gateway phases. docs/architecture.md, "Paired rounds", has runs and their reading.
 import { spawn } from "node:child_process";
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -51,7 +55,7 @@ import {
 } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** Bound of `--rounds`: 9 rounds are ~4 min of gateway phases more than one. */
+/** Bound of `--rounds`: a round is ~25 s on a quiet machine, so 9 rounds are ~3.5 min more than one. */
 const MAX_ROUNDS = 9;
 const { values: opts } = parseArgs({
   options: {
