@@ -28,7 +28,7 @@ import {
   tokenMatchScore,
   type PreparedAppend,
 } from "../events.js";
-import { MIGRATIONS } from "../migrations/index.js";
+import { DEFAULT_MIGRATION_BATCH_ROWS, MIGRATIONS, type MigrationQuery } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
 import { parseSessionKey } from "../session-key.js";
 import type {
@@ -92,8 +92,16 @@ export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlO
   acceptWalDamage?: boolean;
   /** The caller already ran {@link checkEmbeddedWal} on this store: skip the check. */
   walChecked?: boolean;
-  /** How long opening may take (connect, sign-in, migrations), ms; default 15000. */
+  /**
+   * How long opening may take (connect, sign-in), ms; default 15000. Migrations get as long
+   * from each piece of work they complete (a large store's copy runs in many).
+   */
   connectTimeoutMs?: number;
+  /**
+   * Rows per statement of a migration's bounded copy (migration 8's dedupe keys); default
+   * {@link DEFAULT_MIGRATION_BATCH_ROWS}. Tests lower it to cross page boundaries.
+   */
+  migrationBatchRows?: number;
   /** How long one store call may take, ms; default 30000. */
   queryTimeoutMs?: number;
   /** Receives connection state changes in server mode (reconnecting, reconnected), and the store turning broken. */
@@ -167,6 +175,28 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Pr
 }
 
 /**
+ * `run(progress)` with a time limit that restarts at every `progress()` call.
+ * @throws StoreError `unavailable` (`what()`) when `ms` pass without progress; `run`'s error
+ */
+async function withProgressTimeout<T>(run: (progress: () => void) => Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let expire: (err: StoreError) => void = () => {};
+  const expired = new Promise<never>((_, reject) => {
+    expire = reject;
+  });
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => expire(new StoreError("unavailable", what())), ms);
+  };
+  arm();
+  try {
+    return await Promise.race([run(arm), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Opens a SurrealDB session log and applies pending schema migrations.
  * @throws StoreError `invalid_argument` (bad URL/options), `unavailable` (cannot open or reach
  *   the database, bad credentials, timeout; the message names the URL without credentials),
@@ -194,10 +224,12 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
   const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
   const db = await connect(sdk, target, options, connectTimeoutMs);
   try {
-    await withTimeout(
-      migrate(db, target),
+    // The limit counts from the last progress: a migration copying a large store in pages may
+    // take longer in all (tens of seconds for millions of events), a stuck engine may not.
+    await withProgressTimeout(
+      (progress) => migrate(db, target, { batchRows: options.migrationBatchRows ?? DEFAULT_MIGRATION_BATCH_ROWS, progress }),
       connectTimeoutMs,
-      () => `SurrealDB store ${target.displayUrl}: schema set-up took longer than ${connectTimeoutMs} ms`,
+      () => `SurrealDB store ${target.displayUrl}: schema set-up made no progress for ${connectTimeoutMs} ms`,
     );
   } catch (err) {
     void db.close().catch(() => {});
@@ -327,8 +359,11 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
   }
 }
 
-/** Runs the migrations this database has not seen, each in its own transaction. */
-async function migrate(db: Sdk.Surreal, target: SurrealTarget): Promise<void> {
+/**
+ * Runs the migrations this database has not seen, each in its own transaction (after its
+ * `prepare` step, if any, which runs in pieces of at most `batchRows` rows and reports each).
+ */
+async function migrate(db: Sdk.Surreal, target: SurrealTarget, steps: { batchRows: number; progress: () => void }): Promise<void> {
   const server = target.engine === "ws" || target.engine === "wss";
   const readApplied = () => db.query<[{ id: Sdk.RecordId }[]]>(`SELECT id FROM migration;`).responses();
   // Embedded: the read goes with the version check (a server needs its namespace selected first).
@@ -369,8 +404,10 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
   if (ahead.length > 0) {
     throw new StoreError("schema", `SurrealDB store ${target.displayUrl} has schema version ${Math.max(...ahead)}, newer than this exoclaw knows (${newest})`);
   }
+  const query: MigrationQuery = (sql, vars) => db.query(sql, vars).collect();
   for (const m of MIGRATIONS) {
     if (done.has(m.version)) continue;
+    await m.prepare?.({ query, batchRows: steps.batchRows, progress: steps.progress });
     const responses = await db
       .query(`BEGIN TRANSACTION;\n${m.sql}\nCREATE type::record('migration', $version) CONTENT { name: $name, applied_at: $now };\nCOMMIT TRANSACTION;`, {
         version: m.version,
@@ -378,6 +415,7 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
         now: Date.now(),
       })
       .responses();
+    steps.progress();
     const failure = responses.find((r) => !r.success && !isKnockOn(r.error)) ?? responses.find((r) => !r.success);
     if (failure && !failure.success) {
       // Another process may have applied it at the same time.
