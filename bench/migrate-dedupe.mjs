@@ -51,12 +51,18 @@ if (opts.child !== undefined) {
   const log = await store.createSurrealSessionLog({ url, connectTimeoutMs: 600_000 });
   const openMs = performance.now() - t0;
   const after = memory();
-  // The first and the last key written are found (the copy reached the end of the store).
+  // The first and the last key written are found (the copy reached the end of the store;
+  // `keysFound: false` is a broken build).
   const found = (await log.findByIdempotencyKey("k1")) !== undefined && (await log.findByIdempotencyKey(opts.last)) !== undefined;
   await log.close();
-  if (!found) throw new Error("a copied key is missing");
   console.log(
-    JSON.stringify({ openMs: Math.round(openMs), rssBeforeMb: Math.round(before.rss), peakMb: Math.round(after.hwm), rssAfterMb: Math.round(after.rss) }),
+    JSON.stringify({
+      keysFound: found,
+      openMs: Math.round(openMs),
+      rssBeforeMb: Math.round(before.rss),
+      peakMb: Math.round(after.hwm),
+      rssAfterMb: Math.round(after.rss),
+    }),
   );
   process.exit(0);
 }

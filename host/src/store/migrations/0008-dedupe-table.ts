@@ -1,4 +1,4 @@
-import type { MigrationContext } from "./index.js";
+import type { MigrationContext } from "./types.js";
 
 /**
  * Migration 8: the dedupe keys leave the event rows' `UNIQUE` indexes for their own table.

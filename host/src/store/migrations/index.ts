@@ -6,21 +6,9 @@ import { sql as searchByScan } from "./0005-search-by-scan.js";
 import { sql as memoryVectors } from "./0006-memory-vectors.js";
 import { sql as schemalessRows } from "./0007-schemaless-rows.js";
 import { copyDedupeKeys, sql as dedupeTable } from "./0008-dedupe-table.js";
+import type { MigrationContext } from "./types.js";
 
-/**
- * Runs one SurrealQL query (several statements) on the database being migrated; resolves to
- * each statement's result. @throws the first failing statement's error
- */
-export type MigrationQuery = (sql: string, vars?: Record<string, unknown>) => Promise<unknown[]>;
-
-/** What a migration's {@link Migration.prepare} step gets. */
-export interface MigrationContext {
-  query: MigrationQuery;
-  /** Rows a bounded copy handles per statement (default {@link DEFAULT_MIGRATION_BATCH_ROWS}). */
-  batchRows: number;
-  /** Called after each committed piece of work: the open's time limit counts from the last one. */
-  progress(): void;
-}
+export type { MigrationContext, MigrationQuery } from "./types.js";
 
 /** Rows per statement of a migration's bounded copy, unless the store's options say otherwise. */
 export const DEFAULT_MIGRATION_BATCH_ROWS = 5_000;
