@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `node bench/migrate-dedupe.mjs [ROOT ...] [--sessions 10000] [--turns 2] [--rounds 3] [--engine rocksdb|surrealkv]`
+// `node bench/migrate-dedupe.mjs [ROOT ...] [--sessions 10000] [--turns 2] [--rounds 3] [--engine rocksdb|surrealkv] [--child-cache 4mib]`
+// (`--child-cache`: the opens' SURREAL_ROCKSDB_BLOCK_CACHE_SIZE, to see the copy without the cache filling)
 //
 // Migration 8 (the dedupe keys copied from the event rows into the `dedupe` table) on a store
 // written as exoclaw wrote it before: peak RSS and time of the first open after the upgrade.
@@ -29,6 +30,7 @@ const { values: opts, positionals } = parseArgs({
     child: { type: "string" },
     dir: { type: "string" },
     last: { type: "string" },
+    "child-cache": { type: "string" },
   },
 });
 
@@ -159,6 +161,7 @@ const runChild = (bundle, dir) =>
   new Promise((resolveRun, reject) => {
     const p = spawn(process.execPath, [import.meta.filename, "--child", bundle, "--dir", dir, "--engine", opts.engine, "--last", `k${SESSIONS * TURNS}`], {
       stdio: ["ignore", "pipe", "inherit"],
+      env: opts["child-cache"] !== undefined ? { ...process.env, SURREAL_ROCKSDB_BLOCK_CACHE_SIZE: opts["child-cache"] } : process.env,
     });
     let out = "";
     p.stdout.on("data", (d) => {

@@ -11,7 +11,7 @@ import type { MigrationContext } from "./types.js";
 export type { MigrationContext, MigrationQuery } from "./types.js";
 
 /** Rows per statement of a migration's bounded copy, unless the store's options say otherwise. */
-export const DEFAULT_MIGRATION_BATCH_ROWS = 5_000;
+export const DEFAULT_MIGRATION_BATCH_ROWS = 1_000;
 
 /** One schema change, applied once per database in version order. */
 export interface Migration {
