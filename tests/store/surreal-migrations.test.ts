@@ -335,7 +335,7 @@ it("migration 8 copies the keys of a store larger than one page, page by page, a
   // 22 keyed messages (the two sessions above: 1 and 1; 20 here), 43 keys.
   const KEYS = 3 + 2 * bulk.length;
 
-  // A process that stops after two pages of 4 rows (a crash, the open's time limit): the version
+  // A process that stops after two pages of 4 event rows (a crash, the open's time limit): the version
   // is not recorded, the indexes are still there, the cursor says where to go on.
   const { copyDedupeKeys } = await import("../../host/src/store/migrations/0008-dedupe-table.js");
   let pages = 0;
@@ -354,7 +354,7 @@ it("migration 8 copies the keys of a store larger than one page, page by page, a
   expect(await dedupeCount(url)).toBeLessThan(KEYS);
   expect(((await raw(url, "RETURN migration_progress:8.after;")) as unknown[])[0]).toBeDefined();
 
-  // The next open goes on in pages of 3 keyed rows (fewer than the store has) and copies them all.
+  // The next open goes on in pages of 3 event rows (45 in the store) and copies them all.
   const log = await createSurrealSessionLog({ url, migrationBatchRows: 3 });
   try {
     expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));

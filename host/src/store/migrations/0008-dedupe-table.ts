@@ -13,8 +13,8 @@ import type { MigrationContext } from "./types.js";
  *   (~5.5 µs of engine CPU of the ~20 µs per row, rocksdb), although most rows carry neither key.
  *   `pm_key` / `idem_key` stay on the message rows as plain columns: deleting or pruning a session
  *   reads them to remove its `dedupe` rows, so a deleted session's keys are free again, as before.
- * - Existing keys are copied first by {@link copyDedupeKeys}, in pages of at most `batchRows` keyed
- *   event rows, each page one transaction run in the engine (nothing but the page's last event id
+ * - Existing keys are copied first by {@link copyDedupeKeys}, in pages of `batchRows` event rows,
+ *   each page one transaction run in the engine (nothing but the page's last event id
  *   comes back to the host), so the engine never holds more than one page of copied rows,
  *   whatever the store's size. Until then the unique indexes still refuse duplicates; `sql` below
  *   removes them and records the version in one transaction once every key is copied.
@@ -26,11 +26,17 @@ REMOVE INDEX IF EXISTS event_idem_key ON TABLE event;
 REMOVE TABLE IF EXISTS migration_progress;
 `;
 
-/** The page's keyed rows (from `$from`, in record-id order) as `dedupe` rows; then the cursor. */
+/**
+ * One page: the next `$limit` event rows from `from` in record-id order (whether or not they carry
+ * a key, so that a page's scan is bounded too, not only what it keeps: a store whose keyed
+ * messages are rare would otherwise scan most of it in one statement), their keys as `dedupe`
+ * rows, then the cursor.
+ */
 const page = (from: string) => /* surql */ `
 BEGIN TRANSACTION;
-LET $rows = SELECT id, pm_key, idem_key FROM ${from} WHERE pm_key != NONE OR idem_key != NONE LIMIT $limit;
-INSERT IGNORE INTO dedupe array::filter(array::flatten(array::map($rows, |$r| [
+LET $rows = SELECT id, pm_key, idem_key FROM ${from} LIMIT $limit;
+LET $keyed = array::filter($rows, |$r| $r.pm_key != NONE OR $r.idem_key != NONE);
+INSERT IGNORE INTO dedupe array::filter(array::flatten(array::map($keyed, |$r| [
   IF $r.pm_key != NONE { { id: type::record('dedupe', ['pm', $r.pm_key]), session: record::id($r.id)[0], seq: record::id($r.id)[1] } },
   IF $r.idem_key != NONE { { id: type::record('dedupe', ['idem', $r.idem_key]), session: record::id($r.id)[0], seq: record::id($r.id)[1] } }
 ])), |$v| $v != NONE) RETURN NONE;
