@@ -79,7 +79,8 @@ describe("encodePlainCbor", () => {
   it("writes the SDK's bytes for a projection batch (the rows the journal hands the engine)", () => {
     const key = formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: "p-1" });
     const at = 1_780_000_000_000;
-    const vars = projectionVars([
+    const { after: _after, ...vars } = projectionVars(
+      [
       {
         sessionKey: key,
         expectedSeq: 4,
@@ -97,7 +98,9 @@ describe("encodePlainCbor", () => {
           { kind: "turn_ended", at, runId: "r-1", data: { runId: "r-1", stopReason: "end_turn" } },
         ],
       },
-    ]);
+      ],
+      () => ({ lastSeq: 4, resetSeq: 2, compactionSeq: 3, compactionUpTo: 1, openTurns: 1, createdAt: at - 1_000 }),
+    );
     same({ id: 12, method: "query", params: ["BEGIN; COMMIT;", vars] });
   });
 

@@ -61,11 +61,13 @@ import {
   groupAppendSql,
   MAX_GROUP,
   PROJECT_SQL,
+  projectedSession,
   projectionVars,
   SQL,
   toEvent,
   toInfo,
   type EventRow,
+  type ProjectedSession,
   type SessionRow,
 } from "./statements.js";
 import type { ProjectedAppend } from "./statements.js";
@@ -131,6 +133,13 @@ export interface SurrealSessionLog extends SessionLog {
 }
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
+
+/**
+ * How many sessions' rows the projection remembers as it wrote them (least recently projected
+ * forgotten first; ~200 bytes each): a session projected again within this many others costs no
+ * read of its row. A forgotten one is read back (one query for all of a batch's).
+ */
+const PROJECTED_ROWS_CACHE = 10_000;
 const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
 
 /** A server error that only says an earlier statement of the transaction failed. */
@@ -401,6 +410,21 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     if (closed) throw new StoreError("closed", "the session log is closed");
   };
 
+  /**
+   * The session rows as the projection last wrote them (or read them), by session key: the
+   * projection computes each new row from the previous one ({@link projectionVars}) without
+   * reading it back. Every other write of a session row (an append outside the journal, a delete,
+   * a prune) forgets the session's entry before and after it; the projection's own check (each
+   * row's stored last seq must be the expected one, in the same transaction) catches a stale one.
+   */
+  const projectedRows = new Map<string, ProjectedSession>();
+  const forgetProjected = (sessionKey: string) => projectedRows.delete(sessionKey);
+  const rememberProjected = (sessionKey: string, state: ProjectedSession) => {
+    projectedRows.delete(sessionKey);
+    projectedRows.set(sessionKey, state);
+    if (projectedRows.size > PROJECTED_ROWS_CACHE) projectedRows.delete(projectedRows.keys().next().value!);
+  };
+
   /** Runs one query; returns each statement's result; throws the first real statement error. */
   const exec = async (sql: string, vars: Record<string, unknown>): Promise<unknown[]> => {
     const responses = await withTimeout(
@@ -600,6 +624,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
   ): Promise<SessionEvent[]> => {
     const { rows, vars } = appendVars(sessionKey, plan, expectedSeq, times);
     let last: number;
+    forgetProjected(sessionKey);
     try {
       last = await write(vars);
     } catch (err) {
@@ -611,6 +636,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       else if (/record `dedupe:/.test(msg)) throw await duplicateOf(plan, err);
       else throw internal("append", err);
     }
+    forgetProjected(sessionKey);
     // What a read would return: the stored JSON parsed back.
     return rows.map((r, i) => {
       const e: Record<string, unknown> = {
@@ -632,12 +658,37 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       ensureOpen();
       if (broken) throw broken;
       if (items.length === 0) return;
+      // Sessions whose previous row is not remembered at the seq this batch follows: read them (one query).
+      const unknown = items.filter((i) => i.expectedSeq !== 0 && projectedRows.get(i.sessionKey)?.lastSeq !== i.expectedSeq).map((i) => i.sessionKey);
+      const read = new Map<string, ProjectedSession>();
+      if (unknown.length > 0) {
+        try {
+          const [rows] = (await run(SQL.sessionRows, { keys: unknown })) as [SessionRow[]];
+          for (const row of rows) read.set(String(row.id.id), projectedSession(row));
+        } catch (err) {
+          throw internal("projection", err);
+        }
+        for (const item of items) {
+          const last = item.expectedSeq === 0 ? 0 : (read.get(item.sessionKey)?.lastSeq ?? 0);
+          // What the transaction's check would say (nothing is written).
+          if (last !== item.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
+        }
+      }
+      let vars: ReturnType<typeof projectionVars>;
       try {
-        await run(PROJECT_SQL, projectionVars(items));
+        vars = projectionVars(items, (k) => read.get(k) ?? projectedRows.get(k));
       } catch (err) {
+        throw internal("projection", err);
+      }
+      const { after, ...params } = vars;
+      try {
+        await run(PROJECT_SQL, params);
+      } catch (err) {
+        for (const item of items) forgetProjected(item.sessionKey);
         noteWriteFailure(err);
         throw internal("projection", err);
       }
+      for (const [k, state] of after) rememberProjected(k, state);
     },
 
     async scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void> {
@@ -763,8 +814,10 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       }
       return inLane(sessionKey, async () => {
         if (broken) throw broken;
+        forgetProjected(sessionKey);
         try {
           const results = await run(SQL.delete, { key: sessionKey });
+          forgetProjected(sessionKey);
           return results[results.length - 2] === true;
         } catch (err) {
           noteWriteFailure(err);
@@ -899,8 +952,10 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       }
       const out = await inLane(key, async () => {
         if (broken) throw broken;
+        forgetProjected(key);
         try {
           const results = await run(SQL.prune, { key, cutoff });
+          forgetProjected(key);
           const out = results[results.length - 2] as string | number | bigint;
           if (typeof out !== "string") opts.onRemoved?.(key);
           return out;
