@@ -99,7 +99,7 @@ describe("encodePlainCbor", () => {
         ],
       },
       ],
-      () => ({ lastSeq: 4, resetSeq: 2, compactionSeq: 3, compactionUpTo: 1, openTurns: 1, createdAt: at - 1_000 }),
+      () => ({ lastSeq: 4, resetSeq: 2, compactionSeq: 3, compactionUpTo: 1, openTurns: 1 }),
     );
     same({ id: 12, method: "query", params: ["BEGIN; COMMIT;", vars] });
   });

@@ -668,10 +668,10 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         } catch (err) {
           throw internal("projection", err);
         }
-        for (const item of items) {
-          const last = item.expectedSeq === 0 ? 0 : (read.get(item.sessionKey)?.lastSeq ?? 0);
+        for (const key of unknown) {
           // What the transaction's check would say (nothing is written).
-          if (last !== item.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
+          const last = read.get(key)?.lastSeq ?? 0;
+          if (last !== items.find((i) => i.sessionKey === key)!.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
         }
       }
       let vars: ReturnType<typeof projectionVars>;

@@ -178,7 +178,7 @@ COMMIT TRANSACTION;`;
 /**
  * What the projection keeps of a session's row after writing it (the columns the next batch's
  * row is computed from), so the row need not be read back: `lastSeq` is the seq it ends at;
- * the rest are the row's columns as stored.
+ * the rest are the row's columns as stored (`created_at` is not needed: the update keeps it).
  */
 export interface ProjectedSession {
   lastSeq: number;
@@ -186,7 +186,6 @@ export interface ProjectedSession {
   compactionSeq?: number;
   compactionUpTo?: number;
   openTurns: number;
-  createdAt: number;
 }
 
 /** The {@link ProjectedSession} of a stored session row. */
@@ -195,7 +194,6 @@ export function projectedSession(row: SessionRow): ProjectedSession {
     lastSeq: Number(row.last_seq),
     resetSeq: Number(row.reset_seq ?? 0),
     openTurns: Number(row.open_turns ?? 0),
-    createdAt: Number(row.created_at),
   };
   if (row.compaction_seq !== undefined && row.compaction_seq !== null) {
     s.compactionSeq = Number(row.compaction_seq);
@@ -233,7 +231,7 @@ export function eventRow(e: PreparedEvent): Record<string, unknown> {
  * computes: `last_seq` = expected + events; `reset_seq` = the last reset's seq, else kept; the
  * compaction mark = the last compaction after that reset, else none if there was a reset, else
  * kept; `open_turns` = max(floor, old + delta) ({@link openTurnsEffect}); `created_at` kept
- * (a new session's: the item's `createdAt`).
+ * (PROJECT_SQL's update leaves it; a new session's is the item's `createdAt`).
  * @param before each session's {@link ProjectedSession} as stored, undefined when
  *   `expectedSeq` is 0 (a session whose last seq is 0 has no row: its previous state is empty)
  * @throws Error when `before` lacks a session whose `expectedSeq` is not 0, or gives another last seq
@@ -286,7 +284,6 @@ export function projectionVars(
       lastSeq: item.expectedSeq + item.events.length,
       resetSeq: resetAt >= 0 ? first + resetAt : (old?.resetSeq ?? 0),
       openTurns: Math.max(floor, (old?.openTurns ?? 0) + delta),
-      createdAt: old?.createdAt ?? item.createdAt,
     };
     if (compactionAt >= 0) {
       state.compactionSeq = first + compactionAt;
@@ -305,7 +302,8 @@ export function projectionVars(
       last_seq: state.lastSeq,
       reset_seq: state.resetSeq,
       open_turns: state.openTurns,
-      created_at: state.createdAt,
+      // Written only with a new row: the update leaves an existing row's `created_at` as it is.
+      created_at: item.createdAt,
       updated_at: item.updatedAt,
     };
     if (state.compactionSeq !== undefined) {
