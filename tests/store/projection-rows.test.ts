@@ -166,3 +166,38 @@ for (const seed of [1, 2, 3]) {
     }
   });
 }
+
+it("refuses a whole batch when a session's stored row moved under the row the log kept (changed or removed behind its back)", async () => {
+  const url = `rocksdb://${join(root, "moved")}`;
+  const log = await createSurrealSessionLog({ url });
+  try {
+    const at = 1_780_000_000_000;
+    const text = (t: string): PreparedEvent => ({ kind: "assistant_text", data: { text: t }, at });
+    const [a, b, c] = keys;
+    await log.projectAppends([
+      { sessionKey: a!, events: [text("a1")], expectedSeq: 0, createdAt: at, updatedAt: at },
+      { sessionKey: b!, events: [text("b1")], expectedSeq: 0, createdAt: at, updatedAt: at },
+    ]);
+    // Written by something else: the log still keeps a at seq 1, the engine has it at 3.
+    await raw(url, "UPDATE type::record('session', $k) SET last_seq = 3;", { k: a });
+    await expect(
+      log.projectAppends([
+        { sessionKey: c!, events: [text("c1")], expectedSeq: 0, createdAt: at, updatedAt: at },
+        { sessionKey: a!, events: [text("a2")], expectedSeq: 1, createdAt: at, updatedAt: at },
+      ]),
+    ).rejects.toThrow(/exoclaw:conflict:3/);
+    expect(await log.info(c!)).toBeUndefined();
+    expect((await log.read(a!)).map((e) => e.seq)).toEqual([1]);
+    // Removed behind its back: its stored last seq is 0, not the kept 1.
+    await raw(url, "DELETE type::record('session', $k);", { k: b });
+    await expect(log.projectAppends([{ sessionKey: b!, events: [text("b2")], expectedSeq: 1, createdAt: at, updatedAt: at }])).rejects.toThrow(
+      /exoclaw:conflict:0/,
+    );
+    expect(await log.info(b!)).toBeUndefined();
+    // A failed batch forgets its sessions' kept rows: a is read back (at 3) and projected after it.
+    await log.projectAppends([{ sessionKey: a!, events: [text("a4")], expectedSeq: 3, createdAt: at, updatedAt: at + 1 }]);
+    expect(await log.info(a!)).toMatchObject({ lastSeq: 4, updatedAt: at + 1 });
+  } finally {
+    await log.close();
+  }
+});
