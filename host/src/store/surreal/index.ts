@@ -113,7 +113,9 @@ export interface SurrealSessionLog extends SessionLog {
   /**
    * Writes appends to several sessions (at most one item per session) in one transaction,
    * bypassing the per-session lanes (the caller owns every write): {@link PROJECT_SQL}, a fixed
-   * statement whatever the batch's size. Nothing is returned or read back.
+   * statement whatever the batch's size. Each session row is computed here from the row this
+   * log last wrote for it (kept for the last 4,096 sessions projected); the rows of sessions it
+   * does not keep at the expected seq are read first, with one query. Nothing is returned.
    * @throws StoreError `closed`, or the broken store's error; StoreError `internal` (or
    *   `disk_full`) when the transaction fails, e.g. a session's last seq is not `expectedSeq`
    *   (the whole batch is then not written)
@@ -136,10 +138,12 @@ const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
 
 /**
  * How many sessions' rows the projection remembers as it wrote them (least recently projected
- * forgotten first; ~200 bytes each): a session projected again within this many others costs no
- * read of its row. A forgotten one is read back (one query for all of a batch's).
+ * forgotten first; ~160 bytes of heap each with its key, so <= ~0.7 MB): a session projected
+ * again within this many others costs no read of its row. A forgotten one is read back (one
+ * query for all of a batch's; even a read for every session of every batch measured less engine
+ * CPU than the per-session read-and-upsert it replaced, docs/architecture.md "Store").
  */
-const PROJECTED_ROWS_CACHE = 10_000;
+const PROJECTED_ROWS_CACHE = 4_096;
 const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
 
 /** A server error that only says an earlier statement of the transaction failed. */
@@ -668,10 +672,11 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         } catch (err) {
           throw internal("projection", err);
         }
-        for (const key of unknown) {
+        for (const item of items) {
+          if (item.expectedSeq === 0 || projectedRows.get(item.sessionKey)?.lastSeq === item.expectedSeq) continue;
           // What the transaction's check would say (nothing is written).
-          const last = read.get(key)?.lastSeq ?? 0;
-          if (last !== items.find((i) => i.sessionKey === key)!.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
+          const last = read.get(item.sessionKey)?.lastSeq ?? 0;
+          if (last !== item.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
         }
       }
       let vars: ReturnType<typeof projectionVars>;
