@@ -62,7 +62,9 @@ function random(seed: number): () => number {
 }
 
 const SESSIONS = 14;
-const keys = Array.from({ length: SESSIONS }, (_, i) => formatSessionKey({ agent: i % 3 === 0 ? "other" : "main", channel: "tg", account: "default", peer: `p${i}` }));
+const keys = Array.from({ length: SESSIONS }, (_, i) =>
+  formatSessionKey({ agent: i % 3 === 0 ? "other" : "main", channel: "tg", account: "default", peer: `p${i}` }),
+);
 
 /**
  * `batches` random batches: each a subset of the sessions with 1..6 events each (messages, some
@@ -86,12 +88,28 @@ function batchesOf(seed: number, batches: number): ProjectedAppend[][] {
       for (let i = 0; i < count; i++) {
         const seq = expectedSeq + 1 + i;
         const run = `r${++n}`;
-        const kind = pick(["message_received", "message_received", "turn_started", "turn_ended", "turn_ended", "error", "assistant_text", "reset", "compaction"] as const);
+        const kind = pick([
+          "message_received",
+          "message_received",
+          "turn_started",
+          "turn_ended",
+          "turn_ended",
+          "error",
+          "assistant_text",
+          "reset",
+          "compaction",
+        ] as const);
         const e: NewSessionEvent =
           kind === "message_received"
             ? {
                 kind,
-                data: { content: `m${n}`, channel: "tg", account: "default", peer: "p", ...(rnd() < 0.3 ? { idempotencyKey: `k${n}`, awaitsReply: true as const } : {}) },
+                data: {
+                  content: `m${n}`,
+                  channel: "tg",
+                  account: "default",
+                  peer: "p",
+                  ...(rnd() < 0.3 ? { idempotencyKey: `k${n}`, awaitsReply: true as const } : {}),
+                },
               }
             : kind === "turn_started"
               ? { kind, runId: run, data: { runId: run } }
