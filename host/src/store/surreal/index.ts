@@ -670,6 +670,8 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           const [rows] = (await run(SQL.sessionRows, { keys: unknown })) as [SessionRow[]];
           for (const row of rows) read.set(String(row.id.id), projectedSession(row));
         } catch (err) {
+          // Part of the projection's write: an engine that does not answer it is as broken as one that does not commit.
+          noteWriteFailure(err);
           throw internal("projection", err);
         }
         for (const item of items) {
