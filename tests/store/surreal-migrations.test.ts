@@ -148,7 +148,7 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
       ],
     },
   ];
-  const { dedupe: _none, ...oldVars } = projectionVars(items);
+  const { dedupe: _none, after: _after, ...oldVars } = projectionVars(items, () => undefined);
   await raw(url, OLD_PROJECT_SQL, oldVars);
   const [info] = (await raw(url, "INFO FOR TABLE event;")) as [{ fields: Record<string, string>; indexes: Record<string, string> }];
   if (upTo < 7) expect(Object.keys(info.fields)).toContain("kind"); // the old schema is in force

@@ -61,11 +61,13 @@ import {
   groupAppendSql,
   MAX_GROUP,
   PROJECT_SQL,
+  projectedSession,
   projectionVars,
   SQL,
   toEvent,
   toInfo,
   type EventRow,
+  type ProjectedSession,
   type SessionRow,
 } from "./statements.js";
 import type { ProjectedAppend } from "./statements.js";
@@ -119,7 +121,9 @@ export interface SurrealSessionLog extends SessionLog {
   /**
    * Writes appends to several sessions (at most one item per session) in one transaction,
    * bypassing the per-session lanes (the caller owns every write): {@link PROJECT_SQL}, a fixed
-   * statement whatever the batch's size. Nothing is returned or read back.
+   * statement whatever the batch's size. Each session row is computed here from the row this
+   * log last wrote for it (kept for the last 4,096 sessions projected); the rows of sessions it
+   * does not keep at the expected seq are read first, with one query. Nothing is returned.
    * @throws StoreError `closed`, or the broken store's error; StoreError `internal` (or
    *   `disk_full`) when the transaction fails, e.g. a session's last seq is not `expectedSeq`
    *   (the whole batch is then not written)
@@ -139,6 +143,15 @@ export interface SurrealSessionLog extends SessionLog {
 }
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
+
+/**
+ * How many sessions' rows the projection remembers as it wrote them (least recently projected
+ * forgotten first; ~160 bytes of heap each with its key, so <= ~0.7 MB): a session projected
+ * again within this many others costs no read of its row. A forgotten one is read back (one
+ * query for all of a batch's; even a read for every session of every batch measured less engine
+ * CPU than the per-session read-and-upsert it replaced, docs/architecture.md "Store").
+ */
+const PROJECTED_ROWS_CACHE = 4_096;
 const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
 
 /** A server error that only says an earlier statement of the transaction failed. */
@@ -439,6 +452,21 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     if (closed) throw new StoreError("closed", "the session log is closed");
   };
 
+  /**
+   * The session rows as the projection last wrote them (or read them), by session key: the
+   * projection computes each new row from the previous one ({@link projectionVars}) without
+   * reading it back. Every other write of a session row (an append outside the journal, a delete,
+   * a prune) forgets the session's entry before and after it; the projection's own check (each
+   * row's stored last seq must be the expected one, in the same transaction) catches a stale one.
+   */
+  const projectedRows = new Map<string, ProjectedSession>();
+  const forgetProjected = (sessionKey: string) => projectedRows.delete(sessionKey);
+  const rememberProjected = (sessionKey: string, state: ProjectedSession) => {
+    projectedRows.delete(sessionKey);
+    projectedRows.set(sessionKey, state);
+    if (projectedRows.size > PROJECTED_ROWS_CACHE) projectedRows.delete(projectedRows.keys().next().value!);
+  };
+
   /** Runs one query; returns each statement's result; throws the first real statement error. */
   const exec = async (sql: string, vars: Record<string, unknown>): Promise<unknown[]> => {
     const responses = await withTimeout(
@@ -638,6 +666,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
   ): Promise<SessionEvent[]> => {
     const { rows, vars } = appendVars(sessionKey, plan, expectedSeq, times);
     let last: number;
+    forgetProjected(sessionKey);
     try {
       last = await write(vars);
     } catch (err) {
@@ -649,6 +678,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       else if (/record `dedupe:/.test(msg)) throw await duplicateOf(plan, err);
       else throw internal("append", err);
     }
+    forgetProjected(sessionKey);
     // What a read would return: the stored JSON parsed back.
     return rows.map((r, i) => {
       const e: Record<string, unknown> = {
@@ -670,12 +700,40 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       ensureOpen();
       if (broken) throw broken;
       if (items.length === 0) return;
+      // Sessions whose previous row is not remembered at the seq this batch follows: read them (one query).
+      const unknown = items.filter((i) => i.expectedSeq !== 0 && projectedRows.get(i.sessionKey)?.lastSeq !== i.expectedSeq).map((i) => i.sessionKey);
+      const read = new Map<string, ProjectedSession>();
+      if (unknown.length > 0) {
+        try {
+          const [rows] = (await run(SQL.sessionRows, { keys: unknown })) as [SessionRow[]];
+          for (const row of rows) read.set(String(row.id.id), projectedSession(row));
+        } catch (err) {
+          // Part of the projection's write: an engine that does not answer it is as broken as one that does not commit.
+          noteWriteFailure(err);
+          throw internal("projection", err);
+        }
+        for (const item of items) {
+          if (item.expectedSeq === 0 || projectedRows.get(item.sessionKey)?.lastSeq === item.expectedSeq) continue;
+          // What the transaction's check would say (nothing is written).
+          const last = read.get(item.sessionKey)?.lastSeq ?? 0;
+          if (last !== item.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
+        }
+      }
+      let vars: ReturnType<typeof projectionVars>;
       try {
-        await run(PROJECT_SQL, projectionVars(items));
+        vars = projectionVars(items, (k) => read.get(k) ?? projectedRows.get(k));
       } catch (err) {
+        throw internal("projection", err);
+      }
+      const { after, ...params } = vars;
+      try {
+        await run(PROJECT_SQL, params);
+      } catch (err) {
+        for (const item of items) forgetProjected(item.sessionKey);
         noteWriteFailure(err);
         throw internal("projection", err);
       }
+      for (const [k, state] of after) rememberProjected(k, state);
     },
 
     async scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void> {
@@ -801,8 +859,10 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       }
       return inLane(sessionKey, async () => {
         if (broken) throw broken;
+        forgetProjected(sessionKey);
         try {
           const results = await run(SQL.delete, { key: sessionKey });
+          forgetProjected(sessionKey);
           return results[results.length - 2] === true;
         } catch (err) {
           noteWriteFailure(err);
@@ -937,8 +997,10 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       }
       const out = await inLane(key, async () => {
         if (broken) throw broken;
+        forgetProjected(key);
         try {
           const results = await run(SQL.prune, { key, cutoff });
+          forgetProjected(key);
           const out = results[results.length - 2] as string | number | bigint;
           if (typeof out !== "string") opts.onRemoved?.(key);
           return out;
