@@ -7,12 +7,13 @@
 //
 // One store is built once at migration 7 (migrations 1-7 applied as `migrate` applies them, then
 // `--sessions` sessions x `--turns` turns of the bench's 5 events through the journal's
-// projection statement as it was before migration 8; every turn's message carries both keys, a
-// platform message id and an idempotency key: 10,000 x 2 -> 100,000 events, 40,000 keys). Each
+// projection statement as it was before migration 8 (tests/store/fixtures/projection-before.ts
+// without its dedupe insert); every turn's message carries both keys, a platform message id and
+// an idempotency key: 10,000 x 2 -> 100,000 events, 40,000 keys). Each
 // ROOT (default: this checkout) is a checkout whose host/src/store is bundled; each round copies
 // the pristine store once per root and opens the copy in a fresh child process with that root's
 // `createSurrealSessionLog`, roots alternating. The child reports its VmRSS before the open, its
-// VmHWM (peak RSS) after it, the open's wall time, and the `dedupe` rows found.
+// VmHWM (peak RSS) after it, the open's wall time, and whether the first and last keys are found.
 import { spawn } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -76,7 +77,9 @@ const tmp = mkdtempSync(join(tmpdir(), "exoclaw-migrate-dedupe-"));
 
 // ---- the store at migration 7 (this checkout's statements) -----------------------------------
 const here = await importSource("host/src/store/index.ts", "migrate-build");
-const statements = await importSource("host/src/store/surreal/statements.ts", "migrate-statements");
+// The projection statement as it was at migration 8's introduction (main at 1b390f3, kept verbatim
+// for the tests); without its dedupe insert it is what exoclaw wrote before migration 8.
+const before = await importSource("tests/store/fixtures/projection-before.ts", "migrate-statements");
 const { MIGRATIONS } = await importSource("host/src/store/migrations/index.ts", "migrate-migrations");
 const engineMod = await importSource("host/src/store/surreal/engine.ts", "migrate-engine");
 const pristine = join(tmp, "pristine");
@@ -107,8 +110,8 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`)
       .collect();
   }
   const DEDUPE_INSERT = "INSERT INTO dedupe $dedupe RETURN NONE;\n";
-  if (!statements.PROJECT_SQL.includes(DEDUPE_INSERT)) throw new Error("PROJECT_SQL changed: update the old statement here");
-  const OLD_PROJECT_SQL = statements.PROJECT_SQL.replace(DEDUPE_INSERT, "");
+  if (!before.PROJECT_SQL_BEFORE.includes(DEDUPE_INSERT)) throw new Error("PROJECT_SQL_BEFORE changed: update the old statement here");
+  const OLD_PROJECT_SQL = before.PROJECT_SQL_BEFORE.replace(DEDUPE_INSERT, "");
   const at = 1_700_000_000_000;
   let n = 0;
   const t0 = performance.now();
@@ -142,7 +145,7 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`)
           ],
         });
       }
-      const { dedupe: _none, ...vars } = statements.projectionVars(items);
+      const { dedupe: _none, ...vars } = before.projectionVarsBefore(items);
       await db.query(OLD_PROJECT_SQL, vars).collect();
     }
   }

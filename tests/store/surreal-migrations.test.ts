@@ -314,7 +314,7 @@ async function addKeyedSessions(url: string, count: number): Promise<string[]> {
       { kind: "assistant_text", at, data: { text: `answer ${i}` } },
     ],
   }));
-  const { dedupe: _none, ...oldVars } = projectionVars(items);
+  const { dedupe: _none, after: _after, ...oldVars } = projectionVars(items, () => undefined);
   await raw(url, OLD_PROJECT_SQL, oldVars);
   return keys;
 }
