@@ -12,5 +12,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // The end-to-end suites start real gateway processes; keep CPU contention sane on 2 cores.
     maxWorkers: 2,
+    // The journal deep-freezes the event objects it shares with its projector's queue, so a
+    // caller that modifies one fails its test (host/src/store/journal/freeze.ts).
+    env: { EXOCLAW_FREEZE_SHARED_EVENTS: "1" },
   },
 });

@@ -79,25 +79,28 @@ describe("encodePlainCbor", () => {
   it("writes the SDK's bytes for a projection batch (the rows the journal hands the engine)", () => {
     const key = formatSessionKey({ agent: "main", channel: "ws", account: "default", peer: "p-1" });
     const at = 1_780_000_000_000;
-    const vars = projectionVars([
-      {
-        sessionKey: key,
-        expectedSeq: 4,
-        createdAt: at,
-        updatedAt: at + 5,
-        events: [
-          {
-            kind: "message_received",
-            at,
-            data: { content: "hello, wörld", channel: "ws", account: "default", peer: "p-1", idempotencyKey: "k-1", awaitsReply: true },
-          },
-          { kind: "turn_started", at, runId: "r-1", data: { runId: "r-1" } },
-          { kind: "assistant_text", at, runId: "r-1", data: { text: "It is sunny 🙂" } },
-          { kind: "usage", at, runId: "r-1", data: { inputTokens: 120, outputTokens: 20, costUsd: 0.00042 } },
-          { kind: "turn_ended", at, runId: "r-1", data: { runId: "r-1", stopReason: "end_turn" } },
-        ],
-      },
-    ]);
+    const { after: _after, ...vars } = projectionVars(
+      [
+        {
+          sessionKey: key,
+          expectedSeq: 4,
+          createdAt: at,
+          updatedAt: at + 5,
+          events: [
+            {
+              kind: "message_received",
+              at,
+              data: { content: "hello, wörld", channel: "ws", account: "default", peer: "p-1", idempotencyKey: "k-1", awaitsReply: true },
+            },
+            { kind: "turn_started", at, runId: "r-1", data: { runId: "r-1" } },
+            { kind: "assistant_text", at, runId: "r-1", data: { text: "It is sunny 🙂" } },
+            { kind: "usage", at, runId: "r-1", data: { inputTokens: 120, outputTokens: 20, costUsd: 0.00042 } },
+            { kind: "turn_ended", at, runId: "r-1", data: { runId: "r-1", stopReason: "end_turn" } },
+          ],
+        },
+      ],
+      () => ({ lastSeq: 4, resetSeq: 2, compactionSeq: 3, compactionUpTo: 1, openTurns: 1 }),
+    );
     same({ id: 12, method: "query", params: ["BEGIN; COMMIT;", vars] });
   });
 

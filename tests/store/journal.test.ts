@@ -425,3 +425,23 @@ describe("kill -9 while group commits are in flight (50 sessions appending)", ()
     120_000,
   );
 });
+
+describe("write-ahead journal: shared event objects", () => {
+  it("under the tests, the events an append returns (shared with the projector's queue) are frozen: a caller that modifies one throws", async () => {
+    // vitest.config.ts sets EXOCLAW_FREEZE_SHARED_EVENTS=1; production does not freeze (freeze.ts).
+    expect(process.env.EXOCLAW_FREEZE_SHARED_EVENTS).toBe("1");
+    const dir = freshDir();
+    const log = await journaled(dir);
+    try {
+      const [stored] = await log.appendEvents(key("frozen"), [message("do not touch", "idem-frozen")]);
+      const data = stored!.data as { content: string };
+      expect(() => {
+        data.content = "touched";
+      }).toThrow(TypeError);
+      // What is projected is what was appended.
+      expect((await log.read(key("frozen")))[0]!.data).toMatchObject({ content: "do not touch" });
+    } finally {
+      await log.close();
+    }
+  });
+});

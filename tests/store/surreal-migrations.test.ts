@@ -39,7 +39,10 @@ async function raw(url: string, sql: string, vars: Record<string, unknown> = {})
   const db = new sdk.Surreal({ engines: { [engineName]: engine } });
   await db.connect(url, { namespace: target.namespace, database: target.database });
   try {
-    return await db.query(sql, vars).collect();
+    const responses = await db.query(sql, vars).responses();
+    const bad = responses.find((r) => !r.success && !/not executed due to a failed transaction/.test(r.error.message)) ?? responses.find((r) => !r.success);
+    if (bad && !bad.success) throw bad.error;
+    return responses.map((r) => (r.success ? r.result : undefined));
   } finally {
     await db.close();
   }
@@ -145,7 +148,7 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
       ],
     },
   ];
-  const { dedupe: _none, ...oldVars } = projectionVars(items);
+  const { dedupe: _none, after: _after, ...oldVars } = projectionVars(items, () => undefined);
   await raw(url, OLD_PROJECT_SQL, oldVars);
   const [info] = (await raw(url, "INFO FOR TABLE event;")) as [{ fields: Record<string, string>; indexes: Record<string, string> }];
   if (upTo < 7) expect(Object.keys(info.fields)).toContain("kind"); // the old schema is in force
@@ -292,3 +295,86 @@ for (const engine of ["rocksdb", "surrealkv"] as const) {
     }
   });
 }
+
+/** `count` sessions of one keyed message each (both keys: `bulk-pm-i`, `bulk-idem-i`), written as before migration 8. */
+async function addKeyedSessions(url: string, count: number): Promise<string[]> {
+  const at = 1_700_000_000_000;
+  const keys = Array.from({ length: count }, (_, i) => formatSessionKey({ agent: "main", channel: "tg", account: "default", peer: `bulk-${i}` }));
+  const items: ProjectedAppend[] = keys.map((sessionKey, i) => ({
+    sessionKey,
+    expectedSeq: 0,
+    createdAt: at,
+    updatedAt: at,
+    events: [
+      {
+        kind: "message_received",
+        at,
+        data: { content: `m${i}`, channel: "tg", account: "default", peer: `bulk-${i}`, platformMessageId: `bulk-pm-${i}`, idempotencyKey: `bulk-idem-${i}` },
+      },
+      { kind: "assistant_text", at, data: { text: `answer ${i}` } },
+    ],
+  }));
+  const { dedupe: _none, after: _after, ...oldVars } = projectionVars(items, () => undefined);
+  await raw(url, OLD_PROJECT_SQL, oldVars);
+  return keys;
+}
+
+const dedupeCount = async (url: string) => Number((await raw(url, "RETURN array::len(SELECT VALUE id FROM dedupe);"))[0]);
+
+it("migration 8 copies the keys of a store larger than one page, page by page, and resumes after a stop midway", async () => {
+  const url = `rocksdb://${join(root, "paged")}`;
+  await writeOldSchemaStore(
+    url,
+    {
+      a: formatSessionKey({ agent: "main", channel: "tg", account: "default", peer: "p1" }),
+      b: formatSessionKey({ agent: "other", channel: "tg", account: "default", peer: "p2" }),
+    },
+    7,
+  );
+  const bulk = await addKeyedSessions(url, 20);
+  // 22 keyed messages (the two sessions above: 1 and 1; 20 here), 43 keys.
+  const KEYS = 3 + 2 * bulk.length;
+
+  // A process that stops after two pages of 4 event rows (a crash, the open's time limit): the version
+  // is not recorded, the indexes are still there, the cursor says where to go on.
+  const { copyDedupeKeys } = await import("../../host/src/store/migrations/0008-dedupe-table.js");
+  let pages = 0;
+  const stop = new Error("stopped");
+  await expect(
+    copyDedupeKeys({
+      query: (sql, vars) => raw(url, sql, vars),
+      batchRows: 4,
+      progress: () => {
+        if (++pages === 2) throw stop;
+      },
+    }),
+  ).rejects.toBe(stop);
+  expect(await versions(url)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  expect(await dedupeCount(url)).toBeGreaterThanOrEqual(8);
+  expect(await dedupeCount(url)).toBeLessThan(KEYS);
+  expect(((await raw(url, "RETURN migration_progress:8.after;")) as unknown[])[0]).toBeDefined();
+
+  // The next open goes on in pages of 3 event rows (45 in the store) and copies them all.
+  const log = await createSurrealSessionLog({ url, migrationBatchRows: 3 });
+  try {
+    expect(await versions(url)).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(await dedupeCount(url)).toBe(KEYS);
+    const [db] = (await raw(url, "INFO FOR DB;")) as [{ tables: Record<string, unknown> }];
+    expect(Object.keys(db.tables)).not.toContain("migration_progress"); // the cursor is gone with the migration
+    for (const [i, key] of bulk.entries()) {
+      expect((await log.findByIdempotencyKey(`bulk-idem-${i}`))?.sessionKey).toBe(key);
+      expect((await log.findByPlatformMessageId("tg", "default", `bulk-pm-${i}`))?.sessionKey).toBe(key);
+    }
+    const dup = await log
+      .append(bulk[0]!, [
+        { kind: "message_received", data: { content: "again", channel: "tg", account: "default", peer: "bulk-0", idempotencyKey: "bulk-idem-19" } },
+      ])
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+    expect(dup?.name).toBe("DuplicateEventError");
+  } finally {
+    await log.close();
+  }
+});

@@ -39,6 +39,8 @@ export async function startGateway(env: Record<string, string> = {}, args: strin
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !/^(EXOCLAW_|ANTHROPIC_|OPENAI_|OLLAMA_|GEMINI_|GOOGLE_)/.test(k)) clean[k] = v;
   }
+  // The journal's test-only guard on shared event objects (vitest.config.ts) holds in the gateway too.
+  if (process.env.EXOCLAW_FREEZE_SHARED_EVENTS !== undefined) clean.EXOCLAW_FREEZE_SHARED_EVENTS = process.env.EXOCLAW_FREEZE_SHARED_EVENTS;
   const proc = spawn(process.execPath, [cli, "gateway", "--port", "0", ...args], {
     env: { ...clean, EXOCLAW_STATE_DIR: state, EXOCLAW_LOG_LEVEL: "debug", ...env },
     stdio: ["ignore", "pipe", "pipe"],

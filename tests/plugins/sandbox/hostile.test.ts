@@ -83,24 +83,51 @@ afterAll(async () => {
 
 describe("hostile plugin: CPU and time", () => {
   it("an infinite loop times out within its budget, the instance is replaced, other plugins and sessions carry on", async () => {
+    // What must hold: the guest spins on its worker thread, never on the gateway's event loop,
+    // so (1) another plugin's call made while it spins completes before the spinning call is
+    // ended, and (2) the event loop itself ends it at its deadline. Both are checked by the order
+    // of events, not by counting or timing echo calls: on a loaded machine (CI, other suites on
+    // the same two cores) the counts shrink to nothing while the order holds. Starting the second
+    // instance below can alone take longer than the whole budget under load, so nothing here
+    // waits for it before the loop is over.
     const pool = await hostile({ maxInFlight: 2 });
+    const order: string[] = [];
     const t0 = performance.now();
-    const looping = pool.call("call", tool("loop"));
+    let loopMs = 0;
+    const looping = pool.call("call", tool("loop")).then((r) => {
+      loopMs = performance.now() - t0;
+      order.push("loop ended");
+      return r;
+    });
+    // The event loop's own clock: a timer due SLACK_MS after the loop's deadline. Armed with the
+    // call, it is as late as the loop's deadline is when the main thread gets little CPU.
+    const late = setTimeout(() => order.push("deadline + slack"), TIMEOUT_MS + SLACK_MS);
+    // Echo calls, back to back, from the moment the loop was dispatched until it ends.
+    let echoes = 0;
+    const echoing = (async () => {
+      const payload = new TextEncoder().encode("x".repeat(128));
+      while (!order.includes("loop ended")) {
+        const r = await echo.call("echo", payload);
+        if (!r.ok) throw new Error(`echo failed while the loop ran: ${r.kind} ${r.message}`);
+        if (!order.includes("loop ended")) {
+          echoes++;
+          if (echoes === 1) order.push("echo answered");
+        }
+      }
+    })();
     // Another session of the same plugin gets the second instance meanwhile.
-    const other = await pool.call("call", tool("count"));
-    expect(content(other)).toBe("1");
-    const load = await whileEchoing(echo, looping);
-    const elapsed = performance.now() - t0;
-    report("loop", load);
-    const r = load.result;
+    const other = pool.call("call", tool("count"));
+    const r = await looping;
+    clearTimeout(late);
+    await echoing;
+    console.log(`loop: ended after ${loopMs.toFixed(0)} ms, ${echoes} echo calls answered meanwhile; events: ${order.join(" < ")}`);
+    expect(order).toEqual(["echo answered", "loop ended"]);
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.kind).toBe("timeout");
     expect(r.message).toMatch(/exceeded its time limit of 300 ms; the instance was stopped/);
-    expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
-    expect(elapsed).toBeLessThan(TIMEOUT_MS + SLACK_MS);
-    expect(load.n).toBeGreaterThan(10);
-    expect(load.max).toBeLessThan(ECHO_MAX_MS);
+    expect(loopMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
+    expect(content(await other)).toBe("1");
     // The looping instance is gone; the other one serves on, a replacement starts when needed.
     expect(pool.stats()).toMatchObject({ instances: 1, busy: 0, failures: { timeout: 1 } });
     expect(await count(pool)).toBe(2);
@@ -244,7 +271,9 @@ describe("hostile plugin: host calls", () => {
   });
 
   it("a secret cannot be read back: no secret_get, not a config key, not in errors; only a granted host sees it", async () => {
-    const pool = await hostile();
+    // Two real HTTP round trips and three host calls: over 300 ms on a loaded machine (seen with
+    // four busy loops on the two cores). This test is about secrets, not the time limit.
+    const pool = await hostile({ timeoutMs: 10_000 });
     const before = server.requests.length;
     const load = await whileEchoing(echo, pool.call("call", tool("secret_read", { url: server.url })));
     const out = content(load.result);

@@ -58,6 +58,7 @@ import { BloomFilter } from "./bloom.js";
 import { writeCheckpoint, type EngineSnapshot } from "./checkpoint.js";
 import type { DirLock } from "./lock.js";
 import { checkRecordLength, openJournalFiles, type JournalFiles } from "./segments.js";
+import { deepFreeze, FREEZE_SHARED_EVENTS } from "./freeze.js";
 
 export { openJournalFiles, type JournalFiles, type JournalRecord } from "./segments.js";
 export { takeCheckpoint, engineFingerprint, CHECKPOINT_FILE, type EngineSnapshot } from "./checkpoint.js";
@@ -807,6 +808,7 @@ class JournalState {
       // objects are shared, never modified: the projector and `unprojected` copy what they
       // give out, and the runtime does not modify the events it gets (docs/architecture.md).
       const body = returnEvents || hasKeys ? (JSON.parse(json) as RecordBody & { t: "a" }) : undefined;
+      if (FREEZE_SHARED_EVENTS && body !== undefined) deepFreeze(body.e); // tests only: see freeze.ts
       if (hasKeys) this.holdKeys(body!);
       const first = last + 1;
       this.enqueue({

@@ -1,3 +1,5 @@
+import type { MigrationContext } from "./types.js";
+
 /**
  * Migration 8: the dedupe keys leave the event rows' `UNIQUE` indexes for their own table.
  *
@@ -11,22 +13,64 @@
  *   (~5.5 µs of engine CPU of the ~20 µs per row, rocksdb), although most rows carry neither key.
  *   `pm_key` / `idem_key` stay on the message rows as plain columns: deleting or pruning a session
  *   reads them to remove its `dedupe` rows, so a deleted session's keys are free again, as before.
- * - Existing keys are copied here, inside the migration's transaction, by one statement that runs
- *   in the engine (one scan of `event`; nothing goes through the host, whatever the store's size).
- *   `INSERT IGNORE`: the migration may run again on a store that has it (its record lost), and
- *   then the rows exist. Measured (rocksdb, 10,000 sessions, 100,000 events, every message with
- *   both keys: 40,000 rows, load ~5-6): the first open after the upgrade 3.9 / 6.3 s (two scans,
- *   one per key kind: 4.9 / 5.8 s); the engine holds the copied rows in memory until the commit
- *   (~40,000 small objects here). Later opens pay nothing.
+ * - Existing keys are copied first by {@link copyDedupeKeys}, in pages of `batchRows` event rows,
+ *   each page one transaction run in the engine (nothing but the page's last event id
+ *   comes back to the host), so the engine never holds more than one page of copied rows,
+ *   whatever the store's size. Until then the unique indexes still refuse duplicates; `sql` below
+ *   removes them and records the version in one transaction once every key is copied.
  */
 export const sql = /* surql */ `
 DEFINE TABLE IF NOT EXISTS dedupe SCHEMALESS;
-INSERT IGNORE INTO dedupe array::filter(array::flatten(
-  SELECT VALUE [
-    IF pm_key != NONE { { id: type::record('dedupe', ['pm', pm_key]), session: record::id(id)[0], seq: record::id(id)[1] } },
-    IF idem_key != NONE { { id: type::record('dedupe', ['idem', idem_key]), session: record::id(id)[0], seq: record::id(id)[1] } }
-  ] FROM event WHERE pm_key != NONE OR idem_key != NONE
-), |$v| $v != NONE) RETURN NONE;
 REMOVE INDEX IF EXISTS event_pm_key ON TABLE event;
 REMOVE INDEX IF EXISTS event_idem_key ON TABLE event;
+REMOVE TABLE IF EXISTS migration_progress;
 `;
+
+/**
+ * One page: the next `$limit` event rows from `from` in record-id order (whether or not they carry
+ * a key, so that a page's scan is bounded too, not only what it keeps: a store whose keyed
+ * messages are rare would otherwise scan most of it in one statement), their keys as `dedupe`
+ * rows, then the cursor.
+ */
+const page = (from: string) => /* surql */ `
+BEGIN TRANSACTION;
+LET $rows = SELECT id, pm_key, idem_key FROM ${from} LIMIT $limit;
+LET $keyed = array::filter($rows, |$r| $r.pm_key != NONE OR $r.idem_key != NONE);
+INSERT IGNORE INTO dedupe array::filter(array::flatten(array::map($keyed, |$r| [
+  IF $r.pm_key != NONE { { id: type::record('dedupe', ['pm', $r.pm_key]), session: record::id($r.id)[0], seq: record::id($r.id)[1] } },
+  IF $r.idem_key != NONE { { id: type::record('dedupe', ['idem', $r.idem_key]), session: record::id($r.id)[0], seq: record::id($r.id)[1] } }
+])), |$v| $v != NONE) RETURN NONE;
+LET $last = IF array::len($rows) > 0 { record::id(array::last($rows).id) };
+DEFINE TABLE IF NOT EXISTS migration_progress SCHEMALESS;
+IF $last != NONE { UPSERT type::record('migration_progress', 8) CONTENT { after: $last } RETURN NONE };
+RETURN { rows: array::len($rows), last: $last };
+COMMIT TRANSACTION;`;
+
+const FIRST_PAGE = page("event");
+/** `event:[$from_key, $from_seq]>..`: the rows after the cursor (a range scan, not a scan from the start). */
+const NEXT_PAGE = page("event:[$from_key, $from_seq]>..");
+
+/**
+ * Copies every dedupe key stored on event rows (`pm_key`, `idem_key`) into `dedupe` rows, page by
+ * page in event-id order. Idempotent (`INSERT IGNORE`: a key already copied, or written by a
+ * newer exoclaw, stays as it is) and resumable: each page's transaction also stores the last
+ * event id it covered as `migration_progress:8`, so a process stopped midway (crash, the open's
+ * time limit) continues after that id at its next open; the migration's own transaction removes
+ * the cursor's table. Calls `ctx.progress()` after each page.
+ * @throws the engine's error for a failing page (the pages before it stay copied)
+ */
+export async function copyDedupeKeys(ctx: MigrationContext): Promise<void> {
+  // NONE when the table does not exist (the first attempt).
+  const [cursor] = (await ctx.query("RETURN type::record('migration_progress', 8).after;")) as [[string, number] | undefined | null];
+  let after = cursor ?? undefined;
+  for (;;) {
+    const results = await ctx.query(
+      after === undefined ? FIRST_PAGE : NEXT_PAGE,
+      after === undefined ? { limit: ctx.batchRows } : { limit: ctx.batchRows, from_key: after[0], from_seq: after[1] },
+    );
+    ctx.progress();
+    const { rows, last } = results.findLast((r) => r !== null && r !== undefined) as { rows: number; last?: [string, number] };
+    if (rows < ctx.batchRows || last === undefined) return;
+    after = last;
+  }
+}

@@ -28,7 +28,7 @@ import {
   tokenMatchScore,
   type PreparedAppend,
 } from "../events.js";
-import { MIGRATIONS } from "../migrations/index.js";
+import { DEFAULT_MIGRATION_BATCH_ROWS, MIGRATIONS, type MigrationQuery } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
 import { parseSessionKey } from "../session-key.js";
 import type {
@@ -61,11 +61,13 @@ import {
   groupAppendSql,
   MAX_GROUP,
   PROJECT_SQL,
+  projectedSession,
   projectionVars,
   SQL,
   toEvent,
   toInfo,
   type EventRow,
+  type ProjectedSession,
   type SessionRow,
 } from "./statements.js";
 import type { ProjectedAppend } from "./statements.js";
@@ -92,8 +94,16 @@ export interface SurrealSessionLogOptions extends SessionLogOptions, SurrealUrlO
   acceptWalDamage?: boolean;
   /** The caller already ran {@link checkEmbeddedWal} on this store: skip the check. */
   walChecked?: boolean;
-  /** How long opening may take (connect, sign-in, migrations), ms; default 15000. */
+  /**
+   * How long opening may take (connect, sign-in), ms; default 15000. Migrations get as long
+   * from each piece of work they complete (a large store's copy runs in many).
+   */
   connectTimeoutMs?: number;
+  /**
+   * Rows per statement of a migration's bounded copy (migration 8's dedupe keys); default
+   * {@link DEFAULT_MIGRATION_BATCH_ROWS}. Tests lower it to cross page boundaries.
+   */
+  migrationBatchRows?: number;
   /** How long one store call may take, ms; default 30000. */
   queryTimeoutMs?: number;
   /** Receives connection state changes in server mode (reconnecting, reconnected), and the store turning broken. */
@@ -111,7 +121,9 @@ export interface SurrealSessionLog extends SessionLog {
   /**
    * Writes appends to several sessions (at most one item per session) in one transaction,
    * bypassing the per-session lanes (the caller owns every write): {@link PROJECT_SQL}, a fixed
-   * statement whatever the batch's size. Nothing is returned or read back.
+   * statement whatever the batch's size. Each session row is computed here from the row this
+   * log last wrote for it (kept for the last 4,096 sessions projected); the rows of sessions it
+   * does not keep at the expected seq are read first, with one query. Nothing is returned.
    * @throws StoreError `closed`, or the broken store's error; StoreError `internal` (or
    *   `disk_full`) when the transaction fails, e.g. a session's last seq is not `expectedSeq`
    *   (the whole batch is then not written)
@@ -131,6 +143,15 @@ export interface SurrealSessionLog extends SessionLog {
 }
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
+
+/**
+ * How many sessions' rows the projection remembers as it wrote them (least recently projected
+ * forgotten first; ~160 bytes of heap each with its key, so <= ~0.7 MB): a session projected
+ * again within this many others costs no read of its row. A forgotten one is read back (one
+ * query for all of a batch's; even a read for every session of every batch measured less engine
+ * CPU than the per-session read-and-upsert it replaced, docs/architecture.md "Store").
+ */
+const PROJECTED_ROWS_CACHE = 4_096;
 const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
 
 /** A server error that only says an earlier statement of the transaction failed. */
@@ -167,6 +188,28 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Pr
 }
 
 /**
+ * `run(progress)` with a time limit that restarts at every `progress()` call.
+ * @throws StoreError `unavailable` (`what()`) when `ms` pass without progress; `run`'s error
+ */
+async function withProgressTimeout<T>(run: (progress: () => void) => Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let expire: (err: StoreError) => void = () => {};
+  const expired = new Promise<never>((_, reject) => {
+    expire = reject;
+  });
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => expire(new StoreError("unavailable", what())), ms);
+  };
+  arm();
+  try {
+    return await Promise.race([run(arm), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Opens a SurrealDB session log and applies pending schema migrations.
  * @throws StoreError `invalid_argument` (bad URL/options), `unavailable` (cannot open or reach
  *   the database, bad credentials, timeout; the message names the URL without credentials),
@@ -194,10 +237,12 @@ export async function createSurrealSessionLog(options: SurrealSessionLogOptions)
   const queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
   const db = await connect(sdk, target, options, connectTimeoutMs);
   try {
-    await withTimeout(
-      migrate(db, target),
+    // The limit counts from the last progress: a migration copying a large store in pages may
+    // take longer in all (tens of seconds for millions of events), a stuck engine may not.
+    await withProgressTimeout(
+      (progress) => migrate(db, target, { batchRows: options.migrationBatchRows ?? DEFAULT_MIGRATION_BATCH_ROWS, progress }),
       connectTimeoutMs,
-      () => `SurrealDB store ${target.displayUrl}: schema set-up took longer than ${connectTimeoutMs} ms`,
+      () => `SurrealDB store ${target.displayUrl}: schema set-up made no progress for ${connectTimeoutMs} ms`,
     );
   } catch (err) {
     void db.close().catch(() => {});
@@ -327,8 +372,11 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
   }
 }
 
-/** Runs the migrations this database has not seen, each in its own transaction. */
-async function migrate(db: Sdk.Surreal, target: SurrealTarget): Promise<void> {
+/**
+ * Runs the migrations this database has not seen, each in its own transaction (after its
+ * `prepare` step, if any, which runs in pieces of at most `batchRows` rows and reports each).
+ */
+async function migrate(db: Sdk.Surreal, target: SurrealTarget, steps: { batchRows: number; progress: () => void }): Promise<void> {
   const server = target.engine === "ws" || target.engine === "wss";
   const readApplied = () => db.query<[{ id: Sdk.RecordId }[]]>(`SELECT id FROM migration;`).responses();
   // Embedded: the read goes with the version check (a server needs its namespace selected first).
@@ -369,8 +417,10 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
   if (ahead.length > 0) {
     throw new StoreError("schema", `SurrealDB store ${target.displayUrl} has schema version ${Math.max(...ahead)}, newer than this exoclaw knows (${newest})`);
   }
+  const query: MigrationQuery = (sql, vars) => db.query(sql, vars).collect();
   for (const m of MIGRATIONS) {
     if (done.has(m.version)) continue;
+    await m.prepare?.({ query, batchRows: steps.batchRows, progress: steps.progress });
     const responses = await db
       .query(`BEGIN TRANSACTION;\n${m.sql}\nCREATE type::record('migration', $version) CONTENT { name: $name, applied_at: $now };\nCOMMIT TRANSACTION;`, {
         version: m.version,
@@ -378,6 +428,7 @@ DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
         now: Date.now(),
       })
       .responses();
+    steps.progress();
     const failure = responses.find((r) => !r.success && !isKnockOn(r.error)) ?? responses.find((r) => !r.success);
     if (failure && !failure.success) {
       // Another process may have applied it at the same time.
@@ -399,6 +450,21 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
 
   const ensureOpen = () => {
     if (closed) throw new StoreError("closed", "the session log is closed");
+  };
+
+  /**
+   * The session rows as the projection last wrote them (or read them), by session key: the
+   * projection computes each new row from the previous one ({@link projectionVars}) without
+   * reading it back. Every other write of a session row (an append outside the journal, a delete,
+   * a prune) forgets the session's entry before and after it; the projection's own check (each
+   * row's stored last seq must be the expected one, in the same transaction) catches a stale one.
+   */
+  const projectedRows = new Map<string, ProjectedSession>();
+  const forgetProjected = (sessionKey: string) => projectedRows.delete(sessionKey);
+  const rememberProjected = (sessionKey: string, state: ProjectedSession) => {
+    projectedRows.delete(sessionKey);
+    projectedRows.set(sessionKey, state);
+    if (projectedRows.size > PROJECTED_ROWS_CACHE) projectedRows.delete(projectedRows.keys().next().value!);
   };
 
   /** Runs one query; returns each statement's result; throws the first real statement error. */
@@ -600,6 +666,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
   ): Promise<SessionEvent[]> => {
     const { rows, vars } = appendVars(sessionKey, plan, expectedSeq, times);
     let last: number;
+    forgetProjected(sessionKey);
     try {
       last = await write(vars);
     } catch (err) {
@@ -611,6 +678,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       else if (/record `dedupe:/.test(msg)) throw await duplicateOf(plan, err);
       else throw internal("append", err);
     }
+    forgetProjected(sessionKey);
     // What a read would return: the stored JSON parsed back.
     return rows.map((r, i) => {
       const e: Record<string, unknown> = {
@@ -632,12 +700,40 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       ensureOpen();
       if (broken) throw broken;
       if (items.length === 0) return;
+      // Sessions whose previous row is not remembered at the seq this batch follows: read them (one query).
+      const unknown = items.filter((i) => i.expectedSeq !== 0 && projectedRows.get(i.sessionKey)?.lastSeq !== i.expectedSeq).map((i) => i.sessionKey);
+      const read = new Map<string, ProjectedSession>();
+      if (unknown.length > 0) {
+        try {
+          const [rows] = (await run(SQL.sessionRows, { keys: unknown })) as [SessionRow[]];
+          for (const row of rows) read.set(String(row.id.id), projectedSession(row));
+        } catch (err) {
+          // Part of the projection's write: an engine that does not answer it is as broken as one that does not commit.
+          noteWriteFailure(err);
+          throw internal("projection", err);
+        }
+        for (const item of items) {
+          if (item.expectedSeq === 0 || projectedRows.get(item.sessionKey)?.lastSeq === item.expectedSeq) continue;
+          // What the transaction's check would say (nothing is written).
+          const last = read.get(item.sessionKey)?.lastSeq ?? 0;
+          if (last !== item.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
+        }
+      }
+      let vars: ReturnType<typeof projectionVars>;
       try {
-        await run(PROJECT_SQL, projectionVars(items));
+        vars = projectionVars(items, (k) => read.get(k) ?? projectedRows.get(k));
       } catch (err) {
+        throw internal("projection", err);
+      }
+      const { after, ...params } = vars;
+      try {
+        await run(PROJECT_SQL, params);
+      } catch (err) {
+        for (const item of items) forgetProjected(item.sessionKey);
         noteWriteFailure(err);
         throw internal("projection", err);
       }
+      for (const [k, state] of after) rememberProjected(k, state);
     },
 
     async scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void> {
@@ -763,8 +859,10 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       }
       return inLane(sessionKey, async () => {
         if (broken) throw broken;
+        forgetProjected(sessionKey);
         try {
           const results = await run(SQL.delete, { key: sessionKey });
+          forgetProjected(sessionKey);
           return results[results.length - 2] === true;
         } catch (err) {
           noteWriteFailure(err);
@@ -899,8 +997,10 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       }
       const out = await inLane(key, async () => {
         if (broken) throw broken;
+        forgetProjected(key);
         try {
           const results = await run(SQL.prune, { key, cutoff });
+          forgetProjected(key);
           const out = results[results.length - 2] as string | number | bigint;
           if (typeof out !== "string") opts.onRemoved?.(key);
           return out;

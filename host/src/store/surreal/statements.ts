@@ -139,39 +139,68 @@ IF array::len($owed) > 0 { INSERT INTO outbox array::map($owed, |$o| { id: type:
 
 /**
  * The journal's projection of a batch (`store/journal/`): one transaction whatever the number of
- * sessions and events. `$sessions` holds one item per session (its row as the host computed it
- * from the journaled events, and the last seq it must follow); `$events` every event row of the
- * batch with its id (`[key, seq]`) computed by the host, inserted by one statement; `$owed` the
- * outbox rows; `$dedupe` the `dedupe` rows of the batch's keyed messages (migration 8). A session
- * whose last seq is not the item's `expected` fails the whole batch, and an event id or a dedupe
- * key already taken fails it too (a batch is never written twice; the journal refuses a duplicate
- * key before it journals the append).
+ * sessions and events. `$sessions` holds every session row of the batch, whole, as the host
+ * computed it ({@link projectionVars}: from the journaled events and the row as it was before);
+ * one `INSERT … ON DUPLICATE KEY UPDATE` writes them all (a new session's row is inserted, an
+ * existing one has its changing columns replaced; `agent`…`peer` and `created_at` stay). The
+ * statement returns each row's last seq before it (0 for a row it created), which must equal
+ * `$expected` (the seqs the journaled events follow, in the same order): otherwise the whole
+ * batch fails with `exoclaw:conflict:<stored last seq>` and nothing is written. `$events` holds
+ * every event row with its id (`[key, seq]`), inserted by one statement; `$owed` the outbox
+ * rows; `$dedupe` the `dedupe` rows of the batch's keyed messages (migration 8). An event id or
+ * a dedupe key already taken fails the batch too (a batch is never written twice; the journal
+ * refuses a duplicate key before it journals the append).
  *
- * Measured (rocksdb, 2-core VM at load ~8, engine + JS CPU): the earlier per-session statement
- * group (the append body above, repeated per session, ~1.4 KB of SurrealQL each, the event ids
- * built in the engine with `array::map`) cost ~1 ms per session and ~160 us per event; this one
- * ~0.3 ms per session and ~80 us per event (docs/architecture.md, "Store").
+ * Inside `ON DUPLICATE KEY UPDATE` the engine (3.0.3) reads the stored row's fields as NONE
+ * (tried: `field`, `$this.field`, `$before.field`, `$after.field`), so nothing in it may depend on
+ * the old row: the host computes every value, and the check reads `$before` in `RETURN`, which
+ * does see the stored row.
+ *
+ * Measured (rocksdb, 2-core VM, engine threads' CPU, bench/engine-rows.mjs): the earlier
+ * per-session statement group cost ~1 ms per session; a `FOR` over the sessions reading each
+ * row (`SELECT`), checking it and writing it (`UPSERT … CONTENT`) ~150 us per session; this one
+ * statement over all the rows: see docs/architecture.md ("Store").
  */
 export const PROJECT_SQL = `BEGIN TRANSACTION;
-FOR $b IN $sessions {
-  LET $s = SELECT * FROM ONLY type::record('session', $b.key);
-  LET $last = $s.last_seq ?? 0;
-  IF $last != $b.expected { THROW 'exoclaw:conflict:' + <string> $last; };
-  UPSERT type::record('session', $b.key) CONTENT {
-    agent: $b.agent, channel: $b.channel, account: $b.account, peer: $b.peer,
-    last_seq: $b.last_seq,
-    reset_seq: $b.reset_seq ?? $s.reset_seq ?? 0,
-    compaction_seq: IF $b.comp_seq != NONE { $b.comp_seq } ELSE IF $b.reset_seq != NONE { NONE } ELSE { $s.compaction_seq },
-    compaction_up_to: IF $b.comp_seq != NONE { $b.comp_up } ELSE IF $b.reset_seq != NONE { NONE } ELSE { $s.compaction_up_to },
-    open_turns: math::max([$b.open_floor, ($s.open_turns ?? 0) + $b.open_delta]),
-    created_at: $s.created_at ?? $b.created,
-    updated_at: $b.now
-  } RETURN NONE;
+LET $before = INSERT INTO session $sessions ON DUPLICATE KEY UPDATE
+  last_seq = $input.last_seq, reset_seq = $input.reset_seq, compaction_seq = $input.compaction_seq,
+  compaction_up_to = $input.compaction_up_to, open_turns = $input.open_turns, updated_at = $input.updated_at,
+  last_batch = NONE, last_batch_first = NONE
+  RETURN VALUE $before.last_seq ?? 0;
+IF $before != $expected {
+  FOR $i IN 0..array::len($expected) { IF $before[$i] != $expected[$i] { THROW 'exoclaw:conflict:' + <string> $before[$i]; }; };
 };
 INSERT INTO event $events RETURN NONE;
 INSERT INTO outbox $owed RETURN NONE;
 INSERT INTO dedupe $dedupe RETURN NONE;
 COMMIT TRANSACTION;`;
+
+/**
+ * What the projection keeps of a session's row after writing it (the columns the next batch's
+ * row is computed from), so the row need not be read back: `lastSeq` is the seq it ends at;
+ * the rest are the row's columns as stored (`created_at` is not needed: the update keeps it).
+ */
+export interface ProjectedSession {
+  lastSeq: number;
+  resetSeq: number;
+  compactionSeq?: number;
+  compactionUpTo?: number;
+  openTurns: number;
+}
+
+/** The {@link ProjectedSession} of a stored session row. */
+export function projectedSession(row: SessionRow): ProjectedSession {
+  const s: ProjectedSession = {
+    lastSeq: Number(row.last_seq),
+    resetSeq: Number(row.reset_seq ?? 0),
+    openTurns: Number(row.open_turns ?? 0),
+  };
+  if (row.compaction_seq !== undefined && row.compaction_seq !== null) {
+    s.compactionSeq = Number(row.compaction_seq);
+    s.compactionUpTo = Number(row.compaction_up_to);
+  }
+  return s;
+}
 
 /**
  * An event's row (without its id): `data` is the JSON of the event's data without its free-text
@@ -194,23 +223,43 @@ export function eventRow(e: PreparedEvent): Record<string, unknown> {
 }
 
 /**
- * The parameters of {@link PROJECT_SQL} for a batch (pure). The events were validated when they
- * were journaled; only what the rows need is derived here (seqs, reset and compaction marks,
- * the open-turn effect, owed replies).
+ * The parameters of {@link PROJECT_SQL} for a batch (pure), and each session as it stands once
+ * they are written. The events were validated when they were journaled; only what the rows need
+ * is derived here (seqs, reset and compaction marks, the open-turn count, owed replies).
+ *
+ * Each session row is the one the engine-side arithmetic of the per-session `APPEND_BODY`
+ * computes: `last_seq` = expected + events; `reset_seq` = the last reset's seq, else kept; the
+ * compaction mark = the last compaction after that reset, else none if there was a reset, else
+ * kept; `open_turns` = max(floor, old + delta) ({@link openTurnsEffect}); `created_at` kept
+ * (PROJECT_SQL's update leaves it; a new session's is the item's `createdAt`).
+ * @param before each session's {@link ProjectedSession} as stored, undefined when
+ *   `expectedSeq` is 0 (a session whose last seq is 0 has no row: its previous state is empty)
+ * @throws Error when `before` lacks a session whose `expectedSeq` is not 0, or gives another last seq
  */
-export function projectionVars(items: readonly ProjectedAppend[]): {
+export function projectionVars(
+  items: readonly ProjectedAppend[],
+  before: (sessionKey: string) => ProjectedSession | undefined,
+): {
   sessions: Record<string, unknown>[];
+  expected: number[];
   events: Record<string, unknown>[];
   owed: Record<string, unknown>[];
   dedupe: Record<string, unknown>[];
+  after: Map<string, ProjectedSession>;
 } {
   const sessions: Record<string, unknown>[] = [];
+  const expected: number[] = [];
   const events: Record<string, unknown>[] = [];
   const owed: Record<string, unknown>[] = [];
   const dedupe: Record<string, unknown>[] = [];
+  const after = new Map<string, ProjectedSession>();
   for (const item of items) {
     const key = item.sessionKey;
     const first = item.expectedSeq + 1;
+    const old = item.expectedSeq === 0 ? undefined : before(key);
+    if (item.expectedSeq !== 0 && old?.lastSeq !== item.expectedSeq) {
+      throw new Error(`projection of session ${key}: its previous row (last seq ${old?.lastSeq}) is not the one at seq ${item.expectedSeq}`);
+    }
     let resetAt = -1;
     let compactionAt = -1;
     let compactionUpTo = 0;
@@ -230,29 +279,42 @@ export function projectionVars(items: readonly ProjectedAppend[]): {
         owed.push({ id: e.data.idempotencyKey!, session: key, seq: first + i });
       }
     });
-    const parts = parseSessionKey(key);
     const { floor, delta } = openTurnsEffect(item.events);
-    const s: Record<string, unknown> = {
-      key,
+    const state: ProjectedSession = {
+      lastSeq: item.expectedSeq + item.events.length,
+      resetSeq: resetAt >= 0 ? first + resetAt : (old?.resetSeq ?? 0),
+      openTurns: Math.max(floor, (old?.openTurns ?? 0) + delta),
+    };
+    if (compactionAt >= 0) {
+      state.compactionSeq = first + compactionAt;
+      state.compactionUpTo = compactionUpTo;
+    } else if (resetAt < 0 && old?.compactionSeq !== undefined) {
+      state.compactionSeq = old.compactionSeq;
+      state.compactionUpTo = old.compactionUpTo;
+    }
+    const parts = parseSessionKey(key);
+    const row: Record<string, unknown> = {
+      id: key,
       agent: parts.agent,
       channel: parts.channel,
       account: parts.account,
       peer: parts.peer,
-      expected: item.expectedSeq,
-      last_seq: item.expectedSeq + item.events.length,
-      open_floor: floor,
-      open_delta: delta,
-      created: item.createdAt,
-      now: item.updatedAt,
+      last_seq: state.lastSeq,
+      reset_seq: state.resetSeq,
+      open_turns: state.openTurns,
+      // Written only with a new row: the update leaves an existing row's `created_at` as it is.
+      created_at: item.createdAt,
+      updated_at: item.updatedAt,
     };
-    if (resetAt >= 0) s.reset_seq = first + resetAt;
-    if (compactionAt >= 0) {
-      s.comp_seq = first + compactionAt;
-      s.comp_up = compactionUpTo;
+    if (state.compactionSeq !== undefined) {
+      row.compaction_seq = state.compactionSeq;
+      row.compaction_up_to = state.compactionUpTo;
     }
-    sessions.push(s);
+    sessions.push(row);
+    expected.push(item.expectedSeq);
+    after.set(key, state);
   }
-  return { sessions, events, owed, dedupe };
+  return { sessions, expected, events, owed, dedupe, after };
 }
 
 /** The parameters of {@link APPEND_BODY}. */
@@ -309,6 +371,8 @@ ${APPEND_BODY}RETURN $last;
 COMMIT TRANSACTION;`,
   read: `SELECT * FROM event:[$key, $lo]..=[$key, $hi];`,
   info: `SELECT * FROM ONLY type::record('session', $key);`,
+  /** The rows of the sessions `$keys` that exist (any order). */
+  sessionRows: `SELECT * FROM array::map($keys, |$k| type::record('session', $k));`,
   history: `
 LET $s = SELECT * FROM ONLY type::record('session', $key);
 LET $lo = IF $s = NONE { 1 } ELSE { math::max([$s.reset_seq, IF $s.compaction_seq != NONE { math::min([$s.compaction_up_to, $s.compaction_seq - 1]) } ELSE { 0 }]) + 1 };
