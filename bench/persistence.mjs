@@ -55,7 +55,7 @@ import {
 } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** Bound of `--rounds`: a round is ~25 s on a quiet machine, so 9 rounds are ~3.5 min more than one. */
+/** Bound of `--rounds`: a round is ~20 s on a quiet machine (3 rounds: ~2.6 min in all, 5: ~3.2), so 9 rounds are ~3 min more than one. */
 const MAX_ROUNDS = 9;
 const { values: opts } = parseArgs({
   options: {
@@ -76,7 +76,7 @@ const { values: opts } = parseArgs({
 });
 const ROUNDS = Number(opts.rounds);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > MAX_ROUNDS) {
-  throw new Error(`--rounds must be an integer from 1 to ${MAX_ROUNDS} (each round is two gateways, ~25 s), got ${opts.rounds}`);
+  throw new Error(`--rounds must be an integer from 1 to ${MAX_ROUNDS} (each round is two gateways, ~20 s), got ${opts.rounds}`);
 }
 const TURNS = Number(opts.turns);
 const PARALLEL = Number(opts.parallel);
