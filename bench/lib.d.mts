@@ -16,5 +16,18 @@ export function machineCpuMs(): number;
  */
 export function verdictLine(label: string, perRound: readonly number[], ok: (v: number) => boolean, fmt: (v: number) => string): string;
 
+/** One paired round's figures as {@link targetVerdicts} reads them. */
+export interface VerdictRound {
+  turn: { p50: number };
+  rate: number;
+  others: { seq: number; load: number };
+}
+
+/** The verdict lines on issue 13's three turn targets from paired rounds (see lib.mjs). */
+export function targetVerdicts(opts: { durable: readonly VerdictRound[]; memory: readonly VerdictRound[]; parallel: number; noisyCores: number }): {
+  lines: string[];
+  noisy: boolean;
+};
+
 /** The order of paired rounds: `pair` as given in round 1, reversed in round 2, and so on. */
 export function alternatingRounds<T extends string>(pair: readonly [T, T], rounds: number): [T, T][];

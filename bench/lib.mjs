@@ -233,6 +233,66 @@ export function verdictLine(label, perRound, ok, fmt) {
 }
 
 /**
+ * The verdict lines on issue 13's three turn targets (durable p50 <= memory p50 + 1 ms; durable
+ * turns/s >= 80 % of memory's and >= 1,000) from paired rounds, each line a {@link verdictLine}.
+ * A round's phases are noisy when other processes used more than `noisyCores` cores in one of
+ * them; when some rounds are noisy and some clean, the lines are given again over the clean
+ * rounds alone (after the lines over every round, which stay the verdict).
+ * @param {object} opts
+ * @param {{ turn: { p50: number }, rate: number, others: { seq: number, load: number } }[]} opts.durable
+ *   per round: the durable gateway's sequential turn p50 (ms), turns/s with `parallel` sessions,
+ *   and other processes' cores in its sequential phase and its parallel window
+ * @param {typeof opts.durable} opts.memory the memory store's rounds, paired by index
+ * @param {number} opts.parallel sessions in the parallel window (for the labels)
+ * @param {number} opts.noisyCores the noise threshold, cores
+ * @returns {{ lines: string[], noisy: boolean }} the lines to print, and whether any phase was noisy
+ */
+export function targetVerdicts({ durable, memory, parallel, noisyCores }) {
+  const num = (v, d) => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
+  const p50Diffs = durable.map((g, i) => g.turn.p50 - memory[i].turn.p50);
+  const rateRatios = durable.map((g, i) => (g.rate / memory[i].rate) * 100);
+  const rates = durable.map((g) => g.rate);
+  const quiet = (g) => Math.max(g.others.seq, g.others.load) <= noisyCores;
+  const all = durable.map((_, i) => i);
+  const clean = all.filter((i) => quiet(durable[i]) && quiet(memory[i]));
+  const noisy = clean.length < all.length;
+  const block = (which) => {
+    const pick = (list) => which.map((i) => list[i]);
+    return [
+      verdictLine(
+        "durable turn p50 <= memory p50 + 1 ms",
+        pick(p50Diffs),
+        (v) => v <= 1,
+        (v) => `${v >= 0 ? "+" : ""}${num(v, 2)} ms`,
+      ),
+      verdictLine(
+        `durable turns/s (${parallel} sessions) >= 80 % of memory's`,
+        pick(rateRatios),
+        (v) => v >= 80,
+        (v) => `${num(v, 0)} %`,
+      ),
+      verdictLine(
+        `durable turns/s (${parallel} sessions) >= 1,000`,
+        pick(rates),
+        (v) => v >= 1000,
+        (v) => num(v, 0),
+      ),
+    ].map((line) => `  ${line}`);
+  };
+  const lines = [
+    `verdict, issue 13 (median of ${all.length} paired round(s)${noisy ? "; NOISY run, see the machine line below: not a verdict to rely on" : ""}):`,
+    ...block(all),
+  ];
+  if (noisy && clean.length > 0) {
+    lines.push(
+      `verdict over the clean rounds only (${clean.map((i) => i + 1).join(", ")}: others <= ${noisyCores} cores in all four phases):`,
+      ...block(clean),
+    );
+  }
+  return { lines, noisy };
+}
+
+/**
  * The order of paired rounds: `pair` as given in round 1, reversed in round 2, as given in round
  * 3, ... So a drift of a shared machine over the minutes (another process's load starting or
  * ending, the disk's writeback) falls on both members alike instead of always on the second.

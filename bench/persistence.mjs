@@ -51,7 +51,7 @@ import {
   spawnUntil,
   stats,
   stop,
-  verdictLine,
+  targetVerdicts,
 } from "./lib.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -608,58 +608,14 @@ async function main() {
         .trimEnd(),
     );
 
-  const p50Diffs = perRound((g) => g.turn.p50, diff);
-  const rateRatios = perRound(
-    (g) => g.rate,
-    (a, b) => (a / b) * 100,
-  );
-  const rocksRates = runs.rocksdb.map((g) => g.rate);
   const ceilingRatios = runs.rocksdb.map((rr, i) => ceilingRatio(rr, runs.memory[i]));
   // Noise: what else ran. Others' cores: the machine's busy CPU minus the gateway's, the
   // emulator's and this process's, per second of the phase (sequential turns / 50-session window).
   const paired = [...runs.memory, ...runs.rocksdb];
   const othersLoad = paired.map((g) => g.others.load);
   const othersSeq = paired.map((g) => g.others.seq);
-  const noisy = Math.max(...othersLoad, ...othersSeq) > NOISY_CORES;
-  // A round is clean when other processes stayed at or below NOISY_CORES in all four of its phases.
-  const cleanRounds = runs.rocksdb
-    .map((_, i) => i)
-    .filter((i) => [runs.memory[i], runs.rocksdb[i]].every((g) => Math.max(g.others.seq, g.others.load) <= NOISY_CORES));
-  /** The three target lines over the rounds `which` (indexes). */
-  const verdicts = (which) => {
-    const pick = (list) => which.map((i) => list[i]);
-    console.log(
-      `  ${verdictLine(
-        "durable turn p50 <= memory p50 + 1 ms",
-        pick(p50Diffs),
-        (v) => v <= 1,
-        (v) => `${signed(v)} ms`,
-      )}`,
-    );
-    console.log(
-      `  ${verdictLine(
-        `durable turns/s (${PARALLEL} sessions) >= 80 % of memory's`,
-        pick(rateRatios),
-        (v) => v >= 80,
-        (v) => `${f(v, 0)} %`,
-      )}`,
-    );
-    console.log(
-      `  ${verdictLine(
-        `durable turns/s (${PARALLEL} sessions) >= 1,000`,
-        pick(rocksRates),
-        (v) => v >= 1000,
-        (v) => f(v, 0),
-      )}`,
-    );
-  };
-  console.log(`\nverdict, issue 13 (median of ${ROUNDS} paired round(s)${noisy ? "; NOISY run, see the machine line below: not a verdict to rely on" : ""}):`);
-  verdicts(runs.rocksdb.map((_, i) => i));
-  // Some rounds clean, some not: the same lines over the clean ones alone (every round is above).
-  if (noisy && cleanRounds.length > 0) {
-    console.log(`verdict over the clean rounds only (${cleanRounds.map((i) => i + 1).join(", ")}: others <= ${NOISY_CORES} cores in all four phases):`);
-    verdicts(cleanRounds);
-  }
+  const { lines: verdictLines, noisy } = targetVerdicts({ durable: runs.rocksdb, memory: runs.memory, parallel: PARALLEL, noisyCores: NOISY_CORES });
+  console.log(`\n${verdictLines.join("\n")}`);
   // Not a target line: the CPU-bound estimate of the rate ratio, for a run whose rates the noise moved.
   console.log(
     `  (cross-check, not the target: ceiling ratio from CPU per turn, median ${f(median(ceilingRatios), 0)} %, rounds ${ceilingRatios.map((v) => `${f(v, 0)} %`).join(", ")})`,

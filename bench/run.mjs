@@ -13,7 +13,7 @@
 // (median, spread, rounds met) and the machine's noise (load average, other processes' cores per
 // phase from /proc/stat). memory ws and the heap-throughput baseline run once, in round 1.
 import { spawn } from "node:child_process";
-import { alternatingRounds, connect, cpuMs, freePort, machineCpuMs, median, nodeBootMs, rssMb, spawnUntil, stats, stop, verdictLine } from "./lib.mjs";
+import { alternatingRounds, connect, cpuMs, freePort, machineCpuMs, median, nodeBootMs, rssMb, spawnUntil, stats, stop, targetVerdicts } from "./lib.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -363,50 +363,10 @@ async function main() {
         .join("  ")
         .trimEnd(),
     );
-  const signedMs = (v) => `${v >= 0 ? "+" : ""}${f(v)} ms`;
   const paired = [...runs.durable, ...runs.uws];
   const othersAll = paired.flatMap((g) => [g.others.seq, g.others.load]);
-  const noisy = Math.max(...othersAll) > NOISY_CORES;
-  const p50Diffs = perRound(
-    (g) => g.turn.p50,
-    (a, b) => a - b,
-  );
-  const rateRatios = perRound(
-    (g) => g.rate,
-    (a, b) => (a / b) * 100,
-  );
-  const durableRates = runs.durable.map((g) => g.rate);
-  /** The three target lines over the rounds `which` (indexes). */
-  const verdicts = (which) => {
-    const pick = (list) => which.map((i) => list[i]);
-    console.log(`  ${verdictLine("durable turn p50 <= memory p50 + 1 ms", pick(p50Diffs), (v) => v <= 1, signedMs)}`);
-    console.log(
-      `  ${verdictLine(
-        `durable turns/s (${PARALLEL} sessions) >= 80 % of memory's`,
-        pick(rateRatios),
-        (v) => v >= 80,
-        (v) => `${f(v, 0)} %`,
-      )}`,
-    );
-    console.log(
-      `  ${verdictLine(
-        `durable turns/s (${PARALLEL} sessions) >= 1,000`,
-        pick(durableRates),
-        (v) => v >= 1000,
-        (v) => f(v, 0),
-      )}`,
-    );
-  };
-  console.log(`verdict, issue 13 (median of ${ROUNDS} paired round(s)${noisy ? "; NOISY run, see the machine line below: not a verdict to rely on" : ""}):`);
-  verdicts(runs.durable.map((_, i) => i));
-  // Some rounds clean (others <= NOISY_CORES in all four phases), some not: the lines over the clean ones alone.
-  const cleanRounds = runs.durable
-    .map((_, i) => i)
-    .filter((i) => [runs.durable[i], runs.uws[i]].every((g) => Math.max(g.others.seq, g.others.load) <= NOISY_CORES));
-  if (noisy && cleanRounds.length > 0) {
-    console.log(`verdict over the clean rounds only (${cleanRounds.map((i) => i + 1).join(", ")}: others <= ${NOISY_CORES} cores in all four phases):`);
-    verdicts(cleanRounds);
-  }
+  const { lines: verdictLines, noisy } = targetVerdicts({ durable: runs.durable, memory: runs.uws, parallel: PARALLEL, noisyCores: NOISY_CORES });
+  console.log(verdictLines.join("\n"));
   const la = (l) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(
     `machine load (uptime): ${la(load.before)} before, ${la(loadavg())} after; other processes' CPU in the paired rounds' phases: median ${f(median(othersAll))}, max ${f(Math.max(...othersAll))} cores` +

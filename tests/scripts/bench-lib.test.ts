@@ -5,7 +5,7 @@
  * checked here (benchmarks do that).
  */
 import { describe, expect, it } from "vitest";
-import { alternatingRounds, machineCpuMs, median, verdictLine } from "../../bench/lib.mjs";
+import { alternatingRounds, machineCpuMs, median, targetVerdicts, verdictLine } from "../../bench/lib.mjs";
 
 describe("bench/lib.mjs paired rounds", () => {
   it("alternates which member of the pair runs first, starting as given", () => {
@@ -52,5 +52,25 @@ describe("bench/lib.mjs paired rounds", () => {
     // Other processes only add to the machine's figure; 10 ms ticks on both sides.
     expect(machineCpuMs() - machine0).toBeGreaterThanOrEqual(own - 30);
     expect(x).toBeGreaterThan(0);
+  });
+
+  it("gives issue 13's three target lines over every round, then over the clean rounds when some were noisy", () => {
+    const round = (p50: number, rate: number, noise = 0) => ({ turn: { p50 }, rate, others: { seq: 0, load: noise } });
+    const memory = [round(2, 1000), round(2, 1000), round(2, 1000)];
+    const durable = [round(2.5, 900), round(4, 500, 1.2), round(2.8, 850)];
+    const { lines, noisy } = targetVerdicts({ durable, memory, parallel: 50, noisyCores: 0.25 });
+    expect(noisy).toBe(true);
+    expect(lines[0]).toContain("NOISY run");
+    expect(lines[1]).toBe(
+      "  durable turn p50 <= memory p50 + 1 ms: met, median +0.80 ms (rounds +0.50 ms, +2.00 ms, +0.80 ms; min-max +0.50 ms..+2.00 ms; met in 2 of 3 rounds)",
+    );
+    expect(lines[2]).toContain("durable turns/s (50 sessions) >= 80 % of memory's: met, median 85 %");
+    expect(lines[3]).toContain(">= 1,000: NOT MET, median 850");
+    // Round 2 was noisy: the clean-rounds lines leave it out, and the all-rounds lines came first.
+    expect(lines[4]).toBe("verdict over the clean rounds only (1, 3: others <= 0.25 cores in all four phases):");
+    expect(lines[6]).toContain("(rounds 90 %, 85 %;");
+    const quiet = targetVerdicts({ durable: [round(2.5, 900)], memory: [round(2, 1000)], parallel: 50, noisyCores: 0.25 });
+    expect(quiet.noisy).toBe(false);
+    expect(quiet.lines).toHaveLength(4);
   });
 });
