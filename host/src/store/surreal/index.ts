@@ -28,7 +28,7 @@ import {
   tokenMatchScore,
   type PreparedAppend,
 } from "../events.js";
-import { DEFAULT_MIGRATION_BATCH_ROWS, MIGRATIONS, type MigrationQuery } from "../migrations/index.js";
+import { DEFAULT_MIGRATION_BATCH_ROWS } from "../migrations/index.js";
 import { decodeCursor, encodeCursor, pageLimit, readBounds, searchLimit } from "../paging.js";
 import { parseSessionKey } from "../session-key.js";
 import type {
@@ -50,6 +50,8 @@ import type {
 } from "../types.js";
 import { acquireEmbedded, embeddedEngineFactory, isEmbeddedOpen, loadNativeBinding, loadSdk, settleEmbeddedSchema, type SurrealSdk } from "./engine.js";
 import { applyEngineMemoryEnv } from "./memory.js";
+import { isKnockOn, migrate, withProgressTimeout } from "./migrate.js";
+import { PROJECTED_ROWS_CACHE, ProjectedRows } from "./projected-rows.js";
 import { searchScan } from "./search.js";
 import { checkSurrealKvWal, describeWalDamage } from "./wal-check.js";
 import { checkRocksDbWal } from "./rocksdb-wal.js";
@@ -144,21 +146,7 @@ export interface SurrealSessionLog extends SessionLog {
 
 const EVENT_LIMIT_ALL = Number.MAX_SAFE_INTEGER;
 
-/**
- * How many sessions' rows the projection remembers as it wrote them (least recently projected
- * forgotten first; ~160 bytes of heap each with its key, so <= ~0.7 MB): a session projected
- * again within this many others costs no read of its row. A forgotten one is read back (one
- * query for all of a batch's; even a read for every session of every batch measured less engine
- * CPU than the per-session read-and-upsert it replaced, docs/architecture.md "Store").
- */
-const PROJECTED_ROWS_CACHE = 4_096;
 const dynamicImport = (specifier: string): Promise<unknown> => import(specifier);
-
-/** A server error that only says an earlier statement of the transaction failed. */
-function isKnockOn(err: unknown): boolean {
-  const kind = (err as { details?: { kind?: string } } | undefined)?.details?.kind;
-  return kind === "NotExecuted" || kind === "Cancelled";
-}
 
 function isRetryable(err: unknown): boolean {
   const msg = errorMessage(err);
@@ -182,28 +170,6 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Pr
         timer = setTimeout(() => reject(new StoreError("unavailable", what())), ms);
       }),
     ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * `run(progress)` with a time limit that restarts at every `progress()` call.
- * @throws StoreError `unavailable` (`what()`) when `ms` pass without progress; `run`'s error
- */
-async function withProgressTimeout<T>(run: (progress: () => void) => Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let expire: (err: StoreError) => void = () => {};
-  const expired = new Promise<never>((_, reject) => {
-    expire = reject;
-  });
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => expire(new StoreError("unavailable", what())), ms);
-  };
-  arm();
-  try {
-    return await Promise.race([run(arm), expired]);
   } finally {
     clearTimeout(timer);
   }
@@ -372,75 +338,6 @@ async function connect(sdk: SurrealSdk, target: SurrealTarget, options: SurrealS
   }
 }
 
-/**
- * Runs the migrations this database has not seen, each in its own transaction (after its
- * `prepare` step, if any, which runs in pieces of at most `batchRows` rows and reports each).
- */
-async function migrate(db: Sdk.Surreal, target: SurrealTarget, steps: { batchRows: number; progress: () => void }): Promise<void> {
-  const server = target.engine === "ws" || target.engine === "wss";
-  const readApplied = () => db.query<[{ id: Sdk.RecordId }[]]>(`SELECT id FROM migration;`).responses();
-  // Embedded: the read goes with the version check (a server needs its namespace selected first).
-  const early = server ? undefined : readApplied();
-  early?.catch(() => {});
-  const { version } = await db.version();
-  const major = Number(/(\d+)\.\d+/.exec(version)?.[1] ?? "0");
-  if (major < 3) throw new StoreError("schema", `SurrealDB store ${target.displayUrl}: server ${version} is too old; the schema needs SurrealDB 3.x`);
-  if (server) {
-    // Best effort: a namespace- or database-level user may not define these, but then they exist.
-    await db
-      .query(`DEFINE NAMESPACE IF NOT EXISTS ${target.namespace}; USE NS ${target.namespace}; DEFINE DATABASE IF NOT EXISTS ${target.database};`)
-      .collect()
-      .catch(() => {});
-    await db.use({ namespace: target.namespace, database: target.database });
-  }
-  const applied = async () => {
-    const [rows] = await db.query<[{ id: Sdk.RecordId }[]]>(`SELECT id FROM migration;`).collect();
-    return new Set(rows.map((r) => Number(r.id.id)));
-  };
-  const newest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
-  // A store at the current schema (every start but the first) costs one read: no DEFINE runs.
-  // The migration table's own definition is (re)applied only when a migration is due, or when
-  // the read fails (a new database: SurrealDB 3 answers NotFound for a table never defined).
-  const [first] = await (early ?? readApplied());
-  let done = first?.success ? new Set((first.result as { id: Sdk.RecordId }[]).map((r) => Number(r.id.id))) : new Set<number>();
-  if (!MIGRATIONS.every((m) => done.has(m.version))) {
-    await db
-      .query(
-        `DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
-DEFINE FIELD IF NOT EXISTS name ON migration TYPE string;
-DEFINE FIELD IF NOT EXISTS applied_at ON migration TYPE int;`,
-      )
-      .collect();
-    done = await applied();
-  }
-  const ahead = [...done].filter((v) => v > newest);
-  if (ahead.length > 0) {
-    throw new StoreError("schema", `SurrealDB store ${target.displayUrl} has schema version ${Math.max(...ahead)}, newer than this exoclaw knows (${newest})`);
-  }
-  const query: MigrationQuery = (sql, vars) => db.query(sql, vars).collect();
-  for (const m of MIGRATIONS) {
-    if (done.has(m.version)) continue;
-    await m.prepare?.({ query, batchRows: steps.batchRows, progress: steps.progress });
-    const responses = await db
-      .query(`BEGIN TRANSACTION;\n${m.sql}\nCREATE type::record('migration', $version) CONTENT { name: $name, applied_at: $now };\nCOMMIT TRANSACTION;`, {
-        version: m.version,
-        name: m.name,
-        now: Date.now(),
-      })
-      .responses();
-    steps.progress();
-    const failure = responses.find((r) => !r.success && !isKnockOn(r.error)) ?? responses.find((r) => !r.success);
-    if (failure && !failure.success) {
-      // Another process may have applied it at the same time.
-      done = await applied();
-      if (done.has(m.version)) continue;
-      throw new StoreError("schema", `SurrealDB store ${target.displayUrl}: migration ${m.version} (${m.name}) failed: ${failure.error.message}`, {
-        cause: failure.error,
-      });
-    }
-  }
-}
-
 function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSessionLogOptions, queryTimeoutMs: number): SurrealSessionLog {
   /** One operation per session key at a time, in call order. */
   const lanes = new KeyedChain();
@@ -452,20 +349,9 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
     if (closed) throw new StoreError("closed", "the session log is closed");
   };
 
-  /**
-   * The session rows as the projection last wrote them (or read them), by session key: the
-   * projection computes each new row from the previous one ({@link projectionVars}) without
-   * reading it back. Every other write of a session row (an append outside the journal, a delete,
-   * a prune) forgets the session's entry before and after it; the projection's own check (each
-   * row's stored last seq must be the expected one, in the same transaction) catches a stale one.
-   */
-  const projectedRows = new Map<string, ProjectedSession>();
-  const forgetProjected = (sessionKey: string) => projectedRows.delete(sessionKey);
-  const rememberProjected = (sessionKey: string, state: ProjectedSession) => {
-    projectedRows.delete(sessionKey);
-    projectedRows.set(sessionKey, state);
-    if (projectedRows.size > PROJECTED_ROWS_CACHE) projectedRows.delete(projectedRows.keys().next().value!);
-  };
+  /** The session rows as the projection last wrote them ({@link ProjectedRows}). */
+  const projectedRows = new ProjectedRows(PROJECTED_ROWS_CACHE);
+  const forgetProjected = (sessionKey: string) => projectedRows.forget(sessionKey);
 
   /** Runs one query; returns each statement's result; throws the first real statement error. */
   const exec = async (sql: string, vars: Record<string, unknown>): Promise<unknown[]> => {
@@ -701,7 +587,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
       if (broken) throw broken;
       if (items.length === 0) return;
       // Sessions whose previous row is not remembered at the seq this batch follows: read them (one query).
-      const unknown = items.filter((i) => i.expectedSeq !== 0 && projectedRows.get(i.sessionKey)?.lastSeq !== i.expectedSeq).map((i) => i.sessionKey);
+      const unknown = items.filter((i) => i.expectedSeq !== 0 && !projectedRows.isAt(i.sessionKey, i.expectedSeq)).map((i) => i.sessionKey);
       const read = new Map<string, ProjectedSession>();
       if (unknown.length > 0) {
         try {
@@ -713,7 +599,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
           throw internal("projection", err);
         }
         for (const item of items) {
-          if (item.expectedSeq === 0 || projectedRows.get(item.sessionKey)?.lastSeq === item.expectedSeq) continue;
+          if (item.expectedSeq === 0 || projectedRows.isAt(item.sessionKey, item.expectedSeq)) continue;
           // What the transaction's check would say (nothing is written).
           const last = read.get(item.sessionKey)?.lastSeq ?? 0;
           if (last !== item.expectedSeq) throw internal("projection", new Error(`exoclaw:conflict:${last}`));
@@ -733,7 +619,7 @@ function surrealLog(db: Sdk.Surreal, target: SurrealTarget, options: SurrealSess
         noteWriteFailure(err);
         throw internal("projection", err);
       }
-      for (const [k, state] of after) rememberProjected(k, state);
+      for (const [k, state] of after) projectedRows.remember(k, state);
     },
 
     async scanDedupeKeys(onKey: (kind: "pm" | "idem", key: string) => void): Promise<void> {
