@@ -2,7 +2,8 @@
 // connections standing for separate gateways: a claim is held elsewhere while its claimer is a
 // live member of the inbound consumer; a second claim never overwrites the first; a released
 // claim, or one whose claimer stopped (member key gone) once a lease TTL has passed since this
-// process connected, is not held; the claimer itself never sees its own claim as held elsewhere.
+// process connected, is not held; the claimer itself never sees its own claim as held elsewhere;
+// a claim whose read fails while connected counts as held (wait and ask again, not run twice).
 import { describe, expect, it } from "vitest";
 import type { NatsBus } from "../../host/src/bus/nats/index.js";
 import type { Subscription } from "../../host/src/bus/index.js";
@@ -53,5 +54,18 @@ describe("turn claims (NATS KV)", () => {
       await new Promise((r) => setTimeout(r, b.leaseTtlMs - sinceReady + 50));
     }
     expect(await b.turnOwners.heldElsewhere(other)).toBe(false);
+  }, 60_000);
+
+  it("a claim that cannot be read while connected counts as held (the caller waits and asks again), not run a second time", async () => {
+    const a = await bus("owner-c");
+    const b = await bus("owner-d");
+    await join_(a);
+    const key = "webhook:default:peer3:msg-2";
+    expect(await a.turnOwners.claim(scope, key)).toBe(true);
+    expect(await b.turnOwners.heldElsewhere(key)).toBe(true);
+    // The dedupe bucket's stream goes away under B (a read then fails on the server, B still
+    // connected): before, this answered false and the turn ran again.
+    await a.dedupeKv!.destroy();
+    expect(await b.turnOwners.heldElsewhere(key)).toBe(true);
   }, 60_000);
 });

@@ -185,7 +185,9 @@ export interface TurnOwnerScope {
 /**
  * Cross-process record of the turns being run (NATS bus only; the in-process bus has one process
  * and needs none). Every method is best effort: with NATS unreachable it does nothing and
- * `heldElsewhere` answers false, which is the behaviour without a record (the turn runs again).
+ * `heldElsewhere` answers false, which is the behaviour without a record (the turn runs again);
+ * connected, a read that fails makes `heldElsewhere` answer true (the caller waits and asks
+ * again, within its bounded wait, rather than run a turn that may be running elsewhere twice).
  */
 export interface TurnOwners {
   /**
@@ -198,7 +200,8 @@ export interface TurnOwners {
   release(key: string): Promise<void>;
   /**
    * Whether another process that is still a live member of `scope`'s consumer claimed `key` and
-   * has not released it: the turn is running there.
+   * has not released it: the turn is running there. True also when a read fails while connected
+   * (the caller's wait is bounded).
    */
   heldElsewhere(key: string): Promise<boolean>;
 }

@@ -63,6 +63,13 @@ export class NatsTurnOwners implements TurnOwners {
     await kv.delete(NatsTurnOwners.key(key)).catch(() => {});
   }
 
+  /**
+   * Whether another live process holds `key`'s claim. Not connected (NATS down: a spooled
+   * delivery), false, as without a record. Connected but a KV read fails (as right after a
+   * restart while JetStream recovers its streams, or a read timing out under load): true, the
+   * caller waits a poll and asks again, within its bounded wait, rather than run a turn that may
+   * be running elsewhere a second time on an error (docs/bus.md, "Through a NATS outage").
+   */
   async heldElsewhere(key: string): Promise<boolean> {
     const kv = this.bus.dedupeKv;
     const leases = this.bus.leases;
@@ -79,7 +86,7 @@ export class NatsTurnOwners implements TurnOwners {
       // has passed since we are connected, absent is not yet proof of a dead claimer.
       return Date.now() - this.bus.readySince < this.bus.leaseTtlMs;
     } catch {
-      return false;
+      return true; // cannot tell: ask again after the caller's poll
     }
   }
 }
